@@ -1,0 +1,34 @@
+//! `nightscape check`: load everything, print every problem, exit 1 on any
+//! error. Warnings are printed but do not fail the check.
+
+use anyhow::Result;
+use std::path::Path;
+
+pub fn check(site: &Path) -> Result<i32> {
+    match crate::config::load(site) {
+        Ok(cfg) => {
+            for w in cfg.warnings.warnings() {
+                eprintln!("{w}");
+            }
+            let s = &cfg.site;
+            println!(
+                "ok: {} — {} fixtures ({} cells), {} universes, {} shows ({})",
+                s.name,
+                s.fixtures.len(),
+                s.cells.len(),
+                s.universes.len(),
+                cfg.shows.len(),
+                cfg.show_order.join(", ")
+            );
+            Ok(0)
+        }
+        Err(diags) => {
+            for d in &diags.items {
+                eprintln!("{d}");
+            }
+            let n = diags.errors().count();
+            eprintln!("{n} error{} found", if n == 1 { "" } else { "s" });
+            Ok(1)
+        }
+    }
+}

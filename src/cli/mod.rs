@@ -1,0 +1,77 @@
+//! The command line: `run` (the default), `check` and `render`.
+//!
+//! This is the edge where `anyhow` lives: library errors become messages a
+//! designer can act on, and exit codes follow the contract (1 on any error).
+
+mod check;
+mod render;
+mod run;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "nightscape", version, about = "City nightscape lighting controller")]
+pub struct Cli {
+    /// The site folder (site.toml and the shows).
+    #[arg(long, global = true, default_value = "shows")]
+    pub site: PathBuf,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the daemon: render and send frames at the site's fps.
+    Run(run::RunArgs),
+    /// Validate the site, profiles and shows; print every problem as file:line:col.
+    Check,
+    /// Print the DMX frame the site outputs at an instant.
+    Render(render::RenderArgs),
+}
+
+/// Parse an RFC 3339 instant ("2026-12-31T18:00:00+08:00").
+pub fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s.trim())
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|e| format!("`{s}` is not an RFC 3339 instant like 2026-12-31T18:00:00+08:00 ({e})"))
+}
+
+/// Entry point for the binary. Returns the process exit code.
+pub fn main() -> Result<i32> {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    match cli.command.unwrap_or(Command::Run(run::RunArgs::default())) {
+        Command::Check => check::check(&cli.site),
+        Command::Render(args) => render::render(&cli.site, &args),
+        Command::Run(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            rt.block_on(run::run(&cli.site, args))
+        }
+    }
+}
+
+/// The show to play when nothing names one: the first schedule entry's show
+/// if the site has a schedule, else the first show file.
+pub fn default_show(config: &crate::config::Config) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        show: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Only {
+        #[serde(default)]
+        schedule: Vec<Entry>,
+    }
+    toml::from_str::<Only>(&config.site.source.text)
+        .ok()
+        .and_then(|o| o.schedule.into_iter().map(|e| e.show).find(|s| config.shows.contains_key(s)))
+        .or_else(|| config.show_order.first().cloned())
+}

@@ -1,0 +1,80 @@
+//! `nightscape render --at TIME`: the frame the site outputs at an instant,
+//! computed by the same pure engine the daemon uses.
+
+use super::parse_instant;
+use crate::config;
+use crate::daemon::{FixedShow, Program};
+use crate::engine;
+use anyhow::Result;
+use chrono::{DateTime, Duration, Utc};
+use clap::{Args, ValueEnum};
+use std::io::Write;
+use std::path::Path;
+
+#[derive(Debug, Clone, Copy, ValueEnum, Default)]
+pub enum Format {
+    #[default]
+    Json,
+    Table,
+}
+
+#[derive(Args, Debug)]
+pub struct RenderArgs {
+    /// The instant to render (RFC 3339).
+    #[arg(long, value_parser = parse_instant)]
+    pub at: DateTime<Utc>,
+    /// The show to play (default: the first scheduled show).
+    #[arg(long)]
+    pub show: Option<String>,
+    /// When the show started (default: one minute before --at).
+    #[arg(long, value_parser = parse_instant)]
+    pub since: Option<DateTime<Utc>>,
+    #[arg(long, value_enum, default_value_t = Format::Json)]
+    pub format: Format,
+}
+
+pub fn render(site: &Path, args: &RenderArgs) -> Result<i32> {
+    let cfg = match config::load(site) {
+        Ok(c) => c,
+        Err(d) => {
+            eprint!("{d}");
+            return Ok(1);
+        }
+    };
+    let Some(show) = args.show.clone().or_else(|| super::default_show(&cfg)) else {
+        eprintln!("the site has no shows");
+        return Ok(1);
+    };
+    if cfg.show(&show).is_none() {
+        eprintln!("unknown show `{show}` (the site has: {})", cfg.show_order.join(", "));
+        return Ok(1);
+    }
+    let program = FixedShow {
+        show,
+        since: args.since.unwrap_or(args.at - Duration::minutes(1)),
+    };
+    let active = program.active(&cfg, args.at);
+    let frame = engine::render_frame(&cfg.site, &active, args.at);
+    // A closed pipe (`| head`) is not an error worth a panic.
+    let mut out = std::io::stdout().lock();
+    let _ = match args.format {
+        Format::Json => writeln!(out, "{}", frame.to_json()),
+        Format::Table => write_table(&mut out, &frame),
+    };
+    Ok(0)
+}
+
+/// Sixteen channels a row; rows that are all zero are left out.
+fn write_table(out: &mut impl Write, frame: &engine::Frame) -> std::io::Result<()> {
+    for (u, data) in frame.universes.iter().zip(&frame.data) {
+        writeln!(out, "universe {u}")?;
+        for (row, chunk) in data.chunks(16).enumerate() {
+            if chunk.iter().all(|&v| v == 0) {
+                continue;
+            }
+            let vals: Vec<String> = chunk.iter().map(|v| format!("{v:3}")).collect();
+            writeln!(out, "  {:3}: {}", row * 16 + 1, vals.join(" "))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! `nightscape run`: load the site, open the outputs, start the frame loop
+//! thread, and stop it cleanly on Ctrl-C or SIGTERM.
+
+use super::parse_instant;
+use crate::clock::Clock;
+use crate::config;
+use crate::daemon::{self, FixedShow, Shared};
+use crate::output;
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use clap::Args;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+#[derive(Args, Debug, Default)]
+pub struct RunArgs {
+    /// Play this show (default: the first scheduled show).
+    #[arg(long)]
+    pub show: Option<String>,
+    /// When the show started (default: start-up).
+    #[arg(long, value_parser = parse_instant)]
+    pub since: Option<DateTime<Utc>>,
+    /// Run on a simulated clock starting at this instant (RFC 3339).
+    #[arg(long, value_parser = parse_instant)]
+    pub clock: Option<DateTime<Utc>>,
+    /// Speed of the simulated clock (60 = a minute per second, 0 = frozen).
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+}
+
+pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
+    let cfg = match config::load(site) {
+        Ok(c) => c,
+        Err(d) => {
+            eprint!("{d}");
+            return Ok(1);
+        }
+    };
+    for w in cfg.warnings.warnings() {
+        tracing::warn!("{w}");
+    }
+    if !(args.speed.is_finite() && args.speed >= 0.0) {
+        eprintln!("--speed must be 0 or more");
+        return Ok(1);
+    }
+    let clock = match args.clock {
+        Some(start) => Clock::simulated(start, args.speed),
+        None => Clock::System,
+    };
+    let Some(show) = args.show.clone().or_else(|| super::default_show(&cfg)) else {
+        eprintln!("the site has no shows");
+        return Ok(1);
+    };
+    if cfg.show(&show).is_none() {
+        eprintln!("unknown show `{show}` (the site has: {})", cfg.show_order.join(", "));
+        return Ok(1);
+    }
+    let program = FixedShow {
+        show: show.clone(),
+        since: args.since.unwrap_or_else(|| clock.now()),
+    };
+    let (outputs, warnings) = output::open_all(&cfg.site);
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    for o in &outputs {
+        let h = o.health();
+        tracing::info!(kind = h.kind, target = %h.target, universes = ?h.universes, "output open");
+    }
+    tracing::info!(site = %cfg.site.name, fps = cfg.site.fps, show = %show, "running");
+    let shared = Shared::default();
+    let cfg = Arc::new(cfg);
+    let loop_shared = shared.clone();
+    let frame_thread = std::thread::Builder::new()
+        .name("frame-loop".into())
+        .spawn(move || daemon::frame_loop(cfg, Box::new(program), outputs, clock, loop_shared))?;
+
+    wait_for_shutdown().await;
+    tracing::info!("shutting down");
+    shared.stop.store(true, Ordering::Relaxed);
+    let _ = frame_thread.join();
+    Ok(0)
+}
+
+async fn wait_for_shutdown() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,130 @@
+//! The daemon: a frame loop on its own thread that asks "what is playing
+//! now?", renders it with the pure engine, and hands the frame to every
+//! output, at the site's fps on absolute deadlines.
+//!
+//! Deadlines are `start + n × period`, never `sleep(period)`, so time spent
+//! rendering does not accumulate as drift; a frame that misses its deadline
+//! by more than a period is counted late and the loop skips ahead rather
+//! than bursting to catch up. Shutdown is explicit: the caller flips the
+//! stop flag and joins the thread. On stop the loop sends nothing more:
+//! nodes hold the last frame, so a service restart does not blink a street
+//! dark (issue 6 makes this a per-site choice).
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::engine::{self, ActiveShow, Frame, Look};
+use crate::output::{Output, OutputHealth};
+use chrono::{DateTime, Utc};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// What should be playing: decided outside the engine (a fixed show now,
+/// the schedule later).
+pub trait Program: Send {
+    /// The shows active at `at`, with their start instants, for `config`.
+    fn active<'a>(&self, config: &'a Config, at: DateTime<Utc>) -> Vec<ActiveShow<'a>>;
+}
+
+/// One show, started at a fixed instant (`run --show NAME --since T`).
+pub struct FixedShow {
+    pub show: String,
+    pub since: DateTime<Utc>,
+}
+
+impl Program for FixedShow {
+    fn active<'a>(&self, config: &'a Config, _at: DateTime<Utc>) -> Vec<ActiveShow<'a>> {
+        config
+            .show(&self.show)
+            .map(|s| ActiveShow {
+                show: s,
+                started: self.since,
+                ends: None,
+                priority: 0,
+            })
+            .into_iter()
+            .collect()
+    }
+}
+
+/// What the loop publishes for the rest of the process (status, API).
+#[derive(Debug, Clone, Default)]
+pub struct LoopStats {
+    pub frames: u64,
+    pub late_frames: u64,
+    pub last_instant: Option<DateTime<Utc>>,
+    pub active_shows: Vec<String>,
+    pub outputs: Vec<OutputHealth>,
+    pub last_frame: Option<Frame>,
+}
+
+/// Shared handles between the frame loop and its owner.
+#[derive(Clone, Default)]
+pub struct Shared {
+    pub stop: Arc<AtomicBool>,
+    pub stats: Arc<Mutex<LoopStats>>,
+}
+
+/// Run the frame loop on the calling thread until `shared.stop` is set.
+pub fn frame_loop(config: Arc<Config>, program: Box<dyn Program>, mut outputs: Vec<Box<dyn Output>>, clock: Clock, shared: Shared) {
+    let site = &config.site;
+    let period = Duration::from_secs_f64(1.0 / site.fps as f64);
+    let mut look = Look::dark(site);
+    let mut frame = Frame::new(site);
+    let start = Instant::now();
+    let mut n: u64 = 0;
+    let mut last_active: Vec<String> = Vec::new();
+    let mut last_states: Vec<&'static str> = outputs.iter().map(|o| o.health().state).collect();
+    while !shared.stop.load(Ordering::Relaxed) {
+        let at = clock.now();
+        let active = program.active(&config, at);
+        engine::render_look(site, &active, at, &mut look);
+        engine::look_to_frame(site, &look, &mut frame);
+        for o in outputs.iter_mut() {
+            o.send(&frame);
+        }
+
+        let names: Vec<String> = active.iter().filter(|a| a.opacity(at) > 0.0).map(|a| a.show.name.clone()).collect();
+        if names != last_active {
+            tracing::info!(shows = ?names, at = %at, "playing");
+            last_active = names.clone();
+        }
+        let health: Vec<OutputHealth> = outputs.iter().map(|o| o.health()).collect();
+        for (i, h) in health.iter().enumerate() {
+            if last_states[i] != h.state {
+                tracing::warn!(output = %h.target, state = h.state, error = ?h.last_error, "output state changed");
+                last_states[i] = h.state;
+            }
+        }
+
+        n += 1;
+        let mut deadline = start + grid(period, n);
+        let now = Instant::now();
+        let mut late = 0;
+        if now > deadline + period {
+            // Skip the frames we cannot make; the next one is on the grid.
+            let behind = (now - start).as_secs_f64() / period.as_secs_f64();
+            let skip_to = behind.ceil() as u64;
+            late = skip_to.saturating_sub(n);
+            n = skip_to;
+            deadline = start + grid(period, n);
+        }
+        if let Ok(mut s) = shared.stats.lock() {
+            s.frames += 1;
+            s.late_frames += late;
+            s.last_instant = Some(at);
+            s.active_shows = names;
+            s.outputs = health;
+            s.last_frame = Some(frame.clone());
+        }
+        if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+    }
+    tracing::info!(frames = n, "frame loop stopped; nodes hold the last frame");
+}
+
+/// The n-th point of the frame grid, exact in nanoseconds for centuries.
+fn grid(period: Duration, n: u64) -> Duration {
+    Duration::from_nanos((period.as_nanos() as u64).saturating_mul(n))
+}

@@ -1,0 +1,182 @@
+//! Diagnostics: every problem in a fixture, site or show file, located as
+//! `path:line:col: message`.
+//!
+//! Loading never stops at the first problem: each stage pushes what it finds
+//! into a [`Diagnostics`] list so a designer fixes a whole file in one pass.
+//! Positions come from TOML spans (byte offsets), turned into 1-based line and
+//! column here, the one place that knows how.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+/// How bad a problem is: errors reject the configuration, warnings do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+/// One located problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub path: PathBuf,
+    pub line: usize,
+    pub col: usize,
+    pub severity: Severity,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sev = match self.severity {
+            Severity::Error => "",
+            Severity::Warning => "warning: ",
+        };
+        write!(
+            f,
+            "{}:{}:{}: {}{}",
+            self.path.display(),
+            self.line,
+            self.col,
+            sev,
+            self.message
+        )
+    }
+}
+
+/// A file's text kept beside its path so byte spans can be turned into
+/// line:col after parsing.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+impl SourceFile {
+    pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
+        SourceFile {
+            path: path.into(),
+            text: text.into(),
+        }
+    }
+
+    /// 1-based (line, column) of a byte offset; columns count characters.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let mut line = 1;
+        let mut line_start = 0;
+        for (i, b) in self.text.bytes().enumerate().take(offset) {
+            if b == b'\n' {
+                line += 1;
+                line_start = i + 1;
+            }
+        }
+        let col = self
+            .text
+            .get(line_start..offset)
+            .map(|s| s.chars().count())
+            .unwrap_or(0)
+            + 1;
+        (line, col)
+    }
+}
+
+/// An ordered collection of problems found while loading.
+#[derive(Debug, Clone, Default)]
+pub struct Diagnostics {
+    pub items: Vec<Diagnostic>,
+}
+
+impl Diagnostics {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An error at a span of a file.
+    pub fn error(&mut self, file: &SourceFile, span: Range<usize>, message: impl Into<String>) {
+        self.push(file, span, Severity::Error, message.into());
+    }
+
+    /// A warning at a span of a file.
+    pub fn warn(&mut self, file: &SourceFile, span: Range<usize>, message: impl Into<String>) {
+        self.push(file, span, Severity::Warning, message.into());
+    }
+
+    /// An error about a whole file that could not even be read.
+    pub fn file_error(&mut self, path: &Path, message: impl Into<String>) {
+        self.items.push(Diagnostic {
+            path: path.to_path_buf(),
+            line: 1,
+            col: 1,
+            severity: Severity::Error,
+            message: message.into(),
+        });
+    }
+
+    fn push(&mut self, file: &SourceFile, span: Range<usize>, severity: Severity, message: String) {
+        let (line, col) = file.line_col(span.start);
+        self.items.push(Diagnostic {
+            path: file.path.clone(),
+            line,
+            col,
+            severity,
+            message,
+        });
+    }
+
+    /// A TOML parse or type error; toml reports one per file.
+    pub fn toml_error(&mut self, file: &SourceFile, err: &toml::de::Error) {
+        let span = err.span().unwrap_or(0..0);
+        // toml's message repeats the source excerpt on several lines; the first
+        // line of its bare message is what a designer needs.
+        let message = err.message().trim().replace('\n', " ");
+        self.error(file, span, message);
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.items.iter().any(|d| d.severity == Severity::Error)
+    }
+
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.items.iter().filter(|d| d.severity == Severity::Error)
+    }
+
+    pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.items.iter().filter(|d| d.severity == Severity::Warning)
+    }
+
+    pub fn extend(&mut self, other: Diagnostics) {
+        self.items.extend(other.items);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for d in &self.items {
+            writeln!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_from_one() {
+        let f = SourceFile::new("a.toml", "ab\ncdé\nx");
+        assert_eq!(f.line_col(0), (1, 1));
+        assert_eq!(f.line_col(3), (2, 1));
+        assert_eq!(f.line_col(7), (2, 4));
+        assert_eq!(f.line_col(8), (3, 1));
+        assert_eq!(f.line_col(999), (3, 2));
+    }
+}

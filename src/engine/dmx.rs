@@ -1,0 +1,258 @@
+//! DMX mapping: a look (light per cell, motion per fixture) becomes channel
+//! values per the fixture's profile mode.
+//!
+//! The rules, in the order a lighting tech would check them:
+//! - a mode with a dimmer carries intensity on the dimmer (through the
+//!   profile's dimmer curve) and the colour mix at full on the colour
+//!   channels; without one, colour channels carry colour × intensity through
+//!   the curve. A head dimmer on a pixel fixture carries the brightest cell.
+//! - RGBW/RGBA extract white (and amber) from the common part of the RGB mix.
+//! - warm/cool whites split by colour temperature (the Kelvin the designer
+//!   wrote, or one estimated from the RGB); a `cct` channel carries it
+//!   directly.
+//! - `_fine` channels carry the low byte of a 16-bit value.
+//! - pan/tilt map degrees from centre onto the profile's travel.
+
+use crate::color::{estimate_kelvin, Light};
+use crate::engine::{FixtureMotion, Look};
+use crate::fixture::{Channel, DimmerCurve, Mode, Profile, Role};
+use crate::site::{Site, UNIVERSE_SIZE};
+
+/// One frame of DMX: every universe the site sends, in ascending order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    pub universes: Vec<u16>,
+    pub data: Vec<[u8; UNIVERSE_SIZE]>,
+}
+
+impl Frame {
+    pub fn new(site: &Site) -> Frame {
+        Frame {
+            universes: site.universes.clone(),
+            data: vec![[0; UNIVERSE_SIZE]; site.universes.len()],
+        }
+    }
+
+    pub fn universe(&self, u: u16) -> Option<&[u8; UNIVERSE_SIZE]> {
+        self.universes.binary_search(&u).ok().map(|i| &self.data[i])
+    }
+
+    /// JSON shape of `nightscape render`: {"universes": {"0": [..512]}}.
+    pub fn to_json(&self) -> serde_json::Value {
+        let map: serde_json::Map<String, serde_json::Value> = self
+            .universes
+            .iter()
+            .zip(&self.data)
+            .map(|(u, d)| (u.to_string(), serde_json::Value::from(d.to_vec())))
+            .collect();
+        serde_json::json!({ "universes": map })
+    }
+}
+
+/// Emitter levels of one scope (a cell, or the head of a fixture), 0..=1.
+#[derive(Debug, Clone, Copy, Default)]
+struct Emitters {
+    dimmer: f32,
+    red: f32,
+    green: f32,
+    blue: f32,
+    white: f32,
+    amber: f32,
+    warm: f32,
+    cool: f32,
+    cct: f32,
+}
+
+/// Which emitters a scope has, so extraction only happens where it helps.
+#[derive(Debug, Clone, Copy, Default)]
+struct Caps {
+    rgb: bool,
+    white: bool,
+    amber: bool,
+    warm_cool: bool,
+    dimmer: bool,
+}
+
+fn caps(mode: &Mode, cell: Option<u16>) -> Caps {
+    let mut c = Caps::default();
+    // All cells of a pixel mode share a layout: look at cell 0's channels.
+    let scope = cell.map(|_| 0);
+    for ch in mode.channels.iter().filter(|ch| ch.cell == scope) {
+        match ch.role {
+            Role::Red | Role::Green | Role::Blue => c.rgb = true,
+            Role::White => c.white = true,
+            Role::Amber => c.amber = true,
+            Role::Warm | Role::Cool => c.warm_cool = true,
+            Role::Dimmer => c.dimmer = true,
+            _ => {}
+        }
+    }
+    c
+}
+
+/// Colour (premultiplied, or normalised when a dimmer carries intensity)
+/// into emitter levels.
+fn emitters(light: Light, scale: f32, caps: Caps, profile: &Profile, curve: Option<DimmerCurve>) -> Emitters {
+    let (mut r, mut g, mut b) = (light.r * scale, light.g * scale, light.b * scale);
+    let mut e = Emitters::default();
+    let value = r.max(g).max(b);
+    let kelvin = if light.kelvin > 0.0 { light.kelvin } else { estimate_kelvin(r, g, b) };
+    let span = profile.cool_k - profile.warm_k;
+    let m = ((kelvin - profile.warm_k) / span).clamp(0.0, 1.0);
+    e.cct = m;
+    if caps.warm_cool {
+        // Both emitters full at the middle of the range, the way tunable
+        // whites are specified (constant maximum, not constant sum).
+        e.warm = value * (2.0 * (1.0 - m)).min(1.0);
+        e.cool = value * (2.0 * m).min(1.0);
+    }
+    if caps.rgb {
+        if caps.white {
+            let w = r.min(g).min(b);
+            e.white = w;
+            r -= w;
+            g -= w;
+            b -= w;
+        }
+        if caps.amber {
+            // Amber ≈ (1, 0.75, 0): take what red and green share in that ratio.
+            let a = r.min(g / 0.75);
+            e.amber = a;
+            r -= a;
+            g -= 0.75 * a;
+        }
+        e.red = r;
+        e.green = g;
+        e.blue = b;
+    } else if caps.white {
+        e.white = value;
+    }
+    if let Some(curve) = curve {
+        for v in [&mut e.red, &mut e.green, &mut e.blue, &mut e.white, &mut e.amber, &mut e.warm, &mut e.cool] {
+            *v = curve.apply(*v);
+        }
+    }
+    e
+}
+
+#[inline]
+fn to16(x: f32) -> u16 {
+    (x.clamp(0.0, 1.0) * 65535.0).round() as u16
+}
+
+#[inline]
+fn to8(x: f32) -> u8 {
+    (x.clamp(0.0, 1.0) * 255.0).round() as u8
+}
+
+fn value_of(ch: &Channel, e: &Emitters, motion: &FixtureMotion, profile: &Profile) -> Option<f32> {
+    let or = |v: f32, d: f32| if v.is_nan() { d } else { v };
+    Some(match ch.role {
+        Role::Dimmer => e.dimmer,
+        Role::Red => e.red,
+        Role::Green => e.green,
+        Role::Blue => e.blue,
+        Role::White => e.white,
+        Role::Amber => e.amber,
+        Role::Warm => e.warm,
+        Role::Cool => e.cool,
+        Role::Cct => e.cct,
+        Role::Uv => 0.0,
+        Role::Strobe => or(motion.strobe, 0.0),
+        Role::Pan => 0.5 + or(motion.pan, 0.0) / profile.pan_range,
+        Role::Tilt => 0.5 + or(motion.tilt, 0.0) / profile.tilt_range,
+        Role::Zoom => or(motion.zoom, 0.5),
+        Role::Fixed(_) | Role::Unused => return None,
+    })
+}
+
+/// Map a look onto DMX universes (the frame's buffers are overwritten).
+pub fn look_to_frame(site: &Site, look: &Look, frame: &mut Frame) {
+    if frame.universes != site.universes {
+        *frame = Frame::new(site);
+    }
+    for d in &mut frame.data {
+        d.fill(0);
+    }
+    let mut scratch: Vec<Emitters> = Vec::new();
+    for (fi, f) in site.fixtures.iter().enumerate() {
+        let profile = &site.profiles[f.profile];
+        let mode = &profile.modes[f.mode];
+        let cells = look.fixture_cells(site, fi as u32);
+        let motion = &look.motion[fi];
+        let head_caps = caps(mode, None);
+        let cell_caps = if mode.pixel { caps(mode, Some(0)) } else { head_caps };
+        let curve = profile.dimmer_curve;
+
+        // Head scope: the whole fixture.
+        let fixture_intensity = cells.iter().map(Light::intensity).fold(0.0, f32::max);
+        let head_dimmer = head_caps.dimmer;
+        let head = if mode.pixel {
+            // Head colour channels on a pixel fixture (rare) get the average.
+            let n = cells.len().max(1) as f32;
+            let avg = cells.iter().fold(Light::DARK, |a, c| Light { r: a.r + c.r / n, g: a.g + c.g / n, b: a.b + c.b / n, kelvin: a.kelvin.max(c.kelvin) });
+            scope_emitters(avg, head_dimmer, head_caps, profile, curve)
+        } else {
+            scope_emitters(cells.first().copied().unwrap_or_default(), head_dimmer, head_caps, profile, curve)
+        };
+        let mut head = head;
+        if head_dimmer && mode.pixel {
+            head.dimmer = curve.apply(fixture_intensity);
+        }
+
+        scratch.clear();
+        if mode.pixel {
+            for c in cells {
+                // Under a head dimmer, cells carry their mix relative to the
+                // brightest cell; otherwise their own light.
+                let e = if head_dimmer {
+                    let scale = if fixture_intensity > 0.0 { 1.0 / fixture_intensity } else { 0.0 };
+                    emitters(*c, scale, cell_caps, profile, None)
+                } else {
+                    scope_emitters(*c, cell_caps.dimmer, cell_caps, profile, curve)
+                };
+                scratch.push(e);
+            }
+        }
+
+        let universe = &mut frame.data[f.universe_index as usize];
+        let base = f.address as usize - 1;
+        for ch in &mode.channels {
+            let slot = base + ch.offset as usize;
+            if slot >= UNIVERSE_SIZE {
+                continue;
+            }
+            let e = match ch.cell {
+                Some(i) if mode.pixel => scratch.get(i as usize).unwrap_or(&head),
+                _ => &head,
+            };
+            universe[slot] = match ch.role {
+                Role::Fixed(v) => v,
+                Role::Unused => 0,
+                _ => {
+                    let v = value_of(ch, e, motion, profile).unwrap_or(0.0);
+                    if ch.fine {
+                        (to16(v) & 0xff) as u8
+                    } else if ch.wide {
+                        (to16(v) >> 8) as u8
+                    } else {
+                        to8(v)
+                    }
+                }
+            };
+        }
+    }
+}
+
+/// Emitters of a scope that either has its own dimmer or not.
+fn scope_emitters(light: Light, has_dimmer: bool, caps: Caps, profile: &Profile, curve: DimmerCurve) -> Emitters {
+    if has_dimmer {
+        let i = light.intensity();
+        let scale = if i > 0.0 { 1.0 / i } else { 0.0 };
+        let mut e = emitters(light, scale, caps, profile, None);
+        e.dimmer = curve.apply(i);
+        e
+    } else {
+        emitters(light, 1.0, caps, profile, Some(curve))
+    }
+}

@@ -1,0 +1,183 @@
+//! The render core: (site, active shows with their start instants, instant)
+//! → the look (light per cell, motion per fixture) → DMX universes.
+//!
+//! Everything here is a pure function of its arguments: no clock, no socket,
+//! no global state. The daemon, `nightscape render`, the tests and the
+//! benchmarks all call the same two functions, [`render_look`] and
+//! [`dmx::look_to_frame`], so what the tests check is what goes on the wire.
+//!
+//! Merging: shows are applied lowest priority first (ties: earlier start
+//! first). A show's opacity is its fade envelope (fade-in from its start,
+//! fade-out ending at its end), so a higher show fading in crossfades over
+//! whatever is below it and reveals it again when it fades out. Within a
+//! show, later layers go over earlier ones (LTP) unless a layer says `htp`.
+
+pub mod dmx;
+
+use crate::color::Light;
+use crate::show::{Blend, Show};
+use crate::site::Site;
+use chrono::{DateTime, Utc};
+use effect_input::cell_input;
+
+pub use dmx::{look_to_frame, Frame};
+
+/// A show playing over some interval.
+#[derive(Debug, Clone, Copy)]
+pub struct ActiveShow<'a> {
+    pub show: &'a Show,
+    /// The instant its phase counts from (the entry's or trigger's start).
+    pub started: DateTime<Utc>,
+    /// When it ends (its fade-out finishes here); None = open-ended.
+    pub ends: Option<DateTime<Utc>>,
+    pub priority: i32,
+}
+
+impl ActiveShow<'_> {
+    /// Seconds since the show started (negative before it).
+    pub fn phase(&self, at: DateTime<Utc>) -> f64 {
+        seconds_between(self.started, at)
+    }
+
+    /// Opacity of the show at `at`: its fade envelope, 0 outside its interval.
+    pub fn opacity(&self, at: DateTime<Utc>) -> f32 {
+        let t = self.phase(at);
+        if t < 0.0 {
+            return 0.0;
+        }
+        let fade_in = if self.show.fade_in > 0.0 { (t / self.show.fade_in).min(1.0) } else { 1.0 };
+        let fade_out = match self.ends {
+            None => 1.0,
+            Some(end) => {
+                let left = seconds_between(at, end);
+                if left <= 0.0 {
+                    0.0
+                } else if self.show.fade_out > 0.0 {
+                    (left / self.show.fade_out).min(1.0)
+                } else {
+                    1.0
+                }
+            }
+        };
+        fade_in.min(fade_out) as f32
+    }
+}
+
+/// Seconds from a to b with sub-microsecond care (no float drift over years).
+pub fn seconds_between(a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
+    let d = b.signed_duration_since(a);
+    d.num_seconds() as f64 + d.subsec_nanos() as f64 * 1e-9
+}
+
+/// Motion attributes of a fixture; NaN means "no layer set it" and maps to
+/// the profile's centre / default.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FixtureMotion {
+    pub pan: f32,
+    pub tilt: f32,
+    pub zoom: f32,
+    pub strobe: f32,
+}
+
+impl FixtureMotion {
+    pub const UNSET: FixtureMotion = FixtureMotion {
+        pan: f32::NAN,
+        tilt: f32::NAN,
+        zoom: f32::NAN,
+        strobe: f32::NAN,
+    };
+}
+
+/// What every cell emits and every moving fixture does at one instant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Look {
+    pub lights: Vec<Light>,
+    pub motion: Vec<FixtureMotion>,
+}
+
+impl Look {
+    pub fn dark(site: &Site) -> Look {
+        Look {
+            lights: vec![Light::DARK; site.cells.len()],
+            motion: vec![FixtureMotion::UNSET; site.fixtures.len()],
+        }
+    }
+
+    fn clear(&mut self) {
+        self.lights.fill(Light::DARK);
+        self.motion.fill(FixtureMotion::UNSET);
+    }
+
+    /// Light of one fixture's cells.
+    pub fn fixture_cells(&self, site: &Site, fixture: u32) -> &[Light] {
+        let f = &site.fixtures[fixture as usize];
+        &self.lights[f.first_cell as usize..f.first_cell as usize + f.cell_count as usize]
+    }
+}
+
+/// Render the look at `at` into `look` (reused across frames: no allocation
+/// on the hot path).
+pub fn render_look(site: &Site, shows: &[ActiveShow], at: DateTime<Utc>, look: &mut Look) {
+    if look.lights.len() != site.cells.len() || look.motion.len() != site.fixtures.len() {
+        *look = Look::dark(site);
+    } else {
+        look.clear();
+    }
+    let mut order: Vec<&ActiveShow> = shows.iter().collect();
+    order.sort_by(|a, b| a.priority.cmp(&b.priority).then(a.started.cmp(&b.started)));
+    for active in order {
+        let opacity = active.opacity(at);
+        if opacity <= 0.0 {
+            continue;
+        }
+        let t = active.phase(at);
+        for layer in &active.show.layers {
+            for (i, &cell) in layer.cells.iter().enumerate() {
+                let (color, level) = layer.effect.eval(&cell_input(layer, i, cell, t));
+                let light = color.at((level * layer.level).clamp(0.0, 1.0));
+                let below = look.lights[cell as usize];
+                look.lights[cell as usize] = match layer.blend {
+                    Blend::Ltp => below.mix(light, opacity),
+                    Blend::Htp => below.htp(light.scaled(opacity)),
+                };
+            }
+            if let Some(m) = &layer.motion {
+                let (pan, tilt) = m.at(t);
+                for &f in &layer.fixtures {
+                    let cur = &mut look.motion[f as usize];
+                    let mix = |below: f32, top: f32| if below.is_nan() || opacity >= 1.0 { top } else { below + (top - below) * opacity };
+                    cur.pan = mix(cur.pan, pan);
+                    cur.tilt = mix(cur.tilt, tilt);
+                    cur.zoom = mix(cur.zoom, m.zoom);
+                    cur.strobe = mix(cur.strobe, m.strobe);
+                }
+            }
+        }
+    }
+}
+
+/// Render straight to DMX: the convenience the CLI and tests use.
+pub fn render_frame(site: &Site, shows: &[ActiveShow], at: DateTime<Utc>) -> Frame {
+    let mut look = Look::dark(site);
+    render_look(site, shows, at, &mut look);
+    let mut frame = Frame::new(site);
+    look_to_frame(site, &look, &mut frame);
+    frame
+}
+
+mod effect_input {
+    use crate::show::effect::CellInput;
+    use crate::show::Layer;
+
+    #[inline]
+    pub fn cell_input(layer: &Layer, i: usize, cell: u32, t: f64) -> CellInput {
+        CellInput {
+            t,
+            along: layer.along[i],
+            u: layer.u[i],
+            index: layer.rank[i],
+            count: layer.cells.len() as u32,
+            id: cell,
+        }
+    }
+}

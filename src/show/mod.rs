@@ -1,0 +1,514 @@
+//! The show language: a show is layers of effects on targets, with fade-in
+//! and fade-out times.
+//!
+//! A show file (`shows/<name>.toml`) is parsed here and compiled against a
+//! [`Site`]: each layer's target is resolved to cells, and each cell's
+//! place along the layer's axis is computed once, so the engine only
+//! evaluates [`effect::Effect`]s at render time. Compiled shows hold indices
+//! into the site they were compiled with; the two are always reloaded
+//! together.
+
+pub mod effect;
+
+use crate::color::Color;
+use crate::diag::{Diagnostics, Severity, SourceFile};
+use crate::site::geometry::heading_vector;
+use crate::site::Site;
+use crate::units::{self, LevelValue};
+use effect::{Cue, Effect};
+use serde::Deserialize;
+use std::ops::Range;
+use toml::Spanned;
+
+/// How a layer combines with what is below it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blend {
+    /// Latest takes precedence: the layer replaces what is below.
+    Ltp,
+    /// Highest takes precedence, per primary.
+    Htp,
+}
+
+/// Moving-head attributes a layer sets (degrees from centre; 0..=1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Motion {
+    pub pan: f32,
+    pub tilt: f32,
+    pub pan_sweep: f32,
+    pub tilt_sweep: f32,
+    pub period: f64,
+    pub zoom: f32,
+    pub strobe: f32,
+}
+
+impl Motion {
+    /// Pan and tilt at time t: a slow sinusoidal sweep around the centre.
+    pub fn at(&self, t: f64) -> (f32, f32) {
+        let s = if self.period > 0.0 {
+            (std::f64::consts::TAU * t / self.period).sin() as f32
+        } else {
+            0.0
+        };
+        // Tilt sweeps at half the pan rate so the beam draws a figure, not a line.
+        let s2 = if self.period > 0.0 {
+            (std::f64::consts::TAU * t / (self.period * 2.0)).sin() as f32
+        } else {
+            0.0
+        };
+        (self.pan + self.pan_sweep * s, self.tilt + self.tilt_sweep * s2)
+    }
+}
+
+/// A compiled layer.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    pub target: String,
+    pub effect: Effect,
+    pub level: f32,
+    pub blend: Blend,
+    /// Site cell indices in this layer, with their axis position, 0..1
+    /// extent position and rank along the axis.
+    pub cells: Vec<u32>,
+    pub along: Vec<f32>,
+    pub u: Vec<f32>,
+    pub rank: Vec<u32>,
+    /// Fixtures whose motion the layer drives (only when it sets motion).
+    pub fixtures: Vec<u32>,
+    pub motion: Option<Motion>,
+}
+
+/// A compiled show.
+#[derive(Debug, Clone)]
+pub struct Show {
+    pub name: String,
+    pub fade_in: f64,
+    pub fade_out: f64,
+    pub layers: Vec<Layer>,
+    pub path: std::path::PathBuf,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawShow {
+    #[serde(default)]
+    name: Option<Spanned<String>>,
+    #[serde(default)]
+    fade_in: Option<Spanned<String>>,
+    #[serde(default)]
+    fade_out: Option<Spanned<String>>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    layers: Vec<Spanned<RawLayer>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLayer {
+    target: Spanned<String>,
+    effect: Spanned<String>,
+    #[serde(default)]
+    color: Option<Spanned<String>>,
+    #[serde(default)]
+    colors: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    level: Option<Spanned<LevelValue>>,
+    #[serde(default)]
+    blend: Option<Spanned<String>>,
+    #[serde(default)]
+    speed: Option<Spanned<String>>,
+    #[serde(default)]
+    wavelength: Option<Spanned<String>>,
+    #[serde(default)]
+    period: Option<Spanned<String>>,
+    #[serde(default)]
+    step: Option<Spanned<String>>,
+    #[serde(default)]
+    width: Option<Spanned<i64>>,
+    #[serde(default)]
+    every: Option<Spanned<i64>>,
+    #[serde(default)]
+    depth: Option<Spanned<LevelValue>>,
+    #[serde(default)]
+    density: Option<Spanned<LevelValue>>,
+    #[serde(default)]
+    saturation: Option<Spanned<LevelValue>>,
+    #[serde(default)]
+    duration: Option<Spanned<String>>,
+    #[serde(default)]
+    seed: Option<u64>,
+    #[serde(default)]
+    direction: Option<Spanned<f64>>,
+    #[serde(default, rename = "loop")]
+    looping: Option<bool>,
+    #[serde(default)]
+    cues: Option<Spanned<Vec<Spanned<RawCue>>>>,
+    #[serde(default)]
+    pan: Option<f64>,
+    #[serde(default)]
+    tilt: Option<f64>,
+    #[serde(default)]
+    pan_sweep: Option<f64>,
+    #[serde(default)]
+    tilt_sweep: Option<f64>,
+    #[serde(default)]
+    zoom: Option<Spanned<LevelValue>>,
+    #[serde(default)]
+    strobe: Option<Spanned<LevelValue>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCue {
+    at: Spanned<String>,
+    color: Spanned<String>,
+    #[serde(default)]
+    level: Option<Spanned<LevelValue>>,
+    #[serde(default)]
+    fade: Option<Spanned<String>>,
+}
+
+/// Helper that parses fields and records located errors.
+struct Ctx<'a> {
+    file: &'a SourceFile,
+    diags: &'a mut Diagnostics,
+}
+
+impl Ctx<'_> {
+    fn err(&mut self, span: Range<usize>, msg: impl Into<String>) {
+        self.diags.error(self.file, span, msg);
+    }
+    fn duration(&mut self, v: &Option<Spanned<String>>, default: f64) -> f64 {
+        match v {
+            None => default,
+            Some(s) => units::parse_duration(s.get_ref()).unwrap_or_else(|m| {
+                self.err(s.span(), m);
+                default
+            }),
+        }
+    }
+    fn positive_duration(&mut self, v: &Option<Spanned<String>>, default: f64, what: &str) -> f64 {
+        let d = self.duration(v, default);
+        if d <= 0.0 {
+            if let Some(s) = v {
+                self.err(s.span(), format!("{what} must be longer than 0s"));
+            }
+            return default;
+        }
+        d
+    }
+    fn level(&mut self, v: &Option<Spanned<LevelValue>>, default: f64) -> f32 {
+        match v {
+            None => default as f32,
+            Some(s) => s.get_ref().to_level().unwrap_or_else(|m| {
+                self.err(s.span(), m);
+                default
+            }) as f32,
+        }
+    }
+    fn color(&mut self, s: &Spanned<String>) -> Color {
+        Color::parse(s.get_ref()).unwrap_or_else(|m| {
+            self.err(s.span(), m);
+            Color::WHITE
+        })
+    }
+    fn speed(&mut self, v: &Option<Spanned<String>>, default: f64) -> f64 {
+        match v {
+            None => default,
+            Some(s) => units::parse_speed(s.get_ref()).unwrap_or_else(|m| {
+                self.err(s.span(), m);
+                default
+            }),
+        }
+    }
+    fn distance(&mut self, v: &Option<Spanned<String>>, default: f64) -> f64 {
+        match v {
+            None => default,
+            Some(s) => match units::parse_distance(s.get_ref()) {
+                Ok(d) if d > 0.0 => d,
+                Ok(_) => {
+                    self.err(s.span(), "a wavelength must be longer than 0 m");
+                    default
+                }
+                Err(m) => {
+                    self.err(s.span(), m);
+                    default
+                }
+            },
+        }
+    }
+    fn count(&mut self, v: &Option<Spanned<i64>>, default: u32, what: &str) -> u32 {
+        match v {
+            None => default,
+            Some(s) if (1..=100_000).contains(s.get_ref()) => *s.get_ref() as u32,
+            Some(s) => {
+                self.err(s.span(), format!("{what} must be 1 or more"));
+                default
+            }
+        }
+    }
+}
+
+/// Parse and compile a show file against a site.
+pub fn compile(file: &SourceFile, site: &Site, diags: &mut Diagnostics) -> Option<Show> {
+    let raw: RawShow = match toml::from_str(&file.text) {
+        Ok(r) => r,
+        Err(e) => {
+            diags.toml_error(file, &e);
+            return None;
+        }
+    };
+    let _ = &raw.description;
+    let before = diags.items.len();
+    let stem = file.path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+    let mut cx = Ctx { file, diags };
+    let name = raw.name.as_ref().map(|n| n.get_ref().clone()).unwrap_or(stem);
+    let fade_in = cx.duration(&raw.fade_in, 2.0);
+    let fade_out = cx.duration(&raw.fade_out, 2.0);
+    if raw.layers.is_empty() {
+        cx.err(0..0, format!("show `{name}` has no [[layers]]"));
+    }
+    let layers: Vec<Layer> = raw.layers.iter().filter_map(|l| compile_layer(&mut cx, l.get_ref(), site)).collect();
+    if diags.items[before..].iter().any(|d| d.severity == Severity::Error) {
+        return None;
+    }
+    Some(Show {
+        name,
+        fade_in,
+        fade_out,
+        layers,
+        path: file.path.clone(),
+    })
+}
+
+/// Compile one layer. Shared with the API, whose overrides and scenes are
+/// single layers validated by the same rules.
+fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
+    let fixtures = site.resolve_target(l.target.get_ref());
+    if fixtures.is_empty() {
+        cx.err(
+            l.target.span(),
+            format!("target `{}` matches no fixture, group or glob in the site", l.target.get_ref()),
+        );
+    }
+    let mut colors: Vec<Color> = Vec::new();
+    if let Some(c) = &l.color {
+        colors.push(cx.color(c));
+    }
+    if let Some(cs) = &l.colors {
+        if cs.get_ref().is_empty() {
+            cx.err(cs.span(), "colors is empty: give at least one colour");
+        }
+        for c in cs.get_ref() {
+            colors.push(cx.color(c));
+        }
+    }
+    let first = colors.first().copied().unwrap_or(Color::WHITE);
+    let second = colors.get(1).copied();
+    let level = cx.level(&l.level, 1.0);
+    let blend = match &l.blend {
+        None => Blend::Ltp,
+        Some(b) => match b.get_ref().to_ascii_lowercase().as_str() {
+            "ltp" => Blend::Ltp,
+            "htp" => Blend::Htp,
+            other => {
+                cx.err(b.span(), format!("unknown blend `{other}`: use ltp or htp"));
+                Blend::Ltp
+            }
+        },
+    };
+    let kind = l.effect.get_ref().as_str();
+    let needs_cues = kind == "sequence";
+    if l.cues.is_some() && !needs_cues {
+        cx.err(l.effect.span(), format!("`cues` belong to the sequence effect, not `{kind}`"));
+    }
+    let effect = match kind {
+        "solid" => Effect::Solid { color: first },
+        "fade" => Effect::Fade {
+            colors: if colors.is_empty() { vec![first] } else { colors.clone() },
+            period: cx.positive_duration(&l.period, 10.0, "period"),
+        },
+        "chase" => Effect::Chase {
+            on: first,
+            off: second.unwrap_or(Color::BLACK),
+            step: cx.positive_duration(&l.step, 0.5, "step"),
+            width: cx.count(&l.width, 1, "width"),
+            every: cx.count(&l.every, u32::MAX, "every"),
+        },
+        "wave" => Effect::Wave {
+            colors: if colors.is_empty() { vec![first] } else { colors.clone() },
+            speed: cx.speed(&l.speed, 2.0),
+            wavelength: cx.distance(&l.wavelength, 50.0),
+            depth: cx.level(&l.depth, 1.0),
+        },
+        "gradient" => Effect::Gradient {
+            colors: if colors.is_empty() { vec![first] } else { colors.clone() },
+            speed: cx.speed(&l.speed, 0.0),
+            extent: 0.0,
+        },
+        "rainbow" => Effect::Rainbow {
+            speed: cx.speed(&l.speed, 0.0),
+            wavelength: if l.wavelength.is_some() { cx.distance(&l.wavelength, 100.0) } else { 0.0 },
+            period: if l.period.is_some() || l.wavelength.is_none() {
+                cx.positive_duration(&l.period, 20.0, "period")
+            } else {
+                0.0
+            },
+            saturation: cx.level(&l.saturation, 1.0),
+        },
+        "twinkle" => Effect::Twinkle {
+            base: first,
+            sparkle: second.unwrap_or(Color::WHITE),
+            density: cx.level(&l.density, 0.1),
+            duration: cx.positive_duration(&l.duration, 1.0, "duration"),
+            seed: l.seed.unwrap_or(1),
+        },
+        "pulse" => Effect::Pulse {
+            color: first,
+            period: cx.positive_duration(&l.period, 4.0, "period"),
+            depth: cx.level(&l.depth, 1.0),
+        },
+        "sequence" => {
+            let mut cues = Vec::new();
+            match &l.cues {
+                None => cx.err(l.effect.span(), "a sequence needs `cues = [{ at = \"0s\", color = \"...\" }, ...]`"),
+                Some(list) if list.get_ref().is_empty() => cx.err(list.span(), "cues is empty"),
+                Some(list) => {
+                    for c in list.get_ref() {
+                        let rc = c.get_ref();
+                        let at = cx.duration(&Some(rc.at.clone()), 0.0);
+                        if let Some(prev) = cues.last().map(|c: &Cue| c.at) {
+                            if at < prev {
+                                cx.err(rc.at.span(), format!("cue at {at}s comes before the previous cue at {prev}s: list cues in time order"));
+                            }
+                        }
+                        cues.push(Cue {
+                            at,
+                            color: cx.color(&rc.color),
+                            level: cx.level(&rc.level, 1.0),
+                            fade: cx.duration(&rc.fade, 0.0),
+                        });
+                    }
+                }
+            }
+            let period = match (l.looping.unwrap_or(false), &l.period) {
+                (false, Some(p)) => {
+                    cx.err(p.span(), "`period` needs `loop = true` on a sequence");
+                    None
+                }
+                (false, None) => None,
+                (true, Some(_)) => Some(cx.positive_duration(&l.period, 60.0, "period")),
+                (true, None) => default_loop_period(&cues),
+            };
+            if let (Some(p), Some(last)) = (period, cues.last()) {
+                if last.at >= p {
+                    cx.err(l.effect.span(), format!("the last cue at {}s is not inside the loop period of {p}s", last.at));
+                }
+            }
+            Effect::Sequence { cues, period }
+        }
+        other => {
+            cx.err(
+                l.effect.span(),
+                format!("unknown effect `{other}`: use solid, fade, chase, wave, gradient, rainbow, twinkle, pulse or sequence"),
+            );
+            return None;
+        }
+    };
+    if fixtures.is_empty() {
+        return None;
+    }
+
+    // The layer's axis: an explicit compass direction, else the path the
+    // fixtures stand along, else the longer side of their bounding box.
+    let cells: Vec<u32> = fixtures
+        .iter()
+        .flat_map(|&f| {
+            let fx = &site.fixtures[f as usize];
+            fx.first_cell..fx.first_cell + fx.cell_count as u32
+        })
+        .collect();
+    let pos = |c: u32| site.cells[c as usize].position;
+    let along: Vec<f32> = if let Some(d) = &l.direction {
+        let v = heading_vector(*d.get_ref());
+        cells.iter().map(|&c| (pos(c)[0] as f64 * v[0] + pos(c)[1] as f64 * v[1]) as f32).collect()
+    } else if cells.iter().all(|&c| !site.cells[c as usize].path_distance.is_nan()) {
+        cells.iter().map(|&c| site.cells[c as usize].path_distance).collect()
+    } else {
+        let (mut lo, mut hi) = ([f32::MAX; 2], [f32::MIN; 2]);
+        for &c in &cells {
+            for k in 0..2 {
+                lo[k] = lo[k].min(pos(c)[k]);
+                hi[k] = hi[k].max(pos(c)[k]);
+            }
+        }
+        let k = if hi[0] - lo[0] > hi[1] - lo[1] { 0 } else { 1 };
+        cells.iter().map(|&c| pos(c)[k]).collect()
+    };
+    let min = along.iter().copied().fold(f32::MAX, f32::min);
+    let max = along.iter().copied().fold(f32::MIN, f32::max);
+    let extent = (max - min).max(0.0);
+    let u: Vec<f32> = along.iter().map(|&a| if extent > 0.0 { (a - min) / extent } else { 0.0 }).collect();
+    let mut order: Vec<usize> = (0..cells.len()).collect();
+    order.sort_by(|&a, &b| along[a].total_cmp(&along[b]).then(a.cmp(&b)));
+    let mut rank = vec![0u32; cells.len()];
+    for (r, &i) in order.iter().enumerate() {
+        rank[i] = r as u32;
+    }
+    let effect = match effect {
+        Effect::Gradient { colors, speed, .. } => Effect::Gradient { colors, speed, extent: extent as f64 },
+        e => e,
+    };
+    let sets_motion = l.pan.is_some() || l.tilt.is_some() || l.pan_sweep.is_some() || l.tilt_sweep.is_some() || l.zoom.is_some() || l.strobe.is_some();
+    let motion = sets_motion.then(|| Motion {
+        pan: l.pan.unwrap_or(0.0) as f32,
+        tilt: l.tilt.unwrap_or(0.0) as f32,
+        pan_sweep: l.pan_sweep.unwrap_or(0.0) as f32,
+        tilt_sweep: l.tilt_sweep.unwrap_or(0.0) as f32,
+        period: if l.pan_sweep.is_some() || l.tilt_sweep.is_some() { cx.positive_duration(&l.period, 30.0, "period") } else { 0.0 },
+        zoom: cx.level(&l.zoom, 0.5),
+        strobe: cx.level(&l.strobe, 0.0),
+    });
+    Some(Layer {
+        target: l.target.get_ref().clone(),
+        effect,
+        level,
+        blend,
+        cells,
+        along,
+        u,
+        rank,
+        fixtures,
+        motion,
+    })
+}
+
+/// A looping sequence without a period holds its last cue as long as the
+/// interval before it, so evenly spaced cues loop evenly; a single cue
+/// does not loop.
+fn default_loop_period(cues: &[Cue]) -> Option<f64> {
+    match cues {
+        [] | [_] => None,
+        [.., a, b] => Some(b.at + (b.at - a.at).max(b.fade)),
+    }
+}
+
+/// Compile a single layer given as TOML text (used by the API for scenes and
+/// overrides so they follow the file rules exactly).
+pub fn compile_layer_text(text: &str, site: &Site) -> Result<Layer, Diagnostics> {
+    let file = SourceFile::new("<request>", text);
+    let mut diags = Diagnostics::new();
+    let raw: RawLayer = match toml::from_str(text) {
+        Ok(r) => r,
+        Err(e) => {
+            diags.toml_error(&file, &e);
+            return Err(diags);
+        }
+    };
+    let mut cx = Ctx { file: &file, diags: &mut diags };
+    let layer = compile_layer(&mut cx, &raw, site);
+    match layer {
+        Some(l) if !diags.has_errors() => Ok(l),
+        _ => Err(diags),
+    }
+}
