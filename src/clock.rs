@@ -30,7 +30,11 @@ impl Clock {
     pub fn now(&self) -> DateTime<Utc> {
         match *self {
             Clock::System => Utc::now(),
-            Clock::Simulated { start, origin, speed } => {
+            Clock::Simulated {
+                start,
+                origin,
+                speed,
+            } => {
                 let real = origin.elapsed().as_secs_f64() * speed;
                 start + Duration::nanoseconds((real * 1e9) as i64)
             }

@@ -28,7 +28,12 @@ impl Color {
     pub const WHITE: Color = Color::rgb(1.0, 1.0, 1.0);
 
     pub const fn rgb(r: f32, g: f32, b: f32) -> Color {
-        Color { r, g, b, kelvin: 0.0 }
+        Color {
+            r,
+            g,
+            b,
+            kelvin: 0.0,
+        }
     }
 
     /// This colour at `level` (0..=1) as emitted light.
@@ -62,9 +67,8 @@ impl Color {
     pub fn parse(text: &str) -> Result<Color, String> {
         let t = text.trim();
         if let Some(hex) = t.strip_prefix('#') {
-            return parse_hex(hex).ok_or_else(|| {
-                format!("`{text}` is not a hex colour: write #rrggbb or #rgb")
-            });
+            return parse_hex(hex)
+                .ok_or_else(|| format!("`{text}` is not a hex colour: write #rrggbb or #rgb"));
         }
         let lower = t.to_ascii_lowercase();
         if let Some(k) = lower.strip_suffix('k') {
@@ -77,9 +81,12 @@ impl Color {
                 return Ok(kelvin_color(kelvin));
             }
         }
-        let key: String = lower.chars().filter(|c| !matches!(c, ' ' | '-' | '_')).collect();
+        let key: String = lower
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '_'))
+            .collect();
         css_name(&key)
-            .and_then(|hex| parse_hex(hex))
+            .and_then(parse_hex)
             .ok_or_else(|| {
                 format!(
                     "unknown colour `{text}`: use #rrggbb, a CSS colour name, or a temperature like 3000K"
@@ -109,7 +116,11 @@ fn parse_hex(hex: &str) -> Option<Color> {
         ),
         _ => return None,
     };
-    Some(Color::rgb(r as f32 / 255.0, g as f32 / 255.0, b as f32 / 255.0))
+    Some(Color::rgb(
+        r as f32 / 255.0,
+        g as f32 / 255.0,
+        b as f32 / 255.0,
+    ))
 }
 
 /// Black-body colour of a temperature, normalised so the strongest primary
@@ -134,7 +145,11 @@ pub fn kelvin_color(kelvin: f32) -> Color {
     } else {
         138.517_73 * (t - 10.0).ln() - 305.044_8
     };
-    let (r, g, b) = (r.clamp(0.0, 255.0), g.clamp(0.0, 255.0), b.clamp(0.0, 255.0));
+    let (r, g, b) = (
+        r.clamp(0.0, 255.0),
+        g.clamp(0.0, 255.0),
+        b.clamp(0.0, 255.0),
+    );
     let m = r.max(g).max(b).max(1.0);
     Color {
         r: r / m,
@@ -317,7 +332,9 @@ mod tests {
         assert_eq!(k.r, 1.0);
         assert!(k.b < k.g && k.g < k.r);
         assert!(Color::parse("#ggg").is_err());
-        assert!(Color::parse("blurple").unwrap_err().contains("unknown colour"));
+        assert!(Color::parse("blurple")
+            .unwrap_err()
+            .contains("unknown colour"));
         assert!(Color::parse("90000K").is_err());
     }
 

@@ -35,7 +35,9 @@ pub fn site_files(folder: &Path) -> Vec<PathBuf> {
     let mut files = toml_files(folder);
     let site_file = folder.join("site.toml");
     if let Ok(text) = std::fs::read_to_string(&site_file) {
-        files.extend(toml_files(&site::profile_dir(&SourceFile::new(&site_file, text))));
+        files.extend(toml_files(&site::profile_dir(&SourceFile::new(
+            &site_file, text,
+        ))));
     }
     files
 }
@@ -99,7 +101,11 @@ pub fn load(folder: &Path) -> Result<Config, Diagnostics> {
     for (file, show) in show_files {
         if let Some(show) = show {
             if shows.contains_key(&show.name) {
-                diags.error(&file, 0..0, format!("show name `{}` is used by two files", show.name));
+                diags.error(
+                    &file,
+                    0..0,
+                    format!("show name `{}` is used by two files", show.name),
+                );
                 continue;
             }
             show_order.push(show.name.clone());
@@ -113,7 +119,10 @@ pub fn load(folder: &Path) -> Result<Config, Diagnostics> {
         return Err(diags);
     }
     if shows.is_empty() {
-        diags.file_error(folder, "the site folder has no shows: add a show file next to site.toml");
+        diags.file_error(
+            folder,
+            "the site folder has no shows: add a show file next to site.toml",
+        );
         return Err(diags);
     }
     Ok(Config {

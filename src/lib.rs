@@ -15,6 +15,7 @@ pub mod diag;
 pub mod engine;
 pub mod fixture;
 pub mod output;
+pub mod schedule;
 pub mod show;
 pub mod site;
 pub mod units;

@@ -14,7 +14,9 @@ pub fn parse_duration(text: &str) -> Result<f64, String> {
         return Err("empty duration: write it like \"8s\", \"3m\" or \"1h30m\"".into());
     }
     if t.starts_with('-') {
-        return Err(format!("duration `{text}` is negative: durations count forward from zero"));
+        return Err(format!(
+            "duration `{text}` is negative: durations count forward from zero"
+        ));
     }
     if let Ok(v) = t.parse::<f64>() {
         return finite_non_negative(v, text);
@@ -82,8 +84,9 @@ fn number_and_unit(text: &str) -> Option<(f64, &str)> {
 /// Parse a speed into metres per second ("4 m/s", "10 km/h"); a bare number
 /// means m/s. Negative speeds run the effect the other way.
 pub fn parse_speed(text: &str) -> Result<f64, String> {
-    let (v, unit) = number_and_unit(text)
-        .ok_or_else(|| format!("`{text}` is not a speed: write it like \"4 m/s\" or \"10 km/h\""))?;
+    let (v, unit) = number_and_unit(text).ok_or_else(|| {
+        format!("`{text}` is not a speed: write it like \"4 m/s\" or \"10 km/h\"")
+    })?;
     let factor = match unit {
         "" | "m/s" | "mps" => 1.0,
         "km/h" | "kmh" | "kph" => 1.0 / 3.6,
@@ -99,13 +102,18 @@ pub fn parse_speed(text: &str) -> Result<f64, String> {
 /// Parse a distance into metres ("120 m", "1.2 km", "50 cm"); a bare number
 /// means metres. Must be positive where used as a wavelength; callers check.
 pub fn parse_distance(text: &str) -> Result<f64, String> {
-    let (v, unit) = number_and_unit(text)
-        .ok_or_else(|| format!("`{text}` is not a distance: write it like \"120 m\" or \"1.2 km\""))?;
+    let (v, unit) = number_and_unit(text).ok_or_else(|| {
+        format!("`{text}` is not a distance: write it like \"120 m\" or \"1.2 km\"")
+    })?;
     let factor = match unit {
         "" | "m" => 1.0,
         "km" => 1000.0,
         "cm" => 0.01,
-        _ => return Err(format!("`{text}`: unknown distance unit `{unit}` (use m or km)")),
+        _ => {
+            return Err(format!(
+                "`{text}`: unknown distance unit `{unit}` (use m or km)"
+            ))
+        }
     };
     Ok(v * factor)
 }
@@ -139,7 +147,9 @@ pub fn parse_level_str(text: &str) -> Result<f64, String> {
 /// A level must lie in 0..=1.
 pub fn check_level(v: f64) -> Result<f64, String> {
     if !(0.0..=1.0).contains(&v) || !v.is_finite() {
-        return Err(format!("level {v} is out of range: levels run from 0 to 1 (or 0% to 100%)"));
+        return Err(format!(
+            "level {v} is out of range: levels run from 0 to 1 (or 0% to 100%)"
+        ));
     }
     Ok(v)
 }

@@ -13,7 +13,11 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "nightscape", version, about = "City nightscape lighting controller")]
+#[command(
+    name = "nightscape",
+    version,
+    about = "City nightscape lighting controller"
+)]
 pub struct Cli {
     /// The site folder (site.toml and the shows).
     #[arg(long, global = true, default_value = "shows")]
@@ -36,14 +40,20 @@ pub enum Command {
 pub fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(s.trim())
         .map(|d| d.with_timezone(&Utc))
-        .map_err(|e| format!("`{s}` is not an RFC 3339 instant like 2026-12-31T18:00:00+08:00 ({e})"))
+        .map_err(|e| {
+            format!("`{s}` is not an RFC 3339 instant like 2026-12-31T18:00:00+08:00 ({e})")
+        })
 }
 
 /// Entry point for the binary. Returns the process exit code.
 pub fn main() -> Result<i32> {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     match cli.command.unwrap_or(Command::Run(run::RunArgs::default())) {
         Command::Check => check::check(&cli.site),
         Command::Render(args) => render::render(&cli.site, &args),
@@ -72,6 +82,11 @@ pub fn default_show(config: &crate::config::Config) -> Option<String> {
     }
     toml::from_str::<Only>(&config.site.source.text)
         .ok()
-        .and_then(|o| o.schedule.into_iter().map(|e| e.show).find(|s| config.shows.contains_key(s)))
+        .and_then(|o| {
+            o.schedule
+                .into_iter()
+                .map(|e| e.show)
+                .find(|s| config.shows.contains_key(s))
+        })
         .or_else(|| config.show_order.first().cloned())
 }

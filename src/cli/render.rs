@@ -46,7 +46,10 @@ pub fn render(site: &Path, args: &RenderArgs) -> Result<i32> {
         return Ok(1);
     };
     if cfg.show(&show).is_none() {
-        eprintln!("unknown show `{show}` (the site has: {})", cfg.show_order.join(", "));
+        eprintln!(
+            "unknown show `{show}` (the site has: {})",
+            cfg.show_order.join(", ")
+        );
         return Ok(1);
     }
     let program = FixedShow {

@@ -53,7 +53,10 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
         return Ok(1);
     };
     if cfg.show(&show).is_none() {
-        eprintln!("unknown show `{show}` (the site has: {})", cfg.show_order.join(", "));
+        eprintln!(
+            "unknown show `{show}` (the site has: {})",
+            cfg.show_order.join(", ")
+        );
         return Ok(1);
     }
     let program = FixedShow {

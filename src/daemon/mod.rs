@@ -66,7 +66,13 @@ pub struct Shared {
 }
 
 /// Run the frame loop on the calling thread until `shared.stop` is set.
-pub fn frame_loop(config: Arc<Config>, program: Box<dyn Program>, mut outputs: Vec<Box<dyn Output>>, clock: Clock, shared: Shared) {
+pub fn frame_loop(
+    config: Arc<Config>,
+    program: Box<dyn Program>,
+    mut outputs: Vec<Box<dyn Output>>,
+    clock: Clock,
+    shared: Shared,
+) {
     let site = &config.site;
     let period = Duration::from_secs_f64(1.0 / site.fps as f64);
     let mut look = Look::dark(site);
@@ -84,7 +90,11 @@ pub fn frame_loop(config: Arc<Config>, program: Box<dyn Program>, mut outputs: V
             o.send(&frame);
         }
 
-        let names: Vec<String> = active.iter().filter(|a| a.opacity(at) > 0.0).map(|a| a.show.name.clone()).collect();
+        let names: Vec<String> = active
+            .iter()
+            .filter(|a| a.opacity(at) > 0.0)
+            .map(|a| a.show.name.clone())
+            .collect();
         if names != last_active {
             tracing::info!(shows = ?names, at = %at, "playing");
             last_active = names.clone();

@@ -70,6 +70,7 @@ struct Caps {
     white: bool,
     amber: bool,
     warm_cool: bool,
+    cct: bool,
     dimmer: bool,
 }
 
@@ -83,6 +84,7 @@ fn caps(mode: &Mode, cell: Option<u16>) -> Caps {
             Role::White => c.white = true,
             Role::Amber => c.amber = true,
             Role::Warm | Role::Cool => c.warm_cool = true,
+            Role::Cct => c.cct = true,
             Role::Dimmer => c.dimmer = true,
             _ => {}
         }
@@ -92,13 +94,28 @@ fn caps(mode: &Mode, cell: Option<u16>) -> Caps {
 
 /// Colour (premultiplied, or normalised when a dimmer carries intensity)
 /// into emitter levels.
-fn emitters(light: Light, scale: f32, caps: Caps, profile: &Profile, curve: Option<DimmerCurve>) -> Emitters {
+fn emitters(
+    light: Light,
+    scale: f32,
+    caps: Caps,
+    profile: &Profile,
+    curve: Option<DimmerCurve>,
+) -> Emitters {
     let (mut r, mut g, mut b) = (light.r * scale, light.g * scale, light.b * scale);
     let mut e = Emitters::default();
     let value = r.max(g).max(b);
-    let kelvin = if light.kelvin > 0.0 { light.kelvin } else { estimate_kelvin(r, g, b) };
-    let span = profile.cool_k - profile.warm_k;
-    let m = ((kelvin - profile.warm_k) / span).clamp(0.0, 1.0);
+    // Only tunable whites need the temperature; estimating it is the one
+    // expensive step of the mapping, so RGB fixtures never pay for it.
+    let m = if caps.warm_cool || caps.cct {
+        let kelvin = if light.kelvin > 0.0 {
+            light.kelvin
+        } else {
+            estimate_kelvin(r, g, b)
+        };
+        ((kelvin - profile.warm_k) / (profile.cool_k - profile.warm_k)).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     e.cct = m;
     if caps.warm_cool {
         // Both emitters full at the middle of the range, the way tunable
@@ -128,7 +145,15 @@ fn emitters(light: Light, scale: f32, caps: Caps, profile: &Profile, curve: Opti
         e.white = value;
     }
     if let Some(curve) = curve {
-        for v in [&mut e.red, &mut e.green, &mut e.blue, &mut e.white, &mut e.amber, &mut e.warm, &mut e.cool] {
+        for v in [
+            &mut e.red,
+            &mut e.green,
+            &mut e.blue,
+            &mut e.white,
+            &mut e.amber,
+            &mut e.warm,
+            &mut e.cool,
+        ] {
             *v = curve.apply(*v);
         }
     }
@@ -181,7 +206,11 @@ pub fn look_to_frame(site: &Site, look: &Look, frame: &mut Frame) {
         let cells = look.fixture_cells(site, fi as u32);
         let motion = &look.motion[fi];
         let head_caps = caps(mode, None);
-        let cell_caps = if mode.pixel { caps(mode, Some(0)) } else { head_caps };
+        let cell_caps = if mode.pixel {
+            caps(mode, Some(0))
+        } else {
+            head_caps
+        };
         let curve = profile.dimmer_curve;
 
         // Head scope: the whole fixture.
@@ -190,10 +219,21 @@ pub fn look_to_frame(site: &Site, look: &Look, frame: &mut Frame) {
         let head = if mode.pixel {
             // Head colour channels on a pixel fixture (rare) get the average.
             let n = cells.len().max(1) as f32;
-            let avg = cells.iter().fold(Light::DARK, |a, c| Light { r: a.r + c.r / n, g: a.g + c.g / n, b: a.b + c.b / n, kelvin: a.kelvin.max(c.kelvin) });
+            let avg = cells.iter().fold(Light::DARK, |a, c| Light {
+                r: a.r + c.r / n,
+                g: a.g + c.g / n,
+                b: a.b + c.b / n,
+                kelvin: a.kelvin.max(c.kelvin),
+            });
             scope_emitters(avg, head_dimmer, head_caps, profile, curve)
         } else {
-            scope_emitters(cells.first().copied().unwrap_or_default(), head_dimmer, head_caps, profile, curve)
+            scope_emitters(
+                cells.first().copied().unwrap_or_default(),
+                head_dimmer,
+                head_caps,
+                profile,
+                curve,
+            )
         };
         let mut head = head;
         if head_dimmer && mode.pixel {
@@ -206,7 +246,11 @@ pub fn look_to_frame(site: &Site, look: &Look, frame: &mut Frame) {
                 // Under a head dimmer, cells carry their mix relative to the
                 // brightest cell; otherwise their own light.
                 let e = if head_dimmer {
-                    let scale = if fixture_intensity > 0.0 { 1.0 / fixture_intensity } else { 0.0 };
+                    let scale = if fixture_intensity > 0.0 {
+                        1.0 / fixture_intensity
+                    } else {
+                        0.0
+                    };
                     emitters(*c, scale, cell_caps, profile, None)
                 } else {
                     scope_emitters(*c, cell_caps.dimmer, cell_caps, profile, curve)
@@ -245,7 +289,13 @@ pub fn look_to_frame(site: &Site, look: &Look, frame: &mut Frame) {
 }
 
 /// Emitters of a scope that either has its own dimmer or not.
-fn scope_emitters(light: Light, has_dimmer: bool, caps: Caps, profile: &Profile, curve: DimmerCurve) -> Emitters {
+fn scope_emitters(
+    light: Light,
+    has_dimmer: bool,
+    caps: Caps,
+    profile: &Profile,
+    curve: DimmerCurve,
+) -> Emitters {
     if has_dimmer {
         let i = light.intensity();
         let scale = if i > 0.0 { 1.0 / i } else { 0.0 };

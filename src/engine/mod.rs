@@ -45,7 +45,11 @@ impl ActiveShow<'_> {
         if t < 0.0 {
             return 0.0;
         }
-        let fade_in = if self.show.fade_in > 0.0 { (t / self.show.fade_in).min(1.0) } else { 1.0 };
+        let fade_in = if self.show.fade_in > 0.0 {
+            (t / self.show.fade_in).min(1.0)
+        } else {
+            1.0
+        };
         let fade_out = match self.ends {
             None => 1.0,
             Some(end) => {
@@ -145,7 +149,13 @@ pub fn render_look(site: &Site, shows: &[ActiveShow], at: DateTime<Utc>, look: &
                 let (pan, tilt) = m.at(t);
                 for &f in &layer.fixtures {
                     let cur = &mut look.motion[f as usize];
-                    let mix = |below: f32, top: f32| if below.is_nan() || opacity >= 1.0 { top } else { below + (top - below) * opacity };
+                    let mix = |below: f32, top: f32| {
+                        if below.is_nan() || opacity >= 1.0 {
+                            top
+                        } else {
+                            below + (top - below) * opacity
+                        }
+                    };
                     cur.pan = mix(cur.pan, pan);
                     cur.tilt = mix(cur.tilt, tilt);
                     cur.zoom = mix(cur.zoom, m.zoom);

@@ -19,13 +19,18 @@ pub const ARTDMX_HEADER_LEN: usize = 18;
 /// Encode an ArtDmx packet for a 15-bit Port-Address into `buf`; returns
 /// its length. Data is sent whole (512 slots): receivers that power up
 /// mid-show pick up the full state from the next frame.
-pub fn encode_artdmx(port_address: u16, sequence: u8, data: &[u8; UNIVERSE_SIZE], buf: &mut [u8; ARTDMX_HEADER_LEN + UNIVERSE_SIZE]) -> usize {
+pub fn encode_artdmx(
+    port_address: u16,
+    sequence: u8,
+    data: &[u8; UNIVERSE_SIZE],
+    buf: &mut [u8; ARTDMX_HEADER_LEN + UNIVERSE_SIZE],
+) -> usize {
     buf[0..8].copy_from_slice(b"Art-Net\0");
     buf[8..10].copy_from_slice(&0x5000u16.to_le_bytes());
     buf[10..12].copy_from_slice(&14u16.to_be_bytes());
     buf[12] = sequence;
     buf[13] = 0; // Physical: informational only.
-    // Port-Address: SubUni carries sub-net and universe nibbles, Net the top 7 bits.
+                 // Port-Address: SubUni carries sub-net and universe nibbles, Net the top 7 bits.
     buf[14] = (port_address & 0xff) as u8;
     buf[15] = ((port_address >> 8) & 0x7f) as u8;
     buf[16..18].copy_from_slice(&(UNIVERSE_SIZE as u16).to_be_bytes());
@@ -55,7 +60,11 @@ pub struct ArtNetOutput {
 }
 
 impl ArtNetOutput {
-    pub fn open(target: SocketAddr, universes: Vec<u16>, sync: bool) -> std::io::Result<ArtNetOutput> {
+    pub fn open(
+        target: SocketAddr,
+        universes: Vec<u16>,
+        sync: bool,
+    ) -> std::io::Result<ArtNetOutput> {
         let socket = UdpSocket::bind(("0.0.0.0", 0))?;
         // A full send buffer must cost a dropped packet, not a late frame.
         socket.set_nonblocking(true)?;
@@ -167,7 +176,8 @@ mod tests {
     #[test]
     fn sends_each_universe_with_its_own_sequence_and_a_sync() {
         let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
-        rx.set_read_timeout(Some(std::time::Duration::from_secs(2))).unwrap();
+        rx.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
         let mut out = ArtNetOutput::open(rx.local_addr().unwrap(), vec![3, 17], true).unwrap();
         let frame = Frame {
             universes: vec![3],
@@ -182,7 +192,9 @@ mod tests {
             let (n, _) = rx.recv_from(&mut b).unwrap();
             got.push(b[..n].to_vec());
         }
-        let dmx = |p: &[u8]| super::super::artpoll_wire::parse_artdmx(p).map(|(s, _, pa, d)| (s, pa, d[0]));
+        let dmx = |p: &[u8]| {
+            super::super::artpoll_wire::parse_artdmx(p).map(|(s, _, pa, d)| (s, pa, d[0]))
+        };
         assert_eq!(dmx(&got[0]).unwrap(), (1, 3, 9));
         assert_eq!(dmx(&got[1]).unwrap(), (1, 17, 0));
         assert_eq!(got[2].len(), 14);

@@ -44,18 +44,48 @@ pub enum Effect {
     Fade { colors: Vec<Color>, period: f64 },
     /// A lit window of `width` cells stepping along the layer every `step`
     /// seconds, repeating every `every` cells.
-    Chase { on: Color, off: Color, step: f64, width: u32, every: u32 },
+    Chase {
+        on: Color,
+        off: Color,
+        step: f64,
+        width: u32,
+        every: u32,
+    },
     /// A travelling sine along the axis: between two colours, or a single
     /// colour's level with the given depth.
-    Wave { colors: Vec<Color>, speed: f64, wavelength: f64, depth: f32 },
+    Wave {
+        colors: Vec<Color>,
+        speed: f64,
+        wavelength: f64,
+        depth: f32,
+    },
     /// Colours spread across the layer's extent, optionally scrolling.
-    Gradient { colors: Vec<Color>, speed: f64, extent: f64 },
+    Gradient {
+        colors: Vec<Color>,
+        speed: f64,
+        extent: f64,
+    },
     /// Hues spread along the axis (`wavelength`) and cycling in time.
-    Rainbow { speed: f64, wavelength: f64, period: f64, saturation: f32 },
+    Rainbow {
+        speed: f64,
+        wavelength: f64,
+        period: f64,
+        saturation: f32,
+    },
     /// Random sparkles over a base colour, deterministic from `seed`.
-    Twinkle { base: Color, sparkle: Color, density: f32, duration: f64, seed: u64 },
+    Twinkle {
+        base: Color,
+        sparkle: Color,
+        density: f32,
+        duration: f64,
+        seed: u64,
+    },
     /// The level breathing with a raised cosine.
-    Pulse { color: Color, period: f64, depth: f32 },
+    Pulse {
+        color: Color,
+        period: f64,
+        depth: f32,
+    },
     /// A timeline of cues with fades, looping every `period` if set.
     Sequence { cues: Vec<Cue>, period: Option<f64> },
 }
@@ -79,17 +109,35 @@ impl Effect {
                 let j = (i + 1) % colors.len();
                 (colors[i].lerp(colors[j], pos.fract() as f32), 1.0)
             }
-            Effect::Chase { on, off, step, width, every } => {
+            Effect::Chase {
+                on,
+                off,
+                step,
+                width,
+                every,
+            } => {
                 let every = (*every).max(1) as i64;
                 let head = (c.t / step).floor() as i64;
                 let d = (c.index as i64 - head).rem_euclid(every);
                 if d < *width as i64 {
                     (*on, 1.0)
                 } else {
-                    (*off, if off.r + off.g + off.b > 0.0 { 1.0 } else { 0.0 })
+                    (
+                        *off,
+                        if off.r + off.g + off.b > 0.0 {
+                            1.0
+                        } else {
+                            0.0
+                        },
+                    )
                 }
             }
-            Effect::Wave { colors, speed, wavelength, depth } => {
+            Effect::Wave {
+                colors,
+                speed,
+                wavelength,
+                depth,
+            } => {
                 let w = 0.5 + 0.5 * (TAU * (c.along as f64 - speed * c.t) / wavelength).cos();
                 if colors.len() >= 2 {
                     (colors[0].lerp(colors[1], w as f32), 1.0)
@@ -97,14 +145,23 @@ impl Effect {
                     (colors[0], 1.0 - depth + depth * w as f32)
                 }
             }
-            Effect::Gradient { colors, speed, extent } => {
+            Effect::Gradient {
+                colors,
+                speed,
+                extent,
+            } => {
                 let mut u = c.u as f64;
                 if *speed != 0.0 && *extent > 0.0 {
                     u = (u - speed * c.t / extent).rem_euclid(1.0);
                 }
                 (sample(colors, u as f32), 1.0)
             }
-            Effect::Rainbow { speed, wavelength, period, saturation } => {
+            Effect::Rainbow {
+                speed,
+                wavelength,
+                period,
+                saturation,
+            } => {
                 let spatial = if *wavelength > 0.0 {
                     (c.along as f64 - speed * c.t) / wavelength
                 } else {
@@ -114,7 +171,13 @@ impl Effect {
                 let hue = (spatial + temporal).rem_euclid(1.0);
                 (hsv(hue as f32, *saturation), 1.0)
             }
-            Effect::Twinkle { base, sparkle, density, duration, seed } => {
+            Effect::Twinkle {
+                base,
+                sparkle,
+                density,
+                duration,
+                seed,
+            } => {
                 // Each cell's slots are offset by its own phase so sparkles do
                 // not start in lockstep.
                 let phase = unit(hash3(*seed, c.id as u64, u64::MAX)) as f64;
@@ -128,7 +191,11 @@ impl Effect {
                     (*base, 1.0)
                 }
             }
-            Effect::Pulse { color, period, depth } => {
+            Effect::Pulse {
+                color,
+                period,
+                depth,
+            } => {
                 let w = 0.5 - 0.5 * (TAU * c.t / period).cos();
                 (*color, 1.0 - depth + depth * w as f32)
             }
@@ -230,21 +297,34 @@ mod tests {
     use super::*;
 
     fn at(t: f64, index: u32, along: f32) -> CellInput {
-        CellInput { t, along, u: along / 100.0, index, count: 10, id: index }
+        CellInput {
+            t,
+            along,
+            u: along / 100.0,
+            index,
+            count: 10,
+            id: index,
+        }
     }
     const RED: Color = Color::rgb(1.0, 0.0, 0.0);
     const BLUE: Color = Color::rgb(0.0, 0.0, 1.0);
 
     #[test]
     fn fade_crossfades_and_wraps() {
-        let e = Effect::Fade { colors: vec![RED, BLUE], period: 10.0 };
+        let e = Effect::Fade {
+            colors: vec![RED, BLUE],
+            period: 10.0,
+        };
         assert_eq!(e.eval(&at(0.0, 0, 0.0)), (RED, 1.0));
         assert_eq!(e.eval(&at(5.0, 0, 0.0)).0, Color::rgb(0.5, 0.0, 0.5));
         assert_eq!(e.eval(&at(10.0, 0, 0.0)).0, BLUE);
         // Wrap-around: the blue→red half of the cycle.
         assert_eq!(e.eval(&at(15.0, 0, 0.0)).0, Color::rgb(0.5, 0.0, 0.5));
         assert_eq!(e.eval(&at(20.0, 0, 0.0)).0, RED);
-        let single = Effect::Fade { colors: vec![RED], period: 4.0 };
+        let single = Effect::Fade {
+            colors: vec![RED],
+            period: 4.0,
+        };
         assert_eq!(single.eval(&at(2.0, 0, 0.0)).1, 0.5);
         assert_eq!(single.eval(&at(6.0, 0, 0.0)).1, 0.5);
         assert_eq!(single.eval(&at(8.0, 0, 0.0)).1, 0.0);
@@ -252,8 +332,18 @@ mod tests {
 
     #[test]
     fn chase_steps_and_repeats() {
-        let e = Effect::Chase { on: RED, off: Color::BLACK, step: 0.5, width: 2, every: 5 };
-        let lit = |t: f64| -> Vec<u32> { (0..10).filter(|&i| e.eval(&at(t, i, 0.0)).1 > 0.0).collect() };
+        let e = Effect::Chase {
+            on: RED,
+            off: Color::BLACK,
+            step: 0.5,
+            width: 2,
+            every: 5,
+        };
+        let lit = |t: f64| -> Vec<u32> {
+            (0..10)
+                .filter(|&i| e.eval(&at(t, i, 0.0)).1 > 0.0)
+                .collect()
+        };
         assert_eq!(lit(0.0), vec![0, 1, 5, 6]);
         assert_eq!(lit(0.5), vec![1, 2, 6, 7]);
         assert_eq!(lit(2.0), vec![0, 4, 5, 9]);
@@ -263,29 +353,52 @@ mod tests {
 
     #[test]
     fn wave_travels_at_its_speed() {
-        let e = Effect::Wave { colors: vec![RED], speed: 4.0, wavelength: 120.0, depth: 1.0 };
+        let e = Effect::Wave {
+            colors: vec![RED],
+            speed: 4.0,
+            wavelength: 120.0,
+            depth: 1.0,
+        };
         assert_eq!(e.eval(&at(0.0, 0, 0.0)).1, 1.0);
         assert!((e.eval(&at(0.0, 0, 60.0)).1).abs() < 1e-6);
         // 15 s later the crest has moved 60 m.
         assert!((e.eval(&at(15.0, 0, 60.0)).1 - 1.0).abs() < 1e-6);
-        let two = Effect::Wave { colors: vec![RED, BLUE], speed: 0.0, wavelength: 100.0, depth: 1.0 };
+        let two = Effect::Wave {
+            colors: vec![RED, BLUE],
+            speed: 0.0,
+            wavelength: 100.0,
+            depth: 1.0,
+        };
         assert_eq!(two.eval(&at(0.0, 0, 50.0)).0, RED.lerp(BLUE, 0.0));
         assert_eq!(two.eval(&at(0.0, 0, 0.0)).0, BLUE);
     }
 
     #[test]
     fn gradient_spans_the_extent() {
-        let e = Effect::Gradient { colors: vec![RED, BLUE], speed: 0.0, extent: 100.0 };
+        let e = Effect::Gradient {
+            colors: vec![RED, BLUE],
+            speed: 0.0,
+            extent: 100.0,
+        };
         assert_eq!(e.eval(&at(0.0, 0, 0.0)).0, RED);
         assert_eq!(e.eval(&at(0.0, 0, 50.0)).0, Color::rgb(0.5, 0.0, 0.5));
         assert_eq!(e.eval(&at(0.0, 0, 100.0)).0, BLUE);
-        let scrolling = Effect::Gradient { colors: vec![RED, BLUE], speed: 10.0, extent: 100.0 };
+        let scrolling = Effect::Gradient {
+            colors: vec![RED, BLUE],
+            speed: 10.0,
+            extent: 100.0,
+        };
         assert_eq!(scrolling.eval(&at(5.0, 0, 50.0)).0, RED);
     }
 
     #[test]
     fn rainbow_hues() {
-        let e = Effect::Rainbow { speed: 0.0, wavelength: 0.0, period: 12.0, saturation: 1.0 };
+        let e = Effect::Rainbow {
+            speed: 0.0,
+            wavelength: 0.0,
+            period: 12.0,
+            saturation: 1.0,
+        };
         assert_eq!(e.eval(&at(0.0, 0, 0.0)).0, RED);
         assert_eq!(e.eval(&at(4.0, 0, 0.0)).0, Color::rgb(0.0, 1.0, 0.0));
         assert_eq!(e.eval(&at(8.0, 0, 0.0)).0, BLUE);
@@ -294,10 +407,23 @@ mod tests {
 
     #[test]
     fn twinkle_is_deterministic_and_sparse() {
-        let e = Effect::Twinkle { base: BLUE, sparkle: Color::WHITE, density: 0.2, duration: 1.0, seed: 7 };
+        let e = Effect::Twinkle {
+            base: BLUE,
+            sparkle: Color::WHITE,
+            density: 0.2,
+            duration: 1.0,
+            seed: 7,
+        };
         let mut sparkling = 0;
         for id in 0..1000 {
-            let c = CellInput { t: 12.25, along: 0.0, u: 0.0, index: id, count: 1000, id };
+            let c = CellInput {
+                t: 12.25,
+                along: 0.0,
+                u: 0.0,
+                index: id,
+                count: 1000,
+                id,
+            };
             let a = e.eval(&c);
             assert_eq!(a, e.eval(&c));
             if a.0 != BLUE {
@@ -305,9 +431,22 @@ mod tests {
             }
         }
         assert!((150..250).contains(&sparkling), "{sparkling}");
-        let other_seed = Effect::Twinkle { base: BLUE, sparkle: Color::WHITE, density: 0.2, duration: 1.0, seed: 8 };
+        let other_seed = Effect::Twinkle {
+            base: BLUE,
+            sparkle: Color::WHITE,
+            density: 0.2,
+            duration: 1.0,
+            seed: 8,
+        };
         let differs = (0..100).any(|id| {
-            let c = CellInput { t: 3.5, along: 0.0, u: 0.0, index: id, count: 100, id };
+            let c = CellInput {
+                t: 3.5,
+                along: 0.0,
+                u: 0.0,
+                index: id,
+                count: 100,
+                id,
+            };
             e.eval(&c) != other_seed.eval(&c)
         });
         assert!(differs);
@@ -315,7 +454,11 @@ mod tests {
 
     #[test]
     fn pulse_breathes() {
-        let e = Effect::Pulse { color: RED, period: 4.0, depth: 0.5 };
+        let e = Effect::Pulse {
+            color: RED,
+            period: 4.0,
+            depth: 0.5,
+        };
         assert_eq!(e.eval(&at(0.0, 0, 0.0)).1, 0.5);
         assert_eq!(e.eval(&at(2.0, 0, 0.0)).1, 1.0);
         assert_eq!(e.eval(&at(4.0, 0, 0.0)).1, 0.5);
@@ -324,10 +467,23 @@ mod tests {
     #[test]
     fn sequence_fades_between_cues_and_loops() {
         let cues = vec![
-            Cue { at: 0.0, color: BLUE, level: 1.0, fade: 3.0 },
-            Cue { at: 20.0, color: RED, level: 1.0, fade: 3.0 },
+            Cue {
+                at: 0.0,
+                color: BLUE,
+                level: 1.0,
+                fade: 3.0,
+            },
+            Cue {
+                at: 20.0,
+                color: RED,
+                level: 1.0,
+                fade: 3.0,
+            },
         ];
-        let e = Effect::Sequence { cues: cues.clone(), period: Some(40.0) };
+        let e = Effect::Sequence {
+            cues: cues.clone(),
+            period: Some(40.0),
+        };
         assert_eq!(e.eval(&at(10.0, 0, 0.0)), (BLUE, 1.0));
         assert_eq!(e.eval(&at(23.0, 0, 0.0)), (RED, 1.0));
         let mid = e.eval(&at(21.5, 0, 0.0));

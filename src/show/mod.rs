@@ -55,7 +55,10 @@ impl Motion {
         } else {
             0.0
         };
-        (self.pan + self.pan_sweep * s, self.tilt + self.tilt_sweep * s2)
+        (
+            self.pan + self.pan_sweep * s,
+            self.tilt + self.tilt_sweep * s2,
+        )
     }
 }
 
@@ -260,16 +263,31 @@ pub fn compile(file: &SourceFile, site: &Site, diags: &mut Diagnostics) -> Optio
     };
     let _ = &raw.description;
     let before = diags.items.len();
-    let stem = file.path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+    let stem = file
+        .path
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
     let mut cx = Ctx { file, diags };
-    let name = raw.name.as_ref().map(|n| n.get_ref().clone()).unwrap_or(stem);
+    let name = raw
+        .name
+        .as_ref()
+        .map(|n| n.get_ref().clone())
+        .unwrap_or(stem);
     let fade_in = cx.duration(&raw.fade_in, 2.0);
     let fade_out = cx.duration(&raw.fade_out, 2.0);
     if raw.layers.is_empty() {
         cx.err(0..0, format!("show `{name}` has no [[layers]]"));
     }
-    let layers: Vec<Layer> = raw.layers.iter().filter_map(|l| compile_layer(&mut cx, l.get_ref(), site)).collect();
-    if diags.items[before..].iter().any(|d| d.severity == Severity::Error) {
+    let layers: Vec<Layer> = raw
+        .layers
+        .iter()
+        .filter_map(|l| compile_layer(&mut cx, l.get_ref(), site))
+        .collect();
+    if diags.items[before..]
+        .iter()
+        .any(|d| d.severity == Severity::Error)
+    {
         return None;
     }
     Some(Show {
@@ -288,7 +306,10 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
     if fixtures.is_empty() {
         cx.err(
             l.target.span(),
-            format!("target `{}` matches no fixture, group or glob in the site", l.target.get_ref()),
+            format!(
+                "target `{}` matches no fixture, group or glob in the site",
+                l.target.get_ref()
+            ),
         );
     }
     let mut colors: Vec<Color> = Vec::new();
@@ -320,12 +341,19 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
     let kind = l.effect.get_ref().as_str();
     let needs_cues = kind == "sequence";
     if l.cues.is_some() && !needs_cues {
-        cx.err(l.effect.span(), format!("`cues` belong to the sequence effect, not `{kind}`"));
+        cx.err(
+            l.effect.span(),
+            format!("`cues` belong to the sequence effect, not `{kind}`"),
+        );
     }
     let effect = match kind {
         "solid" => Effect::Solid { color: first },
         "fade" => Effect::Fade {
-            colors: if colors.is_empty() { vec![first] } else { colors.clone() },
+            colors: if colors.is_empty() {
+                vec![first]
+            } else {
+                colors.clone()
+            },
             period: cx.positive_duration(&l.period, 10.0, "period"),
         },
         "chase" => Effect::Chase {
@@ -336,19 +364,31 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
             every: cx.count(&l.every, u32::MAX, "every"),
         },
         "wave" => Effect::Wave {
-            colors: if colors.is_empty() { vec![first] } else { colors.clone() },
+            colors: if colors.is_empty() {
+                vec![first]
+            } else {
+                colors.clone()
+            },
             speed: cx.speed(&l.speed, 2.0),
             wavelength: cx.distance(&l.wavelength, 50.0),
             depth: cx.level(&l.depth, 1.0),
         },
         "gradient" => Effect::Gradient {
-            colors: if colors.is_empty() { vec![first] } else { colors.clone() },
+            colors: if colors.is_empty() {
+                vec![first]
+            } else {
+                colors.clone()
+            },
             speed: cx.speed(&l.speed, 0.0),
             extent: 0.0,
         },
         "rainbow" => Effect::Rainbow {
             speed: cx.speed(&l.speed, 0.0),
-            wavelength: if l.wavelength.is_some() { cx.distance(&l.wavelength, 100.0) } else { 0.0 },
+            wavelength: if l.wavelength.is_some() {
+                cx.distance(&l.wavelength, 100.0)
+            } else {
+                0.0
+            },
             period: if l.period.is_some() || l.wavelength.is_none() {
                 cx.positive_duration(&l.period, 20.0, "period")
             } else {
@@ -371,7 +411,10 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
         "sequence" => {
             let mut cues = Vec::new();
             match &l.cues {
-                None => cx.err(l.effect.span(), "a sequence needs `cues = [{ at = \"0s\", color = \"...\" }, ...]`"),
+                None => cx.err(
+                    l.effect.span(),
+                    "a sequence needs `cues = [{ at = \"0s\", color = \"...\" }, ...]`",
+                ),
                 Some(list) if list.get_ref().is_empty() => cx.err(list.span(), "cues is empty"),
                 Some(list) => {
                     for c in list.get_ref() {
@@ -402,7 +445,13 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
             };
             if let (Some(p), Some(last)) = (period, cues.last()) {
                 if last.at >= p {
-                    cx.err(l.effect.span(), format!("the last cue at {}s is not inside the loop period of {p}s", last.at));
+                    cx.err(
+                        l.effect.span(),
+                        format!(
+                            "the last cue at {}s is not inside the loop period of {p}s",
+                            last.at
+                        ),
+                    );
                 }
             }
             Effect::Sequence { cues, period }
@@ -431,9 +480,18 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
     let pos = |c: u32| site.cells[c as usize].position;
     let along: Vec<f32> = if let Some(d) = &l.direction {
         let v = heading_vector(*d.get_ref());
-        cells.iter().map(|&c| (pos(c)[0] as f64 * v[0] + pos(c)[1] as f64 * v[1]) as f32).collect()
-    } else if cells.iter().all(|&c| !site.cells[c as usize].path_distance.is_nan()) {
-        cells.iter().map(|&c| site.cells[c as usize].path_distance).collect()
+        cells
+            .iter()
+            .map(|&c| (pos(c)[0] as f64 * v[0] + pos(c)[1] as f64 * v[1]) as f32)
+            .collect()
+    } else if cells
+        .iter()
+        .all(|&c| !site.cells[c as usize].path_distance.is_nan())
+    {
+        cells
+            .iter()
+            .map(|&c| site.cells[c as usize].path_distance)
+            .collect()
     } else {
         let (mut lo, mut hi) = ([f32::MAX; 2], [f32::MIN; 2]);
         for &c in &cells {
@@ -448,7 +506,16 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
     let min = along.iter().copied().fold(f32::MAX, f32::min);
     let max = along.iter().copied().fold(f32::MIN, f32::max);
     let extent = (max - min).max(0.0);
-    let u: Vec<f32> = along.iter().map(|&a| if extent > 0.0 { (a - min) / extent } else { 0.0 }).collect();
+    let u: Vec<f32> = along
+        .iter()
+        .map(|&a| {
+            if extent > 0.0 {
+                (a - min) / extent
+            } else {
+                0.0
+            }
+        })
+        .collect();
     let mut order: Vec<usize> = (0..cells.len()).collect();
     order.sort_by(|&a, &b| along[a].total_cmp(&along[b]).then(a.cmp(&b)));
     let mut rank = vec![0u32; cells.len()];
@@ -456,16 +523,29 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
         rank[i] = r as u32;
     }
     let effect = match effect {
-        Effect::Gradient { colors, speed, .. } => Effect::Gradient { colors, speed, extent: extent as f64 },
+        Effect::Gradient { colors, speed, .. } => Effect::Gradient {
+            colors,
+            speed,
+            extent: extent as f64,
+        },
         e => e,
     };
-    let sets_motion = l.pan.is_some() || l.tilt.is_some() || l.pan_sweep.is_some() || l.tilt_sweep.is_some() || l.zoom.is_some() || l.strobe.is_some();
+    let sets_motion = l.pan.is_some()
+        || l.tilt.is_some()
+        || l.pan_sweep.is_some()
+        || l.tilt_sweep.is_some()
+        || l.zoom.is_some()
+        || l.strobe.is_some();
     let motion = sets_motion.then(|| Motion {
         pan: l.pan.unwrap_or(0.0) as f32,
         tilt: l.tilt.unwrap_or(0.0) as f32,
         pan_sweep: l.pan_sweep.unwrap_or(0.0) as f32,
         tilt_sweep: l.tilt_sweep.unwrap_or(0.0) as f32,
-        period: if l.pan_sweep.is_some() || l.tilt_sweep.is_some() { cx.positive_duration(&l.period, 30.0, "period") } else { 0.0 },
+        period: if l.pan_sweep.is_some() || l.tilt_sweep.is_some() {
+            cx.positive_duration(&l.period, 30.0, "period")
+        } else {
+            0.0
+        },
         zoom: cx.level(&l.zoom, 0.5),
         strobe: cx.level(&l.strobe, 0.0),
     });
@@ -505,7 +585,10 @@ pub fn compile_layer_text(text: &str, site: &Site) -> Result<Layer, Diagnostics>
             return Err(diags);
         }
     };
-    let mut cx = Ctx { file: &file, diags: &mut diags };
+    let mut cx = Ctx {
+        file: &file,
+        diags: &mut diags,
+    };
     let layer = compile_layer(&mut cx, &raw, site);
     match layer {
         Some(l) if !diags.has_errors() => Ok(l),

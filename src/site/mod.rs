@@ -262,15 +262,21 @@ struct RawFixture {
 
 /// Parse "universe.address" (e.g. "5.1"): universe 0..=32767, address 1..=512.
 pub fn parse_address(text: &str) -> Result<(u16, u16), String> {
-    let bad = || format!("`{text}` is not a DMX address: write universe.address, like \"0.1\" or \"5.257\"");
+    let bad = || {
+        format!("`{text}` is not a DMX address: write universe.address, like \"0.1\" or \"5.257\"")
+    };
     let (u, a) = text.trim().split_once('.').ok_or_else(bad)?;
     let u: i64 = u.trim().parse().map_err(|_| bad())?;
     let a: i64 = a.trim().parse().map_err(|_| bad())?;
     if !(0..=MAX_UNIVERSE as i64).contains(&u) {
-        return Err(format!("universe {u} is out of range: universes are 0..{MAX_UNIVERSE}"));
+        return Err(format!(
+            "universe {u} is out of range: universes are 0..{MAX_UNIVERSE}"
+        ));
     }
     if !(1..=UNIVERSE_SIZE as i64).contains(&a) {
-        return Err(format!("address {a} is out of range: DMX addresses are 1..512"));
+        return Err(format!(
+            "address {a} is out of range: DMX addresses are 1..512"
+        ));
     }
     Ok((u as u16, a as u16))
 }
@@ -281,7 +287,9 @@ fn parse_universes(list: &UniverseList) -> Result<Vec<u16>, String> {
         if (0..=MAX_UNIVERSE as i64).contains(&v) {
             Ok(v as u16)
         } else {
-            Err(format!("universe {v} is out of range: universes are 0..{MAX_UNIVERSE}"))
+            Err(format!(
+                "universe {v} is out of range: universes are 0..{MAX_UNIVERSE}"
+            ))
         }
     };
     let mut out = BTreeSet::new();
@@ -297,7 +305,8 @@ fn parse_universes(list: &UniverseList) -> Result<Vec<u16>, String> {
         UniverseList::Text(t) => {
             for part in t.split(',') {
                 let part = part.trim();
-                let bad = || format!("`{part}` is not a universe or range: write \"0-9\" or \"0,2,4\"");
+                let bad =
+                    || format!("`{part}` is not a universe or range: write \"0-9\" or \"0,2,4\"");
                 if let Some((a, b)) = part.split_once('-') {
                     let a = check(a.trim().parse().map_err(|_| bad())?)?;
                     let b = check(b.trim().parse().map_err(|_| bad())?)?;
@@ -319,7 +328,10 @@ fn parse_universes(list: &UniverseList) -> Result<Vec<u16>, String> {
 
 fn parse_target(text: &str, default_port: u16) -> Result<SocketAddr, String> {
     let t = text.trim();
-    let with_port = if t.parse::<SocketAddr>().is_ok() || t.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+    let with_port = if t.parse::<SocketAddr>().is_ok()
+        || t.rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
         t.to_string()
     } else {
         format!("{t}:{default_port}")
@@ -361,7 +373,10 @@ pub fn load_profiles(dir: &Path, diags: &mut Diagnostics) -> Vec<Profile> {
         .collect();
     paths.sort();
     for path in paths {
-        let key = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+        let key = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default();
         match std::fs::read_to_string(&path) {
             Ok(text) => {
                 let file = SourceFile::new(&path, text);
@@ -388,17 +403,28 @@ pub fn compile(file: &SourceFile, profiles: Vec<Profile>, diags: &mut Diagnostic
     let before = diags.items.len();
     let lat = *raw.latitude.get_ref();
     if !(-90.0..=90.0).contains(&lat) {
-        diags.error(file, raw.latitude.span(), format!("latitude {lat} is out of range -90..90"));
+        diags.error(
+            file,
+            raw.latitude.span(),
+            format!("latitude {lat} is out of range -90..90"),
+        );
     }
     let lon = *raw.longitude.get_ref();
     if !(-180.0..=180.0).contains(&lon) {
-        diags.error(file, raw.longitude.span(), format!("longitude {lon} is out of range -180..180"));
+        diags.error(
+            file,
+            raw.longitude.span(),
+            format!("longitude {lon} is out of range -180..180"),
+        );
     }
     let timezone: chrono_tz::Tz = raw.timezone.get_ref().parse().unwrap_or_else(|_| {
         diags.error(
             file,
             raw.timezone.span(),
-            format!("unknown timezone `{}`: use an IANA name like \"Asia/Shanghai\"", raw.timezone.get_ref()),
+            format!(
+                "unknown timezone `{}`: use an IANA name like \"Asia/Shanghai\"",
+                raw.timezone.get_ref()
+            ),
         );
         chrono_tz::UTC
     });
@@ -406,7 +432,14 @@ pub fn compile(file: &SourceFile, profiles: Vec<Profile>, diags: &mut Diagnostic
         None => 40,
         Some(f) if (1..=44).contains(f.get_ref()) => *f.get_ref() as u32,
         Some(f) => {
-            diags.error(file, f.span(), format!("fps {} is out of range: DMX512 carries 1..44 frames per second", f.get_ref()));
+            diags.error(
+                file,
+                f.span(),
+                format!(
+                    "fps {} is out of range: DMX512 carries 1..44 frames per second",
+                    f.get_ref()
+                ),
+            );
             40
         }
     };
@@ -422,48 +455,65 @@ pub fn compile(file: &SourceFile, profiles: Vec<Profile>, diags: &mut Diagnostic
                 continue;
             }
         };
-        let need = |field: &Option<Spanned<String>>, what: &str, diags: &mut Diagnostics| -> Option<(String, Range<usize>)> {
+        let need = |field: &Option<Spanned<String>>,
+                    what: &str,
+                    diags: &mut Diagnostics|
+         -> Option<(String, Range<usize>)> {
             match field {
                 Some(s) => Some((s.get_ref().clone(), s.span())),
                 None => {
-                    diags.error(file, o.span(), format!("a {} output needs `{what}`", ro.kind.get_ref()));
+                    diags.error(
+                        file,
+                        o.span(),
+                        format!("a {} output needs `{what}`", ro.kind.get_ref()),
+                    );
                     None
                 }
             }
         };
-        let kind = match ro.kind.get_ref().as_str() {
-            "artnet" => need(&ro.target, "target", diags).and_then(|(t, span)| match parse_target(&t, 6454) {
-                Ok(target) => Some(OutputKind::ArtNet {
-                    target,
-                    sync: ro.sync.unwrap_or(false),
-                }),
-                Err(m) => {
-                    diags.error(file, span, m);
-                    None
-                }
-            }),
-            "sacn" => {
-                let priority = match &ro.priority {
-                    None => 100,
-                    Some(p) if (0..=200).contains(p.get_ref()) => *p.get_ref() as u8,
-                    Some(p) => {
-                        diags.error(file, p.span(), "sACN priority is 0..200");
-                        100
+        let kind =
+            match ro.kind.get_ref().as_str() {
+                "artnet" => need(&ro.target, "target", diags).and_then(|(t, span)| {
+                    match parse_target(&t, 6454) {
+                        Ok(target) => Some(OutputKind::ArtNet {
+                            target,
+                            sync: ro.sync.unwrap_or(false),
+                        }),
+                        Err(m) => {
+                            diags.error(file, span, m);
+                            None
+                        }
                     }
-                };
-                need(&ro.target, "target", diags).map(|(target, _)| OutputKind::Sacn { target, priority })
-            }
-            "enttec-pro" => need(&ro.port, "port", diags).map(|(port, _)| OutputKind::EnttecPro { port }),
-            "open-dmx" => need(&ro.port, "port", diags).map(|(port, _)| OutputKind::OpenDmx { port }),
-            other => {
-                diags.error(
-                    file,
-                    ro.kind.span(),
-                    format!("unknown output kind `{other}`: use artnet, sacn, enttec-pro or open-dmx"),
-                );
-                None
-            }
-        };
+                }),
+                "sacn" => {
+                    let priority = match &ro.priority {
+                        None => 100,
+                        Some(p) if (0..=200).contains(p.get_ref()) => *p.get_ref() as u8,
+                        Some(p) => {
+                            diags.error(file, p.span(), "sACN priority is 0..200");
+                            100
+                        }
+                    };
+                    need(&ro.target, "target", diags)
+                        .map(|(target, _)| OutputKind::Sacn { target, priority })
+                }
+                "enttec-pro" => {
+                    need(&ro.port, "port", diags).map(|(port, _)| OutputKind::EnttecPro { port })
+                }
+                "open-dmx" => {
+                    need(&ro.port, "port", diags).map(|(port, _)| OutputKind::OpenDmx { port })
+                }
+                other => {
+                    diags.error(
+                        file,
+                        ro.kind.span(),
+                        format!(
+                        "unknown output kind `{other}`: use artnet, sacn, enttec-pro or open-dmx"
+                    ),
+                    );
+                    None
+                }
+            };
         if let Some(kind) = kind {
             outputs.push(OutputConfig { kind, universes });
         }
@@ -474,32 +524,55 @@ pub fn compile(file: &SourceFile, profiles: Vec<Profile>, diags: &mut Diagnostic
     for p in &raw.paths {
         let rp = p.get_ref();
         if paths.iter().any(|q| q.name == *rp.name.get_ref()) {
-            diags.error(file, rp.name.span(), format!("path `{}` is defined twice", rp.name.get_ref()));
+            diags.error(
+                file,
+                rp.name.span(),
+                format!("path `{}` is defined twice", rp.name.get_ref()),
+            );
             continue;
         }
         if rp.points.get_ref().len() < 2 {
             diags.error(file, rp.points.span(), "a path needs at least two points");
             continue;
         }
-        paths.push(Polyline::new(rp.name.get_ref().clone(), rp.points.get_ref().clone()));
+        paths.push(Polyline::new(
+            rp.name.get_ref().clone(),
+            rp.points.get_ref().clone(),
+        ));
     }
 
-    let find_profile = |name: &Spanned<String>, mode: &Spanned<String>, diags: &mut Diagnostics| -> Option<(usize, usize)> {
+    let find_profile = |name: &Spanned<String>,
+                        mode: &Spanned<String>,
+                        diags: &mut Diagnostics|
+     -> Option<(usize, usize)> {
         let Some(pi) = profiles.iter().position(|p| p.key == *name.get_ref()) else {
             let known: Vec<&str> = profiles.iter().map(|p| p.key.as_str()).collect();
             diags.error(
                 file,
                 name.span(),
-                format!("unknown profile `{}` (the library has: {})", name.get_ref(), known.join(", ")),
+                format!(
+                    "unknown profile `{}` (the library has: {})",
+                    name.get_ref(),
+                    known.join(", ")
+                ),
             );
             return None;
         };
-        let Some(mi) = profiles[pi].modes.iter().position(|m| m.name == *mode.get_ref()) else {
+        let Some(mi) = profiles[pi]
+            .modes
+            .iter()
+            .position(|m| m.name == *mode.get_ref())
+        else {
             let known: Vec<&str> = profiles[pi].modes.iter().map(|m| m.name.as_str()).collect();
             diags.error(
                 file,
                 mode.span(),
-                format!("profile `{}` has no mode `{}` (it has: {})", name.get_ref(), mode.get_ref(), known.join(", ")),
+                format!(
+                    "profile `{}` has no mode `{}` (it has: {})",
+                    name.get_ref(),
+                    mode.get_ref(),
+                    known.join(", ")
+                ),
             );
             return None;
         };
@@ -513,14 +586,25 @@ pub fn compile(file: &SourceFile, profiles: Vec<Profile>, diags: &mut Diagnostic
         let pm = find_profile(&ra.profile, &ra.mode, diags);
         let path = paths.iter().find(|p| p.name == *ra.path.get_ref());
         if path.is_none() {
-            diags.error(file, ra.path.span(), format!("unknown path `{}`", ra.path.get_ref()));
+            diags.error(
+                file,
+                ra.path.span(),
+                format!("unknown path `{}`", ra.path.get_ref()),
+            );
         }
         let spacing = *ra.spacing.get_ref();
         if !(spacing.is_finite() && spacing > 0.0) {
-            diags.error(file, ra.spacing.span(), "spacing must be more than 0 metres");
+            diags.error(
+                file,
+                ra.spacing.span(),
+                "spacing must be more than 0 metres",
+            );
         }
-        let start = parse_address(ra.start.get_ref()).map_err(|m| diags.error(file, ra.start.span(), m)).ok();
-        let (Some((pi, mi)), Some(path), Some((mut universe, mut address))) = (pm, path, start) else {
+        let start = parse_address(ra.start.get_ref())
+            .map_err(|m| diags.error(file, ra.start.span(), m))
+            .ok();
+        let (Some((pi, mi)), Some(path), Some((mut universe, mut address))) = (pm, path, start)
+        else {
             continue;
         };
         if !(spacing.is_finite() && spacing > 0.0) {
@@ -529,7 +613,14 @@ pub fn compile(file: &SourceFile, profiles: Vec<Profile>, diags: &mut Diagnostic
         let from = ra.from.unwrap_or(0.0).max(0.0);
         let to = ra.to.unwrap_or(path.length()).min(path.length());
         if to < from {
-            diags.error(file, a.span(), format!("array `{}` runs from {from} m to {to} m: `to` must not be before `from`", ra.name.get_ref()));
+            diags.error(
+                file,
+                a.span(),
+                format!(
+                    "array `{}` runs from {from} m to {to} m: `to` must not be before `from`",
+                    ra.name.get_ref()
+                ),
+            );
             continue;
         }
         let count = ((to - from) / spacing + 1e-9).floor() as usize + 1;
@@ -545,7 +636,14 @@ pub fn compile(file: &SourceFile, profiles: Vec<Profile>, diags: &mut Diagnostic
                 address = 1;
             }
             if universe > MAX_UNIVERSE {
-                diags.error(file, ra.start.span(), format!("array `{}` runs past universe {MAX_UNIVERSE}", ra.name.get_ref()));
+                diags.error(
+                    file,
+                    ra.start.span(),
+                    format!(
+                        "array `{}` runs past universe {MAX_UNIVERSE}",
+                        ra.name.get_ref()
+                    ),
+                );
                 break;
             }
             pending.push(Pending {
@@ -566,7 +664,9 @@ pub fn compile(file: &SourceFile, profiles: Vec<Profile>, diags: &mut Diagnostic
     for f in &raw.fixtures {
         let rf = f.get_ref();
         let pm = find_profile(&rf.profile, &rf.mode, diags);
-        let addr = parse_address(rf.address.get_ref()).map_err(|m| diags.error(file, rf.address.span(), m)).ok();
+        let addr = parse_address(rf.address.get_ref())
+            .map_err(|m| diags.error(file, rf.address.span(), m))
+            .ok();
         let (Some((pi, mi)), Some((universe, address))) = (pm, addr) else {
             continue;
         };
@@ -585,7 +685,7 @@ pub fn compile(file: &SourceFile, profiles: Vec<Profile>, diags: &mut Diagnostic
             continue;
         }
         if let Some(l) = &rf.length {
-            if !(*l.get_ref() >= 0.0) {
+            if l.get_ref().is_nan() || *l.get_ref() < 0.0 {
                 diags.error(file, l.span(), "length must be 0 metres or more");
             }
         }
@@ -607,13 +707,19 @@ pub fn compile(file: &SourceFile, profiles: Vec<Profile>, diags: &mut Diagnostic
     let mut fixture_index: HashMap<String, u32> = HashMap::new();
     for (i, p) in pending.iter().enumerate() {
         if fixture_index.insert(p.name.clone(), i as u32).is_some() {
-            diags.error(file, p.name_span.clone(), format!("fixture name `{}` is used twice", p.name));
+            diags.error(
+                file,
+                p.name_span.clone(),
+                format!("fixture name `{}` is used twice", p.name),
+            );
         }
     }
     let mut occupancy: HashMap<u16, Vec<Option<u32>>> = HashMap::new();
     for (i, p) in pending.iter().enumerate() {
         let footprint = profiles[p.profile].modes[p.mode].footprint as usize;
-        let slots = occupancy.entry(p.universe).or_insert_with(|| vec![None; UNIVERSE_SIZE]);
+        let slots = occupancy
+            .entry(p.universe)
+            .or_insert_with(|| vec![None; UNIVERSE_SIZE]);
         let start = p.address as usize - 1;
         let end = (start + footprint).min(UNIVERSE_SIZE);
         if let Some(other) = slots[start..end].iter().flatten().next().copied() {
@@ -642,14 +748,20 @@ pub fn compile(file: &SourceFile, profiles: Vec<Profile>, diags: &mut Diagnostic
     }
 
     // Universes: everything sent plus everything patched.
-    let mut universe_set: BTreeSet<u16> = outputs.iter().flat_map(|o| o.universes.iter().copied()).collect();
+    let mut universe_set: BTreeSet<u16> = outputs
+        .iter()
+        .flat_map(|o| o.universes.iter().copied())
+        .collect();
     let sent = universe_set.clone();
     for p in &pending {
         if !sent.contains(&p.universe) {
             diags.warn(
                 file,
                 p.name_span.clone(),
-                format!("`{}` is patched to universe {}, which no output sends", p.name, p.universe),
+                format!(
+                    "`{}` is patched to universe {}, which no output sends",
+                    p.name, p.universe
+                ),
             );
         }
         universe_set.insert(p.universe);
@@ -665,10 +777,17 @@ pub fn compile(file: &SourceFile, profiles: Vec<Profile>, diags: &mut Diagnostic
         let first_cell = cells.len() as u32;
         for c in 0..n {
             // Cells spread evenly over the fixture's length, centred on it.
-            let t = if n > 1 { (c as f64 + 0.5) / n as f64 - 0.5 } else { 0.0 } * p.length;
+            let t = if n > 1 {
+                (c as f64 + 0.5) / n as f64 - 0.5
+            } else {
+                0.0
+            } * p.length;
             cells.push(Cell {
                 fixture: i as u32,
-                position: [(p.position[0] + p.heading[0] * t) as f32, (p.position[1] + p.heading[1] * t) as f32],
+                position: [
+                    (p.position[0] + p.heading[0] * t) as f32,
+                    (p.position[1] + p.heading[1] * t) as f32,
+                ],
                 path_distance: p.path_distance.map(|d| (d + t) as f32).unwrap_or(f32::NAN),
             });
         }
@@ -699,7 +818,11 @@ pub fn compile(file: &SourceFile, profiles: Vec<Profile>, diags: &mut Diagnostic
         groups: BTreeMap::new(),
         outputs,
         paths,
-        folder: file.path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        folder: file
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default(),
         source: file.clone(),
         fixture_index,
     };
@@ -707,20 +830,32 @@ pub fn compile(file: &SourceFile, profiles: Vec<Profile>, diags: &mut Diagnostic
     // Groups may name other groups defined before them, fixtures, or globs.
     for (name, patterns) in &raw.groups {
         if site.fixture_index.contains_key(name) {
-            diags.error(file, patterns.span(), format!("group `{name}` has the same name as a fixture"));
+            diags.error(
+                file,
+                patterns.span(),
+                format!("group `{name}` has the same name as a fixture"),
+            );
         }
         let mut members: BTreeSet<u32> = BTreeSet::new();
         for pat in patterns.get_ref() {
             let found = site.resolve_target(pat.get_ref());
             if found.is_empty() {
-                diags.error(file, pat.span(), format!("`{}` in group `{name}` matches no fixture", pat.get_ref()));
+                diags.error(
+                    file,
+                    pat.span(),
+                    format!("`{}` in group `{name}` matches no fixture", pat.get_ref()),
+                );
             }
             members.extend(found);
         }
-        site.groups.insert(name.clone(), members.into_iter().collect());
+        site.groups
+            .insert(name.clone(), members.into_iter().collect());
     }
 
-    if diags.items[before..].iter().any(|d| d.severity == Severity::Error) {
+    if diags.items[before..]
+        .iter()
+        .any(|d| d.severity == Severity::Error)
+    {
         return None;
     }
     Some(site)
