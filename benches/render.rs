@@ -96,12 +96,7 @@ wavelength = "200 m"
 fn bench_frame(bencher: divan::Bencher, cfg: &Config, show: &str) {
     let show = cfg.show(show).unwrap();
     let start = at() - Duration::minutes(5);
-    let active = [ActiveShow {
-        show,
-        started: start,
-        ends: None,
-        priority: 0,
-    }];
+    let active = [ActiveShow::new(show, start, None, 0)];
     let mut look = Look::dark(&cfg.site);
     let mut frame = Frame::new(&cfg.site);
     let mut t = at();

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clock;
 pub mod color;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod diag;
 pub mod engine;

@@ -11,7 +11,6 @@ use chrono::{DateTime, Utc};
 use clap::Args;
 use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 #[derive(Args, Debug, Default)]
 pub struct RunArgs {
@@ -72,12 +71,11 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
         tracing::info!(kind = h.kind, target = %h.target, universes = ?h.universes, "output open");
     }
     tracing::info!(site = %cfg.site.name, fps = cfg.site.fps, show = %show, "running");
-    let shared = Shared::default();
-    let cfg = Arc::new(cfg);
+    let shared = Shared::new(cfg, clock);
     let loop_shared = shared.clone();
     let frame_thread = std::thread::Builder::new()
         .name("frame-loop".into())
-        .spawn(move || daemon::frame_loop(cfg, Box::new(program), outputs, clock, loop_shared))?;
+        .spawn(move || daemon::frame_loop(Box::new(program), outputs, loop_shared))?;
 
     wait_for_shutdown().await;
     tracing::info!("shutting down");

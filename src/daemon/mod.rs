@@ -12,7 +12,8 @@
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::engine::{self, ActiveShow, Frame, Look};
+use crate::control::CompiledControl;
+use crate::engine::{self, ActiveShow, Frame, Limits, Look};
 use crate::output::{Output, OutputHealth};
 use chrono::{DateTime, Utc};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,12 +37,7 @@ impl Program for FixedShow {
     fn active<'a>(&self, config: &'a Config, _at: DateTime<Utc>) -> Vec<ActiveShow<'a>> {
         config
             .show(&self.show)
-            .map(|s| ActiveShow {
-                show: s,
-                started: self.since,
-                ends: None,
-                priority: 0,
-            })
+            .map(|s| ActiveShow::new(s, self.since, None, 0))
             .into_iter()
             .collect()
     }
@@ -58,33 +54,83 @@ pub struct LoopStats {
     pub last_frame: Option<Frame>,
 }
 
-/// Shared handles between the frame loop and its owner.
-#[derive(Clone, Default)]
+/// Shared handles between the frame loop and the rest of the process. The
+/// loop reads `config` and `control` once per frame, so a reload or an
+/// operator's change shows on the next frame; writers swap the inner `Arc`.
+#[derive(Clone)]
 pub struct Shared {
     pub stop: Arc<AtomicBool>,
     pub stats: Arc<Mutex<LoopStats>>,
+    pub config: Arc<Mutex<Arc<Config>>>,
+    pub control: Arc<Mutex<Arc<CompiledControl>>>,
+    pub clock: Clock,
+}
+
+impl Shared {
+    pub fn new(config: Config, clock: Clock) -> Shared {
+        Shared {
+            stop: Arc::default(),
+            stats: Arc::default(),
+            config: Arc::new(Mutex::new(Arc::new(config))),
+            control: Arc::new(Mutex::new(Arc::new(CompiledControl::default()))),
+            clock,
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// The compiled operator control in force.
+    pub fn control(&self) -> Arc<CompiledControl> {
+        self.control
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
 }
 
 /// Run the frame loop on the calling thread until `shared.stop` is set.
-pub fn frame_loop(
-    config: Arc<Config>,
-    program: Box<dyn Program>,
-    mut outputs: Vec<Box<dyn Output>>,
-    clock: Clock,
-    shared: Shared,
-) {
-    let site = &config.site;
-    let period = Duration::from_secs_f64(1.0 / site.fps as f64);
-    let mut look = Look::dark(site);
-    let mut frame = Frame::new(site);
-    let start = Instant::now();
+pub fn frame_loop(program: Box<dyn Program>, mut outputs: Vec<Box<dyn Output>>, shared: Shared) {
+    let clock = shared.clock;
+    let mut config = shared.config();
+    let mut period = Duration::from_secs_f64(1.0 / config.site.fps as f64);
+    let mut look = Look::dark(&config.site);
+    let mut frame = Frame::new(&config.site);
+    let mut limits = Limits::none(&config.site);
+    let mut start = Instant::now();
     let mut n: u64 = 0;
     let mut last_active: Vec<String> = Vec::new();
     let mut last_states: Vec<&'static str> = outputs.iter().map(|o| o.health().state).collect();
     while !shared.stop.load(Ordering::Relaxed) {
+        let latest = shared.config();
+        if !Arc::ptr_eq(&latest, &config) {
+            config = latest;
+            let fps_period = Duration::from_secs_f64(1.0 / config.site.fps as f64);
+            if fps_period != period {
+                // A new frame rate starts a new deadline grid.
+                period = fps_period;
+                start = Instant::now();
+                n = 0;
+            }
+            tracing::info!(site = %config.site.name, "configuration switched");
+        }
+        let site = &config.site;
+        let control = shared.control();
         let at = clock.now();
-        let active = program.active(&config, at);
+        let mut active = program.active(&config, at);
+        active.extend(control.active(at));
         engine::render_look(site, &active, at, &mut look);
+        limits.scale.clear();
+        limits.scale.resize(site.fixtures.len(), 1.0);
+        limits.cap.clear();
+        limits.cap.resize(site.fixtures.len(), 1.0);
+        control.apply_scales(at, &mut limits);
+        engine::apply_limits(site, &mut look, &limits);
         engine::look_to_frame(site, &look, &mut frame);
         for o in outputs.iter_mut() {
             o.send(&frame);

@@ -31,9 +31,27 @@ pub struct ActiveShow<'a> {
     /// When it ends (its fade-out finishes here); None = open-ended.
     pub ends: Option<DateTime<Utc>>,
     pub priority: i32,
+    /// Restrict the show to these fixtures (indexed by fixture; true =
+    /// included). None = wherever its layers point.
+    pub mask: Option<&'a [bool]>,
 }
 
-impl ActiveShow<'_> {
+impl<'a> ActiveShow<'a> {
+    pub fn new(
+        show: &'a Show,
+        started: DateTime<Utc>,
+        ends: Option<DateTime<Utc>>,
+        priority: i32,
+    ) -> Self {
+        ActiveShow {
+            show,
+            started,
+            ends,
+            priority,
+            mask: None,
+        }
+    }
+
     /// Seconds since the show started (negative before it).
     pub fn phase(&self, at: DateTime<Utc>) -> f64 {
         seconds_between(self.started, at)
@@ -137,6 +155,12 @@ pub fn render_look(site: &Site, shows: &[ActiveShow], at: DateTime<Utc>, look: &
         let t = active.phase(at);
         for layer in &active.show.layers {
             for (i, &cell) in layer.cells.iter().enumerate() {
+                if let Some(mask) = active.mask {
+                    let f = site.cells[cell as usize].fixture as usize;
+                    if !mask.get(f).copied().unwrap_or(false) {
+                        continue;
+                    }
+                }
                 let (color, level) = layer.effect.eval(&cell_input(layer, i, cell, t));
                 let light = color.at((level * layer.level).clamp(0.0, 1.0));
                 let below = look.lights[cell as usize];
@@ -148,6 +172,12 @@ pub fn render_look(site: &Site, shows: &[ActiveShow], at: DateTime<Utc>, look: &
             if let Some(m) = &layer.motion {
                 let (pan, tilt) = m.at(t);
                 for &f in &layer.fixtures {
+                    if active
+                        .mask
+                        .is_some_and(|mask| !mask.get(f as usize).copied().unwrap_or(false))
+                    {
+                        continue;
+                    }
                     let cur = &mut look.motion[f as usize];
                     let mix = |below: f32, top: f32| {
                         if below.is_nan() || opacity >= 1.0 {
@@ -162,6 +192,50 @@ pub fn render_look(site: &Site, shows: &[ActiveShow], at: DateTime<Utc>, look: &
                     cur.strobe = mix(cur.strobe, m.strobe);
                 }
             }
+        }
+    }
+}
+
+/// Intensity limits applied after the shows are merged: per-fixture scale
+/// (grand and group masters, level overrides) and per-fixture cap (curfew,
+/// power budgets). Scale multiplies; the cap lowers a fixture's brightest
+/// cell to at most the cap, keeping its colour.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    pub scale: Vec<f32>,
+    pub cap: Vec<f32>,
+}
+
+impl Limits {
+    pub fn none(site: &Site) -> Limits {
+        Limits {
+            scale: vec![1.0; site.fixtures.len()],
+            cap: vec![1.0; site.fixtures.len()],
+        }
+    }
+
+    pub fn is_none(&self) -> bool {
+        self.scale.iter().all(|&s| s == 1.0) && self.cap.iter().all(|&c| c >= 1.0)
+    }
+}
+
+/// Apply limits to a rendered look.
+pub fn apply_limits(site: &Site, look: &mut Look, limits: &Limits) {
+    for (fi, f) in site.fixtures.iter().enumerate() {
+        let scale = limits.scale.get(fi).copied().unwrap_or(1.0).clamp(0.0, 1.0);
+        let cap = limits.cap.get(fi).copied().unwrap_or(1.0).clamp(0.0, 1.0);
+        if scale >= 1.0 && cap >= 1.0 {
+            continue;
+        }
+        let cells =
+            &mut look.lights[f.first_cell as usize..f.first_cell as usize + f.cell_count as usize];
+        for c in cells {
+            let mut l = c.scaled(scale);
+            let i = l.intensity();
+            if i > cap {
+                l = l.scaled(cap / i);
+            }
+            *c = l;
         }
     }
 }
