@@ -177,6 +177,9 @@ pub fn frame_loop(program: Box<dyn Program>, mut outputs: Vec<Box<dyn Output>>, 
             std::thread::sleep(wait);
         }
     }
+    for o in outputs.iter_mut() {
+        o.stop();
+    }
     tracing::info!(frames = n, "frame loop stopped; nodes hold the last frame");
 }
 

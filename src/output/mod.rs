@@ -36,6 +36,10 @@ pub trait Output: Send {
     /// the others.
     fn send(&mut self, frame: &Frame);
     fn health(&self) -> OutputHealth;
+    /// Called once when the daemon stops, after the last frame: say goodbye
+    /// on the wire where the protocol has a way (sACN stream termination),
+    /// and release threads and ports.
+    fn stop(&mut self) {}
 }
 
 /// Open every output the site declares. Outputs whose kind this build does
