@@ -7,6 +7,7 @@
 //! its last good configuration when an edit is broken.
 
 use crate::diag::{Diagnostics, SourceFile};
+use crate::schedule::plan::{self, Schedule};
 use crate::show::{self, Show};
 use crate::site::{self, Site};
 use std::collections::BTreeMap;
@@ -21,6 +22,7 @@ pub struct Config {
     /// Show names in file order (sorted by file name): the first is the
     /// default show when nothing else says what to play.
     pub show_order: Vec<String>,
+    pub schedule: Schedule,
     pub warnings: Diagnostics,
 }
 
@@ -115,6 +117,15 @@ pub fn load(folder: &Path) -> Result<Config, Diagnostics> {
     let Some(site) = site else {
         return Err(diags);
     };
+    let names: Vec<String> = shows.keys().cloned().collect();
+    let schedule = plan::compile(
+        &site.source,
+        site.latitude,
+        site.longitude,
+        site.timezone,
+        &names,
+        &mut diags,
+    );
     if diags.has_errors() {
         return Err(diags);
     }
@@ -129,6 +140,7 @@ pub fn load(folder: &Path) -> Result<Config, Diagnostics> {
         site,
         shows,
         show_order,
+        schedule,
         warnings: diags,
     })
 }

@@ -6,7 +6,12 @@ use std::path::Path;
 
 pub fn check(site: &Path) -> Result<i32> {
     match crate::config::load(site) {
-        Ok(cfg) => {
+        Ok(mut cfg) => {
+            // Look a year ahead for overlaps and polar nights.
+            let from = cfg.schedule.night_of(chrono::Utc::now());
+            let mut lints = crate::diag::Diagnostics::new();
+            crate::schedule::plan::lint(&cfg.schedule, &cfg.site.source, from, 366, &mut lints);
+            cfg.warnings.extend(lints);
             for w in cfg.warnings.warnings() {
                 eprintln!("{w}");
             }

@@ -6,6 +6,7 @@
 mod check;
 mod render;
 mod run;
+pub mod schedule;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
@@ -34,6 +35,8 @@ pub enum Command {
     Check,
     /// Print the DMX frame the site outputs at an instant.
     Render(render::RenderArgs),
+    /// Print the coming nights' plan: sun times, mode, resolved entries.
+    Schedule(schedule::ScheduleArgs),
 }
 
 /// Parse an RFC 3339 instant ("2026-12-31T18:00:00+08:00").
@@ -57,6 +60,7 @@ pub fn main() -> Result<i32> {
     match cli.command.unwrap_or(Command::Run(run::RunArgs::default())) {
         Command::Check => check::check(&cli.site),
         Command::Render(args) => render::render(&cli.site, &args),
+        Command::Schedule(args) => schedule::schedule(&cli.site, &args),
         Command::Run(args) => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -68,25 +72,21 @@ pub fn main() -> Result<i32> {
     }
 }
 
-/// The show to play when nothing names one: the first schedule entry's show
-/// if the site has a schedule, else the first show file.
-pub fn default_show(config: &crate::config::Config) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Entry {
-        show: String,
+/// What to play: `--show` as started at `since`, or else the schedule.
+pub fn program_for(
+    config: &crate::config::Config,
+    show: Option<&str>,
+    since: DateTime<Utc>,
+) -> Result<Box<dyn crate::daemon::Program>, String> {
+    match show {
+        Some(show) if config.show(show).is_none() => Err(format!(
+            "unknown show `{show}` (the site has: {})",
+            config.show_order.join(", ")
+        )),
+        Some(show) => Ok(Box::new(crate::daemon::FixedShow {
+            show: show.to_string(),
+            since,
+        })),
+        None => Ok(Box::new(crate::daemon::Scheduled::default())),
     }
-    #[derive(serde::Deserialize)]
-    struct Only {
-        #[serde(default)]
-        schedule: Vec<Entry>,
-    }
-    toml::from_str::<Only>(&config.site.source.text)
-        .ok()
-        .and_then(|o| {
-            o.schedule
-                .into_iter()
-                .map(|e| e.show)
-                .find(|s| config.shows.contains_key(s))
-        })
-        .or_else(|| config.show_order.first().cloned())
 }

@@ -3,7 +3,6 @@
 
 use super::parse_instant;
 use crate::config;
-use crate::daemon::{FixedShow, Program};
 use crate::engine;
 use anyhow::Result;
 use chrono::{DateTime, Duration, Utc};
@@ -23,10 +22,10 @@ pub struct RenderArgs {
     /// The instant to render (RFC 3339).
     #[arg(long, value_parser = parse_instant)]
     pub at: DateTime<Utc>,
-    /// The show to play (default: the first scheduled show).
+    /// Play this show instead of the schedule.
     #[arg(long)]
     pub show: Option<String>,
-    /// When the show started (default: one minute before --at).
+    /// When --show started (default: one minute before --at).
     #[arg(long, value_parser = parse_instant)]
     pub since: Option<DateTime<Utc>>,
     #[arg(long, value_enum, default_value_t = Format::Json)]
@@ -41,20 +40,16 @@ pub fn render(site: &Path, args: &RenderArgs) -> Result<i32> {
             return Ok(1);
         }
     };
-    let Some(show) = args.show.clone().or_else(|| super::default_show(&cfg)) else {
-        eprintln!("the site has no shows");
-        return Ok(1);
-    };
-    if cfg.show(&show).is_none() {
-        eprintln!(
-            "unknown show `{show}` (the site has: {})",
-            cfg.show_order.join(", ")
-        );
-        return Ok(1);
-    }
-    let program = FixedShow {
-        show,
-        since: args.since.unwrap_or(args.at - Duration::minutes(1)),
+    let program = match super::program_for(
+        &cfg,
+        args.show.as_deref(),
+        args.since.unwrap_or(args.at - Duration::minutes(1)),
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(1);
+        }
     };
     let active = program.active(&cfg, args.at);
     let frame = engine::render_frame(&cfg.site, &active, args.at);

@@ -4,7 +4,7 @@
 use super::parse_instant;
 use crate::clock::Clock;
 use crate::config;
-use crate::daemon::{self, FixedShow, Shared};
+use crate::daemon::{self, Shared};
 use crate::output;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
@@ -14,10 +14,10 @@ use std::sync::atomic::Ordering;
 
 #[derive(Args, Debug, Default)]
 pub struct RunArgs {
-    /// Play this show (default: the first scheduled show).
+    /// Play this show instead of the schedule.
     #[arg(long)]
     pub show: Option<String>,
-    /// When the show started (default: start-up).
+    /// When --show started (default: start-up).
     #[arg(long, value_parser = parse_instant)]
     pub since: Option<DateTime<Utc>>,
     /// Run on a simulated clock starting at this instant (RFC 3339).
@@ -47,20 +47,16 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
         Some(start) => Clock::simulated(start, args.speed),
         None => Clock::System,
     };
-    let Some(show) = args.show.clone().or_else(|| super::default_show(&cfg)) else {
-        eprintln!("the site has no shows");
-        return Ok(1);
-    };
-    if cfg.show(&show).is_none() {
-        eprintln!(
-            "unknown show `{show}` (the site has: {})",
-            cfg.show_order.join(", ")
-        );
-        return Ok(1);
-    }
-    let program = FixedShow {
-        show: show.clone(),
-        since: args.since.unwrap_or_else(|| clock.now()),
+    let program = match super::program_for(
+        &cfg,
+        args.show.as_deref(),
+        args.since.unwrap_or_else(|| clock.now()),
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(1);
+        }
     };
     let (outputs, warnings) = output::open_all(&cfg.site);
     for w in warnings {
@@ -70,12 +66,12 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
         let h = o.health();
         tracing::info!(kind = h.kind, target = %h.target, universes = ?h.universes, "output open");
     }
-    tracing::info!(site = %cfg.site.name, fps = cfg.site.fps, show = %show, "running");
+    tracing::info!(site = %cfg.site.name, fps = cfg.site.fps, playing = %args.show.as_deref().unwrap_or("the schedule"), "running");
     let shared = Shared::new(cfg, clock);
     let loop_shared = shared.clone();
     let frame_thread = std::thread::Builder::new()
         .name("frame-loop".into())
-        .spawn(move || daemon::frame_loop(Box::new(program), outputs, loop_shared))?;
+        .spawn(move || daemon::frame_loop(program, outputs, loop_shared))?;
 
     wait_for_shutdown().await;
     tracing::info!("shutting down");

@@ -43,6 +43,54 @@ impl Program for FixedShow {
     }
 }
 
+/// The site's schedule in charge: every entry active at the instant, with
+/// its start (the show's phase counts from it) and end (its fade-out ends
+/// there). Nights are resolved from the instant each time, so a clock jump
+/// (an NTP correction, a simulated clock) re-resolves by itself; resolved
+/// nights are cached per configuration because sun and calendar maths per
+/// frame would be waste.
+#[derive(Default)]
+pub struct Scheduled {
+    cache: Mutex<NightCache>,
+}
+
+#[derive(Default)]
+struct NightCache {
+    config: usize,
+    nights: std::collections::HashMap<chrono::NaiveDate, Vec<crate::schedule::plan::Planned>>,
+}
+
+impl Program for Scheduled {
+    fn active<'a>(&self, config: &'a Config, at: DateTime<Utc>) -> Vec<ActiveShow<'a>> {
+        let sched = &config.schedule;
+        let night = sched.night_of(at);
+        let prev = night.pred_opt().unwrap_or(night);
+        let mut cache = match self.cache.lock() {
+            Ok(c) => c,
+            Err(p) => p.into_inner(),
+        };
+        let key = config as *const Config as usize;
+        if cache.config != key {
+            cache.config = key;
+            cache.nights.clear();
+        }
+        cache.nights.retain(|d, _| *d == night || *d == prev);
+        let mut out = Vec::new();
+        for d in [prev, night] {
+            let planned = cache
+                .nights
+                .entry(d)
+                .or_insert_with(|| sched.night(d).entries);
+            for p in planned.iter().filter(|p| p.start <= at && at < p.end) {
+                if let Some(show) = config.show(&p.show) {
+                    out.push(ActiveShow::new(show, p.start, Some(p.end), p.priority));
+                }
+            }
+        }
+        out
+    }
+}
+
 /// What the loop publishes for the rest of the process (status, API).
 #[derive(Debug, Clone, Default)]
 pub struct LoopStats {

@@ -7,4 +7,5 @@
 
 pub mod cron;
 pub mod lunar;
+pub mod plan;
 pub mod sun;
