@@ -416,8 +416,19 @@ impl Schedule {
         }
     }
 
-    fn resolve(&self, date: NaiveDate, spec: &TimeSpec) -> Option<DateTime<Utc>> {
+    /// An end written as a clock time: 12:00 closes the night (the noon
+    /// after), every other time reads as for starts.
+    pub fn end_clock_in_night(&self, date: NaiveDate, t: NaiveTime) -> DateTime<Utc> {
+        if t == noon() {
+            self.window(date).1
+        } else {
+            self.clock_in_night(date, t)
+        }
+    }
+
+    fn resolve(&self, date: NaiveDate, spec: &TimeSpec, is_end: bool) -> Option<DateTime<Utc>> {
         match spec {
+            TimeSpec::Clock(t) if is_end => Some(self.end_clock_in_night(date, *t)),
             TimeSpec::Clock(t) => Some(self.clock_in_night(date, *t)),
             TimeSpec::Sun {
                 event,
@@ -468,12 +479,12 @@ impl Schedule {
                     window_start - Duration::nanoseconds(1),
                     window_end - Duration::nanoseconds(1),
                 ),
-                spec => self.resolve(date, spec).into_iter().collect(),
+                spec => self.resolve(date, spec, false).into_iter().collect(),
             };
             for (k, &start) in starts.iter().enumerate() {
                 let end = match &e.end {
                     TimeSpec::For(d) => start + *d,
-                    spec => match self.resolve(date, spec) {
+                    spec => match self.resolve(date, spec, true) {
                         Some(t) => t,
                         None => continue,
                     },
@@ -807,7 +818,7 @@ pub fn compile(
         if let (Some(TimeSpec::Clock(a)), Some(TimeSpec::Clock(b))) = (&start, &end) {
             let (sa, sb) = (
                 schedule.clock_in_night(NaiveDate::MIN, *a),
-                schedule.clock_in_night(NaiveDate::MIN, *b),
+                schedule.end_clock_in_night(NaiveDate::MIN, *b),
             );
             if sb <= sa {
                 diags.error(
