@@ -10,19 +10,11 @@ use artnet_protocol::ArtCommand;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::net::UdpSocket;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const AT: &str = "2026-12-31T20:00:00+08:00";
 const SINCE: &str = "2026-12-31T19:58:00+08:00";
-
-struct Daemon(Child);
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[test]
 fn daemon_frames_equal_render_at_the_same_instant() {
@@ -33,24 +25,22 @@ fn daemon_frames_equal_render_at_the_same_instant() {
         .unwrap();
     common::retarget(&site, &rx.local_addr().unwrap().to_string());
 
-    let _daemon = Daemon(
-        Command::new(env!("CARGO_BIN_EXE_nightscape"))
-            .args(["run", "--site"])
-            .arg(&site)
-            .args([
-                "--show",
-                "spring-festival",
-                "--since",
-                SINCE,
-                "--clock",
-                AT,
-                "--speed",
-                "0",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let state = tmp.path().join("var");
+    let _daemon = common::spawn_daemon(
+        &site,
+        &[
+            "--show",
+            "spring-festival",
+            "--since",
+            SINCE,
+            "--clock",
+            AT,
+            "--speed",
+            "0",
+            "--state",
+            state.to_str().unwrap(),
+        ],
+        &[],
     );
 
     // Collect three frames' worth of packets per universe (bounded in time).

@@ -37,6 +37,8 @@ pub enum Command {
     Render(render::RenderArgs),
     /// Print the coming nights' plan: sun times, mode, resolved entries.
     Schedule(schedule::ScheduleArgs),
+    /// Print the systemd unit (Type=notify, watchdog) with install steps.
+    Service,
 }
 
 /// Parse an RFC 3339 instant ("2026-12-31T18:00:00+08:00").
@@ -61,6 +63,10 @@ pub fn main() -> Result<i32> {
         Command::Check => check::check(&cli.site),
         Command::Render(args) => render::render(&cli.site, &args),
         Command::Schedule(args) => schedule::schedule(&cli.site, &args),
+        Command::Service => {
+            print!("{}", crate::daemon::systemd::UNIT);
+            Ok(0)
+        }
         Command::Run(args) => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)

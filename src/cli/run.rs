@@ -12,7 +12,7 @@ use clap::Args;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
-#[derive(Args, Debug, Default)]
+#[derive(Args, Debug)]
 pub struct RunArgs {
     /// Play this show instead of the schedule.
     #[arg(long)]
@@ -26,6 +26,22 @@ pub struct RunArgs {
     /// Speed of the simulated clock (60 = a minute per second, 0 = frozen).
     #[arg(long, default_value_t = 1.0)]
     pub speed: f64,
+    /// Runtime state folder (overrides, audit log, energy, sACN CID).
+    #[arg(long, default_value = "var")]
+    pub state: std::path::PathBuf,
+}
+
+impl Default for RunArgs {
+    /// `nightscape` with no command: the same as `nightscape run`.
+    fn default() -> Self {
+        RunArgs {
+            show: None,
+            since: None,
+            clock: None,
+            speed: 1.0,
+            state: "var".into(),
+        }
+    }
 }
 
 pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
@@ -73,10 +89,19 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
         .name("frame-loop".into())
         .spawn(move || daemon::frame_loop(program, outputs, loop_shared))?;
 
+    let watch_shared = shared.clone();
+    let folder = site.to_path_buf();
+    let watcher = std::thread::Builder::new()
+        .name("site-watch".into())
+        .spawn(move || {
+            daemon::reload::watch(folder, watch_shared, std::time::Duration::from_secs(1))
+        })?;
+
     wait_for_shutdown().await;
     tracing::info!("shutting down");
     shared.stop.store(true, Ordering::Relaxed);
     let _ = frame_thread.join();
+    let _ = watcher.join();
     Ok(0)
 }
 

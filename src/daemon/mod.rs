@@ -10,9 +10,12 @@
 //! nodes hold the last frame, so a service restart does not blink a street
 //! dark (issue 6 makes this a per-site choice).
 
+pub mod reload;
+pub mod systemd;
+
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::control::CompiledControl;
+use crate::control::{CompiledControl, ControlState};
 use crate::engine::{self, ActiveShow, Frame, Limits, Look};
 use crate::output::{Output, OutputHealth};
 use chrono::{DateTime, Utc};
@@ -111,7 +114,13 @@ pub struct Shared {
     pub stats: Arc<Mutex<LoopStats>>,
     pub config: Arc<Mutex<Arc<Config>>>,
     pub control: Arc<Mutex<Arc<CompiledControl>>>,
+    /// What operators asked for; `control` is this compiled against `config`.
+    pub control_state: Arc<Mutex<ControlState>>,
     pub clock: Clock,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Shared {
@@ -121,24 +130,51 @@ impl Shared {
             stats: Arc::default(),
             config: Arc::new(Mutex::new(Arc::new(config))),
             control: Arc::new(Mutex::new(Arc::new(CompiledControl::default()))),
+            control_state: Arc::default(),
             clock,
         }
     }
 
+    /// Switch to a new configuration. Control items are recompiled against
+    /// it in the same step, so the frame loop never pairs a configuration
+    /// with control compiled for another (their fixture indices differ).
+    /// Returns warnings for control items the new configuration drops.
+    pub fn install_config(&self, config: Config) -> Vec<String> {
+        let config = Arc::new(config);
+        let state = lock(&self.control_state);
+        let (compiled, warnings) = CompiledControl::compile(&state, &config);
+        let mut cfg_slot = lock(&self.config);
+        let mut ctl_slot = lock(&self.control);
+        *cfg_slot = config;
+        *ctl_slot = Arc::new(compiled);
+        warnings
+    }
+
+    /// Replace the control state (after an operator's change) and recompile.
+    pub fn set_control(&self, state: ControlState) -> Vec<String> {
+        let mut slot = lock(&self.control_state);
+        let cfg = self.config();
+        let (compiled, warnings) = CompiledControl::compile(&state, &cfg);
+        *slot = state;
+        *lock(&self.control) = Arc::new(compiled);
+        warnings
+    }
+
+    /// The configuration and the control compiled for it, as one pair.
+    pub fn snapshot(&self) -> (Arc<Config>, Arc<CompiledControl>) {
+        let cfg = lock(&self.config);
+        let ctl = lock(&self.control);
+        (cfg.clone(), ctl.clone())
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> Arc<Config> {
-        self.config
-            .lock()
-            .map(|c| c.clone())
-            .unwrap_or_else(|p| p.into_inner().clone())
+        lock(&self.config).clone()
     }
 
     /// The compiled operator control in force.
     pub fn control(&self) -> Arc<CompiledControl> {
-        self.control
-            .lock()
-            .map(|c| c.clone())
-            .unwrap_or_else(|p| p.into_inner().clone())
+        lock(&self.control).clone()
     }
 }
 
@@ -154,8 +190,9 @@ pub fn frame_loop(program: Box<dyn Program>, mut outputs: Vec<Box<dyn Output>>, 
     let mut n: u64 = 0;
     let mut last_active: Vec<String> = Vec::new();
     let mut last_states: Vec<&'static str> = outputs.iter().map(|o| o.health().state).collect();
+    let mut notifier = systemd::Notifier::from_env();
     while !shared.stop.load(Ordering::Relaxed) {
-        let latest = shared.config();
+        let (latest, control) = shared.snapshot();
         if !Arc::ptr_eq(&latest, &config) {
             config = latest;
             let fps_period = Duration::from_secs_f64(1.0 / config.site.fps as f64);
@@ -168,7 +205,6 @@ pub fn frame_loop(program: Box<dyn Program>, mut outputs: Vec<Box<dyn Output>>, 
             tracing::info!(site = %config.site.name, "configuration switched");
         }
         let site = &config.site;
-        let control = shared.control();
         let at = clock.now();
         let mut active = program.active(&config, at);
         active.extend(control.active(at));
@@ -183,6 +219,10 @@ pub fn frame_loop(program: Box<dyn Program>, mut outputs: Vec<Box<dyn Output>>, 
         for o in outputs.iter_mut() {
             o.send(&frame);
         }
+        if n == 0 {
+            notifier.ready();
+        }
+        notifier.tick();
 
         let names: Vec<String> = active
             .iter()
@@ -225,6 +265,7 @@ pub fn frame_loop(program: Box<dyn Program>, mut outputs: Vec<Box<dyn Output>>, 
             std::thread::sleep(wait);
         }
     }
+    notifier.stopping();
     for o in outputs.iter_mut() {
         o.stop();
     }

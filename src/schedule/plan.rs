@@ -467,7 +467,7 @@ impl Schedule {
         let mut skipped = Vec::new();
         for (i, e) in self.entries.iter().enumerate() {
             let mode_ok = match &e.modes {
-                Some(list) => list.iter().any(|m| *m == mode_name),
+                Some(list) => list.contains(&mode_name),
                 None => !dark,
             };
             if !mode_ok || !e.when.matches(date) {

@@ -30,3 +30,108 @@ pub fn retarget(site: &Path, target: &str) {
     let text = text.replace("target = \"127.0.0.1\"", &format!("target = \"{target}\""));
     std::fs::write(p, text).unwrap();
 }
+
+/// A daemon process killed when dropped.
+pub struct Daemon(pub std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Start `nightscape run --site SITE ARGS...` with output silenced.
+pub fn spawn_daemon(site: &Path, args: &[&str], envs: &[(&str, &str)]) -> Daemon {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_nightscape"));
+    cmd.args(["run", "--site"]).arg(site).args(args);
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    Daemon(cmd.spawn().expect("start the daemon"))
+}
+
+/// A UDP socket on 127.0.0.1 for Art-Net, and the site retargeted to it.
+pub fn artnet_receiver(site: &Path) -> std::net::UdpSocket {
+    let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    rx.set_read_timeout(Some(std::time::Duration::from_millis(200)))
+        .unwrap();
+    retarget(site, &rx.local_addr().unwrap().to_string());
+    rx
+}
+
+/// Decoded ArtDmx packets: (port address, sequence, data).
+pub fn recv_artdmx(rx: &std::net::UdpSocket) -> Option<(u16, u8, Vec<u8>)> {
+    let mut buf = [0u8; 1024];
+    let (n, _) = rx.recv_from(&mut buf).ok()?;
+    match artnet_protocol::ArtCommand::from_buffer(&buf[..n]) {
+        Ok(artnet_protocol::ArtCommand::Output(o)) => Some((
+            u16::from(o.port_address),
+            o.sequence,
+            o.data.as_ref().to_vec(),
+        )),
+        _ => None,
+    }
+}
+
+/// Collect one complete frame (every universe in `universes`) that arrives
+/// after `skip` packets, within `timeout`.
+pub fn collect_frame(
+    rx: &std::net::UdpSocket,
+    universes: &[u16],
+    timeout: std::time::Duration,
+) -> Option<std::collections::BTreeMap<u16, Vec<u8>>> {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut frame = std::collections::BTreeMap::new();
+    while std::time::Instant::now() < deadline {
+        if let Some((u, _, d)) = recv_artdmx(rx) {
+            frame.insert(u, d);
+            if universes.iter().all(|u| frame.contains_key(u)) {
+                return Some(frame);
+            }
+        }
+    }
+    None
+}
+
+/// Drain packets already queued (frames from before a change).
+pub fn drain(rx: &std::net::UdpSocket, for_how_long: std::time::Duration) {
+    let until = std::time::Instant::now() + for_how_long;
+    while std::time::Instant::now() < until {
+        let _ = recv_artdmx(rx);
+    }
+}
+
+/// The frame `nightscape render --at AT` prints for the site (the schedule
+/// in charge), as universe → 512 values.
+pub fn cli_render(site: &Path, at: &str) -> std::collections::BTreeMap<u16, Vec<u8>> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nightscape"))
+        .args(["render", "--site"])
+        .arg(site)
+        .args(["--at", at, "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    json["universes"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.parse().unwrap(),
+                v.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_u64().unwrap() as u8)
+                    .collect(),
+            )
+        })
+        .collect()
+}

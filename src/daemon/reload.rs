@@ -1,0 +1,84 @@
+//! Hot reload: watch the site folder and the profile library, and when a
+//! file changes, load everything again. A complete configuration is
+//! switched in at the next frame; a broken one is reported, problem by
+//! problem as `path:line:col`, and the last good configuration keeps
+//! running.
+//!
+//! Polling file metadata once a second is deliberate: it needs no platform
+//! watcher, survives editors that replace files, and a second is fast enough
+//! for a designer saving a show.
+
+use super::Shared;
+use crate::config;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+type Stamp = Vec<(PathBuf, Option<SystemTime>, u64)>;
+
+fn stamp(folder: &Path) -> Stamp {
+    config::site_files(folder)
+        .into_iter()
+        .map(|p| {
+            let meta = std::fs::metadata(&p).ok();
+            let modified = meta.as_ref().and_then(|m| m.modified().ok());
+            let len = meta.map(|m| m.len()).unwrap_or(0);
+            (p, modified, len)
+        })
+        .collect()
+}
+
+/// Outcome of one reload attempt, for the log and the tests.
+#[derive(Debug)]
+pub enum Reloaded {
+    Switched { warnings: Vec<String> },
+    Rejected { problems: Vec<String> },
+}
+
+/// Load the folder and switch to it if it is complete.
+pub fn reload_now(folder: &Path, shared: &Shared) -> Reloaded {
+    match config::load(folder) {
+        Ok(cfg) => {
+            let mut warnings: Vec<String> =
+                cfg.warnings.warnings().map(|w| w.to_string()).collect();
+            warnings.extend(shared.install_config(cfg));
+            Reloaded::Switched { warnings }
+        }
+        Err(diags) => Reloaded::Rejected {
+            problems: diags.items.iter().map(|d| d.to_string()).collect(),
+        },
+    }
+}
+
+/// Watch `folder` until `shared.stop` is set (run on its own thread).
+pub fn watch(folder: PathBuf, shared: Shared, interval: Duration) {
+    let mut last = stamp(&folder);
+    while !shared.stop.load(Ordering::Relaxed) {
+        std::thread::sleep(interval);
+        let now = stamp(&folder);
+        if now == last {
+            continue;
+        }
+        // Let an editor finish writing (several files, or write-then-rename).
+        std::thread::sleep(Duration::from_millis(200));
+        last = stamp(&folder);
+        match reload_now(&folder, &shared) {
+            Reloaded::Switched { warnings } => {
+                tracing::info!(folder = %folder.display(), "site files changed: new configuration loaded");
+                for w in warnings {
+                    tracing::warn!("{w}");
+                }
+            }
+            Reloaded::Rejected { problems } => {
+                tracing::error!(
+                    folder = %folder.display(),
+                    problems = problems.len(),
+                    "site files changed but do not load; still running the last good configuration"
+                );
+                for p in problems {
+                    tracing::error!("{p}");
+                }
+            }
+        }
+    }
+}

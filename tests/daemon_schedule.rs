@@ -1,0 +1,144 @@
+//! The schedule in charge of the real daemon: frames on the wire equal
+//! `render --at` for the same instant (phase = instant − entry start), a
+//! restart at a later instant lands in the same place the uninterrupted run
+//! would be, a broken edit keeps the last good configuration running while a
+//! good edit switches, and systemd hears READY=1 and watchdog pings.
+
+mod common;
+
+use std::time::Duration;
+
+// Friday 2026-11-27, a show night: `nightly` runs 19:30–19:45 over the
+// static evening look.
+const T1: &str = "2026-11-27T19:33:20+08:00";
+const T2: &str = "2026-11-27T19:41:07.500+08:00";
+
+fn universes() -> Vec<u16> {
+    (0..15).collect()
+}
+
+#[test]
+fn restart_lands_on_the_same_phase() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    let rx = common::artnet_receiver(&site);
+    let state = tmp.path().join("var");
+    let state = state.to_str().unwrap();
+
+    let at_t1 = common::cli_render(&site, T1);
+    let at_t2 = common::cli_render(&site, T2);
+    assert!(at_t1 != at_t2, "the show moves between the two instants");
+
+    let d = common::spawn_daemon(
+        &site,
+        &["--clock", T1, "--speed", "0", "--state", state],
+        &[],
+    );
+    let frame =
+        common::collect_frame(&rx, &universes(), Duration::from_secs(10)).expect("frames at T1");
+    assert!(frame == at_t1, "frame at T1 differs from render --at T1");
+    drop(d); // kill mid-show
+
+    common::drain(&rx, Duration::from_millis(100));
+    let _d = common::spawn_daemon(
+        &site,
+        &["--clock", T2, "--speed", "0", "--state", state],
+        &[],
+    );
+    let frame =
+        common::collect_frame(&rx, &universes(), Duration::from_secs(10)).expect("frames at T2");
+    assert_eq!(
+        frame, at_t2,
+        "after the restart, the frame equals render --at T2"
+    );
+}
+
+#[test]
+fn hot_reload_keeps_the_last_good_configuration() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    let rx = common::artnet_receiver(&site);
+    let state = tmp.path().join("var");
+    let _d = common::spawn_daemon(
+        &site,
+        &[
+            "--clock",
+            T1,
+            "--speed",
+            "0",
+            "--state",
+            state.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let before =
+        common::collect_frame(&rx, &universes(), Duration::from_secs(10)).expect("first frames");
+
+    // A broken edit: the daemon logs it and keeps sending the same frames.
+    let show = site.join("nightly.toml");
+    let good = std::fs::read_to_string(&show).unwrap();
+    std::fs::write(&show, good.replace("level = 0.8\n", "level = \"bright\"\n")).unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    common::drain(&rx, Duration::from_millis(100));
+    let during = common::collect_frame(&rx, &universes(), Duration::from_secs(5))
+        .expect("frames keep flowing");
+    assert!(
+        during == before,
+        "a broken file changed the frames on the wire"
+    );
+
+    // A good edit switches at the next frame.
+    std::fs::write(
+        &show,
+        good.replace("color = \"#1e3cff\"", "color = \"#ff3c1e\""),
+    )
+    .unwrap();
+    let expected = common::cli_render(&site, T1);
+    assert!(
+        expected != before,
+        "the edit must change the rendered frame"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut last = None;
+    while std::time::Instant::now() < deadline {
+        let f = common::collect_frame(&rx, &universes(), Duration::from_secs(2));
+        if f.as_ref() == Some(&expected) {
+            return;
+        }
+        last = f;
+    }
+    panic!(
+        "the edited show never reached the wire; last frame differs: {:?}",
+        last.map(|f| f.len())
+    );
+}
+
+#[test]
+fn systemd_hears_ready_and_watchdog() {
+    use std::os::unix::net::UnixDatagram;
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    let _rx = common::artnet_receiver(&site);
+    let sock_path = tmp.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let state = tmp.path().join("var");
+    let _d = common::spawn_daemon(
+        &site,
+        &["--state", state.to_str().unwrap()],
+        &[
+            ("NOTIFY_SOCKET", sock_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "200000"),
+        ],
+    );
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !(seen.iter().any(|m: &String| m.starts_with("READY=1"))
+        && seen.iter().filter(|m| m.as_str() == "WATCHDOG=1").count() >= 2)
+    {
+        let n = sock.recv(&mut buf).expect("a notification within 5 s");
+        seen.push(String::from_utf8_lossy(&buf[..n]).to_string());
+        assert!(seen.len() < 100, "{seen:?}");
+    }
+    assert!(seen[0].starts_with("READY=1"), "{seen:?}");
+}
