@@ -116,7 +116,10 @@ impl Effect {
                 width,
                 every,
             } => {
-                let every = (*every).max(1) as i64;
+                // A chase repeats every `every` cells, and at the latest
+                // after the last cell, so it wraps around instead of
+                // running off the end.
+                let every = (*every).min(c.count).max(1) as i64;
                 let head = (c.t / step).floor() as i64;
                 let d = (c.index as i64 - head).rem_euclid(every);
                 if d < *width as i64 {
