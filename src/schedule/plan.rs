@@ -711,6 +711,29 @@ fn selectors(
     sel
 }
 
+/// Parse a start or end, reporting a parse error or a form the field does
+/// not allow (`reject` says why) at the value.
+fn time_field(
+    file: &SourceFile,
+    diags: &mut Diagnostics,
+    value: &Spanned<String>,
+    reject: impl Fn(&TimeSpec) -> Option<&'static str>,
+) -> Option<TimeSpec> {
+    match parse_time(value.get_ref()) {
+        Ok(t) => match reject(&t) {
+            Some(why) => {
+                diags.error(file, value.span(), why);
+                None
+            }
+            None => Some(t),
+        },
+        Err(m) => {
+            diags.error(file, value.span(), m);
+            None
+        }
+    }
+}
+
 /// Parse the schedule and modes of a site file. `shows` are the names the
 /// entries may refer to.
 pub fn compile(
@@ -785,36 +808,15 @@ pub fn compile(
                 ),
             );
         }
-        let start = match parse_time(re.start.get_ref()) {
-            Ok(TimeSpec::For(_)) => {
-                diags.error(
-                    file,
-                    re.start.span(),
-                    "a start cannot be a duration: `for` belongs in `end`",
-                );
-                None
-            }
-            Ok(t) => Some(t),
-            Err(m) => {
-                diags.error(file, re.start.span(), m);
-                None
-            }
-        };
-        let end = match parse_time(re.end.get_ref()) {
-            Ok(TimeSpec::Cron(_)) => {
-                diags.error(
-                    file,
-                    re.end.span(),
-                    "an end cannot be a cron expression: use a time, a sun event or \"for 3h\"",
-                );
-                None
-            }
-            Ok(t) => Some(t),
-            Err(m) => {
-                diags.error(file, re.end.span(), m);
-                None
-            }
-        };
+        let start = time_field(file, diags, &re.start, |t| {
+            matches!(t, TimeSpec::For(_))
+                .then_some("a start cannot be a duration: `for` belongs in `end`")
+        });
+        let end = time_field(file, diags, &re.end, |t| {
+            matches!(t, TimeSpec::Cron(_)).then_some(
+                "an end cannot be a cron expression: use a time, a sun event or \"for 3h\"",
+            )
+        });
         if let (Some(TimeSpec::Clock(a)), Some(TimeSpec::Clock(b))) = (&start, &end) {
             let (sa, sb) = (
                 schedule.clock_in_night(NaiveDate::MIN, *a),
