@@ -105,7 +105,7 @@ pub fn load(folder: &Path) -> Result<Config, Diagnostics> {
             if shows.contains_key(&show.name) {
                 diags.error(
                     &file,
-                    0..0,
+                    show.name_span.clone(),
                     format!("show name `{}` is used by two files", show.name),
                 );
                 continue;

@@ -155,11 +155,35 @@ pub fn check_level(v: f64) -> Result<f64, String> {
 }
 
 /// A level as it appears in TOML or JSON: a number or a percentage string.
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum LevelValue {
     Number(f64),
     Text(String),
+}
+
+impl<'de> serde::Deserialize<'de> for LevelValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = LevelValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a level: a number from 0 to 1, or a percentage like \"80%\"")
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<LevelValue, E> {
+                Ok(LevelValue::Number(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<LevelValue, E> {
+                Ok(LevelValue::Number(v as f64))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<LevelValue, E> {
+                Ok(LevelValue::Number(v as f64))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<LevelValue, E> {
+                Ok(LevelValue::Text(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 impl LevelValue {

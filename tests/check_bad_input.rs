@@ -10,7 +10,6 @@
 //! `check` command: exit 1, located lines on stderr and nothing on stdout
 //! for a bad site; exit 0 and an `ok:` line for the demo.
 //!
-//! Tests marked `#[ignore = "bug: ..."]` describe known defects in `src/`.
 
 use nightscape::config::{self, Config};
 use nightscape::diag::{Diagnostic, Diagnostics, Severity};
@@ -561,7 +560,6 @@ fn zero_period_is_rejected() {
 }
 
 #[test]
-#[ignore = "bug: show::compile_layer parses only the keys the layer's effect uses, so an invalid value under another key (`period = \"-3s\"`, `density = 7` on a wave) loads silently"]
 fn invalid_values_on_keys_the_effect_does_not_use_are_reported() {
     let site = TestSite::demo();
     let text = site.write(
@@ -844,7 +842,6 @@ fn negative_length_of_a_hand_placed_fixture() {
 }
 
 #[test]
-#[ignore = "bug: site::compile checks `length` only for hand-placed [[fixtures]]; an [[arrays]] entry's `length` is used unchecked, so `length = -1.0` loads silently"]
 fn negative_length_of_an_array() {
     let site = TestSite::demo();
     let text = site.replace(
@@ -939,7 +936,6 @@ fn groups_may_name_a_group_defined_before_them() {
 }
 
 #[test]
-#[ignore = "bug: site::compile resolves [groups] in BTreeMap (alphabetical) order, not file order, so a group naming an earlier-defined group that sorts after it is reported as `matches no fixture`"]
 fn groups_may_name_an_earlier_group_that_sorts_after_them() {
     // `searchlights` is defined above `beacons`, but sorts after it.
     let site = TestSite::demo();
@@ -1349,7 +1345,6 @@ fn duplicate_show_names_are_reported_in_the_later_file() {
 }
 
 #[test]
-#[ignore = "bug: config::load reports a duplicate show name at span 0..0 (1:1) instead of the `name` value, because the compiled Show keeps no span for its name"]
 fn duplicate_show_names_are_reported_at_the_name() {
     let site = TestSite::demo();
     let text = site.write(

@@ -4,6 +4,7 @@
 //! designer can act on, and exit codes follow the contract (1 on any error).
 
 mod check;
+mod nodes;
 mod render;
 mod run;
 pub mod schedule;
@@ -35,6 +36,8 @@ pub enum Command {
     Check,
     /// Print the DMX frame the site outputs at an instant.
     Render(render::RenderArgs),
+    /// Find Art-Net nodes by ArtPoll and list them beside what the site sends.
+    Nodes(nodes::NodesArgs),
     /// Print the coming nights' plan: sun times, mode, resolved entries.
     Schedule(schedule::ScheduleArgs),
     /// Print the systemd unit (Type=notify, watchdog) with install steps.
@@ -62,6 +65,7 @@ pub fn main() -> Result<i32> {
     match cli.command.unwrap_or(Command::Run(run::RunArgs::default())) {
         Command::Check => check::check(&cli.site),
         Command::Render(args) => render::render(&cli.site, &args),
+        Command::Nodes(args) => nodes::nodes(&cli.site, &args),
         Command::Schedule(args) => schedule::schedule(&cli.site, &args),
         Command::Service => {
             print!("{}", crate::daemon::systemd::UNIT);

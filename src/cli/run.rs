@@ -74,7 +74,7 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
             return Ok(1);
         }
     };
-    let (outputs, warnings) = output::open_all(&cfg.site);
+    let (outputs, warnings) = output::open_all(&cfg.site, &args.state);
     for w in warnings {
         tracing::warn!("{w}");
     }
@@ -87,7 +87,7 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
     let loop_shared = shared.clone();
     let frame_thread = std::thread::Builder::new()
         .name("frame-loop".into())
-        .spawn(move || daemon::frame_loop(program, outputs, loop_shared))?;
+        .spawn(move || daemon::frame_loop(program, outputs, Vec::new(), loop_shared))?;
 
     let watch_shared = shared.clone();
     let folder = site.to_path_buf();

@@ -204,6 +204,7 @@ fn solid_show(
             motion: None,
         }],
         path: Default::default(),
+        name_span: 0..0,
     }
 }
 

@@ -94,6 +94,38 @@ impl Program for Scheduled {
     }
 }
 
+/// Something that takes part in every frame besides rendering: energy
+/// metering, curfew caps, power budgets. Hooks see the configuration and
+/// the instant; they never block (a hook that writes to disk hands the data
+/// to its own thread).
+pub trait FrameHook: Send {
+    /// Tighten `limits` before the look is mapped to DMX (curfew caps).
+    fn limits(&mut self, _config: &Config, _at: DateTime<Utc>, _limits: &mut Limits) {}
+    /// Look at the mapped frame; return true after tightening `limits` to
+    /// have it mapped again (power budgets). `pass` counts re-maps.
+    fn review(
+        &mut self,
+        _config: &Config,
+        _at: DateTime<Utc>,
+        _frame: &Frame,
+        _limits: &mut Limits,
+        _pass: u32,
+    ) -> bool {
+        false
+    }
+    /// The final frame of this instant, as sent.
+    fn observe(
+        &mut self,
+        _config: &Config,
+        _at: DateTime<Utc>,
+        _active: &[ActiveShow],
+        _frame: &Frame,
+    ) {
+    }
+    /// The loop is stopping: flush what must not be lost.
+    fn stop(&mut self) {}
+}
+
 /// What the loop publishes for the rest of the process (status, API).
 #[derive(Debug, Clone, Default)]
 pub struct LoopStats {
@@ -179,11 +211,17 @@ impl Shared {
 }
 
 /// Run the frame loop on the calling thread until `shared.stop` is set.
-pub fn frame_loop(program: Box<dyn Program>, mut outputs: Vec<Box<dyn Output>>, shared: Shared) {
+pub fn frame_loop(
+    program: Box<dyn Program>,
+    mut outputs: Vec<Box<dyn Output>>,
+    mut hooks: Vec<Box<dyn FrameHook>>,
+    shared: Shared,
+) {
     let clock = shared.clock;
     let mut config = shared.config();
     let mut period = Duration::from_secs_f64(1.0 / config.site.fps as f64);
     let mut look = Look::dark(&config.site);
+    let mut limited = Look::dark(&config.site);
     let mut frame = Frame::new(&config.site);
     let mut limits = Limits::none(&config.site);
     let mut start = Instant::now();
@@ -214,8 +252,26 @@ pub fn frame_loop(program: Box<dyn Program>, mut outputs: Vec<Box<dyn Output>>, 
         limits.cap.clear();
         limits.cap.resize(site.fixtures.len(), 1.0);
         control.apply_scales(at, &mut limits);
-        engine::apply_limits(site, &mut look, &limits);
-        engine::look_to_frame(site, &look, &mut frame);
+        for h in hooks.iter_mut() {
+            h.limits(&config, at, &mut limits);
+        }
+        // Hooks may tighten limits after seeing the frame (power budgets):
+        // map again from the unlimited look, a bounded number of times.
+        for pass in 0..4 {
+            limited.clone_from(&look);
+            engine::apply_limits(site, &mut limited, &limits);
+            engine::look_to_frame(site, &limited, &mut frame);
+            let mut again = false;
+            for h in hooks.iter_mut() {
+                again |= h.review(&config, at, &frame, &mut limits, pass);
+            }
+            if !again {
+                break;
+            }
+        }
+        for h in hooks.iter_mut() {
+            h.observe(&config, at, &active, &frame);
+        }
         for o in outputs.iter_mut() {
             o.send(&frame);
         }
@@ -266,6 +322,9 @@ pub fn frame_loop(program: Box<dyn Program>, mut outputs: Vec<Box<dyn Output>>, 
         }
     }
     notifier.stopping();
+    for h in hooks.iter_mut() {
+        h.stop();
+    }
     for o in outputs.iter_mut() {
         o.stop();
     }

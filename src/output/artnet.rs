@@ -1,18 +1,20 @@
 //! Art-Net 4 output: ArtDmx per universe per frame, then an optional
-//! ArtSync, unicast to the configured node.
+//! ArtSync, unicast (or directed broadcast) to the configured node.
 //!
 //! Packets are encoded by hand into one reused buffer: the
 //! `artnet_protocol` crate allocates a `Vec` per packet, which is fine for
 //! discovery but not for thousands of universes at 40 fps. The tests check
 //! our bytes against the crate's encoder and decode them with its parser.
-//! The socket is bound to an ephemeral port, never 6454, so a receiver on
-//! the same machine (OLA, a visualiser, the tests) can hold that port.
+//! Site universes go out under their wire Port-Address (`remap` /
+//! `wire_offset`), each with its own sequence counter. The socket is
+//! non-blocking on an ephemeral port, never 6454 (see `udp`).
 
 use super::artpoll_wire::{encode_artsync, ARTSYNC_LEN};
+use super::udp::UdpSender;
 use super::{Output, OutputHealth};
 use crate::engine::Frame;
 use crate::site::UNIVERSE_SIZE;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 
 pub const ARTDMX_HEADER_LEN: usize = 18;
 
@@ -49,86 +51,76 @@ fn next_sequence(s: u8) -> u8 {
 
 /// One Art-Net destination.
 pub struct ArtNetOutput {
-    socket: UdpSocket,
+    udp: UdpSender,
     target: SocketAddr,
     universes: Vec<u16>,
+    /// Port-Address on the wire for each of `universes`.
+    wire: Vec<u16>,
     sequences: Vec<u8>,
     sync: bool,
     buf: Box<[u8; ARTDMX_HEADER_LEN + UNIVERSE_SIZE]>,
-    health: OutputHealth,
-    recent_errors: u32,
 }
 
 impl ArtNetOutput {
+    /// An output whose wire Port-Addresses are the site universes.
     pub fn open(
         target: SocketAddr,
         universes: Vec<u16>,
         sync: bool,
     ) -> std::io::Result<ArtNetOutput> {
-        let socket = UdpSocket::bind(("0.0.0.0", 0))?;
-        // A full send buffer must cost a dropped packet, not a late frame.
-        socket.set_nonblocking(true)?;
-        let _ = socket.set_broadcast(true);
-        Ok(ArtNetOutput {
-            socket,
-            target,
-            sequences: vec![0; universes.len()],
-            health: OutputHealth {
-                kind: "artnet",
-                target: target.to_string(),
-                universes: universes.clone(),
-                state: "ok",
-                ..Default::default()
-            },
-            universes,
-            sync,
-            buf: Box::new([0; ARTDMX_HEADER_LEN + UNIVERSE_SIZE]),
-            recent_errors: 0,
-        })
+        let wire = universes.clone();
+        Self::open_mapped(target, universes, wire, sync)
     }
 
-    fn send_packet(&mut self, len: usize, sync_packet: Option<&[u8]>) {
-        let bytes = match sync_packet {
-            Some(p) => p,
-            None => &self.buf[..len],
-        };
-        match self.socket.send_to(bytes, self.target) {
-            Ok(_) => self.health.packets_sent += 1,
-            Err(e) => {
-                self.health.send_errors += 1;
-                self.recent_errors += 1;
-                self.health.last_error = Some(e.to_string());
-            }
-        }
+    /// An output sending site universe `universes[i]` as Port-Address
+    /// `wire[i]`. Lists of different lengths are cut to the shorter.
+    pub fn open_mapped(
+        target: SocketAddr,
+        mut universes: Vec<u16>,
+        mut wire: Vec<u16>,
+        sync: bool,
+    ) -> std::io::Result<ArtNetOutput> {
+        let n = universes.len().min(wire.len());
+        universes.truncate(n);
+        wire.truncate(n);
+        let udp = UdpSender::open(OutputHealth {
+            kind: "artnet",
+            target: target.to_string(),
+            universes: universes.clone(),
+            ..Default::default()
+        })?;
+        Ok(ArtNetOutput {
+            udp,
+            target,
+            sequences: vec![0; n],
+            universes,
+            wire,
+            sync,
+            buf: Box::new([0; ARTDMX_HEADER_LEN + UNIVERSE_SIZE]),
+        })
     }
 }
 
 impl Output for ArtNetOutput {
     fn send(&mut self, frame: &Frame) {
-        self.recent_errors = 0;
+        self.udp.begin_frame();
         let zero = [0u8; UNIVERSE_SIZE];
         for i in 0..self.universes.len() {
-            let u = self.universes[i];
-            let data = frame.universe(u).unwrap_or(&zero);
+            let data = frame.universe(self.universes[i]).unwrap_or(&zero);
             self.sequences[i] = next_sequence(self.sequences[i]);
-            let len = encode_artdmx(u, self.sequences[i], data, &mut self.buf);
-            self.send_packet(len, None);
+            let len = encode_artdmx(self.wire[i], self.sequences[i], data, &mut self.buf);
+            self.udp.send(&self.buf[..len], self.target);
         }
         if self.sync {
             let mut sync = [0u8; ARTSYNC_LEN];
             encode_artsync(&mut sync);
-            self.send_packet(0, Some(&sync));
+            self.udp.send(&sync, self.target);
         }
-        self.health.frames_sent += 1;
-        self.health.state = match self.recent_errors {
-            0 => "ok",
-            n if (n as usize) < self.universes.len() => "degraded",
-            _ => "down",
-        };
+        self.udp.end_frame();
     }
 
     fn health(&self) -> OutputHealth {
-        self.health.clone()
+        self.udp.health.clone()
     }
 }
 
@@ -136,6 +128,7 @@ impl Output for ArtNetOutput {
 mod tests {
     use super::*;
     use artnet_protocol::{ArtCommand, Output as CrateOutput, PortAddress};
+    use std::net::UdpSocket;
 
     #[test]
     fn artdmx_matches_the_crate_byte_for_byte() {
@@ -203,5 +196,33 @@ mod tests {
         assert_eq!(dmx(&got[4]).unwrap(), (2, 17, 0));
         assert_eq!(out.health().packets_sent, 6);
         assert_eq!(out.health().state, "ok");
+    }
+
+    #[test]
+    fn remapped_universes_go_out_under_their_wire_port_address() {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        rx.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
+        let mut out = ArtNetOutput::open_mapped(
+            rx.local_addr().unwrap(),
+            vec![0, 1],
+            vec![0x100, 0x7fff],
+            false,
+        )
+        .unwrap();
+        let frame = Frame {
+            universes: vec![0, 1],
+            data: vec![[1; UNIVERSE_SIZE], [2; UNIVERSE_SIZE]],
+        };
+        out.send(&frame);
+        let mut b = [0u8; 1024];
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            let (n, _) = rx.recv_from(&mut b).unwrap();
+            let (seq, _, pa, d) = super::super::artpoll_wire::parse_artdmx(&b[..n]).unwrap();
+            got.push((seq, pa, d[0]));
+        }
+        assert_eq!(got, [(1, 0x100, 1), (1, 0x7fff, 2)]);
+        assert_eq!(out.health().universes, [0, 1]);
     }
 }

@@ -2,62 +2,184 @@
 //!
 //! Each output owns its wire protocol and its socket or port, and reports
 //! its health. The frame loop hands every output the whole [`Frame`]; an
-//! output sends the universes it was configured for. Wire formats live in
+//! output sends the universes it was configured for, under their wire
+//! numbers (a `remap` or `wire_offset` in the site file). Network outputs
+//! (Art-Net, sACN) write non-blocking UDP on the frame loop's thread, so a
+//! dead node costs a counted error, never a late frame. Serial widgets
+//! (ENTTEC DMX USB Pro, Open DMX) block on every write, so each runs on its
+//! own thread behind a one-frame mailbox ([`serial`]). Wire formats live in
 //! `*_wire` modules that encode into caller buffers and never do I/O, so
-//! they are tested byte for byte; the senders here are thin.
+//! they are tested byte for byte; the senders here are thin. Node discovery
+//! (ArtPoll) is in [`discovery`], apart from the outputs: it may fail for
+//! want of port 6454 without touching them.
 
 pub mod artnet;
 pub mod artpoll_wire;
+pub mod discovery;
+pub mod enttec;
 pub mod enttec_wire;
+pub mod sacn;
 pub mod sacn_wire;
+pub mod serial;
+mod udp;
 
 use crate::engine::Frame;
 use crate::site::{OutputKind, Site};
 use serde::Serialize;
+use std::path::Path;
+
+/// Health state: everything sent in the last second got out.
+pub const OK: &str = "ok";
+/// Some sends failed in the last second, or a widget did not identify itself.
+pub const DEGRADED: &str = "degraded";
+/// Nothing got through in the last second, or the port is closed.
+pub const DOWN: &str = "down";
+
+/// What a device said about itself (ENTTEC DMX USB Pro: labels 3 and 10)
+/// or, for Open DMX, the line timing we measured.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct DeviceInfo {
+    /// Widget serial number, 8 decimal digits.
+    pub serial: Option<String>,
+    /// Widget firmware as "major.minor".
+    pub firmware: Option<String>,
+    /// DMX break length in microseconds: the widget's setting (Pro) or the
+    /// last one we timed between the break ioctls (Open DMX).
+    pub break_us: Option<f32>,
+    /// Mark-after-break in microseconds, like `break_us`.
+    pub mab_us: Option<f32>,
+    /// The Pro's output rate setting in frames per second (0 = as fast as it can).
+    pub rate_fps: Option<u8>,
+}
 
 /// How an output is doing, as the status page shows it.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct OutputHealth {
     pub kind: &'static str,
+    /// Where it sends: an address, "multicast", or a serial port path.
     pub target: String,
+    /// Site universes it carries.
     pub universes: Vec<u16>,
-    /// "ok", "degraded" (some sends failed recently) or "down".
+    /// [`OK`], [`DEGRADED`] or [`DOWN`].
     pub state: &'static str,
+    /// Frames written (serial: including refreshes of an unchanged frame).
     pub frames_sent: u64,
     pub packets_sent: u64,
     pub send_errors: u64,
     pub last_error: Option<String>,
+    /// Times a serial port came back after being lost.
+    pub reconnects: u64,
+    /// Set once a serial widget has identified itself (or, Open DMX, once
+    /// a frame has been timed).
+    pub device: Option<DeviceInfo>,
 }
 
 /// A destination for frames.
 pub trait Output: Send {
     /// Send the universes this output carries from `frame`. Errors are
     /// recorded in the health, never propagated: one dead node must not stop
-    /// the others.
+    /// the others. Never blocks for long: network outputs use non-blocking
+    /// sockets, serial outputs only hand the frame to their thread.
     fn send(&mut self, frame: &Frame);
     fn health(&self) -> OutputHealth;
     /// Called once when the daemon stops, after the last frame: say goodbye
     /// on the wire where the protocol has a way (sACN stream termination),
-    /// and release threads and ports.
+    /// let a serial thread write the last frame it was given, and release
+    /// threads and ports. Bounded in time (about a second at most). After
+    /// `stop`, `send` does nothing.
     fn stop(&mut self) {}
 }
 
-/// Open every output the site declares. Outputs whose kind this build does
-/// not drive yet are reported in the returned warnings and skipped.
-pub fn open_all(site: &Site) -> (Vec<Box<dyn Output>>, Vec<String>) {
+/// Open every output the site declares. `state_dir` holds what must
+/// survive restarts (the sACN source CID, in `sacn-cid`); it is created if
+/// needed. An output that cannot be opened at all (no UDP socket, no
+/// thread) is left out and named in the returned warnings. A serial port
+/// that is missing is not such a case: its output opens, reports `down`,
+/// and keeps retrying until the widget appears.
+pub fn open_all(site: &Site, state_dir: &Path) -> (Vec<Box<dyn Output>>, Vec<String>) {
     let mut outputs: Vec<Box<dyn Output>> = Vec::new();
     let mut warnings = Vec::new();
+    let mut cid: Option<[u8; 16]> = None;
     for cfg in &site.outputs {
         match &cfg.kind {
-            OutputKind::ArtNet { target, sync } => match artnet::ArtNetOutput::open(*target, cfg.universes.clone(), *sync) {
-                Ok(o) => outputs.push(Box::new(o)),
-                Err(e) => warnings.push(format!("artnet output to {target}: cannot open a socket: {e}")),
-            },
-            other => warnings.push(format!(
-                "{} output for universes {:?} is not driven by this build yet; its universes are not sent",
-                other.name(),
-                cfg.universes
-            )),
+            OutputKind::ArtNet { target, sync } => {
+                match artnet::ArtNetOutput::open_mapped(
+                    *target,
+                    cfg.universes.clone(),
+                    cfg.wire.clone(),
+                    *sync,
+                ) {
+                    Ok(o) => outputs.push(Box::new(o)),
+                    Err(e) => warnings.push(format!(
+                        "artnet output to {target}: cannot open a socket: {e}"
+                    )),
+                }
+            }
+            OutputKind::Sacn {
+                target,
+                priority,
+                sync_address,
+                source_name,
+            } => {
+                // One CID for the whole controller: it is one source to
+                // receivers, whichever output a universe leaves by.
+                let cid = *cid.get_or_insert_with(|| {
+                    let (cid, warning) = sacn::load_or_create_cid(state_dir);
+                    warnings.extend(warning);
+                    cid
+                });
+                let settings = sacn::SacnSettings {
+                    target: *target,
+                    priority: *priority,
+                    sync_address: *sync_address,
+                    source_name: source_name
+                        .clone()
+                        .unwrap_or_else(|| format!("nightscape {}", site.name)),
+                    cid,
+                };
+                match sacn::SacnOutput::open(settings, cfg.universes.clone(), cfg.wire.clone()) {
+                    Ok(o) => outputs.push(Box::new(o)),
+                    Err(e) => warnings.push(format!(
+                        "sacn output to {target}: cannot open a socket: {e}"
+                    )),
+                }
+            }
+            OutputKind::EnttecPro { port } => {
+                let Some(&universe) = cfg.universes.first() else {
+                    warnings.push(format!("enttec-pro output on {port} carries no universe"));
+                    continue;
+                };
+                let o = serial::SerialOutput::start(
+                    Box::new(serial::PortOpener::enttec_pro(port)),
+                    Box::new(enttec::ProDriver::new()),
+                    universe,
+                    serial::SerialSettings::default(),
+                );
+                match o {
+                    Ok(o) => outputs.push(Box::new(o)),
+                    Err(e) => warnings.push(format!(
+                        "enttec-pro output on {port}: cannot start its thread: {e}"
+                    )),
+                }
+            }
+            OutputKind::OpenDmx { port } => {
+                let Some(&universe) = cfg.universes.first() else {
+                    warnings.push(format!("open-dmx output on {port} carries no universe"));
+                    continue;
+                };
+                let o = serial::SerialOutput::start(
+                    Box::new(serial::PortOpener::open_dmx(port)),
+                    Box::new(enttec::OpenDmxDriver::new(site.fps)),
+                    universe,
+                    serial::SerialSettings::default(),
+                );
+                match o {
+                    Ok(o) => outputs.push(Box::new(o)),
+                    Err(e) => warnings.push(format!(
+                        "open-dmx output on {port}: cannot start its thread: {e}"
+                    )),
+                }
+            }
         }
     }
     (outputs, warnings)

@@ -88,6 +88,9 @@ pub struct Show {
     pub fade_out: f64,
     pub layers: Vec<Layer>,
     pub path: std::path::PathBuf,
+    /// Where the name was written (for "used twice" errors); empty when the
+    /// name comes from the file name.
+    pub name_span: Range<usize>,
 }
 
 #[derive(Deserialize)]
@@ -175,10 +178,24 @@ struct RawCue {
 struct Ctx<'a> {
     file: &'a SourceFile,
     diags: &'a mut Diagnostics,
+    /// Spans already reported: a value is validated up front and parsed
+    /// again by its effect, and must be reported once.
+    reported: Vec<usize>,
 }
 
 impl Ctx<'_> {
+    fn new<'a>(file: &'a SourceFile, diags: &'a mut Diagnostics) -> Ctx<'a> {
+        Ctx {
+            file,
+            diags,
+            reported: Vec::new(),
+        }
+    }
     fn err(&mut self, span: Range<usize>, msg: impl Into<String>) {
+        if span.end > span.start && self.reported.contains(&span.start) {
+            return;
+        }
+        self.reported.push(span.start);
         self.diags.error(self.file, span, msg);
     }
     fn duration(&mut self, v: &Option<Spanned<String>>, default: f64) -> f64 {
@@ -268,7 +285,7 @@ pub fn compile(file: &SourceFile, site: &Site, diags: &mut Diagnostics) -> Optio
         .file_stem()
         .map(|s| s.to_string_lossy().to_string())
         .unwrap_or_default();
-    let mut cx = Ctx { file, diags };
+    let mut cx = Ctx::new(file, diags);
     let name = raw
         .name
         .as_ref()
@@ -296,6 +313,7 @@ pub fn compile(file: &SourceFile, site: &Site, diags: &mut Diagnostics) -> Optio
         fade_out,
         layers,
         path: file.path.clone(),
+        name_span: raw.name.as_ref().map(|n| n.span()).unwrap_or(0..0),
     })
 }
 
@@ -339,6 +357,7 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
         },
     };
     let kind = l.effect.get_ref().as_str();
+    validate_all_values(cx, l, kind);
     let needs_cues = kind == "sequence";
     if l.cues.is_some() && !needs_cues {
         cx.err(
@@ -563,6 +582,69 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
     })
 }
 
+/// Check every value a layer gives, whether or not its effect reads it, and
+/// warn about keys the effect ignores: a designer who writes `period` on a
+/// wave expects it to do something.
+fn validate_all_values(cx: &mut Ctx, l: &RawLayer, kind: &str) {
+    let _ = cx.positive_duration(&l.period, 1.0, "period");
+    let _ = cx.positive_duration(&l.step, 1.0, "step");
+    let _ = cx.positive_duration(&l.duration, 1.0, "duration");
+    let _ = cx.speed(&l.speed, 0.0);
+    let _ = cx.distance(&l.wavelength, 1.0);
+    for v in [&l.depth, &l.density, &l.saturation, &l.zoom, &l.strobe] {
+        let _ = cx.level(v, 0.0);
+    }
+    let _ = cx.count(&l.width, 1, "width");
+    let _ = cx.count(&l.every, 1, "every");
+    let used: &[&str] = match kind {
+        "solid" => &[],
+        "fade" => &["period"],
+        "chase" => &["step", "width", "every"],
+        "wave" => &["speed", "wavelength", "depth"],
+        "gradient" => &["speed"],
+        "rainbow" => &["speed", "wavelength", "period", "saturation"],
+        "twinkle" => &["density", "duration", "seed"],
+        "pulse" => &["period", "depth"],
+        "sequence" => &["period", "loop"],
+        _ => return,
+    };
+    let moving = l.pan_sweep.is_some() || l.tilt_sweep.is_some();
+    let given: [(&str, Option<Range<usize>>); 11] = [
+        (
+            "period",
+            l.period.as_ref().map(|v| v.span()).filter(|_| !moving),
+        ),
+        ("step", l.step.as_ref().map(|v| v.span())),
+        ("duration", l.duration.as_ref().map(|v| v.span())),
+        ("speed", l.speed.as_ref().map(|v| v.span())),
+        ("wavelength", l.wavelength.as_ref().map(|v| v.span())),
+        ("depth", l.depth.as_ref().map(|v| v.span())),
+        ("density", l.density.as_ref().map(|v| v.span())),
+        ("saturation", l.saturation.as_ref().map(|v| v.span())),
+        ("width", l.width.as_ref().map(|v| v.span())),
+        ("every", l.every.as_ref().map(|v| v.span())),
+        ("seed", l.seed.as_ref().map(|_| l.effect.span())),
+    ];
+    for (key, span) in given {
+        if let Some(span) = span {
+            if !used.contains(&key) {
+                cx.diags.warn(
+                    cx.file,
+                    span,
+                    format!("`{key}` has no effect on a {kind} layer"),
+                );
+            }
+        }
+    }
+    if l.looping.is_some() && kind != "sequence" {
+        cx.diags.warn(
+            cx.file,
+            l.effect.span(),
+            format!("`loop` has no effect on a {kind} layer"),
+        );
+    }
+}
+
 /// A looping sequence without a period holds its last cue as long as the
 /// interval before it, so evenly spaced cues loop evenly; a single cue
 /// does not loop.
@@ -585,10 +667,7 @@ pub fn compile_layer_text(text: &str, site: &Site) -> Result<Layer, Diagnostics>
             return Err(diags);
         }
     };
-    let mut cx = Ctx {
-        file: &file,
-        diags: &mut diags,
-    };
+    let mut cx = Ctx::new(&file, &mut diags);
     let layer = compile_layer(&mut cx, &raw, site);
     match layer {
         Some(l) if !diags.has_errors() => Ok(l),

@@ -57,15 +57,53 @@ pub struct Cell {
 #[derive(Debug, Clone)]
 pub struct OutputConfig {
     pub kind: OutputKind,
+    /// Site universes this output carries, sorted.
     pub universes: Vec<u16>,
+    /// The universe number on the wire for each entry of `universes`, in the
+    /// same order: the same numbers unless the output has a `remap` or a
+    /// `wire_offset` (Art-Net Port-Address, sACN universe; unused by the
+    /// serial widgets, which carry one universe without a number).
+    pub wire: Vec<u16>,
 }
 
 #[derive(Debug, Clone)]
 pub enum OutputKind {
-    ArtNet { target: SocketAddr, sync: bool },
-    Sacn { target: String, priority: u8 },
-    EnttecPro { port: String },
-    OpenDmx { port: String },
+    ArtNet {
+        target: SocketAddr,
+        sync: bool,
+    },
+    Sacn {
+        target: SacnTarget,
+        priority: u8,
+        /// The universe sync packets go to; `Some` when `sync = true`.
+        sync_address: Option<u16>,
+        /// Source name on the wire; `None` means "nightscape <site name>".
+        source_name: Option<String>,
+    },
+    EnttecPro {
+        port: String,
+    },
+    OpenDmx {
+        port: String,
+    },
+}
+
+/// Where an sACN output sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SacnTarget {
+    /// One receiver (or a directed broadcast), port 5568 unless given.
+    Unicast(SocketAddr),
+    /// Each universe to its group 239.255.hi.lo:5568 (E1.31 section 9.3.1).
+    Multicast,
+}
+
+impl std::fmt::Display for SacnTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SacnTarget::Unicast(a) => write!(f, "{a}"),
+            SacnTarget::Multicast => f.write_str("multicast"),
+        }
+    }
 }
 
 impl OutputKind {
@@ -192,6 +230,9 @@ struct RawSite {
     shutdown: Option<IgnoredAny>,
 }
 
+/// One `[[outputs]]` table as written. Which keys apply depends on `kind`;
+/// a key that does not apply is warned about, not rejected, so a designer
+/// can switch an output between protocols by changing one line.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawOutput {
@@ -202,9 +243,19 @@ struct RawOutput {
     port: Option<Spanned<String>>,
     universes: Spanned<UniverseList>,
     #[serde(default)]
-    sync: Option<bool>,
+    sync: Option<Spanned<bool>>,
+    #[serde(default)]
+    sync_address: Option<Spanned<i64>>,
     #[serde(default)]
     priority: Option<Spanned<i64>>,
+    #[serde(default)]
+    source_name: Option<Spanned<String>>,
+    /// Site universe → wire universe, e.g. `{ 0 = 100, 1 = 101 }`.
+    #[serde(default)]
+    remap: Option<Spanned<BTreeMap<String, Spanned<i64>>>>,
+    /// Added to every site universe on the wire (may be negative).
+    #[serde(default)]
+    wire_offset: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -343,6 +394,440 @@ fn parse_target(text: &str, default_port: u16) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("`{text}` is not a reachable address: write an IP like \"10.0.4.20\" or \"127.0.0.1:6454\""))
 }
 
+/// Highest Port-Address Art-Net can carry (15 bits).
+const ARTNET_MAX_WIRE: u16 = 32767;
+/// sACN universes on the wire: 1..=63999 (E1.31 section 6.2.7; 0 and
+/// 64000.. are reserved).
+const SACN_WIRE: (u16, u16) = (1, 63999);
+
+/// "an artnet output", "a sacn output": the article for an output kind.
+fn a_kind(kind: &str) -> String {
+    let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {kind} output")
+}
+
+/// "0-3, 7, 9-10": a sorted universe list, compact, for messages.
+pub fn format_universes(list: &[u16]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < list.len() {
+        let start = list[i];
+        let mut end = start;
+        while i + 1 < list.len() && list[i + 1] == end.wrapping_add(1) {
+            i += 1;
+            end = list[i];
+        }
+        parts.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        });
+        i += 1;
+    }
+    parts.join(", ")
+}
+
+/// Parse the `[[outputs]]` tables. Each problem is reported at its key; an
+/// output with an error is left out (the site then fails to load, so the
+/// daemon keeps its last good configuration).
+///
+/// The keys, by kind (all kinds take `universes`: `3`, `"0-9"`,
+/// `"0-3,8"` or `[0, 1]`):
+///
+/// ```toml
+/// [[outputs]]
+/// kind = "artnet"             # ArtDmx to a node or a broadcast address
+/// target = "10.0.4.10"        # port 6454 unless given ("10.0.4.10:6454")
+/// universes = "0-9"
+/// sync = true                 # ArtSync after each frame
+///
+/// [[outputs]]
+/// kind = "sacn"               # E1.31
+/// target = "10.0.4.20"        # a receiver (port 5568 unless given), or "multicast"
+/// universes = "10-19"
+/// priority = 100              # 0..200, default 100
+/// sync = true                 # sync packets after each frame, on
+/// sync_address = 64           #   this universe (default: the first wire universe)
+/// source_name = "axis east"   # default "nightscape <site name>"
+///
+/// [[outputs]]
+/// kind = "enttec-pro"         # or "open-dmx"; one universe each
+/// port = "/dev/ttyUSB0"
+/// universes = 20
+/// ```
+///
+/// Network outputs may send a site universe under another number on the
+/// wire: `remap = { 0 = 100, 1 = 101 }` names site universe → wire universe
+/// one by one (universes not named keep their number), `wire_offset = 100`
+/// adds the same amount to all (negative is allowed); not both. The wire
+/// numbers must fit the protocol: Art-Net Port-Addresses 0..32767, sACN
+/// universes 1..63999 (so site universe 0 needs a remap to go out as sACN).
+/// Keys that do not apply to a kind are warned about and ignored. A site
+/// universe sent by two outputs is a warning at the second one.
+fn compile_outputs(
+    file: &SourceFile,
+    raw: &[Spanned<RawOutput>],
+    diags: &mut Diagnostics,
+) -> Vec<OutputConfig> {
+    let mut outputs = Vec::new();
+    // Site universe → (1-based number of the first output sending it, its kind).
+    let mut first_sender: BTreeMap<u16, (usize, String)> = BTreeMap::new();
+    for (n, o) in raw.iter().enumerate() {
+        let ro = o.get_ref();
+        let kind_name = ro.kind.get_ref().as_str();
+        let universes = match parse_universes(ro.universes.get_ref()) {
+            Ok(u) => u,
+            Err(m) => {
+                diags.error(file, ro.universes.span(), m);
+                continue;
+            }
+        };
+        if !matches!(kind_name, "artnet" | "sacn" | "enttec-pro" | "open-dmx") {
+            diags.error(
+                file,
+                ro.kind.span(),
+                format!(
+                    "unknown output kind `{kind_name}`: use artnet, sacn, enttec-pro or open-dmx"
+                ),
+            );
+            continue;
+        }
+        warn_inapplicable_keys(file, ro, kind_name, diags);
+        let need = |field: &Option<Spanned<String>>,
+                    what: &str,
+                    hint: &str,
+                    diags: &mut Diagnostics|
+         -> Option<(String, Range<usize>)> {
+            match field {
+                Some(s) => Some((s.get_ref().clone(), s.span())),
+                None => {
+                    diags.error(
+                        file,
+                        o.span(),
+                        format!("{} needs `{what}`{hint}", a_kind(kind_name)),
+                    );
+                    None
+                }
+            }
+        };
+        let (kind, wire) = match kind_name {
+            "artnet" => {
+                let wire =
+                    wire_universes(file, ro, &universes, (0, ARTNET_MAX_WIRE), "Art-Net", diags);
+                let kind = need(&ro.target, "target", " (an IP like \"10.0.4.20\")", diags)
+                    .and_then(|(t, span)| match parse_target(&t, 6454) {
+                        Ok(target) => Some(OutputKind::ArtNet {
+                            target,
+                            sync: ro.sync.as_ref().is_some_and(|s| *s.get_ref()),
+                        }),
+                        Err(m) => {
+                            diags.error(file, span, m);
+                            None
+                        }
+                    });
+                (kind, wire)
+            }
+            "sacn" => {
+                let wire = wire_universes(file, ro, &universes, SACN_WIRE, "sACN", diags);
+                let priority = match &ro.priority {
+                    None => Some(100),
+                    Some(p) if (0..=200).contains(p.get_ref()) => Some(*p.get_ref() as u8),
+                    Some(p) => {
+                        diags.error(
+                            file,
+                            p.span(),
+                            format!("sACN priority {} is out of range: E1.31 allows 0..200 (default 100)", p.get_ref()),
+                        );
+                        None
+                    }
+                };
+                let target = need(
+                    &ro.target,
+                    "target",
+                    " (a receiver's IP like \"10.0.4.20\", or \"multicast\")",
+                    diags,
+                )
+                .and_then(|(t, span)| {
+                    if t.trim().eq_ignore_ascii_case("multicast") {
+                        return Some(SacnTarget::Multicast);
+                    }
+                    match parse_target(&t, 5568) {
+                        Ok(a) => Some(SacnTarget::Unicast(a)),
+                        Err(m) => {
+                            diags.error(file, span, format!("{m}, or \"multicast\""));
+                            None
+                        }
+                    }
+                });
+                // `sync_address` alone turns synchronisation on; `sync = false`
+                // beside it wins and is pointed out.
+                let sync = match (&ro.sync, &ro.sync_address) {
+                    (Some(s), Some(a)) if !*s.get_ref() => {
+                        diags.warn(
+                            file,
+                            a.span(),
+                            "`sync_address` is ignored because `sync = false`",
+                        );
+                        false
+                    }
+                    (Some(s), _) => *s.get_ref(),
+                    (None, a) => a.is_some(),
+                };
+                let sync_address = match (&ro.sync_address, sync) {
+                    (_, false) => Some(None),
+                    (Some(a), true) => {
+                        let v = *a.get_ref();
+                        if (i64::from(SACN_WIRE.0)..=i64::from(SACN_WIRE.1)).contains(&v) {
+                            Some(Some(v as u16))
+                        } else {
+                            diags.error(
+                                file,
+                                a.span(),
+                                format!(
+                                    "sync_address {v} is out of range: sACN universes are 1..63999"
+                                ),
+                            );
+                            None
+                        }
+                    }
+                    // Default: the output's first wire universe. E1.31 lets
+                    // sync packets share a universe with data (they carry a
+                    // different vector), and receivers already listen there.
+                    (None, true) => Some(wire.as_ref().and_then(|w| w.first().copied())),
+                };
+                let source_name = ro.source_name.as_ref().map(|s| s.get_ref().clone());
+                let kind = match (target, priority, sync_address) {
+                    (Some(target), Some(priority), Some(sync_address)) => Some(OutputKind::Sacn {
+                        target,
+                        priority,
+                        sync_address,
+                        source_name,
+                    }),
+                    _ => None,
+                };
+                (kind, wire)
+            }
+            _ => {
+                if universes.len() != 1 {
+                    diags.error(
+                        file,
+                        ro.universes.span(),
+                        format!(
+                            "{} drives one universe (the widget has one DMX port); this one lists {}",
+                            a_kind(kind_name),
+                            format_universes(&universes)
+                        ),
+                    );
+                }
+                let kind = need(
+                    &ro.port,
+                    "port",
+                    " (a serial device like \"/dev/ttyUSB0\")",
+                    diags,
+                )
+                .filter(|_| universes.len() == 1)
+                .map(|(port, _)| {
+                    if kind_name == "enttec-pro" {
+                        OutputKind::EnttecPro { port }
+                    } else {
+                        OutputKind::OpenDmx { port }
+                    }
+                });
+                (kind, Some(universes.clone()))
+            }
+        };
+        let (Some(kind), Some(wire)) = (kind, wire) else {
+            continue;
+        };
+
+        // A universe sent by two outputs is legal (mirroring to a
+        // visualiser, or moving a street from one node to another) but is
+        // more often a copy-paste slip, so it is a warning.
+        let mut shared: BTreeMap<usize, (String, Vec<u16>)> = BTreeMap::new();
+        for &u in &universes {
+            match first_sender.get(&u) {
+                Some((k, kind)) => shared
+                    .entry(*k)
+                    .or_insert_with(|| (kind.clone(), Vec::new()))
+                    .1
+                    .push(u),
+                None => {
+                    first_sender.insert(u, (n + 1, kind_name.to_string()));
+                }
+            }
+        }
+        for (k, (other_kind, us)) in shared {
+            let plural = if us.len() == 1 {
+                "universe"
+            } else {
+                "universes"
+            };
+            diags.warn(
+                file,
+                o.span(),
+                format!(
+                    "{plural} {} also sent by output #{k} ({other_kind}): two outputs will drive the same fixtures; remove them from one unless that is a deliberate mirror",
+                    format_universes(&us)
+                ),
+            );
+        }
+        outputs.push(OutputConfig {
+            kind,
+            universes,
+            wire,
+        });
+    }
+    outputs
+}
+
+/// Warn about keys that mean nothing for this kind of output.
+fn warn_inapplicable_keys(file: &SourceFile, ro: &RawOutput, kind: &str, diags: &mut Diagnostics) {
+    let network = matches!(kind, "artnet" | "sacn");
+    let keys: [(&str, Option<Range<usize>>, bool); 8] = [
+        ("target", ro.target.as_ref().map(|s| s.span()), network),
+        ("port", ro.port.as_ref().map(|s| s.span()), !network),
+        ("sync", ro.sync.as_ref().map(|s| s.span()), network),
+        (
+            "sync_address",
+            ro.sync_address.as_ref().map(|s| s.span()),
+            kind == "sacn",
+        ),
+        (
+            "priority",
+            ro.priority.as_ref().map(|s| s.span()),
+            kind == "sacn",
+        ),
+        (
+            "source_name",
+            ro.source_name.as_ref().map(|s| s.span()),
+            kind == "sacn",
+        ),
+        ("remap", ro.remap.as_ref().map(|s| s.span()), network),
+        (
+            "wire_offset",
+            ro.wire_offset.as_ref().map(|s| s.span()),
+            network,
+        ),
+    ];
+    for (key, span, applies) in keys {
+        if let (Some(span), false) = (span, applies) {
+            diags.warn(
+                file,
+                span,
+                format!("`{key}` has no meaning for {} and is ignored", a_kind(kind)),
+            );
+        }
+    }
+}
+
+/// The wire universe for each site universe of a network output: `remap`
+/// entries, else site universe + `wire_offset`, else the same number; each
+/// must fit the protocol's range `lo..=hi`, and two site universes may not
+/// land on the same wire universe.
+fn wire_universes(
+    file: &SourceFile,
+    ro: &RawOutput,
+    universes: &[u16],
+    (lo, hi): (u16, u16),
+    proto: &str,
+    diags: &mut Diagnostics,
+) -> Option<Vec<u16>> {
+    let range_msg = |v: i64, what: &str| {
+        let mut m = format!("{what} {v} is out of range: {proto} universes are {lo}..{hi}");
+        if proto == "sACN" && v == 0 {
+            m.push_str(" (E1.31 reserves 0): carry site universe 0 with `wire_offset = 1` or `remap = { 0 = 1 }`");
+        }
+        m
+    };
+    let in_range = |v: i64| (i64::from(lo)..=i64::from(hi)).contains(&v);
+    let mut ok = true;
+    let mut wire: Vec<u16> = universes.to_vec();
+    let mut spans: Vec<Range<usize>> = vec![ro.universes.span(); universes.len()];
+    match (&ro.remap, &ro.wire_offset) {
+        (Some(_), Some(off)) => {
+            diags.error(
+                file,
+                off.span(),
+                "use either `remap` or `wire_offset`, not both",
+            );
+            return None;
+        }
+        (Some(remap), None) => {
+            for (key, to) in remap.get_ref() {
+                let Some(i) = key
+                    .trim()
+                    .parse::<u16>()
+                    .ok()
+                    .and_then(|u| universes.iter().position(|&x| x == u))
+                else {
+                    diags.error(
+                        file,
+                        to.span(),
+                        format!(
+                            "remap names universe `{key}`, which this output does not carry (it carries {})",
+                            format_universes(universes)
+                        ),
+                    );
+                    ok = false;
+                    continue;
+                };
+                let v = *to.get_ref();
+                if !in_range(v) {
+                    diags.error(file, to.span(), range_msg(v, "remapped universe"));
+                    ok = false;
+                    continue;
+                }
+                wire[i] = v as u16;
+                spans[i] = to.span();
+            }
+        }
+        (None, Some(off)) => {
+            for (i, &u) in universes.iter().enumerate() {
+                let v = i64::from(u) + *off.get_ref();
+                if !in_range(v) {
+                    diags.error(
+                        file,
+                        off.span(),
+                        range_msg(
+                            v,
+                            &format!("universe {u} + wire_offset {} =", off.get_ref()),
+                        ),
+                    );
+                    return None;
+                }
+                wire[i] = v as u16;
+                spans[i] = off.span();
+            }
+        }
+        (None, None) => {}
+    }
+    if !ok {
+        return None;
+    }
+    for (i, &w) in wire.iter().enumerate() {
+        if !in_range(i64::from(w)) {
+            diags.error(file, spans[i].clone(), range_msg(i64::from(w), "universe"));
+            return None;
+        }
+        if let Some(j) = wire[..i].iter().position(|&x| x == w) {
+            diags.error(
+                file,
+                spans[i].clone(),
+                format!(
+                    "site universes {} and {} would both go out as {proto} universe {w}",
+                    universes[j], universes[i]
+                ),
+            );
+            return None;
+        }
+    }
+    Some(wire)
+}
+
 /// Everything the patch needs while being built.
 struct Pending {
     name: String,
@@ -358,8 +843,8 @@ struct Pending {
 }
 
 /// Load the profile library: every `*.toml` in `dir`, keyed by file stem.
-pub fn load_profiles(dir: &Path, diags: &mut Diagnostics) -> Vec<Profile> {
-    let mut profiles = Vec::new();
+pub fn load_profiles(dir: &Path, diags: &mut Diagnostics) -> Library {
+    let mut profiles = Library::default();
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
@@ -380,8 +865,9 @@ pub fn load_profiles(dir: &Path, diags: &mut Diagnostics) -> Vec<Profile> {
         match std::fs::read_to_string(&path) {
             Ok(text) => {
                 let file = SourceFile::new(&path, text);
-                if let Some(p) = fixture::parse_profile(&key, &file, diags) {
-                    profiles.push(p);
+                match fixture::parse_profile(&key, &file, diags) {
+                    Some(p) => profiles.profiles.push(p),
+                    None => profiles.broken.push(key),
                 }
             }
             Err(e) => diags.file_error(&path, format!("cannot read: {e}")),
@@ -392,7 +878,17 @@ pub fn load_profiles(dir: &Path, diags: &mut Diagnostics) -> Vec<Profile> {
 
 /// Parse and compile a site file. `profile_dir` is resolved by the caller
 /// from the `profiles` key (see [`profile_dir`]).
-pub fn compile(file: &SourceFile, profiles: Vec<Profile>, diags: &mut Diagnostics) -> Option<Site> {
+/// The profile library as loaded: the usable profiles, and the keys of
+/// profile files that exist but have errors (already reported, so the patch
+/// does not report every use of them again).
+#[derive(Debug, Default)]
+pub struct Library {
+    pub profiles: Vec<Profile>,
+    pub broken: Vec<String>,
+}
+
+pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> Option<Site> {
+    let Library { profiles, broken } = library;
     let raw: RawSite = match toml::from_str(&file.text) {
         Ok(r) => r,
         Err(e) => {
@@ -445,79 +941,7 @@ pub fn compile(file: &SourceFile, profiles: Vec<Profile>, diags: &mut Diagnostic
     };
 
     // Outputs.
-    let mut outputs = Vec::new();
-    for o in &raw.outputs {
-        let ro = o.get_ref();
-        let universes = match parse_universes(ro.universes.get_ref()) {
-            Ok(u) => u,
-            Err(m) => {
-                diags.error(file, ro.universes.span(), m);
-                continue;
-            }
-        };
-        let need = |field: &Option<Spanned<String>>,
-                    what: &str,
-                    diags: &mut Diagnostics|
-         -> Option<(String, Range<usize>)> {
-            match field {
-                Some(s) => Some((s.get_ref().clone(), s.span())),
-                None => {
-                    diags.error(
-                        file,
-                        o.span(),
-                        format!("a {} output needs `{what}`", ro.kind.get_ref()),
-                    );
-                    None
-                }
-            }
-        };
-        let kind =
-            match ro.kind.get_ref().as_str() {
-                "artnet" => need(&ro.target, "target", diags).and_then(|(t, span)| {
-                    match parse_target(&t, 6454) {
-                        Ok(target) => Some(OutputKind::ArtNet {
-                            target,
-                            sync: ro.sync.unwrap_or(false),
-                        }),
-                        Err(m) => {
-                            diags.error(file, span, m);
-                            None
-                        }
-                    }
-                }),
-                "sacn" => {
-                    let priority = match &ro.priority {
-                        None => 100,
-                        Some(p) if (0..=200).contains(p.get_ref()) => *p.get_ref() as u8,
-                        Some(p) => {
-                            diags.error(file, p.span(), "sACN priority is 0..200");
-                            100
-                        }
-                    };
-                    need(&ro.target, "target", diags)
-                        .map(|(target, _)| OutputKind::Sacn { target, priority })
-                }
-                "enttec-pro" => {
-                    need(&ro.port, "port", diags).map(|(port, _)| OutputKind::EnttecPro { port })
-                }
-                "open-dmx" => {
-                    need(&ro.port, "port", diags).map(|(port, _)| OutputKind::OpenDmx { port })
-                }
-                other => {
-                    diags.error(
-                        file,
-                        ro.kind.span(),
-                        format!(
-                        "unknown output kind `{other}`: use artnet, sacn, enttec-pro or open-dmx"
-                    ),
-                    );
-                    None
-                }
-            };
-        if let Some(kind) = kind {
-            outputs.push(OutputConfig { kind, universes });
-        }
-    }
+    let outputs = compile_outputs(file, &raw.outputs, diags);
 
     // Paths.
     let mut paths: Vec<Polyline> = Vec::new();
@@ -546,6 +970,9 @@ pub fn compile(file: &SourceFile, profiles: Vec<Profile>, diags: &mut Diagnostic
                         diags: &mut Diagnostics|
      -> Option<(usize, usize)> {
         let Some(pi) = profiles.iter().position(|p| p.key == *name.get_ref()) else {
+            if broken.contains(name.get_ref()) {
+                return None;
+            }
             let known: Vec<&str> = profiles.iter().map(|p| p.key.as_str()).collect();
             diags.error(
                 file,
@@ -624,6 +1051,23 @@ pub fn compile(file: &SourceFile, profiles: Vec<Profile>, diags: &mut Diagnostic
             continue;
         }
         let count = ((to - from) / spacing + 1e-9).floor() as usize + 1;
+        // A typo like spacing = 0.001 would otherwise patch millions of
+        // fixtures; no real array is longer than this.
+        const MAX_ARRAY: usize = 100_000;
+        if count > MAX_ARRAY {
+            diags.error(
+                file,
+                ra.spacing.span(),
+                format!("array `{}` would hold {count} fixtures: more than {MAX_ARRAY}, check `spacing`", ra.name.get_ref()),
+            );
+            continue;
+        }
+        if let Some(l) = &ra.length {
+            if l.get_ref().is_nan() || *l.get_ref() < 0.0 {
+                diags.error(file, l.span(), "length must be 0 metres or more");
+                continue;
+            }
+        }
         let footprint = profiles[pi].modes[mi].footprint;
         for i in 0..count {
             let s = from + i as f64 * spacing;
@@ -753,18 +1197,23 @@ pub fn compile(file: &SourceFile, profiles: Vec<Profile>, diags: &mut Diagnostic
         .flat_map(|o| o.universes.iter().copied())
         .collect();
     let sent = universe_set.clone();
+    let mut unsent: BTreeMap<u16, (usize, &Pending)> = BTreeMap::new();
     for p in &pending {
         if !sent.contains(&p.universe) {
-            diags.warn(
-                file,
-                p.name_span.clone(),
-                format!(
-                    "`{}` is patched to universe {}, which no output sends",
-                    p.name, p.universe
-                ),
-            );
+            unsent.entry(p.universe).or_insert((0, p)).0 += 1;
         }
         universe_set.insert(p.universe);
+    }
+    for (u, (count, first)) in unsent {
+        diags.warn(
+            file,
+            first.name_span.clone(),
+            format!(
+                "universe {u} is patched ({count} fixture{}, first `{}`) but no output sends it",
+                if count == 1 { "" } else { "s" },
+                first.name
+            ),
+        );
     }
     let universes: Vec<u16> = universe_set.into_iter().collect();
 
@@ -827,7 +1276,9 @@ pub fn compile(file: &SourceFile, profiles: Vec<Profile>, diags: &mut Diagnostic
         fixture_index,
     };
 
-    // Groups may name other groups defined before them, fixtures, or globs.
+    // Groups may name other groups (in any order), fixtures, or globs.
+    // Resolve them to a fixed point so a group can name one defined later;
+    // whatever is left unresolved refers to itself in a cycle.
     for (name, patterns) in &raw.groups {
         if site.fixture_index.contains_key(name) {
             diags.error(
@@ -836,20 +1287,46 @@ pub fn compile(file: &SourceFile, profiles: Vec<Profile>, diags: &mut Diagnostic
                 format!("group `{name}` has the same name as a fixture"),
             );
         }
-        let mut members: BTreeSet<u32> = BTreeSet::new();
-        for pat in patterns.get_ref() {
-            let found = site.resolve_target(pat.get_ref());
-            if found.is_empty() {
-                diags.error(
-                    file,
-                    pat.span(),
-                    format!("`{}` in group `{name}` matches no fixture", pat.get_ref()),
-                );
+    }
+    let mut pending_groups: Vec<&String> = raw.groups.keys().collect();
+    loop {
+        let before_len = pending_groups.len();
+        pending_groups.retain(|name| {
+            let patterns = &raw.groups[*name];
+            let waits = patterns.get_ref().iter().any(|p| {
+                raw.groups.contains_key(p.get_ref()) && !site.groups.contains_key(p.get_ref())
+            });
+            if waits {
+                return true;
             }
-            members.extend(found);
+            let mut members: BTreeSet<u32> = BTreeSet::new();
+            for pat in patterns.get_ref() {
+                let found = site.resolve_target(pat.get_ref());
+                if found.is_empty() {
+                    diags.error(
+                        file,
+                        pat.span(),
+                        format!("`{}` in group `{name}` matches no fixture", pat.get_ref()),
+                    );
+                }
+                members.extend(found);
+            }
+            site.groups
+                .insert((*name).clone(), members.into_iter().collect());
+            false
+        });
+        if pending_groups.is_empty() || pending_groups.len() == before_len {
+            break;
         }
-        site.groups
-            .insert(name.clone(), members.into_iter().collect());
+    }
+    for name in pending_groups {
+        diags.error(
+            file,
+            raw.groups[name].span(),
+            format!(
+                "group `{name}` refers to itself through other groups: groups cannot form a cycle"
+            ),
+        );
     }
 
     if diags.items[before..]
@@ -872,5 +1349,25 @@ pub fn profile_dir(file: &SourceFile) -> PathBuf {
         .ok()
         .and_then(|o| o.profiles)
         .unwrap_or_else(|| "../fixtures".to_string());
-    file.path.parent().unwrap_or(Path::new(".")).join(rel)
+    normalise(&file.path.parent().unwrap_or(Path::new(".")).join(rel))
+}
+
+/// Remove `dir/..` pairs lexically so messages say `fixtures/x.toml`, not
+/// `shows/../fixtures/x.toml`.
+fn normalise(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    if out.is_empty() {
+        return PathBuf::from(".");
+    }
+    out.iter().collect()
 }

@@ -1,0 +1,346 @@
+//! sACN (ANSI E1.31) output: one data packet per universe per frame, with
+//! the output's priority, a sequence number per universe, our source name
+//! and a CID that stays the same across restarts; an optional universe
+//! synchronisation packet after each frame; three stream-termination
+//! packets per universe on stop.
+//!
+//! Packets are built by [`sacn_wire`](super::sacn_wire) into one reused
+//! buffer and written on a std UDP socket on the frame loop's thread, like
+//! Art-Net, rather than through the `sacn` crate: that crate's source blocks
+//! and runs its own thread, which would put a second clock and a queue
+//! between the frame and the wire, and it cannot share our health
+//! accounting. Unicast goes to the configured receiver; multicast sends each
+//! universe to 239.255.hi.lo:5568 (TTL 1, the E1.31 default scope, looped
+//! back so a receiver on this machine sees it too).
+//!
+//! The CID identifies this controller to receivers, which merge and
+//! prioritise sources by it; a new CID after every restart would look like
+//! a second source appearing while the first times out. So it is generated
+//! once and kept in the state folder as `sacn-cid` (32 hex digits).
+
+use super::sacn_wire::{
+    encode_data, encode_sync, multicast_addr, DataPacket, DATA_PACKET_LEN, SACN_PORT,
+    SYNC_PACKET_LEN,
+};
+use super::udp::UdpSender;
+use super::{Output, OutputHealth};
+use crate::engine::Frame;
+use crate::site::{SacnTarget, UNIVERSE_SIZE};
+use std::io::Write;
+use std::net::{SocketAddr, SocketAddrV4};
+use std::path::Path;
+
+/// File in the state folder that holds the CID.
+pub const CID_FILE: &str = "sacn-cid";
+/// E1.31 section 6.2.6: a source that stops sends three packets with the
+/// Stream_Terminated bit.
+pub const TERMINATION_PACKETS: usize = 3;
+
+/// How an sACN output is set up.
+#[derive(Debug, Clone)]
+pub struct SacnSettings {
+    pub target: SacnTarget,
+    /// 0..=200; larger values are sent as 200.
+    pub priority: u8,
+    /// Universe of the sync packets; `None` sends unsynchronised.
+    pub sync_address: Option<u16>,
+    pub source_name: String,
+    pub cid: [u8; 16],
+}
+
+/// One sACN source towards one receiver or the multicast groups.
+pub struct SacnOutput {
+    udp: UdpSender,
+    settings: SacnSettings,
+    universes: Vec<u16>,
+    /// E1.31 universe on the wire for each of `universes` (1..=63999).
+    wire: Vec<u16>,
+    sequences: Vec<u8>,
+    /// The slots last sent per universe, repeated in the termination
+    /// packets: receivers ignore them, but a zeroed packet could flash dark
+    /// on a receiver that applies data before it checks the bit.
+    last: Vec<[u8; UNIVERSE_SIZE]>,
+    sync_sequence: u8,
+    buf: Box<[u8; DATA_PACKET_LEN]>,
+    stopped: bool,
+}
+
+impl SacnOutput {
+    /// Site universe `universes[i]` goes out as E1.31 universe `wire[i]`.
+    /// Lists of different lengths are cut to the shorter.
+    pub fn open(
+        settings: SacnSettings,
+        mut universes: Vec<u16>,
+        mut wire: Vec<u16>,
+    ) -> std::io::Result<SacnOutput> {
+        let n = universes.len().min(wire.len());
+        universes.truncate(n);
+        wire.truncate(n);
+        let udp = UdpSender::open(OutputHealth {
+            kind: "sacn",
+            target: settings.target.to_string(),
+            universes: universes.clone(),
+            ..Default::default()
+        })?;
+        if settings.target == SacnTarget::Multicast {
+            // TTL 1 is also the kernel default; set it so the scope is a
+            // decision written down here, not an accident.
+            let _ = udp.socket().set_multicast_ttl_v4(1);
+            let _ = udp.socket().set_multicast_loop_v4(true);
+        }
+        Ok(SacnOutput {
+            udp,
+            settings,
+            sequences: vec![0; n],
+            last: vec![[0; UNIVERSE_SIZE]; n],
+            universes,
+            wire,
+            sync_sequence: 0,
+            buf: Box::new([0; DATA_PACKET_LEN]),
+            stopped: false,
+        })
+    }
+
+    fn destination(&self, wire_universe: u16) -> SocketAddr {
+        match self.settings.target {
+            SacnTarget::Unicast(a) => a,
+            SacnTarget::Multicast => {
+                SocketAddr::V4(SocketAddrV4::new(multicast_addr(wire_universe), SACN_PORT))
+            }
+        }
+    }
+
+    /// Encode and send universe `i` with its `last` slots.
+    fn send_universe(&mut self, i: usize, terminated: bool) {
+        let packet = DataPacket {
+            cid: self.settings.cid,
+            source_name: &self.settings.source_name,
+            priority: self.settings.priority,
+            sync_address: self.settings.sync_address.unwrap_or(0),
+            sequence: self.sequences[i],
+            preview: false,
+            stream_terminated: terminated,
+            universe: self.wire[i],
+            start_code: 0,
+            slots: &self.last[i],
+        };
+        let len = encode_data(&packet, &mut self.buf);
+        self.sequences[i] = self.sequences[i].wrapping_add(1);
+        let to = self.destination(self.wire[i]);
+        self.udp.send(&self.buf[..len], to);
+    }
+}
+
+impl Output for SacnOutput {
+    fn send(&mut self, frame: &Frame) {
+        if self.stopped {
+            return;
+        }
+        self.udp.begin_frame();
+        for i in 0..self.universes.len() {
+            match frame.universe(self.universes[i]) {
+                Some(d) => self.last[i].copy_from_slice(d),
+                None => self.last[i].fill(0),
+            }
+            self.send_universe(i, false);
+        }
+        if let Some(sync_address) = self.settings.sync_address {
+            let mut sync = [0u8; SYNC_PACKET_LEN];
+            let len = encode_sync(
+                self.settings.cid,
+                self.sync_sequence,
+                sync_address,
+                &mut sync,
+            );
+            self.sync_sequence = self.sync_sequence.wrapping_add(1);
+            let to = self.destination(sync_address);
+            self.udp.send(&sync[..len], to);
+        }
+        self.udp.end_frame();
+    }
+
+    fn health(&self) -> OutputHealth {
+        self.udp.health.clone()
+    }
+
+    /// Three rounds of stream-termination packets: receivers drop this
+    /// source at once instead of waiting out their 2.5 s loss timer, then
+    /// apply their own loss behaviour (or take another source's data).
+    fn stop(&mut self) {
+        if self.stopped {
+            return;
+        }
+        self.stopped = true;
+        self.udp.begin_frame();
+        for _ in 0..TERMINATION_PACKETS {
+            for i in 0..self.universes.len() {
+                self.send_universe(i, true);
+            }
+        }
+        self.udp.end_frame();
+    }
+}
+
+/// Load the CID from `<state_dir>/sacn-cid`, or make one and save it there
+/// (creating the folder). Returns the CID and, when it could not be kept or
+/// had to be replaced, a warning; a CID that cannot be saved is still used
+/// for this run.
+pub fn load_or_create_cid(state_dir: &Path) -> ([u8; 16], Option<String>) {
+    let path = state_dir.join(CID_FILE);
+    let mut note = None;
+    match std::fs::read_to_string(&path) {
+        Ok(text) => match parse_cid(&text) {
+            Some(cid) => return (cid, None),
+            None => {
+                note = Some(format!(
+                    "{} does not hold a CID (32 hex digits); a new one replaces it, so receivers see a new sACN source",
+                    path.display()
+                ));
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return (
+                new_cid(),
+                Some(format!(
+                    "cannot read {}: {e}; the sACN CID is new for this run only",
+                    path.display()
+                )),
+            );
+        }
+    }
+    let cid = new_cid();
+    match save_cid(state_dir, &path, &cid) {
+        Ok(()) => (cid, note),
+        Err(e) => (
+            cid,
+            Some(format!(
+                "cannot save the sACN CID to {}: {e}; receivers will see a new source after every restart",
+                path.display()
+            )),
+        ),
+    }
+}
+
+/// 32 hex digits; dashes and surrounding whitespace are allowed (a UUID
+/// written by hand).
+pub fn parse_cid(text: &str) -> Option<[u8; 16]> {
+    let hex: Vec<u8> = text.trim().bytes().filter(|&b| b != b'-').collect();
+    if hex.len() != 32 {
+        return None;
+    }
+    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut cid = [0u8; 16];
+    for (i, pair) in hex.chunks(2).enumerate() {
+        cid[i] = (digit(pair[0])? << 4) | digit(pair[1])?;
+    }
+    Some(cid)
+}
+
+/// The CID as 32 lowercase hex digits.
+pub fn format_cid(cid: &[u8; 16]) -> String {
+    cid.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A random (version 4) UUID. If the OS has no randomness to give, the
+/// clock and process id stand in: uniqueness matters here, secrecy does not.
+fn new_cid() -> [u8; 16] {
+    let mut cid = [0u8; 16];
+    if getrandom::fill(&mut cid).is_err() {
+        use std::hash::{BuildHasher, Hasher};
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        for (i, chunk) in cid.chunks_mut(8).enumerate() {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u128(nanos);
+            h.write_u32(std::process::id());
+            h.write_usize(i);
+            chunk.copy_from_slice(&h.finish().to_le_bytes());
+        }
+    }
+    cid[6] = (cid[6] & 0x0f) | 0x40; // version 4
+    cid[8] = (cid[8] & 0x3f) | 0x80; // RFC 4122 variant
+    cid
+}
+
+/// Write through a temporary file and a rename, so a power cut leaves
+/// either no file or a whole one, never half a CID.
+fn save_cid(dir: &Path, path: &Path, cid: &[u8; 16]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!("{CID_FILE}.tmp"));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        writeln!(f, "{}", format_cid(cid))?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cid_text_round_trip() {
+        let cid = new_cid();
+        assert_eq!(cid[6] >> 4, 4);
+        assert_eq!(cid[8] >> 6, 2);
+        let text = format_cid(&cid);
+        assert_eq!(text.len(), 32);
+        assert_eq!(parse_cid(&text), Some(cid));
+        assert_eq!(parse_cid(&format!("  {text}\n")), Some(cid));
+        assert_eq!(
+            parse_cid("01234567-89ab-cdef-0123-456789ABCDEF"),
+            Some([
+                0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab,
+                0xcd, 0xef
+            ])
+        );
+        let long = format!("{text}0");
+        for bad in [
+            "",
+            "xyz",
+            &text[..31],
+            &long,
+            "g123456789abcdef0123456789abcdef",
+            "é123456789abcdef0123456789abcd",
+        ] {
+            assert_eq!(parse_cid(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn two_new_cids_differ() {
+        assert_ne!(new_cid(), new_cid());
+    }
+
+    #[test]
+    fn cid_is_created_kept_and_replaced_when_corrupt() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("var").join("nested");
+        let (a, w) = load_or_create_cid(&dir);
+        assert!(w.is_none(), "{w:?}");
+        let text = std::fs::read_to_string(dir.join(CID_FILE)).unwrap();
+        assert_eq!(text.trim(), format_cid(&a));
+        let (b, w) = load_or_create_cid(&dir);
+        assert_eq!(a, b);
+        assert!(w.is_none());
+        std::fs::write(dir.join(CID_FILE), "not a cid").unwrap();
+        let (c, w) = load_or_create_cid(&dir);
+        assert_ne!(c, a);
+        assert!(w.unwrap().contains("does not hold a CID"));
+        assert_eq!(load_or_create_cid(&dir).0, c);
+    }
+
+    #[test]
+    fn unusable_state_dir_still_gives_a_cid() {
+        let tmp = tempfile::tempdir().unwrap();
+        // A file where the folder should be: neither read nor save works.
+        let blocker = tmp.path().join("var");
+        std::fs::write(&blocker, "x").unwrap();
+        let (_, w) = load_or_create_cid(&blocker);
+        assert!(w.is_some());
+    }
+}

@@ -1,0 +1,123 @@
+//! The UDP side shared by the Art-Net and sACN outputs: one non-blocking
+//! socket on an ephemeral port, and the bookkeeping that turns send results
+//! into an [`OutputHealth`].
+//!
+//! Non-blocking because the frame loop sends on its own thread: a full
+//! socket buffer or an unresolvable neighbour must cost a dropped, counted
+//! packet, never a late frame for every other output. The state looks back
+//! over a second, not one frame, so a single `EWOULDBLOCK` shows as
+//! `degraded` for a second instead of flickering the state (and the log)
+//! every other frame.
+
+use super::{OutputHealth, DEGRADED, DOWN, OK};
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+/// How far back the state looks.
+const WINDOW: Duration = Duration::from_secs(1);
+
+pub(crate) struct UdpSender {
+    socket: UdpSocket,
+    pub health: OutputHealth,
+    frame_errors: u32,
+    frame_sent: u32,
+    last_ok: Option<Instant>,
+    last_err: Option<Instant>,
+}
+
+impl UdpSender {
+    pub fn open(health: OutputHealth) -> std::io::Result<UdpSender> {
+        // Port 0, never 6454 or 5568: a receiver on this machine (OLA, a
+        // visualiser, the tests) must be able to hold those.
+        let socket = UdpSocket::bind(("0.0.0.0", 0))?;
+        socket.set_nonblocking(true)?;
+        // Broadcast targets (2.255.255.255, 127.255.255.255) need it; a
+        // failure only matters if such a target is configured, and then
+        // shows as send errors.
+        let _ = socket.set_broadcast(true);
+        Ok(UdpSender {
+            socket,
+            health: OutputHealth {
+                state: OK,
+                ..health
+            },
+            frame_errors: 0,
+            frame_sent: 0,
+            last_ok: None,
+            last_err: None,
+        })
+    }
+
+    pub fn socket(&self) -> &UdpSocket {
+        &self.socket
+    }
+
+    pub fn begin_frame(&mut self) {
+        self.frame_errors = 0;
+        self.frame_sent = 0;
+    }
+
+    pub fn send(&mut self, bytes: &[u8], to: SocketAddr) {
+        match self.socket.send_to(bytes, to) {
+            Ok(_) => {
+                self.health.packets_sent += 1;
+                self.frame_sent += 1;
+            }
+            Err(e) => {
+                self.health.send_errors += 1;
+                self.frame_errors += 1;
+                self.health.last_error = Some(format!("send to {to}: {e}"));
+            }
+        }
+    }
+
+    /// Close the frame's books: count it and work out the state.
+    pub fn end_frame(&mut self) {
+        let now = Instant::now();
+        self.health.frames_sent += 1;
+        if self.frame_sent > 0 {
+            self.last_ok = Some(now);
+        }
+        if self.frame_errors > 0 {
+            self.last_err = Some(now);
+        }
+        let recent = |t: Option<Instant>| t.is_some_and(|t| now.duration_since(t) <= WINDOW);
+        self.health.state = match (recent(self.last_ok), recent(self.last_err)) {
+            (_, false) => OK,
+            (true, true) => DEGRADED,
+            (false, true) => DOWN,
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsendable_target_is_down_and_counted() {
+        let mut u = UdpSender::open(OutputHealth::default()).unwrap();
+        // Port 0 cannot be sent to: every send fails at once.
+        let dead: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        u.begin_frame();
+        u.send(b"x", dead);
+        u.end_frame();
+        assert_eq!(u.health.state, DOWN);
+        assert_eq!(u.health.send_errors, 1);
+        assert!(u
+            .health
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("127.0.0.1:0"));
+
+        // One packet through, one not: degraded.
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        u.begin_frame();
+        u.send(b"x", rx.local_addr().unwrap());
+        u.send(b"x", dead);
+        u.end_frame();
+        assert_eq!(u.health.state, DEGRADED);
+        assert_eq!((u.health.packets_sent, u.health.frames_sent), (1, 2));
+    }
+}

@@ -1,0 +1,254 @@
+//! sACN output on loopback: packets decoded with `sacn_wire::decode` carry
+//! the wire universe, the output's priority, our source name and CID, and a
+//! sequence number per universe; sync packets follow each frame when sync
+//! is on; `stop` sends three stream-termination packets per universe and
+//! nothing after; the CID is the same across two opens of one state folder.
+//! Unicast to 127.0.0.1 only: multicast would leave the machine.
+
+use nightscape::diag::{Diagnostics, SourceFile};
+use nightscape::engine::Frame;
+use nightscape::output::sacn::{format_cid, SacnOutput, SacnSettings, CID_FILE};
+use nightscape::output::sacn_wire::{decode, Decoded, OPT_STREAM_TERMINATED};
+use nightscape::output::{self, Output};
+use nightscape::site::{self, SacnTarget, UNIVERSE_SIZE};
+use std::net::UdpSocket;
+use std::time::Duration;
+
+const CID: [u8; 16] = *b"0123456789abcdef";
+
+fn receiver() -> UdpSocket {
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    rx.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    rx
+}
+
+fn recv(rx: &UdpSocket) -> Decoded {
+    let mut b = [0u8; 1024];
+    let (n, _) = rx.recv_from(&mut b).expect("a packet within 2 s");
+    decode(&b[..n]).unwrap_or_else(|e| panic!("undecodable packet: {e}"))
+}
+
+/// Nothing more arrives within a short, bounded wait.
+fn silent(rx: &UdpSocket) -> bool {
+    rx.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut b = [0u8; 1024];
+    rx.recv_from(&mut b).is_err()
+}
+
+fn settings(rx: &UdpSocket, sync_address: Option<u16>) -> SacnSettings {
+    SacnSettings {
+        target: SacnTarget::Unicast(rx.local_addr().unwrap()),
+        priority: 150,
+        sync_address,
+        source_name: "axis test".into(),
+        cid: CID,
+    }
+}
+
+fn frame(values: &[(u16, u8)]) -> Frame {
+    Frame {
+        universes: values.iter().map(|v| v.0).collect(),
+        data: values
+            .iter()
+            .map(|v| {
+                let mut d = [v.1; UNIVERSE_SIZE];
+                d[511] = v.1.wrapping_add(1);
+                d
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn data_packets_carry_universe_priority_name_cid_and_sequence_per_universe() {
+    let rx = receiver();
+    // Site universes 0 and 1 go out as E1.31 universes 1 and 7.
+    let mut out = SacnOutput::open(settings(&rx, None), vec![0, 1], vec![1, 7]).unwrap();
+    for f in 0..3u8 {
+        out.send(&frame(&[(0, 10 + f), (1, 20 + f)]));
+    }
+    let mut seen = Vec::new();
+    for _ in 0..6 {
+        match recv(&rx) {
+            Decoded::Data {
+                cid,
+                source_name,
+                priority,
+                sync_address,
+                sequence,
+                options,
+                universe,
+                start_code,
+                slots,
+            } => {
+                assert_eq!(cid, CID);
+                assert_eq!(source_name, "axis test");
+                assert_eq!(priority, 150);
+                assert_eq!(sync_address, 0);
+                assert_eq!(options, 0);
+                assert_eq!(start_code, 0);
+                assert_eq!(slots.len(), 512);
+                assert_eq!(slots[511], slots[0] + 1);
+                seen.push((universe, sequence, slots[0]));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            (1, 0, 10),
+            (7, 0, 20),
+            (1, 1, 11),
+            (7, 1, 21),
+            (1, 2, 12),
+            (7, 2, 22)
+        ]
+    );
+    let h = out.health();
+    assert_eq!((h.kind, h.state), ("sacn", "ok"));
+    assert_eq!((h.frames_sent, h.packets_sent, h.send_errors), (3, 6, 0));
+    assert_eq!(h.universes, [0, 1]);
+    assert!(silent(&rx));
+}
+
+#[test]
+fn a_universe_missing_from_the_frame_is_sent_dark() {
+    let rx = receiver();
+    let mut out = SacnOutput::open(settings(&rx, None), vec![5], vec![5]).unwrap();
+    out.send(&frame(&[(4, 9)]));
+    match recv(&rx) {
+        Decoded::Data {
+            universe, slots, ..
+        } => {
+            assert_eq!(universe, 5);
+            assert!(slots.iter().all(|&s| s == 0));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn sync_packet_follows_each_frame() {
+    let rx = receiver();
+    let mut out = SacnOutput::open(settings(&rx, Some(9)), vec![1, 2], vec![1, 2]).unwrap();
+    out.send(&frame(&[(1, 1), (2, 2)]));
+    out.send(&frame(&[(1, 3), (2, 4)]));
+    let mut kinds = Vec::new();
+    for _ in 0..6 {
+        match recv(&rx) {
+            Decoded::Data {
+                universe,
+                sync_address,
+                sequence,
+                ..
+            } => {
+                assert_eq!(sync_address, 9, "data names the sync universe");
+                kinds.push(format!("data {universe}#{sequence}"));
+            }
+            Decoded::Sync {
+                cid,
+                sequence,
+                sync_address,
+            } => {
+                assert_eq!(cid, CID);
+                assert_eq!(sync_address, 9);
+                kinds.push(format!("sync#{sequence}"));
+            }
+        }
+    }
+    assert_eq!(
+        kinds,
+        ["data 1#0", "data 2#0", "sync#0", "data 1#1", "data 2#1", "sync#1"]
+    );
+    assert_eq!(out.health().packets_sent, 6);
+}
+
+#[test]
+fn stop_sends_three_terminations_per_universe_then_nothing() {
+    let rx = receiver();
+    let mut out = SacnOutput::open(settings(&rx, None), vec![0, 1], vec![3, 4]).unwrap();
+    out.send(&frame(&[(0, 50), (1, 60)]));
+    for _ in 0..2 {
+        recv(&rx);
+    }
+    out.stop();
+    let mut got = Vec::new();
+    for _ in 0..6 {
+        match recv(&rx) {
+            Decoded::Data {
+                universe,
+                sequence,
+                options,
+                slots,
+                ..
+            } => {
+                assert_eq!(options & OPT_STREAM_TERMINATED, OPT_STREAM_TERMINATED);
+                // The last look, not zeros: see SacnOutput::last.
+                assert_eq!(slots[0], if universe == 3 { 50 } else { 60 });
+                got.push((universe, sequence));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // Sequence numbers carry on from the data packets.
+    assert_eq!(got, [(3, 1), (4, 1), (3, 2), (4, 2), (3, 3), (4, 3)]);
+    // Stopped is stopped: no data, no second goodbye.
+    out.send(&frame(&[(0, 1)]));
+    out.stop();
+    assert!(silent(&rx));
+}
+
+fn site_with(outputs: &str) -> site::Site {
+    let text =
+        format!("name = \"Test Axis\"\nlatitude = 1\nlongitude = 2\ntimezone = \"UTC\"\n{outputs}");
+    let file = SourceFile::new("site.toml", text);
+    let mut d = Diagnostics::new();
+    site::compile(&file, Default::default(), &mut d).unwrap_or_else(|| panic!("{d:?}"))
+}
+
+fn first_cid(rx: &UdpSocket) -> ([u8; 16], String, u16) {
+    match recv(rx) {
+        Decoded::Data {
+            cid,
+            source_name,
+            universe,
+            ..
+        } => (cid, source_name, universe),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn open_all_keeps_one_cid_in_the_state_folder() {
+    let rx = receiver();
+    let site = site_with(&format!(
+        "[[outputs]]\nkind = \"sacn\"\ntarget = \"{}\"\nuniverses = 0\nwire_offset = 1\n",
+        rx.local_addr().unwrap()
+    ));
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("var");
+
+    let (mut outs, warnings) = output::open_all(&site, &state);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(outs.len(), 1);
+    outs[0].send(&Frame::new(&site));
+    let (cid1, name, universe) = first_cid(&rx);
+    assert_eq!(name, "nightscape Test Axis");
+    assert_eq!(universe, 1, "site universe 0 + wire_offset 1");
+    let saved = std::fs::read_to_string(state.join(CID_FILE)).unwrap();
+    assert_eq!(saved.trim(), format_cid(&cid1));
+    assert_eq!(saved.trim().len(), 32);
+    drop(outs);
+
+    let (mut outs, _) = output::open_all(&site, &state);
+    outs[0].send(&Frame::new(&site));
+    let (cid2, _, _) = first_cid(&rx);
+    assert_eq!(cid1, cid2, "a restart keeps the source's identity");
+
+    // Another installation (state folder) is another source.
+    let (mut outs, _) = output::open_all(&site, &tmp.path().join("other"));
+    outs[0].send(&Frame::new(&site));
+    assert_ne!(first_cid(&rx).0, cid1);
+}
