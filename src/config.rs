@@ -117,6 +117,15 @@ pub fn load(folder: &Path) -> Result<Config, Diagnostics> {
     let Some(site) = site else {
         return Err(diags);
     };
+    if let crate::site::OnStop::Show(name) = &site.on_stop {
+        if !shows.contains_key(name) {
+            diags.error(
+                &site.source,
+                site.on_stop_span.clone(),
+                format!("shutdown show `{name}` is not a show of this site"),
+            );
+        }
+    }
     let names: Vec<String> = shows.keys().cloned().collect();
     let schedule = plan::compile(
         &site.source,

@@ -142,3 +142,57 @@ fn systemd_hears_ready_and_watchdog() {
     }
     assert!(seen[0].starts_with("READY=1"), "{seen:?}");
 }
+
+#[test]
+fn stop_sends_the_configured_blackout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    let rx = common::artnet_receiver(&site);
+    let p = site.join("site.toml");
+    let text = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(
+        &p,
+        text.replacen("fps = 40\n", "fps = 40\nshutdown = \"blackout\"\n", 1),
+    )
+    .unwrap();
+    let state = tmp.path().join("var");
+    let mut d = common::spawn_daemon(
+        &site,
+        &[
+            "--clock",
+            T1,
+            "--speed",
+            "0",
+            "--state",
+            state.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let lit = common::collect_frame(&rx, &universes(), Duration::from_secs(10)).expect("frames");
+    assert!(
+        lit.values().flatten().any(|&v| v > 0),
+        "the show is lit before the stop"
+    );
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &d.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = d.0.wait().unwrap();
+    assert!(exit.success(), "clean exit on SIGTERM: {exit:?}");
+    // The last packet of every universe is dark.
+    // Everything queued on the socket, until it stays quiet (ArtSync
+    // packets decode to None and are skipped).
+    let mut last: std::collections::BTreeMap<u16, Vec<u8>> = Default::default();
+    let mut buf = [0u8; 1024];
+    while rx.peek_from(&mut buf).is_ok() {
+        if let Some((u, _, data)) = common::recv_artdmx(&rx) {
+            last.insert(u, data);
+        }
+    }
+    assert_eq!(last.len(), 15);
+    assert!(
+        last.values().all(|d| d.iter().all(|&v| v == 0)),
+        "blackout on stop"
+    );
+}

@@ -292,7 +292,11 @@ pub fn frame_loop(
         let health: Vec<OutputHealth> = outputs.iter().map(|o| o.health()).collect();
         for (i, h) in health.iter().enumerate() {
             if last_states[i] != h.state {
-                tracing::warn!(output = %h.target, state = h.state, error = ?h.last_error, "output state changed");
+                if h.state == "ok" {
+                    tracing::info!(output = %h.target, state = h.state, "output recovered");
+                } else {
+                    tracing::warn!(output = %h.target, state = h.state, error = ?h.last_error, "output state changed");
+                }
                 last_states[i] = h.state;
             }
         }
@@ -322,6 +326,7 @@ pub fn frame_loop(
         }
     }
     notifier.stopping();
+    send_final_frame(&shared, &mut outputs, &mut frame);
     for h in hooks.iter_mut() {
         h.stop();
     }
@@ -329,6 +334,39 @@ pub fn frame_loop(
         o.stop();
     }
     tracing::info!(frames = n, "frame loop stopped; nodes hold the last frame");
+}
+
+/// Leave the wire in the state the site asks for on stop. Holding sends
+/// nothing; a blackout or a named show's look is sent a few times so a
+/// receiver that drops one packet still gets it.
+fn send_final_frame(shared: &Shared, outputs: &mut [Box<dyn Output>], frame: &mut Frame) {
+    let config = shared.config();
+    let site = &config.site;
+    match &site.on_stop {
+        crate::site::OnStop::Hold => return,
+        crate::site::OnStop::Blackout => {
+            for d in &mut frame.data {
+                d.fill(0);
+            }
+        }
+        crate::site::OnStop::Show(name) => {
+            let Some(show) = config.show(name) else {
+                return;
+            };
+            let at = shared.clock.now();
+            // Started long enough ago that its fade-in is over.
+            let started = at - chrono::Duration::seconds(show.fade_in.ceil() as i64 + 1);
+            *frame = engine::render_frame(site, &[ActiveShow::new(show, started, None, 0)], at);
+        }
+    }
+    tracing::info!(on_stop = ?site.on_stop, "sending the stop frame");
+    let period = Duration::from_secs_f64(1.0 / site.fps as f64);
+    for _ in 0..3 {
+        for o in outputs.iter_mut() {
+            o.send(frame);
+        }
+        std::thread::sleep(period);
+    }
 }
 
 /// The n-th point of the frame grid, exact in nanoseconds for centuries.

@@ -117,6 +117,23 @@ impl OutputKind {
     }
 }
 
+/// What the daemon leaves on the wire when it stops (`shutdown` in the
+/// site file): hold the last frame (the default: a service restart must
+/// not blink a street dark), black out, or a named show's look.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OnStop {
+    Hold,
+    Blackout,
+    Show(String),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawShutdown {
+    Word(String),
+    Show { show: String },
+}
+
 /// A loaded, validated site.
 #[derive(Debug, Clone)]
 pub struct Site {
@@ -134,6 +151,10 @@ pub struct Site {
     pub outputs: Vec<OutputConfig>,
     pub paths: Vec<Polyline>,
     pub folder: PathBuf,
+    /// What the outputs get when the daemon stops.
+    pub on_stop: OnStop,
+    /// Where `shutdown` was written, for errors found later (unknown show).
+    pub on_stop_span: Range<usize>,
     pub source: SourceFile,
     fixture_index: HashMap<String, u32>,
 }
@@ -226,8 +247,7 @@ struct RawSite {
     #[allow(dead_code)]
     state_dir: Option<IgnoredAny>,
     #[serde(default)]
-    #[allow(dead_code)]
-    shutdown: Option<IgnoredAny>,
+    shutdown: Option<Spanned<RawShutdown>>,
 }
 
 /// One `[[outputs]]` table as written. Which keys apply depends on `kind`;
@@ -924,6 +944,27 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
         );
         chrono_tz::UTC
     });
+    let (on_stop, on_stop_span) = match &raw.shutdown {
+        None => (OnStop::Hold, 0..0),
+        Some(s) => {
+            let on_stop = match s.get_ref() {
+                RawShutdown::Word(w) if w == "hold" => OnStop::Hold,
+                RawShutdown::Word(w) if w == "blackout" => OnStop::Blackout,
+                RawShutdown::Word(w) => {
+                    diags.error(
+                        file,
+                        s.span(),
+                        format!(
+                            "shutdown `{w}`: use \"hold\", \"blackout\" or {{ show = \"name\" }}"
+                        ),
+                    );
+                    OnStop::Hold
+                }
+                RawShutdown::Show { show } => OnStop::Show(show.clone()),
+            };
+            (on_stop, s.span())
+        }
+    };
     let fps = match &raw.fps {
         None => 40,
         Some(f) if (1..=44).contains(f.get_ref()) => *f.get_ref() as u32,
@@ -1267,6 +1308,8 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
         groups: BTreeMap::new(),
         outputs,
         paths,
+        on_stop,
+        on_stop_span,
         folder: file
             .path
             .parent()
