@@ -23,6 +23,8 @@ pub struct Config {
     /// default show when nothing else says what to play.
     pub show_order: Vec<String>,
     pub schedule: Schedule,
+    /// Curfew, power budgets, tariff and CO₂ factor (`curfew`, `[energy]`).
+    pub energy: crate::energy::EnergyConfig,
     pub warnings: Diagnostics,
 }
 
@@ -135,6 +137,7 @@ pub fn load(folder: &Path) -> Result<Config, Diagnostics> {
         &names,
         &mut diags,
     );
+    let energy = crate::energy::config::parse(&site.source, &site, &mut diags);
     if diags.has_errors() {
         return Err(diags);
     }
@@ -150,6 +153,7 @@ pub fn load(folder: &Path) -> Result<Config, Diagnostics> {
         shows,
         show_order,
         schedule,
+        energy,
         warnings: diags,
     })
 }

@@ -6,6 +6,7 @@
 //! touches a clock, a socket or a file sits at the edges ([`output`],
 //! [`cli`], [`config`]).
 
+pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod color;
@@ -13,10 +14,12 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod diag;
+pub mod energy;
 pub mod engine;
 pub mod fixture;
 pub mod output;
 pub mod schedule;
 pub mod show;
 pub mod site;
+pub mod store;
 pub mod units;

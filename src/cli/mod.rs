@@ -4,6 +4,7 @@
 //! designer can act on, and exit codes follow the contract (1 on any error).
 
 mod check;
+mod energy;
 mod nodes;
 mod render;
 mod run;
@@ -40,6 +41,9 @@ pub enum Command {
     Nodes(nodes::NodesArgs),
     /// Print the coming nights' plan: sun times, mode, resolved entries.
     Schedule(schedule::ScheduleArgs),
+    /// The energy report (kWh, peak, cost, CO2, savings, curfew, budgets), or
+    /// with --estimate the forecast of the planned nights.
+    Energy(energy::EnergyArgs),
     /// Print the systemd unit (Type=notify, watchdog) with install steps.
     Service,
 }
@@ -67,6 +71,7 @@ pub fn main() -> Result<i32> {
         Command::Render(args) => render::render(&cli.site, &args),
         Command::Nodes(args) => nodes::nodes(&cli.site, &args),
         Command::Schedule(args) => schedule::schedule(&cli.site, &args),
+        Command::Energy(args) => energy::energy(&cli.site, &args),
         Command::Service => {
             print!("{}", crate::daemon::systemd::UNIT);
             Ok(0)

@@ -5,7 +5,7 @@ use super::parse_instant;
 use crate::clock::Clock;
 use crate::config;
 use crate::daemon::{self, Shared};
-use crate::output;
+use crate::{api, output, store};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use clap::Args;
@@ -26,9 +26,10 @@ pub struct RunArgs {
     /// Speed of the simulated clock (60 = a minute per second, 0 = frozen).
     #[arg(long, default_value_t = 1.0)]
     pub speed: f64,
-    /// Runtime state folder (overrides, audit log, energy, sACN CID).
-    #[arg(long, default_value = "var")]
-    pub state: std::path::PathBuf,
+    /// Runtime state folder (overrides, audit log, energy, sACN CID);
+    /// default: `state_dir` in site.toml, else ./var.
+    #[arg(long)]
+    pub state: Option<std::path::PathBuf>,
 }
 
 impl Default for RunArgs {
@@ -39,7 +40,7 @@ impl Default for RunArgs {
             since: None,
             clock: None,
             speed: 1.0,
-            state: "var".into(),
+            state: None,
         }
     }
 }
@@ -74,7 +75,20 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
             return Ok(1);
         }
     };
-    let (outputs, warnings) = output::open_all(&cfg.site, &args.state);
+    let api_cfg = match api::ApiConfig::from_site(&cfg.site) {
+        Ok((c, warnings)) => {
+            for w in warnings.warnings() {
+                tracing::warn!("{w}");
+            }
+            c
+        }
+        Err(d) => {
+            eprint!("{d}");
+            return Ok(1);
+        }
+    };
+    let state_dir = api_cfg.state_dir(args.state.as_deref());
+    let (outputs, warnings) = output::open_all(&cfg.site, &state_dir);
     for w in warnings {
         tracing::warn!("{w}");
     }
@@ -82,12 +96,55 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
         let h = o.health();
         tracing::info!(kind = h.kind, target = %h.target, universes = ?h.universes, "output open");
     }
-    tracing::info!(site = %cfg.site.name, fps = cfg.site.fps, playing = %args.show.as_deref().unwrap_or("the schedule"), "running");
+    tracing::info!(site = %cfg.site.name, fps = cfg.site.fps, playing = %args.show.as_deref().unwrap_or("the schedule"), state = %state_dir.display(), "running");
     let shared = Shared::new(cfg, clock);
+
+    // Operator state comes back before the first frame. A broken store costs
+    // the API, never the lights.
+    let api_state = match store::Store::open(&state_dir) {
+        Ok(store) => match api::ApiState::start(shared.clone(), store, &api_cfg).await {
+            Ok(s) => Some(s.with_planner(api::SitePlanner)),
+            Err(e) => {
+                tracing::error!("operator state: {e}; running without the API");
+                None
+            }
+        },
+        Err(e) => {
+            tracing::error!("{e}; running without the API");
+            None
+        }
+    };
+    let energy = crate::energy::EnergyHook::open(&state_dir, clock.speed());
+    let api_state = api_state.map(|s| {
+        let live = energy.live();
+        s.with_power(move || {
+            let l = live.lock().ok()?;
+            l.at.map(|_| l.site_w)
+        })
+    });
+    let mut hooks: Vec<Box<dyn daemon::FrameHook>> = vec![Box::new(energy)];
+    if let Some(s) = &api_state {
+        hooks.push(Box::new(s.frame_hook()));
+    }
     let loop_shared = shared.clone();
     let frame_thread = std::thread::Builder::new()
         .name("frame-loop".into())
-        .spawn(move || daemon::frame_loop(program, outputs, Vec::new(), loop_shared))?;
+        .spawn(move || daemon::frame_loop(program, outputs, hooks, loop_shared))?;
+
+    let (mut api_stop, mut api_task) = (None, None);
+    if let (Some(state), true) = (&api_state, api_cfg.enabled) {
+        match tokio::net::TcpListener::bind(api_cfg.listen).await {
+            Ok(listener) => {
+                tracing::info!(listen = %api_cfg.listen, "operator API and page");
+                let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+                api_stop = Some(tx);
+                api_task = Some(tokio::spawn(api::serve(listener, state.clone(), async {
+                    let _ = rx.await;
+                })));
+            }
+            Err(e) => tracing::error!("operator API cannot listen on {}: {e}", api_cfg.listen),
+        }
+    }
 
     let watch_shared = shared.clone();
     let folder = site.to_path_buf();
@@ -99,6 +156,12 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
 
     wait_for_shutdown().await;
     tracing::info!("shutting down");
+    if let Some(tx) = api_stop {
+        let _ = tx.send(());
+    }
+    if let Some(t) = api_task {
+        let _ = t.await;
+    }
     shared.stop.store(true, Ordering::Relaxed);
     let _ = frame_thread.join();
     let _ = watcher.join();

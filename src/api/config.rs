@@ -1,0 +1,390 @@
+//! The `[api]` table of `site.toml` (and its top-level `state_dir` key):
+//! where the API listens, whether reads are public, which tokens exist and
+//! where their secrets come from.
+//!
+//! Secrets never live in the site file: a token names an environment
+//! variable (`env = "NIGHTSCAPE_OPERATOR_TOKEN"`) or a file holding the
+//! secret (`file = "/etc/nightscape/operator.token"`). Parsing is pure and
+//! located (file:line:col, like every other section); resolving secrets is
+//! a separate step so tests can supply their own environment. A token whose
+//! variable is unset or whose file is unreadable is disabled with a warning
+//! that names the token and the variable, never a secret.
+
+use super::auth::{Role, Token};
+use crate::diag::{Diagnostics, Severity, SourceFile};
+use crate::site::Site;
+use serde::Deserialize;
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// The default state folder, relative to the working directory.
+pub const DEFAULT_STATE_DIR: &str = "var";
+
+/// Where a token's secret comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSource {
+    /// An environment variable's value.
+    Env(String),
+    /// A file's content, trimmed (relative paths from the site folder).
+    File(PathBuf),
+}
+
+/// A token as configured: a name for the audit log, a role, a source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSpec {
+    pub name: String,
+    pub role: Role,
+    pub source: TokenSource,
+}
+
+/// The API's configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiConfig {
+    /// `enabled = false` runs the daemon without the HTTP server (the
+    /// stored operator state still applies).
+    pub enabled: bool,
+    pub listen: SocketAddr,
+    /// Reads (status, frame, live, metrics) without a token.
+    pub public_read: bool,
+    pub tokens: Vec<TokenSpec>,
+    /// `state_dir` from site.toml, resolved against the site folder.
+    pub state_dir: Option<PathBuf>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            enabled: true,
+            // This machine only, as the design asks; deployments set `listen`.
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_read: false,
+            tokens: Vec::new(),
+            state_dir: None,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RawRoot {
+    #[serde(default)]
+    api: Option<RawApi>,
+    #[serde(default)]
+    state_dir: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApi {
+    #[serde(default)]
+    enabled: Option<bool>,
+    #[serde(default)]
+    listen: Option<Spanned<String>>,
+    #[serde(default)]
+    public_read: Option<bool>,
+    #[serde(default)]
+    tokens: Vec<Spanned<RawToken>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawToken {
+    name: Spanned<String>,
+    role: Spanned<String>,
+    #[serde(default)]
+    env: Option<Spanned<String>>,
+    #[serde(default)]
+    file: Option<Spanned<String>>,
+}
+
+impl ApiConfig {
+    /// Parse the `[api]` table and `state_dir` of a loaded site. `Ok`
+    /// carries warnings (possibly none); `Err` every error, located.
+    pub fn from_site(site: &Site) -> Result<(ApiConfig, Diagnostics), Diagnostics> {
+        let mut diags = Diagnostics::new();
+        match ApiConfig::parse(&site.source, &site.folder, &mut diags) {
+            Some(c) if !diags.has_errors() => Ok((c, diags)),
+            _ => Err(diags),
+        }
+    }
+
+    /// Parse from the site file's text; relative paths resolve against
+    /// `folder`. Problems go to `diags`; `None` when unusable.
+    pub fn parse(file: &SourceFile, folder: &Path, diags: &mut Diagnostics) -> Option<ApiConfig> {
+        let raw: RawRoot = match toml::from_str(&file.text) {
+            Ok(r) => r,
+            Err(e) => {
+                diags.toml_error(file, &e);
+                return None;
+            }
+        };
+        let before = diags.items.len();
+        let mut cfg = ApiConfig::default();
+        if let Some(s) = &raw.state_dir {
+            let t = s.get_ref().trim();
+            if t.is_empty() {
+                diags.error(file, s.span(), "state_dir is empty: leave it out for ./var");
+            } else {
+                cfg.state_dir = Some(folder.join(t));
+            }
+        }
+        let Some(api) = raw.api else {
+            return Some(cfg);
+        };
+        cfg.enabled = api.enabled.unwrap_or(true);
+        cfg.public_read = api.public_read.unwrap_or(false);
+        if let Some(l) = &api.listen {
+            match l.get_ref().trim().parse::<SocketAddr>() {
+                Ok(a) => cfg.listen = a,
+                Err(_) => diags.error(
+                    file,
+                    l.span(),
+                    format!(
+                        "listen `{}` is not an address and port like \"127.0.0.1:8080\" or \"0.0.0.0:8080\"",
+                        l.get_ref()
+                    ),
+                ),
+            }
+        }
+        let mut names = BTreeSet::new();
+        for t in &api.tokens {
+            let t = t.get_ref();
+            let name = t.name.get_ref().trim().to_string();
+            if name.is_empty() {
+                diags.error(
+                    file,
+                    t.name.span(),
+                    "a token needs a name (the audit log records it)",
+                );
+                continue;
+            }
+            if !names.insert(name.clone()) {
+                diags.error(
+                    file,
+                    t.name.span(),
+                    format!("token name `{name}` is used twice"),
+                );
+            }
+            let Some(role) = Role::parse(t.role.get_ref()) else {
+                diags.error(
+                    file,
+                    t.role.span(),
+                    format!(
+                        "unknown role `{}`: use viewer, operator or admin",
+                        t.role.get_ref()
+                    ),
+                );
+                continue;
+            };
+            let source = match (&t.env, &t.file) {
+                (Some(e), None) => {
+                    let v = e.get_ref().trim();
+                    if v.is_empty() || v.contains('=') || v.contains('\0') {
+                        diags.error(
+                            file,
+                            e.span(),
+                            "env names an environment variable, like \"NIGHTSCAPE_OPERATOR_TOKEN\"",
+                        );
+                        continue;
+                    }
+                    TokenSource::Env(v.to_string())
+                }
+                (None, Some(f)) => {
+                    let v = f.get_ref().trim();
+                    if v.is_empty() {
+                        diags.error(file, f.span(), "file names the file holding the secret");
+                        continue;
+                    }
+                    TokenSource::File(folder.join(v))
+                }
+                (Some(e), Some(_)) => {
+                    diags.error(
+                        file,
+                        e.span(),
+                        "give either env or file for a token, not both",
+                    );
+                    continue;
+                }
+                (None, None) => {
+                    diags.error(
+                        file,
+                        t.name.span(),
+                        format!(
+                            "token `{name}` needs env = \"VARIABLE\" or file = \"path\": secrets never live in the site file"
+                        ),
+                    );
+                    continue;
+                }
+            };
+            cfg.tokens.push(TokenSpec { name, role, source });
+        }
+        let errors = diags.items[before..]
+            .iter()
+            .any(|d| d.severity == Severity::Error);
+        (!errors).then_some(cfg)
+    }
+
+    /// The state folder: the `--state` flag if given, else `state_dir`
+    /// from the site file, else `./var`.
+    pub fn state_dir(&self, flag: Option<&Path>) -> PathBuf {
+        flag.map(Path::to_path_buf)
+            .or_else(|| self.state_dir.clone())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR))
+    }
+
+    /// Resolve secrets from the process environment and token files.
+    /// Returns the usable tokens and a warning per disabled one.
+    pub fn resolve_tokens(&self) -> (Vec<Token>, Vec<String>) {
+        self.resolve_tokens_with(|var| std::env::var(var).ok())
+    }
+
+    /// Resolve secrets with a given environment lookup (tests).
+    pub fn resolve_tokens_with(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> (Vec<Token>, Vec<String>) {
+        let mut tokens: Vec<Token> = Vec::new();
+        let mut warnings = Vec::new();
+        for spec in &self.tokens {
+            let disabled = |why: String| {
+                format!(
+                    "API token `{}` ({}) is disabled: {why}",
+                    spec.name,
+                    spec.role.name()
+                )
+            };
+            let secret = match &spec.source {
+                TokenSource::Env(var) => match env(var) {
+                    Some(v) if !v.trim().is_empty() => v.trim().to_string(),
+                    _ => {
+                        warnings.push(disabled(format!(
+                            "the environment variable {var} is not set"
+                        )));
+                        continue;
+                    }
+                },
+                TokenSource::File(path) => match std::fs::read_to_string(path) {
+                    Ok(v) if !v.trim().is_empty() => v.trim().to_string(),
+                    Ok(_) => {
+                        warnings.push(disabled(format!("{} is empty", path.display())));
+                        continue;
+                    }
+                    Err(e) => {
+                        warnings.push(disabled(format!("cannot read {}: {e}", path.display())));
+                        continue;
+                    }
+                },
+            };
+            if let Some(other) = tokens.iter().find(|t| t.matches(secret.as_bytes())) {
+                // The first match wins at request time; a shared secret would
+                // make the audit log name the wrong person.
+                warnings.push(disabled(format!(
+                    "it has the same secret as `{}`",
+                    other.name
+                )));
+                continue;
+            }
+            if secret.len() < 16 {
+                warnings.push(format!(
+                    "API token `{}` is shorter than 16 characters: use a long random secret",
+                    spec.name
+                ));
+            }
+            tokens.push(Token::new(&spec.name, spec.role, &secret));
+        }
+        (tokens, warnings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> (Option<ApiConfig>, Diagnostics) {
+        let mut d = Diagnostics::new();
+        let c = ApiConfig::parse(
+            &SourceFile::new("site.toml", text),
+            Path::new("/site"),
+            &mut d,
+        );
+        (c, d)
+    }
+
+    #[test]
+    fn defaults_without_a_table() {
+        let (c, d) = parse("name = \"x\"\n");
+        assert!(d.is_empty());
+        let c = c.unwrap();
+        assert_eq!(c, ApiConfig::default());
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.state_dir(None), PathBuf::from("var"));
+    }
+
+    #[test]
+    fn full_table() {
+        let (c, d) = parse(
+            r#"
+state_dir = "../var"
+[api]
+listen = "0.0.0.0:9000"
+public_read = true
+tokens = [
+  { name = "a", role = "operator", env = "OP" },
+  { name = "b", role = "viewer", file = "tokens/b" },
+]
+"#,
+        );
+        assert!(d.is_empty(), "{d}");
+        let c = c.unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert!(c.public_read);
+        assert_eq!(c.tokens[0].source, TokenSource::Env("OP".into()));
+        assert_eq!(
+            c.tokens[1].source,
+            TokenSource::File(PathBuf::from("/site/tokens/b"))
+        );
+        assert_eq!(c.state_dir(None), PathBuf::from("/site/../var"));
+        assert_eq!(c.state_dir(Some(Path::new("/x"))), PathBuf::from("/x"));
+    }
+
+    #[test]
+    fn located_errors() {
+        let (c, d) = parse(
+            "name = \"x\"\n[api]\nlisten = \"nowhere\"\ntokens = [{ name = \"a\", role = \"god\", env = \"X\" }]\n",
+        );
+        assert!(c.is_none());
+        let text = d.to_string();
+        assert!(text.contains("site.toml:3:10: listen `nowhere`"), "{text}");
+        assert!(text.contains("site.toml:4:"), "{text}");
+        assert!(text.contains("unknown role `god`"), "{text}");
+        let (_, d) = parse("[api]\nlisten = \"127.0.0.1:1\"\nport = 3\n");
+        assert!(d.to_string().contains("site.toml:3:1:"), "{d}");
+        let (_, d) = parse("[api]\ntokens = [{ name = \"a\", role = \"viewer\" }]\n");
+        assert!(d.to_string().contains("secrets never live"), "{d}");
+    }
+
+    #[test]
+    fn unset_variables_disable_tokens_without_leaking() {
+        let (c, _) = parse(
+            r#"
+[api]
+tokens = [
+  { name = "a", role = "operator", env = "OP" },
+  { name = "b", role = "viewer", env = "VIEW" },
+  { name = "c", role = "admin", env = "ADMIN" },
+]
+"#,
+        );
+        let (tokens, warnings) = c.unwrap().resolve_tokens_with(|v| match v {
+            "OP" | "ADMIN" => Some("operator-secret-0123456789".into()),
+            _ => None,
+        });
+        assert_eq!(tokens.len(), 1);
+        assert_eq!(tokens[0].name, "a");
+        assert_eq!(warnings.len(), 2);
+        assert!(warnings[0].contains("VIEW is not set"), "{warnings:?}");
+        assert!(warnings[1].contains("same secret as `a`"), "{warnings:?}");
+        assert!(warnings.iter().all(|w| !w.contains("operator-secret")));
+    }
+}

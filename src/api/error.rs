@@ -1,0 +1,296 @@
+//! Errors as the API answers them, `{"error": "...", "field": "..."}` with
+//! a 4xx or 5xx status, and the request extractors that produce them.
+//!
+//! axum's own extractors reject with plain text; an operator's script wants
+//! JSON naming the field it got wrong, so bodies, queries and path segments
+//! go through the wrappers here instead. Bodies are parsed with
+//! `serde_path_to_error`, which is what lets a wrong type deep in a request
+//! name its field.
+
+use super::ApiState;
+use crate::control::FieldError;
+use crate::store::StoreError;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The body of every error answer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, for a person.
+    pub error: String,
+    /// The request field at fault, when one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// An error answer.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub body: ErrorBody,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, error: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            body: ErrorBody {
+                error: error.into(),
+                field: None,
+            },
+        }
+    }
+
+    pub fn field(status: StatusCode, field: &str, error: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            body: ErrorBody {
+                error: error.into(),
+                field: Some(field.to_string()),
+            },
+        }
+    }
+
+    pub fn bad_request(field: &str, error: impl Into<String>) -> ApiError {
+        ApiError::field(StatusCode::BAD_REQUEST, field, error)
+    }
+
+    pub fn unprocessable(field: &str, error: impl Into<String>) -> ApiError {
+        ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, field, error)
+    }
+
+    pub fn not_found(error: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, error)
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> ApiError {
+        ApiError::unprocessable(&e.field, e.message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        // The change was not persisted, so it was not applied either: say so
+        // plainly rather than pretend it worked.
+        tracing::error!("state store: {e}");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the state store failed, nothing was changed: {e}"),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut r = (self.status, Json(self.body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        r
+    }
+}
+
+/// The word between the first pair of backticks in a serde message
+/// (`unknown field `x``, `missing field `y``).
+fn backticked(message: &str) -> Option<&str> {
+    let start = message.find('`')? + 1;
+    let len = message[start..].find('`')?;
+    Some(&message[start..start + len])
+}
+
+/// serde's messages end with " at line 1 column 17"; the field name says
+/// more to an API client than a column does.
+fn strip_position(message: &str) -> &str {
+    match message.rfind(" at line ") {
+        Some(i) => &message[..i],
+        None => message,
+    }
+}
+
+/// Map a body parse failure to the field it is about.
+fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    use serde_json::error::Category;
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    let message = strip_position(&inner.to_string()).to_string();
+    match inner.classify() {
+        Category::Syntax | Category::Eof | Category::Io => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("malformed JSON: {message}"),
+        ),
+        Category::Data => {
+            // Unknown and missing fields are reported on the enclosing object;
+            // the field's own name is in the message.
+            let named =
+                if message.starts_with("unknown field") || message.starts_with("missing field") {
+                    backticked(&message)
+                } else {
+                    None
+                };
+            // serde_path_to_error already ends the path with an unknown
+            // field's name, but not with a missing one's.
+            let field = match (named, path.as_str()) {
+                (Some(n), "." | "") => n.to_string(),
+                (Some(n), p) if p == n || p.ends_with(&format!(".{n}")) => p.to_string(),
+                (Some(n), p) => format!("{p}.{n}"),
+                (None, p) => p.to_string(),
+            };
+            if field.is_empty() || field == "." {
+                ApiError::new(StatusCode::BAD_REQUEST, message)
+            } else {
+                ApiError::bad_request(&field, message)
+            }
+        }
+    }
+}
+
+/// Parse a JSON body into `T`, with JSON errors naming the field.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "the request needs a JSON body",
+        ));
+    }
+    // serde would read a struct from a JSON array too (fields by position),
+    // which no client means; every request body is an object.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "the body must be a JSON object",
+        ));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(json_error)?;
+    de.end().map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("malformed JSON: {}", strip_position(&e.to_string())),
+        )
+    })?;
+    Ok(value)
+}
+
+/// A JSON body, size-limited by the router's `DefaultBodyLimit`, rejected
+/// as JSON. The content type is not checked: `curl -d` without `-H` is the
+/// common case in a control room, and bearer tokens already rule out
+/// cross-site form posts.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<ApiState> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &ApiState) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            let status = e.status();
+            let msg = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                format!("the body is larger than {} bytes", super::BODY_LIMIT)
+            } else {
+                e.body_text()
+            };
+            ApiError::new(status, msg)
+        })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// A query string, rejected as JSON.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<ApiState> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &ApiState,
+    ) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(ApiQuery(v)),
+            Err(e) => {
+                let text = e.body_text();
+                let msg = text
+                    .strip_prefix("Failed to deserialize query string: ")
+                    .unwrap_or(&text)
+                    .to_string();
+                Err(match backticked(&msg) {
+                    Some(f) => ApiError::bad_request(f, msg.clone()),
+                    None => ApiError::new(StatusCode::BAD_REQUEST, msg),
+                })
+            }
+        }
+    }
+}
+
+/// A path segment, rejected as JSON.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<ApiState> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &ApiState,
+    ) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(ApiPath(v)),
+            Err(e) => Err(ApiError::new(StatusCode::BAD_REQUEST, e.body_text())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Req {
+        target: String,
+        level: Option<f64>,
+    }
+
+    fn err(body: &str) -> ApiError {
+        parse_json::<Req>(body.as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn json_errors_name_fields() {
+        assert!(parse_json::<Req>(br#"{"target":"x"}"#).is_ok());
+        let e = err(r#"{"target":"x","levle":1}"#);
+        assert_eq!(e.body.field.as_deref(), Some("levle"));
+        assert!(e.body.error.contains("unknown field"));
+        let e = err(r#"{"level":1}"#);
+        assert_eq!(e.body.field.as_deref(), Some("target"));
+        let e = err(r#"{"target":"x","level":"high"}"#);
+        assert_eq!(e.body.field.as_deref(), Some("level"));
+        assert!(!e.body.error.contains("line 1"), "{}", e.body.error);
+        let e = err(r#"{"target":"x""#);
+        assert!(
+            e.body.error.starts_with("malformed JSON"),
+            "{}",
+            e.body.error
+        );
+        let e = err(r#"{"target":"x"} trailing"#);
+        assert!(
+            e.body.error.starts_with("malformed JSON"),
+            "{}",
+            e.body.error
+        );
+        assert!(err("").body.error.contains("needs a JSON body"));
+        let e = err("[1,2]");
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert!(e.body.field.is_none());
+    }
+}

@@ -1,0 +1,803 @@
+//! The endpoints, each annotated for the OpenAPI document.
+//!
+//! Handlers validate with the same parsers as the files, build the control
+//! item, and hand it to the [`ControlService`](super::ControlService); they
+//! never write to `shared` themselves. Every handler takes its role
+//! extractor before its body so authentication is decided first. Instants
+//! come from `shared.clock`, so a daemon on a simulated clock sees
+//! overrides expire on simulated time, like everything else it does.
+
+use super::auth::{Admin, Caller, Operator, Viewer};
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
+use super::views::*;
+use super::{health_status, live, telemetry::ControlCounts, ApiState};
+use crate::config::Config;
+use crate::control::{self, Action, Master, Override, Scene};
+use crate::store::AuditEntry;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::sse::{KeepAlive, Sse};
+use axum::response::IntoResponse;
+use axum::Json;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+type ApiResult<T> = Result<T, ApiError>;
+
+fn audit(
+    caller: &Caller,
+    action: &str,
+    detail: serde_json::Value,
+    at: DateTime<Utc>,
+) -> AuditEntry {
+    AuditEntry {
+        at,
+        actor: caller.name.clone(),
+        action: action.into(),
+        detail,
+        remote: caller.remote.map(|r| r.to_string()),
+    }
+}
+
+/// A required text field: trimmed, non-empty, bounded.
+fn text_field(field: &str, value: &str) -> ApiResult<String> {
+    let t = value.trim();
+    if t.is_empty() {
+        return Err(ApiError::unprocessable(field, format!("{field} is empty")));
+    }
+    if t.chars().count() > MAX_TEXT {
+        return Err(ApiError::unprocessable(
+            field,
+            format!("{field} is longer than {MAX_TEXT} characters"),
+        ));
+    }
+    Ok(t.to_string())
+}
+
+fn quantity<T>(
+    field: &str,
+    q: &Quantity,
+    f: impl Fn(&Quantity) -> Result<T, String>,
+) -> ApiResult<T> {
+    f(q).map_err(|m| ApiError::unprocessable(field, m))
+}
+
+fn unknown_show(cfg: &Config, name: &str) -> String {
+    format!(
+        "unknown show `{name}` (the site has: {})",
+        cfg.show_order.join(", ")
+    )
+}
+
+/// Status of the whole controller.
+#[utoipa::path(get, path = "/api/status", tag = "status",
+    responses((status = 200, body = StatusView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn status(State(st): State<ApiState>, _v: Viewer) -> Json<StatusView> {
+    let cfg = st.shared.config();
+    let now = st.shared.clock.now();
+    let book = st.control.book().await;
+    let (active_shows, outputs, frames, late, last) = match st.shared.stats.lock() {
+        Ok(s) => (
+            s.active_shows.clone(),
+            s.outputs.iter().map(OutputView::from).collect(),
+            s.frames,
+            s.late_frames,
+            s.last_instant,
+        ),
+        Err(_) => (Vec::new(), Vec::new(), 0, 0, None),
+    };
+    let site = &cfg.site;
+    let simulated = matches!(st.shared.clock, crate::clock::Clock::Simulated { .. });
+    Json(StatusView {
+        clock: ClockView {
+            now,
+            local: now.with_timezone(&site.timezone).to_rfc3339(),
+            simulated,
+            speed: st.shared.clock.speed(),
+        },
+        site: SiteView {
+            name: site.name.clone(),
+            timezone: site.timezone.name().to_string(),
+            latitude: site.latitude,
+            longitude: site.longitude,
+            fixtures: site.fixtures.len(),
+            universes: site.universes.clone(),
+        },
+        active_shows,
+        schedule: st.planner.as_ref().and_then(|p| p.active(&cfg, now)),
+        overrides: book
+            .state
+            .overrides
+            .iter()
+            .map(|o| OverrideView::new(o, book.cancelled_overrides.get(&o.id).copied(), now, &cfg))
+            .collect(),
+        scenes: book
+            .state
+            .scenes
+            .iter()
+            .map(|s| SceneView::new(s, book.cancelled_scenes.get(&s.id).copied(), now, &cfg))
+            .collect(),
+        masters: book
+            .state
+            .masters
+            .iter()
+            .map(|m| MasterView::new(m, &cfg))
+            .collect(),
+        outputs,
+        frames: FramesView {
+            target_fps: site.fps,
+            actual_fps: st.fps(),
+            frames,
+            late_frames: late,
+            last_instant: last,
+        },
+        power_w: st.power_w(),
+        uptime_s: st.started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The night plan, as `nightscape schedule` prints it.
+#[utoipa::path(get, path = "/api/schedule", tag = "status", params(ScheduleQuery),
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 501, description = "no scheduler connected", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn schedule(
+    State(st): State<ApiState>,
+    _v: Viewer,
+    ApiQuery(q): ApiQuery<ScheduleQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let from = match q.from.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+            ApiError::bad_request("from", format!("`{s}` is not a date like 2026-12-31"))
+        })?),
+    };
+    let days = match q.days.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => {
+            let d: u32 = s.parse().map_err(|_| {
+                ApiError::bad_request("days", format!("`{s}` is not a number of days"))
+            })?;
+            if !(1..=366).contains(&d) {
+                return Err(ApiError::unprocessable("days", "days runs from 1 to 366"));
+            }
+            Some(d)
+        }
+    };
+    let Some(planner) = st.planner.clone() else {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "scheduler not wired yet",
+        ));
+    };
+    let cfg = st.shared.config();
+    let now = st.shared.clock.now();
+    // Planning a year computes hundreds of sunsets: keep it off the workers.
+    let plan = tokio::task::spawn_blocking(move || planner.plan(&cfg, now, from, days))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("planning failed: {e}"),
+            )
+        })?;
+    plan.map(Json)
+        .map_err(|m| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, m))
+}
+
+fn effect_name(e: &crate::show::effect::Effect) -> String {
+    // The variant name, from Debug: stays right when effects are added.
+    let d = format!("{e:?}");
+    d.split(|c: char| !c.is_alphanumeric())
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
+/// The site's shows.
+#[utoipa::path(get, path = "/api/shows", tag = "site",
+    responses((status = 200, body = Vec<ShowView>), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn shows(State(st): State<ApiState>, _v: Viewer) -> Json<Vec<ShowView>> {
+    let cfg = st.shared.config();
+    Json(
+        cfg.show_order
+            .iter()
+            .filter_map(|n| cfg.show(n))
+            .map(|s| ShowView {
+                name: s.name.clone(),
+                fade_in_s: s.fade_in,
+                fade_out_s: s.fade_out,
+                layers: s
+                    .layers
+                    .iter()
+                    .map(|l| LayerView {
+                        target: l.target.clone(),
+                        effect: effect_name(&l.effect),
+                        level: l.level,
+                        fixtures: l.fixtures.len(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    )
+}
+
+/// The site's groups and their fixtures.
+#[utoipa::path(get, path = "/api/groups", tag = "site",
+    responses((status = 200, body = Vec<GroupView>), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn groups(State(st): State<ApiState>, _v: Viewer) -> Json<Vec<GroupView>> {
+    let cfg = st.shared.config();
+    let site = &cfg.site;
+    Json(
+        site.groups
+            .iter()
+            .map(|(name, members)| GroupView {
+                name: name.clone(),
+                fixtures: members
+                    .iter()
+                    .filter_map(|&i| site.fixtures.get(i as usize).map(|f| f.name.clone()))
+                    .collect(),
+            })
+            .collect(),
+    )
+}
+
+/// Every fixture with its patch and position.
+#[utoipa::path(get, path = "/api/fixtures", tag = "site",
+    responses((status = 200, body = Vec<FixtureView>), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn fixtures(State(st): State<ApiState>, _v: Viewer) -> Json<Vec<FixtureView>> {
+    let cfg = st.shared.config();
+    let site = &cfg.site;
+    let mut groups_of: Vec<Vec<String>> = vec![Vec::new(); site.fixtures.len()];
+    for (name, members) in &site.groups {
+        for &m in members {
+            if let Some(g) = groups_of.get_mut(m as usize) {
+                g.push(name.clone());
+            }
+        }
+    }
+    Json(
+        site.fixtures
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let profile = site.profile_of(f);
+                let mode = site.mode_of(f);
+                FixtureView {
+                    index: i,
+                    name: f.name.clone(),
+                    profile: profile.key.clone(),
+                    profile_name: profile.name.clone(),
+                    mode: mode.name.clone(),
+                    universe: f.universe,
+                    address: f.address,
+                    footprint: mode.footprint,
+                    position: f.position,
+                    cells: f.cell_count,
+                    groups: std::mem::take(&mut groups_of[i]),
+                }
+            })
+            .collect(),
+    )
+}
+
+/// DMX levels of every universe in the last frame sent.
+#[utoipa::path(get, path = "/api/frame", tag = "status",
+    responses((status = 200, body = FrameView), (status = 401, body = ErrorBody),
+        (status = 503, description = "no frame rendered yet", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn frame(State(st): State<ApiState>, _v: Viewer) -> ApiResult<Json<FrameView>> {
+    let (frame, at, frames) = match st.shared.stats.lock() {
+        Ok(s) => (s.last_frame.clone(), s.last_instant, s.frames),
+        Err(_) => (None, None, 0),
+    };
+    let frame = frame
+        .ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no frame rendered yet"))?;
+    Ok(Json(FrameView {
+        at,
+        frames,
+        universes: frame
+            .universes
+            .iter()
+            .zip(&frame.data)
+            .map(|(u, d)| (u.to_string(), d.to_vec()))
+            .collect(),
+    }))
+}
+
+/// Server-sent events of fixture colours (`event: colors`), at most 10 a
+/// second, only when they change (and once a second regardless).
+#[utoipa::path(get, path = "/api/live", tag = "status",
+    responses((status = 200, content_type = "text/event-stream", body = LiveEvent), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn live(State(st): State<ApiState>, _v: Viewer) -> impl IntoResponse {
+    Sse::new(live::LiveStream::new(st))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+/// Trigger a show now, on top of the schedule, for a while.
+#[utoipa::path(post, path = "/api/scenes/{show}/trigger", tag = "control",
+    params(("show" = String, Path, description = "The show's name")),
+    request_body = TriggerRequest,
+    responses((status = 201, body = SceneView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, description = "no such show", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn trigger_scene(
+    State(st): State<ApiState>,
+    Operator(caller): Operator,
+    ApiPath(show): ApiPath<String>,
+    ApiJson(req): ApiJson<TriggerRequest>,
+) -> ApiResult<(StatusCode, Json<SceneView>)> {
+    let cfg = st.shared.config();
+    if cfg.show(&show).is_none() {
+        return Err(ApiError::field(
+            StatusCode::NOT_FOUND,
+            "show",
+            unknown_show(&cfg, &show),
+        ));
+    }
+    let duration = quantity("duration", &req.duration, Quantity::duration)?;
+    if duration <= 0.0 {
+        return Err(ApiError::unprocessable(
+            "duration",
+            "duration must be more than 0s",
+        ));
+    }
+    let priority = match &req.priority {
+        None => control::SCENE,
+        Some(p) => quantity("priority", p, |q| q.priority(control::SCENE))?,
+    };
+    let fade = req
+        .fade
+        .as_ref()
+        .map(|f| quantity("fade", f, Quantity::duration))
+        .transpose()?;
+    let target = match &req.target {
+        None => None,
+        Some(t) => {
+            let t = text_field("target", t)?;
+            control::check_target(&cfg.site, &t)?;
+            Some(t)
+        }
+    };
+    let now = st.shared.clock.now();
+    let scene = Scene {
+        id: 0,
+        show: show.clone(),
+        target: target.clone(),
+        priority,
+        started: now,
+        ends: super::service::add_seconds(now, duration),
+        fade,
+        author: caller.name.clone(),
+    };
+    let detail = json!({
+        "show": show, "target": target, "priority": priority,
+        "duration_s": duration, "fade_s": fade,
+    });
+    let scene = st
+        .control
+        .add_scene(scene, audit(&caller, "scene.trigger", detail, now))
+        .await?;
+    tracing::info!(id = scene.id, show = %scene.show, by = %caller.name, "scene triggered");
+    Ok((
+        StatusCode::CREATED,
+        Json(SceneView::new(&scene, None, now, &cfg)),
+    ))
+}
+
+/// Triggered scenes in force.
+#[utoipa::path(get, path = "/api/scenes", tag = "control",
+    responses((status = 200, body = Vec<SceneView>), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn list_scenes(State(st): State<ApiState>, _v: Viewer) -> Json<Vec<SceneView>> {
+    let cfg = st.shared.config();
+    let now = st.shared.clock.now();
+    let book = st.control.book().await;
+    Json(
+        book.state
+            .scenes
+            .iter()
+            .map(|s| SceneView::new(s, book.cancelled_scenes.get(&s.id).copied(), now, &cfg))
+            .collect(),
+    )
+}
+
+/// Stop a scene early: it fades out with its fade time.
+#[utoipa::path(delete, path = "/api/scenes/{id}", tag = "control",
+    params(("id" = i64, Path, description = "The scene's id")),
+    responses((status = 200, body = SceneView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn stop_scene(
+    State(st): State<ApiState>,
+    Operator(caller): Operator,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<SceneView>> {
+    let cfg = st.shared.config();
+    let now = st.shared.clock.now();
+    let fade_cfg = cfg.clone();
+    let fade = move |s: &Scene| {
+        s.fade
+            .or_else(|| fade_cfg.show(&s.show).map(|sh| sh.fade_out))
+            .unwrap_or(0.0)
+    };
+    let scene = st
+        .control
+        .stop_scene(
+            id,
+            fade,
+            now,
+            audit(&caller, "scene.stop", json!({ "id": id }), now),
+        )
+        .await?
+        .ok_or_else(|| {
+            ApiError::field(
+                StatusCode::NOT_FOUND,
+                "id",
+                format!("no scene {id} is running"),
+            )
+        })?;
+    let released = st.control.book().await.cancelled_scenes.get(&id).copied();
+    Ok(Json(SceneView::new(&scene, released, now, &cfg)))
+}
+
+/// Overrides in force (including those fading out).
+#[utoipa::path(get, path = "/api/overrides", tag = "control",
+    responses((status = 200, body = Vec<OverrideView>), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn list_overrides(
+    State(st): State<ApiState>,
+    _v: Viewer,
+) -> Json<Vec<OverrideView>> {
+    let cfg = st.shared.config();
+    let now = st.shared.clock.now();
+    let book = st.control.book().await;
+    Json(
+        book.state
+            .overrides
+            .iter()
+            .map(|o| OverrideView::new(o, book.cancelled_overrides.get(&o.id).copied(), now, &cfg))
+            .collect(),
+    )
+}
+
+/// Override part of the site: a level, a colour, a show or a blackout.
+#[utoipa::path(post, path = "/api/overrides", tag = "control",
+    request_body = OverrideRequest,
+    responses((status = 201, description = "Applied from the next frame", body = OverrideView),
+        (status = 400, description = "Malformed JSON, an unknown field or a wrong type", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 422, description = "A value out of range, an unknown target or show", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn create_override(
+    State(st): State<ApiState>,
+    Operator(caller): Operator,
+    ApiJson(req): ApiJson<OverrideRequest>,
+) -> ApiResult<(StatusCode, Json<OverrideView>)> {
+    let cfg = st.shared.config();
+    let target = text_field("target", &req.target)?;
+    let mut given: Vec<&str> = Vec::new();
+    if req.level.is_some() {
+        given.push("level");
+    }
+    if req.color.is_some() {
+        given.push("color");
+    }
+    if req.show.is_some() {
+        given.push("show");
+    }
+    if req.blackout == Some(true) {
+        given.push("blackout");
+    }
+    if given.is_empty() {
+        return Err(ApiError::unprocessable(
+            "level",
+            "give one of level, color, show or blackout: true",
+        ));
+    }
+    if given.len() > 1 {
+        return Err(ApiError::unprocessable(
+            given[1],
+            format!(
+                "give only one of level, color, show or blackout (got {})",
+                given.join(" and ")
+            ),
+        ));
+    }
+    let action = if let Some(l) = &req.level {
+        Action::Level(quantity("level", l, Quantity::level)? as f32)
+    } else if let Some(c) = &req.color {
+        Action::Color(text_field("color", c)?)
+    } else if let Some(s) = &req.show {
+        Action::Show(text_field("show", s)?)
+    } else {
+        Action::Blackout
+    };
+    let priority = match &req.priority {
+        None => control::OVERRIDE,
+        Some(p) => quantity("priority", p, |q| q.priority(control::OVERRIDE))?,
+    };
+    let fade = match &req.fade {
+        None if action == Action::Blackout => 0.0,
+        None => DEFAULT_FADE_S,
+        Some(f) => quantity("fade", f, Quantity::duration)?,
+    };
+    let ttl = req
+        .ttl
+        .as_ref()
+        .map(|t| quantity("ttl", t, Quantity::duration))
+        .transpose()?;
+    if ttl.is_some_and(|t| t <= 0.0) {
+        return Err(ApiError::unprocessable(
+            "ttl",
+            "ttl must be more than 0s (leave it out for an override that lasts until released)",
+        ));
+    }
+    let note = req
+        .note
+        .as_deref()
+        .map(|n| text_field("note", n))
+        .transpose()?;
+    let now = st.shared.clock.now();
+    let o = Override {
+        id: 0,
+        target,
+        action,
+        priority,
+        created: now,
+        expires: ttl.map(|t| super::service::add_seconds(now, t)),
+        fade,
+        note,
+        author: caller.name.clone(),
+    };
+    control::validate_override(&cfg, &o)?;
+    let detail = json!({
+        "target": o.target, "action": o.action, "priority": o.priority,
+        "ttl_s": ttl, "fade_s": o.fade, "note": o.note,
+    });
+    let o = st
+        .control
+        .add_override(o, audit(&caller, "override.create", detail, now))
+        .await?;
+    tracing::info!(id = o.id, target = %o.target, action = ?o.action, by = %caller.name, "override created");
+    Ok((
+        StatusCode::CREATED,
+        Json(OverrideView::new(&o, None, now, &cfg)),
+    ))
+}
+
+/// Release every override, or those on a target: each fades out with its
+/// own fade time.
+#[utoipa::path(delete, path = "/api/overrides", tag = "control", params(ReleaseQuery),
+    responses((status = 200, body = ReleasedView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn release_overrides(
+    State(st): State<ApiState>,
+    Operator(caller): Operator,
+    ApiQuery(q): ApiQuery<ReleaseQuery>,
+) -> ApiResult<Json<ReleasedView>> {
+    let cfg = st.shared.config();
+    let now = st.shared.clock.now();
+    let target = q
+        .target
+        .as_deref()
+        .map(|t| text_field("target", t))
+        .transpose()?;
+    let within: Option<BTreeSet<u32>> = match &target {
+        None => None,
+        Some(t) => Some(control::check_target(&cfg.site, t)?.into_iter().collect()),
+    };
+    let pick_cfg = cfg.clone();
+    let pick_target = target.clone();
+    // An override is "on" a target when it names it, or when every fixture
+    // it reaches is inside it: releasing the square must not lift a
+    // whole-site blackout, but does lift an override on one square fixture.
+    let pick = move |o: &Override| match (&pick_target, &within) {
+        (Some(t), Some(set)) => {
+            o.target == *t || {
+                let f = pick_cfg.site.resolve_target(&o.target);
+                !f.is_empty() && f.iter().all(|x| set.contains(x))
+            }
+        }
+        _ => true,
+    };
+    let action = if target.is_some() {
+        "override.release_target"
+    } else {
+        "override.release_all"
+    };
+    let released = st
+        .control
+        .release_overrides(
+            pick,
+            now,
+            audit(&caller, action, json!({ "target": target }), now),
+        )
+        .await?;
+    tracing::info!(count = released.len(), target = ?target, by = %caller.name, "overrides released");
+    let views: Vec<OverrideView> = released
+        .iter()
+        .map(|o| OverrideView::new(o, Some(now), now, &cfg))
+        .collect();
+    Ok(Json(ReleasedView {
+        count: views.len(),
+        released: views,
+    }))
+}
+
+/// Release one override: it fades out with its fade time, then is gone.
+#[utoipa::path(delete, path = "/api/overrides/{id}", tag = "control",
+    params(("id" = i64, Path, description = "The override's id")),
+    responses((status = 200, body = OverrideView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn release_override(
+    State(st): State<ApiState>,
+    Operator(caller): Operator,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<OverrideView>> {
+    let cfg = st.shared.config();
+    let now = st.shared.clock.now();
+    let not_found = || {
+        ApiError::field(
+            StatusCode::NOT_FOUND,
+            "id",
+            format!("no override {id} is in force"),
+        )
+    };
+    if !st
+        .control
+        .book()
+        .await
+        .state
+        .overrides
+        .iter()
+        .any(|o| o.id == id)
+    {
+        return Err(not_found());
+    }
+    st.control
+        .release_overrides(
+            move |o| o.id == id,
+            now,
+            audit(&caller, "override.release", json!({ "id": id }), now),
+        )
+        .await?;
+    let book = st.control.book().await;
+    let o = book
+        .state
+        .overrides
+        .iter()
+        .find(|o| o.id == id)
+        .ok_or_else(not_found)?;
+    Ok(Json(OverrideView::new(
+        o,
+        book.cancelled_overrides.get(&id).copied(),
+        now,
+        &cfg,
+    )))
+}
+
+/// Set the grand master (`target` "*" or absent) or a group master.
+#[utoipa::path(post, path = "/api/master", tag = "control",
+    request_body = MasterRequest,
+    responses((status = 200, body = MastersView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn set_master(
+    State(st): State<ApiState>,
+    Operator(caller): Operator,
+    ApiJson(req): ApiJson<MasterRequest>,
+) -> ApiResult<Json<MastersView>> {
+    let cfg = st.shared.config();
+    let now = st.shared.clock.now();
+    let level = quantity("level", &req.level, Quantity::level)? as f32;
+    let target = match &req.target {
+        None => "*".to_string(),
+        Some(t) => text_field("target", t)?,
+    };
+    control::check_target(&cfg.site, &target)?;
+    let detail = json!({ "target": target, "level": level });
+    let masters = st
+        .control
+        .set_master(
+            Master {
+                target: target.clone(),
+                level,
+            },
+            audit(&caller, "master.set", detail, now),
+        )
+        .await?;
+    tracing::info!(target = %target, level, by = %caller.name, "master set");
+    Ok(Json(MastersView {
+        masters: masters.iter().map(|m| MasterView::new(m, &cfg)).collect(),
+    }))
+}
+
+/// The audit log, newest first.
+#[utoipa::path(get, path = "/api/audit", tag = "ops", params(AuditQuery),
+    responses((status = 200, body = Vec<AuditView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn audit_log(
+    State(st): State<ApiState>,
+    _a: Admin,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> ApiResult<Json<Vec<AuditView>>> {
+    let limit = match q.limit.as_deref().map(str::trim) {
+        None | Some("") => 100,
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if (1..=1000).contains(&n) => n,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "limit",
+                    "limit is a number from 1 to 1000",
+                ))
+            }
+        },
+    };
+    let rows = st.control.store().run(move |s| s.audit_log(limit)).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|r| AuditView {
+                id: r.id,
+                at: r.entry.at,
+                actor: r.entry.actor,
+                action: r.entry.action,
+                detail: r.entry.detail,
+                remote: r.entry.remote,
+            })
+            .collect(),
+    ))
+}
+
+/// Prometheus text.
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses((status = 200, content_type = "text/plain", body = String), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn metrics(State(st): State<ApiState>, _v: Viewer) -> impl IntoResponse {
+    let cfg = st.shared.config();
+    let book = st.control.book().await;
+    let counts = ControlCounts {
+        overrides: book.state.overrides.len(),
+        scenes: book.state.scenes.len(),
+        masters: book.state.masters.len(),
+        target_fps: cfg.site.fps,
+        actual_fps: st.fps(),
+        power_w: st.power_w(),
+    };
+    let stats = st
+        .shared
+        .stats
+        .lock()
+        .map(|s| s.clone())
+        .unwrap_or_default();
+    let body = st.metrics.render(&stats, counts);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+}
+
+/// Liveness: 200 while frames advance, 503 when the loop has stalled. No token needed.
+#[utoipa::path(get, path = "/healthz", tag = "ops",
+    responses((status = 200, body = HealthView), (status = 503, body = HealthView)))]
+pub(super) async fn healthz(State(st): State<ApiState>) -> HealthView {
+    let (status, frames) = health_status(&st);
+    HealthView {
+        status: status.into(),
+        frames,
+    }
+}

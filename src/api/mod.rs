@@ -1,0 +1,480 @@
+//! The operator web API: axum on the daemon's tokio runtime, JSON in and
+//! out, bearer tokens with roles, an OpenAPI document generated from the
+//! handlers, Prometheus metrics and a small self-contained operator page.
+//!
+//! The API never touches the frame loop directly: reads come from
+//! `Shared` (the configuration, the compiled control, the loop's stats),
+//! and every change goes through the [`ControlService`], which persists it
+//! to the [`Store`](crate::store::Store) before it swaps a recompiled
+//! control into `shared.control` for the next frame. Entry points for the
+//! daemon: [`ApiConfig::from_site`], [`ApiState::start`], [`serve`].
+
+pub mod auth;
+pub mod config;
+pub mod error;
+mod handlers;
+pub mod live;
+mod page;
+pub mod service;
+pub mod telemetry;
+pub mod views;
+
+pub use auth::{Role, Token};
+pub use config::ApiConfig;
+pub use error::{ApiError, ErrorBody};
+pub use service::ControlService;
+
+use crate::config::Config;
+use crate::daemon::Shared;
+use crate::store::{Store, StoreError};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use chrono::{DateTime, NaiveDate, Utc};
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Largest request body accepted (a request is a few hundred bytes).
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+/// How long shutdown waits for open requests before giving up on them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// The night plan behind `GET /api/schedule`, supplied by the scheduler
+/// (the API does not know how to plan). A closure with the `plan`
+/// signature works too.
+pub trait SchedulePlanner: Send + Sync {
+    /// The plan from `from` (None = tonight) for `days` nights (None = the
+    /// scheduler's default), as `nightscape schedule --format json` prints it.
+    fn plan(
+        &self,
+        cfg: &Config,
+        now: DateTime<Utc>,
+        from: Option<NaiveDate>,
+        days: Option<u32>,
+    ) -> Result<serde_json::Value, String>;
+
+    /// The schedule entries active at `now`, with their phase, for
+    /// `/api/status`. None = not reported.
+    fn active(&self, _cfg: &Config, _now: DateTime<Utc>) -> Option<serde_json::Value> {
+        None
+    }
+}
+
+impl<F> SchedulePlanner for F
+where
+    F: Fn(
+            &Config,
+            DateTime<Utc>,
+            Option<NaiveDate>,
+            Option<u32>,
+        ) -> Result<serde_json::Value, String>
+        + Send
+        + Sync,
+{
+    fn plan(
+        &self,
+        cfg: &Config,
+        now: DateTime<Utc>,
+        from: Option<NaiveDate>,
+        days: Option<u32>,
+    ) -> Result<serde_json::Value, String> {
+        self(cfg, now, from, days)
+    }
+}
+
+/// The site's own schedule as the planner: the plan is exactly what
+/// `nightscape schedule --format json` prints (7 nights unless asked), and
+/// the status shows tonight's mode and the entries playing now with their
+/// phase. Connect it with `state.with_planner(api::SitePlanner)`.
+pub struct SitePlanner;
+
+impl SchedulePlanner for SitePlanner {
+    fn plan(
+        &self,
+        cfg: &Config,
+        now: DateTime<Utc>,
+        from: Option<NaiveDate>,
+        days: Option<u32>,
+    ) -> Result<serde_json::Value, String> {
+        let from = from.unwrap_or_else(|| cfg.schedule.night_of(now));
+        Ok(crate::cli::schedule::plan_json(
+            cfg,
+            from,
+            days.unwrap_or(7),
+        ))
+    }
+
+    fn active(&self, cfg: &Config, now: DateTime<Utc>) -> Option<serde_json::Value> {
+        let tz = cfg.site.timezone;
+        let night = cfg.schedule.night_of(now);
+        let entries: Vec<serde_json::Value> = cfg
+            .schedule
+            .active_at(now)
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "show": p.show,
+                    "start": p.start.with_timezone(&tz).to_rfc3339(),
+                    "end": p.end.with_timezone(&tz).to_rfc3339(),
+                    "priority": p.priority,
+                    "phase_s": crate::engine::seconds_between(p.start, now),
+                })
+            })
+            .collect();
+        Some(serde_json::json!({
+            "night": night.to_string(),
+            "mode": cfg.schedule.mode_of(night).map_or("default", |m| m.name.as_str()),
+            "entries": entries,
+        }))
+    }
+}
+
+/// The electrical power now (W), when something measures it.
+type PowerFn = Arc<dyn Fn() -> Option<f64> + Send + Sync>;
+
+/// Frame-rate measurement and liveness, sampled once a second.
+#[derive(Debug)]
+struct Health {
+    frames: u64,
+    sampled: Instant,
+    advanced: Option<Instant>,
+    fps: Option<f64>,
+}
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct ApiState {
+    pub shared: Shared,
+    pub control: ControlService,
+    pub(crate) auth: Arc<auth::Auth>,
+    planner: Option<Arc<dyn SchedulePlanner>>,
+    power: Option<PowerFn>,
+    metrics: Arc<telemetry::ApiMetrics>,
+    health: Arc<Mutex<Health>>,
+    /// Set when shutdown begins, so endless streams (`/api/live`) end.
+    pub(crate) stopping: Arc<AtomicBool>,
+    started: Instant,
+}
+
+impl ApiState {
+    /// Resolve the configured tokens from the environment (logging each
+    /// disabled one, never a secret), restore the operator control state
+    /// from `store` and swap it into `shared.control`.
+    pub async fn start(
+        shared: Shared,
+        store: Store,
+        cfg: &ApiConfig,
+    ) -> Result<ApiState, StoreError> {
+        let (tokens, warnings) = cfg.resolve_tokens();
+        for w in warnings {
+            tracing::warn!("{w}");
+        }
+        if tokens.is_empty() {
+            tracing::warn!(
+                "no API token is usable: every write will be refused{}",
+                if cfg.public_read {
+                    ""
+                } else {
+                    " and so will every read"
+                }
+            );
+        }
+        ApiState::with_tokens(shared, store, tokens, cfg.public_read).await
+    }
+
+    /// As [`ApiState::start`], with tokens given directly (tests, tools).
+    pub async fn with_tokens(
+        shared: Shared,
+        store: Store,
+        tokens: Vec<Token>,
+        public_read: bool,
+    ) -> Result<ApiState, StoreError> {
+        let control = ControlService::load(shared.clone(), store).await?;
+        let frames = shared.stats.lock().map(|s| s.frames).unwrap_or(0);
+        Ok(ApiState {
+            shared,
+            control,
+            auth: Arc::new(auth::Auth {
+                tokens,
+                public_read,
+            }),
+            planner: None,
+            power: None,
+            metrics: Arc::new(telemetry::ApiMetrics::new()),
+            health: Arc::new(Mutex::new(Health {
+                frames,
+                sampled: Instant::now(),
+                advanced: None,
+                fps: None,
+            })),
+            stopping: Arc::default(),
+            started: Instant::now(),
+        })
+    }
+
+    /// Connect the scheduler's plan to `GET /api/schedule` (and its active
+    /// entries to `/api/status`).
+    pub fn with_planner(mut self, planner: impl SchedulePlanner + 'static) -> ApiState {
+        self.planner = Some(Arc::new(planner));
+        self
+    }
+
+    /// Connect the electrical power now (W) to `/api/status` and
+    /// `/metrics`, e.g. from the energy meter. None = not known.
+    pub fn with_power(
+        mut self,
+        power: impl Fn() -> Option<f64> + Send + Sync + 'static,
+    ) -> ApiState {
+        self.power = Some(Arc::new(power));
+        self
+    }
+
+    fn power_w(&self) -> Option<f64> {
+        self.power
+            .as_ref()
+            .and_then(|p| p())
+            .filter(|w| w.is_finite())
+    }
+
+    /// One housekeeping pass: prune ended items, recompile after a
+    /// configuration swap, measure the frame rate. [`serve`] runs it every
+    /// second; a daemon without the HTTP server may call it itself.
+    pub async fn tick(&self) {
+        if let Err(e) = self.control.maintain().await {
+            tracing::warn!("operator control housekeeping: {e}");
+        }
+        let frames = self.shared.stats.lock().map(|s| s.frames).unwrap_or(0);
+        if let Ok(mut h) = self.health.lock() {
+            let now = Instant::now();
+            let dt = now.duration_since(h.sampled).as_secs_f64();
+            if frames != h.frames {
+                h.advanced = Some(now);
+            }
+            if dt >= 0.5 {
+                h.fps = Some(frames.saturating_sub(h.frames) as f64 / dt);
+                h.frames = frames;
+                h.sampled = now;
+            }
+        }
+        self.metrics.upkeep();
+    }
+
+    /// A frame hook timing the interval between frames into `/metrics`:
+    /// push it onto the frame loop's hooks.
+    pub fn frame_hook(&self) -> telemetry::FrameTimer {
+        telemetry::FrameTimer::new(self.metrics.clone())
+    }
+
+    fn fps(&self) -> Option<f64> {
+        self.health.lock().ok().and_then(|h| h.fps)
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "nightscape operator API",
+        description = "Trigger festival scenes, override and black out parts of the site, set masters, and read what the lights do. Errors are {\"error\": \"...\", \"field\": \"...\"}. Reads need a viewer token unless the site sets public_read; changes need an operator token."
+    ),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "status", description = "What the lights are doing"),
+        (name = "site", description = "What the site consists of"),
+        (name = "control", description = "Scenes, overrides and masters"),
+        (name = "ops", description = "Monitoring")
+    )
+)]
+struct ApiDoc;
+
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// The OpenAPI document and the routes it describes.
+fn api_routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::<ApiState>::with_openapi(ApiDoc::openapi())
+        .routes(routes!(handlers::status))
+        .routes(routes!(handlers::schedule))
+        .routes(routes!(handlers::shows))
+        .routes(routes!(handlers::groups))
+        .routes(routes!(handlers::fixtures))
+        .routes(routes!(handlers::frame))
+        .routes(routes!(handlers::live))
+        .routes(routes!(handlers::trigger_scene))
+        .routes(routes!(handlers::list_scenes))
+        .routes(routes!(handlers::stop_scene))
+        .routes(routes!(
+            handlers::list_overrides,
+            handlers::create_override,
+            handlers::release_overrides
+        ))
+        .routes(routes!(handlers::release_override))
+        .routes(routes!(handlers::set_master))
+        .routes(routes!(handlers::audit_log))
+        .routes(routes!(handlers::metrics))
+        .routes(routes!(handlers::healthz))
+        .split_for_parts()
+}
+
+/// The OpenAPI document, as served at `/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().1
+}
+
+/// The complete router for `state`.
+pub fn router(state: ApiState) -> Router {
+    let (routes, doc) = api_routes();
+    let doc = Arc::new(doc.to_pretty_json().unwrap_or_else(|_| "{}".into()));
+    routes
+        .route(
+            "/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        doc.to_string(),
+                    )
+                }
+            }),
+        )
+        .route("/", get(page::page))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), track))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint: see /openapi.json")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "this endpoint does not take that method: see /openapi.json",
+    )
+}
+
+/// Count and time every request, by route (never by raw path: ids and
+/// typos would make unbounded label sets).
+async fn track(State(state): State<ApiState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().as_str().to_string();
+    let t0 = Instant::now();
+    let res = next.run(req).await;
+    state.metrics.record_request(
+        &route,
+        &method,
+        res.status().as_u16(),
+        t0.elapsed().as_secs_f64(),
+    );
+    res
+}
+
+/// Serve the API on `listener` until `shutdown` completes, with the
+/// once-a-second housekeeping running alongside. Open requests get a few
+/// seconds to finish after `shutdown`; live streams end at once.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: ApiState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "operator API listening (page at http://{addr}/)");
+    }
+    let app = router(state.clone());
+    let housekeeping = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            while !state.stopping.load(Ordering::Relaxed) {
+                every.tick().await;
+                state.tick().await;
+            }
+        })
+    };
+    let (fired_tx, fired_rx) = tokio::sync::oneshot::channel::<()>();
+    let stopping = state.stopping.clone();
+    let signal = async move {
+        shutdown.await;
+        stopping.store(true, Ordering::Relaxed);
+        let _ = fired_tx.send(());
+    };
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(signal);
+    let grace = async move {
+        if fired_rx.await.is_ok() {
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    let result = tokio::select! {
+        r = server.into_future() => r,
+        _ = grace => {
+            tracing::warn!("operator API: requests still open after the grace period; closing");
+            Ok(())
+        }
+    };
+    state.stopping.store(true, Ordering::Relaxed);
+    housekeeping.abort();
+    result
+}
+
+/// Liveness for `/healthz` and the page: "ok" while frames advance.
+fn health_status(state: &ApiState) -> (&'static str, u64) {
+    let frames = state.shared.stats.lock().map(|s| s.frames).unwrap_or(0);
+    let Ok(h) = state.health.lock() else {
+        return ("ok", frames);
+    };
+    let recent = |t: Instant| t.elapsed() < Duration::from_secs(5);
+    let status = match h.advanced {
+        Some(t) if recent(t) => "ok",
+        // Frames advanced since the last sample but the sampler has not
+        // run yet (the first second).
+        _ if frames != h.frames && recent(h.sampled) => "ok",
+        None if state.started.elapsed() < Duration::from_secs(10) => "starting",
+        _ => "stalled",
+    };
+    (status, frames)
+}
+
+impl IntoResponse for views::HealthView {
+    fn into_response(self) -> Response {
+        let code = if self.status == "stalled" {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::OK
+        };
+        (code, axum::Json(self)).into_response()
+    }
+}

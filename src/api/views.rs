@@ -1,0 +1,533 @@
+//! The API's request and response shapes, with their OpenAPI schemas.
+//!
+//! Requests reject unknown fields (a typo like `"levle"` must not silently
+//! do nothing to a street) and take levels, durations and priorities the
+//! way the files write them: `0.3` or `"30%"`, `5` or `"5m"`, `2000` or
+//! `"emergency"`, parsed by the same functions as the files. Responses are
+//! views computed at the instant of the request (`remaining_s`, `state`).
+
+use crate::config::Config;
+use crate::control::{self, Action, Master, Override, Scene};
+use crate::units;
+use chrono::{DateTime, Utc};
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{IntoParams, PartialSchema, ToSchema};
+
+/// Longest TTL, scene duration or fade the API accepts: a year. Anything
+/// longer is a typo, and it keeps instant arithmetic far from overflow.
+pub const MAX_SECONDS: f64 = 366.0 * 86_400.0;
+/// Fade for overrides that do not say (a blackout defaults to a cut).
+pub const DEFAULT_FADE_S: f64 = 2.0;
+/// Longest target, show name or note accepted.
+pub const MAX_TEXT: usize = 500;
+
+/// A number, or a string the file parsers read ("30%", "5m", "emergency").
+#[derive(Debug, Clone, PartialEq)]
+pub enum Quantity {
+    Number(f64),
+    Text(String),
+}
+
+impl<'de> Deserialize<'de> for Quantity {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Quantity;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number or a string like \"80%\" or \"5m\"")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Quantity, E> {
+                Ok(Quantity::Number(v as f64))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Quantity, E> {
+                Ok(Quantity::Number(v as f64))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Quantity, E> {
+                Ok(Quantity::Number(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Quantity, E> {
+                Ok(Quantity::Text(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl PartialSchema for Quantity {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::Number, Type::String]))
+            .description(Some(
+                "A number, or a string as the site files write it: levels 0.3 or \"30%\", \
+                 durations 300 (seconds) or \"5m\", priorities 2000 or \"scene\" / \"override\" / \"emergency\".",
+            ))
+            .into()
+    }
+}
+impl ToSchema for Quantity {}
+
+impl Quantity {
+    /// A level in 0..=1.
+    pub fn level(&self) -> Result<f64, String> {
+        match self {
+            Quantity::Number(v) => units::check_level(*v),
+            Quantity::Text(t) => units::parse_level_str(t),
+        }
+    }
+
+    /// A duration in seconds, 0..=a year.
+    pub fn duration(&self) -> Result<f64, String> {
+        let s = match self {
+            Quantity::Number(v) if v.is_finite() && *v >= 0.0 => *v,
+            Quantity::Number(v) => {
+                return Err(format!("{v} is not a duration: use 0 or more seconds"))
+            }
+            Quantity::Text(t) => units::parse_duration(t)?,
+        };
+        if s > MAX_SECONDS {
+            return Err(format!("{s} s is longer than a year"));
+        }
+        Ok(s)
+    }
+
+    /// A priority: a band name or a whole number 0..=emergency.
+    pub fn priority(&self, default: i32) -> Result<i32, String> {
+        match self {
+            Quantity::Number(v) if v.fract() == 0.0 && v.is_finite() => {
+                control::parse_priority(&format!("{v:.0}"), default)
+            }
+            Quantity::Number(v) => Err(format!("priority {v} is not a whole number")),
+            Quantity::Text(t) => control::parse_priority(t, default),
+        }
+    }
+}
+
+/// `POST /api/overrides`: exactly one of `level`, `color`, `show`, `blackout`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OverrideRequest {
+    /// A group, a fixture name or a glob; `"*"` is the whole site.
+    pub target: String,
+    /// Scale what plays on the target (a zone dimmer): 0.3 or "30%".
+    pub level: Option<Quantity>,
+    /// A steady colour: "#ff2080", "warmwhite", "3000K".
+    pub color: Option<String>,
+    /// Play this show on the target.
+    pub show: Option<String>,
+    /// Dark, whatever plays (`true`).
+    pub blackout: Option<bool>,
+    /// Default "override"; "emergency" can only be overridden by another emergency.
+    pub priority: Option<Quantity>,
+    /// How long it lasts ("5m"); absent = until released.
+    pub ttl: Option<Quantity>,
+    /// Fade in and out; default 2 s, a blackout cuts (0 s).
+    pub fade: Option<Quantity>,
+    /// Why, for the audit log and the status page.
+    pub note: Option<String>,
+}
+
+/// `POST /api/scenes/{show}/trigger`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerRequest {
+    /// How long the scene plays ("30m").
+    pub duration: Quantity,
+    /// Default "scene" (above the schedule, below overrides).
+    pub priority: Option<Quantity>,
+    /// Restrict the show to a group, fixture or glob.
+    pub target: Option<String>,
+    /// Fade in and out; default the show's own fade times.
+    pub fade: Option<Quantity>,
+}
+
+/// `POST /api/master`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MasterRequest {
+    /// 0..1 or "0%".."100%"; 1 removes the master.
+    pub level: Quantity,
+    /// A group, fixture or glob; default "*" (the grand master).
+    pub target: Option<String>,
+}
+
+/// `DELETE /api/overrides?target=`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ReleaseQuery {
+    /// Only overrides on this target (the same string, or fixtures all within it).
+    pub target: Option<String>,
+}
+
+/// `GET /api/schedule?from=&days=`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ScheduleQuery {
+    /// First night, YYYY-MM-DD (default: tonight).
+    pub from: Option<String>,
+    /// Nights to plan, 1..366.
+    pub days: Option<String>,
+}
+
+/// `GET /api/audit?limit=`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Newest rows to return, 1..1000 (default 100).
+    pub limit: Option<String>,
+}
+
+/// An override as it stands now.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OverrideView {
+    pub id: i64,
+    pub target: String,
+    /// "level", "color", "show" or "blackout".
+    pub kind: String,
+    pub level: Option<f32>,
+    pub color: Option<String>,
+    pub show: Option<String>,
+    pub priority: i32,
+    pub created: DateTime<Utc>,
+    /// When its fade-out finishes; null = until released.
+    pub expires: Option<DateTime<Utc>>,
+    pub remaining_s: Option<f64>,
+    pub fade_s: f64,
+    pub note: Option<String>,
+    /// The token that created it.
+    pub author: String,
+    /// "pending", "fading_in", "active", "fading_out" or "releasing".
+    pub state: String,
+    /// When an operator released it (it is fading out).
+    pub released_at: Option<DateTime<Utc>>,
+    /// Fixtures the target resolves to now.
+    pub fixtures: usize,
+}
+
+fn phase_state(
+    now: DateTime<Utc>,
+    start: DateTime<Utc>,
+    end: Option<DateTime<Utc>>,
+    fade: f64,
+    released: bool,
+) -> &'static str {
+    let since = crate::engine::seconds_between(start, now);
+    let left = end.map(|e| crate::engine::seconds_between(now, e));
+    if released {
+        "releasing"
+    } else if since < 0.0 {
+        "pending"
+    } else if since < fade {
+        "fading_in"
+    } else if left.is_some_and(|l| l < fade) {
+        "fading_out"
+    } else {
+        "active"
+    }
+}
+
+impl OverrideView {
+    pub fn new(
+        o: &Override,
+        released_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+        cfg: &Config,
+    ) -> OverrideView {
+        let (kind, level, color, show) = match &o.action {
+            Action::Level(l) => ("level", Some(*l), None, None),
+            Action::Color(c) => ("color", None, Some(c.clone()), None),
+            Action::Show(s) => ("show", None, None, Some(s.clone())),
+            Action::Blackout => ("blackout", None, None, None),
+        };
+        OverrideView {
+            id: o.id,
+            target: o.target.clone(),
+            kind: kind.into(),
+            level,
+            color,
+            show,
+            priority: o.priority,
+            created: o.created,
+            expires: o.expires,
+            remaining_s: o
+                .expires
+                .map(|e| crate::engine::seconds_between(now, e).max(0.0)),
+            fade_s: o.fade,
+            note: o.note.clone(),
+            author: o.author.clone(),
+            state: phase_state(now, o.created, o.expires, o.fade, released_at.is_some()).into(),
+            released_at,
+            fixtures: cfg.site.resolve_target(&o.target).len(),
+        }
+    }
+}
+
+/// A triggered scene as it stands now.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SceneView {
+    pub id: i64,
+    pub show: String,
+    pub target: Option<String>,
+    pub priority: i32,
+    pub started: DateTime<Utc>,
+    pub ends: DateTime<Utc>,
+    pub remaining_s: f64,
+    /// The fade given at trigger time; null = the show's own.
+    pub fade_s: Option<f64>,
+    pub author: String,
+    /// "pending", "fading_in", "active", "fading_out" or "releasing".
+    pub state: String,
+    pub released_at: Option<DateTime<Utc>>,
+}
+
+impl SceneView {
+    pub fn new(
+        s: &Scene,
+        released_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+        cfg: &Config,
+    ) -> SceneView {
+        let fade = s
+            .fade
+            .or_else(|| cfg.show(&s.show).map(|sh| sh.fade_in.max(sh.fade_out)))
+            .unwrap_or(0.0);
+        SceneView {
+            id: s.id,
+            show: s.show.clone(),
+            target: s.target.clone(),
+            priority: s.priority,
+            started: s.started,
+            ends: s.ends,
+            remaining_s: crate::engine::seconds_between(now, s.ends).max(0.0),
+            fade_s: s.fade,
+            author: s.author.clone(),
+            state: phase_state(now, s.started, Some(s.ends), fade, released_at.is_some()).into(),
+            released_at,
+        }
+    }
+}
+
+/// A master in force.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MasterView {
+    pub target: String,
+    pub level: f32,
+    pub fixtures: usize,
+}
+
+impl MasterView {
+    pub fn new(m: &Master, cfg: &Config) -> MasterView {
+        MasterView {
+            target: m.target.clone(),
+            level: m.level,
+            fixtures: cfg.site.resolve_target(&m.target).len(),
+        }
+    }
+}
+
+/// `POST /api/master`'s answer: every master now in force.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MastersView {
+    pub masters: Vec<MasterView>,
+}
+
+/// `DELETE /api/overrides`'s answer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReleasedView {
+    pub count: usize,
+    pub released: Vec<OverrideView>,
+}
+
+/// An output's health.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OutputView {
+    pub kind: String,
+    pub target: String,
+    pub universes: Vec<u16>,
+    /// "ok", "degraded" or "down".
+    pub state: String,
+    pub frames_sent: u64,
+    pub packets_sent: u64,
+    pub send_errors: u64,
+    pub last_error: Option<String>,
+}
+
+impl From<&crate::output::OutputHealth> for OutputView {
+    fn from(h: &crate::output::OutputHealth) -> OutputView {
+        OutputView {
+            kind: h.kind.to_string(),
+            target: h.target.clone(),
+            universes: h.universes.clone(),
+            state: h.state.to_string(),
+            frames_sent: h.frames_sent,
+            packets_sent: h.packets_sent,
+            send_errors: h.send_errors,
+            last_error: h.last_error.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ClockView {
+    pub now: DateTime<Utc>,
+    /// The site's local time.
+    pub local: String,
+    pub simulated: bool,
+    /// Simulated seconds per real second.
+    pub speed: f64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SiteView {
+    pub name: String,
+    pub timezone: String,
+    pub latitude: f64,
+    pub longitude: f64,
+    pub fixtures: usize,
+    pub universes: Vec<u16>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FramesView {
+    pub target_fps: u32,
+    /// Measured over the last second; null until measured.
+    pub actual_fps: Option<f64>,
+    pub frames: u64,
+    pub late_frames: u64,
+    /// The instant the last frame was rendered for.
+    pub last_instant: Option<DateTime<Utc>>,
+}
+
+/// `GET /api/status`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StatusView {
+    pub clock: ClockView,
+    pub site: SiteView,
+    /// Shows visible in the last frame (schedule, scenes and overrides).
+    pub active_shows: Vec<String>,
+    /// The scheduler's view of the active entries, once it is wired.
+    #[schema(value_type = Object)]
+    pub schedule: Option<serde_json::Value>,
+    pub overrides: Vec<OverrideView>,
+    pub scenes: Vec<SceneView>,
+    pub masters: Vec<MasterView>,
+    pub outputs: Vec<OutputView>,
+    pub frames: FramesView,
+    /// Electrical power now (W); null until the energy meter is connected.
+    pub power_w: Option<f64>,
+    pub uptime_s: f64,
+}
+
+/// A layer of a show.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LayerView {
+    pub target: String,
+    pub effect: String,
+    pub level: f32,
+    pub fixtures: usize,
+}
+
+/// `GET /api/shows` item.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ShowView {
+    pub name: String,
+    pub fade_in_s: f64,
+    pub fade_out_s: f64,
+    pub layers: Vec<LayerView>,
+}
+
+/// `GET /api/groups` item.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GroupView {
+    pub name: String,
+    pub fixtures: Vec<String>,
+}
+
+/// `GET /api/fixtures` item: enough to draw a map and find a fixture on a ladder.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FixtureView {
+    /// Index in patch order (the order of `/api/live` colours).
+    pub index: usize,
+    pub name: String,
+    /// The profile's file stem.
+    pub profile: String,
+    pub profile_name: String,
+    pub mode: String,
+    pub universe: u16,
+    /// 1-based DMX start address.
+    pub address: u16,
+    pub footprint: u16,
+    /// Metres in the site's local frame (x east, y north).
+    pub position: [f64; 2],
+    pub cells: u16,
+    pub groups: Vec<String>,
+}
+
+/// `GET /api/frame`: DMX levels of every universe in the last frame.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FrameView {
+    pub at: Option<DateTime<Utc>>,
+    pub frames: u64,
+    /// Universe number → 512 channel values.
+    pub universes: BTreeMap<String, Vec<u8>>,
+}
+
+/// One `/api/live` event (`event: colors`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LiveEvent {
+    pub at: Option<DateTime<Utc>>,
+    pub frames: u64,
+    /// "#rrggbb" per fixture in patch order (null where the frame has no data).
+    pub colors: Vec<Option<String>>,
+}
+
+/// An audit log row.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AuditView {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    /// The token's name.
+    pub actor: String,
+    pub action: String,
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+    pub remote: Option<String>,
+}
+
+/// `GET /healthz`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HealthView {
+    /// "ok", "starting" or "stalled" (no frame for 5 s).
+    pub status: String,
+    pub frames: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities_parse_like_files() {
+        let q = |s: &str| serde_json::from_str::<Quantity>(s).unwrap();
+        assert_eq!(q("0.3").level().unwrap(), 0.3);
+        assert_eq!(q("\"30%\"").level().unwrap(), 0.3);
+        assert!(q("1.5").level().is_err());
+        assert!(q("\"high\"").level().is_err());
+        assert_eq!(q("\"5m\"").duration().unwrap(), 300.0);
+        assert_eq!(q("90").duration().unwrap(), 90.0);
+        assert!(q("-1").duration().is_err());
+        assert!(q("1e300").duration().is_err());
+        assert_eq!(q("\"emergency\"").priority(0).unwrap(), control::EMERGENCY);
+        assert_eq!(q("2500").priority(0).unwrap(), 2500);
+        assert!(q("2.5").priority(0).is_err());
+        assert!(q("-3").priority(0).is_err());
+        assert!(serde_json::from_str::<Quantity>("true").is_err());
+        assert!(serde_json::from_str::<Quantity>("[1]").is_err());
+    }
+}

@@ -1,0 +1,133 @@
+//! `nightscape energy`: the energy report from the record in the state
+//! folder, or with `--estimate` the forecast of the planned nights (no
+//! daemon needed), as a table, JSON, CSV or an SVG chart.
+//!
+//! The work is in `crate::energy::report`; this file only turns flags into
+//! a query and errors into messages and exit codes (1 on any error).
+
+use crate::config;
+use crate::energy::{estimate, report, EnergyError, Format as ReportFormat, Query};
+use anyhow::Result;
+use chrono::{NaiveDate, Utc};
+use clap::{Args, ValueEnum};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, ValueEnum, Default)]
+pub enum Format {
+    #[default]
+    Table,
+    Json,
+    Csv,
+    Svg,
+}
+
+#[derive(Args, Debug)]
+pub struct EnergyArgs {
+    /// First night (YYYY-MM-DD; a night runs noon to noon). Default: 6
+    /// nights before --to; with --estimate, tonight.
+    #[arg(long)]
+    pub from: Option<NaiveDate>,
+    /// Last night, inclusive (default: tonight).
+    #[arg(long)]
+    pub to: Option<NaiveDate>,
+    /// Report one group instead of the whole site.
+    #[arg(long)]
+    pub group: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Runtime state folder holding the record (energy.sqlite).
+    #[arg(long, default_value = "var")]
+    pub state: PathBuf,
+    /// Forecast the planned nights instead of reading the record.
+    #[arg(long)]
+    pub estimate: bool,
+    /// With --estimate: how many nights (default 1, or up to --to).
+    #[arg(long)]
+    pub days: Option<u32>,
+    /// With --estimate: the sampling step in show time ("10s", "1m").
+    #[arg(long, default_value = "10s")]
+    pub step: String,
+}
+
+pub fn energy(site: &Path, args: &EnergyArgs) -> Result<i32> {
+    let cfg = match config::load(site) {
+        Ok(c) => c,
+        Err(d) => {
+            eprint!("{d}");
+            return Ok(1);
+        }
+    };
+    let tonight = cfg.schedule.night_of(Utc::now());
+    let format = match args.format {
+        Format::Table => ReportFormat::Table,
+        Format::Json => ReportFormat::Json,
+        Format::Csv => ReportFormat::Csv,
+        Format::Svg => ReportFormat::Svg,
+    };
+    let result = if args.estimate {
+        forecast(&cfg, args, tonight)
+    } else {
+        if args.days.is_some() {
+            eprintln!("--days goes with --estimate; for the record use --from and --to");
+            return Ok(1);
+        }
+        let query = Query {
+            from: args.from,
+            to: args.to,
+            group: args.group.clone(),
+        };
+        report::from_store(&args.state, &cfg, &query, tonight)
+    };
+    match result {
+        Ok(r) => {
+            let text = report::render(&r, format);
+            let mut out = std::io::stdout().lock();
+            // A closed pipe (`| head`) is not an error worth a message.
+            let _ = out.write_all(text.as_bytes());
+            Ok(0)
+        }
+        Err(e) => {
+            eprintln!("{}", flag_message(&e));
+            Ok(1)
+        }
+    }
+}
+
+fn forecast(
+    cfg: &config::Config,
+    args: &EnergyArgs,
+    tonight: NaiveDate,
+) -> Result<report::Report, EnergyError> {
+    let step = crate::units::parse_duration(&args.step).map_err(|m| EnergyError::BadQuery {
+        field: "step",
+        message: m,
+    })?;
+    let from = args.from.unwrap_or(tonight);
+    let days = match (args.days, args.to) {
+        (Some(_), Some(_)) => {
+            return Err(EnergyError::BadQuery {
+                field: "days",
+                message: "give --days or --to, not both".into(),
+            })
+        }
+        (Some(d), None) => d,
+        (None, Some(to)) if to < from => {
+            return Err(EnergyError::BadQuery {
+                field: "from",
+                message: format!("from ({from}) is after to ({to})"),
+            })
+        }
+        (None, Some(to)) => ((to - from).num_days() + 1).clamp(1, estimate::MAX_DAYS as i64 + 1) as u32,
+        (None, None) => 1,
+    };
+    report::forecast(cfg, from, days, step, args.group.as_deref())
+}
+
+/// Errors name the flag the user typed.
+fn flag_message(e: &EnergyError) -> String {
+    match e {
+        EnergyError::BadQuery { field, message } => format!("--{field}: {message}"),
+        other => other.to_string(),
+    }
+}

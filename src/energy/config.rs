@@ -1,0 +1,413 @@
+//! The energy sections of `site.toml`: the site's top-level `curfew`, and
+//! `[energy]` with the tariff (a flat price and optional time-of-use bands),
+//! the grid's CO₂ factor, the site's power budget `max_w` and, per group in
+//! `[energy.groups.NAME]`, a budget and a curfew of its own.
+//!
+//! ```toml
+//! curfew = { from = "23:30", to = "sunrise", max_level = 0.3 }
+//! [energy]
+//! max_w = 30000
+//! co2_kg_per_kwh = 0.5703
+//! currency = "CNY"
+//! [energy.tariff]
+//! price = 0.62
+//! bands = [ { name = "peak", from = "18:00", to = "22:00", price = 0.98 } ]
+//! [energy.groups.searchlights]
+//! max_w = 1500
+//! curfew = { from = "22:30", to = "sunrise", max_level = 0 }
+//! ```
+//!
+//! Curfew times read like schedule times (`"23:30"`, `"sunrise"`,
+//! `"sunset + 4h, not after 23:00"`) within the noon-to-noon night; band
+//! times are plain clock times and a band whose `to` is not after its
+//! `from` wraps midnight. Every problem is reported with file:line:col and
+//! the configuration is rejected, like any other section.
+
+use crate::diag::{Diagnostics, SourceFile};
+use crate::schedule::plan::{self, TimeSpec};
+use crate::site::Site;
+use crate::units::LevelValue;
+use chrono::NaiveTime;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::ops::Range;
+use toml::Spanned;
+
+/// Output capped to `max_level` from `from` to `to` every night.
+#[derive(Debug, Clone)]
+pub struct Curfew {
+    pub from: TimeSpec,
+    pub to: TimeSpec,
+    pub max_level: f32,
+    /// As written, for reports.
+    pub from_text: String,
+    pub to_text: String,
+}
+
+/// A time-of-use band: `price` per kWh from `from` to `to` local time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Band {
+    pub name: String,
+    pub from: NaiveTime,
+    pub to: NaiveTime,
+    pub price: f64,
+}
+
+impl Band {
+    /// Whether a local clock time falls in the band (wrapping midnight when
+    /// `to <= from`; `from == to` is the whole day).
+    pub fn contains(&self, t: NaiveTime) -> bool {
+        if self.from < self.to {
+            self.from <= t && t < self.to
+        } else {
+            t >= self.from || t < self.to
+        }
+    }
+}
+
+/// Price per kWh: the first band containing the local time, else the flat
+/// price.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tariff {
+    pub price: f64,
+    pub bands: Vec<Band>,
+}
+
+impl Tariff {
+    /// The band index in force at a local time (None = the flat price).
+    pub fn band_at(&self, t: NaiveTime) -> Option<usize> {
+        self.bands.iter().position(|b| b.contains(t))
+    }
+
+    pub fn price_at(&self, t: NaiveTime) -> f64 {
+        self.band_at(t).map_or(self.price, |i| self.bands[i].price)
+    }
+}
+
+/// Energy settings of one site group.
+#[derive(Debug, Clone, Default)]
+pub struct GroupEnergy {
+    pub max_w: Option<f64>,
+    pub curfew: Option<Curfew>,
+}
+
+/// Everything energy-related the site file says. The default (no sections)
+/// meters and reports but limits nothing and prices nothing.
+#[derive(Debug, Clone, Default)]
+pub struct EnergyConfig {
+    pub curfew: Option<Curfew>,
+    pub max_w: Option<f64>,
+    pub tariff: Tariff,
+    pub co2_kg_per_kwh: f64,
+    pub currency: String,
+    /// Keyed by site group name (checked to exist).
+    pub groups: BTreeMap<String, GroupEnergy>,
+}
+
+impl EnergyConfig {
+    /// Whether any budget is set (the frame hook skips budget work if not).
+    pub fn has_budgets(&self) -> bool {
+        self.max_w.is_some() || self.groups.values().any(|g| g.max_w.is_some())
+    }
+
+    /// Whether any curfew is set.
+    pub fn has_curfews(&self) -> bool {
+        self.curfew.is_some() || self.groups.values().any(|g| g.curfew.is_some())
+    }
+}
+
+#[derive(Deserialize)]
+struct RawFile {
+    #[serde(default)]
+    curfew: Option<Spanned<RawCurfew>>,
+    #[serde(default)]
+    energy: Option<Spanned<RawEnergy>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCurfew {
+    from: Spanned<String>,
+    to: Spanned<String>,
+    max_level: Spanned<LevelValue>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnergy {
+    #[serde(default)]
+    max_w: Option<Spanned<f64>>,
+    #[serde(default)]
+    co2_kg_per_kwh: Option<Spanned<f64>>,
+    #[serde(default)]
+    currency: Option<Spanned<String>>,
+    #[serde(default)]
+    tariff: Option<Spanned<RawTariff>>,
+    #[serde(default)]
+    groups: BTreeMap<Spanned<String>, Spanned<RawGroup>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTariff {
+    #[serde(default)]
+    price: Option<Spanned<f64>>,
+    #[serde(default)]
+    bands: Vec<Spanned<RawBand>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBand {
+    #[serde(default)]
+    name: Option<Spanned<String>>,
+    from: Spanned<String>,
+    to: Spanned<String>,
+    price: Spanned<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGroup {
+    #[serde(default)]
+    max_w: Option<Spanned<f64>>,
+    #[serde(default)]
+    curfew: Option<Spanned<RawCurfew>>,
+}
+
+fn clock(text: &str) -> Option<NaiveTime> {
+    let t = text.trim();
+    NaiveTime::parse_from_str(t, "%H:%M")
+        .or_else(|_| NaiveTime::parse_from_str(t, "%H:%M:%S"))
+        .ok()
+}
+
+fn curfew(file: &SourceFile, raw: &RawCurfew, diags: &mut Diagnostics) -> Option<Curfew> {
+    let mut ok = true;
+    let mut time = |s: &Spanned<String>, is_end: bool, diags: &mut Diagnostics| {
+        match plan::parse_time(s.get_ref()) {
+            Ok(TimeSpec::Cron(_)) => {
+                diags.error(
+                    file,
+                    s.span(),
+                    "a curfew runs once a night: write a clock time like \"23:30\" or a sun event like \"sunrise\", not cron",
+                );
+                ok = false;
+                None
+            }
+            Ok(TimeSpec::For(_)) if !is_end => {
+                diags.error(
+                    file,
+                    s.span(),
+                    "`for` is only for the curfew's end: `from` is a time like \"23:30\"",
+                );
+                ok = false;
+                None
+            }
+            Ok(t) => Some(t),
+            Err(m) => {
+                diags.error(file, s.span(), format!("curfew: {m}"));
+                ok = false;
+                None
+            }
+        }
+    };
+    let from = time(&raw.from, false, diags);
+    let to = time(&raw.to, true, diags);
+    let max_level = match raw.max_level.get_ref().to_level() {
+        Ok(v) => v as f32,
+        Err(m) => {
+            diags.error(file, raw.max_level.span(), format!("curfew max_level: {m}"));
+            return None;
+        }
+    };
+    if !ok {
+        return None;
+    }
+    Some(Curfew {
+        from: from?,
+        to: to?,
+        max_level,
+        from_text: raw.from.get_ref().trim().to_string(),
+        to_text: raw.to.get_ref().trim().to_string(),
+    })
+}
+
+fn watts(
+    file: &SourceFile,
+    v: &Option<Spanned<f64>>,
+    what: &str,
+    diags: &mut Diagnostics,
+) -> Option<f64> {
+    let s = v.as_ref()?;
+    let w = *s.get_ref();
+    if !(w.is_finite() && w > 0.0) {
+        diags.error(
+            file,
+            s.span(),
+            format!("{what} must be more than 0 watts, found {w}"),
+        );
+        return None;
+    }
+    Some(w)
+}
+
+fn non_negative(
+    file: &SourceFile,
+    v: &Option<Spanned<f64>>,
+    what: &str,
+    diags: &mut Diagnostics,
+) -> f64 {
+    match v {
+        None => 0.0,
+        Some(s) if s.get_ref().is_finite() && *s.get_ref() >= 0.0 => *s.get_ref(),
+        Some(s) => {
+            diags.error(
+                file,
+                s.span(),
+                format!("{what} must be zero or more, found {}", s.get_ref()),
+            );
+            0.0
+        }
+    }
+}
+
+/// The span of `[energy.groups.NAME]`'s key: toml gives it for the key,
+/// but fall back to the value for safety.
+fn key_span(key: &Spanned<String>, value: Range<usize>) -> Range<usize> {
+    let s = key.span();
+    if s.is_empty() {
+        value
+    } else {
+        s
+    }
+}
+
+/// Parse the energy sections of the site file against the compiled site
+/// (group names are checked). Problems go to `diags`.
+pub fn parse(file: &SourceFile, site: &Site, diags: &mut Diagnostics) -> EnergyConfig {
+    let mut cfg = EnergyConfig::default();
+    let raw: RawFile = match toml::from_str(&file.text) {
+        Ok(r) => r,
+        Err(e) => {
+            // site::compile already reported a file that does not parse;
+            // report only errors in the sections read here.
+            if !diags.has_errors() {
+                diags.toml_error(file, &e);
+            }
+            return cfg;
+        }
+    };
+    if let Some(c) = &raw.curfew {
+        cfg.curfew = curfew(file, c.get_ref(), diags);
+    }
+    let Some(energy) = raw.energy else {
+        return cfg;
+    };
+    let e = energy.into_inner();
+    cfg.max_w = watts(file, &e.max_w, "max_w", diags);
+    cfg.co2_kg_per_kwh = non_negative(file, &e.co2_kg_per_kwh, "co2_kg_per_kwh", diags);
+    cfg.currency = e
+        .currency
+        .map(|c| c.into_inner().trim().to_string())
+        .unwrap_or_default();
+    if let Some(t) = &e.tariff {
+        let t = t.get_ref();
+        cfg.tariff.price = non_negative(file, &t.price, "tariff price", diags);
+        for (i, b) in t.bands.iter().enumerate() {
+            let rb = b.get_ref();
+            let time = |s: &Spanned<String>, diags: &mut Diagnostics| {
+                let c = clock(s.get_ref());
+                if c.is_none() {
+                    diags.error(
+                        file,
+                        s.span(),
+                        format!(
+                            "`{}` is not a clock time: tariff bands run between times like \"22:00\"",
+                            s.get_ref()
+                        ),
+                    );
+                }
+                c
+            };
+            let from = time(&rb.from, diags);
+            let to = time(&rb.to, diags);
+            let price = *rb.price.get_ref();
+            if !(price.is_finite() && price >= 0.0) {
+                diags.error(
+                    file,
+                    rb.price.span(),
+                    format!("a band's price must be zero or more, found {price}"),
+                );
+                continue;
+            }
+            if let (Some(from), Some(to)) = (from, to) {
+                cfg.tariff.bands.push(Band {
+                    name: rb
+                        .name
+                        .as_ref()
+                        .map(|n| n.get_ref().trim().to_string())
+                        .unwrap_or_else(|| format!("band {}", i + 1)),
+                    from,
+                    to,
+                    price,
+                });
+            }
+        }
+    }
+    for (name, g) in &e.groups {
+        let key = name.get_ref();
+        if !site.groups.contains_key(key) {
+            let known: Vec<&str> = site.groups.keys().map(String::as_str).collect();
+            diags.error(
+                file,
+                key_span(name, g.span()),
+                format!(
+                    "unknown group `{key}` in [energy.groups] (the site's groups: {})",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            );
+            continue;
+        }
+        let rg = g.get_ref();
+        let ge = GroupEnergy {
+            max_w: watts(file, &rg.max_w, "max_w", diags),
+            curfew: rg
+                .curfew
+                .as_ref()
+                .and_then(|c| curfew(file, c.get_ref(), diags)),
+        };
+        cfg.groups.insert(key.clone(), ge);
+    }
+    cfg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bands_wrap_midnight() {
+        let t = |s: &str| clock(s).unwrap();
+        let b = Band {
+            name: "valley".into(),
+            from: t("23:00"),
+            to: t("07:00"),
+            price: 0.3,
+        };
+        assert!(b.contains(t("23:30")));
+        assert!(b.contains(t("03:00")));
+        assert!(!b.contains(t("07:00")));
+        assert!(!b.contains(t("12:00")));
+        let tariff = Tariff {
+            price: 0.6,
+            bands: vec![b],
+        };
+        assert_eq!(tariff.price_at(t("01:00")), 0.3);
+        assert_eq!(tariff.price_at(t("20:00")), 0.6);
+    }
+}

@@ -1,0 +1,255 @@
+//! The daemon's energy hook: curfew caps and power budgets on every frame,
+//! metering of the frame sent, and a writer thread that owns the SQLite
+//! record so the frame loop never touches the disk.
+//!
+//! Flushing: what was metered goes to the writer every 30 simulated
+//! seconds or every 30 real seconds, whichever comes first (at speed 1 the
+//! two agree; at `--speed 600` the simulated rule flushes several times a
+//! real second), and on `stop()`. A `kill -9` therefore loses at most 30
+//! simulated seconds plus the writer's commit in flight. A frame step is cut
+//! to 2 s × the clock's speed, so a jump of the system clock (NTP, a
+//! suspended machine) books no phantom energy while a sped-up clock still
+//! books its long steps.
+//!
+//! If the record cannot be opened or written, the lights do not care: the
+//! hook keeps limiting, the writer keeps the totals in memory (merged per
+//! night, so bounded) and retries.
+
+use super::meter::{Core, Meter, NightRecord, ScopeKind};
+use super::store::EnergyStore;
+use crate::config::Config;
+use crate::daemon::FrameHook;
+use crate::engine::{ActiveShow, Frame, Limits};
+use chrono::{DateTime, NaiveDate, Utc};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Seconds of simulated time between flushes.
+pub const FLUSH_SIM_S: f64 = 30.0;
+/// Real time between flushes, whatever the clock's speed.
+pub const FLUSH_REAL: Duration = Duration::from_secs(30);
+/// Longest real step booked as energy, scaled by the clock's speed.
+pub const MAX_STEP_REAL_S: f64 = 2.0;
+
+/// The power right now, for status pages (`GET /api/status`'s "power now").
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct LivePower {
+    pub at: Option<DateTime<Utc>>,
+    pub site_w: f64,
+    /// (group, W), in name order.
+    pub groups: Vec<(String, f64)>,
+    /// Whether a budget is scaling any scope this frame.
+    pub limited: bool,
+    /// Whether a curfew caps any fixture this frame.
+    pub curfew: bool,
+}
+
+enum Msg {
+    Add(BTreeMap<NaiveDate, NightRecord>),
+    Stop,
+}
+
+/// The frame hook. Build it with [`EnergyHook::open`] and push it into the
+/// frame loop's hooks.
+pub struct EnergyHook {
+    core: Core,
+    meter: Meter,
+    tx: Option<mpsc::Sender<Msg>>,
+    writer: Option<std::thread::JoinHandle<()>>,
+    live: Arc<Mutex<LivePower>>,
+    last_flush_sim: Option<DateTime<Utc>>,
+    last_flush_real: Instant,
+}
+
+impl EnergyHook {
+    /// A hook recording into `<state>/energy.sqlite`, for a clock running
+    /// at `speed` simulated seconds per real second. Never fails: a record
+    /// that cannot be opened is logged and retried by the writer.
+    pub fn open(state: &Path, speed: f64) -> EnergyHook {
+        let speed = if speed.is_finite() { speed.max(1.0) } else { 1.0 };
+        let store = match EnergyStore::open(state) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!("energy record unavailable, retrying later: {e}");
+                None
+            }
+        };
+        let (tx, rx) = mpsc::channel();
+        let dir = state.to_path_buf();
+        let writer = std::thread::Builder::new()
+            .name("energy-writer".into())
+            .spawn(move || writer(dir, store, rx))
+            .map_err(|e| tracing::warn!("cannot start the energy writer: {e}"))
+            .ok();
+        EnergyHook {
+            core: Core::new(),
+            meter: Meter::new(MAX_STEP_REAL_S * speed),
+            tx: writer.as_ref().map(|_| tx),
+            writer,
+            live: Arc::default(),
+            last_flush_sim: None,
+            last_flush_real: Instant::now(),
+        }
+    }
+
+    /// A handle to the power right now (updated every frame).
+    pub fn live(&self) -> Arc<Mutex<LivePower>> {
+        self.live.clone()
+    }
+
+    fn flush(&mut self) {
+        if !self.meter.has_pending() {
+            return;
+        }
+        let batch = self.meter.take();
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Msg::Add(batch));
+        }
+        self.last_flush_real = Instant::now();
+    }
+
+    fn finish(&mut self) {
+        self.flush();
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(Msg::Stop);
+        }
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+impl FrameHook for EnergyHook {
+    fn limits(&mut self, config: &Config, at: DateTime<Utc>, limits: &mut Limits) {
+        self.core.limits(config, at, limits);
+    }
+
+    fn review(
+        &mut self,
+        config: &Config,
+        at: DateTime<Utc>,
+        frame: &Frame,
+        limits: &mut Limits,
+        pass: u32,
+    ) -> bool {
+        self.core.review(config, at, frame, limits, pass)
+    }
+
+    fn observe(&mut self, config: &Config, at: DateTime<Utc>, active: &[ActiveShow], frame: &Frame) {
+        let sample = self.core.sample(config, at, active, frame);
+        if let Ok(mut live) = self.live.lock() {
+            live.at = Some(at);
+            live.site_w = sample.site_w();
+            live.groups.clear();
+            live.groups.extend(
+                sample
+                    .scopes
+                    .iter()
+                    .filter(|s| s.kind == Some(ScopeKind::Group))
+                    .map(|s| (s.name.clone(), s.w)),
+            );
+            live.limited = sample.scopes.iter().any(|s| s.scale < 1.0);
+            live.curfew = sample.scopes.iter().any(|s| s.curfew);
+        }
+        self.meter.push(config, sample);
+        let sim_due = match self.last_flush_sim {
+            None => {
+                self.last_flush_sim = Some(at);
+                false
+            }
+            Some(last) => {
+                let since = crate::engine::seconds_between(last, at);
+                !(0.0..FLUSH_SIM_S).contains(&since)
+            }
+        };
+        if sim_due || self.last_flush_real.elapsed() >= FLUSH_REAL {
+            self.last_flush_sim = Some(at);
+            self.flush();
+        }
+    }
+
+    fn stop(&mut self) {
+        self.finish();
+    }
+}
+
+impl Drop for EnergyHook {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// The writer thread: merge what arrives, write it in one transaction,
+/// keep it for the next try when the write fails.
+fn writer(dir: PathBuf, mut store: Option<EnergyStore>, rx: mpsc::Receiver<Msg>) {
+    let mut pending: BTreeMap<NaiveDate, NightRecord> = BTreeMap::new();
+    let mut last_try = Instant::now();
+    let mut warned = false;
+    let mut stop = false;
+    while !stop {
+        let wait = if pending.is_empty() {
+            Duration::from_secs(3600)
+        } else {
+            Duration::from_secs(5)
+        };
+        let take = |m: Msg, stop: &mut bool, pending: &mut BTreeMap<_, NightRecord>| match m {
+            Msg::Add(batch) => {
+                for (night, rec) in batch {
+                    match pending.get_mut(&night) {
+                        Some(p) => p.merge(&rec),
+                        None => {
+                            pending.insert(night, rec);
+                        }
+                    }
+                }
+            }
+            Msg::Stop => *stop = true,
+        };
+        match rx.recv_timeout(wait) {
+            Ok(m) => take(m, &mut stop, &mut pending),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => stop = true,
+        }
+        // Coalesce a backlog into one transaction.
+        while let Ok(m) = rx.try_recv() {
+            take(m, &mut stop, &mut pending);
+        }
+        if pending.is_empty() {
+            continue;
+        }
+        if store.is_none() && (stop || last_try.elapsed() >= Duration::from_secs(60)) {
+            last_try = Instant::now();
+            match EnergyStore::open(&dir) {
+                Ok(s) => store = Some(s),
+                Err(e) if !warned => {
+                    tracing::warn!("energy record still unavailable: {e}");
+                    warned = true;
+                }
+                Err(_) => {}
+            }
+        }
+        if let Some(s) = store.as_mut() {
+            match s.add(&pending) {
+                Ok(()) => {
+                    pending.clear();
+                    warned = false;
+                }
+                Err(e) => {
+                    if !warned {
+                        tracing::warn!("cannot write the energy record (will retry): {e}");
+                        warned = true;
+                    }
+                }
+            }
+        }
+    }
+    if !pending.is_empty() {
+        tracing::warn!(
+            nights = pending.len(),
+            "energy not recorded at shutdown: the record could not be written"
+        );
+    }
+}

@@ -1,0 +1,87 @@
+//! Energy: what the lighting draws, estimated from the DMX actually sent;
+//! power budgets and curfew dimming that cap whatever the schedule and the
+//! operators ask for; a per-night record of kWh, peak W, burn hours, cost
+//! and CO₂ in SQLite; the forecast of a schedule before it runs; and the
+//! reports (table, JSON, CSV, SVG) the CLI and the API serve.
+//!
+//! The pieces, in the order a frame meets them:
+//! - [`config`] reads `curfew` and `[energy]` from `site.toml` (located
+//!   diagnostics, like every other section);
+//! - [`model`] is the pure power model: a frame in, watts per fixture out,
+//!   with everything that does not change per frame precomputed per site;
+//! - [`limit`] resolves curfew windows per night and solves budget scales;
+//! - [`meter`] turns frames into per-night records ([`meter::Core`] drives
+//!   limits and sampling; [`meter::NightRecord`] integrates samples);
+//! - [`hook`] is the daemon's [`crate::daemon::FrameHook`], feeding a writer
+//!   thread; [`store`] is the SQLite file (`<state>/energy.sqlite`);
+//! - [`estimate`] renders sampled instants of planned nights without a
+//!   daemon; [`report`] builds and formats the report from either.
+
+pub mod config;
+pub mod estimate;
+pub mod hook;
+pub mod limit;
+pub mod meter;
+pub mod model;
+pub mod report;
+pub mod store;
+
+pub use config::{Curfew, EnergyConfig, GroupEnergy, Tariff};
+pub use hook::{EnergyHook, LivePower};
+pub use model::PowerModel;
+pub use report::{Format, Query, Report};
+
+use std::path::PathBuf;
+
+/// Why an energy operation failed. `BadQuery` names the request field at
+/// fault so the API can answer 400 with it.
+#[derive(Debug, thiserror::Error)]
+pub enum EnergyError {
+    #[error("{field}: {message}")]
+    BadQuery {
+        field: &'static str,
+        message: String,
+    },
+    #[error("cannot create the state folder {path}: {source}")]
+    Folder {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("energy record {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("energy record {path} has schema version {found}, newer than this build knows ({known}): run the newer nightscape or restore a backup")]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: usize,
+    },
+    #[error("energy record: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("energy record holds a value it cannot read: {0}")]
+    Corrupt(String),
+}
+
+impl EnergyError {
+    /// Whether the caller asked for something wrong (4xx) rather than the
+    /// record failing (5xx).
+    pub fn is_bad_request(&self) -> bool {
+        matches!(self, EnergyError::BadQuery { .. })
+    }
+
+    /// The request field at fault, for a 4xx body.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            EnergyError::BadQuery { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+}
+
+/// Joules in a kilowatt-hour.
+pub const J_PER_KWH: f64 = 3.6e6;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,372 @@
+//! The power model: watts per fixture from the DMX values of a frame.
+//!
+//! Per fixture, `W = standby_w + (power_w − standby_w) × power_fraction(load)`,
+//! where `load` (0..=1) is read from the channels actually sent: the head
+//! dimmer × the cell's dimmer × the cell's emitter levels weighted by the
+//! profile's `emitter_weights` (over the total weight of the cell's
+//! emitters), averaged over the cells. A scope with no emitter channels is
+//! "all dimmer" (its load is its dimmer); a mode with neither dimmer nor
+//! emitters cannot be dimmed and draws `power_w` whenever powered. 16-bit
+//! channels read both bytes. Strobe, pan, tilt and zoom draw nothing extra.
+//! Head colour channels of a pixel mode (no shipped profile has them) are
+//! not counted.
+//!
+//! Reading the frame rather than the look means the estimate sees what the
+//! fixtures are told, after dimmer curves, masters, caps and 8-bit rounding.
+//! Fixtures on universes that no output sends count as standby only: they
+//! are powered, but a driver that hears no DMX stays dark.
+//!
+//! Everything that does not change per frame (channel slots, weights
+//! normalised, powers, which fixtures are sent) is precomputed in
+//! [`PowerModel::new`], so a frame costs one pass over the emitter bytes.
+
+use crate::engine::Frame;
+use crate::fixture::{DimmerCurve, Role};
+use crate::site::{Site, UNIVERSE_SIZE};
+
+/// A channel read as a level: the coarse slot and, for 16-bit, the fine.
+#[derive(Debug, Clone, Copy)]
+struct Level {
+    coarse: u16,
+    /// `u16::MAX` when 8-bit.
+    fine: u16,
+}
+
+const NO_FINE: u16 = u16::MAX;
+
+impl Level {
+    #[inline]
+    fn read(self, d: &[u8]) -> f32 {
+        let c = d.get(self.coarse as usize).copied().unwrap_or(0);
+        if self.fine == NO_FINE {
+            c as f32 * (1.0 / 255.0)
+        } else {
+            let f = d.get(self.fine as usize).copied().unwrap_or(0);
+            ((c as u32) << 8 | f as u32) as f32 * (1.0 / 65535.0)
+        }
+    }
+}
+
+/// An emitter channel with its weight over the scope's total weight.
+#[derive(Debug, Clone, Copy)]
+struct Term {
+    level: Level,
+    weight: f32,
+}
+
+/// One scope (a cell, or the head of a plain fixture).
+#[derive(Debug, Clone)]
+struct Scope {
+    dimmer: Option<Level>,
+    /// Range into the mode's terms; empty = all dimmer.
+    terms: std::ops::Range<u32>,
+}
+
+/// A profile mode's channel layout, relative to the fixture's start.
+#[derive(Debug, Clone)]
+struct ModeModel {
+    head_dimmer: Option<Level>,
+    scopes: Vec<Scope>,
+    terms: Vec<Term>,
+}
+
+/// One fixture's constants.
+#[derive(Debug, Clone, Copy)]
+struct FixtureModel {
+    profile: u32,
+    mode: u32,
+    universe: u32,
+    /// 0-based slot of the fixture's first channel.
+    base: u16,
+    /// Whether an output sends the fixture's universe.
+    sent: bool,
+    standby_w: f32,
+    span_w: f32,
+    /// Exponent of the dimmer curve: DMX ≈ intensity^k (budget prediction).
+    k: f32,
+}
+
+/// The power model of one site, built once per configuration.
+#[derive(Debug, Clone)]
+pub struct PowerModel {
+    fixtures: Vec<FixtureModel>,
+    /// Indexed by `[profile][mode]`, flattened through `mode_index`.
+    modes: Vec<ModeModel>,
+    mode_index: Vec<Vec<u32>>,
+    /// Power curves per profile (empty = linear), copied so the model
+    /// needs no site reference per frame.
+    curves: Vec<Vec<(f32, f32)>>,
+    universes: Vec<u16>,
+}
+
+fn level_of(
+    channels: &[crate::fixture::Channel],
+    role: Role,
+    cell: Option<u16>,
+) -> Option<Level> {
+    let coarse = channels
+        .iter()
+        .find(|c| c.role == role && c.cell == cell && !c.fine)?;
+    let fine = channels
+        .iter()
+        .find(|c| c.role == role && c.cell == cell && c.fine)
+        .map_or(NO_FINE, |c| c.offset);
+    Some(Level {
+        coarse: coarse.offset,
+        fine,
+    })
+}
+
+fn mode_model(profile: &crate::fixture::Profile, mode: &crate::fixture::Mode) -> ModeModel {
+    let head_dimmer = level_of(&mode.channels, Role::Dimmer, None);
+    let scope_cells: Vec<Option<u16>> = if mode.pixel {
+        (0..mode.cells).map(Some).collect()
+    } else {
+        vec![None]
+    };
+    let mut terms = Vec::new();
+    let mut scopes = Vec::with_capacity(scope_cells.len());
+    for cell in scope_cells {
+        let start = terms.len() as u32;
+        let mut total = 0.0f32;
+        for ch in mode
+            .channels
+            .iter()
+            .filter(|c| c.cell == cell && !c.fine)
+        {
+            if let Some(i) = ch.role.emitter_index() {
+                let w = profile.emitter_weights[i].max(0.0);
+                let fine = mode
+                    .channels
+                    .iter()
+                    .find(|c| c.role == ch.role && c.cell == cell && c.fine)
+                    .map_or(NO_FINE, |c| c.offset);
+                terms.push(Term {
+                    level: Level {
+                        coarse: ch.offset,
+                        fine,
+                    },
+                    weight: w,
+                });
+                total += w;
+            }
+        }
+        if total > 0.0 {
+            for t in &mut terms[start as usize..] {
+                t.weight /= total;
+            }
+        } else {
+            // Emitters that draw nothing by weight: the scope is all dimmer.
+            terms.truncate(start as usize);
+        }
+        let dimmer = if mode.pixel {
+            level_of(&mode.channels, Role::Dimmer, cell)
+        } else {
+            None
+        };
+        scopes.push(Scope {
+            dimmer,
+            terms: start..terms.len() as u32,
+        });
+    }
+    ModeModel {
+        head_dimmer,
+        scopes,
+        terms,
+    }
+}
+
+impl PowerModel {
+    /// Precompute the model of a site.
+    pub fn new(site: &Site) -> PowerModel {
+        let mut modes = Vec::new();
+        let mut mode_index = Vec::with_capacity(site.profiles.len());
+        for p in &site.profiles {
+            let mut idx = Vec::with_capacity(p.modes.len());
+            for m in &p.modes {
+                idx.push(modes.len() as u32);
+                modes.push(mode_model(p, m));
+            }
+            mode_index.push(idx);
+        }
+        let sent: std::collections::BTreeSet<u16> = site
+            .outputs
+            .iter()
+            .flat_map(|o| o.universes.iter().copied())
+            .collect();
+        let fixtures = site
+            .fixtures
+            .iter()
+            .map(|f| {
+                let p = &site.profiles[f.profile];
+                let standby = p.standby_w.max(0.0);
+                FixtureModel {
+                    profile: f.profile as u32,
+                    mode: mode_index[f.profile]
+                        .get(f.mode)
+                        .copied()
+                        .unwrap_or(u32::MAX),
+                    universe: f.universe_index,
+                    base: f.address.saturating_sub(1),
+                    sent: sent.contains(&f.universe),
+                    standby_w: standby as f32,
+                    span_w: (p.power_w - standby).max(0.0) as f32,
+                    k: match p.dimmer_curve {
+                        DimmerCurve::Linear => 1.0,
+                        DimmerCurve::Square => 2.0,
+                        DimmerCurve::Gamma(g) => g,
+                    },
+                }
+            })
+            .collect();
+        PowerModel {
+            fixtures,
+            modes,
+            mode_index,
+            curves: site.profiles.iter().map(|p| p.power_curve.clone()).collect(),
+            universes: site.universes.clone(),
+        }
+    }
+
+    /// Number of fixtures the model covers.
+    pub fn len(&self) -> usize {
+        self.fixtures.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fixtures.is_empty()
+    }
+
+    /// Standby watts of fixture `f`.
+    pub fn standby_w(&self, f: usize) -> f32 {
+        self.fixtures.get(f).map_or(0.0, |m| m.standby_w)
+    }
+
+    /// Full watts of fixture `f` (every emitter at full).
+    pub fn full_w(&self, f: usize) -> f32 {
+        self.fixtures
+            .get(f)
+            .map_or(0.0, |m| m.standby_w + m.span_w)
+    }
+
+    /// Whether fixture `f` is on a universe an output sends.
+    pub fn is_sent(&self, f: usize) -> bool {
+        self.fixtures.get(f).is_some_and(|m| m.sent)
+    }
+
+    /// Dimmer-curve exponent of fixture `f` (load ∝ scale^k).
+    pub fn exponent(&self, f: usize) -> f32 {
+        self.fixtures.get(f).map_or(1.0, |m| m.k)
+    }
+
+    /// Watts of fixture `f` at `load` through its profile's power curve.
+    #[inline]
+    pub fn watts_at(&self, f: usize, load: f32) -> f32 {
+        match self.fixtures.get(f) {
+            Some(m) => {
+                m.standby_w
+                    + m.span_w
+                        * power_fraction(
+                            self.curves
+                                .get(m.profile as usize)
+                                .map_or(&[][..], |c| &c[..]),
+                            load,
+                        )
+            }
+            None => 0.0,
+        }
+    }
+
+    /// Load (0..=1) of fixture `f` in `frame`.
+    #[inline]
+    pub fn load(&self, f: usize, frame: &Frame) -> f32 {
+        let Some(m) = self.fixtures.get(f) else {
+            return 0.0;
+        };
+        if !m.sent {
+            return 0.0;
+        }
+        let Some(mode) = self.modes.get(m.mode as usize) else {
+            return 0.0;
+        };
+        let Some(data) = frame.data.get(m.universe as usize) else {
+            return 0.0;
+        };
+        let d: &[u8] = data.get(m.base as usize..).unwrap_or(&[]);
+        let head = mode.head_dimmer.map_or(1.0, |l| l.read(d));
+        if head <= 0.0 || mode.scopes.is_empty() {
+            return 0.0;
+        }
+        let mut sum = 0.0f32;
+        for s in &mode.scopes {
+            let dim = s.dimmer.map_or(1.0, |l| l.read(d));
+            if dim <= 0.0 {
+                continue;
+            }
+            let e = if s.terms.is_empty() {
+                1.0
+            } else {
+                let mut acc = 0.0f32;
+                for t in &mode.terms[s.terms.start as usize..s.terms.end as usize] {
+                    acc += t.weight * t.level.read(d);
+                }
+                acc
+            };
+            sum += dim * e;
+        }
+        (head * sum / mode.scopes.len() as f32).clamp(0.0, 1.0)
+    }
+
+    /// Loads and watts of every fixture in `frame`, written into `load` and
+    /// `watts` (resized to the fixture count); returns the site total W.
+    /// A frame for another universe layout (a configuration switch in
+    /// flight) reads as all standby rather than misreading channels.
+    pub fn estimate(&self, frame: &Frame, load: &mut Vec<f32>, watts: &mut Vec<f32>) -> f64 {
+        load.clear();
+        watts.clear();
+        load.resize(self.fixtures.len(), 0.0);
+        watts.resize(self.fixtures.len(), 0.0);
+        let layout_ok = frame.universes == self.universes;
+        let mut total = 0.0f64;
+        for (f, (l, w)) in load.iter_mut().zip(watts.iter_mut()).enumerate() {
+            *l = if layout_ok { self.load(f, frame) } else { 0.0 };
+            *w = self.watts_at(f, *l);
+            total += *w as f64;
+        }
+        total
+    }
+
+    /// The mode index of a (profile, mode) pair, for tests.
+    #[doc(hidden)]
+    pub fn mode_slot(&self, profile: usize, mode: usize) -> Option<u32> {
+        self.mode_index.get(profile)?.get(mode).copied()
+    }
+}
+
+/// `Profile::power_fraction` on a bare curve (the same rule: implicit
+/// (0,0) and (1,1) end points, linear between points).
+#[inline]
+pub fn power_fraction(curve: &[(f32, f32)], load: f32) -> f32 {
+    let x = load.clamp(0.0, 1.0);
+    let (Some(&c0), Some(&cn)) = (curve.first(), curve.last()) else {
+        return x;
+    };
+    let first = if c0.0 > 0.0 { (0.0, 0.0) } else { c0 };
+    let last = if cn.0 < 1.0 { (1.0, 1.0) } else { cn };
+    let mut prev = first;
+    for &p in curve.iter().chain(std::iter::once(&last)) {
+        if x <= p.0 {
+            let span = p.0 - prev.0;
+            return if span > 0.0 {
+                prev.1 + (p.1 - prev.1) * (x - prev.0) / span
+            } else {
+                p.1
+            };
+        }
+        prev = p;
+    }
+    last.1
+}
+
+/// Slots a universe holds (re-exported for tests that build frames).
+pub const SLOTS: usize = UNIVERSE_SIZE;

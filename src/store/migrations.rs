@@ -1,0 +1,69 @@
+//! The schema, as an append-only list of migrations.
+//!
+//! A migration's position in [`MIGRATIONS`] is its version: the database
+//! records the last one applied in `PRAGMA user_version`, and opening a
+//! store applies the ones after it, each in its own transaction together
+//! with the version bump, so a crash mid-upgrade leaves the previous
+//! version intact. Never edit or reorder a migration that has shipped: add
+//! a new one at the end (the energy record, for instance, arrives as the
+//! next entry with its own `CREATE TABLE`).
+
+/// One schema step.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// What the step does, for logs and errors.
+    pub name: &'static str,
+    /// SQL run as one batch inside the step's transaction.
+    pub sql: &'static str,
+}
+
+/// Every schema step, oldest first. Version N means the first N are applied.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    name: "operator control, audit log and key-value settings",
+    sql: r#"
+        -- Instants are RFC 3339 UTC text with nanoseconds ("...T10:00:00.000000000Z"):
+        -- fixed width, so text order is time order and `expires <= ?` works.
+        -- AUTOINCREMENT so an id is never reused: cancelling a stale id must
+        -- not hit a newer override.
+        CREATE TABLE overrides (
+            id        INTEGER PRIMARY KEY AUTOINCREMENT,
+            target    TEXT    NOT NULL,
+            action    TEXT    NOT NULL,          -- control::Action as JSON
+            priority  INTEGER NOT NULL,
+            created   TEXT    NOT NULL,
+            expires   TEXT,                      -- NULL: until cancelled
+            fade      REAL    NOT NULL,
+            note      TEXT,
+            author    TEXT    NOT NULL,
+            cancelled TEXT                       -- when an operator released it
+        );
+        CREATE TABLE scenes (
+            id        INTEGER PRIMARY KEY AUTOINCREMENT,
+            show      TEXT    NOT NULL,
+            target    TEXT,
+            priority  INTEGER NOT NULL,
+            started   TEXT    NOT NULL,
+            ends      TEXT    NOT NULL,
+            fade      REAL,
+            author    TEXT    NOT NULL,
+            cancelled TEXT
+        );
+        CREATE TABLE masters (
+            target TEXT PRIMARY KEY,
+            level  REAL NOT NULL
+        );
+        CREATE TABLE audit (
+            id     INTEGER PRIMARY KEY AUTOINCREMENT,
+            at     TEXT NOT NULL,
+            actor  TEXT NOT NULL,                -- the token's name, never its secret
+            action TEXT NOT NULL,
+            detail TEXT NOT NULL,                -- JSON
+            remote TEXT
+        );
+        CREATE INDEX audit_at ON audit(at);
+        CREATE TABLE kv (
+            key   TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+    "#,
+}];

@@ -1,0 +1,681 @@
+//! The runtime state store: one SQLite database in the state folder
+//! (default `./var/`, never the site folder) holding operator overrides,
+//! triggered scenes, masters, the audit log and small key-value settings,
+//! with room for the energy record.
+//!
+//! Durability is the point: the city expects an override to survive a
+//! power cut or a `kill -9`, so the database runs in WAL mode with
+//! `synchronous = FULL` (writes are a handful per night; each commit is on
+//! disk before the API answers), and every change is written together with
+//! its audit row in one transaction. The schema is versioned by
+//! `PRAGMA user_version` (see [`migrations`]).
+//!
+//! Every method here blocks. Async callers go through [`Store::run`], which
+//! moves the work to tokio's blocking pool, so SQLite never stalls the
+//! async workers that serve HTTP.
+
+pub mod migrations;
+
+use crate::control::{Action, ControlState, Master, Override, Scene};
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+pub use migrations::{Migration, MIGRATIONS};
+
+/// The database file's name inside the state folder.
+pub const DB_FILE: &str = "nightscape.sqlite3";
+
+/// Why the store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the state folder {path}: {source}")]
+    Folder {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("state database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("state database {path} has schema version {found}, newer than this build knows ({known}): run the newer nightscape or restore a backup")]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: usize,
+    },
+    #[error("state database migration {version} ({name}): {source}")]
+    Migration {
+        version: usize,
+        name: &'static str,
+        source: rusqlite::Error,
+    },
+    #[error("state database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("state database holds a value it cannot read: {0}")]
+    Corrupt(String),
+    #[error("state database task failed: {0}")]
+    Task(String),
+}
+
+/// One line of the audit log: who did what, when, from where.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    /// The token's name (never its secret).
+    pub actor: String,
+    /// A dotted verb: `override.create`, `scene.trigger`, `master.set`, …
+    pub action: String,
+    pub detail: serde_json::Value,
+    /// The client's socket address, when known.
+    pub remote: Option<String>,
+}
+
+/// An audit entry as stored, with its row id.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditRow {
+    pub id: i64,
+    #[serde(flatten)]
+    pub entry: AuditEntry,
+}
+
+/// Control state as persisted, with the instants operators cancelled items
+/// at (the in-memory model only needs the moved end; people reading the
+/// status want to see "releasing").
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Persisted {
+    pub state: ControlState,
+    pub cancelled_overrides: Vec<(i64, DateTime<Utc>)>,
+    pub cancelled_scenes: Vec<(i64, DateTime<Utc>)>,
+}
+
+/// A handle to the state database; cheap to clone, shared by every user.
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+/// Instants as fixed-width RFC 3339 UTC text, so SQL text order is time order.
+pub fn instant_text(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+fn parse_instant(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("instant `{text}`: {e}")))
+}
+
+fn parse_opt_instant(text: Option<String>) -> Result<Option<DateTime<Utc>>, StoreError> {
+    text.as_deref().map(parse_instant).transpose()
+}
+
+impl Store {
+    /// Open (creating on first run) the database in `state_dir`, apply any
+    /// pending migrations, and set WAL mode.
+    pub fn open(state_dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(state_dir).map_err(|source| StoreError::Folder {
+            path: state_dir.to_path_buf(),
+            source,
+        })?;
+        let path = state_dir.join(DB_FILE);
+        let conn = Connection::open(&path).map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        Store::init(conn, path)
+    }
+
+    /// A throwaway store for tests and previews.
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        let path = PathBuf::from(":memory:");
+        let conn = Connection::open_in_memory().map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        Store::init(conn, path)
+    }
+
+    fn init(mut conn: Connection, path: PathBuf) -> Result<Store, StoreError> {
+        let open_err = |source| StoreError::Open {
+            path: path.clone(),
+            source,
+        };
+        // Another process (a second daemon, `sqlite3` in a shell) may hold a
+        // lock briefly; wait rather than fail an operator's request.
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(open_err)?;
+        // journal_mode answers with the mode in force (in-memory stays "memory").
+        let _mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", true)
+            .map_err(open_err)?;
+        migrate(&mut conn, &path, MIGRATIONS)?;
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+            path,
+        })
+    }
+
+    /// Where the database file is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent
+        // (transactions roll back on drop), so a poisoned lock is usable.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Run `f` on the blocking pool: the way async code uses the store.
+    pub async fn run<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Store) -> Result<R, StoreError> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// Direct access for modules that own their own tables (energy): run
+    /// `f` with the connection inside one transaction.
+    pub fn with_transaction<R>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let r = f(&tx)?;
+        tx.commit()?;
+        Ok(r)
+    }
+
+    /// The schema version in force.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .lock()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    /// Everything still in force at `now`: overrides not yet expired,
+    /// scenes not yet ended, all masters. Items that ended are deleted on
+    /// the way (their history is in the audit log).
+    pub fn load(&self, now: DateTime<Utc>) -> Result<Persisted, StoreError> {
+        self.prune(now)?;
+        let conn = self.lock();
+        let mut out = Persisted::default();
+        let mut stmt = conn.prepare(
+            "SELECT id, target, action, priority, created, expires, fade, note, author, cancelled
+             FROM overrides ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, f64>(6)?,
+                r.get::<_, Option<String>>(7)?,
+                r.get::<_, String>(8)?,
+                r.get::<_, Option<String>>(9)?,
+            ))
+        })?;
+        for row in rows {
+            let (id, target, action, priority, created, expires, fade, note, author, cancelled) =
+                row?;
+            let action: Action = serde_json::from_str(&action)
+                .map_err(|e| StoreError::Corrupt(format!("override {id} action: {e}")))?;
+            let priority = i32::try_from(priority)
+                .map_err(|_| StoreError::Corrupt(format!("override {id} priority {priority}")))?;
+            out.state.overrides.push(Override {
+                id,
+                target,
+                action,
+                priority,
+                created: parse_instant(&created)?,
+                expires: parse_opt_instant(expires)?,
+                fade,
+                note,
+                author,
+            });
+            if let Some(c) = parse_opt_instant(cancelled)? {
+                out.cancelled_overrides.push((id, c));
+            }
+        }
+        drop(stmt);
+        let mut stmt = conn.prepare(
+            "SELECT id, show, target, priority, started, ends, fade, author, cancelled
+             FROM scenes ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, Option<f64>>(6)?,
+                r.get::<_, String>(7)?,
+                r.get::<_, Option<String>>(8)?,
+            ))
+        })?;
+        for row in rows {
+            let (id, show, target, priority, started, ends, fade, author, cancelled) = row?;
+            let priority = i32::try_from(priority)
+                .map_err(|_| StoreError::Corrupt(format!("scene {id} priority {priority}")))?;
+            out.state.scenes.push(Scene {
+                id,
+                show,
+                target,
+                priority,
+                started: parse_instant(&started)?,
+                ends: parse_instant(&ends)?,
+                fade,
+                author,
+            });
+            if let Some(c) = parse_opt_instant(cancelled)? {
+                out.cancelled_scenes.push((id, c));
+            }
+        }
+        drop(stmt);
+        let mut stmt = conn.prepare("SELECT target, level FROM masters ORDER BY target")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Master {
+                target: r.get(0)?,
+                level: r.get::<_, f64>(1)? as f32,
+            })
+        })?;
+        for m in rows {
+            out.state.masters.push(m?);
+        }
+        Ok(out)
+    }
+
+    /// Delete overrides and scenes whose end is at or before `now`.
+    /// Returns how many rows went.
+    pub fn prune(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let now = instant_text(now);
+        let conn = self.lock();
+        let a = conn.execute(
+            "DELETE FROM overrides WHERE expires IS NOT NULL AND expires <= ?1",
+            [&now],
+        )?;
+        let b = conn.execute("DELETE FROM scenes WHERE ends <= ?1", [&now])?;
+        Ok(a + b)
+    }
+
+    /// Store a new override (its `id` is ignored) with its audit row;
+    /// returns the id it got.
+    pub fn insert_override(&self, o: &Override, audit: &AuditEntry) -> Result<i64, StoreError> {
+        let action = serde_json::to_string(&o.action)
+            .map_err(|e| StoreError::Corrupt(format!("override action: {e}")))?;
+        self.with_transaction(|tx| {
+            tx.execute(
+                "INSERT INTO overrides (target, action, priority, created, expires, fade, note, author)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    o.target,
+                    action,
+                    o.priority,
+                    instant_text(o.created),
+                    o.expires.map(instant_text),
+                    o.fade,
+                    o.note,
+                    o.author
+                ],
+            )?;
+            let id = tx.last_insert_rowid();
+            insert_audit(tx, &with_id(audit, id))?;
+            Ok(id)
+        })
+    }
+
+    /// Move the ends of overrides (a release: their fade-out now ends at
+    /// `ends`) and record when they were cancelled, with one audit row.
+    /// Returns the ids that exist.
+    pub fn release_overrides(
+        &self,
+        ids: &[(i64, DateTime<Utc>)],
+        cancelled: DateTime<Utc>,
+        audit: &AuditEntry,
+    ) -> Result<Vec<i64>, StoreError> {
+        self.with_transaction(|tx| {
+            let mut done = Vec::new();
+            for &(id, ends) in ids {
+                let n = tx.execute(
+                    "UPDATE overrides SET expires = ?2, cancelled = COALESCE(cancelled, ?3) WHERE id = ?1",
+                    params![id, instant_text(ends), instant_text(cancelled)],
+                )?;
+                if n > 0 {
+                    done.push(id);
+                }
+            }
+            insert_audit(tx, audit)?;
+            Ok(done)
+        })
+    }
+
+    /// Store a triggered scene (its `id` is ignored) with its audit row.
+    pub fn insert_scene(&self, s: &Scene, audit: &AuditEntry) -> Result<i64, StoreError> {
+        self.with_transaction(|tx| {
+            tx.execute(
+                "INSERT INTO scenes (show, target, priority, started, ends, fade, author)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    s.show,
+                    s.target,
+                    s.priority,
+                    instant_text(s.started),
+                    instant_text(s.ends),
+                    s.fade,
+                    s.author
+                ],
+            )?;
+            let id = tx.last_insert_rowid();
+            insert_audit(tx, &with_id(audit, id))?;
+            Ok(id)
+        })
+    }
+
+    /// Stop a scene early: it now ends (its fade-out finishes) at `ends`.
+    /// Returns whether it existed.
+    pub fn release_scene(
+        &self,
+        id: i64,
+        ends: DateTime<Utc>,
+        cancelled: DateTime<Utc>,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        self.with_transaction(|tx| {
+            let n = tx.execute(
+                "UPDATE scenes SET ends = ?2, cancelled = COALESCE(cancelled, ?3) WHERE id = ?1",
+                params![id, instant_text(ends), instant_text(cancelled)],
+            )?;
+            if n > 0 {
+                insert_audit(tx, audit)?;
+            }
+            Ok(n > 0)
+        })
+    }
+
+    /// Set a master; a level of 1 removes it (a master at full is no master).
+    pub fn set_master(&self, m: &Master, audit: &AuditEntry) -> Result<(), StoreError> {
+        self.with_transaction(|tx| {
+            if m.level >= 1.0 {
+                tx.execute("DELETE FROM masters WHERE target = ?1", [&m.target])?;
+            } else {
+                tx.execute(
+                    "INSERT INTO masters (target, level) VALUES (?1, ?2)
+                     ON CONFLICT(target) DO UPDATE SET level = excluded.level",
+                    params![m.target, m.level as f64],
+                )?;
+            }
+            insert_audit(tx, audit)?;
+            Ok(())
+        })
+    }
+
+    /// Append an audit row on its own (for actions that change no table).
+    pub fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        self.with_transaction(|tx| insert_audit(tx, entry))
+    }
+
+    /// The latest `limit` audit rows, newest first.
+    pub fn audit_log(&self, limit: usize) -> Result<Vec<AuditRow>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT id, at, actor, action, detail, remote FROM audit ORDER BY id DESC LIMIT ?1",
+        )?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map([limit], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, Option<String>>(5)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, at, actor, action, detail, remote) = row?;
+            out.push(AuditRow {
+                id,
+                entry: AuditEntry {
+                    at: parse_instant(&at)?,
+                    actor,
+                    action,
+                    detail: serde_json::from_str(&detail)
+                        .map_err(|e| StoreError::Corrupt(format!("audit {id} detail: {e}")))?,
+                    remote,
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    /// A setting, if set.
+    pub fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .lock()
+            .query_row("SELECT value FROM kv WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Set a setting.
+    pub fn kv_set(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.lock().execute(
+            "INSERT INTO kv (key, value) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [key, value],
+        )?;
+        Ok(())
+    }
+}
+
+/// The audit entry with the id of the row it created added to its detail.
+fn with_id(audit: &AuditEntry, id: i64) -> AuditEntry {
+    let mut a = audit.clone();
+    if let serde_json::Value::Object(m) = &mut a.detail {
+        m.insert("id".into(), id.into());
+    }
+    a
+}
+
+fn insert_audit(tx: &rusqlite::Transaction<'_>, a: &AuditEntry) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO audit (at, actor, action, detail, remote) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            instant_text(a.at),
+            a.actor,
+            a.action,
+            a.detail.to_string(),
+            a.remote
+        ],
+    )?;
+    Ok(())
+}
+
+/// Apply the migrations after the database's `user_version`.
+fn migrate(conn: &mut Connection, path: &Path, list: &[Migration]) -> Result<(), StoreError> {
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found < 0 || found as usize > list.len() {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found,
+            known: list.len(),
+        });
+    }
+    for (i, m) in list.iter().enumerate().skip(found as usize) {
+        let version = i + 1;
+        let err = |source| StoreError::Migration {
+            version,
+            name: m.name,
+            source,
+        };
+        let tx = conn.transaction().map_err(err)?;
+        tx.execute_batch(m.sql).map_err(err)?;
+        tx.pragma_update(None, "user_version", version as i64)
+            .map_err(err)?;
+        tx.commit().map_err(err)?;
+        tracing::info!(version, name = m.name, "state database migrated");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t(s: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_800_000_000 + s, 0).unwrap()
+    }
+
+    fn audit(action: &str) -> AuditEntry {
+        AuditEntry {
+            at: t(0),
+            actor: "test".into(),
+            action: action.into(),
+            detail: serde_json::json!({}),
+            remote: None,
+        }
+    }
+
+    fn ov(expires: Option<i64>) -> Override {
+        Override {
+            id: 0,
+            target: "square".into(),
+            action: Action::Blackout,
+            priority: 2000,
+            created: t(0),
+            expires: expires.map(t),
+            fade: 1.5,
+            note: Some("test".into()),
+            author: "test".into(),
+        }
+    }
+
+    #[test]
+    fn migrations_are_versioned_and_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        drop(s);
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn a_later_migration_applies_on_top() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(dir.path()).unwrap());
+        let mut conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        let mut list = MIGRATIONS.to_vec();
+        list.push(Migration {
+            name: "energy",
+            sql: "CREATE TABLE energy (night TEXT PRIMARY KEY, wh REAL NOT NULL);",
+        });
+        migrate(&mut conn, dir.path(), &list).unwrap();
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, list.len() as i64);
+        drop(conn);
+        // The older build refuses the newer database instead of misreading it.
+        assert!(matches!(
+            Store::open(dir.path()),
+            Err(StoreError::TooNew { .. })
+        ));
+    }
+
+    #[test]
+    fn overrides_round_trip_and_prune() {
+        let s = Store::open_in_memory().unwrap();
+        let a = s.insert_override(&ov(Some(100)), &audit("o")).unwrap();
+        let b = s.insert_override(&ov(None), &audit("o")).unwrap();
+        assert!(b > a);
+        let p = s.load(t(50)).unwrap();
+        assert_eq!(p.state.overrides.len(), 2);
+        assert_eq!(p.state.overrides[0].expires, Some(t(100)));
+        assert_eq!(p.state.overrides[0].note.as_deref(), Some("test"));
+        assert_eq!(p.state.overrides[0].fade, 1.5);
+        let p = s.load(t(100)).unwrap();
+        assert_eq!(p.state.overrides.len(), 1);
+        assert_eq!(p.state.overrides[0].id, b);
+        // Ids are never reused.
+        let c = s.insert_override(&ov(None), &audit("o")).unwrap();
+        assert!(c > b);
+        let done = s
+            .release_overrides(&[(b, t(120)), (999, t(120))], t(119), &audit("r"))
+            .unwrap();
+        assert_eq!(done, vec![b]);
+        let p = s.load(t(110)).unwrap();
+        assert_eq!(p.cancelled_overrides, vec![(b, t(119))]);
+        assert_eq!(s.audit_log(10).unwrap().len(), 4);
+        assert_eq!(s.audit_log(10).unwrap()[0].entry.action, "r");
+    }
+
+    #[test]
+    fn scenes_masters_kv() {
+        let s = Store::open_in_memory().unwrap();
+        let scene = Scene {
+            id: 0,
+            show: "nightly".into(),
+            target: None,
+            priority: 1000,
+            started: t(0),
+            ends: t(60),
+            fade: None,
+            author: "a".into(),
+        };
+        let id = s.insert_scene(&scene, &audit("s")).unwrap();
+        assert!(s.release_scene(id, t(10), t(5), &audit("x")).unwrap());
+        assert!(!s.release_scene(id + 1, t(10), t(5), &audit("x")).unwrap());
+        let p = s.load(t(5)).unwrap();
+        assert_eq!(p.state.scenes[0].ends, t(10));
+        s.set_master(
+            &Master {
+                target: "*".into(),
+                level: 0.5,
+            },
+            &audit("m"),
+        )
+        .unwrap();
+        assert_eq!(s.load(t(5)).unwrap().state.masters[0].level, 0.5);
+        s.set_master(
+            &Master {
+                target: "*".into(),
+                level: 1.0,
+            },
+            &audit("m"),
+        )
+        .unwrap();
+        assert!(s.load(t(5)).unwrap().state.masters.is_empty());
+        assert_eq!(s.kv_get("cid").unwrap(), None);
+        s.kv_set("cid", "abc").unwrap();
+        s.kv_set("cid", "def").unwrap();
+        assert_eq!(s.kv_get("cid").unwrap().as_deref(), Some("def"));
+    }
+}
