@@ -12,6 +12,17 @@ pub fn check(site: &Path) -> Result<i32> {
             let mut lints = crate::diag::Diagnostics::new();
             crate::schedule::plan::lint(&cfg.schedule, &cfg.site.source, from, 366, &mut lints);
             cfg.warnings.extend(lints);
+            // The [api] section is read when the daemon starts; check it now.
+            match crate::api::ApiConfig::from_site(&cfg.site) {
+                Ok((_, warnings)) => cfg.warnings.extend(warnings),
+                Err(diags) => {
+                    for d in &diags.items {
+                        eprintln!("{d}");
+                    }
+                    eprintln!("{} error(s) found", diags.errors().count());
+                    return Ok(1);
+                }
+            }
             for w in cfg.warnings.warnings() {
                 eprintln!("{w}");
             }
