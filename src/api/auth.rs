@@ -118,7 +118,12 @@ impl Auth {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 format!(
-                    "this needs a {} token: send Authorization: Bearer <token>",
+                    "this needs {} {} token: send Authorization: Bearer <token>",
+                    if need.name().starts_with(['a', 'e', 'i', 'o', 'u']) {
+                        "an"
+                    } else {
+                        "a"
+                    },
                     need.name()
                 ),
             ));
