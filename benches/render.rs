@@ -125,3 +125,71 @@ fn generated_1000_universes_frame(bencher: divan::Bencher) {
     let (_dir, cfg) = generated();
     bench_frame(bencher, &cfg, "big");
 }
+
+// ---- energy: the power estimate per frame (issue 5) ----------------------
+// `*_power_estimate` is the model alone on a rendered frame; `*_metered` is
+// a whole frame as the daemon makes it with the energy hook's work (curfew
+// caps, budget review, model, per-scope and per-show-run sums): compare it
+// with the matching `*_frame` above for the overhead.
+
+fn bench_power(bencher: divan::Bencher, cfg: &Config, show: &str) {
+    let show = cfg.show(show).unwrap();
+    let active = [ActiveShow::new(show, at() - Duration::minutes(5), None, 0)];
+    let frame = engine::render_frame(&cfg.site, &active, at());
+    let model = nightscape::energy::PowerModel::new(&cfg.site);
+    let (mut load, mut watts) = (Vec::new(), Vec::new());
+    bencher.bench_local(|| {
+        divan::black_box(model.estimate(&frame, &mut load, &mut watts));
+    });
+}
+
+fn bench_metered(bencher: divan::Bencher, cfg: &Config, show: &str) {
+    let show = cfg.show(show).unwrap();
+    let active = [ActiveShow::new(show, at() - Duration::minutes(5), None, 0)];
+    let mut core = nightscape::energy::meter::Core::new();
+    let mut look = Look::dark(&cfg.site);
+    let mut limited = Look::dark(&cfg.site);
+    let mut frame = Frame::new(&cfg.site);
+    let mut limits = engine::Limits::none(&cfg.site);
+    let mut t = at();
+    bencher.bench_local(|| {
+        t += Duration::milliseconds(25);
+        engine::render_look(&cfg.site, &active, t, &mut look);
+        limits.scale.fill(1.0);
+        limits.cap.fill(1.0);
+        core.limits(cfg, t, &mut limits);
+        for pass in 0..4 {
+            limited.clone_from(&look);
+            engine::apply_limits(&cfg.site, &mut limited, &limits);
+            engine::look_to_frame(&cfg.site, &limited, &mut frame);
+            if !core.review(cfg, t, &frame, &mut limits, pass) {
+                break;
+            }
+        }
+        divan::black_box(core.sample(cfg, t, &active, &frame).site_w());
+    });
+}
+
+#[divan::bench]
+fn demo_power_estimate(bencher: divan::Bencher) {
+    let cfg = demo();
+    bench_power(bencher, &cfg, "nightly");
+}
+
+#[divan::bench]
+fn demo_nightly_frame_metered(bencher: divan::Bencher) {
+    let cfg = demo();
+    bench_metered(bencher, &cfg, "nightly");
+}
+
+#[divan::bench(sample_count = 20, sample_size = 10)]
+fn generated_1000_universes_power_estimate(bencher: divan::Bencher) {
+    let (_dir, cfg) = generated();
+    bench_power(bencher, &cfg, "big");
+}
+
+#[divan::bench(sample_count = 20, sample_size = 1)]
+fn generated_1000_universes_frame_metered(bencher: divan::Bencher) {
+    let (_dir, cfg) = generated();
+    bench_metered(bencher, &cfg, "big");
+}

@@ -36,9 +36,10 @@ pub struct EnergyArgs {
     pub group: Option<String>,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-    /// Runtime state folder holding the record (energy.sqlite).
-    #[arg(long, default_value = "var")]
-    pub state: PathBuf,
+    /// Runtime state folder holding the record (energy.sqlite); default:
+    /// `state_dir` in site.toml, else ./var (as for `run`).
+    #[arg(long)]
+    pub state: Option<PathBuf>,
     /// Forecast the planned nights instead of reading the record.
     #[arg(long)]
     pub estimate: bool,
@@ -77,7 +78,12 @@ pub fn energy(site: &Path, args: &EnergyArgs) -> Result<i32> {
             to: args.to,
             group: args.group.clone(),
         };
-        report::from_store(&args.state, &cfg, &query, tonight)
+        // The same folder `run` records into.
+        let state = match crate::api::ApiConfig::from_site(&cfg.site) {
+            Ok((api, _)) => api.state_dir(args.state.as_deref()),
+            Err(_) => args.state.clone().unwrap_or_else(|| PathBuf::from("var")),
+        };
+        report::from_store(&state, &cfg, &query, tonight)
     };
     match result {
         Ok(r) => {
@@ -118,7 +124,9 @@ fn forecast(
                 message: format!("from ({from}) is after to ({to})"),
             })
         }
-        (None, Some(to)) => ((to - from).num_days() + 1).clamp(1, estimate::MAX_DAYS as i64 + 1) as u32,
+        (None, Some(to)) => {
+            ((to - from).num_days() + 1).clamp(1, estimate::MAX_DAYS as i64 + 1) as u32
+        }
         (None, None) => 1,
     };
     report::forecast(cfg, from, days, step, args.group.as_deref())

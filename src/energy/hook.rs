@@ -69,7 +69,11 @@ impl EnergyHook {
     /// at `speed` simulated seconds per real second. Never fails: a record
     /// that cannot be opened is logged and retried by the writer.
     pub fn open(state: &Path, speed: f64) -> EnergyHook {
-        let speed = if speed.is_finite() { speed.max(1.0) } else { 1.0 };
+        let speed = if speed.is_finite() {
+            speed.max(1.0)
+        } else {
+            1.0
+        };
         let store = match EnergyStore::open(state) {
             Ok(s) => Some(s),
             Err(e) => {
@@ -138,7 +142,13 @@ impl FrameHook for EnergyHook {
         self.core.review(config, at, frame, limits, pass)
     }
 
-    fn observe(&mut self, config: &Config, at: DateTime<Utc>, active: &[ActiveShow], frame: &Frame) {
+    fn observe(
+        &mut self,
+        config: &Config,
+        at: DateTime<Utc>,
+        active: &[ActiveShow],
+        frame: &Frame,
+    ) {
         let sample = self.core.sample(config, at, active, frame);
         if let Ok(mut live) = self.live.lock() {
             live.at = Some(at);

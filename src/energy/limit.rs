@@ -32,8 +32,9 @@ fn resolve(
             not_before,
             not_after,
         } => {
-            let (_, mut t) = schedule.sun_in_night(date, *event);
-            t += *offset;
+            let (_, t) = schedule.sun_in_night(date, *event);
+            // Checked: an absurd offset in a file must not panic.
+            let mut t = t.checked_add_signed(*offset)?;
             if let Some(nb) = not_before {
                 t = t.max(schedule.clock_in_night(date, *nb));
             }
@@ -42,7 +43,7 @@ fn resolve(
             }
             Some(t)
         }
-        TimeSpec::For(d) => from.map(|f| f + *d),
+        TimeSpec::For(d) => from.and_then(|f| f.checked_add_signed(*d)),
         TimeSpec::Cron(_) => None,
     }
 }

@@ -73,6 +73,12 @@ pub struct ScopeDef {
     pub max_w: Option<f64>,
 }
 
+/// A curfew's interval on one night (None: it does not happen that night).
+type Window = Option<(DateTime<Utc>, DateTime<Utc>)>;
+
+/// The fixtures a show targets, with the show's name to confirm a hit.
+type ShowFixtures = (String, Arc<[u32]>);
+
 /// Everything per configuration: the power model, scopes, budgets,
 /// curfews, and the fixtures each show targets (filled lazily).
 pub struct SiteModel {
@@ -83,8 +89,10 @@ pub struct SiteModel {
     budgets: Vec<usize>,
     /// Curfews with the fixtures they cover.
     curfews: Vec<(Curfew, Vec<u32>)>,
-    windows: HashMap<(usize, NaiveDate), Option<(DateTime<Utc>, DateTime<Utc>)>>,
-    shows: HashMap<(usize, String, usize), Arc<[u32]>>,
+    windows: HashMap<(usize, NaiveDate), Window>,
+    /// Keyed by the show's address and layer count; the name is checked on
+    /// a hit (an address can be reused by a recompiled control show).
+    shows: HashMap<(usize, usize), ShowFixtures>,
 }
 
 impl SiteModel {
@@ -180,13 +188,11 @@ impl SiteModel {
 
     /// The fixtures a show's layers target, cached per show object.
     fn show_fixtures(&mut self, site: &Site, show: &Show) -> Arc<[u32]> {
-        let key = (
-            show as *const Show as usize,
-            show.name.clone(),
-            show.layers.len(),
-        );
-        if let Some(v) = self.shows.get(&key) {
-            return v.clone();
+        let key = (show as *const Show as usize, show.layers.len());
+        if let Some((name, v)) = self.shows.get(&key) {
+            if *name == show.name {
+                return v.clone();
+            }
         }
         if self.shows.len() > 256 {
             self.shows.clear();
@@ -212,7 +218,7 @@ impl SiteModel {
             .filter(|(_, m)| **m)
             .map(|(i, _)| i as u32)
             .collect();
-        self.shows.insert(key, list.clone());
+        self.shows.insert(key, (show.name.clone(), list.clone()));
         list
     }
 }
@@ -512,7 +518,9 @@ impl Core {
         }
         let uncapped_ok = self.uncapped_w.len() == n;
         self.sample.at = Some(at);
-        self.sample.scopes.resize(model.scopes.len(), ScopeSample::default());
+        self.sample
+            .scopes
+            .resize(model.scopes.len(), ScopeSample::default());
         for (i, (scope, out)) in model
             .scopes
             .iter()
@@ -534,13 +542,12 @@ impl Core {
                 let w = self.w.get(f).copied().unwrap_or(0.0) as f64;
                 s.w += w;
                 s.lit |= self.load.get(f).copied().unwrap_or(0.0) > 0.0;
-                s.baseline_w += if self.claimed.get(f).copied().unwrap_or(false)
-                    && model.power.is_sent(f)
-                {
-                    model.power.full_w(f)
-                } else {
-                    model.power.standby_w(f)
-                } as f64;
+                s.baseline_w +=
+                    if self.claimed.get(f).copied().unwrap_or(false) && model.power.is_sent(f) {
+                        model.power.full_w(f)
+                    } else {
+                        model.power.standby_w(f)
+                    } as f64;
                 if self.under_curfew && self.curfew_cap.get(f).copied().unwrap_or(1.0) < 1.0 {
                     s.curfew = true;
                     s.curfew_w += w;
@@ -552,8 +559,8 @@ impl Core {
                     };
                 }
                 if scope.max_w.is_some() && self.budget_seen {
-                    s.shed_w += (self.pre_budget_w.get(f).copied().unwrap_or(0.0) as f64 - w)
-                        .max(0.0);
+                    s.shed_w +=
+                        (self.pre_budget_w.get(f).copied().unwrap_or(0.0) as f64 - w).max(0.0);
                 }
             }
             s.over = scope.max_w.is_some_and(|m| s.w > m * 1.001);

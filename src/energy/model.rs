@@ -22,7 +22,7 @@
 
 use crate::engine::Frame;
 use crate::fixture::{DimmerCurve, Role};
-use crate::site::{Site, UNIVERSE_SIZE};
+use crate::site::Site;
 
 /// A channel read as a level: the coarse slot and, for 16-bit, the fine.
 #[derive(Debug, Clone, Copy)]
@@ -68,6 +68,53 @@ struct ModeModel {
     head_dimmer: Option<Level>,
     scopes: Vec<Scope>,
     terms: Vec<Term>,
+    /// The common case as one contiguous byte sum: 8-bit emitters in one
+    /// run of slots, equal weights, the same count per scope and no cell
+    /// dimmers (an RGB pixel bar, an RGBW flood). Then
+    /// `load = head × Σ bytes × scale`, a loop the compiler vectorises.
+    fast: Option<FastSum>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct FastSum {
+    start: u16,
+    end: u16,
+    /// 1 / (255 × emitters per scope × scopes).
+    scale: f32,
+}
+
+fn fast_sum(scopes: &[Scope], terms: &[Term]) -> Option<FastSum> {
+    let per = scopes.first()?.terms.len();
+    if per == 0 {
+        return None;
+    }
+    for s in scopes {
+        if s.dimmer.is_some() || s.terms.len() != per {
+            return None;
+        }
+        let ts = &terms[s.terms.start as usize..s.terms.end as usize];
+        if ts
+            .iter()
+            .any(|t| t.level.fine != NO_FINE || (t.weight - ts[0].weight).abs() > 1e-6)
+        {
+            return None;
+        }
+    }
+    let mut slots: Vec<u16> = terms.iter().map(|t| t.level.coarse).collect();
+    slots.sort_unstable();
+    let start = *slots.first()?;
+    if slots
+        .iter()
+        .enumerate()
+        .any(|(i, &s)| s as usize != start as usize + i)
+    {
+        return None;
+    }
+    Some(FastSum {
+        start,
+        end: start + slots.len() as u16,
+        scale: 1.0 / (255.0 * per as f32 * scopes.len() as f32),
+    })
 }
 
 /// One fixture's constants.
@@ -90,20 +137,15 @@ struct FixtureModel {
 #[derive(Debug, Clone)]
 pub struct PowerModel {
     fixtures: Vec<FixtureModel>,
-    /// Indexed by `[profile][mode]`, flattened through `mode_index`.
+    /// Every mode of every profile; fixtures index into it.
     modes: Vec<ModeModel>,
-    mode_index: Vec<Vec<u32>>,
     /// Power curves per profile (empty = linear), copied so the model
     /// needs no site reference per frame.
     curves: Vec<Vec<(f32, f32)>>,
     universes: Vec<u16>,
 }
 
-fn level_of(
-    channels: &[crate::fixture::Channel],
-    role: Role,
-    cell: Option<u16>,
-) -> Option<Level> {
+fn level_of(channels: &[crate::fixture::Channel], role: Role, cell: Option<u16>) -> Option<Level> {
     let coarse = channels
         .iter()
         .find(|c| c.role == role && c.cell == cell && !c.fine)?;
@@ -129,11 +171,7 @@ fn mode_model(profile: &crate::fixture::Profile, mode: &crate::fixture::Mode) ->
     for cell in scope_cells {
         let start = terms.len() as u32;
         let mut total = 0.0f32;
-        for ch in mode
-            .channels
-            .iter()
-            .filter(|c| c.cell == cell && !c.fine)
-        {
+        for ch in mode.channels.iter().filter(|c| c.cell == cell && !c.fine) {
             if let Some(i) = ch.role.emitter_index() {
                 let w = profile.emitter_weights[i].max(0.0);
                 let fine = mode
@@ -169,10 +207,12 @@ fn mode_model(profile: &crate::fixture::Profile, mode: &crate::fixture::Mode) ->
             terms: start..terms.len() as u32,
         });
     }
+    let fast = fast_sum(&scopes, &terms);
     ModeModel {
         head_dimmer,
         scopes,
         terms,
+        fast,
     }
 }
 
@@ -198,23 +238,27 @@ impl PowerModel {
             .fixtures
             .iter()
             .map(|f| {
-                let p = &site.profiles[f.profile];
-                let standby = p.standby_w.max(0.0);
+                // A compiled site always resolves these; a fixture that did
+                // not would read as standby only (mode u32::MAX), not panic.
+                let p = site.profiles.get(f.profile);
+                let standby = p.map_or(0.0, |p| p.standby_w.max(0.0));
+                let power = p.map_or(0.0, |p| p.power_w);
                 FixtureModel {
                     profile: f.profile as u32,
-                    mode: mode_index[f.profile]
-                        .get(f.mode)
+                    mode: mode_index
+                        .get(f.profile)
+                        .and_then(|m: &Vec<u32>| m.get(f.mode))
                         .copied()
                         .unwrap_or(u32::MAX),
                     universe: f.universe_index,
                     base: f.address.saturating_sub(1),
                     sent: sent.contains(&f.universe),
                     standby_w: standby as f32,
-                    span_w: (p.power_w - standby).max(0.0) as f32,
-                    k: match p.dimmer_curve {
-                        DimmerCurve::Linear => 1.0,
-                        DimmerCurve::Square => 2.0,
-                        DimmerCurve::Gamma(g) => g,
+                    span_w: (power - standby).max(0.0) as f32,
+                    k: match p.map(|p| p.dimmer_curve) {
+                        Some(DimmerCurve::Square) => 2.0,
+                        Some(DimmerCurve::Gamma(g)) => g,
+                        _ => 1.0,
                     },
                 }
             })
@@ -222,8 +266,11 @@ impl PowerModel {
         PowerModel {
             fixtures,
             modes,
-            mode_index,
-            curves: site.profiles.iter().map(|p| p.power_curve.clone()).collect(),
+            curves: site
+                .profiles
+                .iter()
+                .map(|p| p.power_curve.clone())
+                .collect(),
             universes: site.universes.clone(),
         }
     }
@@ -244,9 +291,7 @@ impl PowerModel {
 
     /// Full watts of fixture `f` (every emitter at full).
     pub fn full_w(&self, f: usize) -> f32 {
-        self.fixtures
-            .get(f)
-            .map_or(0.0, |m| m.standby_w + m.span_w)
+        self.fixtures.get(f).map_or(0.0, |m| m.standby_w + m.span_w)
     }
 
     /// Whether fixture `f` is on a universe an output sends.
@@ -297,6 +342,13 @@ impl PowerModel {
         if head <= 0.0 || mode.scopes.is_empty() {
             return 0.0;
         }
+        if let Some(fast) = mode.fast {
+            let bytes = d
+                .get(fast.start as usize..(fast.end as usize).min(d.len()))
+                .unwrap_or(&[]);
+            let sum: u32 = bytes.iter().map(|&b| b as u32).sum();
+            return (head * sum as f32 * fast.scale).clamp(0.0, 1.0);
+        }
         let mut sum = 0.0f32;
         for s in &mode.scopes {
             let dim = s.dimmer.map_or(1.0, |l| l.read(d));
@@ -317,6 +369,15 @@ impl PowerModel {
         (head * sum / mode.scopes.len() as f32).clamp(0.0, 1.0)
     }
 
+    /// The same model without the contiguous-sum shortcut (tests compare).
+    #[cfg(test)]
+    pub(crate) fn without_fast_paths(mut self) -> PowerModel {
+        for m in &mut self.modes {
+            m.fast = None;
+        }
+        self
+    }
+
     /// Loads and watts of every fixture in `frame`, written into `load` and
     /// `watts` (resized to the fixture count); returns the site total W.
     /// A frame for another universe layout (a configuration switch in
@@ -334,12 +395,6 @@ impl PowerModel {
             total += *w as f64;
         }
         total
-    }
-
-    /// The mode index of a (profile, mode) pair, for tests.
-    #[doc(hidden)]
-    pub fn mode_slot(&self, profile: usize, mode: usize) -> Option<u32> {
-        self.mode_index.get(profile)?.get(mode).copied()
     }
 }
 
@@ -367,6 +422,3 @@ pub fn power_fraction(curve: &[(f32, f32)], load: f32) -> f32 {
     }
     last.1
 }
-
-/// Slots a universe holds (re-exported for tests that build frames).
-pub const SLOTS: usize = UNIVERSE_SIZE;

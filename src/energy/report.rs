@@ -130,7 +130,10 @@ impl Query {
                 let known: Vec<&str> = config.site.groups.keys().map(String::as_str).collect();
                 Err(EnergyError::BadQuery {
                     field: "group",
-                    message: format!("unknown group `{g}` (the site's groups: {})", known.join(", ")),
+                    message: format!(
+                        "unknown group `{g}` (the site's groups: {})",
+                        known.join(", ")
+                    ),
                 })
             }
             _ => Ok(()),
@@ -397,7 +400,14 @@ pub fn from_store(
         Some(s) => s.nights(from, to)?,
         None => Vec::new(),
     };
-    Ok(build(config, "record", from, to, query.group.as_deref(), &records))
+    Ok(build(
+        config,
+        "record",
+        from,
+        to,
+        query.group.as_deref(),
+        &records,
+    ))
 }
 
 /// The forecast report: `days` nights from `from`, sampled every `step_s`.
@@ -520,7 +530,11 @@ pub fn table(report: &Report) -> String {
         out,
         "{} — energy {} ({}), {} to {}",
         report.site,
-        if report.source == "estimate" { "forecast" } else { "record" },
+        if report.source == "estimate" {
+            "forecast"
+        } else {
+            "record"
+        },
         scope,
         report.from,
         report.to
@@ -533,7 +547,16 @@ pub fn table(report: &Report) -> String {
     let _ = writeln!(
         out,
         "{:<10} {:>10} {:>9} {:>10} {:>9} {:>11} {:>7} {:>7} {:>15} {:>10}",
-        "night", "kWh", "peak kW", cur, "CO2 kg", "baseline", "saved", "burn h", "curfew cut", "limited h"
+        "night",
+        "kWh",
+        "peak kW",
+        cur,
+        "CO2 kg",
+        "baseline",
+        "saved",
+        "burn h",
+        "curfew cut",
+        "limited h"
     );
     let rows = report
         .nights
@@ -561,7 +584,8 @@ pub fn table(report: &Report) -> String {
             t.cost,
             t.co2_kg,
             t.baseline_kwh,
-            t.savings_pct.map_or("-".to_string(), |p| format!("{p:.0}%")),
+            t.savings_pct
+                .map_or("-".to_string(), |p| format!("{p:.0}%")),
             t.burn_hours,
             curfew,
             limited
@@ -636,7 +660,13 @@ pub fn svg(report: &Report) -> String {
     let stacks: Vec<f64> = report
         .nights
         .iter()
-        .map(|n| series.iter().map(|s| value(n, s)).sum::<f64>().max(n.totals.kwh))
+        .map(|n| {
+            series
+                .iter()
+                .map(|s| value(n, s))
+                .sum::<f64>()
+                .max(n.totals.kwh)
+        })
         .collect();
     let max = stacks.iter().copied().fold(0.0f64, f64::max);
     let nice = nice_ceiling(max);
@@ -646,7 +676,9 @@ pub fn svg(report: &Report) -> String {
     let gap = (bar_w * 0.35).max(1.0);
     let plot_w = n * (bar_w + gap) + gap;
     let plot_h = 260.0;
-    let width = left + plot_w + right;
+    // Room for the title (about 8.6 px a character at 14 px bold).
+    let title_w = 8.6 * chart_title(report).chars().count() as f64;
+    let width = (left + plot_w + right).max(left + title_w + 16.0);
     let height = top + plot_h + bottom;
     let y = |v: f64| top + plot_h - if nice > 0.0 { v / nice * plot_h } else { 0.0 };
     let mut s = String::new();
@@ -655,33 +687,29 @@ pub fn svg(report: &Report) -> String {
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" font-family="sans-serif" font-size="11">"#
     );
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let title = format!(
-        "{} — kWh per night{} ({} to {}{})",
-        report.site,
-        report
-            .group
-            .as_ref()
-            .map_or(String::new(), |g| format!(", group {g}")),
-        report.from,
-        report.to,
-        if report.source == "estimate" { ", forecast" } else { "" }
-    );
+    let title = chart_title(report);
     let _ = writeln!(
         s,
         r#"<text x="{left}" y="22" font-size="14" font-weight="bold">{}</text>"#,
         xml_escape(&title)
     );
     // Grid and axis labels: five steps of a round number.
+    let decimals = if nice / 5.0 >= 1.0 {
+        0
+    } else if nice / 5.0 >= 0.1 {
+        1
+    } else {
+        2
+    };
     for i in 0..=5 {
         let v = nice * i as f64 / 5.0;
         let yy = y(v);
         let _ = writeln!(
             s,
-            r##"<line x1="{left}" y1="{yy:.1}" x2="{:.1}" y2="{yy:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##,
+            r##"<line x1="{left}" y1="{yy:.1}" x2="{:.1}" y2="{yy:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" text-anchor="end">{v:.decimals$}</text>"##,
             left + plot_w,
             left - 6.0,
             yy + 4.0,
-            fmt_num(v)
         );
     }
     let _ = writeln!(
@@ -779,12 +807,20 @@ fn nice_ceiling(v: f64) -> f64 {
     10.0 * p
 }
 
-fn fmt_num(v: f64) -> String {
-    if v >= 100.0 || v == 0.0 {
-        format!("{v:.0}")
-    } else if v >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    }
+fn chart_title(report: &Report) -> String {
+    format!(
+        "{} — kWh per night{} ({} to {}{})",
+        report.site,
+        report
+            .group
+            .as_ref()
+            .map_or(String::new(), |g| format!(", group {g}")),
+        report.from,
+        report.to,
+        if report.source == "estimate" {
+            ", forecast"
+        } else {
+            ""
+        }
+    )
 }

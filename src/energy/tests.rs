@@ -59,7 +59,10 @@ fn site_with(site: &str, shows: &[(&str, &str)]) -> (tempfile::TempDir, Config) 
     (dir, cfg)
 }
 
-const OFF: (&str, &str) = ("off", "name = \"off\"\n[[layers]]\ntarget = \"*\"\neffect = \"solid\"\ncolor = \"black\"\n");
+const OFF: (&str, &str) = (
+    "off",
+    "name = \"off\"\n[[layers]]\ntarget = \"*\"\neffect = \"solid\"\ncolor = \"black\"\n",
+);
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s)
@@ -169,6 +172,22 @@ address = "9.1"
     }
     assert!((total - expected.iter().sum::<f64>()).abs() < 1e-2);
     assert!(!model.is_sent(5));
+
+    // The contiguous-sum shortcut agrees with the general path on any bytes.
+    let slow = model.clone().without_fast_paths();
+    let mut x: u32 = 12345;
+    for _ in 0..50 {
+        for b in frame.data[0].iter_mut() {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            *b = (x >> 16) as u8;
+        }
+        let (mut l2, mut w2) = (Vec::new(), Vec::new());
+        model.estimate(&frame, &mut load, &mut watts);
+        slow.estimate(&frame, &mut l2, &mut w2);
+        for (a, b) in load.iter().zip(&l2) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+    }
 }
 
 #[test]
@@ -310,13 +329,16 @@ b = ["b*"]
 
 #[test]
 fn budgets_scale_to_fit_their_cap() {
-    let site = format!(
-        "{FOUR_FLOODS}\n[energy]\nmax_w = 80\n[energy.groups.a]\nmax_w = 40\n"
-    );
+    let site = format!("{FOUR_FLOODS}\n[energy]\nmax_w = 80\n[energy.groups.a]\nmax_w = 40\n");
     let (_d, cfg) = site_with(&site, &[FULL]);
     let show = cfg.show("full").expect("show");
     let t = at("2026-11-27T20:00:00+08:00");
-    let active = [engine::ActiveShow::new(show, t - Duration::hours(1), None, 0)];
+    let active = [engine::ActiveShow::new(
+        show,
+        t - Duration::hours(1),
+        None,
+        0,
+    )];
     let mut core = Core::new();
     let frame = daemon_frame(&cfg, &mut core, &active, t);
     let s = core.sample(&cfg, t, &active, &frame).clone();
@@ -346,7 +368,12 @@ fn a_budget_below_standby_turns_the_scope_dark_and_reports_over() {
     let (_d, cfg) = site_with(&site, &[FULL]);
     let show = cfg.show("full").expect("show");
     let t = at("2026-11-27T20:00:00+08:00");
-    let active = [engine::ActiveShow::new(show, t - Duration::hours(1), None, 0)];
+    let active = [engine::ActiveShow::new(
+        show,
+        t - Duration::hours(1),
+        None,
+        0,
+    )];
     let mut core = Core::new();
     let frame = daemon_frame(&cfg, &mut core, &active, t);
     let s = core.sample(&cfg, t, &active, &frame);
@@ -485,8 +512,8 @@ fn reports_have_every_format_and_name_bad_fields() {
     let v: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(v["nights"].as_array().map(Vec::len), Some(3));
     assert_eq!(v["total"]["kwh"], 0.0);
-    let (_, csv) = report::http(dir.path(), &cfg, None, None, Some("a"), Some("csv"), now)
-        .expect("csv");
+    let (_, csv) =
+        report::http(dir.path(), &cfg, None, None, Some("a"), Some("csv"), now).expect("csv");
     assert!(csv.starts_with("night,kwh,"));
     assert_eq!(csv.lines().count(), 1 + 7 + 1, "{csv}");
     assert!(csv.lines().last().is_some_and(|l| l.starts_with("total,")));
@@ -506,14 +533,13 @@ fn reports_have_every_format_and_name_bad_fields() {
     .expect_err("from > to");
     assert_eq!(e.field(), Some("from"));
     assert!(e.is_bad_request());
-    let e = report::http(dir.path(), &cfg, Some("27/11"), None, None, None, now)
-        .expect_err("bad date");
+    let e =
+        report::http(dir.path(), &cfg, Some("27/11"), None, None, None, now).expect_err("bad date");
     assert_eq!(e.field(), Some("from"));
     let e = report::http(dir.path(), &cfg, None, None, Some("nope"), None, now)
         .expect_err("unknown group");
     assert_eq!(e.field(), Some("group"));
-    let e = report::http(dir.path(), &cfg, None, None, None, Some("pdf"), now)
-        .expect_err("format");
+    let e = report::http(dir.path(), &cfg, None, None, None, Some("pdf"), now).expect_err("format");
     assert_eq!(e.field(), Some("format"));
     assert_eq!(Format::parse("SVG").ok(), Some(Format::Svg));
     let q = Query::parse(None, Some("2026-11-27"), None).expect("query");
@@ -550,29 +576,46 @@ fn errors_of(energy: &str) -> Vec<String> {
 #[test]
 fn bad_energy_input_is_located() {
     let e = errors_of("curfew = { from = \"23:30\", to = \"sunrize\", max_level = 0.3 }");
-    assert!(e[0].starts_with("6:33: curfew: `sunrize` is not a time"), "{e:?}");
+    assert!(
+        e[0].starts_with("6:33: curfew: `sunrize` is not a time"),
+        "{e:?}"
+    );
     let e = errors_of("curfew = { from = \"23:30\", to = \"sunrise\", max_level = 1.3 }");
-    assert!(e[0].starts_with("6:56: curfew max_level: level 1.3"), "{e:?}");
+    assert!(
+        e[0].starts_with("6:56: curfew max_level: level 1.3"),
+        "{e:?}"
+    );
     let e = errors_of("[energy]\nmax_w = -20\n[energy.groups.c]\nmax_w = 10\n");
-    assert!(e[0].starts_with("7:9: max_w must be more than 0 watts, found -20"), "{e:?}");
+    assert!(
+        e[0].starts_with("7:9: max_w must be more than 0 watts, found -20"),
+        "{e:?}"
+    );
     assert!(
         e[1].starts_with("8:16: unknown group `c` in [energy.groups] (the site's groups: a, b)"),
         "{e:?}"
     );
     let e = errors_of("[energy.tariff]\nprice = -1\nbands = [{ from = \"7am\", to = \"09:00\", price = 1 }]\n[energy.groups.a]\ncurfew = { from = \"cron: 0 0 * * *\", to = \"for 2h\", max_level = 0 }\n");
-    assert!(e[0].starts_with("7:9: tariff price must be zero or more"), "{e:?}");
+    assert!(
+        e[0].starts_with("7:9: tariff price must be zero or more"),
+        "{e:?}"
+    );
     assert!(e[1].starts_with("8:19: `7am` is not a clock time"), "{e:?}");
-    assert!(e[2].starts_with("10:19: a curfew runs once a night"), "{e:?}");
+    assert!(
+        e[2].starts_with("10:19: a curfew runs once a night"),
+        "{e:?}"
+    );
     let e = errors_of("[energy]\nmax_watts = 5\n");
     assert!(e[0].contains("unknown field `max_watts`"), "{e:?}");
     // A curfew may end "for" a duration after it starts.
-    assert!(errors_of("curfew = { from = \"23:00\", to = \"for 2h\", max_level = \"30%\" }").is_empty());
+    assert!(
+        errors_of("curfew = { from = \"23:00\", to = \"for 2h\", max_level = \"30%\" }").is_empty()
+    );
 }
 
 #[test]
 fn the_demo_site_parses_its_energy_section() {
-    let cfg = config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("shows"))
-        .expect("demo site");
+    let cfg =
+        config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("shows")).expect("demo site");
     let e = &cfg.energy;
     assert!(e.curfew.as_ref().is_some_and(|c| c.max_level == 0.3));
     assert!(e.max_w.is_some() && e.co2_kg_per_kwh > 0.0);

@@ -1,0 +1,240 @@
+//! The energy record of the real daemon: a whole night run on a sped-up
+//! simulated clock records the kWh the forecast predicts (within 1 %), and
+//! a `kill -9` mid-night loses at most a simulated minute, with a restart
+//! continuing the night's counters.
+//!
+//! The demo's all-night `daylight-preview` entry is removed from the test
+//! copy: its rainbow repeats every 15 s, and at 1800× each frame is 45 s of
+//! simulated time, so the daemon would sample the rainbow at one phase and
+//! record what those (real, sent) frames drew rather than what a real-time
+//! night draws. Everything else on the night plays: the static look, three
+//! runs of the nightly show, the curfew look and the curfew cap.
+
+mod common;
+
+use chrono::{DateTime, Utc};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Remove the demo-only all-night preview from the site's schedule.
+fn without_preview(site: &Path) {
+    let p = site.join("site.toml");
+    let text = std::fs::read_to_string(&p).unwrap();
+    let start = text.find("# Demo only").expect("the preview block");
+    std::fs::write(&p, &text[..start]).unwrap();
+}
+
+/// Run without the HTTP API: these tests only need the lights and the
+/// record, and must not compete for the demo's port.
+fn no_api(site: &Path) {
+    let p = site.join("site.toml");
+    let text = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(&p, text.replacen("[api]\n", "[api]\nenabled = false\n", 1)).unwrap();
+}
+
+fn sigterm_and_wait(d: &mut common::Daemon) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &d.0.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(Some(st)) = d.0.try_wait() {
+            assert!(st.success(), "the daemon exits cleanly on SIGTERM: {st:?}");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the daemon did not stop on SIGTERM");
+}
+
+fn energy_json(site: &Path, args: &[&str]) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_nightscape"))
+        .args(["energy", "--site"])
+        .arg(site)
+        .args(args)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The site row of a night straight from the record: (kWh, metered s,
+/// last instant).
+fn site_row(state: &Path, night: &str) -> Option<(f64, f64, DateTime<Utc>)> {
+    let conn = rusqlite::Connection::open(state.join("energy.sqlite")).ok()?;
+    let (kwh, metered, last): (f64, f64, String) = conn
+        .query_row(
+            "SELECT kwh, metered_s, last_at FROM scope_night WHERE night = ?1 AND kind = 'site'",
+            [night],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .ok()?;
+    let last = DateTime::parse_from_rfc3339(&last)
+        .ok()?
+        .with_timezone(&Utc);
+    Some((kwh, metered, last))
+}
+
+fn instant(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+#[test]
+fn a_whole_night_on_a_fast_clock_records_what_the_forecast_says() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    let _rx = common::artnet_receiver(&site);
+    without_preview(&site);
+    no_api(&site);
+    let state = tmp.path().join("var");
+
+    // Noon to noon of Friday 2026-11-27 (a show night) at 1800×: 48 s.
+    let mut d = common::spawn_daemon(
+        &site,
+        &[
+            "--clock",
+            "2026-11-27T11:59:00+08:00",
+            "--speed",
+            "1800",
+            "--state",
+            state.to_str().unwrap(),
+        ],
+        &[],
+    );
+    // Done when the next night has been flushed a minute past its noon.
+    let next_noon = instant("2026-11-28T12:01:00+08:00");
+    let deadline = Instant::now() + Duration::from_secs(150);
+    loop {
+        if site_row(&state, "2026-11-28").is_some_and(|(_, _, last)| last >= next_noon) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the night did not finish in time"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    sigterm_and_wait(&mut d);
+
+    let recorded = energy_json(
+        &site,
+        &[
+            "--state",
+            state.to_str().unwrap(),
+            "--from",
+            "2026-11-27",
+            "--to",
+            "2026-11-27",
+        ],
+    );
+    let night = &recorded["nights"][0];
+    let kwh = night["kwh"].as_f64().unwrap();
+    let hours = night["metered_hours"].as_f64().unwrap();
+    assert!(hours > 23.99, "the whole night was metered: {hours} h");
+
+    let forecast = energy_json(
+        &site,
+        &[
+            "--estimate",
+            "--from",
+            "2026-11-27",
+            "--days",
+            "1",
+            "--step",
+            "15s",
+        ],
+    );
+    let expected = forecast["nights"][0]["kwh"].as_f64().unwrap();
+    let err = (kwh - expected).abs() / expected;
+    eprintln!("recorded {kwh:.3} kWh, forecast {expected:.3} kWh");
+    assert!(
+        err < 0.01,
+        "recorded {kwh:.3} kWh, forecast {expected:.3} kWh ({:.2} % apart)",
+        err * 100.0
+    );
+    // The same show runs, and the curfew was in force in both.
+    let runs = |v: &serde_json::Value| -> Vec<String> {
+        v["nights"][0]["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["show"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(runs(&recorded), runs(&forecast));
+    assert!(night["curfew"]["hours"].as_f64().unwrap() > 6.0);
+    assert_eq!(night["curfew"]["compliant"], true);
+}
+
+#[test]
+fn kill_9_loses_at_most_a_simulated_minute_and_a_restart_continues() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    let _rx = common::artnet_receiver(&site);
+    no_api(&site);
+    let state = tmp.path().join("var");
+    let t0 = instant("2026-11-27T19:00:00+08:00");
+
+    let spawned = Instant::now();
+    let mut d = common::spawn_daemon(
+        &site,
+        &[
+            "--clock",
+            "2026-11-27T19:00:00+08:00",
+            "--speed",
+            "10",
+            "--state",
+            state.to_str().unwrap(),
+        ],
+        &[],
+    );
+    std::thread::sleep(Duration::from_secs(9));
+    let killed = Instant::now();
+    let _ = d.0.kill(); // SIGKILL: no flush on the way out
+    let _ = d.0.wait();
+    // The clock started after the spawn, so this bounds its instant at the
+    // kill from above.
+    let at_kill = t0 + chrono::Duration::from_std((killed - spawned) * 10).unwrap();
+    let (kwh, metered, last) = site_row(&state, "2026-11-27").expect("a flushed record");
+    let lost = (at_kill - last).num_milliseconds() as f64 / 1000.0;
+    eprintln!("kill -9: the record ends at most {lost:.1} simulated s before the kill");
+    assert!(
+        lost <= 60.0,
+        "lost {lost:.1} simulated seconds (record ends {last}, kill at most {at_kill})"
+    );
+    assert!(metered > 30.0 && kwh > 0.0, "{metered} s, {kwh} kWh");
+
+    // Restart where the killed daemon would be: the night continues.
+    let restart = at_kill.to_rfc3339();
+    let mut d = common::spawn_daemon(
+        &site,
+        &[
+            "--clock",
+            &restart,
+            "--speed",
+            "10",
+            "--state",
+            state.to_str().unwrap(),
+        ],
+        &[],
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    sigterm_and_wait(&mut d);
+    let (kwh2, metered2, last2) = site_row(&state, "2026-11-27").expect("record");
+    assert!(metered2 > metered + 30.0, "{metered} → {metered2}");
+    assert!(kwh2 > kwh && last2 > last);
+    // The added energy is the added time at the night's power, not a
+    // second copy of the first run.
+    let w_before = kwh / (metered / 3600.0);
+    let w_after = (kwh2 - kwh) / ((metered2 - metered) / 3600.0);
+    assert!(
+        (w_after - w_before).abs() / w_before < 0.05,
+        "{w_before:.0} W then {w_after:.0} W"
+    );
+}
