@@ -107,7 +107,8 @@ impl Api {
         if opts.planner {
             state = state
                 .with_planner(api::SitePlanner)
-                .with_power(|| Some(1234.5));
+                .with_power(|| Some(1234.5))
+                .with_energy(tmp.path().join("energy-state"));
         }
         let listener = rt
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
@@ -1224,4 +1225,44 @@ fn an_override_shows_in_the_next_frames_of_the_running_loop() {
         .map(|v| v.as_u64().unwrap())
         .collect();
     assert_eq!(ch, vec![0, 0, 255]);
+}
+
+#[test]
+fn energy_report_in_every_format_with_located_errors() {
+    let api = Api::start(Opts {
+        planner: true,
+        ..Opts::default()
+    });
+    let viewer = test_env("NIGHTSCAPE_VIEWER_TOKEN");
+    let v = viewer.as_deref();
+    let (status, body) = api.call("GET", "/api/energy?from=2026-11-20&to=2026-11-24", v, None);
+    assert_eq!(status, 200, "{body}");
+    let json: Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        json["nights"].is_array() && json["total"].is_object(),
+        "{json}"
+    );
+    let (status, body) = api.call("GET", "/api/energy?format=csv", v, None);
+    assert_eq!(status, 200);
+    assert!(body.starts_with("night,kwh,peak_w"), "{body}");
+    let (status, body) = api.call("GET", "/api/energy?format=svg", v, None);
+    assert_eq!(status, 200);
+    assert!(
+        body.trim_start().starts_with("<svg") || body.trim_start().starts_with("<?xml"),
+        "{body}"
+    );
+    let (status, body) = api.call("GET", "/api/energy?from=2026-12-10&to=2026-12-01", v, None);
+    assert_eq!(status, 422, "{body}");
+    let err: Value = serde_json::from_str(&body).unwrap();
+    assert!(err["field"] == "from" || err["field"] == "to", "{err}");
+    let (status, body) = api.call("GET", "/api/energy?format=pdf", v, None);
+    assert_eq!(status, 422);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["field"],
+        "format"
+    );
+    let (status, _) = api.call("GET", "/api/energy?group=nowhere", v, None);
+    assert_eq!(status, 422);
+    let (status, _) = api.call("GET", "/api/energy", None, None);
+    assert_eq!(status, 401);
 }

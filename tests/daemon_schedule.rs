@@ -196,3 +196,38 @@ fn stop_sends_the_configured_blackout() {
         "blackout on stop"
     );
 }
+
+#[test]
+fn curfew_caps_the_wire_and_render_agrees() {
+    // Tuesday 2026-11-24 23:45: past the 23:30 curfew (max level 0.3), only
+    // the preview plays; the daemon caps it and `render --at` must too.
+    const LATE: &str = "2026-11-24T23:45:00+08:00";
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    let rx = common::artnet_receiver(&site);
+    let expected = common::cli_render(&site, LATE);
+    let state = tmp.path().join("var");
+    let _d = common::spawn_daemon(
+        &site,
+        &[
+            "--clock",
+            LATE,
+            "--speed",
+            "0",
+            "--state",
+            state.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let frame = common::collect_frame(&rx, &universes(), Duration::from_secs(10)).expect("frames");
+    assert!(
+        frame == expected,
+        "the daemon's curfew frame differs from render --at"
+    );
+    // The pole floods' dimmer (first channel of each 5-channel flood) is
+    // capped at 30 % through the square curve: at most 0.3² × 255 ≈ 23.
+    let u0 = &frame[&0];
+    let dimmers: Vec<u8> = u0.chunks(5).take(82).map(|c| c[0]).collect();
+    assert!(dimmers.iter().any(|&d| d > 0), "still lit under the curfew");
+    assert!(dimmers.iter().all(|&d| d <= 23), "capped: {dimmers:?}");
+}

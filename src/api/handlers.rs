@@ -791,6 +791,61 @@ pub(super) async fn metrics(State(st): State<ApiState>, _v: Viewer) -> impl Into
     )
 }
 
+/// The energy report from the record: per night and total kWh, peak W,
+/// cost, CO2, baseline and savings, curfew compliance; JSON, CSV or an SVG
+/// chart (kWh per night stacked by group).
+#[utoipa::path(get, path = "/api/energy", tag = "status", params(EnergyQuery),
+    responses((status = 200, description = "the report in the asked format"), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 501, description = "no energy record connected", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn energy(
+    State(st): State<ApiState>,
+    _v: Viewer,
+    ApiQuery(q): ApiQuery<EnergyQuery>,
+) -> ApiResult<axum::response::Response> {
+    let Some(dir) = st.energy_state.clone() else {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "no energy record connected",
+        ));
+    };
+    let cfg = st.shared.config();
+    let now = st.shared.clock.now();
+    // SQLite reads and report building stay off the async workers.
+    let result = tokio::task::spawn_blocking(move || {
+        crate::energy::report::http(
+            &dir,
+            &cfg,
+            q.from.as_deref(),
+            q.to.as_deref(),
+            q.group.as_deref(),
+            q.format.as_deref(),
+            now,
+        )
+    })
+    .await
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("energy report failed: {e}"),
+        )
+    })?;
+    match result {
+        Ok((content_type, body)) => {
+            Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
+        }
+        Err(e) if e.is_bad_request() => Err(ApiError::unprocessable(
+            e.field().unwrap_or("query"),
+            e.to_string(),
+        )),
+        Err(e) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            e.to_string(),
+        )),
+    }
+}
+
 /// Liveness: 200 while frames advance, 503 when the loop has stalled. No token needed.
 #[utoipa::path(get, path = "/healthz", tag = "ops",
     responses((status = 200, body = HealthView), (status = 503, body = HealthView)))]

@@ -160,6 +160,8 @@ pub struct ApiState {
     pub(crate) auth: Arc<auth::Auth>,
     planner: Option<Arc<dyn SchedulePlanner>>,
     power: Option<PowerFn>,
+    /// The state folder whose energy record `/api/energy` reports.
+    pub(crate) energy_state: Option<std::path::PathBuf>,
     metrics: Arc<telemetry::ApiMetrics>,
     health: Arc<Mutex<Health>>,
     /// Set when shutdown begins, so endless streams (`/api/live`) end.
@@ -211,6 +213,7 @@ impl ApiState {
             }),
             planner: None,
             power: None,
+            energy_state: None,
             metrics: Arc::new(telemetry::ApiMetrics::new()),
             health: Arc::new(Mutex::new(Health {
                 frames,
@@ -227,6 +230,12 @@ impl ApiState {
     /// entries to `/api/status`).
     pub fn with_planner(mut self, planner: impl SchedulePlanner + 'static) -> ApiState {
         self.planner = Some(Arc::new(planner));
+        self
+    }
+
+    /// Serve `/api/energy` from the energy record in `state_dir`.
+    pub fn with_energy(mut self, state_dir: impl Into<std::path::PathBuf>) -> ApiState {
+        self.energy_state = Some(state_dir.into());
         self
     }
 
@@ -330,6 +339,7 @@ fn api_routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(handlers::release_override))
         .routes(routes!(handlers::set_master))
         .routes(routes!(handlers::audit_log))
+        .routes(routes!(handlers::energy))
         .routes(routes!(handlers::metrics))
         .routes(routes!(handlers::healthz))
         .split_for_parts()

@@ -174,6 +174,21 @@ pub struct ScheduleQuery {
     pub days: Option<String>,
 }
 
+/// `GET /api/energy?from=&to=&group=&format=`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EnergyQuery {
+    /// First night, YYYY-MM-DD (default: a week before tonight).
+    pub from: Option<String>,
+    /// Last night, YYYY-MM-DD (default: tonight).
+    pub to: Option<String>,
+    /// Only this group.
+    pub group: Option<String>,
+    /// json (default), csv or svg.
+    pub format: Option<String>,
+}
+
 /// `GET /api/audit?limit=`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

@@ -3,6 +3,8 @@
 
 use super::parse_instant;
 use crate::config;
+use crate::control::CompiledControl;
+use crate::daemon::{FrameBuilder, FrameHook};
 use crate::engine;
 use anyhow::Result;
 use chrono::{DateTime, Duration, Utc};
@@ -52,12 +54,23 @@ pub fn render(site: &Path, args: &RenderArgs) -> Result<i32> {
         }
     };
     let active = program.active(&cfg, args.at);
-    let frame = engine::render_frame(&cfg.site, &active, args.at);
+    // The daemon's own pipeline, with the same curfew caps and power
+    // budgets, so this is the frame the wire carries at that instant
+    // (operator overrides aside: they live in the daemon's state).
+    let mut hooks: Vec<Box<dyn FrameHook>> = vec![Box::new(crate::energy::Limiter::default())];
+    let mut builder = FrameBuilder::new(&cfg.site);
+    let frame = builder.build(
+        &cfg,
+        &active,
+        &CompiledControl::default(),
+        &mut hooks,
+        args.at,
+    );
     // A closed pipe (`| head`) is not an error worth a panic.
     let mut out = std::io::stdout().lock();
     let _ = match args.format {
         Format::Json => writeln!(out, "{}", frame.to_json()),
-        Format::Table => write_table(&mut out, &frame),
+        Format::Table => write_table(&mut out, frame),
     };
     Ok(0)
 }

@@ -103,7 +103,7 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
     // the API, never the lights.
     let api_state = match store::Store::open(&state_dir) {
         Ok(store) => match api::ApiState::start(shared.clone(), store, &api_cfg).await {
-            Ok(s) => Some(s.with_planner(api::SitePlanner)),
+            Ok(s) => Some(s.with_planner(api::SitePlanner).with_energy(&state_dir)),
             Err(e) => {
                 tracing::error!("operator state: {e}; running without the API");
                 None

@@ -94,6 +94,63 @@ impl Program for Scheduled {
     }
 }
 
+/// The per-frame pipeline shared by the daemon and `nightscape render`:
+/// render the active shows, apply control scales and the hooks' limits,
+/// map to DMX, and let hooks tighten limits and map again (power budgets),
+/// a bounded number of times. Buffers are reused across frames.
+pub struct FrameBuilder {
+    look: Look,
+    limited: Look,
+    limits: Limits,
+    pub frame: Frame,
+}
+
+impl FrameBuilder {
+    pub fn new(site: &crate::site::Site) -> FrameBuilder {
+        FrameBuilder {
+            look: Look::dark(site),
+            limited: Look::dark(site),
+            limits: Limits::none(site),
+            frame: Frame::new(site),
+        }
+    }
+
+    /// Build the frame for `at` into `self.frame`.
+    pub fn build(
+        &mut self,
+        config: &Config,
+        active: &[ActiveShow],
+        control: &CompiledControl,
+        hooks: &mut [Box<dyn FrameHook>],
+        at: DateTime<Utc>,
+    ) -> &Frame {
+        let site = &config.site;
+        engine::render_look(site, active, at, &mut self.look);
+        let limits = &mut self.limits;
+        limits.scale.clear();
+        limits.scale.resize(site.fixtures.len(), 1.0);
+        limits.cap.clear();
+        limits.cap.resize(site.fixtures.len(), 1.0);
+        control.apply_scales(at, limits);
+        for h in hooks.iter_mut() {
+            h.limits(config, at, limits);
+        }
+        for pass in 0..4 {
+            self.limited.clone_from(&self.look);
+            engine::apply_limits(site, &mut self.limited, limits);
+            engine::look_to_frame(site, &self.limited, &mut self.frame);
+            let mut again = false;
+            for h in hooks.iter_mut() {
+                again |= h.review(config, at, &self.frame, limits, pass);
+            }
+            if !again {
+                break;
+            }
+        }
+        &self.frame
+    }
+}
+
 /// Something that takes part in every frame besides rendering: energy
 /// metering, curfew caps, power budgets. Hooks see the configuration and
 /// the instant; they never block (a hook that writes to disk hands the data
@@ -220,10 +277,7 @@ pub fn frame_loop(
     let clock = shared.clock;
     let mut config = shared.config();
     let mut period = Duration::from_secs_f64(1.0 / config.site.fps as f64);
-    let mut look = Look::dark(&config.site);
-    let mut limited = Look::dark(&config.site);
-    let mut frame = Frame::new(&config.site);
-    let mut limits = Limits::none(&config.site);
+    let mut builder = FrameBuilder::new(&config.site);
     let mut start = Instant::now();
     let mut n: u64 = 0;
     let mut last_active: Vec<String> = Vec::new();
@@ -242,38 +296,16 @@ pub fn frame_loop(
             }
             tracing::info!(site = %config.site.name, "configuration switched");
         }
-        let site = &config.site;
         let at = clock.now();
         let mut active = program.active(&config, at);
         active.extend(control.active(at));
-        engine::render_look(site, &active, at, &mut look);
-        limits.scale.clear();
-        limits.scale.resize(site.fixtures.len(), 1.0);
-        limits.cap.clear();
-        limits.cap.resize(site.fixtures.len(), 1.0);
-        control.apply_scales(at, &mut limits);
+        builder.build(&config, &active, &control, &mut hooks, at);
+        let frame = &builder.frame;
         for h in hooks.iter_mut() {
-            h.limits(&config, at, &mut limits);
-        }
-        // Hooks may tighten limits after seeing the frame (power budgets):
-        // map again from the unlimited look, a bounded number of times.
-        for pass in 0..4 {
-            limited.clone_from(&look);
-            engine::apply_limits(site, &mut limited, &limits);
-            engine::look_to_frame(site, &limited, &mut frame);
-            let mut again = false;
-            for h in hooks.iter_mut() {
-                again |= h.review(&config, at, &frame, &mut limits, pass);
-            }
-            if !again {
-                break;
-            }
-        }
-        for h in hooks.iter_mut() {
-            h.observe(&config, at, &active, &frame);
+            h.observe(&config, at, &active, frame);
         }
         for o in outputs.iter_mut() {
-            o.send(&frame);
+            o.send(frame);
         }
         if n == 0 {
             notifier.ready();
@@ -326,7 +358,7 @@ pub fn frame_loop(
         }
     }
     notifier.stopping();
-    send_final_frame(&shared, &mut outputs, &mut frame);
+    send_final_frame(&shared, &mut outputs, &mut builder.frame);
     for h in hooks.iter_mut() {
         h.stop();
     }

@@ -27,7 +27,7 @@ pub mod report;
 pub mod store;
 
 pub use config::{Curfew, EnergyConfig, GroupEnergy, Tariff};
-pub use hook::{EnergyHook, LivePower};
+pub use hook::{EnergyHook, Limiter, LivePower};
 pub use model::PowerModel;
 pub use report::{Format, Query, Report};
 
