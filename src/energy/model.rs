@@ -398,27 +398,9 @@ impl PowerModel {
     }
 }
 
-/// `Profile::power_fraction` on a bare curve (the same rule: implicit
-/// (0,0) and (1,1) end points, linear between points).
+/// `Profile::power_fraction` on a bare curve (the model keeps curves per
+/// fixture, not profiles).
 #[inline]
 pub fn power_fraction(curve: &[(f32, f32)], load: f32) -> f32 {
-    let x = load.clamp(0.0, 1.0);
-    let (Some(&c0), Some(&cn)) = (curve.first(), curve.last()) else {
-        return x;
-    };
-    let first = if c0.0 > 0.0 { (0.0, 0.0) } else { c0 };
-    let last = if cn.0 < 1.0 { (1.0, 1.0) } else { cn };
-    let mut prev = first;
-    for &p in curve.iter().chain(std::iter::once(&last)) {
-        if x <= p.0 {
-            let span = p.0 - prev.0;
-            return if span > 0.0 {
-                prev.1 + (p.1 - prev.1) * (x - prev.0) / span
-            } else {
-                p.1
-            };
-        }
-        prev = p;
-    }
-    last.1
+    crate::fixture::curve_fraction(curve, load)
 }
