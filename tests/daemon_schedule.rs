@@ -13,6 +13,16 @@ use std::time::Duration;
 const T1: &str = "2026-11-27T19:33:20+08:00";
 const T2: &str = "2026-11-27T19:41:07.500+08:00";
 
+/// The daemon on a frozen simulated clock at `at`.
+fn frozen(site: &std::path::Path, at: &str, state: &std::path::Path) -> common::Daemon {
+    let state = state.to_str().unwrap();
+    common::spawn_daemon(
+        site,
+        &["--clock", at, "--speed", "0", "--state", state],
+        &[],
+    )
+}
+
 fn universes() -> Vec<u16> {
     (0..15).collect()
 }
@@ -23,28 +33,19 @@ fn restart_lands_on_the_same_phase() {
     let site = common::demo_site_in(tmp.path());
     let rx = common::artnet_receiver(&site);
     let state = tmp.path().join("var");
-    let state = state.to_str().unwrap();
 
     let at_t1 = common::cli_render(&site, T1);
     let at_t2 = common::cli_render(&site, T2);
     assert!(at_t1 != at_t2, "the show moves between the two instants");
 
-    let d = common::spawn_daemon(
-        &site,
-        &["--clock", T1, "--speed", "0", "--state", state],
-        &[],
-    );
+    let d = frozen(&site, T1, &state);
     let frame =
         common::collect_frame(&rx, &universes(), Duration::from_secs(10)).expect("frames at T1");
     assert!(frame == at_t1, "frame at T1 differs from render --at T1");
     drop(d); // kill mid-show
 
     common::drain(&rx, Duration::from_millis(100));
-    let _d = common::spawn_daemon(
-        &site,
-        &["--clock", T2, "--speed", "0", "--state", state],
-        &[],
-    );
+    let _d = frozen(&site, T2, &state);
     let frame =
         common::collect_frame(&rx, &universes(), Duration::from_secs(10)).expect("frames at T2");
     assert_eq!(
@@ -59,18 +60,7 @@ fn hot_reload_keeps_the_last_good_configuration() {
     let site = common::demo_site_in(tmp.path());
     let rx = common::artnet_receiver(&site);
     let state = tmp.path().join("var");
-    let _d = common::spawn_daemon(
-        &site,
-        &[
-            "--clock",
-            T1,
-            "--speed",
-            "0",
-            "--state",
-            state.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let _d = frozen(&site, T1, &state);
     let before =
         common::collect_frame(&rx, &universes(), Duration::from_secs(10)).expect("first frames");
 
@@ -156,18 +146,7 @@ fn stop_sends_the_configured_blackout() {
     )
     .unwrap();
     let state = tmp.path().join("var");
-    let mut d = common::spawn_daemon(
-        &site,
-        &[
-            "--clock",
-            T1,
-            "--speed",
-            "0",
-            "--state",
-            state.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let mut d = frozen(&site, T1, &state);
     let lit = common::collect_frame(&rx, &universes(), Duration::from_secs(10)).expect("frames");
     assert!(
         lit.values().flatten().any(|&v| v > 0),
@@ -207,18 +186,7 @@ fn curfew_caps_the_wire_and_render_agrees() {
     let rx = common::artnet_receiver(&site);
     let expected = common::cli_render(&site, LATE);
     let state = tmp.path().join("var");
-    let _d = common::spawn_daemon(
-        &site,
-        &[
-            "--clock",
-            LATE,
-            "--speed",
-            "0",
-            "--state",
-            state.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let _d = frozen(&site, LATE, &state);
     let frame = common::collect_frame(&rx, &universes(), Duration::from_secs(10)).expect("frames");
     assert!(
         frame == expected,
