@@ -199,3 +199,28 @@ fn curfew_caps_the_wire_and_render_agrees() {
     assert!(dimmers.iter().any(|&d| d > 0), "still lit under the curfew");
     assert!(dimmers.iter().all(|&d| d <= 23), "capped: {dimmers:?}");
 }
+
+#[test]
+fn a_24_hour_entry_does_not_dip_at_noon() {
+    // The demo's preview runs noon to noon every night: the two runs meet at
+    // noon and must look like one (no fade out and in at the seam).
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    let sum = |at: &str| -> u64 {
+        common::cli_render(&site, at)
+            .values()
+            .flatten()
+            .map(|&v| v as u64)
+            .sum()
+    };
+    let before = sum("2026-11-25T11:59:50+08:00");
+    assert!(before > 0);
+    for at in [
+        "2026-11-25T11:59:59+08:00",
+        "2026-11-25T12:00:00+08:00",
+        "2026-11-25T12:00:01+08:00",
+    ] {
+        let s = sum(at);
+        assert!(s * 2 > before, "the site dips at {at}: {s} vs {before}");
+    }
+}

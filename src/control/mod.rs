@@ -364,6 +364,8 @@ impl CompiledControl {
                 ends: e.ends,
                 priority: e.priority,
                 mask: e.mask.as_deref(),
+                continued: false,
+                continues: false,
             })
             .collect()
     }

@@ -77,16 +77,33 @@ impl Program for Scheduled {
             cache.config = key;
             cache.nights.clear();
         }
-        cache.nights.retain(|d, _| *d == night || *d == prev);
-        let mut out = Vec::new();
-        for d in [prev, night] {
-            let planned = cache
+        // Runs of the same entry that meet at noon are one run to the eye:
+        // look one night further each way to know where no fade belongs.
+        let days: Vec<chrono::NaiveDate> = (-2i64..=1)
+            .filter_map(|k| night.checked_add_signed(chrono::Duration::days(k)))
+            .collect();
+        cache.nights.retain(|d, _| days.contains(d));
+        for &d in &days {
+            cache
                 .nights
                 .entry(d)
                 .or_insert_with(|| sched.night(d).entries);
-            for p in planned.iter().filter(|p| p.start <= at && at < p.end) {
+        }
+        let runs = |d: chrono::NaiveDate| cache.nights.get(&d).map(Vec::as_slice).unwrap_or(&[]);
+        let mut out = Vec::new();
+        for d in [prev, night] {
+            let (before, after) = (
+                d.pred_opt().map(runs).unwrap_or(&[]),
+                d.succ_opt().map(runs).unwrap_or(&[]),
+            );
+            for p in runs(d).iter().filter(|p| p.start <= at && at < p.end) {
                 if let Some(show) = config.show(&p.show) {
-                    out.push(ActiveShow::new(show, p.start, Some(p.end), p.priority));
+                    let mut a = ActiveShow::new(show, p.start, Some(p.end), p.priority);
+                    a.continued = before
+                        .iter()
+                        .any(|q| q.entry == p.entry && q.end == p.start);
+                    a.continues = after.iter().any(|q| q.entry == p.entry && q.start == p.end);
+                    out.push(a);
                 }
             }
         }

@@ -62,7 +62,16 @@ pub fn watch(folder: PathBuf, shared: Shared, interval: Duration) {
         // Let an editor finish writing (several files, or write-then-rename).
         std::thread::sleep(Duration::from_millis(200));
         last = stamp(&folder);
-        match reload_now(&folder, &shared) {
+        // A bug in loading must not end hot reload for the life of the
+        // process: contain it, report it, and keep watching.
+        let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            reload_now(&folder, &shared)
+        }));
+        let Ok(outcome) = attempt else {
+            tracing::error!(folder = %folder.display(), "loading the changed site files failed unexpectedly; still running the last good configuration");
+            continue;
+        };
+        match outcome {
             Reloaded::Switched { warnings } => {
                 tracing::info!(folder = %folder.display(), "site files changed: new configuration loaded");
                 for w in warnings {

@@ -34,6 +34,11 @@ pub struct ActiveShow<'a> {
     /// Restrict the show to these fixtures (indexed by fixture; true =
     /// included). None = wherever its layers point.
     pub mask: Option<&'a [bool]>,
+    /// It continues a run that ended at its start (a 24-hour entry across
+    /// the noon between two nights): no fade-in.
+    pub continued: bool,
+    /// A run of the same entry starts at its end: no fade-out.
+    pub continues: bool,
 }
 
 impl<'a> ActiveShow<'a> {
@@ -49,6 +54,8 @@ impl<'a> ActiveShow<'a> {
             ends,
             priority,
             mask: None,
+            continued: false,
+            continues: false,
         }
     }
 
@@ -63,7 +70,7 @@ impl<'a> ActiveShow<'a> {
         if t < 0.0 {
             return 0.0;
         }
-        let fade_in = if self.show.fade_in > 0.0 {
+        let fade_in = if self.show.fade_in > 0.0 && !self.continued {
             (t / self.show.fade_in).min(1.0)
         } else {
             1.0
@@ -74,7 +81,7 @@ impl<'a> ActiveShow<'a> {
                 let left = seconds_between(at, end);
                 if left <= 0.0 {
                     0.0
-                } else if self.show.fade_out > 0.0 {
+                } else if self.show.fade_out > 0.0 && !self.continues {
                     (left / self.show.fade_out).min(1.0)
                 } else {
                     1.0

@@ -74,6 +74,12 @@ pub fn parse_time(text: &str) -> Result<TimeSpec, String> {
         if secs <= 0.0 {
             return Err("`for` needs a duration longer than 0s".into());
         }
+        if secs > MAX_SPAN_S {
+            return Err(format!(
+                "`for {}` is longer than two days: an entry belongs to one night",
+                d.trim()
+            ));
+        }
         return Ok(TimeSpec::For(Duration::milliseconds(
             (secs * 1000.0) as i64,
         )));
@@ -86,6 +92,9 @@ pub fn parse_time(text: &str) -> Result<TimeSpec, String> {
     let (name, offset) = match head.find(['+', '-']) {
         Some(i) => {
             let secs = units::parse_duration(head[i + 1..].trim())?;
+            if secs > MAX_OFFSET_S {
+                return Err(format!("`{text}`: a sun event offset is at most 12h"));
+            }
             let sign = if head[i..].starts_with('-') {
                 -1.0
             } else {
@@ -120,6 +129,17 @@ pub fn parse_time(text: &str) -> Result<TimeSpec, String> {
                 .ok_or_else(|| format!("`{}` is not a clock time like 18:00", rest.trim()))?,
         );
     }
+    if let (Some(nb), Some(na)) = (not_before, not_after) {
+        // Clamps compare in night order: 18:00 is before 01:00.
+        let key = |t: NaiveTime| (t < noon(), t);
+        if key(nb) > key(na) {
+            return Err(format!(
+                "`{text}`: \"not before {}\" is later than \"not after {}\"",
+                nb.format("%H:%M"),
+                na.format("%H:%M")
+            ));
+        }
+    }
     Ok(TimeSpec::Sun {
         event,
         offset,
@@ -127,6 +147,22 @@ pub fn parse_time(text: &str) -> Result<TimeSpec, String> {
         not_after,
     })
 }
+
+/// Whether a cron start fires more often than a night can hold runs.
+fn too_frequent(c: &CronSpec) -> bool {
+    let day = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single();
+    day.is_some_and(|d| {
+        c.firings(chrono_tz::UTC, d, d + Duration::days(1)).len() > MAX_RUNS_PER_NIGHT
+    })
+}
+
+/// Longest `for` duration: an entry belongs to one night.
+const MAX_SPAN_S: f64 = 48.0 * 3600.0;
+/// Largest offset from a sun event.
+const MAX_OFFSET_S: f64 = 12.0 * 3600.0;
+/// Most runs a cron start may give one night; more is a mistake (a
+/// per-second expression) that would flood the frame loop.
+pub const MAX_RUNS_PER_NIGHT: usize = 288;
 
 /// A set of dates: single, range, or annual (month-day) range.
 #[derive(Debug, Clone, PartialEq)]
@@ -436,8 +472,8 @@ impl Schedule {
                 not_before,
                 not_after,
             } => {
-                let (_, mut t) = self.sun_in_night(date, *event);
-                t += *offset;
+                let (_, t) = self.sun_in_night(date, *event);
+                let mut t = t.checked_add_signed(*offset)?;
                 if let Some(nb) = not_before {
                     t = t.max(self.clock_in_night(date, *nb));
                 }
@@ -481,9 +517,20 @@ impl Schedule {
                 ),
                 spec => self.resolve(date, spec, false).into_iter().collect(),
             };
+            if starts.len() > MAX_RUNS_PER_NIGHT {
+                skipped.push(format!(
+                    "{}: its cron start fires {} times this night (at most {MAX_RUNS_PER_NIGHT})",
+                    e.show,
+                    starts.len()
+                ));
+                continue;
+            }
             for (k, &start) in starts.iter().enumerate() {
                 let end = match &e.end {
-                    TimeSpec::For(d) => start + *d,
+                    TimeSpec::For(d) => match start.checked_add_signed(*d) {
+                        Some(t) => t,
+                        None => continue,
+                    },
                     spec => match self.resolve(date, spec, true) {
                         Some(t) => t,
                         None => continue,
@@ -808,9 +855,12 @@ pub fn compile(
                 ),
             );
         }
-        let start = time_field(file, diags, &re.start, |t| {
-            matches!(t, TimeSpec::For(_))
-                .then_some("a start cannot be a duration: `for` belongs in `end`")
+        let start = time_field(file, diags, &re.start, |t| match t {
+            TimeSpec::For(_) => Some("a start cannot be a duration: `for` belongs in `end`"),
+            TimeSpec::Cron(c) if too_frequent(c) => Some(
+                "this cron start fires more than 288 times a day: a run at most every 5 minutes",
+            ),
+            _ => None,
         });
         let end = time_field(file, diags, &re.end, |t| {
             matches!(t, TimeSpec::Cron(_)).then_some(
@@ -1157,6 +1207,31 @@ priority = 10
                 .contains("site.toml:3:9: cron hour field `25`"),
             "{d}"
         );
+    }
+
+    #[test]
+    fn absurd_times_are_refused_not_overflowed() {
+        let text = "[[schedule]]\nshow = \"nightly\"\nstart = \"sunset + 3000000000h\"\nend = \"for 1e15h\"\n[[schedule]]\nshow = \"static\"\nstart = \"cron: * * * * * *\"\nend = \"for 1m\"\n[[schedule]]\nshow = \"static\"\nstart = \"sunset, not before 19:30, not after 19:00\"\nend = \"23:00\"\n";
+        let (s, d) = sched(text, 0.0, 0.0, chrono_tz::UTC);
+        let out = d.to_string();
+        assert!(
+            out.contains(
+                "site.toml:3:9: `sunset + 3000000000h`: a sun event offset is at most 12h"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains("site.toml:4:7: `for 1e15h` is longer than two days")
+                || out.contains("site.toml:4:7:"),
+            "{out}"
+        );
+        assert!(
+            out.contains("site.toml:7:9: this cron start fires more than 288 times a day"),
+            "{out}"
+        );
+        assert!(out.contains("site.toml:11:9: `sunset, not before 19:30, not after 19:00`: \"not before 19:30\" is later"), "{out}");
+        // Nothing that did parse can overflow when resolved.
+        let _ = s.night(date("2026-06-21"));
     }
 
     #[test]

@@ -23,6 +23,9 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 pub const UNIVERSE_SIZE: usize = 512;
+
+const NOT_FINITE: &str =
+    "positions, offsets, headings and distances must be finite numbers (not nan or inf)";
 /// Art-Net's 15-bit Port-Address space bounds site universe numbers.
 pub const MAX_UNIVERSE: u16 = 32767;
 
@@ -1000,6 +1003,10 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
             diags.error(file, rp.points.span(), "a path needs at least two points");
             continue;
         }
+        if !rp.points.get_ref().iter().flatten().all(|v| v.is_finite()) {
+            diags.error(file, rp.points.span(), NOT_FINITE);
+            continue;
+        }
         paths.push(Polyline::new(
             rp.name.get_ref().clone(),
             rp.points.get_ref().clone(),
@@ -1051,6 +1058,15 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
     let mut pending: Vec<Pending> = Vec::new();
     for a in &raw.arrays {
         let ra = a.get_ref();
+        let numbers = [Some(ra.offset), ra.from, ra.to, ra.heading];
+        if !numbers.iter().flatten().all(|v| v.is_finite()) {
+            diags.error(
+                file,
+                a.span(),
+                format!("array `{}`: {NOT_FINITE}", ra.name.get_ref()),
+            );
+            continue;
+        }
         let pm = find_profile(&ra.profile, &ra.mode, diags);
         let path = paths.iter().find(|p| p.name == *ra.path.get_ref());
         if path.is_none() {
@@ -1104,7 +1120,7 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
             continue;
         }
         if let Some(l) = &ra.length {
-            if l.get_ref().is_nan() || *l.get_ref() < 0.0 {
+            if !l.get_ref().is_finite() || *l.get_ref() < 0.0 {
                 diags.error(file, l.span(), "length must be 0 metres or more");
                 continue;
             }
@@ -1148,6 +1164,14 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
     }
     for f in &raw.fixtures {
         let rf = f.get_ref();
+        if !(rf.at.iter().all(|v| v.is_finite()) && rf.heading.is_none_or(f64::is_finite)) {
+            diags.error(
+                file,
+                f.span(),
+                format!("fixture `{}`: {NOT_FINITE}", rf.name.get_ref()),
+            );
+            continue;
+        }
         let pm = find_profile(&rf.profile, &rf.mode, diags);
         let addr = parse_address(rf.address.get_ref())
             .map_err(|m| diags.error(file, rf.address.span(), m))
@@ -1170,7 +1194,7 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
             continue;
         }
         if let Some(l) = &rf.length {
-            if l.get_ref().is_nan() || *l.get_ref() < 0.0 {
+            if !l.get_ref().is_finite() || *l.get_ref() < 0.0 {
                 diags.error(file, l.span(), "length must be 0 metres or more");
             }
         }
