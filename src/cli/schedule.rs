@@ -125,11 +125,19 @@ fn write_table(
             writeln!(out, "    (dark)")?;
         }
         for e in &n.entries {
+            let (start, end) = (e.start.with_timezone(&tz), e.end.with_timezone(&tz));
+            // Across a DST change the wall clock alone misleads (02:30 → 02:00):
+            // show the offsets then.
+            let fmt = if start.offset() == end.offset() {
+                "%m-%d %H:%M"
+            } else {
+                "%m-%d %H:%M%:z"
+            };
             writeln!(
                 out,
                 "    {} → {}  {:<20} priority {}",
-                e.start.with_timezone(&tz).format("%m-%d %H:%M"),
-                e.end.with_timezone(&tz).format("%m-%d %H:%M"),
+                start.format(fmt),
+                end.format(fmt),
                 e.show,
                 e.priority
             )?;

@@ -41,6 +41,15 @@ pub fn reload_now(folder: &Path, shared: &Shared) -> Reloaded {
         Ok(cfg) => {
             let mut warnings: Vec<String> =
                 cfg.warnings.warnings().map(|w| w.to_string()).collect();
+            // Outputs own sockets and ports opened at start-up; a changed
+            // [[outputs]] only takes effect on restart, so say so.
+            let before = format!("{:?}", shared.config().site.outputs);
+            if format!("{:?}", cfg.site.outputs) != before {
+                warnings.push(format!(
+                    "{}: [[outputs]] changed; outputs keep their start-up settings until nightscape restarts",
+                    cfg.site.source.path.display()
+                ));
+            }
             warnings.extend(shared.install_config(cfg));
             Reloaded::Switched { warnings }
         }
