@@ -13,40 +13,8 @@
 
 use super::config::Curfew;
 use super::model::PowerModel;
-use crate::schedule::plan::{Schedule, TimeSpec};
+use crate::schedule::plan::Schedule;
 use chrono::{DateTime, NaiveDate, Utc};
-
-/// Resolve one end of a curfew in night `date`.
-fn resolve(
-    schedule: &Schedule,
-    date: NaiveDate,
-    spec: &TimeSpec,
-    from: Option<DateTime<Utc>>,
-) -> Option<DateTime<Utc>> {
-    match spec {
-        TimeSpec::Clock(t) if from.is_some() => Some(schedule.end_clock_in_night(date, *t)),
-        TimeSpec::Clock(t) => Some(schedule.clock_in_night(date, *t)),
-        TimeSpec::Sun {
-            event,
-            offset,
-            not_before,
-            not_after,
-        } => {
-            let (_, t) = schedule.sun_in_night(date, *event);
-            // Checked: an absurd offset in a file must not panic.
-            let mut t = t.checked_add_signed(*offset)?;
-            if let Some(nb) = not_before {
-                t = t.max(schedule.clock_in_night(date, *nb));
-            }
-            if let Some(na) = not_after {
-                t = t.min(schedule.clock_in_night(date, *na));
-            }
-            Some(t)
-        }
-        TimeSpec::For(d) => from.and_then(|f| f.checked_add_signed(*d)),
-        TimeSpec::Cron(_) => None,
-    }
-}
 
 /// The curfew's interval in night `date`, or None when it does not happen
 /// that night (its end is not after its start, e.g. "to = sunrise" under
@@ -57,8 +25,8 @@ pub fn curfew_window(
     curfew: &Curfew,
 ) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
     let (night_start, night_end) = schedule.window(date);
-    let from = resolve(schedule, date, &curfew.from, None)?;
-    let to = resolve(schedule, date, &curfew.to, Some(from))?;
+    let from = schedule.resolve(date, &curfew.from, None)?;
+    let to = schedule.resolve(date, &curfew.to, Some(from))?;
     let (from, to) = (from.max(night_start), to.min(night_end));
     (from < to).then_some((from, to))
 }

@@ -462,9 +462,18 @@ impl Schedule {
         }
     }
 
-    fn resolve(&self, date: NaiveDate, spec: &TimeSpec, is_end: bool) -> Option<DateTime<Utc>> {
+    /// Resolve a time in night `date`. For an end, `start` is the instant
+    /// it ends after: a duration counts from it and 12:00 closes the night.
+    /// A cron expression has no single instant (None); so has an instant
+    /// out of range (an absurd offset must not panic).
+    pub fn resolve(
+        &self,
+        date: NaiveDate,
+        spec: &TimeSpec,
+        start: Option<DateTime<Utc>>,
+    ) -> Option<DateTime<Utc>> {
         match spec {
-            TimeSpec::Clock(t) if is_end => Some(self.end_clock_in_night(date, *t)),
+            TimeSpec::Clock(t) if start.is_some() => Some(self.end_clock_in_night(date, *t)),
             TimeSpec::Clock(t) => Some(self.clock_in_night(date, *t)),
             TimeSpec::Sun {
                 event,
@@ -482,7 +491,8 @@ impl Schedule {
                 }
                 Some(t)
             }
-            TimeSpec::Cron(_) | TimeSpec::For(_) => None,
+            TimeSpec::For(d) => start.and_then(|s| s.checked_add_signed(*d)),
+            TimeSpec::Cron(_) => None,
         }
     }
 
@@ -515,7 +525,7 @@ impl Schedule {
                     window_start - Duration::nanoseconds(1),
                     window_end - Duration::nanoseconds(1),
                 ),
-                spec => self.resolve(date, spec, false).into_iter().collect(),
+                spec => self.resolve(date, spec, None).into_iter().collect(),
             };
             if starts.len() > MAX_RUNS_PER_NIGHT {
                 skipped.push(format!(
@@ -526,15 +536,8 @@ impl Schedule {
                 continue;
             }
             for (k, &start) in starts.iter().enumerate() {
-                let end = match &e.end {
-                    TimeSpec::For(d) => match start.checked_add_signed(*d) {
-                        Some(t) => t,
-                        None => continue,
-                    },
-                    spec => match self.resolve(date, spec, true) {
-                        Some(t) => t,
-                        None => continue,
-                    },
+                let Some(end) = self.resolve(date, &e.end, Some(start)) else {
+                    continue;
                 };
                 // Repeated cron starts with a fixed end: each run lasts until
                 // the next one begins.
