@@ -52,12 +52,8 @@ pub struct EnergyArgs {
 }
 
 pub fn energy(site: &Path, args: &EnergyArgs) -> Result<i32> {
-    let cfg = match config::load(site) {
-        Ok(c) => c,
-        Err(d) => {
-            eprint!("{d}");
-            return Ok(1);
-        }
+    let Some(cfg) = super::load_or_report(site) else {
+        return Ok(1);
     };
     let tonight = cfg.schedule.night_of(Utc::now());
     let format = match args.format {

@@ -87,6 +87,18 @@ pub fn main() -> Result<i32> {
     }
 }
 
+/// Load the site for a command, or print every problem (`path:line:col`)
+/// to stderr and return None so the command exits 1.
+pub fn load_or_report(site: &std::path::Path) -> Option<crate::config::Config> {
+    match crate::config::load(site) {
+        Ok(c) => Some(c),
+        Err(d) => {
+            eprint!("{d}");
+            None
+        }
+    }
+}
+
 /// What to play: `--show` as started at `since`, or else the schedule.
 pub fn program_for(
     config: &crate::config::Config,

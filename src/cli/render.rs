@@ -2,7 +2,6 @@
 //! computed by the same pure engine the daemon uses.
 
 use super::parse_instant;
-use crate::config;
 use crate::control::CompiledControl;
 use crate::daemon::{FrameBuilder, FrameHook};
 use crate::engine;
@@ -35,12 +34,8 @@ pub struct RenderArgs {
 }
 
 pub fn render(site: &Path, args: &RenderArgs) -> Result<i32> {
-    let cfg = match config::load(site) {
-        Ok(c) => c,
-        Err(d) => {
-            eprint!("{d}");
-            return Ok(1);
-        }
+    let Some(cfg) = super::load_or_report(site) else {
+        return Ok(1);
     };
     let program = match super::program_for(
         &cfg,

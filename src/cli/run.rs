@@ -3,7 +3,6 @@
 
 use super::parse_instant;
 use crate::clock::Clock;
-use crate::config;
 use crate::daemon::{self, Shared};
 use crate::{api, output, store};
 use anyhow::Result;
@@ -46,12 +45,8 @@ impl Default for RunArgs {
 }
 
 pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
-    let cfg = match config::load(site) {
-        Ok(c) => c,
-        Err(d) => {
-            eprint!("{d}");
-            return Ok(1);
-        }
+    let Some(cfg) = super::load_or_report(site) else {
+        return Ok(1);
     };
     for w in cfg.warnings.warnings() {
         tracing::warn!("{w}");

@@ -2,7 +2,7 @@
 //! times and resolved instants, as a table or JSON (the same JSON the API
 //! serves at /api/schedule).
 
-use crate::config::{self, Config};
+use crate::config::Config;
 use crate::schedule::plan::Night;
 use anyhow::Result;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -72,12 +72,8 @@ fn nights(cfg: &Config, from: NaiveDate, days: u32) -> Vec<Night> {
 }
 
 pub fn schedule(site: &Path, args: &ScheduleArgs) -> Result<i32> {
-    let cfg = match config::load(site) {
-        Ok(c) => c,
-        Err(d) => {
-            eprint!("{d}");
-            return Ok(1);
-        }
+    let Some(cfg) = super::load_or_report(site) else {
+        return Ok(1);
     };
     let from = args
         .from
