@@ -368,7 +368,16 @@ pub fn frame_loop(
             s.last_instant = Some(at);
             s.active_shows = names;
             s.outputs = health;
-            s.last_frame = Some(frame.clone());
+            // Reuse the published frame's buffers: a full copy of every
+            // universe, allocated anew 40 times a second, is waste.
+            match &mut s.last_frame {
+                // Field by field: a derived `clone_from` would allocate anyway.
+                Some(last) => {
+                    last.universes.clone_from(&frame.universes);
+                    last.data.clone_from(&frame.data);
+                }
+                None => s.last_frame = Some(frame.clone()),
+            }
         }
         if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
