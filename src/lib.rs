@@ -1,25 +1,22 @@
-//! nightscape: a city nightscape lighting controller.
+//! nightscape: a city nightscape lighting controller — the daemon.
 //!
-//! Files in (fixture profiles, a site, shows), DMX out (Art-Net), on a frame
-//! clock. The crate is laid out by concept; see ARCHITECTURE.md for the map
-//! and the invariants. The render core ([`engine`]) is pure; everything that
-//! touches a clock, a socket or a file sits at the edges ([`output`],
-//! [`cli`], [`config`]).
+//! Files in (fixture profiles, a site, shows), DMX out (Art-Net, sACN,
+//! serial widgets), on a frame clock. Everything pure (the render core, the
+//! schedule, the energy model, wire codecs) lives in the `nightscape-core`
+//! crate and is re-exported here under its old paths; this crate holds what
+//! touches a clock, a socket or a file: [`config`] loading, [`output`],
+//! [`store`], [`api`], [`daemon`], [`cli`]. See ARCHITECTURE.md.
 
 pub mod api;
 pub mod cli;
 pub mod clock;
-pub mod color;
 pub mod config;
-pub mod control;
 pub mod daemon;
-pub mod diag;
 pub mod energy;
-pub mod engine;
-pub mod fixture;
 pub mod output;
-pub mod schedule;
-pub mod show;
-pub mod site;
 pub mod store;
-pub mod units;
+
+// The pure core, under the paths the daemon has always used.
+pub use nightscape_core::{
+    color, control, diag, engine, fixture, meter, pipeline, schedule, show, site, units, wire,
+};

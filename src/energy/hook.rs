@@ -263,25 +263,3 @@ fn writer(dir: PathBuf, mut store: Option<EnergyStore>, rx: mpsc::Receiver<Msg>)
         );
     }
 }
-
-/// Curfew caps and power budgets without metering or a record: what
-/// `nightscape render` applies so its frame is the daemon's frame.
-#[derive(Default)]
-pub struct Limiter(Core);
-
-impl FrameHook for Limiter {
-    fn limits(&mut self, config: &Config, at: DateTime<Utc>, limits: &mut Limits) {
-        self.0.limits(config, at, limits);
-    }
-
-    fn review(
-        &mut self,
-        config: &Config,
-        at: DateTime<Utc>,
-        frame: &Frame,
-        limits: &mut Limits,
-        pass: u32,
-    ) -> bool {
-        self.0.review(config, at, frame, limits, pass)
-    }
-}

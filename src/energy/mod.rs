@@ -16,19 +16,20 @@
 //!   thread; [`store`] is the SQLite file (`<state>/energy.sqlite`);
 //! - [`estimate`] renders sampled instants of planned nights without a
 //!   daemon; [`report`] builds and formats the report from either.
+//!
+//! `config`, `model`, `limit`, `meter` and `estimate` are pure and live in
+//! nightscape-core; they are re-exported here under their old paths.
 
-pub mod config;
-pub mod estimate;
 pub mod hook;
-pub mod limit;
-pub mod meter;
-pub mod model;
 pub mod report;
 pub mod store;
 
-pub use config::{Curfew, EnergyConfig, GroupEnergy, Tariff};
-pub use hook::{EnergyHook, Limiter, LivePower};
-pub use model::PowerModel;
+// The pure parts live in nightscape-core: the power model, curfews and
+// budgets (`energy`), metering and the forecast (`meter`).
+pub use hook::{EnergyHook, LivePower};
+pub use nightscape_core::energy::{config, limit, model, J_PER_KWH};
+pub use nightscape_core::energy::{Curfew, EnergyConfig, GroupEnergy, PowerModel, Tariff};
+pub use nightscape_core::meter::{self, forecast as estimate, Limiter};
 pub use report::{Format, Query, Report};
 
 use std::path::PathBuf;
@@ -64,6 +65,15 @@ pub enum EnergyError {
     Corrupt(String),
 }
 
+impl From<estimate::BadQuery> for EnergyError {
+    fn from(e: estimate::BadQuery) -> Self {
+        EnergyError::BadQuery {
+            field: e.field,
+            message: e.message,
+        }
+    }
+}
+
 impl EnergyError {
     /// Whether the caller asked for something wrong (4xx) rather than the
     /// record failing (5xx).
@@ -79,9 +89,6 @@ impl EnergyError {
         }
     }
 }
-
-/// Joules in a kilowatt-hour.
-pub const J_PER_KWH: f64 = 3.6e6;
 
 #[cfg(test)]
 mod tests;

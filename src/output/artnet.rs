@@ -9,36 +9,12 @@
 //! `wire_offset`), each with its own sequence counter. The socket is
 //! non-blocking on an ephemeral port, never 6454 (see `udp`).
 
-use super::artpoll_wire::{encode_artsync, ARTSYNC_LEN};
 use super::udp::UdpSender;
 use super::{Output, OutputHealth};
 use crate::engine::Frame;
 use crate::site::UNIVERSE_SIZE;
+use crate::wire::artnet::{encode_artdmx, encode_artsync, ARTDMX_HEADER_LEN, ARTSYNC_LEN};
 use std::net::SocketAddr;
-
-pub const ARTDMX_HEADER_LEN: usize = 18;
-
-/// Encode an ArtDmx packet for a 15-bit Port-Address into `buf`; returns
-/// its length. Data is sent whole (512 slots): receivers that power up
-/// mid-show pick up the full state from the next frame.
-pub fn encode_artdmx(
-    port_address: u16,
-    sequence: u8,
-    data: &[u8; UNIVERSE_SIZE],
-    buf: &mut [u8; ARTDMX_HEADER_LEN + UNIVERSE_SIZE],
-) -> usize {
-    buf[0..8].copy_from_slice(b"Art-Net\0");
-    buf[8..10].copy_from_slice(&0x5000u16.to_le_bytes());
-    buf[10..12].copy_from_slice(&14u16.to_be_bytes());
-    buf[12] = sequence;
-    buf[13] = 0; // Physical: informational only.
-                 // Port-Address: SubUni carries sub-net and universe nibbles, Net the top 7 bits.
-    buf[14] = (port_address & 0xff) as u8;
-    buf[15] = ((port_address >> 8) & 0x7f) as u8;
-    buf[16..18].copy_from_slice(&(UNIVERSE_SIZE as u16).to_be_bytes());
-    buf[ARTDMX_HEADER_LEN..].copy_from_slice(data);
-    ARTDMX_HEADER_LEN + UNIVERSE_SIZE
-}
 
 /// Art-Net sequence numbers run 1..=255 per universe; 0 means "off".
 fn next_sequence(s: u8) -> u8 {

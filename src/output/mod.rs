@@ -14,13 +14,12 @@
 //! want of port 6454 without touching them.
 
 pub mod artnet;
-pub mod artpoll_wire;
 pub mod discovery;
 pub mod enttec;
-pub mod enttec_wire;
 pub mod sacn;
-pub mod sacn_wire;
 pub mod serial;
+// The pure codecs live in nightscape-core's `wire`.
+pub use nightscape_core::wire::{artnet as artpoll_wire, enttec as enttec_wire, sacn as sacn_wire};
 mod udp;
 
 use crate::engine::Frame;

@@ -118,10 +118,26 @@ impl FixtureMotion {
 }
 
 /// What every cell emits and every moving fixture does at one instant.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, PartialEq)]
 pub struct Look {
     pub lights: Vec<Light>,
     pub motion: Vec<FixtureMotion>,
+}
+
+// By hand: a derived `clone_from` is `*self = source.clone()`, which
+// allocates; the frame pipeline copies a look into a reused one every frame.
+impl Clone for Look {
+    fn clone(&self) -> Look {
+        Look {
+            lights: self.lights.clone(),
+            motion: self.motion.clone(),
+        }
+    }
+
+    fn clone_from(&mut self, source: &Look) {
+        self.lights.clone_from(&source.lights);
+        self.motion.clone_from(&source.motion);
+    }
 }
 
 impl Look {

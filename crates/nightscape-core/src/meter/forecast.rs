@@ -2,7 +2,7 @@
 //!
 //! Each night (noon to noon) is cut into steps of `step` seconds; the
 //! instant in the middle of each step is rendered with the same pieces the
-//! daemon uses — [`crate::daemon::Scheduled`] for what plays, the pure
+//! daemon uses — [`crate::pipeline::Scheduled`] for what plays, the pure
 //! engine for the look and the DMX, the energy [`Core`] for curfew caps and
 //! budgets and the power sample — and the sample is booked for the whole
 //! step. Operator overrides, scenes and masters are not forecast: they are
@@ -16,13 +16,22 @@
 //! default 10 s step a night with ten edges errs by under a minute of show
 //! power (well under 0.1 % of a 5-hour night).
 
-use super::meter::{book_split, Core, NightRecord};
-use super::EnergyError;
+use super::{book_split, Core, NightRecord};
 use crate::config::Config;
-use crate::daemon::{Program, Scheduled};
-use crate::engine::{self, Frame, Limits, Look};
+use crate::control::CompiledControl;
+use crate::engine;
+use crate::pipeline::{FrameBuilder, Program, Scheduled};
 use chrono::{Duration, NaiveDate};
 use std::collections::BTreeMap;
+
+/// A forecast asked for something it cannot do; `field` names the
+/// request field at fault so the API can answer 400 with it.
+#[derive(Debug, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct BadQuery {
+    pub field: &'static str,
+    pub message: String,
+}
 
 /// The default sampling step, seconds of show time.
 pub const DEFAULT_STEP_S: f64 = 10.0;
@@ -35,15 +44,15 @@ pub fn nights(
     from: NaiveDate,
     days: u32,
     step_s: f64,
-) -> Result<Vec<NightRecord>, EnergyError> {
+) -> Result<Vec<NightRecord>, BadQuery> {
     if days == 0 || days > MAX_DAYS {
-        return Err(EnergyError::BadQuery {
+        return Err(BadQuery {
             field: "days",
             message: format!("forecast 1 to {MAX_DAYS} nights, not {days}"),
         });
     }
     if !(step_s.is_finite() && (0.05..=3600.0).contains(&step_s)) {
-        return Err(EnergyError::BadQuery {
+        return Err(BadQuery {
             field: "step",
             message: format!("the sampling step must be 0.05 s to 1 h, not {step_s} s"),
         });
@@ -53,10 +62,8 @@ pub fn nights(
     let mut core = Core::new();
     // Every sample probes the uncapped output (samples are ≥ 50 ms apart).
     core.probe_every = 0.0;
-    let mut look = Look::dark(site);
-    let mut limited = Look::dark(site);
-    let mut frame = Frame::new(site);
-    let mut limits = Limits::none(site);
+    let mut builder = FrameBuilder::new(site);
+    let control = CompiledControl::default();
     let mut records: BTreeMap<NaiveDate, NightRecord> = BTreeMap::new();
     let step = Duration::nanoseconds((step_s * 1e9) as i64);
     for d in 0..days {
@@ -71,22 +78,8 @@ pub fn nights(
             let dt = engine::seconds_between(t0, t1);
             let at = t0 + (t1 - t0) / 2;
             let active = program.active(config, at);
-            engine::render_look(site, &active, at, &mut look);
-            limits.scale.clear();
-            limits.scale.resize(site.fixtures.len(), 1.0);
-            limits.cap.clear();
-            limits.cap.resize(site.fixtures.len(), 1.0);
-            core.limits(config, at, &mut limits);
-            // The daemon's loop: map, review, at most four maps.
-            for pass in 0..4 {
-                limited.clone_from(&look);
-                engine::apply_limits(site, &mut limited, &limits);
-                engine::look_to_frame(site, &limited, &mut frame);
-                if !core.review(config, at, &frame, &mut limits, pass) {
-                    break;
-                }
-            }
-            let sample = core.sample(config, at, &active, &frame);
+            builder.build(config, &active, &control, &mut [&mut core], at);
+            let sample = core.sample(config, at, &active, &builder.frame);
             book_split(&mut records, config, sample, t0, dt);
             t0 = t1;
         }

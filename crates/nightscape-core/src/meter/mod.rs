@@ -18,10 +18,12 @@
 //! in rendering). Fixtures no show targets (standby) belong to no run, so
 //! runs add up to at most the site total.
 
-use super::config::{Curfew, EnergyConfig};
-use super::limit;
-use super::model::PowerModel;
+pub mod forecast;
+
 use crate::config::Config;
+use crate::energy::config::{Curfew, EnergyConfig};
+use crate::energy::limit;
+use crate::energy::model::PowerModel;
 use crate::engine::{ActiveShow, Frame, Limits};
 use crate::schedule::plan::Schedule;
 use crate::show::Show;
@@ -77,7 +79,6 @@ pub struct ScopeDef {
 type Window = Option<(DateTime<Utc>, DateTime<Utc>)>;
 
 /// The fixtures a show targets, with the show's name to confirm a hit.
-type ShowFixtures = (String, Arc<[u32]>);
 
 /// Everything per configuration: the power model, scopes, budgets,
 /// curfews, and the fixtures each show targets (filled lazily).
@@ -90,9 +91,10 @@ pub struct SiteModel {
     /// Curfews with the fixtures they cover.
     curfews: Vec<(Curfew, Vec<u32>)>,
     windows: HashMap<(usize, NaiveDate), Window>,
-    /// Keyed by the show's address and layer count; the name is checked on
-    /// a hit (an address can be reused by a recompiled control show).
-    shows: HashMap<(usize, usize), ShowFixtures>,
+    /// Keyed by show name: within one configuration generation (the model
+    /// is rebuilt for each) a name always means the same targets — config
+    /// shows by their file, operator shows by `override-<id>`.
+    shows: HashMap<String, Arc<[u32]>>,
 }
 
 impl SiteModel {
@@ -186,13 +188,10 @@ impl SiteModel {
         any
     }
 
-    /// The fixtures a show's layers target, cached per show object.
+    /// The fixtures a show's layers target, cached per show name.
     fn show_fixtures(&mut self, site: &Site, show: &Show) -> Arc<[u32]> {
-        let key = (show as *const Show as usize, show.layers.len());
-        if let Some((name, v)) = self.shows.get(&key) {
-            if *name == show.name {
-                return v.clone();
-            }
+        if let Some(v) = self.shows.get(&show.name) {
+            return v.clone();
         }
         if self.shows.len() > 256 {
             self.shows.clear();
@@ -218,7 +217,7 @@ impl SiteModel {
             .filter(|(_, m)| **m)
             .map(|(i, _)| i as u32)
             .collect();
-        self.shows.insert(key, (show.name.clone(), list.clone()));
+        self.shows.insert(show.name.clone(), list.clone());
         list
     }
 }
@@ -282,7 +281,7 @@ enum Stage {
 
 /// The per-frame energy logic shared by the daemon hook and the forecast.
 pub struct Core {
-    key: (usize, usize),
+    generation: Option<u64>,
     model: Option<SiteModel>,
     curfew_cap: Vec<f32>,
     under_curfew: bool,
@@ -309,14 +308,10 @@ impl Default for Core {
     }
 }
 
-fn config_key(config: &Config) -> (usize, usize) {
-    (config as *const Config as usize, config.site.fixtures.len())
-}
-
 impl Core {
     pub fn new() -> Core {
         Core {
-            key: (0, 0),
+            generation: None,
             model: None,
             curfew_cap: Vec::new(),
             under_curfew: false,
@@ -337,13 +332,11 @@ impl Core {
         }
     }
 
-    /// Rebuild the model when the configuration changes (a reload swaps the
-    /// `Arc<Config>`, and the new one is allocated while the old one is
-    /// alive, so its address differs).
+    /// Rebuild the model when the configuration changes (each one the
+    /// daemon installs carries a new generation number).
     fn ensure(&mut self, config: &Config) {
-        let key = config_key(config);
-        if self.key != key || self.model.is_none() {
-            self.key = key;
+        if self.generation != Some(config.generation) || self.model.is_none() {
+            self.generation = Some(config.generation);
             self.model = Some(SiteModel::new(&config.site, &config.energy));
             self.uncapped_w.clear();
             self.last_probe = None;
@@ -687,11 +680,11 @@ impl NightRecord {
         for s in &sample.scopes {
             let Some(kind) = s.kind else { continue };
             let r = self.scope_mut(kind, &s.name);
-            let kwh = s.w * dt / super::J_PER_KWH;
+            let kwh = s.w * dt / crate::energy::J_PER_KWH;
             r.kwh += kwh;
             r.cost += kwh * price;
             r.co2_kg += kwh * co2;
-            r.baseline_kwh += s.baseline_w * dt / super::J_PER_KWH;
+            r.baseline_kwh += s.baseline_w * dt / crate::energy::J_PER_KWH;
             r.peak_w = r.peak_w.max(s.w);
             r.metered_s += dt;
             if s.lit {
@@ -699,9 +692,9 @@ impl NightRecord {
             }
             if s.curfew {
                 r.curfew_s += dt;
-                r.curfew_kwh += s.curfew_w * dt / super::J_PER_KWH;
-                r.curfew_uncapped_kwh += s.curfew_uncapped_w * dt / super::J_PER_KWH;
-                r.curfew_standby_kwh += s.curfew_standby_w * dt / super::J_PER_KWH;
+                r.curfew_kwh += s.curfew_w * dt / crate::energy::J_PER_KWH;
+                r.curfew_uncapped_kwh += s.curfew_uncapped_w * dt / crate::energy::J_PER_KWH;
+                r.curfew_standby_kwh += s.curfew_standby_w * dt / crate::energy::J_PER_KWH;
             }
             if s.max_w.is_some() {
                 r.max_w = s.max_w;
@@ -710,7 +703,7 @@ impl NightRecord {
                 r.limited_s += dt;
                 r.min_scale = min_opt(r.min_scale, Some(s.scale as f64));
             }
-            r.shed_kwh += s.shed_w * dt / super::J_PER_KWH;
+            r.shed_kwh += s.shed_w * dt / crate::energy::J_PER_KWH;
             if s.over {
                 r.over_s += dt;
             }
@@ -718,7 +711,7 @@ impl NightRecord {
             r.last_at = Some(r.last_at.map_or(to, |l| l.max(to)));
         }
         for run in &sample.runs {
-            let kwh = run.w * dt / super::J_PER_KWH;
+            let kwh = run.w * dt / crate::energy::J_PER_KWH;
             let r = match self
                 .runs
                 .iter_mut()
@@ -876,5 +869,27 @@ pub fn book_split(
             .book(sample, from, here, price, energy.co2_kg_per_kwh);
         left -= here;
         from = end;
+    }
+}
+
+/// Curfew caps and power budgets without metering or a record: what
+/// `nightscape render` applies so its frame is the daemon's frame. The
+/// metering [`Core`] is that hook; sampling is simply not asked for.
+pub type Limiter = Core;
+
+impl crate::pipeline::FrameHook for Core {
+    fn limits(&mut self, config: &Config, at: DateTime<Utc>, limits: &mut Limits) {
+        Core::limits(self, config, at, limits);
+    }
+
+    fn review(
+        &mut self,
+        config: &Config,
+        at: DateTime<Utc>,
+        frame: &Frame,
+        limits: &mut Limits,
+        pass: u32,
+    ) -> bool {
+        Core::review(self, config, at, frame, limits, pass)
     }
 }

@@ -10,7 +10,30 @@
 //! parsers return a [`WireError`] for short or foreign packets instead of
 //! panicking.
 
+use crate::site::UNIVERSE_SIZE;
 use std::net::Ipv4Addr;
+
+/// Encode an ArtDmx packet for a 15-bit Port-Address into `buf`; returns
+/// its length. Data is sent whole (512 slots): receivers that power up
+/// mid-show pick up the full state from the next frame.
+pub fn encode_artdmx(
+    port_address: u16,
+    sequence: u8,
+    data: &[u8; UNIVERSE_SIZE],
+    buf: &mut [u8; ARTDMX_HEADER_LEN + UNIVERSE_SIZE],
+) -> usize {
+    buf[0..8].copy_from_slice(b"Art-Net\0");
+    buf[8..10].copy_from_slice(&0x5000u16.to_le_bytes());
+    buf[10..12].copy_from_slice(&14u16.to_be_bytes());
+    buf[12] = sequence;
+    buf[13] = 0; // Physical: informational only.
+                 // Port-Address: SubUni carries sub-net and universe nibbles, Net the top 7 bits.
+    buf[14] = (port_address & 0xff) as u8;
+    buf[15] = ((port_address >> 8) & 0x7f) as u8;
+    buf[16..18].copy_from_slice(&(UNIVERSE_SIZE as u16).to_be_bytes());
+    buf[ARTDMX_HEADER_LEN..].copy_from_slice(data);
+    ARTDMX_HEADER_LEN + UNIVERSE_SIZE
+}
 
 /// UDP port for all Art-Net traffic (0x1936).
 pub const ARTNET_PORT: u16 = 6454;

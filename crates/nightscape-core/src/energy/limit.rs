@@ -31,11 +31,6 @@ pub fn curfew_window(
     (from < to).then_some((from, to))
 }
 
-/// Whether `at` is inside the curfew (in the night `at` belongs to).
-pub fn curfew_active(schedule: &Schedule, curfew: &Curfew, at: DateTime<Utc>) -> bool {
-    curfew_window(schedule, schedule.night_of(at), curfew).is_some_and(|(a, b)| a <= at && at < b)
-}
-
 /// Predicted watts of `members` if their intensity is scaled by `t`, from
 /// their current loads.
 pub fn predicted_w(model: &PowerModel, members: &[u32], load: &[f32], t: f32) -> f64 {

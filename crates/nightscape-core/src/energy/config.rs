@@ -109,11 +109,6 @@ impl EnergyConfig {
     pub fn has_budgets(&self) -> bool {
         self.max_w.is_some() || self.groups.values().any(|g| g.max_w.is_some())
     }
-
-    /// Whether any curfew is set.
-    pub fn has_curfews(&self) -> bool {
-        self.curfew.is_some() || self.groups.values().any(|g| g.curfew.is_some())
-    }
 }
 
 #[derive(Deserialize)]

@@ -654,23 +654,3 @@ fn default_loop_period(cues: &[Cue]) -> Option<f64> {
         [.., a, b] => Some(b.at + (b.at - a.at).max(b.fade)),
     }
 }
-
-/// Compile a single layer given as TOML text (used by the API for scenes and
-/// overrides so they follow the file rules exactly).
-pub fn compile_layer_text(text: &str, site: &Site) -> Result<Layer, Diagnostics> {
-    let file = SourceFile::new("<request>", text);
-    let mut diags = Diagnostics::new();
-    let raw: RawLayer = match toml::from_str(text) {
-        Ok(r) => r,
-        Err(e) => {
-            diags.toml_error(&file, &e);
-            return Err(diags);
-        }
-    };
-    let mut cx = Ctx::new(&file, &mut diags);
-    let layer = compile_layer(&mut cx, &raw, site);
-    match layer {
-        Some(l) if !diags.has_errors() => Ok(l),
-        _ => Err(diags),
-    }
-}

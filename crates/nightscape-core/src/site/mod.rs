@@ -17,7 +17,7 @@ use geometry::{heading_vector, Polyline};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
@@ -410,11 +410,14 @@ fn parse_target(text: &str, default_port: u16) -> Result<SocketAddr, String> {
     } else {
         format!("{t}:{default_port}")
     };
+    // IP literals only: a host name would need the resolver, which may
+    // block for seconds, and loading a site is pure (check and hot reload
+    // must never wait on the network).
     with_port
-        .to_socket_addrs()
+        .parse::<SocketAddr>()
         .ok()
-        .and_then(|mut a| a.find(|a| a.is_ipv4()))
-        .ok_or_else(|| format!("`{text}` is not a reachable address: write an IP like \"10.0.4.20\" or \"127.0.0.1:6454\""))
+        .filter(SocketAddr::is_ipv4)
+        .ok_or_else(|| format!("`{text}` is not an IPv4 address: write an IP like \"10.0.4.20\" or \"127.0.0.1:6454\" (host names are not looked up)"))
 }
 
 /// Highest Port-Address Art-Net can carry (15 bits).
@@ -865,35 +868,20 @@ struct Pending {
     path_distance: Option<f64>,
 }
 
-/// Load the profile library: every `*.toml` in `dir`, keyed by file stem.
-pub fn load_profiles(dir: &Path, diags: &mut Diagnostics) -> Library {
+/// Parse the profile library from its files' text, each keyed by its file
+/// stem (`fixtures/rgbw-flood.toml` is profile `rgbw-flood`). Reading the
+/// folder is the caller's job: this crate touches no file.
+pub fn parse_profiles(files: &[SourceFile], diags: &mut Diagnostics) -> Library {
     let mut profiles = Library::default();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) => {
-            diags.file_error(dir, format!("cannot read the profile library: {e}"));
-            return profiles;
-        }
-    };
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    paths.sort();
-    for path in paths {
-        let key = path
+    for file in files {
+        let key = file
+            .path
             .file_stem()
             .map(|s| s.to_string_lossy().to_string())
             .unwrap_or_default();
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                let file = SourceFile::new(&path, text);
-                match fixture::parse_profile(&key, &file, diags) {
-                    Some(p) => profiles.profiles.push(p),
-                    None => profiles.broken.push(key),
-                }
-            }
-            Err(e) => diags.file_error(&path, format!("cannot read: {e}")),
+        match fixture::parse_profile(&key, file, diags) {
+            Some(p) => profiles.profiles.push(p),
+            None => profiles.broken.push(key),
         }
     }
     profiles

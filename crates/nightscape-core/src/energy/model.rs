@@ -370,8 +370,10 @@ impl PowerModel {
     }
 
     /// The same model without the contiguous-sum shortcut (tests compare).
-    #[cfg(test)]
-    pub(crate) fn without_fast_paths(mut self) -> PowerModel {
+    /// The model with every fast path off, so tests (here and in the
+    /// daemon's energy tests) can compare fast paths against the general one.
+    #[doc(hidden)]
+    pub fn without_fast_paths(mut self) -> PowerModel {
         for m in &mut self.modes {
             m.fast = None;
         }

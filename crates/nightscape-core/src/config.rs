@@ -1,0 +1,136 @@
+//! A whole loaded site: `site.toml`, its profile library and its shows,
+//! compiled together from their text.
+//!
+//! [`compile`] returns either a complete [`Config`] (with warnings) or
+//! every problem found, located — never half a configuration — which is
+//! what lets the daemon keep running its last good configuration when an
+//! edit is broken. Reading the folder is the daemon's job (`config.rs`
+//! there); this module only sees text and the names to report it under.
+
+use crate::diag::{Diagnostics, SourceFile};
+use crate::schedule::plan::{self, Schedule};
+use crate::show::{self, Show};
+use crate::site::{self, Site};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A loaded, validated site with its shows.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub site: Site,
+    pub shows: BTreeMap<String, Arc<Show>>,
+    /// Show names in file order (sorted by file name): the first is the
+    /// default show when nothing else says what to play.
+    pub show_order: Vec<String>,
+    pub schedule: Schedule,
+    /// Curfew, power budgets, tariff and CO₂ factor (`curfew`, `[energy]`).
+    pub energy: crate::energy::EnergyConfig,
+    pub warnings: Diagnostics,
+    /// Which configuration this is within one process: the daemon numbers
+    /// each one it installs, so per-configuration caches compare a number
+    /// instead of a memory address that a reload may reuse.
+    pub generation: u64,
+}
+
+impl Config {
+    pub fn show(&self, name: &str) -> Option<&Arc<Show>> {
+        self.shows.get(name)
+    }
+}
+
+/// A site folder's files as read: the site file, the profile files and
+/// every other `*.toml` beside the site file (the shows), each sorted by
+/// path. Problems met while reading arrive in `diags`.
+pub struct Sources {
+    /// The site folder, named in folder-wide messages.
+    pub folder: std::path::PathBuf,
+    pub site: SourceFile,
+    pub profiles: Vec<SourceFile>,
+    pub shows: Vec<SourceFile>,
+}
+
+/// Compile a site folder's text. `Err` carries every problem found.
+pub fn compile(sources: Sources, mut diags: Diagnostics) -> Result<Config, Diagnostics> {
+    let Sources {
+        folder,
+        site: site_file,
+        profiles,
+        shows: show_sources,
+    } = sources;
+    let profiles = site::parse_profiles(&profiles, &mut diags);
+    let site = site::compile(&site_file, profiles, &mut diags);
+
+    let mut shows = BTreeMap::new();
+    let mut show_order = Vec::new();
+    let mut show_files: Vec<(SourceFile, Option<Show>)> = Vec::new();
+    for file in show_sources {
+        match &site {
+            Some(site) => {
+                let compiled = show::compile(&file, site, &mut diags);
+                show_files.push((file, compiled));
+            }
+            // Without a site there is nothing to resolve targets against, but
+            // the designer still wants the show's own syntax errors now.
+            None => {
+                if let Err(e) = toml::from_str::<toml::Table>(&file.text) {
+                    diags.toml_error(&file, &e);
+                }
+            }
+        }
+    }
+    for (file, show) in show_files {
+        if let Some(show) = show {
+            if shows.contains_key(&show.name) {
+                diags.error(
+                    &file,
+                    show.name_span.clone(),
+                    format!("show name `{}` is used by two files", show.name),
+                );
+                continue;
+            }
+            show_order.push(show.name.clone());
+            shows.insert(show.name.clone(), Arc::new(show));
+        }
+    }
+    let Some(site) = site else {
+        return Err(diags);
+    };
+    if let crate::site::OnStop::Show(name) = &site.on_stop {
+        if !shows.contains_key(name) {
+            diags.error(
+                &site.source,
+                site.on_stop_span.clone(),
+                format!("shutdown show `{name}` is not a show of this site"),
+            );
+        }
+    }
+    let names: Vec<String> = shows.keys().cloned().collect();
+    let schedule = plan::compile(
+        &site.source,
+        site.latitude,
+        site.longitude,
+        site.timezone,
+        &names,
+        &mut diags,
+    );
+    let energy = crate::energy::config::parse(&site.source, &site, &mut diags);
+    if diags.has_errors() {
+        return Err(diags);
+    }
+    if shows.is_empty() {
+        diags.file_error(
+            &folder,
+            "the site folder has no shows: add a show file next to site.toml",
+        );
+        return Err(diags);
+    }
+    Ok(Config {
+        site,
+        shows,
+        show_order,
+        schedule,
+        energy,
+        warnings: diags,
+        generation: 0,
+    })
+}

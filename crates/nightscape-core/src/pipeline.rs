@@ -1,0 +1,197 @@
+//! The frame pipeline shared by the daemon, `nightscape render`, the
+//! energy forecast and every preview: what plays at an instant
+//! ([`Program`]: a fixed show or the schedule), and one frame built from it
+//! ([`FrameBuilder`]: render → operator scales → hooks' limits such as
+//! curfew caps → DMX → hooks' review such as power budgets, re-mapped a
+//! bounded number of times). One pipeline is what lets a test compare the
+//! wire with `render`, and the forecast with the record.
+
+use crate::config::Config;
+use crate::control::CompiledControl;
+use crate::engine::{self, ActiveShow, Frame, Limits, Look};
+use chrono::{DateTime, Utc};
+use std::sync::Mutex;
+
+/// What should be playing: decided outside the engine (a fixed show now,
+/// the schedule later).
+pub trait Program: Send {
+    /// The shows active at `at`, with their start instants, for `config`.
+    fn active<'a>(&self, config: &'a Config, at: DateTime<Utc>) -> Vec<ActiveShow<'a>>;
+}
+
+/// One show, started at a fixed instant (`run --show NAME --since T`).
+pub struct FixedShow {
+    pub show: String,
+    pub since: DateTime<Utc>,
+}
+
+impl Program for FixedShow {
+    fn active<'a>(&self, config: &'a Config, _at: DateTime<Utc>) -> Vec<ActiveShow<'a>> {
+        config
+            .show(&self.show)
+            .map(|s| ActiveShow::new(s, self.since, None, 0))
+            .into_iter()
+            .collect()
+    }
+}
+
+/// The site's schedule in charge: every entry active at the instant, with
+/// its start (the show's phase counts from it) and end (its fade-out ends
+/// there). Nights are resolved from the instant each time, so a clock jump
+/// (an NTP correction, a simulated clock) re-resolves by itself; resolved
+/// nights are cached per configuration because sun and calendar maths per
+/// frame would be waste.
+#[derive(Default)]
+pub struct Scheduled {
+    cache: Mutex<NightCache>,
+}
+
+#[derive(Default)]
+struct NightCache {
+    generation: Option<u64>,
+    nights: std::collections::HashMap<chrono::NaiveDate, Vec<crate::schedule::plan::Planned>>,
+}
+
+impl Program for Scheduled {
+    fn active<'a>(&self, config: &'a Config, at: DateTime<Utc>) -> Vec<ActiveShow<'a>> {
+        let sched = &config.schedule;
+        let night = sched.night_of(at);
+        let prev = night.pred_opt().unwrap_or(night);
+        let mut cache = match self.cache.lock() {
+            Ok(c) => c,
+            Err(p) => p.into_inner(),
+        };
+        if cache.generation != Some(config.generation) {
+            cache.generation = Some(config.generation);
+            cache.nights.clear();
+        }
+        // Runs of the same entry that meet at noon are one run to the eye:
+        // look one night further each way to know where no fade belongs.
+        let days: Vec<chrono::NaiveDate> = (-2i64..=1)
+            .filter_map(|k| night.checked_add_signed(chrono::Duration::days(k)))
+            .collect();
+        cache.nights.retain(|d, _| days.contains(d));
+        for &d in &days {
+            cache
+                .nights
+                .entry(d)
+                .or_insert_with(|| sched.night(d).entries);
+        }
+        let runs = |d: chrono::NaiveDate| cache.nights.get(&d).map(Vec::as_slice).unwrap_or(&[]);
+        let mut out = Vec::new();
+        for d in [prev, night] {
+            let (before, after) = (
+                d.pred_opt().map(runs).unwrap_or(&[]),
+                d.succ_opt().map(runs).unwrap_or(&[]),
+            );
+            for p in runs(d).iter().filter(|p| p.start <= at && at < p.end) {
+                if let Some(show) = config.show(&p.show) {
+                    let mut a = ActiveShow::new(show, p.start, Some(p.end), p.priority);
+                    a.continued = before
+                        .iter()
+                        .any(|q| q.entry == p.entry && q.end == p.start);
+                    a.continues = after.iter().any(|q| q.entry == p.entry && q.start == p.end);
+                    out.push(a);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The per-frame pipeline shared by the daemon and `nightscape render`:
+/// render the active shows, apply control scales and the hooks' limits,
+/// map to DMX, and let hooks tighten limits and map again (power budgets),
+/// a bounded number of times. Buffers are reused across frames.
+pub struct FrameBuilder {
+    look: Look,
+    limited: Look,
+    limits: Limits,
+    pub frame: Frame,
+}
+
+impl FrameBuilder {
+    pub fn new(site: &crate::site::Site) -> FrameBuilder {
+        FrameBuilder {
+            look: Look::dark(site),
+            limited: Look::dark(site),
+            limits: Limits::none(site),
+            frame: Frame::new(site),
+        }
+    }
+
+    /// Build the frame for `at` into `self.frame`.
+    ///
+    /// `hooks` is anything that reaches a hook mutably: the daemon's
+    /// `Box<dyn FrameHook>`s, or `&mut` to a concrete hook whose state the
+    /// caller reads afterwards (the forecast's meter).
+    pub fn build<H>(
+        &mut self,
+        config: &Config,
+        active: &[ActiveShow],
+        control: &CompiledControl,
+        hooks: &mut [H],
+        at: DateTime<Utc>,
+    ) -> &Frame
+    where
+        H: std::ops::DerefMut,
+        H::Target: FrameHook,
+    {
+        let site = &config.site;
+        engine::render_look(site, active, at, &mut self.look);
+        let limits = &mut self.limits;
+        limits.scale.clear();
+        limits.scale.resize(site.fixtures.len(), 1.0);
+        limits.cap.clear();
+        limits.cap.resize(site.fixtures.len(), 1.0);
+        control.apply_scales(at, limits);
+        for h in hooks.iter_mut() {
+            h.limits(config, at, limits);
+        }
+        for pass in 0..4 {
+            self.limited.clone_from(&self.look);
+            engine::apply_limits(site, &mut self.limited, limits);
+            engine::look_to_frame(site, &self.limited, &mut self.frame);
+            let mut again = false;
+            for h in hooks.iter_mut() {
+                again |= h.review(config, at, &self.frame, limits, pass);
+            }
+            if !again {
+                break;
+            }
+        }
+        &self.frame
+    }
+}
+
+/// Something that takes part in every frame besides rendering: energy
+/// metering, curfew caps, power budgets. Hooks see the configuration and
+/// the instant; they never block (a hook that writes to disk hands the data
+/// to its own thread).
+pub trait FrameHook: Send {
+    /// Tighten `limits` before the look is mapped to DMX (curfew caps).
+    fn limits(&mut self, _config: &Config, _at: DateTime<Utc>, _limits: &mut Limits) {}
+    /// Look at the mapped frame; return true after tightening `limits` to
+    /// have it mapped again (power budgets). `pass` counts re-maps.
+    fn review(
+        &mut self,
+        _config: &Config,
+        _at: DateTime<Utc>,
+        _frame: &Frame,
+        _limits: &mut Limits,
+        _pass: u32,
+    ) -> bool {
+        false
+    }
+    /// The final frame of this instant, as sent.
+    fn observe(
+        &mut self,
+        _config: &Config,
+        _at: DateTime<Utc>,
+        _active: &[ActiveShow],
+        _frame: &Frame,
+    ) {
+    }
+    /// The loop is stopping: flush what must not be lost.
+    fn stop(&mut self) {}
+}
