@@ -10,7 +10,7 @@
 //! night draws. Everything else on the night plays: the static look, three
 //! runs of the nightly show, the curfew look and the curfew cap.
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Utc};
 use std::path::Path;

@@ -4,7 +4,7 @@
 //! per-universe sequence numbers counting 1, 2, 3… and an ArtSync after each
 //! frame.
 
-mod common;
+use crate::common;
 
 use artnet_protocol::ArtCommand;
 use chrono::{DateTime, Utc};

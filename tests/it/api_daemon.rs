@@ -7,7 +7,7 @@
 //!
 //! Every wait is bounded.
 
-mod common;
+use crate::common;
 
 use serde_json::{json, Value};
 use std::path::Path;

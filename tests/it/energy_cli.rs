@@ -3,7 +3,7 @@
 //! groups named by their flag, and a broken energy section located by
 //! `check`.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -4,7 +4,7 @@
 //! would be, a broken edit keeps the last good configuration running while a
 //! good edit switches, and systemd hears READY=1 and watchdog pings.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -6,7 +6,7 @@
 //! a restart from the same state folder, and the audit log. Every wait is
 //! bounded; nothing leaves loopback.
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Utc};
 use nightscape::api::{self, ApiConfig, ApiState};

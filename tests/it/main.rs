@@ -1,0 +1,24 @@
+//! nightscape's integration tests: one binary, so the suite links once.
+//!
+//! Each module is one concern (a protocol, the API, the CLI, a daemon
+//! behaviour); `common` holds the shared helpers (demo site in a temporary
+//! folder, the daemon on a frozen clock, receivers on ports the test owns).
+//! Every test binds to 127.0.0.1 port 0 or a port it owns, and waits for
+//! observable events with an upper bound instead of sleeping.
+
+mod common;
+mod api_daemon;
+mod api_http;
+mod check_bad_input;
+mod daemon_schedule;
+mod e2e_artnet;
+mod energy_cli;
+mod energy_daemon;
+mod golden_frames;
+mod output_discovery;
+mod output_e2e_sacn;
+mod output_enttec;
+mod output_health;
+mod output_sacn;
+mod output_site;
+mod properties;
