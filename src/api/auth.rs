@@ -77,11 +77,11 @@ impl Token {
         if self.secret.is_empty() {
             return false;
         }
-        let mut diff = u8::from(presented.len() != self.secret.len());
-        for (i, b) in presented.iter().enumerate() {
-            diff |= b ^ self.secret[i % self.secret.len()];
-        }
-        diff == 0
+        // `subtle` keeps the comparison free of data-dependent branches
+        // (only the length, which a generated token does not keep secret,
+        // can show in the timing).
+        use subtle::ConstantTimeEq;
+        bool::from(presented.ct_eq(&self.secret[..]))
     }
 }
 

@@ -9,6 +9,7 @@
 
 use super::auth::{Admin, Caller, Operator, Viewer};
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
+use super::schedule_view::{ActiveScheduleView, PlanView};
 use super::views::*;
 use super::{health_status, live, telemetry::ControlCounts, ApiState};
 use crate::config::Config;
@@ -107,7 +108,7 @@ pub(super) async fn status(State(st): State<ApiState>, _v: Viewer) -> Json<Statu
             universes: site.universes.clone(),
         },
         active_shows,
-        schedule: st.planner.as_ref().and_then(|p| p.active(&cfg, now)),
+        schedule: ActiveScheduleView::at(&cfg, now),
         overrides: book
             .state
             .overrides
@@ -136,19 +137,20 @@ pub(super) async fn status(State(st): State<ApiState>, _v: Viewer) -> Json<Statu
         },
         power_w: st.power_w(),
         uptime_s: st.started.elapsed().as_secs_f64(),
+        reload: ReloadView::from(&*st.shared.reload.lock().unwrap_or_else(|p| p.into_inner())),
     })
 }
 
 /// The night plan, as `nightscape schedule` prints it.
 #[utoipa::path(get, path = "/api/schedule", tag = "status", params(ScheduleQuery),
-    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 501, description = "no scheduler connected", body = ErrorBody)),
+    responses((status = 200, body = PlanView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn schedule(
     State(st): State<ApiState>,
     _v: Viewer,
     ApiQuery(q): ApiQuery<ScheduleQuery>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<PlanView>> {
     let from = match q.from.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => None,
         Some(s) => Some(NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
@@ -167,16 +169,11 @@ pub(super) async fn schedule(
             Some(d)
         }
     };
-    let Some(planner) = st.planner.clone() else {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "scheduler not wired yet",
-        ));
-    };
     let cfg = st.shared.config();
     let now = st.shared.clock.now();
+    let from = from.unwrap_or_else(|| cfg.schedule.night_of(now));
     // Planning a year computes hundreds of sunsets: keep it off the workers.
-    let plan = tokio::task::spawn_blocking(move || planner.plan(&cfg, now, from, days))
+    let plan = tokio::task::spawn_blocking(move || PlanView::build(&cfg, from, days.unwrap_or(7)))
         .await
         .map_err(|e| {
             ApiError::new(
@@ -184,8 +181,7 @@ pub(super) async fn schedule(
                 format!("planning failed: {e}"),
             )
         })?;
-    plan.map(Json)
-        .map_err(|m| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, m))
+    Ok(Json(plan))
 }
 
 fn effect_name(e: &crate::show::effect::Effect) -> String {

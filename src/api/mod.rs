@@ -15,6 +15,7 @@ pub mod error;
 mod handlers;
 pub mod live;
 mod page;
+pub mod schedule_view;
 pub mod service;
 pub mod telemetry;
 pub mod views;
@@ -24,7 +25,6 @@ pub use config::ApiConfig;
 pub use error::{ApiError, ErrorBody};
 pub use service::ControlService;
 
-use crate::config::Config;
 use crate::daemon::Shared;
 use crate::store::{Store, StoreError};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -33,7 +33,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use chrono::{DateTime, NaiveDate, Utc};
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,96 +48,6 @@ pub const BODY_LIMIT: usize = 16 * 1024;
 
 /// How long shutdown waits for open requests before giving up on them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
-
-/// The night plan behind `GET /api/schedule`, supplied by the scheduler
-/// (the API does not know how to plan). A closure with the `plan`
-/// signature works too.
-pub trait SchedulePlanner: Send + Sync {
-    /// The plan from `from` (None = tonight) for `days` nights (None = the
-    /// scheduler's default), as `nightscape schedule --format json` prints it.
-    fn plan(
-        &self,
-        cfg: &Config,
-        now: DateTime<Utc>,
-        from: Option<NaiveDate>,
-        days: Option<u32>,
-    ) -> Result<serde_json::Value, String>;
-
-    /// The schedule entries active at `now`, with their phase, for
-    /// `/api/status`. None = not reported.
-    fn active(&self, _cfg: &Config, _now: DateTime<Utc>) -> Option<serde_json::Value> {
-        None
-    }
-}
-
-impl<F> SchedulePlanner for F
-where
-    F: Fn(
-            &Config,
-            DateTime<Utc>,
-            Option<NaiveDate>,
-            Option<u32>,
-        ) -> Result<serde_json::Value, String>
-        + Send
-        + Sync,
-{
-    fn plan(
-        &self,
-        cfg: &Config,
-        now: DateTime<Utc>,
-        from: Option<NaiveDate>,
-        days: Option<u32>,
-    ) -> Result<serde_json::Value, String> {
-        self(cfg, now, from, days)
-    }
-}
-
-/// The site's own schedule as the planner: the plan is exactly what
-/// `nightscape schedule --format json` prints (7 nights unless asked), and
-/// the status shows tonight's mode and the entries playing now with their
-/// phase. Connect it with `state.with_planner(api::SitePlanner)`.
-pub struct SitePlanner;
-
-impl SchedulePlanner for SitePlanner {
-    fn plan(
-        &self,
-        cfg: &Config,
-        now: DateTime<Utc>,
-        from: Option<NaiveDate>,
-        days: Option<u32>,
-    ) -> Result<serde_json::Value, String> {
-        let from = from.unwrap_or_else(|| cfg.schedule.night_of(now));
-        Ok(crate::cli::schedule::plan_json(
-            cfg,
-            from,
-            days.unwrap_or(7),
-        ))
-    }
-
-    fn active(&self, cfg: &Config, now: DateTime<Utc>) -> Option<serde_json::Value> {
-        let tz = cfg.site.timezone;
-        let night = cfg.schedule.night_of(now);
-        let entries: Vec<serde_json::Value> = cfg
-            .schedule
-            .active_at(now)
-            .iter()
-            .map(|p| {
-                serde_json::json!({
-                    "show": p.show,
-                    "start": p.start.with_timezone(&tz).to_rfc3339(),
-                    "end": p.end.with_timezone(&tz).to_rfc3339(),
-                    "priority": p.priority,
-                    "phase_s": crate::engine::seconds_between(p.start, now),
-                })
-            })
-            .collect();
-        Some(serde_json::json!({
-            "night": night.to_string(),
-            "mode": cfg.schedule.mode_of(night).map_or("default", |m| m.name.as_str()),
-            "entries": entries,
-        }))
-    }
-}
 
 /// The electrical power now (W), when something measures it.
 type PowerFn = Arc<dyn Fn() -> Option<f64> + Send + Sync>;
@@ -158,7 +67,6 @@ pub struct ApiState {
     pub shared: Shared,
     pub control: ControlService,
     pub(crate) auth: Arc<auth::Auth>,
-    planner: Option<Arc<dyn SchedulePlanner>>,
     power: Option<PowerFn>,
     /// The state folder whose energy record `/api/energy` reports.
     pub(crate) energy_state: Option<std::path::PathBuf>,
@@ -211,7 +119,6 @@ impl ApiState {
                 tokens,
                 public_read,
             }),
-            planner: None,
             power: None,
             energy_state: None,
             metrics: Arc::new(telemetry::ApiMetrics::new()),
@@ -224,13 +131,6 @@ impl ApiState {
             stopping: Arc::default(),
             started: Instant::now(),
         })
-    }
-
-    /// Connect the scheduler's plan to `GET /api/schedule` (and its active
-    /// entries to `/api/status`).
-    pub fn with_planner(mut self, planner: impl SchedulePlanner + 'static) -> ApiState {
-        self.planner = Some(Arc::new(planner));
-        self
     }
 
     /// Serve `/api/energy` from the energy record in `state_dir`.

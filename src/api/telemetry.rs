@@ -156,7 +156,7 @@ impl ApiMetrics {
                 counter!("nightscape_output_frames_sent_total", &labels).absolute(o.frames_sent);
                 counter!("nightscape_output_packets_sent_total", &labels).absolute(o.packets_sent);
                 counter!("nightscape_output_send_errors_total", &labels).absolute(o.send_errors);
-                gauge!("nightscape_output_up", &labels).set(if o.state == "ok" {
+                gauge!("nightscape_output_up", &labels).set(if o.state == crate::output::OK {
                     1.0
                 } else {
                     0.0

@@ -362,11 +362,10 @@ pub struct ReleasedView {
 /// An output's health.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct OutputView {
-    pub kind: String,
+    pub kind: crate::output::Protocol,
     pub target: String,
     pub universes: Vec<u16>,
-    /// "ok", "degraded" or "down".
-    pub state: String,
+    pub state: crate::output::HealthState,
     pub frames_sent: u64,
     pub packets_sent: u64,
     pub send_errors: u64,
@@ -376,10 +375,10 @@ pub struct OutputView {
 impl From<&crate::output::OutputHealth> for OutputView {
     fn from(h: &crate::output::OutputHealth) -> OutputView {
         OutputView {
-            kind: h.kind.to_string(),
+            kind: h.kind,
             target: h.target.clone(),
             universes: h.universes.clone(),
-            state: h.state.to_string(),
+            state: h.state,
             frames_sent: h.frames_sent,
             packets_sent: h.packets_sent,
             send_errors: h.send_errors,
@@ -426,9 +425,8 @@ pub struct StatusView {
     pub site: SiteView,
     /// Shows visible in the last frame (schedule, scenes and overrides).
     pub active_shows: Vec<String>,
-    /// The scheduler's view of the active entries, once it is wired.
-    #[schema(value_type = Object)]
-    pub schedule: Option<serde_json::Value>,
+    /// Tonight's mode and the schedule entries playing now.
+    pub schedule: super::schedule_view::ActiveScheduleView,
     pub overrides: Vec<OverrideView>,
     pub scenes: Vec<SceneView>,
     pub masters: Vec<MasterView>,
@@ -437,6 +435,37 @@ pub struct StatusView {
     /// Electrical power now (W); null until the energy meter is connected.
     pub power_w: Option<f64>,
     pub uptime_s: f64,
+    /// Hot reload: edits applied and rejected, and the problems of the
+    /// last rejected one (`path:line:col: message`).
+    pub reload: ReloadView,
+}
+
+/// What hot reload did so far.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReloadView {
+    pub applied: u64,
+    pub rejected: u64,
+    pub last_rejected: Option<RejectedReloadView>,
+}
+
+/// The last edit of the site files that did not load.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RejectedReloadView {
+    pub at: DateTime<Utc>,
+    pub problems: Vec<String>,
+}
+
+impl From<&crate::daemon::ReloadStatus> for ReloadView {
+    fn from(r: &crate::daemon::ReloadStatus) -> ReloadView {
+        ReloadView {
+            applied: r.applied,
+            rejected: r.rejected,
+            last_rejected: r.last_rejected.as_ref().map(|x| RejectedReloadView {
+                at: x.at,
+                problems: x.problems.clone(),
+            }),
+        }
+    }
 }
 
 /// A layer of a show.

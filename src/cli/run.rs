@@ -89,7 +89,7 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
     }
     for o in &outputs {
         let h = o.health();
-        tracing::info!(kind = h.kind, target = %h.target, universes = ?h.universes, "output open");
+        tracing::info!(kind = %h.kind, target = %h.target, universes = ?h.universes, "output open");
     }
     tracing::info!(site = %cfg.site.name, fps = cfg.site.fps, playing = %args.show.as_deref().unwrap_or("the schedule"), state = %state_dir.display(), "running");
     let shared = Shared::new(cfg, clock);
@@ -98,7 +98,7 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
     // the API, never the lights.
     let api_state = match store::Store::open(&state_dir) {
         Ok(store) => match api::ApiState::start(shared.clone(), store, &api_cfg).await {
-            Ok(s) => Some(s.with_planner(api::SitePlanner).with_energy(&state_dir)),
+            Ok(s) => Some(s.with_energy(&state_dir)),
             Err(e) => {
                 tracing::error!("operator state: {e}; running without the API");
                 None
@@ -130,7 +130,14 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
     if let (Some(state), true) = (&api_state, api_cfg.enabled) {
         match tokio::net::TcpListener::bind(api_cfg.listen).await {
             Ok(listener) => {
-                tracing::info!(listen = %api_cfg.listen, "operator API and page");
+                // With `listen = "127.0.0.1:0"` the kernel picks the port:
+                // log the real address and leave it in the state folder
+                // (`api.addr`) for scripts and tests to find.
+                let bound = listener.local_addr().unwrap_or(api_cfg.listen);
+                tracing::info!(listen = %bound, "operator API and page");
+                if let Err(e) = std::fs::write(state_dir.join("api.addr"), format!("{bound}\n")) {
+                    tracing::warn!("cannot write {}: {e}", state_dir.join("api.addr").display());
+                }
                 let (tx, rx) = tokio::sync::oneshot::channel::<()>();
                 api_stop = Some(tx);
                 api_task = Some(tokio::spawn(api::serve(listener, state.clone(), async {

@@ -3,12 +3,9 @@
 //! serves at /api/schedule).
 
 use crate::config::Config;
-use crate::schedule::plan::Night;
 use anyhow::Result;
 use chrono::{DateTime, NaiveDate, Utc};
-use chrono_tz::Tz;
 use clap::{Args, ValueEnum};
-use serde_json::{json, Value};
 use std::io::Write;
 use std::path::Path;
 
@@ -31,46 +28,6 @@ pub struct ScheduleArgs {
     pub format: Format,
 }
 
-fn rfc(t: Option<DateTime<Utc>>, tz: Tz) -> Value {
-    t.map(|t| Value::from(t.with_timezone(&tz).to_rfc3339()))
-        .unwrap_or(Value::Null)
-}
-
-/// The plan as JSON: {"site", "timezone", "nights": [{date, sunset, sunrise,
-/// civil_dusk, civil_dawn, mode, entries: [{show, start, end, priority}]}]}.
-pub fn plan_json(cfg: &Config, from: NaiveDate, days: u32) -> Value {
-    let tz = cfg.site.timezone;
-    let nights: Vec<Value> = nights(cfg, from, days)
-        .iter()
-        .map(|n| {
-            json!({
-                "date": n.date.to_string(),
-                "sunset": rfc(n.sunset, tz),
-                "sunrise": rfc(n.sunrise, tz),
-                "civil_dusk": rfc(n.civil_dusk, tz),
-                "civil_dawn": rfc(n.civil_dawn, tz),
-                "polar": n.polar.map(|p| format!("{p:?}").to_lowercase()),
-                "mode": n.mode,
-                "entries": n.entries.iter().map(|e| json!({
-                    "show": e.show,
-                    "start": rfc(Some(e.start), tz),
-                    "end": rfc(Some(e.end), tz),
-                    "priority": e.priority,
-                })).collect::<Vec<_>>(),
-                "skipped": n.skipped,
-            })
-        })
-        .collect();
-    json!({ "site": cfg.site.name, "timezone": tz.name(), "nights": nights })
-}
-
-fn nights(cfg: &Config, from: NaiveDate, days: u32) -> Vec<Night> {
-    from.iter_days()
-        .take(days.min(3660) as usize)
-        .map(|d| cfg.schedule.night(d))
-        .collect()
-}
-
 pub fn schedule(site: &Path, args: &ScheduleArgs) -> Result<i32> {
     let Some(cfg) = super::load_or_report(site) else {
         return Ok(1);
@@ -83,7 +40,9 @@ pub fn schedule(site: &Path, args: &ScheduleArgs) -> Result<i32> {
         Format::Json => writeln!(
             out,
             "{}",
-            serde_json::to_string_pretty(&plan_json(&cfg, from, args.days))?
+            serde_json::to_string_pretty(&crate::api::schedule_view::PlanView::build(
+                &cfg, from, args.days
+            ))?
         ),
         Format::Table => write_table(&mut out, &cfg, from, args.days),
     };
@@ -102,7 +61,11 @@ fn write_table(
             .unwrap_or_else(|| "--:--".into())
     };
     writeln!(out, "{} ({})", cfg.site.name, tz.name())?;
-    for n in nights(cfg, from, days) {
+    for n in from
+        .iter_days()
+        .take(days.min(3660) as usize)
+        .map(|d| cfg.schedule.night(d))
+    {
         writeln!(
             out,
             "{} {}  sunset {}  dusk {}  dawn {}  sunrise {}  mode {}{}",

@@ -47,6 +47,25 @@ pub struct Shared {
     /// What operators asked for; `control` is this compiled against `config`.
     pub control_state: Arc<Mutex<ControlState>>,
     pub clock: Clock,
+    /// What hot reload did so far (the API shows it).
+    pub reload: Arc<Mutex<ReloadStatus>>,
+}
+
+/// Hot reload's record: how many edits were applied or rejected, and the
+/// problems of the last rejected one, so an operator sees a broken edit
+/// instead of finding it in the journal.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ReloadStatus {
+    pub applied: u64,
+    pub rejected: u64,
+    pub last_rejected: Option<RejectedReload>,
+}
+
+/// A reload that did not load, with each problem as `path:line:col: message`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RejectedReload {
+    pub at: DateTime<Utc>,
+    pub problems: Vec<String>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -62,6 +81,7 @@ impl Shared {
             control: Arc::new(Mutex::new(Arc::new(CompiledControl::default()))),
             control_state: Arc::default(),
             clock,
+            reload: Arc::default(),
         }
     }
 
@@ -122,7 +142,8 @@ pub fn frame_loop(
     let mut start = Instant::now();
     let mut n: u64 = 0;
     let mut last_active: Vec<String> = Vec::new();
-    let mut last_states: Vec<&'static str> = outputs.iter().map(|o| o.health().state).collect();
+    let mut last_states: Vec<crate::output::HealthState> =
+        outputs.iter().map(|o| o.health().state).collect();
     let mut notifier = systemd::Notifier::from_env();
     while !shared.stop.load(Ordering::Relaxed) {
         let (latest, control) = shared.snapshot();
@@ -165,10 +186,10 @@ pub fn frame_loop(
         let health: Vec<OutputHealth> = outputs.iter().map(|o| o.health()).collect();
         for (i, h) in health.iter().enumerate() {
             if last_states[i] != h.state {
-                if h.state == "ok" {
-                    tracing::info!(output = %h.target, state = h.state, "output recovered");
+                if h.state == crate::output::OK {
+                    tracing::info!(output = %h.target, state = %h.state, "output recovered");
                 } else {
-                    tracing::warn!(output = %h.target, state = h.state, error = ?h.last_error, "output state changed");
+                    tracing::warn!(output = %h.target, state = %h.state, error = ?h.last_error, "output state changed");
                 }
                 last_states[i] = h.state;
             }

@@ -37,14 +37,29 @@ pub enum Reloaded {
 
 /// Load the folder and switch to it if it is complete.
 pub fn reload_now(folder: &Path, shared: &Shared) -> Reloaded {
+    let outcome = load_and_switch(folder, shared);
+    let mut status = shared.reload.lock().unwrap_or_else(|p| p.into_inner());
+    match &outcome {
+        Reloaded::Switched { .. } => status.applied += 1,
+        Reloaded::Rejected { problems } => {
+            status.rejected += 1;
+            status.last_rejected = Some(super::RejectedReload {
+                at: chrono::Utc::now(),
+                problems: problems.clone(),
+            });
+        }
+    }
+    outcome
+}
+
+fn load_and_switch(folder: &Path, shared: &Shared) -> Reloaded {
     match config::load(folder) {
         Ok(cfg) => {
             let mut warnings: Vec<String> =
                 cfg.warnings.warnings().map(|w| w.to_string()).collect();
             // Outputs own sockets and ports opened at start-up; a changed
             // [[outputs]] only takes effect on restart, so say so.
-            let before = format!("{:?}", shared.config().site.outputs);
-            if format!("{:?}", cfg.site.outputs) != before {
+            if cfg.site.outputs != shared.config().site.outputs {
                 warnings.push(format!(
                     "{}: [[outputs]] changed; outputs keep their start-up settings until nightscape restarts",
                     cfg.site.source.path.display()

@@ -60,7 +60,7 @@ impl ArtNetOutput {
         universes.truncate(n);
         wire.truncate(n);
         let udp = UdpSender::open(OutputHealth {
-            kind: "artnet",
+            kind: super::Protocol::Artnet,
             target: target.to_string(),
             universes: universes.clone(),
             ..Default::default()
@@ -171,7 +171,7 @@ mod tests {
         assert_eq!(dmx(&got[3]).unwrap(), (2, 3, 9));
         assert_eq!(dmx(&got[4]).unwrap(), (2, 17, 0));
         assert_eq!(out.health().packets_sent, 6);
-        assert_eq!(out.health().state, "ok");
+        assert_eq!(out.health().state, crate::output::OK);
     }
 
     #[test]

@@ -70,8 +70,8 @@ fn firmware_text(fw: u16) -> String {
 }
 
 impl Driver for ProDriver {
-    fn kind(&self) -> &'static str {
-        "enttec-pro"
+    fn kind(&self) -> super::Protocol {
+        super::Protocol::EnttecPro
     }
 
     fn hello(&mut self, link: &mut dyn Link) -> io::Result<Hello> {
@@ -167,8 +167,8 @@ fn hold(since: Instant, min: Duration) -> Duration {
 }
 
 impl Driver for OpenDmxDriver {
-    fn kind(&self) -> &'static str {
-        "open-dmx"
+    fn kind(&self) -> super::Protocol {
+        super::Protocol::OpenDmx
     }
 
     fn hello(&mut self, _link: &mut dyn Link) -> io::Result<Hello> {

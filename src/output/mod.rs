@@ -27,12 +27,67 @@ use crate::site::{OutputKind, Site};
 use serde::Serialize;
 use std::path::Path;
 
-/// Health state: everything sent in the last second got out.
-pub const OK: &str = "ok";
-/// Some sends failed in the last second, or a widget did not identify itself.
-pub const DEGRADED: &str = "degraded";
-/// Nothing got through in the last second, or the port is closed.
-pub const DOWN: &str = "down";
+/// How an output is doing; serialised as `"ok"`, `"degraded"`, `"down"`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthState {
+    /// Everything sent in the last second got out.
+    #[default]
+    Ok,
+    /// Some sends failed in the last second, or a widget did not identify itself.
+    Degraded,
+    /// Nothing got through in the last second, or the port is closed.
+    Down,
+}
+
+pub const OK: HealthState = HealthState::Ok;
+pub const DEGRADED: HealthState = HealthState::Degraded;
+pub const DOWN: HealthState = HealthState::Down;
+
+impl HealthState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthState::Ok => "ok",
+            HealthState::Degraded => "degraded",
+            HealthState::Down => "down",
+        }
+    }
+}
+
+impl std::fmt::Display for HealthState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which protocol or widget an output speaks; serialised as in the site
+/// file's `kind` (`"artnet"`, `"sacn"`, `"enttec-pro"`, `"open-dmx"`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protocol {
+    #[default]
+    Artnet,
+    Sacn,
+    EnttecPro,
+    OpenDmx,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Artnet => "artnet",
+            Protocol::Sacn => "sacn",
+            Protocol::EnttecPro => "enttec-pro",
+            Protocol::OpenDmx => "open-dmx",
+        }
+    }
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// What a device said about itself (ENTTEC DMX USB Pro: labels 3 and 10)
 /// or, for Open DMX, the line timing we measured.
@@ -54,13 +109,12 @@ pub struct DeviceInfo {
 /// How an output is doing, as the status page shows it.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct OutputHealth {
-    pub kind: &'static str,
+    pub kind: Protocol,
     /// Where it sends: an address, "multicast", or a serial port path.
     pub target: String,
     /// Site universes it carries.
     pub universes: Vec<u16>,
-    /// [`OK`], [`DEGRADED`] or [`DOWN`].
-    pub state: &'static str,
+    pub state: HealthState,
     /// Frames written (serial: including refreshes of an unchanged frame).
     pub frames_sent: u64,
     pub packets_sent: u64,

@@ -77,7 +77,7 @@ impl SacnOutput {
         universes.truncate(n);
         wire.truncate(n);
         let udp = UdpSender::open(OutputHealth {
-            kind: "sacn",
+            kind: super::Protocol::Sacn,
             target: settings.target.to_string(),
             universes: universes.clone(),
             ..Default::default()

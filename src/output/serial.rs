@@ -57,7 +57,7 @@ pub struct Hello {
 
 /// One widget's protocol: what to say on open, how to write a frame.
 pub trait Driver: Send {
-    fn kind(&self) -> &'static str;
+    fn kind(&self) -> super::Protocol;
     /// Called after every successful open. An `Err` counts as a failed open.
     fn hello(&mut self, link: &mut dyn Link) -> io::Result<Hello>;
     fn write_frame(&mut self, link: &mut dyn Link, slots: &[u8; UNIVERSE_SIZE]) -> io::Result<()>;
@@ -571,8 +571,8 @@ mod tests {
 
     struct FakeDriver;
     impl Driver for FakeDriver {
-        fn kind(&self) -> &'static str {
-            "fake"
+        fn kind(&self) -> crate::output::Protocol {
+            crate::output::Protocol::EnttecPro
         }
         fn hello(&mut self, _: &mut dyn Link) -> io::Result<Hello> {
             Ok(Hello {

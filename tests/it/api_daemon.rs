@@ -40,9 +40,9 @@ fn free_port() -> u16 {
 fn listen_on(site: &Path, port: u16) {
     let p = site.join("site.toml");
     let text = std::fs::read_to_string(&p).unwrap();
-    assert!(text.contains("listen = \"127.0.0.1:8080\""));
+    assert!(text.contains("listen = \"127.0.0.1:0\""));
     let text = text.replace(
-        "listen = \"127.0.0.1:8080\"",
+        "listen = \"127.0.0.1:0\"",
         &format!("listen = \"127.0.0.1:{port}\""),
     );
     std::fs::write(p, text).unwrap();

@@ -106,7 +106,6 @@ impl Api {
             .unwrap();
         if opts.planner {
             state = state
-                .with_planner(api::SitePlanner)
                 .with_power(|| Some(1234.5))
                 .with_energy(tmp.path().join("energy-state"));
         }

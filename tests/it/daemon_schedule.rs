@@ -68,7 +68,31 @@ fn hot_reload_keeps_the_last_good_configuration() {
     let show = site.join("nightly.toml");
     let good = std::fs::read_to_string(&show).unwrap();
     std::fs::write(&show, good.replace("level = 0.8\n", "level = \"bright\"\n")).unwrap();
-    std::thread::sleep(Duration::from_millis(2500));
+    // Wait until the daemon has seen the edit and rejected it.
+    let base = common::api_base(&state);
+    let reload = |field: &str| -> serde_json::Value {
+        let status: serde_json::Value = ureq::get(format!("{base}/api/status"))
+            .call()
+            .expect("status")
+            .body_mut()
+            .read_json()
+            .unwrap();
+        status["reload"][field].clone()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while reload("rejected") != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the broken edit was never rejected"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let problems = reload("last_rejected")["problems"].to_string();
+    assert!(
+        problems.contains("nightly.toml:"),
+        "the rejection names the file and line: {problems}"
+    );
+    assert_eq!(reload("applied"), 0);
     common::drain(&rx, Duration::from_millis(100));
     let during = common::collect_frame(&rx, &universes(), Duration::from_secs(5))
         .expect("frames keep flowing");

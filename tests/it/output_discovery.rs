@@ -175,5 +175,5 @@ fn a_held_port_makes_discovery_unavailable_and_outputs_carry_on() {
     let mut b = [0u8; 1024];
     let (n, _) = rx.recv_from(&mut b).unwrap();
     assert_eq!(n, 18 + 512);
-    assert_eq!(out.health().state, "ok");
+    assert_eq!(out.health().state.as_str(), "ok");
 }

@@ -186,7 +186,7 @@ fn pro_identifies_itself_and_gets_label_6_frames() {
     ));
     let mut out = only(&site, tmp.path());
     eventually("the widget's answers", out.as_ref(), || {
-        out.health().state == "ok"
+        out.health().state.as_str() == "ok"
     });
     let h = out.health();
     let dev = h.device.clone().expect("device info");
@@ -194,7 +194,7 @@ fn pro_identifies_itself_and_gets_label_6_frames() {
     assert_eq!(dev.firmware.as_deref(), Some("1.68"));
     assert_eq!(dev.rate_fps, Some(40));
     assert_eq!(
-        (h.kind, h.target.as_str(), h.universes.as_slice()),
+        (h.kind.as_str(), h.target.as_str(), h.universes.as_slice()),
         ("enttec-pro", path.as_str(), &[3u16][..])
     );
 
@@ -242,7 +242,7 @@ fn open_dmx_writes_start_code_and_512_slots_continuously() {
         "fps = 40\n[[outputs]]\nkind = \"open-dmx\"\nport = \"{path}\"\nuniverses = 2\n"
     ));
     let mut out = only(&site, tmp.path());
-    eventually("open", out.as_ref(), || out.health().state == "ok");
+    eventually("open", out.as_ref(), || out.health().state.as_str() == "ok");
     out.send(&frame(2, 77));
     // One frame sent, yet the line keeps being refreshed at the frame rate.
     eventually("three frames", out.as_ref(), || {
@@ -293,7 +293,7 @@ fn pro_unplugged_goes_down_and_comes_back_by_itself() {
         settings,
     )
     .unwrap();
-    eventually("open", &out, || out.health().state == "ok");
+    eventually("open", &out, || out.health().state.as_str() == "ok");
     out.send(&frame(0, 1));
     eventually("frame 1", &out, || {
         widget.frames().last() == Some(&pro_data(1))
@@ -303,7 +303,7 @@ fn pro_unplugged_goes_down_and_comes_back_by_itself() {
     // The next writes fail: frames keep being sent, as the frame loop does.
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut v = 2u8;
-    while out.health().state != "down" {
+    while out.health().state.as_str() != "down" {
         assert!(
             Instant::now() < deadline,
             "never went down: {:?}",
@@ -324,7 +324,7 @@ fn pro_unplugged_goes_down_and_comes_back_by_itself() {
     *current.lock().unwrap() = path;
     out.send(&frame(0, 200));
     eventually("reconnect", &out, || {
-        out.health().reconnects == 1 && out.health().state == "ok"
+        out.health().reconnects == 1 && out.health().state.as_str() == "ok"
     });
     eventually("the newest frame", &out, || {
         widget.frames().last() == Some(&pro_data(200))
@@ -353,6 +353,6 @@ fn a_missing_port_is_down_and_does_not_hold_anything_up() {
             .last_error
             .is_some_and(|e| e.contains("ttyUSB-not-here"))
     });
-    assert_eq!(out.health().state, "down");
+    assert_eq!(out.health().state.as_str(), "down");
     out.stop();
 }

@@ -107,7 +107,7 @@ fn data_packets_carry_universe_priority_name_cid_and_sequence_per_universe() {
         ]
     );
     let h = out.health();
-    assert_eq!((h.kind, h.state), ("sacn", "ok"));
+    assert_eq!((h.kind.as_str(), h.state.as_str()), ("sacn", "ok"));
     assert_eq!((h.frames_sent, h.packets_sent, h.send_errors), (3, 6, 0));
     assert_eq!(h.universes, [0, 1]);
     assert!(silent(&rx));

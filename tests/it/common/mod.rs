@@ -15,12 +15,43 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Copy the demo site (shows/ and fixtures/) into `dir`; returns the site folder.
+/// Copy the demo site (shows/ and fixtures/) into `dir`; returns the site
+/// folder. Its API listens on 127.0.0.1 port 0 (the kernel picks; the
+/// daemon writes the address to `<state>/api.addr`), so no test daemon
+/// needs 127.0.0.1:8080.
 pub fn demo_site_in(dir: &Path) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     copy_dir(&root.join("shows"), &dir.join("shows"));
     copy_dir(&root.join("fixtures"), &dir.join("fixtures"));
-    dir.join("shows")
+    let site = dir.join("shows");
+    let p = site.join("site.toml");
+    let text = std::fs::read_to_string(&p).unwrap();
+    assert!(text.contains("listen = \"127.0.0.1:8080\""));
+    std::fs::write(
+        &p,
+        text.replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\""),
+    )
+    .unwrap();
+    site
+}
+
+/// The base URL of a daemon's API (`http://127.0.0.1:PORT`), read from the
+/// `api.addr` file it writes into its state folder once it listens.
+pub fn api_base(state: &Path) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(state.join("api.addr")) {
+            if text.ends_with('\n') {
+                return format!("http://{}", text.trim());
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon did not write {}",
+            state.join("api.addr").display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 /// Point every Art-Net output of the site at `target`.

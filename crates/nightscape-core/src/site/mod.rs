@@ -57,7 +57,7 @@ pub struct Cell {
 }
 
 /// Where frames go. The wire details live in `crate::output`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutputConfig {
     pub kind: OutputKind,
     /// Site universes this output carries, sorted.
@@ -69,7 +69,7 @@ pub struct OutputConfig {
     pub wire: Vec<u16>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutputKind {
     ArtNet {
         target: SocketAddr,
