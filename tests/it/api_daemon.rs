@@ -2,8 +2,8 @@
 //! API listening on a loopback port from the site file and the operator
 //! token from the environment, Art-Net decoded from a socket on 127.0.0.1.
 //! An override shows in the next Art-Net frames, survives `kill -9` and a
-//! restart (with its remaining TTL, audit log intact), and the latency from
-//! request to first frame showing it is measured (p50/p99 over 200).
+//! restart (with its remaining TTL, audit log intact). The latency from
+//! request to first frame is a benchmark: `cargo bench --bench override_latency`.
 //!
 //! Every wait is bounded.
 
@@ -148,7 +148,6 @@ fn start(s: &Setup, clock: &str) -> common::Daemon {
 }
 
 #[test]
-
 fn override_reaches_artnet_and_survives_kill_9() {
     let s = setup();
     let agent = agent();
@@ -207,59 +206,4 @@ fn override_reaches_artnet_and_survives_kill_9() {
         .collect();
     assert_eq!(actions, ["scene.trigger", "override.create"]);
     assert_eq!(audit[1]["actor"], "control-room");
-}
-
-#[test]
-
-fn override_to_first_artnet_frame_latency() {
-    let s = setup();
-    let agent = agent();
-    let _daemon = start(&s, AT);
-    wait_healthy(&agent, &s.base);
-    let (u, a) = s.crown;
-    let colours: [(&str, [u8; 3]); 3] = [
-        ("#ff0000", [255, 0, 0]),
-        ("#00ff00", [0, 255, 0]),
-        ("#0000ff", [0, 0, 255]),
-    ];
-    let mut samples = Vec::new();
-    for i in 0..200 {
-        let (text, want) = colours[i % 3];
-        common::drain(&s.rx, Duration::from_millis(1));
-        // Each wait ends just after a frame; posting at once would always
-        // land a full period before the next one. Spread the requests over
-        // the frame period instead, as real operators' clicks are.
-        std::thread::sleep(Duration::from_micros((i as u64 * 7919) % 25_000));
-        let t0 = Instant::now();
-        let (code, v) = post(
-            &agent,
-            &s.base,
-            "/api/overrides",
-            json!({"target": "tower-crown", "color": text, "fade": 0, "ttl": "10m"}),
-        );
-        assert_eq!(code, 201, "{v}");
-        assert!(
-            wait_for_dmx(&s.rx, u, a, &want, Duration::from_secs(10)),
-            "request {i} never showed"
-        );
-        samples.push(t0.elapsed());
-    }
-    samples.sort();
-    let p = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
-    eprintln!(
-        "override request -> first Art-Net frame showing it, over {}: p50 {:?}, p99 {:?}, max {:?}",
-        samples.len(),
-        p(0.5),
-        p(0.99),
-        samples[samples.len() - 1]
-    );
-    // A measurement, not a pass/fail timing (each request is bounded at
-    // 2 s above): at 40 fps a frame leaves every 25 ms, so expect p50 near
-    // half a frame plus the request, p99 near a frame and a half.
-    let r = agent
-        .delete(format!("{}/api/overrides", s.base))
-        .header("Authorization", format!("Bearer {OPERATOR}"))
-        .call()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
 }

@@ -1,0 +1,89 @@
+//! Override request → first Art-Net frame showing it, in the real daemon.
+//!
+//! A measurement, not a test: `cargo bench --bench override_latency` starts
+//! `nightscape run` on the demo site (API on 127.0.0.1 port 0, Art-Net to a
+//! socket this program owns), posts 200 colour overrides spread over the
+//! frame period as operators' clicks are, and prints p50/p99/max of the
+//! time from the request to the first ArtDmx that carries the colour. At
+//! 40 fps a frame leaves every 25 ms, so expect p50 near half a frame plus
+//! the request and p99 near a frame and a half.
+
+#[path = "../tests/it/common/mod.rs"]
+mod common;
+
+use std::time::{Duration, Instant};
+
+const OPERATOR: &str = "operator-secret-0123456789";
+
+fn wait_for_dmx(rx: &std::net::UdpSocket, universe: u16, offset: usize, want: &[u8]) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Some((u, _, d)) = common::recv_artdmx(rx) {
+            if u == universe && d.get(offset..offset + want.len()) == Some(want) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` would too, with
+    // a filter: only run when asked for as a bench.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    let rx = common::artnet_receiver(&site);
+    let cfg = nightscape::config::load(&site).unwrap();
+    let f = &cfg.site.fixtures[cfg.site.fixture_by_name("tower-crown").unwrap() as usize];
+    let (u, a) = (f.universe, f.address as usize - 1);
+    let state = tmp.path().join("var");
+    let _daemon = common::spawn_daemon(
+        &site,
+        &[
+            "--state",
+            state.to_str().unwrap(),
+            "--clock",
+            "2026-12-31T20:00:00+08:00",
+            "--speed",
+            "1",
+        ],
+        &[
+            ("NIGHTSCAPE_OPERATOR_TOKEN", OPERATOR),
+            ("RUST_LOG", "warn"),
+        ],
+    );
+    let base = common::api_base(&state);
+    let colours: [(&str, [u8; 3]); 3] = [
+        ("#ff0000", [255, 0, 0]),
+        ("#00ff00", [0, 255, 0]),
+        ("#0000ff", [0, 0, 255]),
+    ];
+    let mut samples = Vec::new();
+    for i in 0..200 {
+        let (text, want) = colours[i % 3];
+        common::drain(&rx, Duration::from_millis(1));
+        std::thread::sleep(Duration::from_micros((i as u64 * 7919) % 25_000));
+        let t0 = Instant::now();
+        let r = ureq::post(format!("{base}/api/overrides"))
+            .header("Authorization", format!("Bearer {OPERATOR}"))
+            .send_json(serde_json::json!({
+                "target": "tower-crown", "color": text, "fade": 0, "ttl": "10m"
+            }))
+            .expect("override accepted");
+        assert_eq!(r.status().as_u16(), 201);
+        assert!(wait_for_dmx(&rx, u, a, &want), "request {i} never showed");
+        samples.push(t0.elapsed());
+    }
+    samples.sort();
+    let p = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
+    println!(
+        "override request -> first Art-Net frame showing it, over {}: p50 {:?}, p99 {:?}, max {:?}",
+        samples.len(),
+        p(0.5),
+        p(0.99),
+        samples[samples.len() - 1]
+    );
+}
