@@ -151,6 +151,7 @@ fn start(s: &Setup, clock: &str) -> common::Daemon {
 fn override_reaches_artnet_and_survives_kill_9() {
     let s = setup();
     let agent = agent();
+    let spawned = Instant::now();
     let mut daemon = start(&s, AT);
     wait_healthy(&agent, &s.base);
     let (u, a) = s.crown;
@@ -162,6 +163,9 @@ fn override_reaches_artnet_and_survives_kill_9() {
         json!({"target": "tower-crown", "color": "#0000ff", "fade": 0, "ttl": "1h", "note": "kill test"}),
     );
     assert_eq!(code, 201, "{o}");
+    // The first daemon's clock ran from AT for at most this long before
+    // the override was created; the second one starts at LATER.
+    let created_by = spawned.elapsed().as_secs_f64();
     assert!(
         wait_for_dmx(&s.rx, u, a, &[0, 0, 255], Duration::from_secs(10)),
         "the override did not reach Art-Net"
@@ -192,7 +196,7 @@ fn override_reaches_artnet_and_survives_kill_9() {
     assert_eq!(list[0]["id"], o["id"]);
     let remaining = list[0]["remaining_s"].as_f64().unwrap();
     assert!(
-        (3200.0..=3300.1).contains(&remaining),
+        (3200.0..=3300.1 + created_by).contains(&remaining),
         "remaining {remaining}"
     );
     let status = get(&agent, &s.base, "/api/status", OPERATOR);
