@@ -50,6 +50,40 @@ pub const BODY_LIMIT: usize = 16 * 1024;
 /// How long shutdown waits for open requests before giving up on them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
+/// What the server allows a client: timeouts, the connection cap, header
+/// size and the rate of requests without a valid token. Defaults are the
+/// promises in docs/reliability.md.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiLimits {
+    /// From the moment a connection waits for a request head (new or
+    /// kept alive) to its last header byte.
+    pub header_read_timeout: Duration,
+    /// From the request head to the response head (body upload included);
+    /// live streams are exempt once they have started.
+    pub request_timeout: Duration,
+    /// Open connections at most; the next is answered 503 and closed.
+    pub max_connections: usize,
+    /// Request head size at most (request line and headers).
+    pub max_header_bytes: usize,
+    /// Requests per second a client address may make without a valid token.
+    pub unauthenticated_per_s: f64,
+    /// Burst of such requests allowed at once.
+    pub unauthenticated_burst: u32,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        ApiLimits {
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_connections: 256,
+            max_header_bytes: 16 * 1024,
+            unauthenticated_per_s: 20.0,
+            unauthenticated_burst: 60,
+        }
+    }
+}
+
 /// The night plan behind `GET /api/schedule`, supplied by the scheduler
 /// (the API does not know how to plan). A closure with the `plan`
 /// signature works too.
@@ -167,6 +201,7 @@ pub struct ApiState {
     /// Set when shutdown begins, so endless streams (`/api/live`) end.
     pub(crate) stopping: Arc<AtomicBool>,
     started: Instant,
+    pub(crate) limits: Arc<ApiLimits>,
 }
 
 impl ApiState {
@@ -223,6 +258,7 @@ impl ApiState {
             })),
             stopping: Arc::default(),
             started: Instant::now(),
+            limits: Arc::new(ApiLimits::default()),
         })
     }
 
@@ -230,6 +266,12 @@ impl ApiState {
     /// entries to `/api/status`).
     pub fn with_planner(mut self, planner: impl SchedulePlanner + 'static) -> ApiState {
         self.planner = Some(Arc::new(planner));
+        self
+    }
+
+    /// Serve with these limits instead of the defaults.
+    pub fn with_limits(mut self, limits: ApiLimits) -> ApiState {
+        self.limits = Arc::new(limits);
         self
     }
 

@@ -8,6 +8,13 @@
 //! change the store refused is not applied at all, so what the lights do
 //! never differs from what a restart would restore.
 //!
+//! Every change runs to completion in a task of its own, not in the
+//! request's future: a client that resets the connection mid-request makes
+//! the server drop the handler, and a change that was committed to SQLite
+//! but dropped before it reached memory would come into force only at the
+//! next restart. Spawned tasks run to the end whether or not anyone awaits
+//! them, so memory and disk never disagree.
+//!
 //! The service also prunes items whose fade-out has finished. `Shared`
 //! keeps a copy of the state (`control_state`) so that a configuration
 //! reload recompiles it in the same step as the swap.
@@ -42,6 +49,18 @@ pub fn add_seconds(a: DateTime<Utc>, seconds: f64) -> DateTime<Utc> {
     let nanos = (seconds.max(0.0) * 1e9).min(i64::MAX as f64) as i64;
     a.checked_add_signed(chrono::Duration::nanoseconds(nanos))
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// Run `work` in a task of its own and wait for it: if the caller is
+/// dropped (the client went away), the work still finishes.
+async fn detached<R, F>(work: F) -> Result<R, StoreError>
+where
+    R: Send + 'static,
+    F: std::future::Future<Output = Result<R, StoreError>> + Send + 'static,
+{
+    tokio::spawn(work)
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
 }
 
 impl ControlService {
@@ -99,6 +118,15 @@ impl ControlService {
     /// Persist and apply a new override (its `id` is assigned here).
     pub async fn add_override(
         &self,
+        o: Override,
+        audit: AuditEntry,
+    ) -> Result<Override, StoreError> {
+        let svc = self.clone();
+        detached(async move { svc.add_override_now(o, audit).await }).await
+    }
+
+    async fn add_override_now(
+        &self,
         mut o: Override,
         audit: AuditEntry,
     ) -> Result<Override, StoreError> {
@@ -117,6 +145,16 @@ impl ControlService {
     /// released: each fades out over its own fade time from `now`. Returns
     /// the overrides as they now are. The audit row lists the ids.
     pub async fn release_overrides(
+        &self,
+        pick: impl Fn(&Override) -> bool + Send + 'static,
+        now: DateTime<Utc>,
+        audit: AuditEntry,
+    ) -> Result<Vec<Override>, StoreError> {
+        let svc = self.clone();
+        detached(async move { svc.release_overrides_now(pick, now, audit).await }).await
+    }
+
+    async fn release_overrides_now(
         &self,
         pick: impl Fn(&Override) -> bool + Send,
         now: DateTime<Utc>,
@@ -158,7 +196,12 @@ impl ControlService {
     }
 
     /// Persist and start a scene (its `id` is assigned here).
-    pub async fn add_scene(&self, mut s: Scene, audit: AuditEntry) -> Result<Scene, StoreError> {
+    pub async fn add_scene(&self, s: Scene, audit: AuditEntry) -> Result<Scene, StoreError> {
+        let svc = self.clone();
+        detached(async move { svc.add_scene_now(s, audit).await }).await
+    }
+
+    async fn add_scene_now(&self, mut s: Scene, audit: AuditEntry) -> Result<Scene, StoreError> {
         let mut inner = self.inner.lock().await;
         let row = s.clone();
         s.id = self
@@ -174,6 +217,17 @@ impl ControlService {
     /// when no such scene is running; an already stopping scene is returned
     /// as it is.
     pub async fn stop_scene(
+        &self,
+        id: i64,
+        fade: impl Fn(&Scene) -> f64 + Send + 'static,
+        now: DateTime<Utc>,
+        audit: AuditEntry,
+    ) -> Result<Option<Scene>, StoreError> {
+        let svc = self.clone();
+        detached(async move { svc.stop_scene_now(id, fade, now, audit).await }).await
+    }
+
+    async fn stop_scene_now(
         &self,
         id: i64,
         fade: impl Fn(&Scene) -> f64 + Send,
@@ -207,6 +261,15 @@ impl ControlService {
 
     /// Set a master (level 1 removes it). Returns every master in force.
     pub async fn set_master(
+        &self,
+        m: Master,
+        audit: AuditEntry,
+    ) -> Result<Vec<Master>, StoreError> {
+        let svc = self.clone();
+        detached(async move { svc.set_master_now(m, audit).await }).await
+    }
+
+    async fn set_master_now(
         &self,
         m: Master,
         audit: AuditEntry,

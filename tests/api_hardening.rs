@@ -1,0 +1,357 @@
+//! The operator API under hostile clients (issue 10): writes whose client
+//! resets the connection mid-request, retried writes with an
+//! `Idempotency-Key`, connection floods, slow and oversized requests,
+//! unauthenticated request floods and unknown methods. A real server from
+//! the library on 127.0.0.1:0, a real SQLite file, real Art-Net frames on a
+//! test socket; every wait is bounded and polls an observable event.
+
+mod common;
+
+use chrono::{DateTime, Utc};
+use nightscape::api::{self, ApiConfig, ApiLimits, ApiState};
+use nightscape::clock::Clock;
+use nightscape::config::Config;
+use nightscape::control::CompiledControl;
+use nightscape::daemon::{self, FixedShow, FrameBuilder, Program, Shared};
+use nightscape::store::Store;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+const AT: &str = "2026-12-31T20:00:00+08:00";
+const OPERATOR: &str = "operator-secret-0123456789";
+const ADMIN: &str = "admin-secret-0123456789";
+const VIEWER: &str = "viewer-secret-0123456789";
+
+fn at() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(AT).unwrap().into()
+}
+
+fn test_env(var: &str) -> Option<String> {
+    match var {
+        "NIGHTSCAPE_VIEWER_TOKEN" => Some(VIEWER.into()),
+        "NIGHTSCAPE_OPERATOR_TOKEN" => Some(OPERATOR.into()),
+        "NIGHTSCAPE_ADMIN_TOKEN" => Some(ADMIN.into()),
+        _ => None,
+    }
+}
+
+/// A daemon in a test: the frame loop sending Art-Net to `rx` on a frozen
+/// clock, the API on 127.0.0.1:0, the store in `state`.
+struct Rig {
+    addr: SocketAddr,
+    shared: Shared,
+    state: ApiState,
+    state_dir: PathBuf,
+    rx: std::net::UdpSocket,
+    rt: tokio::runtime::Runtime,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    frame_loop: Option<std::thread::JoinHandle<()>>,
+    _tmp: tempfile::TempDir,
+}
+
+impl Rig {
+    fn start(limits: ApiLimits, public_read: bool) -> Rig {
+        let tmp = tempfile::tempdir().unwrap();
+        let site = common::demo_site_in(tmp.path());
+        let rx = common::artnet_receiver(&site);
+        let cfg = nightscape::config::load(&site).unwrap();
+        let (api_cfg, _) = ApiConfig::from_site(&cfg.site).unwrap();
+        let (tokens, _) = api_cfg.resolve_tokens_with(test_env);
+        let state_dir = tmp.path().join("var");
+        let (outputs, _) = nightscape::output::open_all(&cfg.site, &state_dir);
+        let shared = Shared::new(cfg, Clock::simulated(at(), 0.0));
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let store = Store::open(&state_dir).unwrap();
+        let state = rt
+            .block_on(ApiState::with_tokens(
+                shared.clone(),
+                store,
+                tokens,
+                public_read,
+            ))
+            .unwrap()
+            .with_limits(limits);
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = rt.spawn(api::serve(listener, state.clone(), async {
+            let _ = stop_rx.await;
+        }));
+        let s = shared.clone();
+        let frame_loop = std::thread::spawn(move || {
+            let program = Box::new(FixedShow {
+                show: "nightly".into(),
+                since: at() - chrono::Duration::hours(1),
+            });
+            daemon::frame_loop(program, outputs, Vec::new(), s)
+        });
+        Rig {
+            addr,
+            shared,
+            state,
+            state_dir,
+            rx,
+            rt,
+            stop: Some(tx),
+            server: Some(server),
+            frame_loop: Some(frame_loop),
+            _tmp: tmp,
+        }
+    }
+
+    /// One request on a fresh connection; returns (status, headers, body).
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        extra: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> (u16, String, String) {
+        let mut s = TcpStream::connect(self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s.write_all(raw_request(method, path, token, extra, body).as_bytes())
+            .unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        let text = String::from_utf8_lossy(&out).to_string();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (status, head.to_string(), body.to_string())
+    }
+
+    fn json(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+        let (s, _, b) = self.request(method, path, Some(token), &[], body.as_ref());
+        (s, serde_json::from_str(&b).unwrap_or(Value::Null))
+    }
+
+    /// What the store file holds now (a second handle on the same file,
+    /// as a restart would read it).
+    fn persisted(&self) -> nightscape::store::Persisted {
+        Store::open(&self.state_dir).unwrap().load(at()).unwrap()
+    }
+
+    /// What the service holds in memory.
+    fn in_memory(&self) -> nightscape::store::Persisted {
+        let book = self.rt.block_on(self.state.control.book());
+        nightscape::store::Persisted {
+            state: book.state,
+            cancelled_overrides: book.cancelled_overrides.into_iter().collect(),
+            cancelled_scenes: book.cancelled_scenes.into_iter().collect(),
+        }
+    }
+
+    /// The frame the loop must send for what the store holds.
+    fn expected_frame(&self) -> BTreeMap<u16, Vec<u8>> {
+        let cfg: std::sync::Arc<Config> = self.shared.config();
+        let (ctl, _) = CompiledControl::compile(&self.persisted().state, &cfg);
+        let program = FixedShow {
+            show: "nightly".into(),
+            since: at() - chrono::Duration::hours(1),
+        };
+        let mut active = program.active(&cfg, at());
+        active.extend(ctl.active(at()));
+        let mut b = FrameBuilder::new(&cfg.site);
+        let frame = b.build(&cfg, &active, &ctl, &mut [], at());
+        frame
+            .universes
+            .iter()
+            .zip(&frame.data)
+            .map(|(u, d)| (*u, d.to_vec()))
+            .collect()
+    }
+
+    fn stop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(s) = self.server.take() {
+            let r = self
+                .rt
+                .block_on(async { tokio::time::timeout(Duration::from_secs(10), s).await });
+            assert!(r.is_ok(), "server did not stop within 10 s");
+        }
+        self.shared
+            .stop
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.frame_loop.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn raw_request(
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    extra: &[(&str, &str)],
+    body: Option<&Value>,
+) -> String {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut r = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    if let Some(t) = token {
+        r.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    for (k, v) in extra {
+        r.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() {
+        r.push_str("Content-Type: application/json\r\n");
+    }
+    r.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    r
+}
+
+fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("timed out waiting for {what}");
+    false
+}
+
+/// Send `req` and reset the connection (SO_LINGER 0) right after writing it,
+/// or after `wait` for the server to have started on it.
+fn send_and_reset(addr: SocketAddr, req: &str, wait: Duration) {
+    let s = TcpStream::connect(addr).unwrap();
+    socket2::SockRef::from(&s)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    (&s).write_all(req.as_bytes()).unwrap();
+    if !wait.is_zero() {
+        std::thread::sleep(wait);
+    }
+    drop(s);
+}
+
+#[test]
+fn writes_whose_client_resets_are_applied_exactly_as_persisted() {
+    let rig = Rig::start(ApiLimits::default(), false);
+    let cfg = rig.shared.config();
+    let names: Vec<String> = cfg.site.fixtures.iter().map(|f| f.name.clone()).collect();
+    let groups: Vec<String> = cfg.site.groups.keys().cloned().collect();
+    // Some real scenes and overrides to release.
+    for i in 0..4 {
+        let (s, _) = rig.json(
+            "POST",
+            "/api/overrides",
+            OPERATOR,
+            Some(json!({"target": names[i * 7], "blackout": true})),
+        );
+        assert_eq!(s, 201);
+    }
+    let (s, scene) = rig.json(
+        "POST",
+        "/api/scenes/nightly/trigger",
+        OPERATOR,
+        Some(json!({"duration": "1h"})),
+    );
+    assert_eq!(s, 201);
+    let scene_id = scene["id"].as_i64().unwrap();
+
+    for i in 0..60usize {
+        let (method, path, body) = match i % 6 {
+            0 | 1 => (
+                "POST",
+                "/api/overrides".to_string(),
+                Some(
+                    json!({"target": names[(i * 11) % names.len()], "blackout": true, "fade": "0s"}),
+                ),
+            ),
+            2 => (
+                "POST",
+                "/api/master".to_string(),
+                Some(json!({"target": groups[i % groups.len()], "level": (i % 10) as f64 / 10.0})),
+            ),
+            3 => (
+                "DELETE",
+                format!("/api/overrides?target={}", names[(i * 11) % names.len()]),
+                None,
+            ),
+            4 => (
+                "POST",
+                "/api/scenes/nightly/trigger".to_string(),
+                Some(json!({"duration": "1h", "fade": "0s"})),
+            ),
+            _ => (
+                "DELETE",
+                format!("/api/scenes/{}", scene_id + i as i64 / 6),
+                None,
+            ),
+        };
+        let req = raw_request(method, &path, Some(OPERATOR), &[], body.as_ref());
+        // Reset at once, or a moment later while the store is writing.
+        let wait = Duration::from_micros([0, 200, 1000, 3000][i % 4]);
+        send_and_reset(rig.addr, &req, wait);
+    }
+    // Release everything once, the way an operator would after the storm.
+    let (s, _) = rig.json("DELETE", "/api/overrides", OPERATOR, None);
+    assert_eq!(s, 200);
+
+    // Memory and disk agree (each write finished on its own, or never began).
+    let agreed = wait_until("memory and disk to agree", Duration::from_secs(10), || {
+        rig.in_memory() == rig.persisted()
+    });
+    assert!(
+        agreed,
+        "in memory:\n{:#?}\non disk:\n{:#?}",
+        rig.in_memory(),
+        rig.persisted()
+    );
+    let disk = rig.persisted();
+    // Nothing persisted escaped the release.
+    assert!(
+        disk.state.overrides.iter().all(|o| o.expires.is_some()),
+        "an override on disk was not released: {:#?}",
+        disk.state.overrides
+    );
+    // The API lists exactly what is on disk.
+    let (s, list) = rig.json("GET", "/api/overrides", VIEWER, None);
+    assert_eq!(s, 200);
+    let listed: Vec<i64> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_i64().unwrap())
+        .collect();
+    let on_disk: Vec<i64> = disk.state.overrides.iter().map(|o| o.id).collect();
+    assert_eq!(listed, on_disk);
+    // And the wire carries what the disk says.
+    let expected = rig.expected_frame();
+    let universes: Vec<u16> = expected.keys().copied().collect();
+    let mut last = None;
+    let seen = wait_until(
+        "the wire to match the store",
+        Duration::from_secs(10),
+        || {
+            last = common::collect_frame(&rig.rx, &universes, Duration::from_secs(2));
+            last.as_ref() == Some(&expected)
+        },
+    );
+    assert!(seen, "the wire differs from the store's state");
+}
