@@ -355,3 +355,104 @@ fn writes_whose_client_resets_are_applied_exactly_as_persisted() {
     );
     assert!(seen, "the wire differs from the store's state");
 }
+
+#[test]
+fn a_retried_write_with_an_idempotency_key_is_answered_once() {
+    let rig = Rig::start(ApiLimits::default(), false);
+    let body = json!({"target": "square", "blackout": true, "note": "ambulance"});
+    let key = [("Idempotency-Key", "3f1c2a9e-retry-1")];
+    let (s1, h1, b1) = rig.request("POST", "/api/overrides", Some(OPERATOR), &key, Some(&body));
+    assert_eq!(s1, 201, "{b1}");
+    assert!(!h1.to_ascii_lowercase().contains("idempotent-replayed"));
+    let (s2, h2, b2) = rig.request("POST", "/api/overrides", Some(OPERATOR), &key, Some(&body));
+    assert_eq!(s2, 201);
+    assert_eq!(b2, b1, "a retry gets the first answer");
+    assert!(
+        h2.to_ascii_lowercase()
+            .contains("idempotent-replayed: true"),
+        "{h2}"
+    );
+    assert_eq!(rig.persisted().state.overrides.len(), 1);
+    // The same key for another request is refused, naming the header.
+    let other = json!({"target": "avenue", "blackout": true});
+    let (s, _, b) = rig.request("POST", "/api/overrides", Some(OPERATOR), &key, Some(&other));
+    assert_eq!(s, 422, "{b}");
+    assert!(b.contains("Idempotency-Key"), "{b}");
+    // Keys belong to their token: another token's identical key is its own.
+    let (s, _, _) = rig.request("POST", "/api/overrides", Some(ADMIN), &key, Some(&body));
+    assert_eq!(s, 201);
+    assert_eq!(rig.persisted().state.overrides.len(), 2);
+    // A malformed key is a 400 naming it.
+    let (s, _, b) = rig.request(
+        "POST",
+        "/api/overrides",
+        Some(OPERATOR),
+        &[("Idempotency-Key", "")],
+        Some(&body),
+    );
+    assert_eq!(s, 400, "{b}");
+    assert!(b.contains("Idempotency-Key"), "{b}");
+
+    // Releases, masters and scenes replay too, and the key survives a restart.
+    let rel = [("Idempotency-Key", "release-all-1")];
+    let (s, _, r1) = rig.request("DELETE", "/api/overrides", Some(OPERATOR), &rel, None);
+    assert_eq!(s, 200);
+    let (_, _, r2) = rig.request("DELETE", "/api/overrides", Some(OPERATOR), &rel, None);
+    assert_eq!(r1, r2);
+    let m = [("Idempotency-Key", "master-1")];
+    let level = json!({"level": 0.4});
+    let (s, _, m1) = rig.request("POST", "/api/master", Some(OPERATOR), &m, Some(&level));
+    assert_eq!(s, 200);
+    let (_, _, m2) = rig.request("POST", "/api/master", Some(OPERATOR), &m, Some(&level));
+    assert_eq!(m1, m2);
+    let sc = [("Idempotency-Key", "scene-1")];
+    let dur = json!({"duration": "10m"});
+    let (s, _, t1) = rig.request(
+        "POST",
+        "/api/scenes/nightly/trigger",
+        Some(OPERATOR),
+        &sc,
+        Some(&dur),
+    );
+    assert_eq!(s, 201);
+    let (_, _, t2) = rig.request(
+        "POST",
+        "/api/scenes/nightly/trigger",
+        Some(OPERATOR),
+        &sc,
+        Some(&dur),
+    );
+    assert_eq!(t1, t2);
+    assert_eq!(rig.persisted().state.scenes.len(), 1);
+    let store = Store::open(&rig.state_dir).unwrap();
+    let day_ago = at() - chrono::Duration::hours(23);
+    let kept = store
+        .idempotent_reply("control-room", "scene-1", day_ago)
+        .unwrap();
+    assert_eq!(kept.map(|k| k.1.body), Some(t1));
+
+    // A client that lost its connection mid-write and retries with its key
+    // ends with exactly one override, whichever way the first attempt went.
+    let before = rig.persisted().state.overrides.len();
+    for i in 0..10 {
+        let k = format!("lost-{i}");
+        let body = json!({"target": "bridge", "level": 0.5});
+        let req = raw_request(
+            "POST",
+            "/api/overrides",
+            Some(OPERATOR),
+            &[("Idempotency-Key", &k)],
+            Some(&body),
+        );
+        send_and_reset(rig.addr, &req, Duration::from_micros(300 * i));
+        let (s, _, _) = rig.request(
+            "POST",
+            "/api/overrides",
+            Some(OPERATOR),
+            &[("Idempotency-Key", &k)],
+            Some(&body),
+        );
+        assert_eq!(s, 201);
+    }
+    assert_eq!(rig.persisted().state.overrides.len(), before + 10);
+}
