@@ -5,7 +5,7 @@
 //! the library on 127.0.0.1:0, a real SQLite file, real Art-Net frames on a
 //! test socket; every wait is bounded and polls an observable event.
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Utc};
 use nightscape::api::{self, ApiConfig, ApiLimits, ApiState};
@@ -167,7 +167,7 @@ impl Rig {
         let mut active = program.active(&cfg, at());
         active.extend(ctl.active(at()));
         let mut b = FrameBuilder::new(&cfg.site);
-        let frame = b.build(&cfg, &active, &ctl, &mut [], at());
+        let frame = b.build::<Box<dyn daemon::FrameHook>>(&cfg, &active, &ctl, &mut [], at());
         frame
             .universes
             .iter()
