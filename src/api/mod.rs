@@ -12,6 +12,7 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+mod guard;
 mod handlers;
 pub mod live;
 mod page;
@@ -34,8 +35,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, NaiveDate, Utc};
-use std::future::{Future, IntoFuture};
-use std::net::SocketAddr;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -202,6 +202,9 @@ pub struct ApiState {
     pub(crate) stopping: Arc<AtomicBool>,
     started: Instant,
     pub(crate) limits: Arc<ApiLimits>,
+    pub(crate) rate: Arc<guard::RateLimiter>,
+    /// Names accepted in `Host` besides addresses and `localhost`.
+    pub(crate) hosts: Arc<Vec<String>>,
 }
 
 impl ApiState {
@@ -227,7 +230,14 @@ impl ApiState {
                 }
             );
         }
-        ApiState::with_tokens(shared, store, tokens, cfg.public_read).await
+        let mut state = ApiState::with_tokens(shared, store, tokens, cfg.public_read).await?;
+        state.control = state.control.with_max_overrides(cfg.max_overrides);
+        state.hosts = Arc::new(cfg.hosts.clone());
+        let limits = ApiLimits {
+            max_connections: cfg.max_connections,
+            ..ApiLimits::default()
+        };
+        Ok(state.with_limits(limits))
     }
 
     /// As [`ApiState::start`], with tokens given directly (tests, tools).
@@ -259,6 +269,8 @@ impl ApiState {
             stopping: Arc::default(),
             started: Instant::now(),
             limits: Arc::new(ApiLimits::default()),
+            rate: Arc::default(),
+            hosts: Arc::default(),
         })
     }
 
@@ -410,8 +422,10 @@ pub fn router(state: ApiState) -> Router {
             }),
         )
         .route("/", get(page::page))
+        .route("/page.js", get(page::script))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), guard::guard))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
@@ -435,8 +449,13 @@ async fn track(State(state): State<ApiState>, req: Request, next: Next) -> Respo
         .extensions()
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().as_str().to_string();
+        .unwrap_or_else(|| "other".into());
+    // Methods outside HTTP's own set would each add a series for ever.
+    let method = match req.method().as_str() {
+        m @ ("GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "PATCH" | "OPTIONS") => m,
+        _ => "other",
+    }
+    .to_string();
     let t0 = Instant::now();
     let res = next.run(req).await;
     state.metrics.record_request(
@@ -471,32 +490,7 @@ pub async fn serve(
             }
         })
     };
-    let (fired_tx, fired_rx) = tokio::sync::oneshot::channel::<()>();
-    let stopping = state.stopping.clone();
-    let signal = async move {
-        shutdown.await;
-        stopping.store(true, Ordering::Relaxed);
-        let _ = fired_tx.send(());
-    };
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(signal);
-    let grace = async move {
-        if fired_rx.await.is_ok() {
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
-    let result = tokio::select! {
-        r = server.into_future() => r,
-        _ = grace => {
-            tracing::warn!("operator API: requests still open after the grace period; closing");
-            Ok(())
-        }
-    };
+    let result = guard::accept_loop(listener, app, state.clone(), shutdown, SHUTDOWN_GRACE).await;
     state.stopping.store(true, Ordering::Relaxed);
     housekeeping.abort();
     result

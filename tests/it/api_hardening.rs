@@ -456,3 +456,221 @@ fn a_retried_write_with_an_idempotency_key_is_answered_once() {
     }
     assert_eq!(rig.persisted().state.overrides.len(), before + 10);
 }
+
+/// Read until the server closes the connection or `limit` passes; returns
+/// what was read and whether it closed.
+fn read_until_closed(s: &mut TcpStream, limit: Duration) -> (String, bool) {
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) => return (String::from_utf8_lossy(&out).into(), true),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return (String::from_utf8_lossy(&out).into(), true),
+        }
+    }
+    (String::from_utf8_lossy(&out).into(), false)
+}
+
+fn short_limits() -> ApiLimits {
+    ApiLimits {
+        header_read_timeout: Duration::from_secs(1),
+        request_timeout: Duration::from_secs(1),
+        max_connections: 4,
+        ..ApiLimits::default()
+    }
+}
+
+#[test]
+fn idle_and_slow_connections_are_closed_and_the_excess_refused() {
+    let rig = Rig::start(short_limits(), false);
+    // Fill the cap with sockets that never send a byte.
+    let mut idle: Vec<TcpStream> = (0..4)
+        .map(|_| TcpStream::connect(rig.addr).unwrap())
+        .collect();
+    // Let the server take all four before the fifth arrives.
+    let mut extra = None;
+    let refused = wait_until(
+        "the fifth connection to be refused",
+        Duration::from_secs(10),
+        || {
+            let mut s = TcpStream::connect(rig.addr).unwrap();
+            let (text, closed) = read_until_closed(&mut s, Duration::from_secs(1));
+            if text.starts_with("HTTP/1.1 503") && closed {
+                extra = Some(text);
+                true
+            } else {
+                false
+            }
+        },
+    );
+    assert!(refused, "a connection beyond the cap was not refused");
+    assert!(extra.unwrap().contains("too many open connections"));
+    // The idle ones are closed by the header timeout (1 s here, 10 s by default).
+    for s in &mut idle {
+        let (_, closed) = read_until_closed(s, Duration::from_secs(15));
+        assert!(closed, "an idle connection was kept open");
+    }
+    // A slow client trickling its headers is cut off too.
+    let mut slow = TcpStream::connect(rig.addr).unwrap();
+    slow.set_write_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    let start = Instant::now();
+    let mut cut = false;
+    for b in b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" {
+        if (&slow).write_all(&[*b]).is_err() {
+            cut = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        if start.elapsed() > Duration::from_secs(15) {
+            break;
+        }
+    }
+    if !cut {
+        let (_, closed) = read_until_closed(&mut slow, Duration::from_secs(15));
+        cut = closed;
+    }
+    assert!(cut, "a client trickling headers was never cut off");
+    // A kept-alive connection that goes quiet after its answer is closed.
+    let mut ka = TcpStream::connect(rig.addr).unwrap();
+    ka.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    let (text, closed) = read_until_closed(&mut ka, Duration::from_secs(15));
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(closed, "an idle keep-alive connection was kept open");
+    // After the flood, the API answers again.
+    let ok = wait_until(
+        "the API to answer after the flood",
+        Duration::from_secs(10),
+        || rig.request("GET", "/api/status", Some(VIEWER), &[], None).0 == 200,
+    );
+    assert!(ok);
+}
+
+#[test]
+fn oversized_headers_slow_bodies_and_anonymous_floods_are_bounded() {
+    let rig = Rig::start(
+        ApiLimits {
+            unauthenticated_per_s: 1.0,
+            unauthenticated_burst: 5,
+            ..short_limits()
+        },
+        true,
+    );
+    // A 64 KiB header: refused, never buffered.
+    let big = "a".repeat(64 * 1024);
+    let (s, _, _) = rig.request("GET", "/api/status", Some(VIEWER), &[("X-Big", &big)], None);
+    assert!(s == 431 || s == 0, "a 64 KiB header got {s}");
+    // A body that never finishes: the request times out with a JSON 503.
+    let mut c = TcpStream::connect(rig.addr).unwrap();
+    c.write_all(
+        format!(
+            "POST /api/master HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {OPERATOR}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"level\""
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let (text, _) = read_until_closed(&mut c, Duration::from_secs(15));
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(text.contains("longer than 1 s"), "{text}");
+    // Anonymous reads are rate-limited per address; token holders are not.
+    let mut codes = Vec::new();
+    for _ in 0..12 {
+        let (s, head, _) = rig.request("GET", "/api/status", None, &[], None);
+        if s == 429 {
+            assert!(head.to_ascii_lowercase().contains("retry-after"), "{head}");
+        }
+        codes.push(s);
+    }
+    assert!(codes.contains(&429), "{codes:?}");
+    assert!(codes[..4].iter().all(|&c| c == 200), "{codes:?}");
+    for _ in 0..12 {
+        assert_eq!(
+            rig.request("GET", "/api/status", Some(VIEWER), &[], None).0,
+            200
+        );
+    }
+}
+
+#[test]
+fn unknown_methods_do_not_grow_the_metrics() {
+    let rig = Rig::start(ApiLimits::default(), false);
+    for i in 0..40 {
+        let m = format!("BREW{i}");
+        let (s, _, _) = rig.request(&m, "/api/status", Some(VIEWER), &[], None);
+        assert!(s == 405 || s == 404 || s == 400, "{m}: {s}");
+        let (s, _, _) = rig.request("GET", &format!("/no/such/{i}"), Some(VIEWER), &[], None);
+        assert_eq!(s, 404);
+    }
+    let (s, _, metrics) = rig.request("GET", "/metrics", Some(VIEWER), &[], None);
+    assert_eq!(s, 200);
+    assert!(!metrics.contains("BREW"), "unknown methods became labels");
+    assert!(!metrics.contains("/no/such"), "raw paths became labels");
+    assert!(metrics.contains("method=\"other\""), "{metrics}");
+}
+
+#[test]
+fn the_page_cannot_be_framed_and_foreign_host_names_are_refused() {
+    let rig = Rig::start(ApiLimits::default(), true);
+    let (s, head, page) = rig.request("GET", "/", None, &[], None);
+    assert_eq!(s, 200);
+    let head = head.to_ascii_lowercase();
+    assert!(head.contains("x-frame-options: deny"), "{head}");
+    assert!(head.contains("frame-ancestors 'none'"), "{head}");
+    assert!(!head.contains("unsafe-inline'; ") || !head.contains("script-src 'unsafe-inline'"));
+    assert!(!page.contains("<script>"), "inline script on the page");
+    // DNS rebinding: a page on evil.example resolving to 127.0.0.1 sends its own name.
+    let mut c = TcpStream::connect(rig.addr).unwrap();
+    c.write_all(
+        b"GET /api/status HTTP/1.1\r\nHost: evil.example:8080\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let (text, _) = read_until_closed(&mut c, Duration::from_secs(10));
+    assert!(text.starts_with("HTTP/1.1 421"), "{text}");
+    assert!(text.contains("\"field\":\"Host\""), "{text}");
+    for host in ["localhost:8080", "127.0.0.1", "[::1]:8080"] {
+        let mut c = TcpStream::connect(rig.addr).unwrap();
+        c.write_all(
+            format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .unwrap();
+        let (text, _) = read_until_closed(&mut c, Duration::from_secs(10));
+        assert!(text.starts_with("HTTP/1.1 200"), "{host}: {text}");
+    }
+}
+
+#[test]
+fn check_warns_about_exposure_beyond_loopback() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    let p = site.join("site.toml");
+    let text = std::fs::read_to_string(&p).unwrap();
+    assert!(text.contains("listen = \"127.0.0.1:8080\""));
+    let text = text.replacen(
+        "listen = \"127.0.0.1:8080\"",
+        "listen = \"0.0.0.0:8080\"",
+        1,
+    );
+    std::fs::write(&p, text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nightscape"))
+        .args(["check", "--site"])
+        .arg(&site)
+        .output()
+        .unwrap();
+    let err =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        err.contains("public_read = true and the API listens on 0.0.0.0:8080"),
+        "{err}"
+    );
+    assert!(err.contains("clear text"), "{err}");
+    assert!(err.contains("site.toml:"), "located: {err}");
+}
