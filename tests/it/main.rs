@@ -23,3 +23,4 @@ mod output_health;
 mod output_sacn;
 mod output_site;
 mod properties;
+mod service_unit;
