@@ -101,6 +101,27 @@ pub struct Caller {
 }
 
 impl Auth {
+    /// Whether the request carries a token this server knows (any role):
+    /// such callers are not rate-limited as anonymous ones are.
+    pub fn knows(&self, headers: &axum::http::HeaderMap) -> bool {
+        let Some(presented) = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|h| {
+                h.as_bytes()
+                    .strip_prefix(b"Bearer ")
+                    .or_else(|| h.as_bytes().strip_prefix(b"bearer "))
+            })
+            .map(|s| s.trim_ascii())
+        else {
+            return false;
+        };
+        let mut found = false;
+        for t in &self.tokens {
+            found |= t.matches(presented);
+        }
+        found
+    }
+
     /// Check the request's `Authorization` header for at least `need`.
     pub fn check(&self, parts: &Parts, need: Role) -> Result<Caller, ApiError> {
         let remote = parts

@@ -51,6 +51,14 @@ pub struct ApiConfig {
     pub tokens: Vec<TokenSpec>,
     /// `state_dir` from site.toml, resolved against the site folder.
     pub state_dir: Option<PathBuf>,
+    /// Open connections at most (`max_connections`, default 256).
+    pub max_connections: usize,
+    /// Overrides in force at most (`max_overrides`, default 1000).
+    pub max_overrides: usize,
+    /// Names the API answers to besides IP addresses and `localhost`
+    /// (`hosts = ["lights.example.org"]`): any other `Host` header is
+    /// refused, so a web page cannot reach the API by DNS rebinding.
+    pub hosts: Vec<String>,
 }
 
 impl Default for ApiConfig {
@@ -62,6 +70,9 @@ impl Default for ApiConfig {
             public_read: false,
             tokens: Vec::new(),
             state_dir: None,
+            max_connections: 256,
+            max_overrides: crate::api::service::MAX_OVERRIDES,
+            hosts: Vec::new(),
         }
     }
 }
@@ -85,6 +96,12 @@ struct RawApi {
     public_read: Option<bool>,
     #[serde(default)]
     tokens: Vec<Spanned<RawToken>>,
+    #[serde(default)]
+    max_connections: Option<Spanned<i64>>,
+    #[serde(default)]
+    max_overrides: Option<Spanned<i64>>,
+    #[serde(default)]
+    hosts: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -145,6 +162,45 @@ impl ApiConfig {
                         l.get_ref()
                     ),
                 ),
+            }
+        }
+        let mut bounded = |v: &Option<Spanned<i64>>, key: &str, max: i64, out: &mut usize| {
+            if let Some(n) = v {
+                let x = *n.get_ref();
+                if (1..=max).contains(&x) {
+                    *out = x as usize;
+                } else {
+                    diags.error(file, n.span(), format!("{key} runs from 1 to {max}"));
+                }
+            }
+        };
+        bounded(
+            &api.max_connections,
+            "max_connections",
+            65_536,
+            &mut cfg.max_connections,
+        );
+        bounded(
+            &api.max_overrides,
+            "max_overrides",
+            100_000,
+            &mut cfg.max_overrides,
+        );
+        for h in &api.hosts {
+            let name = h.get_ref().trim().to_ascii_lowercase();
+            if name.is_empty()
+                || name.len() > 253
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+            {
+                diags.error(
+                    file,
+                    h.span(),
+                    format!("hosts entry `{}` is not a DNS name like \"lights.example.org\" (no port, no scheme)", h.get_ref()),
+                );
+            } else {
+                cfg.hosts.push(name);
             }
         }
         let mut names = BTreeSet::new();
@@ -222,6 +278,29 @@ impl ApiConfig {
         let errors = diags.items[before..]
             .iter()
             .any(|d| d.severity == Severity::Error);
+        if !errors && cfg.enabled && !cfg.listen.ip().is_loopback() {
+            let at = api.listen.as_ref().map(|l| l.span()).unwrap_or(0..0);
+            if cfg.public_read {
+                diags.warn(
+                    file,
+                    at.clone(),
+                    format!(
+                        "public_read = true and the API listens on {} beyond this machine: anyone who can reach it reads the site's state without a token",
+                        cfg.listen
+                    ),
+                );
+            }
+            if !cfg.tokens.is_empty() {
+                diags.warn(
+                    file,
+                    at,
+                    format!(
+                        "the API listens on {} in clear text: tokens sent to it can be read on the network; put it behind a TLS reverse proxy (see docs/reliability.md) or listen on 127.0.0.1",
+                        cfg.listen
+                    ),
+                );
+            }
+        }
         (!errors).then_some(cfg)
     }
 

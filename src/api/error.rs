@@ -231,6 +231,35 @@ impl<T: DeserializeOwned + Send> FromRequestParts<ApiState> for ApiQuery<T> {
     }
 }
 
+/// The `Idempotency-Key` header of a write, if sent: 1 to 255 visible
+/// ASCII characters (a UUID is the usual choice).
+pub struct IdempotencyHeader(pub Option<String>);
+
+/// The header's name, as documented.
+pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
+impl FromRequestParts<ApiState> for IdempotencyHeader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &ApiState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(v) = parts.headers.get(IDEMPOTENCY_KEY) else {
+            return Ok(IdempotencyHeader(None));
+        };
+        let ok =
+            (1..=255).contains(&v.len()) && v.as_bytes().iter().all(|b| (0x21..=0x7e).contains(b));
+        match v.to_str() {
+            Ok(k) if ok => Ok(IdempotencyHeader(Some(k.to_string()))),
+            _ => Err(ApiError::bad_request(
+                IDEMPOTENCY_KEY,
+                "Idempotency-Key is 1 to 255 visible ASCII characters (a UUID, say)",
+            )),
+        }
+    }
+}
+
 /// A path segment, rejected as JSON.
 pub struct ApiPath<T>(pub T);
 

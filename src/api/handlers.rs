@@ -8,13 +8,14 @@
 //! overrides expire on simulated time, like everything else it does.
 
 use super::auth::{Admin, Caller, Operator, Viewer};
-use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody, IdempotencyHeader};
 use super::schedule_view::{ActiveScheduleView, PlanView};
+use super::service::Written;
 use super::views::*;
 use super::{health_status, live, telemetry::ControlCounts, ApiState};
 use crate::config::Config;
 use crate::control::{self, Action, Master, Override, Scene};
-use crate::store::AuditEntry;
+use crate::store::{AuditEntry, IdempotencyKey, StoredReply};
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::sse::{KeepAlive, Sse};
@@ -26,6 +27,74 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 type ApiResult<T> = Result<T, ApiError>;
+
+/// A write's answer: the reply as built (and stored under an
+/// `Idempotency-Key`), or as replayed for a retry.
+pub(super) struct Answer {
+    reply: StoredReply,
+    replayed: bool,
+}
+
+impl<R> From<Written<R>> for Answer {
+    fn from(w: Written<R>) -> Answer {
+        match w {
+            Written::Applied(_, reply) => Answer {
+                reply,
+                replayed: false,
+            },
+            Written::Replayed(reply) => Answer {
+                reply,
+                replayed: true,
+            },
+        }
+    }
+}
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> axum::response::Response {
+        let status =
+            StatusCode::from_u16(self.reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut r = (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            self.reply.body,
+        )
+            .into_response();
+        if self.replayed {
+            r.headers_mut().insert(
+                "idempotent-replayed",
+                axum::http::HeaderValue::from_static("true"),
+            );
+        }
+        r
+    }
+}
+
+/// A reply with `body` as JSON.
+fn reply<T: serde::Serialize>(status: StatusCode, body: &T) -> StoredReply {
+    StoredReply {
+        status: status.as_u16(),
+        body: serde_json::to_string(body).unwrap_or_else(|_| "{}".into()),
+    }
+}
+
+/// An error as a reply (answers that a retry must see again).
+fn error_reply(e: ApiError) -> StoredReply {
+    reply(e.status, &e.body)
+}
+
+/// The key scoped to its caller, with the request it must match.
+fn idempotency(
+    caller: &Caller,
+    header: IdempotencyHeader,
+    request: impl FnOnce() -> String,
+) -> Option<IdempotencyKey> {
+    header.0.map(|key| IdempotencyKey {
+        actor: caller.name.clone(),
+        key,
+        request: request(),
+    })
+}
 
 fn audit(
     caller: &Caller,
@@ -319,7 +388,7 @@ pub(super) async fn live(State(st): State<ApiState>, _v: Viewer) -> impl IntoRes
 
 /// Trigger a show now, on top of the schedule, for a while.
 #[utoipa::path(post, path = "/api/scenes/{show}/trigger", tag = "control",
-    params(("show" = String, Path, description = "The show's name")),
+    params(("show" = String, Path, description = "The show's name"), ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe writes: a repeat with the same key (per token, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`; the same key with another request is a 422")),
     request_body = TriggerRequest,
     responses((status = 201, body = SceneView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, description = "no such show", body = ErrorBody),
@@ -328,9 +397,13 @@ pub(super) async fn live(State(st): State<ApiState>, _v: Viewer) -> impl IntoRes
 pub(super) async fn trigger_scene(
     State(st): State<ApiState>,
     Operator(caller): Operator,
+    idem: IdempotencyHeader,
     ApiPath(show): ApiPath<String>,
     ApiJson(req): ApiJson<TriggerRequest>,
-) -> ApiResult<(StatusCode, Json<SceneView>)> {
+) -> ApiResult<Answer> {
+    let idem = idempotency(&caller, idem, || {
+        format!("POST /api/scenes/{show}/trigger\n{req:?}")
+    });
     let cfg = st.shared.config();
     if cfg.show(&show).is_none() {
         return Err(ApiError::field(
@@ -378,15 +451,25 @@ pub(super) async fn trigger_scene(
         "show": show, "target": target, "priority": priority,
         "duration_s": duration, "fade_s": fade,
     });
-    let scene = st
+    let view_cfg = cfg.clone();
+    let written = st
         .control
-        .add_scene(scene, audit(&caller, "scene.trigger", detail, now))
+        .add_scene(
+            scene,
+            audit(&caller, "scene.trigger", detail, now),
+            idem,
+            move |s| {
+                reply(
+                    StatusCode::CREATED,
+                    &SceneView::new(s, None, now, &view_cfg),
+                )
+            },
+        )
         .await?;
-    tracing::info!(id = scene.id, show = %scene.show, by = %caller.name, "scene triggered");
-    Ok((
-        StatusCode::CREATED,
-        Json(SceneView::new(&scene, None, now, &cfg)),
-    ))
+    if let Written::Applied(scene, _) = &written {
+        tracing::info!(id = scene.id, show = %scene.show, by = %caller.name, "scene triggered");
+    }
+    Ok(written.into())
 }
 
 /// Triggered scenes in force.
@@ -408,15 +491,17 @@ pub(super) async fn list_scenes(State(st): State<ApiState>, _v: Viewer) -> Json<
 
 /// Stop a scene early: it fades out with its fade time.
 #[utoipa::path(delete, path = "/api/scenes/{id}", tag = "control",
-    params(("id" = i64, Path, description = "The scene's id")),
+    params(("id" = i64, Path, description = "The scene's id"), ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe writes: a repeat with the same key (per token, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`; the same key with another request is a 422")),
     responses((status = 200, body = SceneView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn stop_scene(
     State(st): State<ApiState>,
     Operator(caller): Operator,
+    idem: IdempotencyHeader,
     ApiPath(id): ApiPath<i64>,
-) -> ApiResult<Json<SceneView>> {
+) -> ApiResult<Answer> {
+    let idem = idempotency(&caller, idem, || format!("DELETE /api/scenes/{id}"));
     let cfg = st.shared.config();
     let now = st.shared.clock.now();
     let fade_cfg = cfg.clone();
@@ -425,24 +510,32 @@ pub(super) async fn stop_scene(
             .or_else(|| fade_cfg.show(&s.show).map(|sh| sh.fade_out))
             .unwrap_or(0.0)
     };
-    let scene = st
+    let view_cfg = cfg.clone();
+    let written = st
         .control
         .stop_scene(
             id,
             fade,
             now,
             audit(&caller, "scene.stop", json!({ "id": id }), now),
+            idem,
+            move |found| match found {
+                Some((scene, released)) => reply(
+                    StatusCode::OK,
+                    &SceneView::new(scene, Some(*released), now, &view_cfg),
+                ),
+                None => error_reply(ApiError::field(
+                    StatusCode::NOT_FOUND,
+                    "id",
+                    format!("no scene {id} is running"),
+                )),
+            },
         )
-        .await?
-        .ok_or_else(|| {
-            ApiError::field(
-                StatusCode::NOT_FOUND,
-                "id",
-                format!("no scene {id} is running"),
-            )
-        })?;
-    let released = st.control.book().await.cancelled_scenes.get(&id).copied();
-    Ok(Json(SceneView::new(&scene, released, now, &cfg)))
+        .await?;
+    if let Written::Applied(Some((scene, _)), _) = &written {
+        tracing::info!(id, show = %scene.show, ends = %scene.ends, by = %caller.name, "scene stopped");
+    }
+    Ok(written.into())
 }
 
 /// Overrides in force (including those fading out).
@@ -467,17 +560,22 @@ pub(super) async fn list_overrides(
 
 /// Override part of the site: a level, a colour, a show or a blackout.
 #[utoipa::path(post, path = "/api/overrides", tag = "control",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe writes: a repeat with the same key (per token, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`; the same key with another request is a 422")),
     request_body = OverrideRequest,
     responses((status = 201, description = "Applied from the next frame", body = OverrideView),
         (status = 400, description = "Malformed JSON, an unknown field or a wrong type", body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, description = "As many overrides are in force as the site allows (`[api] max_overrides`, default 1000)", body = ErrorBody),
+        (status = 413, body = ErrorBody),
         (status = 422, description = "A value out of range, an unknown target or show", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn create_override(
     State(st): State<ApiState>,
     Operator(caller): Operator,
+    idem: IdempotencyHeader,
     ApiJson(req): ApiJson<OverrideRequest>,
-) -> ApiResult<(StatusCode, Json<OverrideView>)> {
+) -> ApiResult<Answer> {
+    let idem = idempotency(&caller, idem, || format!("POST /api/overrides\n{req:?}"));
     let cfg = st.shared.config();
     let target = text_field("target", &req.target)?;
     let mut given: Vec<&str> = Vec::new();
@@ -559,28 +657,42 @@ pub(super) async fn create_override(
         "target": o.target, "action": o.action, "priority": o.priority,
         "ttl_s": ttl, "fade_s": o.fade, "note": o.note,
     });
-    let o = st
+    let view_cfg = cfg.clone();
+    let written = st
         .control
-        .add_override(o, audit(&caller, "override.create", detail, now))
+        .add_override(
+            o,
+            audit(&caller, "override.create", detail, now),
+            idem,
+            move |o| {
+                reply(
+                    StatusCode::CREATED,
+                    &OverrideView::new(o, None, now, &view_cfg),
+                )
+            },
+        )
         .await?;
-    tracing::info!(id = o.id, target = %o.target, action = ?o.action, by = %caller.name, "override created");
-    Ok((
-        StatusCode::CREATED,
-        Json(OverrideView::new(&o, None, now, &cfg)),
-    ))
+    if let Written::Applied(o, _) = &written {
+        tracing::info!(id = o.id, target = %o.target, action = ?o.action, by = %caller.name, "override created");
+    }
+    Ok(written.into())
 }
 
 /// Release every override, or those on a target: each fades out with its
 /// own fade time.
-#[utoipa::path(delete, path = "/api/overrides", tag = "control", params(ReleaseQuery),
+#[utoipa::path(delete, path = "/api/overrides", tag = "control", params(ReleaseQuery, ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe writes: a repeat with the same key (per token, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`; the same key with another request is a 422")),
     responses((status = 200, body = ReleasedView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn release_overrides(
     State(st): State<ApiState>,
     Operator(caller): Operator,
+    idem: IdempotencyHeader,
     ApiQuery(q): ApiQuery<ReleaseQuery>,
-) -> ApiResult<Json<ReleasedView>> {
+) -> ApiResult<Answer> {
+    let idem = idempotency(&caller, idem, || {
+        format!("DELETE /api/overrides\n{:?}", q.target)
+    });
     let cfg = st.shared.config();
     let now = st.shared.clock.now();
     let target = q
@@ -611,36 +723,49 @@ pub(super) async fn release_overrides(
     } else {
         "override.release_all"
     };
-    let released = st
+    let view_cfg = cfg.clone();
+    let written = st
         .control
         .release_overrides(
             pick,
             now,
             audit(&caller, action, json!({ "target": target }), now),
+            idem,
+            move |released| {
+                let views: Vec<OverrideView> = released
+                    .iter()
+                    .map(|o| OverrideView::new(o, Some(now), now, &view_cfg))
+                    .collect();
+                reply(
+                    StatusCode::OK,
+                    &ReleasedView {
+                        count: views.len(),
+                        released: views,
+                    },
+                )
+            },
         )
         .await?;
-    tracing::info!(count = released.len(), target = ?target, by = %caller.name, "overrides released");
-    let views: Vec<OverrideView> = released
-        .iter()
-        .map(|o| OverrideView::new(o, Some(now), now, &cfg))
-        .collect();
-    Ok(Json(ReleasedView {
-        count: views.len(),
-        released: views,
-    }))
+    if let Written::Applied(released, _) = &written {
+        let ids: Vec<i64> = released.iter().map(|o| o.id).take(20).collect();
+        tracing::info!(count = released.len(), ids = ?ids, target = target.as_deref().unwrap_or("*"), by = %caller.name, "overrides released");
+    }
+    Ok(written.into())
 }
 
 /// Release one override: it fades out with its fade time, then is gone.
 #[utoipa::path(delete, path = "/api/overrides/{id}", tag = "control",
-    params(("id" = i64, Path, description = "The override's id")),
+    params(("id" = i64, Path, description = "The override's id"), ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe writes: a repeat with the same key (per token, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`; the same key with another request is a 422")),
     responses((status = 200, body = OverrideView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn release_override(
     State(st): State<ApiState>,
     Operator(caller): Operator,
+    idem: IdempotencyHeader,
     ApiPath(id): ApiPath<i64>,
-) -> ApiResult<Json<OverrideView>> {
+) -> ApiResult<Answer> {
+    let idem = idempotency(&caller, idem, || format!("DELETE /api/overrides/{id}"));
     let cfg = st.shared.config();
     let now = st.shared.clock.now();
     let not_found = || {
@@ -650,41 +775,52 @@ pub(super) async fn release_override(
             format!("no override {id} is in force"),
         )
     };
-    if !st
-        .control
-        .book()
-        .await
-        .state
-        .overrides
-        .iter()
-        .any(|o| o.id == id)
-    {
+    let before = {
+        let book = st.control.book().await;
+        let o = book.state.overrides.iter().find(|o| o.id == id).cloned();
+        o.map(|o| (book.cancelled_overrides.get(&id).copied(), o))
+    };
+    let Some((was_released, was)) = before else {
+        if let Some(k) = &idem {
+            // A retry of a release whose override has since faded away.
+            if let Some(r) = st.control.replayed(k, now).await? {
+                return Ok(Written::<()>::Replayed(r).into());
+            }
+        }
         return Err(not_found());
-    }
-    st.control
+    };
+    let view_cfg = cfg.clone();
+    let written = st
+        .control
         .release_overrides(
             move |o| o.id == id,
             now,
             audit(&caller, "override.release", json!({ "id": id }), now),
+            idem,
+            move |released| match released.first() {
+                Some(o) => reply(
+                    StatusCode::OK,
+                    &OverrideView::new(o, Some(now), now, &view_cfg),
+                ),
+                // Already releasing: as it is.
+                None => reply(
+                    StatusCode::OK,
+                    &OverrideView::new(&was, was_released, now, &view_cfg),
+                ),
+            },
         )
         .await?;
-    let book = st.control.book().await;
-    let o = book
-        .state
-        .overrides
-        .iter()
-        .find(|o| o.id == id)
-        .ok_or_else(not_found)?;
-    Ok(Json(OverrideView::new(
-        o,
-        book.cancelled_overrides.get(&id).copied(),
-        now,
-        &cfg,
-    )))
+    if let Written::Applied(released, _) = &written {
+        if let Some(o) = released.first() {
+            tracing::info!(id, target = %o.target, by = %caller.name, "override released");
+        }
+    }
+    Ok(written.into())
 }
 
 /// Set the grand master (`target` "*" or absent) or a group master.
 #[utoipa::path(post, path = "/api/master", tag = "control",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe writes: a repeat with the same key (per token, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`; the same key with another request is a 422")),
     request_body = MasterRequest,
     responses((status = 200, body = MastersView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -692,8 +828,10 @@ pub(super) async fn release_override(
 pub(super) async fn set_master(
     State(st): State<ApiState>,
     Operator(caller): Operator,
+    idem: IdempotencyHeader,
     ApiJson(req): ApiJson<MasterRequest>,
-) -> ApiResult<Json<MastersView>> {
+) -> ApiResult<Answer> {
+    let idem = idempotency(&caller, idem, || format!("POST /api/master\n{req:?}"));
     let cfg = st.shared.config();
     let now = st.shared.clock.now();
     let level = quantity("level", &req.level, Quantity::level)? as f32;
@@ -703,7 +841,8 @@ pub(super) async fn set_master(
     };
     control::check_target(&cfg.site, &target)?;
     let detail = json!({ "target": target, "level": level });
-    let masters = st
+    let view_cfg = cfg.clone();
+    let written = st
         .control
         .set_master(
             Master {
@@ -711,12 +850,24 @@ pub(super) async fn set_master(
                 level,
             },
             audit(&caller, "master.set", detail, now),
+            idem,
+            move |masters| {
+                reply(
+                    StatusCode::OK,
+                    &MastersView {
+                        masters: masters
+                            .iter()
+                            .map(|m| MasterView::new(m, &view_cfg))
+                            .collect(),
+                    },
+                )
+            },
         )
         .await?;
-    tracing::info!(target = %target, level, by = %caller.name, "master set");
-    Ok(Json(MastersView {
-        masters: masters.iter().map(|m| MasterView::new(m, &cfg)).collect(),
-    }))
+    if matches!(written, Written::Applied(..)) {
+        tracing::info!(target = %target, level = %format!("{:.0}%", level * 100.0), by = %caller.name, "master set");
+    }
+    Ok(written.into())
 }
 
 /// The audit log, newest first.

@@ -12,6 +12,7 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+mod guard;
 mod handlers;
 pub mod live;
 mod page;
@@ -33,8 +34,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use std::future::{Future, IntoFuture};
-use std::net::SocketAddr;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -48,6 +48,40 @@ pub const BODY_LIMIT: usize = 16 * 1024;
 
 /// How long shutdown waits for open requests before giving up on them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// What the server allows a client: timeouts, the connection cap, header
+/// size and the rate of requests without a valid token. Defaults are the
+/// promises in docs/reliability.md.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiLimits {
+    /// From the moment a connection waits for a request head (new or
+    /// kept alive) to its last header byte.
+    pub header_read_timeout: Duration,
+    /// From the request head to the response head (body upload included);
+    /// live streams are exempt once they have started.
+    pub request_timeout: Duration,
+    /// Open connections at most; the next is answered 503 and closed.
+    pub max_connections: usize,
+    /// Request head size at most (request line and headers).
+    pub max_header_bytes: usize,
+    /// Requests per second a client address may make without a valid token.
+    pub unauthenticated_per_s: f64,
+    /// Burst of such requests allowed at once.
+    pub unauthenticated_burst: u32,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        ApiLimits {
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_connections: 256,
+            max_header_bytes: 16 * 1024,
+            unauthenticated_per_s: 20.0,
+            unauthenticated_burst: 60,
+        }
+    }
+}
 
 /// The electrical power now (W), when something measures it.
 type PowerFn = Arc<dyn Fn() -> Option<f64> + Send + Sync>;
@@ -75,6 +109,10 @@ pub struct ApiState {
     /// Set when shutdown begins, so endless streams (`/api/live`) end.
     pub(crate) stopping: Arc<AtomicBool>,
     started: Instant,
+    pub(crate) limits: Arc<ApiLimits>,
+    pub(crate) rate: Arc<guard::RateLimiter>,
+    /// Names accepted in `Host` besides addresses and `localhost`.
+    pub(crate) hosts: Arc<Vec<String>>,
 }
 
 impl ApiState {
@@ -100,7 +138,14 @@ impl ApiState {
                 }
             );
         }
-        ApiState::with_tokens(shared, store, tokens, cfg.public_read).await
+        let mut state = ApiState::with_tokens(shared, store, tokens, cfg.public_read).await?;
+        state.control = state.control.with_max_overrides(cfg.max_overrides);
+        state.hosts = Arc::new(cfg.hosts.clone());
+        let limits = ApiLimits {
+            max_connections: cfg.max_connections,
+            ..ApiLimits::default()
+        };
+        Ok(state.with_limits(limits))
     }
 
     /// As [`ApiState::start`], with tokens given directly (tests, tools).
@@ -130,7 +175,16 @@ impl ApiState {
             })),
             stopping: Arc::default(),
             started: Instant::now(),
+            limits: Arc::new(ApiLimits::default()),
+            rate: Arc::default(),
+            hosts: Arc::default(),
         })
+    }
+
+    /// Serve with these limits instead of the defaults.
+    pub fn with_limits(mut self, limits: ApiLimits) -> ApiState {
+        self.limits = Arc::new(limits);
+        self
     }
 
     /// Serve `/api/energy` from the energy record in `state_dir`.
@@ -268,8 +322,10 @@ pub fn router(state: ApiState) -> Router {
             }),
         )
         .route("/", get(page::page))
+        .route("/page.js", get(page::script))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), guard::guard))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
@@ -293,8 +349,13 @@ async fn track(State(state): State<ApiState>, req: Request, next: Next) -> Respo
         .extensions()
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().as_str().to_string();
+        .unwrap_or_else(|| "other".into());
+    // Methods outside HTTP's own set would each add a series for ever.
+    let method = match req.method().as_str() {
+        m @ ("GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "PATCH" | "OPTIONS") => m,
+        _ => "other",
+    }
+    .to_string();
     let t0 = Instant::now();
     let res = next.run(req).await;
     state.metrics.record_request(
@@ -329,32 +390,7 @@ pub async fn serve(
             }
         })
     };
-    let (fired_tx, fired_rx) = tokio::sync::oneshot::channel::<()>();
-    let stopping = state.stopping.clone();
-    let signal = async move {
-        shutdown.await;
-        stopping.store(true, Ordering::Relaxed);
-        let _ = fired_tx.send(());
-    };
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(signal);
-    let grace = async move {
-        if fired_rx.await.is_ok() {
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
-    let result = tokio::select! {
-        r = server.into_future() => r,
-        _ = grace => {
-            tracing::warn!("operator API: requests still open after the grace period; closing");
-            Ok(())
-        }
-    };
+    let result = guard::accept_loop(listener, app, state.clone(), shutdown, SHUTDOWN_GRACE).await;
     state.stopping.store(true, Ordering::Relaxed);
     housekeeping.abort();
     result

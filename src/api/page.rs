@@ -1,5 +1,6 @@
-//! The operator page at `GET /`: one self-contained HTML document with its
-//! script inline, served from a constant.
+//! The operator page at `GET /`: one self-contained HTML document and its
+//! script (`/page.js`, not inline, so the CSP can forbid inline script),
+//! served from constants.
 //!
 //! The control room network is isolated, so the page loads nothing from
 //! anywhere else: no CDN, no fonts, no framework. It keeps the token in the
@@ -13,15 +14,17 @@ use axum::http::header;
 use axum::response::IntoResponse;
 
 pub(super) async fn page() -> impl IntoResponse {
+    // The security headers (CSP without inline script, no framing) are
+    // added to every answer by the guard.
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], PAGE)
+}
+
+/// The page's script, served from this server so the CSP can forbid
+/// inline script.
+pub(super) async fn script() -> impl IntoResponse {
     (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'",
-            ),
-        ],
-        PAGE,
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        SCRIPT,
     )
 }
 
@@ -115,8 +118,12 @@ const PAGE: &str = r##"<!doctype html>
     </section>
   </div>
 </main>
-<script>
-"use strict";
+<script src="/page.js"></script>
+</body>
+</html>
+"##;
+
+const SCRIPT: &str = r##""use strict";
 const $ = (id) => document.getElementById(id);
 let token = localStorage.getItem("nightscape-token") || "";
 $("token").value = token;
@@ -259,9 +266,6 @@ $("releaseall").onclick = () => { if (confirm("Release every override?")) act("D
 $("master").oninput = () => { $("masterval").textContent = $("master").value + "%"; };
 $("setmaster").onclick = () => act("POST", "/api/master", { level: $("master").value + "%" });
 loadSite(); refresh(); setInterval(refresh, 2000);
-</script>
-</body>
-</html>
 "##;
 
 #[cfg(test)]
@@ -269,6 +273,9 @@ mod tests {
     #[test]
     fn page_loads_nothing_from_elsewhere() {
         assert!(!super::PAGE.contains("http://") && !super::PAGE.contains("https://"));
-        assert!(!super::PAGE.contains("innerHTML"));
+        assert!(!super::SCRIPT.contains("http://") && !super::SCRIPT.contains("https://"));
+        assert!(!super::SCRIPT.contains("innerHTML"));
+        // No inline script: the CSP forbids it.
+        assert!(!super::PAGE.contains("<script>"));
     }
 }

@@ -8,13 +8,22 @@
 //! change the store refused is not applied at all, so what the lights do
 //! never differs from what a restart would restore.
 //!
+//! Every change runs to completion in a task of its own, not in the
+//! request's future: a client that resets the connection mid-request makes
+//! the server drop the handler, and a change that was committed to SQLite
+//! but dropped before it reached memory would come into force only at the
+//! next restart. Spawned tasks run to the end whether or not anyone awaits
+//! them, so memory and disk never disagree.
+//!
 //! The service also prunes items whose fade-out has finished. `Shared`
 //! keeps a copy of the state (`control_state`) so that a configuration
 //! reload recompiles it in the same step as the swap.
 
+use super::ApiError;
 use crate::control::{ControlState, Master, Override, Scene};
 use crate::daemon::Shared;
-use crate::store::{AuditEntry, Store, StoreError};
+use crate::store::{AuditEntry, IdempotencyKey, Store, StoreError, StoredReply, IDEMPOTENCY_TTL};
+use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,6 +44,8 @@ pub struct ControlService {
     shared: Shared,
     store: Store,
     inner: Arc<Mutex<Book>>,
+    /// Overrides in force at most (released ones fading out do not count).
+    max_overrides: usize,
 }
 
 /// `a + seconds`, saturating instead of overflowing on absurd input.
@@ -43,6 +54,29 @@ pub fn add_seconds(a: DateTime<Utc>, seconds: f64) -> DateTime<Utc> {
     a.checked_add_signed(chrono::Duration::nanoseconds(nanos))
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
+
+/// Run `work` in a task of its own and wait for it: if the caller is
+/// dropped (the client went away), the work still finishes.
+async fn detached<R, F>(work: F) -> Result<R, ApiError>
+where
+    R: Send + 'static,
+    F: std::future::Future<Output = Result<R, ApiError>> + Send + 'static,
+{
+    tokio::spawn(work)
+        .await
+        .map_err(|e| ApiError::from(StoreError::Task(e.to_string())))?
+}
+
+/// What a write did: applied now (with the answer it gave), or a retry
+/// with a known `Idempotency-Key` answered as the first time.
+#[derive(Debug)]
+pub enum Written<R> {
+    Applied(R, StoredReply),
+    Replayed(StoredReply),
+}
+
+/// Active overrides allowed by default (`[api] max_overrides`).
+pub const MAX_OVERRIDES: usize = 1000;
 
 impl ControlService {
     /// Load what is still in force from the store, compile it against the
@@ -66,9 +100,16 @@ impl ControlService {
             shared,
             store,
             inner: Arc::new(Mutex::new(book)),
+            max_overrides: MAX_OVERRIDES,
         };
         svc.install(&*svc.inner.lock().await);
         Ok(svc)
+    }
+
+    /// Allow at most `n` overrides in force.
+    pub fn with_max_overrides(mut self, n: usize) -> ControlService {
+        self.max_overrides = n;
+        self
     }
 
     pub fn store(&self) -> &Store {
@@ -96,133 +137,300 @@ impl ControlService {
         self.install(&*self.inner.lock().await);
     }
 
+    /// The answer already given under `idem`, if any: the caller holds the
+    /// lock, so a retry racing its original waits for it and replays it.
+    async fn replay(
+        &self,
+        idem: &Option<IdempotencyKey>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<StoredReply>, ApiError> {
+        let Some(k) = idem.clone() else {
+            return Ok(None);
+        };
+        let since = now
+            .checked_sub_signed(IDEMPOTENCY_TTL)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let (actor, key) = (k.actor.clone(), k.key.clone());
+        let found = self
+            .store
+            .run(move |s| s.idempotent_reply(&actor, &key, since))
+            .await?;
+        match found {
+            None => Ok(None),
+            Some((request, reply)) if request == k.request => Ok(Some(reply)),
+            Some((request, _)) => Err(ApiError::field(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Idempotency-Key",
+                format!(
+                    "this Idempotency-Key was used in the last 24 h for another request ({}): use a new key for a new request",
+                    request.lines().next().unwrap_or("")
+                ),
+            )),
+        }
+    }
+
+    /// The answer stored under `key`, if any (for a retry whose change has
+    /// since ended).
+    pub async fn replayed(
+        &self,
+        key: &IdempotencyKey,
+        now: DateTime<Utc>,
+    ) -> Result<Option<StoredReply>, ApiError> {
+        let _inner = self.inner.lock().await;
+        self.replay(&Some(key.clone()), now).await
+    }
+
     /// Persist and apply a new override (its `id` is assigned here).
+    /// `respond` builds the answer (stored with `idem`, in the same
+    /// transaction as the override).
     pub async fn add_override(
         &self,
-        mut o: Override,
+        o: Override,
         audit: AuditEntry,
-    ) -> Result<Override, StoreError> {
-        let mut inner = self.inner.lock().await;
-        let row = o.clone();
-        o.id = self
-            .store
-            .run(move |s| s.insert_override(&row, &audit))
-            .await?;
-        inner.state.overrides.push(o.clone());
-        self.install(&inner);
-        Ok(o)
+        idem: Option<IdempotencyKey>,
+        respond: impl FnOnce(&Override) -> StoredReply + Send + 'static,
+    ) -> Result<Written<Override>, ApiError> {
+        let svc = self.clone();
+        detached(async move {
+            let mut inner = svc.inner.lock().await;
+            let now = audit.at;
+            if let Some(r) = svc.replay(&idem, now).await? {
+                return Ok(Written::Replayed(r));
+            }
+            let in_force = inner
+                .state
+                .overrides
+                .iter()
+                .filter(|o| !inner.cancelled_overrides.contains_key(&o.id))
+                .count();
+            if in_force >= svc.max_overrides {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    format!(
+                        "{in_force} overrides are in force, the most this site allows ([api] max_overrides = {}): release some first",
+                        svc.max_overrides
+                    ),
+                ));
+            }
+            let (o, reply) = svc
+                .store
+                .run(move |s| {
+                    s.with_transaction(|tx| {
+                        let mut o = o;
+                        o.id = Store::insert_override_tx(tx, &o, &audit)?;
+                        let reply = respond(&o);
+                        if let Some(k) = &idem {
+                            Store::put_idempotent_reply_tx(tx, k, &reply, now)?;
+                        }
+                        Ok((o, reply))
+                    })
+                })
+                .await?;
+            inner.state.overrides.push(o.clone());
+            svc.install(&inner);
+            Ok(Written::Applied(o, reply))
+        })
+        .await
     }
 
     /// Release the overrides `pick` selects that are not already being
-    /// released: each fades out over its own fade time from `now`. Returns
-    /// the overrides as they now are. The audit row lists the ids.
+    /// released: each fades out over its own fade time from `now`. Applied
+    /// with the overrides as they now are. The audit row lists the ids.
     pub async fn release_overrides(
         &self,
-        pick: impl Fn(&Override) -> bool + Send,
+        pick: impl Fn(&Override) -> bool + Send + 'static,
         now: DateTime<Utc>,
         mut audit: AuditEntry,
-    ) -> Result<Vec<Override>, StoreError> {
-        let mut inner = self.inner.lock().await;
-        let mut changes: Vec<(i64, DateTime<Utc>)> = Vec::new();
-        for o in &inner.state.overrides {
-            if !pick(o) || inner.cancelled_overrides.contains_key(&o.id) {
-                continue;
+        idem: Option<IdempotencyKey>,
+        respond: impl FnOnce(&Vec<Override>) -> StoredReply + Send + 'static,
+    ) -> Result<Written<Vec<Override>>, ApiError> {
+        let svc = self.clone();
+        detached(async move {
+            let mut inner = svc.inner.lock().await;
+            if let Some(r) = svc.replay(&idem, now).await? {
+                return Ok(Written::Replayed(r));
             }
-            let ends = add_seconds(now, o.fade);
-            let ends = o.expires.map_or(ends, |e| e.min(ends));
-            changes.push((o.id, ends));
-        }
-        if let serde_json::Value::Object(m) = &mut audit.detail {
-            m.insert(
-                "released".into(),
-                changes.iter().map(|c| c.0).collect::<Vec<_>>().into(),
-            );
-        }
-        let list = changes.clone();
-        let done = self
-            .store
-            .run(move |s| s.release_overrides(&list, now, &audit))
-            .await?;
-        let mut out = Vec::new();
-        for (id, ends) in changes.into_iter().filter(|c| done.contains(&c.0)) {
-            inner.cancelled_overrides.insert(id, now);
-            if let Some(o) = inner.state.overrides.iter_mut().find(|o| o.id == id) {
-                o.expires = Some(ends);
-                out.push(o.clone());
+            let mut changes: Vec<(i64, DateTime<Utc>)> = Vec::new();
+            let mut out: Vec<Override> = Vec::new();
+            for o in &inner.state.overrides {
+                if !pick(o) || inner.cancelled_overrides.contains_key(&o.id) {
+                    continue;
+                }
+                let ends = add_seconds(now, o.fade);
+                let ends = o.expires.map_or(ends, |e| e.min(ends));
+                changes.push((o.id, ends));
+                let mut released = o.clone();
+                released.expires = Some(ends);
+                out.push(released);
             }
-        }
-        if !out.is_empty() {
-            self.install(&inner);
-        }
-        Ok(out)
+            if let serde_json::Value::Object(m) = &mut audit.detail {
+                m.insert(
+                    "released".into(),
+                    changes.iter().map(|c| c.0).collect::<Vec<_>>().into(),
+                );
+            }
+            let list = changes.clone();
+            let (done, out, reply) = svc
+                .store
+                .run(move |s| {
+                    s.with_transaction(|tx| {
+                        let done = Store::release_overrides_tx(tx, &list, now, &audit)?;
+                        out.retain(|o| done.contains(&o.id));
+                        let reply = respond(&out);
+                        if let Some(k) = &idem {
+                            Store::put_idempotent_reply_tx(tx, k, &reply, now)?;
+                        }
+                        Ok((done, out, reply))
+                    })
+                })
+                .await?;
+            for (id, ends) in changes.into_iter().filter(|c| done.contains(&c.0)) {
+                inner.cancelled_overrides.insert(id, now);
+                if let Some(o) = inner.state.overrides.iter_mut().find(|o| o.id == id) {
+                    o.expires = Some(ends);
+                }
+            }
+            if !out.is_empty() {
+                svc.install(&inner);
+            }
+            Ok(Written::Applied(out, reply))
+        })
+        .await
     }
 
     /// Persist and start a scene (its `id` is assigned here).
-    pub async fn add_scene(&self, mut s: Scene, audit: AuditEntry) -> Result<Scene, StoreError> {
-        let mut inner = self.inner.lock().await;
-        let row = s.clone();
-        s.id = self
-            .store
-            .run(move |st| st.insert_scene(&row, &audit))
-            .await?;
-        inner.state.scenes.push(s.clone());
-        self.install(&inner);
-        Ok(s)
+    pub async fn add_scene(
+        &self,
+        s: Scene,
+        audit: AuditEntry,
+        idem: Option<IdempotencyKey>,
+        respond: impl FnOnce(&Scene) -> StoredReply + Send + 'static,
+    ) -> Result<Written<Scene>, ApiError> {
+        let svc = self.clone();
+        detached(async move {
+            let mut inner = svc.inner.lock().await;
+            let now = audit.at;
+            if let Some(r) = svc.replay(&idem, now).await? {
+                return Ok(Written::Replayed(r));
+            }
+            let (s, reply) = svc
+                .store
+                .run(move |st| {
+                    st.with_transaction(|tx| {
+                        let mut s = s;
+                        s.id = Store::insert_scene_tx(tx, &s, &audit)?;
+                        let reply = respond(&s);
+                        if let Some(k) = &idem {
+                            Store::put_idempotent_reply_tx(tx, k, &reply, now)?;
+                        }
+                        Ok((s, reply))
+                    })
+                })
+                .await?;
+            inner.state.scenes.push(s.clone());
+            svc.install(&inner);
+            Ok(Written::Applied(s, reply))
+        })
+        .await
     }
 
     /// Stop a scene: it fades out over `fade` seconds from `now`. `None`
     /// when no such scene is running; an already stopping scene is returned
-    /// as it is.
+    /// as it is (with when it was stopped).
+    #[allow(clippy::too_many_arguments)]
     pub async fn stop_scene(
         &self,
         id: i64,
-        fade: impl Fn(&Scene) -> f64 + Send,
+        fade: impl Fn(&Scene) -> f64 + Send + 'static,
         now: DateTime<Utc>,
         audit: AuditEntry,
-    ) -> Result<Option<Scene>, StoreError> {
-        let mut inner = self.inner.lock().await;
-        let Some(scene) = inner.state.scenes.iter().find(|s| s.id == id).cloned() else {
-            return Ok(None);
-        };
-        if inner.cancelled_scenes.contains_key(&id) {
-            return Ok(Some(scene));
-        }
-        let ends = add_seconds(now, fade(&scene)).min(scene.ends);
-        let found = self
-            .store
-            .run(move |s| s.release_scene(id, ends, now, &audit))
-            .await?;
-        if !found {
-            return Ok(None);
-        }
-        inner.cancelled_scenes.insert(id, now);
-        let mut out = None;
-        if let Some(s) = inner.state.scenes.iter_mut().find(|s| s.id == id) {
-            s.ends = ends;
-            out = Some(s.clone());
-        }
-        self.install(&inner);
-        Ok(out)
+        idem: Option<IdempotencyKey>,
+        respond: impl FnOnce(Option<&(Scene, DateTime<Utc>)>) -> StoredReply + Send + 'static,
+    ) -> Result<Written<Option<(Scene, DateTime<Utc>)>>, ApiError> {
+        let svc = self.clone();
+        detached(async move {
+            let mut inner = svc.inner.lock().await;
+            if let Some(r) = svc.replay(&idem, now).await? {
+                return Ok(Written::Replayed(r));
+            }
+            let Some(scene) = inner.state.scenes.iter().find(|s| s.id == id).cloned() else {
+                let reply = respond(None);
+                return Ok(Written::Applied(None, reply));
+            };
+            if let Some(&at) = inner.cancelled_scenes.get(&id) {
+                let found = Some((scene, at));
+                let reply = respond(found.as_ref());
+                return Ok(Written::Applied(found, reply));
+            }
+            let ends = add_seconds(now, fade(&scene)).min(scene.ends);
+            let mut stopped = scene;
+            stopped.ends = ends;
+            let (found, reply) = svc
+                .store
+                .run(move |s| {
+                    s.with_transaction(|tx| {
+                        let found = Store::release_scene_tx(tx, id, ends, now, &audit)?;
+                        let found = found.then_some((stopped, now));
+                        let reply = respond(found.as_ref());
+                        if let (Some(k), Some(_)) = (&idem, &found) {
+                            Store::put_idempotent_reply_tx(tx, k, &reply, now)?;
+                        }
+                        Ok((found, reply))
+                    })
+                })
+                .await?;
+            if found.is_some() {
+                inner.cancelled_scenes.insert(id, now);
+                if let Some(s) = inner.state.scenes.iter_mut().find(|s| s.id == id) {
+                    s.ends = ends;
+                }
+                svc.install(&inner);
+            }
+            Ok(Written::Applied(found, reply))
+        })
+        .await
     }
 
-    /// Set a master (level 1 removes it). Returns every master in force.
+    /// Set a master (level 1 removes it). Applied with every master in force.
     pub async fn set_master(
         &self,
         m: Master,
         audit: AuditEntry,
-    ) -> Result<Vec<Master>, StoreError> {
-        let mut inner = self.inner.lock().await;
-        let row = m.clone();
-        self.store.run(move |s| s.set_master(&row, &audit)).await?;
-        let masters = &mut inner.state.masters;
-        masters.retain(|x| x.target != m.target);
-        if m.level < 1.0 {
-            masters.push(m);
-            masters.sort_by(|a, b| a.target.cmp(&b.target));
-        }
-        let out = masters.clone();
-        self.install(&inner);
-        Ok(out)
+        idem: Option<IdempotencyKey>,
+        respond: impl FnOnce(&Vec<Master>) -> StoredReply + Send + 'static,
+    ) -> Result<Written<Vec<Master>>, ApiError> {
+        let svc = self.clone();
+        detached(async move {
+            let mut inner = svc.inner.lock().await;
+            let now = audit.at;
+            if let Some(r) = svc.replay(&idem, now).await? {
+                return Ok(Written::Replayed(r));
+            }
+            let mut masters = inner.state.masters.clone();
+            masters.retain(|x| x.target != m.target);
+            if m.level < 1.0 {
+                masters.push(m.clone());
+                masters.sort_by(|a, b| a.target.cmp(&b.target));
+            }
+            let after = masters.clone();
+            let reply = svc
+                .store
+                .run(move |s| {
+                    s.with_transaction(|tx| {
+                        Store::set_master_tx(tx, &m, &audit)?;
+                        let reply = respond(&masters);
+                        if let Some(k) = &idem {
+                            Store::put_idempotent_reply_tx(tx, k, &reply, now)?;
+                        }
+                        Ok(reply)
+                    })
+                })
+                .await?;
+            inner.state.masters = after.clone();
+            svc.install(&inner);
+            Ok(Written::Applied(after, reply))
+        })
+        .await
     }
 
     /// Housekeeping, about once a second: drop items whose fade-out has

@@ -135,6 +135,13 @@ impl ApiMetrics {
         });
     }
 
+    /// A connection refused because the cap was reached.
+    pub fn record_refused(&self) {
+        metrics::with_local_recorder(&self.recorder, || {
+            counter!("nightscape_api_connections_refused_total").increment(1);
+        });
+    }
+
     fn record_frame_interval(&self, seconds: f64) {
         metrics::with_local_recorder(&self.recorder, || {
             histogram!(FRAME_INTERVAL).record(seconds);

@@ -44,8 +44,21 @@ pub enum Command {
     /// The energy report (kWh, peak, cost, CO2, savings, curfew, budgets), or
     /// with --estimate the forecast of the planned nights.
     Energy(energy::EnergyArgs),
-    /// Print the systemd unit (Type=notify, watchdog) with install steps.
-    Service,
+    /// Print the systemd unit (Type=notify, watchdog, hardening) with
+    /// install steps, for --site (default /etc/nightscape/shows) and --state.
+    Service(ServiceArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ServiceArgs {
+    /// The state folder the service writes (default /var/lib/nightscape).
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+}
+
+/// An absolute form of `p` (against the current folder) for a unit file.
+fn absolute(p: &std::path::Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
 /// Parse an RFC 3339 instant ("2026-12-31T18:00:00+08:00").
@@ -62,9 +75,13 @@ pub fn main() -> Result<i32> {
     let cli = Cli::parse();
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    // Colour codes only for a person at a terminal: journald and log files
+    // would store them as garbage.
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match cli.command.unwrap_or(Command::Run(run::RunArgs::default())) {
         Command::Check => check::check(&cli.site),
@@ -72,8 +89,21 @@ pub fn main() -> Result<i32> {
         Command::Nodes(args) => nodes::nodes(&cli.site, &args),
         Command::Schedule(args) => schedule::schedule(&cli.site, &args),
         Command::Energy(args) => energy::energy(&cli.site, &args),
-        Command::Service => {
-            print!("{}", crate::daemon::systemd::UNIT);
+        Command::Service(args) => {
+            // --site is global with a default for the other commands; the
+            // unit uses it only when it was given.
+            let given = std::env::args().any(|a| a == "--site" || a.starts_with("--site="));
+            let site = if given {
+                absolute(&cli.site)
+            } else {
+                PathBuf::from("/etc/nightscape/shows")
+            };
+            let state = args
+                .state
+                .as_deref()
+                .map(absolute)
+                .unwrap_or_else(|| PathBuf::from("/var/lib/nightscape"));
+            print!("{}", crate::daemon::systemd::unit(&site, &state));
             Ok(0)
         }
         Command::Run(args) => {

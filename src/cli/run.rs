@@ -83,6 +83,14 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
         }
     };
     let state_dir = api_cfg.state_dir(args.state.as_deref());
+    // Descriptors: raise the soft limit, then keep the API's connections
+    // within it so a flood cannot starve outputs, SQLite or hot reload.
+    let nofile = daemon::fds::raise_nofile();
+    if let Some((before, after)) = nofile {
+        if after > before {
+            tracing::debug!(before, after, "open-file limit raised");
+        }
+    }
     let (outputs, warnings) = output::open_all(&cfg.site, &state_dir);
     for w in warnings {
         tracing::warn!("{w}");
@@ -98,7 +106,20 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
     // the API, never the lights.
     let api_state = match store::Store::open(&state_dir) {
         Ok(store) => match api::ApiState::start(shared.clone(), store, &api_cfg).await {
-            Ok(s) => Some(s.with_energy(&state_dir)),
+            Ok(s) => {
+                let mut limits = (*s.limits).clone();
+                if let Some((_, soft)) = nofile {
+                    let budget = daemon::fds::connection_budget(soft, limits.max_connections);
+                    if budget < limits.max_connections {
+                        tracing::warn!(
+                            "the open-file limit ({soft}) allows the API {budget} connections, not the {} configured: raise LimitNOFILE",
+                            limits.max_connections
+                        );
+                    }
+                    limits.max_connections = budget;
+                }
+                Some(s.with_limits(limits).with_energy(&state_dir))
+            }
             Err(e) => {
                 tracing::error!("operator state: {e}; running without the API");
                 None

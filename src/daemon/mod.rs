@@ -10,6 +10,7 @@
 //! nodes hold the last frame, so a service restart does not blink a street
 //! dark (issue 6 makes this a per-site choice).
 
+pub mod fds;
 pub mod reload;
 pub mod systemd;
 

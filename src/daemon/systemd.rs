@@ -80,5 +80,12 @@ fn abstract_send(_: &UnixDatagram, _: &str, _: &str) -> std::io::Result<()> {
     Err(std::io::Error::other("abstract sockets need Linux"))
 }
 
-/// The systemd unit shipped with nightscape (`nightscape service` prints it).
+/// The systemd unit shipped with nightscape, with `{SITE}` and `{STATE}`
+/// where the folders go (`nightscape service` fills them in).
 pub const UNIT: &str = include_str!("nightscape.service");
+
+/// The unit for a site folder and a state folder (absolute paths).
+pub fn unit(site: &std::path::Path, state: &std::path::Path) -> String {
+    UNIT.replace("{SITE}", &site.display().to_string())
+        .replace("{STATE}", &state.display().to_string())
+}

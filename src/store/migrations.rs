@@ -18,9 +18,10 @@ pub struct Migration {
 }
 
 /// Every schema step, oldest first. Version N means the first N are applied.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    name: "operator control, audit log and key-value settings",
-    sql: r#"
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "operator control, audit log and key-value settings",
+        sql: r#"
         -- Instants are RFC 3339 UTC text with nanoseconds ("...T10:00:00.000000000Z"):
         -- fixed width, so text order is time order and `expires <= ?` works.
         -- AUTOINCREMENT so an id is never reused: cancelling a stale id must
@@ -66,4 +67,24 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             value TEXT NOT NULL
         );
     "#,
-}];
+    },
+    Migration {
+        name: "idempotency keys",
+        sql: r#"
+        -- The answer a write gave, kept for a day under the client's
+        -- Idempotency-Key, written in the same transaction as the change, so
+        -- a retry after a lost answer gets the same answer, never a second
+        -- change. Keys are per token: two operators cannot collide.
+        CREATE TABLE idempotency (
+            actor   TEXT    NOT NULL,
+            key     TEXT    NOT NULL,
+            request TEXT    NOT NULL,            -- method, path and body as parsed
+            status  INTEGER NOT NULL,
+            body    TEXT    NOT NULL,
+            at      TEXT    NOT NULL,
+            PRIMARY KEY (actor, key)
+        );
+        CREATE INDEX idempotency_at ON idempotency(at);
+    "#,
+    },
+];

@@ -93,6 +93,25 @@ pub struct Persisted {
     pub cancelled_scenes: Vec<(i64, DateTime<Utc>)>,
 }
 
+/// A write's `Idempotency-Key`, scoped to the token that sent it, with the
+/// request it came with (a key reused for another request is refused).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdempotencyKey {
+    pub actor: String,
+    pub key: String,
+    pub request: String,
+}
+
+/// An answer as it was sent: status and JSON body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredReply {
+    pub status: u16,
+    pub body: String,
+}
+
+/// How long an idempotency key is remembered.
+pub const IDEMPOTENCY_TTL: chrono::Duration = chrono::Duration::days(1);
+
 /// A handle to the state database; cheap to clone, shared by every user.
 #[derive(Clone)]
 pub struct Store {
@@ -314,6 +333,7 @@ impl Store {
     /// Delete overrides and scenes whose end is at or before `now`.
     /// Returns how many rows went.
     pub fn prune(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let now_t = now;
         let now = instant_text(now);
         let conn = self.lock();
         let a = conn.execute(
@@ -321,15 +341,32 @@ impl Store {
             [&now],
         )?;
         let b = conn.execute("DELETE FROM scenes WHERE ends <= ?1", [&now])?;
+        conn.execute(
+            "DELETE FROM idempotency WHERE at <= ?1",
+            [instant_text(
+                now_t
+                    .checked_sub_signed(IDEMPOTENCY_TTL)
+                    .unwrap_or(DateTime::<Utc>::MIN_UTC),
+            )],
+        )?;
         Ok(a + b)
     }
 
     /// Store a new override (its `id` is ignored) with its audit row;
     /// returns the id it got.
     pub fn insert_override(&self, o: &Override, audit: &AuditEntry) -> Result<i64, StoreError> {
+        self.with_transaction(|tx| Store::insert_override_tx(tx, o, audit))
+    }
+
+    /// [`Store::insert_override`] inside the caller's transaction.
+    pub fn insert_override_tx(
+        tx: &rusqlite::Transaction<'_>,
+        o: &Override,
+        audit: &AuditEntry,
+    ) -> Result<i64, StoreError> {
         let action = serde_json::to_string(&o.action)
             .map_err(|e| StoreError::Corrupt(format!("override action: {e}")))?;
-        self.with_transaction(|tx| {
+        {
             tx.execute(
                 "INSERT INTO overrides (target, action, priority, created, expires, fade, note, author)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -347,7 +384,7 @@ impl Store {
             let id = tx.last_insert_rowid();
             insert_audit(tx, &with_id(audit, id))?;
             Ok(id)
-        })
+        }
     }
 
     /// Move the ends of overrides (a release: their fade-out now ends at
@@ -359,7 +396,17 @@ impl Store {
         cancelled: DateTime<Utc>,
         audit: &AuditEntry,
     ) -> Result<Vec<i64>, StoreError> {
-        self.with_transaction(|tx| {
+        self.with_transaction(|tx| Store::release_overrides_tx(tx, ids, cancelled, audit))
+    }
+
+    /// [`Store::release_overrides`] inside the caller's transaction.
+    pub fn release_overrides_tx(
+        tx: &rusqlite::Transaction<'_>,
+        ids: &[(i64, DateTime<Utc>)],
+        cancelled: DateTime<Utc>,
+        audit: &AuditEntry,
+    ) -> Result<Vec<i64>, StoreError> {
+        {
             let mut done = Vec::new();
             for &(id, ends) in ids {
                 let n = tx.execute(
@@ -372,12 +419,21 @@ impl Store {
             }
             insert_audit(tx, audit)?;
             Ok(done)
-        })
+        }
     }
 
     /// Store a triggered scene (its `id` is ignored) with its audit row.
     pub fn insert_scene(&self, s: &Scene, audit: &AuditEntry) -> Result<i64, StoreError> {
-        self.with_transaction(|tx| {
+        self.with_transaction(|tx| Store::insert_scene_tx(tx, s, audit))
+    }
+
+    /// [`Store::insert_scene`] inside the caller's transaction.
+    pub fn insert_scene_tx(
+        tx: &rusqlite::Transaction<'_>,
+        s: &Scene,
+        audit: &AuditEntry,
+    ) -> Result<i64, StoreError> {
+        {
             tx.execute(
                 "INSERT INTO scenes (show, target, priority, started, ends, fade, author)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -394,7 +450,7 @@ impl Store {
             let id = tx.last_insert_rowid();
             insert_audit(tx, &with_id(audit, id))?;
             Ok(id)
-        })
+        }
     }
 
     /// Stop a scene early: it now ends (its fade-out finishes) at `ends`.
@@ -406,7 +462,18 @@ impl Store {
         cancelled: DateTime<Utc>,
         audit: &AuditEntry,
     ) -> Result<bool, StoreError> {
-        self.with_transaction(|tx| {
+        self.with_transaction(|tx| Store::release_scene_tx(tx, id, ends, cancelled, audit))
+    }
+
+    /// [`Store::release_scene`] inside the caller's transaction.
+    pub fn release_scene_tx(
+        tx: &rusqlite::Transaction<'_>,
+        id: i64,
+        ends: DateTime<Utc>,
+        cancelled: DateTime<Utc>,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        {
             let n = tx.execute(
                 "UPDATE scenes SET ends = ?2, cancelled = COALESCE(cancelled, ?3) WHERE id = ?1",
                 params![id, instant_text(ends), instant_text(cancelled)],
@@ -415,12 +482,21 @@ impl Store {
                 insert_audit(tx, audit)?;
             }
             Ok(n > 0)
-        })
+        }
     }
 
     /// Set a master; a level of 1 removes it (a master at full is no master).
     pub fn set_master(&self, m: &Master, audit: &AuditEntry) -> Result<(), StoreError> {
-        self.with_transaction(|tx| {
+        self.with_transaction(|tx| Store::set_master_tx(tx, m, audit))
+    }
+
+    /// [`Store::set_master`] inside the caller's transaction.
+    pub fn set_master_tx(
+        tx: &rusqlite::Transaction<'_>,
+        m: &Master,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        {
             if m.level >= 1.0 {
                 tx.execute("DELETE FROM masters WHERE target = ?1", [&m.target])?;
             } else {
@@ -432,7 +508,59 @@ impl Store {
             }
             insert_audit(tx, audit)?;
             Ok(())
-        })
+        }
+    }
+
+    /// The answer stored under `key` for its actor, if given since
+    /// `not_before`, with the request it answered.
+    pub fn idempotent_reply(
+        &self,
+        actor: &str,
+        key: &str,
+        not_before: DateTime<Utc>,
+    ) -> Result<Option<(String, StoredReply)>, StoreError> {
+        Ok(self
+            .lock()
+            .query_row(
+                "SELECT request, status, body FROM idempotency
+                 WHERE actor = ?1 AND key = ?2 AND at > ?3",
+                params![actor, key, instant_text(not_before)],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        StoredReply {
+                            status: r.get::<_, i64>(1)?.clamp(100, 599) as u16,
+                            body: r.get(2)?,
+                        },
+                    ))
+                },
+            )
+            .optional()?)
+    }
+
+    /// Remember `reply` under `key`, inside the transaction of the change it
+    /// answers (a key that expired is replaced).
+    pub fn put_idempotent_reply_tx(
+        tx: &rusqlite::Transaction<'_>,
+        key: &IdempotencyKey,
+        reply: &StoredReply,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        tx.execute(
+            "INSERT INTO idempotency (actor, key, request, status, body, at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(actor, key) DO UPDATE SET request = excluded.request,
+               status = excluded.status, body = excluded.body, at = excluded.at",
+            params![
+                key.actor,
+                key.key,
+                key.request,
+                reply.status as i64,
+                reply.body,
+                instant_text(at)
+            ],
+        )?;
+        Ok(())
     }
 
     /// Append an audit row on its own (for actions that change no table).
@@ -635,6 +763,32 @@ mod tests {
         assert_eq!(p.cancelled_overrides, vec![(b, t(119))]);
         assert_eq!(s.audit_log(10).unwrap().len(), 4);
         assert_eq!(s.audit_log(10).unwrap()[0].entry.action, "r");
+    }
+
+    #[test]
+    fn idempotent_replies_are_kept_for_a_day() {
+        let s = Store::open_in_memory().unwrap();
+        let key = IdempotencyKey {
+            actor: "op".into(),
+            key: "k1".into(),
+            request: "POST /api/overrides".into(),
+        };
+        let reply = StoredReply {
+            status: 201,
+            body: "{}".into(),
+        };
+        s.with_transaction(|tx| {
+            Store::insert_override_tx(tx, &ov(None), &audit("o"))?;
+            Store::put_idempotent_reply_tx(tx, &key, &reply, t(0))
+        })
+        .unwrap();
+        let found = s.idempotent_reply("op", "k1", t(-10)).unwrap();
+        assert_eq!(found, Some((key.request.clone(), reply)));
+        assert_eq!(s.idempotent_reply("other", "k1", t(-10)).unwrap(), None);
+        // Older than the window: forgotten, then pruned.
+        assert_eq!(s.idempotent_reply("op", "k1", t(0)).unwrap(), None);
+        s.prune(t(86_400)).unwrap();
+        assert_eq!(s.idempotent_reply("op", "k1", t(-10)).unwrap(), None);
     }
 
     #[test]

@@ -551,7 +551,10 @@ fn reads_describe_the_site_and_what_it_does() {
 
     let (s, page) = api.call("GET", "/", None, None);
     assert_eq!(s, 200);
-    assert!(page.contains("<canvas") && page.contains("/api/live"));
+    assert!(page.contains("<canvas") && page.contains("/page.js"));
+    let (s, script) = api.call("GET", "/page.js", None, None);
+    assert_eq!(s, 200);
+    assert!(script.contains("/api/live"));
 }
 
 #[test]

@@ -7,6 +7,7 @@
 //! observable events with an upper bound instead of sleeping.
 
 mod api_daemon;
+mod api_hardening;
 mod api_http;
 mod check_bad_input;
 mod common;
@@ -22,3 +23,4 @@ mod output_health;
 mod output_sacn;
 mod output_site;
 mod properties;
+mod service_unit;

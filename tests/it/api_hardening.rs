@@ -1,0 +1,676 @@
+//! The operator API under hostile clients (issue 10): writes whose client
+//! resets the connection mid-request, retried writes with an
+//! `Idempotency-Key`, connection floods, slow and oversized requests,
+//! unauthenticated request floods and unknown methods. A real server from
+//! the library on 127.0.0.1:0, a real SQLite file, real Art-Net frames on a
+//! test socket; every wait is bounded and polls an observable event.
+
+use crate::common;
+
+use chrono::{DateTime, Utc};
+use nightscape::api::{self, ApiConfig, ApiLimits, ApiState};
+use nightscape::clock::Clock;
+use nightscape::config::Config;
+use nightscape::control::CompiledControl;
+use nightscape::daemon::{self, FixedShow, FrameBuilder, Program, Shared};
+use nightscape::store::Store;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+const AT: &str = "2026-12-31T20:00:00+08:00";
+const OPERATOR: &str = "operator-secret-0123456789";
+const ADMIN: &str = "admin-secret-0123456789";
+const VIEWER: &str = "viewer-secret-0123456789";
+
+fn at() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(AT).unwrap().into()
+}
+
+fn test_env(var: &str) -> Option<String> {
+    match var {
+        "NIGHTSCAPE_VIEWER_TOKEN" => Some(VIEWER.into()),
+        "NIGHTSCAPE_OPERATOR_TOKEN" => Some(OPERATOR.into()),
+        "NIGHTSCAPE_ADMIN_TOKEN" => Some(ADMIN.into()),
+        _ => None,
+    }
+}
+
+/// A daemon in a test: the frame loop sending Art-Net to `rx` on a frozen
+/// clock, the API on 127.0.0.1:0, the store in `state`.
+struct Rig {
+    addr: SocketAddr,
+    shared: Shared,
+    state: ApiState,
+    state_dir: PathBuf,
+    rx: std::net::UdpSocket,
+    rt: tokio::runtime::Runtime,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    frame_loop: Option<std::thread::JoinHandle<()>>,
+    _tmp: tempfile::TempDir,
+}
+
+impl Rig {
+    fn start(limits: ApiLimits, public_read: bool) -> Rig {
+        let tmp = tempfile::tempdir().unwrap();
+        let site = common::demo_site_in(tmp.path());
+        let rx = common::artnet_receiver(&site);
+        let cfg = nightscape::config::load(&site).unwrap();
+        let (api_cfg, _) = ApiConfig::from_site(&cfg.site).unwrap();
+        let (tokens, _) = api_cfg.resolve_tokens_with(test_env);
+        let state_dir = tmp.path().join("var");
+        let (outputs, _) = nightscape::output::open_all(&cfg.site, &state_dir);
+        let shared = Shared::new(cfg, Clock::simulated(at(), 0.0));
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let store = Store::open(&state_dir).unwrap();
+        let state = rt
+            .block_on(ApiState::with_tokens(
+                shared.clone(),
+                store,
+                tokens,
+                public_read,
+            ))
+            .unwrap()
+            .with_limits(limits);
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = rt.spawn(api::serve(listener, state.clone(), async {
+            let _ = stop_rx.await;
+        }));
+        let s = shared.clone();
+        let frame_loop = std::thread::spawn(move || {
+            let program = Box::new(FixedShow {
+                show: "nightly".into(),
+                since: at() - chrono::Duration::hours(1),
+            });
+            daemon::frame_loop(program, outputs, Vec::new(), s)
+        });
+        Rig {
+            addr,
+            shared,
+            state,
+            state_dir,
+            rx,
+            rt,
+            stop: Some(tx),
+            server: Some(server),
+            frame_loop: Some(frame_loop),
+            _tmp: tmp,
+        }
+    }
+
+    /// One request on a fresh connection; returns (status, headers, body).
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        extra: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> (u16, String, String) {
+        let mut s = TcpStream::connect(self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s.write_all(raw_request(method, path, token, extra, body).as_bytes())
+            .unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        let text = String::from_utf8_lossy(&out).to_string();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (status, head.to_string(), body.to_string())
+    }
+
+    fn json(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+        let (s, _, b) = self.request(method, path, Some(token), &[], body.as_ref());
+        (s, serde_json::from_str(&b).unwrap_or(Value::Null))
+    }
+
+    /// What the store file holds now (a second handle on the same file,
+    /// as a restart would read it).
+    fn persisted(&self) -> nightscape::store::Persisted {
+        Store::open(&self.state_dir).unwrap().load(at()).unwrap()
+    }
+
+    /// What the service holds in memory.
+    fn in_memory(&self) -> nightscape::store::Persisted {
+        let book = self.rt.block_on(self.state.control.book());
+        nightscape::store::Persisted {
+            state: book.state,
+            cancelled_overrides: book.cancelled_overrides.into_iter().collect(),
+            cancelled_scenes: book.cancelled_scenes.into_iter().collect(),
+        }
+    }
+
+    /// The frame the loop must send for what the store holds.
+    fn expected_frame(&self) -> BTreeMap<u16, Vec<u8>> {
+        let cfg: std::sync::Arc<Config> = self.shared.config();
+        let (ctl, _) = CompiledControl::compile(&self.persisted().state, &cfg);
+        let program = FixedShow {
+            show: "nightly".into(),
+            since: at() - chrono::Duration::hours(1),
+        };
+        let mut active = program.active(&cfg, at());
+        active.extend(ctl.active(at()));
+        let mut b = FrameBuilder::new(&cfg.site);
+        let frame = b.build::<Box<dyn daemon::FrameHook>>(&cfg, &active, &ctl, &mut [], at());
+        frame
+            .universes
+            .iter()
+            .zip(&frame.data)
+            .map(|(u, d)| (*u, d.to_vec()))
+            .collect()
+    }
+
+    fn stop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(s) = self.server.take() {
+            let r = self
+                .rt
+                .block_on(async { tokio::time::timeout(Duration::from_secs(10), s).await });
+            assert!(r.is_ok(), "server did not stop within 10 s");
+        }
+        self.shared
+            .stop
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.frame_loop.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn raw_request(
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    extra: &[(&str, &str)],
+    body: Option<&Value>,
+) -> String {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut r = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    if let Some(t) = token {
+        r.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    for (k, v) in extra {
+        r.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() {
+        r.push_str("Content-Type: application/json\r\n");
+    }
+    r.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    r
+}
+
+fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("timed out waiting for {what}");
+    false
+}
+
+/// Send `req` and reset the connection (SO_LINGER 0) right after writing it,
+/// or after `wait` for the server to have started on it.
+fn send_and_reset(addr: SocketAddr, req: &str, wait: Duration) {
+    let s = TcpStream::connect(addr).unwrap();
+    socket2::SockRef::from(&s)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    (&s).write_all(req.as_bytes()).unwrap();
+    if !wait.is_zero() {
+        std::thread::sleep(wait);
+    }
+    drop(s);
+}
+
+#[test]
+fn writes_whose_client_resets_are_applied_exactly_as_persisted() {
+    let rig = Rig::start(ApiLimits::default(), false);
+    let cfg = rig.shared.config();
+    let names: Vec<String> = cfg.site.fixtures.iter().map(|f| f.name.clone()).collect();
+    let groups: Vec<String> = cfg.site.groups.keys().cloned().collect();
+    // Some real scenes and overrides to release.
+    for i in 0..4 {
+        let (s, _) = rig.json(
+            "POST",
+            "/api/overrides",
+            OPERATOR,
+            Some(json!({"target": names[i * 7], "blackout": true})),
+        );
+        assert_eq!(s, 201);
+    }
+    let (s, scene) = rig.json(
+        "POST",
+        "/api/scenes/nightly/trigger",
+        OPERATOR,
+        Some(json!({"duration": "1h"})),
+    );
+    assert_eq!(s, 201);
+    let scene_id = scene["id"].as_i64().unwrap();
+
+    for i in 0..60usize {
+        let (method, path, body) = match i % 6 {
+            0 | 1 => (
+                "POST",
+                "/api/overrides".to_string(),
+                Some(
+                    json!({"target": names[(i * 11) % names.len()], "blackout": true, "fade": "0s"}),
+                ),
+            ),
+            2 => (
+                "POST",
+                "/api/master".to_string(),
+                Some(json!({"target": groups[i % groups.len()], "level": (i % 10) as f64 / 10.0})),
+            ),
+            3 => (
+                "DELETE",
+                format!("/api/overrides?target={}", names[(i * 11) % names.len()]),
+                None,
+            ),
+            4 => (
+                "POST",
+                "/api/scenes/nightly/trigger".to_string(),
+                Some(json!({"duration": "1h", "fade": "0s"})),
+            ),
+            _ => (
+                "DELETE",
+                format!("/api/scenes/{}", scene_id + i as i64 / 6),
+                None,
+            ),
+        };
+        let req = raw_request(method, &path, Some(OPERATOR), &[], body.as_ref());
+        // Reset at once, or a moment later while the store is writing.
+        let wait = Duration::from_micros([0, 200, 1000, 3000][i % 4]);
+        send_and_reset(rig.addr, &req, wait);
+    }
+    // Release everything once, the way an operator would after the storm.
+    let (s, _) = rig.json("DELETE", "/api/overrides", OPERATOR, None);
+    assert_eq!(s, 200);
+
+    // Memory and disk agree (each write finished on its own, or never began).
+    let agreed = wait_until("memory and disk to agree", Duration::from_secs(10), || {
+        rig.in_memory() == rig.persisted()
+    });
+    assert!(
+        agreed,
+        "in memory:\n{:#?}\non disk:\n{:#?}",
+        rig.in_memory(),
+        rig.persisted()
+    );
+    let disk = rig.persisted();
+    // Nothing persisted escaped the release.
+    assert!(
+        disk.state.overrides.iter().all(|o| o.expires.is_some()),
+        "an override on disk was not released: {:#?}",
+        disk.state.overrides
+    );
+    // The API lists exactly what is on disk.
+    let (s, list) = rig.json("GET", "/api/overrides", VIEWER, None);
+    assert_eq!(s, 200);
+    let listed: Vec<i64> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_i64().unwrap())
+        .collect();
+    let on_disk: Vec<i64> = disk.state.overrides.iter().map(|o| o.id).collect();
+    assert_eq!(listed, on_disk);
+    // And the wire carries what the disk says.
+    let expected = rig.expected_frame();
+    let universes: Vec<u16> = expected.keys().copied().collect();
+    let mut last = None;
+    let seen = wait_until(
+        "the wire to match the store",
+        Duration::from_secs(10),
+        || {
+            last = common::collect_frame(&rig.rx, &universes, Duration::from_secs(2));
+            last.as_ref() == Some(&expected)
+        },
+    );
+    assert!(seen, "the wire differs from the store's state");
+}
+
+#[test]
+fn a_retried_write_with_an_idempotency_key_is_answered_once() {
+    let rig = Rig::start(ApiLimits::default(), false);
+    let body = json!({"target": "square", "blackout": true, "note": "ambulance"});
+    let key = [("Idempotency-Key", "3f1c2a9e-retry-1")];
+    let (s1, h1, b1) = rig.request("POST", "/api/overrides", Some(OPERATOR), &key, Some(&body));
+    assert_eq!(s1, 201, "{b1}");
+    assert!(!h1.to_ascii_lowercase().contains("idempotent-replayed"));
+    let (s2, h2, b2) = rig.request("POST", "/api/overrides", Some(OPERATOR), &key, Some(&body));
+    assert_eq!(s2, 201);
+    assert_eq!(b2, b1, "a retry gets the first answer");
+    assert!(
+        h2.to_ascii_lowercase()
+            .contains("idempotent-replayed: true"),
+        "{h2}"
+    );
+    assert_eq!(rig.persisted().state.overrides.len(), 1);
+    // The same key for another request is refused, naming the header.
+    let other = json!({"target": "avenue", "blackout": true});
+    let (s, _, b) = rig.request("POST", "/api/overrides", Some(OPERATOR), &key, Some(&other));
+    assert_eq!(s, 422, "{b}");
+    assert!(b.contains("Idempotency-Key"), "{b}");
+    // Keys belong to their token: another token's identical key is its own.
+    let (s, _, _) = rig.request("POST", "/api/overrides", Some(ADMIN), &key, Some(&body));
+    assert_eq!(s, 201);
+    assert_eq!(rig.persisted().state.overrides.len(), 2);
+    // A malformed key is a 400 naming it.
+    let (s, _, b) = rig.request(
+        "POST",
+        "/api/overrides",
+        Some(OPERATOR),
+        &[("Idempotency-Key", "")],
+        Some(&body),
+    );
+    assert_eq!(s, 400, "{b}");
+    assert!(b.contains("Idempotency-Key"), "{b}");
+
+    // Releases, masters and scenes replay too, and the key survives a restart.
+    let rel = [("Idempotency-Key", "release-all-1")];
+    let (s, _, r1) = rig.request("DELETE", "/api/overrides", Some(OPERATOR), &rel, None);
+    assert_eq!(s, 200);
+    let (_, _, r2) = rig.request("DELETE", "/api/overrides", Some(OPERATOR), &rel, None);
+    assert_eq!(r1, r2);
+    let m = [("Idempotency-Key", "master-1")];
+    let level = json!({"level": 0.4});
+    let (s, _, m1) = rig.request("POST", "/api/master", Some(OPERATOR), &m, Some(&level));
+    assert_eq!(s, 200);
+    let (_, _, m2) = rig.request("POST", "/api/master", Some(OPERATOR), &m, Some(&level));
+    assert_eq!(m1, m2);
+    let sc = [("Idempotency-Key", "scene-1")];
+    let dur = json!({"duration": "10m"});
+    let (s, _, t1) = rig.request(
+        "POST",
+        "/api/scenes/nightly/trigger",
+        Some(OPERATOR),
+        &sc,
+        Some(&dur),
+    );
+    assert_eq!(s, 201);
+    let (_, _, t2) = rig.request(
+        "POST",
+        "/api/scenes/nightly/trigger",
+        Some(OPERATOR),
+        &sc,
+        Some(&dur),
+    );
+    assert_eq!(t1, t2);
+    assert_eq!(rig.persisted().state.scenes.len(), 1);
+    let store = Store::open(&rig.state_dir).unwrap();
+    let day_ago = at() - chrono::Duration::hours(23);
+    let kept = store
+        .idempotent_reply("control-room", "scene-1", day_ago)
+        .unwrap();
+    assert_eq!(kept.map(|k| k.1.body), Some(t1));
+
+    // A client that lost its connection mid-write and retries with its key
+    // ends with exactly one override, whichever way the first attempt went.
+    let before = rig.persisted().state.overrides.len();
+    for i in 0..10 {
+        let k = format!("lost-{i}");
+        let body = json!({"target": "bridge", "level": 0.5});
+        let req = raw_request(
+            "POST",
+            "/api/overrides",
+            Some(OPERATOR),
+            &[("Idempotency-Key", &k)],
+            Some(&body),
+        );
+        send_and_reset(rig.addr, &req, Duration::from_micros(300 * i));
+        let (s, _, _) = rig.request(
+            "POST",
+            "/api/overrides",
+            Some(OPERATOR),
+            &[("Idempotency-Key", &k)],
+            Some(&body),
+        );
+        assert_eq!(s, 201);
+    }
+    assert_eq!(rig.persisted().state.overrides.len(), before + 10);
+}
+
+/// Read until the server closes the connection or `limit` passes; returns
+/// what was read and whether it closed.
+fn read_until_closed(s: &mut TcpStream, limit: Duration) -> (String, bool) {
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) => return (String::from_utf8_lossy(&out).into(), true),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return (String::from_utf8_lossy(&out).into(), true),
+        }
+    }
+    (String::from_utf8_lossy(&out).into(), false)
+}
+
+fn short_limits() -> ApiLimits {
+    ApiLimits {
+        header_read_timeout: Duration::from_secs(1),
+        request_timeout: Duration::from_secs(1),
+        max_connections: 4,
+        ..ApiLimits::default()
+    }
+}
+
+#[test]
+fn idle_and_slow_connections_are_closed_and_the_excess_refused() {
+    let rig = Rig::start(short_limits(), false);
+    // Fill the cap with sockets that never send a byte.
+    let mut idle: Vec<TcpStream> = (0..4)
+        .map(|_| TcpStream::connect(rig.addr).unwrap())
+        .collect();
+    // Let the server take all four before the fifth arrives.
+    let mut extra = None;
+    let refused = wait_until(
+        "the fifth connection to be refused",
+        Duration::from_secs(10),
+        || {
+            let mut s = TcpStream::connect(rig.addr).unwrap();
+            let (text, closed) = read_until_closed(&mut s, Duration::from_secs(1));
+            if text.starts_with("HTTP/1.1 503") && closed {
+                extra = Some(text);
+                true
+            } else {
+                false
+            }
+        },
+    );
+    assert!(refused, "a connection beyond the cap was not refused");
+    assert!(extra.unwrap().contains("too many open connections"));
+    // The idle ones are closed by the header timeout (1 s here, 10 s by default).
+    for s in &mut idle {
+        let (_, closed) = read_until_closed(s, Duration::from_secs(15));
+        assert!(closed, "an idle connection was kept open");
+    }
+    // A slow client trickling its headers is cut off too.
+    let mut slow = TcpStream::connect(rig.addr).unwrap();
+    slow.set_write_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    let start = Instant::now();
+    let mut cut = false;
+    for b in b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" {
+        if (&slow).write_all(&[*b]).is_err() {
+            cut = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        if start.elapsed() > Duration::from_secs(15) {
+            break;
+        }
+    }
+    if !cut {
+        let (_, closed) = read_until_closed(&mut slow, Duration::from_secs(15));
+        cut = closed;
+    }
+    assert!(cut, "a client trickling headers was never cut off");
+    // A kept-alive connection that goes quiet after its answer is closed.
+    let mut ka = TcpStream::connect(rig.addr).unwrap();
+    ka.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    let (text, closed) = read_until_closed(&mut ka, Duration::from_secs(15));
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(closed, "an idle keep-alive connection was kept open");
+    // After the flood, the API answers again.
+    let ok = wait_until(
+        "the API to answer after the flood",
+        Duration::from_secs(10),
+        || rig.request("GET", "/api/status", Some(VIEWER), &[], None).0 == 200,
+    );
+    assert!(ok);
+}
+
+#[test]
+fn oversized_headers_slow_bodies_and_anonymous_floods_are_bounded() {
+    let rig = Rig::start(
+        ApiLimits {
+            unauthenticated_per_s: 1.0,
+            unauthenticated_burst: 5,
+            ..short_limits()
+        },
+        true,
+    );
+    // A 64 KiB header: refused, never buffered.
+    let big = "a".repeat(64 * 1024);
+    let (s, _, _) = rig.request("GET", "/api/status", Some(VIEWER), &[("X-Big", &big)], None);
+    assert!(s == 431 || s == 0, "a 64 KiB header got {s}");
+    // A body that never finishes: the request times out with a JSON 503.
+    let mut c = TcpStream::connect(rig.addr).unwrap();
+    c.write_all(
+        format!(
+            "POST /api/master HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {OPERATOR}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"level\""
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let (text, _) = read_until_closed(&mut c, Duration::from_secs(15));
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(text.contains("longer than 1 s"), "{text}");
+    // Anonymous reads are rate-limited per address; token holders are not.
+    let mut codes = Vec::new();
+    for _ in 0..12 {
+        let (s, head, _) = rig.request("GET", "/api/status", None, &[], None);
+        if s == 429 {
+            assert!(head.to_ascii_lowercase().contains("retry-after"), "{head}");
+        }
+        codes.push(s);
+    }
+    assert!(codes.contains(&429), "{codes:?}");
+    assert!(codes[..4].iter().all(|&c| c == 200), "{codes:?}");
+    for _ in 0..12 {
+        assert_eq!(
+            rig.request("GET", "/api/status", Some(VIEWER), &[], None).0,
+            200
+        );
+    }
+}
+
+#[test]
+fn unknown_methods_do_not_grow_the_metrics() {
+    let rig = Rig::start(ApiLimits::default(), false);
+    for i in 0..40 {
+        let m = format!("BREW{i}");
+        let (s, _, _) = rig.request(&m, "/api/status", Some(VIEWER), &[], None);
+        assert!(s == 405 || s == 404 || s == 400, "{m}: {s}");
+        let (s, _, _) = rig.request("GET", &format!("/no/such/{i}"), Some(VIEWER), &[], None);
+        assert_eq!(s, 404);
+    }
+    let (s, _, metrics) = rig.request("GET", "/metrics", Some(VIEWER), &[], None);
+    assert_eq!(s, 200);
+    assert!(!metrics.contains("BREW"), "unknown methods became labels");
+    assert!(!metrics.contains("/no/such"), "raw paths became labels");
+    assert!(metrics.contains("method=\"other\""), "{metrics}");
+}
+
+#[test]
+fn the_page_cannot_be_framed_and_foreign_host_names_are_refused() {
+    let rig = Rig::start(ApiLimits::default(), true);
+    let (s, head, page) = rig.request("GET", "/", None, &[], None);
+    assert_eq!(s, 200);
+    let head = head.to_ascii_lowercase();
+    assert!(head.contains("x-frame-options: deny"), "{head}");
+    assert!(head.contains("frame-ancestors 'none'"), "{head}");
+    assert!(!head.contains("unsafe-inline'; ") || !head.contains("script-src 'unsafe-inline'"));
+    assert!(!page.contains("<script>"), "inline script on the page");
+    // DNS rebinding: a page on evil.example resolving to 127.0.0.1 sends its own name.
+    let mut c = TcpStream::connect(rig.addr).unwrap();
+    c.write_all(
+        b"GET /api/status HTTP/1.1\r\nHost: evil.example:8080\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let (text, _) = read_until_closed(&mut c, Duration::from_secs(10));
+    assert!(text.starts_with("HTTP/1.1 421"), "{text}");
+    assert!(text.contains("\"field\":\"Host\""), "{text}");
+    for host in ["localhost:8080", "127.0.0.1", "[::1]:8080"] {
+        let mut c = TcpStream::connect(rig.addr).unwrap();
+        c.write_all(
+            format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .unwrap();
+        let (text, _) = read_until_closed(&mut c, Duration::from_secs(10));
+        assert!(text.starts_with("HTTP/1.1 200"), "{host}: {text}");
+    }
+}
+
+#[test]
+fn check_warns_about_exposure_beyond_loopback() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    let p = site.join("site.toml");
+    let text = std::fs::read_to_string(&p).unwrap();
+    assert!(text.contains("listen = \"127.0.0.1:8080\""));
+    let text = text.replacen(
+        "listen = \"127.0.0.1:8080\"",
+        "listen = \"0.0.0.0:8080\"",
+        1,
+    );
+    std::fs::write(&p, text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nightscape"))
+        .args(["check", "--site"])
+        .arg(&site)
+        .output()
+        .unwrap();
+    let err =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        err.contains("public_read = true and the API listens on 0.0.0.0:8080"),
+        "{err}"
+    );
+    assert!(err.contains("clear text"), "{err}");
+    assert!(err.contains("site.toml:"), "located: {err}");
+}
