@@ -18,6 +18,9 @@ const WINDOW: Duration = Duration::from_secs(1);
 
 pub(crate) struct UdpSender {
     socket: UdpSocket,
+    /// Segmentation offload (UDP GSO), where the kernel has it: many equal
+    /// datagrams to one destination in one system call.
+    gso: Option<quinn_udp::UdpSocketState>,
     pub health: OutputHealth,
     frame_errors: u32,
     frame_sent: u32,
@@ -35,8 +38,12 @@ impl UdpSender {
         // failure only matters if such a target is configured, and then
         // shows as send errors.
         let _ = socket.set_broadcast(true);
+        let gso = quinn_udp::UdpSocketState::new((&socket).into())
+            .ok()
+            .filter(|g| g.max_gso_segments() > 1);
         Ok(UdpSender {
             socket,
+            gso,
             health: OutputHealth {
                 state: OK,
                 ..health
@@ -67,6 +74,55 @@ impl UdpSender {
                 self.health.send_errors += 1;
                 self.frame_errors += 1;
                 self.health.last_error = Some(format!("send to {to}: {e}"));
+            }
+        }
+    }
+
+    /// Send `bytes` as datagrams of `segment` bytes each (the last may be
+    /// shorter) to one destination, batched by GSO where the kernel has it
+    /// (up to its segment limit per call), else one call per datagram.
+    pub fn send_segments(&mut self, bytes: &[u8], segment: usize, to: SocketAddr) {
+        let segment = segment.max(1);
+        let batch = match &self.gso {
+            // Keep a batch under the 64 KiB a single UDP send may carry.
+            Some(g) => g.max_gso_segments().min(65_000 / segment).max(1),
+            None => 1,
+        };
+        for chunk in bytes.chunks(segment * batch) {
+            let packets = chunk.len().div_ceil(segment) as u64;
+            let result = match &self.gso {
+                Some(g) if packets > 1 => g.try_send(
+                    (&self.socket).into(),
+                    &quinn_udp::Transmit {
+                        destination: to,
+                        ecn: None,
+                        contents: chunk,
+                        segment_size: Some(segment),
+                        src_ip: None,
+                    },
+                ),
+                _ => {
+                    for p in chunk.chunks(segment) {
+                        self.send(p, to);
+                    }
+                    continue;
+                }
+            };
+            match result {
+                Ok(()) => {
+                    self.health.packets_sent += packets;
+                    self.frame_sent += packets as u32;
+                }
+                Err(e) => {
+                    self.health.send_errors += packets;
+                    self.frame_errors += packets as u32;
+                    self.health.last_error = Some(format!("send to {to}: {e}"));
+                    // Some paths refuse offload (EIO, EINVAL): fall back to
+                    // one datagram per call from now on.
+                    if matches!(e.raw_os_error(), Some(5) | Some(22)) {
+                        self.gso = None;
+                    }
+                }
             }
         }
     }
