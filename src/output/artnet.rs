@@ -344,4 +344,70 @@ mod tests {
         assert_eq!(got, [(1, 0x100, 1), (1, 0x7fff, 2)]);
         assert_eq!(out.health().universes, [0, 1]);
     }
+
+    #[test]
+    fn only_changed_universes_are_rebuilt_and_every_one_keeps_alive() {
+        let mut p = ArtDmxPackets::new(&[0, 1, 2], &[10, 11, 12]);
+        let mut frame = Frame {
+            universes: vec![0, 1, 2],
+            data: vec![[0; UNIVERSE_SIZE]; 3],
+        };
+        let seqs = |p: &ArtDmxPackets| {
+            p.bytes()
+                .chunks(ARTDMX_LEN)
+                .map(|b| super::super::artpoll_wire::parse_artdmx(b).unwrap().0)
+                .collect::<Vec<_>>()
+        };
+        let runs = |p: &ArtDmxPackets| p.due_runs().collect::<Vec<_>>();
+        // The first frame sends everything.
+        assert_eq!(p.build_changed(&frame, 3), 3);
+        assert_eq!(runs(&p), [0..3 * ARTDMX_LEN]);
+        // Only universe 1 changed: only it goes out, with its next sequence.
+        frame.data[1][0] = 9;
+        assert_eq!(p.build_changed(&frame, 3), 1);
+        assert_eq!(runs(&p), [ARTDMX_LEN..2 * ARTDMX_LEN]);
+        assert_eq!(seqs(&p), [1, 2, 1]);
+        assert_eq!(p.bytes()[ARTDMX_LEN + ARTDMX_HEADER_LEN], 9);
+        // Nothing changes: quiet until the keep-alive is due (3 frames
+        // without a packet), then the idle ones go out again.
+        assert_eq!(p.build_changed(&frame, 3), 0);
+        assert_eq!(p.build_changed(&frame, 3), 0);
+        assert_eq!(p.build_changed(&frame, 3), 2);
+        assert_eq!(runs(&p), [0..ARTDMX_LEN, 2 * ARTDMX_LEN..3 * ARTDMX_LEN]);
+        assert_eq!(seqs(&p), [2, 2, 2]);
+        // The default builds all, every frame, with the Port-Address kept.
+        p.build(&frame);
+        assert_eq!(seqs(&p), [3, 3, 3]);
+        let pa = super::super::artpoll_wire::parse_artdmx(&p.bytes()[2 * ARTDMX_LEN..])
+            .unwrap()
+            .2;
+        assert_eq!(pa, 12);
+    }
+
+    #[test]
+    fn a_hundred_universes_arrive_whole_and_in_order_from_batched_sends() {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        rx.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
+        let universes: Vec<u16> = (0..100).collect();
+        let mut out =
+            ArtNetOutput::open(rx.local_addr().unwrap(), universes.clone(), false).unwrap();
+        let frame = Frame {
+            universes: universes.clone(),
+            data: universes
+                .iter()
+                .map(|&u| [u as u8; UNIVERSE_SIZE])
+                .collect(),
+        };
+        out.send(&frame);
+        let mut b = [0u8; 2048];
+        for u in 0..100u16 {
+            let n = rx.recv(&mut b).unwrap();
+            assert_eq!(n, ARTDMX_LEN);
+            let (seq, _, pa, d) = super::super::artpoll_wire::parse_artdmx(&b[..n]).unwrap();
+            assert_eq!((seq, pa, d[0], d[511]), (1, u, u as u8, u as u8));
+        }
+        assert_eq!(out.health().packets_sent, 100);
+        assert_eq!(out.health().state, "ok");
+    }
 }

@@ -36,8 +36,10 @@ pub fn maybe_threaded(output: Box<dyn Output>, universes: usize) -> Box<dyn Outp
 struct Slot {
     /// The frame waiting to be sent.
     pending: Option<Frame>,
-    /// A buffer the loop may fill next.
-    spare: Option<Frame>,
+    /// Buffers the loop may fill next. Three buffers in all (one being
+    /// sent, one pending, one being filled) mean the loop always finds one.
+    spares: Vec<Frame>,
+    primed: bool,
     health: OutputHealth,
     stop: bool,
     /// The thread has stopped its output and is gone.
@@ -102,7 +104,7 @@ fn run(mut output: Box<dyn Output>, h: &Handoff) {
             output.send(&frame);
             slot = lock(h);
             output.health_into(&mut slot.health);
-            slot.spare = Some(frame);
+            slot.spares.push(frame);
             continue;
         }
         if slot.stop {
@@ -124,23 +126,27 @@ impl Output for OutputThread {
         if slot.done {
             return;
         }
-        // Fill the spare buffer (or, if the thread still holds it, the
-        // pending one it has not started on: latest wins).
+        if !slot.primed {
+            // All the buffers there will ever be, made once.
+            slot.primed = true;
+            slot.spares.reserve(3);
+            slot.spares.push(frame.clone());
+            slot.spares.push(frame.clone());
+        }
+        // Fill a spare buffer (or the pending one the thread has not
+        // started on: latest wins).
         let mut buf = slot
-            .spare
-            .take()
+            .spares
+            .pop()
             .or_else(|| slot.pending.take())
-            .unwrap_or_else(|| Frame {
-                universes: Vec::new(),
-                data: Vec::new(),
-            });
+            .unwrap_or_else(|| frame.clone());
         drop(slot);
         // Field by field: reuses the buffers' allocations.
         buf.universes.clone_from(&frame.universes);
         buf.data.clone_from(&frame.data);
         let mut slot = lock(&self.handoff);
         if let Some(old) = slot.pending.replace(buf) {
-            slot.spare.get_or_insert(old);
+            slot.spares.push(old);
         }
         self.handoff.wake.notify_all();
     }

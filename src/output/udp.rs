@@ -26,6 +26,7 @@ pub(crate) struct UdpSender {
     frame_sent: u32,
     last_ok: Option<Instant>,
     last_err: Option<Instant>,
+    last_error_key: Option<(std::io::ErrorKind, Option<i32>, SocketAddr)>,
 }
 
 impl UdpSender {
@@ -52,6 +53,7 @@ impl UdpSender {
             frame_sent: 0,
             last_ok: None,
             last_err: None,
+            last_error_key: None,
         })
     }
 
@@ -73,7 +75,7 @@ impl UdpSender {
             Err(e) => {
                 self.health.send_errors += 1;
                 self.frame_errors += 1;
-                self.health.last_error = Some(format!("send to {to}: {e}"));
+                self.note_error(&e, to);
             }
         }
     }
@@ -116,7 +118,7 @@ impl UdpSender {
                 Err(e) => {
                     self.health.send_errors += packets;
                     self.frame_errors += packets as u32;
-                    self.health.last_error = Some(format!("send to {to}: {e}"));
+                    self.note_error(&e, to);
                     // Some paths refuse offload (EIO, EINVAL): fall back to
                     // one datagram per call from now on.
                     if matches!(e.raw_os_error(), Some(5) | Some(22)) {
@@ -124,6 +126,17 @@ impl UdpSender {
                     }
                 }
             }
+        }
+    }
+
+    /// Keep the error for the health report. The text is only written
+    /// when the error differs from the last one: a full socket buffer fails
+    /// thousands of sends a second, and a string for each is waste.
+    fn note_error(&mut self, e: &std::io::Error, to: SocketAddr) {
+        let key = (e.kind(), e.raw_os_error(), to);
+        if self.last_error_key != Some(key) || self.health.last_error.is_none() {
+            self.last_error_key = Some(key);
+            self.health.last_error = Some(format!("send to {to}: {e}"));
         }
     }
 

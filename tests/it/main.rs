@@ -6,10 +6,10 @@
 //! Every test binds to 127.0.0.1 port 0 or a port it owns, and waits for
 //! observable events with an upper bound instead of sleeping.
 
-mod common;
 mod api_daemon;
 mod api_http;
 mod check_bad_input;
+mod common;
 mod daemon_schedule;
 mod e2e_artnet;
 mod energy_cli;
@@ -22,3 +22,4 @@ mod output_health;
 mod output_sacn;
 mod output_site;
 mod properties;
+mod scale;

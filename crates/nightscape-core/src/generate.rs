@@ -109,10 +109,7 @@ pub fn site_files(spec: &SiteSpec) -> Result<Vec<(String, String)>, String> {
         ch = px * 3,
     );
     Ok(vec![
-        (
-            format!("fixtures/{profile_name}.toml"),
-            profile,
-        ),
+        (format!("fixtures/{profile_name}.toml"), profile),
         ("site.toml".into(), site_toml(spec, &profile_name)),
         (format!("{SHOW_NAME}.toml"), show_toml(spec)),
     ])
@@ -186,7 +183,10 @@ fn site_toml(spec: &SiteSpec, profile: &str) -> String {
         let us = FACADE_UNIVERSES.min(avenue_total + facade_total - universe);
         let count = us * k;
         let length = count as f64 * 0.5 + 5.0;
-        let (x, y) = (-200.0 - (tower % 10) as f64 * 60.0, (tower / 10) as f64 * 60.0);
+        let (x, y) = (
+            -200.0 - (tower % 10) as f64 * 60.0,
+            (tower / 10) as f64 * 60.0,
+        );
         let _ = write!(
             paths,
             "[[paths]]\nname = \"tower-{tower}\"\npoints = [[{x}, {y}], [{x2:.1}, {y}]]\n\n",

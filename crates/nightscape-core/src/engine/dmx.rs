@@ -363,8 +363,8 @@ fn map_range(
         }
         let universe = &mut data[ui - first];
         let profile = &site.profiles[f.profile];
-        let cells = &look.lights
-            [f.first_cell as usize..f.first_cell as usize + f.cell_count as usize];
+        let cells =
+            &look.lights[f.first_cell as usize..f.first_cell as usize + f.cell_count as usize];
         let base = f.address as usize - 1;
         if plan.rgb_pixels {
             // What `scope_emitters` without a dimmer gives for an RGB-only
