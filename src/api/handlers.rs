@@ -358,10 +358,8 @@ pub(super) async fn fixtures(State(st): State<ApiState>, _v: Viewer) -> Json<Vec
         (status = 503, description = "no frame rendered yet", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn frame(State(st): State<ApiState>, _v: Viewer) -> ApiResult<Json<FrameView>> {
-    let (frame, at, frames) = match st.shared.stats.lock() {
-        Ok(s) => (s.last_frame.clone(), s.last_instant, s.frames),
-        Err(_) => (None, None, 0),
-    };
+    // Copied on demand: the loop publishes frames only while they are read.
+    let (frame, at, frames) = st.shared.fresh_frame().await;
     let frame = frame
         .ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no frame rendered yet"))?;
     Ok(Json(FrameView {

@@ -133,6 +133,9 @@ pub fn hex(c: [u8; 3]) -> String {
 
 /// The current live event.
 pub fn snapshot(state: &ApiState) -> LiveEvent {
+    // Keeps the loop publishing while a stream is open; the first event
+    // may show the frame of up to a tick before.
+    state.shared.want_frame();
     let (frame, at, frames) = match state.shared.stats.lock() {
         Ok(s) => (s.last_frame.clone(), s.last_instant, s.frames),
         Err(p) => {

@@ -5,6 +5,8 @@
 
 mod check;
 mod energy;
+pub mod generate;
+mod monitor;
 mod nodes;
 mod render;
 mod run;
@@ -44,6 +46,12 @@ pub enum Command {
     /// The energy report (kWh, peak, cost, CO2, savings, curfew, budgets), or
     /// with --estimate the forecast of the planned nights.
     Energy(energy::EnergyArgs),
+    /// Write a city-scale test site: N universes of pixel bars along avenues
+    /// and facades, with a show playing all day.
+    GenerateSite(generate::GenerateArgs),
+    /// Receive Art-Net and sACN and print per-universe fps, interval
+    /// p50/p99/max, sequence gaps and changed-frame rate.
+    Monitor(monitor::MonitorArgs),
     /// Print the systemd unit (Type=notify, watchdog, hardening) with
     /// install steps, for --site (default /etc/nightscape/shows) and --state.
     Service(ServiceArgs),
@@ -89,6 +97,8 @@ pub fn main() -> Result<i32> {
         Command::Nodes(args) => nodes::nodes(&cli.site, &args),
         Command::Schedule(args) => schedule::schedule(&cli.site, &args),
         Command::Energy(args) => energy::energy(&cli.site, &args),
+        Command::GenerateSite(args) => generate::generate_site(&args),
+        Command::Monitor(args) => monitor::monitor(&args),
         Command::Service(args) => {
             // --site is global with a default for the other commands; the
             // unit uses it only when it was given.

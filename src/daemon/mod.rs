@@ -33,7 +33,12 @@ pub struct LoopStats {
     pub last_instant: Option<DateTime<Utc>>,
     pub active_shows: Vec<String>,
     pub outputs: Vec<OutputHealth>,
+    /// The last frame, copied only while someone asked for it recently
+    /// ([`Shared::want_frame`]): at 10,000 universes a copy is 5 MB, and 40
+    /// of them a second for nobody would be waste.
     pub last_frame: Option<Frame>,
+    /// `frames` when `last_frame` was copied.
+    pub last_frame_no: u64,
 }
 
 /// Shared handles between the frame loop and the rest of the process. The
@@ -48,6 +53,9 @@ pub struct Shared {
     /// What operators asked for; `control` is this compiled against `config`.
     pub control_state: Arc<Mutex<ControlState>>,
     pub clock: Clock,
+    /// Until when (ms since `epoch`) the loop publishes its frames.
+    frame_wanted_until: Arc<std::sync::atomic::AtomicU64>,
+    epoch: Instant,
     /// What hot reload did so far (the API shows it).
     pub reload: Arc<Mutex<ReloadStatus>>,
 }
@@ -69,6 +77,9 @@ pub struct RejectedReload {
     pub problems: Vec<String>,
 }
 
+/// How long one [`Shared::want_frame`] keeps the loop publishing frames.
+const FRAME_WANTED_FOR: Duration = Duration::from_secs(2);
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -83,6 +94,8 @@ impl Shared {
             control_state: Arc::default(),
             clock,
             reload: Arc::default(),
+            frame_wanted_until: Arc::default(),
+            epoch: Instant::now(),
         }
     }
 
@@ -118,6 +131,35 @@ impl Shared {
         (cfg.clone(), ctl.clone())
     }
 
+    /// Ask the frame loop to publish its frames in `stats.last_frame` for
+    /// the next two seconds (readers of the frame call this each time).
+    pub fn want_frame(&self) {
+        let until = (self.epoch.elapsed() + FRAME_WANTED_FOR).as_millis() as u64;
+        self.frame_wanted_until.fetch_max(until, Ordering::Relaxed);
+    }
+
+    fn frame_wanted(&self) -> bool {
+        (self.epoch.elapsed().as_millis() as u64) < self.frame_wanted_until.load(Ordering::Relaxed)
+    }
+
+    /// The last frame, fresh: asks the loop to publish and waits (up to
+    /// half a second) for a frame copied at the latest frame; else the
+    /// newest there is. `(frame, instant, frames)`.
+    pub async fn fresh_frame(&self) -> (Option<Frame>, Option<DateTime<Utc>>, u64) {
+        self.want_frame();
+        let deadline = Instant::now() + Duration::from_millis(500);
+        loop {
+            {
+                let s = lock(&self.stats);
+                let fresh = s.last_frame.is_some() && s.frames <= s.last_frame_no + 1;
+                if fresh || Instant::now() >= deadline {
+                    return (s.last_frame.clone(), s.last_instant, s.frames);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> Arc<Config> {
         lock(&self.config).clone()
@@ -139,12 +181,13 @@ pub fn frame_loop(
     let clock = shared.clock;
     let mut config = shared.config();
     let mut period = Duration::from_secs_f64(1.0 / config.site.fps as f64);
-    let mut builder = FrameBuilder::new(&config.site);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let mut builder = FrameBuilder::new(&config.site).with_threads(threads);
     let mut start = Instant::now();
     let mut n: u64 = 0;
     let mut last_active: Vec<String> = Vec::new();
-    let mut last_states: Vec<crate::output::HealthState> =
-        outputs.iter().map(|o| o.health().state).collect();
+    let mut health: Vec<OutputHealth> = outputs.iter().map(|o| o.health()).collect();
+    let mut last_states: Vec<crate::output::HealthState> = health.iter().map(|h| h.state).collect();
     let mut notifier = systemd::Notifier::from_env();
     while !shared.stop.load(Ordering::Relaxed) {
         let (latest, control) = shared.snapshot();
@@ -175,16 +218,15 @@ pub fn frame_loop(
         }
         notifier.tick();
 
-        let names: Vec<String> = active
-            .iter()
-            .filter(|a| a.opacity(at) > 0.0)
-            .map(|a| a.show.name.clone())
-            .collect();
-        if names != last_active {
-            tracing::info!(shows = ?names, at = %at, "playing");
-            last_active = names.clone();
+        // Compared in place: the names are only collected when they change.
+        let playing = active.iter().filter(|a| a.opacity(at) > 0.0);
+        if !playing.clone().map(|a| &a.show.name).eq(last_active.iter()) {
+            last_active = playing.map(|a| a.show.name.clone()).collect();
+            tracing::info!(shows = ?last_active, at = %at, "playing");
         }
-        let health: Vec<OutputHealth> = outputs.iter().map(|o| o.health()).collect();
+        for (o, h) in outputs.iter().zip(health.iter_mut()) {
+            o.health_into(h);
+        }
         for (i, h) in health.iter().enumerate() {
             if last_states[i] != h.state {
                 if h.state == crate::output::OK {
@@ -212,17 +254,24 @@ pub fn frame_loop(
             s.frames += 1;
             s.late_frames += late;
             s.last_instant = Some(at);
-            s.active_shows = names;
-            s.outputs = health;
-            // Reuse the published frame's buffers: a full copy of every
-            // universe, allocated anew 40 times a second, is waste.
-            match &mut s.last_frame {
-                // Field by field: a derived `clone_from` would allocate anyway.
-                Some(last) => {
-                    last.universes.clone_from(&frame.universes);
-                    last.data.clone_from(&frame.data);
+            s.active_shows.clone_from(&last_active);
+            if s.outputs.len() != health.len() {
+                s.outputs.clone_from(&health);
+            }
+            for (to, h) in s.outputs.iter_mut().zip(&health) {
+                h.copy_into(to);
+            }
+            if shared.frame_wanted() {
+                // Reuse the published frame's buffers, field by field (a
+                // derived `clone_from` would allocate anyway).
+                match &mut s.last_frame {
+                    Some(last) => {
+                        last.universes.clone_from(&frame.universes);
+                        last.data.clone_from(&frame.data);
+                    }
+                    None => s.last_frame = Some(frame.clone()),
                 }
-                None => s.last_frame = Some(frame.clone()),
+                s.last_frame_no = s.frames;
             }
         }
         if let Some(wait) = deadline.checked_duration_since(Instant::now()) {

@@ -25,16 +25,146 @@ fn next_sequence(s: u8) -> u8 {
     }
 }
 
+/// Bytes of one whole ArtDmx packet (512 slots).
+pub const ARTDMX_LEN: usize = ARTDMX_HEADER_LEN + UNIVERSE_SIZE;
+
+/// Every ArtDmx packet of an output, built in place in one contiguous,
+/// preallocated buffer: headers are written once, and per frame only the
+/// sequence byte and the data change. Contiguous equal-sized packets to one
+/// node are what UDP segmentation offload sends in one system call.
+pub struct ArtDmxPackets {
+    universes: Vec<u16>,
+    sequences: Vec<u8>,
+    buf: Vec<u8>,
+    /// Index of each universe in the frame's list (`u32::MAX`: not in the
+    /// frame, sent dark), for the frame layout it was worked out for.
+    frame_index: Vec<u32>,
+    frame_universes: Vec<u16>,
+    /// Frames since each universe was last sent (change-only mode).
+    idle: Vec<u32>,
+    /// Whether each universe goes out this frame.
+    due: Vec<bool>,
+}
+
+impl ArtDmxPackets {
+    /// Packets for site universes `universes[i]` sent as Port-Address
+    /// `wire[i]` (lists cut to the shorter).
+    pub fn new(universes: &[u16], wire: &[u16]) -> ArtDmxPackets {
+        let n = universes.len().min(wire.len());
+        let mut buf = vec![0u8; n * ARTDMX_LEN];
+        let zero = [0u8; UNIVERSE_SIZE];
+        for (i, packet) in buf.chunks_exact_mut(ARTDMX_LEN).enumerate() {
+            let packet: &mut [u8; ARTDMX_LEN] = packet.try_into().expect("exact chunk");
+            encode_artdmx(wire[i], 0, &zero, packet);
+        }
+        ArtDmxPackets {
+            universes: universes[..n].to_vec(),
+            sequences: vec![0; n],
+            buf,
+            frame_index: Vec::with_capacity(n),
+            frame_universes: Vec::new(),
+            idle: vec![u32::MAX; n],
+            due: vec![true; n],
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.universes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.universes.is_empty()
+    }
+
+    fn index_frame(&mut self, frame: &Frame) {
+        if self.frame_universes != frame.universes {
+            self.frame_universes.clone_from(&frame.universes);
+            self.frame_index.clear();
+            self.frame_index.extend(self.universes.iter().map(|u| {
+                frame
+                    .universes
+                    .binary_search(u)
+                    .map_or(u32::MAX, |i| i as u32)
+            }));
+        }
+    }
+
+    /// Build every universe's packet from `frame` (each gets its next
+    /// sequence number): the default, every universe every frame.
+    pub fn build(&mut self, frame: &Frame) {
+        self.build_inner(frame, None);
+    }
+
+    /// Build only the universes whose data changed since they were last
+    /// sent, or that have not been sent for `keep_alive` frames; the rest
+    /// keep their previous packet and sequence. Returns how many are due.
+    pub fn build_changed(&mut self, frame: &Frame, keep_alive: u32) -> usize {
+        self.build_inner(frame, Some(keep_alive))
+    }
+
+    fn build_inner(&mut self, frame: &Frame, keep_alive: Option<u32>) -> usize {
+        self.index_frame(frame);
+        let zero = [0u8; UNIVERSE_SIZE];
+        let mut due = 0;
+        for (i, packet) in self.buf.chunks_exact_mut(ARTDMX_LEN).enumerate() {
+            let data = match self.frame_index[i] {
+                u32::MAX => &zero,
+                k => &frame.data[k as usize],
+            };
+            let payload = &mut packet[ARTDMX_HEADER_LEN..];
+            let send = match keep_alive {
+                None => true,
+                Some(k) => payload != &data[..] || self.idle[i] >= k,
+            };
+            self.due[i] = send;
+            if send {
+                payload.copy_from_slice(data);
+                self.sequences[i] = next_sequence(self.sequences[i]);
+                packet[12] = self.sequences[i];
+                self.idle[i] = 0;
+                due += 1;
+            } else {
+                self.idle[i] = self.idle[i].saturating_add(1);
+            }
+        }
+        due
+    }
+
+    /// All packets, back to back, `ARTDMX_LEN` bytes each.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Runs of consecutive packets due this frame, as byte ranges of
+    /// [`bytes`](Self::bytes) (every packet after [`build`](Self::build)).
+    pub fn due_runs(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+        let n = self.due.len();
+        let mut i = 0;
+        std::iter::from_fn(move || {
+            while i < n && !self.due[i] {
+                i += 1;
+            }
+            if i >= n {
+                return None;
+            }
+            let start = i;
+            while i < n && self.due[i] {
+                i += 1;
+            }
+            Some(start * ARTDMX_LEN..i * ARTDMX_LEN)
+        })
+    }
+}
+
 /// One Art-Net destination.
 pub struct ArtNetOutput {
     udp: UdpSender,
     target: SocketAddr,
-    universes: Vec<u16>,
-    /// Port-Address on the wire for each of `universes`.
-    wire: Vec<u16>,
-    sequences: Vec<u8>,
     sync: bool,
-    buf: Box<[u8; ARTDMX_HEADER_LEN + UNIVERSE_SIZE]>,
+    packets: ArtDmxPackets,
+    /// Change-only mode: frames between keep-alives (about a second), or
+    /// `None` to send every universe every frame.
+    keep_alive: Option<u32>,
 }
 
 impl ArtNetOutput {
@@ -68,24 +198,33 @@ impl ArtNetOutput {
         Ok(ArtNetOutput {
             udp,
             target,
-            sequences: vec![0; n],
-            universes,
-            wire,
             sync,
-            buf: Box::new([0; ARTDMX_HEADER_LEN + UNIVERSE_SIZE]),
+            packets: ArtDmxPackets::new(&universes, &wire),
+            keep_alive: None,
         })
+    }
+
+    /// Send a universe only when its data changed, and every universe at
+    /// least every `keep_alive` frames (Art-Net asks for one a second; the
+    /// daemon passes its fps, or a little less).
+    pub fn only_changed(mut self, keep_alive: u32) -> ArtNetOutput {
+        self.keep_alive = Some(keep_alive.max(1));
+        self
     }
 }
 
 impl Output for ArtNetOutput {
     fn send(&mut self, frame: &Frame) {
         self.udp.begin_frame();
-        let zero = [0u8; UNIVERSE_SIZE];
-        for i in 0..self.universes.len() {
-            let data = frame.universe(self.universes[i]).unwrap_or(&zero);
-            self.sequences[i] = next_sequence(self.sequences[i]);
-            let len = encode_artdmx(self.wire[i], self.sequences[i], data, &mut self.buf);
-            self.udp.send(&self.buf[..len], self.target);
+        match self.keep_alive {
+            None => self.packets.build(frame),
+            Some(k) => {
+                self.packets.build_changed(frame, k);
+            }
+        }
+        for run in self.packets.due_runs() {
+            self.udp
+                .send_segments(&self.packets.bytes()[run], ARTDMX_LEN, self.target);
         }
         if self.sync {
             let mut sync = [0u8; ARTSYNC_LEN];
@@ -97,6 +236,10 @@ impl Output for ArtNetOutput {
 
     fn health(&self) -> OutputHealth {
         self.udp.health.clone()
+    }
+
+    fn health_into(&self, out: &mut OutputHealth) {
+        self.udp.health.copy_into(out);
     }
 }
 
@@ -200,5 +343,71 @@ mod tests {
         }
         assert_eq!(got, [(1, 0x100, 1), (1, 0x7fff, 2)]);
         assert_eq!(out.health().universes, [0, 1]);
+    }
+
+    #[test]
+    fn only_changed_universes_are_rebuilt_and_every_one_keeps_alive() {
+        let mut p = ArtDmxPackets::new(&[0, 1, 2], &[10, 11, 12]);
+        let mut frame = Frame {
+            universes: vec![0, 1, 2],
+            data: vec![[0; UNIVERSE_SIZE]; 3],
+        };
+        let seqs = |p: &ArtDmxPackets| {
+            p.bytes()
+                .chunks(ARTDMX_LEN)
+                .map(|b| super::super::artpoll_wire::parse_artdmx(b).unwrap().0)
+                .collect::<Vec<_>>()
+        };
+        let runs = |p: &ArtDmxPackets| p.due_runs().collect::<Vec<_>>();
+        // The first frame sends everything.
+        assert_eq!(p.build_changed(&frame, 3), 3);
+        assert_eq!(runs(&p), [0..3 * ARTDMX_LEN]);
+        // Only universe 1 changed: only it goes out, with its next sequence.
+        frame.data[1][0] = 9;
+        assert_eq!(p.build_changed(&frame, 3), 1);
+        assert_eq!(runs(&p), [ARTDMX_LEN..2 * ARTDMX_LEN]);
+        assert_eq!(seqs(&p), [1, 2, 1]);
+        assert_eq!(p.bytes()[ARTDMX_LEN + ARTDMX_HEADER_LEN], 9);
+        // Nothing changes: quiet until the keep-alive is due (3 frames
+        // without a packet), then the idle ones go out again.
+        assert_eq!(p.build_changed(&frame, 3), 0);
+        assert_eq!(p.build_changed(&frame, 3), 0);
+        assert_eq!(p.build_changed(&frame, 3), 2);
+        assert_eq!(runs(&p), [0..ARTDMX_LEN, 2 * ARTDMX_LEN..3 * ARTDMX_LEN]);
+        assert_eq!(seqs(&p), [2, 2, 2]);
+        // The default builds all, every frame, with the Port-Address kept.
+        p.build(&frame);
+        assert_eq!(seqs(&p), [3, 3, 3]);
+        let pa = super::super::artpoll_wire::parse_artdmx(&p.bytes()[2 * ARTDMX_LEN..])
+            .unwrap()
+            .2;
+        assert_eq!(pa, 12);
+    }
+
+    #[test]
+    fn a_hundred_universes_arrive_whole_and_in_order_from_batched_sends() {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        rx.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
+        let universes: Vec<u16> = (0..100).collect();
+        let mut out =
+            ArtNetOutput::open(rx.local_addr().unwrap(), universes.clone(), false).unwrap();
+        let frame = Frame {
+            universes: universes.clone(),
+            data: universes
+                .iter()
+                .map(|&u| [u as u8; UNIVERSE_SIZE])
+                .collect(),
+        };
+        out.send(&frame);
+        let mut b = [0u8; 2048];
+        for u in 0..100u16 {
+            let n = rx.recv(&mut b).unwrap();
+            assert_eq!(n, ARTDMX_LEN);
+            let (seq, _, pa, d) = super::super::artpoll_wire::parse_artdmx(&b[..n]).unwrap();
+            assert_eq!((seq, pa, d[0], d[511]), (1, u, u as u8, u as u8));
+        }
+        assert_eq!(out.health().packets_sent, 100);
+        assert_eq!(out.health().state, crate::output::OK);
     }
 }

@@ -18,6 +18,7 @@ pub mod discovery;
 pub mod enttec;
 pub mod sacn;
 pub mod serial;
+pub mod threaded;
 // The pure codecs live in nightscape-core's `wire`.
 pub use nightscape_core::wire::{artnet as artpoll_wire, enttec as enttec_wire, sacn as sacn_wire};
 mod udp;
@@ -127,6 +128,25 @@ pub struct OutputHealth {
     pub device: Option<DeviceInfo>,
 }
 
+impl OutputHealth {
+    /// Copy into `out` field by field, reusing its buffers.
+    pub fn copy_into(&self, out: &mut OutputHealth) {
+        out.kind = self.kind;
+        out.target.clone_from(&self.target);
+        out.universes.clone_from(&self.universes);
+        out.state = self.state;
+        out.frames_sent = self.frames_sent;
+        out.packets_sent = self.packets_sent;
+        out.send_errors = self.send_errors;
+        match (&mut out.last_error, &self.last_error) {
+            (Some(o), Some(s)) => o.clone_from(s),
+            (o, s) => *o = s.clone(),
+        }
+        out.reconnects = self.reconnects;
+        out.device.clone_from(&self.device);
+    }
+}
+
 /// A destination for frames.
 pub trait Output: Send {
     /// Send the universes this output carries from `frame`. Errors are
@@ -135,6 +155,12 @@ pub trait Output: Send {
     /// sockets, serial outputs only hand the frame to their thread.
     fn send(&mut self, frame: &Frame);
     fn health(&self) -> OutputHealth;
+    /// The health into `out`, reusing its allocations (the frame loop asks
+    /// every frame; a fresh copy of thousands of universe numbers each time
+    /// would be waste).
+    fn health_into(&self, out: &mut OutputHealth) {
+        *out = self.health();
+    }
     /// Called once when the daemon stops, after the last frame: say goodbye
     /// on the wire where the protocol has a way (sACN stream termination),
     /// let a serial thread write the last frame it was given, and release
@@ -155,14 +181,27 @@ pub fn open_all(site: &Site, state_dir: &Path) -> (Vec<Box<dyn Output>>, Vec<Str
     let mut cid: Option<[u8; 16]> = None;
     for cfg in &site.outputs {
         match &cfg.kind {
-            OutputKind::ArtNet { target, sync } => {
+            OutputKind::ArtNet {
+                target,
+                sync,
+                only_changed,
+            } => {
                 match artnet::ArtNetOutput::open_mapped(
                     *target,
                     cfg.universes.clone(),
                     cfg.wire.clone(),
                     *sync,
                 ) {
-                    Ok(o) => outputs.push(Box::new(o)),
+                    Ok(o) => {
+                        // Keep-alive a little under a second: Art-Net nodes
+                        // may drop a universe not refreshed for 1 s or more.
+                        let o = if *only_changed {
+                            o.only_changed((site.fps * 4 / 5).max(1))
+                        } else {
+                            o
+                        };
+                        outputs.push(threaded::maybe_threaded(Box::new(o), cfg.universes.len()))
+                    }
                     Err(e) => warnings.push(format!(
                         "artnet output to {target}: cannot open a socket: {e}"
                     )),
@@ -191,7 +230,9 @@ pub fn open_all(site: &Site, state_dir: &Path) -> (Vec<Box<dyn Output>>, Vec<Str
                     cid,
                 };
                 match sacn::SacnOutput::open(settings, cfg.universes.clone(), cfg.wire.clone()) {
-                    Ok(o) => outputs.push(Box::new(o)),
+                    Ok(o) => {
+                        outputs.push(threaded::maybe_threaded(Box::new(o), cfg.universes.len()))
+                    }
                     Err(e) => warnings.push(format!(
                         "sacn output to {target}: cannot open a socket: {e}"
                     )),

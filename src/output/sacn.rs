@@ -163,6 +163,10 @@ impl Output for SacnOutput {
         self.udp.health.clone()
     }
 
+    fn health_into(&self, out: &mut OutputHealth) {
+        self.udp.health.copy_into(out);
+    }
+
     /// Three rounds of stream-termination packets: receivers drop this
     /// source at once instead of waiting out their 2.5 s loss timer, then
     /// apply their own loss behaviour (or take another source's data).

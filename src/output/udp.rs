@@ -18,11 +18,15 @@ const WINDOW: Duration = Duration::from_secs(1);
 
 pub(crate) struct UdpSender {
     socket: UdpSocket,
+    /// Segmentation offload (UDP GSO), where the kernel has it: many equal
+    /// datagrams to one destination in one system call.
+    gso: Option<quinn_udp::UdpSocketState>,
     pub health: OutputHealth,
     frame_errors: u32,
     frame_sent: u32,
     last_ok: Option<Instant>,
     last_err: Option<Instant>,
+    last_error_key: Option<(std::io::ErrorKind, Option<i32>, SocketAddr)>,
 }
 
 impl UdpSender {
@@ -35,8 +39,12 @@ impl UdpSender {
         // failure only matters if such a target is configured, and then
         // shows as send errors.
         let _ = socket.set_broadcast(true);
+        let gso = quinn_udp::UdpSocketState::new((&socket).into())
+            .ok()
+            .filter(|g| g.max_gso_segments() > 1);
         Ok(UdpSender {
             socket,
+            gso,
             health: OutputHealth {
                 state: OK,
                 ..health
@@ -45,6 +53,7 @@ impl UdpSender {
             frame_sent: 0,
             last_ok: None,
             last_err: None,
+            last_error_key: None,
         })
     }
 
@@ -66,8 +75,68 @@ impl UdpSender {
             Err(e) => {
                 self.health.send_errors += 1;
                 self.frame_errors += 1;
-                self.health.last_error = Some(format!("send to {to}: {e}"));
+                self.note_error(&e, to);
             }
+        }
+    }
+
+    /// Send `bytes` as datagrams of `segment` bytes each (the last may be
+    /// shorter) to one destination, batched by GSO where the kernel has it
+    /// (up to its segment limit per call), else one call per datagram.
+    pub fn send_segments(&mut self, bytes: &[u8], segment: usize, to: SocketAddr) {
+        let segment = segment.max(1);
+        let batch = match &self.gso {
+            // Keep a batch under the 64 KiB a single UDP send may carry.
+            Some(g) => g.max_gso_segments().min(65_000 / segment).max(1),
+            None => 1,
+        };
+        for chunk in bytes.chunks(segment * batch) {
+            let packets = chunk.len().div_ceil(segment) as u64;
+            let result = match &self.gso {
+                Some(g) if packets > 1 => g.try_send(
+                    (&self.socket).into(),
+                    &quinn_udp::Transmit {
+                        destination: to,
+                        ecn: None,
+                        contents: chunk,
+                        segment_size: Some(segment),
+                        src_ip: None,
+                    },
+                ),
+                _ => {
+                    for p in chunk.chunks(segment) {
+                        self.send(p, to);
+                    }
+                    continue;
+                }
+            };
+            match result {
+                Ok(()) => {
+                    self.health.packets_sent += packets;
+                    self.frame_sent += packets as u32;
+                }
+                Err(e) => {
+                    self.health.send_errors += packets;
+                    self.frame_errors += packets as u32;
+                    self.note_error(&e, to);
+                    // Some paths refuse offload (EIO, EINVAL): fall back to
+                    // one datagram per call from now on.
+                    if matches!(e.raw_os_error(), Some(5) | Some(22)) {
+                        self.gso = None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Keep the error for the health report. The text is only written
+    /// when the error differs from the last one: a full socket buffer fails
+    /// thousands of sends a second, and a string for each is waste.
+    fn note_error(&mut self, e: &std::io::Error, to: SocketAddr) {
+        let key = (e.kind(), e.raw_os_error(), to);
+        if self.last_error_key != Some(key) || self.health.last_error.is_none() {
+            self.last_error_key = Some(key);
+            self.health.last_error = Some(format!("send to {to}: {e}"));
         }
     }
 

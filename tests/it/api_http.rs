@@ -1207,6 +1207,7 @@ fn an_override_shows_in_the_next_frames_of_the_running_loop() {
     let f = &cfg.site.fixtures[crown];
     let (u, a) = (f.universe, f.address as usize - 1);
     let read = || {
+        api.shared.want_frame();
         let s = api.shared.stats.lock().unwrap();
         s.last_frame
             .as_ref()

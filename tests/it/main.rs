@@ -23,4 +23,5 @@ mod output_health;
 mod output_sacn;
 mod output_site;
 mod properties;
+mod scale;
 mod service_unit;

@@ -69,7 +69,7 @@ universes = "21"
     assert!(w.is_empty(), "{w:?}");
     assert_eq!(s.outputs.len(), 5);
     match &s.outputs[0].kind {
-        OutputKind::ArtNet { target, sync } => {
+        OutputKind::ArtNet { target, sync, .. } => {
             assert_eq!(target.to_string(), "127.0.0.1:6454");
             assert!(sync);
         }

@@ -15,7 +15,8 @@
 //! `color`, `units`, `diag` → `fixture`, `site`, `show`, `schedule`,
 //! `engine` → `energy` (the power model, curfews, budgets) → `config` (a
 //! whole loaded site) → `control`, `pipeline` → `meter` (per-frame
-//! metering and the forecast); `wire` stands alone.
+//! metering and the forecast); `wire` stands alone; `generate` (test
+//! sites as text) and `monitor` (receiver statistics) stand beside it.
 
 pub mod color;
 pub mod config;
@@ -24,7 +25,9 @@ pub mod diag;
 pub mod energy;
 pub mod engine;
 pub mod fixture;
+pub mod generate;
 pub mod meter;
+pub mod monitor;
 pub mod pipeline;
 pub mod schedule;
 pub mod show;

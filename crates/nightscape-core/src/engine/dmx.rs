@@ -192,7 +192,15 @@ fn value_of(ch: &Channel, e: &Emitters, motion: &FixtureMotion, profile: &Profil
 }
 
 /// Map a look onto DMX universes (the frame's buffers are overwritten).
+/// Builds the per-fixture plan each call: a frame loop keeps a [`DmxMap`].
 pub fn look_to_frame(site: &Site, look: &Look, frame: &mut Frame) {
+    DmxMap::new(site).map(site, look, frame, 1);
+}
+
+/// The straightforward mapping, recomputing every fixture's capabilities
+/// each call: kept as the reference [`DmxMap`] is tested against.
+#[doc(hidden)]
+pub fn look_to_frame_reference(site: &Site, look: &Look, frame: &mut Frame) {
     if frame.universes != site.universes {
         *frame = Frame::new(site);
     }
@@ -201,90 +209,15 @@ pub fn look_to_frame(site: &Site, look: &Look, frame: &mut Frame) {
     }
     let mut scratch: Vec<Emitters> = Vec::new();
     for (fi, f) in site.fixtures.iter().enumerate() {
-        let profile = &site.profiles[f.profile];
-        let mode = &profile.modes[f.mode];
-        let cells = look.fixture_cells(site, fi as u32);
-        let motion = &look.motion[fi];
+        let mode = site.mode_of(f);
         let head_caps = caps(mode, None);
         let cell_caps = if mode.pixel {
             caps(mode, Some(0))
         } else {
             head_caps
         };
-        let curve = profile.dimmer_curve;
-
-        // Head scope: the whole fixture.
-        let fixture_intensity = cells.iter().map(Light::intensity).fold(0.0, f32::max);
-        let head_dimmer = head_caps.dimmer;
-        let head = if mode.pixel {
-            // Head colour channels on a pixel fixture (rare) get the average.
-            let n = cells.len().max(1) as f32;
-            let avg = cells.iter().fold(Light::DARK, |a, c| Light {
-                r: a.r + c.r / n,
-                g: a.g + c.g / n,
-                b: a.b + c.b / n,
-                kelvin: a.kelvin.max(c.kelvin),
-            });
-            scope_emitters(avg, head_dimmer, head_caps, profile, curve)
-        } else {
-            scope_emitters(
-                cells.first().copied().unwrap_or_default(),
-                head_dimmer,
-                head_caps,
-                profile,
-                curve,
-            )
-        };
-        let mut head = head;
-        if head_dimmer && mode.pixel {
-            head.dimmer = curve.apply(fixture_intensity);
-        }
-
-        scratch.clear();
-        if mode.pixel {
-            for c in cells {
-                // Under a head dimmer, cells carry their mix relative to the
-                // brightest cell; otherwise their own light.
-                let e = if head_dimmer {
-                    let scale = if fixture_intensity > 0.0 {
-                        1.0 / fixture_intensity
-                    } else {
-                        0.0
-                    };
-                    emitters(*c, scale, cell_caps, profile, None)
-                } else {
-                    scope_emitters(*c, cell_caps.dimmer, cell_caps, profile, curve)
-                };
-                scratch.push(e);
-            }
-        }
-
         let universe = &mut frame.data[f.universe_index as usize];
-        let base = f.address as usize - 1;
-        for ch in &mode.channels {
-            let slot = base + ch.offset as usize;
-            if slot >= UNIVERSE_SIZE {
-                continue;
-            }
-            let e = match ch.cell {
-                Some(i) if mode.pixel => scratch.get(i as usize).unwrap_or(&head),
-                _ => &head,
-            };
-            universe[slot] = match ch.role {
-                Role::Fixed(v) => v,
-                Role::Unused => 0,
-                _ => {
-                    let v = value_of(ch, e, motion, profile).unwrap_or(0.0);
-                    if ch.fine {
-                        (to16(v) & 0xff) as u8
-                    } else if ch.wide {
-                        (to16(v) >> 8) as u8
-                    } else {
-                        to8(v)
-                    }
-                }
-            };
-        }
+        map_fixture(site, look, fi, head_caps, cell_caps, universe, &mut scratch);
     }
 }
 
@@ -304,5 +237,254 @@ fn scope_emitters(
         e
     } else {
         emitters(light, 1.0, caps, profile, Some(curve))
+    }
+}
+
+/// How one fixture maps, worked out once per site instead of per frame.
+#[derive(Debug, Clone, Copy)]
+struct FixturePlan {
+    head_caps: Caps,
+    cell_caps: Caps,
+    /// Pixel cells that are exactly red, green, blue at 3 × cell, with no
+    /// head channels: the bulk of a city's pixels, mapped in a tight loop.
+    rgb_pixels: bool,
+}
+
+/// The DMX mapping of a site, with every fixture's capabilities and
+/// channel layout precomputed, and its scratch kept between frames (the
+/// mapping allocates nothing per frame).
+#[derive(Debug, Clone)]
+pub struct DmxMap {
+    plans: Vec<FixturePlan>,
+    /// Per thread: emitters of a pixel fixture's cells.
+    scratch: Vec<Vec<Emitters>>,
+}
+
+impl DmxMap {
+    pub fn new(site: &Site) -> DmxMap {
+        let plans = site
+            .fixtures
+            .iter()
+            .map(|f| {
+                let profile = &site.profiles[f.profile];
+                let mode = &profile.modes[f.mode];
+                let head_caps = caps(mode, None);
+                let cell_caps = if mode.pixel {
+                    caps(mode, Some(0))
+                } else {
+                    head_caps
+                };
+                let rgb_pixels = mode.pixel
+                    && mode.channels.len() == 3 * mode.cells as usize
+                    && mode.channels.iter().enumerate().all(|(k, ch)| {
+                        let role = [Role::Red, Role::Green, Role::Blue][k % 3];
+                        ch.role == role
+                            && ch.cell == Some((k / 3) as u16)
+                            && ch.offset as usize == k
+                            && !ch.fine
+                            && !ch.wide
+                    });
+                FixturePlan {
+                    head_caps,
+                    cell_caps,
+                    rgb_pixels,
+                }
+            })
+            .collect();
+        DmxMap {
+            plans,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Whether this map was built for `site` (same patch size).
+    pub fn fits(&self, site: &Site) -> bool {
+        self.plans.len() == site.fixtures.len()
+    }
+
+    /// Map a look onto DMX universes (the frame's buffers are overwritten),
+    /// over up to `threads` threads by contiguous universe ranges; the
+    /// bytes do not depend on the thread count.
+    pub fn map(&mut self, site: &Site, look: &Look, frame: &mut Frame, threads: usize) {
+        if !self.fits(site) {
+            *self = DmxMap::new(site);
+        }
+        if frame.universes != site.universes {
+            *frame = Frame::new(site);
+        }
+        let threads = if site.cells.len() < super::PARALLEL_MIN_CELLS {
+            1
+        } else {
+            threads.clamp(1, 16)
+        };
+        if self.scratch.len() < threads {
+            self.scratch.resize_with(threads, Vec::new);
+        }
+        let plans = &self.plans[..];
+        if threads == 1 || frame.data.len() < 2 {
+            map_range(site, look, plans, &mut frame.data, 0, &mut self.scratch[0]);
+            return;
+        }
+        let chunk = frame.data.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let mut parts = frame
+                .data
+                .chunks_mut(chunk)
+                .zip(self.scratch.iter_mut())
+                .enumerate();
+            let first = parts.next();
+            for (k, (part, scratch)) in parts {
+                scope.spawn(move || map_range(site, look, plans, part, k * chunk, scratch));
+            }
+            if let Some((_, (part, scratch))) = first {
+                map_range(site, look, plans, part, 0, scratch);
+            }
+        });
+    }
+}
+
+/// Map the fixtures patched into universes `first .. first + data.len()`.
+fn map_range(
+    site: &Site,
+    look: &Look,
+    plans: &[FixturePlan],
+    data: &mut [[u8; UNIVERSE_SIZE]],
+    first: usize,
+    scratch: &mut Vec<Emitters>,
+) {
+    for d in data.iter_mut() {
+        d.fill(0);
+    }
+    let end = first + data.len();
+    for (fi, (f, plan)) in site.fixtures.iter().zip(plans).enumerate() {
+        let ui = f.universe_index as usize;
+        if ui < first || ui >= end {
+            continue;
+        }
+        let universe = &mut data[ui - first];
+        let profile = &site.profiles[f.profile];
+        let cells =
+            &look.lights[f.first_cell as usize..f.first_cell as usize + f.cell_count as usize];
+        let base = f.address as usize - 1;
+        if plan.rgb_pixels {
+            // What `scope_emitters` without a dimmer gives for an RGB-only
+            // cell, channel by channel: the curve over each primary.
+            let curve = profile.dimmer_curve;
+            let room = UNIVERSE_SIZE.saturating_sub(base);
+            let slots = &mut universe[base.min(UNIVERSE_SIZE)..];
+            for (c, light) in cells.iter().enumerate() {
+                let at = 3 * c;
+                if at + 3 <= room {
+                    slots[at] = to8(curve.apply(light.r));
+                    slots[at + 1] = to8(curve.apply(light.g));
+                    slots[at + 2] = to8(curve.apply(light.b));
+                } else {
+                    for (k, v) in [light.r, light.g, light.b].into_iter().enumerate() {
+                        if at + k < room {
+                            slots[at + k] = to8(curve.apply(v));
+                        }
+                    }
+                }
+            }
+            continue;
+        }
+        map_fixture(
+            site,
+            look,
+            fi,
+            plan.head_caps,
+            plan.cell_caps,
+            universe,
+            scratch,
+        );
+    }
+}
+
+/// One fixture by the general rules (heads, dimmers, whites, motion).
+fn map_fixture(
+    site: &Site,
+    look: &Look,
+    fi: usize,
+    head_caps: Caps,
+    cell_caps: Caps,
+    universe: &mut [u8; UNIVERSE_SIZE],
+    scratch: &mut Vec<Emitters>,
+) {
+    let f = &site.fixtures[fi];
+    let profile = &site.profiles[f.profile];
+    let mode = &profile.modes[f.mode];
+    let cells = look.fixture_cells(site, fi as u32);
+    let motion = &look.motion[fi];
+    let curve = profile.dimmer_curve;
+    // Head scope: the whole fixture.
+    let fixture_intensity = cells.iter().map(Light::intensity).fold(0.0, f32::max);
+    let head_dimmer = head_caps.dimmer;
+    let head = if mode.pixel {
+        // Head colour channels on a pixel fixture (rare) get the average.
+        let n = cells.len().max(1) as f32;
+        let avg = cells.iter().fold(Light::DARK, |a, c| Light {
+            r: a.r + c.r / n,
+            g: a.g + c.g / n,
+            b: a.b + c.b / n,
+            kelvin: a.kelvin.max(c.kelvin),
+        });
+        scope_emitters(avg, head_dimmer, head_caps, profile, curve)
+    } else {
+        scope_emitters(
+            cells.first().copied().unwrap_or_default(),
+            head_dimmer,
+            head_caps,
+            profile,
+            curve,
+        )
+    };
+    let mut head = head;
+    if head_dimmer && mode.pixel {
+        head.dimmer = curve.apply(fixture_intensity);
+    }
+
+    scratch.clear();
+    if mode.pixel {
+        for c in cells {
+            // Under a head dimmer, cells carry their mix relative to the
+            // brightest cell; otherwise their own light.
+            let e = if head_dimmer {
+                let scale = if fixture_intensity > 0.0 {
+                    1.0 / fixture_intensity
+                } else {
+                    0.0
+                };
+                emitters(*c, scale, cell_caps, profile, None)
+            } else {
+                scope_emitters(*c, cell_caps.dimmer, cell_caps, profile, curve)
+            };
+            scratch.push(e);
+        }
+    }
+
+    let base = f.address as usize - 1;
+    for ch in &mode.channels {
+        let slot = base + ch.offset as usize;
+        if slot >= UNIVERSE_SIZE {
+            continue;
+        }
+        let e = match ch.cell {
+            Some(i) if mode.pixel => scratch.get(i as usize).unwrap_or(&head),
+            _ => &head,
+        };
+        universe[slot] = match ch.role {
+            Role::Fixed(v) => v,
+            Role::Unused => 0,
+            _ => {
+                let v = value_of(ch, e, motion, profile).unwrap_or(0.0);
+                if ch.fine {
+                    (to16(v) & 0xff) as u8
+                } else if ch.wide {
+                    (to16(v) >> 8) as u8
+                } else {
+                    to8(v)
+                }
+            }
+        };
     }
 }

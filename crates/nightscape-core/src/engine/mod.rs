@@ -163,35 +163,55 @@ impl Look {
 /// Render the look at `at` into `look` (reused across frames: no allocation
 /// on the hot path).
 pub fn render_look(site: &Site, shows: &[ActiveShow], at: DateTime<Utc>, look: &mut Look) {
+    render_look_threads(site, shows, at, look, 1);
+}
+
+/// Sites smaller than this render on one thread: below it, starting a
+/// second thread costs more than it saves.
+pub const PARALLEL_MIN_CELLS: usize = 20_000;
+
+/// [`render_look`] split over up to `threads` threads by contiguous cell
+/// ranges. Every cell is computed by the same code whichever thread runs
+/// it, so the look is identical to the one-thread render.
+pub fn render_look_threads(
+    site: &Site,
+    shows: &[ActiveShow],
+    at: DateTime<Utc>,
+    look: &mut Look,
+    threads: usize,
+) {
     if look.lights.len() != site.cells.len() || look.motion.len() != site.fixtures.len() {
         *look = Look::dark(site);
     } else {
         look.clear();
     }
-    let mut order: Vec<&ActiveShow> = shows.iter().collect();
-    order.sort_by(|a, b| a.priority.cmp(&b.priority).then(a.started.cmp(&b.started)));
-    for active in order {
+    let threads = if site.cells.len() < PARALLEL_MIN_CELLS {
+        1
+    } else {
+        threads.clamp(1, 16)
+    };
+    if threads == 1 {
+        render_cells(site, shows, at, &mut look.lights, 0);
+    } else {
+        let chunk = look.lights.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let mut parts = look.lights.chunks_mut(chunk).enumerate();
+            let first = parts.next();
+            for (k, part) in parts {
+                scope.spawn(move || render_cells(site, shows, at, part, k * chunk));
+            }
+            if let Some((_, part)) = first {
+                render_cells(site, shows, at, part, 0);
+            }
+        });
+    }
+    for_each_in_order(shows, |active| {
         let opacity = active.opacity(at);
         if opacity <= 0.0 {
-            continue;
+            return;
         }
         let t = active.phase(at);
         for layer in &active.show.layers {
-            for (i, &cell) in layer.cells.iter().enumerate() {
-                if let Some(mask) = active.mask {
-                    let f = site.cells[cell as usize].fixture as usize;
-                    if !mask.get(f).copied().unwrap_or(false) {
-                        continue;
-                    }
-                }
-                let (color, level) = layer.effect.eval(&cell_input(layer, i, cell, t));
-                let light = color.at((level * layer.level).clamp(0.0, 1.0));
-                let below = look.lights[cell as usize];
-                look.lights[cell as usize] = match layer.blend {
-                    Blend::Ltp => below.mix(light, opacity),
-                    Blend::Htp => below.htp(light.scaled(opacity)),
-                };
-            }
             if let Some(m) = &layer.motion {
                 let (pan, tilt) = m.at(t);
                 for &f in &layer.fixtures {
@@ -216,7 +236,62 @@ pub fn render_look(site: &Site, shows: &[ActiveShow], at: DateTime<Utc>, look: &
                 }
             }
         }
+    });
+}
+
+/// Visit the shows lowest priority first, ties by start then by position
+/// (what a stable sort gives), without allocating an order.
+fn for_each_in_order<'a>(shows: &'a [ActiveShow<'a>], mut f: impl FnMut(&'a ActiveShow<'a>)) {
+    let key = |i: usize| (shows[i].priority, shows[i].started, i);
+    let mut last = None;
+    for _ in 0..shows.len() {
+        let next = (0..shows.len())
+            .filter(|&i| last.is_none_or(|l| key(i) > l))
+            .min_by_key(|&i| key(i));
+        let Some(i) = next else { break };
+        last = Some(key(i));
+        f(&shows[i]);
     }
+}
+
+/// Render the light of cells `first .. first + lights.len()` into `lights`.
+fn render_cells(
+    site: &Site,
+    shows: &[ActiveShow],
+    at: DateTime<Utc>,
+    lights: &mut [Light],
+    first: usize,
+) {
+    let (lo, hi) = (first as u32, (first + lights.len()) as u32);
+    for_each_in_order(shows, |active| {
+        let opacity = active.opacity(at);
+        if opacity <= 0.0 {
+            return;
+        }
+        let t = active.phase(at);
+        for layer in &active.show.layers {
+            // Each thread walks the whole list and takes its own range:
+            // a compare per cell, and no assumption about the list's order.
+            for (i, &cell) in layer.cells.iter().enumerate() {
+                if cell < lo || cell >= hi {
+                    continue;
+                }
+                if let Some(mask) = active.mask {
+                    let f = site.cells[cell as usize].fixture as usize;
+                    if !mask.get(f).copied().unwrap_or(false) {
+                        continue;
+                    }
+                }
+                let (color, level) = layer.effect.eval(&cell_input(layer, i, cell, t));
+                let light = color.at((level * layer.level).clamp(0.0, 1.0));
+                let slot = &mut lights[(cell - lo) as usize];
+                *slot = match layer.blend {
+                    Blend::Ltp => slot.mix(light, opacity),
+                    Blend::Htp => slot.htp(light.scaled(opacity)),
+                };
+            }
+        }
+    });
 }
 
 /// Intensity limits applied after the shows are merged: per-fixture scale

@@ -74,6 +74,9 @@ pub enum OutputKind {
     ArtNet {
         target: SocketAddr,
         sync: bool,
+        /// Send a universe only when its data changed, and at least once a
+        /// second (`only_changed = true`); default: every universe, every frame.
+        only_changed: bool,
     },
     Sacn {
         target: SacnTarget,
@@ -269,6 +272,8 @@ struct RawOutput {
     sync: Option<Spanned<bool>>,
     #[serde(default)]
     sync_address: Option<Spanned<i64>>,
+    #[serde(default)]
+    only_changed: Option<Spanned<bool>>,
     #[serde(default)]
     priority: Option<Spanned<i64>>,
     #[serde(default)]
@@ -470,6 +475,7 @@ pub fn format_universes(list: &[u16]) -> String {
 /// target = "10.0.4.10"        # port 6454 unless given ("10.0.4.10:6454")
 /// universes = "0-9"
 /// sync = true                 # ArtSync after each frame
+/// only_changed = false        # true: a universe only when it changed (and ≥ 1/s)
 ///
 /// [[outputs]]
 /// kind = "sacn"               # E1.31
@@ -549,6 +555,7 @@ fn compile_outputs(
                         Ok(target) => Some(OutputKind::ArtNet {
                             target,
                             sync: ro.sync.as_ref().is_some_and(|s| *s.get_ref()),
+                            only_changed: ro.only_changed.as_ref().is_some_and(|s| *s.get_ref()),
                         }),
                         Err(m) => {
                             diags.error(file, span, m);
@@ -713,8 +720,13 @@ fn compile_outputs(
 /// Warn about keys that mean nothing for this kind of output.
 fn warn_inapplicable_keys(file: &SourceFile, ro: &RawOutput, kind: &str, diags: &mut Diagnostics) {
     let network = matches!(kind, "artnet" | "sacn");
-    let keys: [(&str, Option<Range<usize>>, bool); 8] = [
+    let keys: [(&str, Option<Range<usize>>, bool); 9] = [
         ("target", ro.target.as_ref().map(|s| s.span()), network),
+        (
+            "only_changed",
+            ro.only_changed.as_ref().map(|s| s.span()),
+            kind == "artnet",
+        ),
         ("port", ro.port.as_ref().map(|s| s.span()), !network),
         ("sync", ro.sync.as_ref().map(|s| s.span()), network),
         (

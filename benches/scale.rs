@@ -1,0 +1,109 @@
+//! City-scale benchmarks: each stage of a frame, alone, for generated sites
+//! of 100, 1,000 and 10,000 universes (170 RGB pixels each; wave on the
+//! avenues, a gradient up the facades, twinkle over everything — the site
+//! `nightscape generate-site --universes N` writes).
+//!
+//! - `render_only`: the shows into light per cell (`engine::render_look`);
+//! - `map_only`: light per cell into DMX (`FrameBuilder`'s mapper);
+//! - `packet_build`: DMX into ArtDmx packets in place (what the output does
+//!   before its send calls);
+//! - `whole_frame`: `FrameBuilder::build` (render, limits, map) plus the
+//!   packet build: all the CPU a frame costs before the kernel.
+//!
+//! Run with `cargo bench --bench scale`; docs/performance.md has the numbers
+//! and what they mean for 40 fps.
+
+use chrono::{DateTime, Duration, Utc};
+use nightscape::config::{self, Config};
+use nightscape::control::CompiledControl;
+use nightscape::daemon::{FrameBuilder, FrameHook};
+use nightscape::engine::{self, ActiveShow, Look};
+use nightscape::generate::{SiteSpec, SHOW_NAME};
+use nightscape::output::artnet::ArtDmxPackets;
+
+fn main() {
+    divan::main();
+}
+
+const SIZES: [u32; 3] = [100, 1_000, 10_000];
+
+fn at() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-12-31T20:00:00+08:00")
+        .unwrap()
+        .into()
+}
+
+/// As the daemon runs it: every core.
+fn builder(cfg: &Config) -> FrameBuilder {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    FrameBuilder::new(&cfg.site).with_threads(threads)
+}
+
+fn site(universes: u32) -> (tempfile::TempDir, Config) {
+    let dir = tempfile::tempdir().unwrap();
+    nightscape::cli::generate::write_site(&SiteSpec::new(universes), dir.path()).unwrap();
+    let cfg = config::load(dir.path()).unwrap();
+    assert_eq!(cfg.site.universes.len(), universes as usize);
+    (dir, cfg)
+}
+
+fn active(cfg: &Config) -> [ActiveShow<'_>; 1] {
+    let show = cfg.show(SHOW_NAME).unwrap();
+    [ActiveShow::new(show, at() - Duration::minutes(5), None, 0)]
+}
+
+#[divan::bench(args = SIZES, sample_count = 10, sample_size = 1)]
+fn render_only(bencher: divan::Bencher, universes: u32) {
+    let (_dir, cfg) = site(universes);
+    let active = active(&cfg);
+    let mut look = Look::dark(&cfg.site);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut t = at();
+    bencher.bench_local(|| {
+        t += Duration::milliseconds(25);
+        engine::render_look_threads(&cfg.site, &active, t, &mut look, threads);
+        divan::black_box(&look);
+    });
+}
+
+#[divan::bench(args = SIZES, sample_count = 10, sample_size = 1)]
+fn map_only(bencher: divan::Bencher, universes: u32) {
+    let (_dir, cfg) = site(universes);
+    let active = active(&cfg);
+    let mut look = Look::dark(&cfg.site);
+    engine::render_look(&cfg.site, &active, at(), &mut look);
+    let mut builder = builder(&cfg);
+    bencher.bench_local(|| {
+        builder.map(&cfg.site, &look);
+        divan::black_box(&builder.frame);
+    });
+}
+
+#[divan::bench(args = SIZES, sample_count = 10, sample_size = 1)]
+fn packet_build(bencher: divan::Bencher, universes: u32) {
+    let (_dir, cfg) = site(universes);
+    let active = active(&cfg);
+    let frame = engine::render_frame(&cfg.site, &active, at());
+    let mut packets = ArtDmxPackets::new(&cfg.site.universes, &cfg.site.universes);
+    bencher.bench_local(|| {
+        packets.build(&frame);
+        divan::black_box(packets.bytes());
+    });
+}
+
+#[divan::bench(args = SIZES, sample_count = 10, sample_size = 1)]
+fn whole_frame(bencher: divan::Bencher, universes: u32) {
+    let (_dir, cfg) = site(universes);
+    let active = active(&cfg);
+    let control = CompiledControl::default();
+    let mut hooks: Vec<Box<dyn FrameHook>> = Vec::new();
+    let mut builder = builder(&cfg);
+    let mut packets = ArtDmxPackets::new(&cfg.site.universes, &cfg.site.universes);
+    let mut t = at();
+    bencher.bench_local(|| {
+        t += Duration::milliseconds(25);
+        let frame = builder.build(&cfg, &active, &control, &mut hooks, t);
+        packets.build(frame);
+        divan::black_box(packets.bytes());
+    });
+}

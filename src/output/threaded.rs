@@ -1,0 +1,227 @@
+//! A network output on its own thread, fed by the frame loop through a
+//! double buffer: the loop copies the frame into a spare buffer and hands it
+//! over (latest wins), the output thread builds packets and makes the
+//! system calls. At thousands of universes the kernel's time per packet is
+//! most of a frame; on its own thread it overlaps with rendering the next
+//! frame instead of adding to it, on a second core.
+//!
+//! Small outputs (a few universes) stay on the frame loop: for them a
+//! thread hand-off costs more than the sends.
+//!
+//! Nothing is allocated per frame: the two frame buffers and the health
+//! snapshot are reused. If the thread is still busy with the previous frame
+//! when the next arrives, the pending one is replaced (counted in the log
+//! only by the frames a receiver does not see; the loop never waits).
+
+use super::{Output, OutputHealth};
+use crate::engine::Frame;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+/// Outputs carrying at least this many universes get their own thread.
+pub const THREADED_MIN_UNIVERSES: usize = 32;
+
+/// Put `output` on its own thread if it carries enough universes.
+pub fn maybe_threaded(output: Box<dyn Output>, universes: usize) -> Box<dyn Output> {
+    if universes < THREADED_MIN_UNIVERSES {
+        return output;
+    }
+    match OutputThread::start(output) {
+        Ok(t) => Box::new(t),
+        Err(output) => output,
+    }
+}
+
+#[derive(Default)]
+struct Slot {
+    /// The frame waiting to be sent.
+    pending: Option<Frame>,
+    /// Buffers the loop may fill next. Three buffers in all (one being
+    /// sent, one pending, one being filled) mean the loop always finds one.
+    spares: Vec<Frame>,
+    primed: bool,
+    health: OutputHealth,
+    stop: bool,
+    /// The thread has stopped its output and is gone.
+    done: bool,
+}
+
+struct Handoff {
+    slot: Mutex<Slot>,
+    wake: Condvar,
+}
+
+fn lock(h: &Handoff) -> std::sync::MutexGuard<'_, Slot> {
+    h.slot.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// An output running on a thread of its own.
+pub struct OutputThread {
+    handoff: Arc<Handoff>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl OutputThread {
+    /// Start the thread; gives the output back if no thread can be started.
+    pub fn start(output: Box<dyn Output>) -> Result<OutputThread, Box<dyn Output>> {
+        let handoff = Arc::new(Handoff {
+            slot: Mutex::new(Slot {
+                health: output.health(),
+                ..Slot::default()
+            }),
+            wake: Condvar::new(),
+        });
+        // The output moves into the thread; if spawning fails we need it
+        // back, so it travels in a shared cell.
+        let cell = Arc::new(Mutex::new(Some(output)));
+        let (h, c) = (handoff.clone(), cell.clone());
+        let spawned = std::thread::Builder::new()
+            .name("output".into())
+            .spawn(move || {
+                let output = c.lock().ok().and_then(|mut o| o.take());
+                if let Some(output) = output {
+                    run(output, &h);
+                }
+            });
+        match spawned {
+            Ok(thread) => Ok(OutputThread {
+                handoff,
+                thread: Some(thread),
+            }),
+            Err(_) => match cell.lock().ok().and_then(|mut o| o.take()) {
+                Some(o) => Err(o),
+                None => Err(Box::new(Gone)),
+            },
+        }
+    }
+}
+
+fn run(mut output: Box<dyn Output>, h: &Handoff) {
+    let mut slot = lock(h);
+    loop {
+        if let Some(frame) = slot.pending.take() {
+            drop(slot);
+            output.send(&frame);
+            slot = lock(h);
+            output.health_into(&mut slot.health);
+            slot.spares.push(frame);
+            continue;
+        }
+        if slot.stop {
+            drop(slot);
+            output.stop();
+            let mut slot = lock(h);
+            output.health_into(&mut slot.health);
+            slot.done = true;
+            h.wake.notify_all();
+            return;
+        }
+        slot = h.wake.wait(slot).unwrap_or_else(|p| p.into_inner());
+    }
+}
+
+impl Output for OutputThread {
+    fn send(&mut self, frame: &Frame) {
+        let mut slot = lock(&self.handoff);
+        if slot.done {
+            return;
+        }
+        if !slot.primed {
+            // All the buffers there will ever be, made once.
+            slot.primed = true;
+            slot.spares.reserve(3);
+            slot.spares.push(frame.clone());
+            slot.spares.push(frame.clone());
+        }
+        // Fill a spare buffer (or the pending one the thread has not
+        // started on: latest wins).
+        let mut buf = slot
+            .spares
+            .pop()
+            .or_else(|| slot.pending.take())
+            .unwrap_or_else(|| frame.clone());
+        drop(slot);
+        // Field by field: reuses the buffers' allocations.
+        buf.universes.clone_from(&frame.universes);
+        buf.data.clone_from(&frame.data);
+        let mut slot = lock(&self.handoff);
+        if let Some(old) = slot.pending.replace(buf) {
+            slot.spares.push(old);
+        }
+        self.handoff.wake.notify_all();
+    }
+
+    fn health(&self) -> OutputHealth {
+        lock(&self.handoff).health.clone()
+    }
+
+    fn health_into(&self, out: &mut OutputHealth) {
+        lock(&self.handoff).health.copy_into(out);
+    }
+
+    /// Let the thread send what it was given, then stop the output there
+    /// (sACN termination) and join it.
+    fn stop(&mut self) {
+        {
+            let mut slot = lock(&self.handoff);
+            slot.stop = true;
+            self.handoff.wake.notify_all();
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for OutputThread {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Stand-in when neither a thread nor the output could be had back.
+struct Gone;
+
+impl Output for Gone {
+    fn send(&mut self, _frame: &Frame) {}
+    fn health(&self) -> OutputHealth {
+        OutputHealth::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::artnet::ArtNetOutput;
+    use crate::output::artpoll_wire::parse_artdmx;
+    use crate::site::UNIVERSE_SIZE;
+    use std::net::UdpSocket;
+
+    #[test]
+    fn frames_go_out_from_the_thread_in_order_and_stop_joins() {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        rx.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let out = ArtNetOutput::open(rx.local_addr().unwrap(), vec![0, 1], false).unwrap();
+        let mut t = OutputThread::start(Box::new(out)).ok().unwrap();
+        let frame = |v: u8| Frame {
+            universes: vec![0, 1],
+            data: vec![[v; UNIVERSE_SIZE]; 2],
+        };
+        t.send(&frame(7));
+        let mut b = [0u8; 1024];
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            let n = rx.recv(&mut b).unwrap();
+            let (seq, _, pa, d) = parse_artdmx(&b[..n]).unwrap();
+            got.push((seq, pa, d[0]));
+        }
+        assert_eq!(got, [(1, 0, 7), (1, 1, 7)]);
+        t.stop();
+        assert_eq!(t.health().packets_sent, 2);
+        // After stop nothing more is sent.
+        t.send(&frame(9));
+        rx.set_nonblocking(true).unwrap();
+        assert!(rx.recv(&mut b).is_err());
+    }
+}
