@@ -64,7 +64,7 @@ pub fn check(site: &Path, args: &CheckArgs) -> Result<i32> {
 /// Validate a profile folder alone.
 fn check_fixtures(dir: &Path) -> Result<i32> {
     let mut diags = crate::diag::Diagnostics::new();
-    let library = crate::site::load_profiles(dir, &mut diags);
+    let library = crate::config::load_profiles(dir, &mut diags);
     for d in &diags.items {
         eprintln!("{d}");
     }
