@@ -78,8 +78,6 @@ pub struct ScopeDef {
 /// A curfew's interval on one night (None: it does not happen that night).
 type Window = Option<(DateTime<Utc>, DateTime<Utc>)>;
 
-/// The fixtures a show targets, with the show's name to confirm a hit.
-
 /// Everything per configuration: the power model, scopes, budgets,
 /// curfews, and the fixtures each show targets (filled lazily).
 pub struct SiteModel {
