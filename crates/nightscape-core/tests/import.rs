@@ -297,3 +297,48 @@ fn wrong_json_types_are_named_by_path() {
     .unwrap_err();
     assert!(matches!(e, ImportError::NotAFixture(_)), "{e}");
 }
+
+#[test]
+fn damaged_files_never_panic() {
+    // Every prefix, and the file with one character replaced at many
+    // places, either imports or fails with a reason.
+    for (format, rel, ctx) in [
+        (
+            Format::Qxf,
+            "qlcplus/Stairville-xBrick-Full-Colour-16X3W.qxf",
+            OflContext::default(),
+        ),
+        (
+            Format::Ofl,
+            "ofl/led-dmx-pixel-tube-16-rgb-ip20.json",
+            ofl_ctx("eurolite"),
+        ),
+        (
+            Format::Ofl,
+            "ofl/mini-beam-rgbw.json",
+            ofl_ctx("stage-right"),
+        ),
+    ] {
+        let text = data(rel);
+        let cuts: Vec<usize> = (0..text.len())
+            .step_by(89)
+            .filter(|&i| text.is_char_boundary(i))
+            .collect();
+        for &cut in &cuts {
+            let _ = import(format, rel, &text[..cut], &ctx);
+            for junk in ["\"", "9", "]", "<"] {
+                let mut damaged = text.clone();
+                let end = (cut + 1..=text.len())
+                    .find(|&e| text.is_char_boundary(e))
+                    .unwrap_or(text.len());
+                damaged.replace_range(cut..end, junk);
+                if let Ok(i) = import(format, rel, &damaged, &ctx) {
+                    // Whatever imports also loads.
+                    let file = SourceFile::new("x.toml", i.toml);
+                    let mut d = Diagnostics::new();
+                    assert!(parse_profile("x", &file, &mut d).is_some(), "{d}");
+                }
+            }
+        }
+    }
+}
