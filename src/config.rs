@@ -50,6 +50,17 @@ fn read_all(paths: Vec<PathBuf>, diags: &mut Diagnostics) -> Vec<SourceFile> {
         .collect()
 }
 
+/// Read and parse a profile folder on its own (`check --fixtures`): the
+/// same parser the site uses, every problem in `diags`.
+pub fn load_profiles(dir: &Path, diags: &mut Diagnostics) -> site::Library {
+    if let Err(e) = std::fs::read_dir(dir) {
+        diags.file_error(dir, format!("cannot read the profile folder: {e}"));
+        return site::Library::default();
+    }
+    let files = read_all(toml_files(dir), diags);
+    site::parse_profiles(&files, diags)
+}
+
 /// Configurations loaded so far by this process: each gets the next
 /// number as its generation, so caches keyed by it never confuse two.
 static GENERATION: AtomicU64 = AtomicU64::new(1);

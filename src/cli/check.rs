@@ -1,10 +1,22 @@
 //! `nightscape check`: load everything, print every problem, exit 1 on any
-//! error. Warnings are printed but do not fail the check.
+//! error. Warnings are printed but do not fail the check. `--fixtures DIR`
+//! checks a profile folder on its own (an import's output, a library being
+//! built) with the same parser the site uses.
 
 use anyhow::Result;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-pub fn check(site: &Path) -> Result<i32> {
+#[derive(clap::Args, Debug, Default)]
+pub struct CheckArgs {
+    /// Check only this profile folder (every *.toml in it), not a site.
+    #[arg(long, value_name = "DIR")]
+    pub fixtures: Option<PathBuf>,
+}
+
+pub fn check(site: &Path, args: &CheckArgs) -> Result<i32> {
+    if let Some(dir) = &args.fixtures {
+        return check_fixtures(dir);
+    }
     match crate::config::load(site) {
         Ok(mut cfg) => {
             // Look a year ahead for overlaps and polar nights.
@@ -47,4 +59,40 @@ pub fn check(site: &Path) -> Result<i32> {
             Ok(1)
         }
     }
+}
+
+/// Validate a profile folder alone.
+fn check_fixtures(dir: &Path) -> Result<i32> {
+    let mut diags = crate::diag::Diagnostics::new();
+    let library = crate::config::load_profiles(dir, &mut diags);
+    for d in &diags.items {
+        eprintln!("{d}");
+    }
+    let errors = diags.errors().count();
+    if errors > 0 || library.profiles.is_empty() {
+        if library.profiles.is_empty() && errors == 0 {
+            eprintln!("{}: no profiles (*.toml) found", dir.display());
+        }
+        eprintln!(
+            "{errors} error{} found; {} profile{} ok, {} broken",
+            if errors == 1 { "" } else { "s" },
+            library.profiles.len(),
+            if library.profiles.len() == 1 { "" } else { "s" },
+            library.broken.len()
+        );
+        return Ok(1);
+    }
+    let modes: usize = library.profiles.iter().map(|p| p.modes.len()).sum();
+    let needs_power = library.profiles.iter().filter(|p| p.needs_power).count();
+    println!(
+        "ok: {} profiles, {modes} modes{} in {}",
+        library.profiles.len(),
+        if needs_power > 0 {
+            format!(" ({needs_power} need a power figure)")
+        } else {
+            String::new()
+        },
+        dir.display()
+    );
+    Ok(0)
 }

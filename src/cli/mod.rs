@@ -1,4 +1,5 @@
-//! The command line: `run` (the default), `check` and `render`.
+//! The command line: `run` (the default), `check`, `render`, `import` and
+//! the rest.
 //!
 //! This is the edge where `anyhow` lives: library errors become messages a
 //! designer can act on, and exit codes follow the contract (1 on any error).
@@ -6,6 +7,7 @@
 mod check;
 mod energy;
 pub mod generate;
+mod import;
 mod monitor;
 mod nodes;
 mod render;
@@ -35,8 +37,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the daemon: render and send frames at the site's fps.
     Run(run::RunArgs),
-    /// Validate the site, profiles and shows; print every problem as file:line:col.
-    Check,
+    /// Validate the site, profiles and shows (or with --fixtures only a
+    /// profile folder); print every problem as file:line:col.
+    Check(check::CheckArgs),
     /// Print the DMX frame the site outputs at an instant.
     Render(render::RenderArgs),
     /// Find Art-Net nodes by ArtPoll and list them beside what the site sends.
@@ -52,6 +55,9 @@ pub enum Command {
     /// Receive Art-Net and sACN and print per-universe fps, interval
     /// p50/p99/max, sequence gaps and changed-frame rate.
     Monitor(monitor::MonitorArgs),
+    /// Convert QLC+ (.qxf) or Open Fixture Library (JSON) fixture definitions
+    /// into profile files.
+    Import(import::ImportArgs),
     /// Print the systemd unit (Type=notify, watchdog, hardening) with
     /// install steps, for --site (default /etc/nightscape/shows) and --state.
     Service(ServiceArgs),
@@ -80,7 +86,16 @@ pub fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
 
 /// Entry point for the binary. Returns the process exit code.
 pub fn main() -> Result<i32> {
-    let cli = Cli::parse();
+    // A usage error exits 1 like every other error (clap's own default is 2,
+    // which `import` uses for "some files failed").
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return Ok(code);
+        }
+    };
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     // Colour codes only for a person at a terminal: journald and log files
@@ -92,7 +107,8 @@ pub fn main() -> Result<i32> {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     match cli.command.unwrap_or(Command::Run(run::RunArgs::default())) {
-        Command::Check => check::check(&cli.site),
+        Command::Check(args) => check::check(&cli.site, &args),
+        Command::Import(args) => import::import(&args),
         Command::Render(args) => render::render(&cli.site, &args),
         Command::Nodes(args) => nodes::nodes(&cli.site, &args),
         Command::Schedule(args) => schedule::schedule(&cli.site, &args),

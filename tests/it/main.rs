@@ -15,6 +15,7 @@ mod daemon_schedule;
 mod e2e_artnet;
 mod energy_cli;
 mod energy_daemon;
+mod fixture_import;
 mod golden_frames;
 mod output_discovery;
 mod output_e2e_sacn;
