@@ -18,7 +18,7 @@
 use super::meter::{Core, Meter, NightRecord, ScopeKind};
 use super::store::EnergyStore;
 use crate::config::Config;
-use crate::daemon::FrameHook;
+use crate::pipeline::FrameHook;
 use crate::engine::{ActiveShow, Frame, Limits};
 use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::BTreeMap;

@@ -12,7 +12,7 @@
 //! - [`limit`] resolves curfew windows per night and solves budget scales;
 //! - [`meter`] turns frames into per-night records ([`meter::Core`] drives
 //!   limits and sampling; [`meter::NightRecord`] integrates samples);
-//! - [`hook`] is the daemon's [`crate::daemon::FrameHook`], feeding a writer
+//! - [`hook`] is the daemon's [`crate::pipeline::FrameHook`], feeding a writer
 //!   thread; [`store`] is the SQLite file (`<state>/energy.sqlite`);
 //! - [`estimate`] renders sampled instants of planned nights without a
 //!   daemon; [`report`] builds and formats the report from either.
