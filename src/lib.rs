@@ -18,6 +18,6 @@ pub mod store;
 
 // The pure core, under the paths the daemon has always used.
 pub use nightscape_core::{
-    color, control, diag, engine, fixture, generate, meter, monitor, pipeline, schedule, show,
-    site, units, wire,
+    color, control, diag, engine, fixture, generate, local_time, meter, monitor, pipeline,
+    schedule, show, site, units, wire,
 };

@@ -26,6 +26,7 @@ pub mod energy;
 pub mod engine;
 pub mod fixture;
 pub mod generate;
+pub mod local_time;
 pub mod meter;
 pub mod monitor;
 pub mod pipeline;
