@@ -14,6 +14,7 @@ pub mod config;
 pub mod daemon;
 pub mod energy;
 pub mod output;
+pub mod preview;
 pub mod store;
 
 // The pure core, under the paths the daemon has always used.

@@ -8,6 +8,7 @@ mod energy;
 pub mod generate;
 mod monitor;
 mod nodes;
+mod preview;
 mod render;
 mod run;
 pub mod schedule;
@@ -41,6 +42,9 @@ pub enum Command {
     Render(render::RenderArgs),
     /// Find Art-Net nodes by ArtPoll and list them beside what the site sends.
     Nodes(nodes::NodesArgs),
+    /// Draw the site for designers: a moment (--at, PNG/SVG), a whole night
+    /// (--night, PNG/HTML) or an animation (--from --to, GIF). Sends nothing.
+    Preview(preview::PreviewArgs),
     /// Print the coming nights' plan: sun times, mode, resolved entries.
     Schedule(schedule::ScheduleArgs),
     /// The energy report (kWh, peak, cost, CO2, savings, curfew, budgets), or
@@ -124,6 +128,7 @@ pub fn main() -> Result<i32> {
     match cli.command.unwrap_or(Command::Run(run::RunArgs::default())) {
         Command::Check => check::check(&cli.site),
         Command::Render(args) => render::render(&cli.site, &args),
+        Command::Preview(args) => preview::preview(&cli.site, &args),
         Command::Nodes(args) => nodes::nodes(&cli.site, &args),
         Command::Schedule(args) => schedule::schedule(&cli.site, &args),
         Command::Energy(args) => energy::energy(&cli.site, &args),

@@ -196,3 +196,254 @@ fn dry_run_serves_the_rendered_frame_and_sends_nothing() {
     let mut buf = [0u8; 1024];
     assert!(rx.recv_from(&mut buf).is_err(), "the dry run sent a packet");
 }
+
+fn read_png(path: &Path) -> (u32, u32, Vec<u8>) {
+    let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let mut reader = dec.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Rgb);
+    buf.truncate(info.buffer_size());
+    (info.width, info.height, buf)
+}
+
+/// The frame `render` prints, as an engine frame of the site.
+fn render_frame(
+    site: &Path,
+    cfg: &nightscape::config::Config,
+    args: &[&str],
+) -> nightscape::engine::Frame {
+    let json = render_json(site, args);
+    let mut frame = nightscape::engine::Frame::new(&cfg.site);
+    for (u, d) in frame.universes.iter().zip(frame.data.iter_mut()) {
+        let vals = json["universes"][u.to_string()].as_array().unwrap();
+        for (slot, v) in d.iter_mut().zip(vals) {
+            *slot = v.as_u64().unwrap() as u8;
+        }
+    }
+    frame
+}
+
+/// `preview --at` draws every cell where the site plan puts it, in the
+/// display colour of the DMX `render` prints for that instant.
+#[test]
+fn preview_png_shows_every_cell_in_the_colour_render_sends() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    let cfg = nightscape::config::load(&site).unwrap();
+    // 19:35 on a show night: the nightly show over the static evening, so
+    // the avenue, square, bridge and facade differ.
+    let at = "2026-12-31 19:35";
+    let png_path = tmp.path().join("m.png");
+    let out = nightscape(
+        &site,
+        &["preview", "--at", at, "--out", png_path.to_str().unwrap()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (w, h, rgb) = read_png(&png_path);
+    assert_eq!((w, h), (1920, 1080), "fits a 1920×1080 screen by default");
+
+    let frame = render_frame(&site, &cfg, &["--at", at]);
+    let want = nightscape::engine::display::cell_colors(&cfg.site, &frame);
+    let layout = nightscape::preview::map::MapLayout::new(&cfg.site, w, h);
+    let mut checked = 0;
+    let mut distinct = std::collections::BTreeSet::new();
+    for (i, (p, r)) in layout.cells.iter().zip(&layout.radius).enumerate() {
+        // A dot of radius 2 or more covers its centre pixel whole.
+        if *r < 2.0 {
+            continue;
+        }
+        let (x, y) = (p[0].floor() as usize, p[1].floor() as usize);
+        let k = (y * w as usize + x) * 3;
+        let got = [rgb[k], rgb[k + 1], rgb[k + 2]];
+        assert_eq!(got, want[i], "cell {i} at ({x}, {y})");
+        distinct.insert(got);
+        checked += 1;
+    }
+    assert!(
+        checked >= 100,
+        "only {checked} cells were large enough to check"
+    );
+    assert!(distinct.len() >= 4, "colours: {distinct:?}");
+
+    // The SVG draws the same dots, and says in words what the PNG says.
+    let svg_path = tmp.path().join("m.svg");
+    let out = nightscape(
+        &site,
+        &["preview", "--at", at, "--out", svg_path.to_str().unwrap()],
+    );
+    assert!(out.status.success());
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    for c in &want {
+        let hex = format!("#{:02x}{:02x}{:02x}", c[0], c[1], c[2]);
+        assert!(svg.contains(&format!("fill=\"{hex}\"/>")), "{hex} missing");
+    }
+    for text in [
+        "Thu 2026-12-31 19:35:00 +08:00",
+        "mode show-night",
+        "nightly",
+        "static-evening",
+        "larger than to scale",
+    ] {
+        assert!(svg.contains(text), "the SVG does not say `{text}`");
+    }
+}
+
+/// `--show` with a wrong name is refused; an unknown extension is named.
+#[test]
+fn preview_refuses_what_it_cannot_draw() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    let out = nightscape(&site, &["preview", "--at", "20:00", "--out", "x.jpg"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(".png or .svg"));
+    let out = nightscape(
+        &site,
+        &[
+            "preview", "--at", "20:00", "--show", "nightlyy", "--out", "x.png",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown show"));
+    let out = nightscape(&site, &["preview", "--out", "x.png"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--night DATE"));
+}
+
+/// A night as a PNG (rows × minutes) and as a self-contained HTML player.
+#[test]
+fn preview_night_png_and_html() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    let cfg = nightscape::config::load(&site).unwrap();
+    let png_path = tmp.path().join("n.png");
+    let out = nightscape(
+        &site,
+        &[
+            "preview",
+            "--night",
+            "2026-12-31",
+            "--step",
+            "5m",
+            "--out",
+            png_path.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (w, h, rgb) = read_png(&png_path);
+    assert!(w >= 1000 && h >= 400, "{w}×{h}");
+    // Not a blank picture: plenty of distinct colours.
+    let distinct: std::collections::BTreeSet<&[u8]> = rgb.chunks(3).collect();
+    assert!(distinct.len() > 50);
+
+    let html_path = tmp.path().join("n.html");
+    let out = nightscape(
+        &site,
+        &[
+            "preview",
+            "--night",
+            "2026-12-31",
+            "--step",
+            "5m",
+            "--out",
+            html_path.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success());
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    assert!(html.contains("<canvas") && html.contains("type=\"range\""));
+    assert!(
+        !html.contains("src=\"http") && !html.contains("href=\"http"),
+        "self-contained"
+    );
+    // The samples: steps × fixtures × 3 bytes, base64.
+    let (start, end) = nightscape::preview::night::span(&cfg, "2026-12-31".parse().unwrap());
+    let steps = ((end - start).num_seconds() as f64 / 300.0).ceil() as usize;
+    let b64_len = html
+        .split("atob(\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .len();
+    assert_eq!(
+        b64_len,
+        (steps * cfg.site.fixtures.len() * 3).div_ceil(3) * 4
+    );
+}
+
+/// A GIF of a minute at 60× speed: decodes, has the frames asked for, and
+/// its first frame shows the bridge in the colour `render` gives it (up to
+/// the GIF's 256-colour palette).
+#[test]
+fn preview_gif_decodes_with_the_right_frames() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    let cfg = nightscape::config::load(&site).unwrap();
+    let gif_path = tmp.path().join("c.gif");
+    let from = "2026-12-31 19:35";
+    let out = nightscape(
+        &site,
+        &[
+            "preview",
+            "--from",
+            from,
+            "--to",
+            "2026-12-31 19:36",
+            "--fps",
+            "5",
+            "--speed",
+            "60",
+            "--width",
+            "960",
+            "--out",
+            gif_path.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut opts = gif::DecodeOptions::new();
+    opts.set_color_output(gif::ColorOutput::RGBA);
+    let mut dec = opts
+        .read_info(std::fs::File::open(&gif_path).unwrap())
+        .unwrap();
+    let (w, h) = (dec.width() as usize, dec.height() as usize);
+    assert_eq!((w, h), (960, 540));
+    let first = dec.read_next_frame().unwrap().unwrap().buffer.to_vec();
+    let mut n = 1;
+    while dec.read_next_frame().unwrap().is_some() {
+        n += 1;
+    }
+    assert_eq!(
+        n, 6,
+        "60 s at 60× and 5 fps: 5 frames a second plus the last"
+    );
+    let frame = render_frame(&site, &cfg, &["--at", from]);
+    let want = nightscape::engine::display::cell_colors(&cfg.site, &frame);
+    let layout = nightscape::preview::map::MapLayout::new(&cfg.site, 960, 540);
+    let mut checked = 0;
+    for (i, (p, r)) in layout.cells.iter().zip(&layout.radius).enumerate() {
+        if *r < 2.0 {
+            continue;
+        }
+        let k = (p[1].floor() as usize * w + p[0].floor() as usize) * 4;
+        for c in 0..3 {
+            let d = (first[k + c] as i32 - want[i][c] as i32).abs();
+            assert!(d <= 24, "cell {i}: {:?} vs {:?}", &first[k..k + 3], want[i]);
+        }
+        checked += 1;
+    }
+    assert!(checked >= 20, "{checked}");
+}
