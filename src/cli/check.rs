@@ -23,6 +23,30 @@ pub fn check(site: &Path) -> Result<i32> {
                     return Ok(1);
                 }
             }
+            // Public safety: shows that flash a large part of the site.
+            let mut safety_diags = crate::diag::Diagnostics::new();
+            let safety = crate::safety::parse(&cfg.site.source, &cfg.show_order, &mut safety_diags);
+            if !safety_diags.has_errors() {
+                safety_diags.extend(safety_findings(&cfg, &safety));
+            }
+            let errors: Vec<_> = safety_diags.errors().cloned().collect();
+            cfg.warnings.items.extend(
+                safety_diags
+                    .items
+                    .into_iter()
+                    .filter(|d| d.severity == crate::diag::Severity::Warning),
+            );
+            if !errors.is_empty() {
+                for w in cfg.warnings.warnings() {
+                    eprintln!("{w}");
+                }
+                for e in &errors {
+                    eprintln!("{e}");
+                }
+                let n = errors.len();
+                eprintln!("{n} error{} found", if n == 1 { "" } else { "s" });
+                return Ok(1);
+            }
             for w in cfg.warnings.warnings() {
                 eprintln!("{w}");
             }
@@ -47,4 +71,60 @@ pub fn check(site: &Path) -> Result<i32> {
             Ok(1)
         }
     }
+}
+
+/// The safety check's findings as located diagnostics: errors, or warnings
+/// for shows the site allows (with its reason).
+fn safety_findings(
+    cfg: &crate::config::Config,
+    safety: &crate::safety::SafetyConfig,
+) -> crate::diag::Diagnostics {
+    use crate::diag::{Diagnostic, Severity};
+    let mut out = crate::diag::Diagnostics::new();
+    for f in crate::safety::check(cfg, safety) {
+        let allowed = safety.allow.iter().any(|(s, _)| *s == f.show);
+        let (severity, tail) = if allowed {
+            (
+                Severity::Warning,
+                format!(
+                    " (allowed under [safety]: {})",
+                    safety.reason.as_deref().unwrap_or("")
+                ),
+            )
+        } else {
+            (
+                Severity::Error,
+                format!(
+                    "; more than {} flashes a second over {:.0} % or more of a group or of the site can trigger seizures (WCAG 2.3.1 general flash, adapted): slow it, soften it, or list the show under [safety] allow with a reason",
+                    safety.max_flashes_per_s,
+                    safety.min_share * 100.0
+                ),
+            )
+        };
+        let what = format!(
+            "show `{}` flashes {:.1} times a second on {} of {} fixtures ({:.0} %) of {}, {:.1} s after its fade-in",
+            f.show,
+            f.rate,
+            f.flashing,
+            f.fixtures,
+            f.share() * 100.0,
+            f.scope,
+            f.at_s
+        );
+        let places: Vec<((usize, usize), &str)> = if f.layers.is_empty() {
+            vec![(f.first_layer, " (its layers together)")]
+        } else {
+            f.layers.iter().map(|l| (*l, " (this layer)")).collect()
+        };
+        for ((line, col), which) in places {
+            out.items.push(Diagnostic {
+                path: f.path.clone(),
+                line,
+                col,
+                severity,
+                message: format!("{what}{which}{tail}"),
+            });
+        }
+    }
+    out
 }

@@ -447,3 +447,106 @@ fn preview_gif_decodes_with_the_right_frames() {
     }
     assert!(checked >= 20, "{checked}");
 }
+
+fn check(site: &Path) -> std::process::Output {
+    nightscape(site, &["check"])
+}
+
+const STROBE: &str = "# Strobes the avenue at 5 Hz: a seizure risk in a public street.\nname = \"strobe\"\nfade_in = \"0s\"\n\n[[layers]]\ntarget = \"trees\"\neffect = \"solid\"\ncolor = \"3000K\"\n\n[[layers]]\ntarget = \"avenue\"\neffect = \"pulse\"\ncolor = \"white\"\nperiod = \"0.2s\"\ndepth = 1.0\n";
+
+/// The safety check: the demo passes; a show strobing the avenue at 5 Hz
+/// fails, located at its layer with the measured rate; a slow pulse passes;
+/// `[safety] allow` with a reason turns the failure into a warning.
+#[test]
+fn safety_check_flags_a_5_hz_avenue_strobe() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    let out = check(&site);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The rest measures 10 s of each show instead of 60 (the default is
+    // checked above), to keep the test quick in a debug build.
+    let p = site.join("site.toml");
+    let text = format!(
+        "{}\n[safety]\nseconds = 10\n",
+        std::fs::read_to_string(&p).unwrap()
+    );
+    std::fs::write(&p, &text).unwrap();
+    std::fs::write(site.join("strobe.toml"), STROBE).unwrap();
+    let out = check(&site);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    // The avenue layer's table starts on line 10 (`[[layers]]` second).
+    let line = STROBE
+        .lines()
+        .position(|l| l == "target = \"avenue\"")
+        .unwrap();
+    let located = err
+        .lines()
+        .find(|l| l.contains("strobe.toml:") && l.contains("flashes"))
+        .unwrap_or_else(|| panic!("no located finding in:\n{err}"));
+    let lc = located.split("strobe.toml:").nth(1).unwrap();
+    let got_line: usize = lc.split(':').next().unwrap().parse().unwrap();
+    assert!(
+        (line..=line + 1).contains(&got_line),
+        "line {got_line}, want the avenue layer near line {}: {located}",
+        line + 1
+    );
+    assert!(located.contains("5.0 times a second"), "{located}");
+    assert!(located.contains("group `avenue`"), "{located}");
+    assert!(located.contains("(this layer)"), "{located}");
+    assert!(
+        !err.contains("target = \"trees\""),
+        "the steady layer is not blamed"
+    );
+    assert_eq!(err.matches("(this layer)").count(), 1, "{err}");
+
+    // A slow breathing pulse is fine.
+    std::fs::write(
+        site.join("strobe.toml"),
+        STROBE.replace("period = \"0.2s\"", "period = \"2s\""),
+    )
+    .unwrap();
+    let out = check(&site);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Allowed with a reason: a warning, exit 0.
+    std::fs::write(site.join("strobe.toml"), STROBE).unwrap();
+    std::fs::write(
+        &p,
+        format!("{text}allow = [\"strobe\"]\nreason = \"closed road, permit 2027-114\"\n"),
+    )
+    .unwrap();
+    let out = check(&site);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("warning: show `strobe` flashes"), "{err}");
+    assert!(err.contains("permit 2027-114"), "{err}");
+
+    // Stricter thresholds catch a 2.5 Hz strobe.
+    std::fs::write(&p, format!("{text}max_flashes_per_s = 2\n")).unwrap();
+    std::fs::write(
+        site.join("strobe.toml"),
+        STROBE.replace("period = \"0.2s\"", "period = \"0.4s\""),
+    )
+    .unwrap();
+    let out = check(&site);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

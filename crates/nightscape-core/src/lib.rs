@@ -30,6 +30,7 @@ pub mod local_time;
 pub mod meter;
 pub mod monitor;
 pub mod pipeline;
+pub mod safety;
 pub mod schedule;
 pub mod show;
 pub mod site;

@@ -78,6 +78,10 @@ pub struct Layer {
     /// Fixtures whose motion the layer drives (only when it sets motion).
     pub fixtures: Vec<u32>,
     pub motion: Option<Motion>,
+    /// 1-based line and column of the layer's table in its show file, for
+    /// findings about the rendered show (the safety check); (0, 0) for
+    /// layers built in code.
+    pub location: (usize, usize),
 }
 
 /// A compiled show.
@@ -299,7 +303,11 @@ pub fn compile(file: &SourceFile, site: &Site, diags: &mut Diagnostics) -> Optio
     let layers: Vec<Layer> = raw
         .layers
         .iter()
-        .filter_map(|l| compile_layer(&mut cx, l.get_ref(), site))
+        .filter_map(|l| {
+            let mut c = compile_layer(&mut cx, l.get_ref(), site)?;
+            c.location = file.line_col(l.span().start);
+            Some(c)
+        })
         .collect();
     if diags.items[before..]
         .iter()
@@ -579,6 +587,7 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
         rank,
         fixtures,
         motion,
+        location: (0, 0),
     })
 }
 
