@@ -20,5 +20,5 @@ pub mod store;
 // The pure core, under the paths the daemon has always used.
 pub use nightscape_core::{
     color, control, diag, engine, fixture, generate, local_time, meter, monitor, pipeline, safety,
-    schedule, show, site, units, wire,
+    schedule, show, site, suggest, units, wire,
 };

@@ -45,6 +45,12 @@ pub enum Command {
     /// Draw the site for designers: a moment (--at, PNG/SVG), a whole night
     /// (--night, PNG/HTML) or an animation (--from --to, GIF). Sends nothing.
     Preview(preview::PreviewArgs),
+    /// The effect reference: every effect with its parameters (unit, range,
+    /// default, meaning) and an example; --markdown for docs/effects.md.
+    Effects {
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Print the coming nights' plan: sun times, mode, resolved entries.
     Schedule(schedule::ScheduleArgs),
     /// The energy report (kWh, peak, cost, CO2, savings, curfew, budgets), or
@@ -129,6 +135,17 @@ pub fn main() -> Result<i32> {
         Command::Check => check::check(&cli.site),
         Command::Render(args) => render::render(&cli.site, &args),
         Command::Preview(args) => preview::preview(&cli.site, &args),
+        Command::Effects { markdown } => {
+            use std::io::Write;
+            let text = if markdown {
+                crate::show::reference::markdown()
+            } else {
+                crate::show::reference::text()
+            };
+            // A closed pipe (`| head`) is not an error worth a panic.
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+            Ok(0)
+        }
         Command::Nodes(args) => nodes::nodes(&cli.site, &args),
         Command::Schedule(args) => schedule::schedule(&cli.site, &args),
         Command::Energy(args) => energy::energy(&cli.site, &args),
@@ -182,8 +199,9 @@ pub fn program_for(
 ) -> Result<Box<dyn crate::daemon::Program>, String> {
     match show {
         Some(show) if config.show(show).is_none() => Err(format!(
-            "unknown show `{show}` (the site has: {})",
-            config.show_order.join(", ")
+            "unknown show `{show}` (the site has: {}){}",
+            config.show_order.join(", "),
+            crate::suggest::hint(show, config.show_order.iter().map(String::as_str))
         )),
         Some(show) => Ok(Box::new(crate::daemon::FixedShow {
             show: show.to_string(),

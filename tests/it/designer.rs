@@ -550,3 +550,56 @@ fn safety_check_flags_a_5_hz_avenue_strobe() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// docs/effects.md is what `nightscape effects --markdown` prints (the
+/// reference table), and the terminal listing names every effect.
+#[test]
+fn effect_reference_doc_is_in_sync_with_the_table() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("docs/effects.md")).unwrap();
+    let want = nightscape::show::reference::markdown();
+    assert!(
+        doc == want,
+        "docs/effects.md is stale: run `cargo run -- effects --markdown > docs/effects.md`"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_nightscape"))
+        .arg("effects")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for e in nightscape::show::reference::EFFECTS {
+        assert!(text.contains(&format!("{}: ", e.name)), "{}", e.name);
+        for p in e.params {
+            assert!(text.contains(p.key), "{}.{}", e.name, p.key);
+        }
+    }
+}
+
+/// `check` suggests the near miss for unknown keys, effects, targets and
+/// `--show` names.
+#[test]
+fn check_says_did_you_mean() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    std::fs::write(
+        site.join("typo.toml"),
+        "[[layers]]\ntarget = \"avenu\"\neffect = \"pluse\"\n\n[[layers]]\ntarget = \"trees\"\neffect = \"wave\"\nsped = \"2 m/s\"\n",
+    )
+    .unwrap();
+    let out = check(&site);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("did you mean `speed`?"), "{err}");
+    std::fs::write(
+        site.join("typo.toml"),
+        "[[layers]]\ntarget = \"avenu\"\neffect = \"pluse\"\n",
+    )
+    .unwrap();
+    let err = String::from_utf8_lossy(&check(&site).stderr).to_string();
+    assert!(err.contains("did you mean `avenue`?"), "{err}");
+    assert!(err.contains("did you mean `pulse`?"), "{err}");
+    std::fs::remove_file(site.join("typo.toml")).unwrap();
+    let out = nightscape(&site, &["render", "--at", "20:00", "--show", "nightyl"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `nightly`?"));
+}

@@ -131,6 +131,7 @@ impl Diagnostics {
         // toml's message repeats the source excerpt on several lines; the first
         // line of its bare message is what a designer needs.
         let message = err.message().trim().replace('\n', " ");
+        let message = format!("{message}{}", unknown_key_hint(&message));
         self.error(file, span, message);
     }
 
@@ -168,9 +169,33 @@ impl fmt::Display for Diagnostics {
 
 impl std::error::Error for Diagnostics {}
 
+/// "; did you mean `speed`?" for serde's "unknown field `sped`, expected
+/// one of `a`, `b`, …" (and "unknown variant"), else nothing.
+fn unknown_key_hint(message: &str) -> String {
+    let Some(rest) = message
+        .strip_prefix("unknown field `")
+        .or_else(|| message.strip_prefix("unknown variant `"))
+    else {
+        return String::new();
+    };
+    let Some((word, expected)) = rest.split_once('`') else {
+        return String::new();
+    };
+    let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    crate::suggest::hint(word, candidates)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_keys_get_a_suggestion() {
+        let m = "unknown field `sped`, expected one of `target`, `effect`, `speed`, `period`";
+        assert_eq!(unknown_key_hint(m), "; did you mean `speed`?");
+        assert_eq!(unknown_key_hint("unknown field `zzzz`, expected `a`"), "");
+        assert_eq!(unknown_key_hint("missing field `name`"), "");
+    }
 
     #[test]
     fn line_col_counts_from_one() {

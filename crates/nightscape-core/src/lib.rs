@@ -34,5 +34,6 @@ pub mod safety;
 pub mod schedule;
 pub mod show;
 pub mod site;
+pub mod suggest;
 pub mod units;
 pub mod wire;

@@ -9,6 +9,7 @@
 //! together.
 
 pub mod effect;
+pub mod reference;
 
 use crate::color::Color;
 use crate::diag::{Diagnostics, Severity, SourceFile};
@@ -333,8 +334,15 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
         cx.err(
             l.target.span(),
             format!(
-                "target `{}` matches no fixture, group or glob in the site",
-                l.target.get_ref()
+                "target `{}` matches no fixture, group or glob in the site{}",
+                l.target.get_ref(),
+                crate::suggest::hint(
+                    l.target.get_ref(),
+                    site.groups
+                        .keys()
+                        .map(String::as_str)
+                        .chain(site.fixtures.iter().map(|f| f.name.as_str()))
+                )
             ),
         );
     }
@@ -365,8 +373,20 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
         },
     };
     let kind = l.effect.get_ref().as_str();
-    validate_all_values(cx, l, kind);
-    let needs_cues = kind == "sequence";
+    let Some(spec) = reference::spec(kind) else {
+        cx.err(
+            l.effect.span(),
+            format!(
+                "unknown effect `{kind}`: use {}{} (`nightscape effects` lists them)",
+                reference::names().join(", "),
+                crate::suggest::hint(kind, reference::names())
+            ),
+        );
+        return None;
+    };
+    let d = |key: &str| spec.default(key);
+    validate_all_values(cx, l, spec);
+    let needs_cues = spec.reads("cues");
     if l.cues.is_some() && !needs_cues {
         cx.err(
             l.effect.span(),
@@ -381,13 +401,13 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
             } else {
                 colors.clone()
             },
-            period: cx.positive_duration(&l.period, 10.0, "period"),
+            period: cx.positive_duration(&l.period, d("period"), "period"),
         },
         "chase" => Effect::Chase {
             on: first,
             off: second.unwrap_or(Color::BLACK),
-            step: cx.positive_duration(&l.step, 0.5, "step"),
-            width: cx.count(&l.width, 1, "width"),
+            step: cx.positive_duration(&l.step, d("step"), "step"),
+            width: cx.count(&l.width, d("width") as u32, "width"),
             every: cx.count(&l.every, u32::MAX, "every"),
         },
         "wave" => Effect::Wave {
@@ -396,9 +416,9 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
             } else {
                 colors.clone()
             },
-            speed: cx.speed(&l.speed, 2.0),
-            wavelength: cx.distance(&l.wavelength, 50.0),
-            depth: cx.level(&l.depth, 1.0),
+            speed: cx.speed(&l.speed, d("speed")),
+            wavelength: cx.distance(&l.wavelength, d("wavelength")),
+            depth: cx.level(&l.depth, d("depth")),
         },
         "gradient" => Effect::Gradient {
             colors: if colors.is_empty() {
@@ -406,34 +426,34 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
             } else {
                 colors.clone()
             },
-            speed: cx.speed(&l.speed, 0.0),
+            speed: cx.speed(&l.speed, d("speed")),
             extent: 0.0,
         },
         "rainbow" => Effect::Rainbow {
-            speed: cx.speed(&l.speed, 0.0),
+            speed: cx.speed(&l.speed, d("speed")),
             wavelength: if l.wavelength.is_some() {
-                cx.distance(&l.wavelength, 100.0)
+                cx.distance(&l.wavelength, d("wavelength"))
             } else {
                 0.0
             },
             period: if l.period.is_some() || l.wavelength.is_none() {
-                cx.positive_duration(&l.period, 20.0, "period")
+                cx.positive_duration(&l.period, d("period"), "period")
             } else {
                 0.0
             },
-            saturation: cx.level(&l.saturation, 1.0),
+            saturation: cx.level(&l.saturation, d("saturation")),
         },
         "twinkle" => Effect::Twinkle {
             base: first,
             sparkle: second.unwrap_or(Color::WHITE),
-            density: cx.level(&l.density, 0.1),
-            duration: cx.positive_duration(&l.duration, 1.0, "duration"),
-            seed: l.seed.unwrap_or(1),
+            density: cx.level(&l.density, d("density")),
+            duration: cx.positive_duration(&l.duration, d("duration"), "duration"),
+            seed: l.seed.unwrap_or(d("seed") as u64),
         },
         "pulse" => Effect::Pulse {
             color: first,
-            period: cx.positive_duration(&l.period, 4.0, "period"),
-            depth: cx.level(&l.depth, 1.0),
+            period: cx.positive_duration(&l.period, d("period"), "period"),
+            depth: cx.level(&l.depth, d("depth")),
         },
         "sequence" => {
             let mut cues = Vec::new();
@@ -483,10 +503,11 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
             }
             Effect::Sequence { cues, period }
         }
+        // Every name in the table has an arm above (a test holds this).
         other => {
             cx.err(
                 l.effect.span(),
-                format!("unknown effect `{other}`: use solid, fade, chase, wave, gradient, rainbow, twinkle, pulse or sequence"),
+                format!("effect `{other}` is in the reference but not compiled"),
             );
             return None;
         }
@@ -594,7 +615,8 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
 /// Check every value a layer gives, whether or not its effect reads it, and
 /// warn about keys the effect ignores: a designer who writes `period` on a
 /// wave expects it to do something.
-fn validate_all_values(cx: &mut Ctx, l: &RawLayer, kind: &str) {
+fn validate_all_values(cx: &mut Ctx, l: &RawLayer, spec: &reference::EffectSpec) {
+    let kind = spec.name;
     let _ = cx.positive_duration(&l.period, 1.0, "period");
     let _ = cx.positive_duration(&l.step, 1.0, "step");
     let _ = cx.positive_duration(&l.duration, 1.0, "duration");
@@ -605,18 +627,6 @@ fn validate_all_values(cx: &mut Ctx, l: &RawLayer, kind: &str) {
     }
     let _ = cx.count(&l.width, 1, "width");
     let _ = cx.count(&l.every, 1, "every");
-    let used: &[&str] = match kind {
-        "solid" => &[],
-        "fade" => &["period"],
-        "chase" => &["step", "width", "every"],
-        "wave" => &["speed", "wavelength", "depth"],
-        "gradient" => &["speed"],
-        "rainbow" => &["speed", "wavelength", "period", "saturation"],
-        "twinkle" => &["density", "duration", "seed"],
-        "pulse" => &["period", "depth"],
-        "sequence" => &["period", "loop"],
-        _ => return,
-    };
     let moving = l.pan_sweep.is_some() || l.tilt_sweep.is_some();
     let given: [(&str, Option<Range<usize>>); 11] = [
         (
@@ -636,7 +646,7 @@ fn validate_all_values(cx: &mut Ctx, l: &RawLayer, kind: &str) {
     ];
     for (key, span) in given {
         if let Some(span) = span {
-            if !used.contains(&key) {
+            if !spec.reads(key) {
                 cx.diags.warn(
                     cx.file,
                     span,
@@ -645,7 +655,7 @@ fn validate_all_values(cx: &mut Ctx, l: &RawLayer, kind: &str) {
             }
         }
     }
-    if l.looping.is_some() && kind != "sequence" {
+    if l.looping.is_some() && !spec.reads("loop") {
         cx.diags.warn(
             cx.file,
             l.effect.span(),
