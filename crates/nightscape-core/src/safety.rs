@@ -419,7 +419,7 @@ mod tests {
         let s = (0..200).map(|k| if k % 4 < 2 { 0.85 } else { 1.0 });
         assert_eq!(transitions(s, 0.1), 0);
         // A slow sine from 0 to 1 over 10 s: one rise, one fall.
-        let s = (0..=500).map(|k| (0.5 - 0.5 * (std::f32::consts::TAU * k as f32 / 500.0).cos()));
+        let s = (0..=500).map(|k| 0.5 - 0.5 * (std::f32::consts::TAU * k as f32 / 500.0).cos());
         assert_eq!(transitions(s, 0.1), 2);
     }
 
