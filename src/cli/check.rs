@@ -4,6 +4,18 @@
 use anyhow::Result;
 use std::path::Path;
 
+/// Print a diagnostic; on a terminal, with the source line and a caret
+/// under the place (as rustc does).
+fn report(d: &crate::diag::Diagnostic) {
+    use std::io::IsTerminal;
+    eprintln!("{d}");
+    if std::io::stderr().is_terminal() {
+        if let Ok(text) = std::fs::read_to_string(&d.path) {
+            eprint!("{}", d.excerpt(&text));
+        }
+    }
+}
+
 pub fn check(site: &Path) -> Result<i32> {
     match crate::config::load(site) {
         Ok(mut cfg) => {
@@ -17,7 +29,7 @@ pub fn check(site: &Path) -> Result<i32> {
                 Ok((_, warnings)) => cfg.warnings.extend(warnings),
                 Err(diags) => {
                     for d in &diags.items {
-                        eprintln!("{d}");
+                        report(d);
                     }
                     eprintln!("{} error(s) found", diags.errors().count());
                     return Ok(1);
@@ -38,17 +50,17 @@ pub fn check(site: &Path) -> Result<i32> {
             );
             if !errors.is_empty() {
                 for w in cfg.warnings.warnings() {
-                    eprintln!("{w}");
+                    report(w);
                 }
                 for e in &errors {
-                    eprintln!("{e}");
+                    report(e);
                 }
                 let n = errors.len();
                 eprintln!("{n} error{} found", if n == 1 { "" } else { "s" });
                 return Ok(1);
             }
             for w in cfg.warnings.warnings() {
-                eprintln!("{w}");
+                report(w);
             }
             let s = &cfg.site;
             println!(
@@ -64,7 +76,7 @@ pub fn check(site: &Path) -> Result<i32> {
         }
         Err(diags) => {
             for d in &diags.items {
-                eprintln!("{d}");
+                report(d);
             }
             let n = diags.errors().count();
             eprintln!("{n} error{} found", if n == 1 { "" } else { "s" });

@@ -603,3 +603,39 @@ fn check_says_did_you_mean() {
     let out = nightscape(&site, &["render", "--at", "20:00", "--show", "nightyl"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `nightly`?"));
 }
+
+/// On a terminal `check` shows the source line with a caret under the
+/// place; piped, it prints only `path:line:col: message` lines.
+#[test]
+fn check_shows_a_caret_excerpt_on_a_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    std::fs::write(
+        site.join("typo.toml"),
+        "[[layers]]\ntarget = \"avenu\"\neffect = \"solid\"\n",
+    )
+    .unwrap();
+    let piped = String::from_utf8_lossy(&check(&site).stderr).to_string();
+    assert!(!piped.contains('^'), "{piped}");
+    // util-linux `script` gives the command a pseudo-terminal.
+    let cmd = format!(
+        "{} check --site {}",
+        env!("CARGO_BIN_EXE_nightscape"),
+        site.display()
+    );
+    let out = match Command::new("script")
+        .args(["-qc", &cmd, "/dev/null"])
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("skipped: no `script` to provide a terminal ({e})");
+            return;
+        }
+    };
+    let tty = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    assert!(
+        tty.contains("2 | target = \"avenu\"\n  |          ^"),
+        "{tty}"
+    );
+}

@@ -45,6 +45,25 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+impl Diagnostic {
+    /// The located line of `text` with a caret under the column, as rustc
+    /// prints it (for a terminal); empty when the line does not exist.
+    pub fn excerpt(&self, text: &str) -> String {
+        let Some(line) = text.lines().nth(self.line.saturating_sub(1)) else {
+            return String::new();
+        };
+        let num = self.line.to_string();
+        let pad = " ".repeat(num.len());
+        // Columns count chars; keep tabs so the caret lines up under them.
+        let under: String = line
+            .chars()
+            .take(self.col.saturating_sub(1))
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
+        format!("{pad} |\n{num} | {line}\n{pad} | {under}^\n")
+    }
+}
+
 /// A file's text kept beside its path so byte spans can be turned into
 /// line:col after parsing.
 #[derive(Debug, Clone)]
@@ -188,6 +207,20 @@ fn unknown_key_hint(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn excerpt_puts_a_caret_under_the_column() {
+        let d = Diagnostic {
+            path: "a.toml".into(),
+            line: 2,
+            col: 10,
+            severity: Severity::Error,
+            message: "m".into(),
+        };
+        let e = d.excerpt("x = 1\ntarget = \"avenu\"\n");
+        assert_eq!(e, "  |\n2 | target = \"avenu\"\n  |          ^\n");
+        assert_eq!(Diagnostic { line: 9, ..d }.excerpt("x"), "");
+    }
 
     #[test]
     fn unknown_keys_get_a_suggestion() {
