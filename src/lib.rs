@@ -14,10 +14,11 @@ pub mod config;
 pub mod daemon;
 pub mod energy;
 pub mod output;
+pub mod preview;
 pub mod store;
 
 // The pure core, under the paths the daemon has always used.
 pub use nightscape_core::{
-    color, control, diag, engine, fixture, generate, meter, monitor, pipeline, schedule, show,
-    site, units, wire,
+    color, control, diag, engine, fixture, generate, local_time, meter, monitor, pipeline, safety,
+    schedule, show, site, suggest, units, wire,
 };

@@ -254,12 +254,8 @@ pub(super) async fn schedule(
 }
 
 fn effect_name(e: &crate::show::effect::Effect) -> String {
-    // The variant name, from Debug: stays right when effects are added.
-    let d = format!("{e:?}");
-    d.split(|c: char| !c.is_alphanumeric())
-        .next()
-        .unwrap_or("")
-        .to_ascii_lowercase()
+    // The name from the effect reference, as show files write it.
+    e.name().to_string()
 }
 
 /// The site's shows.

@@ -6,6 +6,18 @@
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 
+/// Print a diagnostic; on a terminal, with the source line and a caret
+/// under the place (as rustc does).
+fn report(d: &crate::diag::Diagnostic) {
+    use std::io::IsTerminal;
+    eprintln!("{d}");
+    if std::io::stderr().is_terminal() {
+        if let Ok(text) = std::fs::read_to_string(&d.path) {
+            eprint!("{}", d.excerpt(&text));
+        }
+    }
+}
+
 #[derive(clap::Args, Debug, Default)]
 pub struct CheckArgs {
     /// Check only this profile folder (every *.toml in it), not a site.
@@ -29,14 +41,38 @@ pub fn check(site: &Path, args: &CheckArgs) -> Result<i32> {
                 Ok((_, warnings)) => cfg.warnings.extend(warnings),
                 Err(diags) => {
                     for d in &diags.items {
-                        eprintln!("{d}");
+                        report(d);
                     }
                     eprintln!("{} error(s) found", diags.errors().count());
                     return Ok(1);
                 }
             }
+            // Public safety: shows that flash a large part of the site.
+            let mut safety_diags = crate::diag::Diagnostics::new();
+            let safety = crate::safety::parse(&cfg.site.source, &cfg.show_order, &mut safety_diags);
+            if !safety_diags.has_errors() {
+                safety_diags.extend(safety_findings(&cfg, &safety));
+            }
+            let errors: Vec<_> = safety_diags.errors().cloned().collect();
+            cfg.warnings.items.extend(
+                safety_diags
+                    .items
+                    .into_iter()
+                    .filter(|d| d.severity == crate::diag::Severity::Warning),
+            );
+            if !errors.is_empty() {
+                for w in cfg.warnings.warnings() {
+                    report(w);
+                }
+                for e in &errors {
+                    report(e);
+                }
+                let n = errors.len();
+                eprintln!("{n} error{} found", if n == 1 { "" } else { "s" });
+                return Ok(1);
+            }
             for w in cfg.warnings.warnings() {
-                eprintln!("{w}");
+                report(w);
             }
             let s = &cfg.site;
             println!(
@@ -52,7 +88,7 @@ pub fn check(site: &Path, args: &CheckArgs) -> Result<i32> {
         }
         Err(diags) => {
             for d in &diags.items {
-                eprintln!("{d}");
+                report(d);
             }
             let n = diags.errors().count();
             eprintln!("{n} error{} found", if n == 1 { "" } else { "s" });
@@ -66,7 +102,7 @@ fn check_fixtures(dir: &Path) -> Result<i32> {
     let mut diags = crate::diag::Diagnostics::new();
     let library = crate::config::load_profiles(dir, &mut diags);
     for d in &diags.items {
-        eprintln!("{d}");
+        report(d);
     }
     let errors = diags.errors().count();
     if errors > 0 || library.profiles.is_empty() {
@@ -95,4 +131,60 @@ fn check_fixtures(dir: &Path) -> Result<i32> {
         dir.display()
     );
     Ok(0)
+}
+
+/// The safety check's findings as located diagnostics: errors, or warnings
+/// for shows the site allows (with its reason).
+fn safety_findings(
+    cfg: &crate::config::Config,
+    safety: &crate::safety::SafetyConfig,
+) -> crate::diag::Diagnostics {
+    use crate::diag::{Diagnostic, Severity};
+    let mut out = crate::diag::Diagnostics::new();
+    for f in crate::safety::check(cfg, safety) {
+        let allowed = safety.allow.iter().any(|(s, _)| *s == f.show);
+        let (severity, tail) = if allowed {
+            (
+                Severity::Warning,
+                format!(
+                    " (allowed under [safety]: {})",
+                    safety.reason.as_deref().unwrap_or("")
+                ),
+            )
+        } else {
+            (
+                Severity::Error,
+                format!(
+                    "; more than {} flashes a second over {:.0} % or more of a group or of the site can trigger seizures (WCAG 2.3.1 general flash, adapted): slow it, soften it, or list the show under [safety] allow with a reason",
+                    safety.max_flashes_per_s,
+                    safety.min_share * 100.0
+                ),
+            )
+        };
+        let what = format!(
+            "show `{}` flashes {:.1} times a second on {} of {} fixtures ({:.0} %) of {}, {:.1} s after its fade-in",
+            f.show,
+            f.rate,
+            f.flashing,
+            f.fixtures,
+            f.share() * 100.0,
+            f.scope,
+            f.at_s
+        );
+        let places: Vec<((usize, usize), &str)> = if f.layers.is_empty() {
+            vec![(f.first_layer, " (its layers together)")]
+        } else {
+            f.layers.iter().map(|l| (*l, " (this layer)")).collect()
+        };
+        for ((line, col), which) in places {
+            out.items.push(Diagnostic {
+                path: f.path.clone(),
+                line,
+                col,
+                severity,
+                message: format!("{what}{which}{tail}"),
+            });
+        }
+    }
+    out
 }

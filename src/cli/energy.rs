@@ -26,10 +26,10 @@ pub enum Format {
 pub struct EnergyArgs {
     /// First night (YYYY-MM-DD; a night runs noon to noon). Default: 6
     /// nights before --to; with --estimate, tonight.
-    #[arg(long)]
+    #[arg(long, value_parser = super::parse_date_arg)]
     pub from: Option<NaiveDate>,
     /// Last night, inclusive (default: tonight).
-    #[arg(long)]
+    #[arg(long, value_parser = super::parse_date_arg)]
     pub to: Option<NaiveDate>,
     /// Report one group instead of the whole site.
     #[arg(long)]

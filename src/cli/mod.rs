@@ -10,6 +10,7 @@ pub mod generate;
 mod import;
 mod monitor;
 mod nodes;
+mod preview;
 mod render;
 mod run;
 pub mod schedule;
@@ -44,6 +45,15 @@ pub enum Command {
     Render(render::RenderArgs),
     /// Find Art-Net nodes by ArtPoll and list them beside what the site sends.
     Nodes(nodes::NodesArgs),
+    /// Draw the site for designers: a moment (--at, PNG/SVG), a whole night
+    /// (--night, PNG/HTML) or an animation (--from --to, GIF). Sends nothing.
+    Preview(preview::PreviewArgs),
+    /// The effect reference: every effect with its parameters (unit, range,
+    /// default, meaning) and an example; --markdown for docs/effects.md.
+    Effects {
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Print the coming nights' plan: sun times, mode, resolved entries.
     Schedule(schedule::ScheduleArgs),
     /// The energy report (kWh, peak, cost, CO2, savings, curfew, budgets), or
@@ -75,13 +85,43 @@ fn absolute(p: &std::path::Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
-/// Parse an RFC 3339 instant ("2026-12-31T18:00:00+08:00").
-pub fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
-    DateTime::parse_from_rfc3339(s.trim())
-        .map(|d| d.with_timezone(&Utc))
-        .map_err(|e| {
-            format!("`{s}` is not an RFC 3339 instant like 2026-12-31T18:00:00+08:00 ({e})")
-        })
+/// A time flag as written (`--at`, `--clock`, `--since`, `--from`): RFC 3339
+/// or site wall-clock time. Its form is checked when the flags are parsed;
+/// it becomes an instant once the site's timezone is known
+/// ([`TimeArg::resolve`]), which is also when a repeated or skipped hour is
+/// refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeArg(pub String);
+
+impl TimeArg {
+    /// The instant in the site's timezone; `flag` names the flag in errors.
+    pub fn resolve(&self, flag: &str, tz: chrono_tz::Tz) -> Result<DateTime<Utc>, String> {
+        let today = Utc::now().with_timezone(&tz).date_naive();
+        crate::local_time::parse_instant(&self.0, tz, today).map_err(|e| format!("{flag}: {e}"))
+    }
+}
+
+/// Clap's check of a time flag's form (any zone will do for the form).
+pub fn parse_time_arg(s: &str) -> Result<TimeArg, String> {
+    let today = chrono::NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or_default();
+    match crate::local_time::parse_instant(s, chrono_tz::UTC, today) {
+        Err(e @ crate::local_time::TimeError::Format { .. }) => Err(e.to_string()),
+        _ => Ok(TimeArg(s.to_string())),
+    }
+}
+
+/// Clap's parser for date flags, naming the expected form when it refuses.
+pub fn parse_date_arg(s: &str) -> Result<chrono::NaiveDate, String> {
+    crate::local_time::parse_date(s).map_err(|e| e.to_string())
+}
+
+/// Resolve an optional time flag, printing the refusal.
+pub fn resolve_opt(
+    arg: &Option<TimeArg>,
+    flag: &str,
+    tz: chrono_tz::Tz,
+) -> Result<Option<DateTime<Utc>>, String> {
+    arg.as_ref().map(|a| a.resolve(flag, tz)).transpose()
 }
 
 /// Entry point for the binary. Returns the process exit code.
@@ -110,6 +150,18 @@ pub fn main() -> Result<i32> {
         Command::Check(args) => check::check(&cli.site, &args),
         Command::Import(args) => import::import(&args),
         Command::Render(args) => render::render(&cli.site, &args),
+        Command::Preview(args) => preview::preview(&cli.site, &args),
+        Command::Effects { markdown } => {
+            use std::io::Write;
+            let text = if markdown {
+                crate::show::reference::markdown()
+            } else {
+                crate::show::reference::text()
+            };
+            // A closed pipe (`| head`) is not an error worth a panic.
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+            Ok(0)
+        }
         Command::Nodes(args) => nodes::nodes(&cli.site, &args),
         Command::Schedule(args) => schedule::schedule(&cli.site, &args),
         Command::Energy(args) => energy::energy(&cli.site, &args),
@@ -163,8 +215,9 @@ pub fn program_for(
 ) -> Result<Box<dyn crate::daemon::Program>, String> {
     match show {
         Some(show) if config.show(show).is_none() => Err(format!(
-            "unknown show `{show}` (the site has: {})",
-            config.show_order.join(", ")
+            "unknown show `{show}` (the site has: {}){}",
+            config.show_order.join(", "),
+            crate::suggest::hint(show, config.show_order.iter().map(String::as_str))
         )),
         Some(show) => Ok(Box::new(crate::daemon::FixedShow {
             show: show.to_string(),

@@ -1,12 +1,11 @@
 //! `nightscape run`: load the site, open the outputs, start the frame loop
 //! thread, and stop it cleanly on Ctrl-C or SIGTERM.
 
-use super::parse_instant;
+use super::{parse_time_arg, TimeArg};
 use crate::clock::Clock;
 use crate::daemon::{self, Shared};
 use crate::{api, output, store};
 use anyhow::Result;
-use chrono::{DateTime, Utc};
 use clap::Args;
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -16,12 +15,15 @@ pub struct RunArgs {
     /// Play this show instead of the schedule.
     #[arg(long)]
     pub show: Option<String>,
-    /// When --show started (default: start-up).
-    #[arg(long, value_parser = parse_instant)]
-    pub since: Option<DateTime<Utc>>,
-    /// Run on a simulated clock starting at this instant (RFC 3339).
-    #[arg(long, value_parser = parse_instant)]
-    pub clock: Option<DateTime<Utc>>,
+    /// When --show started: RFC 3339 or site time (default: with --clock,
+    /// one minute before it, as `render --show` does; else start-up, so a
+    /// live start fades in).
+    #[arg(long, value_parser = parse_time_arg)]
+    pub since: Option<TimeArg>,
+    /// Run on a simulated clock starting at this instant: RFC 3339, or site
+    /// time as "YYYY-MM-DD HH:MM[:SS]" or "HH:MM" (today).
+    #[arg(long, value_parser = parse_time_arg)]
+    pub clock: Option<TimeArg>,
     /// Speed of the simulated clock (60 = a minute per second, 0 = frozen).
     #[arg(long, default_value_t = 1.0)]
     pub speed: f64,
@@ -29,6 +31,10 @@ pub struct RunArgs {
     /// default: `state_dir` in site.toml, else ./var.
     #[arg(long)]
     pub state: Option<std::path::PathBuf>,
+    /// Dry run: render and serve the page and API, but open no output and
+    /// send nothing to any node.
+    #[arg(long)]
+    pub no_output: bool,
 }
 
 impl Default for RunArgs {
@@ -40,6 +46,7 @@ impl Default for RunArgs {
             clock: None,
             speed: 1.0,
             state: None,
+            no_output: false,
         }
     }
 }
@@ -55,15 +62,29 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
         eprintln!("--speed must be 0 or more");
         return Ok(1);
     }
-    let clock = match args.clock {
+    let tz = cfg.site.timezone;
+    let (clock_start, since) = match (
+        super::resolve_opt(&args.clock, "--clock", tz),
+        super::resolve_opt(&args.since, "--since", tz),
+    ) {
+        (Ok(c), Ok(s)) => (c, s),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("{e}");
+            return Ok(1);
+        }
+    };
+    let clock = match clock_start {
         Some(start) => Clock::simulated(start, args.speed),
         None => Clock::System,
     };
-    let program = match super::program_for(
-        &cfg,
-        args.show.as_deref(),
-        args.since.unwrap_or_else(|| clock.now()),
-    ) {
+    // On a simulated clock the designer looks at a moment: start the show a
+    // minute before it, as `render --show` does, so a frozen clock does not
+    // sit at the first frame of the fade-in.
+    let since = since.unwrap_or_else(|| match clock_start {
+        Some(start) => start - chrono::Duration::minutes(1),
+        None => clock.now(),
+    });
+    let program = match super::program_for(&cfg, args.show.as_deref(), since) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("{e}");
@@ -91,7 +112,12 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
             tracing::debug!(before, after, "open-file limit raised");
         }
     }
-    let (outputs, warnings) = output::open_all(&cfg.site, &state_dir);
+    let (outputs, warnings) = if args.no_output {
+        tracing::info!("dry run (--no-output): no output is opened, nothing is sent");
+        (Vec::new(), Vec::new())
+    } else {
+        output::open_all(&cfg.site, &state_dir)
+    };
     for w in warnings {
         tracing::warn!("{w}");
     }

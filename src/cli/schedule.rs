@@ -19,10 +19,10 @@ pub enum Format {
 #[derive(Args, Debug)]
 pub struct ScheduleArgs {
     /// First night (YYYY-MM-DD; default: tonight in the site's timezone).
-    #[arg(long)]
+    #[arg(long, value_parser = super::parse_date_arg)]
     pub from: Option<NaiveDate>,
-    /// How many nights.
-    #[arg(long, default_value_t = 7)]
+    /// How many nights (1 or more).
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..))]
     pub days: u32,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,

@@ -18,8 +18,8 @@
 use super::meter::{Core, Meter, NightRecord, ScopeKind};
 use super::store::EnergyStore;
 use crate::config::Config;
-use crate::pipeline::FrameHook;
 use crate::engine::{ActiveShow, Frame, Limits};
+use crate::pipeline::FrameHook;
 use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

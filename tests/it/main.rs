@@ -12,6 +12,7 @@ mod api_http;
 mod check_bad_input;
 mod common;
 mod daemon_schedule;
+mod designer;
 mod e2e_artnet;
 mod energy_cli;
 mod energy_daemon;

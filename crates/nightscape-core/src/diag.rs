@@ -45,6 +45,25 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+impl Diagnostic {
+    /// The located line of `text` with a caret under the column, as rustc
+    /// prints it (for a terminal); empty when the line does not exist.
+    pub fn excerpt(&self, text: &str) -> String {
+        let Some(line) = text.lines().nth(self.line.saturating_sub(1)) else {
+            return String::new();
+        };
+        let num = self.line.to_string();
+        let pad = " ".repeat(num.len());
+        // Columns count chars; keep tabs so the caret lines up under them.
+        let under: String = line
+            .chars()
+            .take(self.col.saturating_sub(1))
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
+        format!("{pad} |\n{num} | {line}\n{pad} | {under}^\n")
+    }
+}
+
 /// A file's text kept beside its path so byte spans can be turned into
 /// line:col after parsing.
 #[derive(Debug, Clone)]
@@ -131,6 +150,7 @@ impl Diagnostics {
         // toml's message repeats the source excerpt on several lines; the first
         // line of its bare message is what a designer needs.
         let message = err.message().trim().replace('\n', " ");
+        let message = format!("{message}{}", unknown_key_hint(&message));
         self.error(file, span, message);
     }
 
@@ -168,9 +188,47 @@ impl fmt::Display for Diagnostics {
 
 impl std::error::Error for Diagnostics {}
 
+/// "; did you mean `speed`?" for serde's "unknown field `sped`, expected
+/// one of `a`, `b`, …" (and "unknown variant"), else nothing.
+fn unknown_key_hint(message: &str) -> String {
+    let Some(rest) = message
+        .strip_prefix("unknown field `")
+        .or_else(|| message.strip_prefix("unknown variant `"))
+    else {
+        return String::new();
+    };
+    let Some((word, expected)) = rest.split_once('`') else {
+        return String::new();
+    };
+    let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    crate::suggest::hint(word, candidates)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn excerpt_puts_a_caret_under_the_column() {
+        let d = Diagnostic {
+            path: "a.toml".into(),
+            line: 2,
+            col: 10,
+            severity: Severity::Error,
+            message: "m".into(),
+        };
+        let e = d.excerpt("x = 1\ntarget = \"avenu\"\n");
+        assert_eq!(e, "  |\n2 | target = \"avenu\"\n  |          ^\n");
+        assert_eq!(Diagnostic { line: 9, ..d }.excerpt("x"), "");
+    }
+
+    #[test]
+    fn unknown_keys_get_a_suggestion() {
+        let m = "unknown field `sped`, expected one of `target`, `effect`, `speed`, `period`";
+        assert_eq!(unknown_key_hint(m), "; did you mean `speed`?");
+        assert_eq!(unknown_key_hint("unknown field `zzzz`, expected `a`"), "");
+        assert_eq!(unknown_key_hint("missing field `name`"), "");
+    }
 
     #[test]
     fn line_col_counts_from_one() {

@@ -202,6 +202,7 @@ fn solid_show(
             cells,
             fixtures: target.to_vec(),
             motion: None,
+            location: (0, 0),
         }],
         path: Default::default(),
         name_span: 0..0,

@@ -12,6 +12,7 @@
 //! whatever is below it and reveals it again when it fades out. Within a
 //! show, later layers go over earlier ones (LTP) unless a layer says `htp`.
 
+pub mod display;
 pub mod dmx;
 
 use crate::color::Light;

@@ -91,6 +91,22 @@ pub enum Effect {
 }
 
 impl Effect {
+    /// The effect's name as written in show files (its row in
+    /// [`super::reference::EFFECTS`]; a test holds the two together).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Effect::Solid { .. } => "solid",
+            Effect::Fade { .. } => "fade",
+            Effect::Chase { .. } => "chase",
+            Effect::Wave { .. } => "wave",
+            Effect::Gradient { .. } => "gradient",
+            Effect::Rainbow { .. } => "rainbow",
+            Effect::Twinkle { .. } => "twinkle",
+            Effect::Pulse { .. } => "pulse",
+            Effect::Sequence { .. } => "sequence",
+        }
+    }
+
     /// The colour and level (0..=1) of one cell.
     pub fn eval(&self, c: &CellInput) -> (Color, f32) {
         match self {

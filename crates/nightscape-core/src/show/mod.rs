@@ -9,6 +9,7 @@
 //! together.
 
 pub mod effect;
+pub mod reference;
 
 use crate::color::Color;
 use crate::diag::{Diagnostics, Severity, SourceFile};
@@ -78,6 +79,10 @@ pub struct Layer {
     /// Fixtures whose motion the layer drives (only when it sets motion).
     pub fixtures: Vec<u32>,
     pub motion: Option<Motion>,
+    /// 1-based line and column of the layer's table in its show file, for
+    /// findings about the rendered show (the safety check); (0, 0) for
+    /// layers built in code.
+    pub location: (usize, usize),
 }
 
 /// A compiled show.
@@ -299,7 +304,11 @@ pub fn compile(file: &SourceFile, site: &Site, diags: &mut Diagnostics) -> Optio
     let layers: Vec<Layer> = raw
         .layers
         .iter()
-        .filter_map(|l| compile_layer(&mut cx, l.get_ref(), site))
+        .filter_map(|l| {
+            let mut c = compile_layer(&mut cx, l.get_ref(), site)?;
+            c.location = file.line_col(l.span().start);
+            Some(c)
+        })
         .collect();
     if diags.items[before..]
         .iter()
@@ -325,8 +334,15 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
         cx.err(
             l.target.span(),
             format!(
-                "target `{}` matches no fixture, group or glob in the site",
-                l.target.get_ref()
+                "target `{}` matches no fixture, group or glob in the site{}",
+                l.target.get_ref(),
+                crate::suggest::hint(
+                    l.target.get_ref(),
+                    site.groups
+                        .keys()
+                        .map(String::as_str)
+                        .chain(site.fixtures.iter().map(|f| f.name.as_str()))
+                )
             ),
         );
     }
@@ -357,8 +373,20 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
         },
     };
     let kind = l.effect.get_ref().as_str();
-    validate_all_values(cx, l, kind);
-    let needs_cues = kind == "sequence";
+    let Some(spec) = reference::spec(kind) else {
+        cx.err(
+            l.effect.span(),
+            format!(
+                "unknown effect `{kind}`: use {}{} (`nightscape effects` lists them)",
+                reference::names().join(", "),
+                crate::suggest::hint(kind, reference::names())
+            ),
+        );
+        return None;
+    };
+    let d = |key: &str| spec.default(key);
+    validate_all_values(cx, l, spec);
+    let needs_cues = spec.reads("cues");
     if l.cues.is_some() && !needs_cues {
         cx.err(
             l.effect.span(),
@@ -373,13 +401,13 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
             } else {
                 colors.clone()
             },
-            period: cx.positive_duration(&l.period, 10.0, "period"),
+            period: cx.positive_duration(&l.period, d("period"), "period"),
         },
         "chase" => Effect::Chase {
             on: first,
             off: second.unwrap_or(Color::BLACK),
-            step: cx.positive_duration(&l.step, 0.5, "step"),
-            width: cx.count(&l.width, 1, "width"),
+            step: cx.positive_duration(&l.step, d("step"), "step"),
+            width: cx.count(&l.width, d("width") as u32, "width"),
             every: cx.count(&l.every, u32::MAX, "every"),
         },
         "wave" => Effect::Wave {
@@ -388,9 +416,9 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
             } else {
                 colors.clone()
             },
-            speed: cx.speed(&l.speed, 2.0),
-            wavelength: cx.distance(&l.wavelength, 50.0),
-            depth: cx.level(&l.depth, 1.0),
+            speed: cx.speed(&l.speed, d("speed")),
+            wavelength: cx.distance(&l.wavelength, d("wavelength")),
+            depth: cx.level(&l.depth, d("depth")),
         },
         "gradient" => Effect::Gradient {
             colors: if colors.is_empty() {
@@ -398,34 +426,34 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
             } else {
                 colors.clone()
             },
-            speed: cx.speed(&l.speed, 0.0),
+            speed: cx.speed(&l.speed, d("speed")),
             extent: 0.0,
         },
         "rainbow" => Effect::Rainbow {
-            speed: cx.speed(&l.speed, 0.0),
+            speed: cx.speed(&l.speed, d("speed")),
             wavelength: if l.wavelength.is_some() {
-                cx.distance(&l.wavelength, 100.0)
+                cx.distance(&l.wavelength, d("wavelength"))
             } else {
                 0.0
             },
             period: if l.period.is_some() || l.wavelength.is_none() {
-                cx.positive_duration(&l.period, 20.0, "period")
+                cx.positive_duration(&l.period, d("period"), "period")
             } else {
                 0.0
             },
-            saturation: cx.level(&l.saturation, 1.0),
+            saturation: cx.level(&l.saturation, d("saturation")),
         },
         "twinkle" => Effect::Twinkle {
             base: first,
             sparkle: second.unwrap_or(Color::WHITE),
-            density: cx.level(&l.density, 0.1),
-            duration: cx.positive_duration(&l.duration, 1.0, "duration"),
-            seed: l.seed.unwrap_or(1),
+            density: cx.level(&l.density, d("density")),
+            duration: cx.positive_duration(&l.duration, d("duration"), "duration"),
+            seed: l.seed.unwrap_or(d("seed") as u64),
         },
         "pulse" => Effect::Pulse {
             color: first,
-            period: cx.positive_duration(&l.period, 4.0, "period"),
-            depth: cx.level(&l.depth, 1.0),
+            period: cx.positive_duration(&l.period, d("period"), "period"),
+            depth: cx.level(&l.depth, d("depth")),
         },
         "sequence" => {
             let mut cues = Vec::new();
@@ -475,10 +503,11 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
             }
             Effect::Sequence { cues, period }
         }
+        // Every name in the table has an arm above (a test holds this).
         other => {
             cx.err(
                 l.effect.span(),
-                format!("unknown effect `{other}`: use solid, fade, chase, wave, gradient, rainbow, twinkle, pulse or sequence"),
+                format!("effect `{other}` is in the reference but not compiled"),
             );
             return None;
         }
@@ -579,13 +608,15 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
         rank,
         fixtures,
         motion,
+        location: (0, 0),
     })
 }
 
 /// Check every value a layer gives, whether or not its effect reads it, and
 /// warn about keys the effect ignores: a designer who writes `period` on a
 /// wave expects it to do something.
-fn validate_all_values(cx: &mut Ctx, l: &RawLayer, kind: &str) {
+fn validate_all_values(cx: &mut Ctx, l: &RawLayer, spec: &reference::EffectSpec) {
+    let kind = spec.name;
     let _ = cx.positive_duration(&l.period, 1.0, "period");
     let _ = cx.positive_duration(&l.step, 1.0, "step");
     let _ = cx.positive_duration(&l.duration, 1.0, "duration");
@@ -596,18 +627,6 @@ fn validate_all_values(cx: &mut Ctx, l: &RawLayer, kind: &str) {
     }
     let _ = cx.count(&l.width, 1, "width");
     let _ = cx.count(&l.every, 1, "every");
-    let used: &[&str] = match kind {
-        "solid" => &[],
-        "fade" => &["period"],
-        "chase" => &["step", "width", "every"],
-        "wave" => &["speed", "wavelength", "depth"],
-        "gradient" => &["speed"],
-        "rainbow" => &["speed", "wavelength", "period", "saturation"],
-        "twinkle" => &["density", "duration", "seed"],
-        "pulse" => &["period", "depth"],
-        "sequence" => &["period", "loop"],
-        _ => return,
-    };
     let moving = l.pan_sweep.is_some() || l.tilt_sweep.is_some();
     let given: [(&str, Option<Range<usize>>); 11] = [
         (
@@ -627,7 +646,7 @@ fn validate_all_values(cx: &mut Ctx, l: &RawLayer, kind: &str) {
     ];
     for (key, span) in given {
         if let Some(span) = span {
-            if !used.contains(&key) {
+            if !spec.reads(key) {
                 cx.diags.warn(
                     cx.file,
                     span,
@@ -636,7 +655,7 @@ fn validate_all_values(cx: &mut Ctx, l: &RawLayer, kind: &str) {
             }
         }
     }
-    if l.looping.is_some() && kind != "sequence" {
+    if l.looping.is_some() && !spec.reads("loop") {
         cx.diags.warn(
             cx.file,
             l.effect.span(),

@@ -253,6 +253,9 @@ struct RawSite {
     #[allow(dead_code)]
     state_dir: Option<IgnoredAny>,
     #[serde(default)]
+    #[allow(dead_code)]
+    safety: Option<IgnoredAny>,
+    #[serde(default)]
     shutdown: Option<Spanned<RawShutdown>>,
 }
 

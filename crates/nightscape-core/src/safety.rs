@@ -1,0 +1,463 @@
+//! The public-safety check: does a show make a large part of the site
+//! flash fast enough to trigger photosensitive seizures?
+//!
+//! Adapted from WCAG 2.3.1 (three flashes, general flash threshold) and
+//! ITU-R BT.1702 to luminaires seen across a street instead of a screen
+//! seen at arm's length: a fixture *flashes* when its relative luminance
+//! (Rec. 709 weights on the light it emits, 1 = full white) makes a pair of
+//! opposing changes of at least `min_swing` of full with the darker state
+//! below 0.8; a show *fails* when, in any one-second window, more than
+//! `max_flashes_per_s` flashes happen on at least `min_share` of the
+//! fixtures of a group or of the whole site. Each show is rendered by the
+//! engine itself at `sample_hz` for `seconds` after its fade-in (the first
+//! minute of a show is where a loop of any sensible length repeats), with
+//! the show alone at full opacity, and a failing show is rendered again
+//! layer by layer to name the layer(s) responsible.
+//!
+//! Pure: the configuration in, findings out. `nightscape check` turns them
+//! into located errors, or warnings for shows listed under
+//! `[safety] allow` with a `reason`.
+
+use crate::config::Config;
+use crate::diag::{Diagnostics, SourceFile};
+use crate::engine::{render_look, ActiveShow, Look};
+use crate::show::Show;
+use crate::site::Site;
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
+use std::ops::Range;
+use toml::Spanned;
+
+/// The thresholds (`[safety]` in site.toml) and the shows allowed to
+/// exceed them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SafetyConfig {
+    /// Flashes a second above which a fixture counts as flashing (3).
+    pub max_flashes_per_s: f64,
+    /// Share of a group's (or the site's) fixtures that may flash (0.25).
+    pub min_share: f64,
+    /// Smallest luminance change that counts, as a share of full (0.10).
+    pub min_swing: f32,
+    /// Samples a second (50; at least 50).
+    pub sample_hz: f64,
+    /// Seconds of each show rendered after its fade-in (60).
+    pub seconds: f64,
+    /// Shows exempted (reported as warnings), with where they are named.
+    pub allow: Vec<(String, Range<usize>)>,
+    pub reason: Option<String>,
+}
+
+impl Default for SafetyConfig {
+    fn default() -> Self {
+        SafetyConfig {
+            max_flashes_per_s: 3.0,
+            min_share: 0.25,
+            min_swing: 0.10,
+            sample_hz: 50.0,
+            seconds: 60.0,
+            allow: Vec::new(),
+            reason: None,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RawFile {
+    #[serde(default)]
+    safety: Option<Spanned<RawSafety>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSafety {
+    #[serde(default)]
+    max_flashes_per_s: Option<Spanned<f64>>,
+    #[serde(default)]
+    min_share: Option<Spanned<f64>>,
+    #[serde(default)]
+    min_swing: Option<Spanned<f64>>,
+    #[serde(default)]
+    sample_hz: Option<Spanned<f64>>,
+    #[serde(default)]
+    seconds: Option<Spanned<f64>>,
+    #[serde(default)]
+    allow: Vec<Spanned<String>>,
+    #[serde(default)]
+    reason: Option<Spanned<String>>,
+}
+
+/// Read `[safety]` from the site file; problems go to `diags`.
+pub fn parse(file: &SourceFile, show_names: &[String], diags: &mut Diagnostics) -> SafetyConfig {
+    let mut cfg = SafetyConfig::default();
+    let raw: RawFile = match toml::from_str(&file.text) {
+        Ok(r) => r,
+        Err(e) => {
+            // The site file's own syntax errors are reported by the site
+            // parser; here only those of this section.
+            if e.message().contains("safety") || !diags.has_errors() {
+                diags.toml_error(file, &e);
+            }
+            return cfg;
+        }
+    };
+    let Some(raw) = raw.safety else {
+        return cfg;
+    };
+    let span = raw.span();
+    let raw = raw.into_inner();
+    let mut num = |v: &Option<Spanned<f64>>, name: &str, lo: f64, hi: f64, into: &mut f64| {
+        if let Some(v) = v {
+            let x = *v.get_ref();
+            if x.is_finite() && (lo..=hi).contains(&x) {
+                *into = x;
+            } else {
+                diags.error(
+                    file,
+                    v.span(),
+                    format!("safety {name} must be between {lo} and {hi}"),
+                );
+            }
+        }
+    };
+    num(
+        &raw.max_flashes_per_s,
+        "max_flashes_per_s",
+        0.5,
+        25.0,
+        &mut cfg.max_flashes_per_s,
+    );
+    num(&raw.min_share, "min_share", 0.01, 1.0, &mut cfg.min_share);
+    let mut swing = cfg.min_swing as f64;
+    num(&raw.min_swing, "min_swing", 0.01, 1.0, &mut swing);
+    cfg.min_swing = swing as f32;
+    num(&raw.sample_hz, "sample_hz", 50.0, 200.0, &mut cfg.sample_hz);
+    num(&raw.seconds, "seconds", 5.0, 600.0, &mut cfg.seconds);
+    for a in &raw.allow {
+        if !show_names.iter().any(|s| s == a.get_ref()) {
+            diags.error(
+                file,
+                a.span(),
+                format!(
+                    "safety allow names `{}`, which is not a show (the site has: {})",
+                    a.get_ref(),
+                    show_names.join(", ")
+                ),
+            );
+        }
+    }
+    cfg.allow = raw
+        .allow
+        .iter()
+        .map(|a| (a.get_ref().clone(), a.span()))
+        .collect();
+    cfg.reason = raw
+        .reason
+        .map(|r| r.into_inner().trim().to_string())
+        .filter(|r| !r.is_empty());
+    if !cfg.allow.is_empty() && cfg.reason.is_none() {
+        diags.error(
+            file,
+            span,
+            "safety allow needs a `reason`: say why these shows may flash (a permit, a closed event)",
+        );
+    }
+    cfg
+}
+
+/// A show that flashes too much.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    pub show: String,
+    pub path: std::path::PathBuf,
+    /// (line, col) of each layer that fails on its own; empty when only the
+    /// layers together fail (then the show's first layer is named).
+    pub layers: Vec<(usize, usize)>,
+    /// The first layer's location, for findings of the layers together.
+    pub first_layer: (usize, usize),
+    /// "group `avenue`" or "the whole site".
+    pub scope: String,
+    /// Fixtures in the scope, and how many flashed too fast in the worst second.
+    pub fixtures: usize,
+    pub flashing: usize,
+    /// Flashes a second (the median of the flashing fixtures).
+    pub rate: f64,
+    /// Seconds after the fade-in where the worst second starts.
+    pub at_s: f64,
+}
+
+impl Finding {
+    pub fn share(&self) -> f64 {
+        self.flashing as f64 / self.fixtures.max(1) as f64
+    }
+}
+
+/// Check every show of the configuration.
+pub fn check(cfg: &Config, safety: &SafetyConfig) -> Vec<Finding> {
+    let site = &cfg.site;
+    let scopes = scopes(site);
+    let mut look = Look::dark(site);
+    let mut out = Vec::new();
+    for name in &cfg.show_order {
+        let Some(show) = cfg.show(name) else {
+            continue;
+        };
+        // A show of steady layers cannot flash: no need to render it.
+        if show.layers.iter().all(is_steady) {
+            continue;
+        }
+        let Some(worst) = measure(site, show, safety, &scopes, &mut look, false) else {
+            continue;
+        };
+        // Which layers fail on their own?
+        let mut layers = Vec::new();
+        if show.layers.len() > 1 {
+            for layer in show.layers.iter().filter(|l| !is_steady(l)) {
+                let alone = Show {
+                    layers: vec![layer.clone()],
+                    ..(**show).clone()
+                };
+                if measure(site, &alone, safety, &scopes, &mut look, true).is_some() {
+                    layers.push(layer.location);
+                }
+            }
+        } else if let Some(l) = show.layers.first() {
+            layers.push(l.location);
+        }
+        out.push(Finding {
+            show: show.name.clone(),
+            path: show.path.clone(),
+            layers,
+            first_layer: show.layers.first().map(|l| l.location).unwrap_or((1, 1)),
+            ..worst
+        });
+    }
+    out
+}
+
+/// A layer whose light does not change with time once faded in.
+fn is_steady(layer: &crate::show::Layer) -> bool {
+    matches!(layer.effect, crate::show::effect::Effect::Solid { .. })
+}
+
+/// The scopes a share is measured over: every group, then the site.
+fn scopes(site: &Site) -> Vec<(String, Vec<u32>)> {
+    let mut v: Vec<(String, Vec<u32>)> = site
+        .groups
+        .iter()
+        .map(|(g, m)| (format!("group `{g}`"), m.clone()))
+        .collect();
+    v.push((
+        "the whole site".into(),
+        (0..site.fixtures.len() as u32).collect(),
+    ));
+    v
+}
+
+/// Render `show` alone and return its worst breach, if any (with `first`,
+/// the first one found: enough to know a layer fails).
+fn measure(
+    site: &Site,
+    show: &Show,
+    safety: &SafetyConfig,
+    scopes: &[(String, Vec<u32>)],
+    look: &mut Look,
+    first: bool,
+) -> Option<Finding> {
+    let t0: DateTime<Utc> = DateTime::<Utc>::UNIX_EPOCH + Duration::days(20_000);
+    let active = [ActiveShow::new(show, t0, None, 0)];
+    let frames = (safety.seconds * safety.sample_hz).ceil() as usize + 1;
+    let window = safety.sample_hz.round() as usize;
+    let stride = (window / 10).max(1);
+    let n = site.fixtures.len();
+    // Per fixture: transitions counted so far, per frame (prefix counts).
+    let mut counts: Vec<Vec<u16>> = vec![Vec::with_capacity(frames); n];
+    let mut trackers = vec![Tracker::default(); n];
+    let mut worst: Option<Finding> = None;
+    for k in 0..frames {
+        let t = show.fade_in + k as f64 / safety.sample_hz;
+        let at = t0 + Duration::nanoseconds((t * 1e9) as i64);
+        render_look(site, &active, at, look);
+        for (f, fx) in site.fixtures.iter().enumerate() {
+            let cells = &look.lights
+                [fx.first_cell as usize..fx.first_cell as usize + fx.cell_count as usize];
+            let y = cells
+                .iter()
+                .map(|l| 0.2126 * l.r + 0.7152 * l.g + 0.0722 * l.b)
+                .sum::<f32>()
+                / cells.len().max(1) as f32;
+            let c = trackers[f].push(y.clamp(0.0, 1.0), safety.min_swing);
+            let prev = counts[f].last().copied().unwrap_or(0);
+            counts[f].push(prev.saturating_add(c as u16));
+        }
+        // The one-second window that ends at this frame.
+        if k < window || (k - window) % stride != 0 {
+            continue;
+        }
+        let start = k - window;
+        let rate = |f: usize| (counts[f][k] - counts[f][start]) as f64 / 2.0;
+        for (scope, members) in scopes {
+            if members.is_empty() {
+                continue;
+            }
+            let mut rates: Vec<f64> = members
+                .iter()
+                .map(|&f| rate(f as usize))
+                .filter(|&r| r > safety.max_flashes_per_s)
+                .collect();
+            let share = rates.len() as f64 / members.len() as f64;
+            if rates.is_empty() || share < safety.min_share {
+                continue;
+            }
+            rates.sort_by(f64::total_cmp);
+            let cand = Finding {
+                show: show.name.clone(),
+                path: show.path.clone(),
+                layers: Vec::new(),
+                first_layer: (0, 0),
+                scope: scope.clone(),
+                fixtures: members.len(),
+                flashing: rates.len(),
+                rate: rates[rates.len() / 2],
+                at_s: start as f64 / safety.sample_hz,
+            };
+            if worst
+                .as_ref()
+                .is_none_or(|w| (cand.share(), cand.rate) > (w.share(), w.rate))
+            {
+                worst = Some(cand);
+            }
+        }
+        if first && worst.is_some() {
+            break;
+        }
+    }
+    worst
+}
+
+/// Counts luminance transitions with hysteresis: a change counts once it
+/// has moved `swing` away from the last extreme, and only if the darker
+/// side is below 0.8 (brighter than that, WCAG does not count a flash).
+#[derive(Debug, Clone, Copy, Default)]
+struct Tracker {
+    started: bool,
+    dir: i8,
+    hi: f32,
+    lo: f32,
+}
+
+impl Tracker {
+    /// Feed one sample; returns 1 if it completes a transition.
+    fn push(&mut self, y: f32, swing: f32) -> u8 {
+        if !self.started {
+            *self = Tracker {
+                started: true,
+                dir: 0,
+                hi: y,
+                lo: y,
+            };
+            return 0;
+        }
+        match self.dir {
+            1 => {
+                if y > self.hi {
+                    self.hi = y;
+                } else if self.hi - y >= swing && y < 0.8 {
+                    self.dir = -1;
+                    self.lo = y;
+                    return 1;
+                }
+            }
+            -1 => {
+                if y < self.lo {
+                    self.lo = y;
+                } else if y - self.lo >= swing && self.lo < 0.8 {
+                    self.dir = 1;
+                    self.hi = y;
+                    return 1;
+                }
+            }
+            _ => {
+                self.hi = self.hi.max(y);
+                self.lo = self.lo.min(y);
+                if self.hi - y >= swing && y < 0.8 {
+                    self.dir = -1;
+                    self.lo = y;
+                    return 1;
+                } else if y - self.lo >= swing && self.lo < 0.8 {
+                    self.dir = 1;
+                    self.hi = y;
+                    return 1;
+                }
+            }
+        }
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transitions(samples: impl Iterator<Item = f32>, swing: f32) -> u32 {
+        let mut t = Tracker::default();
+        samples.map(|y| t.push(y, swing) as u32).sum()
+    }
+
+    #[test]
+    fn a_square_wave_counts_two_transitions_a_cycle() {
+        // 5 Hz on/off sampled at 50 Hz for one second: 10 transitions.
+        let s = (0..=50).map(|k| if (k / 5) % 2 == 0 { 1.0 } else { 0.0 });
+        assert_eq!(transitions(s, 0.1), 10);
+    }
+
+    #[test]
+    fn small_or_bright_changes_do_not_count() {
+        // A 5 % shimmer.
+        let s = (0..200).map(|k| if k % 2 == 0 { 0.50 } else { 0.55 });
+        assert_eq!(transitions(s, 0.1), 0);
+        // Between 0.85 and 1.0: never darker than 0.8.
+        let s = (0..200).map(|k| if k % 4 < 2 { 0.85 } else { 1.0 });
+        assert_eq!(transitions(s, 0.1), 0);
+        // A slow sine from 0 to 1 over 10 s: one rise, one fall.
+        let s = (0..=500).map(|k| 0.5 - 0.5 * (std::f32::consts::TAU * k as f32 / 500.0).cos());
+        assert_eq!(transitions(s, 0.1), 2);
+    }
+
+    #[test]
+    fn parse_reads_thresholds_and_requires_a_reason_to_allow() {
+        let names = vec!["strobe".to_string(), "nightly".to_string()];
+        let file = SourceFile::new(
+            "site.toml",
+            "name = \"x\"\n[safety]\nmax_flashes_per_s = 2.5\nmin_share = 0.5\nallow = [\"strobe\"]\nreason = \"permit 42\"\n",
+        );
+        let mut d = Diagnostics::new();
+        let c = parse(&file, &names, &mut d);
+        assert!(d.is_empty(), "{:?}", d.items);
+        assert_eq!(c.max_flashes_per_s, 2.5);
+        assert_eq!(c.min_share, 0.5);
+        assert_eq!(c.allow[0].0, "strobe");
+        assert_eq!(c.reason.as_deref(), Some("permit 42"));
+
+        let file = SourceFile::new(
+            "site.toml",
+            "[safety]\nallow = [\"strobo\"]\nsample_hz = 10\n",
+        );
+        let mut d = Diagnostics::new();
+        parse(&file, &names, &mut d);
+        let msgs: Vec<String> = d.items.iter().map(|x| x.to_string()).collect();
+        assert!(
+            msgs.iter().any(|m| m.contains("needs a `reason`")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("`strobo`, which is not a show")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("sample_hz must be between 50")),
+            "{msgs:?}"
+        );
+    }
+}
