@@ -115,14 +115,6 @@ fn dst_ambiguous_site_time_is_refused_with_both_candidates() {
     );
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `run --no-output --show X --clock T --speed 0`: the API serves the frame
 /// `render --show X --at T` prints (not black: the same `--since` default),
 /// and the Art-Net socket the site points at receives nothing.
@@ -131,18 +123,6 @@ fn dry_run_serves_the_rendered_frame_and_sends_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let site = common::demo_site_in(tmp.path());
     let rx = common::artnet_receiver(&site);
-    let port = free_port();
-    let p = site.join("site.toml");
-    let text = std::fs::read_to_string(&p).unwrap();
-    assert!(text.contains("listen = \"127.0.0.1:8080\""));
-    std::fs::write(
-        &p,
-        text.replace(
-            "listen = \"127.0.0.1:8080\"",
-            &format!("listen = \"127.0.0.1:{port}\""),
-        ),
-    )
-    .unwrap();
     let state = tmp.path().join("var");
     let at = "2026-12-31 20:00";
     let _daemon = common::spawn_daemon(
@@ -165,7 +145,7 @@ fn dry_run_serves_the_rendered_frame_and_sends_nothing() {
         .timeout_global(Some(Duration::from_secs(5)))
         .build()
         .into();
-    let base = format!("http://127.0.0.1:{port}");
+    let base = common::api_base(&state);
     // Wait for the loop to have rendered a good number of frames.
     let deadline = Instant::now() + Duration::from_secs(30);
     let frame = loop {
