@@ -414,7 +414,7 @@ pub(super) async fn undo_skip(
     }
 }
 
-/// What a night will use, estimated from the schedule (sampled each minute).
+/// What a night will use, estimated from the schedule (sampled every five minutes).
 #[utoipa::path(get, path = "/api/energy/forecast", tag = "status", params(ForecastQuery),
     responses((status = 200, body = ForecastView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -426,7 +426,7 @@ pub(super) async fn energy_forecast(
     let cfg = st.shared.config();
     let now = st.shared.clock.now();
     let night = night_param(&cfg, "night", q.night.as_deref(), now)?;
-    let report = tokio::task::spawn_blocking(move || crate::energy::report::forecast(&cfg, night, 1, 60.0, None))
+    let report = tokio::task::spawn_blocking(move || crate::energy::report::forecast(&cfg, night, 1, 300.0, None))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("forecast failed: {e}")))?
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;

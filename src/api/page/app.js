@@ -19,7 +19,7 @@ const STRINGS = {
     reload_rejected: "The last edit of the site files was rejected; the previous configuration is still running.",
     conn_lost: "Connection to the daemon lost — the lights keep running; reconnecting…",
     emergency_banner: "EMERGENCY in force: {what}",
-    whole_site: "the whole site", fixtures_n: "{n} fixtures",
+    whole_site: "the whole site", choose_zone: "Choose a zone (on the map or here)", fixtures_n: "{n} fixtures",
     hold_emergency: "Hold: emergency blackout of {target}",
     confirm_blackout_title: "Black out {target}?",
     confirm_blackout_text: "{n} fixtures go dark for {ttl}, whatever plays. Release it from the override list.",
@@ -54,7 +54,7 @@ const STRINGS = {
     reload_rejected: "最近一次场地文件修改未被接受，仍在运行之前的配置。",
     conn_lost: "与控制程序的连接已断开——灯光照常运行；正在重新连接…",
     emergency_banner: "紧急状态生效中：{what}",
-    whole_site: "整个场地", fixtures_n: "{n} 个灯具",
+    whole_site: "整个场地", choose_zone: "请选择区域（地图上或此处）", fixtures_n: "{n} 个灯具",
     hold_emergency: "按住：紧急关闭 {target}",
     confirm_blackout_title: "关闭 {target}？",
     confirm_blackout_text: "{n} 个灯具将熄灭 {ttl}，无论正在播放什么。可在临时控制列表中解除。",
@@ -103,7 +103,7 @@ let token = localStorage.getItem("nightscape-token") || "";
 const S = {
   site: null, fixtures: [], groups: [], shows: [], status: null, tonight: null, role: null, who: null,
   live: [], liveCells: [], preview: null, previewAt: null, playing: null, connected: true,
-  selected: "*", view: { k: 1, x: 0, y: 0 }, liveAbort: null, lastOk: 0,
+  selected: "", view: { k: 1, x: 0, y: 0 }, liveAbort: null, lastOk: 0,
 };
 const EMERGENCY = 1000000;
 
@@ -145,7 +145,7 @@ function duration(s) {
 }
 function hhmm(iso) { return iso ? iso.slice(11, 16) : "–"; }
 function canControl() { return S.role === "operator" || S.role === "admin"; }
-function targetName(g) { return g === "*" ? t("whole_site") : g; }
+function targetName(g) { return g === "*" ? t("whole_site") : g || "–"; }
 
 // Display colour: keep the hue, lift dim light so it stays visible. The
 // legend says so; the tooltip shows the real value.
@@ -177,22 +177,34 @@ function buildMap() {
   for (const p of S.site.paths) {
     streets.append(el("svg:polyline", { class: "street", points: p.points.map((q) => q[0] + "," + q[1]).join(" "), "data-path": p.name }));
   }
-  MAP.fx = []; MAP.cellEls = [];
+  MAP.fx = []; MAP.cellEls = []; MAP.summary = []; MAP.cellGroups = [];
+  // Pixel fixtures are drawn as their cells once zoomed in far enough to
+  // tell them apart; before that one dot in their mean colour stands for
+  // them (thousands of overlapping cells cost paint time and show nothing).
+  let spacing = Infinity;
   for (const f of S.site.fixtures) {
     const g = el("svg:g", { class: "fxg", "data-fixture": f.name, "data-index": f.index });
     const cells = [];
+    let summary = null, cg = null;
     if (f.cells.length > 1) {
+      summary = el("svg:circle", { class: "fx dark summary", cx: f.position[0], cy: f.position[1], r: 1, fill: "#10151d", "data-index": f.index });
+      cg = el("svg:g", { class: "cells" });
       for (const c of f.cells) {
-        const e = el("svg:circle", { class: "fx dark", cx: c[0], cy: c[1], r: 1, fill: "#10151d", "data-index": f.index });
-        g.append(e); cells.push(e);
+        const e = el("svg:circle", { class: "fx dark cell", cx: c[0], cy: c[1], r: 1, fill: "#10151d", "data-index": f.index });
+        cg.append(e); cells.push(e);
       }
+      const d = Math.hypot(f.cells[1][0] - f.cells[0][0], f.cells[1][1] - f.cells[0][1]);
+      if (d > 0) spacing = Math.min(spacing, d);
+      g.append(summary, cg);
     } else {
       cells.push(el("svg:circle", { class: "fx dark", cx: f.position[0], cy: f.position[1], r: 1, fill: "#10151d", "data-index": f.index }));
       g.append(cells[0]);
     }
     fxg.append(g);
-    MAP.fx.push(g); MAP.cellEls.push(cells);
+    MAP.fx.push(g); MAP.cellEls.push(cells); MAP.summary.push(summary); MAP.cellGroups.push(cg);
   }
+  MAP.cellSpacing = spacing;
+  MAP.cellsShown = null;
   fit();
 }
 
@@ -238,11 +250,20 @@ function applyView() {
   MAP.world.setAttribute("transform", "translate(" + v.x + "," + v.y + ") scale(" + v.k + "," + -v.k + ")");
   // Fixtures keep a visible size at any zoom: at least 3 px, growing to
   // their true size (a cell of a pixel bar is a few centimetres).
-  const r = Math.max(3.2 / v.k, 0.5), rc = Math.max(2.2 / v.k, 0.012);
+  const r = Math.max(3.2 / v.k, 0.5);
+  const showCells = MAP.cellSpacing * v.k >= 4;
+  const rc = showCells ? Math.max(Math.min(MAP.cellSpacing * 0.45, 6 / v.k), 1.2 / v.k) : 0;
   const sw = 1 / v.k;
   S.site.fixtures.forEach((f, i) => {
-    for (const c of MAP.cellEls[i]) { c.setAttribute("r", f.cells.length > 1 ? rc : r); c.setAttribute("stroke-width", sw); }
+    if (MAP.summary[i]) {
+      MAP.summary[i].setAttribute("r", r); MAP.summary[i].setAttribute("stroke-width", sw);
+      if (showCells !== MAP.cellsShown) { MAP.cellGroups[i].setAttribute("display", showCells ? "inline" : "none"); MAP.summary[i].setAttribute("display", showCells ? "none" : "inline"); }
+      if (showCells) for (const c of MAP.cellEls[i]) { c.setAttribute("r", rc); c.setAttribute("stroke-width", sw / 2); }
+    } else { const c = MAP.cellEls[i][0]; c.setAttribute("r", r); c.setAttribute("stroke-width", sw); }
   });
+  const repaint = showCells && MAP.cellsShown === false;
+  MAP.cellsShown = showCells;
+  if (repaint) paintMap();
   for (const s of MAP.svg.querySelectorAll(".street")) s.setAttribute("stroke-width", Math.max(14 / v.k, 6));
   drawZones();
   drawOverlay();
@@ -295,21 +316,40 @@ function zoomAt(factor, sx, sy) {
   applyView();
 }
 
+// Paint only what changed: the live stream sends ten frames a second.
+function fill(e, hex) {
+  if (e._hex === hex) return;
+  e._hex = hex;
+  const d = displayColor(hex);
+  e.setAttribute("fill", d || "#10151d");
+  e.setAttribute("data-color", hex || "");
+  e.classList.toggle("dark", !d);
+}
+function meanHex(cells) {
+  const sum = [0, 0, 0]; let n = 0;
+  for (const h of cells) { const c = parseHex(h); if (c) { sum[0] += c[0]; sum[1] += c[1]; sum[2] += c[2]; n++; } }
+  if (!n) return null;
+  return "#" + sum.map((x) => Math.round(x / n).toString(16).padStart(2, "0")).join("");
+}
+let paintQueued = false;
+function paintSoon() {
+  if (paintQueued) return;
+  paintQueued = true;
+  requestAnimationFrame(() => { paintQueued = false; paintMap(); });
+}
 function paintMap() {
-  if (!S.site) return;
+  if (!S.site || !MAP.cellEls.length) return;
   const pv = S.preview;
   S.site.fixtures.forEach((f, i) => {
-    let cells;
-    if (pv) cells = pv.fixtures[i] ? pv.fixtures[i].cells : [];
-    else cells = S.liveCells[i] && S.liveCells[i].length ? S.liveCells[i] : [S.live[i]];
+    let cells, mean;
+    if (pv) { cells = pv.fixtures[i] ? pv.fixtures[i].cells : []; mean = cells.length > 1 ? meanHex(cells) : cells[0]; }
+    else { cells = S.liveCells[i] && S.liveCells[i].length ? S.liveCells[i] : [S.live[i]]; mean = S.live[i]; }
+    if (MAP.summary[i]) {
+      fill(MAP.summary[i], mean);
+      if (!MAP.cellsShown) return;
+    }
     const els = MAP.cellEls[i];
-    els.forEach((e, j) => {
-      const hex = cells.length === els.length ? cells[j] : cells[0];
-      const d = displayColor(hex);
-      e.setAttribute("fill", d || "#10151d");
-      e.setAttribute("data-color", hex || "");
-      e.classList.toggle("dark", !d);
-    });
+    for (let j = 0; j < els.length; j++) fill(els[j], cells.length === els.length ? cells[j] : mean);
   });
 }
 
@@ -402,11 +442,18 @@ function selectGroup(name) {
   drawZones(); drawOverlay();
 }
 function groupMembers(name) {
+  if (!name) return [];
   if (name === "*") return S.site.fixtures.map((f) => f.name);
   const g = S.site.groups.find((x) => x.name === name);
   return g ? g.fixtures.map((i) => S.site.fixtures[i].name) : [];
 }
-function groupInfo() { $("group-info").textContent = t("fixtures_n", { n: groupMembers(S.selected).length }); }
+function groupInfo() {
+  // Nothing acts on a zone until one is chosen: no control defaults to the whole site.
+  const none = !S.selected;
+  $("group-info").textContent = none ? t("choose_zone") : t("fixtures_n", { n: groupMembers(S.selected).length });
+  for (const id of ["apply-level", "apply-color", "blackout", "emergency"]) $(id).disabled = none;
+  $("emergency").querySelector(".label").textContent = none ? t("choose_zone") : t("hold_emergency", { target: targetName(S.selected) });
+}
 
 // ------------------------------------------------------------------ live
 async function startLive() {
@@ -416,6 +463,8 @@ async function startLive() {
   try {
     const h = token ? { Authorization: "Bearer " + token } : {};
     const r = await fetch("/api/live?cells=true", { headers: h, signal: ctl.signal });
+    // Not allowed to read: a sign-in problem, not a lost connection.
+    if (r.status === 401 || r.status === 403) { S.liveAbort = null; return; }
     if (!r.ok) throw new Error("live " + r.status);
     const reader = r.body.getReader(), dec = new TextDecoder();
     let buf = "";
@@ -433,7 +482,7 @@ async function startLive() {
           S.live = ev.colors; S.liveCells = ev.cells || [];
           S.lastOk = Date.now();
           setConnected(true);
-          if (!S.preview) paintMap();
+          if (!S.preview) paintSoon();
         } catch (e) { /* a partial event: the next one is complete */ }
       }
     }
@@ -560,6 +609,7 @@ function renderPower(s) {
 async function loadTonight(date) {
   try { S.tonight = await api("GET", "/api/tonight" + (date ? "?date=" + date : "")); } catch (e) { return; }
   if (!$("preview-date").value) $("preview-date").value = S.tonight.night;
+  if (S.previewAt == null) $("scrubber").value = Math.max(0, Math.min(1439, Math.floor((ms(S.tonight.now) - ms(S.tonight.start)) / 60000)));
   drawTimeline(); renderEntries(); renderNowNext();
 }
 function ms(iso) { return iso ? Date.parse(iso) : NaN; }
@@ -579,7 +629,7 @@ function drawTimeline() {
     svg.append(el("svg:line", { class: "sun", x1: X(ms(v)), x2: X(ms(v)), y1: 0, y2: H - 16 }));
     svg.append(el("svg:text", { x: X(ms(v)) + 2, y: 10 }, (k === "sunset" ? "☀↓ " : "☀↑ ") + hhmm(v)));
   }
-  for (let h = 0; h <= 24; h += 3) {
+  for (let h = 0; h < 24; h += 3) {
     const x = (h / 24) * W;
     svg.append(el("svg:text", { x: Math.min(Math.max(x - 12, 0), W - 28), y: H - 3 }, String((12 + h) % 24).padStart(2, "0") + ":00"));
   }
@@ -757,6 +807,7 @@ function setupControls() {
     if (ev.type === "keydown" && (ev.repeat || (ev.key !== " " && ev.key !== "Enter"))) return;
     ev.preventDefault();
     if (hold) return;
+    if (!S.selected) return;
     const t0 = performance.now();
     hold = setInterval(() => {
       const f = (performance.now() - t0) / 2000;
@@ -777,14 +828,13 @@ function renderControls() {
   const ctl = canControl();
   for (const e of document.querySelectorAll("[data-control]")) e.hidden = !ctl;
   if (!ctl && document.querySelector(".tabs .active")?.dataset.tab === "control") showTab("tonight");
-  $("emergency").querySelector(".label").textContent = t("hold_emergency", { target: targetName(S.selected) });
   const scenes = S.shows.filter((s) => s.scene);
   $("scene-buttons").replaceChildren(...(scenes.length ? scenes.map((s) => {
     const b = el("button", { type: "button", "data-show": s.name }, s.name);
     b.onclick = () => act("POST", "/api/scenes/" + encodeURIComponent(s.name) + "/trigger", { duration: $("scene-for").value });
     return b;
   }) : [el("span", { class: "dim" }, t("no_scenes"))]));
-  const opts = [["*", t("whole_site")]].concat(S.site.groups.map((g) => [g.name, g.name]));
+  const opts = [["", t("choose_zone")], ["*", t("whole_site")]].concat(S.site.groups.map((g) => [g.name, g.name]));
   $("group").replaceChildren(...opts.map(([v, l]) => { const o = el("option", { value: v }, l); return o; }));
   $("group").value = S.selected;
   groupInfo();
