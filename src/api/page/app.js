@@ -450,7 +450,7 @@ function groupMembers(name) {
 function groupInfo() {
   // Nothing acts on a zone until one is chosen: no control defaults to the whole site.
   const none = !S.selected;
-  $("group-info").textContent = none ? t("choose_zone") : t("fixtures_n", { n: groupMembers(S.selected).length });
+  $("group-info").textContent = none ? "" : t("fixtures_n", { n: groupMembers(S.selected).length });
   for (const id of ["apply-level", "apply-color", "blackout", "emergency"]) $(id).disabled = none;
   $("emergency").querySelector(".label").textContent = none ? t("choose_zone") : t("hold_emergency", { target: targetName(S.selected) });
 }
