@@ -22,7 +22,12 @@ use chrono_tz::Tz;
 
 type ApiResult<T> = Result<T, ApiError>;
 
-fn audit(caller: &Caller, action: &str, detail: serde_json::Value, at: DateTime<Utc>) -> crate::store::AuditEntry {
+fn audit(
+    caller: &Caller,
+    action: &str,
+    detail: serde_json::Value,
+    at: DateTime<Utc>,
+) -> crate::store::AuditEntry {
     crate::store::AuditEntry {
         at,
         actor: caller.name.clone(),
@@ -32,7 +37,12 @@ fn audit(caller: &Caller, action: &str, detail: serde_json::Value, at: DateTime<
     }
 }
 
-fn night_param(cfg: &Config, field: &str, v: Option<&str>, now: DateTime<Utc>) -> ApiResult<NaiveDate> {
+fn night_param(
+    cfg: &Config,
+    field: &str,
+    v: Option<&str>,
+    now: DateTime<Utc>,
+) -> ApiResult<NaiveDate> {
     match v.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(cfg.schedule.night_of(now)),
         Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
@@ -61,7 +71,11 @@ pub fn parse_at(text: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
         return Ok(d.with_timezone(&Utc));
     }
     let t = t.replacen('T', " ", 1);
-    for fmt in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S%.f"] {
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%d %H:%M:%S%.f",
+    ] {
         if let Ok(n) = NaiveDateTime::parse_from_str(&t, fmt) {
             return Ok(crate::schedule::plan::local_instant(tz, n));
         }
@@ -78,7 +92,12 @@ pub fn parse_at(text: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
 pub(super) async fn site_map(State(st): State<ApiState>, _v: Viewer) -> Json<SiteMapView> {
     let cfg = st.shared.config();
     let site = &cfg.site;
-    let mut b = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+    let mut b = [
+        f64::INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NEG_INFINITY,
+    ];
     let mut grow = |p: [f64; 2]| {
         b[0] = b[0].min(p[0]);
         b[1] = b[1].min(p[1]);
@@ -246,8 +265,7 @@ pub(super) async fn preview(
         } else {
             &none
         };
-        let mut hooks: Vec<Box<dyn FrameHook>> =
-            vec![Box::new(crate::energy::Limiter::default())];
+        let mut hooks: Vec<Box<dyn FrameHook>> = vec![Box::new(crate::energy::Limiter::default())];
         let mut builder = FrameBuilder::new(&cfg.site);
         let frame = builder.build(&cfg, &active, control, &mut hooks, at);
         let cells = super::live::fixture_cells(&cfg.site, frame);
@@ -310,7 +328,9 @@ pub(super) async fn extend_override(
             ApiError::field(
                 StatusCode::NOT_FOUND,
                 "id",
-                format!("no override {id} with an end is in force (released ones cannot be extended)"),
+                format!(
+                    "no override {id} with an end is in force (released ones cannot be extended)"
+                ),
             )
         })?;
     Ok(Json(OverrideView::new(&o, None, now, &cfg)))
@@ -320,8 +340,18 @@ pub(super) async fn extend_override(
 #[utoipa::path(get, path = "/api/skips", tag = "control",
     responses((status = 200, body = Vec<SkipView>), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn list_skips(State(st): State<ApiState>, _v: Viewer) -> ApiResult<Json<Vec<SkipView>>> {
-    Ok(Json(st.control.skips().await?.iter().map(SkipView::from).collect()))
+pub(super) async fn list_skips(
+    State(st): State<ApiState>,
+    _v: Viewer,
+) -> ApiResult<Json<Vec<SkipView>>> {
+    Ok(Json(
+        st.control
+            .skips()
+            .await?
+            .iter()
+            .map(SkipView::from)
+            .collect(),
+    ))
 }
 
 /// Cancel one schedule entry for one night only (rain, an event): every
@@ -356,7 +386,10 @@ pub(super) async fn create_skip(
     };
     let tonight = cfg.schedule.night_of(now);
     if night < tonight {
-        return Err(ApiError::unprocessable("night", format!("the night of {night} is over")));
+        return Err(ApiError::unprocessable(
+            "night",
+            format!("the night of {night} is over"),
+        ));
     }
     if st.shared.skips.contains(night, run.entry, &run.show) {
         return Err(ApiError::field(
@@ -368,7 +401,10 @@ pub(super) async fn create_skip(
     let note = match req.note.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(n) if n.chars().count() > MAX_TEXT => {
-            return Err(ApiError::unprocessable("note", format!("note is longer than {MAX_TEXT} characters")))
+            return Err(ApiError::unprocessable(
+                "note",
+                format!("note is longer than {MAX_TEXT} characters"),
+            ))
         }
         Some(n) => Some(n.to_string()),
     };
@@ -405,12 +441,25 @@ pub(super) async fn undo_skip(
     let now = st.shared.clock.now();
     let done = st
         .control
-        .undo_skip(id, now, audit(&caller, "schedule.unskip", serde_json::json!({ "id": id }), now))
+        .undo_skip(
+            id,
+            now,
+            audit(
+                &caller,
+                "schedule.unskip",
+                serde_json::json!({ "id": id }),
+                now,
+            ),
+        )
         .await?;
     if done {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::field(StatusCode::NOT_FOUND, "id", format!("no skip {id} is in force")))
+        Err(ApiError::field(
+            StatusCode::NOT_FOUND,
+            "id",
+            format!("no skip {id} is in force"),
+        ))
     }
 }
 
@@ -426,10 +475,17 @@ pub(super) async fn energy_forecast(
     let cfg = st.shared.config();
     let now = st.shared.clock.now();
     let night = night_param(&cfg, "night", q.night.as_deref(), now)?;
-    let report = tokio::task::spawn_blocking(move || crate::energy::report::forecast(&cfg, night, 1, 300.0, None))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("forecast failed: {e}")))?
-        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    let report = tokio::task::spawn_blocking(move || {
+        crate::energy::report::forecast(&cfg, night, 1, 300.0, None)
+    })
+    .await
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("forecast failed: {e}"),
+        )
+    })?
+    .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
     Ok(Json(ForecastView {
         night: night.to_string(),
         kwh: report.total.kwh,

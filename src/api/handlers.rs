@@ -206,11 +206,9 @@ pub(super) async fn status(State(st): State<ApiState>, _v: Viewer) -> Json<Statu
         },
         power_w: st.power_w(),
         max_w: cfg.energy.max_w,
-        emergency: book
-            .state
-            .overrides
-            .iter()
-            .any(|o| o.priority >= control::EMERGENCY && !book.cancelled_overrides.contains_key(&o.id)),
+        emergency: book.state.overrides.iter().any(|o| {
+            o.priority >= control::EMERGENCY && !book.cancelled_overrides.contains_key(&o.id)
+        }),
         uptime_s: st.started.elapsed().as_secs_f64(),
         reload: ReloadView::from(&*st.shared.reload.lock().unwrap_or_else(|p| p.into_inner())),
     })

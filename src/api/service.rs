@@ -372,7 +372,10 @@ impl ControlService {
         audit: AuditEntry,
     ) -> Result<bool, StoreError> {
         let _guard = self.inner.lock().await;
-        let done = self.store.run(move |s| s.undo_skip(id, now, &audit)).await?;
+        let done = self
+            .store
+            .run(move |s| s.undo_skip(id, now, &audit))
+            .await?;
         self.sync_skips().await?;
         Ok(done)
     }

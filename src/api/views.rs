@@ -737,7 +737,6 @@ pub struct TonightView {
     pub unplaced: Vec<String>,
 }
 
-
 /// `POST /api/overrides/{id}/extend`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -117,10 +117,9 @@ impl Program for Scheduled {
                 d.pred_opt().map(runs).unwrap_or(&[]),
                 d.succ_opt().map(runs).unwrap_or(&[]),
             );
-            for p in runs(d)
-                .iter()
-                .filter(|p| p.start <= at && at < p.end && !self.skips.contains(d, p.entry, &p.show))
-            {
+            for p in runs(d).iter().filter(|p| {
+                p.start <= at && at < p.end && !self.skips.contains(d, p.entry, &p.show)
+            }) {
                 if let Some(show) = config.show(&p.show) {
                     let mut a = ActiveShow::new(show, p.start, Some(p.end), p.priority);
                     a.continued = before

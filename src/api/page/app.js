@@ -34,7 +34,7 @@ const STRINGS = {
     viewer: "viewer", operator: "operator", admin: "admin", public: "public (read only)",
     signed_in_as: "{name} ({role})", bad_token: "That token is not accepted.",
     fps: "{fps} / {target} fps · {late} late", frames: "{frames} frames · {late} late frames · up {up}",
-    reload_ok: "Running the files as loaded{when}.", reload_last_rejected: "Last rejected edit ({at}), since fixed:",
+    reload_ok: "Running the files as loaded ({applied} edits applied, {rejected} rejected).", reload_last_rejected: "Last rejected edit ({at}), since fixed:",
     power: "{w} of {max}", power_nobudget: "{w} (no budget set)", power_unknown: "Power not measured yet",
     tonight_kwh: "Tonight so far: {kwh} kWh", forecast: "forecast for the night: {kwh} kWh",
     preview_at: "PREVIEW {at} — not live", done: "Done", sunset: "sunset", sunrise: "sunrise", curfew: "curfew",
@@ -69,7 +69,7 @@ const STRINGS = {
     viewer: "查看", operator: "操作员", admin: "管理员", public: "公开（只读）",
     signed_in_as: "{name}（{role}）", bad_token: "令牌无效。",
     fps: "{fps} / {target} 帧/秒 · 延迟 {late}", frames: "{frames} 帧 · 延迟 {late} 帧 · 已运行 {up}",
-    reload_ok: "正在运行已加载的文件{when}。", reload_last_rejected: "上次被拒绝的修改（{at}），已修复：",
+    reload_ok: "正在运行已加载的文件（已应用 {applied} 次修改，拒绝 {rejected} 次）。", reload_last_rejected: "上次被拒绝的修改（{at}），已修复：",
     power: "{w} / {max}", power_nobudget: "{w}（未设上限）", power_unknown: "尚未测得功率",
     tonight_kwh: "今晚至今：{kwh} 千瓦时", forecast: "整晚预测：{kwh} 千瓦时",
     preview_at: "预览 {at} — 非实时", done: "完成", sunset: "日落", sunrise: "日出", curfew: "限光时段",
@@ -539,20 +539,16 @@ function renderEmergency(s) {
   b.textContent = t("emergency_banner", { what: em.map((o) => targetName(o.target) + " — " + describeOverride(o) + (o.note ? " (" + o.note + ")" : "")).join("; ") });
 }
 function renderReload(s) {
-  const r = s.reload || {};
+  const r = s.reload || {}, last = r.last_rejected, problems = last ? last.problems : [];
   $("banner-reload").hidden = !r.rejected_now;
-  $("reload-problems").replaceChildren(...(r.last_rejected_problems || []).map((p) => el("li", null, p)));
+  $("reload-problems").replaceChildren(...problems.map((p) => el("li", null, p)));
   const box = $("reload-state");
   box.replaceChildren();
-  if (r.rejected_now) {
-    box.append(el("p", { class: "warn" }, t("reload_rejected")));
-  } else {
-    box.append(el("p", null, t("reload_ok", { when: r.last_switched ? " (" + r.last_switched.replace("T", " ").slice(0, 19) + " UTC)" : "" })));
-    if (r.last_rejected_at) box.append(el("p", { class: "dim" }, t("reload_last_rejected", { at: r.last_rejected_at.replace("T", " ").slice(0, 19) + " UTC" })));
-  }
-  if (r.last_rejected_problems && r.last_rejected_problems.length) {
+  box.append(el("p", { class: r.rejected_now ? "warn" : "" }, r.rejected_now ? t("reload_rejected") : t("reload_ok", { applied: r.applied || 0, rejected: r.rejected || 0 })));
+  if (last) {
+    if (!r.rejected_now) box.append(el("p", { class: "dim" }, t("reload_last_rejected", { at: last.at.replace("T", " ").slice(0, 19) + " UTC" })));
     const ul = el("ul", { class: "mono" });
-    for (const p of r.last_rejected_problems) ul.append(el("li", null, p));
+    for (const p of problems) ul.append(el("li", null, p));
     box.append(ul);
   }
 }

@@ -1,6 +1,6 @@
 //! The operator console in a real browser: headless Chromium driven over
 //! WebDriver (chromedriver on a port the test owns) against `nightscape
-//! run` on 127.0.0.1:0 with the demo site on a simulated clock and Art-Net
+//! run` with its API on 127.0.0.1:0 with the demo site on a simulated clock and Art-Net
 //! to a test socket. Runs when `NIGHTSCAPE_BROWSER_TESTS=1` (CI sets it and
 //! installs `chromium` and `chromium-driver`); otherwise each test says it
 //! was skipped and why. `cargo test browser` selects them all.
@@ -8,12 +8,10 @@
 //! Screenshots land in `target/screenshots/`. Every wait is bounded; the
 //! browser tests take turns (one Chromium at a time on a shared machine).
 
-mod common;
-
+use crate::common;
 use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -104,7 +102,6 @@ fn demo_site() -> Site {
     let tmp = tempfile::tempdir().unwrap();
     let site = common::demo_site_in(tmp.path());
     let artnet = common::artnet_receiver(&site);
-    set_listen(&site, "127.0.0.1:0");
     Site {
         state: tmp.path().join("var"),
         _tmp: tmp,
@@ -127,7 +124,9 @@ fn start_daemon(s: &Site, speed: &str) -> Daemon {
 }
 
 fn start_daemon_at(s: &Site, clock: &str, speed: &str) -> Daemon {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nightscape"))
+    // The daemon writes where its API listens into its state folder.
+    let _ = std::fs::remove_file(s.state.join("api.addr"));
+    let child = Command::new(env!("CARGO_BIN_EXE_nightscape"))
         .args(["run", "--site"])
         .arg(&s.site)
         .arg("--state")
@@ -135,58 +134,17 @@ fn start_daemon_at(s: &Site, clock: &str, speed: &str) -> Daemon {
         .args(["--clock", clock, "--speed", speed])
         .env("NIGHTSCAPE_OPERATOR_TOKEN", OPERATOR)
         .env("NIGHTSCAPE_VIEWER_TOKEN", VIEWER)
-        .env("RUST_LOG", "warn,nightscape::api=info")
+        .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .expect("start the daemon");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    // Keep draining the log for the daemon's whole life (a full pipe would
-    // stall it); the first "listening" line carries the address.
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            let line = strip_ansi(&line);
-            if !line.contains("operator API listening") {
-                continue;
-            }
-            if let Some(i) = line.find("addr=") {
-                let addr: String = line[i + 5..]
-                    .chars()
-                    .take_while(|c| !c.is_whitespace())
-                    .collect();
-                let _ = tx.send(addr);
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the daemon did not say where its API listens");
     let d = Daemon {
         child,
-        base: format!("http://{addr}"),
+        base: common::api_base(&s.state),
     };
     wait_healthy(&d.base);
     d
-}
-
-/// The log without its colour codes (`ESC [ ... m`).
-fn strip_ansi(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for d in chars.by_ref() {
-                if d.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 fn wait_healthy(base: &str) {
@@ -288,7 +246,10 @@ fn runtime() -> tokio::runtime::Runtime {
 async fn set_viewport(c: &Client, w: u32, h: u32) {
     c.set_window_size(w, h).await.unwrap();
     let inner = js(c, "return [window.innerWidth, window.innerHeight];").await;
-    let (iw, ih) = (inner[0].as_u64().unwrap() as u32, inner[1].as_u64().unwrap() as u32);
+    let (iw, ih) = (
+        inner[0].as_u64().unwrap() as u32,
+        inner[1].as_u64().unwrap() as u32,
+    );
     c.set_window_size(w + w.saturating_sub(iw), h + h.saturating_sub(ih))
         .await
         .unwrap();
@@ -332,27 +293,45 @@ async fn open(c: &Client, d: &Daemon) -> usize {
         .len();
     assert!(n > 0);
     // Every fixture drawn, and coloured by the live stream.
-    until(Duration::from_secs(20), "the map to be drawn and coloured", || async {
-        let colors = map_colors(c).await;
-        (colors.len() == n && colors.iter().all(|(_, col)| col.starts_with('#'))).then_some(())
-    })
+    until(
+        Duration::from_secs(20),
+        "the map to be drawn and coloured",
+        || async {
+            let colors = map_colors(c).await;
+            (colors.len() == n && colors.iter().all(|(_, col)| col.starts_with('#'))).then_some(())
+        },
+    )
     .await;
     n
 }
 
 async fn sign_in(c: &Client, token: &str) {
-    c.find(Locator::Id("sign-in")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Id("sign-in"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     c.find(Locator::Id("token"))
         .await
         .unwrap()
         .send_keys(token)
         .await
         .unwrap();
-    c.find(Locator::Id("signin-ok")).await.unwrap().click().await.unwrap();
-    until(Duration::from_secs(10), "the page to show who signed in", || async {
-        let who = c.find(Locator::Id("who")).await.ok()?.text().await.ok()?;
-        (!who.is_empty() && !who.contains("public")).then_some(())
-    })
+    c.find(Locator::Id("signin-ok"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(
+        Duration::from_secs(10),
+        "the page to show who signed in",
+        || async {
+            let who = c.find(Locator::Id("who")).await.ok()?.text().await.ok()?;
+            (!who.is_empty() && !who.contains("public")).then_some(())
+        },
+    )
     .await;
 }
 
@@ -427,11 +406,28 @@ fn browser_operator_scene_blackout_confirmation_and_emergency_banner() {
     runtime().block_on(async {
         let (_driver, c) = browser(1366, 768).await;
         open(&c, &d).await;
-        assert!(!displayed(&c, "#emergency").await, "controls before sign-in");
+        assert!(
+            !displayed(&c, "#emergency").await,
+            "controls before sign-in"
+        );
         sign_in(&c, OPERATOR).await;
-        let who = c.find(Locator::Id("who")).await.unwrap().text().await.unwrap();
-        assert!(who.contains("control-room") && who.contains("operator"), "{who}");
-        c.find(Locator::Css("[data-tab=control]")).await.unwrap().click().await.unwrap();
+        let who = c
+            .find(Locator::Id("who"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            who.contains("control-room") && who.contains("operator"),
+            "{who}"
+        );
+        c.find(Locator::Css("[data-tab=control]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
 
         // A scene: the API shows it and the avenue turns red and gold.
         let avenue = |cols: &[(String, String)]| -> usize {
@@ -440,25 +436,33 @@ fn browser_operator_scene_blackout_confirmation_and_emergency_banner() {
                 .count()
         };
         let before = avenue(&map_colors(&c).await);
-        c.find(Locator::Css("#scene-buttons button[data-show=spring-festival]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        until(Duration::from_secs(10), "/api/status to show the scene", || async {
-            let st = get_json(&d.base, "/api/status");
-            st["scenes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|x| x["show"] == "spring-festival")
-                .then_some(())
-        })
+        c.find(Locator::Css(
+            "#scene-buttons button[data-show=spring-festival]",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+        until(
+            Duration::from_secs(10),
+            "/api/status to show the scene",
+            || async {
+                let st = get_json(&d.base, "/api/status");
+                st["scenes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|x| x["show"] == "spring-festival")
+                    .then_some(())
+            },
+        )
         .await;
-        until(Duration::from_secs(20), "the map to show the festival", || async {
-            (avenue(&map_colors(&c).await) > before + 10).then_some(())
-        })
+        until(
+            Duration::from_secs(20),
+            "the map to show the festival",
+            || async { (avenue(&map_colors(&c).await) > before + 10).then_some(()) },
+        )
         .await;
         screenshot(&c, "console-operator-1366x768.png").await;
 
@@ -476,13 +480,35 @@ fn browser_operator_scene_blackout_confirmation_and_emergency_banner() {
             .select_by_value("square")
             .await
             .unwrap();
-        c.find(Locator::Id("blackout")).await.unwrap().click().await.unwrap();
+        c.find(Locator::Id("blackout"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
         assert!(displayed(&c, "#confirm").await, "no confirmation");
-        let title = c.find(Locator::Id("confirm-title")).await.unwrap().text().await.unwrap();
+        let title = c
+            .find(Locator::Id("confirm-title"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert!(title.contains("square"), "{title}");
-        let ok = c.find(Locator::Id("confirm-ok")).await.unwrap().text().await.unwrap();
+        let ok = c
+            .find(Locator::Id("confirm-ok"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert!(ok.contains("square"), "{ok}");
-        c.find(Locator::Id("confirm-cancel")).await.unwrap().click().await.unwrap();
+        c.find(Locator::Id("confirm-cancel"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
         assert!(!displayed(&c, "#confirm").await);
         tokio::time::sleep(Duration::from_millis(1500)).await; // let a wrong request land, if any
         assert_eq!(get_json(&d.base, "/api/overrides"), json!([]));
@@ -514,10 +540,21 @@ fn browser_operator_scene_blackout_confirmation_and_emergency_banner() {
         .await;
         let st = get_json(&d.base, "/api/status");
         assert_eq!(st["emergency"], json!(true), "{st}");
-        let banner = c.find(Locator::Id("banner-emergency")).await.unwrap().text().await.unwrap();
+        let banner = c
+            .find(Locator::Id("banner-emergency"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert!(banner.contains("square"), "{banner}");
         // The banner is on every view.
-        c.find(Locator::Css("[data-tab=health]")).await.unwrap().click().await.unwrap();
+        c.find(Locator::Css("[data-tab=health]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
         assert!(displayed(&c, "#banner-emergency").await);
         screenshot(&c, "console-emergency-1366x768.png").await;
         c.close().await.unwrap();

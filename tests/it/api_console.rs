@@ -6,8 +6,7 @@
 //! an override, scene flags on `/api/shows`, and a rejected reload with its
 //! `path:line:col` problems on `/api/status`.
 
-mod common;
-
+use crate::common;
 use chrono::{DateTime, Utc};
 use nightscape::api::{self, ApiConfig, ApiState};
 use nightscape::clock::Clock;
@@ -64,8 +63,7 @@ impl Api {
             .unwrap();
         let state = rt
             .block_on(ApiState::with_tokens(shared.clone(), store, tokens, false))
-            .unwrap()
-            .with_planner(api::SitePlanner);
+            .unwrap();
         let listener = rt
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
@@ -88,7 +86,13 @@ impl Api {
         }
     }
 
-    fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let url = format!("{}{path}", self.base);
         let auth = token.map(|t| format!("Bearer {t}"));
         let mut res = match (method, body) {
@@ -131,8 +135,8 @@ impl Drop for Api {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
-        // Let the server release the store before the next one opens it.
-        self.rt.block_on(tokio::time::sleep(Duration::from_millis(50)));
+        // The runtime (and the server's store handle with it) goes when
+        // `rt` drops, right after this.
     }
 }
 
@@ -142,7 +146,10 @@ fn site_plan_whoami_and_scene_flags() {
     let api = Api::start(tmp.path());
     let site = api.get("/api/site");
     let cfg = api.shared.config();
-    assert_eq!(site["fixtures"].as_array().unwrap().len(), cfg.site.fixtures.len());
+    assert_eq!(
+        site["fixtures"].as_array().unwrap().len(),
+        cfg.site.fixtures.len()
+    );
     assert_eq!(site["paths"].as_array().unwrap().len(), 5);
     assert_eq!(site["max_w"], json!(15000.0));
     let crown = site["fixtures"]
@@ -209,7 +216,12 @@ fn preview_is_the_render_pipeline_and_touches_nothing() {
     let (code, err) = api.call("GET", "/api/preview?at=tonight", Some(VIEWER), None);
     assert_eq!(code, 400);
     assert_eq!(err["field"], "at");
-    let (code, err) = api.call("GET", "/api/preview?at=2026-12-31%2020:00&overrides=maybe", Some(VIEWER), None);
+    let (code, err) = api.call(
+        "GET",
+        "/api/preview?at=2026-12-31%2020:00&overrides=maybe",
+        Some(VIEWER),
+        None,
+    );
     assert_eq!((code, err["field"].as_str()), (400, Some("overrides")));
 }
 
@@ -233,7 +245,10 @@ fn skip_tonight_is_persisted_audited_applied_and_undone() {
         let tonight = api.get("/api/tonight");
         assert_eq!(tonight["night"], "2026-12-31");
         assert_eq!(tonight["mode"], "show-night");
-        assert!(tonight["curfew"]["start"].as_str().unwrap().starts_with("2026-12-31T23:30"));
+        assert!(tonight["curfew"]["start"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-12-31T23:30"));
         let entry = tonight["entries"]
             .as_array()
             .unwrap()
@@ -245,15 +260,27 @@ fn skip_tonight_is_persisted_audited_applied_and_undone() {
         assert!(nightly_plays(&api.shared));
         // A viewer may not; an unknown entry names the field.
         let body = json!({"entry": entry, "note": "rain"});
-        assert_eq!(api.call("POST", "/api/skips", Some(VIEWER), Some(body.clone())).0, 403);
-        let (code, err) = api.call("POST", "/api/skips", Some(OPERATOR), Some(json!({"entry": 99})));
+        assert_eq!(
+            api.call("POST", "/api/skips", Some(VIEWER), Some(body.clone()))
+                .0,
+            403
+        );
+        let (code, err) = api.call(
+            "POST",
+            "/api/skips",
+            Some(OPERATOR),
+            Some(json!({"entry": 99})),
+        );
         assert_eq!((code, err["field"].as_str()), (422, Some("entry")));
         let (code, skip) = api.call("POST", "/api/skips", Some(OPERATOR), Some(body.clone()));
         assert_eq!(code, 201, "{skip}");
         assert_eq!(skip["show"], "nightly");
         assert_eq!(skip["night"], "2026-12-31");
         id = skip["id"].as_i64().unwrap();
-        assert_eq!(api.call("POST", "/api/skips", Some(OPERATOR), Some(body)).0, 409);
+        assert_eq!(
+            api.call("POST", "/api/skips", Some(OPERATOR), Some(body)).0,
+            409
+        );
         // The schedule program leaves every run of it out tonight.
         assert!(!nightly_plays(&api.shared));
         let tonight = api.get("/api/tonight");
@@ -271,11 +298,25 @@ fn skip_tonight_is_persisted_audited_applied_and_undone() {
         // A restart from the same state folder keeps it.
         let api = Api::start(tmp.path());
         assert!(!nightly_plays(&api.shared));
-        assert_eq!(api.get("/api/preview?at=2026-12-31%2020:35")["fixtures"], pv_skip);
-        assert_eq!(api.call("DELETE", &format!("/api/skips/{id}"), Some(OPERATOR), None).0, 204);
+        assert_eq!(
+            api.get("/api/preview?at=2026-12-31%2020:35")["fixtures"],
+            pv_skip
+        );
+        assert_eq!(
+            api.call("DELETE", &format!("/api/skips/{id}"), Some(OPERATOR), None)
+                .0,
+            204
+        );
         assert!(nightly_plays(&api.shared));
-        assert_ne!(api.get("/api/preview?at=2026-12-31%2020:35")["fixtures"], pv_skip);
-        assert_eq!(api.call("DELETE", &format!("/api/skips/{id}"), Some(OPERATOR), None).0, 404);
+        assert_ne!(
+            api.get("/api/preview?at=2026-12-31%2020:35")["fixtures"],
+            pv_skip
+        );
+        assert_eq!(
+            api.call("DELETE", &format!("/api/skips/{id}"), Some(OPERATOR), None)
+                .0,
+            404
+        );
         let audit = api.call("GET", "/api/audit", Some(ADMIN), None).1;
         let actions: Vec<&str> = audit
             .as_array()
@@ -283,7 +324,10 @@ fn skip_tonight_is_persisted_audited_applied_and_undone() {
             .iter()
             .map(|r| r["action"].as_str().unwrap())
             .collect();
-        assert!(actions.contains(&"schedule.skip") && actions.contains(&"schedule.unskip"), "{actions:?}");
+        assert!(
+            actions.contains(&"schedule.skip") && actions.contains(&"schedule.unskip"),
+            "{actions:?}"
+        );
     }
     let api = Api::start(tmp.path());
     assert!(nightly_plays(&api.shared));
@@ -302,14 +346,50 @@ fn extend_an_override() {
     );
     assert_eq!(code, 201, "{o}");
     let id = o["id"].as_i64().unwrap();
-    let (code, e) = api.call("POST", &format!("/api/overrides/{id}/extend"), Some(OPERATOR), Some(json!({"by": "15m"})));
+    let (code, e) = api.call(
+        "POST",
+        &format!("/api/overrides/{id}/extend"),
+        Some(OPERATOR),
+        Some(json!({"by": "15m"})),
+    );
     assert_eq!(code, 200, "{e}");
-    assert!((e["remaining_s"].as_f64().unwrap() - 1200.0).abs() < 1.0, "{e}");
-    let (code, err) = api.call("POST", &format!("/api/overrides/{id}/extend"), Some(OPERATOR), Some(json!({"by": "soon"})));
+    assert!(
+        (e["remaining_s"].as_f64().unwrap() - 1200.0).abs() < 1.0,
+        "{e}"
+    );
+    let (code, err) = api.call(
+        "POST",
+        &format!("/api/overrides/{id}/extend"),
+        Some(OPERATOR),
+        Some(json!({"by": "soon"})),
+    );
     assert_eq!((code, err["field"].as_str()), (422, Some("by")));
-    assert_eq!(api.call("POST", "/api/overrides/999/extend", Some(OPERATOR), Some(json!({"by": "1m"}))).0, 404);
-    api.call("DELETE", &format!("/api/overrides/{id}"), Some(OPERATOR), None);
-    assert_eq!(api.call("POST", &format!("/api/overrides/{id}/extend"), Some(OPERATOR), Some(json!({"by": "1m"}))).0, 404);
+    assert_eq!(
+        api.call(
+            "POST",
+            "/api/overrides/999/extend",
+            Some(OPERATOR),
+            Some(json!({"by": "1m"}))
+        )
+        .0,
+        404
+    );
+    api.call(
+        "DELETE",
+        &format!("/api/overrides/{id}"),
+        Some(OPERATOR),
+        None,
+    );
+    assert_eq!(
+        api.call(
+            "POST",
+            &format!("/api/overrides/{id}/extend"),
+            Some(OPERATOR),
+            Some(json!({"by": "1m"}))
+        )
+        .0,
+        404
+    );
     // An emergency is flagged as one.
     let (_, o) = api.call(
         "POST",
@@ -329,16 +409,28 @@ fn a_rejected_reload_shows_on_status_with_its_location() {
     assert_eq!(status["reload"]["rejected_now"], json!(false));
     let show = api.site.join("nightly.toml");
     let text = std::fs::read_to_string(&show).unwrap();
-    std::fs::write(&show, text.replace("fade_in = \"8s\"", "fade_in = \"eight\"")).unwrap();
+    std::fs::write(
+        &show,
+        text.replace("fade_in = \"8s\"", "fade_in = \"eight\""),
+    )
+    .unwrap();
     let out = nightscape::daemon::reload::reload_now(&api.site, &api.shared);
-    assert!(matches!(out, nightscape::daemon::reload::Reloaded::Rejected { .. }));
+    assert!(matches!(
+        out,
+        nightscape::daemon::reload::Reloaded::Rejected { .. }
+    ));
     let status = api.get("/api/status");
     assert_eq!(status["reload"]["rejected_now"], json!(true));
-    let problems = status["reload"]["last_rejected_problems"].as_array().unwrap();
+    let problems = status["reload"]["last_rejected"]["problems"]
+        .as_array()
+        .unwrap();
     assert!(
         problems.iter().any(|p| {
             let p = p.as_str().unwrap();
-            p.contains("nightly.toml:") && p.split(':').nth(1).is_some_and(|l| l.parse::<u32>().is_ok())
+            p.contains("nightly.toml:")
+                && p.split(':')
+                    .nth(1)
+                    .is_some_and(|l| l.parse::<u32>().is_ok())
         }),
         "{problems:?}"
     );
@@ -346,5 +438,11 @@ fn a_rejected_reload_shows_on_status_with_its_location() {
     nightscape::daemon::reload::reload_now(&api.site, &api.shared);
     let status = api.get("/api/status");
     assert_eq!(status["reload"]["rejected_now"], json!(false));
-    assert_eq!(status["reload"]["last_rejected_problems"].as_array().unwrap().len(), problems.len());
+    assert_eq!(
+        status["reload"]["last_rejected"]["problems"]
+            .as_array()
+            .unwrap()
+            .len(),
+        problems.len()
+    );
 }
