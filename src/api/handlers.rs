@@ -205,6 +205,10 @@ pub(super) async fn status(State(st): State<ApiState>, _v: Viewer) -> Json<Statu
             last_instant: last,
         },
         power_w: st.power_w(),
+        max_w: cfg.energy.max_w,
+        emergency: book.state.overrides.iter().any(|o| {
+            o.priority >= control::EMERGENCY && !book.cancelled_overrides.contains_key(&o.id)
+        }),
         uptime_s: st.started.elapsed().as_secs_f64(),
         reload: ReloadView::from(&*st.shared.reload.lock().unwrap_or_else(|p| p.into_inner())),
     })
@@ -264,12 +268,14 @@ fn effect_name(e: &crate::show::effect::Effect) -> String {
     security(("bearer" = [])))]
 pub(super) async fn shows(State(st): State<ApiState>, _v: Viewer) -> Json<Vec<ShowView>> {
     let cfg = st.shared.config();
+    let none_marked = !cfg.shows.values().any(|s| s.scene);
     Json(
         cfg.show_order
             .iter()
             .filter_map(|n| cfg.show(n))
             .map(|s| ShowView {
                 name: s.name.clone(),
+                scene: s.scene || none_marked,
                 fade_in_s: s.fade_in,
                 fade_out_s: s.fade_out,
                 layers: s
@@ -372,12 +378,17 @@ pub(super) async fn frame(State(st): State<ApiState>, _v: Viewer) -> ApiResult<J
 
 /// Server-sent events of fixture colours (`event: colors`), at most 10 a
 /// second, only when they change (and once a second regardless).
-#[utoipa::path(get, path = "/api/live", tag = "status",
+#[utoipa::path(get, path = "/api/live", tag = "status", params(LiveQuery),
     responses((status = 200, content_type = "text/event-stream", body = LiveEvent), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn live(State(st): State<ApiState>, _v: Viewer) -> impl IntoResponse {
-    Sse::new(live::LiveStream::new(st))
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+pub(super) async fn live(
+    State(st): State<ApiState>,
+    _v: Viewer,
+    ApiQuery(q): ApiQuery<LiveQuery>,
+) -> ApiResult<impl IntoResponse> {
+    let cells = super::console::flag("cells", q.cells.as_deref())?;
+    Ok(Sse::new(live::LiveStream::new(st, cells))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
 /// Trigger a show now, on top of the schedule, for a while.

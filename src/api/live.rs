@@ -27,8 +27,41 @@ pub fn hex(c: [u8; 3]) -> String {
     format!("#{:02x}{:02x}{:02x}", c[0], c[1], c[2])
 }
 
-/// The current live event.
-pub fn snapshot(state: &ApiState) -> LiveEvent {
+/// Each fixture's cell colours in patch order: every cell of a pixel
+/// fixture, the one colour of any other fixture; `None` where the frame
+/// lacks the fixture's universe.
+pub fn fixture_cells(site: &crate::site::Site, frame: &crate::engine::Frame) -> Vec<Option<Vec<[u8; 3]>>> {
+    let heads = fixture_colors(site, frame);
+    let cells = crate::engine::display::cell_colors(site, frame);
+    site.fixtures
+        .iter()
+        .zip(heads)
+        .map(|(f, head)| {
+            let head = head?;
+            let first = f.first_cell as usize;
+            Some(match cells.get(first..first + f.cell_count as usize) {
+                Some(c) if site.mode_of(f).pixel && c.len() > 1 => c.to_vec(),
+                _ => vec![head],
+            })
+        })
+        .collect()
+}
+
+/// A fixture's level for display: the mean over its cells of the
+/// brightest emitter, 0..=1.
+pub fn level_of(cells: &[[u8; 3]]) -> f32 {
+    if cells.is_empty() {
+        return 0.0;
+    }
+    let sum: f32 = cells
+        .iter()
+        .map(|c| c[0].max(c[1]).max(c[2]) as f32 / 255.0)
+        .sum();
+    sum / cells.len() as f32
+}
+
+/// The current live event; with `cells`, each pixel fixture's cells too.
+pub fn snapshot(state: &ApiState, with_cells: bool) -> LiveEvent {
     // Keeps the loop publishing while a stream is open; the first event
     // may show the frame of up to a tick before.
     state.shared.want_frame();
@@ -47,23 +80,42 @@ pub fn snapshot(state: &ApiState) -> LiveEvent {
             .collect(),
         None => vec![None; cfg.site.fixtures.len()],
     };
-    LiveEvent { at, frames, colors }
+    let cells = match (&frame, with_cells) {
+        (Some(f), true) => Some(
+            fixture_cells(&cfg.site, f)
+                .into_iter()
+                .map(|c| match c {
+                    Some(c) if c.len() > 1 => c.into_iter().map(hex).collect(),
+                    _ => Vec::new(),
+                })
+                .collect(),
+        ),
+        _ => None,
+    };
+    LiveEvent {
+        at,
+        frames,
+        colors,
+        cells,
+    }
 }
 
 /// The SSE stream: ends when the server shuts down.
 pub struct LiveStream {
     state: ApiState,
+    with_cells: bool,
     interval: tokio::time::Interval,
     last: Option<Vec<Option<String>>>,
     quiet_ticks: u64,
 }
 
 impl LiveStream {
-    pub fn new(state: ApiState) -> LiveStream {
+    pub fn new(state: ApiState, with_cells: bool) -> LiveStream {
         let mut interval = tokio::time::interval(Duration::from_millis(1000 / LIVE_HZ));
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         LiveStream {
             state,
+            with_cells,
             interval,
             last: None,
             quiet_ticks: 0,
@@ -82,14 +134,24 @@ impl Stream for LiveStream {
             if self.interval.poll_tick(cx).is_pending() {
                 return Poll::Pending;
             }
-            let ev = snapshot(&self.state);
-            let changed = self.last.as_ref() != Some(&ev.colors);
+            let ev = snapshot(&self.state, self.with_cells);
+            // Compare what is sent: pixel cells can change while their mean
+            // does not.
+            let key = match &ev.cells {
+                Some(c) => [
+                    ev.colors.clone(),
+                    c.iter().flatten().cloned().map(Some).collect(),
+                ]
+                .concat(),
+                None => ev.colors.clone(),
+            };
+            let changed = self.last.as_ref() != Some(&key);
             if !changed && self.quiet_ticks + 1 < LIVE_HZ {
                 self.quiet_ticks += 1;
                 continue;
             }
             self.quiet_ticks = 0;
-            self.last = Some(ev.colors.clone());
+            self.last = Some(key);
             let data = serde_json::to_string(&ev).unwrap_or_else(|_| "{}".into());
             return Poll::Ready(Some(Ok(Event::default().event("colors").data(data))));
         }

@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod error;
 mod guard;
 mod handlers;
@@ -294,6 +295,14 @@ fn api_routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(handlers::set_master))
         .routes(routes!(handlers::audit_log))
         .routes(routes!(handlers::energy))
+        .routes(routes!(console::site_map))
+        .routes(routes!(console::whoami))
+        .routes(routes!(console::tonight))
+        .routes(routes!(console::preview))
+        .routes(routes!(console::extend_override))
+        .routes(routes!(console::list_skips, console::create_skip))
+        .routes(routes!(console::undo_skip))
+        .routes(routes!(console::energy_forecast))
         .routes(routes!(handlers::metrics))
         .routes(routes!(handlers::healthz))
         .split_for_parts()
@@ -322,7 +331,8 @@ pub fn router(state: ApiState) -> Router {
             }),
         )
         .route("/", get(page::page))
-        .route("/page.js", get(page::script))
+        .route("/app.js", get(page::script))
+        .route("/app.css", get(page::style))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), guard::guard))

@@ -22,7 +22,7 @@
 use super::ApiError;
 use crate::control::{ControlState, Master, Override, Scene};
 use crate::daemon::Shared;
-use crate::store::{AuditEntry, IdempotencyKey, Store, StoreError, StoredReply, IDEMPOTENCY_TTL};
+use crate::store::{AuditEntry, IdempotencyKey, Skip, Store, StoreError, StoredReply, IDEMPOTENCY_TTL};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -103,6 +103,7 @@ impl ControlService {
             max_overrides: MAX_OVERRIDES,
         };
         svc.install(&*svc.inner.lock().await);
+        svc.sync_skips().await?;
         Ok(svc)
     }
 
@@ -296,6 +297,87 @@ impl ControlService {
             Ok(Written::Applied(out, reply))
         })
         .await
+    }
+
+    /// Give an override `by` more seconds before it ends. `None` when no
+    /// such override is in force, or it is being released, or it has no end.
+    pub async fn extend_override(
+        &self,
+        id: i64,
+        by: f64,
+        audit: AuditEntry,
+    ) -> Result<Option<Override>, StoreError> {
+        let mut inner = self.inner.lock().await;
+        if inner.cancelled_overrides.contains_key(&id) {
+            return Ok(None);
+        }
+        let Some(expires) = inner
+            .state
+            .overrides
+            .iter()
+            .find(|o| o.id == id)
+            .and_then(|o| o.expires)
+        else {
+            return Ok(None);
+        };
+        let expires = add_seconds(expires, by);
+        let found = self
+            .store
+            .run(move |s| s.extend_override(id, expires, &audit))
+            .await?;
+        if !found {
+            return Ok(None);
+        }
+        let mut out = None;
+        if let Some(o) = inner.state.overrides.iter_mut().find(|o| o.id == id) {
+            o.expires = Some(expires);
+            out = Some(o.clone());
+        }
+        self.install(&inner);
+        Ok(out)
+    }
+
+    /// Skips in force from last night on (a night may still be running
+    /// past midnight).
+    pub async fn skips(&self) -> Result<Vec<Skip>, StoreError> {
+        let cfg = self.shared.config();
+        let tonight = cfg.schedule.night_of(self.shared.clock.now());
+        let from = tonight.pred_opt().unwrap_or(tonight);
+        self.store.run(move |s| s.skips(from)).await
+    }
+
+    /// Hand the skips in force to the schedule program.
+    async fn sync_skips(&self) -> Result<Vec<Skip>, StoreError> {
+        let skips = self.skips().await?;
+        self.shared
+            .skips
+            .set(skips.iter().map(|s| (s.night, s.entry, s.show.clone())));
+        Ok(skips)
+    }
+
+    /// Persist a skip and apply it from the next frame.
+    pub async fn add_skip(&self, mut skip: Skip, audit: AuditEntry) -> Result<Skip, StoreError> {
+        let _guard = self.inner.lock().await;
+        let row = skip.clone();
+        skip.id = self.store.run(move |s| s.insert_skip(&row, &audit)).await?;
+        self.sync_skips().await?;
+        Ok(skip)
+    }
+
+    /// Undo a skip; false when no such skip is in force.
+    pub async fn undo_skip(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+        audit: AuditEntry,
+    ) -> Result<bool, StoreError> {
+        let _guard = self.inner.lock().await;
+        let done = self
+            .store
+            .run(move |s| s.undo_skip(id, now, &audit))
+            .await?;
+        self.sync_skips().await?;
+        Ok(done)
     }
 
     /// Persist and start a scene (its `id` is assigned here).

@@ -223,6 +223,8 @@ pub struct OverrideView {
     pub released_at: Option<DateTime<Utc>>,
     /// Fixtures the target resolves to now.
     pub fixtures: usize,
+    /// In the emergency band: only another emergency overrides it.
+    pub emergency: bool,
 }
 
 fn phase_state(
@@ -279,6 +281,7 @@ impl OverrideView {
             state: phase_state(now, o.created, o.expires, o.fade, released_at.is_some()).into(),
             released_at,
             fixtures: cfg.site.resolve_target(&o.target).len(),
+            emergency: o.priority >= control::EMERGENCY,
         }
     }
 }
@@ -434,6 +437,10 @@ pub struct StatusView {
     pub frames: FramesView,
     /// Electrical power now (W); null until the energy meter is connected.
     pub power_w: Option<f64>,
+    /// The site's power budget (`[energy] max_w`), W.
+    pub max_w: Option<f64>,
+    /// An emergency override is in force.
+    pub emergency: bool,
     pub uptime_s: f64,
     /// Hot reload: edits applied and rejected, and the problems of the
     /// last rejected one (`path:line:col: message`).
@@ -446,6 +453,8 @@ pub struct ReloadView {
     pub applied: u64,
     pub rejected: u64,
     pub last_rejected: Option<RejectedReloadView>,
+    /// The newest edit was rejected: the files on disk are not what runs.
+    pub rejected_now: bool,
 }
 
 /// The last edit of the site files that did not load.
@@ -464,6 +473,11 @@ impl From<&crate::daemon::ReloadStatus> for ReloadView {
                 at: x.at,
                 problems: x.problems.clone(),
             }),
+            rejected_now: match (&r.last_rejected, r.last_applied) {
+                (Some(x), Some(ok)) => x.at > ok,
+                (Some(_), None) => true,
+                (None, _) => false,
+            },
         }
     }
 }
@@ -481,6 +495,9 @@ pub struct LayerView {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ShowView {
     pub name: String,
+    /// Offered as a scene button: marked `scene = true`, or every show when
+    /// the site marks none.
+    pub scene: bool,
     pub fade_in_s: f64,
     pub fade_out_s: f64,
     pub layers: Vec<LayerView>,
@@ -529,6 +546,10 @@ pub struct LiveEvent {
     pub frames: u64,
     /// "#rrggbb" per fixture in patch order (null where the frame has no data).
     pub colors: Vec<Option<String>>,
+    /// With `?cells=true`: per fixture in patch order, "#rrggbb" per cell
+    /// for pixel fixtures, empty for the others.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cells: Option<Vec<Vec<String>>>,
 }
 
 /// An audit log row.
@@ -574,4 +595,208 @@ mod tests {
         assert!(serde_json::from_str::<Quantity>("true").is_err());
         assert!(serde_json::from_str::<Quantity>("[1]").is_err());
     }
+}
+
+/// `GET /api/live?cells=`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct LiveQuery {
+    /// `true`: also send each pixel fixture's cells.
+    pub cells: Option<String>,
+}
+
+/// `GET /api/preview?at=&overrides=`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PreviewQuery {
+    /// RFC 3339, or site-local "YYYY-MM-DD HH:MM[:SS]".
+    pub at: String,
+    /// `true`: include the operator overrides, scenes and masters in force now.
+    pub overrides: Option<String>,
+}
+
+/// `GET /api/tonight?date=`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TonightQuery {
+    /// The night, YYYY-MM-DD (default: the night in progress).
+    pub date: Option<String>,
+}
+
+/// A path of the site plan, as a street on the map.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PathView {
+    pub name: String,
+    /// Metres, x east, y north.
+    pub points: Vec<[f64; 2]>,
+}
+
+/// A group on the map: its members and its power budget.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MapGroupView {
+    pub name: String,
+    /// Fixture indices (patch order).
+    pub fixtures: Vec<u32>,
+    /// `[energy.groups.NAME] max_w`, if any.
+    pub max_w: Option<f64>,
+}
+
+/// A fixture on the map.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MapFixtureView {
+    pub index: usize,
+    pub name: String,
+    /// Metres, x east, y north.
+    pub position: [f64; 2],
+    /// Each cell's position for pixel fixtures (empty for the others).
+    pub cells: Vec<[f32; 2]>,
+}
+
+/// `GET /api/site`: the plan to draw the map from.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SiteMapView {
+    pub name: String,
+    pub timezone: String,
+    /// `[min x, min y, max x, max y]` of paths and fixtures, metres.
+    pub bounds: [f64; 4],
+    pub paths: Vec<PathView>,
+    pub groups: Vec<MapGroupView>,
+    pub fixtures: Vec<MapFixtureView>,
+    /// The site's power budget (`[energy] max_w`), W.
+    pub max_w: Option<f64>,
+    pub currency: String,
+}
+
+/// `GET /api/whoami`: who the presented token is.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WhoamiView {
+    /// The token's name, or "public" without a token.
+    pub name: String,
+    /// "viewer", "operator" or "admin"; null for public reads.
+    pub role: Option<String>,
+}
+
+/// A fixture in a preview.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PreviewFixture {
+    pub name: String,
+    /// Display colour "#rrggbb" per cell (one for a non-pixel fixture).
+    pub cells: Vec<String>,
+    /// 0..1: the mean over cells of the brightest emitter.
+    pub level: f32,
+}
+
+/// `GET /api/preview`: what the site shows at an instant, not sent anywhere.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PreviewView {
+    /// The instant, site-local RFC 3339.
+    pub at: String,
+    pub fixtures: Vec<PreviewFixture>,
+}
+
+/// An entry run on tonight's timeline.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TonightEntry {
+    /// The entry's index in the site file's `[[schedule]]` (the key to skip it).
+    pub entry: usize,
+    pub show: String,
+    pub start: String,
+    pub end: String,
+    pub priority: i32,
+    /// Cancelled for this night by an operator.
+    pub skipped: bool,
+}
+
+/// The curfew window of a night.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CurfewView {
+    pub start: String,
+    pub end: String,
+    pub max_level: f32,
+}
+
+/// `GET /api/tonight`: one night's timeline, noon to noon, site-local times.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TonightView {
+    pub night: String,
+    pub mode: String,
+    /// Local noon starting the night, and the noon ending it.
+    pub start: String,
+    pub end: String,
+    pub now: String,
+    pub sunset: Option<String>,
+    pub sunrise: Option<String>,
+    pub civil_dusk: Option<String>,
+    pub civil_dawn: Option<String>,
+    pub curfew: Option<CurfewView>,
+    pub entries: Vec<TonightEntry>,
+    /// Entries the planner could not place, and why.
+    pub unplaced: Vec<String>,
+}
+
+/// `POST /api/overrides/{id}/extend`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtendRequest {
+    /// How much longer ("15m").
+    pub by: Quantity,
+}
+
+/// `POST /api/skips`: cancel one schedule entry for one night.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SkipRequest {
+    /// The night, YYYY-MM-DD (default: the night in progress).
+    pub night: Option<String>,
+    /// The entry's index in `[[schedule]]`, as `/api/tonight` lists it.
+    pub entry: usize,
+    /// Why, for the audit log.
+    pub note: Option<String>,
+}
+
+/// A skipped entry.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SkipView {
+    pub id: i64,
+    pub night: String,
+    pub entry: usize,
+    pub show: String,
+    pub created: DateTime<Utc>,
+    pub author: String,
+    pub note: Option<String>,
+}
+
+impl From<&crate::store::Skip> for SkipView {
+    fn from(s: &crate::store::Skip) -> SkipView {
+        SkipView {
+            id: s.id,
+            night: s.night.to_string(),
+            entry: s.entry,
+            show: s.show.clone(),
+            created: s.created,
+            author: s.author.clone(),
+            note: s.note.clone(),
+        }
+    }
+}
+
+/// `GET /api/energy/forecast?night=`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ForecastQuery {
+    /// The night, YYYY-MM-DD (default: the night in progress).
+    pub night: Option<String>,
+}
+
+/// A night's energy forecast from the schedule.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ForecastView {
+    pub night: String,
+    pub kwh: f64,
+    pub peak_w: f64,
+    pub cost: f64,
 }

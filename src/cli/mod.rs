@@ -213,6 +213,16 @@ pub fn program_for(
     show: Option<&str>,
     since: DateTime<Utc>,
 ) -> Result<Box<dyn crate::daemon::Program>, String> {
+    program_with_skips(config, show, since, crate::daemon::Skips::default())
+}
+
+/// As [`program_for`], with the schedule leaving out `skips` (the daemon's).
+pub fn program_with_skips(
+    config: &crate::config::Config,
+    show: Option<&str>,
+    since: DateTime<Utc>,
+    skips: crate::daemon::Skips,
+) -> Result<Box<dyn crate::daemon::Program>, String> {
     match show {
         Some(show) if config.show(show).is_none() => Err(format!(
             "unknown show `{show}` (the site has: {}){}",
@@ -223,6 +233,6 @@ pub fn program_for(
             show: show.to_string(),
             since,
         })),
-        None => Ok(Box::new(crate::daemon::Scheduled::default())),
+        None => Ok(Box::new(crate::daemon::Scheduled::with_skips(skips))),
     }
 }

@@ -84,7 +84,8 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
         Some(start) => start - chrono::Duration::minutes(1),
         None => clock.now(),
     });
-    let program = match super::program_for(&cfg, args.show.as_deref(), since) {
+    let skips = daemon::Skips::default();
+    let program = match super::program_with_skips(&cfg, args.show.as_deref(), since, skips.clone()) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("{e}");
@@ -126,7 +127,8 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
         tracing::info!(kind = %h.kind, target = %h.target, universes = ?h.universes, "output open");
     }
     tracing::info!(site = %cfg.site.name, fps = cfg.site.fps, playing = %args.show.as_deref().unwrap_or("the schedule"), state = %state_dir.display(), "running");
-    let shared = Shared::new(cfg, clock);
+    let mut shared = Shared::new(cfg, clock);
+    shared.skips = skips;
 
     // Operator state comes back before the first frame. A broken store costs
     // the API, never the lights.

@@ -20,7 +20,9 @@ use crate::control::{CompiledControl, ControlState};
 use crate::engine::{ActiveShow, Frame};
 use crate::output::{Output, OutputHealth};
 use chrono::{DateTime, Utc};
-pub use nightscape_core::pipeline::{FixedShow, FrameBuilder, FrameHook, Program, Scheduled};
+pub use nightscape_core::pipeline::{
+    FixedShow, FrameBuilder, FrameHook, Program, Scheduled, Skips,
+};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -58,6 +60,8 @@ pub struct Shared {
     epoch: Instant,
     /// What hot reload did so far (the API shows it).
     pub reload: Arc<Mutex<ReloadStatus>>,
+    /// Schedule entries skipped for one night (the schedule program reads them).
+    pub skips: Skips,
 }
 
 /// Hot reload's record: how many edits were applied or rejected, and the
@@ -67,6 +71,8 @@ pub struct Shared {
 pub struct ReloadStatus {
     pub applied: u64,
     pub rejected: u64,
+    /// When an edit was last applied (wall clock).
+    pub last_applied: Option<DateTime<Utc>>,
     pub last_rejected: Option<RejectedReload>,
 }
 
@@ -96,6 +102,7 @@ impl Shared {
             reload: Arc::default(),
             frame_wanted_until: Arc::default(),
             epoch: Instant::now(),
+            skips: Skips::default(),
         }
     }
 

@@ -40,7 +40,10 @@ pub fn reload_now(folder: &Path, shared: &Shared) -> Reloaded {
     let outcome = load_and_switch(folder, shared);
     let mut status = shared.reload.lock().unwrap_or_else(|p| p.into_inner());
     match &outcome {
-        Reloaded::Switched { .. } => status.applied += 1,
+        Reloaded::Switched { .. } => {
+            status.applied += 1;
+            status.last_applied = Some(chrono::Utc::now());
+        }
         Reloaded::Rejected { problems } => {
             status.rejected += 1;
             status.last_rejected = Some(super::RejectedReload {

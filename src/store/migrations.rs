@@ -87,4 +87,23 @@ pub const MIGRATIONS: &[Migration] = &[
         CREATE INDEX idempotency_at ON idempotency(at);
     "#,
     },
+    Migration {
+        name: "schedule entries skipped for one night",
+        sql: r#"
+        -- "Skip tonight": an operator cancels one schedule entry for one night
+        -- (rain, an event). Undoing keeps the row (undone = when), so the
+        -- history is here as well as in the audit log.
+        CREATE TABLE skips (
+            id      INTEGER PRIMARY KEY AUTOINCREMENT,
+            night   TEXT    NOT NULL,            -- YYYY-MM-DD, the noon-to-noon night
+            entry   INTEGER NOT NULL,            -- index of the [[schedule]] entry
+            show    TEXT    NOT NULL,            -- the entry's show, as a guard against reordering
+            created TEXT    NOT NULL,
+            author  TEXT    NOT NULL,
+            note    TEXT,
+            undone  TEXT
+        );
+        CREATE INDEX skips_night ON skips(night);
+    "#,
+    },
 ];

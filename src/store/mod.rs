@@ -112,6 +112,18 @@ pub struct StoredReply {
 /// How long an idempotency key is remembered.
 pub const IDEMPOTENCY_TTL: chrono::Duration = chrono::Duration::days(1);
 
+/// A schedule entry skipped for one night.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Skip {
+    pub id: i64,
+    pub night: chrono::NaiveDate,
+    pub entry: usize,
+    pub show: String,
+    pub created: DateTime<Utc>,
+    pub author: String,
+    pub note: Option<String>,
+}
+
 /// A handle to the state database; cheap to clone, shared by every user.
 #[derive(Clone)]
 pub struct Store {
@@ -420,6 +432,102 @@ impl Store {
             insert_audit(tx, audit)?;
             Ok(done)
         }
+    }
+
+    /// Move the end of an override that is not being released, with its
+    /// audit row. False when no such override is in force.
+    pub fn extend_override(
+        &self,
+        id: i64,
+        expires: DateTime<Utc>,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        self.with_transaction(|tx| {
+            let n = tx.execute(
+                "UPDATE overrides SET expires = ?2 WHERE id = ?1 AND cancelled IS NULL AND expires IS NOT NULL",
+                params![id, instant_text(expires)],
+            )?;
+            if n > 0 {
+                insert_audit(tx, audit)?;
+            }
+            Ok(n > 0)
+        })
+    }
+
+    /// Skip a schedule entry for one night (its `id` is ignored), with its
+    /// audit row; returns the id it got.
+    pub fn insert_skip(&self, s: &Skip, audit: &AuditEntry) -> Result<i64, StoreError> {
+        self.with_transaction(|tx| {
+            tx.execute(
+                "INSERT INTO skips (night, entry, show, created, author, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    s.night.to_string(),
+                    s.entry as i64,
+                    s.show,
+                    instant_text(s.created),
+                    s.author,
+                    s.note
+                ],
+            )?;
+            let id = tx.last_insert_rowid();
+            insert_audit(tx, &with_id(audit, id))?;
+            Ok(id)
+        })
+    }
+
+    /// Undo a skip, with its audit row. False when no such skip is in force.
+    pub fn undo_skip(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        self.with_transaction(|tx| {
+            let n = tx.execute(
+                "UPDATE skips SET undone = ?2 WHERE id = ?1 AND undone IS NULL",
+                params![id, instant_text(at)],
+            )?;
+            if n > 0 {
+                insert_audit(tx, audit)?;
+            }
+            Ok(n > 0)
+        })
+    }
+
+    /// Skips in force for nights from `from` on, oldest night first.
+    pub fn skips(&self, from: chrono::NaiveDate) -> Result<Vec<Skip>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT id, night, entry, show, created, author, note FROM skips
+             WHERE undone IS NULL AND night >= ?1 ORDER BY night, id",
+        )?;
+        let rows = stmt.query_map([from.to_string()], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, Option<String>>(6)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, night, entry, show, created, author, note) = row?;
+            out.push(Skip {
+                id,
+                night: chrono::NaiveDate::parse_from_str(&night, "%Y-%m-%d")
+                    .map_err(|e| StoreError::Corrupt(format!("skip night `{night}`: {e}")))?,
+                entry: usize::try_from(entry)
+                    .map_err(|_| StoreError::Corrupt(format!("skip entry {entry}")))?,
+                show,
+                created: parse_instant(&created)?,
+                author,
+                note,
+            });
+        }
+        Ok(out)
     }
 
     /// Store a triggered scene (its `id` is ignored) with its audit row.

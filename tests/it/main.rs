@@ -6,9 +6,11 @@
 //! Every test binds to 127.0.0.1 port 0 or a port it owns, and waits for
 //! observable events with an upper bound instead of sleeping.
 
+mod api_console;
 mod api_daemon;
 mod api_hardening;
 mod api_http;
+mod browser;
 mod check_bad_input;
 mod common;
 mod daemon_schedule;

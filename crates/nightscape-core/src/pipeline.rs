@@ -9,8 +9,9 @@
 use crate::config::Config;
 use crate::control::CompiledControl;
 use crate::engine::{self, ActiveShow, Frame, Limits, Look};
-use chrono::{DateTime, Utc};
-use std::sync::Mutex;
+use chrono::{DateTime, NaiveDate, Utc};
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, RwLock};
 
 /// What should be playing: decided outside the engine (a fixed show now,
 /// the schedule later).
@@ -44,6 +45,38 @@ impl Program for FixedShow {
 #[derive(Default)]
 pub struct Scheduled {
     cache: Mutex<NightCache>,
+    skips: Skips,
+}
+
+impl Scheduled {
+    /// The schedule, leaving out the entries an operator skipped.
+    pub fn with_skips(skips: Skips) -> Scheduled {
+        Scheduled {
+            cache: Mutex::default(),
+            skips,
+        }
+    }
+}
+
+/// Schedule entries an operator cancelled for one night only ("skip
+/// tonight": rain, an event), keyed by night, entry index in the site file
+/// and show name (so an edit that reorders `[[schedule]]` cannot move a
+/// skip onto another entry). Shared between the API, which persists them,
+/// and the schedule program, which leaves them out.
+#[derive(Clone, Default, Debug)]
+pub struct Skips(Arc<RwLock<BTreeSet<(NaiveDate, usize, String)>>>);
+
+impl Skips {
+    pub fn contains(&self, night: NaiveDate, entry: usize, show: &str) -> bool {
+        let set = self.0.read().unwrap_or_else(|p| p.into_inner());
+        // The common case is an empty set: no allocation per frame.
+        !set.is_empty() && set.contains(&(night, entry, show.to_string()))
+    }
+
+    /// Replace the whole set (after the store changed).
+    pub fn set(&self, skips: impl IntoIterator<Item = (NaiveDate, usize, String)>) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = skips.into_iter().collect();
+    }
 }
 
 #[derive(Default)]
@@ -84,7 +117,9 @@ impl Program for Scheduled {
                 d.pred_opt().map(runs).unwrap_or(&[]),
                 d.succ_opt().map(runs).unwrap_or(&[]),
             );
-            for p in runs(d).iter().filter(|p| p.start <= at && at < p.end) {
+            for p in runs(d).iter().filter(|p| {
+                p.start <= at && at < p.end && !self.skips.contains(d, p.entry, &p.show)
+            }) {
                 if let Some(show) = config.show(&p.show) {
                     let mut a = ActiveShow::new(show, p.start, Some(p.end), p.priority);
                     a.continued = before

@@ -191,6 +191,7 @@ fn solid_show(
         name: name.to_string(),
         fade_in: fade,
         fade_out: fade,
+        scene: false,
         layers: vec![Layer {
             target: name.to_string(),
             effect: crate::show::effect::Effect::Solid { color },

@@ -92,6 +92,8 @@ pub struct Show {
     pub fade_in: f64,
     pub fade_out: f64,
     pub layers: Vec<Layer>,
+    /// Offered as a scene button on the operator page (`scene = true`).
+    pub scene: bool,
     pub path: std::path::PathBuf,
     /// Where the name was written (for "used twice" errors); empty when the
     /// name comes from the file name.
@@ -109,6 +111,8 @@ struct RawShow {
     fade_out: Option<Spanned<String>>,
     #[serde(default)]
     description: Option<String>,
+    #[serde(default)]
+    scene: bool,
     #[serde(default)]
     layers: Vec<Spanned<RawLayer>>,
 }
@@ -321,6 +325,7 @@ pub fn compile(file: &SourceFile, site: &Site, diags: &mut Diagnostics) -> Optio
         fade_in,
         fade_out,
         layers,
+        scene: raw.scene,
         path: file.path.clone(),
         name_span: raw.name.as_ref().map(|n| n.span()).unwrap_or(0..0),
     })

@@ -1,0 +1,514 @@
+//! The endpoints the operator console needs beyond the control API: the
+//! site plan for the map (`/api/site`), who the token is (`/api/whoami`),
+//! one night's timeline (`/api/tonight`) and time travel (`/api/preview`).
+//!
+//! The preview renders through the daemon's own [`FrameBuilder`] pipeline
+//! (schedule, curfew caps, power budgets, and optionally the operator
+//! control in force) into a private frame: it never touches the frame loop
+//! or the outputs, so scrubbing through a night cannot light a street.
+
+use super::auth::{Caller, Operator, Viewer};
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
+use super::views::*;
+use super::ApiState;
+use crate::config::Config;
+use crate::control::CompiledControl;
+use crate::daemon::{FrameBuilder, FrameHook, Program, Scheduled};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono_tz::Tz;
+
+type ApiResult<T> = Result<T, ApiError>;
+
+fn audit(
+    caller: &Caller,
+    action: &str,
+    detail: serde_json::Value,
+    at: DateTime<Utc>,
+) -> crate::store::AuditEntry {
+    crate::store::AuditEntry {
+        at,
+        actor: caller.name.clone(),
+        action: action.into(),
+        detail,
+        remote: caller.remote.map(|r| r.to_string()),
+    }
+}
+
+fn night_param(
+    cfg: &Config,
+    field: &str,
+    v: Option<&str>,
+    now: DateTime<Utc>,
+) -> ApiResult<NaiveDate> {
+    match v.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(cfg.schedule.night_of(now)),
+        Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+            ApiError::bad_request(field, format!("`{s}` is not a date like 2026-12-31"))
+        }),
+    }
+}
+
+/// A boolean query flag: absent, `true`/`1` or `false`/`0`.
+pub(super) fn flag(field: &str, v: Option<&str>) -> ApiResult<bool> {
+    match v.map(str::trim) {
+        None | Some("") | Some("false") | Some("0") => Ok(false),
+        Some("true") | Some("1") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(
+            field,
+            format!("`{other}` is not true or false"),
+        )),
+    }
+}
+
+/// An instant as RFC 3339, or site-local `YYYY-MM-DD HH:MM[:SS]` (a `T`
+/// instead of the space too, as a browser's datetime-local input sends).
+pub fn parse_at(text: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
+    let t = text.trim();
+    if let Ok(d) = DateTime::parse_from_rfc3339(t) {
+        return Ok(d.with_timezone(&Utc));
+    }
+    let t = t.replacen('T', " ", 1);
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%d %H:%M:%S%.f",
+    ] {
+        if let Ok(n) = NaiveDateTime::parse_from_str(&t, fmt) {
+            return Ok(crate::schedule::plan::local_instant(tz, n));
+        }
+    }
+    Err(format!(
+        "`{text}` is not an instant: use RFC 3339 (2026-12-31T20:00:00+08:00) or site-local \"2026-12-31 20:00\""
+    ))
+}
+
+/// The site plan for the map: paths, groups, fixtures and their cells.
+#[utoipa::path(get, path = "/api/site", tag = "site",
+    responses((status = 200, body = SiteMapView), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn site_map(State(st): State<ApiState>, _v: Viewer) -> Json<SiteMapView> {
+    let cfg = st.shared.config();
+    let site = &cfg.site;
+    let mut b = [
+        f64::INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NEG_INFINITY,
+    ];
+    let mut grow = |p: [f64; 2]| {
+        b[0] = b[0].min(p[0]);
+        b[1] = b[1].min(p[1]);
+        b[2] = b[2].max(p[0]);
+        b[3] = b[3].max(p[1]);
+    };
+    for p in site.paths.iter().flat_map(|p| p.points.iter()) {
+        grow(*p);
+    }
+    for f in &site.fixtures {
+        grow(f.position);
+    }
+    if !b[0].is_finite() {
+        b = [0.0, 0.0, 1.0, 1.0];
+    }
+    let fixtures = site
+        .fixtures
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let pixel = site.mode_of(f).pixel && f.cell_count > 1;
+            MapFixtureView {
+                index: i,
+                name: f.name.clone(),
+                position: f.position,
+                cells: if pixel {
+                    let first = f.first_cell as usize;
+                    site.cells
+                        .get(first..first + f.cell_count as usize)
+                        .map(|c| c.iter().map(|c| c.position).collect())
+                        .unwrap_or_default()
+                } else {
+                    Vec::new()
+                },
+            }
+        })
+        .collect();
+    Json(SiteMapView {
+        name: site.name.clone(),
+        timezone: site.timezone.name().to_string(),
+        bounds: b,
+        paths: site
+            .paths
+            .iter()
+            .map(|p| PathView {
+                name: p.name.clone(),
+                points: p.points.clone(),
+            })
+            .collect(),
+        groups: site
+            .groups
+            .iter()
+            .map(|(name, members)| MapGroupView {
+                name: name.clone(),
+                fixtures: members.clone(),
+                max_w: cfg.energy.groups.get(name).and_then(|g| g.max_w),
+            })
+            .collect(),
+        fixtures,
+        max_w: cfg.energy.max_w,
+        currency: cfg.energy.currency.clone(),
+    })
+}
+
+/// Who the presented token is (the page shows it and offers controls by role).
+#[utoipa::path(get, path = "/api/whoami", tag = "site",
+    responses((status = 200, body = WhoamiView), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn whoami(Viewer(caller): Viewer) -> Json<WhoamiView> {
+    Json(WhoamiView {
+        name: caller.name,
+        role: caller.role.map(|r| r.name().to_string()),
+    })
+}
+
+fn local(at: DateTime<Utc>, tz: Tz) -> String {
+    at.with_timezone(&tz).to_rfc3339()
+}
+
+/// One night's timeline (`cfg`'s schedule, with `skipped` entries marked).
+pub(crate) fn tonight_view(
+    cfg: &Config,
+    night: NaiveDate,
+    now: DateTime<Utc>,
+    skipped: &dyn Fn(NaiveDate, usize, &str) -> bool,
+) -> TonightView {
+    let tz = cfg.site.timezone;
+    let plan = cfg.schedule.night(night);
+    let (start, end) = cfg.schedule.window(night);
+    let curfew = cfg.energy.curfew.as_ref().and_then(|c| {
+        crate::energy::limit::curfew_window(&cfg.schedule, night, c).map(|(a, b)| CurfewView {
+            start: local(a, tz),
+            end: local(b, tz),
+            max_level: c.max_level,
+        })
+    });
+    TonightView {
+        night: night.to_string(),
+        mode: plan.mode.clone(),
+        start: local(start, tz),
+        end: local(end, tz),
+        now: local(now, tz),
+        sunset: plan.sunset.map(|t| local(t, tz)),
+        sunrise: plan.sunrise.map(|t| local(t, tz)),
+        civil_dusk: plan.civil_dusk.map(|t| local(t, tz)),
+        civil_dawn: plan.civil_dawn.map(|t| local(t, tz)),
+        curfew,
+        entries: plan
+            .entries
+            .iter()
+            .map(|p| TonightEntry {
+                entry: p.entry,
+                show: p.show.clone(),
+                start: local(p.start, tz),
+                end: local(p.end, tz),
+                priority: p.priority,
+                skipped: skipped(night, p.entry, &p.show),
+            })
+            .collect(),
+        unplaced: plan.skipped.clone(),
+    }
+}
+
+/// One night's timeline, noon to noon: sun, curfew and each entry's runs.
+#[utoipa::path(get, path = "/api/tonight", tag = "status", params(TonightQuery),
+    responses((status = 200, body = TonightView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn tonight(
+    State(st): State<ApiState>,
+    _v: Viewer,
+    ApiQuery(q): ApiQuery<TonightQuery>,
+) -> ApiResult<Json<TonightView>> {
+    let cfg = st.shared.config();
+    let now = st.shared.clock.now();
+    let night = night_param(&cfg, "date", q.date.as_deref(), now)?;
+    let skips = st.shared.skips.clone();
+    Ok(Json(tonight_view(&cfg, night, now, &|d, e, s| {
+        skips.contains(d, e, s)
+    })))
+}
+
+/// What the site would show at an instant: the daemon's own pipeline into
+/// a private frame; nothing is sent.
+#[utoipa::path(get, path = "/api/preview", tag = "status", params(PreviewQuery),
+    responses((status = 200, body = PreviewView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn preview(
+    State(st): State<ApiState>,
+    _v: Viewer,
+    ApiQuery(q): ApiQuery<PreviewQuery>,
+) -> ApiResult<Json<PreviewView>> {
+    let with_control = flag("overrides", q.overrides.as_deref())?;
+    let (cfg, control) = st.shared.snapshot();
+    let at = parse_at(&q.at, cfg.site.timezone).map_err(|m| ApiError::bad_request("at", m))?;
+    let skips = st.shared.skips.clone();
+    // A frame of every universe costs a few hundred microseconds: off the
+    // async workers all the same.
+    let view = tokio::task::spawn_blocking(move || {
+        let program = Scheduled::with_skips(skips);
+        let mut active = program.active(&cfg, at);
+        let none = CompiledControl::default();
+        let control: &CompiledControl = if with_control {
+            active.extend(control.active(at));
+            &control
+        } else {
+            &none
+        };
+        let mut hooks: Vec<Box<dyn FrameHook>> = vec![Box::new(crate::energy::Limiter::default())];
+        let mut builder = FrameBuilder::new(&cfg.site);
+        let frame = builder.build(&cfg, &active, control, &mut hooks, at);
+        let cells = super::live::fixture_cells(&cfg.site, frame);
+        PreviewView {
+            at: local(at, cfg.site.timezone),
+            fixtures: cfg
+                .site
+                .fixtures
+                .iter()
+                .zip(cells)
+                .map(|(f, c)| {
+                    let c = c.unwrap_or_default();
+                    PreviewFixture {
+                        name: f.name.clone(),
+                        level: super::live::level_of(&c),
+                        cells: c.into_iter().map(super::live::hex).collect(),
+                    }
+                })
+                .collect(),
+        }
+    })
+    .await
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("preview failed: {e}"),
+        )
+    })?;
+    Ok(Json(view))
+}
+
+/// Give an override more time before it ends.
+#[utoipa::path(post, path = "/api/overrides/{id}/extend", tag = "control",
+    params(("id" = i64, Path, description = "The override's id")),
+    request_body = ExtendRequest,
+    responses((status = 200, body = OverrideView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn extend_override(
+    State(st): State<ApiState>,
+    Operator(caller): Operator,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<ExtendRequest>,
+) -> ApiResult<Json<OverrideView>> {
+    let by = req
+        .by
+        .duration()
+        .map_err(|m| ApiError::unprocessable("by", m))?;
+    if by <= 0.0 {
+        return Err(ApiError::unprocessable("by", "by must be more than 0s"));
+    }
+    let cfg = st.shared.config();
+    let now = st.shared.clock.now();
+    let detail = serde_json::json!({ "id": id, "by_s": by });
+    let o = st
+        .control
+        .extend_override(id, by, audit(&caller, "override.extend", detail, now))
+        .await?
+        .ok_or_else(|| {
+            ApiError::field(
+                StatusCode::NOT_FOUND,
+                "id",
+                format!(
+                    "no override {id} with an end is in force (released ones cannot be extended)"
+                ),
+            )
+        })?;
+    Ok(Json(OverrideView::new(&o, None, now, &cfg)))
+}
+
+/// Schedule entries skipped for a night (from last night on).
+#[utoipa::path(get, path = "/api/skips", tag = "control",
+    responses((status = 200, body = Vec<SkipView>), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn list_skips(
+    State(st): State<ApiState>,
+    _v: Viewer,
+) -> ApiResult<Json<Vec<SkipView>>> {
+    Ok(Json(
+        st.control
+            .skips()
+            .await?
+            .iter()
+            .map(SkipView::from)
+            .collect(),
+    ))
+}
+
+/// Cancel one schedule entry for one night only (rain, an event): every
+/// run of it that night is left out, from the next frame.
+#[utoipa::path(post, path = "/api/skips", tag = "control",
+    request_body = SkipRequest,
+    responses((status = 201, body = SkipView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn create_skip(
+    State(st): State<ApiState>,
+    Operator(caller): Operator,
+    ApiJson(req): ApiJson<SkipRequest>,
+) -> ApiResult<(StatusCode, Json<SkipView>)> {
+    let cfg = st.shared.config();
+    let now = st.shared.clock.now();
+    let night = night_param(&cfg, "night", req.night.as_deref(), now)?;
+    let plan = cfg.schedule.night(night);
+    let Some(run) = plan.entries.iter().find(|p| p.entry == req.entry) else {
+        return Err(ApiError::unprocessable(
+            "entry",
+            format!(
+                "entry {} does not play on the night of {night} (it has: {})",
+                req.entry,
+                plan.entries
+                    .iter()
+                    .map(|p| format!("{} = {}", p.entry, p.show))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    };
+    let tonight = cfg.schedule.night_of(now);
+    if night < tonight {
+        return Err(ApiError::unprocessable(
+            "night",
+            format!("the night of {night} is over"),
+        ));
+    }
+    if st.shared.skips.contains(night, run.entry, &run.show) {
+        return Err(ApiError::field(
+            StatusCode::CONFLICT,
+            "entry",
+            format!("{} is already skipped on the night of {night}", run.show),
+        ));
+    }
+    let note = match req.note.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(n) if n.chars().count() > MAX_TEXT => {
+            return Err(ApiError::unprocessable(
+                "note",
+                format!("note is longer than {MAX_TEXT} characters"),
+            ))
+        }
+        Some(n) => Some(n.to_string()),
+    };
+    let skip = crate::store::Skip {
+        id: 0,
+        night,
+        entry: run.entry,
+        show: run.show.clone(),
+        created: now,
+        author: caller.name.clone(),
+        note,
+    };
+    let detail = serde_json::json!({ "night": night.to_string(), "entry": skip.entry, "show": skip.show, "note": skip.note });
+    let skip = st
+        .control
+        .add_skip(skip, audit(&caller, "schedule.skip", detail, now))
+        .await?;
+    tracing::info!(id = skip.id, night = %night, show = %skip.show, by = %caller.name, "schedule entry skipped for the night");
+    Ok((StatusCode::CREATED, Json(SkipView::from(&skip))))
+}
+
+/// Undo a skip: the entry plays again from the next frame (where its
+/// time has not passed).
+#[utoipa::path(delete, path = "/api/skips/{id}", tag = "control",
+    params(("id" = i64, Path, description = "The skip's id")),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn undo_skip(
+    State(st): State<ApiState>,
+    Operator(caller): Operator,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<StatusCode> {
+    let now = st.shared.clock.now();
+    let done = st
+        .control
+        .undo_skip(
+            id,
+            now,
+            audit(
+                &caller,
+                "schedule.unskip",
+                serde_json::json!({ "id": id }),
+                now,
+            ),
+        )
+        .await?;
+    if done {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::field(
+            StatusCode::NOT_FOUND,
+            "id",
+            format!("no skip {id} is in force"),
+        ))
+    }
+}
+
+/// What a night will use, estimated from the schedule (sampled every five minutes).
+#[utoipa::path(get, path = "/api/energy/forecast", tag = "status", params(ForecastQuery),
+    responses((status = 200, body = ForecastView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn energy_forecast(
+    State(st): State<ApiState>,
+    _v: Viewer,
+    ApiQuery(q): ApiQuery<ForecastQuery>,
+) -> ApiResult<Json<ForecastView>> {
+    let cfg = st.shared.config();
+    let now = st.shared.clock.now();
+    let night = night_param(&cfg, "night", q.night.as_deref(), now)?;
+    let report = tokio::task::spawn_blocking(move || {
+        crate::energy::report::forecast(&cfg, night, 1, 300.0, None)
+    })
+    .await
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("forecast failed: {e}"),
+        )
+    })?
+    .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    Ok(Json(ForecastView {
+        night: night.to_string(),
+        kwh: report.total.kwh,
+        peak_w: report.total.peak_w,
+        cost: report.total.cost,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instants_parse_both_ways() {
+        let tz: Tz = "Asia/Shanghai".parse().unwrap();
+        let a = parse_at("2026-12-31T20:00:00+08:00", tz).unwrap();
+        assert_eq!(parse_at("2026-12-31 20:00", tz).unwrap(), a);
+        assert_eq!(parse_at("2026-12-31T20:00", tz).unwrap(), a);
+        assert_eq!(parse_at("2026-12-31 20:00:00", tz).unwrap(), a);
+        assert!(parse_at("tonight", tz).is_err());
+        assert!(parse_at("2026-13-01 20:00", tz).is_err());
+        assert!(flag("x", Some("maybe")).is_err());
+        assert!(flag("x", Some("true")).unwrap());
+        assert!(!flag("x", None).unwrap());
+    }
+}
