@@ -19,6 +19,7 @@ mod e2e_artnet;
 mod energy_cli;
 mod energy_daemon;
 mod fixture_import;
+mod fleet;
 mod golden_frames;
 mod output_discovery;
 mod output_e2e_sacn;

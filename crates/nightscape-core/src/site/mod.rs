@@ -8,6 +8,7 @@
 //! Sections owned by other concepts (`schedule`, `modes`, `api`, `curfew`,
 //! `energy`) are parsed by their own modules from the same file.
 
+pub mod fleet;
 pub mod geometry;
 pub mod glob;
 
@@ -67,6 +68,9 @@ pub struct OutputConfig {
     /// `wire_offset` (Art-Net Port-Address, sACN universe; unused by the
     /// serial widgets, which carry one universe without a number).
     pub wire: Vec<u16>,
+    /// The `[[nodes]]` entry that sends this output (`None` in a site
+    /// without nodes, where the one controller sends everything).
+    pub node: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,6 +166,10 @@ pub struct Site {
     /// Where `shutdown` was written, for errors found later (unknown show).
     pub on_stop_span: Range<usize>,
     pub source: SourceFile,
+    /// The site's controllers (`[[nodes]]`); empty: one controller.
+    pub nodes: Vec<fleet::NodeSpec>,
+    /// The broker the nodes share (`[fleet]`).
+    pub fleet: Option<fleet::FleetSpec>,
     fixture_index: HashMap<String, u32>,
 }
 
@@ -172,6 +180,15 @@ impl Site {
 
     pub fn profile_of(&self, f: &Fixture) -> &Profile {
         &self.profiles[f.profile]
+    }
+
+    pub fn node(&self, name: &str) -> Option<&fleet::NodeSpec> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// Keep only the outputs `node` sends (`nightscape run --node`).
+    pub fn retain_node_outputs(&mut self, node: &str) {
+        self.outputs.retain(|o| o.node.as_deref() == Some(node));
     }
 
     pub fn fixture_by_name(&self, name: &str) -> Option<u32> {
@@ -257,6 +274,10 @@ struct RawSite {
     safety: Option<IgnoredAny>,
     #[serde(default)]
     shutdown: Option<Spanned<RawShutdown>>,
+    #[serde(default)]
+    fleet: Option<Spanned<fleet::RawFleet>>,
+    #[serde(default)]
+    nodes: Vec<Spanned<fleet::RawNode>>,
 }
 
 /// One `[[outputs]]` table as written. Which keys apply depends on `kind`;
@@ -287,6 +308,9 @@ struct RawOutput {
     /// Added to every site universe on the wire (may be negative).
     #[serde(default)]
     wire_offset: Option<Spanned<i64>>,
+    /// The `[[nodes]]` entry that sends this output.
+    #[serde(default)]
+    node: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -506,6 +530,7 @@ pub fn format_universes(list: &[u16]) -> String {
 fn compile_outputs(
     file: &SourceFile,
     raw: &[Spanned<RawOutput>],
+    nodes: &[fleet::NodeSpec],
     diags: &mut Diagnostics,
 ) -> Vec<OutputConfig> {
     let mut outputs = Vec::new();
@@ -676,7 +701,41 @@ fn compile_outputs(
                 (kind, Some(universes.clone()))
             }
         };
-        let (Some(kind), Some(wire)) = (kind, wire) else {
+        let node = match (&ro.node, nodes.is_empty()) {
+            (None, true) => Some(None),
+            (None, false) => {
+                diags.error(
+                    file,
+                    o.span(),
+                    "this site has [[nodes]]: every output names the node that sends it (`node = \"name\"`)",
+                );
+                None
+            }
+            (Some(n), _) if nodes.iter().any(|x| x.name == *n.get_ref()) => {
+                Some(Some(n.get_ref().clone()))
+            }
+            (Some(n), _) => {
+                let known: Vec<&str> = nodes.iter().map(|x| x.name.as_str()).collect();
+                diags.error(
+                    file,
+                    n.span(),
+                    if known.is_empty() {
+                        format!(
+                            "unknown node `{}`: declare it in a [[nodes]] table",
+                            n.get_ref()
+                        )
+                    } else {
+                        format!(
+                            "unknown node `{}` (the site has: {})",
+                            n.get_ref(),
+                            known.join(", ")
+                        )
+                    },
+                );
+                None
+            }
+        };
+        let (Some(kind), Some(wire), Some(node)) = (kind, wire, node) else {
             continue;
         };
 
@@ -715,6 +774,7 @@ fn compile_outputs(
             kind,
             universes,
             wire,
+            node,
         });
     }
     outputs
@@ -987,8 +1047,20 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
         }
     };
 
-    // Outputs.
-    let outputs = compile_outputs(file, &raw.outputs, diags);
+    // Nodes and the broker, then outputs (which name their node).
+    let nodes = fleet::compile_nodes(file, &raw.nodes, diags);
+    let fleet_spec = raw
+        .fleet
+        .as_ref()
+        .and_then(|f| fleet::compile_fleet(file, f, raw.name.get_ref(), diags));
+    if let (Some(f), true) = (&raw.fleet, nodes.is_empty()) {
+        diags.error(
+            file,
+            f.span(),
+            "[fleet] needs the site's controllers as [[nodes]] tables (name, api)",
+        );
+    }
+    let outputs = compile_outputs(file, &raw.outputs, &nodes, diags);
 
     // Paths.
     let mut paths: Vec<Polyline> = Vec::new();
@@ -1343,6 +1415,8 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
             .map(Path::to_path_buf)
             .unwrap_or_default(),
         source: file.clone(),
+        nodes,
+        fleet: fleet_spec,
         fixture_index,
     };
 
