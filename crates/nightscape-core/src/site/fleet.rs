@@ -282,7 +282,8 @@ pub(crate) fn compile_nodes(
                             a.get_ref()
                         ),
                     );
-                    continue;
+                    // Keep the node: outputs naming it are not errors too.
+                    None
                 }
             },
         };
