@@ -156,12 +156,17 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
             tracing::debug!(before, after, "open-file limit raised");
         }
     }
-    let (outputs, warnings) = if args.no_output {
+    let (mut outputs, warnings) = if args.no_output {
         tracing::info!("dry run (--no-output): no output is opened, nothing is sent");
         (Vec::new(), Vec::new())
     } else {
         output::open_all(&cfg.site, &state_dir)
     };
+    let _artpoll = start_artpoll(
+        &cfg.site,
+        node.as_ref().map(|n| n.name.as_str()),
+        &mut outputs,
+    );
     for w in warnings {
         tracing::warn!("{w}");
     }
@@ -300,6 +305,55 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
     let _ = frame_thread.join();
     let _ = watcher.join();
     Ok(0)
+}
+
+/// Answer ArtPoll and poll the Art-Net outputs' nodes, when the site has
+/// Art-Net outputs. A port that cannot be had costs this service only.
+fn start_artpoll(
+    site: &crate::site::Site,
+    node: Option<&str>,
+    outputs: &mut [Box<dyn output::Output>],
+) -> Option<output::artpoll::ArtPollService> {
+    let mut targets = Vec::new();
+    let mut port_addresses = Vec::new();
+    for o in outputs.iter() {
+        if let Some((t, wire)) = o.artnet_target() {
+            targets.push(t);
+            port_addresses.extend(wire);
+        }
+    }
+    if targets.is_empty() {
+        return None;
+    }
+    let a = &site.artnet;
+    let settings = output::artpoll::ArtPollSettings {
+        listen: a.listen,
+        poll_every: std::time::Duration::from_secs_f64(a.poll_every),
+        answer: a.answer,
+        targets,
+        port_addresses,
+        short_name: "nightscape".into(),
+        long_name: match node {
+            Some(n) => format!("nightscape {} ({n})", site.name),
+            None => format!("nightscape {}", site.name),
+        },
+    };
+    match output::artpoll::ArtPollService::start(settings) {
+        Ok(svc) => {
+            for o in outputs.iter_mut() {
+                o.watch_nodes(&svc.watch);
+            }
+            tracing::info!(listen = %svc.local, poll_every = a.poll_every, "Art-Net: answering ArtPoll and polling the nodes");
+            Some(svc)
+        }
+        Err(e) => {
+            tracing::warn!(
+                "Art-Net service unavailable: cannot listen on {} ({e}); ArtPoll goes unanswered and nodes are not polled. Frames are not affected",
+                a.listen
+            );
+            None
+        }
+    }
 }
 
 async fn wait_for_shutdown() {

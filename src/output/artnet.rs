@@ -165,6 +165,10 @@ pub struct ArtNetOutput {
     /// Change-only mode: frames between keep-alives (about a second), or
     /// `None` to send every universe every frame.
     keep_alive: Option<u32>,
+    /// Whether the node answers ArtPoll (the Art-Net service's view).
+    watch: Option<std::sync::Arc<super::artpoll::NodeWatch>>,
+    /// The wire Port-Addresses, for the Art-Net service's ArtPollReply.
+    wire: Vec<u16>,
 }
 
 impl ArtNetOutput {
@@ -201,6 +205,8 @@ impl ArtNetOutput {
             sync,
             packets: ArtDmxPackets::new(&universes, &wire),
             keep_alive: None,
+            watch: None,
+            wire,
         })
     }
 
@@ -235,11 +241,25 @@ impl Output for ArtNetOutput {
     }
 
     fn health(&self) -> OutputHealth {
-        self.udp.health.clone()
+        let mut h = OutputHealth::default();
+        self.health_into(&mut h);
+        h
+    }
+
+    fn watch_nodes(&mut self, watch: &std::sync::Arc<super::artpoll::NodeWatch>) {
+        self.watch = Some(watch.clone());
+    }
+
+    fn artnet_target(&self) -> Option<(SocketAddr, Vec<u16>)> {
+        Some((self.target, self.wire.clone()))
     }
 
     fn health_into(&self, out: &mut OutputHealth) {
         self.udp.health.copy_into(out);
+        if let Some(reason) = self.watch.as_ref().and_then(|w| w.down_reason(self.target)) {
+            out.state = super::DOWN;
+            out.last_error = Some(reason);
+        }
     }
 }
 

@@ -14,6 +14,7 @@
 //! want of port 6454 without touching them.
 
 pub mod artnet;
+pub mod artpoll;
 pub mod discovery;
 pub mod enttec;
 pub mod sacn;
@@ -26,6 +27,7 @@ mod udp;
 use crate::engine::Frame;
 use crate::site::{OutputKind, Site};
 use serde::Serialize;
+use std::net::SocketAddr;
 use std::path::Path;
 
 /// How an output is doing; serialised as `"ok"`, `"degraded"`, `"down"`.
@@ -160,6 +162,13 @@ pub trait Output: Send {
     /// would be waste).
     fn health_into(&self, out: &mut OutputHealth) {
         *out = self.health();
+    }
+    /// Take the Art-Net service's view of which nodes answer ArtPoll into
+    /// account in [`Output::health`] (only Art-Net outputs do).
+    fn watch_nodes(&mut self, _watch: &std::sync::Arc<artpoll::NodeWatch>) {}
+    /// Where an Art-Net output sends, for the Art-Net service to poll.
+    fn artnet_target(&self) -> Option<(SocketAddr, Vec<u16>)> {
+        None
     }
     /// Called once when the daemon stops, after the last frame: say goodbye
     /// on the wire where the protocol has a way (sACN stream termination),

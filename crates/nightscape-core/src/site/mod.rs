@@ -137,6 +137,74 @@ pub enum OnStop {
     Show(String),
 }
 
+/// `[artnet]`: the daemon's own Art-Net socket, which answers ArtPoll
+/// (so consoles and DMX-Workshop see the controller) and polls the
+/// outputs' nodes to know they are alive.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArtNetService {
+    /// Where the socket listens (default 0.0.0.0:6454, shared with
+    /// SO_REUSEADDR).
+    pub listen: SocketAddr,
+    /// Seconds between polls (the spec asks 2.5–3 s); 0 = no polling.
+    pub poll_every: f64,
+    /// Answer ArtPoll with ArtPollReply.
+    pub answer: bool,
+}
+
+impl Default for ArtNetService {
+    fn default() -> Self {
+        ArtNetService {
+            listen: SocketAddr::from(([0, 0, 0, 0], 6454)),
+            poll_every: 2.75,
+            answer: true,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawArtNetService {
+    #[serde(default)]
+    listen: Option<Spanned<String>>,
+    #[serde(default)]
+    poll_every: Option<Spanned<String>>,
+    #[serde(default)]
+    answer: Option<bool>,
+}
+
+fn compile_artnet_service(
+    file: &SourceFile,
+    raw: Option<&Spanned<RawArtNetService>>,
+    diags: &mut Diagnostics,
+) -> ArtNetService {
+    let mut out = ArtNetService::default();
+    let Some(raw) = raw else {
+        return out;
+    };
+    let r = raw.get_ref();
+    if let Some(l) = &r.listen {
+        match parse_target(l.get_ref(), 6454) {
+            Ok(a) => out.listen = a,
+            Err(m) => diags.error(file, l.span(), m),
+        }
+    }
+    if let Some(p) = &r.poll_every {
+        match crate::units::parse_duration(p.get_ref()) {
+            Ok(d) if d == 0.0 || (0.5..=60.0).contains(&d) => out.poll_every = d,
+            Ok(_) => diags.error(
+                file,
+                p.span(),
+                "poll_every must be 0s (off) or 0.5s..60s; the Art-Net spec asks 2.5s..3s",
+            ),
+            Err(m) => diags.error(file, p.span(), m),
+        }
+    }
+    if let Some(a) = r.answer {
+        out.answer = a;
+    }
+    out
+}
+
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum RawShutdown {
@@ -170,6 +238,8 @@ pub struct Site {
     pub nodes: Vec<fleet::NodeSpec>,
     /// The broker the nodes share (`[fleet]`).
     pub fleet: Option<fleet::FleetSpec>,
+    /// The Art-Net service: answering ArtPoll, polling nodes (`[artnet]`).
+    pub artnet: ArtNetService,
     fixture_index: HashMap<String, u32>,
 }
 
@@ -278,6 +348,8 @@ struct RawSite {
     fleet: Option<Spanned<fleet::RawFleet>>,
     #[serde(default)]
     nodes: Vec<Spanned<fleet::RawNode>>,
+    #[serde(default)]
+    artnet: Option<Spanned<RawArtNetService>>,
 }
 
 /// One `[[outputs]]` table as written. Which keys apply depends on `kind`;
@@ -1061,6 +1133,7 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
         );
     }
     let outputs = compile_outputs(file, &raw.outputs, &nodes, diags);
+    let artnet = compile_artnet_service(file, raw.artnet.as_ref(), diags);
 
     // Paths.
     let mut paths: Vec<Polyline> = Vec::new();
@@ -1417,6 +1490,7 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
         source: file.clone(),
         nodes,
         fleet: fleet_spec,
+        artnet,
         fixture_index,
     };
 
