@@ -186,19 +186,36 @@ impl ArtNetOutput {
     /// `wire[i]`. Lists of different lengths are cut to the shorter.
     pub fn open_mapped(
         target: SocketAddr,
+        universes: Vec<u16>,
+        wire: Vec<u16>,
+        sync: bool,
+    ) -> std::io::Result<ArtNetOutput> {
+        Self::open_bound(target, universes, wire, sync, None, None)
+    }
+
+    /// [`ArtNetOutput::open_mapped`] sending from a local address and/or
+    /// on a named interface (`bind`, `interface` in the site file).
+    pub fn open_bound(
+        target: SocketAddr,
         mut universes: Vec<u16>,
         mut wire: Vec<u16>,
         sync: bool,
+        bind: Option<std::net::IpAddr>,
+        interface: Option<&str>,
     ) -> std::io::Result<ArtNetOutput> {
         let n = universes.len().min(wire.len());
         universes.truncate(n);
         wire.truncate(n);
-        let udp = UdpSender::open(OutputHealth {
-            kind: super::Protocol::Artnet,
-            target: target.to_string(),
-            universes: universes.clone(),
-            ..Default::default()
-        })?;
+        let udp = UdpSender::open_bound(
+            OutputHealth {
+                kind: super::Protocol::Artnet,
+                target: target.to_string(),
+                universes: universes.clone(),
+                ..Default::default()
+            },
+            bind,
+            interface,
+        )?;
         Ok(ArtNetOutput {
             udp,
             target,

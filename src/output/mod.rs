@@ -195,11 +195,13 @@ pub fn open_all(site: &Site, state_dir: &Path) -> (Vec<Box<dyn Output>>, Vec<Str
                 sync,
                 only_changed,
             } => {
-                match artnet::ArtNetOutput::open_mapped(
+                match artnet::ArtNetOutput::open_bound(
                     *target,
                     cfg.universes.clone(),
                     cfg.wire.clone(),
                     *sync,
+                    cfg.bind,
+                    cfg.interface.as_deref(),
                 ) {
                     Ok(o) => {
                         // Keep-alive a little under a second: Art-Net nodes
@@ -238,10 +240,17 @@ pub fn open_all(site: &Site, state_dir: &Path) -> (Vec<Box<dyn Output>>, Vec<Str
                         .unwrap_or_else(|| format!("nightscape {}", site.name)),
                     cid,
                 };
-                match sacn::SacnOutput::open(settings, cfg.universes.clone(), cfg.wire.clone()) {
-                    Ok(o) => {
-                        outputs.push(threaded::maybe_threaded(Box::new(o), cfg.universes.len()))
-                    }
+                match sacn::SacnOutput::open_bound(
+                    settings,
+                    cfg.universes.clone(),
+                    cfg.wire.clone(),
+                    cfg.bind,
+                    cfg.interface.as_deref(),
+                ) {
+                    Ok(o) => outputs.push(threaded::maybe_threaded(
+                        Box::new(o.terminate_on_stop(cfg.terminate_on_stop)),
+                        cfg.universes.len(),
+                    )),
                     Err(e) => warnings.push(format!(
                         "sacn output to {target}: cannot open a socket: {e}"
                     )),

@@ -71,6 +71,14 @@ pub struct OutputConfig {
     /// The `[[nodes]]` entry that sends this output (`None` in a site
     /// without nodes, where the one controller sends everything).
     pub node: Option<String>,
+    /// Network outputs: the local address to send from (`bind`), so
+    /// traffic leaves on the lighting network.
+    pub bind: Option<std::net::IpAddr>,
+    /// Network outputs: the interface to send on (`interface = "eth1"`).
+    pub interface: Option<String>,
+    /// sACN: send stream-termination packets on stop (the default);
+    /// `shutdown = "hold"` on the output leaves the stream to time out.
+    pub terminate_on_stop: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -383,6 +391,13 @@ struct RawOutput {
     /// The `[[nodes]]` entry that sends this output.
     #[serde(default)]
     node: Option<Spanned<String>>,
+    #[serde(default)]
+    bind: Option<Spanned<String>>,
+    #[serde(default)]
+    interface: Option<Spanned<String>>,
+    /// sACN only: "terminate" (default) or "hold".
+    #[serde(default)]
+    shutdown: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -807,7 +822,62 @@ fn compile_outputs(
                 None
             }
         };
-        let (Some(kind), Some(wire), Some(node)) = (kind, wire, node) else {
+        let bind = match &ro.bind {
+            None => Some(None),
+            Some(b) => {
+                match b.get_ref().trim().parse::<std::net::IpAddr>() {
+                    Ok(ip) => Some(Some(ip)),
+                    Err(_) => {
+                        diags.error(
+                        file,
+                        b.span(),
+                        format!("bind `{}` is not an IP address of this machine (like \"10.0.4.1\")", b.get_ref()),
+                    );
+                        None
+                    }
+                }
+            }
+        };
+        let interface = match &ro.interface {
+            Some(i)
+                if i.get_ref().is_empty()
+                    || i.get_ref().len() > 15
+                    || i.get_ref().contains(['/', ' ']) =>
+            {
+                diags.error(
+                    file,
+                    i.span(),
+                    format!(
+                        "interface `{}` is not a network interface name (like \"eth1\")",
+                        i.get_ref()
+                    ),
+                );
+                None
+            }
+            i => Some(i.as_ref().map(|i| i.get_ref().clone())),
+        };
+        let terminate_on_stop = match &ro.shutdown {
+            None => Some(true),
+            Some(w) if w.get_ref() == "terminate" => Some(true),
+            Some(w) if w.get_ref() == "hold" => Some(false),
+            Some(w) => {
+                diags.error(
+                    file,
+                    w.span(),
+                    format!("shutdown `{}`: an sACN output takes \"terminate\" (the default: receivers apply their loss behaviour at once) or \"hold\" (no termination: receivers keep the last data until their own loss timeout)", w.get_ref()),
+                );
+                None
+            }
+        };
+        let (
+            Some(kind),
+            Some(wire),
+            Some(node),
+            Some(bind),
+            Some(interface),
+            Some(terminate_on_stop),
+        ) = (kind, wire, node, bind, interface, terminate_on_stop)
+        else {
             continue;
         };
 
@@ -847,6 +917,9 @@ fn compile_outputs(
             universes,
             wire,
             node,
+            bind,
+            interface,
+            terminate_on_stop,
         });
     }
     outputs
@@ -855,7 +928,18 @@ fn compile_outputs(
 /// Warn about keys that mean nothing for this kind of output.
 fn warn_inapplicable_keys(file: &SourceFile, ro: &RawOutput, kind: &str, diags: &mut Diagnostics) {
     let network = matches!(kind, "artnet" | "sacn");
-    let keys: [(&str, Option<Range<usize>>, bool); 9] = [
+    let keys: [(&str, Option<Range<usize>>, bool); 12] = [
+        ("bind", ro.bind.as_ref().map(|s| s.span()), network),
+        (
+            "interface",
+            ro.interface.as_ref().map(|s| s.span()),
+            network,
+        ),
+        (
+            "shutdown",
+            ro.shutdown.as_ref().map(|s| s.span()),
+            kind == "sacn",
+        ),
         ("target", ro.target.as_ref().map(|s| s.span()), network),
         (
             "only_changed",

@@ -8,7 +8,7 @@
 //!
 //! Every wait is bounded; the measured times are printed.
 
-mod common;
+use crate::common;
 
 use nightscape::output::artpoll_wire::{
     encode_artpoll, encode_artpollreply, is_artpoll, parse_artpollreply, NodeInfo,
@@ -23,14 +23,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const AT: &str = "2026-12-31T20:00:00+08:00";
-
-fn free_tcp_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0")
@@ -69,12 +61,8 @@ fn artpoll_is_answered_and_a_silent_node_goes_down_and_comes_back() {
         .unwrap();
     common::retarget(&site, &node.local_addr().unwrap().to_string());
     let artnet_port = free_udp_port();
-    let api_port = free_tcp_port();
     let p = site.join("site.toml");
-    let text = std::fs::read_to_string(&p).unwrap().replace(
-        "listen = \"127.0.0.1:8080\"",
-        &format!("listen = \"127.0.0.1:{api_port}\""),
-    );
+    let text = std::fs::read_to_string(&p).unwrap();
     let text =
         format!("{text}\n[artnet]\nlisten = \"127.0.0.1:{artnet_port}\"\npoll_every = \"1s\"\n");
     std::fs::write(&p, text).unwrap();
@@ -138,7 +126,7 @@ fn artpoll_is_answered_and_a_silent_node_goes_down_and_comes_back() {
         .timeout_global(Some(Duration::from_secs(5)))
         .build()
         .into();
-    let base = format!("http://127.0.0.1:{api_port}");
+    let base = common::api_base(&state);
     assert!(
         wait_until(Duration::from_secs(30), || get(
             &agent,
