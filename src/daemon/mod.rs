@@ -7,7 +7,8 @@
 //! by more than a period is counted late and the loop skips ahead rather
 //! than bursting to catch up. Shutdown is explicit: the caller flips the
 //! stop flag and joins the thread. On stop the loop sends nothing more:
-//! nodes hold the last frame, so a service restart does not blink a street
+//! Art-Net nodes hold the last frame (sACN receivers get stream termination
+//! unless the output says `shutdown = "hold"`), so a service restart does not blink a street
 //! dark (issue 6 makes this a per-site choice).
 
 pub mod fds;
@@ -311,7 +312,7 @@ pub fn frame_loop(
     for o in outputs.iter_mut() {
         o.stop();
     }
-    tracing::info!(frames = n, "frame loop stopped; nodes hold the last frame");
+    tracing::info!(frames = n, "frame loop stopped");
 }
 
 /// Leave the wire in the state the site asks for on stop. Holding sends

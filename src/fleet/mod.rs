@@ -158,15 +158,10 @@ struct Item {
     local_id: Option<i64>,
 }
 
-fn mqtt_options(opts: &FleetOptions, topics: &Topics) -> Result<MqttOptions, String> {
-    let b = &opts.spec.broker;
-    let client_id = format!("nightscape-{}-{}", opts.spec.topic_site, opts.node);
-    let mut m = MqttOptions::new(client_id, b.host.clone(), b.port);
-    m.set_keep_alive(Duration::from_secs(5));
-    m.set_clean_session(true);
-    m.set_max_packet_size(256 * 1024, 256 * 1024);
+/// This node's last will: its status with `online = false`, retained.
+fn last_will(node: &str, topics: &Topics) -> LastWill {
     let offline = serde_json::to_vec(&Status {
-        node: opts.node.clone(),
+        node: node.to_string(),
         online: false,
         at: None,
         config_hash: None,
@@ -180,16 +175,26 @@ fn mqtt_options(opts: &FleetOptions, topics: &Topics) -> Result<MqttOptions, Str
         last_gap: None,
     })
     .unwrap_or_default();
-    m.set_last_will(LastWill::new(
-        topics.status(&opts.node),
-        offline,
-        QoS::AtLeastOnce,
-        true,
-    ));
-    if let Some(user_var) = &opts.spec.username_env {
+    LastWill::new(topics.status(node), offline, QoS::AtLeastOnce, true)
+}
+
+fn mqtt_options(
+    spec: &FleetSpec,
+    client_id: String,
+    will: Option<LastWill>,
+) -> Result<MqttOptions, String> {
+    let b = &spec.broker;
+    let mut m = MqttOptions::new(client_id, b.host.clone(), b.port);
+    m.set_keep_alive(Duration::from_secs(5));
+    m.set_clean_session(true);
+    m.set_max_packet_size(256 * 1024, 256 * 1024);
+    if let Some(w) = will {
+        m.set_last_will(w);
+    }
+    if let Some(user_var) = &spec.username_env {
         let user = std::env::var(user_var)
             .map_err(|_| format!("fleet: the broker user name variable {user_var} is not set"))?;
-        let pass = match &opts.spec.password_env {
+        let pass = match &spec.password_env {
             Some(v) => std::env::var(v)
                 .map_err(|_| format!("fleet: the broker password variable {v} is not set"))?,
             None => String::new(),
@@ -228,7 +233,9 @@ impl Fleet {
         opts: FleetOptions,
     ) -> Result<Fleet, String> {
         let topics = Topics::new(&opts.spec.topic_root, &opts.spec.topic_site);
-        let mqtt = mqtt_options(&opts, &topics)?;
+        let client_id = format!("nightscape-{}-{}", opts.spec.topic_site, opts.node);
+        let will = last_will(&opts.node, &topics);
+        let mqtt = mqtt_options(&opts.spec, client_id, Some(will))?;
         let (client, mut eventloop) = AsyncClient::new(mqtt, 1024);
         let (net_tx, net_rx) = mpsc::unbounded_channel();
         let stop = shared.stop.clone();
@@ -1098,4 +1105,60 @@ fn validate_master(cfg: &crate::config::Config, m: &Master) -> Result<(), contro
         return Err(control::FieldError::new("level", "a master is 0..1"));
     }
     Ok(())
+}
+
+/// Every node's retained status and energy as the broker holds them,
+/// gathered for `wait` by a short-lived client (for `nightscape fleet
+/// status` and `check`). `Err` when the broker cannot be reached.
+pub async fn snapshot(
+    spec: &FleetSpec,
+    wait: Duration,
+) -> Result<BTreeMap<String, (Status, Option<wire::Energy>)>, String> {
+    let topics = Topics::new(&spec.topic_root, &spec.topic_site);
+    let mqtt = mqtt_options(spec, format!("nightscape-cli-{}", std::process::id()), None)?;
+    let (client, mut eventloop) = AsyncClient::new(mqtt, 16);
+    let mut out: BTreeMap<String, (Status, Option<wire::Energy>)> = BTreeMap::new();
+    let mut energy: BTreeMap<String, wire::Energy> = BTreeMap::new();
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut connected = false;
+    loop {
+        let ev = match tokio::time::timeout_at(deadline, eventloop.poll()).await {
+            Err(_) => break,
+            Ok(ev) => ev,
+        };
+        match ev {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                connected = true;
+                let _ = client.try_subscribe(topics.status_all(), QoS::AtLeastOnce);
+                let _ = client.try_subscribe(topics.energy_all(), QoS::AtLeastOnce);
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) => match topics.split(&p.topic) {
+                Some(("status", node)) => {
+                    if let Ok(s) = serde_json::from_slice::<Status>(&p.payload) {
+                        out.insert(node.to_string(), (s, None));
+                    }
+                }
+                Some(("energy", node)) => {
+                    if let Ok(e) = serde_json::from_slice::<wire::Energy>(&p.payload) {
+                        energy.insert(node.to_string(), e);
+                    }
+                }
+                _ => {}
+            },
+            Ok(_) => {}
+            Err(e) => {
+                if !connected {
+                    return Err(format!("broker {}: {e}", spec.broker));
+                }
+                break;
+            }
+        }
+    }
+    let _ = client.try_disconnect();
+    for (node, e) in energy {
+        if let Some(entry) = out.get_mut(&node) {
+            entry.1 = Some(e);
+        }
+    }
+    Ok(out)
 }

@@ -263,6 +263,12 @@ impl Output for ArtNetOutput {
         h
     }
 
+    /// Art-Net has no stream termination: the nodes keep the last frame
+    /// they received until they hear from a controller again.
+    fn stop(&mut self) {
+        tracing::info!(target = %self.target, "Art-Net: no more frames; the node holds the last one it received");
+    }
+
     fn watch_nodes(&mut self, watch: &std::sync::Arc<super::artpoll::NodeWatch>) {
         self.watch = Some(watch.clone());
     }

@@ -317,6 +317,45 @@ fn fleet_commands_status_partition_and_restart() {
     assert_eq!(b, c, "B and C sent different bytes for the same instant");
     assert_eq!(&b[a..a + 3], &[0, 0, 255]);
 
+    // `fleet status` lists every node from the broker; `check` on a copy
+    // of the folder with one edited line warns that the nodes run other files.
+    let out = Command::new(env!("CARGO_BIN_EXE_nightscape"))
+        .args(["fleet", "status", "--format", "json", "--site"])
+        .arg(&f.site)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for n in NODES {
+        assert_eq!(v[n]["status"]["online"], json!(true), "{v}");
+        assert_eq!(v[n]["same_config"], json!(true), "{v}");
+    }
+    let copy = f.tmp.path().join("edited");
+    common::copy_dir(&f.site, &copy.join("shows"));
+    common::copy_dir(&f.tmp.path().join("fixtures"), &copy.join("fixtures"));
+    let site_toml = copy.join("shows/site.toml");
+    let text = std::fs::read_to_string(&site_toml).unwrap();
+    std::fs::write(
+        &site_toml,
+        format!("{text}\n# edited on one machine only\n"),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_nightscape"))
+        .args(["check", "--site"])
+        .arg(copy.join("shows"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("node a runs different site files"),
+        "{stderr}"
+    );
+
     // 3. Stop the broker: every node keeps sending.
     drop(broker.take());
     for i in 0..3 {
