@@ -225,3 +225,29 @@ fn artpoll_is_answered_and_a_silent_node_goes_down_and_comes_back() {
     stop.store(true, Ordering::Relaxed);
     fake.join().unwrap();
 }
+
+#[test]
+fn nodes_says_when_a_same_host_poll_cannot_be_seen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    // The demo's Art-Net target is 127.0.0.1:6454: nothing answers there
+    // (the command's own socket holds the port), which is exactly the
+    // same-host case the warning is for.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nightscape"))
+        .args(["nodes", "--timeout", "300ms", "--site"])
+        .arg(&site)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() && stderr.contains("unavailable") {
+        eprintln!("skipped: port 6454 is held here without sharing ({stderr})");
+        return;
+    }
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("no reply seen from 127.0.0.1:6454")
+            && stdout.contains("port 6454 is shared"),
+        "{stdout}"
+    );
+}
