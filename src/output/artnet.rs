@@ -165,6 +165,8 @@ pub struct ArtNetOutput {
     /// Change-only mode: frames between keep-alives (about a second), or
     /// `None` to send every universe every frame.
     keep_alive: Option<u32>,
+    /// Where ArtSync goes (the target unless `sync_to` says otherwise).
+    sync_to: SocketAddr,
     /// Whether the node answers ArtPoll (the Art-Net service's view).
     watch: Option<std::sync::Arc<super::artpoll::NodeWatch>>,
     /// The wire Port-Addresses, for the Art-Net service's ArtPollReply.
@@ -222,6 +224,7 @@ impl ArtNetOutput {
             sync,
             packets: ArtDmxPackets::new(&universes, &wire),
             keep_alive: None,
+            sync_to: target,
             watch: None,
             wire,
         })
@@ -232,6 +235,19 @@ impl ArtNetOutput {
     /// daemon passes its fps, or a little less).
     pub fn only_changed(mut self, keep_alive: u32) -> ArtNetOutput {
         self.keep_alive = Some(keep_alive.max(1));
+        self
+    }
+}
+
+impl ArtNetOutput {
+    /// Send ArtSync to `to` instead of the target, or (None) not at all:
+    /// outputs sharing one broadcast sync address leave it to the last of
+    /// them, so the nodes see one ArtSync per frame, after every ArtDmx.
+    pub fn sync_to(mut self, to: Option<SocketAddr>) -> ArtNetOutput {
+        match to {
+            Some(a) => self.sync_to = a,
+            None => self.sync = false,
+        }
         self
     }
 }
@@ -252,7 +268,7 @@ impl Output for ArtNetOutput {
         if self.sync {
             let mut sync = [0u8; ARTSYNC_LEN];
             encode_artsync(&mut sync);
-            self.udp.send(&sync, self.target);
+            self.udp.send(&sync, self.sync_to);
         }
         self.udp.end_frame();
     }

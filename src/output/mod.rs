@@ -188,7 +188,15 @@ pub fn open_all(site: &Site, state_dir: &Path) -> (Vec<Box<dyn Output>>, Vec<Str
     let mut outputs: Vec<Box<dyn Output>> = Vec::new();
     let mut warnings = Vec::new();
     let mut cid: Option<[u8; 16]> = None;
-    for cfg in &site.outputs {
+    // ArtSync to a shared (broadcast) address goes out once per frame, from
+    // the last output that names it, after every output's ArtDmx.
+    let mut last_sync_sender: std::collections::HashMap<SocketAddr, usize> = Default::default();
+    for (i, cfg) in site.outputs.iter().enumerate() {
+        if let (OutputKind::ArtNet { sync: true, .. }, Some(to)) = (&cfg.kind, cfg.artsync_to) {
+            last_sync_sender.insert(to, i);
+        }
+    }
+    for (i, cfg) in site.outputs.iter().enumerate() {
         match &cfg.kind {
             OutputKind::ArtNet {
                 target,
@@ -210,6 +218,13 @@ pub fn open_all(site: &Site, state_dir: &Path) -> (Vec<Box<dyn Output>>, Vec<Str
                             o.only_changed((site.fps * 4 / 5).max(1))
                         } else {
                             o
+                        };
+                        let o = match cfg.artsync_to {
+                            Some(to) if last_sync_sender.get(&to) == Some(&i) => {
+                                o.sync_to(Some(to))
+                            }
+                            Some(_) => o.sync_to(None),
+                            None => o,
                         };
                         outputs.push(threaded::maybe_threaded(Box::new(o), cfg.universes.len()))
                     }

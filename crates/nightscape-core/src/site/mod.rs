@@ -79,6 +79,23 @@ pub struct OutputConfig {
     /// sACN: send stream-termination packets on stop (the default);
     /// `shutdown = "hold"` on the output leaves the stream to time out.
     pub terminate_on_stop: bool,
+    /// Art-Net with `sync = true`: where ArtSync goes (`sync_to`): `None`
+    /// to the target itself; else an address, e.g. the directed broadcast
+    /// of the nodes' subnet, as Art-Net 4's strategy asks when ArtDmx is
+    /// unicast to several nodes that must switch together.
+    pub artsync_to: Option<SocketAddr>,
+}
+
+/// The directed broadcast of `ip`'s network for ArtSync: the Art-Net
+/// convention's /8 for 2.x and 10.x, /24 otherwise (write the address
+/// itself for any other mask).
+pub fn artnet_broadcast(ip: std::net::Ipv4Addr) -> std::net::Ipv4Addr {
+    let o = ip.octets();
+    if o[0] == 2 || o[0] == 10 {
+        std::net::Ipv4Addr::new(o[0], 255, 255, 255)
+    } else {
+        std::net::Ipv4Addr::new(o[0], o[1], o[2], 255)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -398,6 +415,9 @@ struct RawOutput {
     /// sACN only: "terminate" (default) or "hold".
     #[serde(default)]
     shutdown: Option<Spanned<String>>,
+    /// Art-Net only: "target" (default), "broadcast" or an address.
+    #[serde(default)]
+    sync_to: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -869,6 +889,38 @@ fn compile_outputs(
                 None
             }
         };
+        let artsync_to = match (&ro.sync_to, &kind) {
+            (None, _) => Some(None),
+            (Some(t), Some(OutputKind::ArtNet { target, .. })) => match t.get_ref().trim() {
+                "target" => Some(None),
+                "broadcast" => match target.ip() {
+                    std::net::IpAddr::V4(v4) => Some(Some(SocketAddr::new(
+                        std::net::IpAddr::V4(artnet_broadcast(v4)),
+                        target.port(),
+                    ))),
+                    std::net::IpAddr::V6(_) => {
+                        diags.error(
+                            file,
+                            t.span(),
+                            "sync_to = \"broadcast\" needs an IPv4 target",
+                        );
+                        None
+                    }
+                },
+                other => match parse_target(other, 6454) {
+                    Ok(a) => Some(Some(a)),
+                    Err(m) => {
+                        diags.error(
+                            file,
+                            t.span(),
+                            format!("sync_to: {m}, or \"target\" or \"broadcast\""),
+                        );
+                        None
+                    }
+                },
+            },
+            (Some(_), _) => Some(None),
+        };
         let (
             Some(kind),
             Some(wire),
@@ -876,7 +928,16 @@ fn compile_outputs(
             Some(bind),
             Some(interface),
             Some(terminate_on_stop),
-        ) = (kind, wire, node, bind, interface, terminate_on_stop)
+            Some(artsync_to),
+        ) = (
+            kind,
+            wire,
+            node,
+            bind,
+            interface,
+            terminate_on_stop,
+            artsync_to,
+        )
         else {
             continue;
         };
@@ -920,6 +981,7 @@ fn compile_outputs(
             bind,
             interface,
             terminate_on_stop,
+            artsync_to,
         });
     }
     outputs
@@ -928,7 +990,12 @@ fn compile_outputs(
 /// Warn about keys that mean nothing for this kind of output.
 fn warn_inapplicable_keys(file: &SourceFile, ro: &RawOutput, kind: &str, diags: &mut Diagnostics) {
     let network = matches!(kind, "artnet" | "sacn");
-    let keys: [(&str, Option<Range<usize>>, bool); 12] = [
+    let keys: [(&str, Option<Range<usize>>, bool); 13] = [
+        (
+            "sync_to",
+            ro.sync_to.as_ref().map(|s| s.span()),
+            kind == "artnet",
+        ),
         ("bind", ro.bind.as_ref().map(|s| s.span()), network),
         (
             "interface",
