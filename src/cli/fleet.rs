@@ -29,22 +29,17 @@ pub enum FleetCommand {
     },
 }
 
+/// Every node's status and energy, by node name.
+pub type Snapshot = std::collections::BTreeMap<
+    String,
+    (
+        crate::fleet::wire::Status,
+        Option<crate::fleet::wire::Energy>,
+    ),
+>;
+
 /// Gather the fleet's statuses for `wait` seconds (a current-thread runtime).
-pub fn gather(
-    spec: &crate::site::fleet::FleetSpec,
-    wait: f64,
-) -> Result<
-    Result<
-        std::collections::BTreeMap<
-            String,
-            (
-                crate::fleet::wire::Status,
-                Option<crate::fleet::wire::Energy>,
-            ),
-        >,
-        String,
-    >,
-> {
+pub fn gather(spec: &crate::site::fleet::FleetSpec, wait: f64) -> Result<Result<Snapshot, String>> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -104,7 +99,7 @@ pub fn fleet(site: &Path, args: &FleetArgs) -> Result<i32> {
                     continue;
                 };
                 let hash = match s.config_hash.as_deref() {
-                    Some(h) if h == own => format!("{h}"),
+                    Some(h) if h == own => h.to_string(),
                     Some(h) => format!("{h} ≠"),
                     None => "-".into(),
                 };

@@ -405,6 +405,8 @@ mod tests {
     }
 
     #[test]
+    // The runs are byte ranges compared as a list of ranges, not a range of bytes.
+    #[allow(clippy::single_range_in_vec_init)]
     fn only_changed_universes_are_rebuilt_and_every_one_keeps_alive() {
         let mut p = ArtDmxPackets::new(&[0, 1, 2], &[10, 11, 12]);
         let mut frame = Frame {

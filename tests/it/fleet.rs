@@ -52,7 +52,7 @@ impl Broker {
             format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
         )
         .unwrap();
-        let child = Command::new(bin)
+        let mut child = Command::new(bin)
             .arg("-c")
             .arg(&conf)
             .stdout(Stdio::null())
@@ -66,6 +66,8 @@ impl Broker {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("mosquitto did not listen on {port}");
     }
 }
@@ -267,11 +269,10 @@ fn fleet_commands_status_partition_and_restart() {
     let mut broker = Some(Broker::start(&bin, f.tmp.path(), broker_port));
     let agent = agent();
     let mut nodes: Vec<Option<common::Daemon>> = (0..3).map(|i| Some(start_node(&f, i))).collect();
-    for i in 0..3 {
+    for (i, name) in NODES.iter().enumerate() {
         assert!(
             wait_until(Duration::from_secs(30), || connected(&agent, &f, i)),
-            "node {} did not join the fleet",
-            NODES[i]
+            "node {name} did not join the fleet"
         );
     }
     // Every node sees every node in the fleet view, with the same files.
@@ -358,11 +359,11 @@ fn fleet_commands_status_partition_and_restart() {
 
     // 3. Stop the broker: every node keeps sending.
     drop(broker.take());
-    for i in 0..3 {
-        common::drain(&f.rx[i], Duration::from_millis(300));
+    for (i, rx) in f.rx.iter().enumerate() {
+        common::drain(rx, Duration::from_millis(300));
         assert!(
             recv_universe(
-                &f.rx[i],
+                rx,
                 if i == 0 { (u + 1) % 15 } else { u },
                 Duration::from_secs(2)
             )
@@ -433,11 +434,10 @@ fn fleet_commands_status_partition_and_restart() {
         pump.join().unwrap(),
         "the plain client's publish was not acknowledged"
     );
-    for i in 1..3 {
+    for (rx, name) in f.rx.iter().zip(NODES).skip(1) {
         assert!(
-            wait_for_dmx(&f.rx[i], u, a, &[0, 255, 0], Duration::from_secs(20)).is_some(),
-            "the city's command did not reach node {}",
-            NODES[i]
+            wait_for_dmx(rx, u, a, &[0, 255, 0], Duration::from_secs(20)).is_some(),
+            "the city's command did not reach node {name}"
         );
     }
     assert!(
