@@ -7,12 +7,14 @@
 //! touches a clock, a socket or a file: [`config`] loading, [`output`],
 //! [`store`], [`api`], [`daemon`], [`cli`]. See ARCHITECTURE.md.
 
+pub mod alarms;
 pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod energy;
+pub mod fleet;
 pub mod output;
 pub mod preview;
 pub mod store;

@@ -1008,3 +1008,55 @@ pub(super) async fn healthz(State(st): State<ApiState>) -> HealthView {
         frames,
     }
 }
+
+/// Every node of the site's fleet as this node sees it: last seen,
+/// configuration hash, clock offset, what plays, outputs' health, power
+/// and tonight's kWh. A site without `[fleet]` lists this node alone.
+#[utoipa::path(get, path = "/api/fleet", tag = "status",
+    responses((status = 200, description = "The fleet view"), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn fleet(State(st): State<ApiState>, _v: Viewer) -> Json<serde_json::Value> {
+    if let Some(view) = &st.fleet {
+        let v = view.lock().map(|v| v.clone()).ok();
+        return Json(serde_json::to_value(v).unwrap_or_default());
+    }
+    let stats = st
+        .shared
+        .stats
+        .lock()
+        .map(|s| s.clone())
+        .unwrap_or_default();
+    let cfg = st.shared.config();
+    Json(json!({
+        "site": cfg.site.name,
+        "node": st.shared.node.as_deref(),
+        "broker": null,
+        "connected": false,
+        "nodes": {
+            st.shared.node.as_deref().unwrap_or("this"): {
+                "status": {
+                    "online": true,
+                    "playing": stats.active_shows,
+                    "outputs": stats.outputs.iter().map(|h| json!({
+                        "kind": h.kind, "target": h.target, "state": h.state,
+                        "universes": h.universes, "last_error": h.last_error,
+                    })).collect::<Vec<_>>(),
+                    "power_w": st.power_w(),
+                },
+            },
+        },
+    }))
+}
+
+/// Active alarms (output or node down, a node on different files, a
+/// rejected reload, clock drift, a broker gap) and the recently cleared.
+#[utoipa::path(get, path = "/api/alarms", tag = "status",
+    responses((status = 200, description = "Active and recently cleared alarms"), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn alarms(State(st): State<ApiState>, _v: Viewer) -> Json<serde_json::Value> {
+    let (active, recent) = match &st.alarms {
+        Some(a) => (a.active(), a.recent()),
+        None => (Vec::new(), Vec::new()),
+    };
+    Json(json!({ "active": active, "recent": recent }))
+}

@@ -114,6 +114,9 @@ pub struct ApiState {
     pub(crate) rate: Arc<guard::RateLimiter>,
     /// Names accepted in `Host` besides addresses and `localhost`.
     pub(crate) hosts: Arc<Vec<String>>,
+    /// The fleet view behind `GET /api/fleet` (None: no `[fleet]`).
+    pub(crate) fleet: Option<Arc<Mutex<crate::fleet::FleetView>>>,
+    pub(crate) alarms: Option<Arc<crate::alarms::Alarms>>,
 }
 
 impl ApiState {
@@ -179,6 +182,8 @@ impl ApiState {
             limits: Arc::new(ApiLimits::default()),
             rate: Arc::default(),
             hosts: Arc::default(),
+            fleet: None,
+            alarms: None,
         })
     }
 
@@ -204,7 +209,19 @@ impl ApiState {
         self
     }
 
-    fn power_w(&self) -> Option<f64> {
+    /// Serve this node's alarms at `/api/alarms`.
+    pub fn with_alarms(mut self, alarms: Arc<crate::alarms::Alarms>) -> ApiState {
+        self.alarms = Some(alarms);
+        self
+    }
+
+    /// Serve the fleet view at `/api/fleet`.
+    pub fn with_fleet(mut self, view: Arc<Mutex<crate::fleet::FleetView>>) -> ApiState {
+        self.fleet = Some(view);
+        self
+    }
+
+    pub(crate) fn power_w(&self) -> Option<f64> {
         self.power
             .as_ref()
             .and_then(|p| p())
@@ -305,6 +322,8 @@ fn api_routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(console::energy_forecast))
         .routes(routes!(handlers::metrics))
         .routes(routes!(handlers::healthz))
+        .routes(routes!(handlers::fleet))
+        .routes(routes!(handlers::alarms))
         .split_for_parts()
 }
 

@@ -40,6 +40,14 @@ pub struct Book {
     pub cancelled_scenes: BTreeMap<i64, DateTime<Utc>>,
 }
 
+/// A change an operator made on this node, for the fleet to publish.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    Override(Override),
+    Scene(Scene),
+    Master(Master),
+}
+
 /// Handle to the service; cheap to clone.
 #[derive(Clone)]
 pub struct ControlService {
@@ -48,6 +56,8 @@ pub struct ControlService {
     inner: Arc<Mutex<Book>>,
     /// Overrides in force at most (released ones fading out do not count).
     max_overrides: usize,
+    /// Where this node's own changes go to be published to the fleet.
+    fleet: Arc<std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<Change>>>,
 }
 
 /// `a + seconds`, saturating instead of overflowing on absurd input.
@@ -103,6 +113,7 @@ impl ControlService {
             store,
             inner: Arc::new(Mutex::new(book)),
             max_overrides: MAX_OVERRIDES,
+            fleet: Arc::default(),
         };
         svc.install(&*svc.inner.lock().await);
         svc.sync_skips().await?;
@@ -124,11 +135,33 @@ impl ControlService {
         self.inner.lock().await.clone()
     }
 
+    /// Send this node's own changes to the fleet from now on.
+    pub fn connect_fleet(&self, tx: tokio::sync::mpsc::UnboundedSender<Change>) {
+        let _ = self.fleet.set(tx);
+    }
+
+    fn publish(&self, change: Change) {
+        if let Some(tx) = self.fleet.get() {
+            let _ = tx.send(change);
+        }
+    }
+
     /// Hand the state to `shared`, which compiles it against the
     /// configuration in force and swaps it in for the next frame (and
     /// recompiles it by itself when the configuration is reloaded).
+    ///
+    /// Items are ordered by their start instant first: nodes of a fleet
+    /// receive the same items in different orders, and items of equal
+    /// priority must merge in the same order everywhere.
     fn install(&self, book: &Book) {
-        for w in self.shared.set_control(book.state.clone()) {
+        let mut state = book.state.clone();
+        state
+            .overrides
+            .sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
+        state
+            .scenes
+            .sort_by(|a, b| a.started.cmp(&b.started).then(a.id.cmp(&b.id)));
+        for w in self.shared.set_control(state) {
             tracing::warn!("operator control: {w}");
         }
     }
@@ -231,6 +264,7 @@ impl ControlService {
                 .await?;
             inner.state.overrides.push(o.clone());
             svc.install(&inner);
+            svc.publish(Change::Override(o.clone()));
             Ok(Written::Applied(o, reply))
         })
         .await
@@ -295,6 +329,9 @@ impl ControlService {
             }
             if !out.is_empty() {
                 svc.install(&inner);
+            }
+            for o in &out {
+                svc.publish(Change::Override(o.clone()));
             }
             Ok(Written::Applied(out, reply))
         })
@@ -413,6 +450,7 @@ impl ControlService {
                 .await?;
             inner.state.scenes.push(s.clone());
             svc.install(&inner);
+            svc.publish(Change::Scene(s.clone()));
             Ok(Written::Applied(s, reply))
         })
         .await
@@ -470,6 +508,9 @@ impl ControlService {
                 }
                 svc.install(&inner);
             }
+            if let Some((s, _)) = &found {
+                svc.publish(Change::Scene(s.clone()));
+            }
             Ok(Written::Applied(found, reply))
         })
         .await
@@ -490,6 +531,7 @@ impl ControlService {
             if let Some(r) = svc.replay(&idem, now).await? {
                 return Ok(Written::Replayed(r));
             }
+            let m_published = m.clone();
             let mut masters = inner.state.masters.clone();
             masters.retain(|x| x.target != m.target);
             if m.level < 1.0 {
@@ -512,9 +554,175 @@ impl ControlService {
                 .await?;
             inner.state.masters = after.clone();
             svc.install(&inner);
+            svc.publish(Change::Master(m_published));
             Ok(Written::Applied(after, reply))
         })
         .await
+    }
+
+    /// Apply an override that came from the fleet, then persist it (not
+    /// published again). The order is the reverse of an operator's change
+    /// on purpose: the broker already holds the command, so the lights
+    /// need not wait for this node's disk; the row follows a moment later
+    /// and is what a restart without the broker restores. If the store
+    /// refuses it, it is taken off again.
+    pub async fn insert_override(
+        &self,
+        mut o: Override,
+        audit: AuditEntry,
+    ) -> Result<Override, StoreError> {
+        let mut inner = self.inner.lock().await;
+        let provisional = inner
+            .state
+            .overrides
+            .iter()
+            .map(|x| x.id)
+            .min()
+            .unwrap_or(0)
+            .min(0)
+            - 1;
+        o.id = provisional;
+        inner.state.overrides.push(o.clone());
+        self.install(&inner);
+        let row = o.clone();
+        let stored = self
+            .store
+            .run(move |s| s.insert_override(&row, &audit))
+            .await;
+        let slot = inner
+            .state
+            .overrides
+            .iter()
+            .position(|x| x.id == provisional);
+        match (stored, slot) {
+            (Ok(id), Some(i)) => {
+                inner.state.overrides[i].id = id;
+                o.id = id;
+                self.install(&inner);
+                Ok(o)
+            }
+            (Ok(id), None) => {
+                o.id = id;
+                Ok(o)
+            }
+            (Err(e), slot) => {
+                if let Some(i) = slot {
+                    inner.state.overrides.remove(i);
+                }
+                self.install(&inner);
+                Err(e)
+            }
+        }
+    }
+
+    /// Apply a scene that came from the fleet, then persist it (not
+    /// published again; the order as for [`ControlService::insert_override`]).
+    pub async fn insert_scene(&self, mut s: Scene, audit: AuditEntry) -> Result<Scene, StoreError> {
+        let mut inner = self.inner.lock().await;
+        let provisional = inner
+            .state
+            .scenes
+            .iter()
+            .map(|x| x.id)
+            .min()
+            .unwrap_or(0)
+            .min(0)
+            - 1;
+        s.id = provisional;
+        inner.state.scenes.push(s.clone());
+        self.install(&inner);
+        let row = s.clone();
+        let stored = self
+            .store
+            .run(move |st| st.insert_scene(&row, &audit))
+            .await;
+        let slot = inner.state.scenes.iter().position(|x| x.id == provisional);
+        match (stored, slot) {
+            (Ok(id), Some(i)) => {
+                inner.state.scenes[i].id = id;
+                s.id = id;
+                self.install(&inner);
+                Ok(s)
+            }
+            (Ok(id), None) => {
+                s.id = id;
+                Ok(s)
+            }
+            (Err(e), slot) => {
+                if let Some(i) = slot {
+                    inner.state.scenes.remove(i);
+                }
+                self.install(&inner);
+                Err(e)
+            }
+        }
+    }
+
+    /// End an override at `ends` because the fleet says it was released
+    /// at `released` (not published again). False when there is no such
+    /// override.
+    pub async fn end_override(
+        &self,
+        id: i64,
+        ends: DateTime<Utc>,
+        released: DateTime<Utc>,
+        audit: AuditEntry,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.inner.lock().await;
+        let list = vec![(id, ends)];
+        let done = self
+            .store
+            .run(move |s| s.release_overrides(&list, released, &audit))
+            .await?;
+        if !done.contains(&id) {
+            return Ok(false);
+        }
+        inner.cancelled_overrides.insert(id, released);
+        if let Some(o) = inner.state.overrides.iter_mut().find(|o| o.id == id) {
+            o.expires = Some(ends);
+        }
+        self.install(&inner);
+        Ok(true)
+    }
+
+    /// End a scene at `ends` because the fleet says it was stopped at
+    /// `stopped` (not published again).
+    pub async fn end_scene(
+        &self,
+        id: i64,
+        ends: DateTime<Utc>,
+        stopped: DateTime<Utc>,
+        audit: AuditEntry,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.inner.lock().await;
+        let found = self
+            .store
+            .run(move |s| s.release_scene(id, ends, stopped, &audit))
+            .await?;
+        if !found {
+            return Ok(false);
+        }
+        inner.cancelled_scenes.insert(id, stopped);
+        if let Some(s) = inner.state.scenes.iter_mut().find(|s| s.id == id) {
+            s.ends = ends;
+        }
+        self.install(&inner);
+        Ok(true)
+    }
+
+    /// Set a master that came from the fleet (not published again).
+    pub async fn apply_master(&self, m: Master, audit: AuditEntry) -> Result<(), StoreError> {
+        let mut inner = self.inner.lock().await;
+        let row = m.clone();
+        self.store.run(move |s| s.set_master(&row, &audit)).await?;
+        let masters = &mut inner.state.masters;
+        masters.retain(|x| x.target != m.target);
+        if m.level < 1.0 {
+            masters.push(m);
+            masters.sort_by(|a, b| a.target.cmp(&b.target));
+        }
+        self.install(&inner);
+        Ok(())
     }
 
     /// Housekeeping, about once a second: drop items whose fade-out has

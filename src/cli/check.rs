@@ -74,6 +74,9 @@ pub fn check(site: &Path, args: &CheckArgs) -> Result<i32> {
             for w in cfg.warnings.warnings() {
                 report(w);
             }
+            if let Some(spec) = &cfg.site.fleet {
+                fleet_versions(site, spec);
+            }
             let s = &cfg.site;
             println!(
                 "ok: {} — {} fixtures ({} cells), {} universes, {} shows ({})",
@@ -187,4 +190,30 @@ fn safety_findings(
         }
     }
     out
+}
+
+/// Compare this folder's configuration hash with what every node of the
+/// fleet last published; a node on other files is a warning, an
+/// unreachable broker a note (check must work offline).
+fn fleet_versions(site: &Path, spec: &crate::site::fleet::FleetSpec) {
+    let own = crate::fleet::config_hash(site);
+    match super::fleet::gather(spec, 1.0) {
+        Ok(Ok(nodes)) => {
+            let mut differ = 0;
+            for (name, (status, _)) in &nodes {
+                if let Some(h) = status.config_hash.as_deref().filter(|h| *h != own) {
+                    differ += 1;
+                    eprintln!("warning: node {name} runs different site files (configuration hash {h}, this folder {own}): distribute the folder to every node");
+                }
+            }
+            if differ == 0 && !nodes.is_empty() {
+                eprintln!(
+                    "note: {} node(s) on the broker run these files ({own})",
+                    nodes.len()
+                );
+            }
+        }
+        Ok(Err(e)) => eprintln!("note: fleet configuration versions not compared ({e})"),
+        Err(e) => eprintln!("note: fleet configuration versions not compared ({e})"),
+    }
 }

@@ -6,6 +6,7 @@
 
 mod check;
 mod energy;
+mod fleet;
 pub mod generate;
 mod import;
 mod monitor;
@@ -71,6 +72,8 @@ pub enum Command {
     /// Print the systemd unit (Type=notify, watchdog, hardening) with
     /// install steps, for --site (default /etc/nightscape/shows) and --state.
     Service(ServiceArgs),
+    /// The site's fleet of controllers over MQTT (`fleet status`).
+    Fleet(fleet::FleetArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -167,6 +170,7 @@ pub fn main() -> Result<i32> {
         Command::Energy(args) => energy::energy(&cli.site, &args),
         Command::GenerateSite(args) => generate::generate_site(&args),
         Command::Monitor(args) => monitor::monitor(&args),
+        Command::Fleet(args) => fleet::fleet(&cli.site, &args),
         Command::Service(args) => {
             // --site is global with a default for the other commands; the
             // unit uses it only when it was given.

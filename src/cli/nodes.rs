@@ -107,11 +107,12 @@ pub fn nodes(site: &Path, args: &NodesArgs) -> Result<i32> {
             return Ok(1);
         }
     };
-    let warnings = if site_loaded {
+    let mut warnings = if site_loaded {
         compare(&sends, &found)
     } else {
         Vec::new()
     };
+    warnings.extend(same_host_silence(&targets, &found));
     match args.format {
         Format::Json => {
             let v = serde_json::json!({ "polled": targets, "nodes": found, "warnings": warnings });
@@ -148,6 +149,30 @@ pub fn nodes(site: &Path, args: &NodesArgs) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// A polled address of this machine that did not answer: with port 6454
+/// shared (SO_REUSEADDR) between several programs here — a running
+/// nightscape daemon answers and polls on it too — Linux delivers a
+/// unicast packet to one of the sharing sockets only, so a local node's
+/// reply may have gone to another program instead of this command.
+fn same_host_silence(targets: &[SocketAddr], found: &[Node]) -> Vec<String> {
+    targets
+        .iter()
+        .filter(|t| is_this_machine(t.ip()))
+        .filter(|t| !found.iter().any(|n| n.from.ip() == t.ip() || IpAddr::V4(n.ip) == t.ip()))
+        .map(|t| {
+            format!(
+                "no reply seen from {t}, an address of this machine: port 6454 is shared here (a running nightscape daemon or OLA may hold it too) and Linux hands a unicast reply to one of the sharing programs only, so a local node's reply can be invisible to this command; stop the other program for a moment or poll from another machine"
+            )
+        })
+        .collect()
+}
+
+/// Whether `ip` is loopback or an address of this machine (a UDP socket
+/// can be bound to it; nothing is sent).
+fn is_this_machine(ip: IpAddr) -> bool {
+    ip.is_loopback() || std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).is_ok()
 }
 
 fn sorted(v: &[u16]) -> Vec<u16> {

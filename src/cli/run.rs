@@ -35,6 +35,13 @@ pub struct RunArgs {
     /// send nothing to any node.
     #[arg(long)]
     pub no_output: bool,
+    /// Which of the site's `[[nodes]]` this controller is: send only its
+    /// outputs, serve the API at its address, join the fleet under its name.
+    #[arg(long)]
+    pub node: Option<String>,
+    /// Serve the operator API here (wins over `[api] listen` and the node's `api`).
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 impl Default for RunArgs {
@@ -47,14 +54,45 @@ impl Default for RunArgs {
             speed: 1.0,
             state: None,
             no_output: false,
+            node: None,
+            listen: None,
         }
     }
 }
 
 pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
-    let Some(cfg) = super::load_or_report(site) else {
+    let Some(mut cfg) = super::load_or_report(site) else {
         return Ok(1);
     };
+    let node = match (&args.node, cfg.site.nodes.is_empty()) {
+        (None, true) => None,
+        (None, false) => {
+            let names: Vec<&str> = cfg.site.nodes.iter().map(|n| n.name.as_str()).collect();
+            eprintln!(
+                "this site has nodes ({}): say which controller this is with --node NAME",
+                names.join(", ")
+            );
+            return Ok(1);
+        }
+        (Some(n), _) => match cfg.site.node(n) {
+            Some(spec) => Some(spec.clone()),
+            None => {
+                let names: Vec<&str> = cfg.site.nodes.iter().map(|n| n.name.as_str()).collect();
+                eprintln!(
+                    "--node {n}: the site has no such node{}",
+                    if names.is_empty() {
+                        " (it declares no [[nodes]])".to_string()
+                    } else {
+                        format!(" (it has: {})", names.join(", "))
+                    }
+                );
+                return Ok(1);
+            }
+        },
+    };
+    if let Some(n) = &node {
+        cfg.site.retain_node_outputs(&n.name);
+    }
     for w in cfg.warnings.warnings() {
         tracing::warn!("{w}");
     }
@@ -105,6 +143,10 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
             return Ok(1);
         }
     };
+    let mut api_cfg = api_cfg;
+    if let Some(listen) = args.listen.or(node.as_ref().and_then(|n| n.api)) {
+        api_cfg.listen = listen;
+    }
     let state_dir = api_cfg.state_dir(args.state.as_deref());
     // Descriptors: raise the soft limit, then keep the API's connections
     // within it so a flood cannot starve outputs, SQLite or hot reload.
@@ -114,12 +156,17 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
             tracing::debug!(before, after, "open-file limit raised");
         }
     }
-    let (outputs, warnings) = if args.no_output {
+    let (mut outputs, warnings) = if args.no_output {
         tracing::info!("dry run (--no-output): no output is opened, nothing is sent");
         (Vec::new(), Vec::new())
     } else {
         output::open_all(&cfg.site, &state_dir)
     };
+    let _artpoll = start_artpoll(
+        &cfg.site,
+        node.as_ref().map(|n| n.name.as_str()),
+        &mut outputs,
+    );
     for w in warnings {
         tracing::warn!("{w}");
     }
@@ -130,6 +177,10 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
     tracing::info!(site = %cfg.site.name, fps = cfg.site.fps, playing = %args.show.as_deref().unwrap_or("the schedule"), state = %state_dir.display(), "running");
     let mut shared = Shared::new(cfg, clock);
     shared.skips = skips;
+    if let Some(n) = &node {
+        tracing::info!(node = %n.name, "running as one node of the site's fleet");
+        shared = shared.with_node(&n.name);
+    }
 
     // Operator state comes back before the first frame. A broken store costs
     // the API, never the lights.
@@ -160,12 +211,45 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
         }
     };
     let energy = crate::energy::EnergyHook::open(&state_dir, clock.speed());
-    let api_state = api_state.map(|s| {
-        let live = energy.live();
-        s.with_power(move || {
+    let live = energy.live();
+    let power: std::sync::Arc<dyn Fn() -> Option<f64> + Send + Sync> =
+        std::sync::Arc::new(move || {
             let l = live.lock().ok()?;
             l.at.map(|_| l.site_w)
-        })
+        });
+    let alarms = std::sync::Arc::new(crate::alarms::Alarms::default());
+    tokio::spawn(crate::alarms::watch_local(shared.clone(), alarms.clone()));
+    let fleet_spec = shared.config().site.fleet.clone();
+    if let Some(url) = fleet_spec.as_ref().and_then(|f| f.webhook.clone()) {
+        tokio::spawn(crate::alarms::webhook(url, alarms.clone()));
+    }
+    let mut fleet = None;
+    if let (Some(spec), Some(n), Some(state)) = (fleet_spec, &node, &api_state) {
+        let opts = crate::fleet::FleetOptions {
+            node: n.name.clone(),
+            spec,
+            folder: site.to_path_buf(),
+            state_dir: Some(state_dir.clone()),
+            power: Some(power.clone()),
+            alarms: alarms.clone(),
+        };
+        match crate::fleet::Fleet::start(shared.clone(), state.control.clone(), opts).await {
+            Ok(f) => fleet = Some(f),
+            Err(e) => {
+                eprintln!("{e}");
+                return Ok(1);
+            }
+        }
+    } else if shared.config().site.fleet.is_some() && api_state.is_none() {
+        tracing::error!("fleet: the operator state store is unavailable, so this node cannot take part in the fleet's commands");
+    }
+    let api_state = api_state.map(|s| {
+        let p = power.clone();
+        let s = s.with_power(move || p()).with_alarms(alarms.clone());
+        match &fleet {
+            Some(f) => s.with_fleet(f.view.clone()),
+            None => s,
+        }
     });
     let mut hooks: Vec<Box<dyn daemon::FrameHook>> = vec![Box::new(energy)];
     if let Some(s) = &api_state {
@@ -208,6 +292,9 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
 
     wait_for_shutdown().await;
     tracing::info!("shutting down");
+    if let Some(f) = &fleet {
+        f.shutdown(std::time::Duration::from_secs(1)).await;
+    }
     if let Some(tx) = api_stop {
         let _ = tx.send(());
     }
@@ -218,6 +305,55 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
     let _ = frame_thread.join();
     let _ = watcher.join();
     Ok(0)
+}
+
+/// Answer ArtPoll and poll the Art-Net outputs' nodes, when the site has
+/// Art-Net outputs. A port that cannot be had costs this service only.
+fn start_artpoll(
+    site: &crate::site::Site,
+    node: Option<&str>,
+    outputs: &mut [Box<dyn output::Output>],
+) -> Option<output::artpoll::ArtPollService> {
+    let mut targets = Vec::new();
+    let mut port_addresses = Vec::new();
+    for o in outputs.iter() {
+        if let Some((t, wire)) = o.artnet_target() {
+            targets.push(t);
+            port_addresses.extend(wire);
+        }
+    }
+    if targets.is_empty() {
+        return None;
+    }
+    let a = &site.artnet;
+    let settings = output::artpoll::ArtPollSettings {
+        listen: a.listen,
+        poll_every: std::time::Duration::from_secs_f64(a.poll_every),
+        answer: a.answer,
+        targets,
+        port_addresses,
+        short_name: "nightscape".into(),
+        long_name: match node {
+            Some(n) => format!("nightscape {} ({n})", site.name),
+            None => format!("nightscape {}", site.name),
+        },
+    };
+    match output::artpoll::ArtPollService::start(settings) {
+        Ok(svc) => {
+            for o in outputs.iter_mut() {
+                o.watch_nodes(&svc.watch);
+            }
+            tracing::info!(listen = %svc.local, poll_every = a.poll_every, "Art-Net: answering ArtPoll and polling the nodes");
+            Some(svc)
+        }
+        Err(e) => {
+            tracing::warn!(
+                "Art-Net service unavailable: cannot listen on {} ({e}); ArtPoll goes unanswered and nodes are not polled. Frames are not affected",
+                a.listen
+            );
+            None
+        }
+    }
 }
 
 async fn wait_for_shutdown() {

@@ -7,7 +7,8 @@
 //! by more than a period is counted late and the loop skips ahead rather
 //! than bursting to catch up. Shutdown is explicit: the caller flips the
 //! stop flag and joins the thread. On stop the loop sends nothing more:
-//! nodes hold the last frame, so a service restart does not blink a street
+//! Art-Net nodes hold the last frame (sACN receivers get stream termination
+//! unless the output says `shutdown = "hold"`), so a service restart does not blink a street
 //! dark (issue 6 makes this a per-site choice).
 
 pub mod fds;
@@ -62,6 +63,10 @@ pub struct Shared {
     pub reload: Arc<Mutex<ReloadStatus>>,
     /// Schedule entries skipped for one night (the schedule program reads them).
     pub skips: Skips,
+    /// The `[[nodes]]` entry this process is (`run --node`): every
+    /// configuration installed keeps only that node's outputs, so energy and
+    /// status count what this controller sends.
+    pub node: Option<Arc<str>>,
 }
 
 /// Hot reload's record: how many edits were applied or rejected, and the
@@ -103,14 +108,28 @@ impl Shared {
             frame_wanted_until: Arc::default(),
             epoch: Instant::now(),
             skips: Skips::default(),
+            node: None,
         }
+    }
+
+    /// This process is `node` of the site's fleet: keep only its outputs,
+    /// now and in every configuration reloaded later.
+    pub fn with_node(mut self, node: &str) -> Shared {
+        self.node = Some(Arc::from(node));
+        let mut cfg = (*self.config()).clone();
+        cfg.site.retain_node_outputs(node);
+        *lock(&self.config) = Arc::new(cfg);
+        self
     }
 
     /// Switch to a new configuration. Control items are recompiled against
     /// it in the same step, so the frame loop never pairs a configuration
     /// with control compiled for another (their fixture indices differ).
     /// Returns warnings for control items the new configuration drops.
-    pub fn install_config(&self, config: Config) -> Vec<String> {
+    pub fn install_config(&self, mut config: Config) -> Vec<String> {
+        if let Some(node) = &self.node {
+            config.site.retain_node_outputs(node);
+        }
         let config = Arc::new(config);
         let state = lock(&self.control_state);
         let (compiled, warnings) = CompiledControl::compile(&state, &config);
@@ -293,7 +312,7 @@ pub fn frame_loop(
     for o in outputs.iter_mut() {
         o.stop();
     }
-    tracing::info!(frames = n, "frame loop stopped; nodes hold the last frame");
+    tracing::info!(frames = n, "frame loop stopped");
 }
 
 /// Leave the wire in the state the site asks for on stop. Holding sends

@@ -165,6 +165,12 @@ pub struct ArtNetOutput {
     /// Change-only mode: frames between keep-alives (about a second), or
     /// `None` to send every universe every frame.
     keep_alive: Option<u32>,
+    /// Where ArtSync goes (the target unless `sync_to` says otherwise).
+    sync_to: SocketAddr,
+    /// Whether the node answers ArtPoll (the Art-Net service's view).
+    watch: Option<std::sync::Arc<super::artpoll::NodeWatch>>,
+    /// The wire Port-Addresses, for the Art-Net service's ArtPollReply.
+    wire: Vec<u16>,
 }
 
 impl ArtNetOutput {
@@ -182,25 +188,45 @@ impl ArtNetOutput {
     /// `wire[i]`. Lists of different lengths are cut to the shorter.
     pub fn open_mapped(
         target: SocketAddr,
+        universes: Vec<u16>,
+        wire: Vec<u16>,
+        sync: bool,
+    ) -> std::io::Result<ArtNetOutput> {
+        Self::open_bound(target, universes, wire, sync, None, None)
+    }
+
+    /// [`ArtNetOutput::open_mapped`] sending from a local address and/or
+    /// on a named interface (`bind`, `interface` in the site file).
+    pub fn open_bound(
+        target: SocketAddr,
         mut universes: Vec<u16>,
         mut wire: Vec<u16>,
         sync: bool,
+        bind: Option<std::net::IpAddr>,
+        interface: Option<&str>,
     ) -> std::io::Result<ArtNetOutput> {
         let n = universes.len().min(wire.len());
         universes.truncate(n);
         wire.truncate(n);
-        let udp = UdpSender::open(OutputHealth {
-            kind: super::Protocol::Artnet,
-            target: target.to_string(),
-            universes: universes.clone(),
-            ..Default::default()
-        })?;
+        let udp = UdpSender::open_bound(
+            OutputHealth {
+                kind: super::Protocol::Artnet,
+                target: target.to_string(),
+                universes: universes.clone(),
+                ..Default::default()
+            },
+            bind,
+            interface,
+        )?;
         Ok(ArtNetOutput {
             udp,
             target,
             sync,
             packets: ArtDmxPackets::new(&universes, &wire),
             keep_alive: None,
+            sync_to: target,
+            watch: None,
+            wire,
         })
     }
 
@@ -209,6 +235,19 @@ impl ArtNetOutput {
     /// daemon passes its fps, or a little less).
     pub fn only_changed(mut self, keep_alive: u32) -> ArtNetOutput {
         self.keep_alive = Some(keep_alive.max(1));
+        self
+    }
+}
+
+impl ArtNetOutput {
+    /// Send ArtSync to `to` instead of the target, or (None) not at all:
+    /// outputs sharing one broadcast sync address leave it to the last of
+    /// them, so the nodes see one ArtSync per frame, after every ArtDmx.
+    pub fn sync_to(mut self, to: Option<SocketAddr>) -> ArtNetOutput {
+        match to {
+            Some(a) => self.sync_to = a,
+            None => self.sync = false,
+        }
         self
     }
 }
@@ -229,17 +268,37 @@ impl Output for ArtNetOutput {
         if self.sync {
             let mut sync = [0u8; ARTSYNC_LEN];
             encode_artsync(&mut sync);
-            self.udp.send(&sync, self.target);
+            self.udp.send(&sync, self.sync_to);
         }
         self.udp.end_frame();
     }
 
     fn health(&self) -> OutputHealth {
-        self.udp.health.clone()
+        let mut h = OutputHealth::default();
+        self.health_into(&mut h);
+        h
+    }
+
+    /// Art-Net has no stream termination: the nodes keep the last frame
+    /// they received until they hear from a controller again.
+    fn stop(&mut self) {
+        tracing::info!(target = %self.target, "Art-Net: no more frames; the node holds the last one it received");
+    }
+
+    fn watch_nodes(&mut self, watch: &std::sync::Arc<super::artpoll::NodeWatch>) {
+        self.watch = Some(watch.clone());
+    }
+
+    fn artnet_target(&self) -> Option<(SocketAddr, Vec<u16>)> {
+        Some((self.target, self.wire.clone()))
     }
 
     fn health_into(&self, out: &mut OutputHealth) {
         self.udp.health.copy_into(out);
+        if let Some(reason) = self.watch.as_ref().and_then(|w| w.down_reason(self.target)) {
+            out.state = super::DOWN;
+            out.last_error = Some(reason);
+        }
     }
 }
 
@@ -346,6 +405,8 @@ mod tests {
     }
 
     #[test]
+    // The runs are byte ranges compared as a list of ranges, not a range of bytes.
+    #[allow(clippy::single_range_in_vec_init)]
     fn only_changed_universes_are_rebuilt_and_every_one_keeps_alive() {
         let mut p = ArtDmxPackets::new(&[0, 1, 2], &[10, 11, 12]);
         let mut frame = Frame {

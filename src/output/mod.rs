@@ -14,6 +14,7 @@
 //! want of port 6454 without touching them.
 
 pub mod artnet;
+pub mod artpoll;
 pub mod discovery;
 pub mod enttec;
 pub mod sacn;
@@ -26,6 +27,7 @@ mod udp;
 use crate::engine::Frame;
 use crate::site::{OutputKind, Site};
 use serde::Serialize;
+use std::net::SocketAddr;
 use std::path::Path;
 
 /// How an output is doing; serialised as `"ok"`, `"degraded"`, `"down"`.
@@ -161,6 +163,13 @@ pub trait Output: Send {
     fn health_into(&self, out: &mut OutputHealth) {
         *out = self.health();
     }
+    /// Take the Art-Net service's view of which nodes answer ArtPoll into
+    /// account in [`Output::health`] (only Art-Net outputs do).
+    fn watch_nodes(&mut self, _watch: &std::sync::Arc<artpoll::NodeWatch>) {}
+    /// Where an Art-Net output sends, for the Art-Net service to poll.
+    fn artnet_target(&self) -> Option<(SocketAddr, Vec<u16>)> {
+        None
+    }
     /// Called once when the daemon stops, after the last frame: say goodbye
     /// on the wire where the protocol has a way (sACN stream termination),
     /// let a serial thread write the last frame it was given, and release
@@ -179,18 +188,28 @@ pub fn open_all(site: &Site, state_dir: &Path) -> (Vec<Box<dyn Output>>, Vec<Str
     let mut outputs: Vec<Box<dyn Output>> = Vec::new();
     let mut warnings = Vec::new();
     let mut cid: Option<[u8; 16]> = None;
-    for cfg in &site.outputs {
+    // ArtSync to a shared (broadcast) address goes out once per frame, from
+    // the last output that names it, after every output's ArtDmx.
+    let mut last_sync_sender: std::collections::HashMap<SocketAddr, usize> = Default::default();
+    for (i, cfg) in site.outputs.iter().enumerate() {
+        if let (OutputKind::ArtNet { sync: true, .. }, Some(to)) = (&cfg.kind, cfg.artsync_to) {
+            last_sync_sender.insert(to, i);
+        }
+    }
+    for (i, cfg) in site.outputs.iter().enumerate() {
         match &cfg.kind {
             OutputKind::ArtNet {
                 target,
                 sync,
                 only_changed,
             } => {
-                match artnet::ArtNetOutput::open_mapped(
+                match artnet::ArtNetOutput::open_bound(
                     *target,
                     cfg.universes.clone(),
                     cfg.wire.clone(),
                     *sync,
+                    cfg.bind,
+                    cfg.interface.as_deref(),
                 ) {
                     Ok(o) => {
                         // Keep-alive a little under a second: Art-Net nodes
@@ -199,6 +218,13 @@ pub fn open_all(site: &Site, state_dir: &Path) -> (Vec<Box<dyn Output>>, Vec<Str
                             o.only_changed((site.fps * 4 / 5).max(1))
                         } else {
                             o
+                        };
+                        let o = match cfg.artsync_to {
+                            Some(to) if last_sync_sender.get(&to) == Some(&i) => {
+                                o.sync_to(Some(to))
+                            }
+                            Some(_) => o.sync_to(None),
+                            None => o,
                         };
                         outputs.push(threaded::maybe_threaded(Box::new(o), cfg.universes.len()))
                     }
@@ -229,10 +255,17 @@ pub fn open_all(site: &Site, state_dir: &Path) -> (Vec<Box<dyn Output>>, Vec<Str
                         .unwrap_or_else(|| format!("nightscape {}", site.name)),
                     cid,
                 };
-                match sacn::SacnOutput::open(settings, cfg.universes.clone(), cfg.wire.clone()) {
-                    Ok(o) => {
-                        outputs.push(threaded::maybe_threaded(Box::new(o), cfg.universes.len()))
-                    }
+                match sacn::SacnOutput::open_bound(
+                    settings,
+                    cfg.universes.clone(),
+                    cfg.wire.clone(),
+                    cfg.bind,
+                    cfg.interface.as_deref(),
+                ) {
+                    Ok(o) => outputs.push(threaded::maybe_threaded(
+                        Box::new(o.terminate_on_stop(cfg.terminate_on_stop)),
+                        cfg.universes.len(),
+                    )),
                     Err(e) => warnings.push(format!(
                         "sacn output to {target}: cannot open a socket: {e}"
                     )),

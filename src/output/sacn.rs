@@ -19,8 +19,8 @@
 //! once and kept in the state folder as `sacn-cid` (32 hex digits).
 
 use super::sacn_wire::{
-    encode_data, encode_sync, multicast_addr, DataPacket, DATA_PACKET_LEN, SACN_PORT,
-    SYNC_PACKET_LEN,
+    discovery_pages, encode_data, encode_discovery, encode_sync, multicast_addr, DataPacket,
+    DATA_PACKET_LEN, DISCOVERY_INTERVAL_S, DISCOVERY_UNIVERSE, SACN_PORT, SYNC_PACKET_LEN,
 };
 use super::udp::UdpSender;
 use super::{Output, OutputHealth};
@@ -29,6 +29,7 @@ use crate::site::{SacnTarget, UNIVERSE_SIZE};
 use std::io::Write;
 use std::net::{SocketAddr, SocketAddrV4};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// File in the state folder that holds the CID.
 pub const CID_FILE: &str = "sacn-cid";
@@ -63,6 +64,11 @@ pub struct SacnOutput {
     sync_sequence: u8,
     buf: Box<[u8; DATA_PACKET_LEN]>,
     stopped: bool,
+    /// When the next Universe Discovery packets go out (every 10 s).
+    next_discovery: Instant,
+    discovery_buf: Vec<u8>,
+    /// Send stream termination on stop (`shutdown = "hold"` turns it off).
+    terminate_on_stop: bool,
 }
 
 impl SacnOutput {
@@ -70,18 +76,34 @@ impl SacnOutput {
     /// Lists of different lengths are cut to the shorter.
     pub fn open(
         settings: SacnSettings,
+        universes: Vec<u16>,
+        wire: Vec<u16>,
+    ) -> std::io::Result<SacnOutput> {
+        Self::open_bound(settings, universes, wire, None, None)
+    }
+
+    /// [`SacnOutput::open`] sending from a local address and/or on a named
+    /// interface (`bind`, `interface` in the site file).
+    pub fn open_bound(
+        settings: SacnSettings,
         mut universes: Vec<u16>,
         mut wire: Vec<u16>,
+        bind: Option<std::net::IpAddr>,
+        interface: Option<&str>,
     ) -> std::io::Result<SacnOutput> {
         let n = universes.len().min(wire.len());
         universes.truncate(n);
         wire.truncate(n);
-        let udp = UdpSender::open(OutputHealth {
-            kind: super::Protocol::Sacn,
-            target: settings.target.to_string(),
-            universes: universes.clone(),
-            ..Default::default()
-        })?;
+        let udp = UdpSender::open_bound(
+            OutputHealth {
+                kind: super::Protocol::Sacn,
+                target: settings.target.to_string(),
+                universes: universes.clone(),
+                ..Default::default()
+            },
+            bind,
+            interface,
+        )?;
         if settings.target == SacnTarget::Multicast {
             // TTL 1 is also the kernel default; set it so the scope is a
             // decision written down here, not an accident.
@@ -98,7 +120,46 @@ impl SacnOutput {
             sync_sequence: 0,
             buf: Box::new([0; DATA_PACKET_LEN]),
             stopped: false,
+            next_discovery: Instant::now(),
+            discovery_buf: Vec::new(),
+            terminate_on_stop: true,
         })
+    }
+
+    /// `false`: stop without stream termination, so receivers keep the
+    /// last data until their own loss timeout (E1.31 leaves what they do
+    /// then to the receiver; many hold the last look).
+    pub fn terminate_on_stop(mut self, terminate: bool) -> SacnOutput {
+        self.terminate_on_stop = terminate;
+        self
+    }
+
+    /// E1.31 Universe Discovery (section 8): every 10 s, the sorted list of
+    /// universes this source sends, in pages of 512, to the discovery
+    /// universe's multicast group (multicast outputs) or to the receiver.
+    fn send_discovery(&mut self) {
+        let to = match self.settings.target {
+            SacnTarget::Unicast(a) => a,
+            SacnTarget::Multicast => SocketAddr::V4(SocketAddrV4::new(
+                multicast_addr(DISCOVERY_UNIVERSE),
+                SACN_PORT,
+            )),
+        };
+        let pages = discovery_pages(&self.wire);
+        let last = (pages.len() - 1).min(255) as u8;
+        for (i, page) in pages.iter().enumerate().take(256) {
+            let len = encode_discovery(
+                self.settings.cid,
+                &self.settings.source_name,
+                i as u8,
+                last,
+                page,
+                &mut self.discovery_buf,
+            );
+            let packet = std::mem::take(&mut self.discovery_buf);
+            self.udp.send(&packet[..len], to);
+            self.discovery_buf = packet;
+        }
     }
 
     fn destination(&self, wire_universe: u16) -> SocketAddr {
@@ -137,6 +198,10 @@ impl Output for SacnOutput {
             return;
         }
         self.udp.begin_frame();
+        if Instant::now() >= self.next_discovery {
+            self.next_discovery = Instant::now() + Duration::from_secs(DISCOVERY_INTERVAL_S);
+            self.send_discovery();
+        }
         for i in 0..self.universes.len() {
             match frame.universe(self.universes[i]) {
                 Some(d) => self.last[i].copy_from_slice(d),
@@ -175,6 +240,11 @@ impl Output for SacnOutput {
             return;
         }
         self.stopped = true;
+        if !self.terminate_on_stop {
+            tracing::info!(target = %self.settings.target, "sACN: stopping without stream termination (shutdown = \"hold\"); receivers keep the last data until their loss timeout");
+            return;
+        }
+        tracing::info!(target = %self.settings.target, "sACN: stream terminated; receivers now apply their own loss behaviour (they do not necessarily hold the last frame)");
         self.udp.begin_frame();
         for _ in 0..TERMINATION_PACKETS {
             for i in 0..self.universes.len() {

@@ -44,6 +44,8 @@ struct Slot {
     stop: bool,
     /// The thread has stopped its output and is gone.
     done: bool,
+    /// The Art-Net service's node liveness, for the thread to hand to its output.
+    watch: Option<Arc<super::artpoll::NodeWatch>>,
 }
 
 struct Handoff {
@@ -59,11 +61,14 @@ fn lock(h: &Handoff) -> std::sync::MutexGuard<'_, Slot> {
 pub struct OutputThread {
     handoff: Arc<Handoff>,
     thread: Option<JoinHandle<()>>,
+    /// The output's Art-Net target, read before it moved to the thread.
+    artnet: Option<(std::net::SocketAddr, Vec<u16>)>,
 }
 
 impl OutputThread {
     /// Start the thread; gives the output back if no thread can be started.
     pub fn start(output: Box<dyn Output>) -> Result<OutputThread, Box<dyn Output>> {
+        let artnet = output.artnet_target();
         let handoff = Arc::new(Handoff {
             slot: Mutex::new(Slot {
                 health: output.health(),
@@ -87,6 +92,7 @@ impl OutputThread {
             Ok(thread) => Ok(OutputThread {
                 handoff,
                 thread: Some(thread),
+                artnet,
             }),
             Err(_) => match cell.lock().ok().and_then(|mut o| o.take()) {
                 Some(o) => Err(o),
@@ -99,6 +105,9 @@ impl OutputThread {
 fn run(mut output: Box<dyn Output>, h: &Handoff) {
     let mut slot = lock(h);
     loop {
+        if let Some(w) = slot.watch.take() {
+            output.watch_nodes(&w);
+        }
         if let Some(frame) = slot.pending.take() {
             drop(slot);
             output.send(&frame);
@@ -157,6 +166,15 @@ impl Output for OutputThread {
 
     fn health_into(&self, out: &mut OutputHealth) {
         lock(&self.handoff).health.copy_into(out);
+    }
+
+    fn watch_nodes(&mut self, watch: &Arc<super::artpoll::NodeWatch>) {
+        lock(&self.handoff).watch = Some(watch.clone());
+        self.handoff.wake.notify_all();
+    }
+
+    fn artnet_target(&self) -> Option<(std::net::SocketAddr, Vec<u16>)> {
+        self.artnet.clone()
     }
 
     /// Let the thread send what it was given, then stop the output there

@@ -30,10 +30,43 @@ pub(crate) struct UdpSender {
 }
 
 impl UdpSender {
-    pub fn open(health: OutputHealth) -> std::io::Result<UdpSender> {
+    /// A non-blocking sender on an ephemeral port, sending from `bind` (a local address, port 0)
+    /// and/or on `interface` (SO_BINDTODEVICE), so the traffic leaves on
+    /// the lighting network of a machine with several.
+    pub fn open_bound(
+        health: OutputHealth,
+        bind: Option<std::net::IpAddr>,
+        interface: Option<&str>,
+    ) -> std::io::Result<UdpSender> {
         // Port 0, never 6454 or 5568: a receiver on this machine (OLA, a
         // visualiser, the tests) must be able to hold those.
-        let socket = UdpSocket::bind(("0.0.0.0", 0))?;
+        let ip = bind.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        let addr = std::net::SocketAddr::new(ip, 0);
+        let raw = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::DGRAM,
+            Some(socket2::Protocol::UDP),
+        )?;
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let Some(dev) = interface {
+            raw.bind_device(Some(dev.as_bytes())).map_err(|e| {
+                std::io::Error::new(e.kind(), format!("cannot send on interface {dev}: {e}"))
+            })?;
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        if let Some(dev) = interface {
+            return Err(std::io::Error::other(format!(
+                "interface = \"{dev}\" needs Linux; use bind = \"<address>\""
+            )));
+        }
+        raw.bind(&addr.into())?;
+        if let std::net::IpAddr::V4(v4) = ip {
+            if !v4.is_unspecified() {
+                // Multicast leaves by the bound address's interface.
+                let _ = raw.set_multicast_if_v4(&v4);
+            }
+        }
+        let socket: UdpSocket = raw.into();
         socket.set_nonblocking(true)?;
         // Broadcast targets (2.255.255.255, 127.255.255.255) need it; a
         // failure only matters if such a target is configured, and then
@@ -165,7 +198,7 @@ mod tests {
 
     #[test]
     fn unsendable_target_is_down_and_counted() {
-        let mut u = UdpSender::open(OutputHealth::default()).unwrap();
+        let mut u = UdpSender::open_bound(OutputHealth::default(), None, None).unwrap();
         // Port 0 cannot be sent to: every send fails at once.
         let dead: SocketAddr = "127.0.0.1:0".parse().unwrap();
         u.begin_frame();

@@ -719,6 +719,19 @@ impl Store {
             .optional()?)
     }
 
+    /// Every setting whose key starts with `prefix`, in key order.
+    pub fn kv_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let conn = self.lock();
+        let mut stmt =
+            conn.prepare("SELECT key, value FROM kv WHERE substr(key, 1, ?2) = ?1 ORDER BY key")?;
+        let rows = stmt
+            .query_map(params![prefix, prefix.len() as i64], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
     /// Set a setting.
     pub fn kv_set(&self, key: &str, value: &str) -> Result<(), StoreError> {
         self.lock().execute(

@@ -1451,3 +1451,78 @@ fn binary_check_on_a_folder_without_site_toml_exits_1() {
         "no line starting `{head}` in:\n{stderr}"
     );
 }
+
+// ------------------------------------------------------------- the fleet
+
+/// The demo's output moved to node `bridge-2`, with `[fleet]` and two nodes.
+fn fleet_site(site: &TestSite, broker: &str, node: &str) -> String {
+    site.replace(
+        "shows/site.toml",
+        "sync = true                     # ArtSync after each frame\n",
+        &format!("sync = true\nnode = \"{node}\"\n\n[fleet]\nbroker = \"{broker}\"\nusername_env = \"CITY_MQTT_USER\"\n\n[[nodes]]\nname = \"bridge-2\"\napi = \"127.0.0.1:8081\"\n[[nodes]]\nname = \"tower\"\napi = \"127.0.0.1:8082\"\n"),
+    )
+}
+
+#[test]
+fn a_fleet_site_loads_with_its_nodes() {
+    let site = TestSite::demo();
+    fleet_site(&site, "mqtts://broker.example:8883", "bridge-2");
+    let cfg = config::load(&site.shows()).unwrap_or_else(|d| panic!("{d}"));
+    let f = cfg.site.fleet.as_ref().unwrap();
+    assert!(f.broker.tls);
+    assert_eq!(f.username_env.as_deref(), Some("CITY_MQTT_USER"));
+    assert_eq!(f.topic_site, "flower-city-axis-demo");
+    assert_eq!(cfg.site.nodes.len(), 2);
+    assert_eq!(cfg.site.outputs[0].node.as_deref(), Some("bridge-2"));
+    let mut only_tower = cfg.site.clone();
+    only_tower.retain_node_outputs("tower");
+    assert!(only_tower.outputs.is_empty());
+}
+
+#[test]
+fn an_output_naming_an_unknown_node() {
+    let site = TestSite::demo();
+    let text = fleet_site(&site, "mqtt://127.0.0.1:1883", "bridge-9");
+    let d = site.errors();
+    expect_error(
+        &d,
+        &site.path("shows/site.toml"),
+        locate_after(&text, "node = ", "\"bridge-9\""),
+        &["unknown node `bridge-9`", "bridge-2, tower"],
+    );
+}
+
+#[test]
+fn a_broker_that_is_not_an_mqtt_url() {
+    let site = TestSite::demo();
+    let text = fleet_site(&site, "http://broker:1883", "bridge-2");
+    let d = site.errors();
+    expect_error(
+        &d,
+        &site.path("shows/site.toml"),
+        locate_after(&text, "broker = ", "\"http://broker:1883\""),
+        &["not a broker URL", "mqtt://"],
+    );
+}
+
+#[test]
+fn an_output_without_a_node_in_a_site_with_nodes() {
+    let site = TestSite::demo();
+    let text = site.append(
+        "shows/site.toml",
+        "[[nodes]]\nname = \"tower\"\napi = \"not an address\"\n",
+    );
+    let d = site.errors();
+    expect_error(
+        &d,
+        &site.path("shows/site.toml"),
+        locate_after(&text, "api = ", "\"not an address\""),
+        &["not an address for the node's API"],
+    );
+    assert!(
+        d.iter()
+            .any(|x| x.message.contains("every output names the node")),
+        "{}",
+        dump(&d)
+    );
+}

@@ -72,7 +72,12 @@ fn daemon_sends_sacn_and_terminates_the_streams_on_sigterm() {
         let Ok((n, _)) = rx.recv_from(&mut buf) else {
             continue;
         };
-        match decode(&buf[..n]).expect("valid E1.31") {
+        let decoded = match decode(&buf[..n]) {
+            // Universe Discovery (every 10 s) is checked in sacn_discovery.rs.
+            Err(nightscape::output::sacn_wire::WireError::UniverseDiscovery) => continue,
+            other => other.expect("valid E1.31"),
+        };
+        match decoded {
             Decoded::Data {
                 universe,
                 sequence,

@@ -291,3 +291,82 @@ sync_address = 4
         ["site.toml:11:16: warning: `sync_address` is ignored because `sync = false`"]
     );
 }
+
+#[test]
+fn artsync_to_a_shared_address_goes_out_once_per_frame_after_all_artdmx() {
+    use std::net::UdpSocket;
+    use std::time::Duration;
+    let socks: Vec<UdpSocket> = (0..3)
+        .map(|_| {
+            let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(300)))
+                .unwrap();
+            s
+        })
+        .collect();
+    let port = |i: usize| socks[i].local_addr().unwrap().port();
+    let (s, w) = ok(&format!(
+        r#"
+[[outputs]]
+kind = "artnet"
+target = "127.0.0.1:{a}"
+universes = "0"
+sync = true
+sync_to = "127.0.0.1:{c}"
+[[outputs]]
+kind = "artnet"
+target = "127.0.0.1:{b}"
+universes = "1"
+sync = true
+sync_to = "127.0.0.1:{c}"
+"#,
+        a = port(0),
+        b = port(1),
+        c = port(2)
+    ));
+    assert!(w.is_empty(), "{w:?}");
+    assert_eq!(
+        s.outputs[0].artsync_to,
+        Some(format!("127.0.0.1:{}", port(2)).parse().unwrap())
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut outs, warnings) = nightscape::output::open_all(&s, tmp.path());
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let frame = nightscape::engine::Frame {
+        universes: vec![0, 1],
+        data: vec![[1; 512], [2; 512]],
+    };
+    for o in outs.iter_mut() {
+        o.send(&frame);
+    }
+    let mut buf = [0u8; 1024];
+    let kinds = |sock: &UdpSocket, buf: &mut [u8]| -> Vec<(usize, [u8; 2])> {
+        let mut v = Vec::new();
+        while let Ok((n, _)) = sock.recv_from(buf) {
+            v.push((n, [buf[8], buf[9]]));
+        }
+        v
+    };
+    // ArtDmx (opcode 0x5000) to each node, one ArtSync (0x5200, 14 bytes) to the shared address.
+    assert_eq!(kinds(&socks[0], &mut buf), [(530, [0x00, 0x50])]);
+    assert_eq!(kinds(&socks[1], &mut buf), [(530, [0x00, 0x50])]);
+    assert_eq!(kinds(&socks[2], &mut buf), [(14, [0x00, 0x52])]);
+
+    // "broadcast" is the directed broadcast of the target's network.
+    let (s, _) = ok(r#"
+[[outputs]]
+kind = "artnet"
+target = "10.0.4.20"
+universes = "0"
+sync = true
+sync_to = "broadcast"
+"#);
+    assert_eq!(
+        s.outputs[0].artsync_to,
+        Some("10.255.255.255:6454".parse().unwrap())
+    );
+    assert_eq!(
+        site::artnet_broadcast("192.168.1.20".parse().unwrap()),
+        "192.168.1.255".parse::<std::net::Ipv4Addr>().unwrap()
+    );
+}

@@ -12,6 +12,8 @@
 //! below [`SCENE`]), scenes, overrides, emergency. An emergency blackout
 //! yields only to another emergency.
 
+pub mod fleet;
+
 use crate::color::Color;
 use crate::config::Config;
 use crate::engine::{seconds_between, ActiveShow, Limits};

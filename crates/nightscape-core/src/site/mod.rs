@@ -8,6 +8,7 @@
 //! Sections owned by other concepts (`schedule`, `modes`, `api`, `curfew`,
 //! `energy`) are parsed by their own modules from the same file.
 
+pub mod fleet;
 pub mod geometry;
 pub mod glob;
 
@@ -67,6 +68,34 @@ pub struct OutputConfig {
     /// `wire_offset` (Art-Net Port-Address, sACN universe; unused by the
     /// serial widgets, which carry one universe without a number).
     pub wire: Vec<u16>,
+    /// The `[[nodes]]` entry that sends this output (`None` in a site
+    /// without nodes, where the one controller sends everything).
+    pub node: Option<String>,
+    /// Network outputs: the local address to send from (`bind`), so
+    /// traffic leaves on the lighting network.
+    pub bind: Option<std::net::IpAddr>,
+    /// Network outputs: the interface to send on (`interface = "eth1"`).
+    pub interface: Option<String>,
+    /// sACN: send stream-termination packets on stop (the default);
+    /// `shutdown = "hold"` on the output leaves the stream to time out.
+    pub terminate_on_stop: bool,
+    /// Art-Net with `sync = true`: where ArtSync goes (`sync_to`): `None`
+    /// to the target itself; else an address, e.g. the directed broadcast
+    /// of the nodes' subnet, as Art-Net 4's strategy asks when ArtDmx is
+    /// unicast to several nodes that must switch together.
+    pub artsync_to: Option<SocketAddr>,
+}
+
+/// The directed broadcast of `ip`'s network for ArtSync: the Art-Net
+/// convention's /8 for 2.x and 10.x, /24 otherwise (write the address
+/// itself for any other mask).
+pub fn artnet_broadcast(ip: std::net::Ipv4Addr) -> std::net::Ipv4Addr {
+    let o = ip.octets();
+    if o[0] == 2 || o[0] == 10 {
+        std::net::Ipv4Addr::new(o[0], 255, 255, 255)
+    } else {
+        std::net::Ipv4Addr::new(o[0], o[1], o[2], 255)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,6 +162,74 @@ pub enum OnStop {
     Show(String),
 }
 
+/// `[artnet]`: the daemon's own Art-Net socket, which answers ArtPoll
+/// (so consoles and DMX-Workshop see the controller) and polls the
+/// outputs' nodes to know they are alive.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArtNetService {
+    /// Where the socket listens (default 0.0.0.0:6454, shared with
+    /// SO_REUSEADDR).
+    pub listen: SocketAddr,
+    /// Seconds between polls (the spec asks 2.5–3 s); 0 = no polling.
+    pub poll_every: f64,
+    /// Answer ArtPoll with ArtPollReply.
+    pub answer: bool,
+}
+
+impl Default for ArtNetService {
+    fn default() -> Self {
+        ArtNetService {
+            listen: SocketAddr::from(([0, 0, 0, 0], 6454)),
+            poll_every: 2.75,
+            answer: true,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawArtNetService {
+    #[serde(default)]
+    listen: Option<Spanned<String>>,
+    #[serde(default)]
+    poll_every: Option<Spanned<String>>,
+    #[serde(default)]
+    answer: Option<bool>,
+}
+
+fn compile_artnet_service(
+    file: &SourceFile,
+    raw: Option<&Spanned<RawArtNetService>>,
+    diags: &mut Diagnostics,
+) -> ArtNetService {
+    let mut out = ArtNetService::default();
+    let Some(raw) = raw else {
+        return out;
+    };
+    let r = raw.get_ref();
+    if let Some(l) = &r.listen {
+        match parse_target(l.get_ref(), 6454) {
+            Ok(a) => out.listen = a,
+            Err(m) => diags.error(file, l.span(), m),
+        }
+    }
+    if let Some(p) = &r.poll_every {
+        match crate::units::parse_duration(p.get_ref()) {
+            Ok(d) if d == 0.0 || (0.5..=60.0).contains(&d) => out.poll_every = d,
+            Ok(_) => diags.error(
+                file,
+                p.span(),
+                "poll_every must be 0s (off) or 0.5s..60s; the Art-Net spec asks 2.5s..3s",
+            ),
+            Err(m) => diags.error(file, p.span(), m),
+        }
+    }
+    if let Some(a) = r.answer {
+        out.answer = a;
+    }
+    out
+}
+
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum RawShutdown {
@@ -162,6 +259,12 @@ pub struct Site {
     /// Where `shutdown` was written, for errors found later (unknown show).
     pub on_stop_span: Range<usize>,
     pub source: SourceFile,
+    /// The site's controllers (`[[nodes]]`); empty: one controller.
+    pub nodes: Vec<fleet::NodeSpec>,
+    /// The broker the nodes share (`[fleet]`).
+    pub fleet: Option<fleet::FleetSpec>,
+    /// The Art-Net service: answering ArtPoll, polling nodes (`[artnet]`).
+    pub artnet: ArtNetService,
     fixture_index: HashMap<String, u32>,
 }
 
@@ -172,6 +275,15 @@ impl Site {
 
     pub fn profile_of(&self, f: &Fixture) -> &Profile {
         &self.profiles[f.profile]
+    }
+
+    pub fn node(&self, name: &str) -> Option<&fleet::NodeSpec> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// Keep only the outputs `node` sends (`nightscape run --node`).
+    pub fn retain_node_outputs(&mut self, node: &str) {
+        self.outputs.retain(|o| o.node.as_deref() == Some(node));
     }
 
     pub fn fixture_by_name(&self, name: &str) -> Option<u32> {
@@ -257,6 +369,12 @@ struct RawSite {
     safety: Option<IgnoredAny>,
     #[serde(default)]
     shutdown: Option<Spanned<RawShutdown>>,
+    #[serde(default)]
+    fleet: Option<Spanned<fleet::RawFleet>>,
+    #[serde(default)]
+    nodes: Vec<Spanned<fleet::RawNode>>,
+    #[serde(default)]
+    artnet: Option<Spanned<RawArtNetService>>,
 }
 
 /// One `[[outputs]]` table as written. Which keys apply depends on `kind`;
@@ -287,6 +405,19 @@ struct RawOutput {
     /// Added to every site universe on the wire (may be negative).
     #[serde(default)]
     wire_offset: Option<Spanned<i64>>,
+    /// The `[[nodes]]` entry that sends this output.
+    #[serde(default)]
+    node: Option<Spanned<String>>,
+    #[serde(default)]
+    bind: Option<Spanned<String>>,
+    #[serde(default)]
+    interface: Option<Spanned<String>>,
+    /// sACN only: "terminate" (default) or "hold".
+    #[serde(default)]
+    shutdown: Option<Spanned<String>>,
+    /// Art-Net only: "target" (default), "broadcast" or an address.
+    #[serde(default)]
+    sync_to: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -506,6 +637,7 @@ pub fn format_universes(list: &[u16]) -> String {
 fn compile_outputs(
     file: &SourceFile,
     raw: &[Spanned<RawOutput>],
+    nodes: &[fleet::NodeSpec],
     diags: &mut Diagnostics,
 ) -> Vec<OutputConfig> {
     let mut outputs = Vec::new();
@@ -676,7 +808,137 @@ fn compile_outputs(
                 (kind, Some(universes.clone()))
             }
         };
-        let (Some(kind), Some(wire)) = (kind, wire) else {
+        let node = match (&ro.node, nodes.is_empty()) {
+            (None, true) => Some(None),
+            (None, false) => {
+                diags.error(
+                    file,
+                    o.span(),
+                    "this site has [[nodes]]: every output names the node that sends it (`node = \"name\"`)",
+                );
+                None
+            }
+            (Some(n), _) if nodes.iter().any(|x| x.name == *n.get_ref()) => {
+                Some(Some(n.get_ref().clone()))
+            }
+            (Some(n), _) => {
+                let known: Vec<&str> = nodes.iter().map(|x| x.name.as_str()).collect();
+                diags.error(
+                    file,
+                    n.span(),
+                    if known.is_empty() {
+                        format!(
+                            "unknown node `{}`: declare it in a [[nodes]] table",
+                            n.get_ref()
+                        )
+                    } else {
+                        format!(
+                            "unknown node `{}` (the site has: {})",
+                            n.get_ref(),
+                            known.join(", ")
+                        )
+                    },
+                );
+                None
+            }
+        };
+        let bind = match &ro.bind {
+            None => Some(None),
+            Some(b) => {
+                match b.get_ref().trim().parse::<std::net::IpAddr>() {
+                    Ok(ip) => Some(Some(ip)),
+                    Err(_) => {
+                        diags.error(
+                        file,
+                        b.span(),
+                        format!("bind `{}` is not an IP address of this machine (like \"10.0.4.1\")", b.get_ref()),
+                    );
+                        None
+                    }
+                }
+            }
+        };
+        let interface = match &ro.interface {
+            Some(i)
+                if i.get_ref().is_empty()
+                    || i.get_ref().len() > 15
+                    || i.get_ref().contains(['/', ' ']) =>
+            {
+                diags.error(
+                    file,
+                    i.span(),
+                    format!(
+                        "interface `{}` is not a network interface name (like \"eth1\")",
+                        i.get_ref()
+                    ),
+                );
+                None
+            }
+            i => Some(i.as_ref().map(|i| i.get_ref().clone())),
+        };
+        let terminate_on_stop = match &ro.shutdown {
+            None => Some(true),
+            Some(w) if w.get_ref() == "terminate" => Some(true),
+            Some(w) if w.get_ref() == "hold" => Some(false),
+            Some(w) => {
+                diags.error(
+                    file,
+                    w.span(),
+                    format!("shutdown `{}`: an sACN output takes \"terminate\" (the default: receivers apply their loss behaviour at once) or \"hold\" (no termination: receivers keep the last data until their own loss timeout)", w.get_ref()),
+                );
+                None
+            }
+        };
+        let artsync_to = match (&ro.sync_to, &kind) {
+            (None, _) => Some(None),
+            (Some(t), Some(OutputKind::ArtNet { target, .. })) => match t.get_ref().trim() {
+                "target" => Some(None),
+                "broadcast" => match target.ip() {
+                    std::net::IpAddr::V4(v4) => Some(Some(SocketAddr::new(
+                        std::net::IpAddr::V4(artnet_broadcast(v4)),
+                        target.port(),
+                    ))),
+                    std::net::IpAddr::V6(_) => {
+                        diags.error(
+                            file,
+                            t.span(),
+                            "sync_to = \"broadcast\" needs an IPv4 target",
+                        );
+                        None
+                    }
+                },
+                other => match parse_target(other, 6454) {
+                    Ok(a) => Some(Some(a)),
+                    Err(m) => {
+                        diags.error(
+                            file,
+                            t.span(),
+                            format!("sync_to: {m}, or \"target\" or \"broadcast\""),
+                        );
+                        None
+                    }
+                },
+            },
+            (Some(_), _) => Some(None),
+        };
+        let (
+            Some(kind),
+            Some(wire),
+            Some(node),
+            Some(bind),
+            Some(interface),
+            Some(terminate_on_stop),
+            Some(artsync_to),
+        ) = (
+            kind,
+            wire,
+            node,
+            bind,
+            interface,
+            terminate_on_stop,
+            artsync_to,
+        )
+        else {
             continue;
         };
 
@@ -715,6 +977,11 @@ fn compile_outputs(
             kind,
             universes,
             wire,
+            node,
+            bind,
+            interface,
+            terminate_on_stop,
+            artsync_to,
         });
     }
     outputs
@@ -723,7 +990,23 @@ fn compile_outputs(
 /// Warn about keys that mean nothing for this kind of output.
 fn warn_inapplicable_keys(file: &SourceFile, ro: &RawOutput, kind: &str, diags: &mut Diagnostics) {
     let network = matches!(kind, "artnet" | "sacn");
-    let keys: [(&str, Option<Range<usize>>, bool); 9] = [
+    let keys: [(&str, Option<Range<usize>>, bool); 13] = [
+        (
+            "sync_to",
+            ro.sync_to.as_ref().map(|s| s.span()),
+            kind == "artnet",
+        ),
+        ("bind", ro.bind.as_ref().map(|s| s.span()), network),
+        (
+            "interface",
+            ro.interface.as_ref().map(|s| s.span()),
+            network,
+        ),
+        (
+            "shutdown",
+            ro.shutdown.as_ref().map(|s| s.span()),
+            kind == "sacn",
+        ),
         ("target", ro.target.as_ref().map(|s| s.span()), network),
         (
             "only_changed",
@@ -987,8 +1270,21 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
         }
     };
 
-    // Outputs.
-    let outputs = compile_outputs(file, &raw.outputs, diags);
+    // Nodes and the broker, then outputs (which name their node).
+    let nodes = fleet::compile_nodes(file, &raw.nodes, diags);
+    let fleet_spec = raw
+        .fleet
+        .as_ref()
+        .and_then(|f| fleet::compile_fleet(file, f, raw.name.get_ref(), diags));
+    if let (Some(f), true) = (&raw.fleet, nodes.is_empty()) {
+        diags.error(
+            file,
+            f.span(),
+            "[fleet] needs the site's controllers as [[nodes]] tables (name, api)",
+        );
+    }
+    let outputs = compile_outputs(file, &raw.outputs, &nodes, diags);
+    let artnet = compile_artnet_service(file, raw.artnet.as_ref(), diags);
 
     // Paths.
     let mut paths: Vec<Polyline> = Vec::new();
@@ -1343,6 +1639,9 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
             .map(Path::to_path_buf)
             .unwrap_or_default(),
         source: file.clone(),
+        nodes,
+        fleet: fleet_spec,
+        artnet,
         fixture_index,
     };
 

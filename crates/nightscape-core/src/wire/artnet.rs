@@ -331,6 +331,116 @@ pub fn encode_artpollreply(n: &NodeInfo, buf: &mut [u8; ARTPOLLREPLY_LEN]) -> us
     ARTPOLLREPLY_LEN
 }
 
+/// Style code of a controller (StController) in ArtPollReply.
+pub const STYLE_CONTROLLER: u8 = 0x01;
+
+/// Whether `bytes` is an ArtPoll (ID, OpCode 0x2000, at least ProtVer).
+pub fn is_artpoll(bytes: &[u8]) -> bool {
+    bytes.len() >= 12 && check_header(bytes, OP_POLL).is_ok()
+}
+
+/// The ArtPollReply packets a controller sending `port_addresses` answers
+/// an ArtPoll with: one reply per group of at most four Port-Addresses
+/// that share Net and Sub-Net (a reply's ports share those), numbered by
+/// BindIndex from 1, each port an input (data from this controller onto
+/// the network) with its low nibble in SwIn.
+pub fn controller_replies(
+    ip: Ipv4Addr,
+    short_name: &str,
+    long_name: &str,
+    port_addresses: &[u16],
+) -> Vec<NodeInfo> {
+    let mut sorted: Vec<u16> = port_addresses.iter().map(|p| p & 0x7fff).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut groups: Vec<Vec<u16>> = Vec::new();
+    for pa in sorted {
+        match groups.last_mut() {
+            Some(g) if g.len() < 4 && g[0] >> 4 == pa >> 4 => g.push(pa),
+            _ => groups.push(vec![pa]),
+        }
+    }
+    if groups.is_empty() {
+        groups.push(Vec::new());
+    }
+    let total = groups.iter().map(Vec::len).sum::<usize>();
+    groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let first = g.first().copied().unwrap_or(0);
+            let mut port_types = [0u8; 4];
+            let mut sw_in = [0u8; 4];
+            for (k, pa) in g.iter().enumerate() {
+                port_types[k] = PORT_TYPE_INPUT;
+                sw_in[k] = (pa & 0x0f) as u8;
+            }
+            NodeInfo {
+                ip,
+                port: ARTNET_PORT,
+                firmware: 1,
+                net_switch: (first >> 8) as u8 & 0x7f,
+                sub_switch: (first >> 4) as u8 & 0x0f,
+                oem: 0xffff,
+                short_name: short_name.to_string(),
+                long_name: long_name.to_string(),
+                node_report: format!("#0001 [{:04}] nightscape: sending {total} universes", 1),
+                num_ports: g.len() as u16,
+                port_types,
+                sw_in,
+                sw_out: [0; 4],
+                mac: None,
+                bind_ip: Some(ip),
+                bind_index: Some(i.min(254) as u8 + 1),
+            }
+        })
+        .collect()
+}
+
+/// [`encode_artpollreply`] with Style StController, as a controller answers.
+pub fn encode_controller_reply(n: &NodeInfo, buf: &mut [u8; ARTPOLLREPLY_LEN]) -> usize {
+    let len = encode_artpollreply(n, buf);
+    buf[OFF_STYLE] = STYLE_CONTROLLER;
+    len
+}
+
+#[cfg(test)]
+mod controller_tests {
+    use super::*;
+
+    #[test]
+    fn replies_group_by_net_and_sub_in_fours() {
+        let r = controller_replies(
+            Ipv4Addr::LOCALHOST,
+            "ns",
+            "nightscape",
+            &[0, 1, 2, 3, 4, 17, 0x7fff],
+        );
+        assert_eq!(r.len(), 4);
+        assert_eq!(r[0].output_universes(), Vec::<u16>::new());
+        let inputs = |n: &NodeInfo| -> Vec<u16> {
+            let base = u16::from(n.net_switch) << 8 | u16::from(n.sub_switch) << 4;
+            (0..n.num_ports as usize)
+                .map(|k| base | u16::from(n.sw_in[k]))
+                .collect()
+        };
+        assert_eq!(inputs(&r[0]), [0, 1, 2, 3]);
+        assert_eq!(inputs(&r[1]), [4]);
+        assert_eq!(inputs(&r[2]), [17]);
+        assert_eq!(inputs(&r[3]), [0x7fff]);
+        assert_eq!(r[3].bind_index, Some(4));
+        let mut buf = [0u8; ARTPOLLREPLY_LEN];
+        encode_controller_reply(&r[3], &mut buf);
+        let back = parse_artpollreply(&buf).unwrap();
+        assert_eq!(back.sw_in, r[3].sw_in);
+        assert_eq!(buf[OFF_STYLE], STYLE_CONTROLLER);
+        let mut poll = [0u8; ARTPOLL_LEN];
+        encode_artpoll(&mut poll);
+        assert!(is_artpoll(&poll));
+        assert!(!is_artpoll(&buf));
+    }
+}
+
 /// Parse an ArtDmx packet (for tests / a loopback receiver):
 /// `(sequence, physical, port_address, data)`, where the 15-bit
 /// port_address is `(Net & 0x7f) << 8 | SubUni` and `data` is exactly the

@@ -292,6 +292,145 @@ pub fn encode_sync(
     total
 }
 
+/// The universe E1.31 Universe Discovery packets are sent on (section 8,
+/// Appendix A: 239.255.250.214).
+pub const DISCOVERY_UNIVERSE: u16 = 64214;
+/// Seconds between Universe Discovery packets (E131_UNIVERSE_DISCOVERY_INTERVAL).
+pub const DISCOVERY_INTERVAL_S: u64 = 10;
+/// Universes one discovery page lists at most (section 8.5).
+pub const DISCOVERY_PAGE_SIZE: usize = 512;
+const VECTOR_UNIVERSE_DISCOVERY_UNIVERSE_LIST: u32 = 0x0000_0001;
+const OFF_DISC_RESERVED: usize = 108;
+const OFF_DISC_FLEN: usize = 112;
+const OFF_DISC_VECTOR: usize = 114;
+const OFF_DISC_PAGE: usize = 118;
+const OFF_DISC_LAST_PAGE: usize = 119;
+const OFF_DISC_LIST: usize = 120;
+
+/// A decoded Universe Discovery packet (one page of a source's list).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Discovery {
+    pub cid: [u8; 16],
+    pub source_name: String,
+    pub page: u8,
+    pub last_page: u8,
+    pub universes: Vec<u16>,
+}
+
+/// The pages of a source's Universe Discovery: the universes sorted and
+/// deduplicated (section 8.5 asks for ascending order), 512 per page.
+pub fn discovery_pages(universes: &[u16]) -> Vec<Vec<u16>> {
+    let mut u: Vec<u16> = universes
+        .iter()
+        .copied()
+        .filter(|u| valid_universe(*u))
+        .collect();
+    u.sort_unstable();
+    u.dedup();
+    if u.is_empty() {
+        return vec![Vec::new()];
+    }
+    u.chunks(DISCOVERY_PAGE_SIZE).map(<[u16]>::to_vec).collect()
+}
+
+/// Writes one E1.31 Universe Discovery packet (Table 4-3) into `buf`
+/// (cleared and reused) and returns its length, `120 + 2 × universes`.
+/// `universes` is one page (at most 512 are written) in ascending order.
+pub fn encode_discovery(
+    cid: [u8; 16],
+    source_name: &str,
+    page: u8,
+    last_page: u8,
+    universes: &[u16],
+    buf: &mut Vec<u8>,
+) -> usize {
+    let n = universes.len().min(DISCOVERY_PAGE_SIZE);
+    let total = OFF_DISC_LIST + 2 * n;
+    buf.clear();
+    buf.resize(total, 0);
+    write_root(buf, total, VECTOR_ROOT_E131_EXTENDED, &cid);
+    put_u16(
+        buf,
+        OFF_FRAMING_FLEN,
+        flags_and_length(total - OFF_FRAMING_FLEN),
+    );
+    put_u32(buf, OFF_FRAMING_VECTOR, VECTOR_E131_EXTENDED_DISCOVERY);
+    let src = truncate_utf8(source_name, SOURCE_NAME_LEN - 1);
+    buf[OFF_SOURCE_NAME..OFF_SOURCE_NAME + src.len()].copy_from_slice(src);
+    put_u32(buf, OFF_DISC_RESERVED, 0);
+    put_u16(buf, OFF_DISC_FLEN, flags_and_length(total - OFF_DISC_FLEN));
+    put_u32(
+        buf,
+        OFF_DISC_VECTOR,
+        VECTOR_UNIVERSE_DISCOVERY_UNIVERSE_LIST,
+    );
+    buf[OFF_DISC_PAGE] = page;
+    buf[OFF_DISC_LAST_PAGE] = last_page;
+    for (i, u) in universes.iter().take(n).enumerate() {
+        put_u16(buf, OFF_DISC_LIST + 2 * i, *u);
+    }
+    total
+}
+
+/// Decode a Universe Discovery packet, checking the preamble, identifier,
+/// every flags+length field against the packet's length, and the vectors.
+pub fn decode_discovery(bytes: &[u8]) -> Result<Discovery, WireError> {
+    let b = bytes;
+    need(b, OFF_DISC_LIST)?;
+    if get_u16(b, 0) != PREAMBLE_SIZE {
+        return Err(WireError::BadPreamble(get_u16(b, 0)));
+    }
+    if get_u16(b, 2) != POSTAMBLE_SIZE {
+        return Err(WireError::BadPostamble(get_u16(b, 2)));
+    }
+    if b[4..16] != ACN_PACKET_IDENTIFIER {
+        return Err(WireError::BadPacketIdentifier);
+    }
+    for (layer, at) in [
+        ("root", OFF_ROOT_FLEN),
+        ("framing", OFF_FRAMING_FLEN),
+        ("discovery", OFF_DISC_FLEN),
+    ] {
+        let v = get_u16(b, at);
+        let flags = (v >> 12) as u8;
+        if flags != PDU_FLAGS {
+            return Err(WireError::BadFlags { layer, flags });
+        }
+        let len = usize::from(v & 0x0fff);
+        if len != b.len() - at {
+            return Err(WireError::BadLength {
+                layer,
+                got: len,
+                expected: b.len() - at,
+            });
+        }
+    }
+    let root = get_u32(b, OFF_ROOT_VECTOR);
+    let framing = get_u32(b, OFF_FRAMING_VECTOR);
+    if root != VECTOR_ROOT_E131_EXTENDED || framing != VECTOR_E131_EXTENDED_DISCOVERY {
+        return Err(WireError::BadFramingVector { root, framing });
+    }
+    let list = &b[OFF_DISC_LIST..];
+    if get_u32(b, OFF_DISC_VECTOR) != VECTOR_UNIVERSE_DISCOVERY_UNIVERSE_LIST || list.len() % 2 != 0
+    {
+        return Err(WireError::BadFramingVector { root, framing });
+    }
+    let mut cid = [0u8; 16];
+    cid.copy_from_slice(&b[OFF_CID..OFF_CID + 16]);
+    let name = &b[OFF_SOURCE_NAME..OFF_SOURCE_NAME + SOURCE_NAME_LEN];
+    let end = name.iter().position(|&c| c == 0).unwrap_or(name.len());
+    Ok(Discovery {
+        cid,
+        source_name: String::from_utf8_lossy(&name[..end]).into_owned(),
+        page: b[OFF_DISC_PAGE],
+        last_page: b[OFF_DISC_LAST_PAGE],
+        universes: list
+            .chunks(2)
+            .map(|c| u16::from_be_bytes([c[0], c[1]]))
+            .collect(),
+    })
+}
+
 // Decoder helpers: callers check the length first, so these never go out of
 // bounds; `get` keeps that true even if a check is ever wrong.
 fn get_u16(b: &[u8], at: usize) -> u16 {

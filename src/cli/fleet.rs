@@ -1,0 +1,150 @@
+//! `nightscape fleet status`: every node of the site's fleet as the broker
+//! holds it (their retained status and energy messages): online, last
+//! status, configuration hash (marked when it differs from this folder's),
+//! clock, what plays, outputs' health, power and tonight's kWh.
+//!
+//! It reads the broker directly, so it works from any machine with the
+//! site folder, whether or not a node runs there.
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use std::path::Path;
+
+#[derive(Args, Debug)]
+pub struct FleetArgs {
+    #[command(subcommand)]
+    pub command: FleetCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FleetCommand {
+    /// List every node: online, configuration hash, clock, playing, outputs, power.
+    Status {
+        /// How long to collect the retained messages ("2s").
+        #[arg(long, default_value = "2s")]
+        wait: String,
+        /// table or json.
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
+}
+
+/// Every node's status and energy, by node name.
+pub type Snapshot = std::collections::BTreeMap<
+    String,
+    (
+        crate::fleet::wire::Status,
+        Option<crate::fleet::wire::Energy>,
+    ),
+>;
+
+/// Gather the fleet's statuses for `wait` seconds (a current-thread runtime).
+pub fn gather(spec: &crate::site::fleet::FleetSpec, wait: f64) -> Result<Result<Snapshot, String>> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    Ok(rt.block_on(crate::fleet::snapshot(
+        spec,
+        std::time::Duration::from_secs_f64(wait),
+    )))
+}
+
+pub fn fleet(site: &Path, args: &FleetArgs) -> Result<i32> {
+    let Some(cfg) = super::load_or_report(site) else {
+        return Ok(1);
+    };
+    let Some(spec) = cfg.site.fleet.clone() else {
+        eprintln!("the site has no [fleet] section: it runs as one node");
+        return Ok(1);
+    };
+    match &args.command {
+        FleetCommand::Status { wait, format } => {
+            let wait = match crate::units::parse_duration(wait) {
+                Ok(w) if (0.1..=60.0).contains(&w) => w,
+                _ => {
+                    eprintln!("--wait must be a duration from 0.1s to 60s, like \"2s\"");
+                    return Ok(1);
+                }
+            };
+            let nodes = match gather(&spec, wait)? {
+                Ok(n) => n,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Ok(1);
+                }
+            };
+            let own = crate::fleet::config_hash(site);
+            if format == "json" {
+                let v: serde_json::Value = nodes
+                    .iter()
+                    .map(|(n, (s, e))| {
+                        (
+                            n.clone(),
+                            serde_json::json!({"status": s, "energy": e, "same_config": s.config_hash.as_deref().map(|h| h == own)}),
+                        )
+                    })
+                    .collect::<serde_json::Map<_, _>>()
+                    .into();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(0);
+            }
+            println!(
+                "{:<14} {:<8} {:<18} {:<26} {:>9} {:>8} {:>11}  playing / outputs",
+                "node", "online", "config", "clock", "rtt ms", "power W", "tonight kWh"
+            );
+            for declared in &cfg.site.nodes {
+                let Some((s, e)) = nodes.get(&declared.name) else {
+                    println!("{:<14} never seen on the broker", declared.name);
+                    continue;
+                };
+                let hash = match s.config_hash.as_deref() {
+                    Some(h) if h == own => h.to_string(),
+                    Some(h) => format!("{h} ≠"),
+                    None => "-".into(),
+                };
+                let outputs: Vec<String> = s
+                    .outputs
+                    .iter()
+                    .map(|o| format!("{} {} {}", o.kind, o.target, o.state))
+                    .collect();
+                println!(
+                    "{:<14} {:<8} {:<18} {:<26} {:>9} {:>8} {:>11}  {} / {}",
+                    declared.name,
+                    if s.online { "yes" } else { "OFFLINE" },
+                    hash,
+                    s.at.map_or("-".into(), |a| a
+                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+                    s.rtt_ms.map_or("-".into(), |r| format!("{r:.1}")),
+                    e.as_ref()
+                        .and_then(|e| e.power_w)
+                        .or(s.power_w)
+                        .map_or("-".into(), |w| format!("{w:.0}")),
+                    e.as_ref()
+                        .and_then(|e| e.tonight_kwh)
+                        .or(s.tonight_kwh)
+                        .map_or("-".into(), |k| format!("{k:.2}")),
+                    if s.playing.is_empty() {
+                        "-".into()
+                    } else {
+                        s.playing.join(",")
+                    },
+                    if outputs.is_empty() {
+                        "-".into()
+                    } else {
+                        outputs.join("; ")
+                    },
+                );
+            }
+            for extra in nodes.keys().filter(|n| cfg.site.node(n).is_none()) {
+                println!(
+                    "{extra:<14} publishes on the broker but is not a [[nodes]] entry of this site"
+                );
+            }
+            println!(
+                "(this folder's configuration hash: {own}; ≠ marks a node on different files)"
+            );
+            Ok(0)
+        }
+    }
+}

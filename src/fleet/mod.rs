@@ -1,0 +1,1164 @@
+//! The fleet: many nightscape controllers of one site, in lock-step
+//! through an MQTT broker.
+//!
+//! Every node loads the same site folder and renders from the same clock,
+//! so frames agree without talking; the broker only carries commands and
+//! status. An operator's change accepted by any node's API is published
+//! as a retained, versioned command ([`wire`]); every node (the sender
+//! too) applies the same set through its own [`ControlService`], so the
+//! same priority and TTL rules run everywhere and any node's API shows
+//! the whole city's control state. Received commands are persisted in the
+//! node's store with the rest of the operator state, so a node restarted
+//! while the broker is down still applies the commands it last saw.
+//!
+//! Two tasks run per node: the MQTT event loop (connects, reconnects
+//! every half second while the broker is away, forwards what arrives) and
+//! the fleet task (applies commands, publishes this node's changes,
+//! status, energy and alarms, keeps the view behind `GET /api/fleet`).
+//! Losing the broker stops nothing: the frame loop keeps the schedule and
+//! the commands it has; the gap is logged, raised as an alarm, and
+//! reported in the status when the broker returns.
+
+pub use nightscape_core::control::fleet as wire;
+
+use crate::alarms::Alarms;
+use crate::api::service::Change;
+use crate::api::ControlService;
+use crate::control::{self, Master, Override, Scene};
+use crate::daemon::Shared;
+use crate::site::fleet::FleetSpec;
+use crate::store::AuditEntry;
+use chrono::{DateTime, Utc};
+use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS, Transport};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use wire::{Command, Kind, Status, Topics};
+
+/// A node counts as gone when nothing was heard from it for this many
+/// status periods (plus a few seconds for the broker's own keep-alive).
+const SILENT_PERIODS: f64 = 3.0;
+
+/// What this node knows of one node of the fleet (itself included).
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeView {
+    pub status: Status,
+    /// When its last status arrived (this node's clock).
+    pub last_seen: DateTime<Utc>,
+    /// Its clock minus ours (ms), from the status and both round trips.
+    pub clock_offset_ms: Option<f64>,
+    /// Whether its configuration hash equals ours.
+    pub same_config: Option<bool>,
+}
+
+/// The fleet as this node sees it: `GET /api/fleet`.
+#[derive(Debug, Clone, Serialize)]
+pub struct FleetView {
+    pub site: String,
+    pub node: String,
+    pub broker: String,
+    pub connected: bool,
+    /// Since when the broker is unreachable (None while connected).
+    pub disconnected_since: Option<DateTime<Utc>>,
+    pub config_hash: String,
+    pub rtt_ms: Option<f64>,
+    pub last_gap: Option<wire::Gap>,
+    pub nodes: BTreeMap<String, NodeView>,
+}
+
+/// Handle kept by the daemon.
+#[derive(Clone)]
+pub struct Fleet {
+    pub view: Arc<Mutex<FleetView>>,
+    client: AsyncClient,
+    topics: Topics,
+    node: String,
+}
+
+/// What the fleet task needs besides the control service.
+pub struct FleetOptions {
+    pub node: String,
+    pub spec: FleetSpec,
+    /// The site folder (its files are hashed into the status).
+    pub folder: PathBuf,
+    /// The state folder (tonight's kWh comes from its energy record).
+    pub state_dir: Option<PathBuf>,
+    /// The power now (W), if measured.
+    pub power: Option<Arc<dyn Fn() -> Option<f64> + Send + Sync>>,
+    pub alarms: Arc<Alarms>,
+}
+
+/// A stable hash (FNV-1a, 64 bit) of the site files: names relative to
+/// the folder, then contents. It detects nodes running different file
+/// versions; it is not a security check.
+pub fn config_hash(folder: &Path) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    let mut files = crate::config::site_files(folder);
+    files.sort();
+    for f in files {
+        let name = f
+            .strip_prefix(folder)
+            .unwrap_or(&f)
+            .to_string_lossy()
+            .into_owned();
+        eat(name.as_bytes());
+        eat(&[0]);
+        eat(&std::fs::read(&f).unwrap_or_default());
+        eat(&[0]);
+    }
+    format!("{h:016x}")
+}
+
+/// Chrony's view of the clock, where chronyc is installed (one line).
+fn ntp_state() -> Option<String> {
+    let out = std::process::Command::new("chronyc")
+        .args(["-c", "tracking"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    // CSV: ref id, ref name, stratum, ref time, system time offset (s), ...
+    let line = String::from_utf8_lossy(&out.stdout).into_owned();
+    let fields: Vec<&str> = line.trim().split(',').collect();
+    let offset: f64 = fields.get(4)?.parse().ok()?;
+    Some(format!(
+        "chrony: {} stratum {}, offset {:.3} ms",
+        fields.get(1)?,
+        fields.get(2)?,
+        offset * 1000.0
+    ))
+}
+
+/// Messages from the MQTT event loop to the fleet task.
+enum Net {
+    Up,
+    Down(String),
+    Msg(String, Vec<u8>),
+}
+
+/// One command item this node knows, as persisted in the store's
+/// key-value table (`fleet/<kind>/<key>`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Item {
+    version: u64,
+    origin: String,
+    /// The local override or scene row (None for masters and for items
+    /// seen only after they had ended).
+    local_id: Option<i64>,
+}
+
+/// This node's last will: its status with `online = false`, retained.
+fn last_will(node: &str, topics: &Topics) -> LastWill {
+    let offline = serde_json::to_vec(&Status {
+        node: node.to_string(),
+        online: false,
+        at: None,
+        config_hash: None,
+        rtt_ms: None,
+        ntp: None,
+        playing: Vec::new(),
+        outputs: Vec::new(),
+        power_w: None,
+        tonight_kwh: None,
+        fps: 0,
+        last_gap: None,
+    })
+    .unwrap_or_default();
+    LastWill::new(topics.status(node), offline, QoS::AtLeastOnce, true)
+}
+
+fn mqtt_options(
+    spec: &FleetSpec,
+    client_id: String,
+    will: Option<LastWill>,
+) -> Result<MqttOptions, String> {
+    let b = &spec.broker;
+    let mut m = MqttOptions::new(client_id, b.host.clone(), b.port);
+    m.set_keep_alive(Duration::from_secs(5));
+    m.set_clean_session(true);
+    m.set_max_packet_size(256 * 1024, 256 * 1024);
+    if let Some(w) = will {
+        m.set_last_will(w);
+    }
+    if let Some(user_var) = &spec.username_env {
+        let user = std::env::var(user_var)
+            .map_err(|_| format!("fleet: the broker user name variable {user_var} is not set"))?;
+        let pass = match &spec.password_env {
+            Some(v) => std::env::var(v)
+                .map_err(|_| format!("fleet: the broker password variable {v} is not set"))?,
+            None => String::new(),
+        };
+        m.set_credentials(user, pass);
+    }
+    if b.tls {
+        let mut roots = rustls::RootCertStore::empty();
+        let found = rustls_native_certs::load_native_certs();
+        for c in found.certs {
+            let _ = roots.add(c);
+        }
+        if roots.is_empty() {
+            return Err("fleet: mqtts:// needs the system's root certificates, and none were found (install ca-certificates)".into());
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("fleet: TLS: {e}"))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        m.set_transport(Transport::tls_with_config(
+            rumqttc::TlsConfiguration::Rustls(Arc::new(tls)),
+        ));
+    }
+    Ok(m)
+}
+
+impl Fleet {
+    /// Connect to the broker and start the fleet tasks on the current
+    /// tokio runtime. Errors are configuration problems (a credential
+    /// variable unset); an unreachable broker is not an error.
+    pub async fn start(
+        shared: Shared,
+        control: ControlService,
+        opts: FleetOptions,
+    ) -> Result<Fleet, String> {
+        let topics = Topics::new(&opts.spec.topic_root, &opts.spec.topic_site);
+        let client_id = format!("nightscape-{}-{}", opts.spec.topic_site, opts.node);
+        let will = last_will(&opts.node, &topics);
+        let mqtt = mqtt_options(&opts.spec, client_id, Some(will))?;
+        let (client, mut eventloop) = AsyncClient::new(mqtt, 1024);
+        let (net_tx, net_rx) = mpsc::unbounded_channel();
+        let stop = shared.stop.clone();
+        tokio::spawn(async move {
+            let mut up = false;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        up = true;
+                        let _ = net_tx.send(Net::Up);
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        let _ = net_tx.send(Net::Msg(p.topic, p.payload.to_vec()));
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        if up {
+                            up = false;
+                        }
+                        if net_tx.send(Net::Down(e.to_string())).is_err() {
+                            return;
+                        }
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                }
+            }
+        });
+        let config_hash = config_hash(&opts.folder);
+        let now = shared.clock.now();
+        let view = Arc::new(Mutex::new(FleetView {
+            site: shared.config().site.name.clone(),
+            node: opts.node.clone(),
+            broker: opts.spec.broker.to_string(),
+            connected: false,
+            disconnected_since: Some(now),
+            config_hash,
+            rtt_ms: None,
+            last_gap: None,
+            nodes: BTreeMap::new(),
+        }));
+        let (change_tx, change_rx) = mpsc::unbounded_channel();
+        control.connect_fleet(change_tx);
+        let items = load_items(&control).await;
+        let fleet = Fleet {
+            view: view.clone(),
+            client: client.clone(),
+            topics: topics.clone(),
+            node: opts.node.clone(),
+        };
+        let task = Task {
+            shared,
+            control,
+            client,
+            topics,
+            view,
+            last_version: items.values().map(|i| i.version).max().unwrap_or(0),
+            items,
+            seen_since_connect: HashSet::new(),
+            resync_at: None,
+            ping: None,
+            rtt_ms: None,
+            alarms_rx: opts.alarms.subscribe(),
+            opts,
+            down_since: None,
+            broker_up_once: false,
+        };
+        tokio::spawn(task.run(net_rx, change_rx));
+        Ok(fleet)
+    }
+
+    /// Say goodbye: publish this node's offline status (the last will
+    /// covers a crash) and disconnect, waiting at most `timeout`.
+    pub async fn shutdown(&self, timeout: Duration) {
+        let offline = serde_json::json!({"node": self.node, "online": false}).to_string();
+        let c = self.client.clone();
+        let topic = self.topics.status(&self.node);
+        let _ = tokio::time::timeout(timeout, async move {
+            let _ = c.publish(topic, QoS::AtLeastOnce, true, offline).await;
+            let _ = c.disconnect().await;
+        })
+        .await;
+    }
+}
+
+async fn load_items(control: &ControlService) -> HashMap<String, Item> {
+    let rows = control
+        .store()
+        .run(|s| s.kv_prefix("fleet/"))
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!("fleet: cannot read the commands last seen: {e}");
+            Vec::new()
+        });
+    rows.into_iter()
+        .filter_map(|(k, v)| {
+            let key = k.strip_prefix("fleet/")?.to_string();
+            serde_json::from_str::<Item>(&v).ok().map(|i| (key, i))
+        })
+        .collect()
+}
+
+struct Task {
+    shared: Shared,
+    control: ControlService,
+    client: AsyncClient,
+    topics: Topics,
+    view: Arc<Mutex<FleetView>>,
+    opts: FleetOptions,
+    /// `<kind>/<key>` → what this node has applied.
+    items: HashMap<String, Item>,
+    last_version: u64,
+    /// Command topics received since the last connect (no need to
+    /// republish those).
+    seen_since_connect: HashSet<String>,
+    resync_at: Option<Instant>,
+    ping: Option<(u64, Instant)>,
+    rtt_ms: Option<f64>,
+    alarms_rx: tokio::sync::broadcast::Receiver<crate::alarms::Alarm>,
+    down_since: Option<DateTime<Utc>>,
+    broker_up_once: bool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Task {
+    async fn run(
+        mut self,
+        mut net: mpsc::UnboundedReceiver<Net>,
+        mut changes: mpsc::UnboundedReceiver<Change>,
+    ) {
+        let every = Duration::from_secs_f64(self.opts.spec.status_every);
+        let mut status_tick = tokio::time::interval(every);
+        let mut second = tokio::time::interval(Duration::from_millis(250));
+        self.down_since = Some(self.shared.clock.now());
+        loop {
+            if self.shared.stop.load(std::sync::atomic::Ordering::Relaxed) {
+                return;
+            }
+            tokio::select! {
+                m = net.recv() => match m {
+                    Some(Net::Up) => self.on_connect().await,
+                    Some(Net::Down(e)) => self.on_disconnect(&e),
+                    Some(Net::Msg(topic, payload)) => self.on_message(&topic, &payload).await,
+                    None => return,
+                },
+                c = changes.recv() => match c {
+                    Some(c) => self.on_local_change(c).await,
+                    None => return,
+                },
+                _ = status_tick.tick() => self.publish_status().await,
+                _ = second.tick() => self.housekeeping().await,
+                a = self.alarms_rx.recv() => {
+                    if let Err(tokio::sync::broadcast::error::RecvError::Closed) = a {
+                        return;
+                    }
+                    self.publish_alarms();
+                }
+            }
+        }
+    }
+
+    fn next_version(&mut self) -> u64 {
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        self.last_version = wall.max(self.last_version + 1);
+        self.last_version
+    }
+
+    fn audit(&self, origin: &str, action: &str, detail: serde_json::Value) -> AuditEntry {
+        AuditEntry {
+            at: self.shared.clock.now(),
+            actor: format!("fleet:{origin}"),
+            action: action.to_string(),
+            detail,
+            remote: None,
+        }
+    }
+
+    async fn remember(&mut self, key: &str, item: Item) {
+        let value = serde_json::to_string(&item).unwrap_or_default();
+        let k = format!("fleet/{key}");
+        if let Err(e) = self
+            .control
+            .store()
+            .run(move |s| s.kv_set(&k, &value))
+            .await
+        {
+            tracing::warn!("fleet: cannot persist command {key}: {e}");
+        }
+        self.items.insert(key.to_string(), item);
+    }
+
+    fn publish(&self, topic: String, retain: bool, payload: Vec<u8>) {
+        // try_publish: while the broker is away the request queue fills and
+        // old status is worth nothing; commands are republished on reconnect.
+        if let Err(e) = self
+            .client
+            .try_publish(topic, QoS::AtLeastOnce, retain, payload)
+        {
+            tracing::debug!("fleet: not queued: {e}");
+        }
+    }
+
+    fn item_key_for_local(&self, kind: Kind, id: i64) -> Option<String> {
+        let prefix = format!("{}/", kind.as_str());
+        self.items
+            .iter()
+            .find(|(k, i)| k.starts_with(&prefix) && i.local_id == Some(id))
+            .map(|(k, _)| k.clone())
+    }
+
+    async fn on_local_change(&mut self, c: Change) {
+        let version = self.next_version();
+        let origin = self.opts.node.clone();
+        let now = self.shared.clock.now();
+        let (kind, key, local_id, mut cmd) = match &c {
+            Change::Override(o) => {
+                let existing = self.item_key_for_local(Kind::Override, o.id);
+                let key = existing.clone().map_or_else(
+                    || format!("{}-{}-{}", origin, o.created.timestamp_micros(), o.id),
+                    |k| k["override/".len()..].to_string(),
+                );
+                let cmd = Command {
+                    version,
+                    origin: origin.clone(),
+                    released: existing.map(|_| now),
+                    override_: Some(wire::WireOverride::from_override(o)),
+                    scene: None,
+                    master: None,
+                };
+                (Kind::Override, key, Some(o.id), cmd)
+            }
+            Change::Scene(s) => {
+                let existing = self.item_key_for_local(Kind::Scene, s.id);
+                let key = existing.clone().map_or_else(
+                    || format!("{}-{}-{}", origin, s.started.timestamp_micros(), s.id),
+                    |k| k["scene/".len()..].to_string(),
+                );
+                let cmd = Command {
+                    version,
+                    origin: origin.clone(),
+                    released: existing.map(|_| now),
+                    override_: None,
+                    scene: Some(wire::WireScene::from_scene(s)),
+                    master: None,
+                };
+                (Kind::Scene, key, Some(s.id), cmd)
+            }
+            Change::Master(m) => {
+                let cmd = Command {
+                    version,
+                    origin: origin.clone(),
+                    released: None,
+                    override_: None,
+                    scene: None,
+                    master: Some(m.clone()),
+                };
+                (Kind::Master, wire::master_key(&m.target), None, cmd)
+            }
+        };
+        cmd.origin = origin.clone();
+        // Publish first: the other nodes' lights should not wait for this
+        // node's disk. The bookkeeping row only matters after a restart.
+        let payload = serde_json::to_vec(&cmd).unwrap_or_default();
+        self.publish(self.topics.cmd(kind, &key), true, payload);
+        let item_key = format!("{}/{key}", kind.as_str());
+        self.remember(
+            &item_key,
+            Item {
+                version,
+                origin,
+                local_id,
+            },
+        )
+        .await;
+    }
+
+    async fn on_message(&mut self, topic: &str, payload: &[u8]) {
+        let Some((section, rest)) = self.topics.split(topic) else {
+            return;
+        };
+        match section {
+            "cmd" => self.on_command(rest, payload).await,
+            "status" => self.on_status(rest, payload),
+            "energy" => {}
+            "ping" if rest == self.opts.node => {
+                let nonce: Option<u64> = std::str::from_utf8(payload)
+                    .ok()
+                    .and_then(|s| s.parse().ok());
+                if let (Some(n), Some((sent, at))) = (nonce, self.ping) {
+                    if n == sent {
+                        let rtt = at.elapsed().as_secs_f64() * 1000.0;
+                        self.rtt_ms = Some(rtt);
+                        lock(&self.view).rtt_ms = Some(rtt);
+                        self.ping = None;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    async fn on_command(&mut self, rest: &str, payload: &[u8]) {
+        let Some((kind, key)) = rest.split_once('/') else {
+            return;
+        };
+        let Some(kind) = Kind::parse(kind) else {
+            tracing::debug!(topic = rest, "fleet: unknown command kind");
+            return;
+        };
+        let item_key = format!("{}/{key}", kind.as_str());
+        self.seen_since_connect.insert(item_key.clone());
+        if payload.is_empty() {
+            // A cleared retained message: the item was forgotten by the
+            // broker, not released (items end by their own times).
+            return;
+        }
+        let cmd = match Command::parse(kind, payload) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(topic = rest, "fleet: command ignored: {e}");
+                return;
+            }
+        };
+        self.last_version = self.last_version.max(cmd.version);
+        let known = self.items.get(&item_key).cloned();
+        if let Some(k) = &known {
+            if !wire::newer((cmd.version, &cmd.origin), (k.version, &k.origin)) {
+                return;
+            }
+        }
+        let now = self.shared.clock.now();
+        let cfg = self.shared.config();
+        let detail = serde_json::json!({ "key": item_key, "version": cmd.version });
+        let local_id = match kind {
+            Kind::Override => {
+                let Some(w) = &cmd.override_ else { return };
+                match known.as_ref().and_then(|k| k.local_id) {
+                    Some(id) => {
+                        if let Some(ends) = w.expires {
+                            let at = cmd.released.unwrap_or(now);
+                            let audit = self.audit(&cmd.origin, "fleet.override.release", detail);
+                            if let Err(e) = self.control.end_override(id, ends, at, audit).await {
+                                tracing::warn!("fleet: override {item_key}: {e}");
+                                return;
+                            }
+                        }
+                        Some(id)
+                    }
+                    None if w.expires.is_some_and(|e| e <= now) => None,
+                    None => {
+                        let o: Override = w.to_override();
+                        if let Err(e) = control::validate_override(&cfg, &o) {
+                            tracing::warn!(
+                                "fleet: override {item_key} from {} refused: {e}",
+                                cmd.origin
+                            );
+                            return;
+                        }
+                        let audit = self.audit(&cmd.origin, "fleet.override.apply", detail);
+                        match self.control.insert_override(o, audit).await {
+                            Ok(o) => Some(o.id),
+                            Err(e) => {
+                                tracing::warn!("fleet: override {item_key}: {e}");
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+            Kind::Scene => {
+                let Some(w) = &cmd.scene else { return };
+                match known.as_ref().and_then(|k| k.local_id) {
+                    Some(id) => {
+                        let at = cmd.released.unwrap_or(now);
+                        let audit = self.audit(&cmd.origin, "fleet.scene.stop", detail);
+                        if let Err(e) = self.control.end_scene(id, w.ends, at, audit).await {
+                            tracing::warn!("fleet: scene {item_key}: {e}");
+                            return;
+                        }
+                        Some(id)
+                    }
+                    None if w.ends <= now => None,
+                    None => {
+                        let s: Scene = w.to_scene();
+                        if let Err(e) = validate_scene(&cfg, &s) {
+                            tracing::warn!(
+                                "fleet: scene {item_key} from {} refused: {e}",
+                                cmd.origin
+                            );
+                            return;
+                        }
+                        let audit = self.audit(&cmd.origin, "fleet.scene.apply", detail);
+                        match self.control.insert_scene(s, audit).await {
+                            Ok(s) => Some(s.id),
+                            Err(e) => {
+                                tracing::warn!("fleet: scene {item_key}: {e}");
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+            Kind::Master => {
+                let Some(m) = &cmd.master else { return };
+                if let Err(e) = validate_master(&cfg, m) {
+                    tracing::warn!("fleet: master {item_key} from {} refused: {e}", cmd.origin);
+                    return;
+                }
+                let audit = self.audit(&cmd.origin, "fleet.master.set", detail);
+                if let Err(e) = self.control.apply_master(m.clone(), audit).await {
+                    tracing::warn!("fleet: master {item_key}: {e}");
+                    return;
+                }
+                None
+            }
+        };
+        tracing::debug!(key = %item_key, origin = %cmd.origin, version = cmd.version, "fleet command applied");
+        self.remember(
+            &item_key,
+            Item {
+                version: cmd.version,
+                origin: cmd.origin.clone(),
+                local_id,
+            },
+        )
+        .await;
+    }
+
+    fn on_status(&mut self, node: &str, payload: &[u8]) {
+        let Ok(status) = serde_json::from_slice::<Status>(payload) else {
+            tracing::debug!(node, "fleet: unreadable status");
+            return;
+        };
+        let now = self.shared.clock.now();
+        let mut view = lock(&self.view);
+        let offset = match (status.at, node == self.opts.node) {
+            (_, true) => Some(0.0),
+            (Some(at), false) => Some(wire::clock_offset_ms(
+                at,
+                now,
+                status.rtt_ms.unwrap_or(0.0),
+                self.rtt_ms.unwrap_or(0.0),
+            )),
+            _ => None,
+        };
+        let same = status.config_hash.as_ref().map(|h| *h == view.config_hash);
+        view.nodes.insert(
+            node.to_string(),
+            NodeView {
+                status,
+                last_seen: now,
+                clock_offset_ms: offset,
+                same_config: same,
+            },
+        );
+    }
+
+    async fn on_connect(&mut self) {
+        let now = self.shared.clock.now();
+        for t in [
+            self.topics.cmd_all(),
+            self.topics.status_all(),
+            self.topics.energy_all(),
+            self.topics.ping(&self.opts.node),
+        ] {
+            if let Err(e) = self.client.try_subscribe(t, QoS::AtLeastOnce) {
+                tracing::warn!("fleet: subscribe: {e}");
+            }
+        }
+        let gap = self
+            .down_since
+            .take()
+            .filter(|_| self.broker_up_once)
+            .map(|from| {
+                let seconds = crate::engine::seconds_between(from, now);
+                wire::Gap {
+                    from,
+                    to: now,
+                    seconds,
+                }
+            });
+        if let Some(g) = &gap {
+            tracing::warn!(from = %g.from, to = %g.to, seconds = format!("{:.1}", g.seconds), "fleet: broker back after a gap; ran on the schedule and the commands it had");
+        } else {
+            tracing::info!(broker = %self.opts.spec.broker, node = %self.opts.node, "fleet: connected to the broker");
+        }
+        self.broker_up_once = true;
+        {
+            let mut view = lock(&self.view);
+            view.connected = true;
+            view.disconnected_since = None;
+            if gap.is_some() {
+                view.last_gap = gap;
+            }
+        }
+        self.opts
+            .alarms
+            .set("broker", "broker_gap", false, String::new, now);
+        self.seen_since_connect.clear();
+        // Give the broker a moment to deliver its retained commands, then
+        // republish what is in force here and the broker lacks (a broker
+        // restarted without persistence forgets every retained message).
+        self.resync_at = Some(Instant::now() + Duration::from_millis(1000));
+        self.publish_status().await;
+        self.publish_alarms();
+    }
+
+    fn on_disconnect(&mut self, error: &str) {
+        let now = self.shared.clock.now();
+        let was_up = {
+            let mut view = lock(&self.view);
+            let was = view.connected;
+            view.connected = false;
+            if view.disconnected_since.is_none() {
+                view.disconnected_since = Some(now);
+            }
+            was
+        };
+        if was_up {
+            self.down_since = Some(now);
+            tracing::warn!(broker = %self.opts.spec.broker, "fleet: lost the broker ({error}); running on the schedule and the commands in force");
+        }
+        let since = self.down_since.unwrap_or(now);
+        let broker = self.opts.spec.broker.to_string();
+        let error = error.to_string();
+        self.opts.alarms.set(
+            "broker",
+            "broker_gap",
+            true,
+            move || format!("broker {broker} unreachable since {since}: {error}"),
+            now,
+        );
+    }
+
+    /// Republish the in-force items the broker did not deliver since connect.
+    async fn resync(&mut self) {
+        let book = self.control.book().await;
+        let mut out: Vec<(Kind, String, Command)> = Vec::new();
+        for o in &book.state.overrides {
+            let key = self.item_key_for_local(Kind::Override, o.id);
+            if key
+                .as_ref()
+                .is_some_and(|k| self.seen_since_connect.contains(k))
+            {
+                continue;
+            }
+            let (k, item) = match key {
+                Some(k) => {
+                    let i = self.items[&k].clone();
+                    (k["override/".len()..].to_string(), i)
+                }
+                None => (
+                    format!(
+                        "{}-{}-{}",
+                        self.opts.node,
+                        o.created.timestamp_micros(),
+                        o.id
+                    ),
+                    Item {
+                        version: self.next_version(),
+                        origin: self.opts.node.clone(),
+                        local_id: Some(o.id),
+                    },
+                ),
+            };
+            let cmd = Command {
+                version: item.version,
+                origin: item.origin.clone(),
+                released: book.cancelled_overrides.get(&o.id).copied(),
+                override_: Some(wire::WireOverride::from_override(o)),
+                scene: None,
+                master: None,
+            };
+            self.remember(&format!("override/{k}"), item).await;
+            out.push((Kind::Override, k, cmd));
+        }
+        for s in &book.state.scenes {
+            let key = self.item_key_for_local(Kind::Scene, s.id);
+            if key
+                .as_ref()
+                .is_some_and(|k| self.seen_since_connect.contains(k))
+            {
+                continue;
+            }
+            let (k, item) = match key {
+                Some(k) => {
+                    let i = self.items[&k].clone();
+                    (k["scene/".len()..].to_string(), i)
+                }
+                None => (
+                    format!(
+                        "{}-{}-{}",
+                        self.opts.node,
+                        s.started.timestamp_micros(),
+                        s.id
+                    ),
+                    Item {
+                        version: self.next_version(),
+                        origin: self.opts.node.clone(),
+                        local_id: Some(s.id),
+                    },
+                ),
+            };
+            let cmd = Command {
+                version: item.version,
+                origin: item.origin.clone(),
+                released: book.cancelled_scenes.get(&s.id).copied(),
+                override_: None,
+                scene: Some(wire::WireScene::from_scene(s)),
+                master: None,
+            };
+            self.remember(&format!("scene/{k}"), item).await;
+            out.push((Kind::Scene, k, cmd));
+        }
+        for m in &book.state.masters {
+            let k = wire::master_key(&m.target);
+            let item_key = format!("master/{k}");
+            if self.seen_since_connect.contains(&item_key) {
+                continue;
+            }
+            let item = match self.items.get(&item_key) {
+                Some(i) => i.clone(),
+                None => Item {
+                    version: self.next_version(),
+                    origin: self.opts.node.clone(),
+                    local_id: None,
+                },
+            };
+            let cmd = Command {
+                version: item.version,
+                origin: item.origin.clone(),
+                released: None,
+                override_: None,
+                scene: None,
+                master: Some(m.clone()),
+            };
+            self.remember(&item_key, item).await;
+            out.push((Kind::Master, k, cmd));
+        }
+        if !out.is_empty() {
+            tracing::info!(
+                items = out.len(),
+                "fleet: republishing commands in force that the broker did not hold"
+            );
+        }
+        for (kind, key, cmd) in out {
+            self.publish(
+                self.topics.cmd(kind, &key),
+                true,
+                serde_json::to_vec(&cmd).unwrap_or_default(),
+            );
+        }
+    }
+
+    async fn housekeeping(&mut self) {
+        if self.resync_at.is_some_and(|t| Instant::now() >= t) {
+            self.resync_at = None;
+            self.resync().await;
+        }
+        // Alarms from the fleet view: peers silent, on other files, drifting.
+        let now = self.shared.clock.now();
+        let silent_after = self.opts.spec.status_every * SILENT_PERIODS + 5.0;
+        let frame_ms = 1000.0 / f64::from(self.shared.config().site.fps.max(1));
+        let view = lock(&self.view).clone();
+        if !view.connected {
+            return;
+        }
+        let alarms = &self.opts.alarms;
+        let mut keep = Vec::new();
+        for (name, n) in &view.nodes {
+            if *name == self.opts.node {
+                continue;
+            }
+            let age = crate::engine::seconds_between(n.last_seen, now);
+            let gone = !n.status.online || age > silent_after;
+            let key = format!("node:{name}");
+            alarms.set(
+                &key,
+                "node_down",
+                gone,
+                || format!("node {name} offline since {}", n.last_seen),
+                now,
+            );
+            keep.push(key);
+            let key = format!("config:{name}");
+            let differs = n.status.online && n.same_config == Some(false);
+            alarms.set(
+                &key,
+                "config_differs",
+                differs,
+                || {
+                    format!(
+                        "node {name} runs different site files (hash {} here {})",
+                        n.status.config_hash.as_deref().unwrap_or("?"),
+                        view.config_hash
+                    )
+                },
+                now,
+            );
+            keep.push(key);
+            let key = format!("drift:{name}");
+            let slack = (n.status.rtt_ms.unwrap_or(0.0) + self.rtt_ms.unwrap_or(0.0)) / 2.0;
+            let drift = n.status.online
+                && n.clock_offset_ms
+                    .is_some_and(|o| o.abs() - slack > frame_ms);
+            alarms.set(&key, "clock_drift", drift, || format!("node {name}'s clock is {:.1} ms off this node's (more than one frame, {frame_ms:.1} ms)", n.clock_offset_ms.unwrap_or(0.0)), now);
+            keep.push(key);
+        }
+        for prefix in ["node:", "config:", "drift:"] {
+            alarms.clear_others(prefix, &keep, now);
+        }
+    }
+
+    fn own_status(&self) -> Status {
+        let now = self.shared.clock.now();
+        let stats = self
+            .shared
+            .stats
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default();
+        let cfg = self.shared.config();
+        let view = lock(&self.view);
+        Status {
+            node: self.opts.node.clone(),
+            online: true,
+            at: Some(now),
+            config_hash: Some(view.config_hash.clone()),
+            rtt_ms: self.rtt_ms,
+            ntp: None,
+            playing: stats.active_shows.clone(),
+            outputs: stats
+                .outputs
+                .iter()
+                .map(|h| wire::OutputStatus {
+                    kind: h.kind.to_string(),
+                    target: h.target.clone(),
+                    state: h.state.to_string(),
+                    universes: h.universes.clone(),
+                    last_error: h.last_error.clone(),
+                })
+                .collect(),
+            power_w: self
+                .opts
+                .power
+                .as_ref()
+                .and_then(|p| p())
+                .filter(|w| w.is_finite()),
+            tonight_kwh: None,
+            fps: cfg.site.fps,
+            last_gap: view.last_gap.clone(),
+        }
+    }
+
+    async fn publish_status(&mut self) {
+        let hash_folder = self.opts.folder.clone();
+        let state_dir = self.opts.state_dir.clone();
+        let night = self
+            .shared
+            .config()
+            .schedule
+            .night_of(self.shared.clock.now());
+        let (hash, tonight, ntp) = tokio::task::spawn_blocking(move || {
+            let kwh = state_dir.and_then(|d| tonight_kwh(&d, night));
+            (config_hash(&hash_folder), kwh, ntp_state())
+        })
+        .await
+        .unwrap_or_default();
+        if !hash.is_empty() {
+            lock(&self.view).config_hash = hash;
+        }
+        let mut status = self.own_status();
+        status.tonight_kwh = tonight;
+        status.ntp = ntp;
+        // This node's own entry needs no broker.
+        {
+            let mut view = lock(&self.view);
+            let now = self.shared.clock.now();
+            let me = self.opts.node.clone();
+            view.nodes.insert(
+                me,
+                NodeView {
+                    status: status.clone(),
+                    last_seen: now,
+                    clock_offset_ms: Some(0.0),
+                    same_config: Some(true),
+                },
+            );
+            if !view.connected {
+                return;
+            }
+        }
+        let energy = wire::Energy {
+            node: self.opts.node.clone(),
+            at: status.at.unwrap_or_else(|| self.shared.clock.now()),
+            power_w: status.power_w,
+            tonight_kwh: status.tonight_kwh,
+        };
+        self.publish(
+            self.topics.status(&self.opts.node),
+            true,
+            serde_json::to_vec(&status).unwrap_or_default(),
+        );
+        self.publish(
+            self.topics.energy(&self.opts.node),
+            true,
+            serde_json::to_vec(&energy).unwrap_or_default(),
+        );
+        let nonce = self.next_version();
+        self.ping = Some((nonce, Instant::now()));
+        self.publish(
+            self.topics.ping(&self.opts.node),
+            false,
+            nonce.to_string().into_bytes(),
+        );
+    }
+
+    fn publish_alarms(&self) {
+        let list = serde_json::json!({
+            "node": self.opts.node,
+            "active": self.opts.alarms.active(),
+        });
+        self.publish(
+            self.topics.alarms(&self.opts.node),
+            true,
+            serde_json::to_vec(&list).unwrap_or_default(),
+        );
+    }
+}
+
+fn tonight_kwh(state_dir: &Path, night: chrono::NaiveDate) -> Option<f64> {
+    let store = crate::energy::store::EnergyStore::open_existing(state_dir).ok()??;
+    let nights = store.nights(night, night).ok()?;
+    let kwh = nights
+        .iter()
+        .flat_map(|n| n.scopes.iter())
+        .filter(|s| matches!(s.kind, Some(crate::energy::meter::ScopeKind::Site)))
+        .map(|s| s.kwh)
+        .sum();
+    Some(kwh)
+}
+
+fn validate_scene(cfg: &crate::config::Config, s: &Scene) -> Result<(), control::FieldError> {
+    if cfg.show(&s.show).is_none() {
+        return Err(control::FieldError::new(
+            "show",
+            format!("unknown show `{}`", s.show),
+        ));
+    }
+    if let Some(t) = &s.target {
+        control::check_target(&cfg.site, t)?;
+    }
+    if s.fade.is_some_and(|f| !(f.is_finite() && f >= 0.0)) {
+        return Err(control::FieldError::new("fade", "fade must be 0s or more"));
+    }
+    Ok(())
+}
+
+fn validate_master(cfg: &crate::config::Config, m: &Master) -> Result<(), control::FieldError> {
+    control::check_target(&cfg.site, &m.target)?;
+    if !(0.0..=1.0).contains(&m.level) {
+        return Err(control::FieldError::new("level", "a master is 0..1"));
+    }
+    Ok(())
+}
+
+/// Every node's retained status and energy as the broker holds them,
+/// gathered for `wait` by a short-lived client (for `nightscape fleet
+/// status` and `check`). `Err` when the broker cannot be reached.
+pub async fn snapshot(
+    spec: &FleetSpec,
+    wait: Duration,
+) -> Result<BTreeMap<String, (Status, Option<wire::Energy>)>, String> {
+    let topics = Topics::new(&spec.topic_root, &spec.topic_site);
+    let mqtt = mqtt_options(spec, format!("nightscape-cli-{}", std::process::id()), None)?;
+    let (client, mut eventloop) = AsyncClient::new(mqtt, 16);
+    let mut out: BTreeMap<String, (Status, Option<wire::Energy>)> = BTreeMap::new();
+    let mut energy: BTreeMap<String, wire::Energy> = BTreeMap::new();
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut connected = false;
+    loop {
+        let ev = match tokio::time::timeout_at(deadline, eventloop.poll()).await {
+            Err(_) => break,
+            Ok(ev) => ev,
+        };
+        match ev {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                connected = true;
+                let _ = client.try_subscribe(topics.status_all(), QoS::AtLeastOnce);
+                let _ = client.try_subscribe(topics.energy_all(), QoS::AtLeastOnce);
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) => match topics.split(&p.topic) {
+                Some(("status", node)) => {
+                    if let Ok(s) = serde_json::from_slice::<Status>(&p.payload) {
+                        out.insert(node.to_string(), (s, None));
+                    }
+                }
+                Some(("energy", node)) => {
+                    if let Ok(e) = serde_json::from_slice::<wire::Energy>(&p.payload) {
+                        energy.insert(node.to_string(), e);
+                    }
+                }
+                _ => {}
+            },
+            Ok(_) => {}
+            Err(e) => {
+                if !connected {
+                    return Err(format!("broker {}: {e}", spec.broker));
+                }
+                break;
+            }
+        }
+    }
+    let _ = client.try_disconnect();
+    for (node, e) in energy {
+        if let Some(entry) = out.get_mut(&node) {
+            entry.1 = Some(e);
+        }
+    }
+    Ok(out)
+}
