@@ -30,7 +30,10 @@ pub fn hex(c: [u8; 3]) -> String {
 /// Each fixture's cell colours in patch order: every cell of a pixel
 /// fixture, the one colour of any other fixture; `None` where the frame
 /// lacks the fixture's universe.
-pub fn fixture_cells(site: &crate::site::Site, frame: &crate::engine::Frame) -> Vec<Option<Vec<[u8; 3]>>> {
+pub fn fixture_cells(
+    site: &crate::site::Site,
+    frame: &crate::engine::Frame,
+) -> Vec<Option<Vec<[u8; 3]>>> {
     let heads = fixture_colors(site, frame);
     let cells = crate::engine::display::cell_colors(site, frame);
     site.fixtures

@@ -22,7 +22,9 @@
 use super::ApiError;
 use crate::control::{ControlState, Master, Override, Scene};
 use crate::daemon::Shared;
-use crate::store::{AuditEntry, IdempotencyKey, Skip, Store, StoreError, StoredReply, IDEMPOTENCY_TTL};
+use crate::store::{
+    AuditEntry, IdempotencyKey, Skip, Store, StoreError, StoredReply, IDEMPOTENCY_TTL,
+};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;

@@ -85,7 +85,8 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
         None => clock.now(),
     });
     let skips = daemon::Skips::default();
-    let program = match super::program_with_skips(&cfg, args.show.as_deref(), since, skips.clone()) {
+    let program = match super::program_with_skips(&cfg, args.show.as_deref(), since, skips.clone())
+    {
         Ok(p) => p,
         Err(e) => {
             eprintln!("{e}");

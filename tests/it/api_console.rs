@@ -38,7 +38,8 @@ struct Api {
     base: String,
     shared: Shared,
     site: PathBuf,
-    rt: tokio::runtime::Runtime,
+    /// Owns the server task; dropped with the harness.
+    _rt: tokio::runtime::Runtime,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     agent: ureq::Agent,
 }
@@ -76,7 +77,7 @@ impl Api {
             base,
             shared,
             site,
-            rt,
+            _rt: rt,
             stop: Some(tx),
             agent: ureq::Agent::config_builder()
                 .http_status_as_error(false)
@@ -199,14 +200,14 @@ fn preview_is_the_render_pipeline_and_touches_nothing() {
         for (u, data) in frame.universes.iter().zip(frame.data.iter_mut()) {
             data.copy_from_slice(&frame_map[u]);
         }
-        let want = nightscape::api::live::cell_colors(&cfg.site, &frame);
+        let want = nightscape::api::live::fixture_cells(&cfg.site, &frame);
         let fixtures = pv["fixtures"].as_array().unwrap();
         assert_eq!(fixtures.len(), want.len());
         for (f, w) in fixtures.iter().zip(want) {
             let w: Vec<String> = w
                 .unwrap()
                 .iter()
-                .map(|c| nightscape::api::live::hex(c.map(nightscape::api::live::to_byte)))
+                .map(|c| nightscape::api::live::hex(*c))
                 .collect();
             assert_eq!(f["cells"], json!(w), "{}", f["name"]);
         }
