@@ -38,7 +38,7 @@ struct Api {
     base: String,
     shared: Shared,
     site: PathBuf,
-    // Held so the server keeps running until the test drops it.
+    /// Owns the server task; dropped with the harness.
     _rt: tokio::runtime::Runtime,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     agent: ureq::Agent,

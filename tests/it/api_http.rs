@@ -551,10 +551,11 @@ fn reads_describe_the_site_and_what_it_does() {
 
     let (s, page) = api.call("GET", "/", None, None);
     assert_eq!(s, 200);
-    assert!(page.contains("<canvas") && page.contains("/page.js"));
-    let (s, script) = api.call("GET", "/page.js", None, None);
+    assert!(page.contains("id=\"map\"") && page.contains("/app.js") && page.contains("/app.css"));
+    let (s, script) = api.call("GET", "/app.js", None, None);
     assert_eq!(s, 200);
     assert!(script.contains("/api/live"));
+    assert_eq!(api.call("GET", "/app.css", None, None).0, 200);
 }
 
 #[test]
