@@ -10,6 +10,7 @@ mod fleet;
 pub mod generate;
 mod import;
 mod monitor;
+mod new;
 mod nodes;
 mod preview;
 mod render;
@@ -55,6 +56,9 @@ pub enum Command {
         #[arg(long)]
         markdown: bool,
     },
+    /// Start a commented site folder, show or fixture profile that passes
+    /// `check` as written.
+    New(new::NewArgs),
     /// Print the coming nights' plan: sun times, mode, resolved entries.
     Schedule(schedule::ScheduleArgs),
     /// The energy report (kWh, peak, cost, CO2, savings, curfew, budgets), or
@@ -165,6 +169,7 @@ pub fn main() -> Result<i32> {
             let _ = std::io::stdout().lock().write_all(text.as_bytes());
             Ok(0)
         }
+        Command::New(args) => new::new(&cli.site, &args),
         Command::Nodes(args) => nodes::nodes(&cli.site, &args),
         Command::Schedule(args) => schedule::schedule(&cli.site, &args),
         Command::Energy(args) => energy::energy(&cli.site, &args),

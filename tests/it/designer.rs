@@ -619,3 +619,60 @@ fn check_shows_a_caret_excerpt_on_a_terminal() {
         "{tty}"
     );
 }
+
+/// `new site|show|profile` write commented files that pass `check` as
+/// written, and never overwrite.
+#[test]
+fn new_files_pass_check() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_nightscape"))
+            .current_dir(tmp.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["new", "site", "plaza"]).status.success());
+    let site = "plaza/shows";
+    for args in [
+        &["--site", site, "new", "show", "sparkle"][..],
+        &["--site", site, "new", "profile", "wash"][..],
+    ] {
+        let out = run(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = run(&["check", "--site", site]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "no warnings: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("2 shows (evening, sparkle)"), "{stdout}");
+    assert!(tmp.path().join("plaza/fixtures/wash.toml").exists());
+    let show = std::fs::read_to_string(tmp.path().join("plaza/shows/sparkle.toml")).unwrap();
+    assert!(show.contains("target = \"street\""), "{show}");
+    assert!(
+        show.lines().filter(|l| l.starts_with('#')).count() >= 2,
+        "commented"
+    );
+    // Never overwritten.
+    let out = run(&["--site", site, "new", "show", "sparkle"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("plaza/shows/sparkle.toml")).unwrap(),
+        show
+    );
+    let out = run(&["new", "site", "plaza"]);
+    assert!(!out.status.success());
+}
