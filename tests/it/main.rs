@@ -14,6 +14,7 @@ mod artnet_health;
 mod browser;
 mod check_bad_input;
 mod common;
+mod daemon_failures;
 mod daemon_schedule;
 mod designer;
 mod e2e_artnet;
