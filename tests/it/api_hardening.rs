@@ -153,6 +153,7 @@ impl Rig {
             state: book.state,
             cancelled_overrides: book.cancelled_overrides.into_iter().collect(),
             cancelled_scenes: book.cancelled_scenes.into_iter().collect(),
+            skipped: Vec::new(),
         }
     }
 
