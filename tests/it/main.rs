@@ -23,6 +23,7 @@ mod energy_daemon;
 mod fixture_import;
 mod fleet;
 mod golden_frames;
+mod hostile_files;
 mod output_discovery;
 mod output_e2e_sacn;
 mod output_enttec;
