@@ -148,6 +148,15 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
         api_cfg.listen = listen;
     }
     let state_dir = api_cfg.state_dir(args.state.as_deref());
+    // One daemon per state folder, decided before any output opens.
+    let _lock = match daemon::lock::lock_state(&state_dir) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{e}");
+            tracing::error!("{e}");
+            return Ok(1);
+        }
+    };
     // Descriptors: raise the soft limit, then keep the API's connections
     // within it so a flood cannot starve outputs, SQLite or hot reload.
     let nofile = daemon::fds::raise_nofile();

@@ -12,6 +12,7 @@
 //! dark (issue 6 makes this a per-site choice).
 
 pub mod fds;
+pub mod lock;
 pub mod reload;
 pub mod systemd;
 

@@ -130,3 +130,64 @@ fn an_absurd_show_duration_is_refused_at_its_key() {
     assert!(err.contains("nightly.toml:"), "{err}");
     assert!(err.contains("366 days"), "{err}");
 }
+
+#[test]
+fn a_second_daemon_on_the_same_state_folder_exits_naming_the_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    let _rx = common::artnet_receiver(&site);
+    let text = std::fs::read_to_string(site.join("site.toml")).unwrap();
+    std::fs::write(
+        site.join("site.toml"),
+        text.replacen("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"", 1),
+    )
+    .unwrap();
+    let state = tmp.path().join("var");
+    let args = [
+        "--state",
+        state.to_str().unwrap(),
+        "--clock",
+        "2026-12-31T20:00:00+08:00",
+        "--speed",
+        "0",
+    ];
+    let first = common::spawn_daemon(&site, &args, &[]);
+    let pid = first.0.id().to_string();
+    let lock = state.join("nightscape.lock");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::fs::read_to_string(&lock)
+        .ok()
+        .map(|t| t.trim().to_string())
+        != Some(pid.clone())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first daemon never took the lock"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut second = std::process::Command::new(env!("CARGO_BIN_EXE_nightscape"))
+        .args(["run", "--site"])
+        .arg(&site)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = second.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = second.kill();
+            panic!("the second daemon kept running");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("PID {pid}")), "{err}");
+    drop(first);
+}
