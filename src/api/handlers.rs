@@ -678,7 +678,11 @@ pub(super) async fn create_override(
         )
         .await?;
     if let Written::Applied(o, _) = &written {
-        tracing::info!(id = o.id, target = %o.target, action = ?o.action, by = %caller.name, "override created");
+        if o.priority >= control::EMERGENCY {
+            tracing::warn!(id = o.id, target = %o.target, action = %o.action, by = %caller.name, "EMERGENCY override created");
+        } else {
+            tracing::info!(id = o.id, target = %o.target, action = %o.action, priority = o.priority, by = %caller.name, "override created");
+        }
     }
     Ok(written.into())
 }
@@ -870,7 +874,7 @@ pub(super) async fn set_master(
         )
         .await?;
     if matches!(written, Written::Applied(..)) {
-        tracing::info!(target = %target, level = %format!("{:.0}%", level * 100.0), by = %caller.name, "master set");
+        tracing::info!(target = %target, level = %format!("{}%", crate::units::percent(f64::from(level))), by = %caller.name, "master set");
     }
     Ok(written.into())
 }

@@ -454,3 +454,25 @@ fn send_final_frame(
 fn grid(period: Duration, n: u64) -> Duration {
     Duration::from_nanos((period.as_nanos() as u64).saturating_mul(n))
 }
+
+#[cfg(test)]
+mod log_tests {
+    #[test]
+    fn playing_lines_name_shows_once_and_count_overrides() {
+        let mut names: Vec<String> = vec!["nightly".into(), "festival".into(), "nightly".into()];
+        names.extend((0..7000).map(|i| format!("override-{i}")));
+        let s = super::playing_summary(&names);
+        assert_eq!(s, "nightly, festival + 7000 overrides");
+        assert_eq!(super::playing_summary(&[]), "nothing");
+        let many: Vec<String> = (0..10).map(|i| format!("show{i}")).collect();
+        assert!(super::playing_summary(&many).ends_with("and 4 more"));
+    }
+
+    #[test]
+    fn actions_read_as_operators_write_them() {
+        use crate::control::Action;
+        assert_eq!(Action::Level(0.3).to_string(), "level 30%");
+        assert_eq!(Action::Blackout.to_string(), "blackout");
+        assert_eq!(Action::Color("#ff0000".into()).to_string(), "color #ff0000");
+    }
+}

@@ -6,6 +6,17 @@
 //! a show is valid in an override and vice versa. Errors are plain strings;
 //! callers attach the location.
 
+/// A level (0..1) as percent text for people: "30", "2.5", "100"; never
+/// `0.30000001192092896`.
+pub fn percent(level: f64) -> String {
+    let p = (level * 1000.0).round() / 10.0;
+    if p.fract() == 0.0 {
+        format!("{p:.0}")
+    } else {
+        format!("{p:.1}")
+    }
+}
+
 /// The longest duration accepted anywhere (a fade, a period, a TTL): 366
 /// days. Bounding them keeps every instant + duration far inside chrono's
 /// range, so time arithmetic cannot overflow.
@@ -65,6 +76,13 @@ fn bounded_duration(v: f64, text: &str) -> Result<f64, String> {
 
 #[cfg(test)]
 mod duration_bounds {
+    #[test]
+    fn percent_is_short() {
+        assert_eq!(super::percent(0.3f32 as f64), "30");
+        assert_eq!(super::percent(0.025), "2.5");
+        assert_eq!(super::percent(1.0), "100");
+    }
+
     #[test]
     fn absurd_durations_are_refused_with_the_limit() {
         let e = super::parse_duration("1e17").unwrap_err();
