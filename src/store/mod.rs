@@ -718,12 +718,23 @@ impl Store {
 
     /// The latest `limit` audit rows, newest first.
     pub fn audit_log(&self, limit: usize) -> Result<Vec<AuditRow>, StoreError> {
+        self.audit_page(None, limit)
+    }
+
+    /// Up to `limit` audit rows older than the row `before` (all when
+    /// None), newest first: cursor paging that costs the page, not the log.
+    pub fn audit_page(
+        &self,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<AuditRow>, StoreError> {
         let conn = self.lock();
         let mut stmt = conn.prepare(
-            "SELECT id, at, actor, action, detail, remote FROM audit ORDER BY id DESC LIMIT ?1",
+            "SELECT id, at, actor, action, detail, remote FROM audit WHERE id < ?2 ORDER BY id DESC LIMIT ?1",
         )?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = stmt.query_map([limit], |r| {
+        let before = before.unwrap_or(i64::MAX);
+        let rows = stmt.query_map([limit, before], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, String>(1)?,
