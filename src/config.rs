@@ -123,13 +123,69 @@ fn toml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(v)
 }
 
+/// Characters refused anywhere in a configuration file, raw or escaped:
+/// NUL, and the bidirectional controls that make text display differently
+/// from what it is (names that look alike but are not, "Trojan Source").
+const REFUSED_CHARS: &[(char, &str)] = &[
+    ('\u{0}', "NUL"),
+    ('\u{202A}', "LEFT-TO-RIGHT EMBEDDING"),
+    ('\u{202B}', "RIGHT-TO-LEFT EMBEDDING"),
+    ('\u{202C}', "POP DIRECTIONAL FORMATTING"),
+    ('\u{202D}', "LEFT-TO-RIGHT OVERRIDE"),
+    ('\u{202E}', "RIGHT-TO-LEFT OVERRIDE"),
+    ('\u{2066}', "LEFT-TO-RIGHT ISOLATE"),
+    ('\u{2067}', "RIGHT-TO-LEFT ISOLATE"),
+    ('\u{2068}', "FIRST STRONG ISOLATE"),
+    ('\u{2069}', "POP DIRECTIONAL ISOLATE"),
+];
+
+/// Report every refused character in `file`, raw or as a TOML escape
+/// (`\u0000`, `\u202E`), at its line and column. Returns whether any was found.
+fn refuse_control_chars(file: &SourceFile, diags: &mut Diagnostics) -> bool {
+    let mut found = false;
+    for (i, c) in file.text.char_indices() {
+        if let Some((_, name)) = REFUSED_CHARS.iter().find(|(r, _)| *r == c) {
+            diags.error(
+                file,
+                i..i + c.len_utf8(),
+                format!(
+                    "U+{:04X} {name} is not allowed in nightscape files: remove it",
+                    c as u32
+                ),
+            );
+            found = true;
+        }
+    }
+    let lower = file.text.to_ascii_lowercase();
+    for (c, name) in REFUSED_CHARS {
+        for esc in [
+            format!("\\u{:04x}", *c as u32),
+            format!("\\u{:08x}", *c as u32),
+        ] {
+            for (i, _) in lower.match_indices(&esc) {
+                diags.error(
+                    file,
+                    i..i + esc.len(),
+                    format!("the escape for U+{:04X} {name} is not allowed in nightscape files: remove it", *c as u32),
+                );
+                found = true;
+            }
+        }
+    }
+    found
+}
+
 /// Read every file in `paths`; a file that cannot be read is reported and
 /// left out.
 fn read_all(paths: Vec<PathBuf>, diags: &mut Diagnostics) -> Vec<SourceFile> {
     paths
         .into_iter()
         .filter_map(|path| match read_file(&path) {
-            Ok(text) => Some(SourceFile::new(&path, text)),
+            Ok(text) => {
+                let file = SourceFile::new(&path, text);
+                refuse_control_chars(&file, diags);
+                Some(file)
+            }
             Err(e) => {
                 diags.file_error(&path, e);
                 None
@@ -186,6 +242,7 @@ fn read(folder: &Path) -> Result<Config, Diagnostics> {
         }
     };
     let site_file = SourceFile::new(&site_path, text);
+    refuse_control_chars(&site_file, &mut diags);
     let profile_dir = site::profile_dir(&site_file);
     let profiles = match toml_files(&profile_dir) {
         Ok(files) => read_all(files, &mut diags),

@@ -131,3 +131,30 @@ fn hot_reload_rejects_a_fifo_without_blocking_and_keeps_the_last_good_config() {
     }
     assert!(watcher.is_finished(), "the watcher did not stop");
 }
+
+#[test]
+fn nul_and_bidi_controls_are_refused_raw_or_escaped_at_their_place() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    let show = site.join("nightly.toml");
+    let text = std::fs::read_to_string(&show).unwrap();
+    std::fs::write(
+        &show,
+        text.replacen("name = \"nightly\"", "name = \"nightly\u{202E}ylthgin\"", 1),
+    )
+    .unwrap();
+    let other = site.join("spring-festival.toml");
+    if let Ok(t) = std::fs::read_to_string(&other) {
+        let t = t.replacen("fade_in", "note = \"a\\u0000b\"\nfade_in", 1);
+        std::fs::write(&other, t).unwrap();
+    }
+    let (code, err) = check_bounded(&site);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("nightly.toml:4:") && err.contains("U+202E"),
+        "{err}"
+    );
+    if other.exists() {
+        assert!(err.contains("U+0000 NUL"), "{err}");
+    }
+}
