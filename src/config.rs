@@ -187,7 +187,7 @@ fn read_all(paths: Vec<PathBuf>, diags: &mut Diagnostics) -> Vec<SourceFile> {
                 Some(file)
             }
             Err(e) => {
-                diags.file_error(&path, e);
+                diags.file_error(&path, format!("cannot read: {e}"));
                 None
             }
         })
