@@ -197,11 +197,16 @@ fn read_all(paths: Vec<PathBuf>, diags: &mut Diagnostics) -> Vec<SourceFile> {
 /// Read and parse a profile folder on its own (`check --fixtures`): the
 /// same parser the site uses, every problem in `diags`.
 pub fn load_profiles(dir: &Path, diags: &mut Diagnostics) -> site::Library {
-    if let Err(e) = std::fs::read_dir(dir) {
-        diags.file_error(dir, format!("cannot read the profile folder: {e}"));
-        return site::Library::default();
-    }
-    let files = read_all(toml_files(dir), diags);
+    let files = match toml_files(dir) {
+        Ok(f) => read_all(f, diags),
+        Err(e) => {
+            diags.file_error(
+                dir,
+                format!("cannot read the profile folder: {}", describe(e)),
+            );
+            return site::Library::default();
+        }
+    };
     site::parse_profiles(&files, diags)
 }
 
