@@ -4,6 +4,11 @@
 //! This is the one place that reads configuration files; compiling their
 //! text is pure and lives in `nightscape_core::config`, which returns a
 //! complete [`Config`] or every located problem.
+//!
+//! Files are hostile until read: only regular files are opened (a FIFO
+//! named `*.toml` would block `check`, hot reload and shutdown for ever; a
+//! symlink to `/dev/zero` would read until memory runs out), and each is
+//! read up to [`MAX_FILE_BYTES`].
 
 use crate::diag::{Diagnostics, SourceFile};
 use crate::site;
@@ -11,28 +16,163 @@ pub use nightscape_core::config::{compile, Config, Sources};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// The largest configuration file read (8 MiB): a site, profile or show
+/// file is a few kilobytes; anything near this is a mistake or an attack.
+pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Read a configuration file: a regular file (symlinks to one are fine) of
+/// at most [`MAX_FILE_BYTES`], as UTF-8. Never blocks on a FIFO or device.
+pub fn read_file(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(describe)?;
+    if !meta.is_file() {
+        return Err(format!(
+            "is not a regular file ({}): nightscape reads only regular files",
+            kind_of(&meta.file_type())
+        ));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_big(meta.len()));
+    }
+    let file = std::fs::File::open(path).map_err(describe)?;
+    // Checked again on the open file: it may have been swapped meanwhile.
+    let meta = file.metadata().map_err(describe)?;
+    if !meta.is_file() {
+        return Err("is not a regular file: nightscape reads only regular files".into());
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(describe)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big(bytes.len() as u64));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "is not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+fn too_big(len: u64) -> String {
+    format!(
+        "is {} bytes, larger than the 8 MiB nightscape reads for one file",
+        len
+    )
+}
+
+fn describe(e: std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => {
+            "permission denied (the daemon's user cannot read it)".into()
+        }
+        std::io::ErrorKind::NotFound => "not found".into(),
+        _ => e.to_string(),
+    }
+}
+
+fn kind_of(t: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return "a device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if t.is_dir() {
+        "a folder"
+    } else {
+        "not a plain file"
+    }
+}
+
 /// The files a site folder consists of (for hot reload's change detection).
 pub fn site_files(folder: &Path) -> Vec<PathBuf> {
-    let mut files = toml_files(folder);
-    let site_file = folder.join("site.toml");
-    if let Ok(text) = std::fs::read_to_string(&site_file) {
-        files.extend(toml_files(&site::profile_dir(&SourceFile::new(
-            &site_file, text,
-        ))));
+    site_files_with(folder, profile_dir_of(&folder.join("site.toml")).as_deref())
+}
+
+/// As [`site_files`], with the profile library already known (the watcher
+/// caches it and reads site.toml again only when it changes).
+pub fn site_files_with(folder: &Path, profile_dir: Option<&Path>) -> Vec<PathBuf> {
+    let mut files = toml_files(folder).unwrap_or_default();
+    if let Some(dir) = profile_dir {
+        files.extend(toml_files(dir).unwrap_or_default());
     }
     files
 }
 
-fn toml_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-                .collect()
-        })
-        .unwrap_or_default();
+/// The profile library the site file names, if it can be read.
+pub fn profile_dir_of(site_file: &Path) -> Option<PathBuf> {
+    let text = read_file(site_file).ok()?;
+    Some(site::profile_dir(&SourceFile::new(site_file, text)))
+}
+
+fn toml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
     v.sort();
-    v
+    Ok(v)
+}
+
+/// Characters refused anywhere in a configuration file, raw or escaped:
+/// NUL, and the bidirectional controls that make text display differently
+/// from what it is (names that look alike but are not, "Trojan Source").
+const REFUSED_CHARS: &[(char, &str)] = &[
+    ('\u{0}', "NUL"),
+    ('\u{202A}', "LEFT-TO-RIGHT EMBEDDING"),
+    ('\u{202B}', "RIGHT-TO-LEFT EMBEDDING"),
+    ('\u{202C}', "POP DIRECTIONAL FORMATTING"),
+    ('\u{202D}', "LEFT-TO-RIGHT OVERRIDE"),
+    ('\u{202E}', "RIGHT-TO-LEFT OVERRIDE"),
+    ('\u{2066}', "LEFT-TO-RIGHT ISOLATE"),
+    ('\u{2067}', "RIGHT-TO-LEFT ISOLATE"),
+    ('\u{2068}', "FIRST STRONG ISOLATE"),
+    ('\u{2069}', "POP DIRECTIONAL ISOLATE"),
+];
+
+/// Report every refused character in `file`, raw or as a TOML escape
+/// (`\u0000`, `\u202E`), at its line and column. Returns whether any was found.
+fn refuse_control_chars(file: &SourceFile, diags: &mut Diagnostics) -> bool {
+    let mut found = false;
+    for (i, c) in file.text.char_indices() {
+        if let Some((_, name)) = REFUSED_CHARS.iter().find(|(r, _)| *r == c) {
+            diags.error(
+                file,
+                i..i + c.len_utf8(),
+                format!(
+                    "U+{:04X} {name} is not allowed in nightscape files: remove it",
+                    c as u32
+                ),
+            );
+            found = true;
+        }
+    }
+    let lower = file.text.to_ascii_lowercase();
+    for (c, name) in REFUSED_CHARS {
+        for esc in [
+            format!("\\u{:04x}", *c as u32),
+            format!("\\u{:08x}", *c as u32),
+        ] {
+            for (i, _) in lower.match_indices(&esc) {
+                diags.error(
+                    file,
+                    i..i + esc.len(),
+                    format!("the escape for U+{:04X} {name} is not allowed in nightscape files: remove it", *c as u32),
+                );
+                found = true;
+            }
+        }
+    }
+    found
 }
 
 /// Read every file in `paths`; a file that cannot be read is reported and
@@ -40,8 +180,12 @@ fn toml_files(dir: &Path) -> Vec<PathBuf> {
 fn read_all(paths: Vec<PathBuf>, diags: &mut Diagnostics) -> Vec<SourceFile> {
     paths
         .into_iter()
-        .filter_map(|path| match std::fs::read_to_string(&path) {
-            Ok(text) => Some(SourceFile::new(&path, text)),
+        .filter_map(|path| match read_file(&path) {
+            Ok(text) => {
+                let file = SourceFile::new(&path, text);
+                refuse_control_chars(&file, diags);
+                Some(file)
+            }
             Err(e) => {
                 diags.file_error(&path, format!("cannot read: {e}"));
                 None
@@ -53,11 +197,16 @@ fn read_all(paths: Vec<PathBuf>, diags: &mut Diagnostics) -> Vec<SourceFile> {
 /// Read and parse a profile folder on its own (`check --fixtures`): the
 /// same parser the site uses, every problem in `diags`.
 pub fn load_profiles(dir: &Path, diags: &mut Diagnostics) -> site::Library {
-    if let Err(e) = std::fs::read_dir(dir) {
-        diags.file_error(dir, format!("cannot read the profile folder: {e}"));
-        return site::Library::default();
-    }
-    let files = read_all(toml_files(dir), diags);
+    let files = match toml_files(dir) {
+        Ok(f) => read_all(f, diags),
+        Err(e) => {
+            diags.file_error(
+                dir,
+                format!("cannot read the profile folder: {}", describe(e)),
+            );
+            return site::Library::default();
+        }
+    };
     site::parse_profiles(&files, diags)
 }
 
@@ -75,7 +224,19 @@ pub fn load(folder: &Path) -> Result<Config, Diagnostics> {
 fn read(folder: &Path) -> Result<Config, Diagnostics> {
     let mut diags = Diagnostics::new();
     let site_path = folder.join("site.toml");
-    let text = match std::fs::read_to_string(&site_path) {
+    // A folder that cannot be listed is one problem, said once, not an
+    // "unknown show" for every reference to a show it holds.
+    let listed = match toml_files(folder) {
+        Ok(l) => l,
+        Err(e) => {
+            diags.file_error(
+                folder,
+                format!("cannot list the site folder: {}", describe(e)),
+            );
+            return Err(diags);
+        }
+    };
+    let text = match read_file(&site_path) {
         Ok(t) => t,
         Err(e) => {
             diags.file_error(
@@ -86,21 +247,19 @@ fn read(folder: &Path) -> Result<Config, Diagnostics> {
         }
     };
     let site_file = SourceFile::new(&site_path, text);
+    refuse_control_chars(&site_file, &mut diags);
     let profile_dir = site::profile_dir(&site_file);
-    let profiles = match std::fs::read_dir(&profile_dir) {
-        Ok(_) => read_all(toml_files(&profile_dir), &mut diags),
+    let profiles = match toml_files(&profile_dir) {
+        Ok(files) => read_all(files, &mut diags),
         Err(e) => {
             diags.file_error(
                 &profile_dir,
-                format!("cannot read the profile library: {e}"),
+                format!("cannot read the profile library: {}", describe(e)),
             );
             Vec::new()
         }
     };
-    let shows = toml_files(folder)
-        .into_iter()
-        .filter(|p| *p != site_path)
-        .collect();
+    let shows = listed.into_iter().filter(|p| *p != site_path).collect();
     let shows = read_all(shows, &mut diags);
     compile(
         Sources {

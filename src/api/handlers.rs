@@ -221,7 +221,7 @@ pub(super) async fn status(State(st): State<ApiState>, _v: Viewer) -> Json<Statu
     security(("bearer" = [])))]
 pub(super) async fn schedule(
     State(st): State<ApiState>,
-    _v: Viewer,
+    Viewer(caller): Viewer,
     ApiQuery(q): ApiQuery<ScheduleQuery>,
 ) -> ApiResult<Json<PlanView>> {
     let from = match q.from.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
@@ -238,6 +238,14 @@ pub(super) async fn schedule(
             })?;
             if !(1..=366).contains(&d) {
                 return Err(ApiError::unprocessable("days", "days runs from 1 to 366"));
+            }
+            // Without a token the costly plans are out of reach: a year
+            // computes hundreds of sunsets per request.
+            if caller.role.is_none() && d > 31 {
+                return Err(ApiError::unprocessable(
+                    "days",
+                    "days runs from 1 to 31 without a token (up to 366 with one)",
+                ));
             }
             Some(d)
         }
@@ -544,23 +552,53 @@ pub(super) async fn stop_scene(
 }
 
 /// Overrides in force (including those fading out).
-#[utoipa::path(get, path = "/api/overrides", tag = "control",
-    responses((status = 200, body = Vec<OverrideView>), (status = 401, body = ErrorBody)),
+#[utoipa::path(get, path = "/api/overrides", tag = "control", params(OverridesQuery),
+    responses((status = 200, description = "In id order; page with ?after=<last id>", body = Vec<OverrideView>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn list_overrides(
     State(st): State<ApiState>,
     _v: Viewer,
-) -> Json<Vec<OverrideView>> {
+    ApiQuery(q): ApiQuery<OverridesQuery>,
+) -> ApiResult<Json<Vec<OverrideView>>> {
+    let after = cursor("after", q.after.as_deref())?.unwrap_or(i64::MIN);
+    let limit = page_limit(q.limit.as_deref(), 1000)?;
     let cfg = st.shared.config();
     let now = st.shared.clock.now();
     let book = st.control.book().await;
-    Json(
+    Ok(Json(
         book.state
             .overrides
             .iter()
+            .filter(|o| o.id > after)
+            .take(limit)
             .map(|o| OverrideView::new(o, book.cancelled_overrides.get(&o.id).copied(), now, &cfg))
             .collect(),
-    )
+    ))
+}
+
+/// A cursor query value: an id.
+fn cursor(field: &str, v: Option<&str>) -> ApiResult<Option<i64>> {
+    match v.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(s) => s.parse::<i64>().map(Some).map_err(|_| {
+            ApiError::bad_request(field, format!("{field} is an id (a whole number)"))
+        }),
+    }
+}
+
+/// A page size 1..=1000.
+fn page_limit(v: Option<&str>, default: usize) -> ApiResult<usize> {
+    match v.map(str::trim) {
+        None | Some("") => Ok(default),
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if (1..=1000).contains(&n) => Ok(n),
+            _ => Err(ApiError::bad_request(
+                "limit",
+                "limit is a number from 1 to 1000",
+            )),
+        },
+    }
 }
 
 /// Override part of the site: a level, a colour, a show or a blackout.
@@ -678,7 +716,11 @@ pub(super) async fn create_override(
         )
         .await?;
     if let Written::Applied(o, _) = &written {
-        tracing::info!(id = o.id, target = %o.target, action = ?o.action, by = %caller.name, "override created");
+        if o.priority >= control::EMERGENCY {
+            tracing::warn!(id = o.id, target = %o.target, action = %o.action, by = %caller.name, "EMERGENCY override created");
+        } else {
+            tracing::info!(id = o.id, target = %o.target, action = %o.action, priority = o.priority, by = %caller.name, "override created");
+        }
     }
     Ok(written.into())
 }
@@ -870,7 +912,7 @@ pub(super) async fn set_master(
         )
         .await?;
     if matches!(written, Written::Applied(..)) {
-        tracing::info!(target = %target, level = %format!("{:.0}%", level * 100.0), by = %caller.name, "master set");
+        tracing::info!(target = %target, level = %format!("{}%", crate::units::percent(f64::from(level))), by = %caller.name, "master set");
     }
     Ok(written.into())
 }
@@ -885,19 +927,13 @@ pub(super) async fn audit_log(
     _a: Admin,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> ApiResult<Json<Vec<AuditView>>> {
-    let limit = match q.limit.as_deref().map(str::trim) {
-        None | Some("") => 100,
-        Some(s) => match s.parse::<usize>() {
-            Ok(n) if (1..=1000).contains(&n) => n,
-            _ => {
-                return Err(ApiError::bad_request(
-                    "limit",
-                    "limit is a number from 1 to 1000",
-                ))
-            }
-        },
-    };
-    let rows = st.control.store().run(move |s| s.audit_log(limit)).await?;
+    let limit = page_limit(q.limit.as_deref(), 100)?;
+    let before = cursor("before", q.before.as_deref())?;
+    let rows = st
+        .control
+        .store()
+        .run(move |s| s.audit_page(before, limit))
+        .await?;
     Ok(Json(
         rows.into_iter()
             .map(|r| AuditView {

@@ -97,6 +97,19 @@ impl ControlService {
     pub async fn load(shared: Shared, store: Store) -> Result<ControlService, StoreError> {
         let now = shared.clock.now();
         let persisted = store.run(move |s| s.load(now)).await?;
+        for why in &persisted.skipped {
+            tracing::error!("state store: {why}; skipped (it is not in force)");
+            let entry = AuditEntry {
+                at: now,
+                actor: "nightscape".into(),
+                action: "store.unreadable_row".into(),
+                detail: serde_json::json!({ "row": why }),
+                remote: None,
+            };
+            if let Err(e) = store.run(move |s| s.audit(&entry)).await {
+                tracing::warn!("state store: cannot audit the skipped row: {e}");
+            }
+        }
         let book = Book {
             state: persisted.state,
             cancelled_overrides: persisted.cancelled_overrides.into_iter().collect(),

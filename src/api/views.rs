@@ -170,7 +170,8 @@ pub struct ReleaseQuery {
 pub struct ScheduleQuery {
     /// First night, YYYY-MM-DD (default: tonight).
     pub from: Option<String>,
-    /// Nights to plan, 1..366.
+    /// Nights to plan, 1..366 (1..31 without a token: planning a year is
+    /// expensive).
     pub days: Option<String>,
 }
 
@@ -195,6 +196,19 @@ pub struct EnergyQuery {
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Newest rows to return, 1..1000 (default 100).
+    pub limit: Option<String>,
+    /// Cursor: only rows older than this id (the last id of the previous page).
+    pub before: Option<String>,
+}
+
+/// `GET /api/overrides?after=&limit=`: pages in id order.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct OverridesQuery {
+    /// Cursor: only overrides with a greater id (the last id of the previous page).
+    pub after: Option<String>,
+    /// Overrides to return, 1..1000 (default 1000).
     pub limit: Option<String>,
 }
 

@@ -148,6 +148,15 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
         api_cfg.listen = listen;
     }
     let state_dir = api_cfg.state_dir(args.state.as_deref());
+    // One daemon per state folder, decided before any output opens.
+    let _lock = match daemon::lock::lock_state(&state_dir) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{e}");
+            tracing::error!("{e}");
+            return Ok(1);
+        }
+    };
     // Descriptors: raise the soft limit, then keep the API's connections
     // within it so a flood cannot starve outputs, SQLite or hot reload.
     let nofile = daemon::fds::raise_nofile();
@@ -290,8 +299,17 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
             daemon::reload::watch(folder, watch_shared, std::time::Duration::from_secs(1))
         })?;
 
-    wait_for_shutdown().await;
-    tracing::info!("shutting down");
+    // Stop on a signal, or at once if the frame loop died (its panic is
+    // contained and logged; the exit code tells systemd to restart us).
+    let loop_ended = async {
+        while !frame_thread.is_finished() {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    };
+    tokio::select! {
+        _ = wait_for_shutdown() => tracing::info!("shutting down"),
+        _ = loop_ended => tracing::error!("the frame loop ended; shutting down"),
+    }
     if let Some(f) = &fleet {
         f.shutdown(std::time::Duration::from_secs(1)).await;
     }
@@ -302,8 +320,12 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
         let _ = t.await;
     }
     shared.stop.store(true, Ordering::Relaxed);
-    let _ = frame_thread.join();
+    let joined = frame_thread.join();
     let _ = watcher.join();
+    if joined.is_err() || shared.failed.load(Ordering::Relaxed) {
+        tracing::error!("exiting with status 1: the frame loop failed");
+        return Ok(1);
+    }
     Ok(0)
 }
 

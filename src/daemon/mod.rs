@@ -12,6 +12,7 @@
 //! dark (issue 6 makes this a per-site choice).
 
 pub mod fds;
+pub mod lock;
 pub mod reload;
 pub mod systemd;
 
@@ -67,6 +68,8 @@ pub struct Shared {
     /// configuration installed keeps only that node's outputs, so energy and
     /// status count what this controller sends.
     pub node: Option<Arc<str>>,
+    /// Set when the frame loop failed: the process must exit non-zero.
+    pub failed: Arc<AtomicBool>,
 }
 
 /// Hot reload's record: how many edits were applied or rejected, and the
@@ -109,6 +112,7 @@ impl Shared {
             epoch: Instant::now(),
             skips: Skips::default(),
             node: None,
+            failed: Arc::default(),
         }
     }
 
@@ -198,12 +202,88 @@ impl Shared {
 }
 
 /// Run the frame loop on the calling thread until `shared.stop` is set.
+///
+/// A panic anywhere in the loop (a bug, never bad input) is contained: the
+/// outputs and hooks are still stopped (energy flushed, sACN terminated),
+/// `shared.failed` is set and `shared.stop` raised, so the process exits
+/// non-zero and systemd restarts it.
 pub fn frame_loop(
     program: Box<dyn Program>,
     mut outputs: Vec<Box<dyn Output>>,
     mut hooks: Vec<Box<dyn FrameHook>>,
     shared: Shared,
 ) {
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_frames(&*program, &mut outputs, &mut hooks, &shared)
+    }));
+    let frames = match ran {
+        Ok(n) => Some(n),
+        Err(p) => {
+            let why = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown".into());
+            tracing::error!("the frame loop failed ({why}); stopping the outputs and exiting");
+            shared.failed.store(true, Ordering::Relaxed);
+            shared.stop.store(true, Ordering::Relaxed);
+            None
+        }
+    };
+    for h in hooks.iter_mut() {
+        let stopped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h.stop()));
+        if stopped.is_err() {
+            shared.failed.store(true, Ordering::Relaxed);
+        }
+    }
+    for o in outputs.iter_mut() {
+        let stopped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| o.stop()));
+        if stopped.is_err() {
+            shared.failed.store(true, Ordering::Relaxed);
+        }
+    }
+    if let Some(frames) = frames {
+        tracing::info!(frames, "frame loop stopped");
+    }
+}
+
+/// What the "playing" log line says: the shows by name (each once, at most
+/// a few), and how many operator overrides are on top.
+pub fn playing_summary(names: &[String]) -> String {
+    let mut shows: Vec<&str> = Vec::new();
+    let mut overrides = 0usize;
+    for n in names {
+        if n.starts_with("override-") {
+            overrides += 1;
+        } else if !shows.contains(&n.as_str()) {
+            shows.push(n);
+        }
+    }
+    let mut out = if shows.is_empty() {
+        "nothing".to_string()
+    } else {
+        let shown = shows.len().min(6);
+        let mut s = shows[..shown].join(", ");
+        if shows.len() > shown {
+            s.push_str(&format!(" and {} more", shows.len() - shown));
+        }
+        s
+    };
+    match overrides {
+        0 => {}
+        1 => out.push_str(" + 1 override"),
+        n => out.push_str(&format!(" + {n} overrides")),
+    }
+    out
+}
+
+/// The loop itself; returns the number of frames sent.
+fn run_frames(
+    program: &dyn Program,
+    outputs: &mut [Box<dyn Output>],
+    hooks: &mut [Box<dyn FrameHook>],
+    shared: &Shared,
+) -> u64 {
     let clock = shared.clock;
     let mut config = shared.config();
     let mut period = Duration::from_secs_f64(1.0 / config.site.fps as f64);
@@ -215,6 +295,10 @@ pub fn frame_loop(
     let mut health: Vec<OutputHealth> = outputs.iter().map(|o| o.health()).collect();
     let mut last_states: Vec<crate::output::HealthState> = health.iter().map(|h| h.state).collect();
     let mut notifier = systemd::Notifier::from_env();
+    let mut last_summary = String::new();
+    // Late frames are reported at most once a minute, with the count.
+    let mut late_since_report: u64 = 0;
+    let mut late_reported = Instant::now();
     while !shared.stop.load(Ordering::Relaxed) {
         let (latest, control) = shared.snapshot();
         if !Arc::ptr_eq(&latest, &config) {
@@ -231,7 +315,7 @@ pub fn frame_loop(
         let at = clock.now();
         let mut active = program.active(&config, at);
         active.extend(control.active(at));
-        builder.build(&config, &active, &control, &mut hooks, at);
+        builder.build(&config, &active, &control, hooks, at);
         let frame = &builder.frame;
         for h in hooks.iter_mut() {
             h.observe(&config, at, &active, frame);
@@ -248,7 +332,11 @@ pub fn frame_loop(
         let playing = active.iter().filter(|a| a.opacity(at) > 0.0);
         if !playing.clone().map(|a| &a.show.name).eq(last_active.iter()) {
             last_active = playing.map(|a| a.show.name.clone()).collect();
-            tracing::info!(shows = ?last_active, at = %at, "playing");
+            let summary = playing_summary(&last_active);
+            if summary != last_summary {
+                tracing::info!(at = %at, "playing {summary}");
+                last_summary = summary;
+            }
         }
         for (o, h) in outputs.iter().zip(health.iter_mut()) {
             o.health_into(h);
@@ -275,6 +363,15 @@ pub fn frame_loop(
             late = skip_to.saturating_sub(n);
             n = skip_to;
             deadline = start + grid(period, n);
+            late_since_report += late;
+        }
+        if late_since_report > 0 && late_reported.elapsed() >= Duration::from_secs(60) {
+            tracing::warn!(
+                late = late_since_report,
+                "frames missed their deadline in the last minute (skipped, not burst)"
+            );
+            late_since_report = 0;
+            late_reported = Instant::now();
         }
         if let Ok(mut s) = shared.stats.lock() {
             s.frames += 1;
@@ -305,14 +402,8 @@ pub fn frame_loop(
         }
     }
     notifier.stopping();
-    send_final_frame(&shared, &mut outputs, &mut builder, &mut hooks);
-    for h in hooks.iter_mut() {
-        h.stop();
-    }
-    for o in outputs.iter_mut() {
-        o.stop();
-    }
-    tracing::info!(frames = n, "frame loop stopped");
+    send_final_frame(shared, outputs, &mut builder, hooks);
+    n
 }
 
 /// Leave the wire in the state the site asks for on stop. Holding sends
@@ -340,8 +431,11 @@ fn send_final_frame(
                 return;
             };
             let at = shared.clock.now();
-            // Started long enough ago that its fade-in is over.
-            let started = at - chrono::Duration::seconds(show.fade_in.ceil() as i64 + 1);
+            // Started long enough ago that its fade-in is over (durations
+            // are bounded when loaded; checked all the same).
+            let ago = chrono::Duration::try_seconds(show.fade_in.ceil().min(1e9) as i64 + 1)
+                .unwrap_or(chrono::Duration::zero());
+            let started = at.checked_sub_signed(ago).unwrap_or(at);
             let active = [ActiveShow::new(show, started, None, 0)];
             builder.build(&config, &active, &control, hooks, at);
         }
@@ -359,4 +453,26 @@ fn send_final_frame(
 /// The n-th point of the frame grid, exact in nanoseconds for centuries.
 fn grid(period: Duration, n: u64) -> Duration {
     Duration::from_nanos((period.as_nanos() as u64).saturating_mul(n))
+}
+
+#[cfg(test)]
+mod log_tests {
+    #[test]
+    fn playing_lines_name_shows_once_and_count_overrides() {
+        let mut names: Vec<String> = vec!["nightly".into(), "festival".into(), "nightly".into()];
+        names.extend((0..7000).map(|i| format!("override-{i}")));
+        let s = super::playing_summary(&names);
+        assert_eq!(s, "nightly, festival + 7000 overrides");
+        assert_eq!(super::playing_summary(&[]), "nothing");
+        let many: Vec<String> = (0..10).map(|i| format!("show{i}")).collect();
+        assert!(super::playing_summary(&many).ends_with("and 4 more"));
+    }
+
+    #[test]
+    fn actions_read_as_operators_write_them() {
+        use crate::control::Action;
+        assert_eq!(Action::Level(0.3).to_string(), "level 30%");
+        assert_eq!(Action::Blackout.to_string(), "blackout");
+        assert_eq!(Action::Color("#ff0000".into()).to_string(), "color #ff0000");
+    }
 }

@@ -4,9 +4,13 @@
 //! problem as `path:line:col`, and the last good configuration keeps
 //! running.
 //!
-//! Polling file metadata once a second is deliberate: it needs no platform
-//! watcher, survives editors that replace files, and a second is fast enough
-//! for a designer saving a show.
+//! Polling file metadata (mtime and size) once a second is deliberate: it
+//! needs no platform watcher, survives editors that replace files, and a
+//! second is fast enough for a designer saving a show. Nothing is read or
+//! parsed unless a stamp changed (site.toml is read again only to find the
+//! profile library when site.toml itself changed), and loading reads only
+//! regular files of bounded size, so a FIFO or a device dropped into the
+//! folder can never block the watcher or shutdown.
 
 use super::Shared;
 use crate::config;
@@ -16,8 +20,22 @@ use std::time::{Duration, SystemTime};
 
 type Stamp = Vec<(PathBuf, Option<SystemTime>, u64)>;
 
-fn stamp(folder: &Path) -> Stamp {
-    config::site_files(folder)
+/// The profile library's folder, known from site.toml's stamp.
+#[derive(Default)]
+struct ProfileDir {
+    site_stamp: Option<(Option<SystemTime>, u64)>,
+    dir: Option<PathBuf>,
+}
+
+fn stamp(folder: &Path, profiles: &mut ProfileDir) -> Stamp {
+    let site_file = folder.join("site.toml");
+    let meta = std::fs::metadata(&site_file).ok();
+    let key = meta.map(|m| (m.modified().ok(), m.len()));
+    if profiles.site_stamp != key || key.is_none() {
+        profiles.site_stamp = key;
+        profiles.dir = config::profile_dir_of(&site_file);
+    }
+    config::site_files_with(folder, profiles.dir.as_deref())
         .into_iter()
         .map(|p| {
             let meta = std::fs::metadata(&p).ok();
@@ -79,16 +97,17 @@ fn load_and_switch(folder: &Path, shared: &Shared) -> Reloaded {
 
 /// Watch `folder` until `shared.stop` is set (run on its own thread).
 pub fn watch(folder: PathBuf, shared: Shared, interval: Duration) {
-    let mut last = stamp(&folder);
+    let mut profiles = ProfileDir::default();
+    let mut last = stamp(&folder, &mut profiles);
     while !shared.stop.load(Ordering::Relaxed) {
         std::thread::sleep(interval);
-        let now = stamp(&folder);
+        let now = stamp(&folder, &mut profiles);
         if now == last {
             continue;
         }
         // Let an editor finish writing (several files, or write-then-rename).
         std::thread::sleep(Duration::from_millis(200));
-        last = stamp(&folder);
+        last = stamp(&folder, &mut profiles);
         // A bug in loading must not end hot reload for the life of the
         // process: contain it, report it, and keep watching.
         let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

@@ -3,10 +3,11 @@
 //! record so the frame loop never touches the disk.
 //!
 //! Flushing: what was metered goes to the writer every 30 simulated
-//! seconds or every 30 real seconds, whichever comes first (at speed 1 the
-//! two agree; at `--speed 600` the simulated rule flushes several times a
-//! real second), and on `stop()`. A `kill -9` therefore loses at most 30
-//! simulated seconds plus the writer's commit in flight. A frame step is cut
+//! seconds or every 5 real seconds, whichever comes first (at speed 1 the
+//! real rule leads, so a short run is recorded too; at `--speed 600` the
+//! simulated rule flushes several times a real second), and on `stop()`
+//! (SIGTERM, or a failed frame loop). A `kill -9` therefore loses at most
+//! 5 real seconds plus the writer's commit in flight. A frame step is cut
 //! to 2 s × the clock's speed, so a jump of the system clock (NTP, a
 //! suspended machine) books no phantom energy while a sped-up clock still
 //! books its long steps.
@@ -30,7 +31,7 @@ use std::time::{Duration, Instant};
 /// Seconds of simulated time between flushes.
 pub const FLUSH_SIM_S: f64 = 30.0;
 /// Real time between flushes, whatever the clock's speed.
-pub const FLUSH_REAL: Duration = Duration::from_secs(30);
+pub const FLUSH_REAL: Duration = Duration::from_secs(5);
 /// Longest real step booked as energy, scaled by the clock's speed.
 pub const MAX_STEP_REAL_S: f64 = 2.0;
 

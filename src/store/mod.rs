@@ -91,6 +91,8 @@ pub struct Persisted {
     pub state: ControlState,
     pub cancelled_overrides: Vec<(i64, DateTime<Utc>)>,
     pub cancelled_scenes: Vec<(i64, DateTime<Utc>)>,
+    /// Rows this build could not read, skipped (what and why).
+    pub skipped: Vec<String>,
 }
 
 /// A write's `Idempotency-Key`, scoped to the token that sent it, with the
@@ -270,26 +272,50 @@ impl Store {
                 r.get::<_, Option<String>>(9)?,
             ))
         })?;
-        for row in rows {
-            let (id, target, action, priority, created, expires, fade, note, author, cancelled) =
-                row?;
-            let action: Action = serde_json::from_str(&action)
-                .map_err(|e| StoreError::Corrupt(format!("override {id} action: {e}")))?;
-            let priority = i32::try_from(priority)
-                .map_err(|_| StoreError::Corrupt(format!("override {id} priority {priority}")))?;
-            out.state.overrides.push(Override {
-                id,
-                target,
-                action,
-                priority,
-                created: parse_instant(&created)?,
-                expires: parse_opt_instant(expires)?,
-                fade,
-                note,
-                author,
-            });
-            if let Some(c) = parse_opt_instant(cancelled)? {
-                out.cancelled_overrides.push((id, c));
+        for (n, row) in rows.enumerate() {
+            // One row this build cannot read (a newer build's value, a hand
+            // edit) must not cost the operator every other override: skip it
+            // and say so; the daemon logs and audits it.
+            let parsed = row.map_err(StoreError::from).and_then(
+                |(
+                    id,
+                    target,
+                    action,
+                    priority,
+                    created,
+                    expires,
+                    fade,
+                    note,
+                    author,
+                    cancelled,
+                )| {
+                    let action: Action = serde_json::from_str(&action)
+                        .map_err(|e| StoreError::Corrupt(format!("override {id} action: {e}")))?;
+                    let priority = i32::try_from(priority).map_err(|_| {
+                        StoreError::Corrupt(format!("override {id} priority {priority}"))
+                    })?;
+                    let o = Override {
+                        id,
+                        target,
+                        action,
+                        priority,
+                        created: parse_instant(&created)?,
+                        expires: parse_opt_instant(expires)?,
+                        fade,
+                        note,
+                        author,
+                    };
+                    Ok((o, parse_opt_instant(cancelled)?))
+                },
+            );
+            match parsed {
+                Ok((o, cancelled)) => {
+                    if let Some(c) = cancelled {
+                        out.cancelled_overrides.push((o.id, c));
+                    }
+                    out.state.overrides.push(o);
+                }
+                Err(e) => out.skipped.push(format!("override row {}: {e}", n + 1)),
             }
         }
         drop(stmt);
@@ -310,22 +336,33 @@ impl Store {
                 r.get::<_, Option<String>>(8)?,
             ))
         })?;
-        for row in rows {
-            let (id, show, target, priority, started, ends, fade, author, cancelled) = row?;
-            let priority = i32::try_from(priority)
-                .map_err(|_| StoreError::Corrupt(format!("scene {id} priority {priority}")))?;
-            out.state.scenes.push(Scene {
-                id,
-                show,
-                target,
-                priority,
-                started: parse_instant(&started)?,
-                ends: parse_instant(&ends)?,
-                fade,
-                author,
-            });
-            if let Some(c) = parse_opt_instant(cancelled)? {
-                out.cancelled_scenes.push((id, c));
+        for (n, row) in rows.enumerate() {
+            let parsed = row.map_err(StoreError::from).and_then(
+                |(id, show, target, priority, started, ends, fade, author, cancelled)| {
+                    let priority = i32::try_from(priority).map_err(|_| {
+                        StoreError::Corrupt(format!("scene {id} priority {priority}"))
+                    })?;
+                    let s = Scene {
+                        id,
+                        show,
+                        target,
+                        priority,
+                        started: parse_instant(&started)?,
+                        ends: parse_instant(&ends)?,
+                        fade,
+                        author,
+                    };
+                    Ok((s, parse_opt_instant(cancelled)?))
+                },
+            );
+            match parsed {
+                Ok((s, cancelled)) => {
+                    if let Some(c) = cancelled {
+                        out.cancelled_scenes.push((s.id, c));
+                    }
+                    out.state.scenes.push(s);
+                }
+                Err(e) => out.skipped.push(format!("scene row {}: {e}", n + 1)),
             }
         }
         drop(stmt);
@@ -336,8 +373,11 @@ impl Store {
                 level: r.get::<_, f64>(1)? as f32,
             })
         })?;
-        for m in rows {
-            out.state.masters.push(m?);
+        for (n, m) in rows.enumerate() {
+            match m {
+                Ok(m) => out.state.masters.push(m),
+                Err(e) => out.skipped.push(format!("master row {}: {e}", n + 1)),
+            }
         }
         Ok(out)
     }
@@ -678,12 +718,23 @@ impl Store {
 
     /// The latest `limit` audit rows, newest first.
     pub fn audit_log(&self, limit: usize) -> Result<Vec<AuditRow>, StoreError> {
+        self.audit_page(None, limit)
+    }
+
+    /// Up to `limit` audit rows older than the row `before` (all when
+    /// None), newest first: cursor paging that costs the page, not the log.
+    pub fn audit_page(
+        &self,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<AuditRow>, StoreError> {
         let conn = self.lock();
         let mut stmt = conn.prepare(
-            "SELECT id, at, actor, action, detail, remote FROM audit ORDER BY id DESC LIMIT ?1",
+            "SELECT id, at, actor, action, detail, remote FROM audit WHERE id < ?2 ORDER BY id DESC LIMIT ?1",
         )?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = stmt.query_map([limit], |r| {
+        let before = before.unwrap_or(i64::MAX);
+        let rows = stmt.query_map([limit, before], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, String>(1)?,
@@ -910,6 +961,24 @@ mod tests {
         assert_eq!(s.idempotent_reply("op", "k1", t(0)).unwrap(), None);
         s.prune(t(86_400)).unwrap();
         assert_eq!(s.idempotent_reply("op", "k1", t(-10)).unwrap(), None);
+    }
+
+    #[test]
+    fn an_unreadable_row_is_skipped_not_fatal() {
+        let s = Store::open_in_memory().unwrap();
+        let good = s.insert_override(&ov(None), &audit("o")).unwrap();
+        let bad = s.insert_override(&ov(None), &audit("o")).unwrap();
+        s.lock()
+            .execute(
+                "UPDATE overrides SET action = '{\"Strobe\":9}', created = 12 WHERE id = ?1",
+                [bad],
+            )
+            .unwrap();
+        let p = s.load(t(1)).unwrap();
+        assert_eq!(p.state.overrides.len(), 1);
+        assert_eq!(p.state.overrides[0].id, good);
+        assert_eq!(p.skipped.len(), 1);
+        assert!(p.skipped[0].contains("override"), "{:?}", p.skipped);
     }
 
     #[test]

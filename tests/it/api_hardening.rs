@@ -56,6 +56,10 @@ struct Rig {
 
 impl Rig {
     fn start(limits: ApiLimits, public_read: bool) -> Rig {
+        Rig::start_capped(limits, public_read, 1000)
+    }
+
+    fn start_capped(limits: ApiLimits, public_read: bool, max_overrides: usize) -> Rig {
         let tmp = tempfile::tempdir().unwrap();
         let site = common::demo_site_in(tmp.path());
         let rx = common::artnet_receiver(&site);
@@ -71,7 +75,7 @@ impl Rig {
             .build()
             .unwrap();
         let store = Store::open(&state_dir).unwrap();
-        let state = rt
+        let mut state = rt
             .block_on(ApiState::with_tokens(
                 shared.clone(),
                 store,
@@ -80,6 +84,7 @@ impl Rig {
             ))
             .unwrap()
             .with_limits(limits);
+        state.control = state.control.clone().with_max_overrides(max_overrides);
         let listener = rt
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
@@ -153,6 +158,7 @@ impl Rig {
             state: book.state,
             cancelled_overrides: book.cancelled_overrides.into_iter().collect(),
             cancelled_scenes: book.cancelled_scenes.into_iter().collect(),
+            skipped: Vec::new(),
         }
     }
 
@@ -324,12 +330,30 @@ fn writes_whose_client_resets_are_applied_exactly_as_persisted() {
         rig.persisted()
     );
     let disk = rig.persisted();
-    // Nothing persisted escaped the release.
-    assert!(
-        disk.state.overrides.iter().all(|o| o.expires.is_some()),
-        "an override on disk was not released: {:#?}",
-        disk.state.overrides
-    );
+    // Nothing persisted before the release escaped it ("release all" sees
+    // every override committed before it; reset writes the server took up
+    // after it may follow). Commit order is the audit log's order.
+    let audit = Store::open(&rig.state_dir)
+        .unwrap()
+        .audit_log(1000)
+        .unwrap();
+    let release_at = audit
+        .iter()
+        .find(|r| r.entry.action == "override.release_all" && r.entry.actor == "control-room")
+        .map(|r| r.id)
+        .unwrap();
+    for o in disk.state.overrides.iter().filter(|o| o.expires.is_none()) {
+        let created = audit
+            .iter()
+            .find(|r| r.entry.action == "override.create" && r.entry.detail["id"] == json!(o.id))
+            .map(|r| r.id)
+            .unwrap();
+        assert!(
+            created > release_at,
+            "override {} was committed before the release but not released",
+            o.id
+        );
+    }
     // The API lists exactly what is on disk.
     let (s, list) = rig.json("GET", "/api/overrides", VIEWER, None);
     assert_eq!(s, 200);
@@ -669,4 +693,89 @@ fn check_warns_about_exposure_beyond_loopback() {
     );
     assert!(err.contains("clear text"), "{err}");
     assert!(err.contains("site.toml:"), "located: {err}");
+}
+
+#[test]
+fn overrides_are_capped_and_lists_are_paged_and_anonymous_plans_bounded() {
+    let rig = Rig::start_capped(ApiLimits::default(), true, 5);
+    for i in 0..5 {
+        let (s, _) = rig.json(
+            "POST",
+            "/api/overrides",
+            OPERATOR,
+            Some(json!({"target": "square", "level": 0.5, "note": format!("n{i}")})),
+        );
+        assert_eq!(s, 201);
+    }
+    let (s, v) = rig.json(
+        "POST",
+        "/api/overrides",
+        OPERATOR,
+        Some(json!({"target": "square", "level": 0.5})),
+    );
+    assert_eq!(s, 409, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("max_overrides = 5"),
+        "{v}"
+    );
+    assert_eq!(rig.persisted().state.overrides.len(), 5);
+    // Paging: two at a time, by cursor, covers all five once.
+    let mut seen = Vec::new();
+    let mut after = String::new();
+    loop {
+        let (s, page) = rig.json(
+            "GET",
+            &format!("/api/overrides?limit=2{after}"),
+            VIEWER,
+            None,
+        );
+        assert_eq!(s, 200);
+        let ids: Vec<i64> = page
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["id"].as_i64().unwrap())
+            .collect();
+        if ids.is_empty() {
+            break;
+        }
+        assert!(ids.len() <= 2);
+        after = format!("&after={}", ids.last().unwrap());
+        seen.extend(ids);
+    }
+    assert_eq!(seen.len(), 5);
+    let (s, v) = rig.json("GET", "/api/overrides?after=x", VIEWER, None);
+    assert_eq!((s, v["field"].as_str()), (400, Some("after")));
+    // The audit log pages backwards from a cursor.
+    let (_, first) = rig.json("GET", "/api/audit?limit=3", ADMIN, None);
+    let first: Vec<i64> = first
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(first.len(), 3);
+    let (_, next) = rig.json(
+        "GET",
+        &format!("/api/audit?limit=3&before={}", first[2]),
+        ADMIN,
+        None,
+    );
+    let next: Vec<i64> = next
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    assert!(
+        next.iter().all(|id| *id < first[2]),
+        "{first:?} then {next:?}"
+    );
+    // Without a token a year of planning is refused; with one it is not
+    // (this rig has no planner, so a token gets as far as a 501).
+    let (s, _, b) = rig.request("GET", "/api/schedule?days=366", None, &[], None);
+    assert_eq!(s, 422, "{b}");
+    assert!(b.contains("31"), "{b}");
+    let (s, _, _) = rig.request("GET", "/api/schedule?days=366", Some(VIEWER), &[], None);
+    assert_ne!(s, 422);
 }

@@ -254,3 +254,33 @@ fn kill_9_loses_at_most_a_simulated_minute_and_a_restart_continues() {
         "{w_before:.0} W then {w_after:.0} W"
     );
 }
+
+#[test]
+fn a_short_run_killed_hard_is_recorded_within_seconds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    let _rx = common::artnet_receiver(&site);
+    no_api(&site);
+    let state = tmp.path().join("var");
+    let mut d = common::spawn_daemon(
+        &site,
+        &[
+            "--state",
+            state.to_str().unwrap(),
+            "--clock",
+            "2026-12-31T20:00:00+08:00",
+        ],
+        &[],
+    );
+    // The first flush comes after 5 real seconds; allow a slow machine.
+    let deadline = Instant::now() + Duration::from_secs(25);
+    let mut row = None;
+    while row.is_none() && Instant::now() < deadline {
+        row = site_row(&state, "2026-12-31");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = d.0.kill();
+    let _ = d.0.wait();
+    let (kwh, metered, _) = row.expect("nothing recorded for a run shorter than 25 s");
+    assert!(kwh > 0.0 && metered > 0.0, "{kwh} kWh over {metered} s");
+}

@@ -70,6 +70,9 @@ impl Diagnostic {
 pub struct SourceFile {
     pub path: PathBuf,
     pub text: String,
+    /// Byte offsets where lines start, built on the first lookup: locating
+    /// thousands of problems in a big file stays linear, not quadratic.
+    line_starts: std::sync::OnceLock<Vec<usize>>,
 }
 
 impl SourceFile {
@@ -77,20 +80,28 @@ impl SourceFile {
         SourceFile {
             path: path.into(),
             text: text.into(),
+            line_starts: std::sync::OnceLock::new(),
         }
     }
 
     /// 1-based (line, column) of a byte offset; columns count characters.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
-        let mut line = 1;
-        let mut line_start = 0;
-        for (i, b) in self.text.bytes().enumerate().take(offset) {
-            if b == b'\n' {
-                line += 1;
-                line_start = i + 1;
-            }
-        }
+        let starts = self.line_starts.get_or_init(|| {
+            std::iter::once(0)
+                .chain(
+                    self.text
+                        .bytes()
+                        .enumerate()
+                        .filter(|&(_, b)| b == b'\n')
+                        .map(|(i, _)| i + 1),
+                )
+                .collect()
+        });
+        // The last line start at or before the offset.
+        let idx = starts.partition_point(|&s| s <= offset).saturating_sub(1);
+        let line = idx + 1;
+        let line_start = starts[idx];
         let col = self
             .text
             .get(line_start..offset)
@@ -238,5 +249,21 @@ mod tests {
         assert_eq!(f.line_col(7), (2, 4));
         assert_eq!(f.line_col(8), (3, 1));
         assert_eq!(f.line_col(999), (3, 2));
+    }
+
+    #[test]
+    fn the_line_index_agrees_with_counting_at_every_offset() {
+        let text = "a = 1\n\n[[layers]]\r\ntarget = \"é\"\nx\n";
+        let f = SourceFile::new("a.toml", text);
+        for offset in 0..=text.len() + 2 {
+            let o = offset.min(text.len());
+            let line = text.as_bytes()[..o].iter().filter(|&&b| b == b'\n').count() + 1;
+            let start = text.as_bytes()[..o]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1);
+            let col = text.get(start..o).map_or(0, |s| s.chars().count()) + 1;
+            assert_eq!(f.line_col(offset), (line, col), "offset {offset}");
+        }
     }
 }

@@ -6,6 +6,22 @@
 //! a show is valid in an override and vice versa. Errors are plain strings;
 //! callers attach the location.
 
+/// A level (0..1) as percent text for people: "30", "2.5", "100"; never
+/// `0.30000001192092896`.
+pub fn percent(level: f64) -> String {
+    let p = (level * 1000.0).round() / 10.0;
+    if p.fract() == 0.0 {
+        format!("{p:.0}")
+    } else {
+        format!("{p:.1}")
+    }
+}
+
+/// The longest duration accepted anywhere (a fade, a period, a TTL): 366
+/// days. Bounding them keeps every instant + duration far inside chrono's
+/// range, so time arithmetic cannot overflow.
+pub const MAX_DURATION_S: f64 = 366.0 * 86_400.0;
+
 /// Parse a duration into seconds. Accepts a sum of parts with h, m, s, ms
 /// suffixes ("1h30m", "2.5s", "500ms"); a bare number means seconds.
 pub fn parse_duration(text: &str) -> Result<f64, String> {
@@ -19,7 +35,7 @@ pub fn parse_duration(text: &str) -> Result<f64, String> {
         ));
     }
     if let Ok(v) = t.parse::<f64>() {
-        return finite_non_negative(v, text);
+        return finite_non_negative(v, text).and_then(|v| bounded_duration(v, text));
     }
     let mut total = 0.0;
     let mut rest = t;
@@ -45,7 +61,40 @@ pub fn parse_duration(text: &str) -> Result<f64, String> {
         total += value * factor;
         rest = rest[unit_len..].trim_start();
     }
-    finite_non_negative(total, text)
+    finite_non_negative(total, text).and_then(|v| bounded_duration(v, text))
+}
+
+fn bounded_duration(v: f64, text: &str) -> Result<f64, String> {
+    if v > MAX_DURATION_S {
+        return Err(format!(
+            "duration `{}` is longer than 366 days, the longest nightscape accepts",
+            text.trim()
+        ));
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod duration_bounds {
+    #[test]
+    fn percent_is_short() {
+        assert_eq!(super::percent(0.3f32 as f64), "30");
+        assert_eq!(super::percent(0.025), "2.5");
+        assert_eq!(super::percent(1.0), "100");
+    }
+
+    #[test]
+    fn absurd_durations_are_refused_with_the_limit() {
+        let e = super::parse_duration("1e17").unwrap_err();
+        assert!(e.contains("366 days"), "{e}");
+        assert!(super::parse_duration("9000h")
+            .unwrap_err()
+            .contains("366 days"));
+        assert_eq!(
+            super::parse_duration("8784h").unwrap(),
+            super::MAX_DURATION_S
+        );
+    }
 }
 
 fn bad_duration(text: &str) -> String {

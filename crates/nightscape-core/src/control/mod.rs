@@ -76,6 +76,19 @@ pub enum Action {
     Blackout,
 }
 
+impl std::fmt::Display for Action {
+    /// As an operator reads it in a log: `level 30%`, `color #ff0000`,
+    /// `show festival`, `blackout`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Action::Level(l) => write!(f, "level {}%", crate::units::percent(f64::from(*l))),
+            Action::Color(c) => write!(f, "color {c}"),
+            Action::Show(s) => write!(f, "show {s}"),
+            Action::Blackout => write!(f, "blackout"),
+        }
+    }
+}
+
 /// An operator override.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Override {

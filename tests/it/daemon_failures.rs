@@ -1,0 +1,193 @@
+//! The daemon when something goes wrong inside it (issue 10): a panic in the
+//! frame loop stops outputs and hooks and marks the process failed; absurd
+//! show durations are refused when loaded, so the stop show cannot overflow
+//! time arithmetic on SIGTERM.
+
+use crate::common;
+use chrono::{DateTime, Utc};
+use nightscape::clock::Clock;
+use nightscape::daemon::{self, FixedShow, FrameHook, Shared};
+use nightscape::engine::{ActiveShow, Frame};
+use nightscape::output::{Output, OutputHealth};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Recorder {
+    sent: Arc<AtomicU64>,
+    stopped: Arc<AtomicBool>,
+}
+
+impl Output for Recorder {
+    fn send(&mut self, _frame: &Frame) {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+    }
+    fn health(&self) -> OutputHealth {
+        OutputHealth {
+            state: nightscape::output::OK,
+            ..OutputHealth::default()
+        }
+    }
+    fn stop(&mut self) {
+        self.stopped.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A hook with a bug: it panics on the fifth frame.
+struct Buggy(u32);
+
+impl FrameHook for Buggy {
+    fn observe(
+        &mut self,
+        _c: &nightscape::config::Config,
+        _at: DateTime<Utc>,
+        _a: &[ActiveShow],
+        _f: &Frame,
+    ) {
+        self.0 += 1;
+        assert!(self.0 < 5, "a hook bug");
+    }
+}
+
+struct Flushed(Arc<AtomicBool>);
+
+impl FrameHook for Flushed {
+    fn stop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn a_frame_loop_panic_stops_outputs_and_hooks_and_marks_failure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    let cfg = nightscape::config::load(&site).unwrap();
+    let at: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-12-31T20:00:00+08:00")
+        .unwrap()
+        .into();
+    let shared = Shared::new(cfg, Clock::simulated(at, 0.0));
+    let (sent, stopped, flushed) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let outputs: Vec<Box<dyn Output>> = vec![Box::new(Recorder {
+        sent: sent.clone(),
+        stopped: stopped.clone(),
+    })];
+    let hooks: Vec<Box<dyn FrameHook>> =
+        vec![Box::new(Flushed(flushed.clone())), Box::new(Buggy(0))];
+    let s = shared.clone();
+    let t = std::thread::spawn(move || {
+        daemon::frame_loop(
+            Box::new(FixedShow {
+                show: "nightly".into(),
+                since: at,
+            }),
+            outputs,
+            hooks,
+            s,
+        )
+    });
+    // The loop ends by itself (no one raised stop), within a bound.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !t.is_finished() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(t.is_finished(), "the frame loop kept running after a panic");
+    assert!(t.join().is_ok(), "the panic escaped the frame thread");
+    assert!(shared.failed.load(Ordering::Relaxed));
+    assert!(shared.stop.load(Ordering::Relaxed));
+    assert!(stopped.load(Ordering::Relaxed), "outputs were not stopped");
+    assert!(
+        flushed.load(Ordering::Relaxed),
+        "hooks were not stopped (energy not flushed)"
+    );
+    assert_eq!(sent.load(Ordering::Relaxed), 4);
+}
+
+#[test]
+fn an_absurd_show_duration_is_refused_at_its_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    let show = site.join("nightly.toml");
+    let text = std::fs::read_to_string(&show).unwrap();
+    let text = if text.contains("fade_in") {
+        let start = text.find("fade_in").unwrap();
+        let end = start + text[start..].find('\n').unwrap();
+        format!("{}fade_in = \"1e17\"{}", &text[..start], &text[end..])
+    } else {
+        text.replacen("\n", "\nfade_in = \"1e17\"\n", 1)
+    };
+    std::fs::write(&show, text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nightscape"))
+        .args(["check", "--site"])
+        .arg(&site)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nightly.toml:"), "{err}");
+    assert!(err.contains("366 days"), "{err}");
+}
+
+#[test]
+fn a_second_daemon_on_the_same_state_folder_exits_naming_the_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    let _rx = common::artnet_receiver(&site);
+    let text = std::fs::read_to_string(site.join("site.toml")).unwrap();
+    std::fs::write(
+        site.join("site.toml"),
+        text.replacen("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"", 1),
+    )
+    .unwrap();
+    let state = tmp.path().join("var");
+    let args = [
+        "--state",
+        state.to_str().unwrap(),
+        "--clock",
+        "2026-12-31T20:00:00+08:00",
+        "--speed",
+        "0",
+    ];
+    let first = common::spawn_daemon(&site, &args, &[]);
+    let pid = first.0.id().to_string();
+    let lock = state.join("nightscape.lock");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::fs::read_to_string(&lock)
+        .ok()
+        .map(|t| t.trim().to_string())
+        != Some(pid.clone())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first daemon never took the lock"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut second = std::process::Command::new(env!("CARGO_BIN_EXE_nightscape"))
+        .args(["run", "--site"])
+        .arg(&site)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = second.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = second.kill();
+            panic!("the second daemon kept running");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("PID {pid}")), "{err}");
+    drop(first);
+}
