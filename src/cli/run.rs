@@ -181,7 +181,7 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
     }
     for o in &outputs {
         let h = o.health();
-        tracing::info!(kind = %h.kind, target = %h.target, universes = ?h.universes, "output open");
+        tracing::info!(kind = %h.kind, target = %h.target, universes = %crate::site::format_universes(&h.universes), "output open");
     }
     tracing::info!(site = %cfg.site.name, fps = cfg.site.fps, playing = %args.show.as_deref().unwrap_or("the schedule"), state = %state_dir.display(), "running");
     let mut shared = Shared::new(cfg, clock);

@@ -160,14 +160,62 @@ fn emitters(
     e
 }
 
+// `f32::round` is a library call on baseline x86-64 (no SSE4.1), and these
+// run three times per pixel. For a non-negative f32, adding 0.5 in f64 is
+// exact and truncation is floor, so this is round-half-away-from-zero to
+// the bit (tested against `round` below), at a fraction of the cost.
 #[inline]
 fn to16(x: f32) -> u16 {
-    (x.clamp(0.0, 1.0) * 65535.0).round() as u16
+    (f64::from(x.clamp(0.0, 1.0) * 65535.0) + 0.5) as u16
 }
 
 #[inline]
 fn to8(x: f32) -> u8 {
-    (x.clamp(0.0, 1.0) * 255.0).round() as u8
+    (f64::from(x.clamp(0.0, 1.0) * 255.0) + 0.5) as u8
+}
+
+#[cfg(test)]
+mod rounding_tests {
+    use super::{to16, to8};
+
+    #[test]
+    fn fast_rounding_is_round_to_the_bit() {
+        let old8 = |x: f32| (x.clamp(0.0, 1.0) * 255.0).round() as u8;
+        let old16 = |x: f32| (x.clamp(0.0, 1.0) * 65535.0).round() as u16;
+        // Every f32 from 0 to just over 1 (about a billion: stride through
+        // them), the halfway points exactly, and the odd ones.
+        let mut bits = 0u32;
+        while bits <= 1.0001f32.to_bits() {
+            let x = f32::from_bits(bits);
+            assert_eq!(to8(x), old8(x), "{x:e}");
+            assert_eq!(to16(x), old16(x), "{x:e}");
+            bits += 97;
+        }
+        for k in 0..=255u32 {
+            for x in [(k as f32 + 0.5) / 255.0, k as f32 / 255.0] {
+                for x in [
+                    x,
+                    f32::from_bits(x.to_bits() + 1),
+                    f32::from_bits(x.to_bits().saturating_sub(1)),
+                ] {
+                    assert_eq!(to8(x), old8(x), "{x:e}");
+                    assert_eq!(to16(x), old16(x), "{x:e}");
+                }
+            }
+        }
+        for x in [
+            f32::NAN,
+            -1.0,
+            -0.0,
+            2.0,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::MIN_POSITIVE,
+        ] {
+            assert_eq!(to8(x), old8(x), "{x:e}");
+            assert_eq!(to16(x), old16(x), "{x:e}");
+        }
+    }
 }
 
 fn value_of(ch: &Channel, e: &Emitters, motion: &FixtureMotion, profile: &Profile) -> Option<f32> {
