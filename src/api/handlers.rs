@@ -10,7 +10,7 @@
 use super::auth::{Admin, Caller, Operator, Viewer};
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody, IdempotencyHeader};
 use super::schedule_view::{ActiveScheduleView, PlanView};
-use super::service::Written;
+use super::service::{Book, Written};
 use super::views::*;
 use super::{health_status, live, telemetry::ControlCounts, ApiState};
 use crate::config::Config;
@@ -159,6 +159,7 @@ pub(super) async fn status(State(st): State<ApiState>, _v: Viewer) -> Json<Statu
         ),
         Err(_) => (Vec::new(), Vec::new(), 0, 0, None),
     };
+    let (overrides, overrides_next) = status_overrides(&book);
     let site = &cfg.site;
     let simulated = matches!(st.shared.clock, crate::clock::Clock::Simulated { .. });
     Json(StatusView {
@@ -178,20 +179,19 @@ pub(super) async fn status(State(st): State<ApiState>, _v: Viewer) -> Json<Statu
         },
         active_shows,
         schedule: ActiveScheduleView::at(&cfg, now),
-        overrides: book
-            .state
-            .overrides
+        overrides: overrides
             .iter()
             .map(|o| OverrideView::new(o, book.cancelled_overrides.get(&o.id).copied(), now, &cfg))
             .collect(),
+        overrides_total: book.overrides.size(),
+        overrides_in_force: book.overrides_in_force(),
+        overrides_next,
         scenes: book
-            .state
             .scenes
-            .iter()
+            .values()
             .map(|s| SceneView::new(s, book.cancelled_scenes.get(&s.id).copied(), now, &cfg))
             .collect(),
         masters: book
-            .state
             .masters
             .iter()
             .map(|m| MasterView::new(m, &cfg))
@@ -206,12 +206,43 @@ pub(super) async fn status(State(st): State<ApiState>, _v: Viewer) -> Json<Statu
         },
         power_w: st.power_w(),
         max_w: cfg.energy.max_w,
-        emergency: book.state.overrides.iter().any(|o| {
+        emergency: book.overrides.values().any(|o| {
             o.priority >= control::EMERGENCY && !book.cancelled_overrides.contains_key(&o.id)
         }),
         uptime_s: st.started.elapsed().as_secs_f64(),
         reload: ReloadView::from(&*st.shared.reload.lock().unwrap_or_else(|p| p.into_inner())),
     })
+}
+
+/// Overrides `/api/status` lists in full.
+pub(super) const STATUS_OVERRIDES: usize = 50;
+
+/// What `/api/status` lists of the overrides in force: the first
+/// [`STATUS_OVERRIDES`] in id order, and every emergency override beyond
+/// them (an operator must never miss one); and where the rest are, when
+/// there are more (`/api/overrides?after=<last id listed>`). The status
+/// stays a few kilobytes with thousands of overrides in force.
+fn status_overrides(book: &Book) -> (Vec<Override>, Option<String>) {
+    let mut out: Vec<Override> = book
+        .overrides
+        .values()
+        .take(STATUS_OVERRIDES)
+        .cloned()
+        .collect();
+    if book.overrides.size() <= STATUS_OVERRIDES {
+        return (out, None);
+    }
+    let last = out.last().map_or(i64::MIN, |o| o.id);
+    let next = format!("/api/overrides?after={last}");
+    out.extend(
+        book.overrides
+            .values()
+            .skip(STATUS_OVERRIDES)
+            .filter(|o| o.priority >= control::EMERGENCY)
+            .take(STATUS_OVERRIDES)
+            .cloned(),
+    );
+    (out, Some(next))
 }
 
 /// The night plan, as `nightscape schedule` prints it.
@@ -494,9 +525,8 @@ pub(super) async fn list_scenes(State(st): State<ApiState>, _v: Viewer) -> Json<
     let now = st.shared.clock.now();
     let book = st.control.book().await;
     Json(
-        book.state
-            .scenes
-            .iter()
+        book.scenes
+            .values()
             .map(|s| SceneView::new(s, book.cancelled_scenes.get(&s.id).copied(), now, &cfg))
             .collect(),
     )
@@ -567,10 +597,9 @@ pub(super) async fn list_overrides(
     let now = st.shared.clock.now();
     let book = st.control.book().await;
     Ok(Json(
-        book.state
-            .overrides
-            .iter()
-            .filter(|o| o.id > after)
+        book.overrides
+            .range(after.saturating_add(1)..)
+            .map(|(_, o)| o)
             .take(limit)
             .map(|o| OverrideView::new(o, book.cancelled_overrides.get(&o.id).copied(), now, &cfg))
             .collect(),
@@ -824,7 +853,7 @@ pub(super) async fn release_override(
     };
     let before = {
         let book = st.control.book().await;
-        let o = book.state.overrides.iter().find(|o| o.id == id).cloned();
+        let o = book.overrides.get(&id).cloned();
         o.map(|o| (book.cancelled_overrides.get(&id).copied(), o))
     };
     let Some((was_released, was)) = before else {
@@ -956,9 +985,9 @@ pub(super) async fn metrics(State(st): State<ApiState>, _v: Viewer) -> impl Into
     let cfg = st.shared.config();
     let book = st.control.book().await;
     let counts = ControlCounts {
-        overrides: book.state.overrides.len(),
-        scenes: book.state.scenes.len(),
-        masters: book.state.masters.len(),
+        overrides: book.overrides.size(),
+        scenes: book.scenes.size(),
+        masters: book.masters.len(),
         target_fps: cfg.site.fps,
         actual_fps: st.fps(),
         power_w: st.power_w(),

@@ -444,7 +444,19 @@ pub struct StatusView {
     pub active_shows: Vec<String>,
     /// Tonight's mode and the schedule entries playing now.
     pub schedule: super::schedule_view::ActiveScheduleView,
+    /// Overrides in force (fading out included), in id order: the first 50,
+    /// and every emergency override beyond them. `overrides_total` counts
+    /// them all; page through the rest with `overrides_next`.
     pub overrides: Vec<OverrideView>,
+    /// Overrides in force, fading out included (all of them, not only
+    /// those listed).
+    pub overrides_total: usize,
+    /// Overrides in force and not being released (what `DELETE
+    /// /api/overrides` would release, and what `[api] max_overrides` caps).
+    pub overrides_in_force: usize,
+    /// When `overrides` does not list them all: where the rest are
+    /// (`/api/overrides?after=<last id listed>`, a page of `GET /api/overrides`).
+    pub overrides_next: Option<String>,
     pub scenes: Vec<SceneView>,
     pub masters: Vec<MasterView>,
     pub outputs: Vec<OutputView>,
