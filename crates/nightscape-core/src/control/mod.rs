@@ -562,6 +562,7 @@ mod tests {
             folder: "t".into(),
             site: SourceFile::new("t/site.toml", site),
             profiles: vec![SourceFile::new("fixtures/dim.toml", profile)],
+            profiles_unreadable: None,
             shows: vec![SourceFile::new(
                 "t/glow.toml",
                 "[[layers]]\ntarget = \"lamp-*\"\neffect = \"solid\"\ncolor = \"#ff8800\"\n",

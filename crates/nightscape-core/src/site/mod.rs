@@ -331,9 +331,9 @@ struct RawSite {
     timezone: Spanned<String>,
     #[serde(default)]
     fps: Option<Spanned<i64>>,
-    /// Read by [`profile_dir`] before the profiles are loaded.
+    /// Read by [`profile_dir`] before the profiles are loaded; here only
+    /// to locate a library that could not be read.
     #[serde(default)]
-    #[allow(dead_code)]
     profiles: Option<Spanned<String>>,
     #[serde(default)]
     outputs: Vec<Spanned<RawOutput>>,
@@ -1194,10 +1194,19 @@ pub fn parse_profiles(files: &[SourceFile], diags: &mut Diagnostics) -> Library 
 pub struct Library {
     pub profiles: Vec<Profile>,
     pub broken: Vec<String>,
+    /// The library folder could not be read, and why (`cannot read the
+    /// profile library fixtures: No such file or directory`): reported once
+    /// at the `profiles` key, and profile names are then not checked (each
+    /// would be "unknown").
+    pub unreadable: Option<String>,
 }
 
 pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> Option<Site> {
-    let Library { profiles, broken } = library;
+    let Library {
+        profiles,
+        broken,
+        unreadable,
+    } = library;
     let raw: RawSite = match toml::from_str(&file.text) {
         Ok(r) => r,
         Err(e) => {
@@ -1206,6 +1215,12 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
         }
     };
     let before = diags.items.len();
+    if let Some(why) = &unreadable {
+        // At the key that names the folder; without the key, at the top
+        // of the file (the default `../fixtures` was used).
+        let span = raw.profiles.as_ref().map_or(0..0, |p| p.span());
+        diags.error(file, span, why.clone());
+    }
     let lat = *raw.latitude.get_ref();
     if !(-90.0..=90.0).contains(&lat) {
         diags.error(
@@ -1306,10 +1321,35 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
             diags.error(file, rp.points.span(), NOT_FINITE);
             continue;
         }
+        let pts = rp.points.get_ref();
+        if pts.iter().all(|p| *p == pts[0]) {
+            // A path of length 0 would place a whole array on one spot.
+            // It is still defined below (the load fails anyway), so the
+            // arrays along it and the groups of those are not reported
+            // as a consequence.
+            diags.error(
+                file,
+                rp.points.span(),
+                format!(
+                    "all {} points of path `{}` are the same ({}, {}): a path needs two different points",
+                    pts.len(),
+                    rp.name.get_ref(),
+                    pts[0][0],
+                    pts[0][1]
+                ),
+            );
+        }
         paths.push(Polyline::new(
             rp.name.get_ref().clone(),
             rp.points.get_ref().clone(),
         ));
+    }
+
+    // Without the library nothing can be patched, and every array, group
+    // and target would be reported as a consequence: the one problem is
+    // the library, already said at the `profiles` key.
+    if unreadable.is_some() {
+        return None;
     }
 
     let find_profile = |name: &Spanned<String>,
