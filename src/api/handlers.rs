@@ -111,13 +111,15 @@ fn audit(
     }
 }
 
-/// A required text field: trimmed, non-empty, bounded.
+/// A required text field: at most [`MAX_TEXT`] characters as sent, not
+/// blank; trimmed. (The OpenAPI document says the same: `maxLength: 500`,
+/// `minLength: 1`, `pattern: \S`.)
 fn text_field(field: &str, value: &str) -> ApiResult<String> {
     let t = value.trim();
     if t.is_empty() {
         return Err(ApiError::unprocessable(field, format!("{field} is empty")));
     }
-    if t.chars().count() > MAX_TEXT {
+    if value.chars().count() > MAX_TEXT {
         return Err(ApiError::unprocessable(
             field,
             format!("{field} is longer than {MAX_TEXT} characters"),

@@ -111,12 +111,15 @@ impl Quantity {
 #[serde(deny_unknown_fields)]
 pub struct OverrideRequest {
     /// A group, a fixture name or a glob; `"*"` is the whole site.
+    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     pub target: String,
     /// Scale what plays on the target (a zone dimmer): 0.3 or "30%".
     pub level: Option<Quantity>,
     /// A steady colour: "#ff2080", "warmwhite", "3000K".
+    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     pub color: Option<String>,
     /// Play this show on the target.
+    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     pub show: Option<String>,
     /// Dark, whatever plays (`true`).
     pub blackout: Option<bool>,
@@ -127,6 +130,7 @@ pub struct OverrideRequest {
     /// Fade in and out; default 2 s, a blackout cuts (0 s).
     pub fade: Option<Quantity>,
     /// Why, for the audit log and the status page.
+    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     pub note: Option<String>,
 }
 
@@ -139,6 +143,7 @@ pub struct TriggerRequest {
     /// Default "scene" (above the schedule, below overrides).
     pub priority: Option<Quantity>,
     /// Restrict the show to a group, fixture or glob.
+    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     pub target: Option<String>,
     /// Fade in and out; default the show's own fade times.
     pub fade: Option<Quantity>,
@@ -151,6 +156,7 @@ pub struct MasterRequest {
     /// 0..1 or "0%".."100%"; 1 removes the master.
     pub level: Quantity,
     /// A group, fixture or glob; default "*" (the grand master).
+    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     pub target: Option<String>,
 }
 
@@ -160,6 +166,7 @@ pub struct MasterRequest {
 #[into_params(parameter_in = Query)]
 pub struct ReleaseQuery {
     /// Only overrides on this target (the same string, or fixtures all within it).
+    #[param(min_length = 1, max_length = 500, pattern = r"\S")]
     pub target: Option<String>,
 }
 
@@ -169,9 +176,11 @@ pub struct ReleaseQuery {
 #[into_params(parameter_in = Query)]
 pub struct ScheduleQuery {
     /// First night, YYYY-MM-DD (default: tonight).
+    #[param(pattern = r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}\s*$")]
     pub from: Option<String>,
     /// Nights to plan, 1..366 (1..31 without a token: planning a year is
     /// expensive).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 366)]
     pub days: Option<String>,
 }
 
@@ -181,12 +190,15 @@ pub struct ScheduleQuery {
 #[into_params(parameter_in = Query)]
 pub struct EnergyQuery {
     /// First night, YYYY-MM-DD (default: a week before tonight).
+    #[param(pattern = r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}\s*$")]
     pub from: Option<String>,
     /// Last night, YYYY-MM-DD (default: tonight).
+    #[param(pattern = r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}\s*$")]
     pub to: Option<String>,
     /// Only this group.
     pub group: Option<String>,
-    /// json (default), csv or svg.
+    /// json (default), csv or svg (any case).
+    #[param(pattern = r"^\s*([Jj][Ss][Oo][Nn]|[Cc][Ss][Vv]|[Ss][Vv][Gg])?\s*$")]
     pub format: Option<String>,
 }
 
@@ -196,8 +208,10 @@ pub struct EnergyQuery {
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Newest rows to return, 1..1000 (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
     /// Cursor: only rows older than this id (the last id of the previous page).
+    #[param(value_type = Option<i64>)]
     pub before: Option<String>,
 }
 
@@ -207,8 +221,10 @@ pub struct AuditQuery {
 #[into_params(parameter_in = Query)]
 pub struct OverridesQuery {
     /// Cursor: only overrides with a greater id (the last id of the previous page).
+    #[param(value_type = Option<i64>)]
     pub after: Option<String>,
     /// Overrides to return, 1..1000 (default 1000).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
 }
 
@@ -649,6 +665,7 @@ pub struct PreviewQuery {
 #[into_params(parameter_in = Query)]
 pub struct TonightQuery {
     /// The night, YYYY-MM-DD (default: the night in progress).
+    #[param(pattern = r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}\s*$")]
     pub date: Option<String>,
 }
 
@@ -776,10 +793,12 @@ pub struct ExtendRequest {
 #[serde(deny_unknown_fields)]
 pub struct SkipRequest {
     /// The night, YYYY-MM-DD (default: the night in progress).
+    #[schema(pattern = r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}\s*$")]
     pub night: Option<String>,
     /// The entry's index in `[[schedule]]`, as `/api/tonight` lists it.
     pub entry: usize,
-    /// Why, for the audit log.
+    /// Why, for the audit log (empty: none).
+    #[schema(max_length = 500)]
     pub note: Option<String>,
 }
 
