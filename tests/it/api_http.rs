@@ -1404,3 +1404,45 @@ fn request_string_constraints_in_the_document_are_enforced() {
     assert_eq!(days["schema"]["minimum"], 1);
     assert_eq!(days["schema"]["maximum"], 366);
 }
+
+/// An override row of a newer record version (written by a newer
+/// nightscape) is left out of force at start, with an audit row naming the
+/// version; the other overrides and the API come up.
+#[test]
+fn an_override_of_a_newer_record_version_is_left_out_and_audited() {
+    let state = tempfile::tempdir().unwrap();
+    let opts = || Opts {
+        state_dir: Some(state.path().to_path_buf()),
+        ..Opts::default()
+    };
+    let mut first = Api::start(opts());
+    let (s, kept) = first.post("/api/overrides", json!({"target": "square", "level": 0.5}));
+    assert_eq!(s, 201);
+    let (s, newer) = first.post("/api/overrides", json!({"target": "bridge", "level": 0.2}));
+    assert_eq!(s, 201);
+    first.stop();
+    drop(first);
+    let db = rusqlite::Connection::open(state.path().join("nightscape.sqlite3")).unwrap();
+    db.execute(
+        "UPDATE overrides SET version = 7 WHERE id = ?1",
+        [newer["id"].as_i64().unwrap()],
+    )
+    .unwrap();
+    drop(db);
+
+    let again = Api::start(opts());
+    let (s, list) = again.json("GET", "/api/overrides", Some(VIEWER), None);
+    assert_eq!(s, 200);
+    let ids: Vec<&Value> = list.as_array().unwrap().iter().map(|o| &o["id"]).collect();
+    assert_eq!(ids, [&kept["id"]]);
+    let (s, audit) = again.json("GET", "/api/audit", Some(ADMIN), None);
+    assert_eq!(s, 200);
+    let row = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["action"] == "store.unreadable_row")
+        .unwrap_or_else(|| panic!("no audit row: {audit}"));
+    let why = row["detail"]["row"].as_str().unwrap();
+    assert!(why.contains("record of version 7"), "{why}");
+}
