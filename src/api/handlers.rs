@@ -434,7 +434,7 @@ pub(super) async fn live(
 
 /// Trigger a show now, on top of the schedule, for a while.
 #[utoipa::path(post, path = "/api/scenes/{show}/trigger", tag = "control",
-    params(("show" = String, Path, description = "The show's name"), ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe writes: a repeat with the same key (per token, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`; the same key with another request is a 422")),
+    params(("show" = String, Path, description = "The show's name"), ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe writes: a repeat with the same key (per token, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`; the same key with another request is a 422", min_length = 1, max_length = 255, pattern = r"^[!-~]+$")),
     request_body = TriggerRequest,
     responses((status = 201, body = SceneView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, description = "no such show", body = ErrorBody),
@@ -536,9 +536,9 @@ pub(super) async fn list_scenes(State(st): State<ApiState>, _v: Viewer) -> Json<
 
 /// Stop a scene early: it fades out with its fade time.
 #[utoipa::path(delete, path = "/api/scenes/{id}", tag = "control",
-    params(("id" = i64, Path, description = "The scene's id"), ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe writes: a repeat with the same key (per token, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`; the same key with another request is a 422")),
+    params(("id" = i64, Path, description = "The scene's id"), ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe writes: a repeat with the same key (per token, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`; the same key with another request is a 422", min_length = 1, max_length = 255, pattern = r"^[!-~]+$")),
     responses((status = 200, body = SceneView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, description = "An Idempotency-Key reused for another request", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn stop_scene(
     State(st): State<ApiState>,
@@ -634,7 +634,7 @@ fn page_limit(v: Option<&str>, default: usize) -> ApiResult<usize> {
 
 /// Override part of the site: a level, a colour, a show or a blackout.
 #[utoipa::path(post, path = "/api/overrides", tag = "control",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe writes: a repeat with the same key (per token, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`; the same key with another request is a 422")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe writes: a repeat with the same key (per token, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`; the same key with another request is a 422", min_length = 1, max_length = 255, pattern = r"^[!-~]+$")),
     request_body = OverrideRequest,
     responses((status = 201, description = "Applied from the next frame", body = OverrideView),
         (status = 400, description = "Malformed JSON, an unknown field or a wrong type", body = ErrorBody),
@@ -758,7 +758,7 @@ pub(super) async fn create_override(
 
 /// Release every override, or those on a target: each fades out with its
 /// own fade time.
-#[utoipa::path(delete, path = "/api/overrides", tag = "control", params(ReleaseQuery, ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe writes: a repeat with the same key (per token, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`; the same key with another request is a 422")),
+#[utoipa::path(delete, path = "/api/overrides", tag = "control", params(ReleaseQuery, ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe writes: a repeat with the same key (per token, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`; the same key with another request is a 422", min_length = 1, max_length = 255, pattern = r"^[!-~]+$")),
     responses((status = 200, body = ReleasedView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -833,9 +833,9 @@ pub(super) async fn release_overrides(
 
 /// Release one override: it fades out with its fade time, then is gone.
 #[utoipa::path(delete, path = "/api/overrides/{id}", tag = "control",
-    params(("id" = i64, Path, description = "The override's id"), ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe writes: a repeat with the same key (per token, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`; the same key with another request is a 422")),
+    params(("id" = i64, Path, description = "The override's id"), ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe writes: a repeat with the same key (per token, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`; the same key with another request is a 422", min_length = 1, max_length = 255, pattern = r"^[!-~]+$")),
     responses((status = 200, body = OverrideView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, description = "An Idempotency-Key reused for another request", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn release_override(
     State(st): State<ApiState>,
@@ -898,7 +898,7 @@ pub(super) async fn release_override(
 
 /// Set the grand master (`target` "*" or absent) or a group master.
 #[utoipa::path(post, path = "/api/master", tag = "control",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe writes: a repeat with the same key (per token, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`; the same key with another request is a 422")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe writes: a repeat with the same key (per token, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`; the same key with another request is a 422", min_length = 1, max_length = 255, pattern = r"^[!-~]+$")),
     request_body = MasterRequest,
     responses((status = 200, body = MastersView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),

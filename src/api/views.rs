@@ -176,11 +176,11 @@ pub struct ReleaseQuery {
 #[into_params(parameter_in = Query)]
 pub struct ScheduleQuery {
     /// First night, YYYY-MM-DD (default: tonight).
-    #[param(pattern = r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}\s*$")]
+    #[param(pattern = r"^\s*([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]))?\s*$")]
     pub from: Option<String>,
     /// Nights to plan, 1..366 (1..31 without a token: planning a year is
     /// expensive).
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 366)]
+    #[param(pattern = r"^\s*(\+?0*([1-9][0-9]?|[12][0-9]{2}|3[0-5][0-9]|36[0-6]))?\s*$")]
     pub days: Option<String>,
 }
 
@@ -190,10 +190,10 @@ pub struct ScheduleQuery {
 #[into_params(parameter_in = Query)]
 pub struct EnergyQuery {
     /// First night, YYYY-MM-DD (default: a week before tonight).
-    #[param(pattern = r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}\s*$")]
+    #[param(pattern = r"^\s*([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]))?\s*$")]
     pub from: Option<String>,
     /// Last night, YYYY-MM-DD (default: tonight).
-    #[param(pattern = r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}\s*$")]
+    #[param(pattern = r"^\s*([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]))?\s*$")]
     pub to: Option<String>,
     /// Only this group.
     pub group: Option<String>,
@@ -208,10 +208,10 @@ pub struct EnergyQuery {
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Newest rows to return, 1..1000 (default 100).
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
+    #[param(pattern = r"^\s*(\+?0*([1-9][0-9]{0,2}|1000))?\s*$")]
     pub limit: Option<String>,
     /// Cursor: only rows older than this id (the last id of the previous page).
-    #[param(value_type = Option<i64>)]
+    #[param(pattern = r"^\s*([+-]?[0-9]{1,18})?\s*$")]
     pub before: Option<String>,
 }
 
@@ -221,10 +221,10 @@ pub struct AuditQuery {
 #[into_params(parameter_in = Query)]
 pub struct OverridesQuery {
     /// Cursor: only overrides with a greater id (the last id of the previous page).
-    #[param(value_type = Option<i64>)]
+    #[param(pattern = r"^\s*([+-]?[0-9]{1,18})?\s*$")]
     pub after: Option<String>,
     /// Overrides to return, 1..1000 (default 1000).
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
+    #[param(pattern = r"^\s*(\+?0*([1-9][0-9]{0,2}|1000))?\s*$")]
     pub limit: Option<String>,
 }
 
@@ -645,6 +645,7 @@ mod tests {
 #[into_params(parameter_in = Query)]
 pub struct LiveQuery {
     /// `true`: also send each pixel fixture's cells.
+    #[param(pattern = r"^\s*(true|false|1|0)?\s*$")]
     pub cells: Option<String>,
 }
 
@@ -654,8 +655,12 @@ pub struct LiveQuery {
 #[into_params(parameter_in = Query)]
 pub struct PreviewQuery {
     /// RFC 3339, or site-local "YYYY-MM-DD HH:MM[:SS]".
+    #[param(
+        pattern = r"^\s*[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?\s*$"
+    )]
     pub at: String,
     /// `true`: include the operator overrides, scenes and masters in force now.
+    #[param(pattern = r"^\s*(true|false|1|0)?\s*$")]
     pub overrides: Option<String>,
 }
 
@@ -665,7 +670,7 @@ pub struct PreviewQuery {
 #[into_params(parameter_in = Query)]
 pub struct TonightQuery {
     /// The night, YYYY-MM-DD (default: the night in progress).
-    #[param(pattern = r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}\s*$")]
+    #[param(pattern = r"^\s*([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]))?\s*$")]
     pub date: Option<String>,
 }
 
@@ -793,7 +798,7 @@ pub struct ExtendRequest {
 #[serde(deny_unknown_fields)]
 pub struct SkipRequest {
     /// The night, YYYY-MM-DD (default: the night in progress).
-    #[schema(pattern = r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}\s*$")]
+    #[schema(pattern = r"^\s*([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]))?\s*$")]
     pub night: Option<String>,
     /// The entry's index in `[[schedule]]`, as `/api/tonight` lists it.
     pub entry: usize,
@@ -834,6 +839,7 @@ impl From<&crate::store::Skip> for SkipView {
 #[into_params(parameter_in = Query)]
 pub struct ForecastQuery {
     /// The night, YYYY-MM-DD (default: the night in progress).
+    #[param(pattern = r"^\s*([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]))?\s*$")]
     pub night: Option<String>,
 }
 
