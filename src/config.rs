@@ -249,15 +249,18 @@ fn read(folder: &Path) -> Result<Config, Diagnostics> {
     let site_file = SourceFile::new(&site_path, text);
     refuse_control_chars(&site_file, &mut diags);
     let profile_dir = site::profile_dir(&site_file);
-    let profiles = match toml_files(&profile_dir) {
-        Ok(files) => read_all(files, &mut diags),
-        Err(e) => {
-            diags.file_error(
-                &profile_dir,
-                format!("cannot read the profile library: {}", describe(e)),
-            );
-            Vec::new()
-        }
+    // A library that cannot be read is one problem, at the `profiles` key,
+    // not an "unknown profile" for every array and fixture.
+    let (profiles, profiles_unreadable) = match toml_files(&profile_dir) {
+        Ok(files) => (read_all(files, &mut diags), None),
+        Err(e) => (
+            Vec::new(),
+            Some(format!(
+                "cannot read the profile library {}: {}",
+                profile_dir.display(),
+                describe(e)
+            )),
+        ),
     };
     let shows = listed.into_iter().filter(|p| *p != site_path).collect();
     let shows = read_all(shows, &mut diags);
@@ -266,6 +269,7 @@ fn read(folder: &Path) -> Result<Config, Diagnostics> {
             folder: folder.to_path_buf(),
             site: site_file,
             profiles,
+            profiles_unreadable,
             shows,
         },
         diags,

@@ -398,15 +398,16 @@ pub(super) async fn create_skip(
             format!("{} is already skipped on the night of {night}", run.show),
         ));
     }
-    let note = match req.note.as_deref().map(str::trim) {
-        None | Some("") => None,
+    let note = match req.note.as_deref() {
         Some(n) if n.chars().count() > MAX_TEXT => {
             return Err(ApiError::unprocessable(
                 "note",
                 format!("note is longer than {MAX_TEXT} characters"),
             ))
         }
-        Some(n) => Some(n.to_string()),
+        Some(n) if n.trim().is_empty() => None,
+        Some(n) => Some(n.trim().to_string()),
+        None => None,
     };
     let skip = crate::store::Skip {
         id: 0,

@@ -10,7 +10,7 @@
 use super::auth::{Admin, Caller, Operator, Viewer};
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody, IdempotencyHeader};
 use super::schedule_view::{ActiveScheduleView, PlanView};
-use super::service::Written;
+use super::service::{Book, Written};
 use super::views::*;
 use super::{health_status, live, telemetry::ControlCounts, ApiState};
 use crate::config::Config;
@@ -111,13 +111,15 @@ fn audit(
     }
 }
 
-/// A required text field: trimmed, non-empty, bounded.
+/// A required text field: at most [`MAX_TEXT`] characters as sent, not
+/// blank; trimmed. (The OpenAPI document says the same: `maxLength: 500`,
+/// `minLength: 1`, `pattern: \S`.)
 fn text_field(field: &str, value: &str) -> ApiResult<String> {
     let t = value.trim();
     if t.is_empty() {
         return Err(ApiError::unprocessable(field, format!("{field} is empty")));
     }
-    if t.chars().count() > MAX_TEXT {
+    if value.chars().count() > MAX_TEXT {
         return Err(ApiError::unprocessable(
             field,
             format!("{field} is longer than {MAX_TEXT} characters"),
@@ -159,6 +161,7 @@ pub(super) async fn status(State(st): State<ApiState>, _v: Viewer) -> Json<Statu
         ),
         Err(_) => (Vec::new(), Vec::new(), 0, 0, None),
     };
+    let (overrides, overrides_next) = status_overrides(&book);
     let site = &cfg.site;
     let simulated = matches!(st.shared.clock, crate::clock::Clock::Simulated { .. });
     Json(StatusView {
@@ -178,20 +181,19 @@ pub(super) async fn status(State(st): State<ApiState>, _v: Viewer) -> Json<Statu
         },
         active_shows,
         schedule: ActiveScheduleView::at(&cfg, now),
-        overrides: book
-            .state
-            .overrides
+        overrides: overrides
             .iter()
             .map(|o| OverrideView::new(o, book.cancelled_overrides.get(&o.id).copied(), now, &cfg))
             .collect(),
+        overrides_total: book.overrides.size(),
+        overrides_in_force: book.overrides_in_force(),
+        overrides_next,
         scenes: book
-            .state
             .scenes
-            .iter()
+            .values()
             .map(|s| SceneView::new(s, book.cancelled_scenes.get(&s.id).copied(), now, &cfg))
             .collect(),
         masters: book
-            .state
             .masters
             .iter()
             .map(|m| MasterView::new(m, &cfg))
@@ -206,12 +208,43 @@ pub(super) async fn status(State(st): State<ApiState>, _v: Viewer) -> Json<Statu
         },
         power_w: st.power_w(),
         max_w: cfg.energy.max_w,
-        emergency: book.state.overrides.iter().any(|o| {
+        emergency: book.overrides.values().any(|o| {
             o.priority >= control::EMERGENCY && !book.cancelled_overrides.contains_key(&o.id)
         }),
         uptime_s: st.started.elapsed().as_secs_f64(),
         reload: ReloadView::from(&*st.shared.reload.lock().unwrap_or_else(|p| p.into_inner())),
     })
+}
+
+/// Overrides `/api/status` lists in full.
+pub(super) const STATUS_OVERRIDES: usize = 50;
+
+/// What `/api/status` lists of the overrides in force: the first
+/// [`STATUS_OVERRIDES`] in id order, and every emergency override beyond
+/// them (an operator must never miss one); and where the rest are, when
+/// there are more (`/api/overrides?after=<last id listed>`). The status
+/// stays a few kilobytes with thousands of overrides in force.
+fn status_overrides(book: &Book) -> (Vec<Override>, Option<String>) {
+    let mut out: Vec<Override> = book
+        .overrides
+        .values()
+        .take(STATUS_OVERRIDES)
+        .cloned()
+        .collect();
+    if book.overrides.size() <= STATUS_OVERRIDES {
+        return (out, None);
+    }
+    let last = out.last().map_or(i64::MIN, |o| o.id);
+    let next = format!("/api/overrides?after={last}");
+    out.extend(
+        book.overrides
+            .values()
+            .skip(STATUS_OVERRIDES)
+            .filter(|o| o.priority >= control::EMERGENCY)
+            .take(STATUS_OVERRIDES)
+            .cloned(),
+    );
+    (out, Some(next))
 }
 
 /// The night plan, as `nightscape schedule` prints it.
@@ -401,7 +434,7 @@ pub(super) async fn live(
 
 /// Trigger a show now, on top of the schedule, for a while.
 #[utoipa::path(post, path = "/api/scenes/{show}/trigger", tag = "control",
-    params(("show" = String, Path, description = "The show's name"), ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe writes: a repeat with the same key (per token, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`; the same key with another request is a 422")),
+    params(("show" = String, Path, description = "The show's name"), ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe writes: a repeat with the same key (per token, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`; the same key with another request is a 422", min_length = 1, max_length = 255, pattern = r"^[!-~]+$")),
     request_body = TriggerRequest,
     responses((status = 201, body = SceneView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, description = "no such show", body = ErrorBody),
@@ -494,9 +527,8 @@ pub(super) async fn list_scenes(State(st): State<ApiState>, _v: Viewer) -> Json<
     let now = st.shared.clock.now();
     let book = st.control.book().await;
     Json(
-        book.state
-            .scenes
-            .iter()
+        book.scenes
+            .values()
             .map(|s| SceneView::new(s, book.cancelled_scenes.get(&s.id).copied(), now, &cfg))
             .collect(),
     )
@@ -504,9 +536,9 @@ pub(super) async fn list_scenes(State(st): State<ApiState>, _v: Viewer) -> Json<
 
 /// Stop a scene early: it fades out with its fade time.
 #[utoipa::path(delete, path = "/api/scenes/{id}", tag = "control",
-    params(("id" = i64, Path, description = "The scene's id"), ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe writes: a repeat with the same key (per token, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`; the same key with another request is a 422")),
+    params(("id" = i64, Path, description = "The scene's id"), ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe writes: a repeat with the same key (per token, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`; the same key with another request is a 422", min_length = 1, max_length = 255, pattern = r"^[!-~]+$")),
     responses((status = 200, body = SceneView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, description = "An Idempotency-Key reused for another request", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn stop_scene(
     State(st): State<ApiState>,
@@ -567,10 +599,9 @@ pub(super) async fn list_overrides(
     let now = st.shared.clock.now();
     let book = st.control.book().await;
     Ok(Json(
-        book.state
-            .overrides
-            .iter()
-            .filter(|o| o.id > after)
+        book.overrides
+            .range(after.saturating_add(1)..)
+            .map(|(_, o)| o)
             .take(limit)
             .map(|o| OverrideView::new(o, book.cancelled_overrides.get(&o.id).copied(), now, &cfg))
             .collect(),
@@ -603,7 +634,7 @@ fn page_limit(v: Option<&str>, default: usize) -> ApiResult<usize> {
 
 /// Override part of the site: a level, a colour, a show or a blackout.
 #[utoipa::path(post, path = "/api/overrides", tag = "control",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe writes: a repeat with the same key (per token, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`; the same key with another request is a 422")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe writes: a repeat with the same key (per token, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`; the same key with another request is a 422", min_length = 1, max_length = 255, pattern = r"^[!-~]+$")),
     request_body = OverrideRequest,
     responses((status = 201, description = "Applied from the next frame", body = OverrideView),
         (status = 400, description = "Malformed JSON, an unknown field or a wrong type", body = ErrorBody),
@@ -727,7 +758,7 @@ pub(super) async fn create_override(
 
 /// Release every override, or those on a target: each fades out with its
 /// own fade time.
-#[utoipa::path(delete, path = "/api/overrides", tag = "control", params(ReleaseQuery, ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe writes: a repeat with the same key (per token, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`; the same key with another request is a 422")),
+#[utoipa::path(delete, path = "/api/overrides", tag = "control", params(ReleaseQuery, ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe writes: a repeat with the same key (per token, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`; the same key with another request is a 422", min_length = 1, max_length = 255, pattern = r"^[!-~]+$")),
     responses((status = 200, body = ReleasedView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -802,9 +833,9 @@ pub(super) async fn release_overrides(
 
 /// Release one override: it fades out with its fade time, then is gone.
 #[utoipa::path(delete, path = "/api/overrides/{id}", tag = "control",
-    params(("id" = i64, Path, description = "The override's id"), ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe writes: a repeat with the same key (per token, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`; the same key with another request is a 422")),
+    params(("id" = i64, Path, description = "The override's id"), ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe writes: a repeat with the same key (per token, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`; the same key with another request is a 422", min_length = 1, max_length = 255, pattern = r"^[!-~]+$")),
     responses((status = 200, body = OverrideView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, description = "An Idempotency-Key reused for another request", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn release_override(
     State(st): State<ApiState>,
@@ -824,7 +855,7 @@ pub(super) async fn release_override(
     };
     let before = {
         let book = st.control.book().await;
-        let o = book.state.overrides.iter().find(|o| o.id == id).cloned();
+        let o = book.overrides.get(&id).cloned();
         o.map(|o| (book.cancelled_overrides.get(&id).copied(), o))
     };
     let Some((was_released, was)) = before else {
@@ -867,7 +898,7 @@ pub(super) async fn release_override(
 
 /// Set the grand master (`target` "*" or absent) or a group master.
 #[utoipa::path(post, path = "/api/master", tag = "control",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe writes: a repeat with the same key (per token, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`; the same key with another request is a 422")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe writes: a repeat with the same key (per token, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`; the same key with another request is a 422", min_length = 1, max_length = 255, pattern = r"^[!-~]+$")),
     request_body = MasterRequest,
     responses((status = 200, body = MastersView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -956,9 +987,9 @@ pub(super) async fn metrics(State(st): State<ApiState>, _v: Viewer) -> impl Into
     let cfg = st.shared.config();
     let book = st.control.book().await;
     let counts = ControlCounts {
-        overrides: book.state.overrides.len(),
-        scenes: book.state.scenes.len(),
-        masters: book.state.masters.len(),
+        overrides: book.overrides.size(),
+        scenes: book.scenes.size(),
+        masters: book.masters.len(),
         target_fps: cfg.site.fps,
         actual_fps: st.fps(),
         power_w: st.power_w(),

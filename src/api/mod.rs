@@ -266,7 +266,7 @@ impl ApiState {
 #[openapi(
     info(
         title = "nightscape operator API",
-        description = "Trigger festival scenes, override and black out parts of the site, set masters, and read what the lights do. Errors are {\"error\": \"...\", \"field\": \"...\"}. Reads need a viewer token unless the site sets public_read; changes need an operator token."
+        description = "Trigger festival scenes, override and black out parts of the site, set masters, and read what the lights do. Errors are {\"error\": \"...\", \"field\": \"...\"}. Reads need a viewer token; operations marked `x-public-read: true` are served without one when the site sets `[api] public_read = true` (this document then lists an empty security requirement beside the bearer one). Changes need an operator token, the audit log an admin token. Text fields are trimmed and must not be empty (`pattern: \\S`), at most 500 characters."
     ),
     modifiers(&BearerScheme),
     tags(
@@ -327,14 +327,57 @@ fn api_routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .split_for_parts()
 }
 
-/// The OpenAPI document, as served at `/openapi.json`.
+/// Reads that need more than a viewer token (`public_read` does not open them).
+const ADMIN_READS: &[&str] = &["/api/audit"];
+
+/// Mark the reads `public_read` opens: `x-public-read: true` on every GET a
+/// viewer token may make. When this site sets `public_read`, also list an
+/// empty security requirement beside the bearer one (a token is optional)
+/// and say so in the operation's description.
+fn document_public_read(doc: &mut utoipa::openapi::OpenApi, on: bool) {
+    use utoipa::openapi::extensions::ExtensionsBuilder;
+    use utoipa::openapi::security::SecurityRequirement;
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let Some(op) = item.get.as_mut() else {
+            continue;
+        };
+        let bearer = op
+            .security
+            .as_ref()
+            .is_some_and(|s| s.iter().any(|r| *r != SecurityRequirement::default()));
+        if !bearer || ADMIN_READS.contains(&path.as_str()) {
+            continue;
+        }
+        let mark = ExtensionsBuilder::new().add("x-public-read", true).build();
+        match op.extensions.as_mut() {
+            Some(e) => e.merge(mark),
+            None => op.extensions = Some(mark),
+        }
+        if on {
+            if let Some(s) = op.security.as_mut() {
+                s.push(SecurityRequirement::default());
+            }
+            let note = "No token needed on this site: it sets `[api] public_read = true`.";
+            op.description = Some(match op.description.take() {
+                Some(d) => format!("{d}\n\n{note}"),
+                None => note.to_string(),
+            });
+        }
+    }
+}
+
+/// The OpenAPI document, as served at `/openapi.json` by a site without
+/// `public_read` (public reads are marked `x-public-read`).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_routes().1
+    let mut doc = api_routes().1;
+    document_public_read(&mut doc, false);
+    doc
 }
 
 /// The complete router for `state`.
 pub fn router(state: ApiState) -> Router {
-    let (routes, doc) = api_routes();
+    let (routes, mut doc) = api_routes();
+    document_public_read(&mut doc, state.auth.public_read);
     let doc = Arc::new(doc.to_pretty_json().unwrap_or_else(|_| "{}".into()));
     routes
         .route(

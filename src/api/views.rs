@@ -111,12 +111,15 @@ impl Quantity {
 #[serde(deny_unknown_fields)]
 pub struct OverrideRequest {
     /// A group, a fixture name or a glob; `"*"` is the whole site.
+    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     pub target: String,
     /// Scale what plays on the target (a zone dimmer): 0.3 or "30%".
     pub level: Option<Quantity>,
     /// A steady colour: "#ff2080", "warmwhite", "3000K".
+    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     pub color: Option<String>,
     /// Play this show on the target.
+    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     pub show: Option<String>,
     /// Dark, whatever plays (`true`).
     pub blackout: Option<bool>,
@@ -127,6 +130,7 @@ pub struct OverrideRequest {
     /// Fade in and out; default 2 s, a blackout cuts (0 s).
     pub fade: Option<Quantity>,
     /// Why, for the audit log and the status page.
+    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     pub note: Option<String>,
 }
 
@@ -139,6 +143,7 @@ pub struct TriggerRequest {
     /// Default "scene" (above the schedule, below overrides).
     pub priority: Option<Quantity>,
     /// Restrict the show to a group, fixture or glob.
+    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     pub target: Option<String>,
     /// Fade in and out; default the show's own fade times.
     pub fade: Option<Quantity>,
@@ -151,6 +156,7 @@ pub struct MasterRequest {
     /// 0..1 or "0%".."100%"; 1 removes the master.
     pub level: Quantity,
     /// A group, fixture or glob; default "*" (the grand master).
+    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     pub target: Option<String>,
 }
 
@@ -160,6 +166,7 @@ pub struct MasterRequest {
 #[into_params(parameter_in = Query)]
 pub struct ReleaseQuery {
     /// Only overrides on this target (the same string, or fixtures all within it).
+    #[param(min_length = 1, max_length = 500, pattern = r"\S")]
     pub target: Option<String>,
 }
 
@@ -169,9 +176,11 @@ pub struct ReleaseQuery {
 #[into_params(parameter_in = Query)]
 pub struct ScheduleQuery {
     /// First night, YYYY-MM-DD (default: tonight).
+    #[param(pattern = r"^\s*([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]))?\s*$")]
     pub from: Option<String>,
     /// Nights to plan, 1..366 (1..31 without a token: planning a year is
     /// expensive).
+    #[param(pattern = r"^\s*(\+?0*([1-9][0-9]?|[12][0-9]{2}|3[0-5][0-9]|36[0-6]))?\s*$")]
     pub days: Option<String>,
 }
 
@@ -181,12 +190,15 @@ pub struct ScheduleQuery {
 #[into_params(parameter_in = Query)]
 pub struct EnergyQuery {
     /// First night, YYYY-MM-DD (default: a week before tonight).
+    #[param(pattern = r"^\s*([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]))?\s*$")]
     pub from: Option<String>,
     /// Last night, YYYY-MM-DD (default: tonight).
+    #[param(pattern = r"^\s*([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]))?\s*$")]
     pub to: Option<String>,
     /// Only this group.
     pub group: Option<String>,
-    /// json (default), csv or svg.
+    /// json (default), csv or svg (any case).
+    #[param(pattern = r"^\s*([Jj][Ss][Oo][Nn]|[Cc][Ss][Vv]|[Ss][Vv][Gg])?\s*$")]
     pub format: Option<String>,
 }
 
@@ -196,8 +208,10 @@ pub struct EnergyQuery {
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Newest rows to return, 1..1000 (default 100).
+    #[param(pattern = r"^\s*(\+?0*([1-9][0-9]{0,2}|1000))?\s*$")]
     pub limit: Option<String>,
     /// Cursor: only rows older than this id (the last id of the previous page).
+    #[param(pattern = r"^\s*([+-]?[0-9]{1,18})?\s*$")]
     pub before: Option<String>,
 }
 
@@ -207,8 +221,10 @@ pub struct AuditQuery {
 #[into_params(parameter_in = Query)]
 pub struct OverridesQuery {
     /// Cursor: only overrides with a greater id (the last id of the previous page).
+    #[param(pattern = r"^\s*([+-]?[0-9]{1,18})?\s*$")]
     pub after: Option<String>,
     /// Overrides to return, 1..1000 (default 1000).
+    #[param(pattern = r"^\s*(\+?0*([1-9][0-9]{0,2}|1000))?\s*$")]
     pub limit: Option<String>,
 }
 
@@ -444,7 +460,19 @@ pub struct StatusView {
     pub active_shows: Vec<String>,
     /// Tonight's mode and the schedule entries playing now.
     pub schedule: super::schedule_view::ActiveScheduleView,
+    /// Overrides in force (fading out included), in id order: the first 50,
+    /// and every emergency override beyond them. `overrides_total` counts
+    /// them all; page through the rest with `overrides_next`.
     pub overrides: Vec<OverrideView>,
+    /// Overrides in force, fading out included (all of them, not only
+    /// those listed).
+    pub overrides_total: usize,
+    /// Overrides in force and not being released (what `DELETE
+    /// /api/overrides` would release, and what `[api] max_overrides` caps).
+    pub overrides_in_force: usize,
+    /// When `overrides` does not list them all: where the rest are
+    /// (`/api/overrides?after=<last id listed>`, a page of `GET /api/overrides`).
+    pub overrides_next: Option<String>,
     pub scenes: Vec<SceneView>,
     pub masters: Vec<MasterView>,
     pub outputs: Vec<OutputView>,
@@ -617,6 +645,7 @@ mod tests {
 #[into_params(parameter_in = Query)]
 pub struct LiveQuery {
     /// `true`: also send each pixel fixture's cells.
+    #[param(pattern = r"^\s*(true|false|1|0)?\s*$")]
     pub cells: Option<String>,
 }
 
@@ -626,8 +655,12 @@ pub struct LiveQuery {
 #[into_params(parameter_in = Query)]
 pub struct PreviewQuery {
     /// RFC 3339, or site-local "YYYY-MM-DD HH:MM[:SS]".
+    #[param(
+        pattern = r"^\s*[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?\s*$"
+    )]
     pub at: String,
     /// `true`: include the operator overrides, scenes and masters in force now.
+    #[param(pattern = r"^\s*(true|false|1|0)?\s*$")]
     pub overrides: Option<String>,
 }
 
@@ -637,6 +670,7 @@ pub struct PreviewQuery {
 #[into_params(parameter_in = Query)]
 pub struct TonightQuery {
     /// The night, YYYY-MM-DD (default: the night in progress).
+    #[param(pattern = r"^\s*([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]))?\s*$")]
     pub date: Option<String>,
 }
 
@@ -764,10 +798,12 @@ pub struct ExtendRequest {
 #[serde(deny_unknown_fields)]
 pub struct SkipRequest {
     /// The night, YYYY-MM-DD (default: the night in progress).
+    #[schema(pattern = r"^\s*([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]))?\s*$")]
     pub night: Option<String>,
     /// The entry's index in `[[schedule]]`, as `/api/tonight` lists it.
     pub entry: usize,
-    /// Why, for the audit log.
+    /// Why, for the audit log (empty: none).
+    #[schema(max_length = 500)]
     pub note: Option<String>,
 }
 
@@ -803,6 +839,7 @@ impl From<&crate::store::Skip> for SkipView {
 #[into_params(parameter_in = Query)]
 pub struct ForecastQuery {
     /// The night, YYYY-MM-DD (default: the night in progress).
+    #[param(pattern = r"^\s*([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]))?\s*$")]
     pub night: Option<String>,
 }
 

@@ -81,7 +81,10 @@ pub fn nodes(site: &Path, args: &NodesArgs) -> Result<i32> {
         Ok(cfg) => {
             site_loaded = true;
             for o in &cfg.site.outputs {
-                if let OutputKind::ArtNet { target, .. } = &o.kind {
+                // A host-name target is looked up by the daemon when it
+                // opens the output, never by loading a site: poll it with
+                // --target if needed.
+                if let (OutputKind::ArtNet { target, .. }, None) = (&o.kind, &o.host) {
                     sends.push((*target, o.wire.clone()));
                 }
             }

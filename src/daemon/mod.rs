@@ -53,9 +53,9 @@ pub struct Shared {
     pub stop: Arc<AtomicBool>,
     pub stats: Arc<Mutex<LoopStats>>,
     pub config: Arc<Mutex<Arc<Config>>>,
+    /// What operators asked for, compiled against `config`. Lock order:
+    /// `control` before `config`.
     pub control: Arc<Mutex<Arc<CompiledControl>>>,
-    /// What operators asked for; `control` is this compiled against `config`.
-    pub control_state: Arc<Mutex<ControlState>>,
     pub clock: Clock,
     /// Until when (ms since `epoch`) the loop publishes its frames.
     frame_wanted_until: Arc<std::sync::atomic::AtomicU64>,
@@ -105,7 +105,6 @@ impl Shared {
             stats: Arc::default(),
             config: Arc::new(Mutex::new(Arc::new(config))),
             control: Arc::new(Mutex::new(Arc::new(CompiledControl::default()))),
-            control_state: Arc::default(),
             clock,
             reload: Arc::default(),
             frame_wanted_until: Arc::default(),
@@ -135,29 +134,44 @@ impl Shared {
             config.site.retain_node_outputs(node);
         }
         let config = Arc::new(config);
-        let state = lock(&self.control_state);
-        let (compiled, warnings) = CompiledControl::compile(&state, &config);
-        let mut cfg_slot = lock(&self.config);
         let mut ctl_slot = lock(&self.control);
+        let (compiled, warnings) = ctl_slot.recompile(&config);
+        let mut cfg_slot = lock(&self.config);
         *cfg_slot = config;
         *ctl_slot = Arc::new(compiled);
         warnings
     }
 
-    /// Replace the control state (after an operator's change) and recompile.
-    pub fn set_control(&self, state: ControlState) -> Vec<String> {
-        let mut slot = lock(&self.control_state);
+    /// Replace the whole control state (at start) and compile it.
+    pub fn set_control(&self, state: &ControlState) -> Vec<String> {
+        let mut slot = lock(&self.control);
         let cfg = self.config();
-        let (compiled, warnings) = CompiledControl::compile(&state, &cfg);
-        *slot = state;
-        *lock(&self.control) = Arc::new(compiled);
+        let (compiled, warnings) = CompiledControl::compile(state, &cfg);
+        *slot = Arc::new(compiled);
+        warnings
+    }
+
+    /// Change the control in force (an operator's change): `change` edits
+    /// a copy (O(1) to make: the items are shared) against the
+    /// configuration in force, and the copy is swapped in for the next
+    /// frame. The cost is that of the items `change` touches, however many
+    /// are in force. Returns `change`'s warnings.
+    pub fn change_control(
+        &self,
+        change: impl FnOnce(&mut CompiledControl, &Config) -> Vec<String>,
+    ) -> Vec<String> {
+        let mut slot = lock(&self.control);
+        let cfg = self.config();
+        let mut next = (**slot).clone();
+        let warnings = change(&mut next, &cfg);
+        *slot = Arc::new(next);
         warnings
     }
 
     /// The configuration and the control compiled for it, as one pair.
     pub fn snapshot(&self) -> (Arc<Config>, Arc<CompiledControl>) {
-        let cfg = lock(&self.config);
         let ctl = lock(&self.control);
+        let cfg = lock(&self.config);
         (cfg.clone(), ctl.clone())
     }
 

@@ -6,8 +6,13 @@
 //! seconds or every 5 real seconds, whichever comes first (at speed 1 the
 //! real rule leads, so a short run is recorded too; at `--speed 600` the
 //! simulated rule flushes several times a real second), and on `stop()`
-//! (SIGTERM, or a failed frame loop). A `kill -9` therefore loses at most
-//! 5 real seconds plus the writer's commit in flight. A frame step is cut
+//! (SIGTERM, or a failed frame loop). Between flushes, once a real second,
+//! the hook hands the writer a copy of what it metered since the last
+//! flush, which the writer keeps as the record's journal (one row, replaced
+//! in place; the next flush adds the batch and deletes it in one
+//! transaction). A daemon that starts folds a journal it finds, so a
+//! `kill -9` loses about a second (the journal's age plus the write in
+//! flight), not the 5 s since the last flush. A frame step is cut
 //! to 2 s × the clock's speed, so a jump of the system clock (NTP, a
 //! suspended machine) books no phantom energy while a sped-up clock still
 //! books its long steps.
@@ -32,6 +37,8 @@ use std::time::{Duration, Instant};
 pub const FLUSH_SIM_S: f64 = 30.0;
 /// Real time between flushes, whatever the clock's speed.
 pub const FLUSH_REAL: Duration = Duration::from_secs(5);
+/// Real time between journal writes (what was metered since the last flush).
+pub const JOURNAL_REAL: Duration = Duration::from_secs(1);
 /// Longest real step booked as energy, scaled by the clock's speed.
 pub const MAX_STEP_REAL_S: f64 = 2.0;
 
@@ -50,6 +57,8 @@ pub struct LivePower {
 
 enum Msg {
     Add(BTreeMap<NaiveDate, NightRecord>),
+    /// What was metered since the last `Add`, to keep as the journal.
+    Journal(BTreeMap<NaiveDate, NightRecord>),
     Stop,
 }
 
@@ -63,6 +72,7 @@ pub struct EnergyHook {
     live: Arc<Mutex<LivePower>>,
     last_flush_sim: Option<DateTime<Utc>>,
     last_flush_real: Instant,
+    last_journal_real: Instant,
 }
 
 impl EnergyHook {
@@ -76,7 +86,10 @@ impl EnergyHook {
             1.0
         };
         let store = match EnergyStore::open(state) {
-            Ok(s) => Some(s),
+            Ok(mut s) => {
+                fold_journal(&mut s);
+                Some(s)
+            }
             Err(e) => {
                 tracing::warn!("energy record unavailable, retrying later: {e}");
                 None
@@ -97,6 +110,7 @@ impl EnergyHook {
             live: Arc::default(),
             last_flush_sim: None,
             last_flush_real: Instant::now(),
+            last_journal_real: Instant::now(),
         }
     }
 
@@ -114,6 +128,19 @@ impl EnergyHook {
             let _ = tx.send(Msg::Add(batch));
         }
         self.last_flush_real = Instant::now();
+        self.last_journal_real = self.last_flush_real;
+    }
+
+    /// Hand the writer a copy of what was metered since the last flush
+    /// (once a real second: a clone of a few records per night).
+    fn journal(&mut self) {
+        if !self.meter.has_pending() {
+            return;
+        }
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Msg::Journal(self.meter.pending().clone()));
+        }
+        self.last_journal_real = Instant::now();
     }
 
     fn finish(&mut self) {
@@ -179,6 +206,8 @@ impl FrameHook for EnergyHook {
         if sim_due || self.last_flush_real.elapsed() >= FLUSH_REAL {
             self.last_flush_sim = Some(at);
             self.flush();
+        } else if self.last_journal_real.elapsed() >= JOURNAL_REAL {
+            self.journal();
         }
     }
 
@@ -193,10 +222,34 @@ impl Drop for EnergyHook {
     }
 }
 
+/// Fold the journal a killed predecessor left (before anything is metered).
+fn fold_journal(store: &mut EnergyStore) {
+    match store.fold_journal() {
+        Ok(None) => {}
+        Ok(Some(records)) => {
+            let kwh: f64 = records
+                .values()
+                .flat_map(|r| &r.scopes)
+                .filter(|s| s.kind == Some(ScopeKind::Site))
+                .map(|s| s.kwh)
+                .sum();
+            tracing::warn!(
+                wh = format!("{:.3}", kwh * 1000.0),
+                "energy: the last run did not stop cleanly; its journal was added to the record"
+            );
+        }
+        Err(e) => tracing::warn!("energy: cannot fold the journal of the last run: {e}"),
+    }
+}
+
 /// The writer thread: merge what arrives, write it in one transaction,
-/// keep it for the next try when the write fails.
+/// keep it for the next try when the write fails. Journals are written as
+/// they come (about once a second) when no batch is waiting.
 fn writer(dir: PathBuf, mut store: Option<EnergyStore>, rx: mpsc::Receiver<Msg>) {
     let mut pending: BTreeMap<NaiveDate, NightRecord> = BTreeMap::new();
+    // The newest journal the hook sent after its last batch (a journal
+    // sent before a batch is part of it).
+    let mut journal: Option<BTreeMap<NaiveDate, NightRecord>> = None;
     let mut last_try = Instant::now();
     let mut warned = false;
     let mut stop = false;
@@ -206,8 +259,13 @@ fn writer(dir: PathBuf, mut store: Option<EnergyStore>, rx: mpsc::Receiver<Msg>)
         } else {
             Duration::from_secs(5)
         };
-        let take = |m: Msg, stop: &mut bool, pending: &mut BTreeMap<_, NightRecord>| match m {
+        let take = |m: Msg,
+                    stop: &mut bool,
+                    pending: &mut BTreeMap<_, NightRecord>,
+                    journal: &mut Option<BTreeMap<_, NightRecord>>| match m {
+            Msg::Journal(j) => *journal = Some(j),
             Msg::Add(batch) => {
+                *journal = None;
                 for (night, rec) in batch {
                     match pending.get_mut(&night) {
                         Some(p) => p.merge(&rec),
@@ -220,15 +278,23 @@ fn writer(dir: PathBuf, mut store: Option<EnergyStore>, rx: mpsc::Receiver<Msg>)
             Msg::Stop => *stop = true,
         };
         match rx.recv_timeout(wait) {
-            Ok(m) => take(m, &mut stop, &mut pending),
+            Ok(m) => take(m, &mut stop, &mut pending, &mut journal),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => stop = true,
         }
         // Coalesce a backlog into one transaction.
         while let Ok(m) = rx.try_recv() {
-            take(m, &mut stop, &mut pending);
+            take(m, &mut stop, &mut pending, &mut journal);
         }
         if pending.is_empty() {
+            if let (Some(j), Some(s)) = (journal.take(), store.as_mut()) {
+                if let Err(e) = s.write_journal(&j) {
+                    if !warned {
+                        tracing::warn!("cannot write the energy journal (will retry): {e}");
+                        warned = true;
+                    }
+                }
+            }
             continue;
         }
         if store.is_none() && (stop || last_try.elapsed() >= Duration::from_secs(60)) {
@@ -243,9 +309,10 @@ fn writer(dir: PathBuf, mut store: Option<EnergyStore>, rx: mpsc::Receiver<Msg>)
             }
         }
         if let Some(s) = store.as_mut() {
-            match s.add(&pending) {
+            match s.add_then_journal(&pending, journal.as_ref()) {
                 Ok(()) => {
                     pending.clear();
+                    journal = None;
                     warned = false;
                 }
                 Err(e) => {

@@ -13,11 +13,18 @@
 //! the maximum, the deepest budget scale the minimum). A restarted daemon
 //! therefore continues the night's counters without reading them first, and
 //! a flush that fails is retried with the next one merged in.
+//!
+//! Between flushes the writer keeps a journal: one row (`journal`, id 1)
+//! holding what was metered since the last flush, replaced about once a
+//! second. A flush adds its batch and deletes the journal in the same
+//! transaction, so a journal is never counted twice; a daemon that starts
+//! and finds one (its predecessor was killed) folds it in the same way
+//! ([`EnergyStore::fold_journal`]). A `kill -9` loses about a second.
 
 use super::meter::{NightRecord, RunRecord, ScopeKind, ScopeRecord};
 use super::EnergyError;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use rusqlite::{params, Connection, OpenFlags};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -27,9 +34,10 @@ pub const DB_FILE: &str = "energy.sqlite";
 
 /// The schema, oldest first; version N means the first N are applied.
 /// Never edit a shipped entry: append.
-pub const MIGRATIONS: &[(&str, &str)] = &[(
-    "per-night energy per scope and per show run",
-    r#"
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "per-night energy per scope and per show run",
+        r#"
     -- Nights are local dates (noon to noon, site timezone), 'YYYY-MM-DD'.
     -- Instants are RFC 3339 UTC with nanoseconds: text order is time order.
     CREATE TABLE scope_night (
@@ -68,7 +76,20 @@ pub const MIGRATIONS: &[(&str, &str)] = &[(
         PRIMARY KEY (night, show, started)
     );
     "#,
-)];
+    ),
+    (
+        "the journal: energy metered since the last flush",
+        r#"
+    -- At most one row: the night records (JSON) metered since the last
+    -- flush, replaced about once a second, deleted by the flush that adds them.
+    CREATE TABLE journal (
+        id      INTEGER PRIMARY KEY CHECK (id = 1),
+        records TEXT NOT NULL,
+        written TEXT NOT NULL
+    );
+    "#,
+    ),
+];
 
 /// An open energy record.
 pub struct EnergyStore {
@@ -172,11 +193,82 @@ impl EnergyStore {
         &self.path
     }
 
-    /// Add metered totals (one transaction for all nights).
+    /// Add metered totals (one transaction for all nights). The journal
+    /// goes in the same transaction: what it held is part of `records`.
     pub fn add(&mut self, records: &BTreeMap<NaiveDate, NightRecord>) -> Result<(), EnergyError> {
+        self.add_then_journal(records, None)
+    }
+
+    /// Add `records` and replace the journal with `journal` (what was
+    /// metered after them), in one transaction.
+    pub fn add_then_journal(
+        &mut self,
+        records: &BTreeMap<NaiveDate, NightRecord>,
+        journal: Option<&BTreeMap<NaiveDate, NightRecord>>,
+    ) -> Result<(), EnergyError> {
+        let journal = journal.map(journal_text).transpose()?;
         let tx = self.conn.transaction()?;
-        {
-            let mut scope = tx.prepare_cached(
+        add_tx(&tx, records)?;
+        tx.execute("DELETE FROM journal", [])?;
+        if let Some(text) = journal {
+            write_journal_tx(&tx, &text)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Replace the journal with what was metered since the last flush.
+    pub fn write_journal(
+        &mut self,
+        records: &BTreeMap<NaiveDate, NightRecord>,
+    ) -> Result<(), EnergyError> {
+        let text = journal_text(records)?;
+        write_journal_tx(&self.conn, &text)?;
+        Ok(())
+    }
+
+    /// The journal left by a daemon that did not stop (killed, power cut):
+    /// add it to the record and delete it, in one transaction. Returns
+    /// what was folded (`None`: there was no journal). Only the daemon
+    /// that holds the state folder's lock calls this, before it meters.
+    pub fn fold_journal(
+        &mut self,
+    ) -> Result<Option<BTreeMap<NaiveDate, NightRecord>>, EnergyError> {
+        let text: Option<String> = self
+            .conn
+            .query_row("SELECT records FROM journal WHERE id = 1", [], |r| r.get(0))
+            .optional()?;
+        let Some(text) = text else {
+            return Ok(None);
+        };
+        let records: BTreeMap<NaiveDate, NightRecord> = serde_json::from_str(&text)
+            .map_err(|e| EnergyError::Corrupt(format!("the energy journal: {e}")))?;
+        self.add(&records)?;
+        Ok(Some(records))
+    }
+}
+
+fn journal_text(records: &BTreeMap<NaiveDate, NightRecord>) -> Result<String, EnergyError> {
+    serde_json::to_string(records)
+        .map_err(|e| EnergyError::Corrupt(format!("the energy journal: {e}")))
+}
+
+fn write_journal_tx(conn: &Connection, text: &str) -> Result<(), EnergyError> {
+    conn.execute(
+        "INSERT INTO journal (id, records, written) VALUES (1, ?1, ?2)
+         ON CONFLICT (id) DO UPDATE SET records = excluded.records, written = excluded.written",
+        params![text, ts(Utc::now())],
+    )?;
+    Ok(())
+}
+
+/// [`EnergyStore::add`] inside the caller's transaction.
+fn add_tx(
+    tx: &rusqlite::Transaction<'_>,
+    records: &BTreeMap<NaiveDate, NightRecord>,
+) -> Result<(), EnergyError> {
+    {
+        let mut scope = tx.prepare_cached(
                 "INSERT INTO scope_night (night, kind, name, kwh, cost, co2_kg, baseline_kwh, peak_w,
                     lit_s, metered_s, curfew_s, curfew_kwh, curfew_uncapped_kwh, curfew_standby_kwh, max_w,
                     limited_s, min_scale, shed_kwh, over_s, first_at, last_at)
@@ -205,8 +297,8 @@ impl EnergyStore {
                     last_at = CASE WHEN last_at IS NULL OR excluded.last_at > last_at
                                    THEN excluded.last_at ELSE last_at END",
             )?;
-            let mut run = tx.prepare_cached(
-                "INSERT INTO show_run (night, show, started, kwh, cost, co2_kg, peak_w, seconds)
+        let mut run = tx.prepare_cached(
+            "INSERT INTO show_run (night, show, started, kwh, cost, co2_kg, peak_w, seconds)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT (night, show, started) DO UPDATE SET
                     kwh = kwh + excluded.kwh,
@@ -214,53 +306,53 @@ impl EnergyStore {
                     co2_kg = co2_kg + excluded.co2_kg,
                     peak_w = MAX(peak_w, excluded.peak_w),
                     seconds = seconds + excluded.seconds",
-            )?;
-            for (night, rec) in records {
-                let night = night.format("%Y-%m-%d").to_string();
-                for s in &rec.scopes {
-                    let Some(kind) = s.kind else { continue };
-                    scope.execute(params![
-                        night,
-                        kind.as_str(),
-                        s.name,
-                        s.kwh,
-                        s.cost,
-                        s.co2_kg,
-                        s.baseline_kwh,
-                        s.peak_w,
-                        s.lit_s,
-                        s.metered_s,
-                        s.curfew_s,
-                        s.curfew_kwh,
-                        s.curfew_uncapped_kwh,
-                        s.curfew_standby_kwh,
-                        s.max_w,
-                        s.limited_s,
-                        s.min_scale,
-                        s.shed_kwh,
-                        s.over_s,
-                        s.first_at.map(ts),
-                        s.last_at.map(ts),
-                    ])?;
-                }
-                for r in &rec.runs {
-                    run.execute(params![
-                        night,
-                        r.show,
-                        ts(r.started),
-                        r.kwh,
-                        r.cost,
-                        r.co2_kg,
-                        r.peak_w,
-                        r.seconds,
-                    ])?;
-                }
+        )?;
+        for (night, rec) in records {
+            let night = night.format("%Y-%m-%d").to_string();
+            for s in &rec.scopes {
+                let Some(kind) = s.kind else { continue };
+                scope.execute(params![
+                    night,
+                    kind.as_str(),
+                    s.name,
+                    s.kwh,
+                    s.cost,
+                    s.co2_kg,
+                    s.baseline_kwh,
+                    s.peak_w,
+                    s.lit_s,
+                    s.metered_s,
+                    s.curfew_s,
+                    s.curfew_kwh,
+                    s.curfew_uncapped_kwh,
+                    s.curfew_standby_kwh,
+                    s.max_w,
+                    s.limited_s,
+                    s.min_scale,
+                    s.shed_kwh,
+                    s.over_s,
+                    s.first_at.map(ts),
+                    s.last_at.map(ts),
+                ])?;
+            }
+            for r in &rec.runs {
+                run.execute(params![
+                    night,
+                    r.show,
+                    ts(r.started),
+                    r.kwh,
+                    r.cost,
+                    r.co2_kg,
+                    r.peak_w,
+                    r.seconds,
+                ])?;
             }
         }
-        tx.commit()?;
-        Ok(())
     }
+    Ok(())
+}
 
+impl EnergyStore {
     /// The recorded nights from `from` to `to` (inclusive), oldest first.
     pub fn nights(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<NightRecord>, EnergyError> {
         let (f, t) = (

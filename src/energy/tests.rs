@@ -622,3 +622,42 @@ fn the_demo_site_parses_its_energy_section() {
     assert_eq!(e.tariff.bands.len(), 2);
     assert!(e.groups.contains_key("searchlights"));
 }
+
+/// The journal is counted exactly once: a flush deletes it in the same
+/// transaction that adds its batch, and a start folds one left behind.
+#[test]
+fn the_journal_is_folded_once_and_superseded_by_a_flush() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let night = chrono::NaiveDate::from_ymd_opt(2026, 12, 31).unwrap();
+    let record = |kwh: f64| {
+        let mut r = NightRecord::new(night);
+        r.scope_mut(ScopeKind::Site, "t").kwh = kwh;
+        BTreeMap::from([(night, r)])
+    };
+    let site_kwh = |store: &EnergyStore| {
+        store
+            .nights(night, night)
+            .expect("nights")
+            .first()
+            .and_then(|n| n.site().map(|s| s.kwh))
+            .unwrap_or(0.0)
+    };
+    let mut store = EnergyStore::open(dir.path()).expect("open");
+    // A journal, then a flush that includes it: the journal is gone.
+    store.write_journal(&record(1.0)).expect("journal");
+    store
+        .add_then_journal(&record(2.0), Some(&record(0.25)))
+        .expect("flush");
+    assert_eq!(site_kwh(&store), 2.0);
+    // The journal now holds only what came after the flush; a killed
+    // daemon leaves it, and the next start folds it once.
+    drop(store);
+    let mut store = EnergyStore::open(dir.path()).expect("reopen");
+    assert_eq!(
+        store.fold_journal().expect("fold").map(|r| r.len()),
+        Some(1)
+    );
+    assert_eq!(site_kwh(&store), 2.25);
+    assert_eq!(store.fold_journal().expect("fold again"), None);
+    assert_eq!(site_kwh(&store), 2.25);
+}

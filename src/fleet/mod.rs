@@ -779,7 +779,7 @@ impl Task {
     async fn resync(&mut self) {
         let book = self.control.book().await;
         let mut out: Vec<(Kind, String, Command)> = Vec::new();
-        for o in &book.state.overrides {
+        for o in book.overrides.values() {
             let key = self.item_key_for_local(Kind::Override, o.id);
             if key
                 .as_ref()
@@ -817,7 +817,7 @@ impl Task {
             self.remember(&format!("override/{k}"), item).await;
             out.push((Kind::Override, k, cmd));
         }
-        for s in &book.state.scenes {
+        for s in book.scenes.values() {
             let key = self.item_key_for_local(Kind::Scene, s.id);
             if key
                 .as_ref()
@@ -855,7 +855,7 @@ impl Task {
             self.remember(&format!("scene/{k}"), item).await;
             out.push((Kind::Scene, k, cmd));
         }
-        for m in &book.state.masters {
+        for m in &book.masters {
             let k = wire::master_key(&m.target);
             let item_key = format!("master/{k}");
             if self.seen_since_connect.contains(&item_key) {

@@ -171,6 +171,10 @@ pub struct ArtNetOutput {
     watch: Option<std::sync::Arc<super::artpoll::NodeWatch>>,
     /// The wire Port-Addresses, for the Art-Net service's ArtPollReply.
     wire: Vec<u16>,
+    /// A target written as a host name: resolved off the frame loop.
+    host: Option<super::resolve::HostTarget>,
+    /// ArtSync goes to the target (not a `sync_to` address of its own).
+    sync_to_target: bool,
 }
 
 impl ArtNetOutput {
@@ -227,7 +231,19 @@ impl ArtNetOutput {
             sync_to: target,
             watch: None,
             wire,
+            host: None,
+            sync_to_target: true,
         })
+    }
+
+    /// Send to `name` (at the target's port), looked up now on a thread of
+    /// its own and again after a send fails; nothing is sent until it
+    /// resolves. The health names the name, and says why while it does not.
+    pub fn to_host(mut self, name: &str) -> ArtNetOutput {
+        let port = self.target.port();
+        self.udp.health.target = format!("{name}:{port}");
+        self.host = Some(super::resolve::HostTarget::start(name, port));
+        self
     }
 
     /// Send a universe only when its data changed, and every universe at
@@ -245,7 +261,10 @@ impl ArtNetOutput {
     /// them, so the nodes see one ArtSync per frame, after every ArtDmx.
     pub fn sync_to(mut self, to: Option<SocketAddr>) -> ArtNetOutput {
         match to {
-            Some(a) => self.sync_to = a,
+            Some(a) => {
+                self.sync_to = a;
+                self.sync_to_target = false;
+            }
             None => self.sync = false,
         }
         self
@@ -254,6 +273,21 @@ impl ArtNetOutput {
 
 impl Output for ArtNetOutput {
     fn send(&mut self, frame: &Frame) {
+        if let Some(h) = &self.host {
+            match h.addr() {
+                Some(a) => {
+                    self.target = a;
+                    if self.sync_to_target {
+                        self.sync_to = a;
+                    }
+                }
+                None => {
+                    // Nothing to send to yet: the health says why.
+                    h.refresh();
+                    return;
+                }
+            }
+        }
         self.udp.begin_frame();
         match self.keep_alive {
             None => self.packets.build(frame),
@@ -269,6 +303,12 @@ impl Output for ArtNetOutput {
             let mut sync = [0u8; ARTSYNC_LEN];
             encode_artsync(&mut sync);
             self.udp.send(&sync, self.sync_to);
+        }
+        if self.udp.frame_failed() {
+            if let Some(h) = &self.host {
+                // The node may have moved: ask again (at most every 2 s).
+                h.refresh();
+            }
         }
         self.udp.end_frame();
     }
@@ -289,12 +329,21 @@ impl Output for ArtNetOutput {
         self.watch = Some(watch.clone());
     }
 
+    /// A host-name target is not polled by the Art-Net service (its
+    /// address is known only once resolved).
     fn artnet_target(&self) -> Option<(SocketAddr, Vec<u16>)> {
+        if self.host.is_some() {
+            return None;
+        }
         Some((self.target, self.wire.clone()))
     }
 
     fn health_into(&self, out: &mut OutputHealth) {
         self.udp.health.copy_into(out);
+        if let Some(h) = &self.host {
+            h.report(out);
+            return;
+        }
         if let Some(reason) = self.watch.as_ref().and_then(|w| w.down_reason(self.target)) {
             out.state = super::DOWN;
             out.last_error = Some(reason);

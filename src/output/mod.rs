@@ -22,6 +22,7 @@ pub mod serial;
 pub mod threaded;
 // The pure codecs live in nightscape-core's `wire`.
 pub use nightscape_core::wire::{artnet as artpoll_wire, enttec as enttec_wire, sacn as sacn_wire};
+mod resolve;
 mod udp;
 
 use crate::engine::Frame;
@@ -212,6 +213,10 @@ pub fn open_all(site: &Site, state_dir: &Path) -> (Vec<Box<dyn Output>>, Vec<Str
                     cfg.interface.as_deref(),
                 ) {
                     Ok(o) => {
+                        let o = match &cfg.host {
+                            Some(name) => o.to_host(name),
+                            None => o,
+                        };
                         // Keep-alive a little under a second: Art-Net nodes
                         // may drop a universe not refreshed for 1 s or more.
                         let o = if *only_changed {
@@ -262,10 +267,16 @@ pub fn open_all(site: &Site, state_dir: &Path) -> (Vec<Box<dyn Output>>, Vec<Str
                     cfg.bind,
                     cfg.interface.as_deref(),
                 ) {
-                    Ok(o) => outputs.push(threaded::maybe_threaded(
-                        Box::new(o.terminate_on_stop(cfg.terminate_on_stop)),
-                        cfg.universes.len(),
-                    )),
+                    Ok(o) => {
+                        let o = match &cfg.host {
+                            Some(name) => o.to_host(name),
+                            None => o,
+                        };
+                        outputs.push(threaded::maybe_threaded(
+                            Box::new(o.terminate_on_stop(cfg.terminate_on_stop)),
+                            cfg.universes.len(),
+                        ))
+                    }
                     Err(e) => warnings.push(format!(
                         "sacn output to {target}: cannot open a socket: {e}"
                     )),

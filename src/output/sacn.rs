@@ -69,6 +69,8 @@ pub struct SacnOutput {
     discovery_buf: Vec<u8>,
     /// Send stream termination on stop (`shutdown = "hold"` turns it off).
     terminate_on_stop: bool,
+    /// A unicast target written as a host name: resolved off the frame loop.
+    host: Option<super::resolve::HostTarget>,
 }
 
 impl SacnOutput {
@@ -123,7 +125,21 @@ impl SacnOutput {
             next_discovery: Instant::now(),
             discovery_buf: Vec::new(),
             terminate_on_stop: true,
+            host: None,
         })
+    }
+
+    /// Send to `name` (at the unicast target's port), looked up now on a
+    /// thread of its own and again after a send fails; nothing is sent
+    /// until it resolves, and the health says why.
+    pub fn to_host(mut self, name: &str) -> SacnOutput {
+        let port = match self.settings.target {
+            SacnTarget::Unicast(a) => a.port(),
+            SacnTarget::Multicast => return self,
+        };
+        self.udp.health.target = format!("{name}:{port}");
+        self.host = Some(super::resolve::HostTarget::start(name, port));
+        self
     }
 
     /// `false`: stop without stream termination, so receivers keep the
@@ -197,6 +213,15 @@ impl Output for SacnOutput {
         if self.stopped {
             return;
         }
+        if let Some(h) = &self.host {
+            match h.addr() {
+                Some(a) => self.settings.target = SacnTarget::Unicast(a),
+                None => {
+                    h.refresh();
+                    return;
+                }
+            }
+        }
         self.udp.begin_frame();
         if Instant::now() >= self.next_discovery {
             self.next_discovery = Instant::now() + Duration::from_secs(DISCOVERY_INTERVAL_S);
@@ -221,15 +246,25 @@ impl Output for SacnOutput {
             let to = self.destination(sync_address);
             self.udp.send(&sync[..len], to);
         }
+        if self.udp.frame_failed() {
+            if let Some(h) = &self.host {
+                h.refresh();
+            }
+        }
         self.udp.end_frame();
     }
 
     fn health(&self) -> OutputHealth {
-        self.udp.health.clone()
+        let mut h = OutputHealth::default();
+        self.health_into(&mut h);
+        h
     }
 
     fn health_into(&self, out: &mut OutputHealth) {
         self.udp.health.copy_into(out);
+        if let Some(h) = &self.host {
+            h.report(out);
+        }
     }
 
     /// Three rounds of stream-termination packets: receivers drop this

@@ -94,6 +94,11 @@ impl UdpSender {
         &self.socket
     }
 
+    /// Whether a send of the current frame failed.
+    pub fn frame_failed(&self) -> bool {
+        self.frame_errors > 0
+    }
+
     pub fn begin_frame(&mut self) {
         self.frame_errors = 0;
         self.frame_sent = 0;

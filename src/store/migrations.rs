@@ -106,4 +106,14 @@ pub const MIGRATIONS: &[Migration] = &[
         CREATE INDEX skips_night ON skips(night);
     "#,
     },
+    Migration {
+        name: "override records carry their format version",
+        sql: r#"
+        -- The version of the override record format a row was written in
+        -- (store::OVERRIDE_RECORD). A build meeting a row of a newer version
+        -- leaves it out of force and says which version, instead of
+        -- misreading it. Rows before this column are version 1.
+        ALTER TABLE overrides ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+    "#,
+    },
 ];

@@ -83,6 +83,13 @@ pub struct AuditRow {
     pub entry: AuditEntry,
 }
 
+/// The override record format this build writes and reads (the
+/// `version` column). Bump it when a row's meaning changes (a new action's
+/// JSON, a new column a reader must honour); an older build then leaves
+/// such rows out of force, logged and audited with their version, instead
+/// of misreading them.
+pub const OVERRIDE_RECORD: i64 = 1;
+
 /// Control state as persisted, with the instants operators cancelled items
 /// at (the in-memory model only needs the moved end; people reading the
 /// status want to see "releasing").
@@ -255,7 +262,7 @@ impl Store {
         let conn = self.lock();
         let mut out = Persisted::default();
         let mut stmt = conn.prepare(
-            "SELECT id, target, action, priority, created, expires, fade, note, author, cancelled
+            "SELECT id, target, action, priority, created, expires, fade, note, author, cancelled, version
              FROM overrides ORDER BY id",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -270,6 +277,7 @@ impl Store {
                 r.get::<_, Option<String>>(7)?,
                 r.get::<_, String>(8)?,
                 r.get::<_, Option<String>>(9)?,
+                r.get::<_, i64>(10)?,
             ))
         })?;
         for (n, row) in rows.enumerate() {
@@ -288,7 +296,13 @@ impl Store {
                     note,
                     author,
                     cancelled,
+                    version,
                 )| {
+                    if version > OVERRIDE_RECORD {
+                        return Err(StoreError::Corrupt(format!(
+                            "override {id} is an override record of version {version}, written by a newer nightscape; this build reads versions up to {OVERRIDE_RECORD}, so it is left out of force (run the newer nightscape, or release it there)"
+                        )));
+                    }
                     let action: Action = serde_json::from_str(&action)
                         .map_err(|e| StoreError::Corrupt(format!("override {id} action: {e}")))?;
                     let priority = i32::try_from(priority).map_err(|_| {
@@ -420,8 +434,8 @@ impl Store {
             .map_err(|e| StoreError::Corrupt(format!("override action: {e}")))?;
         {
             tx.execute(
-                "INSERT INTO overrides (target, action, priority, created, expires, fade, note, author)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO overrides (target, action, priority, created, expires, fade, note, author, version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     o.target,
                     action,
@@ -430,7 +444,8 @@ impl Store {
                     o.expires.map(instant_text),
                     o.fade,
                     o.note,
-                    o.author
+                    o.author,
+                    OVERRIDE_RECORD
                 ],
             )?;
             let id = tx.last_insert_rowid();
@@ -979,6 +994,36 @@ mod tests {
         assert_eq!(p.state.overrides[0].id, good);
         assert_eq!(p.skipped.len(), 1);
         assert!(p.skipped[0].contains("override"), "{:?}", p.skipped);
+    }
+
+    #[test]
+    fn an_override_of_a_newer_record_version_is_refused_naming_it() {
+        let s = Store::open_in_memory().unwrap();
+        let good = s.insert_override(&ov(None), &audit("o")).unwrap();
+        let newer = s.insert_override(&ov(None), &audit("o")).unwrap();
+        let version: i64 = s
+            .lock()
+            .query_row("SELECT version FROM overrides WHERE id = ?1", [good], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(version, OVERRIDE_RECORD);
+        s.lock()
+            .execute("UPDATE overrides SET version = 2 WHERE id = ?1", [newer])
+            .unwrap();
+        let p = s.load(t(1)).unwrap();
+        assert_eq!(
+            p.state.overrides.iter().map(|o| o.id).collect::<Vec<_>>(),
+            [good]
+        );
+        assert_eq!(p.skipped.len(), 1);
+        assert!(
+            p.skipped[0].contains(&format!(
+                "override {newer} is an override record of version 2"
+            )) && p.skipped[0].contains("versions up to 1"),
+            "{:?}",
+            p.skipped
+        );
     }
 
     #[test]

@@ -155,9 +155,17 @@ impl Rig {
     fn in_memory(&self) -> nightscape::store::Persisted {
         let book = self.rt.block_on(self.state.control.book());
         nightscape::store::Persisted {
-            state: book.state,
-            cancelled_overrides: book.cancelled_overrides.into_iter().collect(),
-            cancelled_scenes: book.cancelled_scenes.into_iter().collect(),
+            state: book.state(),
+            cancelled_overrides: book
+                .cancelled_overrides
+                .iter()
+                .map(|(id, at)| (*id, *at))
+                .collect(),
+            cancelled_scenes: book
+                .cancelled_scenes
+                .iter()
+                .map(|(id, at)| (*id, *at))
+                .collect(),
             skipped: Vec::new(),
         }
     }
@@ -778,4 +786,68 @@ fn overrides_are_capped_and_lists_are_paged_and_anonymous_plans_bounded() {
     assert!(b.contains("31"), "{b}");
     let (s, _, _) = rig.request("GET", "/api/schedule?days=366", Some(VIEWER), &[], None);
     assert_ne!(s, 422);
+}
+
+/// With many overrides in force the status stays small: it lists the first
+/// 50 (and every emergency one), counts them all and points at the paged
+/// list for the rest; the frame still carries what the store holds.
+#[test]
+fn the_status_summarises_many_overrides_and_points_at_the_paged_list() {
+    let rig = Rig::start_capped(ApiLimits::default(), true, 500);
+    for i in 0..120 {
+        let (s, v) = rig.json(
+            "POST",
+            "/api/overrides",
+            OPERATOR,
+            Some(json!({"target": "square", "level": 0.5, "note": format!("n{i}")})),
+        );
+        assert_eq!(s, 201, "{v}");
+    }
+    let (s, v) = rig.json(
+        "POST",
+        "/api/overrides",
+        OPERATOR,
+        Some(json!({"target": "*", "blackout": true, "priority": "emergency"})),
+    );
+    assert_eq!(s, 201, "{v}");
+    let emergency = v["id"].as_i64().unwrap();
+    let (s, _) = rig.json("DELETE", "/api/overrides/1", OPERATOR, None);
+    assert_eq!(s, 200);
+
+    let (s, status) = rig.json("GET", "/api/status", VIEWER, None);
+    assert_eq!(s, 200);
+    let listed: Vec<i64> = status["overrides"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(listed.len(), 51, "{listed:?}");
+    assert_eq!(listed[..50], (1..=50).collect::<Vec<i64>>()[..]);
+    assert_eq!(
+        listed[50], emergency,
+        "the emergency override is always listed"
+    );
+    assert_eq!(status["overrides_total"], 121);
+    assert_eq!(status["overrides_in_force"], 120);
+    assert_eq!(status["emergency"], true);
+    let next = status["overrides_next"].as_str().unwrap();
+    assert_eq!(next, "/api/overrides?after=50");
+    let (s, rest) = rig.json("GET", next, VIEWER, None);
+    assert_eq!(s, 200);
+    assert_eq!(rest.as_array().unwrap().len(), 71);
+
+    // Memory, disk and the compiled control agree after the keyed changes.
+    assert_eq!(rig.in_memory(), rig.persisted());
+    let expected = rig.expected_frame();
+    let universes: Vec<u16> = expected.keys().copied().collect();
+    let seen = wait_until(
+        "the wire to match the store",
+        Duration::from_secs(10),
+        || {
+            common::collect_frame(&rig.rx, &universes, Duration::from_secs(2)).as_ref()
+                == Some(&expected)
+        },
+    );
+    assert!(seen, "the wire differs from the store's state");
 }

@@ -1059,9 +1059,11 @@ fn missing_profile_library_is_reported() {
         "profiles = \"../no-such-library\"",
     );
     let d = site.errors();
+    // Said at the `profiles` key of site.toml, naming the folder.
     assert!(
-        d.iter().any(|e| e.path.ends_with("no-such-library")
-            && e.message.contains("cannot read the profile library")),
+        d.iter().any(|e| e.path.ends_with("site.toml")
+            && e.message.contains("cannot read the profile library")
+            && e.message.contains("no-such-library")),
         "{}",
         dump(&d)
     );
@@ -1525,4 +1527,87 @@ fn an_output_without_a_node_in_a_site_with_nodes() {
         "{}",
         dump(&d)
     );
+}
+
+// ------------------------------------------- one edit, exactly one error
+
+mod one_edit {
+    use super::*;
+
+    /// One edit of the demo site and the one problem it must give: in `file`,
+    /// replace `from` with `to`; the only error is at the start of `at` (which
+    /// occurs once in the edited text, `from` replaced) and contains `says`.
+    /// Nothing else is reported: no cascade.
+    struct Case {
+        file: &'static str,
+        from: &'static str,
+        to: &'static str,
+        at: &'static str,
+        says: &'static str,
+    }
+
+    fn check(case: Case) {
+        let site = TestSite::demo();
+        let text = site.replace(case.file, case.from, case.to);
+        let diags = site.errors();
+        let errors: Vec<&Diagnostic> = diags
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .collect();
+        assert_eq!(
+            errors.len(),
+            1,
+            "`{}` → `{}`: expected one error; got:{}",
+            case.from,
+            case.to,
+            dump(&diags)
+        );
+        expect_error(
+            &diags,
+            &site.path(case.file),
+            locate(&text, case.at),
+            &[case.says],
+        );
+    }
+
+    #[test]
+    fn each_of_these_edits_gives_one_located_error_and_no_cascade() {
+        for case in [
+            // A profile library that is not there: said once, at the key,
+            // not as "unknown profile" for every array and fixture using it.
+            Case {
+                file: "shows/site.toml",
+                from: "profiles = \"../fixtures\"",
+                to: "profiles = \"../fixturez\"",
+                at: "\"../fixturez\"",
+                says: "cannot read the profile library",
+            },
+            // A path of identical points has no length: an error, not an
+            // array piled on one spot.
+            Case {
+                file: "shows/site.toml",
+                from: "points = [[-30, 200], [-30, 1000]]",
+                to: "points = [[-30, 200], [-30, 200], [-30, 200]]",
+                at: "[[-30, 200], [-30, 200], [-30, 200]]",
+                says: "are the same (-30, 200)",
+            },
+            // A cron expression that can never fire, named by its field.
+            Case {
+                file: "shows/site.toml",
+                from: "start = \"cron: 30 19-21 * * *\"",
+                to: "start = \"cron: 0 0 31 2 *\"",
+                at: "\"cron: 0 0 31 2 *\"",
+                says: "day of month field `31`",
+            },
+            Case {
+                file: "shows/site.toml",
+                from: "start = \"cron: 30 19-21 * * *\"",
+                to: "start = \"cron: 0 0 30 2 *\"",
+                at: "\"cron: 0 0 30 2 *\"",
+                says: "never fires",
+            },
+        ] {
+            check(case);
+        }
+    }
 }

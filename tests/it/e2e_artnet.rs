@@ -118,3 +118,48 @@ fn daemon_frames_equal_render_at_the_same_instant() {
     // The festival is not dark: the chase and the searchlights are lit.
     assert!(data.values().flatten().any(|&v| v > 0));
 }
+
+/// A target written as a host name (`localhost:PORT`) loads without any
+/// lookup, is resolved when the output opens, and frames arrive; the
+/// status names the output by its name and calls it ok.
+#[test]
+fn a_host_name_target_is_resolved_when_the_output_opens() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    rx.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let port = rx.local_addr().unwrap().port();
+    common::retarget(&site, &format!("localhost:{port}"));
+    let cfg = nightscape::config::load(&site).expect("a host name loads");
+    assert_eq!(cfg.site.outputs[0].host.as_deref(), Some("localhost"));
+
+    let state = tmp.path().join("var");
+    let _daemon = common::spawn_daemon(
+        &site,
+        &["--clock", AT, "--state", state.to_str().unwrap()],
+        &[],
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut got = None;
+    while got.is_none() && Instant::now() < deadline {
+        got = common::recv_artdmx(&rx);
+    }
+    assert!(got.is_some(), "no ArtDmx reached localhost:{port}");
+    let base = common::api_base(&state);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status: serde_json::Value = ureq::get(format!("{base}/api/status"))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap();
+        let out = &status["outputs"][0];
+        if out["target"] == format!("localhost:{port}") && out["state"] == "ok" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "output status: {out}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

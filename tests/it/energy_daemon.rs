@@ -284,3 +284,113 @@ fn a_short_run_killed_hard_is_recorded_within_seconds() {
     let (kwh, metered, _) = row.expect("nothing recorded for a run shorter than 25 s");
     assert!(kwh > 0.0 && metered > 0.0, "{kwh} kWh over {metered} s");
 }
+
+/// Seconds metered for the whole site in the journal, if there is one.
+fn journal_seconds(state: &Path) -> Option<f64> {
+    let conn = rusqlite::Connection::open_with_flags(
+        state.join("energy.sqlite"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .ok()?;
+    let text: String = conn
+        .query_row("SELECT records FROM journal WHERE id = 1", [], |r| r.get(0))
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    Some(
+        v.as_object()?
+            .values()
+            .flat_map(|night| night["scopes"].as_array().cloned().unwrap_or_default())
+            .filter(|s| s["kind"] == "site")
+            .filter_map(|s| s["metered_s"].as_f64())
+            .sum(),
+    )
+}
+
+/// A daemon killed with SIGKILL before its first flush (5 s) loses about a
+/// second of energy, not all of it: the journal (written once a second)
+/// is folded into the record by the next start. The run time is measured
+/// on the wire, from the first Art-Net frame received to the last.
+#[test]
+fn a_kill_9_loses_about_a_second_of_energy_and_the_next_start_folds_the_journal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    let rx = common::artnet_receiver(&site);
+    no_api(&site);
+    let state = tmp.path().join("var");
+    let args = [
+        "--state",
+        state.to_str().unwrap(),
+        "--show",
+        "static-evening",
+        "--clock",
+        "2026-12-31T20:00:00+08:00",
+    ];
+    // Every ArtDmx packet's arrival, first and last.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_rx = stop.clone();
+    let wire = std::thread::spawn(move || {
+        let (mut first, mut last) = (None, None);
+        let mut quiet_since = Instant::now();
+        loop {
+            if common::recv_artdmx(&rx).is_some() {
+                let now = Instant::now();
+                first.get_or_insert(now);
+                last = Some(now);
+                quiet_since = now;
+            } else if stop_rx.load(std::sync::atomic::Ordering::Relaxed)
+                && quiet_since.elapsed() > Duration::from_millis(500)
+            {
+                return (first, last);
+            }
+        }
+    });
+    let mut d = common::spawn_daemon(&site, &args, &[]);
+    // Kill once the journal holds 2 s, at an arbitrary point of the next
+    // second (not just after a journal write): before the first flush (5 s
+    // after start), so without the journal nothing would be recorded.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while journal_seconds(&state).is_none_or(|s| s < 2.0) {
+        assert!(Instant::now() < deadline, "no journal of 2 s within 30 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    std::thread::sleep(Duration::from_millis(u64::from(nanos % 1000)));
+    let _ = d.0.kill(); // SIGKILL
+    let _ = d.0.wait();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (first, last) = wire.join().unwrap();
+    let ran = (last.unwrap() - first.unwrap()).as_secs_f64();
+
+    // The next start folds the journal before it meters anything itself
+    // (its own first flush is 5 s away).
+    let mut again = common::spawn_daemon(&site, &args, &[]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut row = None;
+    while row.is_none() {
+        assert!(Instant::now() < deadline, "the journal was not folded");
+        row = site_row(&state, "2026-12-31");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = again.0.kill();
+    let _ = again.0.wait();
+    let (kwh, metered, _) = row.unwrap();
+    let watts = kwh * 3.6e6 / metered;
+    let lost_s = ran - metered;
+    println!(
+        "ran {ran:.2} s on the wire, recorded {metered:.2} s = {:.3} Wh at {watts:.0} W: lost {lost_s:.2} s ({:.3} Wh)",
+        kwh * 1000.0,
+        lost_s * watts / 3600.0
+    );
+    assert!(kwh > 0.0, "nothing recorded");
+    assert!(
+        lost_s <= 2.0,
+        "a kill -9 lost {lost_s:.2} s of {ran:.2} s (recorded {metered:.2} s)"
+    );
+    assert!(
+        metered <= ran + 0.5,
+        "recorded {metered:.2} s for a run of {ran:.2} s"
+    );
+}

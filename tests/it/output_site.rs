@@ -370,3 +370,63 @@ sync_to = "broadcast"
         "192.168.1.255".parse::<std::net::Ipv4Addr>().unwrap()
     );
 }
+
+/// Host names are accepted as written and never looked up while loading
+/// (the output resolves them when it opens); what is neither an IPv4
+/// address nor a host name is refused at the value.
+#[test]
+fn host_name_targets_are_kept_for_the_output_to_resolve() {
+    let (s, _) = ok(r#"
+[[outputs]]
+kind = "artnet"
+target = "node-3.city.lan"
+universes = 1
+
+[[outputs]]
+kind = "sacn"
+target = "LocalHost:5570"
+universes = 2
+"#);
+    assert_eq!(s.outputs[0].host.as_deref(), Some("node-3.city.lan"));
+    match &s.outputs[0].kind {
+        OutputKind::ArtNet { target, .. } => {
+            assert!(target.ip().is_unspecified());
+            assert_eq!(target.port(), 6454);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.outputs[1].host.as_deref(), Some("localhost"));
+    match &s.outputs[1].kind {
+        OutputKind::Sacn {
+            target: SacnTarget::Unicast(a),
+            ..
+        } => assert_eq!(a.port(), 5570),
+        other => panic!("{other:?}"),
+    }
+    for (target, want) in [
+        ("10.0.4.256", "is neither an IPv4 address nor a host name"),
+        (
+            "node_3.city.lan",
+            "is neither an IPv4 address nor a host name",
+        ),
+        ("-node.lan", "is neither an IPv4 address nor a host name"),
+        ("node.lan:0", "the port after `:` must be a number 1..65535"),
+    ] {
+        let e = errors(&format!(
+            "[[outputs]]\nkind = \"artnet\"\ntarget = \"{target}\"\nuniverses = 1\n"
+        ));
+        assert!(
+            e.iter()
+                .any(|m| m.starts_with("site.toml:7:10: ") && m.contains(want)),
+            "{target}: {e:?}"
+        );
+    }
+    let e = errors(
+        "[[outputs]]\nkind = \"artnet\"\ntarget = \"node.lan\"\nuniverses = 1\nsync = true\nsync_to = \"broadcast\"\n",
+    );
+    assert!(
+        e.iter()
+            .any(|m| m.starts_with("site.toml:10:11: ") && m.contains("needs an IP target")),
+        "{e:?}"
+    );
+}

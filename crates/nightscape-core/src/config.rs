@@ -46,6 +46,9 @@ pub struct Sources {
     pub folder: std::path::PathBuf,
     pub site: SourceFile,
     pub profiles: Vec<SourceFile>,
+    /// The profile library could not be read: why (said once, at the site
+    /// file's `profiles` key; profile names are then not checked).
+    pub profiles_unreadable: Option<String>,
     pub shows: Vec<SourceFile>,
 }
 
@@ -55,9 +58,11 @@ pub fn compile(sources: Sources, mut diags: Diagnostics) -> Result<Config, Diagn
         folder,
         site: site_file,
         profiles,
+        profiles_unreadable,
         shows: show_sources,
     } = sources;
-    let profiles = site::parse_profiles(&profiles, &mut diags);
+    let mut profiles = site::parse_profiles(&profiles, &mut diags);
+    profiles.unreadable = profiles_unreadable;
     let site = site::compile(&site_file, profiles, &mut diags);
 
     let mut shows = BTreeMap::new();

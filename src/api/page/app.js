@@ -30,7 +30,7 @@ const STRINGS = {
     and_more: "… and {n} more",
     now_playing: "Now", next: "Next", nothing: "nothing", in: "in", until: "until",
     release: "Release", extend: "+15 min", stop: "Stop", skip: "Skip tonight", undo: "Undo skip",
-    skipped: "skipped tonight", until_released: "until released", left: "left",
+    skipped: "skipped tonight", until_released: "until released", left: "left", more_overrides: "… and {n} more (GET /api/overrides)",
     viewer: "viewer", operator: "operator", admin: "admin", public: "public (read only)",
     signed_in_as: "{name} ({role})", bad_token: "That token is not accepted.",
     fps: "{fps} / {target} fps · {late} late", frames: "{frames} frames · {late} late frames · up {up}",
@@ -65,7 +65,7 @@ const STRINGS = {
     and_more: "… 另有 {n} 个",
     now_playing: "正在播放", next: "下一个", nothing: "无", in: "还有", until: "至",
     release: "解除", extend: "+15 分钟", stop: "停止", skip: "今晚取消", undo: "撤销取消",
-    skipped: "今晚已取消", until_released: "直到解除", left: "剩余",
+    skipped: "今晚已取消", until_released: "直到解除", left: "剩余", more_overrides: "……另有 {n} 项（GET /api/overrides）",
     viewer: "查看", operator: "操作员", admin: "管理员", public: "公开（只读）",
     signed_in_as: "{name}（{role}）", bad_token: "令牌无效。",
     fps: "{fps} / {target} 帧/秒 · 延迟 {late}", frames: "{frames} 帧 · 延迟 {late} 帧 · 已运行 {up}",
@@ -565,7 +565,10 @@ function renderOverrides(s) {
     }
     return li;
   }));
-  $("release-all").hidden = !ctl || s.overrides.length === 0;
+  // The status lists the first 50 overrides; with thousands in force, say how many more.
+  const more = (s.overrides_total || 0) - s.overrides.length;
+  if (more > 0) $("overrides").append(el("li", { class: "dim" }, t("more_overrides", { n: more })));
+  $("release-all").hidden = !ctl || (s.overrides_total || 0) === 0;
   $("scenes").replaceChildren(...s.scenes.map((x) => {
     const li = el("li", { "data-scene": x.id });
     const w = el("span", { class: "what" }, t("scene_on", { show: x.show }) + (x.target ? " → " + x.target : ""));
@@ -791,7 +794,8 @@ function setupControls() {
   };
   $("release-all").onclick = async () => {
     const live = (S.status ? S.status.overrides : []).filter((o) => o.state !== "releasing");
-    const ok = await confirmDialog(t("confirm_release_title"), t("confirm_release_text", { n: live.length }), live.map((o) => "#" + o.id + " " + targetName(o.target) + ": " + describeOverride(o)), t("confirm_release_ok"));
+    const n = S.status ? S.status.overrides_in_force : live.length;
+    const ok = await confirmDialog(t("confirm_release_title"), t("confirm_release_text", { n }), live.map((o) => "#" + o.id + " " + targetName(o.target) + ": " + describeOverride(o)), t("confirm_release_ok"));
     if (ok) act("DELETE", "/api/overrides");
   };
   $("master").oninput = () => { $("master-val").textContent = $("master").value + "%"; };

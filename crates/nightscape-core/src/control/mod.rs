@@ -241,11 +241,50 @@ struct Scale {
     fade: f64,
 }
 
-/// Control state compiled against a configuration: cheap to apply per frame.
-#[derive(Default)]
+/// A persistent ordered map: a clone shares every node, an insertion or a
+/// removal copies O(log n) of them. Operator control is kept in these so a
+/// change costs O(log n) however many items are in force, and the frame
+/// loop's snapshot (a clone) costs O(1).
+pub type Map<K, V> = rpds::RedBlackTreeMapSync<K, V>;
+
+/// Where a control item sits in the merge order. Shows of equal priority
+/// merge in this order on every node of a fleet: scenes before overrides,
+/// each by its start instant and then its id; scales multiply level
+/// overrides first and masters last, so the bytes do not depend on the
+/// order in which changes arrived.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Key {
+    Scene(DateTime<Utc>, i64),
+    Override(DateTime<Utc>, i64),
+    Master(String),
+}
+
+/// What an item was compiled from: kept so a reload recompiles it against
+/// the new configuration, and an item a reload dropped (its show or group
+/// removed) comes back when a later reload restores what it needs.
+enum Source {
+    Scene(Scene),
+    Override(Override),
+    Master(Master),
+}
+
+enum Compiled {
+    Show(Entry),
+    Scale(Scale),
+}
+
+/// Control state compiled against a configuration: cheap to apply per
+/// frame, and cheap to change one item at a time.
+///
+/// Each item is compiled on its own (its target resolved, its show built)
+/// and kept under its own key, so adding, releasing or removing one
+/// override compiles that override only; the others are shared untouched
+/// with every earlier snapshot.
+#[derive(Clone, Default)]
 pub struct CompiledControl {
-    entries: Vec<Entry>,
-    scales: Vec<Scale>,
+    sources: Map<Key, Arc<Source>>,
+    entries: Map<Key, Arc<Entry>>,
+    scales: Map<Key, Arc<Scale>>,
 }
 
 fn mask_of(site: &Site, fixtures: &[u32]) -> Vec<bool> {
@@ -258,122 +297,207 @@ fn mask_of(site: &Site, fixtures: &[u32]) -> Vec<bool> {
     m
 }
 
+fn compile_scene(s: &Scene, cfg: &Config) -> Result<Compiled, String> {
+    let site = &cfg.site;
+    let Some(show) = cfg.show(&s.show) else {
+        return Err(format!(
+            "scene {}: show `{}` is no longer in the site",
+            s.id, s.show
+        ));
+    };
+    let mask = match &s.target {
+        None => None,
+        Some(t) => match check_target(site, t) {
+            Ok(f) => Some(mask_of(site, &f)),
+            Err(e) => return Err(format!("scene {}: {e}", s.id)),
+        },
+    };
+    let show = match s.fade {
+        Some(f) => {
+            let mut sh = (**show).clone();
+            sh.fade_in = f;
+            sh.fade_out = f;
+            Arc::new(sh)
+        }
+        None => show.clone(),
+    };
+    Ok(Compiled::Show(Entry {
+        show,
+        mask,
+        started: s.started,
+        ends: Some(s.ends),
+        priority: s.priority,
+    }))
+}
+
+fn compile_override(o: &Override, cfg: &Config) -> Result<Compiled, String> {
+    let site = &cfg.site;
+    let fixtures = check_target(site, &o.target).map_err(|e| format!("override {}: {e}", o.id))?;
+    let name = format!("override-{}", o.id);
+    let (show, mask) = match &o.action {
+        Action::Level(l) => {
+            return Ok(Compiled::Scale(Scale {
+                fixtures,
+                level: *l,
+                started: o.created,
+                ends: o.expires,
+                fade: o.fade,
+            }))
+        }
+        Action::Blackout => (
+            solid_show(site, &name, &fixtures, Color::BLACK, 0.0, o.fade),
+            None,
+        ),
+        Action::Color(c) => {
+            let color = Color::parse(c).map_err(|e| format!("override {}: {e}", o.id))?;
+            (solid_show(site, &name, &fixtures, color, 1.0, o.fade), None)
+        }
+        Action::Show(s) => match cfg.show(s) {
+            Some(show) => {
+                let mut sh = (**show).clone();
+                sh.fade_in = o.fade;
+                sh.fade_out = o.fade;
+                (sh, Some(mask_of(site, &fixtures)))
+            }
+            None => {
+                return Err(format!(
+                    "override {}: show `{s}` is no longer in the site",
+                    o.id
+                ))
+            }
+        },
+    };
+    Ok(Compiled::Show(Entry {
+        show: Arc::new(show),
+        mask,
+        started: o.created,
+        ends: o.expires,
+        priority: o.priority,
+    }))
+}
+
+fn compile_master(m: &Master, cfg: &Config) -> Result<Compiled, String> {
+    let fixtures =
+        check_target(&cfg.site, &m.target).map_err(|e| format!("master on `{}`: {e}", m.target))?;
+    Ok(Compiled::Scale(Scale {
+        fixtures,
+        level: m.level,
+        started: DateTime::<Utc>::MIN_UTC,
+        ends: None,
+        fade: 0.0,
+    }))
+}
+
+impl Source {
+    fn compile(&self, cfg: &Config) -> Result<Compiled, String> {
+        match self {
+            Source::Scene(s) => compile_scene(s, cfg),
+            Source::Override(o) => compile_override(o, cfg),
+            Source::Master(m) => compile_master(m, cfg),
+        }
+    }
+}
+
 impl CompiledControl {
     /// Compile; items that no longer validate against `cfg` (a show or group
-    /// removed by a reload) are skipped and named in the returned warnings.
+    /// removed by a reload) are kept but play nothing, and are named in the
+    /// returned warnings.
     pub fn compile(state: &ControlState, cfg: &Config) -> (CompiledControl, Vec<String>) {
-        let site = &cfg.site;
         let mut out = CompiledControl::default();
         let mut warnings = Vec::new();
         for s in &state.scenes {
-            let Some(show) = cfg.show(&s.show) else {
-                warnings.push(format!(
-                    "scene {}: show `{}` is no longer in the site",
-                    s.id, s.show
-                ));
-                continue;
-            };
-            let mask = match &s.target {
-                None => None,
-                Some(t) => match check_target(site, t) {
-                    Ok(f) => Some(mask_of(site, &f)),
-                    Err(e) => {
-                        warnings.push(format!("scene {}: {e}", s.id));
-                        continue;
-                    }
-                },
-            };
-            let show = match s.fade {
-                Some(f) => {
-                    let mut sh = (**show).clone();
-                    sh.fade_in = f;
-                    sh.fade_out = f;
-                    Arc::new(sh)
-                }
-                None => show.clone(),
-            };
-            out.entries.push(Entry {
-                show,
-                mask,
-                started: s.started,
-                ends: Some(s.ends),
-                priority: s.priority,
-            });
+            warnings.extend(out.put_scene(s, cfg));
         }
         for o in &state.overrides {
-            let fixtures = match check_target(site, &o.target) {
-                Ok(f) => f,
-                Err(e) => {
-                    warnings.push(format!("override {}: {e}", o.id));
-                    continue;
-                }
-            };
-            let name = format!("override-{}", o.id);
-            let (show, mask) = match &o.action {
-                Action::Level(l) => {
-                    out.scales.push(Scale {
-                        fixtures,
-                        level: *l,
-                        started: o.created,
-                        ends: o.expires,
-                        fade: o.fade,
-                    });
-                    continue;
-                }
-                Action::Blackout => (
-                    solid_show(site, &name, &fixtures, Color::BLACK, 0.0, o.fade),
-                    None,
-                ),
-                Action::Color(c) => match Color::parse(c) {
-                    Ok(color) => (solid_show(site, &name, &fixtures, color, 1.0, o.fade), None),
-                    Err(e) => {
-                        warnings.push(format!("override {}: {e}", o.id));
-                        continue;
-                    }
-                },
-                Action::Show(s) => match cfg.show(s) {
-                    Some(show) => {
-                        let mut sh = (**show).clone();
-                        sh.fade_in = o.fade;
-                        sh.fade_out = o.fade;
-                        (sh, Some(mask_of(site, &fixtures)))
-                    }
-                    None => {
-                        warnings.push(format!(
-                            "override {}: show `{s}` is no longer in the site",
-                            o.id
-                        ));
-                        continue;
-                    }
-                },
-            };
-            out.entries.push(Entry {
-                show: Arc::new(show),
-                mask,
-                started: o.created,
-                ends: o.expires,
-                priority: o.priority,
-            });
+            warnings.extend(out.put_override(o, cfg));
         }
         for m in &state.masters {
-            match check_target(site, &m.target) {
-                Ok(fixtures) => out.scales.push(Scale {
-                    fixtures,
-                    level: m.level,
-                    started: DateTime::<Utc>::MIN_UTC,
-                    ends: None,
-                    fade: 0.0,
-                }),
-                Err(e) => warnings.push(format!("master on `{}`: {e}", m.target)),
-            }
+            warnings.extend(out.set_master(m, cfg));
         }
         (out, warnings)
     }
 
+    /// The same items compiled against another configuration (a reload).
+    pub fn recompile(&self, cfg: &Config) -> (CompiledControl, Vec<String>) {
+        let mut out = CompiledControl::default();
+        let mut warnings = Vec::new();
+        for (key, source) in self.sources.iter() {
+            warnings.extend(out.put(key.clone(), source.clone(), cfg));
+        }
+        (out, warnings)
+    }
+
+    fn put(&mut self, key: Key, source: Arc<Source>, cfg: &Config) -> Option<String> {
+        self.entries.remove_mut(&key);
+        self.scales.remove_mut(&key);
+        let warning = match source.compile(cfg) {
+            Ok(Compiled::Show(e)) => {
+                self.entries.insert_mut(key.clone(), Arc::new(e));
+                None
+            }
+            Ok(Compiled::Scale(s)) => {
+                self.scales.insert_mut(key.clone(), Arc::new(s));
+                None
+            }
+            Err(w) => Some(w),
+        };
+        self.sources.insert_mut(key, source);
+        warning
+    }
+
+    fn take(&mut self, key: &Key) {
+        self.sources.remove_mut(key);
+        self.entries.remove_mut(key);
+        self.scales.remove_mut(key);
+    }
+
+    /// Add an override, or replace it (same id and creation instant: a
+    /// release that set its end). Returns a warning when it cannot play
+    /// against `cfg`.
+    pub fn put_override(&mut self, o: &Override, cfg: &Config) -> Option<String> {
+        let key = Key::Override(o.created, o.id);
+        self.put(key, Arc::new(Source::Override(o.clone())), cfg)
+    }
+
+    /// Take an override out (by its id and creation instant).
+    pub fn remove_override(&mut self, o: &Override) {
+        self.take(&Key::Override(o.created, o.id));
+    }
+
+    /// Add a scene, or replace it (same id and start: a stop that set its end).
+    pub fn put_scene(&mut self, s: &Scene, cfg: &Config) -> Option<String> {
+        let key = Key::Scene(s.started, s.id);
+        self.put(key, Arc::new(Source::Scene(s.clone())), cfg)
+    }
+
+    /// Take a scene out (by its id and start).
+    pub fn remove_scene(&mut self, s: &Scene) {
+        self.take(&Key::Scene(s.started, s.id));
+    }
+
+    /// Set a master on its target; level 1 (or more) removes it.
+    pub fn set_master(&mut self, m: &Master, cfg: &Config) -> Option<String> {
+        let key = Key::Master(m.target.clone());
+        if m.level >= 1.0 {
+            self.take(&key);
+            return None;
+        }
+        self.put(key, Arc::new(Source::Master(m.clone())), cfg)
+    }
+
+    /// Control items held (including those that cannot play against the
+    /// configuration in force).
+    pub fn len(&self) -> usize {
+        self.sources.size()
+    }
+
     /// The shows control items play at `at`.
     pub fn active(&self, at: DateTime<Utc>) -> Vec<ActiveShow<'_>> {
+        if self.entries.is_empty() {
+            return Vec::new();
+        }
         self.entries
-            .iter()
+            .values()
             .filter(|e| e.started <= at && e.ends.is_none_or(|end| end > at))
             .map(|e| ActiveShow {
                 show: &e.show,
@@ -390,7 +514,10 @@ impl CompiledControl {
     /// Multiply level overrides and masters into `limits.scale`, each
     /// faded by its envelope.
     pub fn apply_scales(&self, at: DateTime<Utc>, limits: &mut Limits) {
-        for s in &self.scales {
+        if self.scales.is_empty() {
+            return;
+        }
+        for s in self.scales.values() {
             let t = seconds_between(s.started, at);
             if t < 0.0 {
                 continue;
@@ -426,6 +553,130 @@ impl CompiledControl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config() -> Config {
+        use crate::diag::{Diagnostics, SourceFile};
+        let site = "name = \"t\"\nlatitude = 0\nlongitude = 0\ntimezone = \"UTC\"\n[[paths]]\nname = \"p\"\npoints = [[0, 0], [100, 0]]\n[[arrays]]\nname = \"lamp\"\nprofile = \"dim\"\npath = \"p\"\nmode = \"3ch\"\nspacing = 10\nstart = \"0.1\"\n";
+        let profile = "name = \"d\"\npower_w = 10\n[[modes]]\nname = \"3ch\"\nchannels = [\"red\", \"green\", \"blue\"]\n";
+        let sources = crate::config::Sources {
+            folder: "t".into(),
+            site: SourceFile::new("t/site.toml", site),
+            profiles: vec![SourceFile::new("fixtures/dim.toml", profile)],
+            profiles_unreadable: None,
+            shows: vec![SourceFile::new(
+                "t/glow.toml",
+                "[[layers]]\ntarget = \"lamp-*\"\neffect = \"solid\"\ncolor = \"#ff8800\"\n",
+            )],
+        };
+        crate::config::compile(sources, Diagnostics::new())
+            .unwrap_or_else(|d| panic!("{:?}", d.items))
+    }
+
+    fn colour(id: i64, created_s: i64, target: &str) -> Override {
+        Override {
+            id,
+            target: target.into(),
+            action: Action::Color("#00ff00".into()),
+            priority: OVERRIDE,
+            created: DateTime::from_timestamp(1_700_000_000 + created_s, 0).unwrap(),
+            expires: None,
+            fade: 0.0,
+            note: None,
+            author: "t".into(),
+        }
+    }
+
+    fn shows(c: &CompiledControl) -> Vec<Arc<Entry>> {
+        c.entries.values().cloned().collect()
+    }
+
+    /// Adding, releasing or removing one override compiles that one only:
+    /// every other compiled item is the very same allocation as before
+    /// (shared, not rebuilt), whatever the number in force.
+    #[test]
+    fn a_change_compiles_only_the_changed_item() {
+        let cfg = config();
+        let state = ControlState {
+            overrides: (1..=300).map(|i| colour(i, i, "lamp-*")).collect(),
+            ..Default::default()
+        };
+        let (before, warnings) = CompiledControl::compile(&state, &cfg);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let old = shows(&before);
+        assert_eq!(old.len(), 300);
+
+        let mut after = before.clone();
+        assert_eq!(
+            after.put_override(&colour(301, 301, "lamp-001"), &cfg),
+            None
+        );
+        let new = shows(&after);
+        assert_eq!(new.len(), 301);
+        assert!(old.iter().zip(&new).all(|(a, b)| Arc::ptr_eq(a, b)));
+
+        // A release sets an end: that item alone is rebuilt.
+        let mut released = colour(7, 7, "lamp-*");
+        released.expires = Some(released.created + chrono::Duration::seconds(60));
+        after.put_override(&released, &cfg);
+        let new = shows(&after);
+        assert_eq!(new.len(), 301);
+        for (i, (a, b)) in old.iter().zip(&new).enumerate() {
+            assert_eq!(Arc::ptr_eq(a, b), i != 6, "item {i}");
+        }
+        assert_eq!(new[6].ends, released.expires);
+
+        after.remove_override(&released);
+        assert_eq!(shows(&after).len(), 300);
+        assert_eq!(after.len(), 300);
+        // The snapshot taken before is untouched by all of it.
+        assert_eq!(shows(&before).len(), 300);
+        assert!(shows(&before)[6].ends.is_none());
+    }
+
+    /// Shows merge in (start, id) order whatever order the changes came in,
+    /// scenes before overrides; masters multiply after level overrides.
+    #[test]
+    fn merge_order_is_by_start_then_id_not_by_arrival() {
+        let cfg = config();
+        let mut a = CompiledControl::default();
+        for (id, t) in [(5, 30), (2, 10), (9, 10), (1, 20)] {
+            a.put_override(&colour(id, t, "lamp-*"), &cfg);
+        }
+        let scene = Scene {
+            id: 3,
+            show: "glow".into(),
+            target: None,
+            priority: OVERRIDE,
+            started: DateTime::from_timestamp(1_700_000_100, 0).unwrap(),
+            ends: DateTime::from_timestamp(1_700_001_000, 0).unwrap(),
+            fade: None,
+            author: "t".into(),
+        };
+        a.put_scene(&scene, &cfg);
+        let at = DateTime::from_timestamp(1_700_000_200, 0).unwrap();
+        let names: Vec<String> = a.active(at).iter().map(|s| s.show.name.clone()).collect();
+        assert_eq!(
+            names,
+            [
+                "glow",
+                "override-2",
+                "override-9",
+                "override-1",
+                "override-5"
+            ]
+        );
+        // A reload recompiles the same items in the same order.
+        let (b, w) = a.recompile(&cfg);
+        assert!(w.is_empty());
+        let again: Vec<String> = b.active(at).iter().map(|s| s.show.name.clone()).collect();
+        assert_eq!(names, again);
+        // An item that cannot play is kept (a later reload may restore it).
+        let mut gone = colour(11, 5, "nothing-*");
+        gone.id = 11;
+        assert!(a.put_override(&gone, &cfg).is_some());
+        assert_eq!(a.len(), 6);
+        assert_eq!(a.active(at).len(), 5);
+    }
 
     #[test]
     fn priorities_by_name_and_number() {

@@ -29,12 +29,12 @@ use crate::schedule::plan::Schedule;
 use crate::show::Show;
 use crate::site::Site;
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// What a scope covers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ScopeKind {
     Site,
@@ -570,7 +570,7 @@ fn apply_caps(cap: &[f32], limits: &mut Limits) {
 }
 
 /// One scope's totals for one night.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ScopeRecord {
     pub kind: Option<ScopeKind>,
     pub name: String,
@@ -600,7 +600,7 @@ pub struct ScopeRecord {
 }
 
 /// One show run's totals for one night.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
     pub show: String,
     pub started: DateTime<Utc>,
@@ -613,7 +613,7 @@ pub struct RunRecord {
 
 /// A night's totals (or, in the frame hook, what was added since the last
 /// flush: the store adds these up).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NightRecord {
     pub night: NaiveDate,
     pub scopes: Vec<ScopeRecord>,
@@ -830,6 +830,12 @@ impl Meter {
     /// Whether anything was booked since the last take.
     pub fn has_pending(&self) -> bool {
         !self.pending.is_empty()
+    }
+
+    /// What was booked since the last take, left in place (for a journal
+    /// written between takes).
+    pub fn pending(&self) -> &BTreeMap<NaiveDate, NightRecord> {
+        &self.pending
     }
 
     /// What was booked since the last take.

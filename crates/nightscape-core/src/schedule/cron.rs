@@ -356,8 +356,9 @@ impl CronSpec {
     /// case; ranges `a-b`, lists `a,b`, steps `*/n`, `a-b/n` and `a/n`, and `*`; plus the
     /// shorthands `@yearly`, `@annually`, `@monthly`, `@weekly`, `@daily`, `@midnight` and
     /// `@hourly`. When both day of month and day of week are restricted (neither starts
-    /// with `*`), a day matching either fires, as in Unix cron. A day of month that never
-    /// occurs in the chosen months (`0 0 30 2 *`) is accepted and simply never fires.
+    /// with `*`), a day matching either fires, as in Unix cron. An expression that can
+    /// never fire (a day of month no chosen month has: `0 0 30 2 *`, `0 0 31 4,6 *`) is
+    /// refused with an error naming the day-of-month field.
     pub fn parse(expr: &str) -> Result<CronSpec, CronError> {
         let trimmed = expr.trim();
         let expanded = shorthand(trimmed).unwrap_or(trimmed);
@@ -367,14 +368,42 @@ impl CronSpec {
             6 => (parse_field(&SECOND, fields[0])?, &fields[1..]),
             n => return Err(CronError::FieldCount(n)),
         };
-        Ok(CronSpec {
+        let spec = CronSpec {
             second,
             minute: parse_field(&MINUTE, rest[0])?,
             hour: parse_field(&HOUR, rest[1])?,
             dom: parse_field(&DOM, rest[2])?,
             month: parse_field(&MONTH, rest[3])?,
             dow: parse_field(&DOW, rest[4])?,
-        })
+        };
+        spec.check_can_fire(rest[2], rest[3])?;
+        Ok(spec)
+    }
+
+    /// Refuse an expression that never fires. Every field but the day of month always
+    /// has a value that occurs, and a restricted day of week (with the OR rule, or
+    /// with a `*` day of month) always finds a day; so the only way never to fire is a
+    /// day of month (with day of week `*`) that none of the chosen months has.
+    fn check_can_fire(&self, dom_text: &str, month_text: &str) -> Result<(), CronError> {
+        if self.dom.is_star() || !self.dow.is_star() {
+            return Ok(());
+        }
+        // February counts 29 days: `0 0 29 2 *` fires in leap years.
+        const LONGEST: [u32; 13] = [0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+        let fires = self
+            .month
+            .values()
+            .any(|m| self.dom.values().any(|d| d <= LONGEST[m as usize]));
+        if fires {
+            return Ok(());
+        }
+        Err(field_error(
+            &DOM,
+            dom_text,
+            format!(
+                "no month in `{month_text}` has day {dom_text}, so this expression never fires"
+            ),
+        ))
     }
 
     /// Whether the day fields (day of month, month, day of week, with the Unix OR rule)
@@ -920,10 +949,39 @@ mod tests {
         );
     }
 
+    /// Expressions that can never fire are refused, naming the day-of-month field;
+    /// those that fire rarely (29 February) or through the day-of-week OR rule are not.
+    #[test]
+    fn an_expression_that_never_fires_is_refused() {
+        for (expr, field) in [
+            ("0 0 31 2 *", "31"),
+            ("0 0 30 2 *", "30"),
+            ("0 0 31 4,6,9,11 *", "31"),
+            ("0 0 30-31 Feb *", "30-31"),
+            ("0 0 0 31 2 *", "31"),
+        ] {
+            let e = CronSpec::parse(expr).unwrap_err();
+            assert!(
+                matches!(&e, CronError::Field { field: "day of month", text, .. } if text == field),
+                "{expr}: {e}"
+            );
+            assert!(e.to_string().contains("never fires"), "{expr}: {e}");
+        }
+        for expr in [
+            "0 0 29 2 *",
+            "0 0 31 2 Mon",
+            "0 0 31 2,3 *",
+            "0 0 */5 2 *",
+            "0 0 31 * *",
+        ] {
+            assert!(CronSpec::parse(expr).is_ok(), "{expr}");
+        }
+    }
+
     #[test]
     fn next_after_is_bounded() {
         assert_eq!(
-            spec("0 0 30 2 *").next_after(Tz::UTC, utc("2026-01-01T00:00:00Z")),
+            spec("0 0 29 Feb *").next_after(Tz::UTC, DateTime::<Utc>::MAX_UTC),
             None
         );
         assert_eq!(

@@ -315,6 +315,7 @@ mod agreement {
             folder: "t".into(),
             site: SourceFile::new("t/site.toml", site_text),
             profiles: vec![SourceFile::new("fixtures/dim.toml", profile)],
+            profiles_unreadable: None,
             shows: EFFECTS
                 .iter()
                 .map(|e| {

@@ -84,6 +84,12 @@ pub struct OutputConfig {
     /// of the nodes' subnet, as Art-Net 4's strategy asks when ArtDmx is
     /// unicast to several nodes that must switch together.
     pub artsync_to: Option<SocketAddr>,
+    /// Network outputs whose `target` is a host name (`node-3.city.lan`,
+    /// `localhost`): the name. Loading a site never looks it up (check and
+    /// hot reload must not wait on a resolver); the output resolves it when
+    /// it opens and again after a send fails. Until then the kind's target
+    /// address is the unspecified address with the port.
+    pub host: Option<String>,
 }
 
 /// The directed broadcast of `ip`'s network for ArtSync: the Art-Net
@@ -331,9 +337,9 @@ struct RawSite {
     timezone: Spanned<String>,
     #[serde(default)]
     fps: Option<Spanned<i64>>,
-    /// Read by [`profile_dir`] before the profiles are loaded.
+    /// Read by [`profile_dir`] before the profiles are loaded; here only
+    /// to locate a library that could not be read.
     #[serde(default)]
-    #[allow(dead_code)]
     profiles: Option<Spanned<String>>,
     #[serde(default)]
     outputs: Vec<Spanned<RawOutput>>,
@@ -539,6 +545,58 @@ fn parse_universes(list: &UniverseList) -> Result<Vec<u16>, String> {
     Ok(out.into_iter().collect())
 }
 
+/// A target as written: an IPv4 address, or a host name to resolve when
+/// the output opens; each with its port.
+enum Target {
+    Ip(SocketAddr),
+    Host(String, u16),
+}
+
+/// Whether `name` is a host name (RFC 1123 labels: letters, digits and
+/// hyphens, 1–63 characters, no hyphen at either end; at most 253 in all;
+/// the last label not all digits, so a mistyped IP such as `10.0.4.256`
+/// is not taken for a name).
+fn is_host_name(name: &str) -> bool {
+    let labels: Vec<&str> = name.strip_suffix('.').unwrap_or(name).split('.').collect();
+    name.len() <= 253
+        && labels.iter().all(|l| {
+            (1..=63).contains(&l.len())
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+        && labels
+            .last()
+            .is_some_and(|l| !l.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// An output's target: an IPv4 address or a host name, with an optional
+/// port. Nothing is looked up here.
+fn parse_target_or_host(text: &str, default_port: u16) -> Result<Target, String> {
+    if let Ok(a) = parse_target(text, default_port) {
+        return Ok(Target::Ip(a));
+    }
+    let t = text.trim();
+    let (name, port) = match t.rsplit_once(':') {
+        Some((name, p)) => match p.parse::<u16>() {
+            Ok(p) if p > 0 => (name, p),
+            _ => {
+                return Err(format!(
+                    "`{text}`: the port after `:` must be a number 1..65535"
+                ))
+            }
+        },
+        None => (t, default_port),
+    };
+    if is_host_name(name) {
+        Ok(Target::Host(name.to_ascii_lowercase(), port))
+    } else {
+        Err(format!("`{text}` is neither an IPv4 address nor a host name: write an IP like \"10.0.4.20\" or \"127.0.0.1:6454\", or a name like \"node-3.city.lan\" (looked up when the output opens)"))
+    }
+}
+
+/// An IPv4 address with an optional port (for `sync_to`, and the first
+/// try for a target).
 fn parse_target(text: &str, default_port: u16) -> Result<SocketAddr, String> {
     let t = text.trim();
     let with_port = if t.parse::<SocketAddr>().is_ok()
@@ -556,7 +614,7 @@ fn parse_target(text: &str, default_port: u16) -> Result<SocketAddr, String> {
         .parse::<SocketAddr>()
         .ok()
         .filter(SocketAddr::is_ipv4)
-        .ok_or_else(|| format!("`{text}` is not an IPv4 address: write an IP like \"10.0.4.20\" or \"127.0.0.1:6454\" (host names are not looked up)"))
+        .ok_or_else(|| format!("`{text}` is not an IPv4 address: write an IP like \"10.0.4.20\" or \"127.0.0.1:6454\""))
 }
 
 /// Highest Port-Address Art-Net can carry (15 bits).
@@ -681,14 +739,15 @@ fn compile_outputs(
                 }
             }
         };
+        let mut host: Option<String> = None;
         let (kind, wire) = match kind_name {
             "artnet" => {
                 let wire =
                     wire_universes(file, ro, &universes, (0, ARTNET_MAX_WIRE), "Art-Net", diags);
                 let kind = need(&ro.target, "target", " (an IP like \"10.0.4.20\")", diags)
-                    .and_then(|(t, span)| match parse_target(&t, 6454) {
+                    .and_then(|(t, span)| match parse_target_or_host(&t, 6454) {
                         Ok(target) => Some(OutputKind::ArtNet {
-                            target,
+                            target: unresolved(target, &mut host),
                             sync: ro.sync.as_ref().is_some_and(|s| *s.get_ref()),
                             only_changed: ro.only_changed.as_ref().is_some_and(|s| *s.get_ref()),
                         }),
@@ -723,8 +782,8 @@ fn compile_outputs(
                     if t.trim().eq_ignore_ascii_case("multicast") {
                         return Some(SacnTarget::Multicast);
                     }
-                    match parse_target(&t, 5568) {
-                        Ok(a) => Some(SacnTarget::Unicast(a)),
+                    match parse_target_or_host(&t, 5568) {
+                        Ok(a) => Some(SacnTarget::Unicast(unresolved(a, &mut host))),
                         Err(m) => {
                             diags.error(file, span, format!("{m}, or \"multicast\""));
                             None
@@ -891,6 +950,16 @@ fn compile_outputs(
         };
         let artsync_to = match (&ro.sync_to, &kind) {
             (None, _) => Some(None),
+            (Some(t), Some(OutputKind::ArtNet { .. }))
+                if host.is_some() && t.get_ref().trim() == "broadcast" =>
+            {
+                diags.error(
+                    file,
+                    t.span(),
+                    "sync_to = \"broadcast\" needs an IP target (a host name is looked up only when the output opens): write the broadcast address",
+                );
+                None
+            }
             (Some(t), Some(OutputKind::ArtNet { target, .. })) => match t.get_ref().trim() {
                 "target" => Some(None),
                 "broadcast" => match target.ip() {
@@ -982,9 +1051,22 @@ fn compile_outputs(
             interface,
             terminate_on_stop,
             artsync_to,
+            host,
         });
     }
     outputs
+}
+
+/// The address to keep in the output's kind: the IP as written, or, for a
+/// host name (kept in `host`), the unspecified address with its port.
+fn unresolved(target: Target, host: &mut Option<String>) -> SocketAddr {
+    match target {
+        Target::Ip(a) => a,
+        Target::Host(name, port) => {
+            *host = Some(name);
+            SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), port)
+        }
+    }
 }
 
 /// Warn about keys that mean nothing for this kind of output.
@@ -1194,10 +1276,19 @@ pub fn parse_profiles(files: &[SourceFile], diags: &mut Diagnostics) -> Library 
 pub struct Library {
     pub profiles: Vec<Profile>,
     pub broken: Vec<String>,
+    /// The library folder could not be read, and why (`cannot read the
+    /// profile library fixtures: No such file or directory`): reported once
+    /// at the `profiles` key, and profile names are then not checked (each
+    /// would be "unknown").
+    pub unreadable: Option<String>,
 }
 
 pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> Option<Site> {
-    let Library { profiles, broken } = library;
+    let Library {
+        profiles,
+        broken,
+        unreadable,
+    } = library;
     let raw: RawSite = match toml::from_str(&file.text) {
         Ok(r) => r,
         Err(e) => {
@@ -1206,6 +1297,12 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
         }
     };
     let before = diags.items.len();
+    if let Some(why) = &unreadable {
+        // At the key that names the folder; without the key, at the top
+        // of the file (the default `../fixtures` was used).
+        let span = raw.profiles.as_ref().map_or(0..0, |p| p.span());
+        diags.error(file, span, why.clone());
+    }
     let lat = *raw.latitude.get_ref();
     if !(-90.0..=90.0).contains(&lat) {
         diags.error(
@@ -1306,10 +1403,35 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
             diags.error(file, rp.points.span(), NOT_FINITE);
             continue;
         }
+        let pts = rp.points.get_ref();
+        if pts.iter().all(|p| *p == pts[0]) {
+            // A path of length 0 would place a whole array on one spot.
+            // It is still defined below (the load fails anyway), so the
+            // arrays along it and the groups of those are not reported
+            // as a consequence.
+            diags.error(
+                file,
+                rp.points.span(),
+                format!(
+                    "all {} points of path `{}` are the same ({}, {}): a path needs two different points",
+                    pts.len(),
+                    rp.name.get_ref(),
+                    pts[0][0],
+                    pts[0][1]
+                ),
+            );
+        }
         paths.push(Polyline::new(
             rp.name.get_ref().clone(),
             rp.points.get_ref().clone(),
         ));
+    }
+
+    // Without the library nothing can be patched, and every array, group
+    // and target would be reported as a consequence: the one problem is
+    // the library, already said at the `profiles` key.
+    if unreadable.is_some() {
+        return None;
     }
 
     let find_profile = |name: &Spanned<String>,
