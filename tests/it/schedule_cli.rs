@@ -70,3 +70,42 @@ fn schedule_explains_mode_caps_and_what_is_on_top() {
     assert_eq!(festival["from"], n["sunset"], "from sunset");
     assert_eq!(festival["over"][0], "static-evening");
 }
+
+/// Every date and time flag names the form it wants when it refuses one,
+/// and `schedule --days 0` is an error (the flags `designer.rs` does not
+/// already try).
+#[test]
+fn every_date_flag_names_its_format() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_nightscape"))
+            .arg("--site")
+            .arg(&site)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for (args, want) in [
+        (&["energy", "--to", "1.10.2026"][..], "YYYY-MM-DD"),
+        (
+            &["energy", "--estimate", "--from", "2026-13-01"][..],
+            "YYYY-MM-DD",
+        ),
+        (
+            &["preview", "--night", "tonight", "--out", "x.png"][..],
+            "YYYY-MM-DD",
+        ),
+        (
+            &["preview", "--at", "8pm", "--out", "x.png"][..],
+            "YYYY-MM-DD HH:MM",
+        ),
+        (&["run", "--clock", "2026-12-31T25:00"][..], "RFC 3339"),
+        (&["schedule", "--days", "0"][..], "--days"),
+    ] {
+        let out = run(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?} should name {want:?}: {err}");
+    }
+}
