@@ -125,7 +125,56 @@ fn forecast(
         }
         (None, None) => 1,
     };
-    report::forecast(cfg, from, days, step, args.group.as_deref())
+    let mut progress = Progress::new();
+    let r = report::forecast_with_progress(
+        cfg,
+        from,
+        days,
+        step,
+        args.group.as_deref(),
+        &mut |done, all| progress.night(done, all),
+    );
+    progress.finish();
+    r
+}
+
+/// "forecasting night 3 of 7" on stderr, rewritten in place, when stderr
+/// is a terminal and the forecast has run for over a second (a short one
+/// stays silent; a pipe or a log never gets carriage returns).
+struct Progress {
+    start: std::time::Instant,
+    tty: bool,
+    shown: bool,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        use std::io::IsTerminal;
+        Progress {
+            start: std::time::Instant::now(),
+            tty: std::io::stderr().is_terminal(),
+            shown: false,
+        }
+    }
+
+    fn night(&mut self, done: u32, all: u32) {
+        if !self.tty || done >= all || self.start.elapsed().as_secs_f64() < 1.0 {
+            return;
+        }
+        self.shown = true;
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\rforecasting: night {} of {all} done…", done);
+        let _ = err.flush();
+    }
+
+    fn finish(&mut self) {
+        if self.shown {
+            // Clear the line so the report starts clean.
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[2K");
+            let _ = err.flush();
+        }
+    }
 }
 
 /// Errors name the flag the user typed.

@@ -418,13 +418,25 @@ pub fn forecast(
     step_s: f64,
     group: Option<&str>,
 ) -> Result<Report, EnergyError> {
+    forecast_with_progress(config, from, days, step_s, group, &mut |_, _| {})
+}
+
+/// [`forecast`], calling `progress(nights done, nights)` after each night.
+pub fn forecast_with_progress(
+    config: &Config,
+    from: NaiveDate,
+    days: u32,
+    step_s: f64,
+    group: Option<&str>,
+    progress: &mut dyn FnMut(u32, u32),
+) -> Result<Report, EnergyError> {
     let q = Query {
         from: Some(from),
         to: None,
         group: group.map(str::to_string),
     };
     q.check_group(config)?;
-    let records = estimate::nights(config, from, days, step_s)?;
+    let records = estimate::nights_with_progress(config, from, days, step_s, progress)?;
     let to = records.last().map_or(from, |r| r.night);
     Ok(build(config, "estimate", from, to, group, &records))
 }

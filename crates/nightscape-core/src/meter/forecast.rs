@@ -23,12 +23,14 @@
 //! changes once faded in, a rainbow repeats every wavelength ÷ speed, a
 //! chase every step × cells, and runs that start at the same clock time
 //! have the same phases every night. So each sample is keyed by those
-//! inputs, with every show's phase taken modulo its repeat period
-//! ([`Repeat`]), and a sample already rendered for an equal key is booked
-//! again instead of rendered again. The result is the same as rendering
-//! every sample, up to float rounding of the phase (a few nanoseconds in a
-//! night); a show that does not repeat (twinkle, a sequence before its last
-//! cue) simply keys on its raw phase.
+//! inputs, with every layer's phase taken modulo its own repeat period
+//! ([`Repeat`]; a layer's look depends on its phase alone, so no common
+//! period of a show's layers is needed), and a sample already rendered for
+//! an equal key is booked again instead of rendered again. The result is
+//! the same as rendering every sample, up to float rounding of the phase
+//! (microseconds over a night, see [`ns`]); a layer that does not repeat
+//! (twinkle, a sequence that does not loop) keys on its raw phase, which
+//! still matches the same instant of another night.
 
 use super::{book_split, Core, NightRecord, RunSample, Sample};
 use crate::config::Config;
@@ -62,21 +64,23 @@ const MEMO_MAX: usize = 20_000;
 pub enum Repeat {
     /// The same at every phase.
     Const,
-    /// The same every this many milliseconds.
+    /// The same every this many nanoseconds.
     Every(u64),
     /// Not known to repeat.
     Never,
 }
 
-/// Periods are compared in whole milliseconds; one that is not (within a
-/// nanosecond) is treated as not repeating, and so is a combined period
-/// longer than a day, where memoising would not pay.
-fn ms(period_s: f64) -> Repeat {
-    let m = period_s.abs() * 1000.0;
-    if !(m.is_finite() && m >= 1.0) || (m - m.round()).abs() > 1e-6 {
+/// A period in whole nanoseconds. A period that is not a whole number of
+/// nanoseconds (a gradient's extent ÷ speed) is off by under half a
+/// nanosecond per repeat: microseconds over a night, for effects that are
+/// continuous in time (the discontinuous ones — chase steps, cues — have
+/// periods written in whole units).
+fn ns(period_s: f64) -> Repeat {
+    let n = (period_s.abs() * 1e9).round();
+    if !(n.is_finite() && n >= 1000.0 && n <= 86_400e9) {
         return Repeat::Never;
     }
-    Repeat::Every(m.round() as u64)
+    Repeat::Every(n as u64)
 }
 
 fn gcd(a: u64, b: u64) -> u64 {
@@ -88,14 +92,15 @@ fn gcd(a: u64, b: u64) -> u64 {
 }
 
 impl Repeat {
-    /// The repeat of two things drawn together.
+    /// The repeat of two things drawn together (not repeating when their
+    /// common period would be longer than a day).
     pub fn and(self, other: Repeat) -> Repeat {
         match (self, other) {
             (Repeat::Never, _) | (_, Repeat::Never) => Repeat::Never,
             (Repeat::Const, r) | (r, Repeat::Const) => r,
             (Repeat::Every(a), Repeat::Every(b)) => {
                 let l = (a / gcd(a, b)).saturating_mul(b);
-                if l > 86_400_000 {
+                if l > 86_400_000_000_000 {
                     Repeat::Never
                 } else {
                     Repeat::Every(l)
@@ -106,7 +111,7 @@ impl Repeat {
 
     /// A layer's repeat, from its effect (see `show::effect`) and motion.
     pub fn of_layer(layer: &Layer) -> Repeat {
-        let every = |p: f64| if p > 0.0 { ms(p) } else { Repeat::Const };
+        let every = |p: f64| if p > 0.0 { ns(p) } else { Repeat::Const };
         let look = match &layer.effect {
             Effect::Solid { .. } => Repeat::Const,
             Effect::Fade { colors, period } => every(
@@ -167,7 +172,8 @@ impl Repeat {
         look.and(motion)
     }
 
-    /// A show's repeat: all its layers together.
+    /// A show's repeat: all its layers together. (The forecast keys each
+    /// layer on its own phase instead, which needs no common period.)
     pub fn of_show(show: &Show) -> Repeat {
         show.layers
             .iter()
@@ -178,17 +184,19 @@ impl Repeat {
     fn reduce(self, phase_ns: i64) -> i64 {
         match self {
             Repeat::Const => 0,
-            Repeat::Every(p) => phase_ns.rem_euclid((p as i64).saturating_mul(1_000_000)),
+            Repeat::Every(p) => phase_ns.rem_euclid(p as i64),
             Repeat::Never => phase_ns,
         }
     }
 }
 
 /// What decides a sample: per visible show in drawing order its identity,
-/// priority, opacity and reduced phase; and which curfews are in force.
+/// priority and opacity, and each of its layers' reduced phase; and which
+/// curfews are in force.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
-    shows: Vec<(usize, i32, u32, i64)>,
+    shows: Vec<(usize, i32, u32)>,
+    phases: Vec<i64>,
     curfews: u64,
 }
 
@@ -251,10 +259,10 @@ fn run(
     let control = CompiledControl::default();
     let mut records: BTreeMap<NaiveDate, NightRecord> = BTreeMap::new();
     let step = Duration::nanoseconds((step_s * 1e9) as i64);
-    let repeats: HashMap<usize, Repeat> = config
+    let repeats: HashMap<usize, Vec<Repeat>> = config
         .shows
         .values()
-        .map(|s| (show_id(s), Repeat::of_show(s)))
+        .map(|s| (show_id(s), s.layers.iter().map(Repeat::of_layer).collect()))
         .collect();
     let curfews: Vec<&crate::energy::Curfew> = config
         .energy
@@ -342,13 +350,14 @@ fn show_id(show: &Show) -> usize {
 fn key(
     active: &mut [ActiveShow],
     at: DateTime<Utc>,
-    repeats: &HashMap<usize, Repeat>,
+    repeats: &HashMap<usize, Vec<Repeat>>,
     windows: &[Option<(DateTime<Utc>, DateTime<Utc>)>],
     visible: &mut Vec<usize>,
 ) -> Option<Key> {
     active.sort_by(|a, b| (a.priority, a.started).cmp(&(b.priority, b.started)));
     visible.clear();
     let mut shows = Vec::with_capacity(active.len());
+    let mut phases = Vec::new();
     for (i, a) in active.iter().enumerate() {
         if a.mask.is_some() {
             return None;
@@ -358,17 +367,10 @@ fn key(
             continue;
         }
         let phase = (at - a.started).num_nanoseconds()?;
-        let repeat = repeats
-            .get(&show_id(a.show))
-            .copied()
-            .unwrap_or(Repeat::Never);
+        let layers = repeats.get(&show_id(a.show))?;
         visible.push(i);
-        shows.push((
-            show_id(a.show),
-            a.priority,
-            opacity.to_bits(),
-            repeat.reduce(phase),
-        ));
+        shows.push((show_id(a.show), a.priority, opacity.to_bits()));
+        phases.extend(layers.iter().map(|r| r.reduce(phase)));
     }
     let mut curfews = 0u64;
     for (i, w) in windows.iter().enumerate() {
@@ -376,7 +378,11 @@ fn key(
             curfews |= 1 << i;
         }
     }
-    Some(Key { shows, curfews })
+    Some(Key {
+        shows,
+        phases,
+        curfews,
+    })
 }
 
 /// For each run of a sample, the position in `visible` of its show.
@@ -399,8 +405,9 @@ mod tests {
 
     const PROFILE: &str = "name = \"rgb\"\npower_w = 40\nstandby_w = 1\n[[modes]]\nname = \"3ch\"\nchannels = [\"red\", \"green\", \"blue\"]\n";
 
-    /// A 30-lamp street with shows of every kind of repeat: a moving
-    /// rainbow (periodic), a chase, a twinkle (never repeats), a solid look
+    /// A 31-lamp street with shows of every kind of repeat: a moving
+    /// rainbow (periodic), a chase over a scrolling gradient (a period that
+    /// is not whole nanoseconds), a twinkle (never repeats), a solid look
     /// with fades; a curfew, a budget that bites, and a tariff band.
     fn config() -> Config {
         let site = "name = \"t\"\nlatitude = 22.54\nlongitude = 114.06\ntimezone = \"Asia/Shanghai\"\n\
@@ -417,7 +424,7 @@ mod tests {
         let shows = [
             ("rainbow", "fade_in = \"3s\"\n[[layers]]\ntarget = \"*\"\neffect = \"rainbow\"\nspeed = \"20 m/s\"\nwavelength = \"300 m\"\nlevel = 0.4\n"),
             ("static", "fade_in = \"20s\"\nfade_out = \"20s\"\n[[layers]]\ntarget = \"west\"\neffect = \"solid\"\ncolor = \"3000K\"\nlevel = 0.7\n"),
-            ("chase", "fade_in = \"2s\"\nfade_out = \"2s\"\n[[layers]]\ntarget = \"*\"\neffect = \"chase\"\ncolor = \"red\"\nstep = \"0.7s\"\nwidth = 3\n"),
+            ("chase", "fade_in = \"2s\"\nfade_out = \"2s\"\n[[layers]]\ntarget = \"*\"\neffect = \"chase\"\ncolor = \"red\"\nstep = \"0.7s\"\nwidth = 3\n[[layers]]\ntarget = \"west\"\neffect = \"gradient\"\ncolors = [\"red\", \"blue\"]\nspeed = \"0.7 m/s\"\nblend = \"htp\"\n"),
             ("twinkle", "[[layers]]\ntarget = \"*\"\neffect = \"twinkle\"\ncolor = \"white\"\n"),
         ]
         .iter()
@@ -481,10 +488,23 @@ mod tests {
         let cfg = config();
         let r = |n: &str| Repeat::of_show(cfg.show(n).unwrap());
         // 300 m at 20 m/s.
-        assert_eq!(r("rainbow"), Repeat::Every(15_000));
+        assert_eq!(r("rainbow"), Repeat::Every(15_000_000_000));
         assert_eq!(r("static"), Repeat::Const);
         assert_eq!(r("twinkle"), Repeat::Never);
-        assert!(matches!(r("chase"), Repeat::Every(_)));
+        // A chase over 31 lamps (wrapping at the last) stepping 0.7 s
+        // repeats every 21.7 s; the
+        // gradient under it has no common period with it within a day,
+        // which is why samples key each layer on its own phase.
+        let chase = cfg.show("chase").unwrap();
+        assert_eq!(
+            Repeat::of_layer(&chase.layers[0]),
+            Repeat::Every(21_700_000_000)
+        );
+        assert!(matches!(
+            Repeat::of_layer(&chase.layers[1]),
+            Repeat::Every(_)
+        ));
+        assert_eq!(r("chase"), Repeat::Never);
         assert_eq!(
             Repeat::Every(4_000).and(Repeat::Every(6_000)),
             Repeat::Every(12_000)
@@ -493,7 +513,8 @@ mod tests {
             Repeat::Const.and(Repeat::Every(6_000)),
             Repeat::Every(6_000)
         );
-        assert_eq!(ms(0.1 + 0.2), Repeat::Every(300));
-        assert_eq!(ms(1.0 / 3.0), Repeat::Never);
+        assert_eq!(ns(0.1 + 0.2), Repeat::Every(300_000_000));
+        assert_eq!(ns(1.0 / 3.0), Repeat::Every(333_333_333));
+        assert_eq!(ns(1e-9), Repeat::Never);
     }
 }
