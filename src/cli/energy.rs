@@ -3,7 +3,10 @@
 //! daemon needed), as a table, JSON, CSV or an SVG chart.
 //!
 //! The work is in `crate::energy::report`; this file only turns flags into
-//! a query and errors into messages and exit codes (1 on any error).
+//! a query and errors into messages and exit codes (1 on any error). A
+//! state folder with no record yet gets one line saying how to get data
+//! (exit 0); a forecast that runs over a second on a terminal shows its
+//! progress on stderr.
 
 use crate::config;
 use crate::energy::{estimate, report, EnergyError, Format as ReportFormat, Query};
@@ -79,7 +82,28 @@ pub fn energy(site: &Path, args: &EnergyArgs) -> Result<i32> {
             Ok((api, _)) => api.state_dir(args.state.as_deref()),
             Err(_) => args.state.clone().unwrap_or_else(|| PathBuf::from("var")),
         };
-        report::from_store(&state, &cfg, &query, tonight)
+        // Flags are checked first; then, if nothing is recorded yet, say so
+        // and how to get data rather than print a week of zeros.
+        let r = report::from_store(&state, &cfg, &query, tonight);
+        match r.as_ref().map(|_| report::recorded(&state)) {
+            Ok(Ok(false)) => {
+                let line = format!(
+                    "no energy record in {} yet: `nightscape run` records every night it plays (--state DIR reads another folder); `nightscape energy --estimate` forecasts the planned nights now",
+                    state.display()
+                );
+                match format {
+                    ReportFormat::Table => println!("{line}"),
+                    _ => eprintln!("{line}"),
+                }
+                return Ok(0);
+            }
+            Ok(Err(e)) => {
+                eprintln!("{}", flag_message(&e));
+                return Ok(1);
+            }
+            _ => {}
+        }
+        r
     };
     match result {
         Ok(r) => {
