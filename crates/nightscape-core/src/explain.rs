@@ -267,7 +267,7 @@ pub fn on_top(night: &Night) -> Vec<OnTop> {
             continue;
         }
         // Top first.
-        playing.sort_by(|(i, x), (j, y)| (y.priority, y.start, *j).cmp(&(x.priority, x.start, *i)));
+        playing.sort_by_key(|(j, y)| std::cmp::Reverse((y.priority, y.start, *j)));
         let top = playing[0].1;
         let mut over: Vec<String> = Vec::new();
         for (_, e) in &playing[1..] {

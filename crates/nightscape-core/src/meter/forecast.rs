@@ -77,7 +77,7 @@ pub enum Repeat {
 /// periods written in whole units).
 fn ns(period_s: f64) -> Repeat {
     let n = (period_s.abs() * 1e9).round();
-    if !(n.is_finite() && n >= 1000.0 && n <= 86_400e9) {
+    if !(n.is_finite() && (1000.0..=86_400e9).contains(&n)) {
         return Repeat::Never;
     }
     Repeat::Every(n as u64)
@@ -354,7 +354,7 @@ fn key(
     windows: &[Option<(DateTime<Utc>, DateTime<Utc>)>],
     visible: &mut Vec<usize>,
 ) -> Option<Key> {
-    active.sort_by(|a, b| (a.priority, a.started).cmp(&(b.priority, b.started)));
+    active.sort_by_key(|a| (a.priority, a.started));
     visible.clear();
     let mut shows = Vec::with_capacity(active.len());
     let mut phases = Vec::new();
