@@ -212,8 +212,8 @@ fn the_forecast_table_states_its_baseline_and_site_times() {
     // A site-set measured baseline is used and named.
     let p = site.join("site.toml");
     let text = std::fs::read_to_string(&p).unwrap().replace(
-        "currency = \"CNY\"",
-        "currency = \"CNY\"\nbaseline_kwh_per_night = 400",
+        "baseline = \"dusk-to-dawn\"",
+        "baseline_kwh_per_night = 400",
     );
     std::fs::write(&p, text).unwrap();
     let json: serde_json::Value = serde_json::from_str(&ok_stdout(&energy(
