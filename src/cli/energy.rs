@@ -52,6 +52,10 @@ pub struct EnergyArgs {
     /// With --estimate: the sampling step in show time ("10s", "1m").
     #[arg(long, default_value = "10s")]
     pub step: String,
+    /// With --estimate: render every sample instead of reusing equal ones
+    /// (the same result, slower; for checking the forecast).
+    #[arg(long)]
+    pub every_sample: bool,
 }
 
 pub fn energy(site: &Path, args: &EnergyArgs) -> Result<i32> {
@@ -70,6 +74,10 @@ pub fn energy(site: &Path, args: &EnergyArgs) -> Result<i32> {
     } else {
         if args.days.is_some() {
             eprintln!("--days goes with --estimate; for the record use --from and --to");
+            return Ok(1);
+        }
+        if args.every_sample {
+            eprintln!("--every-sample goes with --estimate");
             return Ok(1);
         }
         let query = Query {
@@ -156,6 +164,7 @@ fn forecast(
         days,
         step,
         args.group.as_deref(),
+        !args.every_sample,
         &mut |done, all| progress.night(done, all),
     );
     progress.finish();

@@ -483,16 +483,18 @@ pub fn forecast(
     step_s: f64,
     group: Option<&str>,
 ) -> Result<Report, EnergyError> {
-    forecast_with_progress(config, from, days, step_s, group, &mut |_, _| {})
+    forecast_with_progress(config, from, days, step_s, group, true, &mut |_, _| {})
 }
 
-/// [`forecast`], calling `progress(nights done, nights)` after each night.
+/// [`forecast`], calling `progress(nights done, nights)` after each night;
+/// `reuse = false` renders every sample instead of reusing equal ones.
 pub fn forecast_with_progress(
     config: &Config,
     from: NaiveDate,
     days: u32,
     step_s: f64,
     group: Option<&str>,
+    reuse: bool,
     progress: &mut dyn FnMut(u32, u32),
 ) -> Result<Report, EnergyError> {
     let q = Query {
@@ -501,7 +503,7 @@ pub fn forecast_with_progress(
         group: group.map(str::to_string),
     };
     q.check_group(config)?;
-    let records = estimate::nights_with_progress(config, from, days, step_s, progress)?;
+    let records = estimate::run(config, from, days, step_s, progress, reuse)?;
     let to = records.last().map_or(from, |r| r.night);
     Ok(build(config, "estimate", from, to, group, &records))
 }

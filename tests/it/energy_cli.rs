@@ -209,6 +209,13 @@ fn the_forecast_table_states_its_baseline_and_site_times() {
     assert!(table.contains("2026-12-04 19:30"), "{table}");
     assert!(!table.contains("T11:30:00Z"), "{table}");
 
+    // Reusing equal samples gives exactly what rendering every one gives.
+    let base = ["--estimate", "--from", "2026-12-04", "--step", "1m"];
+    assert_eq!(
+        ok_stdout(&energy(&site, &base)),
+        ok_stdout(&energy(&site, &[&base[..], &["--every-sample"]].concat())),
+    );
+
     // A site-set measured baseline is used and named.
     let p = site.join("site.toml");
     let text = std::fs::read_to_string(&p).unwrap().replace(

@@ -229,8 +229,9 @@ pub fn nights_with_progress(
 }
 
 /// The forecast, reusing equal samples (`memoise`) or rendering each one
-/// (the reference the tests hold the reuse to).
-fn run(
+/// (the reference the tests hold the reuse to, and `energy --estimate
+/// --every-sample` for anyone who wants to check it).
+pub fn run(
     config: &Config,
     from: NaiveDate,
     days: u32,
