@@ -21,6 +21,6 @@ pub mod store;
 
 // The pure core, under the paths the daemon has always used.
 pub use nightscape_core::{
-    color, control, diag, engine, fixture, generate, local_time, meter, monitor, pipeline, safety,
-    schedule, show, site, suggest, units, wire,
+    color, control, diag, engine, explain, fixture, generate, local_time, meter, monitor, pipeline,
+    safety, schedule, show, site, suggest, units, wire,
 };

@@ -4,6 +4,7 @@
 //! site's timezone, as an operator reads them.
 
 use crate::config::Config;
+use crate::explain::Cap;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
@@ -32,7 +33,17 @@ pub struct NightView {
     pub polar: Option<String>,
     /// The mode chosen for this night ("default" when none applies).
     pub mode: String,
+    /// Why: the `[[modes]]` rule that chose the mode and on what ground
+    /// ("festival: Mid-Autumn Festival (lunar 8/15)", "show-night: weekday
+    /// rule Fri, Sat", "normal: default rule (no earlier rule matched)").
+    pub why: String,
+    /// Curfews and power budgets in force this night, with their times.
+    pub caps: Vec<CapView>,
     pub entries: Vec<PlannedView>,
+    /// Which entry is drawn on top when, in time order (gaps are dark):
+    /// where entries overlap, the highest priority wins, then the later
+    /// start.
+    pub on_top: Vec<OnTopView>,
     /// Entries that could not be placed this night, and why.
     pub skipped: Vec<String>,
 }
@@ -44,6 +55,37 @@ pub struct PlannedView {
     pub start: String,
     pub end: String,
     pub priority: i32,
+}
+
+/// A curfew or power budget in force during a night.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CapView {
+    /// "curfew" or "budget".
+    pub kind: String,
+    /// The group it applies to; null for the whole site.
+    pub group: Option<String>,
+    /// A curfew's start and end this night (null: it does not happen
+    /// this night, or a budget, which holds all night).
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// A curfew's cap, 0..1.
+    pub max_level: Option<f32>,
+    /// A budget's limit in watts.
+    pub max_w: Option<f64>,
+    /// The same in words, times in the site's timezone: "curfew
+    /// 23:30–06:51 caps to 30 %".
+    pub text: String,
+}
+
+/// A part of the night during which one entry is on top.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OnTopView {
+    pub from: String,
+    pub to: String,
+    pub show: String,
+    pub priority: i32,
+    /// The other entries playing under it, top first.
+    pub over: Vec<String>,
 }
 
 /// The schedule's part of `/api/status`: tonight's mode and the entries
@@ -79,7 +121,8 @@ impl PlanView {
             .iter_days()
             .take(days.min(3660) as usize)
             .map(|d| {
-                let n = cfg.schedule.night(d);
+                let x = crate::explain::night(&cfg.schedule, &cfg.energy, d);
+                let n = x.night;
                 NightView {
                     date: n.date.to_string(),
                     sunset: n.sunset.map(|t| local(t, tz)),
@@ -88,6 +131,19 @@ impl PlanView {
                     civil_dawn: n.civil_dawn.map(|t| local(t, tz)),
                     polar: n.polar.map(|p| format!("{p:?}").to_lowercase()),
                     mode: n.mode,
+                    why: x.reason.to_string(),
+                    caps: x.caps.iter().map(|c| CapView::new(c, tz)).collect(),
+                    on_top: x
+                        .on_top
+                        .into_iter()
+                        .map(|p| OnTopView {
+                            from: local(p.from, tz),
+                            to: local(p.to, tz),
+                            show: p.show,
+                            priority: p.priority,
+                            over: p.over,
+                        })
+                        .collect(),
                     entries: n
                         .entries
                         .iter()
@@ -106,6 +162,37 @@ impl PlanView {
             site: cfg.site.name.clone(),
             timezone: tz.name().to_string(),
             nights,
+        }
+    }
+}
+
+impl CapView {
+    fn new(c: &Cap, tz: Tz) -> CapView {
+        let text = c.describe(tz);
+        match c {
+            Cap::Curfew {
+                group,
+                window,
+                max_level,
+                ..
+            } => CapView {
+                kind: "curfew".into(),
+                group: group.clone(),
+                from: window.map(|w| local(w.0, tz)),
+                to: window.map(|w| local(w.1, tz)),
+                max_level: Some(*max_level),
+                max_w: None,
+                text,
+            },
+            Cap::Budget { group, max_w } => CapView {
+                kind: "budget".into(),
+                group: group.clone(),
+                from: None,
+                to: None,
+                max_level: None,
+                max_w: Some(*max_w),
+                text,
+            },
         }
     }
 }

@@ -3,7 +3,10 @@
 //! daemon needed), as a table, JSON, CSV or an SVG chart.
 //!
 //! The work is in `crate::energy::report`; this file only turns flags into
-//! a query and errors into messages and exit codes (1 on any error).
+//! a query and errors into messages and exit codes (1 on any error). A
+//! state folder with no record yet gets one line saying how to get data
+//! (exit 0); a forecast that runs over a second on a terminal shows its
+//! progress on stderr.
 
 use crate::config;
 use crate::energy::{estimate, report, EnergyError, Format as ReportFormat, Query};
@@ -49,6 +52,10 @@ pub struct EnergyArgs {
     /// With --estimate: the sampling step in show time ("10s", "1m").
     #[arg(long, default_value = "10s")]
     pub step: String,
+    /// With --estimate: render every sample instead of reusing equal ones
+    /// (the same result, slower; for checking the forecast).
+    #[arg(long)]
+    pub every_sample: bool,
 }
 
 pub fn energy(site: &Path, args: &EnergyArgs) -> Result<i32> {
@@ -69,6 +76,10 @@ pub fn energy(site: &Path, args: &EnergyArgs) -> Result<i32> {
             eprintln!("--days goes with --estimate; for the record use --from and --to");
             return Ok(1);
         }
+        if args.every_sample {
+            eprintln!("--every-sample goes with --estimate");
+            return Ok(1);
+        }
         let query = Query {
             from: args.from,
             to: args.to,
@@ -79,7 +90,28 @@ pub fn energy(site: &Path, args: &EnergyArgs) -> Result<i32> {
             Ok((api, _)) => api.state_dir(args.state.as_deref()),
             Err(_) => args.state.clone().unwrap_or_else(|| PathBuf::from("var")),
         };
-        report::from_store(&state, &cfg, &query, tonight)
+        // Flags are checked first; then, if nothing is recorded yet, say so
+        // and how to get data rather than print a week of zeros.
+        let r = report::from_store(&state, &cfg, &query, tonight);
+        match r.as_ref().map(|_| report::recorded(&state)) {
+            Ok(Ok(false)) => {
+                let line = format!(
+                    "no energy record in {} yet: `nightscape run` records every night it plays (--state DIR reads another folder); `nightscape energy --estimate` forecasts the planned nights now",
+                    state.display()
+                );
+                match format {
+                    ReportFormat::Table => println!("{line}"),
+                    _ => eprintln!("{line}"),
+                }
+                return Ok(0);
+            }
+            Ok(Err(e)) => {
+                eprintln!("{}", flag_message(&e));
+                return Ok(1);
+            }
+            _ => {}
+        }
+        r
     };
     match result {
         Ok(r) => {
@@ -125,7 +157,57 @@ fn forecast(
         }
         (None, None) => 1,
     };
-    report::forecast(cfg, from, days, step, args.group.as_deref())
+    let mut progress = Progress::new();
+    let r = report::forecast_with_progress(
+        cfg,
+        from,
+        days,
+        step,
+        args.group.as_deref(),
+        !args.every_sample,
+        &mut |done, all| progress.night(done, all),
+    );
+    progress.finish();
+    r
+}
+
+/// "forecasting night 3 of 7" on stderr, rewritten in place, when stderr
+/// is a terminal and the forecast has run for over a second (a short one
+/// stays silent; a pipe or a log never gets carriage returns).
+struct Progress {
+    start: std::time::Instant,
+    tty: bool,
+    shown: bool,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        use std::io::IsTerminal;
+        Progress {
+            start: std::time::Instant::now(),
+            tty: std::io::stderr().is_terminal(),
+            shown: false,
+        }
+    }
+
+    fn night(&mut self, done: u32, all: u32) {
+        if !self.tty || done >= all || self.start.elapsed().as_secs_f64() < 1.0 {
+            return;
+        }
+        self.shown = true;
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\rforecasting: night {} of {all} done…", done);
+        let _ = err.flush();
+    }
+
+    fn finish(&mut self) {
+        if self.shown {
+            // Clear the line so the report starts clean.
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[2K");
+            let _ = err.flush();
+        }
+    }
 }
 
 /// Errors name the flag the user typed.

@@ -8,7 +8,10 @@
 //! outputs a universe no Art-Net output sends (it will stay dark), or a
 //! universe the site sends to a node's IP that the node does not output.
 //! If port 6454 cannot be had, it says discovery is unavailable and exits 1;
-//! a running daemon's outputs are never affected.
+//! a running daemon's outputs are never affected. A target the poll could
+//! not be sent to (no route, permission refused) is named with the reason,
+//! and when no poll could be sent at all it says so and exits 1 instead of
+//! reporting "0 nodes".
 
 use crate::config;
 use crate::output::discovery::{self, Node};
@@ -39,6 +42,10 @@ pub struct NodesArgs {
     pub targets: Vec<SocketAddr>,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Where to listen for replies (default 0.0.0.0:6454, where nodes
+    /// answer; an address of one interface on a machine with several).
+    #[arg(long, default_value = "0.0.0.0:6454")]
+    pub listen: SocketAddr,
 }
 
 fn parse_timeout(s: &str) -> Result<Duration, String> {
@@ -103,28 +110,43 @@ pub fn nodes(site: &Path, args: &NodesArgs) -> Result<i32> {
     targets.extend(&args.targets);
     targets.sort();
     targets.dedup();
-    let found = match discovery::discover(&targets, args.timeout) {
-        Ok(n) => n,
+    let (found, unsent) = match discovery::discover_on(args.listen, &targets, args.timeout) {
+        Ok(d) => (d.nodes, d.unsent),
         Err(e) => {
             eprintln!("{e}");
             return Ok(1);
         }
     };
+    // An unsent poll is not a silent network: say so before any count.
+    for u in &unsent {
+        eprintln!("warning: ArtPoll not sent to {}: {}", u.target, u.error);
+    }
     let mut warnings = if site_loaded {
         compare(&sends, &found)
     } else {
         Vec::new()
     };
-    warnings.extend(same_host_silence(&targets, &found));
+    let reached: Vec<SocketAddr> = targets
+        .iter()
+        .copied()
+        .filter(|t| !unsent.iter().any(|u| u.target == *t))
+        .collect();
+    warnings.extend(same_host_silence(&reached, &found));
     match args.format {
         Format::Json => {
-            let v = serde_json::json!({ "polled": targets, "nodes": found, "warnings": warnings });
+            let v = serde_json::json!({ "polled": targets, "unsent": unsent, "nodes": found, "warnings": warnings });
             println!("{}", serde_json::to_string_pretty(&v)?);
         }
         Format::Table => {
-            let polled: Vec<String> = targets.iter().map(|t| t.to_string()).collect();
+            let polled: Vec<String> = reached.iter().map(|t| t.to_string()).collect();
+            let not_sent = if unsent.is_empty() {
+                String::new()
+            } else {
+                let list: Vec<String> = unsent.iter().map(|u| u.target.to_string()).collect();
+                format!(" (not sent to {}: see the warning above)", list.join(", "))
+            };
             println!(
-                "polled {} for {:.1} s: {} node{}",
+                "polled {} for {:.1} s: {} node{}{not_sent}",
                 polled.join(", "),
                 args.timeout.as_secs_f64(),
                 found.len(),

@@ -1,6 +1,9 @@
 //! `nightscape schedule`: tonight's and the coming nights' plan with sun
-//! times and resolved instants, as a table or JSON (the same JSON the API
-//! serves at /api/schedule).
+//! times and resolved instants, and why: the rule or holiday that chose
+//! each night's mode, the curfews and budgets in force with their times,
+//! and which overlapping entry is on top when — as a table or JSON (the
+//! same JSON the API serves at /api/schedule). The explanation comes from
+//! `nightscape_core::explain`; this file only lays it out.
 
 use crate::config::Config;
 use anyhow::Result;
@@ -56,16 +59,28 @@ fn write_table(
     days: u32,
 ) -> std::io::Result<()> {
     let tz = cfg.site.timezone;
+    // Across a DST change the wall clock alone misleads (02:30 → 02:00):
+    // show the offsets then.
+    let span = |a: DateTime<Utc>, b: DateTime<Utc>, fmt: &str| {
+        let (a, b) = (a.with_timezone(&tz), b.with_timezone(&tz));
+        let fmt = if a.offset() == b.offset() {
+            fmt.to_string()
+        } else {
+            format!("{fmt}%:z")
+        };
+        format!("{} → {}", a.format(&fmt), b.format(&fmt))
+    };
     let hm = |t: Option<DateTime<Utc>>| {
         t.map(|t| t.with_timezone(&tz).format("%H:%M").to_string())
             .unwrap_or_else(|| "--:--".into())
     };
     writeln!(out, "{} ({})", cfg.site.name, tz.name())?;
-    for n in from
+    for x in from
         .iter_days()
         .take(days.min(3660) as usize)
-        .map(|d| cfg.schedule.night(d))
+        .map(|d| crate::explain::night(&cfg.schedule, &cfg.energy, d))
     {
+        let n = &x.night;
         writeln!(
             out,
             "{} {}  sunset {}  dusk {}  dawn {}  sunrise {}  mode {}{}",
@@ -80,26 +95,40 @@ fn write_table(
                 .map(|p| format!("  (polar {p:?})"))
                 .unwrap_or_default()
         )?;
+        writeln!(out, "    why     {}", x.reason)?;
+        for (i, c) in x.caps.iter().enumerate() {
+            let label = if i == 0 { "caps" } else { "" };
+            writeln!(out, "    {label:<7} {}", c.describe(tz))?;
+        }
         if n.entries.is_empty() {
             writeln!(out, "    (dark)")?;
         }
         for e in &n.entries {
-            let (start, end) = (e.start.with_timezone(&tz), e.end.with_timezone(&tz));
-            // Across a DST change the wall clock alone misleads (02:30 → 02:00):
-            // show the offsets then.
-            let fmt = if start.offset() == end.offset() {
-                "%m-%d %H:%M"
-            } else {
-                "%m-%d %H:%M%:z"
-            };
             writeln!(
                 out,
-                "    {} → {}  {:<20} priority {}",
-                start.format(fmt),
-                end.format(fmt),
+                "    {}  {:<20} priority {}",
+                span(e.start, e.end, "%m-%d %H:%M"),
                 e.show,
                 e.priority
             )?;
+        }
+        // Where entries overlap, say which one is seen when.
+        if x.overlaps {
+            for (i, p) in x.on_top.iter().enumerate() {
+                let label = if i == 0 { "on top" } else { "" };
+                let over = if p.over.is_empty() {
+                    String::new()
+                } else {
+                    format!(", over {}", p.over.join(", "))
+                };
+                writeln!(
+                    out,
+                    "    {label:<7} {}  {} (priority {}{over})",
+                    span(p.from, p.to, "%H:%M"),
+                    p.show,
+                    p.priority
+                )?;
+            }
         }
         for s in &n.skipped {
             writeln!(out, "    skipped: {s}")?;

@@ -1,9 +1,16 @@
 //! The energy report: per night and in total, kWh, peak W, cost, CO₂,
-//! baseline (every fixture a show targets at full for the time it is
-//! targeted, the rest at standby) and savings against it, burn hours,
-//! curfew compliance and budget limiting — from the record or from a
-//! forecast — as a table, JSON, CSV or an SVG chart (kWh per night stacked
-//! by group).
+//! baseline and savings against it, burn hours, curfew compliance and
+//! budget limiting — from the record or from a forecast — as a table,
+//! JSON, CSV or an SVG chart (kWh per night stacked by group, and cost,
+//! CO₂ and peak kW per night, dates with their weekdays).
+//!
+//! The baseline is the site's `[energy] baseline` (see
+//! `nightscape_core::energy::config`): by default every fixture at its
+//! rated power from sunset to sunrise, stated in every format so "88 %
+//! below baseline" never leaves a reader guessing against what. Nights the
+//! record holds nothing for are "no data" (empty in CSV, `has_data: false`
+//! in JSON, a hatched bar in the chart), never zeros, and totals cover the
+//! nights with data only.
 //!
 //! One call serves the API: [`http`] takes the query strings as received
 //! and returns the content type and body, or an error naming the field at
@@ -14,11 +21,12 @@
 //! `reduction_pct` is the reduction of *light* energy (above standby) —
 //! the Model Lighting Ordinance's test, which wants ≥ 30 % or off.
 
-use super::meter::{NightRecord, ScopeKind, ScopeRecord, UNGROUPED};
+use super::meter::{self, NightRecord, ScopeKind, ScopeRecord, SiteModel, UNGROUPED};
 use super::store::EnergyStore;
 use super::{estimate, EnergyError};
 use crate::config::Config;
 use chrono::{DateTime, NaiveDate, Utc};
+use nightscape_core::energy::config::Baseline;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -248,7 +256,12 @@ impl Totals {
 
     /// Derived figures (savings, compliance) from the sums.
     fn finish(&mut self) {
-        self.savings_kwh = self.baseline_kwh - self.kwh;
+        // No baseline (a group under a site-wide measured one): no savings.
+        self.savings_kwh = if self.baseline_kwh > 0.0 {
+            self.baseline_kwh - self.kwh
+        } else {
+            0.0
+        };
         self.savings_pct =
             (self.baseline_kwh > 0.0).then(|| 100.0 * self.savings_kwh / self.baseline_kwh);
         if let Some(c) = &mut self.curfew {
@@ -283,6 +296,9 @@ pub struct RunRow {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NightRow {
     pub night: NaiveDate,
+    /// Whether the record (or the forecast) holds this night; a night
+    /// without is "no data", and its figures are zeros to be ignored.
+    pub has_data: bool,
     #[serde(flatten)]
     pub totals: Totals,
     /// kWh per group (and the ungrouped fixtures): the chart's stack.
@@ -304,7 +320,14 @@ pub struct Report {
     pub group: Option<String>,
     pub currency: String,
     pub co2_kg_per_kwh: f64,
+    /// The site's IANA timezone: show-run times are printed in it.
+    pub timezone: String,
+    /// `dusk-to-dawn`, `targeted` or `measured`.
+    pub baseline_kind: &'static str,
+    /// What `baseline_kwh` means, in words.
+    pub baseline: String,
     pub nights: Vec<NightRow>,
+    /// Over the nights with data.
     pub total: Totals,
 }
 
@@ -319,6 +342,16 @@ pub fn build(
 ) -> Report {
     let by_night: BTreeMap<NaiveDate, &NightRecord> =
         records.iter().map(|r| (r.night, r)).collect();
+    let model = SiteModel::new(&config.site, &config.energy);
+    let members: Option<&[u32]> = model
+        .scopes
+        .iter()
+        .find(|s| match group {
+            None => s.kind == ScopeKind::Site,
+            Some(g) => s.kind != ScopeKind::Site && s.name == g,
+        })
+        .map(|s| s.members.as_slice());
+    let baseline = config.energy.baseline;
     let mut nights = Vec::new();
     let mut total = Totals::default();
     let mut d = from;
@@ -326,6 +359,7 @@ pub fn build(
         let mut t = Totals::default();
         let mut groups = BTreeMap::new();
         let mut runs = Vec::new();
+        let has_data = by_night.contains_key(&d);
         if let Some(rec) = by_night.get(&d) {
             for s in &rec.scopes {
                 let pick = match (group, s.kind) {
@@ -359,10 +393,21 @@ pub fn build(
                 runs.sort_by(|a: &RunRow, b| a.started.cmp(&b.started).then(a.show.cmp(&b.show)));
             }
         }
+        if has_data {
+            t.baseline_kwh = match baseline {
+                Baseline::Targeted => t.baseline_kwh,
+                Baseline::DuskToDawn => members.map_or(0.0, |m| {
+                    meter::dusk_to_dawn_kwh(&config.schedule, &model.power, m, d)
+                }),
+                Baseline::Measured(k) if group.is_none() => k,
+                Baseline::Measured(_) => 0.0,
+            };
+        }
         total.add(&t);
         t.finish();
         nights.push(NightRow {
             night: d,
+            has_data,
             totals: t,
             groups,
             runs,
@@ -381,6 +426,18 @@ pub fn build(
         group: group.map(str::to_string),
         currency: config.energy.currency.clone(),
         co2_kg_per_kwh: config.energy.co2_kg_per_kwh,
+        timezone: config.site.timezone.name().to_string(),
+        baseline_kind: match baseline {
+            Baseline::DuskToDawn => "dusk-to-dawn",
+            Baseline::Targeted => "targeted",
+            Baseline::Measured(_) => "measured",
+        },
+        baseline: match (baseline, group) {
+            (Baseline::Measured(_), Some(_)) => {
+                "none for a group: the measured baseline is the whole site's".to_string()
+            }
+            (b, _) => b.describe(),
+        },
         nights,
         total,
     }
@@ -410,6 +467,14 @@ pub fn from_store(
     ))
 }
 
+/// Whether the state folder holds any metered night.
+pub fn recorded(state: &Path) -> Result<bool, EnergyError> {
+    Ok(match EnergyStore::open_existing(state)? {
+        Some(s) => s.last_night()?.is_some(),
+        None => false,
+    })
+}
+
 /// The forecast report: `days` nights from `from`, sampled every `step_s`.
 pub fn forecast(
     config: &Config,
@@ -418,13 +483,27 @@ pub fn forecast(
     step_s: f64,
     group: Option<&str>,
 ) -> Result<Report, EnergyError> {
+    forecast_with_progress(config, from, days, step_s, group, true, &mut |_, _| {})
+}
+
+/// [`forecast`], calling `progress(nights done, nights)` after each night;
+/// `reuse = false` renders every sample instead of reusing equal ones.
+pub fn forecast_with_progress(
+    config: &Config,
+    from: NaiveDate,
+    days: u32,
+    step_s: f64,
+    group: Option<&str>,
+    reuse: bool,
+    progress: &mut dyn FnMut(u32, u32),
+) -> Result<Report, EnergyError> {
     let q = Query {
         from: Some(from),
         to: None,
         group: group.map(str::to_string),
     };
     q.check_group(config)?;
-    let records = estimate::nights(config, from, days, step_s)?;
+    let records = estimate::run(config, from, days, step_s, progress, reuse)?;
     let to = records.last().map_or(from, |r| r.night);
     Ok(build(config, "estimate", from, to, group, &records))
 }
@@ -486,9 +565,14 @@ pub fn csv(report: &Report) -> String {
     let rows = report
         .nights
         .iter()
-        .map(|n| (n.night.to_string(), &n.totals))
-        .chain(std::iter::once(("total".to_string(), &report.total)));
-    for (label, t) in rows {
+        .map(|n| (n.night.to_string(), &n.totals, n.has_data))
+        .chain(std::iter::once(("total".to_string(), &report.total, true)));
+    for (label, t, has_data) in rows {
+        if !has_data {
+            // No data is not zero: leave every figure empty.
+            let _ = writeln!(out, "{}{}", csv_field(&label), ",".repeat(19));
+            continue;
+        }
         let c = t.curfew.clone().unwrap_or_default();
         let b = t.budget.clone().unwrap_or_default();
         let _ = writeln!(
@@ -519,16 +603,19 @@ pub fn csv(report: &Report) -> String {
     out
 }
 
-/// The report as an aligned text table, with show runs below.
+/// The report as an aligned text table, with show runs below (their
+/// start in the site's time) and the baseline's definition.
 pub fn table(report: &Report) -> String {
     let mut out = String::new();
+    let tz: chrono_tz::Tz = report.timezone.parse().unwrap_or(chrono_tz::UTC);
     let scope = report
         .group
         .as_ref()
         .map_or_else(|| "site".to_string(), |g| format!("group {g}"));
+    let with_data = report.nights.iter().filter(|n| n.has_data).count();
     let _ = writeln!(
         out,
-        "{} — energy {} ({}), {} to {}",
+        "{} — energy {} ({}), {} to {}{}",
         report.site,
         if report.source == "estimate" {
             "forecast"
@@ -537,7 +624,15 @@ pub fn table(report: &Report) -> String {
         },
         scope,
         report.from,
-        report.to
+        report.to,
+        if with_data < report.nights.len() {
+            format!(
+                " — {with_data} of {} nights recorded; totals cover those",
+                report.nights.len()
+            )
+        } else {
+            String::new()
+        }
     );
     let cur = if report.currency.is_empty() {
         "cost".to_string()
@@ -546,7 +641,7 @@ pub fn table(report: &Report) -> String {
     };
     let _ = writeln!(
         out,
-        "{:<10} {:>10} {:>9} {:>10} {:>9} {:>11} {:>7} {:>7} {:>15} {:>10}",
+        "{:<14} {:>10} {:>9} {:>10} {:>9} {:>11} {:>7} {:>7} {:>15} {:>10}",
         "night",
         "kWh",
         "peak kW",
@@ -561,9 +656,19 @@ pub fn table(report: &Report) -> String {
     let rows = report
         .nights
         .iter()
-        .map(|n| (n.night.to_string(), &n.totals))
-        .chain(std::iter::once(("total".to_string(), &report.total)));
-    for (label, t) in rows {
+        .map(|n| {
+            (
+                n.night.format("%Y-%m-%d %a").to_string(),
+                &n.totals,
+                n.has_data,
+            )
+        })
+        .chain(std::iter::once(("total".to_string(), &report.total, true)));
+    for (label, t, has_data) in rows {
+        if !has_data {
+            let _ = writeln!(out, "{label:<14} {:>10}", "no data");
+            continue;
+        }
         let curfew = match &t.curfew {
             None => "-".to_string(),
             Some(c) => match c.reduction_pct {
@@ -577,13 +682,17 @@ pub fn table(report: &Report) -> String {
             .map_or("-".to_string(), |b| format!("{:.2}", b.limited_hours));
         let _ = writeln!(
             out,
-            "{:<10} {:>10.2} {:>9.2} {:>10.2} {:>9.2} {:>11.2} {:>7} {:>7.2} {:>15} {:>10}",
+            "{:<14} {:>10.2} {:>9.2} {:>10.2} {:>9.2} {:>11} {:>7} {:>7.2} {:>15} {:>10}",
             label,
             t.kwh,
             t.peak_w / 1000.0,
             t.cost,
             t.co2_kg,
-            t.baseline_kwh,
+            if t.baseline_kwh > 0.0 {
+                format!("{:.2}", t.baseline_kwh)
+            } else {
+                "-".to_string()
+            },
             t.savings_pct
                 .map_or("-".to_string(), |p| format!("{p:.0}%")),
             t.burn_hours,
@@ -591,25 +700,30 @@ pub fn table(report: &Report) -> String {
             limited
         );
     }
+    let _ = writeln!(
+        out,
+        "baseline: {} ([energy] baseline in site.toml); saved = baseline − kWh",
+        report.baseline
+    );
     let runs: Vec<(&NaiveDate, &RunRow)> = report
         .nights
         .iter()
         .flat_map(|n| n.runs.iter().map(move |r| (&n.night, r)))
         .collect();
     if !runs.is_empty() {
-        let _ = writeln!(out, "\nshow runs");
+        let _ = writeln!(out, "\nshow runs (started in {})", report.timezone);
         let _ = writeln!(
             out,
-            "{:<10} {:<20} {:<25} {:>9} {:>10} {:>7}",
+            "{:<10} {:<20} {:<17} {:>9} {:>10} {:>7}",
             "night", "show", "started", "kWh", cur, "hours"
         );
         for (night, r) in runs {
             let _ = writeln!(
                 out,
-                "{:<10} {:<20} {:<25} {:>9.3} {:>10.3} {:>7.2}",
+                "{:<10} {:<20} {:<17} {:>9.3} {:>10.3} {:>7.2}",
                 night.to_string(),
                 r.show,
-                r.started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                r.started.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
                 r.kwh,
                 r.cost,
                 r.hours
@@ -631,8 +745,26 @@ const PALETTE: [&str; 10] = [
     "#9c755f", "#bab0ac",
 ];
 
-/// The report as an SVG chart: a bar per night, stacked by group (one
-/// series for a group report), with the site total marked above each bar.
+/// One chart of the SVG: a value per night (stacked by series in the
+/// kWh chart).
+struct Panel<'a> {
+    title: String,
+    unit: String,
+    series: Vec<String>,
+    /// Per night: one value per series; None = no data.
+    values: Vec<Option<Vec<f64>>>,
+    /// Per night, a mark above the stack (the site total where groups may
+    /// overlap).
+    mark: Option<Vec<f64>>,
+    colors: &'a [&'a str],
+    decimals_hint: usize,
+}
+
+/// The report as an SVG image: four charts, one above the other, sharing
+/// the nights on their x axis — kWh per night stacked by group (with the
+/// site total marked), cost, CO₂ and peak kW — nights labelled with their
+/// weekday, nights without data hatched and labelled "no data", and below
+/// them the totals and the baseline's definition.
 pub fn svg(report: &Report) -> String {
     let series: Vec<String> = match &report.group {
         Some(g) => vec![g.clone()],
@@ -650,56 +782,192 @@ pub fn svg(report: &Report) -> String {
             names
         }
     };
-    let value = |n: &NightRow, s: &str| -> f64 {
-        if report.group.is_some() || n.groups.is_empty() {
-            n.totals.kwh
-        } else {
-            n.groups.get(s).copied().unwrap_or(0.0)
-        }
+    let per_night = |f: &dyn Fn(&NightRow) -> Vec<f64>| -> Vec<Option<Vec<f64>>> {
+        report
+            .nights
+            .iter()
+            .map(|n| n.has_data.then(|| f(n)))
+            .collect()
     };
-    let stacks: Vec<f64> = report
-        .nights
-        .iter()
-        .map(|n| {
-            series
-                .iter()
-                .map(|s| value(n, s))
-                .sum::<f64>()
-                .max(n.totals.kwh)
-        })
-        .collect();
-    let max = stacks.iter().copied().fold(0.0f64, f64::max);
-    let nice = nice_ceiling(max);
-    let (left, right, top, bottom) = (64.0, 180.0, 40.0, 56.0);
+    let kwh_values = per_night(&|n: &NightRow| {
+        series
+            .iter()
+            .map(|s| {
+                if report.group.is_some() || n.groups.is_empty() {
+                    n.totals.kwh
+                } else {
+                    n.groups.get(s).copied().unwrap_or(0.0)
+                }
+            })
+            .collect()
+    });
+    let currency = if report.currency.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", report.currency)
+    };
+    let panels = [
+        Panel {
+            title: "energy per night".into(),
+            unit: "kWh".into(),
+            series: series.clone(),
+            values: kwh_values,
+            mark: Some(report.nights.iter().map(|n| n.totals.kwh).collect()),
+            colors: &PALETTE,
+            decimals_hint: 1,
+        },
+        Panel {
+            title: format!("cost per night{currency}"),
+            unit: if report.currency.is_empty() {
+                "cost".into()
+            } else {
+                report.currency.clone()
+            },
+            series: vec!["cost".into()],
+            values: per_night(&|n: &NightRow| vec![n.totals.cost]),
+            mark: None,
+            colors: &["#b07aa1"],
+            decimals_hint: 2,
+        },
+        Panel {
+            title: format!(
+                "CO₂ per night ({} kg per kWh)",
+                fmt_num(report.co2_kg_per_kwh, 4)
+            ),
+            unit: "kg CO₂".into(),
+            series: vec!["CO₂".into()],
+            values: per_night(&|n: &NightRow| vec![n.totals.co2_kg]),
+            mark: None,
+            colors: &["#9c755f"],
+            decimals_hint: 1,
+        },
+        Panel {
+            title: "peak power per night".into(),
+            unit: "kW".into(),
+            series: vec!["peak".into()],
+            values: per_night(&|n: &NightRow| vec![n.totals.peak_w / 1000.0]),
+            mark: None,
+            colors: &["#e15759"],
+            decimals_hint: 2,
+        },
+    ];
+    let (left, right, top) = (64.0, 180.0, 40.0);
     let n = report.nights.len().max(1) as f64;
     let bar_w = (36.0f64).min(600.0 / n).max(3.0);
     let gap = (bar_w * 0.35).max(1.0);
     let plot_w = n * (bar_w + gap) + gap;
-    let plot_h = 260.0;
-    // Room for the title (about 8.6 px a character at 14 px bold).
-    let title_w = 8.6 * chart_title(report).chars().count() as f64;
-    let width = (left + plot_w + right).max(left + title_w + 16.0);
-    let height = top + plot_h + bottom;
-    let y = |v: f64| top + plot_h - if nice > 0.0 { v / nice * plot_h } else { 0.0 };
+    let plot_h = 170.0;
+    // Title above each plot, weekday labels below it.
+    let panel_h = 24.0 + plot_h + 52.0;
+    let footer = 44.0;
+    let title = chart_title(report);
+    let baseline_line = format!("baseline: {}", report.baseline);
+    let text_w = 8.6 * title.chars().count().max(baseline_line.chars().count()) as f64;
+    let width = (left + plot_w + right).max(left + text_w + 16.0);
+    let height = top + panels.len() as f64 * panel_h + footer;
     let mut s = String::new();
     let _ = writeln!(
         s,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" font-family="sans-serif" font-size="11">"#
     );
+    let _ = writeln!(
+        s,
+        r##"<defs><pattern id="nodata" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#f2f2f2"/><line x1="0" y1="0" x2="0" y2="6" stroke="#c8c8c8" stroke-width="2"/></pattern></defs>"##
+    );
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let title = chart_title(report);
     let _ = writeln!(
         s,
         r#"<text x="{left}" y="22" font-size="14" font-weight="bold">{}</text>"#,
         xml_escape(&title)
     );
-    // Grid and axis labels: five steps of a round number.
+    for (k, p) in panels.iter().enumerate() {
+        let y0 = top + k as f64 * panel_h;
+        draw_panel(
+            &mut s,
+            report,
+            p,
+            y0 + 24.0,
+            left,
+            plot_w,
+            plot_h,
+            bar_w,
+            gap,
+        );
+    }
+    let fy = top + panels.len() as f64 * panel_h + 14.0;
+    let t = &report.total;
+    let _ = writeln!(
+        s,
+        r#"<text x="{left}" y="{fy:.1}">total {:.1} kWh, {} {}, {:.1} kg CO₂, peak {:.1} kW{}</text>"#,
+        t.kwh,
+        fmt_num(t.cost, 2),
+        if report.currency.is_empty() {
+            "cost"
+        } else {
+            report.currency.as_str()
+        },
+        t.co2_kg,
+        t.peak_w / 1000.0,
+        t.savings_pct
+            .map_or(String::new(), |p| format!(", {p:.0}% below baseline"))
+    );
+    let _ = writeln!(
+        s,
+        r##"<text x="{left}" y="{:.1}" fill="#555">{}</text>"##,
+        fy + 18.0,
+        xml_escape(&baseline_line)
+    );
+    s.push_str("</svg>\n");
+    s
+}
+
+fn fmt_num(v: f64, decimals: usize) -> String {
+    format!("{v:.decimals$}")
+}
+
+/// Draw one panel with its plot area's top at `top`.
+#[allow(clippy::too_many_arguments)]
+fn draw_panel(
+    s: &mut String,
+    report: &Report,
+    p: &Panel,
+    top: f64,
+    left: f64,
+    plot_w: f64,
+    plot_h: f64,
+    bar_w: f64,
+    gap: f64,
+) {
+    let stacks: Vec<f64> = p
+        .values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let sum: f64 = v.as_ref().map_or(0.0, |v| v.iter().sum());
+            let mark = p
+                .mark
+                .as_ref()
+                .and_then(|m| m.get(i).copied())
+                .filter(|_| v.is_some())
+                .unwrap_or(0.0);
+            sum.max(mark)
+        })
+        .collect();
+    let max = stacks.iter().copied().fold(0.0f64, f64::max);
+    let nice = nice_ceiling(max);
+    let y = |v: f64| top + plot_h - if nice > 0.0 { v / nice * plot_h } else { 0.0 };
+    let _ = writeln!(
+        s,
+        r#"<text x="{left}" y="{:.1}" font-size="12" font-weight="bold">{}</text>"#,
+        top - 8.0,
+        xml_escape(&p.title)
+    );
     let decimals = if nice / 5.0 >= 1.0 {
         0
     } else if nice / 5.0 >= 0.1 {
         1
     } else {
-        2
+        p.decimals_hint.max(2)
     };
     for i in 0..=5 {
         let v = nice * i as f64 / 5.0;
@@ -714,83 +982,100 @@ pub fn svg(report: &Report) -> String {
     }
     let _ = writeln!(
         s,
-        r#"<text x="16" y="{:.1}" transform="rotate(-90 16 {:.1})" text-anchor="middle">kWh</text>"#,
+        r#"<text x="16" y="{:.1}" transform="rotate(-90 16 {:.1})" text-anchor="middle">{}</text>"#,
         top + plot_h / 2.0,
-        top + plot_h / 2.0
+        top + plot_h / 2.0,
+        xml_escape(&p.unit)
     );
+    let n = report.nights.len().max(1) as f64;
     let label_every = ((n / 15.0).ceil() as usize).max(1);
     for (i, night) in report.nights.iter().enumerate() {
         let x = left + gap + i as f64 * (bar_w + gap);
-        let mut acc = 0.0;
-        for (k, name) in series.iter().enumerate() {
-            let v = value(night, name);
-            if v <= 0.0 {
-                continue;
+        match &p.values[i] {
+            None => {
+                // No data is not zero: a hatched full-height bar, labelled.
+                let _ = writeln!(
+                    s,
+                    r#"<rect x="{x:.1}" y="{top:.1}" width="{bar_w:.1}" height="{plot_h:.1}" fill="url(#nodata)"><title>{} {}: no data</title></rect>"#,
+                    night.night,
+                    night.night.format("%a"),
+                );
+                let cx = x + bar_w / 2.0;
+                let cy = top + plot_h / 2.0;
+                let _ = writeln!(
+                    s,
+                    r##"<text x="{cx:.1}" y="{cy:.1}" text-anchor="middle" dominant-baseline="middle" transform="rotate(-90 {cx:.1} {cy:.1})" fill="#888">no data</text>"##
+                );
             }
-            let (y0, y1) = (y(acc), y(acc + v));
-            let _ = writeln!(
-                s,
-                r#"<rect x="{x:.1}" y="{y1:.1}" width="{bar_w:.1}" height="{:.1}" fill="{}"><title>{} {}: {:.2} kWh</title></rect>"#,
-                (y0 - y1).max(0.0),
-                PALETTE[k % PALETTE.len()],
-                night.night,
-                xml_escape(name),
-                v
-            );
-            acc += v;
+            Some(values) => {
+                let mut acc = 0.0;
+                for (k, name) in p.series.iter().enumerate() {
+                    let v = values.get(k).copied().unwrap_or(0.0);
+                    if v <= 0.0 {
+                        continue;
+                    }
+                    let (y0, y1) = (y(acc), y(acc + v));
+                    let _ = writeln!(
+                        s,
+                        r#"<rect x="{x:.1}" y="{y1:.1}" width="{bar_w:.1}" height="{:.1}" fill="{}"><title>{} {} {}: {} {}</title></rect>"#,
+                        (y0 - y1).max(0.0),
+                        p.colors[k % p.colors.len()],
+                        night.night,
+                        night.night.format("%a"),
+                        xml_escape(name),
+                        fmt_num(v, p.decimals_hint),
+                        xml_escape(&p.unit)
+                    );
+                    acc += v;
+                }
+                if let Some(mark) = p.mark.as_ref().and_then(|m| m.get(i).copied()) {
+                    // The site total: equal to the stack unless groups overlap.
+                    let yt = y(mark);
+                    let _ = writeln!(
+                        s,
+                        r##"<line x1="{:.1}" y1="{yt:.1}" x2="{:.1}" y2="{yt:.1}" stroke="#000" stroke-width="2"><title>{} total: {:.2} {}</title></line>"##,
+                        x - 1.0,
+                        x + bar_w + 1.0,
+                        night.night,
+                        mark,
+                        xml_escape(&p.unit)
+                    );
+                }
+            }
         }
-        // The site total: equal to the stack unless groups overlap.
-        let yt = y(night.totals.kwh);
-        let _ = writeln!(
-            s,
-            r##"<line x1="{:.1}" y1="{yt:.1}" x2="{:.1}" y2="{yt:.1}" stroke="#000" stroke-width="2"><title>{} total: {:.2} kWh</title></line>"##,
-            x - 1.0,
-            x + bar_w + 1.0,
-            night.night,
-            night.totals.kwh
-        );
         if i % label_every == 0 {
             let lx = x + bar_w / 2.0;
             let ly = top + plot_h + 14.0;
             let _ = writeln!(
                 s,
                 r#"<text x="{lx:.1}" y="{ly:.1}" text-anchor="end" transform="rotate(-45 {lx:.1} {ly:.1})">{}</text>"#,
-                night.night.format("%m-%d")
+                night.night.format("%a %m-%d")
             );
         }
     }
-    let lx = left + plot_w + 16.0;
-    for (k, name) in series.iter().enumerate() {
-        let ly = top + 10.0 + k as f64 * 18.0;
-        let _ = writeln!(
-            s,
-            r#"<rect x="{lx:.1}" y="{:.1}" width="12" height="12" fill="{}"/><text x="{:.1}" y="{ly:.1}" dominant-baseline="middle">{}</text>"#,
-            ly - 6.0,
-            PALETTE[k % PALETTE.len()],
-            lx + 18.0,
-            xml_escape(name)
-        );
+    if p.series.len() > 1 || p.mark.is_some() {
+        let lx = left + plot_w + 16.0;
+        for (k, name) in p.series.iter().enumerate() {
+            let ly = top + 10.0 + k as f64 * 18.0;
+            let _ = writeln!(
+                s,
+                r#"<rect x="{lx:.1}" y="{:.1}" width="12" height="12" fill="{}"/><text x="{:.1}" y="{ly:.1}" dominant-baseline="middle">{}</text>"#,
+                ly - 6.0,
+                p.colors[k % p.colors.len()],
+                lx + 18.0,
+                xml_escape(name)
+            );
+        }
+        if p.mark.is_some() {
+            let ly = top + 10.0 + p.series.len() as f64 * 18.0;
+            let _ = writeln!(
+                s,
+                r##"<line x1="{lx:.1}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}" stroke="#000" stroke-width="2"/><text x="{:.1}" y="{ly:.1}" dominant-baseline="middle">total</text>"##,
+                lx + 12.0,
+                lx + 18.0
+            );
+        }
     }
-    let ly = top + 10.0 + series.len() as f64 * 18.0;
-    let _ = writeln!(
-        s,
-        r##"<line x1="{lx:.1}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}" stroke="#000" stroke-width="2"/><text x="{:.1}" y="{ly:.1}" dominant-baseline="middle">total</text>"##,
-        lx + 12.0,
-        lx + 18.0
-    );
-    let _ = writeln!(
-        s,
-        r#"<text x="{left}" y="{:.1}">total {:.1} kWh, peak {:.1} kW{}</text>"#,
-        height - 8.0,
-        report.total.kwh,
-        report.total.peak_w / 1000.0,
-        report
-            .total
-            .savings_pct
-            .map_or(String::new(), |p| format!(", {p:.0}% below baseline"))
-    );
-    s.push_str("</svg>\n");
-    s
 }
 
 /// A round axis maximum at or above `v` (1, 2, 2.5 or 5 × 10^n).
@@ -809,7 +1094,7 @@ fn nice_ceiling(v: f64) -> f64 {
 
 fn chart_title(report: &Report) -> String {
     format!(
-        "{} — kWh per night{} ({} to {}{})",
+        "{} — energy, cost, CO₂ and peak per night{} ({} to {}{})",
         report.site,
         report
             .group

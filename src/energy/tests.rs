@@ -661,3 +661,125 @@ fn the_journal_is_folded_once_and_superseded_by_a_flush() {
     assert_eq!(store.fold_journal().expect("fold again"), None);
     assert_eq!(site_kwh(&store), 2.25);
 }
+
+/// A recorded night with `kwh` on the site scope only.
+fn site_night(cfg: &Config, night: NaiveDate, kwh: f64) -> NightRecord {
+    let mut r = NightRecord::new(night);
+    let s = r.scope_mut(ScopeKind::Site, &cfg.site.name);
+    s.kwh = kwh;
+    s.cost = kwh * 0.5;
+    s.co2_kg = kwh * 0.6;
+    s.peak_w = 400.0;
+    s.metered_s = 86_400.0;
+    r
+}
+
+#[test]
+fn nights_without_a_record_are_no_data_and_the_baseline_is_stated() {
+    let (_d, cfg) = site_with(FOUR_FLOODS, &[FULL]);
+    let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date");
+    // The 26th (a Thursday) has no record.
+    let records = [
+        site_night(&cfg, d("2026-11-25"), 2.0),
+        site_night(&cfg, d("2026-11-27"), 3.0),
+    ];
+    let r = report::build(
+        &cfg,
+        "record",
+        d("2026-11-25"),
+        d("2026-11-27"),
+        None,
+        &records,
+    );
+    let has: Vec<bool> = r.nights.iter().map(|n| n.has_data).collect();
+    assert_eq!(has, [true, false, true]);
+    assert_eq!(r.total.kwh, 5.0);
+
+    // The default baseline: every fixture at its rated power from sunset
+    // to sunrise — three 120 W floods and a 30 W lamp.
+    assert_eq!(r.baseline_kind, "dusk-to-dawn");
+    let n = cfg.schedule.night(d("2026-11-25"));
+    let hours =
+        (n.sunrise.expect("sunrise") - n.sunset.expect("sunset")).num_seconds() as f64 / 3600.0;
+    let want = 390.0 * hours / 1000.0;
+    assert!(
+        (r.nights[0].totals.baseline_kwh - want).abs() < 1e-9,
+        "{} vs {want}",
+        r.nights[0].totals.baseline_kwh
+    );
+    assert_eq!(r.nights[1].totals.baseline_kwh, 0.0, "no data, no baseline");
+
+    let table = report::render(&r, Format::Table);
+    assert!(table.contains("2026-11-26 Thu    no data"), "{table}");
+    assert!(table.contains("2 of 3 nights recorded"), "{table}");
+    assert!(
+        table.contains(
+            "baseline: every fixture at its rated power from sunset to sunrise ([energy] baseline in site.toml)"
+        ),
+        "{table}"
+    );
+    let csv = report::render(&r, Format::Csv);
+    assert!(
+        csv.lines()
+            .any(|l| l == format!("2026-11-26{}", ",".repeat(19))),
+        "no data is empty, not 0: {csv}"
+    );
+    let json = report::json(&r);
+    assert_eq!(json["nights"][1]["has_data"], false);
+    assert_eq!(
+        json["baseline"],
+        "every fixture at its rated power from sunset to sunrise"
+    );
+    let svg = report::render(&r, Format::Svg);
+    for want in [
+        "no data",
+        "url(#nodata)",
+        "Thu 11-26",
+        "Wed 11-25",
+        "energy per night",
+        "cost per night",
+        "CO₂ per night",
+        "peak power per night",
+        "baseline: every fixture at its rated power from sunset to sunrise",
+    ] {
+        assert!(svg.contains(want), "{want} in the SVG");
+    }
+    // The no-data bar is drawn in each of the four charts.
+    assert_eq!(svg.matches("url(#nodata)").count(), 4);
+
+    // A measured baseline for the site; none for a group.
+    let site = format!("[energy]\nbaseline_kwh_per_night = 50\n{FOUR_FLOODS}");
+    let (_d2, cfg) = site_with(&site, &[FULL]);
+    let r = report::build(
+        &cfg,
+        "record",
+        d("2026-11-25"),
+        d("2026-11-27"),
+        None,
+        &records,
+    );
+    assert_eq!(r.baseline_kind, "measured");
+    assert_eq!(r.total.baseline_kwh, 100.0);
+    assert_eq!(r.total.savings_pct, Some(95.0));
+    let g = report::build(
+        &cfg,
+        "record",
+        d("2026-11-25"),
+        d("2026-11-27"),
+        Some("a"),
+        &records,
+    );
+    assert_eq!(g.total.savings_pct, None);
+    assert!(g.baseline.starts_with("none for a group"), "{}", g.baseline);
+}
+
+#[test]
+fn the_baseline_setting_is_checked() {
+    let e = errors_of("[energy]\nbaseline = \"always\"\n");
+    assert!(e[0].starts_with("7:12: unknown baseline `always`"), "{e:?}");
+    let e = errors_of("[energy]\nbaseline = \"targeted\"\nbaseline_kwh_per_night = 3\n");
+    assert!(e[0].contains("not both"), "{e:?}");
+    let e = errors_of("[energy]\nbaseline_kwh_per_night = 0\n");
+    assert!(e[0].contains("must be more than 0"), "{e:?}");
+    assert!(errors_of("[energy]\nbaseline = \"targeted\"\n").is_empty());
+}

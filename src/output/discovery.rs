@@ -41,7 +41,7 @@ pub enum DiscoveryError {
     },
     #[error("no address to poll: the site has no Art-Net output; name one with --target")]
     NoTargets,
-    #[error("no ArtPoll could be sent: {0}")]
+    #[error("no ArtPoll could be sent, so no node could answer: {0}")]
     SendFailed(String),
     #[error("discovery socket: {0}")]
     Socket(#[source] io::Error),
@@ -104,10 +104,40 @@ impl Node {
     }
 }
 
+/// What a discovery found: the nodes that answered, sorted by IP and bind
+/// index, and the targets the poll could not be sent to, with why (no
+/// route, permission refused): a silent network and an unsent poll are
+/// different findings.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Discovery {
+    pub nodes: Vec<Node>,
+    pub unsent: Vec<Unsent>,
+}
+
+/// A target the ArtPoll could not be sent to.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Unsent {
+    pub target: SocketAddr,
+    pub error: String,
+}
+
+/// Why a send failed, in words an installer acts on.
+fn send_error(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::NetworkUnreachable | io::ErrorKind::HostUnreachable => {
+            format!("no route to it ({e}): is this machine on that network?")
+        }
+        io::ErrorKind::PermissionDenied => format!(
+            "permission refused ({e}): a firewall rule, or a broadcast address the system does not allow"
+        ),
+        _ => e.to_string(),
+    }
+}
+
 /// Poll `targets` (unicast or broadcast addresses, usually port 6454) from
-/// 0.0.0.0:6454 and return the nodes that answered within `timeout`,
-/// sorted by IP and bind index.
-pub fn discover(targets: &[SocketAddr], timeout: Duration) -> Result<Vec<Node>, DiscoveryError> {
+/// 0.0.0.0:6454 and return the nodes that answered within `timeout`, and
+/// the targets the poll could not be sent to.
+pub fn discover(targets: &[SocketAddr], timeout: Duration) -> Result<Discovery, DiscoveryError> {
     discover_on(
         SocketAddr::from((Ipv4Addr::UNSPECIFIED, ARTNET_PORT)),
         targets,
@@ -121,7 +151,7 @@ pub fn discover_on(
     listen: SocketAddr,
     targets: &[SocketAddr],
     timeout: Duration,
-) -> Result<Vec<Node>, DiscoveryError> {
+) -> Result<Discovery, DiscoveryError> {
     if targets.is_empty() {
         return Err(DiscoveryError::NoTargets);
     }
@@ -131,23 +161,25 @@ pub fn discover_on(
     })?;
     let mut poll = [0u8; ARTPOLL_LEN];
     encode_artpoll(&mut poll);
-    let send_all = |socket: &UdpSocket| -> Result<(), DiscoveryError> {
-        let mut errors = Vec::new();
-        for t in targets {
-            if let Err(e) = socket.send_to(&poll, t) {
-                errors.push(format!("{t}: {e}"));
-            }
-        }
-        if errors.len() == targets.len() {
-            Err(DiscoveryError::SendFailed(errors.join("; ")))
-        } else {
-            for e in errors {
-                tracing::warn!("ArtPoll not sent to {e}");
-            }
-            Ok(())
-        }
+    let send_all = |socket: &UdpSocket| -> Vec<Unsent> {
+        targets
+            .iter()
+            .filter_map(|t| {
+                socket.send_to(&poll, t).err().map(|e| Unsent {
+                    target: *t,
+                    error: send_error(&e),
+                })
+            })
+            .collect()
     };
-    send_all(&socket)?;
+    let unsent = send_all(&socket);
+    if unsent.len() == targets.len() {
+        let list: Vec<String> = unsent
+            .iter()
+            .map(|u| format!("{}: {}", u.target, u.error))
+            .collect();
+        return Err(DiscoveryError::SendFailed(list.join("; ")));
+    }
     let start = Instant::now();
     let deadline = start + timeout;
     // A second poll halfway through, for a poll or reply lost on a busy
@@ -194,7 +226,10 @@ pub fn discover_on(
             Err(e) => return Err(DiscoveryError::Socket(e)),
         }
     }
-    Ok(nodes.into_values().collect())
+    Ok(Discovery {
+        nodes: nodes.into_values().collect(),
+        unsent,
+    })
 }
 
 /// A UDP socket on `addr` with SO_REUSEADDR (shares the port with other

@@ -529,6 +529,24 @@ fn reads_describe_the_site_and_what_it_does() {
     let (s, v) = api.json("GET", "/api/schedule", Some(VIEWER), None);
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["nights"].as_array().map(Vec::len), Some(7), "{v}");
+    // Each night says why it has its mode, its caps and what is on top.
+    let night = &v["nights"][0];
+    assert!(
+        night["why"]
+            .as_str()
+            .is_some_and(|w| w.starts_with(night["mode"].as_str().unwrap())),
+        "{night}"
+    );
+    assert!(
+        night["caps"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["kind"] == "curfew")),
+        "{night}"
+    );
+    assert!(
+        night["on_top"].as_array().is_some_and(|p| !p.is_empty()),
+        "{night}"
+    );
 
     let (s, doc) = api.json("GET", "/openapi.json", None, None);
     assert_eq!(s, 200);

@@ -158,21 +158,86 @@ fn bad_ranges_and_groups_name_their_flag() {
         assert!(err.contains(msg), "{args:?}: {err}");
         assert!(out.stdout.is_empty());
     }
-    // An empty record is a report of zeros, not an error.
-    let out = energy(
+    // No record yet: one line saying so and how to get data, exit 0 — not
+    // a week of zeros. On stdout for the table, on stderr for a format a
+    // program reads.
+    let out = energy(&site, &["--state", state]);
+    let text = ok_stdout(&out);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(
+        text.starts_with(&format!("no energy record in {state} yet")),
+        "{text}"
+    );
+    assert!(
+        text.contains("nightscape run") && text.contains("--estimate"),
+        "{text}"
+    );
+    let out = energy(&site, &["--state", state, "--format", "csv"]);
+    assert!(ok_stdout(&out).is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no energy record"));
+}
+
+/// The forecast table an energy officer reads: nights with their weekday,
+/// the baseline defined under the totals, show runs in site time.
+#[test]
+fn the_forecast_table_states_its_baseline_and_site_times() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    let table = ok_stdout(&energy(
         &site,
         &[
+            "--estimate",
             "--from",
-            "2026-11-20",
-            "--to",
-            "2026-11-21",
-            "--state",
-            state,
-            "--format",
-            "csv",
+            "2026-12-04",
+            "--days",
+            "2",
+            "--step",
+            "1m",
         ],
+    ));
+    assert!(table.contains("2026-12-04 Fri"), "{table}");
+    assert!(table.contains("2026-12-05 Sat"), "{table}");
+    assert!(
+        table.contains("baseline: every fixture at its rated power from sunset to sunrise"),
+        "{table}"
     );
-    assert_eq!(ok_stdout(&out).lines().count(), 4);
+    // The demo is in Asia/Shanghai: the 19:30 show run, not 11:30Z.
+    assert!(
+        table.contains("show runs (started in Asia/Shanghai)"),
+        "{table}"
+    );
+    assert!(table.contains("2026-12-04 19:30"), "{table}");
+    assert!(!table.contains("T11:30:00Z"), "{table}");
+
+    // Reusing equal samples gives exactly what rendering every one gives.
+    let base = ["--estimate", "--from", "2026-12-04", "--step", "1m"];
+    assert_eq!(
+        ok_stdout(&energy(&site, &base)),
+        ok_stdout(&energy(&site, &[&base[..], &["--every-sample"]].concat())),
+    );
+
+    // A site-set measured baseline is used and named.
+    let p = site.join("site.toml");
+    let text = std::fs::read_to_string(&p).unwrap().replace(
+        "baseline = \"dusk-to-dawn\"",
+        "baseline_kwh_per_night = 400",
+    );
+    std::fs::write(&p, text).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&ok_stdout(&energy(
+        &site,
+        &[
+            "--estimate",
+            "--from",
+            "2026-12-04",
+            "--step",
+            "2m",
+            "--format",
+            "json",
+        ],
+    )))
+    .unwrap();
+    assert_eq!(json["baseline_kind"], "measured");
+    assert_eq!(json["total"]["baseline_kwh"], 400.0);
 }
 
 #[test]

@@ -108,7 +108,8 @@ fn replies_of_239_and_207_bytes_are_both_listed() {
         &[full.addr, short.addr],
         Duration::from_millis(1200),
     )
-    .unwrap();
+    .unwrap()
+    .nodes;
     assert_eq!(full.polls.load(Ordering::SeqCst), 2);
     assert_eq!(nodes.len(), 2, "one entry per node: {nodes:#?}");
 
@@ -141,7 +142,93 @@ fn silence_is_an_empty_list_not_an_error() {
         Duration::from_millis(200),
     )
     .unwrap();
-    assert!(nodes.is_empty());
+    assert!(nodes.nodes.is_empty());
+    assert!(nodes.unsent.is_empty(), "the poll went out: {nodes:?}");
+}
+
+/// A poll that cannot be sent is named with its reason, not counted as
+/// silence; when none can be sent, discovery is an error. Port 0 is
+/// refused by the kernel before anything leaves (EINVAL), on loopback.
+#[test]
+fn an_unsent_poll_is_named_not_silence() {
+    let quiet = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let bad: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let d = discover_on(
+        "127.0.0.1:0".parse().unwrap(),
+        &[quiet.local_addr().unwrap(), bad],
+        Duration::from_millis(200),
+    )
+    .unwrap();
+    assert!(d.nodes.is_empty());
+    assert_eq!(d.unsent.len(), 1, "{d:?}");
+    assert_eq!(d.unsent[0].target, bad);
+    assert!(!d.unsent[0].error.is_empty());
+
+    let err = discover_on(
+        "127.0.0.1:0".parse().unwrap(),
+        &[bad],
+        Duration::from_millis(200),
+    )
+    .unwrap_err();
+    assert!(matches!(err, DiscoveryError::SendFailed(_)), "{err}");
+    assert!(err.to_string().contains("127.0.0.1:0"), "{err}");
+    assert!(err.to_string().contains("no node could answer"), "{err}");
+}
+
+/// `nightscape nodes` as an installer runs it: a target it could not poll
+/// is named with the reason beside the count, and when nothing could be
+/// polled it exits 1 saying so instead of printing "0 nodes".
+#[test]
+fn nodes_cli_says_when_its_poll_was_not_sent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = crate::common::demo_site_in(tmp.path());
+    let quiet = UdpSocket::bind("127.0.0.1:0").unwrap();
+    crate::common::retarget(&site, &quiet.local_addr().unwrap().to_string());
+    let run = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_nightscape"))
+            .arg("--site")
+            .arg(&site)
+            .args(["nodes", "--listen", "127.0.0.1:0", "--timeout", "200ms"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--target", "127.0.0.1:0"]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: ArtPoll not sent to 127.0.0.1:0: "),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains(": 0 nodes (not sent to 127.0.0.1:0"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("no reply seen from 127.0.0.1:0"),
+        "an unsent poll expects no reply: {stdout}"
+    );
+
+    // Nothing could be sent: an error, not "0 nodes".
+    let p = site.join("site.toml");
+    let text = std::fs::read_to_string(&p).unwrap();
+    let was = format!("target = \"{}\"", quiet.local_addr().unwrap());
+    assert!(text.contains(&was));
+    std::fs::write(&p, text.replace(&was, "target = \"127.0.0.1:0\"")).unwrap();
+    let out = run(&[]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(!stdout.contains("0 nodes"), "{stdout}");
+    assert!(
+        stderr.contains("no ArtPoll could be sent, so no node could answer: 127.0.0.1:0"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -13,8 +13,8 @@
 //!
 //! Layers, lowest first (a module uses only those above it in this list):
 //! `color`, `units`, `diag` → `fixture`, `site`, `show`, `schedule`,
-//! `engine` → `energy` (the power model, curfews, budgets) → `config` (a
-//! whole loaded site) → `control`, `pipeline` → `meter` (per-frame
+//! `engine` → `energy` (the power model, curfews, budgets) → `explain` (why
+//! a night looks as it does) → `config` (a whole loaded site) → `control`, `pipeline` → `meter` (per-frame
 //! metering and the forecast); `wire` stands alone; `generate` (test
 //! sites as text) and `monitor` (receiver statistics) stand beside it.
 
@@ -24,6 +24,7 @@ pub mod control;
 pub mod diag;
 pub mod energy;
 pub mod engine;
+pub mod explain;
 pub mod fixture;
 pub mod generate;
 pub mod local_time;

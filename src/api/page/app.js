@@ -758,6 +758,12 @@ function drawEnergyChart() {
   svg.replaceChildren();
   const n = r.nights.length || 1, max = Math.max(1, ...r.nights.map((x) => x.kwh)), bw = W / n;
   r.nights.forEach((x, i) => {
+    // A night the record does not hold is "no data", not a zero bar.
+    if (x.has_data === false) {
+      svg.append(el("svg:rect", { x: i * bw + 2, y: 12, width: Math.max(bw - 4, 1), height: H - 30, class: "nodata" }));
+      if (bw > 24 || i % 2 === 0) svg.append(el("svg:text", { x: i * bw + 2, y: H - 5 }, x.night.slice(5)));
+      return;
+    }
     const h = (x.kwh / max) * (H - 34);
     svg.append(el("svg:rect", { x: i * bw + 2, y: H - 18 - h, width: Math.max(bw - 4, 1), height: h, class: S.tonight && x.night === S.tonight.night ? "tonight" : "" }));
     if (bw > 24 || i % 2 === 0) svg.append(el("svg:text", { x: i * bw + 2, y: H - 5 }, x.night.slice(5)));

@@ -12,10 +12,20 @@
 //! [energy.tariff]
 //! price = 0.62
 //! bands = [ { name = "peak", from = "18:00", to = "22:00", price = 0.98 } ]
+//! baseline = "dusk-to-dawn"       # what "saved" is measured against (below)
 //! [energy.groups.searchlights]
 //! max_w = 1500
 //! curfew = { from = "22:30", to = "sunrise", max_level = 0 }
 //! ```
+//!
+//! The baseline is what the lighting would draw without nightscape, the
+//! figure savings are reported against: `"dusk-to-dawn"` (the default:
+//! every fixture at its rated power from sunset to sunrise, as a
+//! conventional photocell-switched installation burns), `"targeted"` (every
+//! fixture at full whenever a show targets it — the record's own figure,
+//! which counts a show that runs all day as 24 hours at full), or
+//! `baseline_kwh_per_night = 180` (a measured night of the installation
+//! before, for the whole site).
 //!
 //! Curfew times read like schedule times (`"23:30"`, `"sunrise"`,
 //! `"sunset + 4h, not after 23:00"`) within the noon-to-noon night; band
@@ -91,6 +101,34 @@ pub struct GroupEnergy {
     pub curfew: Option<Curfew>,
 }
 
+/// What savings are measured against.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub enum Baseline {
+    /// Every fixture at its rated power from sunset to sunrise.
+    #[default]
+    DuskToDawn,
+    /// Every fixture at full whenever a show targets it, the rest at
+    /// standby (metered frame by frame into the record).
+    Targeted,
+    /// A measured kWh per night, for the whole site.
+    Measured(f64),
+}
+
+impl Baseline {
+    /// The definition, as the report states it.
+    pub fn describe(&self) -> String {
+        match self {
+            Baseline::DuskToDawn => {
+                "every fixture at its rated power from sunset to sunrise".to_string()
+            }
+            Baseline::Targeted => {
+                "every fixture at full whenever a show targets it, the rest at standby".to_string()
+            }
+            Baseline::Measured(k) => format!("{k} kWh a night, as measured for the site"),
+        }
+    }
+}
+
 /// Everything energy-related the site file says. The default (no sections)
 /// meters and reports but limits nothing and prices nothing.
 #[derive(Debug, Clone, Default)]
@@ -102,6 +140,8 @@ pub struct EnergyConfig {
     pub currency: String,
     /// Keyed by site group name (checked to exist).
     pub groups: BTreeMap<String, GroupEnergy>,
+    /// What the report's savings are measured against.
+    pub baseline: Baseline,
 }
 
 impl EnergyConfig {
@@ -140,6 +180,10 @@ struct RawEnergy {
     tariff: Option<Spanned<RawTariff>>,
     #[serde(default)]
     groups: BTreeMap<Spanned<String>, Spanned<RawGroup>>,
+    #[serde(default)]
+    baseline: Option<Spanned<String>>,
+    #[serde(default)]
+    baseline_kwh_per_night: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -306,6 +350,35 @@ pub fn parse(file: &SourceFile, site: &Site, diags: &mut Diagnostics) -> EnergyC
         .currency
         .map(|c| c.into_inner().trim().to_string())
         .unwrap_or_default();
+    match (&e.baseline, &e.baseline_kwh_per_night) {
+        (Some(b), Some(_)) => diags.error(
+            file,
+            b.span(),
+            "give `baseline` or `baseline_kwh_per_night`, not both",
+        ),
+        (Some(b), None) => match b.get_ref().trim() {
+            "dusk-to-dawn" => cfg.baseline = Baseline::DuskToDawn,
+            "targeted" => cfg.baseline = Baseline::Targeted,
+            other => diags.error(
+                file,
+                b.span(),
+                format!("unknown baseline `{other}`: use \"dusk-to-dawn\" (every fixture at its rated power from sunset to sunrise), \"targeted\" (at full whenever a show targets it) or `baseline_kwh_per_night = N` for a measured figure"),
+            ),
+        },
+        (None, Some(k)) => {
+            let v = *k.get_ref();
+            if v.is_finite() && v > 0.0 {
+                cfg.baseline = Baseline::Measured(v);
+            } else {
+                diags.error(
+                    file,
+                    k.span(),
+                    format!("baseline_kwh_per_night must be more than 0, found {v}"),
+                );
+            }
+        }
+        (None, None) => {}
+    }
     if let Some(t) = &e.tariff {
         let t = t.get_ref();
         cfg.tariff.price = non_negative(file, &t.price, "tariff price", diags);

@@ -876,6 +876,27 @@ pub fn book_split(
     }
 }
 
+/// The dusk-to-dawn baseline of `members` on night `date`, in kWh: their
+/// rated watts (every emitter at full) from sunset to sunrise, as a
+/// conventional photocell-switched installation burns. The polar rule
+/// applies: all night in polar night, nothing under the midnight sun.
+pub fn dusk_to_dawn_kwh(
+    schedule: &Schedule,
+    power: &PowerModel,
+    members: &[u32],
+    date: NaiveDate,
+) -> f64 {
+    use crate::schedule::sun::SunEvent;
+    let (_, dusk) = schedule.sun_in_night(date, SunEvent::Sunset);
+    let (_, dawn) = schedule.sun_in_night(date, SunEvent::Sunrise);
+    let hours = (crate::engine::seconds_between(dusk, dawn) / 3600.0).max(0.0);
+    let watts: f64 = members
+        .iter()
+        .map(|&f| power.full_w(f as usize) as f64)
+        .sum();
+    watts * hours / 1000.0
+}
+
 /// Curfew caps and power budgets without metering or a record: what
 /// `nightscape render` applies so its frame is the daemon's frame. The
 /// metering [`Core`] is that hook; sampling is simply not asked for.
