@@ -3,9 +3,11 @@
 //! in place, batched sends, the output thread's double buffer — for the
 //! demo site and a generated 100-universe site on one thread, and the
 //! bound for a site large enough to render on several threads (each
-//! scoped thread's start costs a few small allocations).
+//! scoped thread's start costs a few small allocations); and the daemon's
+//! per-frame list of active shows (schedule and control).
 //!
-//! Its own test binary, because a global allocator is process-wide.
+//! Its own test binary, because a global allocator is process-wide (and
+//! its tests take turns, for the same reason).
 
 use chrono::{DateTime, Duration, Utc};
 use nightscape::config::{self, Config};
@@ -23,6 +25,9 @@ use std::path::Path;
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// The counts are process-wide: the tests take turns.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn at() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-12-31T20:00:00+08:00")
@@ -109,6 +114,7 @@ fn generated(universes: u32) -> (tempfile::TempDir, Config) {
 
 #[test]
 fn steady_state_frames_allocate_nothing() {
+    let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let demo = config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("shows")).unwrap();
     for show in ["nightly", "spring-festival", "static-evening"] {
         let per_frame = allocations_per_frame(&demo, show, 2, 40);
@@ -127,4 +133,47 @@ fn steady_state_frames_allocate_nothing() {
     let per_frame = allocations_per_frame(&big, SHOW_NAME, 2, 20);
     println!("200 universes on 2 threads: {per_frame} allocations per frame");
     assert!(per_frame <= 16.0, "{per_frame} allocations per frame");
+}
+
+/// What the daemon's frame loop asks before building a frame: the schedule's
+/// active shows and the control's, into one list reused through
+/// [`recycle`] — nothing allocated per frame once the nights are cached.
+#[test]
+fn active_shows_per_frame_allocate_nothing() {
+    let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    use nightscape::pipeline::{recycle, Program, Scheduled};
+    let demo = config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("shows")).unwrap();
+    let (_dir, generated) = generated(10);
+    for cfg in [&demo, &generated] {
+        let program = Scheduled::default();
+        let control = CompiledControl::default();
+        let mut spare: Vec<ActiveShow<'static>> = Vec::new();
+        let mut t = at();
+        let mut frame = |t: DateTime<Utc>| {
+            let mut active = recycle(std::mem::take(&mut spare));
+            program.active_into(cfg, t, &mut active);
+            control.active_into(t, &mut active);
+            let n = active.len();
+            spare = recycle(active);
+            n
+        };
+        for _ in 0..3 {
+            t += Duration::milliseconds(25);
+            frame(t);
+        }
+        let region = Region::new(GLOBAL);
+        let mut playing = 0;
+        for _ in 0..40 {
+            t += Duration::milliseconds(25);
+            playing += frame(t);
+        }
+        let stats = region.change();
+        assert!(playing > 0, "{}: something plays at {t}", cfg.site.name);
+        assert_eq!(
+            stats.allocations + stats.reallocations,
+            0,
+            "{}: {stats:?}",
+            cfg.site.name
+        );
+    }
 }

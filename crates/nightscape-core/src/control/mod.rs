@@ -372,19 +372,27 @@ impl CompiledControl {
 
     /// The shows control items play at `at`.
     pub fn active(&self, at: DateTime<Utc>) -> Vec<ActiveShow<'_>> {
-        self.entries
-            .iter()
-            .filter(|e| e.started <= at && e.ends.is_none_or(|end| end > at))
-            .map(|e| ActiveShow {
-                show: &e.show,
-                started: e.started,
-                ends: e.ends,
-                priority: e.priority,
-                mask: e.mask.as_deref(),
-                continued: false,
-                continues: false,
-            })
-            .collect()
+        let mut out = Vec::new();
+        self.active_into(at, &mut out);
+        out
+    }
+
+    /// [`CompiledControl::active`], appended to a list the caller reuses.
+    pub fn active_into<'a>(&'a self, at: DateTime<Utc>, out: &mut Vec<ActiveShow<'a>>) {
+        out.extend(
+            self.entries
+                .iter()
+                .filter(|e| e.started <= at && e.ends.is_none_or(|end| end > at))
+                .map(|e| ActiveShow {
+                    show: &e.show,
+                    started: e.started,
+                    ends: e.ends,
+                    priority: e.priority,
+                    mask: e.mask.as_deref(),
+                    continued: false,
+                    continues: false,
+                }),
+        );
     }
 
     /// Multiply level overrides and masters into `limits.scale`, each

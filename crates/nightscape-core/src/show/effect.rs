@@ -792,13 +792,7 @@ mod libm_reference {
         let mut xs: Vec<f64> = (-4000..4000).map(|k| k as f64 * 0.25).collect();
         xs.extend((-1000..1000).map(|k| k as f64 * 0.001_7));
         for k in [0.5f64, 1.0, 2.0, 1e10, 4.5e15, 1e300] {
-            for x in [
-                k,
-                -k,
-                k + 0.5,
-                -k - 0.5,
-                f64::from_bits(k.to_bits() - 1),
-            ] {
+            for x in [k, -k, k + 0.5, -k - 0.5, f64::from_bits(k.to_bits() - 1)] {
                 xs.push(x);
             }
         }
