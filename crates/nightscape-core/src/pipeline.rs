@@ -166,7 +166,6 @@ impl Program for Scheduled {
 /// a bounded number of times. Buffers are reused across frames.
 pub struct FrameBuilder {
     look: Look,
-    limited: Look,
     limits: Limits,
     map: engine::dmx::DmxMap,
     /// Threads a large site renders and maps on (results do not depend on it).
@@ -178,11 +177,6 @@ impl FrameBuilder {
     pub fn new(site: &crate::site::Site) -> FrameBuilder {
         FrameBuilder {
             look: Look::dark(site),
-            // Sized on first use: only limited frames need it.
-            limited: Look {
-                lights: Vec::new(),
-                motion: Vec::new(),
-            },
             limits: Limits::none(site),
             map: engine::dmx::DmxMap::new(site),
             // One unless the caller says: how many cores there are is the
@@ -238,18 +232,11 @@ impl FrameBuilder {
             h.limits(config, at, limits);
         }
         for pass in 0..4 {
-            // Without limits the look maps as rendered: copying a city's
-            // cells (27 MB at 10,000 universes) for nothing is a frame's
-            // worth of memory traffic.
-            if limits.is_none() {
-                self.map
-                    .map(site, &self.look, &mut self.frame, self.threads);
-            } else {
-                self.limited.clone_from(&self.look);
-                engine::apply_limits(site, &mut self.limited, limits);
-                self.map
-                    .map(site, &self.limited, &mut self.frame, self.threads);
-            }
+            // Limits are applied cell by cell as the look is mapped: no
+            // copy of a city's cells (27 MB at 10,000 universes) per frame.
+            let limited = (!limits.is_none()).then_some(&*limits);
+            self.map
+                .map_limited(site, &self.look, limited, &mut self.frame, self.threads);
             let mut again = false;
             for h in hooks.iter_mut() {
                 again |= h.review(config, at, &self.frame, limits, pass);

@@ -348,23 +348,46 @@ impl Limits {
     }
 }
 
+/// A fixture's (scale, cap), clamped to 0..=1; None when neither limits it.
+#[inline]
+pub(crate) fn fixture_limit(limits: &Limits, fixture: usize) -> Option<(f32, f32)> {
+    let scale = limits
+        .scale
+        .get(fixture)
+        .copied()
+        .unwrap_or(1.0)
+        .clamp(0.0, 1.0);
+    let cap = limits
+        .cap
+        .get(fixture)
+        .copied()
+        .unwrap_or(1.0)
+        .clamp(0.0, 1.0);
+    (scale < 1.0 || cap < 1.0).then_some((scale, cap))
+}
+
+/// One cell under its fixture's scale and cap.
+#[inline(always)]
+pub(crate) fn limit_light(c: Light, scale: f32, cap: f32) -> Light {
+    let l = c.scaled(scale);
+    let i = l.intensity();
+    if i > cap {
+        l.scaled(cap / i)
+    } else {
+        l
+    }
+}
+
 /// Apply limits to a rendered look.
 pub fn apply_limits(site: &Site, look: &mut Look, limits: &Limits) {
     for (fi, f) in site.fixtures.iter().enumerate() {
-        let scale = limits.scale.get(fi).copied().unwrap_or(1.0).clamp(0.0, 1.0);
-        let cap = limits.cap.get(fi).copied().unwrap_or(1.0).clamp(0.0, 1.0);
-        if scale >= 1.0 && cap >= 1.0 {
+        let Some((scale, cap)) = fixture_limit(limits, fi) else {
             continue;
-        }
+        };
         let cells =
             &mut look.lights[f.first_cell as usize..f.first_cell as usize + f.cell_count as usize];
         for c in cells {
-            let mut l = c.scaled(scale);
-            let i = l.intensity();
-            if i > cap {
-                l = l.scaled(cap / i);
-            }
-            *c = l;
+            *c = limit_light(*c, scale, cap);
         }
     }
 }
