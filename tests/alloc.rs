@@ -1,6 +1,7 @@
 //! Steady state allocates nothing per frame (issue 11): a counting global
 //! allocator around the frame path — render, limits, DMX map, ArtDmx built
-//! in place, batched sends, the output thread's double buffer — for the
+//! in place, batched sends, the output thread's double buffer; Art-Net and
+//! sACN, every frame and change-only — for the
 //! demo site and a generated 100-universe site on one thread, and the
 //! bound for a site large enough to render on several threads (each
 //! scoped thread's start costs a few small allocations); and the daemon's
@@ -16,8 +17,10 @@ use nightscape::daemon::{FrameBuilder, FrameHook};
 use nightscape::engine::ActiveShow;
 use nightscape::generate::{SiteSpec, SHOW_NAME};
 use nightscape::output::artnet::ArtNetOutput;
+use nightscape::output::sacn::{SacnOutput, SacnSettings};
 use nightscape::output::threaded::OutputThread;
 use nightscape::output::Output;
+use nightscape::site::SacnTarget;
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 use std::alloc::System;
 use std::net::UdpSocket;
@@ -61,12 +64,31 @@ fn allocations_per_frame(cfg: &Config, show: &str, threads: usize, frames: u32) 
         (addr, drain)
     };
     let ((a, drain_a), (b, drain_b)) = (receiver(), receiver());
+    let ((c, drain_c), (d, drain_d)) = (receiver(), receiver());
     let universes = cfg.site.universes.clone();
     let direct = ArtNetOutput::open(a, universes.clone(), true).unwrap();
-    let threaded = ArtNetOutput::open(b, universes, true).unwrap();
+    let threaded = ArtNetOutput::open(b, universes.clone(), true).unwrap();
+    let sacn = |to, only_changed: bool| {
+        let settings = SacnSettings {
+            target: SacnTarget::Unicast(to),
+            priority: 100,
+            sync_address: Some(1),
+            source_name: "alloc".into(),
+            cid: [7; 16],
+        };
+        let wire = universes.iter().map(|u| u + 1).collect();
+        let o = SacnOutput::open(settings, universes.clone(), wire).unwrap();
+        if only_changed {
+            o.only_changed(35)
+        } else {
+            o
+        }
+    };
     let mut outputs: Vec<Box<dyn Output>> = vec![
         Box::new(direct),
         Box::new(OutputThread::start(Box::new(threaded)).ok().unwrap()),
+        Box::new(sacn(c, false)),
+        Box::new(OutputThread::start(Box::new(sacn(d, true))).ok().unwrap()),
     ];
     let mut health = outputs.iter().map(|o| o.health()).collect::<Vec<_>>();
     let mut t = at();
@@ -87,7 +109,7 @@ fn allocations_per_frame(cfg: &Config, show: &str, threads: usize, frames: u32) 
     // ... and the output thread is up and has sent them (a thread's start
     // allocates, once).
     let t0 = std::time::Instant::now();
-    while outputs[1].health().frames_sent < 5 {
+    while outputs[1].health().frames_sent < 5 || outputs[3].health().frames_sent < 5 {
         assert!(t0.elapsed() < std::time::Duration::from_secs(30));
         t += Duration::milliseconds(25);
         frame(t, &mut outputs);
@@ -100,8 +122,9 @@ fn allocations_per_frame(cfg: &Config, show: &str, threads: usize, frames: u32) 
     }
     let stats = region.change();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    drain_a.join().unwrap();
-    drain_b.join().unwrap();
+    for drain in [drain_a, drain_b, drain_c, drain_d] {
+        drain.join().unwrap();
+    }
     (stats.allocations + stats.reallocations) as f64 / frames as f64
 }
 
