@@ -303,6 +303,31 @@ fn render_cells(
                     ids: cells,
                 };
                 shader.shade(slices, count, layer.level, out);
+                // The usual case: the batch is a run of consecutive cells
+                // inside this thread's range, without a mask; blended
+                // slice to slice (no index per cell).
+                let run = cells[0] >= lo
+                    && cells[0] as usize + cells.len() <= hi as usize
+                    && cells.windows(2).all(|w| w[1] == w[0].wrapping_add(1));
+                if run && active.mask.is_none() {
+                    let at = (cells[0] - lo) as usize;
+                    let slots = &mut lights[at..at + cells.len()];
+                    match layer.blend {
+                        Blend::Ltp if opacity >= 1.0 => slots.copy_from_slice(out),
+                        Blend::Ltp => {
+                            for (slot, &light) in slots.iter_mut().zip(out.iter()) {
+                                *slot = slot.mix(light, opacity);
+                            }
+                        }
+                        Blend::Htp => {
+                            for (slot, &light) in slots.iter_mut().zip(out.iter()) {
+                                *slot = slot.htp(light.scaled(opacity));
+                            }
+                        }
+                    }
+                    i0 = i1;
+                    continue;
+                }
                 for (&cell, &light) in cells.iter().zip(out.iter()) {
                     if cell < lo || cell >= hi {
                         continue;
