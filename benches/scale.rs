@@ -22,7 +22,43 @@ use nightscape::generate::{SiteSpec, SHOW_NAME};
 use nightscape::output::artnet::ArtDmxPackets;
 
 fn main() {
+    // `NIGHTSCAPE_SCALE_FRAMES=UNIVERSES,FRAMES`: instead of timing, run
+    // that many whole frames on one thread in `frames` and exit — for
+    // counting instructions, which (unlike time) do not depend on what
+    // else the machine runs:
+    //   valgrind --tool=callgrind --toggle-collect='scale::frames' BENCH
+    if let Ok(spec) = std::env::var("NIGHTSCAPE_SCALE_FRAMES") {
+        let (u, n) = spec.split_once(',').expect("UNIVERSES,FRAMES");
+        let (u, n) = (u.parse().expect("universes"), n.parse().expect("frames"));
+        let (_dir, cfg) = site(u);
+        let mut builder = FrameBuilder::new(&cfg.site);
+        let mut packets = ArtDmxPackets::new(&cfg.site.universes, &cfg.site.universes);
+        // One frame first: buffers touched, nothing left to size.
+        frames(&cfg, &mut builder, &mut packets, at(), 1);
+        frames(&cfg, &mut builder, &mut packets, at(), n);
+        return;
+    }
     divan::main();
+}
+
+/// `n` whole frames (render, map, ArtDmx build), 25 ms apart.
+#[inline(never)]
+fn frames(
+    cfg: &Config,
+    builder: &mut FrameBuilder,
+    packets: &mut ArtDmxPackets,
+    mut t: DateTime<Utc>,
+    n: u32,
+) {
+    let active = active(cfg);
+    let control = CompiledControl::default();
+    let mut hooks: Vec<Box<dyn FrameHook>> = Vec::new();
+    for _ in 0..n {
+        t += Duration::milliseconds(25);
+        let frame = builder.build(cfg, &active, &control, &mut hooks, t);
+        packets.build(frame);
+        divan::black_box(packets.bytes());
+    }
 }
 
 const SIZES: [u32; 3] = [100, 1_000, 10_000];

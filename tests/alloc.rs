@@ -1,11 +1,14 @@
 //! Steady state allocates nothing per frame (issue 11): a counting global
 //! allocator around the frame path — render, limits, DMX map, ArtDmx built
-//! in place, batched sends, the output thread's double buffer — for the
+//! in place, batched sends, the output thread's double buffer; Art-Net and
+//! sACN, every frame and change-only — for the
 //! demo site and a generated 100-universe site on one thread, and the
 //! bound for a site large enough to render on several threads (each
-//! scoped thread's start costs a few small allocations).
+//! scoped thread's start costs a few small allocations); and the daemon's
+//! per-frame list of active shows (schedule and control).
 //!
-//! Its own test binary, because a global allocator is process-wide.
+//! Its own test binary, because a global allocator is process-wide (and
+//! its tests take turns, for the same reason).
 
 use chrono::{DateTime, Duration, Utc};
 use nightscape::config::{self, Config};
@@ -14,8 +17,10 @@ use nightscape::daemon::{FrameBuilder, FrameHook};
 use nightscape::engine::ActiveShow;
 use nightscape::generate::{SiteSpec, SHOW_NAME};
 use nightscape::output::artnet::ArtNetOutput;
+use nightscape::output::sacn::{SacnOutput, SacnSettings};
 use nightscape::output::threaded::OutputThread;
 use nightscape::output::Output;
+use nightscape::site::SacnTarget;
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 use std::alloc::System;
 use std::net::UdpSocket;
@@ -23,6 +28,9 @@ use std::path::Path;
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// The counts are process-wide: the tests take turns.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn at() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-12-31T20:00:00+08:00")
@@ -56,12 +64,31 @@ fn allocations_per_frame(cfg: &Config, show: &str, threads: usize, frames: u32) 
         (addr, drain)
     };
     let ((a, drain_a), (b, drain_b)) = (receiver(), receiver());
+    let ((c, drain_c), (d, drain_d)) = (receiver(), receiver());
     let universes = cfg.site.universes.clone();
     let direct = ArtNetOutput::open(a, universes.clone(), true).unwrap();
-    let threaded = ArtNetOutput::open(b, universes, true).unwrap();
+    let threaded = ArtNetOutput::open(b, universes.clone(), true).unwrap();
+    let sacn = |to, only_changed: bool| {
+        let settings = SacnSettings {
+            target: SacnTarget::Unicast(to),
+            priority: 100,
+            sync_address: Some(1),
+            source_name: "alloc".into(),
+            cid: [7; 16],
+        };
+        let wire = universes.iter().map(|u| u + 1).collect();
+        let o = SacnOutput::open(settings, universes.clone(), wire).unwrap();
+        if only_changed {
+            o.only_changed(35)
+        } else {
+            o
+        }
+    };
     let mut outputs: Vec<Box<dyn Output>> = vec![
         Box::new(direct),
         Box::new(OutputThread::start(Box::new(threaded)).ok().unwrap()),
+        Box::new(sacn(c, false)),
+        Box::new(OutputThread::start(Box::new(sacn(d, true))).ok().unwrap()),
     ];
     let mut health = outputs.iter().map(|o| o.health()).collect::<Vec<_>>();
     let mut t = at();
@@ -82,7 +109,7 @@ fn allocations_per_frame(cfg: &Config, show: &str, threads: usize, frames: u32) 
     // ... and the output thread is up and has sent them (a thread's start
     // allocates, once).
     let t0 = std::time::Instant::now();
-    while outputs[1].health().frames_sent < 5 {
+    while outputs[1].health().frames_sent < 5 || outputs[3].health().frames_sent < 5 {
         assert!(t0.elapsed() < std::time::Duration::from_secs(30));
         t += Duration::milliseconds(25);
         frame(t, &mut outputs);
@@ -95,8 +122,9 @@ fn allocations_per_frame(cfg: &Config, show: &str, threads: usize, frames: u32) 
     }
     let stats = region.change();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    drain_a.join().unwrap();
-    drain_b.join().unwrap();
+    for drain in [drain_a, drain_b, drain_c, drain_d] {
+        drain.join().unwrap();
+    }
     (stats.allocations + stats.reallocations) as f64 / frames as f64
 }
 
@@ -109,6 +137,7 @@ fn generated(universes: u32) -> (tempfile::TempDir, Config) {
 
 #[test]
 fn steady_state_frames_allocate_nothing() {
+    let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let demo = config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("shows")).unwrap();
     for show in ["nightly", "spring-festival", "static-evening"] {
         let per_frame = allocations_per_frame(&demo, show, 2, 40);
@@ -127,4 +156,47 @@ fn steady_state_frames_allocate_nothing() {
     let per_frame = allocations_per_frame(&big, SHOW_NAME, 2, 20);
     println!("200 universes on 2 threads: {per_frame} allocations per frame");
     assert!(per_frame <= 16.0, "{per_frame} allocations per frame");
+}
+
+/// What the daemon's frame loop asks before building a frame: the schedule's
+/// active shows and the control's, into one list reused through
+/// [`recycle`] — nothing allocated per frame once the nights are cached.
+#[test]
+fn active_shows_per_frame_allocate_nothing() {
+    let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    use nightscape::pipeline::{recycle, Program, Scheduled};
+    let demo = config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("shows")).unwrap();
+    let (_dir, generated) = generated(10);
+    for cfg in [&demo, &generated] {
+        let program = Scheduled::default();
+        let control = CompiledControl::default();
+        let mut spare: Vec<ActiveShow<'static>> = Vec::new();
+        let mut t = at();
+        let mut frame = |t: DateTime<Utc>| {
+            let mut active = recycle(std::mem::take(&mut spare));
+            program.active_into(cfg, t, &mut active);
+            control.active_into(t, &mut active);
+            let n = active.len();
+            spare = recycle(active);
+            n
+        };
+        for _ in 0..3 {
+            t += Duration::milliseconds(25);
+            frame(t);
+        }
+        let region = Region::new(GLOBAL);
+        let mut playing = 0;
+        for _ in 0..40 {
+            t += Duration::milliseconds(25);
+            playing += frame(t);
+        }
+        let stats = region.change();
+        assert!(playing > 0, "{}: something plays at {t}", cfg.site.name);
+        assert_eq!(
+            stats.allocations + stats.reallocations,
+            0,
+            "{}: {stats:?}",
+            cfg.site.name
+        );
+    }
 }

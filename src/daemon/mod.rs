@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::control::{CompiledControl, ControlState};
 use crate::engine::{ActiveShow, Frame};
 use crate::output::{Output, OutputHealth};
+use crate::pipeline::recycle;
 use chrono::{DateTime, Utc};
 pub use nightscape_core::pipeline::{
     FixedShow, FrameBuilder, FrameHook, Program, Scheduled, Skips,
@@ -313,6 +314,8 @@ fn run_frames(
     // Late frames are reported at most once a minute, with the count.
     let mut late_since_report: u64 = 0;
     let mut late_reported = Instant::now();
+    // One list of active shows for the whole run (no allocation per frame).
+    let mut spare_active: Vec<ActiveShow<'static>> = Vec::new();
     while !shared.stop.load(Ordering::Relaxed) {
         let (latest, control) = shared.snapshot();
         if !Arc::ptr_eq(&latest, &config) {
@@ -327,8 +330,9 @@ fn run_frames(
             tracing::info!(site = %config.site.name, "configuration switched");
         }
         let at = clock.now();
-        let mut active = program.active(&config, at);
-        active.extend(control.active(at));
+        let mut active = recycle(std::mem::take(&mut spare_active));
+        program.active_into(&config, at, &mut active);
+        control.active_into(at, &mut active);
         builder.build(&config, &active, &control, hooks, at);
         let frame = &builder.frame;
         for h in hooks.iter_mut() {
@@ -352,6 +356,7 @@ fn run_frames(
                 last_summary = summary;
             }
         }
+        spare_active = recycle(active);
         for (o, h) in outputs.iter().zip(health.iter_mut()) {
             o.health_into(h);
         }

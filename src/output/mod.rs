@@ -243,6 +243,7 @@ pub fn open_all(site: &Site, state_dir: &Path) -> (Vec<Box<dyn Output>>, Vec<Str
                 priority,
                 sync_address,
                 source_name,
+                only_changed,
             } => {
                 // One CID for the whole controller: it is one source to
                 // receivers, whichever output a universe leaves by.
@@ -272,10 +273,16 @@ pub fn open_all(site: &Site, state_dir: &Path) -> (Vec<Box<dyn Output>>, Vec<Str
                             Some(name) => o.to_host(name),
                             None => o,
                         };
-                        outputs.push(threaded::maybe_threaded(
-                            Box::new(o.terminate_on_stop(cfg.terminate_on_stop)),
-                            cfg.universes.len(),
-                        ))
+                        let o = o.terminate_on_stop(cfg.terminate_on_stop);
+                        // A keep-alive every 0.9 s (E1.31: 0.8–1 s): a
+                        // universe idle for this many frames goes out on
+                        // the next one.
+                        let o = if *only_changed {
+                            o.only_changed((site.fps * 9 / 10).saturating_sub(1))
+                        } else {
+                            o
+                        };
+                        outputs.push(threaded::maybe_threaded(Box::new(o), cfg.universes.len()))
                     }
                     Err(e) => warnings.push(format!(
                         "sacn output to {target}: cannot open a socket: {e}"

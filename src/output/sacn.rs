@@ -4,9 +4,11 @@
 //! synchronisation packet after each frame; three stream-termination
 //! packets per universe on stop.
 //!
-//! Packets are built by [`sacn_wire`](super::sacn_wire) into one reused
-//! buffer and written on a std UDP socket on the frame loop's thread, like
-//! Art-Net, rather than through the `sacn` crate: that crate's source blocks
+//! Packets are built in place ([`SacnPackets`]: headers once, then only
+//! sequence and slots per frame) and sent like Art-Net: to a unicast
+//! receiver in UDP GSO batches, from the output thread for 32 universes and
+//! more (see `threaded`), with `only_changed` as an option; rather than
+//! through the `sacn` crate: that crate's source blocks
 //! and runs its own thread, which would put a second clock and a queue
 //! between the frame and the wire, and it cannot share our health
 //! accounting. Unicast goes to the configured receiver; multicast sends each
@@ -20,7 +22,8 @@
 
 use super::sacn_wire::{
     discovery_pages, encode_data, encode_discovery, encode_sync, multicast_addr, DataPacket,
-    DATA_PACKET_LEN, DISCOVERY_INTERVAL_S, DISCOVERY_UNIVERSE, SACN_PORT, SYNC_PACKET_LEN,
+    DATA_PACKET_LEN, DISCOVERY_INTERVAL_S, DISCOVERY_UNIVERSE, OFF_OPTIONS, OFF_SEQUENCE,
+    OFF_SLOTS, OPT_STREAM_TERMINATED, SACN_PORT, SYNC_PACKET_LEN,
 };
 use super::udp::UdpSender;
 use super::{Output, OutputHealth};
@@ -49,20 +52,175 @@ pub struct SacnSettings {
     pub cid: [u8; 16],
 }
 
+/// E1.31 section 6.6.1: a source that suppresses unchanged data sends the
+/// unchanged data three more times first.
+pub const REPEATS_BEFORE_SUPPRESSION: u8 = 3;
+
+/// Every data packet of an sACN output, built in place in one contiguous,
+/// preallocated buffer, like [`super::artnet::ArtDmxPackets`]: the headers
+/// (CID, source name, priority, sync address, universe) are written once;
+/// per frame only the sequence number and the slots change. Equal-sized
+/// packets back to back are what UDP segmentation offload sends to one
+/// receiver in one system call.
+pub struct SacnPackets {
+    universes: Vec<u16>,
+    /// The sequence number the next packet of each universe carries.
+    sequences: Vec<u8>,
+    buf: Vec<u8>,
+    frame_index: Vec<u32>,
+    frame_universes: Vec<u16>,
+    /// Frames since each universe was last sent (change-only mode).
+    idle: Vec<u32>,
+    /// Unchanged packets still to send after a change (change-only mode).
+    repeats: Vec<u8>,
+    due: Vec<bool>,
+}
+
+impl SacnPackets {
+    /// Packets for site universes `universes[i]` sent as E1.31 universe
+    /// `wire[i]` (lists cut to the shorter), all slots 0.
+    pub fn new(settings: &SacnSettings, universes: &[u16], wire: &[u16]) -> SacnPackets {
+        let n = universes.len().min(wire.len());
+        let mut buf = vec![0u8; n * DATA_PACKET_LEN];
+        let zero = [0u8; UNIVERSE_SIZE];
+        for (i, packet) in buf.chunks_exact_mut(DATA_PACKET_LEN).enumerate() {
+            let packet: &mut [u8; DATA_PACKET_LEN] = packet.try_into().expect("exact chunk");
+            encode_data(
+                &DataPacket {
+                    cid: settings.cid,
+                    source_name: &settings.source_name,
+                    priority: settings.priority,
+                    sync_address: settings.sync_address.unwrap_or(0),
+                    sequence: 0,
+                    preview: false,
+                    stream_terminated: false,
+                    universe: wire[i],
+                    start_code: 0,
+                    slots: &zero,
+                },
+                packet,
+            );
+        }
+        SacnPackets {
+            universes: universes[..n].to_vec(),
+            sequences: vec![0; n],
+            buf,
+            frame_index: Vec::with_capacity(n),
+            frame_universes: Vec::new(),
+            idle: vec![u32::MAX; n],
+            repeats: vec![0; n],
+            due: vec![true; n],
+        }
+    }
+
+    fn index_frame(&mut self, frame: &Frame) {
+        if self.frame_universes != frame.universes {
+            self.frame_universes.clone_from(&frame.universes);
+            self.frame_index.clear();
+            self.frame_index.extend(self.universes.iter().map(|u| {
+                frame
+                    .universes
+                    .binary_search(u)
+                    .map_or(u32::MAX, |i| i as u32)
+            }));
+        }
+    }
+
+    /// Build every universe's packet from `frame`: the default.
+    pub fn build(&mut self, frame: &Frame) {
+        self.build_inner(frame, None);
+    }
+
+    /// Build the universes whose data changed, the three repeats that
+    /// follow a change, and those not sent for `keep_alive` frames; the
+    /// rest keep their packet. Returns how many are due.
+    pub fn build_changed(&mut self, frame: &Frame, keep_alive: u32) -> usize {
+        self.build_inner(frame, Some(keep_alive))
+    }
+
+    fn build_inner(&mut self, frame: &Frame, keep_alive: Option<u32>) -> usize {
+        self.index_frame(frame);
+        let zero = [0u8; UNIVERSE_SIZE];
+        let mut due = 0;
+        for (i, packet) in self.buf.chunks_exact_mut(DATA_PACKET_LEN).enumerate() {
+            let data = match self.frame_index[i] {
+                u32::MAX => &zero,
+                k => &frame.data[k as usize],
+            };
+            let payload = &mut packet[OFF_SLOTS..];
+            let send = match keep_alive {
+                None => true,
+                Some(k) => {
+                    if payload != &data[..] {
+                        self.repeats[i] = REPEATS_BEFORE_SUPPRESSION + 1;
+                    }
+                    self.repeats[i] > 0 || self.idle[i] >= k
+                }
+            };
+            self.due[i] = send;
+            if send {
+                payload.copy_from_slice(data);
+                packet[OFF_SEQUENCE] = self.sequences[i];
+                self.sequences[i] = self.sequences[i].wrapping_add(1);
+                self.repeats[i] = self.repeats[i].saturating_sub(1);
+                self.idle[i] = 0;
+                due += 1;
+            } else {
+                self.idle[i] = self.idle[i].saturating_add(1);
+            }
+        }
+        due
+    }
+
+    /// Mark every packet stream-terminated (E1.31 section 6.2.6), each
+    /// with its next sequence number, its last slots kept: call once per
+    /// round of termination packets.
+    pub fn terminate(&mut self) {
+        for (i, packet) in self.buf.chunks_exact_mut(DATA_PACKET_LEN).enumerate() {
+            packet[OFF_OPTIONS] |= OPT_STREAM_TERMINATED;
+            packet[OFF_SEQUENCE] = self.sequences[i];
+            self.sequences[i] = self.sequences[i].wrapping_add(1);
+            self.due[i] = true;
+        }
+    }
+
+    /// All packets, back to back, `DATA_PACKET_LEN` bytes each.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Runs of consecutive packets due this frame, as byte ranges of
+    /// [`bytes`](Self::bytes).
+    pub fn due_runs(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+        let n = self.due.len();
+        let mut i = 0;
+        std::iter::from_fn(move || {
+            while i < n && !self.due[i] {
+                i += 1;
+            }
+            if i >= n {
+                return None;
+            }
+            let start = i;
+            while i < n && self.due[i] {
+                i += 1;
+            }
+            Some(start * DATA_PACKET_LEN..i * DATA_PACKET_LEN)
+        })
+    }
+}
+
 /// One sACN source towards one receiver or the multicast groups.
 pub struct SacnOutput {
     udp: UdpSender,
     settings: SacnSettings,
-    universes: Vec<u16>,
-    /// E1.31 universe on the wire for each of `universes` (1..=63999).
+    /// E1.31 universe on the wire for each site universe (1..=63999).
     wire: Vec<u16>,
-    sequences: Vec<u8>,
-    /// The slots last sent per universe, repeated in the termination
-    /// packets: receivers ignore them, but a zeroed packet could flash dark
-    /// on a receiver that applies data before it checks the bit.
-    last: Vec<[u8; UNIVERSE_SIZE]>,
+    packets: SacnPackets,
+    /// Change-only mode: frames between keep-alives, or `None` to send
+    /// every universe every frame.
+    keep_alive: Option<u32>,
     sync_sequence: u8,
-    buf: Box<[u8; DATA_PACKET_LEN]>,
     stopped: bool,
     /// When the next Universe Discovery packets go out (every 10 s).
     next_discovery: Instant,
@@ -114,13 +272,11 @@ impl SacnOutput {
         }
         Ok(SacnOutput {
             udp,
+            packets: SacnPackets::new(&settings, &universes, &wire),
             settings,
-            sequences: vec![0; n],
-            last: vec![[0; UNIVERSE_SIZE]; n],
-            universes,
             wire,
+            keep_alive: None,
             sync_sequence: 0,
-            buf: Box::new([0; DATA_PACKET_LEN]),
             stopped: false,
             next_discovery: Instant::now(),
             discovery_buf: Vec::new(),
@@ -147,6 +303,15 @@ impl SacnOutput {
     /// then to the receiver; many hold the last look).
     pub fn terminate_on_stop(mut self, terminate: bool) -> SacnOutput {
         self.terminate_on_stop = terminate;
+        self
+    }
+
+    /// Send a universe only when its data changed (then three repeats),
+    /// and every universe again after `keep_alive` frames without a packet
+    /// (so at least every `keep_alive + 1` frames; 0 = every frame). E1.31
+    /// asks for a keep-alive every 0.8 to 1 s; the daemon passes 0.9 s.
+    pub fn only_changed(mut self, keep_alive: u32) -> SacnOutput {
+        self.keep_alive = Some(keep_alive);
         self
     }
 
@@ -187,24 +352,29 @@ impl SacnOutput {
         }
     }
 
-    /// Encode and send universe `i` with its `last` slots.
-    fn send_universe(&mut self, i: usize, terminated: bool) {
-        let packet = DataPacket {
-            cid: self.settings.cid,
-            source_name: &self.settings.source_name,
-            priority: self.settings.priority,
-            sync_address: self.settings.sync_address.unwrap_or(0),
-            sequence: self.sequences[i],
-            preview: false,
-            stream_terminated: terminated,
-            universe: self.wire[i],
-            start_code: 0,
-            slots: &self.last[i],
-        };
-        let len = encode_data(&packet, &mut self.buf);
-        self.sequences[i] = self.sequences[i].wrapping_add(1);
-        let to = self.destination(self.wire[i]);
-        self.udp.send(&self.buf[..len], to);
+    /// Send the packets due: to one receiver in GSO batches, to multicast
+    /// groups one by one (each universe has its own group).
+    fn send_due(&mut self) {
+        let bytes = self.packets.bytes();
+        match self.settings.target {
+            SacnTarget::Unicast(to) => {
+                for run in self.packets.due_runs() {
+                    self.udp.send_segments(&bytes[run], DATA_PACKET_LEN, to);
+                }
+            }
+            SacnTarget::Multicast => {
+                for run in self.packets.due_runs() {
+                    for start in run.step_by(DATA_PACKET_LEN) {
+                        let i = start / DATA_PACKET_LEN;
+                        let to = SocketAddr::V4(SocketAddrV4::new(
+                            multicast_addr(self.wire[i]),
+                            SACN_PORT,
+                        ));
+                        self.udp.send(&bytes[start..start + DATA_PACKET_LEN], to);
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -227,13 +397,13 @@ impl Output for SacnOutput {
             self.next_discovery = Instant::now() + Duration::from_secs(DISCOVERY_INTERVAL_S);
             self.send_discovery();
         }
-        for i in 0..self.universes.len() {
-            match frame.universe(self.universes[i]) {
-                Some(d) => self.last[i].copy_from_slice(d),
-                None => self.last[i].fill(0),
+        match self.keep_alive {
+            None => self.packets.build(frame),
+            Some(k) => {
+                self.packets.build_changed(frame, k);
             }
-            self.send_universe(i, false);
         }
+        self.send_due();
         if let Some(sync_address) = self.settings.sync_address {
             let mut sync = [0u8; SYNC_PACKET_LEN];
             let len = encode_sync(
@@ -282,9 +452,8 @@ impl Output for SacnOutput {
         tracing::info!(target = %self.settings.target, "sACN: stream terminated; receivers now apply their own loss behaviour (they do not necessarily hold the last frame)");
         self.udp.begin_frame();
         for _ in 0..TERMINATION_PACKETS {
-            for i in 0..self.universes.len() {
-                self.send_universe(i, true);
-            }
+            self.packets.terminate();
+            self.send_due();
         }
         self.udp.end_frame();
     }

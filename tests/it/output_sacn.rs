@@ -261,3 +261,127 @@ fn open_all_keeps_one_cid_in_the_state_folder() {
     outs[0].send(&Frame::new(&site));
     assert_ne!(first_cid(&rx).0, cid1);
 }
+
+/// Every packet of a frame, however the kernel batched them (GSO splits
+/// them back into datagrams on receive), read until `n` data packets came.
+fn data_packets(rx: &UdpSocket, n: usize) -> Vec<Vec<u8>> {
+    let mut got = Vec::new();
+    let mut b = [0u8; 2048];
+    while got.len() < n {
+        let (len, _) = rx.recv_from(&mut b).expect("a packet within 2 s");
+        if matches!(decode(&b[..len]), Ok(Decoded::Data { .. })) {
+            got.push(b[..len].to_vec());
+        }
+    }
+    got
+}
+
+#[test]
+fn a_large_output_sends_every_universe_built_in_place_and_batched() {
+    let rx = receiver();
+    let _ = socket2::SockRef::from(&rx).set_recv_buffer_size(4 << 20);
+    let n = 100u16;
+    let universes: Vec<u16> = (0..n).collect();
+    let wire: Vec<u16> = (1..=n).collect();
+    let mut out = SacnOutput::open(settings(&rx, None), universes.clone(), wire).unwrap();
+    for f in 0..3u8 {
+        let frame = frame(
+            &universes
+                .iter()
+                .map(|&u| (u, (u as u8).wrapping_mul(3).wrapping_add(f)))
+                .collect::<Vec<_>>(),
+        );
+        out.send(&frame);
+        let mut seen = vec![false; n as usize];
+        for p in data_packets(&rx, n as usize) {
+            let Decoded::Data {
+                universe,
+                sequence,
+                slots,
+                options,
+                priority,
+                source_name,
+                cid,
+                ..
+            } = decode(&p).unwrap()
+            else {
+                unreachable!()
+            };
+            let site = (universe - 1) as usize;
+            assert!(!seen[site], "universe {universe} twice in frame {f}");
+            seen[site] = true;
+            assert_eq!(sequence, f, "universe {universe}");
+            assert_eq!(options, 0);
+            assert_eq!(
+                (priority, source_name.as_str(), cid),
+                (150, "axis test", CID)
+            );
+            let v = (site as u8).wrapping_mul(3).wrapping_add(f);
+            assert_eq!(slots[0], v);
+            assert_eq!(slots[511], v.wrapping_add(1));
+            // The sacn crate reads the same packet, field by field.
+            let parsed = sacn::packet::AcnRootLayerProtocol::parse(&p).expect("sacn parses it");
+            assert_eq!(parsed.pdu.cid.as_bytes(), &CID);
+            match parsed.pdu.data {
+                sacn::packet::E131RootLayerData::DataPacket(d) => {
+                    assert_eq!(d.universe, universe);
+                    assert_eq!(d.sequence_number, f);
+                    assert_eq!(d.priority, 150);
+                    assert!(!d.stream_terminated);
+                    assert_eq!(d.data.property_values[0], 0, "start code");
+                    assert_eq!(&d.data.property_values[1..], &slots[..]);
+                }
+                other => panic!("the sacn crate read {other:?}"),
+            }
+        }
+        assert!(seen.iter().all(|&s| s), "frame {f}");
+    }
+    out.stop();
+    // Three rounds of termination, every universe, sequence continuing.
+    let ends = data_packets(&rx, 3 * n as usize);
+    for p in &ends {
+        let Ok(Decoded::Data {
+            options, sequence, ..
+        }) = decode(p)
+        else {
+            unreachable!()
+        };
+        assert_ne!(options & OPT_STREAM_TERMINATED, 0);
+        assert!((3..6).contains(&sequence), "{sequence}");
+    }
+    assert!(silent(&rx));
+}
+
+#[test]
+fn only_changed_repeats_a_change_three_times_then_keeps_alive() {
+    let rx = receiver();
+    // Keep-alive after 5 idle frames: at least every 6th frame.
+    let mut out = SacnOutput::open(settings(&rx, None), vec![0, 1], vec![1, 2])
+        .unwrap()
+        .only_changed(5);
+    let count = |rx: &UdpSocket| {
+        let mut per = [0usize; 2];
+        rx.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut b = [0u8; 2048];
+        while let Ok((len, _)) = rx.recv_from(&mut b) {
+            if let Ok(Decoded::Data { universe, .. }) = decode(&b[..len]) {
+                per[universe as usize - 1] += 1;
+            }
+        }
+        per
+    };
+    // Frame 0: both universes are new. Then 11 frames of the same data:
+    // three repeats (frames 1-3), quiet for 5, a keep-alive at frame 9.
+    for _ in 0..12 {
+        out.send(&frame(&[(0, 10), (1, 20)]));
+    }
+    assert_eq!(count(&rx), [5, 5]);
+    // Universe 1 changes once: it goes out with its three repeats;
+    // universe 0 stays quiet until its keep-alive (frame 15).
+    out.send(&frame(&[(0, 10), (1, 21)]));
+    for _ in 0..3 {
+        out.send(&frame(&[(0, 10), (1, 21)]));
+    }
+    assert_eq!(count(&rx), [1, 4]);
+}

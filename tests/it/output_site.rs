@@ -82,6 +82,7 @@ universes = "21"
             priority,
             sync_address,
             source_name,
+            ..
         } => {
             assert_eq!(
                 *target,
@@ -99,6 +100,7 @@ universes = "21"
             priority,
             sync_address,
             source_name,
+            ..
         } => {
             assert_eq!(*target, SacnTarget::Multicast);
             assert_eq!(*priority, 150);
@@ -429,4 +431,34 @@ universes = 2
             .any(|m| m.starts_with("site.toml:10:11: ") && m.contains("needs an IP target")),
         "{e:?}"
     );
+}
+
+#[test]
+fn only_changed_applies_to_sacn_too() {
+    let (s, w) = ok(r#"
+[[outputs]]
+kind = "sacn"
+target = "127.0.0.1"
+universes = "1-4"
+only_changed = true
+[[outputs]]
+kind = "sacn"
+target = "127.0.0.1"
+universes = "5-6"
+"#);
+    assert!(w.is_empty(), "{w:?}");
+    assert!(matches!(
+        s.outputs[0].kind,
+        OutputKind::Sacn {
+            only_changed: true,
+            ..
+        }
+    ));
+    assert!(matches!(
+        s.outputs[1].kind,
+        OutputKind::Sacn {
+            only_changed: false,
+            ..
+        }
+    ));
 }

@@ -142,6 +142,37 @@ fn the_precomputed_map_gives_the_reference_bytes_on_one_thread_and_on_several() 
 }
 
 #[test]
+fn limits_folded_into_the_map_give_the_bytes_of_a_limited_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = config::load(&crate::common::demo_site_in(dir.path())).unwrap();
+    let (_g, big) = generated(&SiteSpec::new(150));
+    for cfg in [&demo, &big] {
+        let site = &cfg.site;
+        let mut map = DmxMap::new(site);
+        let n = site.fixtures.len();
+        // A grand master, a group at half, curfew caps on some fixtures,
+        // and fixtures left alone.
+        let mut limits = engine::Limits::none(site);
+        for fi in 0..n {
+            limits.scale[fi] = [1.0, 0.8, 0.5, 1.0][fi % 4];
+            limits.cap[fi] = [1.0, 1.0, 0.3, 0.6, 0.0][fi % 5];
+        }
+        for seed in 1..3 {
+            let look = varied_look(site, seed);
+            let mut limited = look.clone();
+            engine::apply_limits(site, &mut limited, &limits);
+            let mut reference = Frame::new(site);
+            look_to_frame_reference(site, &limited, &mut reference);
+            for threads in [1, 2] {
+                let mut frame = Frame::new(site);
+                map.map_limited(site, &look, Some(&limits), &mut frame, threads);
+                assert!(frame == reference, "{}: {threads} threads", site.name);
+            }
+        }
+    }
+}
+
+#[test]
 fn rendering_over_several_threads_gives_the_same_look() {
     let (_g, cfg) = generated(&SiteSpec::new(150));
     assert!(cfg.site.cells.len() >= engine::PARALLEL_MIN_CELLS);

@@ -436,6 +436,7 @@ mod tests {
             folder: "t".into(),
             site: SourceFile::new("t/site.toml", site),
             profiles: vec![SourceFile::new("fixtures/dim.toml", PROFILE)],
+            profiles_unreadable: None,
             shows,
         };
         crate::config::compile(sources, Diagnostics::new())

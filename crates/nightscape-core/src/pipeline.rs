@@ -16,8 +16,27 @@ use std::sync::{Arc, Mutex, RwLock};
 /// What should be playing: decided outside the engine (a fixed show now,
 /// the schedule later).
 pub trait Program: Send {
-    /// The shows active at `at`, with their start instants, for `config`.
-    fn active<'a>(&self, config: &'a Config, at: DateTime<Utc>) -> Vec<ActiveShow<'a>>;
+    /// The shows active at `at`, with their start instants, for `config`,
+    /// appended to `out` (a frame loop reuses one list: see [`recycle`]).
+    fn active_into<'a>(&self, config: &'a Config, at: DateTime<Utc>, out: &mut Vec<ActiveShow<'a>>);
+
+    /// The shows active at `at`, in a new list.
+    fn active<'a>(&self, config: &'a Config, at: DateTime<Utc>) -> Vec<ActiveShow<'a>> {
+        let mut out = Vec::new();
+        self.active_into(config, at, &mut out);
+        out
+    }
+}
+
+/// An emptied list of active shows, its allocation kept, free of the
+/// configuration it borrowed from: a frame loop swaps configurations
+/// between frames but reuses one list (no allocation per frame). The
+/// in-place `collect` of an empty list of the same type reuses its buffer.
+pub fn recycle<'b>(mut v: Vec<ActiveShow<'_>>) -> Vec<ActiveShow<'b>> {
+    v.clear();
+    v.into_iter()
+        .map(|_| unreachable!("the list is empty"))
+        .collect()
 }
 
 /// One show, started at a fixed instant (`run --show NAME --since T`).
@@ -27,12 +46,17 @@ pub struct FixedShow {
 }
 
 impl Program for FixedShow {
-    fn active<'a>(&self, config: &'a Config, _at: DateTime<Utc>) -> Vec<ActiveShow<'a>> {
-        config
-            .show(&self.show)
-            .map(|s| ActiveShow::new(s, self.since, None, 0))
-            .into_iter()
-            .collect()
+    fn active_into<'a>(
+        &self,
+        config: &'a Config,
+        _at: DateTime<Utc>,
+        out: &mut Vec<ActiveShow<'a>>,
+    ) {
+        out.extend(
+            config
+                .show(&self.show)
+                .map(|s| ActiveShow::new(s, self.since, None, 0)),
+        );
     }
 }
 
@@ -86,7 +110,12 @@ struct NightCache {
 }
 
 impl Program for Scheduled {
-    fn active<'a>(&self, config: &'a Config, at: DateTime<Utc>) -> Vec<ActiveShow<'a>> {
+    fn active_into<'a>(
+        &self,
+        config: &'a Config,
+        at: DateTime<Utc>,
+        out: &mut Vec<ActiveShow<'a>>,
+    ) {
         let sched = &config.schedule;
         let night = sched.night_of(at);
         let prev = night.pred_opt().unwrap_or(night);
@@ -100,18 +129,16 @@ impl Program for Scheduled {
         }
         // Runs of the same entry that meet at noon are one run to the eye:
         // look one night further each way to know where no fade belongs.
-        let days: Vec<chrono::NaiveDate> = (-2i64..=1)
-            .filter_map(|k| night.checked_add_signed(chrono::Duration::days(k)))
-            .collect();
-        cache.nights.retain(|d, _| days.contains(d));
-        for &d in &days {
+        let days = [-2i64, -1, 0, 1].map(|k| night.checked_add_signed(chrono::Duration::days(k)));
+        let days = days.iter().flatten();
+        cache.nights.retain(|d, _| days.clone().any(|x| x == d));
+        for &d in days {
             cache
                 .nights
                 .entry(d)
                 .or_insert_with(|| sched.night(d).entries);
         }
         let runs = |d: chrono::NaiveDate| cache.nights.get(&d).map(Vec::as_slice).unwrap_or(&[]);
-        let mut out = Vec::new();
         for d in [prev, night] {
             let (before, after) = (
                 d.pred_opt().map(runs).unwrap_or(&[]),
@@ -130,7 +157,6 @@ impl Program for Scheduled {
                 }
             }
         }
-        out
     }
 }
 
@@ -140,7 +166,6 @@ impl Program for Scheduled {
 /// a bounded number of times. Buffers are reused across frames.
 pub struct FrameBuilder {
     look: Look,
-    limited: Look,
     limits: Limits,
     map: engine::dmx::DmxMap,
     /// Threads a large site renders and maps on (results do not depend on it).
@@ -152,11 +177,6 @@ impl FrameBuilder {
     pub fn new(site: &crate::site::Site) -> FrameBuilder {
         FrameBuilder {
             look: Look::dark(site),
-            // Sized on first use: only limited frames need it.
-            limited: Look {
-                lights: Vec::new(),
-                motion: Vec::new(),
-            },
             limits: Limits::none(site),
             map: engine::dmx::DmxMap::new(site),
             // One unless the caller says: how many cores there are is the
@@ -212,18 +232,11 @@ impl FrameBuilder {
             h.limits(config, at, limits);
         }
         for pass in 0..4 {
-            // Without limits the look maps as rendered: copying a city's
-            // cells (27 MB at 10,000 universes) for nothing is a frame's
-            // worth of memory traffic.
-            if limits.is_none() {
-                self.map
-                    .map(site, &self.look, &mut self.frame, self.threads);
-            } else {
-                self.limited.clone_from(&self.look);
-                engine::apply_limits(site, &mut self.limited, limits);
-                self.map
-                    .map(site, &self.limited, &mut self.frame, self.threads);
-            }
+            // Limits are applied cell by cell as the look is mapped: no
+            // copy of a city's cells (27 MB at 10,000 universes) per frame.
+            let limited = (!limits.is_none()).then_some(&*limits);
+            self.map
+                .map_limited(site, &self.look, limited, &mut self.frame, self.threads);
             let mut again = false;
             for h in hooks.iter_mut() {
                 again |= h.review(config, at, &self.frame, limits, pass);

@@ -493,22 +493,32 @@ impl CompiledControl {
 
     /// The shows control items play at `at`.
     pub fn active(&self, at: DateTime<Utc>) -> Vec<ActiveShow<'_>> {
+        let mut out = Vec::new();
+        self.active_into(at, &mut out);
+        out
+    }
+
+    /// [`CompiledControl::active`], appended to a list the caller reuses.
+    pub fn active_into<'a>(&'a self, at: DateTime<Utc>, out: &mut Vec<ActiveShow<'a>>) {
+        // Iterating an empty persistent map still sets up a traversal;
+        // the frame loop's zero-allocation promise holds without control.
         if self.entries.is_empty() {
-            return Vec::new();
+            return;
         }
-        self.entries
-            .values()
-            .filter(|e| e.started <= at && e.ends.is_none_or(|end| end > at))
-            .map(|e| ActiveShow {
-                show: &e.show,
-                started: e.started,
-                ends: e.ends,
-                priority: e.priority,
-                mask: e.mask.as_deref(),
-                continued: false,
-                continues: false,
-            })
-            .collect()
+        out.extend(
+            self.entries
+                .values()
+                .filter(|e| e.started <= at && e.ends.is_none_or(|end| end > at))
+                .map(|e| ActiveShow {
+                    show: &e.show,
+                    started: e.started,
+                    ends: e.ends,
+                    priority: e.priority,
+                    mask: e.mask.as_deref(),
+                    continued: false,
+                    continues: false,
+                }),
+        );
     }
 
     /// Multiply level overrides and masters into `limits.scale`, each

@@ -14,7 +14,7 @@
 //! - pan/tilt map degrees from centre onto the profile's travel.
 
 use crate::color::{estimate_kelvin, Light};
-use crate::engine::{FixtureMotion, Look};
+use crate::engine::{FixtureMotion, Limits, Look};
 use crate::fixture::{Channel, DimmerCurve, Mode, Profile, Role};
 use crate::site::{Site, UNIVERSE_SIZE};
 
@@ -169,9 +169,11 @@ fn to16(x: f32) -> u16 {
     (f64::from(x.clamp(0.0, 1.0) * 65535.0) + 0.5) as u16
 }
 
-#[inline]
+#[inline(always)]
 fn to8(x: f32) -> u8 {
-    (f64::from(x.clamp(0.0, 1.0) * 255.0) + 0.5) as u8
+    // 0..=255.5 (or NaN → 0): through i32, which packs in SIMD registers
+    // (a saturating cast straight to u8 does not).
+    (f64::from(x.clamp(0.0, 1.0) * 255.0) + 0.5) as i32 as u8
 }
 
 #[cfg(test)]
@@ -265,7 +267,17 @@ pub fn look_to_frame_reference(site: &Site, look: &Look, frame: &mut Frame) {
             head_caps
         };
         let universe = &mut frame.data[f.universe_index as usize];
-        map_fixture(site, look, fi, head_caps, cell_caps, universe, &mut scratch);
+        let cells = look.fixture_cells(site, fi as u32);
+        map_fixture(
+            site,
+            cells,
+            &look.motion[fi],
+            fi,
+            head_caps,
+            cell_caps,
+            universe,
+            &mut scratch,
+        );
     }
 }
 
@@ -304,8 +316,8 @@ struct FixturePlan {
 #[derive(Debug, Clone)]
 pub struct DmxMap {
     plans: Vec<FixturePlan>,
-    /// Per thread: emitters of a pixel fixture's cells.
-    scratch: Vec<Vec<Emitters>>,
+    /// Per thread: a fixture's limited cells and their emitters.
+    scratch: Vec<Scratch>,
 }
 
 impl DmxMap {
@@ -354,6 +366,21 @@ impl DmxMap {
     /// over up to `threads` threads by contiguous universe ranges; the
     /// bytes do not depend on the thread count.
     pub fn map(&mut self, site: &Site, look: &Look, frame: &mut Frame, threads: usize) {
+        self.map_limited(site, look, None, frame, threads);
+    }
+
+    /// [`DmxMap::map`] of the look with `limits` applied, without a copy
+    /// of the look: each cell is limited as it is mapped, by the same
+    /// arithmetic as [`super::apply_limits`] (so the bytes equal mapping a
+    /// limited copy; tested).
+    pub fn map_limited(
+        &mut self,
+        site: &Site,
+        look: &Look,
+        limits: Option<&Limits>,
+        frame: &mut Frame,
+        threads: usize,
+    ) {
         if !self.fits(site) {
             *self = DmxMap::new(site);
         }
@@ -366,11 +393,19 @@ impl DmxMap {
             threads.clamp(1, 16)
         };
         if self.scratch.len() < threads {
-            self.scratch.resize_with(threads, Vec::new);
+            self.scratch.resize_with(threads, Scratch::default);
         }
         let plans = &self.plans[..];
         if threads == 1 || frame.data.len() < 2 {
-            map_range(site, look, plans, &mut frame.data, 0, &mut self.scratch[0]);
+            map_range(
+                site,
+                look,
+                limits,
+                plans,
+                &mut frame.data,
+                0,
+                &mut self.scratch[0],
+            );
             return;
         }
         let chunk = frame.data.len().div_ceil(threads);
@@ -382,23 +417,31 @@ impl DmxMap {
                 .enumerate();
             let first = parts.next();
             for (k, (part, scratch)) in parts {
-                scope.spawn(move || map_range(site, look, plans, part, k * chunk, scratch));
+                scope.spawn(move || map_range(site, look, limits, plans, part, k * chunk, scratch));
             }
             if let Some((_, (part, scratch))) = first {
-                map_range(site, look, plans, part, 0, scratch);
+                map_range(site, look, limits, plans, part, 0, scratch);
             }
         });
     }
+}
+
+/// A mapping thread's buffers, kept between frames.
+#[derive(Debug, Clone, Default)]
+struct Scratch {
+    lights: Vec<Light>,
+    emitters: Vec<Emitters>,
 }
 
 /// Map the fixtures patched into universes `first .. first + data.len()`.
 fn map_range(
     site: &Site,
     look: &Look,
+    limits: Option<&Limits>,
     plans: &[FixturePlan],
     data: &mut [[u8; UNIVERSE_SIZE]],
     first: usize,
-    scratch: &mut Vec<Emitters>,
+    scratch: &mut Scratch,
 ) {
     for d in data.iter_mut() {
         d.fill(0);
@@ -413,45 +456,86 @@ fn map_range(
         let profile = &site.profiles[f.profile];
         let cells =
             &look.lights[f.first_cell as usize..f.first_cell as usize + f.cell_count as usize];
+        let limit = limits.and_then(|l| super::fixture_limit(l, fi));
         let base = f.address as usize - 1;
         if plan.rgb_pixels {
-            // What `scope_emitters` without a dimmer gives for an RGB-only
-            // cell, channel by channel: the curve over each primary.
-            let curve = profile.dimmer_curve;
-            let room = UNIVERSE_SIZE.saturating_sub(base);
             let slots = &mut universe[base.min(UNIVERSE_SIZE)..];
-            for (c, light) in cells.iter().enumerate() {
-                let at = 3 * c;
-                if at + 3 <= room {
-                    slots[at] = to8(curve.apply(light.r));
-                    slots[at + 1] = to8(curve.apply(light.g));
-                    slots[at + 2] = to8(curve.apply(light.b));
-                } else {
-                    for (k, v) in [light.r, light.g, light.b].into_iter().enumerate() {
-                        if at + k < room {
-                            slots[at + k] = to8(curve.apply(v));
-                        }
-                    }
+            match (profile.dimmer_curve, limit) {
+                (DimmerCurve::Linear, None) => rgb_pixels(cells, slots, |x| x, |l| l),
+                (DimmerCurve::Linear, Some((scale, cap))) => {
+                    rgb_pixels(cells, slots, |x| x, |l| super::limit_light(l, scale, cap))
                 }
+                (curve, None) => rgb_pixels(cells, slots, |x| curve.apply(x), |l| l),
+                (curve, Some((scale, cap))) => rgb_pixels(
+                    cells,
+                    slots,
+                    |x| curve.apply(x),
+                    |l| super::limit_light(l, scale, cap),
+                ),
             }
             continue;
         }
+        let cells = match limit {
+            None => cells,
+            Some((scale, cap)) => {
+                scratch.lights.clear();
+                scratch
+                    .lights
+                    .extend(cells.iter().map(|&l| super::limit_light(l, scale, cap)));
+                &scratch.lights
+            }
+        };
         map_fixture(
             site,
-            look,
+            cells,
+            &look.motion[fi],
             fi,
             plan.head_caps,
             plan.cell_caps,
             universe,
-            scratch,
+            &mut scratch.emitters,
         );
     }
 }
 
+/// Plain RGB pixels (red, green, blue at 3 × cell): what `scope_emitters`
+/// without a dimmer gives for an RGB-only cell, channel by channel (`to8`
+/// clamps, so the linear curve is the identity here). Monomorphised per
+/// curve and limit, so the loop over whole pixels has no branch but the
+/// limit's own.
+#[inline(always)]
+fn rgb_pixels(
+    cells: &[Light],
+    slots: &mut [u8],
+    curve: impl Fn(f32) -> f32,
+    limit: impl Fn(Light) -> Light,
+) {
+    let whole = (slots.len() / 3).min(cells.len());
+    let (head, tail) = cells.split_at(whole);
+    for (px, &light) in slots.chunks_exact_mut(3).zip(head) {
+        let l = limit(light);
+        px[0] = to8(curve(l.r));
+        px[1] = to8(curve(l.g));
+        px[2] = to8(curve(l.b));
+    }
+    // A bar running past channel 512: the channels that fit.
+    let rest = &mut slots[3 * whole..];
+    for (c, &light) in tail.iter().enumerate() {
+        let l = limit(light);
+        for (k, v) in [l.r, l.g, l.b].into_iter().enumerate() {
+            if let Some(slot) = rest.get_mut(3 * c + k) {
+                *slot = to8(curve(v));
+            }
+        }
+    }
+}
+
 /// One fixture by the general rules (heads, dimmers, whites, motion).
+#[allow(clippy::too_many_arguments)]
 fn map_fixture(
     site: &Site,
-    look: &Look,
+    cells: &[Light],
+    motion: &FixtureMotion,
     fi: usize,
     head_caps: Caps,
     cell_caps: Caps,
@@ -461,8 +545,6 @@ fn map_fixture(
     let f = &site.fixtures[fi];
     let profile = &site.profiles[f.profile];
     let mode = &profile.modes[f.mode];
-    let cells = look.fixture_cells(site, fi as u32);
-    let motion = &look.motion[fi];
     let curve = profile.dimmer_curve;
     // Head scope: the whole fixture.
     let fixture_intensity = cells.iter().map(Light::intensity).fold(0.0, f32::max);

@@ -16,10 +16,10 @@ pub mod display;
 pub mod dmx;
 
 use crate::color::Light;
+use crate::show::effect::CellSlices;
 use crate::show::{Blend, Show};
 use crate::site::Site;
 use chrono::{DateTime, Utc};
-use effect_input::cell_input;
 
 pub use dmx::{look_to_frame, Frame};
 
@@ -255,7 +255,14 @@ fn for_each_in_order<'a>(shows: &'a [ActiveShow<'a>], mut f: impl FnMut(&'a Acti
     }
 }
 
+/// Cells a layer is shaded in at a time: the batch's light fits in L1.
+const BATCH: usize = 256;
+
 /// Render the light of cells `first .. first + lights.len()` into `lights`.
+///
+/// Each layer is shaded in batches ([`crate::show::effect::Shader::shade`]:
+/// one loop per effect, no branch on the effect per cell), then blended
+/// cell by cell into the look.
 fn render_cells(
     site: &Site,
     shows: &[ActiveShow],
@@ -264,6 +271,7 @@ fn render_cells(
     first: usize,
 ) {
     let (lo, hi) = (first as u32, (first + lights.len()) as u32);
+    let mut shade = [Light::DARK; BATCH];
     for_each_in_order(shows, |active| {
         let opacity = active.opacity(at);
         if opacity <= 0.0 {
@@ -271,25 +279,72 @@ fn render_cells(
         }
         let t = active.phase(at);
         for layer in &active.show.layers {
-            // Each thread walks the whole list and takes its own range:
-            // a compare per cell, and no assumption about the list's order.
-            for (i, &cell) in layer.cells.iter().enumerate() {
-                if cell < lo || cell >= hi {
+            let shader = layer.effect.at(t);
+            let count = layer.cells.len() as u32;
+            let mut i0 = 0;
+            while i0 < layer.cells.len() {
+                let i1 = (i0 + BATCH).min(layer.cells.len());
+                let cells = &layer.cells[i0..i1];
+                // Each thread walks the whole list and takes its own range
+                // (a layer's cells come in runs, one per fixture, in no
+                // assumed order): batches wholly outside are skipped.
+                let (min, max) = cells
+                    .iter()
+                    .fold((u32::MAX, 0), |(a, b), &c| (a.min(c), b.max(c)));
+                if max < lo || min >= hi {
+                    i0 = i1;
                     continue;
                 }
-                if let Some(mask) = active.mask {
-                    let f = site.cells[cell as usize].fixture as usize;
-                    if !mask.get(f).copied().unwrap_or(false) {
+                let out = &mut shade[..i1 - i0];
+                let slices = CellSlices {
+                    along: &layer.along[i0..i1],
+                    u: &layer.u[i0..i1],
+                    rank: &layer.rank[i0..i1],
+                    ids: cells,
+                };
+                shader.shade(slices, count, layer.level, out);
+                // The usual case: the batch is a run of consecutive cells
+                // inside this thread's range, without a mask; blended
+                // slice to slice (no index per cell).
+                let run = cells[0] >= lo
+                    && cells[0] as usize + cells.len() <= hi as usize
+                    && cells.windows(2).all(|w| w[1] == w[0].wrapping_add(1));
+                if run && active.mask.is_none() {
+                    let at = (cells[0] - lo) as usize;
+                    let slots = &mut lights[at..at + cells.len()];
+                    match layer.blend {
+                        Blend::Ltp if opacity >= 1.0 => slots.copy_from_slice(out),
+                        Blend::Ltp => {
+                            for (slot, &light) in slots.iter_mut().zip(out.iter()) {
+                                *slot = slot.mix(light, opacity);
+                            }
+                        }
+                        Blend::Htp => {
+                            for (slot, &light) in slots.iter_mut().zip(out.iter()) {
+                                *slot = slot.htp(light.scaled(opacity));
+                            }
+                        }
+                    }
+                    i0 = i1;
+                    continue;
+                }
+                for (&cell, &light) in cells.iter().zip(out.iter()) {
+                    if cell < lo || cell >= hi {
                         continue;
                     }
+                    if let Some(mask) = active.mask {
+                        let f = site.cells[cell as usize].fixture as usize;
+                        if !mask.get(f).copied().unwrap_or(false) {
+                            continue;
+                        }
+                    }
+                    let slot = &mut lights[(cell - lo) as usize];
+                    *slot = match layer.blend {
+                        Blend::Ltp => slot.mix(light, opacity),
+                        Blend::Htp => slot.htp(light.scaled(opacity)),
+                    };
                 }
-                let (color, level) = layer.effect.eval(&cell_input(layer, i, cell, t));
-                let light = color.at((level * layer.level).clamp(0.0, 1.0));
-                let slot = &mut lights[(cell - lo) as usize];
-                *slot = match layer.blend {
-                    Blend::Ltp => slot.mix(light, opacity),
-                    Blend::Htp => slot.htp(light.scaled(opacity)),
-                };
+                i0 = i1;
             }
         }
     });
@@ -318,23 +373,46 @@ impl Limits {
     }
 }
 
+/// A fixture's (scale, cap), clamped to 0..=1; None when neither limits it.
+#[inline]
+pub(crate) fn fixture_limit(limits: &Limits, fixture: usize) -> Option<(f32, f32)> {
+    let scale = limits
+        .scale
+        .get(fixture)
+        .copied()
+        .unwrap_or(1.0)
+        .clamp(0.0, 1.0);
+    let cap = limits
+        .cap
+        .get(fixture)
+        .copied()
+        .unwrap_or(1.0)
+        .clamp(0.0, 1.0);
+    (scale < 1.0 || cap < 1.0).then_some((scale, cap))
+}
+
+/// One cell under its fixture's scale and cap.
+#[inline(always)]
+pub(crate) fn limit_light(c: Light, scale: f32, cap: f32) -> Light {
+    let l = c.scaled(scale);
+    let i = l.intensity();
+    if i > cap {
+        l.scaled(cap / i)
+    } else {
+        l
+    }
+}
+
 /// Apply limits to a rendered look.
 pub fn apply_limits(site: &Site, look: &mut Look, limits: &Limits) {
     for (fi, f) in site.fixtures.iter().enumerate() {
-        let scale = limits.scale.get(fi).copied().unwrap_or(1.0).clamp(0.0, 1.0);
-        let cap = limits.cap.get(fi).copied().unwrap_or(1.0).clamp(0.0, 1.0);
-        if scale >= 1.0 && cap >= 1.0 {
+        let Some((scale, cap)) = fixture_limit(limits, fi) else {
             continue;
-        }
+        };
         let cells =
             &mut look.lights[f.first_cell as usize..f.first_cell as usize + f.cell_count as usize];
         for c in cells {
-            let mut l = c.scaled(scale);
-            let i = l.intensity();
-            if i > cap {
-                l = l.scaled(cap / i);
-            }
-            *c = l;
+            *c = limit_light(*c, scale, cap);
         }
     }
 }
@@ -346,21 +424,4 @@ pub fn render_frame(site: &Site, shows: &[ActiveShow], at: DateTime<Utc>) -> Fra
     let mut frame = Frame::new(site);
     look_to_frame(site, &look, &mut frame);
     frame
-}
-
-mod effect_input {
-    use crate::show::effect::CellInput;
-    use crate::show::Layer;
-
-    #[inline]
-    pub fn cell_input(layer: &Layer, i: usize, cell: u32, t: f64) -> CellInput {
-        CellInput {
-            t,
-            along: layer.along[i],
-            u: layer.u[i],
-            index: layer.rank[i],
-            count: layer.cells.len() as u32,
-            id: cell,
-        }
-    }
 }

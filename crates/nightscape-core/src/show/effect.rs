@@ -6,8 +6,7 @@
 //! compute the same frame for the same instant. Randomness (twinkle) comes
 //! from a hash of (seed, cell, time slot), never from a generator.
 
-use crate::color::Color;
-use std::f64::consts::TAU;
+use crate::color::{Color, Light};
 
 /// Where a cell sits within its layer, precomputed when the show is compiled.
 #[derive(Debug, Clone, Copy)]
@@ -107,9 +106,540 @@ impl Effect {
         }
     }
 
-    /// The colour and level (0..=1) of one cell.
+    /// The colour and level (0..=1) of one cell: the same arithmetic as
+    /// the batch path the engine renders with ([`Effect::at`] then
+    /// [`Shader::cell`]), so a cell evaluated alone equals the cell rendered.
     pub fn eval(&self, c: &CellInput) -> (Color, f32) {
+        self.at(c.t).cell(c.along, c.u, c.index, c.count, c.id)
+    }
+
+    /// The effect at one instant: everything that depends on time alone,
+    /// worked out once per layer and frame instead of once per cell.
+    pub fn at(&self, t: f64) -> Shader<'_> {
         match self {
+            Effect::Solid { color } => Shader::Steady(*color, 1.0),
+            Effect::Fade { colors, period } => {
+                let x = t / period;
+                if colors.len() == 1 {
+                    // Triangle: up over one period, down over the next.
+                    let ph = x.rem_euclid(2.0);
+                    let level = if ph < 1.0 { ph } else { 2.0 - ph };
+                    return Shader::Steady(colors[0], level as f32);
+                }
+                let n = colors.len() as f64;
+                let pos = x.rem_euclid(n);
+                let i = pos.floor() as usize % colors.len();
+                let j = (i + 1) % colors.len();
+                Shader::Steady(colors[i].lerp(colors[j], pos.fract() as f32), 1.0)
+            }
+            Effect::Chase {
+                on,
+                off,
+                step,
+                width,
+                every,
+            } => Shader::Chase {
+                on: *on,
+                off: *off,
+                off_level: if off.r + off.g + off.b > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                },
+                head: (t / step).floor() as i64,
+                width: *width as i64,
+                every: *every,
+            },
+            Effect::Wave {
+                colors,
+                speed,
+                wavelength,
+                depth,
+            } => Shader::Wave {
+                per_metre: 1.0 / wavelength,
+                // Whole turns of the travel dropped here, in f64, so the
+                // per-cell phase stays small and exact however long the
+                // show has run.
+                travel: (speed * t / wavelength).rem_euclid(1.0),
+                from: colors[0],
+                to: colors.get(1).copied(),
+                depth: *depth,
+            },
+            Effect::Gradient {
+                colors,
+                speed,
+                extent,
+            } => Shader::Gradient {
+                colors,
+                scroll: (*speed != 0.0 && *extent > 0.0)
+                    .then(|| (speed * t / extent).rem_euclid(1.0)),
+            },
+            Effect::Rainbow {
+                speed,
+                wavelength,
+                period,
+                saturation,
+            } => Shader::Rainbow {
+                per_metre: if *wavelength > 0.0 {
+                    1.0 / wavelength
+                } else {
+                    0.0
+                },
+                offset: {
+                    let travel = if *wavelength > 0.0 {
+                        speed * t / wavelength
+                    } else {
+                        0.0
+                    };
+                    let temporal = if *period > 0.0 { t / period } else { 0.0 };
+                    (temporal - travel).rem_euclid(1.0)
+                },
+                saturation: *saturation,
+            },
+            Effect::Twinkle {
+                base,
+                sparkle,
+                density,
+                duration,
+                seed,
+            } => Shader::Twinkle {
+                base: *base,
+                sparkle: *sparkle,
+                density: *density,
+                slots: t / duration,
+                seed: *seed,
+            },
+            Effect::Pulse {
+                color,
+                period,
+                depth,
+            } => {
+                let w = 0.5 - 0.5 * cos_turns(t / period);
+                Shader::Steady(*color, 1.0 - depth + depth * w)
+            }
+            Effect::Sequence { cues, period } => {
+                let (c, l) = sequence(cues, *period, t);
+                Shader::Steady(c, l)
+            }
+        }
+    }
+}
+
+/// An effect at one instant, ready to shade cells: the time-only part done.
+/// [`Shader::cell`] is the per-cell part; the engine runs it over layers in
+/// batches (one `match` per batch, none per cell).
+#[derive(Debug, Clone, Copy)]
+pub enum Shader<'a> {
+    /// The same for every cell (solid, fade, pulse, sequence).
+    Steady(Color, f32),
+    Chase {
+        on: Color,
+        off: Color,
+        off_level: f32,
+        head: i64,
+        width: i64,
+        every: u32,
+    },
+    Wave {
+        per_metre: f64,
+        travel: f64,
+        from: Color,
+        to: Option<Color>,
+        depth: f32,
+    },
+    Gradient {
+        colors: &'a [Color],
+        scroll: Option<f64>,
+    },
+    Rainbow {
+        per_metre: f64,
+        offset: f64,
+        saturation: f32,
+    },
+    Twinkle {
+        base: Color,
+        sparkle: Color,
+        density: f32,
+        slots: f64,
+        seed: u64,
+    },
+}
+
+impl Shader<'_> {
+    /// Colour and level of one cell (its place along the layer, its 0..1
+    /// extent position, rank, the layer's cell count and its site index).
+    #[inline]
+    pub fn cell(&self, along: f32, u: f32, index: u32, count: u32, id: u32) -> (Color, f32) {
+        match *self {
+            Shader::Steady(c, l) => (c, l),
+            Shader::Chase {
+                on,
+                off,
+                off_level,
+                head,
+                width,
+                every,
+            } => chase_cell(on, off, off_level, head, width, every, index, count),
+            Shader::Wave {
+                per_metre,
+                travel,
+                from,
+                to,
+                depth,
+            } => wave_cell(from, to, depth, per_metre, travel, along),
+            Shader::Gradient { colors, scroll } => gradient_cell(colors, scroll, u),
+            Shader::Rainbow {
+                per_metre,
+                offset,
+                saturation,
+            } => rainbow_cell(per_metre, offset, saturation, along),
+            Shader::Twinkle {
+                base,
+                sparkle,
+                density,
+                slots,
+                seed,
+            } => twinkle_cell(base, sparkle, density, slots, seed, id),
+        }
+    }
+
+    /// The light of a batch of a layer's cells at the layer's `level`:
+    /// `out[k]` is cell k's colour at (its level × `level`, clamped), the
+    /// cells given as slices of the layer's per-cell data. One `match` per
+    /// batch and the same per-cell arithmetic as [`Shader::cell`], in loops
+    /// without a branch on the effect, so the compiler can vectorise them.
+    pub fn shade(&self, cells: CellSlices<'_>, count: u32, level: f32, out: &mut [Light]) {
+        let n = out.len();
+        let (along, u, rank, ids) = (
+            &cells.along[..n],
+            &cells.u[..n],
+            &cells.rank[..n],
+            &cells.ids[..n],
+        );
+        let light = |(c, l): (Color, f32)| c.at((l * level).clamp(0.0, 1.0));
+        match *self {
+            Shader::Steady(c, l) => out.fill(light((c, l))),
+            Shader::Chase {
+                on,
+                off,
+                off_level,
+                head,
+                width,
+                every,
+            } => {
+                for (o, &index) in out.iter_mut().zip(rank) {
+                    *o = light(chase_cell(
+                        on, off, off_level, head, width, every, index, count,
+                    ));
+                }
+            }
+            Shader::Wave {
+                per_metre,
+                travel,
+                from,
+                to,
+                depth,
+            } => {
+                for (o, &a) in out.iter_mut().zip(along) {
+                    *o = light(wave_cell(from, to, depth, per_metre, travel, a));
+                }
+            }
+            Shader::Gradient { colors, scroll } => {
+                for (o, &x) in out.iter_mut().zip(u) {
+                    *o = light(gradient_cell(colors, scroll, x));
+                }
+            }
+            Shader::Rainbow {
+                per_metre,
+                offset,
+                saturation,
+            } => {
+                for (o, &a) in out.iter_mut().zip(along) {
+                    *o = light(rainbow_cell(per_metre, offset, saturation, a));
+                }
+            }
+            Shader::Twinkle {
+                base,
+                sparkle,
+                density,
+                slots,
+                seed,
+            } => {
+                for (o, &id) in out.iter_mut().zip(ids) {
+                    *o = light(twinkle_cell(base, sparkle, density, slots, seed, id));
+                }
+            }
+        }
+    }
+}
+
+/// A run of a layer's per-cell data (see [`crate::show::Layer`]).
+#[derive(Debug, Clone, Copy)]
+pub struct CellSlices<'a> {
+    pub along: &'a [f32],
+    pub u: &'a [f32],
+    pub rank: &'a [u32],
+    pub ids: &'a [u32],
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn chase_cell(
+    on: Color,
+    off: Color,
+    off_level: f32,
+    head: i64,
+    width: i64,
+    every: u32,
+    index: u32,
+    count: u32,
+) -> (Color, f32) {
+    // A chase repeats every `every` cells, and at the latest after the last
+    // cell, so it wraps around instead of running off the end.
+    let every = every.min(count).max(1) as i64;
+    let d = (index as i64 - head).rem_euclid(every);
+    if d < width {
+        (on, 1.0)
+    } else {
+        (off, off_level)
+    }
+}
+
+#[inline(always)]
+fn wave_cell(
+    from: Color,
+    to: Option<Color>,
+    depth: f32,
+    per_metre: f64,
+    travel: f64,
+    along: f32,
+) -> (Color, f32) {
+    let w = wave(along, per_metre, travel);
+    match to {
+        Some(to) => (from.lerp(to, w), 1.0),
+        None => (from, 1.0 - depth + depth * w),
+    }
+}
+
+#[inline(always)]
+fn gradient_cell(colors: &[Color], scroll: Option<f64>, u: f32) -> (Color, f32) {
+    let u = match scroll {
+        Some(off) => wrap_unit(u as f64 - off),
+        None => u,
+    };
+    (sample(colors, u), 1.0)
+}
+
+#[inline(always)]
+fn rainbow_cell(per_metre: f64, offset: f64, saturation: f32, along: f32) -> (Color, f32) {
+    let hue = wrap_unit(along as f64 * per_metre + offset);
+    (hsv(hue, saturation), 1.0)
+}
+
+#[inline(always)]
+fn twinkle_cell(
+    base: Color,
+    sparkle: Color,
+    density: f32,
+    slots: f64,
+    seed: u64,
+    id: u32,
+) -> (Color, f32) {
+    let (lit, env) = twinkle(seed, id, slots, density);
+    // Both sides computed, then chosen: no branch in the loop.
+    let lerped = base.lerp(sparkle, env);
+    (if lit { lerped } else { base }, 1.0)
+}
+
+/// 0.5 + 0.5 cos(2π (along / wavelength − travel)): a travelling wave.
+#[inline(always)]
+pub(crate) fn wave(along: f32, per_metre: f64, travel: f64) -> f32 {
+    0.5 + 0.5 * cos_turns(along as f64 * per_metre - travel)
+}
+
+/// Whether a twinkle cell is lit and its envelope (sin π × slot fraction).
+#[inline(always)]
+pub(crate) fn twinkle(seed: u64, id: u32, slots: f64, density: f32) -> (bool, f32) {
+    // Each cell's slots are offset by its own phase so sparkles do not
+    // start in lockstep.
+    let x = slots + unit(hash3(seed, id as u64, u64::MAX)) as f64;
+    let slot = floor(x);
+    let lit = unit(hash3(seed, id as u64, slot as i64 as u64)) < density;
+    // sin(π f) = cos(2π (f/2 − 1/4)).
+    (lit, cos_turns(0.5 * (x - slot) - 0.25))
+}
+
+/// 2^52: from here up every f64 is an integer.
+const INTEGRAL: f64 = 4_503_599_627_370_496.0;
+
+/// Round to nearest (ties to even) without a library call: on baseline
+/// x86-64 `f64::round`/`floor` are libm calls, which neither inline nor
+/// vectorise. Adding and subtracting ±2^52 (the sign of x) rounds in the
+/// FPU's default mode, the same on every IEEE 754 machine.
+#[inline(always)]
+fn round_even(x: f64) -> f64 {
+    if x.abs() < INTEGRAL {
+        let magic = INTEGRAL.copysign(x);
+        (x + magic) - magic
+    } else {
+        x
+    }
+}
+
+/// `f64::floor`, library-call free (see [`round_even`]).
+#[inline(always)]
+pub(crate) fn floor(x: f64) -> f64 {
+    let r = round_even(x);
+    if r > x {
+        r - 1.0
+    } else {
+        r
+    }
+}
+
+/// x mod 1 into 0..1 (as `rem_euclid(1.0)`, up to the last bit), as f32.
+#[inline(always)]
+fn wrap_unit(x: f64) -> f32 {
+    let f = (x - floor(x)) as f32;
+    // A value just below 1 in f64 can round up to 1.0 in f32.
+    if f >= 1.0 {
+        0.0
+    } else {
+        f
+    }
+}
+
+/// cos(2π x) for x in turns: the one transcendental the effects use.
+///
+/// A fixed polynomial instead of the platform's libm, so every machine
+/// (and the vectorised and scalar paths on one machine) computes the same
+/// bits: the argument is reduced to the nearest turn in f64 (exact), folded
+/// into the first quadrant by symmetry, and the even Taylor series to x¹²
+/// evaluated in f32 (truncation < 1e-8 on 0..π/2; with f32 rounding the
+/// error against libm stays below 1e-6, tested). Branch-free, so loops of
+/// it vectorise.
+#[inline(always)]
+pub fn cos_turns(x: f64) -> f32 {
+    let r = (x - round_even(x)) as f32; // -0.5..=0.5
+    let a = r.abs();
+    let back = a > 0.25;
+    // cos(2π a) = −cos(2π (½ − a)): fold into 0..¼ turn.
+    let q = if back { 0.5 - a } else { a };
+    let y = q * std::f32::consts::TAU;
+    let z = y * y;
+    let p = 1.0
+        + z * (-1.0 / 2.0
+            + z * (1.0 / 24.0
+                + z * (-1.0 / 720.0
+                    + z * (1.0 / 40_320.0
+                        + z * (-1.0 / 3_628_800.0 + z * (1.0 / 479_001_600.0))))));
+    if back {
+        -p
+    } else {
+        p
+    }
+}
+
+fn sequence(cues: &[Cue], period: Option<f64>, t: f64) -> (Color, f32) {
+    let Some(first) = cues.first() else {
+        return (Color::BLACK, 0.0);
+    };
+    let t = match period {
+        Some(p) if p > 0.0 => t.rem_euclid(p),
+        _ => t,
+    };
+    let Some(i) = cues.iter().rposition(|c| c.at <= t) else {
+        // Before the first cue of a non-looping sequence: dark, fading in.
+        let f = if first.fade > 0.0 { 0.0 } else { 1.0 };
+        return (first.color, first.level * f);
+    };
+    let cur = &cues[i];
+    let prev = if i > 0 {
+        Some(&cues[i - 1])
+    } else if period.is_some() {
+        cues.last()
+    } else {
+        None
+    };
+    let f = if cur.fade > 0.0 {
+        ((t - cur.at) / cur.fade).clamp(0.0, 1.0) as f32
+    } else {
+        1.0
+    };
+    match prev {
+        // Crossfade light, not colour and level separately, so a cue from
+        // red at 100% to blue at 50% passes through a dim purple.
+        Some(p) => {
+            let a = p.color.at(p.level);
+            let b = cur.color.at(cur.level);
+            let l = a.mix(b, f);
+            let i = l.intensity();
+            if i > 0.0 {
+                let mut c = Color::rgb(l.r / i, l.g / i, l.b / i);
+                c.kelvin = l.kelvin;
+                (c, i)
+            } else {
+                (cur.color, 0.0)
+            }
+        }
+        None => (cur.color, cur.level * f),
+    }
+}
+
+/// Piecewise-linear sample of a colour list at u in 0..=1.
+fn sample(colors: &[Color], u: f32) -> Color {
+    match colors.len() {
+        0 => Color::BLACK,
+        1 => colors[0],
+        n => {
+            let x = u.clamp(0.0, 1.0) * (n - 1) as f32;
+            // x ≥ 0 (or NaN): truncation is floor, without a libm call.
+            let i = (x as usize).min(n - 2);
+            colors[i].lerp(colors[i + 1], x - i as f32)
+        }
+    }
+}
+
+/// HSV with full value to RGB.
+pub fn hsv(h: f32, s: f32) -> Color {
+    let h6 = wrap_unit(h as f64) * 6.0;
+    // h6 ≥ 0: truncation is floor, without a libm call.
+    let i = h6 as i32;
+    let f = h6 - i as f32;
+    let (p, q, t) = (1.0 - s, 1.0 - s * f, 1.0 - s * (1.0 - f));
+    let (r, g, b) = match i {
+        0 => (1.0, t, p),
+        1 => (q, 1.0, p),
+        2 => (p, 1.0, t),
+        3 => (p, q, 1.0),
+        4 => (t, p, 1.0),
+        _ => (1.0, p, q),
+    };
+    Color::rgb(r, g, b)
+}
+
+/// SplitMix64-style mixing of three words: cheap, stateless, well spread.
+fn hash3(a: u64, b: u64, c: u64) -> u64 {
+    let mut x = a ^ b.rotate_left(21) ^ c.rotate_left(42) ^ 0x9E37_79B9_7F4A_7C15;
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+fn unit(h: u64) -> f32 {
+    (h >> 40) as f32 / (1u64 << 24) as f32
+}
+
+/// The effects as they were before the polynomial (libm `cos`/`sin`,
+/// `rem_euclid` and `floor` per cell): the yardstick the approximation is
+/// held to, on light and on DMX bytes.
+#[cfg(test)]
+mod libm_reference {
+    use super::*;
+    use std::f64::consts::TAU;
+
+    fn libm_eval(e: &Effect, c: &CellInput) -> (Color, f32) {
+        match e {
             Effect::Solid { color } => (*color, 1.0),
             Effect::Fade { colors, period } => {
                 let x = c.t / period;
@@ -221,94 +751,205 @@ impl Effect {
             Effect::Sequence { cues, period } => sequence(cues, *period, c.t),
         }
     }
-}
 
-fn sequence(cues: &[Cue], period: Option<f64>, t: f64) -> (Color, f32) {
-    let Some(first) = cues.first() else {
-        return (Color::BLACK, 0.0);
-    };
-    let t = match period {
-        Some(p) if p > 0.0 => t.rem_euclid(p),
-        _ => t,
-    };
-    let Some(i) = cues.iter().rposition(|c| c.at <= t) else {
-        // Before the first cue of a non-looping sequence: dark, fading in.
-        let f = if first.fade > 0.0 { 0.0 } else { 1.0 };
-        return (first.color, first.level * f);
-    };
-    let cur = &cues[i];
-    let prev = if i > 0 {
-        Some(&cues[i - 1])
-    } else if period.is_some() {
-        cues.last()
-    } else {
-        None
-    };
-    let f = if cur.fade > 0.0 {
-        ((t - cur.at) / cur.fade).clamp(0.0, 1.0) as f32
-    } else {
-        1.0
-    };
-    match prev {
-        // Crossfade light, not colour and level separately, so a cue from
-        // red at 100% to blue at 50% passes through a dim purple.
-        Some(p) => {
-            let a = p.color.at(p.level);
-            let b = cur.color.at(cur.level);
-            let l = a.mix(b, f);
-            let i = l.intensity();
-            if i > 0.0 {
-                let mut c = Color::rgb(l.r / i, l.g / i, l.b / i);
-                c.kelvin = l.kelvin;
-                (c, i)
-            } else {
-                (cur.color, 0.0)
+    /// The light of a cell as the engine makes it, rounded to DMX.
+    fn bytes(c: Color, level: f32) -> [u8; 3] {
+        let l = c.at(level.clamp(0.0, 1.0));
+        let q = |v: f32| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+        [q(l.r), q(l.g), q(l.b)]
+    }
+
+    #[test]
+    fn cos_turns_is_within_1e6_of_libm() {
+        let mut worst = 0.0f64;
+        let mut check = |x: f64| {
+            let d = (cos_turns(x) as f64 - (TAU * x).cos()).abs();
+            worst = worst.max(d);
+        };
+        // Two turns each way, densely; then far-out arguments.
+        for k in -2_000_000..=2_000_000 {
+            check(k as f64 * 1e-6);
+        }
+        for k in 0..100_000 {
+            let x = k as f64 * 0.618_033_988_749 * 1e-3;
+            check(1e6 + x);
+            check(-3e7 - x);
+        }
+        assert!(worst < 1e-6, "max |cos_turns − cos| = {worst:e}");
+        for (x, want) in [
+            (0.0, 1.0),
+            (0.5, -1.0),
+            (-0.5, -1.0),
+            (1.0, 1.0),
+            (3.0, 1.0),
+        ] {
+            assert_eq!(cos_turns(x), want, "{x}");
+        }
+    }
+
+    #[test]
+    fn floor_and_wrap_match_the_library() {
+        let mut xs: Vec<f64> = (-4000..4000).map(|k| k as f64 * 0.25).collect();
+        xs.extend((-1000..1000).map(|k| k as f64 * 0.001_7));
+        for k in [0.5f64, 1.0, 2.0, 1e10, 4.5e15, 1e300] {
+            for x in [k, -k, k + 0.5, -k - 0.5, f64::from_bits(k.to_bits() - 1)] {
+                xs.push(x);
             }
         }
-        None => (cur.color, cur.level * f),
-    }
-}
-
-/// Piecewise-linear sample of a colour list at u in 0..=1.
-fn sample(colors: &[Color], u: f32) -> Color {
-    match colors.len() {
-        0 => Color::BLACK,
-        1 => colors[0],
-        n => {
-            let x = u.clamp(0.0, 1.0) * (n - 1) as f32;
-            let i = (x.floor() as usize).min(n - 2);
-            colors[i].lerp(colors[i + 1], x - i as f32)
+        xs.extend([
+            0.0,
+            -0.0,
+            f64::MIN_POSITIVE,
+            -f64::MIN_POSITIVE,
+            0.499_999_999_999_999_94,
+        ]);
+        for x in xs {
+            assert_eq!(floor(x), x.floor(), "floor {x:e}");
+            let w = wrap_unit(x);
+            let want = x.rem_euclid(1.0) as f32;
+            let want = if want >= 1.0 { 0.0 } else { want };
+            assert!(
+                (w - want).abs() <= 1e-6 || (w - want).abs() >= 1.0 - 1e-6,
+                "wrap {x:e}"
+            );
+            assert!((0.0..1.0).contains(&w), "wrap {x:e} = {w}");
         }
     }
-}
 
-/// HSV with full value to RGB.
-pub fn hsv(h: f32, s: f32) -> Color {
-    let h6 = (h.rem_euclid(1.0)) * 6.0;
-    let i = h6.floor() as i32;
-    let f = h6 - i as f32;
-    let (p, q, t) = (1.0 - s, 1.0 - s * f, 1.0 - s * (1.0 - f));
-    let (r, g, b) = match i {
-        0 => (1.0, t, p),
-        1 => (q, 1.0, p),
-        2 => (p, 1.0, t),
-        3 => (p, q, 1.0),
-        4 => (t, p, 1.0),
-        _ => (1.0, p, q),
-    };
-    Color::rgb(r, g, b)
-}
+    #[test]
+    fn dmx_bytes_move_by_at_most_one_from_libm() {
+        const RED: Color = Color::rgb(1.0, 0.0, 0.0);
+        let effects = [
+            Effect::Wave {
+                colors: vec![Color::rgb(1.0, 0.25, 0.0), Color::rgb(0.0, 0.25, 1.0)],
+                speed: 6.0,
+                wavelength: 90.0,
+                depth: 1.0,
+            },
+            Effect::Wave {
+                colors: vec![RED],
+                speed: -2.5,
+                wavelength: 7.0,
+                depth: 0.8,
+            },
+            Effect::Gradient {
+                colors: vec![
+                    Color::rgb(1.0, 0.0, 0.376),
+                    Color::rgb(1.0, 0.816, 0.0),
+                    Color::rgb(0.0, 0.753, 1.0),
+                ],
+                speed: 2.0,
+                extent: 283.0,
+            },
+            Effect::Rainbow {
+                speed: 3.0,
+                wavelength: 40.0,
+                period: 17.0,
+                saturation: 0.9,
+            },
+            Effect::Twinkle {
+                base: Color::BLACK,
+                sparkle: Color::WHITE,
+                density: 0.3,
+                duration: 0.6,
+                seed: 7,
+            },
+            Effect::Pulse {
+                color: RED,
+                period: 4.0,
+                depth: 0.7,
+            },
+            Effect::Fade {
+                colors: vec![RED, Color::rgb(0.0, 0.0, 1.0)],
+                period: 3.0,
+            },
+        ];
+        let mut compared = 0u64;
+        let mut moved = 0u64;
+        for e in &effects {
+            // Instants from the show's start to a week in, odd fractions.
+            for k in 0..400 {
+                let t = k as f64 * 1_512.123_457 + (k % 7) as f64 * 0.037;
+                for id in 0..300u32 {
+                    let along = id as f32 * 0.283;
+                    let c = CellInput {
+                        t,
+                        along,
+                        u: id as f32 / 299.0,
+                        index: id,
+                        count: 300,
+                        id,
+                    };
+                    let (nc, nl) = e.eval(&c);
+                    let (oc, ol) = libm_eval(e, &c);
+                    let (new, old) = (bytes(nc, nl), bytes(oc, ol));
+                    for ch in 0..3 {
+                        let d = (new[ch] as i32 - old[ch] as i32).abs();
+                        assert!(
+                            d <= 1,
+                            "{} at t={t} cell {id}: {new:?} vs {old:?}",
+                            e.name()
+                        );
+                        moved += (d == 1) as u64;
+                    }
+                    compared += 3;
+                }
+            }
+        }
+        println!("{moved} of {compared} DMX bytes moved by 1 (rounding edges), none by more");
+        assert!(moved * 100 < compared, "{moved} of {compared} moved");
+    }
 
-/// SplitMix64-style mixing of three words: cheap, stateless, well spread.
-fn hash3(a: u64, b: u64, c: u64) -> u64 {
-    let mut x = a ^ b.rotate_left(21) ^ c.rotate_left(42) ^ 0x9E37_79B9_7F4A_7C15;
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-
-fn unit(h: u64) -> f32 {
-    (h >> 40) as f32 / (1u64 << 24) as f32
+    #[test]
+    fn a_batch_shades_each_cell_as_eval_does() {
+        let e = Effect::Twinkle {
+            base: Color::rgb(0.0, 0.0, 0.5),
+            sparkle: Color::WHITE,
+            density: 0.4,
+            duration: 0.6,
+            seed: 3,
+        };
+        let wave = Effect::Wave {
+            colors: vec![RED_, BLUE_],
+            speed: 6.0,
+            wavelength: 90.0,
+            depth: 1.0,
+        };
+        let n = 300;
+        let along: Vec<f32> = (0..n).map(|i| i as f32 * 0.31).collect();
+        let u: Vec<f32> = (0..n).map(|i| i as f32 / (n - 1) as f32).collect();
+        let rank: Vec<u32> = (0..n as u32).collect();
+        let ids: Vec<u32> = (0..n as u32).map(|i| i * 7 + 3).collect();
+        for e in [&e, &wave] {
+            let t = 1234.567;
+            let mut out = vec![Light::DARK; n];
+            let cells = CellSlices {
+                along: &along,
+                u: &u,
+                rank: &rank,
+                ids: &ids,
+            };
+            e.at(t).shade(cells, n as u32, 0.8, &mut out);
+            for i in 0..n {
+                let (c, l) = e.eval(&CellInput {
+                    t,
+                    along: along[i],
+                    u: u[i],
+                    index: rank[i],
+                    count: n as u32,
+                    id: ids[i],
+                });
+                assert_eq!(
+                    out[i],
+                    c.at((l * 0.8).clamp(0.0, 1.0)),
+                    "{} cell {i}",
+                    e.name()
+                );
+            }
+        }
+    }
+    const RED_: Color = Color::rgb(1.0, 0.0, 0.0);
+    const BLUE_: Color = Color::rgb(0.0, 0.0, 1.0);
 }
 
 #[cfg(test)]

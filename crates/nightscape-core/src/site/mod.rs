@@ -120,6 +120,10 @@ pub enum OutputKind {
         sync_address: Option<u16>,
         /// Source name on the wire; `None` means "nightscape <site name>".
         source_name: Option<String>,
+        /// Send a universe only when its data changed (three repeats after
+        /// a change, then a keep-alive about every 0.9 s, as E1.31 section
+        /// 6.6.1 allows); default: every universe, every frame.
+        only_changed: bool,
     },
     EnttecPro {
         port: String,
@@ -677,6 +681,7 @@ pub fn format_universes(list: &[u16]) -> String {
 /// sync = true                 # sync packets after each frame, on
 /// sync_address = 64           #   this universe (default: the first wire universe)
 /// source_name = "axis east"   # default "nightscape <site name>"
+/// only_changed = false        # true: a universe when it changed (3 repeats, then ≈ 0.9 s keep-alive)
 ///
 /// [[outputs]]
 /// kind = "enttec-pro"         # or "open-dmx"; one universe each
@@ -833,6 +838,7 @@ fn compile_outputs(
                         priority,
                         sync_address,
                         source_name,
+                        only_changed: ro.only_changed.as_ref().is_some_and(|s| *s.get_ref()),
                     }),
                     _ => None,
                 };
@@ -1093,7 +1099,7 @@ fn warn_inapplicable_keys(file: &SourceFile, ro: &RawOutput, kind: &str, diags: 
         (
             "only_changed",
             ro.only_changed.as_ref().map(|s| s.span()),
-            kind == "artnet",
+            network,
         ),
         ("port", ro.port.as_ref().map(|s| s.span()), !network),
         ("sync", ro.sync.as_ref().map(|s| s.span()), network),

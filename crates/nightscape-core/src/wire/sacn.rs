@@ -55,8 +55,10 @@ const OFF_SOURCE_NAME: usize = 44;
 const SOURCE_NAME_LEN: usize = 64;
 const OFF_PRIORITY: usize = 108;
 const OFF_SYNC_ADDRESS: usize = 109;
-const OFF_SEQUENCE: usize = 111;
-const OFF_OPTIONS: usize = 112;
+/// Where a data packet's sequence number sits (what changes per frame).
+pub const OFF_SEQUENCE: usize = 111;
+/// A data packet's options byte (stream terminated, preview).
+pub const OFF_OPTIONS: usize = 112;
 const OFF_UNIVERSE: usize = 113;
 const OFF_DMP_FLEN: usize = 115;
 const OFF_DMP_VECTOR: usize = 117;
@@ -65,7 +67,8 @@ const OFF_DMP_FIRST_ADDR: usize = 119;
 const OFF_DMP_ADDR_INC: usize = 121;
 const OFF_DMP_COUNT: usize = 123;
 const OFF_START_CODE: usize = 125;
-const OFF_SLOTS: usize = 126;
+/// Where a data packet's slots start (after the start code).
+pub const OFF_SLOTS: usize = 126;
 // Sync packet framing layer (Table 4-2).
 const OFF_SYNC_SEQUENCE: usize = 44;
 const OFF_SYNC_SYNC_ADDRESS: usize = 45;
