@@ -33,4 +33,5 @@ mod output_site;
 mod properties;
 mod sacn_discovery;
 mod scale;
+mod schemas;
 mod service_unit;
