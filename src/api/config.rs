@@ -166,14 +166,8 @@ impl ApiConfig {
     /// Parse from the site file's text; relative paths resolve against
     /// `folder`. Problems go to `diags`; `None` when unusable.
     pub fn parse(file: &SourceFile, folder: &Path, diags: &mut Diagnostics) -> Option<ApiConfig> {
-        let raw: RawRoot = match toml::from_str(&file.text) {
-            Ok(r) => r,
-            Err(e) => {
-                diags.toml_error(file, &e);
-                return None;
-            }
-        };
         let before = diags.items.len();
+        let raw: RawRoot = nightscape_core::diag::parse_all(file, diags)?;
         let mut cfg = ApiConfig::default();
         if let Some(s) = &raw.state_dir {
             let t = s.get_ref().trim();

@@ -12,6 +12,7 @@ mod api_hardening;
 mod api_http;
 mod artnet_health;
 mod browser;
+mod check_all;
 mod check_bad_input;
 mod common;
 mod daemon_failures;

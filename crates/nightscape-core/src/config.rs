@@ -100,7 +100,10 @@ pub fn compile(sources: Sources, mut diags: Diagnostics) -> Result<Config, Diagn
             diags.error(
                 &site.source,
                 site.on_stop_span.clone(),
-                format!("shutdown show `{name}` is not a show of this site"),
+                format!(
+                    "shutdown show `{name}` is not a show of this site{}",
+                    crate::suggest::hint(name, shows.keys().map(String::as_str))
+                ),
             );
         }
     }

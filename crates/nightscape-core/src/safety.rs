@@ -113,16 +113,10 @@ struct RawSafety {
 /// Read `[safety]` from the site file; problems go to `diags`.
 pub fn parse(file: &SourceFile, show_names: &[String], diags: &mut Diagnostics) -> SafetyConfig {
     let mut cfg = SafetyConfig::default();
-    let raw: RawFile = match toml::from_str(&file.text) {
-        Ok(r) => r,
-        Err(e) => {
-            // The site file's own syntax errors are reported by the site
-            // parser; here only those of this section.
-            if e.message().contains("safety") || !diags.has_errors() {
-                diags.toml_error(file, &e);
-            }
-            return cfg;
-        }
+    // Problems in this section; a syntax error the site parser already
+    // reported is not repeated.
+    let Some(raw) = crate::diag::parse_all::<RawFile>(file, diags) else {
+        return cfg;
     };
     let Some(raw) = raw.safety else {
         return cfg;
@@ -162,9 +156,10 @@ pub fn parse(file: &SourceFile, show_names: &[String], diags: &mut Diagnostics) 
                 file,
                 a.span(),
                 format!(
-                    "safety allow names `{}`, which is not a show (the site has: {})",
+                    "safety allow names `{}`, which is not a show (the site has: {}){}",
                     a.get_ref(),
-                    show_names.join(", ")
+                    show_names.join(", "),
+                    crate::suggest::hint(a.get_ref(), show_names.iter().map(String::as_str))
                 ),
             );
         }

@@ -335,16 +335,10 @@ fn key_span(key: &Spanned<String>, value: Range<usize>) -> Range<usize> {
 /// (group names are checked). Problems go to `diags`.
 pub fn parse(file: &SourceFile, site: &Site, diags: &mut Diagnostics) -> EnergyConfig {
     let mut cfg = EnergyConfig::default();
-    let raw: RawFile = match toml::from_str(&file.text) {
-        Ok(r) => r,
-        Err(e) => {
-            // site::compile already reported a file that does not parse;
-            // report only errors in the sections read here.
-            if !diags.has_errors() {
-                diags.toml_error(file, &e);
-            }
-            return cfg;
-        }
+    // Problems in the sections read here; a syntax error the site parser
+    // already reported is not repeated.
+    let Some(raw) = crate::diag::parse_all::<RawFile>(file, diags) else {
+        return cfg;
     };
     if let Some(c) = &raw.curfew {
         cfg.curfew = curfew(file, c.get_ref(), diags);
@@ -411,12 +405,13 @@ pub fn parse(file: &SourceFile, site: &Site, diags: &mut Diagnostics) -> EnergyC
                 file,
                 key_span(name, g.span()),
                 format!(
-                    "unknown group `{key}` in [energy.groups] (the site's groups: {})",
+                    "unknown group `{key}` in [energy.groups] (the site's groups: {}){}",
                     if known.is_empty() {
                         "none".to_string()
                     } else {
                         known.join(", ")
-                    }
+                    },
+                    crate::suggest::hint(key, known.iter().copied())
                 ),
             );
             continue;

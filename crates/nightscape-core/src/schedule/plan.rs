@@ -842,8 +842,9 @@ fn selectors(
                     file,
                     s.span(),
                     format!(
-                        "unknown holiday `{}` (known: {})",
+                        "unknown holiday `{}`{} (known: {})",
                         s.get_ref(),
+                        crate::suggest::hint(&name, lunar::holiday_names().iter().copied()),
                         lunar::holiday_names().join(", ")
                     ),
                 );
@@ -895,12 +896,8 @@ pub fn compile(
         longitude,
         tz,
     };
-    let raw: RawFile = match toml::from_str(&file.text) {
-        Ok(r) => r,
-        Err(e) => {
-            diags.toml_error(file, &e);
-            return schedule;
-        }
+    let Some(raw) = crate::diag::parse_all::<RawFile>(file, diags) else {
+        return schedule;
     };
     for m in &raw.modes {
         let rm = m.get_ref();
@@ -946,9 +943,10 @@ pub fn compile(
                 file,
                 re.show.span(),
                 format!(
-                    "unknown show `{}` (the site has: {})",
+                    "unknown show `{}` (the site has: {}){}",
                     re.show.get_ref(),
-                    shows.join(", ")
+                    shows.join(", "),
+                    crate::suggest::hint(re.show.get_ref(), shows.iter().map(|s| s.as_ref()))
                 ),
             );
         }
@@ -995,8 +993,12 @@ pub fn compile(
                             file,
                             s.span(),
                             format!(
-                                "unknown mode `{}`: define it in a [[modes]] rule",
-                                s.get_ref()
+                                "unknown mode `{}`: define it in a [[modes]] rule{}",
+                                s.get_ref(),
+                                crate::suggest::hint(
+                                    s.get_ref(),
+                                    schedule.modes.iter().map(|m| m.name.as_str())
+                                )
                             ),
                         );
                     }

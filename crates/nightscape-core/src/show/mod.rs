@@ -320,15 +320,11 @@ pub fn json_schema() -> serde_json::Value {
 
 /// Parse and compile a show file against a site.
 pub fn compile(file: &SourceFile, site: &Site, diags: &mut Diagnostics) -> Option<Show> {
-    let raw: RawShow = match toml::from_str(&file.text) {
-        Ok(r) => r,
-        Err(e) => {
-            diags.toml_error(file, &e);
-            return None;
-        }
-    };
-    let _ = &raw.description;
+    // Every problem of the file: the keys serde refuses, then the rest
+    // checked here; a show with any of them is not compiled.
     let before = diags.items.len();
+    let raw: RawShow = crate::diag::parse_all(file, diags)?;
+    let _ = &raw.description;
     let stem = file
         .path
         .file_stem()
@@ -381,7 +377,7 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
             format!(
                 "target `{}` matches no fixture, group or glob in the site{}",
                 l.target.get_ref(),
-                crate::suggest::hint(
+                crate::suggest::hint_glob(
                     l.target.get_ref(),
                     site.groups
                         .keys()

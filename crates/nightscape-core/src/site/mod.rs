@@ -982,9 +982,10 @@ fn compile_outputs(
                         )
                     } else {
                         format!(
-                            "unknown node `{}` (the site has: {})",
+                            "unknown node `{}` (the site has: {}){}",
                             n.get_ref(),
-                            known.join(", ")
+                            known.join(", "),
+                            crate::suggest::hint(n.get_ref(), known.iter().map(|k| k.as_ref()))
                         )
                     },
                 );
@@ -1347,14 +1348,8 @@ pub struct Library {
 
 pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> Option<Site> {
     let Library { profiles, broken } = library;
-    let raw: RawSite = match toml::from_str(&file.text) {
-        Ok(r) => r,
-        Err(e) => {
-            diags.toml_error(file, &e);
-            return None;
-        }
-    };
     let before = diags.items.len();
+    let raw: RawSite = crate::diag::parse_all(file, diags)?;
     let lat = *raw.latitude.get_ref();
     if !(-90.0..=90.0).contains(&lat) {
         diags.error(
@@ -1474,9 +1469,10 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
                 file,
                 name.span(),
                 format!(
-                    "unknown profile `{}` (the library has: {})",
+                    "unknown profile `{}` (the library has: {}){}",
                     name.get_ref(),
-                    known.join(", ")
+                    known.join(", "),
+                    crate::suggest::hint(name.get_ref(), known.iter().copied())
                 ),
             );
             return None;
@@ -1491,10 +1487,11 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
                 file,
                 mode.span(),
                 format!(
-                    "profile `{}` has no mode `{}` (it has: {})",
+                    "profile `{}` has no mode `{}` (it has: {}){}",
                     name.get_ref(),
                     mode.get_ref(),
-                    known.join(", ")
+                    known.join(", "),
+                    crate::suggest::hint(mode.get_ref(), known.iter().copied())
                 ),
             );
             return None;
@@ -1521,7 +1518,11 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
             diags.error(
                 file,
                 ra.path.span(),
-                format!("unknown path `{}`", ra.path.get_ref()),
+                format!(
+                    "unknown path `{}`{}",
+                    ra.path.get_ref(),
+                    crate::suggest::hint(ra.path.get_ref(), paths.iter().map(|p| p.name.as_str()))
+                ),
             );
         }
         let spacing = *ra.spacing.get_ref();
@@ -1824,7 +1825,17 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
                     diags.error(
                         file,
                         pat.span(),
-                        format!("`{}` in group `{name}` matches no fixture", pat.get_ref()),
+                        format!(
+                            "`{}` in group `{name}` matches no fixture{}",
+                            pat.get_ref(),
+                            crate::suggest::hint_glob(
+                                pat.get_ref(),
+                                site.groups
+                                    .keys()
+                                    .map(String::as_str)
+                                    .chain(site.fixtures.iter().map(|f| f.name.as_str()))
+                            )
+                        ),
                     );
                 }
                 members.extend(found);
