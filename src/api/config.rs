@@ -13,11 +13,11 @@
 use super::auth::{Role, Token};
 use crate::diag::{Diagnostics, Severity, SourceFile};
 use crate::site::Site;
+use nightscape_core::diag::Spanned;
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use toml::Spanned;
 
 /// The default state folder, relative to the working directory.
 pub const DEFAULT_STATE_DIR: &str = "var";
@@ -77,41 +77,78 @@ impl Default for ApiConfig {
     }
 }
 
-#[derive(Deserialize)]
+/// The daemon's part of the site file.
+#[derive(Deserialize, schemars::JsonSchema)]
 struct RawRoot {
+    /// The operator API and page: where they listen, who may use them.
     #[serde(default)]
+    #[schemars(example = serde_json::json!({ "listen": "127.0.0.1:8080", "tokens": [{ "name": "operator", "role": "operator", "env": "NIGHTSCAPE_OPERATOR_TOKEN" }] }))]
     api: Option<RawApi>,
+    /// The state folder (operator state, energy record), relative to the
+    /// site folder (default `./var/` of the working folder).
     #[serde(default)]
+    #[schemars(example = &"/var/lib/nightscape")]
     state_dir: Option<Spanned<String>>,
 }
 
-#[derive(Deserialize)]
+/// The site schema's `api` and `state_dir` keys (the core leaves them open;
+/// `nightscape schema site` fills them in from these types).
+pub fn json_schema() -> serde_json::Value {
+    nightscape_core::schema::schema_of::<RawRoot>()
+}
+
+/// `[api]`.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawApi {
+    /// `false` runs the daemon without the HTTP server (default true).
     #[serde(default)]
+    #[schemars(example = false)]
     enabled: Option<bool>,
+    /// Address and port the API and page listen on (default "127.0.0.1:8080").
     #[serde(default)]
+    #[schemars(example = &"127.0.0.1:8080")]
     listen: Option<Spanned<String>>,
+    /// Reads (status, frame, live, metrics) without a token (default false;
+    /// `check` warns beyond loopback).
     #[serde(default)]
+    #[schemars(example = true)]
     public_read: Option<bool>,
+    /// The tokens: a name, a role and where the secret comes from (never the secret).
     #[serde(default)]
+    #[schemars(example = serde_json::json!([{ "name": "operator", "role": "operator", "env": "NIGHTSCAPE_OPERATOR_TOKEN" }]))]
     tokens: Vec<Spanned<RawToken>>,
+    /// Open connections at most (default 256).
     #[serde(default)]
+    #[schemars(example = 256, range(min = 1))]
     max_connections: Option<Spanned<i64>>,
+    /// Overrides in force at most (default 1000; beyond is a 409).
     #[serde(default)]
+    #[schemars(example = 1000, range(min = 1))]
     max_overrides: Option<Spanned<i64>>,
+    /// DNS names the API answers to besides IP addresses and `localhost`.
     #[serde(default)]
+    #[schemars(example = serde_json::json!(["lights.example.org"]))]
     hosts: Vec<Spanned<String>>,
 }
 
-#[derive(Deserialize)]
+/// One API token.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawToken {
+    /// The token's name (the audit log shows it).
+    #[schemars(example = &"operator")]
     name: Spanned<String>,
+    /// "viewer", "operator" or "admin".
+    #[schemars(example = &"operator", extend("anyOf" = nightscape_core::schema::words_any_case(&["viewer", "operator", "admin"])))]
     role: Spanned<String>,
+    /// The environment variable holding the secret.
     #[serde(default)]
+    #[schemars(example = &"NIGHTSCAPE_OPERATOR_TOKEN")]
     env: Option<Spanned<String>>,
+    /// A file holding the secret (relative to the site folder).
     #[serde(default)]
+    #[schemars(example = &"/etc/nightscape/operator.token")]
     file: Option<Spanned<String>>,
 }
 
@@ -129,14 +166,8 @@ impl ApiConfig {
     /// Parse from the site file's text; relative paths resolve against
     /// `folder`. Problems go to `diags`; `None` when unusable.
     pub fn parse(file: &SourceFile, folder: &Path, diags: &mut Diagnostics) -> Option<ApiConfig> {
-        let raw: RawRoot = match toml::from_str(&file.text) {
-            Ok(r) => r,
-            Err(e) => {
-                diags.toml_error(file, &e);
-                return None;
-            }
-        };
         let before = diags.items.len();
+        let raw: RawRoot = nightscape_core::diag::parse_all(file, diags)?;
         let mut cfg = ApiConfig::default();
         if let Some(s) = &raw.state_dir {
             let t = s.get_ref().trim();

@@ -138,8 +138,9 @@ fn quantity<T>(
 
 fn unknown_show(cfg: &Config, name: &str) -> String {
     format!(
-        "unknown show `{name}` (the site has: {})",
-        cfg.show_order.join(", ")
+        "unknown show `{name}` (the site has: {}){}",
+        cfg.show_order.join(", "),
+        crate::suggest::hint(name, cfg.show_order.iter().map(String::as_str))
     )
 }
 

@@ -18,6 +18,27 @@ fn report(d: &crate::diag::Diagnostic) {
     }
 }
 
+/// Problems file by file (in the order files were first named), each
+/// file's from top to bottom: the parser's and the compiler's problems of a
+/// file are found in two passes but read as one list.
+fn in_reading_order(items: &[crate::diag::Diagnostic]) -> Vec<&crate::diag::Diagnostic> {
+    let mut files: Vec<&Path> = Vec::new();
+    for d in items {
+        if !files.contains(&d.path.as_path()) {
+            files.push(&d.path);
+        }
+    }
+    let mut out: Vec<&crate::diag::Diagnostic> = items.iter().collect();
+    out.sort_by_key(|d| {
+        (
+            files.iter().position(|f| *f == d.path.as_path()),
+            d.line,
+            d.col,
+        )
+    });
+    out
+}
+
 #[derive(clap::Args, Debug, Default)]
 pub struct CheckArgs {
     /// Check only this profile folder (every *.toml in it), not a site.
@@ -90,7 +111,7 @@ pub fn check(site: &Path, args: &CheckArgs) -> Result<i32> {
             Ok(0)
         }
         Err(diags) => {
-            for d in &diags.items {
+            for d in in_reading_order(&diags.items) {
                 report(d);
             }
             let n = diags.errors().count();

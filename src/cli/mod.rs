@@ -16,6 +16,7 @@ mod preview;
 mod render;
 mod run;
 pub mod schedule;
+mod schema;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
@@ -56,6 +57,9 @@ pub enum Command {
         #[arg(long)]
         markdown: bool,
     },
+    /// JSON Schemas of the profile, site and show files for editors
+    /// (Taplo / Even Better TOML): completion, docs on hover, errors as you type.
+    Schema(schema::SchemaArgs),
     /// Start a commented site folder, show or fixture profile that passes
     /// `check` as written.
     New(new::NewArgs),
@@ -170,6 +174,7 @@ pub fn main() -> Result<i32> {
             Ok(0)
         }
         Command::New(args) => new::new(&cli.site, &args),
+        Command::Schema(args) => schema::schema(&args),
         Command::Nodes(args) => nodes::nodes(&cli.site, &args),
         Command::Schedule(args) => schedule::schedule(&cli.site, &args),
         Command::Energy(args) => energy::energy(&cli.site, &args),

@@ -105,7 +105,10 @@ pub fn compile(sources: Sources, mut diags: Diagnostics) -> Result<Config, Diagn
             diags.error(
                 &site.source,
                 site.on_stop_span.clone(),
-                format!("shutdown show `{name}` is not a show of this site"),
+                format!(
+                    "shutdown show `{name}` is not a show of this site{}",
+                    crate::suggest::hint(name, shows.keys().map(String::as_str))
+                ),
             );
         }
     }
@@ -138,4 +141,26 @@ pub fn compile(sources: Sources, mut diags: Diagnostics) -> Result<Config, Diagn
         warnings: diags,
         generation: 0,
     })
+}
+
+/// The JSON Schema of one kind of file (`nightscape schema`), from the
+/// raw types of the modules that parse it; a site file is read by several. The site's `[api]`
+/// table and `state_dir` belong to the daemon, which fills them in.
+pub fn json_schema(kind: crate::schema::Kind) -> serde_json::Value {
+    use crate::schema::Kind;
+    match kind {
+        Kind::Profile => crate::fixture::json_schema(),
+        Kind::Show => crate::show::json_schema(),
+        Kind::Site => {
+            let mut site = crate::site::json_schema();
+            for part in [
+                crate::energy::config::json_schema(),
+                crate::safety::json_schema(),
+                crate::schedule::plan::json_schema(),
+            ] {
+                crate::schema::merge_properties(&mut site, &part);
+            }
+            site
+        }
+    }
 }

@@ -10,6 +10,44 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+/// A value with the byte span it was written at: `toml::Spanned` with a
+/// JSON Schema that is the value's own, so the raw types that parse the
+/// files also generate their schemas (`crate::schema`) and the two cannot
+/// drift. Deserializes exactly as `toml::Spanned` does.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Spanned<T>(toml::Spanned<T>);
+
+impl<T> Spanned<T> {
+    pub fn new(span: Range<usize>, value: T) -> Self {
+        Spanned(toml::Spanned::new(span, value))
+    }
+    pub fn span(&self) -> Range<usize> {
+        self.0.span()
+    }
+    pub fn get_ref(&self) -> &T {
+        self.0.get_ref()
+    }
+    pub fn into_inner(self) -> T {
+        self.0.into_inner()
+    }
+}
+
+impl<T: schemars::JsonSchema> schemars::JsonSchema for Spanned<T> {
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        T::schema_name()
+    }
+    fn schema_id() -> std::borrow::Cow<'static, str> {
+        T::schema_id()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        T::json_schema(generator)
+    }
+}
+
 /// How bad a problem is: errors reject the configuration, warnings do not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
@@ -161,7 +199,13 @@ impl Diagnostics {
         // toml's message repeats the source excerpt on several lines; the first
         // line of its bare message is what a designer needs.
         let message = err.message().trim().replace('\n', " ");
-        let message = format!("{message}{}", unknown_key_hint(&message));
+        let hint = unknown_key_hint(&message);
+        // With a near miss the suggestion says it all; without one, serde's
+        // list of the keys that exist does.
+        let message = match message.split_once("`, expected") {
+            Some((head, _)) if !hint.is_empty() => format!("{head}`{hint}"),
+            _ => format!("{message}{hint}"),
+        };
         self.error(file, span, message);
     }
 
@@ -215,9 +259,240 @@ fn unknown_key_hint(message: &str) -> String {
     crate::suggest::hint(word, candidates)
 }
 
+/// Deserialize a whole file and report **every** problem serde finds, not
+/// only the first: after each error the key (or `[[table]]` element) at
+/// fault is blanked out with spaces — offsets, lines and columns stay where
+/// they were — and the file is read again, up to a bound. The value of the
+/// last, successful read is returned so the caller's own checks also run on
+/// the rest of the file (its result is discarded anyway, as `diags` has
+/// errors). An error inside a part already reported (a missing key after
+/// its wrong value was removed) is a consequence and is not repeated; a
+/// syntax error, or one no part can be removed for, ends the reading with
+/// `None`. Identical diagnostics are reported once, since several modules
+/// read the same site file.
+pub fn parse_all<T: serde::de::DeserializeOwned>(
+    file: &SourceFile,
+    diags: &mut Diagnostics,
+) -> Option<T> {
+    let first = diags.items.len();
+    let value = read_all(file, diags);
+    // serde meets keys in its own order; a designer reads top to bottom.
+    diags.items[first..].sort_by_key(|d| (d.line, d.col));
+    value
+}
+
+fn read_all<T: serde::de::DeserializeOwned>(
+    file: &SourceFile,
+    diags: &mut Diagnostics,
+) -> Option<T> {
+    const MAX_ROUNDS: usize = 100;
+    let mut text = file.text.clone();
+    // Where the tables that lost a key start (0: the file itself).
+    let mut emptied: Vec<usize> = Vec::new();
+    for _ in 0..MAX_ROUNDS {
+        let err = match toml::from_str::<T>(&text) {
+            Ok(v) => return Some(v),
+            Err(e) => e,
+        };
+        let span = err.span().unwrap_or(0..0);
+        let found = removable(&text, &span);
+        // A missing key whose wrong value was removed before is a
+        // consequence: its table (or the file) lost a key already reported.
+        let table_start = found.as_ref().map_or(0, |(r, _)| r.start);
+        let consequence =
+            err.message().starts_with("missing field") && emptied.contains(&table_start);
+        if !consequence {
+            let before = diags.items.len();
+            diags.toml_error(file, &err);
+            if let Some(d) = diags.items.last().cloned() {
+                if diags.items[..before].contains(&d) {
+                    diags.items.pop();
+                }
+            }
+        }
+        let (region, parent) = found?;
+        // Removing an unknown key cannot make a key missing.
+        if !err.message().starts_with("unknown field") {
+            emptied.push(parent);
+        }
+        text = blank(&text, &region)?;
+    }
+    None
+}
+
+/// `text` with `region` replaced by spaces (line breaks kept, so every
+/// later position keeps its line and column). Regions come from parser
+/// spans, which lie on character boundaries, so the result is UTF-8.
+fn blank(text: &str, region: &Range<usize>) -> Option<String> {
+    let mut t = text.as_bytes().to_vec();
+    for b in t.get_mut(region.clone())? {
+        if *b != b'\n' && *b != b'\r' {
+            *b = b' ';
+        }
+    }
+    String::from_utf8(t).ok()
+}
+
+/// The innermost key/value pair (or array-of-tables element) holding
+/// `span` whose removal leaves valid TOML, with where the table it is in
+/// starts (0 for the file); `None` at the root.
+fn removable(text: &str, span: &Range<usize>) -> Option<(Range<usize>, usize)> {
+    let doc = toml::de::DeTable::parse(text).ok()?;
+    let mut candidates: Vec<Range<usize>> = Vec::new();
+    collect_regions(doc.get_ref(), span, &mut candidates);
+    // Innermost first.
+    (0..candidates.len()).rev().find_map(|i| {
+        let r = &candidates[i];
+        blank(text, r)
+            .is_some_and(|t| toml::de::DeTable::parse(&t).is_ok())
+            .then(|| (r.clone(), if i == 0 { 0 } else { candidates[i - 1].start }))
+    })
+}
+
+fn contains(outer: &Range<usize>, inner: &Range<usize>) -> bool {
+    outer.start <= inner.start && inner.end <= outer.end && outer.start < outer.end
+}
+
+fn collect_regions(table: &toml::de::DeTable, span: &Range<usize>, out: &mut Vec<Range<usize>>) {
+    for (key, value) in table.iter() {
+        let whole = key.span().start.min(value.span().start)..deep_end(value).max(key.span().end);
+        if !contains(&whole, span) {
+            continue;
+        }
+        out.push(whole);
+        collect_value(value.get_ref(), span, out);
+    }
+}
+
+fn collect_value(value: &toml::de::DeValue, span: &Range<usize>, out: &mut Vec<Range<usize>>) {
+    match value {
+        toml::de::DeValue::Table(t) => collect_regions(t, span, out),
+        toml::de::DeValue::Array(items) => {
+            for item in items.iter() {
+                let region = item.span().start..deep_end(item);
+                if contains(&region, span) {
+                    if let toml::de::DeValue::Table(t) = item.get_ref() {
+                        out.push(region);
+                        collect_regions(t, span, out);
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Where a value's text ends. A `[table]` or `[[array]]` element's own span
+/// is its header; its keys follow it, so its end is its last key's.
+fn deep_end(value: &toml::Spanned<toml::de::DeValue>) -> usize {
+    let own = value.span().end;
+    match value.get_ref() {
+        toml::de::DeValue::Table(t) => t
+            .iter()
+            .map(|(k, v)| k.span().end.max(deep_end(v)))
+            .fold(own, usize::max),
+        toml::de::DeValue::Array(a) => a.iter().map(deep_end).fold(own, usize::max),
+        _ => own,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Doc {
+        name: String,
+        #[serde(default)]
+        level: Option<f64>,
+        #[serde(default)]
+        layers: Vec<Layer>,
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Layer {
+        target: String,
+        #[serde(default)]
+        speed: Option<String>,
+        #[serde(default)]
+        cues: Vec<Cue>,
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Cue {
+        at: String,
+    }
+
+    /// (file, every problem as "line:col: message", whether a value is
+    /// still read from the rest).
+    fn parse(text: &str) -> (Vec<String>, bool) {
+        let f = SourceFile::new("a.toml", text);
+        let mut d = Diagnostics::new();
+        let v = parse_all::<Doc>(&f, &mut d);
+        let msgs = d
+            .items
+            .iter()
+            .map(|x| format!("{}:{}: {}", x.line, x.col, x.message))
+            .collect();
+        (msgs, v.is_some())
+    }
+
+    #[test]
+    fn every_serde_problem_of_a_file_is_reported() {
+        let cases: &[(&str, &[&str], bool)] = &[
+            ("name = \"x\"\n", &[], true),
+            (
+                "name = \"x\"\nlevl = 1\ncolour = 2\n[[layers]]\ntarget = \"a\"\nsped = \"1\"\n[[layers]]\ntarget = \"b\"\nspeed = 3\n",
+                &[
+                    "2:1: unknown field `levl`; did you mean `level`?",
+                    "3:1: unknown field `colour`, expected one of `name`, `level`, `layers`",
+                    "6:1: unknown field `sped`; did you mean `speed`?",
+                    "9:9: invalid type: integer `3`, expected a string",
+                ],
+                true,
+            ),
+            // A wrong required value: the missing key that follows is not repeated.
+            (
+                "name = \"x\"\n[[layers]]\ntarget = 5\n[[layers]]\ntarget = \"b\"\nx = 1\n",
+                &[
+                    "3:10: invalid type: integer `5`, expected a string",
+                    "6:1: unknown field `x`, expected one of `target`, `speed`, `cues`",
+                ],
+                true,
+            ),
+            // Inline tables and arrays of them.
+            (
+                "name = \"x\"\n[[layers]]\ntarget = \"a\"\ncues = [{ at = \"0s\", colr = 1 }, { at = 2 }]\n",
+                &[
+                    "4:22: unknown field `colr`, expected `at`",
+                    "4:41: invalid type: integer `2`, expected a string",
+                ],
+                true,
+            ),
+            // A missing key at the root ends the reading.
+            (
+                "level = 1\nlevl = 2\n",
+                &[
+                    "1:1: missing field `name`",
+                    "2:1: unknown field `levl`; did you mean `level`?",
+                ],
+                false,
+            ),
+            // A syntax error is one problem.
+            ("name = \"x\nlevel = 1\n", &["1:10: invalid basic string, expected `\"`"], false),
+        ];
+        for (text, expect, some) in cases {
+            let (got, value) = parse(text);
+            assert_eq!(&got, expect, "{text}");
+            assert_eq!(value, *some, "{text}");
+        }
+    }
 
     #[test]
     fn excerpt_puts_a_caret_under_the_column() {

@@ -33,6 +33,7 @@ pub mod monitor;
 pub mod pipeline;
 pub mod safety;
 pub mod schedule;
+pub mod schema;
 pub mod show;
 pub mod site;
 pub mod suggest;

@@ -19,6 +19,7 @@
 //! `[safety] allow` with a `reason`.
 
 use crate::config::Config;
+use crate::diag::Spanned;
 use crate::diag::{Diagnostics, SourceFile};
 use crate::engine::{render_look, ActiveShow, Look};
 use crate::show::Show;
@@ -26,7 +27,6 @@ use crate::site::Site;
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use std::ops::Range;
-use toml::Spanned;
 
 /// The thresholds (`[safety]` in site.toml) and the shows allowed to
 /// exceed them.
@@ -61,44 +61,62 @@ impl Default for SafetyConfig {
     }
 }
 
-#[derive(Deserialize)]
+/// The safety check's part of the site file.
+#[derive(Deserialize, schemars::JsonSchema)]
 struct RawFile {
+    /// Thresholds and exemptions of the public-safety (flash) check.
     #[serde(default)]
+    #[schemars(example = serde_json::json!({ "allow": ["new-year-strobe"], "reason": "closed road, permit 2027-114" }))]
     safety: Option<Spanned<RawSafety>>,
 }
 
-#[derive(Deserialize)]
+/// The JSON Schema of `[safety]` (merged into the site file's schema).
+pub fn json_schema() -> serde_json::Value {
+    crate::schema::schema_of::<RawFile>()
+}
+
+/// `[safety]`: the flash thresholds (WCAG 2.3.1 adapted to luminaires).
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawSafety {
+    /// Flashes per second above which a show fails (default 3).
     #[serde(default)]
+    #[schemars(example = 3, range(min = 0))]
     max_flashes_per_s: Option<Spanned<f64>>,
+    /// Share of a group's or the site's fixtures that must flash together
+    /// to count, 0..1 (default 0.25).
     #[serde(default)]
+    #[schemars(example = 0.25, range(min = 0, max = 1))]
     min_share: Option<Spanned<f64>>,
+    /// Luminance change that counts as a flash, 0..1 of full (default 0.10).
     #[serde(default)]
+    #[schemars(example = 0.1, range(min = 0, max = 1))]
     min_swing: Option<Spanned<f64>>,
+    /// Samples per second the shows are rendered at (default 50).
     #[serde(default)]
+    #[schemars(example = 50, range(min = 0))]
     sample_hz: Option<Spanned<f64>>,
+    /// Seconds rendered per show after its fade-in (default 60).
     #[serde(default)]
+    #[schemars(example = 60, range(min = 0))]
     seconds: Option<Spanned<f64>>,
+    /// Shows that only warn when they break the thresholds (needs `reason`).
     #[serde(default)]
+    #[schemars(example = serde_json::json!(["new-year-strobe"]))]
     allow: Vec<Spanned<String>>,
+    /// Why the `allow`ed shows are exempt (a permit, a closed road).
     #[serde(default)]
+    #[schemars(example = &"closed road, permit 2027-114")]
     reason: Option<Spanned<String>>,
 }
 
 /// Read `[safety]` from the site file; problems go to `diags`.
 pub fn parse(file: &SourceFile, show_names: &[String], diags: &mut Diagnostics) -> SafetyConfig {
     let mut cfg = SafetyConfig::default();
-    let raw: RawFile = match toml::from_str(&file.text) {
-        Ok(r) => r,
-        Err(e) => {
-            // The site file's own syntax errors are reported by the site
-            // parser; here only those of this section.
-            if e.message().contains("safety") || !diags.has_errors() {
-                diags.toml_error(file, &e);
-            }
-            return cfg;
-        }
+    // Problems in this section; a syntax error the site parser already
+    // reported is not repeated.
+    let Some(raw) = crate::diag::parse_all::<RawFile>(file, diags) else {
+        return cfg;
     };
     let Some(raw) = raw.safety else {
         return cfg;
@@ -138,9 +156,10 @@ pub fn parse(file: &SourceFile, show_names: &[String], diags: &mut Diagnostics) 
                 file,
                 a.span(),
                 format!(
-                    "safety allow names `{}`, which is not a show (the site has: {})",
+                    "safety allow names `{}`, which is not a show (the site has: {}){}",
                     a.get_ref(),
-                    show_names.join(", ")
+                    show_names.join(", "),
+                    crate::suggest::hint(a.get_ref(), show_names.iter().map(String::as_str))
                 ),
             );
         }

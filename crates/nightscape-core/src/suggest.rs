@@ -52,6 +52,38 @@ pub fn hint<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> St
         .unwrap_or_default()
 }
 
+/// [`hint`] for a target that may be a glob: a misspelt glob
+/// ("avenue-tres-*") is compared with globs made from the names' own
+/// beginnings ("avenue-trees-*"), so the suggestion is a glob that matches.
+pub fn hint_glob<'a>(pattern: &str, names: impl IntoIterator<Item = &'a str>) -> String {
+    let Some(cut) = pattern.find(['*', '?', '[']) else {
+        return hint(pattern, names);
+    };
+    let (prefix, rest) = pattern.split_at(cut);
+    let n = prefix.chars().count();
+    let mut globs: Vec<String> = Vec::new();
+    for name in names {
+        // Longer first: on a tie the more specific glob is named.
+        for k in (n.saturating_sub(1)..=n + 1).rev() {
+            let head: String = name.chars().take(k).collect();
+            if head.chars().count() == k {
+                let g = format!("{head}{rest}");
+                if !globs.contains(&g) {
+                    globs.push(g);
+                }
+            }
+        }
+    }
+    // Globs are long and alike ("avenue-trees-*", "avenue-poles-*"): only
+    // a near miss of one or two edits is a typo worth naming.
+    match closest(pattern, globs.iter().map(String::as_str)) {
+        Some(g) if g != pattern && distance(pattern, g) <= 2 => {
+            format!("; did you mean `{g}`?")
+        }
+        _ => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +109,24 @@ mod tests {
             "; did you mean `avenue`?"
         );
         assert_eq!(hint("zzz", ["avenue"]), "");
+        let names = [
+            "avenue-trees-001",
+            "avenue-trees-002",
+            "avenue-poles-east-001",
+        ];
+        assert_eq!(
+            hint_glob("avenue-tres-*", names),
+            "; did you mean `avenue-trees-*`?"
+        );
+        assert_eq!(hint_glob("avenue-trees-00*", names), "");
+        assert_eq!(hint_glob("avenue-lamps-*", names), "");
+        assert_eq!(
+            hint_glob("avenue-pole-*", names),
+            "; did you mean `avenue-poles-*`?"
+        );
+        assert_eq!(
+            hint_glob("avenue-poles-eats-001", names),
+            "; did you mean `avenue-poles-east-001`?"
+        );
     }
 }

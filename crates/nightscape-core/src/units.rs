@@ -203,6 +203,35 @@ pub fn check_level(v: f64) -> Result<f64, String> {
     Ok(v)
 }
 
+/// JSON Schema patterns (ECMA 262) for the texts the parsers below accept,
+/// for editors (`nightscape schema`). They may be looser than the parsers
+/// (the parser has the last word, with a located message), never stricter:
+/// every demo and generated file is validated against them in the tests.
+pub const DURATION_PATTERN: &str = r"^\s*([0-9]*\.?[0-9]+([eE][+-]?[0-9]+)?|([0-9.]+\s*(h|hr|hour|hours|m|min|mins|minute|minutes|s|sec|secs|second|seconds|ms)\s*)+)\s*$";
+/// A speed: "4 m/s", "10 km/h", "-2" (m/s).
+pub const SPEED_PATTERN: &str = r"^\s*[-+]?[0-9.]+([eE][-+]?[0-9]+)?\s*(m/s|mps|km/h|kmh|kph)?\s*$";
+/// A distance: "120 m", "1.2 km", "50 cm", "40" (metres).
+pub const DISTANCE_PATTERN: &str = r"^\s*[-+]?[0-9.]+([eE][-+]?[0-9]+)?\s*(m|km|cm)?\s*$";
+/// A level as text: "80%" or "0.8".
+pub const LEVEL_PATTERN: &str = r"^\s*[0-9.]+([eE][-+]?[0-9]+)?\s*%?\s*$";
+
+impl schemars::JsonSchema for LevelValue {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Level".into()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "anyOf": [
+                { "type": "number", "minimum": 0, "maximum": 1 },
+                { "type": "string", "pattern": LEVEL_PATTERN }
+            ]
+        })
+    }
+}
+
 /// A level as it appears in TOML or JSON: a number or a percentage string.
 #[derive(Debug, Clone)]
 pub enum LevelValue {

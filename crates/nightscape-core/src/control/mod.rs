@@ -150,7 +150,16 @@ pub fn check_target(site: &Site, target: &str) -> Result<Vec<u32>, FieldError> {
     if found.is_empty() {
         return Err(FieldError::new(
             "target",
-            format!("`{target}` matches no fixture, group or glob in the site (use \"*\" for everything)"),
+            format!(
+                "`{target}` matches no fixture, group or glob in the site (use \"*\" for everything){}",
+                crate::suggest::hint_glob(
+                    target,
+                    site.groups
+                        .keys()
+                        .map(String::as_str)
+                        .chain(site.fixtures.iter().map(|f| f.name.as_str()))
+                )
+            ),
         ));
     }
     Ok(found)
@@ -171,8 +180,9 @@ pub fn validate_override(cfg: &Config, o: &Override) -> Result<(), FieldError> {
                 return Err(FieldError::new(
                     "show",
                     format!(
-                        "unknown show `{s}` (the site has: {})",
-                        cfg.show_order.join(", ")
+                        "unknown show `{s}` (the site has: {}){}",
+                        cfg.show_order.join(", "),
+                        crate::suggest::hint(s, cfg.show_order.iter().map(String::as_str))
                     ),
                 ));
             }

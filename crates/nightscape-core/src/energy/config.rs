@@ -33,6 +33,7 @@
 //! `from` wraps midnight. Every problem is reported with file:line:col and
 //! the configuration is rejected, like any other section.
 
+use crate::diag::Spanned;
 use crate::diag::{Diagnostics, SourceFile};
 use crate::schedule::plan::{self, TimeSpec};
 use crate::site::Site;
@@ -41,7 +42,6 @@ use chrono::NaiveTime;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::ops::Range;
-use toml::Spanned;
 
 /// Output capped to `max_level` from `from` to `to` every night.
 #[derive(Debug, Clone)]
@@ -151,34 +151,65 @@ impl EnergyConfig {
     }
 }
 
-#[derive(Deserialize)]
+/// The energy part of the site file.
+#[derive(Deserialize, schemars::JsonSchema)]
 struct RawFile {
+    /// The site's light-pollution curfew: from `from` to `to`, every level
+    /// is capped at `max_level`.
     #[serde(default)]
+    #[schemars(example = serde_json::json!({ "from": "23:30", "to": "sunrise", "max_level": 0.3 }))]
     curfew: Option<Spanned<RawCurfew>>,
+    /// Tariff, CO₂ factor and power budgets.
     #[serde(default)]
+    #[schemars(example = serde_json::json!({ "max_w": 30000, "currency": "CNY", "tariff": { "price": 0.62 } }))]
     energy: Option<Spanned<RawEnergy>>,
 }
 
-#[derive(Deserialize)]
+/// The JSON Schema of `curfew` and `[energy]` (merged into the site file's
+/// schema).
+pub fn json_schema() -> serde_json::Value {
+    crate::schema::schema_of::<RawFile>()
+}
+
+/// A curfew window and its cap.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawCurfew {
+    /// When the curfew starts: a clock time or sun event, as schedule times
+    /// ("23:30", "sunset + 4h, not after 23:00").
+    #[schemars(example = &"23:30")]
     from: Spanned<String>,
+    /// When it ends ("sunrise", "06:00").
+    #[schemars(example = &"sunrise")]
     to: Spanned<String>,
+    /// The highest level allowed meanwhile (0..1 or "30%").
+    #[schemars(example = 0.3)]
     max_level: Spanned<LevelValue>,
 }
 
-#[derive(Deserialize)]
+/// `[energy]`.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawEnergy {
+    /// The site's power budget in watts: output is scaled down to stay under it.
     #[serde(default)]
+    #[schemars(example = 30000, range(min = 0))]
     max_w: Option<Spanned<f64>>,
+    /// The grid's CO₂ factor, kg per kWh.
     #[serde(default)]
+    #[schemars(example = 0.5703, range(min = 0))]
     co2_kg_per_kwh: Option<Spanned<f64>>,
+    /// The currency the tariff is in (reports only).
     #[serde(default)]
+    #[schemars(example = &"CNY")]
     currency: Option<Spanned<String>>,
+    /// The price of a kWh: flat, with optional time-of-use bands.
     #[serde(default)]
+    #[schemars(example = serde_json::json!({ "price": 0.62, "bands": [{ "name": "peak", "from": "18:00", "to": "22:00", "price": 0.98 }] }))]
     tariff: Option<Spanned<RawTariff>>,
+    /// Per group: a budget and a curfew of its own (`[energy.groups.NAME]`).
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, RawGroup>", example = serde_json::json!({ "searchlights": { "max_w": 1500 } }))]
     groups: BTreeMap<Spanned<String>, Spanned<RawGroup>>,
     #[serde(default)]
     baseline: Option<Spanned<String>>,
@@ -186,31 +217,53 @@ struct RawEnergy {
     baseline_kwh_per_night: Option<Spanned<f64>>,
 }
 
-#[derive(Deserialize)]
+/// `[energy.tariff]`.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawTariff {
+    /// Price per kWh outside the bands.
     #[serde(default)]
+    #[schemars(example = 0.62, range(min = 0))]
     price: Option<Spanned<f64>>,
+    /// Time-of-use bands; a band whose `to` is not after its `from` wraps midnight.
     #[serde(default)]
+    #[schemars(example = serde_json::json!([{ "name": "peak", "from": "18:00", "to": "22:00", "price": 0.98 }]))]
     bands: Vec<Spanned<RawBand>>,
 }
 
-#[derive(Deserialize)]
+/// One time-of-use band.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawBand {
+    /// The band's name (reports).
     #[serde(default)]
+    #[schemars(example = &"peak")]
     name: Option<Spanned<String>>,
+    /// Start, a clock time "HH:MM".
+    #[schemars(example = &"18:00", regex(pattern = CLOCK_PATTERN))]
     from: Spanned<String>,
+    /// End, a clock time "HH:MM".
+    #[schemars(example = &"22:00", regex(pattern = CLOCK_PATTERN))]
     to: Spanned<String>,
+    /// Price per kWh in the band.
+    #[schemars(example = 0.98, range(min = 0))]
     price: Spanned<f64>,
 }
 
-#[derive(Deserialize)]
+/// A clock time "HH:MM" (or "HH:MM:SS").
+const CLOCK_PATTERN: &str = r"^\s*[0-9]{1,2}:[0-9]{2}(:[0-9]{2})?\s*$";
+
+/// `[energy.groups.NAME]`.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawGroup {
+    /// The group's power budget in watts.
     #[serde(default)]
+    #[schemars(example = 1500, range(min = 0))]
     max_w: Option<Spanned<f64>>,
+    /// The group's own curfew (instead of the site's).
     #[serde(default)]
+    #[schemars(example = serde_json::json!({ "from": "22:30", "to": "sunrise", "max_level": 0 }))]
     curfew: Option<Spanned<RawCurfew>>,
 }
 
@@ -326,16 +379,10 @@ fn key_span(key: &Spanned<String>, value: Range<usize>) -> Range<usize> {
 /// (group names are checked). Problems go to `diags`.
 pub fn parse(file: &SourceFile, site: &Site, diags: &mut Diagnostics) -> EnergyConfig {
     let mut cfg = EnergyConfig::default();
-    let raw: RawFile = match toml::from_str(&file.text) {
-        Ok(r) => r,
-        Err(e) => {
-            // site::compile already reported a file that does not parse;
-            // report only errors in the sections read here.
-            if !diags.has_errors() {
-                diags.toml_error(file, &e);
-            }
-            return cfg;
-        }
+    // Problems in the sections read here; a syntax error the site parser
+    // already reported is not repeated.
+    let Some(raw) = crate::diag::parse_all::<RawFile>(file, diags) else {
+        return cfg;
     };
     if let Some(c) = &raw.curfew {
         cfg.curfew = curfew(file, c.get_ref(), diags);
@@ -431,12 +478,13 @@ pub fn parse(file: &SourceFile, site: &Site, diags: &mut Diagnostics) -> EnergyC
                 file,
                 key_span(name, g.span()),
                 format!(
-                    "unknown group `{key}` in [energy.groups] (the site's groups: {})",
+                    "unknown group `{key}` in [energy.groups] (the site's groups: {}){}",
                     if known.is_empty() {
                         "none".to_string()
                     } else {
                         known.join(", ")
-                    }
+                    },
+                    crate::suggest::hint(key, known.iter().copied())
                 ),
             );
             continue;

@@ -27,6 +27,7 @@
 use super::cron::CronSpec;
 use super::lunar;
 use super::sun::{self, Polar, SunEvent};
+use crate::diag::Spanned;
 use crate::diag::{Diagnostics, SourceFile};
 use crate::units;
 use chrono::{
@@ -36,7 +37,6 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::ops::Range;
-use toml::Spanned;
 
 /// When an entry starts or ends, before it is resolved for a night.
 #[derive(Debug, Clone)]
@@ -596,12 +596,65 @@ impl Schedule {
 
 // ---------------------------------------------------------------- parsing
 
-#[derive(Deserialize)]
+/// The schedule's part of the site file.
+#[derive(Deserialize, schemars::JsonSchema)]
 struct RawFile {
+    /// What plays when: each entry runs a show from `start` to `end` on the
+    /// nights its selectors pick.
     #[serde(default)]
+    #[schemars(example = serde_json::json!([{ "show": "nightly", "start": "sunset - 10m", "end": "23:30" }]))]
     schedule: Vec<Spanned<RawEntry>>,
+    /// Night modes, as ordered rules: the first rule whose selectors match
+    /// names the night's mode; a rule without selectors is the default.
     #[serde(default)]
+    #[schemars(example = serde_json::json!([{ "name": "festival", "holidays": ["spring_festival", "mid_autumn"] }, { "name": "normal" }]))]
     modes: Vec<Spanned<RawMode>>,
+}
+
+/// The JSON Schema of `[[schedule]]` and `[[modes]]` (merged into the
+/// site file's schema).
+pub fn json_schema() -> serde_json::Value {
+    crate::schema::schema_of::<RawFile>()
+}
+
+/// Schema of a string or a list of strings of `T` (what [`OneOrMany`] reads).
+struct OneOrManyOf<T>(std::marker::PhantomData<T>);
+
+impl<T: schemars::JsonSchema> schemars::JsonSchema for OneOrManyOf<T> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("OneOrMany_{}", T::schema_name()).into()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let one = g.subschema_for::<T>();
+        schemars::json_schema!({
+            "anyOf": [one, { "type": "array", "items": one }]
+        })
+    }
+}
+
+/// A holiday name (any case, as the parser trims and lower-cases it).
+struct HolidayName;
+
+impl schemars::JsonSchema for HolidayName {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Holiday".into()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let names = lunar::holiday_names();
+        let pattern = format!("^\\s*({})\\s*$", crate::schema::any_case(names));
+        schemars::json_schema!({
+            "anyOf": [
+                { "enum": names },
+                { "type": "string", "pattern": pattern }
+            ]
+        })
+    }
 }
 
 /// A string or a list of strings, as TOML allows `days = "Fri"` and
@@ -666,43 +719,84 @@ impl<'de> Deserialize<'de> for OneOrMany {
     }
 }
 
-#[derive(Deserialize)]
+/// One `[[schedule]]` entry.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawEntry {
+    /// The show to play (its name).
+    #[schemars(example = &"nightly")]
     show: Spanned<String>,
+    /// When it starts: a clock time "19:30", a sun event with offset and
+    /// clamps "sunset - 10m, not before 18:00, not after 19:30"
+    /// (sunset, sunrise, civil_dusk, civil_dawn, nautical_…, astronomical_…),
+    /// or "cron: 30 19-21 * * *" (every firing in the night starts a run).
+    #[schemars(example = &"sunset - 10m, not before 18:30")]
     start: Spanned<String>,
+    /// When it ends: a clock time or sun event as for `start` (a night runs
+    /// noon to noon, so "01:00" is the same night), or "for 15m".
+    #[schemars(example = &"23:30")]
     end: Spanned<String>,
+    /// Weekdays it runs on: "daily", "weekdays", "weekends", "Fri", "Mon-Thu".
     #[serde(default)]
+    #[schemars(with = "OneOrManyOf<String>", example = serde_json::json!(["Fri", "Sat"]))]
     days: Option<OneOrMany>,
+    /// Dates it runs on: "2027-02-05", a range "2027-02-05..2027-02-12", or
+    /// every year "--10-01..--10-07".
     #[serde(default)]
+    #[schemars(with = "OneOrManyOf<String>", example = &"--10-01..--10-07")]
     dates: Option<OneOrMany>,
+    /// Dates it does not run on (as `dates`).
     #[serde(default)]
+    #[schemars(with = "OneOrManyOf<String>", example = &"2027-02-05")]
     except: Option<OneOrMany>,
+    /// Holidays it runs on (lunar ones computed for each year).
     #[serde(default)]
+    #[schemars(with = "OneOrManyOf<HolidayName>", example = serde_json::json!(["spring_festival", "mid_autumn"]))]
     holidays: Option<OneOrMany>,
+    /// Holidays whose eve (the night before) it runs on.
     #[serde(default)]
+    #[schemars(with = "OneOrManyOf<HolidayName>", example = &"national_day")]
     holiday_eves: Option<OneOrMany>,
+    /// The night modes it runs in (default: every mode that is not `dark`).
     #[serde(default)]
+    #[schemars(with = "OneOrManyOf<String>", example = serde_json::json!(["normal", "festival"]))]
     modes: Option<OneOrMany>,
+    /// Where entries overlap, the higher priority is on top (default 0).
     #[serde(default)]
+    #[schemars(example = 10)]
     priority: Option<Spanned<i64>>,
 }
 
-#[derive(Deserialize)]
+/// One `[[modes]]` rule.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawMode {
+    /// The mode's name, as entries' `modes` name it.
+    #[schemars(example = &"festival")]
     name: Spanned<String>,
+    /// Weekdays this rule picks (as an entry's `days`).
     #[serde(default)]
+    #[schemars(with = "OneOrManyOf<String>", example = &"Fri-Sat")]
     days: Option<OneOrMany>,
+    /// Dates this rule picks (as an entry's `dates`).
     #[serde(default)]
+    #[schemars(with = "OneOrManyOf<String>", example = &"--10-01..--10-07")]
     dates: Option<OneOrMany>,
+    /// Dates this rule never picks.
     #[serde(default)]
+    #[schemars(with = "OneOrManyOf<String>", example = &"2027-02-05")]
     except: Option<OneOrMany>,
+    /// Holidays this rule picks.
     #[serde(default)]
+    #[schemars(with = "OneOrManyOf<HolidayName>", example = serde_json::json!(["spring_festival", "lantern_festival"]))]
     holidays: Option<OneOrMany>,
+    /// Holidays whose eve this rule picks.
     #[serde(default)]
+    #[schemars(with = "OneOrManyOf<HolidayName>", example = &"spring_festival")]
     holiday_eves: Option<OneOrMany>,
+    /// A dark mode: entries without `modes` do not run in it (default false).
     #[serde(default)]
+    #[schemars(example = true)]
     dark: bool,
 }
 
@@ -748,8 +842,9 @@ fn selectors(
                     file,
                     s.span(),
                     format!(
-                        "unknown holiday `{}` (known: {})",
+                        "unknown holiday `{}`{} (known: {})",
                         s.get_ref(),
+                        crate::suggest::hint(&name, lunar::holiday_names().iter().copied()),
                         lunar::holiday_names().join(", ")
                     ),
                 );
@@ -801,12 +896,8 @@ pub fn compile(
         longitude,
         tz,
     };
-    let raw: RawFile = match toml::from_str(&file.text) {
-        Ok(r) => r,
-        Err(e) => {
-            diags.toml_error(file, &e);
-            return schedule;
-        }
+    let Some(raw) = crate::diag::parse_all::<RawFile>(file, diags) else {
+        return schedule;
     };
     for m in &raw.modes {
         let rm = m.get_ref();
@@ -852,9 +943,10 @@ pub fn compile(
                 file,
                 re.show.span(),
                 format!(
-                    "unknown show `{}` (the site has: {})",
+                    "unknown show `{}` (the site has: {}){}",
                     re.show.get_ref(),
-                    shows.join(", ")
+                    shows.join(", "),
+                    crate::suggest::hint(re.show.get_ref(), shows.iter().map(|s| s.as_ref()))
                 ),
             );
         }
@@ -901,8 +993,12 @@ pub fn compile(
                             file,
                             s.span(),
                             format!(
-                                "unknown mode `{}`: define it in a [[modes]] rule",
-                                s.get_ref()
+                                "unknown mode `{}`: define it in a [[modes]] rule{}",
+                                s.get_ref(),
+                                crate::suggest::hint(
+                                    s.get_ref(),
+                                    schedule.modes.iter().map(|m| m.name.as_str())
+                                )
                             ),
                         );
                     }

@@ -12,6 +12,7 @@ pub mod effect;
 pub mod reference;
 
 use crate::color::Color;
+use crate::diag::Spanned;
 use crate::diag::{Diagnostics, Severity, SourceFile};
 use crate::site::geometry::heading_vector;
 use crate::site::Site;
@@ -19,7 +20,6 @@ use crate::units::{self, LevelValue};
 use effect::{Cue, Effect};
 use serde::Deserialize;
 use std::ops::Range;
-use toml::Spanned;
 
 /// How a layer combines with what is below it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,25 +100,50 @@ pub struct Show {
     pub name_span: Range<usize>,
 }
 
-#[derive(Deserialize)]
+/// A show file (`shows/<name>.toml`): layers of effects on targets, with
+/// fade-in and fade-out times.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RawShow {
+#[schemars(title = "nightscape show")]
+pub(crate) struct RawShow {
+    /// The show's name, as schedule entries, scenes and overrides call it
+    /// (default: the file name without `.toml`).
     #[serde(default)]
+    #[schemars(example = &"nightly")]
     name: Option<Spanned<String>>,
+    /// Fade-in time when the show starts (a duration like "8s", "500ms",
+    /// "1m30s"; default "2s").
     #[serde(default)]
+    #[schemars(example = &"8s", regex(pattern = crate::units::DURATION_PATTERN))]
     fade_in: Option<Spanned<String>>,
+    /// Fade-out time before the show ends (a duration; default "2s").
     #[serde(default)]
+    #[schemars(example = &"8s", regex(pattern = crate::units::DURATION_PATTERN))]
     fade_out: Option<Spanned<String>>,
+    /// Free text for people; nightscape does not read it.
     #[serde(default)]
+    #[schemars(example = &"The calm nightly look")]
     description: Option<String>,
+    /// Offer the show as a scene button on the operator page (default false).
     #[serde(default)]
+    #[schemars(example = true)]
     scene: bool,
+    /// The layers, lowest first: each drives a target with an effect (`nightscape effects` lists them).
     #[serde(default)]
+    #[schemars(example = layer_example())]
     layers: Vec<Spanned<RawLayer>>,
 }
 
-#[derive(Deserialize)]
+fn layer_example() -> serde_json::Value {
+    serde_json::json!([{ "target": "avenue", "effect": "wave", "colors": ["3000K", "#ffb000"], "speed": "4 m/s" }])
+}
+
+/// One `[[layers]]` table. Keys and their descriptions, units and
+/// examples in the schema come from the effect reference
+/// ([`reference::layer_schema`]), the same table the compiler reads.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = reference::layer_schema)]
 pub(crate) struct RawLayer {
     target: Spanned<String>,
     effect: Spanned<String>,
@@ -172,14 +197,24 @@ pub(crate) struct RawLayer {
     strobe: Option<Spanned<LevelValue>>,
 }
 
-#[derive(Deserialize)]
+/// One cue of a sequence: at `at` after the show starts, fade over `fade`
+/// to `color` at `level`.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawCue {
+    /// When the cue starts, after the show's start (a duration).
+    #[schemars(example = &"20s", regex(pattern = crate::units::DURATION_PATTERN))]
     at: Spanned<String>,
+    /// The colour the cue fades to: hex, a CSS name, or a colour temperature.
+    #[schemars(example = &"#ff2080")]
     color: Spanned<String>,
+    /// The cue's level (0..1 or "80%"; default 1).
     #[serde(default)]
+    #[schemars(example = 0.8)]
     level: Option<Spanned<LevelValue>>,
+    /// How long the fade to this cue takes (a duration; default "0s", a cut).
     #[serde(default)]
+    #[schemars(example = &"3s", regex(pattern = crate::units::DURATION_PATTERN))]
     fade: Option<Spanned<String>>,
 }
 
@@ -278,17 +313,18 @@ impl Ctx<'_> {
     }
 }
 
+/// The JSON Schema of a show file (`nightscape schema show`).
+pub fn json_schema() -> serde_json::Value {
+    crate::schema::schema_of::<RawShow>()
+}
+
 /// Parse and compile a show file against a site.
 pub fn compile(file: &SourceFile, site: &Site, diags: &mut Diagnostics) -> Option<Show> {
-    let raw: RawShow = match toml::from_str(&file.text) {
-        Ok(r) => r,
-        Err(e) => {
-            diags.toml_error(file, &e);
-            return None;
-        }
-    };
-    let _ = &raw.description;
+    // Every problem of the file: the keys serde refuses, then the rest
+    // checked here; a show with any of them is not compiled.
     let before = diags.items.len();
+    let raw: RawShow = crate::diag::parse_all(file, diags)?;
+    let _ = &raw.description;
     let stem = file
         .path
         .file_stem()
@@ -341,7 +377,7 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
             format!(
                 "target `{}` matches no fixture, group or glob in the site{}",
                 l.target.get_ref(),
-                crate::suggest::hint(
+                crate::suggest::hint_glob(
                     l.target.get_ref(),
                     site.groups
                         .keys()

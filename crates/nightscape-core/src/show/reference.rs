@@ -31,6 +31,10 @@ pub enum Unit {
     Integer,
     /// A list of cue tables.
     Cues,
+    /// Degrees (a number).
+    Degrees,
+    /// A word or name (a target, an effect, a blend mode).
+    Text,
 }
 
 impl Unit {
@@ -46,6 +50,8 @@ impl Unit {
             Unit::Bool => "true / false",
             Unit::Integer => "integer",
             Unit::Cues => "list of { at, color, level, fade }",
+            Unit::Degrees => "degrees (a number)",
+            Unit::Text => "text",
         }
     }
 }
@@ -204,12 +210,190 @@ pub const EFFECTS: &[EffectSpec] = &[
 
 /// Keys every layer takes, whatever its effect.
 pub const COMMON: &[Param] = &[
-    p("target", Unit::Colors, "a group, fixture name or glob", N, "(required)", "Which fixtures the layer drives."),
-    p("effect", Unit::Colors, "an effect name", N, "(required)", "One of the effects below."),
+    p("target", Unit::Text, "a group, fixture name or glob", N, "(required)", "Which fixtures the layer drives."),
+    p("effect", Unit::Text, "an effect name", N, "(required)", "One of the effects below."),
     p("level", Unit::Level, "0..=1", 1.0, "1", "The layer's intensity."),
-    p("blend", Unit::Colors, "ltp / htp", N, "ltp", "ltp: the layer replaces what is below; htp: the brighter wins per primary."),
-    p("direction", Unit::Integer, "0..360 (compass degrees)", N, "along the path", "The axis effects travel along: a heading, else the path the fixtures stand on, else the longer side of their extent."),
+    p("blend", Unit::Text, "ltp / htp", N, "ltp", "ltp: the layer replaces what is below; htp: the brighter wins per primary."),
+    p("direction", Unit::Degrees, "0..360 (compass degrees)", N, "along the path", "The axis effects travel along: a heading, else the path the fixtures stand on, else the longer side of their extent."),
 ];
+
+/// Moving-head keys any layer may set; a layer that sets one drives the
+/// pan, tilt, zoom and strobe of the moving heads among its fixtures
+/// (fixtures without those channels ignore them).
+pub const MOTION: &[Param] = &[
+    p("pan", Unit::Degrees, "within the profile's pan_range", 0.0, "0", "Pan from centre."),
+    p("tilt", Unit::Degrees, "within the profile's tilt_range", 0.0, "0", "Tilt from centre."),
+    p("pan_sweep", Unit::Degrees, "any", 0.0, "0", "Amplitude of a slow sinusoidal pan sweep around `pan` (uses `period`, default 30s)."),
+    p("tilt_sweep", Unit::Degrees, "any", 0.0, "0", "Amplitude of the tilt sweep around `tilt`, at half the pan rate so the beam draws a figure."),
+    p("zoom", Unit::Level, "0..=1", 0.5, "0.5", "Beam zoom (0 = narrowest)."),
+    p("strobe", Unit::Level, "0..=1", 0.0, "0", "Strobe channel level (0 = open, no strobe). Fast strobing of a large group fails the safety check."),
+];
+
+/// Examples for the layer keys no effect example above uses (TOML values),
+/// so the schema can show an example for every key.
+const EXTRA_EXAMPLES: &[(&str, &str)] = &[
+    ("color", "\"3000K\""),
+    ("blend", "\"htp\""),
+    ("direction", "90"),
+    ("seed", "7"),
+    ("pan", "0"),
+    ("tilt", "30"),
+    ("pan_sweep", "60"),
+    ("tilt_sweep", "10"),
+    ("zoom", "0.3"),
+    ("strobe", "0"),
+    ("period", "\"12s\""),
+    ("level", "0.6"),
+    ("saturation", "0.6"),
+];
+
+/// Every key a layer may carry, with the effects that read it: the layer
+/// keys of the show schema, in table order.
+pub fn layer_keys() -> Vec<&'static str> {
+    let mut keys: Vec<&'static str> = COMMON.iter().map(|p| p.key).collect();
+    for e in EFFECTS {
+        for p in e.params {
+            if !keys.contains(&p.key) {
+                keys.push(p.key);
+            }
+        }
+    }
+    for p in MOTION {
+        keys.push(p.key);
+    }
+    keys
+}
+
+/// The JSON Schema pattern a value of this unit must match (strings only).
+fn unit_pattern(unit: Unit) -> Option<&'static str> {
+    match unit {
+        Unit::Duration => Some(crate::units::DURATION_PATTERN),
+        Unit::Speed => Some(crate::units::SPEED_PATTERN),
+        Unit::Distance => Some(crate::units::DISTANCE_PATTERN),
+        _ => None,
+    }
+}
+
+fn describe_param(p: &Param) -> String {
+    format!(
+        "{} Unit: {}; range {}; default {}.",
+        p.meaning,
+        p.unit.describe(),
+        p.range,
+        p.default_text
+    )
+}
+
+/// Schema transform for a `[[layers]]` table (`#[schemars(transform)]` on
+/// the show parser's raw layer): every key's description, unit pattern,
+/// range and example come from this table, and `effect` may only name an
+/// effect in it, so the schema, the compiler and `nightscape effects`
+/// cannot disagree.
+pub fn layer_schema(schema: &mut schemars::Schema) {
+    use serde_json::{json, Value};
+    let mut examples: Vec<(String, Value)> = Vec::new();
+    let mut add_examples = |toml_text: &str| {
+        if let Ok(t) = toml::from_str::<toml::Table>(toml_text) {
+            for (k, v) in t {
+                if !examples.iter().any(|(key, _)| *key == k) {
+                    if let Ok(j) = serde_json::to_value(&v) {
+                        examples.push((k, j));
+                    }
+                }
+            }
+        }
+    };
+    for e in EFFECTS {
+        add_examples(e.example);
+    }
+    for (k, v) in EXTRA_EXAMPLES {
+        add_examples(&format!("{k} = {v}"));
+    }
+    let Some(Value::Object(props)) = schema.get_mut("properties") else {
+        return;
+    };
+    for (key, prop) in props.iter_mut() {
+        let Value::Object(prop) = prop else { continue };
+        let own = COMMON.iter().chain(MOTION).find(|p| p.key == key);
+        let readers: Vec<(&EffectSpec, &Param)> = EFFECTS
+            .iter()
+            .filter_map(|e| e.param(key).map(|p| (e, p)))
+            .collect();
+        let mut text = String::new();
+        if let Some(p) = own {
+            text = describe_param(p);
+            if let Some(pat) = unit_pattern(p.unit) {
+                prop.insert("pattern".into(), json!(pat));
+            }
+        } else if key == "color" {
+            text = "One colour: hex, a CSS name or a colour temperature (\"#ffb000\", \"orange\", \"3000K\"); the same as `colors` with one entry.".into();
+        }
+        if !readers.is_empty() {
+            let unit = readers[0].1.unit;
+            if text.is_empty() {
+                text = format!("Unit: {}.", unit.describe());
+            }
+            text.push_str(" Read by:");
+            for (e, p) in &readers {
+                text.push_str(&format!(
+                    "\n- {}: {} (range {}; default {})",
+                    e.name, p.meaning, p.range, p.default_text
+                ));
+            }
+            if let Some(pat) = unit_pattern(unit) {
+                prop.insert("pattern".into(), json!(pat));
+            }
+            if unit == Unit::Count {
+                prop.insert("minimum".into(), json!(1));
+                prop.insert("maximum".into(), json!(100_000));
+            }
+            let others: Vec<&str> = EFFECTS
+                .iter()
+                .filter(|e| !e.reads(key))
+                .map(|e| e.name)
+                .collect();
+            if !others.is_empty() && key != "color" && key != "colors" {
+                text.push_str(&format!(
+                    "\nHas no effect on {} layers (`check` warns).",
+                    others.join(", ")
+                ));
+            }
+        }
+        if key == "effect" {
+            prop.insert("enum".into(), json!(names()));
+            text.push_str(" Effects:");
+            for e in EFFECTS {
+                text.push_str(&format!("\n- {}: {}", e.name, e.summary));
+            }
+        }
+        if key == "blend" {
+            // Case does not matter to the compiler; the enum is for completion.
+            prop.remove("type");
+            prop.insert(
+                "anyOf".into(),
+                crate::schema::words_any_case(&["ltp", "htp"]),
+            );
+        }
+        if !text.is_empty() {
+            prop.insert("description".into(), json!(text.trim()));
+        }
+        if let Some((_, v)) = examples.iter().find(|(k, _)| k == key) {
+            prop.insert("examples".into(), json!([v]));
+        }
+    }
+    // A sequence needs its cues; other effects' missing keys take defaults.
+    schema.insert(
+        "allOf".into(),
+        json!([{
+            "if": { "properties": { "effect": { "const": "sequence" } }, "required": ["effect"] },
+            "then": { "required": ["cues"] }
+        }]),
+    );
+    schema.insert(
+        "description".into(),
+        json!("One layer: an effect on a target. `nightscape effects` lists every effect and its keys."),
+    );
+}
 
 /// The effect called `name`.
 pub fn spec(name: &str) -> Option<&'static EffectSpec> {
@@ -247,6 +431,17 @@ pub fn markdown() -> String {
         }
         s.push_str(&format!("\n```toml\n[[layers]]\n{}\n```\n", e.example));
     }
+    s.push_str("\n## Moving heads\n\nAny layer may also set these; they drive the pan, tilt, zoom and strobe channels of the moving heads among its fixtures.\n\n| key | unit | range | default | meaning |\n| --- | --- | --- | --- | --- |\n");
+    for p in MOTION {
+        s.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} |\n",
+            p.key,
+            p.unit.describe(),
+            p.range,
+            p.default_text,
+            p.meaning
+        ));
+    }
     s
 }
 
@@ -267,6 +462,17 @@ pub fn text() -> String {
         }
         let ex = e.example.replace('\n', "\n      ");
         s.push_str(&format!("  example:\n      [[layers]]\n      {ex}\n\n"));
+    }
+    s.push_str("moving heads (any layer):\n");
+    for p in MOTION {
+        s.push_str(&format!(
+            "    {:<11} {} · {} · default {}\n                {}\n",
+            p.key,
+            p.unit.describe(),
+            p.range,
+            p.default_text,
+            p.meaning
+        ));
     }
     s
 }

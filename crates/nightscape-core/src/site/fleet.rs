@@ -8,10 +8,10 @@
 //! located like every other section; credentials are never in the file,
 //! only the names of the environment variables holding them.
 
+use crate::diag::Spanned;
 use crate::diag::{Diagnostics, SourceFile};
 use serde::Deserialize;
 use std::net::SocketAddr;
-use toml::Spanned;
 
 /// The default MQTT topic root: topics are `<root>/<site>/…`.
 pub const DEFAULT_TOPIC_ROOT: &str = "nightscape";
@@ -58,29 +58,50 @@ pub struct FleetSpec {
     pub webhook: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// `[fleet]`: the MQTT broker the site's controllers share.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawFleet {
+    /// The broker: `mqtt://host[:port]` or `mqtts://host[:port]` (TLS).
+    #[schemars(example = &"mqtt://10.0.4.2:1883", regex(pattern = r"^mqtts?://"))]
     broker: Spanned<String>,
+    /// The name of the environment variable holding the MQTT user name
+    /// (never the name itself).
     #[serde(default)]
+    #[schemars(example = &"NIGHTSCAPE_MQTT_USER")]
     username_env: Option<Spanned<String>>,
+    /// The name of the environment variable holding the MQTT password.
     #[serde(default)]
+    #[schemars(example = &"NIGHTSCAPE_MQTT_PASSWORD")]
     password_env: Option<Spanned<String>>,
+    /// The first topic level (default "nightscape").
     #[serde(default)]
+    #[schemars(example = &"nightscape")]
     topic_root: Option<Spanned<String>>,
+    /// The site's topic level (default: the site name, slugged).
     #[serde(default)]
+    #[schemars(example = &"flower-axis")]
     topic_site: Option<Spanned<String>>,
+    /// Time between status messages (a duration; default "2s").
     #[serde(default)]
+    #[schemars(example = &"2s", regex(pattern = crate::units::DURATION_PATTERN))]
     status_every: Option<Spanned<String>>,
+    /// Where alarms are POSTed as JSON (`http://` only).
     #[serde(default)]
+    #[schemars(example = &"http://10.0.4.2:9000/alarms")]
     webhook: Option<Spanned<String>>,
 }
 
-#[derive(Deserialize)]
+/// One controller of the site (`[[nodes]]`).
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawNode {
+    /// The node's name, as outputs and `nightscape run --node` name it.
+    #[schemars(example = &"bridge-2")]
     name: Spanned<String>,
+    /// The node's operator API address.
     #[serde(default)]
+    #[schemars(example = &"10.0.4.12:8080")]
     api: Option<Spanned<String>>,
 }
 

@@ -12,6 +12,7 @@ pub mod fleet;
 pub mod geometry;
 pub mod glob;
 
+use crate::diag::Spanned;
 use crate::diag::{Diagnostics, Severity, SourceFile};
 use crate::fixture::{self, Profile};
 use geometry::{heading_vector, Polyline};
@@ -21,7 +22,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use toml::Spanned;
 
 pub const UNIVERSE_SIZE: usize = 512;
 
@@ -196,14 +196,23 @@ impl Default for ArtNetService {
     }
 }
 
-#[derive(Deserialize)]
+/// `[artnet]`: the daemon's own Art-Net socket (answers ArtPoll, polls
+/// the outputs' nodes).
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawArtNetService {
+    /// Where the socket listens (default "0.0.0.0:6454", shared with SO_REUSEADDR).
     #[serde(default)]
+    #[schemars(example = &"10.0.4.1:6454")]
     listen: Option<Spanned<String>>,
+    /// Time between ArtPolls to the outputs' nodes: "0s" (off) or 0.5s..60s
+    /// (default "2.75s"; the spec asks 2.5..3 s).
     #[serde(default)]
+    #[schemars(example = &"2.75s", regex(pattern = crate::units::DURATION_PATTERN))]
     poll_every: Option<Spanned<String>>,
+    /// Answer ArtPoll with ArtPollReply (default true).
     #[serde(default)]
+    #[schemars(example = false)]
     answer: Option<bool>,
 }
 
@@ -240,11 +249,19 @@ fn compile_artnet_service(
     out
 }
 
-#[derive(Deserialize)]
+/// What the outputs carry when the daemon stops.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 enum RawShutdown {
+    /// "hold" (keep the last frame; the default) or "blackout".
+    #[schemars(extend("enum" = ["hold", "blackout"]))]
     Word(String),
-    Show { show: String },
+    /// A show's look, sent three times on stop.
+    Show {
+        /// The show's name.
+        #[schemars(example = &"curfew-white")]
+        show: String,
+    },
 }
 
 /// A loaded, validated site.
@@ -332,155 +349,287 @@ impl Site {
     }
 }
 
-#[derive(Deserialize)]
+/// The site file (`shows/site.toml`): place, frame rate, outputs, the
+/// patch, groups; the schedule, energy, safety and API sections are read
+/// by their own modules from the same file and merged into its schema.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "nightscape site")]
 struct RawSite {
+    /// The site's name (logs, the operator page, the fleet's MQTT topics).
+    #[schemars(example = &"Flower City Axis")]
     name: Spanned<String>,
+    /// Latitude in degrees, north positive (for sunset and sunrise).
+    #[schemars(example = 25.04, range(min = -90, max = 90))]
     latitude: Spanned<f64>,
+    /// Longitude in degrees, east positive.
+    #[schemars(example = 102.71, range(min = -180, max = 180))]
     longitude: Spanned<f64>,
+    /// The IANA timezone of the site's wall clock (schedule times are in it).
+    #[schemars(example = &"Asia/Shanghai")]
     timezone: Spanned<String>,
+    /// Frames per second sent to the outputs, 1..44 (default 40).
     #[serde(default)]
+    #[schemars(example = 40, range(min = 1, max = 44))]
     fps: Option<Spanned<i64>>,
-    /// Read by [`profile_dir`] before the profiles are loaded; here only
-    /// to locate a library that could not be read.
+    /// The folder of fixture profiles, relative to this file's folder
+    /// (default "../fixtures"). Read by [`profile_dir`] before the profiles
+    /// are loaded; here only to locate a library that could not be read.
     #[serde(default)]
+    #[schemars(example = &"../fixtures")]
     profiles: Option<Spanned<String>>,
+    /// Where frames go: one table per Art-Net node, sACN receiver or USB widget.
     #[serde(default)]
+    #[schemars(example = serde_json::json!([{ "kind": "artnet", "target": "10.0.4.20", "universes": "0-9", "sync": true }]))]
     outputs: Vec<Spanned<RawOutput>>,
+    /// Named polylines on the site plan (metres, x east, y north) that
+    /// arrays stand along and effects travel along.
     #[serde(default)]
+    #[schemars(example = serde_json::json!([{ "name": "axis-avenue", "points": [[0, 0], [0, 1200]] }]))]
     paths: Vec<Spanned<RawPath>>,
+    /// Many identical fixtures along a path, auto-addressed from `start`.
     #[serde(default)]
+    #[schemars(example = serde_json::json!([{ "name": "avenue-poles-east", "profile": "rgbw-flood-120w", "mode": "5ch", "path": "axis-avenue", "offset": 12, "spacing": 30, "start": "0.1" }]))]
     arrays: Vec<Spanned<RawArray>>,
+    /// Hand-placed fixtures.
     #[serde(default)]
+    #[schemars(example = serde_json::json!([{ "name": "tower-beacon", "profile": "searchlight-moving-1200w", "mode": "16ch", "at": [100, 620], "address": "3.1" }]))]
     fixtures: Vec<Spanned<RawFixture>>,
+    /// Named groups of fixtures: names and globs over fixture and group
+    /// names (an array's fixtures are `<array>-1`, `<array>-2`, …).
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, Vec<String>>", example = serde_json::json!({ "avenue": ["avenue-poles-*"], "trees": ["avenue-trees-*"] }))]
     groups: BTreeMap<String, Spanned<Vec<Spanned<String>>>>,
-    // Sections read by their own modules from the same file.
+    // Sections read by their own modules from the same file; their schemas
+    // replace these placeholders (`crate::schema::generate`).
     #[serde(default)]
     #[allow(dead_code)]
+    #[schemars(with = "serde_json::Value")]
     schedule: Option<IgnoredAny>,
     #[serde(default)]
     #[allow(dead_code)]
+    #[schemars(with = "serde_json::Value")]
     modes: Option<IgnoredAny>,
+    /// The operator API (read by the daemon).
     #[serde(default)]
     #[allow(dead_code)]
+    #[schemars(with = "serde_json::Value", example = serde_json::json!({ "listen": "127.0.0.1:8080" }))]
     api: Option<IgnoredAny>,
     #[serde(default)]
     #[allow(dead_code)]
+    #[schemars(with = "serde_json::Value")]
     curfew: Option<IgnoredAny>,
     #[serde(default)]
     #[allow(dead_code)]
+    #[schemars(with = "serde_json::Value")]
     energy: Option<IgnoredAny>,
+    /// The state folder (operator state, energy record), relative to this
+    /// file's folder (read by the daemon; default `./var/`).
     #[serde(default)]
     #[allow(dead_code)]
+    #[schemars(with = "String", example = &"/var/lib/nightscape")]
     state_dir: Option<IgnoredAny>,
     #[serde(default)]
     #[allow(dead_code)]
+    #[schemars(with = "serde_json::Value")]
     safety: Option<IgnoredAny>,
+    /// What the outputs carry when the daemon stops: "hold" (default),
+    /// "blackout" or `{ show = "name" }`.
     #[serde(default)]
+    #[schemars(example = &"hold")]
     shutdown: Option<Spanned<RawShutdown>>,
+    /// The MQTT broker the site's controllers share.
     #[serde(default)]
+    #[schemars(example = serde_json::json!({ "broker": "mqtt://10.0.4.2:1883" }))]
     fleet: Option<Spanned<fleet::RawFleet>>,
+    /// The site's controllers; every output then names its node.
     #[serde(default)]
+    #[schemars(example = serde_json::json!([{ "name": "bridge-2", "api": "10.0.4.12:8080" }]))]
     nodes: Vec<Spanned<fleet::RawNode>>,
+    /// The daemon's Art-Net service: answering ArtPoll, polling nodes.
     #[serde(default)]
+    #[schemars(example = serde_json::json!({ "poll_every": "2.75s" }))]
     artnet: Option<Spanned<RawArtNetService>>,
 }
 
 /// One `[[outputs]]` table as written. Which keys apply depends on `kind`;
 /// a key that does not apply is warned about, not rejected, so a designer
 /// can switch an output between protocols by changing one line.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawOutput {
+    /// The protocol: "artnet", "sacn", "enttec-pro" or "open-dmx".
+    #[schemars(example = &"artnet", extend("enum" = ["artnet", "sacn", "enttec-pro", "open-dmx"]))]
     kind: Spanned<String>,
+    /// Network outputs: the node's IP (and port), or "multicast" for sACN.
     #[serde(default)]
+    #[schemars(example = &"10.0.4.20")]
     target: Option<Spanned<String>>,
+    /// Serial widgets: the serial port.
     #[serde(default)]
+    #[schemars(example = &"/dev/ttyUSB0")]
     port: Option<Spanned<String>>,
+    /// The site universes this output carries: 3, "0-9", "0-3,8,10-11" or [0, 1, 2].
+    #[schemars(example = &"0-9")]
     universes: Spanned<UniverseList>,
+    /// Art-Net: ArtSync after each frame; sACN: universe synchronisation.
     #[serde(default)]
+    #[schemars(example = true)]
     sync: Option<Spanned<bool>>,
+    /// sACN: the universe sync packets go to, 1..63999 (default: the first wire universe).
     #[serde(default)]
+    #[schemars(example = 64, range(min = 1, max = 63999))]
     sync_address: Option<Spanned<i64>>,
+    /// Art-Net: send a universe only when its data changed (and every 0.8 s
+    /// as a keep-alive); default false (every universe, every frame).
     #[serde(default)]
+    #[schemars(example = true)]
     only_changed: Option<Spanned<bool>>,
+    /// sACN priority, 0..200 (default 100).
     #[serde(default)]
+    #[schemars(example = 100, range(min = 0, max = 200))]
     priority: Option<Spanned<i64>>,
+    /// sACN source name (default "nightscape <site name>").
     #[serde(default)]
+    #[schemars(example = &"axis east")]
     source_name: Option<Spanned<String>>,
     /// Site universe → wire universe, e.g. `{ 0 = 100, 1 = 101 }`.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, i64>", example = serde_json::json!({ "0": 100, "1": 101 }))]
     remap: Option<Spanned<BTreeMap<String, Spanned<i64>>>>,
     /// Added to every site universe on the wire (may be negative).
     #[serde(default)]
+    #[schemars(example = 1)]
     wire_offset: Option<Spanned<i64>>,
     /// The `[[nodes]]` entry that sends this output.
     #[serde(default)]
+    #[schemars(example = &"bridge-2")]
     node: Option<Spanned<String>>,
+    /// Network outputs: the local address to send from.
     #[serde(default)]
+    #[schemars(example = &"10.0.4.1")]
     bind: Option<Spanned<String>>,
+    /// Network outputs: the interface to send on (Linux).
     #[serde(default)]
+    #[schemars(example = &"eth1")]
     interface: Option<Spanned<String>>,
-    /// sACN only: "terminate" (default) or "hold".
+    /// sACN only: "terminate" (default) or "hold" on stop.
     #[serde(default)]
+    #[schemars(example = &"hold", extend("enum" = ["terminate", "hold"]))]
     shutdown: Option<Spanned<String>>,
-    /// Art-Net only: "target" (default), "broadcast" or an address.
+    /// Art-Net only: where ArtSync goes: "target" (default), "broadcast" or an address.
     #[serde(default)]
+    #[schemars(example = &"broadcast")]
     sync_to: Option<Spanned<String>>,
 }
 
-#[derive(Deserialize)]
+/// A universe list: 3, "0-9", "0-3,8,10-11" or [0, 1, 2].
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 enum UniverseList {
-    One(i64),
-    Text(String),
+    One(#[schemars(range(min = 0, max = 32767))] i64),
+    Text(
+        #[schemars(regex(
+            pattern = r"^\s*[0-9]+(\s*-\s*[0-9]+)?(\s*,\s*[0-9]+(\s*-\s*[0-9]+)?)*\s*$"
+        ))]
+        String,
+    ),
     List(Vec<i64>),
 }
 
-#[derive(Deserialize)]
+/// A named polyline on the site plan.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawPath {
+    /// The path's name, as arrays name it.
+    #[schemars(example = &"axis-avenue")]
     name: Spanned<String>,
+    /// Points `[x, y]` in metres (x east, y north), in the direction of travel.
+    #[schemars(example = serde_json::json!([[0, 0], [0, 1200]]))]
     points: Spanned<Vec<[f64; 2]>>,
 }
 
-#[derive(Deserialize)]
+/// Identical fixtures along a path, every `spacing` metres, auto-addressed.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawArray {
+    /// The array's name; its fixtures are `<name>-1`, `<name>-2`, …
+    #[schemars(example = &"avenue-poles-east")]
     name: Spanned<String>,
+    /// The profile: a file name in the profile folder, without `.toml`.
+    #[schemars(example = &"rgbw-flood-120w")]
     profile: Spanned<String>,
+    /// The profile's mode the fixtures are set to.
+    #[schemars(example = &"5ch")]
     mode: Spanned<String>,
+    /// The `[[paths]]` entry the fixtures stand along.
+    #[schemars(example = &"axis-avenue")]
     path: Spanned<String>,
+    /// Metres to the right of the direction of travel (negative: left; default 0).
     #[serde(default)]
+    #[schemars(example = 12)]
     offset: f64,
+    /// Where along the path the first fixture stands, in metres (default 0).
     #[serde(default)]
+    #[schemars(example = 10)]
     from: Option<f64>,
+    /// Where along the path the array ends, in metres (default: the path's end).
     #[serde(default)]
+    #[schemars(example = 600)]
     to: Option<f64>,
+    /// Metres between fixtures.
+    #[schemars(example = 30, range(min = 0))]
     spacing: Spanned<f64>,
+    /// The first fixture's DMX address as "universe.address"; the next
+    /// fixtures follow, rolling into the next universe.
+    #[schemars(example = &"0.1", regex(pattern = ADDRESS_PATTERN))]
     start: Spanned<String>,
+    /// Pixel fixtures: the length in metres their cells are spread over (default 1).
     #[serde(default)]
+    #[schemars(example = 1, range(min = 0))]
     length: Option<Spanned<f64>>,
     /// Compass heading of the fixtures' cells (default: along the path).
     #[serde(default)]
+    #[schemars(example = 90)]
     heading: Option<f64>,
 }
 
-#[derive(Deserialize)]
+/// A DMX address as "universe.address".
+const ADDRESS_PATTERN: &str = r"^\s*[0-9]+\s*\.\s*[0-9]+\s*$";
+
+/// One hand-placed fixture.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawFixture {
+    /// The fixture's name (targets and groups refer to it).
+    #[schemars(example = &"tower-beacon")]
     name: Spanned<String>,
+    /// The profile: a file name in the profile folder, without `.toml`.
+    #[schemars(example = &"searchlight-moving-1200w")]
     profile: Spanned<String>,
+    /// The profile's mode the fixture is set to.
+    #[schemars(example = &"16ch")]
     mode: Spanned<String>,
+    /// Position `[x, y]` on the site plan in metres (x east, y north).
+    #[schemars(example = serde_json::json!([100, 620]))]
     at: [f64; 2],
+    /// DMX address as "universe.address": universe 0..32767, address 1..512.
+    #[schemars(example = &"3.1", regex(pattern = ADDRESS_PATTERN))]
     address: Spanned<String>,
     /// Compass heading of a pixel fixture's cells (degrees, 0 = north).
     #[serde(default)]
+    #[schemars(example = 90)]
     heading: Option<f64>,
     /// Length over which a pixel fixture's cells are spread (metres).
     #[serde(default)]
+    #[schemars(example = 1, range(min = 0))]
     length: Option<Spanned<f64>>,
+}
+
+/// The JSON Schema of the site file's own keys; the sections other
+/// modules read are merged in by [`crate::schema::generate`].
+pub fn json_schema() -> serde_json::Value {
+    crate::schema::schema_of::<RawSite>()
 }
 
 /// Parse "universe.address" (e.g. "5.1"): universe 0..=32767, address 1..=512.
@@ -898,9 +1047,10 @@ fn compile_outputs(
                         )
                     } else {
                         format!(
-                            "unknown node `{}` (the site has: {})",
+                            "unknown node `{}` (the site has: {}){}",
                             n.get_ref(),
-                            known.join(", ")
+                            known.join(", "),
+                            crate::suggest::hint(n.get_ref(), known.iter().map(|k| k.as_ref()))
                         )
                     },
                 );
@@ -1295,14 +1445,8 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
         broken,
         unreadable,
     } = library;
-    let raw: RawSite = match toml::from_str(&file.text) {
-        Ok(r) => r,
-        Err(e) => {
-            diags.toml_error(file, &e);
-            return None;
-        }
-    };
     let before = diags.items.len();
+    let raw: RawSite = crate::diag::parse_all(file, diags)?;
     if let Some(why) = &unreadable {
         // At the key that names the folder; without the key, at the top
         // of the file (the default `../fixtures` was used).
@@ -1453,9 +1597,10 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
                 file,
                 name.span(),
                 format!(
-                    "unknown profile `{}` (the library has: {})",
+                    "unknown profile `{}` (the library has: {}){}",
                     name.get_ref(),
-                    known.join(", ")
+                    known.join(", "),
+                    crate::suggest::hint(name.get_ref(), known.iter().copied())
                 ),
             );
             return None;
@@ -1470,10 +1615,11 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
                 file,
                 mode.span(),
                 format!(
-                    "profile `{}` has no mode `{}` (it has: {})",
+                    "profile `{}` has no mode `{}` (it has: {}){}",
                     name.get_ref(),
                     mode.get_ref(),
-                    known.join(", ")
+                    known.join(", "),
+                    crate::suggest::hint(mode.get_ref(), known.iter().copied())
                 ),
             );
             return None;
@@ -1500,7 +1646,11 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
             diags.error(
                 file,
                 ra.path.span(),
-                format!("unknown path `{}`", ra.path.get_ref()),
+                format!(
+                    "unknown path `{}`{}",
+                    ra.path.get_ref(),
+                    crate::suggest::hint(ra.path.get_ref(), paths.iter().map(|p| p.name.as_str()))
+                ),
             );
         }
         let spacing = *ra.spacing.get_ref();
@@ -1803,7 +1953,17 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
                     diags.error(
                         file,
                         pat.span(),
-                        format!("`{}` in group `{name}` matches no fixture", pat.get_ref()),
+                        format!(
+                            "`{}` in group `{name}` matches no fixture{}",
+                            pat.get_ref(),
+                            crate::suggest::hint_glob(
+                                pat.get_ref(),
+                                site.groups
+                                    .keys()
+                                    .map(String::as_str)
+                                    .chain(site.fixtures.iter().map(|f| f.name.as_str()))
+                            )
+                        ),
                     );
                 }
                 members.extend(found);
