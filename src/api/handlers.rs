@@ -152,15 +152,17 @@ pub(super) async fn status(State(st): State<ApiState>, _v: Viewer) -> Json<Statu
     let cfg = st.shared.config();
     let now = st.shared.clock.now();
     let book = st.control.book().await;
-    let (active_shows, outputs, frames, late, last) = match st.shared.stats.lock() {
+    let (active_shows, active_overrides, outputs, frames, late, last) = match st.shared.stats.lock()
+    {
         Ok(s) => (
             s.active_shows.clone(),
+            s.active_overrides,
             s.outputs.iter().map(OutputView::from).collect(),
             s.frames,
             s.late_frames,
             s.last_instant,
         ),
-        Err(_) => (Vec::new(), Vec::new(), 0, 0, None),
+        Err(_) => (Vec::new(), 0, Vec::new(), 0, 0, None),
     };
     let (overrides, overrides_next) = status_overrides(&book);
     let site = &cfg.site;
@@ -181,6 +183,7 @@ pub(super) async fn status(State(st): State<ApiState>, _v: Viewer) -> Json<Statu
             universes: site.universes.clone(),
         },
         active_shows,
+        active_overrides,
         schedule: ActiveScheduleView::at(&cfg, now),
         overrides: overrides
             .iter()

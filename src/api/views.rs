@@ -456,8 +456,12 @@ pub struct FramesView {
 pub struct StatusView {
     pub clock: ClockView,
     pub site: SiteView,
-    /// Shows visible in the last frame (schedule, scenes and overrides).
+    /// Shows visible in the last frame, each once: schedule entries, scenes
+    /// and show overrides. Colour, level and blackout overrides are not
+    /// listed (there may be thousands): see `active_overrides`.
     pub active_shows: Vec<String>,
+    /// Colour and blackout overrides visible in the last frame.
+    pub active_overrides: usize,
     /// Tonight's mode and the schedule entries playing now.
     pub schedule: super::schedule_view::ActiveScheduleView,
     /// Overrides in force (fading out included), in id order: the first 50,

@@ -36,7 +36,13 @@ pub struct LoopStats {
     pub frames: u64,
     pub late_frames: u64,
     pub last_instant: Option<DateTime<Utc>>,
+    /// Shows visible in the last frame, each once, by name: schedule
+    /// entries, scenes, show overrides. Colour, level and blackout
+    /// overrides (`override-N`) are counted in `active_overrides` instead,
+    /// so thousands of them keep this short.
     pub active_shows: Vec<String>,
+    /// Colour and blackout overrides visible in the last frame.
+    pub active_overrides: usize,
     pub outputs: Vec<OutputHealth>,
     /// The last frame, copied only while someone asked for it recently
     /// ([`Shared::want_frame`]): at 10,000 universes a copy is 5 MB, and 40
@@ -262,13 +268,19 @@ pub fn frame_loop(
     }
 }
 
+/// Whether a playing show is a colour or blackout override's own show.
+fn is_override_show(name: &str) -> bool {
+    name.starts_with("override-")
+}
+
 /// What the "playing" log line says: the shows by name (each once, at most
-/// a few), and how many operator overrides are on top.
-pub fn playing_summary(names: &[String]) -> String {
+/// a few), and how many operator overrides are on top (`overrides` plus
+/// any `override-N` among `names`).
+pub fn playing_summary(names: &[String], overrides: usize) -> String {
     let mut shows: Vec<&str> = Vec::new();
-    let mut overrides = 0usize;
+    let mut overrides = overrides;
     for n in names {
-        if n.starts_with("override-") {
+        if is_override_show(n) {
             overrides += 1;
         } else if !shows.contains(&n.as_str()) {
             shows.push(n);
@@ -307,6 +319,9 @@ fn run_frames(
     let mut start = Instant::now();
     let mut n: u64 = 0;
     let mut last_active: Vec<String> = Vec::new();
+    // `last_active` each once, for the status.
+    let mut last_shown: Vec<String> = Vec::new();
+    let mut last_overrides = 0usize;
     let mut health: Vec<OutputHealth> = outputs.iter().map(|o| o.health()).collect();
     let mut last_states: Vec<crate::output::HealthState> = health.iter().map(|h| h.state).collect();
     let mut notifier = systemd::Notifier::from_env();
@@ -346,11 +361,27 @@ fn run_frames(
         }
         notifier.tick();
 
-        // Compared in place: the names are only collected when they change.
+        // Compared in place: the names are only collected when they
+        // change, and overrides only counted (an override created or
+        // released must not copy thousands of names on this thread).
         let playing = active.iter().filter(|a| a.opacity(at) > 0.0);
-        if !playing.clone().map(|a| &a.show.name).eq(last_active.iter()) {
-            last_active = playing.map(|a| a.show.name.clone()).collect();
-            let summary = playing_summary(&last_active);
+        let overrides_now = playing
+            .clone()
+            .filter(|a| is_override_show(&a.show.name))
+            .count();
+        let mut named = playing
+            .filter(|a| !is_override_show(&a.show.name))
+            .map(|a| &a.show.name);
+        if overrides_now != last_overrides || !named.clone().eq(last_active.iter()) {
+            last_active = named.by_ref().cloned().collect();
+            last_overrides = overrides_now;
+            last_shown.clear();
+            for n in &last_active {
+                if !last_shown.contains(n) {
+                    last_shown.push(n.clone());
+                }
+            }
+            let summary = playing_summary(&last_active, last_overrides);
             if summary != last_summary {
                 tracing::info!(at = %at, "playing {summary}");
                 last_summary = summary;
@@ -396,7 +427,8 @@ fn run_frames(
             s.frames += 1;
             s.late_frames += late;
             s.last_instant = Some(at);
-            s.active_shows.clone_from(&last_active);
+            s.active_shows.clone_from(&last_shown);
+            s.active_overrides = last_overrides;
             if s.outputs.len() != health.len() {
                 s.outputs.clone_from(&health);
             }
@@ -480,11 +512,15 @@ mod log_tests {
     fn playing_lines_name_shows_once_and_count_overrides() {
         let mut names: Vec<String> = vec!["nightly".into(), "festival".into(), "nightly".into()];
         names.extend((0..7000).map(|i| format!("override-{i}")));
-        let s = super::playing_summary(&names);
+        let s = super::playing_summary(&names, 0);
         assert_eq!(s, "nightly, festival + 7000 overrides");
-        assert_eq!(super::playing_summary(&[]), "nothing");
+        assert_eq!(
+            super::playing_summary(&names[..3], 7000),
+            "nightly, festival + 7000 overrides"
+        );
+        assert_eq!(super::playing_summary(&[], 0), "nothing");
         let many: Vec<String> = (0..10).map(|i| format!("show{i}")).collect();
-        assert!(super::playing_summary(&many).ends_with("and 4 more"));
+        assert!(super::playing_summary(&many, 0).ends_with("and 4 more"));
     }
 
     #[test]

@@ -836,6 +836,23 @@ fn the_status_summarises_many_overrides_and_points_at_the_paged_list() {
     let (s, rest) = rig.json("GET", next, VIEWER, None);
     assert_eq!(s, 200);
     assert_eq!(rest.as_array().unwrap().len(), 71);
+    // Colour and blackout overrides are counted, not listed, among the
+    // shows playing (level overrides are scales, not shows).
+    let mut last = Value::Null;
+    let counted = wait_until("the blackout counted", Duration::from_secs(10), || {
+        last = rig.json("GET", "/api/status", VIEWER, None).1;
+        last["active_overrides"] == 1
+    });
+    assert!(counted, "{}", last["active_shows"]);
+    assert!(
+        last["active_shows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| !n.as_str().unwrap().starts_with("override-")),
+        "{}",
+        last["active_shows"]
+    );
 
     // Memory, disk and the compiled control agree after the keyed changes.
     assert_eq!(rig.in_memory(), rig.persisted());
