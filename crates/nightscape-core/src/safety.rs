@@ -14,6 +14,13 @@
 //! the show alone at full opacity, and a failing show is rendered again
 //! layer by layer to name the layer(s) responsible.
 //!
+//! Bounded work on city-scale sites: a group (or the site) of more than
+//! [`SAMPLE_PER_SCOPE`] fixtures is measured on that many members evenly
+//! spaced along its member list (which runs along the paths, so a chase or
+//! a wave is sampled across its whole length), and only the sampled
+//! fixtures' cells are rendered. Smaller groups are measured exactly; the
+//! share of a sampled scope is reported over its full size.
+//!
 //! Pure: the configuration in, findings out. `nightscape check` turns them
 //! into located errors, or warnings for shows listed under
 //! `[safety] allow` with a `reason`.
@@ -21,7 +28,8 @@
 use crate::config::Config;
 use crate::diag::Spanned;
 use crate::diag::{Diagnostics, SourceFile};
-use crate::engine::{render_look, ActiveShow, Look};
+use crate::color::Light;
+use crate::engine::{render_cells, ActiveShow, Look};
 use crate::show::Show;
 use crate::site::Site;
 use chrono::{DateTime, Duration, Utc};
@@ -210,10 +218,25 @@ impl Finding {
     }
 }
 
+/// Members a scope is measured on at most (see the module doc).
+pub const SAMPLE_PER_SCOPE: usize = 256;
+
+/// A group or the whole site, as measured: its sampled members (positions
+/// in the list of sampled fixtures) and its full size.
+struct Scope {
+    name: String,
+    members: Vec<usize>,
+    total: usize,
+}
+
 /// Check every show of the configuration.
 pub fn check(cfg: &Config, safety: &SafetyConfig) -> Vec<Finding> {
     let site = &cfg.site;
-    let scopes = scopes(site);
+    let (scopes, sampled) = scopes(site);
+    let mut wanted = vec![false; site.fixtures.len()];
+    for &f in &sampled {
+        wanted[f as usize] = true;
+    }
     let mut look = Look::dark(site);
     let mut out = Vec::new();
     for name in &cfg.show_order {
@@ -224,7 +247,8 @@ pub fn check(cfg: &Config, safety: &SafetyConfig) -> Vec<Finding> {
         if show.layers.iter().all(is_steady) {
             continue;
         }
-        let Some(worst) = measure(site, show, safety, &scopes, &mut look, false) else {
+        let show = sample_show(site, show, &wanted);
+        let Some(worst) = measure(site, &show, safety, &scopes, &sampled, &mut look, false) else {
             continue;
         };
         // Which layers fail on their own?
@@ -233,9 +257,9 @@ pub fn check(cfg: &Config, safety: &SafetyConfig) -> Vec<Finding> {
             for layer in show.layers.iter().filter(|l| !is_steady(l)) {
                 let alone = Show {
                     layers: vec![layer.clone()],
-                    ..(**show).clone()
+                    ..show.clone()
                 };
-                if measure(site, &alone, safety, &scopes, &mut look, true).is_some() {
+                if measure(site, &alone, safety, &scopes, &sampled, &mut look, true).is_some() {
                     layers.push(layer.location);
                 }
             }
@@ -258,27 +282,79 @@ fn is_steady(layer: &crate::show::Layer) -> bool {
     matches!(layer.effect, crate::show::effect::Effect::Solid { .. })
 }
 
-/// The scopes a share is measured over: every group, then the site.
-fn scopes(site: &Site) -> Vec<(String, Vec<u32>)> {
-    let mut v: Vec<(String, Vec<u32>)> = site
-        .groups
-        .iter()
-        .map(|(g, m)| (format!("group `{g}`"), m.clone()))
-        .collect();
-    v.push((
-        "the whole site".into(),
-        (0..site.fixtures.len() as u32).collect(),
-    ));
-    v
+/// At most `n` members, evenly spaced, in their order.
+fn spread(members: &[u32], n: usize) -> Vec<u32> {
+    if members.len() <= n {
+        return members.to_vec();
+    }
+    (0..n).map(|k| members[k * members.len() / n]).collect()
 }
 
-/// Render `show` alone and return its worst breach, if any (with `first`,
-/// the first one found: enough to know a layer fails).
+/// The scopes a share is measured over (every group, then the site), and
+/// the sampled fixtures, in site order.
+fn scopes(site: &Site) -> (Vec<Scope>, Vec<u32>) {
+    let all: Vec<u32> = (0..site.fixtures.len() as u32).collect();
+    let mut raw: Vec<(String, Vec<u32>, usize)> = site
+        .groups
+        .iter()
+        .map(|(g, m)| (format!("group `{g}`"), spread(m, SAMPLE_PER_SCOPE), m.len()))
+        .collect();
+    raw.push((
+        "the whole site".into(),
+        spread(&all, SAMPLE_PER_SCOPE),
+        all.len(),
+    ));
+    let mut sampled: Vec<u32> = raw.iter().flat_map(|(_, m, _)| m.iter().copied()).collect();
+    sampled.sort_unstable();
+    sampled.dedup();
+    let scopes = raw
+        .into_iter()
+        .map(|(name, m, total)| Scope {
+            name,
+            members: m
+                .iter()
+                .filter_map(|f| sampled.binary_search(f).ok())
+                .collect(),
+            total,
+        })
+        .collect();
+    (scopes, sampled)
+}
+
+/// `show` with each layer cut down to the cells of the wanted fixtures; an
+/// effect's values do not change (each cell keeps its position, rank and
+/// the layer's full cell count).
+fn sample_show(site: &Site, show: &Show, wanted: &[bool]) -> Show {
+    let mut out = show.clone();
+    if wanted.iter().all(|&w| w) {
+        return out;
+    }
+    for layer in &mut out.layers {
+        let keep: Vec<usize> = (0..layer.cells.len())
+            .filter(|&i| {
+                let cell = layer.cells[i] as usize;
+                site.cells
+                    .get(cell)
+                    .is_some_and(|c| wanted.get(c.fixture as usize).copied().unwrap_or(false))
+            })
+            .collect();
+        layer.cells = keep.iter().map(|&i| layer.cells[i]).collect();
+        layer.along = keep.iter().map(|&i| layer.along[i]).collect();
+        layer.u = keep.iter().map(|&i| layer.u[i]).collect();
+        layer.rank = keep.iter().map(|&i| layer.rank[i]).collect();
+    }
+    out
+}
+
+/// Render `show` alone on the sampled fixtures and return its worst
+/// breach, if any (with `first`, the first one found: enough to know a
+/// layer fails).
 fn measure(
     site: &Site,
     show: &Show,
     safety: &SafetyConfig,
-    scopes: &[(String, Vec<u32>)],
+    scopes: &[Scope],
+    sampled: &[u32],
     look: &mut Look,
     first: bool,
 ) -> Option<Finding> {
@@ -287,55 +363,67 @@ fn measure(
     let frames = (safety.seconds * safety.sample_hz).ceil() as usize + 1;
     let window = safety.sample_hz.round() as usize;
     let stride = (window / 10).max(1);
-    let n = site.fixtures.len();
-    // Per fixture: transitions counted so far, per frame (prefix counts).
+    let n = sampled.len();
+    // Per sampled fixture: transitions counted so far, per frame (prefix counts).
     let mut counts: Vec<Vec<u16>> = vec![Vec::with_capacity(frames); n];
     let mut trackers = vec![Tracker::default(); n];
     let mut worst: Option<Finding> = None;
+    let cells_of = |f: u32| {
+        let fx = &site.fixtures[f as usize];
+        fx.first_cell as usize..fx.first_cell as usize + fx.cell_count as usize
+    };
     for k in 0..frames {
         let t = show.fade_in + k as f64 / safety.sample_hz;
         let at = t0 + Duration::nanoseconds((t * 1e9) as i64);
-        render_look(site, &active, at, look);
-        for (f, fx) in site.fixtures.iter().enumerate() {
-            let cells = &look.lights
-                [fx.first_cell as usize..fx.first_cell as usize + fx.cell_count as usize];
+        for &f in sampled {
+            look.lights[cells_of(f)].fill(Light::DARK);
+        }
+        render_cells(site, &active, at, &mut look.lights, 0);
+        for (slot, &f) in sampled.iter().enumerate() {
+            let cells = &look.lights[cells_of(f)];
             let y = cells
                 .iter()
                 .map(|l| 0.2126 * l.r + 0.7152 * l.g + 0.0722 * l.b)
                 .sum::<f32>()
                 / cells.len().max(1) as f32;
-            let c = trackers[f].push(y.clamp(0.0, 1.0), safety.min_swing);
-            let prev = counts[f].last().copied().unwrap_or(0);
-            counts[f].push(prev.saturating_add(c as u16));
+            let c = trackers[slot].push(y.clamp(0.0, 1.0), safety.min_swing);
+            let prev = counts[slot].last().copied().unwrap_or(0);
+            counts[slot].push(prev.saturating_add(c as u16));
         }
         // The one-second window that ends at this frame.
         if k < window || (k - window) % stride != 0 {
             continue;
         }
         let start = k - window;
-        let rate = |f: usize| (counts[f][k] - counts[f][start]) as f64 / 2.0;
-        for (scope, members) in scopes {
-            if members.is_empty() {
+        let rate = |slot: usize| (counts[slot][k] - counts[slot][start]) as f64 / 2.0;
+        for scope in scopes {
+            if scope.members.is_empty() {
                 continue;
             }
-            let mut rates: Vec<f64> = members
+            let mut rates: Vec<f64> = scope
+                .members
                 .iter()
-                .map(|&f| rate(f as usize))
+                .map(|&slot| rate(slot))
                 .filter(|&r| r > safety.max_flashes_per_s)
                 .collect();
-            let share = rates.len() as f64 / members.len() as f64;
+            let share = rates.len() as f64 / scope.members.len() as f64;
             if rates.is_empty() || share < safety.min_share {
                 continue;
             }
             rates.sort_by(f64::total_cmp);
+            let flashing = if scope.members.len() == scope.total {
+                rates.len()
+            } else {
+                (share * scope.total as f64).round() as usize
+            };
             let cand = Finding {
                 show: show.name.clone(),
                 path: show.path.clone(),
                 layers: Vec::new(),
                 first_layer: (0, 0),
-                scope: scope.clone(),
-                fixtures: members.len(),
-                flashing: rates.len(),
+                scope: scope.name.clone(),
+                fixtures: scope.total,
+                flashing,
                 rate: rates[rates.len() / 2],
                 at_s: start as f64 / safety.sample_hz,
             };

@@ -263,7 +263,7 @@ const BATCH: usize = 256;
 /// Each layer is shaded in batches ([`crate::show::effect::Shader::shade`]:
 /// one loop per effect, no branch on the effect per cell), then blended
 /// cell by cell into the look.
-fn render_cells(
+pub(crate) fn render_cells(
     site: &Site,
     shows: &[ActiveShow],
     at: DateTime<Utc>,
@@ -280,7 +280,7 @@ fn render_cells(
         let t = active.phase(at);
         for layer in &active.show.layers {
             let shader = layer.effect.at(t);
-            let count = layer.cells.len() as u32;
+            let count = layer.count;
             let mut i0 = 0;
             while i0 < layer.cells.len() {
                 let i1 = (i0 + BATCH).min(layer.cells.len());

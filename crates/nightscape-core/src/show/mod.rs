@@ -76,6 +76,9 @@ pub struct Layer {
     pub along: Vec<f32>,
     pub u: Vec<f32>,
     pub rank: Vec<u32>,
+    /// Cells in the layer as compiled: effects that count cells (chase's
+    /// `every`) see this even when the safety check renders a sample.
+    pub count: u32,
     /// Fixtures whose motion the layer drives (only when it sets motion).
     pub fixtures: Vec<u32>,
     pub motion: Option<Motion>,
@@ -643,6 +646,7 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
         effect,
         level,
         blend,
+        count: cells.len() as u32,
         cells,
         along,
         u,
