@@ -152,10 +152,10 @@ fn did_you_mean_for_names() {
                 edit("shows/site.toml", "[energy.groups.searchlights]", "[energy.groups.searchlight]"),
             ],
             &[
-                "shows/site.toml:191:16: unknown group `searchlight` in [energy.groups] (the site's groups: arcade, avenue, bridge, facade, searchlights, square, trees); did you mean `searchlights`?",
-                "shows/site.toml:201:75: unknown holiday `mid_autum`; did you mean `mid_autumn`? (known: new_year, spring_festival_eve, spring_festival, lantern_festival, qingming, labour_day, dragon_boat, qixi, mid_autumn, national_day, double_ninth, christmas_eve, christmas, new_years_eve)",
-                "shows/site.toml:227:10: unknown mode `show-nigth`: define it in a [[modes]] rule; did you mean `show-night`?",
-                "shows/site.toml:238:8: unknown show `curfew-whit` (the site has: curfew-white, daylight-preview, nightly, spring-festival, static-evening); did you mean `curfew-white`?",
+                "shows/site.toml:192:16: unknown group `searchlight` in [energy.groups] (the site's groups: arcade, avenue, bridge, facade, searchlights, square, trees); did you mean `searchlights`?",
+                "shows/site.toml:202:75: unknown holiday `mid_autum`; did you mean `mid_autumn`? (known: new_year, spring_festival_eve, spring_festival, lantern_festival, qingming, labour_day, dragon_boat, qixi, mid_autumn, national_day, double_ninth, christmas_eve, christmas, new_years_eve)",
+                "shows/site.toml:228:10: unknown mode `show-nigth`: define it in a [[modes]] rule; did you mean `show-night`?",
+                "shows/site.toml:239:8: unknown show `curfew-whit` (the site has: curfew-white, daylight-preview, nightly, spring-festival, static-evening); did you mean `curfew-white`?",
             ],
         ),
         // [safety] is checked once the rest of the site loads.

@@ -9,6 +9,11 @@
 //! (`show::reference::layer_schema`). Editors (Taplo / Even Better TOML)
 //! use them to complete keys, show docs on hover and flag errors; the
 //! parsers still have the last word, with `path:line:col` messages.
+//!
+//! This module holds what every schema shares (the generator, TOML's
+//! absence of null, case-insensitive words, the documentation walk);
+//! `config::json_schema` assembles each kind of file's schema from the
+//! modules that parse it.
 
 use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, SchemaGenerator};

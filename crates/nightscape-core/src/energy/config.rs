@@ -211,9 +211,16 @@ struct RawEnergy {
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, RawGroup>", example = serde_json::json!({ "searchlights": { "max_w": 1500 } }))]
     groups: BTreeMap<Spanned<String>, Spanned<RawGroup>>,
+    /// What "saved" is measured against: "dusk-to-dawn" (every fixture at
+    /// its rated power from sunset to sunrise; the default) or "targeted"
+    /// (at full whenever a show targets it). Not with `baseline_kwh_per_night`.
     #[serde(default)]
+    #[schemars(example = &"dusk-to-dawn", extend("enum" = ["dusk-to-dawn", "targeted"]))]
     baseline: Option<Spanned<String>>,
+    /// A measured night of the installation before nightscape, in kWh, as
+    /// the baseline (more than 0). Not with `baseline`.
     #[serde(default)]
+    #[schemars(example = 180, range(min = 0))]
     baseline_kwh_per_night: Option<Spanned<f64>>,
 }
 
