@@ -373,8 +373,9 @@ struct RawSite {
     #[schemars(example = 40, range(min = 1, max = 44))]
     fps: Option<Spanned<i64>>,
     /// The folder of fixture profiles, relative to this file's folder
-    /// (default "../fixtures"). Read by [`profile_dir`] before the profiles
-    /// are loaded; here only to locate a library that could not be read.
+    /// (default "../fixtures").
+    // Read by `profile_dir` before the profiles are loaded; here only to
+    // locate a library that could not be read.
     #[serde(default)]
     #[schemars(example = &"../fixtures")]
     profiles: Option<Spanned<String>>,
