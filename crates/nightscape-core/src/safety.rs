@@ -25,10 +25,10 @@
 //! into located errors, or warnings for shows listed under
 //! `[safety] allow` with a `reason`.
 
+use crate::color::Light;
 use crate::config::Config;
 use crate::diag::Spanned;
 use crate::diag::{Diagnostics, SourceFile};
-use crate::color::Light;
 use crate::engine::{render_cells, ActiveShow, Look};
 use crate::show::Show;
 use crate::site::Site;
