@@ -505,6 +505,90 @@ impl Tracker {
 mod tests {
     use super::*;
 
+    const DIM: &str =
+        "name = \"d\"\npower_w = 10\n[[modes]]\nname = \"1ch\"\nchannels = [\"dimmer\"]\n";
+
+    /// 500 one-channel lamps along a 1 km street, all in group `street`,
+    /// and one show `s`: more fixtures than a scope's sample.
+    fn street(show: &str) -> Config {
+        let site = "name = \"t\"\nlatitude = 22.54\nlongitude = 114.06\ntimezone = \"Asia/Shanghai\"\n\
+             [[paths]]\nname = \"p\"\npoints = [[0, 0], [998, 0]]\n\
+             [[arrays]]\nname = \"lamp\"\nprofile = \"dim\"\npath = \"p\"\nmode = \"1ch\"\nspacing = 2\nstart = \"0.1\"\n\
+             [groups]\nstreet = [\"lamp-*\"]\n";
+        let sources = crate::config::Sources {
+            folder: "t".into(),
+            site: SourceFile::new("t/site.toml", site),
+            profiles: vec![SourceFile::new("fixtures/dim.toml", DIM)],
+            profiles_unreadable: None,
+            shows: vec![SourceFile::new("t/s.toml", show)],
+        };
+        crate::config::compile(sources, Diagnostics::new())
+            .unwrap_or_else(|d| panic!("{:?}", d.items))
+    }
+
+    #[test]
+    fn a_strobe_on_a_sampled_street_fails_and_is_reported_over_the_whole_group() {
+        let cfg = street(
+            "[[layers]]\ntarget = \"street\"\neffect = \"pulse\"\ncolor = \"white\"\nperiod = \"0.2s\"\ndepth = 1.0\n",
+        );
+        let n = cfg.site.fixtures.len();
+        assert!(n > SAMPLE_PER_SCOPE, "{n} fixtures");
+        let found = check(&cfg, &SafetyConfig::default());
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!((found[0].fixtures, found[0].flashing), (n, n));
+        assert!((found[0].rate - 5.0).abs() < 0.6, "{}", found[0].rate);
+    }
+
+    /// Cutting a layer down to the sampled fixtures keeps every sampled
+    /// cell's light: a chase whose window repeats over the layer's full
+    /// cell count (`every` defaults to all cells) is the case that needs it.
+    #[test]
+    fn the_sampled_show_lights_the_sampled_cells_as_the_whole_show_does() {
+        let cfg = street(
+            "[[layers]]\ntarget = \"street\"\neffect = \"chase\"\nstep = \"0.1s\"\nwidth = 3\n",
+        );
+        let site = &cfg.site;
+        let (_, sampled) = scopes(site);
+        assert!(sampled.len() < site.fixtures.len());
+        let mut wanted = vec![false; site.fixtures.len()];
+        for &f in &sampled {
+            wanted[f as usize] = true;
+        }
+        let show = cfg.show("s").expect("show s");
+        let small = sample_show(site, show, &wanted);
+        assert_eq!(small.layers[0].cells.len(), sampled.len());
+        let t0: DateTime<Utc> = DateTime::<Utc>::UNIX_EPOCH + Duration::days(20_000);
+        let (mut full, mut cut) = (Look::dark(site), Look::dark(site));
+        for k in 0..40 {
+            let at = t0 + Duration::milliseconds(2_000 + 37 * k);
+            crate::engine::render_look(site, &[ActiveShow::new(show, t0, None, 0)], at, &mut full);
+            cut.lights.fill(Light::DARK);
+            render_cells(
+                site,
+                &[ActiveShow::new(&small, t0, None, 0)],
+                at,
+                &mut cut.lights,
+                0,
+            );
+            for &f in &sampled {
+                assert_eq!(
+                    cut.fixture_cells(site, f),
+                    full.fixture_cells(site, f),
+                    "fixture {f} at {at}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn spread_keeps_small_lists_and_spaces_large_ones_evenly() {
+        let small: Vec<u32> = (0..10).collect();
+        assert_eq!(spread(&small, 256), small);
+        let big: Vec<u32> = (0..1000).collect();
+        let s = spread(&big, 4);
+        assert_eq!(s, [0, 250, 500, 750]);
+    }
+
     fn transitions(samples: impl Iterator<Item = f32>, swing: f32) -> u32 {
         let mut t = Tracker::default();
         samples.map(|y| t.push(y, swing) as u32).sum()
