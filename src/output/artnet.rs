@@ -9,7 +9,7 @@
 //! `wire_offset`), each with its own sequence counter. The socket is
 //! non-blocking on an ephemeral port, never 6454 (see `udp`).
 
-use super::udp::UdpSender;
+use super::udp::{UdpSender, UniverseIndex};
 use super::{Output, OutputHealth};
 use crate::engine::Frame;
 use crate::site::UNIVERSE_SIZE;
@@ -38,8 +38,7 @@ pub struct ArtDmxPackets {
     buf: Vec<u8>,
     /// Index of each universe in the frame's list (`u32::MAX`: not in the
     /// frame, sent dark), for the frame layout it was worked out for.
-    frame_index: Vec<u32>,
-    frame_universes: Vec<u16>,
+    frame_index: UniverseIndex,
     /// Frames since each universe was last sent (change-only mode).
     idle: Vec<u32>,
     /// Whether each universe goes out this frame.
@@ -61,8 +60,7 @@ impl ArtDmxPackets {
             universes: universes[..n].to_vec(),
             sequences: vec![0; n],
             buf,
-            frame_index: Vec::with_capacity(n),
-            frame_universes: Vec::new(),
+            frame_index: UniverseIndex::with_capacity(n),
             idle: vec![u32::MAX; n],
             due: vec![true; n],
         }
@@ -74,19 +72,6 @@ impl ArtDmxPackets {
 
     pub fn is_empty(&self) -> bool {
         self.universes.is_empty()
-    }
-
-    fn index_frame(&mut self, frame: &Frame) {
-        if self.frame_universes != frame.universes {
-            self.frame_universes.clone_from(&frame.universes);
-            self.frame_index.clear();
-            self.frame_index.extend(self.universes.iter().map(|u| {
-                frame
-                    .universes
-                    .binary_search(u)
-                    .map_or(u32::MAX, |i| i as u32)
-            }));
-        }
     }
 
     /// Build every universe's packet from `frame` (each gets its next
@@ -103,14 +88,11 @@ impl ArtDmxPackets {
     }
 
     fn build_inner(&mut self, frame: &Frame, keep_alive: Option<u32>) -> usize {
-        self.index_frame(frame);
+        self.frame_index.update(&self.universes, frame);
         let zero = [0u8; UNIVERSE_SIZE];
         let mut due = 0;
         for (i, packet) in self.buf.chunks_exact_mut(ARTDMX_LEN).enumerate() {
-            let data = match self.frame_index[i] {
-                u32::MAX => &zero,
-                k => &frame.data[k as usize],
-            };
+            let data = self.frame_index.data(i, frame, &zero);
             let payload = &mut packet[ARTDMX_HEADER_LEN..];
             let send = match keep_alive {
                 None => true,

@@ -25,7 +25,7 @@ use super::sacn_wire::{
     DATA_PACKET_LEN, DISCOVERY_INTERVAL_S, DISCOVERY_UNIVERSE, OFF_OPTIONS, OFF_SEQUENCE,
     OFF_SLOTS, OPT_STREAM_TERMINATED, SACN_PORT, SYNC_PACKET_LEN,
 };
-use super::udp::UdpSender;
+use super::udp::{UdpSender, UniverseIndex};
 use super::{Output, OutputHealth};
 use crate::engine::Frame;
 use crate::site::{SacnTarget, UNIVERSE_SIZE};
@@ -67,8 +67,7 @@ pub struct SacnPackets {
     /// The sequence number the next packet of each universe carries.
     sequences: Vec<u8>,
     buf: Vec<u8>,
-    frame_index: Vec<u32>,
-    frame_universes: Vec<u16>,
+    frame_index: UniverseIndex,
     /// Frames since each universe was last sent (change-only mode).
     idle: Vec<u32>,
     /// Unchanged packets still to send after a change (change-only mode).
@@ -105,24 +104,10 @@ impl SacnPackets {
             universes: universes[..n].to_vec(),
             sequences: vec![0; n],
             buf,
-            frame_index: Vec::with_capacity(n),
-            frame_universes: Vec::new(),
+            frame_index: UniverseIndex::with_capacity(n),
             idle: vec![u32::MAX; n],
             repeats: vec![0; n],
             due: vec![true; n],
-        }
-    }
-
-    fn index_frame(&mut self, frame: &Frame) {
-        if self.frame_universes != frame.universes {
-            self.frame_universes.clone_from(&frame.universes);
-            self.frame_index.clear();
-            self.frame_index.extend(self.universes.iter().map(|u| {
-                frame
-                    .universes
-                    .binary_search(u)
-                    .map_or(u32::MAX, |i| i as u32)
-            }));
         }
     }
 
@@ -139,14 +124,11 @@ impl SacnPackets {
     }
 
     fn build_inner(&mut self, frame: &Frame, keep_alive: Option<u32>) -> usize {
-        self.index_frame(frame);
+        self.frame_index.update(&self.universes, frame);
         let zero = [0u8; UNIVERSE_SIZE];
         let mut due = 0;
         for (i, packet) in self.buf.chunks_exact_mut(DATA_PACKET_LEN).enumerate() {
-            let data = match self.frame_index[i] {
-                u32::MAX => &zero,
-                k => &frame.data[k as usize],
-            };
+            let data = self.frame_index.data(i, frame, &zero);
             let payload = &mut packet[OFF_SLOTS..];
             let send = match keep_alive {
                 None => true,

@@ -10,6 +10,8 @@
 //! every other frame.
 
 use super::{OutputHealth, DEGRADED, DOWN, OK};
+use crate::engine::Frame;
+use crate::site::UNIVERSE_SIZE;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
@@ -226,5 +228,51 @@ mod tests {
         u.end_frame();
         assert_eq!(u.health.state, DEGRADED);
         assert_eq!((u.health.packets_sent, u.health.frames_sent), (1, 2));
+    }
+}
+
+/// Where each of an output's universes sits in the frame (`u32::MAX`: not
+/// in it, sent as zeros). Rebuilt only when the frame's universe list
+/// changes (a reload), so the per-frame cost is one slice comparison.
+#[derive(Debug, Default)]
+pub(crate) struct UniverseIndex {
+    frame_universes: Vec<u16>,
+    index: Vec<u32>,
+}
+
+impl UniverseIndex {
+    pub(crate) fn with_capacity(n: usize) -> UniverseIndex {
+        UniverseIndex {
+            frame_universes: Vec::new(),
+            index: Vec::with_capacity(n),
+        }
+    }
+
+    /// Follow `frame` for the output's `universes`.
+    pub(crate) fn update(&mut self, universes: &[u16], frame: &Frame) {
+        if self.frame_universes != frame.universes {
+            self.frame_universes.clone_from(&frame.universes);
+            self.index.clear();
+            self.index.extend(universes.iter().map(|u| {
+                frame
+                    .universes
+                    .binary_search(u)
+                    .map_or(u32::MAX, |i| i as u32)
+            }));
+        }
+    }
+
+    /// The data of the output's `i`-th universe in `frame`, or `zero`.
+    #[inline]
+    pub(crate) fn data<'a>(
+        &self,
+        i: usize,
+        frame: &'a Frame,
+        zero: &'a [u8; UNIVERSE_SIZE],
+    ) -> &'a [u8; UNIVERSE_SIZE] {
+        match self.index[i] {
+            u32::MAX => zero,
+            k => &frame.data[k as usize],
+        }
     }
 }
