@@ -120,21 +120,7 @@ impl ArtDmxPackets {
     /// Runs of consecutive packets due this frame, as byte ranges of
     /// [`bytes`](Self::bytes) (every packet after [`build`](Self::build)).
     pub fn due_runs(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
-        let n = self.due.len();
-        let mut i = 0;
-        std::iter::from_fn(move || {
-            while i < n && !self.due[i] {
-                i += 1;
-            }
-            if i >= n {
-                return None;
-            }
-            let start = i;
-            while i < n && self.due[i] {
-                i += 1;
-            }
-            Some(start * ARTDMX_LEN..i * ARTDMX_LEN)
-        })
+        super::udp::due_runs(&self.due, ARTDMX_LEN)
     }
 }
 

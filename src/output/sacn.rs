@@ -174,21 +174,7 @@ impl SacnPackets {
     /// Runs of consecutive packets due this frame, as byte ranges of
     /// [`bytes`](Self::bytes).
     pub fn due_runs(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
-        let n = self.due.len();
-        let mut i = 0;
-        std::iter::from_fn(move || {
-            while i < n && !self.due[i] {
-                i += 1;
-            }
-            if i >= n {
-                return None;
-            }
-            let start = i;
-            while i < n && self.due[i] {
-                i += 1;
-            }
-            Some(start * DATA_PACKET_LEN..i * DATA_PACKET_LEN)
-        })
+        super::udp::due_runs(&self.due, DATA_PACKET_LEN)
     }
 }
 

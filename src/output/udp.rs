@@ -276,3 +276,26 @@ impl UniverseIndex {
         }
     }
 }
+
+/// Runs of consecutive due packets of `packet_len` bytes each, as byte
+/// ranges of the packets laid back to back: each run is one batched send.
+pub(crate) fn due_runs(
+    due: &[bool],
+    packet_len: usize,
+) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+    let n = due.len();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < n && !due[i] {
+            i += 1;
+        }
+        if i >= n {
+            return None;
+        }
+        let start = i;
+        while i < n && due[i] {
+            i += 1;
+        }
+        Some(start * packet_len..i * packet_len)
+    })
+}
