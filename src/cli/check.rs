@@ -165,7 +165,8 @@ fn safety_findings(
 ) -> crate::diag::Diagnostics {
     use crate::diag::{Diagnostic, Severity};
     let mut out = crate::diag::Diagnostics::new();
-    for f in crate::safety::check(cfg, safety) {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for f in crate::safety::check(cfg, safety, threads) {
         let allowed = safety.allow.iter().any(|(s, _)| *s == f.show);
         let (severity, tail) = if allowed {
             (

@@ -18,8 +18,14 @@
 //! [`SAMPLE_PER_SCOPE`] fixtures is measured on that many members evenly
 //! spaced along its member list (which runs along the paths, so a chase or
 //! a wave is sampled across its whole length), and only the sampled
-//! fixtures' cells are rendered. Smaller groups are measured exactly; the
-//! share of a sampled scope is reported over its full size.
+//! fixtures' cells are rendered. The site's sample is drawn first and a
+//! group reuses the members it has in it, topped up evenly from the rest,
+//! so groups that share the site's fixtures do not each add 256 more.
+//! Smaller groups are measured exactly; the share of a sampled scope is
+//! reported over its full size. The sampled fixtures are rendered on up to
+//! `threads` threads, each over its own contiguous run of them (each
+//! fixture's luminance depends on its own cells only, so the counts are
+//! the same whatever the split).
 //!
 //! Pure: the configuration in, findings out. `nightscape check` turns them
 //! into located errors, or warnings for shows listed under
@@ -229,8 +235,9 @@ struct Scope {
     total: usize,
 }
 
-/// Check every show of the configuration.
-pub fn check(cfg: &Config, safety: &SafetyConfig) -> Vec<Finding> {
+/// Check every show of the configuration, rendering on up to `threads`
+/// threads (the findings do not depend on it).
+pub fn check(cfg: &Config, safety: &SafetyConfig, threads: usize) -> Vec<Finding> {
     let site = &cfg.site;
     let (scopes, sampled) = scopes(site);
     let mut wanted = vec![false; site.fixtures.len()];
@@ -248,7 +255,8 @@ pub fn check(cfg: &Config, safety: &SafetyConfig) -> Vec<Finding> {
             continue;
         }
         let show = sample_show(site, show, &wanted);
-        let Some(worst) = measure(site, &show, safety, &scopes, &sampled, &mut look, false) else {
+        let Some(worst) = measure(site, &show, safety, &scopes, &sampled, &mut look, threads)
+        else {
             continue;
         };
         // Which layers fail on their own?
@@ -259,7 +267,7 @@ pub fn check(cfg: &Config, safety: &SafetyConfig) -> Vec<Finding> {
                     layers: vec![layer.clone()],
                     ..show.clone()
                 };
-                if measure(site, &alone, safety, &scopes, &sampled, &mut look, true).is_some() {
+                if measure(site, &alone, safety, &scopes, &sampled, &mut look, threads).is_some() {
                     layers.push(layer.location);
                 }
             }
@@ -294,16 +302,17 @@ fn spread(members: &[u32], n: usize) -> Vec<u32> {
 /// the sampled fixtures, in site order.
 fn scopes(site: &Site) -> (Vec<Scope>, Vec<u32>) {
     let all: Vec<u32> = (0..site.fixtures.len() as u32).collect();
+    let of_site = spread(&all, SAMPLE_PER_SCOPE);
+    let mut in_site = vec![false; site.fixtures.len()];
+    for &f in &of_site {
+        in_site[f as usize] = true;
+    }
     let mut raw: Vec<(String, Vec<u32>, usize)> = site
         .groups
         .iter()
-        .map(|(g, m)| (format!("group `{g}`"), spread(m, SAMPLE_PER_SCOPE), m.len()))
+        .map(|(g, m)| (format!("group `{g}`"), group_sample(m, &in_site), m.len()))
         .collect();
-    raw.push((
-        "the whole site".into(),
-        spread(&all, SAMPLE_PER_SCOPE),
-        all.len(),
-    ));
+    raw.push(("the whole site".into(), of_site, all.len()));
     let mut sampled: Vec<u32> = raw.iter().flat_map(|(_, m, _)| m.iter().copied()).collect();
     sampled.sort_unstable();
     sampled.dedup();
@@ -319,6 +328,25 @@ fn scopes(site: &Site) -> (Vec<Scope>, Vec<u32>) {
         })
         .collect();
     (scopes, sampled)
+}
+
+/// A group's sample: all of a small group; of a large one, its members
+/// already in the site's sample (themselves evenly spaced over the site)
+/// and the rest evenly spaced over its other members.
+fn group_sample(members: &[u32], in_site: &[bool]) -> Vec<u32> {
+    if members.len() <= SAMPLE_PER_SCOPE {
+        return members.to_vec();
+    }
+    let (shared, rest): (Vec<u32>, Vec<u32>) = members
+        .iter()
+        .partition(|&&f| in_site.get(f as usize).copied().unwrap_or(false));
+    if shared.len() >= SAMPLE_PER_SCOPE {
+        return spread(&shared, SAMPLE_PER_SCOPE);
+    }
+    let mut out = shared;
+    let top_up = SAMPLE_PER_SCOPE - out.len();
+    out.extend(spread(&rest, top_up));
+    out
 }
 
 /// `show` with each layer cut down to the cells of the wanted fixtures; an
@@ -347,8 +375,7 @@ fn sample_show(site: &Site, show: &Show, wanted: &[bool]) -> Show {
 }
 
 /// Render `show` alone on the sampled fixtures and return its worst
-/// breach, if any (with `first`, the first one found: enough to know a
-/// layer fails).
+/// breach, if any.
 fn measure(
     site: &Site,
     show: &Show,
@@ -356,44 +383,23 @@ fn measure(
     scopes: &[Scope],
     sampled: &[u32],
     look: &mut Look,
-    first: bool,
+    threads: usize,
 ) -> Option<Finding> {
-    let t0: DateTime<Utc> = DateTime::<Utc>::UNIX_EPOCH + Duration::days(20_000);
-    let active = [ActiveShow::new(show, t0, None, 0)];
     let frames = (safety.seconds * safety.sample_hz).ceil() as usize + 1;
     let window = safety.sample_hz.round() as usize;
     let stride = (window / 10).max(1);
-    let n = sampled.len();
-    // Per sampled fixture: transitions counted so far, per frame (prefix counts).
-    let mut counts: Vec<Vec<u16>> = vec![Vec::with_capacity(frames); n];
-    let mut trackers = vec![Tracker::default(); n];
+    let counts = flash_counts(
+        site,
+        show,
+        safety,
+        sampled,
+        frames,
+        &mut look.lights,
+        threads,
+    );
     let mut worst: Option<Finding> = None;
-    let cells_of = |f: u32| {
-        let fx = &site.fixtures[f as usize];
-        fx.first_cell as usize..fx.first_cell as usize + fx.cell_count as usize
-    };
-    for k in 0..frames {
-        let t = show.fade_in + k as f64 / safety.sample_hz;
-        let at = t0 + Duration::nanoseconds((t * 1e9) as i64);
-        for &f in sampled {
-            look.lights[cells_of(f)].fill(Light::DARK);
-        }
-        render_cells(site, &active, at, &mut look.lights, 0);
-        for (slot, &f) in sampled.iter().enumerate() {
-            let cells = &look.lights[cells_of(f)];
-            let y = cells
-                .iter()
-                .map(|l| 0.2126 * l.r + 0.7152 * l.g + 0.0722 * l.b)
-                .sum::<f32>()
-                / cells.len().max(1) as f32;
-            let c = trackers[slot].push(y.clamp(0.0, 1.0), safety.min_swing);
-            let prev = counts[slot].last().copied().unwrap_or(0);
-            counts[slot].push(prev.saturating_add(c as u16));
-        }
-        // The one-second window that ends at this frame.
-        if k < window || (k - window) % stride != 0 {
-            continue;
-        }
+    // Every tenth of a second, the one-second window that ends there.
+    for k in (window..frames).step_by(stride) {
         let start = k - window;
         let rate = |slot: usize| (counts[slot][k] - counts[slot][start]) as f64 / 2.0;
         for scope in scopes {
@@ -434,11 +440,90 @@ fn measure(
                 worst = Some(cand);
             }
         }
-        if first && worst.is_some() {
-            break;
-        }
     }
     worst
+}
+
+/// Per sampled fixture, the luminance transitions counted up to each
+/// frame (prefix counts), the show rendered alone from the end of its
+/// fade-in. The sampled fixtures are split into up to `threads` runs of
+/// equal size, each rendered by its own thread into its own part of
+/// `lights` (a fixture's cells are contiguous and fixtures are in cell
+/// order, so the parts do not overlap).
+fn flash_counts(
+    site: &Site,
+    show: &Show,
+    safety: &SafetyConfig,
+    sampled: &[u32],
+    frames: usize,
+    lights: &mut [Light],
+    threads: usize,
+) -> Vec<Vec<u16>> {
+    let cells_of = |f: u32| {
+        let fx = &site.fixtures[f as usize];
+        fx.first_cell as usize..fx.first_cell as usize + fx.cell_count as usize
+    };
+    // Below this, a second thread costs more than it saves.
+    const PER_THREAD_MIN: usize = 16;
+    let threads = threads
+        .clamp(1, 16)
+        .min(sampled.len() / PER_THREAD_MIN)
+        .max(1);
+    let chunk = sampled.len().div_ceil(threads).max(1);
+    let mut parts = Vec::new();
+    let mut rest = lights;
+    let mut taken = 0;
+    for fixtures in sampled.chunks(chunk) {
+        let first = cells_of(fixtures[0]).start;
+        let end = fixtures.last().map_or(first, |&f| cells_of(f).end);
+        let (_, tail) = std::mem::take(&mut rest).split_at_mut(first - taken);
+        let (part, tail) = tail.split_at_mut(end - first);
+        rest = tail;
+        taken = end;
+        parts.push((fixtures, part, first));
+    }
+    let run = |(fixtures, lights, first): (&[u32], &mut [Light], usize)| {
+        let t0: DateTime<Utc> = DateTime::<Utc>::UNIX_EPOCH + Duration::days(20_000);
+        let active = [ActiveShow::new(show, t0, None, 0)];
+        let mut counts: Vec<Vec<u16>> = vec![Vec::with_capacity(frames); fixtures.len()];
+        let mut trackers = vec![Tracker::default(); fixtures.len()];
+        for k in 0..frames {
+            let t = show.fade_in + k as f64 / safety.sample_hz;
+            let at = t0 + Duration::nanoseconds((t * 1e9) as i64);
+            for &f in fixtures {
+                let r = cells_of(f);
+                lights[r.start - first..r.end - first].fill(Light::DARK);
+            }
+            render_cells(site, &active, at, lights, first);
+            for (slot, &f) in fixtures.iter().enumerate() {
+                let r = cells_of(f);
+                let cells = &lights[r.start - first..r.end - first];
+                let y = cells
+                    .iter()
+                    .map(|l| 0.2126 * l.r + 0.7152 * l.g + 0.0722 * l.b)
+                    .sum::<f32>()
+                    / cells.len().max(1) as f32;
+                let c = trackers[slot].push(y.clamp(0.0, 1.0), safety.min_swing);
+                let prev = counts[slot].last().copied().unwrap_or(0);
+                counts[slot].push(prev.saturating_add(c as u16));
+            }
+        }
+        counts
+    };
+    if parts.len() <= 1 {
+        return parts.into_iter().flat_map(run).collect();
+    }
+    std::thread::scope(|scope| {
+        let run = &run;
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| scope.spawn(move || run(part)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
 }
 
 /// Counts luminance transitions with hysteresis: a change counts once it
@@ -533,7 +618,7 @@ mod tests {
         );
         let n = cfg.site.fixtures.len();
         assert!(n > SAMPLE_PER_SCOPE, "{n} fixtures");
-        let found = check(&cfg, &SafetyConfig::default());
+        let found = check(&cfg, &SafetyConfig::default(), 2);
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!((found[0].fixtures, found[0].flashing), (n, n));
         assert!((found[0].rate - 5.0).abs() < 0.6, "{}", found[0].rate);
@@ -578,6 +663,84 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The sampled fixtures split over threads count the same transitions
+    /// and give the same findings as one thread: a failing strobe, a fast
+    /// twinkle and a slow wave.
+    #[test]
+    fn the_counts_and_findings_do_not_depend_on_the_thread_count() {
+        let shows = [
+            "[[layers]]\ntarget = \"street\"\neffect = \"pulse\"\ncolor = \"white\"\nperiod = \"0.2s\"\ndepth = 1.0\n",
+            "[[layers]]\ntarget = \"street\"\neffect = \"twinkle\"\ncolors = [\"#000000\", \"#ffffff\"]\ndensity = 0.5\nduration = \"0.1s\"\n",
+            "[[layers]]\ntarget = \"street\"\neffect = \"wave\"\ncolor = \"white\"\nspeed = \"2 m/s\"\nwavelength = \"50 m\"\n",
+        ];
+        let safety = SafetyConfig {
+            seconds: 3.0,
+            ..SafetyConfig::default()
+        };
+        for text in shows {
+            let cfg = street(text);
+            let site = &cfg.site;
+            let (_, sampled) = scopes(site);
+            let mut wanted = vec![false; site.fixtures.len()];
+            for &f in &sampled {
+                wanted[f as usize] = true;
+            }
+            let small = sample_show(site, cfg.show("s").expect("show s"), &wanted);
+            let frames = 151;
+            let mut look = Look::dark(site);
+            let one = flash_counts(site, &small, &safety, &sampled, frames, &mut look.lights, 1);
+            assert_eq!(one.len(), sampled.len());
+            assert!(one.iter().all(|c| c.len() == frames));
+            for threads in [2, 3, 7] {
+                let mut look = Look::dark(site);
+                let many = flash_counts(
+                    site,
+                    &small,
+                    &safety,
+                    &sampled,
+                    frames,
+                    &mut look.lights,
+                    threads,
+                );
+                assert_eq!(many, one, "{threads} threads: {text}");
+                assert_eq!(check(&cfg, &safety, threads), check(&cfg, &safety, 1));
+            }
+        }
+        // The strobe really flashes (the comparison above is not of zeros).
+        let cfg = street(shows[0]);
+        assert_eq!(check(&cfg, &safety, 2).len(), 1);
+    }
+
+    /// A large group reuses the members it has in the site's sample and
+    /// tops up evenly from the rest: 256 distinct members, all of the
+    /// shared ones among them.
+    #[test]
+    fn a_group_sample_reuses_the_site_sample() {
+        let all: Vec<u32> = (0..2000).collect();
+        let mut in_site = vec![false; all.len()];
+        let of_site = spread(&all, SAMPLE_PER_SCOPE);
+        for &f in &of_site {
+            in_site[f as usize] = true;
+        }
+        let members: Vec<u32> = (0..1000).collect();
+        let g = group_sample(&members, &in_site);
+        assert_eq!(g.len(), SAMPLE_PER_SCOPE);
+        let mut distinct = g.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), g.len());
+        let shared: Vec<u32> = of_site.iter().copied().filter(|&f| f < 1000).collect();
+        assert_eq!(shared.len(), 128);
+        assert!(shared.iter().all(|f| g.contains(f)));
+        // A group that is the whole site is measured on the site's sample.
+        assert_eq!(group_sample(&all, &in_site), of_site);
+        // Small groups are measured whole.
+        assert_eq!(
+            group_sample(&members[..40], &in_site),
+            members[..40].to_vec()
+        );
     }
 
     #[test]

@@ -303,27 +303,28 @@ pub(crate) fn render_cells(
                     ids: cells,
                 };
                 shader.shade(slices, count, layer.level, out);
-                // The usual case: the batch is a run of consecutive cells
-                // inside this thread's range, without a mask; blended
-                // slice to slice (no index per cell).
-                let run = cells[0] >= lo
-                    && cells[0] as usize + cells.len() <= hi as usize
-                    && cells.windows(2).all(|w| w[1] == w[0].wrapping_add(1));
-                if run && active.mask.is_none() {
-                    let at = (cells[0] - lo) as usize;
-                    let slots = &mut lights[at..at + cells.len()];
-                    match layer.blend {
-                        Blend::Ltp if opacity >= 1.0 => slots.copy_from_slice(out),
-                        Blend::Ltp => {
-                            for (slot, &light) in slots.iter_mut().zip(out.iter()) {
-                                *slot = slot.mix(light, opacity);
-                            }
+                // Without a mask, the batch is blended run by run: a run of
+                // consecutive cells (a fixture's, usually the whole batch)
+                // clipped to this thread's range goes slice to slice, with
+                // no index per cell.
+                if active.mask.is_none() {
+                    let mut s = 0;
+                    while s < cells.len() {
+                        let mut e = s + 1;
+                        while e < cells.len() && cells[e] == cells[e - 1].wrapping_add(1) {
+                            e += 1;
                         }
-                        Blend::Htp => {
-                            for (slot, &light) in slots.iter_mut().zip(out.iter()) {
-                                *slot = slot.htp(light.scaled(opacity));
-                            }
+                        let c0 = cells[s] as usize;
+                        let (a, b) = (c0.max(lo as usize), (c0 + (e - s)).min(hi as usize));
+                        if a < b {
+                            blend_run(
+                                &mut lights[a - lo as usize..b - lo as usize],
+                                &out[s + (a - c0)..s + (b - c0)],
+                                layer.blend,
+                                opacity,
+                            );
                         }
+                        s = e;
                     }
                     i0 = i1;
                     continue;
@@ -348,6 +349,24 @@ pub(crate) fn render_cells(
             }
         }
     });
+}
+
+/// Blend a layer's shaded light into a run of the look.
+#[inline(always)]
+fn blend_run(slots: &mut [Light], shaded: &[Light], blend: Blend, opacity: f32) {
+    match blend {
+        Blend::Ltp if opacity >= 1.0 => slots.copy_from_slice(shaded),
+        Blend::Ltp => {
+            for (slot, &light) in slots.iter_mut().zip(shaded) {
+                *slot = slot.mix(light, opacity);
+            }
+        }
+        Blend::Htp => {
+            for (slot, &light) in slots.iter_mut().zip(shaded) {
+                *slot = slot.htp(light.scaled(opacity));
+            }
+        }
+    }
 }
 
 /// Intensity limits applied after the shows are merged: per-fixture scale
