@@ -12,7 +12,10 @@
 //! engine itself at `sample_hz` for `seconds` after its fade-in (the first
 //! minute of a show is where a loop of any sensible length repeats), with
 //! the show alone at full opacity, and a failing show is rendered again
-//! layer by layer to name the layer(s) responsible.
+//! layer by layer to name the layer(s) responsible. A show whose layers'
+//! rates of change add up to less than a failing second needs is passed
+//! without rendering (a sound bound, see `cannot_flash`): slow waves,
+//! fades and gradients cost nothing however large the site.
 //!
 //! Bounded work on city-scale sites: a group (or the site) of more than
 //! [`SAMPLE_PER_SCOPE`] fixtures is measured on that many members evenly
@@ -31,7 +34,7 @@
 //! into located errors, or warnings for shows listed under
 //! `[safety] allow` with a `reason`.
 
-use crate::color::Light;
+use crate::color::{Color, Light};
 use crate::config::Config;
 use crate::diag::Spanned;
 use crate::diag::{Diagnostics, SourceFile};
@@ -250,8 +253,9 @@ pub fn check(cfg: &Config, safety: &SafetyConfig, threads: usize) -> Vec<Finding
         let Some(show) = cfg.show(name) else {
             continue;
         };
-        // A show of steady layers cannot flash: no need to render it.
-        if show.layers.iter().all(is_steady) {
+        // A show that provably cannot change fast enough to flash (steady
+        // layers, slow waves and fades): no need to render it.
+        if cannot_flash(show, safety) {
             continue;
         }
         let show = sample_show(site, show, &wanted);
@@ -288,6 +292,145 @@ pub fn check(cfg: &Config, safety: &SafetyConfig, threads: usize) -> Vec<Finding
 /// A layer whose light does not change with time once faded in.
 fn is_steady(layer: &crate::show::Layer) -> bool {
     matches!(layer.effect, crate::show::effect::Effect::Solid { .. })
+}
+
+/// Whether `show` provably cannot fail, without rendering it.
+///
+/// A failing window holds at least M = ⌊2 × max flashes⌋ + 1 transitions,
+/// and between two transitions the tracker needs the luminance to move by
+/// `min_swing` (its hysteresis), so the window's total variation is at
+/// least (M − 1) × `min_swing`. A fixture's luminance is a mean of its
+/// cells', each a clamped sum of Rec. 709-weighted channels, each blended
+/// from layers by replacement or maximum, and none of these raises total
+/// variation: the sum over the show's layers of a bound on one layer's
+/// variation over a window ([`variation_bound`]) bounds the fixture's. If
+/// that sum stays below the threshold (with a margin for f32 rounding and
+/// the effects' polynomial cosine), no window can fail. Sequences (cues
+/// that jump) are always rendered.
+fn cannot_flash(show: &Show, safety: &SafetyConfig) -> bool {
+    let window_s = safety.sample_hz.round() / safety.sample_hz;
+    let transitions = (2.0 * safety.max_flashes_per_s).floor() + 1.0;
+    let needed = (transitions - 1.0) * f64::from(safety.min_swing);
+    let mut total = 0.0;
+    for layer in &show.layers {
+        match variation_bound(layer, window_s) {
+            Some(v) => total += v,
+            None => return false,
+        }
+    }
+    total <= 0.9 * needed - 1e-3
+}
+
+/// Rec. 709 luminance weights (as the measure applies them).
+const LUMA: [f64; 3] = [0.2126, 0.7152, 0.0722];
+
+/// Luminance-weighted size of a colour difference: Σ wᵢ |aᵢ − bᵢ|.
+fn luma_diff(a: Color, b: Color) -> f64 {
+    LUMA[0] * f64::from((a.r - b.r).abs())
+        + LUMA[1] * f64::from((a.g - b.g).abs())
+        + LUMA[2] * f64::from((a.b - b.b).abs())
+}
+
+/// An upper bound on the total variation of one cell's luminance from
+/// `layer` over any `window_s` seconds (None: no bound, render it). Each
+/// effect's light is colour × clamp(level × layer level): the bound is the
+/// largest rate of change of that product times the window, plus the size
+/// of each jump times how many can fall in the window.
+fn variation_bound(layer: &crate::show::Layer, window_s: f64) -> Option<f64> {
+    use crate::show::effect::Effect;
+    use std::f64::consts::PI;
+    let level = f64::from(layer.level.abs());
+    // Colour-changing effects run at level 1: clamp(1 × layer level).
+    let m = level.min(1.0);
+    let black = Color::BLACK;
+    let steps = |colors: &[Color]| {
+        colors
+            .windows(2)
+            .map(|w| luma_diff(w[0], w[1]))
+            .fold(0.0, f64::max)
+    };
+    let finite = |x: f64| x.is_finite().then_some(x);
+    Some(match &layer.effect {
+        Effect::Solid { .. } => 0.0,
+        Effect::Fade { colors, period } => {
+            if colors.len() == 1 {
+                // The level ramps 0 → 1 over a period.
+                finite(luma_diff(colors[0], black) * level * window_s / period)?
+            } else {
+                // One colour to the next per period, the last back to the first.
+                let wrap = luma_diff(colors[colors.len() - 1], colors[0]);
+                finite(steps(colors).max(wrap) * m * window_s / period)?
+            }
+        }
+        Effect::Pulse {
+            color,
+            period,
+            depth,
+        } => finite(
+            luma_diff(*color, black) * level * f64::from(depth.abs()) * PI * window_s / period,
+        )?,
+        Effect::Wave {
+            colors,
+            speed,
+            wavelength,
+            depth,
+        } => {
+            // 0.5 + 0.5 cos(2π (x − s t) / λ) changes at most π |s| / λ a second.
+            let rate = PI * speed.abs() / wavelength * window_s;
+            match colors.get(1) {
+                Some(&to) => finite(luma_diff(colors[0], to) * m * rate)?,
+                None => {
+                    finite(luma_diff(colors[0], black) * level * f64::from(depth.abs()) * rate)?
+                }
+            }
+        }
+        Effect::Gradient {
+            colors,
+            speed,
+            extent,
+        } => {
+            if *speed == 0.0 || *extent <= 0.0 || colors.len() < 2 {
+                0.0
+            } else {
+                // Scrolling at v extents a second through n − 1 segments,
+                // jumping from the last colour to the first at each wrap.
+                let v = speed.abs() / extent;
+                let slope = (colors.len() - 1) as f64 * steps(colors);
+                let wrap = luma_diff(colors[colors.len() - 1], colors[0]);
+                finite(m * (slope * v * window_s + wrap * ((v * window_s).floor() + 1.0)))?
+            }
+        }
+        Effect::Rainbow {
+            speed,
+            wavelength,
+            period,
+            saturation,
+        } => {
+            // Hue turns a second; HSV channels move 6 s per turn (weights sum to 1).
+            let turns = (if *period > 0.0 { 1.0 / period } else { 0.0 })
+                - (if *wavelength > 0.0 {
+                    speed / wavelength
+                } else {
+                    0.0
+                });
+            finite(m * 6.0 * f64::from(saturation.abs()) * turns.abs() * window_s)?
+        }
+        Effect::Twinkle {
+            base,
+            sparkle,
+            duration,
+            ..
+        } => {
+            // sin(π × slot fraction): at most π / duration a second, and 0
+            // where a slot ends and the next (lit or not) begins.
+            finite(luma_diff(*base, *sparkle) * m * PI / duration * window_s)?
+        }
+        Effect::Chase { on, off, step, .. } => {
+            // A cell can switch at each step boundary in the window.
+            finite(luma_diff(*on, *off) * m * ((window_s / step).floor() + 1.0))?
+        }
+        Effect::Sequence { .. } => return None,
+    })
 }
 
 /// At most `n` members, evenly spaced, in their order.
@@ -711,6 +854,114 @@ mod tests {
         // The strobe really flashes (the comparison above is not of zeros).
         let cfg = street(shows[0]);
         assert_eq!(check(&cfg, &safety, 2).len(), 1);
+    }
+
+    /// The largest total variation of any fixture's luminance over any
+    /// one-second window, rendered at 50 Hz for `seconds` (the quantity
+    /// [`variation_bound`] bounds).
+    fn rendered_variation(cfg: &Config, seconds: f64) -> f64 {
+        let site = &cfg.site;
+        let show = cfg.show("s").expect("show s");
+        let t0: DateTime<Utc> = DateTime::<Utc>::UNIX_EPOCH + Duration::days(20_000);
+        let active = [ActiveShow::new(show, t0, None, 0)];
+        let mut look = Look::dark(site);
+        let mut ys: Vec<Vec<f32>> = vec![Vec::new(); site.fixtures.len()];
+        for k in 0..=(seconds * 50.0) as usize {
+            let t = show.fade_in + k as f64 / 50.0;
+            look.lights.fill(Light::DARK);
+            render_cells(
+                site,
+                &active,
+                t0 + Duration::nanoseconds((t * 1e9) as i64),
+                &mut look.lights,
+                0,
+            );
+            for (f, y) in ys.iter_mut().enumerate() {
+                let cells = look.fixture_cells(site, f as u32);
+                let v = cells
+                    .iter()
+                    .map(|l| 0.2126 * l.r + 0.7152 * l.g + 0.0722 * l.b)
+                    .sum::<f32>()
+                    / cells.len().max(1) as f32;
+                y.push(v.clamp(0.0, 1.0));
+            }
+        }
+        ys.iter()
+            .flat_map(|y| {
+                y.windows(51).map(|w| {
+                    w.windows(2)
+                        .map(|p| f64::from((p[1] - p[0]).abs()))
+                        .sum::<f64>()
+                })
+            })
+            .fold(0.0, f64::max)
+    }
+
+    /// The screen is sound: for every effect, fast and slow, the bound is
+    /// at least what rendering measures; and it lets slow shows through
+    /// unrendered while fast ones are rendered (check(input, expect)).
+    #[test]
+    fn the_variation_bound_holds_for_every_effect() {
+        let cases: &[(&str, bool)] = &[
+            ("effect = \"wave\"\ncolors = [\"#ff4000\", \"#0040ff\"]\nspeed = \"8 m/s\"\nwavelength = \"10 m\"", false),
+            ("effect = \"wave\"\ncolors = [\"white\"]\ndepth = 0.7\nspeed = \"20 m/s\"\nwavelength = \"10 m\"", false),
+            ("effect = \"wave\"\ncolors = [\"#ff4000\", \"#0040ff\"]\nspeed = \"2 m/s\"\nwavelength = \"90 m\"", true),
+            ("effect = \"gradient\"\ncolors = [\"#ff0060\", \"#ffd000\", \"#00c0ff\"]\nspeed = \"500 m/s\"", false),
+            // Slow, but the last colour jumps back to the first where it
+            // wraps: one step bigger than the budget, so it is rendered.
+            ("effect = \"gradient\"\ncolors = [\"#ff0060\", \"#ffd000\", \"#00c0ff\"]\nspeed = \"2 m/s\"", false),
+            ("effect = \"gradient\"\ncolors = [\"#ff0060\", \"#ffd000\", \"#ff0060\"]\nspeed = \"2 m/s\"", true),
+            ("effect = \"rainbow\"\nperiod = \"0.5s\"", false),
+            ("effect = \"rainbow\"\nwavelength = \"40 m\"\nspeed = \"25 m/s\"\nsaturation = 0.6", false),
+            ("effect = \"rainbow\"\nperiod = \"60s\"", true),
+            ("effect = \"twinkle\"\ncolors = [\"#000000\", \"#ffffff\"]\ndensity = 0.5\nduration = \"0.2s\"", false),
+            ("effect = \"twinkle\"\ncolors = [\"#202020\", \"#604030\"]\ndensity = 0.3\nduration = \"3s\"", true),
+            ("effect = \"chase\"\ncolors = [\"#ffffff\", \"#100000\"]\nstep = \"0.1s\"\nwidth = 3\nevery = 8", false),
+            ("effect = \"chase\"\ncolors = [\"#ffffff\", \"#000000\"]\nstep = \"0.13s\"\nwidth = 1\nevery = 2", false),
+            ("effect = \"pulse\"\ncolor = \"white\"\nperiod = \"0.4s\"\ndepth = 0.8\nlevel = 0.5", false),
+            ("effect = \"pulse\"\ncolor = \"#1e3cff\"\nperiod = \"12s\"\ndepth = 0.4", true),
+            ("effect = \"fade\"\ncolors = [\"red\", \"blue\", \"white\"]\nperiod = \"0.3s\"", false),
+            ("effect = \"fade\"\ncolors = [\"white\"]\nperiod = \"0.25s\"\nlevel = 0.9", false),
+            ("effect = \"fade\"\ncolors = [\"#ff8c00\", \"#ffd8a8\"]\nperiod = \"30s\"", true),
+            ("effect = \"solid\"\ncolor = \"white\"", true),
+        ];
+        let safety = SafetyConfig::default();
+        for &(layer, slow) in cases {
+            let text = format!("[[layers]]\ntarget = \"street\"\n{layer}\n");
+            let cfg = street(&text);
+            let show = cfg.show("s").expect("show s");
+            let bound: f64 = show
+                .layers
+                .iter()
+                .map(|l| variation_bound(l, 1.0).expect("bounded"))
+                .sum();
+            let seen = rendered_variation(&cfg, 4.0);
+            assert!(
+                seen <= bound + 1e-3,
+                "{layer}: rendered {seen} > bound {bound}"
+            );
+            assert_eq!(cannot_flash(show, &safety), slow, "{layer}: bound {bound}");
+            if slow {
+                assert!(check(&cfg, &safety, 1).is_empty(), "{layer}");
+            }
+        }
+        // Layers add up: two slow layers HTP together are bounded by the sum.
+        let two = street(
+            "[[layers]]\ntarget = \"street\"\neffect = \"wave\"\ncolors = [\"#ff4000\", \"#0040ff\"]\nspeed = \"6 m/s\"\nwavelength = \"20 m\"\n\
+             [[layers]]\ntarget = \"street\"\nblend = \"htp\"\neffect = \"twinkle\"\ncolors = [\"#000000\", \"#ffffff\"]\ndensity = 0.5\nduration = \"0.3s\"\n",
+        );
+        let show = two.show("s").expect("show s");
+        let bound: f64 = show
+            .layers
+            .iter()
+            .map(|l| variation_bound(l, 1.0).expect("bounded"))
+            .sum();
+        assert!(rendered_variation(&two, 4.0) <= bound + 1e-3);
+        // A sequence is always rendered.
+        let seq = street(
+            "[[layers]]\ntarget = \"street\"\neffect = \"sequence\"\nloop = true\ncues = [{ at = \"0s\", color = \"white\" }, { at = \"20s\", color = \"black\" }]\n",
+        );
+        assert!(!cannot_flash(seq.show("s").expect("show s"), &safety));
     }
 
     /// A large group reuses the members it has in the site's sample and
