@@ -52,8 +52,9 @@ pub struct SacnSettings {
     pub cid: [u8; 16],
 }
 
-/// E1.31 section 6.6.1: a source that suppresses unchanged data sends the
-/// unchanged data three more times first.
+/// E1.31 section 6.6.2: a source that suppresses unchanged data sends the
+/// non-changing data three times before it suppresses it (we count the
+/// three after the changed packet itself), then a keep-alive every 800–1000 ms.
 pub const REPEATS_BEFORE_SUPPRESSION: u8 = 3;
 
 /// Every data packet of an sACN output, built in place in one contiguous,

@@ -122,7 +122,7 @@ pub enum OutputKind {
         source_name: Option<String>,
         /// Send a universe only when its data changed (three repeats after
         /// a change, then a keep-alive about every 0.9 s, as E1.31 section
-        /// 6.6.1 allows); default: every universe, every frame.
+        /// 6.6.2 asks); default: every universe, every frame.
         only_changed: bool,
     },
     EnttecPro {
