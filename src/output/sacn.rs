@@ -185,6 +185,8 @@ pub struct SacnOutput {
     settings: SacnSettings,
     /// E1.31 universe on the wire for each site universe (1..=63999).
     wire: Vec<u16>,
+    /// Each universe's multicast group and port, worked out once.
+    groups: Vec<SocketAddr>,
     packets: SacnPackets,
     /// Change-only mode: frames between keep-alives, or `None` to send
     /// every universe every frame.
@@ -243,6 +245,10 @@ impl SacnOutput {
             udp,
             packets: SacnPackets::new(&settings, &universes, &wire),
             settings,
+            groups: wire
+                .iter()
+                .map(|&w| SocketAddr::V4(SocketAddrV4::new(multicast_addr(w), SACN_PORT)))
+                .collect(),
             wire,
             keep_alive: None,
             sync_sequence: 0,
@@ -322,7 +328,7 @@ impl SacnOutput {
     }
 
     /// Send the packets due: to one receiver in GSO batches, to multicast
-    /// groups one by one (each universe has its own group).
+    /// groups (one per universe) in `sendmmsg` batches.
     fn send_due(&mut self) {
         let bytes = self.packets.bytes();
         match self.settings.target {
@@ -333,14 +339,9 @@ impl SacnOutput {
             }
             SacnTarget::Multicast => {
                 for run in self.packets.due_runs() {
-                    for start in run.step_by(DATA_PACKET_LEN) {
-                        let i = start / DATA_PACKET_LEN;
-                        let to = SocketAddr::V4(SocketAddrV4::new(
-                            multicast_addr(self.wire[i]),
-                            SACN_PORT,
-                        ));
-                        self.udp.send(&bytes[start..start + DATA_PACKET_LEN], to);
-                    }
+                    let groups = &self.groups
+                        [run.start / DATA_PACKET_LEN..run.end.div_ceil(DATA_PACKET_LEN)];
+                    self.udp.send_each(&bytes[run], DATA_PACKET_LEN, groups);
                 }
             }
         }

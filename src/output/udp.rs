@@ -18,11 +18,18 @@ use std::time::{Duration, Instant};
 /// How far back the state looks.
 const WINDOW: Duration = Duration::from_secs(1);
 
+/// Datagrams per `sendmmsg` call (the kernel takes up to 1024; 64 keeps
+/// the per-call arrays a few kilobytes of stack).
+pub(crate) const MMSG_BATCH: usize = 64;
+
 pub(crate) struct UdpSender {
     socket: UdpSocket,
     /// Segmentation offload (UDP GSO), where the kernel has it: many equal
     /// datagrams to one destination in one system call.
     gso: Option<quinn_udp::UdpSocketState>,
+    /// `sendmmsg` works here (cleared if the kernel says it has none).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    mmsg: bool,
     pub health: OutputHealth,
     frame_errors: u32,
     frame_sent: u32,
@@ -80,6 +87,7 @@ impl UdpSender {
         Ok(UdpSender {
             socket,
             gso,
+            mmsg: true,
             health: OutputHealth {
                 state: OK,
                 ..health
@@ -169,6 +177,84 @@ impl UdpSender {
         }
     }
 
+    /// Send datagram k (`bytes[k × segment ..]`, the last may be shorter)
+    /// to `to[k]`: many destinations, e.g. one multicast group per sACN
+    /// universe, where GSO (one destination per call) cannot help. On
+    /// Linux up to [`MMSG_BATCH`] datagrams go in one `sendmmsg` call; a
+    /// datagram the kernel refuses is counted and skipped and the rest of
+    /// the batch still goes. Elsewhere, one call per datagram.
+    pub fn send_each(&mut self, bytes: &[u8], segment: usize, to: &[SocketAddr]) {
+        let segment = segment.max(1);
+        let n = bytes.len().div_ceil(segment).min(to.len());
+        let datagram = |k: usize| &bytes[k * segment..((k + 1) * segment).min(bytes.len())];
+        #[allow(unused_mut)]
+        let mut k0 = 0;
+        #[cfg(target_os = "linux")]
+        while self.mmsg && k0 < n {
+            let k1 = (k0 + MMSG_BATCH).min(n);
+            k0 = self.send_mmsg(k0, k1, &datagram, to);
+        }
+        // Without `sendmmsg` (or after the kernel said it has none).
+        for (k, &addr) in to.iter().enumerate().take(n).skip(k0) {
+            self.send(datagram(k), addr);
+        }
+    }
+
+    /// One `sendmmsg` batch: datagrams `k0..k1` (at most [`MMSG_BATCH`]).
+    /// Returns where the caller goes on (k1, or k0 when the call is not
+    /// available here and the batch must go one by one).
+    #[cfg(target_os = "linux")]
+    fn send_mmsg<'b>(
+        &mut self,
+        k0: usize,
+        k1: usize,
+        datagram: &impl Fn(usize) -> &'b [u8],
+        to: &[SocketAddr],
+    ) -> usize {
+        use rustix::net::{sendmmsg, MMsgHdr, SendAncillaryBuffer, SendFlags, SocketAddrAny};
+        use std::io::IoSlice;
+        // Fixed-size arrays on the stack (unused tail entries repeat the
+        // last datagram and are never passed to the kernel): nothing is
+        // allocated per frame.
+        let last = k1 - 1;
+        let addrs: [SocketAddrAny; MMSG_BATCH] =
+            std::array::from_fn(|i| SocketAddrAny::from(to[(k0 + i).min(last)]));
+        let iovs: [[IoSlice<'_>; 1]; MMSG_BATCH] =
+            std::array::from_fn(|i| [IoSlice::new(datagram((k0 + i).min(last)))]);
+        let mut controls: [SendAncillaryBuffer<'_, '_, '_>; MMSG_BATCH] =
+            std::array::from_fn(|_| SendAncillaryBuffer::default());
+        let mut i = 0;
+        let mut msgs = controls.each_mut().map(|control| {
+            let m = MMsgHdr::new_with_addr(&addrs[i], &iovs[i], control);
+            i += 1;
+            m
+        });
+        let count = k1 - k0;
+        let mut done = 0;
+        while done < count {
+            match sendmmsg(&self.socket, &mut msgs[done..count], SendFlags::empty()) {
+                Ok(0) => break,
+                Ok(sent) => {
+                    self.health.packets_sent += sent as u64;
+                    self.frame_sent += sent as u32;
+                    done += sent;
+                }
+                Err(rustix::io::Errno::NOSYS) if done == 0 => {
+                    self.mmsg = false;
+                    return k0;
+                }
+                Err(e) => {
+                    // The first datagram not sent is the one refused.
+                    self.health.send_errors += 1;
+                    self.frame_errors += 1;
+                    self.note_error(&e.into(), to[k0 + done]);
+                    done += 1;
+                }
+            }
+        }
+        k0 + count
+    }
+
     /// Keep the error for the health report. The text is only written
     /// when the error differs from the last one: a full socket buffer fails
     /// thousands of sends a second, and a string for each is waste.
@@ -228,6 +314,45 @@ mod tests {
         u.end_frame();
         assert_eq!(u.health.state, DEGRADED);
         assert_eq!((u.health.packets_sent, u.health.frames_sent), (1, 2));
+    }
+
+    /// Datagrams to many destinations (as sACN multicast sends, one group
+    /// per universe) arrive whole, in order, each at its own receiver,
+    /// across several `sendmmsg` batches; a refused one is counted and the
+    /// rest still go; a short last datagram keeps its length.
+    #[test]
+    fn send_each_delivers_every_datagram_to_its_own_destination() {
+        let receivers: Vec<UdpSocket> = (0..3)
+            .map(|_| {
+                let r = UdpSocket::bind("127.0.0.1:0").unwrap();
+                r.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                r
+            })
+            .collect();
+        let dead: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        // 150 datagrams of 40 bytes (the last one 17), round robin over the
+        // receivers, with datagram 70 (mid-batch) and 128 (a batch's
+        // first) sent to port 0, which the kernel refuses.
+        let n = 150;
+        let bytes: Vec<u8> = (0..n * 40 - 23).map(|i| (i / 40) as u8).collect();
+        let to: Vec<SocketAddr> = (0..n)
+            .map(|k| match k {
+                70 | 128 => dead,
+                _ => receivers[k % 3].local_addr().unwrap(),
+            })
+            .collect();
+        let mut u = UdpSender::open_bound(OutputHealth::default(), None, None).unwrap();
+        u.begin_frame();
+        u.send_each(&bytes, 40, &to);
+        u.end_frame();
+        assert_eq!(u.health.packets_sent, (n - 2) as u64);
+        assert_eq!(u.health.send_errors, 2);
+        let mut buf = [0u8; 64];
+        for k in (0..n).filter(|&k| k != 70 && k != 128) {
+            let len = receivers[k % 3].recv(&mut buf).unwrap();
+            assert_eq!(len, if k == n - 1 { 17 } else { 40 }, "datagram {k}");
+            assert!(buf[..len].iter().all(|&b| b == k as u8), "datagram {k}");
+        }
     }
 }
 
