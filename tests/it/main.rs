@@ -25,6 +25,7 @@ mod fixture_import;
 mod fleet;
 mod golden_frames;
 mod hostile_files;
+mod monitor_batched;
 mod output_discovery;
 mod output_e2e_sacn;
 mod output_enttec;

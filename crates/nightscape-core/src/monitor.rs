@@ -191,6 +191,20 @@ impl Monitor {
         }
     }
 
+    /// Account a receive buffer holding several datagrams back to back,
+    /// each `stride` bytes but the last, which may be shorter: what one
+    /// read returns when the kernel coalesced a sender's batch (UDP GRO).
+    /// All arrived together at `at_ns`. A `stride` of 0 or at least the
+    /// buffer's length means one datagram.
+    pub fn record_segments(&mut self, bytes: &[u8], stride: usize, at_ns: u64) {
+        if stride == 0 || stride >= bytes.len() {
+            return self.record(bytes, at_ns);
+        }
+        for datagram in bytes.chunks(stride) {
+            self.record(datagram, at_ns);
+        }
+    }
+
     fn record_dmx(&mut self, p: DmxPacket, at_ns: u64) {
         let u = self
             .universes
@@ -326,6 +340,37 @@ mod tests {
         let mut buf = [0u8; ARTDMX_HEADER_LEN + 512];
         let n = encode_artdmx(universe, seq, &[fill; 512], &mut buf);
         buf[..n].to_vec()
+    }
+
+    #[test]
+    fn coalesced_buffers_split_at_the_stride_with_a_short_last_datagram() {
+        // Three full ArtDmx of 512 slots and a last one of 2 slots, as one
+        // GRO buffer; then the same datagrams one by one: the same report.
+        let full: Vec<Vec<u8>> = (0..3).map(|u| artdmx(u, 1, 9)).collect();
+        // Art-Net allows 2..=512 slots: the length field says 2.
+        let mut short = artdmx(3, 1, 7);
+        short[16..18].copy_from_slice(&2u16.to_be_bytes());
+        short.truncate(ARTDMX_HEADER_LEN + 2);
+        let mut buffer = full.concat();
+        buffer.extend_from_slice(&short);
+        let mut coalesced = Monitor::new();
+        coalesced.record_segments(&buffer, full[0].len(), 5);
+        let mut single = Monitor::new();
+        for d in full.iter().map(Vec::as_slice).chain([&short[..]]) {
+            single.record(d, 5);
+        }
+        let r = coalesced.report(1.0);
+        assert_eq!((r.universes, r.packets, r.other_packets), (4, 4, 0));
+        assert_eq!(r, single.report(1.0));
+        // No stride (or one as long as the buffer): one datagram; an empty
+        // datagram is counted, not a panic.
+        let mut m = Monitor::new();
+        m.record_segments(&full[0], 0, 0);
+        m.record_segments(&full[1], full[1].len(), 0);
+        m.record_segments(&[], 0, 0);
+        m.record_segments(&[], 530, 0);
+        let r = m.report(1.0);
+        assert_eq!((r.universes, r.packets, r.other_packets), (2, 2, 2));
     }
 
     #[test]
