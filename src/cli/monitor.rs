@@ -48,6 +48,11 @@ pub struct MonitorArgs {
     pub plain: bool,
 }
 
+/// The receive buffer each socket asks for (the kernel doubles it for its
+/// bookkeeping): several frames of 10,000 universes (5.3 MB of ArtDmx
+/// each), so a reader that stalls for a moment loses nothing.
+const RECV_BUFFER: usize = 32 << 20;
+
 /// How often a waiting reader looks at the clock: the window's end is
 /// noticed within this much.
 const TICK: Duration = Duration::from_millis(50);
@@ -115,9 +120,16 @@ fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     // Share the port with a node or OLA listening on the same machine.
     s.set_reuse_address(true)?;
-    // Bursts of thousands of 530-byte packets per frame: ask for 32 MiB
-    // (the kernel caps it at net.core.rmem_max).
-    let _ = s.set_recv_buffer_size(32 << 20);
+    // Bursts of thousands of 530-byte packets per frame: ask for 32 MiB.
+    // The kernel caps that at net.core.rmem_max (often 208 KiB) unless we
+    // may override it (CAP_NET_ADMIN, as the measuring scripts run).
+    #[cfg(target_os = "linux")]
+    let forced = rustix::net::sockopt::set_socket_recv_buffer_size_force(&s, RECV_BUFFER).is_ok();
+    #[cfg(not(target_os = "linux"))]
+    let forced = false;
+    if !forced {
+        let _ = s.set_recv_buffer_size(RECV_BUFFER);
+    }
     s.bind(&addr.into())?;
     let s: UdpSocket = s.into();
     s.set_read_timeout(Some(TICK))?;
