@@ -110,7 +110,11 @@ pub fn monitor(args: &MonitorArgs) -> Result<i32> {
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         print!("{}", report.table());
-        println!("{drops} packets dropped by the kernel before we read them");
+        // With GRO the kernel drops (and counts) whole coalesced buffers.
+        println!(
+            "{drops} drops counted by the kernel at our sockets before we read them \
+             (with UDP GRO one drop can be up to 64 packets; the sequence gaps count lost frames)"
+        );
     }
     Ok(0)
 }
