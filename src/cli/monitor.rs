@@ -113,7 +113,7 @@ pub fn monitor(args: &MonitorArgs) -> Result<i32> {
         // With GRO the kernel drops (and counts) whole coalesced buffers.
         println!(
             "{drops} drops counted by the kernel at our sockets before we read them \
-             (with UDP GRO one drop can be up to 64 packets; the sequence gaps count lost frames)"
+             (with UDP GRO one drop can be up to 64 packets; the sequence gaps show where packets were lost)"
         );
     }
     Ok(0)
