@@ -513,6 +513,9 @@ fn sample_show(site: &Site, show: &Show, wanted: &[bool]) -> Show {
         layer.along = keep.iter().map(|&i| layer.along[i]).collect();
         layer.u = keep.iter().map(|&i| layer.u[i]).collect();
         layer.rank = keep.iter().map(|&i| layer.rank[i]).collect();
+        if !layer.phase.is_empty() {
+            layer.phase = keep.iter().map(|&i| layer.phase[i]).collect();
+        }
     }
     out
 }
@@ -992,6 +995,56 @@ mod tests {
             group_sample(&members[..40], &in_site),
             members[..40].to_vec()
         );
+    }
+
+    /// A twinkle layer keeps each cell's phase (hashed when the show was
+    /// compiled): the cut-down layer keeps it with its cell, so sampled
+    /// cells sparkle exactly as in the whole show.
+    #[test]
+    fn the_sampled_show_keeps_each_twinkle_phase_with_its_cell() {
+        let cfg = street(
+            "[[layers]]\ntarget = \"street\"\neffect = \"twinkle\"\ncolors = [\"#000000\", \"#ffffff\"]\n\
+             density = 0.5\nduration = \"0.3s\"\nseed = 11\n",
+        );
+        let site = &cfg.site;
+        let (_, sampled) = scopes(site);
+        let mut wanted = vec![false; site.fixtures.len()];
+        for &f in &sampled {
+            wanted[f as usize] = true;
+        }
+        let show = cfg.show("s").expect("show s");
+        let small = sample_show(site, show, &wanted);
+        let layer = &small.layers[0];
+        assert!(layer.cells.len() < show.layers[0].cells.len());
+        assert_eq!(layer.phase.len(), layer.cells.len());
+        for (&cell, &phase) in layer.cells.iter().zip(&layer.phase) {
+            assert_eq!(
+                phase,
+                crate::show::effect::twinkle_phase(11, cell),
+                "cell {cell}"
+            );
+        }
+        let t0: DateTime<Utc> = DateTime::<Utc>::UNIX_EPOCH + Duration::days(20_000);
+        let (mut full, mut cut) = (Look::dark(site), Look::dark(site));
+        let mut lit = 0;
+        for k in 0..40 {
+            let at = t0 + Duration::milliseconds(2_000 + 37 * k);
+            crate::engine::render_look(site, &[ActiveShow::new(show, t0, None, 0)], at, &mut full);
+            cut.lights.fill(Light::DARK);
+            render_cells(
+                site,
+                &[ActiveShow::new(&small, t0, None, 0)],
+                at,
+                &mut cut.lights,
+                0,
+            );
+            for &f in &sampled {
+                let cells = full.fixture_cells(site, f);
+                assert_eq!(cut.fixture_cells(site, f), cells, "fixture {f} at {at}");
+                lit += cells.iter().filter(|l| l.r > 0.0).count();
+            }
+        }
+        assert!(lit > 0, "nothing sparkled");
     }
 
     #[test]

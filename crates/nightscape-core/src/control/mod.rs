@@ -225,6 +225,7 @@ fn solid_show(
             along: vec![0.0; n],
             u: vec![0.0; n],
             rank: (0..n as u32).collect(),
+            phase: Vec::new(),
             count: n as u32,
             cells,
             fixtures: target.to_vec(),

@@ -301,6 +301,7 @@ pub(crate) fn render_cells(
                     u: &layer.u[i0..i1],
                     rank: &layer.rank[i0..i1],
                     ids: cells,
+                    phase: layer.phase.get(i0..i1).unwrap_or(&[]),
                 };
                 shader.shade(slices, count, layer.level, out);
                 // Without a mask, the batch is blended run by run: a run of

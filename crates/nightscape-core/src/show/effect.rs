@@ -113,6 +113,19 @@ impl Effect {
         self.at(c.t).cell(c.along, c.u, c.index, c.count, c.id)
     }
 
+    /// Per cell of a layer (`ids`: the cells' site indices), what the effect
+    /// needs that depends on the cell alone and costs a hash: a twinkle's
+    /// phase. Empty for every other effect. Worked out once when the show is
+    /// compiled and passed to [`Shader::shade`] in [`CellSlices::phase`].
+    pub fn twinkle_phases(&self, ids: &[u32]) -> Vec<f32> {
+        match self {
+            Effect::Twinkle { seed, .. } => {
+                ids.iter().map(|&id| twinkle_phase(*seed, id)).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// The effect at one instant: everything that depends on time alone,
     /// worked out once per layer and frame instead of once per cell.
     pub fn at(&self, t: f64) -> Shader<'_> {
@@ -365,8 +378,16 @@ impl Shader<'_> {
                 slots,
                 seed,
             } => {
-                for (o, &id) in out.iter_mut().zip(ids) {
-                    *o = light(twinkle_cell(base, sparkle, density, slots, seed, id));
+                if cells.phase.len() >= n {
+                    // The layer's phases, hashed once when it was compiled.
+                    for ((o, &id), &phase) in out.iter_mut().zip(ids).zip(&cells.phase[..n]) {
+                        let x = slots + phase as f64;
+                        *o = light(twinkle_at(base, sparkle, density, x, seed, id));
+                    }
+                } else {
+                    for (o, &id) in out.iter_mut().zip(ids) {
+                        *o = light(twinkle_cell(base, sparkle, density, slots, seed, id));
+                    }
                 }
             }
         }
@@ -380,6 +401,9 @@ pub struct CellSlices<'a> {
     pub u: &'a [f32],
     pub rank: &'a [u32],
     pub ids: &'a [u32],
+    /// A twinkle layer's per-cell phase ([`Effect::twinkle_phases`]); empty
+    /// (or short) means "hash it per cell", with the same result.
+    pub phase: &'a [f32],
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -445,7 +469,27 @@ fn twinkle_cell(
     seed: u64,
     id: u32,
 ) -> (Color, f32) {
-    let (lit, env) = twinkle(seed, id, slots, density);
+    twinkle_at(
+        base,
+        sparkle,
+        density,
+        slots + twinkle_phase(seed, id) as f64,
+        seed,
+        id,
+    )
+}
+
+/// A twinkle cell at `x`: the slots elapsed plus the cell's phase.
+#[inline(always)]
+fn twinkle_at(
+    base: Color,
+    sparkle: Color,
+    density: f32,
+    x: f64,
+    seed: u64,
+    id: u32,
+) -> (Color, f32) {
+    let (lit, env) = twinkle_slot(seed, id, x, density);
     // Both sides computed, then chosen: no branch in the loop.
     let lerped = base.lerp(sparkle, env);
     (if lit { lerped } else { base }, 1.0)
@@ -457,12 +501,18 @@ pub(crate) fn wave(along: f32, per_metre: f64, travel: f64) -> f32 {
     0.5 + 0.5 * cos_turns(along as f64 * per_metre - travel)
 }
 
-/// Whether a twinkle cell is lit and its envelope (sin π × slot fraction).
+/// A twinkle cell's phase in slots, 0..1: each cell's slots are offset by
+/// its own phase so sparkles do not start in lockstep. It depends only on
+/// the seed and the cell, so layers keep it ([`Effect::twinkle_phases`]).
 #[inline(always)]
-pub(crate) fn twinkle(seed: u64, id: u32, slots: f64, density: f32) -> (bool, f32) {
-    // Each cell's slots are offset by its own phase so sparkles do not
-    // start in lockstep.
-    let x = slots + unit(hash3(seed, id as u64, u64::MAX)) as f64;
+pub fn twinkle_phase(seed: u64, id: u32) -> f32 {
+    unit(hash3(seed, id as u64, u64::MAX))
+}
+
+/// Whether a twinkle cell is lit and its envelope (sin π × slot fraction),
+/// at `x` = the slots elapsed plus the cell's phase.
+#[inline(always)]
+fn twinkle_slot(seed: u64, id: u32, x: f64, density: f32) -> (bool, f32) {
     let slot = floor(x);
     let lit = unit(hash3(seed, id as u64, slot as i64 as u64)) < density;
     // sin(π f) = cos(2π (f/2 − 1/4)).
@@ -923,13 +973,27 @@ mod libm_reference {
         for e in [&e, &wave] {
             let t = 1234.567;
             let mut out = vec![Light::DARK; n];
+            let phase = e.twinkle_phases(&ids);
             let cells = CellSlices {
                 along: &along,
                 u: &u,
                 rank: &rank,
                 ids: &ids,
+                phase: &phase,
             };
             e.at(t).shade(cells, n as u32, 0.8, &mut out);
+            // Without the kept phases (hashed per cell): the same light.
+            let mut hashed = vec![Light::DARK; n];
+            e.at(t).shade(
+                CellSlices {
+                    phase: &[],
+                    ..cells
+                },
+                n as u32,
+                0.8,
+                &mut hashed,
+            );
+            assert_eq!(out, hashed, "{}", e.name());
             for i in 0..n {
                 let (c, l) = e.eval(&CellInput {
                     t,

@@ -76,6 +76,10 @@ pub struct Layer {
     pub along: Vec<f32>,
     pub u: Vec<f32>,
     pub rank: Vec<u32>,
+    /// Per cell, what the effect needs that depends on the cell alone and
+    /// costs a hash ([`Effect::twinkle_phases`]: a twinkle's phase); empty
+    /// for other effects, and when empty the renderer hashes per cell.
+    pub phase: Vec<f32>,
     /// Cells in the layer as compiled: effects that count cells (chase's
     /// `every`) see this even when the safety check renders a sample.
     pub count: u32,
@@ -650,9 +654,11 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
         zoom: cx.level(&l.zoom, 0.5),
         strobe: cx.level(&l.strobe, 0.0),
     });
+    let phase = effect.twinkle_phases(&cells);
     Some(Layer {
         target: l.target.get_ref().clone(),
         effect,
+        phase,
         level,
         blend,
         count: cells.len() as u32,

@@ -537,6 +537,19 @@ mod agreement {
         for e in EFFECTS {
             let show = cfg.show(e.name).unwrap();
             assert_eq!(show.layers[0].effect.name(), e.name);
+            // The per-cell phase kept for the renderer: a twinkle's hash of
+            // (seed, cell) for every cell, nothing for any other effect.
+            let layer = &show.layers[0];
+            match layer.effect {
+                crate::show::effect::Effect::Twinkle { seed, .. } => {
+                    assert_eq!(layer.phase.len(), layer.cells.len());
+                    for (&cell, &phase) in layer.cells.iter().zip(&layer.phase) {
+                        let want = crate::show::effect::twinkle_phase(seed, cell);
+                        assert_eq!(phase.to_bits(), want.to_bits(), "cell {cell}");
+                    }
+                }
+                _ => assert!(layer.phase.is_empty(), "{}", e.name),
+            }
         }
     }
 }
