@@ -352,14 +352,47 @@ impl Shader<'_> {
                 from,
                 to,
                 depth,
-            } => {
-                for (o, &a) in out.iter_mut().zip(along) {
-                    *o = light(wave_cell(from, to, depth, per_metre, travel, a));
+            } => match to {
+                // Two colours without a temperature: the blend has none
+                // either, so the loop skips the Kelvin logic.
+                Some(to) if plain(from) && plain(to) => {
+                    for (o, &a) in out.iter_mut().zip(along) {
+                        let w = wave(a, per_metre, travel);
+                        *o = light((lerp_plain(from, to, w), 1.0));
+                    }
                 }
-            }
+                _ => {
+                    for (o, &a) in out.iter_mut().zip(along) {
+                        *o = light(wave_cell(from, to, depth, per_metre, travel, a));
+                    }
+                }
+            },
             Shader::Gradient { colors, scroll } => {
-                for (o, &x) in out.iter_mut().zip(u) {
-                    *o = light(gradient_cell(colors, scroll, x));
+                if colors.len() >= 2 && colors.iter().all(|&c| plain(c)) {
+                    // `sample` inlined: its segment arithmetic without the
+                    // call, the match on the colour count or the Kelvin logic.
+                    let (top, last) = ((colors.len() - 1) as f32, colors.len() - 2);
+                    let at = |u: f32| {
+                        let x = u.clamp(0.0, 1.0) * top;
+                        let i = (x as usize).min(last);
+                        lerp_plain(colors[i], colors[i + 1], x - i as f32)
+                    };
+                    match scroll {
+                        Some(off) => {
+                            for (o, &x) in out.iter_mut().zip(u) {
+                                *o = light((at(wrap_unit(x as f64 - off)), 1.0));
+                            }
+                        }
+                        None => {
+                            for (o, &x) in out.iter_mut().zip(u) {
+                                *o = light((at(x), 1.0));
+                            }
+                        }
+                    }
+                } else {
+                    for (o, &x) in out.iter_mut().zip(u) {
+                        *o = light(gradient_cell(colors, scroll, x));
+                    }
                 }
             }
             Shader::Rainbow {
@@ -378,11 +411,17 @@ impl Shader<'_> {
                 slots,
                 seed,
             } => {
-                if cells.phase.len() >= n {
-                    // The layer's phases, hashed once when it was compiled.
+                if cells.phase.len() >= n && plain(base) && plain(sparkle) {
+                    // The layer's phases, hashed once when it was compiled,
+                    // and two colours without a temperature.
                     for ((o, &id), &phase) in out.iter_mut().zip(ids).zip(&cells.phase[..n]) {
                         let x = slots + phase as f64;
-                        *o = light(twinkle_at(base, sparkle, density, x, seed, id));
+                        *o = light(twinkle_at(base, sparkle, density, x, seed, id, lerp_plain));
+                    }
+                } else if cells.phase.len() >= n {
+                    for ((o, &id), &phase) in out.iter_mut().zip(ids).zip(&cells.phase[..n]) {
+                        let x = slots + phase as f64;
+                        *o = light(twinkle_at(base, sparkle, density, x, seed, id, Color::lerp));
                     }
                 } else {
                     for (o, &id) in out.iter_mut().zip(ids) {
@@ -469,17 +508,14 @@ fn twinkle_cell(
     seed: u64,
     id: u32,
 ) -> (Color, f32) {
-    twinkle_at(
-        base,
-        sparkle,
-        density,
-        slots + twinkle_phase(seed, id) as f64,
-        seed,
-        id,
-    )
+    let x = slots + twinkle_phase(seed, id) as f64;
+    twinkle_at(base, sparkle, density, x, seed, id, Color::lerp)
 }
 
-/// A twinkle cell at `x`: the slots elapsed plus the cell's phase.
+/// A twinkle cell at `x` (the slots elapsed plus the cell's phase): lit or
+/// not by the hash of its slot, and when lit, its envelope (sin π × slot
+/// fraction); the colours blended by `lerp` ([`Color::lerp`], or
+/// [`lerp_plain`] where neither has a temperature).
 #[inline(always)]
 fn twinkle_at(
     base: Color,
@@ -488,11 +524,39 @@ fn twinkle_at(
     x: f64,
     seed: u64,
     id: u32,
+    lerp: impl Fn(Color, Color, f32) -> Color,
 ) -> (Color, f32) {
-    let (lit, env) = twinkle_slot(seed, id, x, density);
-    // Both sides computed, then chosen: no branch in the loop.
-    let lerped = base.lerp(sparkle, env);
-    (if lit { lerped } else { base }, 1.0)
+    let slot = floor(x);
+    let lit = unit(hash3(seed, id as u64, slot as i64 as u64)) < density;
+    // The envelope only where a sparkle is lit (a few cells in a hundred):
+    // the 64-bit hash keeps this loop scalar anyway, so the branch is cheap.
+    if lit {
+        // sin(π f) = cos(2π (f/2 − 1/4)).
+        let env = cos_turns(0.5 * (x - slot) - 0.25);
+        (lerp(base, sparkle, env), 1.0)
+    } else {
+        (base, 1.0)
+    }
+}
+
+/// Whether a colour carries no temperature (Kelvin exactly +0): a blend of
+/// two such colours has none either ([`Color::lerp`] picks one of the two
+/// zeros), so [`lerp_plain`] gives the same bits.
+#[inline(always)]
+fn plain(c: Color) -> bool {
+    c.kelvin.to_bits() == 0
+}
+
+/// [`Color::lerp`] of two [`plain`] colours: the same RGB arithmetic,
+/// without the Kelvin branches.
+#[inline(always)]
+fn lerp_plain(a: Color, b: Color, f: f32) -> Color {
+    Color {
+        r: a.r + (b.r - a.r) * f,
+        g: a.g + (b.g - a.g) * f,
+        b: a.b + (b.b - a.b) * f,
+        kelvin: 0.0,
+    }
 }
 
 /// 0.5 + 0.5 cos(2π (along / wavelength − travel)): a travelling wave.
@@ -507,16 +571,6 @@ pub(crate) fn wave(along: f32, per_metre: f64, travel: f64) -> f32 {
 #[inline(always)]
 pub fn twinkle_phase(seed: u64, id: u32) -> f32 {
     unit(hash3(seed, id as u64, u64::MAX))
-}
-
-/// Whether a twinkle cell is lit and its envelope (sin π × slot fraction),
-/// at `x` = the slots elapsed plus the cell's phase.
-#[inline(always)]
-fn twinkle_slot(seed: u64, id: u32, x: f64, density: f32) -> (bool, f32) {
-    let slot = floor(x);
-    let lit = unit(hash3(seed, id as u64, slot as i64 as u64)) < density;
-    // sin(π f) = cos(2π (f/2 − 1/4)).
-    (lit, cos_turns(0.5 * (x - slot) - 0.25))
 }
 
 /// 2^52: from here up every f64 is an integer.
@@ -970,7 +1024,37 @@ mod libm_reference {
         let u: Vec<f32> = (0..n).map(|i| i as f32 / (n - 1) as f32).collect();
         let rank: Vec<u32> = (0..n as u32).collect();
         let ids: Vec<u32> = (0..n as u32).map(|i| i * 7 + 3).collect();
-        for e in [&e, &wave] {
+        let warm = crate::color::kelvin_color(3000.0);
+        let gradient = |colors: Vec<Color>, speed: f64| Effect::Gradient {
+            colors,
+            speed,
+            extent: 283.0,
+        };
+        let effects = [
+            // Without a temperature: the loops that skip the Kelvin logic.
+            e.clone(),
+            wave.clone(),
+            gradient(vec![RED_, Color::rgb(1.0, 0.8, 0.0), BLUE_], 2.0),
+            gradient(vec![RED_, Color::rgb(1.0, 0.8, 0.0), BLUE_], 0.0),
+            gradient(vec![RED_, BLUE_], -7.5),
+            gradient(vec![RED_], 2.0),
+            // With one: the general loops.
+            Effect::Twinkle {
+                base: warm,
+                sparkle: Color::WHITE,
+                density: 0.4,
+                duration: 0.6,
+                seed: 3,
+            },
+            Effect::Wave {
+                colors: vec![warm, BLUE_],
+                speed: 6.0,
+                wavelength: 90.0,
+                depth: 1.0,
+            },
+            gradient(vec![warm, RED_, crate::color::kelvin_color(6500.0)], 2.0),
+        ];
+        for e in &effects {
             let t = 1234.567;
             let mut out = vec![Light::DARK; n];
             let phase = e.twinkle_phases(&ids);
