@@ -280,6 +280,7 @@ pub(crate) fn render_cells(
         let t = active.phase(at);
         for layer in &active.show.layers {
             let shader = layer.effect.at(t);
+            let plain = shader.plain();
             let count = layer.count;
             let mut i0 = 0;
             while i0 < layer.cells.len() {
@@ -287,10 +288,21 @@ pub(crate) fn render_cells(
                 let cells = &layer.cells[i0..i1];
                 // Each thread walks the whole list and takes its own range
                 // (a layer's cells come in runs, one per fixture, in no
-                // assumed order): batches wholly outside are skipped.
-                let (min, max) = cells
-                    .iter()
-                    .fold((u32::MAX, 0), |(a, b), &c| (a.min(c), b.max(c)));
+                // assumed order): batches wholly outside are skipped. The
+                // usual batch is a run of consecutive cells, its ends its
+                // bounds (one fold that vectorises, no search).
+                let first_cell = cells[0];
+                let last = first_cell.checked_add(cells.len() as u32 - 1);
+                let consecutive = last.is_some()
+                    && cells.iter().enumerate().fold(0, |acc, (k, &c)| {
+                        acc | (c ^ first_cell.wrapping_add(k as u32))
+                    }) == 0;
+                let (min, max) = match last {
+                    Some(last) if consecutive => (first_cell, last),
+                    _ => cells
+                        .iter()
+                        .fold((u32::MAX, 0), |(a, b), &c| (a.min(c), b.max(c))),
+                };
                 if max < lo || min >= hi {
                     i0 = i1;
                     continue;
@@ -305,13 +317,13 @@ pub(crate) fn render_cells(
                 };
                 shader.shade(slices, count, layer.level, out);
                 // Without a mask, the batch is blended run by run: a run of
-                // consecutive cells (a fixture's, usually the whole batch)
-                // clipped to this thread's range goes slice to slice, with
-                // no index per cell.
+                // consecutive cells (a fixture's, usually the whole batch,
+                // known from the fold above) clipped to this thread's range
+                // goes slice to slice, with no index per cell.
                 if active.mask.is_none() {
                     let mut s = 0;
                     while s < cells.len() {
-                        let mut e = s + 1;
+                        let mut e = if consecutive { cells.len() } else { s + 1 };
                         while e < cells.len() && cells[e] == cells[e - 1].wrapping_add(1) {
                             e += 1;
                         }
@@ -323,6 +335,7 @@ pub(crate) fn render_cells(
                                 &out[s + (a - c0)..s + (b - c0)],
                                 layer.blend,
                                 opacity,
+                                plain,
                             );
                         }
                         s = e;
@@ -352,14 +365,28 @@ pub(crate) fn render_cells(
     });
 }
 
-/// Blend a layer's shaded light into a run of the look.
+/// Blend a layer's shaded light into a run of the look; `plain`: the
+/// layer's light carries no temperature ([`crate::show::effect::Shader::plain`]).
 #[inline(always)]
-fn blend_run(slots: &mut [Light], shaded: &[Light], blend: Blend, opacity: f32) {
+fn blend_run(slots: &mut [Light], shaded: &[Light], blend: Blend, opacity: f32, plain: bool) {
+    // Light without a temperature on both sides (the usual pixel show): the
+    // same RGB arithmetic as `mix`/`htp`, whose Kelvin logic gives +0 anyway.
+    let plain = plain && !matches!(blend, Blend::Ltp if opacity >= 1.0) && plain_lights(slots);
     match blend {
         Blend::Ltp if opacity >= 1.0 => slots.copy_from_slice(shaded),
+        Blend::Ltp if plain => {
+            for (slot, &light) in slots.iter_mut().zip(shaded) {
+                *slot = mix_plain(*slot, light, opacity);
+            }
+        }
         Blend::Ltp => {
             for (slot, &light) in slots.iter_mut().zip(shaded) {
                 *slot = slot.mix(light, opacity);
+            }
+        }
+        Blend::Htp if plain => {
+            for (slot, &light) in slots.iter_mut().zip(shaded) {
+                *slot = htp_plain(*slot, light.scaled(opacity));
             }
         }
         Blend::Htp => {
@@ -367,6 +394,36 @@ fn blend_run(slots: &mut [Light], shaded: &[Light], blend: Blend, opacity: f32) 
                 *slot = slot.htp(light.scaled(opacity));
             }
         }
+    }
+}
+
+/// Whether no light of `lights` carries a temperature (Kelvin exactly +0).
+#[inline(always)]
+fn plain_lights(lights: &[Light]) -> bool {
+    lights.iter().fold(0, |acc, l| acc | l.kelvin.to_bits()) == 0
+}
+
+/// [`Light::mix`] of two lights without a temperature, for `f` in 0..1
+/// (the caller copies at 1 and skips at 0): its RGB arithmetic, Kelvin +0.
+#[inline(always)]
+fn mix_plain(below: Light, top: Light, f: f32) -> Light {
+    Light {
+        r: below.r + (top.r - below.r) * f,
+        g: below.g + (top.g - below.g) * f,
+        b: below.b + (top.b - below.b) * f,
+        kelvin: 0.0,
+    }
+}
+
+/// [`Light::htp`] of two lights without a temperature: the highest of each
+/// primary, without comparing intensities for the Kelvin.
+#[inline(always)]
+fn htp_plain(below: Light, top: Light) -> Light {
+    Light {
+        r: below.r.max(top.r),
+        g: below.g.max(top.g),
+        b: below.b.max(top.b),
+        kelvin: 0.0,
     }
 }
 
@@ -444,4 +501,118 @@ pub fn render_frame(site: &Site, shows: &[ActiveShow], at: DateTime<Utc>) -> Fra
     let mut frame = Frame::new(site);
     look_to_frame(site, &look, &mut frame);
     frame
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::color::Color;
+    use crate::config::{self, Config, Sources};
+    use crate::diag::{Diagnostics, SourceFile};
+    use crate::generate::{site_files, SiteSpec, SHOW_NAME};
+    use crate::show::effect::CellInput;
+
+    /// A generated site (its `all` show) with `shows` added.
+    fn site(universes: u32, shows: &[(&str, &str)]) -> Config {
+        let (mut site, mut profiles, mut files) = (None, Vec::new(), Vec::new());
+        for (path, text) in site_files(&SiteSpec::new(universes)).unwrap() {
+            match path.as_str() {
+                "site.toml" => site = Some(SourceFile::new(path, text)),
+                p if p.starts_with("fixtures/") => profiles.push(SourceFile::new(path, text)),
+                _ => files.push(SourceFile::new(path, text)),
+            }
+        }
+        for (name, text) in shows {
+            files.push(SourceFile::new(format!("{name}.toml"), *text));
+        }
+        let sources = Sources {
+            folder: "g".into(),
+            site: site.unwrap(),
+            profiles,
+            profiles_unreadable: None,
+            shows: files,
+        };
+        config::compile(sources, Diagnostics::new()).unwrap_or_else(|d| panic!("{:?}", d.items))
+    }
+
+    /// The look cell by cell, the plain way: each layer's effect evaluated
+    /// alone ([`crate::show::effect::Effect::eval`]) and blended with
+    /// [`Light::mix`] / [`Light::htp`] (their Kelvin logic included).
+    fn reference(site: &Site, active: &ActiveShow, at: DateTime<Utc>) -> Vec<Light> {
+        let mut lights = vec![Light::DARK; site.cells.len()];
+        let (opacity, t) = (active.opacity(at), active.phase(at));
+        for layer in &active.show.layers {
+            for (i, &cell) in layer.cells.iter().enumerate() {
+                let (c, l) = layer.effect.eval(&CellInput {
+                    t,
+                    along: layer.along[i],
+                    u: layer.u[i],
+                    index: layer.rank[i],
+                    count: layer.count,
+                    id: cell,
+                });
+                let light = c.at((l * layer.level).clamp(0.0, 1.0));
+                let slot = &mut lights[cell as usize];
+                *slot = match layer.blend {
+                    Blend::Ltp => slot.mix(light, opacity),
+                    Blend::Htp => slot.htp(light.scaled(opacity)),
+                };
+            }
+        }
+        lights
+    }
+
+    /// The batched render (its loops without Kelvin logic for light that
+    /// has none, and the general ones) equals the cell-by-cell blend to the
+    /// bit: pixel shows, shows with colour temperatures under and over
+    /// plain light, mid-fade and faded in.
+    #[test]
+    fn the_batched_render_blends_each_cell_as_mix_and_htp_do() {
+        let warm_under = "fade_in = \"4s\"\n\
+            [[layers]]\ntarget = \"*\"\neffect = \"solid\"\ncolor = \"3000K\"\nlevel = 0.6\n\
+            [[layers]]\ntarget = \"*\"\nblend = \"htp\"\neffect = \"twinkle\"\ncolors = [\"#000000\", \"#ffffff\"]\ndensity = 0.3\nduration = \"0.5s\"\n\
+            [[layers]]\ntarget = \"avenues\"\neffect = \"wave\"\ncolors = [\"#ff4000\", \"#0040ff\"]\nspeed = \"3 m/s\"\nwavelength = \"40 m\"\n";
+        let warm_over = "fade_in = \"4s\"\n\
+            [[layers]]\ntarget = \"*\"\neffect = \"gradient\"\ncolors = [\"#ff0060\", \"#00c0ff\"]\nspeed = \"2 m/s\"\n\
+            [[layers]]\ntarget = \"*\"\nblend = \"htp\"\neffect = \"wave\"\ncolors = [\"2700K\", \"6500K\"]\nspeed = \"3 m/s\"\nwavelength = \"40 m\"\n\
+            [[layers]]\ntarget = \"facades\"\neffect = \"gradient\"\ncolors = [\"2700K\", \"#ff0000\"]\nspeed = \"1 m/s\"\n";
+        let cfg = site(3, &[("warm-under", warm_under), ("warm-over", warm_over)]);
+        let site = &cfg.site;
+        let t0: DateTime<Utc> = DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::days(20_000);
+        let mut look = Look::dark(site);
+        for name in [SHOW_NAME, "warm-under", "warm-over"] {
+            let show = cfg.show(name).unwrap();
+            let active = ActiveShow::new(show, t0, None, 0);
+            // Mid-fade (crossfades) and faded in (copies), several instants.
+            for ms in [1_000, 1_517, 2_900, 30_000, 31_234, 600_025] {
+                let at = t0 + chrono::Duration::milliseconds(ms);
+                render_look(site, &[active], at, &mut look);
+                let want = reference(site, &active, at);
+                for (cell, (got, want)) in look.lights.iter().zip(&want).enumerate() {
+                    let bits = |l: &Light| [l.r, l.g, l.b, l.kelvin].map(f32::to_bits);
+                    assert_eq!(bits(got), bits(want), "{name} at {ms} ms, cell {cell}");
+                }
+            }
+            assert!(look.lights.iter().any(|l| l.kelvin > 0.0) == (name != SHOW_NAME));
+        }
+    }
+
+    /// The plain blends are `mix` and `htp` to the bit where neither light
+    /// has a temperature.
+    #[test]
+    fn plain_blends_are_mix_and_htp() {
+        let values = [0.0, 1.0, 0.5, 0.25, 1e-30, 0.999_999_9, 0.3, 2.0, f32::NAN];
+        let bits = |l: Light| [l.r, l.g, l.b, l.kelvin].map(f32::to_bits);
+        for &a in &values {
+            for &b in &values {
+                let below = Color::rgb(a, b, 0.7).at(1.0);
+                let top = Color::rgb(b, 0.1, a).at(1.0);
+                assert_eq!(bits(htp_plain(below, top)), bits(below.htp(top)), "{a} {b}");
+                for f in [1e-6, 0.25, 0.5, 0.75, 0.999_999_9, f32::NAN] {
+                    let (got, want) = (mix_plain(below, top, f), below.mix(top, f));
+                    assert_eq!(bits(got), bits(want), "{a} {b} {f}");
+                }
+            }
+        }
+    }
 }

@@ -316,6 +316,20 @@ impl Shader<'_> {
         }
     }
 
+    /// Whether every light this shades carries no temperature (Kelvin
+    /// exactly +0): blending such light into a look without one needs no
+    /// Kelvin logic either.
+    pub fn plain(&self) -> bool {
+        match *self {
+            Shader::Steady(c, _) => plain(c),
+            Shader::Chase { on, off, .. } => plain(on) && plain(off),
+            Shader::Wave { from, to, .. } => plain(from) && to.is_none_or(plain),
+            Shader::Gradient { colors, .. } => colors.iter().all(|&c| plain(c)),
+            Shader::Rainbow { .. } => true,
+            Shader::Twinkle { base, sparkle, .. } => plain(base) && plain(sparkle),
+        }
+    }
+
     /// The light of a batch of a layer's cells at the layer's `level`:
     /// `out[k]` is cell k's colour at (its level × `level`, clamped), the
     /// cells given as slices of the layer's per-cell data. One `match` per
