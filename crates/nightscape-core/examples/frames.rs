@@ -1,0 +1,84 @@
+//! Whole frames of a generated site on the core alone, for counting
+//! instructions: the scale bench's `NIGHTSCAPE_SCALE_FRAMES` mode without
+//! the daemon crate (no ArtDmx build), so a change to the render or the map
+//! is measured after a core build of about two minutes instead of a whole
+//! release build. It prints a hash over every frame's DMX bytes, so two
+//! builds can be checked to send the same bytes.
+//!
+//! ```text
+//! cargo build --release -p nightscape-core --example frames
+//! FRAMES=1000,3 valgrind --tool=callgrind --toggle-collect='frames::frames' \
+//!   target/release/examples/frames
+//! callgrind_annotate --inclusive=yes callgrind.out.<pid>
+//! ```
+//!
+//! `FRAMES=UNIVERSES,N`: the site of `generate-site --universes UNIVERSES`
+//! (effect `all`), one warm-up frame, then N frames, 25 ms apart.
+
+use chrono::{DateTime, Duration, Utc};
+use nightscape_core::config::{self, Config, Sources};
+use nightscape_core::control::CompiledControl;
+use nightscape_core::diag::{Diagnostics, SourceFile};
+use nightscape_core::engine::ActiveShow;
+use nightscape_core::generate::{site_files, SiteSpec, SHOW_NAME};
+use nightscape_core::pipeline::{FrameBuilder, FrameHook};
+
+fn main() {
+    let spec = std::env::var("FRAMES").unwrap_or_else(|_| "1000,3".into());
+    let (u, n) = spec.split_once(',').expect("FRAMES=UNIVERSES,N");
+    let (u, n): (u32, u32) = (u.parse().expect("universes"), n.parse().expect("frames"));
+    let cfg = site(u);
+    let mut builder = FrameBuilder::new(&cfg.site);
+    let start: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-12-31T20:00:00+08:00")
+        .unwrap()
+        .into();
+    // FNV-1a over the bytes of every frame, the warm-up frame included.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for k in 0..=n {
+        frames(
+            &cfg,
+            &mut builder,
+            start + Duration::milliseconds(25 * k as i64),
+            1,
+        );
+        for byte in builder.frame.data.iter().flatten() {
+            hash = (hash ^ *byte as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    println!("{u} universes, {} frames: DMX hash {hash:016x}", n + 1);
+}
+
+/// The generated site, compiled from its files in memory.
+fn site(universes: u32) -> Config {
+    let (mut site, mut profiles, mut shows) = (None, Vec::new(), Vec::new());
+    for (path, text) in site_files(&SiteSpec::new(universes)).expect("site spec") {
+        match path.as_str() {
+            "site.toml" => site = Some(SourceFile::new(path, text)),
+            p if p.starts_with("fixtures/") => profiles.push(SourceFile::new(path, text)),
+            _ => shows.push(SourceFile::new(path, text)),
+        }
+    }
+    let sources = Sources {
+        folder: "generated".into(),
+        site: site.expect("site.toml"),
+        profiles,
+        profiles_unreadable: None,
+        shows,
+    };
+    config::compile(sources, Diagnostics::new()).unwrap_or_else(|d| panic!("{:?}", d.items))
+}
+
+/// `n` whole frames (render, limits, map) from `at`, 25 ms apart: what
+/// callgrind counts (`--toggle-collect='frames::frames'`).
+#[inline(never)]
+fn frames(cfg: &Config, builder: &mut FrameBuilder, mut at: DateTime<Utc>, n: u32) {
+    let show = cfg.show(SHOW_NAME).expect("generated show");
+    let start = DateTime::parse_from_rfc3339("2026-12-31T19:55:00+08:00").unwrap();
+    let active = [ActiveShow::new(show, start.into(), None, 0)];
+    let control = CompiledControl::default();
+    let mut hooks: Vec<Box<dyn FrameHook>> = Vec::new();
+    for _ in 0..n {
+        at += Duration::milliseconds(25);
+        std::hint::black_box(builder.build(cfg, &active, &control, &mut hooks, at));
+    }
+}
