@@ -3,7 +3,9 @@
 //! output, at the site's fps on absolute deadlines.
 //!
 //! Deadlines are `start + n × period`, never `sleep(period)`, so time spent
-//! rendering does not accumulate as drift; a frame that misses its deadline
+//! rendering does not accumulate as drift. Each frame is rendered ahead for
+//! the instant of its deadline and sent when the deadline comes, so the
+//! interval on the wire does not move with the render's length; a frame that misses its deadline
 //! by more than a period is counted late and the loop skips ahead rather
 //! than bursting to catch up. Shutdown is explicit: the caller flips the
 //! stop flag and joins the thread. On stop the loop sends nothing more:
@@ -344,7 +346,12 @@ fn run_frames(
             }
             tracing::info!(site = %config.site.name, "configuration switched");
         }
-        let at = clock.now();
+        // The frame is rendered for the instant of its deadline and sent on
+        // it: the wire's interval is then the wake-up's jitter, not the
+        // render's varying length (at the cost of a change made during the
+        // wait showing one frame later).
+        let deadline = start + grid(period, n);
+        let at = clock.at_instant(deadline);
         let mut active = recycle(std::mem::take(&mut spare_active));
         program.active_into(&config, at, &mut active);
         control.active_into(at, &mut active);
@@ -353,8 +360,18 @@ fn run_frames(
         for h in hooks.iter_mut() {
             h.observe(&config, at, &active, frame);
         }
+        if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
         for o in outputs.iter_mut() {
             o.send(frame);
+        }
+        // Outputs on their own threads put the frame on the wire before the
+        // next render takes both cores (bounded: at 10,000 universes the
+        // sends overlap the render instead).
+        let until = Instant::now() + period / 4;
+        for o in outputs.iter() {
+            o.settle(until);
         }
         if n == 0 {
             notifier.ready();
@@ -403,16 +420,14 @@ fn run_frames(
         }
 
         n += 1;
-        let mut deadline = start + grid(period, n);
         let now = Instant::now();
         let mut late = 0;
-        if now > deadline + period {
+        if now > start + grid(period, n) + period {
             // Skip the frames we cannot make; the next one is on the grid.
             let behind = (now - start).as_secs_f64() / period.as_secs_f64();
             let skip_to = behind.ceil() as u64;
             late = skip_to.saturating_sub(n);
             n = skip_to;
-            deadline = start + grid(period, n);
             late_since_report += late;
         }
         if late_since_report > 0 && late_reported.elapsed() >= Duration::from_secs(60) {
@@ -447,9 +462,6 @@ fn run_frames(
                 }
                 s.last_frame_no = s.frames;
             }
-        }
-        if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
         }
     }
     notifier.stopping();

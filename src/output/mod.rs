@@ -177,6 +177,11 @@ pub trait Output: Send {
     /// threads and ports. Bounded in time (about a second at most). After
     /// `stop`, `send` does nothing.
     fn stop(&mut self) {}
+    /// Give an output on its own thread until `until` to put the frame it
+    /// was just handed on the wire, so the next render (which takes every
+    /// core) does not stretch the sends and shift some universes' packets
+    /// into the next period. Outputs that send in `send` return at once.
+    fn settle(&self, _until: std::time::Instant) {}
 }
 
 /// Open every output the site declares. `state_dir` holds what must

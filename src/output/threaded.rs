@@ -36,6 +36,8 @@ pub fn maybe_threaded(output: Box<dyn Output>, universes: usize) -> Box<dyn Outp
 struct Slot {
     /// The frame waiting to be sent.
     pending: Option<Frame>,
+    /// The thread is sending a frame.
+    sending: bool,
     /// Buffers the loop may fill next. Three buffers in all (one being
     /// sent, one pending, one being filled) mean the loop always finds one.
     spares: Vec<Frame>,
@@ -109,11 +111,15 @@ fn run(mut output: Box<dyn Output>, h: &Handoff) {
             output.watch_nodes(&w);
         }
         if let Some(frame) = slot.pending.take() {
+            slot.sending = true;
             drop(slot);
             output.send(&frame);
             slot = lock(h);
+            slot.sending = false;
             output.health_into(&mut slot.health);
             slot.spares.push(frame);
+            // The frame loop may be waiting in `settle`.
+            h.wake.notify_all();
             continue;
         }
         if slot.stop {
@@ -164,6 +170,19 @@ impl Output for OutputThread {
         lock(&self.handoff).health.clone()
     }
 
+    fn settle(&self, until: std::time::Instant) {
+        let mut slot = lock(&self.handoff);
+        while (slot.pending.is_some() || slot.sending) && !slot.done {
+            let Some(left) = until.checked_duration_since(std::time::Instant::now()) else {
+                return;
+            };
+            slot = match self.handoff.wake.wait_timeout(slot, left) {
+                Ok((s, _)) => s,
+                Err(p) => p.into_inner().0,
+            };
+        }
+    }
+
     fn health_into(&self, out: &mut OutputHealth) {
         lock(&self.handoff).health.copy_into(out);
     }
@@ -210,6 +229,49 @@ impl Output for Gone {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An output whose sends take as long as it is told.
+    struct Slow(std::time::Duration, Arc<Mutex<u32>>);
+
+    impl Output for Slow {
+        fn send(&mut self, _frame: &Frame) {
+            std::thread::sleep(self.0);
+            *self.1.lock().unwrap() += 1;
+        }
+        fn health(&self) -> OutputHealth {
+            OutputHealth::default()
+        }
+    }
+
+    /// `settle` returns once the thread has sent what it was handed, and
+    /// no later than its bound when the send takes longer.
+    #[test]
+    fn settle_waits_for_the_send_but_not_past_its_bound() {
+        use std::time::{Duration, Instant};
+        let frame = Frame {
+            universes: vec![0],
+            data: vec![[0; UNIVERSE_SIZE]],
+        };
+        let sent = Arc::new(Mutex::new(0));
+        let mut t = OutputThread::start(Box::new(Slow(Duration::from_millis(30), sent.clone())))
+            .ok()
+            .unwrap();
+        t.send(&frame);
+        t.settle(Instant::now() + Duration::from_secs(10));
+        assert_eq!(*sent.lock().unwrap(), 1, "settled before the send finished");
+        // A send far longer than the bound: settle gives up at the bound.
+        let sent = Arc::new(Mutex::new(0));
+        let mut t = OutputThread::start(Box::new(Slow(Duration::from_secs(3), sent.clone())))
+            .ok()
+            .unwrap();
+        t.send(&frame);
+        let began = Instant::now();
+        t.settle(began + Duration::from_millis(50));
+        assert_eq!(*sent.lock().unwrap(), 0);
+        assert!(began.elapsed() < Duration::from_secs(3));
+        t.stop();
+        assert_eq!(*sent.lock().unwrap(), 1);
+    }
     use crate::output::artnet::ArtNetOutput;
     use crate::output::artpoll_wire::parse_artdmx;
     use crate::site::UNIVERSE_SIZE;
@@ -235,6 +297,9 @@ mod tests {
             got.push((seq, pa, d[0]));
         }
         assert_eq!(got, [(1, 0, 7), (1, 1, 7)]);
+        // Settled: the frame is out (health counts both packets).
+        t.settle(std::time::Instant::now() + std::time::Duration::from_secs(5));
+        assert_eq!(t.health().packets_sent, 2);
         t.stop();
         assert_eq!(t.health().packets_sent, 2);
         // After stop nothing more is sent.
