@@ -770,6 +770,26 @@ mod tests {
         assert!((found[0].rate - 5.0).abs() < 0.6, "{}", found[0].rate);
     }
 
+    /// Render `show` whole into `full` and its cut-down `small` alone into
+    /// `cut` (only the sampled cells lit), both started at `t0`.
+    fn render_whole_and_cut(
+        site: &Site,
+        (show, small): (&Show, &Show),
+        t0: DateTime<Utc>,
+        at: DateTime<Utc>,
+        (full, cut): (&mut Look, &mut Look),
+    ) {
+        crate::engine::render_look(site, &[ActiveShow::new(show, t0, None, 0)], at, full);
+        cut.lights.fill(Light::DARK);
+        render_cells(
+            site,
+            &[ActiveShow::new(small, t0, None, 0)],
+            at,
+            &mut cut.lights,
+            0,
+        );
+    }
+
     /// Cutting a layer down to the sampled fixtures keeps every sampled
     /// cell's light: a chase whose window repeats over the layer's full
     /// cell count (`every` defaults to all cells) is the case that needs it.
@@ -792,15 +812,7 @@ mod tests {
         let (mut full, mut cut) = (Look::dark(site), Look::dark(site));
         for k in 0..40 {
             let at = t0 + Duration::milliseconds(2_000 + 37 * k);
-            crate::engine::render_look(site, &[ActiveShow::new(show, t0, None, 0)], at, &mut full);
-            cut.lights.fill(Light::DARK);
-            render_cells(
-                site,
-                &[ActiveShow::new(&small, t0, None, 0)],
-                at,
-                &mut cut.lights,
-                0,
-            );
+            render_whole_and_cut(site, (show, &small), t0, at, (&mut full, &mut cut));
             for &f in &sampled {
                 assert_eq!(
                     cut.fixture_cells(site, f),
@@ -1029,15 +1041,7 @@ mod tests {
         let mut lit = 0;
         for k in 0..40 {
             let at = t0 + Duration::milliseconds(2_000 + 37 * k);
-            crate::engine::render_look(site, &[ActiveShow::new(show, t0, None, 0)], at, &mut full);
-            cut.lights.fill(Light::DARK);
-            render_cells(
-                site,
-                &[ActiveShow::new(&small, t0, None, 0)],
-                at,
-                &mut cut.lights,
-                0,
-            );
+            render_whole_and_cut(site, (show, &small), t0, at, (&mut full, &mut cut));
             for &f in &sampled {
                 let cells = full.fixture_cells(site, f);
                 assert_eq!(cut.fixture_cells(site, f), cells, "fixture {f} at {at}");
