@@ -420,29 +420,39 @@ pub fn markdown() -> String {
         s.push_str(&format!("\n## `{}`\n\n{}\n\n", e.name, e.summary));
         s.push_str("| key | unit | range | default | meaning |\n| --- | --- | --- | --- | --- |\n");
         for p in e.params {
-            s.push_str(&format!(
-                "| `{}` | {} | {} | {} | {} |\n",
-                p.key,
-                p.unit.describe(),
-                p.range,
-                p.default_text,
-                p.meaning.replace('|', "\\|")
-            ));
+            s.push_str(&markdown_row(p));
         }
         s.push_str(&format!("\n```toml\n[[layers]]\n{}\n```\n", e.example));
     }
     s.push_str("\n## Moving heads\n\nAny layer may also set these; they drive the pan, tilt, zoom and strobe channels of the moving heads among its fixtures.\n\n| key | unit | range | default | meaning |\n| --- | --- | --- | --- | --- |\n");
     for p in MOTION {
-        s.push_str(&format!(
-            "| `{}` | {} | {} | {} | {} |\n",
-            p.key,
-            p.unit.describe(),
-            p.range,
-            p.default_text,
-            p.meaning
-        ));
+        s.push_str(&markdown_row(p));
     }
     s
+}
+
+/// One key of an effect (or of the moving heads) as a Markdown table row.
+fn markdown_row(p: &Param) -> String {
+    format!(
+        "| `{}` | {} | {} | {} | {} |\n",
+        p.key,
+        p.unit.describe(),
+        p.range,
+        p.default_text,
+        p.meaning.replace('|', "\\|")
+    )
+}
+
+/// One key of an effect (or of the moving heads) as terminal text.
+fn text_row(p: &Param) -> String {
+    format!(
+        "    {:<11} {} · {} · default {}\n                {}\n",
+        p.key,
+        p.unit.describe(),
+        p.range,
+        p.default_text,
+        p.meaning
+    )
 }
 
 /// The reference as plain text for a terminal.
@@ -451,28 +461,14 @@ pub fn text() -> String {
     for e in EFFECTS {
         s.push_str(&format!("{}: {}\n", e.name, e.summary));
         for p in e.params {
-            s.push_str(&format!(
-                "    {:<11} {} · {} · default {}\n                {}\n",
-                p.key,
-                p.unit.describe(),
-                p.range,
-                p.default_text,
-                p.meaning
-            ));
+            s.push_str(&text_row(p));
         }
         let ex = e.example.replace('\n', "\n      ");
         s.push_str(&format!("  example:\n      [[layers]]\n      {ex}\n\n"));
     }
     s.push_str("moving heads (any layer):\n");
     for p in MOTION {
-        s.push_str(&format!(
-            "    {:<11} {} · {} · default {}\n                {}\n",
-            p.key,
-            p.unit.describe(),
-            p.range,
-            p.default_text,
-            p.meaning
-        ));
+        s.push_str(&text_row(p));
     }
     s
 }
