@@ -179,6 +179,11 @@ impl SacnPackets {
     }
 }
 
+/// Where a universe's packets go on a multicast output: its group, sACN port.
+fn multicast_group(universe: u16) -> SocketAddr {
+    SocketAddr::V4(SocketAddrV4::new(multicast_addr(universe), SACN_PORT))
+}
+
 /// One sACN source towards one receiver or the multicast groups.
 pub struct SacnOutput {
     udp: UdpSender,
@@ -245,10 +250,7 @@ impl SacnOutput {
             udp,
             packets: SacnPackets::new(&settings, &universes, &wire),
             settings,
-            groups: wire
-                .iter()
-                .map(|&w| SocketAddr::V4(SocketAddrV4::new(multicast_addr(w), SACN_PORT)))
-                .collect(),
+            groups: wire.iter().map(|&w| multicast_group(w)).collect(),
             wire,
             keep_alive: None,
             sync_sequence: 0,
@@ -294,13 +296,7 @@ impl SacnOutput {
     /// universes this source sends, in pages of 512, to the discovery
     /// universe's multicast group (multicast outputs) or to the receiver.
     fn send_discovery(&mut self) {
-        let to = match self.settings.target {
-            SacnTarget::Unicast(a) => a,
-            SacnTarget::Multicast => SocketAddr::V4(SocketAddrV4::new(
-                multicast_addr(DISCOVERY_UNIVERSE),
-                SACN_PORT,
-            )),
-        };
+        let to = self.destination(DISCOVERY_UNIVERSE);
         let pages = discovery_pages(&self.wire);
         let last = (pages.len() - 1).min(255) as u8;
         for (i, page) in pages.iter().enumerate().take(256) {
@@ -321,9 +317,7 @@ impl SacnOutput {
     fn destination(&self, wire_universe: u16) -> SocketAddr {
         match self.settings.target {
             SacnTarget::Unicast(a) => a,
-            SacnTarget::Multicast => {
-                SocketAddr::V4(SocketAddrV4::new(multicast_addr(wire_universe), SACN_PORT))
-            }
+            SacnTarget::Multicast => multicast_group(wire_universe),
         }
     }
 
