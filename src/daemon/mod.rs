@@ -5,13 +5,14 @@
 //! Deadlines are `start + n × period`, never `sleep(period)`, so time spent
 //! rendering does not accumulate as drift. Each frame is rendered ahead for
 //! the instant of its deadline and sent when the deadline comes, so the
-//! interval on the wire does not move with the render's length; a frame that misses its deadline
-//! by more than a period is counted late and the loop skips ahead rather
-//! than bursting to catch up. Shutdown is explicit: the caller flips the
-//! stop flag and joins the thread. On stop the loop sends nothing more:
-//! Art-Net nodes hold the last frame (sACN receivers get stream termination
-//! unless the output says `shutdown = "hold"`), so a service restart does not blink a street
-//! dark (issue 6 makes this a per-site choice).
+//! interval on the wire does not move with the render's length. A frame
+//! that misses its deadline by more than a period is counted late and the
+//! loop skips ahead rather than bursting to catch up. Shutdown is explicit:
+//! the caller flips the stop flag and joins the thread. On stop the loop
+//! sends nothing more: Art-Net nodes hold the last frame (sACN receivers
+//! get stream termination unless the output says `shutdown = "hold"`), so a
+//! service restart does not blink a street dark (issue 6 makes this a
+//! per-site choice).
 
 pub mod fds;
 pub mod lock;
@@ -351,7 +352,8 @@ fn run_frames(
         // render's varying length (at the cost of a change made during the
         // wait showing one frame later).
         let deadline = start + grid(period, n);
-        let at = clock.at_instant(deadline);
+        // A late frame goes out at once: rendered for now, not its deadline.
+        let at = clock.at_instant(deadline.max(Instant::now()));
         let mut active = recycle(std::mem::take(&mut spare_active));
         program.active_into(&config, at, &mut active);
         control.active_into(at, &mut active);
