@@ -266,12 +266,16 @@ pub fn check(cfg: &Config, safety: &SafetyConfig, threads: usize) -> Vec<Finding
         // Which layers fail on their own?
         let mut layers = Vec::new();
         if show.layers.len() > 1 {
-            for layer in show.layers.iter().filter(|l| !is_steady(l)) {
+            for layer in &show.layers {
                 let alone = Show {
                     layers: vec![layer.clone()],
                     ..show.clone()
                 };
-                if measure(site, &alone, safety, &scopes, &sampled, &mut look, threads).is_some() {
+                // Layers that cannot flash alone (steady, slow) need no render.
+                if !cannot_flash(&alone, safety)
+                    && measure(site, &alone, safety, &scopes, &sampled, &mut look, threads)
+                        .is_some()
+                {
                     layers.push(layer.location);
                 }
             }
@@ -287,11 +291,6 @@ pub fn check(cfg: &Config, safety: &SafetyConfig, threads: usize) -> Vec<Finding
         });
     }
     out
-}
-
-/// A layer whose light does not change with time once faded in.
-fn is_steady(layer: &crate::show::Layer) -> bool {
-    matches!(layer.effect, crate::show::effect::Effect::Solid { .. })
 }
 
 /// Whether `show` provably cannot fail, without rendering it.
