@@ -18,51 +18,18 @@ use nightscape::wire::artnet::{encode_artdmx, ARTDMX_HEADER_LEN};
 
 const ARTDMX_LEN: usize = ARTDMX_HEADER_LEN + UNIVERSE_SIZE;
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, UdpSocket};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The measuring window: long enough for every send on a slow machine
 /// (each waits for the monitor to catch up, bounded below).
 const WINDOW: &str = "10";
 
-struct Running {
-    child: Child,
-    addr: SocketAddr,
-    stderr: std::thread::JoinHandle<String>,
-}
+use crate::common::RunningMonitor as Running;
 
 /// `nightscape monitor` on a port of its own, with `extra` arguments.
 fn start(extra: &[&str]) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nightscape"))
-        .args(["monitor", "--listen", "127.0.0.1:0", "--format", "json"])
-        .args(["--seconds", WINDOW])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("first line: {line}"))
-        .parse()
-        .unwrap();
-    // Keep reading so the monitor never writes into a closed pipe.
-    let stderr = std::thread::spawn(move || {
-        let mut rest = String::new();
-        let _ = stderr.read_to_string(&mut rest);
-        rest
-    });
-    Running {
-        child,
-        addr,
-        stderr,
-    }
+    crate::common::start_monitor(WINDOW, extra)
 }
 
 /// The report and what the monitor said on stderr.

@@ -9,9 +9,8 @@ use nightscape::engine::dmx::{look_to_frame_reference, DmxMap};
 use nightscape::engine::{self, ActiveShow, Frame, Look};
 use nightscape::generate::{GeneratedEffect, SiteSpec, SHOW_NAME};
 use nightscape::wire::artnet::{encode_artdmx, encode_artsync, ARTDMX_HEADER_LEN, ARTSYNC_LEN};
-use std::io::{BufRead, BufReader};
 use std::net::UdpSocket;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
 fn generated(spec: &SiteSpec) -> (tempfile::TempDir, Config) {
@@ -201,28 +200,10 @@ fn artdmx(universe: u16, seq: u8, fill: u8) -> Vec<u8> {
     buf[..n].to_vec()
 }
 
-/// Start `nightscape monitor` on a port of its own choosing and return it
-/// with the address it listens on (read from its first line).
+/// `nightscape monitor` on a port of its own: the process and its address.
 fn start_monitor(seconds: &str) -> (std::process::Child, std::net::SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nightscape"))
-        .args(["monitor", "--listen", "127.0.0.1:0", "--format", "json"])
-        .args(["--seconds", seconds])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    stderr.read_line(&mut line).unwrap();
-    // Keep reading so the monitor never writes into a closed pipe.
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("first line: {line}"))
-        .parse()
-        .unwrap();
-    (child, addr)
+    let m = crate::common::start_monitor(seconds, &[]);
+    (m.child, m.addr)
 }
 
 #[test]

@@ -166,3 +166,47 @@ pub fn cli_render(site: &Path, at: &str) -> std::collections::BTreeMap<u16, Vec<
         })
         .collect()
 }
+
+/// A `nightscape monitor` the test started, on a port of its own.
+pub struct RunningMonitor {
+    pub child: std::process::Child,
+    pub addr: std::net::SocketAddr,
+    /// Everything it writes to stderr after its first line.
+    pub stderr: std::thread::JoinHandle<String>,
+}
+
+/// Start `nightscape monitor --listen 127.0.0.1:0 --format json --seconds
+/// SECONDS` with `extra` arguments; its address is read from its first
+/// line, and its stderr is kept being read so it never writes into a
+/// closed pipe.
+pub fn start_monitor(seconds: &str, extra: &[&str]) -> RunningMonitor {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nightscape"))
+        .args(["monitor", "--listen", "127.0.0.1:0", "--format", "json"])
+        .args(["--seconds", seconds])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("first line: {line}"))
+        .parse()
+        .unwrap();
+    let stderr = std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = stderr.read_to_string(&mut rest);
+        rest
+    });
+    RunningMonitor {
+        child,
+        addr,
+        stderr,
+    }
+}
