@@ -12,22 +12,32 @@
 //! callgrind_annotate --inclusive=yes callgrind.out.<pid>
 //! ```
 //!
-//! `FRAMES=UNIVERSES,N`: the site of `generate-site --universes UNIVERSES`
-//! (effect `all`), one warm-up frame, then N frames, 25 ms apart.
+//! `FRAMES=UNIVERSES,N[,EFFECT]`: the site of `generate-site --universes
+//! UNIVERSES --effect EFFECT` (`all` unless given), one warm-up frame, then
+//! N frames, 25 ms apart.
 
 use chrono::{DateTime, Duration, Utc};
 use nightscape_core::config::{self, Config, Sources};
 use nightscape_core::control::CompiledControl;
 use nightscape_core::diag::{Diagnostics, SourceFile};
 use nightscape_core::engine::ActiveShow;
-use nightscape_core::generate::{site_files, SiteSpec, SHOW_NAME};
+use nightscape_core::generate::{site_files, GeneratedEffect, SiteSpec, SHOW_NAME};
 use nightscape_core::pipeline::{FrameBuilder, FrameHook};
 
 fn main() {
     let spec = std::env::var("FRAMES").unwrap_or_else(|_| "1000,3".into());
-    let (u, n) = spec.split_once(',').expect("FRAMES=UNIVERSES,N");
-    let (u, n): (u32, u32) = (u.parse().expect("universes"), n.parse().expect("frames"));
-    let cfg = site(u);
+    let mut parts = spec.split(',');
+    let mut next = |what| {
+        parts
+            .next()
+            .unwrap_or_else(|| panic!("FRAMES=UNIVERSES,N: no {what}"))
+    };
+    let u: u32 = next("universes").parse().expect("universes");
+    let n: u32 = next("frames").parse().expect("frames");
+    let effect = parts.next().unwrap_or("all");
+    let mut spec = SiteSpec::new(u);
+    spec.effect = GeneratedEffect::parse(effect).expect("effect: wave, gradient, twinkle or all");
+    let cfg = site(&spec);
     let mut builder = FrameBuilder::new(&cfg.site);
     let start: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-12-31T20:00:00+08:00")
         .unwrap()
@@ -45,13 +55,16 @@ fn main() {
             hash = (hash ^ *byte as u64).wrapping_mul(0x0100_0000_01b3);
         }
     }
-    println!("{u} universes, {} frames: DMX hash {hash:016x}", n + 1);
+    println!(
+        "{u} universes of {effect}, {} frames: DMX hash {hash:016x}",
+        n + 1
+    );
 }
 
 /// The generated site, compiled from its files in memory.
-fn site(universes: u32) -> Config {
+fn site(spec: &SiteSpec) -> Config {
     let (mut site, mut profiles, mut shows) = (None, Vec::new(), Vec::new());
-    for (path, text) in site_files(&SiteSpec::new(universes)).expect("site spec") {
+    for (path, text) in site_files(spec).expect("site spec") {
         match path.as_str() {
             "site.toml" => site = Some(SourceFile::new(path, text)),
             p if p.starts_with("fixtures/") => profiles.push(SourceFile::new(path, text)),
