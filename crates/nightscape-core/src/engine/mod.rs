@@ -186,11 +186,14 @@ pub fn render_look_threads(
     } else {
         threads.clamp(1, 16)
     };
-    // Each thread darkens its own part just before rendering it: at city
-    // scale the look is megabytes, and one thread clearing all of it
-    // before the split was a tenth of the frame (perf, 1,000 universes).
+    // Each thread darkens its own part just before rendering it (at city
+    // scale the look is megabytes: one thread clearing all of it before
+    // the split was a tenth of the frame in perf at 1,000 universes), and
+    // not at all when the first layer drawn replaces every cell of it.
     let render_part = |part: &mut [Light], first: usize| {
-        part.fill(Light::DARK);
+        if !first_layer_replaces(shows, at, first, first + part.len()) {
+            part.fill(Light::DARK);
+        }
         render_cells(site, shows, at, part, first);
     };
     if threads == 1 {
@@ -240,6 +243,37 @@ pub fn render_look_threads(
             }
         }
     });
+}
+
+/// Whether the first layer blended at `at` (the first layer of the first
+/// show [`for_each_in_order`] draws) overwrites every cell of
+/// `lo .. hi`: a crossfade at full opacity, no mask, and the layer's cells
+/// at `lo .. hi` of its list are exactly `lo .. hi` (a whole-site layer,
+/// the usual base of a city show). What was in the look before does not
+/// matter then.
+fn first_layer_replaces(shows: &[ActiveShow], at: DateTime<Utc>, lo: usize, hi: usize) -> bool {
+    let mut first = None;
+    for_each_in_order(shows, |active| {
+        if first.is_none() && active.opacity(at) > 0.0 {
+            first = Some(active);
+        }
+    });
+    let Some(active) = first else {
+        return false;
+    };
+    let Some(layer) = active.show.layers.first() else {
+        return false;
+    };
+    active.mask.is_none()
+        && active.opacity(at) >= 1.0
+        && layer.blend == Blend::Ltp
+        && layer.cells.get(lo..hi).is_some_and(|cells| {
+            cells
+                .iter()
+                .enumerate()
+                .fold(0, |acc, (k, &c)| acc | (c as usize ^ (lo + k)))
+                == 0
+        })
 }
 
 /// Visit the shows lowest priority first, ties by start then by position
@@ -309,7 +343,6 @@ pub(crate) fn render_cells(
                     i0 = i1;
                     continue;
                 }
-                let out = &mut shade[..i1 - i0];
                 let slices = CellSlices {
                     along: &layer.along[i0..i1],
                     u: &layer.u[i0..i1],
@@ -317,6 +350,22 @@ pub(crate) fn render_cells(
                     ids: cells,
                     phase: layer.phase.get(i0..i1).unwrap_or(&[]),
                 };
+                if consecutive
+                    && active.mask.is_none()
+                    && layer.blend == Blend::Ltp
+                    && opacity >= 1.0
+                    && min >= lo
+                    && max < hi
+                {
+                    // A crossfade at full opacity replaces: the run is
+                    // shaded straight into the look, not into the batch
+                    // buffer and copied (a second pass over megabytes).
+                    let run = &mut lights[(min - lo) as usize..=(max - lo) as usize];
+                    shader.shade(slices, count, layer.level, run);
+                    i0 = i1;
+                    continue;
+                }
+                let out = &mut shade[..i1 - i0];
                 shader.shade(slices, count, layer.level, out);
                 // Without a mask, the batch is blended run by run: a run of
                 // consecutive cells (a fixture's, usually the whole batch,
@@ -596,6 +645,52 @@ mod tests {
                 }
             }
             assert!(look.lights.iter().any(|l| l.kelvin > 0.0) == (name != SHOW_NAME));
+        }
+    }
+
+    /// A look reused from frame to frame on several threads equals a fresh
+    /// one rendered on one thread, whichever show came before: a whole-site
+    /// crossfade base (which skips darkening the look and shades straight
+    /// into it), a base on part of the site (the `all` show's avenues), a
+    /// base mid-fade, and no show at all.
+    #[test]
+    fn a_reused_look_forgets_the_frame_before() {
+        let base = "fade_in = \"4s\"\n\
+            [[layers]]\ntarget = \"*\"\neffect = \"gradient\"\ncolors = [\"#ff0060\", \"#00c0ff\"]\nspeed = \"2 m/s\"\n";
+        let cfg = site(120, &[("base", base)]);
+        let site = &cfg.site;
+        assert!(site.cells.len() >= PARALLEL_MIN_CELLS);
+        let t0: DateTime<Utc> = DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::days(20_000);
+        let (base, all) = (cfg.show("base").unwrap(), cfg.show(SHOW_NAME).unwrap());
+        // (shows, ms after t0): faded in, partial base, mid-fade, nothing.
+        let steps: [(&[&Show], i64); 6] = [
+            (&[base], 30_000),
+            (&[all], 30_025),
+            (&[base], 30_050),
+            (&[base], 1_000),
+            (&[], 2_000),
+            (&[all, base], 31_000),
+        ];
+        for threads in [2, 3] {
+            let mut reused = Look::dark(site);
+            for (k, (shows, ms)) in steps.iter().enumerate() {
+                let active: Vec<ActiveShow> = shows
+                    .iter()
+                    .enumerate()
+                    .map(|(p, s)| ActiveShow::new(s, t0, None, p as i32))
+                    .collect();
+                let at = t0 + chrono::Duration::milliseconds(*ms);
+                render_look_threads(site, &active, at, &mut reused, threads);
+                let mut fresh = Look::dark(site);
+                render_look(site, &active, at, &mut fresh);
+                let bits = |l: &Look| -> Vec<[u32; 4]> {
+                    l.lights
+                        .iter()
+                        .map(|l| [l.r, l.g, l.b, l.kelvin].map(f32::to_bits))
+                        .collect()
+                };
+                assert!(bits(&reused) == bits(&fresh), "step {k}, {threads} threads");
+            }
         }
     }
 
