@@ -424,7 +424,9 @@ pub(super) async fn frame(State(st): State<ApiState>, _v: Viewer) -> ApiResult<J
 /// Server-sent events of fixture colours (`event: colors`), at most 10 a
 /// second, only when they change (and once a second regardless).
 #[utoipa::path(get, path = "/api/live", tag = "status", params(LiveQuery),
-    responses((status = 200, content_type = "text/event-stream", body = LiveEvent), (status = 401, body = ErrorBody)),
+    responses((status = 200, content_type = "text/event-stream", body = String,
+        description = "A server-sent event stream (text, not JSON): each event is `event: colors` with a `data:` line holding one `LiveEvent` as JSON (see components/schemas/LiveEvent)"),
+        (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn live(
     State(st): State<ApiState>,

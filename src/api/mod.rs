@@ -268,6 +268,9 @@ impl ApiState {
         title = "nightscape operator API",
         description = "Trigger festival scenes, override and black out parts of the site, set masters, and read what the lights do. Errors are {\"error\": \"...\", \"field\": \"...\"}. Reads need a viewer token; operations marked `x-public-read: true` are served without one when the site sets `[api] public_read = true` (this document then lists an empty security requirement beside the bearer one). Changes need an operator token, the audit log an admin token. Text fields are trimmed and must not be empty (`pattern: \\S`), at most 500 characters."
     ),
+    // The live stream's events: its response is `text/event-stream` (a
+    // string), so the event's shape is listed here rather than as a body.
+    components(schemas(views::LiveEvent)),
     modifiers(&BearerScheme),
     tags(
         (name = "status", description = "What the lights are doing"),

@@ -573,6 +573,11 @@ fn reads_describe_the_site_and_what_it_does() {
     assert!(paths["/api/overrides"]["post"]["requestBody"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     assert!(doc["components"]["schemas"]["OverrideRequest"].is_object());
+    // The live stream is text (server-sent events), its events' JSON a
+    // listed schema: a client generated from the document reads it as text.
+    let live = &paths["/api/live"]["get"]["responses"]["200"]["content"]["text/event-stream"];
+    assert_eq!(live["schema"]["type"], "string", "{live}");
+    assert!(doc["components"]["schemas"]["LiveEvent"]["properties"]["colors"].is_object());
 
     let (s, page) = api.call("GET", "/", None, None);
     assert_eq!(s, 200);
