@@ -683,3 +683,242 @@ fn map_fixture(
         };
     }
 }
+
+#[cfg(test)]
+mod lane_tests {
+    //! The vectorised RGB pixel path against the scalar one, to the bit:
+    //! the channel rounding alone on every kind of float, then whole maps
+    //! of sites built to hit each curve, limit and edge of the loop.
+    use super::*;
+    use crate::config::{self, Sources};
+    use crate::diag::{Diagnostics, SourceFile};
+    use crate::engine::{apply_limits, Limits};
+    use crate::generate::{site_files, SiteSpec};
+
+    /// A small deterministic generator (xorshift64*), so a failure repeats.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn unit(&mut self) -> f32 {
+            (self.next() >> 40) as f32 / (1u64 << 24) as f32
+        }
+        /// Mostly 0..=1, sometimes an edge: out of range, NaN, infinite,
+        /// tiny, a halfway point.
+        fn level(&mut self) -> f32 {
+            match self.next() % 16 {
+                0 => f32::NAN,
+                1 => -self.unit(),
+                2 => 1.0 + 3.0 * self.unit(),
+                3 => [f32::INFINITY, f32::NEG_INFINITY, -0.0, 0.0, 1.0][self.next() as usize % 5],
+                4 => f32::from_bits(self.next() as u32 & 0x007f_ffff), // subnormal
+                5 => (((self.next() % 255) as f32) + 0.5) / 255.0,
+                6 => 0.5,
+                _ => self.unit(),
+            }
+        }
+    }
+
+    fn bits_near(x: f32, ulps: i32) -> impl Iterator<Item = f32> {
+        (-ulps..=ulps).map(move |d| f32::from_bits((x.to_bits() as i32).saturating_add(d) as u32))
+    }
+
+    /// Levels that stress the rounding: a stride through every float from
+    /// 0 to just over 1, a neighbourhood of every k/255 and (k+½)/255 (and
+    /// of their square roots, for the square curve), and the odd ones.
+    fn hard_levels() -> Vec<f32> {
+        let mut xs = Vec::new();
+        let mut bits = 0u32;
+        while bits <= 1.0001f32.to_bits() {
+            xs.push(f32::from_bits(bits));
+            bits += 1009;
+        }
+        for k in 0..=255u32 {
+            for x in [k as f32 / 255.0, (k as f32 + 0.5) / 255.0] {
+                xs.extend(bits_near(x, 64));
+                xs.extend(bits_near(x.sqrt(), 64));
+            }
+        }
+        xs.extend([
+            f32::NAN,
+            -f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            -0.0,
+            0.0,
+            -1.0,
+            -1e-30,
+            1.0,
+            2.0,
+            1e30,
+            f32::MAX,
+            f32::MIN,
+            f32::MIN_POSITIVE,
+            f32::from_bits(1),
+            f32::from_bits(0x007f_ffff),
+            0.5,
+            0.499_999_97,
+        ]);
+        let mut rng = Rng(0x5eed);
+        xs.extend((0..100_000).map(|_| rng.level()));
+        xs
+    }
+
+    #[test]
+    fn lane_rounding_is_to8_to_the_bit_for_every_kind_of_level() {
+        let mut ties = 0;
+        for x in hard_levels() {
+            assert_eq!(
+                to8_lanes::<false>(x),
+                to8(x),
+                "linear {x:e} ({:#x})",
+                x.to_bits()
+            );
+            let sq = DimmerCurve::Square.apply(x);
+            assert_eq!(
+                to8_lanes::<true>(x),
+                to8(sq),
+                "square {x:e} ({:#x})",
+                x.to_bits()
+            );
+            let y = x.clamp(0.0, 1.0) * 255.0;
+            if y.fract() == 0.5 {
+                ties += 1;
+            }
+        }
+        // The halfway cases (where rounding to even would differ) are hit.
+        assert!(ties > 100, "only {ties} exact halves");
+    }
+
+    #[test]
+    fn four_pixels_are_twelve_channels_in_patch_order() {
+        let mut rng = Rng(7);
+        for _ in 0..20_000 {
+            let p = [(); 4].map(|_| Light {
+                r: rng.level(),
+                g: rng.level(),
+                b: rng.level(),
+                kelvin: if rng.unit() > 0.5 { 2700.0 } else { 0.0 },
+            });
+            let want: Vec<u8> = p.iter().flat_map(|l| [l.r, l.g, l.b].map(to8)).collect();
+            assert_eq!(four_pixels::<false>(p).to_vec(), want);
+            let sq = |v: f32| to8(DimmerCurve::Square.apply(v));
+            let want: Vec<u8> = p.iter().flat_map(|l| [l.r, l.g, l.b].map(sq)).collect();
+            assert_eq!(four_pixels::<true>(p).to_vec(), want);
+        }
+    }
+
+    /// A generated site of `bar_pixels`-cell RGB bars.
+    fn generated(universes: u32, bar_pixels: u32) -> Site {
+        let mut spec = SiteSpec::new(universes);
+        spec.bar_pixels = bar_pixels;
+        let (mut site, mut profiles, mut shows) = (None, Vec::new(), Vec::new());
+        for (path, text) in site_files(&spec).unwrap() {
+            match path.as_str() {
+                "site.toml" => site = Some(SourceFile::new(path, text)),
+                p if p.starts_with("fixtures/") => profiles.push(SourceFile::new(path, text)),
+                _ => shows.push(SourceFile::new(path, text)),
+            }
+        }
+        let sources = Sources {
+            folder: "g".into(),
+            site: site.unwrap(),
+            profiles,
+            profiles_unreadable: None,
+            shows,
+        };
+        config::compile(sources, Diagnostics::new())
+            .unwrap_or_else(|d| panic!("{:?}", d.items))
+            .site
+    }
+
+    fn varied_look(site: &Site, seed: u64) -> Look {
+        let mut rng = Rng(seed);
+        let mut look = Look::dark(site);
+        for l in &mut look.lights {
+            *l = Light {
+                r: rng.level(),
+                g: rng.level(),
+                b: rng.level(),
+                kelvin: if rng.unit() > 0.7 { 3000.0 } else { 0.0 },
+            };
+        }
+        look
+    }
+
+    /// Every curve, with and without limits, bars of 1..=170 pixels (counts
+    /// that are and are not multiples of four), bars moved so they run past
+    /// channel 512 by whole pixels and by one or two channels, on one
+    /// thread and on two: the map's bytes are the reference mapping's.
+    #[test]
+    fn rgb_pixel_bars_map_to_the_reference_bytes_for_every_curve_and_limit() {
+        let curves = [
+            DimmerCurve::Linear,
+            DimmerCurve::Square,
+            DimmerCurve::Gamma(2.2),
+            DimmerCurve::Gamma(0.45),
+        ];
+        let cases = [
+            (2, 1),
+            (2, 2),
+            (2, 3),
+            (2, 5),
+            (3, 7),
+            (2, 8),
+            (2, 170),
+            (130, 7),
+        ];
+        for (universes, px) in cases {
+            let mut site = generated(universes, px);
+            let footprint = 3 * px as usize;
+            // Push the last bar of each of the first universes off the end:
+            // by whole pixels, one channel and two.
+            for (u, over) in [(0u32, 6usize), (1, 1), (2, 2)] {
+                let Some(f) = site
+                    .fixtures
+                    .iter_mut()
+                    .filter(|f| f.universe_index == u)
+                    .last()
+                else {
+                    continue;
+                };
+                f.address = (513 + over).saturating_sub(footprint).clamp(1, 512) as u16;
+            }
+            assert!(site.fixtures.iter().all(|f| {
+                let m = &site.profiles[f.profile].modes[f.mode];
+                m.channels.len() == footprint
+            }));
+            let mut limits = Limits::none(&site);
+            for fi in 0..site.fixtures.len() {
+                limits.scale[fi] = [1.0, 0.8, 0.5, 1.0, f32::NAN][fi % 5];
+                limits.cap[fi] = [1.0, 1.0, 0.3, 0.6, 0.0, 0.999][fi % 6];
+            }
+            for curve in curves {
+                for p in &mut site.profiles {
+                    p.dimmer_curve = curve;
+                }
+                let mut map = DmxMap::new(&site);
+                assert!(map.plans.iter().all(|p| p.rgb_pixels), "{px} px");
+                let look = varied_look(&site, u64::from(px) * 31 + 1);
+                let mut limited = look.clone();
+                apply_limits(&site, &mut limited, &limits);
+                let mut want = Frame::new(&site);
+                let mut want_limited = Frame::new(&site);
+                look_to_frame_reference(&site, &look, &mut want);
+                look_to_frame_reference(&site, &limited, &mut want_limited);
+                for threads in [1, 2] {
+                    let mut frame = Frame::new(&site);
+                    map.map(&site, &look, &mut frame, threads);
+                    let at = format!("{px} px, {curve:?}, {threads} threads");
+                    assert!(frame == want, "{at}");
+                    map.map_limited(&site, &look, Some(&limits), &mut frame, threads);
+                    assert!(frame == want_limited, "{at}, limited");
+                }
+            }
+        }
+    }
+}
