@@ -587,7 +587,7 @@ fn map_one(
 /// Plain RGB pixels (red, green, blue at 3 × cell): what `scope_emitters`
 /// without a dimmer gives for an RGB-only cell, channel by channel. `pre` is
 /// the cell's limit and, for a curve other than linear or square, the curve
-/// on each channel; `SQUARE` squares the clamped level in [`to8_lanes`]
+/// on each channel; `SQUARE` squares the clamped level in [`four_pixels`]
 /// (which clamps, so the linear curve is the identity here). Four pixels at
 /// a time go through [`four_pixels`] into their 12 slots; the last few (and
 /// a bar running past channel 512) through one padded group, keeping only
@@ -644,9 +644,9 @@ fn four_pixels<const SQUARE: bool>(p: [Light; 4]) -> [u8; 12] {
     return four_pixels_portable::<SQUARE>(p);
 }
 
-/// [`four_pixels`] in plain Rust, channel by channel through [`to8_lanes`]
-/// (which the compiler may or may not turn into vectors; on x86-64 it did in
-/// one build and half did not in the next, hence [`sse2`]).
+/// [`four_pixels`] in plain Rust, channel by channel through [`to8_lanes`],
+/// for the compiler to vectorise as it sees fit (on x86-64 this came out as
+/// clean vectors in one build and half scalar in the next, hence [`sse2`]).
 #[cfg(any(test, not(target_arch = "x86_64")))]
 #[inline(always)]
 fn four_pixels_portable<const SQUARE: bool>(p: [Light; 4]) -> [u8; 12] {
@@ -718,8 +718,8 @@ const ROUNDING_MAGIC: f32 = 8_388_608.0;
 /// is a multiple of its ulp and the sum's ulp is 1), then the one case where
 /// that differs from half away from zero, a tie rounded down to even, is
 /// found exactly (`y − rounded` is exact: Sterbenz) and adds one. Equal to
-/// `to8` on all 2³² floats, both curves (an ignored test, ≈ 40 s in release);
-/// the default tests take a stride, every halfway point and the odd ones.
+/// `to8` on all 2³² floats, both curves (the ignored test); the default
+/// tests take a stride, every halfway point and the odd ones.
 #[cfg(any(test, not(target_arch = "x86_64")))]
 #[inline(always)]
 fn to8_lanes<const SQUARE: bool>(x: f32) -> u8 {
