@@ -970,7 +970,7 @@ mod lane_tests {
         four_pixels_round_as_to8(hard_levels().into_iter());
     }
 
-    /// All 2³² floats through the lanes: a few minutes in a release build
+    /// All 2³² floats through the lanes: about 90 s in a release build
     /// (`cargo test --release -p nightscape-core -- --ignored every_float`),
     /// far longer in a debug one, so not in the default run.
     #[test]
@@ -1131,6 +1131,82 @@ mod lane_tests {
                     assert!(frame == want_limited, "{at}, limited");
                 }
             }
+        }
+    }
+
+    /// The demo site (`shows/` and `fixtures/` of the repository: floods
+    /// with dimmers and whites, tunable whites, moving heads, pixel bars)
+    /// with a varied look and limits, into frames holding stale bytes.
+    #[test]
+    fn the_demo_site_maps_to_the_reference_bytes_into_stale_frames() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let read = |dir: &str| {
+            let mut files: Vec<(String, String)> = std::fs::read_dir(root.join(dir))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .map(|p| {
+                    let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                    (name, std::fs::read_to_string(&p).unwrap())
+                })
+                .collect();
+            files.sort();
+            files
+        };
+        let mut site = None;
+        let mut shows = Vec::new();
+        for (name, text) in read("shows") {
+            if name == "site.toml" {
+                site = Some(SourceFile::new(name, text));
+            } else {
+                shows.push(SourceFile::new(name, text));
+            }
+        }
+        let profiles = read("fixtures")
+            .into_iter()
+            .map(|(name, text)| SourceFile::new(format!("fixtures/{name}"), text))
+            .collect();
+        let sources = Sources {
+            folder: "shows".into(),
+            site: site.unwrap(),
+            profiles,
+            profiles_unreadable: None,
+            shows,
+        };
+        let site = config::compile(sources, Diagnostics::new())
+            .unwrap_or_else(|d| panic!("{:?}", d.items))
+            .site;
+        let mut map = DmxMap::new(&site);
+        assert!(map.plans.iter().any(|p| p.rgb_pixels) && map.plans.iter().any(|p| !p.rgb_pixels));
+        let mut limits = Limits::none(&site);
+        for fi in 0..site.fixtures.len() {
+            limits.scale[fi] = [1.0, 0.7, 1.0][fi % 3];
+            limits.cap[fi] = [1.0, 1.0, 0.4, 1.0][fi % 4];
+        }
+        for seed in 1..4 {
+            let mut look = varied_look(&site, seed);
+            let mut rng = Rng(seed);
+            for m in &mut look.motion {
+                m.pan = 100.0 * (rng.unit() - 0.5);
+                m.tilt = 50.0 * (rng.unit() - 0.5);
+                m.zoom = rng.unit();
+                m.strobe = if rng.unit() > 0.5 {
+                    f32::NAN
+                } else {
+                    rng.unit()
+                };
+            }
+            let mut want = Frame::new(&site);
+            look_to_frame_reference(&site, &look, &mut want);
+            let mut frame = stale(&site);
+            map.map(&site, &look, &mut frame, 1);
+            assert!(frame == want, "seed {seed}");
+            let mut limited = look.clone();
+            apply_limits(&site, &mut limited, &limits);
+            look_to_frame_reference(&site, &limited, &mut want);
+            let mut frame = stale(&site);
+            map.map_limited(&site, &look, Some(&limits), &mut frame, 1);
+            assert!(frame == want, "seed {seed}, limited");
         }
     }
 
