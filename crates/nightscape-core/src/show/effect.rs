@@ -382,7 +382,9 @@ impl Shader<'_> {
                 }
             },
             Shader::Gradient { colors, scroll } => {
-                if colors.len() >= 2 && colors.iter().all(|&c| plain(c)) {
+                if gradient_lanes(colors, scroll, u, level, out) {
+                    // The usual pixel gradient: done in branch-free lanes.
+                } else if colors.len() >= 2 && colors.iter().all(|&c| plain(c)) {
                     // `sample` inlined: its segment arithmetic without the
                     // call, the match on the colour count or the Kelvin logic.
                     let (top, last) = ((colors.len() - 1) as f32, colors.len() - 2);
@@ -442,6 +444,111 @@ impl Shader<'_> {
                         *o = light(twinkle_cell(base, sparkle, density, slots, seed, id));
                     }
                 }
+            }
+        }
+    }
+}
+
+/// The most stops [`gradient_lanes`] takes: its segment choice is a chain
+/// of one compare per stop, cheaper than a gather up to a handful of stops.
+const LANE_STOPS: usize = 8;
+
+/// A gradient of 2..=[`LANE_STOPS`] colours without a temperature over a
+/// batch whose positions are all in 0..=1 (and a scroll offset in 0..=1),
+/// shaded in loops without a call, a gather or an early exit, which the
+/// compiler vectorises: false (nothing written) when the batch is not such.
+///
+/// The same bits as the general loop, step by step:
+/// - the scroll's `floor` of `u − off` (in −1..=1 here) is −1, 0 or 1 by
+///   two compares, +0 in the middle as [`floor`] gives (so −0 − 0 stays −0);
+/// - a wrapped position is in −0..1 and an unscrolled one in 0..=1, so the
+///   clamp to 0..=1 changes nothing and is left out;
+/// - the segment index `min(trunc(y), stops − 2)` of y in 0..=stops−1 is the
+///   number of k in 1..=stops−2 with y ≥ k, and the segment's start and its
+///   step to the next colour (`b − a`, the subtraction [`lerp_plain`] does
+///   per cell) are picked by the same compares.
+fn gradient_lanes(
+    colors: &[Color],
+    scroll: Option<f64>,
+    u: &[f32],
+    level: f32,
+    out: &mut [Light],
+) -> bool {
+    if !(2..=LANE_STOPS).contains(&colors.len())
+        || !colors.iter().all(|&c| plain(c))
+        || scroll.is_some_and(|off| !(0.0..=1.0).contains(&off))
+        || !u.iter().fold(true, |all, &x| all & (x >= 0.0) & (x <= 1.0))
+    {
+        return false;
+    }
+    match colors.len() {
+        2 => gradient_segments::<1>(colors, scroll, u, level, out),
+        3 => gradient_segments::<2>(colors, scroll, u, level, out),
+        4 => gradient_segments::<3>(colors, scroll, u, level, out),
+        5 => gradient_segments::<4>(colors, scroll, u, level, out),
+        6 => gradient_segments::<5>(colors, scroll, u, level, out),
+        7 => gradient_segments::<6>(colors, scroll, u, level, out),
+        _ => gradient_segments::<7>(colors, scroll, u, level, out),
+    }
+    true
+}
+
+/// [`gradient_lanes`] for `S` segments (S + 1 colours).
+#[inline(always)]
+fn gradient_segments<const S: usize>(
+    colors: &[Color],
+    scroll: Option<f64>,
+    u: &[f32],
+    level: f32,
+    out: &mut [Light],
+) {
+    // Each segment's start and step, per primary.
+    let mut start = [[0.0f32; 3]; S];
+    let mut step = [[0.0f32; 3]; S];
+    for k in 0..S {
+        let (a, b) = (colors[k], colors[k + 1]);
+        start[k] = [a.r, a.g, a.b];
+        step[k] = [b.r - a.r, b.g - a.g, b.b - a.b];
+    }
+    let top = S as f32;
+    // The light closure's level for a gradient's level 1.
+    let lv = (1.0 * level).clamp(0.0, 1.0);
+    let shade = |s: f32| {
+        let y = s * top;
+        let (mut a, mut d, mut i) = (start[0], step[0], 0.0f32);
+        for k in 1..S {
+            let above = y >= k as f32;
+            a = if above { start[k] } else { a };
+            d = if above { step[k] } else { d };
+            i = if above { k as f32 } else { i };
+        }
+        let f = y - i;
+        Light {
+            r: (a[0] + d[0] * f) * lv,
+            g: (a[1] + d[1] * f) * lv,
+            b: (a[2] + d[2] * f) * lv,
+            kelvin: 0.0,
+        }
+    };
+    match scroll {
+        Some(off) => {
+            for (o, &x) in out.iter_mut().zip(u) {
+                let x = x as f64 - off;
+                let whole = if x < 0.0 {
+                    -1.0
+                } else if x >= 1.0 {
+                    1.0
+                } else {
+                    0.0
+                };
+                let s = (x - whole) as f32;
+                // As in `wrap_unit`: just below 1 in f64 can round to 1.
+                *o = shade(if s >= 1.0 { 0.0 } else { s });
+            }
+        }
+        None => {
+            for (o, &x) in out.iter_mut().zip(u) {
+                *o = shade(x);
             }
         }
     }
@@ -1317,5 +1424,141 @@ mod tests {
         assert_eq!(once.eval(&at(1.5, 0, 0.0)), (BLUE, 0.5));
         assert_eq!(once.eval(&at(100.0, 0, 0.0)), (RED, 1.0));
         assert_eq!(once.eval(&at(-1.0, 0, 0.0)).1, 0.0);
+    }
+}
+
+/// The batch loops ([`Shader::shade`], its lane paths included) against the
+/// cell-at-a-time arithmetic ([`Shader::cell`] then the level), bit for bit,
+/// on inputs chosen for the edges of each fast path.
+#[cfg(test)]
+mod batch_edges {
+    use super::*;
+
+    fn bits(l: &Light) -> [u32; 4] {
+        [l.r, l.g, l.b, l.kelvin].map(f32::to_bits)
+    }
+
+    /// Shade `cells` in batches of every length in `lens` (consecutive
+    /// slices of the input) and compare each cell with [`Shader::cell`].
+    fn check(shader: &Shader<'_>, cells: CellSlices<'_>, count: u32, level: f32, what: &str) {
+        let n = cells.along.len();
+        for len in [1, 2, 3, 4, 5, 7, 8, 9, 16, 31, 256, n] {
+            let mut i0 = 0;
+            while i0 < n {
+                let i1 = (i0 + len.max(1)).min(n);
+                let part = CellSlices {
+                    along: &cells.along[i0..i1],
+                    u: &cells.u[i0..i1],
+                    rank: &cells.rank[i0..i1],
+                    ids: &cells.ids[i0..i1],
+                    phase: cells.phase.get(i0..i1).unwrap_or(&[]),
+                };
+                let mut out = vec![Light::DARK; i1 - i0];
+                shader.shade(part, count, level, &mut out);
+                for (k, got) in out.iter().enumerate() {
+                    let i = i0 + k;
+                    let (c, l) = shader.cell(
+                        cells.along[i],
+                        cells.u[i],
+                        cells.rank[i],
+                        count,
+                        cells.ids[i],
+                    );
+                    let want = c.at((l * level).clamp(0.0, 1.0));
+                    assert_eq!(
+                        bits(got),
+                        bits(&want),
+                        "{what}: batch {len}, cell {i} (u {:e}, along {:e}, level {level}): {got:?} vs {want:?}",
+                        cells.u[i],
+                        cells.along[i],
+                    );
+                }
+                i0 = i1;
+            }
+        }
+    }
+
+    /// Positions: the ends, signed zeros, a ulp inside and outside, the
+    /// segment boundaries of up to 10 stops and their neighbours, a spread.
+    fn positions() -> Vec<f32> {
+        let mut u = vec![0.0, -0.0, 1.0, f32::MIN_POSITIVE, 1e-30, 0.5];
+        u.push(f32::from_bits(1.0f32.to_bits() - 1));
+        for stops in 2..=10u32 {
+            for k in 0..stops {
+                let b = k as f32 / (stops - 1) as f32;
+                u.extend([b, f32::from_bits(b.to_bits().saturating_sub(1))]);
+                u.push(f32::from_bits(b.to_bits() + 1).min(1.0));
+            }
+        }
+        u.extend((0..200).map(|k| (k as f32 * 0.618_034).fract()));
+        u
+    }
+
+    fn palette(stops: usize) -> Vec<Color> {
+        (0..stops)
+            .map(|k| {
+                let x = k as f32 * 0.377 + 0.1;
+                Color::rgb(x.fract(), (x * 2.3).fract(), 1.0 - (x * 1.7).fract())
+            })
+            .collect()
+    }
+
+    fn slices<'a>(along: &'a [f32], u: &'a [f32], rank: &'a [u32]) -> CellSlices<'a> {
+        CellSlices {
+            along,
+            u,
+            rank,
+            ids: rank,
+            phase: &[],
+        }
+    }
+
+    #[test]
+    fn gradient_lanes_are_the_cell_arithmetic() {
+        let u = positions();
+        let n = u.len();
+        let along: Vec<f32> = (0..n).map(|i| i as f32 * 0.7).collect();
+        let rank: Vec<u32> = (0..n as u32).collect();
+        let off_one = f64::from_bits(1.0f64.to_bits() - 1);
+        let scrolls = [
+            None,
+            Some(0.0),
+            Some(1.0),
+            Some(off_one),
+            Some(1e-17),
+            Some(0.5),
+            Some(1.0 / 3.0),
+            Some(0.123_456_789_012_345_6),
+            Some(f64::NAN),
+            Some(-0.25),
+            Some(1.5),
+        ];
+        // Out-of-range positions in a batch: the general loop, same bits.
+        let mut wild = u.clone();
+        wild.extend([-0.5, 1.5, -1e-30, f32::NAN, 3.0, -2.0, f32::INFINITY]);
+        let wn = wild.len();
+        let walong: Vec<f32> = (0..wn).map(|i| i as f32).collect();
+        let wrank: Vec<u32> = (0..wn as u32).collect();
+        for stops in 1..=10 {
+            let colors = palette(stops);
+            for scroll in scrolls {
+                for level in [0.8, 1.0, 0.0, 1.5, f32::NAN] {
+                    let shader = Shader::Gradient {
+                        colors: &colors,
+                        scroll,
+                    };
+                    let what = format!("{stops} stops, scroll {scroll:?}");
+                    check(&shader, slices(&along, &u, &rank), n as u32, level, &what);
+                    let what = format!("{what}, wild positions");
+                    check(
+                        &shader,
+                        slices(&walong, &wild, &wrank),
+                        wn as u32,
+                        level,
+                        &what,
+                    );
+                }
+            }
+        }
     }
 }
