@@ -748,8 +748,11 @@ pub fn cos_turns(x: f64) -> f32 {
     let r = (x - round_even(x)) as f32; // -0.5..=0.5
     let a = r.abs();
     let back = a > 0.25;
-    // cos(2π a) = −cos(2π (½ − a)): fold into 0..¼ turn.
-    let q = if back { 0.5 - a } else { a };
+    // cos(2π a) = −cos(2π (½ − a)): fold into 0..¼ turn. Written as
+    // |a − c| (exact: a − ½ by Sterbenz for a in ¼..½, a − 0 = a) and a sign
+    // flip of the bits (what `-p` is), so the compiler evaluates one
+    // polynomial per lane instead of one per side of a select.
+    let q = (a - if back { 0.5 } else { 0.0 }).abs();
     let y = q * std::f32::consts::TAU;
     let z = y * y;
     let p = 1.0
@@ -758,11 +761,7 @@ pub fn cos_turns(x: f64) -> f32 {
                 + z * (-1.0 / 720.0
                     + z * (1.0 / 40_320.0
                         + z * (-1.0 / 3_628_800.0 + z * (1.0 / 479_001_600.0))))));
-    if back {
-        -p
-    } else {
-        p
-    }
+    f32::from_bits(p.to_bits() ^ ((back as u32) << 31))
 }
 
 fn sequence(cues: &[Cue], period: Option<f64>, t: f64) -> (Color, f32) {
