@@ -427,9 +427,20 @@ impl Shader<'_> {
                 slots,
                 seed,
             } => {
-                if cells.phase.len() >= n && plain(base) && plain(sparkle) {
-                    // The layer's phases, hashed once when it was compiled,
-                    // and two colours without a temperature.
+                // The usual batch: the layer's kept phases, in 0..1.
+                let params = (base, sparkle, density, slots, seed);
+                let done = match cells.phase.get(..n) {
+                    Some(phase) if plain(base) && plain(sparkle) => {
+                        twinkle_kept(params, (ids, phase), level, lerp_plain, out)
+                    }
+                    Some(phase) => twinkle_kept(params, (ids, phase), level, Color::lerp, out),
+                    None => false,
+                };
+                if done {
+                    // Shaded.
+                } else if cells.phase.len() >= n && plain(base) && plain(sparkle) {
+                    // Kept phases `twinkle_kept` declined (outside 0..1, or
+                    // slots beyond 2^50), two colours without a temperature.
                     for ((o, &id), &phase) in out.iter_mut().zip(ids).zip(&cells.phase[..n]) {
                         let x = slots + phase as f64;
                         *o = light(twinkle_at(base, sparkle, density, x, seed, id, lerp_plain));
@@ -551,6 +562,73 @@ fn gradient_segments<const S: usize>(
                 *o = shade(x);
             }
         }
+    }
+}
+
+/// The slots above which [`twinkle_kept`] leaves a batch to the general
+/// loop: below 2^50, a slot and the next are exact in f64 and in i64.
+const KEPT_SLOTS: f64 = 1_125_899_906_842_624.0;
+
+/// A twinkle batch with its kept phases, all in 0..1, and `|slots|` below
+/// [`KEPT_SLOTS`]: shaded with the slot worked out per batch instead of per
+/// cell; false (nothing written) for any other batch.
+///
+/// The same bits as [`twinkle_at`], step by step: with s = floor(slots), a
+/// cell's x = slots + phase lies in s..s + 2, so its slot is s or s + 1 by
+/// one compare (no floor, no float-to-int cast per cell); the hash's words
+/// that depend on the seed and the slot are mixed once per batch (XOR is
+/// associative), and `unit(h) < density` is the integer compare
+/// `h >> 40 < lit_below(density)`.
+#[inline(always)]
+fn twinkle_kept(
+    (base, sparkle, density, slots, seed): (Color, Color, f32, f64, u64),
+    (ids, phase): (&[u32], &[f32]),
+    level: f32,
+    lerp: impl Fn(Color, Color, f32) -> Color,
+    out: &mut [Light],
+) -> bool {
+    if !(slots.abs() < KEPT_SLOTS)
+        || !phase
+            .iter()
+            .fold(true, |all, &p| all & (p >= 0.0) & (p < 1.0))
+    {
+        return false;
+    }
+    let s0 = floor(slots);
+    let s1 = s0 + 1.0;
+    let slot_word = |s: f64| seed ^ (s as i64 as u64).rotate_left(42) ^ HASH_MIX;
+    let (w0, w1) = (slot_word(s0), slot_word(s1));
+    let below = lit_below(density);
+    let lv = (1.0 * level).clamp(0.0, 1.0);
+    let unlit = base.at(lv);
+    for ((o, &id), &p) in out.iter_mut().zip(ids).zip(phase) {
+        let x = slots + p as f64;
+        let next = x >= s1;
+        let h = hash_rounds((if next { w1 } else { w0 }) ^ (id as u64).rotate_left(21));
+        *o = if h >> 40 < below {
+            // sin(π f) = cos(2π (f/2 − 1/4)), as in `twinkle_at`.
+            let env = cos_turns(0.5 * (x - if next { s1 } else { s0 }) - 0.25);
+            lerp(base, sparkle, env).at(lv)
+        } else {
+            unlit
+        };
+    }
+    true
+}
+
+/// The number of 24-bit values v with `v as f32 / 2^24 < density` (those
+/// are exactly v < the result): `unit(h) < density` ⟺ `h >> 40 < it`.
+/// v / 2^24 is exact, so the compare is v < density × 2^24 (exact too).
+fn lit_below(density: f32) -> u64 {
+    let d = density * 16_777_216.0;
+    if !(d > 0.0) {
+        0
+    } else if d >= 16_777_216.0 {
+        1 << 24
+    } else {
+        // d in 0..2^24: ceil(d), without a library call.
+        let t = d as u64;
+        t + ((t as f32) < d) as u64
     }
 }
 
@@ -844,7 +922,15 @@ pub fn hsv(h: f32, s: f32) -> Color {
 
 /// SplitMix64-style mixing of three words: cheap, stateless, well spread.
 fn hash3(a: u64, b: u64, c: u64) -> u64 {
-    let mut x = a ^ b.rotate_left(21) ^ c.rotate_left(42) ^ 0x9E37_79B9_7F4A_7C15;
+    hash_rounds(a ^ b.rotate_left(21) ^ c.rotate_left(42) ^ HASH_MIX)
+}
+
+/// The constant [`hash3`] mixes its words with.
+const HASH_MIX: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// [`hash3`]'s rounds on the mixed words.
+#[inline(always)]
+fn hash_rounds(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     x ^ (x >> 31)
@@ -1509,6 +1595,153 @@ mod batch_edges {
             rank,
             ids: rank,
             phase: &[],
+        }
+    }
+
+    #[test]
+    fn lit_below_is_the_unit_compare() {
+        let mut densities = vec![
+            0.0,
+            -0.0,
+            -0.5,
+            1.0,
+            1.5,
+            f32::NAN,
+            f32::INFINITY,
+            f32::MIN_POSITIVE,
+            1e-45,
+            0.05,
+            0.3,
+            0.5,
+            1.0 / 3.0,
+            f32::from_bits(1.0f32.to_bits() - 1),
+        ];
+        densities.extend((0..300).map(|k| (k as f32 * 0.618_034).fract()));
+        for v in [1u64, 2, 3, 1000, 1 << 23, (1 << 24) - 1] {
+            let d = v as f32 / 16_777_216.0;
+            densities.extend([
+                d,
+                f32::from_bits(d.to_bits() - 1),
+                f32::from_bits(d.to_bits() + 1),
+            ]);
+        }
+        for d in densities {
+            let k = lit_below(d);
+            // The compare flips at k: check there and across the range.
+            let mut vs: Vec<u64> = (0..64).map(|i| i * 262_144 + i * 7).collect();
+            vs.extend([0, 1, (1 << 24) - 1]);
+            vs.extend((k.saturating_sub(3)..k + 3).filter(|&v| v < 1 << 24));
+            for v in vs {
+                let h = v << 40 | 0x00ff_ffff_ffff;
+                assert_eq!(unit(h) < d, v < k, "density {d:e}, value {v}");
+            }
+        }
+    }
+
+    #[test]
+    fn kept_twinkle_slots_are_the_cell_arithmetic() {
+        let n = 300;
+        let mut phase: Vec<f32> = (0..n).map(|k| (k as f32 * 0.618_034).fract()).collect();
+        let edges = [0.0, -0.0, f32::from_bits(1.0f32.to_bits() - 1), 0.5, 1e-30];
+        // Phases that put x exactly on the next slot for the slots ending
+        // in .5 and .25 below (the compare's edge), on many cells.
+        for (k, p) in phase.iter_mut().enumerate() {
+            if k % 5 == 0 {
+                *p = 0.5;
+            } else if k % 7 == 0 {
+                *p = 0.75;
+            }
+        }
+        phase[1..edges.len() + 1].copy_from_slice(&edges);
+        let along: Vec<f32> = (0..n).map(|i| i as f32).collect();
+        let ids: Vec<u32> = (0..n as u32).map(|i| i * 7 + 3).collect();
+        // Phases the fast path declines: the general loop, same bits.
+        let mut wild = phase.clone();
+        wild[7] = 1.0;
+        wild[8] = f32::NAN;
+        wild[9] = -0.25;
+        let below_one = f64::from_bits(1.0f64.to_bits() - 1);
+        let mut slots = vec![0.0, -0.0, 0.5, 0.25, 1.0, below_one, 3.0 - 1e-12];
+        slots.extend([-2.5, -1.25, -1e-300]);
+        slots.extend([1234.567 / 0.6, 1e9 + below_one, -7.999_999_999]);
+        slots.extend([KEPT_SLOTS - 1.0, KEPT_SLOTS, -KEPT_SLOTS, 1e300, f64::NAN]);
+        let warm = crate::color::kelvin_color(3000.0);
+        let pairs = [
+            (Color::BLACK, Color::WHITE),
+            (Color::rgb(0.0, 0.0, 0.5), Color::rgb(1.0, 0.9, 0.2)),
+            (warm, Color::WHITE),
+            (Color::BLACK, crate::color::kelvin_color(6500.0)),
+        ];
+        for (base, sparkle) in pairs {
+            for density in [0.05, 0.4, 0.0, 1.0, 1.5, f32::NAN] {
+                for &slots in &slots {
+                    for level in [0.8, 1.0, f32::NAN] {
+                        let shader = Shader::Twinkle {
+                            base,
+                            sparkle,
+                            density,
+                            slots,
+                            seed: 7,
+                        };
+                        let what = format!("twinkle {base:?} density {density} slots {slots:e}");
+                        for ph in [&phase, &wild] {
+                            let cells = CellSlices {
+                                along: &along,
+                                u: &along,
+                                rank: &ids,
+                                ids: &ids,
+                                phase: ph,
+                            };
+                            check_kept(&shader, cells, level, &what);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`check`] for a twinkle given its phases: [`Shader::cell`] hashes the
+    /// phase itself, so the reference here is [`twinkle_at`] on the kept one.
+    fn check_kept(shader: &Shader<'_>, cells: CellSlices<'_>, level: f32, what: &str) {
+        let Shader::Twinkle {
+            base,
+            sparkle,
+            density,
+            slots,
+            seed,
+        } = *shader
+        else {
+            unreachable!()
+        };
+        let n = cells.ids.len();
+        for len in [1, 3, 4, 8, 31, 256, n] {
+            let mut i0 = 0;
+            while i0 < n {
+                let i1 = (i0 + len).min(n);
+                let part = CellSlices {
+                    along: &cells.along[i0..i1],
+                    u: &cells.u[i0..i1],
+                    rank: &cells.rank[i0..i1],
+                    ids: &cells.ids[i0..i1],
+                    phase: &cells.phase[i0..i1],
+                };
+                let mut out = vec![Light::DARK; i1 - i0];
+                shader.shade(part, n as u32, level, &mut out);
+                for (k, got) in out.iter().enumerate() {
+                    let i = i0 + k;
+                    let x = slots + cells.phase[i] as f64;
+                    let (c, l) =
+                        twinkle_at(base, sparkle, density, x, seed, cells.ids[i], Color::lerp);
+                    let want = c.at((l * level).clamp(0.0, 1.0));
+                    assert_eq!(
+                        bits(got),
+                        bits(&want),
+                        "{what}: batch {len}, cell {i} (phase {:e}, level {level})",
+                        cells.phase[i]
+                    );
+                }
+                i0 = i1;
+            }
         }
     }
 
