@@ -488,7 +488,9 @@ fn gradient_lanes(
     if !(2..=LANE_STOPS).contains(&colors.len())
         || !colors.iter().all(|&c| plain(c))
         || scroll.is_some_and(|off| !(0.0..=1.0).contains(&off))
-        || !u.iter().fold(true, |all, &x| all & (x >= 0.0) & (x <= 1.0))
+        || !u
+            .iter()
+            .fold(true, |all, &x| all & (0.0..=1.0).contains(&x))
     {
         return false;
     }
@@ -587,10 +589,10 @@ fn twinkle_kept(
     lerp: impl Fn(Color, Color, f32) -> Color,
     out: &mut [Light],
 ) -> bool {
-    if !(slots.abs() < KEPT_SLOTS)
+    if !(0.0..KEPT_SLOTS).contains(&slots.abs())
         || !phase
             .iter()
-            .fold(true, |all, &p| all & (p >= 0.0) & (p < 1.0))
+            .fold(true, |all, &p| all & (0.0..1.0).contains(&p))
     {
         return false;
     }
@@ -621,7 +623,7 @@ fn twinkle_kept(
 /// v / 2^24 is exact, so the compare is v < density × 2^24 (exact too).
 fn lit_below(density: f32) -> u64 {
     let d = density * 16_777_216.0;
-    if !(d > 0.0) {
+    if d.is_nan() || d <= 0.0 {
         0
     } else if d >= 16_777_216.0 {
         1 << 24
@@ -1781,14 +1783,15 @@ mod batch_edges {
                     };
                     let what = format!("{stops} stops, scroll {scroll:?}");
                     check(&shader, slices(&along, &u, &rank), n as u32, level, &what);
-                    let what = format!("{what}, wild positions");
-                    check(
-                        &shader,
-                        slices(&walong, &wild, &wrank),
-                        wn as u32,
-                        level,
-                        &what,
-                    );
+                    // Not with a NaN level: a NaN position meeting a NaN
+                    // level leaves it to the compiler which payload
+                    // survives (x86 keeps a product's first operand's and
+                    // may commute the two), in the general loop as before.
+                    if !level.is_nan() {
+                        let what = format!("{what}, wild positions");
+                        let wild = slices(&walong, &wild, &wrank);
+                        check(&shader, wild, wn as u32, level, &what);
+                    }
                 }
             }
         }
