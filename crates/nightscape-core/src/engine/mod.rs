@@ -425,6 +425,14 @@ fn blend_run(slots: &mut [Light], shaded: &[Light], blend: Blend, opacity: f32, 
     let plain = plain && !matches!(blend, Blend::Ltp if opacity >= 1.0) && plain_lights(slots);
     match blend {
         Blend::Ltp if opacity >= 1.0 => slots.copy_from_slice(shaded),
+        // A crossfade (0 < opacity < 1): each cell one 4-wide blend, as
+        // the HTP below; the Kelvin lane +0 + (+0 − +0) × opacity is +0.
+        Blend::Ltp if plain && opacity > 0.0 => four_wide(slots, shaded, |below, top| Light {
+            r: below.r + (top.r - below.r) * opacity,
+            g: below.g + (top.g - below.g) * opacity,
+            b: below.b + (top.b - below.b) * opacity,
+            kelvin: below.kelvin + (top.kelvin - below.kelvin) * opacity,
+        }),
         Blend::Ltp if plain => {
             for (slot, &light) in slots.iter_mut().zip(shaded) {
                 *slot = mix_plain(*slot, light, opacity);
@@ -435,16 +443,47 @@ fn blend_run(slots: &mut [Light], shaded: &[Light], blend: Blend, opacity: f32, 
                 *slot = slot.mix(light, opacity);
             }
         }
-        Blend::Htp if plain => {
-            for (slot, &light) in slots.iter_mut().zip(shaded) {
-                *slot = htp_plain(*slot, light.scaled(opacity));
-            }
-        }
+        Blend::Htp if plain => htp_plain_run(slots, shaded, opacity),
         Blend::Htp => {
             for (slot, &light) in slots.iter_mut().zip(shaded) {
                 *slot = slot.htp(light.scaled(opacity));
             }
         }
+    }
+}
+
+/// [`Light::htp`] of each slot and its light scaled by `opacity`, neither
+/// with a temperature: the highest of each primary, Kelvin +0. The Kelvin
+/// lane is computed like the primaries (from two +0: +0 × opacity is +0 or
+/// NaN, and the maximum of +0 and either is +0), so each cell is one 4-wide
+/// maximum ([`four_wide`]).
+#[inline(always)]
+fn htp_plain_run(slots: &mut [Light], shaded: &[Light], opacity: f32) {
+    four_wide(slots, shaded, |below, top| Light {
+        r: below.r.max(top.r * opacity),
+        g: below.g.max(top.g * opacity),
+        b: below.b.max(top.b * opacity),
+        kelvin: below.kelvin.max(top.kelvin * opacity),
+    });
+}
+
+/// `slot = blend(slot, top)` over a run, four whole cells per step. With a
+/// `blend` that does the same to each field, the compiler packs each cell
+/// into one vector load, operation and store (a cell is four consecutive
+/// floats); one cell per step, it vectorises across cells instead and
+/// gathers each field with scalar loads (≈ 2.5× the instructions).
+#[inline(always)]
+fn four_wide(slots: &mut [Light], shaded: &[Light], blend: impl Fn(Light, Light) -> Light) {
+    let mut slot4 = slots.chunks_exact_mut(4);
+    let mut top4 = shaded.chunks_exact(4);
+    for (s, t) in (&mut slot4).zip(&mut top4) {
+        s[0] = blend(s[0], t[0]);
+        s[1] = blend(s[1], t[1]);
+        s[2] = blend(s[2], t[2]);
+        s[3] = blend(s[3], t[3]);
+    }
+    for (slot, &top) in slot4.into_remainder().iter_mut().zip(top4.remainder()) {
+        *slot = blend(*slot, top);
     }
 }
 
@@ -462,18 +501,6 @@ fn mix_plain(below: Light, top: Light, f: f32) -> Light {
         r: below.r + (top.r - below.r) * f,
         g: below.g + (top.g - below.g) * f,
         b: below.b + (top.b - below.b) * f,
-        kelvin: 0.0,
-    }
-}
-
-/// [`Light::htp`] of two lights without a temperature: the highest of each
-/// primary, without comparing intensities for the Kelvin.
-#[inline(always)]
-fn htp_plain(below: Light, top: Light) -> Light {
-    Light {
-        r: below.r.max(top.r),
-        g: below.g.max(top.g),
-        b: below.b.max(top.b),
         kelvin: 0.0,
     }
 }
@@ -695,19 +722,57 @@ mod tests {
     }
 
     /// The plain blends are `mix` and `htp` to the bit where neither light
-    /// has a temperature.
+    /// has a temperature: the blends of runs of every length from 0 to 9
+    /// (their four-cell steps and the rest), at several opacities.
     #[test]
     fn plain_blends_are_mix_and_htp() {
-        let values = [0.0, 1.0, 0.5, 0.25, 1e-30, 0.999_999_9, 0.3, 2.0, f32::NAN];
+        let values = [
+            0.0,
+            -0.0,
+            1.0,
+            0.5,
+            0.25,
+            1e-30,
+            0.999_999_9,
+            0.3,
+            2.0,
+            f32::NAN,
+        ];
         let bits = |l: Light| [l.r, l.g, l.b, l.kelvin].map(f32::to_bits);
+        let mut below_run = Vec::new();
+        let mut top_run = Vec::new();
         for &a in &values {
             for &b in &values {
                 let below = Color::rgb(a, b, 0.7).at(1.0);
                 let top = Color::rgb(b, 0.1, a).at(1.0);
-                assert_eq!(bits(htp_plain(below, top)), bits(below.htp(top)), "{a} {b}");
+                below_run.push(below);
+                top_run.push(top);
                 for f in [1e-6, 0.25, 0.5, 0.75, 0.999_999_9, f32::NAN] {
                     let (got, want) = (mix_plain(below, top, f), below.mix(top, f));
                     assert_eq!(bits(got), bits(want), "{a} {b} {f}");
+                }
+            }
+        }
+        // Each below against each top, in runs starting anywhere.
+        let n = below_run.len();
+        let tops: Vec<Light> = (0..n * n).map(|k| top_run[k / n]).collect();
+        let belows: Vec<Light> = (0..n * n).map(|k| below_run[k % n]).collect();
+        for opacity in [1.0, 0.8, 0.5, 1e-3, 0.999_999_9, f32::NAN] {
+            for len in 0..=9 {
+                for start in (0..n * n - len).step_by(len.max(1)) {
+                    for blend in [Blend::Htp, Blend::Ltp] {
+                        let mut slots = belows[start..start + len].to_vec();
+                        let top = &tops[start..start + len];
+                        blend_run(&mut slots, top, blend, opacity, true);
+                        for (k, got) in slots.iter().enumerate() {
+                            let (below, top) = (belows[start + k], tops[start + k]);
+                            let want = match blend {
+                                Blend::Htp => below.htp(top.scaled(opacity)),
+                                Blend::Ltp => below.mix(top, opacity),
+                            };
+                            assert_eq!(bits(*got), bits(want), "{below:?} {top:?} {opacity}");
+                        }
+                    }
                 }
             }
         }

@@ -382,7 +382,9 @@ impl Shader<'_> {
                 }
             },
             Shader::Gradient { colors, scroll } => {
-                if colors.len() >= 2 && colors.iter().all(|&c| plain(c)) {
+                if gradient_lanes(colors, scroll, u, level, out) {
+                    // The usual pixel gradient: done in branch-free lanes.
+                } else if colors.len() >= 2 && colors.iter().all(|&c| plain(c)) {
                     // `sample` inlined: its segment arithmetic without the
                     // call, the match on the colour count or the Kelvin logic.
                     let (top, last) = ((colors.len() - 1) as f32, colors.len() - 2);
@@ -425,9 +427,20 @@ impl Shader<'_> {
                 slots,
                 seed,
             } => {
-                if cells.phase.len() >= n && plain(base) && plain(sparkle) {
-                    // The layer's phases, hashed once when it was compiled,
-                    // and two colours without a temperature.
+                // The usual batch: the layer's kept phases, in 0..1.
+                let params = (base, sparkle, density, slots, seed);
+                let done = match cells.phase.get(..n) {
+                    Some(phase) if plain(base) && plain(sparkle) => {
+                        twinkle_kept(params, (ids, phase), level, lerp_plain, out)
+                    }
+                    Some(phase) => twinkle_kept(params, (ids, phase), level, Color::lerp, out),
+                    None => false,
+                };
+                if done {
+                    // Shaded.
+                } else if cells.phase.len() >= n && plain(base) && plain(sparkle) {
+                    // Kept phases `twinkle_kept` declined (outside 0..1, or
+                    // slots beyond 2^50), two colours without a temperature.
                     for ((o, &id), &phase) in out.iter_mut().zip(ids).zip(&cells.phase[..n]) {
                         let x = slots + phase as f64;
                         *o = light(twinkle_at(base, sparkle, density, x, seed, id, lerp_plain));
@@ -444,6 +457,180 @@ impl Shader<'_> {
                 }
             }
         }
+    }
+}
+
+/// The most stops [`gradient_lanes`] takes: its segment choice is a chain
+/// of one compare per stop, cheaper than a gather up to a handful of stops.
+const LANE_STOPS: usize = 8;
+
+/// A gradient of 2..=[`LANE_STOPS`] colours without a temperature over a
+/// batch whose positions are all in 0..=1 (and a scroll offset in 0..=1),
+/// shaded in loops without a call, a gather or an early exit, which the
+/// compiler vectorises: false (nothing written) when the batch is not such.
+///
+/// The same bits as the general loop, step by step:
+/// - the scroll's `floor` of `u − off` (in −1..=1 here) is −1, 0 or 1 by
+///   two compares, +0 in the middle as [`floor`] gives (so −0 − 0 stays −0);
+/// - a wrapped position is in −0..1 and an unscrolled one in 0..=1, so the
+///   clamp to 0..=1 changes nothing and is left out;
+/// - the segment index `min(trunc(y), stops − 2)` of y in 0..=stops−1 is the
+///   number of k in 1..=stops−2 with y ≥ k, and the segment's start and its
+///   step to the next colour (`b − a`, the subtraction [`lerp_plain`] does
+///   per cell) are picked by the same compares.
+fn gradient_lanes(
+    colors: &[Color],
+    scroll: Option<f64>,
+    u: &[f32],
+    level: f32,
+    out: &mut [Light],
+) -> bool {
+    if !(2..=LANE_STOPS).contains(&colors.len())
+        || !colors.iter().all(|&c| plain(c))
+        || scroll.is_some_and(|off| !(0.0..=1.0).contains(&off))
+        || !u
+            .iter()
+            .fold(true, |all, &x| all & (0.0..=1.0).contains(&x))
+    {
+        return false;
+    }
+    match colors.len() {
+        2 => gradient_segments::<1>(colors, scroll, u, level, out),
+        3 => gradient_segments::<2>(colors, scroll, u, level, out),
+        4 => gradient_segments::<3>(colors, scroll, u, level, out),
+        5 => gradient_segments::<4>(colors, scroll, u, level, out),
+        6 => gradient_segments::<5>(colors, scroll, u, level, out),
+        7 => gradient_segments::<6>(colors, scroll, u, level, out),
+        _ => gradient_segments::<7>(colors, scroll, u, level, out),
+    }
+    true
+}
+
+/// [`gradient_lanes`] for `S` segments (S + 1 colours).
+#[inline(always)]
+fn gradient_segments<const S: usize>(
+    colors: &[Color],
+    scroll: Option<f64>,
+    u: &[f32],
+    level: f32,
+    out: &mut [Light],
+) {
+    // Each segment's start and step, per primary.
+    let mut start = [[0.0f32; 3]; S];
+    let mut step = [[0.0f32; 3]; S];
+    for k in 0..S {
+        let (a, b) = (colors[k], colors[k + 1]);
+        start[k] = [a.r, a.g, a.b];
+        step[k] = [b.r - a.r, b.g - a.g, b.b - a.b];
+    }
+    let top = S as f32;
+    // The light closure's level for a gradient's level 1.
+    let lv = (1.0 * level).clamp(0.0, 1.0);
+    let shade = |s: f32| {
+        let y = s * top;
+        let (mut a, mut d, mut i) = (start[0], step[0], 0.0f32);
+        for k in 1..S {
+            let above = y >= k as f32;
+            a = if above { start[k] } else { a };
+            d = if above { step[k] } else { d };
+            i = if above { k as f32 } else { i };
+        }
+        let f = y - i;
+        Light {
+            r: (a[0] + d[0] * f) * lv,
+            g: (a[1] + d[1] * f) * lv,
+            b: (a[2] + d[2] * f) * lv,
+            kelvin: 0.0,
+        }
+    };
+    match scroll {
+        Some(off) => {
+            for (o, &x) in out.iter_mut().zip(u) {
+                let x = x as f64 - off;
+                let whole = if x < 0.0 {
+                    -1.0
+                } else if x >= 1.0 {
+                    1.0
+                } else {
+                    0.0
+                };
+                let s = (x - whole) as f32;
+                // As in `wrap_unit`: just below 1 in f64 can round to 1.
+                *o = shade(if s >= 1.0 { 0.0 } else { s });
+            }
+        }
+        None => {
+            for (o, &x) in out.iter_mut().zip(u) {
+                *o = shade(x);
+            }
+        }
+    }
+}
+
+/// The slots above which [`twinkle_kept`] leaves a batch to the general
+/// loop: below 2^50, a slot and the next are exact in f64 and in i64.
+const KEPT_SLOTS: f64 = 1_125_899_906_842_624.0;
+
+/// A twinkle batch with its kept phases, all in 0..1, and `|slots|` below
+/// [`KEPT_SLOTS`]: shaded with the slot worked out per batch instead of per
+/// cell; false (nothing written) for any other batch.
+///
+/// The same bits as [`twinkle_at`], step by step: with s = floor(slots), a
+/// cell's x = slots + phase lies in s..s + 2, so its slot is s or s + 1 by
+/// one compare (no floor, no float-to-int cast per cell); the hash's words
+/// that depend on the seed and the slot are mixed once per batch (XOR is
+/// associative), and `unit(h) < density` is the integer compare
+/// `h >> 40 < lit_below(density)`.
+#[inline(always)]
+fn twinkle_kept(
+    (base, sparkle, density, slots, seed): (Color, Color, f32, f64, u64),
+    (ids, phase): (&[u32], &[f32]),
+    level: f32,
+    lerp: impl Fn(Color, Color, f32) -> Color,
+    out: &mut [Light],
+) -> bool {
+    if !(0.0..KEPT_SLOTS).contains(&slots.abs())
+        || !phase
+            .iter()
+            .fold(true, |all, &p| all & (0.0..1.0).contains(&p))
+    {
+        return false;
+    }
+    let s0 = floor(slots);
+    let s1 = s0 + 1.0;
+    let slot_word = |s: f64| seed ^ (s as i64 as u64).rotate_left(42) ^ HASH_MIX;
+    let (w0, w1) = (slot_word(s0), slot_word(s1));
+    let below = lit_below(density);
+    let lv = (1.0 * level).clamp(0.0, 1.0);
+    let unlit = base.at(lv);
+    for ((o, &id), &p) in out.iter_mut().zip(ids).zip(phase) {
+        let x = slots + p as f64;
+        let next = x >= s1;
+        let h = hash_rounds((if next { w1 } else { w0 }) ^ (id as u64).rotate_left(21));
+        *o = if h >> 40 < below {
+            // sin(π f) = cos(2π (f/2 − 1/4)), as in `twinkle_at`.
+            let env = cos_turns(0.5 * (x - if next { s1 } else { s0 }) - 0.25);
+            lerp(base, sparkle, env).at(lv)
+        } else {
+            unlit
+        };
+    }
+    true
+}
+
+/// The number of 24-bit values v with `v as f32 / 2^24 < density` (those
+/// are exactly v < the result): `unit(h) < density` ⟺ `h >> 40 < it`.
+/// v / 2^24 is exact, so the compare is v < density × 2^24 (exact too).
+fn lit_below(density: f32) -> u64 {
+    let d = density * 16_777_216.0;
+    if d.is_nan() || d <= 0.0 {
+        0
+    } else if d >= 16_777_216.0 {
+        1 << 24
+    } else {
+        // d in 0..2^24: ceil(d), without a library call.
+        let t = d as u64;
+        t + ((t as f32) < d) as u64
     }
 }
 
@@ -641,8 +828,11 @@ pub fn cos_turns(x: f64) -> f32 {
     let r = (x - round_even(x)) as f32; // -0.5..=0.5
     let a = r.abs();
     let back = a > 0.25;
-    // cos(2π a) = −cos(2π (½ − a)): fold into 0..¼ turn.
-    let q = if back { 0.5 - a } else { a };
+    // cos(2π a) = −cos(2π (½ − a)): fold into 0..¼ turn. Written as
+    // |a − c| (exact: a − ½ by Sterbenz for a in ¼..½, a − 0 = a) and a sign
+    // flip of the bits (what `-p` is), so the compiler evaluates one
+    // polynomial per lane instead of one per side of a select.
+    let q = (a - if back { 0.5 } else { 0.0 }).abs();
     let y = q * std::f32::consts::TAU;
     let z = y * y;
     let p = 1.0
@@ -651,11 +841,7 @@ pub fn cos_turns(x: f64) -> f32 {
                 + z * (-1.0 / 720.0
                     + z * (1.0 / 40_320.0
                         + z * (-1.0 / 3_628_800.0 + z * (1.0 / 479_001_600.0))))));
-    if back {
-        -p
-    } else {
-        p
-    }
+    f32::from_bits(p.to_bits() ^ ((back as u32) << 31))
 }
 
 fn sequence(cues: &[Cue], period: Option<f64>, t: f64) -> (Color, f32) {
@@ -738,7 +924,15 @@ pub fn hsv(h: f32, s: f32) -> Color {
 
 /// SplitMix64-style mixing of three words: cheap, stateless, well spread.
 fn hash3(a: u64, b: u64, c: u64) -> u64 {
-    let mut x = a ^ b.rotate_left(21) ^ c.rotate_left(42) ^ 0x9E37_79B9_7F4A_7C15;
+    hash_rounds(a ^ b.rotate_left(21) ^ c.rotate_left(42) ^ HASH_MIX)
+}
+
+/// The constant [`hash3`] mixes its words with.
+const HASH_MIX: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// [`hash3`]'s rounds on the mixed words.
+#[inline(always)]
+fn hash_rounds(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     x ^ (x >> 31)
@@ -1317,5 +1511,289 @@ mod tests {
         assert_eq!(once.eval(&at(1.5, 0, 0.0)), (BLUE, 0.5));
         assert_eq!(once.eval(&at(100.0, 0, 0.0)), (RED, 1.0));
         assert_eq!(once.eval(&at(-1.0, 0, 0.0)).1, 0.0);
+    }
+}
+
+/// The batch loops ([`Shader::shade`], its lane paths included) against the
+/// cell-at-a-time arithmetic ([`Shader::cell`] then the level), bit for bit,
+/// on inputs chosen for the edges of each fast path.
+#[cfg(test)]
+mod batch_edges {
+    use super::*;
+
+    fn bits(l: &Light) -> [u32; 4] {
+        [l.r, l.g, l.b, l.kelvin].map(f32::to_bits)
+    }
+
+    /// Shade `cells` in batches of every length in `lens` (consecutive
+    /// slices of the input) and compare each cell with [`Shader::cell`].
+    fn check(shader: &Shader<'_>, cells: CellSlices<'_>, count: u32, level: f32, what: &str) {
+        let n = cells.along.len();
+        for len in [1, 2, 3, 4, 5, 7, 8, 9, 16, 31, 256, n] {
+            let mut i0 = 0;
+            while i0 < n {
+                let i1 = (i0 + len.max(1)).min(n);
+                let part = CellSlices {
+                    along: &cells.along[i0..i1],
+                    u: &cells.u[i0..i1],
+                    rank: &cells.rank[i0..i1],
+                    ids: &cells.ids[i0..i1],
+                    phase: cells.phase.get(i0..i1).unwrap_or(&[]),
+                };
+                let mut out = vec![Light::DARK; i1 - i0];
+                shader.shade(part, count, level, &mut out);
+                for (k, got) in out.iter().enumerate() {
+                    let i = i0 + k;
+                    let (c, l) = shader.cell(
+                        cells.along[i],
+                        cells.u[i],
+                        cells.rank[i],
+                        count,
+                        cells.ids[i],
+                    );
+                    let want = c.at((l * level).clamp(0.0, 1.0));
+                    assert_eq!(
+                        bits(got),
+                        bits(&want),
+                        "{what}: batch {len}, cell {i} (u {:e}, along {:e}, level {level}): {got:?} vs {want:?}",
+                        cells.u[i],
+                        cells.along[i],
+                    );
+                }
+                i0 = i1;
+            }
+        }
+    }
+
+    /// Positions: the ends, signed zeros, a ulp inside and outside, the
+    /// segment boundaries of up to 10 stops and their neighbours, a spread.
+    fn positions() -> Vec<f32> {
+        let mut u = vec![0.0, -0.0, 1.0, f32::MIN_POSITIVE, 1e-30, 0.5];
+        u.push(f32::from_bits(1.0f32.to_bits() - 1));
+        for stops in 2..=10u32 {
+            for k in 0..stops {
+                let b = k as f32 / (stops - 1) as f32;
+                u.extend([b, f32::from_bits(b.to_bits().saturating_sub(1))]);
+                u.push(f32::from_bits(b.to_bits() + 1).min(1.0));
+            }
+        }
+        u.extend((0..200).map(|k| (k as f32 * 0.618_034).fract()));
+        u
+    }
+
+    fn palette(stops: usize) -> Vec<Color> {
+        (0..stops)
+            .map(|k| {
+                let x = k as f32 * 0.377 + 0.1;
+                Color::rgb(x.fract(), (x * 2.3).fract(), 1.0 - (x * 1.7).fract())
+            })
+            .collect()
+    }
+
+    fn slices<'a>(along: &'a [f32], u: &'a [f32], rank: &'a [u32]) -> CellSlices<'a> {
+        CellSlices {
+            along,
+            u,
+            rank,
+            ids: rank,
+            phase: &[],
+        }
+    }
+
+    #[test]
+    fn lit_below_is_the_unit_compare() {
+        let mut densities = vec![
+            0.0,
+            -0.0,
+            -0.5,
+            1.0,
+            1.5,
+            f32::NAN,
+            f32::INFINITY,
+            f32::MIN_POSITIVE,
+            1e-45,
+            0.05,
+            0.3,
+            0.5,
+            1.0 / 3.0,
+            f32::from_bits(1.0f32.to_bits() - 1),
+        ];
+        densities.extend((0..300).map(|k| (k as f32 * 0.618_034).fract()));
+        for v in [1u64, 2, 3, 1000, 1 << 23, (1 << 24) - 1] {
+            let d = v as f32 / 16_777_216.0;
+            densities.extend([
+                d,
+                f32::from_bits(d.to_bits() - 1),
+                f32::from_bits(d.to_bits() + 1),
+            ]);
+        }
+        for d in densities {
+            let k = lit_below(d);
+            // The compare flips at k: check there and across the range.
+            let mut vs: Vec<u64> = (0..64).map(|i| i * 262_144 + i * 7).collect();
+            vs.extend([0, 1, (1 << 24) - 1]);
+            vs.extend((k.saturating_sub(3)..k + 3).filter(|&v| v < 1 << 24));
+            for v in vs {
+                let h = v << 40 | 0x00ff_ffff_ffff;
+                assert_eq!(unit(h) < d, v < k, "density {d:e}, value {v}");
+            }
+        }
+    }
+
+    #[test]
+    fn kept_twinkle_slots_are_the_cell_arithmetic() {
+        let n = 300;
+        let mut phase: Vec<f32> = (0..n).map(|k| (k as f32 * 0.618_034).fract()).collect();
+        let edges = [0.0, -0.0, f32::from_bits(1.0f32.to_bits() - 1), 0.5, 1e-30];
+        // Phases that put x exactly on the next slot for the slots ending
+        // in .5 and .25 below (the compare's edge), on many cells.
+        for (k, p) in phase.iter_mut().enumerate() {
+            if k % 5 == 0 {
+                *p = 0.5;
+            } else if k % 7 == 0 {
+                *p = 0.75;
+            }
+        }
+        phase[1..edges.len() + 1].copy_from_slice(&edges);
+        let along: Vec<f32> = (0..n).map(|i| i as f32).collect();
+        let ids: Vec<u32> = (0..n as u32).map(|i| i * 7 + 3).collect();
+        // Phases the fast path declines: the general loop, same bits.
+        let mut wild = phase.clone();
+        wild[7] = 1.0;
+        wild[8] = f32::NAN;
+        wild[9] = -0.25;
+        let below_one = f64::from_bits(1.0f64.to_bits() - 1);
+        let mut slots = vec![0.0, -0.0, 0.5, 0.25, 1.0, below_one, 3.0 - 1e-12];
+        slots.extend([-2.5, -1.25, -1e-300]);
+        slots.extend([1234.567 / 0.6, 1e9 + below_one, -7.999_999_999]);
+        slots.extend([KEPT_SLOTS - 1.0, KEPT_SLOTS, -KEPT_SLOTS, 1e300, f64::NAN]);
+        let warm = crate::color::kelvin_color(3000.0);
+        let pairs = [
+            (Color::BLACK, Color::WHITE),
+            (Color::rgb(0.0, 0.0, 0.5), Color::rgb(1.0, 0.9, 0.2)),
+            (warm, Color::WHITE),
+            (Color::BLACK, crate::color::kelvin_color(6500.0)),
+        ];
+        for (base, sparkle) in pairs {
+            for density in [0.05, 0.4, 0.0, 1.0, 1.5, f32::NAN] {
+                for &slots in &slots {
+                    for level in [0.8, 1.0, f32::NAN] {
+                        let shader = Shader::Twinkle {
+                            base,
+                            sparkle,
+                            density,
+                            slots,
+                            seed: 7,
+                        };
+                        let what = format!("twinkle {base:?} density {density} slots {slots:e}");
+                        for ph in [&phase, &wild] {
+                            let cells = CellSlices {
+                                along: &along,
+                                u: &along,
+                                rank: &ids,
+                                ids: &ids,
+                                phase: ph,
+                            };
+                            check_kept(&shader, cells, level, &what);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`check`] for a twinkle given its phases: [`Shader::cell`] hashes the
+    /// phase itself, so the reference here is [`twinkle_at`] on the kept one.
+    fn check_kept(shader: &Shader<'_>, cells: CellSlices<'_>, level: f32, what: &str) {
+        let Shader::Twinkle {
+            base,
+            sparkle,
+            density,
+            slots,
+            seed,
+        } = *shader
+        else {
+            unreachable!()
+        };
+        let n = cells.ids.len();
+        for len in [1, 3, 4, 8, 31, 256, n] {
+            let mut i0 = 0;
+            while i0 < n {
+                let i1 = (i0 + len).min(n);
+                let part = CellSlices {
+                    along: &cells.along[i0..i1],
+                    u: &cells.u[i0..i1],
+                    rank: &cells.rank[i0..i1],
+                    ids: &cells.ids[i0..i1],
+                    phase: &cells.phase[i0..i1],
+                };
+                let mut out = vec![Light::DARK; i1 - i0];
+                shader.shade(part, n as u32, level, &mut out);
+                for (k, got) in out.iter().enumerate() {
+                    let i = i0 + k;
+                    let x = slots + cells.phase[i] as f64;
+                    let (c, l) =
+                        twinkle_at(base, sparkle, density, x, seed, cells.ids[i], Color::lerp);
+                    let want = c.at((l * level).clamp(0.0, 1.0));
+                    assert_eq!(
+                        bits(got),
+                        bits(&want),
+                        "{what}: batch {len}, cell {i} (phase {:e}, level {level})",
+                        cells.phase[i]
+                    );
+                }
+                i0 = i1;
+            }
+        }
+    }
+
+    #[test]
+    fn gradient_lanes_are_the_cell_arithmetic() {
+        let u = positions();
+        let n = u.len();
+        let along: Vec<f32> = (0..n).map(|i| i as f32 * 0.7).collect();
+        let rank: Vec<u32> = (0..n as u32).collect();
+        let off_one = f64::from_bits(1.0f64.to_bits() - 1);
+        let scrolls = [
+            None,
+            Some(0.0),
+            Some(1.0),
+            Some(off_one),
+            Some(1e-17),
+            Some(0.5),
+            Some(1.0 / 3.0),
+            Some(0.123_456_789_012_345_6),
+            Some(f64::NAN),
+            Some(-0.25),
+            Some(1.5),
+        ];
+        // Out-of-range positions in a batch: the general loop, same bits.
+        let mut wild = u.clone();
+        wild.extend([-0.5, 1.5, -1e-30, f32::NAN, 3.0, -2.0, f32::INFINITY]);
+        let wn = wild.len();
+        let walong: Vec<f32> = (0..wn).map(|i| i as f32).collect();
+        let wrank: Vec<u32> = (0..wn as u32).collect();
+        for stops in 1..=10 {
+            let colors = palette(stops);
+            for scroll in scrolls {
+                for level in [0.8, 1.0, 0.0, 1.5, f32::NAN] {
+                    let shader = Shader::Gradient {
+                        colors: &colors,
+                        scroll,
+                    };
+                    let what = format!("{stops} stops, scroll {scroll:?}");
+                    check(&shader, slices(&along, &u, &rank), n as u32, level, &what);
+                    // Not with a NaN level: a NaN position meeting a NaN
+                    // level leaves it to the compiler which payload
+                    // survives (x86 keeps a product's first operand's and
+                    // may commute the two), in the general loop as before.
+                    if !level.is_nan() {
+                        let what = format!("{what}, wild positions");
+                        let wild = slices(&walong, &wild, &wrank);
+                        check(&shader, wild, wn as u32, level, &what);
+                    }
+                }
+            }
+        }
     }
 }
