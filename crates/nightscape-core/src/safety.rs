@@ -38,8 +38,8 @@ use crate::color::{Color, Light};
 use crate::config::Config;
 use crate::diag::Spanned;
 use crate::diag::{Diagnostics, SourceFile};
-use crate::engine::{render_cells, ActiveShow, Look};
-use crate::show::Show;
+use crate::engine::{render_cells, ActiveShow};
+use crate::show::{Layer, Show};
 use crate::site::Site;
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
@@ -247,7 +247,10 @@ pub fn check(cfg: &Config, safety: &SafetyConfig, threads: usize) -> Vec<Finding
     for &f in &sampled {
         wanted[f as usize] = true;
     }
-    let mut look = Look::dark(site);
+    // The light rendered into, one per site cell (a fixture's luminance is
+    // read from its own cells); allocated on the first render, as most
+    // shows need none.
+    let mut lights: Vec<Light> = Vec::new();
     let mut out = Vec::new();
     for name in &cfg.show_order {
         let Some(show) = cfg.show(name) else {
@@ -259,7 +262,7 @@ pub fn check(cfg: &Config, safety: &SafetyConfig, threads: usize) -> Vec<Finding
             continue;
         }
         let show = sample_show(site, show, &wanted);
-        let Some(worst) = measure(site, &show, safety, &scopes, &sampled, &mut look, threads)
+        let Some(worst) = measure(site, &show, safety, &scopes, &sampled, &mut lights, threads)
         else {
             continue;
         };
@@ -273,8 +276,16 @@ pub fn check(cfg: &Config, safety: &SafetyConfig, threads: usize) -> Vec<Finding
                 };
                 // Layers that cannot flash alone (steady, slow) need no render.
                 if !cannot_flash(&alone, safety)
-                    && measure(site, &alone, safety, &scopes, &sampled, &mut look, threads)
-                        .is_some()
+                    && measure(
+                        site,
+                        &alone,
+                        safety,
+                        &scopes,
+                        &sampled,
+                        &mut lights,
+                        threads,
+                    )
+                    .is_some()
                 {
                     layers.push(layer.location);
                 }
@@ -308,8 +319,6 @@ pub fn check(cfg: &Config, safety: &SafetyConfig, threads: usize) -> Vec<Finding
 /// that jump) are always rendered.
 fn cannot_flash(show: &Show, safety: &SafetyConfig) -> bool {
     let window_s = safety.sample_hz.round() / safety.sample_hz;
-    let transitions = (2.0 * safety.max_flashes_per_s).floor() + 1.0;
-    let needed = (transitions - 1.0) * f64::from(safety.min_swing);
     let mut total = 0.0;
     for layer in &show.layers {
         match variation_bound(layer, window_s) {
@@ -317,7 +326,17 @@ fn cannot_flash(show: &Show, safety: &SafetyConfig) -> bool {
             None => return false,
         }
     }
-    total <= 0.9 * needed - 1e-3
+    total <= variation_limit(safety)
+}
+
+/// The total variation a fixture's luminance may have over a window and
+/// still provably not fail (see [`cannot_flash`]): a failing window needs
+/// (M − 1) × `min_swing`, less a margin for f32 rounding and the effects'
+/// polynomial cosine.
+fn variation_limit(safety: &SafetyConfig) -> f64 {
+    let transitions = (2.0 * safety.max_flashes_per_s).floor() + 1.0;
+    let needed = (transitions - 1.0) * f64::from(safety.min_swing);
+    0.9 * needed - 1e-3
 }
 
 /// Rec. 709 luminance weights (as the measure applies them).
@@ -495,28 +514,54 @@ fn group_sample(members: &[u32], in_site: &[bool]) -> Vec<u32> {
 /// effect's values do not change (each cell keeps its position, rank and
 /// the layer's full cell count).
 fn sample_show(site: &Site, show: &Show, wanted: &[bool]) -> Show {
-    let mut out = show.clone();
     if wanted.iter().all(|&w| w) {
-        return out;
+        return show.clone();
     }
-    for layer in &mut out.layers {
-        let keep: Vec<usize> = (0..layer.cells.len())
-            .filter(|&i| {
-                let cell = layer.cells[i] as usize;
-                site.cells
-                    .get(cell)
-                    .is_some_and(|c| wanted.get(c.fixture as usize).copied().unwrap_or(false))
-            })
-            .collect();
-        layer.cells = keep.iter().map(|&i| layer.cells[i]).collect();
-        layer.along = keep.iter().map(|&i| layer.along[i]).collect();
-        layer.u = keep.iter().map(|&i| layer.u[i]).collect();
-        layer.rank = keep.iter().map(|&i| layer.rank[i]).collect();
-        if !layer.phase.is_empty() {
-            layer.phase = keep.iter().map(|&i| layer.phase[i]).collect();
-        }
+    // Built field by field: cloning the whole show first would copy every
+    // cell of a city-sized layer only to drop most of them.
+    let layers = show
+        .layers
+        .iter()
+        .map(|layer| {
+            let keep: Vec<usize> = (0..layer.cells.len())
+                .filter(|&i| {
+                    let cell = layer.cells[i] as usize;
+                    site.cells
+                        .get(cell)
+                        .is_some_and(|c| wanted.get(c.fixture as usize).copied().unwrap_or(false))
+                })
+                .collect();
+            let pick = |v: &[f32]| -> Vec<f32> { keep.iter().map(|&i| v[i]).collect() };
+            Layer {
+                target: layer.target.clone(),
+                effect: layer.effect.clone(),
+                level: layer.level,
+                blend: layer.blend,
+                cells: keep.iter().map(|&i| layer.cells[i]).collect(),
+                along: pick(&layer.along),
+                u: pick(&layer.u),
+                rank: keep.iter().map(|&i| layer.rank[i]).collect(),
+                phase: if layer.phase.is_empty() {
+                    Vec::new()
+                } else {
+                    pick(&layer.phase)
+                },
+                count: layer.count,
+                fixtures: layer.fixtures.clone(),
+                motion: layer.motion,
+                location: layer.location,
+            }
+        })
+        .collect();
+    Show {
+        name: show.name.clone(),
+        fade_in: show.fade_in,
+        fade_out: show.fade_out,
+        layers,
+        scene: show.scene,
+        path: show.path.clone(),
+        name_span: show.name_span.clone(),
     }
-    out
 }
 
 /// Render `show` alone on the sampled fixtures and return its worst
@@ -527,26 +572,71 @@ fn measure(
     safety: &SafetyConfig,
     scopes: &[Scope],
     sampled: &[u32],
-    look: &mut Look,
+    lights: &mut Vec<Light>,
     threads: usize,
 ) -> Option<Finding> {
-    let frames = (safety.seconds * safety.sample_hz).ceil() as usize + 1;
-    let window = safety.sample_hz.round() as usize;
-    let stride = (window / 10).max(1);
-    let counts = flash_counts(
-        site,
-        show,
-        safety,
-        sampled,
-        frames,
-        &mut look.lights,
-        threads,
-    );
+    measure_rendering(site, show, safety, scopes, sampled, lights, threads, true)
+}
+
+/// [`measure`], rendering only the fixtures whose counts can matter when
+/// `only_needed` (what [`must_render`] says), or every sampled fixture.
+/// The findings are the same either way (tested).
+#[allow(clippy::too_many_arguments)]
+fn measure_rendering(
+    site: &Site,
+    show: &Show,
+    safety: &SafetyConfig,
+    scopes: &[Scope],
+    sampled: &[u32],
+    lights: &mut Vec<Light>,
+    threads: usize,
+    only_needed: bool,
+) -> Option<Finding> {
+    let (frames, window, ends) = windows(safety);
+    let need = if only_needed {
+        must_render(site, show, safety, scopes, sampled, &ends, threads)
+    } else {
+        vec![true; sampled.len()]
+    };
+    let rendered: Vec<u32> = sampled
+        .iter()
+        .zip(&need)
+        .filter_map(|(&f, &n)| n.then_some(f))
+        .collect();
+    if rendered.is_empty() {
+        return None;
+    }
+    if lights.len() < site.cells.len() {
+        lights.resize(site.cells.len(), Light::DARK);
+    }
+    // Fixtures left out count no transition: each of them provably makes
+    // at most 2 × `max_flashes_per_s` in every window where its count could
+    // change a finding, so it is filtered out there either way.
+    let counts = if rendered.len() == sampled.len() {
+        flash_counts(site, show, safety, sampled, frames, lights, threads)
+    } else {
+        let mut wanted = vec![false; site.fixtures.len()];
+        for &f in &rendered {
+            wanted[f as usize] = true;
+        }
+        let cut = sample_show(site, show, &wanted);
+        let mut some =
+            flash_counts(site, &cut, safety, &rendered, frames, lights, threads).into_iter();
+        need.iter()
+            .map(|&n| {
+                if n {
+                    some.next().unwrap_or_default()
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect()
+    };
+    let count = |slot: usize, k: usize| counts[slot].get(k).copied().unwrap_or(0);
     let mut worst: Option<Finding> = None;
-    // Every tenth of a second, the one-second window that ends there.
-    for k in (window..frames).step_by(stride) {
+    for k in ends {
         let start = k - window;
-        let rate = |slot: usize| (counts[slot][k] - counts[slot][start]) as f64 / 2.0;
+        let rate = |slot: usize| (count(slot, k) - count(slot, start)) as f64 / 2.0;
         for scope in scopes {
             if scope.members.is_empty() {
                 continue;
@@ -587,6 +677,267 @@ fn measure(
         }
     }
     worst
+}
+
+/// Frames rendered per show, frames per one-second window, and the last
+/// frame of each window [`measure`] looks at: every tenth of a second, the
+/// one-second window that ends there.
+fn windows(safety: &SafetyConfig) -> (usize, usize, Vec<usize>) {
+    let frames = (safety.seconds * safety.sample_hz).ceil() as usize + 1;
+    let window = safety.sample_hz.round() as usize;
+    let stride = (window / 10).max(1);
+    (frames, window, (window..frames).step_by(stride).collect())
+}
+
+/// Which sampled fixtures [`measure`] must render: those that may flash
+/// too fast (by [`fixture_variation`]) in a window where enough of a
+/// scope's members may, together, to reach `min_share` of it. Any other
+/// fixture makes at most 2 × `max_flashes_per_s` transitions in every
+/// window where its count could change a finding, and a window where too
+/// few members may flash is skipped whatever they do.
+fn must_render(
+    site: &Site,
+    show: &Show,
+    safety: &SafetyConfig,
+    scopes: &[Scope],
+    sampled: &[u32],
+    ends: &[usize],
+    threads: usize,
+) -> Vec<bool> {
+    let bounds = fixture_variation(site, show, safety, sampled, ends, threads);
+    let limit = variation_limit(safety);
+    let n = ends.len();
+    let may_flash = |slot: usize, w: usize| bounds[slot * n + w] > limit;
+    let mut need = vec![false; sampled.len()];
+    for scope in scopes {
+        if scope.members.is_empty() {
+            continue;
+        }
+        for w in 0..n {
+            let open = scope
+                .members
+                .iter()
+                .filter(|&&slot| may_flash(slot, w))
+                .count();
+            // `measure` skips a window whose share of flashing members is
+            // below `min_share`; the flashing ones are among these.
+            if (open as f64 / scope.members.len() as f64) < safety.min_share {
+                continue;
+            }
+            for &slot in &scope.members {
+                if may_flash(slot, w) {
+                    need[slot] = true;
+                }
+            }
+        }
+    }
+    need
+}
+
+/// Show time padding each window's span on both sides (seconds): covers
+/// the renderer's nanosecond instants and float rounding many times over.
+const PAD_S: f64 = 1e-4;
+
+/// Cells of one fixture a twinkle or a gradient is followed through at
+/// most this many slots or wraps over the rendered time; beyond that the
+/// layer's per-cell bound is used for the cell.
+const MAX_EVENTS: f64 = 2_000.0;
+
+/// Per sampled fixture and window (`ends`, fixture-major), an upper bound
+/// on the total variation of the fixture's luminance over that window;
+/// infinite where there is none (a sequence).
+///
+/// The argument of [`cannot_flash`], per fixture: the luminance is the mean
+/// of the fixture's cells, so its variation is at most the mean of theirs,
+/// and each cell's is at most the sum of its layers'. Most layers add their
+/// per-cell [`variation_bound`] for each of the fixture's cells they cover.
+/// Two are followed in time instead, because their bound per second is far
+/// above what they do in most windows:
+/// - a twinkle: a cell changes only in the slots where it is lit (asked of
+///   the effect itself), and there its envelope sin(π f) rises once and
+///   falls once, so the cell varies by amplitude × the envelope's variation
+///   over the part of each lit slot inside the window (2 for a whole slot);
+/// - a scrolling gradient: a cell moves along the palette at the scroll
+///   speed (its steepest segment × speed × window) and jumps from the last
+///   colour to the first only when its wrapped position crosses a whole
+///   number, at instants known exactly; only windows holding one pay it.
+fn fixture_variation(
+    site: &Site,
+    show: &Show,
+    safety: &SafetyConfig,
+    sampled: &[u32],
+    ends: &[usize],
+    threads: usize,
+) -> Vec<f64> {
+    use crate::show::effect::Effect;
+    let n = ends.len();
+    let mut bounds = vec![0.0; sampled.len() * n];
+    if n == 0 {
+        return bounds;
+    }
+    let window = safety.sample_hz.round() as usize;
+    let time = |frame: usize| show.fade_in + frame as f64 / safety.sample_hz;
+    // Each window's span in show time, padded; sorted by both ends.
+    let spans: Vec<(f64, f64)> = ends
+        .iter()
+        .map(|&k| (time(k - window) - PAD_S, time(k) + PAD_S))
+        .collect();
+    let window_s = window as f64 / safety.sample_hz + 2.0 * PAD_S;
+    let (first, last) = (spans[0].0, spans[n - 1].1);
+    // The windows whose span meets [a, b].
+    let meeting =
+        |a: f64, b: f64| spans.partition_point(|s| s.1 < a)..spans.partition_point(|s| s.0 <= b);
+    let mut slot_of = vec![u32::MAX; site.fixtures.len()];
+    for (slot, &f) in sampled.iter().enumerate() {
+        slot_of[f as usize] = slot as u32;
+    }
+    // The slots `from..` whose rows are `bounds` (each thread its own run).
+    let fill = |from: usize, bounds: &mut [f64]| {
+        let rows = bounds.len() / n;
+        // Per slot, the part that is the same in every window.
+        let mut steady = vec![0.0f64; rows];
+        for layer in &show.layers {
+            let per_cell = variation_bound(layer, window_s).unwrap_or(f64::INFINITY);
+            let m = f64::from(layer.level.abs()).min(1.0);
+            for (i, &cell) in layer.cells.iter().enumerate() {
+                let Some(c) = site.cells.get(cell as usize) else {
+                    continue;
+                };
+                let Some(&slot) = slot_of.get(c.fixture as usize) else {
+                    continue;
+                };
+                let Some(slot) = (slot as usize)
+                    .checked_sub(from)
+                    .filter(|&slot| slot < rows)
+                else {
+                    continue;
+                };
+                let cells = f64::from(site.fixtures[c.fixture as usize].cell_count.max(1));
+                let row = &mut bounds[slot * n..(slot + 1) * n];
+                match &layer.effect {
+                    Effect::Twinkle {
+                        base,
+                        sparkle,
+                        duration,
+                        seed,
+                        ..
+                    } if duration.is_finite()
+                        && *duration > 0.0
+                        && (last - first) / duration < MAX_EVENTS =>
+                    {
+                        let amp = luma_diff(*base, *sparkle) * m / cells;
+                        if amp == 0.0 {
+                            continue;
+                        }
+                        let phase =
+                            f64::from(layer.phase.get(i).copied().unwrap_or_else(|| {
+                                crate::show::effect::twinkle_phase(*seed, cell)
+                            }));
+                        // Slot s covers x = t / duration + phase in [s, s + 1).
+                        let x = |t: f64| t / duration + phase;
+                        let (s0, s1) = (x(first).floor() as i64, x(last).floor() as i64);
+                        for s in s0..=s1 {
+                            // Lit or not, asked of the effect mid-slot: an unlit
+                            // cell is its base at full level.
+                            let mid = (s as f64 + 0.5 - phase) * duration;
+                            let lit = layer.effect.at(mid).cell(
+                                layer.along[i],
+                                layer.u[i],
+                                layer.rank[i],
+                                layer.count,
+                                cell,
+                            ) != (*base, 1.0);
+                            if !lit {
+                                continue;
+                            }
+                            let (a, b) = (
+                                (s as f64 - phase) * duration,
+                                (s as f64 + 1.0 - phase) * duration,
+                            );
+                            for w in meeting(a, b) {
+                                let f0 = (x(spans[w].0) - s as f64).clamp(0.0, 1.0);
+                                let f1 = (x(spans[w].1) - s as f64).clamp(0.0, 1.0);
+                                row[w] += amp * envelope_variation(f0, f1);
+                            }
+                        }
+                    }
+                    Effect::Gradient {
+                        colors,
+                        speed,
+                        extent,
+                    } if *speed != 0.0 && *extent > 0.0 && colors.len() >= 2 => {
+                        let v = speed / extent;
+                        let steepest = colors
+                            .windows(2)
+                            .map(|w| luma_diff(w[0], w[1]))
+                            .fold(0.0, f64::max);
+                        let slope = (colors.len() - 1) as f64 * steepest;
+                        let wrap = luma_diff(colors[colors.len() - 1], colors[0]) * m / cells;
+                        // The cell's place along the palette is u − v t, wrapped.
+                        let u = f64::from(layer.u[i]);
+                        let z = |t: f64| u - v * t;
+                        let (lo, hi) = (z(first).min(z(last)), z(first).max(z(last)));
+                        // Too slow to place its wraps in time, or too fast
+                        // to follow: the per-cell bound.
+                        if v.abs() < 1e-9 || !(hi - lo).is_finite() || hi - lo >= MAX_EVENTS {
+                            steady[slot] += per_cell / cells;
+                            continue;
+                        }
+                        steady[slot] += m * slope * v.abs() * window_s / cells;
+                        if wrap == 0.0 {
+                            continue;
+                        }
+                        // Where f32 rounding moves the jump, in palette turns
+                        // and then in time.
+                        let eps = 1e-6;
+                        let dt = eps / v.abs();
+                        let (k0, k1) = ((lo - eps).floor() as i64, (hi + eps).floor() as i64);
+                        for k in k0 + 1..=k1 {
+                            let at = (u - k as f64) / v;
+                            for w in meeting(at - dt, at + dt) {
+                                row[w] += wrap;
+                            }
+                        }
+                    }
+                    _ => steady[slot] += per_cell / cells,
+                }
+            }
+        }
+        for (row, add) in bounds.chunks_mut(n).zip(&steady) {
+            for b in row {
+                *b += add;
+            }
+        }
+    };
+    let per = sampled.len().div_ceil(threads.clamp(1, 16)).max(1);
+    if threads <= 1 || per >= sampled.len() {
+        fill(0, &mut bounds);
+        return bounds;
+    }
+    std::thread::scope(|scope| {
+        let fill = &fill;
+        for (k, part) in bounds.chunks_mut(per * n).enumerate() {
+            scope.spawn(move || fill(k * per, part));
+        }
+    });
+    bounds
+}
+
+/// Total variation of sin(π f) for f from `f0` to `f1` (0 ≤ f0 ≤ f1 ≤ 1):
+/// it rises to 1 at f = ½ and falls back to 0.
+fn envelope_variation(f0: f64, f1: f64) -> f64 {
+    use std::f64::consts::PI;
+    if f0 <= 0.0 && f1 >= 1.0 {
+        return 2.0;
+    }
+    let (a, b) = ((PI * f0).sin(), (PI * f1).sin());
+    if f1 <= 0.5 {
+        b - a
+    } else if f0 >= 0.5 {
+        a - b
+    } else {
+        2.0 - a - b
+    }
 }
 
 /// Per sampled fixture, the luminance transitions counted up to each
@@ -734,6 +1085,7 @@ impl Tracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::Look;
 
     const DIM: &str =
         "name = \"d\"\npower_w = 10\n[[modes]]\nname = \"1ch\"\nchannels = [\"dimmer\"]\n";
@@ -754,6 +1106,235 @@ mod tests {
         };
         crate::config::compile(sources, Diagnostics::new())
             .unwrap_or_else(|d| panic!("{:?}", d.items))
+    }
+
+    const BAR: &str = "name = \"bar\"\npower_w = 10\n[[modes]]\nname = \"24ch\"\ncells = 8\ncell = [\"red\", \"green\", \"blue\"]\n";
+
+    /// 300 RGB bars of 8 pixels along a 300 m street, 100 in group `east`
+    /// and 200 in group `west` (both measured whole; the site is sampled),
+    /// and one show `s`.
+    fn bars(show: &str) -> Config {
+        let site = "name = \"t\"\nlatitude = 22.54\nlongitude = 114.06\ntimezone = \"Asia/Shanghai\"\n\
+             [[paths]]\nname = \"p\"\npoints = [[0, 0], [300, 0]]\n\
+             [[arrays]]\nname = \"east\"\nprofile = \"bar\"\npath = \"p\"\nmode = \"24ch\"\nspacing = 1\nfrom = 0\nto = 99\nlength = 0.7\nstart = \"0.1\"\n\
+             [[arrays]]\nname = \"west\"\nprofile = \"bar\"\npath = \"p\"\nmode = \"24ch\"\nspacing = 1\nfrom = 100\nto = 299\nlength = 0.7\nstart = \"100.1\"\n\
+             [groups]\neast = [\"east-*\"]\nwest = [\"west-*\"]\n";
+        let sources = crate::config::Sources {
+            folder: "t".into(),
+            site: SourceFile::new("t/site.toml", site),
+            profiles: vec![SourceFile::new("fixtures/bar.toml", BAR)],
+            profiles_unreadable: None,
+            shows: vec![SourceFile::new("t/s.toml", show)],
+        };
+        crate::config::compile(sources, Diagnostics::new())
+            .unwrap_or_else(|d| panic!("{:?}", d.items))
+    }
+
+    /// The scopes, the sampled fixtures and the show cut down to them, as
+    /// `check` measures it.
+    fn sampled_show(cfg: &Config) -> (Vec<Scope>, Vec<u32>, Show) {
+        let site = &cfg.site;
+        let (scopes, sampled) = scopes(site);
+        let mut wanted = vec![false; site.fixtures.len()];
+        for &f in &sampled {
+            wanted[f as usize] = true;
+        }
+        let small = sample_show(site, cfg.show("s").expect("show s"), &wanted);
+        (scopes, sampled, small)
+    }
+
+    /// Per sampled fixture and window (laid out as [`fixture_variation`]),
+    /// the total variation of the fixture's luminance as `flash_counts`
+    /// renders and measures it.
+    fn rendered_window_variation(
+        site: &Site,
+        show: &Show,
+        safety: &SafetyConfig,
+        sampled: &[u32],
+    ) -> Vec<f64> {
+        let (frames, window, ends) = windows(safety);
+        let t0: DateTime<Utc> = DateTime::<Utc>::UNIX_EPOCH + Duration::days(20_000);
+        let active = [ActiveShow::new(show, t0, None, 0)];
+        let mut look = Look::dark(site);
+        let mut ys: Vec<Vec<f32>> = vec![Vec::with_capacity(frames); sampled.len()];
+        for k in 0..frames {
+            let t = show.fade_in + k as f64 / safety.sample_hz;
+            look.lights.fill(Light::DARK);
+            render_cells(
+                site,
+                &active,
+                t0 + Duration::nanoseconds((t * 1e9) as i64),
+                &mut look.lights,
+                0,
+            );
+            for (y, &f) in ys.iter_mut().zip(sampled) {
+                let cells = look.fixture_cells(site, f);
+                let v = cells
+                    .iter()
+                    .map(|l| 0.2126 * l.r + 0.7152 * l.g + 0.0722 * l.b)
+                    .sum::<f32>()
+                    / cells.len().max(1) as f32;
+                y.push(v.clamp(0.0, 1.0));
+            }
+        }
+        ys.iter()
+            .flat_map(|y| {
+                ends.iter().map(move |&k| {
+                    y[k - window..=k]
+                        .windows(2)
+                        .map(|p| f64::from((p[1] - p[0]).abs()))
+                        .sum::<f64>()
+                })
+            })
+            .collect()
+    }
+
+    /// Layers for the per-fixture bound: twinkles (sparse, dense, short,
+    /// long, over other layers), scrolling gradients that wrap within the
+    /// rendered seconds (both ways), and the layers bounded per cell.
+    const FOLLOWED: &[&str] = &[
+        "[[layers]]\ntarget = \"*\"\neffect = \"twinkle\"\ncolors = [\"#000000\", \"#ffffff\"]\ndensity = 0.5\nduration = \"0.2s\"\n",
+        "[[layers]]\ntarget = \"*\"\neffect = \"twinkle\"\ncolors = [\"#000000\", \"#ffffff\"]\ndensity = 0.3\nduration = \"0.07s\"\nseed = 3\n",
+        "[[layers]]\ntarget = \"*\"\neffect = \"twinkle\"\ncolors = [\"#202020\", \"#ff8040\"]\ndensity = 0.6\nduration = \"2.5s\"\nlevel = 0.7\n",
+        "[[layers]]\ntarget = \"*\"\neffect = \"wave\"\ncolors = [\"#ff4000\", \"#0040ff\"]\nspeed = \"6 m/s\"\nwavelength = \"90 m\"\n\
+         [[layers]]\ntarget = \"*\"\nblend = \"htp\"\nlevel = 0.8\neffect = \"twinkle\"\ncolors = [\"#000000\", \"#ffffff\"]\ndensity = 0.05\nduration = \"0.6s\"\nseed = 7\n",
+        "[[layers]]\ntarget = \"east\"\neffect = \"gradient\"\ncolors = [\"#ff0060\", \"#ffd000\", \"#00c0ff\"]\nspeed = \"9 m/s\"\n\
+         [[layers]]\ntarget = \"*\"\neffect = \"twinkle\"\ncolors = [\"#000000\", \"#ffffff\"]\ndensity = 0.2\nduration = \"0.4s\"\n",
+        "[[layers]]\ntarget = \"*\"\neffect = \"gradient\"\ncolors = [\"#ff0060\", \"#ffd000\", \"#00c0ff\"]\nspeed = \"-25 m/s\"\n",
+        "[[layers]]\ntarget = \"*\"\neffect = \"gradient\"\ncolors = [\"#ffffff\", \"#000000\"]\nspeed = \"700 m/s\"\n",
+        "[[layers]]\ntarget = \"west\"\neffect = \"chase\"\ncolors = [\"#ffffff\", \"#000000\"]\nstep = \"0.13s\"\nwidth = 2\nevery = 5\n\
+         [[layers]]\ntarget = \"*\"\nblend = \"htp\"\neffect = \"pulse\"\ncolor = \"#1e3cff\"\nperiod = \"0.5s\"\ndepth = 0.6\n",
+    ];
+
+    /// The bound per fixture and window is sound: it is never below what
+    /// rendering measures, for every layer it follows in time.
+    #[test]
+    fn the_fixture_bound_holds_in_every_window() {
+        let safety = SafetyConfig {
+            seconds: 6.0,
+            ..SafetyConfig::default()
+        };
+        let limit = variation_limit(&safety);
+        let (mut below, mut jumps) = (0, 0);
+        for text in FOLLOWED {
+            let cfg = bars(text);
+            let site = &cfg.site;
+            let (_, sampled, small) = sampled_show(&cfg);
+            let (_, _, ends) = windows(&safety);
+            let bound = fixture_variation(site, &small, &safety, &sampled, &ends, 3);
+            let seen = rendered_window_variation(site, &small, &safety, &sampled);
+            assert_eq!(bound.len(), seen.len());
+            for (i, (&b, &v)) in bound.iter().zip(&seen).enumerate() {
+                let (slot, w) = (i / ends.len(), i % ends.len());
+                assert!(
+                    v <= b + 1e-4,
+                    "fixture {} window ending at frame {}: rendered {v} > bound {b}\n{text}",
+                    sampled[slot],
+                    ends[w]
+                );
+                below += usize::from(b <= limit);
+                jumps += usize::from(v > 0.3);
+            }
+        }
+        // Not vacuous: many windows are cleared, and the rendered
+        // luminance does jump (wraps, sparkles).
+        assert!(below > 1000, "{below}");
+        assert!(jumps > 100, "{jumps}");
+    }
+
+    /// Rendering only the fixtures `must_render` names gives exactly the
+    /// findings of rendering every sampled fixture: shows that fail on a
+    /// group or the site, shows that pass, and shows where only part is
+    /// rendered.
+    #[test]
+    fn rendering_only_what_can_matter_gives_the_same_findings() {
+        let safety = SafetyConfig {
+            seconds: 6.0,
+            ..SafetyConfig::default()
+        };
+        let strobe_east = "[[layers]]\ntarget = \"east\"\neffect = \"pulse\"\ncolor = \"white\"\nperiod = \"0.2s\"\ndepth = 1.0\n\
+             [[layers]]\ntarget = \"*\"\nblend = \"htp\"\neffect = \"twinkle\"\ncolors = [\"#000000\", \"#ffffff\"]\ndensity = 0.05\nduration = \"0.6s\"\n";
+        let mut shows: Vec<&str> = FOLLOWED.to_vec();
+        shows.push(strobe_east);
+        shows.push("[[layers]]\ntarget = \"west\"\neffect = \"chase\"\ncolors = [\"#ffffff\", \"#000000\"]\nstep = \"0.1s\"\nwidth = 1\nevery = 2\n");
+        for d in ["0.1", "0.15", "0.2", "0.3"] {
+            shows.push(Box::leak(format!("[[layers]]\ntarget = \"*\"\neffect = \"twinkle\"\ncolors = [\"#000000\", \"#ffffff\"]\ndensity = {d}\nduration = \"0.5s\"\n").into_boxed_str()));
+        }
+        let (mut partial, mut failing) = (0, 0);
+        for text in shows {
+            let cfg = bars(text);
+            let site = &cfg.site;
+            let (scopes, sampled, small) = sampled_show(&cfg);
+            let (_, _, ends) = windows(&safety);
+            let need = must_render(site, &small, &safety, &scopes, &sampled, &ends, 2);
+            let rendered = need.iter().filter(|&&n| n).count();
+            partial += usize::from(rendered > 0 && rendered < sampled.len());
+            let mut lights = Vec::new();
+            let every = measure_rendering(
+                site,
+                &small,
+                &safety,
+                &scopes,
+                &sampled,
+                &mut lights,
+                2,
+                false,
+            );
+            let mut lights = Vec::new();
+            let some = measure_rendering(
+                site,
+                &small,
+                &safety,
+                &scopes,
+                &sampled,
+                &mut lights,
+                2,
+                true,
+            );
+            assert_eq!(some, every, "{text}");
+            failing += usize::from(every.is_some());
+        }
+        assert!(partial >= 4, "{partial}");
+        assert!(failing >= 3, "{failing}");
+        // The strobe on `east` is found with the west left unrendered.
+        let cfg = bars(strobe_east);
+        let found = check(&cfg, &safety, 2);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].scope, "group `east`");
+    }
+
+    /// A city show of the kind `generate-site --effect all` writes (a slow
+    /// wave, a slow gradient that wraps, a sparse twinkle at 0.8) is
+    /// cleared without rendering a fixture; a dense fast twinkle is not.
+    #[test]
+    fn a_sparse_twinkle_over_slow_layers_needs_no_render() {
+        let safety = SafetyConfig::default();
+        let city = "[[layers]]\ntarget = \"west\"\neffect = \"wave\"\ncolors = [\"#ff4000\", \"#0040ff\"]\nspeed = \"6 m/s\"\nwavelength = \"90 m\"\n\
+             [[layers]]\ntarget = \"east\"\neffect = \"gradient\"\ncolors = [\"#ff0060\", \"#ffd000\", \"#00c0ff\"]\nspeed = \"2 m/s\"\n\
+             [[layers]]\ntarget = \"*\"\nblend = \"htp\"\nlevel = 0.8\neffect = \"twinkle\"\ncolors = [\"#000000\", \"#ffffff\"]\ndensity = 0.05\nduration = \"0.6s\"\nseed = 7\n";
+        let cfg = bars(city);
+        assert!(!cannot_flash(cfg.show("s").expect("show s"), &safety));
+        let (scopes, sampled, small) = sampled_show(&cfg);
+        let (_, _, ends) = windows(&safety);
+        let need = must_render(&cfg.site, &small, &safety, &scopes, &sampled, &ends, 2);
+        assert!(need.iter().all(|&n| !n));
+        assert!(check(&cfg, &safety, 2).is_empty());
+
+        let dense = bars(FOLLOWED[0]);
+        let (scopes, sampled, small) = sampled_show(&dense);
+        let need = must_render(&dense.site, &small, &safety, &scopes, &sampled, &ends, 2);
+        assert!(need.iter().all(|&n| n));
+    }
+
+    #[test]
+    fn the_envelope_rises_once_and_falls_once() {
+        assert!((envelope_variation(0.0, 1.0) - 2.0).abs() < 1e-12);
+        assert!((envelope_variation(0.0, 0.5) - 1.0).abs() < 1e-12);
+        assert!(
+            (envelope_variation(0.75, 1.0) - (0.75 * std::f64::consts::PI).sin()).abs() < 1e-12
+        );
+        assert!((envelope_variation(0.25, 0.75) - (2.0 - 2.0 * 0.5f64.sqrt())).abs() < 1e-12);
+        assert_eq!(envelope_variation(0.3, 0.3), 0.0);
     }
 
     #[test]
