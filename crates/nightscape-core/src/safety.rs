@@ -17,6 +17,21 @@
 //! without rendering (a sound bound, see `cannot_flash`): slow waves,
 //! fades and gradients cost nothing however large the site.
 //!
+//! Other shows get the same bound per sampled fixture and per measured
+//! window before anything is rendered (`fixture_variation`), with the
+//! layers whose bound per second is far above what they do in most seconds
+//! followed in time: a twinkle cell varies only in its lit slots (one rise
+//! and one fall each), a scrolling gradient jumps only where a cell's
+//! palette position wraps. A fixture whose bound stays below a failing
+//! window's need cannot count as flashing there, and a window where too
+//! few of a scope's members could flash cannot make a finding; only the
+//! fixtures that could flash in a window where enough of a scope's could
+//! are rendered (`must_render`). The others would be filtered out of every
+//! finding anyway, so the findings are exactly those of rendering every
+//! sampled fixture (tested against it, and the bound against rendered
+//! luminance). A sparse twinkle over slow layers, the usual city show,
+//! needs no rendering at all.
+//!
 //! Bounded work on city-scale sites: a group (or the site) of more than
 //! [`SAMPLE_PER_SCOPE`] fixtures is measured on that many members evenly
 //! spaced along its member list (which runs along the paths, so a chase or
@@ -704,8 +719,8 @@ fn must_render(
     ends: &[usize],
     threads: usize,
 ) -> Vec<bool> {
-    let bounds = fixture_variation(site, show, safety, sampled, ends, threads);
     let limit = variation_limit(safety);
+    let bounds = fixture_variation(site, show, safety, sampled, ends, threads, 4.0 * limit);
     let n = ends.len();
     let may_flash = |slot: usize, w: usize| bounds[slot * n + w] > limit;
     let mut need = vec![false; sampled.len()];
@@ -745,7 +760,11 @@ const MAX_EVENTS: f64 = 2_000.0;
 
 /// Per sampled fixture and window (`ends`, fixture-major), an upper bound
 /// on the total variation of the fixture's luminance over that window;
-/// infinite where there is none (a sequence).
+/// infinite where there is none (a sequence). A twinkle is followed in
+/// time only when its expected variation over a window (density × 2 ×
+/// amplitude a slot) is below `follow_below`: a denser one leaves too many
+/// fixtures above the limit for following it to spare any rendering, and
+/// costs a hash a slot and cell.
 ///
 /// The argument of [`cannot_flash`], per fixture: the luminance is the mean
 /// of the fixture's cells, so its variation is at most the mean of theirs,
@@ -768,6 +787,7 @@ fn fixture_variation(
     sampled: &[u32],
     ends: &[usize],
     threads: usize,
+    follow_below: f64,
 ) -> Vec<f64> {
     use crate::show::effect::Effect;
     let n = ends.len();
@@ -820,10 +840,17 @@ fn fixture_variation(
                         sparkle,
                         duration,
                         seed,
-                        ..
+                        density,
                     } if duration.is_finite()
                         && *duration > 0.0
-                        && (last - first) / duration < MAX_EVENTS =>
+                        && (last - first) / duration < MAX_EVENTS
+                        && f64::from(density.clamp(0.0, 1.0))
+                            * 2.0
+                            * luma_diff(*base, *sparkle)
+                            * m
+                            * window_s
+                            / duration
+                            < follow_below =>
                     {
                         let amp = luma_diff(*base, *sparkle) * m / cells;
                         if amp == 0.0 {
@@ -1221,7 +1248,8 @@ mod tests {
             let site = &cfg.site;
             let (_, sampled, small) = sampled_show(&cfg);
             let (_, _, ends) = windows(&safety);
-            let bound = fixture_variation(site, &small, &safety, &sampled, &ends, 3);
+            // Followed however dense the twinkle (`check` follows sparse ones).
+            let bound = fixture_variation(site, &small, &safety, &sampled, &ends, 3, f64::INFINITY);
             let seen = rendered_window_variation(site, &small, &safety, &sampled);
             assert_eq!(bound.len(), seen.len());
             for (i, (&b, &v)) in bound.iter().zip(&seen).enumerate() {
