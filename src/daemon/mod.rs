@@ -345,6 +345,9 @@ fn run_frames(
                 start = Instant::now();
                 n = 0;
             }
+            // Buffers and the DMX map are worked out from the patch: a
+            // reload may move fixtures without changing their number.
+            builder = FrameBuilder::new(&config.site).with_threads(threads);
             tracing::info!(site = %config.site.name, "configuration switched");
         }
         // The frame is rendered for the instant of its deadline and sent on

@@ -112,19 +112,37 @@ fn hot_reload_keeps_the_last_good_configuration() {
         expected != before,
         "the edit must change the rendered frame"
     );
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let mut last = None;
-    while std::time::Instant::now() < deadline {
-        let f = common::collect_frame(&rx, &universes(), Duration::from_secs(2));
-        if f.as_ref() == Some(&expected) {
-            return;
+    let reaches_the_wire = |expected: &_, what: &str| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut last = None;
+        while std::time::Instant::now() < deadline {
+            let f = common::collect_frame(&rx, &universes(), Duration::from_secs(2));
+            if f.as_ref() == Some(expected) {
+                return;
+            }
+            last = f;
         }
-        last = f;
-    }
-    panic!(
-        "the edited show never reached the wire; last frame differs: {:?}",
-        last.map(|f| f.len())
-    );
+        panic!(
+            "{what} never reached the wire; last frame differs: {:?}",
+            last.map(|f| f.len())
+        );
+    };
+    reaches_the_wire(&expected, "the edited show");
+
+    // A re-patch that keeps the number of fixtures and universes: the
+    // crown's channels move from 4.1 to 4.301. Where it was goes dark (the
+    // DMX map is rebuilt, not reused) and it lights where it now is.
+    let site_toml = site.join("site.toml");
+    let patch = std::fs::read_to_string(&site_toml).unwrap();
+    assert!(patch.contains("address = \"4.1\""));
+    std::fs::write(
+        &site_toml,
+        patch.replace("address = \"4.1\"", "address = \"4.301\""),
+    )
+    .unwrap();
+    let moved = common::cli_render(&site, T1);
+    assert!(moved != expected, "the move must change the rendered frame");
+    reaches_the_wire(&moved, "the re-patched crown");
 }
 
 #[test]

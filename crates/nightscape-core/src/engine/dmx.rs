@@ -300,6 +300,16 @@ fn scope_emitters(
     }
 }
 
+/// What a fixture's plan and its place in the patch depend on.
+fn fixture_signature(f: &crate::site::Fixture) -> [u32; 4] {
+    [
+        f.universe_index,
+        u32::from(f.address) << 16 | u32::from(f.cell_count),
+        f.profile as u32,
+        f.mode as u32,
+    ]
+}
+
 /// How one fixture maps, worked out once per site instead of per frame.
 #[derive(Debug, Clone, Copy)]
 struct FixturePlan {
@@ -317,6 +327,10 @@ struct FixturePlan {
 pub struct DmxMap {
     plans: Vec<FixturePlan>,
     patch: Patch,
+    /// Per fixture, what the plans and the patch were worked out from
+    /// ([`fixture_signature`]): a reload that re-patches fixtures without
+    /// changing their number must not reuse them.
+    signature: Vec<[u32; 4]>,
     /// Per thread: a fixture's limited cells and their emitters.
     scratch: Vec<Scratch>,
 }
@@ -356,14 +370,24 @@ impl DmxMap {
         DmxMap {
             plans,
             patch: Patch::new(site),
+            signature: site.fixtures.iter().map(fixture_signature).collect(),
             scratch: Vec::new(),
         }
     }
 
-    /// Whether this map was built for `site` (same patch size).
+    /// Whether this map was built for `site`'s patch: the same universes,
+    /// and every fixture at the same universe and address with the same
+    /// profile, mode and cell count. (A profile whose mode's channels
+    /// change under the same index is not seen here: the daemon builds a
+    /// new map on every configuration switch.)
     pub fn fits(&self, site: &Site) -> bool {
         self.plans.len() == site.fixtures.len()
             && self.patch.fixture_starts.len() == site.universes.len() + 1
+            && self
+                .signature
+                .iter()
+                .zip(&site.fixtures)
+                .all(|(s, f)| *s == fixture_signature(f))
     }
 
     /// Map a look onto DMX universes (the frame's buffers are overwritten),
@@ -1065,6 +1089,36 @@ mod lane_tests {
     /// that are and are not multiples of four), bars moved so they run past
     /// channel 512 by whole pixels and by one or two channels, on one
     /// thread and on two: the map's bytes are the reference mapping's.
+    /// A map kept across a reload that moves fixtures (same number of
+    /// fixtures and universes) is rebuilt: the channels a fixture left are
+    /// dark, and it lands at its new address and universe.
+    #[test]
+    fn a_map_kept_across_a_repatch_follows_the_new_patch() {
+        let before = generated(3, 10);
+        // Fixture 0 to another address; to another universe and address.
+        let moves: [fn(&mut Site); 2] = [
+            |s| s.fixtures[0].address = 101,
+            |s| {
+                let u = s.fixtures[0].universe_index;
+                s.fixtures[0].universe_index = (u + 1) % 3;
+                s.fixtures[0].address = 481;
+            },
+        ];
+        for (k, repatch) in moves.iter().enumerate() {
+            let mut after = before.clone();
+            repatch(&mut after);
+            let mut map = DmxMap::new(&before);
+            let look = varied_look(&before, 7);
+            let mut frame = Frame::new(&before);
+            map.map(&before, &look, &mut frame, 1);
+            assert!(!map.fits(&after), "move {k}");
+            map.map(&after, &look, &mut frame, 1);
+            let mut want = Frame::new(&after);
+            look_to_frame_reference(&after, &look, &mut want);
+            assert!(frame == want, "move {k}");
+        }
+    }
+
     #[test]
     fn rgb_pixel_bars_map_to_the_reference_bytes_for_every_curve_and_limit() {
         let curves = [
