@@ -15,9 +15,9 @@
 //! default thresholds on every core. Prints each phase's wall time and the
 //! findings (none for a generated site).
 
-use nightscape_core::config::{self, Config, Sources};
-use nightscape_core::diag::{Diagnostics, SourceFile};
-use nightscape_core::generate::{site_files, GeneratedEffect, SiteSpec};
+use nightscape_core::config::{self, Config};
+use nightscape_core::diag::Diagnostics;
+use nightscape_core::generate::{self, site_files, GeneratedEffect, SiteSpec};
 use nightscape_core::safety::{self, SafetyConfig};
 use std::time::Instant;
 
@@ -58,20 +58,6 @@ fn main() {
 
 /// The generated site, compiled from its files in memory.
 fn site(files: Vec<(String, String)>) -> Config {
-    let (mut site, mut profiles, mut shows) = (None, Vec::new(), Vec::new());
-    for (path, text) in files {
-        match path.as_str() {
-            "site.toml" => site = Some(SourceFile::new(path, text)),
-            p if p.starts_with("fixtures/") => profiles.push(SourceFile::new(path, text)),
-            _ => shows.push(SourceFile::new(path, text)),
-        }
-    }
-    let sources = Sources {
-        folder: "generated".into(),
-        site: site.expect("site.toml"),
-        profiles,
-        profiles_unreadable: None,
-        shows,
-    };
-    config::compile(sources, Diagnostics::new()).unwrap_or_else(|d| panic!("{:?}", d.items))
+    config::compile(generate::sources(files), Diagnostics::new())
+        .unwrap_or_else(|d| panic!("{:?}", d.items))
 }

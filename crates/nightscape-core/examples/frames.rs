@@ -17,11 +17,11 @@
 //! N frames, 25 ms apart.
 
 use chrono::{DateTime, Duration, Utc};
-use nightscape_core::config::{self, Config, Sources};
+use nightscape_core::config::{self, Config};
 use nightscape_core::control::CompiledControl;
-use nightscape_core::diag::{Diagnostics, SourceFile};
+use nightscape_core::diag::Diagnostics;
 use nightscape_core::engine::ActiveShow;
-use nightscape_core::generate::{site_files, GeneratedEffect, SiteSpec, SHOW_NAME};
+use nightscape_core::generate::{self, site_files, GeneratedEffect, SiteSpec, SHOW_NAME};
 use nightscape_core::pipeline::{FrameBuilder, FrameHook};
 
 fn main() {
@@ -63,22 +63,9 @@ fn main() {
 
 /// The generated site, compiled from its files in memory.
 fn site(spec: &SiteSpec) -> Config {
-    let (mut site, mut profiles, mut shows) = (None, Vec::new(), Vec::new());
-    for (path, text) in site_files(spec).expect("site spec") {
-        match path.as_str() {
-            "site.toml" => site = Some(SourceFile::new(path, text)),
-            p if p.starts_with("fixtures/") => profiles.push(SourceFile::new(path, text)),
-            _ => shows.push(SourceFile::new(path, text)),
-        }
-    }
-    let sources = Sources {
-        folder: "generated".into(),
-        site: site.expect("site.toml"),
-        profiles,
-        profiles_unreadable: None,
-        shows,
-    };
-    config::compile(sources, Diagnostics::new()).unwrap_or_else(|d| panic!("{:?}", d.items))
+    let files = site_files(spec).expect("site spec");
+    config::compile(generate::sources(files), Diagnostics::new())
+        .unwrap_or_else(|d| panic!("{:?}", d.items))
 }
 
 /// `n` whole frames (render, limits, map) from `at`, 25 ms apart: what

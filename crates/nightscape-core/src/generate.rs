@@ -73,6 +73,28 @@ const FACADE_UNIVERSES: u32 = 50;
 const PIXELS_PER_METRE: f64 = 60.0;
 pub const SHOW_NAME: &str = "city";
 
+/// A generated site's files as the loader's [`crate::config::Sources`]
+/// (as if read from a folder named `generated`), for compiling in memory:
+/// benchmarks, examples and tests skip the disk.
+pub fn sources(files: Vec<(String, String)>) -> crate::config::Sources {
+    use crate::diag::SourceFile;
+    let (mut site, mut profiles, mut shows) = (None, Vec::new(), Vec::new());
+    for (path, text) in files {
+        match path.as_str() {
+            "site.toml" => site = Some(SourceFile::new(path, text)),
+            p if p.starts_with("fixtures/") => profiles.push(SourceFile::new(path, text)),
+            _ => shows.push(SourceFile::new(path, text)),
+        }
+    }
+    crate::config::Sources {
+        folder: "generated".into(),
+        site: site.unwrap_or_else(|| SourceFile::new("site.toml", "")),
+        profiles,
+        profiles_unreadable: None,
+        shows,
+    }
+}
+
 /// The files of a generated site, as (path relative to the site folder,
 /// contents). The profile library is the `fixtures` folder inside it.
 pub fn site_files(spec: &SiteSpec) -> Result<Vec<(String, String)>, String> {

@@ -1034,24 +1034,14 @@ mod lane_tests {
     fn generated_with(universes: u32, bar_pixels: u32, extra: &str, profile: &str) -> Site {
         let mut spec = SiteSpec::new(universes);
         spec.bar_pixels = bar_pixels;
-        let (mut site, mut profiles, mut shows) = (None, Vec::new(), Vec::new());
+        let mut sources = crate::generate::sources(site_files(&spec).unwrap());
+        let site = format!("{}\n{extra}", sources.site.text);
+        sources.site = SourceFile::new("site.toml", site);
         if !profile.is_empty() {
-            profiles.push(SourceFile::new("fixtures/flood.toml", profile));
+            sources
+                .profiles
+                .insert(0, SourceFile::new("fixtures/flood.toml", profile));
         }
-        for (path, text) in site_files(&spec).unwrap() {
-            match path.as_str() {
-                "site.toml" => site = Some(SourceFile::new(path, format!("{text}\n{extra}"))),
-                p if p.starts_with("fixtures/") => profiles.push(SourceFile::new(path, text)),
-                _ => shows.push(SourceFile::new(path, text)),
-            }
-        }
-        let sources = Sources {
-            folder: "g".into(),
-            site: site.unwrap(),
-            profiles,
-            profiles_unreadable: None,
-            shows,
-        };
         config::compile(sources, Diagnostics::new())
             .unwrap_or_else(|d| panic!("{:?}", d.items))
             .site

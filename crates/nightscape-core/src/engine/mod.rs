@@ -585,31 +585,19 @@ pub fn render_frame(site: &Site, shows: &[ActiveShow], at: DateTime<Utc>) -> Fra
 mod tests {
     use super::*;
     use crate::color::Color;
-    use crate::config::{self, Config, Sources};
+    use crate::config::{self, Config};
     use crate::diag::{Diagnostics, SourceFile};
     use crate::generate::{site_files, SiteSpec, SHOW_NAME};
     use crate::show::effect::CellInput;
 
     /// A generated site (its `all` show) with `shows` added.
     fn site(universes: u32, shows: &[(&str, &str)]) -> Config {
-        let (mut site, mut profiles, mut files) = (None, Vec::new(), Vec::new());
-        for (path, text) in site_files(&SiteSpec::new(universes)).unwrap() {
-            match path.as_str() {
-                "site.toml" => site = Some(SourceFile::new(path, text)),
-                p if p.starts_with("fixtures/") => profiles.push(SourceFile::new(path, text)),
-                _ => files.push(SourceFile::new(path, text)),
-            }
-        }
+        let mut sources = crate::generate::sources(site_files(&SiteSpec::new(universes)).unwrap());
         for (name, text) in shows {
-            files.push(SourceFile::new(format!("{name}.toml"), *text));
+            sources
+                .shows
+                .push(SourceFile::new(format!("{name}.toml"), *text));
         }
-        let sources = Sources {
-            folder: "g".into(),
-            site: site.unwrap(),
-            profiles,
-            profiles_unreadable: None,
-            shows: files,
-        };
         config::compile(sources, Diagnostics::new()).unwrap_or_else(|d| panic!("{:?}", d.items))
     }
 
