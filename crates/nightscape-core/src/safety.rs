@@ -1126,10 +1126,15 @@ mod tests {
              [[paths]]\nname = \"p\"\npoints = [[0, 0], [998, 0]]\n\
              [[arrays]]\nname = \"lamp\"\nprofile = \"dim\"\npath = \"p\"\nmode = \"1ch\"\nspacing = 2\nstart = \"0.1\"\n\
              [groups]\nstreet = [\"lamp-*\"]\n";
+        one_show_site(site, ("fixtures/dim.toml", DIM), show)
+    }
+
+    /// A site of `site.toml` text, one profile and one show `s`, compiled.
+    fn one_show_site(site: &str, (path, profile): (&str, &str), show: &str) -> Config {
         let sources = crate::config::Sources {
             folder: "t".into(),
             site: SourceFile::new("t/site.toml", site),
-            profiles: vec![SourceFile::new("fixtures/dim.toml", DIM)],
+            profiles: vec![SourceFile::new(path, profile)],
             profiles_unreadable: None,
             shows: vec![SourceFile::new("t/s.toml", show)],
         };
@@ -1148,15 +1153,7 @@ mod tests {
              [[arrays]]\nname = \"east\"\nprofile = \"bar\"\npath = \"p\"\nmode = \"24ch\"\nspacing = 1\nfrom = 0\nto = 99\nlength = 0.7\nstart = \"0.1\"\n\
              [[arrays]]\nname = \"west\"\nprofile = \"bar\"\npath = \"p\"\nmode = \"24ch\"\nspacing = 1\nfrom = 100\nto = 299\nlength = 0.7\nstart = \"100.1\"\n\
              [groups]\neast = [\"east-*\"]\nwest = [\"west-*\"]\n";
-        let sources = crate::config::Sources {
-            folder: "t".into(),
-            site: SourceFile::new("t/site.toml", site),
-            profiles: vec![SourceFile::new("fixtures/bar.toml", BAR)],
-            profiles_unreadable: None,
-            shows: vec![SourceFile::new("t/s.toml", show)],
-        };
-        crate::config::compile(sources, Diagnostics::new())
-            .unwrap_or_else(|d| panic!("{:?}", d.items))
+        one_show_site(site, ("fixtures/bar.toml", BAR), show)
     }
 
     /// The scopes, the sampled fixtures and the show cut down to them, as
