@@ -3,8 +3,9 @@
 //! in place, batched sends, the output thread's double buffer; Art-Net and
 //! sACN, every frame and change-only — for the
 //! demo site and a generated 100-universe site on one thread, and the
-//! bound for a site large enough to render on several threads (each
-//! scoped thread's start costs a few small allocations); and the daemon's
+//! bound for a site made to render on several threads (each scoped
+//! thread's start costs a few small allocations), which the daemon on two
+//! cores does not do for 1,000 universes; and the daemon's
 //! per-frame list of active shows (schedule and control).
 //!
 //! Its own test binary, because a global allocator is process-wide (and
@@ -39,12 +40,16 @@ fn at() -> DateTime<Utc> {
 }
 
 /// Allocations per frame over `frames` steady-state frames.
-fn allocations_per_frame(cfg: &Config, show: &str, threads: usize, frames: u32) -> f64 {
+/// `threads`: the builder's, or `None` for the daemon's choice on 2 cores.
+fn allocations_per_frame(cfg: &Config, show: &str, threads: Option<usize>, frames: u32) -> f64 {
     let show = cfg.show(show).unwrap();
     let active = [ActiveShow::new(show, at() - Duration::minutes(5), None, 0)];
     let control = CompiledControl::default();
     let mut hooks: Vec<Box<dyn FrameHook>> = Vec::new();
-    let mut builder = FrameBuilder::new(&cfg.site).with_threads(threads);
+    let mut builder = match threads {
+        Some(n) => FrameBuilder::new(&cfg.site).with_threads(n),
+        None => FrameBuilder::new(&cfg.site).for_cores(&cfg.site, 2),
+    };
     // Receivers that keep up, one per output (a full buffer would be a
     // first send error inside the window: a message written once, not a
     // steady state).
@@ -140,22 +145,31 @@ fn steady_state_frames_allocate_nothing() {
     let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let demo = config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("shows")).unwrap();
     for show in ["nightly", "spring-festival", "static-evening"] {
-        let per_frame = allocations_per_frame(&demo, show, 2, 40);
+        let per_frame = allocations_per_frame(&demo, show, Some(2), 40);
         assert_eq!(per_frame, 0.0, "demo site, {show}");
     }
     let (_dir, cfg) = generated(100);
     assert_eq!(
-        allocations_per_frame(&cfg, SHOW_NAME, 2, 40),
+        allocations_per_frame(&cfg, SHOW_NAME, Some(2), 40),
         0.0,
         "100 universes"
     );
 
-    // Above the parallel threshold the render and the map each start a
+    // Made to render on two threads, the render and the map each start a
     // scoped thread per frame; what that costs is bounded and small.
     let (_dir, big) = generated(200);
-    let per_frame = allocations_per_frame(&big, SHOW_NAME, 2, 20);
+    let per_frame = allocations_per_frame(&big, SHOW_NAME, Some(2), 20);
     println!("200 universes on 2 threads: {per_frame} allocations per frame");
     assert!(per_frame <= 16.0, "{per_frame} allocations per frame");
+
+    // The daemon on two cores keeps 1,000 universes (170,000 cells) on
+    // one thread: nothing at all per frame.
+    let (_dir, city) = generated(1000);
+    assert_eq!(
+        allocations_per_frame(&city, SHOW_NAME, None, 5),
+        0.0,
+        "1,000 universes, the daemon's threads"
+    );
 }
 
 /// What the daemon's frame loop asks before building a frame: the schedule's

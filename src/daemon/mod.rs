@@ -317,8 +317,8 @@ fn run_frames(
     let clock = shared.clock;
     let mut config = shared.config();
     let mut period = Duration::from_secs_f64(1.0 / config.site.fps as f64);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-    let mut builder = FrameBuilder::new(&config.site).with_threads(threads);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let mut builder = FrameBuilder::new(&config.site).for_cores(&config.site, cores);
     let mut start = Instant::now();
     let mut n: u64 = 0;
     let mut last_active: Vec<String> = Vec::new();
@@ -347,7 +347,7 @@ fn run_frames(
             }
             // Buffers and the DMX map are worked out from the patch: a
             // reload may move fixtures without changing their number.
-            builder = FrameBuilder::new(&config.site).with_threads(threads);
+            builder = FrameBuilder::new(&config.site).for_cores(&config.site, cores);
             tracing::info!(site = %config.site.name, "configuration switched");
         }
         // The frame is rendered for the instant of its deadline and sent on
@@ -361,16 +361,27 @@ fn run_frames(
         program.active_into(&config, at, &mut active);
         control.active_into(at, &mut active);
         builder.build(&config, &active, &control, hooks, at);
-        let frame = &builder.frame;
         for h in hooks.iter_mut() {
-            h.observe(&config, at, &active, frame);
+            h.observe(&config, at, &active, &builder.frame);
         }
+        // Asked once: the frame is published below only if it was kept.
+        let publish = shared.frame_wanted();
         if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
-        for o in outputs.iter_mut() {
-            o.send(frame);
+        // The last output may take the frame itself instead of a copy (the
+        // next build rewrites every byte), unless it is to be published.
+        if let Some((last, others)) = outputs.split_last_mut() {
+            for o in others.iter_mut() {
+                o.send(&builder.frame);
+            }
+            if publish {
+                last.send(&builder.frame);
+            } else {
+                last.send_taking(&mut builder.frame);
+            }
         }
+        let frame = &builder.frame;
         // Outputs on their own threads put the frame on the wire before the
         // next render takes both cores (bounded: at 10,000 universes the
         // sends overlap the render instead).
@@ -455,7 +466,7 @@ fn run_frames(
             for (to, h) in s.outputs.iter_mut().zip(&health) {
                 h.copy_into(to);
             }
-            if shared.frame_wanted() {
+            if publish {
                 // Reuse the published frame's buffers, field by field (a
                 // derived `clone_from` would allocate anyway).
                 match &mut s.last_frame {

@@ -157,6 +157,15 @@ pub trait Output: Send {
     /// the others. Never blocks for long: network outputs use non-blocking
     /// sockets, serial outputs only hand the frame to their thread.
     fn send(&mut self, frame: &Frame);
+    /// [`Output::send`], free to take `frame`'s buffers and leave in their
+    /// place others of the same shape whose bytes are unspecified (an
+    /// earlier frame): an output on its own thread then swaps instead of
+    /// copying megabytes at city scale. For a caller that writes every
+    /// byte of `frame` before reading it again (the frame builder's DMX
+    /// map does) and sends it to no other output after this one.
+    fn send_taking(&mut self, frame: &mut Frame) {
+        self.send(frame);
+    }
     fn health(&self) -> OutputHealth;
     /// The health into `out`, reusing its allocations (the frame loop asks
     /// every frame; a fresh copy of thousands of universe numbers each time

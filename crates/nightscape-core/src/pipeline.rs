@@ -160,6 +160,23 @@ impl Program for Scheduled {
     }
 }
 
+/// Cells one thread renders and maps in a frame before a second thread is
+/// worth its cost at a frame loop's rate. A frame loop renders ahead of its
+/// deadline, so one thread only has to finish well inside the period: at
+/// this size the heaviest generated show (`all`: wave or gradient, and a
+/// twinkle blended over every pixel) takes a few milliseconds of a 25 ms
+/// period on this project's 2-core reference machine. Below it a second
+/// thread buys nothing on the wire and costs two thread starts, wake-ups
+/// on another core and a few allocations every frame (docs/performance.md
+/// has what that was at 1,000 universes).
+pub const CELLS_PER_THREAD: usize = 250_000;
+
+/// How many threads to build a frame of `cells` cells on when `cores` are
+/// there: one per [`CELLS_PER_THREAD`] cells (rounded up), at most `cores`.
+pub fn threads_for(cells: usize, cores: usize) -> usize {
+    cells.div_ceil(CELLS_PER_THREAD).clamp(1, cores.max(1))
+}
+
 /// The per-frame pipeline shared by the daemon and `nightscape render`:
 /// render the active shows, apply control scales and the hooks' limits,
 /// map to DMX, and let hooks tighten limits and map again (power budgets),
@@ -190,6 +207,12 @@ impl FrameBuilder {
     pub fn with_threads(mut self, threads: usize) -> FrameBuilder {
         self.threads = threads.max(1);
         self
+    }
+
+    /// Use as many of `cores` as the site's size is worth
+    /// ([`threads_for`]): the frame loop's choice.
+    pub fn for_cores(self, site: &crate::site::Site, cores: usize) -> FrameBuilder {
+        self.with_threads(threads_for(site.cells.len(), cores))
     }
 
     /// The look as last rendered, before limits.
@@ -279,4 +302,32 @@ pub trait FrameHook: Send {
     }
     /// The loop is stopping: flush what must not be lost.
     fn stop(&mut self) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::threads_for;
+
+    /// One thread per quarter-million cells, never more than the cores and
+    /// never none: 1,000 universes of pixel bars stay on one thread, the
+    /// district of 10,000 takes every core.
+    #[test]
+    fn threads_follow_the_site_size() {
+        let check = |cells: usize, cores: usize, expect: usize| {
+            assert_eq!(
+                threads_for(cells, cores),
+                expect,
+                "{cells} cells, {cores} cores"
+            );
+        };
+        check(0, 2, 1);
+        check(17_000, 8, 1);
+        check(170_000, 2, 1);
+        check(250_000, 2, 1);
+        check(250_001, 2, 2);
+        check(340_000, 2, 2);
+        check(1_700_000, 2, 2);
+        check(1_700_000, 8, 7);
+        check(1_700_000, 0, 1);
+    }
 }
