@@ -41,14 +41,17 @@ $NICE "$BIN" monitor --listen 127.0.0.1:6454 --seconds "$SECS" --format json $MO
 MON=$!
 clk=$(getconf CLK_TCK)
 cpu() { awk "{print \$14, \$15}" /proc/$1/stat; }
-c0=$(cpu $PID); m0=$(cpu $MON); t0=$(date +%s.%N)
+# Time the hypervisor gave to others while our vCPUs wanted to run
+# (steal, in ticks of all CPUs): it stretches sends, not the code.
+steal() { awk "/^cpu / {print \$9}" /proc/stat; }
+c0=$(cpu $PID); m0=$(cpu $MON); t0=$(date +%s.%N); st0=$(steal)
 sleep $((SECS - 1))
-c1=$(cpu $PID); m1=$(cpu $MON); t1=$(date +%s.%N)
+c1=$(cpu $PID); m1=$(cpu $MON); t1=$(date +%s.%N); st1=$(steal)
 rss=$(awk "/VmRSS/ {print \$2}" /proc/$PID/status)
 threads=$(ls /proc/$PID/task | wc -l)
 wait $MON
 kill -TERM $PID; wait $PID || true
-python3 - "$WORK/monitor.json" "$N" "$EFFECT" "$c0" "$c1" "$t0" "$t1" "$clk" "$rss" "$threads" "$(cat /proc/loadavg)" "$m0" "$m1" <<PY
+python3 - "$WORK/monitor.json" "$N" "$EFFECT" "$c0" "$c1" "$t0" "$t1" "$clk" "$rss" "$threads" "$(cat /proc/loadavg)" "$m0" "$m1" "$st0" "$st1" "$(nproc)" <<PY
 import json, sys
 m = json.load(open(sys.argv[1]))
 n, effect = sys.argv[2], sys.argv[3]
@@ -64,6 +67,14 @@ u, fmin, fmed = m["universes"], m["fps_min"], m["fps_median"]
 p99, mx, gaps, drops = m["interval_p99_ms_worst"], m["interval_max_ms_worst"], m["sequence_gaps"], m.get("socket_drops")
 print("%6s %-8s cpu %6.1f %% (user %.1f, kernel %.1f)  load %s  rss %6.1f MiB  threads %d  universes %d  fps min %.2f median %.2f  p99 %.2f ms  max %.2f ms  gaps %d  drops %s  monitor cpu %.1f %% (user %.1f, kernel %.1f)"
       % (n, effect, cpu, user, kern, load, rss / 1024, threads, u, fmin, fmed, p99, mx, gaps, drops, mcpu, muser, mkern))
+# The interval p99 along the send order: the first universe sent shows the
+# jitter of the wake-up alone, the last one everything that stretched the sends.
+per = sorted(m["per_universe"], key=lambda x: x["universe"])
+if per:
+    p99s = sorted(x["interval_p99_ms"] for x in per)
+    steal = (float(sys.argv[15]) - float(sys.argv[14])) / (span * int(sys.argv[16]))
+    print("         interval p99 first universe %.2f ms, median universe %.2f ms, last universe %.2f ms; steal %.1f %% of the machine"
+          % (per[0]["interval_p99_ms"], p99s[len(p99s) // 2], per[-1]["interval_p99_ms"], steal))
 PY
 grep -v "^listening on" "$WORK/monitor.err" | sed "s/^/  monitor: /"
 ' _ "$BIN" "$WORK" "$SECS" "$N" "$EFFECT" "${NICE:-}" "${MONITOR_ARGS:-}"
