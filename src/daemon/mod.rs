@@ -366,20 +366,23 @@ fn run_frames(
         }
         // Asked once: the frame is published below only if it was kept.
         let publish = shared.frame_wanted();
+        // Outputs on their own threads get the frame now and send it on
+        // the deadline themselves (their packets built meanwhile). The last
+        // of them may take the frame instead of a copy (the next build
+        // rewrites every byte) if no one else reads it after.
+        let threaded = outputs.iter().filter(|o| o.on_own_thread()).count();
+        let only_threaded = threaded == outputs.len();
+        let mut handed = 0;
+        for o in outputs.iter_mut().filter(|o| o.on_own_thread()) {
+            handed += 1;
+            let take = handed == threaded && only_threaded && !publish;
+            o.send_at(&mut builder.frame, deadline, take);
+        }
         if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
-        // The last output may take the frame itself instead of a copy (the
-        // next build rewrites every byte), unless it is to be published.
-        if let Some((last, others)) = outputs.split_last_mut() {
-            for o in others.iter_mut() {
-                o.send(&builder.frame);
-            }
-            if publish {
-                last.send(&builder.frame);
-            } else {
-                last.send_taking(&mut builder.frame);
-            }
+        for o in outputs.iter_mut().filter(|o| !o.on_own_thread()) {
+            o.send(&builder.frame);
         }
         let frame = &builder.frame;
         // Outputs on their own threads put the frame on the wire before the

@@ -143,6 +143,8 @@ pub struct ArtNetOutput {
     host: Option<super::resolve::HostTarget>,
     /// ArtSync goes to the target (not a `sync_to` address of its own).
     sync_to_target: bool,
+    /// The packets hold a frame built by [`Output::prepare`], not sent yet.
+    prepared: bool,
 }
 
 impl ArtNetOutput {
@@ -201,6 +203,7 @@ impl ArtNetOutput {
             wire,
             host: None,
             sync_to_target: true,
+            prepared: false,
         })
     }
 
@@ -241,6 +244,27 @@ impl ArtNetOutput {
 
 impl Output for ArtNetOutput {
     fn send(&mut self, frame: &Frame) {
+        self.prepare(frame);
+        self.send_prepared(frame);
+    }
+
+    /// Builds the packets (sequence numbers and data), unless there is no
+    /// node to send to yet: a frame never sent must not use up a sequence
+    /// number.
+    fn prepare(&mut self, frame: &Frame) {
+        if self.host.as_ref().is_some_and(|h| h.addr().is_none()) {
+            return;
+        }
+        match self.keep_alive {
+            None => self.packets.build(frame),
+            Some(k) => {
+                self.packets.build_changed(frame, k);
+            }
+        }
+        self.prepared = true;
+    }
+
+    fn send_prepared(&mut self, frame: &Frame) {
         if let Some(h) = &self.host {
             match h.addr() {
                 Some(a) => {
@@ -251,18 +275,17 @@ impl Output for ArtNetOutput {
                 }
                 None => {
                     // Nothing to send to yet: the health says why.
+                    self.prepared = false;
                     h.refresh();
                     return;
                 }
             }
         }
-        self.udp.begin_frame();
-        match self.keep_alive {
-            None => self.packets.build(frame),
-            Some(k) => {
-                self.packets.build_changed(frame, k);
-            }
+        if !std::mem::take(&mut self.prepared) {
+            self.prepare(frame);
+            self.prepared = false;
         }
+        self.udp.begin_frame();
         for run in self.packets.due_runs() {
             self.udp
                 .send_segments(&self.packets.bytes()[run], ARTDMX_LEN, self.target);

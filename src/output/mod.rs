@@ -157,13 +157,29 @@ pub trait Output: Send {
     /// the others. Never blocks for long: network outputs use non-blocking
     /// sockets, serial outputs only hand the frame to their thread.
     fn send(&mut self, frame: &Frame);
-    /// [`Output::send`], free to take `frame`'s buffers and leave in their
-    /// place others of the same shape whose bytes are unspecified (an
-    /// earlier frame): an output on its own thread then swaps instead of
-    /// copying megabytes at city scale. For a caller that writes every
-    /// byte of `frame` before reading it again (the frame builder's DMX
-    /// map does) and sends it to no other output after this one.
-    fn send_taking(&mut self, frame: &mut Frame) {
+    /// Build what sending `frame` takes (packets, sequence numbers) ahead
+    /// of [`Output::send_prepared`], so that the send on the deadline only
+    /// makes system calls. Outputs without such a split do nothing here.
+    fn prepare(&mut self, _frame: &Frame) {}
+    /// Send `frame`, as given to [`Output::prepare`] just before (or, if it
+    /// was not, in full).
+    fn send_prepared(&mut self, frame: &Frame) {
+        self.send(frame);
+    }
+    /// Whether the output sends from a thread of its own: the frame loop
+    /// then hands it each frame before the deadline with
+    /// [`Output::send_at`] instead of sending after it.
+    fn on_own_thread(&self) -> bool {
+        false
+    }
+    /// Hand `frame` over to go on the wire at `at` (outputs on their own
+    /// thread; others send now). With `take`, the output may keep
+    /// `frame`'s buffers and leave in their place others of the same shape
+    /// whose bytes are unspecified (an earlier frame): it then swaps
+    /// instead of copying megabytes at city scale. `take` is for a caller
+    /// that writes every byte of `frame` before reading it again (the
+    /// frame builder's DMX map does) and sends it to no other output.
+    fn send_at(&mut self, frame: &mut Frame, _at: std::time::Instant, _take: bool) {
         self.send(frame);
     }
     fn health(&self) -> OutputHealth;

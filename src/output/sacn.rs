@@ -198,6 +198,8 @@ pub struct SacnOutput {
     keep_alive: Option<u32>,
     sync_sequence: u8,
     stopped: bool,
+    /// The packets hold a frame built by [`Output::prepare`], not sent yet.
+    prepared: bool,
     /// When the next Universe Discovery packets go out (every 10 s).
     next_discovery: Instant,
     discovery_buf: Vec<u8>,
@@ -255,6 +257,7 @@ impl SacnOutput {
             keep_alive: None,
             sync_sequence: 0,
             stopped: false,
+            prepared: false,
             next_discovery: Instant::now(),
             discovery_buf: Vec::new(),
             terminate_on_stop: true,
@@ -344,6 +347,26 @@ impl SacnOutput {
 
 impl Output for SacnOutput {
     fn send(&mut self, frame: &Frame) {
+        self.prepare(frame);
+        self.send_prepared(frame);
+    }
+
+    /// Builds the packets (sequence numbers and data), unless there is no
+    /// receiver to send to yet or the stream has ended.
+    fn prepare(&mut self, frame: &Frame) {
+        if self.stopped || self.host.as_ref().is_some_and(|h| h.addr().is_none()) {
+            return;
+        }
+        match self.keep_alive {
+            None => self.packets.build(frame),
+            Some(k) => {
+                self.packets.build_changed(frame, k);
+            }
+        }
+        self.prepared = true;
+    }
+
+    fn send_prepared(&mut self, frame: &Frame) {
         if self.stopped {
             return;
         }
@@ -351,21 +374,20 @@ impl Output for SacnOutput {
             match h.addr() {
                 Some(a) => self.settings.target = SacnTarget::Unicast(a),
                 None => {
+                    self.prepared = false;
                     h.refresh();
                     return;
                 }
             }
         }
+        if !std::mem::take(&mut self.prepared) {
+            self.prepare(frame);
+            self.prepared = false;
+        }
         self.udp.begin_frame();
         if Instant::now() >= self.next_discovery {
             self.next_discovery = Instant::now() + Duration::from_secs(DISCOVERY_INTERVAL_S);
             self.send_discovery();
-        }
-        match self.keep_alive {
-            None => self.packets.build(frame),
-            Some(k) => {
-                self.packets.build_changed(frame, k);
-            }
         }
         self.send_due();
         if let Some(sync_address) = self.settings.sync_address {
