@@ -547,12 +547,14 @@ fn sample_show(site: &Site, show: &Show, wanted: &[bool]) -> Show {
                 })
                 .collect();
             let pick = |v: &[f32]| -> Vec<f32> { keep.iter().map(|&i| v[i]).collect() };
+            let cells: Vec<u32> = keep.iter().map(|&i| layer.cells[i]).collect();
             Layer {
+                in_place: crate::show::in_place_prefix(&cells),
                 target: layer.target.clone(),
                 effect: layer.effect.clone(),
                 level: layer.level,
                 blend: layer.blend,
-                cells: keep.iter().map(|&i| layer.cells[i]).collect(),
+                cells,
                 along: pick(&layer.along),
                 u: pick(&layer.u),
                 rank: keep.iter().map(|&i| layer.rank[i]).collect(),

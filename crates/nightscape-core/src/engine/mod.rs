@@ -247,10 +247,17 @@ pub fn render_look_threads(
 
 /// Whether the first layer blended at `at` (the first layer of the first
 /// show [`for_each_in_order`] draws) overwrites every cell of
-/// `lo .. hi`: a crossfade at full opacity, no mask, and the layer's cells
-/// at `lo .. hi` of its list are exactly `lo .. hi` (a whole-site layer,
-/// the usual base of a city show). What was in the look before does not
-/// matter then.
+/// `lo .. hi`: a crossfade at full opacity, no mask, and the layer's first
+/// `hi` cells are in place ([`crate::show::Layer::in_place`], worked out
+/// when the layer was built: a whole-site layer, the usual base of a city
+/// show). What was in the look before does not matter then.
+///
+/// This asks for cells `0 .. lo` in place too, where a scan of `lo .. hi`
+/// alone would not: it says no for a list whose `lo .. hi` are in place
+/// behind a shuffled start (a target naming groups out of site order),
+/// and the part is then darkened and blended as any other, to the same
+/// look. A layer's cells come in site order for `*`, globs and groups
+/// written in order, so the usual base is all in place.
 fn first_layer_replaces(shows: &[ActiveShow], at: DateTime<Utc>, lo: usize, hi: usize) -> bool {
     let mut first = None;
     for_each_in_order(shows, |active| {
@@ -267,13 +274,8 @@ fn first_layer_replaces(shows: &[ActiveShow], at: DateTime<Utc>, lo: usize, hi: 
     active.mask.is_none()
         && active.opacity(at) >= 1.0
         && layer.blend == Blend::Ltp
-        && layer.cells.get(lo..hi).is_some_and(|cells| {
-            cells
-                .iter()
-                .enumerate()
-                .fold(0, |acc, (k, &c)| acc | (c as usize ^ (lo + k)))
-                == 0
-        })
+        && lo <= hi
+        && hi <= layer.in_place as usize
 }
 
 /// Visit the shows lowest priority first, ties by start then by position
@@ -705,6 +707,74 @@ mod tests {
                         .collect()
                 };
                 assert!(bits(&reused) == bits(&fresh), "step {k}, {threads} threads");
+            }
+        }
+    }
+
+    /// A layer knows how many of its first cells are in place: all of a
+    /// whole-site base, a prefix of a partial one, none of a list whose
+    /// first two cells are swapped; and a look reused under the swapped
+    /// base (every cell still covered, but not known to be in place) is
+    /// the look rendered fresh, on one thread and several.
+    #[test]
+    fn a_layer_knows_its_cells_in_place() {
+        let base = "[[layers]]\ntarget = \"*\"\neffect = \"gradient\"\ncolors = [\"#ff0060\", \"#00c0ff\"]\nspeed = \"2 m/s\"\n";
+        let avenues = "[[layers]]\ntarget = \"avenues\"\neffect = \"wave\"\ncolors = [\"#ff4000\", \"#0040ff\"]\nspeed = \"3 m/s\"\nwavelength = \"40 m\"\n";
+        let cfg = site(120, &[("base", base), ("avenues", avenues)]);
+        let site = &cfg.site;
+        let naive = |cells: &[u32]| {
+            (0..cells.len())
+                .take_while(|&k| cells[k] as usize == k)
+                .count()
+        };
+        let partial = &cfg.show("avenues").unwrap().layers[0];
+        assert!(partial.in_place > 0 && (partial.in_place as usize) < site.cells.len());
+        for show in [cfg.show("base").unwrap(), cfg.show(SHOW_NAME).unwrap()] {
+            for layer in &show.layers {
+                assert_eq!(
+                    layer.in_place as usize,
+                    naive(&layer.cells),
+                    "{}",
+                    layer.target
+                );
+            }
+        }
+        let whole = &cfg.show("base").unwrap().layers[0];
+        assert_eq!(whole.in_place as usize, site.cells.len());
+        let mut swapped: Show = (**cfg.show("base").unwrap()).clone();
+        {
+            let l = &mut swapped.layers[0];
+            l.cells.swap(0, 1);
+            l.along.swap(0, 1);
+            l.u.swap(0, 1);
+            l.rank.swap(0, 1);
+            l.in_place = crate::show::in_place_prefix(&l.cells);
+            assert_eq!(l.in_place, 0);
+        }
+        let t0: DateTime<Utc> = DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::days(20_000);
+        let at = t0 + chrono::Duration::seconds(30);
+        let bits = |l: &Look| -> Vec<[u32; 4]> {
+            l.lights
+                .iter()
+                .map(|l| [l.r, l.g, l.b, l.kelvin].map(f32::to_bits))
+                .collect()
+        };
+        for threads in [1, 2, 3] {
+            // The frame before: the `all` show, so a stale cell would show.
+            let mut reused = Look::dark(site);
+            let all = [ActiveShow::new(cfg.show(SHOW_NAME).unwrap(), t0, None, 0)];
+            render_look_threads(site, &all, at, &mut reused, threads);
+            // Then the swapped base, and a base on the avenues alone (the
+            // rest of the look must go dark).
+            for show in [&swapped, &**cfg.show("avenues").unwrap()] {
+                let active = [ActiveShow::new(show, t0, None, 0)];
+                render_look_threads(site, &active, at, &mut reused, threads);
+                let want = reference(site, &active[0], at);
+                let got = bits(&reused);
+                for (cell, w) in want.iter().enumerate() {
+                    let w = [w.r, w.g, w.b, w.kelvin].map(f32::to_bits);
+                    assert_eq!(got[cell], w, "{} cell {cell}, {threads} threads", show.name);
+                }
             }
         }
     }

@@ -83,6 +83,11 @@ pub struct Layer {
     /// Cells in the layer as compiled: effects that count cells (chase's
     /// `every`) see this even when the safety check renders a sample.
     pub count: u32,
+    /// How many of the layer's first cells are in place (`cells[k] == k`,
+    /// [`in_place_prefix`]): a whole-site layer's cells all are, and the
+    /// renderer then knows without a scan per frame that the layer covers
+    /// a range of the look cell for cell. Set wherever a layer is built.
+    pub in_place: u32,
     /// Fixtures whose motion the layer drives (only when it sets motion).
     pub fixtures: Vec<u32>,
     pub motion: Option<Motion>,
@@ -90,6 +95,16 @@ pub struct Layer {
     /// findings about the rendered show (the safety check); (0, 0) for
     /// layers built in code.
     pub location: (usize, usize),
+}
+
+/// The number of leading cells of a layer's list that are in place
+/// (`cells[k] == k`): [`Layer::in_place`].
+pub fn in_place_prefix(cells: &[u32]) -> u32 {
+    cells
+        .iter()
+        .enumerate()
+        .take_while(|&(k, &c)| c as usize == k)
+        .count() as u32
 }
 
 /// A compiled show.
@@ -656,6 +671,7 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
     });
     let phase = effect.twinkle_phases(&cells);
     Some(Layer {
+        in_place: in_place_prefix(&cells),
         target: l.target.get_ref().clone(),
         effect,
         phase,
