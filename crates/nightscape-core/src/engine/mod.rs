@@ -16,7 +16,7 @@ pub mod display;
 pub mod dmx;
 
 use crate::color::Light;
-use crate::show::effect::CellSlices;
+use crate::show::effect::{CellSlices, SPARKLE_BATCH};
 use crate::show::{Blend, Show};
 use crate::site::Site;
 use chrono::{DateTime, Utc};
@@ -296,6 +296,9 @@ fn for_each_in_order<'a>(shows: &'a [ActiveShow<'a>], mut f: impl FnMut(&'a Acti
 /// Cells a layer is shaded in at a time: the batch's light fits in L1.
 const BATCH: usize = 256;
 
+// A twinkle batch fits the sparkle index buffer (else every batch declines).
+const _: () = assert!(BATCH <= SPARKLE_BATCH);
+
 /// Render the light of cells `first .. first + lights.len()` into `lights`.
 ///
 /// Each layer is shaded in batches ([`crate::show::effect::Shader::shade`]:
@@ -310,6 +313,7 @@ pub(crate) fn render_cells(
 ) {
     let (lo, hi) = (first as u32, (first + lights.len()) as u32);
     let mut shade = [Light::DARK; BATCH];
+    let mut lit = [0u16; SPARKLE_BATCH];
     for_each_in_order(shows, |active| {
         let opacity = active.opacity(at);
         if opacity <= 0.0 {
@@ -320,6 +324,10 @@ pub(crate) fn render_cells(
             let shader = layer.effect.at(t);
             let plain = shader.plain();
             let count = layer.count;
+            let sparse = shader
+                .unlit(layer.level)
+                .and_then(|unlit| Sparse::new(unlit, layer.blend, opacity))
+                .zip(shader.sparkles());
             let mut i0 = 0;
             while i0 < layer.cells.len() {
                 let i1 = (i0 + BATCH).min(layer.cells.len());
@@ -352,6 +360,50 @@ pub(crate) fn render_cells(
                     ids: cells,
                     phase: layer.phase.get(i0..i1).unwrap_or(&[]),
                 };
+                if let (Some((sparse, sparkles)), true) = (sparse, consecutive) {
+                    // A twinkle whose cells that are not sparkling leave
+                    // this run of the look as it is (or, replacing it,
+                    // are one colour): only its sparkling cells are
+                    // shaded and blended.
+                    let (a, b) = (min.max(lo) as usize, (max as usize + 1).min(hi as usize));
+                    let run = &mut lights[a - lo as usize..b - lo as usize];
+                    let unchanged = match sparse {
+                        Sparse::Fill(_) => active.mask.is_none(),
+                        Sparse::OverLit => at_or_above_zero(run),
+                        Sparse::OverDark => dark(run),
+                    };
+                    if unchanged {
+                        if let Sparse::Fill(unlit) = sparse {
+                            // Harmless if the shader declines the batch:
+                            // the full path below replaces all of it then.
+                            fill(run, unlit);
+                        }
+                        if let Some(n) = sparkles.lit_cells(slices, &mut lit) {
+                            for &k in &lit[..n] {
+                                let cell = first_cell as usize + k as usize;
+                                if cell < a || cell >= b {
+                                    continue;
+                                }
+                                if let Some(mask) = active.mask {
+                                    let f = site.cells[cell].fixture as usize;
+                                    if !mask.get(f).copied().unwrap_or(false) {
+                                        continue;
+                                    }
+                                }
+                                let light = sparkles.light(slices, k as usize, layer.level);
+                                // As the masked loop below blends a cell
+                                // (the run blends give the same bits).
+                                let slot = &mut run[cell - a];
+                                *slot = match layer.blend {
+                                    Blend::Ltp => slot.mix(light, opacity),
+                                    Blend::Htp => slot.htp(light.scaled(opacity)),
+                                };
+                            }
+                            i0 = i1;
+                            continue;
+                        }
+                    }
+                }
                 if consecutive
                     && active.mask.is_none()
                     && layer.blend == Blend::Ltp
@@ -416,6 +468,82 @@ pub(crate) fn render_cells(
             }
         }
     });
+}
+
+/// How a twinkle layer's cells that are not sparkling
+/// ([`crate::show::effect::Shader::unlit`]) blend, when they need no
+/// shading or blending one by one (the sparse path of [`render_cells`]).
+#[derive(Clone, Copy, Debug)]
+enum Sparse {
+    /// A crossfade at full opacity: they replace the look with this one
+    /// light (a fill, then the sparkling cells), whatever its colour.
+    Fill(Light),
+    /// HTP of a black base (its primaries +0 at the layer's level and the
+    /// show's opacity): `max(below, +0)` is `below` wherever no lane of the
+    /// look is negative, −0 or NaN ([`at_or_above_zero`], checked per run),
+    /// and [`Light::htp`] keeps the temperature below (+0 is not brighter).
+    OverLit,
+    /// A crossfade mid-fade of dark light (+0 in every lane) over a dark
+    /// look ([`dark`], checked per run: a twinkle as a show's first layer
+    /// fading in): +0 + (+0 − +0) × opacity is +0, no temperature.
+    OverDark,
+}
+
+impl Sparse {
+    /// The sparse blend for a twinkle layer whose unlit cells shade to
+    /// `unlit`, if its blend at `opacity` (> 0) has one; None keeps the
+    /// full path (a coloured base under HTP, a NaN level, …).
+    fn new(unlit: Light, blend: Blend, opacity: f32) -> Option<Sparse> {
+        let zero = |l: Light| [l.r, l.g, l.b].iter().all(|v| v.to_bits() == 0);
+        match blend {
+            Blend::Ltp if opacity >= 1.0 => Some(Sparse::Fill(unlit)),
+            Blend::Ltp if opacity > 0.0 && zero(unlit) && unlit.kelvin.to_bits() == 0 => {
+                Some(Sparse::OverDark)
+            }
+            Blend::Htp if zero(unlit.scaled(opacity)) => Some(Sparse::OverLit),
+            _ => None,
+        }
+    }
+}
+
+/// Whether every lane of `lights` is +0 ..= +∞ (no negative, −0 or NaN):
+/// the lanes whose maximum with +0 is themselves, to the bit. In bits that
+/// is at most +∞'s (0x7f80_0000): the sign bit clear both in the bits and
+/// in the bits + 0x7f_ffff. One OR per lane into four accumulators, which
+/// the compiler makes one vector operation per cell.
+#[inline]
+fn at_or_above_zero(lights: &[Light]) -> bool {
+    let mut acc = [0u32; 4];
+    for l in lights {
+        let bits = [l.r, l.g, l.b, l.kelvin].map(f32::to_bits);
+        for k in 0..4 {
+            acc[k] |= bits[k] | bits[k].wrapping_add(0x007f_ffff);
+        }
+    }
+    (acc[0] | acc[1] | acc[2] | acc[3]) & 0x8000_0000 == 0
+}
+
+/// Whether every lane of `lights` is +0 (the dark look, to the bit).
+#[inline]
+fn dark(lights: &[Light]) -> bool {
+    let mut acc = [0u32; 4];
+    for l in lights {
+        let bits = [l.r, l.g, l.b, l.kelvin].map(f32::to_bits);
+        for k in 0..4 {
+            acc[k] |= bits[k];
+        }
+    }
+    acc == [0; 4]
+}
+
+/// `run.fill(light)`; dark light as a constant, which is a `memset`.
+#[inline]
+fn fill(run: &mut [Light], light: Light) {
+    if [light.r, light.g, light.b, light.kelvin].map(f32::to_bits) == [0; 4] {
+        run.fill(Light::DARK);
+    } else {
+        run.fill(light);
+    }
 }
 
 /// Blend a layer's shaded light into a run of the look; `plain`: the

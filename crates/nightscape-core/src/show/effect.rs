@@ -330,6 +330,56 @@ impl Shader<'_> {
         }
     }
 
+    /// The light [`Shader::shade`] gives a twinkle's cells that are not
+    /// sparkling, at the layer's `level` (its base colour at the level);
+    /// None for every other effect. With [`Shader::lit_cells`] it lets the
+    /// renderer touch only the sparkling cells of a layer.
+    pub fn unlit(&self, level: f32) -> Option<Light> {
+        match *self {
+            Shader::Twinkle { base, .. } => Some(base.at((1.0 * level).clamp(0.0, 1.0))),
+            _ => None,
+        }
+    }
+
+    /// A twinkle at this instant, ready to find its sparkling cells
+    /// ([`Sparkles::lit_cells`]); None for every other effect, and for a
+    /// slot count [`twinkle_kept`] leaves to the general loop.
+    pub fn sparkles(&self) -> Option<Sparkles> {
+        let Shader::Twinkle {
+            base,
+            sparkle,
+            density,
+            slots,
+            seed,
+        } = *self
+        else {
+            return None;
+        };
+        let kept = Kept::new(slots, seed, density, &[])?;
+        // Whether a cell of phase p is in the next slot, `slots + p as f64
+        // >= s1`, rises with p (rounding is monotonic), so it is `p >=`
+        // the least phase for which it holds: found once here, by bisection
+        // over the bits of the positive f32s (ordered as their values)
+        // between +0 (never: slots < s1) and 1 (always: slots + 1 >= s1).
+        let next = |bits: u32| slots + f32::from_bits(bits) as f64 >= kept.s1;
+        let (mut no, mut yes) = (0u32, 1.0f32.to_bits());
+        while yes - no > 1 {
+            let mid = no + (yes - no) / 2;
+            if next(mid) {
+                yes = mid;
+            } else {
+                no = mid;
+            }
+        }
+        Some(Sparkles {
+            base,
+            sparkle,
+            slots,
+            kept,
+            next_from: f32::from_bits(yes),
+        })
+    }
+
     /// The light of a batch of a layer's cells at the layer's `level`:
     /// `out[k]` is cell k's colour at (its level × `level`, clamped), the
     /// cells given as slices of the layer's per-cell data. One `match` per
@@ -589,18 +639,16 @@ fn twinkle_kept(
     lerp: impl Fn(Color, Color, f32) -> Color,
     out: &mut [Light],
 ) -> bool {
-    if !(0.0..KEPT_SLOTS).contains(&slots.abs())
-        || !phase
-            .iter()
-            .fold(true, |all, &p| all & (0.0..1.0).contains(&p))
-    {
+    let Some(Kept {
+        s0,
+        s1,
+        w0,
+        w1,
+        below,
+    }) = Kept::new(slots, seed, density, phase)
+    else {
         return false;
-    }
-    let s0 = floor(slots);
-    let s1 = s0 + 1.0;
-    let slot_word = |s: f64| seed ^ (s as i64 as u64).rotate_left(42) ^ HASH_MIX;
-    let (w0, w1) = (slot_word(s0), slot_word(s1));
-    let below = lit_below(density);
+    };
     let lv = (1.0 * level).clamp(0.0, 1.0);
     let unlit = base.at(lv);
     for ((o, &id), &p) in out.iter_mut().zip(ids).zip(phase) {
@@ -616,6 +664,126 @@ fn twinkle_kept(
         };
     }
     true
+}
+
+/// A twinkle shader's per-frame words for finding its sparkling cells
+/// without shading the others ([`Shader::sparkles`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Sparkles {
+    base: Color,
+    sparkle: Color,
+    slots: f64,
+    kept: Kept,
+    /// The least phase whose cell is in the next slot (`slots + phase >=
+    /// s1` in f64, as [`twinkle_kept`] computes it).
+    next_from: f32,
+}
+
+/// Cells [`Sparkles::lit_cells`] takes at a time (its index buffer).
+pub const SPARKLE_BATCH: usize = 256;
+
+impl Sparkles {
+    /// A batch's sparkling cells: their indices k in `cells`, in order,
+    /// written to `lit`, and how many there are; [`Sparkles::light`] gives
+    /// each one's light. Every other cell gets [`Shader::unlit`] from
+    /// [`Shader::shade`], to the bit. None, and nothing written, for a
+    /// batch longer than [`SPARKLE_BATCH`] or without kept phases in 0..1
+    /// ([`twinkle_kept`]'s condition, whose arithmetic this is, cell for
+    /// cell, with its slot compare made on the phase): the caller shades it.
+    ///
+    /// Each cell still costs its hash (the lit cells of a slot are known
+    /// only by hashing), but not its light, its store or its blend: about
+    /// one cell in twenty is lit at the usual density. The loop has no
+    /// branch: each index is written, and kept (counted) if lit.
+    #[inline(never)]
+    pub fn lit_cells(
+        &self,
+        cells: CellSlices<'_>,
+        lit: &mut [u16; SPARKLE_BATCH],
+    ) -> Option<usize> {
+        let n = cells.ids.len();
+        let phase = cells.phase.get(..n)?;
+        if n > SPARKLE_BATCH
+            || !phase
+                .iter()
+                .fold(true, |all, &p| all & (0.0..1.0).contains(&p))
+        {
+            return None;
+        }
+        let Kept { w0, w1, below, .. } = self.kept;
+        // `p >= next_from` on the bits as signed integers (the order of the
+        // values, −0 below +0), as an all-ones mask from the sign of a
+        // difference: arithmetic, where a compare became a branch that the
+        // random phases mispredict half the time.
+        let (dw, from) = (w0 ^ w1, self.next_from.to_bits() as i32 as i64 - 1);
+        let mut count = 0;
+        for (k, (&id, &p)) in cells.ids.iter().zip(phase).enumerate() {
+            let next = ((from - p.to_bits() as i32 as i64) >> 63) as u64;
+            let w = w0 ^ (dw & next);
+            // `rotate_left(21)` of a 32-bit value is this shift.
+            let h = hash_rounds(w ^ ((id as u64) << 21));
+            // count <= k < SPARKLE_BATCH: the mask only spares the check.
+            lit[count & (SPARKLE_BATCH - 1)] = k as u16;
+            count += (h >> 40 < below) as usize;
+        }
+        Some(count)
+    }
+
+    /// The light [`Shader::shade`] gives cell `k` of a batch that
+    /// [`Sparkles::lit_cells`] found lit, at the layer's `level` (the
+    /// arithmetic of [`twinkle_kept`]'s lit branch).
+    #[inline]
+    pub fn light(&self, cells: CellSlices<'_>, k: usize, level: f32) -> Light {
+        let lv = (1.0 * level).clamp(0.0, 1.0);
+        let Kept { s0, s1, .. } = self.kept;
+        let x = self.slots + cells.phase[k] as f64;
+        let next = x >= s1;
+        let env = cos_turns(0.5 * (x - if next { s1 } else { s0 }) - 0.25);
+        // The lerp `shade` picks for the layer.
+        let (base, sparkle) = (self.base, self.sparkle);
+        if plain(base) && plain(sparkle) {
+            lerp_plain(base, sparkle, env).at(lv)
+        } else {
+            base.lerp(sparkle, env).at(lv)
+        }
+    }
+}
+
+/// The per-batch words of [`twinkle_kept`] (and [`Shader::lit_cells`]):
+/// the two slots a batch's cells are in, their hash words, and the lit
+/// compare's bound.
+#[derive(Debug, Clone, Copy)]
+struct Kept {
+    s0: f64,
+    s1: f64,
+    w0: u64,
+    w1: u64,
+    below: u64,
+}
+
+impl Kept {
+    /// None for a batch [`twinkle_kept`] declines: a phase outside 0..1
+    /// (or none), `|slots|` not below [`KEPT_SLOTS`].
+    #[inline(always)]
+    fn new(slots: f64, seed: u64, density: f32, phase: &[f32]) -> Option<Kept> {
+        if !(0.0..KEPT_SLOTS).contains(&slots.abs())
+            || !phase
+                .iter()
+                .fold(true, |all, &p| all & (0.0..1.0).contains(&p))
+        {
+            return None;
+        }
+        let s0 = floor(slots);
+        let s1 = s0 + 1.0;
+        let slot_word = |s: f64| seed ^ (s as i64 as u64).rotate_left(42) ^ HASH_MIX;
+        Some(Kept {
+            s0,
+            s1,
+            w0: slot_word(s0),
+            w1: slot_word(s1),
+            below: lit_below(density),
+        })
+    }
 }
 
 /// The number of 24-bit values v with `v as f32 / 2^24 < density` (those
