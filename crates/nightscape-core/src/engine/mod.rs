@@ -907,6 +907,142 @@ mod tests {
         }
     }
 
+    /// [`reference`] over several shows (lowest priority first, distinct
+    /// priorities) and their masks: a cell outside a show's mask keeps
+    /// the light below.
+    fn reference_shows(site: &Site, shows: &[ActiveShow], at: DateTime<Utc>) -> Vec<Light> {
+        let mut order: Vec<&ActiveShow> = shows.iter().collect();
+        order.sort_by_key(|a| a.priority);
+        let mut lights = vec![Light::DARK; site.cells.len()];
+        for active in order {
+            let (opacity, t) = (active.opacity(at), active.phase(at));
+            if opacity <= 0.0 {
+                continue;
+            }
+            for layer in &active.show.layers {
+                for (i, &cell) in layer.cells.iter().enumerate() {
+                    let f = site.cells[cell as usize].fixture as usize;
+                    if active.mask.is_some_and(|m| !m[f]) {
+                        continue;
+                    }
+                    let (c, l) = layer.effect.eval(&CellInput {
+                        t,
+                        along: layer.along[i],
+                        u: layer.u[i],
+                        index: layer.rank[i],
+                        count: layer.count,
+                        id: cell,
+                    });
+                    let light = c.at((l * layer.level).clamp(0.0, 1.0));
+                    let slot = &mut lights[cell as usize];
+                    *slot = match layer.blend {
+                        Blend::Ltp => slot.mix(light, opacity),
+                        Blend::Htp => slot.htp(light.scaled(opacity)),
+                    };
+                }
+            }
+        }
+        lights
+    }
+
+    /// The sparse twinkle (only sparkling cells shaded and blended) gives
+    /// the look of the cell-by-cell blend, to the bit: twinkles under HTP
+    /// and LTP, alone (over the dark look) and over a base, off colours
+    /// black, not black and a temperature, several seeds, densities and
+    /// levels, mid-fade and faded in, masked and not, on one thread and
+    /// three; and over a look with −0, NaN and negative lanes (which a
+    /// black HTP twinkle's `max(below, +0)` changes: the sparse path must
+    /// leave those runs to the full blend).
+    #[test]
+    fn sparse_twinkle_is_the_full_blend_to_the_bit() {
+        let mut shows = Vec::new();
+        let mut names = Vec::new();
+        for (k, off) in ["#000000", "#102030", "2700K"].iter().enumerate() {
+            for blend in ["htp", "ltp"] {
+                for (seed, density, level) in [(7, 0.05, 0.8), (123, 0.5, 1.0), (9, 1.0, 0.3)] {
+                    let twinkle = format!(
+                        "[[layers]]\ntarget = \"*\"\nblend = \"{blend}\"\nlevel = {level}\neffect = \"twinkle\"\ncolors = [\"{off}\", \"#ffc080\"]\ndensity = {density}\nduration = \"0.6s\"\nseed = {seed}\n"
+                    );
+                    let base = "[[layers]]\ntarget = \"avenues\"\neffect = \"wave\"\ncolors = [\"#ff4000\", \"#0040ff\"]\nspeed = \"3 m/s\"\nwavelength = \"40 m\"\n";
+                    let alone = format!("fade_in = \"4s\"\n{twinkle}");
+                    let over = format!("fade_in = \"4s\"\n{base}{twinkle}");
+                    for (what, text) in [("alone", alone), ("over", over)] {
+                        names.push(format!("t{k}-{blend}-{seed}-{what}"));
+                        shows.push(text);
+                    }
+                }
+            }
+        }
+        let files: Vec<(&str, &str)> = names
+            .iter()
+            .map(String::as_str)
+            .zip(shows.iter().map(String::as_str))
+            .collect();
+        let cfg = site(120, &files);
+        let site = &cfg.site;
+        let t0: DateTime<Utc> = DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::days(20_000);
+        // Every third fixture masked out.
+        let mask: Vec<bool> = (0..site.fixtures.len()).map(|f| f % 3 != 1).collect();
+        let bits = |l: &[Light]| -> Vec<[u32; 4]> {
+            l.iter()
+                .map(|l| [l.r, l.g, l.b, l.kelvin].map(f32::to_bits))
+                .collect()
+        };
+        let mut look = Look::dark(site);
+        for name in &names {
+            let show = cfg.show(name).unwrap();
+            for ms in [1_000, 2_917, 30_000, 31_234] {
+                let at = t0 + chrono::Duration::milliseconds(ms);
+                for masked in [false, true] {
+                    let mut active = ActiveShow::new(show, t0, None, 0);
+                    if masked {
+                        active.mask = Some(&mask);
+                    }
+                    let want = bits(&reference_shows(site, &[active], at));
+                    for threads in [1, 3] {
+                        render_look_threads(site, &[active], at, &mut look, threads);
+                        let got = bits(&look.lights);
+                        let bad = got.iter().zip(&want).position(|(g, w)| g != w);
+                        assert!(
+                            bad.is_none(),
+                            "{name} at {ms} ms, masked {masked}, {threads} threads, cell {bad:?}"
+                        );
+                    }
+                }
+            }
+        }
+        // A base whose lanes are −0, NaN and negative on some fixtures
+        // (masked to them), under black HTP twinkles.
+        let mut odd: Show = (**cfg.show(SHOW_NAME).unwrap()).clone();
+        odd.layers.truncate(1);
+        odd.layers[0].effect = crate::show::effect::Effect::Solid {
+            color: Color {
+                r: -0.0,
+                g: f32::NAN,
+                b: -0.25,
+                kelvin: 0.0,
+            },
+        };
+        let odd_mask: Vec<bool> = (0..site.fixtures.len()).map(|f| f % 5 == 2).collect();
+        for name in names.iter().filter(|n| n.starts_with("t0-htp")) {
+            let show = cfg.show(name).unwrap();
+            let at = t0 + chrono::Duration::milliseconds(30_000);
+            let mut below = ActiveShow::new(&odd, t0, None, 0);
+            below.mask = Some(&odd_mask);
+            let shows = [below, ActiveShow::new(show, t0, None, 1)];
+            let want = bits(&reference_shows(site, &shows, at));
+            for threads in [1, 3] {
+                render_look_threads(site, &shows, at, &mut look, threads);
+                let got = bits(&look.lights);
+                let bad = got.iter().zip(&want).position(|(g, w)| g != w);
+                assert!(
+                    bad.is_none(),
+                    "{name} over odd lanes, {threads} threads, cell {bad:?}"
+                );
+            }
+        }
+    }
+
     /// The plain blends are `mix` and `htp` to the bit where neither light
     /// has a temperature: the blends of runs of every length from 0 to 9
     /// (their four-cell steps and the rest), at several opacities.

@@ -1863,9 +1863,68 @@ mod batch_edges {
                                 phase: ph,
                             };
                             check_kept(&shader, cells, level, &what);
+                            check_sparkles(&shader, cells, level, &what);
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// The sparse path against [`Shader::shade`], batch by batch: the cells
+    /// [`Sparkles::lit_cells`] yields have the shaded light
+    /// ([`Sparkles::light`]), every other cell's is [`Shader::unlit`]; it
+    /// declines exactly the batches with a phase outside 0..1, and the
+    /// slot counts [`twinkle_kept`] leaves to the general loop.
+    fn check_sparkles(shader: &Shader<'_>, cells: CellSlices<'_>, level: f32, what: &str) {
+        let Shader::Twinkle { slots, .. } = *shader else {
+            unreachable!()
+        };
+        let Some(sparkles) = shader.sparkles() else {
+            assert!(!(0.0..KEPT_SLOTS).contains(&slots.abs()), "{what}");
+            return;
+        };
+        let unlit = shader.unlit(level).unwrap();
+        let n = cells.ids.len();
+        for len in [1, 3, 4, 31, 256] {
+            let mut i0 = 0;
+            while i0 < n {
+                let i1 = (i0 + len).min(n);
+                let part = CellSlices {
+                    along: &cells.along[i0..i1],
+                    u: &cells.u[i0..i1],
+                    rank: &cells.rank[i0..i1],
+                    ids: &cells.ids[i0..i1],
+                    phase: &cells.phase[i0..i1],
+                };
+                let mut out = vec![Light::DARK; i1 - i0];
+                shader.shade(part, n as u32, level, &mut out);
+                let mut lit = [0u16; SPARKLE_BATCH];
+                let in_range = part.phase.iter().all(|p| (0.0..1.0).contains(p));
+                let Some(count) = sparkles.lit_cells(part, &mut lit) else {
+                    assert!(!in_range, "{what}: batch {len} at {i0} declined");
+                    i0 = i1;
+                    continue;
+                };
+                assert!(in_range, "{what}: batch {len} at {i0} taken");
+                let lit = &lit[..count];
+                assert!(lit.windows(2).all(|w| w[0] < w[1]), "{what}: order");
+                for (k, got) in out.iter().enumerate() {
+                    let want = if lit.contains(&(k as u16)) {
+                        sparkles.light(part, k, level)
+                    } else {
+                        unlit
+                    };
+                    assert_eq!(
+                        bits(got),
+                        bits(&want),
+                        "{what}: batch {len}, cell {} (phase {:e}, level {level}), lit {}",
+                        i0 + k,
+                        part.phase[k],
+                        lit.contains(&(k as u16))
+                    );
+                }
+                i0 = i1;
             }
         }
     }
