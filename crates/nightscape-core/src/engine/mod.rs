@@ -509,31 +509,39 @@ impl Sparse {
 /// Whether every lane of `lights` is +0 ..= +∞ (no negative, −0 or NaN):
 /// the lanes whose maximum with +0 is themselves, to the bit. In bits that
 /// is at most +∞'s (0x7f80_0000): the sign bit clear both in the bits and
-/// in the bits + 0x7f_ffff. One OR per lane into four accumulators, which
-/// the compiler makes one vector operation per cell.
+/// in the bits + 0x7f_ffff.
 #[inline]
 fn at_or_above_zero(lights: &[Light]) -> bool {
-    let mut acc = [0u32; 4];
-    for l in lights {
-        let bits = [l.r, l.g, l.b, l.kelvin].map(f32::to_bits);
-        for k in 0..4 {
-            acc[k] |= bits[k] | bits[k].wrapping_add(0x007f_ffff);
-        }
-    }
-    (acc[0] | acc[1] | acc[2] | acc[3]) & 0x8000_0000 == 0
+    lanes_or(lights, |bits| bits | bits.wrapping_add(0x007f_ffff)) & 0x8000_0000 == 0
 }
 
 /// Whether every lane of `lights` is +0 (the dark look, to the bit).
 #[inline]
 fn dark(lights: &[Light]) -> bool {
+    lanes_or(lights, |bits| bits) == 0
+}
+
+/// The OR of `f` over the bits of every lane of `lights`: one accumulator
+/// per lane, which the compiler makes one vector operation per cell, four
+/// cells a step.
+#[inline(always)]
+fn lanes_or(lights: &[Light], f: impl Fn(u32) -> u32) -> u32 {
     let mut acc = [0u32; 4];
-    for l in lights {
+    let mut add = |l: &Light| {
         let bits = [l.r, l.g, l.b, l.kelvin].map(f32::to_bits);
         for k in 0..4 {
-            acc[k] |= bits[k];
+            acc[k] |= f(bits[k]);
         }
+    };
+    let mut four = lights.chunks_exact(4);
+    for c in &mut four {
+        add(&c[0]);
+        add(&c[1]);
+        add(&c[2]);
+        add(&c[3]);
     }
-    acc == [0; 4]
+    four.remainder().iter().for_each(add);
+    acc[0] | acc[1] | acc[2] | acc[3]
 }
 
 /// `run.fill(light)`; dark light as a constant, which is a `memset`.
