@@ -228,6 +228,7 @@ fn solid_show(
             phase: Vec::new(),
             count: n as u32,
             in_place: crate::show::in_place_prefix(&cells),
+            sparkles: Default::default(),
             cells,
             fixtures: target.to_vec(),
             motion: None,

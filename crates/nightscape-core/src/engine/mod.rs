@@ -378,7 +378,11 @@ pub(crate) fn render_cells(
                             // the full path below replaces all of it then.
                             fill(run, unlit);
                         }
-                        if let Some(n) = sparkles.lit_cells(slices, &mut lit) {
+                        let found = match layer.sparkles.batch(i0) {
+                            Some(memo) => sparkles.lit_cells_remembered(slices, &mut lit, memo),
+                            None => sparkles.lit_cells(slices, &mut lit),
+                        };
+                        if let Some(n) = found {
                             for &k in &lit[..n] {
                                 let cell = first_cell as usize + k as usize;
                                 if cell < a || cell >= b {
@@ -999,7 +1003,9 @@ mod tests {
         let mut look = Look::dark(site);
         for name in &names {
             let show = cfg.show(name).unwrap();
-            for ms in [1_000, 2_917, 30_000, 31_234] {
+            // Slots of 0.6 s: a frame a slot on (the layer's memo of lit
+            // cells shifted), jumps ahead and back (worked out anew).
+            for ms in [1_000, 2_917, 30_000, 30_600, 31_234, 1_500] {
                 let at = t0 + chrono::Duration::milliseconds(ms);
                 for masked in [false, true] {
                     let mut active = ActiveShow::new(show, t0, None, 0);

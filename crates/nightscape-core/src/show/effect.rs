@@ -645,6 +645,7 @@ fn twinkle_kept(
         w0,
         w1,
         below,
+        ..
     }) = Kept::new(slots, seed, density, phase)
     else {
         return false;
@@ -729,6 +730,65 @@ impl Sparkles {
         Some(count)
     }
 
+    /// [`Sparkles::lit_cells`] with the batch's lit cells of this slot and
+    /// the next remembered in `memo` (the batch's [`SparkleMemo`] entry):
+    /// the same cells, but each cell is hashed once per slot instead of
+    /// once per frame (a slot lasts the twinkle's `duration`, 24 frames of
+    /// 0.6 s at 40 fps). A memo of other slots is brought up to date first:
+    /// shifted by one slot (one hash per cell) or worked out anew (two).
+    pub fn lit_cells_remembered(
+        &self,
+        cells: CellSlices<'_>,
+        lit: &mut [u16; SPARKLE_BATCH],
+        memo: &SlotMemo,
+    ) -> Option<usize> {
+        let n = cells.ids.len();
+        let phase = cells.phase.get(..n)?;
+        if n > SPARKLE_BATCH
+            || !phase
+                .iter()
+                .fold(true, |all, &p| all & (0.0..1.0).contains(&p))
+        {
+            return None;
+        }
+        let Kept {
+            s0, w0, w1, below, ..
+        } = self.kept;
+        let key = (s0 as i64, w0, below);
+        let mut m = memo.0.lock().unwrap_or_else(|e| e.into_inner());
+        if m.key != Some(key) {
+            let before = self.kept_at(s0 - 1.0);
+            m.lit[0] = if m.key == Some((s0 as i64 - 1, before, below)) {
+                m.lit[1]
+            } else {
+                lit_bits(cells.ids, w0, below)
+            };
+            m.lit[1] = lit_bits(cells.ids, w1, below);
+            m.key = Some(key);
+        }
+        // Per 64 cells: which are in the next slot (phase at or above
+        // `next_from`, compared as in `lit_cells`), then the lit bit of
+        // each cell's slot, then the set bits as indices.
+        let from = self.next_from.to_bits() as i32;
+        let mut count = 0;
+        for (word, chunk) in phase.chunks(64).enumerate() {
+            let next = next_slot_bits(chunk, from);
+            let mut bits = (m.lit[1][word] & next) | (m.lit[0][word] & !next);
+            while bits != 0 {
+                let j = bits.trailing_zeros() as usize;
+                lit[count & (SPARKLE_BATCH - 1)] = (word * 64 + j) as u16;
+                count += 1;
+                bits &= bits - 1;
+            }
+        }
+        Some(count)
+    }
+
+    /// The hash word of slot `s` (as [`Kept::new`] mixes it).
+    fn kept_at(&self, s: f64) -> u64 {
+        self.kept.seed ^ (s as i64 as u64).rotate_left(42) ^ HASH_MIX
+    }
+
     /// The light [`Shader::shade`] gives cell `k` of a batch that
     /// [`Sparkles::lit_cells`] found lit, at the layer's `level` (the
     /// arithmetic of [`twinkle_kept`]'s lit branch).
@@ -749,11 +809,113 @@ impl Sparkles {
     }
 }
 
+/// Bit j: whether `phase[j]` (up to 64) is at least the phase whose bits
+/// are `from` (a positive float's), compared as signed integers (the order
+/// of the values, −0 below +0): four compares and one `movmskps` per four
+/// cells in SSE2 lanes on x86-64 ([`next_slot_bits_portable`] elsewhere).
+#[inline(always)]
+fn next_slot_bits(phase: &[f32], from: i32) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use safe_arch::{
+            cast_to_m128_from_m128i, cmp_gt_mask_i32_m128i, m128i, move_mask_m128,
+            set_splat_i32_m128i,
+        };
+        // from > 0, so from − 1 does not wrap; p > from − 1 ⟺ p >= from.
+        let below = set_splat_i32_m128i(from - 1);
+        let mut four = phase.chunks_exact(4);
+        let mut next = 0u64;
+        for (q, c) in (&mut four).enumerate() {
+            let v = m128i::from([c[0], c[1], c[2], c[3]].map(|p| p.to_bits() as i32));
+            let ge = move_mask_m128(cast_to_m128_from_m128i(cmp_gt_mask_i32_m128i(v, below)));
+            next |= (ge as u64) << (4 * q);
+        }
+        let done = (phase.len() - four.remainder().len()) as u32;
+        // (No remainder after 64 cells: a shift by 64 is no shift.)
+        let rest = next_slot_bits_portable(four.remainder(), from);
+        next | rest.checked_shl(done).unwrap_or(0)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    next_slot_bits_portable(phase, from)
+}
+
+/// [`next_slot_bits`] one cell at a time.
+#[inline(always)]
+fn next_slot_bits_portable(phase: &[f32], from: i32) -> u64 {
+    phase.iter().enumerate().fold(0, |next, (j, &p)| {
+        next | u64::from(p.to_bits() as i32 >= from) << j
+    })
+}
+
+/// Bit k: whether cell k of `ids` is lit in the slot whose hash word is `w`.
+fn lit_bits(ids: &[u32], w: u64, below: u64) -> [u64; SPARKLE_BATCH / 64] {
+    let mut bits = [0u64; SPARKLE_BATCH / 64];
+    for (k, &id) in ids.iter().enumerate().take(SPARKLE_BATCH) {
+        let h = hash_rounds(w ^ ((id as u64) << 21));
+        bits[k / 64] |= ((h >> 40 < below) as u64) << (k % 64);
+    }
+    bits
+}
+
+/// One batch's lit cells in two consecutive slots, for
+/// [`Sparkles::lit_cells_remembered`].
+#[derive(Debug, Default)]
+pub struct SlotMemo(std::sync::Mutex<SlotBits>);
+
+#[derive(Debug, Default)]
+struct SlotBits {
+    /// (first slot, its hash word, the density bound) the bits are for.
+    key: Option<(i64, u64, u64)>,
+    lit: [[u64; SPARKLE_BATCH / 64]; 2],
+}
+
+/// A twinkle layer's [`SlotMemo`]s, one per batch of [`SPARKLE_BATCH`]
+/// cells of its list; empty for other layers. What it holds is worked
+/// out from the layer alone, so the render is the same whatever it holds
+/// (a copy of a layer starts with an empty memo). For the layer as built:
+/// a layer whose cells or twinkle are changed afterwards needs a new one.
+#[derive(Default)]
+pub struct SparkleMemo(Vec<SlotMemo>);
+
+impl SparkleMemo {
+    /// Memo entries for a layer of `cells` cells with this effect.
+    pub fn new(effect: &Effect, cells: usize) -> SparkleMemo {
+        match effect {
+            Effect::Twinkle { .. } => SparkleMemo(
+                (0..cells.div_ceil(SPARKLE_BATCH))
+                    .map(|_| SlotMemo::default())
+                    .collect(),
+            ),
+            _ => SparkleMemo(Vec::new()),
+        }
+    }
+
+    /// The entry of the batch starting at cell `i0` of the layer's list.
+    pub fn batch(&self, i0: usize) -> Option<&SlotMemo> {
+        (i0 % SPARKLE_BATCH == 0)
+            .then(|| self.0.get(i0 / SPARKLE_BATCH))
+            .flatten()
+    }
+}
+
+impl Clone for SparkleMemo {
+    fn clone(&self) -> SparkleMemo {
+        SparkleMemo((0..self.0.len()).map(|_| SlotMemo::default()).collect())
+    }
+}
+
+impl std::fmt::Debug for SparkleMemo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SparkleMemo({} batches)", self.0.len())
+    }
+}
+
 /// The per-batch words of [`twinkle_kept`] (and [`Shader::lit_cells`]):
 /// the two slots a batch's cells are in, their hash words, and the lit
 /// compare's bound.
 #[derive(Debug, Clone, Copy)]
 struct Kept {
+    seed: u64,
     s0: f64,
     s1: f64,
     w0: u64,
@@ -777,6 +939,7 @@ impl Kept {
         let s1 = s0 + 1.0;
         let slot_word = |s: f64| seed ^ (s as i64 as u64).rotate_left(42) ^ HASH_MIX;
         Some(Kept {
+            seed,
             s0,
             s1,
             w0: slot_word(s0),
@@ -1804,6 +1967,82 @@ mod batch_edges {
             for v in vs {
                 let h = v << 40 | 0x00ff_ffff_ffff;
                 assert_eq!(unit(h) < d, v < k, "density {d:e}, value {v}");
+            }
+        }
+    }
+
+    /// The remembered lit cells are the hashed ones, frame after frame with
+    /// one memo per batch: slots advancing a third of a slot at a time (the
+    /// memo shifted by one slot), jumping ahead and back (worked out anew),
+    /// the same slot again (kept), and another seed or density sharing the
+    /// memo (its key differs: worked out anew).
+    #[test]
+    fn remembered_lit_cells_are_the_hashed_ones() {
+        let n = 700;
+        let phase: Vec<f32> = (0..n).map(|k| twinkle_phase(7, k as u32 * 3 + 1)).collect();
+        let ids: Vec<u32> = (0..n as u32).map(|k| k * 3 + 1).collect();
+        let along = vec![0.0f32; n];
+        let mut slots: Vec<f64> = (0..40).map(|k| 12.0 + k as f64 / 3.0).collect();
+        slots.extend([100.5, 99.25, 99.25, 3.0, -7.75, -6.5, 12.0, 12.5]);
+        let memo: Vec<SlotMemo> = (0..n.div_ceil(SPARKLE_BATCH))
+            .map(|_| SlotMemo::default())
+            .collect();
+        for (seed, density) in [(7, 0.05), (7, 0.5), (8, 0.5)] {
+            for &slots in &slots {
+                let shader = Shader::Twinkle {
+                    base: Color::BLACK,
+                    sparkle: Color::WHITE,
+                    density,
+                    slots,
+                    seed,
+                };
+                let sparkles = shader.sparkles().unwrap();
+                for (b, memo) in memo.iter().enumerate() {
+                    let r = b * SPARKLE_BATCH..((b + 1) * SPARKLE_BATCH).min(n);
+                    let part = CellSlices {
+                        along: &along[r.clone()],
+                        u: &along[r.clone()],
+                        rank: &ids[r.clone()],
+                        ids: &ids[r.clone()],
+                        phase: &phase[r.clone()],
+                    };
+                    let (mut a, mut b2) = ([0u16; SPARKLE_BATCH], [0u16; SPARKLE_BATCH]);
+                    let hashed = sparkles.lit_cells(part, &mut a).unwrap();
+                    let kept = sparkles.lit_cells_remembered(part, &mut b2, memo).unwrap();
+                    assert_eq!(
+                        &a[..hashed],
+                        &b2[..kept],
+                        "seed {seed} density {density} slots {slots} batch {b}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The SSE2 next-slot bits equal the per-cell compare, on phases at,
+    /// around and far from the bound, −0 and NaN included, every length.
+    #[test]
+    fn next_slot_bits_are_the_cell_compare() {
+        let mut phases = vec![0.0, -0.0, 0.5, 0.25, 1e-30, f32::NAN, -0.5];
+        phases.extend((0..70).map(|k| (k as f32 * 0.618_034).fract()));
+        for from in [0.5f32, 0.25, 1e-30, 1.0, f32::from_bits(1), 0.618_034] {
+            let b = from.to_bits();
+            let mut ps = phases.clone();
+            ps.extend([b - 1, b, b + 1].map(f32::from_bits));
+            for start in 0..ps.len() {
+                for len in 0..=64.min(ps.len() - start) {
+                    let chunk = &ps[start..start + len];
+                    let want = next_slot_bits_portable(chunk, b as i32);
+                    let bitwise = chunk.iter().enumerate().fold(0u64, |m, (j, &p)| {
+                        m | u64::from(p.to_bits() as i32 >= b as i32) << j
+                    });
+                    assert_eq!(want, bitwise);
+                    assert_eq!(
+                        next_slot_bits(chunk, b as i32),
+                        want,
+                        "{from} {start} {len}"
+                    );
+                }
             }
         }
     }

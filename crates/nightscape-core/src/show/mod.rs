@@ -88,6 +88,10 @@ pub struct Layer {
     /// renderer then knows without a scan per frame that the layer covers
     /// a range of the look cell for cell. Set wherever a layer is built.
     pub in_place: u32,
+    /// A twinkle layer's lit cells of the current and next slot, per batch
+    /// ([`effect::SparkleMemo`], [`effect::SparkleMemo::new`] wherever a
+    /// layer is built); empty for other effects.
+    pub sparkles: effect::SparkleMemo,
     /// Fixtures whose motion the layer drives (only when it sets motion).
     pub fixtures: Vec<u32>,
     pub motion: Option<Motion>,
@@ -672,6 +676,7 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
     let phase = effect.twinkle_phases(&cells);
     Some(Layer {
         in_place: in_place_prefix(&cells),
+        sparkles: effect::SparkleMemo::new(&effect, cells.len()),
         target: l.target.get_ref().clone(),
         effect,
         phase,
