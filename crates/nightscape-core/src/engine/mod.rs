@@ -2,7 +2,9 @@
 //! → the look (light per cell, motion per fixture) → DMX universes.
 //!
 //! Everything here is a pure function of its arguments: no clock, no socket,
-//! no global state. The daemon, `nightscape render`, the tests and the
+//! no global state (a twinkle layer's memo of lit cells per slot,
+//! [`crate::show::Layer::sparkles`], only saves hashing: the look is the
+//! same whatever it holds). The daemon, `nightscape render`, the tests and the
 //! benchmarks all call the same two functions, [`render_look`] and
 //! [`dmx::look_to_frame`], so what the tests check is what goes on the wire.
 //!
