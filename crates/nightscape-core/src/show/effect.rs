@@ -332,7 +332,7 @@ impl Shader<'_> {
 
     /// The light [`Shader::shade`] gives a twinkle's cells that are not
     /// sparkling, at the layer's `level` (its base colour at the level);
-    /// None for every other effect. With [`Shader::lit_cells`] it lets the
+    /// None for every other effect. With [`Sparkles::lit_cells`] it lets the
     /// renderer touch only the sparkling cells of a layer.
     pub fn unlit(&self, level: f32) -> Option<Light> {
         match *self {
@@ -910,7 +910,7 @@ impl std::fmt::Debug for SparkleMemo {
     }
 }
 
-/// The per-batch words of [`twinkle_kept`] (and [`Shader::lit_cells`]):
+/// The per-batch words of [`twinkle_kept`] (and [`Sparkles::lit_cells`]):
 /// the two slots a batch's cells are in, their hash words, and the lit
 /// compare's bound.
 #[derive(Debug, Clone, Copy)]
