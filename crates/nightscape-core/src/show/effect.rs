@@ -420,9 +420,19 @@ impl Shader<'_> {
                 // Two colours without a temperature: the blend has none
                 // either, so the loop skips the Kelvin logic.
                 Some(to) if plain(from) && plain(to) => {
-                    for (o, &a) in out.iter_mut().zip(along) {
-                        let w = wave(a, per_metre, travel);
-                        *o = light((lerp_plain(from, to, w), 1.0));
+                    if wave_in_range(along, per_metre, travel) {
+                        // Every argument below 2^52 in size: the rounding
+                        // to the nearest turn without its range select.
+                        for (o, &a) in out.iter_mut().zip(along) {
+                            let x = a as f64 * per_metre - travel;
+                            let w = 0.5 + 0.5 * cos_reduced((x - round_small(x)) as f32);
+                            *o = light((lerp_plain(from, to, w), 1.0));
+                        }
+                    } else {
+                        for (o, &a) in out.iter_mut().zip(along) {
+                            let w = wave(a, per_metre, travel);
+                            *o = light((lerp_plain(from, to, w), 1.0));
+                        }
                     }
                 }
                 _ => {
@@ -1145,6 +1155,24 @@ fn wrap_unit(x: f64) -> f32 {
     }
 }
 
+/// Whether every wave argument `along × per_metre − travel` of a batch is
+/// below 2^51 in size (so [`round_small`] is [`round_even`]): each
+/// position under 2^49 / per_metre (NaN fails), `travel` under 2^49. One
+/// compare per cell, in lanes.
+#[inline(always)]
+fn wave_in_range(along: &[f32], per_metre: f64, travel: f64) -> bool {
+    const LIMIT: f64 = 562_949_953_421_312.0; // 2^49
+    let lim = (LIMIT / per_metre.abs()) as f32;
+    travel.abs() < LIMIT && along.iter().fold(true, |ok, &a| ok & (a.abs() < lim))
+}
+
+/// [`round_even`] for |x| < 2^52, without the range select.
+#[inline(always)]
+fn round_small(x: f64) -> f64 {
+    let magic = INTEGRAL.copysign(x);
+    (x + magic) - magic
+}
+
 /// cos(2π x) for x in turns: the one transcendental the effects use.
 ///
 /// A fixed polynomial instead of the platform's libm, so every machine
@@ -1156,7 +1184,13 @@ fn wrap_unit(x: f64) -> f32 {
 /// it vectorise.
 #[inline(always)]
 pub fn cos_turns(x: f64) -> f32 {
-    let r = (x - round_even(x)) as f32; // -0.5..=0.5
+    cos_reduced((x - round_even(x)) as f32)
+}
+
+/// [`cos_turns`] of an argument already reduced to its nearest turn,
+/// r = x − round(x) in −0.5..=0.5.
+#[inline(always)]
+fn cos_reduced(r: f32) -> f32 {
     let a = r.abs();
     let back = a > 0.25;
     // cos(2π a) = −cos(2π (½ − a)): fold into 0..¼ turn. Written as
@@ -2013,6 +2047,66 @@ mod batch_edges {
                         &a[..hashed],
                         &b2[..kept],
                         "seed {seed} density {density} slots {slots} batch {b}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The two-colour wave's loops (arguments known small, and not) are
+    /// the cell arithmetic to the bit: positions and wavelengths whose
+    /// arguments straddle the range check, signed zeros, NaN, huge ones.
+    #[test]
+    fn wave_lanes_are_the_cell_arithmetic() {
+        let mut along = positions();
+        along.extend([
+            -0.0,
+            1e6,
+            -3.7e7,
+            1e30,
+            f32::MAX,
+            f32::INFINITY,
+            f32::NAN,
+            -1e20,
+        ]);
+        along.extend((0..300).map(|k| (k as f32 * 37.618_034) - 5000.0));
+        let n = along.len();
+        let rank: Vec<u32> = (0..n as u32).collect();
+        // Inputs that pass the range check: no NaN or huge position.
+        let tame: Vec<f32> = along
+            .iter()
+            .copied()
+            .filter(|a| a.is_finite() && a.abs() < 1e7)
+            .collect();
+        let tn = tame.len();
+        let trank: Vec<u32> = (0..tn as u32).collect();
+        let from = Color::rgb(1.0, 0.25, 0.0);
+        let to = Color::rgb(0.0, 0.25, 1.0);
+        let below_one = f64::from_bits(1.0f64.to_bits() - 1);
+        for per_metre in [1.0 / 40.0, 1.0 / 3.0, 1e-9, 0.0, 1e12, 2.5e-3] {
+            for travel in [0.0, 0.5, below_one, 0.123_456_789, 1e15, -0.25] {
+                for level in [0.8, 1.0] {
+                    let shader = Shader::Wave {
+                        per_metre,
+                        travel,
+                        from,
+                        to: Some(to),
+                        depth: 1.0,
+                    };
+                    let what = format!("wave per_metre {per_metre:e} travel {travel:e}");
+                    check(
+                        &shader,
+                        slices(&along, &along, &rank),
+                        n as u32,
+                        level,
+                        &what,
+                    );
+                    check(
+                        &shader,
+                        slices(&tame, &tame, &trank),
+                        tn as u32,
+                        level,
+                        &what,
                     );
                 }
             }
