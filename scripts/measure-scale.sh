@@ -21,6 +21,8 @@ N=${1:?universes}
 EFFECT=${2:-all}
 SECS=${3:-10}
 BIN=${BIN:-target/release/nightscape}
+# The monitor's binary, if another (to compare monitors on one daemon).
+MONITOR_BIN=${MONITOR_BIN:-$BIN}
 WORK=$(mktemp -d /tmp/ns-scale.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 "$BIN" generate-site --universes "$N" --effect "$EFFECT" --out "$WORK/site" >/dev/null
@@ -32,12 +34,12 @@ fi
 exec timeout $((SECS + 60)) unshare --net bash -c '
 set -euo pipefail
 ip link set lo up
-BIN=$1; WORK=$2; SECS=$3; N=$4; EFFECT=$5; NICE=$6; MONARGS=$7
+BIN=$1; WORK=$2; SECS=$3; N=$4; EFFECT=$5; NICE=$6; MONARGS=$7; MONBIN=$8
 RUST_LOG=warn $NICE "$BIN" run --site "$WORK/site" --state "$WORK/var" 2>"$WORK/daemon.log" &
 PID=$!
 # Start-up is not measured here: the window opens 3 s after the daemon.
 sleep 3
-$NICE "$BIN" monitor --listen 127.0.0.1:6454 --seconds "$SECS" --format json $MONARGS > "$WORK/monitor.json" 2>"$WORK/monitor.err" &
+$NICE "$MONBIN" monitor --listen 127.0.0.1:6454 --seconds "$SECS" --format json $MONARGS > "$WORK/monitor.json" 2>"$WORK/monitor.err" &
 MON=$!
 clk=$(getconf CLK_TCK)
 cpu() { awk "{print \$14, \$15}" /proc/$1/stat; }
@@ -77,4 +79,4 @@ if per:
           % (per[0]["interval_p99_ms"], p99s[len(p99s) // 2], per[-1]["interval_p99_ms"], steal))
 PY
 grep -v "^listening on" "$WORK/monitor.err" | sed "s/^/  monitor: /"
-' _ "$BIN" "$WORK" "$SECS" "$N" "$EFFECT" "${NICE:-}" "${MONITOR_ARGS:-}"
+' _ "$BIN" "$WORK" "$SECS" "$N" "$EFFECT" "${NICE:-}" "${MONITOR_ARGS:-}" "$MONITOR_BIN"
