@@ -749,27 +749,7 @@ mod tests {
     /// alone ([`crate::show::effect::Effect::eval`]) and blended with
     /// [`Light::mix`] / [`Light::htp`] (their Kelvin logic included).
     fn reference(site: &Site, active: &ActiveShow, at: DateTime<Utc>) -> Vec<Light> {
-        let mut lights = vec![Light::DARK; site.cells.len()];
-        let (opacity, t) = (active.opacity(at), active.phase(at));
-        for layer in &active.show.layers {
-            for (i, &cell) in layer.cells.iter().enumerate() {
-                let (c, l) = layer.effect.eval(&CellInput {
-                    t,
-                    along: layer.along[i],
-                    u: layer.u[i],
-                    index: layer.rank[i],
-                    count: layer.count,
-                    id: cell,
-                });
-                let light = c.at((l * layer.level).clamp(0.0, 1.0));
-                let slot = &mut lights[cell as usize];
-                *slot = match layer.blend {
-                    Blend::Ltp => slot.mix(light, opacity),
-                    Blend::Htp => slot.htp(light.scaled(opacity)),
-                };
-            }
-        }
-        lights
+        reference_shows(site, std::slice::from_ref(active), at)
     }
 
     /// The batched render (its loops without Kelvin logic for light that

@@ -1892,19 +1892,25 @@ mod batch_edges {
 
     /// Shade `cells` in batches of every length in `lens` (consecutive
     /// slices of the input) and compare each cell with [`Shader::cell`].
+    /// Cells `i0..i1` of `cells`, as a batch of their own (no phases where
+    /// `cells` has none).
+    fn part_of<'a>(cells: CellSlices<'a>, i0: usize, i1: usize) -> CellSlices<'a> {
+        CellSlices {
+            along: &cells.along[i0..i1],
+            u: &cells.u[i0..i1],
+            rank: &cells.rank[i0..i1],
+            ids: &cells.ids[i0..i1],
+            phase: cells.phase.get(i0..i1).unwrap_or(&[]),
+        }
+    }
+
     fn check(shader: &Shader<'_>, cells: CellSlices<'_>, count: u32, level: f32, what: &str) {
         let n = cells.along.len();
         for len in [1, 2, 3, 4, 5, 7, 8, 9, 16, 31, 256, n] {
             let mut i0 = 0;
             while i0 < n {
                 let i1 = (i0 + len.max(1)).min(n);
-                let part = CellSlices {
-                    along: &cells.along[i0..i1],
-                    u: &cells.u[i0..i1],
-                    rank: &cells.rank[i0..i1],
-                    ids: &cells.ids[i0..i1],
-                    phase: cells.phase.get(i0..i1).unwrap_or(&[]),
-                };
+                let part = part_of(cells, i0, i1);
                 let mut out = vec![Light::DARK; i1 - i0];
                 shader.shade(part, count, level, &mut out);
                 for (k, got) in out.iter().enumerate() {
@@ -2223,13 +2229,7 @@ mod batch_edges {
             let mut i0 = 0;
             while i0 < n {
                 let i1 = (i0 + len).min(n);
-                let part = CellSlices {
-                    along: &cells.along[i0..i1],
-                    u: &cells.u[i0..i1],
-                    rank: &cells.rank[i0..i1],
-                    ids: &cells.ids[i0..i1],
-                    phase: &cells.phase[i0..i1],
-                };
+                let part = part_of(cells, i0, i1);
                 let mut out = vec![Light::DARK; i1 - i0];
                 shader.shade(part, n as u32, level, &mut out);
                 let mut lit = [0u16; SPARKLE_BATCH];
@@ -2280,13 +2280,7 @@ mod batch_edges {
             let mut i0 = 0;
             while i0 < n {
                 let i1 = (i0 + len).min(n);
-                let part = CellSlices {
-                    along: &cells.along[i0..i1],
-                    u: &cells.u[i0..i1],
-                    rank: &cells.rank[i0..i1],
-                    ids: &cells.ids[i0..i1],
-                    phase: &cells.phase[i0..i1],
-                };
+                let part = part_of(cells, i0, i1);
                 let mut out = vec![Light::DARK; i1 - i0];
                 shader.shade(part, n as u32, level, &mut out);
                 for (k, got) in out.iter().enumerate() {
