@@ -222,9 +222,11 @@ pub fn open_all(site: &Site, state_dir: &Path) -> (Vec<Box<dyn Output>>, Vec<Str
     // ArtSync to a shared (broadcast) address goes out once per frame, from
     // the last output that names it, after every output's ArtDmx.
     let mut last_sync_sender: std::collections::HashMap<SocketAddr, usize> = Default::default();
+    let mut sync_senders: std::collections::HashMap<SocketAddr, usize> = Default::default();
     for (i, cfg) in site.outputs.iter().enumerate() {
         if let (OutputKind::ArtNet { sync: true, .. }, Some(to)) = (&cfg.kind, cfg.artsync_to) {
             last_sync_sender.insert(to, i);
+            *sync_senders.entry(to).or_default() += 1;
         }
     }
     for (i, cfg) in site.outputs.iter().enumerate() {
@@ -261,7 +263,18 @@ pub fn open_all(site: &Site, state_dir: &Path) -> (Vec<Box<dyn Output>>, Vec<Str
                             Some(_) => o.sync_to(None),
                             None => o,
                         };
-                        outputs.push(threaded::maybe_threaded(Box::new(o), cfg.universes.len()))
+                        // Outputs sharing an ArtSync send in turn on the
+                        // frame loop: on threads of their own, the last
+                        // one's ArtSync could overtake another's ArtDmx and
+                        // a node would latch the frame before.
+                        let shared_sync = cfg
+                            .artsync_to
+                            .is_some_and(|to| sync_senders.get(&to).copied().unwrap_or(0) > 1);
+                        if shared_sync {
+                            outputs.push(Box::new(o))
+                        } else {
+                            outputs.push(threaded::maybe_threaded(Box::new(o), cfg.universes.len()))
+                        }
                     }
                     Err(e) => warnings.push(format!(
                         "artnet output to {target}: cannot open a socket: {e}"

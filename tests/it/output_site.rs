@@ -354,6 +354,56 @@ sync_to = "127.0.0.1:{c}"
     assert_eq!(kinds(&socks[1], &mut buf), [(530, [0x00, 0x50])]);
     assert_eq!(kinds(&socks[2], &mut buf), [(14, [0x00, 0x52])]);
 
+    // Outputs big enough for threads of their own still send in turn when
+    // they share an ArtSync: on one socket, every ArtDmx of the frame
+    // (80 universes from two outputs) arrives before the one ArtSync.
+    let one = &socks[0];
+    let (s, w) = ok(&format!(
+        r#"
+[[outputs]]
+kind = "artnet"
+target = "127.0.0.1:{a}"
+universes = "0-39"
+sync = true
+sync_to = "127.0.0.1:{a}"
+[[outputs]]
+kind = "artnet"
+target = "127.0.0.1:{a}"
+universes = "40-79"
+sync = true
+sync_to = "127.0.0.1:{a}"
+"#,
+        a = port(0),
+    ));
+    assert!(w.is_empty(), "{w:?}");
+    let (mut outs, warnings) = nightscape::output::open_all(&s, tmp.path());
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(outs.iter().all(|o| !o.on_own_thread()));
+    let mut frame = nightscape::engine::Frame {
+        universes: (0..80).collect(),
+        data: vec![[3; 512]; 80],
+    };
+    for _ in 0..3 {
+        // As the frame loop hands a frame over (outputs on the frame loop
+        // send at once).
+        for o in outs.iter_mut() {
+            o.send_at(&mut frame, std::time::Instant::now(), false);
+        }
+        let mut got = Vec::new();
+        while got.len() < 81 {
+            let Ok((n, _)) = one.recv_from(&mut buf) else {
+                break;
+            };
+            got.push((n, [buf[8], buf[9]]));
+        }
+        let mut want = vec![(530, [0x00, 0x50]); 80];
+        want.push((14, [0x00, 0x52]));
+        assert_eq!(got, want);
+    }
+    for o in outs.iter_mut() {
+        o.stop();
+    }
+
     // "broadcast" is the directed broadcast of the target's network.
     let (s, _) = ok(r#"
 [[outputs]]
