@@ -712,15 +712,7 @@ impl Sparkles {
         cells: CellSlices<'_>,
         lit: &mut [u16; SPARKLE_BATCH],
     ) -> Option<usize> {
-        let n = cells.ids.len();
-        let phase = cells.phase.get(..n)?;
-        if n > SPARKLE_BATCH
-            || !phase
-                .iter()
-                .fold(true, |all, &p| all & (0.0..1.0).contains(&p))
-        {
-            return None;
-        }
+        let phase = sparse_phases(cells)?;
         let Kept { w0, w1, below, .. } = self.kept;
         // `p >= next_from` on the bits as signed integers (the order of the
         // values, −0 below +0), as an all-ones mask from the sign of a
@@ -752,15 +744,7 @@ impl Sparkles {
         lit: &mut [u16; SPARKLE_BATCH],
         memo: &SlotMemo,
     ) -> Option<usize> {
-        let n = cells.ids.len();
-        let phase = cells.phase.get(..n)?;
-        if n > SPARKLE_BATCH
-            || !phase
-                .iter()
-                .fold(true, |all, &p| all & (0.0..1.0).contains(&p))
-        {
-            return None;
-        }
+        let phase = sparse_phases(cells)?;
         let Kept {
             s0, w0, w1, below, ..
         } = self.kept;
@@ -865,6 +849,19 @@ fn lit_bits(ids: &[u32], w: u64, below: u64) -> [u64; SPARKLE_BATCH / 64] {
         bits[k / 64] |= ((h >> 40 < below) as u64) << (k % 64);
     }
     bits
+}
+
+/// A batch's kept phases, if the sparse path can take it: at most
+/// [`SPARKLE_BATCH`] cells, each with a phase in 0..1 ([`twinkle_kept`]'s
+/// condition).
+fn sparse_phases<'a>(cells: CellSlices<'a>) -> Option<&'a [f32]> {
+    let n = cells.ids.len();
+    let phase = cells.phase.get(..n)?;
+    let kept = n <= SPARKLE_BATCH
+        && phase
+            .iter()
+            .fold(true, |all, &p| all & (0.0..1.0).contains(&p));
+    kept.then_some(phase)
 }
 
 /// One batch's lit cells in two consecutive slots, for
