@@ -12,10 +12,10 @@
 //! At 10,000 universes a sender puts 400,000 datagrams a second on the
 //! wire. Read one by one, each costs the kernel a delivery (an skb queued,
 //! a wake-up, a system call) and the monitor cannot keep up. So on Unix the
-//! socket asks for UDP GRO (Linux ≥ 5.0): the daemon sends up to 64
-//! ArtDmx/sACN packets to one node per system call (UDP GSO), and with GRO
+//! socket asks for UDP GRO (Linux ≥ 5.0): the daemon sends up to 122
+//! ArtDmx (64 on older kernels) to one node per system call (UDP GSO), and with GRO
 //! at the receiver the kernel delivers such a batch as one buffer instead of
-//! cutting it into 64 — on loopback that work is charged to the sender, so
+//! cutting it up — on loopback that work is charged to the sender, so
 //! the measuring tool would otherwise slow down what it measures. Reads
 //! take up to `quinn_udp::BATCH_SIZE` buffers per system call (recvmmsg);
 //! each buffer is split at the datagram size the kernel reports (`stride`)
@@ -113,7 +113,7 @@ pub fn monitor(args: &MonitorArgs) -> Result<i32> {
         // With GRO the kernel drops (and counts) whole coalesced buffers.
         println!(
             "{drops} drops counted by the kernel at our sockets before we read them \
-             (with UDP GRO one drop can be up to 64 packets; the sequence gaps show where packets were lost)"
+             (with UDP GRO one drop can be up to 122 packets; the sequence gaps show where packets were lost)"
         );
     }
     Ok(0)
@@ -174,7 +174,8 @@ struct Receiver {
     batched: Option<quinn_udp::UdpSocketState>,
 }
 
-/// Room for the largest GRO buffer: up to 64 datagrams, at most 64 KiB.
+/// Room for the largest GRO buffer: at most 64 KiB (122 ArtDmx from a
+/// sender's GSO batch).
 #[cfg(unix)]
 const GRO_BUFFER: usize = 1 << 16;
 

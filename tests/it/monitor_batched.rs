@@ -1,5 +1,5 @@
 //! `nightscape monitor`'s batched receive path (UDP GRO + recvmmsg) against
-//! the daemon's own batched senders (UDP GSO, up to 64 ArtDmx or sACN
+//! the daemon's own batched senders (UDP GSO, up to 122 ArtDmx or sACN
 //! packets per system call) on loopback: every datagram of a coalesced
 //! buffer is counted — every universe, every frame, no sequence gaps —
 //! including a shorter last datagram, with Art-Net and sACN on one socket;
@@ -127,7 +127,7 @@ fn monitor_counts_every_datagram_of_gso_batches_exactly_with_and_without_gro() {
     const FRAMES: u8 = 3;
     let gro = start(&[]);
     let plain = start(&["--plain"]);
-    // The daemon's Art-Net output: ArtDmx in GSO batches of up to 64 to
+    // The daemon's Art-Net output: ArtDmx in GSO batches of up to 122 to
     // one node. Outputs of as many universes as fit the socket buffer.
     let per_send = universes_per_send();
     let mut outputs: Vec<(SocketAddr, ArtNetOutput)> = Vec::new();
