@@ -357,6 +357,16 @@ fn variation_limit(safety: &SafetyConfig) -> f64 {
 /// Rec. 709 luminance weights (as the measure applies them).
 const LUMA: [f64; 3] = [0.2126, 0.7152, 0.0722];
 
+/// A fixture's luminance: the Rec. 709 weighted mean of its cells' light
+/// (in `f32`, as the measure takes it; not yet clamped).
+fn fixture_luminance(cells: &[Light]) -> f32 {
+    cells
+        .iter()
+        .map(|l| 0.2126 * l.r + 0.7152 * l.g + 0.0722 * l.b)
+        .sum::<f32>()
+        / cells.len().max(1) as f32
+}
+
 /// Luminance-weighted size of a colour difference: Σ wᵢ |aᵢ − bᵢ|.
 fn luma_diff(a: Color, b: Color) -> f64 {
     LUMA[0] * f64::from((a.r - b.r).abs())
@@ -1025,12 +1035,7 @@ fn flash_counts(
             render_cells(site, &active, at, lights, first);
             for (slot, &f) in fixtures.iter().enumerate() {
                 let r = cells_of(f);
-                let cells = &lights[r.start - first..r.end - first];
-                let y = cells
-                    .iter()
-                    .map(|l| 0.2126 * l.r + 0.7152 * l.g + 0.0722 * l.b)
-                    .sum::<f32>()
-                    / cells.len().max(1) as f32;
+                let y = fixture_luminance(&lights[r.start - first..r.end - first]);
                 let c = trackers[slot].push(y.clamp(0.0, 1.0), safety.min_swing);
                 let prev = counts[slot].last().copied().unwrap_or(0);
                 counts[slot].push(prev.saturating_add(c as u16));
@@ -1172,6 +1177,36 @@ mod tests {
         (scopes, sampled, small)
     }
 
+    /// Each of `fixtures`' luminance, clamped as `flash_counts` takes it,
+    /// over `frames` frames `hz` apart from the end of the show's fade-in.
+    fn rendered_luminance(
+        site: &Site,
+        show: &Show,
+        fixtures: &[u32],
+        frames: usize,
+        hz: f64,
+    ) -> Vec<Vec<f32>> {
+        let t0: DateTime<Utc> = DateTime::<Utc>::UNIX_EPOCH + Duration::days(20_000);
+        let active = [ActiveShow::new(show, t0, None, 0)];
+        let mut look = Look::dark(site);
+        let mut ys: Vec<Vec<f32>> = vec![Vec::with_capacity(frames); fixtures.len()];
+        for k in 0..frames {
+            let t = show.fade_in + k as f64 / hz;
+            look.lights.fill(Light::DARK);
+            render_cells(
+                site,
+                &active,
+                t0 + Duration::nanoseconds((t * 1e9) as i64),
+                &mut look.lights,
+                0,
+            );
+            for (y, &f) in ys.iter_mut().zip(fixtures) {
+                y.push(fixture_luminance(look.fixture_cells(site, f)).clamp(0.0, 1.0));
+            }
+        }
+        ys
+    }
+
     /// Per sampled fixture and window (laid out as [`fixture_variation`]),
     /// the total variation of the fixture's luminance as `flash_counts`
     /// renders and measures it.
@@ -1182,30 +1217,7 @@ mod tests {
         sampled: &[u32],
     ) -> Vec<f64> {
         let (frames, window, ends) = windows(safety);
-        let t0: DateTime<Utc> = DateTime::<Utc>::UNIX_EPOCH + Duration::days(20_000);
-        let active = [ActiveShow::new(show, t0, None, 0)];
-        let mut look = Look::dark(site);
-        let mut ys: Vec<Vec<f32>> = vec![Vec::with_capacity(frames); sampled.len()];
-        for k in 0..frames {
-            let t = show.fade_in + k as f64 / safety.sample_hz;
-            look.lights.fill(Light::DARK);
-            render_cells(
-                site,
-                &active,
-                t0 + Duration::nanoseconds((t * 1e9) as i64),
-                &mut look.lights,
-                0,
-            );
-            for (y, &f) in ys.iter_mut().zip(sampled) {
-                let cells = look.fixture_cells(site, f);
-                let v = cells
-                    .iter()
-                    .map(|l| 0.2126 * l.r + 0.7152 * l.g + 0.0722 * l.b)
-                    .sum::<f32>()
-                    / cells.len().max(1) as f32;
-                y.push(v.clamp(0.0, 1.0));
-            }
-        }
+        let ys = rendered_luminance(site, show, sampled, frames, safety.sample_hz);
         ys.iter()
             .flat_map(|y| {
                 ends.iter().map(move |&k| {
@@ -1493,30 +1505,8 @@ mod tests {
     fn rendered_variation(cfg: &Config, seconds: f64) -> f64 {
         let site = &cfg.site;
         let show = cfg.show("s").expect("show s");
-        let t0: DateTime<Utc> = DateTime::<Utc>::UNIX_EPOCH + Duration::days(20_000);
-        let active = [ActiveShow::new(show, t0, None, 0)];
-        let mut look = Look::dark(site);
-        let mut ys: Vec<Vec<f32>> = vec![Vec::new(); site.fixtures.len()];
-        for k in 0..=(seconds * 50.0) as usize {
-            let t = show.fade_in + k as f64 / 50.0;
-            look.lights.fill(Light::DARK);
-            render_cells(
-                site,
-                &active,
-                t0 + Duration::nanoseconds((t * 1e9) as i64),
-                &mut look.lights,
-                0,
-            );
-            for (f, y) in ys.iter_mut().enumerate() {
-                let cells = look.fixture_cells(site, f as u32);
-                let v = cells
-                    .iter()
-                    .map(|l| 0.2126 * l.r + 0.7152 * l.g + 0.0722 * l.b)
-                    .sum::<f32>()
-                    / cells.len().max(1) as f32;
-                y.push(v.clamp(0.0, 1.0));
-            }
-        }
+        let every: Vec<u32> = (0..site.fixtures.len() as u32).collect();
+        let ys = rendered_luminance(site, show, &every, (seconds * 50.0) as usize + 1, 50.0);
         ys.iter()
             .flat_map(|y| {
                 y.windows(51).map(|w| {
