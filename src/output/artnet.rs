@@ -242,6 +242,19 @@ impl ArtNetOutput {
     }
 }
 
+impl ArtNetOutput {
+    /// Sequence numbers and data of `frame` into the packets (every
+    /// universe, or in change-only mode the changed and the due ones).
+    fn build(&mut self, frame: &Frame) {
+        match self.keep_alive {
+            None => self.packets.build(frame),
+            Some(k) => {
+                self.packets.build_changed(frame, k);
+            }
+        }
+    }
+}
+
 impl Output for ArtNetOutput {
     fn send(&mut self, frame: &Frame) {
         self.prepare(frame);
@@ -255,12 +268,7 @@ impl Output for ArtNetOutput {
         if self.host.as_ref().is_some_and(|h| h.addr().is_none()) {
             return;
         }
-        match self.keep_alive {
-            None => self.packets.build(frame),
-            Some(k) => {
-                self.packets.build_changed(frame, k);
-            }
-        }
+        self.build(frame);
         self.prepared = true;
     }
 
@@ -282,8 +290,7 @@ impl Output for ArtNetOutput {
             }
         }
         if !std::mem::take(&mut self.prepared) {
-            self.prepare(frame);
-            self.prepared = false;
+            self.build(frame);
         }
         self.udp.begin_frame();
         for run in self.packets.due_runs() {

@@ -345,6 +345,19 @@ impl SacnOutput {
     }
 }
 
+impl SacnOutput {
+    /// Sequence numbers and data of `frame` into the packets (every
+    /// universe, or in change-only mode the changed and the due ones).
+    fn build(&mut self, frame: &Frame) {
+        match self.keep_alive {
+            None => self.packets.build(frame),
+            Some(k) => {
+                self.packets.build_changed(frame, k);
+            }
+        }
+    }
+}
+
 impl Output for SacnOutput {
     fn send(&mut self, frame: &Frame) {
         self.prepare(frame);
@@ -357,12 +370,7 @@ impl Output for SacnOutput {
         if self.stopped || self.host.as_ref().is_some_and(|h| h.addr().is_none()) {
             return;
         }
-        match self.keep_alive {
-            None => self.packets.build(frame),
-            Some(k) => {
-                self.packets.build_changed(frame, k);
-            }
-        }
+        self.build(frame);
         self.prepared = true;
     }
 
@@ -381,8 +389,7 @@ impl Output for SacnOutput {
             }
         }
         if !std::mem::take(&mut self.prepared) {
-            self.prepare(frame);
-            self.prepared = false;
+            self.build(frame);
         }
         self.udp.begin_frame();
         if Instant::now() >= self.next_discovery {
