@@ -127,9 +127,14 @@ impl Api {
             let hooks: Vec<Box<dyn daemon::FrameHook>> = vec![Box::new(hook)];
             std::thread::spawn(move || daemon::frame_loop(program, Vec::new(), hooks, s))
         });
+        // No pooled connections: a write refused before its body is read
+        // (401, 403) leaves the server closing that connection, and a
+        // POST sent on it next fails with "peer disconnected" (ureq retries
+        // only idempotent requests), which is the client's race, not the API's.
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(10)))
+            .max_idle_connections(0)
             .build()
             .into();
         Api {
