@@ -6,6 +6,7 @@
 //! bounded number of times). One pipeline is what lets a test compare the
 //! wire with `render`, and the forecast with the record.
 
+use crate::color::Light;
 use crate::config::Config;
 use crate::control::CompiledControl;
 use crate::engine::{self, ActiveShow, Frame, Limits, Look};
@@ -215,6 +216,19 @@ impl FrameBuilder {
         self.with_threads(threads_for(site.cells.len(), cores))
     }
 
+    /// Render and map in tiles of about `cells` cells instead of
+    /// [`engine::dmx::TILE_CELLS`] (the frame does not depend on it).
+    pub fn with_tile_cells(mut self, site: &crate::site::Site, cells: usize) -> FrameBuilder {
+        self.map = engine::dmx::DmxMap::new(site).with_tile_cells(site, cells);
+        self
+    }
+
+    /// How many tiles a frame is rendered and mapped in (0: the look is
+    /// rendered whole, then mapped).
+    pub fn tile_count(&self) -> usize {
+        self.map.tile_count()
+    }
+
     /// The look as last rendered, before limits.
     pub fn look(&self) -> &Look {
         &self.look
@@ -244,7 +258,9 @@ impl FrameBuilder {
         H::Target: FrameHook,
     {
         let site = &config.site;
-        engine::render_look_threads(site, active, at, &mut self.look, self.threads);
+        // Limits depend on the instant and the control, not on the look:
+        // worked out first, so the first mapping can follow the render
+        // tile by tile.
         let limits = &mut self.limits;
         limits.scale.clear();
         limits.scale.resize(site.fixtures.len(), 1.0);
@@ -254,15 +270,35 @@ impl FrameBuilder {
         for h in hooks.iter_mut() {
             h.limits(config, at, limits);
         }
-        for pass in 0..4 {
-            // Limits are applied cell by cell as the look is mapped: no
-            // copy of a city's cells (27 MB at 10,000 universes) per frame.
-            let limited = (!limits.is_none()).then_some(&*limits);
+        // Limits are applied cell by cell as the look is mapped: no copy of
+        // a city's cells (27 MB at 10,000 universes) per frame.
+        let limited = (!limits.is_none()).then_some(&*limits);
+        engine::begin_look(site, active, at, &mut self.look);
+        let render =
+            |part: &mut [Light], first: usize| engine::render_range(site, active, at, part, first);
+        let tiled = self.map.render_and_map(
+            site,
+            &mut self.look,
+            render,
+            limited,
+            &mut self.frame,
+            self.threads,
+        );
+        if !tiled {
+            engine::render_split(site, active, at, &mut self.look.lights, self.threads);
             self.map
                 .map_limited(site, &self.look, limited, &mut self.frame, self.threads);
+        }
+        for pass in 0..4 {
+            if pass > 0 {
+                // A hook tightened the limits: the whole look again.
+                let limited = (!self.limits.is_none()).then_some(&self.limits);
+                self.map
+                    .map_limited(site, &self.look, limited, &mut self.frame, self.threads);
+            }
             let mut again = false;
             for h in hooks.iter_mut() {
-                again |= h.review(config, at, &self.frame, limits, pass);
+                again |= h.review(config, at, &self.frame, &mut self.limits, pass);
             }
             if !again {
                 break;
@@ -306,7 +342,136 @@ pub trait FrameHook: Send {
 
 #[cfg(test)]
 mod tests {
-    use super::threads_for;
+    use super::*;
+    use crate::diag::{Diagnostics, SourceFile};
+    use crate::engine::dmx::look_to_frame_reference;
+    use crate::generate::{site_files, SiteSpec, SHOW_NAME};
+
+    /// Halves every third fixture and caps every fifth at 0.7 before the
+    /// map; asked to review, dims everything to 0.3 once.
+    struct Dims {
+        review: bool,
+    }
+
+    impl FrameHook for Dims {
+        fn limits(&mut self, _: &Config, _: DateTime<Utc>, limits: &mut Limits) {
+            for (k, s) in limits.scale.iter_mut().enumerate() {
+                if k % 3 == 0 {
+                    *s *= 0.5;
+                }
+            }
+            for (k, c) in limits.cap.iter_mut().enumerate() {
+                if k % 5 == 0 {
+                    *c = c.min(0.7);
+                }
+            }
+        }
+
+        fn review(
+            &mut self,
+            _: &Config,
+            _: DateTime<Utc>,
+            _: &Frame,
+            limits: &mut Limits,
+            pass: u32,
+        ) -> bool {
+            if !self.review || pass > 0 {
+                return false;
+            }
+            for s in &mut limits.scale {
+                *s *= 0.3;
+            }
+            true
+        }
+    }
+
+    /// A frame built tile by tile (each tile's universes mapped right
+    /// after its cells are rendered, threads taking tiles as they go) has
+    /// the bytes and the look of the whole look rendered on one thread,
+    /// limited and mapped by the reference mapping: for many tiles and one,
+    /// 1 to 3 threads, limits set before the map and tightened after it
+    /// (a second, whole mapping), mid-fade and faded in, and for a patch
+    /// that cannot be tiled.
+    #[test]
+    fn a_frame_built_tile_by_tile_is_the_look_rendered_then_mapped() {
+        let extra = "[[layers]]\ntarget = \"avenues\"\nblend = \"htp\"\neffect = \"chase\"\n\
+            color = \"#ffffff\"\nspeed = \"4 m/s\"\nwidth = 3\n";
+        let mut spec = SiteSpec::new(130);
+        spec.bar_pixels = 170;
+        let mut sources = crate::generate::sources(site_files(&spec).unwrap());
+        sources.shows.push(SourceFile::new(
+            "chase.toml",
+            format!("fade_in = \"3s\"\n{extra}"),
+        ));
+        let cfg = crate::config::compile(sources, Diagnostics::new())
+            .unwrap_or_else(|d| panic!("{:?}", d.items));
+        // The same patch with two universes' fixtures swapped: no tiles.
+        let mut untiled = cfg.clone();
+        {
+            let site = &mut untiled.site;
+            let (a, b) = (
+                site.fixtures[3].universe_index,
+                site.fixtures[4].universe_index,
+            );
+            site.fixtures[3].universe_index = b;
+            site.fixtures[4].universe_index = a;
+        }
+        let t0: DateTime<Utc> = DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::days(20_000);
+        let control = CompiledControl::default();
+        for (cfg, tiled) in [(&cfg, true), (&untiled, false)] {
+            let site = &cfg.site;
+            assert!(
+                site.cells.len() > engine::PARALLEL_MIN_CELLS,
+                "threads are used"
+            );
+            let shows = [cfg.show(SHOW_NAME).unwrap(), cfg.show("chase").unwrap()];
+            let active: Vec<ActiveShow> = shows
+                .iter()
+                .enumerate()
+                .map(|(k, s)| ActiveShow::new(s, t0, None, k as i32))
+                .collect();
+            for review in [false, true] {
+                for (threads, tile_cells) in
+                    [(1, 1_000), (2, 1_000), (3, 2_500), (2, 100_000), (1, 1)]
+                {
+                    let mut b = FrameBuilder::new(site)
+                        .with_threads(threads)
+                        .with_tile_cells(site, tile_cells);
+                    assert_eq!(b.tile_count() > 0, tiled);
+                    for ms in [1_000, 2_250, 30_000] {
+                        let at = t0 + chrono::Duration::milliseconds(ms);
+                        let mut hooks = [Dims { review }];
+                        b.build(
+                            cfg,
+                            &active,
+                            &control,
+                            &mut hooks[..].iter_mut().collect::<Vec<_>>(),
+                            at,
+                        );
+                        // The look cell by cell, each effect evaluated alone.
+                        let mut look = Look::dark(site);
+                        look.lights = engine::tests::reference_shows(site, &active, at);
+                        let bits = |l: &[Light]| -> Vec<[u32; 4]> {
+                            l.iter()
+                                .map(|l| [l.r, l.g, l.b, l.kelvin].map(f32::to_bits))
+                                .collect()
+                        };
+                        let what = format!("{threads} threads, tiles of {tile_cells}, tiled {tiled}, review {review}, {ms} ms");
+                        assert!(bits(&b.look().lights) == bits(&look.lights), "look: {what}");
+                        let mut limits = Limits::none(site);
+                        hooks[0].limits(cfg, at, &mut limits);
+                        if review {
+                            hooks[0].review(cfg, at, &b.frame, &mut limits, 0);
+                        }
+                        engine::apply_limits(site, &mut look, &limits);
+                        let mut want = Frame::new(site);
+                        look_to_frame_reference(site, &look, &mut want);
+                        assert!(b.frame == want, "frame: {what}");
+                    }
+                }
+            }
+        }
+    }
 
     /// One thread per quarter-million cells, never more than the cores and
     /// never none: 1,000 universes of pixel bars stay on one thread, the

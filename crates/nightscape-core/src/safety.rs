@@ -559,7 +559,7 @@ fn sample_show(site: &Site, show: &Show, wanted: &[bool]) -> Show {
             let pick = |v: &[f32]| -> Vec<f32> { keep.iter().map(|&i| v[i]).collect() };
             let cells: Vec<u32> = keep.iter().map(|&i| layer.cells[i]).collect();
             Layer {
-                in_place: crate::show::in_place_prefix(&cells),
+                order: crate::show::CellOrder::of(&cells),
                 sparkles: crate::show::effect::SparkleMemo::new(&layer.effect, cells.len()),
                 target: layer.target.clone(),
                 effect: layer.effect.clone(),

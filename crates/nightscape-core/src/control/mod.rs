@@ -227,7 +227,7 @@ fn solid_show(
             rank: (0..n as u32).collect(),
             phase: Vec::new(),
             count: n as u32,
-            in_place: crate::show::in_place_prefix(&cells),
+            order: crate::show::CellOrder::of(&cells),
             sparkles: Default::default(),
             cells,
             fixtures: target.to_vec(),

@@ -178,40 +178,49 @@ pub fn render_look_threads(
     look: &mut Look,
     threads: usize,
 ) {
-    if look.lights.len() != site.cells.len() || look.motion.len() != site.fixtures.len() {
-        *look = Look::dark(site);
-    } else {
-        look.motion.fill(FixtureMotion::UNSET);
-    }
+    begin_look(site, shows, at, look);
+    render_split(site, shows, at, &mut look.lights, threads);
+}
+
+/// Every cell of the look rendered into `lights`, split over up to
+/// `threads` threads by contiguous ranges ([`begin_look`] has sized it).
+pub(crate) fn render_split(
+    site: &Site,
+    shows: &[ActiveShow],
+    at: DateTime<Utc>,
+    lights: &mut [Light],
+    threads: usize,
+) {
     let threads = if site.cells.len() < PARALLEL_MIN_CELLS {
         1
     } else {
         threads.clamp(1, 16)
     };
-    // Each thread darkens its own part just before rendering it (at city
-    // scale the look is megabytes: one thread clearing all of it before
-    // the split was a tenth of the frame in perf at 1,000 universes), and
-    // not at all when the first layer drawn replaces every cell of it.
-    let render_part = |part: &mut [Light], first: usize| {
-        if !first_layer_replaces(shows, at, first, first + part.len()) {
-            part.fill(Light::DARK);
-        }
-        render_cells(site, shows, at, part, first);
-    };
     if threads == 1 {
-        render_part(&mut look.lights, 0);
+        render_range(site, shows, at, lights, 0);
     } else {
-        let chunk = look.lights.len().div_ceil(threads);
+        let chunk = lights.len().div_ceil(threads);
         std::thread::scope(|scope| {
-            let mut parts = look.lights.chunks_mut(chunk).enumerate();
+            let mut parts = lights.chunks_mut(chunk).enumerate();
             let first = parts.next();
             for (k, part) in parts {
-                scope.spawn(move || render_part(part, k * chunk));
+                scope.spawn(move || render_range(site, shows, at, part, k * chunk));
             }
             if let Some((_, part)) = first {
-                render_part(part, 0);
+                render_range(site, shows, at, part, 0);
             }
         });
+    }
+}
+
+/// The part of a render that is not split by cells: `look` sized for the
+/// site, and every fixture's motion at `at` (which no cell's light depends
+/// on). The cells are then rendered by [`render_range`], in any split.
+pub(crate) fn begin_look(site: &Site, shows: &[ActiveShow], at: DateTime<Utc>, look: &mut Look) {
+    if look.lights.len() != site.cells.len() || look.motion.len() != site.fixtures.len() {
+        *look = Look::dark(site);
+    } else {
+        look.motion.fill(FixtureMotion::UNSET);
     }
     for_each_in_order(shows, |active| {
         let opacity = active.opacity(at);
@@ -247,6 +256,26 @@ pub fn render_look_threads(
     });
 }
 
+/// Render the light of cells `first .. first + part.len()` into `part`,
+/// whatever was in it: the same light for a cell whichever range it is
+/// rendered in.
+pub(crate) fn render_range(
+    site: &Site,
+    shows: &[ActiveShow],
+    at: DateTime<Utc>,
+    part: &mut [Light],
+    first: usize,
+) {
+    // Each range is darkened just before it is rendered (at city scale the
+    // look is megabytes: one thread clearing all of it before the split
+    // was a tenth of the frame in perf at 1,000 universes), and not at all
+    // when the first layer drawn replaces every cell of it.
+    if !first_layer_replaces(shows, at, first, first + part.len()) {
+        part.fill(Light::DARK);
+    }
+    render_cells(site, shows, at, part, first);
+}
+
 /// Whether the first layer blended at `at` (the first layer of the first
 /// show [`for_each_in_order`] draws) overwrites every cell of
 /// `lo .. hi`: a crossfade at full opacity, no mask, and the layer's first
@@ -277,7 +306,7 @@ fn first_layer_replaces(shows: &[ActiveShow], at: DateTime<Utc>, lo: usize, hi: 
         && active.opacity(at) >= 1.0
         && layer.blend == Blend::Ltp
         && lo <= hi
-        && hi <= layer.in_place as usize
+        && hi <= layer.order.in_place as usize
 }
 
 /// Visit the shows lowest priority first, ties by start then by position
@@ -330,13 +359,24 @@ pub(crate) fn render_cells(
                 .unlit(layer.level)
                 .and_then(|unlit| Sparse::new(unlit, layer.blend, opacity))
                 .zip(shader.sparkles());
-            let mut i0 = 0;
-            while i0 < layer.cells.len() {
+            // An ascending list holds the cells of `lo .. hi` in one run,
+            // found by two binary searches: a range of a city's look (a
+            // thread's, or a tile's) does not walk every batch of the list.
+            let (mut i0, end) = if layer.order.ascending {
+                let a = layer.cells.partition_point(|&c| c < lo);
+                let b = layer.cells.partition_point(|&c| c < hi);
+                // Batches stay where they are in the list (the lit-cell
+                // memo is kept per batch).
+                (a / BATCH * BATCH, b)
+            } else {
+                (0, layer.cells.len())
+            };
+            while i0 < end {
                 let i1 = (i0 + BATCH).min(layer.cells.len());
                 let cells = &layer.cells[i0..i1];
-                // Each thread walks the whole list and takes its own range
-                // (a layer's cells come in runs, one per fixture, in no
-                // assumed order): batches wholly outside are skipped. The
+                // A list in no known order (runs, one per fixture, in the
+                // order the target named them) is walked whole for every
+                // range: batches wholly outside it are skipped. The
                 // usual batch is a run of consecutive cells, its ends its
                 // bounds (one fold that vectorises, no search).
                 let first_cell = cells[0];
@@ -726,7 +766,7 @@ pub fn render_frame(site: &Site, shows: &[ActiveShow], at: DateTime<Utc>) -> Fra
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::color::Color;
     use crate::config::{self, Config};
@@ -835,9 +875,10 @@ mod tests {
 
     /// A layer knows how many of its first cells are in place: all of a
     /// whole-site base, a prefix of a partial one, none of a list whose
-    /// first two cells are swapped; and a look reused under the swapped
-    /// base (every cell still covered, but not known to be in place) is
-    /// the look rendered fresh, on one thread and several.
+    /// first two cells are swapped; and whether they ascend (not when
+    /// swapped). A look reused under the swapped base (every cell still
+    /// covered, but not known to be in place, and walked whole) is the
+    /// look rendered fresh, on one thread and several.
     #[test]
     fn a_layer_knows_its_cells_in_place() {
         let base = "[[layers]]\ntarget = \"*\"\neffect = \"gradient\"\ncolors = [\"#ff0060\", \"#00c0ff\"]\nspeed = \"2 m/s\"\n";
@@ -850,11 +891,13 @@ mod tests {
                 .count()
         };
         let partial = &cfg.show("avenues").unwrap().layers[0];
-        assert!(partial.in_place > 0 && (partial.in_place as usize) < site.cells.len());
+        assert!(partial.order.in_place > 0 && (partial.order.in_place as usize) < site.cells.len());
+        // The avenues, then the facades: each list ascends.
+        assert!(partial.order.ascending);
         for show in [cfg.show("base").unwrap(), cfg.show(SHOW_NAME).unwrap()] {
             for layer in &show.layers {
                 assert_eq!(
-                    layer.in_place as usize,
+                    layer.order.in_place as usize,
                     naive(&layer.cells),
                     "{}",
                     layer.target
@@ -862,7 +905,8 @@ mod tests {
             }
         }
         let whole = &cfg.show("base").unwrap().layers[0];
-        assert_eq!(whole.in_place as usize, site.cells.len());
+        assert_eq!(whole.order.in_place as usize, site.cells.len());
+        assert!(whole.order.ascending);
         let mut swapped: Show = (**cfg.show("base").unwrap()).clone();
         {
             let l = &mut swapped.layers[0];
@@ -870,8 +914,9 @@ mod tests {
             l.along.swap(0, 1);
             l.u.swap(0, 1);
             l.rank.swap(0, 1);
-            l.in_place = crate::show::in_place_prefix(&l.cells);
-            assert_eq!(l.in_place, 0);
+            l.order = crate::show::CellOrder::of(&l.cells);
+            assert_eq!(l.order.in_place, 0);
+            assert!(!l.order.ascending);
         }
         let t0: DateTime<Utc> = DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::days(20_000);
         let at = t0 + chrono::Duration::seconds(30);
@@ -904,7 +949,11 @@ mod tests {
     /// [`reference`] over several shows (lowest priority first, distinct
     /// priorities) and their masks: a cell outside a show's mask keeps
     /// the light below.
-    fn reference_shows(site: &Site, shows: &[ActiveShow], at: DateTime<Utc>) -> Vec<Light> {
+    pub(crate) fn reference_shows(
+        site: &Site,
+        shows: &[ActiveShow],
+        at: DateTime<Utc>,
+    ) -> Vec<Light> {
         let mut order: Vec<&ActiveShow> = shows.iter().collect();
         order.sort_by_key(|a| a.priority);
         let mut lights = vec![Light::DARK; site.cells.len()];

@@ -83,11 +83,10 @@ pub struct Layer {
     /// Cells in the layer as compiled: effects that count cells (chase's
     /// `every`) see this even when the safety check renders a sample.
     pub count: u32,
-    /// How many of the layer's first cells are in place (`cells[k] == k`,
-    /// [`in_place_prefix`]): a whole-site layer's cells all are, and the
-    /// renderer then knows without a scan per frame that the layer covers
-    /// a range of the look cell for cell. Set wherever a layer is built.
-    pub in_place: u32,
+    /// How the layer's cells lie in the look ([`CellOrder::of`]), worked
+    /// out once instead of scanned per frame. Set wherever a layer is
+    /// built, and again by anything that reorders `cells`.
+    pub order: CellOrder,
     /// A twinkle layer's lit cells of the current and next slot, per batch
     /// ([`effect::SparkleMemo`], [`effect::SparkleMemo::new`] wherever a
     /// layer is built); empty for other effects.
@@ -101,14 +100,30 @@ pub struct Layer {
     pub location: (usize, usize),
 }
 
-/// The number of leading cells of a layer's list that are in place
-/// (`cells[k] == k`): [`Layer::in_place`].
-pub fn in_place_prefix(cells: &[u32]) -> u32 {
-    cells
-        .iter()
-        .enumerate()
-        .take_while(|&(k, &c)| c as usize == k)
-        .count() as u32
+/// How a layer's cell list lies in the look.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CellOrder {
+    /// How many of the first cells are in place (`cells[k] == k`): a
+    /// whole-site layer's cells all are, and the renderer then knows that
+    /// the layer covers a range of the look cell for cell.
+    pub in_place: u32,
+    /// The cells are strictly ascending (a `*` target, a glob, groups
+    /// written in site order): the renderer finds the cells of a range of
+    /// the look by a binary search instead of walking the whole list.
+    pub ascending: bool,
+}
+
+impl CellOrder {
+    pub fn of(cells: &[u32]) -> CellOrder {
+        CellOrder {
+            in_place: cells
+                .iter()
+                .enumerate()
+                .take_while(|&(k, &c)| c as usize == k)
+                .count() as u32,
+            ascending: cells.windows(2).all(|w| w[0] < w[1]),
+        }
+    }
 }
 
 /// A compiled show.
@@ -675,7 +690,7 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
     });
     let phase = effect.twinkle_phases(&cells);
     Some(Layer {
-        in_place: in_place_prefix(&cells),
+        order: CellOrder::of(&cells),
         sparkles: effect::SparkleMemo::new(&effect, cells.len()),
         target: l.target.get_ref().clone(),
         effect,
