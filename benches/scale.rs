@@ -31,7 +31,7 @@ fn main() {
         let (u, n) = spec.split_once(',').expect("UNIVERSES,FRAMES");
         let (u, n) = (u.parse().expect("universes"), n.parse().expect("frames"));
         let (_dir, cfg) = site(u);
-        let mut builder = FrameBuilder::new(&cfg.site);
+        let mut builder = FrameBuilder::new(&cfg.site).with_sparkle_memo();
         let mut packets = ArtDmxPackets::new(&cfg.site.universes, &cfg.site.universes);
         // One frame first: buffers touched, nothing left to size.
         frames(&cfg, &mut builder, &mut packets, at(), 1);
@@ -72,7 +72,9 @@ fn at() -> DateTime<Utc> {
 /// As the daemon runs it: every core.
 fn builder(cfg: &Config) -> FrameBuilder {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    FrameBuilder::new(&cfg.site).with_threads(threads)
+    FrameBuilder::new(&cfg.site)
+        .with_threads(threads)
+        .with_sparkle_memo()
 }
 
 fn site(universes: u32) -> (tempfile::TempDir, Config) {

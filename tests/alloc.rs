@@ -48,7 +48,9 @@ fn allocations_per_frame(cfg: &Config, show: &str, threads: Option<usize>, frame
     let mut hooks: Vec<Box<dyn FrameHook>> = Vec::new();
     let mut builder = match threads {
         Some(n) => FrameBuilder::new(&cfg.site).with_threads(n),
-        None => FrameBuilder::new(&cfg.site).for_cores(&cfg.site, 2),
+        None => FrameBuilder::new(&cfg.site)
+            .for_cores(&cfg.site, 2)
+            .with_sparkle_memo(),
     };
     // Receivers that keep up, one per output (a full buffer would be a
     // first send error inside the window: a message written once, not a

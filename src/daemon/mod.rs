@@ -307,6 +307,15 @@ pub fn playing_summary(names: &[String], overrides: usize) -> String {
     out
 }
 
+/// The frame loop's builder: as many of `cores` as the site is worth, and
+/// the twinkles' lit cells remembered (this is the process's one timeline;
+/// previews and forecasts beside it build without the memo).
+fn frame_builder(site: &crate::site::Site, cores: usize) -> FrameBuilder {
+    FrameBuilder::new(site)
+        .for_cores(site, cores)
+        .with_sparkle_memo()
+}
+
 /// The loop itself; returns the number of frames sent.
 fn run_frames(
     program: &dyn Program,
@@ -318,7 +327,7 @@ fn run_frames(
     let mut config = shared.config();
     let mut period = Duration::from_secs_f64(1.0 / config.site.fps as f64);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-    let mut builder = FrameBuilder::new(&config.site).for_cores(&config.site, cores);
+    let mut builder = frame_builder(&config.site, cores);
     let mut start = Instant::now();
     let mut n: u64 = 0;
     let mut last_active: Vec<String> = Vec::new();
@@ -347,7 +356,7 @@ fn run_frames(
             }
             // Buffers and the DMX map are worked out from the patch: a
             // reload may move fixtures without changing their number.
-            builder = FrameBuilder::new(&config.site).for_cores(&config.site, cores);
+            builder = frame_builder(&config.site, cores);
             tracing::info!(site = %config.site.name, "configuration switched");
         }
         // The frame is rendered for the instant of its deadline and sent on

@@ -38,7 +38,8 @@ fn main() {
     let mut spec = SiteSpec::new(u);
     spec.effect = GeneratedEffect::parse(effect).expect("effect: wave, gradient, twinkle or all");
     let cfg = site(&spec);
-    let mut builder = FrameBuilder::new(&cfg.site);
+    // As the frame loop builds: remembering the twinkles' lit cells.
+    let mut builder = FrameBuilder::new(&cfg.site).with_sparkle_memo();
     let start: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-12-31T20:00:00+08:00")
         .unwrap()
         .into();

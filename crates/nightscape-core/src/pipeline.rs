@@ -188,6 +188,11 @@ pub struct FrameBuilder {
     map: engine::dmx::DmxMap,
     /// Threads a large site renders and maps on (results do not depend on it).
     threads: usize,
+    /// Whether this builder's renders use the twinkle layers' lit-cell
+    /// memo ([`engine::LitCells`]): the frame loop's timeline does; a
+    /// preview or a forecast rendering other instants of the same shows
+    /// at the same time must not, or both hash every cell again.
+    lit: engine::LitCells,
     pub frame: Frame,
 }
 
@@ -200,6 +205,7 @@ impl FrameBuilder {
             // One unless the caller says: how many cores there are is the
             // daemon's question, not the pure core's.
             threads: 1,
+            lit: engine::LitCells::Hashed,
             frame: Frame::new(site),
         }
     }
@@ -207,6 +213,14 @@ impl FrameBuilder {
     /// Use at most this many threads (1 = all on the caller's thread).
     pub fn with_threads(mut self, threads: usize) -> FrameBuilder {
         self.threads = threads.max(1);
+        self
+    }
+
+    /// Remember the twinkles' lit cells from frame to frame: for the one
+    /// timeline of a process that renders consecutive frames (the frame
+    /// loop), not for renders of scattered instants beside it.
+    pub fn with_sparkle_memo(mut self) -> FrameBuilder {
+        self.lit = engine::LitCells::Remembered;
         self
     }
 
@@ -274,8 +288,10 @@ impl FrameBuilder {
         // a city's cells (27 MB at 10,000 universes) per frame.
         let limited = (!limits.is_none()).then_some(&*limits);
         engine::begin_look(site, active, at, &mut self.look);
-        let render =
-            |part: &mut [Light], first: usize| engine::render_range(site, active, at, part, first);
+        let lit = self.lit;
+        let render = |part: &mut [Light], first: usize| {
+            engine::render_range(site, active, at, part, first, lit)
+        };
         let tiled = self.map.render_and_map(
             site,
             &mut self.look,
@@ -285,7 +301,7 @@ impl FrameBuilder {
             self.threads,
         );
         if !tiled {
-            engine::render_split(site, active, at, &mut self.look.lights, self.threads);
+            engine::render_split(site, active, at, &mut self.look.lights, self.threads, lit);
             self.map
                 .map_limited(site, &self.look, limited, &mut self.frame, self.threads);
         }
@@ -383,6 +399,43 @@ mod tests {
             }
             true
         }
+    }
+
+    /// Only a builder made `with_sparkle_memo` reads and writes the
+    /// twinkle layers' lit-cell memo: one without it (a preview, a
+    /// forecast) rendering a far instant of the same compiled show leaves
+    /// the frame loop's slot in place, and renders the same frame as one
+    /// with it.
+    #[test]
+    fn only_a_remembering_builder_touches_the_lit_cell_memo() {
+        let mut spec = SiteSpec::new(4);
+        spec.bar_pixels = 170;
+        let sources = crate::generate::sources(site_files(&spec).unwrap());
+        let cfg = crate::config::compile(sources, Diagnostics::new())
+            .unwrap_or_else(|d| panic!("{:?}", d.items));
+        let site = &cfg.site;
+        let show = cfg.show(SHOW_NAME).unwrap();
+        let twinkle = show.layers.iter().find(|l| l.target == "*").unwrap();
+        let slot = || twinkle.sparkles.batch(0).and_then(|m| m.slot());
+        let t0: DateTime<Utc> = DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::days(20_000);
+        let active = [ActiveShow::new(show, t0, None, 0)];
+        let control = CompiledControl::default();
+        let mut none: [&mut Dims; 0] = [];
+        let mut timeline = FrameBuilder::new(site).with_sparkle_memo();
+        let mut preview = FrameBuilder::new(site);
+        let (now, far) = (
+            t0 + chrono::Duration::seconds(30),
+            t0 + chrono::Duration::hours(5),
+        );
+        timeline.build(&cfg, &active, &control, &mut none, now);
+        let kept = slot();
+        assert!(kept.is_some(), "the frame loop's render fills the memo");
+        preview.build(&cfg, &active, &control, &mut none, far);
+        assert_eq!(slot(), kept, "a preview of another instant moved the memo");
+        let mut other = FrameBuilder::new(site).with_sparkle_memo();
+        other.build(&cfg, &active, &control, &mut none, far);
+        assert_ne!(slot(), kept, "a second timeline does move it");
+        assert!(other.frame == preview.frame);
     }
 
     /// A frame built tile by tile (each tile's universes mapped right

@@ -53,7 +53,7 @@ use crate::color::{Color, Light};
 use crate::config::Config;
 use crate::diag::Spanned;
 use crate::diag::{Diagnostics, SourceFile};
-use crate::engine::{render_cells, ActiveShow};
+use crate::engine::{render_cells, ActiveShow, LitCells};
 use crate::show::{Layer, Show};
 use crate::site::Site;
 use chrono::{DateTime, Duration, Utc};
@@ -1032,7 +1032,7 @@ fn flash_counts(
                 let r = cells_of(f);
                 lights[r.start - first..r.end - first].fill(Light::DARK);
             }
-            render_cells(site, &active, at, lights, first);
+            render_cells(site, &active, at, lights, first, LitCells::Remembered);
             for (slot, &f) in fixtures.iter().enumerate() {
                 let r = cells_of(f);
                 let y = fixture_luminance(&lights[r.start - first..r.end - first]);
@@ -1199,6 +1199,7 @@ mod tests {
                 t0 + Duration::nanoseconds((t * 1e9) as i64),
                 &mut look.lights,
                 0,
+                LitCells::Remembered,
             );
             for (y, &f) in ys.iter_mut().zip(fixtures) {
                 y.push(fixture_luminance(look.fixture_cells(site, f)).clamp(0.0, 1.0));
@@ -1415,6 +1416,7 @@ mod tests {
             at,
             &mut cut.lights,
             0,
+            LitCells::Remembered,
         );
     }
 

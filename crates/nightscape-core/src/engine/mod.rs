@@ -164,6 +164,20 @@ pub fn render_look(site: &Site, shows: &[ActiveShow], at: DateTime<Utc>, look: &
     render_look_threads(site, shows, at, look, 1);
 }
 
+/// Whether a render uses the lit-cell memo its twinkle layers keep
+/// ([`crate::show::Layer::sparkles`]). The memo pays off for a timeline
+/// (consecutive frames share a slot) and is shared by every render of a
+/// compiled show: a second render of other instants at the same time (a
+/// preview, a forecast) would make both hash every cell again, so only
+/// one timeline should remember. The look is the same either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LitCells {
+    /// Use and update the layer's memo.
+    Remembered,
+    /// Hash each cell's lit state; the memo is neither read nor written.
+    Hashed,
+}
+
 /// Sites smaller than this render on one thread: below it, starting a
 /// second thread costs more than it saves.
 pub const PARALLEL_MIN_CELLS: usize = 20_000;
@@ -179,7 +193,14 @@ pub fn render_look_threads(
     threads: usize,
 ) {
     begin_look(site, shows, at, look);
-    render_split(site, shows, at, &mut look.lights, threads);
+    render_split(
+        site,
+        shows,
+        at,
+        &mut look.lights,
+        threads,
+        LitCells::Remembered,
+    );
 }
 
 /// Every cell of the look rendered into `lights`, split over up to
@@ -190,6 +211,7 @@ pub(crate) fn render_split(
     at: DateTime<Utc>,
     lights: &mut [Light],
     threads: usize,
+    lit: LitCells,
 ) {
     let threads = if site.cells.len() < PARALLEL_MIN_CELLS {
         1
@@ -197,17 +219,17 @@ pub(crate) fn render_split(
         threads.clamp(1, 16)
     };
     if threads == 1 {
-        render_range(site, shows, at, lights, 0);
+        render_range(site, shows, at, lights, 0, lit);
     } else {
         let chunk = lights.len().div_ceil(threads);
         std::thread::scope(|scope| {
             let mut parts = lights.chunks_mut(chunk).enumerate();
             let first = parts.next();
             for (k, part) in parts {
-                scope.spawn(move || render_range(site, shows, at, part, k * chunk));
+                scope.spawn(move || render_range(site, shows, at, part, k * chunk, lit));
             }
             if let Some((_, part)) = first {
-                render_range(site, shows, at, part, 0);
+                render_range(site, shows, at, part, 0, lit);
             }
         });
     }
@@ -265,6 +287,7 @@ pub(crate) fn render_range(
     at: DateTime<Utc>,
     part: &mut [Light],
     first: usize,
+    lit: LitCells,
 ) {
     // Each range is darkened just before it is rendered (at city scale the
     // look is megabytes: one thread clearing all of it before the split
@@ -273,7 +296,7 @@ pub(crate) fn render_range(
     if !first_layer_replaces(shows, at, first, first + part.len()) {
         part.fill(Light::DARK);
     }
-    render_cells(site, shows, at, part, first);
+    render_cells(site, shows, at, part, first, lit);
 }
 
 /// Whether the first layer blended at `at` (the first layer of the first
@@ -341,6 +364,7 @@ pub(crate) fn render_cells(
     at: DateTime<Utc>,
     lights: &mut [Light],
     first: usize,
+    memo: LitCells,
 ) {
     let (lo, hi) = (first as u32, (first + lights.len()) as u32);
     let mut shade = [Light::DARK; BATCH];
@@ -420,7 +444,11 @@ pub(crate) fn render_cells(
                             // the full path below replaces all of it then.
                             fill(run, unlit);
                         }
-                        let found = match layer.sparkles.batch(i0) {
+                        let remembered = match memo {
+                            LitCells::Remembered => layer.sparkles.batch(i0),
+                            LitCells::Hashed => None,
+                        };
+                        let found = match remembered {
                             Some(memo) => sparkles.lit_cells_remembered(slices, &mut lit, memo),
                             None => sparkles.lit_cells(slices, &mut lit),
                         };

@@ -876,6 +876,18 @@ struct SlotBits {
     lit: [[u64; SPARKLE_BATCH / 64]; 2],
 }
 
+impl SlotMemo {
+    /// The first slot the entry holds lit cells for, if any.
+    #[cfg(test)]
+    pub(crate) fn slot(&self) -> Option<i64> {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|b| b.key)
+            .map(|(slot, _, _)| slot)
+    }
+}
+
 /// A twinkle layer's [`SlotMemo`]s, one per batch of [`SPARKLE_BATCH`]
 /// cells of its list; empty for other layers. What it holds is worked
 /// out from the layer alone, so the render is the same whatever it holds
