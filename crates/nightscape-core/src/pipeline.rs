@@ -443,8 +443,8 @@ mod tests {
     /// the bytes and the look of the whole look rendered on one thread,
     /// limited and mapped by the reference mapping: for many tiles and one,
     /// 1 to 3 threads, limits set before the map and tightened after it
-    /// (a second, whole mapping), mid-fade and faded in, and for a patch
-    /// that cannot be tiled.
+    /// (a second, whole mapping), mid-fade and faded in, into a frame of
+    /// stale bytes, and for a patch that cannot be tiled.
     #[test]
     fn a_frame_built_tile_by_tile_is_the_look_rendered_then_mapped() {
         let extra = "[[layers]]\ntarget = \"avenues\"\nblend = \"htp\"\neffect = \"chase\"\n\
@@ -493,6 +493,12 @@ mod tests {
                     assert_eq!(b.tile_count() > 0, tiled);
                     for ms in [1_000, 2_250, 30_000] {
                         let at = t0 + chrono::Duration::milliseconds(ms);
+                        // Bytes the map never leaves by chance: every one must
+                        // be written (the frame loop hands its frame away and
+                        // builds into a stale spare).
+                        for d in &mut b.frame.data {
+                            d.fill(0xa5);
+                        }
                         let mut hooks = [Dims { review }];
                         b.build(
                             cfg,
