@@ -567,7 +567,7 @@ impl DmxMap {
     /// The look and the bytes are those of rendering the whole look and
     /// then [`DmxMap::map_limited`]. Returns false, having done nothing,
     /// when the patch has no tiles (the caller renders and maps apart).
-    pub fn render_and_map(
+    pub(crate) fn render_and_map(
         &mut self,
         site: &Site,
         look: &mut Look,

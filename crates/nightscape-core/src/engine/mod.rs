@@ -171,7 +171,7 @@ pub fn render_look(site: &Site, shows: &[ActiveShow], at: DateTime<Utc>, look: &
 /// preview, a forecast) would make both hash every cell again, so only
 /// one timeline should remember. The look is the same either way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LitCells {
+pub(crate) enum LitCells {
     /// Use and update the layer's memo.
     Remembered,
     /// Hash each cell's lit state; the memo is neither read nor written.
