@@ -444,7 +444,9 @@ mod tests {
     /// limited and mapped by the reference mapping: for many tiles and one,
     /// 1 to 3 threads, limits set before the map and tightened after it
     /// (a second, whole mapping), mid-fade and faded in, into a frame of
-    /// stale bytes, and for a patch that cannot be tiled.
+    /// stale bytes, with and without the lit-cell memo, under a masked
+    /// show whose cells are listed backwards, and for a patch that cannot
+    /// be tiled.
     #[test]
     fn a_frame_built_tile_by_tile_is_the_look_rendered_then_mapped() {
         let extra = "[[layers]]\ntarget = \"avenues\"\nblend = \"htp\"\neffect = \"chase\"\n\
@@ -477,12 +479,28 @@ mod tests {
                 site.cells.len() > engine::PARALLEL_MIN_CELLS,
                 "threads are used"
             );
-            let shows = [cfg.show(SHOW_NAME).unwrap(), cfg.show("chase").unwrap()];
-            let active: Vec<ActiveShow> = shows
+            // The chase's cells listed backwards (files always give a
+            // layer ascending cells; one built in code may not): walked
+            // whole for every tile.
+            let mut chase: crate::show::Show = (**cfg.show("chase").unwrap()).clone();
+            {
+                let l = &mut chase.layers[0];
+                l.cells.reverse();
+                l.along.reverse();
+                l.u.reverse();
+                l.rank.reverse();
+                l.order = crate::show::CellOrder::of(&l.cells);
+                assert!(!l.order.ascending);
+            }
+            let shows = [&**cfg.show(SHOW_NAME).unwrap(), &chase];
+            // The chase on every third fixture only.
+            let mask: Vec<bool> = (0..site.fixtures.len()).map(|f| f % 3 == 0).collect();
+            let mut active: Vec<ActiveShow> = shows
                 .iter()
                 .enumerate()
                 .map(|(k, s)| ActiveShow::new(s, t0, None, k as i32))
                 .collect();
+            active[1].mask = Some(&mask);
             for review in [false, true] {
                 for (threads, tile_cells) in
                     [(1, 1_000), (2, 1_000), (3, 2_500), (2, 100_000), (1, 1)]
@@ -490,6 +508,10 @@ mod tests {
                     let mut b = FrameBuilder::new(site)
                         .with_threads(threads)
                         .with_tile_cells(site, tile_cells);
+                    if threads == 2 {
+                        // As the frame loop builds.
+                        b = b.with_sparkle_memo();
+                    }
                     assert_eq!(b.tile_count() > 0, tiled);
                     for ms in [1_000, 2_250, 30_000] {
                         let at = t0 + chrono::Duration::milliseconds(ms);

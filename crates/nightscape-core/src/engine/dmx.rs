@@ -302,9 +302,10 @@ fn scope_emitters(
 }
 
 /// What a fixture's plan and its place in the patch depend on.
-fn fixture_signature(f: &crate::site::Fixture) -> [u32; 4] {
+fn fixture_signature(f: &crate::site::Fixture) -> [u32; 5] {
     [
         f.universe_index,
+        f.first_cell,
         u32::from(f.address) << 16 | u32::from(f.cell_count),
         f.profile as u32,
         f.mode as u32,
@@ -331,7 +332,9 @@ pub struct DmxMap {
     /// Per fixture, what the plans and the patch were worked out from
     /// ([`fixture_signature`]): a reload that re-patches fixtures without
     /// changing their number must not reuse them.
-    signature: Vec<[u32; 4]>,
+    signature: Vec<[u32; 5]>,
+    /// The site's cell count: the tiles cover exactly these.
+    cells: usize,
     /// Per thread: a fixture's limited cells and their emitters.
     scratch: Vec<Scratch>,
     /// The patch cut into tiles for [`DmxMap::render_and_map`]; None when
@@ -372,8 +375,9 @@ impl Tiles {
                 [patch.fixture_starts[u] as usize..patch.fixture_starts[u + 1] as usize];
             let span = fixtures
                 .iter()
+                // A fixture without cells counts as its first cell: its
+                // empty slice of the look must lie in the tile too.
                 .map(|&fi| &site.fixtures[fi as usize])
-                .filter(|f| f.cell_count > 0)
                 .map(|f| {
                     (
                         f.first_cell as usize,
@@ -382,7 +386,7 @@ impl Tiles {
                 })
                 .reduce(|(a, b), (c, d)| (a.min(c), b.max(d)));
             let Some((lo, hi)) = span else {
-                // No cells: mapped with the open tile.
+                // No fixtures: mapped with the open tile.
                 continue;
             };
             if lo < end {
@@ -446,6 +450,7 @@ impl DmxMap {
             tiles: Tiles::new(site, &patch, TILE_CELLS.max(1)),
             patch,
             signature: site.fixtures.iter().map(fixture_signature).collect(),
+            cells: site.cells.len(),
             scratch: Vec::new(),
         }
     }
@@ -463,13 +468,14 @@ impl DmxMap {
         self.tiles.as_ref().map_or(0, Tiles::len)
     }
 
-    /// Whether this map was built for `site`'s patch: the same universes,
-    /// and every fixture at the same universe and address with the same
-    /// profile, mode and cell count. (A profile whose mode's channels
+    /// Whether this map was built for `site`'s patch: the same universes
+    /// and cells, and every fixture at the same universe, address and
+    /// first cell with the same profile, mode and cell count. (A profile whose mode's channels
     /// change under the same index is not seen here: the daemon builds a
     /// new map on every configuration switch.)
     pub fn fits(&self, site: &Site) -> bool {
         self.plans.len() == site.fixtures.len()
+            && self.cells == site.cells.len()
             && self.patch.fixture_starts.len() == site.universes.len() + 1
             && self
                 .signature
@@ -1351,6 +1357,19 @@ mod lane_tests {
         let mut moved = site.clone();
         moved.fixtures[3].universe_index = 4;
         check(&moved, 250, Some((&[0, 300, 600, 900], &[0, 4, 7, 10])));
+        // A fixture without cells is placed at its first cell: inside its
+        // universe's tile (universe 9, cells 800..900), or, placed before
+        // a cell another universe already read, no tiles at all.
+        let zero = |first_cell: u32| {
+            let mut s = site.clone();
+            let mut f = s.fixtures[8].clone();
+            (f.first_cell, f.cell_count) = (first_cell, 0);
+            s.fixtures.push(f);
+            s
+        };
+        check(&zero(850), 250, Some((&[0, 300, 600, 900], &[0, 3, 7, 10])));
+        check(&zero(900), 250, Some((&[0, 300, 600, 900], &[0, 3, 7, 10])));
+        check(&zero(0), 250, None);
     }
 
     /// A map kept across a reload that moves fixtures (same number of
