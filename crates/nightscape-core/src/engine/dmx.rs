@@ -447,7 +447,7 @@ impl DmxMap {
         let patch = Patch::new(site);
         DmxMap {
             plans,
-            tiles: Tiles::new(site, &patch, TILE_CELLS.max(1)),
+            tiles: Tiles::new(site, &patch, TILE_CELLS),
             patch,
             signature: site.fixtures.iter().map(fixture_signature).collect(),
             cells: site.cells.len(),
@@ -549,11 +549,7 @@ impl DmxMap {
         if frame.universes != site.universes {
             *frame = Frame::new(site);
         }
-        let threads = if site.cells.len() < super::PARALLEL_MIN_CELLS {
-            1
-        } else {
-            threads.clamp(1, 16)
-        };
+        let threads = super::threads_worth(site, threads);
         if self.scratch.len() < threads {
             self.scratch.resize_with(threads, Scratch::default);
         }

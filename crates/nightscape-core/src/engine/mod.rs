@@ -182,6 +182,16 @@ pub(crate) enum LitCells {
 /// second thread costs more than it saves.
 pub const PARALLEL_MIN_CELLS: usize = 20_000;
 
+/// Threads a render or a mapping of `site` uses when `threads` are
+/// offered: one below [`PARALLEL_MIN_CELLS`], at most 16.
+pub(crate) fn threads_worth(site: &Site, threads: usize) -> usize {
+    if site.cells.len() < PARALLEL_MIN_CELLS {
+        1
+    } else {
+        threads.clamp(1, 16)
+    }
+}
+
 /// [`render_look`] split over up to `threads` threads by contiguous cell
 /// ranges. Every cell is computed by the same code whichever thread runs
 /// it, so the look is identical to the one-thread render.
@@ -213,11 +223,7 @@ pub(crate) fn render_split(
     threads: usize,
     lit: LitCells,
 ) {
-    let threads = if site.cells.len() < PARALLEL_MIN_CELLS {
-        1
-    } else {
-        threads.clamp(1, 16)
-    };
+    let threads = threads_worth(site, threads);
     if threads == 1 {
         render_range(site, shows, at, lights, 0, lit);
     } else {
