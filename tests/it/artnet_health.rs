@@ -251,3 +251,97 @@ fn nodes_says_when_a_same_host_poll_cannot_be_seen() {
         "{stdout}"
     );
 }
+
+/// A receiver on this machine that shares the Art-Net port the way OLA
+/// does (0.0.0.0 with SO_REUSEADDR). The port is one the test owns, named
+/// in `[artnet] listen` at the wildcard address — the default's shape —
+/// and the outputs send there.
+fn shared_receiver(port: u16) -> UdpSocket {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).unwrap();
+    s.set_reuse_address(true).unwrap();
+    let addr: std::net::SocketAddr = (Ipv4Addr::UNSPECIFIED, port).into();
+    s.bind(&addr.into()).unwrap();
+    let s: UdpSocket = s.into();
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    s
+}
+
+/// A site whose Art-Net outputs send to 127.0.0.1:`port` and whose
+/// Art-Net service listens on 0.0.0.0:`port`, as the default does on 6454.
+fn site_sharing_port(dir: &std::path::Path, port: u16) -> std::path::PathBuf {
+    let site = common::demo_site_in(dir);
+    common::retarget(&site, &format!("127.0.0.1:{port}"));
+    let p = site.join("site.toml");
+    let text = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(
+        &p,
+        format!("{text}\n[artnet]\nlisten = \"0.0.0.0:{port}\"\n"),
+    )
+    .unwrap();
+    site
+}
+
+/// ArtDmx packets `rx` gets within `limit`.
+fn artdmx_within(rx: &UdpSocket, limit: Duration) -> usize {
+    let t0 = Instant::now();
+    let mut n = 0;
+    while t0.elapsed() < limit {
+        if common::recv_artdmx(rx).is_some() {
+            n += 1;
+        }
+    }
+    n
+}
+
+fn start_daemon_on(site: &std::path::Path, state: &std::path::Path) -> common::Daemon {
+    common::spawn_daemon(
+        site,
+        &[
+            "--clock",
+            AT,
+            "--speed",
+            "0",
+            "--state",
+            state.to_str().unwrap(),
+        ],
+        &[],
+    )
+}
+
+/// Issue 23: a receiver started before the daemon keeps its frames (Linux
+/// hands unicast on a shared port to the last socket bound, so a service
+/// on 0.0.0.0 took them all).
+#[test]
+fn a_local_receiver_started_before_the_daemon_gets_its_artdmx() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_udp_port();
+    let site = site_sharing_port(tmp.path(), port);
+    let rx = shared_receiver(port);
+    let state = tmp.path().join("var");
+    let _daemon = start_daemon_on(&site, &state);
+    common::api_base(&state);
+    // Past start-up: the Art-Net service is bound by the time the API is.
+    common::drain(&rx, Duration::from_millis(500));
+    let n = artdmx_within(&rx, Duration::from_secs(2));
+    eprintln!("receiver bound first: {n} ArtDmx in 2 s");
+    // 15 universes at 40 fps: 1,200 packets in 2 s.
+    assert!(n >= 600, "the receiver bound first got {n} ArtDmx in 2 s");
+}
+
+/// …and one started after it, too.
+#[test]
+fn a_local_receiver_started_after_the_daemon_gets_its_artdmx() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_udp_port();
+    let site = site_sharing_port(tmp.path(), port);
+    let state = tmp.path().join("var");
+    let _daemon = start_daemon_on(&site, &state);
+    common::api_base(&state);
+    std::thread::sleep(Duration::from_millis(300));
+    let rx = shared_receiver(port);
+    let n = artdmx_within(&rx, Duration::from_secs(2));
+    eprintln!("receiver bound after: {n} ArtDmx in 2 s");
+    assert!(n >= 600, "the receiver bound after got {n} ArtDmx in 2 s");
+}
