@@ -15,6 +15,7 @@ pub mod console;
 pub mod error;
 mod guard;
 mod handlers;
+pub mod listen;
 pub mod live;
 mod page;
 pub mod schedule_view;

@@ -43,6 +43,10 @@ pub struct EnergyArgs {
     /// `state_dir` in site.toml, else ./var (as for `run`).
     #[arg(long)]
     pub state: Option<PathBuf>,
+    /// Report the record of runs on a simulated clock (`run --clock`),
+    /// kept apart from the real one in `<state>/simulated/`.
+    #[arg(long)]
+    pub simulated: bool,
     /// Forecast the planned nights instead of reading the record.
     #[arg(long)]
     pub estimate: bool,
@@ -70,6 +74,12 @@ pub fn energy(site: &Path, args: &EnergyArgs) -> Result<i32> {
         Format::Svg => ReportFormat::Svg,
     };
     let result = if args.estimate {
+        if args.simulated {
+            eprintln!(
+                "--simulated reads the record of simulated runs; --estimate forecasts: give one"
+            );
+            return Ok(1);
+        }
         forecast(&cfg, args, tonight)
     } else {
         if args.days.is_some() {
@@ -90,6 +100,7 @@ pub fn energy(site: &Path, args: &EnergyArgs) -> Result<i32> {
             Ok((api, _)) => api.state_dir(args.state.as_deref()),
             Err(_) => args.state.clone().unwrap_or_else(|| PathBuf::from("var")),
         };
+        let state = crate::energy::record_dir(&state, args.simulated);
         // Flags are checked first; then, if nothing is recorded yet, say so
         // and how to get data rather than print a week of zeros.
         let r = report::from_store(&state, &cfg, &query, tonight);

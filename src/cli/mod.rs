@@ -30,9 +30,10 @@ use std::path::PathBuf;
     about = "City nightscape lighting controller"
 )]
 pub struct Cli {
-    /// The site folder (site.toml and the shows).
-    #[arg(long, global = true, default_value = "shows")]
-    pub site: PathBuf,
+    /// The site folder (site.toml and the shows). Default: the current
+    /// folder when it holds site.toml (and ./shows does not), else ./shows.
+    #[arg(long, global = true)]
+    pub site: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -139,7 +140,7 @@ pub fn resolve_opt(
 pub fn main() -> Result<i32> {
     // A usage error exits 1 like every other error (clap's own default is 2,
     // which `import` uses for "some files failed").
-    let cli = match Cli::try_parse() {
+    let parsed = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 1 } else { 0 };
@@ -147,6 +148,9 @@ pub fn main() -> Result<i32> {
             return Ok(code);
         }
     };
+    let command = parsed
+        .command
+        .unwrap_or(Command::Run(run::RunArgs::default()));
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     // Colour codes only for a person at a terminal: journald and log files
@@ -157,7 +161,15 @@ pub fn main() -> Result<i32> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    match cli.command.unwrap_or(Command::Run(run::RunArgs::default())) {
+    let given_site = parsed.site.clone();
+    let site = given_site.clone().unwrap_or_else(|| {
+        default_site(
+            std::path::Path::new("site.toml").is_file(),
+            std::path::Path::new("shows/site.toml").is_file(),
+        )
+    });
+    let cli = Resolved { site };
+    match command {
         Command::Check(args) => check::check(&cli.site, &args),
         Command::Import(args) => import::import(&args),
         Command::Render(args) => render::render(&cli.site, &args),
@@ -182,13 +194,11 @@ pub fn main() -> Result<i32> {
         Command::Monitor(args) => monitor::monitor(&args),
         Command::Fleet(args) => fleet::fleet(&cli.site, &args),
         Command::Service(args) => {
-            // --site is global with a default for the other commands; the
-            // unit uses it only when it was given.
-            let given = std::env::args().any(|a| a == "--site" || a.starts_with("--site="));
-            let site = if given {
-                absolute(&cli.site)
-            } else {
-                PathBuf::from("/etc/nightscape/shows")
+            // --site defaults for the other commands; the unit uses it only
+            // when it was given.
+            let site = match &given_site {
+                Some(s) => absolute(s),
+                None => PathBuf::from("/etc/nightscape/shows"),
             };
             let state = args
                 .state
@@ -206,6 +216,23 @@ pub fn main() -> Result<i32> {
                 .context("cannot start the async runtime")?;
             rt.block_on(run::run(&cli.site, args))
         }
+    }
+}
+
+/// The site folder after defaults: what `--site` said.
+struct Resolved {
+    site: PathBuf,
+}
+
+/// The site folder when `--site` is not given: `shows` (the layout `new
+/// site` writes), unless the current folder is itself a site folder (holds
+/// site.toml) and has no `shows/site.toml` — then a designer working in it
+/// (`nightscape new show x`, `check`) means this folder, not `./shows/`.
+pub(crate) fn default_site(here_has_site: bool, shows_has_site: bool) -> PathBuf {
+    if here_has_site && !shows_has_site {
+        PathBuf::from(".")
+    } else {
+        PathBuf::from("shows")
     }
 }
 

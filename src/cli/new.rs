@@ -4,8 +4,10 @@
 //!
 //! - `new site NAME`: a folder `NAME/` with `shows/site.toml` (one path, one
 //!   array of floodlights, a group, an Art-Net output to 127.0.0.1, a
-//!   schedule), `shows/evening.toml` and `fixtures/rgbw-flood.toml`.
-//! - `new show NAME`: `<site>/NAME.toml`, a layer on the site's first group.
+//!   schedule, API tokens read from `NIGHTSCAPE_{ADMIN,OPERATOR,VIEWER}_TOKEN`),
+//!   `shows/evening.toml` and `fixtures/rgbw-flood.toml`.
+//! - `new show NAME`: `<site>/NAME.toml`, a layer on the site's first group
+//!   (run inside a site folder without `--site`, the site is that folder).
 //! - `new profile NAME`: `<profile library>/NAME.toml`.
 //!
 //! Nothing is overwritten.
@@ -88,6 +90,18 @@ name = "normal"
 show = "evening"
 start = "sunset - 10m"
 end = "23:00"
+
+[api]                           # the operator page: http://127.0.0.1:8080/
+listen = "127.0.0.1:8080"
+# Sign in with a token. Secrets never live here: each token names the
+# environment variable `nightscape run` reads it from (it names them as it
+# starts). Set one to a long random secret, e.g.
+#   export NIGHTSCAPE_OPERATOR_TOKEN=$(openssl rand -hex 24)
+tokens = [
+  { name = "admin", role = "admin", env = "NIGHTSCAPE_ADMIN_TOKEN" },
+  { name = "operator", role = "operator", env = "NIGHTSCAPE_OPERATOR_TOKEN" },
+  { name = "viewer", role = "viewer", env = "NIGHTSCAPE_VIEWER_TOKEN" },
+]
 "#;
 
 const SHOW: &str = r##"# A show: layers of effects on targets. `nightscape effects` lists every
@@ -132,7 +146,8 @@ pub fn new(site: &Path, args: &NewArgs) -> Result<i32> {
             )?;
             write_new(&root.join("fixtures/rgbw-flood.toml"), PROFILE)?;
             eprintln!(
-                "next: nightscape check --site {0}/shows, then nightscape preview --site {0}/shows --at 20:00 --out {0}.png",
+                "next: nightscape check --site {0}/shows, then nightscape preview --site {0}/shows --at 20:00 --out {0}.png;\n\
+                 to sign in to the page, set NIGHTSCAPE_OPERATOR_TOKEN (or _ADMIN_ / _VIEWER_) to a long random secret before nightscape run --site {0}/shows",
                 root.display()
             );
         }

@@ -147,6 +147,9 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
     if let Some(listen) = args.listen.or(node.as_ref().and_then(|n| n.api)) {
         api_cfg.listen = listen;
     }
+    if api_cfg.enabled {
+        log_sign_in(&api_cfg);
+    }
     let state_dir = api_cfg.state_dir(args.state.as_deref());
     // One daemon per state folder, decided before any output opens.
     let _lock = match daemon::lock::lock_state(&state_dir) {
@@ -156,6 +159,21 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
             tracing::error!("{e}");
             return Ok(1);
         }
+    };
+    // The API's address before any output opens: a daemon that cannot
+    // serve its page must not run on, or a browser at that address reaches
+    // whoever holds it (often another daemon) and steers the wrong lights.
+    let listener = if api_cfg.enabled {
+        match api::listen::bind(api_cfg.listen).await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("{e}");
+                tracing::error!("{e}");
+                return Ok(1);
+            }
+        }
+    } else {
+        None
     };
     // Descriptors: raise the soft limit, then keep the API's connections
     // within it so a flood cannot starve outputs, SQLite or hot reload.
@@ -191,6 +209,16 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
         shared = shared.with_node(&n.name);
     }
 
+    // Simulated time stays simulated: a run on `--clock` meters into a
+    // record of its own, never the state folder's real one.
+    let simulated = matches!(clock, Clock::Simulated { .. });
+    let energy_dir = crate::energy::record_dir(&state_dir, simulated);
+    if simulated {
+        tracing::info!(
+            record = %energy_dir.display(),
+            "simulated clock: energy is recorded apart from the real record (`nightscape energy --simulated` reports it)"
+        );
+    }
     // Operator state comes back before the first frame. A broken store costs
     // the API, never the lights.
     let api_state = match store::Store::open(&state_dir) {
@@ -207,7 +235,7 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
                     }
                     limits.max_connections = budget;
                 }
-                Some(s.with_limits(limits).with_energy(&state_dir))
+                Some(s.with_limits(limits).with_energy(&energy_dir))
             }
             Err(e) => {
                 tracing::error!("operator state: {e}; running without the API");
@@ -219,7 +247,7 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
             None
         }
     };
-    let energy = crate::energy::EnergyHook::open(&state_dir, clock.speed());
+    let energy = crate::energy::EnergyHook::open(&energy_dir, clock.speed());
     let live = energy.live();
     let power: std::sync::Arc<dyn Fn() -> Option<f64> + Send + Sync> =
         std::sync::Arc::new(move || {
@@ -270,25 +298,20 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
         .spawn(move || daemon::frame_loop(program, outputs, hooks, loop_shared))?;
 
     let (mut api_stop, mut api_task) = (None, None);
-    if let (Some(state), true) = (&api_state, api_cfg.enabled) {
-        match tokio::net::TcpListener::bind(api_cfg.listen).await {
-            Ok(listener) => {
-                // With `listen = "127.0.0.1:0"` the kernel picks the port:
-                // log the real address and leave it in the state folder
-                // (`api.addr`) for scripts and tests to find.
-                let bound = listener.local_addr().unwrap_or(api_cfg.listen);
-                tracing::info!(listen = %bound, "operator API and page");
-                if let Err(e) = std::fs::write(state_dir.join("api.addr"), format!("{bound}\n")) {
-                    tracing::warn!("cannot write {}: {e}", state_dir.join("api.addr").display());
-                }
-                let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-                api_stop = Some(tx);
-                api_task = Some(tokio::spawn(api::serve(listener, state.clone(), async {
-                    let _ = rx.await;
-                })));
-            }
-            Err(e) => tracing::error!("operator API cannot listen on {}: {e}", api_cfg.listen),
+    if let (Some(state), Some(listener)) = (&api_state, listener) {
+        // With `listen = "127.0.0.1:0"` the kernel picks the port: log the
+        // real address and leave it in the state folder (`api.addr`) for
+        // scripts and tests to find.
+        let bound = listener.local_addr().unwrap_or(api_cfg.listen);
+        tracing::info!(listen = %bound, "operator API and page");
+        if let Err(e) = std::fs::write(state_dir.join("api.addr"), format!("{bound}\n")) {
+            tracing::warn!("cannot write {}: {e}", state_dir.join("api.addr").display());
         }
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        api_stop = Some(tx);
+        api_task = Some(tokio::spawn(api::serve(listener, state.clone(), async {
+            let _ = rx.await;
+        })));
     }
 
     let watch_shared = shared.clone();
@@ -327,6 +350,42 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
         return Ok(1);
     }
     Ok(0)
+}
+
+/// Tell the operator, first thing, how to sign in to the page: which
+/// environment variable (or file) each token reads and whether it is set.
+/// Only names and states are logged, never a secret.
+fn log_sign_in(cfg: &api::ApiConfig) {
+    use api::config::TokenSource;
+    if cfg.tokens.is_empty() {
+        tracing::warn!(
+            "the operator page has no tokens to sign in with: add to [api] in site.toml e.g. tokens = [{{ name = \"operator\", role = \"operator\", env = \"NIGHTSCAPE_OPERATOR_TOKEN\" }}]"
+        );
+        return;
+    }
+    for t in &cfg.tokens {
+        match &t.source {
+            TokenSource::Env(var) => {
+                let set = std::env::var(var).is_ok_and(|v| !v.trim().is_empty());
+                tracing::info!(
+                    "sign-in token `{}` ({}): environment variable {var} {}",
+                    t.name,
+                    t.role.name(),
+                    if set {
+                        "is set"
+                    } else {
+                        "is NOT set: export it (a long random secret) to sign in with this role"
+                    }
+                );
+            }
+            TokenSource::File(path) => tracing::info!(
+                "sign-in token `{}` ({}): read from the file {}",
+                t.name,
+                t.role.name(),
+                path.display()
+            ),
+        }
+    }
 }
 
 /// Answer ArtPoll and poll the Art-Net outputs' nodes, when the site has

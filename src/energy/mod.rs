@@ -13,7 +13,9 @@
 //! - [`meter`] turns frames into per-night records ([`meter::Core`] drives
 //!   limits and sampling; [`meter::NightRecord`] integrates samples);
 //! - [`hook`] is the daemon's [`crate::pipeline::FrameHook`], feeding a writer
-//!   thread; [`store`] is the SQLite file (`<state>/energy.sqlite`);
+//!   thread; [`store`] is the SQLite file (`<state>/energy.sqlite`; a run on
+//!   a simulated clock records into `<state>/simulated/energy.sqlite`
+//!   instead, see [`record_dir`]);
 //! - [`estimate`] renders sampled instants of planned nights without a
 //!   daemon; [`report`] builds and formats the report from either.
 //!
@@ -32,7 +34,22 @@ pub use nightscape_core::energy::{Curfew, EnergyConfig, GroupEnergy, PowerModel,
 pub use nightscape_core::meter::{self, forecast as estimate, Limiter};
 pub use report::{Format, Query, Report};
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// The sub-folder of the state folder that holds the energy record of runs
+/// on a simulated clock (`run --clock`): a designer's 2027 night at 600×
+/// is not a night the site drew, so it never enters the real record.
+pub const SIMULATED_DIR: &str = "simulated";
+
+/// The folder whose `energy.sqlite` a run records into: the state folder
+/// itself on the system clock, its [`SIMULATED_DIR`] on a simulated one.
+pub fn record_dir(state: &Path, simulated: bool) -> PathBuf {
+    if simulated {
+        state.join(SIMULATED_DIR)
+    } else {
+        state.to_path_buf()
+    }
+}
 
 /// Why an energy operation failed. `BadQuery` names the request field at
 /// fault so the API can answer 400 with it.

@@ -191,3 +191,97 @@ fn a_second_daemon_on_the_same_state_folder_exits_naming_the_first() {
     assert!(err.contains(&format!("PID {pid}")), "{err}");
     drop(first);
 }
+
+/// Run `nightscape run --site SITE ARGS` to its end (at most 20 s, else the
+/// daemon is killed and the test fails): exit code and stderr.
+fn run_to_exit(site: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_nightscape"))
+        .args(["run", "--site"])
+        .arg(site)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the daemon kept running without its API address");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    (status.code(), err)
+}
+
+/// Issue 23: an API address in use is an error, not a daemon running on
+/// without its page (a browser there reaches whoever holds the port). The
+/// message names the address and the holder: this test process, by PID.
+#[test]
+fn a_taken_api_address_stops_run_and_names_the_holder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    let _rx = common::artnet_receiver(&site);
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = held.local_addr().unwrap().to_string();
+    let text = std::fs::read_to_string(site.join("site.toml")).unwrap();
+    std::fs::write(
+        site.join("site.toml"),
+        text.replacen(
+            "listen = \"127.0.0.1:0\"",
+            &format!("listen = \"{addr}\""),
+            1,
+        ),
+    )
+    .unwrap();
+    let state = tmp.path().join("var");
+    for extra in [&[][..], &["--no-output"][..]] {
+        let mut args = vec![
+            "--state",
+            state.to_str().unwrap(),
+            "--clock",
+            "2026-12-31T20:00:00+08:00",
+            "--speed",
+            "0",
+        ];
+        args.extend_from_slice(extra);
+        let (code, err) = run_to_exit(&site, &args);
+        assert_eq!(code, Some(1), "{extra:?}: {err}");
+        assert!(err.contains(&addr), "{extra:?}: {err}");
+        assert!(err.contains("in use"), "{extra:?}: {err}");
+        if cfg!(target_os = "linux") {
+            assert!(
+                err.contains(&format!("PID {}", std::process::id())),
+                "{extra:?}: the holder is named: {err}"
+            );
+        }
+        assert!(
+            !state.join("api.addr").exists(),
+            "no address is published for a page this daemon does not serve"
+        );
+    }
+    // `--listen` (a node's own address) is checked the same way.
+    let (code, err) = run_to_exit(
+        &site,
+        &[
+            "--state",
+            state.to_str().unwrap(),
+            "--no-output",
+            "--listen",
+            &addr,
+            "--clock",
+            "2026-12-31T20:00:00+08:00",
+            "--speed",
+            "0",
+        ],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains(&addr), "{err}");
+    drop(held);
+}

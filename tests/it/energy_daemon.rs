@@ -64,10 +64,15 @@ fn energy_json(site: &Path, args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// Where a run on a simulated clock records: apart from the real record.
+fn simulated_record(state: &Path) -> std::path::PathBuf {
+    state.join("simulated").join("energy.sqlite")
+}
+
 /// The site row of a night straight from the record: (kWh, metered s,
 /// last instant).
 fn site_row(state: &Path, night: &str) -> Option<(f64, f64, DateTime<Utc>)> {
-    let conn = rusqlite::Connection::open(state.join("energy.sqlite")).ok()?;
+    let conn = rusqlite::Connection::open(simulated_record(state)).ok()?;
     let (kwh, metered, last): (f64, f64, String) = conn
         .query_row(
             "SELECT kwh, metered_s, last_at FROM scope_night WHERE night = ?1 AND kind = 'site'",
@@ -127,6 +132,7 @@ fn a_whole_night_on_a_fast_clock_records_what_the_forecast_says() {
     let recorded = energy_json(
         &site,
         &[
+            "--simulated",
             "--state",
             state.to_str().unwrap(),
             "--from",
@@ -288,7 +294,7 @@ fn a_short_run_killed_hard_is_recorded_within_seconds() {
 /// Seconds metered for the whole site in the journal, if there is one.
 fn journal_seconds(state: &Path) -> Option<f64> {
     let conn = rusqlite::Connection::open_with_flags(
-        state.join("energy.sqlite"),
+        simulated_record(state),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )
     .ok()?;
@@ -393,4 +399,64 @@ fn a_kill_9_loses_about_a_second_of_energy_and_the_next_start_folds_the_journal(
         metered <= ran + 0.5,
         "recorded {metered:.2} s for a run of {ran:.2} s"
     );
+}
+
+/// Issue 23: simulated time stays simulated. A designer's run on a fast
+/// clock through a 2027 night puts nothing into the state folder's real
+/// record: `nightscape energy` there has no such night (no record at all),
+/// while `--simulated` reports the run.
+#[test]
+fn a_simulated_run_stays_out_of_the_real_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    let _rx = common::artnet_receiver(&site);
+    no_api(&site);
+    let state = tmp.path().join("var");
+    let mut d = common::spawn_daemon(
+        &site,
+        &[
+            "--clock",
+            "2027-01-15T19:00:00+08:00",
+            "--speed",
+            "600",
+            "--state",
+            state.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while !site_row(&state, "2027-01-15").is_some_and(|(_, metered, _)| metered > 600.0) {
+        assert!(
+            Instant::now() < deadline,
+            "the simulated run recorded nothing of its own"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    sigterm_and_wait(&mut d);
+    assert!(
+        !state.join("energy.sqlite").exists(),
+        "the real record was created by a simulated run"
+    );
+    let report = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_nightscape"))
+            .args(["energy", "--site"])
+            .arg(&site)
+            .args(["--state", state.to_str().unwrap()])
+            .args(["--from", "2027-01-15", "--to", "2027-01-15"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let real = report(&[]);
+    assert!(real.contains("no energy record"), "{real}");
+    assert!(!real.contains("2027-01-15"), "{real}");
+    let simulated = report(&["--simulated"]);
+    assert!(simulated.contains("2027-01-15"), "{simulated}");
+    assert!(!simulated.contains("no energy record"), "{simulated}");
 }
