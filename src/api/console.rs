@@ -218,7 +218,72 @@ pub(crate) fn tonight_view(
             })
             .collect(),
         unplaced: plan.skipped.clone(),
+        visible_now: Vec::new(),
     }
+}
+
+/// Per group, the show on top at each fixture among `active` at `at`, by
+/// the engine's drawing order: shows are drawn lowest priority first, so
+/// the last one drawn with light at a fixture is on top (the higher
+/// priority; of equal priorities the later start, as `explain` says).
+pub(crate) fn visible_now(
+    cfg: &Config,
+    active: &[crate::engine::ActiveShow],
+    at: DateTime<Utc>,
+) -> Vec<GroupVisibleView> {
+    let site = &cfg.site;
+    let mut order: Vec<(usize, f32)> = active
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (i, a.opacity(at)))
+        .filter(|(_, o)| *o > 0.0)
+        .collect();
+    order.sort_by_key(|(i, _)| (active[*i].priority, active[*i].started));
+    // The top show per fixture: later in `order` overwrites earlier.
+    let mut top: Vec<Option<usize>> = vec![None; site.fixtures.len()];
+    for &(i, _) in &order {
+        let a = &active[i];
+        for layer in &a.show.layers {
+            for &cell in &layer.cells {
+                let Some(c) = site.cells.get(cell as usize) else {
+                    continue;
+                };
+                let f = c.fixture as usize;
+                if f < top.len() && !a.mask.is_some_and(|m| !m.get(f).copied().unwrap_or(false)) {
+                    top[f] = Some(i);
+                }
+            }
+        }
+    }
+    let opacity = |i: usize| order.iter().find(|(j, _)| *j == i).map_or(0.0, |(_, o)| *o);
+    site.groups
+        .iter()
+        .map(|(name, members)| {
+            let mut counts: Vec<(usize, usize)> = Vec::new();
+            for &f in members {
+                if let Some(Some(i)) = top.get(f as usize) {
+                    match counts.iter_mut().find(|(j, _)| j == i) {
+                        Some(c) => c.1 += 1,
+                        None => counts.push((*i, 1)),
+                    }
+                }
+            }
+            counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            GroupVisibleView {
+                group: name.clone(),
+                fixtures: members.len(),
+                shows: counts
+                    .into_iter()
+                    .map(|(i, n)| VisibleShowView {
+                        show: active[i].show.name.clone(),
+                        source: ShowSource::of_priority(active[i].priority),
+                        fixtures: n,
+                        opacity: opacity(i),
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
 }
 
 /// One night's timeline, noon to noon: sun, curfew and each entry's runs.
@@ -230,13 +295,27 @@ pub(super) async fn tonight(
     _v: Viewer,
     ApiQuery(q): ApiQuery<TonightQuery>,
 ) -> ApiResult<Json<TonightView>> {
-    let cfg = st.shared.config();
+    let (cfg, control) = st.shared.snapshot();
     let now = st.shared.clock.now();
     let night = night_param(&cfg, "date", q.date.as_deref(), now)?;
     let skips = st.shared.skips.clone();
-    Ok(Json(tonight_view(&cfg, night, now, &|d, e, s| {
-        skips.contains(d, e, s)
-    })))
+    // What is on top now walks every cell of the shows playing: off the
+    // async workers for a city-sized site.
+    let view = tokio::task::spawn_blocking(move || {
+        let mut view = tonight_view(&cfg, night, now, &|d, e, s| skips.contains(d, e, s));
+        let mut active = Scheduled::with_skips(skips.clone()).active(&cfg, now);
+        active.extend(control.active(now));
+        view.visible_now = visible_now(&cfg, &active, now);
+        view
+    })
+    .await
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("tonight failed: {e}"),
+        )
+    })?;
+    Ok(Json(view))
 }
 
 /// What the site would show at an instant: the daemon's own pipeline into

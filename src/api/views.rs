@@ -787,6 +787,60 @@ pub struct TonightView {
     pub entries: Vec<TonightEntry>,
     /// Entries the planner could not place, and why.
     pub unplaced: Vec<String>,
+    /// What is visible now, whatever night was asked for: per group of the
+    /// site, the show drawn on top at each of its fixtures by the engine's
+    /// order (the highest priority, then the later start, among the
+    /// schedule's entries, scenes and show overrides with light now). Level, colour and blackout overrides and masters act
+    /// after this and are listed in `/api/status`. Groups by name.
+    pub visible_now: Vec<GroupVisibleView>,
+}
+
+/// Which shows are on top in one group now.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GroupVisibleView {
+    pub group: String,
+    /// Fixtures in the group.
+    pub fixtures: usize,
+    /// The shows on top, the one on most fixtures first; fixtures no show
+    /// lights are left out (`fixtures` minus their sum are dark).
+    pub shows: Vec<VisibleShowView>,
+}
+
+/// A show on top on some fixtures of a group.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct VisibleShowView {
+    pub show: String,
+    /// Where it comes from, by its priority band.
+    pub source: ShowSource,
+    /// On how many of the group's fixtures it is on top.
+    pub fixtures: usize,
+    /// Its fade envelope now, 0..1 (below 1 while it fades in or out).
+    pub opacity: f32,
+}
+
+/// The priority band a playing show is in (schedule < scene < override <
+/// emergency).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ShowSource {
+    Schedule,
+    Scene,
+    Override,
+    Emergency,
+}
+
+impl ShowSource {
+    pub fn of_priority(priority: i32) -> ShowSource {
+        if priority >= crate::control::EMERGENCY {
+            ShowSource::Emergency
+        } else if priority >= crate::control::OVERRIDE {
+            ShowSource::Override
+        } else if priority >= crate::control::SCENE {
+            ShowSource::Scene
+        } else {
+            ShowSource::Schedule
+        }
+    }
 }
 
 /// `POST /api/overrides/{id}/extend`.

@@ -587,19 +587,29 @@ fn browser_viewer_sees_no_controls() {
     });
 }
 
+/// The live values a lost daemon leaves stale.
+const LIVE: &str =
+    "['clock', 'fps-chip', 'nownext', 'outputs', 'power-text', 'map-wrap', 'status-strip']";
+
 #[test]
-fn browser_connection_banner_when_the_daemon_dies_and_clears_on_restart() {
-    if !enabled("browser_connection_banner_when_the_daemon_dies_and_clears_on_restart") {
+fn browser_daemon_gone_says_so_greys_live_values_disables_controls_and_recovers() {
+    if !enabled("browser_daemon_gone_says_so_greys_live_values_disables_controls_and_recovers") {
         return;
     }
     let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
     let s = demo_site();
+    // A fixed free port, so the restarted daemon is found where the page looks.
+    let port = free_port();
+    set_listen(&s.site, &format!("127.0.0.1:{port}"));
     let mut d = start_daemon(&s, "1");
     runtime().block_on(async {
         let (_driver, c) = browser(1366, 768).await;
         open(&c, &d).await;
+        sign_in(&c, OPERATOR).await;
+        c.find(Locator::Css("[data-tab=control]")).await.unwrap().click().await.unwrap();
         assert!(!displayed(&c, "#banner-conn").await);
-        let addr = d.base.trim_start_matches("http://").to_string();
+        // A failed action before the loss is a stale error the page must drop later.
+        js(&c, "say('Failed to fetch', 'err');").await;
         let _ = d.child.kill();
         let _ = d.child.wait();
         let killed = Instant::now();
@@ -608,20 +618,495 @@ fn browser_connection_banner_when_the_daemon_dies_and_clears_on_restart() {
         })
         .await;
         let took = killed.elapsed();
-        // The page notices the live stream ending at once; 3 s is the
-        // promise to operators (the heartbeat check alone gives 2.5 s).
         assert!(took < Duration::from_secs(3), "banner after {took:?}");
-        // Same address again: the page reconnects by itself.
-        set_listen(&s.site, &addr);
+        let banner = c.find(Locator::Id("banner-conn")).await.unwrap().text().await.unwrap();
+        assert!(banner.contains("lost the daemon") && banner.contains("cannot know what the lights show"), "{banner}");
+        assert!(!banner.contains("keep running"), "{banner}");
+        // Every live value greyed and marked with the time of the last update.
+        let stale = js(&c, &format!("return {LIVE}.map(id => {{ const e = document.getElementById(id); return [id, e.getAttribute('data-stale') || '', getComputedStyle(id === 'map-wrap' ? document.getElementById('map') : e).opacity]; }});")).await;
+        for v in stale.as_array().unwrap() {
+            let (id, mark, opacity) = (v[0].as_str().unwrap(), v[1].as_str().unwrap(), v[2].as_str().unwrap());
+            assert!(mark.starts_with("stale · last update ") && mark.len() >= "stale · last update 00:00:00".len(), "{id}: {mark:?}");
+            assert!(opacity.parse::<f64>().unwrap() < 0.6, "{id} not greyed: {opacity}");
+        }
+        screenshot(&c, "console-daemon-gone-1366x768.png").await;
+        // Controls off: every control of the Control view and the strip.
+        let enabled_controls = js(&c, "return [...document.querySelectorAll('#tab-control button, #tab-control input, #tab-control select, #status-strip button, #entries button')].filter(e => !e.matches(':disabled')).map(e => e.id || e.textContent);").await;
+        assert_eq!(enabled_controls, json!([]), "controls left on without a daemon");
+        // An action tried anyway says what failed, in words, in the page's language.
+        js(&c, "act('POST', '/api/master', { level: '50%' }, t('what_master', { l: '50 %' }));").await;
+        let msg = c.find(Locator::Id("msg")).await.unwrap().text().await.unwrap();
+        assert_eq!(msg, "Grand master at 50 % failed: the console has lost the daemon, so nothing was sent");
+        c.find(Locator::Id("lang")).await.unwrap().click().await.unwrap();
+        let banner = c.find(Locator::Id("banner-conn")).await.unwrap().text().await.unwrap();
+        assert!(banner.contains("无法得知灯光"), "{banner}");
+        let mark = js(&c, "return document.getElementById('clock').getAttribute('data-stale');").await;
+        assert!(mark.as_str().unwrap().starts_with("已过期"), "{mark}");
+        screenshot(&c, "console-daemon-gone-zh-1366x768.png").await;
+        c.find(Locator::Id("lang")).await.unwrap().click().await.unwrap();
+        // Back on the same port: the page reconnects by itself and every
+        // view loads again.
         d = start_daemon(&s, "1");
         until(Duration::from_secs(30), "the banner to clear", || async {
             (!displayed(&c, "#banner-conn").await).then_some(())
         })
         .await;
+        until(Duration::from_secs(10), "fresh values", || async {
+            let left = js(&c, &format!("return {LIVE}.filter(id => document.getElementById(id).hasAttribute('data-stale'));")).await;
+            let off = js(&c, "return [...document.querySelectorAll('#set-master, #scene-buttons button, #status-strip button')].filter(e => e.matches(':disabled')).length;").await;
+            (left == json!([]) && off == json!(0)).then_some(())
+        })
+        .await;
+        assert!(!displayed(&c, "#msg.err").await, "a stale error is still shown");
+        let views = js(&c, "return [...document.querySelectorAll('.tab')].filter(e => e.offsetParent !== null).map(e => e.id);").await;
+        assert_eq!(views, json!(["tab-control"]), "one view after the reconnect");
         c.close().await.unwrap();
         eprintln!("connection banner shown {took:?} after the daemon was killed");
     });
     drop(d);
+}
+
+/// The tab panes on screen.
+async fn views(c: &Client) -> Value {
+    js(c, "return [...document.querySelectorAll('.tab')].filter(e => e.offsetParent !== null).map(e => e.id);").await
+}
+
+#[test]
+fn browser_one_view_at_a_time() {
+    if !enabled("browser_one_view_at_a_time") {
+        return;
+    }
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let s = demo_site();
+    let d = start_daemon(&s, "1");
+    runtime().block_on(async {
+        let (_driver, c) = browser(1366, 768).await;
+        open(&c, &d).await;
+        assert_eq!(views(&c).await, json!(["tab-tonight"]));
+        // Signing in as an operator used to show Control under Tonight.
+        sign_in(&c, OPERATOR).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(views(&c).await, json!(["tab-tonight"]), "after signing in");
+        for tab in ["control", "health", "energy", "tonight", "control"] {
+            c.find(Locator::Css(&format!("[data-tab={tab}]")))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+            assert_eq!(
+                views(&c).await,
+                json!([format!("tab-{tab}")]),
+                "after choosing {tab}"
+            );
+        }
+        // A language switch and a fresh status re-render the controls.
+        c.find(Locator::Css("[data-tab=health]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.find(Locator::Id("lang"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        js(&c, "renderControls();").await;
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        assert_eq!(views(&c).await, json!(["tab-health"]));
+        c.close().await.unwrap();
+    });
+}
+
+fn post_json(base: &str, path: &str, body: Value) -> Value {
+    let mut r = agent()
+        .post(format!("{base}{path}"))
+        .header("Authorization", format!("Bearer {OPERATOR}"))
+        .send_json(body)
+        .unwrap();
+    let code = r.status().as_u16();
+    let v: Value = r.body_mut().read_json().unwrap_or(Value::Null);
+    assert!(code < 300, "POST {path}: {code} {v}");
+    v
+}
+
+async fn strip(c: &Client) -> Value {
+    js(c, "return [...document.querySelectorAll('#strip-items .item')].map(e => [e.dataset.strip || '', e.tagName, e.textContent]);").await
+}
+
+#[test]
+fn browser_status_strip_shows_a_master_at_half_on_every_view_to_every_role() {
+    if !enabled("browser_status_strip_shows_a_master_at_half_on_every_view_to_every_role") {
+        return;
+    }
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let s = demo_site();
+    let d = start_daemon(&s, "1");
+    post_json(&d.base, "/api/master", json!({ "level": "50%" }));
+    post_json(
+        &d.base,
+        "/api/master",
+        json!({ "level": "70%", "target": "avenue" }),
+    );
+    post_json(
+        &d.base,
+        "/api/overrides",
+        json!({ "target": "square", "level": "40%", "ttl": "1h" }),
+    );
+    post_json(
+        &d.base,
+        "/api/scenes/spring-festival/trigger",
+        json!({ "duration": "30m", "target": "trees" }),
+    );
+    let tonight = get_json(&d.base, "/api/tonight");
+    let entry = tonight["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["show"] == "nightly")
+        .unwrap()["entry"]
+        .clone();
+    post_json(&d.base, "/api/skips", json!({ "entry": entry }));
+    runtime().block_on(async {
+        let (_driver, c) = browser(1366, 768).await;
+        open(&c, &d).await;
+        // Public: every item there, none a button (no role may change them).
+        let want = |v: &Value, key: &str, text: &str, tag: &str| {
+            let found = v.as_array().unwrap().iter().find(|i| i[0] == key).unwrap_or_else(|| panic!("no {key} in {v}"));
+            assert!(found[2].as_str().unwrap().contains(text), "{key}: {found}");
+            assert_eq!(found[1], tag, "{key}: {found}");
+        };
+        let items = until(Duration::from_secs(10), "the strip", || async {
+            let v = strip(&c).await;
+            (v.as_array().unwrap().len() >= 5).then_some(v)
+        })
+        .await;
+        want(&items, "master:*", "GRAND MASTER 50 %", "SPAN");
+        want(&items, "master:avenue", "Master avenue 70 %", "SPAN");
+        want(&items, "overrides", "1 override(s) in force", "SPAN");
+        want(&items, "skipped", "Skipped tonight: nightly", "BUTTON");
+        assert!(items.as_array().unwrap().iter().any(|i| i[0].as_str().unwrap().starts_with("scene:")), "{items}");
+        // A master at 50 % cannot be missed: the strip itself turns amber and
+        // the item is large, on every view.
+        for tab in ["tonight", "health", "energy"] {
+            c.find(Locator::Css(&format!("[data-tab={tab}]"))).await.unwrap().click().await.unwrap();
+            assert!(displayed(&c, "#status-strip.alert [data-strip='master:*']").await, "not on {tab}");
+        }
+        let size = js(&c, "return parseFloat(getComputedStyle(document.querySelector(\"[data-strip='master:*']\")).fontSize) / parseFloat(getComputedStyle(document.body).fontSize);").await;
+        assert!(size.as_f64().unwrap() > 1.1, "{size}");
+        screenshot(&c, "console-strip-public-1366x768.png").await;
+        // A viewer: the same, and still no control behind it.
+        sign_in(&c, VIEWER).await;
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let items = strip(&c).await;
+        want(&items, "master:*", "GRAND MASTER 50 %", "SPAN");
+        want(&items, "overrides", "override", "SPAN");
+        c.find(Locator::Id("sign-out")).await.unwrap().click().await.unwrap();
+        // An operator: one tap to the control that changes it.
+        sign_in(&c, OPERATOR).await;
+        let items = until(Duration::from_secs(5), "the operator's strip", || async {
+            let v = strip(&c).await;
+            v.as_array().unwrap().iter().any(|i| i[0] == "master:*" && i[1] == "BUTTON").then_some(v)
+        })
+        .await;
+        want(&items, "master:avenue", "avenue", "BUTTON");
+        want(&items, "overrides", "override", "BUTTON");
+        c.find(Locator::Css("[data-strip='master:*']")).await.unwrap().click().await.unwrap();
+        assert_eq!(views(&c).await, json!(["tab-control"]));
+        assert_eq!(js(&c, "return document.activeElement.id;").await, json!("master"));
+        assert_eq!(js(&c, "return document.getElementById('master').value;").await, json!("50"));
+        c.find(Locator::Css("[data-tab=health]")).await.unwrap().click().await.unwrap();
+        c.find(Locator::Css("[data-strip='master:avenue']")).await.unwrap().click().await.unwrap();
+        assert_eq!(js(&c, "return [document.activeElement.id, document.getElementById('group').value, document.getElementById('zone-master').value];").await, json!(["zone-master", "avenue", "70"]));
+        screenshot(&c, "console-strip-operator-1366x768.png").await;
+        for (w, h) in [(1920, 1080), (390, 844)] {
+            set_viewport(&c, w, h).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            assert!(displayed(&c, "[data-strip='master:*']").await);
+            screenshot(&c, &format!("console-strip-operator-{w}x{h}.png")).await;
+        }
+        c.find(Locator::Id("lang")).await.unwrap().click().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let items = strip(&c).await;
+        want(&items, "master:*", "总亮度 50 %", "BUTTON");
+        screenshot(&c, "console-strip-operator-zh-390x844.png").await;
+        set_viewport(&c, 1366, 768).await;
+        screenshot(&c, "console-strip-operator-zh-1366x768.png").await;
+        c.close().await.unwrap();
+    });
+}
+
+#[test]
+fn browser_release_all_does_what_its_dialog_says() {
+    if !enabled("browser_release_all_does_what_its_dialog_says") {
+        return;
+    }
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let s = demo_site();
+    let d = start_daemon(&s, "1");
+    post_json(
+        &d.base,
+        "/api/overrides",
+        json!({ "target": "square", "level": "40%", "ttl": "1h" }),
+    );
+    post_json(
+        &d.base,
+        "/api/overrides",
+        json!({ "target": "bridge", "blackout": true, "priority": "emergency" }),
+    );
+    post_json(
+        &d.base,
+        "/api/scenes/spring-festival/trigger",
+        json!({ "duration": "30m" }),
+    );
+    runtime().block_on(async {
+        let (_driver, c) = browser(1366, 768).await;
+        open(&c, &d).await;
+        sign_in(&c, OPERATOR).await;
+        c.find(Locator::Css("[data-tab=control]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        until(Duration::from_secs(5), "the release button", || async {
+            displayed(&c, "#release-all").await.then_some(())
+        })
+        .await;
+        c.find(Locator::Id("release-all"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let text = c
+            .find(Locator::Id("confirm-text"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let title = c
+            .find(Locator::Id("confirm-title"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(title, "Release all 2 overrides?");
+        // What DELETE /api/overrides does: every override, emergencies
+        // included; no scene.
+        assert!(text.contains("including 1 EMERGENCY override"), "{text}");
+        assert!(
+            text.contains("Scenes are not released: 1 keep playing"),
+            "{text}"
+        );
+        assert!(!text.contains("scenes show again"), "{text}");
+        screenshot(&c, "console-release-all-1366x768.png").await;
+        c.find(Locator::Id("confirm-ok"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        until(
+            Duration::from_secs(10),
+            "the overrides to be released",
+            || async {
+                (get_json(&d.base, "/api/status")["overrides_in_force"] == json!(0)).then_some(())
+            },
+        )
+        .await;
+        let st = get_json(&d.base, "/api/status");
+        assert_eq!(st["scenes"].as_array().unwrap().len(), 1, "{st}");
+        let audit = get_json(&d.base, "/api/audit?limit=5");
+        assert!(
+            audit.to_string().contains("override.release_all"),
+            "{audit}"
+        );
+        // Scenes have their own way, which says what it does.
+        until(Duration::from_secs(5), "the stop-scenes button", || async {
+            displayed(&c, "#stop-scenes").await.then_some(())
+        })
+        .await;
+        c.find(Locator::Id("stop-scenes"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let title = c
+            .find(Locator::Id("confirm-title"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(title, "Stop all 1 scenes?");
+        c.find(Locator::Id("confirm-ok"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        until(Duration::from_secs(10), "the scene to stop", || async {
+            get_json(&d.base, "/api/status")["scenes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|x| x["state"] == "releasing" || x["released_at"] != Value::Null)
+                .then_some(())
+        })
+        .await;
+        c.close().await.unwrap();
+    });
+}
+
+#[test]
+fn browser_now_says_which_show_is_on_top_where() {
+    if !enabled("browser_now_says_which_show_is_on_top_where") {
+        return;
+    }
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let s = demo_site();
+    let d = start_daemon(&s, "1");
+    post_json(
+        &d.base,
+        "/api/scenes/spring-festival/trigger",
+        json!({ "duration": "30m", "target": "trees" }),
+    );
+    runtime().block_on(async {
+        let (_driver, c) = browser(1366, 768).await;
+        open(&c, &d).await;
+        let now = until(Duration::from_secs(10), "Now per show", || async {
+            let v = js(&c, "return [...document.querySelectorAll('#nownext .now-list li')].map(li => [li.dataset.show || '', li.dataset.source || '', li.querySelector('.where').textContent]);").await;
+            v.as_array().unwrap().iter().any(|x| x[0] == "spring-festival").then_some(v)
+        })
+        .await;
+        let rows = now.as_array().unwrap();
+        let festival = rows.iter().find(|x| x[0] == "spring-festival").unwrap();
+        assert_eq!(festival[1], "scene", "{now}");
+        assert_eq!(festival[2], "trees", "{now}");
+        let evening = rows.iter().find(|x| x[0] == "static-evening").unwrap();
+        assert!(!evening[2].as_str().unwrap().contains("trees"), "{now}");
+        assert!(evening[2].as_str().unwrap().contains("avenue"), "{now}");
+        screenshot(&c, "console-now-1366x768.png").await;
+        c.close().await.unwrap();
+    });
+}
+
+/// Pairs of overlapping text boxes, and boxes outside their SVG, in `svg`.
+async fn text_collisions(c: &Client, svg: &str) -> Value {
+    js(c, &format!(r#"
+        const svg = document.getElementById('{svg}'), box = svg.getBoundingClientRect();
+        const r = [...svg.querySelectorAll('text')].map(e => [e.textContent, e.getBoundingClientRect()]);
+        const bad = [];
+        for (const [t, b] of r) if (b.left < box.left - 0.5 || b.right > box.right + 0.5 || b.top < box.top - 0.5 || b.bottom > box.bottom + 0.5) bad.push('outside: ' + t);
+        for (let i = 0; i < r.length; i++) for (let j = i + 1; j < r.length; j++) {{
+            const a = r[i][1], b = r[j][1];
+            if (a.left < b.right - 0.5 && b.left < a.right - 0.5 && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5) bad.push(r[i][0] + ' / ' + r[j][0]);
+        }}
+        return [r.length, bad];"#)).await
+}
+
+#[test]
+fn browser_timeline_and_energy_labels_never_collide_or_get_cut() {
+    if !enabled("browser_timeline_and_energy_labels_never_collide_or_get_cut") {
+        return;
+    }
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let s = demo_site();
+    let d = start_daemon(&s, "1");
+    runtime().block_on(async {
+        let (_driver, c) = browser(1366, 768).await;
+        open(&c, &d).await;
+        for lang in ["en", "zh"] {
+            for (w, h) in [(1366, 768), (1920, 1080), (390, 844)] {
+                set_viewport(&c, w, h).await;
+                js(&c, "window.dispatchEvent(new Event('resize'));").await;
+                c.find(Locator::Css("[data-tab=tonight]"))
+                    .await
+                    .unwrap()
+                    .click()
+                    .await
+                    .unwrap();
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let tl = text_collisions(&c, "timeline").await;
+                assert!(tl[0].as_u64().unwrap() >= 6, "{lang} {w}: {tl}");
+                assert_eq!(tl[1], json!([]), "timeline {lang} {w}x{h}");
+                c.find(Locator::Css("[data-tab=energy]"))
+                    .await
+                    .unwrap()
+                    .click()
+                    .await
+                    .unwrap();
+                let ec = until(Duration::from_secs(10), "the energy chart", || async {
+                    let v = text_collisions(&c, "energy-chart").await;
+                    (v[0].as_u64().unwrap() >= 4).then_some(v)
+                })
+                .await;
+                assert_eq!(ec[1], json!([]), "energy chart {lang} {w}x{h}");
+                screenshot(&c, &format!("console-energy-{lang}-{w}x{h}.png")).await;
+            }
+            c.find(Locator::Id("lang"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+        }
+        c.close().await.unwrap();
+    });
+}
+
+#[test]
+fn browser_without_a_token_the_page_says_how_to_get_one() {
+    if !enabled("browser_without_a_token_the_page_says_how_to_get_one") {
+        return;
+    }
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let s = demo_site();
+    let p = s.site.join("site.toml");
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("public_read = true", "public_read = false");
+    std::fs::write(&p, text).unwrap();
+    let d = start_daemon(&s, "1");
+    runtime().block_on(async {
+        let (_driver, c) = browser(1366, 768).await;
+        set_viewport(&c, 1366, 768).await;
+        c.goto(&format!("{}/", d.base)).await.unwrap();
+        until(Duration::from_secs(10), "the token explanation", || async {
+            displayed(&c, "#need-token").await.then_some(())
+        })
+        .await;
+        let text = c.find(Locator::Id("need-token")).await.unwrap().text().await.unwrap();
+        for want in ["needs an API token", "[api]", "tokens = [", "env = \"NIGHTSCAPE_OPERATOR_TOKEN\"", "public_read = true", "nightscape run"] {
+            assert!(text.contains(want), "{want}: {text}");
+        }
+        assert!(!displayed(&c, "#map-panel").await);
+        let icon = js(&c, "const l = document.querySelector('link[rel=icon]'); return l ? l.href.slice(0, 19) : '';").await;
+        assert_eq!(icon, json!("data:image/svg+xml,"));
+        screenshot(&c, "console-need-token-1366x768.png").await;
+        set_viewport(&c, 390, 844).await;
+        screenshot(&c, "console-need-token-390x844.png").await;
+        c.find(Locator::Id("lang")).await.unwrap().click().await.unwrap();
+        let text = c.find(Locator::Id("need-token")).await.unwrap().text().await.unwrap();
+        assert!(text.contains("需要 API 令牌"), "{text}");
+        screenshot(&c, "console-need-token-zh-390x844.png").await;
+        set_viewport(&c, 1366, 768).await;
+        // Signing in from there gives the console.
+        c.find(Locator::Id("need-token-sign-in")).await.unwrap().click().await.unwrap();
+        c.find(Locator::Id("token")).await.unwrap().send_keys(VIEWER).await.unwrap();
+        c.find(Locator::Id("signin-ok")).await.unwrap().click().await.unwrap();
+        until(Duration::from_secs(20), "the map", || async {
+            (!displayed(&c, "#need-token").await && map_colors(&c).await.iter().filter(|x| x.1.starts_with('#')).count() > 100).then_some(())
+        })
+        .await;
+        c.close().await.unwrap();
+    });
 }
 
 #[test]

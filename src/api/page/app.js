@@ -5,78 +5,7 @@
 "use strict";
 
 // ------------------------------------------------------------------ i18n
-const STRINGS = {
-  en: {
-    sign_in: "Sign in", sign_out: "Sign out", token: "API token", cancel: "Cancel",
-    map: "Map", fit: "Fit", tab_tonight: "Tonight", tab_control: "Control", tab_health: "Health", tab_energy: "Energy",
-    preview: "Preview", play60: "▶ 60×", pause: "❚❚ Pause", back_live: "Back to live",
-    preview_note: "Moving the scrubber shows on the map what the site will show then. Nothing is sent to the lights.",
-    entries: "Tonight's entries", scenes: "Scenes", zone: "Zone", for: "For", level: "Level", colour: "Colour",
-    apply: "Apply", blackout: "Black out…", emergency: "Emergency", overrides: "Overrides", release_all: "Release all…",
-    master: "Grand master", set: "Set", outputs: "Outputs", reload: "Configuration", last14: "Last 14 nights (kWh)",
-    legend: "Colours are the light each fixture emits, brightened for display so dim light stays visible (a 30 % warm white shows as warm white). Hover or tap a fixture for its real level.",
-    emergency_note: "Press and hold for 2 seconds. An emergency blackout yields only to another emergency.",
-    reload_rejected: "The last edit of the site files was rejected; the previous configuration is still running.",
-    conn_lost: "Connection to the daemon lost — the lights keep running; reconnecting…",
-    emergency_banner: "EMERGENCY in force: {what}",
-    whole_site: "the whole site", choose_zone: "Choose a zone (on the map or here)", fixtures_n: "{n} fixtures",
-    hold_emergency: "Hold: emergency blackout of {target}",
-    confirm_blackout_title: "Black out {target}?",
-    confirm_blackout_text: "{n} fixtures go dark for {ttl}, whatever plays. Release it from the override list.",
-    confirm_blackout_ok: "Black out {target}",
-    confirm_release_title: "Release every override?",
-    confirm_release_text: "{n} overrides fade out; the schedule and scenes show again.",
-    confirm_release_ok: "Release all",
-    and_more: "… and {n} more",
-    now_playing: "Now", next: "Next", nothing: "nothing", in: "in", until: "until",
-    release: "Release", extend: "+15 min", stop: "Stop", skip: "Skip tonight", undo: "Undo skip",
-    skipped: "skipped tonight", until_released: "until released", left: "left", more_overrides: "… and {n} more (GET /api/overrides)",
-    viewer: "viewer", operator: "operator", admin: "admin", public: "public (read only)",
-    signed_in_as: "{name} ({role})", bad_token: "That token is not accepted.",
-    fps: "{fps} / {target} fps · {late} late", frames: "{frames} frames · {late} late frames · up {up}",
-    reload_ok: "Running the files as loaded ({applied} edits applied, {rejected} rejected).", reload_last_rejected: "Last rejected edit ({at}), since fixed:",
-    power: "{w} of {max}", power_nobudget: "{w} (no budget set)", power_unknown: "Power not measured yet",
-    tonight_kwh: "Tonight so far: {kwh} kWh", forecast: "forecast for the night: {kwh} kWh",
-    preview_at: "PREVIEW {at} — not live", done: "Done", sunset: "sunset", sunrise: "sunrise", curfew: "curfew",
-    mode: "mode", simulated: "simulated ×{speed}", no_scenes: "No scenes", scene_on: "{show} (scene)",
-    level_of: "level {l}", colour_of: "colour {c}", blackout_of: "blackout", show_of: "show {s}",
-  },
-  zh: {
-    sign_in: "登录", sign_out: "退出", token: "API 令牌", cancel: "取消",
-    map: "地图", fit: "全图", tab_tonight: "今晚", tab_control: "控制", tab_health: "状态", tab_energy: "能耗",
-    preview: "预览", play60: "▶ 60倍速", pause: "❚❚ 暂停", back_live: "返回实时",
-    preview_note: "拖动时间滑块，地图显示该时刻的灯光效果。不会向灯具发送任何数据。",
-    entries: "今晚的节目", scenes: "场景", zone: "区域", for: "时长", level: "亮度", colour: "颜色",
-    apply: "应用", blackout: "关灯…", emergency: "紧急", overrides: "临时控制", release_all: "全部解除…",
-    master: "总亮度", set: "设定", outputs: "输出", reload: "配置", last14: "最近 14 晚（千瓦时）",
-    legend: "颜色为灯具发出的光，为便于显示已提亮（30% 暖白显示为暖白）。悬停或点按灯具查看实际亮度。",
-    emergency_note: "按住 2 秒。紧急关灯只能被另一个紧急操作覆盖。",
-    reload_rejected: "最近一次场地文件修改未被接受，仍在运行之前的配置。",
-    conn_lost: "与控制程序的连接已断开——灯光照常运行；正在重新连接…",
-    emergency_banner: "紧急状态生效中：{what}",
-    whole_site: "整个场地", choose_zone: "请选择区域（地图上或此处）", fixtures_n: "{n} 个灯具",
-    hold_emergency: "按住：紧急关闭 {target}",
-    confirm_blackout_title: "关闭 {target}？",
-    confirm_blackout_text: "{n} 个灯具将熄灭 {ttl}，无论正在播放什么。可在临时控制列表中解除。",
-    confirm_blackout_ok: "关闭 {target}",
-    confirm_release_title: "解除全部临时控制？",
-    confirm_release_text: "{n} 项临时控制将淡出，恢复日程和场景。",
-    confirm_release_ok: "全部解除",
-    and_more: "… 另有 {n} 个",
-    now_playing: "正在播放", next: "下一个", nothing: "无", in: "还有", until: "至",
-    release: "解除", extend: "+15 分钟", stop: "停止", skip: "今晚取消", undo: "撤销取消",
-    skipped: "今晚已取消", until_released: "直到解除", left: "剩余", more_overrides: "……另有 {n} 项（GET /api/overrides）",
-    viewer: "查看", operator: "操作员", admin: "管理员", public: "公开（只读）",
-    signed_in_as: "{name}（{role}）", bad_token: "令牌无效。",
-    fps: "{fps} / {target} 帧/秒 · 延迟 {late}", frames: "{frames} 帧 · 延迟 {late} 帧 · 已运行 {up}",
-    reload_ok: "正在运行已加载的文件（已应用 {applied} 次修改，拒绝 {rejected} 次）。", reload_last_rejected: "上次被拒绝的修改（{at}），已修复：",
-    power: "{w} / {max}", power_nobudget: "{w}（未设上限）", power_unknown: "尚未测得功率",
-    tonight_kwh: "今晚至今：{kwh} 千瓦时", forecast: "整晚预测：{kwh} 千瓦时",
-    preview_at: "预览 {at} — 非实时", done: "完成", sunset: "日落", sunrise: "日出", curfew: "限光时段",
-    mode: "模式", simulated: "模拟时钟 ×{speed}", no_scenes: "无场景", scene_on: "{show}（场景）",
-    level_of: "亮度 {l}", colour_of: "颜色 {c}", blackout_of: "关灯", show_of: "节目 {s}",
-  },
-};
+// STRINGS: strings.js, served in front of this file.
 let lang = localStorage.getItem("nightscape-lang") ||
   (((navigator.languages && navigator.languages[0]) || navigator.language || "en").toLowerCase().startsWith("zh") ? "zh" : "en");
 function t(key, vars) {
@@ -87,6 +16,9 @@ function t(key, vars) {
 function applyLang() {
   document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
   for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const el of document.querySelectorAll("[data-i18n-label]")) el.setAttribute("aria-label", t(el.dataset.i18nLabel));
+  // Durations offered in menus are worded by duration(), like every other.
+  for (const o of document.querySelectorAll("option[data-s]")) o.textContent = duration(+o.dataset.s);
   $("lang").textContent = lang === "zh" ? "EN" : "中文";
 }
 
@@ -103,7 +35,8 @@ let token = localStorage.getItem("nightscape-token") || "";
 const S = {
   site: null, fixtures: [], groups: [], shows: [], status: null, tonight: null, role: null, who: null,
   live: [], liveCells: [], preview: null, previewAt: null, playing: null, connected: true,
-  selected: "", view: { k: 1, x: 0, y: 0 }, liveAbort: null, lastOk: 0,
+  selected: "", view: { k: 1, x: 0, y: 0 }, liveAbort: null, lastOk: 0, tab: "tonight",
+  current: null, needToken: false,
 };
 const EMERGENCY = 1000000;
 
@@ -133,16 +66,35 @@ function say(text, cls) {
   clearTimeout(msgTimer);
   if (text) msgTimer = setTimeout(() => { m.hidden = true; }, cls === "err" ? 8000 : 3000);
 }
-async function act(method, path, body) {
-  try { const r = await api(method, path, body); say(t("done"), "ok"); refresh(); return r; }
-  catch (e) { say((e.status ? e.status + ": " : "") + e.message + (e.field ? " (" + e.field + ")" : ""), "err"); return null; }
+// Why a request failed, in the page's words: the API's own message (in
+// English) only where the daemon answered and refused.
+function why(e) {
+  if (e.offline) return t("why_offline");
+  if (e.name === "AbortError" || e.timeout) return t("why_timeout", { s: Math.round((e.timeout || 4000) / 1000) });
+  if (!e.status) return t("why_network");
+  if (e.status === 401) return t("why_401");
+  if (e.status === 403) return t("why_403");
+  return t("why_refused", { code: e.status, msg: e.message + (e.field ? " (" + e.field + ")" : "") });
+}
+// An operator action: `what` names it for the message if it fails. Nothing
+// is sent while the console has lost the daemon.
+async function act(method, path, body, what) {
+  const label = what || method + " " + path;
+  if (!S.connected) { say(t("act_failed", { what: label, why: why({ offline: true }) }), "err"); return null; }
+  try { const r = await api(method, path, body); say(t("done"), "ok"); refresh(); loadNow(); return r; }
+  catch (e) { say(t("act_failed", { what: label, why: why(e) }), "err"); return null; }
 }
 function duration(s) {
   if (s == null) return t("until_released");
   s = Math.max(0, Math.round(s));
   const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), ss = s % 60;
-  return h ? h + "h " + String(m).padStart(2, "0") + "m" : m ? m + "m " + String(ss).padStart(2, "0") + "s" : ss + "s";
+  if (h) return m ? t("dur_hm", { h, m: String(m).padStart(2, "0") }) : t("dur_h", { h });
+  if (m) return ss ? t("dur_ms", { m, s: String(ss).padStart(2, "0") }) : t("dur_m", { m });
+  return t("dur_s", { s: ss });
 }
+function stateName(st) { return STRINGS.en["state_" + st] ? t("state_" + st) : st; }
+function pct(l) { return Math.round(l * 100) + " %"; }
+function hms(ms) { return ms ? new Date(ms).toLocaleTimeString(lang === "zh" ? "zh-CN" : "en-GB", { hour12: false }) : t("never"); }
 function hhmm(iso) { return iso ? iso.slice(11, 16) : "–"; }
 function canControl() { return S.role === "operator" || S.role === "admin"; }
 function targetName(g) { return g === "*" ? t("whole_site") : g || "–"; }
@@ -492,14 +444,31 @@ async function startLive() {
   if (S.liveAbort === ctl) { setConnected(false); setTimeout(() => { if (S.liveAbort === ctl) startLive(); }, 1000); }
 }
 
+// Lost the daemon: say so, grey every live value and mark it with the
+// time of the last update, and take the controls away (a disabled
+// fieldset disables everything inside it without touching each control's
+// own state). Back: every view loads again and stale errors go.
 function setConnected(ok) {
   if (ok === S.connected) return;
   S.connected = ok;
-  const b = $("banner-conn");
-  b.textContent = t("conn_lost");
-  b.hidden = ok;
   document.body.classList.toggle("offline", !ok);
-  if (ok) { loadSite().then(refresh); }
+  for (const f of document.querySelectorAll("fieldset.needs-daemon")) f.disabled = !ok;
+  $("banner-conn").hidden = ok;
+  if (!ok) { stopPlay(); renderOffline(); return; }
+  for (const e of document.querySelectorAll(".live")) e.removeAttribute("data-stale");
+  if ($("msg").classList.contains("err")) { clearTimeout(msgTimer); $("msg").hidden = true; }
+  reloadAll();
+}
+function renderOffline() {
+  if (S.connected) return;
+  const at = hms(S.lastOk);
+  $("banner-conn").textContent = t("conn_lost", { at });
+  for (const e of document.querySelectorAll(".live")) e.setAttribute("data-stale", t("stale_since", { at }));
+}
+async function reloadAll() {
+  await loadSite();
+  refresh(); loadNow(); loadSkips().then(renderEntries);
+  if (S.tab === "energy") loadEnergy();
 }
 
 // ------------------------------------------------------------------ status
@@ -525,7 +494,70 @@ async function refresh() {
     $("master").value = Math.round((gm ? gm.level : 1) * 100);
     $("master-val").textContent = $("master").value + "%";
   }
+  zoneMaster();
+  renderStrip();
   renderNowNext();
+}
+
+// What is on top now, per group, and tonight's skips and curfew: the
+// current night's /api/tonight, every few seconds.
+async function loadNow() {
+  try { S.current = await api("GET", "/api/tonight", undefined, { timeout: 3000 }); } catch (e) { return; }
+  renderNowNext(); renderStrip();
+}
+
+// The status strip: on every view and for every role, what holds the
+// lights away from the plan. Each item leads, for a role that may change
+// it, to the control that does.
+function stripItems() {
+  const s = S.status, C = S.current, ctl = canControl(), items = [];
+  if (!s) return items;
+  const toControl = (id, group) => () => {
+    showTab("control");
+    if (group != null) selectGroup(group);
+    const e = $(id); e.scrollIntoView({ block: "center" }); e.focus();
+  };
+  const toTonight = (id) => () => { showTab("tonight"); $(id).scrollIntoView({ block: "center" }); };
+  const gm = s.masters.find((m) => m.target === "*");
+  if (gm && gm.level < 0.9995) items.push({ key: "master:*", cls: "alert big", text: t("strip_grand_master", { l: pct(gm.level) }), go: ctl && toControl("master") });
+  for (const m of s.masters) if (m.target !== "*" && m.level < 0.9995)
+    items.push({ key: "master:" + m.target, cls: "alert", text: t("strip_master", { target: m.target, l: pct(m.level) }), go: ctl && toControl("zone-master", m.target) });
+  const live = s.overrides.filter((o) => o.state !== "releasing");
+  const em = live.filter((o) => o.emergency);
+  if (em.length) items.push({ key: "emergency", cls: "emergency", text: t("strip_emergency", { what: em.map((o) => targetName(o.target) + " " + describeOverride(o)).join(", ") }), go: ctl && toControl("overrides") });
+  const others = Math.max(0, (s.overrides_in_force != null ? s.overrides_in_force : live.length) - em.length);
+  if (others) items.push({ key: "overrides", cls: "warn", text: t("strip_overrides", { n: others }), go: ctl && toControl("overrides") });
+  for (const x of s.scenes) if (x.state !== "releasing") items.push({ key: "scene:" + x.id, cls: "info", text: t("strip_scene", { show: x.show }), go: ctl && toControl("scenes") });
+  if (C && C.night === (s.schedule && s.schedule.night)) {
+    const skipped = [...new Set(C.entries.filter((e) => e.skipped).map((e) => e.show))];
+    if (skipped.length) items.push({ key: "skipped", cls: "warn", text: t("strip_skipped", { shows: skipped.join(", ") }), go: toTonight("entries") });
+    const now = Date.parse(s.clock.now);
+    if (C.curfew && ms(C.curfew.start) <= now && now < ms(C.curfew.end))
+      items.push({ key: "curfew", cls: "info", text: t("strip_curfew", { l: pct(C.curfew.max_level), until: hhmm(C.curfew.end) }), go: toTonight("timeline") });
+  }
+  return items;
+}
+let stripSig = "";
+function renderStrip() {
+  const items = stripItems(), box = $("strip-items");
+  const sig = lang + JSON.stringify(items.map((i) => [i.key, i.cls, i.text, !!i.go]));
+  // Rebuilt only when it changes: a tap must not land on a replaced button.
+  if (sig === stripSig) return;
+  stripSig = sig;
+  $("status-strip").classList.toggle("alert", items.some((i) => i.cls.includes("alert")));
+  $("status-strip").classList.toggle("emergency", items.some((i) => i.cls === "emergency"));
+  if (!items.length) { box.replaceChildren(el("span", { class: "item normal" }, t("strip_normal"))); return; }
+  box.replaceChildren(...items.map((i) => {
+    const e = i.go ? el("button", { type: "button", class: "item " + i.cls, "data-strip": i.key }, i.text) : el("span", { class: "item " + i.cls, "data-strip": i.key }, i.text);
+    if (i.go) e.onclick = i.go;
+    return e;
+  }));
+}
+function zoneMaster() {
+  const g = S.selected, m = S.status && S.status.masters.find((x) => x.target === g);
+  if (document.activeElement === $("zone-master")) return;
+  $("zone-master").value = Math.round((m ? m.level : 1) * 100);
+  $("zone-master-val").textContent = $("zone-master").value + "%";
 }
 
 function describeOverride(o) {
@@ -557,11 +589,11 @@ function renderOverrides(s) {
   $("overrides").replaceChildren(...s.overrides.map((o) => {
     const li = el("li", { class: o.emergency ? "emergency" : "", "data-override": o.id });
     const w = el("span", { class: "what" }, "#" + o.id + " " + targetName(o.target) + ": " + describeOverride(o));
-    w.append(el("span", { class: "tag" }, o.state + " · " + (o.remaining_s == null ? t("until_released") : duration(o.remaining_s) + " " + t("left")) + " · " + o.author + (o.note ? " · " + o.note : "")));
+    w.append(el("span", { class: "tag" }, stateName(o.state) + " · " + (o.remaining_s == null ? t("until_released") : duration(o.remaining_s) + " " + t("left")) + " · " + o.author + (o.note ? " · " + o.note : "")));
     li.append(w);
     if (ctl && o.state !== "releasing") {
-      if (o.remaining_s != null) { const b = el("button", { type: "button", class: "small-btn", "data-control": "" }, t("extend")); b.onclick = () => act("POST", "/api/overrides/" + o.id + "/extend", { by: "15m" }); li.append(b); }
-      const b = el("button", { type: "button", class: "small-btn", "data-control": "" }, t("release")); b.onclick = () => act("DELETE", "/api/overrides/" + o.id); li.append(b);
+      if (o.remaining_s != null) { const b = el("button", { type: "button", class: "small-btn", "data-control": "" }, t("extend")); b.onclick = () => act("POST", "/api/overrides/" + o.id + "/extend", { by: "15m" }, t("what_extend", { id: o.id })); li.append(b); }
+      const b = el("button", { type: "button", class: "small-btn", "data-control": "" }, t("release")); b.onclick = () => act("DELETE", "/api/overrides/" + o.id, undefined, t("what_release", { id: o.id })); li.append(b);
     }
     return li;
   }));
@@ -569,12 +601,13 @@ function renderOverrides(s) {
   const more = (s.overrides_total || 0) - s.overrides.length;
   if (more > 0) $("overrides").append(el("li", { class: "dim" }, t("more_overrides", { n: more })));
   $("release-all").hidden = !ctl || (s.overrides_total || 0) === 0;
+  $("stop-scenes").hidden = !ctl || !s.scenes.some((x) => x.state !== "releasing");
   $("scenes").replaceChildren(...s.scenes.map((x) => {
     const li = el("li", { "data-scene": x.id });
     const w = el("span", { class: "what" }, t("scene_on", { show: x.show }) + (x.target ? " → " + x.target : ""));
-    w.append(el("span", { class: "tag" }, x.state + " · " + duration(x.remaining_s) + " " + t("left") + " · " + x.author));
+    w.append(el("span", { class: "tag" }, stateName(x.state) + " · " + duration(x.remaining_s) + " " + t("left") + " · " + x.author));
     li.append(w);
-    if (ctl && x.state !== "releasing") { const b = el("button", { type: "button", class: "small-btn" }, t("stop")); b.onclick = () => act("DELETE", "/api/scenes/" + x.id); li.append(b); }
+    if (ctl && x.state !== "releasing") { const b = el("button", { type: "button", class: "small-btn" }, t("stop")); b.onclick = () => act("DELETE", "/api/scenes/" + x.id, undefined, t("what_stop_scene", { show: x.show })); li.append(b); }
     return li;
   }));
 }
@@ -587,8 +620,8 @@ function renderHealth(s) {
   $("outputs").replaceChildren(...s.outputs.map((o) => {
     const li = el("li", { "data-output": o.target });
     const w = el("span", { class: "what" }, o.kind + " → " + o.target);
-    w.append(el("span", { class: "tag" }, "U " + o.universes.join(",") + " · " + o.packets_sent + " pkts · " + o.send_errors + " err" + (o.last_error ? " · " + o.last_error : "")));
-    li.append(w, el("span", { class: "chip " + (o.state === "ok" ? "ok" : o.state === "down" ? "bad" : "warn") }, o.state));
+    w.append(el("span", { class: "tag" }, t("output_counts", { u: o.universes.join(","), p: o.packets_sent, e: o.send_errors }) + (o.last_error ? " · " + o.last_error : "")));
+    li.append(w, el("span", { class: "chip " + (o.state === "ok" ? "ok" : o.state === "down" ? "bad" : "warn") }, STRINGS.en["health_" + o.state] ? t("health_" + o.state) : o.state));
     return li;
   }));
 }
@@ -621,16 +654,23 @@ function drawTimeline() {
   const t0 = ms(T.start), t1 = ms(T.end), X = (t) => ((t - t0) / (t1 - t0)) * W;
   if (T.sunset && T.sunrise) svg.append(el("svg:rect", { class: "night", x: X(ms(T.sunset)), y: 0, width: X(ms(T.sunrise)) - X(ms(T.sunset)), height: H - 16 }));
   if (T.curfew) {
-    svg.append(el("svg:rect", { class: "curfew", x: X(ms(T.curfew.start)), y: 0, width: X(ms(T.curfew.end)) - X(ms(T.curfew.start)), height: H - 16 }));
-    svg.append(el("svg:text", { x: X(ms(T.curfew.start)) + 3, y: H - 20 }, t("curfew") + " ≤" + Math.round(T.curfew.max_level * 100) + "%"));
+    const cx = X(ms(T.curfew.start)), cw = X(ms(T.curfew.end)) - cx;
+    svg.append(el("svg:rect", { class: "curfew", x: cx, y: 0, width: cw, height: H - 16 }));
+    fitText(svg, el("svg:text", { x: cx + 3, y: H - 20 }, t("curfew") + " ≤" + pct(T.curfew.max_level)), Math.min(cw, W - cx) - 4);
   }
+  // Sun times at the top, kept inside the chart and apart from each other.
+  let sunRight = -Infinity;
   for (const [k, v] of [["sunset", T.sunset], ["sunrise", T.sunrise]]) if (v) {
     svg.append(el("svg:line", { class: "sun", x1: X(ms(v)), x2: X(ms(v)), y1: 0, y2: H - 16 }));
-    svg.append(el("svg:text", { x: X(ms(v)) + 2, y: 10 }, (k === "sunset" ? "☀↓ " : "☀↑ ") + hhmm(v)));
+    const label = (k === "sunset" ? "☀↓ " : "☀↑ ") + hhmm(v), w = textWidth(svg, label, 11);
+    const x = Math.max(Math.min(X(ms(v)) + 2, W - w - 1), sunRight + 6);
+    if (x + w <= W) { svg.append(el("svg:text", { x, y: 10 }, label)); sunRight = x + w; }
   }
-  for (let h = 0; h < 24; h += 3) {
+  // Hour labels every 1, 2, 3, 4 or 6 hours, as many as fit without touching.
+  const hw = textWidth(svg, "00:00", 11) + 8, every = [1, 2, 3, 4, 6, 12].find((h) => (h / 24) * W >= hw) || 12;
+  for (let h = every; h < 24; h += every) {
     const x = (h / 24) * W;
-    svg.append(el("svg:text", { x: Math.min(Math.max(x - 12, 0), W - 28), y: H - 3 }, String((12 + h) % 24).padStart(2, "0") + ":00"));
+    svg.append(el("svg:text", { x, y: H - 3, "text-anchor": "middle", class: "hour" }, String((12 + h) % 24).padStart(2, "0") + ":00"));
   }
   const lanes = [...new Set(T.entries.map((e) => e.entry))];
   const laneH = Math.min(22, (H - 40) / Math.max(lanes.length, 1));
@@ -639,7 +679,7 @@ function drawTimeline() {
     const y = 16 + lanes.indexOf(e.entry) * (laneH + 2), x = X(ms(e.start)), w = Math.max(X(ms(e.end)) - x, 2);
     const on = ms(e.start) <= now && now < ms(e.end) && active.has(e.show);
     svg.append(el("svg:rect", { class: "bar" + (e.skipped ? " skipped" : on ? " playing" : ""), x, y, width: w, height: laneH, rx: 3, "data-entry": e.entry }));
-    if (w > 40) svg.append(el("svg:text", { class: "bar-label", x: x + 3, y: y + laneH / 2 + 4 }, e.show));
+    if (w > 24) fitText(svg, el("svg:text", { class: "bar-label", x: x + 3, y: y + laneH / 2 + 4 }, e.show), Math.min(w, W - x) - 5);
   }
   if (now >= t0 && now <= t1) svg.append(el("svg:line", { class: "now", x1: X(now), x2: X(now), y1: 0, y2: H - 14 }));
   if (S.previewAt) svg.append(el("svg:line", { class: "cursor", x1: X(S.previewAt), x2: X(S.previewAt), y1: 0, y2: H - 14 }));
@@ -657,23 +697,55 @@ function renderEntries() {
     if (ctl && T.night === (S.status ? S.status.schedule && S.status.schedule.night : T.night)) {
       const skip = (S.skips || []).find((s) => s.night === T.night && s.entry === e.entry);
       const b = el("button", { type: "button", class: "small-btn", "data-control": "" }, skip ? t("undo") : t("skip"));
-      b.onclick = async () => { if (skip) await act("DELETE", "/api/skips/" + skip.id); else await act("POST", "/api/skips", { night: T.night, entry: e.entry }); await loadSkips(); loadTonight(T.night); };
+      b.onclick = async () => {
+        if (skip) await act("DELETE", "/api/skips/" + skip.id, undefined, t("what_unskip", { show: e.show }));
+        else await act("POST", "/api/skips", { night: T.night, entry: e.entry }, t("what_skip", { show: e.show }));
+        await loadSkips(); loadTonight(T.night);
+      };
       li.append(b);
     }
     return li;
   }));
 }
 async function loadSkips() { try { S.skips = await api("GET", "/api/skips"); } catch (e) { S.skips = []; } }
+// "Now": which show is on top where (per group, by the engine's drawing
+// order, from /api/tonight's visible_now), grouped by show; "Next": the
+// next entry of tonight's schedule.
 function renderNowNext() {
-  const T = S.tonight, box = $("nownext");
-  if (!T || !S.status) return;
+  const C = S.current, box = $("nownext");
+  if (!C || !S.status) return;
   const now = Date.parse(S.status.clock.now);
-  const playing = S.status.active_shows.length ? S.status.active_shows.join(", ") : t("nothing");
-  const next = T.entries.filter((e) => !e.skipped && ms(e.start) > now).sort((a, b) => ms(a.start) - ms(b.start))[0];
-  box.replaceChildren(el("strong", null, t("now_playing") + ": "), document.createTextNode(playing), el("br"),
-    el("strong", null, t("next") + ": "), document.createTextNode(next ? next.show + " " + hhmm(next.start) + " · " + t("in") + " " : t("nothing")));
-  if (next) box.append(el("span", { class: "count" }, duration((ms(next.start) - now) / 1000)));
-  box.append(el("span", { class: "dim" }, " · " + t("mode") + ": " + T.mode));
+  const shows = new Map(), dark = [];
+  for (const g of C.visible_now) {
+    let lit = 0;
+    for (const v of g.shows) {
+      lit += v.fixtures;
+      const k = v.source + ":" + v.show;
+      if (!shows.has(k)) shows.set(k, { v, groups: [], fixtures: 0 });
+      const x = shows.get(k);
+      x.fixtures += v.fixtures;
+      x.opacity = v.opacity;
+      x.groups.push(g.group + (v.fixtures < g.fixtures ? " (" + t("visible_part", { n: v.fixtures, m: g.fixtures }) + ")" : ""));
+    }
+    if (!lit) dark.push(g.group);
+  }
+  const list = (names) => names.length > 10 ? names.slice(0, 10).join(", ") + " " + t("and_more", { n: names.length - 10 }) : names.join(", ");
+  const ul = el("ul", { class: "now-list" });
+  for (const x of [...shows.values()].sort((a, b) => b.fixtures - a.fixtures)) {
+    const li = el("li", { "data-show": x.v.show, "data-source": x.v.source });
+    li.append(el("span", { class: "show" }, x.v.show), el("span", { class: "src " + x.v.source }, t("source_" + x.v.source)));
+    if (x.opacity < 0.999) li.append(el("span", { class: "src" }, t("fading", { p: pct(x.opacity) })));
+    li.append(el("span", { class: "where" }, list(x.groups)));
+    ul.append(li);
+  }
+  if (dark.length) { const li = el("li", { class: "dark" }); li.append(el("span", { class: "show" }, t("dark")), el("span", { class: "where" }, list(dark))); ul.append(li); }
+  if (!ul.children.length) ul.append(el("li", null, t("nothing")));
+  const next = C.entries.filter((e) => !e.skipped && ms(e.start) > now).sort((a, b) => ms(a.start) - ms(b.start))[0];
+  const nx = el("div", { class: "next" }, "");
+  nx.append(el("strong", null, t("next") + ": "), document.createTextNode(next ? next.show + " " + hhmm(next.start) + " · " + t("in") + " " : t("nothing")));
+  if (next) nx.append(el("span", { class: "count" }, duration((ms(next.start) - now) / 1000)));
+  nx.append(el("span", { class: "dim" }, " · " + t("mode") + ": " + C.mode));
+  box.replaceChildren(el("strong", null, t("now_playing") + ":"), ul, nx);
 }
 
 // ------------------------------------------------------------------ preview
@@ -696,7 +768,7 @@ async function previewAt(tms) {
         $("preview-badge").hidden = false;
         $("preview-live").hidden = false;
         paintMap();
-      } catch (e) { say(e.message, "err"); }
+      } catch (e) { say(t("act_failed", { what: t("what_preview"), why: why(e) }), "err"); }
     }
   } finally { previewBusy = false; }
 }
@@ -757,18 +829,41 @@ function drawEnergyChart() {
   svg.setAttribute("viewBox", "0 0 " + W + " " + H);
   svg.replaceChildren();
   const n = r.nights.length || 1, max = Math.max(1, ...r.nights.map((x) => x.kwh)), bw = W / n;
+  // Date labels centred under their bars, every `step`-th night so that
+  // none touches the next, the last one counted from the right (tonight).
+  const lw = textWidth(svg, "12-31", 10) + 6, step = Math.max(1, Math.ceil(lw / bw));
   r.nights.forEach((x, i) => {
+    const cx = Math.min(Math.max(i * bw + bw / 2, lw / 2), W - lw / 2);
+    if ((n - 1 - i) % step === 0) svg.append(el("svg:text", { x: cx, y: H - 5, "text-anchor": "middle", class: "date" }, x.night.slice(5)));
     // A night the record does not hold is "no data", not a zero bar.
     if (x.has_data === false) {
       svg.append(el("svg:rect", { x: i * bw + 2, y: 12, width: Math.max(bw - 4, 1), height: H - 30, class: "nodata" }));
-      if (bw > 24 || i % 2 === 0) svg.append(el("svg:text", { x: i * bw + 2, y: H - 5 }, x.night.slice(5)));
       return;
     }
-    const h = (x.kwh / max) * (H - 34);
+    const h = (x.kwh / max) * (H - 34), v = x.kwh.toFixed(0);
     svg.append(el("svg:rect", { x: i * bw + 2, y: H - 18 - h, width: Math.max(bw - 4, 1), height: h, class: S.tonight && x.night === S.tonight.night ? "tonight" : "" }));
-    if (bw > 24 || i % 2 === 0) svg.append(el("svg:text", { x: i * bw + 2, y: H - 5 }, x.night.slice(5)));
-    if (x.kwh > 0 && bw > 22) svg.append(el("svg:text", { x: i * bw + 2, y: H - 22 - h }, x.kwh.toFixed(0)));
+    if (x.kwh > 0 && textWidth(svg, v, 10) + 2 <= bw) svg.append(el("svg:text", { x: cx, y: H - 22 - h, "text-anchor": "middle" }, v));
   });
+}
+// The width of `text` at `px` in an SVG, measured once per string and size.
+const widths = new Map();
+function textWidth(svg, text, px) {
+  const k = px + ":" + text;
+  if (widths.has(k)) return widths.get(k);
+  const e = el("svg:text", { x: -1000, y: -1000, style: "font-size:" + px + "px" }, text);
+  svg.append(e);
+  // Hidden (another tab): estimate, and measure again next time.
+  const m = e.getComputedTextLength();
+  e.remove();
+  if (m > 0) widths.set(k, m);
+  return m || text.length * px * 0.62;
+}
+// Shorten an SVG text with "…" until it fits `max` pixels (or drop it).
+function fitText(svg, e, max) {
+  svg.append(e);
+  let s = e.textContent;
+  while (s.length > 1 && e.getComputedTextLength() > max) { s = s.slice(0, -2); e.textContent = s + "…"; }
+  if (e.getComputedTextLength() > max) e.remove();
 }
 
 // ------------------------------------------------------------------ control
@@ -791,21 +886,42 @@ function ttlLabel() { const o = $("ttl").selectedOptions[0]; return o ? o.textCo
 function setupControls() {
   $("group").onchange = () => selectGroup($("group").value);
   $("level").oninput = () => { $("level-val").textContent = $("level").value + "%"; };
-  $("apply-level").onclick = () => act("POST", "/api/overrides", { target: S.selected, level: $("level").value + "%", ttl: $("ttl").value, note: "console" });
-  $("apply-color").onclick = () => act("POST", "/api/overrides", { target: S.selected, color: $("color").value, ttl: $("ttl").value, note: "console" });
+  $("apply-level").onclick = () => act("POST", "/api/overrides", { target: S.selected, level: $("level").value + "%", ttl: $("ttl").value, note: "console" },
+    t("what_level", { l: $("level").value + " %", target: targetName(S.selected) }));
+  $("apply-color").onclick = () => act("POST", "/api/overrides", { target: S.selected, color: $("color").value, ttl: $("ttl").value, note: "console" },
+    t("what_colour", { c: $("color").value, target: targetName(S.selected) }));
   $("blackout").onclick = async () => {
     const members = groupMembers(S.selected), name = targetName(S.selected);
     const ok = await confirmDialog(t("confirm_blackout_title", { target: name }), t("confirm_blackout_text", { n: members.length, ttl: ttlLabel() }), members, t("confirm_blackout_ok", { target: name }));
-    if (ok) act("POST", "/api/overrides", { target: S.selected, blackout: true, ttl: $("ttl").value, note: "console blackout" });
+    if (ok) act("POST", "/api/overrides", { target: S.selected, blackout: true, ttl: $("ttl").value, note: "console blackout" }, t("what_blackout", { target: name }));
   };
+  // DELETE /api/overrides releases every override in force, emergencies
+  // included, and no scene (audited as override.release_all): the dialog
+  // says exactly that, and scenes have their own button.
   $("release-all").onclick = async () => {
-    const live = (S.status ? S.status.overrides : []).filter((o) => o.state !== "releasing");
-    const n = S.status ? S.status.overrides_in_force : live.length;
-    const ok = await confirmDialog(t("confirm_release_title"), t("confirm_release_text", { n }), live.map((o) => "#" + o.id + " " + targetName(o.target) + ": " + describeOverride(o)), t("confirm_release_ok"));
-    if (ok) act("DELETE", "/api/overrides");
+    const s = S.status; if (!s) return;
+    const live = s.overrides.filter((o) => o.state !== "releasing");
+    const em = live.filter((o) => o.emergency).length;
+    const scenes = s.scenes.filter((x) => x.state !== "releasing");
+    const text = t("confirm_release_text", { emergencies: em ? t("confirm_release_emergencies", { e: em }) : "" }) + " " +
+      (scenes.length ? t("confirm_release_scenes", { n: scenes.length }) : t("confirm_release_no_scenes"));
+    const ok = await confirmDialog(t("confirm_release_title", { n: s.overrides_in_force }), text,
+      live.map((o) => "#" + o.id + " " + targetName(o.target) + ": " + describeOverride(o) + (o.emergency ? " — " + t("source_emergency") : "")), t("confirm_release_ok"));
+    if (ok) act("DELETE", "/api/overrides", undefined, t("what_release_all"));
+  };
+  $("stop-scenes").onclick = async () => {
+    const scenes = (S.status ? S.status.scenes : []).filter((x) => x.state !== "releasing");
+    if (!scenes.length) return;
+    const ok = await confirmDialog(t("confirm_stop_scenes_title", { n: scenes.length }), t("confirm_stop_scenes_text"),
+      scenes.map((x) => t("scene_on", { show: x.show }) + (x.target ? " → " + x.target : "")), t("confirm_stop_scenes_ok"));
+    // One request per scene: each is audited as the scene it stops.
+    if (ok) for (const x of scenes) await act("DELETE", "/api/scenes/" + x.id, undefined, t("what_stop_scene", { show: x.show }));
   };
   $("master").oninput = () => { $("master-val").textContent = $("master").value + "%"; };
-  $("set-master").onclick = () => act("POST", "/api/master", { level: $("master").value + "%" });
+  $("set-master").onclick = () => act("POST", "/api/master", { level: $("master").value + "%" }, t("what_master", { l: $("master").value + " %" }));
+  $("zone-master").oninput = () => { $("zone-master-val").textContent = $("zone-master").value + "%"; };
+  $("set-zone-master").onclick = () => act("POST", "/api/master", { level: $("zone-master").value + "%", target: S.selected },
+    t("what_zone_master", { l: $("zone-master").value + " %", target: targetName(S.selected) }));
   // Emergency: hold for two seconds; letting go early does nothing.
   const btn = $("emergency"), fill = btn.querySelector(".fill");
   let hold = null;
@@ -820,7 +936,7 @@ function setupControls() {
       fill.style.width = Math.min(100, f * 100) + "%";
       if (f >= 1) {
         cancel();
-        act("POST", "/api/overrides", { target: S.selected, blackout: true, priority: "emergency", note: "emergency from the console" });
+        act("POST", "/api/overrides", { target: S.selected, blackout: true, priority: "emergency", note: "emergency from the console" }, t("what_emergency", { target: targetName(S.selected) }));
       }
     }, 50);
   };
@@ -832,12 +948,13 @@ function setupControls() {
 }
 function renderControls() {
   const ctl = canControl();
-  for (const e of document.querySelectorAll("[data-control]")) e.hidden = !ctl;
-  if (!ctl && document.querySelector(".tabs .active")?.dataset.tab === "control") showTab("tonight");
+  // Tab panes are shown by showTab alone: one view at a time.
+  for (const e of document.querySelectorAll("[data-control]:not(.tab)")) e.hidden = !ctl;
+  showTab(!ctl && S.tab === "control" ? "tonight" : S.tab);
   const scenes = S.shows.filter((s) => s.scene);
   $("scene-buttons").replaceChildren(...(scenes.length ? scenes.map((s) => {
     const b = el("button", { type: "button", "data-show": s.name }, s.name);
-    b.onclick = () => act("POST", "/api/scenes/" + encodeURIComponent(s.name) + "/trigger", { duration: $("scene-for").value });
+    b.onclick = () => act("POST", "/api/scenes/" + encodeURIComponent(s.name) + "/trigger", { duration: $("scene-for").value }, t("what_scene", { show: s.name }));
     return b;
   }) : [el("span", { class: "dim" }, t("no_scenes"))]));
   const opts = [["", t("choose_zone")], ["*", t("whole_site")]].concat(S.site.groups.map((g) => [g.name, g.name]));
@@ -848,8 +965,10 @@ function renderControls() {
   renderEntries();
 }
 function showTab(name) {
-  for (const b of document.querySelectorAll(".tabs button")) b.classList.toggle("active", b.dataset.tab === name);
-  for (const tab of document.querySelectorAll(".tab")) tab.hidden = tab.id !== "tab-" + name || (tab.hasAttribute("data-control") && !canControl());
+  if (name === "control" && !canControl()) name = "tonight";
+  S.tab = name;
+  for (const b of document.querySelectorAll(".tabs button")) { b.classList.toggle("active", b.dataset.tab === name); b.setAttribute("aria-selected", b.dataset.tab === name); }
+  for (const tab of document.querySelectorAll(".tab")) tab.hidden = tab.id !== "tab-" + name;
   if (name === "energy") { loadEnergy(); if (!S.forecast) loadForecast(); drawEnergyChart(); }
   if (name === "tonight") drawTimeline();
 }
@@ -872,7 +991,7 @@ function setupSignIn() {
     const candidate = $("token").value.trim();
     const prev = token; token = candidate;
     try { await api("GET", "/api/whoami"); }
-    catch (e) { token = prev; $("signin-error").textContent = t("bad_token"); $("signin").showModal(); return; }
+    catch (e) { token = prev; $("signin-error").textContent = e.status === 401 ? t("bad_token") : t("act_failed", { what: t("what_sign_in"), why: why(e) }); $("signin").showModal(); return; }
     localStorage.setItem("nightscape-token", token);
     await afterAuth();
   });
@@ -880,8 +999,9 @@ function setupSignIn() {
 }
 async function afterAuth() {
   await whoami();
-  if (S.site) { renderControls(); startLive(); refresh(); loadSkips().then(renderEntries); }
-  else loadSite();
+  stripSig = "";
+  if (S.site) { renderControls(); startLive(); refresh(); loadNow(); loadSkips().then(renderEntries); }
+  else { await loadSite(); refresh(); loadNow(); loadSkips(); }
 }
 
 // ------------------------------------------------------------------ start
@@ -890,27 +1010,46 @@ async function loadSite() {
     const [site, fixtures, shows] = await Promise.all([api("GET", "/api/site"), api("GET", "/api/fixtures"), api("GET", "/api/shows")]);
     const changed = !S.site || JSON.stringify(site) !== JSON.stringify(S.site);
     S.site = site; S.fixtures = fixtures; S.shows = shows;
+    if (S.needToken) setNeedToken(false);
     if (changed) { buildMap(); }
     renderControls();
     paintMap();
     startLive();
     loadTonight(S.preview ? $("preview-date").value : undefined);
   } catch (e) {
-    if (e.status === 401) { $("sign-in").hidden = false; say(t("sign_in") + ": " + e.message, "err"); }
+    if (e.status === 401) { $("sign-in").hidden = false; setNeedToken(true); }
     else if (!e.status) setConnected(false);
   }
 }
+// Without a token on a daemon that lets nobody read without one, the page
+// says how to get one instead of showing an empty map.
+function setNeedToken(on) {
+  S.needToken = on;
+  document.body.classList.toggle("need-token", on);
+  $("need-token").hidden = !on;
+  if (!on) return;
+  const example = '[api]\nlisten = "127.0.0.1:8080"\ntokens = [\n  { name = "control-room", role = "operator", env = "NIGHTSCAPE_OPERATOR_TOKEN" },\n  { name = "dashboard", role = "viewer", file = "/etc/nightscape/viewer.token" },\n]';
+  const b = el("button", { type: "button", id: "need-token-sign-in" }, t("need_token_sign_in"));
+  b.onclick = () => $("sign-in").click();
+  $("need-token").replaceChildren(el("h2", null, t("need_token_title")), el("p", null, t("need_token_why")), el("p", null, t("need_token_where")),
+    el("pre", { class: "mono" }, example), el("p", null, t("need_token_secret")), b);
+}
 function init() {
   applyLang();
-  $("lang").onclick = () => { lang = lang === "zh" ? "en" : "zh"; localStorage.setItem("nightscape-lang", lang); applyLang(); if (S.site) { renderControls(); refresh(); drawTimeline(); } };
+  $("lang").onclick = () => {
+    lang = lang === "zh" ? "en" : "zh"; localStorage.setItem("nightscape-lang", lang); applyLang();
+    renderOffline(); if (S.needToken) setNeedToken(true);
+    if (S.site) { renderControls(); renderStrip(); renderNowNext(); refresh(); drawTimeline(); drawEnergyChart(); }
+  };
   for (const b of document.querySelectorAll(".tabs button")) b.onclick = () => showTab(b.dataset.tab);
   setupMapInput(); setupControls(); setupSignIn(); setupPreview();
   // Legend: what 10/30/100 % warm white look like on the map.
   $("legend-swatches").replaceChildren(...[0.1, 0.3, 1].map((l) => {
     const s = el("span", null, Math.round(l * 100)); s.style.background = displayColor("#" + [255, 200, 128].map((c) => Math.round(c * l).toString(16).padStart(2, "0")).join("")); return s;
   }));
-  whoami().then(() => { loadSite(); refresh(); loadSkips(); });
+  whoami().then(() => { loadSite(); refresh(); loadNow(); loadSkips(); });
   setInterval(refresh, 1000);
+  setInterval(() => { if (S.connected && !S.needToken) loadNow(); }, 3000);
   setInterval(() => { if (!S.preview) loadTonight(); }, 60000);
   // The live stream beats at least once a second: silence means trouble
   // even when the socket has not been closed (a frozen daemon, a cable).
