@@ -21,6 +21,8 @@
 
 pub use nightscape_core::control::fleet as wire;
 
+mod inbox;
+
 use crate::alarms::Alarms;
 use crate::api::service::Change;
 use crate::api::ControlService;
@@ -33,6 +35,7 @@ use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS, Transport}
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -67,6 +70,8 @@ pub struct FleetView {
     pub rtt_ms: Option<f64>,
     pub last_gap: Option<wire::Gap>,
     pub nodes: BTreeMap<String, NodeView>,
+    /// Messages from the broker this node did not apply, by reason.
+    pub dropped: Dropped,
 }
 
 /// Handle kept by the daemon.
@@ -76,6 +81,9 @@ pub struct Fleet {
     client: AsyncClient,
     topics: Topics,
     node: String,
+    /// Set by [`Fleet::shutdown`]: the connection's end is then a goodbye,
+    /// not a broker gap.
+    stopping: Arc<AtomicBool>,
 }
 
 /// What the fleet task needs besides the control service.
@@ -144,7 +152,139 @@ fn ntp_state() -> Option<String> {
 enum Net {
     Up,
     Down(String),
-    Msg(String, Vec<u8>),
+}
+
+/// The largest command message a node reads (bigger ones are dropped and
+/// counted): an override's text fields are bounded far below this.
+pub(crate) const MAX_COMMAND_BYTES: usize = 64 * 1024;
+/// The largest status, energy, alarm or ping message a node reads.
+pub(crate) const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+/// What the MQTT client reads off the wire at most. Far above what any
+/// node sends, so an oversized message on a topic we subscribe to is read
+/// and dropped here instead of failing the connection (which the broker
+/// would answer with the same retained message after every reconnect).
+const MAX_INCOMING_PACKET: usize = 64 * 1024 * 1024;
+/// What a node publishes at most (its messages are bounded by construction:
+/// see [`bounded_alarms`] and [`Task::own_status`]).
+const MAX_OUTGOING_PACKET: usize = 256 * 1024;
+
+/// Messages the fleet did not apply, by reason (`GET /api/fleet`).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    oversized: AtomicU64,
+    malformed: AtomicU64,
+    queue_full: AtomicU64,
+    refused: AtomicU64,
+}
+
+/// [`Counters`] as the fleet view shows them.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Dropped {
+    /// Bigger than a node reads (commands 64 KiB, other messages 256 KiB).
+    pub oversized: u64,
+    /// Not a message of the fleet's format.
+    pub malformed: u64,
+    /// Dropped while the incoming queue was full (received again later).
+    pub queue_full: u64,
+    /// Commands refused: out of bounds, over the override cap, unknown names.
+    pub refused: u64,
+}
+
+impl Counters {
+    fn view(&self) -> Dropped {
+        Dropped {
+            oversized: self.oversized.load(Ordering::Relaxed),
+            malformed: self.malformed.load(Ordering::Relaxed),
+            queue_full: self.queue_full.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Whether a command message is an emergency override (a cheap look at
+/// its priority, for the queue's room).
+fn is_emergency(section_rest: &str, payload: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Peek {
+        #[serde(rename = "override")]
+        o: Option<PeekO>,
+    }
+    #[derive(Deserialize)]
+    struct PeekO {
+        priority: Option<i32>,
+    }
+    section_rest.starts_with("override/")
+        && serde_json::from_slice::<Peek>(payload)
+            .ok()
+            .and_then(|p| p.o?.priority)
+            .is_some_and(|p| p >= control::EMERGENCY)
+}
+
+/// Drive the MQTT connection: forward connects and losses to the fleet
+/// task, and queue what arrives in the inbox (size-checked, coalesced).
+/// Never waits on the fleet task, so the keep-alive never starves.
+async fn event_loop(
+    mut eventloop: rumqttc::EventLoop,
+    shared: Shared,
+    net_tx: mpsc::UnboundedSender<Net>,
+    inbox: Arc<inbox::Inbox>,
+    counters: Arc<Counters>,
+    stopping: Arc<AtomicBool>,
+    topics: Topics,
+) {
+    let mut backoff = Duration::from_millis(500);
+    let mut warned_oversize = false;
+    loop {
+        if shared.stop.load(Ordering::Relaxed) || stopping.load(Ordering::Relaxed) {
+            return;
+        }
+        match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                backoff = Duration::from_millis(500);
+                let _ = net_tx.send(Net::Up);
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                let received = shared.clock.now();
+                let arrived = Instant::now();
+                let section = topics.split(&p.topic);
+                let limit = match section {
+                    Some(("cmd", _)) => MAX_COMMAND_BYTES,
+                    _ => MAX_MESSAGE_BYTES,
+                };
+                if p.payload.len() > limit {
+                    counters.oversized.fetch_add(1, Ordering::Relaxed);
+                    if !warned_oversize {
+                        warned_oversize = true;
+                        tracing::warn!(topic = %p.topic, bytes = p.payload.len(), limit, "fleet: oversized message dropped (further ones are only counted in /api/fleet)");
+                    }
+                    continue;
+                }
+                let urgent =
+                    matches!(section, Some(("cmd", rest)) if is_emergency(rest, &p.payload));
+                let m = inbox::Incoming {
+                    topic: p.topic,
+                    payload: p.payload.to_vec(),
+                    retained: p.retain,
+                    received,
+                    arrived,
+                };
+                if inbox.offer(m, urgent) == inbox::Offer::Full {
+                    counters.queue_full.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                if stopping.load(Ordering::Relaxed) {
+                    return;
+                }
+                if net_tx.send(Net::Down(e.to_string())).is_err() {
+                    return;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
 }
 
 /// One command item this node knows, as persisted in the store's
@@ -156,6 +296,10 @@ struct Item {
     /// The local override or scene row (None for masters and for items
     /// seen only after they had ended).
     local_id: Option<i64>,
+    /// The newest command seen for the item (a release is a tombstone:
+    /// kept, so an older version arriving later is answered with it).
+    #[serde(default)]
+    command: Option<Command>,
 }
 
 /// This node's last will: its status with `online = false`, retained.
@@ -187,7 +331,7 @@ fn mqtt_options(
     let mut m = MqttOptions::new(client_id, b.host.clone(), b.port);
     m.set_keep_alive(Duration::from_secs(5));
     m.set_clean_session(true);
-    m.set_max_packet_size(256 * 1024, 256 * 1024);
+    m.set_max_packet_size(MAX_INCOMING_PACKET, MAX_OUTGOING_PACKET);
     if let Some(w) = will {
         m.set_last_will(w);
     }
@@ -236,33 +380,20 @@ impl Fleet {
         let client_id = format!("nightscape-{}-{}", opts.spec.topic_site, opts.node);
         let will = last_will(&opts.node, &topics);
         let mqtt = mqtt_options(&opts.spec, client_id, Some(will))?;
-        let (client, mut eventloop) = AsyncClient::new(mqtt, 1024);
+        let (client, eventloop) = AsyncClient::new(mqtt, 1024);
         let (net_tx, net_rx) = mpsc::unbounded_channel();
-        let stop = shared.stop.clone();
-        tokio::spawn(async move {
-            let mut up = false;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                match eventloop.poll().await {
-                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                        up = true;
-                        let _ = net_tx.send(Net::Up);
-                    }
-                    Ok(Event::Incoming(Packet::Publish(p))) => {
-                        let _ = net_tx.send(Net::Msg(p.topic, p.payload.to_vec()));
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        if up {
-                            up = false;
-                        }
-                        if net_tx.send(Net::Down(e.to_string())).is_err() {
-                            return;
-                        }
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                    }
-                }
-            }
-        });
+        let inbox = Arc::new(inbox::Inbox::default());
+        let counters = Arc::new(Counters::default());
+        let stopping = Arc::new(AtomicBool::new(false));
+        tokio::spawn(event_loop(
+            eventloop,
+            shared.clone(),
+            net_tx,
+            inbox.clone(),
+            counters.clone(),
+            stopping.clone(),
+            topics.clone(),
+        ));
         let config_hash = config_hash(&opts.folder);
         let now = shared.clock.now();
         let view = Arc::new(Mutex::new(FleetView {
@@ -275,6 +406,7 @@ impl Fleet {
             rtt_ms: None,
             last_gap: None,
             nodes: BTreeMap::new(),
+            dropped: Dropped::default(),
         }));
         let (change_tx, change_rx) = mpsc::unbounded_channel();
         control.connect_fleet(change_tx);
@@ -284,8 +416,18 @@ impl Fleet {
             client: client.clone(),
             topics: topics.clone(),
             node: opts.node.clone(),
+            stopping: stopping.clone(),
         };
+        let max_overrides = crate::api::ApiConfig::from_site(&shared.config().site)
+            .map_or(crate::api::service::MAX_OVERRIDES, |(c, _)| c.max_overrides);
         let task = Task {
+            inbox,
+            counters,
+            stopping,
+            max_overrides,
+            resubscribe_at: None,
+            started: Instant::now(),
+            restored: HashMap::new(),
             shared,
             control,
             client,
@@ -309,6 +451,7 @@ impl Fleet {
     /// Say goodbye: publish this node's offline status (the last will
     /// covers a crash) and disconnect, waiting at most `timeout`.
     pub async fn shutdown(&self, timeout: Duration) {
+        self.stopping.store(true, Ordering::Relaxed);
         let offline = serde_json::json!({"node": self.node, "online": false}).to_string();
         let c = self.client.clone();
         let topic = self.topics.status(&self.node);
@@ -338,6 +481,17 @@ async fn load_items(control: &ControlService) -> HashMap<String, Item> {
 }
 
 struct Task {
+    inbox: Arc<inbox::Inbox>,
+    counters: Arc<Counters>,
+    stopping: Arc<AtomicBool>,
+    /// `[api] max_overrides`: the fleet keeps to it too.
+    max_overrides: usize,
+    /// When to subscribe to the commands again (after the inbox overflowed).
+    resubscribe_at: Option<Instant>,
+    /// When this node's fleet task started.
+    started: Instant,
+    /// When each item's newest command was last published again.
+    restored: HashMap<String, Instant>,
     shared: Shared,
     control: ControlService,
     client: AsyncClient,
@@ -372,6 +526,7 @@ impl Task {
         let mut status_tick = tokio::time::interval(every);
         let mut second = tokio::time::interval(Duration::from_millis(250));
         self.down_since = Some(self.shared.clock.now());
+        let inbox = self.inbox.clone();
         loop {
             if self.shared.stop.load(std::sync::atomic::Ordering::Relaxed) {
                 return;
@@ -380,9 +535,13 @@ impl Task {
                 m = net.recv() => match m {
                     Some(Net::Up) => self.on_connect().await,
                     Some(Net::Down(e)) => self.on_disconnect(&e),
-                    Some(Net::Msg(topic, payload)) => self.on_message(&topic, &payload).await,
                     None => return,
                 },
+                _ = inbox.wait() => {
+                    if let Some(m) = inbox.pop() {
+                        self.on_message(&m).await;
+                    }
+                }
                 c = changes.recv() => match c {
                     Some(c) => self.on_local_change(c).await,
                     None => return,
@@ -400,12 +559,52 @@ impl Task {
     }
 
     fn next_version(&mut self) -> u64 {
-        let wall = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
-        self.last_version = wall.max(self.last_version + 1);
+        self.last_version = wall_ns().max(self.last_version.saturating_add(1));
         self.last_version
+    }
+
+    /// Refuse a command: counted, logged (the first ten, then every
+    /// thousandth, so a flood does not flood the log).
+    fn refuse(&self, item_key: &str, origin: &str, why: &str) {
+        let n = self.counters.refused.fetch_add(1, Ordering::Relaxed) + 1;
+        if n <= 10 || n % 1000 == 0 {
+            tracing::warn!(
+                key = item_key,
+                origin,
+                refused = n,
+                "fleet: command refused: {why}"
+            );
+        }
+    }
+
+    /// Publish the newest command this node knows for an item again
+    /// (retained), after an older one replaced it on the broker. At most
+    /// once per item every few seconds: a replay loop costs little.
+    fn restore(&mut self, kind: Kind, key: &str, item_key: &str, known: &Item) {
+        let Some(cmd) = &known.command else { return };
+        let now = Instant::now();
+        if self
+            .restored
+            .get(item_key)
+            .is_some_and(|t| now.duration_since(*t) < RESTORE_EVERY)
+        {
+            return;
+        }
+        if self.restored.len() > 10_000 {
+            self.restored
+                .retain(|_, t| now.duration_since(*t) < RESTORE_EVERY);
+        }
+        self.restored.insert(item_key.to_string(), now);
+        tracing::info!(
+            key = item_key,
+            version = cmd.version,
+            "fleet: an older version of a command reached the broker; publishing the newest again"
+        );
+        self.publish(
+            self.topics.cmd(kind, key),
+            true,
+            serde_json::to_vec(cmd).unwrap_or_default(),
+        );
     }
 
     fn audit(&self, origin: &str, action: &str, detail: serde_json::Value) -> AuditEntry {
@@ -433,6 +632,16 @@ impl Task {
     }
 
     fn publish(&self, topic: String, retain: bool, payload: Vec<u8>) {
+        // A packet over the client's limit would fail the connection: what
+        // a node sends is bounded by construction, and this is the backstop.
+        if payload.len() + topic.len() + 16 > MAX_OUTGOING_PACKET {
+            tracing::warn!(
+                topic,
+                bytes = payload.len(),
+                "fleet: message too large to publish; not sent"
+            );
+            return;
+        }
         // try_publish: while the broker is away the request queue fills and
         // old status is worth nothing; commands are republished on reconnect.
         if let Err(e) = self
@@ -512,18 +721,20 @@ impl Task {
                 version,
                 origin,
                 local_id,
+                command: Some(cmd),
             },
         )
         .await;
     }
 
-    async fn on_message(&mut self, topic: &str, payload: &[u8]) {
-        let Some((section, rest)) = self.topics.split(topic) else {
+    async fn on_message(&mut self, m: &inbox::Incoming) {
+        let Some((section, rest)) = self.topics.split(&m.topic) else {
             return;
         };
+        let payload = m.payload.as_slice();
         match section {
             "cmd" => self.on_command(rest, payload).await,
-            "status" => self.on_status(rest, payload),
+            "status" => self.on_status(rest, m),
             "energy" => {}
             "ping" if rest == self.opts.node => {
                 let nonce: Option<u64> = std::str::from_utf8(payload)
@@ -560,17 +771,33 @@ impl Task {
         let cmd = match Command::parse(kind, payload) {
             Ok(c) => c,
             Err(e) => {
-                tracing::warn!(topic = rest, "fleet: command ignored: {e}");
+                self.counters.malformed.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(topic = rest, "fleet: command ignored: {e}");
                 return;
             }
         };
-        self.last_version = self.last_version.max(cmd.version);
+        let now = self.shared.clock.now();
+        if cmd.version > wall_ns().saturating_add(FUTURE_VERSION_NS) {
+            self.refuse(&item_key, &cmd.origin, "its version is from the future");
+            return;
+        }
         let known = self.items.get(&item_key).cloned();
         if let Some(k) = &known {
             if !wire::newer((cmd.version, &cmd.origin), (k.version, &k.origin)) {
+                if wire::newer((k.version, &k.origin), (cmd.version, &cmd.origin)) {
+                    // An older version replaced the broker's copy (a replay,
+                    // or a node that missed the change): put the newest back,
+                    // so a node starting with empty state gets it.
+                    self.restore(kind, key, &item_key, k);
+                }
                 return;
             }
         }
+        if let Err(why) = check_bounds(&cmd, now) {
+            self.refuse(&item_key, &cmd.origin, &why);
+            return;
+        }
+        self.last_version = self.last_version.max(cmd.version);
         let now = self.shared.clock.now();
         let cfg = self.shared.config();
         let detail = serde_json::json!({ "key": item_key, "version": cmd.version });
@@ -593,11 +820,22 @@ impl Task {
                     None => {
                         let o: Override = w.to_override();
                         if let Err(e) = control::validate_override(&cfg, &o) {
-                            tracing::warn!(
-                                "fleet: override {item_key} from {} refused: {e}",
-                                cmd.origin
-                            );
+                            self.refuse(&item_key, &cmd.origin, &e.to_string());
                             return;
+                        }
+                        if o.priority < control::EMERGENCY {
+                            let in_force = self.control.book().await.overrides_in_force();
+                            let limit = self
+                                .max_overrides
+                                .saturating_sub(emergency_room(self.max_overrides));
+                            if in_force >= limit {
+                                self.refuse(
+                                    &item_key,
+                                    &cmd.origin,
+                                    &format!("{in_force} overrides are in force, the most the fleet may add ([api] max_overrides = {}, {} kept for emergencies)", self.max_overrides, emergency_room(self.max_overrides)),
+                                );
+                                return;
+                            }
                         }
                         let audit = self.audit(&cmd.origin, "fleet.override.apply", detail);
                         match self.control.insert_override(o, audit).await {
@@ -626,10 +864,7 @@ impl Task {
                     None => {
                         let s: Scene = w.to_scene();
                         if let Err(e) = validate_scene(&cfg, &s) {
-                            tracing::warn!(
-                                "fleet: scene {item_key} from {} refused: {e}",
-                                cmd.origin
-                            );
+                            self.refuse(&item_key, &cmd.origin, &e.to_string());
                             return;
                         }
                         let audit = self.audit(&cmd.origin, "fleet.scene.apply", detail);
@@ -646,7 +881,7 @@ impl Task {
             Kind::Master => {
                 let Some(m) = &cmd.master else { return };
                 if let Err(e) = validate_master(&cfg, m) {
-                    tracing::warn!("fleet: master {item_key} from {} refused: {e}", cmd.origin);
+                    self.refuse(&item_key, &cmd.origin, &e.to_string());
                     return;
                 }
                 let audit = self.audit(&cmd.origin, "fleet.master.set", detail);
@@ -664,17 +899,19 @@ impl Task {
                 version: cmd.version,
                 origin: cmd.origin.clone(),
                 local_id,
+                command: Some(cmd),
             },
         )
         .await;
     }
 
-    fn on_status(&mut self, node: &str, payload: &[u8]) {
-        let Ok(status) = serde_json::from_slice::<Status>(payload) else {
+    fn on_status(&mut self, node: &str, m: &inbox::Incoming) {
+        let Ok(status) = serde_json::from_slice::<Status>(&m.payload) else {
+            self.counters.malformed.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(node, "fleet: unreadable status");
             return;
         };
-        let now = self.shared.clock.now();
+        let now = m.received;
         let mut view = lock(&self.view);
         let offset = match (status.at, node == self.opts.node) {
             (_, true) => Some(0.0),
@@ -749,6 +986,10 @@ impl Task {
     }
 
     fn on_disconnect(&mut self, error: &str) {
+        if self.stopping.load(Ordering::Relaxed) || self.shared.stop.load(Ordering::Relaxed) {
+            // This node is saying goodbye: not a gap in the broker.
+            return;
+        }
         let now = self.shared.clock.now();
         let was_up = {
             let mut view = lock(&self.view);
@@ -803,6 +1044,7 @@ impl Task {
                         version: self.next_version(),
                         origin: self.opts.node.clone(),
                         local_id: Some(o.id),
+                        command: None,
                     },
                 ),
             };
@@ -814,6 +1056,8 @@ impl Task {
                 scene: None,
                 master: None,
             };
+            let mut item = item;
+            item.command = Some(cmd.clone());
             self.remember(&format!("override/{k}"), item).await;
             out.push((Kind::Override, k, cmd));
         }
@@ -841,6 +1085,7 @@ impl Task {
                         version: self.next_version(),
                         origin: self.opts.node.clone(),
                         local_id: Some(s.id),
+                        command: None,
                     },
                 ),
             };
@@ -852,6 +1097,8 @@ impl Task {
                 scene: Some(wire::WireScene::from_scene(s)),
                 master: None,
             };
+            let mut item = item;
+            item.command = Some(cmd.clone());
             self.remember(&format!("scene/{k}"), item).await;
             out.push((Kind::Scene, k, cmd));
         }
@@ -867,6 +1114,7 @@ impl Task {
                     version: self.next_version(),
                     origin: self.opts.node.clone(),
                     local_id: None,
+                    command: None,
                 },
             };
             let cmd = Command {
@@ -877,6 +1125,8 @@ impl Task {
                 scene: None,
                 master: Some(m.clone()),
             };
+            let mut item = item;
+            item.command = Some(cmd.clone());
             self.remember(&item_key, item).await;
             out.push((Kind::Master, k, cmd));
         }
@@ -900,6 +1150,24 @@ impl Task {
             self.resync_at = None;
             self.resync().await;
         }
+        // Commands dropped while the inbox was full are still retained on
+        // the broker: subscribe again once caught up, and it sends them.
+        if self.inbox.take_overflow() > 0 {
+            self.resubscribe_at = Some(Instant::now() + Duration::from_secs(2));
+        }
+        if self.inbox.len() == 0 && self.resubscribe_at.is_some_and(|t| Instant::now() >= t) {
+            self.resubscribe_at = None;
+            tracing::info!(
+                "fleet: the incoming queue overflowed; asking the broker for the commands again"
+            );
+            if let Err(e) = self
+                .client
+                .try_subscribe(self.topics.cmd_all(), QoS::AtLeastOnce)
+            {
+                tracing::warn!("fleet: subscribe: {e}");
+            }
+        }
+        lock(&self.view).dropped = self.counters.view();
         // Alarms from the fleet view: peers silent, on other files, drifting.
         let now = self.shared.clock.now();
         let silent_after = self.opts.spec.status_every * SILENT_PERIODS + 5.0;
@@ -971,16 +1239,24 @@ impl Task {
             config_hash: Some(view.config_hash.clone()),
             rtt_ms: self.rtt_ms,
             ntp: None,
-            playing: stats.active_shows.clone(),
+            // Bounded by construction (a few KiB whatever the site): the
+            // console needs a summary, not the patch.
+            playing: stats
+                .active_shows
+                .iter()
+                .take(50)
+                .map(|n| clip(n, 100))
+                .collect(),
             outputs: stats
                 .outputs
                 .iter()
+                .take(64)
                 .map(|h| wire::OutputStatus {
                     kind: h.kind.to_string(),
-                    target: h.target.clone(),
+                    target: clip(&h.target, 200),
                     state: h.state.to_string(),
-                    universes: h.universes.clone(),
-                    last_error: h.last_error.clone(),
+                    universes: h.universes.iter().take(256).copied().collect(),
+                    last_error: h.last_error.as_deref().map(|e| clip(e, 300)),
                 })
                 .collect(),
             power_w: self
@@ -1059,16 +1335,49 @@ impl Task {
     }
 
     fn publish_alarms(&self) {
-        let list = serde_json::json!({
-            "node": self.opts.node,
-            "active": self.opts.alarms.active(),
-        });
+        let list = bounded_alarms(&self.opts.node, self.opts.alarms.active());
         self.publish(
             self.topics.alarms(&self.opts.node),
             true,
             serde_json::to_vec(&list).unwrap_or_default(),
         );
     }
+}
+
+/// Alarms published per node at most (the rest are counted).
+pub(crate) const MAX_PUBLISHED_ALARMS: usize = 100;
+/// Characters of an alarm's key and message published at most.
+const MAX_ALARM_TEXT: usize = 300;
+
+fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_string(),
+        Some((i, _)) => format!("{}…", &text[..i]),
+    }
+}
+
+/// A node's alarms message, bounded by construction: at most
+/// [`MAX_PUBLISHED_ALARMS`] alarms (the oldest raised first), each text
+/// clipped, with the total count, so it stays far below the packet limit
+/// whatever happens to the node (about 100 × 700 bytes).
+pub(crate) fn bounded_alarms(
+    node: &str,
+    mut active: Vec<crate::alarms::Alarm>,
+) -> serde_json::Value {
+    let total = active.len();
+    active.sort_by(|a, b| a.raised.cmp(&b.raised).then_with(|| a.key.cmp(&b.key)));
+    active.truncate(MAX_PUBLISHED_ALARMS);
+    for a in &mut active {
+        a.key = clip(&a.key, MAX_ALARM_TEXT);
+        a.kind = clip(&a.kind, 64);
+        a.message = clip(&a.message, MAX_ALARM_TEXT);
+    }
+    serde_json::json!({
+        "node": node,
+        "active": active,
+        "total": total,
+        "truncated": total > active.len(),
+    })
 }
 
 fn tonight_kwh(state_dir: &Path, night: chrono::NaiveDate) -> Option<f64> {
@@ -1081,6 +1390,104 @@ fn tonight_kwh(state_dir: &Path, night: chrono::NaiveDate) -> Option<f64> {
         .map(|s| s.kwh)
         .sum();
     Some(kwh)
+}
+
+/// Nanoseconds since 1970 by the wall clock (command versions).
+fn wall_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// A command whose version is further ahead of this node's wall clock is
+/// refused: it would win over every later change for that long.
+const FUTURE_VERSION_NS: u64 = 24 * 3600 * 1_000_000_000;
+/// How far ahead of this node's clock an item may start.
+const FUTURE_START_S: i64 = 60;
+/// How often an item's newest command is published again at most.
+const RESTORE_EVERY: Duration = Duration::from_secs(5);
+
+/// Override slots the fleet leaves free for an operator's emergency: the
+/// fleet adds ordinary overrides only up to `max − room`.
+pub(crate) fn emergency_room(max_overrides: usize) -> usize {
+    (max_overrides / 20).clamp(1, 50)
+}
+
+/// The API's bounds on a command from the broker: the same text lengths,
+/// durations and priorities an operator could give (so nothing from the
+/// broker outranks an emergency), an item that starts no later than a
+/// minute from now, and an end after its start.
+fn check_bounds(cmd: &Command, now: DateTime<Utc>) -> Result<(), String> {
+    use crate::api::views::{MAX_SECONDS, MAX_TEXT};
+    let text = |field: &str, v: &str| {
+        if v.chars().count() > MAX_TEXT {
+            Err(format!("{field} is longer than {MAX_TEXT} characters"))
+        } else {
+            Ok(())
+        }
+    };
+    let priority = |p: i32| {
+        if (0..=control::EMERGENCY).contains(&p) {
+            Ok(())
+        } else {
+            Err(format!(
+                "priority {p} is outside 0..={}",
+                control::EMERGENCY
+            ))
+        }
+    };
+    let fade = |f: f64| {
+        if f.is_finite() && (0.0..=MAX_SECONDS).contains(&f) {
+            Ok(())
+        } else {
+            Err(format!("fade {f} s is outside 0..={MAX_SECONDS} s"))
+        }
+    };
+    let span = |from: DateTime<Utc>, to: Option<DateTime<Utc>>| {
+        if from > now + chrono::Duration::seconds(FUTURE_START_S) {
+            return Err(format!("it starts in the future ({from})"));
+        }
+        if let Some(to) = to {
+            let s = crate::engine::seconds_between(from, to);
+            if !(0.0..=MAX_SECONDS).contains(&s) {
+                return Err(format!(
+                    "its duration {s:.0} s is outside 0..={MAX_SECONDS} s"
+                ));
+            }
+        }
+        Ok(())
+    };
+    text("origin", &cmd.origin)?;
+    if let Some(o) = &cmd.override_ {
+        text("target", &o.target)?;
+        text("author", &o.author)?;
+        if let Some(n) = &o.note {
+            text("note", n)?;
+        }
+        if let control::Action::Color(c) | control::Action::Show(c) = &o.action {
+            text("action", c)?;
+        }
+        priority(o.priority)?;
+        fade(o.fade)?;
+        span(o.created, o.expires)?;
+    }
+    if let Some(sc) = &cmd.scene {
+        text("show", &sc.show)?;
+        text("author", &sc.author)?;
+        if let Some(t) = &sc.target {
+            text("target", t)?;
+        }
+        priority(sc.priority)?;
+        if let Some(f) = sc.fade {
+            fade(f)?;
+        }
+        span(sc.started, Some(sc.ends))?;
+    }
+    if let Some(m) = &cmd.master {
+        text("target", &m.target)?;
+    }
+    Ok(())
 }
 
 fn validate_scene(cfg: &crate::config::Config, s: &Scene) -> Result<(), control::FieldError> {
@@ -1161,4 +1568,62 @@ pub async fn snapshot(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_alarms_message_is_bounded_whatever_the_alarms() {
+        let at = Utc::now();
+        let many: Vec<crate::alarms::Alarm> = (0..10_000)
+            .map(|i| crate::alarms::Alarm {
+                key: format!("node:{i}:{}", "k".repeat(10_000)),
+                kind: "node_down".repeat(100),
+                message: "m".repeat(100_000),
+                raised: at,
+                cleared: None,
+            })
+            .collect();
+        let v = bounded_alarms("a", many);
+        let bytes = serde_json::to_vec(&v).unwrap().len();
+        assert!(bytes < 100 * 1024, "{bytes} bytes");
+        assert_eq!(v["total"], 10_000);
+        assert_eq!(v["truncated"], true);
+        assert_eq!(v["active"].as_array().unwrap().len(), MAX_PUBLISHED_ALARMS);
+    }
+
+    #[test]
+    fn commands_out_of_the_api_bounds_are_refused() {
+        let now = Utc::now();
+        let ok = Command::parse(
+            Kind::Override,
+            format!(
+                r##"{{"version": 1, "override": {{"target": "*", "action": {{"color": "#ff0000"}}, "created": "{}", "priority": 1000000}}}}"##,
+                now.to_rfc3339()
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(check_bounds(&ok, now), Ok(()));
+        let mut c = ok.clone();
+        c.override_.as_mut().unwrap().priority = control::EMERGENCY + 1;
+        assert!(check_bounds(&c, now).unwrap_err().contains("priority"));
+        let mut c = ok.clone();
+        c.override_.as_mut().unwrap().note = Some("n".repeat(501));
+        assert!(check_bounds(&c, now).unwrap_err().contains("note"));
+        let mut c = ok.clone();
+        c.override_.as_mut().unwrap().fade = f64::NAN;
+        assert!(check_bounds(&c, now).unwrap_err().contains("fade"));
+        let mut c = ok.clone();
+        c.override_.as_mut().unwrap().expires = Some(now + chrono::Duration::days(400));
+        assert!(check_bounds(&c, now).unwrap_err().contains("duration"));
+        let mut c = ok;
+        c.override_.as_mut().unwrap().created = now + chrono::Duration::days(1);
+        assert!(check_bounds(&c, now).unwrap_err().contains("future"));
+        assert_eq!(emergency_room(1000), 50);
+        assert_eq!(emergency_room(20), 1);
+        assert_eq!(emergency_room(0), 1);
+    }
 }

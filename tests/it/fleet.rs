@@ -19,10 +19,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const AT: &str = "2026-12-31T20:00:00+08:00";
-const OPERATOR: &str = "operator-secret-0123456789";
+pub(crate) const AT: &str = "2026-12-31T20:00:00+08:00";
+pub(crate) const OPERATOR: &str = "operator-secret-0123456789";
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -30,7 +30,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn mosquitto() -> Option<PathBuf> {
+pub(crate) fn mosquitto() -> Option<PathBuf> {
     [
         "/usr/sbin/mosquitto",
         "/usr/bin/mosquitto",
@@ -42,10 +42,10 @@ fn mosquitto() -> Option<PathBuf> {
 }
 
 /// A mosquitto process on 127.0.0.1:port without persistence, killed on drop.
-struct Broker(Child);
+pub(crate) struct Broker(pub(crate) Child);
 
 impl Broker {
-    fn start(bin: &Path, dir: &Path, port: u16) -> Broker {
+    pub(crate) fn start(bin: &Path, dir: &Path, port: u16) -> Broker {
         let conf = dir.join("mosquitto.conf");
         std::fs::write(
             &conf,
@@ -79,7 +79,7 @@ impl Drop for Broker {
     }
 }
 
-fn agent() -> ureq::Agent {
+pub(crate) fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(5)))
@@ -87,7 +87,7 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
-fn get(agent: &ureq::Agent, url: &str) -> Option<Value> {
+pub(crate) fn get(agent: &ureq::Agent, url: &str) -> Option<Value> {
     let mut r = agent
         .get(url)
         .header("Authorization", format!("Bearer {OPERATOR}"))
@@ -100,7 +100,7 @@ fn get(agent: &ureq::Agent, url: &str) -> Option<Value> {
 }
 
 /// Poll `f` every 20 ms until it is true or `limit` passes.
-fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+pub(crate) fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
         if f() {
@@ -111,7 +111,7 @@ fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     false
 }
 
-fn recv_universe(rx: &UdpSocket, universe: u16, limit: Duration) -> Option<Vec<u8>> {
+pub(crate) fn recv_universe(rx: &UdpSocket, universe: u16, limit: Duration) -> Option<Vec<u8>> {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
         if let Some((u, _, d)) = common::recv_artdmx(rx) {
@@ -124,7 +124,7 @@ fn recv_universe(rx: &UdpSocket, universe: u16, limit: Duration) -> Option<Vec<u
 }
 
 /// Wait for a packet of `universe` with `want` at `offset`; how long it took.
-fn wait_for_dmx(
+pub(crate) fn wait_for_dmx(
     rx: &UdpSocket,
     universe: u16,
     offset: usize,
@@ -143,16 +143,16 @@ fn wait_for_dmx(
     None
 }
 
-struct Fleet {
-    tmp: tempfile::TempDir,
-    site: PathBuf,
-    rx: [UdpSocket; 3],
-    crown: (u16, usize),
+pub(crate) struct Fleet {
+    pub(crate) tmp: tempfile::TempDir,
+    pub(crate) site: PathBuf,
+    pub(crate) rx: [UdpSocket; 3],
+    pub(crate) crown: (u16, usize),
 }
 
-const NODES: [&str; 3] = ["a", "b", "c"];
+pub(crate) const NODES: [&str; 3] = ["a", "b", "c"];
 
-fn fleet_site(broker_port: u16) -> Fleet {
+pub(crate) fn fleet_site(broker_port: u16) -> Fleet {
     let tmp = tempfile::tempdir().unwrap();
     let site = common::demo_site_in(tmp.path());
     let cfg = nightscape::config::load(&site).unwrap();
@@ -224,7 +224,7 @@ node = "c"
     }
 }
 
-fn start_node(f: &Fleet, i: usize) -> common::Daemon {
+pub(crate) fn start_node(f: &Fleet, i: usize) -> common::Daemon {
     let state = state_dir(f, i);
     common::spawn_daemon(
         &f.site,
@@ -245,16 +245,16 @@ fn start_node(f: &Fleet, i: usize) -> common::Daemon {
     )
 }
 
-fn state_dir(f: &Fleet, i: usize) -> PathBuf {
+pub(crate) fn state_dir(f: &Fleet, i: usize) -> PathBuf {
     f.tmp.path().join(format!("var-{}", NODES[i]))
 }
 
 /// Node `i`'s API (each listens on port 0 and writes its address to its state folder).
-fn base(f: &Fleet, i: usize) -> String {
+pub(crate) fn base(f: &Fleet, i: usize) -> String {
     common::api_base(&state_dir(f, i))
 }
 
-fn connected(agent: &ureq::Agent, f: &Fleet, i: usize) -> bool {
+pub(crate) fn connected(agent: &ureq::Agent, f: &Fleet, i: usize) -> bool {
     get(agent, &format!("{}/api/fleet", base(f, i))).is_some_and(|v| v["connected"] == json!(true))
 }
 

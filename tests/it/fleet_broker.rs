@@ -1,0 +1,431 @@
+//! The fleet's broker traffic under abuse, with real daemons and a real
+//! mosquitto on a loopback port the test owns: a flood of valid commands
+//! stays inside the API's caps and leaves room for an emergency; bad and
+//! oversized messages are dropped and counted without losing the
+//! connection; a replayed old command cannot undo a release, not even on a
+//! node restarted with empty state.
+//!
+//! Skipped (with a message) when `mosquitto` is not installed. Every wait
+//! is bounded.
+
+use crate::fleet::{
+    agent, base, connected, fleet_site, free_port, get, mosquitto, start_node, state_dir,
+    wait_until, Broker, Fleet, AT, OPERATOR,
+};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+const ROOT: &str = "nightscape/testcity";
+
+/// A plain MQTT client (a city system, an attacker) on the test's broker.
+pub(crate) struct Client {
+    client: rumqttc::Client,
+    pump: Option<std::thread::JoinHandle<()>>,
+    acks: std::sync::mpsc::Receiver<()>,
+    retained: std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>,
+}
+
+impl Client {
+    pub(crate) fn connect(port: u16, id: &str) -> Client {
+        let mut opts = rumqttc::MqttOptions::new(id, "127.0.0.1", port);
+        opts.set_keep_alive(Duration::from_secs(30));
+        opts.set_max_packet_size(64 << 20, 64 << 20);
+        let (client, mut conn) = rumqttc::Client::new(opts, 64);
+        let (tx, acks) = std::sync::mpsc::channel();
+        let retained = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = retained.clone();
+        let pump = std::thread::spawn(move || {
+            for ev in conn.iter() {
+                match ev {
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))) => {
+                        let _ = tx.send(());
+                    }
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
+                        seen.lock().unwrap().push((p.topic, p.payload.to_vec()));
+                    }
+                    Ok(rumqttc::Event::Outgoing(rumqttc::Outgoing::Disconnect)) => return,
+                    Ok(_) => {}
+                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                }
+            }
+        });
+        Client {
+            client,
+            pump: Some(pump),
+            acks,
+            retained,
+        }
+    }
+
+    /// Publish every message (retained, QoS 0), then one at QoS 1 and wait
+    /// for its acknowledgement: the broker then has them all.
+    pub(crate) fn publish_all(&self, messages: &[(String, Vec<u8>)]) {
+        for (topic, payload) in messages {
+            self.client
+                .publish(topic, rumqttc::QoS::AtMostOnce, true, payload.clone())
+                .unwrap();
+        }
+        self.client
+            .publish(
+                format!("{ROOT}/test/done"),
+                rumqttc::QoS::AtLeastOnce,
+                false,
+                b"1".to_vec(),
+            )
+            .unwrap();
+        self.acks
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the broker did not acknowledge the test's messages");
+    }
+
+    /// The retained messages under `filter`, as a fresh subscriber gets them.
+    pub(crate) fn retained(&self, filter: &str, wait: Duration) -> Vec<(String, Vec<u8>)> {
+        self.retained.lock().unwrap().clear();
+        self.client
+            .subscribe(filter, rumqttc::QoS::AtLeastOnce)
+            .unwrap();
+        std::thread::sleep(wait);
+        let _ = self.client.unsubscribe(filter);
+        std::thread::sleep(Duration::from_millis(100));
+        std::mem::take(&mut *self.retained.lock().unwrap())
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.client.disconnect();
+        if let Some(p) = self.pump.take() {
+            let _ = p.join();
+        }
+    }
+}
+
+fn override_cmd(version: u64, color: &str, priority: i32, extra: Value) -> Vec<u8> {
+    let mut o = json!({
+        "target": "tower-crown",
+        "action": {"color": color},
+        "priority": priority,
+        "created": AT,
+        "expires": "2026-12-31T21:00:00+08:00",
+        "fade": 0,
+    });
+    if let (Value::Object(o), Value::Object(e)) = (&mut o, extra) {
+        o.extend(e);
+    }
+    serde_json::to_vec(&json!({"version": version, "origin": "flood", "override": o})).unwrap()
+}
+
+fn status(agent: &ureq::Agent, f: &Fleet, i: usize) -> Option<Value> {
+    get(agent, &format!("{}/api/status", base(f, i)))
+}
+
+fn in_force(agent: &ureq::Agent, f: &Fleet, i: usize) -> Option<u64> {
+    status(agent, f, i).and_then(|v| v["overrides_in_force"].as_u64())
+}
+
+fn all_overrides(agent: &ureq::Agent, f: &Fleet, i: usize) -> Vec<Value> {
+    get(agent, &format!("{}/api/overrides", base(f, i)))
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+}
+
+/// The site with `[api] max_overrides = max`.
+fn site_with_cap(broker_port: u16, max: usize) -> Fleet {
+    let f = fleet_site(broker_port);
+    let p = f.site.join("site.toml");
+    let text = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(
+        &p,
+        text.replacen("[api]\n", &format!("[api]\nmax_overrides = {max}\n"), 1),
+    )
+    .unwrap();
+    f
+}
+
+fn start_two(f: &Fleet, agent: &ureq::Agent) -> Vec<crate::common::Daemon> {
+    let nodes: Vec<_> = (0..2).map(|i| start_node(f, i)).collect();
+    for i in 0..2 {
+        assert!(
+            wait_until(Duration::from_secs(30), || connected(agent, f, i)),
+            "node {i} did not join the fleet"
+        );
+    }
+    nodes
+}
+
+#[test]
+fn fleet_flood_keeps_the_caps_and_room_for_an_emergency() {
+    let Some(bin) = mosquitto() else {
+        eprintln!("skipped: mosquitto is not installed (apt-get install mosquitto)");
+        return;
+    };
+    let port = free_port();
+    let f = site_with_cap(port, 20);
+    let _broker = Broker::start(&bin, f.tmp.path(), port);
+    let agent = agent();
+    let _nodes = start_two(&f, &agent);
+
+    // First the commands the API would refuse (while there is room), then
+    // a flood of valid ones: distinct ids, and one id sent 2,000 times.
+    let mut msgs: Vec<(String, Vec<u8>)> = vec![
+        (
+            format!("{ROOT}/cmd/override/too-high"),
+            override_cmd(1, "#ff0001", 2_000_000, json!({})),
+        ),
+        (
+            format!("{ROOT}/cmd/override/long-note"),
+            override_cmd(1, "#ff0002", 2000, json!({"note": "x".repeat(600)})),
+        ),
+        (
+            format!("{ROOT}/cmd/override/long-fade"),
+            override_cmd(1, "#ff0003", 2000, json!({"fade": 1e12})),
+        ),
+        (
+            format!("{ROOT}/cmd/override/ten-years"),
+            override_cmd(
+                1,
+                "#ff0004",
+                2000,
+                json!({"expires": "2036-12-31T21:00:00+08:00"}),
+            ),
+        ),
+    ];
+    for i in 0..3000u64 {
+        msgs.push((
+            format!("{ROOT}/cmd/override/flood-{i}"),
+            override_cmd(10 + i, "#ff00ff", 2000, json!({})),
+        ));
+    }
+    for i in 0..2000u64 {
+        msgs.push((
+            format!("{ROOT}/cmd/override/flood-same"),
+            override_cmd(10 + i, "#ff00fe", 2000, json!({})),
+        ));
+    }
+    let city = Client::connect(port, "flooder");
+    let t0 = Instant::now();
+    city.publish_all(&msgs);
+    eprintln!(
+        "flood: {} override commands published in {:?}",
+        msgs.len(),
+        t0.elapsed()
+    );
+
+    // Each node fills up to the cap less the emergency room (20 - 1), and
+    // never beyond the cap.
+    for i in 0..2 {
+        let mut peak = 0;
+        assert!(
+            wait_until(Duration::from_secs(60), || {
+                let n = in_force(&agent, &f, i).unwrap_or(0);
+                peak = peak.max(n);
+                n == 19
+            }),
+            "node {i}: overrides in force never settled at 19 (peak {peak})"
+        );
+        assert!(peak <= 20, "node {i}: {peak} overrides in force, cap 20");
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    for i in 0..2 {
+        assert_eq!(
+            in_force(&agent, &f, i),
+            Some(19),
+            "node {i} went past the cap"
+        );
+        let list = all_overrides(&agent, &f, i);
+        for o in &list {
+            let s = o.to_string();
+            for bad in ["#ff0001", "#ff0002", "#ff0003", "#ff0004"] {
+                assert!(
+                    !s.contains(bad),
+                    "node {i} applied a command the API would refuse: {s}"
+                );
+            }
+        }
+        let v = get(&agent, &format!("{}/api/fleet", base(&f, i))).unwrap();
+        assert!(
+            v["dropped"]["refused"].as_u64().unwrap_or(0) >= 4,
+            "node {i} did not count refusals: {v}"
+        );
+        assert_eq!(v["connected"], json!(true));
+    }
+
+    // An operator's emergency on A is accepted and reaches B.
+    let mut r = agent
+        .post(format!("{}/api/overrides", base(&f, 0)))
+        .header("Authorization", format!("Bearer {OPERATOR}"))
+        .send_json(json!({"target": "*", "blackout": true, "priority": "emergency"}))
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        201,
+        "emergency refused: {}",
+        r.body_mut().read_to_string().unwrap_or_default()
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || status(&agent, &f, 1)
+            .is_some_and(|v| v["emergency"] == json!(true))),
+        "the emergency did not reach node B"
+    );
+    // A master set on B still reaches A quickly: the queue is not clogged.
+    let t0 = Instant::now();
+    let r = agent
+        .post(format!("{}/api/master", base(&f, 1)))
+        .header("Authorization", format!("Bearer {OPERATOR}"))
+        .send_json(json!({"level": 0.5}))
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(
+        wait_until(Duration::from_secs(10), || status(&agent, &f, 0)
+            .is_some_and(|v| v["masters"]
+                .as_array()
+                .is_some_and(|m| !m.is_empty()))),
+        "a master set on B did not reach A after the flood"
+    );
+    eprintln!(
+        "after the flood: a master set on B reached A in {:?}",
+        t0.elapsed()
+    );
+}
+
+#[test]
+fn fleet_oversized_and_malformed_messages_are_dropped_not_the_connection() {
+    let Some(bin) = mosquitto() else {
+        eprintln!("skipped: mosquitto is not installed (apt-get install mosquitto)");
+        return;
+    };
+    let port = free_port();
+    let f = fleet_site(port);
+    let _broker = Broker::start(&bin, f.tmp.path(), port);
+    let agent = agent();
+    // The bad messages are retained before the nodes start, so every
+    // (re)connect would get them again.
+    let city = Client::connect(port, "vandal");
+    city.publish_all(&[
+        (
+            format!("{ROOT}/cmd/override/huge"),
+            vec![b' '; 10 * 1024 * 1024],
+        ),
+        (
+            format!("{ROOT}/cmd/override/garbage"),
+            b"{not json".to_vec(),
+        ),
+        (format!("{ROOT}/status/ghost"), vec![b'x'; 1024 * 1024]),
+    ]);
+    let _nodes = start_two(&f, &agent);
+    // Ten seconds connected without a gap, the drops counted.
+    std::thread::sleep(Duration::from_secs(10));
+    for i in 0..2 {
+        let v = get(&agent, &format!("{}/api/fleet", base(&f, i))).unwrap();
+        assert_eq!(v["connected"], json!(true), "node {i}: {v}");
+        assert!(v["last_gap"].is_null(), "node {i} lost the broker: {v}");
+        assert!(
+            v["dropped"]["oversized"].as_u64().unwrap_or(0) >= 2,
+            "node {i}: {v}"
+        );
+        assert!(
+            v["dropped"]["malformed"].as_u64().unwrap_or(0) >= 1,
+            "node {i}: {v}"
+        );
+        let alarms = get(&agent, &format!("{}/api/alarms", base(&f, i))).unwrap();
+        assert!(
+            !alarms.to_string().contains("broker_gap"),
+            "node {i} reconnected: {alarms}"
+        );
+    }
+    // Commands still flow.
+    city.publish_all(&[(
+        format!("{ROOT}/cmd/override/after"),
+        override_cmd(5, "#00ff00", 2000, json!({})),
+    )]);
+    for i in 0..2 {
+        assert!(
+            wait_until(Duration::from_secs(10), || all_overrides(&agent, &f, i)
+                .iter()
+                .any(|o| o.to_string().contains("#00ff00"))),
+            "node {i} did not apply a command after the bad ones"
+        );
+    }
+}
+
+#[test]
+fn fleet_release_is_a_tombstone_a_replay_cannot_undo() {
+    let Some(bin) = mosquitto() else {
+        eprintln!("skipped: mosquitto is not installed (apt-get install mosquitto)");
+        return;
+    };
+    let port = free_port();
+    let f = fleet_site(port);
+    let _broker = Broker::start(&bin, f.tmp.path(), port);
+    let agent = agent();
+    let mut nodes = start_two(&f, &agent);
+    let spy = Client::connect(port, "spy");
+
+    let r = agent
+        .post(format!("{}/api/overrides", base(&f, 0)))
+        .header("Authorization", format!("Bearer {OPERATOR}"))
+        .send_json(json!({"target": "tower-crown", "color": "#0000ff", "fade": 0, "ttl": "1h"}))
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    assert!(wait_until(Duration::from_secs(10), || in_force(
+        &agent, &f, 1
+    ) == Some(1)));
+    // The attacker's copy of the command as it was.
+    let filter = format!("{ROOT}/cmd/override/#");
+    let old = spy.retained(&filter, Duration::from_millis(500));
+    assert_eq!(old.len(), 1, "{old:?}");
+    let (topic, old_payload) = old[0].clone();
+
+    let r = agent
+        .delete(format!("{}/api/overrides?target=tower-crown", base(&f, 0)))
+        .header("Authorization", format!("Bearer {OPERATOR}"))
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(wait_until(Duration::from_secs(10), || in_force(
+        &agent, &f, 1
+    ) == Some(0)));
+
+    // Replay the old command over the retained release.
+    spy.publish_all(&[(topic.clone(), old_payload.clone())]);
+    let mut last = Vec::new();
+    assert!(
+        wait_until(Duration::from_secs(15), || {
+            last = spy.retained(&topic, Duration::from_millis(300));
+            last.len() == 1
+                && serde_json::from_slice::<Value>(&last[0].1)
+                    .is_ok_and(|v| v["released"].is_string())
+        }),
+        "the broker kept the replayed old command: {:?}",
+        last.first()
+            .map(|m| String::from_utf8_lossy(&m.1).into_owned())
+    );
+    for i in 0..2 {
+        assert_eq!(
+            in_force(&agent, &f, i),
+            Some(0),
+            "node {i} revived the override"
+        );
+    }
+
+    // Node B starts again with empty state: the override stays released.
+    nodes.truncate(1);
+    std::fs::remove_dir_all(state_dir(&f, 1)).unwrap();
+    nodes.push(start_node(&f, 1));
+    assert!(wait_until(Duration::from_secs(30), || connected(
+        &agent, &f, 1
+    )));
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        in_force(&agent, &f, 1),
+        Some(0),
+        "node B restarted with empty state brought the released override back"
+    );
+    assert!(
+        !all_overrides(&agent, &f, 1)
+            .iter()
+            .any(|o| o.to_string().contains("#0000ff") && o["released_at"].is_null()),
+        "{:?}",
+        all_overrides(&agent, &f, 1)
+    );
+}
