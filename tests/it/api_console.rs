@@ -447,3 +447,76 @@ fn a_rejected_reload_shows_on_status_with_its_location() {
         problems.len()
     );
 }
+
+/// The show on top per group in `/api/tonight`'s `visible_now`: (show, source, fixtures).
+fn on_top(api: &Api, group: &str) -> Vec<(String, String, u64)> {
+    let t = api.get("/api/tonight");
+    let g = t["visible_now"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no visible_now: {t}"))
+        .iter()
+        .find(|g| g["group"] == group)
+        .unwrap_or_else(|| panic!("no {group}: {t}"))
+        .clone();
+    g["shows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["show"].as_str().unwrap().to_string(),
+                s["source"].as_str().unwrap().to_string(),
+                s["fixtures"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn tonight_says_which_show_is_on_top_in_each_group_by_drawing_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let api = Api::start(tmp.path());
+    let cfg = api.shared.config();
+    let size = |g: &str| cfg.site.groups[g].len() as u64;
+    // 20:00 on a show night: the evening look everywhere it reaches.
+    assert_eq!(
+        on_top(&api, "avenue"),
+        [("static-evening".into(), "schedule".into(), size("avenue"))]
+    );
+    // A scene on the trees (no fade: the clock is frozen) goes on top there
+    // and only there.
+    let (code, v) = api.call(
+        "POST",
+        "/api/scenes/spring-festival/trigger",
+        Some(OPERATOR),
+        Some(json!({ "duration": "30m", "target": "trees", "fade": "0s" })),
+    );
+    assert_eq!(code, 201, "{v}");
+    assert_eq!(
+        on_top(&api, "trees"),
+        [("spring-festival".into(), "scene".into(), size("trees"))]
+    );
+    assert_eq!(on_top(&api, "avenue")[0].0, "static-evening");
+    // A show override on nine fixtures of the square outranks the
+    // schedule there; the rest of the square keeps the evening.
+    let (code, v) = api.call(
+        "POST",
+        "/api/overrides",
+        Some(OPERATOR),
+        Some(json!({ "target": "square-grid-00?", "show": "curfew-white", "fade": "0s", "ttl": "1h" })),
+    );
+    assert!(code == 201 || code == 200, "{v}");
+    let square = on_top(&api, "square");
+    assert_eq!(
+        square,
+        [
+            (
+                "static-evening".into(),
+                "schedule".into(),
+                size("square") - 9
+            ),
+            ("curfew-white".into(), "override".into(), 9),
+        ],
+        "{square:?}"
+    );
+}
