@@ -77,8 +77,20 @@ impl From<FieldError> for ApiError {
     }
 }
 
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.body.error, self.status)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
+        if let StoreError::Duplicate(m) = e {
+            // Refused by a unique constraint: a conflict, not a failure.
+            return ApiError::new(StatusCode::CONFLICT, m);
+        }
         // The change was not persisted, so it was not applied either: say so
         // plainly rather than pretend it worked.
         tracing::error!("state store: {e}");
@@ -245,18 +257,25 @@ impl FromRequestParts<ApiState> for IdempotencyHeader {
         parts: &mut Parts,
         _state: &ApiState,
     ) -> Result<Self, Self::Rejection> {
-        let Some(v) = parts.headers.get(IDEMPOTENCY_KEY) else {
-            return Ok(IdempotencyHeader(None));
-        };
-        let ok =
-            (1..=255).contains(&v.len()) && v.as_bytes().iter().all(|b| (0x21..=0x7e).contains(b));
-        match v.to_str() {
-            Ok(k) if ok => Ok(IdempotencyHeader(Some(k.to_string()))),
-            _ => Err(ApiError::bad_request(
-                IDEMPOTENCY_KEY,
-                "Idempotency-Key is 1 to 255 visible ASCII characters (a UUID, say)",
-            )),
-        }
+        idempotency_header(&parts.headers).map(IdempotencyHeader)
+    }
+}
+
+/// The `Idempotency-Key` in `headers`, if sent; a 400 naming it when it is
+/// not 1 to 255 visible ASCII characters.
+pub(crate) fn idempotency_header(
+    headers: &axum::http::HeaderMap,
+) -> Result<Option<String>, ApiError> {
+    let Some(v) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let ok = (1..=255).contains(&v.len()) && v.as_bytes().iter().all(|b| (0x21..=0x7e).contains(b));
+    match v.to_str() {
+        Ok(k) if ok => Ok(Some(k.to_string())),
+        _ => Err(ApiError::bad_request(
+            IDEMPOTENCY_KEY,
+            "Idempotency-Key is 1 to 255 visible ASCII characters (a UUID, say)",
+        )),
     }
 }
 

@@ -161,6 +161,43 @@ where
         .map_err(|e| ApiError::from(StoreError::Task(e.to_string())))?
 }
 
+/// The `Idempotency-Key` of the request being served, for the writes whose
+/// handlers do not hand the service a key themselves (extend, skip and
+/// undo-skip, in `console.rs`): the guard sets it around such a handler
+/// (`guard::idempotent`) with the caller and the request it must match; the
+/// service reads it before it detaches the write and stores the answer in
+/// the write's own transaction; a retry's stored answer is left here for the
+/// guard to send in place of the handler's.
+#[derive(Debug)]
+pub(crate) struct RequestKey {
+    pub(crate) key: IdempotencyKey,
+    pub(crate) replay: std::sync::Mutex<Option<StoredReply>>,
+}
+
+impl RequestKey {
+    fn replayed(ambient: &Option<Arc<RequestKey>>, reply: StoredReply) {
+        if let Some(a) = ambient {
+            *a.replay.lock().unwrap_or_else(|p| p.into_inner()) = Some(reply);
+        }
+    }
+}
+
+tokio::task_local! {
+    pub(crate) static REQUEST_KEY: Arc<RequestKey>;
+}
+
+fn request_key() -> Option<Arc<RequestKey>> {
+    REQUEST_KEY.try_with(Arc::clone).ok()
+}
+
+/// An answer with `body` as JSON, as a write stores it.
+fn json_reply<T: serde::Serialize>(status: StatusCode, body: &T) -> StoredReply {
+    StoredReply {
+        status: status.as_u16(),
+        body: serde_json::to_string(body).unwrap_or_else(|_| "{}".into()),
+    }
+}
+
 /// What a write did: applied now (with the answer it gave), or a retry
 /// with a known `Idempotency-Key` answered as the first time.
 #[derive(Debug)]
@@ -455,34 +492,60 @@ impl ControlService {
 
     /// Give an override `by` more seconds before it ends. `None` when no
     /// such override is in force, or it is being released, or it has no end.
+    /// Runs in a task of its own like every write, and honours the request's
+    /// `Idempotency-Key` ([`REQUEST_KEY`]): a retry moves the end once.
     pub async fn extend_override(
         &self,
         id: i64,
         by: f64,
         audit: AuditEntry,
-    ) -> Result<Option<Override>, StoreError> {
-        let mut inner = self.inner.lock().await;
-        if inner.cancelled_overrides.contains_key(&id) {
-            return Ok(None);
-        }
-        let Some(expires) = inner.overrides.get(&id).and_then(|o| o.expires) else {
-            return Ok(None);
-        };
-        let expires = add_seconds(expires, by);
-        let found = self
-            .store
-            .run(move |s| s.extend_override(id, expires, &audit))
-            .await?;
-        if !found {
-            return Ok(None);
-        }
-        let Some(mut o) = inner.overrides.get(&id).cloned() else {
-            return Ok(None);
-        };
-        o.expires = Some(expires);
-        inner.overrides.insert_mut(id, o.clone());
-        self.compile(|c, cfg| c.put_override(&o, cfg));
-        Ok(Some(o))
+    ) -> Result<Option<Override>, ApiError> {
+        let ambient = request_key();
+        let svc = self.clone();
+        detached(async move {
+            let mut inner = svc.inner.lock().await;
+            let now = audit.at;
+            let idem = ambient.as_ref().map(|a| a.key.clone());
+            if let Some(r) = svc.replay(&idem, now).await? {
+                RequestKey::replayed(&ambient, r);
+                return Ok(inner.overrides.get(&id).cloned());
+            }
+            if inner.cancelled_overrides.contains_key(&id) {
+                return Ok(None);
+            }
+            let Some(mut o) = inner.overrides.get(&id).cloned() else {
+                return Ok(None);
+            };
+            let Some(expires) = o.expires else {
+                return Ok(None);
+            };
+            let expires = add_seconds(expires, by);
+            o.expires = Some(expires);
+            let cfg = svc.shared.config();
+            let answer = json_reply(
+                StatusCode::OK,
+                &super::views::OverrideView::new(&o, None, now, &cfg),
+            );
+            let found = svc
+                .store
+                .run(move |s| {
+                    s.with_transaction(|tx| {
+                        let found = Store::extend_override_tx(tx, id, expires, &audit)?;
+                        if let (true, Some(k)) = (found, &idem) {
+                            Store::put_idempotent_reply_tx(tx, k, &answer, now)?;
+                        }
+                        Ok(found)
+                    })
+                })
+                .await?;
+            if !found {
+                return Ok(None);
+            }
+            inner.overrides.insert_mut(id, o.clone());
+            svc.compile(|c, cfg| c.put_override(&o, cfg));
+            Ok(Some(o))
+        })
+        .await
     }
 
     /// Skips in force from last night on (a night may still be running
@@ -503,29 +566,85 @@ impl ControlService {
         Ok(skips)
     }
 
-    /// Persist a skip and apply it from the next frame.
-    pub async fn add_skip(&self, mut skip: Skip, audit: AuditEntry) -> Result<Skip, StoreError> {
-        let _guard = self.inner.lock().await;
-        let row = skip.clone();
-        skip.id = self.store.run(move |s| s.insert_skip(&row, &audit)).await?;
-        self.sync_skips().await?;
-        Ok(skip)
+    /// Persist a skip and apply it from the next frame, in a task of its
+    /// own, honouring the request's `Idempotency-Key`. A second skip of a
+    /// slot already skipped is a 409 (the store's unique index decides, so
+    /// two at once cannot both be written).
+    pub async fn add_skip(&self, skip: Skip, audit: AuditEntry) -> Result<Skip, ApiError> {
+        let ambient = request_key();
+        let svc = self.clone();
+        detached(async move {
+            let _guard = svc.inner.lock().await;
+            let now = audit.at;
+            let idem = ambient.as_ref().map(|a| a.key.clone());
+            if let Some(r) = svc.replay(&idem, now).await? {
+                RequestKey::replayed(&ambient, r);
+                return Ok(skip);
+            }
+            let skip = svc
+                .store
+                .run(move |s| {
+                    s.with_transaction(|tx| {
+                        let mut skip = skip;
+                        skip.id = Store::insert_skip_tx(tx, &skip, &audit)?;
+                        if let Some(k) = &idem {
+                            let answer = json_reply(
+                                StatusCode::CREATED,
+                                &super::views::SkipView::from(&skip),
+                            );
+                            Store::put_idempotent_reply_tx(tx, k, &answer, now)?;
+                        }
+                        Ok(skip)
+                    })
+                })
+                .await
+                .map_err(|e| match e {
+                    StoreError::Duplicate(m) => ApiError::field(StatusCode::CONFLICT, "entry", m),
+                    e => e.into(),
+                })?;
+            svc.sync_skips().await?;
+            Ok(skip)
+        })
+        .await
     }
 
-    /// Undo a skip; false when no such skip is in force.
+    /// Undo a skip; false when no such skip is in force. In a task of its
+    /// own, honouring the request's `Idempotency-Key`.
     pub async fn undo_skip(
         &self,
         id: i64,
         now: DateTime<Utc>,
         audit: AuditEntry,
-    ) -> Result<bool, StoreError> {
-        let _guard = self.inner.lock().await;
-        let done = self
-            .store
-            .run(move |s| s.undo_skip(id, now, &audit))
-            .await?;
-        self.sync_skips().await?;
-        Ok(done)
+    ) -> Result<bool, ApiError> {
+        let ambient = request_key();
+        let svc = self.clone();
+        detached(async move {
+            let _guard = svc.inner.lock().await;
+            let idem = ambient.as_ref().map(|a| a.key.clone());
+            if let Some(r) = svc.replay(&idem, now).await? {
+                RequestKey::replayed(&ambient, r);
+                return Ok(true);
+            }
+            let done = svc
+                .store
+                .run(move |s| {
+                    s.with_transaction(|tx| {
+                        let done = Store::undo_skip_tx(tx, id, now, &audit)?;
+                        if let (true, Some(k)) = (done, &idem) {
+                            let answer = StoredReply {
+                                status: StatusCode::NO_CONTENT.as_u16(),
+                                body: String::new(),
+                            };
+                            Store::put_idempotent_reply_tx(tx, k, &answer, now)?;
+                        }
+                        Ok(done)
+                    })
+                })
+                .await?;
+            svc.sync_skips().await?;
+            Ok(done)
+        })
+        .await
     }
 
     /// Persist and start a scene (its `id` is assigned here).

@@ -142,6 +142,13 @@ impl ApiMetrics {
         });
     }
 
+    /// A connection closed to make room for a newcomer at the cap.
+    pub fn record_shed(&self) {
+        metrics::with_local_recorder(&self.recorder, || {
+            counter!("nightscape_api_connections_shed_total").increment(1);
+        });
+    }
+
     fn record_frame_interval(&self, seconds: f64) {
         metrics::with_local_recorder(&self.recorder, || {
             histogram!(FRAME_INTERVAL).record(seconds);

@@ -116,4 +116,17 @@ pub const MIGRATIONS: &[Migration] = &[
         ALTER TABLE overrides ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
     "#,
     },
+    Migration {
+        name: "one skip in force per night and entry",
+        sql: r#"
+        -- Two concurrent skips of one slot must not both be written: the
+        -- second is refused by this index (the API answers 409). Rows that an
+        -- older build duplicated are kept as history, marked undone when the
+        -- first of them was made, so the index can be built.
+        UPDATE skips SET undone = created
+         WHERE undone IS NULL
+           AND id NOT IN (SELECT MIN(id) FROM skips WHERE undone IS NULL GROUP BY night, entry, show);
+        CREATE UNIQUE INDEX skips_one_per_slot ON skips(night, entry, show) WHERE undone IS NULL;
+    "#,
+    },
 ];

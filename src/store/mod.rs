@@ -60,6 +60,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("state database task failed: {0}")]
     Task(String),
+    /// The row would repeat one in force (a unique constraint refused it):
+    /// nothing was written.
+    #[error("{0}")]
+    Duplicate(String),
 }
 
 /// One line of the audit log: who did what, when, from where.
@@ -497,37 +501,66 @@ impl Store {
         expires: DateTime<Utc>,
         audit: &AuditEntry,
     ) -> Result<bool, StoreError> {
-        self.with_transaction(|tx| {
-            let n = tx.execute(
-                "UPDATE overrides SET expires = ?2 WHERE id = ?1 AND cancelled IS NULL AND expires IS NOT NULL",
-                params![id, instant_text(expires)],
-            )?;
-            if n > 0 {
-                insert_audit(tx, audit)?;
-            }
-            Ok(n > 0)
-        })
+        self.with_transaction(|tx| Store::extend_override_tx(tx, id, expires, audit))
+    }
+
+    /// [`Store::extend_override`] inside `tx`.
+    pub fn extend_override_tx(
+        tx: &rusqlite::Transaction<'_>,
+        id: i64,
+        expires: DateTime<Utc>,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        let n = tx.execute(
+            "UPDATE overrides SET expires = ?2 WHERE id = ?1 AND cancelled IS NULL AND expires IS NOT NULL",
+            params![id, instant_text(expires)],
+        )?;
+        if n > 0 {
+            insert_audit(tx, audit)?;
+        }
+        Ok(n > 0)
     }
 
     /// Skip a schedule entry for one night (its `id` is ignored), with its
     /// audit row; returns the id it got.
     pub fn insert_skip(&self, s: &Skip, audit: &AuditEntry) -> Result<i64, StoreError> {
-        self.with_transaction(|tx| {
-            tx.execute(
-                "INSERT INTO skips (night, entry, show, created, author, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    s.night.to_string(),
-                    s.entry as i64,
-                    s.show,
-                    instant_text(s.created),
-                    s.author,
-                    s.note
-                ],
-            )?;
-            let id = tx.last_insert_rowid();
-            insert_audit(tx, &with_id(audit, id))?;
-            Ok(id)
-        })
+        self.with_transaction(|tx| Store::insert_skip_tx(tx, s, audit))
+    }
+
+    /// [`Store::insert_skip`] inside `tx`. A skip of a night's entry that is
+    /// already skipped (and not undone) is [`StoreError::Duplicate`]: the
+    /// unique index `skips_one_per_slot` decides, so two concurrent skips of
+    /// one slot can never both be written.
+    pub fn insert_skip_tx(
+        tx: &rusqlite::Transaction<'_>,
+        s: &Skip,
+        audit: &AuditEntry,
+    ) -> Result<i64, StoreError> {
+        let inserted = tx.execute(
+            "INSERT INTO skips (night, entry, show, created, author, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                s.night.to_string(),
+                s.entry as i64,
+                s.show,
+                instant_text(s.created),
+                s.author,
+                s.note
+            ],
+        );
+        match inserted {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                return Err(StoreError::Duplicate(format!(
+                    "{} is already skipped on the night of {}",
+                    s.show, s.night
+                )));
+            }
+            other => other?,
+        };
+        let id = tx.last_insert_rowid();
+        insert_audit(tx, &with_id(audit, id))?;
+        Ok(id)
     }
 
     /// Undo a skip, with its audit row. False when no such skip is in force.
@@ -537,16 +570,24 @@ impl Store {
         at: DateTime<Utc>,
         audit: &AuditEntry,
     ) -> Result<bool, StoreError> {
-        self.with_transaction(|tx| {
-            let n = tx.execute(
-                "UPDATE skips SET undone = ?2 WHERE id = ?1 AND undone IS NULL",
-                params![id, instant_text(at)],
-            )?;
-            if n > 0 {
-                insert_audit(tx, audit)?;
-            }
-            Ok(n > 0)
-        })
+        self.with_transaction(|tx| Store::undo_skip_tx(tx, id, at, audit))
+    }
+
+    /// [`Store::undo_skip`] inside `tx`.
+    pub fn undo_skip_tx(
+        tx: &rusqlite::Transaction<'_>,
+        id: i64,
+        at: DateTime<Utc>,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        let n = tx.execute(
+            "UPDATE skips SET undone = ?2 WHERE id = ?1 AND undone IS NULL",
+            params![id, instant_text(at)],
+        )?;
+        if n > 0 {
+            insert_audit(tx, audit)?;
+        }
+        Ok(n > 0)
     }
 
     /// Skips in force for nights from `from` on, oldest night first.

@@ -526,14 +526,40 @@ fn idle_and_slow_connections_are_closed_and_the_excess_refused() {
     let mut idle: Vec<TcpStream> = (0..4)
         .map(|_| TcpStream::connect(rig.addr).unwrap())
         .collect();
-    // Let the server take all four before the fifth arrives.
+    // At the cap, a newcomer sheds the oldest connection that holds no
+    // token holder's request, and is served.
+    let ok = wait_until(
+        "a newcomer to be served at the cap",
+        Duration::from_secs(10),
+        || rig.request("GET", "/api/status", Some(VIEWER), &[], None).0 == 200,
+    );
+    assert!(ok, "a newcomer at the cap was not served");
+    let (_, closed) = read_until_closed(&mut idle[0], Duration::from_secs(1));
+    assert!(
+        closed,
+        "the oldest idle connection was not shed for the newcomer"
+    );
+    // When every slot holds a token holder's request in flight, a
+    // newcomer is refused at once with a fixed 503.
+    let body_start = format!(
+        "POST /api/master HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {OPERATOR}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"level\""
+    );
     let mut extra = None;
     let refused = wait_until(
-        "the fifth connection to be refused",
+        "a connection beyond the cap to be refused",
         Duration::from_secs(10),
         || {
+            let busy: Vec<TcpStream> = (0..4)
+                .map(|_| {
+                    let mut s = TcpStream::connect(rig.addr).unwrap();
+                    s.write_all(body_start.as_bytes()).unwrap();
+                    s
+                })
+                .collect();
+            std::thread::sleep(Duration::from_millis(100));
             let mut s = TcpStream::connect(rig.addr).unwrap();
             let (text, closed) = read_until_closed(&mut s, Duration::from_secs(1));
+            drop(busy);
             if text.starts_with("HTTP/1.1 503") && closed {
                 extra = Some(text);
                 true
@@ -543,7 +569,16 @@ fn idle_and_slow_connections_are_closed_and_the_excess_refused() {
         },
     );
     assert!(refused, "a connection beyond the cap was not refused");
-    assert!(extra.unwrap().contains("too many open connections"));
+    let extra = extra.unwrap();
+    assert!(extra.contains("too many open connections"), "{extra}");
+    let lower = extra.to_ascii_lowercase();
+    for h in [
+        "x-frame-options: deny",
+        "x-content-type-options: nosniff",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(lower.contains(h), "the cap's 503 lacks {h}: {extra}");
+    }
     // The idle ones are closed by the header timeout (1 s here, 10 s by default).
     for s in &mut idle {
         let (_, closed) = read_until_closed(s, Duration::from_secs(15));
@@ -867,4 +902,400 @@ fn the_status_summarises_many_overrides_and_points_at_the_paged_list() {
         },
     );
     assert!(seen, "the wire differs from the store's state");
+}
+
+/// One operator write on a fresh connection; (status, how long it took).
+fn operator_write(addr: SocketAddr, i: usize) -> (u16, Duration) {
+    let t0 = Instant::now();
+    let body = json!({"target": "square", "level": (i % 10) as f64 / 10.0});
+    let req = raw_request("POST", "/api/master", Some(OPERATOR), &[], Some(&body));
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(5)) else {
+        return (0, t0.elapsed());
+    };
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    if s.write_all(req.as_bytes()).is_err() {
+        return (0, t0.elapsed());
+    }
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, t0.elapsed())
+}
+
+/// A connection begun without waiting for the handshake (a flood does not wait).
+fn connect_nowait(addr: SocketAddr) -> Option<socket2::Socket> {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).ok()?;
+    s.set_nonblocking(true).ok()?;
+    match s.connect(&addr.into()) {
+        Ok(()) => Some(s),
+        Err(e) if e.raw_os_error() == Some(115) || e.kind() == std::io::ErrorKind::WouldBlock => {
+            Some(s)
+        }
+        Err(_) => None,
+    }
+}
+
+/// Whether the server has closed `s` (non-blocking; false while it is open).
+fn closed(s: &socket2::Socket) -> bool {
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 512];
+    match s.recv(&mut buf) {
+        Ok(0) => true,
+        Ok(_) => true, // a 503 or a timeout answer: the server is done with it
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::NotConnected
+        ),
+    }
+}
+
+#[test]
+fn anonymous_connection_floods_never_lock_an_operator_out() {
+    // The shipped limits: 256 connections, a 10 s header timeout.
+    let rig = Rig::start(ApiLimits::default(), false);
+    let addr = rig.addr;
+    // 1. 270 idle connections, each reopened as soon as the server closes it.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut open: Vec<socket2::Socket> = Vec::new();
+            let mut opened = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                open.retain(|s| !closed(s));
+                while open.len() < 270 {
+                    match connect_nowait(addr) {
+                        Some(s) => {
+                            open.push(s);
+                            opened += 1;
+                        }
+                        None => break,
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            opened
+        })
+    };
+    // Let the flood fill the cap first.
+    std::thread::sleep(Duration::from_millis(500));
+    let mut worst = Duration::ZERO;
+    let mut failed = Vec::new();
+    for i in 0..31 {
+        let (s, took) = operator_write(addr, i);
+        worst = worst.max(took);
+        if s != 200 || took > Duration::from_secs(1) {
+            failed.push((i, s, took));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let opened = flood.join().unwrap();
+    eprintln!("reopening flood: {opened} connections opened; operator's slowest answer {worst:?}");
+    assert!(
+        opened >= 270,
+        "the flood did not run ({opened} connections)"
+    );
+    assert!(
+        failed.is_empty(),
+        "operator writes refused or late under the reopening flood: {failed:?}"
+    );
+
+    // 2. 2,000 connections opened at once and held.
+    let held: Vec<socket2::Socket> = (0..2000).filter_map(|_| connect_nowait(addr)).collect();
+    assert!(held.len() >= 1900, "only {} connections opened", held.len());
+    let mut worst = Duration::ZERO;
+    let mut failed = Vec::new();
+    for i in 0..20 {
+        let (s, took) = operator_write(addr, i);
+        worst = worst.max(took);
+        if s != 200 || took > Duration::from_secs(1) {
+            failed.push((i, s, took));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!("2,000 held connections: operator's slowest answer {worst:?}");
+    assert!(
+        failed.is_empty(),
+        "operator writes refused or late with 2,000 connections held: {failed:?}"
+    );
+    drop(held);
+}
+
+/// The schedule entries of the night of the rig's instant (entry, show).
+fn tonight_entries(rig: &Rig) -> (chrono::NaiveDate, Vec<(u64, String)>) {
+    let (s, t) = rig.json("GET", "/api/tonight", VIEWER, None);
+    assert_eq!(s, 200, "{t}");
+    let night = t["night"].as_str().unwrap().parse().unwrap();
+    let entries = t["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["entry"].as_u64().unwrap(),
+                e["show"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect::<BTreeMap<_, _>>()
+        .into_iter()
+        .collect();
+    (night, entries)
+}
+
+/// Skips in force in the store file (a second handle, as a restart reads it).
+fn stored_skips(rig: &Rig, night: chrono::NaiveDate) -> Vec<nightscape::store::Skip> {
+    Store::open(&rig.state_dir).unwrap().skips(night).unwrap()
+}
+
+/// Whether memory (the schedule program's skips) and the store agree on
+/// every entry of `night`.
+fn skips_agree(rig: &Rig, night: chrono::NaiveDate, entries: &[(u64, String)]) -> bool {
+    let stored = stored_skips(rig, night);
+    entries.iter().all(|(e, show)| {
+        let on_disk = stored
+            .iter()
+            .any(|s| s.entry as u64 == *e && s.show == *show);
+        rig.shared.skips.contains(night, *e as usize, show) == on_disk
+    })
+}
+
+#[test]
+fn extends_skips_and_undos_whose_client_resets_are_applied_exactly_as_persisted() {
+    let rig = Rig::start(ApiLimits::default(), false);
+    let (night, entries) = tonight_entries(&rig);
+    assert!(
+        !entries.is_empty(),
+        "the demo night has no schedule entries"
+    );
+    let (s, o) = rig.json(
+        "POST",
+        "/api/overrides",
+        OPERATOR,
+        Some(json!({"target": "square", "level": 0.5, "ttl": "10m"})),
+    );
+    assert_eq!(s, 201, "{o}");
+    let id = o["id"].as_i64().unwrap();
+    let expires = |p: &nightscape::store::Persisted| {
+        p.state
+            .overrides
+            .iter()
+            .find(|o| o.id == id)
+            .and_then(|o| o.expires)
+    };
+    let mut diverged = Vec::new();
+    for i in 0..150usize {
+        let req = raw_request(
+            "POST",
+            &format!("/api/overrides/{id}/extend"),
+            Some(OPERATOR),
+            &[],
+            Some(&json!({"by": "1s"})),
+        );
+        send_and_reset(
+            rig.addr,
+            &req,
+            Duration::from_micros([0, 100, 300, 1000, 3000][i % 5]),
+        );
+        let agreed = wait_until("memory to match the store", Duration::from_secs(2), || {
+            expires(&rig.in_memory()) == expires(&rig.persisted())
+        });
+        if !agreed {
+            diverged.push(format!("extend {i}"));
+        }
+    }
+    // Skips and undos, each reset mid-request.
+    let (entry, show) = entries[0].clone();
+    for i in 0..150usize {
+        let stored = stored_skips(&rig, night);
+        let req = match stored.iter().find(|s| s.entry as u64 == entry) {
+            Some(s) => raw_request(
+                "DELETE",
+                &format!("/api/skips/{}", s.id),
+                Some(OPERATOR),
+                &[],
+                None,
+            ),
+            None => raw_request(
+                "POST",
+                "/api/skips",
+                Some(OPERATOR),
+                &[],
+                Some(&json!({"entry": entry, "night": night.to_string()})),
+            ),
+        };
+        send_and_reset(
+            rig.addr,
+            &req,
+            Duration::from_micros([0, 100, 300, 1000, 3000][i % 5]),
+        );
+        let agreed = wait_until("memory to match the store", Duration::from_secs(2), || {
+            skips_agree(&rig, night, &entries)
+        });
+        if !agreed {
+            diverged.push(format!("skip/undo {i} of {show}"));
+            // Put memory back in step so the next round tests itself.
+            rig.rt.block_on(rig.state.control.recompile());
+        }
+    }
+    assert!(
+        diverged.is_empty(),
+        "memory and disk disagree after client resets: {diverged:?}"
+    );
+}
+
+#[test]
+fn two_concurrent_skips_of_one_slot_write_one_row() {
+    let rig = Rig::start(ApiLimits::default(), false);
+    let (night, entries) = tonight_entries(&rig);
+    let (entry, _) = entries[0].clone();
+    let body = json!({"entry": entry, "night": night.to_string()});
+    let mut duplicated = 0;
+    for round in 0..20 {
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let codes: Vec<(u16, String)> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..2)
+                .map(|_| {
+                    let barrier = barrier.clone();
+                    let req = raw_request("POST", "/api/skips", Some(OPERATOR), &[], Some(&body));
+                    let addr = rig.addr;
+                    s.spawn(move || {
+                        let mut c = TcpStream::connect(addr).unwrap();
+                        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                        barrier.wait();
+                        c.write_all(req.as_bytes()).unwrap();
+                        let mut out = Vec::new();
+                        let _ = c.read_to_end(&mut out);
+                        let text = String::from_utf8_lossy(&out).to_string();
+                        let code = text
+                            .split_whitespace()
+                            .nth(1)
+                            .and_then(|c| c.parse().ok())
+                            .unwrap_or(0);
+                        let body = text.split_once("\r\n\r\n").map_or("", |b| b.1).to_string();
+                        (code, body)
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut statuses: Vec<u16> = codes.iter().map(|c| c.0).collect();
+        statuses.sort();
+        let in_force: Vec<_> = stored_skips(&rig, night)
+            .into_iter()
+            .filter(|s| s.entry as u64 == entry)
+            .collect();
+        if in_force.len() > 1 {
+            duplicated += 1;
+        }
+        assert!(
+            statuses == [201, 409] || statuses == [200, 201],
+            "round {round}: {codes:?}"
+        );
+        let loser = codes.iter().find(|c| c.0 == 409).map(|c| c.1.clone());
+        if let Some(b) = loser {
+            assert!(b.contains("\"field\":\"entry\""), "{b}");
+        }
+        // Undo it for the next round.
+        for s in in_force {
+            let (code, _, _) = rig.request(
+                "DELETE",
+                &format!("/api/skips/{}", s.id),
+                Some(OPERATOR),
+                &[],
+                None,
+            );
+            assert_eq!(code, 204);
+        }
+    }
+    assert_eq!(duplicated, 0, "{duplicated} of 20 pairs wrote two rows");
+}
+
+#[test]
+fn extends_skips_and_undos_retried_under_one_key_apply_once() {
+    let rig = Rig::start(ApiLimits::default(), false);
+    let (night, entries) = tonight_entries(&rig);
+    let (s, o) = rig.json(
+        "POST",
+        "/api/overrides",
+        OPERATOR,
+        Some(json!({"target": "square", "level": 0.5, "ttl": "10m"})),
+    );
+    assert_eq!(s, 201, "{o}");
+    let id = o["id"].as_i64().unwrap();
+    let path = format!("/api/overrides/{id}/extend");
+    let key = [("Idempotency-Key", "extend-once-1")];
+    let by = json!({"by": "15m"});
+    let answers: Vec<_> = (0..3)
+        .map(|_| rig.request("POST", &path, Some(OPERATOR), &key, Some(&by)))
+        .collect();
+    for (i, (s, head, body)) in answers.iter().enumerate() {
+        assert_eq!(*s, 200, "extend {i}: {body}");
+        assert_eq!(
+            head.to_ascii_lowercase()
+                .contains("idempotent-replayed: true"),
+            i > 0,
+            "{head}"
+        );
+        assert_eq!(body, &answers[0].2, "a retry gets the first answer");
+    }
+    let stored = rig
+        .persisted()
+        .state
+        .overrides
+        .into_iter()
+        .find(|o| o.id == id)
+        .unwrap();
+    assert_eq!(
+        stored.expires,
+        Some(at() + chrono::Duration::minutes(25)),
+        "three extends under one key moved the end more than once"
+    );
+    let mem = rig.in_memory().state.overrides;
+    assert_eq!(
+        mem.iter().find(|o| o.id == id).unwrap().expires,
+        stored.expires
+    );
+    // The same key for another request: 422 naming the header.
+    let (s, _, b) = rig.request(
+        "POST",
+        &path,
+        Some(OPERATOR),
+        &key,
+        Some(&json!({"by": "5m"})),
+    );
+    assert_eq!(s, 422, "{b}");
+    assert!(b.contains("Idempotency-Key"), "{b}");
+
+    // A skip sent three times: one row, the first answer three times.
+    let (entry, _) = entries[0].clone();
+    let skip = json!({"entry": entry, "night": night.to_string()});
+    let key = [("Idempotency-Key", "skip-once-1")];
+    let answers: Vec<_> = (0..3)
+        .map(|_| rig.request("POST", "/api/skips", Some(OPERATOR), &key, Some(&skip)))
+        .collect();
+    for (s, _, body) in &answers {
+        assert_eq!(*s, 201, "{body}");
+        assert_eq!(body, &answers[0].2);
+    }
+    let rows = stored_skips(&rig, night);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    // Undone three times under one key: 204 each time, undone once.
+    let key = [("Idempotency-Key", "unskip-once-1")];
+    let path = format!("/api/skips/{}", rows[0].id);
+    for i in 0..3 {
+        let (s, head, _) = rig.request("DELETE", &path, Some(OPERATOR), &key, None);
+        assert_eq!(s, 204, "undo {i}");
+        assert_eq!(
+            head.to_ascii_lowercase()
+                .contains("idempotent-replayed: true"),
+            i > 0,
+            "{head}"
+        );
+    }
+    assert!(stored_skips(&rig, night).is_empty());
 }
