@@ -64,6 +64,80 @@ impl Clock {
     }
 }
 
+impl Clock {
+    /// The instant a frame of the wall-clock grid shows: the grid point
+    /// itself on the system clock (exact, so nodes agree to the byte); on a
+    /// simulated clock, the simulated time at the frame's deadline (frames
+    /// still go out on the wall-clock grid, their content follows the
+    /// simulation's start and speed).
+    pub fn frame_instant(&self, grid: DateTime<Utc>, deadline: Instant) -> DateTime<Utc> {
+        match self {
+            Clock::System => grid,
+            Clock::Simulated { .. } => self.at_instant(deadline),
+        }
+    }
+}
+
+/// The wall-clock frame grid at a frame rate: frame `k` is at
+/// `floor(k × 10⁹ / fps)` ns after the Unix epoch (integer arithmetic, so
+/// every node computes the same instants).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameGrid {
+    fps: u32,
+}
+
+/// Nanoseconds since the Unix epoch of `t` (saturating far outside ±292
+/// years, which no clock here reaches).
+pub fn unix_nanos(t: DateTime<Utc>) -> i128 {
+    t.timestamp() as i128 * 1_000_000_000 + t.timestamp_subsec_nanos() as i128
+}
+
+impl FrameGrid {
+    pub fn new(fps: u32) -> FrameGrid {
+        FrameGrid { fps: fps.max(1) }
+    }
+
+    pub fn fps(&self) -> u32 {
+        self.fps
+    }
+
+    /// Frame `k`'s instant, in ns since the Unix epoch.
+    pub fn nanos(&self, k: u64) -> i128 {
+        (k as i128 * 1_000_000_000).div_euclid(self.fps as i128)
+    }
+
+    /// Frame `k`'s instant.
+    pub fn instant(&self, k: u64) -> DateTime<Utc> {
+        let ns = self.nanos(k);
+        let secs = ns.div_euclid(1_000_000_000) as i64;
+        let sub = ns.rem_euclid(1_000_000_000) as u32;
+        DateTime::from_timestamp(secs, sub).unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+    }
+
+    /// The first frame whose instant is after `ns` (ns since the epoch).
+    pub fn next_after(&self, ns: i128) -> u64 {
+        let k = (ns.max(0) * self.fps as i128).div_euclid(1_000_000_000) + 1;
+        let mut k = k.clamp(0, u64::MAX as i128) as u64;
+        // The floor in `nanos` may put frame k exactly on `ns`.
+        while self.nanos(k) <= ns {
+            k += 1;
+        }
+        k
+    }
+}
+
+/// The monotonic instant at which the wall clock reads `target` ns, given
+/// one reading of both clocks (`mono_now`, `wall_now` ns) taken together.
+pub fn mono_at(target: i128, mono_now: Instant, wall_now: i128) -> Instant {
+    let d = target - wall_now;
+    let abs = std::time::Duration::from_nanos(d.unsigned_abs().min(u64::MAX as u128) as u64);
+    if d >= 0 {
+        mono_now + abs
+    } else {
+        mono_now.checked_sub(abs).unwrap_or(mono_now)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +161,48 @@ mod tests {
             let gap = (system.at_instant(past) - Utc::now()).num_milliseconds();
             assert!((-60_000..=-2_000).contains(&gap), "{gap} ms");
         }
+    }
+
+    /// The grid is the same integer arithmetic on every node: 40 fps is
+    /// every 25 ms since the epoch, 30 fps alternates 33,333,333 and
+    /// 33,333,334 ns, and `next_after` is the first point after its time.
+    #[test]
+    fn the_frame_grid_is_fixed_to_the_epoch() {
+        let g = FrameGrid::new(40);
+        assert_eq!(g.nanos(1), 25_000_000);
+        assert_eq!(g.nanos(40), 1_000_000_000);
+        let g30 = FrameGrid::new(30);
+        assert_eq!(g30.nanos(1), 33_333_333);
+        assert_eq!(g30.nanos(2), 66_666_666);
+        assert_eq!(g30.nanos(3), 100_000_000);
+        for (fps, ns) in [
+            (40, 1_765_000_000_012_345_678i128),
+            (30, 1_765_000_000_000_000_000),
+            (7, 0),
+        ] {
+            let g = FrameGrid::new(fps);
+            let k = g.next_after(ns);
+            assert!(
+                g.nanos(k) > ns && g.nanos(k - 1) <= ns,
+                "{fps} fps at {ns}: {k}"
+            );
+        }
+        let at = DateTime::parse_from_rfc3339("2026-12-31T12:00:00.0125Z")
+            .unwrap()
+            .to_utc();
+        let k = g.next_after(unix_nanos(at));
+        assert_eq!(
+            g.instant(k),
+            DateTime::parse_from_rfc3339("2026-12-31T12:00:00.025Z")
+                .unwrap()
+                .to_utc()
+        );
+        let now = Instant::now();
+        assert_eq!(mono_at(1_000, now, 1_000), now);
+        assert_eq!(
+            mono_at(6_000_000, now, 1_000_000),
+            now + std::time::Duration::from_millis(5)
+        );
+        assert!(mono_at(0, now, 1_000_000) <= now);
     }
 }

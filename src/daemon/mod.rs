@@ -2,8 +2,11 @@
 //! now?", renders it with the pure engine, and hands the frame to every
 //! output, at the site's fps on absolute deadlines.
 //!
-//! Deadlines are `start + n × period`, never `sleep(period)`, so time spent
-//! rendering does not accumulate as drift. Each frame is rendered ahead for
+//! Frame `k` stands for the instant `k / fps` s after the Unix epoch
+//! (`clock::FrameGrid`), so every node whose wall clock agrees renders the
+//! same instants and sends the same bytes for them; its deadline is that
+//! instant mapped onto the monotonic clock, never `sleep(period)`, so time
+//! spent rendering does not accumulate as drift. Each frame is rendered ahead for
 //! the instant of its deadline and sent when the deadline comes, so the
 //! interval on the wire does not move with the render's length. A frame
 //! that misses its deadline by more than a period is counted late and the
@@ -19,7 +22,7 @@ pub mod lock;
 pub mod reload;
 pub mod systemd;
 
-use crate::clock::Clock;
+use crate::clock::{mono_at, unix_nanos, Clock, FrameGrid};
 use crate::config::Config;
 use crate::control::{CompiledControl, ControlState};
 use crate::engine::{ActiveShow, Frame};
@@ -326,10 +329,16 @@ fn run_frames(
     let clock = shared.clock;
     let mut config = shared.config();
     let mut period = Duration::from_secs_f64(1.0 / config.site.fps as f64);
+    // Frames stand on the wall clock's grid (frame k at k / fps s since the
+    // Unix epoch), so nodes with agreeing clocks show the same instants;
+    // their deadlines are kept on the monotonic clock, mapped from one
+    // reading of both clocks each frame.
+    let mut grid = FrameGrid::new(config.site.fps);
+    let (mut mono_prev, mut wall_prev) = (Instant::now(), unix_nanos(Utc::now()));
+    let mut k = grid.next_after(wall_prev);
+    let mut sent: u64 = 0;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
     let mut builder = frame_builder(&config.site, cores);
-    let mut start = Instant::now();
-    let mut n: u64 = 0;
     let mut last_active: Vec<String> = Vec::new();
     // `last_active` each once, for the status.
     let mut last_shown: Vec<String> = Vec::new();
@@ -349,10 +358,10 @@ fn run_frames(
             config = latest;
             let fps_period = Duration::from_secs_f64(1.0 / config.site.fps as f64);
             if fps_period != period {
-                // A new frame rate starts a new deadline grid.
+                // A new frame rate: the next point of its grid.
                 period = fps_period;
-                start = Instant::now();
-                n = 0;
+                grid = FrameGrid::new(config.site.fps);
+                k = grid.next_after(unix_nanos(Utc::now()));
             }
             // Buffers and the DMX map are worked out from the patch: a
             // reload may move fixtures without changing their number.
@@ -363,9 +372,16 @@ fn run_frames(
         // it: the wire's interval is then the wake-up's jitter, not the
         // render's varying length (at the cost of a change made during the
         // wait showing one frame later).
-        let deadline = start + grid(period, n);
-        // A late frame goes out at once: rendered for now, not its deadline.
-        let at = clock.at_instant(deadline.max(Instant::now()));
+        let (mono_now, wall_now) = (Instant::now(), unix_nanos(Utc::now()));
+        let mut deadline = mono_at(grid.nanos(k), mono_now, wall_now);
+        if deadline > mono_now + 2 * period {
+            // The wall clock went back since the last frame: rejoin the grid.
+            k = grid.next_after(wall_now);
+            deadline = mono_at(grid.nanos(k), mono_now, wall_now);
+        }
+        // A late frame goes out at once, but shows its own instant: every
+        // node sends the same bytes for frame k.
+        let at = clock.frame_instant(grid.instant(k), deadline);
         let mut active = recycle(std::mem::take(&mut spare_active));
         program.active_into(&config, at, &mut active);
         control.active_into(at, &mut active);
@@ -401,7 +417,7 @@ fn run_frames(
         for o in outputs.iter() {
             o.settle(until);
         }
-        if n == 0 {
+        if sent == 0 {
             notifier.ready();
         }
         notifier.tick();
@@ -447,15 +463,26 @@ fn run_frames(
             }
         }
 
-        n += 1;
-        let now = Instant::now();
+        k += 1;
+        sent += 1;
+        let (mono_now, wall_now) = (Instant::now(), unix_nanos(Utc::now()));
+        // How far the wall clock moved beyond the monotonic one since the
+        // last frame: more than 100 ms is a step (NTP, an operator), not
+        // lateness.
+        let stepped = (wall_now - wall_prev) - (mono_now - mono_prev).as_nanos() as i128;
+        (mono_prev, wall_prev) = (mono_now, wall_now);
         let mut late = 0;
-        if now > start + grid(period, n) + period {
+        if stepped.abs() > 100_000_000 {
+            tracing::info!(
+                by_ms = (stepped / 1_000_000) as i64,
+                "the wall clock stepped; frames follow it"
+            );
+            k = grid.next_after(wall_now);
+        } else if grid.nanos(k) + (period.as_nanos() as i128) < wall_now {
             // Skip the frames we cannot make; the next one is on the grid.
-            let behind = (now - start).as_secs_f64() / period.as_secs_f64();
-            let skip_to = behind.ceil() as u64;
-            late = skip_to.saturating_sub(n);
-            n = skip_to;
+            let next = grid.next_after(wall_now);
+            late = next - k;
+            k = next;
             late_since_report += late;
         }
         if late_since_report > 0 && late_reported.elapsed() >= Duration::from_secs(60) {
@@ -494,7 +521,7 @@ fn run_frames(
     }
     notifier.stopping();
     send_final_frame(shared, outputs, &mut builder, hooks);
-    n
+    sent
 }
 
 /// Leave the wire in the state the site asks for on stop. Holding sends
@@ -539,11 +566,6 @@ fn send_final_frame(
         }
         std::thread::sleep(period);
     }
-}
-
-/// The n-th point of the frame grid, exact in nanoseconds for centuries.
-fn grid(period: Duration, n: u64) -> Duration {
-    Duration::from_nanos((period.as_nanos() as u64).saturating_mul(n))
 }
 
 #[cfg(test)]

@@ -163,3 +163,87 @@ fn a_host_name_target_is_resolved_when_the_output_opens() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Issue 23: two daemons on the system clock, started apart, playing the
+/// same moving show (a hue cycle of 737 ms: 2 LSB of change per ms, so
+/// instants a millisecond apart differ on the wire) to two receivers. On
+/// the wall-clock frame grid they render the same instants, so almost
+/// every frame one sends, the other sends with identical bytes; on grids
+/// started at each process's start they never do.
+#[test]
+fn two_daemons_send_identical_frames_for_identical_instants() {
+    use std::collections::HashSet;
+    let show = "name = \"fast\"\nfade_in = \"0s\"\nfade_out = \"0s\"\n\n[[layers]]\ntarget = \"avenue\"\neffect = \"rainbow\"\nperiod = \"737ms\"\n";
+    let mut receivers = Vec::new();
+    let mut daemons = Vec::new();
+    let tmps: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    for (i, tmp) in tmps.iter().enumerate() {
+        let site = common::demo_site_in(tmp.path());
+        std::fs::write(site.join("fast.toml"), show).unwrap();
+        let rx = common::artnet_receiver(&site);
+        rx.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let state = tmp.path().join("var");
+        daemons.push(common::spawn_daemon(
+            &site,
+            &[
+                "--show",
+                "fast",
+                "--since",
+                "2026-01-01T00:00:00Z",
+                "--state",
+                state.to_str().unwrap(),
+            ],
+            &[],
+        ));
+        common::api_base(&state);
+        receivers.push(rx);
+        if i == 0 {
+            // Apart by a time that is no multiple of the frame period.
+            std::thread::sleep(Duration::from_millis(337));
+        }
+    }
+    for rx in &receivers {
+        common::drain(rx, Duration::from_millis(300));
+    }
+    // Both receivers over the same 3 s.
+    let collect = |rx: UdpSocket| {
+        std::thread::spawn(move || {
+            let mut seen: Vec<(u16, Vec<u8>)> = Vec::new();
+            let t0 = Instant::now();
+            while t0.elapsed() < Duration::from_secs(3) {
+                if let Some((u, _, d)) = common::recv_artdmx(&rx) {
+                    seen.push((u, d));
+                }
+            }
+            seen
+        })
+    };
+    let mut it = receivers.into_iter();
+    let (a, b) = (collect(it.next().unwrap()), collect(it.next().unwrap()));
+    let (a, b) = (a.join().unwrap(), b.join().unwrap());
+    drop(daemons);
+    let a: HashSet<(u16, Vec<u8>)> = a.into_iter().collect();
+    let b: HashSet<(u16, Vec<u8>)> = b.into_iter().collect();
+    // The show moves: a 3 s window at 40 fps holds ~120 distinct frames of
+    // a universe the avenue is on.
+    assert!(
+        a.len() >= 60 && b.len() >= 60,
+        "too few distinct frames: {} and {}",
+        a.len(),
+        b.len()
+    );
+    let shared = a.intersection(&b).count();
+    let ratio = shared as f64 / a.len().min(b.len()) as f64;
+    eprintln!(
+        "distinct universe frames: {} and {}, identical in both: {shared} ({:.0} %)",
+        a.len(),
+        b.len(),
+        ratio * 100.0
+    );
+    assert!(
+        ratio >= 0.6,
+        "only {shared} of {} distinct frames were sent with identical bytes by both daemons",
+        a.len().min(b.len())
+    );
+}
