@@ -272,8 +272,9 @@ pub fn check(cfg: &Config, safety: &SafetyConfig, threads: usize) -> Vec<Finding
             continue;
         };
         // A show that provably cannot change fast enough to flash (steady
-        // layers, slow waves and fades): no need to render it.
-        if cannot_flash(show, safety) {
+        // layers, slow waves and fades) and strobes nothing too fast: no
+        // need to render it.
+        if cannot_flash(show, safety) && !strobes_too_fast(site, show, safety) {
             continue;
         }
         let show = sample_show(site, show, &wanted);
@@ -290,7 +291,7 @@ pub fn check(cfg: &Config, safety: &SafetyConfig, threads: usize) -> Vec<Finding
                     ..show.clone()
                 };
                 // Layers that cannot flash alone (steady, slow) need no render.
-                if !cannot_flash(&alone, safety)
+                if !(cannot_flash(&alone, safety) && !strobes_too_fast(site, &alone, safety))
                     && measure(
                         site,
                         &alone,
@@ -317,6 +318,120 @@ pub fn check(cfg: &Config, safety: &SafetyConfig, threads: usize) -> Vec<Finding
         });
     }
     out
+}
+
+/// A fixture's strobe channel as a show leaves it: the flash rate it
+/// counts at (infinite when its profile states none), the level the show
+/// sets and the fixture's profile.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Strobing {
+    rate: f64,
+    level: f32,
+    profile: usize,
+}
+
+/// The rate a finding states for strobes whose profile gives no
+/// `strobe_hz` (they count as flashing whatever the threshold): the
+/// fastest rate the fixture libraries commonly state for a strobe.
+pub const UNSTATED_STROBE_HZ: f64 = 25.0;
+
+/// Per fixture of `fixtures`, its strobe channel as `show` leaves it, or
+/// `None` when it has no strobe channel or the show leaves it open.
+///
+/// A layer that sets any motion key sets them all (an unset `strobe` is 0,
+/// open), later layers over earlier ones, as the engine merges motion; the
+/// level is constant in time. A fixture counts whatever light the show
+/// gives it: a strobe on a dark fixture is rare, and counting it errs on
+/// the safe side.
+fn strobes(site: &Site, show: &Show, fixtures: &[u32]) -> Vec<Option<Strobing>> {
+    let mut out = vec![None; fixtures.len()];
+    if show.layers.iter().all(|l| l.motion.is_none()) {
+        return out;
+    }
+    let mut slot_of = vec![u32::MAX; site.fixtures.len()];
+    for (slot, &f) in fixtures.iter().enumerate() {
+        if let Some(s) = slot_of.get_mut(f as usize) {
+            *s = slot as u32;
+        }
+    }
+    let mut level = vec![0.0f32; fixtures.len()];
+    for layer in &show.layers {
+        let Some(m) = &layer.motion else {
+            continue;
+        };
+        for &f in &layer.fixtures {
+            if let Some(&slot) = slot_of.get(f as usize).filter(|&&s| s != u32::MAX) {
+                level[slot as usize] = m.strobe;
+            }
+        }
+    }
+    for ((o, &f), &level) in out.iter_mut().zip(fixtures).zip(&level) {
+        let fx = &site.fixtures[f as usize];
+        if !site.mode_of(fx).has(crate::fixture::Role::Strobe) {
+            continue;
+        }
+        use crate::fixture::StrobeRate;
+        let rate = match site.profile_of(fx).strobe_rate(level) {
+            StrobeRate::Open => continue,
+            StrobeRate::Hz(hz) => hz,
+            StrobeRate::Unstated => f64::INFINITY,
+        };
+        *o = Some(Strobing {
+            rate,
+            level,
+            profile: fx.profile,
+        });
+    }
+    out
+}
+
+/// Whether some fixture of the site strobes faster than the threshold
+/// under `show` (then the show is measured even when its light cannot
+/// flash).
+fn strobes_too_fast(site: &Site, show: &Show, safety: &SafetyConfig) -> bool {
+    if show.layers.iter().all(|l| l.motion.is_none()) {
+        return false;
+    }
+    let all: Vec<u32> = (0..site.fixtures.len() as u32).collect();
+    strobes(site, show, &all)
+        .iter()
+        .flatten()
+        .any(|s| s.rate > safety.max_flashes_per_s)
+}
+
+/// Per sampled fixture, the rate its strobe channel flashes at when that
+/// is above the threshold (0 otherwise).
+fn strobe_rates(
+    site: &Site,
+    show: &Show,
+    safety: &SafetyConfig,
+    sampled: &[u32],
+) -> Vec<(f64, Option<Strobing>)> {
+    strobes(site, show, sampled)
+        .into_iter()
+        .map(|s| match s {
+            Some(s) if s.rate > safety.max_flashes_per_s => (s.rate, Some(s)),
+            _ => (0.0, None),
+        })
+        .collect()
+}
+
+/// How a finding says that (some of) its fixtures flash by their strobe
+/// channel: the level, and the rate the profile gives it or that it gives
+/// none.
+fn strobe_note(site: &Site, s: &Strobing, by_strobe: usize, flashing: usize) -> String {
+    let key = site.profiles.get(s.profile).map_or("?", |p| p.key.as_str());
+    let which = if by_strobe >= flashing {
+        "their strobe channel".to_string()
+    } else {
+        format!("{by_strobe} of them by their strobe channel")
+    };
+    let rate = if s.rate.is_finite() {
+        format!("{:.1} Hz by the strobe_hz of profile `{key}`", s.rate)
+    } else {
+        format!("profile `{key}` states no strobe_hz, so an open strobe counts as too fast (at {UNSTATED_STROBE_HZ} Hz)")
+    };
+    format!(", {which} at {:.0} % ({rate})", s.level * 100.0)
 }
 
 /// Whether `show` provably cannot fail, without rendering it.
@@ -631,7 +746,9 @@ fn measure_rendering(
         .zip(&need)
         .filter_map(|(&f, &n)| n.then_some(f))
         .collect();
-    if rendered.is_empty() {
+    // A strobing fixture flashes at its strobe's rate whatever its light does.
+    let strobe = strobe_rates(site, show, safety, sampled);
+    if rendered.is_empty() && strobe.iter().all(|s| s.1.is_none()) {
         return None;
     }
     if lights.len() < site.cells.len() {
@@ -640,7 +757,9 @@ fn measure_rendering(
     // Fixtures left out count no transition: each of them provably makes
     // at most 2 × `max_flashes_per_s` in every window where its count could
     // change a finding, so it is filtered out there either way.
-    let counts = if rendered.len() == sampled.len() {
+    let counts = if rendered.is_empty() {
+        vec![Vec::new(); sampled.len()]
+    } else if rendered.len() == sampled.len() {
         flash_counts(site, show, safety, sampled, frames, lights, threads)
     } else {
         let mut wanted = vec![false; site.fixtures.len()];
@@ -664,7 +783,8 @@ fn measure_rendering(
     let mut worst: Option<Finding> = None;
     for k in ends {
         let start = k - window;
-        let rate = |slot: usize| (count(slot, k) - count(slot, start)) as f64 / 2.0;
+        let rate =
+            |slot: usize| ((count(slot, k) - count(slot, start)) as f64 / 2.0).max(strobe[slot].0);
         for scope in scopes {
             if scope.members.is_empty() {
                 continue;
@@ -680,20 +800,42 @@ fn measure_rendering(
                 continue;
             }
             rates.sort_by(f64::total_cmp);
-            let flashing = if scope.members.len() == scope.total {
-                rates.len()
-            } else {
-                (share * scope.total as f64).round() as usize
+            let scaled = |n: usize| {
+                if scope.members.len() == scope.total {
+                    n
+                } else {
+                    (n as f64 / scope.members.len() as f64 * scope.total as f64).round() as usize
+                }
             };
+            let flashing = scaled(rates.len());
+            // Members that flash by their strobe channel (at least as fast
+            // as their light), named in the finding.
+            let by_strobe: Vec<&Strobing> = scope
+                .members
+                .iter()
+                .filter(|&&slot| {
+                    strobe[slot].0 > safety.max_flashes_per_s && strobe[slot].0 >= rate(slot)
+                })
+                .filter_map(|&slot| strobe[slot].1.as_ref())
+                .collect();
+            let mut name = scope.name.clone();
+            if let Some(first) = by_strobe.first() {
+                name.push_str(&strobe_note(site, first, scaled(by_strobe.len()), flashing));
+            }
+            let median = rates[rates.len() / 2];
             let cand = Finding {
                 show: show.name.clone(),
                 path: show.path.clone(),
                 layers: Vec::new(),
                 first_layer: (0, 0),
-                scope: scope.name.clone(),
+                scope: name,
                 fixtures: scope.total,
                 flashing,
-                rate: rates[rates.len() / 2],
+                rate: if median.is_finite() {
+                    median
+                } else {
+                    UNSTATED_STROBE_HZ.max(safety.max_flashes_per_s)
+                },
                 at_s: start as f64 / safety.sample_hz,
             };
             if worst
@@ -735,7 +877,14 @@ fn must_render(
     let limit = variation_limit(safety);
     let bounds = fixture_variation(site, show, safety, sampled, ends, threads, 4.0 * limit);
     let n = ends.len();
-    let may_flash = |slot: usize, w: usize| bounds[slot * n + w] > limit;
+    // A fixture strobing too fast flashes in every window without being
+    // rendered: it counts towards a window's share, it needs no render.
+    let strobing: Vec<bool> = strobe_rates(site, show, safety, sampled)
+        .iter()
+        .map(|s| s.1.is_some())
+        .collect();
+    let lum_may_flash = |slot: usize, w: usize| bounds[slot * n + w] > limit;
+    let may_flash = |slot: usize, w: usize| strobing[slot] || lum_may_flash(slot, w);
     let mut need = vec![false; sampled.len()];
     for scope in scopes {
         if scope.members.is_empty() {
@@ -753,7 +902,7 @@ fn must_render(
                 continue;
             }
             for &slot in &scope.members {
-                if may_flash(slot, w) {
+                if lum_may_flash(slot, w) {
                     need[slot] = true;
                 }
             }
@@ -1397,6 +1546,121 @@ mod tests {
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!((found[0].fixtures, found[0].flashing), (n, n));
         assert!((found[0].rate - 5.0).abs() < 0.6, "{}", found[0].rate);
+    }
+
+    /// Eight heads of profile `par` (the given text) along a 70 m path, in
+    /// group `all` and the `groups` lines given, and one show `s`.
+    fn heads(profile: &str, show: &str, groups: &str) -> Config {
+        let site = "name = \"t\"\nlatitude = 22.54\nlongitude = 114.06\ntimezone = \"Asia/Shanghai\"\n\
+             [[paths]]\nname = \"p\"\npoints = [[0, 0], [70, 0]]\n\
+             [[arrays]]\nname = \"head\"\nprofile = \"par\"\npath = \"p\"\nmode = \"m\"\nspacing = 10\nstart = \"0.1\"\n\
+             [groups]\nall = [\"head-*\"]\n";
+        one_show_site(
+            &format!("{site}{groups}"),
+            ("fixtures/par.toml", profile),
+            show,
+        )
+    }
+
+    /// A strobe channel is part of the check: a fixture counts as flashing
+    /// at the rate its profile's `strobe_hz` gives the layer's `strobe`
+    /// level, or, without one, as too fast whatever the level; a finding
+    /// names the layer and the rate (check(input, expect)).
+    #[test]
+    fn strobe_channels_flash_at_the_rate_their_profile_states() {
+        let par = |extra: &str, channels: &str| {
+            format!("name = \"par\"\npower_w = 10\n{extra}\n[[modes]]\nname = \"m\"\nchannels = {channels}\n")
+        };
+        let with = "[\"dimmer\", \"red\", \"green\", \"blue\", \"strobe\"]";
+        let without = "[\"dimmer\", \"red\", \"green\", \"blue\"]";
+        let white = "[[layers]]\ntarget = \"all\"\neffect = \"solid\"\ncolor = \"white\"\n";
+        // (profile keys, channels, layers after a steady white, expected
+        // finding: (rate, words of its scope) or none)
+        let cases: &[(&str, &str, &str, Option<(f64, &str)>)] = &[
+            (
+                "",
+                with,
+                "strobe = 0.5",
+                Some((UNSTATED_STROBE_HZ, "states no strobe_hz")),
+            ),
+            (
+                "",
+                with,
+                "strobe = 0.01",
+                Some((UNSTATED_STROBE_HZ, "at 1 %")),
+            ),
+            (
+                "strobe_hz = [1, 25]",
+                with,
+                "strobe = 0.5",
+                Some((13.0, "13.0 Hz by the strobe_hz of profile `par`")),
+            ),
+            (
+                "strobe_hz = [1, 25]",
+                with,
+                "strobe = \"100%\"",
+                Some((25.0, "their strobe channel at 100 %")),
+            ),
+            ("strobe_hz = [1, 5]", with, "strobe = 0.25", None),
+            ("strobe_hz = [0.5, 30]", with, "strobe = 0.05", None),
+            ("", with, "strobe = 0", None),
+            ("", with, "", None),
+            // No strobe channel: the key drives nothing.
+            ("", without, "strobe = 1.0", None),
+            // One head of eight is below the share.
+            ("", with, "strobe = 0.5\ntarget = \"head-001\"", None),
+        ];
+        let safety = SafetyConfig {
+            seconds: 5.0,
+            ..SafetyConfig::default()
+        };
+        for &(keys, channels, layer, expect) in cases {
+            let (target, layer) = match layer.split_once("\ntarget = ") {
+                Some((l, t)) => (t.to_string(), l.to_string()),
+                None => ("\"all\"".to_string(), layer.to_string()),
+            };
+            let show = format!("{white}[[layers]]\ntarget = {target}\neffect = \"solid\"\ncolor = \"white\"\n{layer}\n");
+            let cfg = heads(&par(keys, channels), &show, "");
+            let found = check(&cfg, &safety, 1);
+            let case = format!("{keys} / {channels} / {layer}: {found:?}");
+            match expect {
+                None => assert!(found.is_empty(), "{case}"),
+                Some((rate, words)) => {
+                    assert_eq!(found.len(), 1, "{case}");
+                    let f = &found[0];
+                    assert!((f.rate - rate).abs() < 1e-3, "{case}");
+                    assert!(f.scope.contains(words), "{case}");
+                    assert_eq!((f.flashing, f.fixtures), (8, 8), "{case}");
+                    // The strobing layer (the second) is named, alone.
+                    assert_eq!(f.layers, vec![(5, 1)], "{case}");
+                }
+            }
+        }
+        // A later layer that sets motion without `strobe` opens the shutter
+        // again, as the engine merges motion.
+        let cfg = heads(
+            &par("", with),
+            "[[layers]]\ntarget = \"all\"\neffect = \"solid\"\ncolor = \"white\"\nstrobe = 0.5\n\
+             [[layers]]\ntarget = \"all\"\neffect = \"solid\"\ncolor = \"white\"\npan = 10\n",
+            "",
+        );
+        assert!(check(&cfg, &safety, 1).is_empty());
+        // Strobing half the heads and pulsing the other half fails
+        // together, as neither half would alone.
+        let cfg = heads(
+            &par("strobe_hz = [1, 25]", with),
+            "[[layers]]\ntarget = \"left\"\neffect = \"solid\"\ncolor = \"white\"\nstrobe = 0.5\n\
+             [[layers]]\ntarget = \"right\"\neffect = \"pulse\"\ncolor = \"white\"\nperiod = \"0.2s\"\ndepth = 1.0\n",
+            "left = [\"head-001\", \"head-002\", \"head-003\", \"head-004\"]\n\
+             right = [\"head-005\", \"head-006\", \"head-007\", \"head-008\"]\n",
+        );
+        let found = check(&cfg, &safety, 1);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].flashing, 8, "{found:?}");
+        assert!(
+            found[0].scope.contains("4 of them by their strobe channel"),
+            "{found:?}"
+        );
     }
 
     /// Render `show` whole into `full` and its cut-down `small` alone into

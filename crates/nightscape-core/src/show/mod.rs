@@ -456,6 +456,26 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
     };
     let kind = l.effect.get_ref().as_str();
     let Some(spec) = reference::spec(kind) else {
+        // A layer key written as the effect (`effect = "strobe"`): the
+        // nearest effect name would mislead, the key is what was meant.
+        let word = kind.trim().to_ascii_lowercase();
+        if let Some(key) = reference::MOTION.iter().find(|p| p.key == word) {
+            let example = if key.key == "strobe" {
+                "0.5"
+            } else {
+                key.default_text
+            };
+            cx.err(
+                l.effect.span(),
+                format!(
+                    "unknown effect `{kind}`: did you mean the `{}` key? It is set beside an effect, e.g. `effect = \"solid\"` and `{} = {example}` in the same layer (`nightscape effects` lists the effects: {})",
+                    key.key,
+                    key.key,
+                    reference::names().join(", ")
+                ),
+            );
+            return None;
+        }
         cx.err(
             l.effect.span(),
             format!(
@@ -784,6 +804,55 @@ fn total_order_bits(x: f32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The problems of a show of `layers` on a site of one RGB lamp in
+    /// group `all`, as `path:line:col: message` lines.
+    fn problems(layers: &str) -> Vec<String> {
+        let site = "name = \"t\"\nlatitude = 22.54\nlongitude = 114.06\ntimezone = \"Asia/Shanghai\"\n\
+             [[outputs]]\nkind = \"artnet\"\ntarget = \"127.0.0.1\"\nuniverses = [0]\n\
+             [[fixtures]]\nname = \"lamp\"\nprofile = \"rgb\"\nmode = \"3ch\"\naddress = \"0.1\"\nat = [0, 0]\n\
+             [groups]\nall = [\"lamp\"]\n";
+        let rgb = "name = \"rgb\"\npower_w = 10\n[[modes]]\nname = \"3ch\"\nchannels = [\"red\", \"green\", \"blue\"]\n";
+        let sources = crate::config::Sources {
+            folder: "t".into(),
+            site: SourceFile::new("t/site.toml", site),
+            profiles: vec![SourceFile::new("t/fixtures/rgb.toml", rgb)],
+            profiles_unreadable: None,
+            shows: vec![SourceFile::new("t/s.toml", layers)],
+        };
+        match crate::config::compile(sources, Diagnostics::new()) {
+            Ok(cfg) => cfg.warnings.items.iter().map(|d| d.to_string()).collect(),
+            Err(d) => d.items.iter().map(|d| d.to_string()).collect(),
+        }
+    }
+
+    /// A layer key written as the effect is pointed at the key, not at the
+    /// nearest effect name (check(input, expect)).
+    #[test]
+    fn a_layer_key_as_the_effect_gets_a_did_you_mean_to_the_key() {
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "effect = \"strobe\"",
+                &[
+                    "t/s.toml:3:10: unknown effect `strobe`: did you mean the `strobe` key?",
+                    "`strobe = 0.5`",
+                ],
+            ),
+            (
+                "effect = \"Zoom\"",
+                &["t/s.toml:3:10: unknown effect `Zoom`: did you mean the `zoom` key?"],
+            ),
+            // An effect misspelled still gets the nearest effect.
+            ("effect = \"strobo\"", &["unknown effect `strobo`"]),
+        ];
+        for &(effect, expect) in cases {
+            let found = problems(&format!("[[layers]]\ntarget = \"all\"\n{effect}\n"));
+            assert_eq!(found.len(), 1, "{effect}: {found:?}");
+            for words in expect {
+                assert!(found[0].contains(words), "{effect}: {found:?}");
+            }
+        }
+    }
 
     #[test]
     fn total_order_bits_orders_as_total_cmp() {

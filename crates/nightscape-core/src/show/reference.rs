@@ -226,7 +226,7 @@ pub const MOTION: &[Param] = &[
     p("pan_sweep", Unit::Degrees, "any", 0.0, "0", "Amplitude of a slow sinusoidal pan sweep around `pan` (uses `period`, default 30s)."),
     p("tilt_sweep", Unit::Degrees, "any", 0.0, "0", "Amplitude of the tilt sweep around `tilt`, at half the pan rate so the beam draws a figure."),
     p("zoom", Unit::Level, "0..=1", 0.5, "0.5", "Beam zoom (0 = narrowest)."),
-    p("strobe", Unit::Level, "0..=1", 0.0, "0", "Strobe channel level (0 = open, no strobe). Fast strobing of a large group fails the safety check."),
+    p("strobe", Unit::Level, "0..=1", 0.0, "0", "Strobe channel level (0 = open, no strobe); the profile's `strobe_hz` says how many flashes a second a level is. Strobing faster than the safety threshold on a large group fails the safety check; on a profile without `strobe_hz`, any strobe above 0 does."),
 ];
 
 /// Examples for the layer keys no effect example above uses (TOML values),
