@@ -671,10 +671,23 @@ impl Task {
                     || format!("{}-{}-{}", origin, o.created.timestamp_micros(), o.id),
                     |k| k["override/".len()..].to_string(),
                 );
+                // A change to an item this node published before is a
+                // release when the service says the override is being
+                // released, and otherwise an extension (a new end).
+                let released = match &existing {
+                    Some(_) => self
+                        .control
+                        .book()
+                        .await
+                        .cancelled_overrides
+                        .get(&o.id)
+                        .copied(),
+                    None => None,
+                };
                 let cmd = Command {
                     version,
                     origin: origin.clone(),
-                    released: existing.map(|_| now),
+                    released,
                     override_: Some(wire::WireOverride::from_override(o)),
                     scene: None,
                     master: None,
@@ -806,13 +819,37 @@ impl Task {
                 let Some(w) = &cmd.override_ else { return };
                 match known.as_ref().and_then(|k| k.local_id) {
                     Some(id) => {
-                        if let Some(ends) = w.expires {
-                            let at = cmd.released.unwrap_or(now);
-                            let audit = self.audit(&cmd.origin, "fleet.override.release", detail);
-                            if let Err(e) = self.control.end_override(id, ends, at, audit).await {
-                                tracing::warn!("fleet: override {item_key}: {e}");
-                                return;
+                        let current = self
+                            .control
+                            .book()
+                            .await
+                            .overrides
+                            .get(&id)
+                            .and_then(|o| o.expires);
+                        match (w.expires, cmd.released, current) {
+                            // Not released and ending later: extended.
+                            (Some(ends), None, Some(cur)) if ends > cur => {
+                                let by = crate::engine::seconds_between(cur, ends);
+                                let audit =
+                                    self.audit(&cmd.origin, "fleet.override.extend", detail);
+                                if let Err(e) = self.control.extend_override(id, by, audit).await {
+                                    tracing::warn!("fleet: override {item_key}: {e}");
+                                    return;
+                                }
                             }
+                            (Some(ends), None, Some(cur)) if ends == cur => {}
+                            // Released, or ending sooner.
+                            (Some(ends), released, _) => {
+                                let at = released.unwrap_or(now);
+                                let audit =
+                                    self.audit(&cmd.origin, "fleet.override.release", detail);
+                                if let Err(e) = self.control.end_override(id, ends, at, audit).await
+                                {
+                                    tracing::warn!("fleet: override {item_key}: {e}");
+                                    return;
+                                }
+                            }
+                            (None, _, _) => {}
                         }
                         Some(id)
                     }

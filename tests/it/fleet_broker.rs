@@ -429,3 +429,44 @@ fn fleet_release_is_a_tombstone_a_replay_cannot_undo() {
         all_overrides(&agent, &f, 1)
     );
 }
+
+#[test]
+fn fleet_a_newer_end_from_the_broker_extends_not_releases() {
+    let Some(bin) = mosquitto() else {
+        eprintln!("skipped: mosquitto is not installed (apt-get install mosquitto)");
+        return;
+    };
+    let port = free_port();
+    let f = fleet_site(port);
+    let _broker = Broker::start(&bin, f.tmp.path(), port);
+    let agent = agent();
+    let _nodes = start_two(&f, &agent);
+    let city = Client::connect(port, "city");
+    let topic = format!("{ROOT}/cmd/override/city-ext");
+    city.publish_all(&[(topic.clone(), override_cmd(5, "#123456", 2000, json!({})))]);
+    assert!(wait_until(Duration::from_secs(10), || in_force(
+        &agent, &f, 1
+    ) == Some(1)));
+    // The same item, a newer version, ending an hour later: an extension.
+    city.publish_all(&[(
+        topic,
+        override_cmd(
+            6,
+            "#123456",
+            2000,
+            json!({"expires": "2026-12-31T22:00:00+08:00"}),
+        ),
+    )]);
+    for i in 0..2 {
+        assert!(
+            wait_until(Duration::from_secs(10), || {
+                all_overrides(&agent, &f, i).iter().any(|o| {
+                    o["expires"] == json!("2026-12-31T14:00:00Z") && o["released_at"].is_null()
+                })
+            }),
+            "node {i} did not extend the override: {:?}",
+            all_overrides(&agent, &f, i)
+        );
+        assert_eq!(in_force(&agent, &f, i), Some(1));
+    }
+}
