@@ -146,9 +146,17 @@ fn run(cfg: &Config, args: &PreviewArgs) -> Result<()> {
                     "{frames} frames is too many (at most {MAX_GIF_FRAMES}): shorten --from/--to, lower --fps or raise --speed"
                 );
             }
-            let program = program(cfg, args, since.unwrap_or(from - Duration::minutes(1)))?;
+            let since = since.unwrap_or(from - Duration::minutes(1));
             let width = args.width.unwrap_or(960);
-            let bytes = gif(cfg, program, from, frames, args, width)?;
+            let bytes = gif(
+                cfg,
+                program(cfg, args, since)?,
+                program(cfg, args, since)?,
+                from,
+                frames,
+                args,
+                width,
+            )?;
             write(out, &bytes)
         }
         _ => bail!(
@@ -212,35 +220,112 @@ fn caption(
     lines
 }
 
+/// How many moments the clip's one palette is chosen from.
+const PALETTE_SAMPLES: u64 = 6;
+
+/// The clip: the still part of the picture drawn once, each moment's dots
+/// and caption over a copy of it, written with one palette and only the
+/// rectangle that changed (`preview::clip`). On a terminal, a progress
+/// line on stderr.
 fn gif(
     cfg: &Config,
     program: Box<dyn crate::daemon::Program>,
+    palette_program: Box<dyn crate::daemon::Program>,
     from: DateTime<Utc>,
     frames: u64,
     args: &PreviewArgs,
     width: u32,
 ) -> Result<Vec<u8>> {
     let layout = map::MapLayout::new(&cfg.site, width, width * 9 / 16);
+    let title = &cfg.site.name;
+    let still = map::still(&cfg.site, &layout, title).to_pixmap()?;
+    let step_ms = 1000.0 / args.fps as f64;
+    let instant =
+        |k: u64| from + Duration::milliseconds((k as f64 * step_ms * args.speed).round() as i64);
+    let draw = |sampler: &mut Sampler, k: u64| -> Result<tiny_skia::Pixmap> {
+        let at = instant(k);
+        let sample = sampler.sample(at);
+        let lines = caption(cfg, args, at, &sample);
+        let mut pm = still.clone();
+        map::moving(&layout, &sample.cells, title, &lines).paint_over(&mut pm);
+        Ok(pm)
+    };
+    let mut progress = Progress::new(frames);
+    // The palette from a few moments spread over the clip.
+    let mut sampler = Sampler::new(cfg, palette_program);
+    let picks: Vec<u64> = (0..PALETTE_SAMPLES.min(frames))
+        .map(|i| i * (frames - 1) / (PALETTE_SAMPLES.min(frames) - 1).max(1))
+        .collect();
+    let mut samples = Vec::new();
+    for k in picks {
+        samples.push(draw(&mut sampler, k)?);
+    }
+    let data: Vec<&[u8]> = samples.iter().map(|p| p.data()).collect();
+    let palette = preview::clip::Palette::from_samples(&data);
+    drop(samples);
+    let mut clip = preview::clip::ClipWriter::new(layout.width, layout.height, palette)?;
     let mut sampler = Sampler::new(cfg, program);
-    let mut buf = Vec::new();
-    {
-        let (w, h) = (layout.width as u16, layout.height as u16);
-        let mut enc = gif::Encoder::new(&mut buf, w, h, &[]).context("gif")?;
-        enc.set_repeat(gif::Repeat::Infinite).context("gif")?;
-        let step_ms = 1000.0 / args.fps as f64;
-        for k in 0..frames {
-            let show_ms = (k as f64 * step_ms * args.speed).round() as i64;
-            let at = from + Duration::milliseconds(show_ms);
-            let sample = sampler.sample(at);
-            let lines = caption(cfg, args, at, &sample);
-            let scene = map::moment(&cfg.site, &layout, &sample.cells, &cfg.site.name, &lines);
-            let pm = scene.to_pixmap()?;
-            let mut rgba = pm.data().to_vec();
-            let mut frame = gif::Frame::from_rgba_speed(w, h, &mut rgba, 20);
-            // GIF delays are in hundredths of a second.
-            frame.delay = (100 / args.fps).max(2) as u16;
-            enc.write_frame(&frame).context("gif")?;
+    for k in 0..frames {
+        let pm = draw(&mut sampler, k)?;
+        clip.push(pm.data(), preview::clip::delay_cs(k, args.fps))?;
+        progress.frame(k + 1);
+    }
+    progress.finish();
+    Ok(clip.finish()?)
+}
+
+/// "gif: frame 120 of 601" on stderr, rewritten in place, only when stderr
+/// is a terminal (a pipe or a log never gets carriage returns), at most
+/// ten times a second.
+struct Progress {
+    tty: bool,
+    frames: u64,
+    last: Option<std::time::Instant>,
+    shown: bool,
+}
+
+impl Progress {
+    fn new(frames: u64) -> Progress {
+        use std::io::IsTerminal;
+        Progress {
+            tty: std::io::stderr().is_terminal(),
+            frames,
+            last: None,
+            shown: false,
         }
     }
-    Ok(buf)
+
+    fn frame(&mut self, done: u64) {
+        if !self.tty {
+            return;
+        }
+        let now = std::time::Instant::now();
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t).as_millis() < 100)
+            && done < self.frames
+        {
+            return;
+        }
+        self.last = Some(now);
+        self.shown = true;
+        use std::io::Write;
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
+            "\rgif: frame {done} of {} ({:.0} %)",
+            self.frames,
+            done as f64 * 100.0 / self.frames.max(1) as f64
+        );
+        let _ = err.flush();
+    }
+
+    fn finish(&mut self) {
+        if self.shown {
+            use std::io::Write;
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[2K");
+            let _ = err.flush();
+        }
+    }
 }

@@ -195,6 +195,12 @@ pub fn draw_plan(site: &Site, layout: &MapLayout, scene: &mut Scene) {
 /// grey ring first so dark cells stay findable, then the fills, which never
 /// overlap one another.
 pub fn draw_cells(layout: &MapLayout, colors: &[[u8; 3]], scene: &mut Scene) {
+    draw_rings(layout, scene);
+    draw_fills(layout, colors, scene);
+}
+
+/// The grey ring under each dot large enough to carry one.
+pub fn draw_rings(layout: &MapLayout, scene: &mut Scene) {
     for (p, r) in layout.cells.iter().zip(&layout.radius) {
         if *r >= 2.0 {
             scene.shapes.push(Shape::Circle {
@@ -205,6 +211,10 @@ pub fn draw_cells(layout: &MapLayout, colors: &[[u8; 3]], scene: &mut Scene) {
             });
         }
     }
+}
+
+/// Each dot's fill in its colour.
+pub fn draw_fills(layout: &MapLayout, colors: &[[u8; 3]], scene: &mut Scene) {
     for ((p, r), c) in layout.cells.iter().zip(&layout.radius).zip(colors) {
         scene.shapes.push(Shape::Circle {
             cx: p[0],
@@ -215,11 +225,49 @@ pub fn draw_cells(layout: &MapLayout, colors: &[[u8; 3]], scene: &mut Scene) {
     }
 }
 
-/// The caption panel: a title, lines of text, and the legend (scale bar,
-/// dot sizes, what the colours mean).
-pub fn draw_panel(layout: &MapLayout, title: &str, lines: &[String], scene: &mut Scene) {
+/// Where the panel's parts go: the caption between the title and the
+/// legend, the legend at the bottom, sized from their wrapped text so the
+/// caption never runs into the legend.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PanelLayout {
+    /// Baseline of the caption's first line.
+    pub caption_top: f32,
+    /// Top of the legend (its heading's cap height starts below this).
+    pub legend_top: f32,
+}
+
+const LEGEND_SIZE: f32 = 13.0;
+const LEGEND_DOT_TEXT: &str = "fixture / cell, drawn larger than to scale (dots up to 6 px)";
+const LEGEND_COLOUR_TEXT: &str = "colour: the DMX sent (as `render`), read back as display colour";
+
+fn panel_x(layout: &MapLayout) -> (f32, f32) {
     let x = layout.panel_x + 10.0;
     let wrap_at = (layout.width as f32 - x - 16.0).max(60.0);
+    (x, wrap_at)
+}
+
+/// The panel's layout for this title.
+pub fn panel_layout(layout: &MapLayout, title: &str) -> PanelLayout {
+    let (_, wrap_at) = panel_x(layout);
+    let title_lines = wrap(title, 22.0, wrap_at).len().max(1) as f32;
+    let caption_top = 50.0 + 28.0 * title_lines + 8.0;
+    let dot_lines = wrap(LEGEND_DOT_TEXT, LEGEND_SIZE, wrap_at - 20.0).len() as f32;
+    let colour_lines = wrap(LEGEND_COLOUR_TEXT, LEGEND_SIZE, wrap_at).len() as f32;
+    // Heading, scale bar, dot lines, colour lines, zone swatch, margin.
+    let legend_h = 24.0 + 22.0 + 18.0 * (dot_lines + colour_lines) + 18.0 + 12.0;
+    let legend_top = (layout.height as f32 - legend_h).max(caption_top);
+    PanelLayout {
+        caption_top,
+        legend_top,
+    }
+}
+
+/// The panel's still part: divider, title and legend (scale bar, dot
+/// sizes, what the colours mean). The caption goes on with
+/// [`draw_caption`].
+pub fn draw_panel_frame(layout: &MapLayout, title: &str, scene: &mut Scene) {
+    let (x, wrap_at) = panel_x(layout);
+    let pl = panel_layout(layout, title);
     scene.shapes.push(Shape::Line {
         points: vec![
             [layout.panel_x, 20.0],
@@ -234,18 +282,8 @@ pub fn draw_panel(layout: &MapLayout, title: &str, lines: &[String], scene: &mut
         scene.text(x, y, 22.0, INK, t);
         y += 28.0;
     }
-    y += 8.0;
-    for l in lines {
-        if l.is_empty() {
-            y += 10.0;
-        }
-        for t in wrap(l, 15.0, wrap_at) {
-            scene.text(x, y, 15.0, INK, t);
-            y += 21.0;
-        }
-    }
     // Legend at the bottom of the panel.
-    let mut y = layout.height as f32 - 150.0;
+    let mut y = pl.legend_top + 14.0;
     scene.text(x, y, 15.0, DIM_INK, "Legend");
     y += 24.0;
     let metres = nice_length(180.0 / layout.scale);
@@ -259,9 +297,9 @@ pub fn draw_panel(layout: &MapLayout, title: &str, lines: &[String], scene: &mut
     scene.text(
         x + len + 8.0,
         y,
-        13.0,
+        LEGEND_SIZE,
         DIM_INK,
-        format!("{metres} m (map to scale, north up)"),
+        format!("{metres} m (to scale)"),
     );
     y += 22.0;
     scene.shapes.push(Shape::Circle {
@@ -270,20 +308,12 @@ pub fn draw_panel(layout: &MapLayout, title: &str, lines: &[String], scene: &mut
         r: MAX_DOT,
         fill: Rgba(255, 200, 120, 255),
     });
-    for t in wrap(
-        "fixture / cell, drawn larger than to scale (dots up to 6 px)",
-        13.0,
-        wrap_at - 20.0,
-    ) {
-        scene.text(x + 20.0, y, 13.0, DIM_INK, t);
+    for t in wrap(LEGEND_DOT_TEXT, LEGEND_SIZE, wrap_at - 20.0) {
+        scene.text(x + 20.0, y, LEGEND_SIZE, DIM_INK, t);
         y += 18.0;
     }
-    for t in wrap(
-        "colour: the DMX sent (as `render`), read back as display colour",
-        13.0,
-        wrap_at,
-    ) {
-        scene.text(x, y, 13.0, DIM_INK, t);
+    for t in wrap(LEGEND_COLOUR_TEXT, LEGEND_SIZE, wrap_at) {
+        scene.text(x, y, LEGEND_SIZE, DIM_INK, t);
         y += 18.0;
     }
     scene.shapes.push(Shape::Rect {
@@ -294,7 +324,65 @@ pub fn draw_panel(layout: &MapLayout, title: &str, lines: &[String], scene: &mut
         fill: Some(name_color("zone", 24)),
         stroke: Some((DIM_INK, 1.0)),
     });
-    scene.text(x + 20.0, y, 13.0, DIM_INK, "group zone");
+    scene.text(x + 20.0, y, LEGEND_SIZE, DIM_INK, "group zone");
+}
+
+/// The caption's lines, fitted between the title and the legend: a smaller
+/// size when they do not fit at 15 px, and at the smallest size the lines
+/// that still do not fit are cut, with a line saying how many.
+pub fn draw_caption(layout: &MapLayout, title: &str, lines: &[String], scene: &mut Scene) {
+    let (x, wrap_at) = panel_x(layout);
+    let pl = panel_layout(layout, title);
+    // The last baseline stays this far above the legend's top.
+    let bottom = pl.legend_top - 10.0;
+    let sizes = [15.0f32, 13.0, 12.0, 11.0];
+    let lay = |size: f32| -> Vec<(f32, String)> {
+        let step = (size * 1.4).round();
+        let mut y = pl.caption_top;
+        let mut out = Vec::new();
+        for l in lines {
+            if l.is_empty() {
+                y += (size * 0.67).round();
+            }
+            for t in wrap(l, size, wrap_at) {
+                out.push((y, t));
+                y += step;
+            }
+        }
+        out
+    };
+    for (n, &size) in sizes.iter().enumerate() {
+        let placed = lay(size);
+        let fits = placed.last().is_none_or(|(y, _)| *y <= bottom);
+        if !fits && n + 1 < sizes.len() {
+            continue;
+        }
+        let total = placed.len();
+        let step = (size * 1.4).round();
+        let keep: Vec<(f32, String)> = if fits {
+            placed
+        } else {
+            // Leave room for the "more" line.
+            let room = placed.iter().filter(|(y, _)| *y + step <= bottom).count();
+            placed.into_iter().take(room).collect()
+        };
+        let cut = total - keep.len();
+        let mut next = pl.caption_top;
+        for (y, t) in keep {
+            scene.text(x, y, size, INK, t);
+            next = y + step;
+        }
+        if cut > 0 && next <= bottom {
+            scene.text(x, next, size, DIM_INK, format!("… {cut} more lines"));
+        }
+        return;
+    }
+}
+
+/// The caption panel: title, caption lines and legend.
+pub fn draw_panel(layout: &MapLayout, title: &str, lines: &[String], scene: &mut Scene) {
+    draw_panel_frame(layout, title, scene);
+    draw_caption(layout, title, lines, scene);
 }
 
 /// A round length near `m` metres (1, 2, 5 × 10ⁿ).
@@ -343,10 +431,30 @@ pub fn moment(
     title: &str,
     lines: &[String],
 ) -> Scene {
+    let mut scene = still(site, layout, title);
+    scene
+        .shapes
+        .extend(moving(layout, colors, title, lines).shapes);
+    scene
+}
+
+/// What a moment's picture shares with every other moment: background,
+/// plan, labels, the dots' rings, the panel's title and legend. A clip
+/// draws it once.
+pub fn still(site: &Site, layout: &MapLayout, title: &str) -> Scene {
     let mut scene = Scene::new(layout.width, layout.height, BACKGROUND);
     draw_plan(site, layout, &mut scene);
-    draw_cells(layout, colors, &mut scene);
-    draw_panel(layout, title, lines, &mut scene);
+    draw_rings(layout, &mut scene);
+    draw_panel_frame(layout, title, &mut scene);
+    scene
+}
+
+/// What changes from moment to moment, drawn over [`still`]: the dots'
+/// colours and the caption.
+pub fn moving(layout: &MapLayout, colors: &[[u8; 3]], title: &str, lines: &[String]) -> Scene {
+    let mut scene = Scene::new(layout.width, layout.height, BACKGROUND);
+    draw_fills(layout, colors, &mut scene);
+    draw_caption(layout, title, lines, &mut scene);
     scene
 }
 
@@ -369,5 +477,69 @@ mod tests {
         assert_eq!(nice_length(180.0), 100.0);
         assert_eq!(nice_length(260.0), 200.0);
         assert_eq!(nice_length(7.0), 5.0);
+    }
+}
+
+#[cfg(test)]
+mod panel_tests {
+    use super::*;
+
+    fn demo() -> crate::config::Config {
+        crate::config::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shows"))
+            .expect("the demo loads")
+    }
+
+    /// Issue 23: however long the caption, it never runs into the legend:
+    /// every caption line's baseline is above the legend heading's top (the
+    /// heading's cap height and a gap), at the GIF's default 960 × 540 and
+    /// at 1920 × 1080; what does not fit is cut with a line saying so.
+    #[test]
+    fn the_caption_never_runs_into_the_legend() {
+        let cfg = demo();
+        for (w, h) in [(960, 540), (1920, 1080), (640, 360)] {
+            let layout = MapLayout::new(&cfg.site, w, h);
+            for n in [3usize, 12, 40] {
+                let lines: Vec<String> = (0..n)
+                    .map(|i| format!("  show-{i}: priority {i}, 100 %, since 20:00:00"))
+                    .collect();
+                let mut scene = Scene::new(w, h, BACKGROUND);
+                draw_panel(&layout, &cfg.site.name, &lines, &mut scene);
+                let texts: Vec<(f32, f32, &str)> = scene
+                    .shapes
+                    .iter()
+                    .filter_map(|s| match s {
+                        Shape::Text { y, size, text, .. } => Some((*y, *size, text.as_str())),
+                        _ => None,
+                    })
+                    .collect();
+                let legend = texts.iter().find(|t| t.2 == "Legend").expect("a legend").0;
+                // The heading's glyphs rise about 0.75 × 15 px above its baseline.
+                let legend_top = legend - 15.0 * 0.75;
+                let caption: Vec<_> = texts
+                    .iter()
+                    .filter(|t| t.2.starts_with("  show-") || t.2.contains("more lines"))
+                    .collect();
+                assert!(!caption.is_empty());
+                for (y, size, text) in &caption {
+                    // A line's descenders reach about 0.25 × its size below.
+                    assert!(
+                        y + size * 0.25 < legend_top,
+                        "{w}×{h}, {n} lines: `{text}` at {y} runs into the legend at {legend}"
+                    );
+                }
+                let shown = caption
+                    .iter()
+                    .filter(|t| t.2.starts_with("  show-"))
+                    .count();
+                if shown < n {
+                    assert!(
+                        caption.iter().any(|t| t.2.contains("more lines")),
+                        "{w}×{h}, {n} lines: a cut caption says so"
+                    );
+                }
+                // The legend stays inside the picture.
+                assert!(texts.iter().all(|t| t.0 <= h as f32), "{w}×{h}");
+            }
+        }
     }
 }

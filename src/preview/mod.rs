@@ -9,6 +9,7 @@
 //! Colours come from `engine::display` applied to the frame that
 //! `daemon::FrameBuilder` builds, i.e. what `nightscape render` prints.
 
+pub mod clip;
 pub mod map;
 pub mod night;
 
@@ -271,7 +272,7 @@ impl Scene {
 
     /// The picture rasterised.
     pub fn to_pixmap(&self) -> Result<tiny_skia::Pixmap, PreviewError> {
-        use tiny_skia::{FillRule, Paint, PathBuilder, Pixmap, Stroke, StrokeDash, Transform};
+        use tiny_skia::Pixmap;
         if !(1..=16384).contains(&self.width) || !(1..=16384).contains(&self.height) {
             return Err(PreviewError::Size(self.width, self.height));
         }
@@ -279,6 +280,14 @@ impl Scene {
             .ok_or(PreviewError::Size(self.width, self.height))?;
         let bg = self.background;
         pm.fill(tiny_skia::Color::from_rgba8(bg.0, bg.1, bg.2, 255));
+        self.paint_over(&mut pm);
+        Ok(pm)
+    }
+
+    /// Draw the shapes (not the background) over an opaque pixmap: a clip
+    /// paints each moment's moving part over a copy of its still part.
+    pub fn paint_over(&self, pm: &mut tiny_skia::Pixmap) {
+        use tiny_skia::{FillRule, Paint, PathBuilder, Stroke, StrokeDash, Transform};
         let paint = |c: Rgba| {
             let mut p = Paint::default();
             p.set_color_rgba8(c.0, c.1, c.2, c.3);
@@ -357,12 +366,11 @@ impl Scene {
                     text,
                 } => {
                     if let Some(font) = &font {
-                        draw_text(&mut pm, font, *x, *y, *size, *color, *anchor, text);
+                        draw_text(pm, font, *x, *y, *size, *color, *anchor, text);
                     }
                 }
             }
         }
-        Ok(pm)
     }
 
     /// The picture as a PNG file (8-bit RGB).

@@ -34,6 +34,7 @@ mod output_enttec;
 mod output_health;
 mod output_sacn;
 mod output_site;
+mod preview_clip;
 mod properties;
 mod sacn_discovery;
 mod scale;
