@@ -785,7 +785,7 @@ fn browser_status_strip_shows_a_master_at_half_on_every_view_to_every_role() {
         .await;
         want(&items, "master:*", "GRAND MASTER 50 %", "SPAN");
         want(&items, "master:avenue", "Master avenue 70 %", "SPAN");
-        want(&items, "overrides", "1 override(s) in force", "SPAN");
+        want(&items, "overrides", "Overrides in force: 1", "SPAN");
         want(&items, "skipped", "Skipped tonight: nightly", "BUTTON");
         assert!(items.as_array().unwrap().iter().any(|i| i[0].as_str().unwrap().starts_with("scene:")), "{items}");
         // A master at 50 % cannot be missed: the strip itself turns amber and
@@ -802,7 +802,7 @@ fn browser_status_strip_shows_a_master_at_half_on_every_view_to_every_role() {
         tokio::time::sleep(Duration::from_millis(1200)).await;
         let items = strip(&c).await;
         want(&items, "master:*", "GRAND MASTER 50 %", "SPAN");
-        want(&items, "overrides", "override", "SPAN");
+        want(&items, "overrides", "Overrides in force", "SPAN");
         c.find(Locator::Id("sign-out")).await.unwrap().click().await.unwrap();
         // An operator: one tap to the control that changes it.
         sign_in(&c, OPERATOR).await;
@@ -812,7 +812,7 @@ fn browser_status_strip_shows_a_master_at_half_on_every_view_to_every_role() {
         })
         .await;
         want(&items, "master:avenue", "avenue", "BUTTON");
-        want(&items, "overrides", "override", "BUTTON");
+        want(&items, "overrides", "Overrides in force", "BUTTON");
         c.find(Locator::Css("[data-strip='master:*']")).await.unwrap().click().await.unwrap();
         assert_eq!(views(&c).await, json!(["tab-control"]));
         assert_eq!(js(&c, "return document.activeElement.id;").await, json!("master"));

@@ -403,7 +403,8 @@ function groupInfo() {
   // Nothing acts on a zone until one is chosen: no control defaults to the whole site.
   const none = !S.selected;
   $("group-info").textContent = none ? "" : t("fixtures_n", { n: groupMembers(S.selected).length });
-  for (const id of ["apply-level", "apply-color", "blackout", "emergency"]) $(id).disabled = none;
+  for (const id of ["apply-level", "apply-color", "blackout", "emergency", "set-zone-master", "zone-master"]) $(id).disabled = none;
+  zoneMaster();
   $("emergency").querySelector(".label").textContent = none ? t("choose_zone") : t("hold_emergency", { target: targetName(S.selected) });
 }
 
@@ -461,7 +462,9 @@ function setConnected(ok) {
 }
 function renderOffline() {
   if (S.connected) return;
-  const at = hms(S.lastOk);
+  // The daemon's own clock at the last status (the header's clock, which
+  // may be simulated); the browser's time when no status ever came.
+  const at = S.status ? S.status.clock.local.slice(11, 19) : hms(S.lastOk);
   $("banner-conn").textContent = t("conn_lost", { at });
   for (const e of document.querySelectorAll(".live")) e.setAttribute("data-stale", t("stale_since", { at }));
 }
@@ -482,7 +485,7 @@ async function refresh() {
   $("clock").textContent = s.clock.local.replace("T", " ").slice(0, 19) + (s.clock.simulated ? " · " + t("simulated", { speed: s.clock.speed }) : "");
   const fps = s.frames.actual_fps == null ? "–" : s.frames.actual_fps.toFixed(1);
   $("fps-chip").textContent = t("fps", { fps, target: s.frames.target_fps, late: s.frames.late_frames });
-  $("fps-chip").className = "chip " + (s.frames.actual_fps != null && s.frames.actual_fps < s.frames.target_fps * 0.9 ? "warn" : "");
+  $("fps-chip").className = "chip live " + (s.frames.actual_fps != null && s.frames.actual_fps < s.frames.target_fps * 0.9 ? "warn" : "");
   renderEmergency(s);
   renderReload(s);
   renderOverrides(s);
