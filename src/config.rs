@@ -111,7 +111,15 @@ pub fn site_files_with(folder: &Path, profile_dir: Option<&Path>) -> Vec<PathBuf
 /// The profile library the site file names, if it can be read.
 pub fn profile_dir_of(site_file: &Path) -> Option<PathBuf> {
     let text = read_file(site_file).ok()?;
-    Some(site::profile_dir(&SourceFile::new(site_file, text)))
+    profile_dir(&SourceFile::new(site_file, text))
+}
+
+/// The profile library a site file names, unless the file is past the
+/// reader's limits: finding the `profiles` key reads the whole file, and a
+/// file nested 100,000 deep would overflow the stack (an abort, not a
+/// panic) before loading could report it at its place.
+fn profile_dir(site_file: &SourceFile) -> Option<PathBuf> {
+    crate::diag::within_limits(&site_file.text).then(|| site::profile_dir(site_file))
 }
 
 fn toml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
@@ -140,11 +148,15 @@ const REFUSED_CHARS: &[(char, &str)] = &[
 ];
 
 /// Report every refused character in `file`, raw or as a TOML escape
-/// (`\u0000`, `\u202E`), at its line and column. Returns whether any was found.
+/// (`\u0000`, `\u202E`), at its line and column, up to the file's cap on
+/// problems (a megabyte of NUL bytes is a hundred problems and a note, not
+/// a million). Returns whether any was found.
 fn refuse_control_chars(file: &SourceFile, diags: &mut Diagnostics) -> bool {
     let mut found = false;
     for (i, c) in file.text.char_indices() {
         if let Some((_, name)) = REFUSED_CHARS.iter().find(|(r, _)| *r == c) {
+            // The one past the cap becomes the note that the list stops.
+            let full = diags.is_full(&file.path);
             diags.error(
                 file,
                 i..i + c.len_utf8(),
@@ -154,6 +166,9 @@ fn refuse_control_chars(file: &SourceFile, diags: &mut Diagnostics) -> bool {
                 ),
             );
             found = true;
+            if full {
+                return true;
+            }
         }
     }
     let lower = file.text.to_ascii_lowercase();
@@ -163,12 +178,16 @@ fn refuse_control_chars(file: &SourceFile, diags: &mut Diagnostics) -> bool {
             format!("\\u{:08x}", *c as u32),
         ] {
             for (i, _) in lower.match_indices(&esc) {
+                let full = diags.is_full(&file.path);
                 diags.error(
                     file,
                     i..i + esc.len(),
                     format!("the escape for U+{:04X} {name} is not allowed in nightscape files: remove it", *c as u32),
                 );
                 found = true;
+                if full {
+                    return true;
+                }
             }
         }
     }
@@ -176,7 +195,9 @@ fn refuse_control_chars(file: &SourceFile, diags: &mut Diagnostics) -> bool {
 }
 
 /// Read every file in `paths`; a file that cannot be read is reported and
-/// left out.
+/// left out, and so is one past the TOML reader's limits (reported at its
+/// place): no stage after this one reads it with a reader that would
+/// recurse 100,000 levels deep.
 fn read_all(paths: Vec<PathBuf>, diags: &mut Diagnostics) -> Vec<SourceFile> {
     paths
         .into_iter()
@@ -184,6 +205,11 @@ fn read_all(paths: Vec<PathBuf>, diags: &mut Diagnostics) -> Vec<SourceFile> {
             Ok(text) => {
                 let file = SourceFile::new(&path, text);
                 refuse_control_chars(&file, diags);
+                if !crate::diag::within_limits(&file.text) {
+                    // Reports each limit passed, reads nothing.
+                    let _ = crate::diag::parse_all::<toml::Table>(&file, diags);
+                    return None;
+                }
                 Some(file)
             }
             Err(e) => {
@@ -248,12 +274,16 @@ fn read(folder: &Path) -> Result<Config, Diagnostics> {
     };
     let site_file = SourceFile::new(&site_path, text);
     refuse_control_chars(&site_file, &mut diags);
-    let profile_dir = site::profile_dir(&site_file);
     // A library that cannot be read is one problem, at the `profiles` key,
-    // not an "unknown profile" for every array and fixture.
-    let (profiles, profiles_unreadable) = match toml_files(&profile_dir) {
-        Ok(files) => (read_all(files, &mut diags), None),
-        Err(e) => (
+    // not an "unknown profile" for every array and fixture. A site file past
+    // the reader's limits is reported by compiling it; no library is read.
+    let (profiles, profiles_unreadable) = match profile_dir(&site_file).map(|d| {
+        let files = toml_files(&d);
+        (d, files)
+    }) {
+        None => (Vec::new(), None),
+        Some((_, Ok(files))) => (read_all(files, &mut diags), None),
+        Some((profile_dir, Err(e))) => (
             Vec::new(),
             Some(format!(
                 "cannot read the profile library {}: {}",

@@ -158,3 +158,106 @@ fn nul_and_bidi_controls_are_refused_raw_or_escaped_at_their_place() {
         assert!(err.contains("U+0000 NUL"), "{err}");
     }
 }
+
+/// Lines of `check`'s output that locate a problem in `file`.
+fn problems_in<'a>(out: &'a str, file: &str) -> Vec<&'a str> {
+    out.lines()
+        .filter(|l| l.contains(&format!("/{file}:")))
+        .collect()
+}
+
+#[test]
+fn check_bounds_the_work_of_hostile_files_under_the_size_cap() {
+    // Issue 29, item 7: files far below 8 MiB that cost the reader its
+    // memory or time. Each is refused at its place, at most 100 problems
+    // a file and one note, and `check` ends (it used to abort allocating
+    // 80 GB for a long target's "did you mean", or list 10,000 NULs).
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    let unknown: String = (0..5000).map(|i| format!("k{i} = 1\n")).collect();
+    std::fs::write(
+        site.join("flood.toml"),
+        format!("name = \"flood\"\n{unknown}"),
+    )
+    .unwrap();
+    std::fs::write(
+        site.join("nul.toml"),
+        format!("name = \"nul\"\n# {}\n", "\u{0}".repeat(10_000)),
+    )
+    .unwrap();
+    std::fs::write(
+        site.join("deep.toml"),
+        format!(
+            "name = \"deep\"\nx = {}{}\n",
+            "[".repeat(200_000),
+            "]".repeat(200_000)
+        ),
+    )
+    .unwrap();
+    let nightly = site.join("nightly.toml");
+    let text = std::fs::read_to_string(&nightly).unwrap();
+    let long_target = "*a".repeat(50_000) + "b";
+    std::fs::write(
+        &nightly,
+        text.replacen(
+            "target = \"avenue\"",
+            &format!("target = \"{long_target}\""),
+            1,
+        ),
+    )
+    .unwrap();
+    let (code, out) = check_bounded(&site);
+    assert_eq!(code, Some(1), "{}", &out[..out.len().min(4000)]);
+    let flood = problems_in(&out, "flood.toml");
+    assert_eq!(flood.len(), 101, "{flood:?}");
+    assert!(
+        flood[0].contains("flood.toml:2:1: error: unknown field `k0`")
+            || flood[0].contains("flood.toml:2:1") && flood[0].contains("unknown field `k0`"),
+        "{flood:?}"
+    );
+    assert!(flood[100].contains("not listed"), "{flood:?}");
+    let nul = problems_in(&out, "nul.toml");
+    assert_eq!(nul.len(), 101, "{:?}", &nul[..nul.len().min(3)]);
+    assert!(
+        nul[0].contains("nul.toml:2:3") && nul[0].contains("U+0000 NUL"),
+        "{nul:?}"
+    );
+    let deep = problems_in(&out, "deep.toml");
+    assert_eq!(deep.len(), 1, "{deep:?}");
+    assert!(
+        deep[0].contains("deep.toml:2:") && deep[0].contains("nested more than 32 levels"),
+        "{deep:?}"
+    );
+    let nightly = problems_in(&out, "nightly.toml");
+    assert_eq!(nightly.len(), 1, "{nightly:?}");
+    assert!(
+        nightly[0].contains("this string is 100003 bytes long"),
+        "{nightly:?}"
+    );
+    // Nothing of the hostile text is echoed back at length.
+    assert!(out.len() < 200_000, "{} bytes of output", out.len());
+}
+
+#[test]
+fn check_refuses_a_long_key_in_site_toml_once_and_briefly() {
+    // An 8 MiB key took `check` to 938 MB: each module reading site.toml
+    // parsed it again and quoted the key back. Here: 1 MB, one problem.
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    let path = site.join("site.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    let line = text.lines().count() + 1;
+    text.push_str(&"k".repeat(1 << 20));
+    text.push_str(" = 1\n");
+    std::fs::write(&path, text).unwrap();
+    let (code, out) = check_bounded(&site);
+    assert_eq!(code, Some(1), "{}", &out[..out.len().min(4000)]);
+    let site_problems = problems_in(&out, "site.toml");
+    assert_eq!(site_problems.len(), 1, "{}", &out[..out.len().min(4000)]);
+    assert!(
+        site_problems[0].contains(&format!("site.toml:{line}:1"))
+            && site_problems[0].contains("this key is 1048576 bytes long"),
+        "{site_problems:?}"
+    );
+    assert!(out.len() < 10_000, "{} bytes of output", out.len());
+}

@@ -484,6 +484,14 @@ fn read_all<T: serde::de::DeserializeOwned>(
     None
 }
 
+/// Whether `text` is within the limits [`parse_all`] reads (key and
+/// string lengths, nesting, items): the test to pass before handing a
+/// file's text to any other TOML reading, which would recurse and keep
+/// every item without them.
+pub fn within_limits(text: &str) -> bool {
+    scan(text).problems.is_empty()
+}
+
 /// What the limits scan found: the problems, and how many items (keys,
 /// values, table headers) the file holds.
 struct Scan {
