@@ -170,12 +170,27 @@ async fn guarded(state: ApiState, req: Request, next: Next) -> Response {
             }
         }
     }
+    let heavy_route = req.method() == axum::http::Method::GET
+        && req
+            .extensions()
+            .get::<MatchedPath>()
+            .is_some_and(|m| HEAVY_ROUTES.contains(&m.as_str()));
+    let heavy_state = req.extensions().get::<Arc<Heavy>>().cloned();
+    let writes = !matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    // An operator's change makes every cached answer stale (a write that
+    // completes after its client left is covered by the cache's 1 s life).
+    let _clear = writes.then(|| ClearOnDrop(heavy_state.clone()));
     let answer = async {
-        match Idempotent::of(&req) {
-            Some(route) => idempotent(&state, route, req, next).await,
-            None => next.run(req).await,
+        match (Idempotent::of(&req), heavy_state) {
+            (Some(route), _) => idempotent(&state, route, req, next).await,
+            (None, Some(h)) if heavy_route => heavy(&state, h, req, next).await,
+            _ => next.run(req).await,
         }
     };
+
     match tokio::time::timeout(limits.request_timeout, answer).await {
         Ok(r) => r,
         Err(_) => ApiError::new(
@@ -450,6 +465,164 @@ async fn idempotent(state: &ApiState, _route: Idempotent, req: Request, next: Ne
     r
 }
 
+/// Reads that compute (a night plan, a frame, a forecast): run at most a
+/// few at once, and answered from a short-lived cache when they repeat, so
+/// viewers polling them cannot take the CPU the frame loop needs.
+const HEAVY_ROUTES: &[&str] = &[
+    "/api/preview",
+    "/api/energy/forecast",
+    "/api/schedule",
+    "/api/energy",
+];
+
+/// How long a heavy read's answer is reused (and never across a
+/// configuration reload or an operator's write through the API).
+const HEAVY_TTL: Duration = Duration::from_secs(1);
+
+/// Bytes of answers the heavy-read cache keeps at most.
+const HEAVY_CACHE_BYTES: usize = 16 * 1024 * 1024;
+
+/// The heavy reads' permits and cache, one per server.
+#[derive(Debug)]
+pub(crate) struct Heavy {
+    permits: Arc<tokio::sync::Semaphore>,
+    cache: Mutex<HashMap<String, Cached>>,
+}
+
+#[derive(Debug, Clone)]
+struct Cached {
+    config: Arc<crate::config::Config>,
+    at: Instant,
+    status: StatusCode,
+    content_type: Option<HeaderValue>,
+    body: axum::body::Bytes,
+}
+
+impl Heavy {
+    /// At most half the cores compute heavy reads at once (at least one):
+    /// the frame loop keeps a core of its own.
+    pub(crate) fn new() -> Heavy {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Heavy::with_permits((cores / 2).max(1))
+    }
+
+    pub(crate) fn with_permits(n: usize) -> Heavy {
+        Heavy {
+            permits: Arc::new(tokio::sync::Semaphore::new(n.max(1))),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lookup(&self, key: &str, config: &Arc<crate::config::Config>) -> Option<Response> {
+        let map = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let c = map.get(key)?;
+        if c.at.elapsed() > HEAVY_TTL || !Arc::ptr_eq(&c.config, config) {
+            return None;
+        }
+        let mut r = (c.status, c.body.clone()).into_response();
+        if let Some(t) = &c.content_type {
+            r.headers_mut().insert(header::CONTENT_TYPE, t.clone());
+        }
+        r.headers_mut()
+            .insert("cache-status", HeaderValue::from_static("nightscape; hit"));
+        Some(r)
+    }
+
+    fn store(&self, key: String, entry: Cached) {
+        let mut map = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, c| c.at.elapsed() <= HEAVY_TTL && Arc::ptr_eq(&c.config, &entry.config));
+        let used: usize = map.values().map(|c| c.body.len()).sum();
+        if used + entry.body.len() <= HEAVY_CACHE_BYTES {
+            map.insert(key, entry);
+        }
+    }
+
+    /// Forget every answer (an operator changed something).
+    pub(crate) fn clear(&self) {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
+/// Serve a heavy read: from the cache when a viewer asks again within
+/// [`HEAVY_TTL`], else under a permit, in a task of its own that keeps the
+/// permit until the work is done even if the client goes away (an
+/// abandoned request must not free a permit while its computation runs).
+async fn heavy(state: &ApiState, heavy: Arc<Heavy>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    // Only a caller who may read gets a cached answer; others go to the
+    // handler, which refuses them.
+    let may_read = state.auth.check(&parts, super::auth::Role::Viewer).is_ok();
+    let key = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| parts.uri.path().to_string(), |p| p.as_str().to_string());
+    let config = state.shared.config();
+    if may_read {
+        if let Some(r) = heavy.lookup(&key, &config) {
+            return r;
+        }
+    }
+    let req = Request::from_parts(parts, body);
+    let work = {
+        let heavy = heavy.clone();
+        async move {
+            let Ok(_permit) = heavy.permits.clone().acquire_owned().await else {
+                return StatusCode::SERVICE_UNAVAILABLE.into_response();
+            };
+            // Another request may have computed it while this one waited.
+            if may_read {
+                if let Some(r) = heavy.lookup(&key, &config) {
+                    return r;
+                }
+            }
+            let r = next.run(req).await;
+            if !may_read || r.status() != StatusCode::OK {
+                return r;
+            }
+            let (parts, body) = r.into_parts();
+            match axum::body::to_bytes(body, HEAVY_CACHE_BYTES).await {
+                Ok(bytes) => {
+                    heavy.store(
+                        key,
+                        Cached {
+                            config,
+                            at: Instant::now(),
+                            status: parts.status,
+                            content_type: parts.headers.get(header::CONTENT_TYPE).cloned(),
+                            body: bytes.clone(),
+                        },
+                    );
+                    Response::from_parts(parts, axum::body::Body::from(bytes))
+                }
+                Err(_) => ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the answer was larger than the server keeps",
+                )
+                .into_response(),
+            }
+        }
+    };
+    match tokio::spawn(work).await {
+        Ok(r) => r,
+        Err(e) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the read failed: {e}"),
+        )
+        .into_response(),
+    }
+}
+
+/// Clears the heavy-read cache when a write's request ends (answered or not).
+struct ClearOnDrop(Option<Arc<Heavy>>);
+
+impl Drop for ClearOnDrop {
+    fn drop(&mut self) {
+        if let Some(h) = &self.0 {
+            h.clear();
+        }
+    }
+}
+
 /// Accept connections until `shutdown`, each served by hyper with the
 /// configured limits; returns once every connection has closed or the grace
 /// period has passed.
@@ -471,6 +644,7 @@ pub(crate) async fn accept_loop(
         tracing::debug!("operator API: cannot enlarge the accept queue: {e}");
     }
     let conns = Arc::new(Mutex::new(Conns::new(limits.max_connections)));
+    let heavy = Arc::new(Heavy::new());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     let mut last_accept_error: Option<Instant> = None;
@@ -515,6 +689,7 @@ pub(crate) async fn accept_loop(
         let app = app.clone();
         let limits = limits.clone();
         let auth = state.auth.clone();
+        let heavy = heavy.clone();
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
             let _slot = slot;
@@ -527,6 +702,7 @@ pub(crate) async fn accept_loop(
                 seen.in_flight.fetch_add(1, Ordering::Relaxed);
                 let flight = InFlight(seen.clone());
                 req.extensions_mut().insert(ConnectInfo(remote));
+                req.extensions_mut().insert(heavy.clone());
                 let answer = tower::ServiceExt::oneshot(app.clone(), req);
                 async move {
                     let r = answer.await;

@@ -1299,3 +1299,169 @@ fn extends_skips_and_undos_retried_under_one_key_apply_once() {
     }
     assert!(stored_skips(&rig, night).is_empty());
 }
+
+/// Whether an answer's head carries the headers every answer must carry.
+fn has_security_headers(text: &str) -> bool {
+    let head = text
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    head.contains("\r\nx-frame-options: deny")
+        && head.contains("\r\nx-content-type-options: nosniff")
+        && head.contains("\r\ncontent-security-policy: default-src 'self'")
+        && head.contains("frame-ancestors 'none'")
+}
+
+#[test]
+fn answers_from_the_http_layer_carry_the_security_headers_too() {
+    let rig = Rig::start(short_limits(), false);
+    // hyper's own 400: a header name with a space cannot be parsed.
+    let mut c = TcpStream::connect(rig.addr).unwrap();
+    c.write_all(b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header: x\r\n\r\n")
+        .unwrap();
+    let (text, _) = read_until_closed(&mut c, Duration::from_secs(5));
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    assert!(
+        has_security_headers(&text),
+        "hyper's 400 lacks them: {text}"
+    );
+    // hyper's own 431: a head over 16 KiB (sent whole, then read back).
+    let big = "a".repeat(17 * 1024);
+    let mut got = None;
+    for _ in 0..10 {
+        let mut c = TcpStream::connect(rig.addr).unwrap();
+        let req = format!("GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {big}\r\n\r\n");
+        let _ = c.write_all(req.as_bytes());
+        let (text, _) = read_until_closed(&mut c, Duration::from_secs(5));
+        if text.starts_with("HTTP/1.1 431") {
+            got = Some(text);
+            break;
+        }
+    }
+    let text = got.expect("no 431 was read back in 10 tries");
+    assert!(
+        has_security_headers(&text),
+        "hyper's 431 lacks them: {text}"
+    );
+    // A bad version line: 400 or 505 from hyper, with the headers too.
+    let mut c = TcpStream::connect(rig.addr).unwrap();
+    c.write_all(b"GET /api/status HTTP/7.3\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    let (text, _) = read_until_closed(&mut c, Duration::from_secs(5));
+    if !text.is_empty() {
+        assert!(has_security_headers(&text), "{text}");
+    }
+    // And axum's answers: 404, 401, 405.
+    for (m, p, t) in [
+        ("GET", "/no/such", Some(VIEWER)),
+        ("GET", "/api/status", None),
+        ("PATCH", "/api/status", Some(VIEWER)),
+    ] {
+        let mut c = TcpStream::connect(rig.addr).unwrap();
+        c.write_all(raw_request(m, p, t, &[], None).as_bytes())
+            .unwrap();
+        let (text, _) = read_until_closed(&mut c, Duration::from_secs(5));
+        assert!(has_security_headers(&text), "{m} {p}: {text}");
+    }
+}
+
+#[test]
+fn heavy_reads_are_bounded_and_cached_while_the_frame_loop_runs() {
+    let rig = Rig::start(ApiLimits::default(), false);
+    let addr = rig.addr;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let urls = [
+        "/api/schedule?days=366".to_string(),
+        "/api/energy/forecast".to_string(),
+        "/api/preview?at=2026-12-31%2020:30".to_string(),
+    ];
+    // 32 viewers polling the heavy reads for 4 s.
+    let clients: Vec<_> = (0..32)
+        .map(|i| {
+            let stop = stop.clone();
+            let mut urls = urls.to_vec();
+            // And each its own instant to preview: not cached, bounded.
+            urls.push(format!("/api/preview?at=2026-12-31%2021:{:02}", i));
+            std::thread::spawn(move || {
+                let (mut hits, mut misses, mut bad) = (0, 0, Vec::new());
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let url = &urls[n % urls.len()];
+                    n += 1;
+                    let mut s = TcpStream::connect(addr).unwrap();
+                    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                    s.write_all(raw_request("GET", url, Some(VIEWER), &[], None).as_bytes())
+                        .unwrap();
+                    let mut out = Vec::new();
+                    let _ = s.read_to_end(&mut out);
+                    let text = String::from_utf8_lossy(&out).to_ascii_lowercase();
+                    if !text.starts_with("http/1.1 200") {
+                        bad.push(format!("{url}: {}", text.lines().next().unwrap_or("")));
+                    } else if text.contains("cache-status: nightscape; hit") {
+                        hits += 1;
+                    } else {
+                        misses += 1;
+                    }
+                }
+                (hits, misses, bad)
+            })
+        })
+        .collect();
+    // Meanwhile: the wire's frame intervals and the status endpoint's latency.
+    let t0 = Instant::now();
+    let mut arrivals: Vec<Instant> = Vec::new();
+    let mut first_universe = None;
+    let mut status_worst = Duration::ZERO;
+    let mut next_status = Instant::now();
+    while t0.elapsed() < Duration::from_secs(4) {
+        if let Some((u, _, _)) = common::recv_artdmx(&rig.rx) {
+            if *first_universe.get_or_insert(u) == u {
+                arrivals.push(Instant::now());
+            }
+        }
+        if Instant::now() >= next_status {
+            let t = Instant::now();
+            let (s, _, _) = rig.request("GET", "/api/status", Some(VIEWER), &[], None);
+            assert_eq!(s, 200);
+            status_worst = status_worst.max(t.elapsed());
+            next_status = Instant::now() + Duration::from_millis(250);
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut hits, mut misses, mut bad) = (0, 0, Vec::new());
+    for c in clients {
+        let (h, m, b) = c.join().unwrap();
+        hits += h;
+        misses += m;
+        bad.extend(b);
+    }
+    let gaps: Vec<f64> = arrivals
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_secs_f64() * 1000.0)
+        .collect();
+    let worst_gap = gaps.iter().cloned().fold(0.0, f64::max);
+    let fps = (arrivals.len().saturating_sub(1)) as f64
+        / (arrivals.last().copied().unwrap_or(t0) - arrivals.first().copied().unwrap_or(t0))
+            .as_secs_f64()
+            .max(1e-9);
+    eprintln!(
+        "32 viewers on heavy reads for 4 s: {hits} cached answers, {misses} computed; wire {fps:.1} fps, worst interval {worst_gap:.1} ms (debug build, test process); /api/status worst {status_worst:?}"
+    );
+    assert!(
+        bad.is_empty(),
+        "heavy reads failed: {:?}",
+        &bad[..bad.len().min(5)]
+    );
+    assert!(hits > 0, "no heavy read was answered from the cache");
+    // Each of the 3 shared reads at most once per second of life, plus one
+    // preview per client per second: far fewer than were asked.
+    assert!(
+        misses <= 6 * (3 + 32),
+        "{misses} heavy reads were computed ({hits} cached)"
+    );
+    assert!(
+        status_worst < Duration::from_secs(2),
+        "/api/status took {status_worst:?} under heavy reads"
+    );
+}
