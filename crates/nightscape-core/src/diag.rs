@@ -172,11 +172,13 @@ pub const MAX_STRING_BYTES: usize = 4096;
 /// nightscape file needs more than four.
 pub const MAX_DEPTH: usize = 32;
 
-/// The most keys, values and table headers read from one file. The TOML
-/// reader keeps a few hundred bytes per item in memory, so this bounds a
-/// file's reading to tens of megabytes whatever it holds; the largest real
-/// files (a hand-placed city patch) hold a few tens of thousands.
-pub const MAX_ITEMS: usize = 200_000;
+/// The most items read from one file: keys and values count one, tables
+/// (a header, an inline table) four. The TOML reader keeps a few hundred
+/// bytes per item in memory, and a file with problems is held twice while
+/// they are found, so this bounds a file's reading to tens of megabytes
+/// whatever it holds; the largest real files (a hand-placed city patch of
+/// thousands of fixtures) hold tens of thousands.
+pub const MAX_ITEMS: usize = 150_000;
 
 /// An ordered collection of problems found while loading.
 #[derive(Debug, Clone, Default)]
@@ -406,7 +408,7 @@ pub fn parse_all<T: serde::de::DeserializeOwned>(
 
 /// Items read again, over all readings of one file, before its reading
 /// stops: a small file gets its hundred readings, an 8 MiB one a few.
-pub const WORK_BUDGET: usize = 2_000_000;
+pub const WORK_BUDGET: usize = 4_000_000;
 
 fn read_all<T: serde::de::DeserializeOwned>(
     file: &SourceFile,
@@ -492,6 +494,10 @@ pub fn within_limits(text: &str) -> bool {
     scan(text).problems.is_empty()
 }
 
+/// What a table costs the reader against [`MAX_ITEMS`]: a map of its own,
+/// a few times the memory of a key or a value.
+const TABLE_ITEMS: usize = 4;
+
 /// What the limits scan found: the problems, and how many items (keys,
 /// values, table headers) the file holds.
 struct Scan {
@@ -575,7 +581,7 @@ fn scan(text: &str) -> Scan {
             }
             b'[' if key_pos && stack.is_empty() && !header => {
                 header = true;
-                items += 1;
+                items += TABLE_ITEMS;
                 i += 1;
             }
             // The second bracket of `[[array]]`, or a stray one: the
@@ -583,7 +589,7 @@ fn scan(text: &str) -> Scan {
             b'[' if header => i += 1,
             b'[' | b'{' => {
                 stack.push(c);
-                items += 1;
+                items += if c == b'{' { TABLE_ITEMS } else { 1 };
                 if stack.len() > MAX_DEPTH {
                     problems.push((start..start + 1, too_deep()));
                     break;
@@ -644,7 +650,7 @@ fn scan(text: &str) -> Scan {
             problems.push((
                 start..start + 1,
                 format!(
-                    "this file holds more than {MAX_ITEMS} keys, values and tables: nightscape reads at most that many from one file"
+                    "this file holds more than {MAX_ITEMS} items (a key or a value counts one, a table {TABLE_ITEMS}): nightscape reads at most that many from one file"
                 ),
             ));
             break;
@@ -1095,9 +1101,9 @@ mod tests {
         );
         let got = problems(&text);
         assert_eq!(got.len(), 1, "{got:?}");
-        // Item 200,001: the key on line 100,001 (two items a line).
+        // Item 150,001: the key on line 75,001 (two items a line).
         assert!(
-            got[0].starts_with("100001:1: this file holds more than 200000"),
+            got[0].starts_with("75001:1: this file holds more than 150000"),
             "{got:?}"
         );
     }
