@@ -26,7 +26,7 @@ use crate::clock::{mono_at, unix_nanos, Clock, FrameGrid};
 use crate::config::Config;
 use crate::control::{CompiledControl, ControlState};
 use crate::engine::{ActiveShow, Frame};
-use crate::output::{Output, OutputHealth};
+use crate::output::{priority, Output, OutputHealth};
 use crate::pipeline::recycle;
 use chrono::{DateTime, Utc};
 pub use nightscape_core::pipeline::{
@@ -56,6 +56,84 @@ pub struct LoopStats {
     pub last_frame: Option<Frame>,
     /// `frames` when `last_frame` was copied.
     pub last_frame_no: u64,
+    /// Frames that reached the wire in the last second, from the real
+    /// times the sends finished ([`WireMeter`]), as of the last frame;
+    /// `None` in the first second. [`Shared::wire_fps`] counts up to the
+    /// moment it is asked (a stalled loop shows there at once).
+    pub wire_fps: Option<f64>,
+    /// The longest interval between two frames on the wire in the last
+    /// second (ms), as of the last frame.
+    pub wire_max_interval_ms: Option<f64>,
+}
+
+/// When frames reached the wire: the instant the last of a frame's sends
+/// returned (outputs on their own threads: when they finished, or the
+/// loop's bounded wait for them ran out), for the last two seconds. The
+/// frame rate and the longest gap come from these, not from the site's fps
+/// or the count of frames rendered.
+#[derive(Debug)]
+pub struct WireMeter {
+    sent: std::collections::VecDeque<Instant>,
+}
+
+/// The meter's memory: more than two seconds at any frame rate we send.
+const WIRE_KEPT: usize = 1024;
+
+impl Default for WireMeter {
+    fn default() -> Self {
+        WireMeter {
+            sent: std::collections::VecDeque::with_capacity(WIRE_KEPT),
+        }
+    }
+}
+
+impl WireMeter {
+    /// A frame finished going out at `at` (no allocation: the ring is
+    /// made once).
+    pub fn record(&mut self, at: Instant) {
+        while self.sent.len() >= WIRE_KEPT
+            || self
+                .sent
+                .front()
+                .is_some_and(|f| at.saturating_duration_since(*f) > Duration::from_secs(2))
+        {
+            self.sent.pop_front();
+        }
+        self.sent.push_back(at);
+    }
+
+    /// Frames on the wire in the second before `now`; `None` until the
+    /// meter has a second of history.
+    pub fn fps(&self, now: Instant) -> Option<f64> {
+        let from = now.checked_sub(Duration::from_secs(1))?;
+        if self.sent.front().is_none_or(|f| *f > from) {
+            return None;
+        }
+        Some(
+            self.sent
+                .iter()
+                .filter(|t| **t > from && **t <= now)
+                .count() as f64,
+        )
+    }
+
+    /// The longest interval between frames on the wire in the second
+    /// before `now`, counting the time since the last one.
+    pub fn max_interval(&self, now: Instant) -> Option<Duration> {
+        let from = now.checked_sub(Duration::from_secs(1))?;
+        let mut prev: Option<Instant> = None;
+        let mut max = Duration::ZERO;
+        for t in self.sent.iter().filter(|t| **t <= now) {
+            if let Some(p) = prev {
+                if *t > from {
+                    max = max.max(t.saturating_duration_since(p));
+                }
+            }
+            prev = Some(*t);
+        }
+        let last = prev?;
+        Some(max.max(now.saturating_duration_since(last)))
+    }
 }
 
 /// Shared handles between the frame loop and the rest of the process. The
@@ -83,6 +161,8 @@ pub struct Shared {
     pub node: Option<Arc<str>>,
     /// Set when the frame loop failed: the process must exit non-zero.
     pub failed: Arc<AtomicBool>,
+    /// When frames reached the wire (the frame rate the status reports).
+    pub wire: Arc<Mutex<WireMeter>>,
 }
 
 /// Hot reload's record: how many edits were applied or rejected, and the
@@ -125,7 +205,22 @@ impl Shared {
             skips: Skips::default(),
             node: None,
             failed: Arc::default(),
+            wire: Arc::default(),
         }
+    }
+
+    /// The frame rate the wire saw in the last second, up to now (a loop
+    /// that stalls shows here at once, before its next frame); `None` in
+    /// the first second. This, not the site's fps or the frames rendered,
+    /// is what `/api/status` should report.
+    pub fn wire_fps(&self) -> Option<f64> {
+        lock(&self.wire).fps(Instant::now())
+    }
+
+    /// The longest interval between frames on the wire in the last second
+    /// (counting the time since the last frame).
+    pub fn wire_max_interval(&self) -> Option<Duration> {
+        lock(&self.wire).max_interval(Instant::now())
     }
 
     /// This process is `node` of the site's fleet: keep only its outputs,
@@ -240,6 +335,13 @@ pub fn frame_loop(
     mut hooks: Vec<Box<dyn FrameHook>>,
     shared: Shared,
 ) {
+    // The loop and the render threads it spawns (which inherit this) run
+    // above request handling where the system allows.
+    let got = priority::raise_this_thread();
+    match got {
+        priority::Priority::Default(_) => tracing::warn!("frame loop at {got}"),
+        _ => tracing::info!("frame loop at {got}"),
+    }
     let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         run_frames(&*program, &mut outputs, &mut hooks, &shared)
     }));
@@ -417,6 +519,12 @@ fn run_frames(
         for o in outputs.iter() {
             o.settle(until);
         }
+        let on_wire = Instant::now();
+        let (wire_fps, wire_max) = {
+            let mut w = lock(&shared.wire);
+            w.record(on_wire);
+            (w.fps(on_wire), w.max_interval(on_wire))
+        };
         if sent == 0 {
             notifier.ready();
         }
@@ -499,6 +607,8 @@ fn run_frames(
             s.last_instant = Some(at);
             s.active_shows.clone_from(&last_shown);
             s.active_overrides = last_overrides;
+            s.wire_fps = wire_fps;
+            s.wire_max_interval_ms = wire_max.map(|d| d.as_secs_f64() * 1000.0);
             if s.outputs.len() != health.len() {
                 s.outputs.clone_from(&health);
             }
@@ -591,5 +701,39 @@ mod log_tests {
         assert_eq!(Action::Level(0.3).to_string(), "level 30%");
         assert_eq!(Action::Blackout.to_string(), "blackout");
         assert_eq!(Action::Color("#ff0000".into()).to_string(), "color #ff0000");
+    }
+}
+
+#[cfg(test)]
+mod wire_tests {
+    use super::WireMeter;
+    use std::time::{Duration, Instant};
+
+    /// The meter counts the frames of the last second as they were sent,
+    /// and the longest gap includes the time since the last frame.
+    #[test]
+    fn the_wire_meter_counts_real_sends() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let mut m = WireMeter::default();
+        // 40 fps for 2 s, except one 385 ms gap in the second second.
+        let mut t = 0;
+        while t <= 2000 {
+            m.record(ms(t));
+            t += if t == 1200 { 385 } else { 25 };
+        }
+        assert!(m.fps(ms(500)).is_none(), "less than a second of history");
+        assert_eq!(m.fps(ms(1000)), Some(40.0));
+        let fps = m.fps(ms(2000)).unwrap();
+        assert!((25.0..=26.0).contains(&fps), "{fps}");
+        assert_eq!(m.max_interval(ms(2000)), Some(Duration::from_millis(385)));
+        assert_eq!(m.max_interval(ms(1100)), Some(Duration::from_millis(25)));
+        // A loop that stalls: the gap grows with the wait.
+        assert_eq!(m.max_interval(ms(2500)), Some(Duration::from_millis(500)));
+        // Memory is bounded by time and count.
+        for i in 0..5000 {
+            m.record(ms(3000 + i));
+        }
+        assert!(m.sent.len() <= super::WIRE_KEPT);
     }
 }

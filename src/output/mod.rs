@@ -17,6 +17,7 @@ pub mod artnet;
 pub mod artpoll;
 pub mod discovery;
 pub mod enttec;
+pub mod priority;
 pub mod sacn;
 pub mod serial;
 pub mod threaded;

@@ -98,6 +98,10 @@ impl OutputThread {
         let spawned = std::thread::Builder::new()
             .name("output".into())
             .spawn(move || {
+                // This thread puts frames on the wire: above request
+                // handling, like the frame loop.
+                let got = super::priority::raise_this_thread();
+                tracing::debug!("output thread at {got}");
                 let output = c.lock().ok().and_then(|mut o| o.take());
                 if let Some(output) = output {
                     run(output, &h);
