@@ -3,6 +3,7 @@
 //! not: they are sized for the eye, and the legend says so), with a side
 //! panel for the caption (instant, night, mode, what plays).
 
+use super::labels::{Label, Rect};
 use super::{name_color, text_width, Rgba, Scene, Shape};
 use crate::site::Site;
 
@@ -22,6 +23,9 @@ pub struct MapLayout {
     pub height: u32,
     /// Pixels per metre.
     pub scale: f64,
+    /// The plan's turn, counter-clockwise in radians (0: north up): a long,
+    /// narrow site is turned to use the picture's width.
+    pub rotation: f64,
     min: [f64; 2],
     max_y: f64,
     origin: [f64; 2],
@@ -33,9 +37,18 @@ pub struct MapLayout {
     pub panel_x: f32,
 }
 
+/// Turns tried for the plan, in degrees: north up, else a quarter turn
+/// (north to the right), so streets laid out along the site's axes stay
+/// along the picture's and group zones (boxes) stay tight.
+const TURNS: [f64; 2] = [0.0, -90.0];
+/// A turned plan is drawn only when it is this much larger than north up:
+/// north up is what people expect, so it must pay for itself.
+const TURN_GAIN: f64 = 1.25;
+
 impl MapLayout {
     /// Fit the site into a `width`×`height` picture, leaving a panel on
-    /// the right for the caption.
+    /// the right for the caption; the plan is turned when that makes it
+    /// at least [`TURN_GAIN`] times larger (the north arrow follows).
     pub fn new(site: &Site, width: u32, height: u32) -> MapLayout {
         let panel = (width as f32 * 0.24)
             .clamp(220.0, 460.0)
@@ -45,30 +58,41 @@ impl MapLayout {
             (width as f64 - panel as f64 - 2.0 * margin).max(10.0),
             (height as f64 - 2.0 * margin - 30.0).max(10.0),
         ];
-        let mut lo = [f64::INFINITY; 2];
-        let mut hi = [f64::NEG_INFINITY; 2];
-        let mut take = |p: [f64; 2]| {
-            for k in 0..2 {
-                if p[k].is_finite() {
-                    lo[k] = lo[k].min(p[k]);
-                    hi[k] = hi[k].max(p[k]);
+        let mut points: Vec<[f64; 2]> = site
+            .cells
+            .iter()
+            .map(|c| [c.position[0] as f64, c.position[1] as f64])
+            .chain(site.paths.iter().flat_map(|p| p.points.iter().copied()))
+            .filter(|p| p[0].is_finite() && p[1].is_finite())
+            .collect();
+        if points.is_empty() {
+            points = vec![[0.0, 0.0], [1.0, 1.0]];
+        }
+        let fit = |turn: f64| {
+            let (s, c) = turn.sin_cos();
+            let mut lo = [f64::INFINITY; 2];
+            let mut hi = [f64::NEG_INFINITY; 2];
+            for p in &points {
+                let q = rotate(*p, s, c);
+                for k in 0..2 {
+                    lo[k] = lo[k].min(q[k]);
+                    hi[k] = hi[k].max(q[k]);
                 }
             }
+            let span = [(hi[0] - lo[0]).max(1.0), (hi[1] - lo[1]).max(1.0)];
+            let scale = (area[0] / span[0]).min(area[1] / span[1]);
+            (scale, lo, hi, span)
         };
-        for c in &site.cells {
-            take([c.position[0] as f64, c.position[1] as f64]);
-        }
-        for p in &site.paths {
-            for q in &p.points {
-                take(*q);
+        let upright = fit(0.0);
+        let mut best = (0.0, upright);
+        for deg in TURNS.iter().skip(1) {
+            let turn = deg.to_radians();
+            let f = fit(turn);
+            if f.0 >= upright.0 * TURN_GAIN && f.0 > (best.1).0 * 1.000_001 {
+                best = (turn, f);
             }
         }
-        if !lo[0].is_finite() {
-            lo = [0.0; 2];
-            hi = [1.0; 2];
-        }
-        let span = [(hi[0] - lo[0]).max(1.0), (hi[1] - lo[1]).max(1.0)];
-        let scale = (area[0] / span[0]).min(area[1] / span[1]);
+        let (rotation, (scale, lo, hi, span)) = best;
         let origin = [
             margin + (area[0] - span[0] * scale) / 2.0,
             margin + 10.0 + (area[1] - span[1] * scale) / 2.0,
@@ -77,6 +101,7 @@ impl MapLayout {
             width,
             height,
             scale,
+            rotation,
             min: lo,
             max_y: hi[1],
             origin,
@@ -95,11 +120,24 @@ impl MapLayout {
 
     /// A site position (metres, y north) in pixels (y down).
     pub fn px(&self, p: [f64; 2]) -> [f32; 2] {
+        let (s, c) = self.rotation.sin_cos();
+        let q = rotate(p, s, c);
         [
-            (self.origin[0] + (p[0] - self.min[0]) * self.scale) as f32,
-            (self.origin[1] + (self.max_y - p[1]) * self.scale) as f32,
+            (self.origin[0] + (q[0] - self.min[0]) * self.scale) as f32,
+            (self.origin[1] + (self.max_y - q[1]) * self.scale) as f32,
         ]
     }
+
+    /// North as a unit vector in pixels (y down): `[0, -1]` when north is up.
+    pub fn north(&self) -> [f32; 2] {
+        let (s, c) = self.rotation.sin_cos();
+        [-s as f32, -c as f32]
+    }
+}
+
+/// `p` turned counter-clockwise by the angle whose sine and cosine are given.
+fn rotate(p: [f64; 2], s: f64, c: f64) -> [f64; 2] {
+    [p[0] * c - p[1] * s, p[0] * s + p[1] * c]
 }
 
 /// Radii so that no two dots overlap: 0.45 × the distance to the nearest
@@ -133,7 +171,16 @@ fn dot_radii(cells: &[[f32; 2]]) -> Vec<f32> {
         .collect()
 }
 
-/// The background of the map: paths and labelled group zones.
+/// Size of a zone label's text.
+const LABEL_SIZE: f32 = 13.0;
+/// Centre of the north arrow, and its half-length.
+const NORTH_AT: [f32; 2] = [26.0, 36.0];
+const NORTH_LEN: f32 = 13.0;
+
+/// The background of the map: paths, group zones, the north arrow and the
+/// zones' labels, placed by [`super::labels::place`] so that they never
+/// overlap one another, a fixture or the arrow (a leader line where one
+/// stands off; left out where there is no room).
 pub fn draw_plan(site: &Site, layout: &MapLayout, scene: &mut Scene) {
     for p in &site.paths {
         scene.shapes.push(Shape::Line {
@@ -143,13 +190,15 @@ pub fn draw_plan(site: &Site, layout: &MapLayout, scene: &mut Scene) {
             dashed: false,
         });
     }
-    // Labels of zones that start at the same place are stacked, not overprinted.
-    let mut placed: Vec<[f32; 3]> = Vec::new();
+    let pad = MAX_DOT + 6.0;
+    let mut zones: Vec<(&String, Rect, usize)> = Vec::new();
     for (name, fixtures) in &site.groups {
         let mut lo = [f32::INFINITY; 2];
         let mut hi = [f32::NEG_INFINITY; 2];
         for &f in fixtures {
-            let f = &site.fixtures[f as usize];
+            let Some(f) = site.fixtures.get(f as usize) else {
+                continue;
+            };
             for c in f.first_cell as usize..f.first_cell as usize + f.cell_count as usize {
                 if let Some(p) = layout.cells.get(c) {
                     for k in 0..2 {
@@ -162,33 +211,128 @@ pub fn draw_plan(site: &Site, layout: &MapLayout, scene: &mut Scene) {
         if !lo[0].is_finite() {
             continue;
         }
-        let pad = MAX_DOT + 6.0;
+        let zone = Rect::new(
+            lo[0] - pad,
+            lo[1] - pad,
+            hi[0] - lo[0] + 2.0 * pad,
+            hi[1] - lo[1] + 2.0 * pad,
+        );
         scene.shapes.push(Shape::Rect {
-            x: lo[0] - pad,
-            y: lo[1] - pad,
-            w: hi[0] - lo[0] + 2.0 * pad,
-            h: hi[1] - lo[1] + 2.0 * pad,
+            x: zone.x,
+            y: zone.y,
+            w: zone.w,
+            h: zone.h,
             fill: Some(name_color(name, 24)),
             stroke: Some((name_color(name, 190), 1.0)),
         });
-        let (lx, mut ly) = (lo[0] - pad, lo[1] - pad - 4.0);
-        let lw = text_width(name, 13.0);
-        while placed
-            .iter()
-            .any(|p| (ly - p[1]).abs() < 14.0 && lx < p[0] + p[2] && p[0] < lx + lw)
-        {
-            ly -= 14.0;
+        zones.push((name, zone, fixtures.len()));
+    }
+    let arrow = draw_north(layout, scene);
+    let (labels, placed) = place_labels(site, layout, &zones, arrow);
+    for ((name, _, _), (l, p)) in zones.iter().zip(labels.iter().zip(placed)) {
+        let Some(p) = p else { continue };
+        if let Some([from, to]) = p.leader {
+            scene.shapes.push(Shape::Line {
+                points: vec![from, to],
+                color: name_color(name, 160),
+                width: 1.0,
+                dashed: false,
+            });
         }
-        placed.push([lx, ly, lw]);
         scene.shapes.push(Shape::Text {
-            x: lx,
-            y: ly,
-            size: 13.0,
+            x: p.at.x + 1.0,
+            y: p.at.y + l.h - 4.0,
+            size: LABEL_SIZE,
             color: name_color(name, 255),
             anchor: super::Anchor::Start,
-            text: name.clone(),
+            text: name.to_string(),
         });
     }
+}
+
+/// The zone labels and where they go: bigger groups first; every dot (and
+/// every fixture's own position, which the night's HTML draws) and the
+/// north arrow are obstacles; the map area, not the caption panel, is the
+/// bounds.
+fn place_labels(
+    site: &Site,
+    layout: &MapLayout,
+    zones: &[(&String, Rect, usize)],
+    arrow: Rect,
+) -> (Vec<Label>, Vec<Option<super::labels::Placed>>) {
+    let labels: Vec<Label> = zones
+        .iter()
+        .map(|(name, zone, members)| Label {
+            w: text_width(name, LABEL_SIZE) + 2.0,
+            h: (LABEL_SIZE * 1.25).round(),
+            anchor: *zone,
+            priority: *members as f32,
+        })
+        .collect();
+    let dot = |p: [f32; 2], r: f32| Rect::new(p[0] - r, p[1] - r, 2.0 * r, 2.0 * r);
+    let mut obstacles: Vec<Rect> = layout
+        .cells
+        .iter()
+        .zip(&layout.radius)
+        .map(|(p, r)| dot(*p, r + 1.0))
+        .collect();
+    for f in &site.fixtures {
+        let r = layout
+            .radius
+            .get(f.first_cell as usize)
+            .copied()
+            .unwrap_or(3.0)
+            .max(1.5);
+        obstacles.push(dot(layout.px(f.position), r + 1.0));
+    }
+    obstacles.push(arrow);
+    let bounds = Rect::new(2.0, 2.0, layout.panel_x - 8.0, layout.height as f32 - 4.0);
+    let placed = super::labels::place(&labels, &obstacles, bounds);
+    (labels, placed)
+}
+
+/// The north arrow in the map's top-left corner, pointing where north is
+/// on this (perhaps turned) plan; returns the box it takes.
+fn draw_north(layout: &MapLayout, scene: &mut Scene) -> Rect {
+    let n = layout.north();
+    let c = NORTH_AT;
+    let tip = [c[0] + n[0] * NORTH_LEN, c[1] + n[1] * NORTH_LEN];
+    let tail = [c[0] - n[0] * NORTH_LEN, c[1] - n[1] * NORTH_LEN];
+    // The head: two strokes back from the tip, 30° either side.
+    let side = |a: f32| {
+        let (s, co) = a.sin_cos();
+        let back = [-n[0], -n[1]];
+        let d = [back[0] * co - back[1] * s, back[0] * s + back[1] * co];
+        [tip[0] + d[0] * 6.0, tip[1] + d[1] * 6.0]
+    };
+    let a = std::f32::consts::FRAC_PI_6;
+    scene.shapes.push(Shape::Line {
+        points: vec![tail, tip],
+        color: DIM_INK,
+        width: 1.5,
+        dashed: false,
+    });
+    scene.shapes.push(Shape::Line {
+        points: vec![side(a), tip, side(-a)],
+        color: DIM_INK,
+        width: 1.5,
+        dashed: false,
+    });
+    // "N" just past the tip.
+    let at = [
+        c[0] + n[0] * (NORTH_LEN + 9.0),
+        c[1] + n[1] * (NORTH_LEN + 9.0) + 4.5,
+    ];
+    scene.shapes.push(Shape::Text {
+        x: at[0],
+        y: at[1],
+        size: 12.0,
+        color: DIM_INK,
+        anchor: super::Anchor::Middle,
+        text: "N".into(),
+    });
+    let r = NORTH_LEN + 16.0;
+    Rect::new(c[0] - r, c[1] - r, 2.0 * r, 2.0 * r)
 }
 
 /// Every cell as a dot in its colour (`colors` in `site.cells` order): a
@@ -541,5 +685,118 @@ mod panel_tests {
                 assert!(texts.iter().all(|t| t.0 <= h as f32), "{w}×{h}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod plan_tests {
+    use super::*;
+
+    fn demo() -> crate::config::Config {
+        crate::config::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shows"))
+            .expect("the demo loads")
+    }
+
+    /// Issue 23: the demo's zone labels, as drawn, never overlap one
+    /// another or a dot, stay in the map area (not the caption panel), and
+    /// all fit at the usual sizes; at a thumbnail some are left out rather
+    /// than drawn over each other.
+    #[test]
+    fn zone_labels_never_overlap_each_other_or_dots() {
+        let cfg = demo();
+        let site = &cfg.site;
+        for (w, h) in [(1920, 1080), (1280, 720), (960, 540), (480, 270)] {
+            let layout = MapLayout::new(site, w, h);
+            let mut scene = Scene::new(w, h, BACKGROUND);
+            draw_plan(site, &layout, &mut scene);
+            // Each label's ink: from its cap height to its descenders.
+            let boxes: Vec<(String, Rect)> = scene
+                .shapes
+                .iter()
+                .filter_map(|s| match s {
+                    Shape::Text {
+                        x, y, size, text, ..
+                    } if site.groups.contains_key(text) => Some((
+                        text.clone(),
+                        Rect::new(
+                            *x,
+                            y - size * 0.76,
+                            text_width(text, *size),
+                            size * 0.76 + size * 0.24,
+                        ),
+                    )),
+                    _ => None,
+                })
+                .collect();
+            if w >= 960 {
+                assert_eq!(
+                    boxes.len(),
+                    site.groups.len(),
+                    "{w}×{h}: every zone is named"
+                );
+            }
+            assert!(!boxes.is_empty(), "{w}×{h}: some zone is named");
+            for (i, (name, b)) in boxes.iter().enumerate() {
+                assert!(
+                    b.x >= 0.0 && b.y >= 0.0,
+                    "{w}×{h}: `{name}` off the picture"
+                );
+                assert!(
+                    b.x + b.w <= layout.panel_x,
+                    "{w}×{h}: `{name}` runs into the panel"
+                );
+                for (other, o) in &boxes[i + 1..] {
+                    assert!(!b.overlaps(o), "{w}×{h}: `{name}` over `{other}`");
+                }
+                for (p, r) in layout.cells.iter().zip(&layout.radius) {
+                    let dot = Rect::new(p[0] - r, p[1] - r, 2.0 * r, 2.0 * r);
+                    assert!(!b.overlaps(&dot), "{w}×{h}: `{name}` over the dot at {p:?}");
+                }
+            }
+        }
+    }
+
+    /// The demo is a long north–south avenue: in a wide picture its plan is
+    /// turned a quarter (north to the right, and the arrow says so) and
+    /// drawn over twice as large as north up; in a tall picture it stays
+    /// north up.
+    #[test]
+    fn a_long_narrow_site_is_turned_to_fit_and_the_arrow_follows() {
+        let cfg = demo();
+        let wide = MapLayout::new(&cfg.site, 1920, 1080);
+        assert!(
+            (wide.rotation + std::f64::consts::FRAC_PI_2).abs() < 1e-9,
+            "{}",
+            wide.rotation
+        );
+        let n = wide.north();
+        assert!(
+            (n[0] - 1.0).abs() < 1e-6 && n[1].abs() < 1e-6,
+            "north to the right: {n:?}"
+        );
+        // Against the same picture north up.
+        let mut upright = wide.clone();
+        upright.rotation = 0.0;
+        let xs = |l: &MapLayout| {
+            let (lo, hi) = l.cells.iter().fold((f32::MAX, f32::MIN), |(lo, hi), p| {
+                (lo.min(p[0]), hi.max(p[0]))
+            });
+            hi - lo
+        };
+        assert!(
+            xs(&wide) > 0.6 * wide.panel_x,
+            "the avenue spans the map: {}",
+            xs(&wide)
+        );
+        let tall = MapLayout::new(&cfg.site, 700, 1400);
+        assert_eq!(tall.rotation, 0.0);
+        assert_eq!(tall.north(), [-0.0, -1.0]);
+        // The turned plan is to scale: distances keep their ratio.
+        let a = wide.px([0.0, 0.0]);
+        let b = wide.px([0.0, 100.0]);
+        let d = ((a[0] - b[0]).hypot(a[1] - b[1]) as f64 - 100.0 * wide.scale).abs();
+        assert!(d < 1e-3, "{d}");
+        assert!(b[0] > a[0], "north is to the right");
+        let _ = upright;
     }
 }

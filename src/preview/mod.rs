@@ -10,6 +10,7 @@
 //! `daemon::FrameBuilder` builds, i.e. what `nightscape render` prints.
 
 pub mod clip;
+pub mod labels;
 pub mod map;
 pub mod night;
 
