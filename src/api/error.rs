@@ -183,14 +183,53 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         ));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(json_error)?;
-    de.end().map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("malformed JSON: {}", strip_position(&e.to_string())),
-        )
-    })?;
-    Ok(value)
+    match serde_path_to_error::deserialize(&mut de) {
+        Ok(v) => {
+            de.end().map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("malformed JSON: {}", strip_position(&e.to_string())),
+                )
+            })?;
+            Ok(v)
+        }
+        Err(e) if e.inner().classify() == serde_json::error::Category::Data => {
+            // JSON Schema counts 1.0 as an integer (the document says
+            // `integer` for counts and indexes), serde does not: read such a
+            // body again with its whole-number floats as integers.
+            let retried = serde_json::from_slice::<serde_json::Value>(bytes)
+                .ok()
+                .and_then(|mut v| whole_floats_as_integers(&mut v).then_some(v))
+                .and_then(|v| serde_path_to_error::deserialize(v).ok());
+            retried.ok_or_else(|| json_error(e))
+        }
+        Err(e) => Err(json_error(e)),
+    }
+}
+
+/// Turn every whole-number float in `v` (1.0, -3.0, 2e3) that fits an
+/// integer into that integer; true when any was turned.
+fn whole_floats_as_integers(v: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            // Within ±2^53, where every integer is exactly a float.
+            if f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0 {
+                *v = Value::from(f as i64);
+                true
+            } else {
+                false
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |any, x| whole_floats_as_integers(x) | any),
+        Value::Object(map) => map
+            .values_mut()
+            .fold(false, |any, x| whole_floats_as_integers(x) | any),
+        _ => false,
+    }
 }
 
 /// A JSON body, size-limited by the router's `DefaultBodyLimit`, rejected
@@ -216,6 +255,30 @@ impl<T: DeserializeOwned> FromRequest<ApiState> for ApiJson<T> {
     }
 }
 
+/// A query string component's bytes: `%XX` decoded, `+` as a space.
+fn percent_decoded(text: &str) -> Vec<u8> {
+    let b = text.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match b[i] {
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    out
+}
+
 /// A query string, rejected as JSON.
 pub struct ApiQuery<T>(pub T);
 
@@ -226,6 +289,22 @@ impl<T: DeserializeOwned + Send> FromRequestParts<ApiState> for ApiQuery<T> {
         parts: &mut Parts,
         state: &ApiState,
     ) -> Result<Self, Self::Rejection> {
+        if let Some((field, _)) = parts
+            .uri
+            .query()
+            .into_iter()
+            .flat_map(|q| q.split('&'))
+            .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+            .find(|(_, v)| percent_decoded(v).iter().any(|b| b.is_ascii_control()))
+        {
+            // The document's patterns allow spaces around a value, never a
+            // tab, a newline or another control character: neither does this.
+            let field = String::from_utf8_lossy(&percent_decoded(field)).into_owned();
+            return Err(ApiError::bad_request(
+                &field,
+                format!("{field} holds a control character"),
+            ));
+        }
         match Query::<T>::from_request_parts(parts, state).await {
             Ok(Query(v)) => Ok(ApiQuery(v)),
             Err(e) => {

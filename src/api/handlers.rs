@@ -425,8 +425,11 @@ pub(super) async fn frame(State(st): State<ApiState>, _v: Viewer) -> ApiResult<J
 /// second, only when they change (and once a second regardless).
 #[utoipa::path(get, path = "/api/live", tag = "status", params(LiveQuery),
     responses((status = 200, content_type = "text/event-stream", body = String,
-        description = "A server-sent event stream (text, not JSON): each event is `event: colors` with a `data:` line holding one `LiveEvent` as JSON (see components/schemas/LiveEvent)"),
-        (status = 401, body = ErrorBody)),
+        description = "A server-sent event stream (text, not JSON): each event is `event: colors` with a `data:` line holding one `LiveEvent` as JSON (see components/schemas/LiveEvent); comment lines (`:`) keep it alive every 15 s"),
+        (status = 400, description = "`cells` is not true, false, 1 or 0", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 429, description = "Too many requests without a valid token from this address (Retry-After says when to try again)", body = ErrorBody),
+        (status = 503, description = "The stream did not start within the request timeout, or the server is stopping", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(super) async fn live(
     State(st): State<ApiState>,

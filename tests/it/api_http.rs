@@ -1475,3 +1475,58 @@ fn an_override_of_a_newer_record_version_is_left_out_and_audited() {
     let why = row["detail"]["row"].as_str().unwrap();
     assert!(why.contains("record of version 7"), "{why}");
 }
+
+/// What `/openapi.json` says and what the handlers do agree (issue 29):
+/// the live stream's errors are documented, a whole-number float is an
+/// integer (as JSON Schema says), and a control character in a query value
+/// is refused as the documented patterns refuse it.
+#[test]
+fn the_document_and_the_handlers_agree_on_live_errors_integers_and_control_characters() {
+    let api = Api::start(Opts::default());
+    let (_, doc) = api.json("GET", "/openapi.json", None, None);
+    let live = &doc["paths"]["/api/live"]["get"]["responses"];
+    for code in ["200", "400", "401", "429"] {
+        assert!(
+            live.get(code).is_some(),
+            "/api/live does not document {code}: {live}"
+        );
+    }
+    let (s, v) = api.json("GET", "/api/live?cells=maybe", Some(VIEWER), None);
+    assert_eq!((s, v["field"].as_str()), (400, Some("cells")), "{v}");
+    assert!(doc["components"]["schemas"]["LiveEvent"].is_object());
+
+    // `entry` is an integer in the document; 1.0 is one in JSON Schema.
+    let entry_schema = &doc["components"]["schemas"]["SkipRequest"]["properties"]["entry"];
+    assert_eq!(entry_schema["type"], "integer", "{entry_schema}");
+    let tonight = api.get("/api/tonight");
+    let entry = tonight["entries"][0]["entry"].as_u64().unwrap();
+    let body = format!("{{\"entry\": {entry}.0}}");
+    let (s, text) = api.call("POST", "/api/skips", Some(OPERATOR), Some(&body));
+    assert_eq!(s, 201, "a whole-number float for an integer: {text}");
+    // A fraction is still refused, naming the field.
+    let (s, v) = api.json(
+        "POST",
+        "/api/skips",
+        Some(OPERATOR),
+        Some(json!({"entry": entry as f64 + 0.5})),
+    );
+    assert!((400..500).contains(&s), "{v}");
+    assert_eq!(v["field"], "entry", "{v}");
+
+    // Control characters in a query value: refused, naming the field.
+    for (path, field) in [
+        ("/api/tonight?date=%092026-12-31", "date"),
+        ("/api/schedule?from=2026-12-31%0A", "from"),
+        ("/api/energy/forecast?night=2026-12-31%0D", "night"),
+        ("/api/tonight?date=2026-12%0031", "date"),
+    ] {
+        let (s, v) = api.json("GET", path, Some(VIEWER), None);
+        assert_eq!((s, v["field"].as_str()), (400, Some(field)), "{path}: {v}");
+    }
+    // Spaces around a value stay allowed (the patterns say ` *`), and an
+    // impossible date is refused by the handler.
+    let (s, _) = api.json("GET", "/api/tonight?date=%202026-12-31", Some(VIEWER), None);
+    assert_eq!(s, 200);
+    let (s, v) = api.json("GET", "/api/tonight?date=2365-06-31", Some(VIEWER), None);
+    assert_eq!((s, v["field"].as_str()), (400, Some("date")), "{v}");
+}
