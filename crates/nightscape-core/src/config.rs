@@ -68,10 +68,17 @@ pub fn compile(sources: Sources, mut diags: Diagnostics) -> Result<Config, Diagn
     let mut shows = BTreeMap::new();
     let mut show_order = Vec::new();
     let mut show_files: Vec<(SourceFile, Option<Show>)> = Vec::new();
+    // Shows that did not compile (their problems are reported at the
+    // show): the schedule and the shutdown may still name them without
+    // being reported too.
+    let mut failed_shows: Vec<String> = Vec::new();
     for file in show_sources {
         match &site {
             Some(site) => {
                 let compiled = show::compile(&file, site, &mut diags);
+                if compiled.is_none() {
+                    failed_shows.push(show::declared_name(&file));
+                }
                 show_files.push((file, compiled));
             }
             // Without a site there is nothing to resolve targets against, but
@@ -101,7 +108,7 @@ pub fn compile(sources: Sources, mut diags: Diagnostics) -> Result<Config, Diagn
         return Err(diags);
     };
     if let crate::site::OnStop::Show(name) = &site.on_stop {
-        if !shows.contains_key(name) {
+        if !shows.contains_key(name) && !failed_shows.contains(name) {
             diags.error(
                 &site.source,
                 site.on_stop_span.clone(),
@@ -112,7 +119,10 @@ pub fn compile(sources: Sources, mut diags: Diagnostics) -> Result<Config, Diagn
             );
         }
     }
-    let names: Vec<String> = shows.keys().cloned().collect();
+    let mut names: Vec<String> = shows.keys().cloned().collect();
+    names.extend(failed_shows.iter().cloned());
+    names.sort();
+    names.dedup();
     let schedule = plan::compile(
         &site.source,
         site.latitude,
@@ -161,6 +171,109 @@ pub fn json_schema(kind: crate::schema::Kind) -> serde_json::Value {
                 crate::schema::merge_properties(&mut site, &part);
             }
             site
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SITE: &str = "name = \"t\"\nlatitude = 22.54\nlongitude = 114.06\ntimezone = \"Asia/Shanghai\"\n\
+[[outputs]]\nkind = \"artnet\"\ntarget = \"127.0.0.1\"\nuniverses = [0]\n\
+[[paths]]\nname = \"street\"\npoints = [[0, 0], [100, 0]]\n\
+[[arrays]]\nname = \"lamp\"\nprofile = \"rgb\"\nmode = \"3ch\"\npath = \"street\"\nspacing = 10\nstart = \"0.1\"\n\
+[[fixtures]]\nname = \"tower\"\nprofile = \"rgb\"\nmode = \"3ch\"\naddress = \"0.100\"\nat = [0, 50]\n\
+[groups]\nlamps = [\"lamp-*\"]\nfirst = [\"lamp-001\", \"lamp-002\"]\nlit = [\"lamps\", \"tower\"]\nbig = [\"lamp*\"]\n\
+[[schedule]]\nshow = \"evening\"\nstart = \"19:00\"\nend = \"22:00\"\n";
+
+    const RGB: &str = "name = \"rgb\"\npower_w = 10\n[[modes]]\nname = \"3ch\"\nchannels = [\"red\", \"green\", \"blue\"]\n";
+
+    const EVENING: &str = "[[layers]]\ntarget = \"lit\"\neffect = \"solid\"\ncolor = \"white\"\n";
+
+    /// The errors of the site edited by `edits` (find, replace in
+    /// site.toml), the profile and the show `evening` given, as `path:line:col: message`.
+    fn errors(edits: &[(&str, &str)], profile: &str, show: &str) -> Vec<String> {
+        let mut site = SITE.to_string();
+        for (find, with) in edits {
+            assert!(site.contains(find), "no `{find}`");
+            site = site.replacen(find, with, 1);
+        }
+        let sources = Sources {
+            folder: "t".into(),
+            site: SourceFile::new("t/site.toml", site),
+            profiles: vec![SourceFile::new("t/fixtures/rgb.toml", profile)],
+            profiles_unreadable: None,
+            shows: vec![SourceFile::new("t/evening.toml", show)],
+        };
+        match compile(sources, Diagnostics::new()) {
+            Ok(_) => Vec::new(),
+            Err(d) => d.errors().map(|d| d.to_string()).collect(),
+        }
+    }
+
+    /// One mistake gives one error: what depends on a failed item (a
+    /// show the schedule names, an array or fixture a group names, a group
+    /// another group names) is not reported again (check(input, expect)).
+    #[test]
+    fn one_mistake_gives_one_error() {
+        let cases: &[(&[(&str, &str)], &str, &str, &[&str])] = &[
+            // Everything right.
+            (&[], RGB, EVENING, &[]),
+            // A show that fails to compile, named by the schedule and the
+            // shutdown: said once, at the show.
+            (
+                &[("[[outputs]]", "shutdown = { show = \"evening\" }\n[[outputs]]")],
+                RGB,
+                "[[layers]]\ntarget = \"lit\"\neffect = \"wav\"\n",
+                &["t/evening.toml:3:10: unknown effect `wav`: use solid, fade, chase, wave, gradient, rainbow, twinkle, pulse, sequence; did you mean `wave`? (`nightscape effects` lists them)"],
+            ),
+            // Named by `name =`, not by its file name.
+            (
+                &[("show = \"evening\"", "show = \"dusk\"")],
+                RGB,
+                "name = \"dusk\"\n[[layers]]\ntarget = \"nowhere\"\neffect = \"solid\"\n",
+                &["t/evening.toml:3:10: target `nowhere` matches no fixture, group or glob in the site"],
+            ),
+            // A misspelled profile: the array fails, and the groups naming
+            // its lamps (a glob, names, a group of them, a glob over
+            // groups and fixtures) are not reported.
+            (
+                &[("profile = \"rgb\"\nmode = \"3ch\"\npath", "profile = \"rgbb\"\nmode = \"3ch\"\npath")],
+                RGB,
+                EVENING,
+                &["t/site.toml:14:11: unknown profile `rgbb` (the library has: rgb); did you mean `rgb`?"],
+            ),
+            // A misspelled path and mode.
+            (
+                &[("path = \"street\"", "path = \"stret\"")],
+                RGB,
+                EVENING,
+                &["t/site.toml:16:8: unknown path `stret`; did you mean `street`?"],
+            ),
+            (
+                &[("mode = \"3ch\"\naddress", "mode = \"3c\"\naddress")],
+                RGB,
+                EVENING,
+                &["t/site.toml:22:8: profile `rgb` has no mode `3c` (it has: 3ch); did you mean `3ch`?"],
+            ),
+            // A broken profile: said in its file, once.
+            (
+                &[],
+                "name = \"rgb\"\npower_w = -1\n[[modes]]\nname = \"3ch\"\nchannels = [\"red\", \"green\", \"blue\"]\n",
+                EVENING,
+                &["t/fixtures/rgb.toml:2:11: power_w must be zero or more watts, found -1"],
+            ),
+            // A group member that is wrong by itself is still reported.
+            (
+                &[("first = [\"lamp-001\", \"lamp-002\"]", "first = [\"lamp-001\", \"lamp-02\"]")],
+                RGB,
+                EVENING,
+                &["t/site.toml:27:22: `lamp-02` in group `first` matches no fixture; did you mean `lamp-002`?"],
+            ),
+        ];
+        for &(edits, profile, show, expect) in cases {
+            assert_eq!(errors(edits, profile, show), expect, "{edits:?}\n{show}");
         }
     }
 }

@@ -359,6 +359,34 @@ pub fn json_schema() -> serde_json::Value {
     crate::schema::schema_of::<RawShow>()
 }
 
+/// The name a show file gives itself (`name = "…"` before its first
+/// table), else its file stem: what a schedule entry calls it, known even
+/// when the file does not compile (so the entry is not reported as well).
+pub fn declared_name(file: &SourceFile) -> String {
+    for line in file.text.lines() {
+        let l = line.trim();
+        if l.starts_with('[') {
+            break;
+        }
+        let Some(value) = l
+            .strip_prefix("name")
+            .map(str::trim_start)
+            .and_then(|r| r.strip_prefix('='))
+        else {
+            continue;
+        };
+        if let Ok(t) = toml::from_str::<toml::Table>(&format!("name = {}", value.trim())) {
+            if let Some(toml::Value::String(n)) = t.get("name") {
+                return n.clone();
+            }
+        }
+    }
+    file.path
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default()
+}
+
 /// Parse and compile a show file against a site.
 pub fn compile(file: &SourceFile, site: &Site, diags: &mut Diagnostics) -> Option<Show> {
     // Every problem of the file: the keys serde refuses, then the rest
@@ -412,7 +440,10 @@ pub fn compile(file: &SourceFile, site: &Site, diags: &mut Diagnostics) -> Optio
 /// single layers validated by the same rules.
 fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
     let fixtures = site.resolve_target(l.target.get_ref());
-    if fixtures.is_empty() {
+    // A target whose fixtures are missing because of a problem already
+    // reported (a broken profile) is not a problem of its own: the layer
+    // is left out and the configuration fails on that one.
+    if fixtures.is_empty() && !site.names_unpatched(l.target.get_ref()) {
         cx.err(
             l.target.span(),
             format!(

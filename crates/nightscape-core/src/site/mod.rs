@@ -18,7 +18,7 @@ use crate::fixture::{self, Profile};
 use geometry::{heading_vector, Polyline};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -293,6 +293,9 @@ pub struct Site {
     /// The Art-Net service: answering ArtPoll, polling nodes (`[artnet]`).
     pub artnet: ArtNetService,
     fixture_index: HashMap<String, u32>,
+    /// What the patch lacks because of problems already reported (a
+    /// broken profile): targets naming it are follow-ons, not problems.
+    unpatched: FailedPatch,
 }
 
 impl Site {
@@ -311,6 +314,13 @@ impl Site {
     /// Keep only the outputs `node` sends (`nightscape run --node`).
     pub fn retain_node_outputs(&mut self, node: &str) {
         self.outputs.retain(|o| o.node.as_deref() == Some(node));
+    }
+
+    /// Whether `target`, matching nothing, could have named fixtures that
+    /// a problem already reported left out of the patch (an array with a
+    /// broken profile, a group of them): then it is not reported again.
+    pub(crate) fn names_unpatched(&self, target: &str) -> bool {
+        self.unpatched.names(target)
     }
 
     pub fn fixture_by_name(&self, name: &str) -> Option<u32> {
@@ -346,6 +356,39 @@ impl Site {
             return set.into_iter().collect();
         }
         Vec::new()
+    }
+}
+
+/// What the patch lacks because of problems already reported: the names
+/// of arrays and hand-placed fixtures that patched nothing, and the groups
+/// with a member that named only those.
+#[derive(Debug, Clone, Default)]
+struct FailedPatch {
+    arrays: Vec<String>,
+    fixtures: Vec<String>,
+    groups: BTreeSet<String>,
+}
+
+impl FailedPatch {
+    /// Whether `pattern` (a group member or a target) could have named a
+    /// fixture that failed to patch, or one of those groups: a failed
+    /// fixture's name, an array's fixture (`square-001`), a group, or a
+    /// glob that matches any of them.
+    fn names(&self, pattern: &str) -> bool {
+        let t = pattern.trim();
+        if self.groups.contains(t) {
+            return true;
+        }
+        let is_glob = glob::is_glob(t);
+        let named = |name: &str| t == name || (is_glob && glob::matches(t, name));
+        self.fixtures.iter().any(|f| named(f))
+            || self.groups.iter().any(|g| is_glob && glob::matches(t, g))
+            || self.arrays.iter().any(|a| {
+                named(&format!("{a}-001"))
+                    || t.strip_prefix(a.as_str())
+                        .and_then(|r| r.strip_prefix('-'))
+                        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            })
     }
 }
 
@@ -1794,6 +1837,28 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
         });
     }
 
+    // The arrays and fixtures that were not patched because of a problem
+    // already reported (or a broken profile, reported in its file): a
+    // group member that would have named them is a follow-on, not another
+    // problem. An array that patched anything patched its `-001`.
+    let patched: HashSet<&str> = pending.iter().map(|p| p.name.as_str()).collect();
+    let mut failed = FailedPatch {
+        arrays: raw
+            .arrays
+            .iter()
+            .map(|a| a.get_ref().name.get_ref().clone())
+            .filter(|a| !patched.contains(format!("{a}-001").as_str()))
+            .collect(),
+        fixtures: raw
+            .fixtures
+            .iter()
+            .map(|f| f.get_ref().name.get_ref().clone())
+            .filter(|f| !patched.contains(f.as_str()))
+            .collect(),
+        groups: BTreeSet::new(),
+    };
+    drop(patched);
+
     // Names are unique; addresses do not overlap.
     let mut fixture_index: HashMap<String, u32> = HashMap::new();
     for (i, p) in pending.iter().enumerate() {
@@ -1926,6 +1991,7 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
         fleet: fleet_spec,
         artnet,
         fixture_index,
+        unpatched: failed,
     };
 
     // Groups may name other groups (in any order), fixtures, or globs.
@@ -1954,7 +2020,9 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
             let mut members: BTreeSet<u32> = BTreeSet::new();
             for pat in patterns.get_ref() {
                 let found = site.resolve_target(pat.get_ref());
-                if found.is_empty() {
+                if found.is_empty() && site.unpatched.names(pat.get_ref()) {
+                    site.unpatched.groups.insert((*name).clone());
+                } else if found.is_empty() {
                     diags.error(
                         file,
                         pat.span(),
