@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 const AT: &str = "2026-12-31T20:00:00+08:00";
 const OPERATOR: &str = "operator-secret-for-browser-tests";
 const VIEWER: &str = "viewer-secret-for-browser-tests";
+const ADMIN: &str = "admin-secret-for-browser-tests";
 
 /// One browser test at a time: each starts a daemon and a Chromium.
 static TURN: Mutex<()> = Mutex::new(());
@@ -134,6 +135,7 @@ fn start_daemon_at(s: &Site, clock: &str, speed: &str) -> Daemon {
         .args(["--clock", clock, "--speed", speed])
         .env("NIGHTSCAPE_OPERATOR_TOKEN", OPERATOR)
         .env("NIGHTSCAPE_VIEWER_TOKEN", VIEWER)
+        .env("NIGHTSCAPE_ADMIN_TOKEN", ADMIN)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -162,9 +164,13 @@ fn wait_healthy(base: &str) {
 }
 
 fn get_json(base: &str, path: &str) -> Value {
+    get_json_as(base, path, OPERATOR)
+}
+
+fn get_json_as(base: &str, path: &str, token: &str) -> Value {
     agent()
         .get(format!("{base}{path}"))
-        .header("Authorization", format!("Bearer {OPERATOR}"))
+        .header("Authorization", format!("Bearer {token}"))
         .call()
         .unwrap()
         .body_mut()
@@ -921,7 +927,7 @@ fn browser_release_all_does_what_its_dialog_says() {
         .await;
         let st = get_json(&d.base, "/api/status");
         assert_eq!(st["scenes"].as_array().unwrap().len(), 1, "{st}");
-        let audit = get_json(&d.base, "/api/audit?limit=5");
+        let audit = get_json_as(&d.base, "/api/audit?limit=5", ADMIN);
         assert!(
             audit.to_string().contains("override.release_all"),
             "{audit}"

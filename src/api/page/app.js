@@ -983,9 +983,12 @@ async function whoami() {
     if (e.status === 401 && token) { token = ""; localStorage.removeItem("nightscape-token"); return whoami(); }
     S.who = null; S.role = null;
   }
-  $("who").textContent = S.who == null ? "" : S.role ? t("signed_in_as", { name: S.who, role: t(S.role) }) : t("public");
+  renderWho();
   $("sign-in").hidden = !!token;
   $("sign-out").hidden = !token;
+}
+function renderWho() {
+  $("who").textContent = S.who == null ? "" : S.role ? t("signed_in_as", { name: S.who, role: t(S.role) }) : t("public");
 }
 function setupSignIn() {
   $("sign-in").onclick = () => { $("signin-error").textContent = ""; $("token").value = ""; $("signin").showModal(); };
@@ -1041,7 +1044,7 @@ function init() {
   applyLang();
   $("lang").onclick = () => {
     lang = lang === "zh" ? "en" : "zh"; localStorage.setItem("nightscape-lang", lang); applyLang();
-    renderOffline(); if (S.needToken) setNeedToken(true);
+    renderOffline(); renderWho(); if (S.needToken) setNeedToken(true);
     if (S.site) { renderControls(); renderStrip(); renderNowNext(); refresh(); drawTimeline(); drawEnergyChart(); }
   };
   for (const b of document.querySelectorAll(".tabs button")) b.onclick = () => showTab(b.dataset.tab);

@@ -164,7 +164,7 @@ const STRINGS = {
     need_token_title: "This console needs an API token",
     need_token_why: "This daemon lets nobody read its state without a token ([api] public_read is off), so there is nothing to show yet.",
     need_token_where: "A token is declared in the site's site.toml, under [api], with a name, a role (viewer, operator or admin) and where its secret comes from, for example:",
-    need_token_secret: "The secret is the value of that environment variable (or the contents of that file) in the environment of nightscape run when it starts; a token whose variable is not set is disabled, and the daemon says so in its log. Ask whoever runs the daemon for the secret, then sign in with it. To let this machine read without a token, set public_read = true under [api].",
+    need_token_secret: "The secret is the value of that environment variable (or the contents of that file) in the environment of nightscape run when it starts; a token whose variable is not set is disabled, and the daemon says so in its log. Ask whoever runs the daemon for the secret, then sign in with it. To let anyone who can reach this address read without a token (wise only on a closed network), set public_read = true under [api].",
     need_token_sign_in: "Sign in with a token",
   },
   zh: {
@@ -326,7 +326,7 @@ const STRINGS = {
     need_token_title: "此控制台需要 API 令牌",
     need_token_why: "此控制程序不允许无令牌读取状态（[api] 的 public_read 未开启），因此暂时没有可显示的内容。",
     need_token_where: "令牌在场地的 site.toml 的 [api] 下声明，包括名称、角色（viewer、operator 或 admin）以及密钥的来源，例如：",
-    need_token_secret: "密钥是 nightscape run 启动时该环境变量的值（或该文件的内容）；未设置变量的令牌不可用，控制程序会在日志中说明。请向运行控制程序的人索取密钥，然后用它登录。若要允许本机无令牌读取，请在 [api] 下设置 public_read = true。",
+    need_token_secret: "密钥是 nightscape run 启动时该环境变量的值（或该文件的内容）；未设置变量的令牌不可用，控制程序会在日志中说明。请向运行控制程序的人索取密钥，然后用它登录。若要允许能访问此地址的任何人无令牌读取（仅适用于封闭网络），请在 [api] 下设置 public_read = true。",
     need_token_sign_in: "使用令牌登录",
   },
 };
