@@ -52,8 +52,55 @@ pub struct Sources {
     pub shows: Vec<SourceFile>,
 }
 
-/// Compile a site folder's text. `Err` carries every problem found.
-pub fn compile(sources: Sources, mut diags: Diagnostics) -> Result<Config, Diagnostics> {
+/// Compile a site folder's text. `Err` carries every problem found, each
+/// once: what only follows from another problem is left out.
+pub fn compile(sources: Sources, diags: Diagnostics) -> Result<Config, Diagnostics> {
+    compile_all(sources, diags).map_err(|mut d| {
+        drop_missing_named_by_a_typo(&mut d);
+        d
+    })
+}
+
+/// A misspelled required key is one mistake, which serde reports twice:
+/// the key it does not know (`unknown field `knd`; did you mean `kind`?`)
+/// and the one it misses (`missing field `kind``, at the start of the
+/// table). The second is dropped when the first names it, later in the
+/// same file and before another table missing the same key.
+fn drop_missing_named_by_a_typo(diags: &mut Diagnostics) {
+    let missing_of = |d: &crate::diag::Diagnostic| -> Option<String> {
+        let rest = d.message.strip_prefix("missing field `")?;
+        let key = rest.strip_suffix('`')?;
+        (d.severity == crate::diag::Severity::Error).then(|| key.to_string())
+    };
+    let at = |d: &crate::diag::Diagnostic| (d.line, d.col);
+    let items = &diags.items;
+    let drop: Vec<bool> = items
+        .iter()
+        .map(|m| {
+            let Some(key) = missing_of(m) else {
+                return false;
+            };
+            let hint = format!("did you mean `{key}`?");
+            items.iter().any(|u| {
+                u.path == m.path
+                    && u.message.starts_with("unknown field `")
+                    && u.message.contains(&hint)
+                    && at(u) >= at(m)
+                    // The nearest table before the typo that misses the key.
+                    && !items.iter().any(|k| {
+                        k.path == m.path
+                            && missing_of(k).as_deref() == Some(key.as_str())
+                            && at(k) > at(m)
+                            && at(k) <= at(u)
+                    })
+            })
+        })
+        .collect();
+    let mut keep = drop.iter().map(|d| !d);
+    diags.items.retain(|_| keep.next().unwrap_or(true));
+}
+
+fn compile_all(sources: Sources, mut diags: Diagnostics) -> Result<Config, Diagnostics> {
     let Sources {
         folder,
         site: site_file,
@@ -256,6 +303,26 @@ mod tests {
                 RGB,
                 EVENING,
                 &["t/site.toml:22:8: profile `rgb` has no mode `3c` (it has: 3ch); did you mean `3ch`?"],
+            ),
+            // A misspelled required key: the unknown key with its
+            // did-you-mean, not the missing key as well.
+            (
+                &[("kind = \"artnet\"", "knd = \"artnet\"")],
+                RGB,
+                EVENING,
+                &["t/site.toml:6:1: unknown field `knd`; did you mean `kind`?"],
+            ),
+            (
+                &[("latitude", "lattitude")],
+                RGB,
+                EVENING,
+                &["t/site.toml:2:1: unknown field `lattitude`; did you mean `latitude`?"],
+            ),
+            (
+                &[],
+                "name = \"rgb\"\npowr_w = 10\n[[modes]]\nname = \"3ch\"\nchannels = [\"red\", \"green\", \"blue\"]\n",
+                EVENING,
+                &["t/fixtures/rgb.toml:2:1: unknown field `powr_w`; did you mean `power_w`?"],
             ),
             // A broken profile: said in its file, once.
             (

@@ -1916,7 +1916,13 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
         }
         universe_set.insert(p.universe);
     }
-    for (u, (count, first)) in unsent {
+    // With an error already in the file (an output that did not compile,
+    // most often), a universe without a sender is likely its follow-on:
+    // said once the file loads, if still true.
+    let erred = diags.items[before..]
+        .iter()
+        .any(|d| d.severity == Severity::Error);
+    for (u, (count, first)) in unsent.into_iter().filter(|_| !erred) {
         diags.warn(
             file,
             first.name_span.clone(),
