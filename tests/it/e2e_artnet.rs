@@ -247,3 +247,65 @@ fn two_daemons_send_identical_frames_for_identical_instants() {
         a.len().min(b.len())
     );
 }
+
+/// Issue 29: the frame loop does not share its CPU time with request
+/// handling. As root (or with CAP_SYS_NICE / LimitRTPRIO) its thread runs
+/// SCHED_RR, else at a negative nice value; the API's threads keep the
+/// default. Without the privilege the test says so and checks nothing.
+#[test]
+fn the_frame_loop_runs_above_request_handling() {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let root = status
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"));
+    if !root {
+        eprintln!("skipped: not root here, so the daemon may not raise its frame loop");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    let _rx = common::artnet_receiver(&site);
+    let state = tmp.path().join("var");
+    let daemon = common::spawn_daemon(
+        &site,
+        &[
+            "--clock",
+            AT,
+            "--speed",
+            "0",
+            "--state",
+            state.to_str().unwrap(),
+        ],
+        &[],
+    );
+    common::api_base(&state);
+    let pid = daemon.0.id();
+    // (comm, nice, policy) of every thread of the daemon.
+    let threads: Vec<(String, i64, i64)> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|t| {
+            let stat = std::fs::read_to_string(t.ok()?.path().join("stat")).ok()?;
+            let comm = stat[stat.find('(')? + 1..stat.rfind(')')?].to_string();
+            let f: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
+            Some((comm, f[19 - 3].parse().ok()?, f[41 - 3].parse().ok()?))
+        })
+        .collect();
+    let frame = threads
+        .iter()
+        .find(|t| t.0 == "frame-loop")
+        .unwrap_or_else(|| panic!("no frame-loop thread in {threads:?}"));
+    eprintln!("threads (comm, nice, policy): {threads:?}");
+    // SCHED_RR is policy 2, SCHED_FIFO 1.
+    assert!(
+        frame.2 == 2 || frame.2 == 1 || frame.1 < 0,
+        "the frame loop runs at the default priority: {frame:?}"
+    );
+    let others = threads.iter().filter(|t| t.0.starts_with("tokio")).count();
+    assert!(
+        threads
+            .iter()
+            .filter(|t| t.0.starts_with("tokio"))
+            .all(|t| t.2 == 0 && t.1 >= 0),
+        "request handling was raised too ({others} tokio threads): {threads:?}"
+    );
+}
