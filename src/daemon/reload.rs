@@ -11,11 +11,17 @@
 //! profile library when site.toml itself changed), and loading reads only
 //! regular files of bounded size, so a FIFO or a device dropped into the
 //! folder can never block the watcher or shutdown.
+//!
+//! Loading runs off the watcher, one generation per edit: a newer edit
+//! starts loading at once, even while an older one is still being judged,
+//! and whatever finishes after a newer edit was seen is dropped, so the
+//! next good edit applies within seconds whatever the one before it held.
 
 use super::Shared;
 use crate::config;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 type Stamp = Vec<(PathBuf, Option<SystemTime>, u64)>;
@@ -55,7 +61,11 @@ pub enum Reloaded {
 
 /// Load the folder and switch to it if it is complete.
 pub fn reload_now(folder: &Path, shared: &Shared) -> Reloaded {
-    let outcome = load_and_switch(folder, shared);
+    record(shared, apply(config::load(folder), shared))
+}
+
+/// Count an outcome in hot reload's record (`/api/status`).
+fn record(shared: &Shared, outcome: Reloaded) -> Reloaded {
     let mut status = shared.reload.lock().unwrap_or_else(|p| p.into_inner());
     match &outcome {
         Reloaded::Switched { .. } => {
@@ -73,8 +83,9 @@ pub fn reload_now(folder: &Path, shared: &Shared) -> Reloaded {
     outcome
 }
 
-fn load_and_switch(folder: &Path, shared: &Shared) -> Reloaded {
-    match config::load(folder) {
+/// Switch to a loaded configuration if it is complete.
+fn apply(loaded: Result<config::Config, crate::diag::Diagnostics>, shared: &Shared) -> Reloaded {
+    match loaded {
         Ok(cfg) => {
             let mut warnings: Vec<String> =
                 cfg.warnings.warnings().map(|w| w.to_string()).collect();
@@ -95,8 +106,32 @@ fn load_and_switch(folder: &Path, shared: &Shared) -> Reloaded {
     }
 }
 
+/// The loads the watcher started: each edit gets the next generation, and
+/// only the newest generation's outcome is applied or recorded.
+#[derive(Default)]
+struct Loads {
+    /// The newest edit's generation.
+    latest: AtomicU64,
+    /// Generations being loaded now (at most [`MAX_LOADS`]), and the
+    /// lock under which an outcome is checked against `latest` and applied,
+    /// so an older load can never replace a newer configuration.
+    running: Mutex<Vec<u64>>,
+}
+
+/// Loads at once: the newest edit's, and an older one still finishing
+/// (loading cannot be interrupted half way, but its work is bounded by the
+/// reader's limits). A third edit meanwhile is loaded by whichever
+/// finishes first.
+const MAX_LOADS: usize = 2;
+
 /// Watch `folder` until `shared.stop` is set (run on its own thread).
+///
+/// Loading runs off this thread, one generation per edit: a newer edit
+/// starts its own load at once instead of waiting for one in progress (a
+/// hostile file being judged), and a load that finishes after a newer edit
+/// was seen is dropped, never applied or recorded.
 pub fn watch(folder: PathBuf, shared: Shared, interval: Duration) {
+    let loads = Arc::new(Loads::default());
     let mut profiles = ProfileDir::default();
     let mut last = stamp(&folder, &mut profiles);
     while !shared.stop.load(Ordering::Relaxed) {
@@ -108,31 +143,82 @@ pub fn watch(folder: PathBuf, shared: Shared, interval: Duration) {
         // Let an editor finish writing (several files, or write-then-rename).
         std::thread::sleep(Duration::from_millis(200));
         last = stamp(&folder, &mut profiles);
+        // Counted under the lock the loads check it under.
+        let mut running = lock(&loads.running);
+        let generation = loads.latest.fetch_add(1, Ordering::SeqCst) + 1;
+        if running.len() >= MAX_LOADS {
+            // One of the loads running picks this edit up when it ends.
+            continue;
+        }
+        running.push(generation);
+        drop(running);
+        let (f, s, l) = (folder.clone(), shared.clone(), loads.clone());
+        let spawned = std::thread::Builder::new()
+            .name("reload".into())
+            .spawn(move || load_generations(&f, &s, &l, generation));
+        if let Err(e) = spawned {
+            tracing::error!("cannot start loading the changed site files: {e}");
+            lock(&loads.running).retain(|g| *g != generation);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Load `generation`, apply it if it is still the newest edit, then load
+/// the newest edit if no load has it.
+fn load_generations(folder: &Path, shared: &Shared, loads: &Loads, mut generation: u64) {
+    loop {
         // A bug in loading must not end hot reload for the life of the
         // process: contain it, report it, and keep watching.
-        let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            reload_now(&folder, &shared)
-        }));
-        let Ok(outcome) = attempt else {
-            tracing::error!(folder = %folder.display(), "loading the changed site files failed unexpectedly; still running the last good configuration");
-            continue;
-        };
-        match outcome {
-            Reloaded::Switched { warnings } => {
-                tracing::info!(folder = %folder.display(), "site files changed: new configuration loaded");
-                for w in warnings {
-                    tracing::warn!("{w}");
-                }
+        let loaded =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config::load(folder)));
+        let mut running = lock(&loads.running);
+        let newest = loads.latest.load(Ordering::SeqCst);
+        match loaded {
+            Err(_) => {
+                tracing::error!(folder = %folder.display(), "loading the changed site files failed unexpectedly; still running the last good configuration");
             }
-            Reloaded::Rejected { problems } => {
-                tracing::error!(
+            Ok(_) if generation != newest => {
+                tracing::info!(
                     folder = %folder.display(),
-                    problems = problems.len(),
-                    "site files changed but do not load; still running the last good configuration"
+                    "a newer edit arrived while the site files were loading: that load is dropped"
                 );
-                for p in problems {
-                    tracing::error!("{p}");
-                }
+            }
+            // Applied under the lock: no other load can apply between the
+            // check and the switch.
+            Ok(result) => log(folder, record(shared, apply(result, shared))),
+        }
+        running.retain(|g| *g != generation);
+        if newest > generation && !running.contains(&newest) && !shared.stop.load(Ordering::Relaxed)
+        {
+            // An edit arrived while every load slot was taken.
+            generation = newest;
+            running.push(generation);
+            continue;
+        }
+        return;
+    }
+}
+
+fn log(folder: &Path, outcome: Reloaded) {
+    match outcome {
+        Reloaded::Switched { warnings } => {
+            tracing::info!(folder = %folder.display(), "site files changed: new configuration loaded");
+            for w in warnings {
+                tracing::warn!("{w}");
+            }
+        }
+        Reloaded::Rejected { problems } => {
+            tracing::error!(
+                folder = %folder.display(),
+                problems = problems.len(),
+                "site files changed but do not load; still running the last good configuration"
+            );
+            for p in problems {
+                tracing::error!("{p}");
             }
         }
     }

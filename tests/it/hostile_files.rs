@@ -261,3 +261,85 @@ fn check_refuses_a_long_key_in_site_toml_once_and_briefly() {
     );
     assert!(out.len() < 10_000, "{} bytes of output", out.len());
 }
+
+#[test]
+fn a_good_edit_applies_within_seconds_while_a_hostile_one_is_judged() {
+    // Issue 29, item 7: a show of unknown keys kept the old watcher busy
+    // for minutes (a good edit saved 5 s later applied after 184 s). Now
+    // each edit loads off the watcher with its own generation, and the
+    // reading of a hostile file is bounded.
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    let rx = common::artnet_receiver(&site);
+    let state = tmp.path().join("var");
+    let at = "2026-11-27T19:33:20+08:00";
+    let _d = common::spawn_daemon(
+        &site,
+        &[
+            "--clock",
+            at,
+            "--speed",
+            "0",
+            "--state",
+            state.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let universes: Vec<u16> = (0..15).collect();
+    let before =
+        common::collect_frame(&rx, &universes, Duration::from_secs(20)).expect("first frames");
+    let base = common::api_base(&state);
+    let reload = || -> serde_json::Value {
+        let status: serde_json::Value = ureq::get(format!("{base}/api/status"))
+            .call()
+            .expect("status")
+            .body_mut()
+            .read_json()
+            .unwrap();
+        status["reload"].clone()
+    };
+    assert_eq!(reload()["applied"], 0);
+
+    // 70,000 unknown keys (0.9 MB): minutes of re-parsing for the old reader.
+    let hostile = site.join("hostile.toml");
+    let unknown: String = (0..70_000).map(|i| format!("k{i} = 1\n")).collect();
+    std::fs::write(&hostile, format!("name = \"hostile\"\n{unknown}")).unwrap();
+    // The watcher polls once a second: let it see the hostile edit.
+    std::thread::sleep(Duration::from_millis(1500));
+
+    // The good edit: the hostile file gone, the nightly show recoloured.
+    std::fs::remove_file(&hostile).unwrap();
+    let show = site.join("nightly.toml");
+    let good = std::fs::read_to_string(&show).unwrap();
+    let recoloured = good.replace("color = \"#1e3cff\"", "color = \"#ff3c1e\"");
+    assert_ne!(good, recoloured);
+    std::fs::write(&show, recoloured).unwrap();
+    let edited = Instant::now();
+    let deadline = edited + Duration::from_secs(10);
+    loop {
+        let r = reload();
+        if r["applied"] == 1 && r["rejected_now"] == false {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the good edit was not in force 10 s after it was saved: {r}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!("the good edit was in force after {:?}", edited.elapsed());
+    // And it is what the wire carries.
+    let expected = common::cli_render(&site, at);
+    assert!(expected != before, "the edit changes the frame");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let frame = common::collect_frame(&rx, &universes, Duration::from_secs(5));
+        if frame.as_ref() == Some(&expected) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the wire does not carry the good edit"
+        );
+    }
+}
