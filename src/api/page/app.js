@@ -384,7 +384,11 @@ function setupMapInput() {
   $("zoom-in").onclick = () => zoomAt(1.6, MAP.w / 2, MAP.h / 2);
   $("zoom-out").onclick = () => zoomAt(1 / 1.6, MAP.w / 2, MAP.h / 2);
   $("zoom-fit").onclick = fit;
-  window.addEventListener("resize", () => { const r = svg.getBoundingClientRect(); if (r.width !== MAP.w || r.height !== MAP.h) fit(); drawTimeline(); drawEnergyChart(); });
+  window.addEventListener("resize", () => { drawTimeline(); drawEnergyChart(); });
+  // The map's box also changes without a window resize (the status strip
+  // or a banner appears): fit again, so the scale bar and north arrow stay
+  // inside it.
+  new ResizeObserver(() => { const r = svg.getBoundingClientRect(); if (r.width && (r.width !== MAP.w || r.height !== MAP.h)) fit(); }).observe($("map-wrap"));
 }
 
 function selectGroup(name) {
@@ -481,6 +485,11 @@ async function refresh() {
   catch (e) { if (!e.status) setConnected(false); return; }
   S.status = s; S.lastOk = Date.now();
   setConnected(true);
+  renderStatus(s);
+}
+// Everything drawn from one /api/status (again on a language switch, also
+// while the daemon is gone: the values stay stale, the words change).
+function renderStatus(s) {
   $("site-name").textContent = s.site.name;
   $("clock").textContent = s.clock.local.replace("T", " ").slice(0, 19) + (s.clock.simulated ? " · " + t("simulated", { speed: s.clock.speed }) : "");
   const fps = s.frames.actual_fps == null ? "–" : s.frames.actual_fps.toFixed(1);
@@ -1045,6 +1054,7 @@ function init() {
   $("lang").onclick = () => {
     lang = lang === "zh" ? "en" : "zh"; localStorage.setItem("nightscape-lang", lang); applyLang();
     renderOffline(); renderWho(); if (S.needToken) setNeedToken(true);
+    if (S.status) renderStatus(S.status);
     if (S.site) { renderControls(); renderStrip(); renderNowNext(); refresh(); drawTimeline(); drawEnergyChart(); }
   };
   for (const b of document.querySelectorAll(".tabs button")) b.onclick = () => showTab(b.dataset.tab);
