@@ -384,11 +384,19 @@ function setupMapInput() {
   $("zoom-in").onclick = () => zoomAt(1.6, MAP.w / 2, MAP.h / 2);
   $("zoom-out").onclick = () => zoomAt(1 / 1.6, MAP.w / 2, MAP.h / 2);
   $("zoom-fit").onclick = fit;
-  window.addEventListener("resize", () => { drawTimeline(); drawEnergyChart(); });
+  window.addEventListener("resize", () => { const r = svg.getBoundingClientRect(); if (r.width !== MAP.w || r.height !== MAP.h) fit(); drawTimeline(); drawEnergyChart(); });
   // The map's box also changes without a window resize (the status strip
-  // or a banner appears): fit again, so the scale bar and north arrow stay
-  // inside it.
-  new ResizeObserver(() => { const r = svg.getBoundingClientRect(); if (r.width && (r.width !== MAP.w || r.height !== MAP.h)) fit(); }).observe($("map-wrap"));
+  // or a banner appears): the scale bar and north arrow move to stay
+  // inside it; the zoom and the centre are kept (a "Done" banner must not
+  // undo an operator's zoom).
+  new ResizeObserver(() => {
+    const r = svg.getBoundingClientRect();
+    if (!r.width || (r.width === MAP.w && r.height === MAP.h)) return;
+    if (!MAP.w || !MAP.world) { fit(); return; }
+    S.view.x += (r.width - MAP.w) / 2; S.view.y += (r.height - MAP.h) / 2;
+    MAP.w = r.width; MAP.h = r.height;
+    applyView();
+  }).observe($("map-wrap"));
 }
 
 function selectGroup(name) {
