@@ -1842,7 +1842,7 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
     // group member that would have named them is a follow-on, not another
     // problem. An array that patched anything patched its `-001`.
     let patched: HashSet<&str> = pending.iter().map(|p| p.name.as_str()).collect();
-    let mut failed = FailedPatch {
+    let failed = FailedPatch {
         arrays: raw
             .arrays
             .iter()
