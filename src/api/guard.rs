@@ -894,3 +894,84 @@ impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for HeadersOnErrors
         std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn newcomers_shed_the_oldest_anonymous_connection_never_a_busy_token_holder() {
+        let mut c = Conns::new(4);
+        let a: Vec<_> = (0..4).map(|_| c.admit(ip("127.0.0.1")).unwrap()).collect();
+        // The oldest is a token holder with a request in flight; the next
+        // is a token holder between requests; the others are anonymous.
+        a[0].1.trusted.store(true, Ordering::Relaxed);
+        a[0].1.in_flight.store(1, Ordering::Relaxed);
+        a[1].1.trusted.store(true, Ordering::Relaxed);
+        let (_, _, shed) = c.admit(ip("127.0.0.1")).unwrap();
+        assert_eq!(shed, 1);
+        assert!(c.open.contains_key(&a[0].0) && c.open.contains_key(&a[1].0));
+        assert!(
+            !c.open.contains_key(&a[2].0),
+            "the oldest anonymous one goes first"
+        );
+        let (_, b, _) = c.admit(ip("127.0.0.1")).unwrap();
+        assert!(!c.open.contains_key(&a[3].0));
+        // With no anonymous one left, the idle token holder, never a busy one.
+        for s in [&b].into_iter().chain(c.open.values().map(|c| &c.state)) {
+            if !Arc::ptr_eq(s, &a[1].1) {
+                s.trusted.store(true, Ordering::Relaxed);
+                s.in_flight.store(1, Ordering::Relaxed);
+            }
+        }
+        c.admit(ip("127.0.0.1")).unwrap();
+        assert!(!c.open.contains_key(&a[1].0));
+        for (_, s) in &c.open {
+            s.state.trusted.store(true, Ordering::Relaxed);
+            s.state.in_flight.store(1, Ordering::Relaxed);
+        }
+        assert!(c.admit(ip("127.0.0.1")).is_none(), "all busy: refused");
+        assert_eq!(c.len(), 4);
+    }
+
+    #[test]
+    fn an_address_beyond_its_share_sheds_its_own_connections_and_loopback_is_exempt() {
+        let mut c = Conns::new(8);
+        let mine: Vec<_> = (0..2).map(|_| c.admit(ip("10.0.0.9")).unwrap().0).collect();
+        let other = c.admit(ip("10.0.0.7")).unwrap().0;
+        // 8 / 4 = 2 per address: the third from 10.0.0.9 sheds its oldest.
+        let (_, _, shed) = c.admit(ip("10.0.0.9")).unwrap();
+        assert_eq!(shed, 1);
+        assert!(!c.open.contains_key(&mine[0]) && c.open.contains_key(&other));
+        assert_eq!(c.by_ip[&ip("10.0.0.9")], 2);
+        // Its own busy token holders are kept: then it is refused.
+        for (_, s) in c.open.iter().filter(|(_, s)| s.ip == ip("10.0.0.9")) {
+            s.state.trusted.store(true, Ordering::Relaxed);
+            s.state.in_flight.store(1, Ordering::Relaxed);
+        }
+        assert!(c.admit(ip("10.0.0.9")).is_none());
+        // A reverse proxy on loopback is one address for every client.
+        for _ in 0..5 {
+            c.admit(ip("127.0.0.1")).unwrap();
+        }
+        assert_eq!(c.by_ip[&ip("127.0.0.1")], 5);
+    }
+
+    #[test]
+    fn only_heads_written_without_the_headers_get_them() {
+        let bare =
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\ndate: x\r\n\r\n";
+        let out = with_secure_lines(bare).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\ndate: x\r\nx-frame-options: DENY\r\n"));
+        assert!(text.ends_with("referrer-policy: no-referrer\r\n\r\n"));
+        let ours = b"HTTP/1.1 404 Not Found\r\nX-Frame-Options: DENY\r\n\r\n{}";
+        assert!(with_secure_lines(ours).is_none());
+        assert!(with_secure_lines(b"HTTP/1.1 200 OK\r\n\r\n").is_none());
+        assert!(with_secure_lines(b"{\"HTTP/1.1 400\"}").is_none());
+    }
+}

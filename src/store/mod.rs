@@ -934,6 +934,61 @@ mod tests {
     }
 
     #[test]
+    fn a_second_skip_of_a_slot_is_refused_and_old_duplicates_are_kept_as_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        // A database as an older build left it: one slot skipped three times.
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            migrate(&mut conn, &path, &MIGRATIONS[..4]).unwrap();
+            for _ in 0..3 {
+                conn.execute(
+                    "INSERT INTO skips (night, entry, show, created, author) VALUES ('2026-12-31', 1, 'nightly', ?1, 'a')",
+                    [instant_text(t(0))],
+                )
+                .unwrap();
+            }
+        }
+        let s = Store::open(dir.path()).unwrap();
+        let night = chrono::NaiveDate::from_ymd_opt(2026, 12, 31).unwrap();
+        let kept = s.skips(night).unwrap();
+        assert_eq!(kept.iter().map(|k| k.id).collect::<Vec<_>>(), [1]);
+        let rows: i64 = s
+            .lock()
+            .query_row("SELECT COUNT(*) FROM skips", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 3, "the duplicates stay as history");
+        let skip = Skip {
+            id: 0,
+            night,
+            entry: 1,
+            show: "nightly".into(),
+            created: t(5),
+            author: "b".into(),
+            note: None,
+        };
+        let audits = |s: &Store| -> i64 {
+            s.lock()
+                .query_row("SELECT COUNT(*) FROM audit", [], |r| r.get(0))
+                .unwrap()
+        };
+        let before = audits(&s);
+        match s.insert_skip(&skip, &audit("schedule.skip")) {
+            Err(StoreError::Duplicate(m)) => assert!(m.contains("nightly"), "{m}"),
+            other => panic!("a second skip of the slot: {other:?}"),
+        }
+        assert_eq!(audits(&s), before, "a refused skip is not audited");
+        // Another entry, or the same one once undone, is fine.
+        let other = Skip {
+            entry: 2,
+            ..skip.clone()
+        };
+        assert!(s.insert_skip(&other, &audit("schedule.skip")).is_ok());
+        assert!(s.undo_skip(1, t(6), &audit("schedule.unskip")).unwrap());
+        assert!(s.insert_skip(&skip, &audit("schedule.skip")).is_ok());
+    }
+
+    #[test]
     fn migrations_are_versioned_and_idempotent() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
