@@ -4,7 +4,12 @@
 //! condition goes away.
 //!
 //! Sources call [`Alarms::set`] with the condition's current truth as
-//! often as they like; only changes become events. Events go to anyone
+//! often as they like; only changes become events. Conditions that flap
+//! (a peer restarting, a clock estimate, a broker connection) go through a
+//! [`Hysteresis`]: they must hold for a while before they raise, and be
+//! gone for a while before they clear. Raised and cleared times are the
+//! wall clock (when an operator hears of it), even when the daemon renders
+//! on a simulated clock. Events go to anyone
 //! subscribed (the fleet publishes them on MQTT, the webhook POSTs them),
 //! and `GET /api/alarms` lists the active ones and the recently cleared.
 
@@ -57,15 +62,10 @@ impl Alarms {
 
     /// Say whether the condition `key` holds now. Raising an active alarm
     /// or clearing an inactive one does nothing; a change is logged and
-    /// sent to subscribers. `message` is taken when the alarm is raised.
-    pub fn set(
-        &self,
-        key: &str,
-        kind: &str,
-        on: bool,
-        message: impl FnOnce() -> String,
-        at: DateTime<Utc>,
-    ) {
+    /// sent to subscribers, stamped with the wall clock. `message` is taken
+    /// when the alarm is raised.
+    pub fn set(&self, key: &str, kind: &str, on: bool, message: impl FnOnce() -> String) {
+        let at = Utc::now();
         let mut inner = self.lock();
         let event = match (on, inner.active.contains_key(key)) {
             (true, false) => {
@@ -97,7 +97,7 @@ impl Alarms {
     }
 
     /// Clear every active alarm whose key starts with `prefix` and is not in `keep`.
-    pub fn clear_others(&self, prefix: &str, keep: &[String], at: DateTime<Utc>) {
+    pub fn clear_others(&self, prefix: &str, keep: &[String]) {
         let keys: Vec<String> = self
             .lock()
             .active
@@ -106,7 +106,7 @@ impl Alarms {
             .cloned()
             .collect();
         for k in keys {
-            self.set(&k, "", false, String::new, at);
+            self.set(&k, "", false, String::new);
         }
     }
 
@@ -124,6 +124,71 @@ impl Alarms {
     }
 }
 
+/// A condition must hold for `raise_after` before it raises its alarm and
+/// be gone for `clear_after` before it clears it (monotonic time, so a
+/// simulated or stepped clock changes nothing).
+#[derive(Default)]
+pub struct Hysteresis {
+    /// Per key: the condition's last reported truth and since when.
+    seen: std::collections::HashMap<String, (bool, std::time::Instant)>,
+}
+
+impl Hysteresis {
+    #[allow(clippy::too_many_arguments)]
+    pub fn set(
+        &mut self,
+        alarms: &Alarms,
+        key: &str,
+        kind: &str,
+        on: bool,
+        raise_after: std::time::Duration,
+        clear_after: std::time::Duration,
+        message: impl FnOnce() -> String,
+    ) {
+        self.set_at(
+            alarms,
+            key,
+            kind,
+            on,
+            raise_after,
+            clear_after,
+            message,
+            std::time::Instant::now(),
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn set_at(
+        &mut self,
+        alarms: &Alarms,
+        key: &str,
+        kind: &str,
+        on: bool,
+        raise_after: std::time::Duration,
+        clear_after: std::time::Duration,
+        message: impl FnOnce() -> String,
+        now: std::time::Instant,
+    ) {
+        let e = self.seen.entry(key.to_string()).or_insert((on, now));
+        if e.0 != on {
+            *e = (on, now);
+        }
+        let held = now.saturating_duration_since(e.1);
+        if on && held >= raise_after {
+            alarms.set(key, kind, true, message);
+        } else if !on && held >= clear_after {
+            alarms.set(key, kind, false, String::new);
+        }
+    }
+
+    /// Forget the conditions under `prefix` not in `keep`, clearing their alarms.
+    pub fn forget_others(&mut self, alarms: &Alarms, prefix: &str, keep: &[String]) {
+        self.seen
+            .retain(|k, _| !k.starts_with(prefix) || keep.contains(k));
+        alarms.clear_others(prefix, keep);
+    }
+}
+
 /// Watch this node's own conditions once a second until `shared.stop`:
 /// outputs down (including Art-Net nodes that stopped answering) and
 /// rejected reloads.
@@ -137,7 +202,6 @@ pub async fn watch_local(shared: crate::daemon::Shared, alarms: std::sync::Arc<A
     let mut reload_bad = false;
     while !shared.stop.load(std::sync::atomic::Ordering::Relaxed) {
         tick.tick().await;
-        let at = shared.clock.now();
         let outputs = shared
             .stats
             .lock()
@@ -147,23 +211,17 @@ pub async fn watch_local(shared: crate::daemon::Shared, alarms: std::sync::Arc<A
         for h in &outputs {
             let key = format!("output:{}:{}", h.kind, h.target);
             let down = h.state == crate::output::DOWN;
-            alarms.set(
-                &key,
-                "output_down",
-                down,
-                || {
-                    format!(
-                        "{} output to {} is down: {}",
-                        h.kind,
-                        h.target,
-                        h.last_error.as_deref().unwrap_or("no detail")
-                    )
-                },
-                at,
-            );
+            alarms.set(&key, "output_down", down, || {
+                format!(
+                    "{} output to {} is down: {}",
+                    h.kind,
+                    h.target,
+                    h.last_error.as_deref().unwrap_or("no detail")
+                )
+            });
             seen.push(key);
         }
-        alarms.clear_others("output:", &seen, at);
+        alarms.clear_others("output:", &seen);
         // A rejected edit raises the alarm; the next applied one clears it.
         let (applied, rejected, last) = shared
             .reload
@@ -189,7 +247,6 @@ pub async fn watch_local(shared: crate::daemon::Shared, alarms: std::sync::Arc<A
                 ),
                 None => "the edited site files do not load; still running the last good configuration".into(),
             },
-            at,
         );
     }
 }
@@ -255,19 +312,58 @@ mod tests {
     use super::*;
 
     #[test]
-    fn raised_once_and_cleared() {
+    fn raised_once_and_cleared_at_wall_clock_times() {
         let a = Alarms::default();
         let mut rx = a.subscribe();
         let t = Utc::now();
-        a.set("broker", "broker_gap", true, || "gone".into(), t);
-        a.set("broker", "broker_gap", true, || "gone again".into(), t);
+        a.set("broker", "broker_gap", true, || "gone".into());
+        a.set("broker", "broker_gap", true, || "gone again".into());
         assert_eq!(a.active().len(), 1);
         assert_eq!(a.active()[0].message, "gone");
-        a.set("broker", "broker_gap", false, String::new, t);
+        assert!(a.active()[0].raised >= t && a.active()[0].raised <= Utc::now());
+        a.set("broker", "broker_gap", false, String::new);
         assert!(a.active().is_empty());
-        assert_eq!(a.recent()[0].cleared, Some(t));
+        let cleared = a.recent()[0].cleared.unwrap();
+        assert!(cleared >= t && cleared <= Utc::now());
         assert!(rx.try_recv().unwrap().cleared.is_none());
         assert!(rx.try_recv().unwrap().cleared.is_some());
         assert!(rx.try_recv().is_err());
+    }
+}
+
+#[cfg(test)]
+mod hysteresis_tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_condition_must_hold_before_it_raises_or_clears() {
+        let a = Alarms::default();
+        let mut h = Hysteresis::default();
+        let t0 = Instant::now();
+        let s = Duration::from_secs(1);
+        let at = |h: &mut Hysteresis, on: bool, secs: u64| {
+            h.set_at(
+                &a,
+                "node:b",
+                "node_down",
+                on,
+                10 * s,
+                5 * s,
+                || "b down".into(),
+                t0 + s * secs as u32,
+            );
+            a.active().len()
+        };
+        assert_eq!(at(&mut h, true, 0), 0);
+        assert_eq!(at(&mut h, true, 9), 0);
+        // Back before the grace: never raised.
+        assert_eq!(at(&mut h, false, 9), 0);
+        assert_eq!(at(&mut h, true, 12), 0);
+        assert_eq!(at(&mut h, true, 22), 1);
+        assert_eq!(at(&mut h, false, 23), 1);
+        assert_eq!(at(&mut h, false, 27), 1);
+        assert_eq!(at(&mut h, false, 28), 0);
+        assert_eq!(a.recent().len(), 1);
     }
 }

@@ -1,7 +1,8 @@
 //! `nightscape fleet status`: every node of the site's fleet as the broker
-//! holds it (their retained status and energy messages): online, last
-//! status, configuration hash (marked when it differs from this folder's),
-//! clock, what plays, outputs' health, power and tonight's kWh.
+//! holds it (their retained status, energy and alarm messages): online,
+//! last seen, configuration hash (marked when it differs from this
+//! folder's), clock offset (as its peers measure it), alarms, what plays,
+//! outputs' health, power (live nodes only) and tonight's kWh.
 //!
 //! It reads the broker directly, so it works from any machine with the
 //! site folder, whether or not a node runs there.
@@ -38,6 +39,21 @@ pub type Snapshot = std::collections::BTreeMap<
     ),
 >;
 
+/// Gather the fleet's statuses, energy and alarms for `wait` seconds.
+pub fn gather_full(
+    spec: &crate::site::fleet::FleetSpec,
+    wait: f64,
+) -> Result<Result<std::collections::BTreeMap<String, crate::fleet::NodeSnapshot>, String>> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    Ok(rt.block_on(crate::fleet::snapshot_full(
+        spec,
+        std::time::Duration::from_secs_f64(wait),
+    )))
+}
+
 /// Gather the fleet's statuses for `wait` seconds (a current-thread runtime).
 pub fn gather(spec: &crate::site::fleet::FleetSpec, wait: f64) -> Result<Result<Snapshot, String>> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -67,7 +83,7 @@ pub fn fleet(site: &Path, args: &FleetArgs) -> Result<i32> {
                     return Ok(1);
                 }
             };
-            let nodes = match gather(&spec, wait)? {
+            let nodes = match gather_full(&spec, wait)? {
                 Ok(n) => n,
                 Err(e) => {
                     eprintln!("{e}");
@@ -75,13 +91,27 @@ pub fn fleet(site: &Path, args: &FleetArgs) -> Result<i32> {
                 }
             };
             let own = crate::fleet::config_hash(site);
+            let alarm_list = |n: &crate::fleet::NodeSnapshot| -> Vec<serde_json::Value> {
+                n.alarms
+                    .as_ref()
+                    .and_then(|a| a["active"].as_array().cloned())
+                    .unwrap_or_default()
+            };
             if format == "json" {
                 let v: serde_json::Value = nodes
                     .iter()
-                    .map(|(n, (s, e))| {
+                    .map(|(name, n)| {
                         (
-                            n.clone(),
-                            serde_json::json!({"status": s, "energy": e, "same_config": s.config_hash.as_deref().map(|h| h == own)}),
+                            name.clone(),
+                            serde_json::json!({
+                                "status": n.status,
+                                "energy": n.energy,
+                                "same_config": n.status.config_hash.as_deref().map(|h| h == own),
+                                "last_seen": n.status.at,
+                                "clock_offset_ms": crate::fleet::fleet_offset_ms(&nodes, name),
+                                "alarms": alarm_list(n),
+                                "power_w": n.energy.as_ref().and_then(|e| e.power_w).or(n.status.power_w),
+                            }),
                         )
                     })
                     .collect::<serde_json::Map<_, _>>()
@@ -90,14 +120,22 @@ pub fn fleet(site: &Path, args: &FleetArgs) -> Result<i32> {
                 return Ok(0);
             }
             println!(
-                "{:<14} {:<8} {:<18} {:<26} {:>9} {:>8} {:>11}  playing / outputs",
-                "node", "online", "config", "clock", "rtt ms", "power W", "tonight kWh"
+                "{:<14} {:<8} {:<18} {:<24} {:>10} {:>9} {:>8} {:>11}  alarms / playing / outputs",
+                "node",
+                "online",
+                "config",
+                "last seen",
+                "offset ms",
+                "rtt ms",
+                "power W",
+                "tonight kWh"
             );
             for declared in &cfg.site.nodes {
-                let Some((s, e)) = nodes.get(&declared.name) else {
+                let Some(n) = nodes.get(&declared.name) else {
                     println!("{:<14} never seen on the broker", declared.name);
                     continue;
                 };
+                let (s, e) = (&n.status, &n.energy);
                 let hash = match s.config_hash.as_deref() {
                     Some(h) if h == own => h.to_string(),
                     Some(h) => format!("{h} ≠"),
@@ -108,13 +146,25 @@ pub fn fleet(site: &Path, args: &FleetArgs) -> Result<i32> {
                     .iter()
                     .map(|o| format!("{} {} {}", o.kind, o.target, o.state))
                     .collect();
+                let alarms: Vec<String> = alarm_list(n)
+                    .iter()
+                    .map(|a| {
+                        format!(
+                            "{}: {}",
+                            a["kind"].as_str().unwrap_or("?"),
+                            a["message"].as_str().unwrap_or("")
+                        )
+                    })
+                    .collect();
                 println!(
-                    "{:<14} {:<8} {:<18} {:<26} {:>9} {:>8} {:>11}  {} / {}",
+                    "{:<14} {:<8} {:<18} {:<24} {:>10} {:>9} {:>8} {:>11}  {} / {} / {}",
                     declared.name,
                     if s.online { "yes" } else { "OFFLINE" },
                     hash,
                     s.at.map_or("-".into(), |a| a
                         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+                    crate::fleet::fleet_offset_ms(&nodes, &declared.name)
+                        .map_or("-".into(), |o| format!("{o:+.1}")),
                     s.rtt_ms.map_or("-".into(), |r| format!("{r:.1}")),
                     e.as_ref()
                         .and_then(|e| e.power_w)
@@ -124,6 +174,11 @@ pub fn fleet(site: &Path, args: &FleetArgs) -> Result<i32> {
                         .and_then(|e| e.tonight_kwh)
                         .or(s.tonight_kwh)
                         .map_or("-".into(), |k| format!("{k:.2}")),
+                    if alarms.is_empty() {
+                        "no alarms".into()
+                    } else {
+                        alarms.join("; ")
+                    },
                     if s.playing.is_empty() {
                         "-".into()
                     } else {

@@ -30,10 +30,9 @@ pub(crate) struct Incoming {
     pub payload: Vec<u8>,
     /// Delivered from the broker's retained store (not sent just now).
     pub retained: bool,
-    /// When it arrived (the render clock, read by the event loop).
+    /// When it arrived (the render clock, read by the event loop: clock
+    /// probes need the arrival, not when the fleet task got to it).
     pub received: DateTime<Utc>,
-    /// When it arrived (monotonic), for round-trip arithmetic.
-    pub arrived: std::time::Instant,
 }
 
 /// What [`Inbox::offer`] did with a message.
@@ -136,7 +135,6 @@ mod tests {
             payload: vec![b'x'; len],
             retained: false,
             received: Utc::now(),
-            arrived: std::time::Instant::now(),
         }
     }
 

@@ -33,7 +33,7 @@ use crate::store::AuditEntry;
 use chrono::{DateTime, Utc};
 use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS, Transport};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -44,6 +44,23 @@ use wire::{Command, Kind, Status, Topics};
 /// A node counts as gone when nothing was heard from it for this many
 /// status periods (plus a few seconds for the broker's own keep-alive).
 const SILENT_PERIODS: f64 = 3.0;
+/// How long a peer must be gone before `node_down`: longer than a
+/// restart takes (its goodbye, then its status again), and than its last
+/// will takes to fire (1.5 × the 5 s keep-alive).
+const NODE_DOWN_AFTER: Duration = Duration::from_secs(10);
+/// How long the broker must be away before `broker_gap`.
+const BROKER_GAP_AFTER: Duration = Duration::from_secs(2);
+/// How long a peer must run other files before `config_differs` (an
+/// edit copied to every node arrives a few seconds apart).
+const CONFIG_AFTER: Duration = Duration::from_secs(5);
+/// How long an offset must stay over (or under) a frame to raise (or clear) `clock_drift`.
+const DRIFT_AFTER: Duration = Duration::from_secs(10);
+/// How long a condition must be gone before its alarm clears.
+const CLEAR_AFTER: Duration = Duration::from_secs(3);
+/// Clock samples kept per peer (the estimate is the median of the fastest third).
+const CLOCK_SAMPLES: usize = 15;
+/// Peers probed per status period at most (round-robin beyond).
+const PROBES_PER_PERIOD: usize = 8;
 
 /// What this node knows of one node of the fleet (itself included).
 #[derive(Debug, Clone, Serialize)]
@@ -51,8 +68,12 @@ pub struct NodeView {
     pub status: Status,
     /// When its last status arrived (this node's clock).
     pub last_seen: DateTime<Utc>,
-    /// Its clock minus ours (ms), from the status and both round trips.
+    /// Its clock minus ours (ms): the median of recent clock probes over
+    /// the broker with the shortest round trips (None until three).
     pub clock_offset_ms: Option<f64>,
+    /// How far off `clock_offset_ms` can be (ms): half the longest round
+    /// trip among the probes it was taken from.
+    pub clock_error_ms: Option<f64>,
     /// Whether its configuration hash equals ours.
     pub same_config: Option<bool>,
 }
@@ -245,7 +266,6 @@ async fn event_loop(
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 let received = shared.clock.now();
-                let arrived = Instant::now();
                 let section = topics.split(&p.topic);
                 let limit = match section {
                     Some(("cmd", _)) => MAX_COMMAND_BYTES,
@@ -266,7 +286,6 @@ async fn event_loop(
                     payload: p.payload.to_vec(),
                     retained: p.retain,
                     received,
-                    arrived,
                 };
                 if inbox.offer(m, urgent) == inbox::Offer::Full {
                     counters.queue_full.fetch_add(1, Ordering::Relaxed);
@@ -317,6 +336,7 @@ fn last_will(node: &str, topics: &Topics) -> LastWill {
         tonight_kwh: None,
         fps: 0,
         last_gap: None,
+        offsets_ms: BTreeMap::new(),
     })
     .unwrap_or_default();
     LastWill::new(topics.status(node), offline, QoS::AtLeastOnce, true)
@@ -428,6 +448,13 @@ impl Fleet {
             resubscribe_at: None,
             started: Instant::now(),
             restored: HashMap::new(),
+            hyst: crate::alarms::Hysteresis::default(),
+            heard: HashMap::new(),
+            clocks: HashMap::new(),
+            probes: HashMap::new(),
+            probe_cursor: 0,
+            started_at: shared.clock.now(),
+            last_error: String::new(),
             shared,
             control,
             client,
@@ -492,6 +519,18 @@ struct Task {
     started: Instant,
     /// When each item's newest command was last published again.
     restored: HashMap<String, Instant>,
+    hyst: crate::alarms::Hysteresis,
+    /// When each peer's last fresh status arrived.
+    heard: HashMap<String, Instant>,
+    /// Per peer: recent clock probes `(offset ms, delay ms)`.
+    clocks: HashMap<String, VecDeque<(f64, f64)>>,
+    /// Per peer: the nonces of the probes still unanswered (a few).
+    probes: HashMap<String, VecDeque<u64>>,
+    probe_cursor: usize,
+    /// The render clock when this node's fleet task started.
+    started_at: DateTime<Utc>,
+    /// The last reason the broker connection failed.
+    last_error: String,
     shared: Shared,
     control: ControlService,
     client: AsyncClient,
@@ -748,6 +787,7 @@ impl Task {
         match section {
             "cmd" => self.on_command(rest, payload).await,
             "status" => self.on_status(rest, m),
+            "probe" if rest == self.opts.node => self.on_probe(m),
             "energy" => {}
             "ping" if rest == self.opts.node => {
                 let nonce: Option<u64> = std::str::from_utf8(payload)
@@ -943,33 +983,143 @@ impl Task {
     }
 
     fn on_status(&mut self, node: &str, m: &inbox::Incoming) {
-        let Ok(status) = serde_json::from_slice::<Status>(&m.payload) else {
+        let Ok(mut status) = serde_json::from_slice::<Status>(&m.payload) else {
             self.counters.malformed.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(node, "fleet: unreadable status");
             return;
         };
-        let now = m.received;
-        let mut view = lock(&self.view);
-        let offset = match (status.at, node == self.opts.node) {
-            (_, true) => Some(0.0),
-            (Some(at), false) => Some(wire::clock_offset_ms(
-                at,
-                now,
-                status.rtt_ms.unwrap_or(0.0),
-                self.rtt_ms.unwrap_or(0.0),
-            )),
-            _ => None,
+        if node == self.opts.node {
+            // This node's own entry is kept by publish_status.
+            return;
+        }
+        // A status the broker kept from before this node started says
+        // where the peer was, not that it is alive now.
+        let stale = m.retained && status.at.is_none_or(|at| at < self.started_at);
+        if !stale {
+            self.heard.insert(node.to_string(), Instant::now());
+        }
+        if !status.online {
+            // What it last measured is not live any more.
+            status.power_w = None;
+        }
+        let last_seen = if stale {
+            status.at.map_or(m.received, |at| at.min(m.received))
+        } else {
+            m.received
         };
+        let est = self
+            .clocks
+            .get(node)
+            .and_then(|c| wire::estimate_offset(&c.iter().copied().collect::<Vec<_>>()));
+        let mut view = lock(&self.view);
         let same = status.config_hash.as_ref().map(|h| *h == view.config_hash);
         view.nodes.insert(
             node.to_string(),
             NodeView {
                 status,
-                last_seen: now,
-                clock_offset_ms: offset,
+                last_seen,
+                clock_offset_ms: est.map(|e| e.0),
+                clock_error_ms: est.map(|e| e.1),
                 same_config: same,
             },
         );
+    }
+
+    /// A clock probe on this node's probe topic: a peer's request (answer
+    /// it at once) or the answer to one of ours (a sample).
+    fn on_probe(&mut self, m: &inbox::Incoming) {
+        if m.retained {
+            return;
+        }
+        let Ok(p) = serde_json::from_slice::<wire::Probe>(&m.payload) else {
+            self.counters.malformed.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        if p.from == self.opts.node {
+            return;
+        }
+        match (p.t2, p.t3) {
+            (None, _) | (_, None) => {
+                if p.from.len() > 200 {
+                    return;
+                }
+                let topic = self.topics.probe(&p.from);
+                let answer = wire::Probe {
+                    from: self.opts.node.clone(),
+                    nonce: p.nonce,
+                    t1: p.t1,
+                    t2: Some(m.received),
+                    t3: Some(self.shared.clock.now()),
+                };
+                self.publish_qos0(topic, serde_json::to_vec(&answer).unwrap_or_default());
+            }
+            (Some(t2), Some(t3)) => {
+                let Some(sent) = self.probes.get_mut(&p.from) else {
+                    return;
+                };
+                let Some(i) = sent.iter().position(|n| *n == p.nonce) else {
+                    return;
+                };
+                sent.remove(i);
+                let sample = wire::probe_offset(p.t1, t2, t3, m.received);
+                let c = self.clocks.entry(p.from.clone()).or_default();
+                c.push_back(sample);
+                while c.len() > CLOCK_SAMPLES {
+                    c.pop_front();
+                }
+                let est = wire::estimate_offset(&c.iter().copied().collect::<Vec<_>>());
+                if let Some(n) = lock(&self.view).nodes.get_mut(&p.from) {
+                    n.clock_offset_ms = est.map(|e| e.0);
+                    n.clock_error_ms = est.map(|e| e.1);
+                }
+            }
+        }
+    }
+
+    /// Probe the clocks of a few live peers (round-robin).
+    fn send_probes(&mut self) {
+        let peers: Vec<String> = lock(&self.view)
+            .nodes
+            .iter()
+            .filter(|(n, v)| {
+                **n != self.opts.node && v.status.online && self.heard.contains_key(*n)
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        if peers.is_empty() {
+            return;
+        }
+        let count = peers.len().min(PROBES_PER_PERIOD);
+        for k in 0..count {
+            let peer = &peers[(self.probe_cursor + k) % peers.len()];
+            let nonce = self.next_version();
+            let sent = self.probes.entry(peer.clone()).or_default();
+            sent.push_back(nonce);
+            while sent.len() > 4 {
+                sent.pop_front();
+            }
+            let probe = wire::Probe {
+                from: self.opts.node.clone(),
+                nonce,
+                t1: self.shared.clock.now(),
+                t2: None,
+                t3: None,
+            };
+            self.publish_qos0(
+                self.topics.probe(peer),
+                serde_json::to_vec(&probe).unwrap_or_default(),
+            );
+        }
+        self.probe_cursor = (self.probe_cursor + count) % peers.len();
+    }
+
+    fn publish_qos0(&self, topic: String, payload: Vec<u8>) {
+        if let Err(e) = self
+            .client
+            .try_publish(topic, QoS::AtMostOnce, false, payload)
+        {
+            tracing::debug!("fleet: not queued: {e}");
+        }
     }
 
     async fn on_connect(&mut self) {
@@ -983,6 +1133,12 @@ impl Task {
             if let Err(e) = self.client.try_subscribe(t, QoS::AtLeastOnce) {
                 tracing::warn!("fleet: subscribe: {e}");
             }
+        }
+        if let Err(e) = self
+            .client
+            .try_subscribe(self.topics.probe(&self.opts.node), QoS::AtMostOnce)
+        {
+            tracing::warn!("fleet: subscribe: {e}");
         }
         let gap = self
             .down_since
@@ -1010,9 +1166,7 @@ impl Task {
                 view.last_gap = gap;
             }
         }
-        self.opts
-            .alarms
-            .set("broker", "broker_gap", false, String::new, now);
+
         self.seen_since_connect.clear();
         // Give the broker a moment to deliver its retained commands, then
         // republish what is in force here and the broker lacks (a broker
@@ -1041,16 +1195,8 @@ impl Task {
             self.down_since = Some(now);
             tracing::warn!(broker = %self.opts.spec.broker, "fleet: lost the broker ({error}); running on the schedule and the commands in force");
         }
-        let since = self.down_since.unwrap_or(now);
-        let broker = self.opts.spec.broker.to_string();
-        let error = error.to_string();
-        self.opts.alarms.set(
-            "broker",
-            "broker_gap",
-            true,
-            move || format!("broker {broker} unreachable since {since}: {error}"),
-            now,
-        );
+        // The alarm is raised by housekeeping once the gap has lasted.
+        self.last_error = error.to_string();
     }
 
     /// Republish the in-force items the broker did not deliver since connect.
@@ -1205,37 +1351,64 @@ impl Task {
             }
         }
         lock(&self.view).dropped = self.counters.view();
-        // Alarms from the fleet view: peers silent, on other files, drifting.
-        let now = self.shared.clock.now();
-        let silent_after = self.opts.spec.status_every * SILENT_PERIODS + 5.0;
-        let frame_ms = 1000.0 / f64::from(self.shared.config().site.fps.max(1));
+        // Alarms, each with hysteresis: the broker, then (while connected)
+        // peers silent, on other files, drifting.
         let view = lock(&self.view).clone();
+        let since = self.down_since;
+        let broker = self.opts.spec.broker.to_string();
+        let error = self.last_error.clone();
+        self.hyst.set(
+            &self.opts.alarms,
+            "broker",
+            "broker_gap",
+            !view.connected,
+            BROKER_GAP_AFTER,
+            CLEAR_AFTER,
+            || match since {
+                Some(t) => format!("broker {broker} unreachable since {t}: {error}"),
+                None => format!("broker {broker} unreachable: {error}"),
+            },
+        );
         if !view.connected {
             return;
         }
-        let alarms = &self.opts.alarms;
+        let silent_after =
+            Duration::from_secs_f64(self.opts.spec.status_every * SILENT_PERIODS + 5.0);
+        let frame_ms = 1000.0 / f64::from(self.shared.config().site.fps.max(1));
+        let alarms = self.opts.alarms.clone();
         let mut keep = Vec::new();
         for (name, n) in &view.nodes {
             if *name == self.opts.node {
                 continue;
             }
-            let age = crate::engine::seconds_between(n.last_seen, now);
-            let gone = !n.status.online || age > silent_after;
+            // Silent: nothing fresh heard for a while (a status retained
+            // from before this node started is not news of the peer).
+            let silent = match self.heard.get(name) {
+                Some(t) => t.elapsed() > silent_after,
+                None => self.started.elapsed() > silent_after,
+            };
+            let gone = !n.status.online || silent;
             let key = format!("node:{name}");
-            alarms.set(
+            let last_seen = n.last_seen;
+            self.hyst.set(
+                &alarms,
                 &key,
                 "node_down",
                 gone,
-                || format!("node {name} offline since {}", n.last_seen),
-                now,
+                NODE_DOWN_AFTER,
+                CLEAR_AFTER,
+                || format!("node {name} offline since {last_seen}"),
             );
             keep.push(key);
             let key = format!("config:{name}");
             let differs = n.status.online && n.same_config == Some(false);
-            alarms.set(
+            self.hyst.set(
+                &alarms,
                 &key,
                 "config_differs",
                 differs,
+                CONFIG_AFTER,
+                CLEAR_AFTER,
                 || {
                     format!(
                         "node {name} runs different site files (hash {} here {})",
@@ -1243,19 +1416,29 @@ impl Task {
                         view.config_hash
                     )
                 },
-                now,
             );
             keep.push(key);
             let key = format!("drift:{name}");
-            let slack = (n.status.rtt_ms.unwrap_or(0.0) + self.rtt_ms.unwrap_or(0.0)) / 2.0;
-            let drift = n.status.online
-                && n.clock_offset_ms
-                    .is_some_and(|o| o.abs() - slack > frame_ms);
-            alarms.set(&key, "clock_drift", drift, || format!("node {name}'s clock is {:.1} ms off this node's (more than one frame, {frame_ms:.1} ms)", n.clock_offset_ms.unwrap_or(0.0)), now);
+            let drift =
+                n.status.online && !silent && n.clock_offset_ms.is_some_and(|o| o.abs() > frame_ms);
+            self.hyst.set(
+                &alarms,
+                &key,
+                "clock_drift",
+                drift,
+                DRIFT_AFTER,
+                DRIFT_AFTER,
+                || {
+                    format!(
+                        "node {name}'s clock is {:.1} ms off this node's (more than one frame, {frame_ms:.1} ms)",
+                        n.clock_offset_ms.unwrap_or(0.0)
+                    )
+                },
+            );
             keep.push(key);
         }
         for prefix in ["node:", "config:", "drift:"] {
-            alarms.clear_others(prefix, &keep, now);
+            self.hyst.forget_others(&alarms, prefix, &keep);
         }
     }
 
@@ -1305,6 +1488,15 @@ impl Task {
             tonight_kwh: None,
             fps: cfg.site.fps,
             last_gap: view.last_gap.clone(),
+            offsets_ms: self
+                .clocks
+                .iter()
+                .take(64)
+                .filter_map(|(n, c)| {
+                    let (est, _) = wire::estimate_offset(&c.iter().copied().collect::<Vec<_>>())?;
+                    Some((clip(n, 100), (est * 1000.0).round() / 1000.0))
+                })
+                .collect(),
         }
     }
 
@@ -1339,6 +1531,7 @@ impl Task {
                     status: status.clone(),
                     last_seen: now,
                     clock_offset_ms: Some(0.0),
+                    clock_error_ms: Some(0.0),
                     same_config: Some(true),
                 },
             );
@@ -1369,6 +1562,7 @@ impl Task {
             false,
             nonce.to_string().into_bytes(),
         );
+        self.send_probes();
     }
 
     fn publish_alarms(&self) {
@@ -1551,18 +1745,42 @@ fn validate_master(cfg: &crate::config::Config, m: &Master) -> Result<(), contro
     Ok(())
 }
 
+/// One node as the broker holds it: its retained status, energy and alarms.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeSnapshot {
+    pub status: Status,
+    pub energy: Option<wire::Energy>,
+    /// Its alarms message (`{node, active, total, truncated}`), if any.
+    pub alarms: Option<serde_json::Value>,
+}
+
 /// Every node's retained status and energy as the broker holds them,
-/// gathered for `wait` by a short-lived client (for `nightscape fleet
-/// status` and `check`). `Err` when the broker cannot be reached.
+/// gathered for `wait` by a short-lived client (for `check`). `Err` when
+/// the broker cannot be reached.
 pub async fn snapshot(
     spec: &FleetSpec,
     wait: Duration,
 ) -> Result<BTreeMap<String, (Status, Option<wire::Energy>)>, String> {
+    Ok(snapshot_full(spec, wait)
+        .await?
+        .into_iter()
+        .map(|(n, s)| (n, (s.status, s.energy)))
+        .collect())
+}
+
+/// Every node's retained status, energy and alarms as the broker holds
+/// them, gathered for `wait` by a short-lived client (`nightscape fleet
+/// status`). An offline node's power is not live: it is left out.
+pub async fn snapshot_full(
+    spec: &FleetSpec,
+    wait: Duration,
+) -> Result<BTreeMap<String, NodeSnapshot>, String> {
     let topics = Topics::new(&spec.topic_root, &spec.topic_site);
     let mqtt = mqtt_options(spec, format!("nightscape-cli-{}", std::process::id()), None)?;
     let (client, mut eventloop) = AsyncClient::new(mqtt, 16);
-    let mut out: BTreeMap<String, (Status, Option<wire::Energy>)> = BTreeMap::new();
+    let mut out: BTreeMap<String, NodeSnapshot> = BTreeMap::new();
     let mut energy: BTreeMap<String, wire::Energy> = BTreeMap::new();
+    let mut alarms: BTreeMap<String, serde_json::Value> = BTreeMap::new();
     let deadline = tokio::time::Instant::now() + wait;
     let mut connected = false;
     loop {
@@ -1573,22 +1791,44 @@ pub async fn snapshot(
         match ev {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 connected = true;
-                let _ = client.try_subscribe(topics.status_all(), QoS::AtLeastOnce);
-                let _ = client.try_subscribe(topics.energy_all(), QoS::AtLeastOnce);
+                for t in [
+                    topics.status_all(),
+                    topics.energy_all(),
+                    topics.alarms_all(),
+                ] {
+                    let _ = client.try_subscribe(t, QoS::AtLeastOnce);
+                }
             }
-            Ok(Event::Incoming(Packet::Publish(p))) => match topics.split(&p.topic) {
-                Some(("status", node)) => {
-                    if let Ok(s) = serde_json::from_slice::<Status>(&p.payload) {
-                        out.insert(node.to_string(), (s, None));
-                    }
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                if p.payload.len() > MAX_MESSAGE_BYTES {
+                    continue;
                 }
-                Some(("energy", node)) => {
-                    if let Ok(e) = serde_json::from_slice::<wire::Energy>(&p.payload) {
-                        energy.insert(node.to_string(), e);
+                match topics.split(&p.topic) {
+                    Some(("status", node)) => {
+                        if let Ok(s) = serde_json::from_slice::<Status>(&p.payload) {
+                            out.insert(
+                                node.to_string(),
+                                NodeSnapshot {
+                                    status: s,
+                                    energy: None,
+                                    alarms: None,
+                                },
+                            );
+                        }
                     }
+                    Some(("energy", node)) => {
+                        if let Ok(e) = serde_json::from_slice::<wire::Energy>(&p.payload) {
+                            energy.insert(node.to_string(), e);
+                        }
+                    }
+                    Some(("alarms", node)) => {
+                        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&p.payload) {
+                            alarms.insert(node.to_string(), v);
+                        }
+                    }
+                    _ => {}
                 }
-                _ => {}
-            },
+            }
             Ok(_) => {}
             Err(e) => {
                 if !connected {
@@ -1599,12 +1839,38 @@ pub async fn snapshot(
         }
     }
     let _ = client.try_disconnect();
-    for (node, e) in energy {
-        if let Some(entry) = out.get_mut(&node) {
-            entry.1 = Some(e);
+    for (node, n) in out.iter_mut() {
+        n.energy = energy.remove(node);
+        n.alarms = alarms.remove(node);
+        if !n.status.online {
+            n.status.power_w = None;
+            if let Some(e) = &mut n.energy {
+                e.power_w = None;
+            }
         }
     }
     Ok(out)
+}
+
+/// A node's clock offset as its peers measure it (ms, the median of what
+/// each reports in its status), from a snapshot.
+pub fn fleet_offset_ms(nodes: &BTreeMap<String, NodeSnapshot>, node: &str) -> Option<f64> {
+    let mut seen: Vec<f64> = nodes
+        .iter()
+        .filter(|(n, s)| n.as_str() != node && s.status.online)
+        .filter_map(|(_, s)| s.status.offsets_ms.get(node).copied())
+        .filter(|o| o.is_finite())
+        .collect();
+    if seen.is_empty() {
+        return None;
+    }
+    seen.sort_by(f64::total_cmp);
+    let n = seen.len();
+    Some(if n % 2 == 1 {
+        seen[n / 2]
+    } else {
+        (seen[n / 2 - 1] + seen[n / 2]) / 2.0
+    })
 }
 
 #[cfg(test)]

@@ -52,6 +52,13 @@ impl Topics {
     pub fn ping(&self, node: &str) -> String {
         format!("{}/ping/{node}", self.base)
     }
+    /// Clock probes to `node` and its answers to others' probes.
+    pub fn probe(&self, node: &str) -> String {
+        format!("{}/probe/{node}", self.base)
+    }
+    pub fn alarms_all(&self) -> String {
+        format!("{}/alarms/+", self.base)
+    }
 
     /// What a topic under the base is: `(section, rest)`, e.g.
     /// `("cmd", "override/a-1")` or `("status", "bridge-2")`.
@@ -291,6 +298,9 @@ pub struct Status {
     /// The last time this node lost the broker, and for how long (s).
     #[serde(default)]
     pub last_gap: Option<Gap>,
+    /// Its estimate of each peer's clock minus its own (ms), from probes.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub offsets_ms: std::collections::BTreeMap<String, f64>,
 }
 
 /// A period without the broker.
@@ -308,6 +318,66 @@ pub struct Energy {
     pub at: DateTime<Utc>,
     pub power_w: Option<f64>,
     pub tonight_kwh: Option<f64>,
+}
+
+/// A clock probe (NTP's exchange over the broker): `from` sends `t1` (its
+/// clock) to `…/probe/<peer>`; the peer answers on `…/probe/<from>` with
+/// `t2` (its clock on receipt) and `t3` (on sending); `from` notes `t4` on
+/// receipt. Never retained: a probe is only worth anything fresh.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Probe {
+    pub from: String,
+    pub nonce: u64,
+    pub t1: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub t2: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub t3: Option<DateTime<Utc>>,
+}
+
+fn ms(a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
+    (a - b).num_microseconds().unwrap_or(i64::MAX) as f64 / 1000.0
+}
+
+/// The peer's clock minus ours and the round trip spent on the wire (ms),
+/// from one probe: offset `((t2 − t1) + (t3 − t4)) / 2`, delay
+/// `(t4 − t1) − (t3 − t2)`. The offset's error is at most half the delay.
+pub fn probe_offset(
+    t1: DateTime<Utc>,
+    t2: DateTime<Utc>,
+    t3: DateTime<Utc>,
+    t4: DateTime<Utc>,
+) -> (f64, f64) {
+    ((ms(t2, t1) + ms(t3, t4)) / 2.0, ms(t4, t1) - ms(t3, t2))
+}
+
+/// An offset from several probes `(offset, delay)`: the median offset of
+/// the third with the shortest delays (at least three samples; fewer give
+/// no estimate), and its error bound: half the longest delay among them
+/// (a probe's offset is off by at most half its delay). A probe held up in
+/// a queue has a long delay and a skewed offset; the median of the fast
+/// ones ignores it.
+pub fn estimate_offset(samples: &[(f64, f64)]) -> Option<(f64, f64)> {
+    let mut s: Vec<(f64, f64)> = samples
+        .iter()
+        .copied()
+        .filter(|(o, d)| o.is_finite() && d.is_finite() && *d >= 0.0)
+        .collect();
+    if s.len() < 3 {
+        return None;
+    }
+    s.sort_by(|a, b| a.1.total_cmp(&b.1));
+    s.truncate(s.len().div_ceil(3).max(3));
+    let error = s.last().map_or(0.0, |x| x.1 / 2.0);
+    let mut o: Vec<f64> = s.iter().map(|x| x.0).collect();
+    o.sort_by(f64::total_cmp);
+    let n = o.len();
+    let median = if n % 2 == 1 {
+        o[n / 2]
+    } else {
+        (o[n / 2 - 1] + o[n / 2]) / 2.0
+    };
+    Some((median, error))
 }
 
 /// A clock offset estimate from a status message: the sender's clock at
@@ -364,6 +434,29 @@ mod tests {
             Some(("cmd", "override/x-1"))
         );
         assert_eq!(t.split("nightscape/other/status/a"), None);
+    }
+
+    #[test]
+    fn probes_give_offset_and_delay_and_the_median_ignores_slow_ones() {
+        let t = DateTime::parse_from_rfc3339("2026-12-31T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        let d = |ms: i64| chrono::Duration::milliseconds(ms);
+        // The peer is 5 ms ahead; 1 ms each way, 2 ms to answer.
+        let (o, delay) = probe_offset(t, t + d(6), t + d(8), t + d(4));
+        assert!((o - 5.0).abs() < 1e-9 && (delay - 2.0).abs() < 1e-9);
+        assert_eq!(estimate_offset(&[(1.0, 1.0), (2.0, 1.0)]), None);
+        let samples = [
+            (5.0, 1.0),
+            (5.2, 1.2),
+            (4.9, 0.9),
+            (-900.0, 1800.0),
+            (300.0, 600.0),
+            (5.1, 1.1),
+        ];
+        let (e, err) = estimate_offset(&samples).unwrap();
+        assert!((e - 5.0).abs() < 1e-9, "{e}");
+        assert!((err - 0.55).abs() < 1e-9, "{err}");
     }
 
     #[test]
