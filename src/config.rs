@@ -23,6 +23,22 @@ pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
 /// Read a configuration file: a regular file (symlinks to one are fine) of
 /// at most [`MAX_FILE_BYTES`], as UTF-8. Never blocks on a FIFO or device.
 pub fn read_file(path: &Path) -> Result<String, String> {
+    let bytes = read_regular(path, MAX_FILE_BYTES)?;
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "is not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// Read a regular file (symlinks to one are fine) of at most `cap` bytes.
+/// Never blocks and never reads a device: the kind is checked before the
+/// file is opened (opening some devices has effects of its own), the file
+/// is opened non-blocking (a FIFO swapped in meanwhile cannot hold the
+/// open) and checked again once open, and at most `cap + 1` bytes are read
+/// whatever the size said.
+pub fn read_regular(path: &Path, cap: u64) -> Result<Vec<u8>, String> {
     use std::io::Read;
     let meta = std::fs::metadata(path).map_err(describe)?;
     if !meta.is_file() {
@@ -31,28 +47,39 @@ pub fn read_file(path: &Path) -> Result<String, String> {
             kind_of(&meta.file_type())
         ));
     }
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(too_big(meta.len()));
+    if meta.len() > cap {
+        return Err(too_big_for(meta.len(), cap));
     }
-    let file = std::fs::File::open(path).map_err(describe)?;
+    let fd = rustix::fs::open(
+        path,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| describe(e.into()))?;
+    let file = std::fs::File::from(fd);
     // Checked again on the open file: it may have been swapped meanwhile.
     let meta = file.metadata().map_err(describe)?;
     if !meta.is_file() {
-        return Err("is not a regular file: nightscape reads only regular files".into());
+        return Err(format!(
+            "is not a regular file ({}): nightscape reads only regular files",
+            kind_of(&meta.file_type())
+        ));
     }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(MAX_FILE_BYTES + 1)
+    let mut bytes = Vec::with_capacity(meta.len().min(cap) as usize);
+    file.take(cap + 1)
         .read_to_end(&mut bytes)
         .map_err(describe)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(too_big(bytes.len() as u64));
+    if bytes.len() as u64 > cap {
+        return Err(too_big_for(bytes.len() as u64, cap));
     }
-    String::from_utf8(bytes).map_err(|e| {
-        format!(
-            "is not UTF-8 text (invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        )
-    })
+    Ok(bytes)
+}
+
+fn too_big_for(len: u64, cap: u64) -> String {
+    if cap == MAX_FILE_BYTES {
+        return too_big(len);
+    }
+    format!("is {len} bytes, larger than the {cap} bytes nightscape reads for one file")
 }
 
 fn too_big(len: u64) -> String {

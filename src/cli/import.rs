@@ -5,6 +5,15 @@
 //! file side: walking folders, finding an OFL file's manufacturer list,
 //! choosing file names, never overwriting unless asked, and the summary. A
 //! broken source file is a reported failure, never a stop.
+//!
+//! Paths are hostile until read, as site files are: only regular files
+//! (links to one are fine) of at most 8 MiB are read, without blocking (a
+//! FIFO or `/dev/zero` named `*.qxf` is a failure at its path); links to
+//! folders inside a source folder are not followed (a loop would never
+//! end). Profiles are written to a temporary file in `--out` and renamed
+//! into place, so nothing is ever written through a link: a link in
+//! `--out` is an existing file (refused without `--overwrite`, replaced
+//! itself with it), never a way out of `--out`.
 
 use crate::fixture::import::{self, Format, ImportError, OflContext};
 use anyhow::{bail, Result};
@@ -35,31 +44,114 @@ pub struct ImportArgs {
     pub overwrite: bool,
 }
 
+/// The largest source file read: definitions are tens of kilobytes.
+const MAX_SOURCE_BYTES: u64 = crate::config::MAX_FILE_BYTES;
+
+/// How deep source folders are searched.
+const MAX_FOLDER_DEPTH: usize = 16;
+
 /// Every file under `path` with the extension, sorted (a file given by name
-/// is taken whatever its extension).
+/// is taken whatever its extension; whether it is a regular file is judged
+/// when it is read, at its path).
 fn collect(path: &Path, ext: &str, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    if path.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
-        entries.sort();
-        for p in entries {
-            if p.is_dir() {
-                collect(&p, ext, out)?;
-            } else if p.extension().is_some_and(|x| x.eq_ignore_ascii_case(ext)) {
-                out.push(p);
-            }
+    // The path given is followed: the user named it.
+    let meta = std::fs::metadata(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder")
+        } else {
+            e
         }
-        Ok(())
-    } else if path.is_file() {
+    })?;
+    if meta.is_dir() {
+        walk(path, ext, out, 0)
+    } else {
         out.push(path.to_path_buf());
         Ok(())
-    } else {
-        Err(std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            "no such file or folder",
-        ))
     }
+}
+
+fn walk(dir: &Path, ext: &str, out: &mut Vec<PathBuf>, depth: usize) -> std::io::Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for p in entries {
+        // Not followed: a link to a folder is skipped (a link back up would
+        // loop for ever); a link to a file is read if it is a regular one.
+        let Ok(meta) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        if meta.is_dir() {
+            if depth < MAX_FOLDER_DEPTH {
+                walk(&p, ext, out, depth + 1)?;
+            }
+        } else if p.extension().is_some_and(|x| x.eq_ignore_ascii_case(ext))
+            && !(meta.file_type().is_symlink() && p.is_dir())
+        {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Write `text` as `dir/name`: into a new temporary file beside it (created
+/// exclusively, so never through a link), then moved into place. Without
+/// `overwrite` the move is a hard link, which fails if the name exists in
+/// any form, a dangling link included; with it, a rename, which replaces
+/// the name itself (a link is replaced, not followed).
+fn write_profile(dir: &Path, name: &str, text: &str, overwrite: bool) -> Result<(), String> {
+    use std::io::Write;
+    // Slugs are letters, digits and dashes; anything else must not make a
+    // path that leaves `dir`.
+    if name.contains(['/', '\\']) || name.starts_with('.') {
+        return Err(format!("`{name}` is not a plain file name"));
+    }
+    let target = dir.join(name);
+    let exists = || {
+        format!(
+            "{} already exists (--overwrite replaces it)",
+            target.display()
+        )
+    };
+    match std::fs::symlink_metadata(&target) {
+        Ok(_) if !overwrite => return Err(exists()),
+        Ok(meta) if meta.is_dir() => return Err(format!("{} is a folder", target.display())),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("cannot write {}: {e}", target.display())),
+    }
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let written = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()
+    })();
+    if let Err(e) = written {
+        // Only a file this run created is removed (not one that was there).
+        if e.kind() != std::io::ErrorKind::AlreadyExists {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        return Err(format!("cannot write {}: {e}", tmp.display()));
+    }
+    let moved = if overwrite {
+        std::fs::rename(&tmp, &target)
+            .map_err(|e| format!("cannot write {}: {e}", target.display()))
+    } else {
+        let linked = std::fs::hard_link(&tmp, &target);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(exists()),
+            Err(e) => Err(format!("cannot write {}: {e}", target.display())),
+        }
+    };
+    if moved.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    moved
 }
 
 /// `Manufacturer/file.qxf`: the last folder and the file name.
@@ -87,9 +179,11 @@ fn ofl_context(path: &Path, cache: &mut BTreeMap<PathBuf, Option<String>>) -> Of
     let mut list = None;
     for anc in dir.ancestors().take(4) {
         let candidate = anc.join("manufacturers.json");
-        let text = cache
-            .entry(candidate.clone())
-            .or_insert_with(|| std::fs::read_to_string(&candidate).ok());
+        let text = cache.entry(candidate.clone()).or_insert_with(|| {
+            crate::config::read_regular(&candidate, MAX_SOURCE_BYTES)
+                .ok()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+        });
         if let Some(t) = text {
             list = Some(t.clone());
             break;
@@ -139,7 +233,7 @@ pub fn import(args: &ImportArgs) -> Result<i32> {
             skipped += 1;
             continue;
         }
-        let bytes = match std::fs::read(path) {
+        let bytes = match crate::config::read_regular(path, MAX_SOURCE_BYTES) {
             Ok(b) => b,
             Err(e) => {
                 failed.push((path.clone(), format!("cannot read: {e}")));
@@ -181,22 +275,9 @@ pub fn import(args: &ImportArgs) -> Result<i32> {
             ));
             slug = new;
         }
-        let target = args.out.join(format!("{slug}.toml"));
-        if target.exists() && !args.overwrite {
-            failed.push((
-                path.clone(),
-                format!(
-                    "{} already exists (--overwrite replaces it)",
-                    target.display()
-                ),
-            ));
-            continue;
-        }
-        if let Err(e) = std::fs::write(&target, &imported.toml) {
-            failed.push((
-                path.clone(),
-                format!("cannot write {}: {e}", target.display()),
-            ));
+        let name = format!("{slug}.toml");
+        if let Err(e) = write_profile(&args.out, &name, &imported.toml, args.overwrite) {
+            failed.push((path.clone(), e));
             continue;
         }
         written.insert(slug);
