@@ -25,6 +25,7 @@ mod energy_daemon;
 mod fixture_import;
 mod fleet;
 mod fleet_broker;
+mod fleet_clock;
 mod golden_frames;
 mod hostile_files;
 mod import_paths;
