@@ -249,7 +249,7 @@ pub(crate) fn visible_now(
                     continue;
                 };
                 let f = c.fixture as usize;
-                if f < top.len() && !a.mask.is_some_and(|m| !m.get(f).copied().unwrap_or(false)) {
+                if f < top.len() && a.mask.is_none_or(|m| m.get(f).copied().unwrap_or(false)) {
                     top[f] = Some(i);
                 }
             }
