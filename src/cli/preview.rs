@@ -242,12 +242,27 @@ fn gif(
     let step_ms = 1000.0 / args.fps as f64;
     let instant =
         |k: u64| from + Duration::milliseconds((k as f64 * step_ms * args.speed).round() as i64);
-    let draw = |sampler: &mut Sampler, k: u64| -> Result<tiny_skia::Pixmap> {
+    // The still part with the caption, kept while the caption reads the
+    // same (it changes once a second; the dots may change every frame).
+    let mut captioned: Option<(Vec<String>, tiny_skia::Pixmap)> = None;
+    let mut draw = |sampler: &mut Sampler, k: u64| -> Result<tiny_skia::Pixmap> {
         let at = instant(k);
         let sample = sampler.sample(at);
         let lines = caption(cfg, args, at, &sample);
-        let mut pm = still.clone();
-        map::moving(&layout, &sample.cells, title, &lines).paint_over(&mut pm);
+        let base = match &captioned {
+            Some((l, pm)) if *l == lines => pm,
+            _ => {
+                let mut pm = still.clone();
+                let mut text = preview::Scene::new(layout.width, layout.height, map::BACKGROUND);
+                map::draw_caption(&layout, title, &lines, &mut text);
+                text.paint_over(&mut pm);
+                &captioned.insert((lines, pm)).1
+            }
+        };
+        let mut pm = base.clone();
+        let mut dots = preview::Scene::new(layout.width, layout.height, map::BACKGROUND);
+        map::draw_fills(&layout, &sample.cells, &mut dots);
+        dots.paint_over(&mut pm);
         Ok(pm)
     };
     let mut progress = Progress::new(frames);
