@@ -1055,6 +1055,13 @@ fn browser_timeline_and_energy_labels_never_collide_or_get_cut() {
                 .await;
                 assert_eq!(ec[1], json!([]), "energy chart {lang} {w}x{h}");
                 screenshot(&c, &format!("console-energy-{lang}-{w}x{h}.png")).await;
+                c.find(Locator::Css("[data-tab=health]"))
+                    .await
+                    .unwrap()
+                    .click()
+                    .await
+                    .unwrap();
+                screenshot(&c, &format!("console-health-{lang}-{w}x{h}.png")).await;
             }
             c.find(Locator::Id("lang"))
                 .await

@@ -640,10 +640,21 @@ function renderHealth(s) {
   $("outputs").replaceChildren(...s.outputs.map((o) => {
     const li = el("li", { "data-output": o.target });
     const w = el("span", { class: "what" }, o.kind + " → " + o.target);
-    w.append(el("span", { class: "tag" }, t("output_counts", { u: o.universes.join(","), p: o.packets_sent, e: o.send_errors }) + (o.last_error ? " · " + o.last_error : "")));
+    w.append(el("span", { class: "tag" }, t("output_counts", { u: ranges(o.universes), p: o.packets_sent, e: o.send_errors }) + (o.last_error ? " · " + o.last_error : "")));
     li.append(w, el("span", { class: "chip " + (o.state === "ok" ? "ok" : o.state === "down" ? "bad" : "warn") }, STRINGS.en["health_" + o.state] ? t("health_" + o.state) : o.state));
     return li;
   }));
+}
+// Universe numbers as runs: 0–14, 20, 22–23.
+function ranges(list) {
+  const out = [];
+  for (let i = 0; i < list.length; i++) {
+    let j = i;
+    while (j + 1 < list.length && list[j + 1] === list[j] + 1) j++;
+    out.push(j > i ? list[i] + "–" + list[j] : String(list[i]));
+    i = j;
+  }
+  return out.join(", ");
 }
 function watts(w) { return w >= 1000 ? (w / 1000).toFixed(2) + " kW" : Math.round(w) + " W"; }
 function renderPower(s) {
@@ -860,7 +871,7 @@ function drawEnergyChart() {
       svg.append(el("svg:rect", { x: i * bw + 2, y: 12, width: Math.max(bw - 4, 1), height: H - 30, class: "nodata" }));
       return;
     }
-    const h = (x.kwh / max) * (H - 34), v = x.kwh.toFixed(0);
+    const h = (x.kwh / max) * (H - 34), v = x.kwh.toFixed(x.kwh < 10 ? 1 : 0);
     svg.append(el("svg:rect", { x: i * bw + 2, y: H - 18 - h, width: Math.max(bw - 4, 1), height: h, class: S.tonight && x.night === S.tonight.night ? "tonight" : "" }));
     if (x.kwh > 0 && textWidth(svg, v, 10) + 2 <= bw) svg.append(el("svg:text", { x: cx, y: H - 22 - h, "text-anchor": "middle" }, v));
   });
