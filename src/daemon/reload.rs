@@ -19,6 +19,7 @@
 
 use super::Shared;
 use crate::config;
+use crate::diag::Diagnostics;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -84,7 +85,7 @@ fn record(shared: &Shared, outcome: Reloaded) -> Reloaded {
 }
 
 /// Switch to a loaded configuration if it is complete.
-fn apply(loaded: Result<config::Config, crate::diag::Diagnostics>, shared: &Shared) -> Reloaded {
+fn apply(loaded: Result<config::Config, Diagnostics>, shared: &Shared) -> Reloaded {
     match loaded {
         Ok(cfg) => {
             let mut warnings: Vec<String> =
@@ -112,10 +113,18 @@ fn apply(loaded: Result<config::Config, crate::diag::Diagnostics>, shared: &Shar
 struct Loads {
     /// The newest edit's generation.
     latest: AtomicU64,
-    /// Generations being loaded now (at most [`MAX_LOADS`]), and the
-    /// lock under which an outcome is checked against `latest` and applied,
-    /// so an older load can never replace a newer configuration.
-    running: Mutex<Vec<u64>>,
+    /// Generations being loaded now (at most [`MAX_LOADS`]) and the newest
+    /// one loaded; the lock under which an outcome is checked against
+    /// `latest` and applied, so an older load can never replace a newer
+    /// configuration.
+    running: Mutex<Running>,
+}
+
+#[derive(Default)]
+struct Running {
+    loading: Vec<u64>,
+    /// The newest generation whose load ended (applied or rejected).
+    done: u64,
 }
 
 /// Loads at once: the newest edit's, and an older one still finishing
@@ -132,6 +141,7 @@ const MAX_LOADS: usize = 2;
 /// was seen is dropped, never applied or recorded.
 pub fn watch(folder: PathBuf, shared: Shared, interval: Duration) {
     let loads = Arc::new(Loads::default());
+    let loader: Loader = Arc::new(config::load);
     let mut profiles = ProfileDir::default();
     let mut last = stamp(&folder, &mut profiles);
     while !shared.stop.load(Ordering::Relaxed) {
@@ -143,23 +153,37 @@ pub fn watch(folder: PathBuf, shared: Shared, interval: Duration) {
         // Let an editor finish writing (several files, or write-then-rename).
         std::thread::sleep(Duration::from_millis(200));
         last = stamp(&folder, &mut profiles);
-        // Counted under the lock the loads check it under.
-        let mut running = lock(&loads.running);
-        let generation = loads.latest.fetch_add(1, Ordering::SeqCst) + 1;
-        if running.len() >= MAX_LOADS {
-            // One of the loads running picks this edit up when it ends.
-            continue;
-        }
-        running.push(generation);
-        drop(running);
-        let (f, s, l) = (folder.clone(), shared.clone(), loads.clone());
-        let spawned = std::thread::Builder::new()
-            .name("reload".into())
-            .spawn(move || load_generations(&f, &s, &l, generation));
-        if let Err(e) = spawned {
-            tracing::error!("cannot start loading the changed site files: {e}");
-            lock(&loads.running).retain(|g| *g != generation);
-        }
+        start(&loads, &folder, &shared, &loader);
+    }
+}
+
+/// How a generation is loaded (the daemon: [`config::load`]; tests: slow
+/// or failing loads on purpose).
+type Loader = Arc<dyn Fn(&Path) -> Result<config::Config, Diagnostics> + Send + Sync>;
+
+/// A new edit: the next generation, loaded on a thread of its own unless
+/// [`MAX_LOADS`] are running (then the first to finish loads it).
+fn start(loads: &Arc<Loads>, folder: &Path, shared: &Shared, loader: &Loader) {
+    // Counted under the lock the loads check it under.
+    let mut running = lock(&loads.running);
+    let generation = loads.latest.fetch_add(1, Ordering::SeqCst) + 1;
+    if running.loading.len() >= MAX_LOADS {
+        return;
+    }
+    running.loading.push(generation);
+    drop(running);
+    let (f, s, l, load) = (
+        folder.to_path_buf(),
+        shared.clone(),
+        loads.clone(),
+        loader.clone(),
+    );
+    let spawned = std::thread::Builder::new()
+        .name("reload".into())
+        .spawn(move || load_generations(&f, &s, &l, &load, generation));
+    if let Err(e) = spawned {
+        tracing::error!("cannot start loading the changed site files: {e}");
+        lock(&loads.running).loading.retain(|g| *g != generation);
     }
 }
 
@@ -169,12 +193,17 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Load `generation`, apply it if it is still the newest edit, then load
 /// the newest edit if no load has it.
-fn load_generations(folder: &Path, shared: &Shared, loads: &Loads, mut generation: u64) {
+fn load_generations(
+    folder: &Path,
+    shared: &Shared,
+    loads: &Loads,
+    loader: &Loader,
+    mut generation: u64,
+) {
     loop {
         // A bug in loading must not end hot reload for the life of the
         // process: contain it, report it, and keep watching.
-        let loaded =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config::load(folder)));
+        let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| loader(folder)));
         let mut running = lock(&loads.running);
         let newest = loads.latest.load(Ordering::SeqCst);
         match loaded {
@@ -191,12 +220,20 @@ fn load_generations(folder: &Path, shared: &Shared, loads: &Loads, mut generatio
             // check and the switch.
             Ok(result) => log(folder, record(shared, apply(result, shared))),
         }
-        running.retain(|g| *g != generation);
-        if newest > generation && !running.contains(&newest) && !shared.stop.load(Ordering::Relaxed)
+        // The newest edit has had its load, whatever came of it (a load
+        // that panics is not tried again until the next edit).
+        if generation == newest {
+            running.done = generation;
+        }
+        running.loading.retain(|g| *g != generation);
+        // An edit that arrived while every load slot was taken: nobody has
+        // loaded it or is loading it.
+        if newest > running.done
+            && !running.loading.contains(&newest)
+            && !shared.stop.load(Ordering::Relaxed)
         {
-            // An edit arrived while every load slot was taken.
             generation = newest;
-            running.push(generation);
+            running.loading.push(generation);
             continue;
         }
         return;
@@ -221,5 +258,102 @@ fn log(folder: &Path, outcome: Reloaded) {
                 tracing::error!("{p}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::time::Instant;
+
+    fn demo() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("shows")
+    }
+
+    /// A loader whose n-th call (from 1) waits `slow[n - 1]` and is
+    /// rejected, or, past the list, loads the demo site at once.
+    fn loader(slow: &'static [u64], calls: Arc<AtomicUsize>) -> Loader {
+        Arc::new(move |folder: &Path| {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            match slow.get(n) {
+                Some(ms) => {
+                    std::thread::sleep(Duration::from_millis(*ms));
+                    let mut d = Diagnostics::new();
+                    d.file_error(folder, format!("hostile edit {}", n + 1));
+                    Err(d)
+                }
+                None => config::load(folder),
+            }
+        })
+    }
+
+    fn wait_for(what: &str, within: Duration, done: impl Fn() -> bool) {
+        let deadline = Instant::now() + within;
+        while !done() {
+            assert!(Instant::now() < deadline, "{what} within {within:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn status(shared: &Shared) -> (u64, u64) {
+        let r = lock(&shared.reload);
+        (r.applied, r.rejected)
+    }
+
+    #[test]
+    fn a_newer_edit_applies_while_an_older_one_is_still_loading_and_the_older_is_dropped() {
+        let cfg = config::load(&demo()).unwrap();
+        let first = cfg.generation;
+        let shared = Shared::new(cfg, crate::clock::Clock::System);
+        let loads = Arc::new(Loads::default());
+        let calls = Arc::new(AtomicUsize::new(0));
+        let load = loader(&[3000], calls.clone());
+        start(&loads, &demo(), &shared, &load);
+        wait_for("the hostile load started", Duration::from_secs(5), || {
+            calls.load(Ordering::SeqCst) == 1
+        });
+        let edited = Instant::now();
+        start(&loads, &demo(), &shared, &load);
+        wait_for("the good edit applied", Duration::from_secs(2), || {
+            status(&shared) == (1, 0)
+        });
+        assert!(edited.elapsed() < Duration::from_millis(2500));
+        let good = shared.config().generation;
+        assert_ne!(good, first);
+        // The hostile load ends later: dropped, neither applied nor
+        // recorded as the newest edit's rejection.
+        wait_for("the hostile load ended", Duration::from_secs(10), || {
+            lock(&loads.running).loading.is_empty()
+        });
+        assert_eq!(status(&shared), (1, 0));
+        assert_eq!(shared.config().generation, good);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn an_edit_while_both_loads_run_is_loaded_by_the_first_to_finish() {
+        let cfg = config::load(&demo()).unwrap();
+        let shared = Shared::new(cfg, crate::clock::Clock::System);
+        let loads = Arc::new(Loads::default());
+        let calls = Arc::new(AtomicUsize::new(0));
+        let load = loader(&[800, 1600], calls.clone());
+        for _ in 0..2 {
+            start(&loads, &demo(), &shared, &load);
+        }
+        wait_for("both loads started", Duration::from_secs(5), || {
+            calls.load(Ordering::SeqCst) == 2
+        });
+        // Two more edits while both slots are taken: only the newest is
+        // loaded, once, by the first load to finish.
+        start(&loads, &demo(), &shared, &load);
+        start(&loads, &demo(), &shared, &load);
+        assert_eq!(lock(&loads.running).loading.len(), MAX_LOADS);
+        wait_for("every load ended", Duration::from_secs(20), || {
+            lock(&loads.running).loading.is_empty()
+        });
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        assert_eq!(status(&shared), (1, 0));
+        assert_eq!(loads.latest.load(Ordering::SeqCst), 4);
     }
 }
