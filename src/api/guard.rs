@@ -930,7 +930,7 @@ mod tests {
         }
         c.admit(ip("127.0.0.1")).unwrap();
         assert!(!c.open.contains_key(&a[1].0));
-        for (_, s) in &c.open {
+        for s in c.open.values() {
             s.state.trusted.store(true, Ordering::Relaxed);
             s.state.in_flight.store(1, Ordering::Relaxed);
         }
