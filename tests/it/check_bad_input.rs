@@ -1606,6 +1606,56 @@ mod one_edit {
                 at: "\"cron: 0 0 30 2 *\"",
                 says: "never fires",
             },
+            // A show that does not compile: said at the show, not again as
+            // "unknown show" at the schedule entries that name it.
+            Case {
+                file: "shows/nightly.toml",
+                from: "effect = \"wave\"",
+                to: "effect = \"wav\"",
+                at: "\"wav\"",
+                says: "unknown effect `wav`",
+            },
+            // A misspelled profile, mode or path of an array: not again at
+            // the groups naming its fixtures.
+            Case {
+                file: "shows/site.toml",
+                from: "name = \"avenue-trees-east\"\nprofile = \"tree-uplight-30w\"",
+                to: "name = \"avenue-trees-east\"\nprofile = \"tree-uplight-30\"",
+                at: "\"tree-uplight-30\"",
+                says: "unknown profile `tree-uplight-30`",
+            },
+            Case {
+                file: "shows/site.toml",
+                from: "profile = \"inground-rgbw-36w\"\nmode = \"4ch\"",
+                to: "profile = \"inground-rgbw-36w\"\nmode = \"4c\"",
+                at: "\"4c\"",
+                says: "has no mode `4c`",
+            },
+            Case {
+                file: "shows/site.toml",
+                from: "path = \"north-bridge\"",
+                to: "path = \"north-brige\"",
+                at: "\"north-brige\"",
+                says: "unknown path `north-brige`",
+            },
+            // A broken profile file: said in it, not at the groups and show
+            // targets of the fixtures that use it.
+            Case {
+                file: "fixtures/tree-uplight-30w.toml",
+                from: "power_w = 30",
+                to: "power_w = -30",
+                at: "-30",
+                says: "power_w must be zero or more",
+            },
+            // A misspelled required key: the unknown key with its
+            // did-you-mean, not "missing field" as well.
+            Case {
+                file: "shows/site.toml",
+                from: "kind = \"artnet\"",
+                to: "knd = \"artnet\"",
+                at: "knd",
+                says: "unknown field `knd`; did you mean `kind`?",
+            },
         ] {
             check(case);
         }
