@@ -106,10 +106,17 @@ pub fn energy(site: &Path, args: &EnergyArgs) -> Result<i32> {
         let r = report::from_store(&state, &cfg, &query, tonight);
         match r.as_ref().map(|_| report::recorded(&state)) {
             Ok(Ok(false)) => {
-                let line = format!(
-                    "no energy record in {} yet: `nightscape run` records every night it plays (--state DIR reads another folder); `nightscape energy --estimate` forecasts the planned nights now",
-                    state.display()
-                );
+                let line = if args.simulated {
+                    format!(
+                        "no record of simulated runs in {} yet: `nightscape run --clock TIME` records there, apart from the real record",
+                        state.display()
+                    )
+                } else {
+                    format!(
+                        "no energy record in {} yet: `nightscape run` records every night it plays on the real clock (runs on --clock are kept apart: --simulated); --state DIR reads another folder; `nightscape energy --estimate` forecasts the planned nights now",
+                        state.display()
+                    )
+                };
                 match format {
                     ReportFormat::Table => println!("{line}"),
                     _ => eprintln!("{line}"),
