@@ -257,12 +257,13 @@ fn files(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Import every file of one library; returns (imported, failures).
-fn import_library(dir: &Path, format: Format) -> (usize, Vec<String>) {
+/// Import every file of one library; returns (imported, failures,
+/// profiles with a `strobe_hz`).
+fn import_library(dir: &Path, format: Format) -> (usize, Vec<String>, usize) {
     let mut list = Vec::new();
     files(dir, format.extension(), &mut list);
     let manufacturers = std::fs::read_to_string(dir.join("fixtures/manufacturers.json")).ok();
-    let (mut ok, mut failed) = (0, Vec::new());
+    let (mut ok, mut failed, mut with_hz) = (0, Vec::new(), 0);
     for path in list {
         if path.file_name().is_some_and(|f| f == "manufacturers.json") {
             continue;
@@ -303,9 +304,21 @@ fn import_library(dir: &Path, format: Format) -> (usize, Vec<String>) {
         let got: Vec<usize> = profile.modes.iter().map(|m| m.footprint as usize).collect();
         assert_eq!(got, expected, "{}: channel counts per mode", path.display());
         assert_eq!(profile.needs_power, imported.profile.power_w.is_none());
+        // A stated strobe rate belongs to a profile with a strobe channel.
+        if profile.strobe_hz.is_some() {
+            assert!(
+                profile
+                    .modes
+                    .iter()
+                    .any(|m| m.has(nightscape_core::fixture::Role::Strobe)),
+                "{}: strobe_hz without a strobe channel",
+                path.display()
+            );
+            with_hz += 1;
+        }
         ok += 1;
     }
-    (ok, failed)
+    (ok, failed, with_hz)
 }
 
 #[test]
@@ -332,11 +345,17 @@ fn the_shared_corpus_imports() {
             continue;
         }
         let started = std::time::Instant::now();
-        let (ok, failed) = import_library(&dir, format);
+        let (ok, failed, with_hz) = import_library(&dir, format);
         let total = ok + failed.len();
         eprintln!(
-            "{sub}: {ok}/{total} imported in {:.2?}; failures: {failed:#?}",
+            "{sub}: {ok}/{total} imported in {:.2?}, {with_hz} with the strobe rates the library states; failures: {failed:#?}",
             started.elapsed()
+        );
+        // Where the library states strobe rates, the profile carries them
+        // (18 of the QLC+ and 62 of the OFL files here).
+        assert!(
+            with_hz >= 10,
+            "{sub}: only {with_hz} profiles with strobe_hz"
         );
         assert!(total > 0, "{sub}: no files");
         assert!(
