@@ -832,6 +832,12 @@ fn browser_status_strip_shows_a_master_at_half_on_every_view_to_every_role() {
             tokio::time::sleep(Duration::from_millis(500)).await;
             assert!(displayed(&c, "[data-strip='master:*']").await);
             screenshot(&c, &format!("console-strip-operator-{w}x{h}.png")).await;
+            // Scrolled to the bottom of the page (a phone), the strip is still on screen.
+            let top = js(&c, "window.scrollTo(0, document.body.scrollHeight); const r = document.getElementById('status-strip').getBoundingClientRect(); return [r.top, r.bottom, window.innerHeight];").await;
+            let (t, b) = (top[0].as_f64().unwrap(), top[1].as_f64().unwrap());
+            assert!(t >= -0.5 && b <= top[2].as_f64().unwrap() && b > t, "{w}x{h}: strip at {top}");
+            screenshot(&c, &format!("console-strip-operator-{w}x{h}-scrolled.png")).await;
+            js(&c, "window.scrollTo(0, 0);").await;
         }
         c.find(Locator::Id("lang")).await.unwrap().click().await.unwrap();
         tokio::time::sleep(Duration::from_millis(1200)).await;
