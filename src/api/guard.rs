@@ -549,18 +549,24 @@ impl Heavy {
 /// abandoned request must not free a permit while its computation runs).
 async fn heavy(state: &ApiState, heavy: Arc<Heavy>, req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
-    // Only a caller who may read gets a cached answer; others go to the
-    // handler, which refuses them.
-    let may_read = state.auth.check(&parts, super::auth::Role::Viewer).is_ok();
-    let key = parts
-        .uri
-        .path_and_query()
-        .map_or_else(|| parts.uri.path().to_string(), |p| p.as_str().to_string());
+    // Only a caller who may read gets a cached answer or a permit; others
+    // go to the handler, which refuses them at once.
+    let Ok(caller) = state.auth.check(&parts, super::auth::Role::Viewer) else {
+        return next.run(Request::from_parts(parts, body)).await;
+    };
+    // Keyed by role too: a handler may answer a caller without a token
+    // differently (a year's schedule needs one).
+    let key = format!(
+        "{} {}",
+        caller.role.map_or("public", |r| r.name()),
+        parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| parts.uri.path(), |p| p.as_str())
+    );
     let config = state.shared.config();
-    if may_read {
-        if let Some(r) = heavy.lookup(&key, &config) {
-            return r;
-        }
+    if let Some(r) = heavy.lookup(&key, &config) {
+        return r;
     }
     let req = Request::from_parts(parts, body);
     let work = {
@@ -570,13 +576,11 @@ async fn heavy(state: &ApiState, heavy: Arc<Heavy>, req: Request, next: Next) ->
                 return StatusCode::SERVICE_UNAVAILABLE.into_response();
             };
             // Another request may have computed it while this one waited.
-            if may_read {
-                if let Some(r) = heavy.lookup(&key, &config) {
-                    return r;
-                }
+            if let Some(r) = heavy.lookup(&key, &config) {
+                return r;
             }
             let r = next.run(req).await;
-            if !may_read || r.status() != StatusCode::OK {
+            if r.status() != StatusCode::OK {
                 return r;
             }
             let (parts, body) = r.into_parts();

@@ -1465,3 +1465,37 @@ fn heavy_reads_are_bounded_and_cached_while_the_frame_loop_runs() {
         "/api/status took {status_worst:?} under heavy reads"
     );
 }
+
+#[test]
+fn a_cached_heavy_read_is_never_given_to_a_caller_the_handler_would_refuse() {
+    let rig = Rig::start(ApiLimits::default(), true);
+    let url = "/api/schedule?days=366";
+    let (s, head, year) = rig.request("GET", url, Some(VIEWER), &[], None);
+    assert_eq!(s, 200, "{year}");
+    assert!(
+        !head.to_ascii_lowercase().contains("cache-status"),
+        "{head}"
+    );
+    // Without a token a year is refused, cached or not.
+    let (s, _, b) = rig.request("GET", url, None, &[], None);
+    assert_eq!(s, 422, "{b}");
+    let (s, _, _) = rig.request("GET", url, Some("not-a-token"), &[], None);
+    assert_eq!(s, 401);
+    // A viewer asking again within the second gets the same answer, cached.
+    let (s, head, again) = rig.request("GET", url, Some(VIEWER), &[], None);
+    assert_eq!(s, 200);
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("cache-status: nightscape; hit"),
+        "{head}"
+    );
+    assert_eq!(again, year);
+    // An operator's change empties the cache.
+    let (s, _) = rig.json("POST", "/api/master", OPERATOR, Some(json!({"level": 0.8})));
+    assert_eq!(s, 200);
+    let (_, head, _) = rig.request("GET", url, Some(VIEWER), &[], None);
+    assert!(
+        !head.to_ascii_lowercase().contains("cache-status"),
+        "{head}"
+    );
+}
