@@ -28,6 +28,30 @@ pub enum FleetCommand {
         #[arg(long, default_value = "table")]
         format: String,
     },
+    /// Print this node's public key (`ed25519:<base64>`, for `[[nodes]] key`
+    /// or `[fleet] signers`), creating `<state>/node.key` (0600) if missing.
+    Key {
+        /// The node's state folder (where `node.key` lives).
+        #[arg(long)]
+        state: std::path::PathBuf,
+    },
+    /// Sign a command for the broker (a city platform's tool): reads the
+    /// command's JSON (or --command) and prints the signed message to
+    /// publish, retained, on --topic.
+    Sign {
+        /// A key file made by `nightscape fleet key` (`<dir>/node.key`).
+        #[arg(long)]
+        key: std::path::PathBuf,
+        /// The signer's name, as `[fleet] signers` or `[[nodes]]` lists it.
+        #[arg(long)]
+        signer: String,
+        /// The topic it is published on (`<root>/<site>/cmd/override/<id>`).
+        #[arg(long)]
+        topic: String,
+        /// The command's JSON; without it, read from standard input.
+        #[arg(long)]
+        command: Option<String>,
+    },
 }
 
 /// Every node's status and energy, by node name.
@@ -66,7 +90,58 @@ pub fn gather(spec: &crate::site::fleet::FleetSpec, wait: f64) -> Result<Result<
     )))
 }
 
+/// `fleet key` and `fleet sign`: no site needed.
+fn keys(args: &FleetCommand) -> Result<Option<i32>> {
+    match args {
+        FleetCommand::Key { state } => match crate::fleet::trust::load_or_create(state) {
+            Ok(k) => {
+                println!("{}", crate::fleet::trust::public(&k));
+                Ok(Some(0))
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                Ok(Some(1))
+            }
+        },
+        FleetCommand::Sign {
+            key,
+            signer,
+            topic,
+            command,
+        } => {
+            let k = match crate::fleet::trust::read_key(key) {
+                Ok(k) => k,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Ok(Some(1));
+                }
+            };
+            let body = match command {
+                Some(c) => c.clone(),
+                None => {
+                    let mut s = String::new();
+                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                        .context("cannot read the command from standard input")?;
+                    s
+                }
+            };
+            let body = body.trim().to_string();
+            if let Err(e) = serde_json::from_str::<crate::fleet::wire::Command>(&body) {
+                eprintln!("not a fleet command: {e}");
+                return Ok(Some(1));
+            }
+            let out = crate::fleet::trust::sign(&k, signer, topic, body);
+            println!("{}", String::from_utf8_lossy(&out));
+            Ok(Some(0))
+        }
+        FleetCommand::Status { .. } => Ok(None),
+    }
+}
+
 pub fn fleet(site: &Path, args: &FleetArgs) -> Result<i32> {
+    if let Some(code) = keys(&args.command)? {
+        return Ok(code);
+    }
     let Some(cfg) = super::load_or_report(site) else {
         return Ok(1);
     };
@@ -75,6 +150,7 @@ pub fn fleet(site: &Path, args: &FleetArgs) -> Result<i32> {
         return Ok(1);
     };
     match &args.command {
+        FleetCommand::Key { .. } | FleetCommand::Sign { .. } => Ok(0),
         FleetCommand::Status { wait, format } => {
             let wait = match crate::units::parse_duration(wait) {
                 Ok(w) if (0.1..=60.0).contains(&w) => w,

@@ -22,6 +22,7 @@
 pub use nightscape_core::control::fleet as wire;
 
 mod inbox;
+pub mod trust;
 
 use crate::alarms::Alarms;
 use crate::api::service::Change;
@@ -55,6 +56,8 @@ const BROKER_GAP_AFTER: Duration = Duration::from_secs(2);
 const CONFIG_AFTER: Duration = Duration::from_secs(5);
 /// How long an offset must stay over (or under) a frame to raise (or clear) `clock_drift`.
 const DRIFT_AFTER: Duration = Duration::from_secs(10);
+/// A `command_refused` alarm clears this long after the last refusal.
+const REFUSAL_CLEARS_AFTER: Duration = Duration::from_secs(60);
 /// How long a condition must be gone before its alarm clears.
 const CLEAR_AFTER: Duration = Duration::from_secs(3);
 /// Clock samples kept per peer (the estimate is the median of the fastest third).
@@ -319,6 +322,10 @@ struct Item {
     /// kept, so an older version arriving later is answered with it).
     #[serde(default)]
     command: Option<Command>,
+    /// That command's message as it travelled (a signed envelope is
+    /// published again as it is: only its signer can sign it).
+    #[serde(default)]
+    raw: Option<String>,
 }
 
 /// This node's last will: its status with `online = false`, retained.
@@ -438,6 +445,23 @@ impl Fleet {
             node: opts.node.clone(),
             stopping: stopping.clone(),
         };
+        let key = match &opts.state_dir {
+            Some(dir) => match trust::load_or_create(dir) {
+                Ok(k) => {
+                    let listed = shared.config().site.node(&opts.node).and_then(|n| n.key);
+                    let mine = trust::public(&k);
+                    if listed.is_some_and(|l| l != mine) {
+                        tracing::error!("fleet: this node's key ({mine}) is not the one the site lists for node {}: the other nodes will refuse its commands", opts.node);
+                    }
+                    Some(k)
+                }
+                Err(e) => {
+                    tracing::error!("fleet: {e}; this node's commands go unsigned");
+                    None
+                }
+            },
+            None => None,
+        };
         let max_overrides = crate::api::ApiConfig::from_site(&shared.config().site)
             .map_or(crate::api::service::MAX_OVERRIDES, |(c, _)| c.max_overrides);
         let task = Task {
@@ -455,6 +479,10 @@ impl Fleet {
             probe_cursor: 0,
             started_at: shared.clock.now(),
             last_error: String::new(),
+            key,
+            trust: trust::Trust::from_site(&shared.config().site),
+            trust_cfg: 0,
+            refusals: HashMap::new(),
             shared,
             control,
             client,
@@ -531,6 +559,13 @@ struct Task {
     started_at: DateTime<Utc>,
     /// The last reason the broker connection failed.
     last_error: String,
+    /// This node's signing key (`<state>/node.key`).
+    key: Option<ed25519_dalek::SigningKey>,
+    /// Who may sign commands, and for which configuration (its address).
+    trust: trust::Trust,
+    trust_cfg: usize,
+    /// When a command was last refused, per reason (for the alarms).
+    refusals: HashMap<&'static str, Instant>,
     shared: Shared,
     control: ControlService,
     client: AsyncClient,
@@ -639,11 +674,46 @@ impl Task {
             version = cmd.version,
             "fleet: an older version of a command reached the broker; publishing the newest again"
         );
-        self.publish(
-            self.topics.cmd(kind, key),
-            true,
-            serde_json::to_vec(cmd).unwrap_or_default(),
-        );
+        let topic = self.topics.cmd(kind, key);
+        let payload = match &known.raw {
+            Some(r) => r.clone().into_bytes(),
+            None => self.command_payload(&topic, cmd),
+        };
+        self.publish(topic, true, payload);
+    }
+
+    /// A command as this node publishes it: signed with its key when it
+    /// has one.
+    fn command_payload(&self, topic: &str, cmd: &Command) -> Vec<u8> {
+        let body = serde_json::to_string(cmd).unwrap_or_default();
+        match &self.key {
+            Some(k) => trust::sign(k, &self.opts.node, topic, body),
+            None => body.into_bytes(),
+        }
+    }
+
+    /// Rebuild who may sign from the configuration in force (after a reload).
+    fn refresh_trust(&mut self) {
+        let cfg = self.shared.config();
+        let id = Arc::as_ptr(&cfg) as usize;
+        if id != self.trust_cfg {
+            self.trust = trust::Trust::from_site(&cfg.site);
+            self.trust_cfg = id;
+        }
+    }
+
+    /// Refuse a command for who signed it (or did not): counted, logged
+    /// and alarmed with the reason; the alarm clears a minute after the
+    /// last such refusal.
+    fn refuse_signed(&mut self, item_key: &str, why: trust::Refusal) {
+        let reason = why.reason();
+        self.refuse(item_key, "?", &format!("command refused: {why}"));
+        self.refusals.insert(reason, Instant::now());
+        let key = format!("refused:{reason}");
+        let item = item_key.to_string();
+        self.opts.alarms.set(&key, "command_refused", true, || {
+            format!("command refused: {why} ({item})")
+        });
     }
 
     fn audit(&self, origin: &str, action: &str, detail: serde_json::Value) -> AuditEntry {
@@ -764,8 +834,9 @@ impl Task {
         cmd.origin = origin.clone();
         // Publish first: the other nodes' lights should not wait for this
         // node's disk. The bookkeeping row only matters after a restart.
-        let payload = serde_json::to_vec(&cmd).unwrap_or_default();
-        self.publish(self.topics.cmd(kind, &key), true, payload);
+        let topic = self.topics.cmd(kind, &key);
+        let payload = self.command_payload(&topic, &cmd);
+        self.publish(topic, true, payload.clone());
         let item_key = format!("{}/{key}", kind.as_str());
         self.remember(
             &item_key,
@@ -773,6 +844,7 @@ impl Task {
                 version,
                 origin,
                 local_id,
+                raw: Some(String::from_utf8_lossy(&payload).into_owned()),
                 command: Some(cmd),
             },
         )
@@ -821,7 +893,16 @@ impl Task {
             // broker, not released (items end by their own times).
             return;
         }
-        let cmd = match Command::parse(kind, payload) {
+        let topic = self.topics.cmd(kind, key);
+        self.refresh_trust();
+        let (body, signer) = match self.trust.open(&topic, payload) {
+            Ok(b) => b,
+            Err(r) => {
+                self.refuse_signed(&item_key, r);
+                return;
+            }
+        };
+        let cmd = match Command::parse(kind, &body) {
             Ok(c) => c,
             Err(e) => {
                 self.counters.malformed.fetch_add(1, Ordering::Relaxed);
@@ -829,15 +910,24 @@ impl Task {
                 return;
             }
         };
+        if let Some(s) = &signer {
+            if let Err(r) = self.trust.allows(s, &cmd) {
+                self.refuse_signed(&item_key, r);
+                return;
+            }
+        }
         let now = self.shared.clock.now();
         if cmd.version > wall_ns().saturating_add(FUTURE_VERSION_NS) {
-            self.refuse(&item_key, &cmd.origin, "its version is from the future");
+            self.refuse_signed(&item_key, trust::Refusal::Future);
             return;
         }
         let known = self.items.get(&item_key).cloned();
         if let Some(k) = &known {
             if !wire::newer((cmd.version, &cmd.origin), (k.version, &k.origin)) {
                 if wire::newer((k.version, &k.origin), (cmd.version, &cmd.origin)) {
+                    if self.trust.required {
+                        self.refuse_signed(&item_key, trust::Refusal::Replayed);
+                    }
                     // An older version replaced the broker's copy (a replay,
                     // or a node that missed the change): put the newest back,
                     // so a node starting with empty state gets it.
@@ -847,10 +937,14 @@ impl Task {
             }
         }
         if let Err(why) = check_bounds(&cmd, now) {
+            if why.starts_with("it starts in the future") {
+                self.refuse_signed(&item_key, trust::Refusal::Future);
+            }
             self.refuse(&item_key, &cmd.origin, &why);
             return;
         }
         self.last_version = self.last_version.max(cmd.version);
+        let raw = String::from_utf8_lossy(payload).into_owned();
         let now = self.shared.clock.now();
         let cfg = self.shared.config();
         let detail = serde_json::json!({ "key": item_key, "version": cmd.version });
@@ -977,6 +1071,7 @@ impl Task {
                 origin: cmd.origin.clone(),
                 local_id,
                 command: Some(cmd),
+                raw: Some(raw),
             },
         )
         .await;
@@ -1228,6 +1323,7 @@ impl Task {
                         origin: self.opts.node.clone(),
                         local_id: Some(o.id),
                         command: None,
+                        raw: None,
                     },
                 ),
             };
@@ -1269,6 +1365,7 @@ impl Task {
                         origin: self.opts.node.clone(),
                         local_id: Some(s.id),
                         command: None,
+                        raw: None,
                     },
                 ),
             };
@@ -1298,6 +1395,7 @@ impl Task {
                     origin: self.opts.node.clone(),
                     local_id: None,
                     command: None,
+                    raw: None,
                 },
             };
             let cmd = Command {
@@ -1320,11 +1418,9 @@ impl Task {
             );
         }
         for (kind, key, cmd) in out {
-            self.publish(
-                self.topics.cmd(kind, &key),
-                true,
-                serde_json::to_vec(&cmd).unwrap_or_default(),
-            );
+            let topic = self.topics.cmd(kind, &key);
+            let payload = self.command_payload(&topic, &cmd);
+            self.publish(topic, true, payload);
         }
     }
 
@@ -1351,6 +1447,21 @@ impl Task {
             }
         }
         lock(&self.view).dropped = self.counters.view();
+        let quiet: Vec<&'static str> = self
+            .refusals
+            .iter()
+            .filter(|(_, t)| t.elapsed() > REFUSAL_CLEARS_AFTER)
+            .map(|(r, _)| *r)
+            .collect();
+        for r in quiet {
+            self.refusals.remove(r);
+            self.opts.alarms.set(
+                &format!("refused:{r}"),
+                "command_refused",
+                false,
+                String::new,
+            );
+        }
         // Alarms, each with hysteresis: the broker, then (while connected)
         // peers silent, on other files, drifting.
         let view = lock(&self.view).clone();

@@ -256,6 +256,35 @@ impl Command {
     }
 }
 
+/// A signed command message: the command's JSON exactly as signed (a
+/// string, so no one has to reproduce a canonical form), who signed it,
+/// and the ed25519 signature (base64) over [`signed_bytes`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Signed {
+    pub body: String,
+    pub signer: String,
+    pub signature: String,
+}
+
+impl Signed {
+    /// The envelope in `payload`, if it is one.
+    pub fn parse(payload: &[u8]) -> Option<Signed> {
+        serde_json::from_slice(payload).ok()
+    }
+}
+
+/// What a command's signature covers: its topic, a zero byte, its body.
+/// Binding the topic keeps a signed command from being moved to another
+/// item's topic.
+pub fn signed_bytes(topic: &str, body: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(topic.len() + 1 + body.len());
+    out.extend_from_slice(topic.as_bytes());
+    out.push(0);
+    out.extend_from_slice(body.as_bytes());
+    out
+}
+
 /// One output's health as a node reports it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutputStatus {

@@ -6,7 +6,9 @@
 //! node that sends it (`node = "bridge-2"` in `[[outputs]]`) and
 //! `nightscape run --node bridge-2` sends only those. Parsing is pure and
 //! located like every other section; credentials are never in the file,
-//! only the names of the environment variables holding them.
+//! only the names of the environment variables holding them. Public keys
+//! are (`[[nodes]] key`, `[fleet] signers`): when any node lists one,
+//! commands on the broker must be signed (ed25519) by a listed key.
 
 use crate::diag::Spanned;
 use crate::diag::{Diagnostics, SourceFile};
@@ -22,6 +24,80 @@ pub struct NodeSpec {
     pub name: String,
     /// Where this node's operator API listens (`--listen` wins).
     pub api: Option<SocketAddr>,
+    /// Its ed25519 public key (`nightscape fleet key` prints it).
+    pub key: Option<PublicKey>,
+}
+
+/// An ed25519 public key, written `ed25519:<base64 of its 32 bytes>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublicKey(pub [u8; 32]);
+
+impl PublicKey {
+    pub fn parse(text: &str) -> Result<PublicKey, String> {
+        let bad = || format!("`{text}` is not a key: write \"ed25519:<base64>\" as `nightscape fleet key` prints it");
+        let b64 = text.trim().strip_prefix("ed25519:").ok_or_else(bad)?;
+        let bytes = base64_decode(b64).ok_or_else(bad)?;
+        Ok(PublicKey(bytes.try_into().map_err(|_| bad())?))
+    }
+}
+
+impl std::fmt::Display for PublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ed25519:{}", base64_encode(&self.0))
+    }
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Standard base64 with padding (RFC 4648), for keys and signatures.
+pub fn base64_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk.len();
+        let v = (u32::from(chunk[0]) << 16)
+            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*chunk.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= n {
+                out.push(B64[((v >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Standard base64 (padding optional); None on anything else.
+pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let t = text.trim_end_matches('=');
+    if t.len() % 4 == 1 || text.len() - t.len() > 2 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(t.len() * 3 / 4);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for c in t.bytes() {
+        let v = B64.iter().position(|b| *b == c)? as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+/// A signer other than the nodes (`[fleet] signers`): a city platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignerSpec {
+    pub name: String,
+    pub key: PublicKey,
+    /// The targets it may command (exactly as written in a command; `*`
+    /// the whole site); None: any.
+    pub targets: Option<Vec<String>>,
 }
 
 /// How a node reaches the broker.
@@ -56,6 +132,8 @@ pub struct FleetSpec {
     pub status_every: f64,
     /// Where alarms are POSTed as JSON, if anywhere (`http://` only).
     pub webhook: Option<String>,
+    /// Who else may sign commands (`[fleet] signers`).
+    pub signers: Vec<SignerSpec>,
 }
 
 /// `[fleet]`: the MQTT broker the site's controllers share.
@@ -90,6 +168,27 @@ pub(crate) struct RawFleet {
     #[serde(default)]
     #[schemars(example = &"http://10.0.4.2:9000/alarms")]
     webhook: Option<Spanned<String>>,
+    /// Who besides the nodes may sign commands: a name, its ed25519 public
+    /// key and optionally the targets it may command.
+    #[serde(default)]
+    signers: Vec<Spanned<RawSigner>>,
+}
+
+/// One signer of commands (`[fleet] signers = [{ name, key, targets }]`).
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSigner {
+    /// The name commands carry as their `signer`.
+    #[schemars(example = &"city")]
+    name: Spanned<String>,
+    /// Its public key, `ed25519:<base64>`.
+    #[schemars(example = &"ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=")]
+    key: Spanned<String>,
+    /// The targets it may command (as written in commands; `*` is the
+    /// whole site); without it, any target.
+    #[serde(default)]
+    #[schemars(example = &vec!["tower-crown".to_string()])]
+    targets: Option<Vec<String>>,
 }
 
 /// One controller of the site (`[[nodes]]`).
@@ -103,6 +202,11 @@ pub(crate) struct RawNode {
     #[serde(default)]
     #[schemars(example = &"10.0.4.12:8080")]
     api: Option<Spanned<String>>,
+    /// The node's ed25519 public key (`nightscape fleet key --state DIR`
+    /// prints it). When any node has one, commands must be signed.
+    #[serde(default)]
+    #[schemars(example = &"ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=")]
+    key: Option<Spanned<String>>,
 }
 
 /// A topic level may not hold MQTT's separators or wildcards.
@@ -253,7 +357,29 @@ pub(crate) fn compile_fleet(
             None
         }
     };
+    let mut signers: Vec<SignerSpec> = Vec::new();
+    for sg in &r.signers {
+        let g = sg.get_ref();
+        let name = g.name.get_ref();
+        if !topic_safe(name) || signers.iter().any(|x| x.name == *name) {
+            diags.error(
+                file,
+                g.name.span(),
+                format!("signer `{name}` must be a unique name of letters, digits, - _ or ."),
+            );
+            continue;
+        }
+        match PublicKey::parse(g.key.get_ref()) {
+            Ok(key) => signers.push(SignerSpec {
+                name: name.clone(),
+                key,
+                targets: g.targets.clone(),
+            }),
+            Err(m) => diags.error(file, g.key.span(), m),
+        }
+    }
     Some(FleetSpec {
+        signers,
         broker: broker?,
         username_env,
         password_env,
@@ -308,9 +434,20 @@ pub(crate) fn compile_nodes(
                 }
             },
         };
+        let key = match &rn.key {
+            None => None,
+            Some(k) => match PublicKey::parse(k.get_ref()) {
+                Ok(k) => Some(k),
+                Err(m) => {
+                    diags.error(file, k.span(), m);
+                    None
+                }
+            },
+        };
         nodes.push(NodeSpec {
             name: name.clone(),
             api,
+            key,
         });
     }
     nodes
@@ -331,6 +468,21 @@ mod tests {
         assert!(parse_broker("mqtt://user:pw@host").is_err());
         assert!(parse_broker("mqtt://host:0").is_err());
         assert!(parse_broker("mqtt://").is_err());
+    }
+
+    #[test]
+    fn keys_round_trip_through_base64() {
+        for n in 0..40usize {
+            let bytes: Vec<u8> = (0..n).map(|i| (i * 37 + 11) as u8).collect();
+            assert_eq!(base64_decode(&base64_encode(&bytes)).unwrap(), bytes);
+        }
+        assert_eq!(base64_encode(b"foobar"), "Zm9vYmFy");
+        assert_eq!(base64_encode(b"fo"), "Zm8=");
+        let k = PublicKey([7; 32]);
+        assert_eq!(PublicKey::parse(&k.to_string()).unwrap(), k);
+        assert!(PublicKey::parse("ed25519:Zm8=").is_err());
+        assert!(PublicKey::parse("rsa:AAAA").is_err());
+        assert!(base64_decode("a$bc").is_none());
     }
 
     #[test]
