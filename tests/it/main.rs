@@ -26,6 +26,7 @@ mod fixture_import;
 mod fleet;
 mod fleet_broker;
 mod fleet_clock;
+mod fleet_signed;
 mod golden_frames;
 mod hostile_files;
 mod import_paths;

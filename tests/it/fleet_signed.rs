@@ -1,0 +1,264 @@
+//! Signed fleet commands with real daemons and a real mosquitto: node keys
+//! made by `nightscape fleet key`, listed in the site with a city signer
+//! limited to one target. An operator's override travels signed between
+//! the nodes; a command signed by the city with `nightscape fleet sign`
+//! is obeyed; unsigned, badly signed, unknown-signer, not-allowed,
+//! replayed and far-future commands are refused with an alarm naming why.
+//!
+//! Skipped (with a message) when `mosquitto` is not installed. Every wait
+//! is bounded.
+
+use crate::fleet::{
+    agent, base, connected, fleet_site, free_port, get, mosquitto, start_node, state_dir,
+    wait_until, Broker, OPERATOR,
+};
+use crate::fleet_broker::Client;
+use serde_json::{json, Value};
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const ROOT: &str = "nightscape/testcity";
+
+fn key(state: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_nightscape"))
+        .args(["fleet", "key", "--state"])
+        .arg(state)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let k = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(k.starts_with("ed25519:") && k.len() == 8 + 44, "{k}");
+    k
+}
+
+fn sign(key_file: &Path, signer: &str, topic: &str, cmd: &Value) -> Vec<u8> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nightscape"))
+        .args(["fleet", "sign", "--key"])
+        .arg(key_file)
+        .args(["--signer", signer, "--topic", topic])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(cmd.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .as_bytes()
+        .to_vec()
+}
+
+fn cmd(version: u64, target: &str, color: &str) -> Value {
+    json!({
+        "version": version,
+        "origin": "city",
+        "override": {
+            "target": target,
+            "action": {"color": color},
+            "created": crate::fleet::AT,
+            "expires": "2026-12-31T21:00:00+08:00",
+            "fade": 0,
+        }
+    })
+}
+
+fn overrides(agent: &ureq::Agent, base: &str) -> String {
+    get(agent, &format!("{base}/api/overrides"))
+        .map(|v| v.to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn fleet_signed_commands_refuse_forgeries_and_obey_the_city() {
+    let Some(bin) = mosquitto() else {
+        eprintln!("skipped: mosquitto is not installed (apt-get install mosquitto)");
+        return;
+    };
+    let port = free_port();
+    let f = fleet_site(port);
+    let (ka, kb) = (key(&state_dir(&f, 0)), key(&state_dir(&f, 1)));
+    // `fleet key` is stable: the same key again.
+    assert_eq!(key(&state_dir(&f, 0)), ka);
+    let city_dir = f.tmp.path().join("city");
+    let kc = key(&city_dir);
+    let stranger_dir = f.tmp.path().join("stranger");
+    key(&stranger_dir);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(state_dir(&f, 0).join("node.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let p = f.site.join("site.toml");
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("name = \"a\"\n", &format!("name = \"a\"\nkey = \"{ka}\"\n"))
+        .replace("name = \"b\"\n", &format!("name = \"b\"\nkey = \"{kb}\"\n"))
+        .replace(
+            "status_every = \"0.5s\"\n",
+            &format!(
+                "status_every = \"0.5s\"\nsigners = [{{ name = \"city\", key = \"{kc}\", targets = [\"tower-crown\"] }}]\n"
+            ),
+        );
+    std::fs::write(&p, text).unwrap();
+    let _broker = Broker::start(&bin, f.tmp.path(), port);
+    let agent = agent();
+    let _nodes: Vec<_> = (0..2).map(|i| start_node(&f, i)).collect();
+    for i in 0..2 {
+        assert!(wait_until(Duration::from_secs(30), || connected(
+            &agent, &f, i
+        )));
+    }
+    let (a, b) = (base(&f, 0), base(&f, 1));
+
+    // An operator's override on A travels, signed by A, to B.
+    let r = agent
+        .post(format!("{a}/api/overrides"))
+        .header("Authorization", format!("Bearer {OPERATOR}"))
+        .send_json(json!({"target": "tower-crown", "color": "#0000ff", "fade": 0, "ttl": "1h"}))
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    assert!(
+        wait_until(Duration::from_secs(10), || overrides(&agent, &b)
+            .contains("#0000ff")),
+        "A's signed override did not reach B"
+    );
+
+    let client = Client::connect(port, "city-platform");
+    let topic = |id: &str| format!("{ROOT}/cmd/override/{id}");
+    // The city, signed, on its target: obeyed by both.
+    client.publish_all(&[(
+        topic("city-1"),
+        sign(
+            &city_dir.join("node.key"),
+            "city",
+            &topic("city-1"),
+            &cmd(100, "tower-crown", "#00ff00"),
+        ),
+    )]);
+    for n in [&a, &b] {
+        assert!(
+            wait_until(Duration::from_secs(10), || overrides(&agent, n)
+                .contains("#00ff00")),
+            "the city's signed command was not obeyed"
+        );
+    }
+    // A newer version of it applied, then the older one replayed.
+    client.publish_all(&[(
+        topic("city-1"),
+        sign(
+            &city_dir.join("node.key"),
+            "city",
+            &topic("city-1"),
+            &cmd(200, "tower-crown", "#00ff00"),
+        ),
+    )]);
+    std::thread::sleep(Duration::from_millis(500));
+    let mut tampered: Value = serde_json::from_slice(&sign(
+        &city_dir.join("node.key"),
+        "city",
+        &topic("city-3"),
+        &cmd(300, "tower-crown", "#ff0003"),
+    ))
+    .unwrap();
+    tampered["body"] = json!(cmd(300, "tower-crown", "#ff0033").to_string());
+    let far = 4_000_000_000_000_000_000u64; // 2096
+    client.publish_all(&[
+        // Unsigned.
+        (
+            topic("forged-1"),
+            cmd(1, "tower-crown", "#ff0001").to_string().into_bytes(),
+        ),
+        // Signed by a key the site does not list.
+        (
+            topic("forged-2"),
+            sign(
+                &stranger_dir.join("node.key"),
+                "stranger",
+                &topic("forged-2"),
+                &cmd(1, "tower-crown", "#ff0002"),
+            ),
+        ),
+        // Signed as the city with the body changed afterwards.
+        (topic("city-3"), serde_json::to_vec(&tampered).unwrap()),
+        // Signed, but for a target the city may not command.
+        (
+            topic("city-4"),
+            sign(
+                &city_dir.join("node.key"),
+                "city",
+                &topic("city-4"),
+                &cmd(1, "*", "#ff0004"),
+            ),
+        ),
+        // Replayed: the first version after the second.
+        (
+            topic("city-1"),
+            sign(
+                &city_dir.join("node.key"),
+                "city",
+                &topic("city-1"),
+                &cmd(100, "tower-crown", "#00ff00"),
+            ),
+        ),
+        // Far in the future.
+        (
+            topic("city-5"),
+            sign(
+                &city_dir.join("node.key"),
+                "city",
+                &topic("city-5"),
+                &cmd(far, "tower-crown", "#ff0005"),
+            ),
+        ),
+    ]);
+    for (n, name) in [(&a, "a"), (&b, "b")] {
+        let mut last = Value::Null;
+        let reasons = [
+            "command refused: unsigned",
+            "command refused: unknown signer",
+            "command refused: bad signature",
+            "command refused: not allowed",
+            "command refused: replayed",
+            "command refused: far in the future",
+        ];
+        assert!(
+            wait_until(Duration::from_secs(10), || {
+                last = get(&agent, &format!("{n}/api/alarms")).unwrap_or(Value::Null);
+                let s = last.to_string();
+                reasons.iter().all(|r| s.contains(r))
+            }),
+            "node {name}: not every refusal raised its alarm: {last}"
+        );
+        let list = overrides(&agent, n);
+        for bad in [
+            "#ff0001", "#ff0002", "#ff0003", "#ff0033", "#ff0004", "#ff0005",
+        ] {
+            assert!(
+                !list.contains(bad),
+                "node {name} applied a refused command: {list}"
+            );
+        }
+    }
+}
