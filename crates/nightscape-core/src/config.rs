@@ -264,7 +264,9 @@ mod tests {
     /// another group names) is not reported again (check(input, expect)).
     #[test]
     fn one_mistake_gives_one_error() {
-        let cases: &[(&[(&str, &str)], &str, &str, &[&str])] = &[
+        // (site edits, profile, show, errors)
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str, &'a [&'a str]);
+        let cases: &[Case] = &[
             // Everything right.
             (&[], RGB, EVENING, &[]),
             // A show that fails to compile, named by the schedule and the

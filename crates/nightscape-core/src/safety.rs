@@ -291,7 +291,7 @@ pub fn check(cfg: &Config, safety: &SafetyConfig, threads: usize) -> Vec<Finding
                     ..show.clone()
                 };
                 // Layers that cannot flash alone (steady, slow) need no render.
-                if !(cannot_flash(&alone, safety) && !strobes_too_fast(site, &alone, safety))
+                if (!cannot_flash(&alone, safety) || strobes_too_fast(site, &alone, safety))
                     && measure(
                         site,
                         &alone,
@@ -1576,7 +1576,8 @@ mod tests {
         let white = "[[layers]]\ntarget = \"all\"\neffect = \"solid\"\ncolor = \"white\"\n";
         // (profile keys, channels, layers after a steady white, expected
         // finding: (rate, words of its scope) or none)
-        let cases: &[(&str, &str, &str, Option<(f64, &str)>)] = &[
+        type Case<'a> = (&'a str, &'a str, &'a str, Option<(f64, &'a str)>);
+        let cases: &[Case] = &[
             (
                 "",
                 with,
