@@ -4,7 +4,7 @@
 # OVERRIDES level overrides in force (2 h TTL), STREAMS clients on
 # /api/live reading continuously, `nightscape monitor` as the Art-Net
 # sink; optionally CHURN overrides released and re-created per minute.
-# Samples the daemon's RSS, peak RSS, open fds and threads every INTERVAL
+# Samples the daemon's RSS (and its anonymous part), peak RSS, open fds and threads every INTERVAL
 # seconds for MINUTES minutes, then prints the samples and the growth of
 # the second half (after warm-up) per 10 minutes.
 #
@@ -99,15 +99,17 @@ pid = daemon.pid
 def sample():
     st = dict(l.split(":", 1) for l in open(f"/proc/{pid}/status") if ":" in l)
     kb = lambda k: int(st[k].split()[0])
-    return kb("VmRSS"), kb("VmHWM"), len(os.listdir(f"/proc/{pid}/fd")), int(st["Threads"])
+    roll = dict(l.split(":", 1) for l in open(f"/proc/{pid}/smaps_rollup") if l[:1].isupper() and ":" in l)
+    anon = int(roll.get("Anonymous", "0 kB").split()[0])
+    return kb("VmRSS"), kb("VmHWM"), len(os.listdir(f"/proc/{pid}/fd")), int(st["Threads"]), anon
 t0 = time.monotonic()
 rows = []
-print(f"{'min':>6} {'RSS MB':>8} {'peak MB':>8} {'fds':>5} {'threads':>7} {'live events':>11}", flush=True)
+print(f"{'min':>6} {'RSS MB':>8} {'anon MB':>8} {'peak MB':>8} {'fds':>5} {'threads':>7} {'live events':>11}", flush=True)
 while time.monotonic() - t0 < minutes * 60:
-    rss, hwm, fds, thr = sample()
+    rss, hwm, fds, thr, anon = sample()
     m = (time.monotonic() - t0) / 60
     rows.append((m, rss / 1024))
-    print(f"{m:6.1f} {rss / 1024:8.1f} {hwm / 1024:8.1f} {fds:5d} {thr:7d} {sum(events):11d}", flush=True)
+    print(f"{m:6.1f} {rss / 1024:8.1f} {anon / 1024:8.1f} {hwm / 1024:8.1f} {fds:5d} {thr:7d} {sum(events):11d}", flush=True)
     time.sleep(interval)
 stop.set()
 half = [r for r in rows if r[0] >= minutes / 2]
