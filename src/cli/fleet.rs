@@ -67,6 +67,7 @@ pub type Snapshot = std::collections::BTreeMap<
 pub fn gather_full(
     spec: &crate::site::fleet::FleetSpec,
     wait: f64,
+    trust: Option<&crate::fleet::trust::Trust>,
 ) -> Result<Result<std::collections::BTreeMap<String, crate::fleet::NodeSnapshot>, String>> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -75,6 +76,7 @@ pub fn gather_full(
     Ok(rt.block_on(crate::fleet::snapshot_full(
         spec,
         std::time::Duration::from_secs_f64(wait),
+        trust,
     )))
 }
 
@@ -159,7 +161,8 @@ pub fn fleet(site: &Path, args: &FleetArgs) -> Result<i32> {
                     return Ok(1);
                 }
             };
-            let nodes = match gather_full(&spec, wait)? {
+            let trust = crate::fleet::trust::Trust::from_site(&cfg.site);
+            let nodes = match gather_full(&spec, wait, Some(&trust))? {
                 Ok(n) => n,
                 Err(e) => {
                     eprintln!("{e}");
@@ -187,6 +190,7 @@ pub fn fleet(site: &Path, args: &FleetArgs) -> Result<i32> {
                                 "clock_offset_ms": crate::fleet::fleet_offset_ms(&nodes, name),
                                 "alarms": alarm_list(n),
                                 "power_w": n.energy.as_ref().and_then(|e| e.power_w).or(n.status.power_w),
+                                "verified": n.verified,
                             }),
                         )
                     })
@@ -235,7 +239,11 @@ pub fn fleet(site: &Path, args: &FleetArgs) -> Result<i32> {
                 println!(
                     "{:<14} {:<8} {:<18} {:<24} {:>10} {:>9} {:>8} {:>11}  {} / {} / {}",
                     declared.name,
-                    if s.online { "yes" } else { "OFFLINE" },
+                    match (s.online, n.verified) {
+                        (_, Some(false)) => "UNSIGNED",
+                        (true, _) => "yes",
+                        (false, _) => "OFFLINE",
+                    },
                     hash,
                     s.at.map_or("-".into(), |a| a
                         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),

@@ -79,6 +79,9 @@ pub struct NodeView {
     pub clock_error_ms: Option<f64>,
     /// Whether its configuration hash equals ours.
     pub same_config: Option<bool>,
+    /// Whether its status verifies against its listed key (None: the
+    /// fleet does not sign).
+    pub verified: Option<bool>,
 }
 
 /// The fleet as this node sees it: `GET /api/fleet`.
@@ -108,6 +111,7 @@ pub struct Fleet {
     /// Set by [`Fleet::shutdown`]: the connection's end is then a goodbye,
     /// not a broker gap.
     stopping: Arc<AtomicBool>,
+    key: Option<ed25519_dalek::SigningKey>,
 }
 
 /// What the fleet task needs besides the control service.
@@ -329,8 +333,8 @@ struct Item {
 }
 
 /// This node's last will: its status with `online = false`, retained.
-fn last_will(node: &str, topics: &Topics) -> LastWill {
-    let offline = serde_json::to_vec(&Status {
+fn last_will(node: &str, topics: &Topics, key: Option<&ed25519_dalek::SigningKey>) -> LastWill {
+    let offline = serde_json::to_string(&Status {
         node: node.to_string(),
         online: false,
         at: None,
@@ -346,6 +350,7 @@ fn last_will(node: &str, topics: &Topics) -> LastWill {
         offsets_ms: BTreeMap::new(),
     })
     .unwrap_or_default();
+    let offline = trust::maybe_sign(key, node, &topics.status(node), offline);
     LastWill::new(topics.status(node), offline, QoS::AtLeastOnce, true)
 }
 
@@ -405,7 +410,24 @@ impl Fleet {
     ) -> Result<Fleet, String> {
         let topics = Topics::new(&opts.spec.topic_root, &opts.spec.topic_site);
         let client_id = format!("nightscape-{}-{}", opts.spec.topic_site, opts.node);
-        let will = last_will(&opts.node, &topics);
+        let key = match &opts.state_dir {
+            Some(dir) => match trust::load_or_create(dir) {
+                Ok(k) => {
+                    let listed = shared.config().site.node(&opts.node).and_then(|n| n.key);
+                    let mine = trust::public(&k);
+                    if listed.is_some_and(|l| l != mine) {
+                        tracing::error!("fleet: this node's key ({mine}) is not the one the site lists for node {}: the other nodes will refuse its commands", opts.node);
+                    }
+                    Some(k)
+                }
+                Err(e) => {
+                    tracing::error!("fleet: {e}; this node's commands go unsigned");
+                    None
+                }
+            },
+            None => None,
+        };
+        let will = last_will(&opts.node, &topics, key.as_ref());
         let mqtt = mqtt_options(&opts.spec, client_id, Some(will))?;
         let (client, eventloop) = AsyncClient::new(mqtt, 1024);
         let (net_tx, net_rx) = mpsc::unbounded_channel();
@@ -444,23 +466,7 @@ impl Fleet {
             topics: topics.clone(),
             node: opts.node.clone(),
             stopping: stopping.clone(),
-        };
-        let key = match &opts.state_dir {
-            Some(dir) => match trust::load_or_create(dir) {
-                Ok(k) => {
-                    let listed = shared.config().site.node(&opts.node).and_then(|n| n.key);
-                    let mine = trust::public(&k);
-                    if listed.is_some_and(|l| l != mine) {
-                        tracing::error!("fleet: this node's key ({mine}) is not the one the site lists for node {}: the other nodes will refuse its commands", opts.node);
-                    }
-                    Some(k)
-                }
-                Err(e) => {
-                    tracing::error!("fleet: {e}; this node's commands go unsigned");
-                    None
-                }
-            },
-            None => None,
+            key: key.clone(),
         };
         let max_overrides = crate::api::ApiConfig::from_site(&shared.config().site)
             .map_or(crate::api::service::MAX_OVERRIDES, |(c, _)| c.max_overrides);
@@ -507,9 +513,10 @@ impl Fleet {
     /// covers a crash) and disconnect, waiting at most `timeout`.
     pub async fn shutdown(&self, timeout: Duration) {
         self.stopping.store(true, Ordering::Relaxed);
-        let offline = serde_json::json!({"node": self.node, "online": false}).to_string();
-        let c = self.client.clone();
         let topic = self.topics.status(&self.node);
+        let offline = serde_json::json!({"node": self.node, "online": false}).to_string();
+        let offline = trust::maybe_sign(self.key.as_ref(), &self.node, &topic, offline);
+        let c = self.client.clone();
         let _ = tokio::time::timeout(timeout, async move {
             let _ = c.publish(topic, QoS::AtLeastOnce, true, offline).await;
             let _ = c.disconnect().await;
@@ -1078,7 +1085,10 @@ impl Task {
     }
 
     fn on_status(&mut self, node: &str, m: &inbox::Incoming) {
-        let Ok(mut status) = serde_json::from_slice::<Status>(&m.payload) else {
+        self.refresh_trust();
+        let verified = self.trust.verify_own(&m.topic, node, &m.payload);
+        let body = trust::body_of(&m.payload);
+        let Ok(mut status) = serde_json::from_slice::<Status>(&body) else {
             self.counters.malformed.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(node, "fleet: unreadable status");
             return;
@@ -1116,6 +1126,7 @@ impl Task {
                 clock_offset_ms: est.map(|e| e.0),
                 clock_error_ms: est.map(|e| e.1),
                 same_config: same,
+                verified,
             },
         );
     }
@@ -1644,6 +1655,7 @@ impl Task {
                     clock_offset_ms: Some(0.0),
                     clock_error_ms: Some(0.0),
                     same_config: Some(true),
+                    verified: None,
                 },
             );
             if !view.connected {
@@ -1656,16 +1668,12 @@ impl Task {
             power_w: status.power_w,
             tonight_kwh: status.tonight_kwh,
         };
-        self.publish(
-            self.topics.status(&self.opts.node),
-            true,
-            serde_json::to_vec(&status).unwrap_or_default(),
-        );
-        self.publish(
-            self.topics.energy(&self.opts.node),
-            true,
-            serde_json::to_vec(&energy).unwrap_or_default(),
-        );
+        let topic = self.topics.status(&self.opts.node);
+        let body = serde_json::to_string(&status).unwrap_or_default();
+        self.publish(topic.clone(), true, self.own_payload(&topic, body));
+        let topic = self.topics.energy(&self.opts.node);
+        let body = serde_json::to_string(&energy).unwrap_or_default();
+        self.publish(topic.clone(), true, self.own_payload(&topic, body));
         let nonce = self.next_version();
         self.ping = Some((nonce, Instant::now()));
         self.publish(
@@ -1678,11 +1686,14 @@ impl Task {
 
     fn publish_alarms(&self) {
         let list = bounded_alarms(&self.opts.node, self.opts.alarms.active());
-        self.publish(
-            self.topics.alarms(&self.opts.node),
-            true,
-            serde_json::to_vec(&list).unwrap_or_default(),
-        );
+        let topic = self.topics.alarms(&self.opts.node);
+        let body = serde_json::to_string(&list).unwrap_or_default();
+        self.publish(topic.clone(), true, self.own_payload(&topic, body));
+    }
+
+    /// A status, energy or alarms message of this node: signed when it has a key.
+    fn own_payload(&self, topic: &str, body: String) -> Vec<u8> {
+        trust::maybe_sign(self.key.as_ref(), &self.opts.node, topic, body)
     }
 }
 
@@ -1863,6 +1874,9 @@ pub struct NodeSnapshot {
     pub energy: Option<wire::Energy>,
     /// Its alarms message (`{node, active, total, truncated}`), if any.
     pub alarms: Option<serde_json::Value>,
+    /// Whether its status verifies against its listed key (None: the
+    /// fleet does not sign, or no site keys were given).
+    pub verified: Option<bool>,
 }
 
 /// Every node's retained status and energy as the broker holds them,
@@ -1872,7 +1886,7 @@ pub async fn snapshot(
     spec: &FleetSpec,
     wait: Duration,
 ) -> Result<BTreeMap<String, (Status, Option<wire::Energy>)>, String> {
-    Ok(snapshot_full(spec, wait)
+    Ok(snapshot_full(spec, wait, None)
         .await?
         .into_iter()
         .map(|(n, s)| (n, (s.status, s.energy)))
@@ -1885,6 +1899,7 @@ pub async fn snapshot(
 pub async fn snapshot_full(
     spec: &FleetSpec,
     wait: Duration,
+    trust: Option<&trust::Trust>,
 ) -> Result<BTreeMap<String, NodeSnapshot>, String> {
     let topics = Topics::new(&spec.topic_root, &spec.topic_site);
     let mqtt = mqtt_options(spec, format!("nightscape-cli-{}", std::process::id()), None)?;
@@ -1914,26 +1929,29 @@ pub async fn snapshot_full(
                 if p.payload.len() > MAX_MESSAGE_BYTES {
                     continue;
                 }
+                let body = trust::body_of(&p.payload);
                 match topics.split(&p.topic) {
                     Some(("status", node)) => {
-                        if let Ok(s) = serde_json::from_slice::<Status>(&p.payload) {
+                        if let Ok(s) = serde_json::from_slice::<Status>(&body) {
                             out.insert(
                                 node.to_string(),
                                 NodeSnapshot {
                                     status: s,
                                     energy: None,
                                     alarms: None,
+                                    verified: trust
+                                        .and_then(|t| t.verify_own(&p.topic, node, &p.payload)),
                                 },
                             );
                         }
                     }
                     Some(("energy", node)) => {
-                        if let Ok(e) = serde_json::from_slice::<wire::Energy>(&p.payload) {
+                        if let Ok(e) = serde_json::from_slice::<wire::Energy>(&body) {
                             energy.insert(node.to_string(), e);
                         }
                     }
                     Some(("alarms", node)) => {
-                        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&p.payload) {
+                        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) {
                             alarms.insert(node.to_string(), v);
                         }
                     }

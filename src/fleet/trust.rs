@@ -94,6 +94,22 @@ pub fn sign(key: &SigningKey, signer: &str, topic: &str, body: String) -> Vec<u8
     .unwrap_or_default()
 }
 
+/// `body` signed by `signer` when there is a key, else as it is.
+pub fn maybe_sign(key: Option<&SigningKey>, signer: &str, topic: &str, body: String) -> Vec<u8> {
+    match key {
+        Some(k) => sign(k, signer, topic, body),
+        None => body.into_bytes(),
+    }
+}
+
+/// The message inside an envelope (or the payload, if it is not one).
+pub fn body_of(payload: &[u8]) -> Vec<u8> {
+    match Signed::parse(payload) {
+        Some(env) => env.body.into_bytes(),
+        None => payload.to_vec(),
+    }
+}
+
 /// Why a command was refused (the alarm says which).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
@@ -183,6 +199,18 @@ impl Trust {
         key.verify(&wire::signed_bytes(topic, &env.body), &sig)
             .map_err(|_| Refusal::BadSignature)?;
         Ok((env.body.into_bytes(), Some(env.signer)))
+    }
+
+    /// Whether a node's own message (status, energy, alarms) on `topic`
+    /// is signed by that node's listed key; None when the fleet does not sign.
+    pub fn verify_own(&self, topic: &str, node: &str, payload: &[u8]) -> Option<bool> {
+        if !self.required {
+            return None;
+        }
+        Some(matches!(
+            (self.open(topic, payload), self.keys.get(node)),
+            (Ok((_, Some(signer))), Some((_, None))) if signer == node
+        ))
     }
 
     /// Whether `signer` may issue `cmd` (nodes: anything; other signers:

@@ -131,12 +131,9 @@ fn fleet_clock_offsets_restarts_and_status() {
     let v = fleet_status(&f);
     for n in ["a", "b"] {
         assert!(v[n]["last_seen"].is_string(), "{v}");
-        assert!(
-            v[n]["clock_offset_ms"]
-                .as_f64()
-                .is_some_and(|o| o.abs() < 5.0),
-            "{v}"
-        );
+        // The peers' own measure (its error bound is in /api/fleet).
+        assert!(v[n]["clock_offset_ms"].as_f64().is_some(), "{v}");
+        assert_eq!(v[n]["verified"], Value::Null, "{v}");
         assert!(v[n]["alarms"].is_array(), "{v}");
         assert!(v[n]["power_w"].as_f64().is_some(), "{v}");
     }

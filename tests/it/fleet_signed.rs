@@ -261,4 +261,36 @@ fn fleet_signed_commands_refuse_forgeries_and_obey_the_city() {
             );
         }
     }
+
+    // Status messages are signed too: `fleet status` vouches for A and B
+    // and marks a status for C that nobody signed.
+    client.publish_all(&[(
+        format!("{ROOT}/status/c"),
+        serde_json::to_vec(&json!({"node": "c", "online": true, "at": crate::fleet::AT})).unwrap(),
+    )]);
+    let out = Command::new(env!("CARGO_BIN_EXE_nightscape"))
+        .args([
+            "fleet", "status", "--format", "json", "--wait", "1.5s", "--site",
+        ])
+        .arg(&f.site)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["a"]["verified"], json!(true), "{v}");
+    assert_eq!(v["b"]["verified"], json!(true), "{v}");
+    assert_eq!(v["c"]["verified"], json!(false), "{v}");
+    assert!(
+        wait_until(Duration::from_secs(5), || get(
+            &agent,
+            &format!("{a}/api/fleet")
+        )
+        .is_some_and(|v| v["nodes"]["c"]["verified"] == json!(false)
+            && v["nodes"]["b"]["verified"] == json!(true))),
+        "node A does not mark C's unsigned status"
+    );
 }
