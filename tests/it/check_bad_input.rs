@@ -1647,6 +1647,15 @@ mod one_edit {
                 at: "-30",
                 says: "power_w must be zero or more",
             },
+            // A group misspelled where it is defined: one error there, not
+            // one at each of the three shows and the energy budget naming it.
+            Case {
+                file: "shows/site.toml",
+                from: "searchlights = [\"searchlight-*\"]",
+                to: "searchlight = [\"searchlight-*\"]",
+                at: "[\"searchlight-*\"]",
+                says: "group `searchlight`: 4 places name `searchlights` instead (",
+            },
             // A misspelled required key: the unknown key with its
             // did-you-mean, not "missing field" as well.
             Case {

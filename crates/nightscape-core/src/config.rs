@@ -100,6 +100,66 @@ fn drop_missing_named_by_a_typo(diags: &mut Diagnostics) {
     diags.items.retain(|_| keep.next().unwrap_or(true));
 }
 
+/// A group whose name is misspelled where it is defined is one mistake,
+/// which every place naming it would report ("target `searchlights`
+/// matches no fixture …; did you mean `searchlight`?"). When two or more
+/// places name the same unknown name and suggest the same defined group,
+/// they are replaced by one error at that group's definition.
+fn one_misspelled_group(site: &Site, diags: &mut Diagnostics) {
+    // (unknown name, suggested name) of an error about a name that
+    // matches nothing.
+    let unknown = |d: &crate::diag::Diagnostic| -> Option<(String, String)> {
+        let m = &d.message;
+        if d.severity != crate::diag::Severity::Error
+            || !(m.contains("matches no fixture") || m.starts_with("unknown group `"))
+        {
+            return None;
+        }
+        let named = m.split('`').nth(1)?;
+        let hint = m.split("did you mean `").nth(1)?.split('`').next()?;
+        Some((named.to_string(), hint.to_string()))
+    };
+    let mut by_name: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
+    for (i, d) in diags.items.iter().enumerate() {
+        if let Some(key) = unknown(d) {
+            by_name.entry(key).or_default().push(i);
+        }
+    }
+    let mut drop = vec![false; diags.items.len()];
+    let mut merged = Vec::new();
+    for ((named, group), places) in by_name {
+        let Some(span) = site.group_span(&group) else {
+            continue;
+        };
+        if places.len() < 2 || site.groups.contains_key(&named) {
+            continue;
+        }
+        let list: Vec<String> = places
+            .iter()
+            .map(|&i| {
+                let d = &diags.items[i];
+                format!("{}:{}:{}", d.path.display(), d.line, d.col)
+            })
+            .collect();
+        for &i in &places {
+            drop[i] = true;
+        }
+        merged.push((
+            span,
+            format!(
+                "group `{group}`: {} places name `{named}` instead ({}); did you mean `{named}`?",
+                places.len(),
+                list.join(", ")
+            ),
+        ));
+    }
+    let mut keep = drop.iter().map(|d| !d);
+    diags.items.retain(|_| keep.next().unwrap_or(true));
+    for (span, message) in merged {
+        diags.error(&site.source, span, message);
+    }
+}
+
 fn compile_all(sources: Sources, mut diags: Diagnostics) -> Result<Config, Diagnostics> {
     let Sources {
         folder,
@@ -179,6 +239,7 @@ fn compile_all(sources: Sources, mut diags: Diagnostics) -> Result<Config, Diagn
         &mut diags,
     );
     let energy = crate::energy::config::parse(&site.source, &site, &mut diags);
+    one_misspelled_group(&site, &mut diags);
     if diags.has_errors() {
         return Err(diags);
     }
@@ -325,6 +386,21 @@ mod tests {
                 "name = \"rgb\"\npowr_w = 10\n[[modes]]\nname = \"3ch\"\nchannels = [\"red\", \"green\", \"blue\"]\n",
                 EVENING,
                 &["t/fixtures/rgb.toml:2:1: unknown field `powr_w`; did you mean `power_w`?"],
+            ),
+            // A group misspelled where it is defined: one error there, not
+            // one at every place naming it.
+            (
+                &[("lit = [", "lt = [")],
+                RGB,
+                "[[layers]]\ntarget = \"lit\"\neffect = \"solid\"\n[[layers]]\ntarget = \"lit\"\neffect = \"solid\"\ncolor = \"red\"\n",
+                &["t/site.toml:28:6: group `lt`: 2 places name `lit` instead (t/evening.toml:2:10, t/evening.toml:5:10); did you mean `lit`?"],
+            ),
+            // Named once: that place is the likelier mistake.
+            (
+                &[],
+                RGB,
+                "[[layers]]\ntarget = \"lt\"\neffect = \"solid\"\n",
+                &["t/evening.toml:2:10: target `lt` matches no fixture, group or glob in the site; did you mean `lit`?"],
             ),
             // A broken profile: said in its file, once.
             (

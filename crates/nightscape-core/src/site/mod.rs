@@ -296,6 +296,8 @@ pub struct Site {
     /// What the patch lacks because of problems already reported (a
     /// broken profile): targets naming it are follow-ons, not problems.
     unpatched: FailedPatch,
+    /// Where each group's members are written in the site file.
+    group_spans: BTreeMap<String, Range<usize>>,
 }
 
 impl Site {
@@ -321,6 +323,11 @@ impl Site {
     /// broken profile, a group of them): then it is not reported again.
     pub(crate) fn names_unpatched(&self, target: &str) -> bool {
         self.unpatched.names(target)
+    }
+
+    /// Where group `name`'s members are written in the site file.
+    pub(crate) fn group_span(&self, name: &str) -> Option<Range<usize>> {
+        self.group_spans.get(name).cloned()
     }
 
     pub fn fixture_by_name(&self, name: &str) -> Option<u32> {
@@ -1998,6 +2005,11 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
         artnet,
         fixture_index,
         unpatched: failed,
+        group_spans: raw
+            .groups
+            .iter()
+            .map(|(name, members)| (name.clone(), members.span()))
+            .collect(),
     };
 
     // Groups may name other groups (in any order), fixtures, or globs.
