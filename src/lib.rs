@@ -16,6 +16,7 @@ pub mod daemon;
 pub mod energy;
 pub mod fleet;
 pub mod output;
+pub mod rdm;
 pub mod preview;
 pub mod store;
 

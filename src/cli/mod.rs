@@ -5,6 +5,7 @@
 //! designer can act on, and exit codes follow the contract (1 on any error).
 
 mod check;
+mod devices;
 mod energy;
 mod fleet;
 pub mod generate;
@@ -49,6 +50,9 @@ pub enum Command {
     Render(render::RenderArgs),
     /// Find Art-Net nodes by ArtPoll and list them beside what the site sends.
     Nodes(nodes::NodesArgs),
+    /// Find the RDM devices behind Art-Net nodes (identity, address, hours,
+    /// sensors) and, with a site, check them against the patch.
+    Devices(devices::DevicesArgs),
     /// Draw the site for designers: a moment (--at, PNG/SVG), a whole night
     /// (--night, PNG/HTML) or an animation (--from --to, GIF). Sends nothing.
     Preview(preview::PreviewArgs),
@@ -188,6 +192,7 @@ pub fn main() -> Result<i32> {
         Command::New(args) => new::new(&cli.site, &args),
         Command::Schema(args) => schema::schema(&args),
         Command::Nodes(args) => nodes::nodes(&cli.site, &args),
+        Command::Devices(args) => devices::devices(&cli.site, given_site.is_some(), &args),
         Command::Schedule(args) => schedule::schedule(&cli.site, &args),
         Command::Energy(args) => energy::energy(&cli.site, &args),
         Command::GenerateSite(args) => generate::generate_site(&args),

@@ -404,6 +404,220 @@ pub fn encode_controller_reply(n: &NodeInfo, buf: &mut [u8; ARTPOLLREPLY_LEN]) -
     len
 }
 
+// ---- Art-Net 4 RDM: ArtTodRequest, ArtTodData, ArtTodControl, ArtRdm ----
+//
+// Layouts (Art-Net 4 spec, "RDM Support"): every packet starts with ID,
+// OpCode (LE), ProtVer (BE). Byte 21 is Net (bits 14-8 of the
+// Port-Address), and the packets name a universe by the low byte of the
+// Port-Address (sub-net << 4 | universe). ArtRdm carries the RDM message
+// without its START code.
+
+pub const OP_TOD_REQUEST: u16 = 0x8000;
+pub const OP_TOD_DATA: u16 = 0x8100;
+pub const OP_TOD_CONTROL: u16 = 0x8200;
+pub const OP_RDM: u16 = 0x8300;
+/// ArtTodRequest with one address: header (24) + 1.
+pub const TOD_REQUEST_MIN_LEN: usize = 24;
+pub const TOD_DATA_HEADER_LEN: usize = 28;
+pub const TOD_CONTROL_LEN: usize = 24;
+pub const RDM_HEADER_LEN: usize = 24;
+/// RdmVer for RDM standard V1.0.
+pub const RDM_VERSION: u8 = 0x01;
+/// ArtTodData CommandResponse: the full table (0x00) or "not available".
+pub const TOD_FULL: u8 = 0x00;
+pub const TOD_NAK: u8 = 0xFF;
+/// Most UIDs one ArtTodData carries.
+pub const TOD_MAX_UIDS: usize = 200;
+
+/// ArtTodControl commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TodCommand {
+    None,
+    /// Forget the table and run a full discovery.
+    Flush,
+    /// End of incremental discovery (Art-Net 4).
+    End,
+    IncrementalOn,
+    IncrementalOff,
+    Other(u8),
+}
+
+impl TodCommand {
+    pub fn byte(self) -> u8 {
+        match self {
+            TodCommand::None => 0,
+            TodCommand::Flush => 1,
+            TodCommand::End => 2,
+            TodCommand::IncrementalOn => 3,
+            TodCommand::IncrementalOff => 4,
+            TodCommand::Other(b) => b,
+        }
+    }
+    pub fn from_byte(b: u8) -> TodCommand {
+        match b {
+            0 => TodCommand::None,
+            1 => TodCommand::Flush,
+            2 => TodCommand::End,
+            3 => TodCommand::IncrementalOn,
+            4 => TodCommand::IncrementalOff,
+            o => TodCommand::Other(o),
+        }
+    }
+}
+
+/// Split a 15-bit Port-Address into (Net, low byte).
+pub fn port_address_parts(port_address: u16) -> (u8, u8) {
+    (
+        ((port_address >> 8) & 0x7f) as u8,
+        (port_address & 0xff) as u8,
+    )
+}
+
+/// Join Net and the low byte back into a 15-bit Port-Address.
+pub fn port_address(net: u8, low: u8) -> u16 {
+    (u16::from(net & 0x7f) << 8) | u16::from(low)
+}
+
+fn rdm_header(buf: &mut Vec<u8>, opcode: u16) {
+    buf.clear();
+    buf.extend_from_slice(&ID);
+    buf.extend_from_slice(&opcode.to_le_bytes());
+    buf.extend_from_slice(&PROTOCOL_VERSION.to_be_bytes());
+    buf.resize(24, 0);
+}
+
+fn check_rdm(b: &[u8], opcode: u16, need: usize) -> Result<(), WireError> {
+    check_header(b, opcode)?;
+    if b.len() < need {
+        return Err(WireError::TooShort { need, got: b.len() });
+    }
+    Ok(())
+}
+
+/// ArtTodRequest: ask a node for its table of devices on the given
+/// Port-Addresses (all in one Net; at most 32). Command 0 = TodFull.
+pub fn encode_tod_request(port_addresses: &[u16], buf: &mut Vec<u8>) -> usize {
+    rdm_header(buf, OP_TOD_REQUEST);
+    let list = &port_addresses[..port_addresses.len().min(32)];
+    let net = list.first().map(|&p| port_address_parts(p).0).unwrap_or(0);
+    buf[21] = net;
+    buf[22] = 0;
+    buf[23] = list.len() as u8;
+    buf.truncate(24);
+    buf.extend(list.iter().map(|&p| port_address_parts(p).1));
+    buf.len()
+}
+
+/// The Port-Addresses an ArtTodRequest asks for.
+pub fn parse_tod_request(b: &[u8]) -> Result<Vec<u16>, WireError> {
+    check_rdm(b, OP_TOD_REQUEST, TOD_REQUEST_MIN_LEN)?;
+    let count = usize::from(b[23]).min(32);
+    let have = b.len() - 24;
+    Ok(b[24..24 + count.min(have)]
+        .iter()
+        .map(|&low| port_address(b[21], low))
+        .collect())
+}
+
+/// One ArtTodData packet: a block of a node's table of devices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TodData {
+    pub rdm_version: u8,
+    /// Physical port 1..4.
+    pub port: u8,
+    pub bind_index: u8,
+    /// 15-bit Port-Address of the port.
+    pub port_address: u16,
+    /// [`TOD_FULL`] or [`TOD_NAK`].
+    pub command_response: u8,
+    /// UIDs in the whole table (all blocks).
+    pub uid_total: u16,
+    /// Index of this block, from 0.
+    pub block: u8,
+    pub uids: Vec<super::rdm::Uid>,
+}
+
+pub fn encode_tod_data(t: &TodData, buf: &mut Vec<u8>) -> usize {
+    rdm_header(buf, OP_TOD_DATA);
+    let (net, low) = port_address_parts(t.port_address);
+    let uids = &t.uids[..t.uids.len().min(TOD_MAX_UIDS)];
+    buf[12] = t.rdm_version;
+    buf[13] = t.port;
+    buf[20] = t.bind_index;
+    buf[21] = net;
+    buf[22] = t.command_response;
+    buf[23] = low;
+    buf.extend_from_slice(&t.uid_total.to_be_bytes());
+    buf.push(t.block);
+    buf.push(uids.len() as u8);
+    for u in uids {
+        buf.extend_from_slice(&u.to_bytes());
+    }
+    buf.len()
+}
+
+/// Parse ArtTodData. A UidCount larger than the bytes present is cut to
+/// the whole UIDs that are there (a short packet loses devices, it does not
+/// invent them).
+pub fn parse_tod_data(b: &[u8]) -> Result<TodData, WireError> {
+    check_rdm(b, OP_TOD_DATA, TOD_DATA_HEADER_LEN)?;
+    let count = usize::from(b[27]).min((b.len() - TOD_DATA_HEADER_LEN) / 6);
+    let uids = b[TOD_DATA_HEADER_LEN..TOD_DATA_HEADER_LEN + count * 6]
+        .chunks_exact(6)
+        .map(|c| super::rdm::Uid::from_bytes([c[0], c[1], c[2], c[3], c[4], c[5]]))
+        .collect();
+    Ok(TodData {
+        rdm_version: b[12],
+        port: b[13],
+        bind_index: b[20],
+        port_address: port_address(b[21], b[23]),
+        command_response: b[22],
+        uid_total: u16::from_be_bytes([b[24], b[25]]),
+        block: b[26],
+        uids,
+    })
+}
+
+/// ArtTodControl: `Flush` makes the node forget its table and rediscover.
+pub fn encode_tod_control(port_address: u16, cmd: TodCommand, buf: &mut Vec<u8>) -> usize {
+    rdm_header(buf, OP_TOD_CONTROL);
+    let (net, low) = port_address_parts(port_address);
+    buf[21] = net;
+    buf[22] = cmd.byte();
+    buf[23] = low;
+    buf.len()
+}
+
+pub fn parse_tod_control(b: &[u8]) -> Result<(u16, TodCommand), WireError> {
+    check_rdm(b, OP_TOD_CONTROL, TOD_CONTROL_LEN)?;
+    Ok((port_address(b[21], b[23]), TodCommand::from_byte(b[22])))
+}
+
+/// ArtRdm: one RDM message for a universe. `rdm` is the message with or
+/// without its START code (as `rdm::encode` writes it); the START code is
+/// dropped on the wire, as Art-Net requires.
+pub fn encode_artrdm(port_address: u16, rdm: &[u8], buf: &mut Vec<u8>) -> usize {
+    rdm_header(buf, OP_RDM);
+    let (net, low) = port_address_parts(port_address);
+    buf[12] = RDM_VERSION;
+    buf[21] = net;
+    buf[22] = 0; // ArProcess
+    buf[23] = low;
+    let body = match rdm.first() {
+        Some(&super::rdm::START_CODE) => &rdm[1..],
+        _ => rdm,
+    };
+    buf.extend_from_slice(body);
+    buf.len()
+}
+
+/// An ArtRdm packet: its Port-Address and the RDM message bytes (without
+/// START code; decode them with `rdm::decode`).
+pub fn parse_artrdm(b: &[u8]) -> Result<(u16, &[u8]), WireError> {
+    check_rdm(b, OP_RDM, RDM_HEADER_LEN)?;
+    Ok((port_address(b[21], b[23]), &b[RDM_HEADER_LEN..]))
+}
+
 #[cfg(test)]
 mod controller_tests {
     use super::*;
@@ -831,6 +1045,102 @@ mod tests {
             }
             b.truncate(207 + rng.below(33));
             let _ = parse_artpollreply(&b).map(|n| n.output_universes());
+        }
+    }
+}
+
+#[cfg(test)]
+mod rdm_packet_tests {
+    use super::super::rdm::{self, CommandClass, Message, Uid};
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn tod_request_layout() {
+        let mut buf = Vec::new();
+        let n = encode_tod_request(&[0x0123], &mut buf);
+        assert_eq!(n, 25);
+        assert_eq!(&buf[..8], b"Art-Net\0");
+        assert_eq!(&buf[8..10], &[0x00, 0x80]);
+        assert_eq!(&buf[10..12], &[0, 14]);
+        assert_eq!((buf[21], buf[22], buf[23], buf[24]), (1, 0, 1, 0x23));
+        assert_eq!(parse_tod_request(&buf), Ok(vec![0x0123]));
+    }
+
+    #[test]
+    fn tod_data_round_trip_and_short_packet() {
+        let t = TodData {
+            rdm_version: 1,
+            port: 1,
+            bind_index: 1,
+            port_address: 0x0201,
+            command_response: TOD_FULL,
+            uid_total: 6,
+            block: 0,
+            uids: (0..6).map(|i| Uid::new(0x7a70, 0xffff_ff00 + i)).collect(),
+        };
+        let mut buf = Vec::new();
+        assert_eq!(encode_tod_data(&t, &mut buf), 28 + 36);
+        assert_eq!(buf[27], 6);
+        assert_eq!(parse_tod_data(&buf), Ok(t.clone()));
+        // A packet cut mid-UID keeps only the whole UIDs.
+        let cut = parse_tod_data(&buf[..28 + 15]).unwrap();
+        assert_eq!(cut.uids, t.uids[..2]);
+        assert!(parse_tod_data(&buf[..27]).is_err());
+        assert!(matches!(
+            parse_tod_request(&buf),
+            Err(WireError::WrongOpCode { .. })
+        ));
+    }
+
+    #[test]
+    fn tod_control_and_artrdm() {
+        let mut buf = Vec::new();
+        encode_tod_control(0x7f05, TodCommand::Flush, &mut buf);
+        assert_eq!(buf.len(), 24);
+        assert_eq!(parse_tod_control(&buf), Ok((0x7f05, TodCommand::Flush)));
+        let mut msg = Vec::new();
+        let m = Message::request(
+            Uid::new(0x7a70, 1),
+            Uid::new(0x4e53, 1),
+            1,
+            CommandClass::Get,
+            rdm::pid::DEVICE_INFO,
+            &[],
+        );
+        rdm::encode(&m, &mut msg).unwrap();
+        let n = encode_artrdm(1, &msg, &mut buf);
+        assert_eq!(n, 24 + msg.len() - 1, "START code dropped");
+        assert_eq!(buf[24], rdm::SUB_START_CODE);
+        let (pa, body) = parse_artrdm(&buf).unwrap();
+        assert_eq!(pa, 1);
+        assert_eq!(rdm::decode(body), Ok(m));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn rdm_packets_never_panic(tail in proptest::collection::vec(any::<u8>(), 0..1300), op in 0usize..4) {
+            let mut b = Vec::from(&ID[..]);
+            b.extend_from_slice(&[OP_TOD_REQUEST, OP_TOD_DATA, OP_TOD_CONTROL, OP_RDM][op].to_le_bytes());
+            b.extend_from_slice(&tail);
+            let _ = parse_tod_request(&b);
+            let _ = parse_tod_data(&b);
+            let _ = parse_tod_control(&b);
+            if let Ok((_, body)) = parse_artrdm(&b) {
+                let _ = rdm::decode(body);
+            }
+        }
+
+        #[test]
+        fn tod_data_round_trips(pa in 0u16..0x8000, total in any::<u16>(), block in any::<u8>(),
+                                ids in proptest::collection::vec(any::<[u8; 6]>(), 0..=200)) {
+            let t = TodData { rdm_version: 1, port: 1, bind_index: 0, port_address: pa,
+                command_response: TOD_FULL, uid_total: total, block,
+                uids: ids.into_iter().map(Uid::from_bytes).collect() };
+            let mut buf = Vec::new();
+            encode_tod_data(&t, &mut buf);
+            prop_assert_eq!(parse_tod_data(&buf), Ok(t));
         }
     }
 }

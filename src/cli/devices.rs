@@ -1,0 +1,381 @@
+//! `nightscape devices`: find the RDM devices (fixtures) behind Art-Net
+//! nodes and list what they report: identity, DMX address and footprint,
+//! personality, lamp and device hours, status messages and sensors.
+//!
+//! For each universe it sends ArtTodRequest to the node, collects the
+//! node's table of devices (ArtTodData) and GETs each device's parameters
+//! over ArtRdm (see `crate::rdm`). Which node and universe: `--target` and
+//! `--universe`, or, without them, every Art-Net output of the site.
+//!
+//! With a site (`--site` given, or one found in the default place) it
+//! also verifies the patch: every device is matched to the site's fixture
+//! at that universe and address, and each mismatch comes with a one-line
+//! fix. Exit status: 0 when every universe answered with a table of
+//! devices and the patch (if checked) agrees; 1 otherwise.
+
+use crate::config;
+use crate::rdm::{self, Device, Discovery, Options};
+use crate::site::{OutputKind, Site};
+use crate::units::parse_duration;
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, ValueEnum, Default)]
+pub enum Format {
+    #[default]
+    Table,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct DevicesArgs {
+    /// Art-Net universe (15-bit Port-Address, as on the wire) to discover.
+    /// Default: every universe the site's Art-Net outputs send.
+    #[arg(long)]
+    pub universe: Option<u16>,
+    /// The node to ask (port 6454 unless given). Default: the site's
+    /// Art-Net output targets.
+    #[arg(long, value_parser = parse_target)]
+    pub target: Option<SocketAddr>,
+    /// Where to listen for replies (nodes answer on port 6454).
+    #[arg(long, default_value = "0.0.0.0:6454")]
+    pub listen: SocketAddr,
+    /// How long to wait for a node's table of devices ("3s"; at most 60 s).
+    #[arg(long, default_value = "3s", value_parser = parse_timeout)]
+    pub timeout: Duration,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let secs = parse_duration(s)?;
+    if !(secs > 0.0 && secs <= 60.0) {
+        return Err(format!("timeout {s} must be more than 0 and at most 60 s"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn parse_target(s: &str) -> Result<SocketAddr, String> {
+    let t = s.trim();
+    if let Ok(a) = t.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    if let Ok(ip) = t.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, 6454));
+    }
+    (t, 6454)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.find(|a| a.is_ipv4()))
+        .ok_or_else(|| format!("`{s}` is not an address: write an IP like \"10.0.4.20\""))
+}
+
+/// One universe to discover: the node, the wire universe, and the site
+/// universe it carries (for the patch check).
+#[derive(Debug, Clone, Copy)]
+struct Job {
+    target: SocketAddr,
+    wire: u16,
+    site_universe: Option<u16>,
+}
+
+/// How a device or fixture stands against the patch.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PatchState {
+    Matched,
+    Unmatched,
+    Missing,
+    Mismatched,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PatchEntry {
+    pub state: PatchState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fixture: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    pub universe: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<u16>,
+    /// What to do about it (empty when matched).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub fix: String,
+}
+
+/// Match the devices found on one site universe to the site's fixtures
+/// there: by start address (and footprint), else by a label naming the
+/// fixture.
+pub(crate) fn verify(site: &Site, universe: u16, devices: &[Device]) -> Vec<PatchEntry> {
+    let fixtures: Vec<(&str, u16, u16)> = site
+        .fixtures
+        .iter()
+        .filter(|f| f.universe == universe)
+        .map(|f| {
+            let fp = site
+                .profiles
+                .get(f.profile)
+                .and_then(|p| p.modes.get(f.mode))
+                .map_or(0, |m| m.footprint);
+            (f.name.as_str(), f.address, fp)
+        })
+        .collect();
+    let mut used = vec![false; fixtures.len()];
+    let mut out = Vec::new();
+    for d in devices {
+        let uid = d.uid.to_string();
+        let by_addr = d
+            .dmx_address
+            .and_then(|a| fixtures.iter().position(|f| f.1 == a));
+        let by_label = d.label.as_deref().and_then(|l| {
+            fixtures
+                .iter()
+                .position(|f| f.0.eq_ignore_ascii_case(l.trim()))
+        });
+        let entry = |state, i: Option<usize>, fix: String| PatchEntry {
+            state,
+            fixture: i.map(|i| fixtures[i].0.to_string()),
+            uid: Some(uid.clone()),
+            universe,
+            address: d.dmx_address,
+            fix,
+        };
+        match (by_addr, by_label) {
+            (Some(i), _) => {
+                used[i] = true;
+                let (name, addr, fp) = fixtures[i];
+                match d.footprint {
+                    Some(got) if fp != 0 && got != fp => out.push(entry(
+                        PatchState::Mismatched,
+                        Some(i),
+                        format!(
+                            "{uid} at {universe}.{addr} uses {got} channels but {name}'s mode uses {fp}: \
+                             set the fixture's personality to the {fp}-channel mode, or change the mode in the site"
+                        ),
+                    )),
+                    _ => out.push(entry(PatchState::Matched, Some(i), String::new())),
+                }
+            }
+            (None, Some(i)) => {
+                used[i] = true;
+                let (name, addr, _) = fixtures[i];
+                let at = d
+                    .dmx_address
+                    .map_or("no address".to_string(), |a| format!("address {a}"));
+                out.push(entry(
+                    PatchState::Mismatched,
+                    Some(i),
+                    format!(
+                        "{name} ({uid}) answers at {at} but the site patches it at {universe}.{addr}: \
+                         set its DMX start address to {addr}"
+                    ),
+                ));
+            }
+            (None, None) => out.push(entry(
+                PatchState::Unmatched,
+                None,
+                match d.dmx_address {
+                    Some(a) => format!(
+                        "{uid} at {universe}.{a} is in no fixture of the site: patch it there, or re-address it"
+                    ),
+                    None => format!("{uid} has no DMX address: it takes no DMX, nothing to patch"),
+                },
+            )),
+        }
+    }
+    for (i, (name, addr, _)) in fixtures.iter().enumerate() {
+        if !used[i] {
+            out.push(PatchEntry {
+                state: PatchState::Missing,
+                fixture: Some(name.to_string()),
+                uid: None,
+                universe,
+                address: Some(*addr),
+                fix: format!(
+                    "{name} at {universe}.{addr} did not answer RDM: check its power and DMX line \
+                     (or it does not do RDM)"
+                ),
+            });
+        }
+    }
+    out
+}
+
+/// The site's Art-Net sends: one job per (target, wire universe).
+fn site_jobs(site: &Site) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    for o in &site.outputs {
+        if let (OutputKind::ArtNet { target, .. }, None) = (&o.kind, &o.host) {
+            for (u, w) in o.universes.iter().zip(&o.wire) {
+                jobs.push(Job {
+                    target: *target,
+                    wire: *w,
+                    site_universe: Some(*u),
+                });
+            }
+        }
+    }
+    jobs
+}
+
+/// The site universe a wire universe on `target` carries.
+fn site_universe_of(site: &Site, target: SocketAddr, wire: u16) -> Option<u16> {
+    let jobs = site_jobs(site);
+    jobs.iter()
+        .find(|j| j.target.ip() == target.ip() && j.wire == wire)
+        .or_else(|| jobs.iter().find(|j| j.wire == wire))
+        .and_then(|j| j.site_universe)
+        .or_else(|| site.universes.contains(&wire).then_some(wire))
+}
+
+pub fn devices(site_dir: &Path, site_given: bool, args: &DevicesArgs) -> Result<i32> {
+    let site = match config::load(site_dir) {
+        Ok(cfg) => Some(cfg.site),
+        Err(d) => {
+            if site_given || args.target.is_none() || args.universe.is_none() {
+                eprint!("{d}");
+                if args.target.is_none() || args.universe.is_none() {
+                    eprintln!("the site did not load; name a node and universe with --target and --universe");
+                    return Ok(1);
+                }
+                eprintln!("warning: the site did not load; the patch is not checked");
+            }
+            None
+        }
+    };
+    let jobs: Vec<Job> = match (args.target, args.universe, &site) {
+        (Some(target), Some(wire), s) => vec![Job {
+            target,
+            wire,
+            site_universe: s.as_ref().and_then(|s| site_universe_of(s, target, wire)),
+        }],
+        (t, u, Some(s)) => site_jobs(s)
+            .into_iter()
+            .filter(|j| t.is_none_or(|t| t.ip() == j.target.ip()))
+            .filter(|j| u.is_none_or(|u| u == j.wire))
+            .collect(),
+        _ => Vec::new(),
+    };
+    if jobs.is_empty() {
+        eprintln!(
+            "nothing to discover: the site has no Art-Net output for that; use --target and --universe \
+             (sACN has no RDM; RDMnet/E1.33 is not supported)"
+        );
+        return Ok(1);
+    }
+    let mut all: Vec<Device> = Vec::new();
+    let mut patch: Vec<PatchEntry> = Vec::new();
+    let mut silent: Vec<String> = Vec::new();
+    for j in &jobs {
+        let opts = Options {
+            listen: args.listen,
+            target: j.target,
+            universe: j.wire,
+            tod_timeout: args.timeout,
+            request_timeout: args.timeout.min(Duration::from_secs(1)),
+        };
+        let found: Discovery = match rdm::discover(&opts) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("{e}");
+                return Ok(1);
+            }
+        };
+        if !found.tod_received {
+            silent.push(format!(
+                "{} universe {}: no table of devices (ArtTodData) within {:.1} s",
+                j.target,
+                j.wire,
+                args.timeout.as_secs_f64()
+            ));
+        } else if found.tod_nak {
+            silent.push(format!(
+                "{} universe {}: the node does not do RDM there (TodNak)",
+                j.target, j.wire
+            ));
+        }
+        if let (Some(s), Some(u), true) = (&site, j.site_universe, found.tod_received) {
+            patch.extend(verify(s, u, &found.devices));
+        }
+        all.extend(found.devices);
+    }
+    for s in &silent {
+        eprintln!("warning: {s}");
+    }
+    let problems = patch.iter().any(|p| p.state != PatchState::Matched);
+    match args.format {
+        Format::Json => {
+            let mut v = serde_json::json!({ "devices": all });
+            if site.is_some() {
+                v["patch"] = serde_json::to_value(&patch)?;
+            }
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        Format::Table => print_table(&all, &patch, site.is_some()),
+    }
+    Ok(if silent.is_empty() && !problems { 0 } else { 1 })
+}
+
+fn print_table(devices: &[Device], patch: &[PatchEntry], with_site: bool) {
+    println!(
+        "{} device{}",
+        devices.len(),
+        if devices.len() == 1 { "" } else { "s" }
+    );
+    let dash = || "-".to_string();
+    for d in devices {
+        println!(
+            "{}  u{} @{}  fp {}  {} / {}  \"{}\"  sw {}  lamp {}h  device {}h",
+            d.uid,
+            d.universe,
+            d.dmx_address.map_or_else(dash, |a| a.to_string()),
+            d.footprint.map_or_else(dash, |a| a.to_string()),
+            d.manufacturer.as_deref().unwrap_or("?"),
+            d.model.as_deref().unwrap_or("?"),
+            d.label.as_deref().unwrap_or(""),
+            d.software.as_deref().unwrap_or("?"),
+            d.lamp_hours.map_or_else(dash, |a| a.to_string()),
+            d.device_hours.map_or_else(dash, |a| a.to_string()),
+        );
+        for s in &d.sensors {
+            let flag = if s.out_of_range() {
+                "  OUT OF RANGE"
+            } else {
+                ""
+            };
+            println!(
+                "    sensor {} {}: {} {} (normal {}..{}){flag}",
+                s.number,
+                s.name,
+                s.value.map_or_else(dash, |v| v.to_string()),
+                s.unit,
+                s.normal[0],
+                s.normal[1]
+            );
+        }
+        for st in &d.status {
+            println!(
+                "    status {} #{} {:?}",
+                st.severity, st.message_id, st.data
+            );
+        }
+        if !d.unanswered.is_empty() {
+            println!("    no answer to: {}", d.unanswered.join(", "));
+        }
+    }
+    if with_site {
+        for p in patch.iter().filter(|p| p.state != PatchState::Matched) {
+            println!("{:?}: {}", p.state, p.fix);
+        }
+        let matched = patch
+            .iter()
+            .filter(|p| p.state == PatchState::Matched)
+            .count();
+        println!("patch: {matched} matched, {} to fix", patch.len() - matched);
+    }
+}
