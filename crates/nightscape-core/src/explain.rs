@@ -31,6 +31,9 @@ pub enum Ground {
     Days(Vec<Weekday>),
     /// The rule has no selectors: it is the default.
     Default,
+    /// An operator forced the mode for this one night (`POST
+    /// /api/tonight/mode`): who, when they said.
+    Forced { by: Option<String> },
 }
 
 /// Why night `date` has its mode.
@@ -299,14 +302,36 @@ pub fn on_top(night: &Night) -> Vec<OnTop> {
 
 /// Night `date` resolved and explained.
 pub fn night(schedule: &Schedule, energy: &EnergyConfig, date: NaiveDate) -> Explained {
-    let night = schedule.night(date);
+    night_forced(schedule, energy, date, None)
+}
+
+/// Night `date` resolved and explained, in the mode an operator forced
+/// for it (`forced`: the mode and who forced it), if any.
+pub fn night_forced(
+    schedule: &Schedule,
+    energy: &EnergyConfig,
+    date: NaiveDate,
+    forced: Option<(&str, Option<&str>)>,
+) -> Explained {
+    let night = schedule.night_in_mode(date, forced.map(|f| f.0));
+    let reason = match forced {
+        Some((mode, by)) => ModeReason::Rule {
+            mode: mode.to_string(),
+            dark: schedule.modes.iter().any(|m| m.name == mode && m.dark),
+            grounds: vec![Ground::Forced {
+                by: by.map(str::to_string),
+            }],
+            excepted: Vec::new(),
+        },
+        None => mode_reason(schedule, date),
+    };
     let overlaps = night.entries.iter().enumerate().any(|(i, a)| {
         night.entries[i + 1..]
             .iter()
             .any(|b| a.start < b.end && b.start < a.end)
     });
     Explained {
-        reason: mode_reason(schedule, date),
+        reason,
         caps: caps(schedule, energy, date),
         on_top: on_top(&night),
         overlaps,
@@ -331,6 +356,10 @@ impl fmt::Display for Ground {
                 write!(f, "weekday rule {}", list.join(", "))
             }
             Ground::Default => f.write_str("default rule (no earlier rule matched)"),
+            Ground::Forced { by: Some(by) } => {
+                write!(f, "forced by an operator ({by}) for this night")
+            }
+            Ground::Forced { by: None } => f.write_str("forced by an operator for this night"),
         }
     }
 }
@@ -515,6 +544,33 @@ end = "22:00"
             mode_reason(&unmatched.schedule, date("2026-11-26")),
             ModeReason::NoRuleMatched
         );
+    }
+
+    /// A forced mode replaces the rules' choice for its night only, selects
+    /// the entries that name it, and the reason says an operator forced it.
+    #[test]
+    fn a_forced_mode_wins_for_its_night() {
+        let extra = format!("{MODES}[[schedule]]\nshow = \"festival\"\nstart = \"19:00\"\nend = \"22:00\"\nmodes = [\"festival\"]\npriority = 5\n");
+        let cfg = config(&extra);
+        let energy = &cfg.energy;
+        let thu = date("2026-11-26");
+        let plain = night(&cfg.schedule, energy, thu);
+        assert_eq!(plain.night.mode, "normal");
+        assert!(!plain.night.forced);
+        assert!(plain.night.entries.iter().all(|p| p.show != "festival"));
+        let forced = night_forced(&cfg.schedule, energy, thu, Some(("festival", Some("ops"))));
+        assert_eq!(forced.night.mode, "festival");
+        assert!(forced.night.forced);
+        assert!(forced.night.entries.iter().any(|p| p.show == "festival"));
+        assert_eq!(
+            forced.reason.to_string(),
+            "festival: forced by an operator (ops) for this night"
+        );
+        // A forced dark mode leaves out entries that do not name it.
+        let dark = night_forced(&cfg.schedule, energy, thu, Some(("dark-day", None)));
+        assert!(dark.night.entries.is_empty());
+        // The next night is untouched.
+        assert_eq!(cfg.schedule.night(date("2026-11-27")).mode, "show-night");
     }
 
     /// Caps with their windows in site time.

@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::control::CompiledControl;
 use crate::engine::{self, ActiveShow, Frame, Limits, Look};
 use chrono::{DateTime, NaiveDate, Utc};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// What should be playing: decided outside the engine (a fixed show now,
@@ -86,27 +86,75 @@ impl Scheduled {
 /// Schedule entries an operator cancelled for one night only ("skip
 /// tonight": rain, an event), keyed by night, entry index in the site file
 /// and show name (so an edit that reorders `[[schedule]]` cannot move a
-/// skip onto another entry). Shared between the API, which persists them,
-/// and the schedule program, which leaves them out.
+/// skip onto another entry), and the modes an operator forced for single
+/// nights ("festival tonight"). Shared between the API, which persists
+/// them, and the schedule program, which leaves skips out and plays a
+/// forced night in its forced mode. Both travel in one handle so the
+/// daemon's shared state needs no second field.
 #[derive(Clone, Default, Debug)]
-pub struct Skips(Arc<RwLock<BTreeSet<(NaiveDate, usize, String)>>>);
+pub struct Skips(Arc<RwLock<NightEdits>>);
+
+#[derive(Default, Debug)]
+struct NightEdits {
+    skips: BTreeSet<(NaiveDate, usize, String)>,
+    modes: BTreeMap<NaiveDate, String>,
+    /// Bumped on every change of `modes`: a program's cached nights were
+    /// resolved in the old modes and must be resolved again.
+    version: u64,
+}
 
 impl Skips {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, NightEdits> {
+        self.0.read().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub fn contains(&self, night: NaiveDate, entry: usize, show: &str) -> bool {
-        let set = self.0.read().unwrap_or_else(|p| p.into_inner());
+        let e = self.read();
         // The common case is an empty set: no allocation per frame.
-        !set.is_empty() && set.contains(&(night, entry, show.to_string()))
+        !e.skips.is_empty() && e.skips.contains(&(night, entry, show.to_string()))
     }
 
     /// Replace the whole set (after the store changed).
     pub fn set(&self, skips: impl IntoIterator<Item = (NaiveDate, usize, String)>) {
-        *self.0.write().unwrap_or_else(|p| p.into_inner()) = skips.into_iter().collect();
+        self.0.write().unwrap_or_else(|p| p.into_inner()).skips = skips.into_iter().collect();
+    }
+
+    /// The mode an operator forced for `night`, if any.
+    pub fn forced_mode(&self, night: NaiveDate) -> Option<String> {
+        let e = self.read();
+        if e.modes.is_empty() {
+            return None;
+        }
+        e.modes.get(&night).cloned()
+    }
+
+    /// Replace every forced mode (after the store changed).
+    pub fn set_modes(&self, modes: impl IntoIterator<Item = (NaiveDate, String)>) {
+        let mut e = self.0.write().unwrap_or_else(|p| p.into_inner());
+        e.modes = modes.into_iter().collect();
+        e.version += 1;
+    }
+
+    /// Changes so far to the forced modes (a cache key).
+    fn modes_version(&self) -> u64 {
+        self.read().version
+    }
+
+    /// Night `d` of `sched`, in the mode forced for it if any.
+    pub fn night(
+        &self,
+        sched: &crate::schedule::plan::Schedule,
+        d: NaiveDate,
+    ) -> crate::schedule::plan::Night {
+        sched.night_in_mode(d, self.forced_mode(d).as_deref())
     }
 }
 
 #[derive(Default)]
 struct NightCache {
-    generation: Option<u64>,
+    /// The configuration's generation and the forced modes' version the
+    /// cached nights were resolved for.
+    generation: Option<(u64, u64)>,
     nights: std::collections::HashMap<chrono::NaiveDate, Vec<crate::schedule::plan::Planned>>,
 }
 
@@ -124,8 +172,9 @@ impl Program for Scheduled {
             Ok(c) => c,
             Err(p) => p.into_inner(),
         };
-        if cache.generation != Some(config.generation) {
-            cache.generation = Some(config.generation);
+        let key = (config.generation, self.skips.modes_version());
+        if cache.generation != Some(key) {
+            cache.generation = Some(key);
             cache.nights.clear();
         }
         // Runs of the same entry that meet at noon are one run to the eye:
@@ -137,7 +186,7 @@ impl Program for Scheduled {
             cache
                 .nights
                 .entry(d)
-                .or_insert_with(|| sched.night(d).entries);
+                .or_insert_with(|| self.skips.night(sched, d).entries);
         }
         let runs = |d: chrono::NaiveDate| cache.nights.get(&d).map(Vec::as_slice).unwrap_or(&[]);
         for d in [prev, night] {

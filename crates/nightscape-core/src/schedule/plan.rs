@@ -359,6 +359,9 @@ pub struct Night {
     pub civil_dawn: Option<DateTime<Utc>>,
     pub polar: Option<Polar>,
     pub mode: String,
+    /// The mode was forced by an operator for this night (not chosen by
+    /// the `[[modes]]` rules).
+    pub forced: bool,
     pub entries: Vec<Planned>,
     /// Entries that could not be placed this night, and why.
     pub skipped: Vec<String>,
@@ -503,11 +506,28 @@ impl Schedule {
 
     /// Resolve night `date`.
     pub fn night(&self, date: NaiveDate) -> Night {
-        let mode = self.mode_of(date);
-        let mode_name = mode
-            .map(|m| m.name.clone())
-            .unwrap_or_else(|| "default".to_string());
-        let dark = mode.is_some_and(|m| m.dark);
+        self.night_in_mode(date, None)
+    }
+
+    /// Resolve night `date` in the mode an operator forced for it (`None`:
+    /// the mode the `[[modes]]` rules choose). A forced name the site does
+    /// not declare (a rule removed since it was forced) still selects the
+    /// entries that name it, and is not dark.
+    pub fn night_in_mode(&self, date: NaiveDate, forced: Option<&str>) -> Night {
+        let (mode_name, dark) = match forced {
+            Some(f) => (
+                f.to_string(),
+                self.modes.iter().any(|m| m.name == f && m.dark),
+            ),
+            None => {
+                let mode = self.mode_of(date);
+                (
+                    mode.map(|m| m.name.clone())
+                        .unwrap_or_else(|| "default".to_string()),
+                    mode.is_some_and(|m| m.dark),
+                )
+            }
+        };
         let (window_start, window_end) = self.window(date);
         let mut entries = Vec::new();
         let mut skipped = Vec::new();
@@ -576,6 +596,7 @@ impl Schedule {
             civil_dawn: ev(next, SunEvent::CivilDawn),
             polar: sun::polar_state(date, self.latitude, self.longitude, self.tz),
             mode: mode_name,
+            forced: forced.is_some(),
             entries,
             skipped,
         }
