@@ -628,6 +628,7 @@ fn browser_daemon_gone_says_so_greys_live_values_disables_controls_and_recovers(
         let banner = c.find(Locator::Id("banner-conn")).await.unwrap().text().await.unwrap();
         assert!(banner.contains("lost the daemon") && banner.contains("cannot know what the lights show"), "{banner}");
         assert!(!banner.contains("keep running"), "{banner}");
+        assert!(banner.contains(" s ago)"), "how long ago: {banner}");
         // Every live value greyed and marked with the time of the last update.
         let stale = js(&c, &format!("return {LIVE}.map(id => {{ const e = document.getElementById(id); return [id, e.getAttribute('data-stale') || '', getComputedStyle(id === 'map-wrap' ? document.getElementById('map') : e).opacity]; }});")).await;
         for v in stale.as_array().unwrap() {

@@ -477,7 +477,7 @@ function renderOffline() {
   // The daemon's own clock at the last status (the header's clock, which
   // may be simulated); the browser's time when no status ever came.
   const at = S.status ? S.status.clock.local.slice(11, 19) : hms(S.lastOk);
-  $("banner-conn").textContent = t("conn_lost", { at });
+  $("banner-conn").textContent = t("conn_lost", { at, ago: S.lastOk ? duration((Date.now() - S.lastOk) / 1000) : "–" });
   for (const e of document.querySelectorAll(".live")) e.setAttribute("data-stale", t("stale_since", { at }));
 }
 async function reloadAll() {
@@ -1088,6 +1088,6 @@ function init() {
   setInterval(() => { if (!S.preview) loadTonight(); }, 60000);
   // The live stream beats at least once a second: silence means trouble
   // even when the socket has not been closed (a frozen daemon, a cable).
-  setInterval(() => { if (S.lastOk && Date.now() - S.lastOk > 2500) setConnected(false); }, 500);
+  setInterval(() => { if (S.lastOk && Date.now() - S.lastOk > 2500) setConnected(false); renderOffline(); }, 500);
 }
 document.addEventListener("DOMContentLoaded", init);
