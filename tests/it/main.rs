@@ -40,6 +40,7 @@ mod output_site;
 mod preview_clip;
 mod properties;
 mod sacn_discovery;
+mod rdm_ola;
 mod scale;
 mod schedule_cli;
 mod schemas;
