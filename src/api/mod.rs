@@ -21,6 +21,7 @@ mod page;
 pub mod schedule_view;
 pub mod service;
 pub mod telemetry;
+pub mod tonight;
 pub mod views;
 
 pub use auth::{Role, Token};
@@ -323,6 +324,11 @@ fn api_routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(console::extend_override))
         .routes(routes!(console::list_skips, console::create_skip))
         .routes(routes!(console::undo_skip))
+        .routes(routes!(
+            tonight::list_forced_modes,
+            tonight::force_mode,
+            tonight::unforce_mode
+        ))
         .routes(routes!(console::energy_forecast))
         .routes(routes!(handlers::metrics))
         .routes(routes!(handlers::healthz))

@@ -29,7 +29,7 @@ use super::ApiError;
 use crate::control::{CompiledControl, ControlState, Map, Master, Override, Scene};
 use crate::daemon::Shared;
 use crate::store::{
-    AuditEntry, IdempotencyKey, Skip, Store, StoreError, StoredReply, IDEMPOTENCY_TTL,
+    AuditEntry, ForcedMode, IdempotencyKey, Skip, Store, StoreError, StoredReply, IDEMPOTENCY_TTL,
 };
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -252,6 +252,7 @@ impl ControlService {
         };
         svc.install(&*svc.inner.lock().await);
         svc.sync_skips().await?;
+        svc.sync_forced_modes().await?;
         Ok(svc)
     }
 
@@ -643,6 +644,99 @@ impl ControlService {
                 .await?;
             svc.sync_skips().await?;
             Ok(done)
+        })
+        .await
+    }
+
+    /// Modes forced for nights from last night on (a night may still be
+    /// running past midnight).
+    pub async fn forced_modes(&self) -> Result<Vec<ForcedMode>, StoreError> {
+        let cfg = self.shared.config();
+        let tonight = cfg.schedule.night_of(self.shared.clock.now());
+        let from = tonight.pred_opt().unwrap_or(tonight);
+        self.store.run(move |s| s.forced_modes(from)).await
+    }
+
+    /// Hand the forced modes in force to the schedule program (they travel
+    /// in the same handle as the skips).
+    async fn sync_forced_modes(&self) -> Result<Vec<ForcedMode>, StoreError> {
+        let forced = self.forced_modes().await?;
+        self.shared
+            .skips
+            .set_modes(forced.iter().map(|f| (f.night, f.mode.clone())));
+        Ok(forced)
+    }
+
+    /// Persist a night's forced mode (replacing one already forced for
+    /// that night) and apply it from the next frame, in a task of its own;
+    /// `respond` builds the answer, stored with `idem` in the same
+    /// transaction as the row.
+    pub async fn force_mode(
+        &self,
+        forced: ForcedMode,
+        audit: AuditEntry,
+        idem: Option<IdempotencyKey>,
+        respond: impl FnOnce(&ForcedMode) -> StoredReply + Send + 'static,
+    ) -> Result<Written<ForcedMode>, ApiError> {
+        let svc = self.clone();
+        detached(async move {
+            let _guard = svc.inner.lock().await;
+            let now = audit.at;
+            if let Some(r) = svc.replay(&idem, now).await? {
+                return Ok(Written::Replayed(r));
+            }
+            let (forced, reply) = svc
+                .store
+                .run(move |s| {
+                    s.with_transaction(|tx| {
+                        let mut forced = forced;
+                        forced.id = Store::force_mode_tx(tx, &forced, &audit)?;
+                        let reply = respond(&forced);
+                        if let Some(k) = &idem {
+                            Store::put_idempotent_reply_tx(tx, k, &reply, now)?;
+                        }
+                        Ok((forced, reply))
+                    })
+                })
+                .await?;
+            svc.sync_forced_modes().await?;
+            Ok(Written::Applied(forced, reply))
+        })
+        .await
+    }
+
+    /// Undo the mode forced for `night`: the `[[modes]]` rules choose again
+    /// from the next frame. `respond` gets whether one was in force; only
+    /// an undo that happened is stored with `idem`.
+    pub async fn unforce_mode(
+        &self,
+        night: chrono::NaiveDate,
+        now: DateTime<Utc>,
+        audit: AuditEntry,
+        idem: Option<IdempotencyKey>,
+        respond: impl FnOnce(bool) -> StoredReply + Send + 'static,
+    ) -> Result<Written<bool>, ApiError> {
+        let svc = self.clone();
+        detached(async move {
+            let _guard = svc.inner.lock().await;
+            if let Some(r) = svc.replay(&idem, now).await? {
+                return Ok(Written::Replayed(r));
+            }
+            let (done, reply) = svc
+                .store
+                .run(move |s| {
+                    s.with_transaction(|tx| {
+                        let done = Store::unforce_mode_tx(tx, night, now, &audit)?;
+                        let reply = respond(done);
+                        if let (true, Some(k)) = (done, &idem) {
+                            Store::put_idempotent_reply_tx(tx, k, &reply, now)?;
+                        }
+                        Ok((done, reply))
+                    })
+                })
+                .await?;
+            svc.sync_forced_modes().await?;
+            Ok(Written::Applied(done, reply))
         })
         .await
     }

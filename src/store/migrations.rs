@@ -129,4 +129,23 @@ pub const MIGRATIONS: &[Migration] = &[
         CREATE UNIQUE INDEX skips_one_per_slot ON skips(night, entry, show) WHERE undone IS NULL;
     "#,
     },
+    Migration {
+        name: "modes forced for one night",
+        sql: r#"
+        -- "Festival tonight": an operator forces one night's mode over the
+        -- [[modes]] rules. Undoing or replacing keeps the row (undone = when),
+        -- so the history is here as well as in the audit log; at most one
+        -- force is in force per night.
+        CREATE TABLE forced_modes (
+            id      INTEGER PRIMARY KEY AUTOINCREMENT,
+            night   TEXT    NOT NULL,            -- YYYY-MM-DD, the noon-to-noon night
+            mode    TEXT    NOT NULL,            -- a [[modes]] name of the site
+            created TEXT    NOT NULL,
+            author  TEXT    NOT NULL,
+            note    TEXT,
+            undone  TEXT
+        );
+        CREATE UNIQUE INDEX forced_modes_one_per_night ON forced_modes(night) WHERE undone IS NULL;
+    "#,
+    },
 ];

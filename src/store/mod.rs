@@ -122,6 +122,17 @@ pub struct StoredReply {
     pub body: String,
 }
 
+/// A night's mode forced by an operator (over the `[[modes]]` rules).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ForcedMode {
+    pub id: i64,
+    pub night: chrono::NaiveDate,
+    pub mode: String,
+    pub created: DateTime<Utc>,
+    pub author: String,
+    pub note: Option<String>,
+}
+
 /// How long an idempotency key is remembered.
 pub const IDEMPOTENCY_TTL: chrono::Duration = chrono::Duration::days(1);
 
@@ -618,6 +629,86 @@ impl Store {
                 entry: usize::try_from(entry)
                     .map_err(|_| StoreError::Corrupt(format!("skip entry {entry}")))?,
                 show,
+                created: parse_instant(&created)?,
+                author,
+                note,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Force night `f.night`'s mode inside `tx` (its `id` is ignored),
+    /// with its audit row: a force already in force for that night is
+    /// replaced (marked undone now), so a night has at most one. Returns
+    /// the new row's id.
+    pub fn force_mode_tx(
+        tx: &rusqlite::Transaction<'_>,
+        f: &ForcedMode,
+        audit: &AuditEntry,
+    ) -> Result<i64, StoreError> {
+        tx.execute(
+            "UPDATE forced_modes SET undone = ?2 WHERE night = ?1 AND undone IS NULL",
+            params![f.night.to_string(), instant_text(f.created)],
+        )?;
+        tx.execute(
+            "INSERT INTO forced_modes (night, mode, created, author, note) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                f.night.to_string(),
+                f.mode,
+                instant_text(f.created),
+                f.author,
+                f.note
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        insert_audit(tx, &with_id(audit, id))?;
+        Ok(id)
+    }
+
+    /// Undo the force on `night` inside `tx`, with its audit row. False
+    /// when none is in force.
+    pub fn unforce_mode_tx(
+        tx: &rusqlite::Transaction<'_>,
+        night: chrono::NaiveDate,
+        at: DateTime<Utc>,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        let n = tx.execute(
+            "UPDATE forced_modes SET undone = ?2 WHERE night = ?1 AND undone IS NULL",
+            params![night.to_string(), instant_text(at)],
+        )?;
+        if n > 0 {
+            insert_audit(tx, audit)?;
+        }
+        Ok(n > 0)
+    }
+
+    /// Forced modes in force for nights from `from` on, oldest night first.
+    pub fn forced_modes(&self, from: chrono::NaiveDate) -> Result<Vec<ForcedMode>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT id, night, mode, created, author, note FROM forced_modes
+             WHERE undone IS NULL AND night >= ?1 ORDER BY night",
+        )?;
+        let rows = stmt.query_map([from.to_string()], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, Option<String>>(5)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, night, mode, created, author, note) = row?;
+            out.push(ForcedMode {
+                id,
+                night: chrono::NaiveDate::parse_from_str(&night, "%Y-%m-%d").map_err(|e| {
+                    StoreError::Corrupt(format!("forced mode night `{night}`: {e}"))
+                })?,
+                mode,
                 created: parse_instant(&created)?,
                 author,
                 note,
