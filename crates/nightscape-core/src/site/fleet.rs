@@ -34,7 +34,9 @@ pub struct PublicKey(pub [u8; 32]);
 
 impl PublicKey {
     pub fn parse(text: &str) -> Result<PublicKey, String> {
-        let bad = || format!("`{text}` is not a key: write \"ed25519:<base64>\" as `nightscape fleet key` prints it");
+        let bad = || {
+            format!("`{text}` is not a key: write \"ed25519:<base64>\" as `nightscape fleet key` prints it")
+        };
         let b64 = text.trim().strip_prefix("ed25519:").ok_or_else(bad)?;
         let bytes = base64_decode(b64).ok_or_else(bad)?;
         Ok(PublicKey(bytes.try_into().map_err(|_| bad())?))
@@ -171,7 +173,16 @@ pub(crate) struct RawFleet {
     /// Who besides the nodes may sign commands: a name, its ed25519 public
     /// key and optionally the targets it may command.
     #[serde(default)]
+    #[schemars(example = &signers_example())]
     signers: Vec<Spanned<RawSigner>>,
+}
+
+fn signers_example() -> serde_json::Value {
+    serde_json::json!([{
+        "name": "city",
+        "key": "ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=",
+        "targets": ["tower-crown"]
+    }])
 }
 
 /// One signer of commands (`[fleet] signers = [{ name, key, targets }]`).
