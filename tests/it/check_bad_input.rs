@@ -1656,6 +1656,24 @@ mod one_edit {
                 at: "[\"searchlight-*\"]",
                 says: "group `searchlight`: 4 places name `searchlights` instead (",
             },
+            // A mode misspelled where its rule defines it: one error, at
+            // the first entry naming it, listing the others.
+            Case {
+                file: "shows/site.toml",
+                from: "name = \"festival\"",
+                to: "name = \"festivl\"",
+                at: "\"festival\"]\n\n[[schedule]]\nshow = \"nightly\"",
+                says: "mode `festivl`: 3 places name `festival` instead (",
+            },
+            // A misspelled table key: its tables are gone, and the arrays on
+            // its paths are not reported as well.
+            Case {
+                file: "shows/site.toml",
+                from: "[[paths]]\nname = \"axis-avenue\"",
+                to: "[[path]]\nname = \"axis-avenue\"",
+                at: "path]]",
+                says: "unknown field `path`; did you mean `paths`?",
+            },
             // A misspelled required key: the unknown key with its
             // did-you-mean, not "missing field" as well.
             Case {

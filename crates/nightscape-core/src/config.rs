@@ -111,7 +111,9 @@ fn one_misspelled_group(site: &Site, diags: &mut Diagnostics) {
     let unknown = |d: &crate::diag::Diagnostic| -> Option<(String, String)> {
         let m = &d.message;
         if d.severity != crate::diag::Severity::Error
-            || !(m.contains("matches no fixture") || m.starts_with("unknown group `"))
+            || !(m.contains("matches no fixture")
+                || m.starts_with("unknown group `")
+                || m.starts_with("unknown mode `"))
         {
             return None;
         }
@@ -128,12 +130,16 @@ fn one_misspelled_group(site: &Site, diags: &mut Diagnostics) {
     let mut drop = vec![false; diags.items.len()];
     let mut merged = Vec::new();
     for ((named, group), places) in by_name {
-        let Some(span) = site.group_span(&group) else {
-            continue;
-        };
         if places.len() < 2 || site.groups.contains_key(&named) {
             continue;
         }
+        // At the group's definition; a mode (defined by a [[modes]] rule)
+        // at the first place that names it, the others listed.
+        let (span, what) = match site.group_span(&group) {
+            Some(span) => (Some(span), "group"),
+            None if diags.items[places[0]].message.starts_with("unknown mode `") => (None, "mode"),
+            None => continue,
+        };
         let list: Vec<String> = places
             .iter()
             .map(|&i| {
@@ -141,17 +147,21 @@ fn one_misspelled_group(site: &Site, diags: &mut Diagnostics) {
                 format!("{}:{}:{}", d.path.display(), d.line, d.col)
             })
             .collect();
+        let message = format!(
+            "{what} `{group}`: {} places name `{named}` instead ({}); did you mean `{named}`?",
+            places.len(),
+            list.join(", ")
+        );
         for &i in &places {
             drop[i] = true;
         }
-        merged.push((
-            span,
-            format!(
-                "group `{group}`: {} places name `{named}` instead ({}); did you mean `{named}`?",
-                places.len(),
-                list.join(", ")
-            ),
-        ));
+        match span {
+            Some(span) => merged.push((span, message)),
+            None => {
+                drop[places[0]] = false;
+                diags.items[places[0]].message = message;
+            }
+        }
     }
     let mut keep = drop.iter().map(|d| !d);
     diags.items.retain(|_| keep.next().unwrap_or(true));

@@ -1682,6 +1682,31 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
         Some((pi, mi))
     };
 
+    // Paths lost with a misspelled key (`[[path]]`, reported with its
+    // did-you-mean): an array on one of them is a follow-on, not another
+    // problem. Their names are read from the file only in that case.
+    let lost_paths: Vec<String> = {
+        let keys: Vec<String> = diags.items[before..]
+            .iter()
+            .filter(|d| {
+                d.severity == Severity::Error && d.message.contains("did you mean `paths`?")
+            })
+            .filter_map(|d| d.message.split('`').nth(1).map(str::to_string))
+            .collect();
+        if keys.is_empty() {
+            Vec::new()
+        } else {
+            toml::from_str::<toml::Table>(&file.text)
+                .map(|t| {
+                    keys.iter()
+                        .filter_map(|k| t.get(k)?.as_array().cloned())
+                        .flatten()
+                        .filter_map(|p| p.get("name")?.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
+        }
+    };
     // The patch: arrays first, in file order, then hand-placed fixtures.
     let mut pending: Vec<Pending> = Vec::new();
     for a in &raw.arrays {
@@ -1697,7 +1722,7 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
         }
         let pm = find_profile(&ra.profile, &ra.mode, diags);
         let path = paths.iter().find(|p| p.name == *ra.path.get_ref());
-        if path.is_none() {
+        if path.is_none() && !lost_paths.contains(ra.path.get_ref()) {
             diags.error(
                 file,
                 ra.path.span(),
