@@ -228,7 +228,7 @@ impl Trust {
         } else {
             "*".into()
         };
-        if targets.iter().any(|t| *t == target) {
+        if targets.contains(&target) {
             Ok(())
         } else {
             Err(Refusal::NotAllowed(clip(&target)))
