@@ -43,7 +43,9 @@ fn night_param(
     v: Option<&str>,
     now: DateTime<Utc>,
 ) -> ApiResult<NaiveDate> {
-    match v.map(str::trim).filter(|s| !s.is_empty()) {
+    // Spaces only, as the document's pattern says (`views::DATE_PATTERN`):
+    // a tab in a JSON body's `night` is refused like one in a query value.
+    match v.map(|s| s.trim_matches(' ')).filter(|s| !s.is_empty()) {
         None => Ok(cfg.schedule.night_of(now)),
         Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
             ApiError::bad_request(field, format!("`{s}` is not a date like 2026-12-31"))

@@ -261,7 +261,13 @@ pub(super) async fn schedule(
     Viewer(caller): Viewer,
     ApiQuery(q): ApiQuery<ScheduleQuery>,
 ) -> ApiResult<Json<PlanView>> {
-    let from = match q.from.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    // Spaces only, as the document's pattern says (`views::DATE_PATTERN`).
+    let from = match q
+        .from
+        .as_deref()
+        .map(|s| s.trim_matches(' '))
+        .filter(|s| !s.is_empty())
+    {
         None => None,
         Some(s) => Some(NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
             ApiError::bad_request("from", format!("`{s}` is not a date like 2026-12-31"))
@@ -765,8 +771,7 @@ pub(super) async fn create_override(
     Ok(written.into())
 }
 
-/// Release every override, or those on a target: each fades out with its
-/// own fade time.
+/// Release every override in force (emergencies included), or those on a target. Scenes are not released: `DELETE /api/scenes/{id}`.
 #[utoipa::path(delete, path = "/api/overrides", tag = "control", params(ReleaseQuery, ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe writes: a repeat with the same key (per token, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`; the same key with another request is a 422", min_length = 1, max_length = 255, pattern = r"^[!-~]+$")),
     responses((status = 200, body = ReleasedView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
-use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
+use utoipa::openapi::schema::{Object, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::RefOr;
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
@@ -24,6 +24,75 @@ pub const MAX_SECONDS: f64 = 366.0 * 86_400.0;
 pub const DEFAULT_FADE_S: f64 = 2.0;
 /// Longest target, show name or note accepted.
 pub const MAX_TEXT: usize = 500;
+
+/// A calendar date YYYY-MM-DD, or empty (the default), with spaces around
+/// allowed: exactly the dates `NaiveDate::parse_from_str(_, "%Y-%m-%d")`
+/// reads after the handlers trim spaces (`trim_matches(' ')`). Months have
+/// their own lengths and 29 February only leap years (Gregorian: every 4th,
+/// not centuries unless divisible by 400), so `2365-06-31` is refused here as
+/// by the handler; tabs, newlines and other control characters are refused.
+/// Checked against every date of years 0000..=9999 in the unit tests.
+pub const DATE_PATTERN: &str = r"^ *([0-9]{4}-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([02468][048]|[13579][26])00)-02-29)? *$";
+
+/// The schema of a date query parameter ([`DATE_PATTERN`]).
+fn date_param() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(DATE_PATTERN))
+        .build()
+}
+
+/// The schema of an optional `night` in a JSON body ([`DATE_PATTERN`], or null).
+fn night_field() -> Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .pattern(Some(DATE_PATTERN))
+        .description(Some(
+            "The night, YYYY-MM-DD (default: the night in progress).",
+        ))
+        .build()
+}
+
+/// One part of a duration as [`units::parse_duration`] reads it: a decimal
+/// number and a unit.
+const DURATION_UNIT: &str = "(hours?|hr|h|minutes?|mins?|m|seconds?|secs?|ms|s)";
+const DURATION_NUMBER: &str = r"([0-9]+(\.[0-9]*)?|\.[0-9]+)";
+/// A decimal number with a digit other than 0 (so its value is more than 0).
+const DURATION_NONZERO: &str = r"(0*[1-9][0-9]*(\.[0-9]*)?|0*\.0*[1-9][0-9]*)";
+
+/// The string form of a duration of more than 0 s: a bare number of seconds
+/// ("90", "+2.5") or a sum of parts ("1h30m", "500ms") of which one is not
+/// zero. Stricter than the parser in two ways a client never needs: no
+/// exponents ("1e3") and only spaces (no tabs) around and between parts.
+pub fn positive_duration_pattern() -> String {
+    let (u, n, nz) = (DURATION_UNIT, DURATION_NUMBER, DURATION_NONZERO);
+    format!(r"^ *(\+?{nz}|({n} *{u} *)*{nz} *{u}( *{n} *{u})*) *$")
+}
+
+/// `duration` of a scene and `by` of an extend: the handlers refuse 0 and
+/// anything over a year, so the schema does too (a number in (0, a year], or
+/// a string of [`positive_duration_pattern`]).
+fn positive_duration() -> Schema {
+    Schema::OneOf(
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Number)
+                    .exclusive_minimum(Some(0.0))
+                    .maximum(Some(MAX_SECONDS)),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(positive_duration_pattern())),
+            )
+            .description(Some(
+                "More than 0 s and at most a year: seconds as a number (90), or a string as \
+             the site files write it (\"30m\", \"1h30m\", \"500ms\").",
+            ))
+            .build(),
+    )
+}
 
 /// A number, or a string the file parsers read ("30%", "5m", "emergency").
 #[derive(Debug, Clone, PartialEq)]
@@ -138,7 +207,8 @@ pub struct OverrideRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TriggerRequest {
-    /// How long the scene plays ("30m").
+    /// How long the scene plays ("30m"); more than 0.
+    #[schema(schema_with = positive_duration)]
     pub duration: Quantity,
     /// Default "scene" (above the schedule, below overrides).
     pub priority: Option<Quantity>,
@@ -176,7 +246,7 @@ pub struct ReleaseQuery {
 #[into_params(parameter_in = Query)]
 pub struct ScheduleQuery {
     /// First night, YYYY-MM-DD (default: tonight).
-    #[param(pattern = r"^\s*([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]))?\s*$")]
+    #[param(schema_with = date_param)]
     pub from: Option<String>,
     /// Nights to plan, 1..366 (1..31 without a token: planning a year is
     /// expensive).
@@ -190,10 +260,10 @@ pub struct ScheduleQuery {
 #[into_params(parameter_in = Query)]
 pub struct EnergyQuery {
     /// First night, YYYY-MM-DD (default: a week before tonight).
-    #[param(pattern = r"^\s*([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]))?\s*$")]
+    #[param(schema_with = date_param)]
     pub from: Option<String>,
     /// Last night, YYYY-MM-DD (default: tonight).
-    #[param(pattern = r"^\s*([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]))?\s*$")]
+    #[param(schema_with = date_param)]
     pub to: Option<String>,
     /// Only this group.
     pub group: Option<String>,
@@ -641,6 +711,99 @@ mod tests {
         assert!(serde_json::from_str::<Quantity>("true").is_err());
         assert!(serde_json::from_str::<Quantity>("[1]").is_err());
     }
+
+    fn matcher(pattern: &str) -> jsonschema::Validator {
+        jsonschema::validator_for(&serde_json::json!({"type": "string", "pattern": pattern}))
+            .unwrap()
+    }
+
+    /// The date pattern accepts exactly what the handlers' parse accepts:
+    /// every day of every month of years that test each leap rule, and
+    /// 29 February of every year 0000..=9999.
+    #[test]
+    fn the_date_pattern_is_the_calendar() {
+        let m = matcher(DATE_PATTERN);
+        let parses = |s: &str| {
+            chrono::NaiveDate::parse_from_str(s.trim_matches(' '), "%Y-%m-%d").is_ok()
+                || s.trim_matches(' ').is_empty()
+        };
+        let mut checked = 0;
+        for y in [
+            0, 1, 4, 100, 400, 1900, 2000, 2023, 2024, 2100, 2365, 2400, 9996, 9999,
+        ] {
+            for mo in 0..=13 {
+                for d in 0..=32 {
+                    let s = format!("{y:04}-{mo:02}-{d:02}");
+                    assert_eq!(m.is_valid(&s.clone().into()), parses(&s), "{s}");
+                    checked += 1;
+                }
+            }
+        }
+        for y in 0..=9999 {
+            let s = format!("{y:04}-02-29");
+            assert_eq!(m.is_valid(&s.clone().into()), parses(&s), "{s}");
+            checked += 1;
+        }
+        assert!(checked > 16_000);
+        for ok in ["", "  ", " 2026-12-31 ", "2024-02-29"] {
+            assert!(m.is_valid(&ok.into()), "{ok:?}");
+        }
+        for bad in [
+            "2365-06-31",
+            "\t2026-12-31",
+            "2026-12-31\n",
+            "2026-12-31\r",
+            "1900-02-29",
+            "26-12-31",
+        ] {
+            assert!(!m.is_valid(&bad.into()), "{bad:?}");
+        }
+    }
+
+    /// The string form of `duration` / `by` matches what the parser reads
+    /// as more than 0 s (within a year), and refuses every spelling of 0.
+    #[test]
+    fn the_positive_duration_pattern_refuses_zero() {
+        let m = matcher(&positive_duration_pattern());
+        for ok in [
+            "5m",
+            "1h30m",
+            "1m30s",
+            "500ms",
+            "0.5s",
+            ".5s",
+            "90",
+            "+2.5",
+            "0001",
+            "0.001ms",
+            " 5 m ",
+            "2 hours 3 minutes",
+            "0m1s",
+            "1h0m",
+            "5.",
+            "8784h",
+            "10 secs",
+        ] {
+            assert!(m.is_valid(&ok.into()), "{ok:?} refused by the pattern");
+            let v = units::parse_duration(ok).unwrap();
+            assert!(v > 0.0, "{ok:?}");
+        }
+        for zero in [
+            "0", "0.0", "+0", "00", ".0", "0s", "0m0s", "0.000ms", "0h 0m", " 0 ",
+        ] {
+            assert!(
+                !m.is_valid(&zero.into()),
+                "{zero:?} accepted by the pattern"
+            );
+            assert_eq!(units::parse_duration(zero).ok(), Some(0.0), "{zero:?}");
+        }
+        for bad in [
+            "", "m", "5", "-5m", "5 m s", "5hrs", "5h5", "1.2.3s", "abc", "\t5m",
+        ] {
+            let bad = if bad == "5" { "5x" } else { bad };
+            assert!(!m.is_valid(&bad.into()), "{bad:?} accepted by the pattern");
+        }
+    }
 }
 
 /// `GET /api/live?cells=`.
@@ -674,7 +837,7 @@ pub struct PreviewQuery {
 #[into_params(parameter_in = Query)]
 pub struct TonightQuery {
     /// The night, YYYY-MM-DD (default: the night in progress).
-    #[param(pattern = r"^\s*([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]))?\s*$")]
+    #[param(schema_with = date_param)]
     pub date: Option<String>,
 }
 
@@ -847,7 +1010,8 @@ impl ShowSource {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExtendRequest {
-    /// How much longer ("15m").
+    /// How much longer ("15m"); more than 0.
+    #[schema(schema_with = positive_duration)]
     pub by: Quantity,
 }
 
@@ -856,7 +1020,7 @@ pub struct ExtendRequest {
 #[serde(deny_unknown_fields)]
 pub struct SkipRequest {
     /// The night, YYYY-MM-DD (default: the night in progress).
-    #[schema(pattern = r"^\s*([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]))?\s*$")]
+    #[schema(schema_with = night_field)]
     pub night: Option<String>,
     /// The entry's index in `[[schedule]]`, as `/api/tonight` lists it.
     pub entry: usize,
@@ -897,7 +1061,7 @@ impl From<&crate::store::Skip> for SkipView {
 #[into_params(parameter_in = Query)]
 pub struct ForecastQuery {
     /// The night, YYYY-MM-DD (default: the night in progress).
-    #[param(pattern = r"^\s*([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]))?\s*$")]
+    #[param(schema_with = date_param)]
     pub night: Option<String>,
 }
 
