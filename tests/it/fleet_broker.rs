@@ -17,12 +17,15 @@ use std::time::{Duration, Instant};
 
 const ROOT: &str = "nightscape/testcity";
 
+/// Messages a client received: (topic, payload).
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
+
 /// A plain MQTT client (a city system, an attacker) on the test's broker.
 pub(crate) struct Client {
     client: rumqttc::Client,
     pump: Option<std::thread::JoinHandle<()>>,
     acks: std::sync::mpsc::Receiver<()>,
-    retained: std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>,
+    retained: Received,
 }
 
 impl Client {
