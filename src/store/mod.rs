@@ -1024,6 +1024,65 @@ mod tests {
         }
     }
 
+    /// A night has one forced mode at a time: forcing again replaces it
+    /// (the old row kept as history), undoing leaves none, each audited.
+    #[test]
+    fn a_night_has_one_forced_mode_replaced_and_undone_as_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let night = chrono::NaiveDate::from_ymd_opt(2026, 12, 31).unwrap();
+        let force = |mode: &str, at: i64| ForcedMode {
+            id: 0,
+            night,
+            mode: mode.into(),
+            created: t(at),
+            author: "ops".into(),
+            note: None,
+        };
+        let a = audit("schedule.force_mode");
+        let first = s
+            .with_transaction(|tx| Store::force_mode_tx(tx, &force("festival", 1), &a))
+            .unwrap();
+        let second = s
+            .with_transaction(|tx| Store::force_mode_tx(tx, &force("dark-day", 2), &a))
+            .unwrap();
+        assert_ne!(first, second);
+        let now = s.forced_modes(night).unwrap();
+        assert_eq!(
+            now.iter()
+                .map(|f| (f.id, f.mode.as_str()))
+                .collect::<Vec<_>>(),
+            [(second, "dark-day")]
+        );
+        // Nights before `from` are not listed.
+        assert!(s
+            .forced_modes(night.succ_opt().unwrap())
+            .unwrap()
+            .is_empty());
+        let u = audit("schedule.unforce_mode");
+        assert!(s
+            .with_transaction(|tx| Store::unforce_mode_tx(tx, night, t(3), &u))
+            .unwrap());
+        assert!(!s
+            .with_transaction(|tx| Store::unforce_mode_tx(tx, night, t(4), &u))
+            .unwrap());
+        assert!(s.forced_modes(night).unwrap().is_empty());
+        let (rows, audits): (i64, i64) = {
+            let c = s.lock();
+            (
+                c.query_row("SELECT COUNT(*) FROM forced_modes", [], |r| r.get(0))
+                    .unwrap(),
+                c.query_row("SELECT COUNT(*) FROM audit", [], |r| r.get(0))
+                    .unwrap(),
+            )
+        };
+        assert_eq!(
+            (rows, audits),
+            (2, 3),
+            "history kept; two forces and one undo audited"
+        );
+    }
+
     #[test]
     fn a_second_skip_of_a_slot_is_refused_and_old_duplicates_are_kept_as_history() {
         let dir = tempfile::tempdir().unwrap();
