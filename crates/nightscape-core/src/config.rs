@@ -201,9 +201,9 @@ fn compile_all(sources: Sources, mut diags: Diagnostics) -> Result<Config, Diagn
             // Without a site there is nothing to resolve targets against, but
             // the designer still wants the show's own syntax errors now.
             None => {
-                if let Err(e) = toml::from_str::<toml::Table>(&file.text) {
-                    diags.toml_error(&file, &e);
-                }
+                // Through the bounded reader: the limits hold for callers
+                // that never went through the daemon's loader.
+                let _ = crate::diag::parse_all::<toml::Table>(&file, &mut diags);
             }
         }
     }

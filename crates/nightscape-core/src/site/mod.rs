@@ -349,14 +349,17 @@ impl Site {
             return vec![i];
         }
         if glob::is_glob(t) {
+            // Compiled once: a long pattern is cut at its stars once, not
+            // once per name of a city-sized patch.
+            let g = glob::Glob::new(t);
             let mut set: BTreeSet<u32> = BTreeSet::new();
             for (name, members) in &self.groups {
-                if glob::matches(t, name) {
+                if g.matches(name) {
                     set.extend(members);
                 }
             }
             for (i, f) in self.fixtures.iter().enumerate() {
-                if glob::matches(t, &f.name) {
+                if g.matches(&f.name) {
                     set.insert(i as u32);
                 }
             }
@@ -2118,8 +2121,11 @@ pub fn profile_dir(file: &SourceFile) -> PathBuf {
     struct Only {
         profiles: Option<String>,
     }
-    let rel = toml::from_str::<Only>(&file.text)
-        .ok()
+    // A file past the reader's limits is reported where it is loaded;
+    // here it only costs the default, never an unbounded read.
+    let rel = crate::diag::within_limits(&file.text)
+        .then(|| toml::from_str::<Only>(&file.text).ok())
+        .flatten()
         .and_then(|o| o.profiles)
         .unwrap_or_else(|| "../fixtures".to_string());
     normalise(&file.path.parent().unwrap_or(Path::new(".")).join(rel))
