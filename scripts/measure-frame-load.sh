@@ -48,6 +48,9 @@ open(f"{site}/site.toml", "w").write(text)
 env = dict(os.environ, RUST_LOG="info", NIGHTSCAPE_VIEWER_TOKEN="bench-token-0123456789abcdef")
 daemon = subprocess.Popen([binary, "run", "--site", site, "--state", f"{work}/var"],
                           env=env, stdout=subprocess.DEVNULL, stderr=open(f"{work}/daemon.log", "w"))
+# Whatever happens below (an error, sys.exit), the daemon goes.
+import atexit
+atexit.register(lambda: daemon.poll() is None and daemon.kill())
 auth = {"Authorization": "Bearer bench-token-0123456789abcdef"}
 def get(path, timeout=60):
     req = urllib.request.Request(f"http://127.0.0.1:8080{path}", headers=auth)

@@ -44,6 +44,9 @@ daemon = subprocess.Popen([binary, "run", "--site", site, "--state", f"{work}/va
                           env=env, stdout=subprocess.DEVNULL, stderr=open(f"{work}/daemon.log", "w"))
 sink = subprocess.Popen([binary, "monitor", "--listen", "127.0.0.1:6454", "--seconds", str(int(minutes * 60 + 240))],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+# Whatever happens below (an error, sys.exit), the daemon and sink go.
+import atexit
+atexit.register(lambda: [p.kill() for p in (daemon, sink) if p.poll() is None])
 auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 def call(method, path, body=None, timeout=30):
     data = json.dumps(body).encode() if body is not None else None
