@@ -47,10 +47,29 @@ fn night_param(
     // a tab in a JSON body's `night` is refused like one in a query value.
     match v.map(|s| s.trim_matches(' ')).filter(|s| !s.is_empty()) {
         None => Ok(cfg.schedule.night_of(now)),
-        Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+        Some(s) => calendar_date(s).ok_or_else(|| {
             ApiError::bad_request(field, format!("`{s}` is not a date like 2026-12-31"))
         }),
     }
+}
+
+/// A date written exactly YYYY-MM-DD, as `views::DATE_PATTERN` says. chrono
+/// alone is laxer: it skips whitespace (a tab too) before each number and
+/// takes years of other lengths, which the document refuses.
+pub(super) fn calendar_date(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    let shaped = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    if !shaped {
+        return None;
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
 }
 
 /// A boolean query flag: absent, `true`/`1` or `false`/`0`.

@@ -21,7 +21,7 @@ use axum::http::{header, StatusCode};
 use axum::response::sse::{KeepAlive, Sse};
 use axum::response::IntoResponse;
 use axum::Json;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -269,7 +269,7 @@ pub(super) async fn schedule(
         .filter(|s| !s.is_empty())
     {
         None => None,
-        Some(s) => Some(NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+        Some(s) => Some(super::console::calendar_date(s).ok_or_else(|| {
             ApiError::bad_request("from", format!("`{s}` is not a date like 2026-12-31"))
         })?),
     };

@@ -1530,3 +1530,208 @@ fn the_document_and_the_handlers_agree_on_live_errors_integers_and_control_chara
     let (s, v) = api.json("GET", "/api/tonight?date=2365-06-31", Some(VIEWER), None);
     assert_eq!((s, v["field"].as_str()), (400, Some("date")), "{v}");
 }
+
+/// The schema at `path`'s `get` for query parameter `name`.
+fn query_param_schema<'a>(doc: &'a Value, path: &str, name: &str) -> &'a Value {
+    let params = doc["paths"][path]["get"]["parameters"].as_array().unwrap();
+    &params
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("{path} has no parameter {name}"))["schema"]
+}
+
+/// Dates (issue 29 item 6): every date in the document has one pattern, a
+/// calendar one (`2365-06-31` refused, tabs and newlines too, spaces
+/// around allowed), and the handlers agree: a tab around `night` in a
+/// JSON body is refused as the pattern refuses it.
+#[test]
+fn the_document_and_the_handlers_agree_on_dates() {
+    let api = Api::start(Opts::default());
+    let (_, doc) = api.json("GET", "/openapi.json", None, None);
+    let mut schemas = vec![
+        query_param_schema(&doc, "/api/schedule", "from").clone(),
+        query_param_schema(&doc, "/api/energy", "from").clone(),
+        query_param_schema(&doc, "/api/energy", "to").clone(),
+        query_param_schema(&doc, "/api/tonight", "date").clone(),
+        query_param_schema(&doc, "/api/energy/forecast", "night").clone(),
+    ];
+    schemas.push(doc["components"]["schemas"]["SkipRequest"]["properties"]["night"].clone());
+    let pattern = schemas[0]["pattern"].as_str().unwrap().to_string();
+    for s in &schemas {
+        assert_eq!(s["pattern"].as_str(), Some(pattern.as_str()), "{s}");
+        let v = jsonschema::validator_for(s).unwrap();
+        for ok in ["2026-12-31", " 2026-12-31 ", "", "2024-02-29", "2000-02-29"] {
+            assert!(v.is_valid(&json!(ok)), "{ok:?} refused by {s}");
+        }
+        for bad in [
+            "2365-06-31",
+            "2026-02-29",
+            "1900-02-29",
+            "2026-04-31",
+            "\t2026-12-31",
+            "2026-12-31\n",
+            "2026-12-31\r",
+            "2026-13-01",
+        ] {
+            assert!(!v.is_valid(&json!(bad)), "{bad:?} accepted by {s}");
+        }
+    }
+
+    let tonight = api.get("/api/tonight");
+    let entry = tonight["entries"][0]["entry"].as_u64().unwrap();
+    for night in ["\t2026-12-31", "2026-12-31\n", "2026-12-31\t", "2365-06-31"] {
+        let (s, v) = api.json(
+            "POST",
+            "/api/skips",
+            Some(OPERATOR),
+            Some(json!({"night": night, "entry": entry})),
+        );
+        assert!((400..500).contains(&s), "{night:?}: {s} {v}");
+        assert_eq!(v["field"], "night", "{night:?}: {v}");
+    }
+    let (s, v) = api.json(
+        "POST",
+        "/api/skips",
+        Some(OPERATOR),
+        Some(json!({"night": " 2026-12-31 ", "entry": entry})),
+    );
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["night"], "2026-12-31", "{v}");
+    // Inside a query value too: what the pattern refuses is a 400.
+    for (path, field) in [
+        ("/api/schedule?from=2026-%2012-31", "from"),
+        ("/api/tonight?date=12026-12-31", "date"),
+        ("/api/energy/forecast?night=%2B2026-12-31", "night"),
+    ] {
+        let (s, v) = api.json("GET", path, Some(VIEWER), None);
+        assert_eq!((s, v["field"].as_str()), (400, Some(field)), "{path}: {v}");
+    }
+    let (s, v) = api.json(
+        "GET",
+        "/api/schedule?from=%202026-12-31%20",
+        Some(VIEWER),
+        None,
+    );
+    assert_eq!(s, 200, "{v}");
+}
+
+/// `duration` of a scene and `by` of an extend (issue 29 item 6): the
+/// document refuses 0 in every spelling as the handlers do, and what it
+/// accepts the handlers accept.
+#[test]
+fn the_document_and_the_handlers_agree_on_zero_durations() {
+    let api = Api::start(Opts {
+        speed: 0.0,
+        ..Opts::default()
+    });
+    let (_, doc) = api.json("GET", "/openapi.json", None, None);
+    let schemas = &doc["components"]["schemas"];
+    let duration =
+        jsonschema::validator_for(&schemas["TriggerRequest"]["properties"]["duration"]).unwrap();
+    let by = jsonschema::validator_for(&schemas["ExtendRequest"]["properties"]["by"]).unwrap();
+    let zeros = [
+        json!(0),
+        json!(0.0),
+        json!("0"),
+        json!("0s"),
+        json!("0m0s"),
+        json!("0.000ms"),
+        json!("+0"),
+    ];
+    let too_long = [json!(366.0 * 86_400.0 + 1.0), json!(-5), json!("-5m")];
+    let good = [
+        json!(30),
+        json!(0.5),
+        json!("5m"),
+        json!("1h30m"),
+        json!("500ms"),
+    ];
+    for v in zeros.iter().chain(&too_long) {
+        assert!(
+            !duration.is_valid(v),
+            "duration {v} accepted by the document"
+        );
+        assert!(!by.is_valid(v), "by {v} accepted by the document");
+        let (s, e) = api.post(
+            "/api/scenes/spring-festival/trigger",
+            json!({ "duration": v }),
+        );
+        assert!((400..500).contains(&s), "duration {v}: {s} {e}");
+        assert_eq!(e["field"], "duration", "{v}: {e}");
+    }
+    let (s, o) = api.post(
+        "/api/overrides",
+        json!({"target": "square", "level": 0.5, "ttl": "10m"}),
+    );
+    assert_eq!(s, 201, "{o}");
+    let extend = format!("/api/overrides/{}/extend", o["id"]);
+    for v in zeros.iter().chain(&too_long) {
+        let (s, e) = api.post(&extend, json!({ "by": v }));
+        assert!((400..500).contains(&s), "by {v}: {s} {e}");
+        assert_eq!(e["field"], "by", "{v}: {e}");
+    }
+    for v in &good {
+        assert!(duration.is_valid(v), "duration {v} refused by the document");
+        assert!(by.is_valid(v), "by {v} refused by the document");
+        let (s, e) = api.post(
+            "/api/scenes/spring-festival/trigger",
+            json!({ "duration": v }),
+        );
+        assert_eq!(s, 201, "duration {v}: {e}");
+        let (s, e) = api.post(&extend, json!({ "by": v }));
+        assert_eq!(s, 200, "by {v}: {e}");
+    }
+}
+
+/// `DELETE /api/overrides` does what the document says (issue 29 item 6):
+/// every override in force goes, an emergency too, and a scene stays.
+#[test]
+fn releasing_every_override_releases_emergencies_but_not_scenes() {
+    let api = Api::start(Opts {
+        speed: 0.0,
+        ..Opts::default()
+    });
+    let (_, doc) = api.json("GET", "/openapi.json", None, None);
+    let op = &doc["paths"]["/api/overrides"]["delete"];
+    let said = format!(
+        "{} {}",
+        op["summary"].as_str().unwrap_or(""),
+        op["description"].as_str().unwrap_or("")
+    );
+    assert!(said.contains("emergencies included"), "{said}");
+    assert!(said.contains("Scenes are not released"), "{said}");
+    assert!(said.contains("DELETE /api/scenes/{id}"), "{said}");
+
+    let (s, sc) = api.post(
+        "/api/scenes/spring-festival/trigger",
+        json!({"duration": "30m"}),
+    );
+    assert_eq!(s, 201, "{sc}");
+    let (s, em) = api.json(
+        "POST",
+        "/api/overrides",
+        Some(ADMIN),
+        Some(json!({"target": "*", "blackout": true, "priority": "emergency"})),
+    );
+    assert_eq!(s, 201, "{em}");
+    let (s, plain) = api.post("/api/overrides", json!({"target": "square", "level": 0.3}));
+    assert_eq!(s, 201, "{plain}");
+    let (s, r) = api.json("DELETE", "/api/overrides", Some(OPERATOR), None);
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["count"], 2, "{r}");
+    let mut ids: Vec<&Value> = r["released"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| &o["id"])
+        .collect();
+    ids.sort_by_key(|v| v.as_i64());
+    let mut want = vec![&em["id"], &plain["id"]];
+    want.sort_by_key(|v| v.as_i64());
+    assert_eq!(ids, want);
+    let scenes = api.get("/api/scenes");
+    let scenes = scenes.as_array().unwrap();
+    assert_eq!(scenes.len(), 1, "{scenes:?}");
+    assert_eq!(scenes[0]["id"], sc["id"]);
+    assert_ne!(scenes[0]["state"], "releasing", "{scenes:?}");
+}
