@@ -259,8 +259,13 @@ impl ApiState {
         telemetry::FrameTimer::new(self.metrics.clone())
     }
 
+    /// The rate the wire saw over the last second (when each frame really
+    /// finished going out), so a starved frame loop is never reported at
+    /// its configured rate; the frame count's rate before the first second.
     fn fps(&self) -> Option<f64> {
-        self.health.lock().ok().and_then(|h| h.fps)
+        self.shared
+            .wire_fps()
+            .or_else(|| self.health.lock().ok().and_then(|h| h.fps))
     }
 }
 
