@@ -407,9 +407,18 @@ impl ControlService {
         idem: Option<IdempotencyKey>,
         respond: impl FnOnce(&Override) -> StoredReply + Send + 'static,
     ) -> Result<Written<Override>, ApiError> {
-        let admit = |svc: &ControlService, book: &Book| {
+        // An emergency is never refused for lack of room: a cap full of
+        // ordinary overrides (or a flood of them) must not stop a blackout.
+        // It still has a ceiling, twice the cap, so memory stays bounded.
+        let emergency = o.priority >= crate::control::EMERGENCY;
+        let admit = move |svc: &ControlService, book: &Book| {
             let in_force = book.overrides_in_force();
-            if in_force >= svc.max_overrides {
+            let cap = if emergency {
+                svc.max_overrides.saturating_mul(2)
+            } else {
+                svc.max_overrides
+            };
+            if in_force >= cap {
                 return Err(ApiError::new(
                     StatusCode::CONFLICT,
                     format!(
@@ -544,6 +553,10 @@ impl ControlService {
             }
             inner.overrides.insert_mut(id, o.clone());
             svc.compile(|c, cfg| c.put_override(&o, cfg));
+            // The fleet carries a later end as an extension; a node that
+            // applies it from the broker echoes it once at the same end,
+            // which its peers ignore.
+            svc.publish(Change::Override(o.clone()));
             Ok(Some(o))
         })
         .await

@@ -821,6 +821,14 @@ fn overrides_are_capped_and_lists_are_paged_and_anonymous_plans_bounded() {
     assert!(b.contains("31"), "{b}");
     let (s, _, _) = rig.request("GET", "/api/schedule?days=366", Some(VIEWER), &[], None);
     assert_ne!(s, 422);
+    // A full cap never refuses an emergency: a blackout must get through.
+    let (s, v) = rig.json(
+        "POST",
+        "/api/overrides",
+        OPERATOR,
+        Some(json!({"target": "*", "blackout": true, "priority": "emergency"})),
+    );
+    assert_eq!(s, 201, "an emergency past a full cap: {v}");
 }
 
 /// With many overrides in force the status stays small: it lists the first
