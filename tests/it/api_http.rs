@@ -1626,9 +1626,14 @@ fn the_document_and_the_handlers_agree_on_zero_durations() {
     });
     let (_, doc) = api.json("GET", "/openapi.json", None, None);
     let schemas = &doc["components"]["schemas"];
-    let duration =
-        jsonschema::validator_for(&schemas["TriggerRequest"]["properties"]["duration"]).unwrap();
-    let by = jsonschema::validator_for(&schemas["ExtendRequest"]["properties"]["by"]).unwrap();
+    // Each property with the document's components, so a `$ref` resolves.
+    let compile = |schema: &str, field: &str| {
+        let mut p = schemas[schema]["properties"][field].clone();
+        p["components"] = doc["components"].clone();
+        jsonschema::validator_for(&p).unwrap()
+    };
+    let duration = compile("TriggerRequest", "duration");
+    let by = compile("ExtendRequest", "by");
     let zeros = [
         json!(0),
         json!(0.0),
