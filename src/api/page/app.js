@@ -523,7 +523,56 @@ function renderStatus(s) {
 // current night's /api/tonight, every few seconds.
 async function loadNow() {
   try { S.current = await api("GET", "/api/tonight", undefined, { timeout: 3000 }); } catch (e) { return; }
+  await loadMode();
   renderNowNext(); renderStrip();
+}
+// Tonight's mode, whether an operator forced it (and who), and the modes
+// one may force: GET /api/tonight/mode.
+async function loadMode() {
+  try { S.mode = await api("GET", "/api/tonight/mode", undefined, { timeout: 3000 }); } catch (e) { return; }
+  renderMode();
+}
+function forcedTonight() {
+  const M = S.mode;
+  return M && M.forced ? M.forced_nights.find((f) => f.night === M.tonight) || null : null;
+}
+// The mode line of the Tonight view: the mode, "forced … (by NAME)" with
+// an Undo when forced, and for an operator a way to force another one.
+// Both ask first, naming the night and the mode before and after.
+let modeSig = "";
+function renderMode() {
+  const M = S.mode, box = $("tonight-mode");
+  if (!M) return;
+  const f = forcedTonight(), ctl = canControl();
+  const sig = lang + JSON.stringify([M.tonight, M.mode, M.modes, f && [f.mode, f.author, f.rules_mode], ctl]);
+  // Rebuilt only when it changes: a tap must not land on a replaced control.
+  if (sig === modeSig) return;
+  modeSig = sig;
+  const parts = [];
+  if (f) parts.push(el("span", { class: "forced-mode", "data-forced": f.mode }, t("mode_forced", { mode: f.mode, by: f.author })));
+  else parts.push(el("span", { class: "dim", "data-mode": M.mode }, t("mode") + ": " + M.mode));
+  if (ctl && f) {
+    const undo = el("button", { type: "button", class: "small-btn", id: "unforce-mode" }, t("undo_force"));
+    undo.onclick = async () => {
+      const ok = await confirmDialog(t("confirm_unforce_title"), t("confirm_unforce_text", { night: M.tonight, mode: f.rules_mode, forced: f.mode }), [], t("confirm_unforce_ok"));
+      if (ok) { await act("DELETE", "/api/tonight/mode?night=" + M.tonight, undefined, t("what_unforce", { mode: f.mode })); loadNow(); loadTonight(); }
+    };
+    parts.push(undo);
+  }
+  const others = M.modes.filter((m) => m !== M.mode);
+  if (ctl && others.length) {
+    const sel = el("select", { id: "force-mode-pick", "aria-label": t("force_mode") });
+    sel.replaceChildren(...others.map((m) => el("option", { value: m }, m)));
+    const go = el("button", { type: "button", class: "small-btn", id: "force-mode" }, t("force_mode"));
+    go.onclick = async () => {
+      const mode = sel.value, from = M.mode;
+      if (!mode) return;
+      const ok = await confirmDialog(t("confirm_force_title", { mode }), t("confirm_force_text", { night: M.tonight, mode, from }), [], t("confirm_force_ok", { mode }));
+      if (ok) { await act("POST", "/api/tonight/mode", { mode, note: "console" }, t("what_force", { mode })); loadNow(); loadTonight(); }
+    };
+    parts.push(sel, go);
+  }
+  box.replaceChildren(...parts);
 }
 
 // The status strip: on every view and for every role, what holds the
@@ -548,6 +597,8 @@ function stripItems() {
   const others = Math.max(0, (s.overrides_in_force != null ? s.overrides_in_force : live.length) - em.length);
   if (others) items.push({ key: "overrides", cls: "warn", text: t("strip_overrides", { n: others }), go: ctl && toControl("overrides") });
   for (const x of s.scenes) if (x.state !== "releasing") items.push({ key: "scene:" + x.id, cls: "info", text: t("strip_scene", { show: x.show }), go: ctl && toControl("scenes") });
+  const f = forcedTonight();
+  if (f) items.push({ key: "forced", cls: "warn", text: t("mode_forced", { mode: f.mode, by: f.author }), go: toTonight("tonight-mode") });
   if (C && C.night === (s.schedule && s.schedule.night)) {
     const skipped = [...new Set(C.entries.filter((e) => e.skipped).map((e) => e.show))];
     if (skipped.length) items.push({ key: "skipped", cls: "warn", text: t("strip_skipped", { shows: skipped.join(", ") }), go: toTonight("entries") });
@@ -729,6 +780,11 @@ function renderEntries() {
       const skip = (S.skips || []).find((s) => s.night === T.night && s.entry === e.entry);
       const b = el("button", { type: "button", class: "small-btn", "data-control": "" }, skip ? t("undo") : t("skip"));
       b.onclick = async () => {
+        const when = runs.map((r) => hhmm(r.start) + "–" + hhmm(r.end)).join(", ");
+        const ok = skip
+          ? await confirmDialog(t("confirm_unskip_title", { show: e.show }), t("confirm_unskip_text", { show: e.show, night: T.night, when }), [], t("confirm_unskip_ok"))
+          : await confirmDialog(t("confirm_skip_title", { show: e.show }), t("confirm_skip_text", { show: e.show, night: T.night, when }), [], t("confirm_skip_ok"));
+        if (!ok) return;
         if (skip) await act("DELETE", "/api/skips/" + skip.id, undefined, t("what_unskip", { show: e.show }));
         else await act("POST", "/api/skips", { night: T.night, entry: e.entry }, t("what_skip", { show: e.show }));
         await loadSkips(); loadTonight(T.night);
@@ -994,6 +1050,7 @@ function renderControls() {
   groupInfo();
   if (S.status) { renderOverrides(S.status); renderSceneState(S.status); }
   renderEntries();
+  renderMode();
 }
 function showTab(name) {
   if (name === "control" && !canControl()) name = "tonight";
