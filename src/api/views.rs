@@ -94,6 +94,32 @@ fn positive_duration() -> Schema {
     )
 }
 
+/// A priority as [`Quantity::priority`] reads it: a whole number
+/// 0..=emergency (2000.0 is one, as JSON Schema's `integer` says; 2.5 is
+/// refused), or a band name in any case, or such a number as text.
+fn priority_schema() -> Schema {
+    Schema::OneOf(
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(0.0))
+                    .maximum(Some(control::EMERGENCY as f64)),
+            )
+            .item(
+                ObjectBuilder::new().schema_type(Type::String).pattern(Some(
+                    r"^ *([Ss][Cc][Hh][Ee][Dd][Uu][Ll][Ee]|[Ss][Cc][Ee][Nn][Ee]|[Oo][Vv][Ee][Rr][Rr][Ii][Dd][Ee]|[Ee][Mm][Ee][Rr][Gg][Ee][Nn][Cc][Yy]|\+?0*([0-9]{1,6}|1000000))? *$",
+                )),
+            )
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .description(Some(
+                "A whole number 0..1000000, or \"schedule\" (0), \"scene\" (1000), \
+                 \"override\" (2000), \"emergency\" (1000000).",
+            ))
+            .build(),
+    )
+}
+
 /// A number, or a string the file parsers read ("30%", "5m", "emergency").
 #[derive(Debug, Clone, PartialEq)]
 pub enum Quantity {
@@ -193,6 +219,7 @@ pub struct OverrideRequest {
     /// Dark, whatever plays (`true`).
     pub blackout: Option<bool>,
     /// Default "override"; "emergency" can only be overridden by another emergency.
+    #[schema(schema_with = priority_schema)]
     pub priority: Option<Quantity>,
     /// How long it lasts ("5m"); absent = until released.
     pub ttl: Option<Quantity>,
@@ -211,6 +238,7 @@ pub struct TriggerRequest {
     #[schema(schema_with = positive_duration)]
     pub duration: Quantity,
     /// Default "scene" (above the schedule, below overrides).
+    #[schema(schema_with = priority_schema)]
     pub priority: Option<Quantity>,
     /// Restrict the show to a group, fixture or glob.
     #[schema(min_length = 1, max_length = 500, pattern = r"\S")]

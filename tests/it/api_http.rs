@@ -1740,3 +1740,67 @@ fn releasing_every_override_releases_emergencies_but_not_scenes() {
     assert_eq!(scenes[0]["id"], sc["id"]);
     assert_ne!(scenes[0]["state"], "releasing", "{scenes:?}");
 }
+
+/// `priority` (issue 29 item 6): the document says a whole number or a band
+/// name, as the handler reads it: 2.5 is refused by both, 2000.0 accepted
+/// by both, and a field with a schema of its own stays optional.
+#[test]
+fn the_document_and_the_handlers_agree_on_priorities() {
+    let api = Api::start(Opts {
+        speed: 0.0,
+        ..Opts::default()
+    });
+    let (_, doc) = api.json("GET", "/openapi.json", None, None);
+    let schemas = &doc["components"]["schemas"];
+    for (schema, field) in [
+        ("OverrideRequest", "priority"),
+        ("TriggerRequest", "priority"),
+        ("SkipRequest", "night"),
+    ] {
+        let required = schemas[schema]["required"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            !required.contains(&json!(field)),
+            "{schema}.{field} required"
+        );
+    }
+    let mut p = schemas["OverrideRequest"]["properties"]["priority"].clone();
+    p["components"] = doc["components"].clone();
+    let priority = jsonschema::validator_for(&p).unwrap();
+    for bad in [
+        json!(2.5),
+        json!(-1),
+        json!(1_000_001),
+        json!("urgent"),
+        json!("2.5"),
+    ] {
+        assert!(!priority.is_valid(&bad), "{bad} accepted by the document");
+        let (s, e) = api.json(
+            "POST",
+            "/api/overrides",
+            Some(ADMIN),
+            Some(json!({"target": "square", "level": 0.5, "priority": bad})),
+        );
+        assert!((400..500).contains(&s), "priority {bad}: {s} {e}");
+        assert_eq!(e["field"], "priority", "{bad}: {e}");
+    }
+    for good in [
+        json!(2000.0),
+        json!(500),
+        json!("Scene"),
+        json!("EMERGENCY"),
+        json!(" 1500 "),
+        json!(null),
+    ] {
+        assert!(priority.is_valid(&good), "{good} refused by the document");
+        let (s, e) = api.json(
+            "POST",
+            "/api/overrides",
+            Some(ADMIN),
+            Some(json!({"target": "square", "level": 0.5, "priority": good})),
+        );
+        assert_eq!(s, 201, "priority {good}: {e}");
+    }
+}
