@@ -16,8 +16,8 @@ pub mod daemon;
 pub mod energy;
 pub mod fleet;
 pub mod output;
-pub mod rdm;
 pub mod preview;
+pub mod rdm;
 pub mod store;
 
 // The pure core, under the paths the daemon has always used.
