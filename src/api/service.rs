@@ -128,6 +128,14 @@ pub enum Change {
     Override(Override),
     Scene(Scene),
     Master(Master),
+    /// A schedule entry skipped for one night.
+    Skip(Skip),
+    /// That skip undone, and when.
+    UndoSkip(Skip, DateTime<Utc>),
+    /// A night's mode forced (replacing one forced before).
+    ForceMode(ForcedMode),
+    /// The mode forced for a night undone, and when.
+    UnforceMode(chrono::NaiveDate, DateTime<Utc>),
 }
 
 /// Handle to the service; cheap to clone.
@@ -585,6 +593,21 @@ impl ControlService {
     /// slot already skipped is a 409 (the store's unique index decides, so
     /// two at once cannot both be written).
     pub async fn add_skip(&self, skip: Skip, audit: AuditEntry) -> Result<Skip, ApiError> {
+        self.write_skip(skip, audit, true).await
+    }
+
+    /// A skip another node of the fleet made: persisted and applied like
+    /// [`Self::add_skip`], not published again.
+    pub async fn apply_skip(&self, skip: Skip, audit: AuditEntry) -> Result<Skip, ApiError> {
+        self.write_skip(skip, audit, false).await
+    }
+
+    async fn write_skip(
+        &self,
+        skip: Skip,
+        audit: AuditEntry,
+        publish: bool,
+    ) -> Result<Skip, ApiError> {
         let ambient = request_key();
         let svc = self.clone();
         detached(async move {
@@ -617,6 +640,9 @@ impl ControlService {
                     e => e.into(),
                 })?;
             svc.sync_skips().await?;
+            if publish {
+                svc.publish(Change::Skip(skip.clone()));
+            }
             Ok(skip)
         })
         .await
@@ -630,6 +656,27 @@ impl ControlService {
         now: DateTime<Utc>,
         audit: AuditEntry,
     ) -> Result<bool, ApiError> {
+        self.remove_skip(id, now, audit, true).await
+    }
+
+    /// A skip undone on another node of the fleet: like
+    /// [`Self::undo_skip`], not published again.
+    pub async fn apply_undo_skip(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+        audit: AuditEntry,
+    ) -> Result<bool, ApiError> {
+        self.remove_skip(id, now, audit, false).await
+    }
+
+    async fn remove_skip(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+        audit: AuditEntry,
+        publish: bool,
+    ) -> Result<bool, ApiError> {
         let ambient = request_key();
         let svc = self.clone();
         detached(async move {
@@ -639,6 +686,12 @@ impl ControlService {
                 RequestKey::replayed(&ambient, r);
                 return Ok(true);
             }
+            // What the fleet is told: the skip by its night, entry and show.
+            let undone = if publish {
+                svc.skips().await?.into_iter().find(|s| s.id == id)
+            } else {
+                None
+            };
             let done = svc
                 .store
                 .run(move |s| {
@@ -656,6 +709,9 @@ impl ControlService {
                 })
                 .await?;
             svc.sync_skips().await?;
+            if let (true, Some(s)) = (done, undone) {
+                svc.publish(Change::UndoSkip(s, now));
+            }
             Ok(done)
         })
         .await
@@ -691,6 +747,38 @@ impl ControlService {
         idem: Option<IdempotencyKey>,
         respond: impl FnOnce(&ForcedMode) -> StoredReply + Send + 'static,
     ) -> Result<Written<ForcedMode>, ApiError> {
+        self.write_forced_mode(forced, audit, idem, respond, true)
+            .await
+    }
+
+    /// A mode forced on another node of the fleet: persisted and applied
+    /// like [`Self::force_mode`], not published again.
+    pub async fn apply_force_mode(
+        &self,
+        forced: ForcedMode,
+        audit: AuditEntry,
+    ) -> Result<ForcedMode, ApiError> {
+        let empty = |_: &ForcedMode| StoredReply {
+            status: StatusCode::CREATED.as_u16(),
+            body: String::new(),
+        };
+        match self
+            .write_forced_mode(forced.clone(), audit, None, empty, false)
+            .await?
+        {
+            Written::Applied(f, _) => Ok(f),
+            Written::Replayed(_) => Ok(forced),
+        }
+    }
+
+    async fn write_forced_mode(
+        &self,
+        forced: ForcedMode,
+        audit: AuditEntry,
+        idem: Option<IdempotencyKey>,
+        respond: impl FnOnce(&ForcedMode) -> StoredReply + Send + 'static,
+        publish: bool,
+    ) -> Result<Written<ForcedMode>, ApiError> {
         let svc = self.clone();
         detached(async move {
             let _guard = svc.inner.lock().await;
@@ -713,6 +801,9 @@ impl ControlService {
                 })
                 .await?;
             svc.sync_forced_modes().await?;
+            if publish {
+                svc.publish(Change::ForceMode(forced.clone()));
+            }
             Ok(Written::Applied(forced, reply))
         })
         .await
@@ -728,6 +819,41 @@ impl ControlService {
         audit: AuditEntry,
         idem: Option<IdempotencyKey>,
         respond: impl FnOnce(bool) -> StoredReply + Send + 'static,
+    ) -> Result<Written<bool>, ApiError> {
+        self.remove_forced_mode(night, now, audit, idem, respond, true)
+            .await
+    }
+
+    /// The mode forced for a night undone on another node of the fleet:
+    /// like [`Self::unforce_mode`], not published again. Whether one was
+    /// in force.
+    pub async fn apply_unforce_mode(
+        &self,
+        night: chrono::NaiveDate,
+        now: DateTime<Utc>,
+        audit: AuditEntry,
+    ) -> Result<bool, ApiError> {
+        let empty = |_: bool| StoredReply {
+            status: StatusCode::NO_CONTENT.as_u16(),
+            body: String::new(),
+        };
+        match self
+            .remove_forced_mode(night, now, audit, None, empty, false)
+            .await?
+        {
+            Written::Applied(done, _) => Ok(done),
+            Written::Replayed(_) => Ok(false),
+        }
+    }
+
+    async fn remove_forced_mode(
+        &self,
+        night: chrono::NaiveDate,
+        now: DateTime<Utc>,
+        audit: AuditEntry,
+        idem: Option<IdempotencyKey>,
+        respond: impl FnOnce(bool) -> StoredReply + Send + 'static,
+        publish: bool,
     ) -> Result<Written<bool>, ApiError> {
         let svc = self.clone();
         detached(async move {
@@ -749,6 +875,9 @@ impl ControlService {
                 })
                 .await?;
             svc.sync_forced_modes().await?;
+            if done && publish {
+                svc.publish(Change::UnforceMode(night, now));
+            }
             Ok(Written::Applied(done, reply))
         })
         .await

@@ -807,6 +807,8 @@ impl Task {
                     override_: Some(wire::WireOverride::from_override(o)),
                     scene: None,
                     master: None,
+                    skip: None,
+                    mode: None,
                 };
                 (Kind::Override, key, Some(o.id), cmd)
             }
@@ -823,6 +825,8 @@ impl Task {
                     override_: None,
                     scene: Some(wire::WireScene::from_scene(s)),
                     master: None,
+                    skip: None,
+                    mode: None,
                 };
                 (Kind::Scene, key, Some(s.id), cmd)
             }
@@ -834,8 +838,80 @@ impl Task {
                     override_: None,
                     scene: None,
                     master: Some(m.clone()),
+                    skip: None,
+                    mode: None,
                 };
                 (Kind::Master, wire::master_key(&m.target), None, cmd)
+            }
+            Change::Skip(sk) | Change::UndoSkip(sk, _) => {
+                let released = match &c {
+                    Change::UndoSkip(_, at) => Some(*at),
+                    _ => None,
+                };
+                let cmd = Command {
+                    version,
+                    origin: origin.clone(),
+                    released,
+                    override_: None,
+                    scene: None,
+                    master: None,
+                    skip: Some(wire::WireSkip {
+                        night: sk.night,
+                        entry: sk.entry,
+                        show: sk.show.clone(),
+                        created: sk.created,
+                        author: sk.author.clone(),
+                        note: sk.note.clone(),
+                    }),
+                    mode: None,
+                };
+                (Kind::Skip, wire::skip_key(sk.night, sk.entry), None, cmd)
+            }
+            Change::ForceMode(f) => {
+                let cmd = Command {
+                    version,
+                    origin: origin.clone(),
+                    released: None,
+                    override_: None,
+                    scene: None,
+                    master: None,
+                    skip: None,
+                    mode: Some(wire::WireMode {
+                        night: f.night,
+                        mode: f.mode.clone(),
+                        created: f.created,
+                        author: f.author.clone(),
+                        note: f.note.clone(),
+                    }),
+                };
+                (Kind::Mode, wire::mode_key(f.night), None, cmd)
+            }
+            Change::UnforceMode(night, at) => {
+                // The tombstone carries the mode it undoes (as this node
+                // last knew it), so the body stays a whole mode command.
+                let key = wire::mode_key(*night);
+                let before = self
+                    .items
+                    .get(&format!("mode/{key}"))
+                    .and_then(|i| i.command.as_ref()?.mode.clone());
+                let mode = before.unwrap_or_else(|| wire::WireMode {
+                    night: *night,
+                    mode: String::new(),
+                    created: *at,
+                    author: origin.clone(),
+                    note: None,
+                });
+                let cmd = Command {
+                    version,
+                    origin: origin.clone(),
+                    released: Some(*at),
+                    override_: None,
+                    scene: None,
+                    master: None,
+                    skip: None,
+                    mode: Some(mode),
+                };
+                (Kind::Mode, key, None, cmd)
             }
         };
         cmd.origin = origin.clone();
@@ -1066,6 +1142,126 @@ impl Task {
                 if let Err(e) = self.control.apply_master(m.clone(), audit).await {
                     tracing::warn!("fleet: master {item_key}: {e}");
                     return;
+                }
+                None
+            }
+            Kind::Skip => {
+                let Some(w) = &cmd.skip else { return };
+                if key != wire::skip_key(w.night, w.entry) {
+                    self.refuse(
+                        &item_key,
+                        &cmd.origin,
+                        "the skip names another slot than its topic",
+                    );
+                    return;
+                }
+                let existing = match self.control.skips().await {
+                    Ok(v) => v
+                        .into_iter()
+                        .find(|s| s.night == w.night && s.entry == w.entry),
+                    Err(e) => {
+                        tracing::warn!("fleet: skip {item_key}: {e}");
+                        return;
+                    }
+                };
+                match (cmd.released, existing) {
+                    (Some(_), Some(s)) => {
+                        let audit = self.audit(&cmd.origin, "fleet.schedule.unskip", detail);
+                        if let Err(e) = self.control.apply_undo_skip(s.id, now, audit).await {
+                            tracing::warn!("fleet: skip {item_key}: {e}");
+                            return;
+                        }
+                    }
+                    (Some(_), None) | (None, Some(_)) => {}
+                    (None, None) => {
+                        // The entry must play that night with that show on
+                        // this node too: another schedule is refused.
+                        let plan = cfg.schedule.night(w.night);
+                        if !plan
+                            .entries
+                            .iter()
+                            .any(|p| p.entry == w.entry && p.show == w.show)
+                        {
+                            self.refuse(
+                                &item_key,
+                                &cmd.origin,
+                                &format!(
+                                    "entry {} ({}) does not play on the night of {} here",
+                                    w.entry, w.show, w.night
+                                ),
+                            );
+                            return;
+                        }
+                        let skip = crate::store::Skip {
+                            id: 0,
+                            night: w.night,
+                            entry: w.entry,
+                            show: w.show.clone(),
+                            created: w.created,
+                            author: w.author.clone(),
+                            note: w.note.clone(),
+                        };
+                        let audit = self.audit(&cmd.origin, "fleet.schedule.skip", detail);
+                        if let Err(e) = self.control.apply_skip(skip, audit).await {
+                            tracing::warn!("fleet: skip {item_key}: {e}");
+                            return;
+                        }
+                    }
+                }
+                None
+            }
+            Kind::Mode => {
+                let Some(w) = &cmd.mode else { return };
+                if key != wire::mode_key(w.night) {
+                    self.refuse(
+                        &item_key,
+                        &cmd.origin,
+                        "the forced mode names another night than its topic",
+                    );
+                    return;
+                }
+                let current = match self.control.forced_modes().await {
+                    Ok(v) => v.into_iter().find(|f| f.night == w.night).map(|f| f.mode),
+                    Err(e) => {
+                        tracing::warn!("fleet: mode {item_key}: {e}");
+                        return;
+                    }
+                };
+                match (cmd.released, current) {
+                    (Some(_), Some(_)) => {
+                        let audit = self.audit(&cmd.origin, "fleet.schedule.unforce_mode", detail);
+                        if let Err(e) = self.control.apply_unforce_mode(w.night, now, audit).await {
+                            tracing::warn!("fleet: mode {item_key}: {e}");
+                            return;
+                        }
+                    }
+                    (Some(_), None) => {}
+                    (None, current) => {
+                        if !cfg.schedule.modes.iter().any(|m| m.name == w.mode) {
+                            self.refuse(
+                                &item_key,
+                                &cmd.origin,
+                                &format!("mode `{}` is not declared here", w.mode),
+                            );
+                            return;
+                        }
+                        if current.as_deref() != Some(w.mode.as_str()) {
+                            let forced = crate::store::ForcedMode {
+                                id: 0,
+                                night: w.night,
+                                mode: w.mode.clone(),
+                                created: w.created,
+                                author: w.author.clone(),
+                                note: w.note.clone(),
+                            };
+                            let audit =
+                                self.audit(&cmd.origin, "fleet.schedule.force_mode", detail);
+                            if let Err(e) = self.control.apply_force_mode(forced, audit).await {
+                                tracing::warn!("fleet: mode {item_key}: {e}");
+                                return;
+                            }
+                        }
+                    }
                 }
                 None
             }
@@ -1345,6 +1541,8 @@ impl Task {
                 override_: Some(wire::WireOverride::from_override(o)),
                 scene: None,
                 master: None,
+                skip: None,
+                mode: None,
             };
             let mut item = item;
             item.command = Some(cmd.clone());
@@ -1387,6 +1585,8 @@ impl Task {
                 override_: None,
                 scene: Some(wire::WireScene::from_scene(s)),
                 master: None,
+                skip: None,
+                mode: None,
             };
             let mut item = item;
             item.command = Some(cmd.clone());
@@ -1416,11 +1616,37 @@ impl Task {
                 override_: None,
                 scene: None,
                 master: Some(m.clone()),
+                skip: None,
+                mode: None,
             };
             let mut item = item;
             item.command = Some(cmd.clone());
             self.remember(&item_key, item).await;
             out.push((Kind::Master, k, cmd));
+        }
+        // Skips and forced modes (and their undos) this node knows: the
+        // newest command of each, as it travelled.
+        let mut raws: Vec<(String, Vec<u8>)> = Vec::new();
+        for (item_key, item) in &self.items {
+            let Some((kind, k)) = item_key.split_once('/') else {
+                continue;
+            };
+            let Some(kind @ (Kind::Skip | Kind::Mode)) = Kind::parse(kind) else {
+                continue;
+            };
+            if self.seen_since_connect.contains(item_key) {
+                continue;
+            }
+            let Some(cmd) = &item.command else { continue };
+            let topic = self.topics.cmd(kind, k);
+            let payload = match &item.raw {
+                Some(r) => r.clone().into_bytes(),
+                None => self.command_payload(&topic, cmd),
+            };
+            raws.push((topic, payload));
+        }
+        for (topic, payload) in raws {
+            self.publish(topic, true, payload);
         }
         if !out.is_empty() {
             tracing::info!(
@@ -1839,6 +2065,20 @@ fn check_bounds(cmd: &Command, now: DateTime<Utc>) -> Result<(), String> {
     }
     if let Some(m) = &cmd.master {
         text("target", &m.target)?;
+    }
+    if let Some(s) = &cmd.skip {
+        text("show", &s.show)?;
+        text("author", &s.author)?;
+        if let Some(n) = &s.note {
+            text("note", n)?;
+        }
+    }
+    if let Some(m) = &cmd.mode {
+        text("mode", &m.mode)?;
+        text("author", &m.author)?;
+        if let Some(n) = &m.note {
+            text("note", n)?;
+        }
     }
     Ok(())
 }

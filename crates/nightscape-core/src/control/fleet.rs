@@ -13,7 +13,7 @@
 //! node fades them at the same instants.
 
 use super::{Action, Master, Override, Scene, OVERRIDE, SCENE};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Topic names under `<root>/<site>`.
@@ -74,6 +74,10 @@ pub enum Kind {
     Override,
     Scene,
     Master,
+    /// A schedule entry skipped for one night (`…/cmd/skip/<night>-<entry>`).
+    Skip,
+    /// A night's forced mode (`…/cmd/mode/<night>`).
+    Mode,
 }
 
 impl Kind {
@@ -82,6 +86,8 @@ impl Kind {
             Kind::Override => "override",
             Kind::Scene => "scene",
             Kind::Master => "master",
+            Kind::Skip => "skip",
+            Kind::Mode => "mode",
         }
     }
     pub fn parse(s: &str) -> Option<Kind> {
@@ -89,6 +95,8 @@ impl Kind {
             "override" => Some(Kind::Override),
             "scene" => Some(Kind::Scene),
             "master" => Some(Kind::Master),
+            "skip" => Some(Kind::Skip),
+            "mode" => Some(Kind::Mode),
             _ => None,
         }
     }
@@ -211,6 +219,45 @@ impl WireScene {
     }
 }
 
+/// A skip's topic key: its night and entry index (one slot, whichever
+/// node skipped it).
+pub fn skip_key(night: NaiveDate, entry: usize) -> String {
+    format!("{night}-{entry}")
+}
+
+/// A forced mode's topic key: its night (one force per night).
+pub fn mode_key(night: NaiveDate) -> String {
+    night.to_string()
+}
+
+/// A schedule entry skipped for one night, as it travels: the entry by
+/// its index and its show, so a node whose schedule differs refuses it.
+/// Undone when the command's `released` is set (a tombstone).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireSkip {
+    pub night: NaiveDate,
+    pub entry: usize,
+    pub show: String,
+    pub created: DateTime<Utc>,
+    #[serde(default = "default_author")]
+    pub author: String,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// A night's forced mode, as it travels; undone when the command's
+/// `released` is set (a tombstone).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireMode {
+    pub night: NaiveDate,
+    pub mode: String,
+    pub created: DateTime<Utc>,
+    #[serde(default = "default_author")]
+    pub author: String,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
 /// One retained command message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Command {
@@ -226,6 +273,10 @@ pub struct Command {
     pub scene: Option<WireScene>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub master: Option<Master>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip: Option<WireSkip>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<WireMode>,
 }
 
 impl Command {
@@ -236,6 +287,8 @@ impl Command {
             Kind::Override => c.override_.is_some(),
             Kind::Scene => c.scene.is_some(),
             Kind::Master => c.master.is_some(),
+            Kind::Skip => c.skip.is_some(),
+            Kind::Mode => c.mode.is_some(),
         };
         if !ok {
             return Err(format!(
