@@ -2,11 +2,14 @@
 //! times and resolved instants, and why: the rule or holiday that chose
 //! each night's mode, the curfews and budgets in force with their times,
 //! and which overlapping entry is on top when — as a table or JSON (the
-//! same JSON the API serves at /api/schedule). The explanation comes from
-//! `nightscape_core::explain`; this file only lays it out.
+//! same JSON the API serves at /api/schedule). With `--state`, the nights
+//! an operator forced into another mode (`/api/tonight/mode`, kept in the
+//! daemon's store) are shown in that mode, "forced by an operator". The
+//! explanation comes from `nightscape_core::explain`; this file only lays
+//! it out.
 
 use crate::config::Config;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, ValueEnum};
 use std::io::Write;
@@ -29,6 +32,38 @@ pub struct ScheduleArgs {
     pub days: u32,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// The daemon's state folder (e.g. /var/lib/nightscape): nights an
+    /// operator forced into another mode are shown in that mode (the
+    /// table; the JSON shows the rules' plan).
+    #[arg(long)]
+    pub state: Option<std::path::PathBuf>,
+}
+
+/// The modes operators forced, by night, from the store in `state` (none
+/// without `--state`).
+fn forced_modes(
+    state: Option<&Path>,
+    from: NaiveDate,
+) -> Result<std::collections::HashMap<NaiveDate, crate::store::ForcedMode>> {
+    let Some(dir) = state else {
+        return Ok(Default::default());
+    };
+    // Opening the store creates it: a mistyped folder must be an error,
+    // not an empty new database.
+    if !dir.join(crate::store::DB_FILE).is_file() {
+        anyhow::bail!(
+            "{}: no nightscape state here (no {}); pass the folder `nightscape run --state` uses",
+            dir.display(),
+            crate::store::DB_FILE
+        );
+    }
+    let store = crate::store::Store::open(dir)
+        .with_context(|| format!("reading the state in {}", dir.display()))?;
+    Ok(store
+        .forced_modes(from)?
+        .into_iter()
+        .map(|f| (f.night, f))
+        .collect())
 }
 
 pub fn schedule(site: &Path, args: &ScheduleArgs) -> Result<i32> {
@@ -38,6 +73,13 @@ pub fn schedule(site: &Path, args: &ScheduleArgs) -> Result<i32> {
     let from = args
         .from
         .unwrap_or_else(|| cfg.schedule.night_of(Utc::now()));
+    let forced = match forced_modes(args.state.as_deref(), from) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(1);
+        }
+    };
     let mut out = std::io::stdout().lock();
     let _ = match args.format {
         Format::Json => writeln!(
@@ -47,7 +89,7 @@ pub fn schedule(site: &Path, args: &ScheduleArgs) -> Result<i32> {
                 &cfg, from, args.days
             ))?
         ),
-        Format::Table => write_table(&mut out, &cfg, from, args.days),
+        Format::Table => write_table(&mut out, &cfg, from, args.days, &forced),
     };
     Ok(0)
 }
@@ -57,6 +99,7 @@ fn write_table(
     cfg: &Config,
     from: NaiveDate,
     days: u32,
+    forced: &std::collections::HashMap<NaiveDate, crate::store::ForcedMode>,
 ) -> std::io::Result<()> {
     let tz = cfg.site.timezone;
     // Across a DST change the wall clock alone misleads (02:30 → 02:00):
@@ -75,11 +118,12 @@ fn write_table(
             .unwrap_or_else(|| "--:--".into())
     };
     writeln!(out, "{} ({})", cfg.site.name, tz.name())?;
-    for x in from
-        .iter_days()
-        .take(days.min(3660) as usize)
-        .map(|d| crate::explain::night(&cfg.schedule, &cfg.energy, d))
-    {
+    for x in from.iter_days().take(days.min(3660) as usize).map(|d| {
+        let f = forced
+            .get(&d)
+            .map(|f| (f.mode.as_str(), Some(f.author.as_str())));
+        crate::explain::night_forced(&cfg.schedule, &cfg.energy, d, f)
+    }) {
         let n = &x.night;
         writeln!(
             out,

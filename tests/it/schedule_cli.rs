@@ -109,3 +109,67 @@ fn every_date_flag_names_its_format() {
         assert!(err.contains(want), "{args:?} should name {want:?}: {err}");
     }
 }
+
+/// A night an operator forced into another mode (kept in the daemon's
+/// store) is shown in that mode, "forced by an operator" with who, when
+/// `schedule` is given the state folder; the next night keeps its rule,
+/// and a folder with no state in it is an error, not a new database.
+#[test]
+fn schedule_with_state_shows_a_forced_night() {
+    use nightscape::store::{AuditEntry, ForcedMode, Store};
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    let state = tmp.path().join("var");
+    let night = chrono::NaiveDate::from_ymd_opt(2027, 9, 16).unwrap();
+    {
+        let store = Store::open(&state).unwrap();
+        let audit = AuditEntry {
+            at: chrono::Utc::now(),
+            actor: "control-room".into(),
+            action: "schedule.force_mode".into(),
+            detail: serde_json::json!({ "mode": "festival" }),
+            remote: None,
+        };
+        let f = ForcedMode {
+            id: 0,
+            night,
+            mode: "festival".into(),
+            created: chrono::Utc::now(),
+            author: "control-room".into(),
+            note: None,
+        };
+        store
+            .with_transaction(|tx| Store::force_mode_tx(tx, &f, &audit))
+            .unwrap();
+    }
+    let state_arg = state.to_str().unwrap();
+    let table = schedule(
+        &site,
+        &["--from", "2027-09-16", "--days", "2", "--state", state_arg],
+    );
+    assert!(table.contains("mode festival"), "{table}");
+    assert!(
+        table.contains("why     festival: forced by an operator (control-room) for this night"),
+        "{table}"
+    );
+    assert_eq!(
+        table.matches("forced by an operator").count(),
+        1,
+        "the 17th keeps its rule:\n{table}"
+    );
+    // Without --state: the rules' plan.
+    let plain = schedule(&site, &["--from", "2027-09-16", "--days", "1"]);
+    assert!(!plain.contains("forced"), "{plain}");
+    // A folder with no state in it.
+    let empty = tmp.path().join("nothing-here");
+    let out = Command::new(env!("CARGO_BIN_EXE_nightscape"))
+        .arg("--site")
+        .arg(&site)
+        .args(["schedule", "--state"])
+        .arg(&empty)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no nightscape state"));
+    assert!(!empty.exists(), "no database created");
+}
