@@ -479,3 +479,153 @@ fn fleet_a_newer_end_from_the_broker_extends_not_releases() {
         assert_eq!(in_force(&agent, &f, i), Some(1));
     }
 }
+
+/// A POST or DELETE as the operator on node `i`: the status and the body.
+fn write(
+    agent: &ureq::Agent,
+    f: &Fleet,
+    i: usize,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, String) {
+    let url = format!("{}{path}", base(f, i));
+    let auth = format!("Bearer {OPERATOR}");
+    let r = match (method, body) {
+        ("POST", Some(b)) => agent.post(&url).header("Authorization", &auth).send_json(b),
+        ("DELETE", _) => agent.delete(&url).header("Authorization", &auth).call(),
+        _ => unreachable!(),
+    };
+    let mut r = r.unwrap();
+    let code = r.status().as_u16();
+    (code, r.body_mut().read_to_string().unwrap_or_default())
+}
+
+fn skips(agent: &ureq::Agent, f: &Fleet, i: usize) -> Vec<Value> {
+    get(agent, &format!("{}/api/skips", base(f, i)))
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+}
+
+fn forced(agent: &ureq::Agent, f: &Fleet, i: usize) -> Option<(bool, String)> {
+    let v = get(agent, &format!("{}/api/tonight/mode", base(f, i)))?;
+    Some((v["forced"].as_bool()?, v["mode"].as_str()?.to_string()))
+}
+
+#[test]
+fn fleet_skips_and_forced_modes_travel_with_their_undos() {
+    let Some(bin) = mosquitto() else {
+        eprintln!("skipped: mosquitto is not installed (apt-get install mosquitto)");
+        return;
+    };
+    let port = free_port();
+    let f = fleet_site(port);
+    let _broker = Broker::start(&bin, f.tmp.path(), port);
+    let agent = agent();
+    let _nodes = start_two(&f, &agent);
+    let within = Duration::from_secs(5);
+
+    // Skip tonight's `nightly` entry on A: B lists the same skip.
+    let tonight = get(&agent, &format!("{}/api/tonight", base(&f, 0))).expect("GET /api/tonight");
+    let entry = tonight["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["show"] == "nightly")
+        .expect("nightly plays tonight")["entry"]
+        .as_u64()
+        .unwrap();
+    assert!(skips(&agent, &f, 1).is_empty());
+    let (code, body) = write(
+        &agent,
+        &f,
+        0,
+        "POST",
+        "/api/skips",
+        Some(json!({"entry": entry, "note": "rain"})),
+    );
+    assert_eq!(code, 201, "{body}");
+    let id: i64 = serde_json::from_str::<Value>(&body).unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let t0 = Instant::now();
+    assert!(
+        wait_until(within, || skips(&agent, &f, 1)
+            .iter()
+            .any(|s| s["entry"] == json!(entry)
+                && s["show"] == "nightly"
+                && s["note"] == "rain")),
+        "a skip made on A did not reach B: {:?}",
+        skips(&agent, &f, 1)
+    );
+    eprintln!("skip reached B in {:?}", t0.elapsed());
+    // Applied once: B did not publish it back as its own (A still has one skip).
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(skips(&agent, &f, 0).len(), 1);
+    assert_eq!(skips(&agent, &f, 1).len(), 1);
+
+    // Undo on A: gone on B.
+    let (code, body) = write(&agent, &f, 0, "DELETE", &format!("/api/skips/{id}"), None);
+    assert_eq!(code, 204, "{body}");
+    assert!(
+        wait_until(within, || skips(&agent, &f, 1).is_empty()),
+        "an undone skip stayed on B: {:?}",
+        skips(&agent, &f, 1)
+    );
+
+    // Force festival on A: B says forced festival; undo: B is not forced.
+    assert_eq!(forced(&agent, &f, 1).map(|f| f.0), Some(false));
+    let (code, body) = write(
+        &agent,
+        &f,
+        0,
+        "POST",
+        "/api/tonight/mode",
+        Some(json!({"mode": "festival"})),
+    );
+    assert_eq!(code, 201, "{body}");
+    assert!(
+        wait_until(within, || forced(&agent, &f, 1)
+            == Some((true, "festival".into()))),
+        "a mode forced on A did not reach B: {:?}",
+        forced(&agent, &f, 1)
+    );
+    let (code, body) = write(&agent, &f, 0, "DELETE", "/api/tonight/mode", None);
+    assert_eq!(code, 204, "{body}");
+    assert!(
+        wait_until(within, || forced(&agent, &f, 1).is_some_and(|f| !f.0)),
+        "an undone forced mode stayed on B: {:?}",
+        forced(&agent, &f, 1)
+    );
+
+    // A skip of an entry B's schedule does not have is refused and counted.
+    let refused = |i| {
+        get(&agent, &format!("{}/api/fleet", base(&f, i)))
+            .and_then(|v| v["dropped"]["refused"].as_u64())
+            .unwrap_or(0)
+    };
+    let before = refused(1);
+    let c = Client::connect(port, "city");
+    let bad = json!({"version": 1, "origin": "city", "skip": {
+        "night": "2026-12-31", "entry": 99, "show": "nightly", "created": AT}});
+    let bad_mode = json!({"version": 1, "origin": "city", "mode": {
+        "night": "2027-01-01", "mode": "carnival", "created": AT}});
+    c.publish_all(&[
+        (
+            format!("{ROOT}/cmd/skip/2026-12-31-99"),
+            serde_json::to_vec(&bad).unwrap(),
+        ),
+        (
+            format!("{ROOT}/cmd/mode/2027-01-01"),
+            serde_json::to_vec(&bad_mode).unwrap(),
+        ),
+    ]);
+    assert!(
+        wait_until(within, || refused(1) >= before + 2),
+        "bad skip/mode commands were not refused: {} → {}",
+        before,
+        refused(1)
+    );
+    assert!(skips(&agent, &f, 1).is_empty());
+    assert_eq!(forced(&agent, &f, 1).map(|f| f.0), Some(false));
+}
