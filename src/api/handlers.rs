@@ -96,7 +96,7 @@ fn idempotency(
     })
 }
 
-fn audit(
+pub(super) fn audit(
     caller: &Caller,
     action: &str,
     detail: serde_json::Value,

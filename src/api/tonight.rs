@@ -13,7 +13,7 @@ use super::service::Written;
 use super::views::MAX_TEXT;
 use super::ApiState;
 use crate::config::Config;
-use crate::store::{AuditEntry, ForcedMode, IdempotencyKey, StoredReply};
+use crate::store::{ForcedMode, IdempotencyKey, StoredReply};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -98,25 +98,12 @@ fn rules_mode(cfg: &Config, night: NaiveDate) -> String {
         .unwrap_or_else(|| "default".into())
 }
 
-fn audit(
-    caller: &Caller,
-    action: &str,
-    detail: serde_json::Value,
-    at: DateTime<Utc>,
-) -> AuditEntry {
-    AuditEntry {
-        at,
-        actor: caller.name.clone(),
-        action: action.into(),
-        detail,
-        remote: caller.remote.map(|r| r.to_string()),
-    }
-}
-
 fn night_param(cfg: &Config, v: Option<&str>, now: DateTime<Utc>) -> ApiResult<NaiveDate> {
-    let night = match v.map(str::trim).filter(|s| !s.is_empty()) {
+    // Spaces only around the date, and exactly YYYY-MM-DD, as the
+    // document's date pattern says (chrono alone would skip a tab).
+    let night = match v.map(|s| s.trim_matches(' ')).filter(|s| !s.is_empty()) {
         None => cfg.schedule.night_of(now),
-        Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+        Some(s) => super::console::calendar_date(s).ok_or_else(|| {
             ApiError::bad_request("night", format!("`{s}` is not a date like 2026-12-31"))
         })?,
     };
@@ -233,7 +220,7 @@ pub(super) async fn force_mode(
         .control
         .force_mode(
             forced,
-            audit(&caller, "schedule.force_mode", detail, now),
+            super::handlers::audit(&caller, "schedule.force_mode", detail, now),
             idem,
             move |f| json_reply(StatusCode::CREATED, &ForcedModeView::new(f, &view_cfg)),
         )
@@ -274,7 +261,7 @@ pub(super) async fn unforce_mode(
         .unforce_mode(
             night,
             now,
-            audit(&caller, "schedule.unforce_mode", detail, now),
+            super::handlers::audit(&caller, "schedule.unforce_mode", detail, now),
             idem,
             move |done| {
                 if done {
