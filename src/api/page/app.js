@@ -548,7 +548,9 @@ function renderMode() {
   // Rebuilt only when it changes: a tap must not land on a replaced control.
   if (sig === modeSig) return;
   modeSig = sig;
-  const parts = [];
+  // Two rows: what the mode is (with its Undo), then forcing another one,
+  // so Undo never reads as acting on the mode picked beside it.
+  const parts = [], pick = [];
   if (f) parts.push(el("span", { class: "forced-mode", "data-forced": f.mode }, t("mode_forced", { mode: f.mode, by: f.author })));
   else parts.push(el("span", { class: "dim", "data-mode": M.mode }, t("mode") + ": " + M.mode));
   if (ctl && f) {
@@ -570,9 +572,11 @@ function renderMode() {
       const ok = await confirmDialog(t("confirm_force_title", { mode }), t("confirm_force_text", { night: M.tonight, mode, from }), [], t("confirm_force_ok", { mode }));
       if (ok) { await act("POST", "/api/tonight/mode", { mode, note: "console" }, t("what_force", { mode })); loadNow(); loadTonight(); }
     };
-    parts.push(sel, go);
+    pick.push(sel, go);
   }
-  box.replaceChildren(...parts);
+  const row1 = el("div", { class: "row" }), row2 = el("div", { class: "row" });
+  row1.append(...parts); row2.append(...pick);
+  box.replaceChildren(...(pick.length ? [row1, row2] : [row1]));
 }
 
 // The status strip: on every view and for every role, what holds the
@@ -831,7 +835,9 @@ function renderNowNext() {
   const nx = el("div", { class: "next" }, "");
   nx.append(el("strong", null, t("next") + ": "), document.createTextNode(next ? next.show + " " + hhmm(next.start) + " · " + t("in") + " " : t("nothing")));
   if (next) nx.append(el("span", { class: "count" }, duration((ms(next.start) - now) / 1000)));
-  nx.append(el("span", { class: "dim" }, " · " + t("mode") + ": " + C.mode));
+  // The forced mode where there is one (/api/tonight gives the rules' mode).
+  const M = S.mode, mode = M && M.tonight === C.night ? M.mode : C.mode;
+  nx.append(el("span", { class: "dim" }, " · " + t("mode") + ": " + mode));
   box.replaceChildren(el("strong", null, t("now_playing") + ":"), ul, nx);
 }
 
