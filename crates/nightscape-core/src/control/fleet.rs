@@ -3,7 +3,8 @@
 //! a command wins.
 //!
 //! Commands are retained, one topic per item (`<root>/<site>/cmd/override/<uid>`,
-//! `…/cmd/scene/<uid>`, `…/cmd/master/<target>`), so the broker holds the
+//! `…/cmd/scene/<uid>`, `…/cmd/master/<target>`, `…/cmd/skip/<night>-<entry>`,
+//! `…/cmd/mode/<night>`), so the broker holds the
 //! city's whole control state and a node that (re)connects receives it
 //! at once. Each message carries a `version` (a number that grows with
 //! every change; nodes use nanoseconds since 1970) and its `origin`; the
