@@ -184,7 +184,7 @@ pub(super) async fn status(State(st): State<ApiState>, _v: Viewer) -> Json<Statu
         },
         active_shows,
         active_overrides,
-        schedule: ActiveScheduleView::at(&cfg, now),
+        schedule: ActiveScheduleView::at(&cfg, now, &st.shared.skips),
         overrides: overrides
             .iter()
             .map(|o| OverrideView::new(o, book.cancelled_overrides.get(&o.id).copied(), now, &cfg))
@@ -297,14 +297,23 @@ pub(super) async fn schedule(
     let now = st.shared.clock.now();
     let from = from.unwrap_or_else(|| cfg.schedule.night_of(now));
     // Planning a year computes hundreds of sunsets: keep it off the workers.
-    let plan = tokio::task::spawn_blocking(move || PlanView::build(&cfg, from, days.unwrap_or(7)))
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("planning failed: {e}"),
-            )
-        })?;
+    let forced: std::collections::BTreeMap<_, _> = st
+        .control
+        .forced_modes()
+        .await?
+        .into_iter()
+        .map(|f| (f.night, (f.mode, f.author)))
+        .collect();
+    let plan = tokio::task::spawn_blocking(move || {
+        PlanView::build(&cfg, from, days.unwrap_or(7), &forced)
+    })
+    .await
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("planning failed: {e}"),
+        )
+    })?;
     Ok(Json(plan))
 }
 

@@ -4,6 +4,7 @@
 //! site's timezone, as an operator reads them.
 
 use crate::config::Config;
+use crate::daemon::Skips;
 use crate::explain::Cap;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -33,6 +34,11 @@ pub struct NightView {
     pub polar: Option<String>,
     /// The mode chosen for this night ("default" when none applies).
     pub mode: String,
+    /// The mode was forced by an operator for this night
+    /// (`POST /api/tonight/mode`), not chosen by the `[[modes]]` rules.
+    pub forced: bool,
+    /// Who forced it, when `forced`.
+    pub forced_by: Option<String>,
     /// Why: the `[[modes]]` rule that chose the mode and on what ground
     /// ("festival: Mid-Autumn Festival (lunar 8/15)", "show-night: weekday
     /// rule Fri, Sat", "normal: default rule (no earlier rule matched)").
@@ -95,6 +101,8 @@ pub struct ActiveScheduleView {
     /// The night `now` belongs to (YYYY-MM-DD).
     pub night: String,
     pub mode: String,
+    /// The mode was forced by an operator for this night.
+    pub forced: bool,
     pub entries: Vec<ActiveEntryView>,
 }
 
@@ -115,14 +123,28 @@ fn local(t: DateTime<Utc>, tz: Tz) -> String {
 
 impl PlanView {
     /// `days` nights from `from` (at most 3,660).
-    pub fn build(cfg: &Config, from: NaiveDate, days: u32) -> PlanView {
+    /// `forced`: the nights an operator forced into a mode, with the mode
+    /// and who forced it, so the plan says what will really play.
+    pub fn build(
+        cfg: &Config,
+        from: NaiveDate,
+        days: u32,
+        forced: &std::collections::BTreeMap<NaiveDate, (String, String)>,
+    ) -> PlanView {
         let tz = cfg.site.timezone;
         let nights = from
             .iter_days()
             .take(days.min(3660) as usize)
             .map(|d| {
-                let x = crate::explain::night(&cfg.schedule, &cfg.energy, d);
+                let force = forced.get(&d);
+                let x = crate::explain::night_forced(
+                    &cfg.schedule,
+                    &cfg.energy,
+                    d,
+                    force.map(|(m, by)| (m.as_str(), Some(by.as_str()))),
+                );
                 let n = x.night;
+                let forced_by = force.filter(|_| n.forced).map(|(_, by)| by.clone());
                 NightView {
                     date: n.date.to_string(),
                     sunset: n.sunset.map(|t| local(t, tz)),
@@ -131,6 +153,8 @@ impl PlanView {
                     civil_dawn: n.civil_dawn.map(|t| local(t, tz)),
                     polar: n.polar.map(|p| format!("{p:?}").to_lowercase()),
                     mode: n.mode,
+                    forced: n.forced,
+                    forced_by,
                     why: x.reason.to_string(),
                     caps: x.caps.iter().map(|c| CapView::new(c, tz)).collect(),
                     on_top: x
@@ -198,28 +222,33 @@ impl CapView {
 }
 
 impl ActiveScheduleView {
-    pub fn at(cfg: &Config, now: DateTime<Utc>) -> ActiveScheduleView {
+    /// What the schedule plays at `now` as the frame loop sees it: a mode
+    /// an operator forced tonight, and without the entries skipped.
+    pub fn at(cfg: &Config, now: DateTime<Utc>, skips: &Skips) -> ActiveScheduleView {
         let tz = cfg.site.timezone;
         let night = cfg.schedule.night_of(now);
+        let tonight = skips.night(&cfg.schedule, night);
+        let prev = night.pred_opt().unwrap_or(night);
+        let entries = [
+            (prev, skips.night(&cfg.schedule, prev)),
+            (night, tonight.clone()),
+        ]
+        .into_iter()
+        .flat_map(|(d, n)| n.entries.into_iter().map(move |p| (d, p)))
+        .filter(|(d, p)| p.start <= now && now < p.end && !skips.contains(*d, p.entry, &p.show))
+        .map(|(_, p)| ActiveEntryView {
+            show: p.show.clone(),
+            start: local(p.start, tz),
+            end: local(p.end, tz),
+            priority: p.priority,
+            phase_s: crate::engine::seconds_between(p.start, now),
+        })
+        .collect();
         ActiveScheduleView {
             night: night.to_string(),
-            mode: cfg
-                .schedule
-                .mode_of(night)
-                .map_or("default", |m| m.name.as_str())
-                .to_string(),
-            entries: cfg
-                .schedule
-                .active_at(now)
-                .iter()
-                .map(|p| ActiveEntryView {
-                    show: p.show.clone(),
-                    start: local(p.start, tz),
-                    end: local(p.end, tz),
-                    priority: p.priority,
-                    phase_s: crate::engine::seconds_between(p.start, now),
-                })
-                .collect(),
+            mode: tonight.mode,
+            forced: tonight.forced,
+            entries,
         }
     }
 }

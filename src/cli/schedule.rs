@@ -86,7 +86,13 @@ pub fn schedule(site: &Path, args: &ScheduleArgs) -> Result<i32> {
             out,
             "{}",
             serde_json::to_string_pretty(&crate::api::schedule_view::PlanView::build(
-                &cfg, from, args.days
+                &cfg,
+                from,
+                args.days,
+                &forced
+                    .iter()
+                    .map(|(d, f)| (*d, (f.mode.clone(), f.author.clone())))
+                    .collect(),
             ))?
         ),
         Format::Table => write_table(&mut out, &cfg, from, args.days, &forced),

@@ -215,6 +215,60 @@ fn forcing_tonights_mode_changes_the_show_survives_a_restart_and_undoes() {
         (Some("festival"), Some(true))
     );
     assert_eq!(list["forced_nights"].as_array().unwrap().len(), 1);
+    // The status and the plan say what really plays, and that it is forced.
+    let status = call(
+        &agent,
+        "GET",
+        &format!("{base}/api/status"),
+        OPERATOR,
+        None,
+        None,
+    )
+    .1;
+    assert_eq!(
+        (
+            status["schedule"]["mode"].as_str(),
+            status["schedule"]["forced"].as_bool()
+        ),
+        (Some("festival"), Some(true)),
+        "{}",
+        status["schedule"]
+    );
+    assert!(
+        status["schedule"]["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["show"] == "spring-festival"),
+        "{}",
+        status["schedule"]
+    );
+    let plan = call(
+        &agent,
+        "GET",
+        &format!("{base}/api/schedule?from=2026-12-31&days=2"),
+        OPERATOR,
+        None,
+        None,
+    )
+    .1;
+    let nights = plan["nights"].as_array().unwrap();
+    assert_eq!(
+        (
+            nights[0]["mode"].as_str(),
+            nights[0]["forced"].as_bool(),
+            nights[0]["forced_by"].is_string()
+        ),
+        (Some("festival"), Some(true), true),
+        "{}",
+        nights[0]
+    );
+    assert!(
+        nights[0]["why"].as_str().unwrap().contains("forced"),
+        "{}",
+        nights[0]
+    );
+    assert_eq!(nights[1]["forced"].as_bool(), Some(false), "{}", nights[1]);
 
     // A restart from the same state folder keeps it.
     drop(daemon);
