@@ -198,15 +198,16 @@ fn local(at: DateTime<Utc>, tz: Tz) -> String {
     at.with_timezone(&tz).to_rfc3339()
 }
 
-/// One night's timeline (`cfg`'s schedule, with `skipped` entries marked).
+/// One night's timeline: `cfg`'s schedule in the mode the night really
+/// plays (an operator's forced mode included), skipped entries marked.
 pub(crate) fn tonight_view(
     cfg: &Config,
     night: NaiveDate,
     now: DateTime<Utc>,
-    skipped: &dyn Fn(NaiveDate, usize, &str) -> bool,
+    skips: &crate::daemon::Skips,
 ) -> TonightView {
     let tz = cfg.site.timezone;
-    let plan = cfg.schedule.night(night);
+    let plan = skips.night(&cfg.schedule, night);
     let (start, end) = cfg.schedule.window(night);
     let curfew = cfg.energy.curfew.as_ref().and_then(|c| {
         crate::energy::limit::curfew_window(&cfg.schedule, night, c).map(|(a, b)| CurfewView {
@@ -218,6 +219,7 @@ pub(crate) fn tonight_view(
     TonightView {
         night: night.to_string(),
         mode: plan.mode.clone(),
+        forced: plan.forced,
         start: local(start, tz),
         end: local(end, tz),
         now: local(now, tz),
@@ -235,7 +237,7 @@ pub(crate) fn tonight_view(
                 start: local(p.start, tz),
                 end: local(p.end, tz),
                 priority: p.priority,
-                skipped: skipped(night, p.entry, &p.show),
+                skipped: skips.contains(night, p.entry, &p.show),
             })
             .collect(),
         unplaced: plan.skipped.clone(),
@@ -323,7 +325,7 @@ pub(super) async fn tonight(
     // What is on top now walks every cell of the shows playing: off the
     // async workers for a city-sized site.
     let view = tokio::task::spawn_blocking(move || {
-        let mut view = tonight_view(&cfg, night, now, &|d, e, s| skips.contains(d, e, s));
+        let mut view = tonight_view(&cfg, night, now, &skips);
         let mut active = Scheduled::with_skips(skips.clone()).active(&cfg, now);
         active.extend(control.active(now));
         view.visible_now = visible_now(&cfg, &active, now);
@@ -469,7 +471,8 @@ pub(super) async fn create_skip(
     let cfg = st.shared.config();
     let now = st.shared.clock.now();
     let night = night_param(&cfg, "night", req.night.as_deref(), now)?;
-    let plan = cfg.schedule.night(night);
+    // The entries of the mode the night really plays in (a forced one too).
+    let plan = st.shared.skips.night(&cfg.schedule, night);
     let Some(run) = plan.entries.iter().find(|p| p.entry == req.entry) else {
         return Err(ApiError::unprocessable(
             "entry",

@@ -966,6 +966,9 @@ pub struct CurfewView {
 pub struct TonightView {
     pub night: String,
     pub mode: String,
+    /// The mode was forced by an operator for this night
+    /// (`POST /api/tonight/mode`), not chosen by the `[[modes]]` rules.
+    pub forced: bool,
     /// Local noon starting the night, and the noon ending it.
     pub start: String,
     pub end: String,

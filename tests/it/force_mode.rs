@@ -269,6 +269,29 @@ fn forcing_tonights_mode_changes_the_show_survives_a_restart_and_undoes() {
         nights[0]
     );
     assert_eq!(nights[1]["forced"].as_bool(), Some(false), "{}", nights[1]);
+    // The console's timeline lists the forced mode's entries.
+    let tonight = call(
+        &agent,
+        "GET",
+        &format!("{base}/api/tonight?date=2026-12-31"),
+        OPERATOR,
+        None,
+        None,
+    )
+    .1;
+    assert_eq!(
+        (tonight["mode"].as_str(), tonight["forced"].as_bool()),
+        (Some("festival"), Some(true)),
+        "{tonight}"
+    );
+    assert!(
+        tonight["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["show"] == "spring-festival"),
+        "{tonight}"
+    );
 
     // A restart from the same state folder keeps it.
     drop(daemon);
