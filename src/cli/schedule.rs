@@ -33,8 +33,8 @@ pub struct ScheduleArgs {
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// The daemon's state folder (e.g. /var/lib/nightscape): nights an
-    /// operator forced into another mode are shown in that mode (the
-    /// table; the JSON shows the rules' plan).
+    /// operator forced into another mode are shown in that mode, in the
+    /// table and the JSON.
     #[arg(long)]
     pub state: Option<std::path::PathBuf>,
 }

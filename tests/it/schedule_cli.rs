@@ -157,6 +157,24 @@ fn schedule_with_state_shows_a_forced_night() {
         1,
         "the 17th keeps its rule:\n{table}"
     );
+    // The JSON says the same.
+    let json: serde_json::Value = serde_json::from_str(&schedule(
+        &site,
+        &[
+            "--from",
+            "2027-09-16",
+            "--days",
+            "1",
+            "--format",
+            "json",
+            "--state",
+            state_arg,
+        ],
+    ))
+    .unwrap();
+    let n = &json["nights"][0];
+    assert_eq!(n["mode"], "festival", "{n}");
+    assert_eq!(n["forced"], true, "{n}");
     // Without --state: the rules' plan.
     let plain = schedule(&site, &["--from", "2027-09-16", "--days", "1"]);
     assert!(!plain.contains("forced"), "{plain}");
