@@ -1262,8 +1262,11 @@ fn browser_force_tonights_mode_confirms_shows_who_and_undoes() {
         })
         .await;
         assert_eq!(shown, json!(["mode forced: festival (by control-room)", "mode forced: festival (by control-room)"]));
-        // (/api/tonight itself still shows the rules' plan: tonight_view in
-        // src/api/console.rs does not read forced modes yet.)
+        // The night's plan follows: /api/tonight plays festival.
+        until(Duration::from_secs(10), "/api/tonight in festival", || async {
+            (get_json(&d.base, "/api/tonight")["mode"] == "festival").then_some(())
+        })
+        .await;
         screenshot(&c, "console-forced-mode-1366x768.png").await;
         set_viewport(&c, 390, 844).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
