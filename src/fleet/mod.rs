@@ -1155,6 +1155,13 @@ impl Task {
                     );
                     return;
                 }
+                // A night already over is history: remembered, not applied
+                // (the service lists skips from last night on only).
+                let over = cfg
+                    .schedule
+                    .night_of(now)
+                    .pred_opt()
+                    .is_some_and(|y| w.night < y);
                 let existing = match self.control.skips().await {
                     Ok(v) => v
                         .into_iter()
@@ -1173,6 +1180,7 @@ impl Task {
                         }
                     }
                     (Some(_), None) | (None, Some(_)) => {}
+                    (None, None) if over => {}
                     (None, None) => {
                         // The entry must play that night with that show on
                         // this node too: another schedule is refused.
@@ -1220,6 +1228,11 @@ impl Task {
                     );
                     return;
                 }
+                let over = cfg
+                    .schedule
+                    .night_of(now)
+                    .pred_opt()
+                    .is_some_and(|y| w.night < y);
                 let current = match self.control.forced_modes().await {
                     Ok(v) => v.into_iter().find(|f| f.night == w.night).map(|f| f.mode),
                     Err(e) => {
@@ -1236,6 +1249,7 @@ impl Task {
                         }
                     }
                     (Some(_), None) => {}
+                    (None, _) if over => {}
                     (None, current) => {
                         if !cfg.schedule.modes.iter().any(|m| m.name == w.mode) {
                             self.refuse(
