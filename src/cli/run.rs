@@ -424,7 +424,13 @@ fn start_artpoll(
             for o in outputs.iter_mut() {
                 o.watch_nodes(&svc.watch);
             }
-            tracing::info!(listen = %svc.local, poll_every = a.poll_every, "Art-Net: answering ArtPoll and polling the nodes");
+            // Say where it really listens: with every output on this
+            // machine it binds nothing (a local receiver keeps the port).
+            if svc.listening.is_empty() {
+                tracing::info!("Art-Net: not answering ArtPoll (every Art-Net output is on this machine, whose receivers keep port 6454)");
+            } else {
+                tracing::info!(listen = ?svc.listening, poll_every = a.poll_every, "Art-Net: answering ArtPoll and polling the nodes");
+            }
             Some(svc)
         }
         Err(e) => {
