@@ -228,22 +228,17 @@ impl ActiveScheduleView {
         let tz = cfg.site.timezone;
         let night = cfg.schedule.night_of(now);
         let tonight = skips.night(&cfg.schedule, night);
-        let prev = night.pred_opt().unwrap_or(night);
-        let entries = [
-            (prev, skips.night(&cfg.schedule, prev)),
-            (night, tonight.clone()),
-        ]
-        .into_iter()
-        .flat_map(|(d, n)| n.entries.into_iter().map(move |p| (d, p)))
-        .filter(|(d, p)| p.start <= now && now < p.end && !skips.contains(*d, p.entry, &p.show))
-        .map(|(_, p)| ActiveEntryView {
-            show: p.show.clone(),
-            start: local(p.start, tz),
-            end: local(p.end, tz),
-            priority: p.priority,
-            phase_s: crate::engine::seconds_between(p.start, now),
-        })
-        .collect();
+        let entries = skips
+            .active_at(&cfg.schedule, now)
+            .into_iter()
+            .map(|p| ActiveEntryView {
+                show: p.show,
+                start: local(p.start, tz),
+                end: local(p.end, tz),
+                priority: p.priority,
+                phase_s: crate::engine::seconds_between(p.start, now),
+            })
+            .collect();
         ActiveScheduleView {
             night: night.to_string(),
             mode: tonight.mode,

@@ -573,10 +573,16 @@ impl ControlService {
     /// Skips in force from last night on (a night may still be running
     /// past midnight).
     pub async fn skips(&self) -> Result<Vec<Skip>, StoreError> {
+        let from = self.last_night();
+        self.store.run(move |s| s.skips(from)).await
+    }
+
+    /// The night before tonight: skips and forced modes from it on are
+    /// in force, since a night may still be running past midnight.
+    fn last_night(&self) -> chrono::NaiveDate {
         let cfg = self.shared.config();
         let tonight = cfg.schedule.night_of(self.shared.clock.now());
-        let from = tonight.pred_opt().unwrap_or(tonight);
-        self.store.run(move |s| s.skips(from)).await
+        tonight.pred_opt().unwrap_or(tonight)
     }
 
     /// Hand the skips in force to the schedule program.
@@ -720,9 +726,7 @@ impl ControlService {
     /// Modes forced for nights from last night on (a night may still be
     /// running past midnight).
     pub async fn forced_modes(&self) -> Result<Vec<ForcedMode>, StoreError> {
-        let cfg = self.shared.config();
-        let tonight = cfg.schedule.night_of(self.shared.clock.now());
-        let from = tonight.pred_opt().unwrap_or(tonight);
+        let from = self.last_night();
         self.store.run(move |s| s.forced_modes(from)).await
     }
 

@@ -148,6 +148,27 @@ impl Skips {
     ) -> crate::schedule::plan::Night {
         sched.night_in_mode(d, self.forced_mode(d).as_deref())
     }
+
+    /// [`Schedule::active_at`](crate::schedule::plan::Schedule::active_at)
+    /// as the frame loop plays it: nights in their forced modes, skipped
+    /// entries left out. Resolves the nights each call (the frame loop's
+    /// [`Scheduled`] keeps its own cache).
+    pub fn active_at(
+        &self,
+        sched: &crate::schedule::plan::Schedule,
+        at: DateTime<Utc>,
+    ) -> Vec<crate::schedule::plan::Planned> {
+        let night = sched.night_of(at);
+        let prev = night.pred_opt().unwrap_or(night);
+        [prev, night]
+            .into_iter()
+            .flat_map(|d| {
+                self.night(sched, d).entries.into_iter().filter(move |p| {
+                    p.start <= at && at < p.end && !self.contains(d, p.entry, &p.show)
+                })
+            })
+            .collect()
+    }
 }
 
 #[derive(Default)]
@@ -606,6 +627,40 @@ mod tests {
     /// One thread per quarter-million cells, never more than the cores and
     /// never none: 1,000 universes of pixel bars stay on one thread, the
     /// district of 10,000 takes every core.
+    #[test]
+    fn skips_active_at_is_what_the_schedule_program_plays() {
+        let cfg = crate::config::compile(
+            crate::generate::sources(site_files(&SiteSpec::new(4)).unwrap()),
+            Diagnostics::new(),
+        )
+        .unwrap_or_else(|d| panic!("{:?}", d.items));
+        let sched = &cfg.schedule;
+        let t0: DateTime<Utc> = DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::days(20_000);
+        // The first instant of the coming nights at which an entry plays.
+        let at = (0..48 * 6)
+            .map(|k| t0 + chrono::Duration::minutes(10 * k))
+            .find(|t| !sched.active_at(*t).is_empty())
+            .expect("the generated schedule plays within two days");
+        let skips = Skips::default();
+        let names = |v: Vec<crate::schedule::plan::Planned>| -> Vec<String> {
+            v.into_iter().map(|p| p.show).collect()
+        };
+        let played = |skips: &Skips| -> Vec<String> {
+            let mut out = Vec::new();
+            Scheduled::with_skips(skips.clone()).active_into(&cfg, at, &mut out);
+            out.iter().map(|a| a.show.name.clone()).collect()
+        };
+        assert_eq!(
+            names(skips.active_at(sched, at)),
+            names(sched.active_at(at))
+        );
+        assert_eq!(names(skips.active_at(sched, at)), played(&skips));
+        let p = sched.active_at(at).remove(0);
+        skips.set([(sched.night_of(p.start), p.entry, p.show.clone())]);
+        assert!(!names(skips.active_at(sched, at)).contains(&p.show));
+        assert_eq!(names(skips.active_at(sched, at)), played(&skips));
+    }
+
     #[test]
     fn threads_follow_the_site_size() {
         let check = |cells: usize, cores: usize, expect: usize| {
