@@ -27,12 +27,18 @@ static TURN: Mutex<()> = Mutex::new(());
 
 fn enabled(name: &str) -> bool {
     if std::env::var("NIGHTSCAPE_BROWSER_TESTS").as_deref() != Ok("1") {
-        eprintln!("skipped: {name}: set NIGHTSCAPE_BROWSER_TESTS=1 to run the browser tests (needs chromium and chromium-driver)");
+        crate::common::skip_unless_ci(
+            name,
+            "set NIGHTSCAPE_BROWSER_TESTS=1 to run the browser tests (needs chromium and chromium-driver)",
+        );
         return false;
     }
     for tool in ["chromium", "chromedriver"] {
         if which(tool).is_none() {
-            eprintln!("skipped: {name}: `{tool}` is not installed (apt-get install chromium chromium-driver)");
+            crate::common::skip_unless_ci(
+                name,
+                &format!("`{tool}` is not installed (apt-get install chromium chromium-driver)"),
+            );
             return false;
         }
     }

@@ -332,16 +332,22 @@ fn the_shared_corpus_imports() {
         .find(|p| p.is_dir())
         .unwrap_or_else(|| root.join("../shared/fixture-corpus"));
     if !corpus.is_dir() {
-        eprintln!(
-            "skipped: no fixture corpus at {} (it sits beside the checkout)",
-            corpus.display()
+        crate::common::skip_unless_ci(
+            "the_shared_corpus_imports",
+            &format!(
+                "no fixture corpus at {} (it sits beside the checkout)",
+                corpus.display()
+            ),
         );
         return;
     }
     for (sub, format) in [("qlcplus", Format::Qxf), ("ofl", Format::Ofl)] {
         let dir = corpus.join(sub);
         if !dir.is_dir() {
-            eprintln!("skipped: {} is missing", dir.display());
+            crate::common::skip_unless_ci(
+                "the_shared_corpus_imports",
+                &format!("{} is missing", dir.display()),
+            );
             continue;
         }
         let started = std::time::Instant::now();

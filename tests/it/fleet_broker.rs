@@ -159,7 +159,10 @@ fn start_two(f: &Fleet, agent: &ureq::Agent) -> Vec<crate::common::Daemon> {
 #[test]
 fn fleet_flood_keeps_the_caps_and_room_for_an_emergency() {
     let Some(bin) = mosquitto() else {
-        eprintln!("skipped: mosquitto is not installed (apt-get install mosquitto)");
+        crate::common::skip_unless_ci(
+            "fleet_flood_keeps_the_caps_and_room_for_an_emergency",
+            "mosquitto is not installed (apt-get install mosquitto)",
+        );
         return;
     };
     let port = free_port();
@@ -294,7 +297,10 @@ fn fleet_flood_keeps_the_caps_and_room_for_an_emergency() {
 #[test]
 fn fleet_oversized_and_malformed_messages_are_dropped_not_the_connection() {
     let Some(bin) = mosquitto() else {
-        eprintln!("skipped: mosquitto is not installed (apt-get install mosquitto)");
+        crate::common::skip_unless_ci(
+            "fleet_oversized_and_malformed_messages_are_dropped_not_the_connection",
+            "mosquitto is not installed (apt-get install mosquitto)",
+        );
         return;
     };
     let port = free_port();
@@ -354,7 +360,10 @@ fn fleet_oversized_and_malformed_messages_are_dropped_not_the_connection() {
 #[test]
 fn fleet_release_is_a_tombstone_a_replay_cannot_undo() {
     let Some(bin) = mosquitto() else {
-        eprintln!("skipped: mosquitto is not installed (apt-get install mosquitto)");
+        crate::common::skip_unless_ci(
+            "fleet_release_is_a_tombstone_a_replay_cannot_undo",
+            "mosquitto is not installed (apt-get install mosquitto)",
+        );
         return;
     };
     let port = free_port();
@@ -442,7 +451,10 @@ fn fleet_release_is_a_tombstone_a_replay_cannot_undo() {
 #[test]
 fn fleet_a_newer_end_from_the_broker_extends_not_releases() {
     let Some(bin) = mosquitto() else {
-        eprintln!("skipped: mosquitto is not installed (apt-get install mosquitto)");
+        crate::common::skip_unless_ci(
+            "fleet_a_newer_end_from_the_broker_extends_not_releases",
+            "mosquitto is not installed (apt-get install mosquitto)",
+        );
         return;
     };
     let port = free_port();
@@ -515,7 +527,10 @@ fn forced(agent: &ureq::Agent, f: &Fleet, i: usize) -> Option<(bool, String)> {
 #[test]
 fn fleet_skips_and_forced_modes_travel_with_their_undos() {
     let Some(bin) = mosquitto() else {
-        eprintln!("skipped: mosquitto is not installed (apt-get install mosquitto)");
+        crate::common::skip_unless_ci(
+            "fleet_skips_and_forced_modes_travel_with_their_undos",
+            "mosquitto is not installed (apt-get install mosquitto)",
+        );
         return;
     };
     let port = free_port();

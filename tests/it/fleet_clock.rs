@@ -68,7 +68,10 @@ fn fleet_status(f: &Fleet) -> Value {
 #[test]
 fn fleet_clock_offsets_restarts_and_status() {
     let Some(bin) = mosquitto() else {
-        eprintln!("skipped: mosquitto is not installed (apt-get install mosquitto)");
+        crate::common::skip_unless_ci(
+            "fleet_clock_offsets_restarts_and_status",
+            "mosquitto is not installed (apt-get install mosquitto)",
+        );
         return;
     };
     let port = free_port();

@@ -36,14 +36,13 @@ fn missing() -> Option<String> {
 }
 
 fn skip_or_fail(name: &str) -> bool {
-    if let Some(why) = missing() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{name}: cannot run in CI: {why}");
+    match missing() {
+        Some(why) => {
+            crate::common::skip_unless_ci(name, &why);
+            true
         }
-        eprintln!("\n*** SKIPPED {name}: {why} ***\n");
-        return true;
+        None => false,
     }
-    false
 }
 
 #[test]
