@@ -656,7 +656,12 @@ fn browser_daemon_gone_says_so_greys_live_values_disables_controls_and_recovers(
         let mark = js(&c, "return document.getElementById('clock').getAttribute('data-stale');").await;
         assert!(mark.as_str().unwrap().starts_with("已过期"), "{mark}");
         screenshot(&c, "console-daemon-gone-zh-1366x768.png").await;
+        // And on a phone, in both languages, while the daemon is still gone.
+        set_viewport(&c, 390, 844).await;
+        screenshot(&c, "console-daemon-gone-zh-390x844.png").await;
         c.find(Locator::Id("lang")).await.unwrap().click().await.unwrap();
+        screenshot(&c, "console-daemon-gone-390x844.png").await;
+        set_viewport(&c, 1366, 768).await;
         // Back on the same port: the page reconnects by itself and every
         // view loads again.
         d = start_daemon(&s, "1");
