@@ -28,6 +28,7 @@ pub mod explain;
 pub mod fixture;
 pub mod generate;
 pub mod local_time;
+pub mod media;
 pub mod meter;
 pub mod monitor;
 pub mod pipeline;
