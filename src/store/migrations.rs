@@ -148,4 +148,17 @@ pub const MIGRATIONS: &[Migration] = &[
         CREATE UNIQUE INDEX forced_modes_one_per_night ON forced_modes(night) WHERE undone IS NULL;
     "#,
     },
+    Migration {
+        name: "fleet-wide ids of overrides and scenes",
+        sql: r#"
+        -- The id that names the same override (or scene) on every node of a
+        -- fleet ("<origin node>-<created, µs>-<origin's id>"), so an operator
+        -- can release it from any node; the numeric id stays per node. NULL:
+        -- not (yet) shared over a fleet.
+        ALTER TABLE overrides ADD COLUMN fleet_id TEXT;
+        ALTER TABLE scenes ADD COLUMN fleet_id TEXT;
+        CREATE UNIQUE INDEX overrides_fleet_id ON overrides(fleet_id) WHERE fleet_id IS NOT NULL;
+        CREATE UNIQUE INDEX scenes_fleet_id ON scenes(fleet_id) WHERE fleet_id IS NOT NULL;
+    "#,
+    },
 ];
