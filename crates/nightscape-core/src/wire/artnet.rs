@@ -10,7 +10,7 @@
 //! parsers return a [`WireError`] for short or foreign packets instead of
 //! panicking.
 
-use crate::site::UNIVERSE_SIZE;
+use super::UNIVERSE_SIZE;
 use std::net::Ipv4Addr;
 
 /// Encode an ArtDmx packet for a 15-bit Port-Address into `buf`; returns
