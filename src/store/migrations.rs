@@ -161,4 +161,29 @@ pub const MIGRATIONS: &[Migration] = &[
         CREATE UNIQUE INDEX scenes_fleet_id ON scenes(fleet_id) WHERE fleet_id IS NOT NULL;
     "#,
     },
+    Migration {
+        name: "RDM asset record",
+        sql: r#"
+        -- Device care (issue 27): every fixture RDM found, with what it
+        -- reported at last sight (JSON), the site fixture it was matched to,
+        -- and when it was first and last seen; its lamp and device hours as a
+        -- history, one row per change (src/rdm/assets.rs).
+        CREATE TABLE rdm_assets (
+            uid        TEXT    PRIMARY KEY,      -- mmmm:dddddddd, hex
+            line       TEXT    NOT NULL,         -- the output line it was found on
+            universe   INTEGER NOT NULL,         -- the site universe
+            fixture    TEXT,                     -- the site fixture it matched, at last sight
+            first_seen TEXT    NOT NULL,
+            last_seen  TEXT    NOT NULL,
+            report     TEXT    NOT NULL          -- rdm::Device as JSON
+        );
+        CREATE TABLE rdm_hours (
+            uid          TEXT    NOT NULL,
+            at           TEXT    NOT NULL,
+            lamp_hours   INTEGER,
+            device_hours INTEGER,
+            PRIMARY KEY (uid, at)
+        );
+    "#,
+    },
 ];
