@@ -18,6 +18,7 @@ pub mod fleet;
 pub mod output;
 pub mod preview;
 pub mod rdm;
+pub mod rollout;
 pub mod store;
 
 // The pure core, under the paths the daemon has always used.

@@ -280,6 +280,28 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
     } else if shared.config().site.fleet.is_some() && api_state.is_none() {
         tracing::error!("fleet: the operator state store is unavailable, so this node cannot take part in the fleet's commands");
     }
+    // Site rollouts (`fleet push` / `rollback`): a node of a fleet stores
+    // and switches to pushed site versions.
+    let rollout = match (shared.config().site.fleet.clone(), &node) {
+        (Some(spec), Some(n)) => {
+            let opts = crate::rollout::RolloutOptions {
+                node: n.name.clone(),
+                spec,
+                state_dir: state_dir.clone(),
+                folder: site.to_path_buf(),
+                alarms: alarms.clone(),
+                checker: std::env::current_exe().unwrap_or_else(|_| "nightscape".into()),
+            };
+            match crate::rollout::Rollout::start(shared.clone(), opts) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Ok(1);
+                }
+            }
+        }
+        _ => None,
+    };
     let api_state = api_state.map(|s| {
         let p = power.clone();
         let s = s.with_power(move || p()).with_alarms(alarms.clone());
@@ -335,6 +357,9 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
     }
     if let Some(f) = &fleet {
         f.shutdown(std::time::Duration::from_secs(1)).await;
+    }
+    if let Some(r) = &rollout {
+        r.shutdown().await;
     }
     if let Some(tx) = api_stop {
         let _ = tx.send(());

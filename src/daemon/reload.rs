@@ -65,6 +65,13 @@ pub fn reload_now(folder: &Path, shared: &Shared) -> Reloaded {
     record(shared, apply(config::load(folder), shared))
 }
 
+/// Switch to a configuration loaded ahead of time (a site version pushed
+/// over the fleet, switched at its instant: `rollout`), counted in the
+/// same record as an edit of the folder.
+pub fn switch_to(cfg: config::Config, shared: &Shared) -> Reloaded {
+    record(shared, apply(Ok(cfg), shared))
+}
+
 /// Count an outcome in hot reload's record (`/api/status`).
 fn record(shared: &Shared, outcome: Reloaded) -> Reloaded {
     let mut status = shared.reload.lock().unwrap_or_else(|p| p.into_inner());
