@@ -166,7 +166,7 @@ fn safety_findings(
     use crate::diag::{Diagnostic, Severity};
     let mut out = crate::diag::Diagnostics::new();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    for f in crate::safety::check(cfg, safety, threads) {
+    for f in crate::safety::check(&cfg.site, cfg.shows_in_order(), safety, threads) {
         let allowed = safety.allow.iter().any(|(s, _)| *s == f.show);
         let (severity, tail) = if allowed {
             (

@@ -41,7 +41,12 @@ fn main() {
     let compiled = t.elapsed();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let t = Instant::now();
-    let findings = safety::check(&cfg, &SafetyConfig::default(), threads);
+    let findings = safety::check(
+        &cfg.site,
+        cfg.shows_in_order(),
+        &SafetyConfig::default(),
+        threads,
+    );
     let checked = t.elapsed();
     println!(
         "{u} universes × {px} px of {effect}: {} fixtures, {} cells; compile {:.3} s, safety check {:.3} s ({threads} threads), {} finding(s)",

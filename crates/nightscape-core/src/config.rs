@@ -25,6 +25,8 @@ pub struct Config {
     pub schedule: Schedule,
     /// Curfew, power budgets, tariff and CO₂ factor (`curfew`, `[energy]`).
     pub energy: crate::energy::EnergyConfig,
+    /// Show-control rules and where events go out (`[[triggers]]`, `[[notify]]`).
+    pub triggers: Arc<crate::triggers::Triggers>,
     pub warnings: Diagnostics,
     /// Which configuration this is within one process: the daemon numbers
     /// each one it installs, so per-configuration caches compare a number
@@ -35,6 +37,14 @@ pub struct Config {
 impl Config {
     pub fn show(&self, name: &str) -> Option<&Arc<Show>> {
         self.shows.get(name)
+    }
+
+    /// The shows in file order (`show_order`), as the safety check and the
+    /// reports walk them.
+    pub fn shows_in_order(&self) -> impl Iterator<Item = &Show> {
+        self.show_order
+            .iter()
+            .filter_map(|name| self.shows.get(name).map(|show| &**show))
     }
 }
 
@@ -249,6 +259,15 @@ fn compile_all(sources: Sources, mut diags: Diagnostics) -> Result<Config, Diagn
         &mut diags,
     );
     let energy = crate::energy::config::parse(&site.source, &site, &mut diags);
+    let triggers = site::triggers::compile(
+        &site.source,
+        &site::triggers::Names {
+            site: &site,
+            shows: &names,
+            schedule: &schedule,
+        },
+        &mut diags,
+    );
     one_misspelled_group(&site, &mut diags);
     if diags.has_errors() {
         return Err(diags);
@@ -266,6 +285,7 @@ fn compile_all(sources: Sources, mut diags: Diagnostics) -> Result<Config, Diagn
         show_order,
         schedule,
         energy,
+        triggers: Arc::new(triggers),
         warnings: diags,
         generation: 0,
     })
@@ -285,6 +305,7 @@ pub fn json_schema(kind: crate::schema::Kind) -> serde_json::Value {
                 crate::energy::config::json_schema(),
                 crate::safety::json_schema(),
                 crate::schedule::plan::json_schema(),
+                crate::site::triggers::json_schema(),
             ] {
                 crate::schema::merge_properties(&mut site, &part);
             }

@@ -45,12 +45,14 @@
 //! fixture's luminance depends on its own cells only, so the counts are
 //! the same whatever the split).
 //!
-//! Pure: the configuration in, findings out. `nightscape check` turns them
-//! into located errors, or warnings for shows listed under
-//! `[safety] allow` with a `reason`.
+//! Pure: the site and its shows in, findings out. `nightscape check` turns
+//! them into located errors, or warnings for shows listed under
+//! `[safety] allow` with a `reason`. It sits below `config` in the core's
+//! layers (like `energy`): `config` merges the `[safety]` schema into the
+//! site file's, and the check takes the site and shows a `Config` holds
+//! rather than the `Config` itself.
 
 use crate::color::{Color, Light};
-use crate::config::Config;
 use crate::diag::Spanned;
 use crate::diag::{Diagnostics, SourceFile};
 use crate::engine::{render_cells, ActiveShow, LitCells};
@@ -253,10 +255,15 @@ struct Scope {
     total: usize,
 }
 
-/// Check every show of the configuration, rendering on up to `threads`
-/// threads (the findings do not depend on it).
-pub fn check(cfg: &Config, safety: &SafetyConfig, threads: usize) -> Vec<Finding> {
-    let site = &cfg.site;
+/// Check every show (a configuration's `Config::shows_in_order`) against
+/// its site, rendering on up to `threads` threads (the findings do not
+/// depend on it).
+pub fn check<'a>(
+    site: &Site,
+    shows: impl IntoIterator<Item = &'a Show>,
+    safety: &SafetyConfig,
+    threads: usize,
+) -> Vec<Finding> {
     let (scopes, sampled) = scopes(site);
     let mut wanted = vec![false; site.fixtures.len()];
     for &f in &sampled {
@@ -267,10 +274,7 @@ pub fn check(cfg: &Config, safety: &SafetyConfig, threads: usize) -> Vec<Finding
     // shows need none.
     let mut lights: Vec<Light> = Vec::new();
     let mut out = Vec::new();
-    for name in &cfg.show_order {
-        let Some(show) = cfg.show(name) else {
-            continue;
-        };
+    for show in shows {
         // A show that provably cannot change fast enough to flash (steady
         // layers, slow waves and fades) and strobes nothing too fast: no
         // need to render it.
@@ -1271,7 +1275,13 @@ impl Tracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
     use crate::engine::Look;
+
+    /// The check over a whole configuration, as `nightscape check` runs it.
+    fn check(cfg: &Config, safety: &SafetyConfig, threads: usize) -> Vec<Finding> {
+        super::check(&cfg.site, cfg.shows_in_order(), safety, threads)
+    }
 
     const DIM: &str =
         "name = \"d\"\npower_w = 10\n[[modes]]\nname = \"1ch\"\nchannels = [\"dimmer\"]\n";
