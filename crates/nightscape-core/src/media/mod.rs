@@ -11,6 +11,9 @@
 //! same [`Picture`] as the still and animated image decoders, so placement
 //! and sampling are written once.
 
+pub mod clip;
+pub mod image;
+pub mod place;
 pub mod text;
 pub mod video;
 
