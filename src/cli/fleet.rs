@@ -52,6 +52,9 @@ pub enum FleetCommand {
         #[arg(long)]
         command: Option<String>,
     },
+    /// Site rollouts: `push`, `rollback`, `versions` (src/cli/rollout.rs).
+    #[command(flatten)]
+    Rollout(super::rollout::RolloutCommand),
 }
 
 /// Every node's status and energy, by node name.
@@ -136,13 +139,16 @@ fn keys(args: &FleetCommand) -> Result<Option<i32>> {
             println!("{}", String::from_utf8_lossy(&out));
             Ok(Some(0))
         }
-        FleetCommand::Status { .. } => Ok(None),
+        FleetCommand::Status { .. } | FleetCommand::Rollout(_) => Ok(None),
     }
 }
 
 pub fn fleet(site: &Path, args: &FleetArgs) -> Result<i32> {
     if let Some(code) = keys(&args.command)? {
         return Ok(code);
+    }
+    if let FleetCommand::Rollout(cmd) = &args.command {
+        return super::rollout::rollout(site, cmd);
     }
     let Some(cfg) = super::load_or_report(site) else {
         return Ok(1);
@@ -152,7 +158,7 @@ pub fn fleet(site: &Path, args: &FleetArgs) -> Result<i32> {
         return Ok(1);
     };
     match &args.command {
-        FleetCommand::Key { .. } | FleetCommand::Sign { .. } => Ok(0),
+        FleetCommand::Key { .. } | FleetCommand::Sign { .. } | FleetCommand::Rollout(_) => Ok(0),
         FleetCommand::Status { wait, format } => {
             let wait = match crate::units::parse_duration(wait) {
                 Ok(w) if (0.1..=60.0).contains(&w) => w,

@@ -15,6 +15,7 @@ mod new;
 mod nodes;
 mod preview;
 mod render;
+mod rollout;
 mod run;
 pub mod schedule;
 mod schema;
