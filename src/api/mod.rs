@@ -12,6 +12,7 @@
 pub mod auth;
 pub mod config;
 pub mod console;
+mod devices;
 pub mod error;
 mod guard;
 mod handlers;
@@ -119,6 +120,8 @@ pub struct ApiState {
     /// The fleet view behind `GET /api/fleet` (None: no `[fleet]`).
     pub(crate) fleet: Option<Arc<Mutex<crate::fleet::FleetView>>>,
     pub(crate) alarms: Option<Arc<crate::alarms::Alarms>>,
+    /// Device care (RDM) behind `/api/devices` and `/api/maintenance`.
+    pub(crate) devices: Option<Arc<crate::rdm::care::DeviceCare>>,
 }
 
 impl ApiState {
@@ -186,6 +189,7 @@ impl ApiState {
             hosts: Arc::default(),
             fleet: None,
             alarms: None,
+            devices: None,
         })
     }
 
@@ -214,6 +218,12 @@ impl ApiState {
     /// Serve this node's alarms at `/api/alarms`.
     pub fn with_alarms(mut self, alarms: Arc<crate::alarms::Alarms>) -> ApiState {
         self.alarms = Some(alarms);
+        self
+    }
+
+    /// Serve device care at `/api/devices` and `/api/maintenance`.
+    pub fn with_devices(mut self, care: Arc<crate::rdm::care::DeviceCare>) -> ApiState {
+        self.devices = Some(care);
         self
     }
 
@@ -339,6 +349,9 @@ fn api_routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(handlers::healthz))
         .routes(routes!(handlers::fleet))
         .routes(routes!(handlers::alarms))
+        .routes(routes!(devices::devices))
+        .routes(routes!(devices::maintenance))
+        .routes(routes!(devices::write_device))
         .split_for_parts()
 }
 

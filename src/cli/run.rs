@@ -302,9 +302,22 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
         }
         _ => None,
     };
+    // Device care: the outputs with `rdm = true` asked for their fixtures
+    // (never in a dry run, which sends nothing to any node).
+    let rdm_on = !args.no_output && shared.config().site.outputs.iter().any(|o| o.rdm);
+    let care = crate::rdm::care::DeviceCare::start(
+        shared.clone(),
+        alarms.clone(),
+        api_state.as_ref().map(|s| s.control.store().clone()),
+        _artpoll.as_ref().filter(|_| rdm_on).map(|a| a.rdm_tap()),
+        rdm_on,
+    );
     let api_state = api_state.map(|s| {
         let p = power.clone();
-        let s = s.with_power(move || p()).with_alarms(alarms.clone());
+        let s = s
+            .with_power(move || p())
+            .with_alarms(alarms.clone())
+            .with_devices(care.clone());
         match &fleet {
             Some(f) => s.with_fleet(f.view.clone()),
             None => s,
@@ -368,6 +381,7 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
         let _ = t.await;
     }
     shared.stop.store(true, Ordering::Relaxed);
+    care.stop();
     let joined = frame_thread.join();
     let _ = watcher.join();
     if joined.is_err() || shared.failed.load(Ordering::Relaxed) {

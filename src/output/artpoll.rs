@@ -135,6 +135,10 @@ pub struct ArtPollService {
     pub local: SocketAddr,
     /// Every address the service listens on.
     pub listening: Vec<SocketAddr>,
+    /// Where ArtTodData and ArtRdm received on port 6454 go (device care,
+    /// `crate::rdm::care`): nodes answer RDM to port 6454, which these
+    /// sockets hold. Set by [`ArtPollService::rdm_tap`].
+    rdm: RdmTap,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -147,6 +151,9 @@ impl Drop for ArtPollService {
         }
     }
 }
+
+/// The sender RDM packets are handed to, once someone asked for them.
+type RdmTap = Arc<Mutex<Option<std::sync::mpsc::SyncSender<(SocketAddr, Vec<u8>)>>>>;
 
 /// A UDP socket on `addr` with SO_REUSEADDR and SO_BROADCAST.
 fn bind_shared(addr: SocketAddr) -> io::Result<UdpSocket> {
@@ -358,16 +365,30 @@ impl ArtPollService {
         let watch = Arc::new(NodeWatch::default());
         let stop = Arc::new(AtomicBool::new(false));
         let (w, s) = (watch.clone(), stop.clone());
+        let rdm = RdmTap::default();
+        let tap = rdm.clone();
         let thread = std::thread::Builder::new()
             .name("artnet-poll".into())
-            .spawn(move || run(endpoints, settings, w, s))?;
+            .spawn(move || run(endpoints, settings, w, s, tap))?;
         Ok(ArtPollService {
             watch,
             local,
             listening,
+            rdm,
             stop,
             thread: Some(thread),
         })
+    }
+}
+
+impl ArtPollService {
+    /// From now on, hand every ArtTodData and ArtRdm this service receives
+    /// to the returned receiver (bounded: when it falls behind, packets
+    /// are dropped, never queued without end).
+    pub fn rdm_tap(&self) -> std::sync::mpsc::Receiver<(SocketAddr, Vec<u8>)> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(256);
+        *self.rdm.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
+        rx
     }
 }
 
@@ -381,7 +402,13 @@ fn sender_for(endpoints: &[Endpoint], to: SocketAddr) -> usize {
         .unwrap_or(endpoints.len() - 1)
 }
 
-fn run(endpoints: Vec<Endpoint>, s: ArtPollSettings, watch: Arc<NodeWatch>, stop: Arc<AtomicBool>) {
+fn run(
+    endpoints: Vec<Endpoint>,
+    s: ArtPollSettings,
+    watch: Arc<NodeWatch>,
+    stop: Arc<AtomicBool>,
+    rdm: RdmTap,
+) {
     let mut poll = [0u8; ARTPOLL_LEN];
     encode_artpoll(&mut poll);
     let mut reply = [0u8; ARTPOLLREPLY_LEN];
@@ -453,6 +480,10 @@ fn run(endpoints: Vec<Endpoint>, s: ArtPollSettings, watch: Arc<NodeWatch>, stop
                     }
                 } else if parse_artpollreply(packet).is_ok() {
                     watch.reply_from(from, &s.targets);
+                } else if is_rdm_reply(packet) {
+                    if let Some(tx) = rdm.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+                        let _ = tx.try_send((from, packet.to_vec()));
+                    }
                 }
             }
         }
@@ -461,6 +492,14 @@ fn run(endpoints: Vec<Endpoint>, s: ArtPollSettings, watch: Arc<NodeWatch>, stop
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// An ArtTodData or ArtRdm packet (what a node answers RDM with).
+fn is_rdm_reply(p: &[u8]) -> bool {
+    use super::artpoll_wire::{OP_RDM, OP_TOD_DATA};
+    p.len() >= 10
+        && p.starts_with(b"Art-Net\0")
+        && matches!(u16::from_le_bytes([p[8], p[9]]), OP_TOD_DATA | OP_RDM)
 }
 
 /// Whether `t` is loopback or an address of this machine.

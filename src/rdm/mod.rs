@@ -1,21 +1,36 @@
-//! RDM over Art-Net: ask a node for its table of devices (ArtTodRequest →
-//! ArtTodData, every block) on one universe, then GET each device's
-//! identity, addressing, hours, lamp, status and sensors with ArtRdm.
+//! RDM (ANSI E1.20) to the fixtures behind the outputs: a DMX line's table
+//! of devices, then GETs per device for its identity, addressing, hours,
+//! lamp, status and sensors, and the few SETs a crew needs (DMX start
+//! address, DEVICE_LABEL, IDENTIFY).
 //!
-//! Plain std UDP with bounded timeouts, one request in flight at a time
-//! (a node forwards each ArtRdm onto a DMX line that carries one RDM
-//! transaction at a time anyway; pacing more would only make it queue or
-//! drop). A NACK means "this device does not support that": the field is
-//! left out, not an error. ACK_TIMER is honoured (wait, ask again; at most
-//! [`MAX_TIMER_RETRIES`] times, each wait capped), ACK_OVERFLOW parts are
-//! joined (at most [`MAX_OVERFLOW_PARTS`]).
+//! A line is anything that carries RDM transactions ([`Line`]): an Art-Net
+//! node's port ([`ArtNetLine`]: ArtTodRequest → ArtTodData, ArtRdm). What is asked and how answers are
+//! read is the same for both ([`Requester`]): one request in flight at a
+//! time (a DMX line carries one RDM transaction at a time anyway), each
+//! waited for a bounded time and sent once more on silence, at most one
+//! request per `pace` (the daemon's few requests per DMX frame, so the
+//! line keeps its frame rate). A NACK means "this device does not support
+//! that": the field is left out, not an error. ACK_TIMER is honoured
+//! (wait, ask again; at most [`MAX_TIMER_RETRIES`] times, each wait
+//! capped), ACK_OVERFLOW parts are joined (at most [`MAX_OVERFLOW_PARTS`]).
 //!
-//! Sockets: replies come both unicast (ArtRdm, to our address) and as
-//! broadcast (ArtTodData, to the subnet's broadcast address). A socket
-//! bound to one interface address does not receive the broadcasts on
-//! Linux, so when `listen` names a specific address a second socket on the
-//! wildcard address and the same port listens too (both SO_REUSEADDR).
-//! Packets not from the target node are ignored.
+//! Art-Net sockets: replies come both unicast (ArtRdm, to our address)
+//! and as broadcast (ArtTodData, to the subnet's broadcast address). A
+//! socket bound to one interface address does not receive the broadcasts
+//! on Linux, so when `listen` names a specific address a second socket on
+//! the wildcard address and the same port listens too (both SO_REUSEADDR).
+//! In the daemon, replies that reach the Art-Net service's sockets on port
+//! 6454 are handed on through a tap (see `output::artpoll`). Packets not
+//! from the target node are ignored.
+//!
+//! `nightscape devices` runs [`discover`] once; the daemon's [`care`]
+//! runs it on every output with `rdm = true` at `[rdm] every`, keeps the
+//! result ([`assets`] in the state database), verifies the patch
+//! ([`patch`]) and raises the faults as alarms.
+
+pub mod assets;
+pub mod care;
+pub mod patch;
 
 use nightscape_core::wire::artnet::{
     encode_artrdm, encode_tod_request, parse_artrdm, parse_tod_data, TOD_NAK,
@@ -24,11 +39,12 @@ use nightscape_core::wire::rdm::{
     self, pid, CommandClass, DeviceInfo, LampState, Message, NackReason, Response,
     SensorDefinition, SensorValue, StatusMessage, Uid,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::collections::BTreeSet;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 /// How many times one GET follows ACK_TIMER before giving up.
@@ -37,11 +53,18 @@ pub const MAX_TIMER_RETRIES: u32 = 3;
 pub const MAX_TIMER_WAIT: Duration = Duration::from_secs(2);
 /// Most ACK_OVERFLOW parts joined for one GET.
 pub const MAX_OVERFLOW_PARTS: usize = 8;
+/// Most sensors read per device (DEVICE_INFO may claim up to 255).
+pub const MAX_SENSORS: u8 = 32;
 /// Our controller UID: manufacturer 0x7ff0 is in E1.20's range for
 /// prototypes and experiments, so it collides with no product.
 pub const CONTROLLER_MANUFACTURER: u16 = 0x7ff0;
+/// Longest DEVICE_LABEL E1.20 allows.
+pub const MAX_LABEL: usize = 32;
 
-/// Why a discovery could not run at all.
+/// A packet the Art-Net service received for us: who sent it, its bytes.
+pub type Tapped = (SocketAddr, Vec<u8>);
+
+/// Why RDM could not run at all.
 #[derive(Debug, thiserror::Error)]
 pub enum RdmClientError {
     #[error("cannot listen on {addr} for Art-Net RDM replies: {source}")]
@@ -53,6 +76,8 @@ pub enum RdmClientError {
     },
     #[error("socket error: {0}")]
     Socket(io::Error),
+    #[error("RDM line: {0}")]
+    Line(String),
 }
 
 /// What a discovery found on one universe.
@@ -67,115 +92,230 @@ pub struct Discovery {
 
 /// One responder, with every field it supports (a NACKed or unanswered
 /// GET leaves its field out).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Device {
-    pub uid: Uid,
-    /// The Art-Net Port-Address the device was found on.
+    pub uid: UidText,
+    /// The Port-Address (Art-Net) or the serial line's universe the
+    /// device was found on.
     pub universe: u16,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manufacturer: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub software: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_id: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub product_category: Option<u16>,
     /// DMX start address (1..=512); absent for a device without a footprint.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dmx_address: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub footprint: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub personality: Option<Personality>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lamp_hours: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lamp_state: Option<LampState>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lamp_state: Option<Lamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_hours: Option<u32>,
+    #[serde(default)]
     pub sensors: Vec<Sensor>,
+    #[serde(default)]
     pub status: Vec<Status>,
     /// GETs that got no usable answer (no reply, a malformed one), by PID
     /// name: the device is there but this reading is unknown.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub unanswered: Vec<&'static str>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unanswered: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize)]
+/// A UID as people and the API write it: `mmmm:dddddddd` in hex.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct UidText(pub Uid);
+
+impl std::fmt::Display for UidText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Serialize for UidText {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for UidText {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse::<Uid>()
+            .map(UidText)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// LAMP_STATE as reported (E1.20 Table A-8), `snake_case` in JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lamp {
+    Off,
+    On,
+    Strike,
+    Standby,
+    NotPresent,
+    Error,
+    Other,
+}
+
+impl Lamp {
+    fn of(s: LampState) -> Lamp {
+        match s {
+            LampState::Off => Lamp::Off,
+            LampState::On => Lamp::On,
+            LampState::Strike => Lamp::Strike,
+            LampState::Standby => Lamp::Standby,
+            LampState::NotPresent => Lamp::NotPresent,
+            LampState::Error => Lamp::Error,
+            LampState::Other(_) => Lamp::Other,
+        }
+    }
+
+    /// A lamp state a crew must look at.
+    pub fn is_failure(self) -> bool {
+        matches!(self, Lamp::Error | Lamp::NotPresent)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Personality {
     pub current: u8,
     pub count: u8,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Sensor {
     pub number: u8,
     pub name: String,
     /// E1.20 sensor type code (0 temperature, 1 voltage, 2 current, ...).
     pub kind: u8,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<i16>,
     pub unit: String,
     pub normal: [i16; 2],
     pub range: [i16; 2],
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lowest: Option<i16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub highest: Option<i16>,
 }
 
 impl Sensor {
-    /// Outside the range its definition calls normal.
+    /// Outside the range its definition calls normal (a definition whose
+    /// normal range is empty, 0..0, says nothing).
     pub fn out_of_range(&self) -> bool {
-        self.value
-            .is_some_and(|v| v < self.normal[0] || v > self.normal[1])
+        let [lo, hi] = self.normal;
+        if lo == 0 && hi == 0 {
+            return false;
+        }
+        self.value.is_some_and(|v| v < lo || v > hi)
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One status message a device queued.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Status {
-    pub severity: &'static str,
+    pub severity: String,
     pub message_id: u16,
     pub sub_device: u16,
     pub data: [i16; 2],
 }
 
-/// Settings of one discovery.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// Where to listen (and send from). Port 6454 is where nodes answer.
-    pub listen: SocketAddr,
-    /// The node (or a broadcast address) to ask.
-    pub target: SocketAddr,
-    /// Art-Net 15-bit Port-Address.
-    pub universe: u16,
-    /// How long to wait for the table of devices.
-    pub tod_timeout: Duration,
-    /// How long to wait for each RDM reply (one retry after it).
-    pub request_timeout: Duration,
+/// A change a crew asks of one device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "what")]
+pub enum Write {
+    /// DMX_START_ADDRESS, 1..=512.
+    Address { address: u16 },
+    /// DEVICE_LABEL, at most 32 bytes.
+    Label { label: String },
+    /// IDENTIFY_DEVICE on or off (the fixture flashes so a crew finds it).
+    Identify { on: bool },
 }
 
-/// Outcome of one GET.
-enum Got {
-    Data(Vec<u8>),
-    Nack(NackReason),
+impl Write {
+    /// Check the value before anything is sent.
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            Write::Address { address } if !(1..=512).contains(address) => Err(format!(
+                "address {address} is out of range: DMX start addresses are 1..512"
+            )),
+            Write::Label { label } if label.len() > MAX_LABEL => Err(format!(
+                "the label is {} bytes; RDM labels are at most {MAX_LABEL}",
+                label.len()
+            )),
+            Write::Label { label } if label.chars().any(char::is_control) => {
+                Err("the label must not hold control characters".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn pid_and_data(&self) -> (u16, Vec<u8>) {
+        match self {
+            Write::Address { address } => (pid::DMX_START_ADDRESS, address.to_be_bytes().to_vec()),
+            Write::Label { label } => (pid::DEVICE_LABEL, label.as_bytes().to_vec()),
+            Write::Identify { on } => (pid::IDENTIFY_DEVICE, vec![u8::from(*on)]),
+        }
+    }
+
+    /// The audit log's verb.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Write::Address { .. } => "device.set_address",
+            Write::Label { .. } => "device.set_label",
+            Write::Identify { .. } => "device.identify",
+        }
+    }
+}
+
+/// How a device took a write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum WriteOutcome {
+    /// Acknowledged (ACK, or ACK_TIMER: it will apply it shortly).
+    Done,
+    /// NACKed, with E1.20's reason.
+    Refused { reason: String },
+    /// No usable reply.
     NoReply,
 }
 
-struct Client {
-    socks: Vec<UdpSocket>,
-    target: SocketAddr,
-    universe: u16,
-    me: Uid,
-    tn: u8,
-    request_timeout: Duration,
-    out: Vec<u8>,
-    msg: Vec<u8>,
-    rx: Vec<u8>,
+/// A node's (or widget's) table of devices on one line.
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    pub received: bool,
+    pub nak: bool,
+    pub uids: Vec<Uid>,
+}
+
+/// A DMX line that carries RDM.
+pub trait Line: Send {
+    /// The universe the line carries (Art-Net Port-Address).
+    fn universe(&self) -> u16;
+    /// The line's table of devices.
+    fn table(&mut self, timeout: Duration) -> Result<Table, RdmClientError>;
+    /// Send one encoded RDM request and return the first reply body for
+    /// which `want` holds, within `timeout`.
+    fn exchange(
+        &mut self,
+        request: &[u8],
+        want: &mut dyn FnMut(&[u8]) -> bool,
+        timeout: Duration,
+    ) -> Result<Option<Vec<u8>>, RdmClientError>;
 }
 
 fn bind_shared(addr: SocketAddr) -> io::Result<UdpSocket> {
@@ -196,31 +336,43 @@ fn quiet(e: &io::Error) -> bool {
     )
 }
 
-impl Client {
-    fn open(o: &Options) -> Result<Client, RdmClientError> {
+/// RDM through an Art-Net node: one socket (two with a specific `listen`)
+/// aimed at one node and Port-Address at a time.
+pub struct ArtNetLine {
+    socks: Vec<UdpSocket>,
+    tap: Option<Receiver<Tapped>>,
+    target: SocketAddr,
+    universe: u16,
+    out: Vec<u8>,
+    rx: Vec<u8>,
+}
+
+impl ArtNetLine {
+    /// Listen on `listen`; `tap` brings what the Art-Net service received.
+    pub fn open(listen: SocketAddr, tap: Option<Receiver<Tapped>>) -> Result<ArtNetLine, RdmClientError> {
         let bind = |addr| bind_shared(addr).map_err(|source| RdmClientError::Bind { addr, source });
-        let mut socks = vec![bind(o.listen)?];
-        if !o.listen.ip().is_unspecified() {
+        let mut socks = vec![bind(listen)?];
+        if !listen.ip().is_unspecified() && listen.port() != 0 {
             // Broadcast replies (ArtTodData) reach only a wildcard socket.
-            let any = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), o.listen.port());
+            let any = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), listen.port());
             if let Ok(s) = bind_shared(any) {
                 socks.push(s);
             }
         }
-        // Device part of our UID: the process ID, so two controllers on one
-        // network can tell their replies apart.
-        let me = Uid::new(CONTROLLER_MANUFACTURER, std::process::id());
-        Ok(Client {
+        Ok(ArtNetLine {
             socks,
-            target: o.target,
-            universe: o.universe,
-            me,
-            tn: 0,
-            request_timeout: o.request_timeout,
+            tap,
+            target: SocketAddr::from(([127, 0, 0, 1], 6454)),
+            universe: 0,
             out: Vec::with_capacity(64),
-            msg: Vec::with_capacity(rdm::MAX_MESSAGE_LEN),
             rx: vec![0u8; 1500],
         })
+    }
+
+    /// Talk to `target` about Port-Address `universe` from now on.
+    pub fn aim(&mut self, target: SocketAddr, universe: u16) {
+        self.target = target;
+        self.universe = universe;
     }
 
     fn send(&self, bytes: &[u8]) -> Result<(), RdmClientError> {
@@ -233,10 +385,11 @@ impl Client {
             })
     }
 
-    /// Wait up to `until` for one packet from the target on any socket;
-    /// returns its length in `self.rx`.
+    /// Wait up to `until` for one packet from the target on any socket or
+    /// the tap; returns its length in `self.rx`.
     fn recv(&mut self, until: Instant) -> Result<Option<usize>, RdmClientError> {
-        let from_target = |from: SocketAddr, target: SocketAddr| {
+        let target = self.target;
+        let from_target = |from: SocketAddr| {
             // A broadcast target accepts anyone; a unicast one only itself.
             match (from.ip(), target.ip()) {
                 (IpAddr::V4(f), IpAddr::V4(t)) => {
@@ -246,17 +399,25 @@ impl Client {
             }
         };
         loop {
+            if let Some(tap) = &self.tap {
+                while let Ok((from, bytes)) = tap.try_recv() {
+                    if from_target(from) && bytes.len() <= self.rx.len() {
+                        self.rx[..bytes.len()].copy_from_slice(&bytes);
+                        return Ok(Some(bytes.len()));
+                    }
+                }
+            }
             let now = Instant::now();
             if now >= until {
                 return Ok(None);
             }
-            let slice = ((until - now) / self.socks.len() as u32)
-                .clamp(Duration::from_millis(1), Duration::from_millis(20));
+            let ways = self.socks.len() as u32 + u32::from(self.tap.is_some());
+            let slice = ((until - now) / ways).clamp(Duration::from_millis(1), Duration::from_millis(10));
             for s in &self.socks {
                 s.set_read_timeout(Some(slice))
                     .map_err(RdmClientError::Socket)?;
                 match s.recv_from(&mut self.rx) {
-                    Ok((n, from)) if from_target(from, self.target) => return Ok(Some(n)),
+                    Ok((n, from)) if from_target(from) => return Ok(Some(n)),
                     Ok(_) => {}
                     Err(e) if quiet(&e) => {}
                     Err(e) => return Err(RdmClientError::Socket(e)),
@@ -264,11 +425,17 @@ impl Client {
             }
         }
     }
+}
+
+impl Line for ArtNetLine {
+    fn universe(&self) -> u16 {
+        self.universe
+    }
 
     /// ArtTodRequest, then ArtTodData blocks until the table is complete
     /// (or the timeout). Asked again halfway through in case a packet was
     /// lost.
-    fn table(&mut self, timeout: Duration) -> Result<(bool, bool, Vec<Uid>), RdmClientError> {
+    fn table(&mut self, timeout: Duration) -> Result<Table, RdmClientError> {
         let mut req = Vec::new();
         encode_tod_request(&[self.universe], &mut req);
         self.send(&req)?;
@@ -276,7 +443,7 @@ impl Client {
         let deadline = start + timeout;
         let mut reask = Some(start + timeout / 2);
         let mut uids = BTreeSet::new();
-        let (mut got, mut nak) = (false, false);
+        let mut t_out = Table::default();
         loop {
             let now = Instant::now();
             if now >= deadline {
@@ -296,9 +463,9 @@ impl Client {
             if t.port_address != self.universe {
                 continue;
             }
-            got = true;
+            t_out.received = true;
             if t.command_response == TOD_NAK {
-                nak = true;
+                t_out.nak = true;
                 break;
             }
             uids.extend(t.uids.iter().copied());
@@ -306,13 +473,91 @@ impl Client {
                 break;
             }
         }
-        Ok((got, nak, uids.into_iter().collect()))
+        t_out.uids = uids.into_iter().collect();
+        Ok(t_out)
+    }
+
+    fn exchange(
+        &mut self,
+        request: &[u8],
+        want: &mut dyn FnMut(&[u8]) -> bool,
+        timeout: Duration,
+    ) -> Result<Option<Vec<u8>>, RdmClientError> {
+        let mut out = std::mem::take(&mut self.out);
+        encode_artrdm(self.universe, request, &mut out);
+        let sent = self.send(&out);
+        self.out = out;
+        sent?;
+        let until = Instant::now() + timeout;
+        while let Some(n) = self.recv(until)? {
+            let Ok((pa, body)) = parse_artrdm(&self.rx[..n]) else {
+                continue;
+            };
+            if pa == self.universe && want(body) {
+                return Ok(Some(body.to_vec()));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Outcome of one GET.
+enum Got {
+    Data(Vec<u8>),
+    Nack(NackReason),
+    NoReply,
+}
+
+/// Asks devices on a line: our UID, transaction numbers, timeouts and the
+/// pace of requests.
+pub struct Requester {
+    me: Uid,
+    tn: u8,
+    request_timeout: Duration,
+    /// Least time between two requests (zero: as fast as replies come).
+    pace: Duration,
+    last: Option<Instant>,
+    msg: Vec<u8>,
+    /// Requests sent (each try counts), for measurements and the view.
+    pub sent: u64,
+}
+
+impl Requester {
+    pub fn new(request_timeout: Duration, pace: Duration) -> Requester {
+        Requester {
+            // Device part of our UID: the process ID, so two controllers on
+            // one network can tell their replies apart.
+            me: Uid::new(CONTROLLER_MANUFACTURER, std::process::id()),
+            tn: 0,
+            request_timeout,
+            pace,
+            last: None,
+            msg: Vec::with_capacity(rdm::MAX_MESSAGE_LEN),
+            sent: 0,
+        }
+    }
+
+    /// Our controller UID.
+    pub fn uid(&self) -> Uid {
+        self.me
+    }
+
+    fn wait_pace(&mut self) {
+        if let Some(last) = self.last {
+            let next = last + self.pace;
+            let now = Instant::now();
+            if next > now {
+                std::thread::sleep(next - now);
+            }
+        }
+        self.last = Some(Instant::now());
     }
 
     /// One RDM transaction: send, wait for the matching reply (one resend
     /// after a timeout).
     fn transact(
         &mut self,
+        line: &mut dyn Line,
         dest: Uid,
         class: CommandClass,
         pidv: u16,
@@ -324,41 +569,42 @@ impl Client {
         if rdm::encode(&m, &mut self.msg).is_err() {
             return Ok(None);
         }
-        encode_artrdm(self.universe, &self.msg, &mut self.out);
-        for _attempt in 0..2 {
-            let out = std::mem::take(&mut self.out);
-            let sent = self.send(&out);
-            self.out = out;
-            sent?;
-            let until = Instant::now() + self.request_timeout;
-            while let Some(n) = self.recv(until)? {
-                let Ok((pa, body)) = parse_artrdm(&self.rx[..n]) else {
-                    continue;
-                };
-                if pa != self.universe {
-                    continue;
-                }
-                let Ok(r) = rdm::decode(body) else { continue };
-                if r.src == dest
-                    && r.dest == self.me
+        let me = self.me;
+        let mut want = |body: &[u8]| {
+            rdm::decode(body).is_ok_and(|r| {
+                r.src == dest
+                    && r.dest == me
                     && r.transaction == tn
                     && r.pid == pidv
                     && r.class == class.response()
-                {
-                    return Ok(Some(body.to_vec()));
-                }
+            })
+        };
+        for _attempt in 0..2 {
+            self.wait_pace();
+            self.sent += 1;
+            let msg = std::mem::take(&mut self.msg);
+            let got = line.exchange(&msg, &mut want, self.request_timeout);
+            self.msg = msg;
+            if let Some(body) = got? {
+                return Ok(Some(body));
             }
         }
         Ok(None)
     }
 
     /// GET with ACK_TIMER and ACK_OVERFLOW handled.
-    fn get(&mut self, dest: Uid, pidv: u16, data: &[u8]) -> Result<Got, RdmClientError> {
+    fn get(
+        &mut self,
+        line: &mut dyn Line,
+        dest: Uid,
+        pidv: u16,
+        data: &[u8],
+    ) -> Result<Got, RdmClientError> {
         let mut joined = Vec::new();
         let mut timers = 0;
         let mut parts = 0;
         loop {
-            let Some(raw) = self.transact(dest, CommandClass::Get, pidv, data)? else {
+            let Some(raw) = self.transact(line, dest, CommandClass::Get, pidv, data)? else {
                 return Ok(Got::NoReply);
             };
             let Ok(m) = rdm::decode(&raw) else {
@@ -389,6 +635,164 @@ impl Client {
             }
         }
     }
+
+    /// SET one parameter of `dest`.
+    pub fn set(
+        &mut self,
+        line: &mut dyn Line,
+        dest: Uid,
+        w: &Write,
+    ) -> Result<WriteOutcome, RdmClientError> {
+        let (p, data) = w.pid_and_data();
+        let Some(raw) = self.transact(line, dest, CommandClass::Set, p, &data)? else {
+            return Ok(WriteOutcome::NoReply);
+        };
+        let Ok(m) = rdm::decode(&raw) else {
+            return Ok(WriteOutcome::NoReply);
+        };
+        Ok(match m.response() {
+            Ok(Response::Ack(_) | Response::AckTimer { .. } | Response::AckOverflow(_)) => {
+                WriteOutcome::Done
+            }
+            Ok(Response::Nack(r)) => WriteOutcome::Refused {
+                reason: r.name().to_string(),
+            },
+            Err(_) => WriteOutcome::NoReply,
+        })
+    }
+
+    /// GET one PID: the data of an ACK; a NACK is "not supported" (`None`);
+    /// no usable answer is `None` and recorded in `unanswered`.
+    fn fetch(
+        &mut self,
+        line: &mut dyn Line,
+        d: &mut Device,
+        p: u16,
+        pd: &[u8],
+    ) -> Result<Option<Vec<u8>>, RdmClientError> {
+        Ok(match self.get(line, d.uid.0, p, pd)? {
+            Got::Data(v) => Some(v),
+            // Not supported: the field is simply absent.
+            Got::Nack(NackReason::UnknownPid | NackReason::UnsupportedCommandClass) => None,
+            // Supported but refused now (hardware fault, busy, ...): worth
+            // showing as an unknown reading.
+            Got::Nack(_) | Got::NoReply => {
+                d.unanswered.push(pid_name(p).to_string());
+                None
+            }
+        })
+    }
+
+    fn text(
+        &mut self,
+        line: &mut dyn Line,
+        d: &mut Device,
+        p: u16,
+    ) -> Result<Option<String>, RdmClientError> {
+        Ok(self.fetch(line, d, p, &[])?.map(|v| rdm::parse_text(&v)))
+    }
+
+    /// Read everything nightscape keeps about one device.
+    pub fn read_device(&mut self, line: &mut dyn Line, uid: Uid) -> Result<Device, RdmClientError> {
+        let mut d = Device {
+            uid: UidText(uid),
+            universe: line.universe(),
+            ..Device::default()
+        };
+        let mut sensor_count = 0;
+        if let Some(v) = self.fetch(line, &mut d, pid::DEVICE_INFO, &[])? {
+            match DeviceInfo::parse(&v) {
+                Ok(info) => {
+                    d.model_id = Some(info.model_id);
+                    d.product_category = Some(info.product_category);
+                    d.footprint = Some(info.footprint);
+                    if (1..=512).contains(&info.start_address) {
+                        d.dmx_address = Some(info.start_address);
+                    }
+                    if info.personality_count > 0 {
+                        d.personality = Some(Personality {
+                            current: info.personality,
+                            count: info.personality_count,
+                        });
+                    }
+                    sensor_count = info.sensor_count.min(MAX_SENSORS);
+                }
+                Err(_) => d.unanswered.push("DEVICE_INFO".into()),
+            }
+        }
+        d.model = self.text(line, &mut d, pid::DEVICE_MODEL_DESCRIPTION)?;
+        d.manufacturer = self.text(line, &mut d, pid::MANUFACTURER_LABEL)?;
+        d.label = self.text(line, &mut d, pid::DEVICE_LABEL)?;
+        d.software = self.text(line, &mut d, pid::SOFTWARE_VERSION_LABEL)?;
+        if let Some(v) = self.fetch(line, &mut d, pid::DMX_START_ADDRESS, &[])? {
+            if let Ok(a) = rdm::parse_start_address(&v) {
+                d.dmx_address = (1..=512).contains(&a).then_some(a);
+            }
+        }
+        if let Some(v) = self.fetch(line, &mut d, pid::DMX_PERSONALITY, &[])? {
+            if let Ok((current, count)) = rdm::parse_personality(&v) {
+                d.personality = Some(Personality { current, count });
+            }
+        }
+        if let Some(v) = self.fetch(line, &mut d, pid::LAMP_HOURS, &[])? {
+            d.lamp_hours = rdm::parse_u32(pid::LAMP_HOURS, &v).ok();
+        }
+        if let Some(v) = self.fetch(line, &mut d, pid::LAMP_STATE, &[])? {
+            d.lamp_state = LampState::parse(&v).ok().map(Lamp::of);
+        }
+        if let Some(v) = self.fetch(line, &mut d, pid::DEVICE_HOURS, &[])? {
+            d.device_hours = rdm::parse_u32(pid::DEVICE_HOURS, &v).ok();
+        }
+        if let Some(v) = self.fetch(
+            line,
+            &mut d,
+            pid::STATUS_MESSAGES,
+            &[rdm::status_type::ADVISORY],
+        )? {
+            if let Ok(list) = StatusMessage::parse_list(&v) {
+                d.status = list
+                    .iter()
+                    .map(|s| Status {
+                        severity: s.severity().to_string(),
+                        message_id: s.message_id,
+                        sub_device: s.sub_device,
+                        data: [s.data1, s.data2],
+                    })
+                    .collect();
+            }
+        }
+        for n in 0..sensor_count {
+            let Some(v) = self.fetch(line, &mut d, pid::SENSOR_DEFINITION, &[n])? else {
+                continue;
+            };
+            let Ok(def) = SensorDefinition::parse(&v) else {
+                continue;
+            };
+            let mut s = Sensor {
+                number: n,
+                name: def.description.clone(),
+                kind: def.kind,
+                value: None,
+                unit: def.unit_symbol(),
+                normal: [def.normal.0, def.normal.1],
+                range: [def.range.0, def.range.1],
+                lowest: None,
+                highest: None,
+            };
+            if let Some(v) = self.fetch(line, &mut d, pid::SENSOR_VALUE, &[n])? {
+                if let Ok(val) = SensorValue::parse(&v) {
+                    s.value = Some(val.present);
+                    // Lowest/highest are only meaningful when recorded.
+                    if def.recorded_support & 0x02 != 0 {
+                        s.lowest = Some(val.lowest);
+                        s.highest = Some(val.highest);
+                    }
+                }
+            }
+            d.sensors.push(s);
+        }
+        Ok(d)
+    }
 }
 
 fn pid_name(p: u16) -> &'static str {
@@ -410,144 +814,51 @@ fn pid_name(p: u16) -> &'static str {
     }
 }
 
-/// GET one PID: the data of an ACK; a NACK is "not supported" (`None`);
-/// no usable answer is `None` and recorded in `unanswered`.
-fn fetch(
-    c: &mut Client,
-    d: &mut Device,
-    p: u16,
-    pd: &[u8],
-) -> Result<Option<Vec<u8>>, RdmClientError> {
-    Ok(match c.get(d.uid, p, pd)? {
-        Got::Data(v) => Some(v),
-        // Not supported: the field is simply absent.
-        Got::Nack(NackReason::UnknownPid | NackReason::UnsupportedCommandClass) => None,
-        // Supported but refused now (hardware fault, busy, ...): worth
-        // showing as an unknown reading.
-        Got::Nack(_) | Got::NoReply => {
-            d.unanswered.push(pid_name(p));
-            None
-        }
+/// Settings of one discovery from the command line.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where to listen (and send from). Port 6454 is where nodes answer.
+    pub listen: SocketAddr,
+    /// The node (or a broadcast address) to ask.
+    pub target: SocketAddr,
+    /// Art-Net 15-bit Port-Address.
+    pub universe: u16,
+    /// How long to wait for the table of devices.
+    pub tod_timeout: Duration,
+    /// How long to wait for each RDM reply (one retry after it).
+    pub request_timeout: Duration,
+}
+
+/// Read every device of `uids` on `line`.
+pub fn read_all(
+    req: &mut Requester,
+    line: &mut dyn Line,
+    table: Table,
+) -> Result<Discovery, RdmClientError> {
+    let mut devices = Vec::with_capacity(table.uids.len());
+    for uid in &table.uids {
+        devices.push(req.read_device(line, *uid)?);
+    }
+    Ok(Discovery {
+        tod_received: table.received,
+        tod_nak: table.nak,
+        devices,
     })
-}
-
-fn text(c: &mut Client, d: &mut Device, p: u16) -> Result<Option<String>, RdmClientError> {
-    Ok(fetch(c, d, p, &[])?.map(|v| rdm::parse_text(&v)))
-}
-
-/// Read everything nightscape keeps about one device.
-fn read_device(c: &mut Client, uid: Uid) -> Result<Device, RdmClientError> {
-    let mut d = Device {
-        uid,
-        universe: c.universe,
-        ..Device::default()
-    };
-    let mut sensor_count = 0;
-    if let Some(v) = fetch(c, &mut d, pid::DEVICE_INFO, &[])? {
-        match DeviceInfo::parse(&v) {
-            Ok(info) => {
-                d.model_id = Some(info.model_id);
-                d.product_category = Some(info.product_category);
-                d.footprint = Some(info.footprint);
-                if (1..=512).contains(&info.start_address) {
-                    d.dmx_address = Some(info.start_address);
-                }
-                if info.personality_count > 0 {
-                    d.personality = Some(Personality {
-                        current: info.personality,
-                        count: info.personality_count,
-                    });
-                }
-                sensor_count = info.sensor_count;
-            }
-            Err(_) => d.unanswered.push("DEVICE_INFO"),
-        }
-    }
-    d.model = text(c, &mut d, pid::DEVICE_MODEL_DESCRIPTION)?;
-    d.manufacturer = text(c, &mut d, pid::MANUFACTURER_LABEL)?;
-    d.label = text(c, &mut d, pid::DEVICE_LABEL)?;
-    d.software = text(c, &mut d, pid::SOFTWARE_VERSION_LABEL)?;
-    if let Some(v) = fetch(c, &mut d, pid::DMX_START_ADDRESS, &[])? {
-        if let Ok(a) = rdm::parse_start_address(&v) {
-            d.dmx_address = (1..=512).contains(&a).then_some(a);
-        }
-    }
-    if let Some(v) = fetch(c, &mut d, pid::DMX_PERSONALITY, &[])? {
-        if let Ok((current, count)) = rdm::parse_personality(&v) {
-            d.personality = Some(Personality { current, count });
-        }
-    }
-    if let Some(v) = fetch(c, &mut d, pid::LAMP_HOURS, &[])? {
-        d.lamp_hours = rdm::parse_u32(pid::LAMP_HOURS, &v).ok();
-    }
-    if let Some(v) = fetch(c, &mut d, pid::LAMP_STATE, &[])? {
-        d.lamp_state = LampState::parse(&v).ok();
-    }
-    if let Some(v) = fetch(c, &mut d, pid::DEVICE_HOURS, &[])? {
-        d.device_hours = rdm::parse_u32(pid::DEVICE_HOURS, &v).ok();
-    }
-    if let Some(v) = fetch(
-        c,
-        &mut d,
-        pid::STATUS_MESSAGES,
-        &[rdm::status_type::ADVISORY],
-    )? {
-        if let Ok(list) = StatusMessage::parse_list(&v) {
-            d.status = list
-                .iter()
-                .map(|s| Status {
-                    severity: s.severity(),
-                    message_id: s.message_id,
-                    sub_device: s.sub_device,
-                    data: [s.data1, s.data2],
-                })
-                .collect();
-        }
-    }
-    for n in 0..sensor_count {
-        let Some(v) = fetch(c, &mut d, pid::SENSOR_DEFINITION, &[n])? else {
-            continue;
-        };
-        let Ok(def) = SensorDefinition::parse(&v) else {
-            continue;
-        };
-        let mut s = Sensor {
-            number: n,
-            name: def.description.clone(),
-            kind: def.kind,
-            value: None,
-            unit: def.unit_symbol(),
-            normal: [def.normal.0, def.normal.1],
-            range: [def.range.0, def.range.1],
-            lowest: None,
-            highest: None,
-        };
-        if let Some(v) = fetch(c, &mut d, pid::SENSOR_VALUE, &[n])? {
-            if let Ok(val) = SensorValue::parse(&v) {
-                s.value = Some(val.present);
-                // Lowest/highest are only meaningful when recorded.
-                if def.recorded_support & 0x02 != 0 {
-                    s.lowest = Some(val.lowest);
-                    s.highest = Some(val.highest);
-                }
-            }
-        }
-        d.sensors.push(s);
-    }
-    Ok(d)
 }
 
 /// Run one discovery: table of devices, then every device's readings.
 pub fn discover(o: &Options) -> Result<Discovery, RdmClientError> {
-    let mut c = Client::open(o)?;
-    let (tod_received, tod_nak, uids) = c.table(o.tod_timeout)?;
-    let mut devices = Vec::with_capacity(uids.len());
-    for uid in uids {
-        devices.push(read_device(&mut c, uid)?);
-    }
-    Ok(Discovery {
-        tod_received,
-        tod_nak,
-        devices,
-    })
+    let mut line = ArtNetLine::open(o.listen, None)?;
+    line.aim(o.target, o.universe);
+    let table = line.table(o.tod_timeout)?;
+    let mut req = Requester::new(o.request_timeout, Duration::ZERO);
+    read_all(&mut req, &mut line, table)
+}
+
+/// Make one write to `uid` through the node `o` names.
+pub fn write(o: &Options, uid: Uid, w: &Write) -> Result<WriteOutcome, RdmClientError> {
+    let mut line = ArtNetLine::open(o.listen, None)?;
+    line.aim(o.target, o.universe);
+    let mut req = Requester::new(o.request_timeout, Duration::ZERO);
+    req.set(&mut line, uid, w)
 }

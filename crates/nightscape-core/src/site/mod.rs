@@ -11,6 +11,7 @@
 pub mod fleet;
 pub mod geometry;
 pub mod glob;
+pub mod rdm;
 
 use crate::diag::Spanned;
 use crate::diag::{Diagnostics, Severity, SourceFile};
@@ -90,6 +91,9 @@ pub struct OutputConfig {
     /// it opens and again after a send fails. Until then the kind's target
     /// address is the unspecified address with the port.
     pub host: Option<String>,
+    /// Ask this output's DMX line for its fixtures over RDM (`rdm = true`;
+    /// Art-Net and ENTTEC DMX USB Pro only, see [`rdm`]).
+    pub rdm: bool,
 }
 
 /// The directed broadcast of `ip`'s network for ArtSync: the Art-Net
@@ -292,6 +296,8 @@ pub struct Site {
     pub fleet: Option<fleet::FleetSpec>,
     /// The Art-Net service: answering ArtPoll, polling nodes (`[artnet]`).
     pub artnet: ArtNetService,
+    /// Device care over RDM (`[rdm]`).
+    pub rdm: rdm::RdmSettings,
     fixture_index: HashMap<String, u32>,
     /// What the patch lacks because of problems already reported (a
     /// broken profile): targets naming it are follow-ons, not problems.
@@ -504,6 +510,11 @@ struct RawSite {
     #[serde(default)]
     #[schemars(example = serde_json::json!({ "poll_every": "2.75s" }))]
     artnet: Option<Spanned<RawArtNetService>>,
+    /// Device care: how often the outputs with `rdm = true` are asked for
+    /// their fixtures over RDM, and limits on the fixtures' sensors.
+    #[serde(default)]
+    #[schemars(example = serde_json::json!({ "every": "15m" }))]
+    rdm: Option<Spanned<rdm::RawRdm>>,
 }
 
 /// One `[[outputs]]` table as written. Which keys apply depends on `kind`;
@@ -575,6 +586,11 @@ struct RawOutput {
     #[serde(default)]
     #[schemars(example = &"broadcast")]
     sync_to: Option<Spanned<String>>,
+    /// Art-Net and ENTTEC DMX USB Pro: find this line's fixtures over RDM
+    /// and watch them (`[rdm]`); default false.
+    #[serde(default)]
+    #[schemars(example = true)]
+    rdm: Option<Spanned<bool>>,
 }
 
 /// A universe list: 3, "0-9", "0-3,8,10-11" or [0, 1, 2].
@@ -1262,6 +1278,7 @@ fn compile_outputs(
             terminate_on_stop,
             artsync_to,
             host,
+            rdm: rdm::output_rdm(file, ro, kind_name, diags),
         });
     }
     outputs
@@ -1590,6 +1607,7 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
     }
     let outputs = compile_outputs(file, &raw.outputs, &nodes, diags);
     let artnet = compile_artnet_service(file, raw.artnet.as_ref(), diags);
+    let rdm = rdm::compile(file, raw.rdm.as_ref(), diags);
 
     // Paths.
     let mut paths: Vec<Polyline> = Vec::new();
@@ -2031,6 +2049,7 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
         nodes,
         fleet: fleet_spec,
         artnet,
+        rdm,
         fixture_index,
         unpatched: failed,
         group_spans: raw

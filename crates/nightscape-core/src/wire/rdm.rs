@@ -390,6 +390,24 @@ impl NackReason {
         }
     }
 
+    /// E1.20's name for the reason, for messages to people.
+    pub fn name(self) -> &'static str {
+        match self {
+            NackReason::UnknownPid => "unknown PID",
+            NackReason::FormatError => "format error",
+            NackReason::HardwareFault => "hardware fault",
+            NackReason::ProxyReject => "proxy reject",
+            NackReason::WriteProtect => "write protected",
+            NackReason::UnsupportedCommandClass => "unsupported command class",
+            NackReason::DataOutOfRange => "data out of range",
+            NackReason::BufferFull => "buffer full",
+            NackReason::PacketSizeUnsupported => "packet size unsupported",
+            NackReason::SubDeviceOutOfRange => "sub-device out of range",
+            NackReason::ProxyBufferFull => "proxy buffer full",
+            NackReason::Other(_) => "other reason",
+        }
+    }
+
     pub fn code(self) -> u16 {
         match self {
             NackReason::UnknownPid => 0x0000,
@@ -542,6 +560,24 @@ impl LampState {
     /// A lamp state a crew must look at.
     pub fn is_failure(self) -> bool {
         matches!(self, LampState::Error | LampState::NotPresent)
+    }
+}
+
+/// Status message IDs (E1.20 Table B-2) that device care acts on.
+pub mod status_id {
+    /// The lamp went out when it should be lit.
+    pub const LAMP_DOUSED: u16 = 0x0011;
+    /// The lamp failed to strike.
+    pub const LAMP_STRIKE: u16 = 0x0012;
+    pub const OVERTEMP: u16 = 0x0021;
+    pub const UNDERTEMP: u16 = 0x0022;
+    pub const SENS_OUT_RANGE: u16 = 0x0023;
+    /// A dimmer (for an LED fixture: its driver) failed.
+    pub const DIM_FAILURE: u16 = 0x0044;
+
+    /// Whether a status message with this ID says the light source failed.
+    pub fn is_lamp_failure(id: u16) -> bool {
+        matches!(id, LAMP_DOUSED | LAMP_STRIKE | DIM_FAILURE)
     }
 }
 

@@ -1,0 +1,688 @@
+//! Device care in the running daemon: every `[rdm] every`, each output
+//! with `rdm = true` is asked for its fixtures (table of devices, then each
+//! device's readings), the patch is verified, the result is kept in memory
+//! for `/api/devices` and in the state database's asset record, and faults
+//! become alarms.
+//!
+//! It runs on a thread of its own, one RDM request in flight, at most
+//! `[rdm] per_frame` requests per DMX frame (the pace is `1 / (fps ×
+//! per_frame)`): the frame loop never waits for it, and a node interleaves
+//! our few requests between its DMX frames, so the lights keep their frame
+//! rate while fixtures are asked (measured: docs/devices.md). Writes from
+//! the API (DMX address, label, identify) are queued to the same thread
+//! and run between two devices' readings, so they never collide with a
+//! discovery on the line.
+//!
+//! Faults, each an alarm raised once and cleared when it recovers (keys
+//! under `rdm:`): `fixture_missing` (patched, not in the node's table of
+//! devices), `fixture_mismatch` (wrong address, or a footprint other than
+//! the profile mode's), `lamp_failure` (LAMP_STATE error / not present, or
+//! a lamp-doused, lamp-strike or dimmer-failure status message) and
+//! `sensor_out_of_range` (beyond its definition's normal range or a
+//! `[[rdm.sensors]]` limit). A line whose node did not answer at all keeps
+//! its faults as they were: the node's own alarm (`output_down`) says why,
+//! and its fixtures are not declared missing one by one.
+
+use super::patch::{verify, PatchEntry, PatchState};
+use super::{assets, ArtNetLine, Device, Line, Requester, Tapped, Write, WriteOutcome};
+use crate::alarms::Alarms;
+use crate::daemon::Shared;
+use crate::site::{OutputKind, Site};
+use crate::store::Store;
+use chrono::{DateTime, Utc};
+use nightscape_core::wire::rdm::{status_id, Uid};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a node gets to send its table of devices.
+const TOD_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long each RDM reply is waited for (one resend after it).
+const REQUEST_TIMEOUT: Duration = Duration::from_millis(500);
+/// Writes waiting for the line at most; more are refused (503).
+const QUEUE: usize = 16;
+/// How long a write waits for its turn and answer at most.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One fault kind; serialised as the alarm's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    FixtureMissing,
+    FixtureMismatch,
+    LampFailure,
+    SensorOutOfRange,
+}
+
+impl FaultKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultKind::FixtureMissing => "fixture_missing",
+            FaultKind::FixtureMismatch => "fixture_mismatch",
+            FaultKind::LampFailure => "lamp_failure",
+            FaultKind::SensorOutOfRange => "sensor_out_of_range",
+        }
+    }
+}
+
+/// One open fault: a line of the maintenance list.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Fault {
+    /// The alarm's key (`rdm:<kind>:<fixture or uid>[:<sensor>]`).
+    pub key: String,
+    pub kind: FaultKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fixture: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    /// The site's groups the fixture is in.
+    pub groups: Vec<String>,
+    /// Where it stands on the site plan (metres).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<[f64; 2]>,
+    /// Site universe.
+    pub universe: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<u16>,
+    /// When the alarm was raised (wall clock).
+    pub since: DateTime<Utc>,
+    /// The reading behind it, as a person reads it.
+    pub reading: String,
+    /// What to do about it.
+    pub fix: String,
+}
+
+/// How a line answered its last discovery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LineState {
+    /// Not asked yet.
+    Pending,
+    Answered,
+    /// No table of devices within the timeout.
+    Silent,
+    /// The node does not do RDM on that universe (TodNak).
+    NoRdm,
+}
+
+/// One DMX line device care asks.
+#[derive(Debug, Clone, Serialize)]
+pub struct LineView {
+    /// The output, as its health names it (`artnet 10.0.4.20:6454`).
+    pub output: String,
+    pub universe: u16,
+    /// The universe number on the wire (Art-Net Port-Address).
+    pub wire: u16,
+    pub state: LineState,
+    pub devices: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last: Option<DateTime<Utc>>,
+}
+
+/// One device as the API shows it: what RDM reported, where, and how it
+/// stands against the patch.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceView {
+    #[serde(flatten)]
+    pub device: Device,
+    /// The site universe it carries (`device.universe` is the wire's).
+    pub site_universe: u16,
+    pub output: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fixture: Option<String>,
+    pub patch: PatchState,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub fix: String,
+    pub last_seen: DateTime<Utc>,
+}
+
+/// Everything device care knows now.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct CareView {
+    /// Whether any output has `rdm = true`.
+    pub enabled: bool,
+    pub every_s: f64,
+    pub per_frame: u32,
+    /// RDM requests per second at most (fps × per_frame).
+    pub max_requests_per_s: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_pass: Option<DateTime<Utc>>,
+    /// Complete discoveries of every line so far.
+    pub passes: u64,
+    /// RDM requests sent so far.
+    pub requests: u64,
+    pub discovering: bool,
+    pub lines: Vec<LineView>,
+    pub devices: Vec<DeviceView>,
+    /// Fixtures patched but missing (devices are in `devices`).
+    pub missing: Vec<PatchEntry>,
+    pub faults: Vec<Fault>,
+}
+
+/// A write queued for the line.
+struct Job {
+    uid: Uid,
+    write: Write,
+    reply: mpsc::Sender<Result<WriteOutcome, String>>,
+}
+
+/// The running service; share it behind an `Arc`.
+pub struct DeviceCare {
+    view: Arc<Mutex<CareView>>,
+    jobs: SyncSender<Job>,
+    stop: Arc<AtomicBool>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Drop for DeviceCare {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// One line to ask: the output's node and Port-Address.
+#[derive(Debug, Clone)]
+struct LineSpec {
+    output: String,
+    target: SocketAddr,
+    wire: u16,
+    universe: u16,
+}
+
+/// The lines of the outputs with `rdm = true` that are Art-Net to an
+/// address (an output to a host name is left out: its address is only
+/// known to the output).
+fn lines_of(site: &Site) -> Vec<LineSpec> {
+    let mut out = Vec::new();
+    for o in site.outputs.iter().filter(|o| o.rdm) {
+        if let (OutputKind::ArtNet { target, .. }, None) = (&o.kind, &o.host) {
+            for (u, w) in o.universes.iter().zip(&o.wire) {
+                out.push(LineSpec {
+                    output: format!("artnet {target}"),
+                    target: *target,
+                    wire: *w,
+                    universe: *u,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl DeviceCare {
+    /// Start asking the site's outputs with `rdm = true`. `tap`: RDM
+    /// packets the Art-Net service received on port 6454. Without such an
+    /// output (or with `on` false: a dry run) the thread is not started and
+    /// the view says `enabled: false`.
+    pub fn start(
+        shared: Shared,
+        alarms: Arc<Alarms>,
+        store: Option<Store>,
+        tap: Option<Receiver<Tapped>>,
+        on: bool,
+    ) -> Arc<DeviceCare> {
+        let cfg = shared.config();
+        let site = &cfg.site;
+        let lines = if on { lines_of(site) } else { Vec::new() };
+        let settings = site.rdm.clone();
+        let rate = f64::from(site.fps) * f64::from(settings.per_frame);
+        let view = Arc::new(Mutex::new(CareView {
+            enabled: !lines.is_empty(),
+            every_s: settings.every,
+            per_frame: settings.per_frame,
+            max_requests_per_s: rate,
+            lines: lines
+                .iter()
+                .map(|l| LineView {
+                    output: l.output.clone(),
+                    universe: l.universe,
+                    wire: l.wire,
+                    state: LineState::Pending,
+                    devices: 0,
+                    last: None,
+                })
+                .collect(),
+            ..CareView::default()
+        }));
+        let (jobs, rx) = mpsc::sync_channel(QUEUE);
+        let stop = Arc::new(AtomicBool::new(false));
+        let care = Arc::new(DeviceCare {
+            view: view.clone(),
+            jobs,
+            stop: stop.clone(),
+            thread: Mutex::new(None),
+        });
+        if lines.is_empty() {
+            return care;
+        }
+        let listen = settings
+            .listen
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let line = match ArtNetLine::open(listen, tap) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!("device care (RDM) unavailable: {e}; frames are not affected");
+                return care;
+            }
+        };
+        let pace = Duration::from_secs_f64(1.0 / rate.max(1.0));
+        let worker = Worker {
+            shared: shared.clone(),
+            alarms,
+            store,
+            view,
+            line,
+            req: Requester::new(REQUEST_TIMEOUT, pace),
+            lines,
+            every: Duration::from_secs_f64(settings.every),
+            found: BTreeMap::new(),
+            line_faults: BTreeMap::new(),
+            stop: stop.clone(),
+            jobs: rx,
+        };
+        tracing::info!(
+            lines = worker.lines.len(),
+            every_s = settings.every,
+            per_frame = settings.per_frame,
+            listen = %listen,
+            "device care: asking the RDM outputs' fixtures"
+        );
+        match std::thread::Builder::new()
+            .name("rdm-care".into())
+            .spawn(move || worker.run())
+        {
+            Ok(t) => *lock(&care.thread) = Some(t),
+            Err(e) => tracing::warn!("device care (RDM): cannot start its thread: {e}"),
+        }
+        care
+    }
+
+    /// What device care knows now.
+    pub fn view(&self) -> CareView {
+        lock(&self.view).clone()
+    }
+
+    /// Make `write` to the device `uid`, waiting (blocking, at most
+    /// [`WRITE_TIMEOUT`]) for the line and the device's answer.
+    pub fn write(&self, uid: Uid, write: Write) -> Result<WriteOutcome, String> {
+        if !self.view().devices.iter().any(|d| d.device.uid.0 == uid) {
+            return Err(format!("no device {uid} was found by RDM on this controller"));
+        }
+        let (reply, rx) = mpsc::channel();
+        self.jobs
+            .try_send(Job { uid, write, reply })
+            .map_err(|_| "too many device writes are waiting; try again".to_string())?;
+        rx.recv_timeout(WRITE_TIMEOUT)
+            .map_err(|_| "the device did not get its turn on the line in time".to_string())?
+    }
+
+    /// Stop the thread (at most one RDM request's time).
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+struct Worker {
+    shared: Shared,
+    alarms: Arc<Alarms>,
+    store: Option<Store>,
+    view: Arc<Mutex<CareView>>,
+    line: ArtNetLine,
+    req: Requester,
+    lines: Vec<LineSpec>,
+    every: Duration,
+    /// Per line: the devices of its last answered discovery.
+    found: BTreeMap<usize, Vec<Device>>,
+    /// Per line: its faults at its last answered discovery.
+    line_faults: BTreeMap<usize, Vec<Fault>>,
+    stop: Arc<AtomicBool>,
+    jobs: Receiver<Job>,
+}
+
+impl Worker {
+    fn run(mut self) {
+        let mut next = Instant::now();
+        while !self.stop.load(Ordering::Relaxed) {
+            if Instant::now() >= next {
+                self.pass();
+                next = Instant::now() + self.every;
+            }
+            let wait = next
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(200));
+            match self.jobs.recv_timeout(wait) {
+                Ok(job) => self.job(job),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+
+    /// Run the writes waiting, without blocking.
+    fn drain_jobs(&mut self) {
+        while let Ok(job) = self.jobs.try_recv() {
+            self.job(job);
+        }
+    }
+
+    fn job(&mut self, job: Job) {
+        let at = self
+            .found
+            .iter()
+            .find_map(|(i, ds)| ds.iter().position(|d| d.uid.0 == job.uid).map(|k| (*i, k)));
+        let Some((li, k)) = at else {
+            let _ = job.reply.send(Err(format!(
+                "no device {} was found by RDM on this controller",
+                job.uid
+            )));
+            return;
+        };
+        let spec = self.lines[li].clone();
+        self.line.aim(spec.target, spec.wire);
+        let outcome = self.req.set(&mut self.line, job.uid, &job.write);
+        let _ = job.reply.send(outcome.as_ref().map(Clone::clone).map_err(|e| e.to_string()));
+        // What changed shows at once: read the device again and judge its
+        // line with it (an address set right clears its mismatch).
+        if matches!(outcome, Ok(WriteOutcome::Done))
+            && !matches!(job.write, Write::Identify { .. })
+        {
+            if let Ok(d) = self.req.read_device(&mut self.line, job.uid) {
+                if let Some(list) = self.found.get_mut(&li) {
+                    list[k] = d;
+                }
+                let devices = self.found.get(&li).cloned().unwrap_or_default();
+                self.judge(li, Some(devices));
+                self.raise();
+            }
+        }
+        self.publish_requests();
+    }
+
+    fn publish_requests(&self) {
+        lock(&self.view).requests = self.req.sent;
+    }
+
+    /// One discovery of every line.
+    fn pass(&mut self) {
+        lock(&self.view).discovering = true;
+        for li in 0..self.lines.len() {
+            if self.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            self.drain_jobs();
+            let spec = self.lines[li].clone();
+            self.line.aim(spec.target, spec.wire);
+            let table = match self.line.table(TOD_TIMEOUT) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::debug!(line = %spec.output, "RDM: {e}");
+                    Default::default()
+                }
+            };
+            if !table.received || table.nak {
+                let mut v = lock(&self.view);
+                if let Some(l) = v.lines.get_mut(li) {
+                    l.state = if table.nak {
+                        LineState::NoRdm
+                    } else {
+                        LineState::Silent
+                    };
+                    l.last = Some(Utc::now());
+                }
+                continue;
+            }
+            let mut devices = Vec::with_capacity(table.uids.len());
+            for uid in &table.uids {
+                if self.stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                self.drain_jobs();
+                self.line.aim(spec.target, spec.wire);
+                match self.req.read_device(&mut self.line, *uid) {
+                    Ok(d) => devices.push(d),
+                    Err(e) => tracing::debug!(line = %spec.output, "RDM: {e}"),
+                }
+                self.publish_requests();
+            }
+            self.judge(li, Some(devices));
+            self.raise();
+        }
+        let mut v = lock(&self.view);
+        v.discovering = false;
+        v.passes += 1;
+        v.last_pass = Some(Utc::now());
+        v.requests = self.req.sent;
+    }
+
+    /// Verify line `li`'s devices against the patch, derive its faults,
+    /// record them and publish the view.
+    fn judge(&mut self, li: usize, devices: Option<Vec<Device>>) {
+        let spec = self.lines[li].clone();
+        let cfg = self.shared.config();
+        let site = &cfg.site;
+        let devices = devices.unwrap_or_default();
+        let patch = verify(site, spec.universe, &devices);
+        let now = Utc::now();
+        let limits = &site.rdm.sensors;
+        let mut faults = Vec::new();
+        let fixture_at = |name: &Option<String>| {
+            name.as_deref()
+                .and_then(|n| site.fixture_by_name(n))
+                .map(|i| i as usize)
+        };
+        let groups_of = |i: Option<usize>| -> Vec<String> {
+            let Some(i) = i else { return Vec::new() };
+            site.groups
+                .iter()
+                .filter(|(_, m)| m.contains(&(i as u32)))
+                .map(|(g, _)| g.clone())
+                .collect()
+        };
+        let mut fault = |kind: FaultKind,
+                         fixture: &Option<String>,
+                         uid: Option<String>,
+                         address: Option<u16>,
+                         suffix: &str,
+                         reading: String,
+                         fix: String| {
+            let who = fixture.clone().or(uid.clone()).unwrap_or_default();
+            let i = fixture_at(fixture);
+            faults.push(Fault {
+                key: format!("rdm:{}:{who}{suffix}", kind.as_str()),
+                kind,
+                fixture: fixture.clone(),
+                uid,
+                groups: groups_of(i),
+                position: i.map(|i| site.fixtures[i].position),
+                universe: spec.universe,
+                address: address.or(i.map(|i| site.fixtures[i].address)),
+                since: now,
+                reading,
+                fix,
+            });
+        };
+        for p in &patch {
+            match p.state {
+                PatchState::Missing => fault(
+                    FaultKind::FixtureMissing,
+                    &p.fixture,
+                    None,
+                    p.address,
+                    "",
+                    "not in the node's table of devices".into(),
+                    p.fix.clone(),
+                ),
+                PatchState::Mismatched => fault(
+                    FaultKind::FixtureMismatch,
+                    &p.fixture,
+                    p.uid.clone(),
+                    p.address,
+                    "",
+                    match p.address {
+                        Some(a) => format!("answers at {}.{a}", spec.universe),
+                        None => "answers with no DMX address".into(),
+                    },
+                    p.fix.clone(),
+                ),
+                _ => {}
+            }
+        }
+        let mut views = Vec::with_capacity(devices.len());
+        let mut record = Vec::with_capacity(devices.len());
+        for d in &devices {
+            let uid = d.uid.to_string();
+            let entry = patch.iter().find(|p| p.uid.as_deref() == Some(&uid));
+            let fixture = entry.and_then(|p| p.fixture.clone());
+            let lamp_status: Vec<u16> = d
+                .status
+                .iter()
+                .filter(|s| status_id::is_lamp_failure(s.message_id))
+                .map(|s| s.message_id)
+                .collect();
+            let lamp_bad = d.lamp_state.is_some_and(|l| l.is_failure());
+            if lamp_bad || !lamp_status.is_empty() {
+                let mut reading = Vec::new();
+                if let Some(l) = d.lamp_state.filter(|l| l.is_failure()) {
+                    reading.push(format!(
+                        "lamp state {}",
+                        serde_json::to_value(l)
+                            .ok()
+                            .and_then(|v| v.as_str().map(String::from))
+                            .unwrap_or_default()
+                    ));
+                }
+                for id in &lamp_status {
+                    reading.push(format!("status message 0x{id:04x} ({})", status_name(*id)));
+                }
+                fault(
+                    FaultKind::LampFailure,
+                    &fixture,
+                    Some(uid.clone()),
+                    d.dmx_address,
+                    "",
+                    reading.join(", "),
+                    format!(
+                        "send a crew to {}: relamp or replace its light source or driver",
+                        fixture.as_deref().unwrap_or(&uid)
+                    ),
+                );
+            }
+            for s in &d.sensors {
+                let Some(v) = s.value else { continue };
+                let limit = limits
+                    .iter()
+                    .find(|l| l.applies(s.kind, &s.name) && l.exceeded(i32::from(v)));
+                if !s.out_of_range() && limit.is_none() {
+                    continue;
+                }
+                let bound = match limit {
+                    Some(l) => format!(
+                        "the site's limit {}..{}",
+                        l.min.map_or("".into(), |m| m.to_string()),
+                        l.max.map_or("".into(), |m| m.to_string())
+                    ),
+                    None => format!("its normal range {}..{}", s.normal[0], s.normal[1]),
+                };
+                fault(
+                    FaultKind::SensorOutOfRange,
+                    &fixture,
+                    Some(uid.clone()),
+                    d.dmx_address,
+                    &format!(":{}", s.number),
+                    format!("{} reads {v} {}, beyond {bound}", s.name, s.unit),
+                    format!(
+                        "check {} ({}) on site: ventilation, supply, or the sensor itself",
+                        fixture.as_deref().unwrap_or(&uid),
+                        s.name
+                    ),
+                );
+            }
+            views.push(DeviceView {
+                device: d.clone(),
+                site_universe: spec.universe,
+                output: spec.output.clone(),
+                fixture: fixture.clone(),
+                patch: entry.map_or(PatchState::Unmatched, |p| p.state),
+                fix: entry.map(|p| p.fix.clone()).unwrap_or_default(),
+                last_seen: now,
+            });
+            record.push((d.clone(), fixture));
+        }
+        if let Some(store) = &self.store {
+            let line = format!("{} universe {}", spec.output, spec.wire);
+            if let Err(e) = assets::record(store, now, &line, spec.universe, &record) {
+                tracing::warn!("device care: the asset record was not written: {e}");
+            }
+        }
+        self.found.insert(li, devices);
+        self.line_faults.insert(li, faults);
+        let mut v = lock(&self.view);
+        v.devices.retain(|d| !(d.output == spec.output && d.site_universe == spec.universe));
+        v.devices.extend(views);
+        v.devices
+            .sort_by(|a, b| (a.site_universe, a.device.dmx_address, a.device.uid).cmp(&(b.site_universe, b.device.dmx_address, b.device.uid)));
+        v.missing.retain(|p| p.universe != spec.universe);
+        v.missing
+            .extend(patch.into_iter().filter(|p| p.state == PatchState::Missing));
+        if let Some(l) = v.lines.get_mut(li) {
+            l.state = LineState::Answered;
+            l.devices = self.found.get(&li).map_or(0, Vec::len);
+            l.last = Some(now);
+        }
+    }
+
+    /// Raise every line's faults as alarms and clear the ones that
+    /// recovered; the view's faults carry each alarm's raised time.
+    fn raise(&mut self) {
+        let all: Vec<&Fault> = self.line_faults.values().flatten().collect();
+        let mut keys = Vec::with_capacity(all.len());
+        for f in &all {
+            let message = match &f.fixture {
+                Some(name) => format!("{} {name} ({}.{}): {}; {}", f.kind.as_str(), f.universe, f.address.map_or("-".into(), |a| a.to_string()), f.reading, f.fix),
+                None => format!("{} {} ({}.{}): {}; {}", f.kind.as_str(), f.uid.as_deref().unwrap_or(""), f.universe, f.address.map_or("-".into(), |a| a.to_string()), f.reading, f.fix),
+            };
+            self.alarms.set(&f.key, f.kind.as_str(), true, || message);
+            keys.push(f.key.clone());
+        }
+        self.alarms.clear_others("rdm:", &keys);
+        let raised: BTreeMap<String, DateTime<Utc>> = self
+            .alarms
+            .active()
+            .into_iter()
+            .filter(|a| a.key.starts_with("rdm:"))
+            .map(|a| (a.key, a.raised))
+            .collect();
+        let mut faults: Vec<Fault> = all.into_iter().cloned().collect();
+        for f in &mut faults {
+            if let Some(t) = raised.get(&f.key) {
+                f.since = *t;
+            }
+        }
+        faults.sort_by(|a, b| (a.kind, a.universe, a.address).cmp(&(b.kind, b.universe, b.address)));
+        lock(&self.view).faults = faults;
+    }
+}
+
+/// E1.20's name for a status message a crew sees.
+fn status_name(id: u16) -> &'static str {
+    match id {
+        status_id::LAMP_DOUSED => "lamp doused",
+        status_id::LAMP_STRIKE => "lamp failed to strike",
+        status_id::DIM_FAILURE => "dimmer failure",
+        status_id::OVERTEMP => "over temperature",
+        status_id::UNDERTEMP => "under temperature",
+        status_id::SENS_OUT_RANGE => "sensor out of range",
+        _ => "status",
+    }
+}
