@@ -11,6 +11,7 @@
 pub mod fleet;
 pub mod geometry;
 pub mod glob;
+pub mod surface;
 pub mod rdm;
 
 use crate::diag::Spanned;
@@ -298,6 +299,10 @@ pub struct Site {
     pub artnet: ArtNetService,
     /// Device care over RDM (`[rdm]`).
     pub rdm: rdm::RdmSettings,
+    /// Facades and floors with coordinates of their own (`[[surfaces]]`).
+    pub surfaces: Vec<surface::Surface>,
+    /// Per cell, the surface it stands on ([`Site::surface_of_cell`]).
+    pub surface_cells: surface::SurfaceCells,
     fixture_index: HashMap<String, u32>,
     /// What the patch lacks because of problems already reported (a
     /// broken profile): targets naming it are follow-ons, not problems.
@@ -313,6 +318,11 @@ impl Site {
 
     pub fn profile_of(&self, f: &Fixture) -> &Profile {
         &self.profiles[f.profile]
+    }
+
+    /// The surface cell `cell` stands on and its (u, v) there, if any.
+    pub fn surface_of_cell(&self, cell: u32) -> Option<surface::OnSurface> {
+        self.surface_cells.get(cell)
     }
 
     pub fn node(&self, name: &str) -> Option<&fleet::NodeSpec> {
@@ -447,6 +457,11 @@ struct RawSite {
     #[serde(default)]
     #[schemars(example = serde_json::json!([{ "name": "axis-avenue", "points": [[0, 0], [0, 1200]] }]))]
     paths: Vec<Spanned<RawPath>>,
+    /// Facades and floors with their own coordinates (u right, v up, metres),
+    /// for fixtures and arrays placed with `surface` and `at = [u, v]`.
+    #[serde(default)]
+    #[schemars(example = serde_json::json!([{ "name": "tower-east", "origin": [80, 600], "heading": 90, "width": 60, "height": 120 }]))]
+    surfaces: Vec<Spanned<surface::RawSurface>>,
     /// Many identical fixtures along a path, auto-addressed from `start`.
     #[serde(default)]
     #[schemars(example = serde_json::json!([{ "name": "avenue-poles-east", "profile": "rgbw-flood-120w", "mode": "5ch", "path": "axis-avenue", "offset": 12, "spacing": 30, "start": "0.1" }]))]
@@ -632,9 +647,32 @@ struct RawArray {
     /// The profile's mode the fixtures are set to.
     #[schemars(example = &"5ch")]
     mode: Spanned<String>,
-    /// The `[[paths]]` entry the fixtures stand along.
+    /// The `[[paths]]` entry the fixtures stand along (or `surface`).
+    #[serde(default)]
     #[schemars(example = &"axis-avenue")]
-    path: Spanned<String>,
+    path: Option<Spanned<String>>,
+    /// The `[[surfaces]]` entry whose rows and columns the fixtures fill
+    /// (instead of `path`), from `at`, `columns` a row `spacing` apart,
+    /// `rows` rows `row_spacing` apart.
+    #[serde(default)]
+    #[schemars(example = &"tower-east")]
+    surface: Option<Spanned<String>>,
+    /// On a surface: the bottom-left fixture's `[u, v]` in metres (default [0, 0]).
+    #[serde(default)]
+    #[schemars(example = serde_json::json!([0.5, 1]))]
+    at: Option<[f64; 2]>,
+    /// On a surface: fixtures a row (default: as many as fit).
+    #[serde(default)]
+    #[schemars(example = 30, range(min = 1))]
+    columns: Option<Spanned<i64>>,
+    /// On a surface: rows (default: as many as fit).
+    #[serde(default)]
+    #[schemars(example = 60, range(min = 1))]
+    rows: Option<Spanned<i64>>,
+    /// On a surface: metres between rows (default: `spacing`).
+    #[serde(default)]
+    #[schemars(example = 2, range(min = 0))]
+    row_spacing: Option<Spanned<f64>>,
     /// Metres to the right of the direction of travel (negative: left; default 0).
     #[serde(default)]
     #[schemars(example = 12)]
@@ -680,9 +718,15 @@ struct RawFixture {
     /// The profile's mode the fixture is set to.
     #[schemars(example = &"16ch")]
     mode: Spanned<String>,
-    /// Position `[x, y]` on the site plan in metres (x east, y north).
+    /// Position `[x, y]` on the site plan in metres (x east, y north), or
+    /// `[u, v]` on its `surface` (u right, v up).
     #[schemars(example = serde_json::json!([100, 620]))]
     at: [f64; 2],
+    /// The `[[surfaces]]` entry the fixture is on (then `at` is `[u, v]`
+    /// there and `heading` reads 0 up, 90 right).
+    #[serde(default)]
+    #[schemars(example = &"tower-east")]
+    surface: Option<Spanned<String>>,
     /// DMX address as "universe.address": universe 0..32767, address 1..512.
     #[schemars(example = &"3.1", regex(pattern = ADDRESS_PATTERN))]
     address: Spanned<String>,
@@ -1477,6 +1521,8 @@ struct Pending {
     heading: [f64; 2],
     length: f64,
     path_distance: Option<f64>,
+    /// Where on a surface, for fixtures placed on one.
+    surface: Option<surface::Spot>,
 }
 
 /// Parse the profile library from its files' text, each keyed by its file
@@ -1610,6 +1656,7 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
     let rdm = rdm::compile(file, raw.rdm.as_ref(), diags);
 
     // Paths.
+    let surfaces = surface::compile(file, &raw.surfaces, diags);
     let mut paths: Vec<Polyline> = Vec::new();
     for p in &raw.paths {
         let rp = p.get_ref();
@@ -1742,15 +1789,40 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
             continue;
         }
         let pm = find_profile(&ra.profile, &ra.mode, diags);
-        let path = paths.iter().find(|p| p.name == *ra.path.get_ref());
-        if path.is_none() && !lost_paths.contains(ra.path.get_ref()) {
+        if let Some(on) = &ra.surface {
+            surface::patch_array(
+                file,
+                ra,
+                a.span(),
+                on,
+                pm,
+                &surfaces,
+                &profiles,
+                &mut pending,
+                diags,
+            );
+            continue;
+        }
+        let Some(ra_path) = &ra.path else {
             diags.error(
                 file,
-                ra.path.span(),
+                a.span(),
+                format!(
+                    "array `{}` needs a `path` to stand along (or a `surface` to fill)",
+                    ra.name.get_ref()
+                ),
+            );
+            continue;
+        };
+        let path = paths.iter().find(|p| p.name == *ra_path.get_ref());
+        if path.is_none() && !lost_paths.contains(ra_path.get_ref()) {
+            diags.error(
+                file,
+                ra_path.span(),
                 format!(
                     "unknown path `{}`{}",
-                    ra.path.get_ref(),
-                    crate::suggest::hint(ra.path.get_ref(), paths.iter().map(|p| p.name.as_str()))
+                    ra_path.get_ref(),
+                    crate::suggest::hint(ra_path.get_ref(), paths.iter().map(|p| p.name.as_str()))
                 ),
             );
         }
@@ -1836,6 +1908,7 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
                 heading: ra.heading.map(heading_vector).unwrap_or(dir),
                 length: ra.length.as_ref().map(|l| *l.get_ref()).unwrap_or(1.0),
                 path_distance: Some(s),
+                surface: None,
             });
             address += footprint;
         }
@@ -1876,6 +1949,25 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
                 diags.error(file, l.span(), "length must be 0 metres or more");
             }
         }
+        let (position, heading, spot) = match &rf.surface {
+            None => (rf.at, heading_vector(rf.heading.unwrap_or(90.0)), None),
+            Some(on) => {
+                let Some(k) = surface::find(file, &surfaces, on, diags) else {
+                    continue;
+                };
+                let (position, heading, spot) = surface::place_fixture(
+                    file,
+                    &surfaces,
+                    k,
+                    rf.at,
+                    rf.heading,
+                    f.span(),
+                    rf.name.get_ref(),
+                    diags,
+                );
+                (position, heading, Some(spot))
+            }
+        };
         pending.push(Pending {
             name: rf.name.get_ref().clone(),
             name_span: rf.name.span(),
@@ -1883,10 +1975,11 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
             mode: mi,
             universe,
             address,
-            position: rf.at,
-            heading: heading_vector(rf.heading.unwrap_or(90.0)),
+            position,
+            heading,
             length: rf.length.as_ref().map(|l| *l.get_ref()).unwrap_or(1.0),
             path_distance: None,
+            surface: spot,
         });
     }
 
@@ -1991,10 +2084,13 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
     // Fixtures and cells.
     let mut fixtures = Vec::with_capacity(pending.len());
     let mut cells = Vec::new();
+    let mut surface_cells = surface::SurfaceCells::default();
+    let mut offsets: Vec<f64> = Vec::new();
     for (i, p) in pending.into_iter().enumerate() {
         let mode = &profiles[p.profile].modes[p.mode];
         let n = mode.cells;
         let first_cell = cells.len() as u32;
+        offsets.clear();
         for c in 0..n {
             // Cells spread evenly over the fixture's length, centred on it.
             let t = if n > 1 {
@@ -2002,6 +2098,7 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
             } else {
                 0.0
             } * p.length;
+            offsets.push(t);
             cells.push(Cell {
                 fixture: i as u32,
                 position: [
@@ -2011,6 +2108,7 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
                 path_distance: p.path_distance.map(|d| (d + t) as f32).unwrap_or(f32::NAN),
             });
         }
+        surface_cells.push_fixture(p.surface, &offsets, first_cell as usize);
         fixtures.push(Fixture {
             universe_index: universes.binary_search(&p.universe).unwrap_or(0) as u32,
             name: p.name,
@@ -2050,6 +2148,8 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
         fleet: fleet_spec,
         artnet,
         rdm,
+        surfaces,
+        surface_cells,
         fixture_index,
         unpatched: failed,
         group_spans: raw
