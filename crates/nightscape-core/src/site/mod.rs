@@ -13,6 +13,7 @@ pub mod geometry;
 pub mod glob;
 pub mod surface;
 pub mod rdm;
+pub mod inputs;
 
 use crate::diag::Spanned;
 use crate::diag::{Diagnostics, Severity, SourceFile};
@@ -299,6 +300,8 @@ pub struct Site {
     pub artnet: ArtNetService,
     /// Device care over RDM (`[rdm]`).
     pub rdm: rdm::RdmSettings,
+    /// What the daemon listens to (`[[inputs]]`: consoles, timecode, OSC, UDP).
+    pub inputs: Vec<inputs::Input>,
     /// Facades and floors with coordinates of their own (`[[surfaces]]`).
     pub surfaces: Vec<surface::Surface>,
     /// Per cell, the surface it stands on ([`Site::surface_of_cell`]).
@@ -530,6 +533,11 @@ struct RawSite {
     #[serde(default)]
     #[schemars(example = serde_json::json!({ "every": "15m" }))]
     rdm: Option<Spanned<rdm::RawRdm>>,
+    /// What the daemon listens to: consoles (sACN, Art-Net), timecode
+    /// (LTC, MTC), OSC and UDP (see docs/show-control.md).
+    #[serde(default)]
+    #[schemars(example = serde_json::json!([{ "kind": "sacn", "universes": "1-2", "to": 0, "mode": "takeover", "min_priority": 100, "release": "2s" }]))]
+    inputs: Vec<Spanned<inputs::RawInput>>,
 }
 
 /// One `[[outputs]]` table as written. Which keys apply depends on `kind`;
@@ -2123,6 +2131,13 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
         });
     }
 
+    let sent: Vec<u16> = outputs
+        .iter()
+        .flat_map(|o| o.universes.iter().copied())
+        .collect::<BTreeSet<u16>>()
+        .into_iter()
+        .collect();
+    let inputs_list = inputs::compile_inputs(file, &raw.inputs, &sent, diags);
     let mut site = Site {
         name: raw.name.get_ref().clone(),
         latitude: lat,
@@ -2148,6 +2163,7 @@ pub fn compile(file: &SourceFile, library: Library, diags: &mut Diagnostics) -> 
         fleet: fleet_spec,
         artnet,
         rdm,
+        inputs: inputs_list,
         surfaces,
         surface_cells,
         fixture_index,
