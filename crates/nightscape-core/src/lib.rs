@@ -38,5 +38,6 @@ pub mod schema;
 pub mod show;
 pub mod site;
 pub mod suggest;
+pub mod triggers;
 pub mod units;
 pub mod wire;

@@ -12,6 +12,7 @@ pub mod fleet;
 pub mod geometry;
 pub mod glob;
 pub mod surface;
+pub mod triggers;
 pub mod rdm;
 pub mod inputs;
 
@@ -511,6 +512,15 @@ struct RawSite {
     #[allow(dead_code)]
     #[schemars(with = "serde_json::Value")]
     safety: Option<IgnoredAny>,
+    // Read by `triggers.rs` once the shows are known (`config::compile`).
+    #[serde(default)]
+    #[allow(dead_code)]
+    #[schemars(with = "serde_json::Value")]
+    triggers: Option<IgnoredAny>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    #[schemars(with = "serde_json::Value")]
+    notify: Option<IgnoredAny>,
     /// What the outputs carry when the daemon stops: "hold" (default),
     /// "blackout" or `{ show = "name" }`.
     #[serde(default)]
