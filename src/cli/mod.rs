@@ -4,6 +4,7 @@
 //! This is the edge where `anyhow` lives: library errors become messages a
 //! designer can act on, and exit codes follow the contract (1 on any error).
 
+mod backup;
 mod check;
 mod devices;
 mod energy;
@@ -88,6 +89,11 @@ pub enum Command {
     Service(ServiceArgs),
     /// The site's fleet of controllers over MQTT (`fleet status`).
     Fleet(fleet::FleetArgs),
+    /// Back up a node's state folder (operator state and energy databases
+    /// by SQLite online backup, key, the site version it runs) to one file.
+    Backup(backup::BackupArgs),
+    /// Restore a backup into a state folder no daemon is running on.
+    Restore(backup::RestoreArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -199,6 +205,8 @@ pub fn main() -> Result<i32> {
         Command::GenerateSite(args) => generate::generate_site(&args),
         Command::Monitor(args) => monitor::monitor(&args),
         Command::Fleet(args) => fleet::fleet(&cli.site, &args),
+        Command::Backup(args) => backup::backup(&args),
+        Command::Restore(args) => backup::restore(&args),
         Command::Service(args) => {
             // --site defaults for the other commands; the unit uses it only
             // when it was given.

@@ -18,10 +18,11 @@
 //! are written only below a folder that unpacking creates itself, so a
 //! bundle cannot write outside it.
 //!
-//! The profile library usually sits beside the site folder (`profiles =
-//! "../fixtures"`): the site folder is then stored one level down
-//! (`site/`), so the same relative path finds the library in the stored
-//! copy without editing site.toml.
+//! The site folder is stored as `site/`, and the profile library where
+//! site.toml's relative path finds it from there (`profiles =
+//! "../fixtures"`: `fixtures/`), so the stored copy loads without editing
+//! site.toml. A library named by an absolute path cannot travel and is
+//! refused when packing.
 
 use sha2::{Digest, Sha256};
 use std::path::{Component, Path, PathBuf};
@@ -61,7 +62,8 @@ pub enum BundleError {
 #[derive(Debug, Clone)]
 pub struct Packed {
     pub archive: Vec<u8>,
-    /// Where the site folder is inside the archive (`site`, or `.`).
+    /// Where the site folder is inside the archive (`site`; `_up1/site`
+    /// when the profile library is two levels up).
     pub site_dir: String,
     pub files: usize,
 }
@@ -72,6 +74,20 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// An archive of `(path, bytes)`, sorted by path (paths are checked).
+pub fn write_archive(files: &mut [(String, Vec<u8>)]) -> Result<Vec<u8>, BundleError> {
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out = MAGIC.to_vec();
+    for (name, bytes) in files.iter() {
+        check_path(name)?;
+        out.extend_from_slice(&(name.len() as u16).to_be_bytes());
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
+        out.extend_from_slice(bytes);
+    }
+    Ok(out)
 }
 
 /// Whether one path component may appear in an archive.
@@ -127,14 +143,12 @@ pub fn pack(folder: &Path) -> Result<Packed, String> {
             _ => return Err(format!("{}: bad `profiles` path", site_file.display())),
         }
     }
-    // The site folder sits `ups` levels below the archive's root.
-    let site_dir: Vec<String> = match ups {
-        0 => Vec::new(),
-        n => (1..n)
-            .map(|i| format!("_up{i}"))
-            .chain(std::iter::once("site".to_string()))
-            .collect(),
-    };
+    // The site folder is `site/`, as deep below the archive's root as the
+    // library is above it (`_up1/site` for "../../lib/fixtures").
+    let site_dir: Vec<String> = (1..ups.max(1))
+        .map(|i| format!("_up{i}"))
+        .chain(std::iter::once("site".to_string()))
+        .collect();
     if ups > 0 && downs.first() == site_dir.first() {
         return Err(format!(
             "{}: the profile library `{rel}` would take the site folder's place in the bundle; move it or rename it",
@@ -187,11 +201,7 @@ pub fn pack(folder: &Path) -> Result<Packed, String> {
     }
     Ok(Packed {
         archive,
-        site_dir: if site_dir.is_empty() {
-            ".".into()
-        } else {
-            site_dir.join("/")
-        },
+        site_dir: site_dir.join("/"),
         files: entries.len(),
     })
 }
@@ -230,6 +240,12 @@ pub fn entries(archive: &[u8]) -> Result<Vec<(&str, &[u8])>, BundleError> {
     if archive.len() as u64 > MAX_BUNDLE_BYTES {
         return Err(BundleError::TooLarge);
     }
+    entries_of(archive)
+}
+
+/// An archive's files in the same form, at any size the caller allows
+/// (a backup file holds databases as well as a site).
+pub fn entries_of(archive: &[u8]) -> Result<Vec<(&str, &[u8])>, BundleError> {
     let mut rest = archive.strip_prefix(MAGIC).ok_or(BundleError::NotABundle)?;
     let mut out: Vec<(&str, &[u8])> = Vec::new();
     while !rest.is_empty() {

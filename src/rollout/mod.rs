@@ -219,9 +219,18 @@ pub fn sites_dir(state: &Path) -> PathBuf {
     state.join("sites")
 }
 
-/// The symlink to the running version's site folder.
+/// The symlink to the running version's files.
 pub fn current_link(state: &Path) -> PathBuf {
     sites_dir(state).join("current")
+}
+
+/// The site folder to start from: `<state>/sites/current/site` (deeper
+/// when the version's profile library is more than one level up).
+pub fn current_site(state: &Path) -> PathBuf {
+    let site_dir = running_version(state)
+        .and_then(|v| stored_header(state, &v))
+        .map_or_else(|| "site".to_string(), |h| h.site_dir);
+    current_link(state).join(site_dir)
 }
 
 fn version_dir(state: &Path, id: &VersionId) -> PathBuf {
@@ -282,15 +291,12 @@ fn write_persisted(state: &Path, p: &Persisted) -> std::io::Result<()> {
     std::fs::rename(tmp, path)
 }
 
-/// Point `<state>/sites/current` at a stored version's site folder (a
-/// relative symlink, replaced atomically).
+/// Point `<state>/sites/current` at a stored version's files (a relative
+/// symlink, replaced atomically). It names the version's root, not its
+/// site folder: the loader resolves `profiles = "../fixtures"` lexically,
+/// and `current/site/../fixtures` must stay inside the version.
 pub fn set_current(state: &Path, header: &BundleHeader) -> std::io::Result<()> {
     let rel = Path::new(&header.id.dir_name()).join("files");
-    let rel = if header.site_dir == "." {
-        rel
-    } else {
-        rel.join(&header.site_dir)
-    };
     let tmp = sites_dir(state).join("current.tmp");
     let _ = std::fs::remove_file(&tmp);
     #[cfg(unix)]
@@ -331,6 +337,34 @@ fn finish_store(state: &Path, header: &BundleHeader, incoming: &Path) -> Result<
     let _ = std::fs::remove_dir_all(&dest);
     std::fs::rename(incoming, &dest).map_err(|e| format!("{}: {e}", dest.display()))?;
     Ok(site_folder(state, header))
+}
+
+/// Install a version from a backup: stored, made current, recorded as
+/// running (with the switch sequence it had), so the daemon started from
+/// [`current_site`] runs it and takes no older switch from the broker.
+pub fn install_restored(
+    state: &Path,
+    header: &BundleHeader,
+    archive: &[u8],
+    seq: u64,
+) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(sites_dir(state)).map_err(|e| e.to_string())?;
+    store_version(state, header, archive)?;
+    set_current(state, header).map_err(|e| e.to_string())?;
+    write_persisted(
+        state,
+        &Persisted {
+            seq,
+            running: Some(header.id.clone()),
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(current_site(state))
+}
+
+/// The switch sequence a node last applied.
+pub fn applied_seq(state: &Path) -> u64 {
+    read_persisted(state).seq
 }
 
 /// The archive of a stored version, packed again from its files (the
@@ -478,18 +512,17 @@ impl Rollout {
         let persisted = read_persisted(&opts.state_dir);
         // The version this process runs: the one `current` names, when it
         // was started from there.
-        let started_from_current = same_dir(&opts.folder, &current_link(&opts.state_dir))
-            || std::fs::canonicalize(&opts.folder)
-                .ok()
-                .zip(std::fs::canonicalize(sites_dir(&opts.state_dir)).ok())
-                .is_some_and(|(f, s)| f.starts_with(s));
+        let started_from_current = std::fs::canonicalize(&opts.folder)
+            .ok()
+            .zip(std::fs::canonicalize(sites_dir(&opts.state_dir)).ok())
+            .is_some_and(|(f, s)| f.starts_with(s));
         let running = persisted.running.clone().filter(|_| started_from_current);
         if !started_from_current {
             tracing::info!(
                 "rollout: running the files of {}; a pushed version will be stored under {} and switched to (start with --site {} to keep it across restarts)",
                 opts.folder.display(),
                 sites_dir(&opts.state_dir).display(),
-                current_link(&opts.state_dir).display()
+                current_site(&opts.state_dir).display()
             );
         }
         let report = Arc::new(Mutex::new(NodeReport {
@@ -697,10 +730,17 @@ impl Worker {
         self.publish_report();
     }
 
+    /// A message whose signature, signer, order or time is refused;
+    /// `what` starts with the kind of message (its alarm's key).
     fn forged(&mut self, what: &str, why: trust::Refusal) {
         self.forged_at = Some(std::time::Instant::now());
+        let kind = if what.contains("switch") {
+            "switch"
+        } else {
+            "bundle"
+        };
         self.refuse(
-            format!("rollout:forged:{}", why.reason()),
+            format!("rollout:forged:{kind}:{}", why.reason()),
             None,
             format!("{what} refused: {why}"),
         );
@@ -928,12 +968,12 @@ impl Worker {
         ) {
             tracing::error!("rollout: cannot record the running version: {e}");
         }
-        if !same_dir(&self.opts.folder, &current_link(state)) {
+        if !same_dir(&self.opts.folder, &current_site(state)) {
             tracing::warn!(
                 "rollout: this node started from --site {}; it now runs {id} from {}, and a restart with the same --site would go back to the old files: start it with --site {}",
                 self.opts.folder.display(),
                 site_folder(state, &s.header).display(),
-                current_link(state).display()
+                current_site(state).display()
             );
         }
         // A version running here supersedes the refusals of versions before it.
@@ -1064,8 +1104,18 @@ mod tests {
         assert_eq!(stored_versions(dir.path()), vec![header.id.clone()]);
         assert_eq!(archive_of(dir.path(), &header).unwrap(), p.archive);
         set_current(dir.path(), &header).unwrap();
-        assert!(same_dir(&folder, &current_link(dir.path())));
-        crate::config::load(&current_link(dir.path())).unwrap();
+        write_persisted(
+            dir.path(),
+            &Persisted {
+                seq: 1,
+                running: Some(header.id.clone()),
+            },
+        )
+        .unwrap();
+        assert!(same_dir(&folder, &current_site(dir.path())));
+        // Loaded through the symlink, `../fixtures` stays in the version.
+        let cfg = crate::config::load(&current_site(dir.path())).unwrap();
+        assert!(!cfg.site.fixtures.is_empty());
         // A hash that does not match is refused.
         let mut wrong = header.clone();
         wrong.id.hash = "0".repeat(64);
