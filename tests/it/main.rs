@@ -43,6 +43,7 @@ mod preview_clip;
 mod properties;
 mod rdm_client;
 mod rdm_ola;
+mod rollout;
 mod sacn_discovery;
 mod scale;
 mod schedule_cli;

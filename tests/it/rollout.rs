@@ -1,0 +1,382 @@
+//! Site rollouts with real daemons and a real mosquitto (issue 28): nodes
+//! `a` and `b` with keys listed in the site; `nightscape fleet push --at`
+//! switches both to the pushed version at that instant (read back from
+//! each node's `/api/shows`), a second push at once, `fleet rollback`
+//! returns both to the first; a node restarted from `<state>/sites/current`
+//! with the broker gone runs the version it was switched to. A push whose
+//! `check` fails on the nodes (a show that flashes the whole site), and
+//! bundles and switches that are unsigned, signed by an unlisted key or
+//! whose archive differs from what was signed, are refused with an alarm
+//! naming why, and the old version keeps playing.
+//!
+//! Skipped (with a message) when `mosquitto` is not installed, failing
+//! under CI=true. Every wait is bounded.
+
+use crate::common;
+use crate::fleet::{
+    agent, base, connected, fleet_site, free_port, get, mosquitto, start_node, state_dir,
+    wait_until, Broker, Fleet, AT,
+};
+use crate::fleet_broker::Client;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const ROOT: &str = "nightscape/testcity";
+
+fn key(state: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_nightscape"))
+        .args(["fleet", "key", "--state"])
+        .arg(state)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A fleet of nodes a and b whose keys the site lists; a copy of the site
+/// folder (and its profiles) to push from, so the nodes' own folder is
+/// never edited under them.
+fn signed_fleet(port: u16) -> (Fleet, PathBuf) {
+    let f = fleet_site(port);
+    let (ka, kb) = (key(&state_dir(&f, 0)), key(&state_dir(&f, 1)));
+    let p = f.site.join("site.toml");
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("name = \"a\"\n", &format!("name = \"a\"\nkey = \"{ka}\"\n"))
+        .replace("name = \"b\"\n", &format!("name = \"b\"\nkey = \"{kb}\"\n"));
+    std::fs::write(&p, text).unwrap();
+    let push = f.tmp.path().join("push");
+    common::copy_dir(&f.site, &push.join("shows"));
+    common::copy_dir(&f.tmp.path().join("fixtures"), &push.join("fixtures"));
+    (f, push.join("shows"))
+}
+
+fn show(name: &str) -> String {
+    format!("name = \"{name}\"\n\n[[layers]]\ntarget = \"avenue\"\neffect = \"solid\"\ncolor = \"#102030\"\n")
+}
+
+/// `nightscape fleet <args> --key var-a/node.key --signer a` on `folder`.
+fn fleet_cmd(f: &Fleet, folder: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_nightscape"))
+        .arg("--site")
+        .arg(folder)
+        .arg("fleet")
+        .args(args)
+        .arg("--key")
+        .arg(state_dir(f, 0).join("node.key"))
+        .args(["--signer", "a", "--wait", "30s"])
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn shows(agent: &ureq::Agent, base: &str) -> Vec<String> {
+    get(agent, &format!("{base}/api/shows"))
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|s| s["name"].as_str().map(String::from))
+        .collect()
+}
+
+fn has(agent: &ureq::Agent, base: &str, name: &str) -> bool {
+    shows(agent, base).iter().any(|s| s == name)
+}
+
+fn start_two(f: &Fleet) -> Vec<common::Daemon> {
+    let agent = agent();
+    let nodes: Vec<_> = (0..2).map(|i| start_node(f, i)).collect();
+    for i in 0..2 {
+        assert!(
+            wait_until(Duration::from_secs(30), || connected(&agent, f, i)),
+            "node {i} did not connect"
+        );
+    }
+    nodes
+}
+
+#[test]
+fn fleet_push_switches_both_nodes_at_the_instant_and_rollback_returns_them() {
+    let Some(bin) = mosquitto() else {
+        common::skip_unless_ci(
+            "fleet_push_switches_both_nodes_at_the_instant_and_rollback_returns_them",
+            "mosquitto is not installed (apt-get install mosquitto)",
+        );
+        return;
+    };
+    let port = free_port();
+    let (f, push) = signed_fleet(port);
+    let broker = Broker::start(&bin, f.tmp.path(), port);
+    let mut nodes = start_two(&f);
+    let agent = agent();
+    let (a, b) = (base(&f, 0), base(&f, 1));
+
+    // Version 1 adds a show, switched on both nodes at one instant.
+    std::fs::write(push.join("pushed-one.toml"), show("pushed-one")).unwrap();
+    let at = chrono::Utc::now() + chrono::Duration::seconds(12);
+    let at_text = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let (ok, out) = fleet_cmd(&f, &push, &["push", "--at", &at_text]);
+    assert!(ok, "{out}");
+    assert!(out.contains("pushing v1"), "{out}");
+    assert!(
+        out.lines().filter(|l| l.contains("switches to v1")).count() == 2,
+        "both nodes should answer that they switch at the instant: {out}"
+    );
+    // Not before the instant...
+    let before = at - chrono::Duration::milliseconds(300);
+    while chrono::Utc::now() < before {
+        assert!(
+            !has(&agent, &a, "pushed-one") && !has(&agent, &b, "pushed-one"),
+            "a node switched before --at"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // ...and both right after it.
+    let mut seen: [Option<chrono::DateTime<chrono::Utc>>; 2] = [None, None];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen.iter().any(Option::is_none) && Instant::now() < deadline {
+        for (i, n) in [&a, &b].into_iter().enumerate() {
+            if seen[i].is_none() && has(&agent, n, "pushed-one") {
+                seen[i] = Some(chrono::Utc::now());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let [Some(sa), Some(sb)] = seen else {
+        panic!("both nodes should run v1 after --at: {seen:?}");
+    };
+    println!(
+        "push --at: a seen switched {} ms after the instant, b {} ms (API polled every 10 ms)",
+        (sa - at).num_milliseconds(),
+        (sb - at).num_milliseconds()
+    );
+    let current = state_dir(&f, 0).join("sites/current/site");
+    assert!(current.join("pushed-one.toml").is_file());
+
+    // Version 2 at once, then rollback to version 1.
+    std::fs::write(push.join("pushed-two.toml"), show("pushed-two")).unwrap();
+    let (ok, out) = fleet_cmd(&f, &push, &["push"]);
+    assert!(ok, "{out}");
+    for n in [&a, &b] {
+        assert!(
+            wait_until(Duration::from_secs(10), || has(&agent, n, "pushed-two")),
+            "v2 not running on {n}: {out}"
+        );
+    }
+    let (ok, out) = fleet_cmd(&f, &push, &["rollback"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("rolling back from v2"), "{out}");
+    for n in [&a, &b] {
+        assert!(
+            wait_until(Duration::from_secs(10), || {
+                let s = shows(&agent, n);
+                s.contains(&"pushed-one".to_string()) && !s.contains(&"pushed-two".to_string())
+            }),
+            "rollback did not return {n} to v1: {out}"
+        );
+    }
+    assert!(current.join("pushed-one.toml").is_file());
+    assert!(!current.join("pushed-two.toml").exists());
+    // Both versions stay stored.
+    let stored = std::fs::read_dir(state_dir(&f, 1).join("sites"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("bundle.json").is_file())
+        .count();
+    assert_eq!(stored, 2);
+
+    // Node a restarted from its current version with no broker: v1 plays.
+    drop(broker);
+    nodes.remove(0);
+    std::fs::remove_file(state_dir(&f, 0).join("api.addr")).unwrap();
+    let _a2 = common::spawn_daemon(
+        &current,
+        &[
+            "--node",
+            "a",
+            "--clock",
+            AT,
+            "--speed",
+            "0",
+            "--state",
+            state_dir(&f, 0).to_str().unwrap(),
+        ],
+        &[
+            ("NIGHTSCAPE_OPERATOR_TOKEN", crate::fleet::OPERATOR),
+            ("RUST_LOG", "warn"),
+        ],
+    );
+    let a2 = common::api_base(&state_dir(&f, 0));
+    assert!(
+        wait_until(Duration::from_secs(20), || has(&agent, &a2, "pushed-one")
+            && !has(&agent, &a2, "pushed-two")),
+        "node a started from sites/current without the broker does not run v1"
+    );
+}
+
+fn alarms(agent: &ureq::Agent, base: &str) -> String {
+    get(agent, &format!("{base}/api/alarms"))
+        .map(|v| v["active"].to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn fleet_push_refuses_a_failing_check_and_forged_bundles_and_keeps_the_old_site() {
+    let Some(bin) = mosquitto() else {
+        common::skip_unless_ci(
+            "fleet_push_refuses_a_failing_check_and_forged_bundles_and_keeps_the_old_site",
+            "mosquitto is not installed (apt-get install mosquitto)",
+        );
+        return;
+    };
+    let port = free_port();
+    let (f, push) = signed_fleet(port);
+    let _broker = Broker::start(&bin, f.tmp.path(), port);
+    let _nodes = start_two(&f);
+    let agent = agent();
+    let (a, b) = (base(&f, 0), base(&f, 1));
+    std::fs::write(push.join("pushed-one.toml"), show("pushed-one")).unwrap();
+    let (ok, out) = fleet_cmd(&f, &push, &["push"]);
+    assert!(ok, "{out}");
+    for n in [&a, &b] {
+        assert!(wait_until(Duration::from_secs(10), || has(
+            &agent,
+            n,
+            "pushed-one"
+        )));
+    }
+
+    // A show that strobes the searchlights fails the safety check: here
+    // (push refuses) and, pushed anyway, on every node.
+    let flashy = "name = \"flashy\"\n\n[[layers]]\ntarget = \"searchlights\"\neffect = \"solid\"\ncolor = \"white\"\nstrobe = 0.5\n";
+    std::fs::write(push.join("flashy.toml"), flashy).unwrap();
+    let (ok, out) = fleet_cmd(&f, &push, &["push"]);
+    assert!(!ok && out.contains("not pushed"), "{out}");
+    let (ok, out) = fleet_cmd(&f, &push, &["push", "--no-check"]);
+    assert!(!ok, "a push every node refuses exits 1: {out}");
+    assert_eq!(
+        out.matches("REFUSED").count(),
+        2,
+        "each node says why: {out}"
+    );
+    for n in [&a, &b] {
+        let s = alarms(&agent, n);
+        assert!(
+            s.contains("rollout_refused") && s.contains("site version v2") && s.contains("flashes"),
+            "{n}: {s}"
+        );
+        let list = shows(&agent, n);
+        assert!(
+            list.contains(&"pushed-one".to_string()) && !list.contains(&"flashy".to_string()),
+            "the old version keeps playing: {list:?}"
+        );
+    }
+    assert!(std::fs::read_dir(state_dir(&f, 0).join("sites"))
+        .unwrap()
+        .flatten()
+        .all(|e| !e.file_name().to_string_lossy().starts_with("000002")));
+
+    // Forgeries, published straight to the broker.
+    std::fs::remove_file(push.join("flashy.toml")).unwrap();
+    std::fs::write(push.join("forged.toml"), show("forged")).unwrap();
+    let packed = nightscape::rollout::bundle::pack(&push).unwrap();
+    let hash = nightscape::rollout::bundle::sha256_hex(&packed.archive);
+    let header = json!({
+        "id": {"version": 9, "hash": hash},
+        "site_dir": packed.site_dir,
+        "bytes": packed.archive.len(),
+        "files": packed.files,
+        "site": "x",
+        "created": "2026-12-07T00:00:00Z",
+    })
+    .to_string();
+    let bundle_topic = format!("{ROOT}/rollout/bundle");
+    let switch_topic = format!("{ROOT}/rollout/switch");
+    let message =
+        |envelope: Vec<u8>, archive: &[u8]| nightscape::rollout::bundle_message(&envelope, archive);
+    let stranger_dir = f.tmp.path().join("stranger");
+    key(&stranger_dir);
+    let stranger = nightscape::fleet::trust::read_key(&stranger_dir.join("node.key")).unwrap();
+    let node_a = nightscape::fleet::trust::read_key(&state_dir(&f, 0).join("node.key")).unwrap();
+    let mut other = packed.archive.clone();
+    let last = other.len() - 2;
+    other[last] ^= 1;
+    let switch = json!({
+        "seq": chrono::Utc::now().timestamp_millis() + 1000,
+        "to": {"version": 9, "hash": hash},
+        "at": null,
+        "history": [],
+    })
+    .to_string();
+    let client = Client::connect(port, "forger");
+    let sign = |k: &ed25519_dalek::SigningKey, s: &str, t: &str, body: &str| {
+        nightscape::fleet::trust::sign(k, s, t, body.to_string())
+    };
+    let cases: Vec<(&str, Vec<(String, Vec<u8>)>)> = vec![
+        (
+            "a site bundle refused: unsigned",
+            vec![(
+                bundle_topic.clone(),
+                message(header.clone().into_bytes(), &packed.archive),
+            )],
+        ),
+        (
+            "a site bundle refused: unknown signer",
+            vec![(
+                bundle_topic.clone(),
+                message(
+                    sign(&stranger, "stranger", &bundle_topic, &header),
+                    &packed.archive,
+                ),
+            )],
+        ),
+        (
+            // Signed by a node, but the archive is not the one signed.
+            "refused: bad signature",
+            vec![(
+                bundle_topic.clone(),
+                message(sign(&node_a, "a", &bundle_topic, &header), &other),
+            )],
+        ),
+        (
+            "a site switch refused: unsigned",
+            vec![(switch_topic.clone(), switch.clone().into_bytes())],
+        ),
+    ];
+    for (why, messages) in cases {
+        client.publish_all(&messages);
+        for n in [&a, &b] {
+            let mut s = String::new();
+            assert!(
+                wait_until(Duration::from_secs(10), || {
+                    s = alarms(&agent, n);
+                    s.contains(why)
+                }),
+                "{n}: no alarm `{why}`: {s}"
+            );
+        }
+    }
+    for n in [&a, &b] {
+        let list = shows(&agent, n);
+        assert!(
+            list.contains(&"pushed-one".to_string()) && !list.contains(&"forged".to_string()),
+            "{n} applied a forged bundle: {list:?}"
+        );
+    }
+    let versions = Command::new(env!("CARGO_BIN_EXE_nightscape"))
+        .arg("--site")
+        .arg(&f.site)
+        .args(["fleet", "versions", "--wait", "1.5s"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&versions.stdout);
+    assert_eq!(text.matches("runs v1").count(), 2, "{text}");
+}
