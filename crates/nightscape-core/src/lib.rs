@@ -38,6 +38,8 @@ pub mod schema;
 pub mod show;
 pub mod site;
 pub mod suggest;
+pub mod takeover;
+pub mod timecode;
 pub mod triggers;
 pub mod units;
 pub mod wire;

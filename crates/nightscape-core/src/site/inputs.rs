@@ -71,13 +71,19 @@ impl InputKindName {
 
     /// "an `osc`", "a `udp`": the kind with its article, for messages.
     fn article(self) -> String {
-        let a = if matches!(self, InputKindName::Udp) { "a" } else { "an" };
+        let a = if matches!(self, InputKindName::Udp) {
+            "a"
+        } else {
+            "an"
+        };
         format!("{a} `{}`", self.as_str())
     }
 }
 
 /// How received DMX meets the show's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema, serde::Serialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum MergeMode {
     /// While a source sends, its universes replace the show's.
@@ -106,7 +112,11 @@ impl Ipv4Net {
     };
 
     pub fn parse(text: &str) -> Result<Ipv4Net, String> {
-        let bad = || format!("`{text}` is not an IPv4 address or network: write \"10.0.4.7\" or \"10.0.4.0/24\"");
+        let bad = || {
+            format!(
+                "`{text}` is not an IPv4 address or network: write \"10.0.4.7\" or \"10.0.4.0/24\""
+            )
+        };
         let t = text.trim();
         let (a, p) = match t.split_once('/') {
             Some((a, p)) => (a.trim(), p.trim().parse::<u8>().map_err(|_| bad())?),
@@ -176,10 +186,7 @@ pub struct DmxInput {
 impl DmxInput {
     /// The site universe wire universe `u` lands on, if received.
     pub fn site_universe(&self, wire: u16) -> Option<u16> {
-        self.universes
-            .binary_search(&wire)
-            .ok()
-            .map(|i| self.to[i])
+        self.universes.binary_search(&wire).ok().map(|i| self.to[i])
     }
 }
 
@@ -357,7 +364,11 @@ pub(crate) fn compile_inputs(
             Some(s) => {
                 let t = s.get_ref().trim();
                 if t.is_empty() || t.len() > 64 || t.chars().any(char::is_control) {
-                    diags.error(file, s.span(), "an input's name is 1..64 printable characters");
+                    diags.error(
+                        file,
+                        s.span(),
+                        "an input's name is 1..64 printable characters",
+                    );
                     continue;
                 }
                 t.to_string()
@@ -471,7 +482,11 @@ pub(crate) fn compile_inputs(
                 };
                 let d = device.get_ref().trim();
                 if d.is_empty() || d.len() > 256 || d.chars().any(char::is_control) {
-                    diags.error(file, device.span(), "`device` is 1..256 printable characters");
+                    diags.error(
+                        file,
+                        device.span(),
+                        "`device` is 1..256 printable characters",
+                    );
                     continue;
                 }
                 let sample_rate = match &r.sample_rate {
@@ -660,7 +675,10 @@ fn compile_dmx(
         interface: r.interface.as_ref().map(|i| i.get_ref().trim().to_string()),
         universes,
         to,
-        mode: r.mode.as_ref().map_or(MergeMode::Takeover, |m| *m.get_ref()),
+        mode: r
+            .mode
+            .as_ref()
+            .map_or(MergeMode::Takeover, |m| *m.get_ref()),
         min_priority,
         release,
     })
@@ -677,15 +695,27 @@ fn warn_inapplicable(
     let net = !matches!(kind, K::Ltc | K::Mtc);
     let keys: [(&str, Option<Range<usize>>, bool); 10] = [
         ("listen", r.listen.as_ref().map(|s| s.span()), net),
-        ("interface", r.interface.as_ref().map(|s| s.span()), kind == K::Sacn),
+        (
+            "interface",
+            r.interface.as_ref().map(|s| s.span()),
+            kind == K::Sacn,
+        ),
         ("universes", r.universes.as_ref().map(|s| s.span()), dmx),
         ("to", r.to.as_ref().map(|s| s.span()), dmx),
         ("mode", r.mode.as_ref().map(|s| s.span()), dmx),
-        ("min_priority", r.min_priority.as_ref().map(|s| s.span()), kind == K::Sacn),
+        (
+            "min_priority",
+            r.min_priority.as_ref().map(|s| s.span()),
+            kind == K::Sacn,
+        ),
         ("release", r.release.as_ref().map(|s| s.span()), dmx),
         ("allow", r.allow.as_ref().map(|s| s.span()), net),
         ("device", r.device.as_ref().map(|s| s.span()), !net),
-        ("sample_rate", r.sample_rate.as_ref().map(|s| s.span()), kind == K::Ltc),
+        (
+            "sample_rate",
+            r.sample_rate.as_ref().map(|s| s.span()),
+            kind == K::Ltc,
+        ),
     ];
     for (key, span, applies) in keys {
         if let (Some(span), false) = (span, applies) {
@@ -714,7 +744,11 @@ mod tests {
             .items
             .iter()
             .map(|d| {
-                let w = if d.severity == Severity::Warning { "warning: " } else { "" };
+                let w = if d.severity == Severity::Warning {
+                    "warning: "
+                } else {
+                    ""
+                };
                 format!("{}:{}: {w}{}", d.line, d.col, d.message)
             })
             .collect();
@@ -762,8 +796,14 @@ device = "/dev/snd/midiC1D0"
         assert_eq!(names, ["sacn", "artnet", "osc", "kiosk", "ltc", "mtc"]);
         let s = inputs[0].dmx().unwrap();
         assert_eq!(s.listen, "0.0.0.0:5568".parse().unwrap());
-        assert_eq!((s.universes.clone(), s.to.clone()), (vec![1, 2], vec![0, 1]));
-        assert_eq!((s.mode, s.min_priority, s.release), (MergeMode::Htp, 100, 1.5));
+        assert_eq!(
+            (s.universes.clone(), s.to.clone()),
+            (vec![1, 2], vec![0, 1])
+        );
+        assert_eq!(
+            (s.mode, s.min_priority, s.release),
+            (MergeMode::Htp, 100, 1.5)
+        );
         assert_eq!(s.site_universe(2), Some(1));
         assert_eq!(s.site_universe(3), None);
         assert_eq!(s.interface.as_deref(), Some("eth1"));
@@ -772,7 +812,10 @@ device = "/dev/snd/midiC1D0"
         assert_eq!((a.mode, a.release), (MergeMode::Takeover, 2.0));
         assert!(inputs[1].allows("10.9.9.9".parse().unwrap()));
         assert!(inputs[2].allows("127.0.0.1".parse().unwrap()));
-        assert!(!inputs[2].allows("10.0.4.3".parse().unwrap()), "OSC: loopback only by default");
+        assert!(
+            !inputs[2].allows("10.0.4.3".parse().unwrap()),
+            "OSC: loopback only by default"
+        );
         assert!(inputs[3].allows("10.0.4.3".parse().unwrap()));
         assert!(!inputs[3].allows("10.0.5.3".parse().unwrap()));
         assert_eq!(inputs[2].listen(), Some("127.0.0.1:9000".parse().unwrap()));
@@ -849,7 +892,10 @@ listen = "127.0.0.1:9002"
 "#,
         );
         let all = msgs.join("\n");
-        assert!(all.contains("input `udp` listens on 0.0.0.0:9000 where input `osc` already listens"), "{all}");
+        assert!(
+            all.contains("input `udp` listens on 0.0.0.0:9000 where input `osc` already listens"),
+            "{all}"
+        );
         assert!(all.contains("input `osc` is declared twice"), "{all}");
     }
 
@@ -866,10 +912,16 @@ listen = "127.0.0.1:9002"
         assert!(n.contains("10.0.4.77".parse().unwrap()));
         assert!(!n.contains("10.0.5.1".parse().unwrap()));
         assert!(!n.contains("::1".parse().unwrap()));
-        assert!(Ipv4Net::parse("127.0.0.1").unwrap().contains("127.0.0.1".parse().unwrap()));
-        assert!(!Ipv4Net::parse("127.0.0.1").unwrap().contains("127.0.0.2".parse().unwrap()));
+        assert!(Ipv4Net::parse("127.0.0.1")
+            .unwrap()
+            .contains("127.0.0.1".parse().unwrap()));
+        assert!(!Ipv4Net::parse("127.0.0.1")
+            .unwrap()
+            .contains("127.0.0.2".parse().unwrap()));
         assert!(Ipv4Net::ANY.contains("8.8.8.8".parse().unwrap()));
-        assert!(Ipv4Net::parse("10.0.4.1/24").unwrap_err().contains("10.0.4.0/24"));
+        assert!(Ipv4Net::parse("10.0.4.1/24")
+            .unwrap_err()
+            .contains("10.0.4.0/24"));
         assert!(Ipv4Net::parse("10.0.4.0/33").is_err());
         assert!(Ipv4Net::parse("eth0").is_err());
     }

@@ -8,6 +8,7 @@
 //! test in `tests/layers.rs` holds them to it), so a receiver or a tool can
 //! take the bytes without the site model.
 
+pub mod artcontrol;
 pub mod artnet;
 pub mod enttec;
 pub mod rdm;
