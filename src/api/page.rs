@@ -28,7 +28,9 @@ const APP: &str = include_str!("page/app.js");
 const SCRIPT: &str = concat!(
     include_str!("page/strings.js"),
     "\n",
-    include_str!("page/app.js")
+    include_str!("page/app.js"),
+    "\n",
+    include_str!("page/devices.js")
 );
 const STYLE: &str = include_str!("page/app.css");
 

@@ -12,6 +12,11 @@
 //! at that universe and address, and each mismatch comes with a one-line
 //! fix. Exit status: 0 when every universe answered with a table of
 //! devices and the patch (if checked) agrees; 1 otherwise.
+//!
+//! Writes (`set-address`, `set-label`, `identify`) change one device on
+//! site, so each needs `--yes`; without it the command says what it would
+//! do and changes nothing (exit 2). Each write is audited in the state
+//! database (actor `cli:<user>`), as the API's are.
 
 use crate::config;
 use crate::rdm::patch::{verify, PatchEntry, PatchState};
@@ -19,7 +24,7 @@ use crate::rdm::{self, Device, Discovery, Options};
 use crate::site::{OutputKind, Site};
 use crate::units::parse_duration;
 use anyhow::Result;
-use clap::{Args, ValueEnum};
+use clap::{Args, Subcommand, ValueEnum};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::time::Duration;
@@ -35,20 +40,65 @@ pub enum Format {
 pub struct DevicesArgs {
     /// Art-Net universe (15-bit Port-Address, as on the wire) to discover.
     /// Default: every universe the site's Art-Net outputs send.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub universe: Option<u16>,
     /// The node to ask (port 6454 unless given). Default: the site's
     /// Art-Net output targets.
-    #[arg(long, value_parser = parse_target)]
+    #[arg(long, value_parser = parse_target, global = true)]
     pub target: Option<SocketAddr>,
     /// Where to listen for replies (nodes answer on port 6454).
-    #[arg(long, default_value = "0.0.0.0:6454")]
+    #[arg(long, default_value = "0.0.0.0:6454", global = true)]
     pub listen: SocketAddr,
     /// How long to wait for a node's table of devices ("3s"; at most 60 s).
-    #[arg(long, default_value = "3s", value_parser = parse_timeout)]
+    #[arg(long, default_value = "3s", value_parser = parse_timeout, global = true)]
     pub timeout: Duration,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Change one device instead of listing them.
+    #[command(subcommand)]
+    pub write: Option<WriteCommand>,
+}
+
+/// A change to one device (RDM SET), confirmed with `--yes`.
+#[derive(Subcommand, Debug)]
+pub enum WriteCommand {
+    /// Set a device's DMX start address (1..512).
+    SetAddress {
+        /// The device's UID, `mmmm:dddddddd` in hex.
+        #[arg(long)]
+        uid: String,
+        #[arg(long)]
+        address: u16,
+        /// Really change it (without: say what would change).
+        #[arg(long)]
+        yes: bool,
+        /// State folder for the audit log (default: the site's).
+        #[arg(long)]
+        state: Option<std::path::PathBuf>,
+    },
+    /// Set a device's DEVICE_LABEL (at most 32 bytes).
+    SetLabel {
+        #[arg(long)]
+        uid: String,
+        #[arg(long)]
+        label: String,
+        #[arg(long)]
+        yes: bool,
+        #[arg(long)]
+        state: Option<std::path::PathBuf>,
+    },
+    /// Make a device flash so a crew finds it (`--off` stops it).
+    Identify {
+        #[arg(long)]
+        uid: String,
+        /// Stop identifying instead.
+        #[arg(long)]
+        off: bool,
+        #[arg(long)]
+        yes: bool,
+        #[arg(long)]
+        state: Option<std::path::PathBuf>,
+    },
 }
 
 fn parse_timeout(s: &str) -> Result<Duration, String> {
@@ -111,6 +161,9 @@ fn site_universe_of(site: &Site, target: SocketAddr, wire: u16) -> Option<u16> {
 }
 
 pub fn devices(site_dir: &Path, site_given: bool, args: &DevicesArgs) -> Result<i32> {
+    if let Some(w) = &args.write {
+        return write(site_dir, args, w);
+    }
     let site = match config::load(site_dir) {
         Ok(cfg) => Some(cfg.site),
         Err(d) => {
@@ -254,5 +307,133 @@ fn print_table(devices: &[Device], patch: &[PatchEntry], with_site: bool) {
             .filter(|p| p.state == PatchState::Matched)
             .count();
         println!("patch: {matched} matched, {} to fix", patch.len() - matched);
+    }
+}
+
+/// `devices set-address|set-label|identify`: one SET to one device,
+/// confirmed, audited.
+fn write(site_dir: &Path, args: &DevicesArgs, cmd: &WriteCommand) -> Result<i32> {
+    let (uid, w, yes, state) = match cmd {
+        WriteCommand::SetAddress {
+            uid,
+            address,
+            yes,
+            state,
+        } => (uid, rdm::Write::Address { address: *address }, *yes, state),
+        WriteCommand::SetLabel {
+            uid,
+            label,
+            yes,
+            state,
+        } => (
+            uid,
+            rdm::Write::Label {
+                label: label.clone(),
+            },
+            *yes,
+            state,
+        ),
+        WriteCommand::Identify {
+            uid,
+            off,
+            yes,
+            state,
+        } => (uid, rdm::Write::Identify { on: !*off }, *yes, state),
+    };
+    let uid: nightscape_core::wire::rdm::Uid = match uid.trim().parse() {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("--uid: {e}");
+            return Ok(1);
+        }
+    };
+    if let Err(e) = w.validate() {
+        eprintln!("{e}");
+        return Ok(1);
+    }
+    let site = config::load(site_dir).ok().map(|c| c.site);
+    let (target, wire) = match (args.target, args.universe, &site) {
+        (Some(t), Some(u), _) => (t, u),
+        (t, u, Some(s)) => {
+            let jobs: Vec<Job> = site_jobs(s)
+                .into_iter()
+                .filter(|j| t.is_none_or(|t| t.ip() == j.target.ip()))
+                .filter(|j| u.is_none_or(|u| u == j.wire))
+                .collect();
+            if jobs.len() != 1 {
+                eprintln!(
+                    "say which node and universe {uid} is on with --target and --universe ({} candidates in the site)",
+                    jobs.len()
+                );
+                return Ok(1);
+            }
+            (jobs[0].target, jobs[0].wire)
+        }
+        _ => {
+            eprintln!("say which node and universe {uid} is on with --target and --universe");
+            return Ok(1);
+        }
+    };
+    let what = match &w {
+        rdm::Write::Address { address } => format!("set the DMX start address of {uid} to {address}"),
+        rdm::Write::Label { label } => format!("set the label of {uid} to \"{label}\""),
+        rdm::Write::Identify { on: true } => format!("make {uid} identify (flash)"),
+        rdm::Write::Identify { on: false } => format!("stop {uid} identifying"),
+    };
+    if !yes {
+        eprintln!("would {what} via {target} universe {wire}: add --yes to do it");
+        return Ok(2);
+    }
+    let opts = Options {
+        listen: args.listen,
+        target,
+        universe: wire,
+        tod_timeout: args.timeout,
+        request_timeout: args.timeout.min(Duration::from_secs(1)),
+    };
+    let outcome = match rdm::write(&opts, uid, &w) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(1);
+        }
+    };
+    // Audited like the API's writes, in the state folder's database.
+    let state_dir = state.clone().or_else(|| {
+        let s = site.as_ref()?;
+        crate::api::ApiConfig::from_site(s)
+            .ok()
+            .map(|(c, _)| c.state_dir(None))
+    });
+    match state_dir.map(|d| crate::store::Store::open(&d)) {
+        Some(Ok(store)) => {
+            let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+            let entry = crate::store::AuditEntry {
+                at: chrono::Utc::now(),
+                actor: format!("cli:{user}"),
+                action: w.action().into(),
+                detail: serde_json::json!({ "uid": uid, "write": w, "result": outcome, "target": target.to_string(), "universe": wire }),
+                remote: None,
+            };
+            if let Err(e) = store.audit(&entry) {
+                eprintln!("warning: the write is not in the audit log: {e}");
+            }
+        }
+        Some(Err(e)) => eprintln!("warning: the write is not in the audit log: {e}"),
+        None => eprintln!("warning: no site or --state: the write is not in the audit log"),
+    }
+    match outcome {
+        rdm::WriteOutcome::Done => {
+            println!("done: {what}");
+            Ok(0)
+        }
+        rdm::WriteOutcome::Refused { reason } => {
+            eprintln!("{uid} refused: {reason}");
+            Ok(1)
+        }
+        rdm::WriteOutcome::NoReply => {
+            eprintln!("{uid} did not answer");
+            Ok(1)
+        }
     }
 }

@@ -19,6 +19,7 @@ mod common;
 mod daemon_failures;
 mod daemon_schedule;
 mod designer;
+mod devices_daemon;
 mod e2e_artnet;
 mod energy_cli;
 mod energy_daemon;

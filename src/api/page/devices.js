@@ -1,0 +1,194 @@
+// The console's Devices tab (device care, RDM): the maintenance list of
+// open faults, then every fixture RDM found or missed, in one filterable
+// table; faulty fixtures get a red ring on the map. Admins can make a
+// fixture identify (flash) or change its DMX address or label, each after
+// a confirmation. Served after app.js in the same script (t, el, $, api,
+// act, confirmDialog, say, why, hms, S, MAP and lang are its).
+"use strict";
+
+const DEV = { view: null, faults: null, sig: "", marked: new Set(), filter: "", show: "all" };
+
+async function loadDevices() {
+  try {
+    const [v, m] = await Promise.all([
+      api("GET", "/api/devices", undefined, { timeout: 4000 }),
+      api("GET", "/api/maintenance", undefined, { timeout: 4000 }),
+    ]);
+    DEV.view = v; DEV.faults = m.faults || [];
+  } catch (e) { return; }
+  markFaults();
+  renderDevices();
+}
+
+// A red ring around each faulty fixture on the map (stroke in screen
+// pixels, so it stays visible at any zoom); the map may have been rebuilt
+// since, so every fixture is set each time.
+function markFaults() {
+  if (!MAP.fx || !DEV.faults) return;
+  const now = new Set(DEV.faults.filter((f) => f.fixture).map((f) => f.fixture));
+  for (const g of MAP.fx) {
+    const on = now.has(g.dataset.fixture);
+    if (!on && !g.classList.contains("faulty")) continue;
+    for (const c of g.querySelectorAll("circle")) {
+      c.style.stroke = on ? "#ff453a" : "";
+      c.style.strokeWidth = on ? "3px" : "";
+      c.style.vectorEffect = on ? "non-scaling-stroke" : "";
+    }
+    g.classList.toggle("faulty", on);
+  }
+}
+
+// The tab's own styles (the page's stylesheet is shared; these belong to
+// this view alone).
+const DEV_CSS = `
+table.devices { width: 100%; border-collapse: collapse; font-size: .85rem; }
+table.devices th { text-align: left; color: var(--dim); font-weight: 500; border-bottom: 1px solid var(--line); padding: .25rem .3rem; }
+table.devices td { border-bottom: 1px solid var(--line); padding: .3rem; vertical-align: top; }
+table.devices tr.bad td:first-child { border-left: 3px solid #ff453a; }
+table.devices tr.warn td:first-child { border-left: 3px solid #d9a400; }
+table.devices td.actions { white-space: normal; }
+table.devices td.actions button { margin: 0 .2rem .2rem 0; }
+.bad-text { color: #ff6b61; }
+#maintenance li.fault .what { border-left: 3px solid #ff453a; padding-left: .4rem; }
+#tab-devices .filters { display: flex; gap: .4rem; flex-wrap: wrap; align-items: center; }
+#tab-devices .filters input { flex: 1; min-width: 8rem; }
+@media (max-width: 600px) { table.devices td:nth-child(3), table.devices th:nth-child(3) { display: none; } }
+`;
+document.head.append(el("style", null, DEV_CSS));
+
+function faultName(kind) { return t("fault_" + kind); }
+function patchName(state) { return t("patch_" + state); }
+function addr(u, a) { return a == null ? String(u) : u + "." + a; }
+
+// One row per device found and per patched fixture that did not answer,
+// with its faults.
+function deviceRows() {
+  const v = DEV.view;
+  if (!v) return [];
+  const faultsOf = (fixture, uid) => (DEV.faults || []).filter((f) => (fixture && f.fixture === fixture) || (uid && f.uid === uid));
+  const rows = v.devices.map((d) => ({
+    fixture: d.fixture || "", uid: d.uid, at: addr(d.site_universe, d.dmx_address), model: [d.manufacturer, d.model].filter(Boolean).join(" "),
+    label: d.label || "", lamp: d.lamp_hours, patch: d.patch, fix: d.fix || "", faults: faultsOf(d.fixture, d.uid), device: d,
+  }));
+  for (const m of v.missing || []) {
+    rows.push({ fixture: m.fixture || "", uid: "", at: addr(m.universe, m.address), model: "", label: "", lamp: null, patch: "missing", fix: m.fix || "", faults: faultsOf(m.fixture, null), device: null });
+  }
+  return rows;
+}
+
+function rowShown(r) {
+  if (DEV.show === "faults" && !r.faults.length) return false;
+  if (DEV.show === "problems" && r.patch === "matched" && !r.faults.length) return false;
+  const q = DEV.filter.trim().toLowerCase();
+  if (!q) return true;
+  return [r.fixture, r.uid, r.at, r.model, r.label].some((x) => x.toLowerCase().includes(q));
+}
+
+function renderDevices() {
+  const box = $("devices-body");
+  if (!box) return;
+  const sig = lang + S.role + DEV.filter + DEV.show + JSON.stringify(DEV.view) + JSON.stringify(DEV.faults);
+  if (sig === DEV.sig) return;
+  DEV.sig = sig;
+  const v = DEV.view;
+  if (!v) { box.replaceChildren(el("p", { class: "dim" }, t("devices_loading"))); return; }
+  if (!v.enabled) { box.replaceChildren(el("p", { class: "dim" }, t("devices_off"))); $("devices-summary").textContent = ""; return; }
+  const rows = deviceRows();
+  const bad = rows.filter((r) => r.faults.length).length;
+  $("devices-summary").textContent = t("devices_summary", {
+    n: v.devices.length, missing: (v.missing || []).length, faults: (DEV.faults || []).length,
+    when: v.last_pass ? hms(Date.parse(v.last_pass)) : t("never"),
+  }) + (v.discovering ? " · " + t("devices_discovering") : "");
+  // The maintenance list first: what a crew must do.
+  const list = el("ul", { class: "list", id: "maintenance" });
+  if (!(DEV.faults || []).length) list.append(el("li", { class: "dim" }, t("no_faults")));
+  for (const f of DEV.faults || []) {
+    const li = el("li", { class: "fault", "data-fault": f.kind });
+    const w = el("span", { class: "what" }, faultName(f.kind) + ": " + (f.fixture || f.uid || "") + " @ " + addr(f.universe, f.address));
+    w.append(el("span", { class: "tag" }, t("since", { at: hms(Date.parse(f.since)) }) + " · " + f.reading));
+    w.append(el("span", { class: "tag" }, f.fix));
+    li.append(w);
+    list.append(li);
+  }
+  const table = el("table", { class: "devices" });
+  const head = el("tr");
+  for (const k of ["col_fixture", "col_address", "col_model", "col_lamp", "col_state"]) head.append(el("th", null, t(k)));
+  if (S.role === "admin") head.append(el("th"));
+  table.append(el("thead")); table.firstChild.append(head);
+  const body = el("tbody");
+  let shown = 0;
+  for (const r of rows) {
+    if (!rowShown(r)) continue;
+    shown++;
+    const tr = el("tr", { class: r.faults.length ? "bad" : r.patch === "matched" ? "" : "warn", "data-uid": r.uid, "data-fixture": r.fixture });
+    const name = el("td", null, r.fixture || t("not_in_site"));
+    if (r.uid) name.append(el("div", { class: "dim small mono" }, r.uid + (r.label && r.label !== r.fixture ? " · " + r.label : "")));
+    tr.append(name, el("td", { class: "mono" }, r.at), el("td", null, r.model || "–"), el("td", { class: "num" }, r.lamp == null ? "–" : r.lamp + " h"));
+    const st = el("td", null, patchName(r.patch));
+    for (const f of r.faults) st.append(el("div", { class: "small bad-text" }, faultName(f.kind)));
+    if (r.fix && r.patch !== "matched") st.title = r.fix;
+    tr.append(st);
+    if (S.role === "admin") {
+      const td = el("td", { class: "actions" });
+      if (r.device) {
+        const id = el("button", { type: "button", class: "small-btn" }, t("identify"));
+        id.onclick = () => deviceWrite(r, { what: "identify", on: true }, t("confirm_identify", { who: r.fixture || r.uid }));
+        const stop = el("button", { type: "button", class: "small-btn" }, t("identify_off"));
+        stop.onclick = () => deviceWrite(r, { what: "identify", on: false }, t("confirm_identify_off", { who: r.fixture || r.uid }));
+        const ad = el("button", { type: "button", class: "small-btn" }, t("set_address"));
+        ad.onclick = () => {
+          const a = prompt(t("prompt_address", { who: r.fixture || r.uid }), r.device.dmx_address || "");
+          if (a == null || a.trim() === "") return;
+          deviceWrite(r, { what: "address", address: Number(a) }, t("confirm_address", { who: r.fixture || r.uid, address: a }));
+        };
+        const lb = el("button", { type: "button", class: "small-btn" }, t("set_label"));
+        lb.onclick = () => {
+          const l = prompt(t("prompt_label", { who: r.fixture || r.uid }), r.device.label || r.fixture || "");
+          if (l == null) return;
+          deviceWrite(r, { what: "label", label: l }, t("confirm_label", { who: r.fixture || r.uid, label: l }));
+        };
+        td.append(id, stop, ad, lb);
+      }
+      tr.append(td);
+    }
+    body.append(tr);
+  }
+  table.append(body);
+  const parts = [el("h3", null, t("maintenance")), list, el("h3", null, t("devices_table", { n: shown, bad }))];
+  parts.push(shown ? table : el("p", { class: "dim" }, t("devices_none_shown")));
+  box.replaceChildren(...parts);
+}
+
+async function deviceWrite(r, body, text) {
+  const ok = await confirmDialog(t("confirm_device_title"), text, [r.uid + " @ " + r.at], t("confirm_device_ok"));
+  if (!ok) return;
+  await act("POST", "/api/devices/" + encodeURIComponent(r.uid), Object.assign({ confirm: true }, body), text);
+  loadDevices();
+}
+
+// CSV for a spreadsheet or the city's platform: fetched with the token,
+// handed to the browser as a download.
+async function downloadCsv(path, name) {
+  try {
+    const h = {};
+    if (token) h.Authorization = "Bearer " + token;
+    const r = await fetch(path, { headers: h });
+    if (!r.ok) { const e = new Error(r.statusText); e.status = r.status; throw e; }
+    const url = URL.createObjectURL(await r.blob());
+    const a = el("a", { href: url, download: name });
+    document.body.append(a); a.click(); a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  } catch (e) { say(t("act_failed", { what: name, why: why(e) }), "err"); }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("devices-filter").addEventListener("input", () => { DEV.filter = $("devices-filter").value; renderDevices(); });
+  $("devices-show").addEventListener("change", () => { DEV.show = $("devices-show").value; renderDevices(); });
+  $("devices-csv").onclick = () => downloadCsv("/api/devices?format=csv", "devices.csv");
+  $("maintenance-csv").onclick = () => downloadCsv("/api/maintenance?format=csv", "maintenance.csv");
+  $("lang").addEventListener("click", () => { DEV.sig = ""; renderDevices(); });
+  for (const b of document.querySelectorAll(".tabs button")) b.addEventListener("click", () => { if (b.dataset.tab === "devices") loadDevices(); });
+  // The map's rings follow the faults on every tab; the table only when shown.
+  setTimeout(loadDevices, 1500);
+  setInterval(() => { if (S.connected && !S.needToken && (S.tab === "devices" || document.visibilityState === "visible")) loadDevices(); }, 5000);
+});

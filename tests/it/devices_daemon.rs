@@ -1,0 +1,498 @@
+//! Device care in the running daemon, against a scripted Art-Net node with
+//! three RDM responders on universe 1 (a site of three searchlights):
+//! discovery at `[rdm] every`, the patch verified, and each fault raised
+//! once as an alarm and cleared on recovery — a responder that disappears
+//! (fixture_missing), one re-addressed on a ladder (fixture_mismatch, then
+//! put back by an admin's write through the API, audited), a lamp failure
+//! and an over-temperature sensor beyond the site's limit. The maintenance
+//! list and the devices are read as JSON and CSV over real HTTP.
+//!
+//! Every wait is bounded.
+
+use crate::common;
+use nightscape_core::wire::artnet::{
+    encode_artrdm, encode_tod_data, parse_artrdm, parse_tod_request, TodData, TOD_FULL,
+};
+use nightscape_core::wire::rdm::{self, pid, CommandClass, DeviceInfo, Message, Uid};
+use serde_json::{json, Value};
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const ADMIN: &str = "admin-secret-0123456789";
+const VIEWER: &str = "viewer-secret-0123456789";
+
+/// One scripted responder.
+#[derive(Debug, Clone)]
+pub struct Responder {
+    pub uid: Uid,
+    pub address: u16,
+    pub footprint: u16,
+    pub label: String,
+    /// Answers at all (in the table of devices and to requests).
+    pub present: bool,
+    /// LAMP_STATE: 1 on, 0x7F error.
+    pub lamp: u8,
+    /// Temperature sensor 0 (normal 0..100 °C).
+    pub temperature: i16,
+}
+
+/// The node's devices, changed by the test while it runs.
+pub type Script = Arc<Mutex<Vec<Responder>>>;
+
+fn info(r: &Responder) -> Vec<u8> {
+    let mut pd = Vec::new();
+    DeviceInfo {
+        protocol_version: 0x0100,
+        model_id: 7,
+        product_category: 0x0101,
+        software_version: 1,
+        footprint: r.footprint,
+        personality: 1,
+        personality_count: 1,
+        start_address: r.address,
+        sub_device_count: 0,
+        sensor_count: 1,
+    }
+    .encode(&mut pd);
+    pd
+}
+
+/// A scripted Art-Net node on `sock` for Port-Address `universe`: answers
+/// ArtTodRequest with the present responders and their GETs and SETs, until
+/// `stop`. Counts the RDM requests it got in `requests`; ignores ArtDmx.
+pub fn scripted_node(
+    sock: UdpSocket,
+    universe: u16,
+    script: Script,
+    stop: Arc<AtomicBool>,
+    requests: Arc<AtomicU64>,
+) {
+    sock.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let mut buf = [0u8; 1500];
+    let (mut out, mut msg) = (Vec::new(), Vec::new());
+    while !stop.load(Ordering::Relaxed) {
+        let Ok((n, from)) = sock.recv_from(&mut buf) else {
+            continue;
+        };
+        if let Ok(pas) = parse_tod_request(&buf[..n]) {
+            if !pas.contains(&universe) {
+                continue;
+            }
+            let uids: Vec<Uid> = script
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|r| r.present)
+                .map(|r| r.uid)
+                .collect();
+            let t = TodData {
+                rdm_version: 1,
+                port: 1,
+                bind_index: 1,
+                port_address: universe,
+                command_response: TOD_FULL,
+                uid_total: uids.len() as u16,
+                block: 0,
+                uids,
+            };
+            encode_tod_data(&t, &mut out);
+            let _ = sock.send_to(&out, from);
+            continue;
+        }
+        let Ok((pa, body)) = parse_artrdm(&buf[..n]) else {
+            continue;
+        };
+        if pa != universe {
+            continue;
+        }
+        let Ok(req) = rdm::decode(body) else { continue };
+        requests.fetch_add(1, Ordering::Relaxed);
+        let mut devices = script.lock().unwrap();
+        let Some(r) = devices.iter_mut().find(|r| r.uid == req.dest && r.present) else {
+            continue; // not on the line: silence, as on a real DMX line
+        };
+        let mut status = 0u8; // ACK
+        let data: Vec<u8> = match (req.class, req.pid) {
+            (CommandClass::Get, pid::DEVICE_INFO) => info(r),
+            (CommandClass::Get, pid::DEVICE_LABEL) => r.label.as_bytes().to_vec(),
+            (CommandClass::Get, pid::MANUFACTURER_LABEL) => b"Test Co".to_vec(),
+            (CommandClass::Get, pid::DEVICE_MODEL_DESCRIPTION) => b"Beam 1200".to_vec(),
+            (CommandClass::Get, pid::DMX_START_ADDRESS) => r.address.to_be_bytes().to_vec(),
+            (CommandClass::Get, pid::LAMP_HOURS) => 1500u32.to_be_bytes().to_vec(),
+            (CommandClass::Get, pid::LAMP_STATE) => vec![r.lamp],
+            (CommandClass::Get, pid::STATUS_MESSAGES) => Vec::new(),
+            (CommandClass::Get, pid::SENSOR_DEFINITION) => {
+                // Sensor 0: temperature, °C, range -40..150, normal 0..100.
+                let mut d = vec![0, 0, 1, 0, 0xff, 0xd8, 0, 150, 0, 0, 0, 100, 0];
+                d.extend_from_slice(b"LED board");
+                d
+            }
+            (CommandClass::Get, pid::SENSOR_VALUE) => {
+                let t = r.temperature.to_be_bytes();
+                vec![0, t[0], t[1], 0, 0, 0, 0, 0, 0]
+            }
+            (CommandClass::Set, pid::DMX_START_ADDRESS) if req.data.len() == 2 => {
+                r.address = u16::from_be_bytes([req.data[0], req.data[1]]);
+                Vec::new()
+            }
+            (CommandClass::Set, pid::DEVICE_LABEL) => {
+                r.label = String::from_utf8_lossy(req.data).into_owned();
+                Vec::new()
+            }
+            (CommandClass::Set, pid::IDENTIFY_DEVICE) => Vec::new(),
+            _ => {
+                status = 2;
+                vec![0, 0] // NACK unknown PID
+            }
+        };
+        let m = Message {
+            dest: req.src,
+            src: req.dest,
+            transaction: req.transaction,
+            port_or_response: status,
+            message_count: 0,
+            sub_device: 0,
+            class: req.class.response(),
+            pid: req.pid,
+            data: &data,
+        };
+        rdm::encode(&m, &mut msg).unwrap();
+        encode_artrdm(universe, &msg, &mut out);
+        let _ = sock.send_to(&out, from);
+    }
+}
+
+/// Three searchlights on universe 1 at 1, 11 and 21, each a responder.
+pub fn three_responders() -> Vec<Responder> {
+    (1..=3u16)
+        .map(|i| Responder {
+            uid: Uid::new(0x1234, u32::from(i)),
+            address: 1 + (i - 1) * 10,
+            footprint: 10,
+            label: format!("par-{i}"),
+            present: true,
+            lamp: 1,
+            temperature: 40,
+        })
+        .collect()
+}
+
+/// A site folder of three searchlights on universe 1, its Art-Net output
+/// to `node` with `rdm = true`, discovery every `every`, a show lighting
+/// them all, the API on port 0 with admin and viewer tokens.
+pub fn rdm_site(dir: &Path, node: std::net::SocketAddr, every: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    common::copy_dir(&root.join("fixtures"), &dir.join("fixtures"));
+    let site = dir.join("shows");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(
+        site.join("site.toml"),
+        format!(
+            r#"name = "Bridge (device care test)"
+latitude = 25.04
+longitude = 102.71
+timezone = "Asia/Shanghai"
+fps = 40
+profiles = "../fixtures"
+
+[[outputs]]
+kind = "artnet"
+target = "{node}"
+universes = 1
+rdm = true
+
+[rdm]
+every = "{every}"
+listen = "127.0.0.1:0"
+[[rdm.sensors]]
+kind = "temperature"
+max = 70
+
+[api]
+listen = "127.0.0.1:0"
+tokens = [
+  {{ name = "lighting-admin", role = "admin", env = "NIGHTSCAPE_ADMIN_TOKEN" }},
+  {{ name = "city-dashboard", role = "viewer", env = "NIGHTSCAPE_VIEWER_TOKEN" }},
+]
+
+[[fixtures]]
+name = "par-1"
+profile = "searchlight-moving-1200w"
+mode = "10ch"
+at = [10, 100]
+address = "1.1"
+
+[[fixtures]]
+name = "par-2"
+profile = "searchlight-moving-1200w"
+mode = "10ch"
+at = [20, 100]
+address = "1.11"
+
+[[fixtures]]
+name = "par-3"
+profile = "searchlight-moving-1200w"
+mode = "10ch"
+at = [30, 100]
+address = "1.21"
+
+[groups]
+bridge = ["par-*"]
+"#
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        site.join("glow.toml"),
+        "name = \"glow\"\n[[layers]]\ntarget = \"bridge\"\neffect = \"solid\"\ncolor = \"#ffffff\"\nlevel = 0.5\n",
+    )
+    .unwrap();
+    site
+}
+
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(40)))
+        .build()
+        .into()
+}
+
+/// GET `path` with `token`: status, content type and body text.
+pub fn get_text(agent: &ureq::Agent, base: &str, path: &str, token: &str, accept: &str) -> (u16, String, String) {
+    let mut r = agent
+        .get(format!("{base}{path}"))
+        .header("Authorization", format!("Bearer {token}"))
+        .header("Accept", accept)
+        .call()
+        .unwrap();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    (r.status().as_u16(), ct, r.body_mut().read_to_string().unwrap_or_default())
+}
+
+pub fn get_json(agent: &ureq::Agent, base: &str, path: &str) -> Value {
+    let (s, _, body) = get_text(agent, base, path, VIEWER, "application/json");
+    assert_eq!(s, 200, "GET {path}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+fn post(agent: &ureq::Agent, base: &str, path: &str, token: &str, body: Value) -> (u16, Value) {
+    let mut r = agent
+        .post(format!("{base}{path}"))
+        .header("Authorization", format!("Bearer {token}"))
+        .send_json(body)
+        .unwrap();
+    let s = r.status().as_u16();
+    (s, r.body_mut().read_json().unwrap_or(Value::Null))
+}
+
+/// Poll `path` until `ok` holds (at most `limit`); the last body.
+pub fn wait_json(agent: &ureq::Agent, base: &str, path: &str, limit: Duration, ok: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let v = get_json(agent, base, path);
+        if ok(&v) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{path} never got there: {v:#}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn rdm_alarms(v: &Value) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = v["active"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["key"].as_str().unwrap().starts_with("rdm:"))
+        .map(|a| (a["kind"].as_str().unwrap().to_string(), a["key"].as_str().unwrap().to_string()))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn device_care_finds_faults_raises_them_once_and_clears_them_on_recovery() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let node = sock.local_addr().unwrap();
+    let script: Script = Arc::new(Mutex::new(three_responders()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let requests = Arc::new(AtomicU64::new(0));
+    let t = {
+        let (script, stop, requests) = (script.clone(), stop.clone(), requests.clone());
+        std::thread::spawn(move || scripted_node(sock, 1, script, stop, requests))
+    };
+    let site = rdm_site(dir.path(), node, "1s");
+    let state = dir.path().join("state");
+    let state_s = state.to_str().unwrap().to_string();
+    let _d = common::spawn_daemon(
+        &site,
+        &["--show", "glow", "--state", &state_s],
+        &[
+            ("NIGHTSCAPE_ADMIN_TOKEN", ADMIN),
+            ("NIGHTSCAPE_VIEWER_TOKEN", VIEWER),
+            ("RUST_LOG", "warn"),
+        ],
+    );
+    let base = common::api_base(&state);
+    let a = agent();
+    let long = Duration::from_secs(30);
+
+    // 1. Everything answers: three matched devices, no fault.
+    let v = wait_json(&a, &base, "/api/devices", long, |v| {
+        v["passes"].as_u64().unwrap_or(0) >= 1 && v["devices"].as_array().is_some_and(|d| d.len() == 3)
+    });
+    assert_eq!(v["enabled"], true);
+    assert_eq!(v["lines"][0]["state"], "answered", "{v:#}");
+    let d0 = &v["devices"][0];
+    assert_eq!(d0["uid"], "1234:00000001");
+    assert_eq!(d0["fixture"], "par-1");
+    assert_eq!(d0["patch"], "matched");
+    assert_eq!(d0["dmx_address"], 1);
+    assert_eq!(d0["lamp_hours"], 1500);
+    assert_eq!(d0["model"], "Beam 1200");
+    assert_eq!(d0["sensors"][0]["value"], 40);
+    assert!(d0["first_seen"].is_string(), "{d0}");
+    assert!(v["missing"].as_array().unwrap().is_empty());
+    let m = get_json(&a, &base, "/api/maintenance");
+    assert!(m["faults"].as_array().unwrap().is_empty(), "{m:#}");
+    assert!(rdm_alarms(&get_json(&a, &base, "/api/alarms")).is_empty());
+
+    // 2. Faults: par-3 vanishes, par-2 is re-addressed to 31, par-1's lamp
+    // fails and its board reads 85 °C (within its own normal 0..100 but
+    // beyond the site's limit of 70).
+    {
+        let mut s = script.lock().unwrap();
+        s[2].present = false;
+        s[1].address = 31;
+        s[0].lamp = 0x7f;
+        s[0].temperature = 85;
+    }
+    let want = vec![
+        ("fixture_mismatch".to_string(), "rdm:fixture_mismatch:par-2".to_string()),
+        ("fixture_missing".to_string(), "rdm:fixture_missing:par-3".to_string()),
+        ("lamp_failure".to_string(), "rdm:lamp_failure:par-1".to_string()),
+        ("sensor_out_of_range".to_string(), "rdm:sensor_out_of_range:par-1:0".to_string()),
+    ];
+    let alarms = wait_json(&a, &base, "/api/alarms", long, |v| rdm_alarms(v) == want);
+    let raised: Vec<Value> = alarms["active"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["key"].as_str().unwrap().starts_with("rdm:"))
+        .map(|x| x["raised"].clone())
+        .collect();
+    let m = get_json(&a, &base, "/api/maintenance");
+    let faults = m["faults"].as_array().unwrap();
+    assert_eq!(faults.len(), 4, "{m:#}");
+    let missing = faults.iter().find(|f| f["kind"] == "fixture_missing").unwrap();
+    assert_eq!(missing["fixture"], "par-3");
+    assert_eq!(missing["groups"], json!(["bridge"]));
+    assert_eq!(missing["position"], json!([30.0, 100.0]));
+    assert_eq!(missing["universe"], 1);
+    assert_eq!(missing["address"], 21);
+    let mismatch = faults.iter().find(|f| f["kind"] == "fixture_mismatch").unwrap();
+    assert!(
+        mismatch["fix"].as_str().unwrap().contains("set its DMX start address to 11"),
+        "{mismatch}"
+    );
+    let hot = faults.iter().find(|f| f["kind"] == "sensor_out_of_range").unwrap();
+    assert!(hot["reading"].as_str().unwrap().contains("85"), "{hot}");
+    assert!(hot["reading"].as_str().unwrap().contains("70"), "{hot}");
+    let lamp = faults.iter().find(|f| f["kind"] == "lamp_failure").unwrap();
+    assert!(lamp["reading"].as_str().unwrap().contains("lamp state error"), "{lamp}");
+
+    // The same list as CSV, by query and by Accept header.
+    let (s, ct, csv) = get_text(&a, &base, "/api/maintenance?format=csv", VIEWER, "*/*");
+    assert_eq!(s, 200);
+    assert!(ct.starts_with("text/csv"), "{ct}");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "kind,fixture,groups,x,y,address,uid,since,reading,fix");
+    assert_eq!(lines.len(), 5, "{csv}");
+    assert!(lines.iter().any(|l| l.starts_with("fixture_missing,par-3,bridge,30,100,1.21,")), "{csv}");
+    let (_, ct, csv) = get_text(&a, &base, "/api/devices", VIEWER, "text/csv");
+    assert!(ct.starts_with("text/csv"), "{ct}");
+    assert!(csv.lines().any(|l| l.starts_with("1234:00000002,1,31,10,par-2,mismatched,")), "{csv}");
+    let (s, _, body) = get_text(&a, &base, "/api/maintenance?format=xml", VIEWER, "*/*");
+    assert_eq!(s, 400, "{body}");
+    assert!(body.contains("\"field\":\"format\""), "{body}");
+
+    // Raised once: more passes do not raise them again.
+    let passes = get_json(&a, &base, "/api/devices")["passes"].as_u64().unwrap();
+    wait_json(&a, &base, "/api/devices", long, |v| v["passes"].as_u64().unwrap() >= passes + 2);
+    let again = get_json(&a, &base, "/api/alarms");
+    let raised_again: Vec<Value> = again["active"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["key"].as_str().unwrap().starts_with("rdm:"))
+        .map(|x| x["raised"].clone())
+        .collect();
+    assert_eq!(raised, raised_again);
+
+    // 3. Writes: a viewer may not, confirm is required, an admin may.
+    let path = "/api/devices/1234:00000002";
+    let (s, _) = post(&a, &base, path, VIEWER, json!({"what": "address", "address": 11, "confirm": true}));
+    assert_eq!(s, 403);
+    let (s, e) = post(&a, &base, path, ADMIN, json!({"what": "address", "address": 11}));
+    assert_eq!((s, e["field"].as_str()), (422, Some("confirm")), "{e}");
+    let (s, e) = post(&a, &base, path, ADMIN, json!({"what": "address", "address": 600, "confirm": true}));
+    assert_eq!((s, e["field"].as_str()), (422, Some("address")), "{e}");
+    let (s, e) = post(&a, &base, "/api/devices/nonsense", ADMIN, json!({"what": "identify", "on": true, "confirm": true}));
+    assert_eq!((s, e["field"].as_str()), (400, Some("uid")), "{e}");
+    let (s, e) = post(&a, &base, path, ADMIN, json!({"what": "address", "address": 11, "confirm": true}));
+    assert_eq!(s, 200, "{e}");
+    assert_eq!(e["outcome"], "done");
+    assert_eq!(script.lock().unwrap()[1].address, 11, "the SET reached the responder");
+    let (s, e) = post(&a, &base, path, ADMIN, json!({"what": "identify", "on": true, "confirm": true}));
+    assert_eq!(s, 200, "{e}");
+    let (s, _, audit) = get_text(&a, &base, "/api/audit", ADMIN, "application/json");
+    assert_eq!(s, 200);
+    let audit: Value = serde_json::from_str(&audit).unwrap();
+    let set = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["action"] == "device.set_address")
+        .unwrap_or_else(|| panic!("{audit:#}"));
+    assert_eq!(set["actor"], "lighting-admin");
+    assert_eq!(set["detail"]["uid"], "1234:00000002");
+    assert_eq!(set["detail"]["write"]["address"], 11);
+    assert_eq!(set["detail"]["result"]["outcome"], "done");
+    assert!(audit.as_array().unwrap().iter().any(|r| r["action"] == "device.identify"));
+
+    // 4. Recovery: par-3 back, par-1 relamped and cooled: every fault clears.
+    {
+        let mut s = script.lock().unwrap();
+        s[2].present = true;
+        s[0].lamp = 1;
+        s[0].temperature = 40;
+    }
+    let v = wait_json(&a, &base, "/api/alarms", long, |v| rdm_alarms(v).is_empty());
+    let cleared: Vec<&str> = v["recent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["key"].as_str().unwrap().starts_with("rdm:"))
+        .map(|x| x["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(cleared.len(), 4, "each raised once, cleared once: {v:#}");
+    let m = get_json(&a, &base, "/api/maintenance");
+    assert!(m["faults"].as_array().unwrap().is_empty(), "{m:#}");
+
+    // The asset record keeps every device with its first sight.
+    let r = get_json(&a, &base, "/api/devices?record=true");
+    assert_eq!(r["record"].as_array().unwrap().len(), 3, "{r:#}");
+    stop.store(true, Ordering::Relaxed);
+    t.join().unwrap();
+}
