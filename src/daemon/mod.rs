@@ -487,6 +487,9 @@ fn run_frames(
         let mut active = recycle(std::mem::take(&mut spare_active));
         program.active_into(&config, at, &mut active);
         control.active_into(at, &mut active);
+        for h in hooks.iter_mut() {
+            h.position(&config, at, &mut active);
+        }
         builder.build(&config, &active, &control, hooks, at);
         for h in hooks.iter_mut() {
             h.observe(&config, at, &active, &builder.frame);

@@ -382,6 +382,11 @@ impl FrameBuilder {
                 self.map
                     .map_limited(site, &self.look, limited, &mut self.frame, self.threads);
             }
+            // DMX the look did not make (a console) joins before any
+            // review, so budgets are solved on what really goes out.
+            for h in hooks.iter_mut() {
+                h.merge(config, at, active, &mut self.frame, &self.limits);
+            }
             let mut again = false;
             for h in hooks.iter_mut() {
                 again |= h.review(config, at, &self.frame, &mut self.limits, pass);
@@ -412,6 +417,28 @@ pub trait FrameHook: Send {
         _pass: u32,
     ) -> bool {
         false
+    }
+    /// Change the mapped frame with DMX the look did not make (a console
+    /// taking universes over, `crate::takeover`), with the limits in
+    /// force; called after every mapping, before the reviews.
+    fn merge(
+        &mut self,
+        _config: &Config,
+        _at: DateTime<Utc>,
+        _active: &[ActiveShow],
+        _frame: &mut Frame,
+        _limits: &Limits,
+    ) {
+    }
+    /// Reposition or drop the shows that play before the frame is built
+    /// (a show following timecode: `crate::timecode`). The frame loop
+    /// calls it; renders of other instants (previews, forecasts) do not.
+    fn position<'a>(
+        &mut self,
+        _config: &'a Config,
+        _at: DateTime<Utc>,
+        _active: &mut Vec<ActiveShow<'a>>,
+    ) {
     }
     /// The final frame of this instant, as sent.
     fn observe(
