@@ -401,7 +401,7 @@ pub(super) async fn preview(
 
 /// Give an override more time before it ends.
 #[utoipa::path(post, path = "/api/overrides/{id}/extend", tag = "control",
-    params(("id" = i64, Path, description = "The override's id")),
+    params(("id" = String, Path, description = "The override's id on this node, or its fleet id (`fleet_id`: the same on every node)")),
     request_body = ExtendRequest,
     responses((status = 200, body = OverrideView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -409,9 +409,10 @@ pub(super) async fn preview(
 pub(super) async fn extend_override(
     State(st): State<ApiState>,
     Operator(caller): Operator,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(raw): ApiPath<String>,
     ApiJson(req): ApiJson<ExtendRequest>,
 ) -> ApiResult<Json<OverrideView>> {
+    let id = super::handlers::item_id(&st, crate::store::FleetItem::Override, &raw)?;
     let by = req
         .by
         .duration()
@@ -435,7 +436,9 @@ pub(super) async fn extend_override(
                 ),
             )
         })?;
-    Ok(Json(OverrideView::new(&o, None, now, &cfg)))
+    Ok(Json(
+        OverrideView::new(&o, None, now, &cfg).with_fleet_id(st.control.store()),
+    ))
 }
 
 /// Schedule entries skipped for a night (from last night on).

@@ -15,6 +15,7 @@ use super::views::*;
 use super::{health_status, live, telemetry::ControlCounts, ApiState};
 use crate::config::Config;
 use crate::control::{self, Action, Master, Override, Scene};
+use crate::store::FleetItem;
 use crate::store::{AuditEntry, IdempotencyKey, StoredReply};
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -187,7 +188,10 @@ pub(super) async fn status(State(st): State<ApiState>, _v: Viewer) -> Json<Statu
         schedule: ActiveScheduleView::at(&cfg, now, &st.shared.skips),
         overrides: overrides
             .iter()
-            .map(|o| OverrideView::new(o, book.cancelled_overrides.get(&o.id).copied(), now, &cfg))
+            .map(|o| {
+                OverrideView::new(o, book.cancelled_overrides.get(&o.id).copied(), now, &cfg)
+                    .with_fleet_id(st.control.store())
+            })
             .collect(),
         overrides_total: book.overrides.size(),
         overrides_in_force: book.overrides_in_force(),
@@ -195,7 +199,10 @@ pub(super) async fn status(State(st): State<ApiState>, _v: Viewer) -> Json<Statu
         scenes: book
             .scenes
             .values()
-            .map(|s| SceneView::new(s, book.cancelled_scenes.get(&s.id).copied(), now, &cfg))
+            .map(|s| {
+                SceneView::new(s, book.cancelled_scenes.get(&s.id).copied(), now, &cfg)
+                    .with_fleet_id(st.control.store())
+            })
             .collect(),
         masters: book
             .masters
@@ -553,14 +560,17 @@ pub(super) async fn list_scenes(State(st): State<ApiState>, _v: Viewer) -> Json<
     Json(
         book.scenes
             .values()
-            .map(|s| SceneView::new(s, book.cancelled_scenes.get(&s.id).copied(), now, &cfg))
+            .map(|s| {
+                SceneView::new(s, book.cancelled_scenes.get(&s.id).copied(), now, &cfg)
+                    .with_fleet_id(st.control.store())
+            })
             .collect(),
     )
 }
 
 /// Stop a scene early: it fades out with its fade time.
 #[utoipa::path(delete, path = "/api/scenes/{id}", tag = "control",
-    params(("id" = i64, Path, description = "The scene's id"), ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe writes: a repeat with the same key (per token, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`; the same key with another request is a 422", min_length = 1, max_length = 255, pattern = r"^[!-~]+$")),
+    params(("id" = String, Path, description = "The scene's id on this node, or its fleet id (`fleet_id`: the same on every node)"), ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe writes: a repeat with the same key (per token, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`; the same key with another request is a 422", min_length = 1, max_length = 255, pattern = r"^[!-~]+$")),
     responses((status = 200, body = SceneView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, description = "An Idempotency-Key reused for another request", body = ErrorBody)),
     security(("bearer" = [])))]
@@ -568,9 +578,11 @@ pub(super) async fn stop_scene(
     State(st): State<ApiState>,
     Operator(caller): Operator,
     idem: IdempotencyHeader,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(raw): ApiPath<String>,
 ) -> ApiResult<Answer> {
-    let idem = idempotency(&caller, idem, || format!("DELETE /api/scenes/{id}"));
+    let idem = idempotency(&caller, idem, || format!("DELETE /api/scenes/{raw}"));
+    let id = item_id(&st, FleetItem::Scene, &raw)?;
+    let store = st.control.store().clone();
     let cfg = st.shared.config();
     let now = st.shared.clock.now();
     let fade_cfg = cfg.clone();
@@ -591,7 +603,7 @@ pub(super) async fn stop_scene(
             move |found| match found {
                 Some((scene, released)) => reply(
                     StatusCode::OK,
-                    &SceneView::new(scene, Some(*released), now, &view_cfg),
+                    &SceneView::new(scene, Some(*released), now, &view_cfg).with_fleet_id(&store),
                 ),
                 None => error_reply(ApiError::field(
                     StatusCode::NOT_FOUND,
@@ -627,7 +639,10 @@ pub(super) async fn list_overrides(
             .range(after.saturating_add(1)..)
             .map(|(_, o)| o)
             .take(limit)
-            .map(|o| OverrideView::new(o, book.cancelled_overrides.get(&o.id).copied(), now, &cfg))
+            .map(|o| {
+                OverrideView::new(o, book.cancelled_overrides.get(&o.id).copied(), now, &cfg)
+                    .with_fleet_id(st.control.store())
+            })
             .collect(),
     ))
 }
@@ -824,6 +839,7 @@ pub(super) async fn release_overrides(
     } else {
         "override.release_all"
     };
+    let store = st.control.store().clone();
     let view_cfg = cfg.clone();
     let written = st
         .control
@@ -835,7 +851,7 @@ pub(super) async fn release_overrides(
             move |released| {
                 let views: Vec<OverrideView> = released
                     .iter()
-                    .map(|o| OverrideView::new(o, Some(now), now, &view_cfg))
+                    .map(|o| OverrideView::new(o, Some(now), now, &view_cfg).with_fleet_id(&store))
                     .collect();
                 reply(
                     StatusCode::OK,
@@ -854,9 +870,30 @@ pub(super) async fn release_overrides(
     Ok(written.into())
 }
 
+/// An override or scene as a path names it: its id on this node (a
+/// number), or the fleet id every node knows it by. 404 when this node
+/// knows no such fleet id.
+pub(super) fn item_id(st: &ApiState, kind: FleetItem, raw: &str) -> ApiResult<i64> {
+    if let Ok(id) = raw.parse::<i64>() {
+        return Ok(id);
+    }
+    let what = match kind {
+        FleetItem::Override => "override",
+        FleetItem::Scene => "scene",
+    };
+    st.control.store().local_id(kind, raw).ok_or_else(|| {
+        let shown: String = raw.chars().take(80).collect();
+        ApiError::field(
+            StatusCode::NOT_FOUND,
+            "id",
+            format!("no {what} here has the id `{shown}` (a number, or a fleet id such as `a-1765000000000000-3`)"),
+        )
+    })
+}
+
 /// Release one override: it fades out with its fade time, then is gone.
 #[utoipa::path(delete, path = "/api/overrides/{id}", tag = "control",
-    params(("id" = i64, Path, description = "The override's id"), ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe writes: a repeat with the same key (per token, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`; the same key with another request is a 422", min_length = 1, max_length = 255, pattern = r"^[!-~]+$")),
+    params(("id" = String, Path, description = "The override's id on this node, or its fleet id (`fleet_id`: the same on every node)"), ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe writes: a repeat with the same key (per token, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`; the same key with another request is a 422", min_length = 1, max_length = 255, pattern = r"^[!-~]+$")),
     responses((status = 200, body = OverrideView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, description = "An Idempotency-Key reused for another request", body = ErrorBody)),
     security(("bearer" = [])))]
@@ -864,9 +901,11 @@ pub(super) async fn release_override(
     State(st): State<ApiState>,
     Operator(caller): Operator,
     idem: IdempotencyHeader,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(raw): ApiPath<String>,
 ) -> ApiResult<Answer> {
-    let idem = idempotency(&caller, idem, || format!("DELETE /api/overrides/{id}"));
+    let idem = idempotency(&caller, idem, || format!("DELETE /api/overrides/{raw}"));
+    let id = item_id(&st, FleetItem::Override, &raw)?;
+    let store = st.control.store().clone();
     let cfg = st.shared.config();
     let now = st.shared.clock.now();
     let not_found = || {
@@ -901,12 +940,12 @@ pub(super) async fn release_override(
             move |released| match released.first() {
                 Some(o) => reply(
                     StatusCode::OK,
-                    &OverrideView::new(o, Some(now), now, &view_cfg),
+                    &OverrideView::new(o, Some(now), now, &view_cfg).with_fleet_id(&store),
                 ),
                 // Already releasing: as it is.
                 None => reply(
                     StatusCode::OK,
-                    &OverrideView::new(&was, was_released, now, &view_cfg),
+                    &OverrideView::new(&was, was_released, now, &view_cfg).with_fleet_id(&store),
                 ),
             },
         )

@@ -353,6 +353,10 @@ pub struct OverrideView {
     pub fixtures: usize,
     /// In the emergency band: only another emergency overrides it.
     pub emergency: bool,
+    /// The id that names this override on every node of the fleet
+    /// (`DELETE /api/overrides/{fleet_id}` works on any node); null when
+    /// it was not shared over a fleet (yet).
+    pub fleet_id: Option<String>,
 }
 
 fn phase_state(
@@ -410,7 +414,14 @@ impl OverrideView {
             released_at,
             fixtures: cfg.site.resolve_target(&o.target).len(),
             emergency: o.priority >= control::EMERGENCY,
+            fleet_id: None,
         }
+    }
+
+    /// With its fleet-wide id, if the fleet named it.
+    pub fn with_fleet_id(mut self, store: &crate::store::Store) -> OverrideView {
+        self.fleet_id = store.fleet_id(crate::store::FleetItem::Override, self.id);
+        self
     }
 }
 
@@ -430,6 +441,9 @@ pub struct SceneView {
     /// "pending", "fading_in", "active", "fading_out" or "releasing".
     pub state: String,
     pub released_at: Option<DateTime<Utc>>,
+    /// The id that names this scene on every node of the fleet; null when
+    /// it was not shared over a fleet (yet).
+    pub fleet_id: Option<String>,
 }
 
 impl SceneView {
@@ -455,7 +469,14 @@ impl SceneView {
             author: s.author.clone(),
             state: phase_state(now, s.started, Some(s.ends), fade, released_at.is_some()).into(),
             released_at,
+            fleet_id: None,
         }
+    }
+
+    /// With its fleet-wide id, if the fleet named it.
+    pub fn with_fleet_id(mut self, store: &crate::store::Store) -> SceneView {
+        self.fleet_id = store.fleet_id(crate::store::FleetItem::Scene, self.id);
+        self
     }
 }
 

@@ -768,6 +768,28 @@ impl Task {
         }
     }
 
+    /// Store the fleet-wide id of a local override or scene (its item key
+    /// without the kind), so the API shows it and takes it in place of the
+    /// local id. Written once per row.
+    async fn name_fleet_id(&self, kind: Kind, local: i64, key: &str) {
+        let item = match kind {
+            Kind::Override => crate::store::FleetItem::Override,
+            Kind::Scene => crate::store::FleetItem::Scene,
+            _ => return,
+        };
+        let store = self.control.store();
+        if store.fleet_id(item, local).as_deref() == Some(key) {
+            return;
+        }
+        let key = key.to_string();
+        if let Err(e) = store.run(move |s| s.set_fleet_id(item, local, &key)).await {
+            tracing::warn!(
+                "fleet: cannot store the fleet id of {} {local}: {e}",
+                kind.as_str()
+            );
+        }
+    }
+
     fn item_key_for_local(&self, kind: Kind, id: i64) -> Option<String> {
         let prefix = format!("{}/", kind.as_str());
         self.items
@@ -920,6 +942,9 @@ impl Task {
         let topic = self.topics.cmd(kind, &key);
         let payload = self.command_payload(&topic, &cmd);
         self.publish(topic, true, payload.clone());
+        if let Some(id) = local_id {
+            self.name_fleet_id(kind, id, &key).await;
+        }
         let item_key = format!("{}/{key}", kind.as_str());
         self.remember(
             &item_key,
@@ -1281,6 +1306,9 @@ impl Task {
             }
         };
         tracing::debug!(key = %item_key, origin = %cmd.origin, version = cmd.version, "fleet command applied");
+        if let Some(id) = local_id {
+            self.name_fleet_id(kind, id, key).await;
+        }
         self.remember(
             &item_key,
             Item {
@@ -1560,6 +1588,7 @@ impl Task {
             };
             let mut item = item;
             item.command = Some(cmd.clone());
+            self.name_fleet_id(Kind::Override, o.id, &k).await;
             self.remember(&format!("override/{k}"), item).await;
             out.push((Kind::Override, k, cmd));
         }
@@ -1604,6 +1633,7 @@ impl Task {
             };
             let mut item = item;
             item.command = Some(cmd.clone());
+            self.name_fleet_id(Kind::Scene, s.id, &k).await;
             self.remember(&format!("scene/{k}"), item).await;
             out.push((Kind::Scene, k, cmd));
         }

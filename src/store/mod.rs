@@ -20,8 +20,9 @@ use crate::control::{Action, ControlState, Master, Override, Scene};
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 pub use migrations::{Migration, MIGRATIONS};
@@ -153,6 +154,45 @@ pub struct Skip {
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
     path: PathBuf,
+    /// The fleet-wide ids of the rows that have one, both ways (read on
+    /// every API answer that lists overrides: no query for that).
+    fleet_ids: Arc<RwLock<FleetIds>>,
+}
+
+/// The operator items a fleet names with one id on every node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FleetItem {
+    Override,
+    Scene,
+}
+
+impl FleetItem {
+    fn table(self) -> &'static str {
+        match self {
+            FleetItem::Override => "overrides",
+            FleetItem::Scene => "scenes",
+        }
+    }
+}
+
+/// [`Store::fleet_id`]'s cache of the `fleet_id` columns.
+#[derive(Debug, Default)]
+struct FleetIds {
+    by_local: HashMap<(FleetItem, i64), String>,
+    by_fleet: HashMap<(FleetItem, String), i64>,
+}
+
+impl FleetIds {
+    fn insert(&mut self, kind: FleetItem, local: i64, fleet: String) {
+        if let Some(old) = self.by_local.remove(&(kind, local)) {
+            self.by_fleet.remove(&(kind, old));
+        }
+        if let Some(other) = self.by_fleet.remove(&(kind, fleet.clone())) {
+            self.by_local.remove(&(kind, other));
+        }
+        self.by_local.insert((kind, local), fleet.clone());
+        self.by_fleet.insert((kind, fleet), local);
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -220,10 +260,65 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", true)
             .map_err(open_err)?;
         migrate(&mut conn, &path, MIGRATIONS)?;
+        let mut ids = FleetIds::default();
+        for kind in [FleetItem::Override, FleetItem::Scene] {
+            let sql = format!(
+                "SELECT id, fleet_id FROM {} WHERE fleet_id IS NOT NULL",
+                kind.table()
+            );
+            let mut stmt = conn.prepare(&sql)?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+            for (local, fleet) in rows.flatten() {
+                ids.insert(kind, local, fleet);
+            }
+        }
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
             path,
+            fleet_ids: Arc::new(RwLock::new(ids)),
         })
+    }
+
+    /// Name a row with its fleet-wide id (a row that had this id before
+    /// loses it: the newest holder wins).
+    pub fn set_fleet_id(&self, kind: FleetItem, local: i64, fleet: &str) -> Result<(), StoreError> {
+        let table = kind.table();
+        self.with_transaction(|tx| {
+            tx.execute(
+                &format!("UPDATE {table} SET fleet_id = NULL WHERE fleet_id = ?1 AND id <> ?2"),
+                params![fleet, local],
+            )?;
+            tx.execute(
+                &format!("UPDATE {table} SET fleet_id = ?1 WHERE id = ?2"),
+                params![fleet, local],
+            )?;
+            Ok(())
+        })?;
+        self.fleet_ids
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(kind, local, fleet.to_string());
+        Ok(())
+    }
+
+    /// The fleet-wide id of a local row, if the fleet named it.
+    pub fn fleet_id(&self, kind: FleetItem, local: i64) -> Option<String> {
+        self.fleet_ids
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .by_local
+            .get(&(kind, local))
+            .cloned()
+    }
+
+    /// The local row a fleet-wide id names here, if any.
+    pub fn local_id(&self, kind: FleetItem, fleet: &str) -> Option<i64> {
+        self.fleet_ids
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .by_fleet
+            .get(&(kind, fleet.to_string()))
+            .copied()
     }
 
     /// Where the database file is.

@@ -665,10 +665,13 @@ function renderOverrides(s) {
     const li = el("li", { class: o.emergency ? "emergency" : "", "data-override": o.id });
     const w = el("span", { class: "what" }, "#" + o.id + " " + targetName(o.target) + ": " + describeOverride(o));
     w.append(el("span", { class: "tag" }, stateName(o.state) + " · " + (o.remaining_s == null ? t("until_released") : duration(o.remaining_s) + " " + t("left")) + " · " + o.author + (o.note ? " · " + o.note : "")));
+    // The fleet id names the same override on every node: shown, and used for the writes.
+    if (o.fleet_id) w.append(el("span", { class: "tag", "data-fleet-id": o.fleet_id }, t("fleet_id_tag", { id: o.fleet_id })));
+    const path = "/api/overrides/" + encodeURIComponent(o.fleet_id || String(o.id));
     li.append(w);
     if (ctl && o.state !== "releasing") {
-      if (o.remaining_s != null) { const b = el("button", { type: "button", class: "small-btn", "data-control": "" }, t("extend")); b.onclick = () => act("POST", "/api/overrides/" + o.id + "/extend", { by: "15m" }, t("what_extend", { id: o.id })); li.append(b); }
-      const b = el("button", { type: "button", class: "small-btn", "data-control": "" }, t("release")); b.onclick = () => act("DELETE", "/api/overrides/" + o.id, undefined, t("what_release", { id: o.id })); li.append(b);
+      if (o.remaining_s != null) { const b = el("button", { type: "button", class: "small-btn", "data-control": "" }, t("extend")); b.onclick = () => act("POST", path + "/extend", { by: "15m" }, t("what_extend", { id: o.id })); li.append(b); }
+      const b = el("button", { type: "button", class: "small-btn", "data-control": "" }, t("release")); b.onclick = () => act("DELETE", path, undefined, t("what_release", { id: o.id })); li.append(b);
     }
     return li;
   }));
