@@ -143,6 +143,7 @@ fn generated(universes: u32) -> (tempfile::TempDir, Config) {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn steady_state_frames_allocate_nothing() {
     let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let demo = config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("shows")).unwrap();

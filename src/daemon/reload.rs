@@ -309,6 +309,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
     fn a_newer_edit_applies_while_an_older_one_is_still_loading_and_the_older_is_dropped() {
         let cfg = config::load(&demo()).unwrap();
         let first = cfg.generation;
@@ -339,6 +340,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
     fn an_edit_while_both_loads_run_is_loaded_by_the_first_to_finish() {
         let cfg = config::load(&demo()).unwrap();
         let shared = Shared::new(cfg, crate::clock::Clock::System);

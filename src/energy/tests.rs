@@ -217,6 +217,7 @@ const FULL: (&str, &str) = (
 );
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn a_constant_hour_books_exactly_its_kwh() {
     let (_d, cfg) = site_with(
         "[[fixtures]]\nname = \"lamp\"\nprofile = \"lamp\"\nmode = \"1ch\"\nat = [0, 0]\naddress = \"0.1\"\n",

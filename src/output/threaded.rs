@@ -305,6 +305,7 @@ mod tests {
     /// `settle` returns once the thread has sent what it was handed, and
     /// no later than its bound when the send takes longer.
     #[test]
+    #[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
     fn settle_waits_for_the_send_but_not_past_its_bound() {
         use std::time::{Duration, Instant};
         let frame = Frame {

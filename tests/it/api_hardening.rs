@@ -264,6 +264,7 @@ fn send_and_reset(addr: SocketAddr, req: &str, wait: Duration) {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn writes_whose_client_resets_are_applied_exactly_as_persisted() {
     let rig = Rig::start(ApiLimits::default(), false);
     let cfg = rig.shared.config();
@@ -520,6 +521,7 @@ fn short_limits() -> ApiLimits {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn idle_and_slow_connections_are_closed_and_the_excess_refused() {
     let rig = Rig::start(short_limits(), false);
     // Fill the cap with sockets that never send a byte.
@@ -622,6 +624,7 @@ fn idle_and_slow_connections_are_closed_and_the_excess_refused() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn oversized_headers_slow_bodies_and_anonymous_floods_are_bounded() {
     let rig = Rig::start(
         ApiLimits {
@@ -739,6 +742,7 @@ fn check_warns_about_exposure_beyond_loopback() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn overrides_are_capped_and_lists_are_paged_and_anonymous_plans_bounded() {
     let rig = Rig::start_capped(ApiLimits::default(), true, 5);
     for i in 0..5 {
@@ -962,6 +966,7 @@ fn closed(s: &socket2::Socket) -> bool {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn anonymous_connection_floods_never_lock_an_operator_out() {
     // The shipped limits: 256 connections, a 10 s header timeout.
     let rig = Rig::start(ApiLimits::default(), false);
@@ -1073,6 +1078,7 @@ fn skips_agree(rig: &Rig, night: chrono::NaiveDate, entries: &[(u64, String)]) -
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn extends_skips_and_undos_whose_client_resets_are_applied_exactly_as_persisted() {
     let rig = Rig::start(ApiLimits::default(), false);
     let (night, entries) = tonight_entries(&rig);
@@ -1375,6 +1381,7 @@ fn answers_from_the_http_layer_carry_the_security_headers_too() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn heavy_reads_are_bounded_and_cached_while_the_frame_loop_runs() {
     let rig = Rig::start(ApiLimits::default(), false);
     let addr = rig.addr;
@@ -1475,6 +1482,7 @@ fn heavy_reads_are_bounded_and_cached_while_the_frame_loop_runs() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn a_cached_heavy_read_is_never_given_to_a_caller_the_handler_would_refuse() {
     let rig = Rig::start(ApiLimits::default(), true);
     let url = "/api/schedule?days=366";

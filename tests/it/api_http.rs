@@ -1094,6 +1094,7 @@ fn bad_requests_get_json_errors_naming_the_field() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn ttl_expires_on_the_sites_clock() {
     // 60 simulated seconds per real second: a 90 s TTL is 1.5 s of waiting.
     let api = Api::start(Opts {

@@ -52,6 +52,7 @@ fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> 
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn artpoll_is_answered_and_a_silent_node_goes_down_and_comes_back() {
     let tmp = tempfile::tempdir().unwrap();
     let site = common::demo_site_in(tmp.path());
@@ -314,6 +315,7 @@ fn start_daemon_on(site: &std::path::Path, state: &std::path::Path) -> common::D
 /// hands unicast on a shared port to the last socket bound, so a service
 /// on 0.0.0.0 took them all).
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn a_local_receiver_started_before_the_daemon_gets_its_artdmx() {
     let tmp = tempfile::tempdir().unwrap();
     let port = free_udp_port();
@@ -332,6 +334,7 @@ fn a_local_receiver_started_before_the_daemon_gets_its_artdmx() {
 
 /// …and one started after it, too.
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn a_local_receiver_started_after_the_daemon_gets_its_artdmx() {
     let tmp = tempfile::tempdir().unwrap();
     let port = free_udp_port();

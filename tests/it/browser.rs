@@ -1,9 +1,10 @@
 //! The operator console in a real browser: headless Chromium driven over
 //! WebDriver (chromedriver on a port the test owns) against `nightscape
 //! run` with its API on 127.0.0.1:0 with the demo site on a simulated clock and Art-Net
-//! to a test socket. Runs when `NIGHTSCAPE_BROWSER_TESTS=1` (CI sets it and
-//! installs `chromium` and `chromium-driver`); otherwise each test says it
-//! was skipped and why. `cargo test browser` selects them all.
+//! to a test socket. The slow tier (`cargo test --features slow-tests
+//! browser` selects them all; `.ci/run` runs them and installs `chromium`
+//! and `chromium-driver`): a missing tool fails under `CI=true` and is
+//! skipped loudly elsewhere.
 //!
 //! Screenshots land in `target/screenshots/`. Every wait is bounded; the
 //! browser tests take turns (one Chromium at a time on a shared machine).
@@ -26,13 +27,6 @@ const ADMIN: &str = "admin-secret-for-browser-tests";
 static TURN: Mutex<()> = Mutex::new(());
 
 fn enabled(name: &str) -> bool {
-    if std::env::var("NIGHTSCAPE_BROWSER_TESTS").as_deref() != Ok("1") {
-        crate::common::skip_unless_ci(
-            name,
-            "set NIGHTSCAPE_BROWSER_TESTS=1 to run the browser tests (needs chromium and chromium-driver)",
-        );
-        return false;
-    }
     for tool in ["chromium", "chromedriver"] {
         if which(tool).is_none() {
             crate::common::skip_unless_ci(
@@ -353,6 +347,7 @@ fn is_reddish(hex: &str) -> bool {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn browser_map_draws_every_fixture_colours_change_and_screenshots() {
     if !enabled("browser_map_draws_every_fixture_colours_change_and_screenshots") {
         return;
@@ -408,6 +403,7 @@ fn browser_map_draws_every_fixture_colours_change_and_screenshots() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn browser_operator_scene_blackout_confirmation_and_emergency_banner() {
     if !enabled("browser_operator_scene_blackout_confirmation_and_emergency_banner") {
         return;
@@ -574,6 +570,7 @@ fn browser_operator_scene_blackout_confirmation_and_emergency_banner() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn browser_viewer_sees_no_controls() {
     if !enabled("browser_viewer_sees_no_controls") {
         return;
@@ -604,6 +601,7 @@ const LIVE: &str =
     "['clock', 'fps-chip', 'nownext', 'outputs', 'power-text', 'map-wrap', 'status-strip']";
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn browser_daemon_gone_says_so_greys_live_values_disables_controls_and_recovers() {
     if !enabled("browser_daemon_gone_says_so_greys_live_values_disables_controls_and_recovers") {
         return;
@@ -690,6 +688,7 @@ async fn views(c: &Client) -> Value {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn browser_one_view_at_a_time() {
     if !enabled("browser_one_view_at_a_time") {
         return;
@@ -755,6 +754,7 @@ async fn strip(c: &Client) -> Value {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn browser_status_strip_shows_a_master_at_half_on_every_view_to_every_role() {
     if !enabled("browser_status_strip_shows_a_master_at_half_on_every_view_to_every_role") {
         return;
@@ -863,6 +863,7 @@ fn browser_status_strip_shows_a_master_at_half_on_every_view_to_every_role() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn browser_release_all_does_what_its_dialog_says() {
     if !enabled("browser_release_all_does_what_its_dialog_says") {
         return;
@@ -989,6 +990,7 @@ fn browser_release_all_does_what_its_dialog_says() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn browser_now_says_which_show_is_on_top_where() {
     if !enabled("browser_now_says_which_show_is_on_top_where") {
         return;
@@ -1036,6 +1038,7 @@ async fn text_collisions(c: &Client, svg: &str) -> Value {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn browser_timeline_and_energy_labels_never_collide_or_get_cut() {
     if !enabled("browser_timeline_and_energy_labels_never_collide_or_get_cut") {
         return;
@@ -1093,6 +1096,7 @@ fn browser_timeline_and_energy_labels_never_collide_or_get_cut() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn browser_without_a_token_the_page_says_how_to_get_one() {
     if !enabled("browser_without_a_token_the_page_says_how_to_get_one") {
         return;
@@ -1141,6 +1145,7 @@ fn browser_without_a_token_the_page_says_how_to_get_one() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn browser_preview_scrubber_changes_the_map_not_the_artnet_output() {
     if !enabled("browser_preview_scrubber_changes_the_map_not_the_artnet_output") {
         return;
@@ -1214,6 +1219,7 @@ async fn confirm_text(c: &Client) -> String {
 /// whom, and Undo (which confirms too) puts the rules' mode back. Skipping
 /// an entry confirms, naming it and the night.
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn browser_force_tonights_mode_confirms_shows_who_and_undoes() {
     if !enabled("browser_force_tonights_mode_confirms_shows_who_and_undoes") {
         return;

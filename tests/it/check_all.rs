@@ -195,6 +195,7 @@ const SEARCHLIGHT: &str = "fixtures/searchlight-moving-1200w.toml";
 /// fails at the layer, with the level and why it counts as too fast; with
 /// a stated `strobe_hz`, the rate decides (check(input, expect)).
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn check_counts_strobe_channels_in_the_safety_check() {
     let layer = |strobe: &str| {
         format!("[[layers]]\ntarget = \"avenue\"\neffect = \"solid\"\ncolor = \"3000K\"\n\n[[layers]]\ntarget = \"searchlights\"\neffect = \"solid\"\ncolor = \"white\"\nstrobe = {strobe}\n")

@@ -55,6 +55,7 @@ fn restart_lands_on_the_same_phase() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn hot_reload_keeps_the_last_good_configuration() {
     let tmp = tempfile::tempdir().unwrap();
     let site = common::demo_site_in(tmp.path());
@@ -176,6 +177,7 @@ fn systemd_hears_ready_and_watchdog() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn stop_sends_the_configured_blackout() {
     let tmp = tempfile::tempdir().unwrap();
     let site = common::demo_site_in(tmp.path());

@@ -207,6 +207,7 @@ fn render_frame(
 /// `preview --at` draws every cell where the site plan puts it, in the
 /// display colour of the DMX `render` prints for that instant.
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn preview_png_shows_every_cell_in_the_colour_render_sends() {
     let tmp = tempfile::tempdir().unwrap();
     let site = common::demo_site_in(tmp.path());
@@ -296,6 +297,7 @@ fn preview_refuses_what_it_cannot_draw() {
 
 /// A night as a PNG (rows × minutes) and as a self-contained HTML player.
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn preview_night_png_and_html() {
     let tmp = tempfile::tempdir().unwrap();
     let site = common::demo_site_in(tmp.path());
@@ -365,6 +367,7 @@ fn preview_night_png_and_html() {
 /// its first frame shows the bridge in the colour `render` gives it (up to
 /// the GIF's 256-colour palette).
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn preview_gif_decodes_with_the_right_frames() {
     let tmp = tempfile::tempdir().unwrap();
     let site = common::demo_site_in(tmp.path());
@@ -438,6 +441,7 @@ const STROBE: &str = "# Strobes the avenue at 5 Hz: a seizure risk in a public s
 /// fails, located at its layer with the measured rate; a slow pulse passes;
 /// `[safety] allow` with a reason turns the failure into a warning.
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn safety_check_flags_a_5_hz_avenue_strobe() {
     let tmp = tempfile::tempdir().unwrap();
     let site = common::demo_site_in(tmp.path());

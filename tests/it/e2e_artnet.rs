@@ -171,6 +171,7 @@ fn a_host_name_target_is_resolved_when_the_output_opens() {
 /// every frame one sends, the other sends with identical bytes; on grids
 /// started at each process's start they never do.
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn two_daemons_send_identical_frames_for_identical_instants() {
     use std::collections::HashSet;
     let show = "name = \"fast\"\nfade_in = \"0s\"\nfade_out = \"0s\"\n\n[[layers]]\ntarget = \"avenue\"\neffect = \"rainbow\"\nperiod = \"737ms\"\n";

@@ -180,6 +180,7 @@ fn bad_ranges_and_groups_name_their_flag() {
 /// The forecast table an energy officer reads: nights with their weekday,
 /// the baseline defined under the totals, show runs in site time.
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn the_forecast_table_states_its_baseline_and_site_times() {
     let tmp = tempfile::tempdir().unwrap();
     let site = common::demo_site_in(tmp.path());

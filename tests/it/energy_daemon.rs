@@ -91,6 +91,7 @@ fn instant(s: &str) -> DateTime<Utc> {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn a_whole_night_on_a_fast_clock_records_what_the_forecast_says() {
     let tmp = tempfile::tempdir().unwrap();
     let site = common::demo_site_in(tmp.path());
@@ -181,6 +182,7 @@ fn a_whole_night_on_a_fast_clock_records_what_the_forecast_says() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn kill_9_loses_at_most_a_simulated_minute_and_a_restart_continues() {
     let tmp = tempfile::tempdir().unwrap();
     let site = common::demo_site_in(tmp.path());
@@ -262,6 +264,7 @@ fn kill_9_loses_at_most_a_simulated_minute_and_a_restart_continues() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn a_short_run_killed_hard_is_recorded_within_seconds() {
     let tmp = tempfile::tempdir().unwrap();
     let site = common::demo_site_in(tmp.path());
@@ -317,6 +320,7 @@ fn journal_seconds(state: &Path) -> Option<f64> {
 /// is folded into the record by the next start. The run time is measured
 /// on the wire, from the first Art-Net frame received to the last.
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn a_kill_9_loses_about_a_second_of_energy_and_the_next_start_folds_the_journal() {
     let tmp = tempfile::tempdir().unwrap();
     let site = common::demo_site_in(tmp.path());
@@ -406,6 +410,7 @@ fn a_kill_9_loses_about_a_second_of_energy_and_the_next_start_folds_the_journal(
 /// record: `nightscape energy` there has no such night (no record at all),
 /// while `--simulated` reports the run.
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn a_simulated_run_stays_out_of_the_real_record() {
     let tmp = tempfile::tempdir().unwrap();
     let site = common::demo_site_in(tmp.path());

@@ -322,6 +322,7 @@ fn import_library(dir: &Path, format: Format) -> (usize, Vec<String>, usize) {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn the_shared_corpus_imports() {
     // `../shared` sits beside the checkout in CI; a git worktree one level
     // deeper finds it at `../../shared`.

@@ -263,6 +263,7 @@ fn check_refuses_a_long_key_in_site_toml_once_and_briefly() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn a_good_edit_applies_within_seconds_while_a_hostile_one_is_judged() {
     // Issue 29, item 7: a show of unknown keys kept the old watcher busy
     // for minutes (a good edit saved 5 s later applied after 184 s). Now

@@ -119,6 +119,7 @@ fn have_proc_net_udp() -> bool {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn monitor_counts_every_datagram_of_gso_batches_exactly_with_and_without_gro() {
     if !have_proc_net_udp() {
         return;
@@ -218,6 +219,7 @@ fn send_gso(state: &quinn_udp::UdpSocketState, tx: &UdpSocket, to: SocketAddr, p
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn monitor_splits_a_short_last_datagram_and_takes_sacn_with_artnet_on_one_socket() {
     if !have_proc_net_udp() {
         return;

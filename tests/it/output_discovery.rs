@@ -92,6 +92,7 @@ impl Drop for FakeNode {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn replies_of_239_and_207_bytes_are_both_listed() {
     let full = FakeNode::start(
         info([10, 0, 0, 5], "Pier7", 1, 2, [3, 4, 0, 0]),

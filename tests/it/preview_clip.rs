@@ -22,6 +22,7 @@ fn gif_args(site: &std::path::Path, out: &std::path::Path) -> Vec<String> {
 /// most a sixth of the 4 MB a minute may take (each frame used to be stored
 /// whole with its own palette: ~3.3 MB for these ten seconds).
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn a_gif_of_the_demo_is_small() {
     let tmp = tempfile::tempdir().unwrap();
     let site = crate::common::demo_site_in(tmp.path());
@@ -58,6 +59,7 @@ fn a_gif_of_the_demo_is_small() {
 /// On a terminal (util-linux `script` gives one) the clip says how far it
 /// is: "gif: frame N of 101".
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn a_gif_shows_progress_on_a_terminal() {
     let tmp = tempfile::tempdir().unwrap();
     let site = crate::common::demo_site_in(tmp.path());

@@ -207,6 +207,7 @@ fn start_monitor(seconds: &str) -> (std::process::Child, std::net::SocketAddr) {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn monitor_reports_frames_gaps_and_changes_of_real_packets() {
     let (child, addr) = start_monitor("3");
     let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -244,6 +245,7 @@ fn monitor_reports_frames_gaps_and_changes_of_real_packets() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn monitor_measures_the_daemon_on_a_generated_site() {
     // A wide window: the daemon starts inside it, however slow the machine.
     let (child, addr) = start_monitor("8");

@@ -545,6 +545,7 @@ mod tests {
     /// show whose cells are listed backwards, and for a patch that cannot
     /// be tiled.
     #[test]
+    #[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
     fn a_frame_built_tile_by_tile_is_the_look_rendered_then_mapped() {
         let extra = "[[layers]]\ntarget = \"avenues\"\nblend = \"htp\"\neffect = \"chase\"\n\
             color = \"#ffffff\"\nspeed = \"4 m/s\"\nwidth = 3\n";

@@ -1410,6 +1410,7 @@ mod tests {
     /// The bound per fixture and window is sound: it is never below what
     /// rendering measures, for every layer it follows in time.
     #[test]
+    #[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
     fn the_fixture_bound_holds_in_every_window() {
         let safety = SafetyConfig {
             seconds: 6.0,
@@ -1449,6 +1450,7 @@ mod tests {
     /// group or the site, shows that pass, and shows where only part is
     /// rendered.
     #[test]
+    #[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
     fn rendering_only_what_can_matter_gives_the_same_findings() {
         let safety = SafetyConfig {
             seconds: 6.0,
@@ -1799,6 +1801,7 @@ mod tests {
     /// at least what rendering measures; and it lets slow shows through
     /// unrendered while fast ones are rendered (check(input, expect)).
     #[test]
+    #[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
     fn the_variation_bound_holds_for_every_effect() {
         let cases: &[(&str, bool)] = &[
             ("effect = \"wave\"\ncolors = [\"#ff4000\", \"#0040ff\"]\nspeed = \"8 m/s\"\nwavelength = \"10 m\"", false),

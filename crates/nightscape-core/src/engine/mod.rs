@@ -1031,6 +1031,7 @@ pub(crate) mod tests {
     /// black HTP twinkle's `max(below, +0)` changes: the sparse path must
     /// leave those runs to the full blend).
     #[test]
+    #[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
     fn sparse_twinkle_is_the_full_blend_to_the_bit() {
         let mut shows = Vec::new();
         let mut names = Vec::new();

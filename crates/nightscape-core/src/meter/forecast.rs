@@ -452,6 +452,7 @@ mod tests {
     /// Reusing samples gives what rendering every sample gives: per night,
     /// scope and show run.
     #[test]
+    #[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
     fn reusing_samples_changes_nothing() {
         let cfg = config();
         let from = NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();

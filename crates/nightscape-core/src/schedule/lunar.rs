@@ -822,6 +822,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
     fn round_trip_every_day_2024_to_2031() {
         let mut date = ymd(2024, 1, 1);
         let mut previous: Option<(i32, u8, u8, bool)> = None;

@@ -2157,6 +2157,7 @@ mod batch_edges {
     }
 
     #[test]
+    #[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
     fn kept_twinkle_slots_are_the_cell_arithmetic() {
         let n = 300;
         let mut phase: Vec<f32> = (0..n).map(|k| (k as f32 * 0.618_034).fract()).collect();
@@ -2311,6 +2312,7 @@ mod batch_edges {
     }
 
     #[test]
+    #[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
     fn gradient_lanes_are_the_cell_arithmetic() {
         let u = positions();
         let n = u.len();
