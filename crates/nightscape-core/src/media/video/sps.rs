@@ -39,12 +39,11 @@ pub(crate) fn parse(nal: &[u8]) -> Result<SpsInfo, SpsError> {
     r.bits(8)?; // constraint flags
     r.bits(8)?; // level_idc
     r.ue()?; // seq_parameter_set_id
-    let mut chroma_format_idc = 1;
     if matches!(
         profile_idc,
         100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135
     ) {
-        chroma_format_idc = r.ue()?;
+        let chroma_format_idc = r.ue()?;
         if chroma_format_idc == 3 {
             r.bits(1)?; // separate_colour_plane_flag
         }
