@@ -321,7 +321,7 @@ fn read(folder: &Path) -> Result<Config, Diagnostics> {
     };
     let shows = listed.into_iter().filter(|p| *p != site_path).collect();
     let shows = read_all(shows, &mut diags);
-    compile(
+    nightscape_core::config::compile_with_media(
         Sources {
             folder: folder.to_path_buf(),
             site: site_file,
@@ -329,6 +329,22 @@ fn read(folder: &Path) -> Result<Config, Diagnostics> {
             profiles_unreadable,
             shows,
         },
+        &FolderMedia,
         diags,
     )
+}
+
+/// The largest media file read for a media layer (512 MiB: a minute of
+/// 1080p H.264 is about 100 MB); larger is a mistake or an attack.
+pub const MAX_MEDIA_BYTES: u64 = 512 * 1024 * 1024;
+
+/// Media layers' files (`source = "…"`), read from the site folder when
+/// the core compiles a show, as hostile as configuration files: regular
+/// files only, never a FIFO or device, at most [`MAX_MEDIA_BYTES`].
+struct FolderMedia;
+
+impl nightscape_core::show::media::MediaFiles for FolderMedia {
+    fn read(&self, path: &Path) -> Result<std::sync::Arc<Vec<u8>>, String> {
+        read_regular(path, MAX_MEDIA_BYTES).map(std::sync::Arc::new)
+    }
 }

@@ -96,8 +96,8 @@ fn every_problem_of_each_kind_of_file() {
         &[
             "shows/mid-autumn.toml:1:11: invalid type: integer `8`, expected a string",
             "shows/mid-autumn.toml:3:10: target `avenu` matches no fixture, group or glob in the site; did you mean `avenue`?",
-            "shows/mid-autumn.toml:4:10: unknown effect `wav`: use solid, fade, chase, wave, gradient, rainbow, twinkle, pulse, sequence; did you mean `wave`? (`nightscape effects` lists them)",
-            "shows/mid-autumn.toml:7:10: unknown effect `pluse`: use solid, fade, chase, wave, gradient, rainbow, twinkle, pulse, sequence; did you mean `pulse`? (`nightscape effects` lists them)",
+            "shows/mid-autumn.toml:4:10: unknown effect `wav`: use solid, fade, chase, wave, gradient, rainbow, twinkle, pulse, sequence, media; did you mean `wave`? (`nightscape effects` lists them)",
+            "shows/mid-autumn.toml:7:10: unknown effect `pluse`: use solid, fade, chase, wave, gradient, rainbow, twinkle, pulse, sequence, media; did you mean `pulse`? (`nightscape effects` lists them)",
             "shows/mid-autumn.toml:8:9: invalid type: string \"2\", expected i64",
         ],
     );

@@ -65,7 +65,18 @@ pub struct Sources {
 /// Compile a site folder's text. `Err` carries every problem found, each
 /// once: what only follows from another problem is left out.
 pub fn compile(sources: Sources, diags: Diagnostics) -> Result<Config, Diagnostics> {
-    compile_all(sources, diags).map_err(|mut d| {
+    compile_with_media(sources, &show::media::NoMedia, diags)
+}
+
+/// [`compile`], with the files media layers name (`source = "…"`, relative
+/// to the show's folder) read through `media`: the daemon reads them from
+/// the site folder; without it only `builtin:` sources play.
+pub fn compile_with_media(
+    sources: Sources,
+    media: &dyn show::media::MediaFiles,
+    diags: Diagnostics,
+) -> Result<Config, Diagnostics> {
+    compile_all(sources, media, diags).map_err(|mut d| {
         drop_missing_named_by_a_typo(&mut d);
         d
     })
@@ -180,7 +191,11 @@ fn one_misspelled_group(site: &Site, diags: &mut Diagnostics) {
     }
 }
 
-fn compile_all(sources: Sources, mut diags: Diagnostics) -> Result<Config, Diagnostics> {
+fn compile_all(
+    sources: Sources,
+    media: &dyn show::media::MediaFiles,
+    mut diags: Diagnostics,
+) -> Result<Config, Diagnostics> {
     let Sources {
         folder,
         site: site_file,
@@ -202,7 +217,7 @@ fn compile_all(sources: Sources, mut diags: Diagnostics) -> Result<Config, Diagn
     for file in show_sources {
         match &site {
             Some(site) => {
-                let compiled = show::compile(&file, site, &mut diags);
+                let compiled = show::compile_with(&file, site, media, &mut diags);
                 if compiled.is_none() {
                     failed_shows.push(show::declared_name(&file));
                 }
@@ -367,7 +382,7 @@ mod tests {
                 &[("[[outputs]]", "shutdown = { show = \"evening\" }\n[[outputs]]")],
                 RGB,
                 "[[layers]]\ntarget = \"lit\"\neffect = \"wav\"\n",
-                &["t/evening.toml:3:10: unknown effect `wav`: use solid, fade, chase, wave, gradient, rainbow, twinkle, pulse, sequence; did you mean `wave`? (`nightscape effects` lists them)"],
+                &["t/evening.toml:3:10: unknown effect `wav`: use solid, fade, chase, wave, gradient, rainbow, twinkle, pulse, sequence, media; did you mean `wave`? (`nightscape effects` lists them)"],
             ),
             // Named by `name =`, not by its file name.
             (

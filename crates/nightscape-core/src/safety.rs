@@ -592,6 +592,8 @@ fn variation_bound(layer: &crate::show::Layer, window_s: f64) -> Option<f64> {
             finite(luma_diff(*on, *off) * m * ((window_s / step).floor() + 1.0))?
         }
         Effect::Sequence { .. } => return None,
+        // A clip's frames are rendered, not bounded.
+        Effect::Media(_) => return None,
     })
 }
 
@@ -708,6 +710,7 @@ fn sample_show(site: &Site, show: &Show, wanted: &[bool]) -> Show {
         scene: show.scene,
         path: show.path.clone(),
         name_span: show.name_span.clone(),
+        timecode: show.timecode,
     }
 }
 

@@ -69,3 +69,37 @@ pub enum MediaError {
     #[error("{0}")]
     TooLarge(String),
 }
+
+/// Whether bytes look like an MP4 (ISO base media: `ftyp` box first).
+pub fn is_mp4(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && &bytes[4..8] == b"ftyp"
+}
+
+/// Decode any media nightscape reads — still and animated pictures
+/// ([`image`]) or MP4 video ([`video`]) — handing each frame and how long
+/// it shows (seconds) to `on_frame`. Video frames arrive already reduced
+/// to fit `video_max` pixels (what the cells they land on can show).
+pub fn decode(
+    bytes: &[u8],
+    limits: &Limits,
+    video_max: (u32, u32),
+    on_frame: &mut dyn FnMut(&Picture, f64) -> Result<(), MediaError>,
+) -> Result<(), MediaError> {
+    if !is_mp4(bytes) {
+        return image::decode(bytes, limits, on_frame);
+    }
+    // The video decoder says when each frame starts; a frame's duration
+    // is known when the next one arrives, so one small picture waits.
+    let mut held: Option<(Picture, f64)> = None;
+    let info = video::decode_mp4(bytes, limits, video_max, &mut |t, p| {
+        if let Some((prev, at)) = held.take() {
+            on_frame(&prev, t - at)?;
+        }
+        held = Some((p.clone(), t));
+        Ok(())
+    })?;
+    if let Some((last, at)) = held {
+        on_frame(&last, (info.duration - at).max(0.001))?;
+    }
+    Ok(())
+}

@@ -14,9 +14,9 @@
 //! linear light (sRGB decoded first) and with alpha as coverage — so a fine
 //! checkerboard under a coarse grid is an even grey, not an alias of
 //! whichever pixel sits under the cell centre. Outside the picture is dark.
-//! Each cell's average is kept sRGB-encoded in 8 bits (what a screen would
-//! hold for that light) and turned back into linear light by a table when
-//! the frame renders.
+//! Each cell's average is kept sRGB-encoded in 8 bits — the `#rrggbb` a
+//! screen would show for that light — and plays as that hex colour would
+//! written as `color`, so the picture's colours and the show's agree.
 
 use super::Picture;
 

@@ -161,6 +161,11 @@ impl Repeat {
                 Some(p) => every(*p),
                 None => Repeat::Never,
             },
+            Effect::Media(m) => match m.period() {
+                Some(p) => every(p),
+                None if m.clip().frames() <= 1 => Repeat::Const,
+                None => Repeat::Never,
+            },
         };
         let motion = match &layer.motion {
             Some(m) if m.period > 0.0 && (m.pan_sweep != 0.0 || m.tilt_sweep != 0.0) => {

@@ -87,6 +87,9 @@ pub enum Effect {
     },
     /// A timeline of cues with fades, looping every `period` if set.
     Sequence { cues: Vec<Cue>, period: Option<f64> },
+    /// A picture, animation or video sampled onto the layer's cells
+    /// ([`super::media`]): a frame per instant, a colour per cell.
+    Media(super::media::MediaLayer),
 }
 
 impl Effect {
@@ -103,6 +106,7 @@ impl Effect {
             Effect::Twinkle { .. } => "twinkle",
             Effect::Pulse { .. } => "pulse",
             Effect::Sequence { .. } => "sequence",
+            Effect::Media(_) => "media",
         }
     }
 
@@ -234,6 +238,9 @@ impl Effect {
                 let (c, l) = sequence(cues, *period, t);
                 Shader::Steady(c, l)
             }
+            Effect::Media(m) => Shader::Media {
+                frame: m.frame_at(t),
+            },
         }
     }
 }
@@ -276,6 +283,9 @@ pub enum Shader<'a> {
         slots: f64,
         seed: u64,
     },
+    /// A media frame: each cell's colour, found by its rank (a media
+    /// layer's rank is its cell's place in the layer).
+    Media { frame: &'a [[u8; 3]] },
 }
 
 impl Shader<'_> {
@@ -313,6 +323,7 @@ impl Shader<'_> {
                 slots,
                 seed,
             } => twinkle_cell(base, sparkle, density, slots, seed, id),
+            Shader::Media { frame } => (media_cell(frame, index), 1.0),
         }
     }
 
@@ -327,6 +338,7 @@ impl Shader<'_> {
             Shader::Gradient { colors, .. } => colors.iter().all(|&c| plain(c)),
             Shader::Rainbow { .. } => true,
             Shader::Twinkle { base, sparkle, .. } => plain(base) && plain(sparkle),
+            Shader::Media { .. } => true,
         }
     }
 
@@ -478,6 +490,18 @@ impl Shader<'_> {
             } => {
                 for (o, &a) in out.iter_mut().zip(along) {
                     *o = light(rainbow_cell(per_metre, offset, saturation, a));
+                }
+            }
+            Shader::Media { frame } => {
+                let lv = level.clamp(0.0, 1.0);
+                for (o, &index) in out.iter_mut().zip(rank) {
+                    let c = media_cell(frame, index);
+                    *o = Light {
+                        r: c.r * lv,
+                        g: c.g * lv,
+                        b: c.b * lv,
+                        kelvin: 0.0,
+                    };
                 }
             }
             Shader::Twinkle {
@@ -984,6 +1008,18 @@ fn lit_below(density: f32) -> u64 {
     }
 }
 
+/// A media cell's colour: its sampled 8-bit value read as a colour
+/// written `#rrggbb` is (the same light `color` gives for that hex), dark
+/// for a cell the frame does not cover (a layer's own cells never are).
+#[inline(always)]
+fn media_cell(frame: &[[u8; 3]], index: u32) -> Color {
+    const K: f32 = 1.0 / 255.0;
+    match frame.get(index as usize) {
+        Some(&[r, g, b]) => Color::rgb(f32::from(r) * K, f32::from(g) * K, f32::from(b) * K),
+        None => Color::BLACK,
+    }
+}
+
 /// A run of a layer's per-cell data (see [`crate::show::Layer`]).
 #[derive(Debug, Clone, Copy)]
 pub struct CellSlices<'a> {
@@ -1435,6 +1471,7 @@ mod libm_reference {
                 (*color, 1.0 - depth + depth * w as f32)
             }
             Effect::Sequence { cues, period } => sequence(cues, *period, c.t),
+            Effect::Media(m) => (media_cell(m.frame_at(c.t), c.index), 1.0),
         }
     }
 

@@ -9,7 +9,9 @@
 //! together.
 
 pub mod effect;
+pub mod media;
 pub mod reference;
+pub mod text;
 
 use crate::color::Color;
 use crate::diag::Spanned;
@@ -139,6 +141,8 @@ pub struct Show {
     /// Where the name was written (for "used twice" errors); empty when the
     /// name comes from the file name.
     pub name_span: Range<usize>,
+    /// Positioned by received timecode instead of the clock (`timecode`).
+    pub timecode: Option<crate::timecode::ShowTimecode>,
 }
 
 /// A show file (`shows/<name>.toml`): layers of effects on targets, with
@@ -173,6 +177,20 @@ pub(crate) struct RawShow {
     #[serde(default)]
     #[schemars(example = layer_example())]
     layers: Vec<Spanned<RawLayer>>,
+    /// Follow timecode instead of the clock: "artnet", "ltc", "osc" or
+    /// "mtc" (the site needs that input); 00:00:00:00 is the show's start.
+    #[serde(default)]
+    #[schemars(example = &"artnet")]
+    timecode: Option<Spanned<crate::timecode::TimecodeSource>>,
+    /// How long the show runs on after the code stops (default "2s").
+    #[serde(default)]
+    #[schemars(example = &"2s", regex(pattern = crate::units::DURATION_PATTERN))]
+    freewheel: Option<Spanned<String>>,
+    /// After the freewheel: "hold" the last look (default), "stop" the
+    /// show, or "continue" on the clock.
+    #[serde(default)]
+    #[schemars(example = &"hold")]
+    on_timecode_loss: Option<Spanned<crate::timecode::OnLoss>>,
 }
 
 fn layer_example() -> serde_json::Value {
@@ -236,6 +254,25 @@ pub(crate) struct RawLayer {
     zoom: Option<Spanned<LevelValue>>,
     #[serde(default)]
     strobe: Option<Spanned<LevelValue>>,
+    // Media layers (`media.rs`).
+    #[serde(default)]
+    source: Option<Spanned<String>>,
+    #[serde(default)]
+    fit: Option<Spanned<String>>,
+    #[serde(default)]
+    x: Option<Spanned<f64>>,
+    #[serde(default)]
+    y: Option<Spanned<f64>>,
+    #[serde(default)]
+    scale: Option<Spanned<f64>>,
+    #[serde(default)]
+    rotate: Option<Spanned<f64>>,
+    #[serde(default)]
+    rate: Option<Spanned<f64>>,
+    #[serde(default)]
+    start: Option<Spanned<String>>,
+    #[serde(default)]
+    repeat: Option<Spanned<i64>>,
 }
 
 /// One cue of a sequence: at `at` after the show starts, fade over `fade`
@@ -266,6 +303,8 @@ struct Ctx<'a> {
     /// Spans already reported: a value is validated up front and parsed
     /// again by its effect, and must be reported once.
     reported: Vec<usize>,
+    /// Where media layers' files come from ([`media::MediaFiles`]).
+    media: &'a dyn media::MediaFiles,
 }
 
 impl Ctx<'_> {
@@ -274,6 +313,7 @@ impl Ctx<'_> {
             file,
             diags,
             reported: Vec::new(),
+            media: &media::NoMedia,
         }
     }
     fn err(&mut self, span: Range<usize>, msg: impl Into<String>) {
@@ -389,6 +429,16 @@ pub fn declared_name(file: &SourceFile) -> String {
 
 /// Parse and compile a show file against a site.
 pub fn compile(file: &SourceFile, site: &Site, diags: &mut Diagnostics) -> Option<Show> {
+    compile_with(file, site, &media::NoMedia, diags)
+}
+
+/// [`compile`], with the files media layers name read through `media`.
+pub fn compile_with(
+    file: &SourceFile,
+    site: &Site,
+    media: &dyn media::MediaFiles,
+    diags: &mut Diagnostics,
+) -> Option<Show> {
     // Every problem of the file: the keys serde refuses, then the rest
     // checked here; a show with any of them is not compiled.
     let before = diags.items.len();
@@ -400,6 +450,7 @@ pub fn compile(file: &SourceFile, site: &Site, diags: &mut Diagnostics) -> Optio
         .map(|s| s.to_string_lossy().to_string())
         .unwrap_or_default();
     let mut cx = Ctx::new(file, diags);
+    cx.media = media;
     let name = raw
         .name
         .as_ref()
@@ -407,6 +458,14 @@ pub fn compile(file: &SourceFile, site: &Site, diags: &mut Diagnostics) -> Optio
         .unwrap_or(stem);
     let fade_in = cx.duration(&raw.fade_in, 2.0);
     let fade_out = cx.duration(&raw.fade_out, 2.0);
+    let timecode = crate::timecode::compile_show_timecode(
+        file,
+        site,
+        raw.timecode.as_ref(),
+        raw.freewheel.as_ref(),
+        raw.on_timecode_loss.as_ref(),
+        cx.diags,
+    );
     if raw.layers.is_empty() {
         cx.err(0..0, format!("show `{name}` has no [[layers]]"));
     }
@@ -433,6 +492,7 @@ pub fn compile(file: &SourceFile, site: &Site, diags: &mut Diagnostics) -> Optio
         scene: raw.scene,
         path: file.path.clone(),
         name_span: raw.name.as_ref().map(|n| n.span()).unwrap_or(0..0),
+        timecode,
     })
 }
 
@@ -519,6 +579,19 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
     };
     let d = |key: &str| spec.default(key);
     validate_all_values(cx, l, spec);
+    let media_keys = media::MediaKeys {
+        source: &l.source,
+        fit: &l.fit,
+        x: &l.x,
+        y: &l.y,
+        scale: &l.scale,
+        rotate: &l.rotate,
+        rate: &l.rate,
+        start: &l.start,
+        repeat: &l.repeat,
+        looping: l.looping,
+    };
+    media::warn_unread(cx, &media_keys, spec);
     let needs_cues = spec.reads("cues");
     if l.cues.is_some() && !needs_cues {
         cx.err(
@@ -636,6 +709,8 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
             }
             Effect::Sequence { cues, period }
         }
+        // Sampled once the cells are known (below).
+        "media" => Effect::Solid { color: first },
         // Every name in the table has an arm above (a test holds this).
         other => {
             cx.err(
@@ -719,6 +794,14 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
             extent: extent as f64,
         },
         e => e,
+    };
+    // A media layer's clip holds one colour per cell in `cells` order; the
+    // renderer finds a cell's by its rank, so rank is that order.
+    let (effect, rank) = if kind == "media" {
+        let m = media::compile(cx, &media_keys, l.effect.span(), site, &cells)?;
+        (Effect::Media(m), (0..cells.len() as u32).collect())
+    } else {
+        (effect, rank)
     };
     let sets_motion = l.pan.is_some()
         || l.tilt.is_some()

@@ -35,6 +35,8 @@ pub enum Unit {
     Degrees,
     /// A word or name (a target, an effect, a blend mode).
     Text,
+    /// A plain number (a share, a factor).
+    Number,
 }
 
 impl Unit {
@@ -52,6 +54,7 @@ impl Unit {
             Unit::Cues => "list of { at, color, level, fade }",
             Unit::Degrees => "degrees (a number)",
             Unit::Text => "text",
+            Unit::Number => "number",
         }
     }
 }
@@ -205,6 +208,23 @@ pub const EFFECTS: &[EffectSpec] = &[
             p("period", Unit::Duration, "> 0, after the last cue", N, "evenly spaced", "Loop length (with `loop = true`); by default the last cue lasts as long as the gap before it."),
         ],
         example: "target = \"square\"\neffect = \"sequence\"\nloop = true\ncues = [\n  { at = \"0s\",  color = \"#0050ff\", fade = \"3s\" },\n  { at = \"20s\", color = \"#ff2080\", fade = \"3s\" },\n]",
+    },
+    EffectSpec {
+        name: "media",
+        summary: "A picture, animation or video mapped onto the target's cells by where they are: on the surface they stand on (top = up), else in plan (top = north). Each cell shows the picture's average over its footprint; the frame is chosen by the time since the show started (docs/media.md).",
+        params: &[
+            p("source", Unit::Text, "a file in the show's folder, builtin:test-card, builtin:sweep", N, "(required)", "PNG, JPEG, WebP, GIF, APNG, animated WebP or MP4 (H.264), relative to the show's folder; decoded once when the site loads."),
+            p("fit", Unit::Text, "stretch / contain / cover", N, "stretch", "stretch: the picture's corners on the corners of the cells' box; contain: all of it, aspect kept (dark bars); cover: the box filled, aspect kept (overflow cut)."),
+            p("x", Unit::Number, "any", 0.0, "0", "Moves the picture right by this share of the box's width."),
+            p("y", Unit::Number, "any", 0.0, "0", "Moves the picture up by this share of the box's height."),
+            p("scale", Unit::Number, "> 0, up to 1000", 1.0, "1", "Size after fitting (2 = twice as large)."),
+            p("rotate", Unit::Degrees, "any", 0.0, "0", "Turns the picture clockwise about its centre."),
+            p("rate", Unit::Number, "-100..=100", 1.0, "1", "Playback speed (0.5 = half speed, 0 = hold the `start` frame)."),
+            p("start", Unit::Duration, ">= 0", 0.0, "0s", "Where in the clip the show's start falls."),
+            p("loop", Unit::Bool, "true / false", N, "true", "Play again from the start after the end (false: play once, hold the last frame)."),
+            p("repeat", Unit::Integer, "1 or more", N, "for ever", "With `loop`: plays before holding the last frame."),
+        ],
+        example: "target = \"facade\"\neffect = \"media\"\nsource = \"builtin:test-card\"\nfit = \"contain\"\nrate = 1\nstart = \"2s\"\nx = 0\ny = 0\nscale = 1\nrotate = 0\nrepeat = 3",
     },
 ];
 
