@@ -496,3 +496,148 @@ fn device_care_finds_faults_raises_them_once_and_clears_them_on_recovery() {
     stop.store(true, Ordering::Relaxed);
     t.join().unwrap();
 }
+
+/// Per-frame timing of the ArtDmx a node received: frames a second and the
+/// interval percentiles (ms).
+fn interval_stats(arrivals: &[Instant]) -> (f64, [f64; 4]) {
+    let mut iv: Vec<f64> = arrivals
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_secs_f64() * 1000.0)
+        .collect();
+    iv.sort_by(f64::total_cmp);
+    let pick = |q: f64| iv.get(((iv.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(f64::NAN);
+    let span = arrivals.last().unwrap().duration_since(arrivals[0]).as_secs_f64();
+    ((arrivals.len() - 1) as f64 / span, [pick(0.5), pick(0.95), pick(0.99), pick(1.0)])
+}
+
+/// Measurement, not a check (run it by name with `--ignored --nocapture`;
+/// `NIGHTSCAPE_BIN` may name a release build): a node with 48 RDM
+/// responders on the universe it receives, discovery every second (so it
+/// never stops), and the ArtDmx that node gets timed for 20 s — against
+/// the same daemon with `rdm = false`. Numbers go to docs/devices.md.
+#[test]
+#[ignore = "measurement: run by name"]
+fn measure_frame_rate_while_discovering() {
+    let bin = std::env::var("NIGHTSCAPE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_nightscape").into());
+    for rdm_on in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let node = sock.local_addr().unwrap();
+        let rx = sock.try_clone().unwrap();
+        let responders: Vec<Responder> = (0..48u16)
+            .map(|i| Responder {
+                uid: Uid::new(0x1234, u32::from(i) + 1),
+                address: 1 + i * 10,
+                footprint: 10,
+                label: format!("par-{}", i + 1),
+                present: true,
+                lamp: 1,
+                temperature: 40,
+            })
+            .collect();
+        let script: Script = Arc::new(Mutex::new(responders));
+        let stop = Arc::new(AtomicBool::new(false));
+        let requests = Arc::new(AtomicU64::new(0));
+        let arrivals = Arc::new(Mutex::new(Vec::<Instant>::with_capacity(4096)));
+        let site = rdm_site(dir.path(), node, "1s");
+        // 48 fixtures instead of three.
+        let p = site.join("site.toml");
+        let mut text = std::fs::read_to_string(&p).unwrap();
+        let cut = text.find("[[fixtures]]").unwrap();
+        text.truncate(cut);
+        for i in 0..48 {
+            text.push_str(&format!(
+                "[[fixtures]]\nname = \"par-{}\"\nprofile = \"searchlight-moving-1200w\"\nmode = \"10ch\"\nat = [{}, 100]\naddress = \"1.{}\"\n\n",
+                i + 1,
+                i * 10,
+                1 + i * 10
+            ));
+        }
+        text.push_str("[groups]\nbridge = [\"par-*\"]\n");
+        if !rdm_on {
+            text = text.replace("rdm = true", "rdm = false");
+        }
+        std::fs::write(&p, text).unwrap();
+        // The node: RDM answered by the scripted node on its own socket,
+        // ArtDmx arrivals taken from a clone (both see every packet the
+        // other does not: the scripted node ignores ArtDmx, so it is read
+        // here by peeking before it).
+        let t = {
+            let (script, stop, requests, arrivals) =
+                (script.clone(), stop.clone(), requests.clone(), arrivals.clone());
+            std::thread::spawn(move || {
+                timed_node(rx, 1, script, stop, requests, arrivals)
+            })
+        };
+        let state = dir.path().join("state");
+        let mut cmd = std::process::Command::new(&bin);
+        cmd.args(["run", "--site"]).arg(&site).args(["--show", "glow", "--state"]).arg(&state);
+        cmd.env("NIGHTSCAPE_ADMIN_TOKEN", ADMIN)
+            .env("NIGHTSCAPE_VIEWER_TOKEN", VIEWER)
+            .env("RUST_LOG", "warn");
+        cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+        let _d = common::Daemon(cmd.spawn().unwrap());
+        let base = common::api_base(&state);
+        std::thread::sleep(Duration::from_secs(3));
+        arrivals.lock().unwrap().clear();
+        let r0 = requests.load(Ordering::Relaxed);
+        std::thread::sleep(Duration::from_secs(20));
+        let got = arrivals.lock().unwrap().clone();
+        let r1 = requests.load(Ordering::Relaxed);
+        let v = get_json(&agent(), &base, "/api/devices");
+        stop.store(true, Ordering::Relaxed);
+        t.join().unwrap();
+        drop(sock);
+        let (fps, [p50, p95, p99, max]) = interval_stats(&got);
+        let late = got.windows(2).filter(|w| w[1] - w[0] > Duration::from_micros(37_500)).count();
+        println!(
+            "rdm {}: {} frames in 20 s = {fps:.2} fps; interval ms p50 {p50:.2} p95 {p95:.2} p99 {p99:.2} max {max:.2}; intervals > 1.5 periods: {late}; RDM requests {:.1}/s; passes {} devices {}",
+            if rdm_on { "on " } else { "off" },
+            got.len(),
+            (r1 - r0) as f64 / 20.0,
+            v["passes"],
+            v["devices"].as_array().map_or(0, Vec::len),
+        );
+    }
+}
+
+/// [`scripted_node`] that also notes when each ArtDmx for `universe` came.
+fn timed_node(
+    sock: UdpSocket,
+    universe: u16,
+    script: Script,
+    stop: Arc<AtomicBool>,
+    requests: Arc<AtomicU64>,
+    arrivals: Arc<Mutex<Vec<Instant>>>,
+) {
+    // One socket, two readers would race: instead a relay socket pair —
+    // this thread reads everything, notes ArtDmx, and passes RDM on to a
+    // scripted node behind a second socket, answering with its replies.
+    let inner = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let inner_addr = inner.local_addr().unwrap();
+    let relay = UdpSocket::bind("127.0.0.1:0").unwrap();
+    relay.connect(inner_addr).unwrap();
+    relay.set_read_timeout(Some(Duration::from_millis(1))).unwrap();
+    let s2 = stop.clone();
+    let node = std::thread::spawn(move || scripted_node(inner, universe, script, s2, requests));
+    sock.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
+    let mut buf = [0u8; 1500];
+    let mut from_daemon: Option<std::net::SocketAddr> = None;
+    while !stop.load(Ordering::Relaxed) {
+        if let Ok((n, from)) = sock.recv_from(&mut buf) {
+            let p = &buf[..n];
+            if p.len() > 18 && p.starts_with(b"Art-Net\0") && p[8] == 0x00 && p[9] == 0x50 {
+                arrivals.lock().unwrap().push(Instant::now());
+            } else {
+                from_daemon = Some(from);
+                let _ = relay.send(p);
+            }
+        }
+        while let Ok(n) = relay.recv(&mut buf) {
+            if let Some(to) = from_daemon {
+                let _ = sock.send_to(&buf[..n], to);
+            }
+        }
+    }
+    node.join().unwrap();
+}

@@ -20,6 +20,7 @@ mod daemon_failures;
 mod daemon_schedule;
 mod designer;
 mod devices_browser;
+mod devices_browser;
 mod devices_daemon;
 mod e2e_artnet;
 mod energy_cli;

@@ -44,10 +44,13 @@ const DEV_CSS = `
 table.devices { width: 100%; border-collapse: collapse; font-size: .85rem; }
 table.devices th { text-align: left; color: var(--dim); font-weight: 500; border-bottom: 1px solid var(--line); padding: .25rem .3rem; }
 table.devices td { border-bottom: 1px solid var(--line); padding: .3rem; vertical-align: top; }
-table.devices tr.bad td:first-child { border-left: 3px solid #ff453a; }
-table.devices tr.warn td:first-child { border-left: 3px solid #d9a400; }
-table.devices td.actions { white-space: normal; }
-table.devices td.actions button { margin: 0 .2rem .2rem 0; }
+table.devices tr.row-bad td:first-child { border-left: 3px solid #ff453a; }
+table.devices tr.row-warn td:first-child { border-left: 3px solid #d9a400; }
+table.devices tr:has(+ tr.actions-row) td { border-bottom: none; }
+table.devices td.lamp { white-space: nowrap; text-align: right; font-variant-numeric: tabular-nums; }
+table.devices td.state { min-width: 6em; }
+table.devices td.actions { padding-top: 0; }
+table.devices td.actions button { margin: 0 .3rem .2rem 0; }
 .bad-text { color: #ff6b61; }
 #maintenance li.fault .what { border-left: 3px solid #ff453a; padding-left: .4rem; }
 #tab-devices .filters { display: flex; gap: .4rem; flex-wrap: wrap; align-items: center; }
@@ -113,24 +116,27 @@ function renderDevices() {
   const table = el("table", { class: "devices" });
   const head = el("tr");
   for (const k of ["col_fixture", "col_address", "col_model", "col_lamp", "col_state"]) head.append(el("th", null, t(k)));
-  if (S.role === "admin") head.append(el("th"));
   table.append(el("thead")); table.firstChild.append(head);
   const body = el("tbody");
   let shown = 0;
   for (const r of rows) {
     if (!rowShown(r)) continue;
     shown++;
-    const tr = el("tr", { class: r.faults.length ? "bad" : r.patch === "matched" ? "" : "warn", "data-uid": r.uid, "data-fixture": r.fixture });
+    const cls = r.faults.length ? "row-bad" : r.patch === "matched" ? "" : "row-warn";
+    const tr = el("tr", { class: cls, "data-uid": r.uid, "data-fixture": r.fixture });
     const name = el("td", null, r.fixture || t("not_in_site"));
     if (r.uid) name.append(el("div", { class: "dim small mono" }, r.uid + (r.label && r.label !== r.fixture ? " · " + r.label : "")));
-    tr.append(name, el("td", { class: "mono" }, r.at), el("td", null, r.model || "–"), el("td", { class: "num" }, r.lamp == null ? "–" : r.lamp + " h"));
-    const st = el("td", null, patchName(r.patch));
+    tr.append(name, el("td", { class: "mono" }, r.at), el("td", null, r.model || "–"), el("td", { class: "lamp" }, r.lamp == null ? "–" : r.lamp + " h"));
+    const st = el("td", { class: "state" }, patchName(r.patch));
     for (const f of r.faults) st.append(el("div", { class: "small bad-text" }, faultName(f.kind)));
     if (r.fix && r.patch !== "matched") st.title = r.fix;
     tr.append(st);
-    if (S.role === "admin") {
-      const td = el("td", { class: "actions" });
-      if (r.device) {
+    body.append(tr);
+    // An admin's writes on a line of their own under the device, so the
+    // table keeps its width on a phone.
+    if (S.role === "admin" && r.device) {
+      const td = el("td", { class: "actions", colspan: "5" });
+      {
         const id = el("button", { type: "button", class: "small-btn" }, t("identify"));
         id.onclick = () => deviceWrite(r, { what: "identify", on: true }, t("confirm_identify", { who: r.fixture || r.uid }));
         const stop = el("button", { type: "button", class: "small-btn" }, t("identify_off"));
@@ -149,9 +155,10 @@ function renderDevices() {
         };
         td.append(id, stop, ad, lb);
       }
-      tr.append(td);
+      const act = el("tr", { class: "actions-row " + cls, "data-actions": r.uid, "data-fixture": r.fixture });
+      act.append(td);
+      body.append(act);
     }
-    body.append(tr);
   }
   table.append(body);
   const parts = [el("h3", null, t("maintenance")), list, el("h3", null, t("devices_table", { n: shown, bad }))];
@@ -182,6 +189,8 @@ async function downloadCsv(path, name) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  $("devices-filter").placeholder = t("devices_filter");
+  $("lang").addEventListener("click", () => { $("devices-filter").placeholder = t("devices_filter"); });
   $("devices-filter").addEventListener("input", () => { DEV.filter = $("devices-filter").value; renderDevices(); });
   $("devices-show").addEventListener("change", () => { DEV.show = $("devices-show").value; renderDevices(); });
   $("devices-csv").onclick = () => downloadCsv("/api/devices?format=csv", "devices.csv");
