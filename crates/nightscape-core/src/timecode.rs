@@ -12,7 +12,117 @@
 //! caller passes the time a code arrived and the time it asks about
 //! (seconds on any monotonic scale), and samples in.
 
+use crate::diag::{Diagnostics, SourceFile, Spanned};
+use crate::site::inputs::InputKindName;
+use crate::site::Site;
 use serde::{Deserialize, Serialize};
+
+/// The longest `freewheel`.
+pub const MAX_FREEWHEEL_S: f64 = 600.0;
+
+/// Where a show's timecode comes from (`timecode = "artnet"` in a show).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TimecodeSource {
+    /// ArtTimeCode on the site's Art-Net input.
+    Artnet,
+    /// Audio LTC on the site's `ltc` input.
+    Ltc,
+    /// `/nightscape/timecode` on the site's OSC input.
+    Osc,
+    /// MIDI timecode on the site's `mtc` input.
+    Mtc,
+}
+
+impl TimecodeSource {
+    pub const ALL: [TimecodeSource; 4] = [
+        TimecodeSource::Artnet,
+        TimecodeSource::Ltc,
+        TimecodeSource::Osc,
+        TimecodeSource::Mtc,
+    ];
+
+    /// The input kind that carries it.
+    pub fn input(self) -> InputKindName {
+        match self {
+            TimecodeSource::Artnet => InputKindName::Artnet,
+            TimecodeSource::Ltc => InputKindName::Ltc,
+            TimecodeSource::Osc => InputKindName::Osc,
+            TimecodeSource::Mtc => InputKindName::Mtc,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.input().as_str()
+    }
+}
+
+/// A show positioned by timecode instead of the clock.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ShowTimecode {
+    pub source: TimecodeSource,
+    /// Seconds the show runs on after the code stops (default 2).
+    pub freewheel: f64,
+    pub on_loss: OnLoss,
+}
+
+/// A show file's `timecode`, `freewheel` and `on_timecode_loss`, checked
+/// against the site's inputs (a show cannot follow a code nothing receives).
+pub(crate) fn compile_show_timecode(
+    file: &SourceFile,
+    site: &Site,
+    source: Option<&Spanned<TimecodeSource>>,
+    freewheel: Option<&Spanned<String>>,
+    on_loss: Option<&Spanned<OnLoss>>,
+    diags: &mut Diagnostics,
+) -> Option<ShowTimecode> {
+    let Some(source) = source else {
+        for (key, span) in [
+            ("freewheel", freewheel.map(|f| f.span())),
+            ("on_timecode_loss", on_loss.map(|f| f.span())),
+        ] {
+            if let Some(span) = span {
+                diags.warn(
+                    file,
+                    span,
+                    format!("`{key}` has no effect on a show without `timecode`"),
+                );
+            }
+        }
+        return None;
+    };
+    let src = *source.get_ref();
+    if !site.inputs.iter().any(|i| i.kind_name() == src.input()) {
+        diags.error(
+            file,
+            source.span(),
+            format!(
+                "timecode = \"{}\" needs an [[inputs]] table with kind = \"{}\" in the site file",
+                src.as_str(),
+                src.as_str()
+            ),
+        );
+    }
+    let freewheel = match freewheel {
+        None => 2.0,
+        Some(f) => match crate::units::parse_duration(f.get_ref()) {
+            Ok(d) if d <= MAX_FREEWHEEL_S => d,
+            Ok(_) => {
+                diags.error(file, f.span(), "freewheel is 0s..10m");
+                2.0
+            }
+            Err(m) => {
+                diags.error(file, f.span(), m);
+                2.0
+            }
+        },
+    };
+    Some(ShowTimecode {
+        source: src,
+        freewheel,
+        on_loss: on_loss.map_or(OnLoss::Hold, |o| *o.get_ref()),
+    })
+}
 
 /// A SMPTE frame rate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]

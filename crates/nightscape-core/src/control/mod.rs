@@ -217,6 +217,7 @@ fn solid_show(
         fade_in: fade,
         fade_out: fade,
         scene: false,
+        timecode: None,
         layers: vec![Layer {
             target: name.to_string(),
             effect: crate::show::effect::Effect::Solid { color },
