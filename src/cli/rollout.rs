@@ -101,8 +101,8 @@ pub fn rollout(site: &Path, cmd: &RolloutCommand) -> Result<i32> {
                         return Ok(1);
                     }
                 };
-                let reports = c.reports(&trust, wait, |_| false).await;
-                print_reports(&nodes, &reports, None);
+                let (reports, online) = c.reports(&trust, wait, |_, _| false).await;
+                print_reports(&nodes, &reports, &online, None);
                 Ok(0)
             })
         }
@@ -339,14 +339,17 @@ async fn finish(
                 .first()
                 .is_some_and(|f| f.version.as_ref() == Some(&to))
     };
-    let reports = c
-        .reports(trust, plan.wait, |all| {
+    // Every node online (by the fleet's status) answers; one offline
+    // answers when it is back (the broker keeps the switch).
+    let (reports, online) = c
+        .reports(trust, plan.wait, |all, online| {
             nodes
                 .iter()
+                .filter(|n| online.get(*n) == Some(&true))
                 .all(|n| all.get(n).is_some_and(|(r, _)| answered(r)))
         })
         .await;
-    print_reports(nodes, &reports, Some(&to));
+    print_reports(nodes, &reports, &online, Some(&to));
     let refused = nodes.iter().any(|n| {
         reports.get(n).is_some_and(|(r, _)| {
             r.refused
@@ -360,7 +363,8 @@ async fn finish(
 
 fn print_reports(
     nodes: &[String],
-    reports: &BTreeMap<String, (NodeReport, Option<bool>)>,
+    reports: &Reports,
+    online: &BTreeMap<String, bool>,
     about: Option<&VersionId>,
 ) {
     let names: Vec<&String> = nodes
@@ -369,7 +373,10 @@ fn print_reports(
         .collect();
     for n in names {
         let Some((r, verified)) = reports.get(n) else {
-            println!("{n:<14} no answer");
+            match online.get(n) {
+                Some(true) => println!("{n:<14} online, no answer"),
+                _ => println!("{n:<14} offline: gets the switch from the broker when it returns"),
+            }
             continue;
         };
         let running = r
@@ -392,6 +399,9 @@ fn print_reports(
                 line.push_str(&format!("; REFUSED: {}", f.reason));
             }
         }
+        if online.get(n) != Some(&true) {
+            line.push_str(" (offline)");
+        }
         if *verified == Some(false) {
             line.push_str(" (report not signed by its listed key)");
         }
@@ -404,7 +414,12 @@ struct Conn {
     client: AsyncClient,
     ev: EventLoop,
     topics: Topics,
+    /// The fleet's own topics (node status: who is online).
+    status_topics: crate::fleet::wire::Topics,
 }
+
+/// Each node's report and whether it verifies against its listed key.
+type Reports = BTreeMap<String, (NodeReport, Option<bool>)>;
 
 impl Conn {
     async fn connect(spec: &crate::site::fleet::FleetSpec) -> Result<Conn, String> {
@@ -423,6 +438,7 @@ impl Conn {
             client,
             ev,
             topics: Topics::new(spec),
+            status_topics: crate::fleet::wire::Topics::new(&spec.topic_root, &spec.topic_site),
         })
     }
 
@@ -479,43 +495,54 @@ impl Conn {
         }
     }
 
-    /// The nodes' reports (and whether each verifies), until `done` or `wait`.
+    /// The nodes' reports (and whether each verifies) and which nodes the
+    /// fleet's status messages say are online, until `done` or `wait`.
     async fn reports(
         &mut self,
         trust: &trust::Trust,
         wait: Duration,
-        done: impl Fn(&BTreeMap<String, (NodeReport, Option<bool>)>) -> bool,
-    ) -> BTreeMap<String, (NodeReport, Option<bool>)> {
+        done: impl Fn(&Reports, &BTreeMap<String, bool>) -> bool,
+    ) -> (Reports, BTreeMap<String, bool>) {
         let mut out = BTreeMap::new();
-        if self
-            .client
-            .subscribe(self.topics.node_all(), QoS::AtLeastOnce)
-            .await
-            .is_err()
-        {
-            return out;
+        let mut online = BTreeMap::new();
+        let status = self.status_topics.status_all();
+        for t in [status, self.topics.node_all()] {
+            if self.client.subscribe(t, QoS::AtLeastOnce).await.is_err() {
+                return (out, online);
+            }
         }
-        let deadline = tokio::time::Instant::now() + wait;
-        while let Ok(ev) = tokio::time::timeout_at(deadline, self.ev.poll()).await {
-            match ev {
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    let Some(node) = self.topics.node_of(&p.topic) else {
-                        continue;
-                    };
+        let start = tokio::time::Instant::now();
+        let deadline = start + wait;
+        loop {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                break;
+            }
+            let tick = deadline.min(now + Duration::from_millis(200));
+            match tokio::time::timeout_at(tick, self.ev.poll()).await {
+                Err(_) => {}
+                Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
                     let body = trust::body_of(&p.payload);
-                    if let Ok(r) = serde_json::from_slice::<NodeReport>(&body) {
-                        let verified = trust.verify_own(&p.topic, node, &p.payload);
-                        out.insert(node.to_string(), (r, verified));
-                    }
-                    if done(&out) {
-                        break;
+                    if let Some(node) = self.topics.node_of(&p.topic) {
+                        if let Ok(r) = serde_json::from_slice::<NodeReport>(&body) {
+                            let verified = trust.verify_own(&p.topic, node, &p.payload);
+                            out.insert(node.to_string(), (r, verified));
+                        }
+                    } else if let Some(("status", node)) = self.status_topics.split(&p.topic) {
+                        if let Ok(s) = serde_json::from_slice::<crate::fleet::wire::Status>(&body) {
+                            online.insert(node.to_string(), s.online);
+                        }
                     }
                 }
-                Ok(_) => {}
-                Err(_) => break,
+                Ok(Ok(_)) => {}
+                Ok(Err(_)) => break,
+            }
+            // Retained messages first: then judge.
+            if start.elapsed() >= Duration::from_millis(500) && done(&out, &online) {
+                break;
             }
         }
         let _ = self.client.disconnect().await;
-        out
+        (out, online)
     }
 }

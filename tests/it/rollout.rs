@@ -127,7 +127,10 @@ fn fleet_push_switches_both_nodes_at_the_instant_and_rollback_returns_them() {
     assert!(ok, "{out}");
     assert!(out.contains("pushing v1"), "{out}");
     assert!(
-        out.lines().filter(|l| l.contains("switches to v1")).count() == 2,
+        out.lines()
+            .filter(|l| l.contains(" runs ") && l.contains("switches to v1"))
+            .count()
+            == 2,
         "both nodes should answer that they switch at the instant: {out}"
     );
     // Not before the instant...
