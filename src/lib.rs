@@ -15,6 +15,7 @@ pub mod config;
 pub mod daemon;
 pub mod energy;
 pub mod fleet;
+pub mod inputs;
 pub mod output;
 pub mod preview;
 pub mod rdm;

@@ -16,6 +16,7 @@ mod devices;
 pub mod error;
 mod guard;
 mod handlers;
+mod inputs;
 pub mod listen;
 pub mod live;
 mod page;
@@ -349,6 +350,7 @@ fn api_routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(handlers::healthz))
         .routes(routes!(handlers::fleet))
         .routes(routes!(handlers::alarms))
+        .routes(routes!(inputs::inputs))
         .routes(routes!(devices::devices))
         .routes(routes!(devices::maintenance))
         .routes(routes!(devices::write_device))

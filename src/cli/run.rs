@@ -323,7 +323,11 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
             None => s,
         }
     });
-    let mut hooks: Vec<Box<dyn daemon::FrameHook>> = vec![Box::new(energy)];
+    // Consoles and timecode (issue 26): sockets on their own threads, the
+    // merge in the frame loop before the energy hook reviews the frame.
+    let inputs = crate::inputs::Inputs::start(&shared.config());
+    let mut hooks: Vec<Box<dyn daemon::FrameHook>> =
+        vec![Box::new(inputs.hook()), Box::new(energy)];
     if let Some(s) = &api_state {
         hooks.push(Box::new(s.frame_hook()));
     }

@@ -369,6 +369,12 @@ impl Chase {
 
     /// Where the show is at `now`.
     pub fn position(&self, now: f64) -> Position {
+        self.position_with(now, self.freewheel, self.on_loss)
+    }
+
+    /// Where a show with its own `freewheel` and `on_loss` is at `now`
+    /// (shows following one source may differ in both).
+    pub fn position_with(&self, now: f64, freewheel: f64, on_loss: OnLoss) -> Position {
         let Some((pos, at)) = self.last else {
             return Position::Waiting;
         };
@@ -379,15 +385,15 @@ impl Chase {
         if age <= locked_for {
             return Position::Locked(run);
         }
-        if age <= locked_for + self.freewheel {
+        if age <= locked_for + freewheel {
             return Position::Freewheel(run);
         }
         let lost_at = if self.paused {
             pos
         } else {
-            pos + locked_for + self.freewheel
+            pos + locked_for + freewheel
         };
-        match self.on_loss {
+        match on_loss {
             OnLoss::Hold => Position::Held(lost_at),
             OnLoss::Stop => Position::Stopped,
             OnLoss::Continue => Position::Continuing(run),

@@ -1,0 +1,630 @@
+//! The daemon's DMX and timecode inputs (`[[inputs]]` of kind `sacn`,
+//! `artnet`, `ltc`, `mtc`): the sockets and devices, and the frame hook
+//! that lets a console take universes over and timecode position shows.
+//!
+//! Each DMX input is one UDP socket on its own thread (blocking receive
+//! with a short timeout, so a flood costs that thread, never the frame
+//! loop): sACN joins the multicast group of every universe it receives on
+//! `interface` and takes unicast too; Art-Net takes ArtDmx, ArtTimeCode and
+//! ArtTrigger. A packet from an address the input does not `allow`, or one
+//! that does not decode, is dropped and counted. Accepted DMX goes into one
+//! [`Takeover`] (the pure merge rules, `nightscape_core::takeover`) behind
+//! a mutex the frame loop holds for a few microseconds per frame; its
+//! [`InputHook`] merges the consoles into each frame after the look was
+//! mapped (so curfew caps, masters and power budgets still apply, and an
+//! emergency suppresses the console) and repositions the shows that follow
+//! timecode ([`Chase`] per source).
+//!
+//! **Events for show control.** [`Inputs::events`] is a
+//! `tokio::sync::broadcast` of [`InputEvent`]: every ArtTrigger received
+//! and every timecode that arrived (with the previous code and whether it
+//! jumped), for the triggers to subscribe to (`subscribe()`; a slow
+//! subscriber lags and loses the oldest events, never blocks an input).
+//! [`Inputs::feed_timecode`] takes a code from elsewhere (OSC's
+//! `/nightscape/timecode`).
+//!
+//! **Art-Net's port.** The daemon's Art-Net service (`output/artpoll.rs`)
+//! binds this machine's address on each Art-Net output's network at 6454;
+//! the Art-Net input binds its `listen` (default `0.0.0.0:6454`), both with
+//! SO_REUSEADDR. Broadcast ArtDmx reaches both; unicast to an address the
+//! service holds goes to the service (Linux hands unicast to the most
+//! specific socket), so a console on the outputs' network must broadcast
+//! (Art-Net's default for ArtDmx from consoles) or the input must `listen`
+//! on another address (docs/show-control.md).
+//!
+//! **Reload.** Sockets open once, at start (as outputs do); the merge
+//! rules and the shows' timecode follow each reloaded configuration.
+
+mod ltc;
+
+use crate::daemon::FrameHook;
+use crate::engine::{ActiveShow, Frame, Limits};
+use chrono::{DateTime, Utc};
+use nightscape_core::config::Config;
+use nightscape_core::site::inputs::{DmxInput, Input, InputKind};
+use nightscape_core::takeover::{self, Packet, Receipt, SourceId, Takeover, UniverseStatus};
+use nightscape_core::timecode::{Chase, OnLoss, Position, Timecode, TimecodeSource};
+use nightscape_core::wire::{artcontrol, artnet as artnet_wire, sacn as sacn_wire};
+use serde::Serialize;
+use socket2::{Domain, Protocol, Socket, Type};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// What an input saw that others may act on.
+#[derive(Debug, Clone)]
+pub enum InputEvent {
+    /// An ArtTrigger on an Art-Net input.
+    ArtTrigger {
+        input: String,
+        from: SocketAddr,
+        oem: u16,
+        key: u8,
+        sub_key: u8,
+        /// Its payload (at most 512 bytes).
+        data: Vec<u8>,
+    },
+    /// A timecode arrived.
+    Timecode {
+        source: TimecodeSource,
+        timecode: Timecode,
+        /// The code before it (None: the code was not running).
+        previous: Option<Timecode>,
+        /// It was not where the running code would have been (a chase).
+        jumped: bool,
+    },
+}
+
+/// Counters of one input, for the console's Health tab.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct InputCounters {
+    pub packets: u64,
+    pub accepted: u64,
+    /// Dropped: not decodable (truncated, oversized, not the protocol).
+    pub malformed: u64,
+    /// Dropped: from an address `allow` does not list.
+    pub not_allowed: u64,
+    /// Dropped by the merge rules (min_priority, out of sequence, a
+    /// universe not received, too many sources).
+    pub refused: u64,
+    pub last_sender: Option<SocketAddr>,
+    /// Seconds since the service started when the last packet came.
+    #[serde(skip)]
+    pub last_at: Option<f64>,
+}
+
+/// One input as the console shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputView {
+    pub name: String,
+    pub kind: &'static str,
+    /// Where it listens, or the device it reads.
+    pub at: String,
+    /// "listening", "down" (with why) or "idle" (nothing received yet).
+    pub state: &'static str,
+    pub error: Option<String>,
+    #[serde(flatten)]
+    pub counters: InputCounters,
+    /// Seconds since its last packet.
+    pub last_seen_s: Option<f64>,
+}
+
+/// A timecode source as the console shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TimecodeView {
+    pub source: TimecodeSource,
+    pub last: Option<String>,
+    pub rate: Option<&'static str>,
+    /// Where a show following it (with a 2 s freewheel, holding) is.
+    pub position: Position,
+    pub codes: u64,
+    pub jumps: u64,
+}
+
+/// Everything `/api/inputs` shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputsView {
+    pub inputs: Vec<InputView>,
+    pub universes: Vec<UniverseStatus>,
+    pub timecode: Vec<TimecodeView>,
+}
+
+struct State {
+    takeover: Takeover,
+    /// The configuration generation `takeover` was built for.
+    generation: u64,
+    chases: HashMap<TimecodeSource, Chase>,
+    counters: Vec<InputCounters>,
+    errors: Vec<Option<String>>,
+}
+
+/// The running inputs.
+pub struct Inputs {
+    epoch: Instant,
+    state: Mutex<State>,
+    inputs: Vec<Input>,
+    events: tokio::sync::broadcast::Sender<InputEvent>,
+    stop: AtomicBool,
+}
+
+static RUNNING: OnceLock<Arc<Inputs>> = OnceLock::new();
+
+/// The inputs of this process's daemon, once started (the API reads them).
+pub fn running() -> Option<Arc<Inputs>> {
+    RUNNING.get().cloned()
+}
+
+fn lock(m: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Inputs {
+    /// Open the site's DMX and timecode inputs and start their threads. A
+    /// socket that cannot be opened is logged and shown `down`; the rest run.
+    pub fn start(config: &Config) -> Arc<Inputs> {
+        let site = &config.site;
+        let (events, _) = tokio::sync::broadcast::channel(256);
+        let inputs = Arc::new(Inputs {
+            epoch: Instant::now(),
+            state: Mutex::new(State {
+                takeover: Takeover::new(site),
+                generation: config.generation,
+                chases: HashMap::new(),
+                counters: vec![InputCounters::default(); site.inputs.len()],
+                errors: vec![None; site.inputs.len()],
+            }),
+            inputs: site.inputs.clone(),
+            events,
+            stop: AtomicBool::new(false),
+        });
+        for (n, input) in site.inputs.iter().enumerate() {
+            let opened = match &input.kind {
+                InputKind::Sacn(d) => open_sacn(d).map(|s| {
+                    let me = inputs.clone();
+                    spawn(&input.name, move || me.run_dmx(n, s, Proto::Sacn))
+                }),
+                InputKind::Artnet(d) => bind_shared(d.listen).map(|s| {
+                    let me = inputs.clone();
+                    spawn(&input.name, move || me.run_dmx(n, s, Proto::Artnet))
+                }),
+                InputKind::Ltc(d) => {
+                    let me = inputs.clone();
+                    let dev = d.clone();
+                    Ok(spawn(&input.name, move || ltc::run(&me, n, &dev)))
+                }
+                // MTC is not read yet (docs/show-control.md).
+                InputKind::Mtc(_) => Err(std::io::Error::other(
+                    "MIDI timecode input is not supported yet",
+                )),
+                // OSC and UDP belong to show control (`crate::triggers`).
+                InputKind::Osc(_) | InputKind::Udp(_) => continue,
+            };
+            match opened {
+                Ok(()) => {
+                    tracing::info!(input = %input.name, kind = input.kind_name().as_str(), at = %where_of(input), "input listening")
+                }
+                Err(e) => {
+                    tracing::warn!(input = %input.name, at = %where_of(input), "input unavailable: {e}");
+                    lock(&inputs.state).errors[n] = Some(e.to_string());
+                }
+            }
+        }
+        let _ = RUNNING.set(inputs.clone());
+        inputs
+    }
+
+    /// Subscribe to ArtTriggers and timecode.
+    pub fn events(&self) -> tokio::sync::broadcast::Receiver<InputEvent> {
+        self.events.subscribe()
+    }
+
+    /// Stop the input threads (they notice within 200 ms).
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Seconds since the inputs started (the time base of every input).
+    pub fn now(&self) -> f64 {
+        self.epoch.elapsed().as_secs_f64()
+    }
+
+    /// A timecode from `source` arrived now.
+    pub fn feed_timecode(&self, source: TimecodeSource, tc: Timecode) {
+        let now = self.now();
+        let (previous, jumped) = {
+            let mut st = lock(&self.state);
+            let chase = st
+                .chases
+                .entry(source)
+                .or_insert_with(|| Chase::new(2.0, OnLoss::Hold));
+            let previous = match chase.position(now) {
+                Position::Locked(_) | Position::Freewheel(_) => chase.last_code(),
+                _ => None,
+            };
+            (previous, chase.receive(tc, now))
+        };
+        let _ = self.events.send(InputEvent::Timecode {
+            source,
+            timecode: tc,
+            previous,
+            jumped,
+        });
+    }
+
+    /// The frame hook that merges consoles and positions timecode shows.
+    pub fn hook(self: &Arc<Self>) -> InputHook {
+        InputHook {
+            inputs: self.clone(),
+        }
+    }
+
+    /// What the console's Health tab shows.
+    pub fn view(&self) -> InputsView {
+        let now = self.now();
+        let st = lock(&self.state);
+        let inputs = self
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(n, i)| {
+                let c = st.counters.get(n).cloned().unwrap_or_default();
+                let error = st.errors.get(n).cloned().flatten();
+                InputView {
+                    name: i.name.clone(),
+                    kind: i.kind_name().as_str(),
+                    at: where_of(i),
+                    state: if error.is_some() {
+                        "down"
+                    } else if c.packets == 0 {
+                        "idle"
+                    } else {
+                        "listening"
+                    },
+                    error,
+                    last_seen_s: c.last_at.map(|t| (now - t).max(0.0)),
+                    counters: c,
+                }
+            })
+            .collect();
+        let mut timecode: Vec<TimecodeView> = st
+            .chases
+            .iter()
+            .map(|(s, c)| TimecodeView {
+                source: *s,
+                last: c.last_code().map(|t| t.to_string()),
+                rate: c.last_code().map(|t| t.rate.label()),
+                position: c.position(now),
+                codes: c.codes,
+                jumps: c.jumps,
+            })
+            .collect();
+        timecode.sort_by_key(|t| t.source.as_str());
+        InputsView {
+            inputs,
+            universes: st.takeover.status(now),
+            timecode,
+        }
+    }
+
+    fn count(&self, n: usize, from: SocketAddr, f: impl FnOnce(&mut InputCounters)) {
+        let now = self.now();
+        let mut st = lock(&self.state);
+        if let Some(c) = st.counters.get_mut(n) {
+            c.packets += 1;
+            c.last_sender = Some(from);
+            c.last_at = Some(now);
+            f(c);
+        }
+    }
+
+    fn run_dmx(&self, n: usize, socket: UdpSocket, proto: Proto) {
+        let input = &self.inputs[n];
+        let _ = socket.set_read_timeout(Some(Duration::from_millis(200)));
+        // One byte more than the largest packet taken: a longer datagram
+        // shows as oversized instead of being silently cut.
+        let mut buf = vec![0u8; 1500];
+        while !self.stop.load(Ordering::Relaxed) {
+            let (len, from) = match socket.recv_from(&mut buf) {
+                Ok(r) => r,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    continue
+                }
+                Err(e) => {
+                    tracing::debug!(input = %input.name, "receive failed: {e}");
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
+            };
+            if !input.allows(from.ip()) {
+                self.count(n, from, |c| c.not_allowed += 1);
+                continue;
+            }
+            let bytes = &buf[..len];
+            match proto {
+                Proto::Sacn => self.take_sacn(n, from, bytes),
+                Proto::Artnet => self.take_artnet(n, from, bytes),
+            }
+        }
+    }
+
+    fn take_sacn(&self, n: usize, from: SocketAddr, bytes: &[u8]) {
+        let now = self.now();
+        match sacn_wire::decode(bytes) {
+            Ok(sacn_wire::Decoded::Data {
+                cid,
+                source_name,
+                priority,
+                sequence,
+                options,
+                universe,
+                start_code,
+                slots,
+                ..
+            }) => {
+                // Only dimmer data (start code 0), never preview data.
+                if start_code != 0 || options & sacn_wire::OPT_PREVIEW != 0 || priority > 200 {
+                    self.count(n, from, |c| c.refused += 1);
+                    return;
+                }
+                let p = Packet {
+                    source: SourceId::Cid(cid),
+                    name: &source_name,
+                    priority,
+                    sequence: Some(sequence),
+                    terminated: options & sacn_wire::OPT_STREAM_TERMINATED != 0,
+                    data: &slots,
+                };
+                self.take_dmx(n, from, universe, &p, now);
+            }
+            // Sync packets carry no levels: frames are merged as they come.
+            Ok(sacn_wire::Decoded::Sync { .. }) | Err(sacn_wire::WireError::UniverseDiscovery) => {
+                self.count(n, from, |c| c.accepted += 1)
+            }
+            Err(_) => self.count(n, from, |c| c.malformed += 1),
+        }
+    }
+
+    fn take_artnet(&self, n: usize, from: SocketAddr, bytes: &[u8]) {
+        let now = self.now();
+        match artcontrol::opcode(bytes) {
+            Some(artnet_wire::OP_DMX) => match artnet_wire::parse_artdmx(bytes) {
+                Ok((sequence, _, port_address, data))
+                    if bytes.len() <= artnet_wire::ARTDMX_HEADER_LEN + 512 =>
+                {
+                    let ip = match from.ip() {
+                        IpAddr::V4(v4) => v4.octets(),
+                        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or([0; 4], |v| v.octets()),
+                    };
+                    let p = Packet {
+                        source: SourceId::Addr(ip, from.port()),
+                        name: "",
+                        priority: takeover::ARTNET_PRIORITY,
+                        // 0 turns Art-Net's sequence check off.
+                        sequence: None,
+                        terminated: false,
+                        data,
+                    };
+                    let _ = sequence;
+                    self.take_dmx(n, from, port_address, &p, now);
+                }
+                _ => self.count(n, from, |c| c.malformed += 1),
+            },
+            Some(artcontrol::OP_TIMECODE) => match artcontrol::decode_timecode(bytes) {
+                // Stream 0 is the master; other streams are not followed.
+                Ok(t) if t.stream == 0 => {
+                    self.count(n, from, |c| c.accepted += 1);
+                    self.feed_timecode(TimecodeSource::Artnet, timecode_of(&t));
+                }
+                Ok(_) => self.count(n, from, |c| c.refused += 1),
+                Err(_) => self.count(n, from, |c| c.malformed += 1),
+            },
+            Some(artcontrol::OP_TRIGGER) => match artcontrol::decode_trigger(bytes) {
+                Ok(t) => {
+                    self.count(n, from, |c| c.accepted += 1);
+                    let _ = self.events.send(InputEvent::ArtTrigger {
+                        input: self.inputs[n].name.clone(),
+                        from,
+                        oem: t.oem,
+                        key: t.key,
+                        sub_key: t.sub_key,
+                        data: t.data.to_vec(),
+                    });
+                }
+                Err(_) => self.count(n, from, |c| c.malformed += 1),
+            },
+            // ArtPoll and the rest are the Art-Net service's business.
+            Some(_) => self.count(n, from, |c| c.refused += 1),
+            None => self.count(n, from, |c| c.malformed += 1),
+        }
+    }
+
+    fn take_dmx(&self, n: usize, from: SocketAddr, universe: u16, p: &Packet, now: f64) {
+        let mut st = lock(&self.state);
+        let r = st.takeover.receive(n, universe, p, now);
+        if let Some(c) = st.counters.get_mut(n) {
+            c.packets += 1;
+            c.last_sender = Some(from);
+            c.last_at = Some(now);
+            match r {
+                Receipt::Accepted | Receipt::Terminated => c.accepted += 1,
+                _ => c.refused += 1,
+            }
+        }
+    }
+}
+
+fn timecode_of(t: &artcontrol::ArtTimeCode) -> Timecode {
+    use artcontrol::TimecodeType as T;
+    use nightscape_core::timecode::FrameRate as R;
+    Timecode {
+        hours: t.hours,
+        minutes: t.minutes,
+        seconds: t.seconds,
+        frames: t.frames,
+        rate: match t.kind {
+            T::Film24 => R::Fps24,
+            T::Ebu25 => R::Fps25,
+            T::Df2997 => R::Df2997,
+            T::Smpte30 => R::Fps30,
+        },
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Proto {
+    Sacn,
+    Artnet,
+}
+
+fn where_of(i: &Input) -> String {
+    match &i.kind {
+        InputKind::Sacn(d) | InputKind::Artnet(d) => d.listen.to_string(),
+        InputKind::Osc(p) | InputKind::Udp(p) => p.listen.to_string(),
+        InputKind::Ltc(d) | InputKind::Mtc(d) => d.device.clone(),
+    }
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) {
+    if let Err(e) = std::thread::Builder::new()
+        .name(format!("input-{name}"))
+        .spawn(f)
+    {
+        tracing::warn!(input = %name, "cannot start the input's thread: {e}");
+    }
+}
+
+/// A UDP socket on `addr` that other receivers on this machine may share.
+fn bind_shared(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_address(true)?;
+    // Bursts from a console at 44 fps × many universes: room for a few frames.
+    let _ = socket.set_recv_buffer_size(1 << 20);
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
+/// The sACN socket: `listen`, and every universe's multicast group joined
+/// on `interface` (a name or this machine's address there).
+fn open_sacn(d: &DmxInput) -> std::io::Result<UdpSocket> {
+    let socket = bind_shared(d.listen)?;
+    let iface = match &d.interface {
+        None => socket2::InterfaceIndexOrAddress::Address(Ipv4Addr::UNSPECIFIED),
+        Some(i) => match i.parse::<Ipv4Addr>() {
+            Ok(a) => socket2::InterfaceIndexOrAddress::Address(a),
+            Err(_) => {
+                let idx = std::fs::read_to_string(format!("/sys/class/net/{i}/ifindex"))
+                    .ok()
+                    .and_then(|s| s.trim().parse::<u32>().ok())
+                    .ok_or_else(|| {
+                        std::io::Error::other(format!("no network interface named `{i}`"))
+                    })?;
+                socket2::InterfaceIndexOrAddress::Index(idx)
+            }
+        },
+    };
+    let raw = Socket::from(socket);
+    for &u in &d.universes {
+        if let Err(e) = raw.join_multicast_v4_n(&sacn_wire::multicast_addr(u), &iface) {
+            tracing::warn!(universe = u, "sACN input: cannot join the universe's multicast group ({e}); unicast still arrives");
+        }
+    }
+    Ok(raw.into())
+}
+
+/// The frame loop's side of the inputs.
+pub struct InputHook {
+    inputs: Arc<Inputs>,
+}
+
+impl InputHook {
+    /// The inputs' clock at the instant `at` the frame stands for: frames
+    /// are rendered ahead of their deadline, and a show on timecode must be
+    /// where the code will be when the frame goes out.
+    fn now_for(&self, at: DateTime<Utc>) -> f64 {
+        let lead = (at - Utc::now())
+            .to_std()
+            .map_or(0.0, |d| d.as_secs_f64().min(0.1));
+        self.inputs.now() + lead
+    }
+}
+
+impl FrameHook for InputHook {
+    fn position<'a>(
+        &mut self,
+        config: &'a Config,
+        at: DateTime<Utc>,
+        active: &mut Vec<ActiveShow<'a>>,
+    ) {
+        if !active.iter().any(|a| a.show.timecode.is_some()) {
+            return;
+        }
+        let now = self.now_for(at);
+        let st = lock(&self.inputs.state);
+        let _ = config;
+        active.retain_mut(|a| {
+            let Some(tc) = a.show.timecode else {
+                return true;
+            };
+            let pos = match st.chases.get(&tc.source) {
+                Some(c) => c.position_with(now, tc.freewheel, tc.on_loss),
+                None => Position::Waiting,
+            };
+            let seconds = match pos {
+                // Before any code: the show waits at its start, or as lost.
+                Position::Waiting => match tc.on_loss {
+                    OnLoss::Hold => Some(0.0),
+                    OnLoss::Stop => None,
+                    OnLoss::Continue => return true,
+                },
+                p => p.seconds(),
+            };
+            match seconds {
+                Some(s) => {
+                    a.started = at - chrono::Duration::microseconds((s * 1e6) as i64);
+                    // Positioned, not started: no fade-in at every jump.
+                    a.continued = s > 0.0;
+                    true
+                }
+                None => false,
+            }
+        });
+    }
+
+    fn merge(
+        &mut self,
+        config: &Config,
+        at: DateTime<Utc>,
+        active: &[ActiveShow],
+        frame: &mut Frame,
+        limits: &Limits,
+    ) {
+        let now = self.now_for(at);
+        let mut st = lock(&self.inputs.state);
+        if st.takeover.is_empty() {
+            return;
+        }
+        if st.generation != config.generation {
+            // A reload: the merge rules and the patch may have changed.
+            st.takeover = Takeover::new(&config.site);
+            st.generation = config.generation;
+        }
+        if !st.takeover.is_active() {
+            return;
+        }
+        let emergency = active
+            .iter()
+            .any(|a| a.priority >= nightscape_core::control::EMERGENCY);
+        st.takeover.apply(frame, limits, emergency, now);
+    }
+
+    fn stop(&mut self) {
+        self.inputs.stop();
+    }
+}
