@@ -36,6 +36,7 @@ mod golden_frames;
 mod hostile_files;
 mod import_paths;
 mod layers;
+mod media;
 mod monitor_batched;
 mod osc;
 mod output_discovery;

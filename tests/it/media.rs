@@ -1,0 +1,191 @@
+//! Media facades end to end: the real daemon plays the demo's festival,
+//! whose fireworks GIF is mapped onto the tower's pixel facade, and the
+//! ArtDmx packets decoded from a socket on 127.0.0.1 carry exactly what
+//! `nightscape render` (another process) computes for the same instant;
+//! the facade shows the clip's frame for that instant. Bad media files
+//! are located `check` errors, never a crash.
+
+use crate::common;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const SINCE: &str = "2026-12-31T20:00:00+08:00";
+
+/// One complete frame from a daemon frozen at `at` (the festival forced
+/// to have started at SINCE).
+fn wire_frame(at: &str) -> BTreeMap<u16, Vec<u8>> {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    let rx = common::artnet_receiver(&site);
+    let state = tmp.path().join("var");
+    let _daemon = common::spawn_daemon(
+        &site,
+        &[
+            "--show",
+            "spring-festival",
+            "--since",
+            SINCE,
+            "--clock",
+            at,
+            "--speed",
+            "0",
+            "--state",
+            state.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let universes: Vec<u16> = (0..15).collect();
+    // The first frame may be the one before the clock was frozen: take a
+    // later one.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut frames = Vec::new();
+    while frames.len() < 3 && Instant::now() < deadline {
+        if let Some(f) = common::collect_frame(&rx, &universes, Duration::from_secs(5)) {
+            frames.push(f);
+        }
+    }
+    frames.pop().expect("no frame from the daemon")
+}
+
+/// `nightscape render --show spring-festival --since SINCE --at AT`.
+fn cli_render(at: &str) -> BTreeMap<u16, Vec<u8>> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(env!("CARGO_BIN_EXE_nightscape"))
+        .args(["render", "--site"])
+        .arg(root.join("shows"))
+        .args([
+            "--show",
+            "spring-festival",
+            "--since",
+            SINCE,
+            "--at",
+            at,
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    json["universes"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.parse().unwrap(),
+                v.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_u64().unwrap() as u8)
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// The facade's pixels, bar by bar, bottom cell first.
+fn facade(frame: &BTreeMap<u16, Vec<u8>>) -> Vec<[u8; 3]> {
+    (0..20)
+        .flat_map(|bar: usize| {
+            let u = 5 + (bar / 2) as u16;
+            let a = (bar % 2) * 180;
+            let d = &frame[&u];
+            (0..60).map(move |c| [d[a + 3 * c], d[a + 3 * c + 1], d[a + 3 * c + 2]])
+        })
+        .collect()
+}
+
+#[test]
+fn the_daemon_plays_the_facade_clip_as_render_does() {
+    // 12.05 s and 12.35 s into the show: 4.05 s and 4.35 s into the
+    // 4 s clip's third play, frames 0 and 3 (0.1 s each).
+    let instants = [
+        "2026-12-31T20:00:12.05+08:00",
+        "2026-12-31T20:00:12.35+08:00",
+    ];
+    let mut facades = Vec::new();
+    for at in instants {
+        let wire = wire_frame(at);
+        let cli = cli_render(at);
+        for u in 0..15u16 {
+            assert_eq!(wire[&u], cli[&u], "universe {u} at {at}");
+        }
+        let f = facade(&wire);
+        // Lit by the clip: the deep red sky everywhere, gold where a
+        // firework is (the GIF's sky is #5a0008).
+        let sky = f.iter().filter(|p| **p == [0x5a, 0x00, 0x08]).count();
+        let gold = f.iter().filter(|p| p[1] > 60).count();
+        assert!(sky > 600, "at {at}: {sky} sky pixels of 1200");
+        assert!(gold > 0, "at {at}: no firework on the facade");
+        facades.push(f);
+    }
+    // The frames differ: the fireworks move with show time.
+    assert_ne!(facades[0], facades[1]);
+}
+
+/// Bad media, each in a show of its own in a copy of the demo: `check`
+/// fails with one located error per file, saying what is wrong.
+#[test]
+fn bad_media_files_are_located_check_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    // A real PNG, then broken ways.
+    let good = std::fs::read(site.join("fireworks.gif")).unwrap();
+    assert!(good.starts_with(b"GIF89a"));
+    let mut png = vec![0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n'];
+    png.extend_from_slice(&13u32.to_be_bytes());
+    png.extend_from_slice(b"IHDR");
+    png.extend_from_slice(&100_000u32.to_be_bytes());
+    png.extend_from_slice(&100_000u32.to_be_bytes());
+    png.extend_from_slice(&[8, 6, 0, 0, 0, 0, 0, 0, 0]);
+    std::fs::write(site.join("huge.png"), &png).unwrap();
+    std::fs::write(site.join("cut.gif"), &good[..good.len() / 3]).unwrap();
+    // A GIF screen of 65535 x 65535 (a "zip bomb" would fill it).
+    let mut bomb = good[..6].to_vec();
+    bomb.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0]);
+    bomb.extend_from_slice(&good[13..]);
+    std::fs::write(site.join("bomb.gif"), &bomb).unwrap();
+    std::fs::write(site.join("notes.png"), b"not a picture at all").unwrap();
+    let cases = [
+        ("huge.png", "100000 × 100000"),
+        ("cut.gif", "media `cut.gif`"),
+        ("bomb.gif", "65535 × 65535"),
+        ("notes.png", "it reads PNG, APNG, JPEG, GIF, WebP"),
+        ("gone.png", "cannot read media `gone.png`"),
+    ];
+    for (i, (file, _)) in cases.iter().enumerate() {
+        std::fs::write(
+            site.join(format!("bad-{i}.toml")),
+            format!(
+                "[[layers]]\ntarget = \"facade-bar-*\"\neffect = \"media\"\nsource = \"{file}\"\n"
+            ),
+        )
+        .unwrap();
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_nightscape"))
+        .args(["check", "--site"])
+        .arg(&site)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (i, (_, words)) in cases.iter().enumerate() {
+        let line = text
+            .lines()
+            .find(|l| l.contains(&format!("bad-{i}.toml:4:10: ")))
+            .unwrap_or_else(|| panic!("no located error for bad-{i}.toml in:\n{text}"));
+        assert!(line.contains(words), "{line}");
+    }
+    assert!(!text.contains("panicked"), "{text}");
+}
