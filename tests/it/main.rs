@@ -11,6 +11,7 @@ mod api_daemon;
 mod api_hardening;
 mod api_http;
 mod artnet_health;
+mod backup;
 mod browser;
 mod check_all;
 mod check_bad_input;
