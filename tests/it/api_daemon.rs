@@ -27,15 +27,6 @@ fn envs() -> Vec<(&'static str, &'static str)> {
     ]
 }
 
-/// A free loopback port (bound, read, released: good enough on a quiet machine).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Point the site's `[api] listen` at `port`.
 fn listen_on(site: &Path, port: u16) {
     let p = site.join("site.toml");
@@ -121,7 +112,7 @@ fn setup() -> Setup {
     let tmp = tempfile::tempdir().unwrap();
     let site = common::demo_site_in(tmp.path());
     let rx = common::artnet_receiver(&site);
-    let port = free_port();
+    let port = common::free_port();
     listen_on(&site, port);
     let cfg = nightscape::config::load(&site).unwrap();
     let i = cfg.site.fixture_by_name("tower-crown").unwrap() as usize;

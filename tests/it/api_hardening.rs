@@ -237,18 +237,6 @@ fn raw_request(
     r
 }
 
-fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    eprintln!("timed out waiting for {what}");
-    false
-}
-
 /// Send `req` and reset the connection (SO_LINGER 0) right after writing it,
 /// or after `wait` for the server to have started on it.
 fn send_and_reset(addr: SocketAddr, req: &str, wait: Duration) {
@@ -329,9 +317,10 @@ fn writes_whose_client_resets_are_applied_exactly_as_persisted() {
     assert_eq!(s, 200);
 
     // Memory and disk agree (each write finished on its own, or never began).
-    let agreed = wait_until("memory and disk to agree", Duration::from_secs(10), || {
+    let agreed = common::wait_until(Duration::from_secs(10), || {
         rig.in_memory() == rig.persisted()
-    });
+    })
+    .is_some();
     assert!(
         agreed,
         "in memory:\n{:#?}\non disk:\n{:#?}",
@@ -378,14 +367,11 @@ fn writes_whose_client_resets_are_applied_exactly_as_persisted() {
     let expected = rig.expected_frame();
     let universes: Vec<u16> = expected.keys().copied().collect();
     let mut last = None;
-    let seen = wait_until(
-        "the wire to match the store",
-        Duration::from_secs(10),
-        || {
-            last = common::collect_frame(&rig.rx, &universes, Duration::from_secs(2));
-            last.as_ref() == Some(&expected)
-        },
-    );
+    let seen = common::wait_until(Duration::from_secs(10), || {
+        last = common::collect_frame(&rig.rx, &universes, Duration::from_secs(2));
+        last.as_ref() == Some(&expected)
+    })
+    .is_some();
     assert!(seen, "the wire differs from the store's state");
 }
 
@@ -530,11 +516,10 @@ fn idle_and_slow_connections_are_closed_and_the_excess_refused() {
         .collect();
     // At the cap, a newcomer sheds the oldest connection that holds no
     // token holder's request, and is served.
-    let ok = wait_until(
-        "a newcomer to be served at the cap",
-        Duration::from_secs(10),
-        || rig.request("GET", "/api/status", Some(VIEWER), &[], None).0 == 200,
-    );
+    let ok = common::wait_until(Duration::from_secs(10), || {
+        rig.request("GET", "/api/status", Some(VIEWER), &[], None).0 == 200
+    })
+    .is_some();
     assert!(ok, "a newcomer at the cap was not served");
     let (_, closed) = read_until_closed(&mut idle[0], Duration::from_secs(1));
     assert!(
@@ -547,29 +532,26 @@ fn idle_and_slow_connections_are_closed_and_the_excess_refused() {
         "POST /api/master HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {OPERATOR}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"level\""
     );
     let mut extra = None;
-    let refused = wait_until(
-        "a connection beyond the cap to be refused",
-        Duration::from_secs(10),
-        || {
-            let busy: Vec<TcpStream> = (0..4)
-                .map(|_| {
-                    let mut s = TcpStream::connect(rig.addr).unwrap();
-                    s.write_all(body_start.as_bytes()).unwrap();
-                    s
-                })
-                .collect();
-            std::thread::sleep(Duration::from_millis(100));
-            let mut s = TcpStream::connect(rig.addr).unwrap();
-            let (text, closed) = read_until_closed(&mut s, Duration::from_secs(1));
-            drop(busy);
-            if text.starts_with("HTTP/1.1 503") && closed {
-                extra = Some(text);
-                true
-            } else {
-                false
-            }
-        },
-    );
+    let refused = common::wait_until(Duration::from_secs(10), || {
+        let busy: Vec<TcpStream> = (0..4)
+            .map(|_| {
+                let mut s = TcpStream::connect(rig.addr).unwrap();
+                s.write_all(body_start.as_bytes()).unwrap();
+                s
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(100));
+        let mut s = TcpStream::connect(rig.addr).unwrap();
+        let (text, closed) = read_until_closed(&mut s, Duration::from_secs(1));
+        drop(busy);
+        if text.starts_with("HTTP/1.1 503") && closed {
+            extra = Some(text);
+            true
+        } else {
+            false
+        }
+    })
+    .is_some();
     assert!(refused, "a connection beyond the cap was not refused");
     let extra = extra.unwrap();
     assert!(extra.contains("too many open connections"), "{extra}");
@@ -615,11 +597,10 @@ fn idle_and_slow_connections_are_closed_and_the_excess_refused() {
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     assert!(closed, "an idle keep-alive connection was kept open");
     // After the flood, the API answers again.
-    let ok = wait_until(
-        "the API to answer after the flood",
-        Duration::from_secs(10),
-        || rig.request("GET", "/api/status", Some(VIEWER), &[], None).0 == 200,
-    );
+    let ok = common::wait_until(Duration::from_secs(10), || {
+        rig.request("GET", "/api/status", Some(VIEWER), &[], None).0 == 200
+    })
+    .is_some();
     assert!(ok);
 }
 
@@ -886,10 +867,11 @@ fn the_status_summarises_many_overrides_and_points_at_the_paged_list() {
     // Colour and blackout overrides are counted, not listed, among the
     // shows playing (level overrides are scales, not shows).
     let mut last = Value::Null;
-    let counted = wait_until("the blackout counted", Duration::from_secs(10), || {
+    let counted = common::wait_until(Duration::from_secs(10), || {
         last = rig.json("GET", "/api/status", VIEWER, None).1;
         last["active_overrides"] == 1
-    });
+    })
+    .is_some();
     assert!(counted, "{}", last["active_shows"]);
     assert!(
         last["active_shows"]
@@ -905,14 +887,11 @@ fn the_status_summarises_many_overrides_and_points_at_the_paged_list() {
     assert_eq!(rig.in_memory(), rig.persisted());
     let expected = rig.expected_frame();
     let universes: Vec<u16> = expected.keys().copied().collect();
-    let seen = wait_until(
-        "the wire to match the store",
-        Duration::from_secs(10),
-        || {
-            common::collect_frame(&rig.rx, &universes, Duration::from_secs(2)).as_ref()
-                == Some(&expected)
-        },
-    );
+    let seen = common::wait_until(Duration::from_secs(10), || {
+        common::collect_frame(&rig.rx, &universes, Duration::from_secs(2)).as_ref()
+            == Some(&expected)
+    })
+    .is_some();
     assert!(seen, "the wire differs from the store's state");
 }
 
@@ -1115,9 +1094,10 @@ fn extends_skips_and_undos_whose_client_resets_are_applied_exactly_as_persisted(
             &req,
             Duration::from_micros([0, 100, 300, 1000, 3000][i % 5]),
         );
-        let agreed = wait_until("memory to match the store", Duration::from_secs(2), || {
+        let agreed = common::wait_until(Duration::from_secs(2), || {
             expires(&rig.in_memory()) == expires(&rig.persisted())
-        });
+        })
+        .is_some();
         if !agreed {
             diverged.push(format!("extend {i}"));
         }
@@ -1147,9 +1127,10 @@ fn extends_skips_and_undos_whose_client_resets_are_applied_exactly_as_persisted(
             &req,
             Duration::from_micros([0, 100, 300, 1000, 3000][i % 5]),
         );
-        let agreed = wait_until("memory to match the store", Duration::from_secs(2), || {
+        let agreed = common::wait_until(Duration::from_secs(2), || {
             skips_agree(&rig, night, &entries)
-        });
+        })
+        .is_some();
         if !agreed {
             diverged.push(format!("skip/undo {i} of {show}"));
             // Put memory back in step so the next round tests itself.

@@ -281,17 +281,6 @@ fn group_members(cfg: &Config, group: &str) -> Vec<String> {
         .collect()
 }
 
-fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("timed out waiting for {what}");
-}
-
 #[test]
 fn every_read_needs_a_viewer_and_every_write_an_operator() {
     let api = Api::start(Opts::default());
@@ -393,7 +382,7 @@ fn reads_describe_the_site_and_what_it_does() {
         ..Opts::default()
     });
     let cfg = api.shared.config();
-    wait_until("a few frames", Duration::from_secs(5), || {
+    common::wait_for("a few frames", Duration::from_secs(5), || {
         api.shared.stats.lock().unwrap().frames > 3
     });
 
@@ -1112,7 +1101,7 @@ fn ttl_expires_on_the_sites_clock() {
     );
     assert_eq!(s, 201);
     assert_eq!(api.shared.control().active(api.shared.clock.now()).len(), 2);
-    wait_until(
+    common::wait_for(
         "the 90 s override to expire and be pruned",
         Duration::from_secs(6),
         || api.get("/api/overrides").as_array().unwrap().len() == 1,
@@ -1250,7 +1239,7 @@ fn an_override_shows_in_the_next_frames_of_the_running_loop() {
             .as_ref()
             .map(|fr| fr.universe(u).unwrap()[a..a + 3].to_vec())
     };
-    wait_until("the first frame", Duration::from_secs(5), || {
+    common::wait_for("the first frame", Duration::from_secs(5), || {
         read().is_some()
     });
     assert_ne!(read().unwrap(), vec![0, 0, 255]);
@@ -1260,7 +1249,7 @@ fn an_override_shows_in_the_next_frames_of_the_running_loop() {
         json!({"target": "tower-crown", "color": "#0000ff", "fade": 0}),
     );
     assert_eq!(s, 201);
-    wait_until("the override in a frame", Duration::from_secs(2), || {
+    common::wait_for("the override in a frame", Duration::from_secs(2), || {
         read() == Some(vec![0, 0, 255])
     });
     eprintln!("override to frame (in process): {:?}", t0.elapsed());

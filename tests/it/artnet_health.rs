@@ -40,17 +40,6 @@ fn get(agent: &ureq::Agent, url: &str) -> Option<Value> {
     r.body_mut().read_json().ok()
 }
 
-fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
-    let t0 = Instant::now();
-    while t0.elapsed() < limit {
-        if f() {
-            return Some(t0.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    None
-}
-
 #[test]
 #[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn artpoll_is_answered_and_a_silent_node_goes_down_and_comes_back() {
@@ -129,7 +118,7 @@ fn artpoll_is_answered_and_a_silent_node_goes_down_and_comes_back() {
         .into();
     let base = common::api_base(&state);
     assert!(
-        wait_until(Duration::from_secs(30), || get(
+        common::wait_until(Duration::from_secs(30), || get(
             &agent,
             &format!("{base}/healthz")
         )
@@ -183,7 +172,7 @@ fn artpoll_is_answered_and_a_silent_node_goes_down_and_comes_back() {
         ))
     };
     assert!(
-        wait_until(Duration::from_secs(10), || polls_seen
+        common::wait_until(Duration::from_secs(10), || polls_seen
             .load(Ordering::Relaxed)
             >= 2)
         .is_some(),
@@ -191,7 +180,7 @@ fn artpoll_is_answered_and_a_silent_node_goes_down_and_comes_back() {
     );
     assert_eq!(output_state(&agent).map(|s| s.0).as_deref(), Some("ok"));
     answering.store(false, Ordering::Relaxed);
-    let down = wait_until(Duration::from_secs(20), || {
+    let down = common::wait_until(Duration::from_secs(20), || {
         output_state(&agent).is_some_and(|(s, e)| s == "down" && e.contains("not answering"))
     })
     .expect("the output of a silent node did not turn down");
@@ -206,19 +195,19 @@ fn artpoll_is_answered_and_a_silent_node_goes_down_and_comes_back() {
         })
     };
     assert!(
-        wait_until(Duration::from_secs(5), || alarm(&agent, true)).is_some(),
+        common::wait_until(Duration::from_secs(5), || alarm(&agent, true)).is_some(),
         "no output_down alarm"
     );
 
     // 3. It answers again: the output recovers by itself, the alarm clears.
     answering.store(true, Ordering::Relaxed);
-    let up = wait_until(Duration::from_secs(20), || {
+    let up = common::wait_until(Duration::from_secs(20), || {
         output_state(&agent).is_some_and(|(s, _)| s == "ok")
     })
     .expect("the output did not recover when the node answered again");
     eprintln!("node answers again -> output ok after {up:?}");
     assert!(
-        wait_until(Duration::from_secs(5), || !alarm(&agent, true)
+        common::wait_until(Duration::from_secs(5), || !alarm(&agent, true)
             && alarm(&agent, false))
         .is_some(),
         "the output_down alarm was not cleared"

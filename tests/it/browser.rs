@@ -47,14 +47,6 @@ fn which(tool: &str) -> Option<PathBuf> {
     })
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -193,7 +185,7 @@ impl Drop for Driver {
 }
 
 async fn browser(width: u32, height: u32) -> (Driver, Client) {
-    let port = free_port();
+    let port = common::free_port();
     let child = Command::new("chromedriver")
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
@@ -609,7 +601,7 @@ fn browser_daemon_gone_says_so_greys_live_values_disables_controls_and_recovers(
     let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
     let s = demo_site();
     // A fixed free port, so the restarted daemon is found where the page looks.
-    let port = free_port();
+    let port = common::free_port();
     set_listen(&s.site, &format!("127.0.0.1:{port}"));
     let mut d = start_daemon(&s, "1");
     runtime().block_on(async {

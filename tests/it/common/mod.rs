@@ -221,3 +221,43 @@ pub fn skip_unless_ci(name: &str, why: &str) {
     }
     eprintln!("\n*** SKIPPED {name}: {why} ***\n");
 }
+
+/// Poll `f` every 20 ms until it holds or `limit` passes: how long it took,
+/// or `None` (the caller's assertion says what it waited for). Tests wait
+/// for observable events with an upper bound instead of sleeping.
+pub fn wait_until(
+    limit: std::time::Duration,
+    mut f: impl FnMut() -> bool,
+) -> Option<std::time::Duration> {
+    let t0 = std::time::Instant::now();
+    loop {
+        if f() {
+            return Some(t0.elapsed());
+        }
+        if t0.elapsed() >= limit {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// [`wait_until`] for a condition the test cannot go on without: fails the
+/// test naming `what` when `limit` passes.
+pub fn wait_for(
+    what: &str,
+    limit: std::time::Duration,
+    f: impl FnMut() -> bool,
+) -> std::time::Duration {
+    wait_until(limit, f).unwrap_or_else(|| panic!("timed out after {limit:?} waiting for {what}"))
+}
+
+/// A free loopback TCP port (bound, read, released: for a peer such as
+/// chromedriver or mosquitto that must be told its port; our own daemons
+/// take port 0 and say where they listen).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
