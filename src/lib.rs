@@ -21,6 +21,7 @@ pub mod preview;
 pub mod rdm;
 pub mod rollout;
 pub mod store;
+pub mod triggers;
 
 // The pure core, under the paths the daemon has always used.
 pub use nightscape_core::{

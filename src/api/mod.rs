@@ -24,6 +24,7 @@ pub mod schedule_view;
 pub mod service;
 pub mod telemetry;
 pub mod tonight;
+pub mod triggers;
 pub mod views;
 
 pub use auth::{Role, Token};
@@ -121,6 +122,8 @@ pub struct ApiState {
     /// The fleet view behind `GET /api/fleet` (None: no `[fleet]`).
     pub(crate) fleet: Option<Arc<Mutex<crate::fleet::FleetView>>>,
     pub(crate) alarms: Option<Arc<crate::alarms::Alarms>>,
+    /// Show control behind `/api/triggers` (None: not running).
+    pub(crate) triggers: Option<Arc<crate::triggers::ShowControl>>,
     /// Device care (RDM) behind `/api/devices` and `/api/maintenance`.
     pub(crate) devices: Option<Arc<crate::rdm::care::DeviceCare>>,
 }
@@ -190,6 +193,7 @@ impl ApiState {
             hosts: Arc::default(),
             fleet: None,
             alarms: None,
+            triggers: None,
             devices: None,
         })
     }
@@ -225,6 +229,12 @@ impl ApiState {
     /// Serve device care at `/api/devices` and `/api/maintenance`.
     pub fn with_devices(mut self, care: Arc<crate::rdm::care::DeviceCare>) -> ApiState {
         self.devices = Some(care);
+        self
+    }
+
+    /// Serve the site's triggers at `/api/triggers`.
+    pub fn with_triggers(mut self, sc: Arc<crate::triggers::ShowControl>) -> ApiState {
+        self.triggers = Some(sc);
         self
     }
 
@@ -350,6 +360,8 @@ fn api_routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(handlers::healthz))
         .routes(routes!(handlers::fleet))
         .routes(routes!(handlers::alarms))
+        .routes(routes!(triggers::list_triggers))
+        .routes(routes!(triggers::fire_trigger))
         .routes(routes!(inputs::inputs))
         .routes(routes!(devices::devices))
         .routes(routes!(devices::maintenance))

@@ -30,7 +30,9 @@ const SCRIPT: &str = concat!(
     "\n",
     include_str!("page/app.js"),
     "\n",
-    include_str!("page/devices.js")
+    include_str!("page/devices.js"),
+    "\n",
+    include_str!("page/triggers.js")
 );
 const STYLE: &str = include_str!("page/app.css");
 

@@ -323,6 +323,19 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
             None => s,
         }
     });
+    // Show control (issue 26): OSC and UDP inputs, triggers, events out.
+    let api_state = match api_state {
+        Some(s) => {
+            let sc = crate::triggers::start_for_site(
+                shared.clone(),
+                s.control.clone(),
+                Some(alarms.clone()),
+            )
+            .await;
+            Some(s.with_triggers(sc))
+        }
+        None => None,
+    };
     // Consoles and timecode (issue 26): sockets on their own threads, the
     // merge in the frame loop before the energy hook reviews the frame.
     let inputs = crate::inputs::Inputs::start(&shared.config());
