@@ -344,19 +344,21 @@ impl DeviceWriteRequest {
                 let a = self.address.ok_or_else(|| {
                     ApiError::unprocessable("address", "what = address needs `address` (1..512)")
                 })?;
-                let a = u16::try_from(a).ok().filter(|a| (1..=512).contains(a)).ok_or_else(|| {
-                    ApiError::unprocessable(
-                        "address",
-                        format!("address {a} is out of range: DMX start addresses are 1..512"),
-                    )
-                })?;
+                let a = u16::try_from(a)
+                    .ok()
+                    .filter(|a| (1..=512).contains(a))
+                    .ok_or_else(|| {
+                        ApiError::unprocessable(
+                            "address",
+                            format!("address {a} is out of range: DMX start addresses are 1..512"),
+                        )
+                    })?;
                 Write::Address { address: a }
             }
             WriteWhat::Label => Write::Label {
-                label: self
-                    .label
-                    .clone()
-                    .ok_or_else(|| ApiError::unprocessable("label", "what = label needs `label`"))?,
+                label: self.label.clone().ok_or_else(|| {
+                    ApiError::unprocessable("label", "what = label needs `label`")
+                })?,
             },
             WriteWhat::Identify => Write::Identify {
                 on: self.on.ok_or_else(|| {
@@ -432,7 +434,10 @@ pub(super) async fn write_device(
         outcome
     });
     let outcome = task.await.map_err(|e| {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("device write failed: {e}"))
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("device write failed: {e}"),
+        )
     })?;
     match outcome {
         Ok(WriteOutcome::Done) => Ok(axum::Json(json!({ "uid": uid, "outcome": "done" }))),

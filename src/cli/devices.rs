@@ -54,6 +54,10 @@ pub struct DevicesArgs {
     pub timeout: Duration,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Ask through an ENTTEC DMX USB Pro on this serial port instead of
+    /// Art-Net (the widget's output must not be running meanwhile).
+    #[arg(long)]
+    pub port: Option<String>,
     /// Change one device instead of listing them.
     #[command(subcommand)]
     pub write: Option<WriteCommand>,
@@ -163,6 +167,9 @@ fn site_universe_of(site: &Site, target: SocketAddr, wire: u16) -> Option<u16> {
 pub fn devices(site_dir: &Path, site_given: bool, args: &DevicesArgs) -> Result<i32> {
     if let Some(w) = &args.write {
         return write(site_dir, args, w);
+    }
+    if let Some(port) = &args.port {
+        return serial(site_dir, site_given, args, port);
     }
     let site = match config::load(site_dir) {
         Ok(cfg) => Some(cfg.site),
@@ -375,7 +382,9 @@ fn write(site_dir: &Path, args: &DevicesArgs, cmd: &WriteCommand) -> Result<i32>
         }
     };
     let what = match &w {
-        rdm::Write::Address { address } => format!("set the DMX start address of {uid} to {address}"),
+        rdm::Write::Address { address } => {
+            format!("set the DMX start address of {uid} to {address}")
+        }
         rdm::Write::Label { label } => format!("set the label of {uid} to \"{label}\""),
         rdm::Write::Identify { on: true } => format!("make {uid} identify (flash)"),
         rdm::Write::Identify { on: false } => format!("stop {uid} identifying"),
@@ -436,4 +445,54 @@ fn write(site_dir: &Path, args: &DevicesArgs, cmd: &WriteCommand) -> Result<i32>
             Ok(1)
         }
     }
+}
+
+/// `devices --port PATH`: discovery through an ENTTEC DMX USB Pro.
+fn serial(site_dir: &Path, site_given: bool, args: &DevicesArgs, port: &str) -> Result<i32> {
+    let site = match config::load(site_dir) {
+        Ok(cfg) => Some(cfg.site),
+        Err(d) => {
+            if site_given {
+                eprint!("{d}");
+                eprintln!("warning: the site did not load; the patch is not checked");
+            }
+            None
+        }
+    };
+    // The site universe of the enttec-pro output on that port, if any.
+    let site_universe = site.as_ref().and_then(|s| {
+        s.outputs.iter().find_map(|o| match &o.kind {
+            OutputKind::EnttecPro { port: p } if p == port => o.universes.first().copied(),
+            _ => None,
+        })
+    });
+    let universe = args.universe.or(site_universe).unwrap_or(0);
+    let found = match rdm::enttec::discover(
+        port,
+        universe,
+        args.timeout.max(Duration::from_secs(10)),
+        args.timeout.min(Duration::from_secs(1)),
+    ) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("{port}: {e}");
+            return Ok(1);
+        }
+    };
+    let patch = match (&site, site_universe.or(args.universe)) {
+        (Some(s), Some(u)) => verify(s, u, &found.devices),
+        _ => Vec::new(),
+    };
+    let problems = patch.iter().any(|p| p.state != PatchState::Matched);
+    match args.format {
+        Format::Json => {
+            let mut v = serde_json::json!({ "devices": found.devices });
+            if site.is_some() {
+                v["patch"] = serde_json::to_value(&patch)?;
+            }
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        Format::Table => print_table(&found.devices, &patch, site.is_some()),
+    }
+    Ok(if problems { 1 } else { 0 })
 }

@@ -167,12 +167,33 @@ mod tests {
             lamp_hours: Some(100),
             ..Device::default()
         };
-        record(&store, t0, "artnet 10.0.4.20:6454 u3", 3, &[(d.clone(), Some("bridge-par-1".into()))]).unwrap();
+        record(
+            &store,
+            t0,
+            "artnet 10.0.4.20:6454 u3",
+            3,
+            &[(d.clone(), Some("bridge-par-1".into()))],
+        )
+        .unwrap();
         let t1 = t0 + chrono::Duration::minutes(15);
-        record(&store, t1, "artnet 10.0.4.20:6454 u3", 3, &[(d.clone(), None)]).unwrap();
+        record(
+            &store,
+            t1,
+            "artnet 10.0.4.20:6454 u3",
+            3,
+            &[(d.clone(), None)],
+        )
+        .unwrap();
         d.lamp_hours = Some(101);
         let t2 = t1 + chrono::Duration::hours(1);
-        record(&store, t2, "artnet 10.0.4.20:6454 u3", 3, &[(d.clone(), Some("bridge-par-1".into()))]).unwrap();
+        record(
+            &store,
+            t2,
+            "artnet 10.0.4.20:6454 u3",
+            3,
+            &[(d.clone(), Some("bridge-par-1".into()))],
+        )
+        .unwrap();
         let all = list(&store).unwrap();
         assert_eq!(all.len(), 1);
         assert_eq!(all[0].uid, "1234:00000001");

@@ -175,15 +175,16 @@ pub struct DeviceCare {
     view: Arc<Mutex<CareView>>,
     jobs: SyncSender<Job>,
     stop: Arc<AtomicBool>,
+    /// The thread, kept for its name in a debugger; never joined (see Drop).
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Drop for DeviceCare {
+    /// Tell the thread to stop, without waiting: it may be inside a
+    /// node's 3 s table timeout, and shutting down must not wait for it
+    /// (its database writes are transactions; nothing is left half done).
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.lock().ok().and_then(|mut t| t.take()) {
-            let _ = t.join();
-        }
     }
 }
 
@@ -235,6 +236,17 @@ impl DeviceCare {
         let cfg = shared.config();
         let site = &cfg.site;
         let lines = if on { lines_of(site) } else { Vec::new() };
+        for o in site.outputs.iter().filter(|o| on && o.rdm) {
+            match (&o.kind, &o.host) {
+                (OutputKind::EnttecPro { port }, _) => tracing::warn!(
+                    "device care: rdm = true on the enttec-pro output {port} is not asked by the running daemon yet (use `nightscape devices --port {port}` while it is stopped)"
+                ),
+                (OutputKind::ArtNet { .. }, Some(host)) => tracing::warn!(
+                    "device care: the Art-Net output to {host} names a host, not an address: it is not asked (write its IP)"
+                ),
+                _ => {}
+            }
+        }
         let settings = site.rdm.clone();
         let rate = f64::from(site.fps) * f64::from(settings.per_frame);
         let view = Arc::new(Mutex::new(CareView {
@@ -317,7 +329,9 @@ impl DeviceCare {
     /// [`WRITE_TIMEOUT`]) for the line and the device's answer.
     pub fn write(&self, uid: Uid, write: Write) -> Result<WriteOutcome, String> {
         if !self.view().devices.iter().any(|d| d.device.uid.0 == uid) {
-            return Err(format!("no device {uid} was found by RDM on this controller"));
+            return Err(format!(
+                "no device {uid} was found by RDM on this controller"
+            ));
         }
         let (reply, rx) = mpsc::channel();
         self.jobs
@@ -391,11 +405,12 @@ impl Worker {
         let spec = self.lines[li].clone();
         self.line.aim(spec.target, spec.wire);
         let outcome = self.req.set(&mut self.line, job.uid, &job.write);
-        let _ = job.reply.send(outcome.as_ref().map(Clone::clone).map_err(|e| e.to_string()));
+        let _ = job
+            .reply
+            .send(outcome.as_ref().cloned().map_err(|e| e.to_string()));
         // What changed shows at once: read the device again and judge its
         // line with it (an address set right clears its mismatch).
-        if matches!(outcome, Ok(WriteOutcome::Done))
-            && !matches!(job.write, Write::Identify { .. })
+        if matches!(outcome, Ok(WriteOutcome::Done)) && !matches!(job.write, Write::Identify { .. })
         {
             if let Ok(d) = self.req.read_device(&mut self.line, job.uid) {
                 if let Some(list) = self.found.get_mut(&li) {
@@ -628,10 +643,11 @@ impl Worker {
         self.found.insert(li, devices);
         self.line_faults.insert(li, faults);
         let mut v = lock(&self.view);
-        v.devices.retain(|d| !(d.output == spec.output && d.site_universe == spec.universe));
+        v.devices
+            .retain(|d| !(d.output == spec.output && d.site_universe == spec.universe));
         v.devices.extend(views);
         v.devices
-            .sort_by(|a, b| (a.site_universe, a.device.dmx_address, a.device.uid).cmp(&(b.site_universe, b.device.dmx_address, b.device.uid)));
+            .sort_by_key(|d| (d.site_universe, d.device.dmx_address, d.device.uid));
         v.missing.retain(|p| p.universe != spec.universe);
         v.missing
             .extend(patch.into_iter().filter(|p| p.state == PatchState::Missing));
@@ -649,8 +665,23 @@ impl Worker {
         let mut keys = Vec::with_capacity(all.len());
         for f in &all {
             let message = match &f.fixture {
-                Some(name) => format!("{} {name} ({}.{}): {}; {}", f.kind.as_str(), f.universe, f.address.map_or("-".into(), |a| a.to_string()), f.reading, f.fix),
-                None => format!("{} {} ({}.{}): {}; {}", f.kind.as_str(), f.uid.as_deref().unwrap_or(""), f.universe, f.address.map_or("-".into(), |a| a.to_string()), f.reading, f.fix),
+                Some(name) => format!(
+                    "{} {name} ({}.{}): {}; {}",
+                    f.kind.as_str(),
+                    f.universe,
+                    f.address.map_or("-".into(), |a| a.to_string()),
+                    f.reading,
+                    f.fix
+                ),
+                None => format!(
+                    "{} {} ({}.{}): {}; {}",
+                    f.kind.as_str(),
+                    f.uid.as_deref().unwrap_or(""),
+                    f.universe,
+                    f.address.map_or("-".into(), |a| a.to_string()),
+                    f.reading,
+                    f.fix
+                ),
             };
             self.alarms.set(&f.key, f.kind.as_str(), true, || message);
             keys.push(f.key.clone());
@@ -669,7 +700,7 @@ impl Worker {
                 f.since = *t;
             }
         }
-        faults.sort_by(|a, b| (a.kind, a.universe, a.address).cmp(&(b.kind, b.universe, b.address)));
+        faults.sort_by_key(|f| (f.kind, f.universe, f.address));
         lock(&self.view).faults = faults;
     }
 }

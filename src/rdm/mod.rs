@@ -4,7 +4,8 @@
 //! address, DEVICE_LABEL, IDENTIFY).
 //!
 //! A line is anything that carries RDM transactions ([`Line`]): an Art-Net
-//! node's port ([`ArtNetLine`]: ArtTodRequest → ArtTodData, ArtRdm). What is asked and how answers are
+//! node's port ([`ArtNetLine`]: ArtTodRequest → ArtTodData, ArtRdm) or an
+//! ENTTEC DMX USB Pro ([`enttec`]: discovery by the controller). What is asked and how answers are
 //! read is the same for both ([`Requester`]): one request in flight at a
 //! time (a DMX line carries one RDM transaction at a time anyway), each
 //! waited for a bounded time and sent once more on silence, at most one
@@ -30,6 +31,7 @@
 
 pub mod assets;
 pub mod care;
+pub mod enttec;
 pub mod patch;
 
 use nightscape_core::wire::artnet::{
@@ -349,7 +351,10 @@ pub struct ArtNetLine {
 
 impl ArtNetLine {
     /// Listen on `listen`; `tap` brings what the Art-Net service received.
-    pub fn open(listen: SocketAddr, tap: Option<Receiver<Tapped>>) -> Result<ArtNetLine, RdmClientError> {
+    pub fn open(
+        listen: SocketAddr,
+        tap: Option<Receiver<Tapped>>,
+    ) -> Result<ArtNetLine, RdmClientError> {
         let bind = |addr| bind_shared(addr).map_err(|source| RdmClientError::Bind { addr, source });
         let mut socks = vec![bind(listen)?];
         if !listen.ip().is_unspecified() && listen.port() != 0 {
@@ -412,7 +417,8 @@ impl ArtNetLine {
                 return Ok(None);
             }
             let ways = self.socks.len() as u32 + u32::from(self.tap.is_some());
-            let slice = ((until - now) / ways).clamp(Duration::from_millis(1), Duration::from_millis(10));
+            let slice =
+                ((until - now) / ways).clamp(Duration::from_millis(1), Duration::from_millis(10));
             for s in &self.socks {
                 s.set_read_timeout(Some(slice))
                     .map_err(RdmClientError::Socket)?;

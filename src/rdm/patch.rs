@@ -131,4 +131,3 @@ pub fn verify(site: &Site, universe: u16, devices: &[Device]) -> Vec<PatchEntry>
     }
     out
 }
-

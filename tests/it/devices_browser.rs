@@ -128,7 +128,10 @@ async fn js(c: &Client, script: &str) -> Value {
 async fn set_viewport(c: &Client, w: u32, h: u32) {
     c.set_window_size(w, h).await.unwrap();
     let inner = js(c, "return [window.innerWidth, window.innerHeight];").await;
-    let (iw, ih) = (inner[0].as_u64().unwrap() as u32, inner[1].as_u64().unwrap() as u32);
+    let (iw, ih) = (
+        inner[0].as_u64().unwrap() as u32,
+        inner[1].as_u64().unwrap() as u32,
+    );
     c.set_window_size(w + w.saturating_sub(iw), h + h.saturating_sub(ih))
         .await
         .unwrap();
@@ -141,7 +144,12 @@ async fn screenshot(c: &Client, name: &str) {
 }
 
 async fn click(c: &Client, id: &str) {
-    c.find(Locator::Id(id)).await.unwrap().click().await.unwrap();
+    c.find(Locator::Id(id))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
 }
 
 /// The table's rows as (fixture cell text, state cell text).
@@ -187,9 +195,13 @@ fn browser_devices_tab_lists_faults_filters_rings_the_map_and_identifies() {
     );
     let base = common::api_base(&state);
     let a = crate::devices_daemon::agent();
-    crate::devices_daemon::wait_json(&a, &base, "/api/maintenance", Duration::from_secs(30), |v| {
-        v["faults"].as_array().is_some_and(|f| f.len() == 2)
-    });
+    crate::devices_daemon::wait_json(
+        &a,
+        &base,
+        "/api/maintenance",
+        Duration::from_secs(30),
+        |v| v["faults"].as_array().is_some_and(|f| f.len() == 2),
+    );
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -16,6 +16,7 @@ use nightscape_core::wire::artnet::{
 use nightscape_core::wire::rdm::{self, pid, CommandClass, DeviceInfo, Message, Uid};
 use serde_json::{json, Value};
 use std::net::UdpSocket;
+use std::process::Command;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -263,7 +264,13 @@ pub fn agent() -> ureq::Agent {
 }
 
 /// GET `path` with `token`: status, content type and body text.
-pub fn get_text(agent: &ureq::Agent, base: &str, path: &str, token: &str, accept: &str) -> (u16, String, String) {
+pub fn get_text(
+    agent: &ureq::Agent,
+    base: &str,
+    path: &str,
+    token: &str,
+    accept: &str,
+) -> (u16, String, String) {
     let mut r = agent
         .get(format!("{base}{path}"))
         .header("Authorization", format!("Bearer {token}"))
@@ -276,7 +283,11 @@ pub fn get_text(agent: &ureq::Agent, base: &str, path: &str, token: &str, accept
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
-    (r.status().as_u16(), ct, r.body_mut().read_to_string().unwrap_or_default())
+    (
+        r.status().as_u16(),
+        ct,
+        r.body_mut().read_to_string().unwrap_or_default(),
+    )
 }
 
 pub fn get_json(agent: &ureq::Agent, base: &str, path: &str) -> Value {
@@ -296,7 +307,13 @@ fn post(agent: &ureq::Agent, base: &str, path: &str, token: &str, body: Value) -
 }
 
 /// Poll `path` until `ok` holds (at most `limit`); the last body.
-pub fn wait_json(agent: &ureq::Agent, base: &str, path: &str, limit: Duration, ok: impl Fn(&Value) -> bool) -> Value {
+pub fn wait_json(
+    agent: &ureq::Agent,
+    base: &str,
+    path: &str,
+    limit: Duration,
+    ok: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = Instant::now() + limit;
     loop {
         let v = get_json(agent, base, path);
@@ -314,7 +331,12 @@ fn rdm_alarms(v: &Value) -> Vec<(String, String)> {
         .unwrap()
         .iter()
         .filter(|a| a["key"].as_str().unwrap().starts_with("rdm:"))
-        .map(|a| (a["kind"].as_str().unwrap().to_string(), a["key"].as_str().unwrap().to_string()))
+        .map(|a| {
+            (
+                a["kind"].as_str().unwrap().to_string(),
+                a["key"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     out.sort();
     out
@@ -350,7 +372,8 @@ fn device_care_finds_faults_raises_them_once_and_clears_them_on_recovery() {
 
     // 1. Everything answers: three matched devices, no fault.
     let v = wait_json(&a, &base, "/api/devices", long, |v| {
-        v["passes"].as_u64().unwrap_or(0) >= 1 && v["devices"].as_array().is_some_and(|d| d.len() == 3)
+        v["passes"].as_u64().unwrap_or(0) >= 1
+            && v["devices"].as_array().is_some_and(|d| d.len() == 3)
     });
     assert_eq!(v["enabled"], true);
     assert_eq!(v["lines"][0]["state"], "answered", "{v:#}");
@@ -379,10 +402,22 @@ fn device_care_finds_faults_raises_them_once_and_clears_them_on_recovery() {
         s[0].temperature = 85;
     }
     let want = vec![
-        ("fixture_mismatch".to_string(), "rdm:fixture_mismatch:par-2".to_string()),
-        ("fixture_missing".to_string(), "rdm:fixture_missing:par-3".to_string()),
-        ("lamp_failure".to_string(), "rdm:lamp_failure:par-1".to_string()),
-        ("sensor_out_of_range".to_string(), "rdm:sensor_out_of_range:par-1:0".to_string()),
+        (
+            "fixture_mismatch".to_string(),
+            "rdm:fixture_mismatch:par-2".to_string(),
+        ),
+        (
+            "fixture_missing".to_string(),
+            "rdm:fixture_missing:par-3".to_string(),
+        ),
+        (
+            "lamp_failure".to_string(),
+            "rdm:lamp_failure:par-1".to_string(),
+        ),
+        (
+            "sensor_out_of_range".to_string(),
+            "rdm:sensor_out_of_range:par-1:0".to_string(),
+        ),
     ];
     let alarms = wait_json(&a, &base, "/api/alarms", long, |v| rdm_alarms(v) == want);
     let raised: Vec<Value> = alarms["active"]
@@ -395,41 +430,75 @@ fn device_care_finds_faults_raises_them_once_and_clears_them_on_recovery() {
     let m = get_json(&a, &base, "/api/maintenance");
     let faults = m["faults"].as_array().unwrap();
     assert_eq!(faults.len(), 4, "{m:#}");
-    let missing = faults.iter().find(|f| f["kind"] == "fixture_missing").unwrap();
+    let missing = faults
+        .iter()
+        .find(|f| f["kind"] == "fixture_missing")
+        .unwrap();
     assert_eq!(missing["fixture"], "par-3");
     assert_eq!(missing["groups"], json!(["bridge"]));
     assert_eq!(missing["position"], json!([30.0, 100.0]));
     assert_eq!(missing["universe"], 1);
     assert_eq!(missing["address"], 21);
-    let mismatch = faults.iter().find(|f| f["kind"] == "fixture_mismatch").unwrap();
+    let mismatch = faults
+        .iter()
+        .find(|f| f["kind"] == "fixture_mismatch")
+        .unwrap();
     assert!(
-        mismatch["fix"].as_str().unwrap().contains("set its DMX start address to 11"),
+        mismatch["fix"]
+            .as_str()
+            .unwrap()
+            .contains("set its DMX start address to 11"),
         "{mismatch}"
     );
-    let hot = faults.iter().find(|f| f["kind"] == "sensor_out_of_range").unwrap();
+    let hot = faults
+        .iter()
+        .find(|f| f["kind"] == "sensor_out_of_range")
+        .unwrap();
     assert!(hot["reading"].as_str().unwrap().contains("85"), "{hot}");
     assert!(hot["reading"].as_str().unwrap().contains("70"), "{hot}");
     let lamp = faults.iter().find(|f| f["kind"] == "lamp_failure").unwrap();
-    assert!(lamp["reading"].as_str().unwrap().contains("lamp state error"), "{lamp}");
+    assert!(
+        lamp["reading"]
+            .as_str()
+            .unwrap()
+            .contains("lamp state error"),
+        "{lamp}"
+    );
 
     // The same list as CSV, by query and by Accept header.
     let (s, ct, csv) = get_text(&a, &base, "/api/maintenance?format=csv", VIEWER, "*/*");
     assert_eq!(s, 200);
     assert!(ct.starts_with("text/csv"), "{ct}");
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "kind,fixture,groups,x,y,address,uid,since,reading,fix");
+    assert_eq!(
+        lines[0],
+        "kind,fixture,groups,x,y,address,uid,since,reading,fix"
+    );
     assert_eq!(lines.len(), 5, "{csv}");
-    assert!(lines.iter().any(|l| l.starts_with("fixture_missing,par-3,bridge,30,100,1.21,")), "{csv}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("fixture_missing,par-3,bridge,30,100,1.21,")),
+        "{csv}"
+    );
     let (_, ct, csv) = get_text(&a, &base, "/api/devices", VIEWER, "text/csv");
     assert!(ct.starts_with("text/csv"), "{ct}");
-    assert!(csv.lines().any(|l| l.starts_with("1234:00000002,1,31,10,par-2,mismatched,")), "{csv}");
+    assert!(
+        csv.lines()
+            .any(|l| l.starts_with("1234:00000002,1,31,10,par-2,mismatched,")),
+        "{csv}"
+    );
     let (s, _, body) = get_text(&a, &base, "/api/maintenance?format=xml", VIEWER, "*/*");
     assert_eq!(s, 400, "{body}");
     assert!(body.contains("\"field\":\"format\""), "{body}");
 
     // Raised once: more passes do not raise them again.
-    let passes = get_json(&a, &base, "/api/devices")["passes"].as_u64().unwrap();
-    wait_json(&a, &base, "/api/devices", long, |v| v["passes"].as_u64().unwrap() >= passes + 2);
+    let passes = get_json(&a, &base, "/api/devices")["passes"]
+        .as_u64()
+        .unwrap();
+    wait_json(&a, &base, "/api/devices", long, |v| {
+        v["passes"].as_u64().unwrap() >= passes + 2
+    });
     let again = get_json(&a, &base, "/api/alarms");
     let raised_again: Vec<Value> = again["active"]
         .as_array()
@@ -442,19 +511,59 @@ fn device_care_finds_faults_raises_them_once_and_clears_them_on_recovery() {
 
     // 3. Writes: a viewer may not, confirm is required, an admin may.
     let path = "/api/devices/1234:00000002";
-    let (s, _) = post(&a, &base, path, VIEWER, json!({"what": "address", "address": 11, "confirm": true}));
+    let (s, _) = post(
+        &a,
+        &base,
+        path,
+        VIEWER,
+        json!({"what": "address", "address": 11, "confirm": true}),
+    );
     assert_eq!(s, 403);
-    let (s, e) = post(&a, &base, path, ADMIN, json!({"what": "address", "address": 11}));
+    let (s, e) = post(
+        &a,
+        &base,
+        path,
+        ADMIN,
+        json!({"what": "address", "address": 11}),
+    );
     assert_eq!((s, e["field"].as_str()), (422, Some("confirm")), "{e}");
-    let (s, e) = post(&a, &base, path, ADMIN, json!({"what": "address", "address": 600, "confirm": true}));
+    let (s, e) = post(
+        &a,
+        &base,
+        path,
+        ADMIN,
+        json!({"what": "address", "address": 600, "confirm": true}),
+    );
     assert_eq!((s, e["field"].as_str()), (422, Some("address")), "{e}");
-    let (s, e) = post(&a, &base, "/api/devices/nonsense", ADMIN, json!({"what": "identify", "on": true, "confirm": true}));
+    let (s, e) = post(
+        &a,
+        &base,
+        "/api/devices/nonsense",
+        ADMIN,
+        json!({"what": "identify", "on": true, "confirm": true}),
+    );
     assert_eq!((s, e["field"].as_str()), (400, Some("uid")), "{e}");
-    let (s, e) = post(&a, &base, path, ADMIN, json!({"what": "address", "address": 11, "confirm": true}));
+    let (s, e) = post(
+        &a,
+        &base,
+        path,
+        ADMIN,
+        json!({"what": "address", "address": 11, "confirm": true}),
+    );
     assert_eq!(s, 200, "{e}");
     assert_eq!(e["outcome"], "done");
-    assert_eq!(script.lock().unwrap()[1].address, 11, "the SET reached the responder");
-    let (s, e) = post(&a, &base, path, ADMIN, json!({"what": "identify", "on": true, "confirm": true}));
+    assert_eq!(
+        script.lock().unwrap()[1].address,
+        11,
+        "the SET reached the responder"
+    );
+    let (s, e) = post(
+        &a,
+        &base,
+        path,
+        ADMIN,
+        json!({"what": "identify", "on": true, "confirm": true}),
+    );
     assert_eq!(s, 200, "{e}");
     let (s, _, audit) = get_text(&a, &base, "/api/audit", ADMIN, "application/json");
     assert_eq!(s, 200);
@@ -469,7 +578,11 @@ fn device_care_finds_faults_raises_them_once_and_clears_them_on_recovery() {
     assert_eq!(set["detail"]["uid"], "1234:00000002");
     assert_eq!(set["detail"]["write"]["address"], 11);
     assert_eq!(set["detail"]["result"]["outcome"], "done");
-    assert!(audit.as_array().unwrap().iter().any(|r| r["action"] == "device.identify"));
+    assert!(audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["action"] == "device.identify"));
 
     // 4. Recovery: par-3 back, par-1 relamped and cooled: every fault clears.
     {
@@ -505,9 +618,20 @@ fn interval_stats(arrivals: &[Instant]) -> (f64, [f64; 4]) {
         .map(|w| (w[1] - w[0]).as_secs_f64() * 1000.0)
         .collect();
     iv.sort_by(f64::total_cmp);
-    let pick = |q: f64| iv.get(((iv.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(f64::NAN);
-    let span = arrivals.last().unwrap().duration_since(arrivals[0]).as_secs_f64();
-    ((arrivals.len() - 1) as f64 / span, [pick(0.5), pick(0.95), pick(0.99), pick(1.0)])
+    let pick = |q: f64| {
+        iv.get(((iv.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    let span = arrivals
+        .last()
+        .unwrap()
+        .duration_since(arrivals[0])
+        .as_secs_f64();
+    (
+        (arrivals.len() - 1) as f64 / span,
+        [pick(0.5), pick(0.95), pick(0.99), pick(1.0)],
+    )
 }
 
 /// Measurement, not a check (run it by name with `--ignored --nocapture`;
@@ -518,7 +642,8 @@ fn interval_stats(arrivals: &[Instant]) -> (f64, [f64; 4]) {
 #[test]
 #[ignore = "measurement: run by name"]
 fn measure_frame_rate_while_discovering() {
-    let bin = std::env::var("NIGHTSCAPE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_nightscape").into());
+    let bin =
+        std::env::var("NIGHTSCAPE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_nightscape").into());
     for rdm_on in [false, true] {
         let dir = tempfile::tempdir().unwrap();
         let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -563,19 +688,25 @@ fn measure_frame_rate_while_discovering() {
         // other does not: the scripted node ignores ArtDmx, so it is read
         // here by peeking before it).
         let t = {
-            let (script, stop, requests, arrivals) =
-                (script.clone(), stop.clone(), requests.clone(), arrivals.clone());
-            std::thread::spawn(move || {
-                timed_node(rx, 1, script, stop, requests, arrivals)
-            })
+            let (script, stop, requests, arrivals) = (
+                script.clone(),
+                stop.clone(),
+                requests.clone(),
+                arrivals.clone(),
+            );
+            std::thread::spawn(move || timed_node(rx, 1, script, stop, requests, arrivals))
         };
         let state = dir.path().join("state");
         let mut cmd = std::process::Command::new(&bin);
-        cmd.args(["run", "--site"]).arg(&site).args(["--show", "glow", "--state"]).arg(&state);
+        cmd.args(["run", "--site"])
+            .arg(&site)
+            .args(["--show", "glow", "--state"])
+            .arg(&state);
         cmd.env("NIGHTSCAPE_ADMIN_TOKEN", ADMIN)
             .env("NIGHTSCAPE_VIEWER_TOKEN", VIEWER)
             .env("RUST_LOG", "warn");
-        cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+        cmd.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
         let _d = common::Daemon(cmd.spawn().unwrap());
         let base = common::api_base(&state);
         std::thread::sleep(Duration::from_secs(3));
@@ -589,7 +720,10 @@ fn measure_frame_rate_while_discovering() {
         t.join().unwrap();
         drop(sock);
         let (fps, [p50, p95, p99, max]) = interval_stats(&got);
-        let late = got.windows(2).filter(|w| w[1] - w[0] > Duration::from_micros(37_500)).count();
+        let late = got
+            .windows(2)
+            .filter(|w| w[1] - w[0] > Duration::from_micros(37_500))
+            .count();
         println!(
             "rdm {}: {} frames in 20 s = {fps:.2} fps; interval ms p50 {p50:.2} p95 {p95:.2} p99 {p99:.2} max {max:.2}; intervals > 1.5 periods: {late}; RDM requests {:.1}/s; passes {} devices {}",
             if rdm_on { "on " } else { "off" },
@@ -617,10 +751,13 @@ fn timed_node(
     let inner_addr = inner.local_addr().unwrap();
     let relay = UdpSocket::bind("127.0.0.1:0").unwrap();
     relay.connect(inner_addr).unwrap();
-    relay.set_read_timeout(Some(Duration::from_millis(1))).unwrap();
+    relay
+        .set_read_timeout(Some(Duration::from_millis(1)))
+        .unwrap();
     let s2 = stop.clone();
     let node = std::thread::spawn(move || scripted_node(inner, universe, script, s2, requests));
-    sock.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(5)))
+        .unwrap();
     let mut buf = [0u8; 1500];
     let mut from_daemon: Option<std::net::SocketAddr> = None;
     while !stop.load(Ordering::Relaxed) {
@@ -640,4 +777,109 @@ fn timed_node(
         }
     }
     node.join().unwrap();
+}
+
+/// Why this machine cannot run the OLA test, if it cannot.
+fn ola_missing() -> Option<String> {
+    if Command::new("olad").arg("--version").output().is_err() {
+        return Some("`olad` is not installed (apt-get install ola)".into());
+    }
+    if Command::new("curl").arg("--version").output().is_err() {
+        return Some("`curl` is not installed".into());
+    }
+    if ola_script().is_none() {
+        return Some("ola-rdm-node.sh not found (set NIGHTSCAPE_PEERS)".into());
+    }
+    let uid = Command::new("id").arg("-u").output().ok();
+    if uid.is_none_or(|o| String::from_utf8_lossy(&o.stdout).trim() != "0") {
+        return Some("needs root for its network namespaces".into());
+    }
+    None
+}
+
+fn ola_script() -> Option<PathBuf> {
+    let dir = std::env::var_os("NIGHTSCAPE_PEERS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/peers"));
+    let s = dir.join("ola-rdm-node.sh");
+    s.exists().then_some(s)
+}
+
+/// The daemon against an independent RDM implementation: OLA's `olad` as
+/// an Art-Net node at 10.77.0.2 with six dummy responders (the peers
+/// script, in network namespaces), the daemon at 10.77.0.1 with `rdm =
+/// true` on its output and no `[rdm] listen`: the node's replies to port
+/// 6454 reach device care only through the Art-Net service's sockets (the
+/// tap). `/api/devices` is read from inside the namespace with curl.
+#[test]
+fn device_care_in_the_daemon_finds_olas_six_responders() {
+    let name = "device_care_in_the_daemon_finds_olas_six_responders";
+    if let Some(why) = ola_missing() {
+        common::skip_unless_ci(name, &why);
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let site = rdm_site(dir.path(), "10.77.0.2:6454".parse().unwrap(), "1h");
+    let p = site.join("site.toml");
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("listen = \"127.0.0.1:0\"\n[[rdm.sensors]]", "[[rdm.sensors]]");
+    assert!(!text.contains("[rdm]\nevery = \"1h\"\nlisten"), "{text}");
+    std::fs::write(&p, text).unwrap();
+    let state = dir.path().join("state");
+    let run = dir.path().join("run.sh");
+    std::fs::write(
+        &run,
+        format!(
+            r#"#!/bin/sh
+NIGHTSCAPE_ADMIN_TOKEN={ADMIN} NIGHTSCAPE_VIEWER_TOKEN={VIEWER} RUST_LOG=warn "{bin}" run --site "{site}" --show glow --state "{state}" >/dev/null 2>&1 &
+P=$!
+i=0; while [ ! -s "{state}/api.addr" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done
+A=$(cat "{state}/api.addr")
+i=0; J=""
+while [ $i -lt 200 ]; do
+  J=$(curl -s -m 2 -H "Authorization: Bearer {VIEWER}" "http://$A/api/devices")
+  echo "$J" | grep -q '"passes":[1-9]' && break
+  sleep 0.2; i=$((i+1))
+done
+echo "$J"
+kill $P; wait $P 2>/dev/null
+"#,
+            bin = env!("CARGO_BIN_EXE_nightscape"),
+            site = site.display(),
+            state = state.display(),
+        ),
+    )
+    .unwrap();
+    let out = Command::new(ola_script().unwrap())
+        .current_dir(dir.path())
+        .args(["-u", "1", "-t", "60", "--", "sh"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let v: Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("{e}\nstdout:\n{stdout}\nstderr:\n{stderr}"));
+    assert_eq!(v["lines"][0]["state"], "answered", "{v:#}");
+    let uids: Vec<&str> = v["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["uid"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        uids.iter().copied().collect::<std::collections::BTreeSet<_>>().len(),
+        6,
+        "{v:#}"
+    );
+    assert!(uids.iter().all(|u| u.starts_with("7a70:ffffff0")), "{uids:?}");
+    let dummy = v["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["uid"] == "7a70:ffffff00")
+        .unwrap();
+    assert_eq!(dummy["manufacturer"], "Open Lighting Project");
+    assert_eq!(dummy["sensors"].as_array().unwrap().len(), 3, "{dummy}");
 }

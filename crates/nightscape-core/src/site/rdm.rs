@@ -311,7 +311,10 @@ mod tests {
                 "[[rdm.sensors]]\nmax = 3\nkind = \"temperature\"\nname = \"x\"",
                 "either `kind`",
             ),
-            ("[[rdm.sensors]]\nkind = \"temperature\"", "needs `min`, `max`"),
+            (
+                "[[rdm.sensors]]\nkind = \"temperature\"",
+                "needs `min`, `max`",
+            ),
             ("[[rdm.sensors]]\nkind = \"pressure\"\nmax = 1", "pressure"),
             ("[rdm]\noften = true", "often"),
         ] {
