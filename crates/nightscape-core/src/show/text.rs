@@ -1,0 +1,425 @@
+//! `effect = "text"`: a line of text in the bundled CJK font, coloured,
+//! sized to the target, aligned or scrolling, on a layer's cells.
+//!
+//! Compiled into the same [`MediaLayer`] a picture becomes, so the engine,
+//! the safety check, the energy model and the previews treat text as
+//! media: the text is rasterised once ([`crate::media::text`]) onto a
+//! canvas the size of the box the cells cover (the box
+//! [`crate::media::place`] lays a stretched picture over, two or four
+//! canvas pixels per cell pitch), and each frame of the canvas is
+//! averaged onto the cells by the same [`Sampler`]. A scroll is a looping
+//! clip of the text stepping one canvas pixel per frame — half a cell —
+//! for the time that step takes at `speed`, so any instant of the show
+//! gives the same frame on every node.
+//!
+//! Keys: `text` (required), `size` (the em — a hanzi's height — as a share
+//! of the target's height, default 80 %), `color`, `speed` (metres per
+//! second along the layer's p axis: east in plan, right on a facade;
+//! positive scrolls right to left, the way text reads in; 0 stands
+//! still), `align` (`left`, `center`, `right` for text standing still).
+//! Characters the font lacks are drawn as boxes and warned about by name.
+//! `{countdown:…}` and `{time:…}` placeholders are checked (their errors
+//! located to the column) but a live text cannot yet be played: the
+//! engine hands effects show time, not the instant (see docs).
+
+use super::media::{cell_points, MediaLayer};
+use super::Ctx;
+use crate::color::Color;
+use crate::diag::Spanned;
+use crate::media::clip::{Clip, Timing, MAX_SAMPLES};
+use crate::media::place::{pitch, Placement, Sampler};
+use crate::media::text::{self, template::Template};
+use crate::media::{Limits, Picture};
+use crate::site::Site;
+use crate::units::LevelValue;
+use std::ops::Range;
+
+/// How text standing still sits across the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Align {
+    Left,
+    #[default]
+    Center,
+    Right,
+}
+
+impl Align {
+    pub fn parse(word: &str) -> Option<Align> {
+        match word.trim().to_ascii_lowercase().as_str() {
+            "left" => Some(Align::Left),
+            "center" | "centre" => Some(Align::Center),
+            "right" => Some(Align::Right),
+            _ => None,
+        }
+    }
+}
+
+/// The layer keys a text layer reads beyond the common ones.
+pub(super) struct TextKeys<'a> {
+    pub text: &'a Option<Spanned<String>>,
+    pub size: &'a Option<Spanned<LevelValue>>,
+    pub align: &'a Option<Spanned<String>>,
+    pub speed: &'a Option<Spanned<String>>,
+    pub color: Color,
+}
+
+/// A text as laid out on a layer, before it is sampled: what [`compile`]
+/// checks and [`clip_for`] plays.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextLook {
+    pub text: String,
+    /// The em as a share of the target's height.
+    pub size: f64,
+    pub color: Color,
+    /// Metres per second; positive moves the text toward −p (leftward).
+    pub speed: f64,
+    pub align: Align,
+}
+
+/// Compile a text layer for `cells`. Problems go to `cx`, located; None
+/// when the layer cannot play.
+pub(super) fn compile(
+    cx: &mut Ctx,
+    keys: &TextKeys,
+    effect_span: Range<usize>,
+    site: &Site,
+    cells: &[u32],
+) -> Option<MediaLayer> {
+    let Some(text) = keys.text else {
+        cx.err(
+            effect_span,
+            "a text layer needs `text = \"…\"` (e.g. \"新年快乐 2027\")",
+        );
+        return None;
+    };
+    let template = match Template::parse(text.get_ref(), site.timezone) {
+        Ok(t) => t,
+        Err(e) => {
+            cx.err(
+                value_span(cx, text, e.at),
+                format!("text template: {}", e.message),
+            );
+            return None;
+        }
+    };
+    let missing = text::missing_glyphs(&template.literal_text());
+    if !missing.is_empty() {
+        cx.diags.warn(
+            cx.file,
+            text.span(),
+            format!(
+                "the bundled font has no {} (drawn as a box): it covers ASCII, the 3,755 common hanzi of GB 2312 level 1 and festival words",
+                missing
+                    .iter()
+                    .map(|c| format!("'{c}' (U+{:04X})", u32::from(*c)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+    }
+    if !template.is_constant() {
+        cx.err(
+            text.span(),
+            "{countdown:…} and {time:…} are checked but cannot play yet: a text layer shows fixed text (write the words out)",
+        );
+        return None;
+    }
+    let size = match keys.size {
+        None => 0.8,
+        Some(s) => match s.get_ref().to_level() {
+            Ok(v) if v > 0.0 && v <= 10.0 => v,
+            _ => {
+                cx.err(
+                    s.span(),
+                    "size is the text's height (one em) as a share of the target's: more than 0, e.g. \"80%\" or 0.8",
+                );
+                return None;
+            }
+        },
+    };
+    let align = match keys.align {
+        None => Align::Center,
+        Some(a) => match Align::parse(a.get_ref()) {
+            Some(al) => al,
+            None => {
+                cx.err(
+                    a.span(),
+                    format!("unknown align `{}`: use left, center or right", a.get_ref()),
+                );
+                return None;
+            }
+        },
+    };
+    let speed = cx.speed(keys.speed, 0.0);
+    let look = TextLook {
+        text: template.expand(chrono::DateTime::UNIX_EPOCH),
+        size,
+        color: keys.color,
+        speed,
+        align,
+    };
+    let (points, _surface) = cell_points(site, cells);
+    match clip_for(&look, &points) {
+        Ok(clip) => Some(MediaLayer::new(
+            format!("text:{}", look.text),
+            clip,
+            Timing::default(),
+        )),
+        Err(why) => {
+            cx.err(text.span(), why);
+            None
+        }
+    }
+}
+
+/// Where byte `at` of a string value is in the file: exact for a string
+/// written without escapes, else the whole value.
+fn value_span(cx: &Ctx, v: &Spanned<String>, at: usize) -> Range<usize> {
+    let span = v.span();
+    let raw = cx.file.text.get(span.clone()).unwrap_or_default();
+    let inner = raw
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .or_else(|| raw.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')));
+    match inner {
+        Some(inner) if inner == v.get_ref() => {
+            let start = span.start + 1 + at;
+            start..start + 1
+        }
+        _ => span,
+    }
+}
+
+/// Canvas pixels per cell pitch: four for still text (honest averaging),
+/// two for a scroll (a step is half a cell; frames are canvas-sized).
+fn pixels_per_cell(scrolling: bool) -> f64 {
+    if scrolling {
+        2.0
+    } else {
+        4.0
+    }
+}
+
+/// The text sampled onto cells at `points` (metres, p right, q up): one
+/// frame, or a looping scroll.
+pub fn clip_for(look: &TextLook, points: &[[f64; 2]]) -> Result<Clip, String> {
+    let mut clip = Clip::new(points.len());
+    if points.is_empty() {
+        return Ok(clip);
+    }
+    let [px, py] = pitch(points);
+    let (mut lo, mut hi) = ([f64::MAX; 2], [f64::MIN; 2]);
+    for p in points {
+        for i in 0..2 {
+            lo[i] = lo[i].min(p[i]);
+            hi[i] = hi[i].max(p[i]);
+        }
+    }
+    // The box the cells' footprints cover, as the sampler lays a
+    // stretched picture over it.
+    let box_w = hi[0] - lo[0] + px;
+    let box_h = hi[1] - lo[1] + py;
+    let scrolling = look.speed != 0.0;
+    let per_metre = pixels_per_cell(scrolling) / px.min(py).max(1e-6);
+    let canvas_w = (box_w * per_metre).round().clamp(1.0, 8192.0) as u32;
+    let canvas_h = (box_h * per_metre).round().clamp(1.0, 8192.0) as u32;
+    let em_px = (look.size * box_h * per_metre) as f32;
+    let limits = Limits::default();
+    let line = text::render(&look.text, em_px.min(text::MAX_PX_HEIGHT), &limits)
+        .map_err(|e| e.to_string())?;
+    let glyphs = colourise(&line.picture, look.color);
+    let sampler = Sampler::new(points, &Placement::default(), canvas_w, canvas_h);
+    let mut canvas = Picture::blank(canvas_w, canvas_h);
+    let mut colors = vec![[0u8; 3]; points.len()];
+    // Vertically: the em box centred (its top 0.88 em above the baseline).
+    let top = (f64::from(canvas_h) - f64::from(em_px)) / 2.0;
+    let y0 = (top + f64::from(em_px) * 0.88 - f64::from(line.baseline)).round() as i64;
+    let (tw, cw) = (i64::from(glyphs.width), i64::from(canvas_w));
+    if !scrolling {
+        let x0 = match look.align {
+            Align::Left => 0,
+            Align::Center => (cw - tw) / 2,
+            Align::Right => cw - tw,
+        };
+        blit(&mut canvas, &glyphs, x0, y0);
+        sampler.sample(&canvas, &mut colors);
+        clip.push(&colors, 1.0).map_err(|e| e.to_string())?;
+        return Ok(clip);
+    }
+    // A scroll: the text's left edge from the canvas's right edge until
+    // its right edge has left the canvas, one pixel a frame.
+    let steps = tw + cw;
+    if (steps as u64).saturating_mul(points.len() as u64) > MAX_SAMPLES {
+        return Err(format!(
+            "the scrolling text would keep {steps} frames × {} cells: shorten the text or make it smaller",
+            points.len()
+        ));
+    }
+    let frame_s = (1.0 / per_metre) / look.speed.abs();
+    for k in 0..steps {
+        let x0 = if look.speed > 0.0 { cw - k } else { k - tw };
+        canvas.rgba.fill([0, 0, 0, 0]);
+        blit(&mut canvas, &glyphs, x0, y0);
+        sampler.sample(&canvas, &mut colors);
+        clip.push(&colors, frame_s).map_err(|e| e.to_string())?;
+    }
+    Ok(clip)
+}
+
+/// The white text in `color` (8-bit, as the media layer reads its cells),
+/// coverage kept as alpha.
+fn colourise(white: &Picture, color: Color) -> Picture {
+    let q = |v: f32| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+    let c = [q(color.r), q(color.g), q(color.b)];
+    Picture {
+        width: white.width,
+        height: white.height,
+        rgba: white
+            .rgba
+            .iter()
+            .map(|p| [c[0], c[1], c[2], p[3]])
+            .collect(),
+    }
+}
+
+/// Copies `src` onto `dst` with its top-left at (x0, y0), clipped.
+fn blit(dst: &mut Picture, src: &Picture, x0: i64, y0: i64) {
+    let (dw, dh) = (i64::from(dst.width), i64::from(dst.height));
+    for sy in 0..i64::from(src.height) {
+        let y = y0 + sy;
+        if !(0..dh).contains(&y) {
+            continue;
+        }
+        let from = (-x0).clamp(0, i64::from(src.width));
+        let to = (dw - x0).clamp(0, i64::from(src.width));
+        if from >= to {
+            continue;
+        }
+        let s = (sy * i64::from(src.width)) as usize;
+        let d = (y * dw + x0) as usize;
+        dst.rgba[d + from as usize..d + to as usize]
+            .copy_from_slice(&src.rgba[s + from as usize..s + to as usize]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 40 × 10 grid of cells 1 m apart, on a facade or in plan alike.
+    fn grid(w: usize, h: usize) -> Vec<[f64; 2]> {
+        (0..h)
+            .flat_map(|y| (0..w).map(move |x| [x as f64, y as f64]))
+            .collect()
+    }
+
+    fn look(text: &str) -> TextLook {
+        TextLook {
+            text: text.into(),
+            size: 0.8,
+            color: Color::rgb(1.0, 0.0, 0.0),
+            speed: 0.0,
+            align: Align::Center,
+        }
+    }
+
+    fn lit(frame: &[[u8; 3]], w: usize) -> Vec<String> {
+        // Top row first for reading: q grows upward.
+        let h = frame.len() / w;
+        (0..h)
+            .rev()
+            .map(|y| {
+                (0..w)
+                    .map(|x| if frame[y * w + x][0] > 100 { '#' } else { '.' })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn still_text_is_centred_red_and_upright() {
+        let clip = clip_for(&look("中"), &grid(40, 10)).unwrap();
+        assert_eq!(clip.frames(), 1);
+        let f = clip.frame(0);
+        let rows = lit(f, 40);
+        // Only red: green and blue stay dark.
+        assert!(f.iter().all(|c| c[1] == 0 && c[2] == 0));
+        // 中 is 8 cells tall (80 % of 10), in the middle columns only.
+        let cols: Vec<usize> = (0..40)
+            .filter(|&x| rows.iter().any(|r| r.as_bytes()[x] == b'#'))
+            .collect();
+        assert!(
+            cols.first().unwrap() >= &14 && cols.last().unwrap() <= &25,
+            "{rows:#?}"
+        );
+        // Its long vertical stroke spans most rows; the top row is clear.
+        let centre = cols[cols.len() / 2];
+        let tall = rows.iter().filter(|r| r.as_bytes()[centre] == b'#').count();
+        assert!(tall >= 6, "{rows:#?}");
+        assert!(
+            !rows[0].contains('#') || !rows[9].contains('#'),
+            "{rows:#?}"
+        );
+    }
+
+    #[test]
+    fn text_reads_upright_top_up() {
+        // 上's long stroke is at its foot, 下's at its head.
+        let widest_row = |t: &str| {
+            let clip = clip_for(&look(t), &grid(40, 10)).unwrap();
+            let rows = lit(clip.frame(0), 40);
+            eprintln!("{t}:\n{}", rows.join("\n"));
+            (0..10)
+                .max_by_key(|&y| rows[y].matches('#').count())
+                .unwrap()
+        };
+        assert!(widest_row("上") >= 7, "上's foot is at the bottom");
+        assert!(widest_row("下") <= 2, "下's head is at the top");
+    }
+
+    #[test]
+    fn alignment_moves_still_text() {
+        let first_col = |align| {
+            let clip = clip_for(
+                &TextLook {
+                    align,
+                    ..look("AB")
+                },
+                &grid(40, 10),
+            )
+            .unwrap();
+            let rows = lit(clip.frame(0), 40);
+            (0..40)
+                .find(|&x| rows.iter().any(|r| r.as_bytes()[x] == b'#'))
+                .unwrap()
+        };
+        let (l, c, r) = (
+            first_col(Align::Left),
+            first_col(Align::Center),
+            first_col(Align::Right),
+        );
+        assert!(l < 3 && l < c && c < r, "{l} {c} {r}");
+    }
+
+    #[test]
+    fn a_scroll_enters_from_the_right_and_loops() {
+        let l = TextLook {
+            speed: 2.0,
+            ..look("新年")
+        };
+        let clip = clip_for(&l, &grid(40, 10)).unwrap();
+        // One step is half a cell: at 2 m/s, 0.25 s a step.
+        let timing = Timing::default();
+        let leftmost = |t: f64| {
+            let rows = lit(clip.frame(timing.frame_at(&clip, t)), 40);
+            (0..40).find(|&x| rows.iter().any(|r| r.as_bytes()[x] == b'#'))
+        };
+        assert_eq!(leftmost(0.0), None, "starts just off the right edge");
+        let a = leftmost(2.0).expect("in after 2 s");
+        let b = leftmost(4.0).expect("further in after 4 s");
+        assert!(a >= 34 && b < a && a - b >= 3, "{a} {b}");
+        // Loops: text 2 em × 8 m = 16 m, canvas 40 m → 56 m at 2 m/s.
+        assert!((clip.length() - 28.0).abs() < 0.5, "{}", clip.length());
+        assert_eq!(leftmost(2.0 + clip.length()), Some(a));
+    }
+}
