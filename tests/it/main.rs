@@ -55,5 +55,7 @@ mod sacn_discovery;
 mod scale;
 mod schedule_cli;
 mod schemas;
+mod inputs;
+mod timecode;
 mod service_unit;
 mod triggers;
