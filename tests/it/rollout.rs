@@ -323,7 +323,9 @@ fn fleet_push_refuses_a_failing_check_and_forged_bundles_and_keeps_the_old_site(
     let sign = |k: &ed25519_dalek::SigningKey, s: &str, t: &str, body: &str| {
         nightscape::fleet::trust::sign(k, s, t, body.to_string())
     };
-    let cases: Vec<(&str, Vec<(String, Vec<u8>)>)> = vec![
+    // (the alarm expected, the messages published)
+    type Case<'a> = (&'a str, Vec<(String, Vec<u8>)>);
+    let cases: Vec<Case> = vec![
         (
             "a site bundle refused: unsigned",
             vec![(
