@@ -67,8 +67,7 @@ impl Default for RdmSettings {
 }
 
 /// The E1.20 sensor types a limit can name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SensorKind {
     Temperature,
     Voltage,
@@ -76,6 +75,15 @@ pub enum SensorKind {
 }
 
 impl SensorKind {
+    fn parse(text: &str) -> Option<SensorKind> {
+        match text.trim() {
+            "temperature" => Some(SensorKind::Temperature),
+            "voltage" => Some(SensorKind::Voltage),
+            "current" => Some(SensorKind::Current),
+            _ => None,
+        }
+    }
+
     /// The E1.20 sensor type code (Table A-12).
     pub fn code(self) -> u8 {
         match self {
@@ -148,8 +156,8 @@ pub(super) struct RawRdm {
 pub(super) struct RawSensorLimit {
     /// The sensor type the limit applies to: "temperature", "voltage" or "current".
     #[serde(default)]
-    #[schemars(example = &"temperature")]
-    kind: Option<SensorKind>,
+    #[schemars(example = &"temperature", extend("enum" = ["temperature", "voltage", "current"]))]
+    kind: Option<Spanned<String>>,
     /// Or the sensor's description as the fixture reports it (any case).
     #[serde(default)]
     #[schemars(example = &"LED board")]
@@ -204,8 +212,21 @@ pub(super) fn compile(
     }
     for s in &r.sensors {
         let v = s.get_ref();
-        let matches = match (v.kind, &v.name) {
-            (Some(k), None) => SensorMatch::Kind(k),
+        let matches = match (&v.kind, &v.name) {
+            (Some(k), None) => match SensorKind::parse(k.get_ref()) {
+                Some(k) => SensorMatch::Kind(k),
+                None => {
+                    diags.error(
+                        file,
+                        k.span(),
+                        format!(
+                            "unknown sensor kind `{}`: use temperature, voltage or current (or `name` for one sensor)",
+                            k.get_ref()
+                        ),
+                    );
+                    continue;
+                }
+            },
             (None, Some(n)) if !n.trim().is_empty() => SensorMatch::Name(n.trim().to_string()),
             _ => {
                 diags.error(
