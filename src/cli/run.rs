@@ -90,6 +90,11 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
             }
         },
     };
+    // Standbys (docs/fleet.md): decided from every node's outputs, before
+    // this node keeps only its own.
+    let standby = node
+        .as_ref()
+        .map(|n| crate::fleet::standby::Plan::new(&cfg.site, &n.name));
     if let Some(n) = &node {
         cfg.site.retain_node_outputs(&n.name);
     }
@@ -187,7 +192,11 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
         tracing::info!("dry run (--no-output): no output is opened, nothing is sent");
         (Vec::new(), Vec::new())
     } else {
-        output::open_all(&cfg.site, &state_dir)
+        let (mut outputs, mut warnings) = output::open_all(&cfg.site, &state_dir);
+        if let Some(p) = &standby {
+            warnings.extend(p.wrap(&mut outputs, &state_dir));
+        }
+        (outputs, warnings)
     };
     let _artpoll = start_artpoll(
         &cfg.site,
@@ -269,6 +278,10 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
             state_dir: Some(state_dir.clone()),
             power: Some(power.clone()),
             alarms: alarms.clone(),
+            standby: standby
+                .as_ref()
+                .map(|p| p.gates.clone())
+                .unwrap_or_default(),
         };
         match crate::fleet::Fleet::start(shared.clone(), state.control.clone(), opts).await {
             Ok(f) => fleet = Some(f),

@@ -22,6 +22,7 @@
 pub use nightscape_core::control::fleet as wire;
 
 mod inbox;
+pub mod standby;
 pub mod trust;
 
 use crate::alarms::Alarms;
@@ -96,9 +97,14 @@ pub struct FleetView {
     pub config_hash: String,
     pub rtt_ms: Option<f64>,
     pub last_gap: Option<wire::Gap>,
+    /// Why the last attempt to reach the broker failed (kept after it
+    /// succeeds again, for the record).
+    pub last_error: Option<String>,
     pub nodes: BTreeMap<String, NodeView>,
     /// Messages from the broker this node did not apply, by reason.
     pub dropped: Dropped,
+    /// Standby state: whom this node covers, whether its own outputs are held.
+    pub standby: standby::StandbyView,
 }
 
 /// Handle kept by the daemon.
@@ -125,6 +131,9 @@ pub struct FleetOptions {
     /// The power now (W), if measured.
     pub power: Option<Arc<dyn Fn() -> Option<f64> + Send + Sync>>,
     pub alarms: Arc<Alarms>,
+    /// The gates of this node's own outputs and of those it stands by for
+    /// ([`standby::Plan`]; default: none).
+    pub standby: standby::Gates,
 }
 
 /// A stable hash (FNV-1a, 64 bit) of the site files: names relative to
@@ -179,7 +188,9 @@ fn ntp_state() -> Option<String> {
 /// Messages from the MQTT event loop to the fleet task.
 enum Net {
     Up,
-    Down(String),
+    /// The connection failed: why, and whether the broker refused the
+    /// login (not worth calling a gap in the network).
+    Down(String, bool),
 }
 
 /// The largest command message a node reads (bigger ones are dropped and
@@ -259,6 +270,7 @@ async fn event_loop(
     counters: Arc<Counters>,
     stopping: Arc<AtomicBool>,
     topics: Topics,
+    spec: FleetSpec,
 ) {
     let mut backoff = Duration::from_millis(500);
     let mut warned_oversize = false;
@@ -303,7 +315,8 @@ async fn event_loop(
                 if stopping.load(Ordering::Relaxed) {
                     return;
                 }
-                if net_tx.send(Net::Down(e.to_string())).is_err() {
+                let (refused, why) = describe_connection_error(&spec, &e);
+                if net_tx.send(Net::Down(why, refused)).is_err() {
                     return;
                 }
                 tokio::time::sleep(backoff).await;
@@ -354,6 +367,76 @@ fn last_will(node: &str, topics: &Topics, key: Option<&ed25519_dalek::SigningKey
     LastWill::new(topics.status(node), offline, QoS::AtLeastOnce, true)
 }
 
+/// The TLS transport for an `mqtts://` broker: the certificate authorities
+/// of `[fleet] ca_file` when given (a city's own CA), else the system's.
+pub fn tls_transport(spec: &FleetSpec) -> Result<Transport, String> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = rustls::RootCertStore::empty();
+    match &spec.ca_file {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path)
+                .map_err(|e| format!("fleet: ca_file {}: {e}", path.display()))?;
+            for c in certs {
+                let c = c.map_err(|e| format!("fleet: ca_file {}: {e}", path.display()))?;
+                roots
+                    .add(c)
+                    .map_err(|e| format!("fleet: ca_file {}: {e}", path.display()))?;
+            }
+            if roots.is_empty() {
+                return Err(format!(
+                    "fleet: ca_file {} holds no certificate (PEM, -----BEGIN CERTIFICATE-----)",
+                    path.display()
+                ));
+            }
+        }
+        None => {
+            for c in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(c);
+            }
+            if roots.is_empty() {
+                return Err("fleet: mqtts:// needs the system's root certificates, and none were found (install ca-certificates, or name the broker's CA in [fleet] ca_file)".into());
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("fleet: TLS: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Transport::tls_with_config(
+        rumqttc::TlsConfiguration::Rustls(Arc::new(tls)),
+    ))
+}
+
+/// Why the broker connection failed, in words an operator can act on: a
+/// refused login names the credential variables, a TLS failure says so.
+pub(crate) fn describe_connection_error(
+    spec: &FleetSpec,
+    e: &rumqttc::ConnectionError,
+) -> (bool, String) {
+    use rumqttc::{ConnectReturnCode, ConnectionError};
+    let vars = match (&spec.username_env, &spec.password_env) {
+        (Some(u), Some(p)) => format!("the user name in {u} and the password in {p}"),
+        (Some(u), None) => format!("the user name in {u} (no password_env)"),
+        _ => "no credentials (the site names no username_env)".to_string(),
+    };
+    match e {
+        ConnectionError::ConnectionRefused(
+            code @ (ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized),
+        ) => (
+            true,
+            format!("the broker refused this node's login ({code:?}): check {vars}"),
+        ),
+        ConnectionError::ConnectionRefused(code) => (
+            true,
+            format!("the broker refused the connection ({code:?})"),
+        ),
+        ConnectionError::Tls(t) => (false, format!("TLS: {t}")),
+        other => (false, other.to_string()),
+    }
+}
+
 fn mqtt_options(
     spec: &FleetSpec,
     client_id: String,
@@ -378,23 +461,7 @@ fn mqtt_options(
         m.set_credentials(user, pass);
     }
     if b.tls {
-        let mut roots = rustls::RootCertStore::empty();
-        let found = rustls_native_certs::load_native_certs();
-        for c in found.certs {
-            let _ = roots.add(c);
-        }
-        if roots.is_empty() {
-            return Err("fleet: mqtts:// needs the system's root certificates, and none were found (install ca-certificates)".into());
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| format!("fleet: TLS: {e}"))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        m.set_transport(Transport::tls_with_config(
-            rumqttc::TlsConfiguration::Rustls(Arc::new(tls)),
-        ));
+        m.set_transport(tls_transport(spec)?);
     }
     Ok(m)
 }
@@ -442,6 +509,7 @@ impl Fleet {
             counters.clone(),
             stopping.clone(),
             topics.clone(),
+            opts.spec.clone(),
         ));
         let config_hash = config_hash(&opts.folder);
         let now = shared.clock.now();
@@ -454,8 +522,10 @@ impl Fleet {
             config_hash,
             rtt_ms: None,
             last_gap: None,
+            last_error: None,
             nodes: BTreeMap::new(),
             dropped: Dropped::default(),
+            standby: standby::StandbyView::default(),
         }));
         let (change_tx, change_rx) = mpsc::unbounded_channel();
         control.connect_fleet(change_tx);
@@ -470,7 +540,13 @@ impl Fleet {
         };
         let max_overrides = crate::api::ApiConfig::from_site(&shared.config().site)
             .map_or(crate::api::service::MAX_OVERRIDES, |(c, _)| c.max_overrides);
+        let standby = standby::Standby::new(
+            &shared.config().site.nodes,
+            &opts.node,
+            opts.standby.clone(),
+        );
         let task = Task {
+            standby,
             inbox,
             counters,
             stopping,
@@ -485,6 +561,7 @@ impl Fleet {
             probe_cursor: 0,
             started_at: shared.clock.now(),
             last_error: String::new(),
+            refused_login: false,
             key,
             trust: trust::Trust::from_site(&shared.config().site),
             trust_cfg: 0,
@@ -543,6 +620,8 @@ async fn load_items(control: &ControlService) -> HashMap<String, Item> {
 }
 
 struct Task {
+    /// Who covers whom ([`standby`]).
+    standby: standby::Standby,
     inbox: Arc<inbox::Inbox>,
     counters: Arc<Counters>,
     stopping: Arc<AtomicBool>,
@@ -566,6 +645,8 @@ struct Task {
     started_at: DateTime<Utc>,
     /// The last reason the broker connection failed.
     last_error: String,
+    /// Whether that was the broker refusing the login.
+    refused_login: bool,
     /// This node's signing key (`<state>/node.key`).
     key: Option<ed25519_dalek::SigningKey>,
     /// Who may sign commands, and for which configuration (its address).
@@ -605,7 +686,8 @@ impl Task {
     ) {
         let every = Duration::from_secs_f64(self.opts.spec.status_every);
         let mut status_tick = tokio::time::interval(every);
-        let mut second = tokio::time::interval(Duration::from_millis(250));
+        // Housekeeping, and the standby heartbeat, on one tick.
+        let mut second = tokio::time::interval(standby::HEARTBEAT_EVERY);
         self.down_since = Some(self.shared.clock.now());
         let inbox = self.inbox.clone();
         loop {
@@ -615,7 +697,7 @@ impl Task {
             tokio::select! {
                 m = net.recv() => match m {
                     Some(Net::Up) => self.on_connect().await,
-                    Some(Net::Down(e)) => self.on_disconnect(&e),
+                    Some(Net::Down(e, refused)) => self.on_disconnect(&e, refused),
                     None => return,
                 },
                 _ = inbox.wait() => {
@@ -968,6 +1050,22 @@ impl Task {
             "cmd" => self.on_command(rest, payload).await,
             "status" => self.on_status(rest, m),
             "probe" if rest == self.opts.node => self.on_probe(m),
+            "alive" if rest != self.opts.node && !m.retained => {
+                self.standby.heard(rest, Instant::now());
+                self.standby_tick();
+            }
+            "standby" => {
+                let body = trust::body_of(payload);
+                match serde_json::from_slice::<standby::Claim>(&body) {
+                    Ok(c) => {
+                        self.standby.claim(rest, c);
+                        self.standby_tick();
+                    }
+                    Err(_) => {
+                        self.counters.malformed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
             "energy" => {}
             "ping" if rest == self.opts.node => {
                 let nonce: Option<u64> = std::str::from_utf8(payload)
@@ -1340,6 +1438,13 @@ impl Task {
         let stale = m.retained && status.at.is_none_or(|at| at < self.started_at);
         if !stale {
             self.heard.insert(node.to_string(), Instant::now());
+            if status.online {
+                self.standby.heard(node, Instant::now());
+            }
+        }
+        if !status.online && !stale {
+            // Its goodbye or its last will: gone now, not in a while.
+            self.standby.went_offline(node);
         }
         if !status.online {
             // What it last measured is not live any more.
@@ -1367,6 +1472,67 @@ impl Task {
                 verified,
             },
         );
+        drop(view);
+        self.standby_tick();
+    }
+
+    /// Decide who sends which outputs now, and say so: a retained claim
+    /// when this node starts or stops covering another, and the alarm.
+    fn standby_tick(&mut self) {
+        if !self.standby.involved() {
+            return;
+        }
+        let wall = Utc::now();
+        for action in self.standby.tick(Instant::now(), wall) {
+            let (node, active) = match &action {
+                standby::Action::Cover(n) => (n.clone(), true),
+                standby::Action::Release(n) => (n.clone(), false),
+            };
+            let since = self.standby.silent_since(&node);
+            if active {
+                tracing::warn!(covers = %node, "standby: node {node} is silent; sending its outputs");
+            } else {
+                tracing::info!(covers = %node, "standby: node {node} is back (or another standby covers it); its outputs are handed back");
+            }
+            let me = self.opts.node.clone();
+            self.opts
+                .alarms
+                .set(
+                    &format!("standby:{node}"),
+                    "standby_active",
+                    active,
+                    || match since {
+                        Some(t) => format!(
+                            "node {me} sends node {node}'s outputs ({node} silent since {t})"
+                        ),
+                        None => format!("node {me} sends node {node}'s outputs"),
+                    },
+                );
+            let claim = standby::Claim {
+                by: me,
+                active,
+                at: wall,
+            };
+            let topic = self.standby_topic(&node);
+            let body = serde_json::to_string(&claim).unwrap_or_default();
+            self.standby.claim(&node, claim);
+            self.publish(topic.clone(), true, self.own_payload(&topic, body));
+        }
+        lock(&self.view).standby = lock(&self.standby.view).clone();
+    }
+
+    fn standby_topic(&self, node: &str) -> String {
+        format!(
+            "{}/{}/standby/{node}",
+            self.opts.spec.topic_root, self.opts.spec.topic_site
+        )
+    }
+
+    fn alive_topic(&self, node: &str) -> String {
+        format!(
+            "{}/{}/alive/{node}",
+            self.opts.spec.topic_root, self.opts.spec.topic_site
+        )
     }
 
     /// A clock probe on this node's probe topic: a peer's request (answer
@@ -1467,6 +1633,7 @@ impl Task {
     }
 
     async fn on_connect(&mut self) {
+        self.refused_login = false;
         let now = self.shared.clock.now();
         for t in [
             self.topics.cmd_all(),
@@ -1483,6 +1650,15 @@ impl Task {
             .try_subscribe(self.topics.probe(&self.opts.node), QoS::AtMostOnce)
         {
             tracing::warn!("fleet: subscribe: {e}");
+        }
+        if self.standby.involved() {
+            let (alive, claims) = (self.alive_topic("+"), self.standby_topic("+"));
+            for (t, q) in [(alive, QoS::AtMostOnce), (claims, QoS::AtLeastOnce)] {
+                if let Err(e) = self.client.try_subscribe(t, q) {
+                    tracing::warn!("fleet: subscribe: {e}");
+                }
+            }
+            self.standby.connected(Instant::now());
         }
         let gap = self
             .down_since
@@ -1520,7 +1696,9 @@ impl Task {
         self.publish_alarms();
     }
 
-    fn on_disconnect(&mut self, error: &str) {
+    fn on_disconnect(&mut self, error: &str, refused: bool) {
+        self.refused_login = refused;
+        self.standby.disconnected();
         if self.stopping.load(Ordering::Relaxed) || self.shared.stop.load(Ordering::Relaxed) {
             // This node is saying goodbye: not a gap in the broker.
             return;
@@ -1541,6 +1719,7 @@ impl Task {
         }
         // The alarm is raised by housekeeping once the gap has lasted.
         self.last_error = error.to_string();
+        lock(&self.view).last_error = Some(error.to_string());
     }
 
     /// Republish the in-force items the broker did not deliver since connect.
@@ -1706,6 +1885,11 @@ impl Task {
     }
 
     async fn housekeeping(&mut self) {
+        if self.standby.beats() && lock(&self.view).connected {
+            let topic = self.alive_topic(&self.opts.node);
+            self.publish_qos0(topic, Vec::new());
+        }
+        self.standby_tick();
         if self.resync_at.is_some_and(|t| Instant::now() >= t) {
             self.resync_at = None;
             self.resync().await;
@@ -1749,11 +1933,19 @@ impl Task {
         let since = self.down_since;
         let broker = self.opts.spec.broker.to_string();
         let error = self.last_error.clone();
+        // A refused login is not a network gap: its own alarm, at once,
+        // naming what to check.
+        let refused = !view.connected && self.refused_login;
+        self.opts
+            .alarms
+            .set("broker_login", "broker_refused", refused, || {
+                format!("broker {broker}: {error}")
+            });
         self.hyst.set(
             &self.opts.alarms,
             "broker",
             "broker_gap",
-            !view.connected,
+            !view.connected && !self.refused_login,
             BROKER_GAP_AFTER,
             CLEAR_AFTER,
             || match since {
@@ -2245,7 +2437,8 @@ pub async fn snapshot_full(
             Ok(_) => {}
             Err(e) => {
                 if !connected {
-                    return Err(format!("broker {}: {e}", spec.broker));
+                    let (_, why) = describe_connection_error(spec, &e);
+                    return Err(format!("broker {}: {why}", spec.broker));
                 }
                 break;
             }

@@ -26,6 +26,10 @@ pub struct NodeSpec {
     pub api: Option<SocketAddr>,
     /// Its ed25519 public key (`nightscape fleet key` prints it).
     pub key: Option<PublicKey>,
+    /// The nodes whose outputs this one sends while they are silent
+    /// (`standby_for = ["a"]`); several standbys of one node: the lowest
+    /// name alive covers it.
+    pub standby_for: Vec<String>,
 }
 
 /// An ed25519 public key, written `ed25519:<base64 of its 32 bytes>`.
@@ -136,6 +140,18 @@ pub struct FleetSpec {
     pub webhook: Option<String>,
     /// Who else may sign commands (`[fleet] signers`).
     pub signers: Vec<SignerSpec>,
+    /// A PEM file of the certificate authorities to trust for `mqtts://`
+    /// instead of the system's (a path written relative to the site
+    /// folder is joined to it here; nothing is read).
+    pub ca_file: Option<std::path::PathBuf>,
+    /// How far apart (ms) the nodes' clocks may be before `clock_drift`.
+    pub max_offset_ms: f64,
+    /// Whether a node whose clock is not synchronised holds the schedule
+    /// (default: on).
+    pub require_synced_clock: bool,
+    /// What a node with an unsynchronised clock plays while it holds
+    /// (None: the last look it showed).
+    pub unsynced_show: Option<String>,
 }
 
 /// `[fleet]`: the MQTT broker the site's controllers share.
@@ -175,6 +191,25 @@ pub(crate) struct RawFleet {
     #[serde(default)]
     #[schemars(example = &signers_example())]
     signers: Vec<Spanned<RawSigner>>,
+    /// A PEM file of certificate authorities to trust for `mqtts://`
+    /// (relative to the site folder); without it, the system's roots.
+    #[serde(default)]
+    #[schemars(example = &"certs/broker-ca.pem")]
+    ca_file: Option<Spanned<String>>,
+    /// How far apart the nodes' clocks may be (a duration; default "20ms")
+    /// before `clock_drift` is raised.
+    #[serde(default)]
+    #[schemars(example = &"20ms", regex(pattern = crate::units::DURATION_PATTERN))]
+    max_offset: Option<Spanned<String>>,
+    /// Whether a node whose clock is not synchronised (NTP) holds the
+    /// schedule instead of playing it on its own guess (default true).
+    #[serde(default)]
+    require_synced_clock: Option<bool>,
+    /// The show a node with an unsynchronised clock plays while it holds
+    /// (default: it holds the last look it showed).
+    #[serde(default)]
+    #[schemars(example = &"evening")]
+    unsynced_show: Option<Spanned<String>>,
 }
 
 fn signers_example() -> serde_json::Value {
@@ -218,6 +253,11 @@ pub(crate) struct RawNode {
     #[serde(default)]
     #[schemars(example = &"ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=")]
     key: Option<Spanned<String>>,
+    /// The nodes whose outputs this node sends while they are silent (a
+    /// standby); several standbys of one node: the lowest name alive covers it.
+    #[serde(default)]
+    #[schemars(example = &vec!["a".to_string()])]
+    standby_for: Vec<Spanned<String>>,
 }
 
 /// A topic level may not hold MQTT's separators or wildcards.
@@ -389,7 +429,54 @@ pub(crate) fn compile_fleet(
             Err(m) => diags.error(file, g.key.span(), m),
         }
     }
+    let ca_file = match &r.ca_file {
+        None => Some(None),
+        Some(c) if !c.get_ref().trim().is_empty() => {
+            let written = std::path::Path::new(c.get_ref().trim());
+            let folder = file.path.parent().unwrap_or(std::path::Path::new(""));
+            Some(Some(folder.join(written)))
+        }
+        Some(c) => {
+            diags.error(
+                file,
+                c.span(),
+                "ca_file is empty: name a PEM file of certificate authorities",
+            );
+            None
+        }
+    };
+    if let (Some(c), Some(b)) = (&r.ca_file, &broker) {
+        if !b.tls {
+            diags.warn(
+                file,
+                c.span(),
+                "ca_file is read only for an mqtts:// broker; this broker is mqtt:// (plain)",
+            );
+        }
+    }
+    let max_offset_ms = match &r.max_offset {
+        None => Some(20.0),
+        Some(s) => match crate::units::parse_duration(s.get_ref()) {
+            Ok(d) if d > 0.0 && d <= 60.0 => Some(d * 1000.0),
+            Ok(_) => {
+                diags.error(
+                    file,
+                    s.span(),
+                    "max_offset must be more than 0s and at most 60s",
+                );
+                None
+            }
+            Err(m) => {
+                diags.error(file, s.span(), m);
+                None
+            }
+        },
+    };
     Some(FleetSpec {
+        ca_file: ca_file?,
+        max_offset_ms: max_offset_ms?,
+        require_synced_clock: r.require_synced_clock.unwrap_or(true),
+        unsynced_show: r.unsynced_show.as_ref().map(|s| s.get_ref().clone()),
         signers,
         broker: broker?,
         username_env,
@@ -459,7 +546,41 @@ pub(crate) fn compile_nodes(
             name: name.clone(),
             api,
             key,
+            standby_for: Vec::new(),
         });
+    }
+    // Standbys name nodes of the site, never themselves.
+    for n in raw {
+        let rn = n.get_ref();
+        let name = rn.name.get_ref();
+        let mut covers: Vec<String> = Vec::new();
+        for c in &rn.standby_for {
+            let who = c.get_ref();
+            if who == name {
+                diags.error(
+                    file,
+                    c.span(),
+                    format!("node `{name}` cannot stand by for itself"),
+                );
+            } else if !nodes.iter().any(|m| m.name == *who) {
+                let names: Vec<&str> = nodes.iter().map(|m| m.name.as_str()).collect();
+                diags.error(
+                    file,
+                    c.span(),
+                    format!(
+                        "standby_for: the site has no node `{who}` (it has: {})",
+                        names.join(", ")
+                    ),
+                );
+            } else if !covers.contains(who) {
+                covers.push(who.clone());
+            }
+        }
+        if let Some(spec) = nodes.iter_mut().find(|m| m.name == *name) {
+            if spec.standby_for.is_empty() {
+                spec.standby_for = covers;
+            }
+        }
     }
     nodes
 }
