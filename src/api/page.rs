@@ -32,7 +32,9 @@ const SCRIPT: &str = concat!(
     "\n",
     include_str!("page/devices.js"),
     "\n",
-    include_str!("page/triggers.js")
+    include_str!("page/triggers.js"),
+    "\n",
+    include_str!("page/inputs.js")
 );
 const STYLE: &str = include_str!("page/app.css");
 
