@@ -106,6 +106,8 @@ impl Effect {
             Effect::Twinkle { .. } => "twinkle",
             Effect::Pulse { .. } => "pulse",
             Effect::Sequence { .. } => "sequence",
+            // A text layer plays as a clip of its text (show/text.rs).
+            Effect::Media(m) if m.source().starts_with(super::text::SOURCE_PREFIX) => "text",
             Effect::Media(_) => "media",
         }
     }

@@ -273,6 +273,13 @@ pub(crate) struct RawLayer {
     start: Option<Spanned<String>>,
     #[serde(default)]
     repeat: Option<Spanned<i64>>,
+    // Text layers (`text.rs`).
+    #[serde(default)]
+    text: Option<Spanned<String>>,
+    #[serde(default)]
+    size: Option<Spanned<LevelValue>>,
+    #[serde(default)]
+    align: Option<Spanned<String>>,
 }
 
 /// One cue of a sequence: at `at` after the show starts, fade over `fade`
@@ -592,6 +599,15 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
         looping: l.looping,
     };
     media::warn_unread(cx, &media_keys, spec);
+    text::warn_unread(
+        cx,
+        [
+            ("text", &l.text.as_ref().map(|v| v.span())),
+            ("size", &l.size.as_ref().map(|v| v.span())),
+            ("align", &l.align.as_ref().map(|v| v.span())),
+        ],
+        spec,
+    );
     let needs_cues = spec.reads("cues");
     if l.cues.is_some() && !needs_cues {
         cx.err(
@@ -710,7 +726,7 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
             Effect::Sequence { cues, period }
         }
         // Sampled once the cells are known (below).
-        "media" => Effect::Solid { color: first },
+        "media" | "text" => Effect::Solid { color: first },
         // Every name in the table has an arm above (a test holds this).
         other => {
             cx.err(
@@ -799,6 +815,16 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
     // renderer finds a cell's by its rank, so rank is that order.
     let (effect, rank) = if kind == "media" {
         let m = media::compile(cx, &media_keys, l.effect.span(), site, &cells)?;
+        (Effect::Media(m), (0..cells.len() as u32).collect())
+    } else if kind == "text" {
+        let keys = text::TextKeys {
+            text: &l.text,
+            size: &l.size,
+            align: &l.align,
+            speed: &l.speed,
+            color: first,
+        };
+        let m = text::compile(cx, &keys, l.effect.span(), site, &cells)?;
         (Effect::Media(m), (0..cells.len() as u32).collect())
     } else {
         (effect, rank)

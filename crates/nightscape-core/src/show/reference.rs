@@ -226,6 +226,18 @@ pub const EFFECTS: &[EffectSpec] = &[
         ],
         example: "target = \"facade\"\neffect = \"media\"\nsource = \"builtin:test-card\"\nfit = \"contain\"\nrate = 1\nstart = \"2s\"\nx = 0\ny = 0\nscale = 1\nrotate = 0\nrepeat = 3",
     },
+    EffectSpec {
+        name: "text",
+        summary: "One line of text in the bundled CJK font (Noto Sans CJK SC Bold subset: ASCII, the 3,755 common hanzi, festival words), on the target's cells by where they are, like media: standing still or scrolling. A character the font lacks shows as a box and check warns (docs/media-video-text.md).",
+        params: &[
+            p("text", Unit::Text, "one line", N, "(required)", "The words, e.g. \"新年快乐 2027\"."),
+            p("size", Unit::Level, "> 0", 0.8, "80%", "The text's height (one em: a hanzi's height) as a share of the target's height."),
+            p("color", Unit::Color, "any colour", N, "white", "The text's colour; the rest of the target is dark."),
+            p("speed", Unit::Speed, "any (0 stands still)", 0.0, "0 m/s", "Scroll speed along the target (right on a facade, east in plan); positive moves the text leftward, in from the right edge, looping."),
+            p("align", Unit::Text, "left / center / right", N, "center", "Where text standing still sits across the target (vertically it is centred)."),
+        ],
+        example: "target = \"facade\"\neffect = \"text\"\ntext = \"新年快乐\"\nsize = \"80%\"\ncolor = \"#ff3030\"\nspeed = \"0 m/s\"\nalign = \"center\"",
+    },
 ];
 
 /// Keys every layer takes, whatever its effect.

@@ -34,6 +34,11 @@ use crate::site::Site;
 use crate::units::LevelValue;
 use std::ops::Range;
 
+/// A text layer's clip is named this followed by its text, which is how
+/// [`super::effect::Effect::name`] tells it from a picture (a media
+/// `source` is a relative path or `builtin:…`).
+pub const SOURCE_PREFIX: &str = "text:";
+
 /// How text standing still sits across the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Align {
@@ -61,6 +66,25 @@ pub(super) struct TextKeys<'a> {
     pub align: &'a Option<Spanned<String>>,
     pub speed: &'a Option<Spanned<String>>,
     pub color: Color,
+}
+
+/// Warn about text keys on a layer whose effect does not read them.
+pub(super) fn warn_unread(
+    cx: &mut Ctx,
+    given: [(&str, &Option<Range<usize>>); 3],
+    spec: &super::reference::EffectSpec,
+) {
+    for (key, span) in given {
+        if let Some(span) = span {
+            if !spec.reads(key) {
+                cx.diags.warn(
+                    cx.file,
+                    span.clone(),
+                    format!("`{key}` has no effect on a {} layer", spec.name),
+                );
+            }
+        }
+    }
 }
 
 /// A text as laid out on a layer, before it is sampled: what [`compile`]
@@ -161,7 +185,7 @@ pub(super) fn compile(
     let (points, _surface) = cell_points(site, cells);
     match clip_for(&look, &points) {
         Ok(clip) => Some(MediaLayer::new(
-            format!("text:{}", look.text),
+            format!("{SOURCE_PREFIX}{}", look.text),
             clip,
             Timing::default(),
         )),
@@ -421,5 +445,157 @@ mod tests {
         // Loops: text 2 em × 8 m = 16 m, canvas 40 m → 56 m at 2 m/s.
         assert!((clip.length() - 28.0).abs() < 0.5, "{}", clip.length());
         assert_eq!(leftmost(2.0 + clip.length()), Some(a));
+    }
+
+    // ---- compiled from show files, rendered by the engine ---------------
+
+    use crate::diag::{Diagnostics, SourceFile};
+    use crate::engine::{render_frame, ActiveShow};
+    use chrono::{DateTime, TimeZone, Utc};
+
+    const RGB: &str = "name = \"rgb\"\npower_w = 10\n[[modes]]\nname = \"3ch\"\nchannels = [\"red\", \"green\", \"blue\"]\n";
+
+    /// A facade of 24 × 8 RGB pixels, 0.5 m apart, facing east.
+    fn site() -> String {
+        "name = \"t\"\nlatitude = 22.54\nlongitude = 114.06\ntimezone = \"Asia/Shanghai\"\n\
+         [[outputs]]\nkind = \"artnet\"\ntarget = \"127.0.0.1\"\nuniverses = \"0-3\"\n\
+         [[surfaces]]\nname = \"east\"\norigin = [100, 50]\nheading = 90\nwidth = 12\nheight = 4\n\
+         [[arrays]]\nname = \"px\"\nprofile = \"rgb\"\nmode = \"3ch\"\nsurface = \"east\"\nat = [0.25, 0.25]\nspacing = 0.5\ncolumns = 24\nrows = 8\nstart = \"0.1\"\n"
+            .to_string()
+    }
+
+    fn compile(show: &str) -> Result<(crate::config::Config, Vec<String>), Vec<String>> {
+        let sources = crate::config::Sources {
+            folder: "t".into(),
+            site: SourceFile::new("t/site.toml", &site()),
+            profiles: vec![SourceFile::new("t/fixtures/rgb.toml", RGB)],
+            profiles_unreadable: None,
+            shows: vec![SourceFile::new("t/s.toml", show)],
+        };
+        let media = super::super::media::NoMedia;
+        let mut warnings = Vec::new();
+        match crate::config::compile_with_media(sources, &media, Diagnostics::new()) {
+            Ok(cfg) => {
+                warnings.extend(cfg.warnings.items.iter().map(|d| d.to_string()));
+                Ok((cfg, warnings))
+            }
+            Err(d) => Err(d.items.iter().map(|d| d.to_string()).collect()),
+        }
+    }
+
+    fn start() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 31, 12, 0, 0).unwrap()
+    }
+
+    /// The facade as rows of '#' (red lit) and '.', top row first.
+    fn facade_at(cfg: &crate::config::Config, t: f64) -> Vec<String> {
+        let mut show = (**cfg.show("s").unwrap()).clone();
+        show.fade_in = 0.0;
+        let at = start() + chrono::Duration::microseconds((t * 1e6) as i64);
+        let frame = render_frame(&cfg.site, &[ActiveShow::new(&show, start(), None, 0)], at);
+        let red: Vec<u8> = cfg
+            .site
+            .fixtures
+            .iter()
+            .map(|f| frame.universe(f.universe).unwrap()[f.address as usize - 1])
+            .collect();
+        // The array fills rows from the bottom, left to right.
+        (0..8)
+            .rev()
+            .map(|row| {
+                (0..24)
+                    .map(|col| if red[row * 24 + col] > 100 { '#' } else { '.' })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_text_layer_plays_on_a_facade_through_the_engine() {
+        let (cfg, warnings) = compile(
+            "[[layers]]\ntarget = \"px-*\"\neffect = \"text\"\ntext = \"上\"\nsize = \"100%\"\ncolor = \"red\"\n",
+        )
+        .unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let rows = facade_at(&cfg, 1.0);
+        eprintln!("{}", rows.join("\n"));
+        // 上 in the middle columns, its wide foot in the bottom rows.
+        let count = |r: &String| r.matches('#').count();
+        let widest = (0..8).max_by_key(|&y| count(&rows[y])).unwrap();
+        assert!(widest >= 5, "{rows:#?}");
+        assert!(
+            rows.iter()
+                .all(|r| !r[..6].contains('#') && !r[18..].contains('#')),
+            "{rows:#?}"
+        );
+    }
+
+    #[test]
+    fn a_scrolling_text_layer_moves_with_show_time() {
+        let (cfg, _) = compile(
+            "[[layers]]\ntarget = \"px-*\"\neffect = \"text\"\ntext = \"中\"\nspeed = \"2 m/s\"\n",
+        )
+        .unwrap();
+        let first_lit = |t: f64| {
+            let rows = facade_at(&cfg, t);
+            (0..24).find(|&c| rows.iter().any(|r| r.as_bytes()[c] == b'#'))
+        };
+        // 2 m/s on a 0.5 m pitch: four cells a second, in from the right.
+        let (a, b) = (first_lit(1.5).unwrap(), first_lit(3.0).unwrap());
+        assert!(a > b && a - b >= 5 && a - b <= 7, "{a} {b}");
+    }
+
+    #[test]
+    fn bad_text_layers_are_located_errors_and_missing_glyphs_warnings() {
+        let errs = compile(
+            "[[layers]]\ntarget = \"px-*\"\neffect = \"text\"\ntext = \"倒计时 {countdwn:2027-01-01T00:00:00+08:00}\"\n",
+        )
+        .unwrap_err();
+        // Line 4, the column of the placeholder's name inside the string.
+        let col = "text = \"倒计时 {".chars().count() + 1;
+        assert!(
+            errs.iter()
+                .any(|e| e.contains(&format!("t/s.toml:4:{col}"))
+                    && e.contains("unknown placeholder")),
+            "{errs:?}"
+        );
+        let errs = compile(
+            "[[layers]]\ntarget = \"px-*\"\neffect = \"text\"\nalign = \"middle\"\ntext = \"a\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("t/s.toml:4:") && e.contains("unknown align `middle`")),
+            "{errs:?}"
+        );
+        let errs = compile("[[layers]]\ntarget = \"px-*\"\neffect = \"text\"\n").unwrap_err();
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("t/s.toml:3:") && e.contains("needs `text")),
+            "{errs:?}"
+        );
+        let errs =
+            compile("[[layers]]\ntarget = \"px-*\"\neffect = \"text\"\ntext = \"{time:%H:%M}\"\n")
+                .unwrap_err();
+        assert!(
+            errs.iter().any(|e| e.contains("cannot play yet")),
+            "{errs:?}"
+        );
+        let (_, warnings) =
+            compile("[[layers]]\ntarget = \"px-*\"\neffect = \"text\"\ntext = \"快樂\"\n").unwrap();
+        assert!(
+            warnings.iter().any(|w| w.contains("t/s.toml:4:")
+                && w.contains("'樂' (U+6A02)")
+                && !w.contains("'快'")),
+            "{warnings:?}"
+        );
+        let (_, warnings) =
+            compile("[[layers]]\ntarget = \"px-*\"\neffect = \"solid\"\ntext = \"a\"\n").unwrap();
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("`text` has no effect on a solid layer")),
+            "{warnings:?}"
+        );
     }
 }
