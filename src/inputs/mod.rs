@@ -1,5 +1,5 @@
 //! The daemon's DMX and timecode inputs (`[[inputs]]` of kind `sacn`,
-//! `artnet`, `ltc`, `mtc`): the sockets and devices, and the frame hook
+//! `artnet`, `ltc` (`ltc.rs`), `mtc` (`mtc.rs`)): the sockets and devices, and the frame hook
 //! that lets a console take universes over and timecode position shows.
 //!
 //! Each DMX input is one UDP socket on its own thread (blocking receive
@@ -36,6 +36,7 @@
 //! rules and the shows' timecode follow each reloaded configuration.
 
 mod ltc;
+mod mtc;
 
 use crate::daemon::FrameHook;
 use crate::engine::{ActiveShow, Frame, Limits};
@@ -192,12 +193,15 @@ impl Inputs {
                 InputKind::Ltc(d) => {
                     let me = inputs.clone();
                     let dev = d.clone();
-                    Ok(spawn(&input.name, move || ltc::run(&me, n, &dev)))
+                    spawn(&input.name, move || ltc::run(&me, n, &dev));
+                    Ok(())
                 }
-                // MTC is not read yet (docs/show-control.md).
-                InputKind::Mtc(_) => Err(std::io::Error::other(
-                    "MIDI timecode input is not supported yet",
-                )),
+                InputKind::Mtc(d) => {
+                    let me = inputs.clone();
+                    let dev = d.clone();
+                    spawn(&input.name, move || mtc::run(&me, n, &dev));
+                    Ok(())
+                }
                 // OSC and UDP belong to show control (`crate::triggers`).
                 InputKind::Osc(_) | InputKind::Udp(_) => continue,
             };

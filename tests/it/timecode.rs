@@ -315,3 +315,64 @@ fn a_show_follows_ltc_played_from_a_wav_file() {
     assert_eq!(v["timecode"][0]["source"], "ltc", "{v}");
     assert_eq!(v["timecode"][0]["rate"], "25", "{v}");
 }
+
+#[test]
+fn a_show_follows_mtc_from_a_midi_stream() {
+    use nightscape_core::timecode::mtc_quarter_frames;
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("midi");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        super::common::skip_unless_ci(
+            "a_show_follows_mtc_from_a_midi_stream",
+            "mkfifo (coreutils) is needed",
+        );
+        return;
+    }
+    let show = tc_show("mtc", "hold");
+    let (site, rx) = site(
+        dir.path(),
+        &format!(
+            "[[inputs]]\nkind = \"mtc\"\ndevice = \"{}\"\n",
+            fifo.display()
+        ),
+        &[("tc", &show)],
+    );
+    let (_d, base) = run(&site, "tc");
+    // The daemon reads the FIFO; this side writes MIDI as a sender would:
+    // a locate (full frame), then quarter frames at 25 fps from 00:00:04:00.
+    let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    w.write_all(&[0xF0, 0x7F, 0x7F, 0x01, 0x01, 0x20, 0, 0, 4, 0xF7])
+        .unwrap();
+    let t0 = Instant::now();
+    let start = 100u64;
+    let mut seen50 = false;
+    for k in 0..40u64 {
+        // Each code's eight quarter frames take two frames (80 ms).
+        let q = mtc_quarter_frames(Timecode::from_frame_number(start + 2 * k, FrameRate::Fps25));
+        for (i, pair) in q.chunks(2).enumerate() {
+            w.write_all(pair).unwrap();
+            let due = t0 + Duration::from_millis(80 * k + 10 * (i as u64 + 1));
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+        }
+        if !seen50 && k > 20 {
+            seen50 = red(&rx, 50, Duration::from_millis(10));
+        }
+    }
+    // 00:00:04:00 + 3.2 s: the show reached 5 s, then 6 s (red 60) and held.
+    assert!(
+        seen50 || red(&rx, 60, Duration::from_secs(2)),
+        "followed MTC"
+    );
+    let v: serde_json::Value = ureq::get(format!("{base}/api/inputs"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap();
+    assert_eq!(v["timecode"][0]["source"], "mtc", "{v}");
+    assert!(v["inputs"][0]["accepted"].as_u64().unwrap() >= 30, "{v}");
+}

@@ -538,6 +538,141 @@ impl LtcDecoder {
     }
 }
 
+/// A MIDI timecode reader over a raw MIDI byte stream: quarter-frame
+/// messages (`F1 0n`, eight make a code, which then stands two frames
+/// behind the position) and full-frame SysEx (`F0 7F 7F 01 01 hh mm ss ff
+/// F7`, sent on a locate). Other MIDI (notes, clock, other SysEx) is
+/// skipped; a SysEx longer than 32 bytes is dropped unread.
+#[derive(Debug, Clone, Default)]
+pub struct MtcDecoder {
+    pieces: [u8; 8],
+    /// Which quarter frames arrived since piece 0.
+    seen: u8,
+    last_piece: Option<u8>,
+    sysex: Vec<u8>,
+    in_sysex: bool,
+    /// A status byte waiting for its data byte (F1).
+    want_qf: bool,
+}
+
+impl MtcDecoder {
+    pub fn new() -> MtcDecoder {
+        MtcDecoder::default()
+    }
+
+    fn rate(bits: u8) -> FrameRate {
+        match bits & 3 {
+            0 => FrameRate::Fps24,
+            1 => FrameRate::Fps25,
+            2 => FrameRate::Df2997,
+            _ => FrameRate::Fps30,
+        }
+    }
+
+    /// Feed bytes; each complete code is appended to `out` as the current
+    /// position (a quarter-frame code already advanced by its two frames).
+    pub fn push(&mut self, bytes: &[u8], out: &mut Vec<Timecode>) {
+        for &b in bytes {
+            if b >= 0xF8 {
+                continue; // real-time messages may come anywhere
+            }
+            if self.in_sysex {
+                if b == 0xF7 {
+                    self.in_sysex = false;
+                    if let [0xF0, 0x7F, _, 0x01, 0x01, hr, m, sec, f] = self.sysex[..] {
+                        let tc = Timecode {
+                            hours: hr & 0x1F,
+                            minutes: m,
+                            seconds: sec,
+                            frames: f,
+                            rate: MtcDecoder::rate(hr >> 5),
+                        };
+                        if tc.is_valid() {
+                            out.push(tc);
+                        }
+                    }
+                    self.sysex.clear();
+                } else if b & 0x80 != 0 {
+                    self.in_sysex = false;
+                    self.sysex.clear();
+                } else if self.sysex.len() < 32 {
+                    self.sysex.push(b);
+                } else {
+                    self.in_sysex = false;
+                    self.sysex.clear();
+                }
+                if self.in_sysex || b != 0xF0 {
+                    continue;
+                }
+            }
+            if b == 0xF0 {
+                self.in_sysex = true;
+                self.sysex.clear();
+                self.sysex.push(b);
+                self.want_qf = false;
+                continue;
+            }
+            if b & 0x80 != 0 {
+                self.want_qf = b == 0xF1;
+                continue;
+            }
+            if !self.want_qf {
+                continue;
+            }
+            self.want_qf = false;
+            let piece = b >> 4;
+            if piece == 0 || self.last_piece.is_some_and(|l| piece != l + 1) {
+                self.seen = 0;
+            }
+            self.last_piece = Some(piece);
+            self.pieces[piece as usize] = b & 0x0F;
+            self.seen |= 1 << piece;
+            if piece == 7 && self.seen == 0xFF {
+                let p = &self.pieces;
+                let tc = Timecode {
+                    frames: p[0] | (p[1] & 1) << 4,
+                    seconds: p[2] | (p[3] & 3) << 4,
+                    minutes: p[4] | (p[5] & 3) << 4,
+                    hours: p[6] | (p[7] & 1) << 4,
+                    rate: MtcDecoder::rate(p[7] >> 1),
+                };
+                if tc.is_valid() {
+                    // Eight quarter frames span two frames: the code that
+                    // began them is two frames old when the last arrives.
+                    out.push(Timecode::from_frame_number(tc.frame_number() + 2, tc.rate));
+                }
+                self.seen = 0;
+            }
+        }
+    }
+}
+
+/// The quarter-frame messages (`F1 0n` × 8) for `tc`, as a sender writes them.
+pub fn mtc_quarter_frames(tc: Timecode) -> [u8; 16] {
+    let r: u8 = match tc.rate {
+        FrameRate::Fps24 => 0,
+        FrameRate::Fps25 => 1,
+        FrameRate::Df2997 => 2,
+        FrameRate::Fps30 => 3,
+    };
+    let nib = [
+        tc.frames & 0xF,
+        tc.frames >> 4,
+        tc.seconds & 0xF,
+        tc.seconds >> 4,
+        tc.minutes & 0xF,
+        tc.minutes >> 4,
+        tc.hours & 0xF,
+        (tc.hours >> 4) | r << 1,
+    ];
+    let mut out = [0u8; 16];
+    for (k, n) in nib.iter().enumerate() {
+        out[2 * k] = 0xF1;
+        out[2 * k + 1] = (k as u8) << 4 | n;
+    }
+    out
+}
+
 /// LTC audio for `frames` frames from `start`, at `sample_rate`, level
 /// ±`amplitude`, appended to `out` (for tests, tools and benchmarks).
 pub fn ltc_encode(
@@ -667,6 +802,39 @@ mod tests {
             d.push(chunk, &mut out);
         }
         out
+    }
+
+    #[test]
+    fn mtc_quarter_frames_and_full_frames_decode() {
+        let r = FrameRate::Fps25;
+        let mut d = MtcDecoder::new();
+        let mut out = Vec::new();
+        // Two codes' quarter frames with clock and a note between.
+        let mut bytes = Vec::new();
+        for k in [100u64, 102] {
+            bytes.extend_from_slice(&mtc_quarter_frames(Timecode::from_frame_number(k, r)));
+            bytes.extend_from_slice(&[0xF8, 0x90, 0x40, 0x7F]);
+        }
+        d.push(&bytes, &mut out);
+        let got: Vec<u64> = out.iter().map(|t| t.frame_number()).collect();
+        assert_eq!(got, [102, 104]);
+        // A locate: full frame at 01:02:03:04, 30 fps (rate bits 11).
+        out.clear();
+        d.push(
+            &[0xF0, 0x7F, 0x7F, 0x01, 0x01, 0x61, 2, 3, 4, 0xF7],
+            &mut out,
+        );
+        assert_eq!(out, [tc(1, 2, 3, 4, FrameRate::Fps30)]);
+        // Torn: pieces out of order make no code; a long SysEx is skipped.
+        out.clear();
+        let q = mtc_quarter_frames(Timecode::from_frame_number(50, r));
+        d.push(&q[4..], &mut out);
+        d.push(&[0xF0; 1], &mut out);
+        d.push(&[1u8; 100], &mut out);
+        d.push(&[0xF7], &mut out);
+        assert!(out.is_empty());
+        d.push(&q, &mut out);
+        assert_eq!(out.len(), 1);
     }
 
     #[test]
