@@ -171,7 +171,11 @@ pub(super) async fn devices(
         return Ok(axum::Json(json!({ "record": assets })).into_response());
     }
     let view = view_of(&st);
-    let first_seen = |uid: &str| assets.iter().find(|a| a.uid == uid).map(|a| a.first_seen);
+    let firsts: std::collections::HashMap<&str, chrono::DateTime<chrono::Utc>> = assets
+        .iter()
+        .map(|a| (a.uid.as_str(), a.first_seen))
+        .collect();
+    let first_seen = |uid: &str| firsts.get(uid).copied();
     if as_csv {
         let rows = view
             .devices

@@ -204,13 +204,12 @@ impl Line for EnttecLine {
                     found.push(uid);
                     stack.push((lo, hi));
                 }
-                Some(_) => {
-                    if lo < hi {
-                        let mid = lo + (hi - lo) / 2;
-                        stack.push((mid + 1, hi));
-                        stack.push((lo, mid));
-                    }
+                Some(_) if lo < hi => {
+                    let mid = lo + (hi - lo) / 2;
+                    stack.push((mid + 1, hi));
+                    stack.push((lo, mid));
                 }
+                Some(_) => {}
             }
         }
         found.sort();

@@ -8,16 +8,19 @@
 
 const DEV = { view: null, faults: null, sig: "", marked: new Set(), filter: "", show: "all" };
 
+// The maintenance list (small) on every tab for the map's rings; the
+// devices (a city's worth) only while their tab is open.
 async function loadDevices() {
+  const full = S.tab === "devices";
   try {
-    const [v, m] = await Promise.all([
-      api("GET", "/api/devices", undefined, { timeout: 4000 }),
+    const [m, v] = await Promise.all([
       api("GET", "/api/maintenance", undefined, { timeout: 4000 }),
+      full ? api("GET", "/api/devices", undefined, { timeout: 8000 }) : Promise.resolve(DEV.view),
     ]);
     DEV.view = v; DEV.faults = m.faults || [];
   } catch (e) { return; }
   markFaults();
-  renderDevices();
+  if (full) renderDevices();
 }
 
 // A red ring around each faulty fixture on the map (stroke in screen
@@ -196,8 +199,9 @@ document.addEventListener("DOMContentLoaded", () => {
   $("devices-csv").onclick = () => downloadCsv("/api/devices?format=csv", "devices.csv");
   $("maintenance-csv").onclick = () => downloadCsv("/api/maintenance?format=csv", "maintenance.csv");
   $("lang").addEventListener("click", () => { DEV.sig = ""; renderDevices(); });
-  for (const b of document.querySelectorAll(".tabs button")) b.addEventListener("click", () => { if (b.dataset.tab === "devices") loadDevices(); });
+  // After app.js's own handler has switched S.tab.
+  for (const b of document.querySelectorAll(".tabs button")) b.addEventListener("click", () => { if (b.dataset.tab === "devices") setTimeout(loadDevices, 0); });
   // The map's rings follow the faults on every tab; the table only when shown.
   setTimeout(loadDevices, 1500);
-  setInterval(() => { if (S.connected && !S.needToken && (S.tab === "devices" || document.visibilityState === "visible")) loadDevices(); }, 5000);
+  setInterval(() => { if (S.connected && !S.needToken && document.visibilityState === "visible") loadDevices(); }, 5000);
 });
