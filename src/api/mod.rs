@@ -20,6 +20,7 @@ mod inputs;
 pub mod listen;
 pub mod live;
 mod page;
+mod surfaces;
 pub mod schedule_view;
 pub mod service;
 pub mod telemetry;
@@ -344,6 +345,7 @@ fn api_routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(handlers::audit_log))
         .routes(routes!(handlers::energy))
         .routes(routes!(console::site_map))
+        .routes(routes!(surfaces::surfaces))
         .routes(routes!(console::whoami))
         .routes(routes!(console::tonight))
         .routes(routes!(console::preview))

@@ -34,7 +34,9 @@ const SCRIPT: &str = concat!(
     "\n",
     include_str!("page/triggers.js"),
     "\n",
-    include_str!("page/inputs.js")
+    include_str!("page/inputs.js"),
+    "\n",
+    include_str!("page/facade.js")
 );
 const STYLE: &str = include_str!("page/app.css");
 

@@ -157,6 +157,33 @@ fn check_fixtures(dir: &Path) -> Result<i32> {
     Ok(0)
 }
 
+/// For a finding at a media layer: where in its clip the worst second
+/// starts (" — 12.4 s into `fireworks.gif`"), so the designer can find
+/// the frames in their editor; empty for other layers.
+fn media_time(
+    cfg: &crate::config::Config,
+    f: &crate::safety::Finding,
+    at: (usize, usize),
+) -> String {
+    use crate::show::effect::Effect;
+    let Some(show) = cfg.show(&f.show) else {
+        return String::new();
+    };
+    match show
+        .layers
+        .iter()
+        .find(|l| l.location == at)
+        .map(|l| &l.effect)
+    {
+        Some(Effect::Media(m)) => format!(
+            " — {:.1} s into `{}`",
+            m.clip_seconds(show.fade_in + f.at_s),
+            m.source()
+        ),
+        _ => String::new(),
+    }
+}
+
 /// The safety check's findings as located diagnostics: errors, or warnings
 /// for shows the site allows (with its reason).
 fn safety_findings(
@@ -202,12 +229,13 @@ fn safety_findings(
             f.layers.iter().map(|l| (*l, " (this layer)")).collect()
         };
         for ((line, col), which) in places {
+            let clip = media_time(cfg, &f, (line, col));
             out.items.push(Diagnostic {
                 path: f.path.clone(),
                 line,
                 col,
                 severity,
-                message: format!("{what}{which}{tail}"),
+                message: format!("{what}{which}{clip}{tail}"),
             });
         }
     }

@@ -12,8 +12,9 @@ pub struct GenerateArgs {
     /// How many universes (170 RGB pixels each).
     #[arg(long)]
     pub universes: u32,
-    /// wave, gradient, twinkle or all (wave on the avenues, a gradient up
-    /// the facades, twinkle over everything).
+    /// wave, gradient, twinkle, all (wave on the avenues, a gradient up
+    /// the facades, twinkle over everything) or media (a generated clip
+    /// mapped over every pixel).
     #[arg(long, default_value = "all")]
     pub effect: String,
     /// RGB pixels per bar (170 / this many bars share a universe).
@@ -36,7 +37,7 @@ pub struct GenerateArgs {
 pub fn generate_site(args: &GenerateArgs) -> Result<i32> {
     let Some(effect) = GeneratedEffect::parse(&args.effect) else {
         bail!(
-            "--effect must be wave, gradient, twinkle or all, not `{}`",
+            "--effect must be wave, gradient, twinkle, all or media, not `{}`",
             args.effect
         );
     };

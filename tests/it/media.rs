@@ -189,3 +189,57 @@ fn bad_media_files_are_located_check_errors() {
     }
     assert!(!text.contains("panicked"), "{text}");
 }
+
+/// A clip that strobes the whole facade black and white five times a
+/// second after 2.5 s of black fails the safety check at its layer, and
+/// the error says where in the clip (so the designer finds the frames).
+#[test]
+fn a_strobing_clip_fails_check_with_its_time_in_the_clip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    let mut gif = Vec::new();
+    {
+        let mut enc = gif::Encoder::new(&mut gif, 4, 4, &[0, 0, 0, 255, 255, 255]).unwrap();
+        enc.set_repeat(gif::Repeat::Infinite).unwrap();
+        // 25 black frames of 0.1 s, then 20 frames alternating.
+        for k in 0..45u32 {
+            let on = k >= 25 && k % 2 == 0;
+            let frame = gif::Frame {
+                width: 4,
+                height: 4,
+                delay: 10,
+                buffer: std::borrow::Cow::Owned(vec![u8::from(on); 16]),
+                ..gif::Frame::default()
+            };
+            enc.write_frame(&frame).unwrap();
+        }
+    }
+    std::fs::write(site.join("strobe.gif"), gif).unwrap();
+    std::fs::write(
+        site.join("strobe.toml"),
+        "fade_in = \"0s\"\n[[layers]]\ntarget = \"facade-bar-*\"\neffect = \"media\"\nsource = \"strobe.gif\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_nightscape"))
+        .args(["check", "--site"])
+        .arg(&site)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.contains("strobe.toml:2:1: ") && l.contains("flashes"))
+        .unwrap_or_else(|| panic!("no flash finding at the layer in:\n{text}"));
+    let into = line
+        .split(" s into `strobe.gif`")
+        .next()
+        .and_then(|head| head.rsplit(' ').next())
+        .and_then(|n| n.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no clip time in: {line}"));
+    assert!((2.0..=4.5).contains(&into), "{line}");
+}

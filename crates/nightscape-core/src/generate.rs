@@ -18,6 +18,9 @@ pub enum GeneratedEffect {
     Twinkle,
     /// Wave on the avenues, a gradient up the facades, twinkle over both.
     All,
+    /// A generated clip (`builtin:sweep`, 20 frames) mapped over every
+    /// pixel in plan: the media layer's cost at city scale.
+    Media,
 }
 
 impl GeneratedEffect {
@@ -27,6 +30,7 @@ impl GeneratedEffect {
             "gradient" => GeneratedEffect::Gradient,
             "twinkle" => GeneratedEffect::Twinkle,
             "all" => GeneratedEffect::All,
+            "media" => GeneratedEffect::Media,
             _ => return None,
         })
     }
@@ -254,6 +258,9 @@ fn show_toml(spec: &SiteSpec) -> String {
         GeneratedEffect::Wave => s += &format!("[[layers]]\ntarget = \"*\"\n{wave}"),
         GeneratedEffect::Gradient => s += &format!("[[layers]]\ntarget = \"*\"\n{gradient}"),
         GeneratedEffect::Twinkle => s += &format!("[[layers]]\ntarget = \"*\"\n{twinkle}"),
+        GeneratedEffect::Media => {
+            s += "[[layers]]\ntarget = \"*\"\neffect = \"media\"\nsource = \"builtin:sweep\"\n"
+        }
         GeneratedEffect::All => {
             s += &format!("[[layers]]\ntarget = \"avenues\"\n{wave}\n");
             if spec.universes > 1 {

@@ -79,6 +79,11 @@ impl Clip {
         self.length_ms as f64 / 1000.0
     }
 
+    /// The clip's length in milliseconds.
+    pub fn length_ms(&self) -> u64 {
+        self.length_ms
+    }
+
     /// When frame `k` starts, seconds into the clip.
     pub fn start_of(&self, k: usize) -> f64 {
         self.starts_ms.get(k).map_or(0.0, |&ms| ms as f64 / 1000.0)

@@ -121,8 +121,7 @@ impl MediaLayer {
     /// Seconds into the clip at `t` seconds after the show started (for
     /// findings: "flashes 12.4 s into the clip").
     pub fn clip_seconds(&self, t: f64) -> f64 {
-        let k = self.inner.timing.frame_at(&self.inner.clip, t);
-        self.inner.clip.start_of(k)
+        self.inner.timing.clip_ms(t, self.inner.clip.length_ms()) as f64 / 1000.0
     }
 
     /// Show seconds after which the look repeats, if it does.
