@@ -329,6 +329,7 @@ pub async fn start(
         tokio::spawn(out::watch_alarms(sc.clone(), a));
     }
     tokio::spawn(clock(sc.clone()));
+    tokio::spawn(input_events(sc.clone()));
     let daemon = Who {
         actor: "nightscape".into(),
         remote: None,
@@ -398,4 +399,90 @@ pub async fn start_for_site(
         }
     }
     start(shared, control, alarms, oscs, udps).await
+}
+
+/// A received timecode as the trigger rules compare it (hours to frames;
+/// the rate does not matter within one stream).
+fn tc(t: &nightscape_core::timecode::Timecode) -> nightscape_core::triggers::Timecode {
+    nightscape_core::triggers::Timecode {
+        hours: t.hours,
+        minutes: t.minutes,
+        seconds: t.seconds,
+        frames: t.frames,
+    }
+}
+
+/// Fire ArtTrigger and timecode triggers from the inputs' events (the
+/// Art-Net input's ArtTriggers; every timecode source, OSC's included).
+/// The inputs start after show control, so this waits for them (10 s).
+async fn input_events(sc: Arc<ShowControl>) {
+    let mut inputs = None;
+    for _ in 0..100 {
+        inputs = crate::inputs::running();
+        if inputs.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let Some(inputs) = inputs else {
+        return;
+    };
+    let mut rx = inputs.events();
+    loop {
+        let ev = match rx.recv().await {
+            Ok(e) => e,
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(
+                    "show control: {n} input events were not looked at (too many at once)"
+                );
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        match ev {
+            crate::inputs::InputEvent::ArtTrigger {
+                input,
+                from,
+                key,
+                sub_key,
+                ..
+            } => {
+                let who = Who {
+                    actor: input,
+                    remote: Some(from.to_string()),
+                };
+                sc.handle(Event::ArtTrigger { key, sub_key }, &who).await;
+            }
+            crate::inputs::InputEvent::Timecode {
+                source,
+                timecode,
+                previous,
+                jumped,
+            } => {
+                let who = Who {
+                    actor: format!(
+                        "timecode:{}",
+                        serde_json::to_value(source)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default()
+                    ),
+                    remote: None,
+                };
+                let from = if jumped {
+                    None
+                } else {
+                    previous.as_ref().map(tc)
+                };
+                sc.handle(
+                    Event::Timecode {
+                        from,
+                        to: tc(&timecode),
+                    },
+                    &who,
+                )
+                .await;
+            }
+        }
+    }
 }

@@ -10,6 +10,7 @@
 //! | `/nightscape/group/<g>/color` | `,s #rrggbb` | `POST /api/overrides` colour (the last one replaces this input's previous) |
 //! | `/nightscape/blackout` | `,s group` | `POST /api/overrides` blackout |
 //! | `/nightscape/release` | none, or `,s target` | `DELETE /api/overrides` |
+//! | `/nightscape/timecode` | `,s HH:MM:SS:FF` (`,ss code rate`) | positions `timecode = "osc"` shows; fires timecode triggers |
 //!
 //! The socket is read on a task of its own that only checks the sender
 //! (`allow`, loopback by default), decodes and queues; a worker performs
@@ -289,6 +290,29 @@ pub async fn handle(control: &Arc<ShowControl>, who: &Who, m: &OscMessage) -> Op
             }
             _ => Err(bad_args(addr, "s (group)", args)),
         },
+        "/nightscape/timecode" => {
+            let (code, rate) = match args {
+                [c] => (string(c), Some("25")),
+                [c, r] => (string(c), string(r)),
+                _ => (None, None),
+            };
+            let (Some(code), Some(rate)) = (code, rate) else {
+                return Err(bad_args(
+                    addr,
+                    "s (HH:MM:SS:FF) or ,ss (code, 24|25|29.97df|30)",
+                    args,
+                ));
+            };
+            let tc = timecode(code, rate)?;
+            let Some(inputs) = crate::inputs::running() else {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "the inputs are not running",
+                ));
+            };
+            inputs.feed_timecode(nightscape_core::timecode::TimecodeSource::Osc, tc);
+            Ok(())
+        }
         "/nightscape/release" => match args {
             [] => ops.release(who, None).await.map(|_| ()),
             [t] if string(t).is_some() => {
@@ -344,12 +368,47 @@ pub async fn handle(control: &Arc<ShowControl>, who: &Who, m: &OscMessage) -> Op
     }
 }
 
+/// `HH:MM:SS:FF` at a rate ("24", "25", "29.97df", "30"; a `;` before the
+/// frames means drop-frame).
+fn timecode(code: &str, rate: &str) -> OpResult<nightscape_core::timecode::Timecode> {
+    use nightscape_core::timecode::{FrameRate, Timecode};
+    let drop = code.contains(';');
+    let rate = match (rate.trim(), drop) {
+        (_, true) | ("29.97df", _) | ("29.97", _) => FrameRate::Df2997,
+        ("24", _) => FrameRate::Fps24,
+        ("25", _) => FrameRate::Fps25,
+        ("30", _) => FrameRate::Fps30,
+        (r, _) => {
+            return Err(ApiError::unprocessable(
+                "rate",
+                format!("frame rate `{r}`: use 24, 25, 29.97df or 30"),
+            ))
+        }
+    };
+    let t = nightscape_core::triggers::Timecode::parse(code)
+        .map_err(|m| ApiError::unprocessable("timecode", m))?;
+    let tc = Timecode {
+        hours: t.hours,
+        minutes: t.minutes,
+        seconds: t.seconds,
+        frames: t.frames,
+        rate,
+    };
+    if !tc.is_valid() {
+        return Err(ApiError::unprocessable(
+            "timecode",
+            format!("{code} does not exist at {} fps", rate.label()),
+        ));
+    }
+    Ok(tc)
+}
+
 fn unknown(addr: &str) -> ApiError {
     ApiError::field(
         axum::http::StatusCode::NOT_FOUND,
         "address",
         format!(
-            "no such address `{addr}`: nightscape answers /nightscape/scene/start, /nightscape/scene/stop, /nightscape/master, /nightscape/group/<group>/level, /nightscape/group/<group>/color, /nightscape/blackout, /nightscape/release"
+            "no such address `{addr}`: nightscape answers /nightscape/scene/start, /nightscape/scene/stop, /nightscape/master, /nightscape/group/<group>/level, /nightscape/group/<group>/color, /nightscape/blackout, /nightscape/release, /nightscape/timecode"
         ),
     )
 }

@@ -91,6 +91,11 @@ pub async fn notify(sc: Arc<ShowControl>) {
             Err(broadcast::error::RecvError::Closed) => return,
         };
         let cfg = sc.ops().shared.config();
+        tracing::debug!(
+            event = e.event.name(),
+            to = cfg.triggers.notify.len(),
+            "event out"
+        );
         for n in cfg.triggers.notify.iter().filter(|n| n.wants(e.event)) {
             match &n.to {
                 NotifyTo::Webhook(url) => {

@@ -71,7 +71,7 @@ impl Rig {
         let envs = [
             ("NIGHTSCAPE_OPERATOR_TOKEN", OPERATOR),
             ("NIGHTSCAPE_ADMIN_TOKEN", ADMIN),
-            ("RUST_LOG", "info"),
+            ("RUST_LOG", "info,nightscape::triggers=debug"),
         ];
         // The daemon's log goes to a file: a failing test leaves a copy
         // (its path is printed) to read why.

@@ -162,6 +162,11 @@ on = {{ at = "20:00:04" }}
 do = [ {{ master = "square", level = 0.3 }} ]
 
 [[triggers]]
+name = "cue-10s"
+on = {{ timecode = "00:00:10:00" }}
+do = [ {{ master = "arcade", level = 0.2 }} ]
+
+[[triggers]]
 name = "in-mode"
 on = {{ http = true }}
 when = {{ mode = "{mode}", between = ["19:00", "21:00"], playing = "{playing}", not_playing = "spring-festival", level = {{ group = "trees", below = "50%" }} }}
@@ -263,6 +268,23 @@ events = ["scene.started"]
             .any(|m| m["target"] == "square")
     });
 
+    // Timecode (sent as OSC /nightscape/timecode) running over a cue.
+    for code in ["00:00:09:20", "00:00:09:24", "00:00:10:01"] {
+        tx.send_to(
+            &osc("/nightscape/timecode", vec![s(code)]),
+            ("127.0.0.1", osc_port),
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(40));
+    }
+    rig.wait_api("/api/status", "the timecode trigger's master", |v| {
+        v["masters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["target"] == "arcade")
+    });
+
     // Conditions: all hold for in-mode (skips the later entry); each other
     // one names what does not hold.
     let (code, body) = rig.post("/api/triggers/in-mode");
@@ -296,12 +318,21 @@ events = ["scene.started"]
 
     // Events out: the scene a trigger starts reaches the webhook and OSC.
     assert_eq!(rig.post("/api/triggers/scene").0, 200);
-    let e = wait_hook(&hooks, "/events", |b| b["event"] == "scene.started");
-    assert_eq!(e["show"], "spring-festival");
-    let fired = wait_hook(&hooks, "/events", |b| {
-        b["event"] == "trigger.fired" && b["trigger"] == "scene"
-    });
-    assert!(fired["at"].is_string());
+    // Both events, in whichever order they were posted.
+    let (mut started, mut fired) = (None, None);
+    while started.is_none() || fired.is_none() {
+        let b = wait_hook(&hooks, "/events", |b| {
+            b["event"] == "scene.started"
+                || (b["event"] == "trigger.fired" && b["trigger"] == "scene")
+        });
+        if b["event"] == "scene.started" {
+            started = Some(b);
+        } else {
+            fired = Some(b);
+        }
+    }
+    assert_eq!(started.unwrap()["show"], "spring-festival");
+    assert!(fired.unwrap()["at"].is_string());
     let m = recv_osc(&notify_rx, Duration::from_secs(5)).expect("an OSC event");
     assert_eq!(m.addr, "/nightscape/event/scene/started");
     assert_eq!(m.args, vec![s("spring-festival")]);
@@ -323,6 +354,7 @@ events = ["scene.started"]
         "kiosk-release",
         "at-start",
         "clock",
+        "cue-10s",
         "in-mode",
         "scene",
     ] {
