@@ -271,8 +271,8 @@ pub(crate) struct Standby {
     heard: HashMap<String, Instant>,
     /// Peers whose offline status (or last will) came after they were heard.
     offline: HashMap<String, bool>,
-    /// The newest claim on each node.
-    claims: HashMap<String, Claim>,
+    /// The newest claim on each node, and when it arrived.
+    claims: HashMap<String, (Claim, Instant)>,
     connected_since: Option<Instant>,
     /// When each covered node went silent (for the alarm's message).
     silent_since: HashMap<String, chrono::DateTime<chrono::Utc>>,
@@ -347,7 +347,8 @@ impl Standby {
     }
 
     pub(crate) fn claim(&mut self, covered: &str, claim: Claim) {
-        self.claims.insert(covered.to_string(), claim);
+        self.claims
+            .insert(covered.to_string(), (claim, Instant::now()));
     }
 
     pub(crate) fn connected(&mut self, now: Instant) {
@@ -408,25 +409,24 @@ impl Standby {
         }
         // This node's own outputs: held while a live standby claims them.
         if self.gates.has_standbys() {
-            let open = match self.connected_since {
-                Some(t) if now.duration_since(t) >= CLAIM_WAIT => {
-                    match self.claims.get(&self.me) {
-                        Some(c) if c.active => {
-                            // The claimer is taken as alive unless known
-                            // gone: an offline status, or silent for a
-                            // whole window after this node connected.
-                            let gone = self.offline.get(&c.by).copied().unwrap_or(false)
-                                || (now.duration_since(t) >= SILENT_AFTER
-                                    && !self.alive(&c.by, now));
-                            gone
-                        }
-                        _ => true,
+            let open = match (self.connected_since, self.claims.get(&self.me)) {
+                // A release that arrived since this node connected: the
+                // standby has stopped, start now.
+                (Some(t), Some((c, at))) if !c.active && *at >= t => true,
+                (Some(t), claim) if now.duration_since(t) >= CLAIM_WAIT => match claim {
+                    // The claimer is taken as alive unless known gone: an
+                    // offline status, or silent for a whole window after
+                    // this node connected.
+                    Some((c, _)) if c.active => {
+                        self.offline.get(&c.by).copied().unwrap_or(false)
+                            || (now.duration_since(t) >= SILENT_AFTER && !self.alive(&c.by, now))
                     }
-                }
-                Some(_) => false,
+                    _ => true,
+                },
+                (Some(_), _) => false,
                 // Without the broker: keep what was decided (or the
                 // gate's own fallback for a node that never connected).
-                None => self.gates.own_open(),
+                (None, _) => self.gates.own_open(),
             };
             self.gates.set_own(open);
         }

@@ -31,6 +31,7 @@ mod fleet_broker;
 mod fleet_clock;
 mod fleet_ids;
 mod fleet_signed;
+mod fleet_standby;
 mod fleet_tls;
 mod force_mode;
 mod golden_frames;
