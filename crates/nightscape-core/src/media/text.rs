@@ -282,7 +282,7 @@ mod tests {
         let t = render("🎆", 24.0, &Limits::default()).unwrap();
         assert_eq!(t.missing, vec!['🎆']);
         let p = &t.picture;
-        let a = alpha(&p);
+        let a = alpha(p);
         let w = p.width as usize;
         let row = |y: usize| &a[y * w..(y + 1) * w];
         // The box's top and bottom edges are solid runs, its inside clear.

@@ -467,7 +467,7 @@ mod tests {
     fn compile(show: &str) -> Result<(crate::config::Config, Vec<String>), Vec<String>> {
         let sources = crate::config::Sources {
             folder: "t".into(),
-            site: SourceFile::new("t/site.toml", &site()),
+            site: SourceFile::new("t/site.toml", site()),
             profiles: vec![SourceFile::new("t/fixtures/rgb.toml", RGB)],
             profiles_unreadable: None,
             shows: vec![SourceFile::new("t/s.toml", show)],

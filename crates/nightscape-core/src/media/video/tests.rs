@@ -286,3 +286,76 @@ fn too_many_frames_for_the_total_is_refused() {
     let err = probe_mp4(BASELINE, &tight, (100, 100)).unwrap_err();
     assert!(matches!(err, MediaError::TooLarge(_)), "{err:?}");
 }
+
+// ---- through a show: effect = "media" with an MP4 ----------------------
+
+#[test]
+fn a_media_layer_plays_the_clip_frame_by_show_time() {
+    use crate::diag::{Diagnostics, SourceFile};
+    use crate::engine::{render_frame, ActiveShow};
+    use crate::show::media::MediaMap;
+    use chrono::{TimeZone, Utc};
+    use std::path::PathBuf;
+    use std::sync::Arc;
+
+    let rgb = "name = \"rgb\"\npower_w = 10\n[[modes]]\nname = \"3ch\"\nchannels = [\"red\", \"green\", \"blue\"]\n";
+    // A 5 × 4 facade (the clip's 40 × 24 is 5:3; stretched, a row of cells
+    // takes six rows of the picture): the top row sees the top colour.
+    let site = "name = \"t\"\nlatitude = 22.54\nlongitude = 114.06\ntimezone = \"Asia/Shanghai\"\n\
+        [[outputs]]\nkind = \"artnet\"\ntarget = \"127.0.0.1\"\nuniverses = \"0-1\"\n\
+        [[surfaces]]\nname = \"east\"\norigin = [0, 0]\nheading = 90\nwidth = 5\nheight = 4\n\
+        [[arrays]]\nname = \"px\"\nprofile = \"rgb\"\nmode = \"3ch\"\nsurface = \"east\"\nat = [0.5, 0.5]\nspacing = 1\ncolumns = 5\nrows = 4\nstart = \"0.1\"\n";
+    let show = "[[layers]]\ntarget = \"px-*\"\neffect = \"media\"\nsource = \"clip.mp4\"\n";
+    let sources = crate::config::Sources {
+        folder: "t".into(),
+        site: SourceFile::new("t/site.toml", site),
+        profiles: vec![SourceFile::new("t/fixtures/rgb.toml", rgb)],
+        profiles_unreadable: None,
+        shows: vec![SourceFile::new("t/s.toml", show)],
+    };
+    let media = MediaMap(
+        [(PathBuf::from("t/clip.mp4"), Arc::new(HIGH.to_vec()))]
+            .into_iter()
+            .collect(),
+    );
+    let cfg = crate::config::compile_with_media(sources, &media, Diagnostics::new())
+        .unwrap_or_else(|d| {
+            panic!(
+                "{:?}",
+                d.items.iter().map(|d| d.to_string()).collect::<Vec<_>>()
+            )
+        });
+    let mut s = (**cfg.show("s").unwrap()).clone();
+    s.fade_in = 0.0;
+    let start = Utc.with_ymd_and_hms(2026, 12, 31, 12, 0, 0).unwrap();
+    // The array fills rows from the bottom: fixture 17 is the top row's middle.
+    let top_middle = &cfg.site.fixtures[17];
+    let bottom_middle = &cfg.site.fixtures[2];
+    for loop_k in 0..2 {
+        for i in 0..16 {
+            let t = loop_k as f64 * 2.0 + (i as f64 + 0.5) / 8.0;
+            let at = start + chrono::Duration::microseconds((t * 1e6) as i64);
+            let frame = render_frame(&cfg.site, &[ActiveShow::new(&s, start, None, 0)], at);
+            let dmx = |f: &crate::site::Fixture| {
+                let u = frame.universe(f.universe).unwrap();
+                [
+                    u[f.address as usize - 1],
+                    u[f.address as usize],
+                    u[f.address as usize + 1],
+                ]
+            };
+            let top = dmx(top_middle);
+            assert!(
+                near(top, PALETTE[i / 2], 10),
+                "t {t}: top {top:?}, want {:?}",
+                PALETTE[i / 2]
+            );
+            let bottom = dmx(bottom_middle);
+            let grey = (16 * i) as u8;
+            assert!(
+                near(bottom, [grey; 3], 10),
+                "t {t}: bottom {bottom:?}, want grey {grey}"
+            );
+        }
+    }
+}
