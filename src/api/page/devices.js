@@ -112,7 +112,9 @@ function renderDevices() {
     const li = el("li", { class: "fault", "data-fault": f.kind });
     const w = el("span", { class: "what" }, faultName(f.kind) + ": " + (f.fixture || f.uid || "") + " @ " + addr(f.universe, f.address));
     w.append(el("span", { class: "tag" }, t("since", { at: hms(Date.parse(f.since)) }) + " · " + f.reading));
-    w.append(el("span", { class: "tag" }, f.fix));
+    // The daemon's fix names addresses exactly, in English; other languages
+    // get the kind's advice in their own words.
+    w.append(el("span", { class: "tag" }, lang === "en" ? f.fix : t("fix_" + f.kind, { who: f.fixture || f.uid || "" })));
     li.append(w);
     list.append(li);
   }

@@ -267,6 +267,10 @@ const STRINGS = {
     confirm_identify_off: "Stop {who} flashing.",
     confirm_address: "Set the DMX start address of {who} to {address}. It then takes its channels from there.",
     confirm_label: "Set the label of {who} to “{label}”.",
+    fix_fixture_missing: "Check the power and DMX line of {who} (or it does not do RDM).",
+    fix_fixture_mismatch: "{who} answers at another address than the site's: set its DMX start address to the site's.",
+    fix_lamp_failure: "Send a crew to {who}: relamp or replace its light source or driver.",
+    fix_sensor_out_of_range: "Check {who} on site: ventilation, supply, or the sensor itself.",
   },
   zh: {
     sign_in: "登录",
@@ -530,5 +534,9 @@ const STRINGS = {
     confirm_identify_off: "让 {who} 停止闪烁。",
     confirm_address: "将 {who} 的 DMX 起始地址设为 {address}，之后它从该地址开始占用通道。",
     confirm_label: "将 {who} 的标签设为“{label}”。",
+    fix_fixture_missing: "检查 {who} 的电源和 DMX 线路（或该灯具不支持 RDM）。",
+    fix_fixture_mismatch: "{who} 应答的地址与场地配置不同：将其 DMX 起始地址改为配置中的地址。",
+    fix_lamp_failure: "派维护人员到 {who}：更换光源或驱动。",
+    fix_sensor_out_of_range: "到现场检查 {who}：通风、供电或传感器本身。",
   },
 };
