@@ -511,6 +511,11 @@ fn run_frames(
         if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
+        if threaded < outputs.len() {
+            for h in hooks.iter_mut() {
+                h.before_send(&config, &mut builder.frame);
+            }
+        }
         for o in outputs.iter_mut().filter(|o| !o.on_own_thread()) {
             o.send(&builder.frame);
         }

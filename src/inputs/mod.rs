@@ -619,13 +619,18 @@ impl FrameHook for InputHook {
             st.takeover = Takeover::new(&config.site);
             st.generation = config.generation;
         }
-        if !st.takeover.is_active() {
-            return;
-        }
         let emergency = active
             .iter()
             .any(|a| a.priority >= nightscape_core::control::EMERGENCY);
         st.takeover.apply(frame, limits, emergency, now);
+    }
+
+    fn before_send(&mut self, _config: &Config, frame: &mut Frame) {
+        let now = self.inputs.now();
+        let mut st = lock(&self.inputs.state);
+        if !st.takeover.is_empty() {
+            st.takeover.apply_late(frame, now);
+        }
     }
 
     fn stop(&mut self) {

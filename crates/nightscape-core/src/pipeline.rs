@@ -440,6 +440,11 @@ pub trait FrameHook: Send {
         _active: &mut Vec<ActiveShow<'a>>,
     ) {
     }
+    /// The frame is about to go out (its deadline came): a last change
+    /// from what arrived since it was built (a console's newest levels).
+    /// Outputs on their own threads already have the frame. The frame loop
+    /// calls it; nothing else does.
+    fn before_send(&mut self, _config: &Config, _frame: &mut Frame) {}
     /// The final frame of this instant, as sent.
     fn observe(
         &mut self,

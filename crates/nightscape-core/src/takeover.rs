@@ -145,6 +145,14 @@ struct Universe {
     suppressed: bool,
     /// The console's intensity channels: (slot, fine slot, fixture).
     intensity: Vec<(u16, Option<u16>, u32)>,
+    /// Their (scale, cap) at the last frame built, for a late merge.
+    factors: Vec<(f32, f32)>,
+    /// The show's levels of this universe at the last frame built.
+    show: Box<[u8; UNIVERSE_SIZE]>,
+    /// A packet arrived since the frame was built.
+    dirty: bool,
+    /// `apply` merged it into the last frame built (so `show` is that frame's).
+    merged: bool,
 }
 
 /// One site universe's state, for the console and `/api/status`.
@@ -210,6 +218,10 @@ impl Takeover {
                     released_at: None,
                     suppressed: false,
                     intensity: intensity_slots(site, to),
+                    factors: Vec::new(),
+                    show: Box::new([0; UNIVERSE_SIZE]),
+                    dirty: false,
+                    merged: false,
                 });
             }
         }
@@ -258,6 +270,7 @@ impl Takeover {
                     u.released_at = Some(now);
                 }
             }
+            u.dirty = true;
             return Receipt::Terminated;
         }
         if p.priority < u.min_priority {
@@ -297,6 +310,7 @@ impl Takeover {
         s.priority = p.priority;
         s.sequence = p.sequence;
         s.last = now;
+        u.dirty = true;
         s.packets += 1;
         let n = p.data.len().min(UNIVERSE_SIZE);
         s.data[..n].copy_from_slice(&p.data[..n]);
@@ -328,54 +342,56 @@ impl Takeover {
     /// channels; `suppressed` (an emergency) keeps every console out.
     pub fn apply(&mut self, frame: &mut Frame, limits: &Limits, suppressed: bool, now: f64) {
         self.expire(now);
-        let mut console = [0u8; UNIVERSE_SIZE];
         for u in &mut self.universes {
             u.suppressed = suppressed && !u.sources.is_empty();
-            if u.sources.is_empty() && u.released_at.is_none() {
-                continue;
-            }
+            u.dirty = false;
+            u.merged = false;
             let Ok(fi) = frame.universes.binary_search(&u.site_universe) else {
                 continue;
             };
-            let show = &mut frame.data[fi];
             if suppressed {
                 // The emergency's frame stands; when it ends, a console
                 // still sending takes over at once, as it would after an
                 // operator cleared it.
                 continue;
             }
-            let t = if u.sources.is_empty() {
-                let since = now - u.released_at.unwrap_or(now);
-                if u.release <= 0.0 || since >= u.release {
-                    u.released_at = None;
-                    continue;
-                }
-                (since / u.release).clamp(0.0, 1.0)
-            } else {
-                let top = u.sources.iter().map(|s| s.priority).max().unwrap_or(0);
-                console.fill(0);
-                for s in u.sources.iter().filter(|s| s.priority == top) {
-                    for (c, v) in console.iter_mut().zip(s.data.iter()) {
-                        *c = (*c).max(*v);
-                    }
-                }
-                limit(&mut console, &u.intensity, limits);
-                u.last_console.copy_from_slice(&console);
-                0.0
-            };
-            let c = &u.last_console;
-            for (k, out) in show.iter_mut().enumerate() {
-                let merged = match u.mode {
-                    MergeMode::Takeover => c[k],
-                    MergeMode::Htp => c[k].max(*out),
-                };
-                *out = if t == 0.0 {
-                    merged
-                } else {
-                    let m = f64::from(merged);
-                    (m + (f64::from(*out) - m) * t).round() as u8
-                };
+            // Every universe's show levels and limits are kept (512 bytes
+            // each), so a console's first packet can still join this frame
+            // at `apply_late`.
+            u.factors.clear();
+            u.factors.extend(u.intensity.iter().map(|&(_, _, f)| {
+                let f = f as usize;
+                (
+                    limits.scale.get(f).copied().unwrap_or(1.0).clamp(0.0, 1.0),
+                    limits.cap.get(f).copied().unwrap_or(1.0).clamp(0.0, 1.0),
+                )
+            }));
+            u.show.copy_from_slice(&frame.data[fi]);
+            u.merged = true;
+            if u.sources.is_empty() && u.released_at.is_none() {
+                continue;
             }
+            merge_universe(u, &mut frame.data[fi], now);
+        }
+    }
+
+    /// Merge again, into a frame already built by [`Takeover::apply`],
+    /// what arrived since (a console's change then goes out with this
+    /// frame instead of the next: the frame loop calls this just before
+    /// sending). Only universes with news change, under the limits of the
+    /// frame built; one not merged by `apply` waits for the next frame.
+    pub fn apply_late(&mut self, frame: &mut Frame, now: f64) {
+        for u in &mut self.universes {
+            if !u.dirty || u.suppressed || !u.merged {
+                continue;
+            }
+            u.dirty = false;
+            let Ok(fi) = frame.universes.binary_search(&u.site_universe) else {
+                continue;
+            };
+            let out = &mut frame.data[fi];
+            out.copy_from_slice(&u.show[..]);
+            merge_universe(u, out, now);
         }
     }
 
@@ -418,17 +434,54 @@ impl Takeover {
     }
 }
 
-/// Scale and cap the console's intensity channels by the fixtures' limits.
-fn limit(console: &mut [u8; UNIVERSE_SIZE], slots: &[(u16, Option<u16>, u32)], limits: &Limits) {
-    if limits.is_none() {
-        return;
+/// The console merged into `out` (the show's levels of the universe).
+fn merge_universe(u: &mut Universe, out: &mut [u8; UNIVERSE_SIZE], now: f64) {
+    let t = if u.sources.is_empty() {
+        let since = now - u.released_at.unwrap_or(now);
+        if u.release <= 0.0 || since >= u.release {
+            u.released_at = None;
+            return;
+        }
+        (since / u.release).clamp(0.0, 1.0)
+    } else {
+        let top = u.sources.iter().map(|s| s.priority).max().unwrap_or(0);
+        let console = &mut u.last_console;
+        console.fill(0);
+        for s in u.sources.iter().filter(|s| s.priority == top) {
+            for (c, v) in console.iter_mut().zip(s.data.iter()) {
+                *c = (*c).max(*v);
+            }
+        }
+        limit(console, &u.intensity, &u.factors);
+        0.0
+    };
+    let c = &u.last_console;
+    for (k, o) in out.iter_mut().enumerate() {
+        let merged = match u.mode {
+            MergeMode::Takeover => c[k],
+            MergeMode::Htp => c[k].max(*o),
+        };
+        *o = if t == 0.0 {
+            merged
+        } else {
+            let m = f64::from(merged);
+            (m + (f64::from(*o) - m) * t).round() as u8
+        };
     }
-    for &(slot, fine, f) in slots {
-        let f = f as usize;
-        let scale = limits.scale.get(f).copied().unwrap_or(1.0).clamp(0.0, 1.0);
-        let cap = limits.cap.get(f).copied().unwrap_or(1.0).clamp(0.0, 1.0);
-        let k = f64::from(scale) * 1.0;
-        let c = f64::from(cap);
+}
+
+/// Scale and cap the console's intensity channels by the fixtures' limits
+/// (`factors`: (scale, cap) per entry of `slots`).
+fn limit(
+    console: &mut [u8; UNIVERSE_SIZE],
+    slots: &[(u16, Option<u16>, u32)],
+    factors: &[(f32, f32)],
+) {
+    for (&(slot, fine, _), &(scale, cap)) in slots.iter().zip(factors) {
+        if scale >= 1.0 && cap >= 1.0 {
+            continue;
+        }
+        let (k, c) = (f64::from(scale), f64::from(cap));
         let s = slot as usize;
         match fine {
             Some(fs) => {
@@ -659,6 +712,41 @@ mod tests {
         assert_eq!(
             t.receive(0, 1, &packet(99, 150, 0, 1, &mut buf), 0.0),
             Receipt::TooManySources
+        );
+    }
+
+    #[test]
+    fn a_late_merge_takes_what_arrived_after_the_frame_was_built() {
+        let s = site(&SACN.replace("min_priority = 100", "mode = \"htp\""));
+        let mut t = Takeover::new(&s);
+        let mut buf = [0u8; 512];
+        t.receive(0, 1, &packet(1, 150, 0, 100, &mut buf), 0.0);
+        let mut f = frame(&s, 40);
+        t.apply(&mut f, &Limits::none(&s), false, 0.0);
+        assert_eq!(f.universe(0).unwrap()[0], 100);
+        // Nothing new: nothing changes.
+        t.apply_late(&mut f, 0.01);
+        assert_eq!(f.universe(0).unwrap()[0], 100);
+        // The console goes down to 20: HTP with the show's 40, not the old 100.
+        t.receive(0, 1, &packet(1, 150, 1, 20, &mut buf), 0.015);
+        t.apply_late(&mut f, 0.02);
+        assert_eq!(f.universe(0).unwrap()[0], 40);
+        assert_eq!(f.universe(1).unwrap()[0], 40, "other universes untouched");
+    }
+
+    #[test]
+    fn limits_scale_and_cap_intensity_slots_only() {
+        let mut c = [200u8; UNIVERSE_SIZE];
+        c[3] = 0xff;
+        c[4] = 0xff;
+        let slots = [(0u16, None, 0u32), (3, Some(4), 1), (7, None, 2)];
+        limit(&mut c, &slots, &[(0.5, 1.0), (1.0, 0.5), (1.0, 1.0)]);
+        assert_eq!(c[0], 100);
+        assert_eq!((c[3], c[4]), (0x80, 0x00));
+        assert_eq!(
+            (c[1], c[7]),
+            (200, 200),
+            "other channels and unlimited fixtures pass"
         );
     }
 
