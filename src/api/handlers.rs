@@ -224,6 +224,10 @@ pub(super) async fn status(State(st): State<ApiState>, _v: Viewer) -> Json<Statu
         }),
         uptime_s: st.started.elapsed().as_secs_f64(),
         reload: ReloadView::from(&*st.shared.reload.lock().unwrap_or_else(|p| p.into_inner())),
+        clock_sync: st
+            .fleet
+            .as_ref()
+            .map(|f| f.lock().unwrap_or_else(|p| p.into_inner()).clock.clone()),
     })
 }
 

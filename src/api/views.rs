@@ -610,6 +610,9 @@ pub struct StatusView {
     /// Hot reload: edits applied and rejected, and the problems of the
     /// last rejected one (`path:line:col: message`).
     pub reload: ReloadView,
+    /// A fleet node's clock: synchronised or not, and whether it holds the
+    /// schedule because it is not (null outside a fleet).
+    pub clock_sync: Option<crate::fleet::clock::ClockSyncView>,
 }
 
 /// What hot reload did so far.

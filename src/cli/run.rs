@@ -270,6 +270,9 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
         tokio::spawn(crate::alarms::webhook(url, alarms.clone()));
     }
     let mut fleet = None;
+    // A fleet node whose clock is not synchronised holds the schedule
+    // (docs/fleet.md); the fleet task decides, this hook holds.
+    let clock_hold = crate::fleet::clock::Hold::default();
     if let (Some(spec), Some(n), Some(state)) = (fleet_spec, &node, &api_state) {
         let opts = crate::fleet::FleetOptions {
             node: n.name.clone(),
@@ -282,6 +285,7 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
                 .as_ref()
                 .map(|p| p.gates.clone())
                 .unwrap_or_default(),
+            hold: clock_hold.clone(),
         };
         match crate::fleet::Fleet::start(shared.clone(), state.control.clone(), opts).await {
             Ok(f) => fleet = Some(f),
@@ -356,6 +360,9 @@ pub async fn run(site: &Path, args: RunArgs) -> Result<i32> {
         vec![Box::new(inputs.hook()), Box::new(energy)];
     if let Some(s) = &api_state {
         hooks.push(Box::new(s.frame_hook()));
+    }
+    if fleet.is_some() {
+        hooks.push(Box::new(clock_hold.hook()));
     }
     let loop_shared = shared.clone();
     let frame_thread = std::thread::Builder::new()

@@ -21,6 +21,7 @@
 
 pub use nightscape_core::control::fleet as wire;
 
+pub mod clock;
 mod inbox;
 pub mod standby;
 pub mod trust;
@@ -105,6 +106,8 @@ pub struct FleetView {
     pub dropped: Dropped,
     /// Standby state: whom this node covers, whether its own outputs are held.
     pub standby: standby::StandbyView,
+    /// This node's clock: synchronised or not, and whether it holds the schedule.
+    pub clock: clock::ClockSyncView,
 }
 
 /// Handle kept by the daemon.
@@ -134,6 +137,9 @@ pub struct FleetOptions {
     /// The gates of this node's own outputs and of those it stands by for
     /// ([`standby::Plan`]; default: none).
     pub standby: standby::Gates,
+    /// The schedule hold of a node whose clock is not synchronised (its
+    /// frame hook is in the frame loop).
+    pub hold: clock::Hold,
 }
 
 /// A stable hash (FNV-1a, 64 bit) of the site files: names relative to
@@ -526,6 +532,7 @@ impl Fleet {
             nodes: BTreeMap::new(),
             dropped: Dropped::default(),
             standby: standby::StandbyView::default(),
+            clock: clock::ClockSyncView::default(),
         }));
         let (change_tx, change_rx) = mpsc::unbounded_channel();
         control.connect_fleet(change_tx);
@@ -546,6 +553,7 @@ impl Fleet {
             opts.standby.clone(),
         );
         let task = Task {
+            clock_seen: None,
             standby,
             inbox,
             counters,
@@ -622,6 +630,8 @@ async fn load_items(control: &ControlService) -> HashMap<String, Item> {
 struct Task {
     /// Who covers whom ([`standby`]).
     standby: standby::Standby,
+    /// The clock state last read.
+    clock_seen: Option<clock::ClockState>,
     inbox: Arc<inbox::Inbox>,
     counters: Arc<Counters>,
     stopping: Arc<AtomicBool>,
@@ -1958,7 +1968,7 @@ impl Task {
         }
         let silent_after =
             Duration::from_secs_f64(self.opts.spec.status_every * SILENT_PERIODS + 5.0);
-        let frame_ms = 1000.0 / f64::from(self.shared.config().site.fps.max(1));
+        let frame_ms = self.opts.spec.max_offset_ms;
         let alarms = self.opts.alarms.clone();
         let mut keep = Vec::new();
         for (name, n) in &view.nodes {
@@ -2014,7 +2024,7 @@ impl Task {
                 DRIFT_AFTER,
                 || {
                     format!(
-                        "node {name}'s clock is {:.1} ms off this node's (more than one frame, {frame_ms:.1} ms)",
+                        "node {name}'s clock is {:.1} ms off this node's (more than [fleet] max_offset, {frame_ms:.1} ms)",
                         n.clock_offset_ms.unwrap_or(0.0)
                     )
                 },
@@ -2084,6 +2094,36 @@ impl Task {
         }
     }
 
+    /// Hold the schedule while the clock is known not to be synchronised
+    /// (`[fleet] require_synced_clock`), say so, and join when it is.
+    fn clock_state(&mut self, state: &clock::ClockState) {
+        let spec = &self.opts.spec;
+        let hold = (spec.require_synced_clock && state.synced == Some(false))
+            .then(|| spec.unsynced_show.clone());
+        let was = self.clock_seen.as_ref().map(|c| c.synced);
+        if was != Some(state.synced) {
+            tracing::info!(clock = %state.describe(), holding = hold.is_some(), "fleet: clock state");
+        }
+        let now = self.shared.clock.now();
+        self.opts.hold.set(state, hold.clone(), now);
+        let node = self.opts.node.clone();
+        let plays = hold
+            .as_ref()
+            .map(|s| match s {
+                Some(show) => format!("plays `{show}`"),
+                None => "holds the last look".to_string(),
+            })
+            .unwrap_or_default();
+        let describe = state.describe();
+        self.opts
+            .alarms
+            .set("clock:unsynced", "clock_unsynced", hold.is_some(), || {
+                format!("node {node}'s clock is {describe}: it does not start timed entries on its own guess and {plays} until the clock is synchronised")
+            });
+        lock(&self.view).clock = self.opts.hold.view();
+        self.clock_seen = Some(state.clone());
+    }
+
     async fn publish_status(&mut self) {
         let hash_folder = self.opts.folder.clone();
         let state_dir = self.opts.state_dir.clone();
@@ -2092,12 +2132,23 @@ impl Task {
             .config()
             .schedule
             .night_of(self.shared.clock.now());
-        let (hash, tonight, ntp) = tokio::task::spawn_blocking(move || {
+        let simulated = matches!(self.shared.clock, crate::clock::Clock::Simulated { .. });
+        let clock_dir = self.opts.state_dir.clone();
+        let (hash, tonight, ntp, clock_state) = tokio::task::spawn_blocking(move || {
             let kwh = state_dir.and_then(|d| tonight_kwh(&d, night));
-            (config_hash(&hash_folder), kwh, ntp_state())
+            let state = clock::read(clock_dir.as_deref(), simulated);
+            (config_hash(&hash_folder), kwh, ntp_state(), Some(state))
         })
         .await
         .unwrap_or_default();
+        if let Some(state) = clock_state {
+            self.clock_state(&state);
+        }
+        let ntp = match (&self.clock_seen, ntp) {
+            (Some(c), Some(n)) => Some(format!("{}; {n}", c.describe())),
+            (Some(c), None) => Some(c.describe()),
+            (None, n) => n,
+        };
         if !hash.is_empty() {
             lock(&self.view).config_hash = hash;
         }

@@ -33,6 +33,7 @@ mod fleet_ids;
 mod fleet_signed;
 mod fleet_standby;
 mod fleet_tls;
+mod fleet_unsynced;
 mod force_mode;
 mod golden_frames;
 mod hostile_files;

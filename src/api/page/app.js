@@ -601,6 +601,9 @@ function stripItems() {
   const others = Math.max(0, (s.overrides_in_force != null ? s.overrides_in_force : live.length) - em.length);
   if (others) items.push({ key: "overrides", cls: "warn", text: t("strip_overrides", { n: others }), go: ctl && toControl("overrides") });
   for (const x of s.scenes) if (x.state !== "releasing") items.push({ key: "scene:" + x.id, cls: "info", text: t("strip_scene", { show: x.show }), go: ctl && toControl("scenes") });
+  // A fleet node whose clock is not synchronised holds the schedule.
+  const cs = s.clock_sync;
+  if (cs && cs.holding) items.push({ key: "clock-unsynced", cls: "alert", text: cs.plays === "last look" ? t("strip_clock_hold") : t("strip_clock_show", { show: cs.plays }) });
   const f = forcedTonight();
   if (f) items.push({ key: "forced", cls: "warn", text: t("mode_forced", { mode: f.mode, by: f.author }), go: toTonight("tonight-mode") });
   if (C && C.night === (s.schedule && s.schedule.night)) {
