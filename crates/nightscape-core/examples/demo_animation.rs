@@ -89,8 +89,8 @@ fn put(img: &mut RgbaImage, x: f32, y: f32, color: [u8; 3], amount: f32) {
         }
         let w = (1.0 - (x - px).abs()) * (1.0 - (y - py).abs()) * amount;
         let p = img.get_pixel_mut(px as u32, py as u32);
-        for c in 0..3 {
-            p.0[c] = (f32::from(p.0[c]) + f32::from(color[c]) * w).min(255.0) as u8;
+        for (o, &c) in p.0.iter_mut().zip(&color) {
+            *o = (f32::from(*o) + f32::from(c) * w).min(255.0) as u8;
         }
     }
 }

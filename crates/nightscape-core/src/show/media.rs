@@ -321,9 +321,7 @@ pub(super) fn compile(
         looping: keys.looping.unwrap_or(true),
         repeat,
     };
-    if fit.is_none() {
-        return None;
-    }
+    fit?;
     let (points, _surface) = cell_points(site, cells);
     let text = source.get_ref().trim();
     let limits = Limits::default();
@@ -352,9 +350,7 @@ pub(super) fn compile(
             }
         }
     } else {
-        let Some(path) = resolve(cx, source) else {
-            return None;
-        };
+        let path = resolve(cx, source)?;
         match cx.media.read(&path) {
             Err(why) => {
                 cx.err(
@@ -370,7 +366,6 @@ pub(super) fn compile(
         cx.err(source.span(), format!("media `{text}`: {e}"));
         return None;
     }
-    drop(on_frame);
     Some(MediaLayer::new(text, clip, timing))
 }
 
@@ -440,7 +435,7 @@ fn test_card() -> Picture {
                 // The arrow: a triangle head over a stem, centred.
                 let cx = (w / 2) as i32;
                 let dx = (x as i32 - cx).abs();
-                let head = y >= 4 && y < 18 && dx <= (y as i32 - 4);
+                let head = (4..18).contains(&y) && dx <= (y as i32 - 4);
                 let stem = (18..30).contains(&y) && dx <= 4;
                 if head || stem {
                     [255, 255, 255, 255]

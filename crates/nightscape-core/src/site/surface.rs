@@ -292,6 +292,7 @@ fn warn_outside(
 }
 
 /// A hand-placed fixture on a surface: its plan position and spot.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn place_fixture(
     file: &SourceFile,
     surfaces: &[Surface],
@@ -454,38 +455,6 @@ pub(super) fn patch_grid(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn facade_and_floor_coordinates_in_plan() {
-        let east = Surface {
-            name: "e".into(),
-            kind: SurfaceKind::Facade,
-            origin: [80.0, 600.0],
-            heading: 90.0,
-            width: 60.0,
-            height: 120.0,
-        };
-        let p = east.to_plan([10.0, 50.0]);
-        assert!(
-            (p[0] - 90.0).abs() < 1e-9 && (p[1] - 600.0).abs() < 1e-9,
-            "{p:?}"
-        );
-        let floor = Surface {
-            kind: SurfaceKind::Floor,
-            ..east.clone()
-        };
-        // Right is east, up (v) is north.
-        let p = floor.to_plan([10.0, 5.0]);
-        assert!(
-            (p[0] - 90.0).abs() < 1e-9 && (p[1] - 605.0).abs() < 1e-9,
-            "{p:?}"
-        );
-    }
-}
-
 /// An `[[arrays]]` table with `surface`: its values checked, then its grid
 /// patched ([`patch_grid`]).
 #[allow(clippy::too_many_arguments)]
@@ -573,4 +542,36 @@ pub(super) fn patch_array(
         pending,
         diags,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn facade_and_floor_coordinates_in_plan() {
+        let east = Surface {
+            name: "e".into(),
+            kind: SurfaceKind::Facade,
+            origin: [80.0, 600.0],
+            heading: 90.0,
+            width: 60.0,
+            height: 120.0,
+        };
+        let p = east.to_plan([10.0, 50.0]);
+        assert!(
+            (p[0] - 90.0).abs() < 1e-9 && (p[1] - 600.0).abs() < 1e-9,
+            "{p:?}"
+        );
+        let floor = Surface {
+            kind: SurfaceKind::Floor,
+            ..east.clone()
+        };
+        // Right is east, up (v) is north.
+        let p = floor.to_plan([10.0, 5.0]);
+        assert!(
+            (p[0] - 90.0).abs() < 1e-9 && (p[1] - 605.0).abs() < 1e-9,
+            "{p:?}"
+        );
+    }
 }
