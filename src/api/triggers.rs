@@ -35,6 +35,8 @@ pub struct TriggerView {
     /// Firings since the daemon started.
     pub fired: u64,
     pub last_fired: Option<DateTime<Utc>>,
+    /// `last_fired` on the site's wall clock, `HH:MM:SS`.
+    pub last_fired_local: Option<String>,
     /// Events refused by the rate limit.
     pub limited: u64,
     /// Events refused because a condition did not hold.
@@ -113,6 +115,7 @@ pub(super) async fn list_triggers(
     _v: Viewer,
 ) -> Result<Json<Vec<TriggerView>>, ApiError> {
     let sc = show_control(&st)?;
+    let tz = st.shared.config().site.timezone;
     Ok(Json(
         sc.list()
             .into_iter()
@@ -126,6 +129,9 @@ pub(super) async fn list_triggers(
                 limit_s: t.limit_s,
                 name: t.name,
                 fired: log.fired,
+                last_fired_local: log
+                    .last_fired
+                    .map(|t| t.with_timezone(&tz).format("%H:%M:%S").to_string()),
                 last_fired: log.last_fired,
                 limited: log.limited,
                 not_now: log.not_now,

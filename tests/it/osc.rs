@@ -57,11 +57,21 @@ impl Drop for Rig {
 
 impl Rig {
     pub(crate) fn start(extra: &str) -> Rig {
+        Rig::start_with(extra, &[], |t| t)
+    }
+
+    /// As [`Rig::start`], with more `run` arguments and the site file's
+    /// text edited by `edit` first.
+    pub(crate) fn start_with(
+        extra: &str,
+        args: &[&str],
+        edit: impl FnOnce(String) -> String,
+    ) -> Rig {
         let tmp = tempfile::tempdir().unwrap();
         let site = common::demo_site_in(tmp.path());
         let rx = common::artnet_receiver(&site);
         let p = site.join("site.toml");
-        let text = std::fs::read_to_string(&p).unwrap();
+        let text = edit(std::fs::read_to_string(&p).unwrap());
         std::fs::write(&p, format!("{text}\n{extra}\n")).unwrap();
         let cfg = nightscape::config::load(&site).unwrap();
         let i = cfg.site.fixture_by_name("tower-crown").unwrap() as usize;
@@ -87,6 +97,7 @@ impl Rig {
                 "--speed",
                 "1",
             ])
+            .args(args)
             .envs(envs)
             .stdout(std::process::Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap());

@@ -1,12 +1,14 @@
 //! Triggers, end to end: the real daemon with `[[triggers]]` on the demo
 //! site, set off by each kind the daemon receives here — an HTTP call
 //! (`POST /api/triggers/<name>`), an OSC message, a UDP string (ASCII glob
-//! and hex), the clock passing a time, the daemon's start — their
+//! and hex), an ArtTrigger on an Art-Net input, timecode (OSC
+//! `/nightscape/timecode`) passing a cue, the clock passing a time, the
+//! daemon's start — their
 //! conditions (mode, time window, a show playing or not, a group's level),
 //! the rate limit, the audit entries, the webhook action POST received by
 //! a tiny HTTP server here, and the events sent out (`[[notify]]`: a
 //! webhook and OSC). What changed is read from the Art-Net frames and the
-//! API. ArtTrigger, timecode and MQTT matching are tested in the core
+//! API. MQTT topic matching is tested in the core
 //! (`nightscape_core::triggers`). Every wait is bounded.
 
 use crate::osc::{free_udp_port, osc, recv_osc, s, Rig, ADMIN};
@@ -115,7 +117,12 @@ fn triggers_fire_on_each_kind_with_conditions_limits_audit_and_events() {
         .show
         .clone();
 
-    let (osc_port, udp_port, notify_port) = (free_udp_port(), free_udp_port(), free_udp_port());
+    let (osc_port, udp_port, notify_port, art_port) = (
+        free_udp_port(),
+        free_udp_port(),
+        free_udp_port(),
+        free_udp_port(),
+    );
     let (hook, hooks) = webhook_server();
     let notify_rx = UdpSocket::bind(format!("127.0.0.1:{notify_port}")).unwrap();
     let rig = Rig::start(&format!(
@@ -128,6 +135,16 @@ listen = "127.0.0.1:{osc_port}"
 kind = "udp"
 name = "kiosk"
 listen = "127.0.0.1:{udp_port}"
+
+[[inputs]]
+kind = "artnet"
+listen = "127.0.0.1:{art_port}"
+universes = "14"
+
+[[triggers]]
+name = "art-3-7"
+on = {{ art_trigger = 3, sub_key = 7 }}
+do = [ {{ master = "bridge", level = 0.6 }} ]
 
 [[triggers]]
 name = "bridge-red"
@@ -268,6 +285,30 @@ events = ["scene.started"]
             .any(|m| m["target"] == "square")
     });
 
+    // ArtTrigger on the Art-Net input: another sub-key does nothing, the
+    // trigger's key and sub-key fire it.
+    let art = |key: u8, sub_key: u8| {
+        let mut buf = [0u8; nightscape::wire::artcontrol::TRIGGER_LEN];
+        let t = nightscape::wire::artcontrol::ArtTrigger {
+            oem: 0xffff,
+            key,
+            sub_key,
+            data: b"",
+        };
+        let n = nightscape::wire::artcontrol::encode_trigger(&t, &mut buf);
+        tx.send_to(&buf[..n], ("127.0.0.1", art_port)).unwrap();
+    };
+    art(3, 8);
+    std::thread::sleep(Duration::from_millis(300));
+    art(3, 7);
+    rig.wait_api("/api/status", "the ArtTrigger's master", |v| {
+        v["masters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["target"] == "bridge")
+    });
+
     // Timecode (sent as OSC /nightscape/timecode) running over a cue.
     for code in ["00:00:09:20", "00:00:09:24", "00:00:10:01"] {
         tx.send_to(
@@ -355,6 +396,7 @@ events = ["scene.started"]
         "at-start",
         "clock",
         "cue-10s",
+        "art-3-7",
         "in-mode",
         "scene",
     ] {
@@ -394,4 +436,88 @@ events = ["scene.started"]
     assert!(entries
         .iter()
         .any(|e| e["action"] == "schedule.skip" && e["actor"] == "trigger:in-mode"));
+}
+
+/// MQTT: a message on the fleet's broker (a real mosquitto) fires the
+/// trigger whose topic filter matches; a retained one does not.
+#[test]
+#[cfg_attr(
+    not(feature = "slow-tests"),
+    ignore = "slow tier: --features slow-tests"
+)]
+fn an_mqtt_message_fires_its_trigger() {
+    let Some(bin) = crate::fleet::mosquitto() else {
+        crate::common::skip_unless_ci(
+            "an_mqtt_message_fires_its_trigger",
+            "mosquitto is not installed (apt-get install mosquitto)",
+        );
+        return;
+    };
+    let broker_dir = tempfile::tempdir().unwrap();
+    let port = crate::fleet::free_port();
+    let _broker = crate::fleet::Broker::start(&bin, broker_dir.path(), port);
+    let mut opts = rumqttc::MqttOptions::new("city-platform", "127.0.0.1", port);
+    opts.set_keep_alive(Duration::from_secs(5));
+    let (client, mut conn) = rumqttc::Client::new(opts, 10);
+    std::thread::spawn(move || for _ in conn.iter() {});
+    // Retained before the daemon connects: delivered to it on subscribing
+    // (flagged retained), and not fired (a reconnect would replay it).
+    client
+        .publish("city/bridge/red", rumqttc::QoS::AtLeastOnce, true, "old")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let rig = Rig::start_with(
+        &format!(
+            r##"
+[fleet]
+broker = "mqtt://127.0.0.1:{port}"
+topic_site = "trigtest"
+
+[[nodes]]
+name = "a"
+api = "127.0.0.1:0"
+
+[[triggers]]
+name = "city-red"
+on = {{ mqtt = "city/+/red" }}
+do = [ {{ override = "facade", color = "#ff0000", fade = "0s" }} ]
+"##
+        ),
+        &["--node", "a"],
+        |t| t.replacen("kind = \"artnet\"", "kind = \"artnet\"\nnode = \"a\"", 1),
+    );
+    let fired = |rig: &Rig| {
+        rig.get("/api/triggers", ADMIN)
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == "city-red")
+            .unwrap()["fired"]
+            .as_u64()
+            .unwrap()
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(fired(&rig), 0, "a retained message fired the trigger");
+    // The daemon subscribes once connected; publish until it fires.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while fired(&rig) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the MQTT trigger never fired"
+        );
+        client
+            .publish("city/bridge/red", rumqttc::QoS::AtLeastOnce, false, "now")
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    rig.wait_crown("red", |d| d == [255, 0, 0]);
+    let audit = rig.get("/api/audit?limit=50", ADMIN);
+    let fire = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "trigger.fire" && e["detail"]["trigger"] == "city-red")
+        .expect("the MQTT firing audited");
+    assert_eq!(fire["detail"]["by"], "mqtt");
+    assert_eq!(fire["remote"], format!("127.0.0.1:{port}").as_str());
 }

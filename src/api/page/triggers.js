@@ -1,7 +1,8 @@
 // The console's list of triggers (the Health tab): each [[triggers]] rule
 // of the site with what sets it off, its actions and when it last fired;
-// an HTTP trigger has a Fire button for operators. Served after app.js in
-// the same script (t, el, $, api, act, canControl, hms and S are its).
+// an HTTP trigger has a Fire button for operators. Times are the site's
+// wall clock, as the header's. Served after app.js in the same script (t,
+// el, $, api, act, canControl and S are its).
 "use strict";
 
 const TRIG = { list: null, sig: "" };
@@ -29,7 +30,7 @@ function renderTriggers() {
     const li = el("li", { "data-trigger": tr.name });
     const w = el("span", { class: "what" }, tr.name);
     w.append(el("span", { class: "tag" }, triggerOn(tr) + " → " + tr.actions.join(", ")));
-    const last = tr.last_fired ? t("trigger_last", { at: hms(Date.parse(tr.last_fired)), n: tr.fired }) : t("trigger_never");
+    const last = tr.last_fired ? t("trigger_last", { at: tr.last_fired_local, n: tr.fired }) : t("trigger_never");
     const refused = tr.limited + tr.not_now;
     w.append(el("span", { class: "tag" }, last + (refused ? " · " + t("trigger_refused", { n: refused, why: tr.last_refusal || "" }) : "")));
     li.append(w);
