@@ -637,3 +637,100 @@ impl FrameHook for InputHook {
         self.inputs.stop();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What show control subscribes to: an ArtTrigger and an ArtTimeCode
+    /// sent to a real Art-Net input arrive as events; a truncated trigger
+    /// and a timecode out of range do not, and are counted.
+    #[test]
+    fn art_triggers_and_timecode_reach_subscribers() {
+        let dir = tempfile::tempdir().unwrap();
+        let port = UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        std::fs::create_dir_all(dir.path().join("fixtures")).unwrap();
+        std::fs::create_dir_all(dir.path().join("shows")).unwrap();
+        std::fs::write(
+            dir.path().join("fixtures/rgb.toml"),
+            "name = \"RGB\"\npower_w = 10\n[[modes]]\nname = \"3ch\"\nchannels = [\"red\", \"green\", \"blue\"]\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("shows/steady.toml"),
+            "[[layers]]\ntarget = \"*\"\neffect = \"solid\"\ncolor = \"#404040\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("shows/site.toml"),
+            format!(
+                "name = \"t\"\nlatitude = 0\nlongitude = 0\ntimezone = \"UTC\"\n\
+                 [[outputs]]\nkind = \"artnet\"\ntarget = \"127.0.0.1:9\"\nuniverses = 0\n\
+                 [[fixtures]]\nname = \"a\"\nprofile = \"rgb\"\nmode = \"3ch\"\nat = [0, 0]\naddress = \"0.1\"\n\
+                 [[inputs]]\nkind = \"artnet\"\nlisten = \"127.0.0.1:{port}\"\nuniverses = 1\nto = 0\n"
+            ),
+        )
+        .unwrap();
+        let config = crate::config::load(&dir.path().join("shows")).expect("the site loads");
+        let inputs = Inputs::start(&config);
+        let mut rx = inputs.events();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = format!("127.0.0.1:{port}");
+        let mut trig = [0u8; artcontrol::TRIGGER_LEN];
+        let n = artcontrol::encode_trigger(
+            &artcontrol::ArtTrigger {
+                oem: 0xffff,
+                key: 3,
+                sub_key: 9,
+                data: b"go",
+            },
+            &mut trig,
+        );
+        tx.send_to(&trig[..10], &to).unwrap();
+        tx.send_to(&trig[..n], &to).unwrap();
+        let mut tc = [0u8; artcontrol::TIMECODE_LEN];
+        let code = artcontrol::ArtTimeCode {
+            stream: 0,
+            hours: 0,
+            minutes: 1,
+            seconds: 2,
+            frames: 3,
+            kind: artcontrol::TimecodeType::Ebu25,
+        };
+        artcontrol::encode_timecode(&artcontrol::ArtTimeCode { frames: 30, ..code }, &mut tc);
+        tx.send_to(&tc, &to).unwrap();
+        artcontrol::encode_timecode(&code, &mut tc);
+        tx.send_to(&tc, &to).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let mut got = Vec::new();
+        while got.len() < 2 && Instant::now() < deadline {
+            match rx.try_recv() {
+                Ok(e) => got.push(e),
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+        assert!(
+            matches!(&got[0], InputEvent::ArtTrigger { key: 3, sub_key: 9, data, oem: 0xffff, .. } if data == b"go"),
+            "{got:?}"
+        );
+        assert!(
+            matches!(&got[1], InputEvent::Timecode { source: TimecodeSource::Artnet, timecode, previous: None, jumped: false }
+                if timecode.to_string() == "00:01:02:03"),
+            "{got:?}"
+        );
+        let v = inputs.view();
+        assert_eq!(
+            (
+                v.inputs[0].counters.accepted,
+                v.inputs[0].counters.malformed
+            ),
+            (2, 2)
+        );
+        assert_eq!(v.timecode[0].last.as_deref(), Some("00:01:02:03"));
+        inputs.stop();
+    }
+}
