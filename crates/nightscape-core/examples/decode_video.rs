@@ -12,7 +12,9 @@ use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let path = args.next().ok_or("usage: decode_video CLIP.mp4 [MAX_W MAX_H]")?;
+    let path = args
+        .next()
+        .ok_or("usage: decode_video CLIP.mp4 [MAX_W MAX_H]")?;
     let w: u32 = args.next().map_or(Ok(64), |s| s.parse())?;
     let h: u32 = args.next().map_or(Ok(128), |s| s.parse())?;
     let bytes = std::fs::read(&path)?;
