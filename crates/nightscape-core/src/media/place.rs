@@ -113,23 +113,41 @@ const fn pow24(x: f64) -> f64 {
     a * y
 }
 
-/// Linear light 0..=1 → the nearest 8-bit sRGB value.
+/// Linear light 0..=1 → the nearest 8-bit sRGB value: a table of the
+/// nearest value for each of 4,096 bins, then the neighbours compared
+/// (sRGB's steps in linear light are wider than a bin, so the nearest is
+/// the table's value or one beside it): exact, without powf or a search.
 pub fn linear_to_srgb(l: f32) -> u8 {
-    // Binary search in the table: exact inverse of `srgb_to_linear`
-    // (rounded to the nearer neighbour), no powf.
-    let l = l.clamp(0.0, 1.0);
-    let i = LINEAR.partition_point(|&v| v < l);
-    if i == 0 {
-        return 0;
+    let l = if l.is_nan() { 0.0 } else { l.clamp(0.0, 1.0) };
+    let c = TO_SRGB[((l * (BINS - 1) as f32) as usize).min(BINS - 1)] as usize;
+    let mut best = c;
+    for k in [c.saturating_sub(1), (c + 1).min(255)] {
+        if (LINEAR[k] - l).abs() < (LINEAR[best] - l).abs() {
+            best = k;
+        }
     }
-    if i >= 256 {
-        return 255;
+    best as u8
+}
+
+const BINS: usize = 4096;
+
+/// The 8-bit sRGB value nearest to the centre of each linear-light bin.
+static TO_SRGB: [u8; BINS] = to_srgb_table();
+
+const fn to_srgb_table() -> [u8; BINS] {
+    let lin = linear_table();
+    let mut t = [0u8; BINS];
+    let (mut b, mut c) = (0, 0);
+    while b < BINS {
+        let l = (b as f32 + 0.5) / (BINS - 1) as f32;
+        // Codes rise with l: move on while the next one is nearer.
+        while c < 255 && (lin[c + 1] - l).abs() <= (lin[c] - l).abs() {
+            c += 1;
+        }
+        t[b] = c as u8;
+        b += 1;
     }
-    if l - LINEAR[i - 1] <= LINEAR[i] - l {
-        (i - 1) as u8
-    } else {
-        i as u8
-    }
+    t
 }
 
 /// One cell's footprint in picture pixels: x0..x1 across, y0..y1 down.
@@ -355,6 +373,30 @@ mod tests {
             assert!((f64::from(srgb_to_linear(v)) - want).abs() < 1e-6, "{v}");
             assert_eq!(linear_to_srgb(srgb_to_linear(v)), v);
         }
+    }
+
+    #[test]
+    fn linear_to_srgb_is_the_nearest_value() {
+        for k in 0..=100_000 {
+            let l = k as f32 / 100_000.0;
+            let nearest = (0..=255u8)
+                .min_by(|&a, &b| {
+                    (srgb_to_linear(a) - l)
+                        .abs()
+                        .total_cmp(&(srgb_to_linear(b) - l).abs())
+                })
+                .unwrap();
+            let got = linear_to_srgb(l);
+            // Ties (equally near) may go either way.
+            assert!(
+                got == nearest
+                    || (srgb_to_linear(got) - l).abs() == (srgb_to_linear(nearest) - l).abs(),
+                "{l}: {got} vs {nearest}"
+            );
+        }
+        assert_eq!(linear_to_srgb(-1.0), 0);
+        assert_eq!(linear_to_srgb(2.0), 255);
+        assert_eq!(linear_to_srgb(f32::NAN), 0);
     }
 
     #[test]
