@@ -197,6 +197,7 @@ pub fn fleet(site: &Path, args: &FleetArgs) -> Result<i32> {
                                 "alarms": alarm_list(n),
                                 "power_w": n.energy.as_ref().and_then(|e| e.power_w).or(n.status.power_w),
                                 "verified": n.verified,
+                                "unverified": n.unverified,
                             }),
                         )
                     })
@@ -246,7 +247,7 @@ pub fn fleet(site: &Path, args: &FleetArgs) -> Result<i32> {
                     "{:<14} {:<8} {:<18} {:<24} {:>10} {:>9} {:>8} {:>11}  {} / {} / {}",
                     declared.name,
                     match (s.online, n.verified) {
-                        (_, Some(false)) => "UNSIGNED",
+                        (_, Some(false)) => "UNVERIFIED",
                         (true, _) => "yes",
                         (false, _) => "OFFLINE",
                     },

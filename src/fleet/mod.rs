@@ -220,6 +220,7 @@ pub(crate) struct Counters {
     malformed: AtomicU64,
     queue_full: AtomicU64,
     refused: AtomicU64,
+    unverified: AtomicU64,
 }
 
 /// [`Counters`] as the fleet view shows them.
@@ -233,6 +234,9 @@ pub struct Dropped {
     pub queue_full: u64,
     /// Commands refused: out of bounds, over the override cap, unknown names.
     pub refused: u64,
+    /// Status, probe, heartbeat or standby messages whose signature did
+    /// not verify against the sender's listed key (ignored).
+    pub unverified: u64,
 }
 
 impl Counters {
@@ -242,6 +246,7 @@ impl Counters {
             malformed: self.malformed.load(Ordering::Relaxed),
             queue_full: self.queue_full.load(Ordering::Relaxed),
             refused: self.refused.load(Ordering::Relaxed),
+            unverified: self.unverified.load(Ordering::Relaxed),
         }
     }
 }
@@ -1061,12 +1066,16 @@ impl Task {
             "status" => self.on_status(rest, m),
             "probe" if rest == self.opts.node => self.on_probe(m),
             "alive" if rest != self.opts.node && !m.retained => {
-                self.standby.heard(rest, Instant::now());
-                self.standby_tick();
+                if self.verified_from(&m.topic, rest, payload) {
+                    self.standby.heard(rest, Instant::now());
+                    self.standby_tick();
+                }
             }
             "standby" => {
                 let body = trust::body_of(payload);
                 match serde_json::from_slice::<standby::Claim>(&body) {
+                    // A claim holds a node's outputs dark: only its standby's.
+                    Ok(c) if !self.verified_from(&m.topic, &c.by.clone(), payload) => {}
                     Ok(c) => {
                         self.standby.claim(rest, c);
                         self.standby_tick();
@@ -1446,13 +1455,17 @@ impl Task {
         // A status the broker kept from before this node started says
         // where the peer was, not that it is alive now.
         let stale = m.retained && status.at.is_none_or(|at| at < self.started_at);
-        if !stale {
+        if verified == Some(false) {
+            // Shown (marked) in the view, but a forged status must not
+            // make a standby take over or hold back.
+            self.counters.unverified.fetch_add(1, Ordering::Relaxed);
+        } else if !stale {
             self.heard.insert(node.to_string(), Instant::now());
             if status.online {
                 self.standby.heard(node, Instant::now());
             }
         }
-        if !status.online && !stale {
+        if !status.online && !stale && verified != Some(false) {
             // Its goodbye or its last will: gone now, not in a while.
             self.standby.went_offline(node);
         }
@@ -1531,6 +1544,23 @@ impl Task {
         lock(&self.view).standby = lock(&self.standby.view).clone();
     }
 
+    /// Whether a message on `topic` from `node` verifies against its listed
+    /// key (always, when the fleet does not sign); one that does not is
+    /// counted and ignored.
+    fn verified_from(&mut self, topic: &str, node: &str, payload: &[u8]) -> bool {
+        self.refresh_trust();
+        if self.trust.verify_own(topic, node, payload) == Some(false) {
+            self.counters.unverified.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(
+                topic,
+                node,
+                "fleet: message not signed by the node it names; ignored"
+            );
+            return false;
+        }
+        true
+    }
+
     fn standby_topic(&self, node: &str) -> String {
         format!(
             "{}/{}/standby/{node}",
@@ -1551,11 +1581,16 @@ impl Task {
         if m.retained {
             return;
         }
-        let Ok(p) = serde_json::from_slice::<wire::Probe>(&m.payload) else {
+        let Ok(p) = serde_json::from_slice::<wire::Probe>(&trust::body_of(&m.payload)) else {
             self.counters.malformed.fetch_add(1, Ordering::Relaxed);
             return;
         };
         if p.from == self.opts.node {
+            return;
+        }
+        // A probe (or its answer) must come from the node it names: a
+        // forged answer would move this node's view of a peer's clock.
+        if !self.verified_from(&m.topic, &p.from, &m.payload) {
             return;
         }
         match (p.t2, p.t3) {
@@ -1571,7 +1606,9 @@ impl Task {
                     t2: Some(m.received),
                     t3: Some(self.shared.clock.now()),
                 };
-                self.publish_qos0(topic, serde_json::to_vec(&answer).unwrap_or_default());
+                let body = serde_json::to_string(&answer).unwrap_or_default();
+                let payload = self.own_payload(&topic, body);
+                self.publish_qos0(topic, payload);
             }
             (Some(t2), Some(t3)) => {
                 let Some(sent) = self.probes.get_mut(&p.from) else {
@@ -1625,10 +1662,10 @@ impl Task {
                 t2: None,
                 t3: None,
             };
-            self.publish_qos0(
-                self.topics.probe(peer),
-                serde_json::to_vec(&probe).unwrap_or_default(),
-            );
+            let topic = self.topics.probe(peer);
+            let body = serde_json::to_string(&probe).unwrap_or_default();
+            let payload = self.own_payload(&topic, body);
+            self.publish_qos0(topic, payload);
         }
         self.probe_cursor = (self.probe_cursor + count) % peers.len();
     }
@@ -1897,7 +1934,8 @@ impl Task {
     async fn housekeeping(&mut self) {
         if self.standby.beats() && lock(&self.view).connected {
             let topic = self.alive_topic(&self.opts.node);
-            self.publish_qos0(topic, Vec::new());
+            let payload = self.own_payload(&topic, String::new());
+            self.publish_qos0(topic, payload);
         }
         self.standby_tick();
         if self.resync_at.is_some_and(|t| Instant::now() >= t) {
@@ -2401,9 +2439,11 @@ pub struct NodeSnapshot {
     pub energy: Option<wire::Energy>,
     /// Its alarms message (`{node, active, total, truncated}`), if any.
     pub alarms: Option<serde_json::Value>,
-    /// Whether its status verifies against its listed key (None: the
-    /// fleet does not sign, or no site keys were given).
+    /// Whether its status, energy and alarms messages verify against its
+    /// listed key (None: the fleet does not sign, or no site keys were given).
     pub verified: Option<bool>,
+    /// Which of its messages did not verify ("status", "energy", "alarms").
+    pub unverified: Vec<&'static str>,
 }
 
 /// Every node's retained status and energy as the broker holds them,
@@ -2434,6 +2474,8 @@ pub async fn snapshot_full(
     let mut out: BTreeMap<String, NodeSnapshot> = BTreeMap::new();
     let mut energy: BTreeMap<String, wire::Energy> = BTreeMap::new();
     let mut alarms: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    // Per node: the kinds of its messages that did not verify.
+    let mut bad: BTreeMap<String, Vec<&'static str>> = BTreeMap::new();
     let deadline = tokio::time::Instant::now() + wait;
     let mut connected = false;
     loop {
@@ -2457,6 +2499,18 @@ pub async fn snapshot_full(
                     continue;
                 }
                 let body = trust::body_of(&p.payload);
+                if let Some((kind @ ("status" | "energy" | "alarms"), node)) =
+                    topics.split(&p.topic)
+                {
+                    if trust.and_then(|t| t.verify_own(&p.topic, node, &p.payload)) == Some(false) {
+                        let kind: &'static str = match kind {
+                            "status" => "status",
+                            "energy" => "energy",
+                            _ => "alarms",
+                        };
+                        bad.entry(node.to_string()).or_default().push(kind);
+                    }
+                }
                 match topics.split(&p.topic) {
                     Some(("status", node)) => {
                         if let Ok(s) = serde_json::from_slice::<Status>(&body) {
@@ -2468,6 +2522,7 @@ pub async fn snapshot_full(
                                     alarms: None,
                                     verified: trust
                                         .and_then(|t| t.verify_own(&p.topic, node, &p.payload)),
+                                    unverified: Vec::new(),
                                 },
                             );
                         }
@@ -2499,6 +2554,12 @@ pub async fn snapshot_full(
     for (node, n) in out.iter_mut() {
         n.energy = energy.remove(node);
         n.alarms = alarms.remove(node);
+        if let Some(mut b) = bad.remove(node) {
+            b.sort();
+            b.dedup();
+            n.verified = Some(false);
+            n.unverified = b;
+        }
         if !n.status.online {
             n.status.power_w = None;
             if let Some(e) = &mut n.energy {

@@ -265,12 +265,23 @@ fn fleet_signed_commands_refuse_forgeries_and_obey_the_city() {
         }
     }
 
-    // Status messages are signed too: `fleet status` vouches for A and B
-    // and marks a status for C that nobody signed.
-    client.publish_all(&[(
-        format!("{ROOT}/status/c"),
-        serde_json::to_vec(&json!({"node": "c", "online": true, "at": crate::fleet::AT})).unwrap(),
-    )]);
+    // Status, energy and alarm messages are signed too: `fleet status`
+    // vouches for A and B, and marks C (not running), whose status and
+    // energy messages nobody signed.
+    client.publish_all(&[
+        (
+            format!("{ROOT}/status/c"),
+            serde_json::to_vec(&json!({"node": "c", "online": true, "at": crate::fleet::AT}))
+                .unwrap(),
+        ),
+        (
+            format!("{ROOT}/energy/c"),
+            serde_json::to_vec(
+                &json!({"node": "c", "at": crate::fleet::AT, "power_w": 99999.0, "tonight_kwh": 1.0}),
+            )
+            .unwrap(),
+        ),
+    ]);
     let out = Command::new(env!("CARGO_BIN_EXE_nightscape"))
         .args([
             "fleet", "status", "--format", "json", "--wait", "1.5s", "--site",
@@ -285,15 +296,44 @@ fn fleet_signed_commands_refuse_forgeries_and_obey_the_city() {
     );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["a"]["verified"], json!(true), "{v}");
+    assert_eq!(v["a"]["unverified"], json!([]), "{v}");
     assert_eq!(v["b"]["verified"], json!(true), "{v}");
     assert_eq!(v["c"]["verified"], json!(false), "{v}");
+    assert_eq!(v["c"]["unverified"], json!(["energy", "status"]), "{v}");
+    // The table marks them too.
+    let out = Command::new(env!("CARGO_BIN_EXE_nightscape"))
+        .args(["fleet", "status", "--wait", "1.5s", "--site"])
+        .arg(&f.site)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    let row = |n: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(&format!("{n} ")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(row("c").contains("UNVERIFIED"), "{table}");
+    assert!(!row("b").contains("UNVERIFIED"), "{table}");
+    assert!(!row("a").contains("UNVERIFIED"), "{table}");
     assert!(
         wait_until(Duration::from_secs(5), || get(
             &agent,
             &format!("{a}/api/fleet")
         )
         .is_some_and(|v| v["nodes"]["c"]["verified"] == json!(false)
-            && v["nodes"]["b"]["verified"] == json!(true))),
+            && v["nodes"]["b"]["verified"] == json!(true)
+            && v["dropped"]["unverified"].as_u64().unwrap_or(0) > 0)),
         "node A does not mark C's unsigned status"
+    );
+    // Clock probes are signed and verify: A measures B's clock.
+    assert!(
+        wait_until(Duration::from_secs(10), || get(
+            &agent,
+            &format!("{a}/api/fleet")
+        )
+        .is_some_and(|v| v["nodes"]["b"]["clock_offset_ms"].is_number())),
+        "no clock offset from signed probes"
     );
 }
