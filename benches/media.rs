@@ -1,0 +1,86 @@
+//! Media benchmarks: what a media layer costs per frame and when it loads.
+//!
+//! - `media_render`: the shows into light per cell for a generated site of
+//!   100 / 1,000 universes whose one layer maps `builtin:sweep` over every
+//!   pixel (`generate-site --effect media`): a copy per cell;
+//! - `media_load`: loading that site — decoding the clip and sampling its
+//!   20 frames onto every cell, the cost a media layer pays once;
+//! - `sample_1080p_on_facade`: one 1920 × 1080 frame averaged onto a
+//!   20 × 60 pixel facade (what each frame of a full-HD picture costs when
+//!   the show is compiled).
+//!
+//! Run with `cargo bench --bench media`; docs/media.md has the daemon's
+//! measured CPU and memory at 1,000 and 10,000 universes.
+
+use chrono::{DateTime, Duration, Utc};
+use nightscape::config::{self, Config};
+use nightscape::engine::{self, ActiveShow, Look};
+use nightscape::generate::{GeneratedEffect, SiteSpec, SHOW_NAME};
+use nightscape_core::media::place::{Placement, Sampler};
+use nightscape_core::media::Picture;
+
+fn main() {
+    divan::main();
+}
+
+const SIZES: [u32; 2] = [100, 1_000];
+
+fn at() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-12-31T20:00:00+08:00")
+        .unwrap()
+        .into()
+}
+
+fn write(universes: u32) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = SiteSpec::new(universes);
+    spec.effect = GeneratedEffect::Media;
+    nightscape::cli::generate::write_site(&spec, dir.path()).unwrap();
+    dir
+}
+
+fn site(universes: u32) -> (tempfile::TempDir, Config) {
+    let dir = write(universes);
+    let cfg = config::load(dir.path()).unwrap();
+    (dir, cfg)
+}
+
+#[divan::bench(args = SIZES, sample_count = 10, sample_size = 1)]
+fn media_render(bencher: divan::Bencher, universes: u32) {
+    let (_dir, cfg) = site(universes);
+    let show = cfg.show(SHOW_NAME).unwrap();
+    let active = [ActiveShow::new(show, at() - Duration::minutes(5), None, 0)];
+    let mut look = Look::dark(&cfg.site);
+    let mut t = at();
+    bencher.bench_local(|| {
+        t += Duration::milliseconds(25);
+        engine::render_look(&cfg.site, &active, t, &mut look);
+        divan::black_box(&look);
+    });
+}
+
+#[divan::bench(args = SIZES, sample_count = 3, sample_size = 1)]
+fn media_load(bencher: divan::Bencher, universes: u32) {
+    let dir = write(universes);
+    bencher.bench_local(|| divan::black_box(config::load(dir.path()).unwrap()));
+}
+
+#[divan::bench(sample_count = 10, sample_size = 1)]
+fn sample_1080p_on_facade(bencher: divan::Bencher) {
+    let (w, h) = (1920u32, 1080u32);
+    let mut picture = Picture::blank(w, h);
+    for (i, p) in picture.rgba.iter_mut().enumerate() {
+        let (x, y) = (i as u32 % w, i as u32 / w);
+        *p = [(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8, 255];
+    }
+    // The demo's facade: 20 bars 2 m apart, 60 pixels over 18 m each.
+    let points: Vec<[f64; 2]> = (0..20)
+        .flat_map(|b| (0..60).map(move |c| [1.0 + 2.0 * b as f64, 1.15 + 0.3 * c as f64]))
+        .collect();
+    let sampler = Sampler::new(&points, &Placement::default(), w, h);
+    let mut out = vec![[0u8; 3]; points.len()];
+    bencher.bench_local(|| {
+        sampler.sample(&picture, &mut out);
+        divan::black_box(&out);
+    });
+}
