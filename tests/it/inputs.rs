@@ -65,11 +65,15 @@ pub(crate) fn site(dir: &Path, inputs: &str, shows: &[(&str, &str)]) -> (PathBuf
 }
 
 pub(crate) fn run(site: &Path, show: &str) -> (Daemon, String) {
+    run_with(site, show, &[])
+}
+
+pub(crate) fn run_with(site: &Path, show: &str, envs: &[(&str, &str)]) -> (Daemon, String) {
     let state = site.parent().unwrap().join("state");
     let d = spawn_daemon(
         site,
         &["--show", show, "--state", state.to_str().unwrap()],
-        &[],
+        envs,
     );
     let base = api_base(&state);
     (d, base)
@@ -403,4 +407,81 @@ fn flood_of_ten_thousand_packets_a_second_is_measured() {
         max_gap.as_secs_f64() * 1000.0
     );
     assert!(frames > 20, "frames kept going out under the flood");
+}
+
+/// What still applies on top of a console: a master scales its intensity
+/// channels, and an emergency blackout beats it (the console's universe is
+/// `suppressed` while the emergency stands).
+#[test]
+fn a_master_scales_the_console_and_an_emergency_beats_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let sp = free_port();
+    let (site, rx) = site(
+        dir.path(),
+        &format!(
+            "[[inputs]]\nkind = \"sacn\"\nlisten = \"127.0.0.1:{sp}\"\nuniverses = 1\nto = 0\n"
+        ),
+        &[],
+    );
+    let p = site.join("site.toml");
+    let text = std::fs::read_to_string(&p).unwrap().replace(
+        "public_read = true\n",
+        "public_read = true\ntokens = [{ name = \"op\", role = \"operator\", env = \"NS_TEST_OP\" }]\n",
+    );
+    std::fs::write(&p, text).unwrap();
+    let (_d, base) = run_with(
+        &site,
+        "steady",
+        &[("NS_TEST_OP", "op-secret-token-0123456789")],
+    );
+    assert!(until(&rx, 0, Duration::from_secs(10), |d| d[0] == 0x40).is_some());
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s2 = stop.clone();
+    // The console keeps sending at 40 Hz throughout.
+    let desk = std::thread::spawn(move || {
+        let mut desk = Source::new(5, "desk", 150, sp);
+        while !s2.load(std::sync::atomic::Ordering::Relaxed) {
+            desk.send(1, &[200, 100, 50, 77], false);
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    });
+    assert!(until(&rx, 0, Duration::from_secs(2), |d| d[..4]
+        == [200, 100, 50, 77])
+    .is_some());
+    let post = |path: &str, body: serde_json::Value| {
+        ureq::post(format!("{base}{path}"))
+            .header("Authorization", "Bearer op-secret-token-0123456789")
+            .send_json(body)
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(
+        post("/api/master", serde_json::json!({ "level": 0.5 })),
+        200
+    );
+    // The fixture's colour channels are halved; slot 4 (no fixture) is not.
+    assert!(
+        until(&rx, 0, Duration::from_secs(5), |d| d[..4]
+            == [100, 50, 25, 77])
+        .is_some(),
+        "the master scales the console's intensity"
+    );
+    assert_eq!(
+        post("/api/master", serde_json::json!({ "level": 1.0 })),
+        200
+    );
+    let s = post(
+        "/api/overrides",
+        serde_json::json!({ "target": "*", "blackout": true, "priority": "emergency" }),
+    );
+    assert_eq!(s, 201);
+    assert!(
+        until(&rx, 0, Duration::from_secs(5), |d| d[..4] == [0, 0, 0, 0]).is_some(),
+        "the emergency blackout beats the console"
+    );
+    let v = get_json(&format!("{base}/api/inputs"));
+    assert_eq!(v["universes"][0]["state"], "suppressed", "{v}");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    desk.join().unwrap();
 }
