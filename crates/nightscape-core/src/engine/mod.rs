@@ -382,7 +382,8 @@ pub(crate) fn render_cells(
         }
         let t = active.phase(at);
         for layer in &active.show.layers {
-            let shader = layer.effect.at(t);
+            let mut held = None;
+            let shader = layer.effect.at_instant(t, at, &mut held);
             let plain = shader.plain();
             let count = layer.count;
             let sparse = shader

@@ -372,6 +372,11 @@ fn key(
         if opacity <= 0.0 {
             continue;
         }
+        // Live text writes the instant, not the phase: no other sample
+        // has its look, so it is rendered (festival nights only, as a rule).
+        if a.show.layers.iter().any(|l| l.effect.is_live()) {
+            return None;
+        }
         let phase = (at - a.started).num_nanoseconds()?;
         let layers = repeats.get(&show_id(a.show))?;
         visible.push(i);

@@ -132,8 +132,40 @@ impl Effect {
         }
     }
 
+    /// Whether the look depends on the wall-clock instant as well as the
+    /// show time (a text layer with `{countdown:…}` or `{time:…}`).
+    pub fn is_live(&self) -> bool {
+        matches!(self, Effect::Media(m) if m.live().is_some())
+    }
+
+    /// [`Effect::at`] for a show `t` seconds in at the instant `instant`:
+    /// what the engine renders. Only live text reads the instant; its clip
+    /// for the instant's words is kept in `held` for as long as the shader
+    /// is used (an `Arc`: no allocation while the words stay the same).
+    pub fn at_instant<'s>(
+        &'s self,
+        t: f64,
+        instant: chrono::DateTime<chrono::Utc>,
+        held: &'s mut Option<std::sync::Arc<crate::media::clip::Clip>>,
+    ) -> Shader<'s> {
+        match self {
+            Effect::Media(m) => match m.live() {
+                Some(live) => {
+                    let clip = held.insert(live.clip_at(instant));
+                    Shader::Media {
+                        frame: clip.frame(m.timing().frame_at(clip, t)),
+                    }
+                }
+                None => self.at(t),
+            },
+            _ => self.at(t),
+        }
+    }
+
     /// The effect at one instant: everything that depends on time alone,
     /// worked out once per layer and frame instead of once per cell.
+    /// (Live text shows its representative words here: see
+    /// [`Effect::at_instant`].)
     pub fn at(&self, t: f64) -> Shader<'_> {
         match self {
             Effect::Solid { color } => Shader::Steady(*color, 1.0),

@@ -67,6 +67,9 @@ struct Inner {
     source: String,
     clip: Clip,
     timing: Timing,
+    /// A text layer with `{countdown:…}`/`{time:…}`: its words follow the
+    /// instant (`clip` is then its representative look, super::text).
+    live: Option<super::text::LiveText>,
 }
 
 impl PartialEq for MediaLayer {
@@ -95,8 +98,32 @@ impl MediaLayer {
                 source: source.into(),
                 clip,
                 timing,
+                live: None,
             }),
         }
+    }
+
+    /// A text layer whose words follow the instant ([`super::text::LiveText`]);
+    /// `clip` is its look when no instant is given.
+    pub fn with_live(
+        source: impl Into<String>,
+        clip: Clip,
+        timing: Timing,
+        live: super::text::LiveText,
+    ) -> MediaLayer {
+        MediaLayer {
+            inner: Arc::new(Inner {
+                source: source.into(),
+                clip,
+                timing,
+                live: Some(live),
+            }),
+        }
+    }
+
+    /// The live text, for a text layer with placeholders.
+    pub fn live(&self) -> Option<&super::text::LiveText> {
+        self.inner.live.as_ref()
     }
 
     pub fn source(&self) -> &str {

@@ -18,9 +18,20 @@
 //! positive scrolls right to left, the way text reads in; 0 stands
 //! still), `align` (`left`, `center`, `right` for text standing still).
 //! Characters the font lacks are drawn as boxes and warned about by name.
-//! `{countdown:…}` and `{time:…}` placeholders are checked (their errors
-//! located to the column) but a live text cannot yet be played: the
-//! engine hands effects show time, not the instant (see docs).
+//!
+//! Live text (`{countdown:…}`, `{time:…}`, [`Template`]) is written for
+//! the wall-clock instant the engine renders, not the show time: the
+//! engine hands it to [`LiveText::clip_at`] (through
+//! [`super::effect::Effect::at_instant`]), which expands the template and
+//! lays the text out as above — once per change of the text (a countdown
+//! changes once a second), kept in the layer and shared by the frames and
+//! threads until it changes again; a frame with the same text takes a
+//! lock, writes the text into a kept buffer and compares it, allocating
+//! nothing. The text is a pure function of the instant, so `render --at`,
+//! `preview`, the daemon and every node of a fleet draw the same text for
+//! the same instant. Where no instant is given (a cell evaluated alone,
+//! `check`'s listing) the layer shows [`Template::representative`]: the
+//! text with every digit an 8, the most lit.
 
 use super::media::{cell_points, MediaLayer};
 use super::Ctx;
@@ -32,7 +43,9 @@ use crate::media::text::{self, template::Template};
 use crate::media::{Limits, Picture};
 use crate::site::Site;
 use crate::units::LevelValue;
+use chrono::{DateTime, Utc};
 use std::ops::Range;
+use std::sync::{Arc, Mutex};
 
 /// A text layer's clip is named this followed by its text, which is how
 /// [`super::effect::Effect::name`] tells it from a picture (a media
@@ -141,13 +154,6 @@ pub(super) fn compile(
             ),
         );
     }
-    if !template.is_constant() {
-        cx.err(
-            text.span(),
-            "{countdown:…} and {time:…} are checked but cannot play yet: a text layer shows fixed text (write the words out)",
-        );
-        return None;
-    }
     let size = match keys.size {
         None => 0.8,
         Some(s) => match s.get_ref().to_level() {
@@ -176,23 +182,94 @@ pub(super) fn compile(
     };
     let speed = cx.speed(keys.speed, 0.0);
     let look = TextLook {
-        text: template.expand(chrono::DateTime::UNIX_EPOCH),
+        text: template.representative(),
         size,
         color: keys.color,
         speed,
         align,
     };
     let (points, _surface) = cell_points(site, cells);
-    match clip_for(&look, &points) {
-        Ok(clip) => Some(MediaLayer::new(
-            format!("{SOURCE_PREFIX}{}", look.text),
-            clip,
-            Timing::default(),
-        )),
+    let clip = match clip_for(&look, &points) {
+        Ok(clip) => clip,
         Err(why) => {
             cx.err(text.span(), why);
-            None
+            return None;
         }
+    };
+    let source = format!("{SOURCE_PREFIX}{}", text.get_ref());
+    if template.is_constant() {
+        return Some(MediaLayer::new(source, clip, Timing::default()));
+    }
+    let live = LiveText::new(template, look, points, clip.clone());
+    Some(MediaLayer::with_live(source, clip, Timing::default(), live))
+}
+
+/// A text layer with placeholders: its template and layout, and the text
+/// it last drew with that text's clip.
+pub struct LiveText {
+    template: Template,
+    /// The layout; its `text` is replaced by each expansion.
+    look: TextLook,
+    /// The layer's cells (metres, p right, q up), as [`clip_for`] takes them.
+    points: Vec<[f64; 2]>,
+    shown: Mutex<Shown>,
+}
+
+struct Shown {
+    /// The text `clip` draws; empty until the first instant.
+    text: String,
+    /// Where each instant's text is written to compare it (kept: a text
+    /// that has not changed allocates nothing).
+    scratch: String,
+    clip: Arc<Clip>,
+}
+
+impl LiveText {
+    fn new(template: Template, look: TextLook, points: Vec<[f64; 2]>, first: Clip) -> LiveText {
+        LiveText {
+            template,
+            look,
+            points,
+            shown: Mutex::new(Shown {
+                text: String::new(),
+                scratch: String::new(),
+                clip: Arc::new(first),
+            }),
+        }
+    }
+
+    /// The clip of the text at `at` (laid out anew only when the text
+    /// differs from the last one drawn). Played by show time as any text
+    /// clip: a scroll's position is the show's, the words are the instant's.
+    pub fn clip_at(&self, at: DateTime<Utc>) -> Arc<Clip> {
+        // A poisoned lock only means another thread panicked mid-layout:
+        // what it holds is still a complete clip.
+        let mut shown = self.shown.lock().unwrap_or_else(|e| e.into_inner());
+        let Shown {
+            text,
+            scratch,
+            clip,
+        } = &mut *shown;
+        self.template.expand_into(at, scratch);
+        if *scratch != *text {
+            let look = TextLook {
+                text: scratch.clone(),
+                ..self.look.clone()
+            };
+            // A text that cannot be laid out (a scroll grown past the
+            // sample bound) keeps the last one on the facade; check
+            // laid out the representative text, so this is rare.
+            if let Ok(c) = clip_for(&look, &self.points) {
+                *clip = Arc::new(c);
+            }
+            std::mem::swap(text, scratch);
+        }
+        Arc::clone(clip)
+    }
+
+    /// The template as written's text at `at` (for tools and tests).
+    pub fn text_at(&self, at: DateTime<Utc>) -> String {
+        self.template.expand(at)
     }
 }
 
@@ -574,13 +651,11 @@ mod tests {
                 .any(|e| e.contains("t/s.toml:3:") && e.contains("needs `text")),
             "{errs:?}"
         );
-        let errs =
+        // Live templates play (see the tests below).
+        let (_, warnings) =
             compile("[[layers]]\ntarget = \"px-*\"\neffect = \"text\"\ntext = \"{time:%H:%M}\"\n")
-                .unwrap_err();
-        assert!(
-            errs.iter().any(|e| e.contains("cannot play yet")),
-            "{errs:?}"
-        );
+                .unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
         let (_, warnings) =
             compile("[[layers]]\ntarget = \"px-*\"\neffect = \"text\"\ntext = \"快樂\"\n").unwrap();
         assert!(
@@ -597,5 +672,63 @@ mod tests {
                 .any(|w| w.contains("`text` has no effect on a solid layer")),
             "{warnings:?}"
         );
+    }
+
+    /// The whole DMX frame of the facade at `at` for a show started at `start()`.
+    fn dmx_at(cfg: &crate::config::Config, at: DateTime<Utc>) -> Vec<u8> {
+        let mut show = (**cfg.show("s").unwrap()).clone();
+        show.fade_in = 0.0;
+        let frame = render_frame(&cfg.site, &[ActiveShow::new(&show, start(), None, 0)], at);
+        (0..4)
+            .flat_map(|u| frame.universe(u).map(|d| d.to_vec()).unwrap_or_default())
+            .collect()
+    }
+
+    #[test]
+    fn live_time_text_changes_across_a_minute_and_is_the_same_for_an_instant() {
+        let show = "[[layers]]\ntarget = \"px-*\"\neffect = \"text\"\ntext = \"{time:%H:%M}\"\nsize = \"90%\"\ncolor = \"red\"\n";
+        let (cfg, _) = compile(show).unwrap();
+        // 20:00:59.5 and 20:01:00.5 in Shanghai: one second apart, across
+        // a minute.
+        let before = Utc.with_ymd_and_hms(2026, 12, 31, 12, 0, 59).unwrap()
+            + chrono::Duration::milliseconds(500);
+        let after = before + chrono::Duration::seconds(1);
+        let (a, b) = (dmx_at(&cfg, before), dmx_at(&cfg, after));
+        assert!(a.iter().any(|&v| v > 100), "the text lights the facade");
+        assert_ne!(a, b, "20:00 and 20:01 are different words");
+        // The same instant again (after another text was laid out), and
+        // later in the same minute: the same frame.
+        assert_eq!(dmx_at(&cfg, before), a);
+        assert_eq!(dmx_at(&cfg, after + chrono::Duration::seconds(29)), b);
+        // Another compile of the same files (a second process, another
+        // node of the fleet) draws the same bytes for the instant.
+        let (again, _) = compile(show).unwrap();
+        assert_eq!(dmx_at(&again, after), b);
+        // What the layer draws is the instant's words laid out.
+        let Some(crate::show::effect::Effect::Media(m)) =
+            cfg.show("s").map(|s| s.layers[0].effect.clone())
+        else {
+            panic!("a text layer is a media layer");
+        };
+        let live = m.live().expect("a template with a placeholder is live");
+        assert_eq!(live.text_at(before), "20:00");
+        assert_eq!(live.text_at(after), "20:01");
+    }
+
+    #[test]
+    fn a_countdown_ticks_each_second_and_holds_at_zero() {
+        let show = "[[layers]]\ntarget = \"px-*\"\neffect = \"text\"\ntext = \"{countdown:2026-12-31T20:00:10+08:00|seconds}\"\ncolor = \"red\"\n";
+        let (cfg, _) = compile(show).unwrap();
+        let at = |s: i64| {
+            Utc.with_ymd_and_hms(2026, 12, 31, 12, 0, 0).unwrap() + chrono::Duration::seconds(s)
+        };
+        let frames: Vec<Vec<u8>> = (0..13).map(|s| dmx_at(&cfg, at(s))).collect();
+        // 10, 9, … 1: each second its own digits (9 → 8 → … all differ).
+        for s in 1..10 {
+            assert_ne!(frames[s - 1], frames[s], "second {s}");
+        }
+        // 0 from the instant on.
+        assert_eq!(frames[10], frames[11]);
+        assert_eq!(frames[11], frames[12]);
     }
 }

@@ -151,6 +151,17 @@ impl Template {
         }
     }
 
+    /// The text a live template stands for when no instant is given (the
+    /// layer's look for `check`'s listing, a cell evaluated alone): the
+    /// text at the Unix epoch with every ASCII digit drawn as `8`, the
+    /// digit with the most lit pixels, so an estimate from it errs high.
+    pub fn representative(&self) -> String {
+        self.expand(DateTime::UNIX_EPOCH)
+            .chars()
+            .map(|c| if c.is_ascii_digit() { '8' } else { c })
+            .collect()
+    }
+
     /// The text at `at`.
     pub fn expand(&self, at: DateTime<Utc>) -> String {
         let mut s = String::new();
