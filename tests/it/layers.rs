@@ -95,7 +95,8 @@ fn the_reader_sees_code_only() {
         use crate::{f, g::h};
         // use crate::comment;
         /* crate::block /* nested crate::deeper */ */
-        let s = "crate::string"; let r = r#"crate::raw "quoted""#; let c = '"';
+        let s = "crate::string"; let r = r#"crate::raw "quoted""#; let c = '"'; let q = '\'';
+        let t = "crate::after_a_quote_char";
         fn x<'a>(v: &'a str) { crate::expr::call(v) }
         #[cfg(test)]
         mod tests { use crate::test_only; }
@@ -260,7 +261,9 @@ fn check(
     let mut row = BTreeMap::new();
     for (i, names) in layers.iter().enumerate() {
         for n in names {
-            row.insert(n.clone(), i);
+            if row.insert(n.clone(), i).is_some() {
+                problems.push(format!("ARCHITECTURE.md gives `{n}` two rows"));
+            }
         }
     }
     for m in modules {
@@ -427,10 +430,11 @@ fn code_only(text: &str) -> String {
         } else if c == '\'' {
             // A character literal ('x', '\n', '\u{..}') or a lifetime ('a).
             let end = if next == Some('\\') {
-                b[i + 2..]
+                // The escaped character itself may be a quote ('\'').
+                b[i + 3..]
                     .iter()
                     .position(|&c| c == '\'')
-                    .map(|n| i + 2 + n + 1)
+                    .map(|n| i + 3 + n + 1)
             } else if b.get(i + 2) == Some(&'\'') {
                 Some(i + 3)
             } else {
@@ -484,15 +488,15 @@ fn strip_tests(code: &str) -> (String, Vec<String>) {
         let brace = b[j..].iter().position(|&c| c == '{').map(|n| j + n);
         let semi = b[j..].iter().position(|&c| c == ';').map(|n| j + n);
         let end = match (brace, semi) {
-            (Some(o), Some(s)) if s < o => {
-                let item: String = b[j..s].iter().collect();
+            (Some(o), Some(e)) if o < e => match_close(&b, o, '{', '}'),
+            (Some(o), None) => match_close(&b, o, '{', '}'),
+            (_, Some(e)) => {
+                let item: String = b[j..e].iter().collect();
                 if let Some(name) = item.trim().strip_prefix("mod ") {
                     test_mods.push(name.trim().to_string());
                 }
-                s + 1
+                e + 1
             }
-            (None, Some(s)) => s + 1,
-            (Some(o), _) => match_close(&b, o, '{', '}'),
             (None, None) => b.len(),
         };
         for c in &mut b[at..end] {
