@@ -96,8 +96,8 @@ fn every_problem_of_each_kind_of_file() {
         &[
             "shows/mid-autumn.toml:1:11: invalid type: integer `8`, expected a string",
             "shows/mid-autumn.toml:3:10: target `avenu` matches no fixture, group or glob in the site; did you mean `avenue`?",
-            "shows/mid-autumn.toml:4:10: unknown effect `wav`: use solid, fade, chase, wave, gradient, rainbow, twinkle, pulse, sequence, media; did you mean `wave`? (`nightscape effects` lists them)",
-            "shows/mid-autumn.toml:7:10: unknown effect `pluse`: use solid, fade, chase, wave, gradient, rainbow, twinkle, pulse, sequence, media; did you mean `pulse`? (`nightscape effects` lists them)",
+            "shows/mid-autumn.toml:4:10: unknown effect `wav`: use solid, fade, chase, wave, gradient, rainbow, twinkle, pulse, sequence, media, text; did you mean `wave`? (`nightscape effects` lists them)",
+            "shows/mid-autumn.toml:7:10: unknown effect `pluse`: use solid, fade, chase, wave, gradient, rainbow, twinkle, pulse, sequence, media, text; did you mean `pulse`? (`nightscape effects` lists them)",
             "shows/mid-autumn.toml:8:9: invalid type: string \"2\", expected i64",
         ],
     );
@@ -143,8 +143,8 @@ fn did_you_mean_for_names() {
                 "shows/site.toml:71:11: unknown profile `tree-uplight-30` (the library has: eurolite-led-dmx-pixel-tube-16-rgb-ip20, inground-rgbw-36w, rgb-pixel-bar-60, rgba-linear-48w, rgbw-flood-120w, searchlight-moving-1200w, stairville-hl-x9-quad-color-flood-9x8w, tree-uplight-30w, tunable-wallwasher-72w); did you mean `tree-uplight-30w`?",
                 "shows/site.toml:98:8: profile `inground-rgbw-36w` has no mode `4c` (it has: 4ch); did you mean `4ch`?",
                 "shows/site.toml:107:8: unknown path `north-brige`; did you mean `north-bridge`?",
-                "shows/site.toml:165:10: `avenue-tres-*` in group `trees` matches no fixture; did you mean `avenue-trees-*`?",
-                "shows/site.toml:165:27: `avenue-poles-eats-001` in group `trees` matches no fixture; did you mean `avenue-poles-east-001`?",
+                "shows/site.toml:178:10: `avenue-tres-*` in group `trees` matches no fixture; did you mean `avenue-trees-*`?",
+                "shows/site.toml:178:27: `avenue-poles-eats-001` in group `trees` matches no fixture; did you mean `avenue-poles-east-001`?",
                 // The arrays that failed above have no fixtures to match:
                 // their groups are not reported as well.
             ],
@@ -159,16 +159,16 @@ fn did_you_mean_for_names() {
                 edit("shows/site.toml", "[energy.groups.searchlights]", "[energy.groups.searchlight]"),
             ],
             &[
-                "shows/site.toml:192:16: unknown group `searchlight` in [energy.groups] (the site's groups: arcade, avenue, bridge, facade, searchlights, square, trees); did you mean `searchlights`?",
-                "shows/site.toml:202:75: unknown holiday `mid_autum`; did you mean `mid_autumn`? (known: new_year, spring_festival_eve, spring_festival, lantern_festival, qingming, labour_day, dragon_boat, qixi, mid_autumn, national_day, double_ninth, christmas_eve, christmas, new_years_eve)",
-                "shows/site.toml:228:10: unknown mode `show-nigth`: define it in a [[modes]] rule; did you mean `show-night`?",
-                "shows/site.toml:239:8: unknown show `curfew-whit` (the site has: curfew-white, daylight-preview, nightly, spring-festival, static-evening); did you mean `curfew-white`?",
+                "shows/site.toml:205:16: unknown group `searchlight` in [energy.groups] (the site's groups: arcade, avenue, bridge, facade, searchlights, square, trees); did you mean `searchlights`?",
+                "shows/site.toml:215:75: unknown holiday `mid_autum`; did you mean `mid_autumn`? (known: new_year, spring_festival_eve, spring_festival, lantern_festival, qingming, labour_day, dragon_boat, qixi, mid_autumn, national_day, double_ninth, christmas_eve, christmas, new_years_eve)",
+                "shows/site.toml:241:10: unknown mode `show-nigth`: define it in a [[modes]] rule; did you mean `show-night`?",
+                "shows/site.toml:252:8: unknown show `curfew-whit` (the site has: curfew-white, daylight-preview, nightly, spring-festival, static-evening); did you mean `curfew-white`?",
             ],
         ),
         // [safety] is checked once the rest of the site loads.
         (
             &[edit("shows/site.toml", "[groups]", "[safety]\nallow = [\"nightly-\"]\nreason = \"test\"\n\n[groups]")],
-            &["shows/site.toml:164:10: safety allow names `nightly-`, which is not a show (the site has: curfew-white, daylight-preview, nightly, spring-festival, static-evening); did you mean `nightly`?"],
+            &["shows/site.toml:177:10: safety allow names `nightly-`, which is not a show (the site has: curfew-white, daylight-preview, nightly, spring-festival, static-evening); did you mean `nightly`?"],
         ),
         // A show's target: a glob and a group.
         (

@@ -382,7 +382,7 @@ mod tests {
                 &[("[[outputs]]", "shutdown = { show = \"evening\" }\n[[outputs]]")],
                 RGB,
                 "[[layers]]\ntarget = \"lit\"\neffect = \"wav\"\n",
-                &["t/evening.toml:3:10: unknown effect `wav`: use solid, fade, chase, wave, gradient, rainbow, twinkle, pulse, sequence, media; did you mean `wave`? (`nightscape effects` lists them)"],
+                &["t/evening.toml:3:10: unknown effect `wav`: use solid, fade, chase, wave, gradient, rainbow, twinkle, pulse, sequence, media, text; did you mean `wave`? (`nightscape effects` lists them)"],
             ),
             // Named by `name =`, not by its file name.
             (
