@@ -1506,7 +1506,13 @@ mod lane_tests {
             profiles_unreadable: None,
             shows,
         };
-        let site = config::compile(sources, Diagnostics::new())
+        // The festival's facade clip, as the daemon would read it.
+        let mut media = crate::show::media::MediaMap::default();
+        media.0.insert(
+            "fireworks.gif".into(),
+            std::sync::Arc::new(include_bytes!("../../../../shows/fireworks.gif").to_vec()),
+        );
+        let site = config::compile_with_media(sources, &media, Diagnostics::new())
             .unwrap_or_else(|d| panic!("{:?}", d.items))
             .site;
         let mut map = DmxMap::new(&site);
