@@ -384,6 +384,12 @@ fn print_reports(
             .as_ref()
             .map_or("its own --site files".to_string(), |v| v.to_string());
         let mut line = format!("{n:<14} runs {running}");
+        if let Some(at) = r.switched_at {
+            line.push_str(&format!(
+                " since {}",
+                at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            ));
+        }
         if let Some(p) = &r.pending {
             line.push_str(&match p.at {
                 Some(at) => format!(

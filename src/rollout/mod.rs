@@ -199,6 +199,9 @@ pub struct NodeReport {
     pub running: Option<VersionId>,
     /// The last switch it applied.
     pub seq: u64,
+    /// When it switched to `running` (its wall clock).
+    #[serde(default)]
+    pub switched_at: Option<DateTime<Utc>>,
     pub pending: Option<Pending>,
     /// Newest first.
     pub refused: Vec<Refused>,
@@ -529,6 +532,7 @@ impl Rollout {
             node: opts.node.clone(),
             running,
             seq: persisted.seq,
+            switched_at: None,
             pending: None,
             refused: Vec::new(),
             stored: stored_versions(&opts.state_dir)
@@ -817,9 +821,7 @@ impl Worker {
                     return self.refuse(
                         format!("rollout:refused:v{}", id.version),
                         Some(id.clone()),
-                        format!(
-                            "site version {id} refused: `nightscape check` failed on it; still running {running}: {problems}"
-                        ),
+                        format!("site version {id} refused; still running {running}: {problems}"),
                     );
                 }
             }
@@ -944,6 +946,7 @@ impl Worker {
 
     async fn switch_now(&mut self, s: Scheduled) {
         let outcome = crate::daemon::reload::switch_to(s.config, &self.shared);
+        let switched_at = Utc::now();
         let id = s.switch.to.clone();
         if let crate::daemon::reload::Reloaded::Switched { warnings } = outcome {
             for w in warnings {
@@ -983,6 +986,7 @@ impl Worker {
         {
             let mut r = lock(&self.report);
             r.running = Some(id);
+            r.switched_at = Some(switched_at);
             r.seq = self.seq;
             r.pending = None;
         }
@@ -1003,7 +1007,7 @@ fn store_checked(
     std::fs::create_dir_all(&incoming).map_err(|e| format!("{}: {e}", incoming.display()))?;
     let result = (|| {
         bundle::unpack(archive, &header.site_dir, &incoming.join("files"))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| format!("{e} (nothing of it was written)"))?;
         let site = if header.site_dir == "." {
             incoming.join("files")
         } else {
@@ -1074,9 +1078,9 @@ fn run_check(checker: &Path, site: &Path, log: &Path, root: &Path) -> Result<(),
         .map(|l| l.replace(&prefix, "").chars().take(300).collect())
         .collect();
     Err(if lines.is_empty() {
-        format!("check exited with {status}")
+        format!("`nightscape check` failed on it (exit {status})")
     } else {
-        lines.join("; ")
+        format!("`nightscape check` failed on it: {}", lines.join("; "))
     })
 }
 
