@@ -62,3 +62,4 @@ mod inputs;
 mod timecode;
 mod service_unit;
 mod triggers;
+mod live_text;
