@@ -22,7 +22,7 @@ use crate::fleet_broker::Client;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const ROOT: &str = "nightscape/testcity";
 
