@@ -162,13 +162,13 @@ fn did_you_mean_for_names() {
                 "shows/site.toml:205:16: unknown group `searchlight` in [energy.groups] (the site's groups: arcade, avenue, bridge, facade, searchlights, square, trees); did you mean `searchlights`?",
                 "shows/site.toml:215:75: unknown holiday `mid_autum`; did you mean `mid_autumn`? (known: new_year, spring_festival_eve, spring_festival, lantern_festival, qingming, labour_day, dragon_boat, qixi, mid_autumn, national_day, double_ninth, christmas_eve, christmas, new_years_eve)",
                 "shows/site.toml:241:10: unknown mode `show-nigth`: define it in a [[modes]] rule; did you mean `show-night`?",
-                "shows/site.toml:252:8: unknown show `curfew-whit` (the site has: curfew-white, daylight-preview, nightly, spring-festival, static-evening); did you mean `curfew-white`?",
+                "shows/site.toml:260:8: unknown show `curfew-whit` (the site has: curfew-white, daylight-preview, new-year-countdown, nightly, spring-festival, static-evening); did you mean `curfew-white`?",
             ],
         ),
         // [safety] is checked once the rest of the site loads.
         (
             &[edit("shows/site.toml", "[groups]", "[safety]\nallow = [\"nightly-\"]\nreason = \"test\"\n\n[groups]")],
-            &["shows/site.toml:177:10: safety allow names `nightly-`, which is not a show (the site has: curfew-white, daylight-preview, nightly, spring-festival, static-evening); did you mean `nightly`?"],
+            &["shows/site.toml:177:10: safety allow names `nightly-`, which is not a show (the site has: curfew-white, daylight-preview, new-year-countdown, nightly, spring-festival, static-evening); did you mean `nightly`?"],
         ),
         // A show's target: a glob and a group.
         (
