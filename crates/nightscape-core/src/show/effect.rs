@@ -151,7 +151,7 @@ impl Effect {
         match self {
             Effect::Media(m) => match m.live() {
                 Some(live) => {
-                    let clip = held.insert(live.clip_at(instant));
+                    let clip = held.insert(live.clip_at(instant, t));
                     Shader::Media {
                         frame: clip.frame(m.timing().frame_at(clip, t)),
                     }

@@ -155,11 +155,27 @@ impl Template {
     /// layer's look for `check`'s listing, a cell evaluated alone): the
     /// text at the Unix epoch with every ASCII digit drawn as `8`, the
     /// digit with the most lit pixels, so an estimate from it errs high.
+    /// Literal text (a template without placeholders) is itself.
     pub fn representative(&self) -> String {
-        self.expand(DateTime::UNIX_EPOCH)
-            .chars()
-            .map(|c| if c.is_ascii_digit() { '8' } else { c })
-            .collect()
+        let mut out = String::new();
+        for p in &self.parts {
+            match p {
+                Part::Literal(s) => out.push_str(s),
+                _ => {
+                    let mut one = Template {
+                        parts: vec![p.clone()],
+                        tz: self.tz,
+                    }
+                    .expand(DateTime::UNIX_EPOCH);
+                    one = one
+                        .chars()
+                        .map(|c| if c.is_ascii_digit() { '8' } else { c })
+                        .collect();
+                    out.push_str(&one);
+                }
+            }
+        }
+        out
     }
 
     /// The text at `at`.
