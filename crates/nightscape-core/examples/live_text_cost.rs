@@ -52,6 +52,15 @@ fn main() {
             std::hint::black_box(live.clip_at(at + Duration::microseconds(k), 0.0));
         }
         let same = start.elapsed() / m as u32;
+        // Frames 25 ms apart within one second: a scroll moves a step.
+        let start = Instant::now();
+        for k in 0..40 {
+            std::hint::black_box(
+                live.clip_at(at + Duration::milliseconds(k * 25), k as f64 * 0.025),
+            );
+        }
+        let frame = start.elapsed() / 40;
+        println!("  40 fps frames, same words: {frame:?} a frame");
         println!(
             "{text:?} speed {speed} m/s ({frames} clip frames): new words {change:?} each, unchanged words {same:?} a frame"
         );

@@ -820,9 +820,9 @@ mod tests {
     fn a_live_scroll_shows_what_a_baked_scroll_of_the_same_words_shows() {
         let live = "[[layers]]\ntarget = \"px-*\"\neffect = \"text\"\ntext = \"{time:%H:%M}\"\nspeed = \"2 m/s\"\ncolor = \"red\"\n";
         let (live, _) = compile(live).unwrap();
-        let (baked, _) = compile(&format!(
-            "[[layers]]\ntarget = \"px-*\"\neffect = \"text\"\ntext = \"20:01\"\nspeed = \"2 m/s\"\ncolor = \"red\"\n"
-        ))
+        let (baked, _) = compile(
+            "[[layers]]\ntarget = \"px-*\"\neffect = \"text\"\ntext = \"20:01\"\nspeed = \"2 m/s\"\ncolor = \"red\"\n",
+        )
         .unwrap();
         // 20:01:10 to 20:01:12 in Shanghai, 70 to 72 s into the show, in
         // steps that are not a scroll step's multiple.
