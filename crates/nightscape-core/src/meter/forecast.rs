@@ -496,6 +496,44 @@ mod tests {
         }
     }
 
+    /// A live text (its words from the clock) is never booked from
+    /// another sample of the same phase: the forecast that reuses samples
+    /// equals the one that renders each, night by night, though the show
+    /// starts at the same clock time and phase every night.
+    #[test]
+    fn live_text_samples_are_rendered_not_reused() {
+        let site = "name = \"t\"\nlatitude = 22.54\nlongitude = 114.06\ntimezone = \"Asia/Shanghai\"\n\
+            [[outputs]]\nkind = \"artnet\"\ntarget = \"127.0.0.1\"\nuniverses = \"0\"\n\
+            [[paths]]\nname = \"p\"\npoints = [[0, 0], [300, 0]]\n\
+            [[arrays]]\nname = \"lamp\"\nprofile = \"rgb\"\npath = \"p\"\nmode = \"3ch\"\nspacing = 10\nstart = \"0.1\"\n\
+            [[schedule]]\nshow = \"count\"\nstart = \"19:00\"\nend = \"19:10\"\n";
+        let show = "[[layers]]\ntarget = \"*\"\neffect = \"text\"\ntext = \"{countdown:2026-11-29 19:05|seconds}\"\ncolor = \"white\"\n";
+        let cfg = crate::config::compile(
+            Sources {
+                folder: "t".into(),
+                site: SourceFile::new("t/site.toml", site),
+                profiles: vec![SourceFile::new("fixtures/rgb.toml", PROFILE)],
+                profiles_unreadable: None,
+                shows: vec![SourceFile::new("t/count.toml", show)],
+            },
+            Diagnostics::new(),
+        )
+        .unwrap_or_else(|d| panic!("{:?}", d.items));
+        let from = NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();
+        let fast = run(&cfg, from, 3, 30.0, &mut |_, _| {}, true).unwrap();
+        let slow = run(&cfg, from, 3, 30.0, &mut |_, _| {}, false).unwrap();
+        let kwh = |r: &[NightRecord]| -> Vec<f64> {
+            r.iter().map(|n| n.site().map_or(0.0, |s| s.kwh)).collect()
+        };
+        let (f, s) = (kwh(&fast), kwh(&slow));
+        for (a, b) in f.iter().zip(&s) {
+            close(*a, *b, "night");
+        }
+        // The nights differ: the words do (days of seconds left, then a
+        // short countdown to 19:05 and 0 after it).
+        assert!(f[0] != f[2], "{f:?}");
+    }
+
     #[test]
     fn repeats_of_effects() {
         let cfg = config();
