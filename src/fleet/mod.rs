@@ -280,9 +280,9 @@ async fn event_loop(
     inbox: Arc<inbox::Inbox>,
     counters: Arc<Counters>,
     stopping: Arc<AtomicBool>,
-    topics: Topics,
     spec: FleetSpec,
 ) {
+    let topics = Topics::new(&spec.topic_root, &spec.topic_site);
     let mut backoff = Duration::from_millis(500);
     let mut warned_oversize = false;
     loop {
@@ -519,7 +519,6 @@ impl Fleet {
             inbox.clone(),
             counters.clone(),
             stopping.clone(),
-            topics.clone(),
             opts.spec.clone(),
         ));
         let config_hash = config_hash(&opts.folder);
@@ -1065,11 +1064,13 @@ impl Task {
             "cmd" => self.on_command(rest, payload).await,
             "status" => self.on_status(rest, m),
             "probe" if rest == self.opts.node => self.on_probe(m),
-            "alive" if rest != self.opts.node && !m.retained => {
-                if self.verified_from(&m.topic, rest, payload) {
-                    self.standby.heard(rest, Instant::now());
-                    self.standby_tick();
-                }
+            "alive"
+                if rest != self.opts.node
+                    && !m.retained
+                    && self.verified_from(&m.topic, rest, payload) =>
+            {
+                self.standby.heard(rest, Instant::now());
+                self.standby_tick();
             }
             "standby" => {
                 let body = trust::body_of(payload);

@@ -101,6 +101,7 @@ fn start_broker(bin: &Path, dir: &Path, port: u16) -> TlsBroker {
         std::thread::sleep(Duration::from_millis(20));
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("mosquitto did not listen on {port}");
 }
 
