@@ -1058,8 +1058,9 @@ fn bad_requests_get_json_errors_naming_the_field() {
     let (s, v) = api.post("/api/overrides", long);
     assert_eq!((s, v["field"].as_str()), (422, Some("note")));
     // Path and query errors, unknown routes and methods: JSON too.
+    // An id that is neither a number nor a known fleet id: 404 naming `id`.
     let (s, v) = api.json("DELETE", "/api/overrides/abc", Some(OPERATOR), None);
-    assert_eq!(s, 400, "{v}");
+    assert_eq!((s, v["field"].as_str()), (404, Some("id")), "{v}");
     let (s, v) = api.json(
         "DELETE",
         "/api/overrides?target=nowhere",

@@ -846,8 +846,8 @@ fn negative_length_of_an_array() {
     let site = TestSite::demo();
     let text = site.replace(
         "shows/site.toml",
-        "length = 1.0\nstart",
-        "length = -1.0\nstart",
+        "length = 18 ",
+        "length = -1.0 ",
     );
     let d = site.errors();
     expect_error(
@@ -1663,7 +1663,7 @@ mod one_edit {
                 from: "name = \"festival\"",
                 to: "name = \"festivl\"",
                 at: "\"festival\"]\n\n[[schedule]]\nshow = \"nightly\"",
-                says: "mode `festivl`: 3 places name `festival` instead (",
+                says: "mode `festivl`: 4 places name `festival` instead (",
             },
             // A misspelled table key: its tables are gone, and the arrays on
             // its paths are not reported as well.

@@ -204,6 +204,7 @@ pub(crate) struct RawFleet {
     /// Whether a node whose clock is not synchronised (NTP) holds the
     /// schedule instead of playing it on its own guess (default true).
     #[serde(default)]
+    #[schemars(example = &true)]
     require_synced_clock: Option<bool>,
     /// The show a node with an unsynchronised clock plays while it holds
     /// (default: it holds the last look it showed).
