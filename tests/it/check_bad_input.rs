@@ -844,11 +844,7 @@ fn negative_length_of_a_hand_placed_fixture() {
 #[test]
 fn negative_length_of_an_array() {
     let site = TestSite::demo();
-    let text = site.replace(
-        "shows/site.toml",
-        "length = 18 ",
-        "length = -1.0 ",
-    );
+    let text = site.replace("shows/site.toml", "length = 18 ", "length = -1.0 ");
     let d = site.errors();
     expect_error(
         &d,

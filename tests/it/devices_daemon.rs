@@ -16,8 +16,8 @@ use nightscape_core::wire::artnet::{
 use nightscape_core::wire::rdm::{self, pid, CommandClass, DeviceInfo, Message, Uid};
 use serde_json::{json, Value};
 use std::net::UdpSocket;
-use std::process::Command;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -821,9 +821,10 @@ fn device_care_in_the_daemon_finds_olas_six_responders() {
     let dir = tempfile::tempdir().unwrap();
     let site = rdm_site(dir.path(), "10.77.0.2:6454".parse().unwrap(), "1h");
     let p = site.join("site.toml");
-    let text = std::fs::read_to_string(&p)
-        .unwrap()
-        .replace("listen = \"127.0.0.1:0\"\n[[rdm.sensors]]", "[[rdm.sensors]]");
+    let text = std::fs::read_to_string(&p).unwrap().replace(
+        "listen = \"127.0.0.1:0\"\n[[rdm.sensors]]",
+        "[[rdm.sensors]]",
+    );
     assert!(!text.contains("[rdm]\nevery = \"1h\"\nlisten"), "{text}");
     std::fs::write(&p, text).unwrap();
     let state = dir.path().join("state");
@@ -869,11 +870,17 @@ kill $P; wait $P 2>/dev/null
         .map(|d| d["uid"].as_str().unwrap())
         .collect();
     assert_eq!(
-        uids.iter().copied().collect::<std::collections::BTreeSet<_>>().len(),
+        uids.iter()
+            .copied()
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
         6,
         "{v:#}"
     );
-    assert!(uids.iter().all(|u| u.starts_with("7a70:ffffff0")), "{uids:?}");
+    assert!(
+        uids.iter().all(|u| u.starts_with("7a70:ffffff0")),
+        "{uids:?}"
+    );
     let dummy = v["devices"]
         .as_array()
         .unwrap()

@@ -11,10 +11,10 @@
 pub mod fleet;
 pub mod geometry;
 pub mod glob;
+pub mod inputs;
+pub mod rdm;
 pub mod surface;
 pub mod triggers;
-pub mod rdm;
-pub mod inputs;
 
 use crate::diag::Spanned;
 use crate::diag::{Diagnostics, Severity, SourceFile};
