@@ -60,17 +60,19 @@ fn show(name: &str) -> String {
 
 /// `nightscape fleet <args> --key var-a/node.key --signer a` on `folder`.
 fn fleet_cmd(f: &Fleet, folder: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_nightscape"))
-        .arg("--site")
-        .arg(folder)
-        .arg("fleet")
-        .args(args)
-        .arg("--key")
-        .arg(state_dir(f, 0).join("node.key"))
-        .args(["--signer", "a", "--wait", "30s"])
-        .env("RUST_LOG", "error")
-        .output()
-        .unwrap();
+    // The command waits 30 s at most for answers; 90 s bounds a hang.
+    let out = crate::common::output_within(
+        Command::new(env!("CARGO_BIN_EXE_nightscape"))
+            .arg("--site")
+            .arg(folder)
+            .arg("fleet")
+            .args(args)
+            .arg("--key")
+            .arg(state_dir(f, 0).join("node.key"))
+            .args(["--signer", "a", "--wait", "30s"])
+            .env("RUST_LOG", "error"),
+        Duration::from_secs(90),
+    );
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -444,12 +446,13 @@ fn fleet_push_refuses_a_failing_check_and_forged_bundles_and_keeps_the_old_site(
             "{n} applied a forged bundle: {list:?}"
         );
     }
-    let versions = Command::new(env!("CARGO_BIN_EXE_nightscape"))
-        .arg("--site")
-        .arg(&f.site)
-        .args(["fleet", "versions", "--wait", "1.5s"])
-        .output()
-        .unwrap();
+    let versions = crate::common::output_within(
+        Command::new(env!("CARGO_BIN_EXE_nightscape"))
+            .arg("--site")
+            .arg(&f.site)
+            .args(["fleet", "versions", "--wait", "1.5s"]),
+        Duration::from_secs(60),
+    );
     let text = String::from_utf8_lossy(&versions.stdout);
     assert_eq!(text.matches("runs v1").count(), 2, "{text}");
 }
