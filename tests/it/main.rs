@@ -30,6 +30,7 @@ mod fleet;
 mod fleet_broker;
 mod fleet_clock;
 mod fleet_ids;
+mod fleet_measure;
 mod fleet_signed;
 mod fleet_standby;
 mod fleet_tls;
