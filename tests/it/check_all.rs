@@ -224,6 +224,6 @@ fn check_counts_strobe_channels_in_the_safety_check() {
     // `effect = "strobe"` points at the key.
     check(
         &[edit(SHOW, "", "[[layers]]\ntarget = \"searchlights\"\neffect = \"strobe\"\n")],
-        &["shows/mid-autumn.toml:3:10: unknown effect `strobe`: did you mean the `strobe` key? It is set beside an effect, e.g. `effect = \"solid\"` and `strobe = 0.5` in the same layer (`nightscape effects` lists the effects: solid, fade, chase, wave, gradient, rainbow, twinkle, pulse, sequence)"],
+        &["shows/mid-autumn.toml:3:10: unknown effect `strobe`: did you mean the `strobe` key? It is set beside an effect, e.g. `effect = \"solid\"` and `strobe = 0.5` in the same layer (`nightscape effects` lists the effects: solid, fade, chase, wave, gradient, rainbow, twinkle, pulse, sequence, media, text)"],
     );
 }
