@@ -282,15 +282,26 @@ fn the_frame_loop_runs_above_request_handling() {
     common::api_base(&state);
     let pid = daemon.0.id();
     // (comm, nice, policy) of every thread of the daemon.
-    let threads: Vec<(String, i64, i64)> = std::fs::read_dir(format!("/proc/{pid}/task"))
-        .unwrap()
-        .filter_map(|t| {
-            let stat = std::fs::read_to_string(t.ok()?.path().join("stat")).ok()?;
-            let comm = stat[stat.find('(')? + 1..stat.rfind(')')?].to_string();
-            let f: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
-            Some((comm, f[19 - 3].parse().ok()?, f[41 - 3].parse().ok()?))
-        })
-        .collect();
+    let read_threads = || -> Vec<(String, i64, i64)> {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .filter_map(|t| {
+                let stat = std::fs::read_to_string(t.ok()?.path().join("stat")).ok()?;
+                let comm = stat[stat.find('(')? + 1..stat.rfind(')')?].to_string();
+                let f: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
+                Some((comm, f[19 - 3].parse().ok()?, f[41 - 3].parse().ok()?))
+            })
+            .collect()
+    };
+    // The API can answer before the frame loop's thread exists (and has
+    // raised itself) on a busy machine: wait for that, not a fixed time;
+    // the assertion below then says what was seen.
+    common::wait_until(std::time::Duration::from_secs(20), || {
+        read_threads()
+            .iter()
+            .any(|t| t.0 == "frame-loop" && (t.2 == 2 || t.2 == 1 || t.1 < 0))
+    });
+    let threads = read_threads();
     let frame = threads
         .iter()
         .find(|t| t.0 == "frame-loop")

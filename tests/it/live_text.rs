@@ -11,7 +11,6 @@ use crate::common;
 
 use std::collections::BTreeMap;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 const SHOW: &str = "new-year-countdown";
 /// When the countdown show is taken to have started (the eve, 23:00).
@@ -23,36 +22,7 @@ const INSTANTS: [&str; 2] = [
 ];
 
 fn wire_frame(at: &str) -> BTreeMap<u16, Vec<u8>> {
-    let tmp = tempfile::tempdir().unwrap();
-    let site = common::demo_site_in(tmp.path());
-    let rx = common::artnet_receiver(&site);
-    let state = tmp.path().join("var");
-    let _daemon = common::spawn_daemon(
-        &site,
-        &[
-            "--show",
-            SHOW,
-            "--since",
-            SINCE,
-            "--clock",
-            at,
-            "--speed",
-            "0",
-            "--state",
-            state.to_str().unwrap(),
-        ],
-        &[],
-    );
-    let universes: Vec<u16> = (0..15).collect();
-    // The first frame may be from before the clock was frozen: take a later one.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut frames = Vec::new();
-    while frames.len() < 3 && Instant::now() < deadline {
-        if let Some(f) = common::collect_frame(&rx, &universes, Duration::from_secs(5)) {
-            frames.push(f);
-        }
-    }
-    frames.pop().expect("no frame from the daemon")
+    common::frozen_demo_frame(SHOW, SINCE, at)
 }
 
 fn nightscape(args: &[&str]) -> std::process::Output {
@@ -73,26 +43,9 @@ fn nightscape(args: &[&str]) -> std::process::Output {
 }
 
 fn cli_render(at: &str) -> (Vec<u8>, BTreeMap<u16, Vec<u8>>) {
-    let out = nightscape(&[
-        "render", "--show", SHOW, "--since", SINCE, "--at", at, "--format", "json",
-    ]);
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let frame = json["universes"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.parse().unwrap(),
-                v.as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|x| x.as_u64().unwrap() as u8)
-                    .collect(),
-            )
-        })
-        .collect();
-    (out.stdout, frame)
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let args = ["--show", SHOW, "--since", SINCE, "--at", at];
+    common::cli_render_args(&root.join("shows"), &args)
 }
 
 /// The facade's pixels, bar by bar, bottom cell first (20 bars of 60 RGB

@@ -9,85 +9,20 @@ use crate::common;
 
 use std::collections::BTreeMap;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 const SINCE: &str = "2026-12-31T20:00:00+08:00";
 
 /// One complete frame from a daemon frozen at `at` (the festival forced
 /// to have started at SINCE).
 fn wire_frame(at: &str) -> BTreeMap<u16, Vec<u8>> {
-    let tmp = tempfile::tempdir().unwrap();
-    let site = common::demo_site_in(tmp.path());
-    let rx = common::artnet_receiver(&site);
-    let state = tmp.path().join("var");
-    let _daemon = common::spawn_daemon(
-        &site,
-        &[
-            "--show",
-            "spring-festival",
-            "--since",
-            SINCE,
-            "--clock",
-            at,
-            "--speed",
-            "0",
-            "--state",
-            state.to_str().unwrap(),
-        ],
-        &[],
-    );
-    let universes: Vec<u16> = (0..15).collect();
-    // The first frame may be the one before the clock was frozen: take a
-    // later one.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut frames = Vec::new();
-    while frames.len() < 3 && Instant::now() < deadline {
-        if let Some(f) = common::collect_frame(&rx, &universes, Duration::from_secs(5)) {
-            frames.push(f);
-        }
-    }
-    frames.pop().expect("no frame from the daemon")
+    common::frozen_demo_frame("spring-festival", SINCE, at)
 }
 
 /// `nightscape render --show spring-festival --since SINCE --at AT`.
 fn cli_render(at: &str) -> BTreeMap<u16, Vec<u8>> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new(env!("CARGO_BIN_EXE_nightscape"))
-        .args(["render", "--site"])
-        .arg(root.join("shows"))
-        .args([
-            "--show",
-            "spring-festival",
-            "--since",
-            SINCE,
-            "--at",
-            at,
-            "--format",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    json["universes"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.parse().unwrap(),
-                v.as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|x| x.as_u64().unwrap() as u8)
-                    .collect(),
-            )
-        })
-        .collect()
+    let args = ["--show", "spring-festival", "--since", SINCE, "--at", at];
+    common::cli_render_args(&root.join("shows"), &args).1
 }
 
 /// The facade's pixels, bar by bar, bottom cell first.

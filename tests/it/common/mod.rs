@@ -138,10 +138,20 @@ pub fn drain(rx: &std::net::UdpSocket, for_how_long: std::time::Duration) {
 /// The frame `nightscape render --at AT` prints for the site (the schedule
 /// in charge), as universe → 512 values.
 pub fn cli_render(site: &Path, at: &str) -> std::collections::BTreeMap<u16, Vec<u8>> {
+    cli_render_args(site, &["--at", at]).1
+}
+
+/// `nightscape render --site SITE ARGS --format json`: what it printed and
+/// the universes in it.
+pub fn cli_render_args(
+    site: &Path,
+    args: &[&str],
+) -> (Vec<u8>, std::collections::BTreeMap<u16, Vec<u8>>) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_nightscape"))
         .args(["render", "--site"])
         .arg(site)
-        .args(["--at", at, "--format", "json"])
+        .args(args)
+        .args(["--format", "json"])
         .output()
         .unwrap();
     assert!(
@@ -150,7 +160,7 @@ pub fn cli_render(site: &Path, at: &str) -> std::collections::BTreeMap<u16, Vec<
         String::from_utf8_lossy(&out.stderr)
     );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    json["universes"]
+    let frame = json["universes"]
         .as_object()
         .unwrap()
         .iter()
@@ -164,7 +174,47 @@ pub fn cli_render(site: &Path, at: &str) -> std::collections::BTreeMap<u16, Vec<
                     .collect(),
             )
         })
-        .collect()
+        .collect();
+    (out.stdout, frame)
+}
+
+/// The demo site's daemon playing `show` since `since` with its clock
+/// frozen at `at`: one whole frame of its 15 universes off the wire.
+pub fn frozen_demo_frame(
+    show: &str,
+    since: &str,
+    at: &str,
+) -> std::collections::BTreeMap<u16, Vec<u8>> {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = demo_site_in(tmp.path());
+    let rx = artnet_receiver(&site);
+    let state = tmp.path().join("var");
+    let _daemon = spawn_daemon(
+        &site,
+        &[
+            "--show",
+            show,
+            "--since",
+            since,
+            "--clock",
+            at,
+            "--speed",
+            "0",
+            "--state",
+            state.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let universes: Vec<u16> = (0..15).collect();
+    // The first frame may be from before the clock was frozen: take a later one.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let mut frames = Vec::new();
+    while frames.len() < 3 && std::time::Instant::now() < deadline {
+        if let Some(f) = collect_frame(&rx, &universes, std::time::Duration::from_secs(5)) {
+            frames.push(f);
+        }
+    }
+    frames.pop().expect("no frame from the daemon")
 }
 
 /// A `nightscape monitor` the test started, on a port of its own.
