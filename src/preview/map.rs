@@ -35,7 +35,38 @@ pub struct MapLayout {
     pub radius: Vec<f32>,
     /// Left edge of the caption panel.
     pub panel_x: f32,
+    /// Each surface's elevation below the plan (empty for a site without
+    /// surfaces, whose picture is then exactly the plan).
+    pub elevations: Vec<Elevation>,
+    /// Cells on surfaces, drawn again in their elevation.
+    pub elevation_cells: Vec<ElevationCell>,
 }
+
+/// A surface drawn as itself: its box in pixels (u right, v up, one scale
+/// for both so a facade keeps its shape) and its name above it. On a
+/// facade the plan shows only a line; this is where its picture shows.
+#[derive(Debug, Clone)]
+pub struct Elevation {
+    pub name: String,
+    /// The surface's outline: (0, 0) at its bottom-left corner.
+    pub frame: Rect,
+    /// Pixels per metre on this surface.
+    pub scale: f64,
+}
+
+/// One cell at its (u, v) in an elevation.
+#[derive(Debug, Clone, Copy)]
+pub struct ElevationCell {
+    /// Index into `site.cells`.
+    pub cell: usize,
+    pub at: [f32; 2],
+    pub radius: f32,
+}
+
+/// Share of the map's height the elevations take when a site has surfaces.
+const ELEVATION_SHARE: f64 = 0.34;
+/// Room above each elevation for its name.
+const ELEVATION_LABEL: f64 = 22.0;
 
 /// Turns tried for the plan, in degrees: north up, else a quarter turn
 /// (north to the right), so streets laid out along the site's axes stay
@@ -54,10 +85,21 @@ impl MapLayout {
             .clamp(220.0, 460.0)
             .min(width as f32 * 0.5);
         let margin = 40.0;
-        let area = [
+        let mut area = [
             (width as f64 - panel as f64 - 2.0 * margin).max(10.0),
             (height as f64 - 2.0 * margin - 30.0).max(10.0),
         ];
+        // Elevations take a strip at the bottom of the map area, only when
+        // some cell stands on a surface: other sites keep their picture.
+        let has_surface_cells = !site.surfaces.is_empty()
+            && (0..site.cells.len() as u32).any(|c| site.surface_of_cell(c).is_some());
+        let strip = if has_surface_cells {
+            let h = (area[1] * ELEVATION_SHARE).round();
+            area[1] = (area[1] - h - 20.0).max(10.0);
+            h
+        } else {
+            0.0
+        };
         let mut points: Vec<[f64; 2]> = site
             .cells
             .iter()
@@ -108,6 +150,8 @@ impl MapLayout {
             cells: Vec::new(),
             radius: Vec::new(),
             panel_x: width as f32 - panel,
+            elevations: Vec::new(),
+            elevation_cells: Vec::new(),
         };
         layout.cells = site
             .cells
@@ -115,7 +159,63 @@ impl MapLayout {
             .map(|c| layout.px([c.position[0] as f64, c.position[1] as f64]))
             .collect();
         layout.radius = dot_radii(&layout.cells);
+        if strip > 0.0 {
+            let top = margin + 10.0 + area[1] + 20.0;
+            layout.lay_out_elevations(site, [margin, top], [area[0], strip]);
+        }
         layout
+    }
+
+    /// The surfaces side by side in the strip at `at` (top-left) of `size`
+    /// pixels: each in an equal slot, as large as fits, bottoms aligned;
+    /// their cells at (u, v), dots sized so none overlap.
+    fn lay_out_elevations(&mut self, site: &Site, at: [f64; 2], size: [f64; 2]) {
+        let n = site.surfaces.len().max(1);
+        let gap = 24.0;
+        let slot = ((size[0] - gap * (n - 1) as f64) / n as f64).max(10.0);
+        let bottom = at[1] + size[1];
+        let box_h = (size[1] - ELEVATION_LABEL).max(10.0);
+        for (i, s) in site.surfaces.iter().enumerate() {
+            let (w, h) = (s.width.max(0.01), s.height.max(0.01));
+            let scale = (slot / w).min(box_h / h);
+            let x = at[0] + i as f64 * (slot + gap);
+            self.elevations.push(Elevation {
+                name: s.name.clone(),
+                frame: Rect::new(
+                    x as f32,
+                    (bottom - h * scale) as f32,
+                    (w * scale) as f32,
+                    (h * scale) as f32,
+                ),
+                scale,
+            });
+        }
+        let mut at_px = Vec::new();
+        let mut index = Vec::new();
+        for c in 0..site.cells.len() {
+            let Some(on) = site.surface_of_cell(c as u32) else {
+                continue;
+            };
+            let Some(e) = self.elevations.get(on.surface as usize) else {
+                continue;
+            };
+            let f = e.frame;
+            let p = [
+                f.x + on.uv[0] * e.scale as f32,
+                f.y + f.h - on.uv[1] * e.scale as f32,
+            ];
+            if p[0].is_finite() && p[1].is_finite() {
+                at_px.push(p);
+                index.push(c);
+            }
+        }
+        let radius = dot_radii(&at_px);
+        self.elevation_cells = index
+            .into_iter()
+            .zip(at_px)
+            .zip(radius)
+            .map(|((cell, at), radius)| ElevationCell { cell, at, radius })
+            .collect();
     }
 
     /// A site position (metres, y north) in pixels (y down).
@@ -227,6 +327,7 @@ pub fn draw_plan(site: &Site, layout: &MapLayout, scene: &mut Scene) {
         });
         zones.push((name, zone, fixtures.len()));
     }
+    draw_elevation_frames(layout, scene);
     let arrow = draw_north(layout, scene);
     let (labels, placed) = place_labels(site, layout, &zones, arrow);
     for ((name, _, _), (l, p)) in zones.iter().zip(labels.iter().zip(placed)) {
@@ -286,6 +387,16 @@ fn place_labels(
         obstacles.push(dot(layout.px(f.position), r + 1.0));
     }
     obstacles.push(arrow);
+    // The elevations (with their names) are no place for a zone's label.
+    for e in &layout.elevations {
+        let f = e.frame;
+        obstacles.push(Rect::new(
+            f.x - 4.0,
+            f.y - ELEVATION_LABEL as f32,
+            f.w + 8.0,
+            f.h + ELEVATION_LABEL as f32 + 4.0,
+        ));
+    }
     let bounds = Rect::new(2.0, 2.0, layout.panel_x - 8.0, layout.height as f32 - 4.0);
     let placed = super::labels::place(&labels, &obstacles, bounds);
     (labels, placed)
@@ -343,10 +454,43 @@ pub fn draw_cells(layout: &MapLayout, colors: &[[u8; 3]], scene: &mut Scene) {
     draw_fills(layout, colors, scene);
 }
 
+/// Each elevation's outline and its surface's name above it.
+fn draw_elevation_frames(layout: &MapLayout, scene: &mut Scene) {
+    for e in &layout.elevations {
+        let f = e.frame;
+        scene.shapes.push(Shape::Rect {
+            x: f.x,
+            y: f.y,
+            w: f.w,
+            h: f.h,
+            fill: None,
+            stroke: Some((PATH, 1.0)),
+        });
+        scene.text(
+            f.x,
+            f.y - 7.0,
+            LABEL_SIZE,
+            DIM_INK,
+            format!("{} (elevation)", e.name),
+        );
+    }
+}
+
+/// Every dot, in plan and then in the elevations: centre and radius.
+fn dots(layout: &MapLayout) -> impl Iterator<Item = ([f32; 2], f32)> + '_ {
+    let plan = layout
+        .cells
+        .iter()
+        .copied()
+        .zip(layout.radius.iter().copied());
+    let elevation = layout.elevation_cells.iter().map(|e| (e.at, e.radius));
+    plan.chain(elevation)
+}
+
 /// The grey ring under each dot large enough to carry one.
 pub fn draw_rings(layout: &MapLayout, scene: &mut Scene) {
-    for (p, r) in layout.cells.iter().zip(&layout.radius) {
-        if *r >= 2.0 {
+    for (p, r) in dots(layout) {
+        if r >= 2.0 {
             scene.shapes.push(Shape::Circle {
                 cx: p[0],
                 cy: p[1],
@@ -357,7 +501,7 @@ pub fn draw_rings(layout: &MapLayout, scene: &mut Scene) {
     }
 }
 
-/// Each dot's fill in its colour.
+/// Each dot's fill in its colour, in plan and in the elevations.
 pub fn draw_fills(layout: &MapLayout, colors: &[[u8; 3]], scene: &mut Scene) {
     for ((p, r), c) in layout.cells.iter().zip(&layout.radius).zip(colors) {
         scene.shapes.push(Shape::Circle {
@@ -366,6 +510,16 @@ pub fn draw_fills(layout: &MapLayout, colors: &[[u8; 3]], scene: &mut Scene) {
             r: *r,
             fill: Rgba::rgb(*c),
         });
+    }
+    for e in &layout.elevation_cells {
+        if let Some(c) = colors.get(e.cell) {
+            scene.shapes.push(Shape::Circle {
+                cx: e.at[0],
+                cy: e.at[1],
+                r: e.radius,
+                fill: Rgba::rgb(*c),
+            });
+        }
     }
 }
 

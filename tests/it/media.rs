@@ -178,3 +178,85 @@ fn a_strobing_clip_fails_check_with_its_time_in_the_clip() {
         .unwrap_or_else(|| panic!("no clip time in: {line}"));
     assert!((2.0..=4.5).contains(&into), "{line}");
 }
+
+/// `preview` draws the tower's facade as an elevation below the plan (in
+/// plan a facade is a line): at 12.05 s into the festival each facade
+/// cell's dot in the elevation, at its (u, v), carries the colour `render`
+/// sends for it (the clip's red sky, a firework in gold), and no elevation
+/// dot lands on the plan.
+#[test]
+fn preview_draws_the_facade_as_an_elevation_in_the_clip_colours() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = common::demo_site_in(tmp.path());
+    let cfg = nightscape::config::load(&site).unwrap();
+    let at = "2026-12-31T20:00:12.05+08:00";
+    let out_png = tmp.path().join("facade.png");
+    let out = Command::new(env!("CARGO_BIN_EXE_nightscape"))
+        .args(["preview", "--site", site.to_str().unwrap()])
+        .args(["--show", "spring-festival", "--since", SINCE, "--at", at])
+        .args(["--out", out_png.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dec = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(&out_png).unwrap(),
+    ));
+    let mut reader = dec.read_info().unwrap();
+    let mut rgb = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut rgb).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Rgb);
+    let (w, h) = (info.width, info.height);
+    assert_eq!((w, h), (1920, 1080));
+
+    let layout = nightscape::preview::map::MapLayout::new(&cfg.site, w, h);
+    assert_eq!(layout.elevations.len(), 1);
+    let e = &layout.elevations[0];
+    assert_eq!(e.name, "tower-east");
+    // Below every plan dot, 40 m × 20 m kept 2:1.
+    let plan_bottom = layout.cells.iter().map(|p| p[1]).fold(0.0, f32::max);
+    assert!(
+        e.frame.y > plan_bottom + 10.0,
+        "{:?} vs {plan_bottom}",
+        e.frame
+    );
+    assert!((e.frame.w / e.frame.h - 2.0).abs() < 0.01, "{:?}", e.frame);
+    // The 1200 facade pixels, each at its (u, v).
+    assert_eq!(layout.elevation_cells.len(), 1200);
+
+    let args = ["--show", "spring-festival", "--since", SINCE, "--at", at];
+    let universes = common::cli_render_args(&site, &args).1;
+    let mut frame = nightscape::engine::Frame::new(&cfg.site);
+    for (u, d) in frame.universes.iter().zip(frame.data.iter_mut()) {
+        let sent = &universes[u];
+        d[..sent.len()].copy_from_slice(sent);
+    }
+    let want = nightscape::engine::display::cell_colors(&cfg.site, &frame);
+    let (mut sky, mut gold) = (0, 0);
+    for c in &layout.elevation_cells {
+        let (x, y) = (c.at[0].floor() as usize, c.at[1].floor() as usize);
+        assert!(
+            c.at[0] >= e.frame.x && c.at[0] <= e.frame.x + e.frame.w,
+            "cell {} off its elevation",
+            c.cell
+        );
+        let k = (y * w as usize + x) * 3;
+        let got = [rgb[k], rgb[k + 1], rgb[k + 2]];
+        // A dot at least 1.5 px across covers its centre pixel; the
+        // smallest are anti-aliased, so compare those loosely.
+        if c.radius >= 1.5 {
+            assert_eq!(got, want[c.cell], "cell {} at ({x}, {y})", c.cell);
+        }
+        if got == [0x5a, 0x00, 0x08] {
+            sky += 1;
+        }
+        if got[1] > 60 {
+            gold += 1;
+        }
+    }
+    assert!(sky > 600, "{sky} red-sky pixels in the elevation of 1200");
+    assert!(gold > 0, "no firework in the elevation");
+}
