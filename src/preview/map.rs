@@ -916,6 +916,30 @@ mod plan_tests {
     /// turned a quarter (north to the right, and the arrow says so) and
     /// drawn over twice as large as north up; in a tall picture it stays
     /// north up.
+    /// A site without surfaces keeps the whole map for its plan (no
+    /// elevation strip); with the demo's facade the strip is below every
+    /// plan dot and every facade cell is inside the facade's outline.
+    #[test]
+    fn elevations_only_for_sites_with_surfaces() {
+        let cfg = demo();
+        let with = MapLayout::new(&cfg.site, 1920, 1080);
+        assert_eq!(with.elevations.len(), 1);
+        let f = with.elevations[0].frame;
+        let plan_bottom = with.cells.iter().map(|p| p[1]).fold(0.0, f32::max);
+        assert!(f.y > plan_bottom);
+        assert!(f.y + f.h <= 1080.0 && f.x + f.w <= with.panel_x);
+        for c in &with.elevation_cells {
+            assert!(c.at[0] >= f.x && c.at[0] <= f.x + f.w, "{c:?} {f:?}");
+            assert!(c.at[1] >= f.y && c.at[1] <= f.y + f.h, "{c:?} {f:?}");
+        }
+        let mut plain = cfg.site.clone();
+        plain.surfaces.clear();
+        plain.surface_cells = Default::default();
+        let without = MapLayout::new(&plain, 1920, 1080);
+        assert!(without.elevations.is_empty() && without.elevation_cells.is_empty());
+        assert!(without.scale >= with.scale);
+    }
+
     #[test]
     fn a_long_narrow_site_is_turned_to_fit_and_the_arrow_follows() {
         let cfg = demo();
