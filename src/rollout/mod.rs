@@ -49,7 +49,7 @@ use crate::daemon::Shared;
 use crate::fleet::trust;
 use crate::site::fleet::FleetSpec;
 use chrono::{DateTime, Utc};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, Transport};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -430,22 +430,8 @@ pub fn mqtt_options(spec: &FleetSpec, client_id: String) -> Result<MqttOptions, 
         m.set_credentials(user, pass);
     }
     if b.tls {
-        let mut roots = rustls::RootCertStore::empty();
-        for c in rustls_native_certs::load_native_certs().certs {
-            let _ = roots.add(c);
-        }
-        if roots.is_empty() {
-            return Err("rollout: mqtts:// needs the system's root certificates, and none were found (install ca-certificates)".into());
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| format!("rollout: TLS: {e}"))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        m.set_transport(Transport::tls_with_config(
-            rumqttc::TlsConfiguration::Rustls(Arc::new(tls)),
-        ));
+        // The fleet's own TLS set-up, so `[fleet] ca_file` holds here too.
+        m.set_transport(crate::fleet::tls_transport(spec).map_err(|e| format!("rollout: {e}"))?);
     }
     Ok(m)
 }
