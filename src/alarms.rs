@@ -268,9 +268,11 @@ pub async fn webhook(url: String, alarms: std::sync::Arc<Alarms>) {
     }
 }
 
-/// A minimal HTTP/1.1 POST (the webhook is a plain-HTTP receiver on the
-/// operator network; a TLS proxy can front it).
-async fn post(url: &str, body: &str) -> std::io::Result<()> {
+/// A minimal HTTP/1.1 POST of a JSON body (a webhook is a plain-HTTP
+/// receiver on the operator network; a TLS proxy can front it). Only a 2xx
+/// answer is a success. Alarm webhooks and show control's events out
+/// (`triggers/out.rs`) both send through it.
+pub(crate) async fn post(url: &str, body: &str) -> std::io::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let rest = url
         .strip_prefix("http://")
@@ -287,7 +289,7 @@ async fn post(url: &str, body: &str) -> std::io::Result<()> {
     let fut = async {
         let mut s = tokio::net::TcpStream::connect(&addr).await?;
         let req = format!(
-            "POST {path} HTTP/1.1\r\nHost: {hostport}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "POST {path} HTTP/1.1\r\nHost: {hostport}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\nUser-Agent: nightscape\r\n\r\n{body}",
             body.len()
         );
         s.write_all(req.as_bytes()).await?;

@@ -285,7 +285,7 @@ impl ShowControl {
                 // Off the trigger's path: a slow receiver delays nothing.
                 let (url, body, name) = (url.clone(), body.to_string(), who.actor.clone());
                 tokio::spawn(async move {
-                    if let Err(e) = out::post(&url, &body).await {
+                    if let Err(e) = crate::alarms::post(&url, &body).await {
                         tracing::warn!(trigger = %name, webhook = %url, "webhook: {e}");
                     }
                 });

@@ -15,45 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
-/// A minimal HTTP/1.1 POST of a JSON body (a plain-HTTP receiver on the
-/// operator network; a TLS proxy can front it). Only a 2xx answer is a
-/// success.
-pub async fn post(url: &str, body: &str) -> std::io::Result<()> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| std::io::Error::other("only http:// webhooks"))?;
-    let (hostport, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let addr = if hostport.contains(':') {
-        hostport.to_string()
-    } else {
-        format!("{hostport}:80")
-    };
-    let fut = async {
-        let mut s = tokio::net::TcpStream::connect(&addr).await?;
-        let req = format!(
-            "POST {path} HTTP/1.1\r\nHost: {hostport}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\nUser-Agent: nightscape\r\n\r\n{body}",
-            body.len()
-        );
-        s.write_all(req.as_bytes()).await?;
-        let mut head = [0u8; 64];
-        let n = s.read(&mut head).await?;
-        let line = String::from_utf8_lossy(&head[..n]);
-        if !line.starts_with("HTTP/1.1 2") && !line.starts_with("HTTP/1.0 2") {
-            return Err(std::io::Error::other(format!(
-                "answered {}",
-                line.lines().next().unwrap_or("")
-            )));
-        }
-        Ok(())
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(5), fut)
-        .await
-        .map_err(|_| std::io::Error::other("timed out"))?
-}
+use crate::alarms::post;
 
 /// The OSC message for an event: `/nightscape/event/scene/started ,s show`,
 /// `…/alarm/raised ,sss key kind message`, `…/trigger/fired ,s name`.
