@@ -26,7 +26,7 @@ const ADMIN: &str = "admin-secret-for-browser-tests";
 /// One browser test at a time: each starts a daemon and a Chromium.
 static TURN: Mutex<()> = Mutex::new(());
 
-fn enabled(name: &str) -> bool {
+pub(crate) fn enabled(name: &str) -> bool {
     for tool in ["chromium", "chromedriver"] {
         if which(tool).is_none() {
             crate::common::skip_unless_ci(
@@ -56,7 +56,7 @@ fn agent() -> ureq::Agent {
 }
 
 /// Poll `f` every 100 ms until it returns Some, for at most `limit`.
-async fn until<T, F, Fut>(limit: Duration, what: &str, mut f: F) -> T
+pub(crate) async fn until<T, F, Fut>(limit: Duration, what: &str, mut f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -171,7 +171,7 @@ fn get_json_as(base: &str, path: &str, token: &str) -> Value {
 }
 
 /// chromedriver on a port of ours, killed when dropped.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     port: u16,
     _profile: tempfile::TempDir,
@@ -184,7 +184,7 @@ impl Drop for Driver {
     }
 }
 
-async fn browser(width: u32, height: u32) -> (Driver, Client) {
+pub(crate) async fn browser(width: u32, height: u32) -> (Driver, Client) {
     let port = common::free_port();
     let child = Command::new("chromedriver")
         .arg(format!("--port={port}"))

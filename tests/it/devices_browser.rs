@@ -7,119 +7,23 @@
 //! in English and Chinese, photographed at 1366x768 and 390x844
 //! (`target/screenshots/devices-*.png`).
 //!
-//! Runs when `NIGHTSCAPE_BROWSER_TESTS=1` (needs chromium and
-//! chromium-driver); every wait is bounded.
+//! Slow tier; needs chromium and chromium-driver (it fails under CI=true
+//! without them, as `browser.rs` does, whose driver it shares); every wait
+//! is bounded.
 
+use crate::browser::{browser, enabled, until};
 use crate::common;
 use crate::devices_daemon::{rdm_site, scripted_node, three_responders, Script};
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
 use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const ADMIN: &str = "admin-secret-0123456789";
 const VIEWER: &str = "viewer-secret-0123456789";
-
-fn which(tool: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join(tool))
-            .find(|f| f.is_file())
-    })
-}
-
-fn enabled(name: &str) -> bool {
-    if std::env::var("NIGHTSCAPE_BROWSER_TESTS").as_deref() != Ok("1") {
-        common::skip_unless_ci(
-            name,
-            "set NIGHTSCAPE_BROWSER_TESTS=1 to run the browser tests (needs chromium and chromium-driver)",
-        );
-        return false;
-    }
-    for tool in ["chromium", "chromedriver"] {
-        if which(tool).is_none() {
-            common::skip_unless_ci(name, &format!("`{tool}` is not installed"));
-            return false;
-        }
-    }
-    true
-}
-
-async fn until<T, F, Fut>(limit: Duration, what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-struct Driver {
-    child: Child,
-    _profile: tempfile::TempDir,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn browser() -> (Driver, Client) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start chromedriver");
-    let profile = tempfile::tempdir().unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    let agent = crate::devices_daemon::agent();
-    until(Duration::from_secs(30), "chromedriver to listen", || {
-        let r = agent.get(format!("{url}/status")).call();
-        async move { r.ok().filter(|r| r.status().as_u16() == 200).map(|_| ()) }
-    })
-    .await;
-    let caps: serde_json::Map<String, Value> = serde_json::from_value(json!({
-        "goog:chromeOptions": {
-            "binary": which("chromium").unwrap(),
-            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--lang=en-US",
-                format!("--user-data-dir={}", profile.path().display()),
-                "--window-size=1366,768"],
-        }
-    }))
-    .unwrap();
-    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&url)
-        .await
-        .expect("start a Chromium session");
-    (
-        Driver {
-            child,
-            _profile: profile,
-        },
-        client,
-    )
-}
 
 async fn js(c: &Client, script: &str) -> Value {
     c.execute(script, vec![]).await.unwrap()
@@ -207,7 +111,7 @@ fn browser_devices_tab_lists_faults_filters_rings_the_map_and_identifies() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let (_driver, c) = browser().await;
+        let (_driver, c) = browser(1366, 768).await;
         set_viewport(&c, 1366, 768).await;
         c.goto(&format!("{base}/")).await.unwrap();
         until(Duration::from_secs(15), "the sign-in button", || async {
