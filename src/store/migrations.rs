@@ -186,4 +186,19 @@ pub const MIGRATIONS: &[Migration] = &[
         );
     "#,
     },
+    Migration {
+        name: "idempotency fingerprints over canonical JSON",
+        sql: r#"
+        -- An Idempotency-Key's request is now its route and the SHA-256 of the
+        -- request's canonical JSON (src/store/idempotency.rs), not a Rust Debug
+        -- rendering. Rows written before cannot be recomputed: keep their route
+        -- (the first line) and mark the rest legacy; a legacy row replays for
+        -- the same key on the same route (docs/api.md, "Typed names").
+        UPDATE idempotency
+           SET request = CASE WHEN instr(request, char(10)) > 0
+                              THEN substr(request, 1, instr(request, char(10)) - 1)
+                              ELSE request END || char(10) || 'legacy'
+         WHERE instr(request, char(10) || 'sha256:') = 0;
+    "#,
+    },
 ];
