@@ -15,6 +15,8 @@
 //! decoder accepts both forms (the START code 0xCC and the sub-START code
 //! 0x01 cannot be confused).
 
+pub mod discovery;
+
 use std::fmt;
 use std::str::FromStr;
 
