@@ -12,6 +12,7 @@ pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod energy;
 pub mod fleet;
@@ -25,6 +26,6 @@ pub mod triggers;
 
 // The pure core, under the paths the daemon has always used.
 pub use nightscape_core::{
-    color, control, diag, engine, explain, fixture, generate, local_time, meter, monitor, pipeline,
+    color, diag, engine, explain, fixture, generate, local_time, meter, monitor, pipeline,
     safety, schedule, show, site, suggest, units, wire,
 };

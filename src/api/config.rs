@@ -71,7 +71,7 @@ impl Default for ApiConfig {
             tokens: Vec::new(),
             state_dir: None,
             max_connections: 256,
-            max_overrides: crate::api::service::MAX_OVERRIDES,
+            max_overrides: crate::control::MAX_OVERRIDES,
             hosts: Vec::new(),
         }
     }

@@ -15,7 +15,7 @@
 //! are closed at once, so a flood costs no task, no buffer and no timer per
 //! refused socket.
 
-use super::service::{RequestKey, REQUEST_KEY};
+use crate::control::service::{RequestKey, REQUEST_KEY};
 use super::{ApiError, ApiState};
 use crate::store::{IdempotencyKey, StoredReply};
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
@@ -353,7 +353,7 @@ impl Drop for InFlight {
 }
 
 /// The writes whose handlers leave the `Idempotency-Key` to this layer and
-/// the service ([`super::service::REQUEST_KEY`]); every other write passes
+/// the service ([`crate::control::service::REQUEST_KEY`]); every other write passes
 /// its key to the service itself.
 #[derive(Debug, Clone, Copy)]
 enum Idempotent {

@@ -10,7 +10,7 @@
 use super::auth::{Admin, Caller, Operator, Viewer};
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody, IdempotencyHeader};
 use super::schedule_view::{ActiveScheduleView, PlanView};
-use super::service::{Book, Written};
+use crate::control::{Book, Written};
 use super::views::*;
 use super::{health_status, live, telemetry::ControlCounts, ApiState};
 use crate::config::Config;
@@ -524,7 +524,7 @@ pub(super) async fn trigger_scene(
         target: target.clone(),
         priority,
         started: now,
-        ends: super::service::add_seconds(now, duration),
+        ends: crate::control::add_seconds(now, duration),
         fade,
         author: caller.name.clone(),
     };
@@ -764,7 +764,7 @@ pub(super) async fn create_override(
         action,
         priority,
         created: now,
-        expires: ttl.map(|t| super::service::add_seconds(now, t)),
+        expires: ttl.map(|t| crate::control::add_seconds(now, t)),
         fade,
         note,
         author: caller.name.clone(),

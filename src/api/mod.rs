@@ -21,7 +21,6 @@ pub mod listen;
 pub mod live;
 mod page;
 pub mod schedule_view;
-pub mod service;
 mod surfaces;
 pub mod telemetry;
 pub mod tonight;
@@ -31,7 +30,7 @@ pub mod views;
 pub use auth::{Role, Token};
 pub use config::ApiConfig;
 pub use error::{ApiError, ErrorBody};
-pub use service::ControlService;
+pub use crate::control::ControlService;
 
 use crate::daemon::Shared;
 use crate::store::{Store, StoreError};

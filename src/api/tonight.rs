@@ -9,7 +9,7 @@
 use super::auth::{Caller, Operator, Viewer};
 use super::error::{ApiError, ApiJson, ApiQuery, ErrorBody, IdempotencyHeader};
 use super::handlers::Answer;
-use super::service::Written;
+use crate::control::Written;
 use super::views::MAX_TEXT;
 use super::ApiState;
 use crate::config::Config;

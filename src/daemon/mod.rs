@@ -24,11 +24,11 @@ pub mod systemd;
 
 use crate::clock::{mono_at, unix_nanos, Clock, FrameGrid};
 use crate::config::Config;
-use crate::control::{CompiledControl, ControlState};
 use crate::engine::{ActiveShow, Frame};
 use crate::output::{priority, Output, OutputHealth};
 use crate::pipeline::recycle;
 use chrono::{DateTime, Utc};
+use nightscape_core::control::{CompiledControl, ControlState};
 pub use nightscape_core::pipeline::{
     FixedShow, FrameBuilder, FrameHook, Program, Scheduled, Skips,
 };

@@ -27,8 +27,8 @@ pub mod standby;
 pub mod trust;
 
 use crate::alarms::Alarms;
-use crate::api::service::Change;
-use crate::api::ControlService;
+use crate::control::Change;
+use crate::control::ControlService;
 use crate::control::{self, Master, Override, Scene};
 use crate::daemon::Shared;
 use crate::site::fleet::FleetSpec;
@@ -550,7 +550,7 @@ impl Fleet {
             key: key.clone(),
         };
         let max_overrides = crate::api::ApiConfig::from_site(&shared.config().site)
-            .map_or(crate::api::service::MAX_OVERRIDES, |(c, _)| c.max_overrides);
+            .map_or(crate::control::MAX_OVERRIDES, |(c, _)| c.max_overrides);
         let standby = standby::Standby::new(
             &shared.config().site.nodes,
             &opts.node,

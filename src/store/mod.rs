@@ -16,7 +16,7 @@
 
 pub mod migrations;
 
-use crate::control::{Action, ControlState, Master, Override, Scene};
+use nightscape_core::control::{Action, ControlState, Master, Override, Scene};
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;

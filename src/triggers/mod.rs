@@ -19,7 +19,7 @@ pub mod osc;
 pub mod out;
 pub mod udp;
 
-use crate::api::ControlService;
+use crate::control::ControlService;
 use crate::daemon::Shared;
 use crate::store::AuditEntry;
 use chrono::{DateTime, Utc};

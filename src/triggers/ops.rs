@@ -10,9 +10,10 @@
 //! change. The audit's actor is the input's or the trigger's name and its
 //! remote the sender's address, so the log says who asked.
 
-use crate::api::service::{add_seconds, Written};
+use crate::control::{add_seconds, Written};
 use crate::api::views::DEFAULT_FADE_S;
-use crate::api::{ApiError, ControlService};
+use crate::api::ApiError;
+use crate::control::ControlService;
 use crate::control::{self, Action, Master, Override, Scene};
 use crate::daemon::Shared;
 use crate::store::{AuditEntry, StoredReply};

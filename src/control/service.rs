@@ -25,8 +25,8 @@
 //! control keeps what each item was compiled from, so a configuration
 //! reload recompiles it in the same step as the swap.
 
-use super::ApiError;
-use crate::control::{CompiledControl, ControlState, Map, Master, Override, Scene};
+use super::{CompiledControl, ControlState, Map, Master, Override, Scene};
+use crate::api::ApiError;
 use crate::daemon::Shared;
 use crate::store::{
     AuditEntry, ForcedMode, IdempotencyKey, Skip, Store, StoreError, StoredReply, IDEMPOTENCY_TTL,
@@ -418,7 +418,7 @@ impl ControlService {
         // An emergency is never refused for lack of room: a cap full of
         // ordinary overrides (or a flood of them) must not stop a blackout.
         // It still has a ceiling, twice the cap, so memory stays bounded.
-        let emergency = o.priority >= crate::control::EMERGENCY;
+        let emergency = o.priority >= super::EMERGENCY;
         let admit = move |svc: &ControlService, book: &Book| {
             let in_force = book.overrides_in_force();
             let cap = if emergency {
@@ -542,7 +542,7 @@ impl ControlService {
             let cfg = svc.shared.config();
             let answer = json_reply(
                 StatusCode::OK,
-                &super::views::OverrideView::new(&o, None, now, &cfg),
+                &crate::api::views::OverrideView::new(&o, None, now, &cfg),
             );
             let found = svc
                 .store
@@ -633,7 +633,7 @@ impl ControlService {
                         if let Some(k) = &idem {
                             let answer = json_reply(
                                 StatusCode::CREATED,
-                                &super::views::SkipView::from(&skip),
+                                &crate::api::views::SkipView::from(&skip),
                             );
                             Store::put_idempotent_reply_tx(tx, k, &answer, now)?;
                         }

@@ -1,0 +1,17 @@
+//! Operator control in the daemon: the one owner of what operators asked
+//! for, below every way of asking.
+//!
+//! What an override, a scene or a master *means* is pure and lives in the
+//! core (`nightscape_core::control`, re-exported here so the daemon reads
+//! one path). What it takes to put one *in force* — the store, the lock
+//! that orders changes, the compiled snapshot the frame loop reads, the
+//! fleet's outbox — is the daemon's, and lives here in [`ControlService`].
+//! The API, the fleet, show-control triggers and OSC all sit above this
+//! module and go through the same service, so a command is checked, stored
+//! and applied the same way wherever it comes from.
+
+pub use nightscape_core::control::*;
+
+pub mod service;
+
+pub use service::{add_seconds, Book, Change, ControlService, Written, MAX_OVERRIDES};
