@@ -211,7 +211,16 @@ fn check_counts_strobe_channels_in_the_safety_check() {
         (None, layer("0"), vec![]),
     ];
     for (hz, show, expect) in cases {
-        let mut edits = vec![edit(SHOW, "", &show)];
+        // Five seconds of each show (the least `[safety] seconds` allows,
+        // not the default 60): every strobe here flashes from its start.
+        let mut edits = vec![
+            edit(SHOW, "", &show),
+            edit(
+                "shows/site.toml",
+                "[groups]",
+                "[safety]\nseconds = 5\n\n[groups]",
+            ),
+        ];
         let profile = hz.map(|k| format!("tilt_range = 270\n{k}"));
         if let Some(p) = &profile {
             edits.push(edit(SEARCHLIGHT, "tilt_range = 270", p));

@@ -47,6 +47,10 @@ fn signed_fleet(port: u16) -> (Fleet, PathBuf) {
         .unwrap()
         .replace("name = \"a\"\n", &format!("name = \"a\"\nkey = \"{ka}\"\n"))
         .replace("name = \"b\"\n", &format!("name = \"b\"\nkey = \"{kb}\"\n"));
+    // Every push is checked by the pusher and by each node: 5 s of each
+    // show (the least `[safety] seconds` allows) instead of the default
+    // 60 keeps those checks short; the flashing show flashes from its start.
+    let text = format!("{text}\n[safety]\nseconds = 5\n");
     std::fs::write(&p, text).unwrap();
     let push = f.tmp.path().join("push");
     common::copy_dir(&f.site, &push.join("shows"));
