@@ -423,9 +423,20 @@ pub(super) async fn extend_override(
     let cfg = st.shared.config();
     let now = st.shared.clock.now();
     let detail = serde_json::json!({ "id": id, "by_s": by });
+    let answer_cfg = cfg.clone();
     let o = st
         .control
-        .extend_override(id, by, audit(&caller, "override.extend", detail, now))
+        .extend_override(
+            id,
+            by,
+            audit(&caller, "override.extend", detail, now),
+            move |o| {
+                super::handlers::reply(
+                    StatusCode::OK,
+                    &OverrideView::new(o, None, now, &answer_cfg),
+                )
+            },
+        )
         .await?
         .ok_or_else(|| {
             ApiError::field(
@@ -527,7 +538,9 @@ pub(super) async fn create_skip(
     let detail = serde_json::json!({ "night": night.to_string(), "entry": skip.entry, "show": skip.show, "note": skip.note });
     let skip = st
         .control
-        .add_skip(skip, audit(&caller, "schedule.skip", detail, now))
+        .add_skip(skip, audit(&caller, "schedule.skip", detail, now), |s| {
+            super::handlers::reply(StatusCode::CREATED, &SkipView::from(s))
+        })
         .await?;
     tracing::info!(id = skip.id, night = %night, show = %skip.show, by = %caller.name, "schedule entry skipped for the night");
     Ok((StatusCode::CREATED, Json(SkipView::from(&skip))))

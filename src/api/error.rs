@@ -8,7 +8,7 @@
 //! name its field.
 
 use super::ApiState;
-use crate::control::FieldError;
+use crate::control::{ControlError, FieldError};
 use crate::store::StoreError;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
@@ -74,6 +74,31 @@ impl ApiError {
 impl From<FieldError> for ApiError {
     fn from(e: FieldError) -> ApiError {
         ApiError::unprocessable(&e.field, e.message)
+    }
+}
+
+/// Control's refusals as the API answers them: each kind has its status.
+impl From<ControlError> for ApiError {
+    fn from(e: ControlError) -> ApiError {
+        match e {
+            ControlError::Invalid(f) => f.into(),
+            ControlError::NotFound { field, message } => {
+                ApiError::field(StatusCode::NOT_FOUND, &field, message)
+            }
+            ControlError::Conflict {
+                field: Some(field),
+                message,
+            } => ApiError::field(StatusCode::CONFLICT, &field, message),
+            ControlError::Conflict {
+                field: None,
+                message,
+            } => ApiError::new(StatusCode::CONFLICT, message),
+            ControlError::KeyReused(m) => {
+                ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, IDEMPOTENCY_KEY, m)
+            }
+            ControlError::Unavailable(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, m),
+            ControlError::Store(e) => e.into(),
+        }
     }
 }
 

@@ -15,8 +15,8 @@
 //! are closed at once, so a flood costs no task, no buffer and no timer per
 //! refused socket.
 
-use crate::control::service::{RequestKey, REQUEST_KEY};
 use super::{ApiError, ApiState};
+use crate::control::service::{RequestKey, REQUEST_KEY};
 use crate::store::{IdempotencyKey, StoredReply};
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -438,7 +438,7 @@ async fn idempotent(state: &ApiState, _route: Idempotent, req: Request, next: Ne
     match state.control.replayed(&key, now).await {
         Ok(Some(reply)) => return replayed(reply),
         Ok(None) => {}
-        Err(e) => return e.into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
     }
     let ambient = Arc::new(RequestKey {
         key: key.clone(),

@@ -72,7 +72,7 @@ impl IntoResponse for Answer {
 }
 
 /// A reply with `body` as JSON.
-fn reply<T: serde::Serialize>(status: StatusCode, body: &T) -> StoredReply {
+pub(super) fn reply<T: serde::Serialize>(status: StatusCode, body: &T) -> StoredReply {
     StoredReply {
         status: status.as_u16(),
         body: serde_json::to_string(body).unwrap_or_else(|_| "{}".into()),

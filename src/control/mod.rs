@@ -12,6 +12,8 @@
 
 pub use nightscape_core::control::*;
 
+mod error;
 pub mod service;
 
-pub use service::{add_seconds, Book, Change, ControlService, Written, MAX_OVERRIDES};
+pub use error::ControlError;
+pub use service::{add_seconds, no_reply, Book, Change, ControlService, Written, MAX_OVERRIDES};

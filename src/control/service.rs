@@ -25,8 +25,7 @@
 //! control keeps what each item was compiled from, so a configuration
 //! reload recompiles it in the same step as the swap.
 
-use super::{CompiledControl, ControlState, Map, Master, Override, Scene};
-use crate::api::ApiError;
+use super::{CompiledControl, ControlError, ControlState, Map, Master, Override, Scene};
 use crate::daemon::Shared;
 use crate::store::{
     AuditEntry, ForcedMode, IdempotencyKey, Skip, Store, StoreError, StoredReply, IDEMPOTENCY_TTL,
@@ -159,14 +158,14 @@ pub fn add_seconds(a: DateTime<Utc>, seconds: f64) -> DateTime<Utc> {
 
 /// Run `work` in a task of its own and wait for it: if the caller is
 /// dropped (the client went away), the work still finishes.
-async fn detached<R, F>(work: F) -> Result<R, ApiError>
+async fn detached<R, F>(work: F) -> Result<R, ControlError>
 where
     R: Send + 'static,
-    F: std::future::Future<Output = Result<R, ApiError>> + Send + 'static,
+    F: std::future::Future<Output = Result<R, ControlError>> + Send + 'static,
 {
     tokio::spawn(work)
         .await
-        .map_err(|e| ApiError::from(StoreError::Task(e.to_string())))?
+        .map_err(|e| ControlError::from(StoreError::Task(e.to_string())))?
 }
 
 /// The `Idempotency-Key` of the request being served, for the writes whose
@@ -198,11 +197,12 @@ fn request_key() -> Option<Arc<RequestKey>> {
     REQUEST_KEY.try_with(Arc::clone).ok()
 }
 
-/// An answer with `body` as JSON, as a write stores it.
-fn json_reply<T: serde::Serialize>(status: StatusCode, body: &T) -> StoredReply {
+/// The answer of a write that no `Idempotency-Key` can replay (the
+/// fleet's, OSC's, a trigger's): nothing is stored, so nothing is built.
+pub fn no_reply<T: ?Sized>(_: &T) -> StoredReply {
     StoredReply {
-        status: status.as_u16(),
-        body: serde_json::to_string(body).unwrap_or_else(|_| "{}".into()),
+        status: StatusCode::OK.as_u16(),
+        body: String::new(),
     }
 }
 
@@ -212,6 +212,20 @@ fn json_reply<T: serde::Serialize>(status: StatusCode, body: &T) -> StoredReply 
 pub enum Written<R> {
     Applied(R, StoredReply),
     Replayed(StoredReply),
+}
+
+impl<R> Written<R> {
+    /// What a write without an `Idempotency-Key` did (such a write cannot
+    /// be a replay).
+    pub fn applied(self) -> Result<R, ControlError> {
+        match self {
+            Written::Applied(r, _) => Ok(r),
+            Written::Replayed(_) => Err(ControlError::Conflict {
+                field: None,
+                message: "a write without a key was replayed".into(),
+            }),
+        }
+    }
 }
 
 /// Active overrides allowed by default (`[api] max_overrides`).
@@ -327,7 +341,7 @@ impl ControlService {
         &self,
         idem: &Option<IdempotencyKey>,
         now: DateTime<Utc>,
-    ) -> Result<Option<StoredReply>, ApiError> {
+    ) -> Result<Option<StoredReply>, ControlError> {
         let Some(k) = idem.clone() else {
             return Ok(None);
         };
@@ -342,14 +356,10 @@ impl ControlService {
         match found {
             None => Ok(None),
             Some((request, reply)) if request == k.request => Ok(Some(reply)),
-            Some((request, _)) => Err(ApiError::field(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "Idempotency-Key",
-                format!(
+            Some((request, _)) => Err(ControlError::KeyReused(format!(
                     "this Idempotency-Key was used in the last 24 h for another request ({}): use a new key for a new request",
-                    request.lines().next().unwrap_or("")
-                ),
-            )),
+                request.lines().next().unwrap_or("")
+            ))),
         }
     }
 
@@ -359,7 +369,7 @@ impl ControlService {
         &self,
         key: &IdempotencyKey,
         now: DateTime<Utc>,
-    ) -> Result<Option<StoredReply>, ApiError> {
+    ) -> Result<Option<StoredReply>, ControlError> {
         let _inner = self.inner.lock().await;
         self.replay(&Some(key.clone()), now).await
     }
@@ -373,9 +383,9 @@ impl ControlService {
         item: T,
         audit: AuditEntry,
         idem: Option<IdempotencyKey>,
-        admit: impl FnOnce(&ControlService, &Book) -> Result<(), ApiError> + Send + 'static,
+        admit: impl FnOnce(&ControlService, &Book) -> Result<(), ControlError> + Send + 'static,
         respond: impl FnOnce(&T) -> StoredReply + Send + 'static,
-    ) -> Result<Written<T>, ApiError> {
+    ) -> Result<Written<T>, ControlError> {
         let svc = self.clone();
         detached(async move {
             let mut inner = svc.inner.lock().await;
@@ -414,7 +424,7 @@ impl ControlService {
         audit: AuditEntry,
         idem: Option<IdempotencyKey>,
         respond: impl FnOnce(&Override) -> StoredReply + Send + 'static,
-    ) -> Result<Written<Override>, ApiError> {
+    ) -> Result<Written<Override>, ControlError> {
         // An emergency is never refused for lack of room: a cap full of
         // ordinary overrides (or a flood of them) must not stop a blackout.
         // It still has a ceiling, twice the cap, so memory stays bounded.
@@ -427,13 +437,13 @@ impl ControlService {
                 svc.max_overrides
             };
             if in_force >= cap {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    format!(
+                return Err(ControlError::Conflict {
+                    field: None,
+                    message: format!(
                         "{in_force} overrides are in force, the most this site allows ([api] max_overrides = {}): release some first",
                         svc.max_overrides
                     ),
-                ));
+                });
             }
             Ok(())
         };
@@ -450,7 +460,7 @@ impl ControlService {
         mut audit: AuditEntry,
         idem: Option<IdempotencyKey>,
         respond: impl FnOnce(&Vec<Override>) -> StoredReply + Send + 'static,
-    ) -> Result<Written<Vec<Override>>, ApiError> {
+    ) -> Result<Written<Vec<Override>>, ControlError> {
         let svc = self.clone();
         detached(async move {
             let mut inner = svc.inner.lock().await;
@@ -511,13 +521,15 @@ impl ControlService {
     /// Give an override `by` more seconds before it ends. `None` when no
     /// such override is in force, or it is being released, or it has no end.
     /// Runs in a task of its own like every write, and honours the request's
-    /// `Idempotency-Key` ([`REQUEST_KEY`]): a retry moves the end once.
+    /// `Idempotency-Key` ([`REQUEST_KEY`]): a retry moves the end once;
+    /// `respond` builds the answer stored with the key.
     pub async fn extend_override(
         &self,
         id: i64,
         by: f64,
         audit: AuditEntry,
-    ) -> Result<Option<Override>, ApiError> {
+        respond: impl FnOnce(&Override) -> StoredReply + Send + 'static,
+    ) -> Result<Option<Override>, ControlError> {
         let ambient = request_key();
         let svc = self.clone();
         detached(async move {
@@ -539,18 +551,14 @@ impl ControlService {
             };
             let expires = add_seconds(expires, by);
             o.expires = Some(expires);
-            let cfg = svc.shared.config();
-            let answer = json_reply(
-                StatusCode::OK,
-                &crate::api::views::OverrideView::new(&o, None, now, &cfg),
-            );
+            let answer = idem.as_ref().map(|_| respond(&o));
             let found = svc
                 .store
                 .run(move |s| {
                     s.with_transaction(|tx| {
                         let found = Store::extend_override_tx(tx, id, expires, &audit)?;
-                        if let (true, Some(k)) = (found, &idem) {
-                            Store::put_idempotent_reply_tx(tx, k, &answer, now)?;
+                        if let (true, Some(k), Some(answer)) = (found, &idem, &answer) {
+                            Store::put_idempotent_reply_tx(tx, k, answer, now)?;
                         }
                         Ok(found)
                     })
@@ -597,23 +605,30 @@ impl ControlService {
     /// Persist a skip and apply it from the next frame, in a task of its
     /// own, honouring the request's `Idempotency-Key`. A second skip of a
     /// slot already skipped is a 409 (the store's unique index decides, so
-    /// two at once cannot both be written).
-    pub async fn add_skip(&self, skip: Skip, audit: AuditEntry) -> Result<Skip, ApiError> {
-        self.write_skip(skip, audit, true).await
+    /// two at once cannot both be written). `respond` builds the answer
+    /// stored with the key.
+    pub async fn add_skip(
+        &self,
+        skip: Skip,
+        audit: AuditEntry,
+        respond: impl FnOnce(&Skip) -> StoredReply + Send + 'static,
+    ) -> Result<Skip, ControlError> {
+        self.write_skip(skip, audit, respond, true).await
     }
 
     /// A skip another node of the fleet made: persisted and applied like
     /// [`Self::add_skip`], not published again.
-    pub async fn apply_skip(&self, skip: Skip, audit: AuditEntry) -> Result<Skip, ApiError> {
-        self.write_skip(skip, audit, false).await
+    pub async fn apply_skip(&self, skip: Skip, audit: AuditEntry) -> Result<Skip, ControlError> {
+        self.write_skip(skip, audit, no_reply, false).await
     }
 
     async fn write_skip(
         &self,
         skip: Skip,
         audit: AuditEntry,
+        respond: impl FnOnce(&Skip) -> StoredReply + Send + 'static,
         publish: bool,
-    ) -> Result<Skip, ApiError> {
+    ) -> Result<Skip, ControlError> {
         let ambient = request_key();
         let svc = self.clone();
         detached(async move {
@@ -631,18 +646,17 @@ impl ControlService {
                         let mut skip = skip;
                         skip.id = Store::insert_skip_tx(tx, &skip, &audit)?;
                         if let Some(k) = &idem {
-                            let answer = json_reply(
-                                StatusCode::CREATED,
-                                &crate::api::views::SkipView::from(&skip),
-                            );
-                            Store::put_idempotent_reply_tx(tx, k, &answer, now)?;
+                            Store::put_idempotent_reply_tx(tx, k, &respond(&skip), now)?;
                         }
                         Ok(skip)
                     })
                 })
                 .await
                 .map_err(|e| match e {
-                    StoreError::Duplicate(m) => ApiError::field(StatusCode::CONFLICT, "entry", m),
+                    StoreError::Duplicate(m) => ControlError::Conflict {
+                        field: Some("entry".into()),
+                        message: m,
+                    },
                     e => e.into(),
                 })?;
             svc.sync_skips().await?;
@@ -661,7 +675,7 @@ impl ControlService {
         id: i64,
         now: DateTime<Utc>,
         audit: AuditEntry,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<bool, ControlError> {
         self.remove_skip(id, now, audit, true).await
     }
 
@@ -672,7 +686,7 @@ impl ControlService {
         id: i64,
         now: DateTime<Utc>,
         audit: AuditEntry,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<bool, ControlError> {
         self.remove_skip(id, now, audit, false).await
     }
 
@@ -682,7 +696,7 @@ impl ControlService {
         now: DateTime<Utc>,
         audit: AuditEntry,
         publish: bool,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<bool, ControlError> {
         let ambient = request_key();
         let svc = self.clone();
         detached(async move {
@@ -750,7 +764,7 @@ impl ControlService {
         audit: AuditEntry,
         idem: Option<IdempotencyKey>,
         respond: impl FnOnce(&ForcedMode) -> StoredReply + Send + 'static,
-    ) -> Result<Written<ForcedMode>, ApiError> {
+    ) -> Result<Written<ForcedMode>, ControlError> {
         self.write_forced_mode(forced, audit, idem, respond, true)
             .await
     }
@@ -761,7 +775,7 @@ impl ControlService {
         &self,
         forced: ForcedMode,
         audit: AuditEntry,
-    ) -> Result<ForcedMode, ApiError> {
+    ) -> Result<ForcedMode, ControlError> {
         let empty = |_: &ForcedMode| StoredReply {
             status: StatusCode::CREATED.as_u16(),
             body: String::new(),
@@ -782,7 +796,7 @@ impl ControlService {
         idem: Option<IdempotencyKey>,
         respond: impl FnOnce(&ForcedMode) -> StoredReply + Send + 'static,
         publish: bool,
-    ) -> Result<Written<ForcedMode>, ApiError> {
+    ) -> Result<Written<ForcedMode>, ControlError> {
         let svc = self.clone();
         detached(async move {
             let _guard = svc.inner.lock().await;
@@ -823,7 +837,7 @@ impl ControlService {
         audit: AuditEntry,
         idem: Option<IdempotencyKey>,
         respond: impl FnOnce(bool) -> StoredReply + Send + 'static,
-    ) -> Result<Written<bool>, ApiError> {
+    ) -> Result<Written<bool>, ControlError> {
         self.remove_forced_mode(night, now, audit, idem, respond, true)
             .await
     }
@@ -836,7 +850,7 @@ impl ControlService {
         night: chrono::NaiveDate,
         now: DateTime<Utc>,
         audit: AuditEntry,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<bool, ControlError> {
         let empty = |_: bool| StoredReply {
             status: StatusCode::NO_CONTENT.as_u16(),
             body: String::new(),
@@ -858,7 +872,7 @@ impl ControlService {
         idem: Option<IdempotencyKey>,
         respond: impl FnOnce(bool) -> StoredReply + Send + 'static,
         publish: bool,
-    ) -> Result<Written<bool>, ApiError> {
+    ) -> Result<Written<bool>, ControlError> {
         let svc = self.clone();
         detached(async move {
             let _guard = svc.inner.lock().await;
@@ -894,7 +908,7 @@ impl ControlService {
         audit: AuditEntry,
         idem: Option<IdempotencyKey>,
         respond: impl FnOnce(&Scene) -> StoredReply + Send + 'static,
-    ) -> Result<Written<Scene>, ApiError> {
+    ) -> Result<Written<Scene>, ControlError> {
         self.create(s, audit, idem, |_, _| Ok(()), respond).await
     }
 
@@ -910,7 +924,7 @@ impl ControlService {
         audit: AuditEntry,
         idem: Option<IdempotencyKey>,
         respond: impl FnOnce(Option<&(Scene, DateTime<Utc>)>) -> StoredReply + Send + 'static,
-    ) -> Result<Written<Option<(Scene, DateTime<Utc>)>>, ApiError> {
+    ) -> Result<Written<Option<(Scene, DateTime<Utc>)>>, ControlError> {
         let svc = self.clone();
         detached(async move {
             let mut inner = svc.inner.lock().await;
@@ -963,7 +977,7 @@ impl ControlService {
         audit: AuditEntry,
         idem: Option<IdempotencyKey>,
         respond: impl FnOnce(&Vec<Master>) -> StoredReply + Send + 'static,
-    ) -> Result<Written<Vec<Master>>, ApiError> {
+    ) -> Result<Written<Vec<Master>>, ControlError> {
         let svc = self.clone();
         detached(async move {
             let mut inner = svc.inner.lock().await;

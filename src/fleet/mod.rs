@@ -1192,7 +1192,11 @@ impl Task {
                                 let by = crate::engine::seconds_between(cur, ends);
                                 let audit =
                                     self.audit(&cmd.origin, "fleet.override.extend", detail);
-                                if let Err(e) = self.control.extend_override(id, by, audit).await {
+                                let extended = self
+                                    .control
+                                    .extend_override(id, by, audit, crate::control::no_reply)
+                                    .await;
+                                if let Err(e) = extended {
                                     tracing::warn!("fleet: override {item_key}: {e}");
                                     return;
                                 }

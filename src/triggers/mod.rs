@@ -292,7 +292,7 @@ impl ShowControl {
                 Ok(())
             }
         };
-        r.map_err(|e| e.body.error)
+        r.map_err(|e| e.to_string())
     }
 }
 

@@ -10,14 +10,12 @@
 //! change. The audit's actor is the input's or the trigger's name and its
 //! remote the sender's address, so the log says who asked.
 
-use crate::control::{add_seconds, Written};
 use crate::api::views::DEFAULT_FADE_S;
-use crate::api::ApiError;
 use crate::control::ControlService;
 use crate::control::{self, Action, Master, Override, Scene};
+use crate::control::{add_seconds, no_reply, ControlError, Written};
 use crate::daemon::Shared;
-use crate::store::{AuditEntry, StoredReply};
-use axum::http::StatusCode;
+use crate::store::AuditEntry;
 use serde_json::json;
 
 /// Who asks: an input or a trigger, and from where.
@@ -29,8 +27,9 @@ pub struct Who {
     pub remote: Option<String>,
 }
 
-/// What an operation returns when it cannot be done: the API's error.
-pub type OpResult<T> = Result<T, ApiError>;
+/// What an operation returns when it cannot be done: control's error, as
+/// the API's operations give it.
+pub type OpResult<T> = Result<T, ControlError>;
 
 /// Operations on the control service, as the API performs them.
 #[derive(Clone)]
@@ -39,18 +38,8 @@ pub struct Ops {
     pub control: ControlService,
 }
 
-/// The services' answers are stored for `Idempotency-Key` retries; OSC and
-/// triggers have none, so the answer is empty.
-fn no_reply<T: ?Sized>(_: &T) -> StoredReply {
-    StoredReply {
-        status: StatusCode::OK.as_u16(),
-        body: String::new(),
-    }
-}
-
-fn unknown_show(cfg: &crate::config::Config, name: &str) -> ApiError {
-    ApiError::field(
-        StatusCode::NOT_FOUND,
+fn unknown_show(cfg: &crate::config::Config, name: &str) -> ControlError {
+    ControlError::not_found(
         "show",
         format!(
             "unknown show `{name}` (the site has: {}){}",
@@ -85,13 +74,13 @@ impl Ops {
             return Err(unknown_show(&cfg, show));
         }
         if !(duration_s.is_finite() && duration_s > 0.0) {
-            return Err(ApiError::unprocessable(
+            return Err(ControlError::invalid(
                 "duration",
                 "duration must be more than 0s",
             ));
         }
         if fade_s.is_some_and(|f| !(f.is_finite() && f >= 0.0)) {
-            return Err(ApiError::unprocessable("fade", "fade must be 0s or more"));
+            return Err(ControlError::invalid("fade", "fade must be 0s or more"));
         }
         if let Some(t) = target {
             control::check_target(&cfg.site, t)?;
@@ -112,16 +101,13 @@ impl Ops {
             "duration_s": duration_s, "fade_s": fade_s,
         });
         let audit = self.audit(who, "scene.trigger", detail);
-        match self.control.add_scene(scene, audit, None, no_reply).await? {
-            Written::Applied(s, _) => {
-                tracing::info!(id = s.id, show = %s.show, by = %who.actor, from = who.remote.as_deref().unwrap_or("-"), "scene triggered");
-                Ok(s)
-            }
-            Written::Replayed(_) => Err(ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "a write without a key was replayed",
-            )),
-        }
+        let s = self
+            .control
+            .add_scene(scene, audit, None, no_reply)
+            .await?
+            .applied()?;
+        tracing::info!(id = s.id, show = %s.show, by = %who.actor, from = who.remote.as_deref().unwrap_or("-"), "scene triggered");
+        Ok(s)
     }
 
     /// `DELETE /api/scenes/<id>` for every running scene of `show` (each
@@ -140,8 +126,7 @@ impl Ops {
             .map(|s| s.id)
             .collect();
         if ids.is_empty() {
-            return Err(ApiError::field(
-                StatusCode::NOT_FOUND,
+            return Err(ControlError::not_found(
                 "show",
                 format!("no scene of `{show}` is running"),
             ));
@@ -172,7 +157,7 @@ impl Ops {
     pub async fn set_master(&self, who: &Who, target: &str, level: f32) -> OpResult<()> {
         let cfg = self.shared.config();
         crate::units::check_level(f64::from(level))
-            .map_err(|m| ApiError::unprocessable("level", m))?;
+            .map_err(|m| ControlError::invalid("level", m))?;
         control::check_target(&cfg.site, target)?;
         let detail = json!({ "target": target, "level": level });
         let audit = self.audit(who, "master.set", detail);
@@ -205,7 +190,7 @@ impl Ops {
             None => DEFAULT_FADE_S,
         };
         if ttl_s.is_some_and(|t| !(t.is_finite() && t > 0.0)) {
-            return Err(ApiError::unprocessable("ttl", "ttl must be more than 0s"));
+            return Err(ControlError::invalid("ttl", "ttl must be more than 0s"));
         }
         let now = self.shared.clock.now();
         let o = Override {
@@ -256,16 +241,13 @@ impl Ops {
             "ttl_s": ttl_s, "fade_s": o.fade, "note": o.note,
         });
         let audit = self.audit(who, "override.create", detail);
-        match self.control.add_override(o, audit, None, no_reply).await? {
-            Written::Applied(o, _) => {
-                tracing::info!(id = o.id, target = %o.target, action = %o.action, by = %who.actor, "override created");
-                Ok(o)
-            }
-            Written::Replayed(_) => Err(ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "a write without a key was replayed",
-            )),
-        }
+        let o = self
+            .control
+            .add_override(o, audit, None, no_reply)
+            .await?
+            .applied()?;
+        tracing::info!(id = o.id, target = %o.target, action = %o.action, by = %who.actor, "override created");
+        Ok(o)
     }
 
     /// `DELETE /api/overrides` (every override) or `?target=` (those on a
@@ -319,7 +301,7 @@ impl Ops {
             .iter()
             .find(|p| p.show == show && !self.shared.skips.contains(night, p.entry, &p.show))
         else {
-            return Err(ApiError::unprocessable(
+            return Err(ControlError::invalid(
                 "entry",
                 format!(
                     "no entry of `{show}` is left to skip on the night of {night} (mode {})",
@@ -338,7 +320,7 @@ impl Ops {
         };
         let detail = json!({ "night": night.to_string(), "entry": skip.entry, "show": skip.show, "note": null });
         let audit = self.audit(who, "schedule.skip", detail);
-        let skip = self.control.add_skip(skip, audit).await?;
+        let skip = self.control.add_skip(skip, audit, no_reply).await?;
         tracing::info!(id = skip.id, night = %night, show = %skip.show, by = %who.actor, "schedule entry skipped for the night");
         Ok(())
     }

@@ -24,8 +24,7 @@
 
 use super::ops::{OpResult, Ops, Who};
 use super::ShowControl;
-use crate::api::ApiError;
-use crate::control::Action;
+use crate::control::{Action, ControlError};
 use rosc::{OscMessage, OscPacket, OscType};
 use serde::Serialize;
 use std::net::{IpAddr, SocketAddr};
@@ -186,12 +185,12 @@ async fn worker(
                 }
                 Err(e) => {
                     stats.refused.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(input = %input, from = %job.from, address = %job.msg.addr, "OSC refused: {}", e.body.error);
+                    tracing::warn!(input = %input, from = %job.from, address = %job.msg.addr, "OSC refused: {e}");
                     let reply = OscPacket::Message(OscMessage {
                         addr: "/nightscape/error".into(),
                         args: vec![
                             OscType::String(job.msg.addr.clone()),
-                            OscType::String(e.body.error.clone()),
+                            OscType::String(e.to_string()),
                         ],
                     });
                     if let Ok(bytes) = rosc::encoder::encode(&reply) {
@@ -203,9 +202,9 @@ async fn worker(
     }
 }
 
-fn bad_args(addr: &str, want: &str, args: &[OscType]) -> ApiError {
+fn bad_args(addr: &str, want: &str, args: &[OscType]) -> ControlError {
     let got: String = args.iter().map(tag).collect();
-    ApiError::unprocessable("args", format!("{addr} takes ,{want} (got ,{got})"))
+    ControlError::invalid("args", format!("{addr} takes ,{want} (got ,{got})"))
 }
 
 /// The OSC type tag of an argument.
@@ -305,9 +304,8 @@ pub async fn handle(control: &Arc<ShowControl>, who: &Who, m: &OscMessage) -> Op
             };
             let tc = timecode(code, rate)?;
             let Some(inputs) = crate::inputs::running() else {
-                return Err(ApiError::new(
-                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                    "the inputs are not running",
+                return Err(ControlError::Unavailable(
+                    "the inputs are not running".into(),
                 ));
             };
             inputs.feed_timecode(nightscape_core::timecode::TimecodeSource::Osc, tc);
@@ -329,8 +327,7 @@ pub async fn handle(control: &Arc<ShowControl>, who: &Who, m: &OscMessage) -> Op
                 };
                 let cfg = ops.shared.config();
                 if !cfg.site.groups.contains_key(group) {
-                    return Err(ApiError::field(
-                        axum::http::StatusCode::NOT_FOUND,
+                    return Err(ControlError::not_found(
                         "group",
                         format!(
                             "unknown group `{group}`{}",
@@ -379,14 +376,14 @@ fn timecode(code: &str, rate: &str) -> OpResult<nightscape_core::timecode::Timec
         ("25", _) => FrameRate::Fps25,
         ("30", _) => FrameRate::Fps30,
         (r, _) => {
-            return Err(ApiError::unprocessable(
+            return Err(ControlError::invalid(
                 "rate",
                 format!("frame rate `{r}`: use 24, 25, 29.97df or 30"),
             ))
         }
     };
     let t = nightscape_core::triggers::Timecode::parse(code)
-        .map_err(|m| ApiError::unprocessable("timecode", m))?;
+        .map_err(|m| ControlError::invalid("timecode", m))?;
     let tc = Timecode {
         hours: t.hours,
         minutes: t.minutes,
@@ -395,7 +392,7 @@ fn timecode(code: &str, rate: &str) -> OpResult<nightscape_core::timecode::Timec
         rate,
     };
     if !tc.is_valid() {
-        return Err(ApiError::unprocessable(
+        return Err(ControlError::invalid(
             "timecode",
             format!("{code} does not exist at {} fps", rate.label()),
         ));
@@ -403,9 +400,8 @@ fn timecode(code: &str, rate: &str) -> OpResult<nightscape_core::timecode::Timec
     Ok(tc)
 }
 
-fn unknown(addr: &str) -> ApiError {
-    ApiError::field(
-        axum::http::StatusCode::NOT_FOUND,
+fn unknown(addr: &str) -> ControlError {
+    ControlError::not_found(
         "address",
         format!(
             "no such address `{addr}`: nightscape answers /nightscape/scene/start, /nightscape/scene/stop, /nightscape/master, /nightscape/group/<group>/level, /nightscape/group/<group>/color, /nightscape/blackout, /nightscape/release, /nightscape/timecode"
