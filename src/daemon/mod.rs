@@ -64,6 +64,9 @@ pub struct LoopStats {
     /// The longest interval between two frames on the wire in the last
     /// second (ms), as of the last frame.
     pub wire_max_interval_ms: Option<f64>,
+    /// Frames rendered a second time just before their deadline because
+    /// operator control changed after the first render.
+    pub rerendered: u64,
 }
 
 /// When frames reached the wire: the instant the last of a frame's sends
@@ -421,6 +424,88 @@ fn frame_builder(site: &crate::site::Site, cores: usize) -> FrameBuilder {
         .with_sparkle_memo()
 }
 
+/// What plays at `at` and its frame: the program's shows, operator
+/// control's, repositioned by the hooks (timecode), built into `builder`.
+fn render_into<'a>(
+    program: &'a dyn Program,
+    config: &'a Config,
+    control: &'a CompiledControl,
+    hooks: &mut [Box<dyn FrameHook>],
+    builder: &mut FrameBuilder,
+    at: DateTime<Utc>,
+    active: &mut Vec<ActiveShow<'a>>,
+) {
+    program.active_into(config, at, active);
+    control.active_into(at, active);
+    for h in hooks.iter_mut() {
+        h.position(config, at, active);
+    }
+    builder.build(config, active, control, hooks, at);
+}
+
+/// How many recent frames the render-cost and oversleep estimates cover
+/// (two seconds at 40 fps: a load that comes and goes is remembered
+/// across a few of its bursts).
+const TIMING_WINDOW: usize = 80;
+
+/// The frame loop's own measurements, for rendering just in time: how long
+/// recent renders took and how late recent wake-ups came. Only maxima are
+/// used, so a re-render is attempted only when the slowest recent render
+/// plus the worst recent oversleep still ends before the deadline.
+struct Timing {
+    renders: [Duration; TIMING_WINDOW],
+    oversleeps: [Duration; TIMING_WINDOW],
+    next_render: usize,
+    next_oversleep: usize,
+    /// A quarter period: the lead is never less than a millisecond of
+    /// margin and never more than the period.
+    period: Duration,
+}
+
+/// Kept between the end of a render and the deadline besides the worst
+/// oversleep: the hand-over to outputs and a scheduler's tick.
+const MARGIN: Duration = Duration::from_millis(1);
+
+impl Timing {
+    fn new(period: Duration) -> Timing {
+        Timing {
+            // Until measured, assume a render takes the whole period: no
+            // re-render is tried before the loop knows its costs.
+            renders: [period; TIMING_WINDOW],
+            oversleeps: [Duration::ZERO; TIMING_WINDOW],
+            next_render: 0,
+            next_oversleep: 0,
+            period,
+        }
+    }
+
+    fn rendered(&mut self, took: Duration) {
+        self.renders[self.next_render] = took;
+        self.next_render = (self.next_render + 1) % TIMING_WINDOW;
+    }
+
+    /// How long before a deadline a render must start to be sure to end
+    /// before it. With outputs on their own threads, twice the render:
+    /// they build their packets after the hand-over, and at the sizes that
+    /// put an output on a thread that takes as long as a render at most.
+    fn lead(&self, threaded: bool) -> Duration {
+        let render = self.renders.iter().max().copied().unwrap_or(self.period);
+        let late = self.oversleeps.iter().max().copied().unwrap_or_default();
+        let work = if threaded { render * 2 } else { render };
+        (work + late + MARGIN).min(self.period)
+    }
+
+    /// Sleep until `t`, noting how late the wake-up came.
+    fn sleep_until(&mut self, t: Instant) {
+        let Some(wait) = t.checked_duration_since(Instant::now()) else {
+            return;
+        };
+        std::thread::sleep(wait);
+        self.oversleeps[self.next_oversleep] = Instant::now().saturating_duration_since(t);
+        self.next_oversleep = (self.next_oversleep + 1) % TIMING_WINDOW;
+    }
+}
+
 /// The loop itself; returns the number of frames sent.
 fn run_frames(
     program: &dyn Program,
@@ -454,6 +539,8 @@ fn run_frames(
     let mut late_reported = Instant::now();
     // One list of active shows for the whole run (no allocation per frame).
     let mut spare_active: Vec<ActiveShow<'static>> = Vec::new();
+    let mut timing = Timing::new(period);
+    let mut rerendered: u64 = 0;
     while !shared.stop.load(Ordering::Relaxed) {
         let (latest, control) = shared.snapshot();
         if !Arc::ptr_eq(&latest, &config) {
@@ -462,6 +549,7 @@ fn run_frames(
             if fps_period != period {
                 // A new frame rate: the next point of its grid.
                 period = fps_period;
+                timing = Timing::new(period);
                 grid = FrameGrid::new(config.site.fps);
                 k = grid.next_after(unix_nanos(Utc::now()));
             }
@@ -484,13 +572,56 @@ fn run_frames(
         // A late frame goes out at once, but shows its own instant: every
         // node sends the same bytes for frame k.
         let at = clock.frame_instant(grid.instant(k), deadline);
+        // The control a re-render used (declared before `active`, which
+        // borrows it).
+        let fresh: Arc<CompiledControl>;
         let mut active = recycle(std::mem::take(&mut spare_active));
-        program.active_into(&config, at, &mut active);
-        control.active_into(at, &mut active);
-        for h in hooks.iter_mut() {
-            h.position(&config, at, &mut active);
+        let began = Instant::now();
+        render_into(
+            program,
+            &config,
+            &control,
+            hooks,
+            &mut builder,
+            at,
+            &mut active,
+        );
+        timing.rendered(began.elapsed());
+        // Just in time: an operator's change that arrived after this render
+        // would otherwise wait for the next frame (almost two periods from
+        // the click to the wire). Wait until the last moment a render still
+        // fits before the deadline (the longest recent render plus the
+        // longest recent oversleep), and render again if the control in
+        // force was replaced meanwhile. A heavy site has no such moment and
+        // sends what it rendered.
+        let threaded = outputs.iter().filter(|o| o.on_own_thread()).count();
+        if let Some(check) = deadline.checked_sub(timing.lead(threaded > 0)) {
+            if check > Instant::now() {
+                timing.sleep_until(check);
+                let (cfg_now, ctl_now) = shared.snapshot();
+                // A new configuration waits for the next frame (the
+                // builder is remade for it); control alone is re-rendered.
+                if !Arc::ptr_eq(&ctl_now, &control)
+                    && Arc::ptr_eq(&cfg_now, &config)
+                    && Instant::now() + timing.lead(threaded > 0) <= deadline
+                {
+                    let began = Instant::now();
+                    active.clear();
+                    fresh = ctl_now;
+                    render_into(
+                        program,
+                        &config,
+                        &fresh,
+                        hooks,
+                        &mut builder,
+                        at,
+                        &mut active,
+                    );
+                    timing.rendered(began.elapsed());
+                    rerendered += 1;
+                }
+            }
         }
-        builder.build(&config, &active, &control, hooks, at);
         for h in hooks.iter_mut() {
             h.observe(&config, at, &active, &builder.frame);
         }
@@ -500,7 +631,6 @@ fn run_frames(
         // the deadline themselves (their packets built meanwhile). The last
         // of them may take the frame instead of a copy (the next build
         // rewrites every byte) if no one else reads it after.
-        let threaded = outputs.iter().filter(|o| o.on_own_thread()).count();
         let only_threaded = threaded == outputs.len();
         let mut handed = 0;
         for o in outputs.iter_mut().filter(|o| o.on_own_thread()) {
@@ -508,9 +638,7 @@ fn run_frames(
             let take = handed == threaded && only_threaded && !publish;
             o.send_at(&mut builder.frame, deadline, take);
         }
-        if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
+        timing.sleep_until(deadline);
         if threaded < outputs.len() {
             for h in hooks.iter_mut() {
                 h.before_send(&config, &mut builder.frame);
@@ -612,6 +740,7 @@ fn run_frames(
         if let Ok(mut s) = shared.stats.lock() {
             s.frames += 1;
             s.late_frames += late;
+            s.rerendered = rerendered;
             s.last_instant = Some(at);
             s.active_shows.clone_from(&last_shown);
             s.active_overrides = last_overrides;

@@ -6,37 +6,38 @@
 //! (`nightscape_core::timecode::LtcDecoder`); each frame decoded becomes the
 //! position of the frame that starts as it ends.
 
-use super::Inputs;
+use super::{Inputs, Running};
 use nightscape_core::site::inputs::DeviceInput;
 use nightscape_core::timecode::{LtcDecoder, LtcFrame, Timecode, TimecodeSource};
 use std::io::Read;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Largest WAV file read (a timecode track of a long show at 48 kHz mono
 /// 16-bit is about 350 MB an hour: read in blocks, never whole).
 const BLOCK_SAMPLES: usize = 480;
 
-pub(super) fn run(inputs: &Inputs, n: usize, dev: &DeviceInput) {
+pub(super) fn run(inputs: &Inputs, r: &Running, dev: &DeviceInput) {
     let result = if dev.device.to_ascii_lowercase().ends_with(".wav") {
-        play_wav(inputs, n, &dev.device)
+        play_wav(inputs, r, &dev.device)
     } else {
-        capture(inputs, n, dev)
+        capture(inputs, r, dev)
     };
     if let Err(e) = result {
         tracing::warn!(device = %dev.device, "LTC input stopped: {e}");
-        super::lock(&inputs.state).errors[n] = Some(e.to_string());
+        if let Some(slot) = super::lock(&inputs.state).errors.get_mut(r.index()) {
+            *slot = Some(e.to_string());
+        }
     }
 }
 
-fn deliver(inputs: &Inputs, n: usize, frames: &mut Vec<LtcFrame>) {
+fn deliver(inputs: &Inputs, r: &Running, frames: &mut Vec<LtcFrame>) {
     for f in frames.drain(..) {
         // The frame just ended: the code now is the next one's.
         let next = Timecode::from_frame_number(f.timecode.frame_number() + 1, f.timecode.rate);
         inputs.feed_timecode(TimecodeSource::Ltc, next);
         let now = inputs.now();
         let mut st = super::lock(&inputs.state);
-        if let Some(c) = st.counters.get_mut(n) {
+        if let Some(c) = st.counters.get_mut(r.index()) {
             c.packets += 1;
             c.accepted += 1;
             c.last_at = Some(now);
@@ -44,7 +45,7 @@ fn deliver(inputs: &Inputs, n: usize, frames: &mut Vec<LtcFrame>) {
     }
 }
 
-fn capture(inputs: &Inputs, n: usize, dev: &DeviceInput) -> std::io::Result<()> {
+fn capture(inputs: &Inputs, r: &Running, dev: &DeviceInput) -> std::io::Result<()> {
     let mut child = std::process::Command::new("arecord")
         .args([
             "-q",
@@ -71,7 +72,7 @@ fn capture(inputs: &Inputs, n: usize, dev: &DeviceInput) -> std::io::Result<()> 
     let mut bytes = vec![0u8; BLOCK_SAMPLES * 2];
     let mut samples = Vec::with_capacity(BLOCK_SAMPLES);
     let mut frames = Vec::new();
-    while !inputs.stop.load(Ordering::Relaxed) {
+    while !r.stopped(inputs) {
         let got = out.read(&mut bytes)?;
         if got == 0 {
             let _ = child.wait();
@@ -84,7 +85,7 @@ fn capture(inputs: &Inputs, n: usize, dev: &DeviceInput) -> std::io::Result<()> 
                 .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0),
         );
         dec.push(&samples, &mut frames);
-        deliver(inputs, n, &mut frames);
+        deliver(inputs, r, &mut frames);
     }
     let _ = child.kill();
     let _ = child.wait();
@@ -145,13 +146,13 @@ fn read_wav_header(r: &mut impl Read) -> std::io::Result<Wav> {
     Err(bad("no data chunk"))
 }
 
-fn play_wav(inputs: &Inputs, n: usize, path: &str) -> std::io::Result<()> {
+fn play_wav(inputs: &Inputs, r: &Running, path: &str) -> std::io::Result<()> {
     let file = std::fs::File::open(path)?;
     if !file.metadata()?.is_file() {
         return Err(std::io::Error::other("not a regular file"));
     }
-    let mut r = std::io::BufReader::new(file);
-    let wav = read_wav_header(&mut r)?;
+    let mut wav_in = std::io::BufReader::new(file);
+    let wav = read_wav_header(&mut wav_in)?;
     let frame_bytes = usize::from(wav.channels) * 2;
     let mut dec = LtcDecoder::new(wav.rate);
     let mut bytes = vec![0u8; BLOCK_SAMPLES * frame_bytes];
@@ -160,13 +161,13 @@ fn play_wav(inputs: &Inputs, n: usize, path: &str) -> std::io::Result<()> {
     let start = Instant::now();
     let mut played: u64 = 0;
     let mut left = wav.data_len;
-    while left > 0 && !inputs.stop.load(Ordering::Relaxed) {
+    while left > 0 && !r.stopped(inputs) {
         let want = (bytes.len() as u64).min(left) as usize;
         let want = want - want % frame_bytes;
         if want == 0 {
             break;
         }
-        r.read_exact(&mut bytes[..want])?;
+        wav_in.read_exact(&mut bytes[..want])?;
         left -= want as u64;
         samples.clear();
         samples.extend(
@@ -181,7 +182,7 @@ fn play_wav(inputs: &Inputs, n: usize, path: &str) -> std::io::Result<()> {
             std::thread::sleep(wait);
         }
         dec.push(&samples, &mut frames);
-        deliver(inputs, n, &mut frames);
+        deliver(inputs, r, &mut frames);
     }
     tracing::info!(file = %path, "LTC input: the file ended");
     Ok(())

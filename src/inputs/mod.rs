@@ -38,7 +38,7 @@
 mod ltc;
 mod mtc;
 
-use crate::daemon::FrameHook;
+use crate::daemon::{FrameHook, Shared};
 use crate::engine::{ActiveShow, Frame, Limits};
 use chrono::{DateTime, Utc};
 use nightscape_core::config::Config;
@@ -137,15 +137,65 @@ struct State {
     /// The configuration generation `takeover` was built for.
     generation: u64,
     chases: HashMap<TimecodeSource, Chase>,
+    /// By the input's place in the site's list (as `running`).
     counters: Vec<InputCounters>,
     errors: Vec<Option<String>>,
+}
+
+/// An OSC or UDP server opened for an input by show control
+/// (`crate::triggers`, which owns what those packets do): dropping it
+/// closes the socket.
+pub type PacketServer = Box<dyn Send>;
+
+/// Opens an OSC or UDP input's server (registered by show control with
+/// [`serve_packet_inputs`]).
+pub type PacketOpener = Arc<dyn Fn(&Input) -> std::io::Result<PacketServer> + Send + Sync>;
+
+static PACKET_OPENER: OnceLock<PacketOpener> = OnceLock::new();
+
+/// Show control hands over how OSC and UDP inputs are served; the inputs
+/// open, close and rebind them as the site's `[[inputs]]` change. Set once
+/// per process, before [`Inputs::start`].
+pub fn serve_packet_inputs(open: PacketOpener) {
+    let _ = PACKET_OPENER.set(open);
+}
+
+/// One input while it runs. Its thread (or server) reads `index` for its
+/// place in the site's list, which a reload may move, and ends when
+/// `stop` is set (the input was removed or changed) or the inputs stop.
+pub(crate) struct Running {
+    input: Input,
+    index: std::sync::atomic::AtomicUsize,
+    stop: AtomicBool,
+    /// Opening it failed: the next reload tries again.
+    failed: AtomicBool,
+    /// An OSC or UDP input's server (dropped to close it).
+    server: Mutex<Option<PacketServer>>,
+}
+
+impl Running {
+    fn index(&self) -> usize {
+        self.index.load(Ordering::Relaxed)
+    }
+
+    fn stopped(&self, inputs: &Inputs) -> bool {
+        self.stop.load(Ordering::Relaxed) || inputs.stop.load(Ordering::Relaxed)
+    }
+
+    /// Whether `input` is this one unchanged (its place in the file aside).
+    fn same(&self, input: &Input) -> bool {
+        self.input.name == input.name
+            && self.input.kind == input.kind
+            && self.input.allow == input.allow
+    }
 }
 
 /// The running inputs.
 pub struct Inputs {
     epoch: Instant,
     state: Mutex<State>,
-    inputs: Vec<Input>,
+    /// The site's inputs in its order, each with what serves it.
+    running: Mutex<Vec<Arc<Running>>>,
     events: tokio::sync::broadcast::Sender<InputEvent>,
     stop: AtomicBool,
 }
@@ -157,66 +207,233 @@ pub fn running() -> Option<Arc<Inputs>> {
     RUNNING.get().cloned()
 }
 
-fn lock(m: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// How often the inputs look for a reloaded configuration.
+const FOLLOW_EVERY: Duration = Duration::from_millis(200);
+
+/// How long a changed OSC or UDP input waits for its old socket to close
+/// before its port counts as taken.
+const REBIND_FOR: Duration = Duration::from_secs(2);
+
 impl Inputs {
-    /// Open the site's DMX and timecode inputs and start their threads. A
-    /// socket that cannot be opened is logged and shown `down`; the rest run.
+    /// Open the site's inputs and start their threads. A socket that
+    /// cannot be opened is logged and shown `down`; the rest run. The
+    /// inputs do not follow reloads (see [`Inputs::start_following`]).
     pub fn start(config: &Config) -> Arc<Inputs> {
-        let site = &config.site;
         let (events, _) = tokio::sync::broadcast::channel(256);
         let inputs = Arc::new(Inputs {
             epoch: Instant::now(),
             state: Mutex::new(State {
-                takeover: Takeover::new(site),
+                takeover: Takeover::new(&config.site),
                 generation: config.generation,
                 chases: HashMap::new(),
-                counters: vec![InputCounters::default(); site.inputs.len()],
-                errors: vec![None; site.inputs.len()],
+                counters: Vec::new(),
+                errors: Vec::new(),
             }),
-            inputs: site.inputs.clone(),
+            running: Mutex::new(Vec::new()),
             events,
             stop: AtomicBool::new(false),
         });
-        for (n, input) in site.inputs.iter().enumerate() {
-            let opened = match &input.kind {
-                InputKind::Sacn(d) => open_sacn(d).map(|s| {
-                    let me = inputs.clone();
-                    spawn(&input.name, move || me.run_dmx(n, s, Proto::Sacn))
-                }),
-                InputKind::Artnet(d) => bind_shared(d.listen).map(|s| {
-                    let me = inputs.clone();
-                    spawn(&input.name, move || me.run_dmx(n, s, Proto::Artnet))
-                }),
-                InputKind::Ltc(d) => {
-                    let me = inputs.clone();
-                    let dev = d.clone();
-                    spawn(&input.name, move || ltc::run(&me, n, &dev));
-                    Ok(())
+        inputs.apply(config);
+        let _ = RUNNING.set(inputs.clone());
+        inputs
+    }
+
+    /// [`Inputs::start`], then follow the configuration in force: each
+    /// reload that adds, removes or changes an `[[inputs]]` table opens,
+    /// closes or rebinds that input (the others keep their sockets). The
+    /// first opening is done on the following thread too (OSC and UDP
+    /// servers are opened there, off the async runtime), and waited for.
+    pub fn start_following(shared: &Shared) -> Arc<Inputs> {
+        let config = shared.config();
+        let (events, _) = tokio::sync::broadcast::channel(256);
+        let inputs = Arc::new(Inputs {
+            epoch: Instant::now(),
+            state: Mutex::new(State {
+                takeover: Takeover::new(&config.site),
+                generation: config.generation,
+                chases: HashMap::new(),
+                counters: Vec::new(),
+                errors: Vec::new(),
+            }),
+            running: Mutex::new(Vec::new()),
+            events,
+            stop: AtomicBool::new(false),
+        });
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+        let me = inputs.clone();
+        let follow = shared.clone();
+        let spawned = std::thread::Builder::new()
+            .name("inputs-follow".into())
+            .spawn(move || {
+                let mut applied = config.generation;
+                me.apply(&config);
+                drop(config);
+                let _ = ready_tx.send(());
+                while !me.stop.load(Ordering::Relaxed) && !follow.stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(FOLLOW_EVERY);
+                    let cfg = follow.config();
+                    if cfg.generation != applied {
+                        applied = cfg.generation;
+                        me.apply(&cfg);
+                    }
                 }
-                InputKind::Mtc(d) => {
-                    let me = inputs.clone();
-                    let dev = d.clone();
-                    spawn(&input.name, move || mtc::run(&me, n, &dev));
-                    Ok(())
-                }
-                // OSC and UDP belong to show control (`crate::triggers`).
-                InputKind::Osc(_) | InputKind::Udp(_) => continue,
-            };
-            match opened {
-                Ok(()) => {
-                    tracing::info!(input = %input.name, kind = input.kind_name().as_str(), at = %where_of(input), "input listening")
-                }
-                Err(e) => {
-                    tracing::warn!(input = %input.name, at = %where_of(input), "input unavailable: {e}");
-                    lock(&inputs.state).errors[n] = Some(e.to_string());
-                }
+                me.close_all();
+            });
+        match spawned {
+            Ok(_) => {
+                let _ = ready_rx.recv_timeout(Duration::from_secs(10));
+            }
+            Err(e) => {
+                tracing::warn!("cannot start the inputs' thread ({e}): inputs open once, now");
+                inputs.apply(&shared.config());
             }
         }
         let _ = RUNNING.set(inputs.clone());
         inputs
+    }
+
+    /// Make the running inputs those of `config`: an input whose table is
+    /// unchanged keeps its socket (and counters), one removed or changed is
+    /// stopped, one added or changed (or that failed to open before) is
+    /// opened. A port that cannot be had shows the input `down` with why;
+    /// the others run.
+    fn apply(self: &Arc<Self>, config: &Config) {
+        let wanted = &config.site.inputs;
+        let mut running = lock(&self.running);
+        let old = std::mem::take(&mut *running);
+        let old_counters = std::mem::take(&mut lock(&self.state).counters);
+        let mut kept: Vec<Option<(Arc<Running>, InputCounters)>> = vec![None; wanted.len()];
+        let mut stopped = Vec::new();
+        for (i, r) in old.into_iter().enumerate() {
+            let place = wanted.iter().position(|w| r.same(w));
+            match place {
+                Some(p) if !r.failed.load(Ordering::Relaxed) && kept[p].is_none() => {
+                    let c = old_counters.get(i).cloned().unwrap_or_default();
+                    kept[p] = Some((r, c));
+                }
+                _ => stopped.push(r),
+            }
+        }
+        // Close first: a changed input may bind the port it had.
+        for r in &stopped {
+            r.stop.store(true, Ordering::Relaxed);
+            lock(&r.server).take();
+            if wanted.iter().all(|w| w.name != r.input.name) {
+                tracing::info!(input = %r.input.name, at = %where_of(&r.input), "input closed (removed from the site)");
+            }
+        }
+        let mut counters = Vec::with_capacity(wanted.len());
+        let errors = vec![None; wanted.len()];
+        let mut opened = Vec::new();
+        for (n, input) in wanted.iter().enumerate() {
+            match kept[n].take() {
+                Some((r, c)) => {
+                    r.index.store(n, Ordering::Relaxed);
+                    counters.push(c);
+                    running.push(r);
+                }
+                None => {
+                    let r = Arc::new(Running {
+                        input: input.clone(),
+                        index: std::sync::atomic::AtomicUsize::new(n),
+                        stop: AtomicBool::new(false),
+                        failed: AtomicBool::new(false),
+                        server: Mutex::new(None),
+                    });
+                    counters.push(InputCounters::default());
+                    running.push(r.clone());
+                    opened.push(r);
+                }
+            }
+        }
+        {
+            // Indices moved: the merge rules are rebuilt for the new list
+            // at once, with the counters in their new places.
+            let mut st = lock(&self.state);
+            st.counters = counters;
+            st.errors = errors;
+            if st.generation != config.generation {
+                st.takeover = Takeover::new(&config.site);
+                st.generation = config.generation;
+            }
+        }
+        drop(running);
+        for r in opened {
+            let n = r.index();
+            match self.open(&r) {
+                Ok(()) => {
+                    tracing::info!(input = %r.input.name, kind = r.input.kind_name().as_str(), at = %where_of(&r.input), "input listening")
+                }
+                Err(e) => {
+                    tracing::warn!(input = %r.input.name, at = %where_of(&r.input), "input unavailable: {e}");
+                    r.failed.store(true, Ordering::Relaxed);
+                    if let Some(slot) = lock(&self.state).errors.get_mut(n) {
+                        *slot = Some(e.to_string());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Open one input: its socket and thread, or its packet server.
+    fn open(self: &Arc<Self>, r: &Arc<Running>) -> std::io::Result<()> {
+        match &r.input.kind {
+            InputKind::Sacn(d) => open_sacn(d).map(|s| {
+                let (me, r2) = (self.clone(), r.clone());
+                spawn(&r.input.name, move || me.run_dmx(&r2, s, Proto::Sacn))
+            }),
+            InputKind::Artnet(d) => bind_shared(d.listen).map(|s| {
+                let (me, r2) = (self.clone(), r.clone());
+                spawn(&r.input.name, move || me.run_dmx(&r2, s, Proto::Artnet))
+            }),
+            InputKind::Ltc(d) => {
+                let (me, r2, dev) = (self.clone(), r.clone(), d.clone());
+                spawn(&r.input.name, move || ltc::run(&me, &r2, &dev));
+                Ok(())
+            }
+            InputKind::Mtc(d) => {
+                let (me, r2, dev) = (self.clone(), r.clone(), d.clone());
+                spawn(&r.input.name, move || mtc::run(&me, &r2, &dev));
+                Ok(())
+            }
+            InputKind::Osc(_) | InputKind::Udp(_) => {
+                let Some(open) = PACKET_OPENER.get() else {
+                    // Show control is not running (no operator store): it
+                    // says so itself.
+                    return Err(std::io::Error::other(
+                        "show control is not running (the operator state store is unavailable)",
+                    ));
+                };
+                // A changed input's old socket closes once its queued
+                // messages are done: wait for its port that long.
+                let t0 = Instant::now();
+                let server = loop {
+                    match open(&r.input) {
+                        Err(e)
+                            if e.kind() == std::io::ErrorKind::AddrInUse
+                                && t0.elapsed() < REBIND_FOR =>
+                        {
+                            std::thread::sleep(Duration::from_millis(50))
+                        }
+                        other => break other?,
+                    }
+                };
+                *lock(&r.server) = Some(server);
+                Ok(())
+            }
+        }
+    }
+
+    /// Close every input (the daemon stops).
+    fn close_all(&self) {
+        for r in lock(&self.running).iter() {
+            r.stop.store(true, Ordering::Relaxed);
+            lock(&r.server).take();
+        }
     }
 
     /// Subscribe to ArtTriggers and timecode.
@@ -224,9 +441,11 @@ impl Inputs {
         self.events.subscribe()
     }
 
-    /// Stop the input threads (they notice within 200 ms).
+    /// Stop the input threads (they notice within 200 ms) and close the
+    /// packet servers.
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
+        self.close_all();
     }
 
     /// Seconds since the inputs started (the time base of every input).
@@ -267,10 +486,11 @@ impl Inputs {
     /// What the console's Health tab shows.
     pub fn view(&self) -> InputsView {
         let now = self.now();
+        let running = lock(&self.running);
         let st = lock(&self.state);
-        let inputs = self
-            .inputs
+        let inputs = running
             .iter()
+            .map(|r| &r.input)
             .enumerate()
             .map(|(n, i)| {
                 let c = st.counters.get(n).cloned().unwrap_or_default();
@@ -312,10 +532,10 @@ impl Inputs {
         }
     }
 
-    fn count(&self, n: usize, from: SocketAddr, f: impl FnOnce(&mut InputCounters)) {
+    fn count(&self, r: &Running, from: SocketAddr, f: impl FnOnce(&mut InputCounters)) {
         let now = self.now();
         let mut st = lock(&self.state);
-        if let Some(c) = st.counters.get_mut(n) {
+        if let Some(c) = st.counters.get_mut(r.index()) {
             c.packets += 1;
             c.last_sender = Some(from);
             c.last_at = Some(now);
@@ -323,13 +543,13 @@ impl Inputs {
         }
     }
 
-    fn run_dmx(&self, n: usize, socket: UdpSocket, proto: Proto) {
-        let input = &self.inputs[n];
+    fn run_dmx(&self, r: &Running, socket: UdpSocket, proto: Proto) {
+        let input = &r.input;
         let _ = socket.set_read_timeout(Some(Duration::from_millis(200)));
         // One byte more than the largest packet taken: a longer datagram
         // shows as oversized instead of being silently cut.
         let mut buf = vec![0u8; 1500];
-        while !self.stop.load(Ordering::Relaxed) {
+        while !r.stopped(self) {
             let (len, from) = match socket.recv_from(&mut buf) {
                 Ok(r) => r,
                 Err(e)
@@ -347,18 +567,18 @@ impl Inputs {
                 }
             };
             if !input.allows(from.ip()) {
-                self.count(n, from, |c| c.not_allowed += 1);
+                self.count(r, from, |c| c.not_allowed += 1);
                 continue;
             }
             let bytes = &buf[..len];
             match proto {
-                Proto::Sacn => self.take_sacn(n, from, bytes),
-                Proto::Artnet => self.take_artnet(n, from, bytes),
+                Proto::Sacn => self.take_sacn(r, from, bytes),
+                Proto::Artnet => self.take_artnet(r, from, bytes),
             }
         }
     }
 
-    fn take_sacn(&self, n: usize, from: SocketAddr, bytes: &[u8]) {
+    fn take_sacn(&self, r: &Running, from: SocketAddr, bytes: &[u8]) {
         let now = self.now();
         match sacn_wire::decode(bytes) {
             Ok(sacn_wire::Decoded::Data {
@@ -374,7 +594,7 @@ impl Inputs {
             }) => {
                 // Only dimmer data (start code 0), never preview data.
                 if start_code != 0 || options & sacn_wire::OPT_PREVIEW != 0 || priority > 200 {
-                    self.count(n, from, |c| c.refused += 1);
+                    self.count(r, from, |c| c.refused += 1);
                     return;
                 }
                 let p = Packet {
@@ -385,17 +605,17 @@ impl Inputs {
                     terminated: options & sacn_wire::OPT_STREAM_TERMINATED != 0,
                     data: &slots,
                 };
-                self.take_dmx(n, from, universe, &p, now);
+                self.take_dmx(r, from, universe, &p, now);
             }
             // Sync packets carry no levels: frames are merged as they come.
             Ok(sacn_wire::Decoded::Sync { .. }) | Err(sacn_wire::WireError::UniverseDiscovery) => {
-                self.count(n, from, |c| c.accepted += 1)
+                self.count(r, from, |c| c.accepted += 1)
             }
-            Err(_) => self.count(n, from, |c| c.malformed += 1),
+            Err(_) => self.count(r, from, |c| c.malformed += 1),
         }
     }
 
-    fn take_artnet(&self, n: usize, from: SocketAddr, bytes: &[u8]) {
+    fn take_artnet(&self, r: &Running, from: SocketAddr, bytes: &[u8]) {
         let now = self.now();
         match artcontrol::opcode(bytes) {
             Some(artnet_wire::OP_DMX) => match artnet_wire::parse_artdmx(bytes) {
@@ -416,24 +636,24 @@ impl Inputs {
                         data,
                     };
                     let _ = sequence;
-                    self.take_dmx(n, from, port_address, &p, now);
+                    self.take_dmx(r, from, port_address, &p, now);
                 }
-                _ => self.count(n, from, |c| c.malformed += 1),
+                _ => self.count(r, from, |c| c.malformed += 1),
             },
             Some(artcontrol::OP_TIMECODE) => match artcontrol::decode_timecode(bytes) {
                 // Stream 0 is the master; other streams are not followed.
                 Ok(t) if t.stream == 0 => {
-                    self.count(n, from, |c| c.accepted += 1);
+                    self.count(r, from, |c| c.accepted += 1);
                     self.feed_timecode(TimecodeSource::Artnet, timecode_of(&t));
                 }
-                Ok(_) => self.count(n, from, |c| c.refused += 1),
-                Err(_) => self.count(n, from, |c| c.malformed += 1),
+                Ok(_) => self.count(r, from, |c| c.refused += 1),
+                Err(_) => self.count(r, from, |c| c.malformed += 1),
             },
             Some(artcontrol::OP_TRIGGER) => match artcontrol::decode_trigger(bytes) {
                 Ok(t) => {
-                    self.count(n, from, |c| c.accepted += 1);
+                    self.count(r, from, |c| c.accepted += 1);
                     let _ = self.events.send(InputEvent::ArtTrigger {
-                        input: self.inputs[n].name.clone(),
+                        input: r.input.name.clone(),
                         from,
                         oem: t.oem,
                         key: t.key,
@@ -441,15 +661,16 @@ impl Inputs {
                         data: t.data.to_vec(),
                     });
                 }
-                Err(_) => self.count(n, from, |c| c.malformed += 1),
+                Err(_) => self.count(r, from, |c| c.malformed += 1),
             },
             // ArtPoll and the rest are the Art-Net service's business.
-            Some(_) => self.count(n, from, |c| c.refused += 1),
-            None => self.count(n, from, |c| c.malformed += 1),
+            Some(_) => self.count(r, from, |c| c.refused += 1),
+            None => self.count(r, from, |c| c.malformed += 1),
         }
     }
 
-    fn take_dmx(&self, n: usize, from: SocketAddr, universe: u16, p: &Packet, now: f64) {
+    fn take_dmx(&self, r: &Running, from: SocketAddr, universe: u16, p: &Packet, now: f64) {
+        let n = r.index();
         let mut st = lock(&self.state);
         let r = st.takeover.receive(n, universe, p, now);
         if let Some(c) = st.counters.get_mut(n) {
@@ -611,13 +832,15 @@ impl FrameHook for InputHook {
     ) {
         let now = self.now_for(at);
         let mut st = lock(&self.inputs.state);
-        if st.takeover.is_empty() {
-            return;
-        }
-        if st.generation != config.generation {
+        if st.generation < config.generation {
             // A reload: the merge rules and the patch may have changed.
+            // (The inputs' own thread does the same when it reopens them,
+            // with their new places; whichever comes first.)
             st.takeover = Takeover::new(&config.site);
             st.generation = config.generation;
+        }
+        if st.takeover.is_empty() {
+            return;
         }
         let emergency = active
             .iter()

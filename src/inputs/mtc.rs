@@ -5,20 +5,21 @@
 //! The read blocks: the thread ends with the process (or when the device
 //! goes away, which the console then shows as `down`).
 
-use super::Inputs;
+use super::{Inputs, Running};
 use nightscape_core::site::inputs::DeviceInput;
 use nightscape_core::timecode::{MtcDecoder, TimecodeSource};
 use std::io::Read;
-use std::sync::atomic::Ordering;
 
-pub(super) fn run(inputs: &Inputs, n: usize, dev: &DeviceInput) {
-    if let Err(e) = read(inputs, n, dev) {
+pub(super) fn run(inputs: &Inputs, r: &Running, dev: &DeviceInput) {
+    if let Err(e) = read(inputs, r, dev) {
         tracing::warn!(device = %dev.device, "MTC input stopped: {e}");
-        super::lock(&inputs.state).errors[n] = Some(e.to_string());
+        if let Some(slot) = super::lock(&inputs.state).errors.get_mut(r.index()) {
+            *slot = Some(e.to_string());
+        }
     }
 }
 
-fn read(inputs: &Inputs, n: usize, dev: &DeviceInput) -> std::io::Result<()> {
+fn read(inputs: &Inputs, r: &Running, dev: &DeviceInput) -> std::io::Result<()> {
     let mut f = std::fs::File::open(&dev.device)?;
     if f.metadata()?.is_dir() {
         return Err(std::io::Error::other("a folder, not a MIDI device"));
@@ -26,7 +27,7 @@ fn read(inputs: &Inputs, n: usize, dev: &DeviceInput) -> std::io::Result<()> {
     let mut dec = MtcDecoder::new();
     let mut buf = [0u8; 256];
     let mut codes = Vec::new();
-    while !inputs.stop.load(Ordering::Relaxed) {
+    while !r.stopped(inputs) {
         let got = f.read(&mut buf)?;
         if got == 0 {
             return Err(std::io::Error::other("the MIDI device ended"));
@@ -36,7 +37,7 @@ fn read(inputs: &Inputs, n: usize, dev: &DeviceInput) -> std::io::Result<()> {
             inputs.feed_timecode(TimecodeSource::Mtc, tc);
             let now = inputs.now();
             let mut st = super::lock(&inputs.state);
-            if let Some(c) = st.counters.get_mut(n) {
+            if let Some(c) = st.counters.get_mut(r.index()) {
                 c.packets += 1;
                 c.accepted += 1;
                 c.last_at = Some(now);
