@@ -14,7 +14,7 @@
 //! and `GET /api/alarms` lists the active ones and the recently cleared.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use tokio::sync::broadcast;
@@ -22,16 +22,127 @@ use tokio::sync::broadcast;
 /// How many cleared alarms are kept for the API.
 const RECENT: usize = 50;
 
+/// What kind of condition an alarm is: a closed set, so a webhook, an MQTT
+/// subscriber or a show-control trigger can act on it without parsing the
+/// message. Serialised in snake case (`"output_down"`); the OpenAPI document
+/// lists every value.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum AlarmKind {
+    /// An output is down (its port closed, its sends failing, or its
+    /// Art-Net node no longer answering).
+    OutputDown,
+    /// Edited site files do not load; the last good configuration runs.
+    ReloadRejected,
+    /// A fleet peer went silent or offline.
+    NodeDown,
+    /// A fleet peer runs other site files.
+    ConfigDiffers,
+    /// This node sends a silent peer's outputs (it stands by for it).
+    StandbyActive,
+    /// A fleet peer's clock is further off than `[fleet] max_offset`.
+    ClockDrift,
+    /// This node's clock is not synchronised: it holds timed entries.
+    ClockUnsynced,
+    /// The fleet's broker is unreachable.
+    BrokerGap,
+    /// The broker refused this node's login.
+    BrokerRefused,
+    /// A fleet command was refused (signature, bounds, origin).
+    CommandRefused,
+    /// A site version is to run, but its bundle is not stored here.
+    RolloutMissing,
+    /// A rollout bundle or switch was refused.
+    RolloutRefused,
+    /// RDM: a patched fixture did not answer discovery.
+    FixtureMissing,
+    /// RDM: the device at a fixture's address is not the one patched.
+    FixtureMismatch,
+    /// RDM: a fixture reports a lamp failure.
+    LampFailure,
+    /// RDM: a fixture's sensor reads outside its range.
+    SensorOutOfRange,
+}
+
+impl AlarmKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [AlarmKind; 16] = [
+        AlarmKind::OutputDown,
+        AlarmKind::ReloadRejected,
+        AlarmKind::NodeDown,
+        AlarmKind::ConfigDiffers,
+        AlarmKind::StandbyActive,
+        AlarmKind::ClockDrift,
+        AlarmKind::ClockUnsynced,
+        AlarmKind::BrokerGap,
+        AlarmKind::BrokerRefused,
+        AlarmKind::CommandRefused,
+        AlarmKind::RolloutMissing,
+        AlarmKind::RolloutRefused,
+        AlarmKind::FixtureMissing,
+        AlarmKind::FixtureMismatch,
+        AlarmKind::LampFailure,
+        AlarmKind::SensorOutOfRange,
+    ];
+
+    /// The kind's name as serialised (logs use it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlarmKind::OutputDown => "output_down",
+            AlarmKind::ReloadRejected => "reload_rejected",
+            AlarmKind::NodeDown => "node_down",
+            AlarmKind::StandbyActive => "standby_active",
+            AlarmKind::ConfigDiffers => "config_differs",
+            AlarmKind::ClockDrift => "clock_drift",
+            AlarmKind::ClockUnsynced => "clock_unsynced",
+            AlarmKind::BrokerGap => "broker_gap",
+            AlarmKind::BrokerRefused => "broker_refused",
+            AlarmKind::CommandRefused => "command_refused",
+            AlarmKind::RolloutMissing => "rollout_missing",
+            AlarmKind::RolloutRefused => "rollout_refused",
+            AlarmKind::FixtureMissing => "fixture_missing",
+            AlarmKind::FixtureMismatch => "fixture_mismatch",
+            AlarmKind::LampFailure => "lamp_failure",
+            AlarmKind::SensorOutOfRange => "sensor_out_of_range",
+        }
+    }
+}
+
+impl std::fmt::Display for AlarmKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One alarm.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Alarm {
     /// Identifies the condition (`output:artnet:10.0.4.20:6454`, `broker`, …).
     pub key: String,
-    /// `output_down`, `config_differs`, `reload_rejected`, `clock_drift`, `broker_gap`.
-    pub kind: String,
+    pub kind: AlarmKind,
     pub message: String,
     pub raised: DateTime<Utc>,
     pub cleared: Option<DateTime<Utc>>,
+}
+
+/// `GET /api/alarms`: the active alarms and the recently cleared (newest
+/// first, at most 50).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AlarmsView {
+    pub active: Vec<Alarm>,
+    pub recent: Vec<Alarm>,
 }
 
 #[derive(Default)]
@@ -64,14 +175,14 @@ impl Alarms {
     /// or clearing an inactive one does nothing; a change is logged and
     /// sent to subscribers, stamped with the wall clock. `message` is taken
     /// when the alarm is raised.
-    pub fn set(&self, key: &str, kind: &str, on: bool, message: impl FnOnce() -> String) {
+    pub fn set(&self, key: &str, kind: AlarmKind, on: bool, message: impl FnOnce() -> String) {
         let at = Utc::now();
         let mut inner = self.lock();
         let event = match (on, inner.active.contains_key(key)) {
             (true, false) => {
                 let a = Alarm {
                     key: key.to_string(),
-                    kind: kind.to_string(),
+                    kind,
                     message: message(),
                     raised: at,
                     cleared: None,
@@ -106,7 +217,15 @@ impl Alarms {
             .cloned()
             .collect();
         for k in keys {
-            self.set(&k, "", false, String::new);
+            self.clear(&k);
+        }
+    }
+
+    /// Clear `key` if it is active (its kind is the one it was raised with).
+    pub fn clear(&self, key: &str) {
+        let kind = self.lock().active.get(key).map(|a| a.kind);
+        if let Some(kind) = kind {
+            self.set(key, kind, false, String::new);
         }
     }
 
@@ -139,7 +258,7 @@ impl Hysteresis {
         &mut self,
         alarms: &Alarms,
         key: &str,
-        kind: &str,
+        kind: AlarmKind,
         on: bool,
         raise_after: std::time::Duration,
         clear_after: std::time::Duration,
@@ -162,7 +281,7 @@ impl Hysteresis {
         &mut self,
         alarms: &Alarms,
         key: &str,
-        kind: &str,
+        kind: AlarmKind,
         on: bool,
         raise_after: std::time::Duration,
         clear_after: std::time::Duration,
@@ -211,7 +330,7 @@ pub async fn watch_local(shared: crate::daemon::Shared, alarms: std::sync::Arc<A
         for h in &outputs {
             let key = format!("output:{}:{}", h.kind, h.target);
             let down = h.state == crate::output::DOWN;
-            alarms.set(&key, "output_down", down, || {
+            alarms.set(&key, AlarmKind::OutputDown, down, || {
                 format!(
                     "{} output to {} is down: {}",
                     h.kind,
@@ -237,7 +356,7 @@ pub async fn watch_local(shared: crate::daemon::Shared, alarms: std::sync::Arc<A
         reload_seen = (applied, rejected);
         alarms.set(
             "reload",
-            "reload_rejected",
+            AlarmKind::ReloadRejected,
             reload_bad,
             || match &last {
                 Some(r) => format!(
@@ -318,18 +437,62 @@ mod tests {
         let a = Alarms::default();
         let mut rx = a.subscribe();
         let t = Utc::now();
-        a.set("broker", "broker_gap", true, || "gone".into());
-        a.set("broker", "broker_gap", true, || "gone again".into());
+        a.set("broker", AlarmKind::BrokerGap, true, || "gone".into());
+        a.set("broker", AlarmKind::BrokerGap, true, || "gone again".into());
         assert_eq!(a.active().len(), 1);
         assert_eq!(a.active()[0].message, "gone");
         assert!(a.active()[0].raised >= t && a.active()[0].raised <= Utc::now());
-        a.set("broker", "broker_gap", false, String::new);
+        a.set("broker", AlarmKind::BrokerGap, false, String::new);
         assert!(a.active().is_empty());
         let cleared = a.recent()[0].cleared.unwrap();
         assert!(cleared >= t && cleared <= Utc::now());
         assert!(rx.try_recv().unwrap().cleared.is_none());
         assert!(rx.try_recv().unwrap().cleared.is_some());
         assert!(rx.try_recv().is_err());
+    }
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use super::*;
+
+    /// `as_str` (logs, keys) is the serialised name, and the JSON names are
+    /// the ones alarms have always carried.
+    #[test]
+    fn kinds_are_named_as_serialised() {
+        for k in AlarmKind::ALL {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str(), "{k:?}");
+            let back: AlarmKind = serde_json::from_value(k.as_str().into()).unwrap();
+            assert_eq!(back, k);
+        }
+        assert_eq!(AlarmKind::ALL.len(), {
+            let mut v = AlarmKind::ALL.to_vec();
+            v.sort();
+            v.dedup();
+            v.len()
+        });
+        // RDM's fault kinds raise alarms of the same name.
+        for f in [
+            crate::rdm::care::FaultKind::FixtureMissing,
+            crate::rdm::care::FaultKind::FixtureMismatch,
+            crate::rdm::care::FaultKind::LampFailure,
+            crate::rdm::care::FaultKind::SensorOutOfRange,
+        ] {
+            assert_eq!(AlarmKind::from(f).as_str(), f.as_str());
+        }
+    }
+
+    #[test]
+    fn clearing_others_keeps_the_kind_they_were_raised_with() {
+        let a = Alarms::default();
+        a.set("output:x", AlarmKind::OutputDown, true, || "x".into());
+        a.set("output:y", AlarmKind::OutputDown, true, || "y".into());
+        a.clear_others("output:", &["output:y".to_string()]);
+        assert_eq!(a.active().len(), 1);
+        assert_eq!(a.recent()[0].key, "output:x");
+        assert_eq!(a.recent()[0].kind, AlarmKind::OutputDown);
+        let json = serde_json::to_value(&a.recent()[0]).unwrap();
+        assert_eq!(json["kind"], "output_down");
     }
 }
 
@@ -348,7 +511,7 @@ mod hysteresis_tests {
             h.set_at(
                 &a,
                 "node:b",
-                "node_down",
+                AlarmKind::NodeDown,
                 on,
                 10 * s,
                 5 * s,

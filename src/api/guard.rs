@@ -423,17 +423,13 @@ async fn idempotent(state: &ApiState, _route: Idempotent, req: Request, next: Ne
             .into_response()
         }
     };
-    // The request as parsed, so a retry that spaces its JSON differently
-    // is still the same request.
-    let text = match serde_json::from_slice::<serde_json::Value>(&bytes) {
-        Ok(v) => v.to_string(),
-        Err(_) => String::from_utf8_lossy(&bytes).into_owned(),
-    };
-    let key = IdempotencyKey {
-        actor: caller.name,
-        key,
-        request: format!("{} {}\n{text}", parts.method, parts.uri.path()),
-    };
+    // The body as parsed (its canonical JSON), so a retry that spaces or
+    // orders its JSON differently is still the same request; a body that is
+    // not JSON (refused by the handler) counts as its text.
+    let body = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned().into());
+    let route = format!("{} {}", parts.method, parts.uri.path());
+    let key = IdempotencyKey::new(caller.name, key, &route, &body);
     let now = state.shared.clock.now();
     match state.control.replayed(&key, now).await {
         Ok(Some(reply)) => return replayed(reply),

@@ -84,17 +84,18 @@ fn error_reply(e: ApiError) -> StoredReply {
     reply(e.status, &e.body)
 }
 
-/// The key scoped to its caller, with the request it must match.
+/// The key scoped to its caller, with the fingerprint of the request it
+/// must match: `route` and `request`'s canonical JSON (never its `Debug`
+/// text, which a build may change; `store/idempotency.rs`).
 fn idempotency(
     caller: &Caller,
     header: IdempotencyHeader,
-    request: impl FnOnce() -> String,
+    route: &str,
+    request: &impl serde::Serialize,
 ) -> Option<IdempotencyKey> {
-    header.0.map(|key| IdempotencyKey {
-        actor: caller.name.clone(),
-        key,
-        request: request(),
-    })
+    header
+        .0
+        .map(|key| IdempotencyKey::new(caller.name.clone(), key, route, request))
 }
 
 pub(super) fn audit(
@@ -482,9 +483,7 @@ pub(super) async fn trigger_scene(
     ApiPath(show): ApiPath<String>,
     ApiJson(req): ApiJson<TriggerRequest>,
 ) -> ApiResult<Answer> {
-    let idem = idempotency(&caller, idem, || {
-        format!("POST /api/scenes/{show}/trigger\n{req:?}")
-    });
+    let idem = idempotency(&caller, idem, &format!("POST /api/scenes/{show}/trigger"), &req);
     let cfg = st.shared.config();
     if cfg.show(&show).is_none() {
         return Err(ApiError::field(
@@ -584,7 +583,7 @@ pub(super) async fn stop_scene(
     idem: IdempotencyHeader,
     ApiPath(raw): ApiPath<String>,
 ) -> ApiResult<Answer> {
-    let idem = idempotency(&caller, idem, || format!("DELETE /api/scenes/{raw}"));
+    let idem = idempotency(&caller, idem, &format!("DELETE /api/scenes/{raw}"), &());
     let id = item_id(&st, FleetItem::Scene, &raw)?;
     let store = st.control.store().clone();
     let cfg = st.shared.config();
@@ -692,7 +691,7 @@ pub(super) async fn create_override(
     idem: IdempotencyHeader,
     ApiJson(req): ApiJson<OverrideRequest>,
 ) -> ApiResult<Answer> {
-    let idem = idempotency(&caller, idem, || format!("POST /api/overrides\n{req:?}"));
+    let idem = idempotency(&caller, idem, "POST /api/overrides", &req);
     let cfg = st.shared.config();
     let target = text_field("target", &req.target)?;
     let mut given: Vec<&str> = Vec::new();
@@ -810,9 +809,7 @@ pub(super) async fn release_overrides(
     idem: IdempotencyHeader,
     ApiQuery(q): ApiQuery<ReleaseQuery>,
 ) -> ApiResult<Answer> {
-    let idem = idempotency(&caller, idem, || {
-        format!("DELETE /api/overrides\n{:?}", q.target)
-    });
+    let idem = idempotency(&caller, idem, "DELETE /api/overrides", &q.target);
     let cfg = st.shared.config();
     let now = st.shared.clock.now();
     let target = q
@@ -907,7 +904,7 @@ pub(super) async fn release_override(
     idem: IdempotencyHeader,
     ApiPath(raw): ApiPath<String>,
 ) -> ApiResult<Answer> {
-    let idem = idempotency(&caller, idem, || format!("DELETE /api/overrides/{raw}"));
+    let idem = idempotency(&caller, idem, &format!("DELETE /api/overrides/{raw}"), &());
     let id = item_id(&st, FleetItem::Override, &raw)?;
     let store = st.control.store().clone();
     let cfg = st.shared.config();
@@ -975,7 +972,7 @@ pub(super) async fn set_master(
     idem: IdempotencyHeader,
     ApiJson(req): ApiJson<MasterRequest>,
 ) -> ApiResult<Answer> {
-    let idem = idempotency(&caller, idem, || format!("POST /api/master\n{req:?}"));
+    let idem = idempotency(&caller, idem, "POST /api/master", &req);
     let cfg = st.shared.config();
     let now = st.shared.clock.now();
     let level = quantity("level", &req.level, Quantity::level)? as f32;
@@ -1137,7 +1134,7 @@ pub(super) async fn energy(
 pub(super) async fn healthz(State(st): State<ApiState>) -> HealthView {
     let (status, frames) = health_status(&st);
     HealthView {
-        status: status.into(),
+        status,
         frames,
     }
 }
@@ -1184,12 +1181,12 @@ pub(super) async fn fleet(State(st): State<ApiState>, _v: Viewer) -> Json<serde_
 /// Active alarms (output or node down, a node on different files, a
 /// rejected reload, clock drift, a broker gap) and the recently cleared.
 #[utoipa::path(get, path = "/api/alarms", tag = "status",
-    responses((status = 200, description = "Active and recently cleared alarms"), (status = 401, body = ErrorBody)),
+    responses((status = 200, description = "Active and recently cleared alarms", body = crate::alarms::AlarmsView), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn alarms(State(st): State<ApiState>, _v: Viewer) -> Json<serde_json::Value> {
+pub(super) async fn alarms(State(st): State<ApiState>, _v: Viewer) -> Json<crate::alarms::AlarmsView> {
     let (active, recent) = match &st.alarms {
         Some(a) => (a.active(), a.recent()),
         None => (Vec::new(), Vec::new()),
     };
-    Json(json!({ "active": active, "recent": recent }))
+    Json(crate::alarms::AlarmsView { active, recent })
 }

@@ -512,26 +512,27 @@ pub async fn serve(
 }
 
 /// Liveness for `/healthz` and the page: "ok" while frames advance.
-fn health_status(state: &ApiState) -> (&'static str, u64) {
+fn health_status(state: &ApiState) -> (views::Liveness, u64) {
+    use views::Liveness;
     let frames = state.shared.stats.lock().map(|s| s.frames).unwrap_or(0);
     let Ok(h) = state.health.lock() else {
-        return ("ok", frames);
+        return (Liveness::Ok, frames);
     };
     let recent = |t: Instant| t.elapsed() < Duration::from_secs(5);
     let status = match h.advanced {
-        Some(t) if recent(t) => "ok",
+        Some(t) if recent(t) => Liveness::Ok,
         // Frames advanced since the last sample but the sampler has not
         // run yet (the first second).
-        _ if frames != h.frames && recent(h.sampled) => "ok",
-        None if state.started.elapsed() < Duration::from_secs(10) => "starting",
-        _ => "stalled",
+        _ if frames != h.frames && recent(h.sampled) => Liveness::Ok,
+        None if state.started.elapsed() < Duration::from_secs(10) => Liveness::Starting,
+        _ => Liveness::Stalled,
     };
     (status, frames)
 }
 
 impl IntoResponse for views::HealthView {
     fn into_response(self) -> Response {
-        let code = if self.status == "stalled" {
+        let code = if self.status == views::Liveness::Stalled {
             StatusCode::SERVICE_UNAVAILABLE
         } else {
             StatusCode::OK

@@ -26,6 +26,8 @@ const STRINGS: &str = include_str!("page/strings.js");
 #[cfg(test)]
 const APP: &str = include_str!("page/app.js");
 const SCRIPT: &str = concat!(
+    include_str!("page/names.js"),
+    "\n",
     include_str!("page/strings.js"),
     "\n",
     include_str!("page/app.js"),

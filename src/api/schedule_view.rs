@@ -8,6 +8,7 @@ use crate::daemon::Skips;
 use crate::explain::Cap;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
+use nightscape_core::schedule::sun::Polar;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -29,9 +30,9 @@ pub struct NightView {
     pub sunrise: Option<String>,
     pub civil_dusk: Option<String>,
     pub civil_dawn: Option<String>,
-    /// "day" (midnight sun) or "night" (polar night) where the sun does not
-    /// set or rise; null elsewhere.
-    pub polar: Option<String>,
+    /// Where the sun does not set or rise: "day" (midnight sun) or
+    /// "night" (polar night); null elsewhere.
+    pub polar: Option<PolarView>,
     /// The mode chosen for this night ("default" when none applies).
     pub mode: String,
     /// The mode was forced by an operator for this night
@@ -63,11 +64,39 @@ pub struct PlannedView {
     pub priority: i32,
 }
 
+/// Why a night has no sunset or sunrise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PolarView {
+    /// Midnight sun: the sun stays up all day.
+    Day,
+    /// Polar night: the sun never rises.
+    Night,
+}
+
+impl From<Polar> for PolarView {
+    fn from(p: Polar) -> PolarView {
+        match p {
+            Polar::Day => PolarView::Day,
+            Polar::Night => PolarView::Night,
+        }
+    }
+}
+
+/// What a cap limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CapKind {
+    /// A curfew: levels capped between two times.
+    Curfew,
+    /// A power budget: watts limited all night.
+    Budget,
+}
+
 /// A curfew or power budget in force during a night.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CapView {
-    /// "curfew" or "budget".
-    pub kind: String,
+    pub kind: CapKind,
     /// The group it applies to; null for the whole site.
     pub group: Option<String>,
     /// A curfew's start and end this night (null: it does not happen
@@ -151,7 +180,7 @@ impl PlanView {
                     sunrise: n.sunrise.map(|t| local(t, tz)),
                     civil_dusk: n.civil_dusk.map(|t| local(t, tz)),
                     civil_dawn: n.civil_dawn.map(|t| local(t, tz)),
-                    polar: n.polar.map(|p| format!("{p:?}").to_lowercase()),
+                    polar: n.polar.map(PolarView::from),
                     mode: n.mode,
                     forced: n.forced,
                     forced_by,
@@ -200,7 +229,7 @@ impl CapView {
                 max_level,
                 ..
             } => CapView {
-                kind: "curfew".into(),
+                kind: CapKind::Curfew,
                 group: group.clone(),
                 from: window.map(|w| local(w.0, tz)),
                 to: window.map(|w| local(w.1, tz)),
@@ -209,7 +238,7 @@ impl CapView {
                 text,
             },
             Cap::Budget { group, max_w } => CapView {
-                kind: "budget".into(),
+                kind: CapKind::Budget,
                 group: group.clone(),
                 from: None,
                 to: None,

@@ -24,7 +24,7 @@ use utoipa::{IntoParams, ToSchema};
 type ApiResult<T> = Result<T, ApiError>;
 
 /// `POST /api/tonight/mode`: force one night's mode.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ForceModeRequest {
     /// One of the site's `[[modes]]` names (`GET /api/tonight/mode` lists
@@ -116,12 +116,17 @@ fn night_param(cfg: &Config, v: Option<&str>, now: DateTime<Utc>) -> ApiResult<N
     Ok(night)
 }
 
-fn key(caller: &Caller, header: IdempotencyHeader, request: String) -> Option<IdempotencyKey> {
-    header.0.map(|key| IdempotencyKey {
-        actor: caller.name.clone(),
-        key,
-        request,
-    })
+/// The key scoped to its caller, with the fingerprint of the request it
+/// must match (`route` and `request`'s canonical JSON).
+fn key(
+    caller: &Caller,
+    header: IdempotencyHeader,
+    route: &str,
+    request: &impl Serialize,
+) -> Option<IdempotencyKey> {
+    header
+        .0
+        .map(|key| IdempotencyKey::new(caller.name.clone(), key, route, request))
 }
 
 fn json_reply<T: Serialize>(status: StatusCode, body: &T) -> StoredReply {
@@ -173,7 +178,7 @@ pub(super) async fn force_mode(
     idem: IdempotencyHeader,
     ApiJson(req): ApiJson<ForceModeRequest>,
 ) -> ApiResult<Answer> {
-    let idem = key(&caller, idem, format!("POST /api/tonight/mode\n{req:?}"));
+    let idem = key(&caller, idem, "POST /api/tonight/mode", &req);
     let cfg = st.shared.config();
     let now = st.shared.clock.now();
     let mode = req.mode.trim();
@@ -250,7 +255,8 @@ pub(super) async fn unforce_mode(
     let idem = key(
         &caller,
         idem,
-        format!("DELETE /api/tonight/mode?night={night}"),
+        &format!("DELETE /api/tonight/mode?night={night}"),
+        &(),
     );
     let before = st.shared.skips.forced_mode(night);
     let after = rules_mode(&cfg, night);

@@ -146,6 +146,17 @@ impl<'de> Deserialize<'de> for Quantity {
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Quantity, E> {
                 Ok(Quantity::Text(v.to_string()))
+/// As it was read: the request's canonical JSON (the `Idempotency-Key`
+/// fingerprint) holds the number or the text.
+impl Serialize for Quantity {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Quantity::Number(n) => s.serialize_f64(*n),
+            Quantity::Text(t) => s.serialize_str(t),
+        }
+    }
+}
+
             }
         }
         d.deserialize_any(V)
@@ -202,7 +213,7 @@ impl Quantity {
 }
 
 /// `POST /api/overrides`: exactly one of `level`, `color`, `show`, `blackout`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OverrideRequest {
     /// A group, a fixture name or a glob; `"*"` is the whole site.
@@ -231,7 +242,7 @@ pub struct OverrideRequest {
 }
 
 /// `POST /api/scenes/{show}/trigger`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TriggerRequest {
     /// How long the scene plays ("30m"); more than 0.
@@ -248,7 +259,7 @@ pub struct TriggerRequest {
 }
 
 /// `POST /api/master`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MasterRequest {
     /// 0..1 or "0%".."100%"; 1 removes the master.
@@ -331,8 +342,7 @@ pub struct OverridesQuery {
 pub struct OverrideView {
     pub id: i64,
     pub target: String,
-    /// "level", "color", "show" or "blackout".
-    pub kind: String,
+    pub kind: OverrideKind,
     pub level: Option<f32>,
     pub color: Option<String>,
     pub show: Option<String>,
@@ -353,6 +363,21 @@ pub struct OverrideView {
     pub fixtures: usize,
     /// In the emergency band: only another emergency overrides it.
     pub emergency: bool,
+/// What an override does (which of `level`, `color`, `show` it carries,
+/// or a blackout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OverrideKind {
+    /// Scales what plays on the target.
+    Level,
+    /// A steady colour.
+    Color,
+    /// Plays a show on the target.
+    Show,
+    /// Dark, whatever plays.
+    Blackout,
+}
+
     /// The id that names this override on every node of the fleet
     /// (`DELETE /api/overrides/{fleet_id}` works on any node); null when
     /// it was not shared over a fleet (yet).
@@ -389,15 +414,15 @@ impl OverrideView {
         cfg: &Config,
     ) -> OverrideView {
         let (kind, level, color, show) = match &o.action {
-            Action::Level(l) => ("level", Some(*l), None, None),
-            Action::Color(c) => ("color", None, Some(c.clone()), None),
-            Action::Show(s) => ("show", None, None, Some(s.clone())),
-            Action::Blackout => ("blackout", None, None, None),
+            Action::Level(l) => (OverrideKind::Level, Some(*l), None, None),
+            Action::Color(c) => (OverrideKind::Color, None, Some(c.clone()), None),
+            Action::Show(s) => (OverrideKind::Show, None, None, Some(s.clone())),
+            Action::Blackout => (OverrideKind::Blackout, None, None, None),
         };
         OverrideView {
             id: o.id,
             target: o.target.clone(),
-            kind: kind.into(),
+            kind,
             level,
             color,
             show,
@@ -734,10 +759,21 @@ pub struct AuditView {
 }
 
 /// `GET /healthz`.
+/// Whether the frame loop is alive (`/healthz`; a 503 when stalled).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Liveness {
+    /// Frames advanced in the last 5 s.
+    Ok,
+    /// No frame yet, within 10 s of the API starting.
+    Starting,
+    /// No frame for 5 s.
+    Stalled,
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct HealthView {
-    /// "ok", "starting" or "stalled" (no frame for 5 s).
-    pub status: String,
+    pub status: Liveness,
     pub frames: u64,
 }
 
@@ -758,6 +794,197 @@ mod tests {
         assert!(q("1e300").duration().is_err());
         assert_eq!(q("\"emergency\"").priority(0).unwrap(), control::EMERGENCY);
         assert_eq!(q("2500").priority(0).unwrap(), 2500);
+    /// The values a type serialises to, read from its OpenAPI schema.
+    fn schema_enum<T: utoipa::PartialSchema>() -> Vec<String> {
+        let v = serde_json::to_value(T::schema()).unwrap();
+        v["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no enum in {v}"))
+            .iter()
+            .map(|x| x.as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// The names values serialise to (a tagged enum's tag: `state`).
+    fn serialised<T: Serialize>(all: &[T]) -> Vec<String> {
+        all.iter()
+            .map(|x| match serde_json::to_value(x).unwrap() {
+                serde_json::Value::String(s) => s,
+                v => v["state"].as_str().unwrap().to_string(),
+            })
+            .collect()
+    }
+
+    /// The OpenAPI document lists the values of the typed names, as they
+    /// are sent.
+    #[test]
+    fn the_openapi_document_lists_the_names() {
+        let doc = serde_json::to_value(crate::api::openapi()).unwrap();
+        let values = |name: &str| -> Vec<String> {
+            let s = &doc["components"]["schemas"][name];
+            s["enum"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{name}: {s}"))
+                .iter()
+                .map(|x| x.as_str().unwrap().to_string())
+                .collect()
+        };
+        let alarm_kinds: Vec<String> = crate::alarms::AlarmKind::ALL
+            .iter()
+            .map(|k| k.as_str().to_string())
+            .collect();
+        assert_eq!(values("AlarmKind"), alarm_kinds);
+        assert_eq!(values("Liveness"), ["ok", "starting", "stalled"]);
+        assert_eq!(values("HealthState"), ["ok", "degraded", "down"]);
+        assert_eq!(
+            values("Protocol"),
+            ["artnet", "sacn", "enttec-pro", "open-dmx"]
+        );
+        assert_eq!(
+            values("OverrideKind"),
+            ["level", "color", "show", "blackout"]
+        );
+        assert_eq!(values("CapKind"), ["curfew", "budget"]);
+        assert_eq!(values("PolarView"), ["day", "night"]);
+        // The answers that carry them point at them.
+        let text = doc.to_string();
+        for r in [
+            "#/components/schemas/AlarmsView",
+            "#/components/schemas/Liveness",
+            "#/components/schemas/OverrideKind",
+            "#/components/schemas/CapKind",
+            "#/components/schemas/PolarView",
+        ] {
+            assert!(text.contains(r), "{r}");
+        }
+    }
+
+    /// The page's table of names (`page/names.js`) holds each set equal to
+    /// the enum that serialises it; the page uses only names of the table
+    /// and compares no field the API fills against a literal.
+    #[test]
+    fn the_pages_names_are_the_apis() {
+        const NAMES_JS: &str = include_str!("page/names.js");
+        let sets: BTreeMap<&str, Vec<String>> = NAMES_JS
+            .lines()
+            .filter_map(|l| {
+                let (set, rest) = l.strip_prefix("  ")?.split_once(": [")?;
+                let list = rest.strip_suffix("],")?;
+                Some((
+                    set,
+                    list.split(", ")
+                        .map(|n| n.trim_matches('"').to_string())
+                        .collect(),
+                ))
+            })
+            .collect();
+        use crate::rdm::patch::PatchState;
+        use nightscape_core::takeover::UniverseState;
+        use nightscape_core::timecode::Position;
+        use nightscape_core::triggers::OnKind;
+        let typed: Vec<(&str, Vec<String>)> = vec![
+            ("override_kind", schema_enum::<OverrideKind>()),
+            ("health", schema_enum::<crate::output::HealthState>()),
+            ("liveness", schema_enum::<Liveness>()),
+            ("role", schema_enum::<crate::api::Role>()),
+            ("alarm_kind", schema_enum::<crate::alarms::AlarmKind>()),
+            (
+                "patch",
+                serialised(&[
+                    PatchState::Matched,
+                    PatchState::Unmatched,
+                    PatchState::Missing,
+                    PatchState::Mismatched,
+                ]),
+            ),
+            (
+                "universe_state",
+                serialised(&[
+                    UniverseState::Show,
+                    UniverseState::Console,
+                    UniverseState::Releasing,
+                    UniverseState::Suppressed,
+                ]),
+            ),
+            (
+                "timecode_state",
+                serialised(&[
+                    Position::Waiting,
+                    Position::Locked(0.0),
+                    Position::Freewheel(0.0),
+                    Position::Held(0.0),
+                    Position::Stopped,
+                    Position::Continuing(0.0),
+                ]),
+            ),
+            (
+                "trigger_on",
+                serialised(&[
+                    OnKind::Osc,
+                    OnKind::Udp,
+                    OnKind::ArtTrigger,
+                    OnKind::Timecode,
+                    OnKind::At,
+                    OnKind::Mqtt,
+                    OnKind::Http,
+                    OnKind::Start,
+                ]),
+            ),
+        ];
+        // Still strings on the Rust side (their owners' modules): the
+        // table carries what those modules document. This list only shrinks.
+        let untyped = [
+            (
+                "override_state",
+                ["pending", "fading_in", "active", "fading_out", "releasing"].as_slice(),
+            ),
+            ("input_state", ["listening", "down", "idle"].as_slice()),
+        ];
+        for (set, want) in &typed {
+            assert_eq!(sets.get(set), Some(want), "names.js `{set}`");
+        }
+        for (set, want) in untyped {
+            let want: Vec<String> = want.iter().map(|n| n.to_string()).collect();
+            assert_eq!(sets.get(set), Some(&want), "names.js `{set}`");
+        }
+        assert_eq!(sets.len(), typed.len() + untyped.len(), "{:?}", sets.keys());
+
+        for (file, text) in [
+            ("app.js", include_str!("page/app.js")),
+            ("devices.js", include_str!("page/devices.js")),
+            ("triggers.js", include_str!("page/triggers.js")),
+            ("inputs.js", include_str!("page/inputs.js")),
+            ("facade.js", include_str!("page/facade.js")),
+        ] {
+            // Every NAMES.set.name is in the table.
+            for (i, _) in text.match_indices("NAMES.") {
+                let rest = &text[i + 6..];
+                let end = rest
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+                    .unwrap_or(rest.len());
+                let (set, name) = rest[..end].split_once('.').unwrap_or((&rest[..end], ""));
+                assert!(
+                    sets.get(set).is_some_and(|v| v.iter().any(|n| n == name)),
+                    "{file}: NAMES.{set}.{name} is not in names.js"
+                );
+            }
+            // No field the API fills is compared against a literal.
+            for op in [" === \"", " !== \""] {
+                for (i, _) in text.match_indices(op) {
+                    let left = text[..i]
+                        .rsplit(|c: char| c.is_whitespace() || c == '(' || c == '!')
+                        .next()
+                        .unwrap_or("");
+                    let field = left.rsplit('.').next().unwrap_or(left);
+                    assert!(
+                        !["state", "kind", "status", "patch", "on", "role", "st"].contains(&field),
+                        "{file}: `{left}{op}…` compares an API name as a literal: use NAMES"
+                    );
+                }
+            }
+        }
+    }
+
         assert!(q("2.5").priority(0).is_err());
         assert!(q("-3").priority(0).is_err());
         assert!(serde_json::from_str::<Quantity>("true").is_err());

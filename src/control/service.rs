@@ -355,7 +355,7 @@ impl ControlService {
             .await?;
         match found {
             None => Ok(None),
-            Some((request, reply)) if request == k.request => Ok(Some(reply)),
+            Some((request, reply)) if k.matches(&request) => Ok(Some(reply)),
             Some((request, _)) => Err(ControlError::KeyReused(format!(
                     "this Idempotency-Key was used in the last 24 h for another request ({}): use a new key for a new request",
                 request.lines().next().unwrap_or("")

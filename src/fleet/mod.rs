@@ -814,7 +814,7 @@ impl Task {
         self.refusals.insert(reason, Instant::now());
         let key = format!("refused:{reason}");
         let item = item_key.to_string();
-        self.opts.alarms.set(&key, "command_refused", true, || {
+        self.opts.alarms.set(&key, crate::alarms::AlarmKind::CommandRefused, true, || {
             format!("command refused: {why} ({item})")
         });
     }
@@ -1527,7 +1527,7 @@ impl Task {
                 .alarms
                 .set(
                     &format!("standby:{node}"),
-                    "standby_active",
+                    crate::alarms::AlarmKind::StandbyActive,
                     active,
                     || match since {
                         Some(t) => format!(
@@ -1975,7 +1975,7 @@ impl Task {
             self.refusals.remove(r);
             self.opts.alarms.set(
                 &format!("refused:{r}"),
-                "command_refused",
+                crate::alarms::AlarmKind::CommandRefused,
                 false,
                 String::new,
             );
@@ -1991,13 +1991,13 @@ impl Task {
         let refused = !view.connected && self.refused_login;
         self.opts
             .alarms
-            .set("broker_login", "broker_refused", refused, || {
+            .set("broker_login", crate::alarms::AlarmKind::BrokerRefused, refused, || {
                 format!("broker {broker}: {error}")
             });
         self.hyst.set(
             &self.opts.alarms,
             "broker",
-            "broker_gap",
+            crate::alarms::AlarmKind::BrokerGap,
             !view.connected && !self.refused_login,
             BROKER_GAP_AFTER,
             CLEAR_AFTER,
@@ -2030,7 +2030,7 @@ impl Task {
             self.hyst.set(
                 &alarms,
                 &key,
-                "node_down",
+                crate::alarms::AlarmKind::NodeDown,
                 gone,
                 NODE_DOWN_AFTER,
                 CLEAR_AFTER,
@@ -2042,7 +2042,7 @@ impl Task {
             self.hyst.set(
                 &alarms,
                 &key,
-                "config_differs",
+                crate::alarms::AlarmKind::ConfigDiffers,
                 differs,
                 CONFIG_AFTER,
                 CLEAR_AFTER,
@@ -2061,7 +2061,7 @@ impl Task {
             self.hyst.set(
                 &alarms,
                 &key,
-                "clock_drift",
+                crate::alarms::AlarmKind::ClockDrift,
                 drift,
                 DRIFT_AFTER,
                 DRIFT_AFTER,
@@ -2109,9 +2109,9 @@ impl Task {
                 .iter()
                 .take(64)
                 .map(|h| wire::OutputStatus {
-                    kind: h.kind.to_string(),
+                    kind: h.kind.into(),
                     target: clip(&h.target, 200),
-                    state: h.state.to_string(),
+                    state: h.state.into(),
                     universes: h.universes.iter().take(256).copied().collect(),
                     last_error: h.last_error.as_deref().map(|e| clip(e, 300)),
                 })
@@ -2160,7 +2160,7 @@ impl Task {
         let describe = state.describe();
         self.opts
             .alarms
-            .set("clock:unsynced", "clock_unsynced", hold.is_some(), || {
+            .set("clock:unsynced", crate::alarms::AlarmKind::ClockUnsynced, hold.is_some(), || {
                 format!("node {node}'s clock is {describe}: it does not start timed entries on its own guess and {plays} until the clock is synchronised")
             });
         lock(&self.view).clock = self.opts.hold.view();
@@ -2278,7 +2278,6 @@ pub(crate) fn bounded_alarms(
     active.truncate(MAX_PUBLISHED_ALARMS);
     for a in &mut active {
         a.key = clip(&a.key, MAX_ALARM_TEXT);
-        a.kind = clip(&a.kind, 64);
         a.message = clip(&a.message, MAX_ALARM_TEXT);
     }
     serde_json::json!({
@@ -2606,7 +2605,7 @@ mod tests {
         let many: Vec<crate::alarms::Alarm> = (0..10_000)
             .map(|i| crate::alarms::Alarm {
                 key: format!("node:{i}:{}", "k".repeat(10_000)),
-                kind: "node_down".repeat(100),
+                kind: crate::alarms::AlarmKind::NodeDown,
                 message: "m".repeat(100_000),
                 raised: at,
                 cleared: None,

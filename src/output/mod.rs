@@ -65,6 +65,18 @@ impl std::fmt::Display for HealthState {
     }
 }
 
+/// The fleet's report of an output's health carries the same names.
+impl From<HealthState> for nightscape_core::control::fleet::OutputState {
+    fn from(h: HealthState) -> Self {
+        use nightscape_core::control::fleet::OutputState;
+        match h {
+            HealthState::Ok => OutputState::Ok,
+            HealthState::Degraded => OutputState::Degraded,
+            HealthState::Down => OutputState::Down,
+        }
+    }
+}
+
 /// Which protocol or widget an output speaks; serialised as in the site
 /// file's `kind` (`"artnet"`, `"sacn"`, `"enttec-pro"`, `"open-dmx"`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -84,6 +96,19 @@ impl Protocol {
             Protocol::Sacn => "sacn",
             Protocol::EnttecPro => "enttec-pro",
             Protocol::OpenDmx => "open-dmx",
+        }
+    }
+}
+
+/// The fleet's report of an output names its protocol the same way.
+impl From<Protocol> for nightscape_core::control::fleet::OutputKind {
+    fn from(p: Protocol) -> Self {
+        use nightscape_core::control::fleet::OutputKind;
+        match p {
+            Protocol::Artnet => OutputKind::Artnet,
+            Protocol::Sacn => OutputKind::Sacn,
+            Protocol::EnttecPro => OutputKind::EnttecPro,
+            Protocol::OpenDmx => OutputKind::OpenDmx,
         }
     }
 }
@@ -372,4 +397,72 @@ pub fn open_all(site: &Site, state_dir: &Path) -> (Vec<Box<dyn Output>>, Vec<Str
         }
     }
     (outputs, warnings)
+}
+
+#[cfg(test)]
+mod names_tests {
+    use super::*;
+    use nightscape_core::control::fleet::{OutputKind, OutputState, OutputStatus};
+
+    /// The fleet's report of an output uses the names of `/api/status`, and
+    /// a peer's name this build does not know reads as `unknown` instead of
+    /// losing the peer's whole status.
+    #[test]
+    fn the_fleets_output_names_are_the_apis() {
+        for h in [HealthState::Ok, HealthState::Degraded, HealthState::Down] {
+            assert_eq!(
+                serde_json::to_value(OutputState::from(h)).unwrap(),
+                serde_json::to_value(h).unwrap()
+            );
+            assert_eq!(serde_json::to_value(h).unwrap(), h.as_str());
+        }
+        for p in [
+            Protocol::Artnet,
+            Protocol::Sacn,
+            Protocol::EnttecPro,
+            Protocol::OpenDmx,
+        ] {
+            assert_eq!(
+                serde_json::to_value(OutputKind::from(p)).unwrap(),
+                serde_json::to_value(p).unwrap()
+            );
+            assert_eq!(serde_json::to_value(p).unwrap(), p.as_str());
+        }
+        let peer: OutputStatus = serde_json::from_str(
+            r#"{"kind": "enttec-pro", "target": "/dev/ttyUSB0", "state": "degraded"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (peer.kind, peer.state),
+            (OutputKind::EnttecPro, OutputState::Degraded)
+        );
+        let newer: OutputStatus =
+            serde_json::from_str(r#"{"kind": "kinet", "target": "10.0.0.9", "state": "warming"}"#)
+                .unwrap();
+        assert_eq!(
+            (newer.kind, newer.state),
+            (OutputKind::Unknown, OutputState::Unknown)
+        );
+        for s in [
+            OutputState::Ok,
+            OutputState::Degraded,
+            OutputState::Down,
+            OutputState::Unknown,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        for k in [
+            OutputKind::Artnet,
+            OutputKind::Sacn,
+            OutputKind::EnttecPro,
+            OutputKind::OpenDmx,
+            OutputKind::Unknown,
+        ] {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        }
+        assert!(serde_json::from_str::<OutputStatus>(
+            r#"{"kind": 3, "target": "x", "state": "ok"}"#
+        )
+        .is_err());
+    }
 }

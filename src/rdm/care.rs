@@ -69,6 +69,19 @@ impl FaultKind {
     }
 }
 
+/// A fault is raised as the alarm of the same name.
+impl From<FaultKind> for crate::alarms::AlarmKind {
+    fn from(k: FaultKind) -> crate::alarms::AlarmKind {
+        use crate::alarms::AlarmKind;
+        match k {
+            FaultKind::FixtureMissing => AlarmKind::FixtureMissing,
+            FaultKind::FixtureMismatch => AlarmKind::FixtureMismatch,
+            FaultKind::LampFailure => AlarmKind::LampFailure,
+            FaultKind::SensorOutOfRange => AlarmKind::SensorOutOfRange,
+        }
+    }
+}
+
 /// One open fault: a line of the maintenance list.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Fault {
@@ -683,7 +696,7 @@ impl Worker {
                     f.fix
                 ),
             };
-            self.alarms.set(&f.key, f.kind.as_str(), true, || message);
+            self.alarms.set(&f.key, f.kind.into(), true, || message);
             keys.push(f.key.clone());
         }
         self.alarms.clear_others("rdm:", &keys);

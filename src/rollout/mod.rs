@@ -686,7 +686,7 @@ impl Worker {
     fn on_tick(&mut self) {
         if let Some((sw, since)) = &self.wanted {
             let (to, late) = (sw.to.clone(), since.elapsed() >= MISSING_AFTER);
-            self.opts.alarms.set("rollout:missing", "rollout_missing", late, || {
+            self.opts.alarms.set("rollout:missing", crate::alarms::AlarmKind::RolloutMissing, late, || {
                 format!("site version {to} is to run, but its bundle is not stored on this node (it was not online when it was pushed?): still running the version before")
             });
         }
@@ -705,7 +705,7 @@ impl Worker {
         let message = reason.clone();
         self.opts
             .alarms
-            .set(&key, "rollout_refused", true, move || message);
+            .set(&key, crate::alarms::AlarmKind::RolloutRefused, true, move || message);
         let mut r = lock(&self.report);
         r.refused.insert(
             0,
@@ -818,7 +818,7 @@ impl Worker {
                 self.wanted = None;
                 self.opts
                     .alarms
-                    .set("rollout:missing", "", false, String::new);
+                    .clear("rollout:missing");
                 self.prepare(sw).await;
             }
         }
@@ -880,7 +880,7 @@ impl Worker {
         self.wanted = None;
         self.opts
             .alarms
-            .set("rollout:missing", "", false, String::new);
+            .clear("rollout:missing");
         self.prepare(sw).await;
     }
 

@@ -14,6 +14,7 @@
 //! moves the work to tokio's blocking pool, so SQLite never stalls the
 //! async workers that serve HTTP.
 
+mod idempotency;
 pub mod migrations;
 
 use nightscape_core::control::{Action, ControlState, Master, Override, Scene};
@@ -109,10 +110,13 @@ pub struct Persisted {
 
 /// A write's `Idempotency-Key`, scoped to the token that sent it, with the
 /// request it came with (a key reused for another request is refused).
+/// Built by [`IdempotencyKey::new`]; compared by [`IdempotencyKey::matches`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct IdempotencyKey {
     pub actor: String,
     pub key: String,
+    /// The request's fingerprint: its route, a newline and the SHA-256 of
+    /// its canonical JSON (`idempotency.rs`).
     pub request: String,
 }
 

@@ -39,6 +39,7 @@ mod force_mode;
 mod golden_frames;
 mod hostile_files;
 mod import_paths;
+mod idempotency;
 mod inputs;
 mod layers;
 mod live_text;

@@ -96,7 +96,7 @@ function stateName(st) { return STRINGS.en["state_" + st] ? t("state_" + st) : s
 function pct(l) { return Math.round(l * 100) + " %"; }
 function hms(ms) { return ms ? new Date(ms).toLocaleTimeString(lang === "zh" ? "zh-CN" : "en-GB", { hour12: false }) : t("never"); }
 function hhmm(iso) { return iso ? iso.slice(11, 16) : "–"; }
-function canControl() { return S.role === "operator" || S.role === "admin"; }
+function canControl() { return S.role === NAMES.role.operator || S.role === NAMES.role.admin; }
 function targetName(g) { return g === "*" ? t("whole_site") : g || "–"; }
 
 // Display colour: keep the hue, lift dim light so it stays visible. The
@@ -595,12 +595,12 @@ function stripItems() {
   if (gm && gm.level < 0.9995) items.push({ key: "master:*", cls: "alert big", text: t("strip_grand_master", { l: pct(gm.level) }), go: ctl && toControl("master") });
   for (const m of s.masters) if (m.target !== "*" && m.level < 0.9995)
     items.push({ key: "master:" + m.target, cls: "alert", text: t("strip_master", { target: m.target, l: pct(m.level) }), go: ctl && toControl("zone-master", m.target) });
-  const live = s.overrides.filter((o) => o.state !== "releasing");
+  const live = s.overrides.filter((o) => o.state !== NAMES.override_state.releasing);
   const em = live.filter((o) => o.emergency);
   if (em.length) items.push({ key: "emergency", cls: "emergency", text: t("strip_emergency", { what: em.map((o) => targetName(o.target) + " " + describeOverride(o)).join(", ") }), go: ctl && toControl("overrides") });
   const others = Math.max(0, (s.overrides_in_force != null ? s.overrides_in_force : live.length) - em.length);
   if (others) items.push({ key: "overrides", cls: "warn", text: t("strip_overrides", { n: others }), go: ctl && toControl("overrides") });
-  for (const x of s.scenes) if (x.state !== "releasing") items.push({ key: "scene:" + x.id, cls: "info", text: t("strip_scene", { show: x.show }), go: ctl && toControl("scenes") });
+  for (const x of s.scenes) if (x.state !== NAMES.override_state.releasing) items.push({ key: "scene:" + x.id, cls: "info", text: t("strip_scene", { show: x.show }), go: ctl && toControl("scenes") });
   // A fleet node whose clock is not synchronised holds the schedule.
   const cs = s.clock_sync;
   if (cs && cs.holding) items.push({ key: "clock-unsynced", cls: "alert", text: cs.plays === "last look" ? t("strip_clock_hold") : t("strip_clock_show", { show: cs.plays }) });
@@ -639,11 +639,11 @@ function zoneMaster() {
 }
 
 function describeOverride(o) {
-  return o.kind === "level" ? t("level_of", { l: Math.round(o.level * 100) + "%" }) : o.kind === "color" ? t("colour_of", { c: o.color })
-    : o.kind === "show" ? t("show_of", { s: o.show }) : t("blackout_of");
+  return o.kind === NAMES.override_kind.level ? t("level_of", { l: Math.round(o.level * 100) + "%" }) : o.kind === NAMES.override_kind.color ? t("colour_of", { c: o.color })
+    : o.kind === NAMES.override_kind.show ? t("show_of", { s: o.show }) : t("blackout_of");
 }
 function renderEmergency(s) {
-  const em = s.overrides.filter((o) => o.emergency && o.state !== "releasing");
+  const em = s.overrides.filter((o) => o.emergency && o.state !== NAMES.override_state.releasing);
   const b = $("banner-emergency");
   b.hidden = em.length === 0;
   b.textContent = t("emergency_banner", { what: em.map((o) => targetName(o.target) + " — " + describeOverride(o) + (o.note ? " (" + o.note + ")" : "")).join("; ") });
@@ -672,7 +672,7 @@ function renderOverrides(s) {
     if (o.fleet_id) w.append(el("span", { class: "tag", "data-fleet-id": o.fleet_id }, t("fleet_id_tag", { id: o.fleet_id })));
     const path = "/api/overrides/" + encodeURIComponent(o.fleet_id || String(o.id));
     li.append(w);
-    if (ctl && o.state !== "releasing") {
+    if (ctl && o.state !== NAMES.override_state.releasing) {
       if (o.remaining_s != null) { const b = el("button", { type: "button", class: "small-btn", "data-control": "" }, t("extend")); b.onclick = () => act("POST", path + "/extend", { by: "15m" }, t("what_extend", { id: o.id })); li.append(b); }
       const b = el("button", { type: "button", class: "small-btn", "data-control": "" }, t("release")); b.onclick = () => act("DELETE", path, undefined, t("what_release", { id: o.id })); li.append(b);
     }
@@ -682,18 +682,18 @@ function renderOverrides(s) {
   const more = (s.overrides_total || 0) - s.overrides.length;
   if (more > 0) $("overrides").append(el("li", { class: "dim" }, t("more_overrides", { n: more })));
   $("release-all").hidden = !ctl || (s.overrides_total || 0) === 0;
-  $("stop-scenes").hidden = !ctl || !s.scenes.some((x) => x.state !== "releasing");
+  $("stop-scenes").hidden = !ctl || !s.scenes.some((x) => x.state !== NAMES.override_state.releasing);
   $("scenes").replaceChildren(...s.scenes.map((x) => {
     const li = el("li", { "data-scene": x.id });
     const w = el("span", { class: "what" }, t("scene_on", { show: x.show }) + (x.target ? " → " + x.target : ""));
     w.append(el("span", { class: "tag" }, stateName(x.state) + " · " + duration(x.remaining_s) + " " + t("left") + " · " + x.author));
     li.append(w);
-    if (ctl && x.state !== "releasing") { const b = el("button", { type: "button", class: "small-btn" }, t("stop")); b.onclick = () => act("DELETE", "/api/scenes/" + x.id, undefined, t("what_stop_scene", { show: x.show })); li.append(b); }
+    if (ctl && x.state !== NAMES.override_state.releasing) { const b = el("button", { type: "button", class: "small-btn" }, t("stop")); b.onclick = () => act("DELETE", "/api/scenes/" + x.id, undefined, t("what_stop_scene", { show: x.show })); li.append(b); }
     return li;
   }));
 }
 function renderSceneState(s) {
-  const playing = new Set(s.scenes.filter((x) => x.state !== "releasing").map((x) => x.show));
+  const playing = new Set(s.scenes.filter((x) => x.state !== NAMES.override_state.releasing).map((x) => x.show));
   for (const b of $("scene-buttons").querySelectorAll("button")) b.classList.toggle("playing", playing.has(b.dataset.show));
 }
 function renderHealth(s) {
@@ -702,7 +702,7 @@ function renderHealth(s) {
     const li = el("li", { "data-output": o.target });
     const w = el("span", { class: "what" }, o.kind + " → " + o.target);
     w.append(el("span", { class: "tag" }, t("output_counts", { u: ranges(o.universes), p: o.packets_sent, e: o.send_errors }) + (o.last_error ? " · " + o.last_error : "")));
-    li.append(w, el("span", { class: "chip " + (o.state === "ok" ? "ok" : o.state === "down" ? "bad" : "warn") }, STRINGS.en["health_" + o.state] ? t("health_" + o.state) : o.state));
+    li.append(w, el("span", { class: "chip " + (o.state === NAMES.health.ok ? "ok" : o.state === NAMES.health.down ? "bad" : "warn") }, STRINGS.en["health_" + o.state] ? t("health_" + o.state) : o.state));
     return li;
   }));
 }
@@ -999,9 +999,9 @@ function setupControls() {
   // says exactly that, and scenes have their own button.
   $("release-all").onclick = async () => {
     const s = S.status; if (!s) return;
-    const live = s.overrides.filter((o) => o.state !== "releasing");
+    const live = s.overrides.filter((o) => o.state !== NAMES.override_state.releasing);
     const em = live.filter((o) => o.emergency).length;
-    const scenes = s.scenes.filter((x) => x.state !== "releasing");
+    const scenes = s.scenes.filter((x) => x.state !== NAMES.override_state.releasing);
     const text = t("confirm_release_text", { emergencies: em ? t("confirm_release_emergencies", { e: em }) : "" }) + " " +
       (scenes.length ? t("confirm_release_scenes", { n: scenes.length }) : t("confirm_release_no_scenes"));
     const ok = await confirmDialog(t("confirm_release_title", { n: s.overrides_in_force }), text,
@@ -1009,7 +1009,7 @@ function setupControls() {
     if (ok) act("DELETE", "/api/overrides", undefined, t("what_release_all"));
   };
   $("stop-scenes").onclick = async () => {
-    const scenes = (S.status ? S.status.scenes : []).filter((x) => x.state !== "releasing");
+    const scenes = (S.status ? S.status.scenes : []).filter((x) => x.state !== NAMES.override_state.releasing);
     if (!scenes.length) return;
     const ok = await confirmDialog(t("confirm_stop_scenes_title", { n: scenes.length }), t("confirm_stop_scenes_text"),
       scenes.map((x) => t("scene_on", { show: x.show }) + (x.target ? " → " + x.target : "")), t("confirm_stop_scenes_ok"));

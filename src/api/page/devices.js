@@ -77,14 +77,14 @@ function deviceRows() {
     label: d.label || "", lamp: d.lamp_hours, patch: d.patch, fix: d.fix || "", faults: faultsOf(d.fixture, d.uid), device: d,
   }));
   for (const m of v.missing || []) {
-    rows.push({ fixture: m.fixture || "", uid: "", at: addr(m.universe, m.address), model: "", label: "", lamp: null, patch: "missing", fix: m.fix || "", faults: faultsOf(m.fixture, null), device: null });
+    rows.push({ fixture: m.fixture || "", uid: "", at: addr(m.universe, m.address), model: "", label: "", lamp: null, patch: NAMES.patch.missing, fix: m.fix || "", faults: faultsOf(m.fixture, null), device: null });
   }
   return rows;
 }
 
 function rowShown(r) {
   if (DEV.show === "faults" && !r.faults.length) return false;
-  if (DEV.show === "problems" && r.patch === "matched" && !r.faults.length) return false;
+  if (DEV.show === "problems" && r.patch === NAMES.patch.matched && !r.faults.length) return false;
   const q = DEV.filter.trim().toLowerCase();
   if (!q) return true;
   return [r.fixture, r.uid, r.at, r.model, r.label].some((x) => x.toLowerCase().includes(q));
@@ -127,19 +127,19 @@ function renderDevices() {
   for (const r of rows) {
     if (!rowShown(r)) continue;
     shown++;
-    const cls = r.faults.length ? "row-bad" : r.patch === "matched" ? "" : "row-warn";
+    const cls = r.faults.length ? "row-bad" : r.patch === NAMES.patch.matched ? "" : "row-warn";
     const tr = el("tr", { class: cls, "data-uid": r.uid, "data-fixture": r.fixture });
     const name = el("td", null, r.fixture || t("not_in_site"));
     if (r.uid) name.append(el("div", { class: "dim small mono" }, r.uid + (r.label && r.label !== r.fixture ? " · " + r.label : "")));
     tr.append(name, el("td", { class: "mono" }, r.at), el("td", null, r.model || "–"), el("td", { class: "lamp" }, r.lamp == null ? "–" : r.lamp + " h"));
     const st = el("td", { class: "state" }, patchName(r.patch));
     for (const f of r.faults) st.append(el("div", { class: "small bad-text" }, faultName(f.kind)));
-    if (r.fix && r.patch !== "matched") st.title = r.fix;
+    if (r.fix && r.patch !== NAMES.patch.matched) st.title = r.fix;
     tr.append(st);
     body.append(tr);
     // An admin's writes on a line of their own under the device, so the
     // table keeps its width on a phone.
-    if (S.role === "admin" && r.device) {
+    if (S.role === NAMES.role.admin && r.device) {
       const td = el("td", { class: "actions", colspan: "5" });
       {
         const id = el("button", { type: "button", class: "small-btn" }, t("identify"));

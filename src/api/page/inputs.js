@@ -14,7 +14,7 @@ async function loadInputs() {
 }
 
 function inputChip(state) {
-  const cls = state === "listening" ? "ok" : state === "down" ? "bad" : "warn";
+  const cls = state === NAMES.input_state.listening ? "ok" : state === NAMES.input_state.down ? "bad" : "warn";
   return el("span", { class: "chip " + cls }, t("input_" + state));
 }
 
@@ -44,7 +44,7 @@ function renderInputs() {
     const w = el("span", { class: "what" }, t("takeover_universe", { u: u.universe, input: u.input, mode: t("merge_" + u.mode) }));
     const src = u.sources.map((s) => (s.winning ? "★ " : "") + (s.name || s.id) + " (" + s.priority + ")").join(", ");
     if (src) w.append(el("span", { class: "tag" }, src));
-    const cls = u.state === "show" ? "ok" : u.state === "suppressed" ? "bad" : "warn";
+    const cls = u.state === NAMES.universe_state.show ? "ok" : u.state === NAMES.universe_state.suppressed ? "bad" : "warn";
     li.append(w, el("span", { class: "chip " + cls }, t("takeover_" + u.state)));
     return li;
   }));
@@ -54,7 +54,7 @@ function renderInputs() {
     const w = el("span", { class: "what" }, c.source + " · " + (c.last || "—") + (c.rate ? " @ " + c.rate : ""));
     w.append(el("span", { class: "tag" }, t("timecode_counts", { n: c.codes, j: c.jumps })));
     const st = c.position.state;
-    li.append(w, el("span", { class: "chip " + (st === "locked" ? "ok" : st === "stopped" ? "bad" : "warn") }, t("tc_" + st)));
+    li.append(w, el("span", { class: "chip " + (st === NAMES.timecode_state.locked ? "ok" : st === NAMES.timecode_state.stopped ? "bad" : "warn") }, t("tc_" + st)));
     return li;
   }));
 }

@@ -34,7 +34,7 @@ function renderTriggers() {
     const refused = tr.limited + tr.not_now;
     w.append(el("span", { class: "tag" }, last + (refused ? " · " + t("trigger_refused", { n: refused, why: tr.last_refusal || "" }) : "")));
     li.append(w);
-    if (tr.on === "http" && canControl()) {
+    if (tr.on === NAMES.trigger_on.http && canControl()) {
       const b = el("button", { type: "button", class: "small-btn" }, t("trigger_fire"));
       b.onclick = async () => {
         await act("POST", "/api/triggers/" + encodeURIComponent(tr.name), undefined, t("trigger_what", { name: tr.name }));

@@ -342,13 +342,75 @@ pub fn signed_bytes(topic: &str, body: &str) -> Vec<u8> {
 /// One output's health as a node reports it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutputStatus {
-    pub kind: String,
+    pub kind: OutputKind,
     pub target: String,
-    pub state: String,
+    pub state: OutputState,
     #[serde(default)]
     pub universes: Vec<u16>,
     #[serde(default)]
     pub last_error: Option<String>,
+}
+
+/// How an output is doing, as the daemon's output health names it
+/// (`"ok"`, `"degraded"`, `"down"`). A name this build does not know (a
+/// newer peer's) reads as `unknown` rather than dropping the peer's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputState {
+    Ok,
+    Degraded,
+    Down,
+    #[serde(other)]
+    Unknown,
+}
+
+/// Which protocol or widget an output speaks, as in the site file's `kind`
+/// (`"artnet"`, `"sacn"`, `"enttec-pro"`, `"open-dmx"`); a newer peer's
+/// unknown kind reads as `unknown`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutputKind {
+    Artnet,
+    Sacn,
+    EnttecPro,
+    OpenDmx,
+    #[serde(other)]
+    Unknown,
+}
+
+impl OutputState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutputState::Ok => "ok",
+            OutputState::Degraded => "degraded",
+            OutputState::Down => "down",
+            OutputState::Unknown => "unknown",
+        }
+    }
+}
+
+impl OutputKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutputKind::Artnet => "artnet",
+            OutputKind::Sacn => "sacn",
+            OutputKind::EnttecPro => "enttec-pro",
+            OutputKind::OpenDmx => "open-dmx",
+            OutputKind::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for OutputState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for OutputKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A node's periodic status (retained; the last will is the same with
