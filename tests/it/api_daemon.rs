@@ -48,16 +48,16 @@ fn agent() -> ureq::Agent {
 }
 
 fn wait_healthy(agent: &ureq::Agent, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok(r) = agent.get(format!("{base}/healthz")).call() {
-            if r.status().as_u16() == 200 {
-                return;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("the daemon's API did not come up at {base}");
+    common::wait_for(
+        &format!("the daemon's API to come up at {base}"),
+        Duration::from_secs(20),
+        || {
+            agent
+                .get(format!("{base}/healthz"))
+                .call()
+                .is_ok_and(|r| r.status().as_u16() == 200)
+        },
+    );
 }
 
 fn post(agent: &ureq::Agent, base: &str, path: &str, body: Value) -> (u16, Value) {

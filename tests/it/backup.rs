@@ -7,7 +7,8 @@
 //! runs with the override in force.
 
 use crate::common;
-use crate::fleet::{agent, get, wait_until, AT, OPERATOR};
+use crate::common::fleet::{agent, get, AT, OPERATOR};
+use crate::common::wait_until;
 use serde_json::json;
 use std::path::Path;
 use std::process::Command;
@@ -77,7 +78,7 @@ fn start(site: &Path, state: &Path) -> (common::Daemon, String) {
     let daemon = common::Daemon(child);
     let addr = state.join("api.addr");
     assert!(
-        wait_until(Duration::from_secs(20), || addr.is_file()),
+        wait_until(Duration::from_secs(20), || addr.is_file()).is_some(),
         "the daemon did not start: {}",
         std::fs::read_to_string(&log).unwrap_or_default()
     );
@@ -201,7 +202,8 @@ fn backup_of_a_running_node_restores_its_overrides_audit_key_and_site_version() 
             .is_some_and(|v| v.to_string().contains("#00ff7f"))
             && get(&agent, &format!("{base2}/api/shows"))
                 .is_some_and(|v| v.to_string().contains("restored-show"))
-    }));
+    })
+    .is_some());
 
     // A damaged file is refused, nothing written.
     let bad = tmp.path().join("bad.nsbackup");

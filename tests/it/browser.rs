@@ -143,16 +143,16 @@ fn start_daemon_at(s: &Site, clock: &str, speed: &str) -> Daemon {
 
 fn wait_healthy(base: &str) {
     let agent = agent();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(r) = agent.get(format!("{base}/healthz")).call() {
-            if r.status().as_u16() == 200 {
-                return;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("the daemon's API did not come up at {base}");
+    common::wait_for(
+        &format!("the daemon's API to come up at {base}"),
+        Duration::from_secs(30),
+        || {
+            agent
+                .get(format!("{base}/healthz"))
+                .call()
+                .is_ok_and(|r| r.status().as_u16() == 200)
+        },
+    );
 }
 
 fn get_json(base: &str, path: &str) -> Value {

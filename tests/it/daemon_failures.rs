@@ -90,11 +90,10 @@ fn a_frame_loop_panic_stops_outputs_and_hooks_and_marks_failure() {
         )
     });
     // The loop ends by itself (no one raised stop), within a bound.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !t.is_finished() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(t.is_finished(), "the frame loop kept running after a panic");
+    assert!(
+        common::wait_until(Duration::from_secs(20), || t.is_finished()).is_some(),
+        "the frame loop kept running after a panic"
+    );
     assert!(t.join().is_ok(), "the panic escaped the frame thread");
     assert!(shared.failed.load(Ordering::Relaxed));
     assert!(shared.stop.load(Ordering::Relaxed));
@@ -154,18 +153,11 @@ fn a_second_daemon_on_the_same_state_folder_exits_naming_the_first() {
     let first = common::spawn_daemon(&site, &args, &[]);
     let pid = first.0.id().to_string();
     let lock = state.join("nightscape.lock");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while std::fs::read_to_string(&lock)
-        .ok()
-        .map(|t| t.trim().to_string())
-        != Some(pid.clone())
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the first daemon never took the lock"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::wait_for(
+        "the first daemon to take the lock",
+        Duration::from_secs(20),
+        || std::fs::read_to_string(&lock).is_ok_and(|t| t.trim() == pid),
+    );
     let mut second = std::process::Command::new(env!("CARGO_BIN_EXE_nightscape"))
         .args(["run", "--site"])
         .arg(&site)
@@ -174,17 +166,7 @@ fn a_second_daemon_on_the_same_state_folder_exits_naming_the_first() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = second.try_wait().unwrap() {
-            break s;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = second.kill();
-            panic!("the second daemon kept running");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = common::exits_within(&mut second, Duration::from_secs(20), "the second daemon");
     let mut err = String::new();
     std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut err).unwrap();
     assert_eq!(status.code(), Some(1), "{err}");
@@ -203,18 +185,11 @@ fn run_to_exit(site: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the daemon kept running without its API address");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = common::exits_within(
+        &mut child,
+        Duration::from_secs(20),
+        "the daemon without its API address",
+    );
     let mut err = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     (status.code(), err)

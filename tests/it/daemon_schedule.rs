@@ -80,14 +80,11 @@ fn hot_reload_keeps_the_last_good_configuration() {
             .unwrap();
         status["reload"][field].clone()
     };
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while reload("rejected") != 1 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the broken edit was never rejected"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::wait_for(
+        "the broken edit to be rejected",
+        Duration::from_secs(15),
+        || reload("rejected") == 1,
+    );
     let problems = reload("last_rejected")["problems"].to_string();
     assert!(
         problems.contains("nightly.toml:"),
@@ -114,16 +111,13 @@ fn hot_reload_keeps_the_last_good_configuration() {
         "the edit must change the rendered frame"
     );
     let reaches_the_wire = |expected: &_, what: &str| {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
         let mut last = None;
-        while std::time::Instant::now() < deadline {
-            let f = common::collect_frame(&rx, &universes(), Duration::from_secs(2));
-            if f.as_ref() == Some(expected) {
-                return;
-            }
-            last = f;
-        }
-        panic!(
+        let reached = common::wait_until(Duration::from_secs(10), || {
+            last = common::collect_frame(&rx, &universes(), Duration::from_secs(2));
+            last.as_ref() == Some(expected)
+        });
+        assert!(
+            reached.is_some(),
             "{what} never reached the wire; last frame differs: {:?}",
             last.map(|f| f.len())
         );
@@ -196,12 +190,7 @@ fn stop_sends_the_configured_blackout() {
         lit.values().flatten().any(|&v| v > 0),
         "the show is lit before the stop"
     );
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &d.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = d.0.wait().unwrap();
+    let exit = common::sigterm(&mut d, Duration::from_secs(20));
     assert!(exit.success(), "clean exit on SIGTERM: {exit:?}");
     // The last packet of every universe is dark.
     // Everything queued on the socket, until it stays quiet (ArtSync

@@ -9,7 +9,7 @@ use crate::common;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn nightscape(site: &Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_nightscape"))
@@ -147,19 +147,19 @@ fn dry_run_serves_the_rendered_frame_and_sends_nothing() {
         .into();
     let base = common::api_base(&state);
     // Wait for the loop to have rendered a good number of frames.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let frame = loop {
-        assert!(Instant::now() < deadline, "no frames from the dry run");
-        if let Ok(mut r) = agent.get(format!("{base}/api/frame")).call() {
-            if r.status().as_u16() == 200 {
-                let v: serde_json::Value = r.body_mut().read_json().unwrap();
-                if v["frames"].as_u64().unwrap_or(0) >= 20 {
-                    break v;
+    let mut frame = serde_json::Value::Null;
+    common::wait_for(
+        "20 frames from the dry run",
+        Duration::from_secs(30),
+        || {
+            if let Ok(mut r) = agent.get(format!("{base}/api/frame")).call() {
+                if r.status().as_u16() == 200 {
+                    frame = r.body_mut().read_json().unwrap();
                 }
             }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+            frame["frames"].as_u64().unwrap_or(0) >= 20
+        },
+    );
     let want = render_json(&site, &["--at", at, "--show", "nightly"]);
     assert_eq!(frame["universes"], want["universes"]);
     assert!(

@@ -140,28 +140,24 @@ fn a_host_name_target_is_resolved_when_the_output_opens() {
         &["--clock", AT, "--state", state.to_str().unwrap()],
         &[],
     );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut got = None;
-    while got.is_none() && Instant::now() < deadline {
-        got = common::recv_artdmx(&rx);
-    }
-    assert!(got.is_some(), "no ArtDmx reached localhost:{port}");
+    common::wait_for(
+        &format!("an ArtDmx on localhost:{port}"),
+        Duration::from_secs(20),
+        || common::recv_artdmx(&rx).is_some(),
+    );
     let base = common::api_base(&state);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let mut out = serde_json::Value::Null;
+    let ok = common::wait_until(Duration::from_secs(10), || {
         let status: serde_json::Value = ureq::get(format!("{base}/api/status"))
             .call()
             .unwrap()
             .body_mut()
             .read_json()
             .unwrap();
-        let out = &status["outputs"][0];
-        if out["target"] == format!("localhost:{port}") && out["state"] == "ok" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "output status: {out}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        out = status["outputs"][0].clone();
+        out["target"] == format!("localhost:{port}") && out["state"] == "ok"
+    });
+    assert!(ok.is_some(), "output status: {out}");
 }
 
 /// Issue 23: two daemons on the system clock, started apart, playing the

@@ -34,18 +34,8 @@ fn no_api(site: &Path) {
 }
 
 fn sigterm_and_wait(d: &mut common::Daemon) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &d.0.id().to_string()])
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(Some(st)) = d.0.try_wait() {
-            assert!(st.success(), "the daemon exits cleanly on SIGTERM: {st:?}");
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("the daemon did not stop on SIGTERM");
+    let st = common::sigterm(d, Duration::from_secs(30));
+    assert!(st.success(), "the daemon exits cleanly on SIGTERM: {st:?}");
 }
 
 fn energy_json(site: &Path, args: &[&str]) -> serde_json::Value {
@@ -117,17 +107,11 @@ fn a_whole_night_on_a_fast_clock_records_what_the_forecast_says() {
     );
     // Done when the next night has been flushed a minute past its noon.
     let next_noon = instant("2026-11-28T12:01:00+08:00");
-    let deadline = Instant::now() + Duration::from_secs(150);
-    loop {
-        if site_row(&state, "2026-11-28").is_some_and(|(_, _, last)| last >= next_noon) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the night did not finish in time"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    common::wait_for(
+        "the night to be flushed past the next noon",
+        Duration::from_secs(150),
+        || site_row(&state, "2026-11-28").is_some_and(|(_, _, last)| last >= next_noon),
+    );
     sigterm_and_wait(&mut d);
 
     let recorded = energy_json(
@@ -206,11 +190,11 @@ fn kill_9_loses_at_most_a_simulated_minute_and_a_restart_continues() {
     );
     // Kill once a flushed record exists (flushes come every 30 simulated
     // seconds, 3 s real here) and some more time has run on top of it.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !site_row(&state, "2026-11-27").is_some_and(|(_, metered, _)| metered > 40.0) {
-        assert!(Instant::now() < deadline, "no energy record was flushed");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    common::wait_for(
+        "an energy record of 40 s to be flushed",
+        Duration::from_secs(60),
+        || site_row(&state, "2026-11-27").is_some_and(|(_, metered, _)| metered > 40.0),
+    );
     let killed = Instant::now();
     let _ = d.0.kill(); // SIGKILL: no flush on the way out
     let _ = d.0.wait();
@@ -241,14 +225,11 @@ fn kill_9_loses_at_most_a_simulated_minute_and_a_restart_continues() {
         &[],
     );
     // Stop once the restarted daemon has flushed more of the night.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !site_row(&state, "2026-11-27").is_some_and(|(_, m, _)| m > metered + 30.0) {
-        assert!(
-            Instant::now() < deadline,
-            "the restarted daemon recorded nothing"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    common::wait_for(
+        "the restarted daemon to record 30 s more",
+        Duration::from_secs(60),
+        || site_row(&state, "2026-11-27").is_some_and(|(_, m, _)| m > metered + 30.0),
+    );
     sigterm_and_wait(&mut d);
     let (kwh2, metered2, last2) = site_row(&state, "2026-11-27").expect("record");
     assert!(metered2 > metered + 30.0, "{metered} → {metered2}");
@@ -282,12 +263,11 @@ fn a_short_run_killed_hard_is_recorded_within_seconds() {
         &[],
     );
     // The first flush comes after 5 real seconds; allow a slow machine.
-    let deadline = Instant::now() + Duration::from_secs(25);
     let mut row = None;
-    while row.is_none() && Instant::now() < deadline {
+    common::wait_until(Duration::from_secs(25), || {
         row = site_row(&state, "2026-12-31");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        row.is_some()
+    });
     let _ = d.0.kill();
     let _ = d.0.wait();
     let (kwh, metered, _) = row.expect("nothing recorded for a run shorter than 25 s");
@@ -358,11 +338,9 @@ fn a_kill_9_loses_about_a_second_of_energy_and_the_next_start_folds_the_journal(
     // Kill once the journal holds 2 s, at an arbitrary point of the next
     // second (not just after a journal write): before the first flush (5 s
     // after start), so without the journal nothing would be recorded.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while journal_seconds(&state).is_none_or(|s| s < 2.0) {
-        assert!(Instant::now() < deadline, "no journal of 2 s within 30 s");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::wait_for("a journal of 2 s", Duration::from_secs(30), || {
+        journal_seconds(&state).is_some_and(|s| s >= 2.0)
+    });
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -377,13 +355,11 @@ fn a_kill_9_loses_about_a_second_of_energy_and_the_next_start_folds_the_journal(
     // The next start folds the journal before it meters anything itself
     // (its own first flush is 5 s away).
     let mut again = common::spawn_daemon(&site, &args, &[]);
-    let deadline = Instant::now() + Duration::from_secs(30);
     let mut row = None;
-    while row.is_none() {
-        assert!(Instant::now() < deadline, "the journal was not folded");
+    common::wait_for("the journal to be folded", Duration::from_secs(30), || {
         row = site_row(&state, "2026-12-31");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        row.is_some()
+    });
     let _ = again.0.kill();
     let _ = again.0.wait();
     let (kwh, metered, _) = row.unwrap();
@@ -429,14 +405,11 @@ fn a_simulated_run_stays_out_of_the_real_record() {
         ],
         &[],
     );
-    let deadline = Instant::now() + Duration::from_secs(40);
-    while !site_row(&state, "2027-01-15").is_some_and(|(_, metered, _)| metered > 600.0) {
-        assert!(
-            Instant::now() < deadline,
-            "the simulated run recorded nothing of its own"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    common::wait_for(
+        "the simulated run to record 600 s of its own",
+        Duration::from_secs(40),
+        || site_row(&state, "2027-01-15").is_some_and(|(_, metered, _)| metered > 600.0),
+    );
     sigterm_and_wait(&mut d);
     assert!(
         !state.join("energy.sqlite").exists(),

@@ -12,251 +12,14 @@
 //! is bounded.
 
 use crate::common;
-
+use crate::common::fleet::{
+    agent, base, fleet_site, get, mosquitto, recv_universe, start_node, start_nodes, wait_for_dmx,
+    Broker, AT, NODES, OPERATOR,
+};
+use crate::common::{free_port, wait_until};
 use serde_json::{json, Value};
-use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-pub(crate) const AT: &str = "2026-12-31T20:00:00+08:00";
-pub(crate) const OPERATOR: &str = "operator-secret-0123456789";
-
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-pub(crate) fn mosquitto() -> Option<PathBuf> {
-    [
-        "/usr/sbin/mosquitto",
-        "/usr/bin/mosquitto",
-        "/usr/local/sbin/mosquitto",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .find(|p| p.exists())
-}
-
-/// A mosquitto process on 127.0.0.1:port without persistence, killed on drop.
-pub(crate) struct Broker(pub(crate) Child);
-
-impl Broker {
-    pub(crate) fn start(bin: &Path, dir: &Path, port: u16) -> Broker {
-        let conf = dir.join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
-        )
-        .unwrap();
-        let mut child = Command::new(bin)
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start mosquitto");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Broker(child);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("mosquitto did not listen on {port}");
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-pub(crate) fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(5)))
-        .build()
-        .into()
-}
-
-pub(crate) fn get(agent: &ureq::Agent, url: &str) -> Option<Value> {
-    let mut r = agent
-        .get(url)
-        .header("Authorization", format!("Bearer {OPERATOR}"))
-        .call()
-        .ok()?;
-    if r.status().as_u16() != 200 {
-        return None;
-    }
-    r.body_mut().read_json().ok()
-}
-
-/// Poll `f` every 20 ms until it is true or `limit` passes.
-pub(crate) fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
-}
-
-pub(crate) fn recv_universe(rx: &UdpSocket, universe: u16, limit: Duration) -> Option<Vec<u8>> {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if let Some((u, _, d)) = common::recv_artdmx(rx) {
-            if u == universe {
-                return Some(d);
-            }
-        }
-    }
-    None
-}
-
-/// Wait for a packet of `universe` with `want` at `offset`; how long it took.
-pub(crate) fn wait_for_dmx(
-    rx: &UdpSocket,
-    universe: u16,
-    offset: usize,
-    want: &[u8],
-    limit: Duration,
-) -> Option<Duration> {
-    let t0 = Instant::now();
-    let deadline = t0 + limit;
-    while Instant::now() < deadline {
-        if let Some((u, _, d)) = common::recv_artdmx(rx) {
-            if u == universe && d.get(offset..offset + want.len()) == Some(want) {
-                return Some(t0.elapsed());
-            }
-        }
-    }
-    None
-}
-
-pub(crate) struct Fleet {
-    pub(crate) tmp: tempfile::TempDir,
-    pub(crate) site: PathBuf,
-    pub(crate) rx: [UdpSocket; 3],
-    pub(crate) crown: (u16, usize),
-}
-
-pub(crate) const NODES: [&str; 3] = ["a", "b", "c"];
-
-pub(crate) fn fleet_site(broker_port: u16) -> Fleet {
-    let tmp = tempfile::tempdir().unwrap();
-    let site = common::demo_site_in(tmp.path());
-    let cfg = nightscape::config::load(&site).unwrap();
-    let i = cfg.site.fixture_by_name("tower-crown").unwrap() as usize;
-    let f = &cfg.site.fixtures[i];
-    let crown = (f.universe, f.address as usize - 1);
-    let rx = [(); 3].map(|_| {
-        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-        s.set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        s
-    });
-    // A sends every universe but the crown's; B and C both send the
-    // crown's universe (a deliberate mirror, to compare their bytes).
-    let others: Vec<String> = (0..=14u16)
-        .filter(|u| *u != crown.0)
-        .map(|u| u.to_string())
-        .collect();
-    let port = |i: usize| rx[i].local_addr().unwrap().port();
-    let fleet = format!(
-        r#"[fleet]
-broker = "mqtt://127.0.0.1:{broker_port}"
-topic_site = "testcity"
-status_every = "0.5s"
-
-[[nodes]]
-name = "a"
-api = "127.0.0.1:0"
-[[nodes]]
-name = "b"
-api = "127.0.0.1:0"
-[[nodes]]
-name = "c"
-api = "127.0.0.1:0"
-
-[[outputs]]
-kind = "artnet"
-target = "127.0.0.1:{pa}"
-universes = [{others}]
-node = "a"
-[[outputs]]
-kind = "artnet"
-target = "127.0.0.1:{pb}"
-universes = {u}
-node = "b"
-[[outputs]]
-kind = "artnet"
-target = "127.0.0.1:{pc}"
-universes = {u}
-node = "c"
-"#,
-        pa = port(0),
-        pb = port(1),
-        pc = port(2),
-        others = others.join(", "),
-        u = crown.0,
-    );
-    let p = site.join("site.toml");
-    let text = std::fs::read_to_string(&p).unwrap();
-    let start = text.find("[[outputs]]").unwrap();
-    let end = text.find("[api]").unwrap();
-    let text = format!("{}{}\n{}", &text[..start], fleet, &text[end..]);
-    std::fs::write(&p, text).unwrap();
-    Fleet {
-        tmp,
-        site,
-        rx,
-        crown,
-    }
-}
-
-pub(crate) fn start_node(f: &Fleet, i: usize) -> common::Daemon {
-    let state = state_dir(f, i);
-    common::spawn_daemon(
-        &f.site,
-        &[
-            "--node",
-            NODES[i],
-            "--clock",
-            AT,
-            "--speed",
-            "0",
-            "--state",
-            state.to_str().unwrap(),
-        ],
-        &[
-            ("NIGHTSCAPE_OPERATOR_TOKEN", OPERATOR),
-            ("RUST_LOG", "warn"),
-        ],
-    )
-}
-
-pub(crate) fn state_dir(f: &Fleet, i: usize) -> PathBuf {
-    f.tmp.path().join(format!("var-{}", NODES[i]))
-}
-
-/// Node `i`'s API (each listens on port 0 and writes its address to its state folder).
-pub(crate) fn base(f: &Fleet, i: usize) -> String {
-    common::api_base(&state_dir(f, i))
-}
-
-pub(crate) fn connected(agent: &ureq::Agent, f: &Fleet, i: usize) -> bool {
-    get(agent, &format!("{}/api/fleet", base(f, i))).is_some_and(|v| v["connected"] == json!(true))
-}
 
 #[test]
 fn fleet_commands_status_partition_and_restart() {
@@ -271,13 +34,7 @@ fn fleet_commands_status_partition_and_restart() {
     let f = fleet_site(broker_port);
     let mut broker = Some(Broker::start(&bin, f.tmp.path(), broker_port));
     let agent = agent();
-    let mut nodes: Vec<Option<common::Daemon>> = (0..3).map(|i| Some(start_node(&f, i))).collect();
-    for (i, name) in NODES.iter().enumerate() {
-        assert!(
-            wait_until(Duration::from_secs(30), || connected(&agent, &f, i)),
-            "node {name} did not join the fleet"
-        );
-    }
+    let mut nodes: Vec<Option<common::Daemon>> = start_nodes(&f, 3).into_iter().map(Some).collect();
     // Every node sees every node in the fleet view, with the same files.
     assert!(wait_until(Duration::from_secs(10), || {
         get(&agent, &format!("{}/api/fleet", base(&f, 1))).is_some_and(|v| {
@@ -286,7 +43,8 @@ fn fleet_commands_status_partition_and_restart() {
                     && v["nodes"][n]["same_config"] == json!(true)
             })
         })
-    }));
+    })
+    .is_some());
     let (u, a) = f.crown;
 
     // 1. An override posted to A is on the wire of B and C.
@@ -382,7 +140,8 @@ fn fleet_commands_status_partition_and_restart() {
                     .as_array()
                     .is_some_and(|l| l.iter().any(|a| a["kind"] == "broker_gap"))
             })
-        }),
+        })
+        .is_some(),
         "no broker alarm while the broker is away"
     );
 
@@ -447,7 +206,8 @@ fn fleet_commands_status_partition_and_restart() {
         wait_until(Duration::from_secs(10), || {
             get(&agent, &format!("{}/api/overrides", base(&f, 0)))
                 .is_some_and(|v| v.to_string().contains("#00ff00"))
-        }),
+        })
+        .is_some(),
         "node A does not list the city's command"
     );
     // The gap is reported once the broker is back, and the alarm cleared.
@@ -456,7 +216,8 @@ fn fleet_commands_status_partition_and_restart() {
             get(&agent, &format!("{}/api/fleet", base(&f, 2))).is_some_and(|v| {
                 v["connected"] == json!(true) && v["last_gap"]["seconds"].as_f64().is_some()
             })
-        }),
+        })
+        .is_some(),
         "node C did not report the broker gap"
     );
     assert!(
@@ -469,7 +230,8 @@ fn fleet_commands_status_partition_and_restart() {
                         .as_array()
                         .is_some_and(|l| l.iter().any(|a| a["kind"] == "broker_gap"))
             })
-        }),
+        })
+        .is_some(),
         "the broker alarm was not cleared"
     );
     drop(nodes);

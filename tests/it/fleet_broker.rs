@@ -8,100 +8,13 @@
 //! Skipped (with a message) when `mosquitto` is not installed. Every wait
 //! is bounded.
 
-use crate::fleet::{
-    agent, base, connected, fleet_site, free_port, get, mosquitto, start_node, state_dir,
-    wait_until, Broker, Fleet, AT, OPERATOR,
+use crate::common::fleet::{
+    agent, base, connected, fleet_site, get, mosquitto, start_node, start_nodes, state_dir, Broker,
+    Client, Fleet, AT, OPERATOR, ROOT,
 };
+use crate::common::{free_port, wait_until};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-
-const ROOT: &str = "nightscape/testcity";
-
-/// Messages a client received: (topic, payload).
-type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
-
-/// A plain MQTT client (a city system, an attacker) on the test's broker.
-pub(crate) struct Client {
-    client: rumqttc::Client,
-    pump: Option<std::thread::JoinHandle<()>>,
-    acks: std::sync::mpsc::Receiver<()>,
-    retained: Received,
-}
-
-impl Client {
-    pub(crate) fn connect(port: u16, id: &str) -> Client {
-        let mut opts = rumqttc::MqttOptions::new(id, "127.0.0.1", port);
-        opts.set_keep_alive(Duration::from_secs(30));
-        opts.set_max_packet_size(64 << 20, 64 << 20);
-        let (client, mut conn) = rumqttc::Client::new(opts, 64);
-        let (tx, acks) = std::sync::mpsc::channel();
-        let retained = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let seen = retained.clone();
-        let pump = std::thread::spawn(move || {
-            for ev in conn.iter() {
-                match ev {
-                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))) => {
-                        let _ = tx.send(());
-                    }
-                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
-                        seen.lock().unwrap().push((p.topic, p.payload.to_vec()));
-                    }
-                    Ok(rumqttc::Event::Outgoing(rumqttc::Outgoing::Disconnect)) => return,
-                    Ok(_) => {}
-                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
-                }
-            }
-        });
-        Client {
-            client,
-            pump: Some(pump),
-            acks,
-            retained,
-        }
-    }
-
-    /// Publish every message (retained, QoS 0), then one at QoS 1 and wait
-    /// for its acknowledgement: the broker then has them all.
-    pub(crate) fn publish_all(&self, messages: &[(String, Vec<u8>)]) {
-        for (topic, payload) in messages {
-            self.client
-                .publish(topic, rumqttc::QoS::AtMostOnce, true, payload.clone())
-                .unwrap();
-        }
-        self.client
-            .publish(
-                format!("{ROOT}/test/done"),
-                rumqttc::QoS::AtLeastOnce,
-                false,
-                b"1".to_vec(),
-            )
-            .unwrap();
-        self.acks
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the broker did not acknowledge the test's messages");
-    }
-
-    /// The retained messages under `filter`, as a fresh subscriber gets them.
-    pub(crate) fn retained(&self, filter: &str, wait: Duration) -> Vec<(String, Vec<u8>)> {
-        self.retained.lock().unwrap().clear();
-        self.client
-            .subscribe(filter, rumqttc::QoS::AtLeastOnce)
-            .unwrap();
-        std::thread::sleep(wait);
-        let _ = self.client.unsubscribe(filter);
-        std::thread::sleep(Duration::from_millis(100));
-        std::mem::take(&mut *self.retained.lock().unwrap())
-    }
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        let _ = self.client.disconnect();
-        if let Some(p) = self.pump.take() {
-            let _ = p.join();
-        }
-    }
-}
 
 fn override_cmd(version: u64, color: &str, priority: i32, extra: Value) -> Vec<u8> {
     let mut o = json!({
@@ -145,17 +58,6 @@ fn site_with_cap(broker_port: u16, max: usize) -> Fleet {
     f
 }
 
-fn start_two(f: &Fleet, agent: &ureq::Agent) -> Vec<crate::common::Daemon> {
-    let nodes: Vec<_> = (0..2).map(|i| start_node(f, i)).collect();
-    for i in 0..2 {
-        assert!(
-            wait_until(Duration::from_secs(30), || connected(agent, f, i)),
-            "node {i} did not join the fleet"
-        );
-    }
-    nodes
-}
-
 #[test]
 fn fleet_flood_keeps_the_caps_and_room_for_an_emergency() {
     let Some(bin) = mosquitto() else {
@@ -169,7 +71,7 @@ fn fleet_flood_keeps_the_caps_and_room_for_an_emergency() {
     let f = site_with_cap(port, 20);
     let _broker = Broker::start(&bin, f.tmp.path(), port);
     let agent = agent();
-    let _nodes = start_two(&f, &agent);
+    let _nodes = start_nodes(&f, 2);
 
     // First the commands the API would refuse (while there is room), then
     // a flood of valid ones: distinct ids, and one id sent 2,000 times.
@@ -226,7 +128,8 @@ fn fleet_flood_keeps_the_caps_and_room_for_an_emergency() {
                 let n = in_force(&agent, &f, i).unwrap_or(0);
                 peak = peak.max(n);
                 n == 19
-            }),
+            })
+            .is_some(),
             "node {i}: overrides in force never settled at 19 (peak {peak})"
         );
         assert!(peak <= 20, "node {i}: {peak} overrides in force, cap 20");
@@ -270,7 +173,8 @@ fn fleet_flood_keeps_the_caps_and_room_for_an_emergency() {
     );
     assert!(
         wait_until(Duration::from_secs(10), || status(&agent, &f, 1)
-            .is_some_and(|v| v["emergency"] == json!(true))),
+            .is_some_and(|v| v["emergency"] == json!(true)))
+        .is_some(),
         "the emergency did not reach node B"
     );
     // A master set on B still reaches A quickly: the queue is not clogged.
@@ -285,7 +189,8 @@ fn fleet_flood_keeps_the_caps_and_room_for_an_emergency() {
         wait_until(Duration::from_secs(10), || status(&agent, &f, 0)
             .is_some_and(|v| v["masters"]
                 .as_array()
-                .is_some_and(|m| !m.is_empty()))),
+                .is_some_and(|m| !m.is_empty())))
+        .is_some(),
         "a master set on B did not reach A after the flood"
     );
     eprintln!(
@@ -321,7 +226,7 @@ fn fleet_oversized_and_malformed_messages_are_dropped_not_the_connection() {
         ),
         (format!("{ROOT}/status/ghost"), vec![b'x'; 1024 * 1024]),
     ]);
-    let _nodes = start_two(&f, &agent);
+    let _nodes = start_nodes(&f, 2);
     // Ten seconds connected without a gap, the drops counted.
     std::thread::sleep(Duration::from_secs(10));
     for i in 0..2 {
@@ -351,7 +256,8 @@ fn fleet_oversized_and_malformed_messages_are_dropped_not_the_connection() {
         assert!(
             wait_until(Duration::from_secs(10), || all_overrides(&agent, &f, i)
                 .iter()
-                .any(|o| o.to_string().contains("#00ff00"))),
+                .any(|o| o.to_string().contains("#00ff00")))
+            .is_some(),
             "node {i} did not apply a command after the bad ones"
         );
     }
@@ -370,7 +276,7 @@ fn fleet_release_is_a_tombstone_a_replay_cannot_undo() {
     let f = fleet_site(port);
     let _broker = Broker::start(&bin, f.tmp.path(), port);
     let agent = agent();
-    let mut nodes = start_two(&f, &agent);
+    let mut nodes = start_nodes(&f, 2);
     let spy = Client::connect(port, "spy");
 
     let r = agent
@@ -379,9 +285,11 @@ fn fleet_release_is_a_tombstone_a_replay_cannot_undo() {
         .send_json(json!({"target": "tower-crown", "color": "#0000ff", "fade": 0, "ttl": "1h"}))
         .unwrap();
     assert_eq!(r.status().as_u16(), 201);
-    assert!(wait_until(Duration::from_secs(10), || in_force(
-        &agent, &f, 1
-    ) == Some(1)));
+    assert!(
+        wait_until(Duration::from_secs(10), || in_force(&agent, &f, 1)
+            == Some(1))
+        .is_some()
+    );
     // The attacker's copy of the command as it was.
     let filter = format!("{ROOT}/cmd/override/#");
     let old = spy.retained(&filter, Duration::from_millis(500));
@@ -394,9 +302,11 @@ fn fleet_release_is_a_tombstone_a_replay_cannot_undo() {
         .call()
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    assert!(wait_until(Duration::from_secs(10), || in_force(
-        &agent, &f, 1
-    ) == Some(0)));
+    assert!(
+        wait_until(Duration::from_secs(10), || in_force(&agent, &f, 1)
+            == Some(0))
+        .is_some()
+    );
 
     // Replay the old command over the retained release.
     spy.publish_all(&[(topic.clone(), old_payload.clone())]);
@@ -413,7 +323,8 @@ fn fleet_release_is_a_tombstone_a_replay_cannot_undo() {
                         None => v,
                     })
                     .is_some_and(|v| v["released"].is_string())
-        }),
+        })
+        .is_some(),
         "the broker kept the replayed old command: {:?}",
         last.first()
             .map(|m| String::from_utf8_lossy(&m.1).into_owned())
@@ -430,9 +341,7 @@ fn fleet_release_is_a_tombstone_a_replay_cannot_undo() {
     nodes.truncate(1);
     std::fs::remove_dir_all(state_dir(&f, 1)).unwrap();
     nodes.push(start_node(&f, 1));
-    assert!(wait_until(Duration::from_secs(30), || connected(
-        &agent, &f, 1
-    )));
+    assert!(wait_until(Duration::from_secs(30), || connected(&agent, &f, 1)).is_some());
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(
         in_force(&agent, &f, 1),
@@ -461,13 +370,15 @@ fn fleet_a_newer_end_from_the_broker_extends_not_releases() {
     let f = fleet_site(port);
     let _broker = Broker::start(&bin, f.tmp.path(), port);
     let agent = agent();
-    let _nodes = start_two(&f, &agent);
+    let _nodes = start_nodes(&f, 2);
     let city = Client::connect(port, "city");
     let topic = format!("{ROOT}/cmd/override/city-ext");
     city.publish_all(&[(topic.clone(), override_cmd(5, "#123456", 2000, json!({})))]);
-    assert!(wait_until(Duration::from_secs(10), || in_force(
-        &agent, &f, 1
-    ) == Some(1)));
+    assert!(
+        wait_until(Duration::from_secs(10), || in_force(&agent, &f, 1)
+            == Some(1))
+        .is_some()
+    );
     // The same item, a newer version, ending an hour later: an extension.
     city.publish_all(&[(
         topic,
@@ -484,7 +395,8 @@ fn fleet_a_newer_end_from_the_broker_extends_not_releases() {
                 all_overrides(&agent, &f, i).iter().any(|o| {
                     o["expires"] == json!("2026-12-31T14:00:00Z") && o["released_at"].is_null()
                 })
-            }),
+            })
+            .is_some(),
             "node {i} did not extend the override: {:?}",
             all_overrides(&agent, &f, i)
         );
@@ -537,7 +449,7 @@ fn fleet_skips_and_forced_modes_travel_with_their_undos() {
     let f = fleet_site(port);
     let _broker = Broker::start(&bin, f.tmp.path(), port);
     let agent = agent();
-    let _nodes = start_two(&f, &agent);
+    let _nodes = start_nodes(&f, 2);
     let within = Duration::from_secs(5);
 
     // Skip tonight's `nightly` entry on A: B lists the same skip.
@@ -569,7 +481,8 @@ fn fleet_skips_and_forced_modes_travel_with_their_undos() {
             .iter()
             .any(|s| s["entry"] == json!(entry)
                 && s["show"] == "nightly"
-                && s["note"] == "rain")),
+                && s["note"] == "rain"))
+        .is_some(),
         "a skip made on A did not reach B: {:?}",
         skips(&agent, &f, 1)
     );
@@ -583,7 +496,7 @@ fn fleet_skips_and_forced_modes_travel_with_their_undos() {
     let (code, body) = write(&agent, &f, 0, "DELETE", &format!("/api/skips/{id}"), None);
     assert_eq!(code, 204, "{body}");
     assert!(
-        wait_until(within, || skips(&agent, &f, 1).is_empty()),
+        wait_until(within, || skips(&agent, &f, 1).is_empty()).is_some(),
         "an undone skip stayed on B: {:?}",
         skips(&agent, &f, 1)
     );
@@ -601,14 +514,15 @@ fn fleet_skips_and_forced_modes_travel_with_their_undos() {
     assert_eq!(code, 201, "{body}");
     assert!(
         wait_until(within, || forced(&agent, &f, 1)
-            == Some((true, "festival".into()))),
+            == Some((true, "festival".into())))
+        .is_some(),
         "a mode forced on A did not reach B: {:?}",
         forced(&agent, &f, 1)
     );
     let (code, body) = write(&agent, &f, 0, "DELETE", "/api/tonight/mode", None);
     assert_eq!(code, 204, "{body}");
     assert!(
-        wait_until(within, || forced(&agent, &f, 1).is_some_and(|f| !f.0)),
+        wait_until(within, || forced(&agent, &f, 1).is_some_and(|f| !f.0)).is_some(),
         "an undone forced mode stayed on B: {:?}",
         forced(&agent, &f, 1)
     );
@@ -636,7 +550,7 @@ fn fleet_skips_and_forced_modes_travel_with_their_undos() {
         ),
     ]);
     assert!(
-        wait_until(within, || refused(1) >= before + 2),
+        wait_until(within, || refused(1) >= before + 2).is_some(),
         "bad skip/mode commands were not refused: {} → {}",
         before,
         refused(1)

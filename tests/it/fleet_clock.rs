@@ -9,11 +9,11 @@
 //! is bounded.
 
 use crate::common;
-use crate::fleet::{
-    agent, base, connected, fleet_site, free_port, get, mosquitto, state_dir, wait_until, Broker,
-    Fleet, NODES, OPERATOR,
+use crate::common::fleet::Client;
+use crate::common::fleet::{
+    agent, base, connected, fleet_site, get, mosquitto, state_dir, Broker, Fleet, NODES, OPERATOR,
 };
-use crate::fleet_broker::Client;
+use crate::common::{free_port, wait_until};
 use serde_json::{json, Value};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -32,17 +32,7 @@ fn start_real(f: &Fleet, i: usize) -> common::Daemon {
 }
 
 fn sigterm_and_wait(d: &mut common::Daemon) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &d.0.id().to_string()])
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = d.0.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("the daemon did not stop on SIGTERM");
+    common::sigterm(d, Duration::from_secs(30));
 }
 
 fn alarms_of(agent: &ureq::Agent, f: &Fleet, i: usize) -> Value {
@@ -93,7 +83,7 @@ fn fleet_clock_offsets_restarts_and_status() {
     let mut b = start_real(&f, 1);
     for i in 0..2 {
         assert!(
-            wait_until(Duration::from_secs(30), || connected(&agent, &f, i)),
+            wait_until(Duration::from_secs(30), || connected(&agent, &f, i)).is_some(),
             "node {i} did not join"
         );
     }
@@ -152,13 +142,12 @@ fn fleet_clock_offsets_restarts_and_status() {
     );
     assert!(v["b"]["energy"]["power_w"].is_null(), "{v}");
     let b2 = start_real(&f, 1);
-    assert!(wait_until(Duration::from_secs(30), || connected(
-        &agent, &f, 1
-    )));
+    assert!(wait_until(Duration::from_secs(30), || connected(&agent, &f, 1)).is_some());
     assert!(wait_until(Duration::from_secs(10), || {
         get(&agent, &format!("{}/api/fleet", base(&f, 0)))
             .is_some_and(|v| v["nodes"]["b"]["status"]["online"] == json!(true))
-    }));
+    })
+    .is_some());
     std::thread::sleep(Duration::from_secs(3));
     let al = alarms_of(&agent, &f, 0);
     assert!(

@@ -11,10 +11,8 @@
 //! is bounded.
 
 use crate::common;
-use crate::fleet::{
-    agent, base, connected, fleet_site, free_port, get, mosquitto, start_node, wait_until, Broker,
-    OPERATOR,
-};
+use crate::common::fleet::{agent, base, fleet_site, get, join, mosquitto, Broker, OPERATOR};
+use crate::common::{free_port, wait_until};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -54,10 +52,7 @@ fn fleet_ids_name_one_override_on_every_node() {
     // B alone first: an override it makes and releases at once uses up
     // B's id 1 (A, starting later, is told of a released override only),
     // so the ids of the same overrides differ between the nodes from here.
-    let node_b = start_node(&f, 1);
-    assert!(wait_until(Duration::from_secs(30), || connected(
-        &agent, &f, 1
-    )));
+    let node_b = join(&f, 1);
     let b = base(&f, 1);
     let gone = post(
         &agent,
@@ -70,10 +65,7 @@ fn fleet_ids_name_one_override_on_every_node() {
         .call()
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    let _node_a = start_node(&f, 0);
-    assert!(wait_until(Duration::from_secs(30), || connected(
-        &agent, &f, 0
-    )));
+    let _node_a = join(&f, 0);
     let a = base(&f, 0);
 
     // B's own override first (on a group the crown is not in), then A's.
@@ -86,7 +78,8 @@ fn fleet_ids_name_one_override_on_every_node() {
         &overrides(&agent, &a),
         "#00ff00"
     )
-    .is_some()));
+    .is_some())
+    .is_some());
     post(
         &agent,
         &a,
@@ -104,7 +97,8 @@ fn fleet_ids_name_one_override_on_every_node() {
                 }
                 _ => false,
             }
-        }),
+        })
+        .is_some(),
         "A's override did not reach B with a fleet id on both: A {:?} B {:?}",
         overrides(&agent, &a),
         overrides(&agent, &b)
@@ -130,7 +124,7 @@ fn fleet_ids_name_one_override_on_every_node() {
 
     // The crown is blue on B's wire.
     let (u, off) = f.crown;
-    crate::fleet::wait_for_dmx(&f.rx[1], u, off, &[0, 0, 255], Duration::from_secs(5))
+    crate::common::fleet::wait_for_dmx(&f.rx[1], u, off, &[0, 0, 255], Duration::from_secs(5))
         .expect("A's override is not on B's wire");
 
     // An unknown fleet id: 404 naming the field.
@@ -166,7 +160,8 @@ fn fleet_ids_name_one_override_on_every_node() {
                 l.iter()
                     .all(|o| o["fleet_id"] != json!(fid) || o["state"] == json!("releasing"))
                     && l.iter().any(|o| o["fleet_id"] == json!(mine_fid))
-            }),
+            })
+            .is_some(),
             "{n}: {:?}",
             overrides(&agent, n)
         );
@@ -186,18 +181,16 @@ fn fleet_ids_name_one_override_on_every_node() {
 
     // B restarted: its own override keeps its fleet id.
     drop(node_b);
-    let _ = std::fs::remove_file(crate::fleet::state_dir(&f, 1).join("api.addr"));
-    let _b2 = start_node(&f, 1);
-    assert!(wait_until(Duration::from_secs(30), || connected(
-        &agent, &f, 1
-    )));
+    let _ = std::fs::remove_file(crate::common::fleet::state_dir(&f, 1).join("api.addr"));
+    let _b2 = join(&f, 1);
     let b = base(&f, 1);
     assert!(
         wait_until(Duration::from_secs(10), || by_color(
             &overrides(&agent, &b),
             "#00ff00"
         )
-        .is_some_and(|o| o["fleet_id"] == json!(mine_fid))),
+        .is_some_and(|o| o["fleet_id"] == json!(mine_fid)))
+        .is_some(),
         "{:?}",
         overrides(&agent, &b)
     );
@@ -209,11 +202,10 @@ fn fleet_ids_name_one_override_on_every_node() {
         .call()
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    assert!(wait_until(Duration::from_secs(10), || overrides(
-        &agent, &a
-    )
-    .iter()
-    .all(
-        |o| o["fleet_id"] != json!(mine_fid) || o["state"] == json!("releasing")
-    )));
+    assert!(wait_until(Duration::from_secs(10), || overrides(&agent, &a)
+        .iter()
+        .all(
+            |o| o["fleet_id"] != json!(mine_fid) || o["state"] == json!("releasing")
+        ))
+    .is_some());
 }

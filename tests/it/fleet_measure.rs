@@ -21,10 +21,10 @@
 //! fail on a slow machine and say nothing about the product.
 
 use crate::common;
-use crate::fleet::{
-    agent, base, connected, fleet_site, free_port, mosquitto, state_dir, wait_until, Broker, Fleet,
-    NODES, OPERATOR,
+use crate::common::fleet::{
+    agent, base, connected, fleet_site, mosquitto, state_dir, Broker, Fleet, NODES, OPERATOR,
 };
+use crate::common::{free_port, wait_until};
 use serde_json::json;
 use std::collections::HashMap;
 use std::net::UdpSocket;
@@ -206,7 +206,7 @@ fn fleet_measure_phase_and_command_latency() {
     let agent = agent();
     for (i, name) in NODES.iter().enumerate() {
         assert!(
-            wait_until(Duration::from_secs(30), || connected(&agent, &f, i)),
+            wait_until(Duration::from_secs(30), || connected(&agent, &f, i)).is_some(),
             "node {name} did not join the fleet"
         );
     }

@@ -8,11 +8,11 @@
 //! Skipped (with a message) when `mosquitto` is not installed. Every wait
 //! is bounded.
 
-use crate::fleet::{
-    agent, base, connected, fleet_site, free_port, get, mosquitto, start_node, state_dir,
-    wait_until, Broker, OPERATOR,
+use crate::common::fleet::Client;
+use crate::common::fleet::{
+    agent, base, fleet_site, get, mosquitto, start_nodes, state_dir, Broker, OPERATOR,
 };
-use crate::fleet_broker::Client;
+use crate::common::{free_port, wait_until};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::Path;
@@ -73,7 +73,7 @@ fn cmd(version: u64, target: &str, color: &str) -> Value {
         "override": {
             "target": target,
             "action": {"color": color},
-            "created": crate::fleet::AT,
+            "created": crate::common::fleet::AT,
             "expires": "2026-12-31T21:00:00+08:00",
             "fade": 0,
         }
@@ -127,12 +127,7 @@ fn fleet_signed_commands_refuse_forgeries_and_obey_the_city() {
     std::fs::write(&p, text).unwrap();
     let _broker = Broker::start(&bin, f.tmp.path(), port);
     let agent = agent();
-    let _nodes: Vec<_> = (0..2).map(|i| start_node(&f, i)).collect();
-    for i in 0..2 {
-        assert!(wait_until(Duration::from_secs(30), || connected(
-            &agent, &f, i
-        )));
-    }
+    let _nodes = start_nodes(&f, 2);
     let (a, b) = (base(&f, 0), base(&f, 1));
 
     // An operator's override on A travels, signed by A, to B.
@@ -144,7 +139,8 @@ fn fleet_signed_commands_refuse_forgeries_and_obey_the_city() {
     assert_eq!(r.status().as_u16(), 201);
     assert!(
         wait_until(Duration::from_secs(10), || overrides(&agent, &b)
-            .contains("#0000ff")),
+            .contains("#0000ff"))
+        .is_some(),
         "A's signed override did not reach B"
     );
 
@@ -163,7 +159,8 @@ fn fleet_signed_commands_refuse_forgeries_and_obey_the_city() {
     for n in [&a, &b] {
         assert!(
             wait_until(Duration::from_secs(10), || overrides(&agent, n)
-                .contains("#00ff00")),
+                .contains("#00ff00"))
+            .is_some(),
             "the city's signed command was not obeyed"
         );
     }
@@ -251,7 +248,8 @@ fn fleet_signed_commands_refuse_forgeries_and_obey_the_city() {
                 last = get(&agent, &format!("{n}/api/alarms")).unwrap_or(Value::Null);
                 let s = last.to_string();
                 reasons.iter().all(|r| s.contains(r))
-            }),
+            })
+            .is_some(),
             "node {name}: not every refusal raised its alarm: {last}"
         );
         let list = overrides(&agent, n);
@@ -271,13 +269,13 @@ fn fleet_signed_commands_refuse_forgeries_and_obey_the_city() {
     client.publish_all(&[
         (
             format!("{ROOT}/status/c"),
-            serde_json::to_vec(&json!({"node": "c", "online": true, "at": crate::fleet::AT}))
+            serde_json::to_vec(&json!({"node": "c", "online": true, "at": crate::common::fleet::AT}))
                 .unwrap(),
         ),
         (
             format!("{ROOT}/energy/c"),
             serde_json::to_vec(
-                &json!({"node": "c", "at": crate::fleet::AT, "power_w": 99999.0, "tonight_kwh": 1.0}),
+                &json!({"node": "c", "at": crate::common::fleet::AT, "power_w": 99999.0, "tonight_kwh": 1.0}),
             )
             .unwrap(),
         ),
@@ -324,7 +322,8 @@ fn fleet_signed_commands_refuse_forgeries_and_obey_the_city() {
         )
         .is_some_and(|v| v["nodes"]["c"]["verified"] == json!(false)
             && v["nodes"]["b"]["verified"] == json!(true)
-            && v["dropped"]["unverified"].as_u64().unwrap_or(0) > 0)),
+            && v["dropped"]["unverified"].as_u64().unwrap_or(0) > 0))
+        .is_some(),
         "node A does not mark C's unsigned status"
     );
     // Clock probes are signed and verify: A measures B's clock.
@@ -333,7 +332,8 @@ fn fleet_signed_commands_refuse_forgeries_and_obey_the_city() {
             &agent,
             &format!("{a}/api/fleet")
         )
-        .is_some_and(|v| v["nodes"]["b"]["clock_offset_ms"].is_number())),
+        .is_some_and(|v| v["nodes"]["b"]["clock_offset_ms"].is_number()))
+        .is_some(),
         "no clock offset from signed probes"
     );
 }

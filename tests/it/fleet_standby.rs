@@ -12,10 +12,10 @@
 //! is bounded.
 
 use crate::common;
-use crate::fleet::{
-    agent, base, connected, fleet_site, free_port, get, mosquitto, start_node, state_dir,
-    wait_until, Broker,
+use crate::common::fleet::{
+    agent, base, fleet_site, get, mosquitto, start_node, start_nodes, state_dir, Broker,
 };
+use crate::common::{free_port, wait_until};
 use serde_json::json;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
@@ -71,11 +71,11 @@ fn first_other(
     None
 }
 
-fn fleet_view(agent: &ureq::Agent, f: &crate::fleet::Fleet, i: usize) -> serde_json::Value {
+fn fleet_view(agent: &ureq::Agent, f: &crate::common::fleet::Fleet, i: usize) -> serde_json::Value {
     get(agent, &format!("{}/api/fleet", base(f, i))).unwrap_or_default()
 }
 
-fn alarm_kinds(agent: &ureq::Agent, f: &crate::fleet::Fleet, i: usize) -> Vec<String> {
+fn alarm_kinds(agent: &ureq::Agent, f: &crate::common::fleet::Fleet, i: usize) -> Vec<String> {
     get(agent, &format!("{}/api/alarms", base(f, i)))
         .and_then(|a| a["active"].as_array().cloned())
         .unwrap_or_default()
@@ -112,18 +112,12 @@ fn fleet_standby_takes_over_a_killed_node_and_hands_back() {
     let u = if f.crown.0 == 0 { 1 } else { 0 };
     let _broker = Broker::start(&bin, f.tmp.path(), port);
     let agent = agent();
-    let mut a = Some(start_node(&f, 0));
-    let mut b = Some(start_node(&f, 1));
-    let _c = start_node(&f, 2);
-    for i in 0..3 {
-        assert!(wait_until(Duration::from_secs(30), || connected(
-            &agent, &f, i
-        )));
-    }
+    let mut nodes = start_nodes(&f, 3).into_iter();
+    let (mut a, mut b, _c) = (nodes.next(), nodes.next(), nodes.next());
     let rx = &f.rx[0];
     // While a runs, one sender only: a.
     assert!(
-        wait_until(Duration::from_secs(10), || recv_from(rx, u).is_some()),
+        wait_until(Duration::from_secs(10), || recv_from(rx, u).is_some()).is_some(),
         "a never sent universe {u}"
     );
     let before = listen(rx, u, Duration::from_millis(1500));
@@ -167,7 +161,8 @@ fn fleet_standby_takes_over_a_killed_node_and_hands_back() {
     );
     assert!(
         wait_until(Duration::from_secs(5), || alarm_kinds(&agent, &f, 1)
-            .contains(&"standby_active".to_string())),
+            .contains(&"standby_active".to_string()))
+        .is_some(),
         "{:?}",
         alarm_kinds(&agent, &f, 1)
     );
@@ -190,7 +185,8 @@ fn fleet_standby_takes_over_a_killed_node_and_hands_back() {
     assert!(wait_until(Duration::from_secs(5), || {
         fleet_view(&agent, &f, 1)["standby"]["covering"]["a"] == json!(false)
             && !alarm_kinds(&agent, &f, 1).contains(&"standby_active".to_string())
-    }));
+    })
+    .is_some());
 
     // b and then a gone: c covers.
     drop(b.take());

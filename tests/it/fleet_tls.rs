@@ -11,26 +11,17 @@
 //! installed. Every wait is bounded.
 
 use crate::common;
-use crate::fleet::{
-    agent, fleet_site, free_port, get, mosquitto, state_dir, wait_for_dmx, wait_until, AT, NODES,
-    OPERATOR,
+use crate::common::fleet::{
+    agent, fleet_site, get, mosquitto, state_dir, wait_for_dmx, Broker, AT, NODES, OPERATOR,
 };
+use crate::common::{free_port, wait_until};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const USER: &str = "lamps";
 const PASSWORD: &str = "correct horse battery staple";
-
-struct TlsBroker(Child);
-
-impl Drop for TlsBroker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A CA, and a certificate for `localhost`/127.0.0.1 signed by it (PEM):
 /// (ca, server cert, server key).
@@ -57,7 +48,9 @@ fn certificates() -> (String, String, String) {
     (ca_cert.pem(), server_cert.pem(), server_key.serialize_pem())
 }
 
-fn start_broker(bin: &Path, dir: &Path, port: u16) -> TlsBroker {
+/// mosquitto with a TLS listener on `port` (certificates made here) and a
+/// password file holding USER, anonymous clients refused.
+fn start_broker(bin: &Path, dir: &Path, port: u16) -> Broker {
     let (ca, cert, key) = certificates();
     std::fs::write(dir.join("ca.pem"), ca).unwrap();
     std::fs::write(dir.join("server.pem"), cert).unwrap();
@@ -83,26 +76,7 @@ fn start_broker(bin: &Path, dir: &Path, port: u16) -> TlsBroker {
         ),
     )
     .unwrap();
-    let mut child = Command::new(bin)
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start mosquitto");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return TlsBroker(child);
-        }
-        if let Ok(Some(st)) = child.try_wait() {
-            panic!("mosquitto exited ({st}) with {}", conf.display());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("mosquitto did not listen on {port}");
+    Broker::with_conf(bin, &conf, port)
 }
 
 fn start(site: &Path, state: &Path, node: &str, password: &str) -> common::Daemon {
@@ -187,7 +161,8 @@ fn fleet_over_tls_with_a_password_and_a_wrong_one() {
     for s in [&sa, &sb] {
         assert!(
             wait_until(Duration::from_secs(30), || fleet(&agent, s)
-                .is_some_and(|v| v["connected"] == json!(true))),
+                .is_some_and(|v| v["connected"] == json!(true)))
+            .is_some(),
             "a node did not connect over TLS: {:?}",
             fleet(&agent, s)
         );
@@ -218,7 +193,8 @@ fn fleet_over_tls_with_a_password_and_a_wrong_one() {
                         .as_str()
                         .is_some_and(|e| e.contains("refused this node's login"))
             })
-        }),
+        })
+        .is_some(),
         "{last:?}"
     );
     let alarms_url = format!("{}/api/alarms", common::api_base(&sc));
@@ -232,7 +208,8 @@ fn fleet_over_tls_with_a_password_and_a_wrong_one() {
                         && x["message"].as_str().unwrap().contains("NS_MQTT_PASSWORD")
                 })
             })
-        }),
+        })
+        .is_some(),
         "{alarms:?}"
     );
     // Not a network gap.

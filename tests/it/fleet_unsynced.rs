@@ -12,10 +12,11 @@
 //! is bounded.
 
 use crate::common;
-use crate::fleet::{
-    agent, base, connected, fleet_site, free_port, get, mosquitto, recv_universe, start_node,
-    state_dir, wait_until, Broker, OPERATOR,
+use crate::common::fleet::{
+    agent, base, connected, fleet_site, get, mosquitto, recv_universe, start_node, state_dir,
+    Broker, OPERATOR,
 };
+use crate::common::{free_port, wait_until};
 use serde_json::json;
 use std::time::Duration;
 
@@ -55,9 +56,7 @@ fn fleet_unsynced_clock_holds_the_schedule_until_trusted() {
     let _b = start_node(&f, 1);
     let _c = start_node(&f, 2);
     for i in [1, 2] {
-        assert!(wait_until(Duration::from_secs(30), || connected(
-            &agent, &f, i
-        )));
+        assert!(wait_until(Duration::from_secs(30), || connected(&agent, &f, i)).is_some());
     }
     let c = base(&f, 2);
     let (u, _) = f.crown;
@@ -68,7 +67,8 @@ fn fleet_unsynced_clock_holds_the_schedule_until_trusted() {
             st = get(&agent, &format!("{c}/api/status"));
             st.as_ref()
                 .is_some_and(|s| s["clock_sync"]["holding"] == json!(true))
-        }),
+        })
+        .is_some(),
         "{st:?}"
     );
     let cs = &st.unwrap()["clock_sync"];
@@ -77,7 +77,8 @@ fn fleet_unsynced_clock_holds_the_schedule_until_trusted() {
     assert_eq!(cs["plays"], json!("curfew-white"), "{cs}");
     assert!(
         wait_until(Duration::from_secs(5), || alarm_kinds(&agent, &c)
-            .contains(&"clock_unsynced".to_string())),
+            .contains(&"clock_unsynced".to_string()))
+        .is_some(),
         "{:?}",
         alarm_kinds(&agent, &c)
     );
@@ -107,7 +108,7 @@ fn fleet_unsynced_clock_holds_the_schedule_until_trusted() {
         .send_json(json!({"target": "tower-crown", "color": "#00ff00", "fade": 0, "ttl": "1m"}))
         .unwrap();
     assert_eq!(r.status().as_u16(), 201);
-    crate::fleet::wait_for_dmx(&f.rx[2], u, off, &[0, 255, 0], Duration::from_secs(5))
+    crate::common::fleet::wait_for_dmx(&f.rx[2], u, off, &[0, 255, 0], Duration::from_secs(5))
         .expect("an override did not reach the held node's wire");
     let r = agent
         .delete(format!("{c}/api/overrides"))
@@ -123,7 +124,8 @@ fn fleet_unsynced_clock_holds_the_schedule_until_trusted() {
             get(&agent, &format!("{c}/api/status"))
                 .is_some_and(|s| s["clock_sync"]["holding"] == json!(false))
                 && !alarm_kinds(&agent, &c).contains(&"clock_unsynced".to_string())
-        }),
+        })
+        .is_some(),
         "C did not join"
     );
     let same = wait_until(Duration::from_secs(5), || {
@@ -132,6 +134,7 @@ fn fleet_unsynced_clock_holds_the_schedule_until_trusted() {
         let b = recv_universe(&f.rx[1], u, Duration::from_secs(2));
         let c = recv_universe(&f.rx[2], u, Duration::from_secs(2));
         b.is_some() && b == c
-    });
+    })
+    .is_some();
     assert!(same, "C does not send B's bytes after joining the schedule");
 }

@@ -12,7 +12,7 @@
 use crate::common;
 use serde_json::{json, Value};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const AT: &str = "2026-12-31T20:00:00+08:00";
 const VIEWER: &str = "viewer-secret-0123456789";
@@ -114,16 +114,12 @@ fn playing(agent: &ureq::Agent, base: &str) -> Vec<String> {
 
 /// Wait (at most 20 s) until the playing list satisfies `ok`.
 fn wait_playing(agent: &ureq::Agent, base: &str, what: &str, ok: impl Fn(&[String]) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
     let mut last = Vec::new();
-    while Instant::now() < deadline {
+    let played = common::wait_until(Duration::from_secs(20), || {
         last = playing(agent, base);
-        if ok(&last) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{what}: the daemon plays {last:?}");
+        ok(&last)
+    });
+    assert!(played.is_some(), "{what}: the daemon plays {last:?}");
 }
 
 fn plays(list: &[String], show: &str) -> bool {

@@ -12,28 +12,16 @@ use std::time::{Duration, Instant};
 
 /// `nightscape check` with an upper bound on its time; (exit code, stderr).
 fn check_bounded(site: &Path) -> (Option<i32>, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nightscape"))
-        .args(["check", "--site"])
-        .arg(site)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if child.try_wait().unwrap().is_some() {
-            let out = child.wait_with_output().unwrap();
-            return (
-                out.status.code(),
-                String::from_utf8_lossy(&out.stderr).into_owned()
-                    + &String::from_utf8_lossy(&out.stdout),
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("check hung on a hostile file");
+    let out = common::output_within(
+        Command::new(env!("CARGO_BIN_EXE_nightscape"))
+            .args(["check", "--site"])
+            .arg(site),
+        Duration::from_secs(30),
+    );
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout),
+    )
 }
 
 fn mkfifo(path: &Path) -> bool {
@@ -125,11 +113,9 @@ fn hot_reload_rejects_a_fifo_without_blocking_and_keeps_the_last_good_config() {
     shared
         .stop
         .store(true, std::sync::atomic::Ordering::Relaxed);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !watcher.is_finished() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(watcher.is_finished(), "the watcher did not stop");
+    common::wait_for("the watcher to stop", Duration::from_secs(10), || {
+        watcher.is_finished()
+    });
 }
 
 #[test]
@@ -332,15 +318,12 @@ fn a_good_edit_applies_within_seconds_while_a_hostile_one_is_judged() {
     // And it is what the wire carries.
     let expected = common::cli_render(&site, at);
     assert!(expected != before, "the edit changes the frame");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let frame = common::collect_frame(&rx, &universes, Duration::from_secs(5));
-        if frame.as_ref() == Some(&expected) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the wire does not carry the good edit"
-        );
-    }
+    common::wait_for(
+        "the wire to carry the good edit",
+        Duration::from_secs(10),
+        || {
+            common::collect_frame(&rx, &universes, Duration::from_secs(5)).as_ref()
+                == Some(&expected)
+        },
+    );
 }

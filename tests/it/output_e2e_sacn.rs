@@ -133,16 +133,10 @@ fn daemon_sends_sacn_and_terminates_the_streams_on_sigterm() {
     }
     assert_eq!(terminated, BTreeMap::from([(1, 3), (2, 3)]));
     // And then it exits.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(st) = daemon.0.try_wait().unwrap() {
-            assert!(st.success(), "{st:?}");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "daemon did not exit after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let st = crate::common::exits_within(
+        &mut daemon.0,
+        Duration::from_secs(10),
+        "the daemon after SIGTERM",
+    );
+    assert!(st.success(), "{st:?}");
 }

@@ -25,7 +25,7 @@ use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// `TTYPort::pair` is documented as not thread-safe on some platforms.
 static PTY_LOCK: Mutex<()> = Mutex::new(());
@@ -133,16 +133,12 @@ impl Drop for Widget {
     }
 }
 
-fn eventually(what: &str, out: &dyn Output, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !cond() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; health {:?}",
-            out.health()
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+fn eventually(what: &str, out: &dyn Output, cond: impl FnMut() -> bool) {
+    assert!(
+        crate::common::wait_until(Duration::from_secs(5), cond).is_some(),
+        "timed out waiting for {what}; health {:?}",
+        out.health()
+    );
 }
 
 fn frame(u: u16, v: u8) -> Frame {
@@ -301,18 +297,16 @@ fn pro_unplugged_goes_down_and_comes_back_by_itself() {
 
     widget.unplug();
     // The next writes fail: frames keep being sent, as the frame loop does.
-    let deadline = Instant::now() + Duration::from_secs(5);
     let mut v = 2u8;
-    while out.health().state.as_str() != "down" {
-        assert!(
-            Instant::now() < deadline,
-            "never went down: {:?}",
-            out.health()
-        );
+    let down = crate::common::wait_until(Duration::from_secs(5), || {
+        if out.health().state.as_str() == "down" {
+            return true;
+        }
         out.send(&frame(0, v));
         v = v.wrapping_add(1).max(2);
-        std::thread::sleep(Duration::from_millis(10));
-    }
+        false
+    });
+    assert!(down.is_some(), "never went down: {:?}", out.health());
     let h: OutputHealth = out.health();
     assert!(h.send_errors >= 1, "{h:?}");
     assert!(h.last_error.is_some());

@@ -14,17 +14,15 @@
 //! under CI=true. Every wait is bounded.
 
 use crate::common;
-use crate::fleet::{
-    agent, base, connected, fleet_site, free_port, get, mosquitto, start_node, state_dir,
-    wait_until, Broker, Fleet, AT,
+use crate::common::fleet::Client;
+use crate::common::fleet::{
+    agent, base, fleet_site, get, mosquitto, start_nodes, state_dir, Broker, Fleet, AT, ROOT,
 };
-use crate::fleet_broker::Client;
+use crate::common::{free_port, wait_until};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
-
-const ROOT: &str = "nightscape/testcity";
 
 fn key(state: &Path) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_nightscape"))
@@ -98,18 +96,6 @@ fn has(agent: &ureq::Agent, base: &str, name: &str) -> bool {
     shows(agent, base).iter().any(|s| s == name)
 }
 
-fn start_two(f: &Fleet) -> Vec<common::Daemon> {
-    let agent = agent();
-    let nodes: Vec<_> = (0..2).map(|i| start_node(f, i)).collect();
-    for i in 0..2 {
-        assert!(
-            wait_until(Duration::from_secs(30), || connected(&agent, f, i)),
-            "node {i} did not connect"
-        );
-    }
-    nodes
-}
-
 #[test]
 #[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn fleet_push_switches_both_nodes_at_the_instant_and_rollback_returns_them() {
@@ -123,7 +109,7 @@ fn fleet_push_switches_both_nodes_at_the_instant_and_rollback_returns_them() {
     let port = free_port();
     let (f, push) = signed_fleet(port);
     let broker = Broker::start(&bin, f.tmp.path(), port);
-    let mut nodes = start_two(&f);
+    let mut nodes = start_nodes(&f, 2);
     let agent = agent();
     let (a, b) = (base(&f, 0), base(&f, 1));
 
@@ -158,7 +144,7 @@ fn fleet_push_switches_both_nodes_at_the_instant_and_rollback_returns_them() {
     // ...and both after it: when each switched, by its own report.
     for n in [&a, &b] {
         assert!(
-            wait_until(Duration::from_secs(30), || has(&agent, n, "pushed-one")),
+            wait_until(Duration::from_secs(30), || has(&agent, n, "pushed-one")).is_some(),
             "{n} does not run v1"
         );
     }
@@ -179,7 +165,8 @@ fn fleet_push_switches_both_nodes_at_the_instant_and_rollback_returns_them() {
                 })
                 .collect();
             switched.len() == 2
-        }),
+        })
+        .is_some(),
         "both nodes report when they switched"
     );
     // Its pump would wait for the broker for ever once the broker is gone.
@@ -207,7 +194,7 @@ fn fleet_push_switches_both_nodes_at_the_instant_and_rollback_returns_them() {
     assert!(ok, "{out}");
     for n in [&a, &b] {
         assert!(
-            wait_until(Duration::from_secs(10), || has(&agent, n, "pushed-two")),
+            wait_until(Duration::from_secs(10), || has(&agent, n, "pushed-two")).is_some(),
             "v2 not running on {n}: {out}"
         );
     }
@@ -219,7 +206,8 @@ fn fleet_push_switches_both_nodes_at_the_instant_and_rollback_returns_them() {
             wait_until(Duration::from_secs(10), || {
                 let s = shows(&agent, n);
                 s.contains(&"pushed-one".to_string()) && !s.contains(&"pushed-two".to_string())
-            }),
+            })
+            .is_some(),
             "rollback did not return {n} to v1: {out}"
         );
     }
@@ -250,14 +238,15 @@ fn fleet_push_switches_both_nodes_at_the_instant_and_rollback_returns_them() {
             state_dir(&f, 0).to_str().unwrap(),
         ],
         &[
-            ("NIGHTSCAPE_OPERATOR_TOKEN", crate::fleet::OPERATOR),
+            ("NIGHTSCAPE_OPERATOR_TOKEN", crate::common::fleet::OPERATOR),
             ("RUST_LOG", "warn"),
         ],
     );
     let a2 = common::api_base(&state_dir(&f, 0));
     assert!(
         wait_until(Duration::from_secs(20), || has(&agent, &a2, "pushed-one")
-            && !has(&agent, &a2, "pushed-two")),
+            && !has(&agent, &a2, "pushed-two"))
+        .is_some(),
         "node a started from sites/current without the broker does not run v1"
     );
 }
@@ -281,18 +270,14 @@ fn fleet_push_refuses_a_failing_check_and_forged_bundles_and_keeps_the_old_site(
     let port = free_port();
     let (f, push) = signed_fleet(port);
     let _broker = Broker::start(&bin, f.tmp.path(), port);
-    let _nodes = start_two(&f);
+    let _nodes = start_nodes(&f, 2);
     let agent = agent();
     let (a, b) = (base(&f, 0), base(&f, 1));
     std::fs::write(push.join("pushed-one.toml"), show("pushed-one")).unwrap();
     let (ok, out) = fleet_cmd(&f, &push, &["push"]);
     assert!(ok, "{out}");
     for n in [&a, &b] {
-        assert!(wait_until(Duration::from_secs(10), || has(
-            &agent,
-            n,
-            "pushed-one"
-        )));
+        assert!(wait_until(Duration::from_secs(10), || has(&agent, n, "pushed-one")).is_some());
     }
 
     // A show that strobes the searchlights fails the safety check: here
@@ -432,7 +417,8 @@ fn fleet_push_refuses_a_failing_check_and_forged_bundles_and_keeps_the_old_site(
                 wait_until(Duration::from_secs(10), || {
                     s = alarms(&agent, n);
                     s.contains(why)
-                }),
+                })
+                .is_some(),
                 "{n}: no alarm `{why}`: {s}"
             );
         }

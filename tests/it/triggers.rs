@@ -446,7 +446,7 @@ events = ["scene.started"]
     ignore = "slow tier: --features slow-tests"
 )]
 fn an_mqtt_message_fires_its_trigger() {
-    let Some(bin) = crate::fleet::mosquitto() else {
+    let Some(bin) = crate::common::fleet::mosquitto() else {
         crate::common::skip_unless_ci(
             "an_mqtt_message_fires_its_trigger",
             "mosquitto is not installed (apt-get install mosquitto)",
@@ -454,8 +454,8 @@ fn an_mqtt_message_fires_its_trigger() {
         return;
     };
     let broker_dir = tempfile::tempdir().unwrap();
-    let port = crate::fleet::free_port();
-    let _broker = crate::fleet::Broker::start(&bin, broker_dir.path(), port);
+    let port = crate::common::free_port();
+    let _broker = crate::common::fleet::Broker::start(&bin, broker_dir.path(), port);
     let mut opts = rumqttc::MqttOptions::new("city-platform", "127.0.0.1", port);
     opts.set_keep_alive(Duration::from_secs(5));
     let (client, mut conn) = rumqttc::Client::new(opts, 10);

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod fleet;
+
 use std::path::{Path, PathBuf};
 
 pub fn copy_dir(from: &Path, to: &Path) {
@@ -38,20 +40,17 @@ pub fn demo_site_in(dir: &Path) -> PathBuf {
 /// The base URL of a daemon's API (`http://127.0.0.1:PORT`), read from the
 /// `api.addr` file it writes into its state folder once it listens.
 pub fn api_base(state: &Path) -> String {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        if let Ok(text) = std::fs::read_to_string(state.join("api.addr")) {
-            if text.ends_with('\n') {
-                return format!("http://{}", text.trim());
-            }
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the daemon did not write {}",
-            state.join("api.addr").display()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let file = state.join("api.addr");
+    let mut addr = String::new();
+    wait_for(
+        &format!("the daemon to write {}", file.display()),
+        std::time::Duration::from_secs(20),
+        || {
+            addr = std::fs::read_to_string(&file).unwrap_or_default();
+            addr.ends_with('\n')
+        },
+    );
+    format!("http://{}", addr.trim())
 }
 
 /// Point every Art-Net output of the site at `target`.
@@ -207,13 +206,15 @@ pub fn frozen_demo_frame(
     );
     let universes: Vec<u16> = (0..15).collect();
     // The first frame may be from before the clock was frozen: take a later one.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     let mut frames = Vec::new();
-    while frames.len() < 3 && std::time::Instant::now() < deadline {
-        if let Some(f) = collect_frame(&rx, &universes, std::time::Duration::from_secs(5)) {
-            frames.push(f);
-        }
-    }
+    wait_until(std::time::Duration::from_secs(15), || {
+        frames.extend(collect_frame(
+            &rx,
+            &universes,
+            std::time::Duration::from_secs(5),
+        ));
+        frames.len() >= 3
+    });
     frames.pop().expect("no frame from the daemon")
 }
 
@@ -339,26 +340,55 @@ pub fn output_within(
         let _ = err.read_to_end(&mut b);
         b
     });
-    let deadline = std::time::Instant::now() + limit;
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait for the command") {
-            break s;
-        }
-        if std::time::Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            let (o, e) = (out.join().unwrap(), err.join().unwrap());
-            panic!(
-                "{cmd:?} still running after {limit:?}; killed. It printed:\n{}{}",
-                String::from_utf8_lossy(&o),
-                String::from_utf8_lossy(&e)
-            );
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
+    let mut status = None;
+    wait_until(limit, || {
+        status = child.try_wait().expect("wait for the command");
+        status.is_some()
+    });
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        let (o, e) = (out.join().unwrap(), err.join().unwrap());
+        panic!(
+            "{cmd:?} still running after {limit:?}; killed. It printed:\n{}{}",
+            String::from_utf8_lossy(&o),
+            String::from_utf8_lossy(&e)
+        );
     };
     std::process::Output {
         status,
         stdout: out.join().unwrap(),
         stderr: err.join().unwrap(),
     }
+}
+
+/// Wait for `child` to end, for at most `limit`: its exit status. A child
+/// still running then is killed and the test fails naming `what` (a daemon
+/// that ignores SIGTERM, a command that hangs on a hostile file).
+pub fn exits_within(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+    what: &str,
+) -> std::process::ExitStatus {
+    let mut status = None;
+    wait_until(limit, || {
+        status = child.try_wait().expect("wait for the child");
+        status.is_some()
+    });
+    status.unwrap_or_else(|| {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{what}: still running after {limit:?}; killed")
+    })
+}
+
+/// Send the daemon SIGTERM (its orderly shutdown) and wait for it to end,
+/// for at most `limit`: its exit status.
+pub fn sigterm(d: &mut Daemon, limit: std::time::Duration) -> std::process::ExitStatus {
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &d.0.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(sent.success(), "kill -TERM {} failed", d.0.id());
+    exits_within(&mut d.0, limit, "the daemon after SIGTERM")
 }
