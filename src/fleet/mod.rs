@@ -22,6 +22,7 @@
 pub use nightscape_core::control::fleet as wire;
 
 pub mod clock;
+pub mod devices;
 mod inbox;
 pub mod standby;
 pub mod trust;
@@ -108,6 +109,10 @@ pub struct FleetView {
     pub standby: standby::StandbyView,
     /// This node's clock: synchronised or not, and whether it holds the schedule.
     pub clock: clock::ClockSyncView,
+    /// The peers' device lists ([`devices`]): a summary here, the lists
+    /// at `/api/devices?scope=fleet`.
+    #[serde(serialize_with = "devices::serialize_book")]
+    pub devices: Arc<devices::Book>,
 }
 
 /// Handle kept by the daemon.
@@ -121,6 +126,8 @@ pub struct Fleet {
     /// not a broker gap.
     stopping: Arc<AtomicBool>,
     key: Option<ed25519_dalek::SigningKey>,
+    /// Where this node's device list comes from ([`Fleet::publish_devices`]).
+    devices: devices::Source,
 }
 
 /// What the fleet task needs besides the control service.
@@ -523,6 +530,7 @@ impl Fleet {
         ));
         let config_hash = config_hash(&opts.folder);
         let now = shared.clock.now();
+        let (device_source, device_book) = (devices::Source::default(), Arc::default());
         let view = Arc::new(Mutex::new(FleetView {
             site: shared.config().site.name.clone(),
             node: opts.node.clone(),
@@ -537,6 +545,7 @@ impl Fleet {
             dropped: Dropped::default(),
             standby: standby::StandbyView::default(),
             clock: clock::ClockSyncView::default(),
+            devices: Arc::clone(&device_book),
         }));
         let (change_tx, change_rx) = mpsc::unbounded_channel();
         control.connect_fleet(change_tx);
@@ -548,6 +557,7 @@ impl Fleet {
             node: opts.node.clone(),
             stopping: stopping.clone(),
             key: key.clone(),
+            devices: device_source.clone(),
         };
         let max_overrides = crate::api::ApiConfig::from_site(&shared.config().site)
             .map_or(crate::control::MAX_OVERRIDES, |(c, _)| c.max_overrides);
@@ -556,6 +566,7 @@ impl Fleet {
             &opts.node,
             opts.standby.clone(),
         );
+            devices: devices::Publisher::new(device_source, device_book),
         let task = Task {
             clock_seen: None,
             standby,
@@ -597,6 +608,11 @@ impl Fleet {
         tokio::spawn(task.run(net_rx, change_rx));
         Ok(fleet)
     }
+    /// Publish this node's device list (and its changes) from `care`.
+    pub fn publish_devices(&self, care: Arc<crate::rdm::care::DeviceCare>) {
+        let _ = self.devices.set(care);
+    }
+
 
     /// Say goodbye: publish this node's offline status (the last will
     /// covers a crash) and disconnect, waiting at most `timeout`.
@@ -631,6 +647,8 @@ async fn load_items(control: &ControlService) -> HashMap<String, Item> {
         .collect()
 }
 
+    /// This node's device list out, the peers' in ([`devices`]).
+    devices: devices::Publisher,
 struct Task {
     /// Who covers whom ([`standby`]).
     standby: standby::Standby,
@@ -1086,6 +1104,7 @@ impl Task {
                     }
                 }
             }
+            "devices" => self.on_devices(rest, m),
             "energy" => {}
             "ping" if rest == self.opts.node => {
                 let nonce: Option<u64> = std::str::from_utf8(payload)
@@ -1745,6 +1764,7 @@ impl Task {
         // restarted without persistence forgets every retained message).
         self.resync_at = Some(Instant::now() + Duration::from_millis(1000));
         self.publish_status().await;
+        self.devices_connected();
         self.publish_alarms();
     }
 
@@ -1942,6 +1962,7 @@ impl Task {
             let payload = self.own_payload(&topic, String::new());
             self.publish_qos0(topic, payload);
         }
+        self.devices_tick();
         self.standby_tick();
         if self.resync_at.is_some_and(|t| Instant::now() >= t) {
             self.resync_at = None;
