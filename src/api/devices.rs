@@ -6,6 +6,11 @@
 //! start address, DEVICE_LABEL, IDENTIFY on/off; admin role, `confirm`
 //! required, every attempt audited with its outcome).
 //!
+//! `?scope=fleet` answers for the whole fleet instead of this node: this
+//! node's list and every peer's as the fleet carried it
+//! (`crate::fleet::devices`), each row with its `node`, and each node's
+//! age and whether its list is stale (the node offline or silent).
+//!
 //! Reads come from the device-care thread's view (`crate::rdm::care`)
 //! and the asset record in the state database; a write is queued to
 //! that thread, which owns the RDM line, and runs in a task of its own
@@ -15,11 +20,13 @@
 use super::auth::{Admin, Caller, Viewer};
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
 use super::ApiState;
+use crate::fleet::devices::{self, DroppedLists, NodeDevices};
 use crate::rdm::care::{CareView, Fault};
 use crate::rdm::{Write, WriteOutcome};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use nightscape_core::wire::rdm::Uid;
 use serde::Deserialize;
 use serde_json::json;
@@ -40,6 +47,235 @@ pub struct DevicesQuery {
     /// discovery.
     #[param(pattern = r"^\s*(true|false)?\s*$")]
     pub record: Option<String>,
+    /// "node" (default): this controller's devices and faults; "fleet":
+    /// every node's as the fleet carries them, each row with its `node`,
+    /// and `nodes` with each node's age and staleness (needs `[fleet]`).
+    #[param(pattern = r"^\s*(node|fleet)?\s*$")]
+    pub scope: Option<String>,
+}
+
+/// Whether `?scope=fleet` was asked for (400 naming `scope` for another word).
+fn wants_fleet(q: &DevicesQuery) -> ApiResult<bool> {
+    match q.scope.as_deref().map(str::trim) {
+        None | Some("" | "node") => Ok(false),
+        Some("fleet") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(
+            "scope",
+            format!("scope `{other}`: use node or fleet"),
+        )),
+    }
+}
+
+/// One node's list in the fleet's answer.
+struct NodeList {
+    this_node: bool,
+    received: Option<DateTime<Utc>>,
+    stale: bool,
+    stale_since: Option<DateTime<Utc>>,
+    verified: Option<bool>,
+    list: NodeDevices,
+}
+
+impl NodeList {
+    /// Seconds since the node published this list (never negative: a
+    /// peer's clock may run ahead).
+    fn age_s(&self, now: DateTime<Utc>) -> f64 {
+        let ms = (now - self.list.at).num_milliseconds().max(0);
+        (ms as f64 / 100.0).round() / 10.0
+    }
+
+    fn summary(&self, now: DateTime<Utc>) -> serde_json::Value {
+        let l = &self.list;
+        json!({
+            "node": l.node,
+            "this_node": self.this_node,
+            "enabled": l.enabled,
+            "last_pass": l.last_pass,
+            "at": l.at,
+            "received": self.received,
+            "age_s": self.age_s(now),
+            "stale": self.stale,
+            "stale_since": self.stale_since,
+            "verified": self.verified,
+            "devices": l.devices.len(),
+            "devices_total": l.devices_total,
+            "faults": l.faults.len(),
+            "faults_total": l.faults_total,
+        })
+    }
+}
+
+/// This node's list and every peer's (this node first, then by name),
+/// and what the fleet dropped; a 400 naming `scope` without `[fleet]`.
+fn fleet_lists(st: &ApiState) -> ApiResult<(Vec<NodeList>, DroppedLists)> {
+    let Some(fleet) = &st.fleet else {
+        return Err(ApiError::bad_request(
+            "scope",
+            "scope=fleet: this controller is in no fleet ([fleet] in site.toml); use scope=node",
+        ));
+    };
+    let (me, book) = {
+        let v = fleet.lock().unwrap_or_else(|p| p.into_inner());
+        (v.node.clone(), v.devices.clone())
+    };
+    let now = Utc::now();
+    let mut out = vec![NodeList {
+        this_node: true,
+        received: None,
+        stale: false,
+        stale_since: None,
+        verified: None,
+        list: devices::summary(&me, &view_of(st), now),
+    }];
+    out.extend(
+        book.lists()
+            .into_iter()
+            .filter(|h| h.list.node != me)
+            .map(|h| NodeList {
+                this_node: false,
+                received: Some(h.received),
+                stale: h.stale,
+                stale_since: h.stale_since,
+                verified: h.verified,
+                list: h.list,
+            }),
+    );
+    Ok((out, book.dropped()))
+}
+
+/// `/api/devices?scope=fleet`: every node's devices and missing fixtures.
+fn fleet_devices(st: &ApiState, as_csv: bool) -> ApiResult<Response> {
+    let (lists, dropped) = fleet_lists(st)?;
+    let now = Utc::now();
+    if as_csv {
+        let mut rows = Vec::new();
+        for n in &lists {
+            for d in &n.list.devices {
+                rows.push(vec![
+                    n.list.node.clone(),
+                    n.age_s(now).to_string(),
+                    n.stale.to_string(),
+                    opt(d.uid.clone()),
+                    d.universe.to_string(),
+                    opt(d.address),
+                    opt(d.footprint),
+                    opt(d.fixture.clone()),
+                    d.patch.as_str().to_string(),
+                    opt(d.manufacturer.clone()),
+                    opt(d.model.clone()),
+                    opt(d.label.clone()),
+                    opt(d.lamp_hours),
+                    opt(d.device_hours),
+                    d.sensors.clone(),
+                    opt(d.last_seen.map(|t| t.to_rfc3339())),
+                    d.fix.clone(),
+                ]);
+            }
+        }
+        return Ok(csv(
+            &[
+                "node",
+                "node_age_s",
+                "stale",
+                "uid",
+                "universe",
+                "address",
+                "footprint",
+                "fixture",
+                "patch",
+                "manufacturer",
+                "model",
+                "label",
+                "lamp_hours",
+                "device_hours",
+                "sensors",
+                "last_seen",
+                "fix",
+            ],
+            rows,
+        ));
+    }
+    let mut devices = Vec::new();
+    for n in &lists {
+        for d in &n.list.devices {
+            let mut v = serde_json::to_value(d).unwrap_or_default();
+            v["node"] = json!(n.list.node);
+            v["stale"] = json!(n.stale);
+            devices.push(v);
+        }
+    }
+    Ok(axum::Json(json!({
+        "scope": "fleet",
+        "nodes": lists.iter().map(|n| n.summary(now)).collect::<Vec<_>>(),
+        "devices": devices,
+        "dropped": dropped,
+    }))
+    .into_response())
+}
+
+/// `/api/maintenance?scope=fleet`: every node's open faults.
+fn fleet_maintenance(st: &ApiState, as_csv: bool) -> ApiResult<Response> {
+    let (lists, dropped) = fleet_lists(st)?;
+    let now = Utc::now();
+    if as_csv {
+        let mut rows = Vec::new();
+        for n in &lists {
+            for f in &n.list.faults {
+                rows.push(vec![
+                    n.list.node.clone(),
+                    n.age_s(now).to_string(),
+                    n.stale.to_string(),
+                    f.kind.as_str().to_string(),
+                    opt(f.fixture.clone()),
+                    f.groups.join(" "),
+                    opt(f.position.map(|p| p[0])),
+                    opt(f.position.map(|p| p[1])),
+                    match f.address {
+                        Some(a) => format!("{}.{a}", f.universe),
+                        None => f.universe.to_string(),
+                    },
+                    opt(f.uid.clone()),
+                    f.since.to_rfc3339(),
+                    f.reading.clone(),
+                    f.fix.clone(),
+                ]);
+            }
+        }
+        return Ok(csv(
+            &[
+                "node",
+                "node_age_s",
+                "stale",
+                "kind",
+                "fixture",
+                "groups",
+                "x",
+                "y",
+                "address",
+                "uid",
+                "since",
+                "reading",
+                "fix",
+            ],
+            rows,
+        ));
+    }
+    let mut faults = Vec::new();
+    for n in &lists {
+        for f in &n.list.faults {
+            let mut v = serde_json::to_value(f).unwrap_or_default();
+            v["node"] = json!(n.list.node);
+            v["stale"] = json!(n.stale);
+            faults.push(v);
+        }
+    }
+    Ok(axum::Json(json!({
+        "scope": "fleet",
+        "nodes": lists.iter().map(|n| n.summary(now)).collect::<Vec<_>>(),
+        "faults": faults,
+        "dropped": dropped,
+    }))
+    .into_response())
 }
 
 /// Whether the answer is CSV: `?format=csv`, or `Accept: text/csv`.
@@ -97,7 +333,11 @@ fn view_of(st: &ApiState) -> CareView {
 /// DMX address and footprint, personality, hours, lamp, status, sensors,
 /// and how each stands against the patch (matched, unmatched, mismatched,
 /// with a one-line fix); fixtures patched but not answering under
-/// `missing`. `?record=true`: the asset record instead.
+/// `missing`. `?record=true`: the asset record instead. `?scope=fleet`:
+/// every node's devices and missing fixtures as the fleet carries them
+/// (`devices` each with `node` and `stale`; `nodes` with each node's
+/// `age_s`, `stale` and counts; `dropped`: peers' lists or entries not
+/// kept); CSV with `node,node_age_s,stale` first.
 #[utoipa::path(get, path = "/api/devices", tag = "status", params(DevicesQuery),
     responses((status = 200, description = "JSON, or CSV with ?format=csv / Accept: text/csv"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
@@ -109,6 +349,15 @@ pub(super) async fn devices(
     ApiQuery(q): ApiQuery<DevicesQuery>,
 ) -> ApiResult<Response> {
     let as_csv = wants_csv(&q, &headers)?;
+    if wants_fleet(&q)? {
+        if q.record.is_some() {
+            return Err(ApiError::bad_request(
+                "record",
+                "record is this node's asset record: use it without scope=fleet",
+            ));
+        }
+        return fleet_devices(&st, as_csv);
+    }
     let record = match q.record.as_deref().map(str::trim) {
         None | Some("" | "false") => false,
         Some("true") => true,
@@ -279,7 +528,9 @@ fn fault_row(f: &Fault) -> Vec<String> {
 /// The maintenance list: every open fault (fixture missing, mismatched,
 /// lamp failure, sensor out of range) with its fixture, groups, position,
 /// universe.address, since when and the last reading — what a crew needs
-/// in the morning.
+/// in the morning. `?scope=fleet`: the whole city's list, every fault
+/// with the `node` that reported it and whether that node's list is
+/// `stale`, and `nodes` with each node's age.
 #[utoipa::path(get, path = "/api/maintenance", tag = "status", params(DevicesQuery),
     responses((status = 200, description = "JSON, or CSV with ?format=csv / Accept: text/csv"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
@@ -295,6 +546,9 @@ pub(super) async fn maintenance(
             "record",
             "record applies to /api/devices only",
         ));
+    }
+    if wants_fleet(&q)? {
+        return fleet_maintenance(&st, wants_csv(&q, &headers)?);
     }
     let view = view_of(&st);
     if wants_csv(&q, &headers)? {

@@ -29,6 +29,7 @@ mod fixture_import;
 mod fleet;
 mod fleet_broker;
 mod fleet_clock;
+mod fleet_devices;
 mod fleet_ids;
 mod fleet_measure;
 mod fleet_signed;

@@ -2,22 +2,34 @@
 // open faults, then every fixture RDM found or missed, in one filterable
 // table; faulty fixtures get a red ring on the map. Admins can make a
 // fixture identify (flash) or change its DMX address or label, each after
-// a confirmation. Served after app.js in the same script (t, el, $, api,
+// a confirmation. In a fleet, a switch shows the whole city's list instead
+// (every node's devices and faults as the fleet carries them, with the
+// node's name, a node filter, and stale lists marked); writes stay with
+// "this node". Served after app.js in the same script (t, el, $, api,
 // act, confirmDialog, say, why, hms, S, MAP and lang are its).
 "use strict";
 
-const DEV = { view: null, faults: null, sig: "", marked: new Set(), filter: "", show: "all" };
+const DEV = { view: null, faults: null, sig: "", marked: new Set(), filter: "", show: "all",
+  // "node" or "fleet"; fleet: whether this controller is in one; me: its name.
+  scope: localStorage.getItem("nightscape-devices-scope") || "fleet", fleet: false, fleetKnown: false, me: "", node: "", nodes: [] };
+
+// The scope actually asked: the fleet only when this controller is in one.
+function devScope() { return DEV.fleet && DEV.scope === "fleet" ? "fleet" : "node"; }
+function devQuery() { return devScope() === "fleet" ? "?scope=fleet" : ""; }
 
 // The maintenance list (small) on every tab for the map's rings; the
 // devices (a city's worth) only while their tab is open.
 async function loadDevices() {
   const full = S.tab === "devices";
+  if (!DEV.fleetKnown) await knowFleet();
+  const q = devQuery();
   try {
     const [m, v] = await Promise.all([
-      api("GET", "/api/maintenance", undefined, { timeout: 4000 }),
-      full ? api("GET", "/api/devices", undefined, { timeout: 8000 }) : Promise.resolve(DEV.view),
+      api("GET", "/api/maintenance" + q, undefined, { timeout: 4000 }),
+      full ? api("GET", "/api/devices" + q, undefined, { timeout: 8000 }) : Promise.resolve(DEV.view),
     ]);
-    DEV.view = v; DEV.faults = m.faults || [];
+    if (q !== devQuery()) return; // switched while asking: that answer is for the other scope
+    DEV.view = v; DEV.faults = m.faults || []; DEV.nodes = m.nodes || [];
   } catch (e) { return; }
   markFaults();
   if (full) renderDevices();
@@ -59,6 +71,16 @@ table.devices td.actions button { margin: 0 .3rem .2rem 0; }
 #tab-devices .filters { display: flex; gap: .4rem; flex-wrap: wrap; align-items: center; }
 #tab-devices .filters input { flex: 1; min-width: 8rem; }
 @media (max-width: 600px) { table.devices td:nth-child(3), table.devices th:nth-child(3) { display: none; } }
+#devices-scope { display: inline-flex; border: 1px solid var(--line); border-radius: 6px; overflow: hidden; }
+#devices-scope button { border: none; border-radius: 0; margin: 0; }
+#devices-scope button[aria-pressed=true] { background: var(--accent, #0a84ff); color: #fff; }
+#device-nodes { display: flex; flex-wrap: wrap; gap: .3rem .8rem; margin: .4rem 0; padding: 0; list-style: none; }
+#device-nodes li.stale, table.devices tr.stale td, #maintenance li.stale { opacity: .6; }
+#device-nodes li.stale { color: #d9a400; opacity: 1; }
+.node-tag { font-weight: 600; margin-right: .3rem; }
+.stale-tag { color: #d9a400; font-size: .75rem; margin-left: .3rem; }
+table.devices.fleet td:nth-child(4), table.devices.fleet th:nth-child(4) { display: none; }
+@media (max-width: 600px) { table.devices.fleet td:nth-child(3), table.devices.fleet th:nth-child(3) { display: table-cell; } }
 `;
 document.head.append(el("style", null, DEV_CSS));
 
@@ -71,6 +93,15 @@ function addr(u, a) { return a == null ? String(u) : u + "." + a; }
 function deviceRows() {
   const v = DEV.view;
   if (!v) return [];
+  if (v.scope === "fleet") {
+    // Every node's devices and missing fixtures; writes only from "this node".
+    const faultsOf = (d) => (DEV.faults || []).filter((f) => f.node === d.node && ((d.fixture && f.fixture === d.fixture) || (d.uid && f.uid === d.uid)));
+    return v.devices.map((d) => ({
+      node: d.node, stale: d.stale, fixture: d.fixture || "", uid: d.uid || "", at: addr(d.universe, d.address),
+      model: [d.manufacturer, d.model].filter(Boolean).join(" "), label: d.label || "", lamp: d.lamp_hours ?? null,
+      patch: d.patch, fix: d.fix || "", faults: faultsOf(d), device: null,
+    }));
+  }
   const faultsOf = (fixture, uid) => (DEV.faults || []).filter((f) => (fixture && f.fixture === fixture) || (uid && f.uid === uid));
   const rows = v.devices.map((d) => ({
     fixture: d.fixture || "", uid: d.uid, at: addr(d.site_universe, d.dmx_address), model: [d.manufacturer, d.model].filter(Boolean).join(" "),
@@ -83,33 +114,45 @@ function deviceRows() {
 }
 
 function rowShown(r) {
+  if (r.node !== undefined && DEV.node && r.node !== DEV.node) return false;
   if (DEV.show === "faults" && !r.faults.length) return false;
   if (DEV.show === "problems" && r.patch === NAMES.patch.matched && !r.faults.length) return false;
   const q = DEV.filter.trim().toLowerCase();
   if (!q) return true;
-  return [r.fixture, r.uid, r.at, r.model, r.label].some((x) => x.toLowerCase().includes(q));
+  return [r.fixture, r.uid, r.at, r.model, r.label, r.node || ""].some((x) => x.toLowerCase().includes(q));
 }
 
 function renderDevices() {
   const box = $("devices-body");
   if (!box) return;
-  const sig = lang + S.role + DEV.filter + DEV.show + JSON.stringify(DEV.view) + JSON.stringify(DEV.faults);
+  const sig = lang + S.role + DEV.filter + DEV.show + DEV.node + JSON.stringify(DEV.view) + JSON.stringify(DEV.faults);
   if (sig === DEV.sig) return;
   DEV.sig = sig;
   const v = DEV.view;
   if (!v) { box.replaceChildren(el("p", { class: "dim" }, t("devices_loading"))); return; }
-  if (!v.enabled) { box.replaceChildren(el("p", { class: "dim" }, t("devices_off"))); $("devices-summary").textContent = ""; return; }
+  const fleet = v.scope === "fleet";
+  if (!fleet && !v.enabled) { box.replaceChildren(el("p", { class: "dim" }, t("devices_off"))); $("devices-summary").textContent = ""; return; }
   const rows = deviceRows();
   const bad = rows.filter((r) => r.faults.length).length;
-  $("devices-summary").textContent = t("devices_summary", {
-    n: v.devices.length, missing: (v.missing || []).length, faults: (DEV.faults || []).length,
-    when: v.last_pass ? hms(Date.parse(v.last_pass)) : t("never"),
-  }) + (v.discovering ? " · " + t("devices_discovering") : "");
+  if (fleet) {
+    const stale = (v.nodes || []).filter((n) => n.stale).length;
+    $("devices-summary").textContent = t("devices_fleet_summary", {
+      n: rows.filter((r) => r.patch !== NAMES.patch.missing).length, nodes: (v.nodes || []).length,
+      missing: rows.filter((r) => r.patch === NAMES.patch.missing).length, faults: (DEV.faults || []).length,
+    }) + (stale ? " · " + t("devices_fleet_stale", { stale }) : "");
+  } else {
+    $("devices-summary").textContent = t("devices_summary", {
+      n: v.devices.length, missing: (v.missing || []).length, faults: (DEV.faults || []).length,
+      when: v.last_pass ? hms(Date.parse(v.last_pass)) : t("never"),
+    }) + (v.discovering ? " · " + t("devices_discovering") : "");
+  }
+  fillNodeFilter(fleet ? v.nodes || [] : []);
   // The maintenance list first: what a crew must do.
   const list = el("ul", { class: "list", id: "maintenance" });
   if (!(DEV.faults || []).length) list.append(el("li", { class: "dim" }, t("no_faults")));
   for (const f of DEV.faults || []) {
-    const li = el("li", { class: "fault", "data-fault": f.kind });
+    const li = el("li", { class: "fault" + (f.stale ? " stale" : ""), "data-fault": f.kind });
+    if (fleet) { if (DEV.node && f.node !== DEV.node) continue; li.dataset.node = f.node; li.append(nodeTag(f.node, f.stale)); }
     const w = el("span", { class: "what" }, faultName(f.kind) + ": " + (f.fixture || f.uid || "") + " @ " + addr(f.universe, f.address));
     w.append(el("span", { class: "tag" }, t("since", { at: hms(Date.parse(f.since)) }) + " · " + f.reading));
     // The daemon's fix names addresses exactly, in English; other languages
@@ -118,9 +161,9 @@ function renderDevices() {
     li.append(w);
     list.append(li);
   }
-  const table = el("table", { class: "devices" });
+  const table = el("table", { class: fleet ? "devices fleet" : "devices" });
   const head = el("tr");
-  for (const k of ["col_fixture", "col_address", "col_model", "col_lamp", "col_state"]) head.append(el("th", null, t(k)));
+  for (const k of [...(fleet ? ["col_node"] : []), "col_fixture", "col_address", "col_model", "col_lamp", "col_state"]) head.append(el("th", null, t(k)));
   table.append(el("thead")); table.firstChild.append(head);
   const body = el("tbody");
   let shown = 0;
@@ -128,9 +171,11 @@ function renderDevices() {
     if (!rowShown(r)) continue;
     shown++;
     const cls = r.faults.length ? "row-bad" : r.patch === NAMES.patch.matched ? "" : "row-warn";
-    const tr = el("tr", { class: cls, "data-uid": r.uid, "data-fixture": r.fixture });
+    const tr = el("tr", { class: cls + (r.stale ? " stale" : ""), "data-uid": r.uid, "data-fixture": r.fixture });
+    if (fleet) { tr.dataset.node = r.node; const nd = el("td", { class: "node" }); nd.append(nodeTag(r.node, r.stale)); tr.append(nd); }
     const name = el("td", null, r.fixture || t("not_in_site"));
     if (r.uid) name.append(el("div", { class: "dim small mono" }, r.uid + (r.label && r.label !== r.fixture ? " · " + r.label : "")));
+    if (fleet && r.model) name.append(el("div", { class: "dim small" }, r.model)); // its column is left out to make room for the node's
     tr.append(name, el("td", { class: "mono" }, r.at), el("td", null, r.model || "–"), el("td", { class: "lamp" }, r.lamp == null ? "–" : r.lamp + " h"));
     const st = el("td", { class: "state" }, patchName(r.patch));
     for (const f of r.faults) st.append(el("div", { class: "small bad-text" }, faultName(f.kind)));
@@ -167,8 +212,67 @@ function renderDevices() {
   }
   table.append(body);
   const parts = [el("h3", null, t("maintenance")), list, el("h3", null, t("devices_table", { n: shown, bad }))];
+  if (fleet) parts.unshift(nodeStrip(v.nodes || []));
   parts.push(shown ? table : el("p", { class: "dim" }, t("devices_none_shown")));
   box.replaceChildren(...parts);
+}
+
+// Whether this controller is in a fleet (asked once it answers): the
+// scope switch is shown only then.
+async function knowFleet() {
+  try {
+    const f = await api("GET", "/api/fleet", undefined, { timeout: 4000 });
+    DEV.fleet = !!f.broker; DEV.me = f.node || ""; DEV.fleetKnown = true;
+  } catch (e) { return; }
+  const seg = $("devices-scope");
+  if (!seg) return;
+  seg.hidden = !DEV.fleet;
+  for (const b of seg.querySelectorAll("button")) b.setAttribute("aria-pressed", String(b.dataset.scope === devScope()));
+}
+
+// A node's name in the fleet view, with "stale" when its list is.
+function nodeTag(node, stale) {
+  const s = el("span", { class: "node-tag" }, node + (node === DEV.me ? " (" + t("node_this") + ")" : ""));
+  if (stale) s.append(el("span", { class: "stale-tag" }, t("stale_tag")));
+  return s;
+}
+
+// Each node's list: how old, how big, or stale (its node offline or silent).
+function nodeStrip(nodes) {
+  const ul = el("ul", { id: "device-nodes", class: "small" });
+  for (const n of nodes) {
+    const age = duration(n.age_s);
+    const text = !n.enabled ? t("node_rdm_off", { node: n.node })
+      : n.stale ? t("node_stale", { node: n.node, age })
+      : t("node_fresh", { node: n.node, n: n.devices_total, faults: n.faults_total, age });
+    ul.append(el("li", { class: n.stale ? "stale" : "", "data-node": n.node }, text));
+  }
+  return ul;
+}
+
+// The node filter's choices follow the nodes the fleet answer names.
+function fillNodeFilter(nodes) {
+  const sel = $("devices-node");
+  if (!sel) return;
+  sel.hidden = !nodes.length;
+  const want = ["", ...nodes.map((n) => n.node)];
+  const have = [...sel.options].map((o) => o.value);
+  if (want.join("\n") !== have.join("\n") || sel.dataset.lang !== lang) {
+    sel.replaceChildren(...want.map((n) => el("option", { value: n }, n || t("devices_all_nodes"))));
+    sel.dataset.lang = lang;
+  }
+  if (!want.includes(DEV.node)) DEV.node = "";
+  sel.value = DEV.node;
+}
+
+// "This node" / "Whole fleet": shown only on a controller in a fleet.
+function setScope(scope) {
+  DEV.scope = scope;
+  localStorage.setItem("nightscape-devices-scope", scope);
+  for (const b of document.querySelectorAll("#devices-scope button")) b.setAttribute("aria-pressed", String(b.dataset.scope === devScope()));
+  DEV.view = null; DEV.faults = null; DEV.nodes = []; DEV.sig = "";
+  renderDevices();
+  loadDevices();
 }
 
 async function deviceWrite(r, body, text) {
@@ -198,8 +302,21 @@ document.addEventListener("DOMContentLoaded", () => {
   $("lang").addEventListener("click", () => { $("devices-filter").placeholder = t("devices_filter"); });
   $("devices-filter").addEventListener("input", () => { DEV.filter = $("devices-filter").value; renderDevices(); });
   $("devices-show").addEventListener("change", () => { DEV.show = $("devices-show").value; renderDevices(); });
-  $("devices-csv").onclick = () => downloadCsv("/api/devices?format=csv", "devices.csv");
-  $("maintenance-csv").onclick = () => downloadCsv("/api/maintenance?format=csv", "maintenance.csv");
+  $("devices-csv").onclick = () => downloadCsv("/api/devices?format=csv" + devQuery().replace("?", "&"), devScope() === "fleet" ? "fleet-devices.csv" : "devices.csv");
+  $("maintenance-csv").onclick = () => downloadCsv("/api/maintenance?format=csv" + devQuery().replace("?", "&"), devScope() === "fleet" ? "fleet-maintenance.csv" : "maintenance.csv");
+  // The scope switch and the node filter (hidden until the fleet answers).
+  const seg = el("div", { id: "devices-scope", role: "group", "data-i18n-label": "devices_scope", "aria-label": t("devices_scope"), hidden: "" });
+  for (const sc of ["node", "fleet"]) {
+    const b = el("button", { type: "button", class: "small-btn", "data-scope": sc, "data-i18n": "devices_scope_" + sc }, t("devices_scope_" + sc));
+    b.onclick = () => setScope(sc);
+    seg.append(b);
+  }
+  $("devices-filter").before(seg);
+  const nodeSel = el("select", { id: "devices-node", "data-i18n-label": "devices_node_filter", "aria-label": t("devices_node_filter"), hidden: "" });
+  nodeSel.addEventListener("change", () => { DEV.node = nodeSel.value; renderDevices(); });
+  $("devices-show").after(nodeSel);
+  $("lang").addEventListener("click", () => fillNodeFilter(DEV.view && DEV.view.scope === "fleet" ? DEV.view.nodes || [] : []));
+
   $("lang").addEventListener("click", () => { DEV.sig = ""; renderDevices(); });
   // After app.js's own handler has switched S.tab.
   for (const b of document.querySelectorAll(".tabs button")) b.addEventListener("click", () => { if (b.dataset.tab === "devices") setTimeout(loadDevices, 0); });
