@@ -8,7 +8,7 @@
 //! name its field.
 
 use super::ApiState;
-use crate::control::{ControlError, FieldError};
+use crate::control::{ControlError, FieldError, Refusal};
 use crate::store::StoreError;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
@@ -99,6 +99,12 @@ impl From<ControlError> for ApiError {
             ControlError::Unavailable(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, m),
             ControlError::Store(e) => e.into(),
         }
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> ApiError {
+        ControlError::from(r).into()
     }
 }
 

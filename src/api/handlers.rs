@@ -10,11 +10,9 @@
 use super::auth::{Admin, Caller, Operator, Viewer};
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody, IdempotencyHeader};
 use super::schedule_view::{ActiveScheduleView, PlanView};
-use crate::control::{Book, Written};
 use super::views::*;
 use super::{health_status, live, telemetry::ControlCounts, ApiState};
-use crate::config::Config;
-use crate::control::{self, Action, Master, Override, Scene};
+use crate::control::{self, Action, Book, Item, Master, Override, Scene, Written};
 use crate::store::FleetItem;
 use crate::store::{AuditEntry, IdempotencyKey, StoredReply};
 use axum::extract::State;
@@ -136,14 +134,6 @@ fn quantity<T>(
     f: impl Fn(&Quantity) -> Result<T, String>,
 ) -> ApiResult<T> {
     f(q).map_err(|m| ApiError::unprocessable(field, m))
-}
-
-fn unknown_show(cfg: &Config, name: &str) -> String {
-    format!(
-        "unknown show `{name}` (the site has: {}){}",
-        cfg.show_order.join(", "),
-        crate::suggest::hint(name, cfg.show_order.iter().map(String::as_str))
-    )
 }
 
 /// Status of the whole controller.
@@ -485,20 +475,7 @@ pub(super) async fn trigger_scene(
 ) -> ApiResult<Answer> {
     let idem = idempotency(&caller, idem, &format!("POST /api/scenes/{show}/trigger"), &req);
     let cfg = st.shared.config();
-    if cfg.show(&show).is_none() {
-        return Err(ApiError::field(
-            StatusCode::NOT_FOUND,
-            "show",
-            unknown_show(&cfg, &show),
-        ));
-    }
     let duration = quantity("duration", &req.duration, Quantity::duration)?;
-    if duration <= 0.0 {
-        return Err(ApiError::unprocessable(
-            "duration",
-            "duration must be more than 0s",
-        ));
-    }
     let priority = match &req.priority {
         None => control::SCENE,
         Some(p) => quantity("priority", p, |q| q.priority(control::SCENE))?,
@@ -508,14 +485,11 @@ pub(super) async fn trigger_scene(
         .as_ref()
         .map(|f| quantity("fade", f, Quantity::duration))
         .transpose()?;
-    let target = match &req.target {
-        None => None,
-        Some(t) => {
-            let t = text_field("target", t)?;
-            control::check_target(&cfg.site, &t)?;
-            Some(t)
-        }
-    };
+    let target = req
+        .target
+        .as_deref()
+        .map(|t| text_field("target", t))
+        .transpose()?;
     let now = st.shared.clock.now();
     let scene = Scene {
         id: 0,
@@ -527,6 +501,7 @@ pub(super) async fn trigger_scene(
         fade,
         author: caller.name.clone(),
     };
+    control::validate(&cfg, Item::Scene(&scene))?;
     let detail = json!({
         "show": show, "target": target, "priority": priority,
         "duration_s": duration, "fade_s": fade,
@@ -745,12 +720,6 @@ pub(super) async fn create_override(
         .as_ref()
         .map(|t| quantity("ttl", t, Quantity::duration))
         .transpose()?;
-    if ttl.is_some_and(|t| t <= 0.0) {
-        return Err(ApiError::unprocessable(
-            "ttl",
-            "ttl must be more than 0s (leave it out for an override that lasts until released)",
-        ));
-    }
     let note = req
         .note
         .as_deref()
@@ -768,7 +737,7 @@ pub(super) async fn create_override(
         note,
         author: caller.name.clone(),
     };
-    control::validate_override(&cfg, &o)?;
+    control::validate(&cfg, Item::Override(&o))?;
     let detail = json!({
         "target": o.target, "action": o.action, "priority": o.priority,
         "ttl_s": ttl, "fade_s": o.fade, "note": o.note,
@@ -980,16 +949,17 @@ pub(super) async fn set_master(
         None => "*".to_string(),
         Some(t) => text_field("target", t)?,
     };
-    control::check_target(&cfg.site, &target)?;
+    let master = Master {
+        target: target.clone(),
+        level,
+    };
+    control::validate(&cfg, Item::Master(&master))?;
     let detail = json!({ "target": target, "level": level });
     let view_cfg = cfg.clone();
     let written = st
         .control
         .set_master(
-            Master {
-                target: target.clone(),
-                level,
-            },
+            master,
             audit(&caller, "master.set", detail, now),
             idem,
             move |masters| {

@@ -17,13 +17,7 @@ use utoipa::openapi::schema::{Object, ObjectBuilder, OneOfBuilder, Schema, Schem
 use utoipa::openapi::RefOr;
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
-/// Longest TTL, scene duration or fade the API accepts: a year. Anything
-/// longer is a typo, and it keeps instant arithmetic far from overflow.
-pub const MAX_SECONDS: f64 = 366.0 * 86_400.0;
-/// Fade for overrides that do not say (a blackout defaults to a cut).
-pub const DEFAULT_FADE_S: f64 = 2.0;
-/// Longest target, show name or note accepted.
-pub const MAX_TEXT: usize = 500;
+pub use crate::control::{DEFAULT_FADE_S, MAX_SECONDS, MAX_TEXT};
 
 /// A calendar date YYYY-MM-DD, or empty (the default), with spaces around
 /// allowed: exactly the dates `NaiveDate::parse_from_str(_, "%Y-%m-%d")`

@@ -279,11 +279,9 @@ pub fn program_with_skips(
     skips: crate::daemon::Skips,
 ) -> Result<Box<dyn crate::daemon::Program>, String> {
     match show {
-        Some(show) if config.show(show).is_none() => Err(format!(
-            "unknown show `{show}` (the site has: {}){}",
-            config.show_order.join(", "),
-            crate::suggest::hint(show, config.show_order.iter().map(String::as_str))
-        )),
+        Some(show) if config.show(show).is_none() => {
+            Err(crate::control::unknown_show(config, show))
+        }
         Some(show) => Ok(Box::new(crate::daemon::FixedShow {
             show: show.to_string(),
             since,

@@ -1,13 +1,13 @@
 //! Why a command was not put in force, said once for every way of asking.
 //!
-//! The service and [`super::validate`] answer with a [`ControlError`]; each
+//! The service and [`super::validate`] (through [`Refusal`]) answer with a [`ControlError`]; each
 //! caller says it in its own medium: the API maps it to its status code and
 //! `{"error", "field"}` body (`api/error.rs`), OSC answers the message on
 //! `/nightscape/error`, a trigger logs it and keeps it as its last refusal,
 //! and the fleet refuses the command with it. The kinds are what an
 //! operator can do about it, not HTTP: the API is only one of the callers.
 
-use super::FieldError;
+use super::{FieldError, Refusal};
 use crate::store::StoreError;
 
 /// A command refused, or a change the store could not make.
@@ -61,6 +61,18 @@ impl ControlError {
         ControlError::NotFound {
             field: field.to_string(),
             message: message.into(),
+        }
+    }
+}
+
+impl From<Refusal> for ControlError {
+    fn from(r: Refusal) -> ControlError {
+        match r {
+            Refusal::Invalid(e) => ControlError::Invalid(e),
+            Refusal::NotFound(e) => ControlError::NotFound {
+                field: e.field,
+                message: e.message,
+            },
         }
     }
 }

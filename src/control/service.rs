@@ -284,6 +284,12 @@ impl ControlService {
         self
     }
 
+    /// Overrides in force at most (`[api] max_overrides`): the fleet keeps
+    /// to it too.
+    pub fn max_overrides(&self) -> usize {
+        self.max_overrides
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }

@@ -30,7 +30,7 @@ pub mod trust;
 use crate::alarms::Alarms;
 use crate::control::Change;
 use crate::control::ControlService;
-use crate::control::{self, Master, Override, Scene};
+use crate::control::{self, Override, Scene};
 use crate::daemon::Shared;
 use crate::site::fleet::FleetSpec;
 use crate::store::AuditEntry;
@@ -559,8 +559,7 @@ impl Fleet {
             key: key.clone(),
             devices: device_source.clone(),
         };
-        let max_overrides = crate::api::ApiConfig::from_site(&shared.config().site)
-            .map_or(crate::control::MAX_OVERRIDES, |(c, _)| c.max_overrides);
+        let max_overrides = control.max_overrides();
         let standby = standby::Standby::new(
             &shared.config().site.nodes,
             &opts.node,
@@ -1239,7 +1238,7 @@ impl Task {
                     None if w.expires.is_some_and(|e| e <= now) => None,
                     None => {
                         let o: Override = w.to_override();
-                        if let Err(e) = control::validate_override(&cfg, &o) {
+                        if let Err(e) = control::validate(&cfg, control::Item::Override(&o)) {
                             self.refuse(&item_key, &cmd.origin, &e.to_string());
                             return;
                         }
@@ -1283,7 +1282,7 @@ impl Task {
                     None if w.ends <= now => None,
                     None => {
                         let s: Scene = w.to_scene();
-                        if let Err(e) = validate_scene(&cfg, &s) {
+                        if let Err(e) = control::validate(&cfg, control::Item::Scene(&s)) {
                             self.refuse(&item_key, &cmd.origin, &e.to_string());
                             return;
                         }
@@ -1300,7 +1299,7 @@ impl Task {
             }
             Kind::Master => {
                 let Some(m) = &cmd.master else { return };
-                if let Err(e) = validate_master(&cfg, m) {
+                if let Err(e) = control::validate(&cfg, control::Item::Master(m)) {
                     self.refuse(&item_key, &cmd.origin, &e.to_string());
                     return;
                 }
@@ -2348,7 +2347,7 @@ pub(crate) fn emergency_room(max_overrides: usize) -> usize {
 /// broker outranks an emergency), an item that starts no later than a
 /// minute from now, and an end after its start.
 fn check_bounds(cmd: &Command, now: DateTime<Utc>) -> Result<(), String> {
-    use crate::api::views::{MAX_SECONDS, MAX_TEXT};
+    use crate::control::{MAX_SECONDS, MAX_TEXT};
     let text = |field: &str, v: &str| {
         if v.chars().count() > MAX_TEXT {
             Err(format!("{field} is longer than {MAX_TEXT} characters"))
@@ -2429,30 +2428,6 @@ fn check_bounds(cmd: &Command, now: DateTime<Utc>) -> Result<(), String> {
         if let Some(n) = &m.note {
             text("note", n)?;
         }
-    }
-    Ok(())
-}
-
-fn validate_scene(cfg: &crate::config::Config, s: &Scene) -> Result<(), control::FieldError> {
-    if cfg.show(&s.show).is_none() {
-        return Err(control::FieldError::new(
-            "show",
-            format!("unknown show `{}`", s.show),
-        ));
-    }
-    if let Some(t) = &s.target {
-        control::check_target(&cfg.site, t)?;
-    }
-    if s.fade.is_some_and(|f| !(f.is_finite() && f >= 0.0)) {
-        return Err(control::FieldError::new("fade", "fade must be 0s or more"));
-    }
-    Ok(())
-}
-
-fn validate_master(cfg: &crate::config::Config, m: &Master) -> Result<(), control::FieldError> {
-    control::check_target(&cfg.site, &m.target)?;
-    if !(0.0..=1.0).contains(&m.level) {
-        return Err(control::FieldError::new("level", "a master is 0..1"));
     }
     Ok(())
 }

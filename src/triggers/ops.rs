@@ -4,16 +4,15 @@
 //!
 //! The API's handlers take HTTP requests apart; these take the values an
 //! OSC message or a trigger carries. Each builds the same control item,
-//! validates it with the same functions (`control::check_target`,
-//! `control::validate_override`, the show list), and hands it to the
+//! validates it with the same function (`control::validate`, which every
+//! source of commands runs), and hands it to the
 //! service, which persists it with its audit entry before the lights
 //! change. The audit's actor is the input's or the trigger's name and its
 //! remote the sender's address, so the log says who asked.
 
-use crate::api::views::DEFAULT_FADE_S;
 use crate::control::ControlService;
-use crate::control::{self, Action, Master, Override, Scene};
-use crate::control::{add_seconds, no_reply, ControlError, Written};
+use crate::control::{self, Action, Item, Master, Override, Scene};
+use crate::control::{add_seconds, no_reply, ControlError, Written, DEFAULT_FADE_S};
 use crate::daemon::Shared;
 use crate::store::AuditEntry;
 use serde_json::json;
@@ -38,15 +37,14 @@ pub struct Ops {
     pub control: ControlService,
 }
 
-fn unknown_show(cfg: &crate::config::Config, name: &str) -> ControlError {
-    ControlError::not_found(
-        "show",
-        format!(
-            "unknown show `{name}` (the site has: {}){}",
-            cfg.show_order.join(", "),
-            crate::suggest::hint(name, cfg.show_order.iter().map(String::as_str))
-        ),
-    )
+/// An OSC float may be infinite or NaN; such a duration is no duration,
+/// so [`control::validate`] refuses it as it refuses 0.
+fn finite_or_none(seconds: f64) -> f64 {
+    if seconds.is_finite() {
+        seconds
+    } else {
+        0.0
+    }
 }
 
 impl Ops {
@@ -70,21 +68,6 @@ impl Ops {
         fade_s: Option<f64>,
     ) -> OpResult<Scene> {
         let cfg = self.shared.config();
-        if cfg.show(show).is_none() {
-            return Err(unknown_show(&cfg, show));
-        }
-        if !(duration_s.is_finite() && duration_s > 0.0) {
-            return Err(ControlError::invalid(
-                "duration",
-                "duration must be more than 0s",
-            ));
-        }
-        if fade_s.is_some_and(|f| !(f.is_finite() && f >= 0.0)) {
-            return Err(ControlError::invalid("fade", "fade must be 0s or more"));
-        }
-        if let Some(t) = target {
-            control::check_target(&cfg.site, t)?;
-        }
         let now = self.shared.clock.now();
         let scene = Scene {
             id: 0,
@@ -92,10 +75,11 @@ impl Ops {
             target: target.map(str::to_string),
             priority: control::SCENE,
             started: now,
-            ends: add_seconds(now, duration_s),
+            ends: add_seconds(now, finite_or_none(duration_s)),
             fade: fade_s,
             author: who.actor.clone(),
         };
+        control::validate(&cfg, Item::Scene(&scene))?;
         let detail = json!({
             "show": show, "target": target, "priority": control::SCENE,
             "duration_s": duration_s, "fade_s": fade_s,
@@ -116,7 +100,10 @@ impl Ops {
     pub async fn stop_scenes(&self, who: &Who, show: &str) -> OpResult<usize> {
         let cfg = self.shared.config();
         if cfg.show(show).is_none() {
-            return Err(unknown_show(&cfg, show));
+            return Err(ControlError::not_found(
+                "show",
+                control::unknown_show(&cfg, show),
+            ));
         }
         let book = self.control.book().await;
         let ids: Vec<i64> = book
@@ -156,15 +143,13 @@ impl Ops {
     /// `POST /api/master` (`target` "*" is the grand master).
     pub async fn set_master(&self, who: &Who, target: &str, level: f32) -> OpResult<()> {
         let cfg = self.shared.config();
-        crate::units::check_level(f64::from(level))
-            .map_err(|m| ControlError::invalid("level", m))?;
-        control::check_target(&cfg.site, target)?;
-        let detail = json!({ "target": target, "level": level });
-        let audit = self.audit(who, "master.set", detail);
         let m = Master {
             target: target.to_string(),
             level,
         };
+        control::validate(&cfg, Item::Master(&m))?;
+        let detail = json!({ "target": target, "level": level });
+        let audit = self.audit(who, "master.set", detail);
         self.control.set_master(m, audit, None, no_reply).await?;
         tracing::debug!(target, level, by = %who.actor, "master set");
         Ok(())
@@ -189,9 +174,6 @@ impl Ops {
             None if action == Action::Blackout => 0.0,
             None => DEFAULT_FADE_S,
         };
-        if ttl_s.is_some_and(|t| !(t.is_finite() && t > 0.0)) {
-            return Err(ControlError::invalid("ttl", "ttl must be more than 0s"));
-        }
         let now = self.shared.clock.now();
         let o = Override {
             id: 0,
@@ -199,12 +181,12 @@ impl Ops {
             action,
             priority: control::OVERRIDE,
             created: now,
-            expires: ttl_s.map(|t| add_seconds(now, t)),
+            expires: ttl_s.map(|t| add_seconds(now, finite_or_none(t))),
             fade,
             note: None,
             author: who.actor.clone(),
         };
-        control::validate_override(&cfg, &o)?;
+        control::validate(&cfg, Item::Override(&o))?;
         if replace {
             let (actor, t) = (who.actor.clone(), o.target.clone());
             let same = std::mem::discriminant(&o.action);

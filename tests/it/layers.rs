@@ -12,28 +12,12 @@
 //! string literals and `#[cfg(test)]` items (tests may reach anywhere), with
 //! `use crate::{a, b::{c, d}}` trees expanded.
 //!
-//! The daemon has one known exception, `ControlService` (the owner of live
-//! operator control) living in `api/service.rs`: the fleet and the show-control
-//! triggers call it, so they reach up into `api` while `api` shows their
-//! state. [`EXCEPTIONS`] lists each item they may use; the list can only
-//! shrink (an entry no longer used fails too) until control has a home of
-//! its own below the three.
+//! There are no exceptions: operator control (`control/`) sits below the
+//! API, the fleet and the triggers that all call it, so no module reaches
+//! up.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-
-/// Upward uses the daemon is allowed, until `ControlService` moves out of
-/// `api`: (from module, to module, item path under it).
-const EXCEPTIONS: &[(&str, &str, &str)] = &[
-    ("control", "api", "ApiError"),
-    ("control", "api", "views::OverrideView"),
-    ("control", "api", "views::SkipView"),
-    ("fleet", "api", "ApiConfig"),
-    ("fleet", "api", "views::MAX_SECONDS"),
-    ("fleet", "api", "views::MAX_TEXT"),
-    ("triggers", "api", "ApiError"),
-    ("triggers", "api", "views::DEFAULT_FADE_S"),
-];
 
 /// Core modules documented as standing alone: they use no other module.
 const STANDALONE: &[&str] = &["wire"];
@@ -47,7 +31,7 @@ fn the_core_keeps_its_documented_layers() {
     let layers = documented_layers("**`crates/nightscape-core/src/`**");
     let src = root().join("crates/nightscape-core/src");
     let uses = crate_uses(&src);
-    let problems = check(&layers, &modules_of(&src), &uses, &[]);
+    let problems = check(&layers, &modules_of(&src), &uses);
     for m in STANDALONE {
         if let Some(u) = uses.iter().find(|u| u.from == *m) {
             panic!(
@@ -70,7 +54,7 @@ fn the_daemon_keeps_its_documented_layers() {
         .into_iter()
         .filter(|u| modules.contains(&u.to))
         .collect();
-    let problems = check(&layers, &modules, &uses, EXCEPTIONS);
+    let problems = check(&layers, &modules, &uses);
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
@@ -247,13 +231,8 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Layer order, documentation, exceptions and cycles: every problem found.
-fn check(
-    layers: &[Vec<String>],
-    modules: &BTreeSet<String>,
-    uses: &[Use],
-    exceptions: &[(&str, &str, &str)],
-) -> Vec<String> {
+/// Layer order, documentation and cycles: every problem found.
+fn check(layers: &[Vec<String>], modules: &BTreeSet<String>, uses: &[Use]) -> Vec<String> {
     let mut problems = Vec::new();
     let mut row = BTreeMap::new();
     for (i, names) in layers.iter().enumerate() {
@@ -279,21 +258,11 @@ fn check(
             ));
         }
     }
-    let mut used_exceptions = BTreeSet::new();
     let mut graph: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for u in uses {
         let (Some(&from), Some(&to)) = (row.get(&u.from), row.get(&u.to)) else {
             continue;
         };
-        let excepted = exceptions.iter().position(|(f, t, item)| {
-            *f == u.from
-                && *t == u.to
-                && (u.rest == *item || u.rest.starts_with(&format!("{item}::")))
-        });
-        if let Some(i) = excepted {
-            used_exceptions.insert(i);
-            continue;
-        }
         if to > from {
             problems.push(format!(
                 "{}: `{}` uses crate::{}::{}, a layer above it in ARCHITECTURE.md",
@@ -301,13 +270,6 @@ fn check(
             ));
         }
         graph.entry(&u.from).or_default().insert(&u.to);
-    }
-    for (i, e) in exceptions.iter().enumerate() {
-        if !used_exceptions.contains(&i) {
-            problems.push(format!(
-                "exception {e:?} is no longer used: take it off the list in tests/it/layers.rs"
-            ));
-        }
     }
     if let Some(cycle) = find_cycle(&graph) {
         problems.push(format!(

@@ -165,32 +165,112 @@ pub fn check_target(site: &Site, target: &str) -> Result<Vec<u32>, FieldError> {
     Ok(found)
 }
 
-/// Validate an override against the loaded configuration.
-pub fn validate_override(cfg: &Config, o: &Override) -> Result<(), FieldError> {
-    check_target(&cfg.site, &o.target)?;
-    match &o.action {
-        Action::Level(l) => {
-            units::check_level(*l as f64).map_err(|m| FieldError::new("level", m))?;
+/// "unknown show `x` (the site has: …); did you mean …": what every way of
+/// naming a show that is not there answers (a command, `run --show`).
+pub fn unknown_show(cfg: &Config, name: &str) -> String {
+    format!(
+        "unknown show `{name}` (the site has: {}){}",
+        cfg.show_order.join(", "),
+        crate::suggest::hint(name, cfg.show_order.iter().map(String::as_str))
+    )
+}
+
+/// A command operators give, wherever it comes from (the API, the fleet,
+/// OSC, a trigger), as [`validate`] checks it.
+#[derive(Debug, Clone, Copy)]
+pub enum Item<'a> {
+    Override(&'a Override),
+    Scene(&'a Scene),
+    Master(&'a Master),
+}
+
+/// Why [`validate`] refused a command.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Refusal {
+    /// A value of the command is wrong: a target that matches nothing, a
+    /// level, colour, fade or duration out of range, an override's show
+    /// that does not exist.
+    #[error("{0}")]
+    Invalid(FieldError),
+    /// What the command is about does not exist: the show a scene plays.
+    #[error("{0}")]
+    NotFound(FieldError),
+}
+
+impl Refusal {
+    /// The field at fault and why.
+    pub fn field_error(&self) -> &FieldError {
+        match self {
+            Refusal::Invalid(e) | Refusal::NotFound(e) => e,
         }
-        Action::Color(c) => {
-            Color::parse(c).map_err(|m| FieldError::new("color", m))?;
+    }
+}
+
+impl From<FieldError> for Refusal {
+    fn from(e: FieldError) -> Refusal {
+        Refusal::Invalid(e)
+    }
+}
+
+/// Check a command against the configuration in force: the one check every
+/// source of commands runs before anything is stored or applied, so an
+/// override from OSC, a trigger or another node of the fleet is held to
+/// exactly what the API holds it to. Checks run in a fixed order and the
+/// first failure is returned.
+pub fn validate(cfg: &Config, item: Item<'_>) -> Result<(), Refusal> {
+    let fade = |f: f64| {
+        if f.is_finite() && f >= 0.0 {
+            Ok(())
+        } else {
+            Err(FieldError::new("fade", "fade must be 0s or more"))
         }
-        Action::Show(s) => {
-            if cfg.show(s).is_none() {
+    };
+    let level = |l: f32| units::check_level(f64::from(l)).map_err(|m| FieldError::new("level", m));
+    match item {
+        Item::Override(o) => {
+            check_target(&cfg.site, &o.target)?;
+            match &o.action {
+                Action::Level(l) => {
+                    level(*l)?;
+                }
+                Action::Color(c) => {
+                    Color::parse(c).map_err(|m| FieldError::new("color", m))?;
+                }
+                Action::Show(s) if cfg.show(s).is_none() => {
+                    return Err(FieldError::new("show", unknown_show(cfg, s)).into());
+                }
+                Action::Show(_) | Action::Blackout => {}
+            }
+            fade(o.fade)?;
+            if o.expires.is_some_and(|e| e <= o.created) {
                 return Err(FieldError::new(
-                    "show",
-                    format!(
-                        "unknown show `{s}` (the site has: {}){}",
-                        cfg.show_order.join(", "),
-                        crate::suggest::hint(s, cfg.show_order.iter().map(String::as_str))
-                    ),
-                ));
+                    "ttl",
+                    "ttl must be more than 0s (leave it out for an override that lasts until released)",
+                )
+                .into());
             }
         }
-        Action::Blackout => {}
-    }
-    if !(o.fade.is_finite() && o.fade >= 0.0) {
-        return Err(FieldError::new("fade", "fade must be 0s or more"));
+        Item::Scene(s) => {
+            if cfg.show(&s.show).is_none() {
+                return Err(Refusal::NotFound(FieldError::new(
+                    "show",
+                    unknown_show(cfg, &s.show),
+                )));
+            }
+            if s.ends <= s.started {
+                return Err(FieldError::new("duration", "duration must be more than 0s").into());
+            }
+            if let Some(f) = s.fade {
+                fade(f)?;
+            }
+            if let Some(t) = &s.target {
+                check_target(&cfg.site, t)?;
+            }
+        }
+        Item::Master(m) => {
+            level(m.level)?;
+            check_target(&cfg.site, &m.target)?;
+        }
     }
     Ok(())
 }
@@ -608,6 +688,141 @@ mod tests {
             fade: 0.0,
             note: None,
             author: "t".into(),
+        }
+    }
+
+    /// Every source's commands go through `validate`: each case is a
+    /// command and what it must answer (`Ok`, or the kind, field and a
+    /// phrase of the message), in the order the checks run.
+    #[test]
+    fn validate_refuses_each_wrong_value_by_its_field() {
+        let cfg = config();
+        let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let later = |s: i64| at + chrono::Duration::seconds(s);
+        let ov = |target: &str, action: Action, fade: f64, ttl: Option<i64>| Override {
+            target: target.into(),
+            action,
+            fade,
+            expires: ttl.map(later),
+            ..colour(0, 0, "x")
+        };
+        let scene = |show: &str, secs: i64, fade: Option<f64>, target: Option<&str>| Scene {
+            id: 0,
+            show: show.into(),
+            target: target.map(Into::into),
+            priority: SCENE,
+            started: at,
+            ends: later(secs),
+            fade,
+            author: "t".into(),
+        };
+        let master = |target: &str, level: f32| Master {
+            target: target.into(),
+            level,
+        };
+        let blackout = || Action::Blackout;
+        let o = [
+            (ov("lamp-*", Action::Level(0.5), 2.0, Some(60)), None),
+            (
+                ov("nowhere", blackout(), 0.0, None),
+                Some(("target", "matches no fixture")),
+            ),
+            (
+                ov("lamp-*", Action::Level(1.5), 0.0, None),
+                Some(("level", "")),
+            ),
+            (
+                ov("lamp-*", Action::Color("#12345".into()), 0.0, None),
+                Some(("color", "")),
+            ),
+            (
+                ov("lamp-*", Action::Show("glw".into()), 0.0, None),
+                Some((
+                    "show",
+                    "unknown show `glw` (the site has: glow); did you mean `glow`?",
+                )),
+            ),
+            (
+                ov("lamp-*", blackout(), f64::NAN, None),
+                Some(("fade", "fade must be 0s or more")),
+            ),
+            (
+                ov("lamp-*", blackout(), -1.0, None),
+                Some(("fade", "fade must be 0s or more")),
+            ),
+            (
+                ov("lamp-*", blackout(), 0.0, Some(0)),
+                Some(("ttl", "ttl must be more than 0s")),
+            ),
+            // The target is checked first.
+            (
+                ov("nowhere", Action::Level(9.0), -1.0, Some(0)),
+                Some(("target", "")),
+            ),
+        ];
+        for (item, want) in &o {
+            check(&cfg, Item::Override(item), *want, false);
+        }
+        let s = [
+            (scene("glow", 60, None, None), None, false),
+            (scene("glow", 60, Some(0.0), Some("lamp-001")), None, false),
+            (
+                scene("glo", 60, None, None),
+                Some(("show", "unknown show `glo`")),
+                true,
+            ),
+            (
+                scene("glow", 0, None, None),
+                Some(("duration", "duration must be more than 0s")),
+                false,
+            ),
+            (
+                scene("glow", 60, Some(f64::INFINITY), None),
+                Some(("fade", "")),
+                false,
+            ),
+            (
+                scene("glow", 60, None, Some("nowhere")),
+                Some(("target", "matches no fixture")),
+                false,
+            ),
+            // A show that is not there is what matters most.
+            (
+                scene("glo", 0, Some(-1.0), Some("nowhere")),
+                Some(("show", "")),
+                true,
+            ),
+        ];
+        for (item, want, not_found) in &s {
+            check(&cfg, Item::Scene(item), *want, *not_found);
+        }
+        let m = [
+            (master("*", 0.5), None),
+            (master("lamp-*", 1.0), None),
+            (master("*", 1.5), Some(("level", ""))),
+            (master("*", f32::NAN), Some(("level", ""))),
+            (master("nowhere", 0.5), Some(("target", ""))),
+        ];
+        for (item, want) in &m {
+            check(&cfg, Item::Master(item), *want, false);
+        }
+    }
+
+    fn check(cfg: &Config, item: Item<'_>, want: Option<(&str, &str)>, not_found: bool) {
+        let got = validate(cfg, item);
+        match (want, &got) {
+            (None, Ok(())) => {}
+            (Some((field, phrase)), Err(r)) => {
+                let e = r.field_error();
+                assert_eq!(e.field, field, "{item:?}: {r}");
+                assert!(e.message.contains(phrase), "{item:?}: {r}");
+                assert_eq!(
+                    matches!(r, Refusal::NotFound(_)),
+                    not_found,
+                    "{item:?}: {r}"
+                );
+            }
+            _ => panic!("{item:?}: want {want:?}, got {got:?}"),
         }
     }
 
