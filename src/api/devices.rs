@@ -21,7 +21,7 @@ use super::auth::{Admin, Caller, Viewer};
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
 use super::ApiState;
 use crate::fleet::devices::{self, DroppedLists, NodeDevices};
-use crate::rdm::care::{CareView, Fault};
+use crate::rdm::care::{CareView, Fault, Lang};
 use crate::rdm::{Write, WriteOutcome};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -52,6 +52,22 @@ pub struct DevicesQuery {
     /// and `nodes` with each node's age and staleness (needs `[fleet]`).
     #[param(pattern = r"^\s*(node|fleet)?\s*$")]
     pub scope: Option<String>,
+    /// `/api/maintenance`: the language of each fault's `reading`, "en"
+    /// (default) or "zh" (worded from the fault's structured `detail`).
+    #[param(pattern = r"^\s*(en|zh)?\s*$")]
+    pub lang: Option<String>,
+}
+
+/// `?lang=` of the maintenance list (400 naming `lang` for another).
+fn lang_of(q: &DevicesQuery) -> ApiResult<Lang> {
+    match q.lang.as_deref().map(str::trim) {
+        None | Some("" | "en") => Ok(Lang::En),
+        Some("zh") => Ok(Lang::Zh),
+        Some(other) => Err(ApiError::bad_request(
+            "lang",
+            format!("lang `{other}`: use en or zh"),
+        )),
+    }
 }
 
 /// Whether `?scope=fleet` was asked for (400 naming `scope` for another word).
@@ -498,6 +514,9 @@ pub(super) async fn devices(
         "max_requests_per_s": view.max_requests_per_s,
         "last_pass": view.last_pass,
         "passes": view.passes,
+        "full_passes": view.full_passes,
+        "full_every_passes": view.full_every_passes,
+        "sweep": view.sweep,
         "requests": view.requests,
         "discovering": view.discovering,
         "lines": view.lines,
@@ -550,19 +569,29 @@ pub(super) async fn maintenance(
     if wants_fleet(&q)? {
         return fleet_maintenance(&st, wants_csv(&q, &headers)?);
     }
+    let lang = lang_of(&q)?;
     let view = view_of(&st);
+    let faults: Vec<Fault> = view
+        .faults
+        .iter()
+        .cloned()
+        .map(|mut f| {
+            f.reading = f.detail.text(lang);
+            f
+        })
+        .collect();
     if wants_csv(&q, &headers)? {
         return Ok(csv(
             &[
                 "kind", "fixture", "groups", "x", "y", "address", "uid", "since", "reading", "fix",
             ],
-            view.faults.iter().map(fault_row).collect(),
+            faults.iter().map(fault_row).collect(),
         ));
     }
     Ok(axum::Json(json!({
         "enabled": view.enabled,
         "last_pass": view.last_pass,
-        "faults": view.faults,
+        "faults": faults,
     }))
     .into_response())
 }

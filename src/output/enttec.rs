@@ -6,7 +6,9 @@
 //! that answers neither is probably not a Pro (an Open DMX, a GPS, a modem),
 //! so the output keeps writing but reports `degraded` and says so. Frames go
 //! out as label 6 messages; the widget repeats the last one on the line by
-//! itself, so one write per new frame is enough.
+//! itself, so one write per new frame is enough. The Pro also carries RDM
+//! (labels below): the serial thread puts device care's requests on the
+//! line between two frames (`super::serial`, "RDM between frames").
 //!
 //! **Open DMX**: a bare FTDI UART at 250 kbaud 8N2, so the host makes the
 //! DMX timing: wait for the previous frame to leave (a break sent while
@@ -27,6 +29,16 @@ use super::DeviceInfo;
 use crate::site::UNIVERSE_SIZE;
 use std::io;
 use std::time::{Duration, Instant};
+
+/// Received DMX (and RDM) packet: status byte, then the bytes received.
+pub const LABEL_RECEIVED: u8 = 5;
+/// Send an RDM packet and listen for its reply.
+pub const LABEL_SEND_RDM: u8 = 7;
+/// Send an RDM discovery request (DISC_UNIQUE_BRANCH) and listen for the
+/// raw discovery answer.
+pub const LABEL_RDM_DISCOVERY: u8 = 11;
+/// The line stayed silent after an RDM request.
+pub const LABEL_RDM_TIMEOUT: u8 = 12;
 
 /// How long the Pro has to answer labels 3 and 10 after an open.
 const HELLO_TIMEOUT: Duration = Duration::from_millis(500);
@@ -131,6 +143,10 @@ impl Driver for ProDriver {
 
     fn refresh(&self) -> Duration {
         Duration::from_secs(1)
+    }
+
+    fn carries_rdm(&self) -> bool {
+        true
     }
 }
 

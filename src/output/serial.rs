@@ -16,11 +16,31 @@
 //! Opening and the bytes on the wire are behind two small traits,
 //! [`Opener`] and [`Link`], so the retry state machine is tested with fakes
 //! and the framing with a pty pair.
+//!
+//! **RDM between frames.** A DMX USB Pro carries RDM too, but only one
+//! party can own its port, and that is this thread. So device care
+//! (`crate::rdm::care`) does not open the port: it hands each RDM request
+//! (a widget label and its bytes) to the thread through [`RdmPort`], and
+//! the thread puts it on the line after a frame, at most `per_frame` after
+//! each frame written, one in flight at a time. While a request is in
+//! flight the thread polls the port for the widget's answer (label 5 with
+//! the reply, label 12 for silence) in 2 ms steps and keeps taking new
+//! frames from the mailbox between polls, so a frame is never held behind
+//! an RDM reply; the answer goes back to the requester on a channel. An
+//! answer that comes after its request's time is dropped, never given to
+//! the next request. Outputs are rebuilt on every reload while device care
+//! lives on, so the two meet in a registry by port name ([`rdm_port`]):
+//! each request looks the port up again, and a new output's thread
+//! replaces the old one's entry.
 
+use super::enttec::{LABEL_RDM_TIMEOUT, LABEL_RECEIVED};
+use super::enttec_wire::{encode_request, MessageReader, MAX_DATA_LEN};
 use super::{DeviceInfo, Output, OutputHealth, DEGRADED, DOWN, OK};
 use crate::engine::Frame;
 use crate::site::UNIVERSE_SIZE;
+use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -37,6 +57,12 @@ pub trait Link: Send {
     fn drain(&mut self) -> io::Result<()>;
     /// Hold the line in break (`true`) or release it.
     fn set_break(&mut self, on: bool) -> io::Result<()>;
+    /// Wait at most this long in [`Link::read`] from now on (the RDM
+    /// poll between frames needs a short one). Links without a timeout of
+    /// their own ignore it.
+    fn set_read_timeout(&mut self, _timeout: Duration) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Opens (and after a failure, reopens) the port.
@@ -69,6 +95,263 @@ pub trait Driver: Send {
     /// merged into the health after each frame.
     fn measured(&self) -> Option<DeviceInfo> {
         None
+    }
+    /// Whether the widget carries RDM with the DMX USB Pro's labels (7 and
+    /// 11 out; 5 and 12 back): the thread then takes RDM requests between
+    /// frames (see "RDM between frames" above).
+    fn carries_rdm(&self) -> bool {
+        false
+    }
+}
+
+/// How often the thread looks for an RDM answer while one is in flight.
+const RDM_POLL: Duration = Duration::from_millis(2);
+/// RDM requests waiting for the line at most (device care sends one at a
+/// time; a little room for a write from the API).
+const RDM_QUEUE: usize = 4;
+/// A line that has not had a frame for this long has no DMX to protect:
+/// its RDM budget is refilled anyway.
+const RDM_IDLE_REFILL: Duration = Duration::from_millis(100);
+
+/// What the widget answered to one RDM request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RdmAnswer {
+    /// Label 5: the bytes the line brought back (status byte removed).
+    Data(Vec<u8>),
+    /// Label 12, or nothing within the request's time.
+    Silent,
+}
+
+/// One RDM request for the thread.
+struct RdmRequest {
+    label: u8,
+    payload: Vec<u8>,
+    timeout: Duration,
+    reply: mpsc::Sender<Result<RdmAnswer, String>>,
+}
+
+/// The side door of a serial output that carries RDM: requests go to its
+/// thread, answers come back. Cheap to clone.
+#[derive(Clone)]
+pub struct RdmPort {
+    tx: mpsc::SyncSender<RdmRequest>,
+    per_frame: Arc<AtomicU32>,
+    /// Requests put on the line so far.
+    sent: Arc<AtomicU64>,
+    id: u64,
+    /// To wake the thread when a request comes between two frames.
+    mailbox: Arc<Mailbox>,
+}
+
+impl RdmPort {
+    /// Put `payload` on the line under widget `label` and wait for the
+    /// widget's answer: at most `timeout` once on the line, plus the wait
+    /// for a frame's turn (bounded too).
+    pub fn request(
+        &self,
+        label: u8,
+        payload: &[u8],
+        timeout: Duration,
+    ) -> Result<RdmAnswer, String> {
+        if payload.len() > MAX_DATA_LEN {
+            return Err(format!("an RDM request of {} bytes", payload.len()));
+        }
+        let (reply, rx) = mpsc::channel();
+        self.tx
+            .try_send(RdmRequest {
+                label,
+                payload: payload.to_vec(),
+                timeout,
+                reply,
+            })
+            .map_err(|e| match e {
+                mpsc::TrySendError::Full(_) => "the widget's RDM queue is full".to_string(),
+                mpsc::TrySendError::Disconnected(_) => "the output's thread has stopped".into(),
+            })?;
+        self.mailbox.poke();
+        // Its turn comes after the next frame (the idle refill bounds it
+        // when no frames come); then its own time.
+        match rx.recv_timeout(timeout + RDM_IDLE_REFILL * 5 + Duration::from_millis(500)) {
+            Ok(r) => r,
+            Err(mpsc::RecvTimeoutError::Timeout) => Ok(RdmAnswer::Silent),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                Err("the output's thread dropped the request (port closed)".into())
+            }
+        }
+    }
+
+    /// RDM requests to put on the line after each frame at most (1..8).
+    pub fn set_per_frame(&self, n: u32) {
+        self.per_frame.store(n.clamp(1, 8), Ordering::Relaxed);
+    }
+
+    /// Requests put on the line so far.
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+}
+
+/// The serial outputs that carry RDM now, by port name.
+static RDM_PORTS: Mutex<BTreeMap<String, RdmPort>> = Mutex::new(BTreeMap::new());
+static RDM_IDS: AtomicU64 = AtomicU64::new(1);
+
+fn ports() -> MutexGuard<'static, BTreeMap<String, RdmPort>> {
+    RDM_PORTS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The running output on `port` that carries RDM, if there is one.
+pub fn rdm_port(port: &str) -> Option<RdmPort> {
+    ports().get(port).cloned()
+}
+
+/// The thread's side of [`RdmPort`].
+struct RdmSide {
+    rx: mpsc::Receiver<RdmRequest>,
+    per_frame: Arc<AtomicU32>,
+    sent: Arc<AtomicU64>,
+    name: String,
+    id: u64,
+    /// Requests still allowed before the next frame.
+    budget: u32,
+    last_refill: Instant,
+    /// The next request, taken from the channel, waiting for a budget.
+    next: Option<RdmRequest>,
+    in_flight: Option<(RdmRequest, Instant)>,
+    reader: MessageReader,
+    out: Vec<u8>,
+    rx_buf: Vec<u8>,
+}
+
+impl RdmSide {
+    fn register(name: String, mailbox: Arc<Mailbox>) -> RdmSide {
+        let (tx, rx) = mpsc::sync_channel(RDM_QUEUE);
+        let id = RDM_IDS.fetch_add(1, Ordering::Relaxed);
+        let per_frame = Arc::new(AtomicU32::new(2));
+        let sent = Arc::new(AtomicU64::new(0));
+        ports().insert(
+            name.clone(),
+            RdmPort {
+                tx,
+                per_frame: per_frame.clone(),
+                sent: sent.clone(),
+                id,
+                mailbox,
+            },
+        );
+        RdmSide {
+            rx,
+            per_frame,
+            sent,
+            name,
+            id,
+            budget: 0,
+            last_refill: Instant::now(),
+            next: None,
+            in_flight: None,
+            reader: MessageReader::new(),
+            out: vec![0; MAX_DATA_LEN + 8],
+            rx_buf: vec![0; 1024],
+        }
+    }
+
+    /// A frame went out: the next `per_frame` requests may follow it.
+    fn refill(&mut self) {
+        self.budget = self.per_frame.load(Ordering::Relaxed).max(1);
+        self.last_refill = Instant::now();
+    }
+
+    /// When the thread must look at RDM again at the latest (`None`:
+    /// nothing to do until a frame or a request comes).
+    fn wake_by(&mut self) -> Option<Instant> {
+        if self.next.is_none() {
+            self.next = self.rx.try_recv().ok();
+        }
+        let now = Instant::now();
+        if self.in_flight.is_some() {
+            Some(now + RDM_POLL)
+        } else if self.next.is_some() {
+            Some(if self.budget > 0 {
+                now
+            } else {
+                self.last_refill + RDM_IDLE_REFILL
+            })
+        } else {
+            None
+        }
+    }
+
+    /// The port is closed: whatever waits is answered so.
+    fn fail_all(&mut self, why: &str) {
+        if let Some((r, _)) = self.in_flight.take() {
+            let _ = r.reply.send(Err(why.to_string()));
+        }
+        if let Some(r) = self.next.take() {
+            let _ = r.reply.send(Err(why.to_string()));
+        }
+        while let Ok(r) = self.rx.try_recv() {
+            let _ = r.reply.send(Err(why.to_string()));
+        }
+        self.reader = MessageReader::new();
+    }
+
+    /// Read the answer to the request in flight, end it when it came or
+    /// its time is up, and put the next request on the line when the
+    /// frame's budget allows. Never waits longer than one short read.
+    fn service(&mut self, link: &mut dyn Link) -> io::Result<()> {
+        if self.in_flight.is_none() && self.last_refill.elapsed() >= RDM_IDLE_REFILL {
+            self.refill();
+        }
+        if let Some((_, deadline)) = &self.in_flight {
+            let deadline = *deadline;
+            let n = link.read(&mut self.rx_buf)?;
+            let mut answer = None;
+            for m in self.reader.push(&self.rx_buf[..n]) {
+                match m.label {
+                    LABEL_RECEIVED if answer.is_none() => {
+                        answer = Some(RdmAnswer::Data(m.data.get(1..).unwrap_or(&[]).to_vec()))
+                    }
+                    LABEL_RDM_TIMEOUT if answer.is_none() => answer = Some(RdmAnswer::Silent),
+                    _ => {}
+                }
+            }
+            if answer.is_none() && Instant::now() >= deadline {
+                answer = Some(RdmAnswer::Silent);
+            }
+            match answer {
+                Some(a) => {
+                    if let Some((r, _)) = self.in_flight.take() {
+                        let _ = r.reply.send(Ok(a));
+                    }
+                }
+                None => return Ok(()),
+            }
+        }
+        if self.budget == 0 {
+            return Ok(());
+        }
+        let Some(r) = self.next.take().or_else(|| self.rx.try_recv().ok()) else {
+            return Ok(());
+        };
+        // Whatever came late for an earlier request is not this one's.
+        let n = link.read(&mut self.rx_buf)?;
+        let _ = self.reader.push(&self.rx_buf[..n]);
+        let len = encode_request(r.label, &r.payload, &mut self.out);
+        link.write_all(&self.out[..len])?;
+        self.budget -= 1;
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        let deadline = Instant::now() + r.timeout;
+        self.in_flight = Some((r, deadline));
+        Ok(())
+    }
+}
+
+impl Drop for RdmSide {
+    fn drop(&mut self) {
+        self.fail_all("the output stopped");
+        let mut p = ports();
+        if p.get(&self.name).is_some_and(|e| e.id == self.id) {
+            p.remove(&self.name);
+        }
     }
 }
 
@@ -154,6 +437,10 @@ impl Link for SerialLink {
         };
         r.map_err(io::Error::from)
     }
+
+    fn set_read_timeout(&mut self, timeout: Duration) -> io::Result<()> {
+        self.0.set_timeout(timeout).map_err(io::Error::from)
+    }
 }
 
 /// Timing of the serial thread.
@@ -211,6 +498,8 @@ struct Slot {
     frame: Box<[u8; UNIVERSE_SIZE]>,
     fresh: bool,
     stop: bool,
+    /// An RDM request came: wake the thread without a frame.
+    poke: bool,
 }
 
 struct Mailbox {
@@ -222,6 +511,7 @@ enum Wake {
     Fresh,
     Stop,
     Timeout,
+    Poke,
 }
 
 impl Mailbox {
@@ -242,6 +532,11 @@ impl Mailbox {
         self.cv.notify_one();
     }
 
+    fn poke(&self) {
+        self.lock().poke = true;
+        self.cv.notify_one();
+    }
+
     /// Wait for a new frame (copied into `out`), a stop, or `until`. A
     /// frame given before the stop is delivered first, so the last frame
     /// the daemon sends reaches the widget.
@@ -255,6 +550,10 @@ impl Mailbox {
             }
             if s.stop {
                 return Wake::Stop;
+            }
+            if s.poke {
+                s.poke = false;
+                return Wake::Poke;
             }
             let now = Instant::now();
             if now >= until {
@@ -319,9 +618,13 @@ impl SerialOutput {
                 frame: Box::new([0; UNIVERSE_SIZE]),
                 fresh: false,
                 stop: false,
+                poke: false,
             }),
             cv: Condvar::new(),
         });
+        let rdm = driver
+            .carries_rdm()
+            .then(|| RdmSide::register(opener.name(), mailbox.clone()));
         let (done_tx, done_rx) = mpsc::channel();
         let worker = Worker {
             opener,
@@ -329,6 +632,7 @@ impl SerialOutput {
             mailbox: mailbox.clone(),
             health: health.clone(),
             settings,
+            rdm,
         };
         let name = format!("dmx-{}", worker.driver.kind());
         let thread = std::thread::Builder::new().name(name).spawn(move || {
@@ -400,6 +704,7 @@ struct Worker {
     mailbox: Arc<Mailbox>,
     health: Arc<Mutex<OutputHealth>>,
     settings: SerialSettings,
+    rdm: Option<RdmSide>,
 }
 
 impl Worker {
@@ -427,6 +732,9 @@ impl Worker {
                         write_now = have_frame;
                     }
                     Err(e) => {
+                        if let Some(r) = self.rdm.as_mut() {
+                            r.fail_all(&e);
+                        }
                         {
                             let mut h = lock(&self.health);
                             h.state = DOWN;
@@ -440,44 +748,67 @@ impl Worker {
                 }
                 continue;
             };
-            let until = if write_now {
+            let refresh_at = if write_now {
                 Instant::now()
             } else {
                 last_write + self.driver.refresh()
             };
-            write_now = false;
-            match self.mailbox.wait(until, &mut frame) {
-                Wake::Fresh => have_frame = true,
-                Wake::Stop => return,
-                Wake::Timeout if !have_frame => {
-                    last_write = Instant::now();
-                    continue;
+            let until = match self.rdm.as_mut().and_then(RdmSide::wake_by) {
+                Some(t) => t.min(refresh_at),
+                None => refresh_at,
+            };
+            let mut write = match self.mailbox.wait(until, &mut frame) {
+                Wake::Fresh => {
+                    have_frame = true;
+                    true
                 }
-                Wake::Timeout => {}
+                Wake::Stop => return,
+                Wake::Timeout | Wake::Poke => Instant::now() >= refresh_at,
+            };
+            if write && !have_frame {
+                // The refresh time passed before any frame: nothing to say.
+                last_write = Instant::now();
+                write = false;
             }
-            let result = self.driver.write_frame(port.as_mut(), &frame);
-            last_write = Instant::now();
-            let mut h = lock(&self.health);
-            match result {
-                Ok(()) => {
+            write_now = false;
+            let mut result = Ok(());
+            if write {
+                result = self.driver.write_frame(port.as_mut(), &frame);
+                last_write = Instant::now();
+                let mut h = lock(&self.health);
+                if result.is_ok() {
                     h.frames_sent += 1;
                     h.packets_sent += 1;
                     if let Some(m) = self.driver.measured() {
                         h.device = Some(m);
                     }
+                    drop(h);
+                    if let Some(r) = self.rdm.as_mut() {
+                        r.refill();
+                    }
                 }
-                Err(e) => {
+            }
+            if result.is_ok() {
+                if let Some(r) = self.rdm.as_mut() {
+                    result = r.service(port.as_mut());
+                }
+            }
+            if let Err(e) = result {
+                {
+                    let mut h = lock(&self.health);
                     h.send_errors += 1;
                     h.state = DOWN;
                     h.last_error = Some(format!("write to {}: {e}", self.opener.name()));
-                    drop(h);
-                    // Closing the port lets the device node go away and
-                    // come back (a replugged USB widget); reopen below.
-                    link = None;
-                    let wait = backoff.next_delay();
-                    if self.mailbox.sleep(Instant::now() + wait) {
-                        return;
-                    }
+                }
+                if let Some(r) = self.rdm.as_mut() {
+                    r.fail_all("the port was lost");
+                }
+                // Closing the port lets the device node go away and
+                // come back (a replugged USB widget); reopen below.
+                link = None;
+                let wait = backoff.next_delay();
+                if self.mailbox.sleep(Instant::now() + wait) {
+                    return;
                 }
             }
         }
@@ -490,6 +821,12 @@ impl Worker {
             .driver
             .hello(link.as_mut())
             .map_err(|e| format!("{} opened, then: {e}", self.opener.name()))?;
+        if self.rdm.is_some() {
+            // RDM answers are polled between frames: a read must not hold
+            // the thread longer than a poll step.
+            link.set_read_timeout(Duration::from_millis(1))
+                .map_err(|e| format!("{}: cannot set its read timeout: {e}", self.opener.name()))?;
+        }
         let mut h = lock(&self.health);
         h.device = hello.device;
         match hello.problem {

@@ -4,6 +4,20 @@
 //! for `/api/devices` and in the state database's asset record, and faults
 //! become alarms.
 //!
+//! Lines: an Art-Net output's (node, Port-Address) pairs, and an
+//! `enttec-pro` output's one line, asked through that output's own thread,
+//! which puts the requests between its DMX frames (`crate::output::serial`).
+//!
+//! Full and incremental discoveries (E1.20 §7): the first pass and every
+//! `full_every / every`-th are full — an Art-Net node is told to flush its
+//! table and discover again (ArtTodControl AtcFlush), a Pro's line is
+//! un-muted and walked whole — and every device is read in full. The
+//! others are incremental: a node's table as it keeps it, or on a Pro the
+//! known devices muted one by one (each mute checks it still answers) and
+//! only un-muted ones searched for; a new device is read in full, a known
+//! one only for what changes (addressing, hours, lamp, status, sensor
+//! values: `Requester::read_changes`).
+//!
 //! It runs on a thread of its own, one RDM request in flight, at most
 //! `[rdm] per_frame` requests per DMX frame (the pace is `1 / (fps ×
 //! per_frame)`): the frame loop never waits for it, and a node interleaves
@@ -23,15 +37,18 @@
 //! its faults as they were: the node's own alarm (`output_down`) says why,
 //! and its fixtures are not declared missing one by one.
 
+use super::enttec::EnttecLine;
 use super::patch::{verify, PatchEntry, PatchState};
-use super::{assets, ArtNetLine, Device, Line, Requester, Tapped, Write, WriteOutcome};
+use super::{
+    assets, ArtNetLine, Device, Lamp, Line, Requester, Sweep, Tapped, Write, WriteOutcome,
+};
 use crate::alarms::Alarms;
 use crate::daemon::Shared;
 use crate::site::{OutputKind, Site};
 use crate::store::Store;
 use chrono::{DateTime, Utc};
 use nightscape_core::wire::rdm::{status_id, Uid};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,6 +58,9 @@ use std::time::{Duration, Instant};
 
 /// How long a node gets to send its table of devices.
 const TOD_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a Pro's own discovery may take at most (a full walk of a
+/// 48-device line is a few hundred requests at the frame's pace).
+const WIDGET_DISCOVERY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long each RDM reply is waited for (one resend after it).
 const REQUEST_TIMEOUT: Duration = Duration::from_millis(500);
 /// Writes waiting for the line at most; more are refused (503).
@@ -82,6 +102,137 @@ impl From<FaultKind> for crate::alarms::AlarmKind {
     }
 }
 
+/// The language a reading is written in for a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    #[default]
+    En,
+    Zh,
+}
+
+/// What a sensor was held against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Bound {
+    /// A `[[rdm.sensors]]` limit of the site.
+    SiteLimit,
+    /// The sensor's own normal range (SENSOR_DEFINITION).
+    NormalRange,
+}
+
+/// The reading behind a fault as data, so each reader words it in its own
+/// language (the console in en or zh, `/api/maintenance?lang=zh`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Reading {
+    /// Patched, not in the line's table of devices.
+    NotInTable,
+    /// Answers at another address (site universe and address).
+    AnswersAt { universe: u16, address: u16 },
+    /// Answers with no DMX address (no footprint).
+    NoAddress,
+    /// LAMP_STATE (when it is a failure) and the lamp-failure status
+    /// messages the device queued (E1.20 status message IDs).
+    Lamp {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        state: Option<Lamp>,
+        status: Vec<u16>,
+    },
+    /// A sensor beyond its bound.
+    Sensor {
+        sensor: String,
+        value: i16,
+        unit: String,
+        bound: Bound,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        min: Option<i32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        max: Option<i32>,
+    },
+}
+
+impl Reading {
+    /// The reading as a person reads it, in `lang`.
+    pub fn text(&self, lang: Lang) -> String {
+        let zh = lang == Lang::Zh;
+        match self {
+            Reading::NotInTable if zh => "不在该线路的设备表中".into(),
+            Reading::NotInTable => "not in the node's table of devices".into(),
+            Reading::AnswersAt { universe, address } if zh => {
+                format!("在 {universe}.{address} 应答")
+            }
+            Reading::AnswersAt { universe, address } => format!("answers at {universe}.{address}"),
+            Reading::NoAddress if zh => "应答但没有 DMX 地址".into(),
+            Reading::NoAddress => "answers with no DMX address".into(),
+            Reading::Lamp { state, status } => {
+                let mut parts = Vec::new();
+                if let Some(l) = state {
+                    parts.push(if zh {
+                        format!("灯状态 {}", lamp_name(*l, lang))
+                    } else {
+                        format!("lamp state {}", lamp_name(*l, lang))
+                    });
+                }
+                for id in status {
+                    parts.push(if zh {
+                        format!("状态消息 0x{id:04x}（{}）", status_name(*id, lang))
+                    } else {
+                        format!("status message 0x{id:04x} ({})", status_name(*id, lang))
+                    });
+                }
+                parts.join(if zh { "，" } else { ", " })
+            }
+            Reading::Sensor {
+                sensor,
+                value,
+                unit,
+                bound,
+                min,
+                max,
+            } => {
+                let (lo, hi) = (
+                    min.map_or(String::new(), |m| m.to_string()),
+                    max.map_or(String::new(), |m| m.to_string()),
+                );
+                match (bound, zh) {
+                    (Bound::SiteLimit, false) => {
+                        format!("{sensor} reads {value} {unit}, beyond the site's limit {lo}..{hi}")
+                    }
+                    (Bound::NormalRange, false) => {
+                        format!("{sensor} reads {value} {unit}, beyond its normal range {lo}..{hi}")
+                    }
+                    (Bound::SiteLimit, true) => {
+                        format!("{sensor} 读数 {value} {unit}，超出站点限值 {lo}..{hi}")
+                    }
+                    (Bound::NormalRange, true) => {
+                        format!("{sensor} 读数 {value} {unit}，超出其正常范围 {lo}..{hi}")
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// LAMP_STATE's name.
+fn lamp_name(l: Lamp, lang: Lang) -> &'static str {
+    match (l, lang) {
+        (Lamp::Off, Lang::En) => "off",
+        (Lamp::On, Lang::En) => "on",
+        (Lamp::Strike, Lang::En) => "strike",
+        (Lamp::Standby, Lang::En) => "standby",
+        (Lamp::NotPresent, Lang::En) => "not_present",
+        (Lamp::Error, Lang::En) => "error",
+        (Lamp::Other, Lang::En) => "other",
+        (Lamp::Off, Lang::Zh) => "关",
+        (Lamp::On, Lang::Zh) => "开",
+        (Lamp::Strike, Lang::Zh) => "点火中",
+        (Lamp::Standby, Lang::Zh) => "待机",
+        (Lamp::NotPresent, Lang::Zh) => "无灯",
+        (Lamp::Error, Lang::Zh) => "故障",
+        (Lamp::Other, Lang::Zh) => "其他",
+    }
+}
+
 /// One open fault: a line of the maintenance list.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Fault {
@@ -103,10 +254,30 @@ pub struct Fault {
     pub address: Option<u16>,
     /// When the alarm was raised (wall clock).
     pub since: DateTime<Utc>,
-    /// The reading behind it, as a person reads it.
+    /// The reading behind it, as a person reads it (English; the API's
+    /// `?lang=zh` words it in Chinese from `detail`).
     pub reading: String,
+    /// The same reading as data.
+    pub detail: Reading,
     /// What to do about it.
     pub fix: String,
+}
+
+/// Full or incremental, as the view shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SweepKind {
+    Full,
+    Incremental,
+}
+
+impl From<Sweep> for SweepKind {
+    fn from(s: Sweep) -> SweepKind {
+        match s {
+            Sweep::Full => SweepKind::Full,
+            Sweep::Incremental => SweepKind::Incremental,
+        }
+    }
 }
 
 /// How a line answered its last discovery.
@@ -166,6 +337,13 @@ pub struct CareView {
     pub last_pass: Option<DateTime<Utc>>,
     /// Complete discoveries of every line so far.
     pub passes: u64,
+    /// Of which full ones (the others incremental).
+    pub full_passes: u64,
+    /// A full discovery every this many passes (`full_every / every`).
+    pub full_every_passes: u64,
+    /// The kind of the pass running or last run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<SweepKind>,
     /// RDM requests sent so far.
     pub requests: u64,
     pub discovering: bool,
@@ -201,30 +379,52 @@ impl Drop for DeviceCare {
     }
 }
 
-/// One line to ask: the output's node and Port-Address.
+/// What carries one line's RDM.
+#[derive(Debug, Clone, PartialEq)]
+enum Via {
+    /// An Art-Net node at this address (the Port-Address is `wire`).
+    ArtNet(SocketAddr),
+    /// The running `enttec-pro` output on this port.
+    Enttec(String),
+}
+
+/// One line to ask: the output's node and Port-Address, or its widget.
 #[derive(Debug, Clone)]
 struct LineSpec {
     output: String,
-    target: SocketAddr,
+    via: Via,
     wire: u16,
     universe: u16,
 }
 
-/// The lines of the outputs with `rdm = true` that are Art-Net to an
-/// address (an output to a host name is left out: its address is only
-/// known to the output).
+/// The lines of the outputs with `rdm = true`: Art-Net to an address (an
+/// output to a host name is left out: its address is only known to the
+/// output) and ENTTEC DMX USB Pro.
 fn lines_of(site: &Site) -> Vec<LineSpec> {
     let mut out = Vec::new();
     for o in site.outputs.iter().filter(|o| o.rdm) {
-        if let (OutputKind::ArtNet { target, .. }, None) = (&o.kind, &o.host) {
-            for (u, w) in o.universes.iter().zip(&o.wire) {
-                out.push(LineSpec {
-                    output: format!("artnet {target}"),
-                    target: *target,
-                    wire: *w,
-                    universe: *u,
-                });
+        match (&o.kind, &o.host) {
+            (OutputKind::ArtNet { target, .. }, None) => {
+                for (u, w) in o.universes.iter().zip(&o.wire) {
+                    out.push(LineSpec {
+                        output: format!("artnet {target}"),
+                        via: Via::ArtNet(*target),
+                        wire: *w,
+                        universe: *u,
+                    });
+                }
             }
+            (OutputKind::EnttecPro { port }, _) => {
+                if let Some(&u) = o.universes.first() {
+                    out.push(LineSpec {
+                        output: format!("enttec-pro {port}"),
+                        via: Via::Enttec(port.clone()),
+                        wire: u,
+                        universe: u,
+                    });
+                }
+            }
+            _ => {}
         }
     }
     out
@@ -250,14 +450,10 @@ impl DeviceCare {
         let site = &cfg.site;
         let lines = if on { lines_of(site) } else { Vec::new() };
         for o in site.outputs.iter().filter(|o| on && o.rdm) {
-            match (&o.kind, &o.host) {
-                (OutputKind::EnttecPro { port }, _) => tracing::warn!(
-                    "device care: rdm = true on the enttec-pro output {port} is not asked by the running daemon yet (use `nightscape devices --port {port}` while it is stopped)"
-                ),
-                (OutputKind::ArtNet { .. }, Some(host)) => tracing::warn!(
+            if let (OutputKind::ArtNet { .. }, Some(host)) = (&o.kind, &o.host) {
+                tracing::warn!(
                     "device care: the Art-Net output to {host} names a host, not an address: it is not asked (write its IP)"
-                ),
-                _ => {}
+                )
             }
         }
         let settings = site.rdm.clone();
@@ -265,6 +461,7 @@ impl DeviceCare {
         let view = Arc::new(Mutex::new(CareView {
             enabled: !lines.is_empty(),
             every_s: settings.every,
+            full_every_passes: settings.full_every_passes(),
             per_frame: settings.per_frame,
             max_requests_per_s: rate,
             lines: lines
@@ -294,12 +491,18 @@ impl DeviceCare {
         let listen = settings
             .listen
             .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
-        let line = match ArtNetLine::open(listen, tap) {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::warn!("device care (RDM) unavailable: {e}; frames are not affected");
-                return care;
+        let artnet = if lines.iter().any(|l| matches!(l.via, Via::ArtNet(_))) {
+            match ArtNetLine::open(listen, tap) {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    tracing::warn!(
+                        "device care (RDM) over Art-Net unavailable: {e}; frames are not affected"
+                    );
+                    None
+                }
             }
+        } else {
+            None
         };
         let pace = Duration::from_secs_f64(1.0 / rate.max(1.0));
         let worker = Worker {
@@ -307,10 +510,13 @@ impl DeviceCare {
             alarms,
             store,
             view,
-            line,
+            artnet,
+            widgets: BTreeMap::new(),
             req: Requester::new(REQUEST_TIMEOUT, pace),
             lines,
             every: Duration::from_secs_f64(settings.every),
+            full_every: settings.full_every_passes(),
+            per_frame: settings.per_frame,
             found: BTreeMap::new(),
             line_faults: BTreeMap::new(),
             stop: stop.clone(),
@@ -365,10 +571,17 @@ struct Worker {
     alarms: Arc<Alarms>,
     store: Option<Store>,
     view: Arc<Mutex<CareView>>,
-    line: ArtNetLine,
+    /// The Art-Net client, when an Art-Net output has `rdm = true` (and
+    /// its socket opened).
+    artnet: Option<ArtNetLine>,
+    /// The Pro lines, by port.
+    widgets: BTreeMap<String, EnttecLine>,
     req: Requester,
     lines: Vec<LineSpec>,
     every: Duration,
+    /// A full discovery every this many passes.
+    full_every: u64,
+    per_frame: u32,
     /// Per line: the devices of its last answered discovery.
     found: BTreeMap<usize, Vec<Device>>,
     /// Per line: its faults at its last answered discovery.
@@ -415,9 +628,9 @@ impl Worker {
             )));
             return;
         };
-        let spec = self.lines[li].clone();
-        self.line.aim(spec.target, spec.wire);
-        let outcome = self.req.set(&mut self.line, job.uid, &job.write);
+        let outcome = self
+            .with_line(li, |req, line| req.set(line, job.uid, &job.write))
+            .unwrap_or_else(|| Err(super::RdmClientError::Line("no RDM line".into())));
         let _ = job
             .reply
             .send(outcome.as_ref().cloned().map_err(|e| e.to_string()));
@@ -425,7 +638,7 @@ impl Worker {
         // line with it (an address set right clears its mismatch).
         if matches!(outcome, Ok(WriteOutcome::Done)) && !matches!(job.write, Write::Identify { .. })
         {
-            if let Ok(d) = self.req.read_device(&mut self.line, job.uid) {
+            if let Some(Ok(d)) = self.with_line(li, |req, line| req.read_device(line, job.uid)) {
                 if let Some(list) = self.found.get_mut(&li) {
                     list[k] = d;
                 }
@@ -441,22 +654,67 @@ impl Worker {
         lock(&self.view).requests = self.req.sent;
     }
 
-    /// One discovery of every line.
+    /// Run `f` with line `li` aimed and ready; `None` when its transport
+    /// is unavailable (the Art-Net socket did not open).
+    fn with_line<R>(
+        &mut self,
+        li: usize,
+        f: impl FnOnce(&mut Requester, &mut dyn Line) -> R,
+    ) -> Option<R> {
+        let spec = &self.lines[li];
+        match &spec.via {
+            Via::ArtNet(target) => {
+                let line = self.artnet.as_mut()?;
+                line.aim(*target, spec.wire);
+                Some(f(&mut self.req, line))
+            }
+            Via::Enttec(port) => {
+                if let Some(p) = crate::output::serial::rdm_port(port) {
+                    p.set_per_frame(self.per_frame);
+                }
+                let line = self
+                    .widgets
+                    .entry(port.clone())
+                    .or_insert_with(|| EnttecLine::interleaved(port, spec.wire));
+                Some(f(&mut self.req, line))
+            }
+        }
+    }
+
+    /// One discovery of every line: full on the first pass and every
+    /// `full_every`-th, incremental otherwise.
     fn pass(&mut self) {
-        lock(&self.view).discovering = true;
+        let passes = lock(&self.view).passes;
+        let sweep = if passes % self.full_every.max(1) == 0 {
+            Sweep::Full
+        } else {
+            Sweep::Incremental
+        };
+        {
+            let mut v = lock(&self.view);
+            v.discovering = true;
+            v.sweep = Some(sweep.into());
+        }
         for li in 0..self.lines.len() {
             if self.stop.load(Ordering::Relaxed) {
                 break;
             }
             self.drain_jobs();
             let spec = self.lines[li].clone();
-            self.line.aim(spec.target, spec.wire);
-            let table = match self.line.table(TOD_TIMEOUT) {
-                Ok(t) => t,
-                Err(e) => {
+            let known: Vec<Device> = self.found.get(&li).cloned().unwrap_or_default();
+            let known_uids: Vec<Uid> = known.iter().map(|d| d.uid.0).collect();
+            let timeout = match spec.via {
+                Via::ArtNet(_) => TOD_TIMEOUT,
+                Via::Enttec(_) => WIDGET_DISCOVERY_TIMEOUT,
+            };
+            let table = match self.with_line(li, |_, line| line.table(timeout, sweep, &known_uids))
+            {
+                Some(Ok(t)) => t,
+                Some(Err(e)) => {
                     tracing::debug!(line = %spec.output, "RDM: {e}");
                     Default::default()
                 }
+                None => Default::default(),
             };
             if !table.received || table.nak {
                 let mut v = lock(&self.view);
@@ -476,10 +734,15 @@ impl Worker {
                     return;
                 }
                 self.drain_jobs();
-                self.line.aim(spec.target, spec.wire);
-                match self.req.read_device(&mut self.line, *uid) {
-                    Ok(d) => devices.push(d),
-                    Err(e) => tracing::debug!(line = %spec.output, "RDM: {e}"),
+                let before = known.iter().find(|d| d.uid.0 == *uid);
+                let got = self.with_line(li, |req, line| match (sweep, before) {
+                    (Sweep::Incremental, Some(k)) => req.read_changes(line, k),
+                    _ => req.read_device(line, *uid),
+                });
+                match got {
+                    Some(Ok(d)) => devices.push(d),
+                    Some(Err(e)) => tracing::debug!(line = %spec.output, "RDM: {e}"),
+                    None => {}
                 }
                 self.publish_requests();
             }
@@ -489,6 +752,9 @@ impl Worker {
         let mut v = lock(&self.view);
         v.discovering = false;
         v.passes += 1;
+        if sweep == Sweep::Full {
+            v.full_passes += 1;
+        }
         v.last_pass = Some(Utc::now());
         v.requests = self.req.sent;
     }
@@ -522,7 +788,7 @@ impl Worker {
                          uid: Option<String>,
                          address: Option<u16>,
                          suffix: &str,
-                         reading: String,
+                         detail: Reading,
                          fix: String| {
             let who = fixture.clone().or(uid.clone()).unwrap_or_default();
             let i = fixture_at(fixture);
@@ -536,7 +802,8 @@ impl Worker {
                 universe: spec.universe,
                 address: address.or(i.map(|i| site.fixtures[i].address)),
                 since: now,
-                reading,
+                reading: detail.text(Lang::En),
+                detail,
                 fix,
             });
         };
@@ -548,7 +815,7 @@ impl Worker {
                     None,
                     p.address,
                     "",
-                    "not in the node's table of devices".into(),
+                    Reading::NotInTable,
                     p.fix.clone(),
                 ),
                 PatchState::Mismatched => fault(
@@ -558,8 +825,11 @@ impl Worker {
                     p.address,
                     "",
                     match p.address {
-                        Some(a) => format!("answers at {}.{a}", spec.universe),
-                        None => "answers with no DMX address".into(),
+                        Some(address) => Reading::AnswersAt {
+                            universe: spec.universe,
+                            address,
+                        },
+                        None => Reading::NoAddress,
                     },
                     p.fix.clone(),
                 ),
@@ -580,26 +850,16 @@ impl Worker {
                 .collect();
             let lamp_bad = d.lamp_state.is_some_and(|l| l.is_failure());
             if lamp_bad || !lamp_status.is_empty() {
-                let mut reading = Vec::new();
-                if let Some(l) = d.lamp_state.filter(|l| l.is_failure()) {
-                    reading.push(format!(
-                        "lamp state {}",
-                        serde_json::to_value(l)
-                            .ok()
-                            .and_then(|v| v.as_str().map(String::from))
-                            .unwrap_or_default()
-                    ));
-                }
-                for id in &lamp_status {
-                    reading.push(format!("status message 0x{id:04x} ({})", status_name(*id)));
-                }
                 fault(
                     FaultKind::LampFailure,
                     &fixture,
                     Some(uid.clone()),
                     d.dmx_address,
                     "",
-                    reading.join(", "),
+                    Reading::Lamp {
+                        state: d.lamp_state.filter(|l| l.is_failure()),
+                        status: lamp_status.clone(),
+                    },
                     format!(
                         "send a crew to {}: relamp or replace its light source or driver",
                         fixture.as_deref().unwrap_or(&uid)
@@ -614,13 +874,13 @@ impl Worker {
                 if !s.out_of_range() && limit.is_none() {
                     continue;
                 }
-                let bound = match limit {
-                    Some(l) => format!(
-                        "the site's limit {}..{}",
-                        l.min.map_or("".into(), |m| m.to_string()),
-                        l.max.map_or("".into(), |m| m.to_string())
+                let (bound, min, max) = match limit {
+                    Some(l) => (Bound::SiteLimit, l.min, l.max),
+                    None => (
+                        Bound::NormalRange,
+                        Some(i32::from(s.normal[0])),
+                        Some(i32::from(s.normal[1])),
                     ),
-                    None => format!("its normal range {}..{}", s.normal[0], s.normal[1]),
                 };
                 fault(
                     FaultKind::SensorOutOfRange,
@@ -628,7 +888,14 @@ impl Worker {
                     Some(uid.clone()),
                     d.dmx_address,
                     &format!(":{}", s.number),
-                    format!("{} reads {v} {}, beyond {bound}", s.name, s.unit),
+                    Reading::Sensor {
+                        sensor: s.name.clone(),
+                        value: v,
+                        unit: s.unit.clone(),
+                        bound,
+                        min,
+                        max,
+                    },
                     format!(
                         "check {} ({}) on site: ventilation, supply, or the sensor itself",
                         fixture.as_deref().unwrap_or(&uid),
@@ -719,14 +986,22 @@ impl Worker {
 }
 
 /// E1.20's name for a status message a crew sees.
-fn status_name(id: u16) -> &'static str {
+fn status_name(id: u16, lang: Lang) -> &'static str {
+    let zh = lang == Lang::Zh;
     match id {
+        status_id::LAMP_DOUSED if zh => "灯熄灭",
         status_id::LAMP_DOUSED => "lamp doused",
+        status_id::LAMP_STRIKE if zh => "灯点火失败",
         status_id::LAMP_STRIKE => "lamp failed to strike",
+        status_id::DIM_FAILURE if zh => "调光器故障",
         status_id::DIM_FAILURE => "dimmer failure",
+        status_id::OVERTEMP if zh => "温度过高",
         status_id::OVERTEMP => "over temperature",
+        status_id::UNDERTEMP if zh => "温度过低",
         status_id::UNDERTEMP => "under temperature",
+        status_id::SENS_OUT_RANGE if zh => "传感器超出范围",
         status_id::SENS_OUT_RANGE => "sensor out of range",
+        _ if zh => "状态",
         _ => "status",
     }
 }

@@ -11,24 +11,24 @@
 //! label 12. We also stop waiting after our own timeout, so a widget that
 //! says nothing costs bounded time.
 //!
-//! This line owns its port: it is for `nightscape devices --port` while the
-//! output is not running (the daemon's serial thread holding the port
-//! cannot share it yet; see docs/devices.md).
+//! The walk itself is the core's state machine
+//! (`nightscape_core::wire::rdm::discovery`): full or incremental.
+//!
+//! Two ways to the widget: `nightscape devices --port` holds the port
+//! itself (the output must not be running); the daemon's device care asks
+//! through the running output's thread, which puts the requests between
+//! its DMX frames (`crate::output::serial`, "RDM between frames").
 
 use super::{Line, RdmClientError, Table};
 use crate::output::enttec_wire::{encode_request, MessageReader};
-use crate::output::serial::Link;
+use crate::output::serial::{rdm_port, Link, RdmAnswer};
+use nightscape_core::wire::rdm::discovery::{BranchAnswer, Discovery, Reply, Step, Sweep};
 use nightscape_core::wire::rdm::{self, pid, unique_branch_pd, CommandClass, Message, Uid};
 use std::time::{Duration, Instant};
 
-/// Received DMX (and RDM) packet: status byte, then the data.
-pub const LABEL_RECEIVED: u8 = 5;
-/// Send an RDM packet and listen for its reply.
-pub const LABEL_SEND_RDM: u8 = 7;
-/// Send an RDM discovery request (DISC_UNIQUE_BRANCH).
-pub const LABEL_RDM_DISCOVERY: u8 = 11;
-/// The line stayed silent after an RDM request.
-pub const LABEL_RDM_TIMEOUT: u8 = 12;
+pub use crate::output::enttec::{
+    LABEL_RDM_DISCOVERY, LABEL_RDM_TIMEOUT, LABEL_RECEIVED, LABEL_SEND_RDM,
+};
 
 /// Most DISC_UNIQUE_BRANCH requests one discovery may send (48-bit UIDs:
 /// a few per device plus the branches of collisions).
@@ -36,81 +36,48 @@ const MAX_BRANCHES: usize = 20_000;
 /// How long a discovery request waits for its answer.
 const DISCOVERY_WAIT: Duration = Duration::from_millis(100);
 
-fn uid_u64(u: Uid) -> u64 {
-    let b = u.to_bytes();
-    u64::from_be_bytes([0, 0, b[0], b[1], b[2], b[3], b[4], b[5]])
-}
-
-fn uid_of(v: u64) -> Uid {
-    let b = v.to_be_bytes();
-    Uid::from_bytes([b[2], b[3], b[4], b[5], b[6], b[7]])
-}
-
-/// The highest UID a responder may have (FFFF:FFFFFFFF is broadcast).
-const MAX_UID: u64 = 0xFFFF_FFFF_FFFE;
-
-/// RDM through one ENTTEC DMX USB Pro.
-pub struct EnttecLine {
-    link: Box<dyn Link>,
-    reader: MessageReader,
-    universe: u16,
-    me: Uid,
-    tn: u8,
-    msg: Vec<u8>,
-    out: Vec<u8>,
-    rx: Vec<u8>,
-}
-
 /// What one request to the widget came back with.
 enum Answer {
     Data(Vec<u8>),
     Silent,
 }
 
-impl EnttecLine {
-    /// A line over `link`, reported as `universe`.
-    pub fn new(link: Box<dyn Link>, universe: u16) -> EnttecLine {
-        EnttecLine {
-            link,
-            reader: MessageReader::new(),
-            universe,
-            me: Uid::new(super::CONTROLLER_MANUFACTURER, std::process::id()),
-            tn: 0,
-            msg: Vec::with_capacity(rdm::MAX_MESSAGE_LEN),
-            out: vec![0u8; 700],
-            rx: vec![0u8; 1024],
-        }
-    }
-
-    fn io(e: std::io::Error) -> RdmClientError {
-        RdmClientError::Line(e.to_string())
-    }
-
-    /// Send `payload` under `label` and wait up to `timeout` for label 5
-    /// (its data after the status byte) or label 12 (silence).
+/// How requests reach the widget: its port held here (the command line),
+/// or the running output's thread that holds it (the daemon).
+trait Widget: Send {
+    /// Send `payload` under `label`; wait up to `timeout` for label 5 that
+    /// `want` accepts (its data after the status byte) or label 12.
     fn request(
         &mut self,
         label: u8,
         payload: &[u8],
         timeout: Duration,
-    ) -> Result<Answer, RdmClientError> {
-        self.request_until(label, payload, timeout, &mut |_| true)
-    }
+        want: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> Result<Answer, RdmClientError>;
+}
 
-    /// As [`EnttecLine::request`], skipping label-5 answers `want` refuses
-    /// (a late answer to an earlier request).
-    fn request_until(
+/// The port, ours alone.
+struct Direct {
+    link: Box<dyn Link>,
+    reader: MessageReader,
+    out: Vec<u8>,
+    rx: Vec<u8>,
+}
+
+impl Widget for Direct {
+    fn request(
         &mut self,
         label: u8,
         payload: &[u8],
         timeout: Duration,
         want: &mut dyn FnMut(&[u8]) -> bool,
     ) -> Result<Answer, RdmClientError> {
+        let io = |e: std::io::Error| RdmClientError::Line(e.to_string());
         let n = encode_request(label, payload, &mut self.out);
-        self.link.write_all(&self.out[..n]).map_err(Self::io)?;
+        self.link.write_all(&self.out[..n]).map_err(io)?;
         let until = Instant::now() + timeout;
         while Instant::now() < until {
-            let got = self.link.read(&mut self.rx).map_err(Self::io)?;
+            let got = self.link.read(&mut self.rx).map_err(io)?;
             if got == 0 {
                 continue;
             }
@@ -126,6 +93,85 @@ impl EnttecLine {
         }
         Ok(Answer::Silent)
     }
+}
+
+/// The running `enttec-pro` output on a port: requests go between its
+/// frames (`crate::output::serial`, "RDM between frames"). The output is
+/// looked up on every request, so a reload's new output is followed.
+struct Interleaved {
+    port: String,
+}
+
+impl Widget for Interleaved {
+    fn request(
+        &mut self,
+        label: u8,
+        payload: &[u8],
+        timeout: Duration,
+        want: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> Result<Answer, RdmClientError> {
+        let Some(p) = rdm_port(&self.port) else {
+            return Err(RdmClientError::Line(format!(
+                "the enttec-pro output on {} is not running",
+                self.port
+            )));
+        };
+        Ok(
+            match p
+                .request(label, payload, timeout)
+                .map_err(RdmClientError::Line)?
+            {
+                // One answer per request: a late one for an earlier
+                // request is no answer to this one.
+                RdmAnswer::Data(d) if want(&d) => Answer::Data(d),
+                _ => Answer::Silent,
+            },
+        )
+    }
+}
+
+/// RDM through one ENTTEC DMX USB Pro.
+pub struct EnttecLine {
+    widget: Box<dyn Widget>,
+    universe: u16,
+    me: Uid,
+    tn: u8,
+    msg: Vec<u8>,
+}
+
+impl EnttecLine {
+    /// A line over `link` (a port we hold), reported as `universe`.
+    pub fn new(link: Box<dyn Link>, universe: u16) -> EnttecLine {
+        EnttecLine::over(
+            Box::new(Direct {
+                link,
+                reader: MessageReader::new(),
+                out: vec![0u8; 700],
+                rx: vec![0u8; 1024],
+            }),
+            universe,
+        )
+    }
+
+    /// A line through the running output on `port` (the daemon).
+    pub fn interleaved(port: &str, universe: u16) -> EnttecLine {
+        EnttecLine::over(
+            Box::new(Interleaved {
+                port: port.to_string(),
+            }),
+            universe,
+        )
+    }
+
+    fn over(widget: Box<dyn Widget>, universe: u16) -> EnttecLine {
+        EnttecLine {
+            widget,
+            universe,
+            me: Uid::new(super::CONTROLLER_MANUFACTURER, std::process::id()),
+            tn: 0,
+            msg: Vec::with_capacity(rdm::MAX_MESSAGE_LEN),
+        }
+    }
 
     /// A discovery-class request to `dest` (a broadcast one is not answered).
     fn discovery_message(&mut self, dest: Uid, p: u16, data: &[u8]) -> Vec<u8> {
@@ -136,20 +182,21 @@ impl EnttecLine {
         self.msg.clone()
     }
 
-    /// DISC_UNIQUE_BRANCH over `lower..=upper`: `None` silent, `Some(Ok)`
-    /// one clean answer, `Some(Err)` a collision (or noise).
-    fn branch(
-        &mut self,
-        lower: u64,
-        upper: u64,
-    ) -> Result<Option<Result<Uid, ()>>, RdmClientError> {
-        let pd = unique_branch_pd(uid_of(lower), uid_of(upper));
+    /// DISC_UNIQUE_BRANCH over `lower..=upper`.
+    fn branch(&mut self, lower: Uid, upper: Uid) -> Result<BranchAnswer, RdmClientError> {
+        let pd = unique_branch_pd(lower, upper);
         let req = self.discovery_message(Uid::BROADCAST, pid::DISC_UNIQUE_BRANCH, &pd);
         Ok(
-            match self.request(LABEL_RDM_DISCOVERY, &req, DISCOVERY_WAIT)? {
-                Answer::Silent => None,
-                Answer::Data(d) if d.is_empty() => None,
-                Answer::Data(d) => Some(rdm::decode_discovery_reply(&d).map_err(|_| ())),
+            match self
+                .widget
+                .request(LABEL_RDM_DISCOVERY, &req, DISCOVERY_WAIT, &mut |_| true)?
+            {
+                Answer::Silent => BranchAnswer::Silent,
+                Answer::Data(d) if d.is_empty() => BranchAnswer::Silent,
+                Answer::Data(d) => match rdm::decode_discovery_reply(&d) {
+                    Ok(u) => BranchAnswer::Clean(u),
+                    Err(_) => BranchAnswer::Garbled,
+                },
             },
         )
     }
@@ -157,14 +204,18 @@ impl EnttecLine {
     /// DISC_MUTE one device; whether it acknowledged.
     fn mute(&mut self, uid: Uid) -> Result<bool, RdmClientError> {
         let req = self.discovery_message(uid, pid::DISC_MUTE, &[]);
-        Ok(match self.request(LABEL_SEND_RDM, &req, DISCOVERY_WAIT)? {
-            Answer::Data(d) => rdm::decode(&d).is_ok_and(|m| {
+        let mut ok = |d: &[u8]| {
+            rdm::decode(d).is_ok_and(|m| {
                 m.src == uid
                     && m.pid == pid::DISC_MUTE
                     && m.class == CommandClass::DiscoveryResponse
-            }),
-            Answer::Silent => false,
-        })
+            })
+        };
+        Ok(matches!(
+            self.widget
+                .request(LABEL_SEND_RDM, &req, DISCOVERY_WAIT, &mut ok)?,
+            Answer::Data(_)
+        ))
     }
 }
 
@@ -173,51 +224,45 @@ impl Line for EnttecLine {
         self.universe
     }
 
-    /// Full discovery: every responder un-muted, then the UID space
-    /// searched by halves.
-    fn table(&mut self, timeout: Duration) -> Result<Table, RdmClientError> {
+    /// The controller's own discovery (the core's state machine carried
+    /// out on the line): full — everyone un-muted, the UID space searched
+    /// by halves — or incremental — `known` muted one by one (which checks
+    /// they answer), then only un-muted devices searched for.
+    fn table(
+        &mut self,
+        timeout: Duration,
+        sweep: Sweep,
+        known: &[Uid],
+    ) -> Result<Table, RdmClientError> {
         let deadline = Instant::now() + timeout;
-        let req = self.discovery_message(Uid::BROADCAST, pid::DISC_UN_MUTE, &[]);
-        // Broadcasts are not answered: the widget says so (label 12) or
-        // not; wait the whole while, so a late label 12 cannot be taken
-        // for the first branch's answer.
-        self.request(LABEL_SEND_RDM, &req, DISCOVERY_WAIT)?;
-        let mut found = Vec::new();
-        let mut stack = vec![(0u64, MAX_UID)];
-        let mut asked = 0;
-        while let Some((lo, hi)) = stack.pop() {
-            if asked >= MAX_BRANCHES || Instant::now() >= deadline {
-                break;
-            }
-            asked += 1;
-            match self.branch(lo, hi)? {
-                None => {}
-                // A clean answer that mutes is a device; others may share
-                // the range, so it is asked again. An answer that does not
-                // mute (garbled replies can pass the checksum, E1.20
-                // Appendix C) counts as a collision: the range is split.
-                Some(Ok(uid))
-                    if (lo..=hi).contains(&uid_u64(uid))
-                        && !found.contains(&uid)
-                        && self.mute(uid)? =>
-                {
-                    found.push(uid);
-                    stack.push((lo, hi));
+        let mut d = match sweep {
+            Sweep::Full => Discovery::full(MAX_BRANCHES),
+            Sweep::Incremental => Discovery::incremental(known.iter().copied(), MAX_BRANCHES),
+        };
+        while Instant::now() < deadline {
+            let reply = match d.next() {
+                Step::Done => break,
+                Step::UnMuteAll => {
+                    let req = self.discovery_message(Uid::BROADCAST, pid::DISC_UN_MUTE, &[]);
+                    // Broadcasts are not answered: the widget says so
+                    // (label 12) or not; wait the whole while, so a late
+                    // label 12 cannot be taken for the first branch's.
+                    self.widget
+                        .request(LABEL_SEND_RDM, &req, DISCOVERY_WAIT, &mut |_| true)?;
+                    Reply::UnMuted
                 }
-                Some(_) if lo < hi => {
-                    let mid = lo + (hi - lo) / 2;
-                    stack.push((mid + 1, hi));
-                    stack.push((lo, mid));
-                }
-                Some(_) => {}
-            }
+                Step::Mute(u) => Reply::Muted(self.mute(u)?),
+                Step::Branch { lower, upper } => Reply::Branch(self.branch(lower, upper)?),
+            };
+            d.answer(reply);
         }
-        found.sort();
+        let out = d.outcome();
         Ok(Table {
             // A widget answers for its line even when no device is on it.
             received: true,
             nak: false,
-            uids: found,
+            uids: out.devices,
+            new: Some(out.new),
         })
     }
 
@@ -228,7 +273,10 @@ impl Line for EnttecLine {
         timeout: Duration,
     ) -> Result<Option<Vec<u8>>, RdmClientError> {
         Ok(
-            match self.request_until(LABEL_SEND_RDM, request, timeout, want)? {
+            match self
+                .widget
+                .request(LABEL_SEND_RDM, request, timeout, want)?
+            {
                 Answer::Data(d) => Some(d),
                 Answer::Silent => None,
             },
@@ -248,21 +296,7 @@ pub fn discover(
         .open()
         .map_err(RdmClientError::Line)?;
     let mut line = EnttecLine::new(link, universe);
-    let table = line.table(timeout)?;
+    let table = line.table(timeout, Sweep::Full, &[])?;
     let mut req = super::Requester::new(request_timeout, Duration::ZERO);
     super::read_all(&mut req, &mut line, table)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn uids_map_to_numbers_and_back_in_order() {
-        let a = Uid::new(0x1234, 1);
-        let b = Uid::new(0x1234, 2);
-        assert_eq!(uid_of(uid_u64(a)), a);
-        assert!(uid_u64(a) < uid_u64(b));
-        assert_eq!(uid_u64(Uid::new(0xffff, 0xffff_fffe)), MAX_UID);
-    }
 }

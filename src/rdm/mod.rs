@@ -35,8 +35,10 @@ pub mod enttec;
 pub mod patch;
 
 use nightscape_core::wire::artnet::{
-    encode_artrdm, encode_tod_request, parse_artrdm, parse_tod_data, TOD_NAK,
+    encode_artrdm, encode_tod_control, encode_tod_request, parse_artrdm, parse_tod_data,
+    TodCommand, TOD_NAK,
 };
+pub use nightscape_core::wire::rdm::discovery::Sweep;
 use nightscape_core::wire::rdm::{
     self, pid, CommandClass, DeviceInfo, LampState, Message, NackReason, Response,
     SensorDefinition, SensorValue, StatusMessage, Uid,
@@ -302,14 +304,25 @@ pub struct Table {
     pub received: bool,
     pub nak: bool,
     pub uids: Vec<Uid>,
+    /// The devices this discovery found that were not known before, when
+    /// the line ran the discovery itself (a widget); `None` for a node's
+    /// table (the caller compares it with what it knew).
+    pub new: Option<Vec<Uid>>,
 }
 
 /// A DMX line that carries RDM.
 pub trait Line: Send {
     /// The universe the line carries (Art-Net Port-Address).
     fn universe(&self) -> u16;
-    /// The line's table of devices.
-    fn table(&mut self, timeout: Duration) -> Result<Table, RdmClientError>;
+    /// The line's table of devices after a discovery: `Full` finds every
+    /// device again from scratch, `Incremental` looks only for devices
+    /// other than `known` (and checks that those still answer).
+    fn table(
+        &mut self,
+        timeout: Duration,
+        sweep: Sweep,
+        known: &[Uid],
+    ) -> Result<Table, RdmClientError>;
     /// Send one encoded RDM request and return the first reply body for
     /// which `want` holds, within `timeout`.
     fn exchange(
@@ -438,11 +451,24 @@ impl Line for ArtNetLine {
         self.universe
     }
 
-    /// ArtTodRequest, then ArtTodData blocks until the table is complete
+    /// A full discovery first tells the node to flush its table and
+    /// discover again (ArtTodControl, AtcFlush); an incremental one takes
+    /// the table the node keeps by its own incremental discovery. Then
+    /// ArtTodRequest, and ArtTodData blocks until the table is complete
     /// (or the timeout). Asked again halfway through in case a packet was
     /// lost.
-    fn table(&mut self, timeout: Duration) -> Result<Table, RdmClientError> {
+    fn table(
+        &mut self,
+        timeout: Duration,
+        sweep: Sweep,
+        _known: &[Uid],
+    ) -> Result<Table, RdmClientError> {
         let mut req = Vec::new();
+        if sweep == Sweep::Full {
+            encode_tod_control(self.universe, TodCommand::Flush, &mut req);
+            self.send(&req)?;
+            req.clear();
+        }
         encode_tod_request(&[self.universe], &mut req);
         self.send(&req)?;
         let start = Instant::now();
@@ -698,6 +724,90 @@ impl Requester {
         Ok(self.fetch(line, d, p, &[])?.map(|v| rdm::parse_text(&v)))
     }
 
+    /// Read again what changes on a device already read (`known`): its
+    /// addressing (DEVICE_INFO), hours, lamp, status messages and sensor
+    /// values. What only a new device needs — names, labels, software,
+    /// personality, sensor definitions — is kept from `known` (a full
+    /// discovery reads it all again). About half the requests.
+    pub fn read_changes(
+        &mut self,
+        line: &mut dyn Line,
+        known: &Device,
+    ) -> Result<Device, RdmClientError> {
+        let mut d = Device {
+            uid: known.uid,
+            universe: line.universe(),
+            manufacturer: known.manufacturer.clone(),
+            model: known.model.clone(),
+            label: known.label.clone(),
+            software: known.software.clone(),
+            model_id: known.model_id,
+            product_category: known.product_category,
+            personality: known.personality,
+            ..Device::default()
+        };
+        if let Some(v) = self.fetch(line, &mut d, pid::DEVICE_INFO, &[])? {
+            match DeviceInfo::parse(&v) {
+                Ok(info) => {
+                    d.footprint = Some(info.footprint);
+                    d.dmx_address = (1..=512)
+                        .contains(&info.start_address)
+                        .then_some(info.start_address);
+                    if info.personality_count > 0 {
+                        d.personality = Some(Personality {
+                            current: info.personality,
+                            count: info.personality_count,
+                        });
+                    }
+                }
+                Err(_) => d.unanswered.push("DEVICE_INFO".into()),
+            }
+        }
+        self.read_volatile(line, &mut d)?;
+        for s in &known.sensors {
+            let mut s = s.clone();
+            s.value = None;
+            if let Some(v) = self.fetch(line, &mut d, pid::SENSOR_VALUE, &[s.number])? {
+                if let Ok(val) = SensorValue::parse(&v) {
+                    s.value = Some(val.present);
+                    if s.lowest.is_some() {
+                        s.lowest = Some(val.lowest);
+                        s.highest = Some(val.highest);
+                    }
+                }
+            }
+            d.sensors.push(s);
+        }
+        Ok(d)
+    }
+
+    /// Hours, lamp and status messages.
+    fn read_volatile(&mut self, line: &mut dyn Line, d: &mut Device) -> Result<(), RdmClientError> {
+        if let Some(v) = self.fetch(line, d, pid::LAMP_HOURS, &[])? {
+            d.lamp_hours = rdm::parse_u32(pid::LAMP_HOURS, &v).ok();
+        }
+        if let Some(v) = self.fetch(line, d, pid::LAMP_STATE, &[])? {
+            d.lamp_state = LampState::parse(&v).ok().map(Lamp::of);
+        }
+        if let Some(v) = self.fetch(line, d, pid::DEVICE_HOURS, &[])? {
+            d.device_hours = rdm::parse_u32(pid::DEVICE_HOURS, &v).ok();
+        }
+        if let Some(v) = self.fetch(line, d, pid::STATUS_MESSAGES, &[rdm::status_type::ADVISORY])? {
+            if let Ok(list) = StatusMessage::parse_list(&v) {
+                d.status = list
+                    .iter()
+                    .map(|s| Status {
+                        severity: s.severity().to_string(),
+                        message_id: s.message_id,
+                        sub_device: s.sub_device,
+                        data: [s.data1, s.data2],
+                    })
+                    .collect();
+            }
+        }
+        Ok(())
+    }
+
     /// Read everything nightscape keeps about one device.
     pub fn read_device(&mut self, line: &mut dyn Line, uid: Uid) -> Result<Device, RdmClientError> {
         let mut d = Device {
@@ -740,33 +850,7 @@ impl Requester {
                 d.personality = Some(Personality { current, count });
             }
         }
-        if let Some(v) = self.fetch(line, &mut d, pid::LAMP_HOURS, &[])? {
-            d.lamp_hours = rdm::parse_u32(pid::LAMP_HOURS, &v).ok();
-        }
-        if let Some(v) = self.fetch(line, &mut d, pid::LAMP_STATE, &[])? {
-            d.lamp_state = LampState::parse(&v).ok().map(Lamp::of);
-        }
-        if let Some(v) = self.fetch(line, &mut d, pid::DEVICE_HOURS, &[])? {
-            d.device_hours = rdm::parse_u32(pid::DEVICE_HOURS, &v).ok();
-        }
-        if let Some(v) = self.fetch(
-            line,
-            &mut d,
-            pid::STATUS_MESSAGES,
-            &[rdm::status_type::ADVISORY],
-        )? {
-            if let Ok(list) = StatusMessage::parse_list(&v) {
-                d.status = list
-                    .iter()
-                    .map(|s| Status {
-                        severity: s.severity().to_string(),
-                        message_id: s.message_id,
-                        sub_device: s.sub_device,
-                        data: [s.data1, s.data2],
-                    })
-                    .collect();
-            }
-        }
+        self.read_volatile(line, &mut d)?;
         for n in 0..sensor_count {
             let Some(v) = self.fetch(line, &mut d, pid::SENSOR_DEFINITION, &[n])? else {
                 continue;
@@ -856,7 +940,9 @@ pub fn read_all(
 pub fn discover(o: &Options) -> Result<Discovery, RdmClientError> {
     let mut line = ArtNetLine::open(o.listen, None)?;
     line.aim(o.target, o.universe);
-    let table = line.table(o.tod_timeout)?;
+    // The node's table as it keeps it (no flush: a command-line look
+    // must not make a node forget and rediscover its line).
+    let table = line.table(o.tod_timeout, Sweep::Incremental, &[])?;
     let mut req = Requester::new(o.request_timeout, Duration::ZERO);
     read_all(&mut req, &mut line, table)
 }

@@ -492,6 +492,50 @@ fn device_care_finds_faults_raises_them_once_and_clears_them_on_recovery() {
     assert_eq!(s, 400, "{body}");
     assert!(body.contains("\"field\":\"format\""), "{body}");
 
+    // Each reading as data beside its English sentence, and in Chinese
+    // with ?lang=zh (JSON and CSV).
+    assert_eq!(hot["detail"]["kind"], "sensor", "{hot}");
+    assert_eq!(hot["detail"]["value"], 85, "{hot}");
+    assert_eq!(hot["detail"]["bound"], "site_limit", "{hot}");
+    assert_eq!(hot["detail"]["max"], 70, "{hot}");
+    assert_eq!(lamp["detail"]["state"], "error", "{lamp}");
+    assert_eq!(missing["detail"]["kind"], "not_in_table", "{missing}");
+    let zh = get_json(&a, &base, "/api/maintenance?lang=zh");
+    let zh_reading = |kind: &str| {
+        zh["faults"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["kind"] == kind)
+            .and_then(|f| f["reading"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        zh_reading("sensor_out_of_range").contains("读数 85")
+            && zh_reading("sensor_out_of_range").contains("超出站点限值 ..70"),
+        "{zh:#}"
+    );
+    assert_eq!(zh_reading("lamp_failure"), "灯状态 故障", "{zh:#}");
+    assert_eq!(zh_reading("fixture_missing"), "不在该线路的设备表中");
+    assert_eq!(zh_reading("fixture_mismatch"), "在 1.31 应答");
+    let (s, _, csv) = get_text(
+        &a,
+        &base,
+        "/api/maintenance?format=csv&lang=zh",
+        VIEWER,
+        "*/*",
+    );
+    assert_eq!(s, 200);
+    assert!(
+        csv.lines()
+            .any(|l| l.starts_with("fixture_missing,par-3,") && l.contains("不在该线路的设备表中")),
+        "{csv}"
+    );
+    let (s, _, body) = get_text(&a, &base, "/api/maintenance?lang=fr", VIEWER, "*/*");
+    assert_eq!(s, 400, "{body}");
+    assert!(body.contains("\"field\":\"lang\""), "{body}");
+
     // Raised once: more passes do not raise them again.
     let passes = get_json(&a, &base, "/api/devices")["passes"]
         .as_u64()

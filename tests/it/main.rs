@@ -57,6 +57,7 @@ mod preview_clip;
 mod properties;
 mod rdm_client;
 mod rdm_enttec;
+mod rdm_enttec_daemon;
 mod rdm_ola;
 mod rollout;
 mod sacn_discovery;

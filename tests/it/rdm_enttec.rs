@@ -11,46 +11,88 @@
 use nightscape::output::enttec_wire::{encode_request, MessageReader};
 use nightscape_core::wire::rdm::{self, pid, CommandClass, DeviceInfo, Message, Uid};
 use serialport::{SerialPort, TTYPort};
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-const UIDS: [Uid; 5] = [
-    Uid::new(0x1234, 1),
-    Uid::new(0x1234, 2),
-    Uid::new(0x1234, 3),
-    Uid::new(0x1234, 4),
-    Uid::new(0x4567, 0x89ab_cdef),
-];
+/// One emulated responder.
+#[derive(Debug, Clone)]
+pub struct Responder {
+    pub uid: Uid,
+    pub address: u16,
+    pub footprint: u16,
+    pub label: String,
+    pub lamp_hours: u32,
+    /// On the line at all.
+    pub present: bool,
+    pub muted: bool,
+}
+
+/// The widget's line and what it saw, shared with the test.
+#[derive(Debug, Default)]
+pub struct Emu {
+    pub responders: Vec<Responder>,
+    pub branches: u64,
+    pub collisions: u64,
+    /// DISC_UN_MUTE broadcasts (each starts a full discovery).
+    pub unmutes: u64,
+    /// RDM requests by (PID, destination).
+    pub asked: BTreeMap<(u16, Uid), u64>,
+    /// Label 6 DMX frames received, and when.
+    pub frames: u64,
+    pub frame_times: Vec<Instant>,
+    /// Slot 1 of the last frame.
+    pub last_slot1: u8,
+}
+
+impl Emu {
+    pub fn new(responders: Vec<Responder>) -> Arc<Mutex<Emu>> {
+        Arc::new(Mutex::new(Emu {
+            responders,
+            ..Emu::default()
+        }))
+    }
+
+    /// How often `p` was asked of `uid`.
+    pub fn asked(&self, p: u16, uid: Uid) -> u64 {
+        self.asked.get(&(p, uid)).copied().unwrap_or(0)
+    }
+}
 
 fn as_u64(u: Uid) -> u64 {
     let b = u.to_bytes();
     u64::from_be_bytes([0, 0, b[0], b[1], b[2], b[3], b[4], b[5]])
 }
 
+fn send(master: &mut TTYPort, label: u8, data: &[u8]) {
+    let mut out = vec![0u8; data.len() + 8];
+    let n = encode_request(label, data, &mut out);
+    let _ = master.write_all(&out[..n]);
+}
+
 /// Reply `data` to one request as label 5 (status byte 0 first).
 fn label5(master: &mut TTYPort, data: &[u8]) {
     let mut payload = vec![0u8];
     payload.extend_from_slice(data);
-    let mut out = vec![0u8; payload.len() + 8];
-    let n = encode_request(5, &payload, &mut out);
-    let _ = master.write_all(&out[..n]);
+    send(master, 5, &payload);
 }
 
 fn silent(master: &mut TTYPort) {
-    let mut out = [0u8; 8];
-    let n = encode_request(12, &[], &mut out);
-    let _ = master.write_all(&out[..n]);
+    send(master, 12, &[]);
 }
 
-fn widget(mut master: TTYPort, stop: Arc<AtomicBool>) -> (usize, usize) {
+/// A DMX USB Pro on the pty master: labels 3 and 10 (parameters, serial
+/// number) answered, label 6 frames counted, label 11 (DISC_UNIQUE_BRANCH:
+/// silence as label 12, one responder's encoded UID, or the OR of several
+/// as a collision garbles the line) and label 7 (DISC_UN_MUTE, DISC_MUTE,
+/// GETs) answered for the responders in `emu` as label 5.
+pub fn widget(mut master: TTYPort, emu: Arc<Mutex<Emu>>, stop: Arc<AtomicBool>) {
     master.set_timeout(Duration::from_millis(20)).unwrap();
-    let mut muted = [false; 5];
     let mut reader = MessageReader::new();
-    let mut buf = [0u8; 2048];
-    let (mut branches, mut collisions) = (0, 0);
+    let mut buf = [0u8; 4096];
     let mut msg = Vec::new();
     while !stop.load(Ordering::Relaxed) {
         let n = match master.read(&mut buf) {
@@ -58,19 +100,31 @@ fn widget(mut master: TTYPort, stop: Arc<AtomicBool>) -> (usize, usize) {
             Err(_) => continue,
         };
         for m in reader.push(&buf[..n]) {
+            let mut e = emu.lock().unwrap();
+            match m.label {
+                3 => send(&mut master, 3, &[0x44, 0x01, 9, 1, 40]),
+                10 => send(&mut master, 10, &[0x78, 0x56, 0x34, 0x12]),
+                6 => {
+                    e.frames += 1;
+                    e.frame_times.push(Instant::now());
+                    e.last_slot1 = m.data.get(1).copied().unwrap_or(0);
+                }
+                _ => {}
+            }
             let Ok(req) = rdm::decode(&m.data) else {
                 continue;
             };
+            *e.asked.entry((req.pid, req.dest)).or_default() += 1;
             match m.label {
                 11 if req.pid == pid::DISC_UNIQUE_BRANCH && req.data.len() == 12 => {
-                    branches += 1;
+                    e.branches += 1;
                     let lo = as_u64(Uid::from_bytes(req.data[..6].try_into().unwrap()));
                     let hi = as_u64(Uid::from_bytes(req.data[6..].try_into().unwrap()));
-                    let answering: Vec<Uid> = UIDS
+                    let answering: Vec<Uid> = e
+                        .responders
                         .iter()
-                        .zip(&muted)
-                        .filter(|(u, m)| !**m && (lo..=hi).contains(&as_u64(**u)))
-                        .map(|(u, _)| *u)
+                        .filter(|r| r.present && !r.muted && (lo..=hi).contains(&as_u64(r.uid)))
+                        .map(|r| r.uid)
                         .collect();
                     if answering.is_empty() {
                         silent(&mut master);
@@ -86,26 +140,31 @@ fn widget(mut master: TTYPort, stop: Arc<AtomicBool>) -> (usize, usize) {
                         }
                     }
                     if answering.len() > 1 {
-                        collisions += 1;
+                        e.collisions += 1;
                     }
                     label5(&mut master, &line);
                 }
                 7 => {
                     if req.dest == Uid::BROADCAST {
                         if req.pid == pid::DISC_UN_MUTE {
-                            muted = [false; 5];
+                            e.unmutes += 1;
+                            e.responders.iter_mut().for_each(|r| r.muted = false);
                         }
                         silent(&mut master);
                         continue;
                     }
-                    let Some(i) = UIDS.iter().position(|u| *u == req.dest) else {
+                    let Some(r) = e
+                        .responders
+                        .iter_mut()
+                        .find(|r| r.uid == req.dest && r.present)
+                    else {
                         silent(&mut master);
                         continue;
                     };
                     let mut status = 0u8;
                     let data: Vec<u8> = match (req.class, req.pid) {
                         (CommandClass::Discovery, pid::DISC_MUTE) => {
-                            muted[i] = true;
+                            r.muted = true;
                             vec![0, 0]
                         }
                         (CommandClass::Get, pid::DEVICE_INFO) => {
@@ -115,22 +174,19 @@ fn widget(mut master: TTYPort, stop: Arc<AtomicBool>) -> (usize, usize) {
                                 model_id: 9,
                                 product_category: 0x0101,
                                 software_version: 1,
-                                footprint: 4,
+                                footprint: r.footprint,
                                 personality: 1,
                                 personality_count: 1,
-                                start_address: 1 + 4 * i as u16,
+                                start_address: r.address,
                                 sub_device_count: 0,
                                 sensor_count: 0,
                             }
                             .encode(&mut pd);
                             pd
                         }
-                        (CommandClass::Get, pid::DEVICE_LABEL) => {
-                            format!("wash-{}", i + 1).into_bytes()
-                        }
-                        (CommandClass::Get, pid::LAMP_HOURS) => {
-                            (100 * i as u32).to_be_bytes().to_vec()
-                        }
+                        (CommandClass::Get, pid::DEVICE_LABEL) => r.label.clone().into_bytes(),
+                        (CommandClass::Get, pid::DEVICE_MODEL_DESCRIPTION) => b"Wash 4".to_vec(),
+                        (CommandClass::Get, pid::LAMP_HOURS) => r.lamp_hours.to_be_bytes().to_vec(),
                         _ => {
                             status = 2;
                             vec![0, 0]
@@ -154,7 +210,29 @@ fn widget(mut master: TTYPort, stop: Arc<AtomicBool>) -> (usize, usize) {
             }
         }
     }
-    (branches, collisions)
+}
+
+/// Five responders, four with neighbouring UIDs (so branches collide).
+fn five() -> Vec<Responder> {
+    let uids = [
+        Uid::new(0x1234, 1),
+        Uid::new(0x1234, 2),
+        Uid::new(0x1234, 3),
+        Uid::new(0x1234, 4),
+        Uid::new(0x4567, 0x89ab_cdef),
+    ];
+    uids.iter()
+        .enumerate()
+        .map(|(i, u)| Responder {
+            uid: *u,
+            address: 1 + 4 * i as u16,
+            footprint: 4,
+            label: format!("wash-{}", i + 1),
+            lamp_hours: 100 * i as u32,
+            present: true,
+            muted: false,
+        })
+        .collect()
 }
 
 #[test]
@@ -162,8 +240,9 @@ fn devices_port_discovers_five_responders_through_an_enttec_pro_on_a_pty() {
     let (master, slave) = TTYPort::pair().expect("a pty pair");
     let path = slave.name().expect("the slave's path");
     let stop = Arc::new(AtomicBool::new(false));
-    let s2 = stop.clone();
-    let w = std::thread::spawn(move || widget(master, s2));
+    let emu = Emu::new(five());
+    let (s2, e2) = (stop.clone(), emu.clone());
+    let w = std::thread::spawn(move || widget(master, e2, s2));
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_nightscape"))
         .current_dir(dir.path())
@@ -181,7 +260,11 @@ fn devices_port_discovers_five_responders_through_an_enttec_pro_on_a_pty() {
         .output()
         .unwrap();
     stop.store(true, Ordering::Relaxed);
-    let (branches, collisions) = w.join().unwrap();
+    w.join().unwrap();
+    let (branches, collisions) = {
+        let e = emu.lock().unwrap();
+        (e.branches, e.collisions)
+    };
     drop(slave);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -85,6 +85,32 @@ table.devices.fleet td:nth-child(4), table.devices.fleet th:nth-child(4) { displ
 document.head.append(el("style", null, DEV_CSS));
 
 function faultName(kind) { return t("fault_" + kind); }
+// A fault's reading in the console's language, from its structured
+// `detail` (the daemon's `reading` is English; older daemons and fleet
+// peers without `detail` show that).
+function readingText(f) {
+  const d = f.detail;
+  if (!d || !d.kind) return f.reading || "";
+  const bound = (v) => (v == null ? "" : String(v));
+  switch (d.kind) {
+    case "not_in_table": return t("reading_not_in_table");
+    case "answers_at": return t("reading_answers_at", { at: addr(d.universe, d.address) });
+    case "no_address": return t("reading_no_address");
+    case "lamp": {
+      const names = { 17: "lamp_doused", 18: "lamp_strike", 68: "dim_failure" };
+      const parts = [];
+      if (d.state) parts.push(t("reading_lamp_state", { state: t("reading_lamp_" + d.state) }));
+      for (const id of d.status || []) {
+        parts.push(t("reading_status", { id: "0x" + id.toString(16).padStart(4, "0"), name: t("reading_status_" + (names[id] || "other")) }));
+      }
+      return parts.join(lang === "zh" ? "，" : ", ");
+    }
+    case "sensor":
+      return t(d.bound === "site_limit" ? "reading_sensor_site" : "reading_sensor_normal",
+        { sensor: d.sensor, value: d.value, unit: d.unit, min: bound(d.min), max: bound(d.max) });
+    default: return f.reading || "";
+  }
+}
 function patchName(state) { return t("patch_" + state); }
 function addr(u, a) { return a == null ? String(u) : u + "." + a; }
 
@@ -154,7 +180,7 @@ function renderDevices() {
     const li = el("li", { class: "fault" + (f.stale ? " stale" : ""), "data-fault": f.kind });
     if (fleet) { if (DEV.node && f.node !== DEV.node) continue; li.dataset.node = f.node; li.append(nodeTag(f.node, f.stale)); }
     const w = el("span", { class: "what" }, faultName(f.kind) + ": " + (f.fixture || f.uid || "") + " @ " + addr(f.universe, f.address));
-    w.append(el("span", { class: "tag" }, t("since", { at: hms(Date.parse(f.since)) }) + " · " + f.reading));
+    w.append(el("span", { class: "tag" }, t("since", { at: hms(Date.parse(f.since)) }) + " · " + readingText(f)));
     // The daemon's fix names addresses exactly, in English; other languages
     // get the kind's advice in their own words.
     w.append(el("span", { class: "tag" }, lang === "en" ? f.fix : t("fix_" + f.kind, { who: f.fixture || f.uid || "" })));

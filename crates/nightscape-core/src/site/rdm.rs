@@ -15,7 +15,8 @@
 //! rdm = true
 //!
 //! [rdm]
-//! every = "15m"          # a full discovery of every RDM line this often
+//! every = "15m"          # an incremental discovery of every RDM line this often
+//! full_every = "24h"     # and a full one this often (a whole number of `every`)
 //! per_frame = 2          # RDM requests per DMX frame at most (1..8)
 //! listen = "10.0.4.1:6454"   # optional: where replies are received
 //!
@@ -35,6 +36,10 @@ pub const DEFAULT_EVERY_S: f64 = 900.0;
 pub const MIN_EVERY_S: f64 = 1.0;
 /// Longest time between discoveries: a week.
 pub const MAX_EVERY_S: f64 = 7.0 * 24.0 * 3600.0;
+/// The default time between full discoveries: a day.
+pub const DEFAULT_FULL_EVERY_S: f64 = 24.0 * 3600.0;
+/// Longest time between full discoveries: 30 days.
+pub const MAX_FULL_EVERY_S: f64 = 30.0 * 24.0 * 3600.0;
 /// RDM requests per DMX frame by default.
 pub const DEFAULT_PER_FRAME: u32 = 2;
 /// Most RDM requests per frame a site may ask for: more would take a DMX
@@ -44,8 +49,11 @@ pub const MAX_PER_FRAME: u32 = 8;
 /// What `[rdm]` says, with defaults.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RdmSettings {
-    /// Seconds between full discoveries.
+    /// Seconds between discoveries (incremental ones but every
+    /// [`RdmSettings::full_every_passes`]-th).
     pub every: f64,
+    /// Seconds between full discoveries (at least `every`).
+    pub full_every: f64,
     /// RDM requests per DMX frame at most.
     pub per_frame: u32,
     /// Where replies are received (and requests sent from); `None`: an
@@ -59,9 +67,23 @@ impl Default for RdmSettings {
     fn default() -> Self {
         RdmSettings {
             every: DEFAULT_EVERY_S,
+            full_every: DEFAULT_FULL_EVERY_S,
             per_frame: DEFAULT_PER_FRAME,
             listen: None,
             sensors: Vec::new(),
+        }
+    }
+}
+
+impl RdmSettings {
+    /// A full discovery every this many passes (the first pass is full):
+    /// `full_every / every`, rounded, at least 1.
+    pub fn full_every_passes(&self) -> u64 {
+        let n = (self.full_every / self.every.max(MIN_EVERY_S)).round();
+        if n.is_finite() && n >= 1.0 {
+            n as u64
+        } else {
+            1
         }
     }
 }
@@ -129,11 +151,18 @@ impl SensorLimit {
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRdm {
-    /// Time between full discoveries of the outputs with `rdm = true`:
-    /// 1s..7d (default "15m").
+    /// Time between discoveries of the outputs with `rdm = true`:
+    /// 1s..7d (default "15m"). Incremental ones (only new devices are
+    /// searched for, the known ones checked) but every `full_every`.
     #[serde(default)]
     #[schemars(example = &"15m", regex(pattern = crate::units::DURATION_PATTERN))]
     every: Option<Spanned<String>>,
+    /// Time between full discoveries (every device found again from
+    /// scratch; Art-Net nodes told to flush their tables): at least
+    /// `every`, at most 720h (default "24h").
+    #[serde(default)]
+    #[schemars(example = &"24h", regex(pattern = crate::units::DURATION_PATTERN))]
+    full_every: Option<Spanned<String>>,
     /// RDM requests per DMX frame at most, 1..8 (default 2), so the DMX
     /// line keeps its frame rate while fixtures are asked.
     #[serde(default)]
@@ -193,6 +222,28 @@ pub(super) fn compile(
             ),
             Err(m) => diags.error(file, e.span(), m),
         }
+    }
+    if let Some(f) = &r.full_every {
+        match crate::units::parse_duration(f.get_ref()) {
+            Ok(d) if d < out.every => diags.error(
+                file,
+                f.span(),
+                format!(
+                    "`full_every` must be at least `every` ({}s): full discoveries are some of the passes",
+                    out.every
+                ),
+            ),
+            Ok(d) if d <= MAX_FULL_EVERY_S => out.full_every = d,
+            Ok(_) => diags.error(
+                file,
+                f.span(),
+                "`full_every` must be at most 720h (30 days; a city usually runs a full discovery daily)",
+            ),
+            Err(m) => diags.error(file, f.span(), m),
+        }
+    } else if out.every > out.full_every {
+        // `every` above the default day: every pass is a full one.
+        out.full_every = out.every;
     }
     if let Some(p) = &r.per_frame {
         match u32::try_from(*p.get_ref()) {
@@ -308,11 +359,13 @@ mod tests {
         let (site, d) = load(&site_text(
             "artnet",
             "",
-            "[rdm]\nevery = \"1h\"\nper_frame = 3\nlisten = \"10.0.4.1\"\n[[rdm.sensors]]\nkind = \"temperature\"\nmax = 70\n[[rdm.sensors]]\nname = \"LED board\"\nmin = 5\n",
+            "[rdm]\nevery = \"1h\"\nfull_every = \"24h\"\nper_frame = 3\nlisten = \"10.0.4.1\"\n[[rdm.sensors]]\nkind = \"temperature\"\nmax = 70\n[[rdm.sensors]]\nname = \"LED board\"\nmin = 5\n",
         ));
         let site = site.unwrap_or_else(|| panic!("{d}"));
         assert!(!site.outputs[0].rdm);
         assert_eq!(site.rdm.every, 3600.0);
+        assert_eq!(site.rdm.full_every, 86400.0);
+        assert_eq!(site.rdm.full_every_passes(), 24);
         assert_eq!(site.rdm.per_frame, 3);
         assert_eq!(site.rdm.listen, Some("10.0.4.1:6454".parse().unwrap()));
         assert!(site.rdm.sensors[0].applies(0, "anything"));
@@ -327,6 +380,12 @@ mod tests {
         for (rdm, says) in [
             ("[rdm]\nevery = \"0.5s\"", "`every` must be 1s..7d"),
             ("[rdm]\nper_frame = 9", "`per_frame` must be 1..8"),
+            (
+                "[rdm]\nevery = \"1h\"\nfull_every = \"30m\"",
+                "`full_every` must be at least `every`",
+            ),
+            ("[rdm]\nfull_every = \"960h\"", "at most 720h"),
+            ("[rdm]\nfull_every = \"often\"", "site.toml:"),
             ("[rdm]\nlisten = \"nowhere:x\"", "not an IPv4 address"),
             (
                 "[[rdm.sensors]]\nmax = 3\nkind = \"temperature\"\nname = \"x\"",
