@@ -3,6 +3,9 @@
 //! - `media_render`: the shows into light per cell for a generated site of
 //!   100 / 1,000 universes whose one layer maps `builtin:sweep` over every
 //!   pixel (`generate-site --effect media`): a copy per cell;
+//! - `media_render_covered`: the same under a second media layer of a
+//!   half-transparent picture (`alpha.png`, alpha varying across it) over
+//!   every pixel: the per-cell mix by opacity × coverage instead of a copy;
 //! - `media_load`: loading that site — decoding the clip and sampling its
 //!   20 frames onto every cell, the cost a media layer pays once;
 //! - `sample_1080p_on_facade`: one 1920 × 1080 frame averaged onto a
@@ -59,6 +62,47 @@ fn media_render(bencher: divan::Bencher, universes: u32) {
     });
 }
 
+/// The generated media site with a layer of a picture whose alpha runs
+/// from 0 to 255 across it, over the sweep.
+fn covered_site(universes: u32) -> (tempfile::TempDir, Config) {
+    let dir = write(universes);
+    let (w, h) = (64u32, 32u32);
+    let mut rgba = Vec::new();
+    for _y in 0..h {
+        for x in 0..w {
+            rgba.extend_from_slice(&[255, 255, 255, (x * 255 / (w - 1)) as u8]);
+        }
+    }
+    let mut png = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut png, w, h);
+        enc.set_color(png::ColorType::Rgba);
+        enc.set_depth(png::BitDepth::Eight);
+        enc.write_header().unwrap().write_image_data(&rgba).unwrap();
+    }
+    std::fs::write(dir.path().join("alpha.png"), png).unwrap();
+    let show = dir.path().join(format!("{SHOW_NAME}.toml"));
+    let mut text = std::fs::read_to_string(&show).unwrap();
+    text.push_str("\n[[layers]]\ntarget = \"*\"\neffect = \"media\"\nsource = \"alpha.png\"\n");
+    std::fs::write(&show, text).unwrap();
+    let cfg = config::load(dir.path()).unwrap();
+    (dir, cfg)
+}
+
+#[divan::bench(args = SIZES, sample_count = 10, sample_size = 1)]
+fn media_render_covered(bencher: divan::Bencher, universes: u32) {
+    let (_dir, cfg) = covered_site(universes);
+    let show = cfg.show(SHOW_NAME).unwrap();
+    let active = [ActiveShow::new(show, at() - Duration::minutes(5), None, 0)];
+    let mut look = Look::dark(&cfg.site);
+    let mut t = at();
+    bencher.bench_local(|| {
+        t += Duration::milliseconds(25);
+        engine::render_look(&cfg.site, &active, t, &mut look);
+        divan::black_box(&look);
+    });
+}
+
 #[divan::bench(args = SIZES, sample_count = 3, sample_size = 1)]
 fn media_load(bencher: divan::Bencher, universes: u32) {
     let dir = write(universes);
@@ -79,8 +123,9 @@ fn sample_1080p_on_facade(bencher: divan::Bencher) {
         .collect();
     let sampler = Sampler::new(&points, &Placement::default(), w, h);
     let mut out = vec![[0u8; 3]; points.len()];
+    let mut cover = vec![0u8; points.len()];
     bencher.bench_local(|| {
-        sampler.sample(&picture, &mut out);
-        divan::black_box(&out);
+        sampler.sample(&picture, &mut out, &mut cover);
+        divan::black_box((&out, &cover));
     });
 }

@@ -321,7 +321,8 @@ fn read(folder: &Path) -> Result<Config, Diagnostics> {
     };
     let shows = listed.into_iter().filter(|p| *p != site_path).collect();
     let shows = read_all(shows, &mut diags);
-    nightscape_core::config::compile_with_media(
+    let media = FolderMedia::default();
+    let compiled = nightscape_core::config::compile_with_media(
         Sources {
             folder: folder.to_path_buf(),
             site: site_file,
@@ -329,9 +330,11 @@ fn read(folder: &Path) -> Result<Config, Diagnostics> {
             profiles_unreadable,
             shows,
         },
-        &FolderMedia,
+        &media,
         diags,
-    )
+    );
+    remember_media(folder, media.asked.into_inner());
+    compiled
 }
 
 /// The largest media file read for a media layer (512 MiB: a minute of
@@ -340,11 +343,69 @@ pub const MAX_MEDIA_BYTES: u64 = 512 * 1024 * 1024;
 
 /// Media layers' files (`source = "…"`), read from the site folder when
 /// the core compiles a show, as hostile as configuration files: regular
-/// files only, never a FIFO or device, at most [`MAX_MEDIA_BYTES`].
-struct FolderMedia;
+/// files only, never a FIFO or device, at most [`MAX_MEDIA_BYTES`]; a
+/// folder of frames is listed up to the most frames a folder may hold.
+/// Every path asked for is noted (read or not: a missing file is watched
+/// for until it appears) for hot reload ([`media_files`]).
+#[derive(Default)]
+struct FolderMedia {
+    asked: std::cell::RefCell<Vec<PathBuf>>,
+}
 
 impl nightscape_core::show::media::MediaFiles for FolderMedia {
     fn read(&self, path: &Path) -> Result<std::sync::Arc<Vec<u8>>, String> {
+        self.asked.borrow_mut().push(path.to_path_buf());
         read_regular(path, MAX_MEDIA_BYTES).map(std::sync::Arc::new)
     }
+
+    fn is_folder(&self, path: &Path) -> bool {
+        std::fs::metadata(path).is_ok_and(|m| m.is_dir())
+    }
+
+    fn list(&self, path: &Path) -> Result<Vec<String>, String> {
+        use nightscape_core::media::frames::MAX_FRAMES;
+        // The folder itself: its time changes when a frame is added,
+        // removed or renamed.
+        self.asked.borrow_mut().push(path.to_path_buf());
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(path).map_err(describe)? {
+            let entry = entry.map_err(describe)?;
+            // Sub-folders are not frames (symlinks are read as files).
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            names.push(entry.file_name().to_string_lossy().into_owned());
+            if names.len() > MAX_FRAMES {
+                return Err(format!(
+                    "the folder holds more than {MAX_FRAMES} files: more than nightscape plays from one folder"
+                ));
+            }
+        }
+        Ok(names)
+    }
+}
+
+/// The media paths the newest load of each site folder asked for.
+static MEDIA_FILES: std::sync::Mutex<Vec<(PathBuf, Vec<PathBuf>)>> =
+    std::sync::Mutex::new(Vec::new());
+
+fn remember_media(folder: &Path, mut paths: Vec<PathBuf>) {
+    paths.sort();
+    paths.dedup();
+    let mut all = MEDIA_FILES.lock().unwrap_or_else(|p| p.into_inner());
+    match all.iter_mut().find(|(f, _)| f == folder) {
+        Some((_, p)) => *p = paths,
+        None => all.push((folder.to_path_buf(), paths)),
+    }
+}
+
+/// The media files and frame folders the newest load of `folder` asked for
+/// (the files its shows' media layers name, read or not), for hot reload
+/// to notice a replaced picture.
+pub fn media_files(folder: &Path) -> Vec<PathBuf> {
+    let all = MEDIA_FILES.lock().unwrap_or_else(|p| p.into_inner());
+    all.iter()
+        .find(|(f, _)| f == folder)
+        .map(|(_, p)| p.clone())
+        .unwrap_or_default()
 }

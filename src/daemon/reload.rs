@@ -1,5 +1,5 @@
-//! Hot reload: watch the site folder and the profile library, and when a
-//! file changes, load everything again. A complete configuration is
+//! Hot reload: watch the site folder, the profile library and the media
+//! files the shows name, and when a file changes, load everything again. A complete configuration is
 //! switched in at the next frame; a broken one is reported, problem by
 //! problem as `path:line:col`, and the last good configuration keeps
 //! running.
@@ -51,6 +51,33 @@ fn stamp(folder: &Path, profiles: &mut ProfileDir) -> Stamp {
             (p, modified, len)
         })
         .collect()
+}
+
+/// The media files and frame folders the shows' media layers name (as the
+/// newest load asked for them, [`config::media_files`]), stamped: a
+/// replaced `fireworks.gif` reloads the site like an edited show.
+fn media_stamp(folder: &Path) -> Stamp {
+    config::media_files(folder)
+        .into_iter()
+        .map(|p| {
+            let meta = std::fs::metadata(&p).ok();
+            let modified = meta.as_ref().and_then(|m| m.modified().ok());
+            let len = meta.map(|m| m.len()).unwrap_or(0);
+            (p, modified, len)
+        })
+        .collect()
+}
+
+/// Whether a media file changed between two stamps: one both hold, with
+/// another time or size (a file in only one of them is a show naming
+/// another file, which that show's own edit already reloaded). Both are
+/// sorted by path.
+fn media_changed(before: &Stamp, now: &Stamp) -> bool {
+    now.iter().any(|(p, m, l)| {
+        before
+            .binary_search_by(|(q, _, _)| q.cmp(p))
+            .is_ok_and(|i| (before[i].1, before[i].2) != (*m, *l))
+    })
 }
 
 /// Outcome of one reload attempt, for the log and the tests.
@@ -151,15 +178,20 @@ pub fn watch(folder: PathBuf, shared: Shared, interval: Duration) {
     let loader: Loader = Arc::new(config::load);
     let mut profiles = ProfileDir::default();
     let mut last = stamp(&folder, &mut profiles);
+    let mut last_media = media_stamp(&folder);
     while !shared.stop.load(Ordering::Relaxed) {
         std::thread::sleep(interval);
         let now = stamp(&folder, &mut profiles);
-        if now == last {
+        let media = media_stamp(&folder);
+        let media_edited = media_changed(&last_media, &media);
+        last_media = media;
+        if now == last && !media_edited {
             continue;
         }
         // Let an editor finish writing (several files, or write-then-rename).
         std::thread::sleep(Duration::from_millis(200));
         last = stamp(&folder, &mut profiles);
+        last_media = media_stamp(&folder);
         start(&loads, &folder, &shared, &loader);
     }
 }

@@ -45,6 +45,7 @@ mod inputs;
 mod layers;
 mod live_text;
 mod media;
+mod media_files;
 mod monitor_batched;
 mod osc;
 mod output_discovery;

@@ -13,12 +13,18 @@
 //! fade-out ending at its end), so a higher show fading in crossfades over
 //! whatever is below it and reveals it again when it fades out. Within a
 //! show, later layers go over earlier ones (LTP) unless a layer says `htp`.
+//!
+//! A media or text layer may cover its cells only partly (transparent
+//! pixels, letters with space around them: [`crate::media::clip::Clip::coverage`]):
+//! LTP then mixes each such cell by opacity × coverage, so the layers below
+//! show through, and HTP takes its light, already × coverage. Opaque
+//! layers, and opaque frames of a clip, take the paths they always took.
 
 pub mod display;
 pub mod dmx;
 
 use crate::color::Light;
-use crate::show::effect::{CellSlices, SPARKLE_BATCH};
+use crate::show::effect::{CellSlices, Effect, SPARKLE_BATCH};
 use crate::show::{Blend, Show};
 use crate::site::Site;
 use chrono::{DateTime, Utc};
@@ -334,6 +340,7 @@ fn first_layer_replaces(shows: &[ActiveShow], at: DateTime<Utc>, lo: usize, hi: 
     active.mask.is_none()
         && active.opacity(at) >= 1.0
         && layer.blend == Blend::Ltp
+        && !matches!(&layer.effect, Effect::Media(m) if m.may_cover_partly())
         && lo <= hi
         && hi <= layer.order.in_place as usize
 }
@@ -384,6 +391,13 @@ pub(crate) fn render_cells(
         for layer in &active.show.layers {
             let mut held = None;
             let shader = layer.effect.at_instant(t, at, &mut held);
+            // How much of each cell a media frame covers (None: all of
+            // every cell), by the cell's rank in the layer.
+            let mut held_cover = None;
+            let cover = match &layer.effect {
+                Effect::Media(m) => m.coverage_at(t, at, &mut held_cover),
+                _ => None,
+            };
             let plain = shader.plain();
             let count = layer.count;
             let sparse = shader
@@ -486,6 +500,7 @@ pub(crate) fn render_cells(
                     }
                 }
                 if consecutive
+                    && cover.is_none()
                     && active.mask.is_none()
                     && layer.blend == Blend::Ltp
                     && opacity >= 1.0
@@ -516,20 +531,34 @@ pub(crate) fn render_cells(
                         let c0 = cells[s] as usize;
                         let (a, b) = (c0.max(lo as usize), (c0 + (e - s)).min(hi as usize));
                         if a < b {
-                            blend_run(
+                            let (slots, shaded) = (
                                 &mut lights[a - lo as usize..b - lo as usize],
                                 &out[s + (a - c0)..s + (b - c0)],
-                                layer.blend,
-                                opacity,
-                                plain,
                             );
+                            match cover {
+                                None => blend_run(slots, shaded, layer.blend, opacity, plain),
+                                Some(cover) => {
+                                    let ranks = &slices.rank[s + (a - c0)..s + (b - c0)];
+                                    for ((slot, &light), &rank) in
+                                        slots.iter_mut().zip(shaded).zip(ranks)
+                                    {
+                                        *slot = blend_covered(
+                                            *slot,
+                                            light,
+                                            layer.blend,
+                                            opacity,
+                                            covered(cover, rank),
+                                        );
+                                    }
+                                }
+                            }
                         }
                         s = e;
                     }
                     i0 = i1;
                     continue;
                 }
-                for (&cell, &light) in cells.iter().zip(out.iter()) {
+                for ((&cell, &light), &rank) in cells.iter().zip(out.iter()).zip(slices.rank) {
                     if cell < lo || cell >= hi {
                         continue;
                     }
@@ -540,9 +569,12 @@ pub(crate) fn render_cells(
                         }
                     }
                     let slot = &mut lights[(cell - lo) as usize];
-                    *slot = match layer.blend {
-                        Blend::Ltp => slot.mix(light, opacity),
-                        Blend::Htp => slot.htp(light.scaled(opacity)),
+                    *slot = match (cover, layer.blend) {
+                        (Some(cover), blend) => {
+                            blend_covered(*slot, light, blend, opacity, covered(cover, rank))
+                        }
+                        (None, Blend::Ltp) => slot.mix(light, opacity),
+                        (None, Blend::Htp) => slot.htp(light.scaled(opacity)),
                     };
                 }
                 i0 = i1;
@@ -632,6 +664,31 @@ fn fill(run: &mut [Light], light: Light) {
         run.fill(Light::DARK);
     } else {
         run.fill(light);
+    }
+}
+
+/// A cell's coverage by its rank in the layer (a cell past the frame, which
+/// a layer's own cells never are, is covered: dark, as its colour is).
+#[inline(always)]
+fn covered(cover: &[u8], rank: u32) -> u8 {
+    cover.get(rank as usize).copied().unwrap_or(255)
+}
+
+/// Blend the light of a cell the layer covers `coverage` of (0..=255):
+/// LTP mixes the layer's own colour (its light, which is premultiplied
+/// by the coverage, divided by it) by opacity × coverage, so what is below
+/// shows through the rest; HTP takes the light as it is (light × alpha).
+/// At coverage 255 both are the plain blends, to the bit.
+#[inline(always)]
+fn blend_covered(slot: Light, light: Light, blend: Blend, opacity: f32, coverage: u8) -> Light {
+    match (blend, coverage) {
+        (Blend::Htp, _) => slot.htp(light.scaled(opacity)),
+        (Blend::Ltp, 255) => slot.mix(light, opacity),
+        (Blend::Ltp, 0) => slot,
+        (Blend::Ltp, c) => {
+            let c = f32::from(c) / 255.0;
+            slot.mix(light.scaled(1.0 / c), opacity * c)
+        }
     }
 }
 

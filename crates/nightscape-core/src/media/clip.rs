@@ -7,7 +7,10 @@
 //! and dropped, so a 1080p minute on a 1,800-pixel facade keeps 1,800 × 3
 //! bytes a frame, not 6 MB. Rendering a frame is a table look-up per cell
 //! with nothing allocated. Frames identical to the one before are merged
-//! (a still held for ten seconds of a GIF is one frame).
+//! (a still held for ten seconds of a GIF is one frame). A frame with
+//! transparency also keeps one coverage byte per cell (how much of the
+//! cell the picture covers, for the engine's mix with the layers below);
+//! an opaque frame keeps none, so an opaque clip costs what it did.
 //!
 //! Which frame shows is a function of the time since the show started
 //! alone ([`Timing::frame_at`]), so `render --at`, `preview`, the console's
@@ -25,7 +28,14 @@ pub struct Clip {
     starts_ms: Vec<u64>,
     /// The clip's length in milliseconds (the last frame's end).
     length_ms: u64,
+    /// Coverage planes of the frames that are not opaque, `cells` bytes
+    /// each; frame k's is plane `coverage_of[k]` (`OPAQUE`: none).
+    coverage: Vec<u8>,
+    coverage_of: Vec<u32>,
 }
+
+/// A frame every cell of which is wholly covered.
+const OPAQUE: u32 = u32::MAX;
 
 /// The most frames × cells a clip may hold (3 bytes each: 384 MiB).
 pub const MAX_SAMPLES: u64 = 128 * 1024 * 1024;
@@ -38,10 +48,23 @@ impl Clip {
         }
     }
 
-    /// Add a frame shown for `seconds` (a frame equal to the last one
-    /// lengthens it instead). Refused past [`MAX_SAMPLES`].
+    /// Add an opaque frame shown for `seconds` (a frame equal to the last
+    /// one lengthens it instead). Refused past [`MAX_SAMPLES`].
     pub fn push(&mut self, colors: &[[u8; 3]], seconds: f64) -> Result<(), MediaError> {
+        self.push_covered(colors, None, seconds)
+    }
+
+    /// Add a frame whose cells are covered `cover` (0..=255 a cell; None
+    /// or all 255: opaque), as [`Clip::push`].
+    pub fn push_covered(
+        &mut self,
+        colors: &[[u8; 3]],
+        cover: Option<&[u8]>,
+        seconds: f64,
+    ) -> Result<(), MediaError> {
         debug_assert_eq!(colors.len(), self.cells);
+        let cover = cover.filter(|c| c.iter().any(|&a| a != 255));
+        debug_assert!(cover.is_none_or(|c| c.len() == self.cells));
         let ms = if seconds.is_finite() && seconds > 0.0 {
             (seconds * 1000.0).round().max(1.0) as u64
         } else {
@@ -49,7 +72,8 @@ impl Clip {
             100
         };
         let n = self.starts_ms.len();
-        if n > 0 && self.colors[(n - 1) * self.cells..] == *colors {
+        if n > 0 && self.colors[(n - 1) * self.cells..] == *colors && self.coverage(n - 1) == cover
+        {
             self.length_ms += ms;
             return Ok(());
         }
@@ -62,8 +86,38 @@ impl Clip {
         }
         self.starts_ms.push(self.length_ms);
         self.colors.extend_from_slice(colors);
+        match cover {
+            None => self.coverage_of.push(OPAQUE),
+            Some(c) => {
+                self.coverage_of
+                    .push((self.coverage.len() / self.cells.max(1)) as u32);
+                self.coverage.extend_from_slice(c);
+            }
+        }
         self.length_ms += ms;
         Ok(())
+    }
+
+    /// Frame `k`'s coverage, one byte per cell (255 wholly covered), or
+    /// None when every cell of it is (the last frame past the end).
+    #[inline]
+    pub fn coverage(&self, k: usize) -> Option<&[u8]> {
+        let n = self.frames();
+        if n == 0 || self.coverage.is_empty() {
+            return None;
+        }
+        match self.coverage_of[k.min(n - 1)] {
+            OPAQUE => None,
+            p => {
+                let at = p as usize * self.cells;
+                self.coverage.get(at..at + self.cells)
+            }
+        }
+    }
+
+    /// Whether any frame lets what is below show through somewhere.
+    pub fn has_coverage(&self) -> bool {
+        !self.coverage.is_empty()
     }
 
     pub fn cells(&self) -> usize {
@@ -113,7 +167,7 @@ impl Clip {
 
     /// Bytes held (the memory report).
     pub fn bytes(&self) -> usize {
-        self.colors.len() * 3 + self.starts_ms.len() * 8
+        self.colors.len() * 3 + self.starts_ms.len() * 12 + self.coverage.len()
     }
 }
 
@@ -249,6 +303,28 @@ mod tests {
         assert_eq!(twice.frame_at(&c, 9.0), 3);
         assert_eq!(twice.period(&c), None);
         assert_eq!(Timing::default().period(&c), Some(4.0));
+    }
+
+    #[test]
+    fn coverage_is_kept_only_for_frames_with_transparency() {
+        let mut c = Clip::new(2);
+        c.push_covered(&[[9, 0, 0], [0, 0, 0]], Some(&[255, 255]), 0.5)
+            .unwrap();
+        c.push_covered(&[[9, 0, 0], [0, 0, 0]], Some(&[255, 0]), 0.5)
+            .unwrap();
+        c.push_covered(&[[9, 0, 0], [0, 0, 0]], Some(&[255, 0]), 0.5)
+            .unwrap();
+        c.push(&[[1, 1, 1], [2, 2, 2]], 0.5).unwrap();
+        // The first frame is opaque (no plane), the second and third are
+        // one frame (same colours, same coverage), the last is opaque.
+        assert_eq!(c.frames(), 3);
+        assert!(c.has_coverage());
+        assert_eq!(c.coverage(0), None);
+        assert_eq!(c.coverage(1), Some(&[255u8, 0][..]));
+        assert_eq!(c.coverage(2), None);
+        assert_eq!(c.coverage(99), None);
+        assert_eq!(c.start_of(2), 1.5);
+        assert!(!clip(&[(5, 0.5)]).has_coverage());
     }
 
     #[test]

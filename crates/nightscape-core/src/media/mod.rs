@@ -12,6 +12,7 @@
 //! and sampling are written once.
 
 pub mod clip;
+pub mod frames;
 pub mod image;
 pub mod place;
 pub mod text;

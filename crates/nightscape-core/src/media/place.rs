@@ -11,12 +11,18 @@
 //! Sampling is honest: a cell shows the average of the picture over its
 //! footprint (a pitch-sized box around it, carried into picture pixels),
 //! each pixel weighted by how much of it the footprint covers, averaged in
-//! linear light (sRGB decoded first) and with alpha as coverage — so a fine
-//! checkerboard under a coarse grid is an even grey, not an alias of
-//! whichever pixel sits under the cell centre. Outside the picture is dark.
-//! Each cell's average is kept sRGB-encoded in 8 bits — the `#rrggbb` a
-//! screen would show for that light — and plays as that hex colour would
-//! written as `color`, so the picture's colours and the show's agree.
+//! linear light (sRGB decoded first) — so a fine checkerboard under a
+//! coarse grid is an even grey, not an alias of whichever pixel sits under
+//! the cell centre. Alpha is coverage: a cell gets the colour of the
+//! visible pixels of its footprint and a coverage, the share of the
+//! footprint they cover (transparent pixels and the area outside the
+//! picture cover nothing), so the engine lets the layers below show
+//! through the rest (`crate::engine`: LTP mixes by opacity × coverage).
+//! Each cell's colour is kept sRGB-encoded in 8 bits — the `#rrggbb` a
+//! screen would show for that light — premultiplied by its coverage as an
+//! image editor composites over black (the cell's look over a dark site),
+//! and plays as that hex colour would written as `color`, so the picture's
+//! colours and the show's agree.
 
 use super::Picture;
 
@@ -285,21 +291,27 @@ impl Sampler {
     }
 
     /// Each cell's average of `picture` (which must be the size this
-    /// sampler was made for) into `out`, sRGB-encoded.
-    pub fn sample(&self, picture: &Picture, out: &mut [[u8; 3]]) {
+    /// sampler was made for) into `out`, sRGB-encoded and premultiplied by
+    /// the cell's coverage, which goes to `cover` (255: the footprint all
+    /// opaque picture; 0: nothing of the picture shows there).
+    pub fn sample(&self, picture: &Picture, out: &mut [[u8; 3]], cover: &mut [u8]) {
         debug_assert_eq!((picture.width, picture.height), (self.width, self.height));
+        debug_assert_eq!(out.len(), cover.len());
         let (w, h) = (picture.width as usize, picture.height as usize);
-        for (o, f) in out.iter_mut().zip(&self.feet) {
+        for ((o, c), f) in out.iter_mut().zip(cover.iter_mut()).zip(&self.feet) {
             let area = f64::from(f.x1 - f.x0) * f64::from(f.y1 - f.y0);
+            *o = [0, 0, 0];
+            *c = 0;
             if w == 0 || h == 0 || area <= 0.0 || !area.is_finite() {
-                *o = [0, 0, 0];
                 continue;
             }
             let cx0 = f.x0.max(0.0);
             let cx1 = f.x1.min(w as f32);
             let cy0 = f.y0.max(0.0);
             let cy1 = f.y1.min(h as f32);
-            let mut sum = [0.0f64; 3];
+            // Light × alpha and alpha, each weighted by the share of the
+            // pixel the footprint covers (straight alpha in).
+            let mut sum = [0.0f64; 4];
             if cx1 > cx0 && cy1 > cy0 {
                 let (i0, i1) = (cx0.floor() as usize, (cx1.ceil() as usize).min(w));
                 let (j0, j1) = (cy0.floor() as usize, (cy1.ceil() as usize).min(h));
@@ -309,25 +321,32 @@ impl Sampler {
                         continue;
                     }
                     let row = &picture.rgba[j * w..(j + 1) * w];
-                    let mut rs = [0.0f32; 3];
+                    let mut rs = [0.0f32; 4];
                     for (i, px) in row.iter().enumerate().take(i1).skip(i0) {
                         let wx = (cx1.min(i as f32 + 1.0) - cx0.max(i as f32)).max(0.0);
-                        // Alpha as coverage: light × alpha (straight alpha in).
                         let a = wx * f32::from(px[3]) / 255.0;
                         rs[0] += a * LINEAR[px[0] as usize];
                         rs[1] += a * LINEAR[px[1] as usize];
                         rs[2] += a * LINEAR[px[2] as usize];
+                        rs[3] += a;
                     }
-                    for k in 0..3 {
+                    for k in 0..4 {
                         sum[k] += f64::from(rs[k]) * f64::from(wy);
                     }
                 }
             }
-            *o = [
-                linear_to_srgb((sum[0] / area) as f32),
-                linear_to_srgb((sum[1] / area) as f32),
-                linear_to_srgb((sum[2] / area) as f32),
-            ];
+            let coverage = (sum[3] / area).clamp(0.0, 1.0);
+            let c8 = (coverage * 255.0).round() as u8;
+            if c8 == 0 {
+                continue;
+            }
+            // The visible pixels' colour (averaged in linear light), then
+            // premultiplied by the coverage kept, in the 8-bit values the
+            // engine mixes (so coverage 255 is the colour itself).
+            let k = f64::from(c8) / 255.0;
+            let straight = |v: f64| f64::from(linear_to_srgb((v / sum[3]) as f32));
+            *o = [0, 1, 2].map(|i| (straight(sum[i]) * k).round().min(255.0) as u8);
+            *c = c8;
         }
     }
 }
@@ -357,7 +376,8 @@ mod tests {
     fn sample(points: &[[f64; 2]], pl: &Placement, pic: &Picture) -> Vec<[u8; 3]> {
         let s = Sampler::new(points, pl, pic.width, pic.height);
         let mut out = vec![[0u8; 3]; points.len()];
-        s.sample(pic, &mut out);
+        let mut cover = vec![0u8; points.len()];
+        s.sample(pic, &mut out, &mut cover);
         out
     }
 
@@ -530,11 +550,54 @@ mod tests {
         }
     }
 
+    fn sample_covered(points: &[[f64; 2]], pic: &Picture) -> (Vec<[u8; 3]>, Vec<u8>) {
+        let s = Sampler::new(points, &Placement::default(), pic.width, pic.height);
+        let mut out = vec![[0u8; 3]; points.len()];
+        let mut cover = vec![0u8; points.len()];
+        s.sample(pic, &mut out, &mut cover);
+        (out, cover)
+    }
+
     #[test]
-    fn transparent_pixels_are_dark() {
-        let pic = picture(2, 1, |x, _| [255, 255, 255, if x == 0 { 0 } else { 255 }]);
-        let out = sample(&[[0.0, 0.0], [1.0, 0.0]], &Placement::default(), &pic);
-        assert_eq!(out, vec![[0; 3], [255; 3]]);
+    fn transparent_pixels_cover_nothing_and_half_alpha_covers_half() {
+        // Transparent, half transparent and opaque white, one pixel a cell.
+        let pic = picture(3, 1, |x, _| [255, 255, 255, [0, 128, 255][x as usize]]);
+        let pts = [[0.0, 0.0], [1.0, 0.0], [2.0, 0.0]];
+        let (out, cover) = sample_covered(&pts, &pic);
+        assert_eq!(cover, vec![0, 128, 255]);
+        // Over black as an image editor composites: white × coverage.
+        assert_eq!(out, vec![[0; 3], [128; 3], [255; 3]]);
+    }
+
+    #[test]
+    fn coverage_is_the_share_of_the_footprint_the_visible_pixels_cover() {
+        // Two cells over a 4 × 1 picture: the left cell's half opaque red,
+        // half transparent; the right cell's half transparent, half green
+        // at alpha 128.
+        let pic = picture(4, 1, |x, _| match x {
+            0 => [255, 0, 0, 255],
+            3 => [0, 255, 0, 128],
+            _ => [9, 9, 9, 0],
+        });
+        let (out, cover) = sample_covered(&[[0.0, 0.0], [1.0, 0.0]], &pic);
+        assert_eq!(cover, vec![128, 64]);
+        // The colour is the visible pixels' own (transparent ones do not
+        // darken it), premultiplied by the coverage.
+        assert_eq!(out[0], [128, 0, 0]);
+        assert_eq!(out[1], [0, 64, 0]);
+        // Off the picture is uncovered too.
+        let moved = Sampler::new(
+            &[[0.0, 0.0], [1.0, 0.0]],
+            &Placement {
+                x: 0.5,
+                ..Placement::default()
+            },
+            1,
+            1,
+        );
+        let (mut o, mut c) = (vec![[7u8; 3]; 2], vec![7u8; 2]);
+        moved.sample(&picture(1, 1, |_, _| [255; 4]), &mut o, &mut c);
+        assert_eq!((o[0], c[0]), ([0; 3], 0));
     }
 
     #[test]

@@ -18,6 +18,7 @@
 use super::Ctx;
 use crate::diag::Spanned;
 use crate::media::clip::{Clip, Timing};
+use crate::media::frames;
 use crate::media::place::{Fit, Placement, Sampler};
 use crate::media::{Limits, MediaError, Picture};
 use crate::site::Site;
@@ -28,6 +29,18 @@ use std::sync::Arc;
 /// tests hand over bytes. `path` is the show's folder joined with `source`.
 pub trait MediaFiles {
     fn read(&self, path: &Path) -> Result<Arc<Vec<u8>>, String>;
+
+    /// Whether `path` is a folder (of numbered frames).
+    fn is_folder(&self, _path: &Path) -> bool {
+        false
+    }
+
+    /// The names of the files in the folder `path`, in any order (at most
+    /// [`crate::media::frames::MAX_FRAMES`] + 1 of them: more is refused
+    /// anyway).
+    fn list(&self, _path: &Path) -> Result<Vec<String>, String> {
+        Err("folders of frames are read from the show's folder when the site loads".into())
+    }
 }
 
 /// No files at all (compiling without a folder, e.g. the API's one-layer
@@ -53,6 +66,23 @@ impl MediaFiles for MediaMap {
             .get(path)
             .cloned()
             .ok_or_else(|| "not found".to_string())
+    }
+
+    /// A folder: a path some file is in.
+    fn is_folder(&self, path: &Path) -> bool {
+        self.0.keys().any(|p| p.parent() == Some(path))
+    }
+
+    fn list(&self, path: &Path) -> Result<Vec<String>, String> {
+        if !self.is_folder(path) {
+            return Err("not found".into());
+        }
+        Ok(self
+            .0
+            .keys()
+            .filter(|p| p.parent() == Some(path))
+            .filter_map(|p| Some(p.file_name()?.to_string_lossy().into_owned()))
+            .collect())
     }
 }
 
@@ -145,6 +175,31 @@ impl MediaLayer {
         self.inner.clip.frame(k)
     }
 
+    /// Whether the layer may let the layers below show through (a clip
+    /// with transparent frames, or live text): the engine then mixes its
+    /// cells by their coverage instead of replacing what is below.
+    pub fn may_cover_partly(&self) -> bool {
+        self.inner.clip.has_coverage() || self.inner.live.is_some()
+    }
+
+    /// The cells' coverage at `t` seconds after the show started at the
+    /// instant `at` (the frame [`crate::show::effect::Effect::at_instant`]
+    /// shows), one byte per layer cell; None when every cell is wholly
+    /// covered. Live text's clip for the instant is kept in `held`.
+    pub fn coverage_at<'s>(
+        &'s self,
+        t: f64,
+        at: chrono::DateTime<chrono::Utc>,
+        held: &'s mut Option<Arc<Clip>>,
+    ) -> Option<&'s [u8]> {
+        let clip: &Clip = match self.live() {
+            Some(live) => held.insert(live.clip_at(at, t)),
+            None if !self.inner.clip.has_coverage() => return None,
+            None => &self.inner.clip,
+        };
+        clip.coverage(self.inner.timing.frame_at(clip, t))
+    }
+
     /// Seconds into the clip at `t` seconds after the show started (for
     /// findings: "flashes 12.4 s into the clip").
     pub fn clip_seconds(&self, t: f64) -> f64 {
@@ -168,6 +223,7 @@ pub(super) struct MediaKeys<'a> {
     pub rate: &'a Option<Spanned<f64>>,
     pub start: &'a Option<Spanned<String>>,
     pub repeat: &'a Option<Spanned<i64>>,
+    pub fps: &'a Option<Spanned<f64>>,
     pub looping: Option<bool>,
 }
 
@@ -189,6 +245,7 @@ impl MediaKeys<'_> {
         add("rate", self.rate.as_ref().map(|v| v.span()));
         add("start", self.start.as_ref().map(|v| v.span()));
         add("repeat", self.repeat.as_ref().map(|v| v.span()));
+        add("fps", self.fps.as_ref().map(|v| v.span()));
         out
     }
 }
@@ -355,13 +412,14 @@ pub(super) fn compile(
     let mut clip = Clip::new(cells.len());
     let mut sampler: Option<Sampler> = None;
     let mut colors = vec![[0u8; 3]; cells.len()];
+    let mut cover = vec![0u8; cells.len()];
     let mut on_frame = |p: &Picture, seconds: f64| -> Result<(), MediaError> {
         let s = match &sampler {
             Some(s) => s,
             None => sampler.insert(Sampler::new(&points, &placement, p.width, p.height)),
         };
-        s.sample(p, &mut colors);
-        clip.push(&colors, seconds)
+        s.sample(p, &mut colors, &mut cover);
+        clip.push_covered(&colors, Some(&cover), seconds)
     };
     let result = if let Some(name) = text.strip_prefix("builtin:") {
         match builtin(name) {
@@ -378,15 +436,50 @@ pub(super) fn compile(
         }
     } else {
         let path = resolve(cx, source)?;
-        match cx.media.read(&path) {
-            Err(why) => {
-                cx.err(
-                    source.span(),
-                    format!("cannot read media `{text}` ({}): {why}", path.display()),
-                );
-                return None;
+        if text.ends_with('/') || cx.media.is_folder(&path) {
+            let fps = frame_rate(cx, keys, source)?;
+            let frames = match cx.media.list(&path).and_then(|names| frames::order(&names)) {
+                Ok(f) => f,
+                Err(why) => {
+                    cx.err(
+                        source.span(),
+                        format!("media `{text}` ({}): {why}", path.display()),
+                    );
+                    return None;
+                }
+            };
+            for w in &frames.warnings {
+                cx.diags
+                    .warn(cx.file, source.span(), format!("media `{text}`: {w}"));
             }
-            Ok(bytes) => crate::media::decode(&bytes, &limits, video_size(&points), &mut on_frame),
+            let read = |name: &str| cx.media.read(&path.join(name));
+            match decode_frames(&frames.frames, fps, &limits, &read, &mut on_frame) {
+                Ok(()) => Ok(()),
+                Err(why) => {
+                    cx.err(source.span(), format!("media `{text}`: {why}"));
+                    return None;
+                }
+            }
+        } else {
+            if let Some(fps) = keys.fps {
+                cx.diags.warn(
+                    cx.file,
+                    fps.span(),
+                    "`fps` has no effect on a file (its frames keep their own timing): it is for a folder of numbered frames",
+                );
+            }
+            match cx.media.read(&path) {
+                Err(why) => {
+                    cx.err(
+                        source.span(),
+                        format!("cannot read media `{text}` ({}): {why}", path.display()),
+                    );
+                    return None;
+                }
+                Ok(bytes) => {
+                    crate::media::decode(&bytes, &limits, video_size(&points), &mut on_frame)
+                }
+            }
         }
     };
     if let Err(e) = result {
@@ -394,6 +487,93 @@ pub(super) fn compile(
         return None;
     }
     Some(MediaLayer::new(text, clip, timing))
+}
+
+/// A folder's `fps`: required, more than 0, at most [`frames::MAX_FPS`].
+fn frame_rate(cx: &mut Ctx, keys: &MediaKeys, source: &Spanned<String>) -> Option<f64> {
+    match keys.fps {
+        None => {
+            cx.err(
+                source.span(),
+                format!(
+                    "media `{}` is a folder of frames: say how fast they play with `fps = 25` (frames a second)",
+                    source.get_ref().trim()
+                ),
+            );
+            None
+        }
+        Some(f)
+            if f.get_ref().is_finite() && *f.get_ref() > 0.0 && *f.get_ref() <= frames::MAX_FPS =>
+        {
+            Some(*f.get_ref())
+        }
+        Some(f) => {
+            cx.err(
+                f.span(),
+                format!(
+                    "fps must be more than 0 and at most {} frames a second (got {})",
+                    frames::MAX_FPS,
+                    f.get_ref()
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// Reads a frame file by its name in the folder.
+type ReadFrame<'a> = dyn Fn(&str) -> Result<Arc<Vec<u8>>, String> + 'a;
+
+/// Decode a folder's frames (`names` in play order) one file at a time,
+/// each shown `1 / fps`: every file one still picture of the first one's
+/// size, the frames' pixels counted against `limits` as an animation's are
+/// (checked from each file's header before it is decoded).
+fn decode_frames(
+    names: &[String],
+    fps: f64,
+    limits: &Limits,
+    read: &ReadFrame,
+    on_frame: &mut dyn FnMut(&Picture, f64) -> Result<(), MediaError>,
+) -> Result<(), String> {
+    let mut first: Option<(u32, u32)> = None;
+    let mut total: u64 = 0;
+    for (k, name) in names.iter().enumerate() {
+        let bytes = read(name).map_err(|why| format!("cannot read frame `{name}`: {why}"))?;
+        if crate::media::is_mp4(&bytes) {
+            return Err(format!(
+                "frame `{name}` is a video: a folder's frames are pictures (PNG, JPEG, WebP, GIF)"
+            ));
+        }
+        let mut pictures = 0;
+        crate::media::image::decode(&bytes, limits, &mut |p, _| {
+            pictures += 1;
+            if pictures > 1 {
+                return Err(MediaError::Unsupported(
+                    "it is an animation: a folder's frames are single pictures".into(),
+                ));
+            }
+            match first {
+                None => first = Some((p.width, p.height)),
+                Some((w, h)) if (w, h) != (p.width, p.height) => {
+                    return Err(MediaError::Unsupported(format!(
+                        "it is {} × {} pixels but the first frame `{}` is {w} × {h}: a folder's frames must all be one size",
+                        p.width, p.height, names[0]
+                    )));
+                }
+                Some(_) => {}
+            }
+            total += u64::from(p.width) * u64::from(p.height);
+            if total > limits.max_total_pixels {
+                return Err(MediaError::TooLarge(format!(
+                    "the frames up to this one hold {total} pixels: more than the {} nightscape decodes for one clip (fewer or smaller frames)",
+                    limits.max_total_pixels
+                )));
+            }
+            on_frame(p, frames::frame_seconds(k, fps))
+        })
+        .map_err(|e| format!("frame `{name}`: {e}"))?;
+    }
+    Ok(())
 }
 
 /// The size video frames are reduced to before sampling: about four
@@ -790,6 +970,222 @@ mod tests {
         assert!(errs[0].contains("needs `source"), "{errs:?}");
         let errs = compile(&site, "[[layers]]\ntarget = \"px-*\"\neffect = \"media\"\nsource = \"builtin:test-card\"\nfit = \"fill\"\n", &[]).unwrap_err();
         assert!(errs[0].contains("unknown fit `fill`"), "{errs:?}");
+    }
+
+    /// A folder show at `fps` over `frames/`.
+    fn folder_show(fps: &str) -> String {
+        format!("[[layers]]\ntarget = \"px-*\"\neffect = \"media\"\nsource = \"frames/\"\n{fps}")
+    }
+
+    fn solid_png(c: [u8; 3]) -> Vec<u8> {
+        png(4, 3, |_, _| [c[0], c[1], c[2], 255])
+    }
+
+    fn warnings(cfg: &crate::config::Config) -> Vec<String> {
+        cfg.warnings.items.iter().map(|d| d.to_string()).collect()
+    }
+
+    #[test]
+    fn a_folder_of_numbered_frames_plays_in_number_order_at_its_fps() {
+        // Listed out of order, numbered 1, 2, 10 (a gap: warned), a stray
+        // note left out (warned), 4 frames a second.
+        let files = vec![
+            ("frames/10.png", solid_png([0, 0, 255])),
+            ("frames/1.png", solid_png([255, 0, 0])),
+            ("frames/2.png", solid_png([0, 255, 0])),
+            ("frames/notes.txt", b"shot list".to_vec()),
+        ];
+        let cfg = compile(
+            &facade(90.0, "rgb", "3ch"),
+            &folder_show("fps = 4\n"),
+            &files,
+        )
+        .unwrap();
+        let w = warnings(&cfg);
+        assert!(
+            w.iter()
+                .any(|w| w.starts_with("t/s.toml:4:10: ")
+                    && w.contains("7 frame numbers are missing")),
+            "{w:?}"
+        );
+        assert!(
+            w.iter().any(|w| w.contains("`notes.txt` is left out")),
+            "{w:?}"
+        );
+        for (t, want) in [
+            (0.0, [255, 0, 0]),
+            (0.2, [255, 0, 0]),
+            (0.26, [0, 255, 0]),
+            (0.6, [0, 0, 255]),
+            (0.74, [0, 0, 255]),
+            // 0.75 s long, looping.
+            (0.76, [255, 0, 0]),
+            (1.05, [0, 255, 0]),
+        ] {
+            let out = dmx(&cfg, t, 3);
+            assert!(out.iter().all(|d| d[..] == want), "at {t}: {:?}", out[0]);
+        }
+        // `rate` and `loop` play a folder like any clip.
+        let once = folder_show("fps = 4\nloop = false\n");
+        let cfg = compile(&facade(90.0, "rgb", "3ch"), &once, &files).unwrap();
+        assert_eq!(dmx(&cfg, 10.0, 3)[0], [0, 0, 255]);
+    }
+
+    #[test]
+    fn bad_frame_folders_are_located_errors() {
+        let site = facade(90.0, "rgb", "3ch");
+        let two = |b: Vec<u8>| {
+            vec![
+                ("frames/0001.png", solid_png([1, 2, 3])),
+                ("frames/0002.png", b),
+            ]
+        };
+        let gif2 = {
+            use ::image::codecs::gif::GifEncoder;
+            use ::image::{Delay, Frame, RgbaImage};
+            let mut bytes = Vec::new();
+            {
+                let mut enc = GifEncoder::new(&mut bytes);
+                for v in [10u8, 200] {
+                    let img = RgbaImage::from_pixel(4, 3, ::image::Rgba([v, v, v, 255]));
+                    enc.encode_frame(Frame::from_parts(
+                        img,
+                        0,
+                        0,
+                        Delay::from_numer_denom_ms(100, 1),
+                    ))
+                    .unwrap();
+                }
+            }
+            bytes
+        };
+        let good = solid_png([1, 2, 3]);
+        let cases: Vec<(&str, Vec<(&str, Vec<u8>)>, &str, &str)> = vec![
+            (
+                "",
+                two(good.clone()),
+                "t/s.toml:4:10: ",
+                "say how fast they play with `fps = 25`",
+            ),
+            (
+                "fps = 0\n",
+                two(good.clone()),
+                "t/s.toml:5:7: ",
+                "fps must be more than 0 and at most 120",
+            ),
+            (
+                "fps = 1000\n",
+                two(good.clone()),
+                "t/s.toml:5:7: ",
+                "at most 120",
+            ),
+            ("fps = 25\n", vec![], "t/s.toml:4:10: ", "not found"),
+            (
+                "fps = 25\n",
+                vec![("frames/a.png", good.clone())],
+                "t/s.toml:4:10: ",
+                "no numbered frames",
+            ),
+            (
+                "fps = 25\n",
+                vec![
+                    ("frames/1.png", good.clone()),
+                    ("frames/01.png", good.clone()),
+                ],
+                "t/s.toml:4:10: ",
+                "both frame 1",
+            ),
+            (
+                "fps = 25\n",
+                two(png(8, 3, |_, _| [0, 0, 0, 255])),
+                "t/s.toml:4:10: ",
+                "frame `0002.png`: it is 8 × 3 pixels but the first frame `0001.png` is 4 × 3",
+            ),
+            (
+                "fps = 25\n",
+                two(good[..good.len() / 2].to_vec()),
+                "t/s.toml:4:10: ",
+                "frame `0002.png`:",
+            ),
+            (
+                "fps = 25\n",
+                two(gif2),
+                "t/s.toml:4:10: ",
+                "a folder's frames are single pictures",
+            ),
+        ];
+        for (fps, files, at, want) in cases {
+            let errs = compile(&site, &folder_show(fps), &files).unwrap_err();
+            assert_eq!(errs.len(), 1, "{fps} {want}: {errs:?}");
+            assert!(
+                errs[0].starts_with(at) && errs[0].contains(want),
+                "{want}: {errs:?}"
+            );
+        }
+        // `fps` on a file: a warning, the file's own timing plays.
+        let show =
+            "[[layers]]\ntarget = \"px-*\"\neffect = \"media\"\nsource = \"pic.png\"\nfps = 25\n";
+        let cfg = compile(&site, show, &[("pic.png", good)]).unwrap();
+        assert!(
+            warnings(&cfg)
+                .iter()
+                .any(|w| w.starts_with("t/s.toml:5:7: ")
+                    && w.contains("`fps` has no effect on a file")),
+            "{:?}",
+            warnings(&cfg)
+        );
+    }
+
+    /// The DMX of the facade for a show of a solid `below` layer under a
+    /// media layer of `pic.png` blended `blend`.
+    fn over(below: &str, blend: &str, pic: Vec<u8>) -> Vec<Vec<u8>> {
+        let show = format!(
+            "[[layers]]\ntarget = \"px-*\"\neffect = \"solid\"\ncolor = \"{below}\"\n\
+             [[layers]]\ntarget = \"px-*\"\neffect = \"media\"\nsource = \"pic.png\"\nblend = \"{blend}\"\n"
+        );
+        let cfg = compile(&facade(90.0, "rgb", "3ch"), &show, &[("pic.png", pic)]).unwrap();
+        dmx(&cfg, 1.0, 3)
+    }
+
+    #[test]
+    fn transparent_pixels_show_the_layer_below() {
+        // The left column transparent, the next half transparent white,
+        // the rest opaque white.
+        let pic = png(4, 3, |x, _| [255, 255, 255, [0, 128, 255, 255][x as usize]]);
+        let close =
+            |got: &[u8], want: [u8; 3]| got.iter().zip(want).all(|(a, b)| a.abs_diff(b) <= 1);
+        for (below, blend, want) in [
+            // LTP: below × (1 − ½) + white × ½ (DMX values mix as any crossfade).
+            (
+                "#ff0000",
+                "ltp",
+                [[255, 0, 0], [255, 128, 128], [255, 255, 255]],
+            ),
+            (
+                "#000080",
+                "ltp",
+                [[0, 0, 128], [128, 128, 192], [255, 255, 255]],
+            ),
+            // HTP: the brighter of below and light × alpha.
+            (
+                "#000080",
+                "htp",
+                [[0, 0, 128], [128, 128, 128], [255, 255, 255]],
+            ),
+        ] {
+            let out = over(below, blend, pic.clone());
+            for (k, got) in out.iter().enumerate() {
+                let col = k % 4;
+                let want = want[col.min(2)];
+                assert!(
+                    close(got, want),
+                    "{below} {blend}, fixture {k}: {got:?} vs {want:?}"
+                );
+            }
+        }
+        // An opaque picture replaces what is below, as it always did.
+        let out = over("#ff0000", "ltp", png(4, 3, |_, _| [10, 20, 30, 255]));
+        assert!(out.iter().all(|d| d[..] == [10, 20, 30]), "{out:?}");
     }
 
     #[test]

@@ -273,6 +273,8 @@ pub(crate) struct RawLayer {
     start: Option<Spanned<String>>,
     #[serde(default)]
     repeat: Option<Spanned<i64>>,
+    #[serde(default)]
+    fps: Option<Spanned<f64>>,
     // Text layers (`text.rs`).
     #[serde(default)]
     text: Option<Spanned<String>>,
@@ -596,6 +598,7 @@ fn compile_layer(cx: &mut Ctx, l: &RawLayer, site: &Site) -> Option<Layer> {
         rate: &l.rate,
         start: &l.start,
         repeat: &l.repeat,
+        fps: &l.fps,
         looping: l.looping,
     };
     media::warn_unread(cx, &media_keys, spec);

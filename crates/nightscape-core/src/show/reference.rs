@@ -213,7 +213,7 @@ pub const EFFECTS: &[EffectSpec] = &[
         name: "media",
         summary: "A picture, animation or video mapped onto the target's cells by where they are: on the surface they stand on (top = up), else in plan (top = north). Each cell shows the picture's average over its footprint; the frame is chosen by the time since the show started (docs/media.md).",
         params: &[
-            p("source", Unit::Text, "a file in the show's folder, builtin:test-card, builtin:sweep", N, "(required)", "PNG, JPEG, WebP, GIF, APNG, animated WebP or MP4 (H.264), relative to the show's folder; decoded once when the site loads."),
+            p("source", Unit::Text, "a file or folder in the show's folder, builtin:test-card, builtin:sweep", N, "(required)", "PNG, JPEG, WebP, GIF, APNG, animated WebP or MP4 (H.264), or a folder of numbered frames (`fireworks/`: 0001.png, 0002.png, … with `fps`), relative to the show's folder; decoded once when the site loads."),
             p("fit", Unit::Text, "stretch / contain / cover", N, "stretch", "stretch: the picture's corners on the corners of the cells' box; contain: all of it, aspect kept (dark bars); cover: the box filled, aspect kept (overflow cut)."),
             p("x", Unit::Number, "any", 0.0, "0", "Moves the picture right by this share of the box's width."),
             p("y", Unit::Number, "any", 0.0, "0", "Moves the picture up by this share of the box's height."),
@@ -223,6 +223,7 @@ pub const EFFECTS: &[EffectSpec] = &[
             p("start", Unit::Duration, ">= 0", 0.0, "0s", "Where in the clip the show's start falls."),
             p("loop", Unit::Bool, "true / false", N, "true", "Play again from the start after the end (false: play once, hold the last frame)."),
             p("repeat", Unit::Integer, "1 or more", N, "for ever", "With `loop`: plays before holding the last frame."),
+            p("fps", Unit::Number, "> 0, up to 120", N, "(required for a folder)", "Frames a second of a folder of numbered frames (files keep their own timing)."),
         ],
         example: "target = \"facade\"\neffect = \"media\"\nsource = \"builtin:test-card\"\nfit = \"contain\"\nrate = 1\nstart = \"2s\"\nx = 0\ny = 0\nscale = 1\nrotate = 0\nrepeat = 3",
     },
@@ -232,7 +233,7 @@ pub const EFFECTS: &[EffectSpec] = &[
         params: &[
             p("text", Unit::Text, "one line", N, "(required)", "The words, e.g. \"新年快乐 2027\"."),
             p("size", Unit::Level, "> 0", 0.8, "80%", "The text's height (one em: a hanzi's height) as a share of the target's height."),
-            p("color", Unit::Color, "any colour", N, "white", "The text's colour; the rest of the target is dark."),
+            p("color", Unit::Color, "any colour", N, "white", "The text's colour; around the letters the layers below show through (dark over nothing)."),
             p("speed", Unit::Speed, "any (0 stands still)", 0.0, "0 m/s", "Scroll speed along the target (right on a facade, east in plan); positive moves the text leftward, in from the right edge, looping."),
             p("align", Unit::Text, "left / center / right", N, "center", "Where text standing still sits across the target (vertically it is centred)."),
         ],
@@ -268,6 +269,7 @@ const EXTRA_EXAMPLES: &[(&str, &str)] = &[
     ("blend", "\"htp\""),
     ("direction", "90"),
     ("seed", "7"),
+    ("fps", "25"),
     ("pan", "0"),
     ("tilt", "30"),
     ("pan_sweep", "60"),

@@ -229,6 +229,7 @@ struct Shown {
     /// second took 195 ms on the demo facade; a step takes 0.2 ms).
     scroll: Option<(Layout, i64)>,
     colors: Vec<[u8; 3]>,
+    cover: Vec<u8>,
 }
 
 impl LiveText {
@@ -242,6 +243,7 @@ impl LiveText {
                 clip: Arc::new(first),
                 scroll: None,
                 colors: vec![[0; 3]; points.len()],
+                cover: vec![0; points.len()],
             }),
             points,
         }
@@ -262,6 +264,7 @@ impl LiveText {
             clip,
             scroll,
             colors,
+            cover,
         } = &mut *shown;
         self.template.expand_into(at, scratch);
         if *scratch != *text && !self.points.is_empty() {
@@ -284,9 +287,9 @@ impl LiveText {
         if let Some((layout, step)) = scroll {
             let k = layout.step_at(t);
             if k != *step {
-                layout.draw(k, colors);
+                layout.draw(k, colors, cover);
                 let mut one = Clip::new(colors.len());
-                if one.push(colors, 1.0).is_ok() {
+                if one.push_covered(colors, Some(cover), 1.0).is_ok() {
                     *clip = Arc::new(one);
                     *step = k;
                 }
@@ -389,8 +392,10 @@ impl Layout {
         self.tw + self.cw
     }
 
-    /// Draws step `k` (0 for still text) into `colors`.
-    fn draw(&mut self, k: i64, colors: &mut [[u8; 3]]) {
+    /// Draws step `k` (0 for still text) into `colors`, and how much of
+    /// each cell the letters cover into `cover` (the rest shows the layers
+    /// below).
+    fn draw(&mut self, k: i64, colors: &mut [[u8; 3]], cover: &mut [u8]) {
         let x0 = match (self.frame_s, self.align) {
             (Some(_), _) if self.leftward => self.cw - k,
             (Some(_), _) => k - self.tw,
@@ -400,7 +405,7 @@ impl Layout {
         };
         self.canvas.rgba.fill([0, 0, 0, 0]);
         blit(&mut self.canvas, &self.glyphs, x0, self.y0);
-        self.sampler.sample(&self.canvas, colors);
+        self.sampler.sample(&self.canvas, colors, cover);
     }
 
     /// The step showing `t` seconds after the show started (a scroll loops
@@ -425,9 +430,11 @@ pub fn clip_for(look: &TextLook, points: &[[f64; 2]]) -> Result<Clip, String> {
     }
     let mut layout = Layout::new(look, points)?;
     let mut colors = vec![[0u8; 3]; points.len()];
+    let mut cover = vec![0u8; points.len()];
     let Some(frame_s) = layout.frame_s else {
-        layout.draw(0, &mut colors);
-        clip.push(&colors, 1.0).map_err(|e| e.to_string())?;
+        layout.draw(0, &mut colors, &mut cover);
+        clip.push_covered(&colors, Some(&cover), 1.0)
+            .map_err(|e| e.to_string())?;
         return Ok(clip);
     };
     let steps = layout.steps();
@@ -438,8 +445,9 @@ pub fn clip_for(look: &TextLook, points: &[[f64; 2]]) -> Result<Clip, String> {
         ));
     }
     for k in 0..steps {
-        layout.draw(k, &mut colors);
-        clip.push(&colors, frame_s).map_err(|e| e.to_string())?;
+        layout.draw(k, &mut colors, &mut cover);
+        clip.push_covered(&colors, Some(&cover), frame_s)
+            .map_err(|e| e.to_string())?;
     }
     Ok(clip)
 }
@@ -749,6 +757,49 @@ mod tests {
                 .any(|w| w.contains("`text` has no effect on a solid layer")),
             "{warnings:?}"
         );
+    }
+
+    /// Text over a blue layer: around the letters the blue shows, on them
+    /// the red, and at their edges a mix; no cell is dark. Live text too.
+    #[test]
+    fn text_over_a_colour_shows_the_colour_around_the_letters() {
+        for text in ["上", "{time:%H}"] {
+            let show = format!(
+                "[[layers]]\ntarget = \"px-*\"\neffect = \"solid\"\ncolor = \"#0000ff\"\n\
+                 [[layers]]\ntarget = \"px-*\"\neffect = \"text\"\ntext = \"{text}\"\nsize = \"100%\"\ncolor = \"red\"\n"
+            );
+            let (cfg, _) = compile(&show).unwrap();
+            let mut show = (**cfg.show("s").unwrap()).clone();
+            show.fade_in = 0.0;
+            let at = start() + chrono::Duration::seconds(1);
+            let frame = render_frame(&cfg.site, &[ActiveShow::new(&show, start(), None, 0)], at);
+            let cells: Vec<&[u8]> = cfg
+                .site
+                .fixtures
+                .iter()
+                .map(|f| {
+                    let a = f.address as usize - 1;
+                    &frame.universe(f.universe).unwrap()[a..a + 3]
+                })
+                .collect();
+            assert_eq!(cells.len(), 24 * 8);
+            let blue = cells.iter().filter(|c| **c == [0, 0, 255]).count();
+            let red = cells.iter().filter(|c| c[0] > 128).count();
+            let mixed = cells.iter().filter(|c| c[0] > 20 && c[2] > 20).count();
+            assert!(
+                blue > 60 && red > 5 && mixed > 0,
+                "{text}: {blue} blue, {red} red, {mixed} mixed"
+            );
+            // Every cell is blue, red or between: the red and blue add
+            // up to about full (a mix), never a dark cell.
+            for (k, c) in cells.iter().enumerate() {
+                let sum = u16::from(c[0]) + u16::from(c[2]);
+                assert!(
+                    (250..=260).contains(&sum) && c[1] == 0,
+                    "{text}: cell {k} {c:?}"
+                );
+            }
+        }
     }
 
     /// The whole DMX frame of the facade at `at` for a show started at `start()`.
