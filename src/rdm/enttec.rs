@@ -240,7 +240,7 @@ impl Line for EnttecLine {
             Sweep::Incremental => Discovery::incremental(known.iter().copied(), MAX_BRANCHES),
         };
         while Instant::now() < deadline {
-            let reply = match d.next() {
+            let reply = match d.step() {
                 Step::Done => break,
                 Step::UnMuteAll => {
                     let req = self.discovery_message(Uid::BROADCAST, pid::DISC_UN_MUTE, &[]);

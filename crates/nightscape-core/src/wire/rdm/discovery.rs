@@ -168,7 +168,7 @@ impl Discovery {
 
     /// The next step. Calling it again before [`Discovery::answer`] gives
     /// the same step again (a line may lose its answer and ask again).
-    pub fn next(&mut self) -> Step {
+    pub fn step(&mut self) -> Step {
         match self.waiting {
             Waiting::UnMute => return Step::UnMuteAll,
             Waiting::KnownMute(u) | Waiting::FoundMute(u, _, _) => return Step::Mute(u),
@@ -279,7 +279,7 @@ mod tests {
 
         fn run(&mut self, mut d: Discovery) -> Outcome {
             for _ in 0..1_000_000 {
-                let reply = match d.next() {
+                let reply = match d.step() {
                     Step::Done => return d.outcome(),
                     Step::UnMuteAll => {
                         self.muted.iter_mut().for_each(|m| *m = false);
@@ -346,9 +346,9 @@ mod tests {
         let mut line = Line::new(&all);
         line.muted = vec![true; 3];
         let mut d = Discovery::full(100);
-        assert_eq!(d.next(), Step::UnMuteAll);
+        assert_eq!(d.step(), Step::UnMuteAll);
         // Asked again before an answer: the same step.
-        assert_eq!(d.next(), Step::UnMuteAll);
+        assert_eq!(d.step(), Step::UnMuteAll);
         let out = line.run(d);
         assert_eq!(out.devices, all);
     }
@@ -369,14 +369,14 @@ mod tests {
         let mut d = Discovery::incremental(first.devices.clone(), 20_000);
         // The known are muted first, in order, before any branch.
         for k in &first.devices {
-            assert_eq!(d.next(), Step::Mute(*k));
+            assert_eq!(d.step(), Step::Mute(*k));
             let i = all.iter().position(|x| x == k);
             if let Some(i) = i {
                 line.muted[i] = true;
             }
             d.answer(Reply::Muted(i.is_some()));
         }
-        assert!(matches!(d.next(), Step::Branch { .. }));
+        assert!(matches!(d.step(), Step::Branch { .. }));
         let out = line.run(d);
         assert_eq!(out.new, [newcomer]);
         assert_eq!(out.gone, [gone]);
@@ -410,7 +410,7 @@ mod tests {
         let mut line = Line::new(&all);
         let mut d = Discovery::incremental(all.clone(), 100);
         // Its DISC_MUTE reply was lost: not muted, so a branch finds it.
-        assert_eq!(d.next(), Step::Mute(all[0]));
+        assert_eq!(d.step(), Step::Mute(all[0]));
         d.answer(Reply::Muted(false));
         let out = line.run(d);
         assert_eq!(out.devices, all);
@@ -420,10 +420,10 @@ mod tests {
     #[test]
     fn an_answer_that_will_not_mute_splits_instead_of_looping() {
         let mut d = Discovery::full(50);
-        d.next();
+        d.step();
         d.answer(Reply::UnMuted);
         for _ in 0..50 {
-            match d.next() {
+            match d.step() {
                 Step::Branch { lower, .. } => {
                     d.answer(Reply::Branch(BranchAnswer::Clean(lower)));
                 }
@@ -442,14 +442,14 @@ mod tests {
     #[test]
     fn an_answer_outside_the_range_or_of_the_wrong_kind_is_not_a_device() {
         let mut d = Discovery::full(10);
-        d.next();
+        d.step();
         d.answer(Reply::UnMuted);
-        let Step::Branch { .. } = d.next() else {
+        let Step::Branch { .. } = d.step() else {
             panic!()
         };
         d.answer(Reply::Muted(true));
         // A wrong-kind answer is silence: the whole space is closed.
-        assert_eq!(d.next(), Step::Done);
+        assert_eq!(d.step(), Step::Done);
         assert!(d.outcome().devices.is_empty());
     }
 }
