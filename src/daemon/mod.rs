@@ -449,9 +449,9 @@ fn render_into<'a>(
 const TIMING_WINDOW: usize = 80;
 
 /// The frame loop's own measurements, for rendering just in time: how long
-/// recent renders took and how late recent wake-ups came. Only maxima are
-/// used, so a re-render is attempted only when the slowest recent render
-/// plus the worst recent oversleep still ends before the deadline.
+/// recent renders took and how late recent wake-ups came. A re-render is
+/// started only when the slowest recent render (plus a margin) still ends
+/// before the deadline.
 struct Timing {
     renders: [Duration; TIMING_WINDOW],
     oversleeps: [Duration; TIMING_WINDOW],
@@ -488,11 +488,25 @@ impl Timing {
     /// before it. With outputs on their own threads, twice the render:
     /// they build their packets after the hand-over, and at the sizes that
     /// put an output on a thread that takes as long as a render at most.
+    ///
+    /// A wake-up's usual lateness (the median of recent ones) is added; an
+    /// unusually late one only finds too little time left and sends the
+    /// first render (checked against [`Timing::work`] once awake), so the
+    /// rare long oversleep of a loaded machine costs a re-render, never a
+    /// deadline, and does not move every frame's check earlier.
     fn lead(&self, threaded: bool) -> Duration {
+        let mut late = self.oversleeps;
+        late.sort_unstable();
+        (self.work(threaded) + late[TIMING_WINDOW / 2]).min(self.period)
+    }
+
+    /// How long a render (and, with outputs on their own threads, their
+    /// packets) takes at most, with the margin: once awake, a re-render
+    /// starts only if this much is left before the deadline.
+    fn work(&self, threaded: bool) -> Duration {
         let render = self.renders.iter().max().copied().unwrap_or(self.period);
-        let late = self.oversleeps.iter().max().copied().unwrap_or_default();
         let work = if threaded { render * 2 } else { render };
-        (work + late + MARGIN).min(self.period)
+        (work + MARGIN).min(self.period)
     }
 
     /// Sleep until `t`, noting how late the wake-up came.
@@ -603,7 +617,7 @@ fn run_frames(
                 // builder is remade for it); control alone is re-rendered.
                 if !Arc::ptr_eq(&ctl_now, &control)
                     && Arc::ptr_eq(&cfg_now, &config)
-                    && Instant::now() + timing.lead(threaded > 0) <= deadline
+                    && Instant::now() + timing.work(threaded > 0) <= deadline
                 {
                     let began = Instant::now();
                     active.clear();
@@ -709,6 +723,13 @@ fn run_frames(
 
         k += 1;
         sent += 1;
+        if sent % 400 == 0 {
+            tracing::debug!(
+                lead_ms = timing.lead(threaded > 0).as_secs_f64() * 1e3,
+                rerendered,
+                "just-in-time rendering"
+            );
+        }
         let (mono_now, wall_now) = (Instant::now(), unix_nanos(Utc::now()));
         // How far the wall clock moved beyond the monotonic one since the
         // last frame: more than 100 ms is a step (NTP, an operator), not
