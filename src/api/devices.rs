@@ -229,9 +229,15 @@ fn fleet_devices(st: &ApiState, as_csv: bool) -> ApiResult<Response> {
     .into_response())
 }
 
-/// `/api/maintenance?scope=fleet`: every node's open faults.
-fn fleet_maintenance(st: &ApiState, as_csv: bool) -> ApiResult<Response> {
-    let (lists, dropped) = fleet_lists(st)?;
+/// `/api/maintenance?scope=fleet`: every node's open faults, each
+/// reading worded in `lang` from its `detail` where the node sent one.
+fn fleet_maintenance(st: &ApiState, as_csv: bool, lang: Lang) -> ApiResult<Response> {
+    let (mut lists, dropped) = fleet_lists(st)?;
+    for f in lists.iter_mut().flat_map(|n| n.list.faults.iter_mut()) {
+        if let Some(d) = &f.detail {
+            f.reading = d.text(lang);
+        }
+    }
     let now = Utc::now();
     if as_csv {
         let mut rows = Vec::new();
@@ -566,10 +572,10 @@ pub(super) async fn maintenance(
             "record applies to /api/devices only",
         ));
     }
-    if wants_fleet(&q)? {
-        return fleet_maintenance(&st, wants_csv(&q, &headers)?);
-    }
     let lang = lang_of(&q)?;
+    if wants_fleet(&q)? {
+        return fleet_maintenance(&st, wants_csv(&q, &headers)?, lang);
+    }
     let view = view_of(&st);
     let faults: Vec<Fault> = view
         .faults

@@ -23,7 +23,7 @@
 //! kept are the site's `[[nodes]]`, so memory is bounded by the site.
 
 use super::{inbox, lock, trust, Task};
-use crate::rdm::care::{CareView, DeviceCare, FaultKind as CareFault};
+use crate::rdm::care::{CareView, DeviceCare, FaultKind as CareFault, Reading};
 use crate::rdm::patch::PatchState as CarePatch;
 use chrono::{DateTime, Utc};
 use serde::de::{DeserializeOwned, IgnoredAny, SeqAccess, Visitor};
@@ -56,9 +56,9 @@ const MIN_GAP: Duration = Duration::from_secs(2);
 pub(crate) const STALE_AFTER: Duration = Duration::from_secs(95);
 
 /// A fault kind as it travels (the alarm's kind).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum FaultKind {
+pub(crate) enum FaultKind {
     FixtureMissing,
     FixtureMismatch,
     LampFailure,
@@ -77,7 +77,7 @@ impl From<CareFault> for FaultKind {
 }
 
 impl FaultKind {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             FaultKind::FixtureMissing => "fixture_missing",
             FaultKind::FixtureMismatch => "fixture_mismatch",
@@ -88,9 +88,9 @@ impl FaultKind {
 }
 
 /// How a device or patched fixture stands against its node's patch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Patch {
+pub(crate) enum Patch {
     Matched,
     Unmatched,
     Missing,
@@ -109,7 +109,7 @@ impl From<CarePatch> for Patch {
 }
 
 impl Patch {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Patch::Matched => "matched",
             Patch::Unmatched => "unmatched",
@@ -121,8 +121,8 @@ impl Patch {
 
 /// One device found by a node, or one of its patched fixtures that did
 /// not answer (`patch: missing`, no `uid`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct WireDevice {
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct WireDevice {
     /// RDM UID, `mmmm:dddddddd` (absent for a missing fixture).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uid: Option<String>,
@@ -156,8 +156,8 @@ pub struct WireDevice {
 }
 
 /// One open fault of a node (its maintenance list's row).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct WireFault {
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct WireFault {
     pub kind: FaultKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fixture: Option<String>,
@@ -173,15 +173,24 @@ pub struct WireFault {
     pub address: Option<u16>,
     /// When its alarm was raised on the node (wall clock).
     pub since: DateTime<Utc>,
+    /// The reading as the node worded it (English).
     #[serde(default)]
     pub reading: String,
+    /// The reading as data, so a reader words it in its own language
+    /// (absent, or not understood, from a node of another version).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "understood"
+    )]
+    pub detail: Option<Reading>,
     #[serde(default)]
     pub fix: String,
 }
 
 /// A node's device list as it travels (`…/devices/<node>`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NodeDevices {
+pub(crate) struct NodeDevices {
     pub node: String,
     /// When the node published it (its wall clock).
     pub at: DateTime<Utc>,
@@ -265,6 +274,12 @@ struct Incoming {
     faults_total: usize,
 }
 
+/// A value this version understands, else None (not a failed entry).
+fn understood<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Option<T>, D::Error> {
+    let v = serde_json::Value::deserialize(d)?;
+    Ok(serde_json::from_value(v).ok())
+}
+
 fn clip(text: &str) -> String {
     super::clip(text, MAX_TEXT)
 }
@@ -300,6 +315,14 @@ impl WireFault {
         self.position = self.position.filter(|p| p.iter().all(|v| v.is_finite()));
         self.reading = clip(&self.reading);
         self.fix = clip(&self.fix);
+        match &mut self.detail {
+            Some(Reading::Lamp { status, .. }) => status.truncate(16),
+            Some(Reading::Sensor { sensor, unit, .. }) => {
+                *sensor = clip(sensor);
+                *unit = clip(unit);
+            }
+            _ => {}
+        }
         self
     }
 }
@@ -307,7 +330,7 @@ impl WireFault {
 /// A node's device list from its device care's view, bounded (at most
 /// [`MAX_DEVICES`] devices and missing fixtures, [`MAX_FAULTS`] faults,
 /// texts clipped).
-pub fn summary(node: &str, view: &CareView, at: DateTime<Utc>) -> NodeDevices {
+pub(crate) fn summary(node: &str, view: &CareView, at: DateTime<Utc>) -> NodeDevices {
     let mut devices: Vec<WireDevice> = view
         .devices
         .iter()
@@ -377,6 +400,7 @@ pub fn summary(node: &str, view: &CareView, at: DateTime<Utc>) -> NodeDevices {
                 address: f.address,
                 since: f.since,
                 reading: f.reading.clone(),
+                detail: Some(f.detail.clone()),
                 fix: f.fix.clone(),
             }
             .bounded()
@@ -397,7 +421,7 @@ pub fn summary(node: &str, view: &CareView, at: DateTime<Utc>) -> NodeDevices {
 /// The message for `list`, cut until `seal` (which signs it) gives at
 /// most [`MAX_PAYLOAD`] bytes: devices first (halved each time), then
 /// faults. The totals still say how many the node has.
-pub fn encode_bounded(
+pub(crate) fn encode_bounded(
     mut list: NodeDevices,
     seal: impl Fn(String) -> Vec<u8>,
 ) -> (NodeDevices, Vec<u8>) {
@@ -416,7 +440,7 @@ pub fn encode_bounded(
 
 /// Why a received list was not kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refused {
+pub(crate) enum Refused {
     Oversized,
     Malformed,
     UnknownNode,
@@ -434,8 +458,8 @@ struct Counters {
 }
 
 /// [`Counters`] as the API shows them.
-#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
-pub struct DroppedLists {
+#[derive(Debug, Clone, Default, Serialize)]
+pub(crate) struct DroppedLists {
     /// Messages over 192 KiB.
     pub oversized: u64,
     /// Messages that are not a device list (the node's last good one is kept).
@@ -451,7 +475,7 @@ pub struct DroppedLists {
 
 /// A peer's list as this node holds it.
 #[derive(Debug, Clone)]
-pub struct Held {
+pub(crate) struct Held {
     pub list: NodeDevices,
     /// When it arrived here (this node's wall clock).
     pub received: DateTime<Utc>,
@@ -474,7 +498,7 @@ pub struct Book {
 
 impl Book {
     /// Keep `payload` as `node`'s list, or say why not (counted).
-    pub fn receive(
+    pub(crate) fn receive(
         &self,
         node: &str,
         payload: &[u8],
@@ -540,7 +564,7 @@ impl Book {
 
     /// Mark each list stale or fresh: fresh while `alive(node)` and the
     /// list was refreshed within [`STALE_AFTER`].
-    pub fn mark(&self, alive: impl Fn(&str) -> bool, now: DateTime<Utc>) {
+    pub(crate) fn mark(&self, alive: impl Fn(&str) -> bool, now: DateTime<Utc>) {
         let limit = chrono::Duration::from_std(STALE_AFTER).unwrap_or_default();
         for (node, h) in lock(&self.nodes).iter_mut() {
             let stale = !alive(node) || now - h.received > limit;
@@ -555,16 +579,16 @@ impl Book {
     }
 
     /// Forget the lists of nodes the site no longer lists.
-    pub fn retain(&self, listed: impl Fn(&str) -> bool) {
+    pub(crate) fn retain(&self, listed: impl Fn(&str) -> bool) {
         lock(&self.nodes).retain(|n, _| listed(n));
     }
 
     /// Every peer's list now.
-    pub fn lists(&self) -> Vec<Held> {
+    pub(crate) fn lists(&self) -> Vec<Held> {
         lock(&self.nodes).values().cloned().collect()
     }
 
-    pub fn dropped(&self) -> DroppedLists {
+    pub(crate) fn dropped(&self) -> DroppedLists {
         let c = &self.counters;
         DroppedLists {
             oversized: c.oversized.load(Ordering::Relaxed),
@@ -621,7 +645,7 @@ pub(crate) fn serialize_book<S: serde::Serializer>(
 
 /// Where a node's own device list comes from: its device care, started
 /// after the fleet (so it is handed over later, once).
-pub type Source = Arc<OnceLock<Arc<DeviceCare>>>;
+pub(crate) type Source = Arc<OnceLock<Arc<DeviceCare>>>;
 
 /// The fleet task's side: when to publish this node's list, and the book
 /// of its peers' lists.
@@ -639,7 +663,7 @@ pub(crate) struct Publisher {
 }
 
 impl Publisher {
-    pub fn new(source: Source, book: Arc<Book>) -> Publisher {
+    pub(crate) fn new(source: Source, book: Arc<Book>) -> Publisher {
         Publisher {
             source,
             book,
@@ -792,7 +816,11 @@ mod tests {
         let fault = json!({"kind": "lamp_failure", "universe": 1, "since": t(), "fixture": "par-2",
                            "reading": "lamp state error", "fix": "relamp"});
         let msg = json!({"node": "b", "at": t(), "enabled": true, "devices": devices,
-                         "faults": [fault, {"kind": "on_fire", "universe": 1, "since": t()}]});
+                         "faults": [fault, {"kind": "on_fire", "universe": 1, "since": t()},
+                                    {"kind": "sensor_out_of_range", "universe": 1, "since": t(),
+                                     "detail": {"kind": "smoke", "ppm": 3}},
+                                    {"kind": "fixture_missing", "universe": 1, "since": t(),
+                                     "detail": {"kind": "not_in_table"}}]});
         let payload = serde_json::to_vec(&msg).unwrap();
         assert!(payload.len() <= MAX_PAYLOAD, "{}", payload.len());
         book.receive("b", &payload, true, None, t()).unwrap();
@@ -801,8 +829,11 @@ mod tests {
         // The unparsable one is skipped and the next read in its place.
         assert_eq!(l.devices.len(), MAX_DEVICES);
         assert_eq!(l.devices[3].uid.as_deref(), Some("1234:00000004"));
-        assert_eq!(l.faults.len(), 1);
+        assert_eq!(l.faults.len(), 3);
         assert_eq!(l.faults[0].kind, FaultKind::LampFailure);
+        // A detail this version does not know leaves the fault, without it.
+        assert_eq!(l.faults[1].detail, None);
+        assert_eq!(l.faults[2].detail, Some(Reading::NotInTable));
         // 1 unparsable + 9 past the cap + 1 unknown fault kind.
         assert_eq!(book.dropped().entries, 11);
         assert!(l.devices[0].label.as_ref().unwrap().chars().count() <= MAX_TEXT + 1);
@@ -865,6 +896,80 @@ mod tests {
         book.receive("b", &good, true, None, later).unwrap();
         book.mark(|_| true, later);
         assert!(!book.lists()[0].stale);
+    }
+
+    /// A measurement, not a check: what a full list costs to build,
+    /// sign and read (`cargo test --release --lib measure_device_list -- --ignored --nocapture`).
+    #[test]
+    #[ignore = "measurement"]
+    fn measure_device_list() {
+        let d = |i: u32| WireDevice {
+            uid: Some(format!("1234:{i:08x}")),
+            universe: (i / 48) as u16,
+            address: Some((i % 48 * 10 + 1) as u16),
+            footprint: Some(10),
+            fixture: Some(format!("bridge-par-{i}")),
+            patch: Patch::Matched,
+            manufacturer: Some("Test Co".into()),
+            model: Some("Beam 1200".into()),
+            label: Some(format!("bridge-par-{i}")),
+            lamp_hours: Some(1500),
+            device_hours: Some(9000),
+            sensors: "LED board=41°C; supply=230V".into(),
+            fix: String::new(),
+            last_seen: Some(t()),
+        };
+        let f = |i: u32| WireFault {
+            kind: FaultKind::LampFailure,
+            fixture: Some(format!("bridge-par-{i}")),
+            uid: Some(format!("1234:{i:08x}")),
+            groups: vec!["bridge".into(), "river".into()],
+            position: Some([10.0, 100.0]),
+            universe: 1,
+            address: Some(1),
+            since: t(),
+            reading: "lamp state error".into(),
+            detail: Some(Reading::Lamp {
+                state: None,
+                status: vec![0x11],
+            }),
+            fix: "send a crew: relamp or replace its light source or driver".into(),
+        };
+        let list = NodeDevices {
+            node: "bridge-2".into(),
+            at: t(),
+            enabled: true,
+            last_pass: Some(t()),
+            devices: (0..MAX_DEVICES as u32).map(d).collect(),
+            devices_total: MAX_DEVICES,
+            faults: (0..100).map(f).collect(),
+            faults_total: 100,
+        };
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let n = 20;
+        let t0 = Instant::now();
+        let mut payload = Vec::new();
+        for _ in 0..n {
+            payload = encode_bounded(list.clone(), |body| {
+                trust::sign(&key, "bridge-2", "r/s/devices/bridge-2", body)
+            })
+            .1;
+        }
+        let encode = t0.elapsed() / n;
+        let book = Book::default();
+        let t0 = Instant::now();
+        for _ in 0..n {
+            book.receive("bridge-2", &payload, true, None, t()).unwrap();
+        }
+        let receive = t0.elapsed() / n;
+        println!(
+            "device list of {} devices and {} faults: {} bytes signed; encode+sign {:?}, receive {:?}",
+            list.devices.len(),
+            list.faults.len(),
+            payload.len(),
+            encode,
+            receive
+        );
     }
 
     #[test]

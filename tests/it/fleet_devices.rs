@@ -14,9 +14,9 @@
 //! bounded.
 
 use crate::common;
-use crate::devices_daemon::{get_text, rdm_site, scripted_node, three_responders, Script};
 use crate::common::fleet::{mosquitto, Broker, Client, ROOT};
 use crate::common::free_port;
+use crate::devices_daemon::{get_text, rdm_site, scripted_node, three_responders, Script};
 use serde_json::{json, Value};
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
@@ -295,6 +295,19 @@ fn fleet_carries_each_nodes_devices_and_faults_marks_the_gone_stale_and_drops_ga
         "{csv}"
     );
     assert_eq!(csv.lines().count(), 4, "{csv}");
+    // Readings travel as data too: worded in Chinese on a.
+    let zh = get(&agent, &base_a, "/api/maintenance?scope=fleet&lang=zh").unwrap();
+    let lamp = zh["faults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "lamp_failure")
+        .unwrap();
+    assert_eq!(lamp["detail"]["kind"], "lamp", "{lamp}");
+    assert!(
+        lamp["reading"].as_str().unwrap().contains("灯状态"),
+        "{lamp}"
+    );
     // A bad scope is a 400 naming it.
     let (s, _, body) = get_text(&agent, &base_a, "/api/devices?scope=city", VIEWER, "*/*");
     assert_eq!(s, 400, "{body}");
