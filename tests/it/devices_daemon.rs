@@ -15,6 +15,7 @@ use nightscape_core::wire::artnet::{
 };
 use nightscape_core::wire::rdm::{self, pid, CommandClass, DeviceInfo, Message, Uid};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -38,6 +39,8 @@ pub struct Responder {
     pub lamp: u8,
     /// Temperature sensor 0 (normal 0..100 °C).
     pub temperature: i16,
+    /// RDM requests this responder got, by PID.
+    pub asked: BTreeMap<u16, u64>,
 }
 
 /// The node's devices, changed by the test while it runs.
@@ -116,6 +119,7 @@ pub fn scripted_node(
         let Some(r) = devices.iter_mut().find(|r| r.uid == req.dest && r.present) else {
             continue; // not on the line: silence, as on a real DMX line
         };
+        *r.asked.entry(req.pid).or_default() += 1;
         let mut status = 0u8; // ACK
         let data: Vec<u8> = match (req.class, req.pid) {
             (CommandClass::Get, pid::DEVICE_INFO) => info(r),
@@ -178,6 +182,7 @@ pub fn three_responders() -> Vec<Responder> {
             present: true,
             lamp: 1,
             temperature: 40,
+            asked: BTreeMap::new(),
         })
         .collect()
 }
@@ -702,6 +707,7 @@ fn measure_frame_rate_while_discovering() {
                 present: true,
                 lamp: 1,
                 temperature: 40,
+                asked: BTreeMap::new(),
             })
             .collect();
         let script: Script = Arc::new(Mutex::new(responders));
@@ -933,4 +939,97 @@ kill $P; wait $P 2>/dev/null
         .unwrap();
     assert_eq!(dummy["manufacturer"], "Open Lighting Project");
     assert_eq!(dummy["sensors"].as_array().unwrap().len(), 3, "{dummy}");
+}
+
+/// Incremental passes (the default `full_every` of a day, `every` 1 s):
+/// after the first, full pass each known device is asked only for what
+/// changes — never its names or sensor definitions again — and a
+/// responder switched on later is found and read in full. Requests are
+/// counted per responder and PID at the scripted node.
+#[test]
+fn incremental_passes_read_only_what_changes_and_find_a_newcomer() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let node = sock.local_addr().unwrap();
+    let script: Script = Arc::new(Mutex::new(three_responders()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let requests = Arc::new(AtomicU64::new(0));
+    let t = {
+        let (script, stop, requests) = (script.clone(), stop.clone(), requests.clone());
+        std::thread::spawn(move || scripted_node(sock, 1, script, stop, requests))
+    };
+    let site = rdm_site(dir.path(), node, "1s");
+    let state = dir.path().join("state");
+    let state_s = state.to_str().unwrap().to_string();
+    let _d = common::spawn_daemon(
+        &site,
+        &["--show", "glow", "--state", &state_s],
+        &[
+            ("NIGHTSCAPE_ADMIN_TOKEN", ADMIN),
+            ("NIGHTSCAPE_VIEWER_TOKEN", VIEWER),
+            ("RUST_LOG", "warn"),
+        ],
+    );
+    let base = common::api_base(&state);
+    let a = agent();
+    let long = Duration::from_secs(30);
+    let v = wait_json(&a, &base, "/api/devices", long, |v| {
+        v["passes"].as_u64().unwrap_or(0) >= 3
+            && v["devices"].as_array().is_some_and(|d| d.len() == 3)
+    });
+    assert_eq!(v["full_passes"], 1, "{v:#}");
+    assert_eq!(v["full_every_passes"], 86400, "{v:#}");
+    {
+        let s = script.lock().unwrap();
+        for r in s.iter() {
+            let n = |p: u16| r.asked.get(&p).copied().unwrap_or(0);
+            for p in [
+                pid::DEVICE_MODEL_DESCRIPTION,
+                pid::MANUFACTURER_LABEL,
+                pid::DEVICE_LABEL,
+                pid::SENSOR_DEFINITION,
+            ] {
+                assert_eq!(n(p), 1, "{}: PID {p:#06x} asked {} times", r.uid, n(p));
+            }
+            assert!(n(pid::SENSOR_VALUE) >= 3, "{}: {:?}", r.uid, r.asked);
+            assert!(n(pid::LAMP_STATE) >= 3, "{}: {:?}", r.uid, r.asked);
+            assert!(n(pid::DEVICE_INFO) >= 3, "{}: {:?}", r.uid, r.asked);
+        }
+    }
+    // A fourth responder is switched on: an incremental pass finds it
+    // and reads it in full; the others' identity is still read once.
+    {
+        let mut s = script.lock().unwrap();
+        let mut r = s[0].clone();
+        r.uid = Uid::new(0x1234, 4);
+        r.address = 31;
+        r.label = "par-4".into();
+        r.asked.clear();
+        s.push(r);
+    }
+    let v = wait_json(&a, &base, "/api/devices", long, |v| {
+        v["devices"].as_array().is_some_and(|d| d.len() == 4)
+    });
+    assert_eq!(v["full_passes"], 1, "{v:#}");
+    let d4 = v["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["uid"] == "1234:00000004")
+        .unwrap();
+    assert_eq!(d4["model"], "Beam 1200", "{d4}");
+    assert_eq!(d4["sensors"][0]["name"], "LED board", "{d4}");
+    {
+        let s = script.lock().unwrap();
+        for r in s.iter() {
+            let n = r
+                .asked
+                .get(&pid::DEVICE_MODEL_DESCRIPTION)
+                .copied()
+                .unwrap_or(0);
+            assert_eq!(n, 1, "{}: read its model {n} times", r.uid);
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    t.join().unwrap();
 }
