@@ -140,6 +140,12 @@ impl<'de> Deserialize<'de> for Quantity {
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Quantity, E> {
                 Ok(Quantity::Text(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// As it was read: the request's canonical JSON (the `Idempotency-Key`
 /// fingerprint) holds the number or the text.
 impl Serialize for Quantity {
@@ -148,12 +154,6 @@ impl Serialize for Quantity {
             Quantity::Number(n) => s.serialize_f64(*n),
             Quantity::Text(t) => s.serialize_str(t),
         }
-    }
-}
-
-            }
-        }
-        d.deserialize_any(V)
     }
 }
 
@@ -357,6 +357,12 @@ pub struct OverrideView {
     pub fixtures: usize,
     /// In the emergency band: only another emergency overrides it.
     pub emergency: bool,
+    /// The id that names this override on every node of the fleet
+    /// (`DELETE /api/overrides/{fleet_id}` works on any node); null when
+    /// it was not shared over a fleet (yet).
+    pub fleet_id: Option<String>,
+}
+
 /// What an override does (which of `level`, `color`, `show` it carries,
 /// or a blackout).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -370,12 +376,6 @@ pub enum OverrideKind {
     Show,
     /// Dark, whatever plays.
     Blackout,
-}
-
-    /// The id that names this override on every node of the fleet
-    /// (`DELETE /api/overrides/{fleet_id}` works on any node); null when
-    /// it was not shared over a fleet (yet).
-    pub fleet_id: Option<String>,
 }
 
 fn phase_state(
@@ -753,6 +753,12 @@ pub struct AuditView {
 }
 
 /// `GET /healthz`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HealthView {
+    pub status: Liveness,
+    pub frames: u64,
+}
+
 /// Whether the frame loop is alive (`/healthz`; a 503 when stalled).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -763,12 +769,6 @@ pub enum Liveness {
     Starting,
     /// No frame for 5 s.
     Stalled,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct HealthView {
-    pub status: Liveness,
-    pub frames: u64,
 }
 
 #[cfg(test)]
@@ -788,6 +788,12 @@ mod tests {
         assert!(q("1e300").duration().is_err());
         assert_eq!(q("\"emergency\"").priority(0).unwrap(), control::EMERGENCY);
         assert_eq!(q("2500").priority(0).unwrap(), 2500);
+        assert!(q("2.5").priority(0).is_err());
+        assert!(q("-3").priority(0).is_err());
+        assert!(serde_json::from_str::<Quantity>("true").is_err());
+        assert!(serde_json::from_str::<Quantity>("[1]").is_err());
+    }
+
     /// The values a type serialises to, read from its OpenAPI schema.
     fn schema_enum<T: utoipa::PartialSchema>() -> Vec<String> {
         let v = serde_json::to_value(T::schema()).unwrap();
@@ -977,12 +983,6 @@ mod tests {
                 }
             }
         }
-    }
-
-        assert!(q("2.5").priority(0).is_err());
-        assert!(q("-3").priority(0).is_err());
-        assert!(serde_json::from_str::<Quantity>("true").is_err());
-        assert!(serde_json::from_str::<Quantity>("[1]").is_err());
     }
 
     fn matcher(pattern: &str) -> jsonschema::Validator {
