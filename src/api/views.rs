@@ -7,7 +7,7 @@
 //! views computed at the instant of the request (`remaining_s`, `state`).
 
 use crate::config::Config;
-use crate::control::{self, Action, Master, Override, Scene};
+use crate::control::{self, Action, ItemState, Master, Override, Scene};
 use crate::units;
 use chrono::{DateTime, Utc};
 use serde::de::{self, Visitor};
@@ -17,7 +17,7 @@ use utoipa::openapi::schema::{Object, ObjectBuilder, OneOfBuilder, Schema, Schem
 use utoipa::openapi::RefOr;
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
-pub use crate::control::{DEFAULT_FADE_S, MAX_SECONDS, MAX_TEXT};
+pub(crate) use crate::control::{DEFAULT_FADE_S, MAX_SECONDS, MAX_TEXT};
 
 /// A calendar date YYYY-MM-DD, or empty (the default), with spaces around
 /// allowed: exactly the dates `NaiveDate::parse_from_str(_, "%Y-%m-%d")`
@@ -349,8 +349,7 @@ pub struct OverrideView {
     pub note: Option<String>,
     /// The token that created it.
     pub author: String,
-    /// "pending", "fading_in", "active", "fading_out" or "releasing".
-    pub state: String,
+    pub state: ItemState,
     /// When an operator released it (it is fading out).
     pub released_at: Option<DateTime<Utc>>,
     /// Fixtures the target resolves to now.
@@ -376,28 +375,6 @@ pub enum OverrideKind {
     Show,
     /// Dark, whatever plays.
     Blackout,
-}
-
-fn phase_state(
-    now: DateTime<Utc>,
-    start: DateTime<Utc>,
-    end: Option<DateTime<Utc>>,
-    fade: f64,
-    released: bool,
-) -> &'static str {
-    let since = crate::engine::seconds_between(start, now);
-    let left = end.map(|e| crate::engine::seconds_between(now, e));
-    if released {
-        "releasing"
-    } else if since < 0.0 {
-        "pending"
-    } else if since < fade {
-        "fading_in"
-    } else if left.is_some_and(|l| l < fade) {
-        "fading_out"
-    } else {
-        "active"
-    }
 }
 
 impl OverrideView {
@@ -429,7 +406,7 @@ impl OverrideView {
             fade_s: o.fade,
             note: o.note.clone(),
             author: o.author.clone(),
-            state: phase_state(now, o.created, o.expires, o.fade, released_at.is_some()).into(),
+            state: ItemState::at(now, o.created, o.expires, o.fade, released_at.is_some()),
             released_at,
             fixtures: cfg.site.resolve_target(&o.target).len(),
             emergency: o.priority >= control::EMERGENCY,
@@ -457,8 +434,7 @@ pub struct SceneView {
     /// The fade given at trigger time; null = the show's own.
     pub fade_s: Option<f64>,
     pub author: String,
-    /// "pending", "fading_in", "active", "fading_out" or "releasing".
-    pub state: String,
+    pub state: ItemState,
     pub released_at: Option<DateTime<Utc>>,
     /// The id that names this scene on every node of the fleet; null when
     /// it was not shared over a fleet (yet).
@@ -486,7 +462,7 @@ impl SceneView {
             remaining_s: crate::engine::seconds_between(now, s.ends).max(0.0),
             fade_s: s.fade,
             author: s.author.clone(),
-            state: phase_state(now, s.started, Some(s.ends), fade, released_at.is_some()).into(),
+            state: ItemState::at(now, s.started, Some(s.ends), fade, released_at.is_some()),
             released_at,
             fleet_id: None,
         }
@@ -884,6 +860,7 @@ mod tests {
         use nightscape_core::triggers::OnKind;
         let typed: Vec<(&str, Vec<String>)> = vec![
             ("override_kind", schema_enum::<OverrideKind>()),
+            ("override_state", schema_enum::<ItemState>()),
             ("health", schema_enum::<crate::output::HealthState>()),
             ("liveness", schema_enum::<Liveness>()),
             ("role", schema_enum::<crate::api::Role>()),
@@ -933,13 +910,7 @@ mod tests {
         ];
         // Still strings on the Rust side (their owners' modules): the
         // table carries what those modules document. This list only shrinks.
-        let untyped = [
-            (
-                "override_state",
-                ["pending", "fading_in", "active", "fading_out", "releasing"].as_slice(),
-            ),
-            ("input_state", ["listening", "down", "idle"].as_slice()),
-        ];
+        let untyped = [("input_state", ["listening", "down", "idle"].as_slice())];
         for (set, want) in &typed {
             assert_eq!(sets.get(set), Some(want), "names.js `{set}`");
         }

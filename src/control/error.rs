@@ -52,12 +52,12 @@ fn store_message(e: &StoreError) -> String {
 
 impl ControlError {
     /// A wrong value of `field`.
-    pub fn invalid(field: &str, message: impl Into<String>) -> ControlError {
+    pub(crate) fn invalid(field: &str, message: impl Into<String>) -> ControlError {
         ControlError::Invalid(FieldError::new(field, message))
     }
 
     /// `field` names nothing there is.
-    pub fn not_found(field: &str, message: impl Into<String>) -> ControlError {
+    pub(crate) fn not_found(field: &str, message: impl Into<String>) -> ControlError {
         ControlError::NotFound {
             field: field.to_string(),
             message: message.into(),

@@ -14,16 +14,20 @@ pub use nightscape_core::control::*;
 
 mod error;
 pub mod service;
+mod state;
 
 pub use error::ControlError;
+pub use state::ItemState;
 
 /// Longest TTL, scene duration or fade a command may ask for: a year.
 /// Anything longer is a typo, and it keeps instant arithmetic far from
 /// overflow. The API's document says the same; the fleet holds commands
 /// from other nodes to it too.
-pub const MAX_SECONDS: f64 = 366.0 * 86_400.0;
+pub(crate) const MAX_SECONDS: f64 = 366.0 * 86_400.0;
 /// Fade for overrides that do not say (a blackout defaults to a cut).
-pub const DEFAULT_FADE_S: f64 = 2.0;
+pub(crate) const DEFAULT_FADE_S: f64 = 2.0;
 /// Longest target, show name or note a command may carry.
-pub const MAX_TEXT: usize = 500;
-pub use service::{add_seconds, no_reply, Book, Change, ControlService, Written, MAX_OVERRIDES};
+pub(crate) const MAX_TEXT: usize = 500;
+pub(crate) use service::{add_seconds, no_reply, Change, Written, MAX_OVERRIDES};
+pub use service::{Book, ControlService};
+pub(crate) use service::{Controlled, Numbered};

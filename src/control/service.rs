@@ -25,7 +25,7 @@
 //! control keeps what each item was compiled from, so a configuration
 //! reload recompiles it in the same step as the swap.
 
-use super::{CompiledControl, ControlError, ControlState, Map, Master, Override, Scene};
+use super::{CompiledControl, ControlError, ControlState, Item, Map, Master, Override, Scene};
 use crate::daemon::Shared;
 use crate::store::{
     AuditEntry, ForcedMode, IdempotencyKey, Skip, Store, StoreError, StoredReply, IDEMPOTENCY_TTL,
@@ -66,64 +66,201 @@ impl Book {
     }
 }
 
-/// An item an operator creates (an override, a scene): stored in its own
-/// row with its audit entry, then put in the book and compiled.
-trait NewItem: Clone + Send + Sync + 'static {
-    /// Insert the row inside `tx`; returns the id it got.
-    fn insert_tx(
+/// An item operators put in force — an override, a scene, a master — as
+/// the service keeps it: how its row is written, where it sits in the book,
+/// how it compiles and what the fleet is told. Every path that puts one in
+/// force goes through it: an operator's change ([`ControlService::create`]),
+/// the fleet's ([`ControlService::insert`], [`ControlService::end`],
+/// [`ControlService::apply_master`]), a release, a stop, an extension
+/// ([`ControlService::apply`]).
+pub(crate) trait Controlled: Clone + Send + Sync + 'static {
+    /// Write its row with its audit entry inside `tx` (an override or a
+    /// scene gets its id here).
+    fn store_tx(
         tx: &rusqlite::Transaction<'_>,
-        item: &Self,
+        item: &mut Self,
         audit: &AuditEntry,
-    ) -> Result<i64, StoreError>;
-    fn set_id(&mut self, id: i64);
-    /// Put it in the book and the compiled control.
-    fn apply(svc: &ControlService, book: &mut Book, item: &Self);
+    ) -> Result<(), StoreError>;
+    /// Put it in the book, in place of the one it replaces.
+    fn put(book: &mut Book, item: &Self);
+    /// Put it in the compiled control.
+    fn compile(c: &mut CompiledControl, item: &Self, cfg: &crate::config::Config)
+        -> Option<String>;
+    /// What the fleet is told.
     fn change(item: &Self) -> Change;
+    /// As [`super::validate`] checks it.
+    fn item(&self) -> Item<'_>;
 }
 
-impl NewItem for Override {
-    fn insert_tx(
+/// An item with an id of its own (an override, a scene): the fleet applies
+/// it before its row is written, under a provisional id, and ends it by id.
+pub(crate) trait Numbered: Controlled {
+    fn id(&self) -> i64;
+    fn set_id(&mut self, id: i64);
+    /// Give it a new end (released, stopped).
+    fn set_end(&mut self, ends: DateTime<Utc>);
+    fn of(book: &Book) -> &Map<i64, Self>;
+    fn of_mut(book: &mut Book) -> &mut Map<i64, Self>;
+    /// When operators released those still fading out.
+    fn cancelled_mut(book: &mut Book) -> &mut Map<i64, DateTime<Utc>>;
+    fn uncompile(c: &mut CompiledControl, item: &Self);
+    /// Mark its row released at `at`, ending at `ends`; false when there is
+    /// no such row in force.
+    fn release_tx(
         tx: &rusqlite::Transaction<'_>,
-        o: &Override,
+        id: i64,
+        ends: DateTime<Utc>,
+        at: DateTime<Utc>,
         audit: &AuditEntry,
-    ) -> Result<i64, StoreError> {
-        Store::insert_override_tx(tx, o, audit)
+    ) -> Result<bool, StoreError>;
+}
+
+impl Controlled for Override {
+    fn store_tx(
+        tx: &rusqlite::Transaction<'_>,
+        o: &mut Override,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        o.id = Store::insert_override_tx(tx, o, audit)?;
+        Ok(())
     }
-    fn set_id(&mut self, id: i64) {
-        self.id = id;
-    }
-    fn apply(svc: &ControlService, book: &mut Book, o: &Override) {
+    fn put(book: &mut Book, o: &Override) {
         book.overrides.insert_mut(o.id, o.clone());
-        svc.compile(|c, cfg| c.put_override(o, cfg));
+    }
+    fn compile(
+        c: &mut CompiledControl,
+        o: &Override,
+        cfg: &crate::config::Config,
+    ) -> Option<String> {
+        c.put_override(o, cfg)
     }
     fn change(o: &Override) -> Change {
         Change::Override(o.clone())
     }
+    fn item(&self) -> Item<'_> {
+        Item::Override(self)
+    }
 }
 
-impl NewItem for Scene {
-    fn insert_tx(
-        tx: &rusqlite::Transaction<'_>,
-        s: &Scene,
-        audit: &AuditEntry,
-    ) -> Result<i64, StoreError> {
-        Store::insert_scene_tx(tx, s, audit)
+impl Numbered for Override {
+    fn id(&self) -> i64 {
+        self.id
     }
     fn set_id(&mut self, id: i64) {
         self.id = id;
     }
-    fn apply(svc: &ControlService, book: &mut Book, s: &Scene) {
+    fn set_end(&mut self, ends: DateTime<Utc>) {
+        self.expires = Some(ends);
+    }
+    fn of(book: &Book) -> &Map<i64, Override> {
+        &book.overrides
+    }
+    fn of_mut(book: &mut Book) -> &mut Map<i64, Override> {
+        &mut book.overrides
+    }
+    fn cancelled_mut(book: &mut Book) -> &mut Map<i64, DateTime<Utc>> {
+        &mut book.cancelled_overrides
+    }
+    fn uncompile(c: &mut CompiledControl, o: &Override) {
+        c.remove_override(o);
+    }
+    fn release_tx(
+        tx: &rusqlite::Transaction<'_>,
+        id: i64,
+        ends: DateTime<Utc>,
+        at: DateTime<Utc>,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        Ok(Store::release_overrides_tx(tx, &[(id, ends)], at, audit)?.contains(&id))
+    }
+}
+
+impl Controlled for Scene {
+    fn store_tx(
+        tx: &rusqlite::Transaction<'_>,
+        s: &mut Scene,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        s.id = Store::insert_scene_tx(tx, s, audit)?;
+        Ok(())
+    }
+    fn put(book: &mut Book, s: &Scene) {
         book.scenes.insert_mut(s.id, s.clone());
-        svc.compile(|c, cfg| c.put_scene(s, cfg));
+    }
+    fn compile(c: &mut CompiledControl, s: &Scene, cfg: &crate::config::Config) -> Option<String> {
+        c.put_scene(s, cfg)
     }
     fn change(s: &Scene) -> Change {
         Change::Scene(s.clone())
+    }
+    fn item(&self) -> Item<'_> {
+        Item::Scene(self)
+    }
+}
+
+impl Numbered for Scene {
+    fn id(&self) -> i64 {
+        self.id
+    }
+    fn set_id(&mut self, id: i64) {
+        self.id = id;
+    }
+    fn set_end(&mut self, ends: DateTime<Utc>) {
+        self.ends = ends;
+    }
+    fn of(book: &Book) -> &Map<i64, Scene> {
+        &book.scenes
+    }
+    fn of_mut(book: &mut Book) -> &mut Map<i64, Scene> {
+        &mut book.scenes
+    }
+    fn cancelled_mut(book: &mut Book) -> &mut Map<i64, DateTime<Utc>> {
+        &mut book.cancelled_scenes
+    }
+    fn uncompile(c: &mut CompiledControl, s: &Scene) {
+        c.remove_scene(s);
+    }
+    fn release_tx(
+        tx: &rusqlite::Transaction<'_>,
+        id: i64,
+        ends: DateTime<Utc>,
+        at: DateTime<Utc>,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        Store::release_scene_tx(tx, id, ends, at, audit)
+    }
+}
+
+impl Controlled for Master {
+    fn store_tx(
+        tx: &rusqlite::Transaction<'_>,
+        m: &mut Master,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        Store::set_master_tx(tx, m, audit)
+    }
+    /// One master per target, kept in target order; level 1 removes it.
+    fn put(book: &mut Book, m: &Master) {
+        book.masters.retain(|x| x.target != m.target);
+        if m.level < 1.0 {
+            book.masters.push(m.clone());
+            book.masters.sort_by(|a, b| a.target.cmp(&b.target));
+        }
+    }
+    fn compile(c: &mut CompiledControl, m: &Master, cfg: &crate::config::Config) -> Option<String> {
+        c.set_master(m, cfg)
+    }
+    fn change(m: &Master) -> Change {
+        Change::Master(m.clone())
+    }
+    fn item(&self) -> Item<'_> {
+        Item::Master(self)
     }
 }
 
 /// A change an operator made on this node, for the fleet to publish.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Change {
+pub(crate) enum Change {
     Override(Override),
     Scene(Scene),
     Master(Master),
@@ -150,7 +287,7 @@ pub struct ControlService {
 }
 
 /// `a + seconds`, saturating instead of overflowing on absurd input.
-pub fn add_seconds(a: DateTime<Utc>, seconds: f64) -> DateTime<Utc> {
+pub(crate) fn add_seconds(a: DateTime<Utc>, seconds: f64) -> DateTime<Utc> {
     let nanos = (seconds.max(0.0) * 1e9).min(i64::MAX as f64) as i64;
     a.checked_add_signed(chrono::Duration::nanoseconds(nanos))
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
@@ -199,7 +336,7 @@ fn request_key() -> Option<Arc<RequestKey>> {
 
 /// The answer of a write that no `Idempotency-Key` can replay (the
 /// fleet's, OSC's, a trigger's): nothing is stored, so nothing is built.
-pub fn no_reply<T: ?Sized>(_: &T) -> StoredReply {
+pub(crate) fn no_reply<T: ?Sized>(_: &T) -> StoredReply {
     StoredReply {
         status: StatusCode::OK.as_u16(),
         body: String::new(),
@@ -209,7 +346,7 @@ pub fn no_reply<T: ?Sized>(_: &T) -> StoredReply {
 /// What a write did: applied now (with the answer it gave), or a retry
 /// with a known `Idempotency-Key` answered as the first time.
 #[derive(Debug)]
-pub enum Written<R> {
+pub(crate) enum Written<R> {
     Applied(R, StoredReply),
     Replayed(StoredReply),
 }
@@ -217,7 +354,7 @@ pub enum Written<R> {
 impl<R> Written<R> {
     /// What a write without an `Idempotency-Key` did (such a write cannot
     /// be a replay).
-    pub fn applied(self) -> Result<R, ControlError> {
+    pub(crate) fn applied(self) -> Result<R, ControlError> {
         match self {
             Written::Applied(r, _) => Ok(r),
             Written::Replayed(_) => Err(ControlError::Conflict {
@@ -229,7 +366,7 @@ impl<R> Written<R> {
 }
 
 /// Active overrides allowed by default (`[api] max_overrides`).
-pub const MAX_OVERRIDES: usize = 1000;
+pub(crate) const MAX_OVERRIDES: usize = 1000;
 
 impl ControlService {
     /// Load what is still in force from the store, compile it against the
@@ -286,7 +423,7 @@ impl ControlService {
 
     /// Overrides in force at most (`[api] max_overrides`): the fleet keeps
     /// to it too.
-    pub fn max_overrides(&self) -> usize {
+    pub(crate) fn max_overrides(&self) -> usize {
         self.max_overrides
     }
 
@@ -300,7 +437,7 @@ impl ControlService {
     }
 
     /// Send this node's own changes to the fleet from now on.
-    pub fn connect_fleet(&self, tx: tokio::sync::mpsc::UnboundedSender<Change>) {
+    pub(crate) fn connect_fleet(&self, tx: tokio::sync::mpsc::UnboundedSender<Change>) {
         let _ = self.fleet.set(tx);
     }
 
@@ -330,6 +467,28 @@ impl ControlService {
         for w in self
             .shared
             .change_control(|c, cfg| change(c, cfg).into_iter().collect())
+        {
+            tracing::warn!("operator control: {w}");
+        }
+    }
+
+    /// Put `item` in the book and the compiled control in force.
+    pub(crate) fn apply<T: Controlled>(&self, book: &mut Book, item: &T) {
+        T::put(book, item);
+        self.compile(|c, cfg| T::compile(c, item, cfg));
+    }
+
+    /// [`Self::apply`] for many items, swapped in at once.
+    fn apply_all<T: Controlled>(&self, book: &mut Book, items: &[T]) {
+        if items.is_empty() {
+            return;
+        }
+        for x in items {
+            T::put(book, x);
+        }
+        for w in self
+            .shared
+            .change_control(|c, cfg| items.iter().filter_map(|x| T::compile(c, x, cfg)).collect())
         {
             tracing::warn!("operator control: {w}");
         }
@@ -371,7 +530,7 @@ impl ControlService {
 
     /// The answer stored under `key`, if any (for a retry whose change has
     /// since ended).
-    pub async fn replayed(
+    pub(crate) async fn replayed(
         &self,
         key: &IdempotencyKey,
         now: DateTime<Utc>,
@@ -380,17 +539,18 @@ impl ControlService {
         self.replay(&Some(key.clone()), now).await
     }
 
-    /// Persist and apply a new item (its `id` is assigned here), in a task
-    /// the request does not own. `admit` may refuse it given the book;
-    /// `respond` builds the answer (stored with `idem`, in the same
+    /// Persist and apply an operator's item (an override's or a scene's
+    /// `id` is assigned here), in a task the request does not own. `admit`
+    /// may refuse it given the book; `respond` builds the answer from the
+    /// item and the book with it (stored with `idem`, in the same
     /// transaction as the row).
-    async fn create<T: NewItem>(
+    async fn create<T: Controlled>(
         &self,
         item: T,
         audit: AuditEntry,
         idem: Option<IdempotencyKey>,
         admit: impl FnOnce(&ControlService, &Book) -> Result<(), ControlError> + Send + 'static,
-        respond: impl FnOnce(&T) -> StoredReply + Send + 'static,
+        respond: impl FnOnce(&T, &Book) -> StoredReply + Send + 'static,
     ) -> Result<Written<T>, ControlError> {
         let svc = self.clone();
         detached(async move {
@@ -400,22 +560,24 @@ impl ControlService {
                 return Ok(Written::Replayed(r));
             }
             admit(&svc, &inner)?;
-            let (item, reply) = svc
+            let book = inner.clone();
+            let (item, book, reply) = svc
                 .store
                 .run(move |s| {
                     s.with_transaction(|tx| {
-                        let mut item = item;
-                        let id = T::insert_tx(tx, &item, &audit)?;
-                        item.set_id(id);
-                        let reply = respond(&item);
+                        let (mut item, mut book) = (item, book);
+                        T::store_tx(tx, &mut item, &audit)?;
+                        T::put(&mut book, &item);
+                        let reply = respond(&item, &book);
                         if let Some(k) = &idem {
                             Store::put_idempotent_reply_tx(tx, k, &reply, now)?;
                         }
-                        Ok((item, reply))
+                        Ok((item, book, reply))
                     })
                 })
                 .await?;
-            T::apply(&svc, &mut inner, &item);
+            *inner = book;
+            svc.compile(|c, cfg| T::compile(c, &item, cfg));
             svc.publish(T::change(&item));
             Ok(Written::Applied(item, reply))
         })
@@ -424,7 +586,7 @@ impl ControlService {
 
     /// Persist and apply a new override (its `id` is assigned here), unless
     /// `max_overrides` are in force already.
-    pub async fn add_override(
+    pub(crate) async fn add_override(
         &self,
         o: Override,
         audit: AuditEntry,
@@ -453,13 +615,14 @@ impl ControlService {
             }
             Ok(())
         };
-        self.create(o, audit, idem, admit, respond).await
+        self.create(o, audit, idem, admit, move |o, _| respond(o))
+            .await
     }
 
     /// Release the overrides `pick` selects that are not already being
     /// released: each fades out over its own fade time from `now`. Applied
     /// with the overrides as they now are. The audit row lists the ids.
-    pub async fn release_overrides(
+    pub(crate) async fn release_overrides(
         &self,
         pick: impl Fn(&Override) -> bool + Send + 'static,
         now: DateTime<Utc>,
@@ -509,13 +672,8 @@ impl ControlService {
                 .await?;
             for o in &out {
                 inner.cancelled_overrides.insert_mut(o.id, now);
-                inner.overrides.insert_mut(o.id, o.clone());
             }
-            if !out.is_empty() {
-                svc.shared.change_control(|c, cfg| {
-                    out.iter().filter_map(|o| c.put_override(o, cfg)).collect()
-                });
-            }
+            svc.apply_all(&mut inner, &out);
             for o in &out {
                 svc.publish(Change::Override(o.clone()));
             }
@@ -529,7 +687,7 @@ impl ControlService {
     /// Runs in a task of its own like every write, and honours the request's
     /// `Idempotency-Key` ([`REQUEST_KEY`]): a retry moves the end once;
     /// `respond` builds the answer stored with the key.
-    pub async fn extend_override(
+    pub(crate) async fn extend_override(
         &self,
         id: i64,
         by: f64,
@@ -573,8 +731,7 @@ impl ControlService {
             if !found {
                 return Ok(None);
             }
-            inner.overrides.insert_mut(id, o.clone());
-            svc.compile(|c, cfg| c.put_override(&o, cfg));
+            svc.apply(&mut inner, &o);
             // The fleet carries a later end as an extension; a node that
             // applies it from the broker echoes it once at the same end,
             // which its peers ignore.
@@ -586,7 +743,7 @@ impl ControlService {
 
     /// Skips in force from last night on (a night may still be running
     /// past midnight).
-    pub async fn skips(&self) -> Result<Vec<Skip>, StoreError> {
+    pub(crate) async fn skips(&self) -> Result<Vec<Skip>, StoreError> {
         let from = self.last_night();
         self.store.run(move |s| s.skips(from)).await
     }
@@ -613,7 +770,7 @@ impl ControlService {
     /// slot already skipped is a 409 (the store's unique index decides, so
     /// two at once cannot both be written). `respond` builds the answer
     /// stored with the key.
-    pub async fn add_skip(
+    pub(crate) async fn add_skip(
         &self,
         skip: Skip,
         audit: AuditEntry,
@@ -624,7 +781,11 @@ impl ControlService {
 
     /// A skip another node of the fleet made: persisted and applied like
     /// [`Self::add_skip`], not published again.
-    pub async fn apply_skip(&self, skip: Skip, audit: AuditEntry) -> Result<Skip, ControlError> {
+    pub(crate) async fn apply_skip(
+        &self,
+        skip: Skip,
+        audit: AuditEntry,
+    ) -> Result<Skip, ControlError> {
         self.write_skip(skip, audit, no_reply, false).await
     }
 
@@ -676,7 +837,7 @@ impl ControlService {
 
     /// Undo a skip; false when no such skip is in force. In a task of its
     /// own, honouring the request's `Idempotency-Key`.
-    pub async fn undo_skip(
+    pub(crate) async fn undo_skip(
         &self,
         id: i64,
         now: DateTime<Utc>,
@@ -687,7 +848,7 @@ impl ControlService {
 
     /// A skip undone on another node of the fleet: like
     /// [`Self::undo_skip`], not published again.
-    pub async fn apply_undo_skip(
+    pub(crate) async fn apply_undo_skip(
         &self,
         id: i64,
         now: DateTime<Utc>,
@@ -745,7 +906,7 @@ impl ControlService {
 
     /// Modes forced for nights from last night on (a night may still be
     /// running past midnight).
-    pub async fn forced_modes(&self) -> Result<Vec<ForcedMode>, StoreError> {
+    pub(crate) async fn forced_modes(&self) -> Result<Vec<ForcedMode>, StoreError> {
         let from = self.last_night();
         self.store.run(move |s| s.forced_modes(from)).await
     }
@@ -764,7 +925,7 @@ impl ControlService {
     /// that night) and apply it from the next frame, in a task of its own;
     /// `respond` builds the answer, stored with `idem` in the same
     /// transaction as the row.
-    pub async fn force_mode(
+    pub(crate) async fn force_mode(
         &self,
         forced: ForcedMode,
         audit: AuditEntry,
@@ -777,7 +938,7 @@ impl ControlService {
 
     /// A mode forced on another node of the fleet: persisted and applied
     /// like [`Self::force_mode`], not published again.
-    pub async fn apply_force_mode(
+    pub(crate) async fn apply_force_mode(
         &self,
         forced: ForcedMode,
         audit: AuditEntry,
@@ -836,7 +997,7 @@ impl ControlService {
     /// Undo the mode forced for `night`: the `[[modes]]` rules choose again
     /// from the next frame. `respond` gets whether one was in force; only
     /// an undo that happened is stored with `idem`.
-    pub async fn unforce_mode(
+    pub(crate) async fn unforce_mode(
         &self,
         night: chrono::NaiveDate,
         now: DateTime<Utc>,
@@ -851,7 +1012,7 @@ impl ControlService {
     /// The mode forced for a night undone on another node of the fleet:
     /// like [`Self::unforce_mode`], not published again. Whether one was
     /// in force.
-    pub async fn apply_unforce_mode(
+    pub(crate) async fn apply_unforce_mode(
         &self,
         night: chrono::NaiveDate,
         now: DateTime<Utc>,
@@ -908,21 +1069,22 @@ impl ControlService {
     }
 
     /// Persist and start a scene (its `id` is assigned here).
-    pub async fn add_scene(
+    pub(crate) async fn add_scene(
         &self,
         s: Scene,
         audit: AuditEntry,
         idem: Option<IdempotencyKey>,
         respond: impl FnOnce(&Scene) -> StoredReply + Send + 'static,
     ) -> Result<Written<Scene>, ControlError> {
-        self.create(s, audit, idem, |_, _| Ok(()), respond).await
+        self.create(s, audit, idem, |_, _| Ok(()), move |s, _| respond(s))
+            .await
     }
 
     /// Stop a scene: it fades out over `fade` seconds from `now`. `None`
     /// when no such scene is running; an already stopping scene is returned
     /// as it is (with when it was stopped).
     #[allow(clippy::too_many_arguments)]
-    pub async fn stop_scene(
+    pub(crate) async fn stop_scene(
         &self,
         id: i64,
         fade: impl Fn(&Scene) -> f64 + Send + 'static,
@@ -965,10 +1127,7 @@ impl ControlService {
                 .await?;
             if let Some((s, _)) = &found {
                 inner.cancelled_scenes.insert_mut(id, now);
-                inner.scenes.insert_mut(id, s.clone());
-                svc.compile(|c, cfg| c.put_scene(s, cfg));
-            }
-            if let Some((s, _)) = &found {
+                svc.apply(&mut inner, s);
                 svc.publish(Change::Scene(s.clone()));
             }
             Ok(Written::Applied(found, reply))
@@ -976,87 +1135,68 @@ impl ControlService {
         .await
     }
 
-    /// Set a master (level 1 removes it). Applied with every master in force.
-    pub async fn set_master(
+    /// Set a master (level 1 removes it). `respond` gets every master in
+    /// force with it.
+    pub(crate) async fn set_master(
         &self,
         m: Master,
         audit: AuditEntry,
         idem: Option<IdempotencyKey>,
         respond: impl FnOnce(&Vec<Master>) -> StoredReply + Send + 'static,
-    ) -> Result<Written<Vec<Master>>, ControlError> {
-        let svc = self.clone();
-        detached(async move {
-            let mut inner = svc.inner.lock().await;
-            let now = audit.at;
-            if let Some(r) = svc.replay(&idem, now).await? {
-                return Ok(Written::Replayed(r));
-            }
-            let m_published = m.clone();
-            let mut masters = inner.masters.clone();
-            masters.retain(|x| x.target != m.target);
-            if m.level < 1.0 {
-                masters.push(m.clone());
-                masters.sort_by(|a, b| a.target.cmp(&b.target));
-            }
-            let after = masters.clone();
-            let reply = svc
-                .store
-                .run(move |s| {
-                    s.with_transaction(|tx| {
-                        Store::set_master_tx(tx, &m, &audit)?;
-                        let reply = respond(&masters);
-                        if let Some(k) = &idem {
-                            Store::put_idempotent_reply_tx(tx, k, &reply, now)?;
-                        }
-                        Ok(reply)
-                    })
-                })
-                .await?;
-            inner.masters = after.clone();
-            svc.compile(|c, cfg| c.set_master(&m_published, cfg));
-            svc.publish(Change::Master(m_published));
-            Ok(Written::Applied(after, reply))
-        })
+    ) -> Result<Written<Master>, ControlError> {
+        self.create(
+            m,
+            audit,
+            idem,
+            |_, _| Ok(()),
+            move |_, book| respond(&book.masters),
+        )
         .await
     }
 
-    /// Apply an override that came from the fleet, then persist it (not
-    /// published again). The order is the reverse of an operator's change
-    /// on purpose: the broker already holds the command, so the lights
-    /// need not wait for this node's disk; the row follows a moment later
-    /// and is what a restart without the broker restores. If the store
-    /// refuses it, it is taken off again.
-    pub async fn insert_override(
+    /// Apply an override or a scene that came from the fleet, then persist
+    /// it (not published again). The order is the reverse of an operator's
+    /// change on purpose: the broker already holds the command, so the
+    /// lights need not wait for this node's disk; the row follows a moment
+    /// later and is what a restart without the broker restores. Until then
+    /// it is in force under a provisional id (below every stored one); if
+    /// the store refuses it, it is taken off again.
+    pub(crate) async fn insert<T: Numbered>(
         &self,
-        mut o: Override,
+        mut item: T,
         audit: AuditEntry,
-    ) -> Result<Override, StoreError> {
+    ) -> Result<T, StoreError> {
         let mut inner = self.inner.lock().await;
-        let provisional = inner.overrides.first().map_or(0, |(id, _)| *id).min(0) - 1;
-        o.id = provisional;
-        inner.overrides.insert_mut(provisional, o.clone());
-        self.compile(|c, cfg| c.put_override(&o, cfg));
-        let row = o.clone();
+        let provisional = T::of(&inner).first().map_or(0, |(id, _)| *id).min(0) - 1;
+        item.set_id(provisional);
+        self.apply(&mut inner, &item);
+        let row = item.clone();
         let stored = self
             .store
-            .run(move |s| s.insert_override(&row, &audit))
+            .run(move |s| {
+                s.with_transaction(|tx| {
+                    let mut row = row;
+                    T::store_tx(tx, &mut row, &audit)?;
+                    Ok(row.id())
+                })
+            })
             .await;
         // Nothing else can have taken it out: the lock is held throughout.
-        inner.overrides.remove_mut(&provisional);
-        let provisional_item = o.clone();
+        T::of_mut(&mut inner).remove_mut(&provisional);
+        let provisional_item = item.clone();
         match stored {
             Ok(id) => {
-                o.id = id;
-                inner.overrides.insert_mut(id, o.clone());
+                item.set_id(id);
+                T::put(&mut inner, &item);
                 self.compile(|c, cfg| {
-                    c.remove_override(&provisional_item);
-                    c.put_override(&o, cfg)
+                    T::uncompile(c, &provisional_item);
+                    T::compile(c, &item, cfg)
                 });
-                Ok(o)
+                Ok(item)
             }
             Err(e) => {
                 self.compile(|c, _| {
-                    c.remove_override(&provisional_item);
+                    T::uncompile(c, &provisional_item);
                     None
                 });
                 Err(e)
@@ -1064,113 +1204,48 @@ impl ControlService {
         }
     }
 
-    /// Apply a scene that came from the fleet, then persist it (not
-    /// published again; the order as for [`ControlService::insert_override`]).
-    pub async fn insert_scene(&self, mut s: Scene, audit: AuditEntry) -> Result<Scene, StoreError> {
-        let mut inner = self.inner.lock().await;
-        let provisional = inner.scenes.first().map_or(0, |(id, _)| *id).min(0) - 1;
-        s.id = provisional;
-        inner.scenes.insert_mut(provisional, s.clone());
-        self.compile(|c, cfg| c.put_scene(&s, cfg));
-        let row = s.clone();
-        let stored = self
-            .store
-            .run(move |st| st.insert_scene(&row, &audit))
-            .await;
-        inner.scenes.remove_mut(&provisional);
-        let provisional_item = s.clone();
-        match stored {
-            Ok(id) => {
-                s.id = id;
-                inner.scenes.insert_mut(id, s.clone());
-                self.compile(|c, cfg| {
-                    c.remove_scene(&provisional_item);
-                    c.put_scene(&s, cfg)
-                });
-                Ok(s)
-            }
-            Err(e) => {
-                self.compile(|c, _| {
-                    c.remove_scene(&provisional_item);
-                    None
-                });
-                Err(e)
-            }
-        }
-    }
-
-    /// End an override at `ends` because the fleet says it was released
-    /// at `released` (not published again). False when there is no such
-    /// override.
-    pub async fn end_override(
+    /// End an override or a scene at `ends` because the fleet says it was
+    /// released or stopped at `at` (not published again). False when there
+    /// is no such item in force.
+    pub(crate) async fn end<T: Numbered>(
         &self,
         id: i64,
         ends: DateTime<Utc>,
-        released: DateTime<Utc>,
+        at: DateTime<Utc>,
         audit: AuditEntry,
     ) -> Result<bool, StoreError> {
         let mut inner = self.inner.lock().await;
-        let list = vec![(id, ends)];
         let done = self
             .store
-            .run(move |s| s.release_overrides(&list, released, &audit))
+            .run(move |s| s.with_transaction(|tx| T::release_tx(tx, id, ends, at, &audit)))
             .await?;
-        if !done.contains(&id) {
+        if !done {
             return Ok(false);
         }
-        inner.cancelled_overrides.insert_mut(id, released);
-        if let Some(mut o) = inner.overrides.get(&id).cloned() {
-            o.expires = Some(ends);
-            inner.overrides.insert_mut(id, o.clone());
-            self.compile(|c, cfg| c.put_override(&o, cfg));
-        }
-        Ok(true)
-    }
-
-    /// End a scene at `ends` because the fleet says it was stopped at
-    /// `stopped` (not published again).
-    pub async fn end_scene(
-        &self,
-        id: i64,
-        ends: DateTime<Utc>,
-        stopped: DateTime<Utc>,
-        audit: AuditEntry,
-    ) -> Result<bool, StoreError> {
-        let mut inner = self.inner.lock().await;
-        let found = self
-            .store
-            .run(move |s| s.release_scene(id, ends, stopped, &audit))
-            .await?;
-        if !found {
-            return Ok(false);
-        }
-        inner.cancelled_scenes.insert_mut(id, stopped);
-        if let Some(mut s) = inner.scenes.get(&id).cloned() {
-            s.ends = ends;
-            inner.scenes.insert_mut(id, s.clone());
-            self.compile(|c, cfg| c.put_scene(&s, cfg));
+        T::cancelled_mut(&mut inner).insert_mut(id, at);
+        if let Some(mut x) = T::of(&inner).get(&id).cloned() {
+            x.set_end(ends);
+            self.apply(&mut inner, &x);
         }
         Ok(true)
     }
 
     /// Set a master that came from the fleet (not published again).
-    pub async fn apply_master(&self, m: Master, audit: AuditEntry) -> Result<(), StoreError> {
+    pub(crate) async fn apply_master(
+        &self,
+        m: Master,
+        audit: AuditEntry,
+    ) -> Result<(), StoreError> {
         let mut inner = self.inner.lock().await;
         let row = m.clone();
         self.store.run(move |s| s.set_master(&row, &audit)).await?;
-        let masters = &mut inner.masters;
-        masters.retain(|x| x.target != m.target);
-        if m.level < 1.0 {
-            masters.push(m.clone());
-            masters.sort_by(|a, b| a.target.cmp(&b.target));
-        }
-        self.compile(|c, cfg| c.set_master(&m, cfg));
+        self.apply(&mut inner, &m);
         Ok(())
     }
 
     /// Housekeeping, about once a second: drop items whose fade-out has
     /// finished, from memory and from the store.
-    pub async fn maintain(&self) -> Result<(), StoreError> {
+    pub(crate) async fn maintain(&self) -> Result<(), StoreError> {
         let now = self.shared.clock.now();
         let mut inner = self.inner.lock().await;
         // One pass of comparisons a second; only what ended is changed.

@@ -30,7 +30,7 @@ pub mod trust;
 use crate::alarms::Alarms;
 use crate::control::Change;
 use crate::control::ControlService;
-use crate::control::{self, Override, Scene};
+use crate::control::{self, Controlled, Numbered, Override, Scene};
 use crate::daemon::Shared;
 use crate::site::fleet::FleetSpec;
 use crate::store::AuditEntry;
@@ -836,6 +836,38 @@ impl Task {
         });
     }
 
+    /// A command from the fleet checked as every command is
+    /// (`control::validate`); refused (and false) when it does not pass.
+    fn valid<T: Controlled>(&self, x: &T, item_key: &str, origin: &str) -> bool {
+        match control::validate(&self.shared.config(), x.item()) {
+            Ok(()) => true,
+            Err(e) => {
+                self.refuse(item_key, origin, &e.to_string());
+                false
+            }
+        }
+    }
+
+    /// A new override or scene from the fleet put in force and stored
+    /// (audited `fleet.<kind>.apply`): its id here.
+    async fn insert<T: Numbered>(
+        &self,
+        x: T,
+        item_key: &str,
+        origin: &str,
+        detail: serde_json::Value,
+    ) -> Result<i64, ()> {
+        let kind = item_key.split('/').next().unwrap_or_default();
+        let audit = self.audit(origin, &format!("fleet.{kind}.apply"), detail);
+        match self.control.insert(x, audit).await {
+            Ok(x) => Ok(x.id()),
+            Err(e) => {
+                tracing::warn!("fleet: {kind} {item_key}: {e}");
+                Err(())
+            }
+        }
+    }
+
     fn audit(&self, origin: &str, action: &str, detail: serde_json::Value) -> AuditEntry {
         AuditEntry {
             at: self.shared.clock.now(),
@@ -1225,8 +1257,8 @@ impl Task {
                                 let at = released.unwrap_or(now);
                                 let audit =
                                     self.audit(&cmd.origin, "fleet.override.release", detail);
-                                if let Err(e) = self.control.end_override(id, ends, at, audit).await
-                                {
+                                let ended = self.control.end::<Override>(id, ends, at, audit);
+                                if let Err(e) = ended.await {
                                     tracing::warn!("fleet: override {item_key}: {e}");
                                     return;
                                 }
@@ -1238,8 +1270,7 @@ impl Task {
                     None if w.expires.is_some_and(|e| e <= now) => None,
                     None => {
                         let o: Override = w.to_override();
-                        if let Err(e) = control::validate(&cfg, control::Item::Override(&o)) {
-                            self.refuse(&item_key, &cmd.origin, &e.to_string());
+                        if !self.valid(&o, &item_key, &cmd.origin) {
                             return;
                         }
                         if o.priority < control::EMERGENCY {
@@ -1256,14 +1287,10 @@ impl Task {
                                 return;
                             }
                         }
-                        let audit = self.audit(&cmd.origin, "fleet.override.apply", detail);
-                        match self.control.insert_override(o, audit).await {
-                            Ok(o) => Some(o.id),
-                            Err(e) => {
-                                tracing::warn!("fleet: override {item_key}: {e}");
-                                return;
-                            }
-                        }
+                        let Ok(id) = self.insert(o, &item_key, &cmd.origin, detail).await else {
+                            return;
+                        };
+                        Some(id)
                     }
                 }
             }
@@ -1273,7 +1300,8 @@ impl Task {
                     Some(id) => {
                         let at = cmd.released.unwrap_or(now);
                         let audit = self.audit(&cmd.origin, "fleet.scene.stop", detail);
-                        if let Err(e) = self.control.end_scene(id, w.ends, at, audit).await {
+                        let ended = self.control.end::<Scene>(id, w.ends, at, audit);
+                        if let Err(e) = ended.await {
                             tracing::warn!("fleet: scene {item_key}: {e}");
                             return;
                         }
@@ -1282,25 +1310,19 @@ impl Task {
                     None if w.ends <= now => None,
                     None => {
                         let s: Scene = w.to_scene();
-                        if let Err(e) = control::validate(&cfg, control::Item::Scene(&s)) {
-                            self.refuse(&item_key, &cmd.origin, &e.to_string());
+                        if !self.valid(&s, &item_key, &cmd.origin) {
                             return;
                         }
-                        let audit = self.audit(&cmd.origin, "fleet.scene.apply", detail);
-                        match self.control.insert_scene(s, audit).await {
-                            Ok(s) => Some(s.id),
-                            Err(e) => {
-                                tracing::warn!("fleet: scene {item_key}: {e}");
-                                return;
-                            }
-                        }
+                        let Ok(id) = self.insert(s, &item_key, &cmd.origin, detail).await else {
+                            return;
+                        };
+                        Some(id)
                     }
                 }
             }
             Kind::Master => {
                 let Some(m) = &cmd.master else { return };
-                if let Err(e) = control::validate(&cfg, control::Item::Master(m)) {
-                    self.refuse(&item_key, &cmd.origin, &e.to_string());
+                if !self.valid(m, &item_key, &cmd.origin) {
                     return;
                 }
                 let audit = self.audit(&cmd.origin, "fleet.master.set", detail);
