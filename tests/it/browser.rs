@@ -6,8 +6,12 @@
 //! and `chromium-driver`): a missing tool fails under `CI=true` and is
 //! skipped loudly elsewhere.
 //!
-//! Screenshots land in `target/screenshots/`. Every wait is bounded; the
-//! browser tests take turns (one Chromium at a time on a shared machine).
+//! Screenshots land in `target/screenshots/`. Every wait is bounded and
+//! waits for what the page shows, not for a fixed time (fixed pauses are
+//! left only before screenshots and before checking that something did
+//! NOT happen). Two browser tests run at a time: one at a time held up to
+//! three of CI's four test threads behind one Chromium; two keep both
+//! cores busy without four Chromiums contending for them.
 
 use crate::common;
 use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
@@ -15,7 +19,6 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const AT: &str = "2026-12-31T20:00:00+08:00";
@@ -23,8 +26,33 @@ const OPERATOR: &str = "operator-secret-for-browser-tests";
 const VIEWER: &str = "viewer-secret-for-browser-tests";
 const ADMIN: &str = "admin-secret-for-browser-tests";
 
-/// One browser test at a time: each starts a daemon and a Chromium.
-static TURN: Mutex<()> = Mutex::new(());
+/// Browser tests running at once (each starts a daemon and a Chromium).
+const AT_ONCE: usize = 2;
+
+/// How many browser tests are running, and a signal when one ends.
+static RUNNING: (std::sync::Mutex<usize>, std::sync::Condvar) =
+    (std::sync::Mutex::new(0), std::sync::Condvar::new());
+
+/// A browser test's turn (one of [`AT_ONCE`]), given back when dropped.
+struct Turn;
+
+fn turn() -> Turn {
+    let (count, freed) = &RUNNING;
+    let mut n = count.lock().unwrap_or_else(|p| p.into_inner());
+    while *n >= AT_ONCE {
+        n = freed.wait(n).unwrap_or_else(|p| p.into_inner());
+    }
+    *n += 1;
+    Turn
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let (count, freed) = &RUNNING;
+        *count.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
+        freed.notify_one();
+    }
+}
 
 pub(crate) fn enabled(name: &str) -> bool {
     for tool in ["chromium", "chromedriver"] {
@@ -344,7 +372,7 @@ fn browser_map_draws_every_fixture_colours_change_and_screenshots() {
     if !enabled("browser_map_draws_every_fixture_colours_change_and_screenshots") {
         return;
     }
-    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let _turn = turn();
     let s = demo_site();
     // A show night at 19:35: the nightly show's swell travels up the avenue.
     let d = start_daemon_at(&s, "2026-12-31T19:35:00+08:00", "1");
@@ -400,7 +428,7 @@ fn browser_operator_scene_blackout_confirmation_and_emergency_banner() {
     if !enabled("browser_operator_scene_blackout_confirmation_and_emergency_banner") {
         return;
     }
-    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let _turn = turn();
     let s = demo_site();
     let d = start_daemon(&s, "1");
     runtime().block_on(async {
@@ -567,7 +595,7 @@ fn browser_viewer_sees_no_controls() {
     if !enabled("browser_viewer_sees_no_controls") {
         return;
     }
-    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let _turn = turn();
     let s = demo_site();
     let d = start_daemon(&s, "1");
     runtime().block_on(async {
@@ -598,7 +626,7 @@ fn browser_daemon_gone_says_so_greys_live_values_disables_controls_and_recovers(
     if !enabled("browser_daemon_gone_says_so_greys_live_values_disables_controls_and_recovers") {
         return;
     }
-    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let _turn = turn();
     let s = demo_site();
     // A fixed free port, so the restarted daemon is found where the page looks.
     let port = common::free_port();
@@ -685,7 +713,7 @@ fn browser_one_view_at_a_time() {
     if !enabled("browser_one_view_at_a_time") {
         return;
     }
-    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let _turn = turn();
     let s = demo_site();
     let d = start_daemon(&s, "1");
     runtime().block_on(async {
@@ -751,7 +779,7 @@ fn browser_status_strip_shows_a_master_at_half_on_every_view_to_every_role() {
     if !enabled("browser_status_strip_shows_a_master_at_half_on_every_view_to_every_role") {
         return;
     }
-    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let _turn = turn();
     let s = demo_site();
     let d = start_daemon(&s, "1");
     post_json(&d.base, "/api/master", json!({ "level": "50%" }));
@@ -833,8 +861,10 @@ fn browser_status_strip_shows_a_master_at_half_on_every_view_to_every_role() {
         screenshot(&c, "console-strip-operator-1366x768.png").await;
         for (w, h) in [(1920, 1080), (390, 844)] {
             set_viewport(&c, w, h).await;
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            assert!(displayed(&c, "[data-strip='master:*']").await);
+            until(Duration::from_secs(5), "the strip at the new size", || async {
+                displayed(&c, "[data-strip='master:*']").await.then_some(())
+            })
+            .await;
             screenshot(&c, &format!("console-strip-operator-{w}x{h}.png")).await;
             // Scrolled to the bottom of the page (a phone), the strip is still on screen.
             let top = js(&c, "window.scrollTo(0, document.body.scrollHeight); const r = document.getElementById('status-strip').getBoundingClientRect(); return [r.top, r.bottom, window.innerHeight];").await;
@@ -844,8 +874,11 @@ fn browser_status_strip_shows_a_master_at_half_on_every_view_to_every_role() {
             js(&c, "window.scrollTo(0, 0);").await;
         }
         c.find(Locator::Id("lang")).await.unwrap().click().await.unwrap();
-        tokio::time::sleep(Duration::from_millis(1200)).await;
-        let items = strip(&c).await;
+        let items = until(Duration::from_secs(10), "the strip in Chinese", || async {
+            let v = strip(&c).await;
+            v.to_string().contains("总亮度").then_some(v)
+        })
+        .await;
         want(&items, "master:*", "总亮度 50 %", "BUTTON");
         screenshot(&c, "console-strip-operator-zh-390x844.png").await;
         set_viewport(&c, 1366, 768).await;
@@ -860,7 +893,7 @@ fn browser_release_all_does_what_its_dialog_says() {
     if !enabled("browser_release_all_does_what_its_dialog_says") {
         return;
     }
-    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let _turn = turn();
     let s = demo_site();
     let d = start_daemon(&s, "1");
     post_json(
@@ -987,7 +1020,7 @@ fn browser_now_says_which_show_is_on_top_where() {
     if !enabled("browser_now_says_which_show_is_on_top_where") {
         return;
     }
-    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let _turn = turn();
     let s = demo_site();
     let d = start_daemon(&s, "1");
     post_json(
@@ -1035,7 +1068,7 @@ fn browser_timeline_and_energy_labels_never_collide_or_get_cut() {
     if !enabled("browser_timeline_and_energy_labels_never_collide_or_get_cut") {
         return;
     }
-    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let _turn = turn();
     let s = demo_site();
     let d = start_daemon(&s, "1");
     runtime().block_on(async {
@@ -1051,9 +1084,11 @@ fn browser_timeline_and_energy_labels_never_collide_or_get_cut() {
                     .click()
                     .await
                     .unwrap();
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                let tl = text_collisions(&c, "timeline").await;
-                assert!(tl[0].as_u64().unwrap() >= 6, "{lang} {w}: {tl}");
+                let tl = until(Duration::from_secs(5), "the timeline's labels", || async {
+                    let tl = text_collisions(&c, "timeline").await;
+                    (tl[0].as_u64().unwrap() >= 6).then_some(tl)
+                })
+                .await;
                 assert_eq!(tl[1], json!([]), "timeline {lang} {w}x{h}");
                 c.find(Locator::Css("[data-tab=energy]"))
                     .await
@@ -1093,7 +1128,7 @@ fn browser_without_a_token_the_page_says_how_to_get_one() {
     if !enabled("browser_without_a_token_the_page_says_how_to_get_one") {
         return;
     }
-    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let _turn = turn();
     let s = demo_site();
     let p = s.site.join("site.toml");
     let text = std::fs::read_to_string(&p)
@@ -1142,7 +1177,7 @@ fn browser_preview_scrubber_changes_the_map_not_the_artnet_output() {
     if !enabled("browser_preview_scrubber_changes_the_map_not_the_artnet_output") {
         return;
     }
-    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let _turn = turn();
     let s = demo_site();
     // A frozen clock: the live output is one frame, over and over.
     let d = start_daemon(&s, "0");
@@ -1216,7 +1251,7 @@ fn browser_force_tonights_mode_confirms_shows_who_and_undoes() {
     if !enabled("browser_force_tonights_mode_confirms_shows_who_and_undoes") {
         return;
     }
-    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let _turn = turn();
     let s = demo_site();
     let d = start_daemon(&s, "1");
     // New Year's Eve 2026 is a show night by the demo's rules.

@@ -22,6 +22,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn fleet_commands_status_partition_and_restart() {
     let Some(bin) = mosquitto() else {
         crate::common::skip_unless_ci(

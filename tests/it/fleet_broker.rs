@@ -59,6 +59,7 @@ fn site_with_cap(broker_port: u16, max: usize) -> Fleet {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn fleet_flood_keeps_the_caps_and_room_for_an_emergency() {
     let Some(bin) = mosquitto() else {
         crate::common::skip_unless_ci(
@@ -200,6 +201,7 @@ fn fleet_flood_keeps_the_caps_and_room_for_an_emergency() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn fleet_oversized_and_malformed_messages_are_dropped_not_the_connection() {
     let Some(bin) = mosquitto() else {
         crate::common::skip_unless_ci(
@@ -264,6 +266,7 @@ fn fleet_oversized_and_malformed_messages_are_dropped_not_the_connection() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn fleet_release_is_a_tombstone_a_replay_cannot_undo() {
     let Some(bin) = mosquitto() else {
         crate::common::skip_unless_ci(
@@ -358,6 +361,7 @@ fn fleet_release_is_a_tombstone_a_replay_cannot_undo() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn fleet_a_newer_end_from_the_broker_extends_not_releases() {
     let Some(bin) = mosquitto() else {
         crate::common::skip_unless_ci(
@@ -437,6 +441,7 @@ fn forced(agent: &ureq::Agent, f: &Fleet, i: usize) -> Option<(bool, String)> {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn fleet_skips_and_forced_modes_travel_with_their_undos() {
     let Some(bin) = mosquitto() else {
         crate::common::skip_unless_ci(

@@ -56,6 +56,7 @@ fn fleet_status(f: &Fleet) -> Value {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn fleet_clock_offsets_restarts_and_status() {
     let Some(bin) = mosquitto() else {
         crate::common::skip_unless_ci(

@@ -37,6 +37,7 @@ fn post(agent: &ureq::Agent, base: &str, body: Value) -> Value {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn fleet_ids_name_one_override_on_every_node() {
     let Some(bin) = mosquitto() else {
         common::skip_unless_ci(

@@ -87,6 +87,7 @@ fn overrides(agent: &ureq::Agent, base: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn fleet_signed_commands_refuse_forgeries_and_obey_the_city() {
     let Some(bin) = mosquitto() else {
         crate::common::skip_unless_ci(

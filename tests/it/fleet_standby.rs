@@ -85,6 +85,7 @@ fn alarm_kinds(agent: &ureq::Agent, f: &crate::common::fleet::Fleet, i: usize) -
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn fleet_standby_takes_over_a_killed_node_and_hands_back() {
     let Some(bin) = mosquitto() else {
         common::skip_unless_ci(

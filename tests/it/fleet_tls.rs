@@ -106,6 +106,7 @@ fn fleet(agent: &ureq::Agent, state: &Path) -> Option<Value> {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn fleet_over_tls_with_a_password_and_a_wrong_one() {
     let Some(bin) = mosquitto() else {
         common::skip_unless_ci(

@@ -30,6 +30,7 @@ fn alarm_kinds(agent: &ureq::Agent, base: &str) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn fleet_unsynced_clock_holds_the_schedule_until_trusted() {
     let Some(bin) = mosquitto() else {
         common::skip_unless_ci(
