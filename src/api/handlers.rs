@@ -473,7 +473,12 @@ pub(super) async fn trigger_scene(
     ApiPath(show): ApiPath<String>,
     ApiJson(req): ApiJson<TriggerRequest>,
 ) -> ApiResult<Answer> {
-    let idem = idempotency(&caller, idem, &format!("POST /api/scenes/{show}/trigger"), &req);
+    let idem = idempotency(
+        &caller,
+        idem,
+        &format!("POST /api/scenes/{show}/trigger"),
+        &req,
+    );
     let cfg = st.shared.config();
     let duration = quantity("duration", &req.duration, Quantity::duration)?;
     let priority = match &req.priority {
@@ -1103,10 +1108,7 @@ pub(super) async fn energy(
     responses((status = 200, body = HealthView), (status = 503, body = HealthView)))]
 pub(super) async fn healthz(State(st): State<ApiState>) -> HealthView {
     let (status, frames) = health_status(&st);
-    HealthView {
-        status,
-        frames,
-    }
+    HealthView { status, frames }
 }
 
 /// Every node of the site's fleet as this node sees it: last seen,
@@ -1153,7 +1155,10 @@ pub(super) async fn fleet(State(st): State<ApiState>, _v: Viewer) -> Json<serde_
 #[utoipa::path(get, path = "/api/alarms", tag = "status",
     responses((status = 200, description = "Active and recently cleared alarms", body = crate::alarms::AlarmsView), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(super) async fn alarms(State(st): State<ApiState>, _v: Viewer) -> Json<crate::alarms::AlarmsView> {
+pub(super) async fn alarms(
+    State(st): State<ApiState>,
+    _v: Viewer,
+) -> Json<crate::alarms::AlarmsView> {
     let (active, recent) = match &st.alarms {
         Some(a) => (a.active(), a.recent()),
         None => (Vec::new(), Vec::new()),

@@ -27,10 +27,10 @@ pub mod tonight;
 pub mod triggers;
 pub mod views;
 
+pub use crate::control::ControlService;
 pub use auth::{Role, Token};
 pub use config::ApiConfig;
 pub use error::{ApiError, ErrorBody};
-pub use crate::control::ControlService;
 
 use crate::daemon::Shared;
 use crate::store::{Store, StoreError};

@@ -9,10 +9,10 @@
 use super::auth::{Caller, Operator, Viewer};
 use super::error::{ApiError, ApiJson, ApiQuery, ErrorBody, IdempotencyHeader};
 use super::handlers::Answer;
-use crate::control::Written;
 use super::views::MAX_TEXT;
 use super::ApiState;
 use crate::config::Config;
+use crate::control::Written;
 use crate::store::{ForcedMode, IdempotencyKey, StoredReply};
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -565,8 +565,8 @@ impl Fleet {
             &opts.node,
             opts.standby.clone(),
         );
-            devices: devices::Publisher::new(device_source, device_book),
         let task = Task {
+            devices: devices::Publisher::new(device_source, device_book),
             clock_seen: None,
             standby,
             inbox,
@@ -607,11 +607,11 @@ impl Fleet {
         tokio::spawn(task.run(net_rx, change_rx));
         Ok(fleet)
     }
+
     /// Publish this node's device list (and its changes) from `care`.
     pub fn publish_devices(&self, care: Arc<crate::rdm::care::DeviceCare>) {
         let _ = self.devices.set(care);
     }
-
 
     /// Say goodbye: publish this node's offline status (the last will
     /// covers a crash) and disconnect, waiting at most `timeout`.
@@ -646,9 +646,9 @@ async fn load_items(control: &ControlService) -> HashMap<String, Item> {
         .collect()
 }
 
+struct Task {
     /// This node's device list out, the peers' in ([`devices`]).
     devices: devices::Publisher,
-struct Task {
     /// Who covers whom ([`standby`]).
     standby: standby::Standby,
     /// The clock state last read.
@@ -831,9 +831,11 @@ impl Task {
         self.refusals.insert(reason, Instant::now());
         let key = format!("refused:{reason}");
         let item = item_key.to_string();
-        self.opts.alarms.set(&key, crate::alarms::AlarmKind::CommandRefused, true, || {
-            format!("command refused: {why} ({item})")
-        });
+        self.opts
+            .alarms
+            .set(&key, crate::alarms::AlarmKind::CommandRefused, true, || {
+                format!("command refused: {why} ({item})")
+            });
     }
 
     /// A command from the fleet checked as every command is
@@ -1135,8 +1137,8 @@ impl Task {
                     }
                 }
             }
-            "devices" => self.on_devices(rest, m),
             "energy" => {}
+            "devices" => self.on_devices(rest, m),
             "ping" if rest == self.opts.node => {
                 let nonce: Option<u64> = std::str::from_utf8(payload)
                     .ok()
@@ -1563,19 +1565,17 @@ impl Task {
                 tracing::info!(covers = %node, "standby: node {node} is back (or another standby covers it); its outputs are handed back");
             }
             let me = self.opts.node.clone();
-            self.opts
-                .alarms
-                .set(
-                    &format!("standby:{node}"),
-                    crate::alarms::AlarmKind::StandbyActive,
-                    active,
-                    || match since {
-                        Some(t) => format!(
-                            "node {me} sends node {node}'s outputs ({node} silent since {t})"
-                        ),
-                        None => format!("node {me} sends node {node}'s outputs"),
-                    },
-                );
+            self.opts.alarms.set(
+                &format!("standby:{node}"),
+                crate::alarms::AlarmKind::StandbyActive,
+                active,
+                || match since {
+                    Some(t) => {
+                        format!("node {me} sends node {node}'s outputs ({node} silent since {t})")
+                    }
+                    None => format!("node {me} sends node {node}'s outputs"),
+                },
+            );
             let claim = standby::Claim {
                 by: me,
                 active,
@@ -1785,8 +1785,8 @@ impl Task {
         // restarted without persistence forgets every retained message).
         self.resync_at = Some(Instant::now() + Duration::from_millis(1000));
         self.publish_status().await;
-        self.devices_connected();
         self.publish_alarms();
+        self.devices_connected();
     }
 
     fn on_disconnect(&mut self, error: &str, refused: bool) {
@@ -1983,8 +1983,8 @@ impl Task {
             let payload = self.own_payload(&topic, String::new());
             self.publish_qos0(topic, payload);
         }
-        self.devices_tick();
         self.standby_tick();
+        self.devices_tick();
         if self.resync_at.is_some_and(|t| Instant::now() >= t) {
             self.resync_at = None;
             self.resync().await;
@@ -2031,11 +2031,12 @@ impl Task {
         // A refused login is not a network gap: its own alarm, at once,
         // naming what to check.
         let refused = !view.connected && self.refused_login;
-        self.opts
-            .alarms
-            .set("broker_login", crate::alarms::AlarmKind::BrokerRefused, refused, || {
-                format!("broker {broker}: {error}")
-            });
+        self.opts.alarms.set(
+            "broker_login",
+            crate::alarms::AlarmKind::BrokerRefused,
+            refused,
+            || format!("broker {broker}: {error}"),
+        );
         self.hyst.set(
             &self.opts.alarms,
             "broker",

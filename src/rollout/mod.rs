@@ -703,9 +703,12 @@ impl Worker {
     fn refuse(&mut self, key: String, version: Option<VersionId>, reason: String) {
         tracing::warn!("rollout: {reason}");
         let message = reason.clone();
-        self.opts
-            .alarms
-            .set(&key, crate::alarms::AlarmKind::RolloutRefused, true, move || message);
+        self.opts.alarms.set(
+            &key,
+            crate::alarms::AlarmKind::RolloutRefused,
+            true,
+            move || message,
+        );
         let mut r = lock(&self.report);
         r.refused.insert(
             0,
@@ -816,9 +819,7 @@ impl Worker {
         if let Some((sw, _)) = self.wanted.clone() {
             if sw.to == id {
                 self.wanted = None;
-                self.opts
-                    .alarms
-                    .clear("rollout:missing");
+                self.opts.alarms.clear("rollout:missing");
                 self.prepare(sw).await;
             }
         }
@@ -878,9 +879,7 @@ impl Worker {
             return;
         }
         self.wanted = None;
-        self.opts
-            .alarms
-            .clear("rollout:missing");
+        self.opts.alarms.clear("rollout:missing");
         self.prepare(sw).await;
     }
 

@@ -10,7 +10,7 @@
 //! Every wait is bounded.
 
 use crate::common;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
 
@@ -138,7 +138,12 @@ fn a_retry_replays_after_a_restart_and_an_upgrade_of_its_stored_key() {
     assert!(body.contains("Idempotency-Key"), "{body}");
     // The legacy row: replayed on its route (its body could not be
     // recomputed), refused on another.
-    let (s, body, replayed) = post(&agent, &url, "old-1", r#"{"target": "avenue", "level": 0.3}"#);
+    let (s, body, replayed) = post(
+        &agent,
+        &url,
+        "old-1",
+        r#"{"target": "avenue", "level": 0.3}"#,
+    );
     assert_eq!((s, replayed), (201, true), "{body}");
     assert!(body.contains("\"legacy\""), "{body}");
     let (s, body, _) = post(
@@ -164,5 +169,8 @@ fn a_retry_replays_after_a_restart_and_an_upgrade_of_its_stored_key() {
         .idempotent_reply("control-room", "retry-1", since)
         .unwrap()
         .unwrap();
-    assert!(request.starts_with("POST /api/overrides\nsha256:"), "{request}");
+    assert!(
+        request.starts_with("POST /api/overrides\nsha256:"),
+        "{request}"
+    );
 }
