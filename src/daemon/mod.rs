@@ -8,7 +8,14 @@
 //! instant mapped onto the monotonic clock, never `sleep(period)`, so time
 //! spent rendering does not accumulate as drift. Each frame is rendered ahead for
 //! the instant of its deadline and sent when the deadline comes, so the
-//! interval on the wire does not move with the render's length. A frame
+//! interval on the wire does not move with the render's length. An
+//! operator's change that arrives after that render is not left waiting
+//! for the next frame: at the last moment a render still fits before the
+//! deadline (the slowest of the last 80 renders, the usual wake-up delay
+//! and a millisecond, all measured by the loop), the loop looks whether the
+//! control in force was replaced and, if so and the time left still holds
+//! a render, renders the frame again ([`Timing`]). A site too heavy for
+//! that sends what it rendered, as before; the deadline never moves. A frame
 //! that misses its deadline by more than a period is counted late and the
 //! loop skips ahead rather than bursting to catch up. Shutdown is explicit:
 //! the caller flips the stop flag and joins the thread. On stop the loop
@@ -574,8 +581,8 @@ fn run_frames(
         }
         // The frame is rendered for the instant of its deadline and sent on
         // it: the wire's interval is then the wake-up's jitter, not the
-        // render's varying length (at the cost of a change made during the
-        // wait showing one frame later).
+        // render's varying length (a change made during the wait is caught
+        // by the just-in-time re-render below when one fits).
         let (mono_now, wall_now) = (Instant::now(), unix_nanos(Utc::now()));
         let mut deadline = mono_at(grid.nanos(k), mono_now, wall_now);
         if deadline > mono_now + 2 * period {

@@ -28,12 +28,15 @@
 //! the Art-Net input binds its `listen` (default `0.0.0.0:6454`), both with
 //! SO_REUSEADDR. Broadcast ArtDmx reaches both; unicast to an address the
 //! service holds goes to the service (Linux hands unicast to the most
-//! specific socket), so a console on the outputs' network must broadcast
-//! (Art-Net's default for ArtDmx from consoles) or the input must `listen`
-//! on another address (docs/show-control.md).
+//! specific socket), which hands it here
+//! (`artpoll::hand_art_packets_to`): one socket, two consumers, so a
+//! console may unicast to the controller.
 //!
-//! **Reload.** Sockets open once, at start (as outputs do); the merge
-//! rules and the shows' timecode follow each reloaded configuration.
+//! **Reload.** [`Inputs::start_following`] follows the configuration in
+//! force: an `[[inputs]]` table added, removed or changed opens, closes or
+//! rebinds that input (OSC and UDP through the opener show control
+//! registers, [`serve_packet_inputs`]); unchanged ones keep their sockets.
+//! A device input (LTC, MTC) blocked in a read ends at its next byte.
 
 mod ltc;
 mod mtc;
@@ -283,6 +286,17 @@ impl Inputs {
                 }
                 me.close_all();
             });
+        // Unicast for the Art-Net port that the Art-Net service's socket
+        // took (it is bound to this machine's address, more specific than
+        // an input's 0.0.0.0) comes here through the service.
+        let weak = Arc::downgrade(&inputs);
+        crate::output::artpoll::hand_art_packets_to(Some(Arc::new(
+            move |at: SocketAddr, from: SocketAddr, bytes: &[u8]| {
+                if let Some(me) = weak.upgrade() {
+                    me.take_from_artnet_service(at, from, bytes);
+                }
+            },
+        )));
         match spawned {
             Ok(_) => {
                 let _ = ready_rx.recv_timeout(Duration::from_secs(10));
@@ -575,6 +589,35 @@ impl Inputs {
                 Proto::Sacn => self.take_sacn(r, from, bytes),
                 Proto::Artnet => self.take_artnet(r, from, bytes),
             }
+        }
+    }
+
+    /// A packet the Art-Net service received at `at` (its socket on this
+    /// machine's address): the Art-Net input listening on that port (on
+    /// that address or all of them) takes it as if its own socket had.
+    fn take_from_artnet_service(&self, at: SocketAddr, from: SocketAddr, bytes: &[u8]) {
+        let r = lock(&self.running)
+            .iter()
+            .find_map(|r| match &r.input.kind {
+                InputKind::Artnet(d)
+                    if d.listen.port() == at.port()
+                        && (d.listen.ip().is_unspecified() || d.listen.ip() == at.ip())
+                        && !r.failed.load(Ordering::Relaxed)
+                        && !r.stopped(self) =>
+                {
+                    Some(r.clone())
+                }
+                _ => None,
+            });
+        let Some(r) = r else {
+            return;
+        };
+        if bytes.len() > 1500 {
+            self.count(&r, from, |c| c.malformed += 1);
+        } else if !r.input.allows(from.ip()) {
+            self.count(&r, from, |c| c.not_allowed += 1);
+        } else {
+            self.take_artnet(&r, from, bytes);
         }
     }
 

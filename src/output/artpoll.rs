@@ -32,6 +32,17 @@
 //! If an address cannot be had (another program holds the port without
 //! sharing), the daemon logs that and serves the others, or runs without
 //! this service: frames never depend on it.
+//!
+//! **One port, two consumers.** The daemon's Art-Net input (`[[inputs]]
+//! kind = "artnet"`, `crate::inputs`) usually listens on `0.0.0.0:6454`,
+//! the port these sockets share. A console that *unicasts* its ArtDmx,
+//! ArtTimeCode or ArtTrigger to this machine's address reaches the more
+//! specific socket, this service's, not the input's; so every packet that
+//! is not the service's own business (ArtPoll, ArtPollReply, RDM) and came
+//! to a socket bound to one of this machine's unicast addresses is handed
+//! to [`hand_art_packets_to`]'s receiver (the inputs, which check the
+//! sender, the port and the opcode as they do for their own socket).
+//! Broadcasts are never handed on: they reach the input's own socket too.
 
 use super::artpoll_wire::{
     controller_replies, encode_artpoll, encode_controller_reply, is_artpoll, parse_artpollreply,
@@ -301,6 +312,30 @@ pub(crate) fn plan_binds(
 struct Endpoint {
     socket: UdpSocket,
     from: Option<Ipv4Addr>,
+    /// Bound to one of this machine's unicast addresses: unicast for an
+    /// Art-Net input sharing the port lands here.
+    unicast: bool,
+}
+
+/// Receives what the service got for an Art-Net input: the local address
+/// it arrived at (this machine's address and the service's port), the
+/// sender and the packet.
+pub type ArtPacketTap = Arc<dyn Fn(SocketAddr, SocketAddr, &[u8]) + Send + Sync>;
+
+static ART_PACKETS: Mutex<Option<ArtPacketTap>> = Mutex::new(None);
+
+/// From now on, packets unicast to the service's addresses that are not
+/// the service's own business go to `tap` (the daemon's Art-Net inputs
+/// register here; `None` stops it). Process-wide: one daemon per process.
+pub fn hand_art_packets_to(tap: Option<ArtPacketTap>) {
+    *ART_PACKETS.lock().unwrap_or_else(|p| p.into_inner()) = tap;
+}
+
+fn art_packet_tap() -> Option<ArtPacketTap> {
+    ART_PACKETS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
 }
 
 impl ArtPollService {
@@ -335,6 +370,7 @@ impl ArtPollService {
                     Ok(socket) => endpoints.push(Endpoint {
                         socket,
                         from: unicast.then_some(ip),
+                        unicast,
                     }),
                     Err(e) => {
                         tracing::warn!("Art-Net service: cannot listen on {addr} ({e})");
@@ -355,9 +391,13 @@ impl ArtPollService {
             listening.push(fallback.local_addr()?);
         }
         let local = listening.first().copied().unwrap_or(settings.listen);
+        // A site that named its address: that socket takes unicast when
+        // the address is this machine's (not a broadcast address).
+        let named = !settings.listen.ip().is_unspecified() && is_this_machine(settings.listen);
         endpoints.push(Endpoint {
             socket: fallback,
             from: None,
+            unicast: named,
         });
         for e in &endpoints {
             e.socket.set_nonblocking(true)?;
@@ -483,6 +523,12 @@ fn run(
                 } else if is_rdm_reply(packet) {
                     if let Some(tx) = rdm.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
                         let _ = tx.try_send((from, packet.to_vec()));
+                    }
+                } else if e.unicast && !ours.contains(&from) {
+                    // A console's ArtDmx, ArtTimeCode or ArtTrigger sent to
+                    // this machine: the Art-Net input's, if one shares the port.
+                    if let (Some(tap), Ok(at)) = (art_packet_tap(), e.socket.local_addr()) {
+                        tap(at, from, packet);
                     }
                 }
             }
