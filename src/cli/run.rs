@@ -452,7 +452,7 @@ impl Daemon {
         };
         // Consoles and timecode (issue 26): sockets on their own threads, the
         // merge in the frame loop before the energy hook reviews the frame.
-        let inputs = crate::inputs::Inputs::start(&shared.config());
+        let inputs = crate::inputs::Inputs::start_following(&shared);
         let mut hooks: Vec<Box<dyn daemon::FrameHook>> =
             vec![Box::new(inputs.hook()), Box::new(energy)];
         if let Some(s) = &api_state {

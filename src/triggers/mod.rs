@@ -368,37 +368,64 @@ async fn clock(sc: Arc<ShowControl>) {
     }
 }
 
-/// Start show control for the site in force: its `osc` and `udp` inputs
-/// (opened once, at start, like outputs), triggers and notify.
+/// Start show control for the site in force: triggers and notify, and
+/// how its `osc` and `udp` inputs are served, handed to the inputs
+/// (`crate::inputs`), which open, close and rebind them as reloads change
+/// the site's `[[inputs]]`.
 pub async fn start_for_site(
     shared: Shared,
     control: ControlService,
     alarms: Option<Arc<crate::alarms::Alarms>>,
 ) -> Arc<ShowControl> {
-    use nightscape_core::site::inputs::InputKind;
-    let cfg = shared.config();
-    let (mut oscs, mut udps) = (Vec::new(), Vec::new());
-    for input in &cfg.site.inputs {
+    let sc = start(shared, control, alarms, Vec::new(), Vec::new()).await;
+    crate::inputs::serve_packet_inputs(packet_opener(sc.clone()));
+    sc
+}
+
+/// Opens an OSC or UDP input's server on this runtime (called from the
+/// inputs' own thread, off the runtime); dropping what it returns closes
+/// the socket.
+fn packet_opener(sc: Arc<ShowControl>) -> crate::inputs::PacketOpener {
+    use nightscape_core::site::inputs::{Input, InputKind};
+    let rt = tokio::runtime::Handle::current();
+    Arc::new(move |input: &Input| {
         let allow = {
             let i = input.clone();
             Arc::new(move |ip: std::net::IpAddr| i.allows(ip))
                 as Arc<dyn Fn(std::net::IpAddr) -> bool + Send + Sync>
         };
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let stop = async move {
+            let _ = stop_rx.await;
+        };
+        let (name, sc) = (input.name.clone(), sc.clone());
         match &input.kind {
-            InputKind::Osc(p) => oscs.push(osc::OscInput {
-                name: input.name.clone(),
-                listen: p.listen,
-                allow,
-            }),
-            InputKind::Udp(p) => udps.push(udp::UdpInput {
-                name: input.name.clone(),
-                listen: p.listen,
-                allow,
-            }),
-            _ => {}
+            InputKind::Osc(p) => rt
+                .block_on(osc::serve_until(
+                    osc::OscInput {
+                        name,
+                        listen: p.listen,
+                        allow,
+                    },
+                    sc,
+                    stop,
+                ))
+                .map(drop)?,
+            InputKind::Udp(p) => rt
+                .block_on(udp::serve_until(
+                    udp::UdpInput {
+                        name,
+                        listen: p.listen,
+                        allow,
+                    },
+                    sc,
+                    stop,
+                ))
+                .map(drop)?,
+            _ => return Err(std::io::Error::other("not an OSC or UDP input")),
         }
-    }
-    start(shared, control, alarms, oscs, udps).await
+        Ok(Box::new(stop_tx) as crate::inputs::PacketServer)
+    })
 }
 
 /// A received timecode as the trigger rules compare it (hours to frames;

@@ -77,6 +77,16 @@ pub async fn serve(
     input: OscInput,
     control: Arc<ShowControl>,
 ) -> std::io::Result<(SocketAddr, Arc<OscStats>)> {
+    serve_until(input, control, std::future::pending()).await
+}
+
+/// [`serve`] until `stop` completes (the input was removed or changed on
+/// reload): the socket closes once the messages already queued are done.
+pub async fn serve_until(
+    input: OscInput,
+    control: Arc<ShowControl>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<(SocketAddr, Arc<OscStats>)> {
     let sock = Arc::new(UdpSocket::bind(input.listen).await?);
     let bound = sock.local_addr()?;
     tracing::info!(input = %input.name, listen = %bound, "OSC input listening");
@@ -92,8 +102,13 @@ pub async fn serve(
     let st = stats.clone();
     tokio::spawn(async move {
         let mut buf = vec![0u8; MAX_DATAGRAM + 1];
+        let mut stop = std::pin::pin!(stop);
         loop {
-            let (n, from) = match sock.recv_from(&mut buf).await {
+            let got = tokio::select! {
+                _ = &mut stop => break,
+                got = sock.recv_from(&mut buf) => got,
+            };
+            let (n, from) = match got {
                 Ok(x) => x,
                 Err(e) => {
                     // ICMP errors from earlier replies surface here on

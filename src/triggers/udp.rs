@@ -40,6 +40,16 @@ pub async fn serve(
     input: UdpInput,
     sc: Arc<ShowControl>,
 ) -> std::io::Result<(SocketAddr, Arc<UdpStats>)> {
+    serve_until(input, sc, std::future::pending()).await
+}
+
+/// [`serve`] until `stop` completes (the input was removed or changed on
+/// reload): the socket closes then.
+pub async fn serve_until(
+    input: UdpInput,
+    sc: Arc<ShowControl>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<(SocketAddr, Arc<UdpStats>)> {
     let sock = tokio::net::UdpSocket::bind(input.listen).await?;
     let bound = sock.local_addr()?;
     tracing::info!(input = %input.name, listen = %bound, "UDP input listening");
@@ -63,8 +73,13 @@ pub async fn serve(
     let st = stats.clone();
     tokio::spawn(async move {
         let mut buf = vec![0u8; MAX_DATAGRAM + 1];
+        let mut stop = std::pin::pin!(stop);
         loop {
-            let Ok((n, from)) = sock.recv_from(&mut buf).await else {
+            let got = tokio::select! {
+                _ = &mut stop => break,
+                got = sock.recv_from(&mut buf) => got,
+            };
+            let Ok((n, from)) = got else {
                 continue;
             };
             st.received.fetch_add(1, Ordering::Relaxed);

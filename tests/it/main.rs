@@ -42,6 +42,8 @@ mod hostile_files;
 mod idempotency;
 mod import_paths;
 mod inputs;
+mod inputs_artnet_unicast;
+mod inputs_reload;
 mod layers;
 mod live_text;
 mod media;
