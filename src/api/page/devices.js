@@ -78,6 +78,7 @@ table.devices td.actions button { margin: 0 .3rem .2rem 0; }
 #device-nodes li.stale, table.devices tr.stale td, #maintenance li.stale { opacity: .6; }
 #device-nodes li.stale { color: #d9a400; opacity: 1; }
 .node-tag { font-weight: 600; margin-right: .3rem; }
+table.devices.fleet th:first-child, table.devices.fleet td.node { white-space: nowrap; }
 .stale-tag { color: #d9a400; font-size: .75rem; margin-left: .3rem; }
 table.devices.fleet td:nth-child(4), table.devices.fleet th:nth-child(4) { display: none; }
 @media (max-width: 600px) { table.devices.fleet td:nth-child(3), table.devices.fleet th:nth-child(3) { display: table-cell; } }
