@@ -24,8 +24,8 @@ pub struct Color {
 }
 
 impl Color {
-    pub const BLACK: Color = Color::rgb(0.0, 0.0, 0.0);
-    pub const WHITE: Color = Color::rgb(1.0, 1.0, 1.0);
+    pub(crate) const BLACK: Color = Color::rgb(0.0, 0.0, 0.0);
+    pub(crate) const WHITE: Color = Color::rgb(1.0, 1.0, 1.0);
 
     pub const fn rgb(r: f32, g: f32, b: f32) -> Color {
         Color {
@@ -37,7 +37,7 @@ impl Color {
     }
 
     /// This colour at `level` (0..=1) as emitted light.
-    pub fn at(self, level: f32) -> Light {
+    pub(crate) fn at(self, level: f32) -> Light {
         Light {
             r: self.r * level,
             g: self.g * level,
@@ -47,7 +47,7 @@ impl Color {
     }
 
     /// Linear blend between two colours (f = 0 gives self).
-    pub fn lerp(self, other: Color, f: f32) -> Color {
+    pub(crate) fn lerp(self, other: Color, f: f32) -> Color {
         let kelvin = if self.kelvin > 0.0 && other.kelvin > 0.0 {
             self.kelvin + (other.kelvin - self.kelvin) * f
         } else if f < 0.5 {
@@ -64,7 +64,7 @@ impl Color {
     }
 
     /// Parse hex, a CSS name or a Kelvin temperature.
-    pub fn parse(text: &str) -> Result<Color, String> {
+    pub(crate) fn parse(text: &str) -> Result<Color, String> {
         let t = text.trim();
         if let Some(hex) = t.strip_prefix('#') {
             return parse_hex(hex)
@@ -126,7 +126,7 @@ fn parse_hex(hex: &str) -> Option<Color> {
 /// Black-body colour of a temperature, normalised so the strongest primary
 /// is 1 (Tanner Helland's fit of the CIE 1964 data; good to a few percent,
 /// which is finer than LED binning).
-pub fn kelvin_color(kelvin: f32) -> Color {
+pub(crate) fn kelvin_color(kelvin: f32) -> Color {
     let t = kelvin.clamp(1000.0, 40000.0) / 100.0;
     let r = if t <= 66.0 {
         255.0
@@ -162,7 +162,7 @@ pub fn kelvin_color(kelvin: f32) -> Color {
 /// Estimate the colour temperature of an RGB colour by matching its
 /// blue/red balance on the black-body curve; used when a tunable-white
 /// fixture is asked for a colour that was not written in Kelvin.
-pub fn estimate_kelvin(r: f32, g: f32, b: f32) -> f32 {
+pub(crate) fn estimate_kelvin(r: f32, g: f32, b: f32) -> f32 {
     let _ = g;
     if r <= 0.0 && b <= 0.0 {
         return 4000.0;
@@ -200,12 +200,12 @@ impl Light {
     };
 
     /// Intensity: the strongest primary.
-    pub fn intensity(&self) -> f32 {
+    pub(crate) fn intensity(&self) -> f32 {
         self.r.max(self.g).max(self.b)
     }
 
     /// Crossfade towards `top` by `f` (0 keeps self, 1 gives top).
-    pub fn mix(self, top: Light, f: f32) -> Light {
+    pub(crate) fn mix(self, top: Light, f: f32) -> Light {
         if f >= 1.0 {
             return top;
         }
@@ -230,7 +230,7 @@ impl Light {
     }
 
     /// Highest-takes-precedence merge, per primary.
-    pub fn htp(self, other: Light) -> Light {
+    pub(crate) fn htp(self, other: Light) -> Light {
         let kelvin = if other.intensity() > self.intensity() {
             other.kelvin
         } else {
@@ -245,7 +245,7 @@ impl Light {
     }
 
     /// Scale intensity (a master or a cap).
-    pub fn scaled(self, f: f32) -> Light {
+    pub(crate) fn scaled(self, f: f32) -> Light {
         Light {
             r: self.r * f,
             g: self.g * f,

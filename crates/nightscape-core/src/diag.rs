@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 pub struct Spanned<T>(toml::Spanned<T>);
 
 impl<T> Spanned<T> {
-    pub fn new(span: Range<usize>, value: T) -> Self {
+    pub(crate) fn new(span: Range<usize>, value: T) -> Self {
         Spanned(toml::Spanned::new(span, value))
     }
     pub fn span(&self) -> Range<usize> {
@@ -28,7 +28,7 @@ impl<T> Spanned<T> {
     pub fn get_ref(&self) -> &T {
         self.0.get_ref()
     }
-    pub fn into_inner(self) -> T {
+    pub(crate) fn into_inner(self) -> T {
         self.0.into_inner()
     }
 }
@@ -123,7 +123,7 @@ impl SourceFile {
     }
 
     /// 1-based (line, column) of a byte offset; columns count characters.
-    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+    pub(crate) fn line_col(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
         let starts = self.line_starts.get_or_init(|| {
             std::iter::once(0)
@@ -154,17 +154,17 @@ impl SourceFile {
 /// more: a designer fixes the first hundred and checks again, and a hostile
 /// file (a million unknown keys, a megabyte of NUL bytes) costs no more
 /// than a hundred problems in memory and time.
-pub const MAX_PROBLEMS_PER_FILE: usize = 100;
+pub(crate) const MAX_PROBLEMS_PER_FILE: usize = 100;
 
 /// The longest key read, in bytes. Keys are field names and names of
 /// things; anything longer is a mistake or an attack, refused where it is
 /// before any further work is done with it.
-pub const MAX_KEY_BYTES: usize = 256;
+pub(crate) const MAX_KEY_BYTES: usize = 256;
 
 /// The longest string (or bare value) read, in bytes: a paragraph of
 /// description fits; a megabyte target would cost every stage that
 /// compares it with names.
-pub const MAX_STRING_BYTES: usize = 4096;
+pub(crate) const MAX_STRING_BYTES: usize = 4096;
 
 /// The deepest nesting read: arrays and inline tables inside each other,
 /// and the parts of a dotted key. The TOML reader recurses per level (a
@@ -178,7 +178,7 @@ pub const MAX_DEPTH: usize = 32;
 /// they are found, so this bounds a file's reading to tens of megabytes
 /// whatever it holds; the largest real files (a hand-placed city patch of
 /// thousands of fixtures) hold tens of thousands.
-pub const MAX_ITEMS: usize = 150_000;
+pub(crate) const MAX_ITEMS: usize = 150_000;
 
 /// An ordered collection of problems found while loading.
 #[derive(Debug, Clone, Default)]
@@ -287,12 +287,6 @@ impl Diagnostics {
         if !self.items.contains(&d) {
             self.add(d);
         }
-    }
-
-    /// A TOML parse or type error; toml reports one per file.
-    pub fn toml_error(&mut self, file: &SourceFile, err: &toml::de::Error) {
-        let span = err.span().unwrap_or(0..0);
-        self.error(file, span, toml_message(err.message()));
     }
 
     pub fn has_errors(&self) -> bool {
@@ -408,7 +402,7 @@ pub fn parse_all<T: serde::de::DeserializeOwned>(
 
 /// Items read again, over all readings of one file, before its reading
 /// stops: a small file gets its hundred readings, an 8 MiB one a few.
-pub const WORK_BUDGET: usize = 4_000_000;
+pub(crate) const WORK_BUDGET: usize = 4_000_000;
 
 fn read_all<T: serde::de::DeserializeOwned>(
     file: &SourceFile,

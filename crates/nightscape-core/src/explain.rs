@@ -103,7 +103,7 @@ pub struct Explained {
 }
 
 /// The holiday's name as people say it and how its date is fixed.
-pub fn holiday_title(name: &str) -> (&'static str, &'static str) {
+pub(crate) fn holiday_title(name: &str) -> (&'static str, &'static str) {
     match name {
         "new_year" => ("New Year's Day", "1 Jan"),
         "spring_festival_eve" => ("Spring Festival Eve", "last day of the lunar year"),
@@ -183,7 +183,7 @@ fn grounds(when: &Selectors, d: NaiveDate) -> Vec<Ground> {
 }
 
 /// Why night `date` has the mode [`Schedule::mode_of`] gives it.
-pub fn mode_reason(schedule: &Schedule, date: NaiveDate) -> ModeReason {
+pub(crate) fn mode_reason(schedule: &Schedule, date: NaiveDate) -> ModeReason {
     if schedule.modes.is_empty() {
         return ModeReason::NoModes;
     }
@@ -210,7 +210,7 @@ pub fn mode_reason(schedule: &Schedule, date: NaiveDate) -> ModeReason {
 
 /// The curfews and budgets in force on night `date`: the site's curfew,
 /// each group's, then the site's budget and each group's.
-pub fn caps(schedule: &Schedule, energy: &EnergyConfig, date: NaiveDate) -> Vec<Cap> {
+pub(crate) fn caps(schedule: &Schedule, energy: &EnergyConfig, date: NaiveDate) -> Vec<Cap> {
     let curfew = |group: Option<&String>, c: &crate::energy::Curfew| Cap::Curfew {
         group: group.cloned(),
         window: limit::curfew_window(schedule, date, c),
@@ -249,7 +249,7 @@ pub fn caps(schedule: &Schedule, energy: &EnergyConfig, date: NaiveDate) -> Vec<
 /// night, so the last drawn — highest `(priority, start, order)` — is on
 /// top. Consecutive parts with the same top and the same entries under it
 /// are one part.
-pub fn on_top(night: &Night) -> Vec<OnTop> {
+pub(crate) fn on_top(night: &Night) -> Vec<OnTop> {
     let mut cuts: Vec<DateTime<Utc>> = night
         .entries
         .iter()
@@ -300,8 +300,9 @@ pub fn on_top(night: &Night) -> Vec<OnTop> {
     out
 }
 
+#[cfg(test)]
 /// Night `date` resolved and explained.
-pub fn night(schedule: &Schedule, energy: &EnergyConfig, date: NaiveDate) -> Explained {
+pub(crate) fn night(schedule: &Schedule, energy: &EnergyConfig, date: NaiveDate) -> Explained {
     night_forced(schedule, energy, date, None)
 }
 

@@ -69,7 +69,7 @@ impl SiteSpec {
 }
 
 /// The largest site generated: the patch has 32,768 universes.
-pub const MAX_UNIVERSES: u32 = 32_768;
+pub(crate) const MAX_UNIVERSES: u32 = 32_768;
 /// Universes per array: an avenue side, or one tower's facade.
 const AVENUE_UNIVERSES: u32 = 200;
 const FACADE_UNIVERSES: u32 = 50;

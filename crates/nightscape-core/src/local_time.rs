@@ -77,7 +77,11 @@ fn parse_wall_clock(t: &str, today: NaiveDate) -> Option<NaiveDateTime> {
 }
 
 /// A wall-clock time in `tz`, refusing the repeated and the skipped hour.
-pub fn resolve_local(naive: NaiveDateTime, tz: Tz, text: &str) -> Result<DateTime<Utc>, TimeError> {
+pub(crate) fn resolve_local(
+    naive: NaiveDateTime,
+    tz: Tz,
+    text: &str,
+) -> Result<DateTime<Utc>, TimeError> {
     match tz.from_local_datetime(&naive) {
         LocalResult::Single(d) => Ok(d.with_timezone(&Utc)),
         LocalResult::Ambiguous(a, b) => {

@@ -19,7 +19,7 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Protocol::Artnet => "artnet",
             Protocol::Sacn => "sacn",
@@ -29,7 +29,7 @@ impl Protocol {
 
 /// A DMX packet as the monitor needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DmxPacket<'a> {
+pub(crate) struct DmxPacket<'a> {
     pub protocol: Protocol,
     pub universe: u16,
     pub sequence: u8,
@@ -38,7 +38,7 @@ pub struct DmxPacket<'a> {
 
 /// What a datagram is, as far as the monitor cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Packet<'a> {
+pub(crate) enum Packet<'a> {
     Dmx(DmxPacket<'a>),
     /// ArtSync or E1.31 universe synchronization.
     Sync(Protocol),
@@ -50,7 +50,7 @@ const ACN_ID: &[u8; 12] = b"ASC-E1.17\0\0\0";
 const SACN_SLOTS: usize = 126;
 
 /// Classify one datagram.
-pub fn classify(b: &[u8]) -> Packet<'_> {
+pub(crate) fn classify(b: &[u8]) -> Packet<'_> {
     if b.len() >= 10 && &b[..8] == ART_ID {
         let op = u16::from_le_bytes([b[8], b[9]]);
         return match op {

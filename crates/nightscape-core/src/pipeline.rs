@@ -240,11 +240,11 @@ impl Program for Scheduled {
 /// thread buys nothing on the wire and costs two thread starts, wake-ups
 /// on another core and a few allocations every frame (docs/performance.md
 /// has what that was at 1,000 universes).
-pub const CELLS_PER_THREAD: usize = 250_000;
+pub(crate) const CELLS_PER_THREAD: usize = 250_000;
 
 /// How many threads to build a frame of `cells` cells on when `cores` are
 /// there: one per [`CELLS_PER_THREAD`] cells (rounded up), at most `cores`.
-pub fn threads_for(cells: usize, cores: usize) -> usize {
+pub(crate) fn threads_for(cells: usize, cores: usize) -> usize {
     cells.div_ceil(CELLS_PER_THREAD).clamp(1, cores.max(1))
 }
 
@@ -300,21 +300,28 @@ impl FrameBuilder {
         self.with_threads(threads_for(site.cells.len(), cores))
     }
 
+    #[cfg(test)]
     /// Render and map in tiles of about `cells` cells instead of
     /// [`engine::dmx::TILE_CELLS`] (the frame does not depend on it).
-    pub fn with_tile_cells(mut self, site: &crate::site::Site, cells: usize) -> FrameBuilder {
+    pub(crate) fn with_tile_cells(
+        mut self,
+        site: &crate::site::Site,
+        cells: usize,
+    ) -> FrameBuilder {
         self.map = engine::dmx::DmxMap::new(site).with_tile_cells(site, cells);
         self
     }
 
+    #[cfg(test)]
     /// How many tiles a frame is rendered and mapped in (0: the look is
     /// rendered whole, then mapped).
-    pub fn tile_count(&self) -> usize {
+    pub(crate) fn tile_count(&self) -> usize {
         self.map.tile_count()
     }
 
+    #[cfg(test)]
     /// The look as last rendered, before limits.
-    pub fn look(&self) -> &Look {
+    pub(crate) fn look(&self) -> &Look {
         &self.look
     }
 

@@ -105,7 +105,7 @@ struct RawFile {
 }
 
 /// The JSON Schema of `[safety]` (merged into the site file's schema).
-pub fn json_schema() -> serde_json::Value {
+pub(crate) fn json_schema() -> serde_json::Value {
     crate::schema::schema_of::<RawFile>()
 }
 
@@ -245,7 +245,7 @@ impl Finding {
 }
 
 /// Members a scope is measured on at most (see the module doc).
-pub const SAMPLE_PER_SCOPE: usize = 256;
+pub(crate) const SAMPLE_PER_SCOPE: usize = 256;
 
 /// A group or the whole site, as measured: its sampled members (positions
 /// in the list of sampled fixtures) and its full size.
@@ -337,7 +337,7 @@ struct Strobing {
 /// The rate a finding states for strobes whose profile gives no
 /// `strobe_hz` (they count as flashing whatever the threshold): the
 /// fastest rate the fixture libraries commonly state for a strobe.
-pub const UNSTATED_STROBE_HZ: f64 = 25.0;
+pub(crate) const UNSTATED_STROBE_HZ: f64 = 25.0;
 
 /// Per fixture of `fixtures`, its strobe channel as `show` leaves it, or
 /// `None` when it has no strobe channel or the show leaves it open.

@@ -30,7 +30,7 @@ pub enum Kind {
 impl Kind {
     pub const ALL: [Kind; 3] = [Kind::Profile, Kind::Site, Kind::Show];
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Kind::Profile => "profile",
             Kind::Site => "site",
@@ -50,7 +50,7 @@ impl Kind {
 
 /// The generator every schema is made with: draft 7 (what Taplo
 /// understands), every subschema inline (no `$ref`s for an editor to chase).
-pub fn generator() -> SchemaGenerator {
+pub(crate) fn generator() -> SchemaGenerator {
     let mut settings = SchemaSettings::draft07();
     settings.inline_subschemas = true;
     settings.into_generator()
@@ -65,7 +65,7 @@ pub fn schema_of<T: JsonSchema>() -> Value {
 
 /// TOML has no null: an optional key is simply absent, so the `null` that
 /// schemars allows for `Option` fields is removed everywhere.
-pub fn finish(v: &mut Value) {
+pub(crate) fn finish(v: &mut Value) {
     match v {
         Value::Object(o) => {
             if o.get("default") == Some(&Value::Null) {
@@ -117,7 +117,7 @@ pub fn merge_properties(into: &mut Value, from: &Value) {
 /// A regex alternation matching each word in any letter case
 /// (`[rR][eE][dD]|…`): the parsers lower-case words, and ECMA regexes in
 /// JSON Schema have no case-insensitive flag.
-pub fn any_case(words: &[&str]) -> String {
+pub(crate) fn any_case(words: &[&str]) -> String {
     words
         .iter()
         .map(|w| {

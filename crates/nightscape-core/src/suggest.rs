@@ -1,10 +1,11 @@
 //! "Did you mean …?": the closest known name to a misspelt one, by edit
 //! distance, for unknown keys, effects, targets, groups and shows.
 
+#[cfg(test)]
 /// Edit distance counting insertions, deletions, substitutions and swaps
 /// of neighbours (optimal string alignment), on chars: "pluse" is one
 /// edit from "pulse".
-pub fn distance(a: &str, b: &str) -> usize {
+pub(crate) fn distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
     let w = b.len() + 1;
@@ -34,7 +35,7 @@ pub fn distance(a: &str, b: &str) -> usize {
 /// the strings' length: only the diagonal band of width `2 × limit + 1`
 /// can hold such an alignment, so a 4 KiB misspelt target costs a few
 /// thousand cells per candidate instead of sixteen million.
-pub fn distance_within(a: &str, b: &str, limit: usize) -> Option<usize> {
+pub(crate) fn distance_within(a: &str, b: &str, limit: usize) -> Option<usize> {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
     if a.len().abs_diff(b.len()) > limit {
@@ -78,7 +79,10 @@ pub fn distance_within(a: &str, b: &str, limit: usize) -> Option<usize> {
 /// The candidate closest to `word`, if it is close enough to be a typo
 /// (at most a third of the word's length, at least one edit; case is
 /// ignored).
-pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn closest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     closest_within(word, candidates, (word.chars().count() / 3).max(1))
 }
 
@@ -116,7 +120,7 @@ pub fn hint<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> St
 /// [`hint`] for a target that may be a glob: a misspelt glob
 /// ("avenue-tres-*") is compared with globs made from the names' own
 /// beginnings ("avenue-trees-*"), so the suggestion is a glob that matches.
-pub fn hint_glob<'a>(pattern: &str, names: impl IntoIterator<Item = &'a str>) -> String {
+pub(crate) fn hint_glob<'a>(pattern: &str, names: impl IntoIterator<Item = &'a str>) -> String {
     let Some(cut) = pattern.find(['*', '?', '[']) else {
         return hint(pattern, names);
     };

@@ -41,9 +41,9 @@ use crate::site::{Site, UNIVERSE_SIZE};
 
 /// Sources per universe at most (E1.31 receivers typically track a handful;
 /// the bound keeps a flood of forged CIDs from costing memory).
-pub const MAX_SOURCES: usize = 8;
+pub(crate) const MAX_SOURCES: usize = 8;
 /// A source silent this long is lost (E1.31 section 6.7.1).
-pub const SOURCE_TIMEOUT_S: f64 = 2.5;
+pub(crate) const SOURCE_TIMEOUT_S: f64 = 2.5;
 /// Art-Net carries no priority: its sources count as E1.31's default.
 pub const ARTNET_PRIORITY: u8 = 100;
 /// Longest source name kept.
@@ -196,7 +196,7 @@ impl Takeover {
         Takeover::for_inputs(site, &site.inputs)
     }
 
-    pub fn for_inputs(site: &Site, inputs: &[Input]) -> Takeover {
+    pub(crate) fn for_inputs(site: &Site, inputs: &[Input]) -> Takeover {
         let mut t = Takeover {
             names: inputs.iter().map(|i| i.name.clone()).collect(),
             ..Takeover::default()
@@ -245,9 +245,10 @@ impl Takeover {
         self.universes.is_empty()
     }
 
+    #[cfg(test)]
     /// Whether any universe is driven or released by a console now (the
     /// frame loop's quick check).
-    pub fn is_active(&self) -> bool {
+    pub(crate) fn is_active(&self) -> bool {
         self.universes
             .iter()
             .any(|u| !u.sources.is_empty() || u.released_at.is_some())
@@ -321,7 +322,7 @@ impl Takeover {
 
     /// Drop sources silent for [`SOURCE_TIMEOUT_S`]; the release fade of a
     /// universe left without any starts when its last source was heard.
-    pub fn expire(&mut self, now: f64) {
+    pub(crate) fn expire(&mut self, now: f64) {
         for u in &mut self.universes {
             if u.sources.is_empty() {
                 continue;

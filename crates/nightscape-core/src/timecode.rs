@@ -18,7 +18,7 @@ use crate::site::Site;
 use serde::{Deserialize, Serialize};
 
 /// The longest `freewheel`.
-pub const MAX_FREEWHEEL_S: f64 = 600.0;
+pub(crate) const MAX_FREEWHEEL_S: f64 = 600.0;
 
 /// Where a show's timecode comes from (`timecode = "artnet"` in a show).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
@@ -43,7 +43,7 @@ impl TimecodeSource {
     ];
 
     /// The input kind that carries it.
-    pub fn input(self) -> InputKindName {
+    pub(crate) fn input(self) -> InputKindName {
         match self {
             TimecodeSource::Artnet => InputKindName::Artnet,
             TimecodeSource::Ltc => InputKindName::Ltc,
@@ -151,7 +151,7 @@ impl FrameRate {
     }
 
     /// Frames counted per second in the code (30 for drop-frame).
-    pub fn nominal(self) -> u32 {
+    pub(crate) fn nominal(self) -> u32 {
         match self {
             FrameRate::Fps24 => 24,
             FrameRate::Fps25 => 25,
@@ -229,13 +229,8 @@ impl Timecode {
 
     /// Seconds since 00:00:00:00 on the real clock (a drop-frame code's
     /// frame count divided by 29.97).
-    pub fn seconds(&self) -> f64 {
+    pub(crate) fn seconds(&self) -> f64 {
         self.frame_number() as f64 / self.rate.fps()
-    }
-
-    /// The frame at `seconds` since 00:00:00:00.
-    pub fn from_seconds(seconds: f64, rate: FrameRate) -> Timecode {
-        Timecode::from_frame_number((seconds.max(0.0) * rate.fps() + 1e-6) as u64, rate)
     }
 }
 

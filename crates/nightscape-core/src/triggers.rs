@@ -20,7 +20,7 @@ use serde::Serialize;
 use std::ops::Range;
 
 /// Default interval between two firings of one trigger, seconds.
-pub const DEFAULT_LIMIT_S: f64 = 1.0;
+pub(crate) const DEFAULT_LIMIT_S: f64 = 1.0;
 
 /// How long a scene started by a trigger or by OSC plays when no `for` is
 /// given: a night, so it ends by itself if nobody stops it.
@@ -112,7 +112,7 @@ pub enum UdpPattern {
 }
 
 impl UdpPattern {
-    pub fn matches(&self, data: &[u8]) -> bool {
+    pub(crate) fn matches(&self, data: &[u8]) -> bool {
         match self {
             UdpPattern::Exact(b) => data == b.as_slice(),
             UdpPattern::Glob(g) => {
@@ -150,7 +150,7 @@ fn glob_bytes(p: &[u8], s: &[u8]) -> bool {
 }
 
 /// OSC address pattern match: `*` and `?` within one part (between `/`).
-pub fn osc_matches(pattern: &str, address: &str) -> bool {
+pub(crate) fn osc_matches(pattern: &str, address: &str) -> bool {
     let mut p = pattern.split('/');
     let mut a = address.split('/');
     loop {
@@ -167,7 +167,7 @@ pub fn osc_matches(pattern: &str, address: &str) -> bool {
 }
 
 /// MQTT topic filter match: `+` one level, `#` the rest.
-pub fn mqtt_matches(filter: &str, topic: &str) -> bool {
+pub(crate) fn mqtt_matches(filter: &str, topic: &str) -> bool {
     let mut f = filter.split('/');
     let mut t = topic.split('/');
     loop {
@@ -484,7 +484,7 @@ impl EventKind {
         }
     }
 
-    pub fn parse(text: &str) -> Option<EventKind> {
+    pub(crate) fn parse(text: &str) -> Option<EventKind> {
         EventKind::ALL.into_iter().find(|k| k.name() == text)
     }
 
@@ -561,12 +561,14 @@ impl Limiter {
         Ok(())
     }
 
-    pub fn last(&self, name: &str) -> Option<DateTime<Utc>> {
+    #[cfg(test)]
+    pub(crate) fn last(&self, name: &str) -> Option<DateTime<Utc>> {
         self.last.get(name).copied()
     }
 
+    #[cfg(test)]
     /// Forget triggers no longer declared (bounded by the site's count).
-    pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+    pub(crate) fn retain(&mut self, keep: impl Fn(&str) -> bool) {
         self.last.retain(|k, _| keep(k));
     }
 }

@@ -20,7 +20,7 @@ pub fn percent(level: f64) -> String {
 /// The longest duration accepted anywhere (a fade, a period, a TTL): 366
 /// days. Bounding them keeps every instant + duration far inside chrono's
 /// range, so time arithmetic cannot overflow.
-pub const MAX_DURATION_S: f64 = 366.0 * 86_400.0;
+pub(crate) const MAX_DURATION_S: f64 = 366.0 * 86_400.0;
 
 /// Parse a duration into seconds. Accepts a sum of parts with h, m, s, ms
 /// suffixes ("1h30m", "2.5s", "500ms"); a bare number means seconds.
@@ -132,7 +132,7 @@ fn number_and_unit(text: &str) -> Option<(f64, &str)> {
 
 /// Parse a speed into metres per second ("4 m/s", "10 km/h"); a bare number
 /// means m/s. Negative speeds run the effect the other way.
-pub fn parse_speed(text: &str) -> Result<f64, String> {
+pub(crate) fn parse_speed(text: &str) -> Result<f64, String> {
     let (v, unit) = number_and_unit(text).ok_or_else(|| {
         format!("`{text}` is not a speed: write it like \"4 m/s\" or \"10 km/h\"")
     })?;
@@ -150,7 +150,7 @@ pub fn parse_speed(text: &str) -> Result<f64, String> {
 
 /// Parse a distance into metres ("120 m", "1.2 km", "50 cm"); a bare number
 /// means metres. Must be positive where used as a wavelength; callers check.
-pub fn parse_distance(text: &str) -> Result<f64, String> {
+pub(crate) fn parse_distance(text: &str) -> Result<f64, String> {
     let (v, unit) = number_and_unit(text).ok_or_else(|| {
         format!("`{text}` is not a distance: write it like \"120 m\" or \"1.2 km\"")
     })?;
@@ -167,9 +167,10 @@ pub fn parse_distance(text: &str) -> Result<f64, String> {
     Ok(v * factor)
 }
 
+#[cfg(test)]
 /// Parse an angle into degrees ("45 deg", "45°", "-30"); a bare number means
 /// degrees.
-pub fn parse_angle(text: &str) -> Result<f64, String> {
+pub(crate) fn parse_angle(text: &str) -> Result<f64, String> {
     let (v, unit) = number_and_unit(text)
         .ok_or_else(|| format!("`{text}` is not an angle: write it like \"45 deg\""))?;
     match unit {
@@ -207,13 +208,14 @@ pub fn check_level(v: f64) -> Result<f64, String> {
 /// for editors (`nightscape schema`). They may be looser than the parsers
 /// (the parser has the last word, with a located message), never stricter:
 /// every demo and generated file is validated against them in the tests.
-pub const DURATION_PATTERN: &str = r"^\s*([0-9]*\.?[0-9]+([eE][+-]?[0-9]+)?|([0-9.]+\s*(h|hr|hour|hours|m|min|mins|minute|minutes|s|sec|secs|second|seconds|ms)\s*)+)\s*$";
+pub(crate) const DURATION_PATTERN: &str = r"^\s*([0-9]*\.?[0-9]+([eE][+-]?[0-9]+)?|([0-9.]+\s*(h|hr|hour|hours|m|min|mins|minute|minutes|s|sec|secs|second|seconds|ms)\s*)+)\s*$";
 /// A speed: "4 m/s", "10 km/h", "-2" (m/s).
-pub const SPEED_PATTERN: &str = r"^\s*[-+]?[0-9.]+([eE][-+]?[0-9]+)?\s*(m/s|mps|km/h|kmh|kph)?\s*$";
+pub(crate) const SPEED_PATTERN: &str =
+    r"^\s*[-+]?[0-9.]+([eE][-+]?[0-9]+)?\s*(m/s|mps|km/h|kmh|kph)?\s*$";
 /// A distance: "120 m", "1.2 km", "50 cm", "40" (metres).
-pub const DISTANCE_PATTERN: &str = r"^\s*[-+]?[0-9.]+([eE][-+]?[0-9]+)?\s*(m|km|cm)?\s*$";
+pub(crate) const DISTANCE_PATTERN: &str = r"^\s*[-+]?[0-9.]+([eE][-+]?[0-9]+)?\s*(m|km|cm)?\s*$";
 /// A level as text: "80%" or "0.8".
-pub const LEVEL_PATTERN: &str = r"^\s*[0-9.]+([eE][-+]?[0-9]+)?\s*%?\s*$";
+pub(crate) const LEVEL_PATTERN: &str = r"^\s*[0-9.]+([eE][-+]?[0-9]+)?\s*%?\s*$";
 
 impl schemars::JsonSchema for LevelValue {
     fn schema_name() -> std::borrow::Cow<'static, str> {
@@ -234,7 +236,7 @@ impl schemars::JsonSchema for LevelValue {
 
 /// A level as it appears in TOML or JSON: a number or a percentage string.
 #[derive(Debug, Clone)]
-pub enum LevelValue {
+pub(crate) enum LevelValue {
     Number(f64),
     Text(String),
 }
@@ -265,7 +267,7 @@ impl<'de> serde::Deserialize<'de> for LevelValue {
 }
 
 impl LevelValue {
-    pub fn to_level(&self) -> Result<f64, String> {
+    pub(crate) fn to_level(&self) -> Result<f64, String> {
         match self {
             LevelValue::Number(v) => check_level(*v),
             LevelValue::Text(t) => parse_level_str(t),

@@ -66,7 +66,7 @@ pub struct Band {
 impl Band {
     /// Whether a local clock time falls in the band (wrapping midnight when
     /// `to <= from`; `from == to` is the whole day).
-    pub fn contains(&self, t: NaiveTime) -> bool {
+    pub(crate) fn contains(&self, t: NaiveTime) -> bool {
         if self.from < self.to {
             self.from <= t && t < self.to
         } else {
@@ -85,11 +85,11 @@ pub struct Tariff {
 
 impl Tariff {
     /// The band index in force at a local time (None = the flat price).
-    pub fn band_at(&self, t: NaiveTime) -> Option<usize> {
+    pub(crate) fn band_at(&self, t: NaiveTime) -> Option<usize> {
         self.bands.iter().position(|b| b.contains(t))
     }
 
-    pub fn price_at(&self, t: NaiveTime) -> f64 {
+    pub(crate) fn price_at(&self, t: NaiveTime) -> f64 {
         self.band_at(t).map_or(self.price, |i| self.bands[i].price)
     }
 }
@@ -146,7 +146,7 @@ pub struct EnergyConfig {
 
 impl EnergyConfig {
     /// Whether any budget is set (the frame hook skips budget work if not).
-    pub fn has_budgets(&self) -> bool {
+    pub(crate) fn has_budgets(&self) -> bool {
         self.max_w.is_some() || self.groups.values().any(|g| g.max_w.is_some())
     }
 }
@@ -167,7 +167,7 @@ struct RawFile {
 
 /// The JSON Schema of `curfew` and `[energy]` (merged into the site file's
 /// schema).
-pub fn json_schema() -> serde_json::Value {
+pub(crate) fn json_schema() -> serde_json::Value {
     crate::schema::schema_of::<RawFile>()
 }
 
@@ -384,7 +384,7 @@ fn key_span(key: &Spanned<String>, value: Range<usize>) -> Range<usize> {
 
 /// Parse the energy sections of the site file against the compiled site
 /// (group names are checked). Problems go to `diags`.
-pub fn parse(file: &SourceFile, site: &Site, diags: &mut Diagnostics) -> EnergyConfig {
+pub(crate) fn parse(file: &SourceFile, site: &Site, diags: &mut Diagnostics) -> EnergyConfig {
     let mut cfg = EnergyConfig::default();
     // Problems in the sections read here; a syntax error the site parser
     // already reported is not repeated.

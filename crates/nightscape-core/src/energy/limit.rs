@@ -33,7 +33,7 @@ pub fn curfew_window(
 
 /// Predicted watts of `members` if their intensity is scaled by `t`, from
 /// their current loads.
-pub fn predicted_w(model: &PowerModel, members: &[u32], load: &[f32], t: f32) -> f64 {
+pub(crate) fn predicted_w(model: &PowerModel, members: &[u32], load: &[f32], t: f32) -> f64 {
     members
         .iter()
         .map(|&f| {
@@ -52,7 +52,7 @@ pub fn predicted_w(model: &PowerModel, members: &[u32], load: &[f32], t: f32) ->
 /// The largest scale in 0..=1 whose predicted watts for `members` fit
 /// `target`. Returns 1 when they already fit and 0 when even dark they do
 /// not (a budget below the standby draw).
-pub fn solve_scale(model: &PowerModel, members: &[u32], load: &[f32], target: f64) -> f32 {
+pub(crate) fn solve_scale(model: &PowerModel, members: &[u32], load: &[f32], target: f64) -> f32 {
     if predicted_w(model, members, load, 1.0) <= target {
         return 1.0;
     }

@@ -276,21 +276,17 @@ impl PowerModel {
     }
 
     /// Number of fixtures the model covers.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.fixtures.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.fixtures.is_empty()
-    }
-
     /// Standby watts of fixture `f`.
-    pub fn standby_w(&self, f: usize) -> f32 {
+    pub(crate) fn standby_w(&self, f: usize) -> f32 {
         self.fixtures.get(f).map_or(0.0, |m| m.standby_w)
     }
 
     /// Full watts of fixture `f` (every emitter at full).
-    pub fn full_w(&self, f: usize) -> f32 {
+    pub(crate) fn full_w(&self, f: usize) -> f32 {
         self.fixtures.get(f).map_or(0.0, |m| m.standby_w + m.span_w)
     }
 
@@ -300,13 +296,13 @@ impl PowerModel {
     }
 
     /// Dimmer-curve exponent of fixture `f` (load ∝ scale^k).
-    pub fn exponent(&self, f: usize) -> f32 {
+    pub(crate) fn exponent(&self, f: usize) -> f32 {
         self.fixtures.get(f).map_or(1.0, |m| m.k)
     }
 
     /// Watts of fixture `f` at `load` through its profile's power curve.
     #[inline]
-    pub fn watts_at(&self, f: usize, load: f32) -> f32 {
+    pub(crate) fn watts_at(&self, f: usize, load: f32) -> f32 {
         match self.fixtures.get(f) {
             Some(m) => {
                 m.standby_w
@@ -324,7 +320,7 @@ impl PowerModel {
 
     /// Load (0..=1) of fixture `f` in `frame`.
     #[inline]
-    pub fn load(&self, f: usize, frame: &Frame) -> f32 {
+    pub(crate) fn load(&self, f: usize, frame: &Frame) -> f32 {
         let Some(m) = self.fixtures.get(f) else {
             return 0.0;
         };

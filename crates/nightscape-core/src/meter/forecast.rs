@@ -52,8 +52,6 @@ pub struct BadQuery {
     pub message: String,
 }
 
-/// The default sampling step, seconds of show time.
-pub const DEFAULT_STEP_S: f64 = 10.0;
 /// The longest forecast, in nights.
 pub const MAX_DAYS: u32 = 366;
 /// Samples remembered at most (a few MB); past it the memo starts over.
@@ -61,7 +59,7 @@ const MEMO_MAX: usize = 20_000;
 
 /// How a show's look repeats in its phase (seconds since it started).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Repeat {
+pub(crate) enum Repeat {
     /// The same at every phase.
     Const,
     /// The same every this many nanoseconds.
@@ -94,7 +92,7 @@ fn gcd(a: u64, b: u64) -> u64 {
 impl Repeat {
     /// The repeat of two things drawn together (not repeating when their
     /// common period would be longer than a day).
-    pub fn and(self, other: Repeat) -> Repeat {
+    pub(crate) fn and(self, other: Repeat) -> Repeat {
         match (self, other) {
             (Repeat::Never, _) | (_, Repeat::Never) => Repeat::Never,
             (Repeat::Const, r) | (r, Repeat::Const) => r,
@@ -110,7 +108,7 @@ impl Repeat {
     }
 
     /// A layer's repeat, from its effect (see `show::effect`) and motion.
-    pub fn of_layer(layer: &Layer) -> Repeat {
+    pub(crate) fn of_layer(layer: &Layer) -> Repeat {
         let every = |p: f64| if p > 0.0 { ns(p) } else { Repeat::Const };
         let look = match &layer.effect {
             Effect::Solid { .. } => Repeat::Const,
@@ -177,9 +175,10 @@ impl Repeat {
         look.and(motion)
     }
 
+    #[cfg(test)]
     /// A show's repeat: all its layers together. (The forecast keys each
     /// layer on its own phase instead, which needs no common period.)
-    pub fn of_show(show: &Show) -> Repeat {
+    pub(crate) fn of_show(show: &Show) -> Repeat {
         show.layers
             .iter()
             .fold(Repeat::Const, |r, l| r.and(Repeat::of_layer(l)))
@@ -210,27 +209,6 @@ struct Key {
 struct Memo {
     sample: Sample,
     run_show: Vec<usize>,
-}
-
-/// Forecast `days` nights from `from`, sampling every `step_s` seconds.
-pub fn nights(
-    config: &Config,
-    from: NaiveDate,
-    days: u32,
-    step_s: f64,
-) -> Result<Vec<NightRecord>, BadQuery> {
-    nights_with_progress(config, from, days, step_s, &mut |_, _| {})
-}
-
-/// [`nights`], calling `progress(nights done, nights)` after each night.
-pub fn nights_with_progress(
-    config: &Config,
-    from: NaiveDate,
-    days: u32,
-    step_s: f64,
-    progress: &mut dyn FnMut(u32, u32),
-) -> Result<Vec<NightRecord>, BadQuery> {
-    run(config, from, days, step_s, progress, true)
 }
 
 /// The forecast, reusing equal samples (`memoise`) or rendering each one

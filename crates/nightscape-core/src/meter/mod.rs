@@ -341,12 +341,6 @@ impl Core {
         }
     }
 
-    /// The model for `config`.
-    pub fn model(&mut self, config: &Config) -> Option<&SiteModel> {
-        self.ensure(config);
-        self.model.as_ref()
-    }
-
     /// Before mapping: curfew caps (unless this frame probes the uncapped
     /// output, in which case `review` applies them).
     pub fn limits(&mut self, config: &Config, at: DateTime<Utc>, limits: &mut Limits) {
@@ -845,7 +839,7 @@ impl Meter {
 }
 
 /// Book `sample` for `dt` seconds from `from` into the night(s) it covers.
-pub fn book_split(
+pub(crate) fn book_split(
     records: &mut BTreeMap<NaiveDate, NightRecord>,
     config: &Config,
     sample: &Sample,

@@ -16,14 +16,14 @@
 
 use std::fmt;
 
-use chrono::{
-    DateTime, Datelike, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeDelta, TimeZone, Utc,
-};
+#[cfg(test)]
+use chrono::TimeDelta;
+use chrono::{DateTime, Datelike, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 
 /// Why a cron expression was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CronError {
+pub(crate) enum CronError {
     /// One field is malformed. `field` is one of "second", "minute", "hour",
     /// "day of month", "month", "day of week"; `text` is the field as written and `why`
     /// says what is wrong and what is allowed.
@@ -43,8 +43,9 @@ pub enum CronError {
 /// Upper bound on what one [`CronSpec::firings`] call returns, so that a huge window
 /// with a per-second expression cannot exhaust memory; longer walks should page with
 /// [`CronSpec::next_after`] or smaller windows. A per-second entry over 11 days fits.
-pub const MAX_FIRINGS: usize = 1_000_000;
+pub(crate) const MAX_FIRINGS: usize = 1_000_000;
 
+#[cfg(test)]
 /// How far [`CronSpec::next_after`] looks ahead. Five years covers every satisfiable
 /// expression, 29 February included, except across the skipped leap years 2100, 2200,
 /// 2300 and so on.
@@ -359,7 +360,7 @@ impl CronSpec {
     /// with `*`), a day matching either fires, as in Unix cron. An expression that can
     /// never fire (a day of month no chosen month has: `0 0 30 2 *`, `0 0 31 4,6 *`) is
     /// refused with an error naming the day-of-month field.
-    pub fn parse(expr: &str) -> Result<CronSpec, CronError> {
+    pub(crate) fn parse(expr: &str) -> Result<CronSpec, CronError> {
         let trimmed = expr.trim();
         let expanded = shorthand(trimmed).unwrap_or(trimmed);
         let fields: Vec<&str> = expanded.split_whitespace().collect();
@@ -408,7 +409,7 @@ impl CronSpec {
 
     /// Whether the day fields (day of month, month, day of week, with the Unix OR rule)
     /// match this local date — i.e. whether the entry runs on that day at all.
-    pub fn matches_date(&self, date: NaiveDate) -> bool {
+    pub(crate) fn matches_date(&self, date: NaiveDate) -> bool {
         if !self.month.contains(date.month()) {
             return false;
         }
@@ -429,7 +430,7 @@ impl CronSpec {
     /// once, at its first occurrence; several matches landing on the same instant fire
     /// once. So a daily expression fires exactly once per local day. At most
     /// [`MAX_FIRINGS`] (the earliest) are returned.
-    pub fn firings(
+    pub(crate) fn firings(
         &self,
         tz: Tz,
         after: DateTime<Utc>,
@@ -438,9 +439,10 @@ impl CronSpec {
         self.walk(tz, after, until, MAX_FIRINGS)
     }
 
+    #[cfg(test)]
     /// The first firing strictly after `after`, searching about five years ahead; `None`
     /// when the expression does not fire in that time (e.g. `0 0 30 2 *`).
-    pub fn next_after(&self, tz: Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    pub(crate) fn next_after(&self, tz: Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let until = after
             .checked_add_signed(TimeDelta::days(SEARCH_DAYS))
             .unwrap_or(DateTime::<Utc>::MAX_UTC);

@@ -48,7 +48,7 @@ const LAST_YEAR: i32 = 2200;
 /// `leap` selects the leap month of that number if the year has one. None if
 /// the date does not exist (a leap month the year lacks, day 30 of a 29-day
 /// month, month 13, …) or the year is outside 1800–2200.
-pub fn lunar_to_gregorian(year: i32, month: u8, day: u8, leap: bool) -> Option<NaiveDate> {
+pub(crate) fn lunar_to_gregorian(year: i32, month: u8, day: u8, leap: bool) -> Option<NaiveDate> {
     if day == 0 {
         return None;
     }
@@ -61,10 +61,11 @@ pub fn lunar_to_gregorian(year: i32, month: u8, day: u8, leap: bool) -> Option<N
     (date < found.end).then_some(date)
 }
 
+#[cfg(test)]
 /// The lunar date of a Gregorian date: (lunar year named by the Gregorian year
 /// of its New Year, month, day, is_leap). None for dates outside the
 /// Gregorian years 1800–2200 (January 1800 still answers with lunar year 1799).
-pub fn gregorian_to_lunar(date: NaiveDate) -> Option<(i32, u8, u8, bool)> {
+pub(crate) fn gregorian_to_lunar(date: NaiveDate) -> Option<(i32, u8, u8, bool)> {
     let year = date.year();
     let span = two_suis(year)?;
     let index = span
@@ -85,7 +86,7 @@ pub fn gregorian_to_lunar(date: NaiveDate) -> Option<(i32, u8, u8, bool)> {
 }
 
 /// The Gregorian date of Chinese New Year (lunar 1/1) in Gregorian `year`.
-pub fn chinese_new_year(year: i32) -> Option<NaiveDate> {
+pub(crate) fn chinese_new_year(year: i32) -> Option<NaiveDate> {
     lunar_to_gregorian(year, 1, 1, false)
 }
 
@@ -95,7 +96,7 @@ pub fn chinese_new_year(year: i32) -> Option<NaiveDate> {
 /// last day of lunar month 12 just before that New Year (the 29th or 30th).
 /// "qingming" is the day the sun's apparent longitude reaches 15°, in China
 /// Standard Time. None for unknown names or unsupported years.
-pub fn holiday_date(name: &str, year: i32) -> Option<NaiveDate> {
+pub(crate) fn holiday_date(name: &str, year: i32) -> Option<NaiveDate> {
     let fixed = |month, day| NaiveDate::from_ymd_opt(year, month, day);
     let lunar = |month, day| lunar_to_gregorian(year, month, day, false);
     match name.trim().to_ascii_lowercase().as_str() {
@@ -118,7 +119,7 @@ pub fn holiday_date(name: &str, year: i32) -> Option<NaiveDate> {
 }
 
 /// Every name [`holiday_date`] accepts, in calendar order.
-pub fn holiday_names() -> &'static [&'static str] {
+pub(crate) fn holiday_names() -> &'static [&'static str] {
     &HOLIDAY_NAMES
 }
 

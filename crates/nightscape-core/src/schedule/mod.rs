@@ -5,7 +5,7 @@
 //! `sun` computes sun events, `lunar` the Chinese calendar's festivals,
 //! `cron` Unix cron with DST made safe.
 
-pub mod cron;
-pub mod lunar;
+pub(crate) mod cron;
+pub(crate) mod lunar;
 pub mod plan;
 pub mod sun;

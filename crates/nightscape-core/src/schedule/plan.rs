@@ -62,7 +62,7 @@ fn parse_clock(text: &str) -> Option<NaiveTime> {
 }
 
 /// Parse a start or end time specification.
-pub fn parse_time(text: &str) -> Result<TimeSpec, String> {
+pub(crate) fn parse_time(text: &str) -> Result<TimeSpec, String> {
     let t = text.trim();
     if let Some(expr) = t.strip_prefix("cron:") {
         return CronSpec::parse(expr.trim())
@@ -162,7 +162,7 @@ const MAX_SPAN_S: f64 = 48.0 * 3600.0;
 const MAX_OFFSET_S: f64 = 12.0 * 3600.0;
 /// Most runs a cron start may give one night; more is a mistake (a
 /// per-second expression) that would flood the frame loop.
-pub const MAX_RUNS_PER_NIGHT: usize = 288;
+pub(crate) const MAX_RUNS_PER_NIGHT: usize = 288;
 
 /// A set of dates: single, range, or annual (month-day) range.
 #[derive(Debug, Clone, PartialEq)]
@@ -173,7 +173,7 @@ pub enum DateSel {
 }
 
 impl DateSel {
-    pub fn contains(&self, d: NaiveDate) -> bool {
+    pub(crate) fn contains(&self, d: NaiveDate) -> bool {
         match *self {
             DateSel::Range(a, b) => a <= d && d <= b,
             DateSel::Annual(a, b) => {
@@ -209,7 +209,7 @@ fn parse_one_date(t: &str) -> Result<Result<NaiveDate, (u32, u32)>, String> {
 }
 
 /// Parse "2027-02-05", "2027-02-05..2027-02-12", "--10-01..--10-07".
-pub fn parse_dates(text: &str) -> Result<DateSel, String> {
+pub(crate) fn parse_dates(text: &str) -> Result<DateSel, String> {
     let (a, b) = match text.split_once("..") {
         Some((a, b)) => (a, b),
         None => (text, text),
@@ -236,7 +236,7 @@ fn weekday(name: &str) -> Option<Weekday> {
 }
 
 /// Parse day words: "daily", "weekdays", "weekends", "Fri", "Mon-Thu".
-pub fn parse_days(text: &str) -> Result<BTreeSet<u32>, String> {
+pub(crate) fn parse_days(text: &str) -> Result<BTreeSet<u32>, String> {
     let t = text.trim().to_ascii_lowercase();
     let all: BTreeSet<u32> = (0..7).collect();
     match t.as_str() {
@@ -284,7 +284,7 @@ impl Selectors {
             || !self.holiday_eves.is_empty()
     }
 
-    pub fn matches(&self, d: NaiveDate) -> bool {
+    pub(crate) fn matches(&self, d: NaiveDate) -> bool {
         if self.except.iter().any(|e| e.contains(d)) {
             return false;
         }
@@ -409,7 +409,7 @@ impl Schedule {
 
     /// A clock time in night `date`: afternoon and evening times on the
     /// date, morning times on the next day.
-    pub fn clock_in_night(&self, date: NaiveDate, t: NaiveTime) -> DateTime<Utc> {
+    pub(crate) fn clock_in_night(&self, date: NaiveDate, t: NaiveTime) -> DateTime<Utc> {
         let day = if t >= noon() {
             date
         } else {
@@ -429,7 +429,7 @@ impl Schedule {
     }
 
     /// A sun event in night `date`, with the polar rule applied.
-    pub fn sun_in_night(
+    pub(crate) fn sun_in_night(
         &self,
         date: NaiveDate,
         event: SunEvent,
@@ -457,7 +457,7 @@ impl Schedule {
 
     /// An end written as a clock time: 12:00 closes the night (the noon
     /// after), every other time reads as for starts.
-    pub fn end_clock_in_night(&self, date: NaiveDate, t: NaiveTime) -> DateTime<Utc> {
+    pub(crate) fn end_clock_in_night(&self, date: NaiveDate, t: NaiveTime) -> DateTime<Utc> {
         if t == noon() {
             self.window(date).1
         } else {
@@ -469,7 +469,7 @@ impl Schedule {
     /// it ends after: a duration counts from it and 12:00 closes the night.
     /// A cron expression has no single instant (None); so has an instant
     /// out of range (an absurd offset must not panic).
-    pub fn resolve(
+    pub(crate) fn resolve(
         &self,
         date: NaiveDate,
         spec: &TimeSpec,
@@ -513,7 +513,7 @@ impl Schedule {
     /// the mode the `[[modes]]` rules choose). A forced name the site does
     /// not declare (a rule removed since it was forced) still selects the
     /// entries that name it, and is not dark.
-    pub fn night_in_mode(&self, date: NaiveDate, forced: Option<&str>) -> Night {
+    pub(crate) fn night_in_mode(&self, date: NaiveDate, forced: Option<&str>) -> Night {
         let (mode_name, dark) = match forced {
             Some(f) => (
                 f.to_string(),
@@ -634,7 +634,7 @@ struct RawFile {
 
 /// The JSON Schema of `[[schedule]]` and `[[modes]]` (merged into the
 /// site file's schema).
-pub fn json_schema() -> serde_json::Value {
+pub(crate) fn json_schema() -> serde_json::Value {
     crate::schema::schema_of::<RawFile>()
 }
 
@@ -902,7 +902,7 @@ fn time_field(
 
 /// Parse the schedule and modes of a site file. `shows` are the names the
 /// entries may refer to.
-pub fn compile(
+pub(crate) fn compile(
     file: &SourceFile,
     latitude: f64,
     longitude: f64,

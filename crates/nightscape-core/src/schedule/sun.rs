@@ -42,7 +42,7 @@ impl SunEvent {
     /// "solar_noon", "dawn" (civil dawn) and "dusk" (civil dusk). Case, outer
     /// whitespace and `-`/space instead of `_` are tolerated because these come
     /// from hand-written show files.
-    pub fn parse(s: &str) -> Option<SunEvent> {
+    pub(crate) fn parse(s: &str) -> Option<SunEvent> {
         let key: String = s
             .trim()
             .chars()
@@ -66,8 +66,9 @@ impl SunEvent {
         Some(event)
     }
 
+    #[cfg(test)]
     /// The canonical snake_case name; `parse(e.name()) == Some(e)`.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             SunEvent::Sunrise => "sunrise",
             SunEvent::Sunset => "sunset",
@@ -139,7 +140,7 @@ const CONVERGED_DAYS: f64 = 1e-7;
 /// crossings (possible only on a 25-hour DST day or next to the midnight sun),
 /// morning events give the earlier and evening events the later one, so that
 /// "dusk" means the end of this date's evening.
-pub fn sun_event(
+pub(crate) fn sun_event(
     date: NaiveDate,
     latitude: f64,
     longitude: f64,
@@ -182,7 +183,7 @@ pub fn sun_event(
 /// On the few transition days near the polar circles this can say None while
 /// [`sun_event`] has no sunrise or sunset for the date: the crossing exists but
 /// falls just past local midnight.
-pub fn polar_state(date: NaiveDate, latitude: f64, longitude: f64, tz: Tz) -> Option<Polar> {
+pub(crate) fn polar_state(date: NaiveDate, latitude: f64, longitude: f64, tz: Tz) -> Option<Polar> {
     let (lat, lon) = sanitize(latitude, longitude)?;
     // The declination barely moves within a day, so any reasonable instant of
     // the date works; the local noon transit is the natural one, with the UTC

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 
 /// The default MQTT topic root: topics are `<root>/<site>/…`.
-pub const DEFAULT_TOPIC_ROOT: &str = "nightscape";
+pub(crate) const DEFAULT_TOPIC_ROOT: &str = "nightscape";
 
 /// One controller of the site.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +37,7 @@ pub struct NodeSpec {
 pub struct PublicKey(pub [u8; 32]);
 
 impl PublicKey {
-    pub fn parse(text: &str) -> Result<PublicKey, String> {
+    pub(crate) fn parse(text: &str) -> Result<PublicKey, String> {
         let bad = || {
             format!("`{text}` is not a key: write \"ed25519:<base64>\" as `nightscape fleet key` prints it")
         };
@@ -270,7 +270,7 @@ fn topic_safe(s: &str) -> bool {
 
 /// The site name as a topic level: lower-case, runs of other characters
 /// become one `-`.
-pub fn slug(name: &str) -> String {
+pub(crate) fn slug(name: &str) -> String {
     let mut out = String::new();
     for c in name.chars() {
         if c.is_ascii_alphanumeric() {
@@ -288,7 +288,7 @@ pub fn slug(name: &str) -> String {
 }
 
 /// Parse `mqtt://host[:port]` or `mqtts://host[:port]`.
-pub fn parse_broker(text: &str) -> Result<BrokerUrl, String> {
+pub(crate) fn parse_broker(text: &str) -> Result<BrokerUrl, String> {
     let bad = || {
         format!("`{text}` is not a broker URL: write mqtt://host:1883 or mqtts://host:8883 (credentials go in username_env/password_env)")
     };

@@ -11,7 +11,7 @@ pub struct Polyline {
 
 impl Polyline {
     /// Needs at least two points; zero-length segments are allowed and skipped.
-    pub fn new(name: String, points: Vec<[f64; 2]>) -> Polyline {
+    pub(crate) fn new(name: String, points: Vec<[f64; 2]>) -> Polyline {
         let mut cumulative = Vec::with_capacity(points.len());
         let mut total = 0.0;
         for (i, p) in points.iter().enumerate() {
@@ -28,13 +28,13 @@ impl Polyline {
         }
     }
 
-    pub fn length(&self) -> f64 {
+    pub(crate) fn length(&self) -> f64 {
         self.cumulative.last().copied().unwrap_or(0.0)
     }
 
     /// Point and heading (unit direction vector) at distance `s` from the
     /// start, clamped to the ends.
-    pub fn at(&self, s: f64) -> ([f64; 2], [f64; 2]) {
+    pub(crate) fn at(&self, s: f64) -> ([f64; 2], [f64; 2]) {
         let n = self.points.len();
         if n == 0 {
             return ([0.0, 0.0], [0.0, 1.0]);
@@ -60,7 +60,7 @@ impl Polyline {
 }
 
 /// Unit vector of a compass heading in degrees (0 = north/+y, 90 = east/+x).
-pub fn heading_vector(deg: f64) -> [f64; 2] {
+pub(crate) fn heading_vector(deg: f64) -> [f64; 2] {
     let r = deg.to_radians();
     [r.sin(), r.cos()]
 }

@@ -11,13 +11,13 @@
 //! megabyte target.
 
 /// Whether a pattern contains wildcards (otherwise it names one thing).
-pub fn is_glob(pattern: &str) -> bool {
+pub(crate) fn is_glob(pattern: &str) -> bool {
     pattern.contains(['*', '?'])
 }
 
 /// A pattern compiled once, to match many names.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Glob {
+pub(crate) struct Glob {
     /// The runs between stars (consecutive stars are one), each a list of
     /// characters where `None` is `?`.
     runs: Vec<Vec<Option<char>>>,
@@ -29,7 +29,7 @@ pub struct Glob {
 }
 
 impl Glob {
-    pub fn new(pattern: &str) -> Glob {
+    pub(crate) fn new(pattern: &str) -> Glob {
         let mut runs: Vec<Vec<Option<char>>> = vec![Vec::new()];
         for c in pattern.chars() {
             match c {
@@ -62,7 +62,7 @@ impl Glob {
 
     /// Whether `name` matches: O(runs + the name's length × the longest
     /// run) at worst, and one comparison for a name too short.
-    pub fn matches(&self, name: &str) -> bool {
+    pub(crate) fn matches(&self, name: &str) -> bool {
         // Most names are ASCII and short; a char count is enough to refuse
         // a long pattern before any other work.
         let count = name.chars().count();
@@ -127,7 +127,7 @@ fn run_at(run: &[Option<char>], name: &[char], at: usize) -> bool {
 /// than the name has characters is refused after reading as many of it;
 /// callers that match one pattern against many names compile a [`Glob`]
 /// once instead.
-pub fn matches(pattern: &str, name: &str) -> bool {
+pub(crate) fn matches(pattern: &str, name: &str) -> bool {
     let count = name.chars().count();
     if pattern.chars().filter(|&c| c != '*').nth(count).is_some() {
         return false;

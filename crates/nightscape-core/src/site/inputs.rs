@@ -31,9 +31,9 @@ use std::ops::Range;
 
 /// The most universes one input may receive: each costs a 512-byte buffer
 /// per source, and a console rarely drives more than a few dozen.
-pub const MAX_INPUT_UNIVERSES: usize = 1024;
+pub(crate) const MAX_INPUT_UNIVERSES: usize = 1024;
 /// The longest `release` fade.
-pub const MAX_RELEASE_S: f64 = 60.0;
+pub(crate) const MAX_RELEASE_S: f64 = 60.0;
 /// sACN port (E1.31 section 9.3.1).
 pub const SACN_PORT: u16 = 5568;
 /// Art-Net port.
@@ -101,17 +101,17 @@ pub struct Ipv4Net {
 
 impl Ipv4Net {
     /// Loopback, the default for command inputs.
-    pub const LOOPBACK: Ipv4Net = Ipv4Net {
+    pub(crate) const LOOPBACK: Ipv4Net = Ipv4Net {
         addr: Ipv4Addr::new(127, 0, 0, 0),
         prefix: 8,
     };
     /// Every address, the default for DMX inputs.
-    pub const ANY: Ipv4Net = Ipv4Net {
+    pub(crate) const ANY: Ipv4Net = Ipv4Net {
         addr: Ipv4Addr::UNSPECIFIED,
         prefix: 0,
     };
 
-    pub fn parse(text: &str) -> Result<Ipv4Net, String> {
+    pub(crate) fn parse(text: &str) -> Result<Ipv4Net, String> {
         let bad = || {
             format!(
                 "`{text}` is not an IPv4 address or network: write \"10.0.4.7\" or \"10.0.4.0/24\""
@@ -144,7 +144,7 @@ impl Ipv4Net {
         }
     }
 
-    pub fn contains(self, ip: IpAddr) -> bool {
+    pub(crate) fn contains(self, ip: IpAddr) -> bool {
         let v4 = match ip {
             IpAddr::V4(v4) => v4,
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -184,8 +184,9 @@ pub struct DmxInput {
 }
 
 impl DmxInput {
+    #[cfg(test)]
     /// The site universe wire universe `u` lands on, if received.
-    pub fn site_universe(&self, wire: u16) -> Option<u16> {
+    pub(crate) fn site_universe(&self, wire: u16) -> Option<u16> {
         self.universes.binary_search(&wire).ok().map(|i| self.to[i])
     }
 }
@@ -248,7 +249,7 @@ impl Input {
     }
 
     /// The DMX side of an sACN or Art-Net input.
-    pub fn dmx(&self) -> Option<&DmxInput> {
+    pub(crate) fn dmx(&self) -> Option<&DmxInput> {
         match &self.kind {
             InputKind::Sacn(d) | InputKind::Artnet(d) => Some(d),
             _ => None,
@@ -256,7 +257,7 @@ impl Input {
     }
 
     /// Where a network input listens.
-    pub fn listen(&self) -> Option<SocketAddr> {
+    pub(crate) fn listen(&self) -> Option<SocketAddr> {
         match &self.kind {
             InputKind::Sacn(d) | InputKind::Artnet(d) => Some(d.listen),
             InputKind::Osc(p) | InputKind::Udp(p) => Some(p.listen),
@@ -265,8 +266,9 @@ impl Input {
     }
 }
 
+#[cfg(test)]
 /// The site's inputs, with lookups the daemon and the shows use.
-pub fn by_kind(inputs: &[Input], kind: InputKindName) -> impl Iterator<Item = &Input> {
+pub(crate) fn by_kind(inputs: &[Input], kind: InputKindName) -> impl Iterator<Item = &Input> {
     inputs.iter().filter(move |i| i.kind_name() == kind)
 }
 

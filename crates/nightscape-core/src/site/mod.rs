@@ -17,22 +17,22 @@
 
 mod artnet;
 pub mod fleet;
-pub mod geometry;
-pub mod glob;
+pub(crate) mod geometry;
+pub(crate) mod glob;
 mod groups;
 pub mod inputs;
 mod layout;
 mod outputs;
 mod patch;
 mod place;
-pub mod rdm;
+pub(crate) mod rdm;
 pub mod surface;
 mod targets;
-pub mod triggers;
+pub(crate) mod triggers;
 
-pub use artnet::ArtNetService;
+pub(crate) use artnet::ArtNetService;
 pub use outputs::{artnet_broadcast, OutputConfig, OutputKind, SacnTarget};
-pub use patch::parse_address;
+pub(crate) use patch::parse_address;
 pub use place::OnStop;
 pub use targets::format_universes;
 
@@ -332,7 +332,7 @@ struct RawSite {
 
 /// The JSON Schema of the site file's own keys; the sections other
 /// modules read are merged in by [`crate::schema::generate`].
-pub fn json_schema() -> serde_json::Value {
+pub(crate) fn json_schema() -> serde_json::Value {
     crate::schema::schema_of::<RawSite>()
 }
 

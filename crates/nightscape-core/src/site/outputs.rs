@@ -112,17 +112,6 @@ impl std::fmt::Display for SacnTarget {
     }
 }
 
-impl OutputKind {
-    pub fn name(&self) -> &'static str {
-        match self {
-            OutputKind::ArtNet { .. } => "artnet",
-            OutputKind::Sacn { .. } => "sacn",
-            OutputKind::EnttecPro { .. } => "enttec-pro",
-            OutputKind::OpenDmx { .. } => "open-dmx",
-        }
-    }
-}
-
 /// One `[[outputs]]` table as written. Which keys apply depends on `kind`;
 /// a key that does not apply is warned about, not rejected, so a designer
 /// can switch an output between protocols by changing one line.

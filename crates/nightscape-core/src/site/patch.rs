@@ -132,7 +132,7 @@ pub(super) struct RawFixture {
 }
 
 /// Parse "universe.address" (e.g. "5.1"): universe 0..=32767, address 1..=512.
-pub fn parse_address(text: &str) -> Result<(u16, u16), String> {
+pub(crate) fn parse_address(text: &str) -> Result<(u16, u16), String> {
     let bad = || {
         format!("`{text}` is not a DMX address: write universe.address, like \"0.1\" or \"5.257\"")
     };

@@ -54,7 +54,7 @@ pub struct Surface {
 
 impl Surface {
     /// Plan position of surface point (u, v).
-    pub fn to_plan(&self, uv: [f64; 2]) -> [f64; 2] {
+    pub(crate) fn to_plan(&self, uv: [f64; 2]) -> [f64; 2] {
         let r = heading_vector(self.heading);
         let mut p = [self.origin[0] + r[0] * uv[0], self.origin[1] + r[1] * uv[0]];
         if self.kind == SurfaceKind::Floor {
@@ -106,7 +106,7 @@ pub struct SurfaceCells {
 }
 
 impl SurfaceCells {
-    pub fn get(&self, cell: u32) -> Option<OnSurface> {
+    pub(crate) fn get(&self, cell: u32) -> Option<OnSurface> {
         self.cells
             .get(cell as usize)
             .copied()

@@ -300,12 +300,12 @@ impl<'de> Deserialize<'de> for OneOrMany {
 }
 
 /// The JSON Schema of the two sections (merged into the site's).
-pub fn json_schema() -> serde_json::Value {
+pub(crate) fn json_schema() -> serde_json::Value {
     crate::schema::schema_of::<RawFile>()
 }
 
 /// What a trigger may name, from the rest of the configuration.
-pub struct Names<'a> {
+pub(crate) struct Names<'a> {
     pub site: &'a Site,
     /// Shows of the site (including ones that failed to compile: their
     /// problems are reported at the show).
@@ -314,7 +314,7 @@ pub struct Names<'a> {
 }
 
 /// Read and check the site file's `[[triggers]]` and `[[notify]]`.
-pub fn compile(file: &SourceFile, names: &Names<'_>, diags: &mut Diagnostics) -> Triggers {
+pub(crate) fn compile(file: &SourceFile, names: &Names<'_>, diags: &mut Diagnostics) -> Triggers {
     let mut out = Triggers::default();
     let Some(raw) = crate::diag::parse_all::<RawFile>(file, diags) else {
         return out;

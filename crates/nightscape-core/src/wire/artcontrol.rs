@@ -15,7 +15,7 @@ pub const OP_TRIGGER: u16 = 0x9900;
 /// ArtTimeCode's length.
 pub const TIMECODE_LEN: usize = 19;
 /// ArtTrigger's header before its 512 data bytes.
-pub const TRIGGER_HEADER_LEN: usize = 18;
+pub(crate) const TRIGGER_HEADER_LEN: usize = 18;
 /// ArtTrigger's full length.
 pub const TRIGGER_LEN: usize = TRIGGER_HEADER_LEN + 512;
 const ID: [u8; 8] = *b"Art-Net\0";
@@ -50,7 +50,7 @@ pub enum TimecodeType {
 }
 
 impl TimecodeType {
-    pub fn byte(self) -> u8 {
+    pub(crate) fn byte(self) -> u8 {
         match self {
             TimecodeType::Film24 => 0,
             TimecodeType::Ebu25 => 1,
@@ -60,7 +60,7 @@ impl TimecodeType {
     }
 
     /// Frames counted per second (30 for drop-frame).
-    pub fn nominal_fps(self) -> u8 {
+    pub(crate) fn nominal_fps(self) -> u8 {
         match self {
             TimecodeType::Film24 => 24,
             TimecodeType::Ebu25 => 25,

@@ -48,25 +48,25 @@ pub const ARTPOLLREPLY_MIN_LEN: usize = 207;
 /// Header of an ArtDmx before its data.
 pub const ARTDMX_HEADER_LEN: usize = 18;
 
-pub const OP_POLL: u16 = 0x2000;
-pub const OP_POLL_REPLY: u16 = 0x2100;
+pub(crate) const OP_POLL: u16 = 0x2000;
+pub(crate) const OP_POLL_REPLY: u16 = 0x2100;
 pub const OP_DMX: u16 = 0x5000;
-pub const OP_SYNC: u16 = 0x5200;
+pub(crate) const OP_SYNC: u16 = 0x5200;
 /// The only protocol version ever shipped; receivers test `ProtVer >= 14`.
-pub const PROTOCOL_VERSION: u16 = 14;
+pub(crate) const PROTOCOL_VERSION: u16 = 14;
 
 /// ArtPoll Flags bit 1: send an ArtPollReply whenever the node's conditions
 /// change, so a changed node is seen without waiting for the next poll.
-pub const POLL_FLAG_REPLY_ON_CHANGE: u8 = 0x02;
+pub(crate) const POLL_FLAG_REPLY_ON_CHANGE: u8 = 0x02;
 /// ArtPoll DiagPriority DpLow. Diagnostics are not requested (Flags bit 2 is
 /// clear), so nodes ignore it; a valid code is sent all the same.
-pub const DIAG_PRIORITY_LOW: u8 = 0x10;
+pub(crate) const DIAG_PRIORITY_LOW: u8 = 0x10;
 /// PortTypes bit 7: the port can output data from the Art-Net network.
-pub const PORT_TYPE_OUTPUT: u8 = 0x80;
+pub(crate) const PORT_TYPE_OUTPUT: u8 = 0x80;
 /// PortTypes bit 6: the port can input onto the Art-Net network.
 pub const PORT_TYPE_INPUT: u8 = 0x40;
 /// Status2 bit 3: the node supports 15-bit Port-Addresses (Art-Net 3 or 4).
-pub const STATUS2_PORT_ADDRESS_15BIT: u8 = 0x08;
+pub(crate) const STATUS2_PORT_ADDRESS_15BIT: u8 = 0x08;
 
 const ID: [u8; 8] = *b"Art-Net\0";
 
@@ -332,7 +332,7 @@ pub fn encode_artpollreply(n: &NodeInfo, buf: &mut [u8; ARTPOLLREPLY_LEN]) -> us
 }
 
 /// Style code of a controller (StController) in ArtPollReply.
-pub const STYLE_CONTROLLER: u8 = 0x01;
+pub(crate) const STYLE_CONTROLLER: u8 = 0x01;
 
 /// Whether `bytes` is an ArtPoll (ID, OpCode 0x2000, at least ProtVer).
 pub fn is_artpoll(bytes: &[u8]) -> bool {
@@ -412,22 +412,23 @@ pub fn encode_controller_reply(n: &NodeInfo, buf: &mut [u8; ARTPOLLREPLY_LEN]) -
 // Port-Address (sub-net << 4 | universe). ArtRdm carries the RDM message
 // without its START code.
 
-pub const OP_TOD_REQUEST: u16 = 0x8000;
+pub(crate) const OP_TOD_REQUEST: u16 = 0x8000;
 pub const OP_TOD_DATA: u16 = 0x8100;
-pub const OP_TOD_CONTROL: u16 = 0x8200;
+pub(crate) const OP_TOD_CONTROL: u16 = 0x8200;
 pub const OP_RDM: u16 = 0x8300;
 /// ArtTodRequest with one address: header (24) + 1.
-pub const TOD_REQUEST_MIN_LEN: usize = 24;
-pub const TOD_DATA_HEADER_LEN: usize = 28;
-pub const TOD_CONTROL_LEN: usize = 24;
-pub const RDM_HEADER_LEN: usize = 24;
+pub(crate) const TOD_REQUEST_MIN_LEN: usize = 24;
+pub(crate) const TOD_DATA_HEADER_LEN: usize = 28;
+#[cfg(test)]
+pub(crate) const TOD_CONTROL_LEN: usize = 24;
+pub(crate) const RDM_HEADER_LEN: usize = 24;
 /// RdmVer for RDM standard V1.0.
-pub const RDM_VERSION: u8 = 0x01;
+pub(crate) const RDM_VERSION: u8 = 0x01;
 /// ArtTodData CommandResponse: the full table (0x00) or "not available".
 pub const TOD_FULL: u8 = 0x00;
 pub const TOD_NAK: u8 = 0xFF;
 /// Most UIDs one ArtTodData carries.
-pub const TOD_MAX_UIDS: usize = 200;
+pub(crate) const TOD_MAX_UIDS: usize = 200;
 
 /// ArtTodControl commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -443,7 +444,7 @@ pub enum TodCommand {
 }
 
 impl TodCommand {
-    pub fn byte(self) -> u8 {
+    pub(crate) fn byte(self) -> u8 {
         match self {
             TodCommand::None => 0,
             TodCommand::Flush => 1,
@@ -453,7 +454,8 @@ impl TodCommand {
             TodCommand::Other(b) => b,
         }
     }
-    pub fn from_byte(b: u8) -> TodCommand {
+    #[cfg(test)]
+    pub(crate) fn from_byte(b: u8) -> TodCommand {
         match b {
             0 => TodCommand::None,
             1 => TodCommand::Flush,
@@ -466,7 +468,7 @@ impl TodCommand {
 }
 
 /// Split a 15-bit Port-Address into (Net, low byte).
-pub fn port_address_parts(port_address: u16) -> (u8, u8) {
+pub(crate) fn port_address_parts(port_address: u16) -> (u8, u8) {
     (
         ((port_address >> 8) & 0x7f) as u8,
         (port_address & 0xff) as u8,
@@ -474,7 +476,7 @@ pub fn port_address_parts(port_address: u16) -> (u8, u8) {
 }
 
 /// Join Net and the low byte back into a 15-bit Port-Address.
-pub fn port_address(net: u8, low: u8) -> u16 {
+pub(crate) fn port_address(net: u8, low: u8) -> u16 {
     (u16::from(net & 0x7f) << 8) | u16::from(low)
 }
 
@@ -588,7 +590,8 @@ pub fn encode_tod_control(port_address: u16, cmd: TodCommand, buf: &mut Vec<u8>)
     buf.len()
 }
 
-pub fn parse_tod_control(b: &[u8]) -> Result<(u16, TodCommand), WireError> {
+#[cfg(test)]
+pub(crate) fn parse_tod_control(b: &[u8]) -> Result<(u16, TodCommand), WireError> {
     check_rdm(b, OP_TOD_CONTROL, TOD_CONTROL_LEN)?;
     Ok((port_address(b[21], b[23]), TodCommand::from_byte(b[22])))
 }

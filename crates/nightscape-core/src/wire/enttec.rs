@@ -17,7 +17,7 @@ pub const END: u8 = 0xE7;
 /// Get Widget Parameters (request data: user-config size, 2 bytes LE).
 pub const LABEL_GET_PARAMS: u8 = 3;
 /// Output Only Send DMX Packet Request.
-pub const LABEL_SEND_DMX: u8 = 6;
+pub(crate) const LABEL_SEND_DMX: u8 = 6;
 /// Get Widget Serial Number (request data: none; reply: 4 bytes BCD).
 pub const LABEL_GET_SERIAL: u8 = 10;
 
@@ -29,7 +29,7 @@ const OVERHEAD: usize = 5;
 /// DMX slots (excluding the start code) in a full universe.
 pub const MAX_SLOTS: usize = 512;
 /// The widget refuses label 6 packets with fewer than 24 slots.
-pub const MIN_SLOTS: usize = 24;
+pub(crate) const MIN_SLOTS: usize = 24;
 /// Longest label-6 message: 5 bytes of framing + start code + 512 slots.
 pub const SEND_DMX_MAX_LEN: usize = OVERHEAD + 1 + MAX_SLOTS;
 /// Break and MAB times in the label-3 reply count in units of 10.67 µs.

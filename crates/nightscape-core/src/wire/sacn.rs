@@ -29,8 +29,6 @@ pub const MAX_PRIORITY: u8 = 200;
 pub const OPT_PREVIEW: u8 = 0x80;
 /// Options bit 6: Stream_Terminated (section 6.2.6).
 pub const OPT_STREAM_TERMINATED: u8 = 0x40;
-/// Options bit 5: Force_Synchronization (section 6.2.6).
-pub const OPT_FORCE_SYNC: u8 = 0x20;
 
 const ACN_PACKET_IDENTIFIER: [u8; 12] = *b"ASC-E1.17\0\0\0";
 const PREAMBLE_SIZE: u16 = 0x0010;
@@ -105,7 +103,7 @@ pub enum Decoded {
         priority: u8,
         sync_address: u16,
         sequence: u8,
-        /// Raw options byte: see [`OPT_PREVIEW`], [`OPT_STREAM_TERMINATED`], [`OPT_FORCE_SYNC`].
+        /// Raw options byte: see [`OPT_PREVIEW`], [`OPT_STREAM_TERMINATED`]; bit 5 is Force_Synchronization.
         options: u8,
         universe: u16,
         start_code: u8,
@@ -168,10 +166,11 @@ pub fn multicast_addr(universe: u16) -> Ipv4Addr {
     Ipv4Addr::new(239, 255, hi, lo)
 }
 
+#[cfg(test)]
 /// E1.31 6.7.2 sequence rule: is `new` out of order / duplicate relative to
 /// `last`, i.e. is -20 < (int8)(new - last) <= 0? Receivers drop such packets;
 /// the window of 20 lets a restarted source (big jump) be accepted at once.
-pub fn is_stale(last: u8, new: u8) -> bool {
+pub(crate) fn is_stale(last: u8, new: u8) -> bool {
     let diff = new.wrapping_sub(last) as i8;
     diff <= 0 && diff > -20
 }
@@ -301,7 +300,7 @@ pub const DISCOVERY_UNIVERSE: u16 = 64214;
 /// Seconds between Universe Discovery packets (E131_UNIVERSE_DISCOVERY_INTERVAL).
 pub const DISCOVERY_INTERVAL_S: u64 = 10;
 /// Universes one discovery page lists at most (section 8.5).
-pub const DISCOVERY_PAGE_SIZE: usize = 512;
+pub(crate) const DISCOVERY_PAGE_SIZE: usize = 512;
 const VECTOR_UNIVERSE_DISCOVERY_UNIVERSE_LIST: u32 = 0x0000_0001;
 const OFF_DISC_RESERVED: usize = 108;
 const OFF_DISC_FLEN: usize = 112;

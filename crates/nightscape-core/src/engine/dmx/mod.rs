@@ -21,7 +21,7 @@ mod channels;
 mod pixels;
 mod tiles;
 
-pub use tiles::TILE_CELLS;
+pub(crate) use tiles::TILE_CELLS;
 
 use crate::color::Light;
 use crate::engine::{FixtureMotion, Limits, Look};
@@ -187,16 +187,18 @@ impl DmxMap {
         }
     }
 
+    #[cfg(test)]
     /// Tiles of about `cells` cells instead of [`TILE_CELLS`] (the bytes do
     /// not depend on it): for tests of many tiles on small sites, and for
     /// measuring what the size costs.
-    pub fn with_tile_cells(mut self, site: &Site, cells: usize) -> DmxMap {
+    pub(crate) fn with_tile_cells(mut self, site: &Site, cells: usize) -> DmxMap {
         self.tiles = Tiles::new(site, &self.patch, cells.max(1));
         self
     }
 
+    #[cfg(test)]
     /// How many tiles the patch is cut into; 0 when it is not tiled.
-    pub fn tile_count(&self) -> usize {
+    pub(crate) fn tile_count(&self) -> usize {
         self.tiles.as_ref().map_or(0, Tiles::len)
     }
 
@@ -205,7 +207,7 @@ impl DmxMap {
     /// first cell with the same profile, mode and cell count. (A profile whose mode's channels
     /// change under the same index is not seen here: the daemon builds a
     /// new map on every configuration switch.)
-    pub fn fits(&self, site: &Site) -> bool {
+    pub(crate) fn fits(&self, site: &Site) -> bool {
         self.plans.len() == site.fixtures.len()
             && self.cells == site.cells.len()
             && self.patch.fixture_starts.len() == site.universes.len() + 1

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 /// Cells a tile holds, about: its light (16 bytes a cell), the layers'
 /// per-cell inputs and its DMX stay in a core's L2 cache (512 KiB on this
 /// project's reference machine) from being rendered to being mapped.
-pub const TILE_CELLS: usize = 16_384;
+pub(crate) const TILE_CELLS: usize = 16_384;
 
 /// The patch cut into tiles of consecutive universes and the range of
 /// cells they read, ranges in ascending order and covering every cell:

@@ -2,6 +2,7 @@
 //! `rem_euclid` and `floor` per cell): the yardstick the approximation is
 //! held to, on light and on DMX bytes.
 
+use super::travel::hsv;
 use super::*;
 use super::{gradient::*, math::*, shader::*};
 use crate::color::Light;

@@ -60,7 +60,7 @@ pub(super) fn round_small(x: f64) -> f64 {
 /// error against libm stays below 1e-6, tested). Branch-free, so loops of
 /// it vectorise.
 #[inline(always)]
-pub fn cos_turns(x: f64) -> f32 {
+pub(crate) fn cos_turns(x: f64) -> f32 {
     cos_reduced((x - round_even(x)) as f32)
 }
 

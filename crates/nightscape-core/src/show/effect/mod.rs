@@ -20,17 +20,18 @@ mod shader;
 mod travel;
 mod twinkle;
 
-pub use math::cos_turns;
-pub use shader::Shader;
-pub use travel::hsv;
-pub use twinkle::{twinkle_phase, SlotMemo, SparkleMemo, Sparkles, SPARKLE_BATCH};
+pub(crate) use math::cos_turns;
+pub(crate) use shader::Shader;
+pub use twinkle::SparkleMemo;
+pub(crate) use twinkle::{twinkle_phase, SPARKLE_BATCH};
 
 use crate::color::Color;
 use sequence::sequence;
 
+#[cfg(test)]
 /// Where a cell sits within its layer, precomputed when the show is compiled.
 #[derive(Debug, Clone, Copy)]
-pub struct CellInput {
+pub(crate) struct CellInput {
     /// Seconds since the show started.
     pub t: f64,
     /// Metres along the layer's axis.
@@ -132,10 +133,11 @@ impl Effect {
         }
     }
 
+    #[cfg(test)]
     /// The colour and level (0..=1) of one cell: the same arithmetic as
     /// the batch path the engine renders with ([`Effect::at`] then
     /// [`Shader::cell`]), so a cell evaluated alone equals the cell rendered.
-    pub fn eval(&self, c: &CellInput) -> (Color, f32) {
+    pub(crate) fn eval(&self, c: &CellInput) -> (Color, f32) {
         self.at(c.t).cell(c.along, c.u, c.index, c.count, c.id)
     }
 
@@ -143,7 +145,7 @@ impl Effect {
     /// needs that depends on the cell alone and costs a hash: a twinkle's
     /// phase. Empty for every other effect. Worked out once when the show is
     /// compiled and passed to [`Shader::shade`] in [`CellSlices::phase`].
-    pub fn twinkle_phases(&self, ids: &[u32]) -> Vec<f32> {
+    pub(crate) fn twinkle_phases(&self, ids: &[u32]) -> Vec<f32> {
         match self {
             Effect::Twinkle { seed, .. } => {
                 ids.iter().map(|&id| twinkle_phase(*seed, id)).collect()
@@ -154,7 +156,7 @@ impl Effect {
 
     /// Whether the look depends on the wall-clock instant as well as the
     /// show time (a text layer with `{countdown:…}` or `{time:…}`).
-    pub fn is_live(&self) -> bool {
+    pub(crate) fn is_live(&self) -> bool {
         matches!(self, Effect::Media(m) if m.live().is_some())
     }
 
@@ -162,7 +164,7 @@ impl Effect {
     /// what the engine renders. Only live text reads the instant; its clip
     /// for the instant's words is kept in `held` for as long as the shader
     /// is used (an `Arc`: no allocation while the words stay the same).
-    pub fn at_instant<'s>(
+    pub(crate) fn at_instant<'s>(
         &'s self,
         t: f64,
         instant: chrono::DateTime<chrono::Utc>,
@@ -186,7 +188,7 @@ impl Effect {
     /// worked out once per layer and frame instead of once per cell.
     /// (Live text shows its representative words here: see
     /// [`Effect::at_instant`].)
-    pub fn at(&self, t: f64) -> Shader<'_> {
+    pub(crate) fn at(&self, t: f64) -> Shader<'_> {
         match self {
             Effect::Solid { color } => Shader::Steady(*color, 1.0),
             Effect::Fade { colors, period } => {
@@ -301,7 +303,7 @@ impl Effect {
 
 /// A run of a layer's per-cell data (see [`crate::show::Layer`]).
 #[derive(Debug, Clone, Copy)]
-pub struct CellSlices<'a> {
+pub(crate) struct CellSlices<'a> {
     pub along: &'a [f32],
     pub u: &'a [f32],
     pub rank: &'a [u32],

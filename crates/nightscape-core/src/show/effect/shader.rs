@@ -16,7 +16,7 @@ use crate::color::{Color, Light};
 /// [`Shader::cell`] is the per-cell part; the engine runs it over layers in
 /// batches (one `match` per batch, none per cell).
 #[derive(Debug, Clone, Copy)]
-pub enum Shader<'a> {
+pub(crate) enum Shader<'a> {
     /// The same for every cell (solid, fade, pulse, sequence).
     Steady(Color, f32),
     Chase {
@@ -59,7 +59,7 @@ impl Shader<'_> {
     /// Colour and level of one cell (its place along the layer, its 0..1
     /// extent position, rank, the layer's cell count and its site index).
     #[inline]
-    pub fn cell(&self, along: f32, u: f32, index: u32, count: u32, id: u32) -> (Color, f32) {
+    pub(crate) fn cell(&self, along: f32, u: f32, index: u32, count: u32, id: u32) -> (Color, f32) {
         match *self {
             Shader::Steady(c, l) => (c, l),
             Shader::Chase {
@@ -97,7 +97,7 @@ impl Shader<'_> {
     /// Whether every light this shades carries no temperature (Kelvin
     /// exactly +0): blending such light into a look without one needs no
     /// Kelvin logic either.
-    pub fn plain(&self) -> bool {
+    pub(crate) fn plain(&self) -> bool {
         match *self {
             Shader::Steady(c, _) => plain(c),
             Shader::Chase { on, off, .. } => plain(on) && plain(off),
@@ -114,7 +114,7 @@ impl Shader<'_> {
     /// cells given as slices of the layer's per-cell data. One `match` per
     /// batch and the same per-cell arithmetic as [`Shader::cell`], in loops
     /// without a branch on the effect, so the compiler can vectorise them.
-    pub fn shade(&self, cells: CellSlices<'_>, count: u32, level: f32, out: &mut [Light]) {
+    pub(crate) fn shade(&self, cells: CellSlices<'_>, count: u32, level: f32, out: &mut [Light]) {
         let n = out.len();
         let (along, u, rank, ids) = (
             &cells.along[..n],

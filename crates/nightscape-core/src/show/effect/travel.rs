@@ -73,7 +73,7 @@ pub(super) fn wave_in_range(along: &[f32], per_metre: f64, travel: f64) -> bool 
 }
 
 /// HSV with full value to RGB.
-pub fn hsv(h: f32, s: f32) -> Color {
+pub(crate) fn hsv(h: f32, s: f32) -> Color {
     let h6 = wrap_unit(h as f64) * 6.0;
     // h6 ≥ 0: truncation is floor, without a libm call.
     let i = h6 as i32;

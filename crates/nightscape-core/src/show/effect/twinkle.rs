@@ -67,7 +67,7 @@ impl Shader<'_> {
     /// sparkling, at the layer's `level` (its base colour at the level);
     /// None for every other effect. With [`Sparkles::lit_cells`] it lets the
     /// renderer touch only the sparkling cells of a layer.
-    pub fn unlit(&self, level: f32) -> Option<Light> {
+    pub(crate) fn unlit(&self, level: f32) -> Option<Light> {
         match *self {
             Shader::Twinkle { base, .. } => Some(base.at((1.0 * level).clamp(0.0, 1.0))),
             _ => None,
@@ -77,7 +77,7 @@ impl Shader<'_> {
     /// A twinkle at this instant, ready to find its sparkling cells
     /// ([`Sparkles::lit_cells`]); None for every other effect, and for a
     /// slot count [`twinkle_kept`] leaves to the general loop.
-    pub fn sparkles(&self) -> Option<Sparkles> {
+    pub(crate) fn sparkles(&self) -> Option<Sparkles> {
         let Shader::Twinkle {
             base,
             sparkle,
@@ -117,7 +117,7 @@ impl Shader<'_> {
 /// A twinkle shader's per-frame words for finding its sparkling cells
 /// without shading the others ([`Shader::sparkles`]).
 #[derive(Debug, Clone, Copy)]
-pub struct Sparkles {
+pub(crate) struct Sparkles {
     base: Color,
     sparkle: Color,
     slots: f64,
@@ -128,7 +128,7 @@ pub struct Sparkles {
 }
 
 /// Cells [`Sparkles::lit_cells`] takes at a time (its index buffer).
-pub const SPARKLE_BATCH: usize = 256;
+pub(crate) const SPARKLE_BATCH: usize = 256;
 
 impl Sparkles {
     /// A batch's sparkling cells: their indices k in `cells`, in order,
@@ -144,7 +144,7 @@ impl Sparkles {
     /// one cell in twenty is lit at the usual density. The loop has no
     /// branch: each index is written, and kept (counted) if lit.
     #[inline(never)]
-    pub fn lit_cells(
+    pub(crate) fn lit_cells(
         &self,
         cells: CellSlices<'_>,
         lit: &mut [u16; SPARKLE_BATCH],
@@ -175,7 +175,7 @@ impl Sparkles {
     /// once per frame (a slot lasts the twinkle's `duration`, 24 frames of
     /// 0.6 s at 40 fps). A memo of other slots is brought up to date first:
     /// shifted by one slot (one hash per cell) or worked out anew (two).
-    pub fn lit_cells_remembered(
+    pub(crate) fn lit_cells_remembered(
         &self,
         cells: CellSlices<'_>,
         lit: &mut [u16; SPARKLE_BATCH],
@@ -224,7 +224,7 @@ impl Sparkles {
     /// [`Sparkles::lit_cells`] found lit, at the layer's `level` (the
     /// arithmetic of [`twinkle_kept`]'s lit branch).
     #[inline]
-    pub fn light(&self, cells: CellSlices<'_>, k: usize, level: f32) -> Light {
+    pub(crate) fn light(&self, cells: CellSlices<'_>, k: usize, level: f32) -> Light {
         let lv = (1.0 * level).clamp(0.0, 1.0);
         let Kept { s0, s1, .. } = self.kept;
         let x = self.slots + cells.phase[k] as f64;
@@ -304,7 +304,7 @@ pub(super) fn sparse_phases<'a>(cells: CellSlices<'a>) -> Option<&'a [f32]> {
 /// One batch's lit cells in two consecutive slots, for
 /// [`Sparkles::lit_cells_remembered`].
 #[derive(Debug, Default)]
-pub struct SlotMemo(std::sync::Mutex<SlotBits>);
+pub(crate) struct SlotMemo(std::sync::Mutex<SlotBits>);
 
 #[derive(Debug, Default)]
 pub(super) struct SlotBits {
@@ -335,7 +335,7 @@ pub struct SparkleMemo(Vec<SlotMemo>);
 
 impl SparkleMemo {
     /// Memo entries for a layer of `cells` cells with this effect.
-    pub fn new(effect: &Effect, cells: usize) -> SparkleMemo {
+    pub(crate) fn new(effect: &Effect, cells: usize) -> SparkleMemo {
         match effect {
             Effect::Twinkle { .. } => SparkleMemo(
                 (0..cells.div_ceil(SPARKLE_BATCH))
@@ -347,7 +347,7 @@ impl SparkleMemo {
     }
 
     /// The entry of the batch starting at cell `i0` of the layer's list.
-    pub fn batch(&self, i0: usize) -> Option<&SlotMemo> {
+    pub(crate) fn batch(&self, i0: usize) -> Option<&SlotMemo> {
         (i0 % SPARKLE_BATCH == 0)
             .then(|| self.0.get(i0 / SPARKLE_BATCH))
             .flatten()
@@ -465,6 +465,6 @@ pub(super) fn twinkle_at(
 /// its own phase so sparkles do not start in lockstep. It depends only on
 /// the seed and the cell, so layers keep it ([`Effect::twinkle_phases`]).
 #[inline(always)]
-pub fn twinkle_phase(seed: u64, id: u32) -> f32 {
+pub(crate) fn twinkle_phase(seed: u64, id: u32) -> f32 {
     unit(hash3(seed, id as u64, u64::MAX))
 }
