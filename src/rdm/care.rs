@@ -1005,3 +1005,56 @@ fn status_name(id: u16, lang: Lang) -> &'static str {
         _ => "status",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readings_are_worded_in_english_and_chinese_from_their_data() {
+        let hot = Reading::Sensor {
+            sensor: "LED board".into(),
+            value: 85,
+            unit: "°C".into(),
+            bound: Bound::SiteLimit,
+            min: None,
+            max: Some(70),
+        };
+        assert_eq!(
+            hot.text(Lang::En),
+            "LED board reads 85 °C, beyond the site's limit ..70"
+        );
+        assert_eq!(
+            hot.text(Lang::Zh),
+            "LED board 读数 85 °C，超出站点限值 ..70"
+        );
+        let lamp = Reading::Lamp {
+            state: Some(Lamp::Error),
+            status: vec![status_id::LAMP_STRIKE],
+        };
+        assert_eq!(
+            lamp.text(Lang::En),
+            "lamp state error, status message 0x0012 (lamp failed to strike)"
+        );
+        assert_eq!(
+            lamp.text(Lang::Zh),
+            "灯状态 故障，状态消息 0x0012（灯点火失败）"
+        );
+        let at = Reading::AnswersAt {
+            universe: 1,
+            address: 31,
+        };
+        assert_eq!(at.text(Lang::Zh), "在 1.31 应答");
+        // The data travels as tagged JSON and comes back the same.
+        let v = serde_json::to_value(&hot).unwrap();
+        assert_eq!(v["kind"], "sensor");
+        assert_eq!(v["bound"], "site_limit");
+        assert!(v.get("min").is_none());
+        assert_eq!(serde_json::from_value::<Reading>(v).unwrap(), hot);
+        let v = serde_json::to_value(&lamp).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"kind": "lamp", "state": "error", "status": [18]})
+        );
+    }
+}
