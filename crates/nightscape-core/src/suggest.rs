@@ -117,6 +117,18 @@ pub fn hint<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> St
         .unwrap_or_default()
 }
 
+/// "unknown show `x` (the site has: a, b); did you mean `a`?": what every
+/// place that reads a show's name answers when there is no such show (a
+/// schedule entry, a trigger, an operator's command, `run --show`).
+pub fn unknown_show<S: AsRef<str>>(name: &str, shows: &[S]) -> String {
+    let names: Vec<&str> = shows.iter().map(AsRef::as_ref).collect();
+    format!(
+        "unknown show `{name}` (the site has: {}){}",
+        names.join(", "),
+        hint(name, names.iter().copied())
+    )
+}
+
 /// [`hint`] for a target that may be a glob: a misspelt glob
 /// ("avenue-tres-*") is compared with globs made from the names' own
 /// beginnings ("avenue-trees-*"), so the suggestion is a glob that matches.

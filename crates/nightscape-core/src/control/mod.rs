@@ -168,11 +168,7 @@ pub fn check_target(site: &Site, target: &str) -> Result<Vec<u32>, FieldError> {
 /// "unknown show `x` (the site has: …); did you mean …": what every way of
 /// naming a show that is not there answers (a command, `run --show`).
 pub fn unknown_show(cfg: &Config, name: &str) -> String {
-    format!(
-        "unknown show `{name}` (the site has: {}){}",
-        cfg.show_order.join(", "),
-        crate::suggest::hint(name, cfg.show_order.iter().map(String::as_str))
-    )
+    crate::suggest::unknown_show(name, &cfg.show_order)
 }
 
 /// A command operators give, wherever it comes from (the API, the fleet,

@@ -963,12 +963,7 @@ pub(crate) fn compile(
             diags.error(
                 file,
                 re.show.span(),
-                format!(
-                    "unknown show `{}` (the site has: {}){}",
-                    re.show.get_ref(),
-                    shows.join(", "),
-                    crate::suggest::hint(re.show.get_ref(), shows.iter().map(|s| s.as_ref()))
-                ),
+                crate::suggest::unknown_show(re.show.get_ref(), shows),
             );
         }
         let start = time_field(file, diags, &re.start, |t| match t {

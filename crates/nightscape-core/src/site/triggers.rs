@@ -394,14 +394,7 @@ impl Checker<'_, '_> {
         if self.names.shows.iter().any(|x| x == s) {
             return Some(s.to_string());
         }
-        self.err(
-            v.span(),
-            format!(
-                "unknown show `{s}` (the site has: {}){}",
-                self.names.shows.join(", "),
-                crate::suggest::hint(s, self.names.shows.iter().map(String::as_str))
-            ),
-        );
+        self.err(v.span(), crate::suggest::unknown_show(s, self.names.shows));
         None
     }
 
