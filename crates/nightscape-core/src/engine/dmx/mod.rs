@@ -11,7 +11,8 @@
 //!   wrote, or one estimated from the RGB); a `cct` channel carries it
 //!   directly.
 //! - `_fine` channels carry the low byte of a 16-bit value.
-//! - pan/tilt map degrees from centre onto the profile's travel.//!
+//! - pan/tilt map degrees from centre onto the profile's travel.
+//!
 //! `channels.rs` holds those rules for one fixture, `pixels.rs` the fast
 //! path for plain RGB pixels (SSE2 lanes), `tiles.rs` the patch cut into
 //! cache-sized tiles; this file plans a site's mapping once ([`DmxMap`])

@@ -5,7 +5,6 @@
 //! lets a restarted daemon, a second controller and `nightscape render` all
 //! compute the same frame for the same instant. Randomness (twinkle) comes
 //! from a hash of (seed, cell, time slot), never from a generator.
-
 //!
 //! One file per family: `travel.rs` (chase, wave, rainbow), `gradient.rs`,
 //! `twinkle.rs`, `sequence.rs`; `shader.rs` shades cells in batches for all
