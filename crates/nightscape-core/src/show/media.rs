@@ -1060,7 +1060,9 @@ mod tests {
             bytes
         };
         let good = solid_png([1, 2, 3]);
-        let cases: Vec<(&str, Vec<(&str, Vec<u8>)>, &str, &str)> = vec![
+        // (fps line, files, where, what the error says)
+        type Case<'a> = (&'a str, Vec<(&'a str, Vec<u8>)>, &'a str, &'a str);
+        let cases: Vec<Case> = vec![
             (
                 "",
                 two(good.clone()),
