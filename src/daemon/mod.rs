@@ -496,24 +496,26 @@ impl Timing {
     /// they build their packets after the hand-over, and at the sizes that
     /// put an output on a thread that takes as long as a render at most.
     ///
-    /// A wake-up's usual lateness (the median of recent ones) is added; an
-    /// unusually late one only finds too little time left and sends the
-    /// first render (checked against [`Timing::work`] once awake), so the
-    /// rare long oversleep of a loaded machine costs a re-render, never a
-    /// deadline, and does not move every frame's check earlier.
+    /// A wake-up's usual lateness (the 90th percentile of recent ones)
+    /// and a millisecond are added; an unusually late one only finds too
+    /// little time left and sends the first render (checked against
+    /// [`Timing::work`] once awake), so the rare long oversleep of a loaded
+    /// machine costs a re-render, never a deadline, and does not move every
+    /// frame's check earlier.
     fn lead(&self, threaded: bool) -> Duration {
         let mut late = self.oversleeps;
         late.sort_unstable();
-        (self.work(threaded) + late[TIMING_WINDOW / 2]).min(self.period)
+        (self.work(threaded) + MARGIN + late[TIMING_WINDOW * 9 / 10]).min(self.period)
     }
 
     /// How long a render (and, with outputs on their own threads, their
-    /// packets) takes at most, with the margin: once awake, a re-render
-    /// starts only if this much is left before the deadline.
+    /// packets) takes at most: once awake, a re-render starts only if
+    /// this much is left before the deadline (the margin in
+    /// [`Timing::lead`] is what a wake-up later than usual may use up).
     fn work(&self, threaded: bool) -> Duration {
         let render = self.renders.iter().max().copied().unwrap_or(self.period);
         let work = if threaded { render * 2 } else { render };
-        (work + MARGIN).min(self.period)
+        work.min(self.period)
     }
 
     /// Sleep until `t`, noting how late the wake-up came.
@@ -730,7 +732,7 @@ fn run_frames(
 
         k += 1;
         sent += 1;
-        if sent % 400 == 0 {
+        if sent % 200 == 0 {
             tracing::debug!(
                 lead_ms = timing.lead(threaded > 0).as_secs_f64() * 1e3,
                 rerendered,
