@@ -142,7 +142,7 @@ fn write_table(
             hm(n.sunrise),
             n.mode,
             n.polar
-                .map(|p| format!("  (polar {p:?})"))
+                .map(|p| format!("  (polar {})", p.name()))
                 .unwrap_or_default()
         )?;
         writeln!(out, "    why     {}", x.reason)?;

@@ -116,6 +116,16 @@ pub enum Polar {
     Night,
 }
 
+impl Polar {
+    /// The name people and the API use: `day` (midnight sun), `night`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Polar::Day => "day",
+            Polar::Night => "night",
+        }
+    }
+}
+
 const SUNRISE_ALTITUDE: f64 = -0.833;
 const JD_UNIX_EPOCH: f64 = 2_440_587.5;
 /// Julian date of 0001-01-01T00:00 minus one day, so that adding chrono's
