@@ -132,12 +132,12 @@ fn browser_devices_tab_lists_faults_filters_rings_the_map_and_identifies() {
             who.contains("lighting-admin").then_some(())
         })
         .await;
-        c.find(Locator::Css(".tabs button[data-tab=devices]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        // The tab bar is redrawn as the sign-in lands: click until the tab takes it.
+        until(Duration::from_secs(15), "the Devices tab clicked", || async {
+            let tab = c.find(Locator::Css(".tabs button[data-tab=devices]")).await.ok()?;
+            tab.click().await.ok()
+        })
+        .await;
         // Two devices answer, par-3 is missing; par-1's lamp failed.
         let got = until(Duration::from_secs(20), "the devices table", || async {
             let r = rows(&c).await;

@@ -490,12 +490,12 @@ mod browser_view {
                 who.contains("city-dashboard").then_some(())
             })
             .await;
-            c.find(Locator::Css(".tabs button[data-tab=devices]"))
-                .await
-                .unwrap()
-                .click()
-                .await
-                .unwrap();
+            // The tab bar is redrawn as the sign-in lands: click until the tab takes it.
+            until(Duration::from_secs(15), "the Devices tab clicked", || async {
+                let tab = c.find(Locator::Css(".tabs button[data-tab=devices]")).await.ok()?;
+                tab.click().await.ok()
+            })
+            .await;
             // The switch is there and on "Whole fleet"; b's three rows with b's name.
             let got = until(Duration::from_secs(20), "the fleet's devices", || async {
                 let r = rows(&c).await;
