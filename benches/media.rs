@@ -17,8 +17,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 use nightscape::config::{self, Config};
-use nightscape::engine::{self, ActiveShow, Look};
-use nightscape::generate::{GeneratedEffect, SiteSpec, SHOW_NAME};
+use nightscape_core::engine::{self, ActiveShow, Look};
+use nightscape_core::generate::{GeneratedEffect, SiteSpec, SHOW_NAME};
 use nightscape_core::media::place::{Placement, Sampler};
 use nightscape_core::media::Picture;
 

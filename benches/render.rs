@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use nightscape::config::{self, Config};
-use nightscape::engine::{self, ActiveShow, Frame, Look};
+use nightscape_core::engine::{self, ActiveShow, Frame, Look};
 use std::path::Path;
 
 fn main() {

@@ -17,9 +17,9 @@ use chrono::{DateTime, Duration, Utc};
 use nightscape::config::{self, Config};
 use nightscape::control::CompiledControl;
 use nightscape::daemon::{FrameBuilder, FrameHook};
-use nightscape::engine::{self, ActiveShow, Look};
-use nightscape::generate::{SiteSpec, SHOW_NAME};
 use nightscape::output::artnet::ArtDmxPackets;
+use nightscape_core::engine::{self, ActiveShow, Look};
+use nightscape_core::generate::{SiteSpec, SHOW_NAME};
 
 fn main() {
     // `NIGHTSCAPE_SCALE_FRAMES=UNIVERSES,FRAMES`: instead of timing, run

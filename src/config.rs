@@ -10,9 +10,9 @@
 //! symlink to `/dev/zero` would read until memory runs out), and each is
 //! read up to [`MAX_FILE_BYTES`].
 
-use crate::diag::{Diagnostics, SourceFile};
-use crate::site;
 pub use nightscape_core::config::{compile, Config, Sources};
+use nightscape_core::diag::{Diagnostics, SourceFile};
+use nightscape_core::site;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -146,7 +146,7 @@ pub fn profile_dir_of(site_file: &Path) -> Option<PathBuf> {
 /// file nested 100,000 deep would overflow the stack (an abort, not a
 /// panic) before loading could report it at its place.
 fn profile_dir(site_file: &SourceFile) -> Option<PathBuf> {
-    crate::diag::within_limits(&site_file.text).then(|| site::profile_dir(site_file))
+    nightscape_core::diag::within_limits(&site_file.text).then(|| site::profile_dir(site_file))
 }
 
 fn toml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
@@ -232,9 +232,9 @@ fn read_all(paths: Vec<PathBuf>, diags: &mut Diagnostics) -> Vec<SourceFile> {
             Ok(text) => {
                 let file = SourceFile::new(&path, text);
                 refuse_control_chars(&file, diags);
-                if !crate::diag::within_limits(&file.text) {
+                if !nightscape_core::diag::within_limits(&file.text) {
                     // Reports each limit passed, reads nothing.
-                    let _ = crate::diag::parse_all::<toml::Table>(&file, diags);
+                    let _ = nightscape_core::diag::parse_all::<toml::Table>(&file, diags);
                     return None;
                 }
                 Some(file)

@@ -3,7 +3,8 @@
 //! Files in (fixture profiles, a site, shows), DMX out (Art-Net, sACN,
 //! serial widgets), on a frame clock. Everything pure (the render core, the
 //! schedule, the energy model, wire codecs) lives in the `nightscape-core`
-//! crate and is re-exported here under its old paths; this crate holds what
+//! crate, which this one uses by its own name (`nightscape_core::…`, no
+//! re-exports under old paths); this crate holds what
 //! touches a clock, a socket or a file: [`config`] loading, [`output`],
 //! [`store`], [`api`], [`daemon`], [`cli`]. See ARCHITECTURE.md.
 
@@ -23,9 +24,3 @@ pub mod rdm;
 pub mod rollout;
 pub mod store;
 pub mod triggers;
-
-// The pure core, under the paths the daemon has always used.
-pub use nightscape_core::{
-    color, diag, engine, explain, fixture, generate, local_time, meter, monitor, pipeline,
-    safety, schedule, show, site, suggest, units, wire,
-};

@@ -15,13 +15,13 @@ use chrono::{DateTime, Duration, Utc};
 use nightscape::config::{self, Config};
 use nightscape::control::CompiledControl;
 use nightscape::daemon::{FrameBuilder, FrameHook};
-use nightscape::engine::ActiveShow;
-use nightscape::generate::{SiteSpec, SHOW_NAME};
 use nightscape::output::artnet::ArtNetOutput;
 use nightscape::output::sacn::{SacnOutput, SacnSettings};
 use nightscape::output::threaded::OutputThread;
 use nightscape::output::Output;
-use nightscape::site::SacnTarget;
+use nightscape_core::engine::ActiveShow;
+use nightscape_core::generate::{SiteSpec, SHOW_NAME};
+use nightscape_core::site::SacnTarget;
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 use std::alloc::System;
 use std::net::UdpSocket;
@@ -181,7 +181,7 @@ fn steady_state_frames_allocate_nothing() {
 #[test]
 fn active_shows_per_frame_allocate_nothing() {
     let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    use nightscape::pipeline::{recycle, Program, Scheduled};
+    use nightscape_core::pipeline::{recycle, Program, Scheduled};
     let demo = config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("shows")).unwrap();
     let (_dir, generated) = generated(10);
     for cfg in [&demo, &generated] {

@@ -11,9 +11,9 @@
 //! that names the token and the variable, never a secret.
 
 use super::auth::{Role, Token};
-use crate::diag::{Diagnostics, Severity, SourceFile};
-use crate::site::Site;
 use nightscape_core::diag::Spanned;
+use nightscape_core::diag::{Diagnostics, Severity, SourceFile};
+use nightscape_core::site::Site;
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;

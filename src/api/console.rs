@@ -98,7 +98,7 @@ pub fn parse_at(text: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
         "%Y-%m-%d %H:%M:%S%.f",
     ] {
         if let Ok(n) = NaiveDateTime::parse_from_str(&t, fmt) {
-            return Ok(crate::schedule::plan::local_instant(tz, n));
+            return Ok(nightscape_core::schedule::plan::local_instant(tz, n));
         }
     }
     Err(format!(
@@ -251,7 +251,7 @@ pub(crate) fn tonight_view(
 /// priority; of equal priorities the later start, as `explain` says).
 pub(crate) fn visible_now(
     cfg: &Config,
-    active: &[crate::engine::ActiveShow],
+    active: &[nightscape_core::engine::ActiveShow],
     at: DateTime<Utc>,
 ) -> Vec<GroupVisibleView> {
     let site = &cfg.site;

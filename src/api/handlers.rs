@@ -319,7 +319,7 @@ pub(super) async fn schedule(
     Ok(Json(plan))
 }
 
-fn effect_name(e: &crate::show::effect::Effect) -> String {
+fn effect_name(e: &nightscape_core::show::effect::Effect) -> String {
     // The name from the effect reference, as show files write it.
     e.name().to_string()
 }
@@ -981,7 +981,7 @@ pub(super) async fn set_master(
         )
         .await?;
     if matches!(written, Written::Applied(..)) {
-        tracing::info!(target = %target, level = %format!("{}%", crate::units::percent(f64::from(level))), by = %caller.name, "master set");
+        tracing::info!(target = %target, level = %format!("{}%", nightscape_core::units::percent(f64::from(level))), by = %caller.name, "master set");
     }
     Ok(written.into())
 }

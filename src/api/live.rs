@@ -10,9 +10,9 @@
 
 use super::views::LiveEvent;
 use super::ApiState;
-pub use crate::engine::display::fixture_colors;
 use axum::response::sse::Event;
 use futures_core::Stream;
+pub use nightscape_core::engine::display::fixture_colors;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -31,11 +31,11 @@ pub fn hex(c: [u8; 3]) -> String {
 /// fixture, the one colour of any other fixture; `None` where the frame
 /// lacks the fixture's universe.
 pub fn fixture_cells(
-    site: &crate::site::Site,
-    frame: &crate::engine::Frame,
+    site: &nightscape_core::site::Site,
+    frame: &nightscape_core::engine::Frame,
 ) -> Vec<Option<Vec<[u8; 3]>>> {
     let heads = fixture_colors(site, frame);
-    let cells = crate::engine::display::cell_colors(site, frame);
+    let cells = nightscape_core::engine::display::cell_colors(site, frame);
     site.fixtures
         .iter()
         .zip(heads)

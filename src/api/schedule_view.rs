@@ -5,9 +5,9 @@
 
 use crate::config::Config;
 use crate::daemon::Skips;
-use crate::explain::Cap;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
+use nightscape_core::explain::Cap;
 use nightscape_core::schedule::sun::Polar;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -166,7 +166,7 @@ impl PlanView {
             .take(days.min(3660) as usize)
             .map(|d| {
                 let force = forced.get(&d);
-                let x = crate::explain::night_forced(
+                let x = nightscape_core::explain::night_forced(
                     &cfg.schedule,
                     &cfg.energy,
                     d,
@@ -265,7 +265,7 @@ impl ActiveScheduleView {
                 start: local(p.start, tz),
                 end: local(p.end, tz),
                 priority: p.priority,
-                phase_s: crate::engine::seconds_between(p.start, now),
+                phase_s: nightscape_core::engine::seconds_between(p.start, now),
             })
             .collect();
         ActiveScheduleView {

@@ -59,8 +59,8 @@ pub(super) async fn surfaces(State(st): State<ApiState>, _v: Viewer) -> Json<Sur
         .map(|s| SurfaceView {
             name: s.name.clone(),
             kind: match s.kind {
-                crate::site::surface::SurfaceKind::Facade => "facade".into(),
-                crate::site::surface::SurfaceKind::Floor => "floor".into(),
+                nightscape_core::site::surface::SurfaceKind::Facade => "facade".into(),
+                nightscape_core::site::surface::SurfaceKind::Floor => "floor".into(),
             },
             width: s.width,
             height: s.height,

@@ -13,12 +13,12 @@
 
 use crate::config::Config;
 use crate::daemon::{FrameHook, LoopStats};
-use crate::engine::{ActiveShow, Frame};
 use chrono::{DateTime, Utc};
 use metrics::{counter, gauge, histogram, Unit};
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
+use nightscape_core::engine::{ActiveShow, Frame};
 use std::sync::Arc;
 use std::time::Instant;
 

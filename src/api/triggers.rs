@@ -89,7 +89,7 @@ fn action_name(a: &nightscape_core::triggers::Act) -> String {
         Act::Override { target, .. } => format!("override {target}"),
         Act::Master { target, level } => format!(
             "master {target} {}%",
-            crate::units::percent(f64::from(*level))
+            nightscape_core::units::percent(f64::from(*level))
         ),
         Act::Release { target } => format!("release {}", target.as_deref().unwrap_or("*")),
         Act::Skip { show } => format!("skip {show}"),
@@ -182,7 +182,7 @@ pub(super) async fn fire_trigger(
                     } else {
                         http.join(", ")
                     },
-                    crate::suggest::hint(&name, http.iter().copied())
+                    nightscape_core::suggest::hint(&name, http.iter().copied())
                 ),
             ))
         }

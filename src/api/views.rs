@@ -8,8 +8,8 @@
 
 use crate::config::Config;
 use crate::control::{self, Action, ItemState, Master, Override, Scene};
-use crate::units;
 use chrono::{DateTime, Utc};
+use nightscape_core::units;
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
@@ -402,7 +402,7 @@ impl OverrideView {
             expires: o.expires,
             remaining_s: o
                 .expires
-                .map(|e| crate::engine::seconds_between(now, e).max(0.0)),
+                .map(|e| nightscape_core::engine::seconds_between(now, e).max(0.0)),
             fade_s: o.fade,
             note: o.note.clone(),
             author: o.author.clone(),
@@ -459,7 +459,7 @@ impl SceneView {
             priority: s.priority,
             started: s.started,
             ends: s.ends,
-            remaining_s: crate::engine::seconds_between(now, s.ends).max(0.0),
+            remaining_s: nightscape_core::engine::seconds_between(now, s.ends).max(0.0),
             fade_s: s.fade,
             author: s.author.clone(),
             state: ItemState::at(now, s.started, Some(s.ends), fade, released_at.is_some()),

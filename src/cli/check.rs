@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// Print a diagnostic; on a terminal, with the source line and a caret
 /// under the place (as rustc does).
-fn report(d: &crate::diag::Diagnostic) {
+fn report(d: &nightscape_core::diag::Diagnostic) {
     use std::io::IsTerminal;
     eprintln!("{d}");
     if std::io::stderr().is_terminal() {
@@ -21,14 +21,16 @@ fn report(d: &crate::diag::Diagnostic) {
 /// Problems file by file (in the order files were first named), each
 /// file's from top to bottom: the parser's and the compiler's problems of a
 /// file are found in two passes but read as one list.
-fn in_reading_order(items: &[crate::diag::Diagnostic]) -> Vec<&crate::diag::Diagnostic> {
+fn in_reading_order(
+    items: &[nightscape_core::diag::Diagnostic],
+) -> Vec<&nightscape_core::diag::Diagnostic> {
     let mut files: Vec<&Path> = Vec::new();
     for d in items {
         if !files.contains(&d.path.as_path()) {
             files.push(&d.path);
         }
     }
-    let mut out: Vec<&crate::diag::Diagnostic> = items.iter().collect();
+    let mut out: Vec<&nightscape_core::diag::Diagnostic> = items.iter().collect();
     out.sort_by_key(|d| {
         (
             files.iter().position(|f| *f == d.path.as_path()),
@@ -54,8 +56,14 @@ pub fn check(site: &Path, args: &CheckArgs) -> Result<i32> {
         Ok(mut cfg) => {
             // Look a year ahead for overlaps and polar nights.
             let from = cfg.schedule.night_of(chrono::Utc::now());
-            let mut lints = crate::diag::Diagnostics::new();
-            crate::schedule::plan::lint(&cfg.schedule, &cfg.site.source, from, 366, &mut lints);
+            let mut lints = nightscape_core::diag::Diagnostics::new();
+            nightscape_core::schedule::plan::lint(
+                &cfg.schedule,
+                &cfg.site.source,
+                from,
+                366,
+                &mut lints,
+            );
             cfg.warnings.extend(lints);
             // The [api] section is read when the daemon starts; check it now.
             match crate::api::ApiConfig::from_site(&cfg.site) {
@@ -69,8 +77,12 @@ pub fn check(site: &Path, args: &CheckArgs) -> Result<i32> {
                 }
             }
             // Public safety: shows that flash a large part of the site.
-            let mut safety_diags = crate::diag::Diagnostics::new();
-            let safety = crate::safety::parse(&cfg.site.source, &cfg.show_order, &mut safety_diags);
+            let mut safety_diags = nightscape_core::diag::Diagnostics::new();
+            let safety = nightscape_core::safety::parse(
+                &cfg.site.source,
+                &cfg.show_order,
+                &mut safety_diags,
+            );
             if !safety_diags.has_errors() {
                 safety_diags.extend(safety_findings(&cfg, &safety));
             }
@@ -79,7 +91,7 @@ pub fn check(site: &Path, args: &CheckArgs) -> Result<i32> {
                 safety_diags
                     .items
                     .into_iter()
-                    .filter(|d| d.severity == crate::diag::Severity::Warning),
+                    .filter(|d| d.severity == nightscape_core::diag::Severity::Warning),
             );
             if !errors.is_empty() {
                 for w in cfg.warnings.warnings() {
@@ -123,7 +135,7 @@ pub fn check(site: &Path, args: &CheckArgs) -> Result<i32> {
 
 /// Validate a profile folder alone.
 fn check_fixtures(dir: &Path) -> Result<i32> {
-    let mut diags = crate::diag::Diagnostics::new();
+    let mut diags = nightscape_core::diag::Diagnostics::new();
     let library = crate::config::load_profiles(dir, &mut diags);
     for d in &diags.items {
         report(d);
@@ -162,10 +174,10 @@ fn check_fixtures(dir: &Path) -> Result<i32> {
 /// the frames in their editor; empty for other layers.
 fn media_time(
     cfg: &crate::config::Config,
-    f: &crate::safety::Finding,
+    f: &nightscape_core::safety::Finding,
     at: (usize, usize),
 ) -> String {
-    use crate::show::effect::Effect;
+    use nightscape_core::show::effect::Effect;
     let Some(show) = cfg.show(&f.show) else {
         return String::new();
     };
@@ -188,12 +200,12 @@ fn media_time(
 /// for shows the site allows (with its reason).
 fn safety_findings(
     cfg: &crate::config::Config,
-    safety: &crate::safety::SafetyConfig,
-) -> crate::diag::Diagnostics {
-    use crate::diag::{Diagnostic, Severity};
-    let mut out = crate::diag::Diagnostics::new();
+    safety: &nightscape_core::safety::SafetyConfig,
+) -> nightscape_core::diag::Diagnostics {
+    use nightscape_core::diag::{Diagnostic, Severity};
+    let mut out = nightscape_core::diag::Diagnostics::new();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    for f in crate::safety::check(&cfg.site, cfg.shows_in_order(), safety, threads) {
+    for f in nightscape_core::safety::check(&cfg.site, cfg.shows_in_order(), safety, threads) {
         let allowed = safety.allow.iter().any(|(s, _)| *s == f.show);
         let (severity, tail) = if allowed {
             (
@@ -245,7 +257,7 @@ fn safety_findings(
 /// Compare this folder's configuration hash with what every node of the
 /// fleet last published; a node on other files is a warning, an
 /// unreachable broker a note (check must work offline).
-fn fleet_versions(site: &Path, spec: &crate::site::fleet::FleetSpec) {
+fn fleet_versions(site: &Path, spec: &nightscape_core::site::fleet::FleetSpec) {
     let own = crate::fleet::config_hash(site);
     match super::fleet::gather(spec, 1.0) {
         Ok(Ok(nodes)) => {

@@ -21,10 +21,10 @@
 use crate::config;
 use crate::rdm::patch::{verify, PatchEntry, PatchState};
 use crate::rdm::{self, Device, Discovery, Options};
-use crate::site::{OutputKind, Site};
-use crate::units::parse_duration;
 use anyhow::Result;
 use clap::{Args, Subcommand, ValueEnum};
+use nightscape_core::site::{OutputKind, Site};
+use nightscape_core::units::parse_duration;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::time::Duration;

@@ -9,10 +9,11 @@
 //! progress on stderr.
 
 use crate::config;
-use crate::energy::{estimate, report, EnergyError, Format as ReportFormat, Query};
+use crate::energy::{report, EnergyError, Format as ReportFormat, Query};
 use anyhow::Result;
 use chrono::{NaiveDate, Utc};
 use clap::{Args, ValueEnum};
+use nightscape_core::meter::forecast;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -151,10 +152,11 @@ fn forecast(
     args: &EnergyArgs,
     tonight: NaiveDate,
 ) -> Result<report::Report, EnergyError> {
-    let step = crate::units::parse_duration(&args.step).map_err(|m| EnergyError::BadQuery {
-        field: "step",
-        message: m,
-    })?;
+    let step =
+        nightscape_core::units::parse_duration(&args.step).map_err(|m| EnergyError::BadQuery {
+            field: "step",
+            message: m,
+        })?;
     let from = args.from.unwrap_or(tonight);
     let days = match (args.days, args.to) {
         (Some(_), Some(_)) => {
@@ -171,7 +173,7 @@ fn forecast(
             })
         }
         (None, Some(to)) => {
-            ((to - from).num_days() + 1).clamp(1, estimate::MAX_DAYS as i64 + 1) as u32
+            ((to - from).num_days() + 1).clamp(1, forecast::MAX_DAYS as i64 + 1) as u32
         }
         (None, None) => 1,
     };

@@ -61,14 +61,14 @@ pub enum FleetCommand {
 pub type Snapshot = std::collections::BTreeMap<
     String,
     (
-        crate::fleet::wire::Status,
-        Option<crate::fleet::wire::Energy>,
+        nightscape_core::control::fleet::Status,
+        Option<nightscape_core::control::fleet::Energy>,
     ),
 >;
 
 /// Gather the fleet's statuses, energy and alarms for `wait` seconds.
 pub fn gather_full(
-    spec: &crate::site::fleet::FleetSpec,
+    spec: &nightscape_core::site::fleet::FleetSpec,
     wait: f64,
     trust: Option<&crate::fleet::trust::Trust>,
 ) -> Result<Result<std::collections::BTreeMap<String, crate::fleet::NodeSnapshot>, String>> {
@@ -84,7 +84,10 @@ pub fn gather_full(
 }
 
 /// Gather the fleet's statuses for `wait` seconds (a current-thread runtime).
-pub fn gather(spec: &crate::site::fleet::FleetSpec, wait: f64) -> Result<Result<Snapshot, String>> {
+pub fn gather(
+    spec: &nightscape_core::site::fleet::FleetSpec,
+    wait: f64,
+) -> Result<Result<Snapshot, String>> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -131,7 +134,8 @@ fn keys(args: &FleetCommand) -> Result<Option<i32>> {
                 }
             };
             let body = body.trim().to_string();
-            if let Err(e) = serde_json::from_str::<crate::fleet::wire::Command>(&body) {
+            if let Err(e) = serde_json::from_str::<nightscape_core::control::fleet::Command>(&body)
+            {
                 eprintln!("not a fleet command: {e}");
                 return Ok(Some(1));
             }
@@ -160,7 +164,7 @@ pub fn fleet(site: &Path, args: &FleetArgs) -> Result<i32> {
     match &args.command {
         FleetCommand::Key { .. } | FleetCommand::Sign { .. } | FleetCommand::Rollout(_) => Ok(0),
         FleetCommand::Status { wait, format } => {
-            let wait = match crate::units::parse_duration(wait) {
+            let wait = match nightscape_core::units::parse_duration(wait) {
                 Ok(w) if (0.1..=60.0).contains(&w) => w,
                 _ => {
                     eprintln!("--wait must be a duration from 0.1s to 60s, like \"2s\"");

@@ -2,9 +2,9 @@
 //! along avenues and up facades, N universes, a show playing all day) for
 //! load tests, benchmarks and trying a controller at district scale.
 
-use crate::generate::{self, GeneratedEffect, SiteSpec};
 use anyhow::{bail, Result};
 use clap::Args;
+use nightscape_core::generate::{self, GeneratedEffect, SiteSpec};
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]

@@ -1,7 +1,7 @@
 //! `nightscape import --from qxf|ofl PATH... --out DIR`: turn QLC+ or Open
 //! Fixture Library definitions into profile files.
 //!
-//! The conversion itself is pure ([`crate::fixture::import`]); this is the
+//! The conversion itself is pure ([`nightscape_core::fixture::import`]); this is the
 //! file side: walking folders, finding an OFL file's manufacturer list,
 //! choosing file names, never overwriting unless asked, and the summary. A
 //! broken source file is a reported failure, never a stop.
@@ -15,8 +15,8 @@
 //! `--out` is an existing file (refused without `--overwrite`, replaced
 //! itself with it), never a way out of `--out`.
 
-use crate::fixture::import::{self, Format, ImportError, OflContext};
 use anyhow::{bail, Result};
+use nightscape_core::fixture::import::{self, Format, ImportError, OflContext};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 

@@ -120,22 +120,23 @@ impl TimeArg {
     /// The instant in the site's timezone; `flag` names the flag in errors.
     pub fn resolve(&self, flag: &str, tz: chrono_tz::Tz) -> Result<DateTime<Utc>, String> {
         let today = Utc::now().with_timezone(&tz).date_naive();
-        crate::local_time::parse_instant(&self.0, tz, today).map_err(|e| format!("{flag}: {e}"))
+        nightscape_core::local_time::parse_instant(&self.0, tz, today)
+            .map_err(|e| format!("{flag}: {e}"))
     }
 }
 
 /// Clap's check of a time flag's form (any zone will do for the form).
 pub fn parse_time_arg(s: &str) -> Result<TimeArg, String> {
     let today = chrono::NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or_default();
-    match crate::local_time::parse_instant(s, chrono_tz::UTC, today) {
-        Err(e @ crate::local_time::TimeError::Format { .. }) => Err(e.to_string()),
+    match nightscape_core::local_time::parse_instant(s, chrono_tz::UTC, today) {
+        Err(e @ nightscape_core::local_time::TimeError::Format { .. }) => Err(e.to_string()),
         _ => Ok(TimeArg(s.to_string())),
     }
 }
 
 /// Clap's parser for date flags, naming the expected form when it refuses.
 pub fn parse_date_arg(s: &str) -> Result<chrono::NaiveDate, String> {
-    crate::local_time::parse_date(s).map_err(|e| e.to_string())
+    nightscape_core::local_time::parse_date(s).map_err(|e| e.to_string())
 }
 
 /// Resolve an optional time flag, printing the refusal.
@@ -188,9 +189,9 @@ pub fn main() -> Result<i32> {
         Command::Effects { markdown } => {
             use std::io::Write;
             let text = if markdown {
-                crate::show::reference::markdown()
+                nightscape_core::show::reference::markdown()
             } else {
-                crate::show::reference::text()
+                nightscape_core::show::reference::text()
             };
             // A closed pipe (`| head`) is not an error worth a panic.
             let _ = std::io::stdout().lock().write_all(text.as_bytes());

@@ -24,9 +24,9 @@
 //! scheduling delays do not show up as the sender's jitter), else the time
 //! the read returned. Elsewhere, or with `--plain`, one `recv` per datagram.
 
-use crate::monitor::Monitor;
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use nightscape_core::monitor::Monitor;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant, SystemTime};
 

@@ -167,9 +167,9 @@ pub fn new(site: &Path, args: &NewArgs) -> Result<i32> {
         Kind::Profile => {
             let site_file = site.join("site.toml");
             let dir = match std::fs::read_to_string(&site_file) {
-                Ok(text) => {
-                    crate::site::profile_dir(&crate::diag::SourceFile::new(&site_file, text))
-                }
+                Ok(text) => nightscape_core::site::profile_dir(
+                    &nightscape_core::diag::SourceFile::new(&site_file, text),
+                ),
                 Err(_) => site.join("../fixtures"),
             };
             write_new(&dir.join(format!("{name}.toml")), PROFILE)?;

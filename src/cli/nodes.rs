@@ -15,10 +15,10 @@
 
 use crate::config;
 use crate::output::discovery::{self, Node};
-use crate::site::{format_universes, OutputKind};
-use crate::units::parse_duration;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
+use nightscape_core::site::{format_universes, OutputKind};
+use nightscape_core::units::parse_duration;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::Path;

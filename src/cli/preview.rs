@@ -111,7 +111,7 @@ fn run(cfg: &Config, args: &PreviewArgs) -> Result<()> {
             if e != "png" && e != "html" {
                 bail!("--out: a night is .png or .html, not `.{e}`");
             }
-            let step = crate::units::parse_duration(&args.step)
+            let step = nightscape_core::units::parse_duration(&args.step)
                 .map_err(|m| anyhow::anyhow!("--step: {m}"))?;
             if !(1.0..=3600.0).contains(&step) {
                 bail!("--step: between 1s and 1h");
@@ -139,7 +139,7 @@ fn run(cfg: &Config, args: &PreviewArgs) -> Result<()> {
             if !(args.speed.is_finite() && args.speed > 0.0) {
                 bail!("--speed must be more than 0");
             }
-            let clip_s = crate::engine::seconds_between(from, to) / args.speed;
+            let clip_s = nightscape_core::engine::seconds_between(from, to) / args.speed;
             let frames = (clip_s * args.fps as f64).ceil() as u64 + 1;
             if frames > MAX_GIF_FRAMES {
                 bail!(

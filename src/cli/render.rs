@@ -4,10 +4,10 @@
 use super::{parse_time_arg, TimeArg};
 use crate::control::CompiledControl;
 use crate::daemon::{FrameBuilder, FrameHook};
-use crate::engine;
 use anyhow::Result;
 use chrono::Duration;
 use clap::{Args, ValueEnum};
+use nightscape_core::engine;
 use std::io::Write;
 use std::path::Path;
 

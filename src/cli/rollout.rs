@@ -279,7 +279,7 @@ fn plan(args: &SignArgs, tz: chrono_tz::Tz, trust: &trust::Trust) -> Option<Plan
 }
 
 fn duration(text: &str, flag: &str) -> Option<Duration> {
-    match crate::units::parse_duration(text) {
+    match nightscape_core::units::parse_duration(text) {
         Ok(w) if (0.1..=600.0).contains(&w) => Some(Duration::from_secs_f64(w)),
         _ => {
             eprintln!("{flag} must be a duration from 0.1s to 600s, like \"15s\"");
@@ -421,14 +421,14 @@ struct Conn {
     ev: EventLoop,
     topics: Topics,
     /// The fleet's own topics (node status: who is online).
-    status_topics: crate::fleet::wire::Topics,
+    status_topics: nightscape_core::control::fleet::Topics,
 }
 
 /// Each node's report and whether it verifies against its listed key.
 type Reports = BTreeMap<String, (NodeReport, Option<bool>)>;
 
 impl Conn {
-    async fn connect(spec: &crate::site::fleet::FleetSpec) -> Result<Conn, String> {
+    async fn connect(spec: &nightscape_core::site::fleet::FleetSpec) -> Result<Conn, String> {
         let opts = rollout::mqtt_options(spec, format!("nightscape-push-{}", std::process::id()))?;
         let (client, mut ev) = AsyncClient::new(opts, 16);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -444,7 +444,10 @@ impl Conn {
             client,
             ev,
             topics: Topics::new(spec),
-            status_topics: crate::fleet::wire::Topics::new(&spec.topic_root, &spec.topic_site),
+            status_topics: nightscape_core::control::fleet::Topics::new(
+                &spec.topic_root,
+                &spec.topic_site,
+            ),
         })
     }
 
@@ -535,7 +538,9 @@ impl Conn {
                             out.insert(node.to_string(), (r, verified));
                         }
                     } else if let Some(("status", node)) = self.status_topics.split(&p.topic) {
-                        if let Ok(s) = serde_json::from_slice::<crate::fleet::wire::Status>(&body) {
+                        if let Ok(s) =
+                            serde_json::from_slice::<nightscape_core::control::fleet::Status>(&body)
+                        {
                             online.insert(node.to_string(), s.online);
                         }
                     }

@@ -79,7 +79,7 @@ struct Plan {
     folder: std::path::PathBuf,
     args: RunArgs,
     cfg: crate::config::Config,
-    node: Option<crate::site::fleet::NodeSpec>,
+    node: Option<nightscape_core::site::fleet::NodeSpec>,
     standby: Option<crate::fleet::standby::Plan>,
     clock: Clock,
     skips: daemon::Skips,
@@ -298,7 +298,7 @@ impl Daemon {
         }
         for o in &outputs {
             let h = o.health();
-            tracing::info!(kind = %h.kind, target = %h.target, universes = %crate::site::format_universes(&h.universes), "output open");
+            tracing::info!(kind = %h.kind, target = %h.target, universes = %nightscape_core::site::format_universes(&h.universes), "output open");
         }
         tracing::info!(site = %cfg.site.name, fps = cfg.site.fps, playing = %args.show.as_deref().unwrap_or("the schedule"), state = %state_dir.display(), "running");
         let mut shared = Shared::new(cfg, clock);
@@ -589,7 +589,7 @@ fn log_sign_in(cfg: &api::ApiConfig) {
 /// Answer ArtPoll and poll the Art-Net outputs' nodes, when the site has
 /// Art-Net outputs. A port that cannot be had costs this service only.
 fn start_artpoll(
-    site: &crate::site::Site,
+    site: &nightscape_core::site::Site,
     node: Option<&str>,
     outputs: &mut [Box<dyn output::Output>],
 ) -> Option<output::artpoll::ArtPollService> {

@@ -128,7 +128,7 @@ fn write_table(
         let f = forced
             .get(&d)
             .map(|f| (f.mode.as_str(), Some(f.author.as_str())));
-        crate::explain::night_forced(&cfg.schedule, &cfg.energy, d, f)
+        nightscape_core::explain::night_forced(&cfg.schedule, &cfg.energy, d, f)
     }) {
         let n = &x.night;
         writeln!(

@@ -37,8 +37,8 @@ impl ItemState {
         fade: f64,
         released: bool,
     ) -> ItemState {
-        let since = crate::engine::seconds_between(start, now);
-        let left = end.map(|e| crate::engine::seconds_between(now, e));
+        let since = nightscape_core::engine::seconds_between(start, now);
+        let left = end.map(|e| nightscape_core::engine::seconds_between(now, e));
         if released {
             ItemState::Releasing
         } else if since < 0.0 {

@@ -31,11 +31,11 @@ pub mod systemd;
 
 use crate::clock::{mono_at, unix_nanos, Clock, FrameGrid};
 use crate::config::Config;
-use crate::engine::{ActiveShow, Frame};
 use crate::output::{priority, Output, OutputHealth};
-use crate::pipeline::recycle;
 use chrono::{DateTime, Utc};
 use nightscape_core::control::{CompiledControl, ControlState};
+use nightscape_core::engine::{ActiveShow, Frame};
+use nightscape_core::pipeline::recycle;
 pub use nightscape_core::pipeline::{
     FixedShow, FrameBuilder, FrameHook, Program, Scheduled, Skips,
 };
@@ -425,7 +425,7 @@ pub fn playing_summary(names: &[String], overrides: usize) -> String {
 /// The frame loop's builder: as many of `cores` as the site is worth, and
 /// the twinkles' lit cells remembered (this is the process's one timeline;
 /// previews and forecasts beside it build without the memo).
-fn frame_builder(site: &crate::site::Site, cores: usize) -> FrameBuilder {
+fn frame_builder(site: &nightscape_core::site::Site, cores: usize) -> FrameBuilder {
     FrameBuilder::new(site)
         .for_cores(site, cores)
         .with_sparkle_memo()
@@ -815,13 +815,13 @@ fn send_final_frame(
     let (config, control) = shared.snapshot();
     let site = &config.site;
     match &site.on_stop {
-        crate::site::OnStop::Hold => return,
-        crate::site::OnStop::Blackout => {
+        nightscape_core::site::OnStop::Hold => return,
+        nightscape_core::site::OnStop::Blackout => {
             for d in &mut builder.frame.data {
                 d.fill(0);
             }
         }
-        crate::site::OnStop::Show(name) => {
+        nightscape_core::site::OnStop::Show(name) => {
             let Some(show) = config.show(name) else {
                 return;
             };

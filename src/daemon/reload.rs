@@ -19,7 +19,7 @@
 
 use super::Shared;
 use crate::config;
-use crate::diag::Diagnostics;
+use nightscape_core::diag::Diagnostics;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

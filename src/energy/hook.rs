@@ -24,9 +24,9 @@
 use super::meter::{Core, Meter, NightRecord, ScopeKind};
 use super::store::EnergyStore;
 use crate::config::Config;
-use crate::engine::{ActiveShow, Frame, Limits};
-use crate::pipeline::FrameHook;
 use chrono::{DateTime, NaiveDate, Utc};
+use nightscape_core::engine::{ActiveShow, Frame, Limits};
+use nightscape_core::pipeline::FrameHook;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -199,7 +199,7 @@ impl FrameHook for EnergyHook {
                 false
             }
             Some(last) => {
-                let since = crate::engine::seconds_between(last, at);
+                let since = nightscape_core::engine::seconds_between(last, at);
                 !(0.0..FLUSH_SIM_S).contains(&since)
             }
         };

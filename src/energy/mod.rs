@@ -12,15 +12,16 @@
 //! - [`limit`] resolves curfew windows per night and solves budget scales;
 //! - [`meter`] turns frames into per-night records ([`meter::Core`] drives
 //!   limits and sampling; [`meter::NightRecord`] integrates samples);
-//! - [`hook`] is the daemon's [`crate::pipeline::FrameHook`], feeding a writer
+//! - [`hook`] is the daemon's [`nightscape_core::pipeline::FrameHook`], feeding a writer
 //!   thread; [`store`] is the SQLite file (`<state>/energy.sqlite`; a run on
 //!   a simulated clock records into `<state>/simulated/energy.sqlite`
 //!   instead, see [`record_dir`]);
-//! - [`estimate`] renders sampled instants of planned nights without a
+//! - the core's `meter::forecast` renders sampled instants of planned nights without a
 //!   daemon; [`report`] builds and formats the report from either.
 //!
-//! `config`, `model`, `limit`, `meter` and `estimate` are pure and live in
-//! nightscape-core; they are re-exported here under their old paths.
+//! `config`, `model`, `limit`, `meter` and `forecast` are pure and live in
+//! nightscape-core; the energy configuration types are re-exported here
+//! because they are this module's API (no aliases).
 
 pub mod hook;
 pub mod report;
@@ -31,7 +32,8 @@ pub mod store;
 pub use hook::{EnergyHook, LivePower};
 pub use nightscape_core::energy::{config, limit, model, J_PER_KWH};
 pub use nightscape_core::energy::{Curfew, EnergyConfig, GroupEnergy, PowerModel, Tariff};
-pub use nightscape_core::meter::{self, forecast as estimate, Limiter};
+use nightscape_core::meter::forecast;
+pub use nightscape_core::meter::{self, Limiter};
 pub use report::{Format, Query, Report};
 
 use std::path::{Path, PathBuf};
@@ -82,8 +84,8 @@ pub enum EnergyError {
     Corrupt(String),
 }
 
-impl From<estimate::BadQuery> for EnergyError {
-    fn from(e: estimate::BadQuery) -> Self {
+impl From<forecast::BadQuery> for EnergyError {
+    fn from(e: forecast::BadQuery) -> Self {
         EnergyError::BadQuery {
             field: e.field,
             message: e.message,

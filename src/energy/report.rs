@@ -23,10 +23,11 @@
 
 use super::meter::{self, NightRecord, ScopeKind, ScopeRecord, SiteModel, UNGROUPED};
 use super::store::EnergyStore;
-use super::{estimate, EnergyError};
+use super::EnergyError;
 use crate::config::Config;
 use chrono::{DateTime, NaiveDate, Utc};
 use nightscape_core::energy::config::Baseline;
+use nightscape_core::meter::forecast;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -309,12 +310,22 @@ pub struct NightRow {
     pub runs: Vec<RunRow>,
 }
 
+/// Where a report's nights come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// Metered: the DMX the daemon actually sent.
+    Record,
+    /// Forecast: the planned nights rendered at sampled instants.
+    Estimate,
+}
+
 /// The report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
     pub site: String,
     /// `record` (metered) or `estimate` (forecast).
-    pub source: &'static str,
+    pub source: Source,
     pub from: NaiveDate,
     pub to: NaiveDate,
     pub group: Option<String>,
@@ -334,7 +345,7 @@ pub struct Report {
 /// Build a report from night records (either source).
 pub fn build(
     config: &Config,
-    source: &'static str,
+    source: Source,
     from: NaiveDate,
     to: NaiveDate,
     group: Option<&str>,
@@ -459,7 +470,7 @@ pub fn from_store(
     };
     Ok(build(
         config,
-        "record",
+        Source::Record,
         from,
         to,
         query.group.as_deref(),
@@ -503,9 +514,9 @@ pub fn forecast_with_progress(
         group: group.map(str::to_string),
     };
     q.check_group(config)?;
-    let records = estimate::run(config, from, days, step_s, progress, reuse)?;
+    let records = forecast::run(config, from, days, step_s, progress, reuse)?;
     let to = records.last().map_or(from, |r| r.night);
-    Ok(build(config, "estimate", from, to, group, &records))
+    Ok(build(config, Source::Estimate, from, to, group, &records))
 }
 
 /// Format a report.
@@ -617,7 +628,7 @@ pub fn table(report: &Report) -> String {
         out,
         "{} — energy {} ({}), {} to {}{}",
         report.site,
-        if report.source == "estimate" {
+        if report.source == Source::Estimate {
             "forecast"
         } else {
             "record"
@@ -1102,7 +1113,7 @@ fn chart_title(report: &Report) -> String {
             .map_or(String::new(), |g| format!(", group {g}")),
         report.from,
         report.to,
-        if report.source == "estimate" {
+        if report.source == Source::Estimate {
             ", forecast"
         } else {
             ""

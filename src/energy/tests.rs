@@ -8,8 +8,8 @@ use super::model::{power_fraction, PowerModel};
 use super::report::{self, Format, Query};
 use super::store::EnergyStore;
 use crate::config::{self, Config};
-use crate::engine::{self, Frame, Limits, Look};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use nightscape_core::engine::{self, Frame, Limits, Look};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -424,7 +424,14 @@ fn curfew_caps_output_and_reports_compliance() {
     // Reported per night: the uncapped energy comes from the probe.
     let mut rec = NightRecord::new(cfg.schedule.night_of(t));
     rec.book(&s, t, 3600.0, 0.0, 0.0);
-    let r = report::build(&cfg, "record", rec.night, rec.night, None, &[rec.clone()]);
+    let r = report::build(
+        &cfg,
+        report::Source::Record,
+        rec.night,
+        rec.night,
+        None,
+        &[rec.clone()],
+    );
     let c = r.nights[0].totals.curfew.clone().expect("curfew figures");
     assert!((c.hours - 1.0).abs() < 1e-9);
     assert!(c.kwh < c.uncapped_kwh);
@@ -686,7 +693,7 @@ fn nights_without_a_record_are_no_data_and_the_baseline_is_stated() {
     ];
     let r = report::build(
         &cfg,
-        "record",
+        report::Source::Record,
         d("2026-11-25"),
         d("2026-11-27"),
         None,
@@ -753,7 +760,7 @@ fn nights_without_a_record_are_no_data_and_the_baseline_is_stated() {
     let (_d2, cfg) = site_with(&site, &[FULL]);
     let r = report::build(
         &cfg,
-        "record",
+        report::Source::Record,
         d("2026-11-25"),
         d("2026-11-27"),
         None,
@@ -764,7 +771,7 @@ fn nights_without_a_record_are_no_data_and_the_baseline_is_stated() {
     assert_eq!(r.total.savings_pct, Some(95.0));
     let g = report::build(
         &cfg,
-        "record",
+        report::Source::Record,
         d("2026-11-25"),
         d("2026-11-27"),
         Some("a"),

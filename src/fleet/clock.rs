@@ -20,8 +20,8 @@
 //! the file speaks for it.
 
 use crate::config::Config;
-use crate::engine::ActiveShow;
 use chrono::{DateTime, Utc};
+use nightscape_core::engine::ActiveShow;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

@@ -19,7 +19,7 @@
 //! the commands it has; the gap is logged, raised as an alarm, and
 //! reported in the status when the broker returns.
 
-pub use nightscape_core::control::fleet as wire;
+use nightscape_core::control::fleet as wire;
 
 pub mod clock;
 pub mod devices;
@@ -32,9 +32,9 @@ use crate::control::Change;
 use crate::control::ControlService;
 use crate::control::{self, Controlled, Numbered, Override, Scene};
 use crate::daemon::Shared;
-use crate::site::fleet::FleetSpec;
 use crate::store::AuditEntry;
 use chrono::{DateTime, Utc};
+use nightscape_core::site::fleet::FleetSpec;
 use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS, Transport};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -1241,7 +1241,7 @@ impl Task {
                         match (w.expires, cmd.released, current) {
                             // Not released and ending later: extended.
                             (Some(ends), None, Some(cur)) if ends > cur => {
-                                let by = crate::engine::seconds_between(cur, ends);
+                                let by = nightscape_core::engine::seconds_between(cur, ends);
                                 let audit =
                                     self.audit(&cmd.origin, "fleet.override.extend", detail);
                                 let extended = self
@@ -1757,7 +1757,7 @@ impl Task {
             .take()
             .filter(|_| self.broker_up_once)
             .map(|from| {
-                let seconds = crate::engine::seconds_between(from, now);
+                let seconds = nightscape_core::engine::seconds_between(from, now);
                 wire::Gap {
                     from,
                     to: now,
@@ -2400,7 +2400,7 @@ fn check_bounds(cmd: &Command, now: DateTime<Utc>) -> Result<(), String> {
             return Err(format!("it starts in the future ({from})"));
         }
         if let Some(to) = to {
-            let s = crate::engine::seconds_between(from, to);
+            let s = nightscape_core::engine::seconds_between(from, to);
             if !(0.0..=MAX_SECONDS).contains(&s) {
                 return Err(format!(
                     "its duration {s:.0} s is outside 0..={MAX_SECONDS} s"

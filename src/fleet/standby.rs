@@ -23,9 +23,9 @@
 //! sending all the time at a lower priority: one rule for both protocols,
 //! and receivers that do not implement sACN priority behave.
 
-use crate::engine::Frame;
 use crate::output::{Output, OutputHealth};
-use crate::site::Site;
+use nightscape_core::engine::Frame;
+use nightscape_core::site::Site;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -300,7 +300,11 @@ pub(crate) enum Action {
 }
 
 impl Standby {
-    pub(crate) fn new(nodes: &[crate::site::fleet::NodeSpec], me: &str, gates: Gates) -> Standby {
+    pub(crate) fn new(
+        nodes: &[nightscape_core::site::fleet::NodeSpec],
+        me: &str,
+        gates: Gates,
+    ) -> Standby {
         let mut standbys_of: HashMap<String, Vec<String>> = HashMap::new();
         for n in nodes {
             for c in &n.standby_for {
@@ -456,7 +460,7 @@ impl Standby {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::site::fleet::NodeSpec;
+    use nightscape_core::site::fleet::NodeSpec;
 
     fn node(name: &str, standby_for: &[&str]) -> NodeSpec {
         NodeSpec {

@@ -10,9 +10,9 @@
 //! verifies against a listed key, from a signer allowed the target.
 
 use super::wire::{self, Command, Signed};
-use crate::site::fleet::{base64_decode, base64_encode, PublicKey};
-use crate::site::Site;
 use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
+use nightscape_core::site::fleet::{base64_decode, base64_encode, PublicKey};
+use nightscape_core::site::Site;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 

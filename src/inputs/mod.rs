@@ -42,9 +42,9 @@ mod ltc;
 mod mtc;
 
 use crate::daemon::{FrameHook, Shared};
-use crate::engine::{ActiveShow, Frame, Limits};
 use chrono::{DateTime, Utc};
 use nightscape_core::config::Config;
+use nightscape_core::engine::{ActiveShow, Frame, Limits};
 use nightscape_core::site::inputs::{DmxInput, Input, InputKind};
 use nightscape_core::takeover::{self, Packet, Receipt, SourceId, Takeover, UniverseStatus};
 use nightscape_core::timecode::{Chase, OnLoss, Position, Timecode, TimecodeSource};

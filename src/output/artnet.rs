@@ -11,9 +11,11 @@
 
 use super::udp::{UdpSender, UniverseIndex};
 use super::{Output, OutputHealth};
-use crate::engine::Frame;
-use crate::site::UNIVERSE_SIZE;
-use crate::wire::artnet::{encode_artdmx, encode_artsync, ARTDMX_HEADER_LEN, ARTSYNC_LEN};
+use nightscape_core::engine::Frame;
+use nightscape_core::site::UNIVERSE_SIZE;
+use nightscape_core::wire::artnet::{
+    encode_artdmx, encode_artsync, ARTDMX_HEADER_LEN, ARTSYNC_LEN,
+};
 use std::net::SocketAddr;
 
 /// Art-Net sequence numbers run 1..=255 per universe; 0 means "off".
@@ -411,7 +413,7 @@ mod tests {
             got.push(b[..n].to_vec());
         }
         let dmx = |p: &[u8]| {
-            super::super::artpoll_wire::parse_artdmx(p).map(|(s, _, pa, d)| (s, pa, d[0]))
+            nightscape_core::wire::artnet::parse_artdmx(p).map(|(s, _, pa, d)| (s, pa, d[0]))
         };
         assert_eq!(dmx(&got[0]).unwrap(), (1, 3, 9));
         assert_eq!(dmx(&got[1]).unwrap(), (1, 17, 0));
@@ -444,7 +446,7 @@ mod tests {
         let mut got = Vec::new();
         for _ in 0..2 {
             let (n, _) = rx.recv_from(&mut b).unwrap();
-            let (seq, _, pa, d) = super::super::artpoll_wire::parse_artdmx(&b[..n]).unwrap();
+            let (seq, _, pa, d) = nightscape_core::wire::artnet::parse_artdmx(&b[..n]).unwrap();
             got.push((seq, pa, d[0]));
         }
         assert_eq!(got, [(1, 0x100, 1), (1, 0x7fff, 2)]);
@@ -463,7 +465,7 @@ mod tests {
         let seqs = |p: &ArtDmxPackets| {
             p.bytes()
                 .chunks(ARTDMX_LEN)
-                .map(|b| super::super::artpoll_wire::parse_artdmx(b).unwrap().0)
+                .map(|b| nightscape_core::wire::artnet::parse_artdmx(b).unwrap().0)
                 .collect::<Vec<_>>()
         };
         let runs = |p: &ArtDmxPackets| p.due_runs().collect::<Vec<_>>();
@@ -486,7 +488,7 @@ mod tests {
         // The default builds all, every frame, with the Port-Address kept.
         p.build(&frame);
         assert_eq!(seqs(&p), [3, 3, 3]);
-        let pa = super::super::artpoll_wire::parse_artdmx(&p.bytes()[2 * ARTDMX_LEN..])
+        let pa = nightscape_core::wire::artnet::parse_artdmx(&p.bytes()[2 * ARTDMX_LEN..])
             .unwrap()
             .2;
         assert_eq!(pa, 12);
@@ -512,7 +514,7 @@ mod tests {
         for u in 0..100u16 {
             let n = rx.recv(&mut b).unwrap();
             assert_eq!(n, ARTDMX_LEN);
-            let (seq, _, pa, d) = super::super::artpoll_wire::parse_artdmx(&b[..n]).unwrap();
+            let (seq, _, pa, d) = nightscape_core::wire::artnet::parse_artdmx(&b[..n]).unwrap();
             assert_eq!((seq, pa, d[0], d[511]), (1, u, u as u8, u as u8));
         }
         assert_eq!(out.health().packets_sent, 100);

@@ -44,11 +44,11 @@
 //! sender, the port and the opcode as they do for their own socket).
 //! Broadcasts are never handed on: they reach the input's own socket too.
 
-use super::artpoll_wire::{
+use chrono::{DateTime, Utc};
+use nightscape_core::wire::artnet::{
     controller_replies, encode_artpoll, encode_controller_reply, is_artpoll, parse_artpollreply,
     ARTPOLLREPLY_LEN, ARTPOLL_LEN,
 };
-use chrono::{DateTime, Utc};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::collections::HashMap;
 use std::io;
@@ -542,7 +542,7 @@ fn run(
 
 /// An ArtTodData or ArtRdm packet (what a node answers RDM with).
 fn is_rdm_reply(p: &[u8]) -> bool {
-    use super::artpoll_wire::{OP_RDM, OP_TOD_DATA};
+    use nightscape_core::wire::artnet::{OP_RDM, OP_TOD_DATA};
     p.len() >= 10
         && p.starts_with(b"Art-Net\0")
         && matches!(u16::from_le_bytes([p[8], p[9]]), OP_TOD_DATA | OP_RDM)

@@ -16,7 +16,7 @@
 //! background. It blocks for the timeout: call it from a plain thread or
 //! `spawn_blocking`, not from an async task.
 
-use super::artpoll_wire::{
+use nightscape_core::wire::artnet::{
     encode_artpoll, parse_artpollreply, NodeInfo, ARTNET_PORT, ARTPOLL_LEN, PORT_TYPE_INPUT,
 };
 use serde::Serialize;

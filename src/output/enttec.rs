@@ -20,13 +20,13 @@
 //! the health. The line must be refreshed continuously, so this driver
 //! rewrites the last frame every frame period even when nothing changed.
 
-use super::enttec_wire::{
+use super::serial::{Driver, Hello, Link};
+use super::DeviceInfo;
+use nightscape_core::site::UNIVERSE_SIZE;
+use nightscape_core::wire::enttec::{
     encode_request, encode_send_dmx, open_dmx_frame, parse_params, parse_serial, MessageReader,
     LABEL_GET_PARAMS, LABEL_GET_SERIAL, SEND_DMX_MAX_LEN,
 };
-use super::serial::{Driver, Hello, Link};
-use super::DeviceInfo;
-use crate::site::UNIVERSE_SIZE;
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -220,7 +220,7 @@ impl Driver for OpenDmxDriver {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::enttec_wire::Message;
+    use nightscape_core::wire::enttec::Message;
     use std::collections::VecDeque;
 
     /// Records writes and break toggles in order; replies from a script.

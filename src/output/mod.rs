@@ -21,13 +21,13 @@ pub mod priority;
 pub mod sacn;
 pub mod serial;
 pub mod threaded;
-// The pure codecs live in nightscape-core's `wire`.
-pub use nightscape_core::wire::{artnet as artpoll_wire, enttec as enttec_wire, sacn as sacn_wire};
+// The pure codecs live in nightscape-core's `wire` (used by that name).
+
 mod resolve;
 mod udp;
 
-use crate::engine::Frame;
-use crate::site::{OutputKind, Site};
+use nightscape_core::engine::Frame;
+use nightscape_core::site::{OutputKind, Site};
 use serde::Serialize;
 use std::net::SocketAddr;
 use std::path::Path;

@@ -20,15 +20,15 @@
 //! a second source appearing while the first times out. So it is generated
 //! once and kept in the state folder as `sacn-cid` (32 hex digits).
 
-use super::sacn_wire::{
+use super::udp::{UdpSender, UniverseIndex};
+use super::{Output, OutputHealth};
+use nightscape_core::engine::Frame;
+use nightscape_core::site::{SacnTarget, UNIVERSE_SIZE};
+use nightscape_core::wire::sacn::{
     discovery_pages, encode_data, encode_discovery, encode_sync, multicast_addr, DataPacket,
     DATA_PACKET_LEN, DISCOVERY_INTERVAL_S, DISCOVERY_UNIVERSE, OFF_OPTIONS, OFF_SEQUENCE,
     OFF_SLOTS, OPT_STREAM_TERMINATED, SACN_PORT, SYNC_PACKET_LEN,
 };
-use super::udp::{UdpSender, UniverseIndex};
-use super::{Output, OutputHealth};
-use crate::engine::Frame;
-use crate::site::{SacnTarget, UNIVERSE_SIZE};
 use std::io::Write;
 use std::net::{SocketAddr, SocketAddrV4};
 use std::path::Path;

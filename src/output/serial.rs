@@ -34,10 +34,10 @@
 //! replaces the old one's entry.
 
 use super::enttec::{LABEL_RDM_TIMEOUT, LABEL_RECEIVED};
-use super::enttec_wire::{encode_request, MessageReader, MAX_DATA_LEN};
 use super::{DeviceInfo, Output, OutputHealth, DEGRADED, DOWN, OK};
-use crate::engine::Frame;
-use crate::site::UNIVERSE_SIZE;
+use nightscape_core::engine::Frame;
+use nightscape_core::site::UNIVERSE_SIZE;
+use nightscape_core::wire::enttec::{encode_request, MessageReader, MAX_DATA_LEN};
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};

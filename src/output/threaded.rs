@@ -20,7 +20,7 @@
 //! only by the frames a receiver does not see; the loop never waits).
 
 use super::{Output, OutputHealth};
-use crate::engine::Frame;
+use nightscape_core::engine::Frame;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -333,8 +333,8 @@ mod tests {
         assert_eq!(*sent.lock().unwrap(), 1);
     }
     use crate::output::artnet::ArtNetOutput;
-    use crate::output::artpoll_wire::parse_artdmx;
-    use crate::site::UNIVERSE_SIZE;
+    use nightscape_core::site::UNIVERSE_SIZE;
+    use nightscape_core::wire::artnet::parse_artdmx;
     use std::net::UdpSocket;
 
     #[test]

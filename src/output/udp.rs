@@ -10,8 +10,8 @@
 //! every other frame.
 
 use super::{OutputHealth, DEGRADED, DOWN, OK};
-use crate::engine::Frame;
-use crate::site::UNIVERSE_SIZE;
+use nightscape_core::engine::Frame;
+use nightscape_core::site::UNIVERSE_SIZE;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 

@@ -5,7 +5,7 @@
 
 use super::labels::{Label, Rect};
 use super::{name_color, text_width, Rgba, Scene, Shape};
-use crate::site::Site;
+use nightscape_core::site::Site;
 
 /// Largest dot radius in pixels.
 pub const MAX_DOT: f32 = 6.0;

@@ -65,8 +65,8 @@ impl<'a> Sampler<'a> {
             .build(self.cfg, &active, &self.control, &mut self.hooks, at);
         let site = &self.cfg.site;
         Sample {
-            cells: crate::engine::display::cell_colors(site, frame),
-            fixtures: crate::engine::display::fixture_colors(site, frame)
+            cells: nightscape_core::engine::display::cell_colors(site, frame),
+            fixtures: nightscape_core::engine::display::fixture_colors(site, frame)
                 .into_iter()
                 .map(|c| c.unwrap_or([0; 3]))
                 .collect(),

@@ -95,7 +95,7 @@ pub fn sample(
 ) -> NightData {
     let n = cfg.schedule.night(date);
     let mut sampler = Sampler::new(cfg, program);
-    let steps = (crate::engine::seconds_between(start, end) / step_s)
+    let steps = (nightscape_core::engine::seconds_between(start, end) / step_s)
         .ceil()
         .max(1.0) as usize;
     let mut data = NightData {
@@ -156,7 +156,7 @@ pub fn scene(cfg: &Config, d: &NightData, width: u32) -> Scene {
     let height = (top + rows as f32 * rh + 40.0).ceil() as u32;
     let mut s = Scene::new(width, height, map::BACKGROUND);
     let x_of = |t: DateTime<Utc>| {
-        left + (crate::engine::seconds_between(d.start, t) / d.step_s) as f32 * cw
+        left + (nightscape_core::engine::seconds_between(d.start, t) / d.step_s) as f32 * cw
     };
     let clamp_x = |x: f32| x.clamp(left, left + grid_w);
     s.text(

@@ -44,9 +44,9 @@ use super::{
 };
 use crate::alarms::Alarms;
 use crate::daemon::Shared;
-use crate::site::{OutputKind, Site};
 use crate::store::Store;
 use chrono::{DateTime, Utc};
+use nightscape_core::site::{OutputKind, Site};
 use nightscape_core::wire::rdm::{status_id, Uid};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

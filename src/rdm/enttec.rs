@@ -20,8 +20,8 @@
 //! its DMX frames (`crate::output::serial`, "RDM between frames").
 
 use super::{Line, RdmClientError, Table};
-use crate::output::enttec_wire::{encode_request, MessageReader};
 use crate::output::serial::{rdm_port, Link, RdmAnswer};
+use nightscape_core::wire::enttec::{encode_request, MessageReader};
 use nightscape_core::wire::rdm::discovery::{BranchAnswer, Discovery, Reply, Step, Sweep};
 use nightscape_core::wire::rdm::{self, pid, unique_branch_pd, CommandClass, Message, Uid};
 use std::time::{Duration, Instant};

@@ -6,7 +6,7 @@
 //! answer). Each problem carries a one-line fix for the crew.
 
 use super::Device;
-use crate::site::Site;
+use nightscape_core::site::Site;
 use serde::Serialize;
 
 /// How a device or fixture stands against the patch.

@@ -47,8 +47,8 @@ pub mod bundle;
 use crate::alarms::Alarms;
 use crate::daemon::Shared;
 use crate::fleet::trust;
-use crate::site::fleet::FleetSpec;
 use chrono::{DateTime, Utc};
+use nightscape_core::site::fleet::FleetSpec;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -447,8 +447,8 @@ pub fn bundle_message(envelope: &[u8], archive: &[u8]) -> Vec<u8> {
 
 /// The command a whole-site rollout counts as for [`trust::Trust::allows`]:
 /// target `*`, so a signer limited to some targets may not push a site.
-fn whole_site() -> crate::fleet::wire::Command {
-    crate::fleet::wire::Command {
+fn whole_site() -> nightscape_core::control::fleet::Command {
+    nightscape_core::control::fleet::Command {
         version: 0,
         origin: String::new(),
         released: None,

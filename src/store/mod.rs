@@ -17,8 +17,8 @@
 mod idempotency;
 pub mod migrations;
 
-use nightscape_core::control::{Action, ControlState, Master, Override, Scene};
 use chrono::{DateTime, SecondsFormat, Utc};
+use nightscape_core::control::{Action, ControlState, Master, Override, Scene};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use std::collections::HashMap;

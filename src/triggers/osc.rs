@@ -346,7 +346,10 @@ pub async fn handle(control: &Arc<ShowControl>, who: &Who, m: &OscMessage) -> Op
                         "group",
                         format!(
                             "unknown group `{group}`{}",
-                            crate::suggest::hint(group, cfg.site.groups.keys().map(String::as_str))
+                            nightscape_core::suggest::hint(
+                                group,
+                                cfg.site.groups.keys().map(String::as_str)
+                            )
                         ),
                     ));
                 }

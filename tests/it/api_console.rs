@@ -196,7 +196,7 @@ fn preview_is_the_render_pipeline_and_touches_nothing() {
         // The same colours as the frame `nightscape render` prints.
         let frame_map = common::cli_render(&api.site, instant);
         let cfg = api.shared.config();
-        let mut frame = nightscape::engine::Frame::new(&cfg.site);
+        let mut frame = nightscape_core::engine::Frame::new(&cfg.site);
         for (u, data) in frame.universes.iter().zip(frame.data.iter_mut()) {
             data.copy_from_slice(&frame_map[u]);
         }

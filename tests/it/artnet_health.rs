@@ -10,11 +10,11 @@
 
 use crate::common;
 
-use nightscape::output::artpoll_wire::{
+use nightscape::output::discovery::Node;
+use nightscape_core::wire::artnet::{
     encode_artpoll, encode_artpollreply, is_artpoll, parse_artpollreply, NodeInfo,
     ARTPOLLREPLY_LEN, ARTPOLL_LEN,
 };
-use nightscape::output::discovery::Node;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, UdpSocket};

@@ -13,7 +13,7 @@
 //!
 
 use nightscape::config::{self, Config};
-use nightscape::diag::{Diagnostic, Diagnostics, Severity};
+use nightscape_core::diag::{Diagnostic, Diagnostics, Severity};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -192,9 +192,9 @@ fn render_frame(
     site: &Path,
     cfg: &nightscape::config::Config,
     args: &[&str],
-) -> nightscape::engine::Frame {
+) -> nightscape_core::engine::Frame {
     let json = render_json(site, args);
-    let mut frame = nightscape::engine::Frame::new(&cfg.site);
+    let mut frame = nightscape_core::engine::Frame::new(&cfg.site);
     for (u, d) in frame.universes.iter().zip(frame.data.iter_mut()) {
         let vals = json["universes"][u.to_string()].as_array().unwrap();
         for (slot, v) in d.iter_mut().zip(vals) {
@@ -229,7 +229,7 @@ fn preview_png_shows_every_cell_in_the_colour_render_sends() {
     assert_eq!((w, h), (1920, 1080), "fits a 1920×1080 screen by default");
 
     let frame = render_frame(&site, &cfg, &["--at", at]);
-    let want = nightscape::engine::display::cell_colors(&cfg.site, &frame);
+    let want = nightscape_core::engine::display::cell_colors(&cfg.site, &frame);
     let layout = nightscape::preview::map::MapLayout::new(&cfg.site, w, h);
     let mut checked = 0;
     let mut distinct = std::collections::BTreeSet::new();
@@ -414,7 +414,7 @@ fn preview_gif_decodes_with_the_right_frames() {
         "60 s at 60× and 5 fps: 5 frames a second plus the last"
     );
     let frame = render_frame(&site, &cfg, &["--at", from]);
-    let want = nightscape::engine::display::cell_colors(&cfg.site, &frame);
+    let want = nightscape_core::engine::display::cell_colors(&cfg.site, &frame);
     let layout = nightscape::preview::map::MapLayout::new(&cfg.site, 960, 540);
     let mut checked = 0;
     for (i, (p, r)) in layout.cells.iter().zip(&layout.radius).enumerate() {
@@ -536,7 +536,7 @@ fn safety_check_flags_a_5_hz_avenue_strobe() {
 fn effect_reference_doc_is_in_sync_with_the_table() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let doc = std::fs::read_to_string(root.join("docs/effects.md")).unwrap();
-    let want = nightscape::show::reference::markdown();
+    let want = nightscape_core::show::reference::markdown();
     assert!(
         doc == want,
         "docs/effects.md is stale: run `cargo run -- effects --markdown > docs/effects.md`"
@@ -547,7 +547,7 @@ fn effect_reference_doc_is_in_sync_with_the_table() {
         .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for e in nightscape::show::reference::EFFECTS {
+    for e in nightscape_core::show::reference::EFFECTS {
         assert!(text.contains(&format!("{}: ", e.name)), "{}", e.name);
         for p in e.params {
             assert!(text.contains(p.key), "{}.{}", e.name, p.key);

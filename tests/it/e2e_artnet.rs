@@ -79,8 +79,10 @@ fn daemon_frames_equal_render_at_the_same_instant() {
     let at: DateTime<Utc> = DateTime::parse_from_rfc3339(AT).unwrap().into();
     let since: DateTime<Utc> = DateTime::parse_from_rfc3339(SINCE).unwrap().into();
     let show = cfg.show("spring-festival").unwrap();
-    let active = [nightscape::engine::ActiveShow::new(show, since, None, 0)];
-    let frame = nightscape::engine::render_frame(&cfg.site, &active, at);
+    let active = [nightscape_core::engine::ActiveShow::new(
+        show, since, None, 0,
+    )];
+    let frame = nightscape_core::engine::render_frame(&cfg.site, &active, at);
     for (u, d) in &data {
         assert_eq!(
             d.as_slice(),

@@ -5,9 +5,9 @@
 //! parser, and every mode's channel count equals the source's (counted here
 //! independently of the importer).
 
-use nightscape::diag::{Diagnostics, SourceFile};
-use nightscape::fixture::import::{import, Format, ImportError, OflContext};
-use nightscape::fixture::parse_profile;
+use nightscape_core::diag::{Diagnostics, SourceFile};
+use nightscape_core::fixture::import::{import, Format, ImportError, OflContext};
+use nightscape_core::fixture::parse_profile;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -4,7 +4,7 @@
 //! the comments), not copied from the output.
 
 use chrono::{DateTime, Duration, Utc};
-use nightscape::engine::{render_frame, ActiveShow};
+use nightscape_core::engine::{render_frame, ActiveShow};
 use std::path::Path;
 
 const PROFILES: &[(&str, &str)] = &[

@@ -9,7 +9,7 @@
 //! 10,000 packets a second is measured (printed), not timed.
 
 use super::common::{api_base, recv_artdmx, spawn_daemon, Daemon};
-use nightscape::wire::sacn;
+use nightscape_core::wire::sacn;
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -229,12 +229,12 @@ fn preview_draws_the_facade_as_an_elevation_in_the_clip_colours() {
 
     let args = ["--show", "spring-festival", "--since", SINCE, "--at", at];
     let universes = common::cli_render_args(&site, &args).1;
-    let mut frame = nightscape::engine::Frame::new(&cfg.site);
+    let mut frame = nightscape_core::engine::Frame::new(&cfg.site);
     for (u, d) in frame.universes.iter().zip(frame.data.iter_mut()) {
         let sent = &universes[u];
         d[..sent.len()].copy_from_slice(sent);
     }
-    let want = nightscape::engine::display::cell_colors(&cfg.site, &frame);
+    let want = nightscape_core::engine::display::cell_colors(&cfg.site, &frame);
     let (mut sky, mut gold) = (0, 0);
     for c in &layout.elevation_cells {
         let (x, y) = (c.at[0].floor() as usize, c.at[1].floor() as usize);

@@ -9,12 +9,12 @@
 //! queue in /proc/net/udp) before each send, so nothing depends on how
 //! fast this machine is or how large its socket buffers may grow.
 
-use nightscape::engine::Frame;
 use nightscape::output::artnet::ArtNetOutput;
 use nightscape::output::sacn::{SacnOutput, SacnSettings};
 use nightscape::output::Output;
-use nightscape::site::{SacnTarget, UNIVERSE_SIZE};
-use nightscape::wire::artnet::{encode_artdmx, ARTDMX_HEADER_LEN};
+use nightscape_core::engine::Frame;
+use nightscape_core::site::{SacnTarget, UNIVERSE_SIZE};
+use nightscape_core::wire::artnet::{encode_artdmx, ARTDMX_HEADER_LEN};
 
 const ARTDMX_LEN: usize = ARTDMX_HEADER_LEN + UNIVERSE_SIZE;
 use serde_json::Value;

@@ -6,10 +6,10 @@
 //! another program on a shared machine, and binding it would take unicast
 //! Art-Net away from that program while the test runs.
 
-use nightscape::output::artpoll_wire::{
+use nightscape::output::discovery::{discover_on, DiscoveryError};
+use nightscape_core::wire::artnet::{
     encode_artpollreply, NodeInfo, ARTPOLLREPLY_LEN, ARTPOLLREPLY_MIN_LEN,
 };
-use nightscape::output::discovery::{discover_on, DiscoveryError};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -234,9 +234,9 @@ fn nodes_cli_says_when_its_poll_was_not_sent() {
 
 #[test]
 fn a_held_port_makes_discovery_unavailable_and_outputs_carry_on() {
-    use nightscape::engine::Frame;
     use nightscape::output::artnet::ArtNetOutput;
     use nightscape::output::Output;
+    use nightscape_core::engine::Frame;
 
     let holder = UdpSocket::bind("127.0.0.1:0").unwrap();
     let held = holder.local_addr().unwrap();

@@ -5,7 +5,7 @@
 //! its last word is three stream-termination packets per universe.
 
 use nightscape::output::sacn::{format_cid, CID_FILE};
-use nightscape::output::sacn_wire::{decode, Decoded, OPT_STREAM_TERMINATED};
+use nightscape_core::wire::sacn::{decode, Decoded, OPT_STREAM_TERMINATED};
 use std::collections::BTreeMap;
 use std::net::UdpSocket;
 use std::path::Path;
@@ -74,7 +74,7 @@ fn daemon_sends_sacn_and_terminates_the_streams_on_sigterm() {
         };
         let decoded = match decode(&buf[..n]) {
             // Universe Discovery (every 10 s) is checked in sacn_discovery.rs.
-            Err(nightscape::output::sacn_wire::WireError::UniverseDiscovery) => continue,
+            Err(nightscape_core::wire::sacn::WireError::UniverseDiscovery) => continue,
             other => other.expect("valid E1.31"),
         };
         match decoded {

@@ -13,13 +13,13 @@
 //! Every wait is bounded (a few seconds at most) and no assertion is on
 //! timing.
 
-use nightscape::diag::{Diagnostics, SourceFile};
-use nightscape::engine::Frame;
 use nightscape::output::enttec::ProDriver;
-use nightscape::output::enttec_wire::{encode_request, MessageReader};
 use nightscape::output::serial::{Link, Opener, PortOpener, SerialOutput, SerialSettings};
 use nightscape::output::{self, Output, OutputHealth};
-use nightscape::site::{self, UNIVERSE_SIZE};
+use nightscape_core::diag::{Diagnostics, SourceFile};
+use nightscape_core::engine::Frame;
+use nightscape_core::site::{self, UNIVERSE_SIZE};
+use nightscape_core::wire::enttec::{encode_request, MessageReader};
 use serialport::{SerialPort, TTYPort};
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};

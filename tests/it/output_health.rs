@@ -7,14 +7,14 @@
 //! per frame on the stalled port). Counts are asserted, not timings; the
 //! one time bound is loose enough not to flake on a loaded machine.
 
-use nightscape::engine::Frame;
 use nightscape::output::artnet::ArtNetOutput;
-use nightscape::output::artpoll_wire::parse_artdmx;
 use nightscape::output::enttec::ProDriver;
 use nightscape::output::sacn::{SacnOutput, SacnSettings};
 use nightscape::output::serial::{PortOpener, SerialOutput, SerialSettings};
 use nightscape::output::Output;
-use nightscape::site::SacnTarget;
+use nightscape_core::engine::Frame;
+use nightscape_core::site::SacnTarget;
+use nightscape_core::wire::artnet::parse_artdmx;
 use serialport::{SerialPort, TTYPort};
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};

@@ -1,16 +1,16 @@
-//! sACN output on loopback: packets decoded with `sacn_wire::decode` carry
+//! sACN output on loopback: packets decoded with `nightscape_core::wire::sacn::decode` carry
 //! the wire universe, the output's priority, our source name and CID, and a
 //! sequence number per universe; sync packets follow each frame when sync
 //! is on; `stop` sends three stream-termination packets per universe and
 //! nothing after; the CID is the same across two opens of one state folder.
 //! Unicast to 127.0.0.1 only: multicast would leave the machine.
 
-use nightscape::diag::{Diagnostics, SourceFile};
-use nightscape::engine::Frame;
 use nightscape::output::sacn::{format_cid, SacnOutput, SacnSettings, CID_FILE};
-use nightscape::output::sacn_wire::{decode, Decoded, OPT_STREAM_TERMINATED};
 use nightscape::output::{self, Output};
-use nightscape::site::{self, SacnTarget, UNIVERSE_SIZE};
+use nightscape_core::diag::{Diagnostics, SourceFile};
+use nightscape_core::engine::Frame;
+use nightscape_core::site::{self, SacnTarget, UNIVERSE_SIZE};
+use nightscape_core::wire::sacn::{decode, Decoded, OPT_STREAM_TERMINATED};
 use std::net::UdpSocket;
 use std::time::Duration;
 
@@ -29,7 +29,7 @@ fn recv(rx: &UdpSocket) -> Decoded {
     loop {
         let (n, _) = rx.recv_from(&mut b).expect("a packet within 2 s");
         match decode(&b[..n]) {
-            Err(nightscape::output::sacn_wire::WireError::UniverseDiscovery) => continue,
+            Err(nightscape_core::wire::sacn::WireError::UniverseDiscovery) => continue,
             r => return r.unwrap_or_else(|e| panic!("undecodable packet: {e}")),
         }
     }

@@ -4,8 +4,8 @@
 //! the `check` warnings (a universe sent by two outputs, a key that does
 //! not apply) located at file:line:col.
 
-use nightscape::diag::{Diagnostics, Severity, SourceFile};
-use nightscape::site::{self, OutputKind, SacnTarget, Site};
+use nightscape_core::diag::{Diagnostics, Severity, SourceFile};
+use nightscape_core::site::{self, OutputKind, SacnTarget, Site};
 
 const HEAD: &str = "name = \"t\"\nlatitude = 1\nlongitude = 2\ntimezone = \"UTC\"\n";
 
@@ -334,7 +334,7 @@ sync_to = "127.0.0.1:{c}"
     let tmp = tempfile::tempdir().unwrap();
     let (mut outs, warnings) = nightscape::output::open_all(&s, tmp.path());
     assert!(warnings.is_empty(), "{warnings:?}");
-    let frame = nightscape::engine::Frame {
+    let frame = nightscape_core::engine::Frame {
         universes: vec![0, 1],
         data: vec![[1; 512], [2; 512]],
     };
@@ -379,7 +379,7 @@ sync_to = "127.0.0.1:{a}"
     let (mut outs, warnings) = nightscape::output::open_all(&s, tmp.path());
     assert!(warnings.is_empty(), "{warnings:?}");
     assert!(outs.iter().all(|o| !o.on_own_thread()));
-    let mut frame = nightscape::engine::Frame {
+    let mut frame = nightscape_core::engine::Frame {
         universes: (0..80).collect(),
         data: vec![[3; 512]; 80],
     };

@@ -21,9 +21,9 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use nightscape::config::{self, Config};
-use nightscape::engine::{render_frame, ActiveShow, Frame};
-use nightscape::fixture::Role;
-use nightscape::site::{Site, UNIVERSE_SIZE};
+use nightscape_core::engine::{render_frame, ActiveShow, Frame};
+use nightscape_core::fixture::Role;
+use nightscape_core::site::{Site, UNIVERSE_SIZE};
 use proptest::prelude::*;
 use std::collections::BTreeSet;
 use std::fs;

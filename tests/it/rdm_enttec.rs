@@ -8,7 +8,7 @@
 //!
 //! Every wait is bounded.
 
-use nightscape::output::enttec_wire::{encode_request, MessageReader};
+use nightscape_core::wire::enttec::{encode_request, MessageReader};
 use nightscape_core::wire::rdm::{self, pid, CommandClass, DeviceInfo, Message, Uid};
 use serialport::{SerialPort, TTYPort};
 use std::collections::BTreeMap;

@@ -4,11 +4,11 @@
 //! (no stream termination) next to the default termination. Real UDP on
 //! 127.0.0.1; every wait is bounded.
 
-use nightscape::engine::Frame;
 use nightscape::output::sacn::{SacnOutput, SacnSettings};
-use nightscape::output::sacn_wire::{decode, decode_discovery, Decoded, OPT_STREAM_TERMINATED};
 use nightscape::output::Output;
-use nightscape::site::{SacnTarget, UNIVERSE_SIZE};
+use nightscape_core::engine::Frame;
+use nightscape_core::site::{SacnTarget, UNIVERSE_SIZE};
+use nightscape_core::wire::sacn::{decode, decode_discovery, Decoded, OPT_STREAM_TERMINATED};
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
@@ -106,14 +106,14 @@ fn universe_discovery_lists_the_wire_universes_and_parses_with_the_sacn_crate() 
 #[test]
 fn many_universes_go_out_in_pages_of_512() {
     let pages =
-        nightscape::output::sacn_wire::discovery_pages(&(1..=1100).rev().collect::<Vec<u16>>());
+        nightscape_core::wire::sacn::discovery_pages(&(1..=1100).rev().collect::<Vec<u16>>());
     assert_eq!(
         pages.iter().map(Vec::len).collect::<Vec<_>>(),
         [512, 512, 76]
     );
     assert_eq!(pages[0][0], 1);
     let mut buf = Vec::new();
-    let len = nightscape::output::sacn_wire::encode_discovery(CID, "x", 2, 2, &pages[2], &mut buf);
+    let len = nightscape_core::wire::sacn::encode_discovery(CID, "x", 2, 2, &pages[2], &mut buf);
     assert_eq!(len, 120 + 2 * 76);
     let d = decode_discovery(&buf[..len]).unwrap();
     assert_eq!((d.page, d.last_page, d.universes.len()), (2, 2, 76));

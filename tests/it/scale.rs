@@ -5,10 +5,12 @@
 
 use chrono::{DateTime, Duration, Utc};
 use nightscape::config::{self, Config};
-use nightscape::engine::dmx::{look_to_frame_reference, DmxMap};
-use nightscape::engine::{self, ActiveShow, Frame, Look};
-use nightscape::generate::{GeneratedEffect, SiteSpec, SHOW_NAME};
-use nightscape::wire::artnet::{encode_artdmx, encode_artsync, ARTDMX_HEADER_LEN, ARTSYNC_LEN};
+use nightscape_core::engine::dmx::{look_to_frame_reference, DmxMap};
+use nightscape_core::engine::{self, ActiveShow, Frame, Look};
+use nightscape_core::generate::{GeneratedEffect, SiteSpec, SHOW_NAME};
+use nightscape_core::wire::artnet::{
+    encode_artdmx, encode_artsync, ARTDMX_HEADER_LEN, ARTSYNC_LEN,
+};
 use std::net::UdpSocket;
 use std::process::Command;
 use std::time::Instant;
@@ -88,7 +90,7 @@ fn generate_site_writes_a_site_that_check_accepts() {
 
 /// A look with every kind of light: colours, whites with a temperature,
 /// dark cells, values beyond 1; and motion on every fixture.
-fn varied_look(site: &nightscape::site::Site, seed: u32) -> Look {
+fn varied_look(site: &nightscape_core::site::Site, seed: u32) -> Look {
     let mut look = Look::dark(site);
     let mut x = seed.wrapping_mul(2_654_435_761).max(1);
     let mut next = || {
@@ -107,7 +109,7 @@ fn varied_look(site: &nightscape::site::Site, seed: u32) -> Look {
             0.0
         };
         if next() > 0.9 {
-            *l = nightscape::color::Light::DARK;
+            *l = nightscape_core::color::Light::DARK;
         }
     }
     for m in &mut look.motion {

@@ -136,7 +136,7 @@ fn every_key_has_a_description_and_an_example() {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    assert_eq!(effects, nightscape::show::reference::names());
+    assert_eq!(effects, nightscape_core::show::reference::names());
     let speed = layer["speed"]["description"].as_str().unwrap();
     assert!(speed.contains("wave") && speed.contains("2 m/s"), "{speed}");
 }
@@ -184,7 +184,7 @@ fn files_nightscape_writes_validate() {
     assert_folder_validates(&gen);
 
     // Every effect's example in the reference is a valid layer.
-    for e in nightscape::show::reference::EFFECTS {
+    for e in nightscape_core::show::reference::EFFECTS {
         let text = format!("[[layers]]\n{}\n", e.example);
         assert_eq!(problems("show", &text), Vec::<String>::new(), "{}", e.name);
     }

@@ -288,14 +288,14 @@ events = ["scene.started"]
     // ArtTrigger on the Art-Net input: another sub-key does nothing, the
     // trigger's key and sub-key fire it.
     let art = |key: u8, sub_key: u8| {
-        let mut buf = [0u8; nightscape::wire::artcontrol::TRIGGER_LEN];
-        let t = nightscape::wire::artcontrol::ArtTrigger {
+        let mut buf = [0u8; nightscape_core::wire::artcontrol::TRIGGER_LEN];
+        let t = nightscape_core::wire::artcontrol::ArtTrigger {
             oem: 0xffff,
             key,
             sub_key,
             data: b"",
         };
-        let n = nightscape::wire::artcontrol::encode_trigger(&t, &mut buf);
+        let n = nightscape_core::wire::artcontrol::encode_trigger(&t, &mut buf);
         tx.send_to(&buf[..n], ("127.0.0.1", art_port)).unwrap();
     };
     art(3, 8);
