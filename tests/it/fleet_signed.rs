@@ -245,7 +245,7 @@ fn fleet_signed_commands_refuse_forgeries_and_obey_the_city() {
             "command refused: far in the future",
         ];
         assert!(
-            wait_until(Duration::from_secs(10), || {
+            wait_until(Duration::from_secs(30), || {
                 last = get(&agent, &format!("{n}/api/alarms")).unwrap_or(Value::Null);
                 let s = last.to_string();
                 reasons.iter().all(|r| s.contains(r))
