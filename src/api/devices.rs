@@ -211,22 +211,47 @@ fn fleet_devices(st: &ApiState, as_csv: bool) -> ApiResult<Response> {
             rows,
         ));
     }
-    let mut devices = Vec::new();
-    for n in &lists {
-        for d in &n.list.devices {
-            let mut v = serde_json::to_value(d).unwrap_or_default();
+    Ok(fleet_json(
+        &lists,
+        "devices",
+        |n| rows_of(&n.list.devices),
+        &dropped,
+        now,
+    ))
+}
+
+/// Each item as JSON with its node's name and staleness.
+fn rows_of<T: serde::Serialize>(items: &[T]) -> Vec<serde_json::Value> {
+    items
+        .iter()
+        .map(|i| serde_json::to_value(i).unwrap_or_default())
+        .collect()
+}
+
+/// The fleet answer: every node's summary, and under `key` the rows
+/// `rows` gives for each node, each marked with its node and staleness.
+fn fleet_json(
+    lists: &[NodeList],
+    key: &str,
+    rows: impl Fn(&NodeList) -> Vec<serde_json::Value>,
+    dropped: &DroppedLists,
+    now: DateTime<Utc>,
+) -> Response {
+    let mut all = Vec::new();
+    for n in lists {
+        for mut v in rows(n) {
             v["node"] = json!(n.list.node);
             v["stale"] = json!(n.stale);
-            devices.push(v);
+            all.push(v);
         }
     }
-    Ok(axum::Json(json!({
+    let mut answer = json!({
         "scope": "fleet",
         "nodes": lists.iter().map(|n| n.summary(now)).collect::<Vec<_>>(),
-        "devices": devices,
         "dropped": dropped,
-    }))
-    .into_response())
+    });
+    answer[key] = json!(all);
+    axum::Json(answer).into_response()
 }
 
 /// `/api/maintenance?scope=fleet`: every node's open faults, each
@@ -282,22 +307,13 @@ fn fleet_maintenance(st: &ApiState, as_csv: bool, lang: Lang) -> ApiResult<Respo
             rows,
         ));
     }
-    let mut faults = Vec::new();
-    for n in &lists {
-        for f in &n.list.faults {
-            let mut v = serde_json::to_value(f).unwrap_or_default();
-            v["node"] = json!(n.list.node);
-            v["stale"] = json!(n.stale);
-            faults.push(v);
-        }
-    }
-    Ok(axum::Json(json!({
-        "scope": "fleet",
-        "nodes": lists.iter().map(|n| n.summary(now)).collect::<Vec<_>>(),
-        "faults": faults,
-        "dropped": dropped,
-    }))
-    .into_response())
+    Ok(fleet_json(
+        &lists,
+        "faults",
+        |n| rows_of(&n.list.faults),
+        &dropped,
+        now,
+    ))
 }
 
 /// Whether the answer is CSV: `?format=csv`, or `Accept: text/csv`.
