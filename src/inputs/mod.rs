@@ -99,6 +99,18 @@ pub struct InputCounters {
     pub last_at: Option<f64>,
 }
 
+/// Whether an input is doing its work, as the console shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InputState {
+    /// Open, and packets have come.
+    Listening,
+    /// Could not be opened (the view's `error` says why).
+    Down,
+    /// Open, nothing received yet.
+    Idle,
+}
+
 /// One input as the console shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct InputView {
@@ -106,8 +118,8 @@ pub struct InputView {
     pub kind: &'static str,
     /// Where it listens, or the device it reads.
     pub at: String,
-    /// "listening", "down" (with why) or "idle" (nothing received yet).
-    pub state: &'static str,
+    /// Listening, down (with why) or idle (nothing received yet).
+    pub state: InputState,
     pub error: Option<String>,
     #[serde(flatten)]
     pub counters: InputCounters,
@@ -514,11 +526,11 @@ impl Inputs {
                     kind: i.kind_name().as_str(),
                     at: where_of(i),
                     state: if error.is_some() {
-                        "down"
+                        InputState::Down
                     } else if c.packets == 0 {
-                        "idle"
+                        InputState::Idle
                     } else {
-                        "listening"
+                        InputState::Listening
                     },
                     error,
                     last_seen_s: c.last_at.map(|t| (now - t).max(0.0)),
