@@ -194,7 +194,7 @@ impl Auth {
 macro_rules! role_extractor {
     ($name:ident, $role:expr, $doc:literal) => {
         #[doc = $doc]
-        pub struct $name(pub Caller);
+        pub(crate) struct $name(pub Caller);
 
         impl FromRequestParts<ApiState> for $name {
             type Rejection = ApiError;

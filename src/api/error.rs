@@ -38,7 +38,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, error: impl Into<String>) -> ApiError {
+    pub(crate) fn new(status: StatusCode, error: impl Into<String>) -> ApiError {
         ApiError {
             status,
             body: ErrorBody {
@@ -48,7 +48,7 @@ impl ApiError {
         }
     }
 
-    pub fn field(status: StatusCode, field: &str, error: impl Into<String>) -> ApiError {
+    pub(crate) fn field(status: StatusCode, field: &str, error: impl Into<String>) -> ApiError {
         ApiError {
             status,
             body: ErrorBody {
@@ -62,7 +62,7 @@ impl ApiError {
         ApiError::field(StatusCode::BAD_REQUEST, field, error)
     }
 
-    pub fn unprocessable(field: &str, error: impl Into<String>) -> ApiError {
+    pub(crate) fn unprocessable(field: &str, error: impl Into<String>) -> ApiError {
         ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, field, error)
     }
 
@@ -358,7 +358,7 @@ impl<T: DeserializeOwned + Send> FromRequestParts<ApiState> for ApiQuery<T> {
 pub struct IdempotencyHeader(pub Option<String>);
 
 /// The header's name, as documented.
-pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+pub(crate) const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 
 impl FromRequestParts<ApiState> for IdempotencyHeader {
     type Rejection = ApiError;

@@ -26,7 +26,7 @@ type ApiResult<T> = Result<T, ApiError>;
 /// `POST /api/tonight/mode`: force one night's mode.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ForceModeRequest {
+pub(crate) struct ForceModeRequest {
     /// One of the site's `[[modes]]` names (`GET /api/tonight/mode` lists
     /// them), e.g. "festival", "dark", "normal".
     pub mode: String,
@@ -48,7 +48,7 @@ pub struct NightQuery {
 
 /// A night's mode forced by an operator.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ForcedModeView {
+pub(crate) struct ForcedModeView {
     pub id: i64,
     /// The night, YYYY-MM-DD.
     pub night: String,
@@ -78,7 +78,7 @@ impl ForcedModeView {
 
 /// `GET /api/tonight/mode`: the forces in force and the modes one may force.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ForcedModesView {
+pub(crate) struct ForcedModesView {
     /// The night in progress, YYYY-MM-DD.
     pub tonight: String,
     /// Tonight's mode, forced or not.

@@ -22,7 +22,7 @@ use utoipa::ToSchema;
 
 /// One trigger as the console lists it.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct TriggerView {
+pub(crate) struct TriggerView {
     pub name: String,
     /// What sets it off: osc, udp, art_trigger, timecode, at, mqtt, http, start.
     pub on: String,
@@ -47,7 +47,7 @@ pub struct TriggerView {
 
 /// The answer to firing an HTTP trigger.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct FiredView {
+pub(crate) struct FiredView {
     pub trigger: String,
     pub fired: bool,
     /// The errors of actions that failed (the others were done).

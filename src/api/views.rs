@@ -26,7 +26,7 @@ pub(crate) use crate::control::{DEFAULT_FADE_S, MAX_SECONDS, MAX_TEXT};
 /// not centuries unless divisible by 400), so `2365-06-31` is refused here as
 /// by the handler; tabs, newlines and other control characters are refused.
 /// Checked against every date of years 0000..=9999 in the unit tests.
-pub const DATE_PATTERN: &str = r"^ *([0-9]{4}-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([02468][048]|[13579][26])00)-02-29)? *$";
+pub(crate) const DATE_PATTERN: &str = r"^ *([0-9]{4}-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([02468][048]|[13579][26])00)-02-29)? *$";
 
 /// The schema of a date query parameter ([`DATE_PATTERN`]).
 fn date_param() -> Object {
@@ -58,7 +58,7 @@ const DURATION_NONZERO: &str = r"(0*[1-9][0-9]*(\.[0-9]*)?|0*\.0*[1-9][0-9]*)";
 /// ("90", "+2.5") or a sum of parts ("1h30m", "500ms") of which one is not
 /// zero. Stricter than the parser in two ways a client never needs: no
 /// exponents ("1e3") and only spaces (no tabs) around and between parts.
-pub fn positive_duration_pattern() -> String {
+pub(crate) fn positive_duration_pattern() -> String {
     let (u, n, nz) = (DURATION_UNIT, DURATION_NUMBER, DURATION_NONZERO);
     format!(r"^ *(\+?{nz}|({n} *{u} *)*{nz} *{u}( *{n} *{u})*) *$")
 }
@@ -1088,7 +1088,7 @@ pub struct TonightQuery {
 
 /// A path of the site plan, as a street on the map.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct PathView {
+pub(crate) struct PathView {
     pub name: String,
     /// Metres, x east, y north.
     pub points: Vec<[f64; 2]>,
@@ -1096,7 +1096,7 @@ pub struct PathView {
 
 /// A group on the map: its members and its power budget.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct MapGroupView {
+pub(crate) struct MapGroupView {
     pub name: String,
     /// Fixture indices (patch order).
     pub fixtures: Vec<u32>,
@@ -1106,7 +1106,7 @@ pub struct MapGroupView {
 
 /// A fixture on the map.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct MapFixtureView {
+pub(crate) struct MapFixtureView {
     pub index: usize,
     pub name: String,
     /// Metres, x east, y north.
@@ -1117,7 +1117,7 @@ pub struct MapFixtureView {
 
 /// `GET /api/site`: the plan to draw the map from.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct SiteMapView {
+pub(crate) struct SiteMapView {
     pub name: String,
     pub timezone: String,
     /// `[min x, min y, max x, max y]` of paths and fixtures, metres.
@@ -1132,7 +1132,7 @@ pub struct SiteMapView {
 
 /// `GET /api/whoami`: who the presented token is.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct WhoamiView {
+pub(crate) struct WhoamiView {
     /// The token's name, or "public" without a token.
     pub name: String,
     /// "viewer", "operator" or "admin"; null for public reads.
@@ -1141,7 +1141,7 @@ pub struct WhoamiView {
 
 /// A fixture in a preview.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct PreviewFixture {
+pub(crate) struct PreviewFixture {
     pub name: String,
     /// Display colour "#rrggbb" per cell (one for a non-pixel fixture).
     pub cells: Vec<String>,
@@ -1151,7 +1151,7 @@ pub struct PreviewFixture {
 
 /// `GET /api/preview`: what the site shows at an instant, not sent anywhere.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct PreviewView {
+pub(crate) struct PreviewView {
     /// The instant, site-local RFC 3339.
     pub at: String,
     pub fixtures: Vec<PreviewFixture>,
@@ -1159,7 +1159,7 @@ pub struct PreviewView {
 
 /// An entry run on tonight's timeline.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct TonightEntry {
+pub(crate) struct TonightEntry {
     /// The entry's index in the site file's `[[schedule]]` (the key to skip it).
     pub entry: usize,
     pub show: String,
@@ -1172,7 +1172,7 @@ pub struct TonightEntry {
 
 /// The curfew window of a night.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct CurfewView {
+pub(crate) struct CurfewView {
     pub start: String,
     pub end: String,
     pub max_level: f32,
@@ -1180,7 +1180,7 @@ pub struct CurfewView {
 
 /// `GET /api/tonight`: one night's timeline, noon to noon, site-local times.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct TonightView {
+pub(crate) struct TonightView {
     pub night: String,
     pub mode: String,
     /// The mode was forced by an operator for this night
@@ -1208,7 +1208,7 @@ pub struct TonightView {
 
 /// Which shows are on top in one group now.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct GroupVisibleView {
+pub(crate) struct GroupVisibleView {
     pub group: String,
     /// Fixtures in the group.
     pub fixtures: usize,
@@ -1219,7 +1219,7 @@ pub struct GroupVisibleView {
 
 /// A show on top on some fixtures of a group.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct VisibleShowView {
+pub(crate) struct VisibleShowView {
     pub show: String,
     /// Where it comes from, by its priority band.
     pub source: ShowSource,
@@ -1279,7 +1279,7 @@ pub struct SkipRequest {
 
 /// A skipped entry.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct SkipView {
+pub(crate) struct SkipView {
     pub id: i64,
     pub night: String,
     pub entry: usize,
@@ -1315,7 +1315,7 @@ pub struct ForecastQuery {
 
 /// A night's energy forecast from the schedule.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ForecastView {
+pub(crate) struct ForecastView {
     pub night: String,
     pub kwh: f64,
     pub peak_w: f64,

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
-pub struct BackupArgs {
+pub(crate) struct BackupArgs {
     /// The state folder to back up (the daemon may be running).
     #[arg(long)]
     pub state: PathBuf,
@@ -33,7 +33,7 @@ pub struct BackupArgs {
 }
 
 #[derive(Args, Debug)]
-pub struct RestoreArgs {
+pub(crate) struct RestoreArgs {
     /// The state folder to restore into (no daemon may be running on it).
     #[arg(long)]
     pub state: PathBuf,

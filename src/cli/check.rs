@@ -42,7 +42,7 @@ fn in_reading_order(
 }
 
 #[derive(clap::Args, Debug, Default)]
-pub struct CheckArgs {
+pub(crate) struct CheckArgs {
     /// Check only this profile folder (every *.toml in it), not a site.
     #[arg(long, value_name = "DIR")]
     pub fixtures: Option<PathBuf>,

@@ -37,7 +37,7 @@ pub enum Format {
 }
 
 #[derive(Args, Debug)]
-pub struct DevicesArgs {
+pub(crate) struct DevicesArgs {
     /// Art-Net universe (15-bit Port-Address, as on the wire) to discover.
     /// Default: every universe the site's Art-Net outputs send.
     #[arg(long, global = true)]
@@ -65,7 +65,7 @@ pub struct DevicesArgs {
 
 /// A change to one device (RDM SET), confirmed with `--yes`.
 #[derive(Subcommand, Debug)]
-pub enum WriteCommand {
+pub(crate) enum WriteCommand {
     /// Set a device's DMX start address (1..512).
     SetAddress {
         /// The device's UID, `mmmm:dddddddd` in hex.

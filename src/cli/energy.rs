@@ -27,7 +27,7 @@ pub enum Format {
 }
 
 #[derive(Args, Debug)]
-pub struct EnergyArgs {
+pub(crate) struct EnergyArgs {
     /// First night (YYYY-MM-DD; a night runs noon to noon). Default: 6
     /// nights before --to; with --estimate, tonight.
     #[arg(long, value_parser = super::parse_date_arg)]

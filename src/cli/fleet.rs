@@ -12,13 +12,13 @@ use clap::{Args, Subcommand};
 use std::path::Path;
 
 #[derive(Args, Debug)]
-pub struct FleetArgs {
+pub(crate) struct FleetArgs {
     #[command(subcommand)]
     pub command: FleetCommand,
 }
 
 #[derive(Subcommand, Debug)]
-pub enum FleetCommand {
+pub(crate) enum FleetCommand {
     /// List every node: online, configuration hash, clock, playing, outputs, power.
     Status {
         /// How long to collect the retained messages ("2s").

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
-pub enum From {
+pub(crate) enum From {
     /// QLC+ fixture definitions (.qxf).
     Qxf,
     /// Open Fixture Library JSON.
@@ -29,7 +29,7 @@ pub enum From {
 }
 
 #[derive(clap::Args, Debug)]
-pub struct ImportArgs {
+pub(crate) struct ImportArgs {
     /// The library format of the source files.
     #[arg(long, value_enum)]
     pub from: From,

@@ -32,7 +32,7 @@ use std::path::PathBuf;
     version,
     about = "City nightscape lighting controller"
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// The site folder (site.toml and the shows). Default: the current
     /// folder when it holds site.toml (and ./shows does not), else ./shows.
     #[arg(long, global = true)]
@@ -42,7 +42,7 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run the daemon: render and send frames at the site's fps.
     Run(run::RunArgs),
     /// Validate the site, profiles and shows (or with --fixtures only a
@@ -97,7 +97,7 @@ pub enum Command {
 }
 
 #[derive(clap::Args, Debug)]
-pub struct ServiceArgs {
+pub(crate) struct ServiceArgs {
     /// The state folder the service writes (default /var/lib/nightscape).
     #[arg(long)]
     pub state: Option<PathBuf>,
@@ -126,7 +126,7 @@ impl TimeArg {
 }
 
 /// Clap's check of a time flag's form (any zone will do for the form).
-pub fn parse_time_arg(s: &str) -> Result<TimeArg, String> {
+pub(crate) fn parse_time_arg(s: &str) -> Result<TimeArg, String> {
     let today = chrono::NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or_default();
     match nightscape_core::local_time::parse_instant(s, chrono_tz::UTC, today) {
         Err(e @ nightscape_core::local_time::TimeError::Format { .. }) => Err(e.to_string()),
@@ -135,7 +135,7 @@ pub fn parse_time_arg(s: &str) -> Result<TimeArg, String> {
 }
 
 /// Clap's parser for date flags, naming the expected form when it refuses.
-pub fn parse_date_arg(s: &str) -> Result<chrono::NaiveDate, String> {
+pub(crate) fn parse_date_arg(s: &str) -> Result<chrono::NaiveDate, String> {
     nightscape_core::local_time::parse_date(s).map_err(|e| e.to_string())
 }
 

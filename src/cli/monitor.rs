@@ -31,7 +31,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant, SystemTime};
 
 #[derive(Args, Debug)]
-pub struct MonitorArgs {
+pub(crate) struct MonitorArgs {
     /// Where to listen (repeatable); each socket takes Art-Net and sACN.
     /// Default: 127.0.0.1:6454 (Art-Net) and 127.0.0.1:5568 (sACN).
     #[arg(long)]

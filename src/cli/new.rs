@@ -17,14 +17,14 @@ use clap::{Args, ValueEnum};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Kind {
+pub(crate) enum Kind {
     Site,
     Show,
     Profile,
 }
 
 #[derive(Args, Debug)]
-pub struct NewArgs {
+pub(crate) struct NewArgs {
     /// What to start: a site folder, a show, or a fixture profile.
     #[arg(value_enum)]
     pub kind: Kind,

@@ -32,7 +32,7 @@ pub enum Format {
 }
 
 #[derive(Args, Debug)]
-pub struct NodesArgs {
+pub(crate) struct NodesArgs {
     /// How long to listen for replies ("2s", "500ms"; at most 60 s).
     #[arg(long, default_value = "2s", value_parser = parse_timeout)]
     pub timeout: Duration,

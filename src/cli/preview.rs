@@ -15,7 +15,7 @@ use clap::Args;
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
-pub struct PreviewArgs {
+pub(crate) struct PreviewArgs {
     /// A picture of this instant (RFC 3339 or site time "YYYY-MM-DD HH:MM").
     #[arg(long, value_parser = parse_time_arg)]
     pub at: Option<TimeArg>,

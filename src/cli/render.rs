@@ -19,7 +19,7 @@ pub enum Format {
 }
 
 #[derive(Args, Debug)]
-pub struct RenderArgs {
+pub(crate) struct RenderArgs {
     /// The instant to render: RFC 3339, or site time as "YYYY-MM-DD HH:MM[:SS]"
     /// or "HH:MM" (today).
     #[arg(long, value_parser = parse_time_arg)]

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Subcommand, Debug)]
-pub enum RolloutCommand {
+pub(crate) enum RolloutCommand {
     /// Publish this site folder (site.toml, shows, media, profiles) as a
     /// signed, versioned bundle: every node checks and stores it, and
     /// switches to it at --at (all together) or at once.
@@ -38,7 +38,7 @@ pub enum RolloutCommand {
 }
 
 #[derive(Args, Debug)]
-pub struct SignArgs {
+pub(crate) struct SignArgs {
     /// The key file to sign with (`<state>/node.key`, made by `fleet key`);
     /// needed when the site lists keys.
     #[arg(long)]
@@ -56,7 +56,7 @@ pub struct SignArgs {
 }
 
 #[derive(Args, Debug)]
-pub struct PushArgs {
+pub(crate) struct PushArgs {
     #[command(flatten)]
     pub sign: SignArgs,
     /// Push without running `nightscape check` here first (each node
@@ -66,7 +66,7 @@ pub struct PushArgs {
 }
 
 #[derive(Args, Debug)]
-pub struct RollbackArgs {
+pub(crate) struct RollbackArgs {
     #[command(flatten)]
     pub sign: SignArgs,
     /// The version number to return to (default: the one before).

@@ -12,7 +12,7 @@ use nightscape_core::schema::{self, Kind};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
-pub struct SchemaArgs {
+pub(crate) struct SchemaArgs {
     /// Which schemas: profile, site, show (default: all three, with --out).
     #[arg(value_parser = ["profile", "site", "show"])]
     pub kinds: Vec<String>,

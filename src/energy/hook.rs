@@ -34,11 +34,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Seconds of simulated time between flushes.
-pub const FLUSH_SIM_S: f64 = 30.0;
+pub(crate) const FLUSH_SIM_S: f64 = 30.0;
 /// Real time between flushes, whatever the clock's speed.
-pub const FLUSH_REAL: Duration = Duration::from_secs(5);
+pub(crate) const FLUSH_REAL: Duration = Duration::from_secs(5);
 /// Real time between journal writes (what was metered since the last flush).
-pub const JOURNAL_REAL: Duration = Duration::from_secs(1);
+pub(crate) const JOURNAL_REAL: Duration = Duration::from_secs(1);
 /// Longest real step booked as energy, scaled by the clock's speed.
 pub const MAX_STEP_REAL_S: f64 = 2.0;
 
