@@ -40,11 +40,7 @@ fn listen_on(site: &Path, port: u16) {
 }
 
 fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(5)))
-        .build()
-        .into()
+    common::http_agent(Duration::from_secs(5))
 }
 
 fn wait_healthy(agent: &ureq::Agent, base: &str) {

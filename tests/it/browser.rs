@@ -76,11 +76,7 @@ fn which(tool: &str) -> Option<PathBuf> {
 }
 
 fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(5)))
-        .build()
-        .into()
+    common::http_agent(Duration::from_secs(5))
 }
 
 /// Poll `f` every 100 ms until it returns Some, for at most `limit`.

@@ -261,11 +261,7 @@ bridge = ["par-*"]
 }
 
 pub fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(40)))
-        .build()
-        .into()
+    common::http_agent(Duration::from_secs(40))
 }
 
 /// GET `path` with `token`: status, content type and body text.

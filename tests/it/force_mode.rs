@@ -20,11 +20,7 @@ const OPERATOR: &str = "operator-secret-0123456789";
 const ADMIN: &str = "admin-secret-0123456789";
 
 fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .into()
+    common::http_agent(Duration::from_secs(10))
 }
 
 /// The daemon on `site` with its state in `state`, frozen at [`AT`]; its

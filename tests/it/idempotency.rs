@@ -19,11 +19,7 @@ const OPERATOR: &str = "operator-secret-0123456789";
 const VIEWER: &str = "viewer-secret-0123456789";
 
 fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .into()
+    common::http_agent(Duration::from_secs(10))
 }
 
 fn start(site: &Path, state: &Path) -> (common::Daemon, String) {

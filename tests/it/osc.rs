@@ -27,11 +27,7 @@ pub(crate) fn free_udp_port() -> u16 {
 }
 
 pub(crate) fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(5)))
-        .build()
-        .into()
+    common::http_agent(Duration::from_secs(5))
 }
 
 /// A daemon on the demo site with `extra` appended to its site file.

@@ -83,11 +83,7 @@ impl Drop for Broker {
 }
 
 pub(crate) fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(5)))
-        .build()
-        .into()
+    super::http_agent(Duration::from_secs(5))
 }
 
 pub(crate) fn get(agent: &ureq::Agent, url: &str) -> Option<Value> {

@@ -392,3 +392,13 @@ pub fn sigterm(d: &mut Daemon, limit: std::time::Duration) -> std::process::Exit
     assert!(sent.success(), "kill -TERM {} failed", d.0.id());
     exits_within(&mut d.0, limit, "the daemon after SIGTERM")
 }
+
+/// An HTTP client for the daemon's API that hands back 4xx/5xx answers as
+/// answers (the tests assert on them), bounded by `timeout` per request.
+pub fn http_agent(timeout: std::time::Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .build()
+        .into()
+}
