@@ -67,6 +67,10 @@ fn sign(key_file: &Path, signer: &str, topic: &str, cmd: &Value) -> Vec<u8> {
 }
 
 fn cmd(version: u64, target: &str, color: &str) -> Value {
+    cmd_until(version, target, color, "2026-12-31T21:00:00+08:00")
+}
+
+fn cmd_until(version: u64, target: &str, color: &str, expires: &str) -> Value {
     json!({
         "version": version,
         "origin": "city",
@@ -74,7 +78,7 @@ fn cmd(version: u64, target: &str, color: &str) -> Value {
             "target": target,
             "action": {"color": color},
             "created": crate::common::fleet::AT,
-            "expires": "2026-12-31T21:00:00+08:00",
+            "expires": expires,
             "fade": 0,
         }
     })
@@ -165,17 +169,39 @@ fn fleet_signed_commands_refuse_forgeries_and_obey_the_city() {
             "the city's signed command was not obeyed"
         );
     }
-    // A newer version of it applied, then the older one replayed.
+    // A newer version of it (ending later) applied on both nodes, then
+    // the older one replayed. The wait is for the extension itself: under
+    // load a fixed pause let the replay race the newer version.
+    let ends = |n: &str| -> Vec<Value> {
+        get(&agent, &format!("{n}/api/overrides"))
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter(|o| o.to_string().contains("#00ff00"))
+            .map(|o| o["expires"].clone())
+            .collect()
+    };
+    let before = [ends(&a), ends(&b)];
     client.publish_all(&[(
         topic("city-1"),
         sign(
             &city_dir.join("node.key"),
             "city",
             &topic("city-1"),
-            &cmd(200, "tower-crown", "#00ff00"),
+            &cmd_until(200, "tower-crown", "#00ff00", "2026-12-31T21:30:00+08:00"),
         ),
     )]);
-    std::thread::sleep(Duration::from_millis(500));
+    for (n, before) in [&a, &b].into_iter().zip(&before) {
+        assert!(
+            wait_until(Duration::from_secs(30), || {
+                let now = ends(n);
+                !now.is_empty() && &now != before
+            })
+            .is_some(),
+            "the city's newer version (ending later) was not applied on {n}: {:?}",
+            ends(n)
+        );
+    }
     let mut tampered: Value = serde_json::from_slice(&sign(
         &city_dir.join("node.key"),
         "city",
