@@ -7,7 +7,7 @@
 //! control in force) into a private frame: it never touches the frame loop
 //! or the outputs, so scrubbing through a night cannot light a street.
 
-use super::auth::{Caller, Operator, Viewer};
+use super::auth::{Operator, Viewer};
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
 use super::views::*;
 use super::ApiState;
@@ -20,69 +20,7 @@ use axum::Json;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 
-type ApiResult<T> = Result<T, ApiError>;
-
-fn audit(
-    caller: &Caller,
-    action: &str,
-    detail: serde_json::Value,
-    at: DateTime<Utc>,
-) -> crate::store::AuditEntry {
-    crate::store::AuditEntry {
-        at,
-        actor: caller.name.clone(),
-        action: action.into(),
-        detail,
-        remote: caller.remote.map(|r| r.to_string()),
-    }
-}
-
-fn night_param(
-    cfg: &Config,
-    field: &str,
-    v: Option<&str>,
-    now: DateTime<Utc>,
-) -> ApiResult<NaiveDate> {
-    // Spaces only, as the document's pattern says (`views::DATE_PATTERN`):
-    // a tab in a JSON body's `night` is refused like one in a query value.
-    match v.map(|s| s.trim_matches(' ')).filter(|s| !s.is_empty()) {
-        None => Ok(cfg.schedule.night_of(now)),
-        Some(s) => calendar_date(s).ok_or_else(|| {
-            ApiError::bad_request(field, format!("`{s}` is not a date like 2026-12-31"))
-        }),
-    }
-}
-
-/// A date written exactly YYYY-MM-DD, as `views::DATE_PATTERN` says. chrono
-/// alone is laxer: it skips whitespace (a tab too) before each number and
-/// takes years of other lengths, which the document refuses.
-pub(super) fn calendar_date(s: &str) -> Option<NaiveDate> {
-    let b = s.as_bytes();
-    let shaped = b.len() == 10
-        && b.iter().enumerate().all(|(i, c)| {
-            if i == 4 || i == 7 {
-                *c == b'-'
-            } else {
-                c.is_ascii_digit()
-            }
-        });
-    if !shaped {
-        return None;
-    }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
-}
-
-/// A boolean query flag: absent, `true`/`1` or `false`/`0`.
-pub(super) fn flag(field: &str, v: Option<&str>) -> ApiResult<bool> {
-    match v.map(str::trim) {
-        None | Some("") | Some("false") | Some("0") => Ok(false),
-        Some("true") | Some("1") => Ok(true),
-        Some(other) => Err(ApiError::bad_request(
-            field,
-            format!("`{other}` is not true or false"),
-        )),
-    }
-}
+use super::common::{audit, flag, night_param, reply, ApiResult};
 
 /// An instant as RFC 3339, or site-local `YYYY-MM-DD HH:MM[:SS]` (a `T`
 /// instead of the space too, as a browser's datetime-local input sends).
@@ -399,59 +337,6 @@ pub(super) async fn preview(
     Ok(Json(view))
 }
 
-/// Give an override more time before it ends.
-#[utoipa::path(post, path = "/api/overrides/{id}/extend", tag = "control",
-    params(("id" = String, Path, description = "The override's id on this node, or its fleet id (`fleet_id`: the same on every node)")),
-    request_body = ExtendRequest,
-    responses((status = 200, body = OverrideView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
-    security(("bearer" = [])))]
-pub(super) async fn extend_override(
-    State(st): State<ApiState>,
-    Operator(caller): Operator,
-    ApiPath(raw): ApiPath<String>,
-    ApiJson(req): ApiJson<ExtendRequest>,
-) -> ApiResult<Json<OverrideView>> {
-    let id = super::handlers::item_id(&st, crate::store::FleetItem::Override, &raw)?;
-    let by = req
-        .by
-        .duration()
-        .map_err(|m| ApiError::unprocessable("by", m))?;
-    if by <= 0.0 {
-        return Err(ApiError::unprocessable("by", "by must be more than 0s"));
-    }
-    let cfg = st.shared.config();
-    let now = st.shared.clock.now();
-    let detail = serde_json::json!({ "id": id, "by_s": by });
-    let answer_cfg = cfg.clone();
-    let o = st
-        .control
-        .extend_override(
-            id,
-            by,
-            audit(&caller, "override.extend", detail, now),
-            move |o| {
-                super::handlers::reply(
-                    StatusCode::OK,
-                    &OverrideView::new(o, None, now, &answer_cfg),
-                )
-            },
-        )
-        .await?
-        .ok_or_else(|| {
-            ApiError::field(
-                StatusCode::NOT_FOUND,
-                "id",
-                format!(
-                    "no override {id} with an end is in force (released ones cannot be extended)"
-                ),
-            )
-        })?;
-    Ok(Json(
-        OverrideView::new(&o, None, now, &cfg).with_fleet_id(st.control.store()),
-    ))
-}
-
 /// Schedule entries skipped for a night (from last night on).
 #[utoipa::path(get, path = "/api/skips", tag = "control",
     responses((status = 200, body = Vec<SkipView>), (status = 401, body = ErrorBody)),
@@ -539,7 +424,7 @@ pub(super) async fn create_skip(
     let skip = st
         .control
         .add_skip(skip, audit(&caller, "schedule.skip", detail, now), |s| {
-            super::handlers::reply(StatusCode::CREATED, &SkipView::from(s))
+            reply(StatusCode::CREATED, &SkipView::from(s))
         })
         .await?;
     tracing::info!(id = skip.id, night = %night, show = %skip.show, by = %caller.name, "schedule entry skipped for the night");

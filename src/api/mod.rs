@@ -10,6 +10,7 @@
 //! daemon: [`ApiConfig::from_site`], [`ApiState::start`], [`serve`].
 
 pub mod auth;
+mod common;
 pub mod config;
 pub mod console;
 mod devices;
@@ -19,7 +20,10 @@ mod handlers;
 mod inputs;
 pub mod listen;
 pub mod live;
+mod masters;
+mod overrides;
 mod page;
+mod scenes;
 pub mod schedule_view;
 mod surfaces;
 pub mod telemetry;
@@ -331,16 +335,16 @@ fn api_routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(handlers::fixtures))
         .routes(routes!(handlers::frame))
         .routes(routes!(handlers::live))
-        .routes(routes!(handlers::trigger_scene))
-        .routes(routes!(handlers::list_scenes))
-        .routes(routes!(handlers::stop_scene))
+        .routes(routes!(scenes::trigger_scene))
+        .routes(routes!(scenes::list_scenes))
+        .routes(routes!(scenes::stop_scene))
         .routes(routes!(
-            handlers::list_overrides,
-            handlers::create_override,
-            handlers::release_overrides
+            overrides::list_overrides,
+            overrides::create_override,
+            overrides::release_overrides
         ))
-        .routes(routes!(handlers::release_override))
-        .routes(routes!(handlers::set_master))
+        .routes(routes!(overrides::release_override))
+        .routes(routes!(masters::set_master))
         .routes(routes!(handlers::audit_log))
         .routes(routes!(handlers::energy))
         .routes(routes!(console::site_map))
@@ -348,7 +352,7 @@ fn api_routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(console::whoami))
         .routes(routes!(console::tonight))
         .routes(routes!(console::preview))
-        .routes(routes!(console::extend_override))
+        .routes(routes!(overrides::extend_override))
         .routes(routes!(console::list_skips, console::create_skip))
         .routes(routes!(console::undo_skip))
         .routes(routes!(

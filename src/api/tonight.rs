@@ -7,8 +7,8 @@
 //! shared handle as skips, [`crate::daemon::Skips`]).
 
 use super::auth::{Caller, Operator, Viewer};
+use super::common::Answer;
 use super::error::{ApiError, ApiJson, ApiQuery, ErrorBody, IdempotencyHeader};
-use super::handlers::Answer;
 use super::views::MAX_TEXT;
 use super::ApiState;
 use crate::config::Config;
@@ -103,7 +103,7 @@ fn night_param(cfg: &Config, v: Option<&str>, now: DateTime<Utc>) -> ApiResult<N
     // document's date pattern says (chrono alone would skip a tab).
     let night = match v.map(|s| s.trim_matches(' ')).filter(|s| !s.is_empty()) {
         None => cfg.schedule.night_of(now),
-        Some(s) => super::console::calendar_date(s).ok_or_else(|| {
+        Some(s) => super::common::calendar_date(s).ok_or_else(|| {
             ApiError::bad_request("night", format!("`{s}` is not a date like 2026-12-31"))
         })?,
     };
@@ -225,7 +225,7 @@ pub(super) async fn force_mode(
         .control
         .force_mode(
             forced,
-            super::handlers::audit(&caller, "schedule.force_mode", detail, now),
+            super::common::audit(&caller, "schedule.force_mode", detail, now),
             idem,
             move |f| json_reply(StatusCode::CREATED, &ForcedModeView::new(f, &view_cfg)),
         )
@@ -267,7 +267,7 @@ pub(super) async fn unforce_mode(
         .unforce_mode(
             night,
             now,
-            super::handlers::audit(&caller, "schedule.unforce_mode", detail, now),
+            super::common::audit(&caller, "schedule.unforce_mode", detail, now),
             idem,
             move |done| {
                 if done {
