@@ -14,8 +14,7 @@
 //! cores busy without four Chromiums contending for them.
 
 use crate::common;
-use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
-use fantoccini::{Client, ClientBuilder, Locator};
+use crate::common::webdriver::{Client, Locator};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -248,9 +247,7 @@ pub(crate) async fn browser(width: u32, height: u32) -> (Driver, Client) {
             ],
         }),
     );
-    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&url)
+    let client = Client::connect(&url, caps)
         .await
         .expect("start a Chromium session");
     (driver, client)
@@ -541,23 +538,7 @@ fn browser_operator_scene_blackout_confirmation_and_emergency_banner() {
         // Emergency: hold for two seconds; the banner says so.
         assert!(!displayed(&c, "#banner-emergency").await);
         let btn = c.find(Locator::Id("emergency")).await.unwrap();
-        let hold = MouseActions::new("mouse".into())
-            .then(PointerAction::MoveToElement {
-                element: btn,
-                duration: None,
-                x: 0.0,
-                y: 0.0,
-            })
-            .then(PointerAction::Down {
-                button: MOUSE_BUTTON_LEFT,
-            })
-            .then(PointerAction::Pause {
-                duration: Duration::from_millis(2600),
-            })
-            .then(PointerAction::Up {
-                button: MOUSE_BUTTON_LEFT,
-            });
-        c.perform_actions(hold).await.unwrap();
+        c.hold(&btn, Duration::from_millis(2600)).await.unwrap();
         until(Duration::from_secs(10), "the emergency banner", || async {
             displayed(&c, "#banner-emergency").await.then_some(())
         })

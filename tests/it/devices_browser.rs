@@ -13,8 +13,8 @@
 
 use crate::browser::{browser, enabled, until};
 use crate::common;
+use crate::common::webdriver::{Client, Locator};
 use crate::devices_daemon::{rdm_site, scripted_node, three_responders, Script};
-use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
 use std::net::UdpSocket;
 use std::path::Path;

@@ -397,7 +397,7 @@ mod browser_view {
     //! a's Devices tab in the fleet view, in headless Chromium.
     use super::*;
     use crate::browser::{browser, enabled, until};
-    use fantoccini::{Client as Web, Locator};
+    use crate::common::webdriver::{Client as Web, Locator};
 
     async fn js(c: &Web, script: &str) -> Value {
         c.execute(script, vec![]).await.unwrap()

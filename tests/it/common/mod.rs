@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod fleet;
+pub(crate) mod webdriver;
 
 use std::path::{Path, PathBuf};
 
