@@ -190,18 +190,36 @@ fn stop_sends_the_configured_blackout() {
         lit.values().flatten().any(|&v| v > 0),
         "the show is lit before the stop"
     );
+    // The last packet of every universe is dark. The socket is read while
+    // the daemon stops, not after: a stop slowed by a loaded machine sends
+    // more frames than a socket's buffer holds, and the dark ones, sent
+    // last, were the ones dropped.
+    let stopped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let stopped = stopped.clone();
+        let rx = rx.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let mut last: std::collections::BTreeMap<u16, Vec<u8>> = Default::default();
+            let mut buf = [0u8; 1024];
+            // Until the daemon has exited and the socket stays quiet
+            // (ArtSync packets decode to None and are skipped).
+            loop {
+                let quiet = rx.peek_from(&mut buf).is_err();
+                if quiet && stopped.load(std::sync::atomic::Ordering::SeqCst) {
+                    return last;
+                }
+                if !quiet {
+                    if let Some((u, _, data)) = common::recv_artdmx(&rx) {
+                        last.insert(u, data);
+                    }
+                }
+            }
+        })
+    };
     let exit = common::sigterm(&mut d, Duration::from_secs(20));
+    stopped.store(true, std::sync::atomic::Ordering::SeqCst);
+    let last = reader.join().unwrap();
     assert!(exit.success(), "clean exit on SIGTERM: {exit:?}");
-    // The last packet of every universe is dark.
-    // Everything queued on the socket, until it stays quiet (ArtSync
-    // packets decode to None and are skipped).
-    let mut last: std::collections::BTreeMap<u16, Vec<u8>> = Default::default();
-    let mut buf = [0u8; 1024];
-    while rx.peek_from(&mut buf).is_ok() {
-        if let Some((u, _, data)) = common::recv_artdmx(&rx) {
-            last.insert(u, data);
-        }
-    }
     assert_eq!(last.len(), 15);
     assert!(
         last.values().all(|d| d.iter().all(|&v| v == 0)),
