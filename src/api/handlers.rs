@@ -8,9 +8,9 @@
 //! overrides expire on simulated time, like everything else it does.
 
 use super::auth::{Admin, Viewer};
-use super::common::{calendar_date, cursor, flag, page_limit, ApiResult};
+use super::common::{cursor, flag, page_limit, ApiResult};
 use super::error::{ApiError, ApiQuery, ErrorBody};
-use super::schedule_view::{ActiveScheduleView, PlanView};
+use super::schedule_view::ActiveScheduleView;
 use super::views::*;
 use super::{health_status, live, telemetry::ControlCounts, ApiState};
 use crate::control::{self, Book, Override};
@@ -137,72 +137,6 @@ fn status_overrides(book: &Book) -> (Vec<Override>, Option<String>) {
             .cloned(),
     );
     (out, Some(next))
-}
-
-/// The night plan, as `nightscape schedule` prints it.
-#[utoipa::path(get, path = "/api/schedule", tag = "status", params(ScheduleQuery),
-    responses((status = 200, body = PlanView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 422, body = ErrorBody)),
-    security(("bearer" = [])))]
-pub(super) async fn schedule(
-    State(st): State<ApiState>,
-    Viewer(caller): Viewer,
-    ApiQuery(q): ApiQuery<ScheduleQuery>,
-) -> ApiResult<Json<PlanView>> {
-    // Spaces only, as the document's pattern says (`views::DATE_PATTERN`).
-    let from = match q
-        .from
-        .as_deref()
-        .map(|s| s.trim_matches(' '))
-        .filter(|s| !s.is_empty())
-    {
-        None => None,
-        Some(s) => Some(calendar_date(s).ok_or_else(|| {
-            ApiError::bad_request("from", format!("`{s}` is not a date like 2026-12-31"))
-        })?),
-    };
-    let days = match q.days.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        None => None,
-        Some(s) => {
-            let d: u32 = s.parse().map_err(|_| {
-                ApiError::bad_request("days", format!("`{s}` is not a number of days"))
-            })?;
-            if !(1..=366).contains(&d) {
-                return Err(ApiError::unprocessable("days", "days runs from 1 to 366"));
-            }
-            // Without a token the costly plans are out of reach: a year
-            // computes hundreds of sunsets per request.
-            if caller.role.is_none() && d > 31 {
-                return Err(ApiError::unprocessable(
-                    "days",
-                    "days runs from 1 to 31 without a token (up to 366 with one)",
-                ));
-            }
-            Some(d)
-        }
-    };
-    let cfg = st.shared.config();
-    let now = st.shared.clock.now();
-    let from = from.unwrap_or_else(|| cfg.schedule.night_of(now));
-    // Planning a year computes hundreds of sunsets: keep it off the workers.
-    let forced: std::collections::BTreeMap<_, _> = st
-        .control
-        .forced_modes()
-        .await?
-        .into_iter()
-        .map(|f| (f.night, (f.mode, f.author)))
-        .collect();
-    let plan = tokio::task::spawn_blocking(move || {
-        PlanView::build(&cfg, from, days.unwrap_or(7), &forced)
-    })
-    .await
-    .map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("planning failed: {e}"),
-        )
-    })?;
-    Ok(Json(plan))
 }
 
 fn effect_name(e: &nightscape_core::show::effect::Effect) -> String {

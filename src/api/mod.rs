@@ -24,10 +24,10 @@ mod masters;
 mod overrides;
 mod page;
 mod scenes;
+mod schedule;
 pub mod schedule_view;
 mod surfaces;
 pub mod telemetry;
-pub mod tonight;
 pub mod triggers;
 pub mod views;
 
@@ -329,7 +329,7 @@ impl utoipa::Modify for BearerScheme {
 fn api_routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::<ApiState>::with_openapi(ApiDoc::openapi())
         .routes(routes!(handlers::status))
-        .routes(routes!(handlers::schedule))
+        .routes(routes!(schedule::schedule))
         .routes(routes!(handlers::shows))
         .routes(routes!(handlers::groups))
         .routes(routes!(handlers::fixtures))
@@ -350,15 +350,15 @@ fn api_routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(console::site_map))
         .routes(routes!(surfaces::surfaces))
         .routes(routes!(console::whoami))
-        .routes(routes!(console::tonight))
-        .routes(routes!(console::preview))
+        .routes(routes!(schedule::tonight))
+        .routes(routes!(schedule::preview))
         .routes(routes!(overrides::extend_override))
-        .routes(routes!(console::list_skips, console::create_skip))
-        .routes(routes!(console::undo_skip))
+        .routes(routes!(schedule::list_skips, schedule::create_skip))
+        .routes(routes!(schedule::undo_skip))
         .routes(routes!(
-            tonight::list_forced_modes,
-            tonight::force_mode,
-            tonight::unforce_mode
+            schedule::list_forced_modes,
+            schedule::force_mode,
+            schedule::unforce_mode
         ))
         .routes(routes!(console::energy_forecast))
         .routes(routes!(handlers::metrics))
