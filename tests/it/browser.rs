@@ -395,6 +395,9 @@ fn browser_map_draws_every_fixture_colours_change_and_screenshots() {
         let labels = js(&c, "return [...document.querySelectorAll('#map .zone-label')].map(e => e.textContent).sort();").await;
         assert_eq!(labels, json!(["arcade", "avenue", "bridge", "facade", "searchlights", "square", "trees"]));
         assert!(displayed(&c, "#map .scale").await && displayed(&c, "#map .north").await);
+        // A failed command says what WebDriver answered.
+        let err = c.find(Locator::Id("no-such-id")).await.err().expect("no element");
+        assert!(err.to_string().contains("no such element"), "{err}");
         screenshot(&c, "console-1366x768.png").await;
         // Zoom in on the square with the wheel: the map scales, fixtures stay drawn.
         c.find(Locator::Id("zoom-in")).await.unwrap().click().await.unwrap();
