@@ -7,12 +7,17 @@
 //! is even read. Secrets are compared in constant time against every
 //! configured token, and never logged, printed or echoed: only a token's
 //! name reaches the audit log.
+//!
+//! `GET /api/whoami` answers a caller with its own token's name and role,
+//! so the console offers only the controls that role may use.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
+use super::views::WhoamiView;
 use super::ApiState;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
+use axum::Json;
 use serde::Serialize;
 use std::net::SocketAddr;
 use utoipa::ToSchema;
@@ -224,6 +229,17 @@ role_extractor!(
     Role::Admin,
     "A caller allowed to read the audit log."
 );
+
+/// Who the presented token is (the page shows it and offers controls by role).
+#[utoipa::path(get, path = "/api/whoami", tag = "site",
+    responses((status = 200, body = WhoamiView), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn whoami(Viewer(caller): Viewer) -> Json<WhoamiView> {
+    Json(WhoamiView {
+        name: caller.name,
+        role: caller.role.map(|r| r.name().to_string()),
+    })
+}
 
 #[cfg(test)]
 mod tests {

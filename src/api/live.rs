@@ -7,10 +7,21 @@
 //! `engine::display` (the same one `nightscape preview` draws); a pixel bar
 //! shows the mean of its cells. The stream ticks at 10 Hz but only sends
 //! when something changed, or once a second as a heartbeat.
+//!
+//! The two resources that serve what is sent now live here with the
+//! reading: `GET /api/live` (the stream) and `GET /api/frame` (the last
+//! frame's DMX levels themselves, per universe, copied only on demand).
 
-use super::views::LiveEvent;
+use super::auth::Viewer;
+use super::common::{flag, ApiResult};
+use super::error::{ApiError, ApiQuery, ErrorBody};
+use super::views::{FrameView, LiveEvent, LiveQuery};
 use super::ApiState;
-use axum::response::sse::Event;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::IntoResponse;
+use axum::Json;
 use futures_core::Stream;
 pub use nightscape_core::engine::display::fixture_colors;
 use std::convert::Infallible;
@@ -159,4 +170,46 @@ impl Stream for LiveStream {
             return Poll::Ready(Some(Ok(Event::default().event("colors").data(data))));
         }
     }
+}
+
+/// DMX levels of every universe in the last frame sent.
+#[utoipa::path(get, path = "/api/frame", tag = "status",
+    responses((status = 200, body = FrameView), (status = 401, body = ErrorBody),
+        (status = 503, description = "no frame rendered yet", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn frame(State(st): State<ApiState>, _v: Viewer) -> ApiResult<Json<FrameView>> {
+    // Copied on demand: the loop publishes frames only while they are read.
+    let (frame, at, frames) = st.shared.fresh_frame().await;
+    let frame = frame
+        .ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no frame rendered yet"))?;
+    Ok(Json(FrameView {
+        at,
+        frames,
+        universes: frame
+            .universes
+            .iter()
+            .zip(&frame.data)
+            .map(|(u, d)| (u.to_string(), d.to_vec()))
+            .collect(),
+    }))
+}
+
+/// Server-sent events of fixture colours (`event: colors`), at most 10 a
+/// second, only when they change (and once a second regardless).
+#[utoipa::path(get, path = "/api/live", tag = "status", params(LiveQuery),
+    responses((status = 200, content_type = "text/event-stream", body = String,
+        description = "A server-sent event stream (text, not JSON): each event is `event: colors` with a `data:` line holding one `LiveEvent` as JSON (see components/schemas/LiveEvent); comment lines (`:`) keep it alive every 15 s"),
+        (status = 400, description = "`cells` is not true, false, 1 or 0", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 429, description = "Too many requests without a valid token from this address (Retry-After says when to try again)", body = ErrorBody),
+        (status = 503, description = "The stream did not start within the request timeout, or the server is stopping", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn live(
+    State(st): State<ApiState>,
+    _v: Viewer,
+    ApiQuery(q): ApiQuery<LiveQuery>,
+) -> ApiResult<impl IntoResponse> {
+    let cells = flag("cells", q.cells.as_deref())?;
+    Ok(Sse::new(LiveStream::new(st, cells))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

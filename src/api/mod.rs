@@ -9,14 +9,14 @@
 //! control into `shared.control` for the next frame. Entry points for the
 //! daemon: [`ApiConfig::from_site`], [`ApiState::start`], [`serve`].
 
+mod audit;
 pub mod auth;
 mod common;
 pub mod config;
-pub mod console;
 mod devices;
+mod energy;
 pub mod error;
 mod guard;
-mod handlers;
 mod inputs;
 pub mod listen;
 pub mod live;
@@ -26,7 +26,8 @@ mod page;
 mod scenes;
 mod schedule;
 pub mod schedule_view;
-mod surfaces;
+mod site;
+mod status;
 pub mod telemetry;
 pub mod triggers;
 pub mod views;
@@ -41,7 +42,7 @@ use crate::store::{Store, StoreError};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use std::future::Future;
@@ -328,13 +329,13 @@ impl utoipa::Modify for BearerScheme {
 /// The OpenAPI document and the routes it describes.
 fn api_routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::<ApiState>::with_openapi(ApiDoc::openapi())
-        .routes(routes!(handlers::status))
+        .routes(routes!(status::status))
         .routes(routes!(schedule::schedule))
-        .routes(routes!(handlers::shows))
-        .routes(routes!(handlers::groups))
-        .routes(routes!(handlers::fixtures))
-        .routes(routes!(handlers::frame))
-        .routes(routes!(handlers::live))
+        .routes(routes!(site::shows))
+        .routes(routes!(site::groups))
+        .routes(routes!(site::fixtures))
+        .routes(routes!(live::frame))
+        .routes(routes!(live::live))
         .routes(routes!(scenes::trigger_scene))
         .routes(routes!(scenes::list_scenes))
         .routes(routes!(scenes::stop_scene))
@@ -345,11 +346,11 @@ fn api_routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(overrides::release_override))
         .routes(routes!(masters::set_master))
-        .routes(routes!(handlers::audit_log))
-        .routes(routes!(handlers::energy))
-        .routes(routes!(console::site_map))
-        .routes(routes!(surfaces::surfaces))
-        .routes(routes!(console::whoami))
+        .routes(routes!(audit::audit_log))
+        .routes(routes!(energy::energy))
+        .routes(routes!(site::site_map))
+        .routes(routes!(site::surfaces))
+        .routes(routes!(auth::whoami))
         .routes(routes!(schedule::tonight))
         .routes(routes!(schedule::preview))
         .routes(routes!(overrides::extend_override))
@@ -360,11 +361,11 @@ fn api_routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
             schedule::force_mode,
             schedule::unforce_mode
         ))
-        .routes(routes!(console::energy_forecast))
-        .routes(routes!(handlers::metrics))
-        .routes(routes!(handlers::healthz))
-        .routes(routes!(handlers::fleet))
-        .routes(routes!(handlers::alarms))
+        .routes(routes!(energy::energy_forecast))
+        .routes(routes!(telemetry::metrics))
+        .routes(routes!(status::healthz))
+        .routes(routes!(status::fleet))
+        .routes(routes!(status::alarms))
         .routes(routes!(triggers::list_triggers))
         .routes(routes!(triggers::fire_trigger))
         .routes(routes!(inputs::inputs))
@@ -513,34 +514,4 @@ pub async fn serve(
     state.stopping.store(true, Ordering::Relaxed);
     housekeeping.abort();
     result
-}
-
-/// Liveness for `/healthz` and the page: "ok" while frames advance.
-fn health_status(state: &ApiState) -> (views::Liveness, u64) {
-    use views::Liveness;
-    let frames = state.shared.stats.lock().map(|s| s.frames).unwrap_or(0);
-    let Ok(h) = state.health.lock() else {
-        return (Liveness::Ok, frames);
-    };
-    let recent = |t: Instant| t.elapsed() < Duration::from_secs(5);
-    let status = match h.advanced {
-        Some(t) if recent(t) => Liveness::Ok,
-        // Frames advanced since the last sample but the sampler has not
-        // run yet (the first second).
-        _ if frames != h.frames && recent(h.sampled) => Liveness::Ok,
-        None if state.started.elapsed() < Duration::from_secs(10) => Liveness::Starting,
-        _ => Liveness::Stalled,
-    };
-    (status, frames)
-}
-
-impl IntoResponse for views::HealthView {
-    fn into_response(self) -> Response {
-        let code = if self.status == views::Liveness::Stalled {
-            StatusCode::SERVICE_UNAVAILABLE
-        } else {
-            StatusCode::OK
-        };
-        (code, axum::Json(self)).into_response()
-    }
 }

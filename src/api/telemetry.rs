@@ -11,8 +11,14 @@
 //! loop's jitter; the loop does not publish its render time, and an
 //! invented figure would mislead).
 
+use super::auth::Viewer;
+use super::error::ErrorBody;
+use super::ApiState;
 use crate::config::Config;
 use crate::daemon::{FrameHook, LoopStats};
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use metrics::{counter, gauge, histogram, Unit};
 use metrics_exporter_prometheus::{
@@ -223,4 +229,35 @@ impl FrameHook for FrameTimer {
         }
         self.last = Some(now);
     }
+}
+
+/// Prometheus text.
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses((status = 200, content_type = "text/plain", body = String), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(super) async fn metrics(State(st): State<ApiState>, _v: Viewer) -> impl IntoResponse {
+    let cfg = st.shared.config();
+    let book = st.control.book().await;
+    let counts = ControlCounts {
+        overrides: book.overrides.size(),
+        scenes: book.scenes.size(),
+        masters: book.masters.len(),
+        target_fps: cfg.site.fps,
+        actual_fps: st.fps(),
+        power_w: st.power_w(),
+    };
+    let stats = st
+        .shared
+        .stats
+        .lock()
+        .map(|s| s.clone())
+        .unwrap_or_default();
+    let body = st.metrics.render(&stats, counts);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
 }
