@@ -11,7 +11,7 @@
 
 use super::auth::Caller;
 use super::error::{ApiError, IdempotencyHeader};
-use super::views::*;
+use super::views::{Quantity, MAX_TEXT};
 use super::ApiState;
 use crate::config::Config;
 use crate::control::Written;
@@ -176,6 +176,8 @@ pub(super) fn page_limit(v: Option<&str>, default: usize) -> ApiResult<usize> {
     }
 }
 
+/// A night named by `field` (YYYY-MM-DD), or the night in progress at
+/// `now` (noon to noon) when it is absent or blank.
 pub(super) fn night_param(
     cfg: &Config,
     field: &str,

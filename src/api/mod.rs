@@ -8,6 +8,16 @@
 //! to the [`Store`](crate::store::Store) before it swaps a recompiled
 //! control into `shared.control` for the next frame. Entry points for the
 //! daemon: [`ApiConfig::from_site`], [`ApiState::start`], [`serve`].
+//!
+//! Handlers live by resource, one module each as an API user names them
+//! (`overrides`, `scenes`, `masters`, `schedule`, `site`, `status`,
+//! `energy`, `audit`, `devices`, `triggers`, `inputs`; `/api/live` and
+//! `/api/frame` in `live` beside the stream, `/metrics` in `telemetry`
+//! beside its recorder, `/api/whoami` in `auth`), so everything one
+//! resource does is read in one file; what they share (a write's answer,
+//! the idempotency key, the audit entry, the request parsers) is in
+//! `common`. This module holds the state, the routes and the OpenAPI
+//! document they make.
 
 mod audit;
 pub mod auth;

@@ -251,7 +251,7 @@ pub(super) async fn tonight(
 
 /// An instant as RFC 3339, or site-local `YYYY-MM-DD HH:MM[:SS]` (a `T`
 /// instead of the space too, as a browser's datetime-local input sends).
-pub fn parse_at(text: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
+pub(crate) fn parse_at(text: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
     let t = text.trim();
     if let Ok(d) = DateTime::parse_from_rfc3339(t) {
         return Ok(d.with_timezone(&Utc));
@@ -478,7 +478,7 @@ pub(crate) struct ForceModeRequest {
 /// `?night=` of `DELETE /api/tonight/mode`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct NightQuery {
+pub(crate) struct NightQuery {
     /// The night, YYYY-MM-DD (default: the night in progress).
     pub night: Option<String>,
 }

@@ -196,7 +196,7 @@ pub(super) async fn site_map(State(st): State<ApiState>, _v: Viewer) -> Json<Sit
 /// A fixture on a surface: its index (as in `/api/site` and the live
 /// stream) and each cell's `[u, v]` there, metres.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct SurfaceFixtureView {
+pub(crate) struct SurfaceFixtureView {
     pub index: usize,
     pub name: String,
     /// `[u, v]` per cell, in the order of the live stream's cells.
@@ -205,7 +205,7 @@ pub struct SurfaceFixtureView {
 
 /// One surface.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct SurfaceView {
+pub(crate) struct SurfaceView {
     #[schema(example = "tower-east")]
     pub name: String,
     /// "facade" or "floor".
@@ -221,7 +221,7 @@ pub struct SurfaceView {
 
 /// `GET /api/surfaces`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct SurfacesView {
+pub(crate) struct SurfacesView {
     pub surfaces: Vec<SurfaceView>,
 }
 

@@ -147,6 +147,35 @@ pub(super) async fn healthz(State(st): State<ApiState>) -> HealthView {
     HealthView { status, frames }
 }
 
+/// Liveness for `/healthz` and the page: "ok" while frames advance.
+fn health_status(state: &ApiState) -> (Liveness, u64) {
+    let frames = state.shared.stats.lock().map(|s| s.frames).unwrap_or(0);
+    let Ok(h) = state.health.lock() else {
+        return (Liveness::Ok, frames);
+    };
+    let recent = |t: Instant| t.elapsed() < Duration::from_secs(5);
+    let status = match h.advanced {
+        Some(t) if recent(t) => Liveness::Ok,
+        // Frames advanced since the last sample but the sampler has not
+        // run yet (the first second).
+        _ if frames != h.frames && recent(h.sampled) => Liveness::Ok,
+        None if state.started.elapsed() < Duration::from_secs(10) => Liveness::Starting,
+        _ => Liveness::Stalled,
+    };
+    (status, frames)
+}
+
+impl IntoResponse for HealthView {
+    fn into_response(self) -> Response {
+        let code = if self.status == Liveness::Stalled {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::OK
+        };
+        (code, axum::Json(self)).into_response()
+    }
+}
+
 /// Active alarms (output or node down, a node on different files, a
 /// rejected reload, clock drift, a broker gap) and the recently cleared.
 #[utoipa::path(get, path = "/api/alarms", tag = "status",
@@ -200,33 +229,4 @@ pub(super) async fn fleet(State(st): State<ApiState>, _v: Viewer) -> Json<serde_
             },
         },
     }))
-}
-
-/// Liveness for `/healthz` and the page: "ok" while frames advance.
-fn health_status(state: &ApiState) -> (Liveness, u64) {
-    let frames = state.shared.stats.lock().map(|s| s.frames).unwrap_or(0);
-    let Ok(h) = state.health.lock() else {
-        return (Liveness::Ok, frames);
-    };
-    let recent = |t: Instant| t.elapsed() < Duration::from_secs(5);
-    let status = match h.advanced {
-        Some(t) if recent(t) => Liveness::Ok,
-        // Frames advanced since the last sample but the sampler has not
-        // run yet (the first second).
-        _ if frames != h.frames && recent(h.sampled) => Liveness::Ok,
-        None if state.started.elapsed() < Duration::from_secs(10) => Liveness::Starting,
-        _ => Liveness::Stalled,
-    };
-    (status, frames)
-}
-
-impl IntoResponse for HealthView {
-    fn into_response(self) -> Response {
-        let code = if self.status == Liveness::Stalled {
-            StatusCode::SERVICE_UNAVAILABLE
-        } else {
-            StatusCode::OK
-        };
-        (code, axum::Json(self)).into_response()
-    }
 }
