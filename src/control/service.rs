@@ -307,7 +307,7 @@ where
 
 /// The `Idempotency-Key` of the request being served, for the writes whose
 /// handlers do not hand the service a key themselves (extend, skip and
-/// undo-skip, in `console.rs`): the guard sets it around such a handler
+/// undo-skip, in `api/overrides.rs` and `api/schedule.rs`): the guard sets it around such a handler
 /// (`guard::idempotent`) with the caller and the request it must match; the
 /// service reads it before it detaches the write and stores the answer in
 /// the write's own transaction; a retry's stored answer is left here for the

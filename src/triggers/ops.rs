@@ -1,5 +1,5 @@
 //! The operator operations OSC and trigger actions perform: the same
-//! changes the API makes (`handlers.rs`, `console.rs`), with the same
+//! changes the API makes (`api/overrides.rs`, `scenes.rs`, `masters.rs`, `schedule.rs`), with the same
 //! checks and the same audit verbs, through the same [`ControlService`].
 //!
 //! The API's handlers take HTTP requests apart; these take the values an
