@@ -615,3 +615,8 @@ mod tests {
         assert!(w.is_some());
     }
 }
+
+#[cfg(test)]
+mod tests_discovery;
+#[cfg(test)]
+mod tests_wire;

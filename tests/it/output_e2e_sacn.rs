@@ -73,7 +73,7 @@ fn daemon_sends_sacn_and_terminates_the_streams_on_sigterm() {
             continue;
         };
         let decoded = match decode(&buf[..n]) {
-            // Universe Discovery (every 10 s) is checked in sacn_discovery.rs.
+            // Universe Discovery (every 10 s) is checked in src/output/sacn/tests_discovery.rs.
             Err(nightscape_core::wire::sacn::WireError::UniverseDiscovery) => continue,
             other => other.expect("valid E1.31"),
         };

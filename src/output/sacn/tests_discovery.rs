@@ -1,11 +1,12 @@
-//! E1.31 beyond data: Universe Discovery every 10 s (decoded by our codec
+//! E1.31 beyond data, beside the code (was tests/it/sacn_discovery.rs):
+//! Universe Discovery every 10 s (decoded by our codec
 //! and, as an independent oracle, by the `sacn` crate's packet parser),
 //! sending from a chosen address or interface, and `shutdown = "hold"`
 //! (no stream termination) next to the default termination. Real UDP on
 //! 127.0.0.1; every wait is bounded.
 
-use nightscape::output::sacn::{SacnOutput, SacnSettings};
-use nightscape::output::Output;
+use crate::output::sacn::{SacnOutput, SacnSettings};
+use crate::output::Output;
 use nightscape_core::engine::Frame;
 use nightscape_core::site::{SacnTarget, UNIVERSE_SIZE};
 use nightscape_core::wire::sacn::{decode, decode_discovery, Decoded, OPT_STREAM_TERMINATED};
@@ -85,10 +86,10 @@ fn universe_discovery_lists_the_wire_universes_and_parses_with_the_sacn_crate() 
         .find(|(p, _)| decode_discovery(p).is_ok())
         .unwrap();
     let parsed =
-        sacn::packet::AcnRootLayerProtocol::parse(&raw.0).expect("the sacn crate parses it");
+        ::sacn::packet::AcnRootLayerProtocol::parse(&raw.0).expect("the sacn crate parses it");
     assert_eq!(parsed.pdu.cid.as_bytes(), &CID);
     match parsed.pdu.data {
-        sacn::packet::E131RootLayerData::UniverseDiscoveryPacket(f) => {
+        ::sacn::packet::E131RootLayerData::UniverseDiscoveryPacket(f) => {
             assert_eq!(f.source_name, "discovery test");
             assert_eq!(f.data.page, 0);
             assert_eq!(f.data.last_page, 0);

@@ -1,12 +1,13 @@
-//! sACN output on loopback: packets decoded with `nightscape_core::wire::sacn::decode` carry
+//! sACN output on loopback, beside the code (was tests/it/output_sacn.rs):
+//! packets decoded with `nightscape_core::wire::sacn::decode` carry
 //! the wire universe, the output's priority, our source name and CID, and a
 //! sequence number per universe; sync packets follow each frame when sync
 //! is on; `stop` sends three stream-termination packets per universe and
 //! nothing after; the CID is the same across two opens of one state folder.
 //! Unicast to 127.0.0.1 only: multicast would leave the machine.
 
-use nightscape::output::sacn::{format_cid, SacnOutput, SacnSettings, CID_FILE};
-use nightscape::output::{self, Output};
+use crate::output::sacn::{format_cid, SacnOutput, SacnSettings, CID_FILE};
+use crate::output::{self, Output};
 use nightscape_core::diag::{Diagnostics, SourceFile};
 use nightscape_core::engine::Frame;
 use nightscape_core::site::{self, SacnTarget, UNIVERSE_SIZE};
@@ -23,7 +24,7 @@ fn receiver() -> UdpSocket {
 }
 
 /// The next data or sync packet (Universe Discovery, every 10 s, is
-/// checked in `sacn_discovery.rs` and skipped here).
+/// checked in `tests_discovery.rs` and skipped here).
 fn recv(rx: &UdpSocket) -> Decoded {
     let mut b = [0u8; 1024];
     loop {
@@ -320,10 +321,10 @@ fn a_large_output_sends_every_universe_built_in_place_and_batched() {
             assert_eq!(slots[0], v);
             assert_eq!(slots[511], v.wrapping_add(1));
             // The sacn crate reads the same packet, field by field.
-            let parsed = sacn::packet::AcnRootLayerProtocol::parse(&p).expect("sacn parses it");
+            let parsed = ::sacn::packet::AcnRootLayerProtocol::parse(&p).expect("sacn parses it");
             assert_eq!(parsed.pdu.cid.as_bytes(), &CID);
             match parsed.pdu.data {
-                sacn::packet::E131RootLayerData::DataPacket(d) => {
+                ::sacn::packet::E131RootLayerData::DataPacket(d) => {
                     assert_eq!(d.universe, universe);
                     assert_eq!(d.sequence_number, f);
                     assert_eq!(d.priority, 150);
