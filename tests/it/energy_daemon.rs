@@ -90,17 +90,23 @@ fn a_whole_night_on_a_fast_clock_records_what_the_forecast_says() {
     no_api(&site);
     let state = tmp.path().join("var");
 
-    // Noon to noon of Friday 2026-11-27 (a show night) at 3600×: 24 s. The
-    // clock starts three hours early: start-up (up to 2 s real on a loaded
-    // machine) must not eat the start of the night. (At 1800× the record
-    // was 0.06 % from the forecast; the bound below is 1 %.)
+    // Noon to noon of Friday 2026-11-27 (a show night) at 5400×: 16 s. The
+    // clock starts four and a half hours early: start-up (up to 2 s real
+    // on a loaded machine, 3 simulated hours) must not eat the start of
+    // the night. A frame late by a stall of the machine is booked at the
+    // look it drew, for the stall × the speed: the faster the clock, the
+    // more a loaded machine moves the record off the forecast. Measured,
+    // recorded vs forecast (the bound below is 1 %): quiet machine 3600×
+    // 0.14 %, 7200× 0.05 %, 10800× 0.5 %; with three busy loops on the two
+    // cores 3600× 0.18 % and 0.04 %, 5400× 0.02 % and 0.01 %, 7200× 0.39 %
+    // and 0.01 %, and 7200× beside five other tests 1.02 % (failed).
     let mut d = common::spawn_daemon(
         &site,
         &[
             "--clock",
-            "2026-11-27T09:00:00+08:00",
+            "2026-11-27T07:30:00+08:00",
             "--speed",
-            "3600",
+            "5400",
             "--state",
             state.to_str().unwrap(),
         ],
@@ -211,7 +217,10 @@ fn kill_9_loses_at_most_a_simulated_minute_and_a_restart_continues() {
     );
     assert!(metered > 30.0 && kwh > 0.0, "{metered} s, {kwh} kWh");
 
-    // Restart where the killed daemon would be: the night continues.
+    // Restart where the killed daemon would be: the night continues. At
+    // 20× (the bound on what a kill loses needed the slower clock above;
+    // here only the added energy is compared, under the same static look)
+    // the 30 s more take half the real time.
     let restart = at_kill.to_rfc3339();
     let mut d = common::spawn_daemon(
         &site,
@@ -219,7 +228,7 @@ fn kill_9_loses_at_most_a_simulated_minute_and_a_restart_continues() {
             "--clock",
             &restart,
             "--speed",
-            "10",
+            "20",
             "--state",
             state.to_str().unwrap(),
         ],

@@ -102,9 +102,12 @@ fn fleet_commands_status_partition_and_restart() {
     common::copy_dir(&f.tmp.path().join("fixtures"), &copy.join("fixtures"));
     let site_toml = copy.join("shows/site.toml");
     let text = std::fs::read_to_string(&site_toml).unwrap();
+    // The edit made on one machine only: five seconds of each show for the
+    // safety check (the least `[safety] seconds` allows), not the default
+    // 60 s, which in a debug build took 11 s of this test's 19.
     std::fs::write(
         &site_toml,
-        format!("{text}\n# edited on one machine only\n"),
+        format!("{text}\n# edited on one machine only\n[safety]\nseconds = 5\n"),
     )
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_nightscape"))

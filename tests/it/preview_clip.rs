@@ -1,7 +1,7 @@
 //! Issue 23: a GIF clip of the demo fits its purpose (a minute in well
 //! under 4 MB, not ~20 MB) and shows its progress on a terminal only.
 //! The clips are seconds long, not a minute: a debug build draws each
-//! 960 px frame in about a tenth of a second.
+//! 960 px frame in about a seventh of a second.
 
 use std::process::Command;
 
@@ -21,10 +21,13 @@ fn gif_args(site: &std::path::Path, out: &std::path::Path, seconds: u32) -> Vec<
     ]
 }
 
-/// Five seconds of the running show at the default 10 fps and 960 px: at
-/// most a twelfth of the 4 MB a minute may take, a sixth of its share
-/// (each frame used to be stored whole with its own palette: ~1.6 MB for
-/// these five seconds; now about 90 kB).
+/// Two seconds of the running show at the default 10 fps and 960 px: at
+/// most their share of the 4 MB a minute may take (4 MB × 2/60, 133 kB).
+/// Each frame used to be stored whole with its own palette (~1.6 MB for
+/// five seconds, ~650 kB for these two); now about 61 kB, most of it the
+/// first, whole picture. Two seconds, not five: the debug build draws
+/// each frame (and six more for the palette) in about a seventh of a
+/// second, and 21 frames show the same as 51.
 #[test]
 #[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn a_gif_of_the_demo_is_small() {
@@ -32,7 +35,7 @@ fn a_gif_of_the_demo_is_small() {
     let site = crate::common::demo_site_in(tmp.path());
     let out = tmp.path().join("clip.gif");
     let run = Command::new(env!("CARGO_BIN_EXE_nightscape"))
-        .args(gif_args(&site, &out, 5))
+        .args(gif_args(&site, &out, 2))
         .output()
         .unwrap();
     assert!(
@@ -46,7 +49,7 @@ fn a_gif_of_the_demo_is_small() {
         "no progress line into a pipe: {stderr}"
     );
     let bytes = std::fs::metadata(&out).unwrap().len();
-    assert!(bytes <= 4_000_000 / 12, "{bytes} bytes for 5 s");
+    assert!(bytes <= 4_000_000 * 2 / 60, "{bytes} bytes for 2 s");
     // Every frame decodes to the full picture, and the delays add up to
     // the clip's length.
     let mut dec = gif::DecodeOptions::new()
@@ -57,7 +60,7 @@ fn a_gif_of_the_demo_is_small() {
     while let Some(f) = dec.read_next_frame().unwrap() {
         cs += u32::from(f.delay);
     }
-    assert_eq!(cs, 510, "51 frames of 10 cs");
+    assert_eq!(cs, 210, "21 frames of 10 cs");
 }
 
 /// On a terminal (util-linux `script` gives one) the clip says how far it

@@ -249,11 +249,18 @@ fn monitor_reports_frames_gaps_and_changes_of_real_packets() {
 #[test]
 #[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
 fn monitor_measures_the_daemon_on_a_generated_site() {
-    // A wide window: the daemon starts inside it, however slow the machine.
-    let (child, addr) = start_monitor("8");
+    // The daemon sends to a port this test holds until its first packet
+    // (it is running, however slow the machine: bounded at 30 s), then the
+    // monitor takes that port over for a short window, instead of a long
+    // window the daemon has to start inside.
+    let port_holder = UdpSocket::bind("127.0.0.1:0").unwrap();
+    port_holder
+        .set_read_timeout(Some(std::time::Duration::from_millis(200)))
+        .unwrap();
+    let target = port_holder.local_addr().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut spec = SiteSpec::new(40);
-    spec.target = addr.to_string();
+    spec.target = target.to_string();
     nightscape::cli::generate::write_site(&spec, dir.path()).unwrap();
     // No API: the test must not take port 8080.
     let site_toml = dir.path().join("site.toml");
@@ -266,11 +273,20 @@ fn monitor_measures_the_daemon_on_a_generated_site() {
     let state = dir.path().join("var");
     let _daemon =
         crate::common::spawn_daemon(dir.path(), &["--state", state.to_str().unwrap()], &[]);
+    crate::common::wait_for(
+        "the daemon's first packet",
+        std::time::Duration::from_secs(30),
+        || crate::common::recv_artdmx(&port_holder).is_some(),
+    );
+    drop(port_holder);
+    // The monitor's own port 0 hears nothing; `target` hears the daemon.
+    let listen = target.to_string();
+    let child = crate::common::start_monitor("3", &["--listen", &listen]).child;
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{out:?}");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    // The daemon needs a moment to start inside the window: every universe
-    // shows up, in order, without sequence gaps, and the show animates.
+    // Every universe shows up, in order, without sequence gaps, and the
+    // show animates.
     assert_eq!(v["universes"], 40, "{v}");
     assert_eq!(v["sequence_gaps"], 0, "{v}");
     let per = v["per_universe"].as_array().unwrap();
