@@ -297,3 +297,6 @@ mod tests {
         assert_eq!(n.mac.as_deref(), Some("01:02:03:04:05:ab"));
     }
 }
+
+#[cfg(test)]
+mod tests_poll;

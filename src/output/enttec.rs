@@ -352,3 +352,6 @@ mod tests {
         assert_eq!(firmware_text(0x0200), "2.0");
     }
 }
+
+#[cfg(test)]
+mod tests_pty;

@@ -466,3 +466,8 @@ mod names_tests {
         .is_err());
     }
 }
+
+#[cfg(test)]
+mod tests_health;
+#[cfg(test)]
+mod tests_artsync;

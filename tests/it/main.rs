@@ -52,8 +52,6 @@ mod monitor_batched;
 mod osc;
 mod output_discovery;
 mod output_e2e_sacn;
-mod output_enttec;
-mod output_health;
 mod output_site;
 mod preview_clip;
 mod properties;

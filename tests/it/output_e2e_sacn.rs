@@ -4,7 +4,6 @@
 //! the CID saved in the `--state` folder; on SIGTERM the daemon stops and
 //! its last word is three stream-termination packets per universe.
 
-use nightscape::output::sacn::{format_cid, CID_FILE};
 use nightscape_core::wire::sacn::{decode, Decoded, OPT_STREAM_TERMINATED};
 use std::collections::BTreeMap;
 use std::net::UdpSocket;
@@ -106,8 +105,14 @@ fn daemon_sends_sacn_and_terminates_the_streams_on_sigterm() {
             assert_eq!(w[1], w[0].wrapping_add(1), "{seqs:?}");
         }
     }
-    let saved = std::fs::read_to_string(state.join(CID_FILE)).unwrap();
-    assert_eq!(saved.trim(), format_cid(&cid.unwrap()));
+    let saved = std::fs::read_to_string(state.join("sacn-cid")).unwrap();
+    assert_eq!(
+        saved.trim(),
+        cid.unwrap()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
 
     // SIGTERM, as systemd stops the service.
     let status = Command::new("kill")

@@ -1,4 +1,5 @@
-//! A dead unicast target must not slow the frame loop: Art-Net and sACN
+//! A dead unicast target must not slow the frame loop (beside the code; was
+//! tests/it/output_health.rs): Art-Net and sACN
 //! outputs aimed at a loopback port nobody listens on, and a DMX USB Pro on
 //! a pty that nobody reads (its writes stall), sit in the same loop as a
 //! live Art-Net output. Every frame must reach the live receiver, every
@@ -7,11 +8,11 @@
 //! per frame on the stalled port). Counts are asserted, not timings; the
 //! one time bound is loose enough not to flake on a loaded machine.
 
-use nightscape::output::artnet::ArtNetOutput;
-use nightscape::output::enttec::ProDriver;
-use nightscape::output::sacn::{SacnOutput, SacnSettings};
-use nightscape::output::serial::{PortOpener, SerialOutput, SerialSettings};
-use nightscape::output::Output;
+use crate::output::artnet::ArtNetOutput;
+use crate::output::enttec::ProDriver;
+use crate::output::sacn::{SacnOutput, SacnSettings};
+use crate::output::serial::{PortOpener, SerialOutput, SerialSettings};
+use crate::output::Output;
 use nightscape_core::engine::Frame;
 use nightscape_core::site::SacnTarget;
 use nightscape_core::wire::artnet::parse_artdmx;

@@ -1,4 +1,5 @@
-//! Serial widgets through real pseudo-terminals (`serialport::TTYPort::pair`,
+//! The serial outputs through real pseudo-terminals, beside the code (was
+//! tests/it/output_enttec.rs), `serialport::TTYPort::pair` (
 //! no socat). A fake ENTTEC DMX USB Pro holds the pty master: it answers
 //! label 3 (parameters) and label 10 (serial number) and decodes the label-6
 //! frames the output writes, so framing and values are checked byte for
@@ -13,9 +14,9 @@
 //! Every wait is bounded (a few seconds at most) and no assertion is on
 //! timing.
 
-use nightscape::output::enttec::ProDriver;
-use nightscape::output::serial::{Link, Opener, PortOpener, SerialOutput, SerialSettings};
-use nightscape::output::{self, Output, OutputHealth};
+use crate::output::enttec::ProDriver;
+use crate::output::serial::{Link, Opener, PortOpener, SerialOutput, SerialSettings};
+use crate::output::{self, Output, OutputHealth};
 use nightscape_core::diag::{Diagnostics, SourceFile};
 use nightscape_core::engine::Frame;
 use nightscape_core::site::{self, UNIVERSE_SIZE};
@@ -135,7 +136,7 @@ impl Drop for Widget {
 
 fn eventually(what: &str, out: &dyn Output, cond: impl FnMut() -> bool) {
     assert!(
-        crate::common::wait_until(Duration::from_secs(5), cond).is_some(),
+        wait_until(Duration::from_secs(5), cond).is_some(),
         "timed out waiting for {what}; health {:?}",
         out.health()
     );
@@ -298,7 +299,7 @@ fn pro_unplugged_goes_down_and_comes_back_by_itself() {
     widget.unplug();
     // The next writes fail: frames keep being sent, as the frame loop does.
     let mut v = 2u8;
-    let down = crate::common::wait_until(Duration::from_secs(5), || {
+    let down = wait_until(Duration::from_secs(5), || {
         if out.health().state.as_str() == "down" {
             return true;
         }
@@ -349,4 +350,19 @@ fn a_missing_port_is_down_and_does_not_hold_anything_up() {
     });
     assert_eq!(out.health().state.as_str(), "down");
     out.stop();
+}
+
+/// Polls `f` every 20 ms until it holds (Some(elapsed)) or `limit` passes
+/// (None): the integration suite's helper, for these unit tests.
+fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
+    let t0 = std::time::Instant::now();
+    loop {
+        if f() {
+            return Some(t0.elapsed());
+        }
+        if t0.elapsed() >= limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
