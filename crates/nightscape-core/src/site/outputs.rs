@@ -112,6 +112,86 @@ impl std::fmt::Display for SacnTarget {
     }
 }
 
+/// Which protocol or widget an output speaks, as written in `kind`.
+///
+/// Read by hand rather than derived so that a word this build does not
+/// know keeps its own message at the word ("unknown output kind `dmx`:
+/// use artnet, …") instead of serde's generic "unknown variant"; the names
+/// come from `as_str`, which a test holds to the serde names the schema
+/// lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum OutputKindName {
+    /// Art-Net: ArtDmx to a node or a broadcast address.
+    Artnet,
+    /// sACN (E1.31), unicast or multicast.
+    Sacn,
+    /// An ENTTEC DMX USB Pro widget on a serial port; one universe.
+    EnttecPro,
+    /// An Open DMX USB widget on a serial port; one universe.
+    OpenDmx,
+}
+
+impl OutputKindName {
+    /// Every kind, in the order messages list them.
+    pub(crate) const ALL: [OutputKindName; 4] = [
+        OutputKindName::Artnet,
+        OutputKindName::Sacn,
+        OutputKindName::EnttecPro,
+        OutputKindName::OpenDmx,
+    ];
+
+    /// The name as written in the site file.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            OutputKindName::Artnet => "artnet",
+            OutputKindName::Sacn => "sacn",
+            OutputKindName::EnttecPro => "enttec-pro",
+            OutputKindName::OpenDmx => "open-dmx",
+        }
+    }
+
+    /// Art-Net and sACN go over the network; the widgets over a serial port.
+    fn is_network(self) -> bool {
+        matches!(self, OutputKindName::Artnet | OutputKindName::Sacn)
+    }
+
+    /// "an artnet output", "a sacn output": the kind with its article.
+    fn with_article(self) -> String {
+        let kind = self.as_str();
+        let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
+        format!("{article} {kind} output")
+    }
+}
+
+impl std::fmt::Display for OutputKindName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for OutputKindName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // The reader's limits bound the word's length before serde sees it.
+        let word = String::deserialize(d)?;
+        OutputKindName::ALL
+            .into_iter()
+            .find(|k| k.as_str() == word)
+            .ok_or_else(|| {
+                let names: Vec<&str> = OutputKindName::ALL.iter().map(|k| k.as_str()).collect();
+                let (last, rest) = names.split_last().expect("ALL is not empty");
+                serde::de::Error::custom(format!(
+                    "unknown output kind `{word}`: use {} or {last}",
+                    rest.join(", ")
+                ))
+            })
+    }
+}
+
 /// One `[[outputs]]` table as written. Which keys apply depends on `kind`;
 /// a key that does not apply is warned about, not rejected, so a designer
 /// can switch an output between protocols by changing one line.
@@ -119,8 +199,8 @@ impl std::fmt::Display for SacnTarget {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawOutput {
     /// The protocol: "artnet", "sacn", "enttec-pro" or "open-dmx".
-    #[schemars(example = &"artnet", extend("enum" = ["artnet", "sacn", "enttec-pro", "open-dmx"]))]
-    pub(super) kind: Spanned<String>,
+    #[schemars(example = &"artnet")]
+    pub(super) kind: Spanned<OutputKindName>,
     /// Network outputs: the node's IP (and port), or "multicast" for sACN.
     #[serde(default)]
     #[schemars(example = &"10.0.4.20")]
@@ -194,16 +274,6 @@ const ARTNET_MAX_WIRE: u16 = 32767;
 /// 64000.. are reserved).
 const SACN_WIRE: (u16, u16) = (1, 63999);
 
-/// "an artnet output", "a sacn output": the article for an output kind.
-fn a_kind(kind: &str) -> String {
-    let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
-        "an"
-    } else {
-        "a"
-    };
-    format!("{article} {kind} output")
-}
-
 /// Parse the `[[outputs]]` tables. Each problem is reported at its key; an
 /// output with an error is left out (the site then fails to load, so the
 /// daemon keeps its last good configuration).
@@ -251,10 +321,10 @@ pub(super) fn compile_outputs(
 ) -> Vec<OutputConfig> {
     let mut outputs = Vec::new();
     // Site universe → (1-based number of the first output sending it, its kind).
-    let mut first_sender: BTreeMap<u16, (usize, String)> = BTreeMap::new();
+    let mut first_sender: BTreeMap<u16, (usize, OutputKindName)> = BTreeMap::new();
     for (n, o) in raw.iter().enumerate() {
         let ro = o.get_ref();
-        let kind_name = ro.kind.get_ref().as_str();
+        let kind_name = *ro.kind.get_ref();
         let universes = match parse_universes(ro.universes.get_ref()) {
             Ok(u) => u,
             Err(m) => {
@@ -262,16 +332,6 @@ pub(super) fn compile_outputs(
                 continue;
             }
         };
-        if !matches!(kind_name, "artnet" | "sacn" | "enttec-pro" | "open-dmx") {
-            diags.error(
-                file,
-                ro.kind.span(),
-                format!(
-                    "unknown output kind `{kind_name}`: use artnet, sacn, enttec-pro or open-dmx"
-                ),
-            );
-            continue;
-        }
         warn_inapplicable_keys(file, ro, kind_name, diags);
         let need = |field: &Option<Spanned<String>>,
                     what: &str,
@@ -284,7 +344,7 @@ pub(super) fn compile_outputs(
                     diags.error(
                         file,
                         o.span(),
-                        format!("{} needs `{what}`{hint}", a_kind(kind_name)),
+                        format!("{} needs `{what}`{hint}", kind_name.with_article()),
                     );
                     None
                 }
@@ -292,7 +352,7 @@ pub(super) fn compile_outputs(
         };
         let mut host: Option<String> = None;
         let (kind, wire) = match kind_name {
-            "artnet" => {
+            OutputKindName::Artnet => {
                 let wire =
                     wire_universes(file, ro, &universes, (0, ARTNET_MAX_WIRE), "Art-Net", diags);
                 let kind = need(&ro.target, "target", " (an IP like \"10.0.4.20\")", diags)
@@ -309,7 +369,7 @@ pub(super) fn compile_outputs(
                     });
                 (kind, wire)
             }
-            "sacn" => {
+            OutputKindName::Sacn => {
                 let wire = wire_universes(file, ro, &universes, SACN_WIRE, "sACN", diags);
                 let priority = match &ro.priority {
                     None => Some(100),
@@ -390,14 +450,14 @@ pub(super) fn compile_outputs(
                 };
                 (kind, wire)
             }
-            _ => {
+            OutputKindName::EnttecPro | OutputKindName::OpenDmx => {
                 if universes.len() != 1 {
                     diags.error(
                         file,
                         ro.universes.span(),
                         format!(
                             "{} drives one universe (the widget has one DMX port); this one lists {}",
-                            a_kind(kind_name),
+                            kind_name.with_article(),
                             format_universes(&universes)
                         ),
                     );
@@ -410,7 +470,7 @@ pub(super) fn compile_outputs(
                 )
                 .filter(|_| universes.len() == 1)
                 .map(|(port, _)| {
-                    if kind_name == "enttec-pro" {
+                    if kind_name == OutputKindName::EnttecPro {
                         OutputKind::EnttecPro { port }
                     } else {
                         OutputKind::OpenDmx { port }
@@ -567,16 +627,16 @@ pub(super) fn compile_outputs(
         // A universe sent by two outputs is legal (mirroring to a
         // visualiser, or moving a street from one node to another) but is
         // more often a copy-paste slip, so it is a warning.
-        let mut shared: BTreeMap<usize, (String, Vec<u16>)> = BTreeMap::new();
+        let mut shared: BTreeMap<usize, (OutputKindName, Vec<u16>)> = BTreeMap::new();
         for &u in &universes {
             match first_sender.get(&u) {
-                Some((k, kind)) => shared
-                    .entry(*k)
-                    .or_insert_with(|| (kind.clone(), Vec::new()))
+                Some(&(k, kind)) => shared
+                    .entry(k)
+                    .or_insert_with(|| (kind, Vec::new()))
                     .1
                     .push(u),
                 None => {
-                    first_sender.insert(u, (n + 1, kind_name.to_string()));
+                    first_sender.insert(u, (n + 1, kind_name));
                 }
             }
         }
@@ -624,25 +684,24 @@ fn unresolved(target: Target, host: &mut Option<String>) -> SocketAddr {
 }
 
 /// Warn about keys that mean nothing for this kind of output.
-fn warn_inapplicable_keys(file: &SourceFile, ro: &RawOutput, kind: &str, diags: &mut Diagnostics) {
-    let network = matches!(kind, "artnet" | "sacn");
+fn warn_inapplicable_keys(
+    file: &SourceFile,
+    ro: &RawOutput,
+    kind: OutputKindName,
+    diags: &mut Diagnostics,
+) {
+    let network = kind.is_network();
+    let artnet = kind == OutputKindName::Artnet;
+    let sacn = kind == OutputKindName::Sacn;
     let keys: [(&str, Option<Range<usize>>, bool); 13] = [
-        (
-            "sync_to",
-            ro.sync_to.as_ref().map(|s| s.span()),
-            kind == "artnet",
-        ),
+        ("sync_to", ro.sync_to.as_ref().map(|s| s.span()), artnet),
         ("bind", ro.bind.as_ref().map(|s| s.span()), network),
         (
             "interface",
             ro.interface.as_ref().map(|s| s.span()),
             network,
         ),
-        (
-            "shutdown",
-            ro.shutdown.as_ref().map(|s| s.span()),
-            kind == "sacn",
-        ),
+        ("shutdown", ro.shutdown.as_ref().map(|s| s.span()), sacn),
         ("target", ro.target.as_ref().map(|s| s.span()), network),
         (
             "only_changed",
@@ -654,17 +713,13 @@ fn warn_inapplicable_keys(file: &SourceFile, ro: &RawOutput, kind: &str, diags: 
         (
             "sync_address",
             ro.sync_address.as_ref().map(|s| s.span()),
-            kind == "sacn",
+            sacn,
         ),
-        (
-            "priority",
-            ro.priority.as_ref().map(|s| s.span()),
-            kind == "sacn",
-        ),
+        ("priority", ro.priority.as_ref().map(|s| s.span()), sacn),
         (
             "source_name",
             ro.source_name.as_ref().map(|s| s.span()),
-            kind == "sacn",
+            sacn,
         ),
         ("remap", ro.remap.as_ref().map(|s| s.span()), network),
         (
@@ -678,7 +733,10 @@ fn warn_inapplicable_keys(file: &SourceFile, ro: &RawOutput, kind: &str, diags: 
             diags.warn(
                 file,
                 span,
-                format!("`{key}` has no meaning for {} and is ignored", a_kind(kind)),
+                format!(
+                    "`{key}` has no meaning for {} and is ignored",
+                    kind.with_article()
+                ),
             );
         }
     }
@@ -790,4 +848,56 @@ fn wire_universes(
         }
     }
     Some(wire)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OutputKindName;
+    use crate::diag::{Diagnostics, SourceFile};
+
+    /// `as_str` (what the parser accepts and messages print) is the serde
+    /// name the site schema lists, kind for kind.
+    #[test]
+    fn output_kind_names_are_the_serde_names_the_schema_lists() {
+        let schema = crate::schema::schema_of::<OutputKindName>().to_string();
+        for k in OutputKindName::ALL {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+            assert!(
+                schema.contains(&format!("\"{}\"", k.as_str())),
+                "{k} missing from {schema}"
+            );
+        }
+    }
+
+    /// Every kind reads back from its name; an unknown one is an error at
+    /// the word naming the kinds there are, and the rest of the file is
+    /// still read (the second output's problem is reported too).
+    #[test]
+    fn output_kinds_read_by_name_and_an_unknown_one_names_the_choices() {
+        let load = |kind: &str| {
+            let text = format!(
+                "name = \"t\"\nlatitude = 25.0\nlongitude = 102.7\ntimezone = \"Asia/Shanghai\"\n\
+                 [[outputs]]\nkind = \"{kind}\"\nuniverses = 1\n\
+                 [[outputs]]\nkind = \"sacn\"\ntarget = \"10.0.0.2\"\nuniverses = 2\npriority = 300\n"
+            );
+            let mut d = Diagnostics::new();
+            let lib = crate::site::parse_profiles(&[], &mut d);
+            let site = crate::site::compile(&SourceFile::new("site.toml", &text), lib, &mut d);
+            (site.map(|s| s.outputs.len()), d.to_string())
+        };
+        for k in OutputKindName::ALL {
+            let (_, d) = load(k.as_str());
+            assert!(!d.contains("unknown output kind"), "{k}: {d}");
+        }
+        let (_, d) = load("dmx-over-pigeon");
+        assert!(
+            d.contains("site.toml:6:8: unknown output kind `dmx-over-pigeon`: use artnet, sacn, enttec-pro or open-dmx\n"),
+            "{d}"
+        );
+        assert!(
+            d.contains("site.toml:12:12: sACN priority 300 is out of range"),
+            "{d}"
+        );
+        assert!(!d.contains("missing field"), "{d}");
+    }
 }

@@ -25,6 +25,7 @@
 //! max = 70               # in the sensor's unit as the fixture reports it
 //! ```
 
+use super::outputs::OutputKindName;
 use super::{parse_target, RawOutput};
 use crate::diag::{Diagnostics, SourceFile, Spanned};
 use serde::Deserialize;
@@ -312,7 +313,7 @@ pub(super) fn compile(
 pub(super) fn output_rdm(
     file: &SourceFile,
     ro: &RawOutput,
-    kind: &str,
+    kind: OutputKindName,
     diags: &mut Diagnostics,
 ) -> bool {
     let Some(flag) = &ro.rdm else {
@@ -322,9 +323,9 @@ pub(super) fn output_rdm(
         return false;
     }
     let why = match kind {
-        "artnet" | "enttec-pro" => return true,
-        "sacn" => "sACN has no RDM (RDMnet, E1.33, is not supported): use an Art-Net output to the same node for device care",
-        _ => "an Open DMX widget cannot receive, so it has no RDM: an ENTTEC DMX USB Pro can",
+        OutputKindName::Artnet | OutputKindName::EnttecPro => return true,
+        OutputKindName::Sacn => "sACN has no RDM (RDMnet, E1.33, is not supported): use an Art-Net output to the same node for device care",
+        OutputKindName::OpenDmx => "an Open DMX widget cannot receive, so it has no RDM: an ENTTEC DMX USB Pro can",
     };
     diags.warn(file, flag.span(), format!("`rdm` is ignored: {why}"));
     false
