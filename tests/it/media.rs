@@ -206,7 +206,7 @@ fn preview_draws_the_facade_as_an_elevation_in_the_clip_colours() {
         std::fs::File::open(&out_png).unwrap(),
     ));
     let mut reader = dec.read_info().unwrap();
-    let mut rgb = vec![0; reader.output_buffer_size()];
+    let mut rgb = vec![0; reader.output_buffer_size().expect("the PNG fits in memory")];
     let info = reader.next_frame(&mut rgb).unwrap();
     assert_eq!(info.color_type, png::ColorType::Rgb);
     let (w, h) = (info.width, info.height);
