@@ -83,7 +83,10 @@ fn fleet_commands_status_partition_and_restart() {
     // `fleet status` lists every node from the broker; `check` on a copy
     // of the folder with one edited line warns that the nodes run other files.
     let out = Command::new(env!("CARGO_BIN_EXE_nightscape"))
-        .args(["fleet", "status", "--format", "json", "--site"])
+        // The retained statuses come with the subscription: 1 s, not 2.
+        .args([
+            "fleet", "status", "--wait", "1s", "--format", "json", "--site",
+        ])
         .arg(&f.site)
         .output()
         .unwrap();
