@@ -20,7 +20,7 @@
 use super::auth::{Admin, Caller, Viewer};
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
 use super::ApiState;
-use crate::fleet::devices::{self, DroppedLists, NodeDevices};
+use crate::fleet::devices::{self, DroppedLists, NodeDevices, WireFault};
 use crate::rdm::care::{CareView, Fault, Lang};
 use crate::rdm::{Write, WriteOutcome};
 use axum::extract::State;
@@ -268,44 +268,18 @@ fn fleet_maintenance(st: &ApiState, as_csv: bool, lang: Lang) -> ApiResult<Respo
         let mut rows = Vec::new();
         for n in &lists {
             for f in &n.list.faults {
-                rows.push(vec![
+                let mut row = vec![
                     n.list.node.clone(),
                     n.age_s(now).to_string(),
                     n.stale.to_string(),
-                    f.kind.as_str().to_string(),
-                    opt(f.fixture.clone()),
-                    f.groups.join(" "),
-                    opt(f.position.map(|p| p[0])),
-                    opt(f.position.map(|p| p[1])),
-                    match f.address {
-                        Some(a) => format!("{}.{a}", f.universe),
-                        None => f.universe.to_string(),
-                    },
-                    opt(f.uid.clone()),
-                    f.since.to_rfc3339(),
-                    f.reading.clone(),
-                    f.fix.clone(),
-                ]);
+                ];
+                row.extend(FaultRow::from(f).cells());
+                rows.push(row);
             }
         }
-        return Ok(csv(
-            &[
-                "node",
-                "node_age_s",
-                "stale",
-                "kind",
-                "fixture",
-                "groups",
-                "x",
-                "y",
-                "address",
-                "uid",
-                "since",
-                "reading",
-                "fix",
-            ],
-            rows,
-        ));
+        let mut header = vec!["node", "node_age_s", "stale"];
+        header.extend(FaultRow::HEADER);
+        return Ok(csv(&header, rows));
     }
     Ok(fleet_json(
         &lists,
@@ -548,22 +522,79 @@ pub(super) async fn devices(
     .into_response())
 }
 
-fn fault_row(f: &Fault) -> Vec<String> {
-    vec![
-        f.kind.as_str().to_string(),
-        opt(f.fixture.clone()),
-        f.groups.join(" "),
-        opt(f.position.map(|p| p[0])),
-        opt(f.position.map(|p| p[1])),
-        match f.address {
-            Some(a) => format!("{}.{a}", f.universe),
-            None => f.universe.to_string(),
-        },
-        opt(f.uid.clone()),
-        f.since.to_rfc3339(),
-        f.reading.clone(),
-        f.fix.clone(),
-    ]
+/// One row of the maintenance list's CSV, borrowed from this node's fault
+/// or from a peer's as the fleet carried it: the one place its columns
+/// are written, so this node's list and the fleet's cannot drift apart.
+struct FaultRow<'a> {
+    kind: devices::FaultKind,
+    fixture: Option<&'a str>,
+    groups: &'a [String],
+    position: Option<[f64; 2]>,
+    universe: u16,
+    address: Option<u16>,
+    uid: Option<&'a str>,
+    since: DateTime<Utc>,
+    reading: &'a str,
+    fix: &'a str,
+}
+
+impl<'a> FaultRow<'a> {
+    /// The columns, in the order [`FaultRow::cells`] writes them.
+    const HEADER: [&'static str; 10] = [
+        "kind", "fixture", "groups", "x", "y", "address", "uid", "since", "reading", "fix",
+    ];
+
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.kind.as_str().to_string(),
+            opt(self.fixture),
+            self.groups.join(" "),
+            opt(self.position.map(|p| p[0])),
+            opt(self.position.map(|p| p[1])),
+            match self.address {
+                Some(a) => format!("{}.{a}", self.universe),
+                None => self.universe.to_string(),
+            },
+            opt(self.uid),
+            self.since.to_rfc3339(),
+            self.reading.to_string(),
+            self.fix.to_string(),
+        ]
+    }
+}
+
+impl<'a> From<&'a Fault> for FaultRow<'a> {
+    fn from(f: &'a Fault) -> Self {
+        FaultRow {
+            kind: f.kind.into(),
+            fixture: f.fixture.as_deref(),
+            groups: &f.groups,
+            position: f.position,
+            universe: f.universe,
+            address: f.address,
+            uid: f.uid.as_deref(),
+            since: f.since,
+            reading: &f.reading,
+            fix: &f.fix,
+        }
+    }
+}
+
+impl<'a> From<&'a WireFault> for FaultRow<'a> {
+    fn from(f: &'a WireFault) -> Self {
+        FaultRow {
+            kind: f.kind,
+            fixture: f.fixture.as_deref(),
+            groups: &f.groups,
+            position: f.position,
+            universe: f.universe,
+            address: f.address,
+            uid: f.uid.as_deref(),
+            since: f.since,
+            reading: &f.reading,
+            fix: &f.fix,
+        }
+    }
 }
 
 /// The maintenance list: every open fault (fixture missing, mismatched,
@@ -604,10 +635,8 @@ pub(super) async fn maintenance(
         .collect();
     if wants_csv(&q, &headers)? {
         return Ok(csv(
-            &[
-                "kind", "fixture", "groups", "x", "y", "address", "uid", "since", "reading", "fix",
-            ],
-            faults.iter().map(fault_row).collect(),
+            &FaultRow::HEADER,
+            faults.iter().map(|f| FaultRow::from(f).cells()).collect(),
         ));
     }
     Ok(axum::Json(json!({
@@ -783,7 +812,66 @@ fn audit_entry(
 
 #[cfg(test)]
 mod tests {
-    use super::field;
+    use super::{field, FaultRow};
+    use crate::rdm::care::{CareView, Fault, FaultKind, Reading};
+
+    /// A fault as this node's list writes it and as the fleet carried it
+    /// to a peer: the same cells, column for column.
+    #[test]
+    fn a_fault_reads_the_same_in_this_nodes_csv_and_the_fleets() {
+        let since = chrono::DateTime::parse_from_rfc3339("2026-12-07T21:04:05Z")
+            .unwrap()
+            .to_utc();
+        let fault = |kind, address, position, detail| Fault {
+            key: "rdm:k".into(),
+            kind,
+            fixture: Some("pole-3".into()),
+            uid: Some("4e53:00000007".into()),
+            groups: vec!["bridge".into(), "=east".into()],
+            position,
+            universe: 2,
+            address,
+            since,
+            reading: "no answer, \"lamp\"".into(),
+            detail,
+            fix: "check the line".into(),
+        };
+        let faults = vec![
+            fault(
+                FaultKind::FixtureMissing,
+                Some(17),
+                Some([1.5, -2.0]),
+                Reading::NotInTable,
+            ),
+            fault(FaultKind::LampFailure, None, None, Reading::NoAddress),
+        ];
+        let view = CareView {
+            faults: faults.clone(),
+            ..CareView::default()
+        };
+        let carried = crate::fleet::devices::summary("north", &view, since);
+        assert_eq!(carried.faults.len(), faults.len());
+        for (local, wire) in faults.iter().zip(&carried.faults) {
+            let cells = FaultRow::from(local).cells();
+            assert_eq!(cells.len(), FaultRow::HEADER.len());
+            assert_eq!(FaultRow::from(wire).cells(), cells);
+        }
+        assert_eq!(
+            FaultRow::from(&faults[0]).cells(),
+            [
+                "fixture_missing",
+                "pole-3",
+                "bridge =east",
+                "1.5",
+                "-2",
+                "2.17",
+                "4e53:00000007",
+                "2026-12-07T21:04:05+00:00",
+                "no answer, \"lamp\"",
+                "check the line",
+            ]
+        );
+    }
 
     #[test]
     fn csv_fields_are_quoted_and_never_formulas() {
