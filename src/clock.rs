@@ -43,7 +43,7 @@ impl Clock {
 
     /// The instant `when` (of the monotonic clock) on this clock: a
     /// frame rendered now for the deadline it will be sent at.
-    pub fn at_instant(&self, when: Instant) -> DateTime<Utc> {
+    pub(crate) fn at_instant(&self, when: Instant) -> DateTime<Utc> {
         let now = Instant::now();
         let ahead = when.saturating_duration_since(now).as_secs_f64()
             - now.saturating_duration_since(when).as_secs_f64();
@@ -56,7 +56,7 @@ impl Clock {
     }
 
     /// How many simulated seconds pass per real second.
-    pub fn speed(&self) -> f64 {
+    pub(crate) fn speed(&self) -> f64 {
         match *self {
             Clock::System => 1.0,
             Clock::Simulated { speed, .. } => speed,
@@ -70,7 +70,7 @@ impl Clock {
     /// simulated clock, the simulated time at the frame's deadline (frames
     /// still go out on the wall-clock grid, their content follows the
     /// simulation's start and speed).
-    pub fn frame_instant(&self, grid: DateTime<Utc>, deadline: Instant) -> DateTime<Utc> {
+    pub(crate) fn frame_instant(&self, grid: DateTime<Utc>, deadline: Instant) -> DateTime<Utc> {
         match self {
             Clock::System => grid,
             Clock::Simulated { .. } => self.at_instant(deadline),
@@ -88,12 +88,12 @@ pub struct FrameGrid {
 
 /// Nanoseconds since the Unix epoch of `t` (saturating far outside ±292
 /// years, which no clock here reaches).
-pub fn unix_nanos(t: DateTime<Utc>) -> i128 {
+pub(crate) fn unix_nanos(t: DateTime<Utc>) -> i128 {
     t.timestamp() as i128 * 1_000_000_000 + t.timestamp_subsec_nanos() as i128
 }
 
 impl FrameGrid {
-    pub fn new(fps: u32) -> FrameGrid {
+    pub(crate) fn new(fps: u32) -> FrameGrid {
         FrameGrid { fps: fps.max(1) }
     }
 
@@ -102,12 +102,12 @@ impl FrameGrid {
     }
 
     /// Frame `k`'s instant, in ns since the Unix epoch.
-    pub fn nanos(&self, k: u64) -> i128 {
+    pub(crate) fn nanos(&self, k: u64) -> i128 {
         (k as i128 * 1_000_000_000).div_euclid(self.fps as i128)
     }
 
     /// Frame `k`'s instant.
-    pub fn instant(&self, k: u64) -> DateTime<Utc> {
+    pub(crate) fn instant(&self, k: u64) -> DateTime<Utc> {
         let ns = self.nanos(k);
         let secs = ns.div_euclid(1_000_000_000) as i64;
         let sub = ns.rem_euclid(1_000_000_000) as u32;
@@ -115,7 +115,7 @@ impl FrameGrid {
     }
 
     /// The first frame whose instant is after `ns` (ns since the epoch).
-    pub fn next_after(&self, ns: i128) -> u64 {
+    pub(crate) fn next_after(&self, ns: i128) -> u64 {
         let k = (ns.max(0) * self.fps as i128).div_euclid(1_000_000_000) + 1;
         let mut k = k.clamp(0, u64::MAX as i128) as u64;
         // The floor in `nanos` may put frame k exactly on `ns`.
@@ -128,7 +128,7 @@ impl FrameGrid {
 
 /// The monotonic instant at which the wall clock reads `target` ns, given
 /// one reading of both clocks (`mono_now`, `wall_now` ns) taken together.
-pub fn mono_at(target: i128, mono_now: Instant, wall_now: i128) -> Instant {
+pub(crate) fn mono_at(target: i128, mono_now: Instant, wall_now: i128) -> Instant {
     let d = target - wall_now;
     let abs = std::time::Duration::from_nanos(d.unsigned_abs().min(u64::MAX as u128) as u64);
     if d >= 0 {

@@ -18,11 +18,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The largest configuration file read (8 MiB): a site, profile or show
 /// file is a few kilobytes; anything near this is a mistake or an attack.
-pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
+pub(crate) const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Read a configuration file: a regular file (symlinks to one are fine) of
 /// at most [`MAX_FILE_BYTES`], as UTF-8. Never blocks on a FIFO or device.
-pub fn read_file(path: &Path) -> Result<String, String> {
+pub(crate) fn read_file(path: &Path) -> Result<String, String> {
     let bytes = read_regular(path, MAX_FILE_BYTES)?;
     String::from_utf8(bytes).map_err(|e| {
         format!(
@@ -38,7 +38,7 @@ pub fn read_file(path: &Path) -> Result<String, String> {
 /// is opened non-blocking (a FIFO swapped in meanwhile cannot hold the
 /// open) and checked again once open, and at most `cap + 1` bytes are read
 /// whatever the size said.
-pub fn read_regular(path: &Path, cap: u64) -> Result<Vec<u8>, String> {
+pub(crate) fn read_regular(path: &Path, cap: u64) -> Result<Vec<u8>, String> {
     use std::io::Read;
     let meta = std::fs::metadata(path).map_err(describe)?;
     if !meta.is_file() {
@@ -121,13 +121,13 @@ fn kind_of(t: &std::fs::FileType) -> &'static str {
 }
 
 /// The files a site folder consists of (for hot reload's change detection).
-pub fn site_files(folder: &Path) -> Vec<PathBuf> {
+pub(crate) fn site_files(folder: &Path) -> Vec<PathBuf> {
     site_files_with(folder, profile_dir_of(&folder.join("site.toml")).as_deref())
 }
 
 /// As [`site_files`], with the profile library already known (the watcher
 /// caches it and reads site.toml again only when it changes).
-pub fn site_files_with(folder: &Path, profile_dir: Option<&Path>) -> Vec<PathBuf> {
+pub(crate) fn site_files_with(folder: &Path, profile_dir: Option<&Path>) -> Vec<PathBuf> {
     let mut files = toml_files(folder).unwrap_or_default();
     if let Some(dir) = profile_dir {
         files.extend(toml_files(dir).unwrap_or_default());
@@ -136,7 +136,7 @@ pub fn site_files_with(folder: &Path, profile_dir: Option<&Path>) -> Vec<PathBuf
 }
 
 /// The profile library the site file names, if it can be read.
-pub fn profile_dir_of(site_file: &Path) -> Option<PathBuf> {
+pub(crate) fn profile_dir_of(site_file: &Path) -> Option<PathBuf> {
     let text = read_file(site_file).ok()?;
     profile_dir(&SourceFile::new(site_file, text))
 }
@@ -249,7 +249,7 @@ fn read_all(paths: Vec<PathBuf>, diags: &mut Diagnostics) -> Vec<SourceFile> {
 
 /// Read and parse a profile folder on its own (`check --fixtures`): the
 /// same parser the site uses, every problem in `diags`.
-pub fn load_profiles(dir: &Path, diags: &mut Diagnostics) -> site::Library {
+pub(crate) fn load_profiles(dir: &Path, diags: &mut Diagnostics) -> site::Library {
     let files = match toml_files(dir) {
         Ok(f) => read_all(f, diags),
         Err(e) => {
@@ -339,7 +339,7 @@ fn read(folder: &Path) -> Result<Config, Diagnostics> {
 
 /// The largest media file read for a media layer (512 MiB: a minute of
 /// 1080p H.264 is about 100 MB); larger is a mistake or an attack.
-pub const MAX_MEDIA_BYTES: u64 = 512 * 1024 * 1024;
+pub(crate) const MAX_MEDIA_BYTES: u64 = 512 * 1024 * 1024;
 
 /// Media layers' files (`source = "…"`), read from the site folder when
 /// the core compiles a show, as hostile as configuration files: regular
@@ -402,7 +402,7 @@ fn remember_media(folder: &Path, mut paths: Vec<PathBuf>) {
 /// The media files and frame folders the newest load of `folder` asked for
 /// (the files its shows' media layers name, read or not), for hot reload
 /// to notice a replaced picture.
-pub fn media_files(folder: &Path) -> Vec<PathBuf> {
+pub(crate) fn media_files(folder: &Path) -> Vec<PathBuf> {
     let all = MEDIA_FILES.lock().unwrap_or_else(|p| p.into_inner());
     all.iter()
         .find(|(f, _)| f == folder)

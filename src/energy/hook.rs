@@ -40,7 +40,7 @@ pub(crate) const FLUSH_REAL: Duration = Duration::from_secs(5);
 /// Real time between journal writes (what was metered since the last flush).
 pub(crate) const JOURNAL_REAL: Duration = Duration::from_secs(1);
 /// Longest real step booked as energy, scaled by the clock's speed.
-pub const MAX_STEP_REAL_S: f64 = 2.0;
+pub(crate) const MAX_STEP_REAL_S: f64 = 2.0;
 
 /// The power right now, for status pages (`GET /api/status`'s "power now").
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -79,7 +79,7 @@ impl EnergyHook {
     /// A hook recording into `<state>/energy.sqlite`, for a clock running
     /// at `speed` simulated seconds per real second. Never fails: a record
     /// that cannot be opened is logged and retried by the writer.
-    pub fn open(state: &Path, speed: f64) -> EnergyHook {
+    pub(crate) fn open(state: &Path, speed: f64) -> EnergyHook {
         let speed = if speed.is_finite() {
             speed.max(1.0)
         } else {
@@ -115,7 +115,7 @@ impl EnergyHook {
     }
 
     /// A handle to the power right now (updated every frame).
-    pub fn live(&self) -> Arc<Mutex<LivePower>> {
+    pub(crate) fn live(&self) -> Arc<Mutex<LivePower>> {
         self.live.clone()
     }
 

@@ -23,8 +23,8 @@
 //! nightscape-core; the energy configuration types are re-exported here
 //! because they are this module's API (no aliases).
 
-pub mod hook;
-pub mod report;
+pub(crate) mod hook;
+pub(crate) mod report;
 pub mod store;
 
 // The pure parts live in nightscape-core: the power model, curfews and
@@ -41,11 +41,11 @@ use std::path::{Path, PathBuf};
 /// The sub-folder of the state folder that holds the energy record of runs
 /// on a simulated clock (`run --clock`): a designer's 2027 night at 600×
 /// is not a night the site drew, so it never enters the real record.
-pub const SIMULATED_DIR: &str = "simulated";
+pub(crate) const SIMULATED_DIR: &str = "simulated";
 
 /// The folder whose `energy.sqlite` a run records into: the state folder
 /// itself on the system clock, its [`SIMULATED_DIR`] on a simulated one.
-pub fn record_dir(state: &Path, simulated: bool) -> PathBuf {
+pub(crate) fn record_dir(state: &Path, simulated: bool) -> PathBuf {
     if simulated {
         state.join(SIMULATED_DIR)
     } else {
@@ -56,7 +56,7 @@ pub fn record_dir(state: &Path, simulated: bool) -> PathBuf {
 /// Why an energy operation failed. `BadQuery` names the request field at
 /// fault so the API can answer 400 with it.
 #[derive(Debug, thiserror::Error)]
-pub enum EnergyError {
+pub(crate) enum EnergyError {
     #[error("{field}: {message}")]
     BadQuery {
         field: &'static str,
@@ -96,12 +96,12 @@ impl From<forecast::BadQuery> for EnergyError {
 impl EnergyError {
     /// Whether the caller asked for something wrong (4xx) rather than the
     /// record failing (5xx).
-    pub fn is_bad_request(&self) -> bool {
+    pub(crate) fn is_bad_request(&self) -> bool {
         matches!(self, EnergyError::BadQuery { .. })
     }
 
     /// The request field at fault, for a 4xx body.
-    pub fn field(&self) -> Option<&'static str> {
+    pub(crate) fn field(&self) -> Option<&'static str> {
         match self {
             EnergyError::BadQuery { field, .. } => Some(field),
             _ => None,

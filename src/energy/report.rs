@@ -34,9 +34,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 /// The MLO's required post-curfew reduction.
-pub const CURFEW_REDUCTION: f64 = 0.30;
+pub(crate) const CURFEW_REDUCTION: f64 = 0.30;
 /// The longest report range, in nights.
-pub const MAX_NIGHTS: i64 = 3660;
+pub(crate) const MAX_NIGHTS: i64 = 3660;
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +49,7 @@ pub enum Format {
 
 impl Format {
     /// Parse `table|json|csv|svg` (field `format`).
-    pub fn parse(s: &str) -> Result<Format, EnergyError> {
+    pub(crate) fn parse(s: &str) -> Result<Format, EnergyError> {
         match s.trim().to_ascii_lowercase().as_str() {
             "table" | "text" => Ok(Format::Table),
             "json" => Ok(Format::Json),
@@ -62,7 +62,7 @@ impl Format {
         }
     }
 
-    pub fn content_type(self) -> &'static str {
+    pub(crate) fn content_type(self) -> &'static str {
         match self {
             Format::Table => "text/plain; charset=utf-8",
             Format::Json => "application/json",
@@ -95,7 +95,7 @@ fn date(field: &'static str, s: Option<&str>) -> Result<Option<NaiveDate>, Energ
 
 impl Query {
     /// Build from query strings as received (API), naming the bad field.
-    pub fn parse(
+    pub(crate) fn parse(
         from: Option<&str>,
         to: Option<&str>,
         group: Option<&str>,
@@ -111,7 +111,7 @@ impl Query {
     }
 
     /// The concrete range, checked: `from <= to`, at most [`MAX_NIGHTS`].
-    pub fn range(&self, tonight: NaiveDate) -> Result<(NaiveDate, NaiveDate), EnergyError> {
+    pub(crate) fn range(&self, tonight: NaiveDate) -> Result<(NaiveDate, NaiveDate), EnergyError> {
         let to = self
             .to
             .unwrap_or_else(|| self.from.map_or(tonight, |f| f.max(tonight)));
@@ -343,7 +343,7 @@ pub struct Report {
 }
 
 /// Build a report from night records (either source).
-pub fn build(
+pub(crate) fn build(
     config: &Config,
     source: Source,
     from: NaiveDate,
@@ -456,7 +456,7 @@ pub fn build(
 
 /// The recorded report for `query` from the state folder. `tonight` is the
 /// night the defaults count back from (the caller's clock).
-pub fn from_store(
+pub(crate) fn from_store(
     state: &Path,
     config: &Config,
     query: &Query,
@@ -479,7 +479,7 @@ pub fn from_store(
 }
 
 /// Whether the state folder holds any metered night.
-pub fn recorded(state: &Path) -> Result<bool, EnergyError> {
+pub(crate) fn recorded(state: &Path) -> Result<bool, EnergyError> {
     Ok(match EnergyStore::open_existing(state)? {
         Some(s) => s.last_night()?.is_some(),
         None => false,
@@ -487,7 +487,7 @@ pub fn recorded(state: &Path) -> Result<bool, EnergyError> {
 }
 
 /// The forecast report: `days` nights from `from`, sampled every `step_s`.
-pub fn forecast(
+pub(crate) fn forecast(
     config: &Config,
     from: NaiveDate,
     days: u32,
@@ -499,7 +499,7 @@ pub fn forecast(
 
 /// [`forecast`], calling `progress(nights done, nights)` after each night;
 /// `reuse = false` renders every sample instead of reusing equal ones.
-pub fn forecast_with_progress(
+pub(crate) fn forecast_with_progress(
     config: &Config,
     from: NaiveDate,
     days: u32,
@@ -520,7 +520,7 @@ pub fn forecast_with_progress(
 }
 
 /// Format a report.
-pub fn render(report: &Report, format: Format) -> String {
+pub(crate) fn render(report: &Report, format: Format) -> String {
     match format {
         Format::Table => table(report),
         Format::Json => {
@@ -533,7 +533,7 @@ pub fn render(report: &Report, format: Format) -> String {
 
 /// The API's one call: `GET /api/energy?from=&to=&group=&format=` →
 /// (content type, body). `now` is the daemon's clock (simulated or not).
-pub fn http(
+pub(crate) fn http(
     state: &Path,
     config: &Config,
     from: Option<&str>,
@@ -552,7 +552,7 @@ pub fn http(
 }
 
 /// The report as JSON.
-pub fn json(report: &Report) -> serde_json::Value {
+pub(crate) fn json(report: &Report) -> serde_json::Value {
     serde_json::to_value(report).unwrap_or(serde_json::Value::Null)
 }
 
@@ -569,7 +569,7 @@ fn csv_field(s: &str) -> String {
 }
 
 /// The report as CSV: one row per night and a `total` row.
-pub fn csv(report: &Report) -> String {
+pub(crate) fn csv(report: &Report) -> String {
     let mut out = String::from(
         "night,kwh,peak_w,cost,co2_kg,baseline_kwh,savings_kwh,savings_pct,burn_hours,metered_hours,curfew_hours,curfew_kwh,curfew_uncapped_kwh,curfew_reduction_pct,curfew_compliant,budget_max_w,limited_hours,min_scale,shed_kwh,over_hours\n",
     );
@@ -616,7 +616,7 @@ pub fn csv(report: &Report) -> String {
 
 /// The report as an aligned text table, with show runs below (their
 /// start in the site's time) and the baseline's definition.
-pub fn table(report: &Report) -> String {
+pub(crate) fn table(report: &Report) -> String {
     let mut out = String::new();
     let tz: chrono_tz::Tz = report.timezone.parse().unwrap_or(chrono_tz::UTC);
     let scope = report
@@ -776,7 +776,7 @@ struct Panel<'a> {
 /// site total marked), cost, CO₂ and peak kW — nights labelled with their
 /// weekday, nights without data hatched and labelled "no data", and below
 /// them the totals and the baseline's definition.
-pub fn svg(report: &Report) -> String {
+pub(crate) fn svg(report: &Report) -> String {
     let series: Vec<String> = match &report.group {
         Some(g) => vec![g.clone()],
         None => {

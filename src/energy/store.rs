@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The file's name inside the state folder.
-pub const DB_FILE: &str = "energy.sqlite";
+pub(crate) const DB_FILE: &str = "energy.sqlite";
 
 /// The schema, oldest first; version N means the first N are applied.
 /// Never edit a shipped entry: append.
@@ -114,7 +114,7 @@ fn parse_night(s: &str) -> Result<NaiveDate, EnergyError> {
 
 impl EnergyStore {
     /// Open (creating the folder and file) and migrate.
-    pub fn open(state: &Path) -> Result<EnergyStore, EnergyError> {
+    pub(crate) fn open(state: &Path) -> Result<EnergyStore, EnergyError> {
         std::fs::create_dir_all(state).map_err(|source| EnergyError::Folder {
             path: state.to_path_buf(),
             source,
@@ -132,7 +132,7 @@ impl EnergyStore {
 
     /// Open an existing record for reading; `None` when there is none yet
     /// (nothing has been metered in this state folder).
-    pub fn open_existing(state: &Path) -> Result<Option<EnergyStore>, EnergyError> {
+    pub(crate) fn open_existing(state: &Path) -> Result<Option<EnergyStore>, EnergyError> {
         let path = state.join(DB_FILE);
         if !path.exists() {
             return Ok(None);
@@ -195,13 +195,13 @@ impl EnergyStore {
 
     /// Add metered totals (one transaction for all nights). The journal
     /// goes in the same transaction: what it held is part of `records`.
-    pub fn add(&mut self, records: &BTreeMap<NaiveDate, NightRecord>) -> Result<(), EnergyError> {
+    pub(crate) fn add(&mut self, records: &BTreeMap<NaiveDate, NightRecord>) -> Result<(), EnergyError> {
         self.add_then_journal(records, None)
     }
 
     /// Add `records` and replace the journal with `journal` (what was
     /// metered after them), in one transaction.
-    pub fn add_then_journal(
+    pub(crate) fn add_then_journal(
         &mut self,
         records: &BTreeMap<NaiveDate, NightRecord>,
         journal: Option<&BTreeMap<NaiveDate, NightRecord>>,
@@ -218,7 +218,7 @@ impl EnergyStore {
     }
 
     /// Replace the journal with what was metered since the last flush.
-    pub fn write_journal(
+    pub(crate) fn write_journal(
         &mut self,
         records: &BTreeMap<NaiveDate, NightRecord>,
     ) -> Result<(), EnergyError> {
@@ -231,7 +231,7 @@ impl EnergyStore {
     /// add it to the record and delete it, in one transaction. Returns
     /// what was folded (`None`: there was no journal). Only the daemon
     /// that holds the state folder's lock calls this, before it meters.
-    pub fn fold_journal(
+    pub(crate) fn fold_journal(
         &mut self,
     ) -> Result<Option<BTreeMap<NaiveDate, NightRecord>>, EnergyError> {
         let text: Option<String> = self
@@ -354,7 +354,7 @@ fn add_tx(
 
 impl EnergyStore {
     /// The recorded nights from `from` to `to` (inclusive), oldest first.
-    pub fn nights(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<NightRecord>, EnergyError> {
+    pub(crate) fn nights(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<NightRecord>, EnergyError> {
         let (f, t) = (
             from.format("%Y-%m-%d").to_string(),
             to.format("%Y-%m-%d").to_string(),
@@ -426,7 +426,7 @@ impl EnergyStore {
     }
 
     /// The latest night with a record, if any.
-    pub fn last_night(&self) -> Result<Option<NaiveDate>, EnergyError> {
+    pub(crate) fn last_night(&self) -> Result<Option<NaiveDate>, EnergyError> {
         let s: Option<String> =
             self.conn
                 .query_row("SELECT MAX(night) FROM scope_night", [], |r| r.get(0))?;

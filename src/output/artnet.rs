@@ -28,7 +28,7 @@ fn next_sequence(s: u8) -> u8 {
 }
 
 /// Bytes of one whole ArtDmx packet (512 slots).
-pub const ARTDMX_LEN: usize = ARTDMX_HEADER_LEN + UNIVERSE_SIZE;
+pub(crate) const ARTDMX_LEN: usize = ARTDMX_HEADER_LEN + UNIVERSE_SIZE;
 
 /// Every ArtDmx packet of an output, built in place in one contiguous,
 /// preallocated buffer: headers are written once, and per frame only the
@@ -85,7 +85,7 @@ impl ArtDmxPackets {
     /// Build only the universes whose data changed since they were last
     /// sent, or that have not been sent for `keep_alive` frames; the rest
     /// keep their previous packet and sequence. Returns how many are due.
-    pub fn build_changed(&mut self, frame: &Frame, keep_alive: u32) -> usize {
+    pub(crate) fn build_changed(&mut self, frame: &Frame, keep_alive: u32) -> usize {
         self.build_inner(frame, Some(keep_alive))
     }
 
@@ -121,7 +121,7 @@ impl ArtDmxPackets {
 
     /// Runs of consecutive packets due this frame, as byte ranges of
     /// [`bytes`](Self::bytes) (every packet after [`build`](Self::build)).
-    pub fn due_runs(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+    pub(crate) fn due_runs(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
         super::udp::due_runs(&self.due, ARTDMX_LEN)
     }
 }
@@ -173,7 +173,7 @@ impl ArtNetOutput {
 
     /// [`ArtNetOutput::open_mapped`] sending from a local address and/or
     /// on a named interface (`bind`, `interface` in the site file).
-    pub fn open_bound(
+    pub(crate) fn open_bound(
         target: SocketAddr,
         mut universes: Vec<u16>,
         mut wire: Vec<u16>,
@@ -222,7 +222,7 @@ impl ArtNetOutput {
     /// Send a universe only when its data changed, and every universe at
     /// least every `keep_alive` frames (Art-Net asks for one a second; the
     /// daemon passes its fps, or a little less).
-    pub fn only_changed(mut self, keep_alive: u32) -> ArtNetOutput {
+    pub(crate) fn only_changed(mut self, keep_alive: u32) -> ArtNetOutput {
         self.keep_alive = Some(keep_alive.max(1));
         self
     }
@@ -232,7 +232,7 @@ impl ArtNetOutput {
     /// Send ArtSync to `to` instead of the target, or (None) not at all:
     /// outputs sharing one broadcast sync address leave it to the last of
     /// them, so the nodes see one ArtSync per frame, after every ArtDmx.
-    pub fn sync_to(mut self, to: Option<SocketAddr>) -> ArtNetOutput {
+    pub(crate) fn sync_to(mut self, to: Option<SocketAddr>) -> ArtNetOutput {
         match to {
             Some(a) => {
                 self.sync_to = a;

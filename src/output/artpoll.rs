@@ -77,7 +77,7 @@ impl NodeWatch {
     }
 
     /// Why `target`'s node counts as down, if it does.
-    pub fn down_reason(&self, target: SocketAddr) -> Option<String> {
+    pub(crate) fn down_reason(&self, target: SocketAddr) -> Option<String> {
         let since = self.lock().get(&target)?.silent_since?;
         Some(format!(
             "node not answering ArtPoll since {}",
@@ -125,7 +125,7 @@ impl NodeWatch {
 
 /// What the service needs to know.
 #[derive(Debug, Clone)]
-pub struct ArtPollSettings {
+pub(crate) struct ArtPollSettings {
     pub listen: SocketAddr,
     /// Between polls; zero: never poll.
     pub poll_every: Duration,
@@ -320,14 +320,14 @@ struct Endpoint {
 /// Receives what the service got for an Art-Net input: the local address
 /// it arrived at (this machine's address and the service's port), the
 /// sender and the packet.
-pub type ArtPacketTap = Arc<dyn Fn(SocketAddr, SocketAddr, &[u8]) + Send + Sync>;
+pub(crate) type ArtPacketTap = Arc<dyn Fn(SocketAddr, SocketAddr, &[u8]) + Send + Sync>;
 
 static ART_PACKETS: Mutex<Option<ArtPacketTap>> = Mutex::new(None);
 
 /// From now on, packets unicast to the service's addresses that are not
 /// the service's own business go to `tap` (the daemon's Art-Net inputs
 /// register here; `None` stops it). Process-wide: one daemon per process.
-pub fn hand_art_packets_to(tap: Option<ArtPacketTap>) {
+pub(crate) fn hand_art_packets_to(tap: Option<ArtPacketTap>) {
     *ART_PACKETS.lock().unwrap_or_else(|p| p.into_inner()) = tap;
 }
 
@@ -340,7 +340,7 @@ fn art_packet_tap() -> Option<ArtPacketTap> {
 
 impl ArtPollService {
     /// Bind and start the thread. `Err` when no address could be had.
-    pub fn start(settings: ArtPollSettings) -> io::Result<ArtPollService> {
+    pub(crate) fn start(settings: ArtPollSettings) -> io::Result<ArtPollService> {
         let port = settings.listen.port();
         let mut endpoints = Vec::new();
         // Sends to peers no bound address routes to (and every send when
@@ -425,7 +425,7 @@ impl ArtPollService {
     /// From now on, hand every ArtTodData and ArtRdm this service receives
     /// to the returned receiver (bounded: when it falls behind, packets
     /// are dropped, never queued without end).
-    pub fn rdm_tap(&self) -> std::sync::mpsc::Receiver<(SocketAddr, Vec<u8>)> {
+    pub(crate) fn rdm_tap(&self) -> std::sync::mpsc::Receiver<(SocketAddr, Vec<u8>)> {
         let (tx, rx) = std::sync::mpsc::sync_channel(256);
         *self.rdm.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
         rx

@@ -73,7 +73,7 @@ pub struct Node {
 }
 
 impl Node {
-    pub fn from_reply(from: SocketAddr, n: &NodeInfo) -> Node {
+    pub(crate) fn from_reply(from: SocketAddr, n: &NodeInfo) -> Node {
         let net = u16::from(n.net_switch & 0x7f) << 8;
         let sub = u16::from(n.sub_switch & 0x0f) << 4;
         let ports = usize::from(n.num_ports).min(4);
@@ -147,7 +147,7 @@ pub fn discover(targets: &[SocketAddr], timeout: Duration) -> Result<Discovery, 
 
 /// [`discover`] listening on `listen` instead of 0.0.0.0:6454: tests use an
 /// ephemeral port, and a machine with several interfaces may want one.
-pub fn discover_on(
+pub(crate) fn discover_on(
     listen: SocketAddr,
     targets: &[SocketAddr],
     timeout: Duration,

@@ -43,8 +43,8 @@ pub const LABEL_RDM_TIMEOUT: u8 = 12;
 /// How long the Pro has to answer labels 3 and 10 after an open.
 const HELLO_TIMEOUT: Duration = Duration::from_millis(500);
 /// Open DMX break and mark-after-break we aim for (at least).
-pub const OPEN_DMX_BREAK: Duration = Duration::from_micros(110);
-pub const OPEN_DMX_MAB: Duration = Duration::from_micros(16);
+pub(crate) const OPEN_DMX_BREAK: Duration = Duration::from_micros(110);
+pub(crate) const OPEN_DMX_MAB: Duration = Duration::from_micros(16);
 
 /// ENTTEC DMX USB Pro.
 pub struct ProDriver {
@@ -53,7 +53,7 @@ pub struct ProDriver {
 }
 
 impl ProDriver {
-    pub fn new() -> ProDriver {
+    pub(crate) fn new() -> ProDriver {
         ProDriver {
             buf: Box::new([0; SEND_DMX_MAX_LEN]),
             hello_timeout: HELLO_TIMEOUT,
@@ -151,7 +151,7 @@ impl Driver for ProDriver {
 }
 
 /// ENTTEC Open DMX (FTDI, host-timed).
-pub struct OpenDmxDriver {
+pub(crate) struct OpenDmxDriver {
     buf: Box<[u8; 513]>,
     period: Duration,
     measured: Option<(Duration, Duration)>,
@@ -159,7 +159,7 @@ pub struct OpenDmxDriver {
 
 impl OpenDmxDriver {
     /// `fps` paces the refresh when the frame loop sends nothing new.
-    pub fn new(fps: u32) -> OpenDmxDriver {
+    pub(crate) fn new(fps: u32) -> OpenDmxDriver {
         OpenDmxDriver {
             buf: Box::new([0; 513]),
             period: Duration::from_secs_f64(1.0 / f64::from(fps.clamp(1, 44))),

@@ -46,11 +46,11 @@ pub enum HealthState {
 }
 
 pub const OK: HealthState = HealthState::Ok;
-pub const DEGRADED: HealthState = HealthState::Degraded;
-pub const DOWN: HealthState = HealthState::Down;
+pub(crate) const DEGRADED: HealthState = HealthState::Degraded;
+pub(crate) const DOWN: HealthState = HealthState::Down;
 
 impl HealthState {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             HealthState::Ok => "ok",
             HealthState::Degraded => "degraded",
@@ -90,7 +90,7 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Protocol::Artnet => "artnet",
             Protocol::Sacn => "sacn",
@@ -159,7 +159,7 @@ pub struct OutputHealth {
 
 impl OutputHealth {
     /// Copy into `out` field by field, reusing its buffers.
-    pub fn copy_into(&self, out: &mut OutputHealth) {
+    pub(crate) fn copy_into(&self, out: &mut OutputHealth) {
         out.kind = self.kind;
         out.target.clone_from(&self.target);
         out.universes.clone_from(&self.universes);

@@ -18,13 +18,13 @@ use std::fmt;
 
 /// `SCHED_RR` priority asked for (1–99; low, so an administrator's
 /// real-time tasks still come first).
-pub const RT_PRIORITY: u8 = 10;
+pub(crate) const RT_PRIORITY: u8 = 10;
 /// The nice value asked for when real time is refused.
-pub const NICE: i32 = -10;
+pub(crate) const NICE: i32 = -10;
 
 /// What a thread got.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Priority {
+pub(crate) enum Priority {
     /// `SCHED_RR` at this priority.
     RealTime(u8),
     /// Normal scheduling at this nice value.
@@ -50,7 +50,7 @@ fn thread_id() -> Option<i32> {
 }
 
 /// Raise the calling thread as far as the system allows; what it got.
-pub fn raise_this_thread() -> Priority {
+pub(crate) fn raise_this_thread() -> Priority {
     if std::env::var_os("NIGHTSCAPE_NO_PRIORITY").is_some() {
         return Priority::Default("NIGHTSCAPE_NO_PRIORITY is set".into());
     }

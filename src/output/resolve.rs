@@ -53,7 +53,7 @@ fn lock(m: &Mutex<Lookup>) -> std::sync::MutexGuard<'_, Lookup> {
 impl HostTarget {
     /// Start looking `name` up (its first IPv4 address; the outputs send
     /// from IPv4 sockets).
-    pub fn start(name: &str, port: u16) -> HostTarget {
+    pub(crate) fn start(name: &str, port: u16) -> HostTarget {
         let t = HostTarget {
             name: name.to_string(),
             port,
@@ -65,7 +65,7 @@ impl HostTarget {
 
     /// Look the name up again, unless a lookup is running or one started
     /// less than [`RETRY`] ago. Never blocks.
-    pub fn refresh(&self) {
+    pub(crate) fn refresh(&self) {
         {
             let mut l = lock(&self.lookup);
             if l.in_flight || l.started.is_some_and(|s| s.elapsed() < RETRY) {
@@ -103,11 +103,11 @@ impl HostTarget {
     }
 
     /// The address to send to, if one is known.
-    pub fn addr(&self) -> Option<SocketAddr> {
+    pub(crate) fn addr(&self) -> Option<SocketAddr> {
         lock(&self.lookup).addr
     }
 
-    pub fn state(&self) -> NameState {
+    pub(crate) fn state(&self) -> NameState {
         let l = lock(&self.lookup);
         match (&l.addr, &l.error) {
             (Some(_), None) => NameState::Ok,
@@ -119,7 +119,7 @@ impl HostTarget {
 
     /// Put the name's state into an output's health (`degraded` while
     /// looking up or on a stale address, `down` when nothing resolves).
-    pub fn report(&self, out: &mut super::OutputHealth) {
+    pub(crate) fn report(&self, out: &mut super::OutputHealth) {
         match self.state() {
             NameState::Ok => {}
             NameState::Pending(why) | NameState::Stale(why) => {

@@ -35,10 +35,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// File in the state folder that holds the CID.
-pub const CID_FILE: &str = "sacn-cid";
+pub(crate) const CID_FILE: &str = "sacn-cid";
 /// E1.31 section 6.2.6: a source that stops sends three packets with the
 /// Stream_Terminated bit.
-pub const TERMINATION_PACKETS: usize = 3;
+pub(crate) const TERMINATION_PACKETS: usize = 3;
 
 /// How an sACN output is set up.
 #[derive(Debug, Clone)]
@@ -55,7 +55,7 @@ pub struct SacnSettings {
 /// E1.31 section 6.6.2: a source that suppresses unchanged data sends the
 /// non-changing data three times before it suppresses it (we count the
 /// three after the changed packet itself), then a keep-alive every 800–1000 ms.
-pub const REPEATS_BEFORE_SUPPRESSION: u8 = 3;
+pub(crate) const REPEATS_BEFORE_SUPPRESSION: u8 = 3;
 
 /// Every data packet of an sACN output, built in place in one contiguous,
 /// preallocated buffer, like [`super::artnet::ArtDmxPackets`]: the headers
@@ -63,7 +63,7 @@ pub const REPEATS_BEFORE_SUPPRESSION: u8 = 3;
 /// per frame only the sequence number and the slots change. Equal-sized
 /// packets back to back are what UDP segmentation offload sends to one
 /// receiver in one system call.
-pub struct SacnPackets {
+pub(crate) struct SacnPackets {
     universes: Vec<u16>,
     /// The sequence number the next packet of each universe carries.
     sequences: Vec<u8>,
@@ -79,7 +79,7 @@ pub struct SacnPackets {
 impl SacnPackets {
     /// Packets for site universes `universes[i]` sent as E1.31 universe
     /// `wire[i]` (lists cut to the shorter), all slots 0.
-    pub fn new(settings: &SacnSettings, universes: &[u16], wire: &[u16]) -> SacnPackets {
+    pub(crate) fn new(settings: &SacnSettings, universes: &[u16], wire: &[u16]) -> SacnPackets {
         let n = universes.len().min(wire.len());
         let mut buf = vec![0u8; n * DATA_PACKET_LEN];
         let zero = [0u8; UNIVERSE_SIZE];
@@ -113,14 +113,14 @@ impl SacnPackets {
     }
 
     /// Build every universe's packet from `frame`: the default.
-    pub fn build(&mut self, frame: &Frame) {
+    pub(crate) fn build(&mut self, frame: &Frame) {
         self.build_inner(frame, None);
     }
 
     /// Build the universes whose data changed, the three repeats that
     /// follow a change, and those not sent for `keep_alive` frames; the
     /// rest keep their packet. Returns how many are due.
-    pub fn build_changed(&mut self, frame: &Frame, keep_alive: u32) -> usize {
+    pub(crate) fn build_changed(&mut self, frame: &Frame, keep_alive: u32) -> usize {
         self.build_inner(frame, Some(keep_alive))
     }
 
@@ -158,7 +158,7 @@ impl SacnPackets {
     /// Mark every packet stream-terminated (E1.31 section 6.2.6), each
     /// with its next sequence number, its last slots kept: call once per
     /// round of termination packets.
-    pub fn terminate(&mut self) {
+    pub(crate) fn terminate(&mut self) {
         for (i, packet) in self.buf.chunks_exact_mut(DATA_PACKET_LEN).enumerate() {
             packet[OFF_OPTIONS] |= OPT_STREAM_TERMINATED;
             packet[OFF_SEQUENCE] = self.sequences[i];
@@ -168,13 +168,13 @@ impl SacnPackets {
     }
 
     /// All packets, back to back, `DATA_PACKET_LEN` bytes each.
-    pub fn bytes(&self) -> &[u8] {
+    pub(crate) fn bytes(&self) -> &[u8] {
         &self.buf
     }
 
     /// Runs of consecutive packets due this frame, as byte ranges of
     /// [`bytes`](Self::bytes).
-    pub fn due_runs(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+    pub(crate) fn due_runs(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
         super::udp::due_runs(&self.due, DATA_PACKET_LEN)
     }
 }
@@ -222,7 +222,7 @@ impl SacnOutput {
 
     /// [`SacnOutput::open`] sending from a local address and/or on a named
     /// interface (`bind`, `interface` in the site file).
-    pub fn open_bound(
+    pub(crate) fn open_bound(
         settings: SacnSettings,
         mut universes: Vec<u16>,
         mut wire: Vec<u16>,
@@ -281,7 +281,7 @@ impl SacnOutput {
     /// `false`: stop without stream termination, so receivers keep the
     /// last data until their own loss timeout (E1.31 leaves what they do
     /// then to the receiver; many hold the last look).
-    pub fn terminate_on_stop(mut self, terminate: bool) -> SacnOutput {
+    pub(crate) fn terminate_on_stop(mut self, terminate: bool) -> SacnOutput {
         self.terminate_on_stop = terminate;
         self
     }
@@ -456,7 +456,7 @@ impl Output for SacnOutput {
 /// (creating the folder). Returns the CID and, when it could not be kept or
 /// had to be replaced, a warning; a CID that cannot be saved is still used
 /// for this run.
-pub fn load_or_create_cid(state_dir: &Path) -> ([u8; 16], Option<String>) {
+pub(crate) fn load_or_create_cid(state_dir: &Path) -> ([u8; 16], Option<String>) {
     let path = state_dir.join(CID_FILE);
     let mut note = None;
     match std::fs::read_to_string(&path) {
@@ -495,7 +495,7 @@ pub fn load_or_create_cid(state_dir: &Path) -> ([u8; 16], Option<String>) {
 
 /// 32 hex digits; dashes and surrounding whitespace are allowed (a UUID
 /// written by hand).
-pub fn parse_cid(text: &str) -> Option<[u8; 16]> {
+pub(crate) fn parse_cid(text: &str) -> Option<[u8; 16]> {
     let hex: Vec<u8> = text.trim().bytes().filter(|&b| b != b'-').collect();
     if hex.len() != 32 {
         return None;
@@ -509,7 +509,7 @@ pub fn parse_cid(text: &str) -> Option<[u8; 16]> {
 }
 
 /// The CID as 32 lowercase hex digits.
-pub fn format_cid(cid: &[u8; 16]) -> String {
+pub(crate) fn format_cid(cid: &[u8; 16]) -> String {
     cid.iter().map(|b| format!("{b:02x}")).collect()
 }
 

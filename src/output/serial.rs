@@ -66,7 +66,7 @@ pub trait Link: Send {
 }
 
 /// Opens (and after a failure, reopens) the port.
-pub trait Opener: Send {
+pub(crate) trait Opener: Send {
     fn open(&mut self) -> Result<Box<dyn Link>, String>;
     /// The port's name, for health and messages.
     fn name(&self) -> String;
@@ -74,7 +74,7 @@ pub trait Opener: Send {
 
 /// What a driver learnt when the port opened.
 #[derive(Debug, Clone, Default)]
-pub struct Hello {
+pub(crate) struct Hello {
     pub device: Option<DeviceInfo>,
     /// Set when the device did not answer as expected: the output keeps
     /// writing, but reports `degraded` with this message.
@@ -82,7 +82,7 @@ pub struct Hello {
 }
 
 /// One widget's protocol: what to say on open, how to write a frame.
-pub trait Driver: Send {
+pub(crate) trait Driver: Send {
     fn kind(&self) -> super::Protocol;
     /// Called after every successful open. An `Err` counts as a failed open.
     fn hello(&mut self, link: &mut dyn Link) -> io::Result<Hello>;
@@ -115,7 +115,7 @@ const RDM_IDLE_REFILL: Duration = Duration::from_millis(100);
 
 /// What the widget answered to one RDM request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RdmAnswer {
+pub(crate) enum RdmAnswer {
     /// Label 5: the bytes the line brought back (status byte removed).
     Data(Vec<u8>),
     /// Label 12, or nothing within the request's time.
@@ -147,7 +147,7 @@ impl RdmPort {
     /// Put `payload` on the line under widget `label` and wait for the
     /// widget's answer: at most `timeout` once on the line, plus the wait
     /// for a frame's turn (bounded too).
-    pub fn request(
+    pub(crate) fn request(
         &self,
         label: u8,
         payload: &[u8],
@@ -181,7 +181,7 @@ impl RdmPort {
     }
 
     /// RDM requests to put on the line after each frame at most (1..8).
-    pub fn set_per_frame(&self, n: u32) {
+    pub(crate) fn set_per_frame(&self, n: u32) {
         self.per_frame.store(n.clamp(1, 8), Ordering::Relaxed);
     }
 
@@ -200,7 +200,7 @@ fn ports() -> MutexGuard<'static, BTreeMap<String, RdmPort>> {
 }
 
 /// The running output on `port` that carries RDM, if there is one.
-pub fn rdm_port(port: &str) -> Option<RdmPort> {
+pub(crate) fn rdm_port(port: &str) -> Option<RdmPort> {
     ports().get(port).cloned()
 }
 
@@ -356,7 +356,7 @@ impl Drop for RdmSide {
 }
 
 /// A real serial port, opened through `serialport`.
-pub struct PortOpener {
+pub(crate) struct PortOpener {
     path: String,
     baud: u32,
     stop_bits: serialport::StopBits,
@@ -365,7 +365,7 @@ pub struct PortOpener {
 impl PortOpener {
     /// The Pro is a USB device behind an FTDI FIFO: the baud rate is not
     /// used on the wire, any value works.
-    pub fn enttec_pro(path: &str) -> PortOpener {
+    pub(crate) fn enttec_pro(path: &str) -> PortOpener {
         PortOpener {
             path: path.to_string(),
             baud: 115_200,
@@ -374,7 +374,7 @@ impl PortOpener {
     }
 
     /// Open DMX is a bare FTDI UART: DMX512 is 250 kbaud, 8N2.
-    pub fn open_dmx(path: &str) -> PortOpener {
+    pub(crate) fn open_dmx(path: &str) -> PortOpener {
         PortOpener {
             path: path.to_string(),
             baud: 250_000,
@@ -445,7 +445,7 @@ impl Link for SerialLink {
 
 /// Timing of the serial thread.
 #[derive(Debug, Clone, Copy)]
-pub struct SerialSettings {
+pub(crate) struct SerialSettings {
     /// First wait before reopening a lost port; doubles each failure.
     pub backoff_min: Duration,
     pub backoff_max: Duration,
@@ -466,14 +466,14 @@ impl Default for SerialSettings {
 
 /// Retry delays: `min`, doubling, capped at `max`; `reset` after a success.
 #[derive(Debug, Clone)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     min: Duration,
     max: Duration,
     next: Duration,
 }
 
 impl Backoff {
-    pub fn new(min: Duration, max: Duration) -> Backoff {
+    pub(crate) fn new(min: Duration, max: Duration) -> Backoff {
         let max = max.max(min);
         Backoff {
             min,
@@ -482,13 +482,13 @@ impl Backoff {
         }
     }
 
-    pub fn next_delay(&mut self) -> Duration {
+    pub(crate) fn next_delay(&mut self) -> Duration {
         let d = self.next;
         self.next = (d * 2).min(self.max);
         d
     }
 
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.next = self.min;
     }
 }
@@ -587,7 +587,7 @@ impl Mailbox {
 }
 
 /// A serial widget output: the handle the frame loop holds.
-pub struct SerialOutput {
+pub(crate) struct SerialOutput {
     universe: u16,
     mailbox: Arc<Mailbox>,
     health: Arc<Mutex<OutputHealth>>,
@@ -599,7 +599,7 @@ pub struct SerialOutput {
 impl SerialOutput {
     /// Start the thread for `universe` (a site universe). The port is
     /// opened on the thread; until it opens the output reports `down`.
-    pub fn start(
+    pub(crate) fn start(
         opener: Box<dyn Opener>,
         driver: Box<dyn Driver>,
         universe: u16,

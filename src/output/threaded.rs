@@ -29,10 +29,10 @@ use std::time::{Duration, Instant};
 const MAX_HOLD: Duration = Duration::from_secs(1);
 
 /// Outputs carrying at least this many universes get their own thread.
-pub const THREADED_MIN_UNIVERSES: usize = 32;
+pub(crate) const THREADED_MIN_UNIVERSES: usize = 32;
 
 /// Put `output` on its own thread if it carries enough universes.
-pub fn maybe_threaded(output: Box<dyn Output>, universes: usize) -> Box<dyn Output> {
+pub(crate) fn maybe_threaded(output: Box<dyn Output>, universes: usize) -> Box<dyn Output> {
     if universes < THREADED_MIN_UNIVERSES {
         return output;
     }

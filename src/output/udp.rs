@@ -51,7 +51,7 @@ impl UdpSender {
     /// A non-blocking sender on an ephemeral port, sending from `bind` (a local address, port 0)
     /// and/or on `interface` (SO_BINDTODEVICE), so the traffic leaves on
     /// the lighting network of a machine with several.
-    pub fn open_bound(
+    pub(crate) fn open_bound(
         health: OutputHealth,
         bind: Option<std::net::IpAddr>,
         interface: Option<&str>,
@@ -110,21 +110,21 @@ impl UdpSender {
         })
     }
 
-    pub fn socket(&self) -> &UdpSocket {
+    pub(crate) fn socket(&self) -> &UdpSocket {
         &self.socket
     }
 
     /// Whether a send of the current frame failed.
-    pub fn frame_failed(&self) -> bool {
+    pub(crate) fn frame_failed(&self) -> bool {
         self.frame_errors > 0
     }
 
-    pub fn begin_frame(&mut self) {
+    pub(crate) fn begin_frame(&mut self) {
         self.frame_errors = 0;
         self.frame_sent = 0;
     }
 
-    pub fn send(&mut self, bytes: &[u8], to: SocketAddr) {
+    pub(crate) fn send(&mut self, bytes: &[u8], to: SocketAddr) {
         match self.socket.send_to(bytes, to) {
             Ok(_) => {
                 self.health.packets_sent += 1;
@@ -141,7 +141,7 @@ impl UdpSender {
     /// Send `bytes` as datagrams of `segment` bytes each (the last may be
     /// shorter) to one destination, batched by GSO where the kernel has it
     /// (up to its segment limit per call), else one call per datagram.
-    pub fn send_segments(&mut self, bytes: &[u8], segment: usize, to: SocketAddr) {
+    pub(crate) fn send_segments(&mut self, bytes: &[u8], segment: usize, to: SocketAddr) {
         let segment = segment.max(1);
         let mut at = 0;
         while at < bytes.len() {
@@ -209,7 +209,7 @@ impl UdpSender {
     /// Linux up to [`MMSG_BATCH`] datagrams go in one `sendmmsg` call; a
     /// datagram the kernel refuses is counted and skipped and the rest of
     /// the batch still goes. Elsewhere, one call per datagram.
-    pub fn send_each(&mut self, bytes: &[u8], segment: usize, to: &[SocketAddr]) {
+    pub(crate) fn send_each(&mut self, bytes: &[u8], segment: usize, to: &[SocketAddr]) {
         let segment = segment.max(1);
         let n = bytes.len().div_ceil(segment).min(to.len());
         let datagram = |k: usize| &bytes[k * segment..((k + 1) * segment).min(bytes.len())];
@@ -293,7 +293,7 @@ impl UdpSender {
     }
 
     /// Close the frame's books: count it and work out the state.
-    pub fn end_frame(&mut self) {
+    pub(crate) fn end_frame(&mut self) {
         let now = Instant::now();
         self.health.frames_sent += 1;
         if self.frame_sent > 0 {

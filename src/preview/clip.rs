@@ -21,7 +21,7 @@ const COLORS: usize = 255;
 
 /// Why a clip could not be written.
 #[derive(Debug, thiserror::Error)]
-pub enum ClipError {
+pub(crate) enum ClipError {
     #[error("a clip of {0}×{1} pixels is out of range (1..=65535 a side)")]
     Size(u32, u32),
     #[error("frame {0} has {1} bytes, not width × height × 4")]
@@ -32,7 +32,7 @@ pub enum ClipError {
 
 /// A global palette and the table mapping 15-bit colours to it.
 #[derive(Debug, Clone)]
-pub struct Palette {
+pub(crate) struct Palette {
     /// `COLORS` RGB triples (unused entries black).
     pub rgb: Vec<[u8; 3]>,
     /// Index per 5-5-5 colour key, filled on first use.
@@ -46,7 +46,7 @@ fn key(r: u8, g: u8, b: u8) -> usize {
 
 impl Palette {
     /// A palette for these RGBA pictures (median cut over their colours).
-    pub fn from_samples(samples: &[&[u8]]) -> Palette {
+    pub(crate) fn from_samples(samples: &[&[u8]]) -> Palette {
         let mut hist = vec![0u32; 1 << 15];
         for s in samples {
             for p in s.chunks_exact(4) {
@@ -69,7 +69,7 @@ impl Palette {
     }
 
     /// The palette index for an opaque colour.
-    pub fn index(&mut self, r: u8, g: u8, b: u8) -> u8 {
+    pub(crate) fn index(&mut self, r: u8, g: u8, b: u8) -> u8 {
         let k = key(r, g, b);
         if !self.filled[k] {
             // The bin's centre, matched to the nearest entry once.
@@ -191,7 +191,7 @@ fn median_cut(bins: Vec<(usize, u32)>, n: usize) -> Vec<[u8; 3]> {
 }
 
 /// Writes frames of one size into a GIF, each as the rectangle that changed.
-pub struct ClipWriter {
+pub(crate) struct ClipWriter {
     width: u16,
     height: u16,
     palette: Palette,
@@ -204,7 +204,7 @@ pub struct ClipWriter {
 
 impl ClipWriter {
     /// A looping clip of `width`×`height` with this palette.
-    pub fn new(width: u32, height: u32, palette: Palette) -> Result<ClipWriter, ClipError> {
+    pub(crate) fn new(width: u32, height: u32, palette: Palette) -> Result<ClipWriter, ClipError> {
         let (Ok(w), Ok(h)) = (u16::try_from(width), u16::try_from(height)) else {
             return Err(ClipError::Size(width, height));
         };
@@ -227,7 +227,7 @@ impl ClipWriter {
 
     /// Add a frame (opaque RGBA, row by row) shown for `delay_cs`
     /// hundredths of a second.
-    pub fn push(&mut self, rgba: &[u8], delay_cs: u16) -> Result<(), ClipError> {
+    pub(crate) fn push(&mut self, rgba: &[u8], delay_cs: u16) -> Result<(), ClipError> {
         let (w, h) = (self.width as usize, self.height as usize);
         if rgba.len() != w * h * 4 {
             return Err(ClipError::Frame(self.frames, rgba.len()));
@@ -316,7 +316,7 @@ impl ClipWriter {
     }
 
     /// The finished file.
-    pub fn finish(mut self) -> Result<Vec<u8>, ClipError> {
+    pub(crate) fn finish(mut self) -> Result<Vec<u8>, ClipError> {
         if let Some(p) = self.pending.take() {
             self.encoder
                 .write_frame(&p)
@@ -331,7 +331,7 @@ impl ClipWriter {
 /// Hundredths of a second frame `k` of a clip at `fps` is shown, so the
 /// delays add up to the clip's length without drifting (10 fps → 10 each;
 /// 3 fps → 33, 33, 34, …), and never below 2 (browsers slow faster frames).
-pub fn delay_cs(k: u64, fps: u32) -> u16 {
+pub(crate) fn delay_cs(k: u64, fps: u32) -> u16 {
     let at = |k: u64| (k as f64 * 100.0 / fps.max(1) as f64).round() as u64;
     (at(k + 1) - at(k)).clamp(2, u16::MAX as u64) as u16
 }

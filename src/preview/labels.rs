@@ -19,7 +19,7 @@ pub struct Rect {
 }
 
 impl Rect {
-    pub fn new(x: f32, y: f32, w: f32, h: f32) -> Rect {
+    pub(crate) fn new(x: f32, y: f32, w: f32, h: f32) -> Rect {
         Rect { x, y, w, h }
     }
 
@@ -32,7 +32,7 @@ impl Rect {
     }
 
     /// Whether the boxes share area (touching edges do not).
-    pub fn overlaps(&self, o: &Rect) -> bool {
+    pub(crate) fn overlaps(&self, o: &Rect) -> bool {
         self.x < o.right() && o.x < self.right() && self.y < o.bottom() && o.y < self.bottom()
     }
 
@@ -60,7 +60,7 @@ impl Rect {
 /// A label to place: its text's box size, what it names (a zone's box, or
 /// a point as a box of no size) and its priority (higher placed first).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Label {
+pub(crate) struct Label {
     pub w: f32,
     pub h: f32,
     pub anchor: Rect,
@@ -69,7 +69,7 @@ pub struct Label {
 
 /// Where a label went.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Placed {
+pub(crate) struct Placed {
     /// The label's box.
     pub at: Rect,
     /// A line from the label's box to what it names, when it stands off.
@@ -86,7 +86,7 @@ const DIRECTIONS: usize = 16;
 /// Place `labels` inside `bounds`, avoiding `obstacles` (fixtures' dots,
 /// the north arrow) and each other. Returns one entry per label, in input
 /// order: `None` for a label left out for want of room.
-pub fn place(labels: &[Label], obstacles: &[Rect], bounds: Rect) -> Vec<Option<Placed>> {
+pub(crate) fn place(labels: &[Label], obstacles: &[Rect], bounds: Rect) -> Vec<Option<Placed>> {
     let grid = Grid::new(obstacles, bounds);
     let mut order: Vec<usize> = (0..labels.len()).collect();
     // Higher priority first; ties in input order (a stable sort).

@@ -8,9 +8,9 @@ use super::{name_color, text_width, Rgba, Scene, Shape};
 use nightscape_core::site::Site;
 
 /// Largest dot radius in pixels.
-pub const MAX_DOT: f32 = 6.0;
+pub(crate) const MAX_DOT: f32 = 6.0;
 const MIN_DOT: f32 = 0.8;
-pub const BACKGROUND: Rgba = Rgba(11, 15, 20, 255);
+pub(crate) const BACKGROUND: Rgba = Rgba(11, 15, 20, 255);
 const INK: Rgba = Rgba(225, 230, 236, 255);
 const DIM_INK: Rgba = Rgba(150, 160, 172, 255);
 const PATH: Rgba = Rgba(58, 68, 80, 255);
@@ -219,7 +219,7 @@ impl MapLayout {
     }
 
     /// A site position (metres, y north) in pixels (y down).
-    pub fn px(&self, p: [f64; 2]) -> [f32; 2] {
+    pub(crate) fn px(&self, p: [f64; 2]) -> [f32; 2] {
         let (s, c) = self.rotation.sin_cos();
         let q = rotate(p, s, c);
         [
@@ -229,7 +229,7 @@ impl MapLayout {
     }
 
     /// North as a unit vector in pixels (y down): `[0, -1]` when north is up.
-    pub fn north(&self) -> [f32; 2] {
+    pub(crate) fn north(&self) -> [f32; 2] {
         let (s, c) = self.rotation.sin_cos();
         [-s as f32, -c as f32]
     }
@@ -281,7 +281,7 @@ const NORTH_LEN: f32 = 13.0;
 /// zones' labels, placed by [`super::labels::place`] so that they never
 /// overlap one another, a fixture or the arrow (a leader line where one
 /// stands off; left out where there is no room).
-pub fn draw_plan(site: &Site, layout: &MapLayout, scene: &mut Scene) {
+pub(crate) fn draw_plan(site: &Site, layout: &MapLayout, scene: &mut Scene) {
     for p in &site.paths {
         scene.shapes.push(Shape::Line {
             points: p.points.iter().map(|q| layout.px(*q)).collect(),
@@ -488,7 +488,7 @@ fn dots(layout: &MapLayout) -> impl Iterator<Item = ([f32; 2], f32)> + '_ {
 }
 
 /// The grey ring under each dot large enough to carry one.
-pub fn draw_rings(layout: &MapLayout, scene: &mut Scene) {
+pub(crate) fn draw_rings(layout: &MapLayout, scene: &mut Scene) {
     for (p, r) in dots(layout) {
         if r >= 2.0 {
             scene.shapes.push(Shape::Circle {
@@ -502,7 +502,7 @@ pub fn draw_rings(layout: &MapLayout, scene: &mut Scene) {
 }
 
 /// Each dot's fill in its colour, in plan and in the elevations.
-pub fn draw_fills(layout: &MapLayout, colors: &[[u8; 3]], scene: &mut Scene) {
+pub(crate) fn draw_fills(layout: &MapLayout, colors: &[[u8; 3]], scene: &mut Scene) {
     for ((p, r), c) in layout.cells.iter().zip(&layout.radius).zip(colors) {
         scene.shapes.push(Shape::Circle {
             cx: p[0],
@@ -527,7 +527,7 @@ pub fn draw_fills(layout: &MapLayout, colors: &[[u8; 3]], scene: &mut Scene) {
 /// legend, the legend at the bottom, sized from their wrapped text so the
 /// caption never runs into the legend.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PanelLayout {
+pub(crate) struct PanelLayout {
     /// Baseline of the caption's first line.
     pub caption_top: f32,
     /// Top of the legend (its heading's cap height starts below this).
@@ -545,7 +545,7 @@ fn panel_x(layout: &MapLayout) -> (f32, f32) {
 }
 
 /// The panel's layout for this title.
-pub fn panel_layout(layout: &MapLayout, title: &str) -> PanelLayout {
+pub(crate) fn panel_layout(layout: &MapLayout, title: &str) -> PanelLayout {
     let (_, wrap_at) = panel_x(layout);
     let title_lines = wrap(title, 22.0, wrap_at).len().max(1) as f32;
     let caption_top = 50.0 + 28.0 * title_lines + 8.0;
@@ -563,7 +563,7 @@ pub fn panel_layout(layout: &MapLayout, title: &str) -> PanelLayout {
 /// The panel's still part: divider, title and legend (scale bar, dot
 /// sizes, what the colours mean). The caption goes on with
 /// [`draw_caption`].
-pub fn draw_panel_frame(layout: &MapLayout, title: &str, scene: &mut Scene) {
+pub(crate) fn draw_panel_frame(layout: &MapLayout, title: &str, scene: &mut Scene) {
     let (x, wrap_at) = panel_x(layout);
     let pl = panel_layout(layout, title);
     scene.shapes.push(Shape::Line {
@@ -630,7 +630,7 @@ pub fn draw_panel_frame(layout: &MapLayout, title: &str, scene: &mut Scene) {
 /// The caption's lines, fitted between the title and the legend: a smaller
 /// size when they do not fit at 15 px, and at the smallest size the lines
 /// that still do not fit are cut, with a line saying how many.
-pub fn draw_caption(layout: &MapLayout, title: &str, lines: &[String], scene: &mut Scene) {
+pub(crate) fn draw_caption(layout: &MapLayout, title: &str, lines: &[String], scene: &mut Scene) {
     let (x, wrap_at) = panel_x(layout);
     let pl = panel_layout(layout, title);
     // The last baseline stays this far above the legend's top.
@@ -724,7 +724,7 @@ fn wrap(text: &str, size: f32, max: f32) -> Vec<String> {
 }
 
 /// The whole picture of a moment: plan, dots, caption.
-pub fn moment(
+pub(crate) fn moment(
     site: &Site,
     layout: &MapLayout,
     colors: &[[u8; 3]],
@@ -741,7 +741,7 @@ pub fn moment(
 /// What a moment's picture shares with every other moment: background,
 /// plan, labels, the dots' rings, the panel's title and legend. A clip
 /// draws it once.
-pub fn still(site: &Site, layout: &MapLayout, title: &str) -> Scene {
+pub(crate) fn still(site: &Site, layout: &MapLayout, title: &str) -> Scene {
     let mut scene = Scene::new(layout.width, layout.height, BACKGROUND);
     draw_plan(site, layout, &mut scene);
     draw_rings(layout, &mut scene);
@@ -751,7 +751,7 @@ pub fn still(site: &Site, layout: &MapLayout, title: &str) -> Scene {
 
 /// What changes from moment to moment, drawn over [`still`]: the dots'
 /// colours and the caption.
-pub fn moving(layout: &MapLayout, colors: &[[u8; 3]], title: &str, lines: &[String]) -> Scene {
+pub(crate) fn moving(layout: &MapLayout, colors: &[[u8; 3]], title: &str, lines: &[String]) -> Scene {
     let mut scene = Scene::new(layout.width, layout.height, BACKGROUND);
     draw_fills(layout, colors, &mut scene);
     draw_caption(layout, title, lines, &mut scene);

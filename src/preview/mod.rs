@@ -9,8 +9,8 @@
 //! Colours come from `engine::display` applied to the frame that
 //! `daemon::FrameBuilder` builds, i.e. what `nightscape render` prints.
 
-pub mod clip;
-pub mod labels;
+pub(crate) mod clip;
+pub(crate) mod labels;
 pub mod map;
 pub mod night;
 
@@ -28,7 +28,7 @@ static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 /// Frames as `nightscape render` builds them (the daemon's pipeline with
 /// curfew caps and power budgets, no operator state), for a run of
 /// instants, reusing the builder's buffers.
-pub struct Sampler<'a> {
+pub(crate) struct Sampler<'a> {
     cfg: &'a Config,
     program: Box<dyn Program>,
     builder: FrameBuilder,
@@ -37,7 +37,7 @@ pub struct Sampler<'a> {
 }
 
 /// What one sampled instant shows.
-pub struct Sample {
+pub(crate) struct Sample {
     /// Display colour per cell (`site.cells` order).
     pub cells: Vec<[u8; 3]>,
     /// Display colour per fixture (patch order; black where unsent).
@@ -47,7 +47,7 @@ pub struct Sample {
 }
 
 impl<'a> Sampler<'a> {
-    pub fn new(cfg: &'a Config, program: Box<dyn Program>) -> Sampler<'a> {
+    pub(crate) fn new(cfg: &'a Config, program: Box<dyn Program>) -> Sampler<'a> {
         Sampler {
             cfg,
             program,
@@ -58,7 +58,7 @@ impl<'a> Sampler<'a> {
     }
 
     /// The frame at `at`, read back as colours.
-    pub fn sample(&mut self, at: DateTime<Utc>) -> Sample {
+    pub(crate) fn sample(&mut self, at: DateTime<Utc>) -> Sample {
         let active = self.program.active(self.cfg, at);
         let frame = self
             .builder
@@ -83,7 +83,7 @@ impl<'a> Sampler<'a> {
 pub struct Rgba(pub u8, pub u8, pub u8, pub u8);
 
 impl Rgba {
-    pub const fn rgb(c: [u8; 3]) -> Rgba {
+    pub(crate) const fn rgb(c: [u8; 3]) -> Rgba {
         Rgba(c[0], c[1], c[2], 255)
     }
     fn svg(self) -> String {
@@ -154,7 +154,7 @@ pub struct Scene {
 
 /// Why a picture could not be made.
 #[derive(Debug, thiserror::Error)]
-pub enum PreviewError {
+pub(crate) enum PreviewError {
     #[error("a picture of {0}×{1} pixels is out of range (1..=16384 a side)")]
     Size(u32, u32),
     #[error("cannot encode the image: {0}")]
@@ -162,7 +162,7 @@ pub enum PreviewError {
 }
 
 impl Scene {
-    pub fn new(width: u32, height: u32, background: Rgba) -> Scene {
+    pub(crate) fn new(width: u32, height: u32, background: Rgba) -> Scene {
         Scene {
             width,
             height,
@@ -171,7 +171,7 @@ impl Scene {
         }
     }
 
-    pub fn text(&mut self, x: f32, y: f32, size: f32, color: Rgba, text: impl Into<String>) {
+    pub(crate) fn text(&mut self, x: f32, y: f32, size: f32, color: Rgba, text: impl Into<String>) {
         self.shapes.push(Shape::Text {
             x,
             y,
@@ -183,7 +183,7 @@ impl Scene {
     }
 
     /// The picture as a standalone SVG document.
-    pub fn to_svg(&self) -> String {
+    pub(crate) fn to_svg(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(
             s,
@@ -272,7 +272,7 @@ impl Scene {
     }
 
     /// The picture rasterised.
-    pub fn to_pixmap(&self) -> Result<tiny_skia::Pixmap, PreviewError> {
+    pub(crate) fn to_pixmap(&self) -> Result<tiny_skia::Pixmap, PreviewError> {
         use tiny_skia::Pixmap;
         if !(1..=16384).contains(&self.width) || !(1..=16384).contains(&self.height) {
             return Err(PreviewError::Size(self.width, self.height));
@@ -287,7 +287,7 @@ impl Scene {
 
     /// Draw the shapes (not the background) over an opaque pixmap: a clip
     /// paints each moment's moving part over a copy of its still part.
-    pub fn paint_over(&self, pm: &mut tiny_skia::Pixmap) {
+    pub(crate) fn paint_over(&self, pm: &mut tiny_skia::Pixmap) {
         use tiny_skia::{FillRule, Paint, PathBuilder, Stroke, StrokeDash, Transform};
         let paint = |c: Rgba| {
             let mut p = Paint::default();
@@ -375,13 +375,13 @@ impl Scene {
     }
 
     /// The picture as a PNG file (8-bit RGB).
-    pub fn to_png(&self) -> Result<Vec<u8>, PreviewError> {
+    pub(crate) fn to_png(&self) -> Result<Vec<u8>, PreviewError> {
         encode_png(&self.to_pixmap()?)
     }
 }
 
 /// A pixmap (opaque) as an 8-bit RGB PNG.
-pub fn encode_png(pm: &tiny_skia::Pixmap) -> Result<Vec<u8>, PreviewError> {
+pub(crate) fn encode_png(pm: &tiny_skia::Pixmap) -> Result<Vec<u8>, PreviewError> {
     let rgb: Vec<u8> = pm
         .data()
         .chunks_exact(4)
@@ -402,7 +402,7 @@ pub fn encode_png(pm: &tiny_skia::Pixmap) -> Result<Vec<u8>, PreviewError> {
 }
 
 /// Width in pixels of `text` at `size` (for anchoring and layout).
-pub fn text_width(text: &str, size: f32) -> f32 {
+pub(crate) fn text_width(text: &str, size: f32) -> f32 {
     let Ok(font) = FontRef::try_from_slice(FONT) else {
         return text.chars().count() as f32 * size * 0.6;
     };
@@ -477,7 +477,7 @@ fn xml_escape(s: &str) -> String {
 }
 
 /// A soft, distinct colour per name (group zones, schedule bars).
-pub fn name_color(name: &str, alpha: u8) -> Rgba {
+pub(crate) fn name_color(name: &str, alpha: u8) -> Rgba {
     // FNV-1a: stable across runs and platforms.
     let mut h: u32 = 0x811c9dc5;
     for b in name.bytes() {

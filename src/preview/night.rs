@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, NaiveDate, Timelike, Utc};
 use std::fmt::Write as _;
 
 /// The sampled night.
-pub struct NightData {
+pub(crate) struct NightData {
     pub date: NaiveDate,
     pub mode: String,
     pub start: DateTime<Utc>,
@@ -29,10 +29,10 @@ pub struct NightData {
 }
 
 impl NightData {
-    pub fn end(&self) -> DateTime<Utc> {
+    pub(crate) fn end(&self) -> DateTime<Utc> {
         self.at(self.colors.len())
     }
-    pub fn at(&self, step: usize) -> DateTime<Utc> {
+    pub(crate) fn at(&self, step: usize) -> DateTime<Utc> {
         self.start + Duration::milliseconds((step as f64 * self.step_s * 1000.0).round() as i64)
     }
 }
@@ -54,7 +54,7 @@ pub fn span(cfg: &Config, date: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
 
 /// Rows: fixtures by group (in the site's group order; a fixture under its
 /// first group), along their path, then the ungrouped.
-pub fn rows(cfg: &Config) -> Vec<(u32, String)> {
+pub(crate) fn rows(cfg: &Config) -> Vec<(u32, String)> {
     let site = &cfg.site;
     let mut seen = vec![false; site.fixtures.len()];
     let mut out = Vec::new();
@@ -85,7 +85,7 @@ pub fn rows(cfg: &Config) -> Vec<(u32, String)> {
 }
 
 /// Sample the night every `step_s` seconds from `start` to `end`.
-pub fn sample(
+pub(crate) fn sample(
     cfg: &Config,
     program: Box<dyn crate::daemon::Program>,
     date: NaiveDate,
@@ -141,7 +141,7 @@ const DIM: Rgba = Rgba(150, 160, 172, 255);
 const GRID: Rgba = Rgba(70, 80, 92, 255);
 
 /// The night as a picture `width` pixels wide.
-pub fn scene(cfg: &Config, d: &NightData, width: u32) -> Scene {
+pub(crate) fn scene(cfg: &Config, d: &NightData, width: u32) -> Scene {
     let tz = cfg.site.timezone;
     let left = 190.0f32;
     let right = 20.0f32;
@@ -333,7 +333,7 @@ pub fn scene(cfg: &Config, d: &NightData, width: u32) -> Scene {
 /// The night as one self-contained HTML page: the site map (drawn as SVG)
 /// under a canvas that plays the samples, a scrubber, play/pause and a
 /// speed. No script or font is fetched.
-pub fn html(cfg: &Config, d: &NightData) -> String {
+pub(crate) fn html(cfg: &Config, d: &NightData) -> String {
     let site = &cfg.site;
     let tz = cfg.site.timezone;
     let layout = MapLayout::new(site, 1280, 720);

@@ -25,13 +25,13 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 /// What the migration leaves after a legacy row's route.
-pub const LEGACY: &str = "legacy";
+pub(crate) const LEGACY: &str = "legacy";
 
 impl IdempotencyKey {
     /// The key `key` of `actor` for a request on `route` ("POST
     /// /api/overrides") whose content is `request` (the parsed body, or
     /// `&()` for a request that is all route).
-    pub fn new(
+    pub(crate) fn new(
         actor: impl Into<String>,
         key: impl Into<String>,
         route: &str,
@@ -46,7 +46,7 @@ impl IdempotencyKey {
 
     /// Whether an answer stored with the fingerprint `stored` answers this
     /// request: the same fingerprint, or a legacy row on the same route.
-    pub fn matches(&self, stored: &str) -> bool {
+    pub(crate) fn matches(&self, stored: &str) -> bool {
         if stored == self.request {
             return true;
         }
@@ -60,7 +60,7 @@ impl IdempotencyKey {
 
 /// `route`, a newline and `sha256:` with the hex digest of the route and
 /// the request's canonical JSON.
-pub fn fingerprint(route: &str, request: &impl Serialize) -> String {
+pub(crate) fn fingerprint(route: &str, request: &impl Serialize) -> String {
     let json = match serde_json::to_value(request) {
         Ok(v) => canonical_json(&v),
         // Not reachable for the API's request types (plain structs); an
@@ -78,7 +78,7 @@ pub fn fingerprint(route: &str, request: &impl Serialize) -> String {
 /// `v` as compact JSON with every object's keys in sorted order, whatever
 /// order the value holds them in (serde_json keeps insertion order when any
 /// crate in the build turns on its `preserve_order` feature).
-pub fn canonical_json(v: &serde_json::Value) -> String {
+pub(crate) fn canonical_json(v: &serde_json::Value) -> String {
     let mut out = String::new();
     write_canonical(v, &mut out);
     out

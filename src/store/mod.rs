@@ -15,7 +15,7 @@
 //! async workers that serve HTTP.
 
 mod idempotency;
-pub mod migrations;
+pub(crate) mod migrations;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use nightscape_core::control::{Action, ControlState, Master, Override, Scene};
@@ -94,7 +94,7 @@ pub struct AuditRow {
 /// JSON, a new column a reader must honour); an older build then leaves
 /// such rows out of force, logged and audited with their version, instead
 /// of misreading them.
-pub const OVERRIDE_RECORD: i64 = 1;
+pub(crate) const OVERRIDE_RECORD: i64 = 1;
 
 /// Control state as persisted, with the instants operators cancelled items
 /// at (the in-memory model only needs the moved end; people reading the
@@ -112,7 +112,7 @@ pub struct Persisted {
 /// request it came with (a key reused for another request is refused).
 /// Built by [`IdempotencyKey::new`]; compared by [`IdempotencyKey::matches`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct IdempotencyKey {
+pub(crate) struct IdempotencyKey {
     pub actor: String,
     pub key: String,
     /// The request's fingerprint: its route, a newline and the SHA-256 of
@@ -139,7 +139,7 @@ pub struct ForcedMode {
 }
 
 /// How long an idempotency key is remembered.
-pub const IDEMPOTENCY_TTL: chrono::Duration = chrono::Duration::days(1);
+pub(crate) const IDEMPOTENCY_TTL: chrono::Duration = chrono::Duration::days(1);
 
 /// A schedule entry skipped for one night.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -165,7 +165,7 @@ pub struct Store {
 
 /// The operator items a fleet names with one id on every node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FleetItem {
+pub(crate) enum FleetItem {
     Override,
     Scene,
 }
@@ -206,7 +206,7 @@ impl std::fmt::Debug for Store {
 }
 
 /// Instants as fixed-width RFC 3339 UTC text, so SQL text order is time order.
-pub fn instant_text(t: DateTime<Utc>) -> String {
+pub(crate) fn instant_text(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Nanos, true)
 }
 
@@ -285,7 +285,7 @@ impl Store {
 
     /// Name a row with its fleet-wide id (a row that had this id before
     /// loses it: the newest holder wins).
-    pub fn set_fleet_id(&self, kind: FleetItem, local: i64, fleet: &str) -> Result<(), StoreError> {
+    pub(crate) fn set_fleet_id(&self, kind: FleetItem, local: i64, fleet: &str) -> Result<(), StoreError> {
         let table = kind.table();
         self.with_transaction(|tx| {
             tx.execute(
@@ -306,7 +306,7 @@ impl Store {
     }
 
     /// The fleet-wide id of a local row, if the fleet named it.
-    pub fn fleet_id(&self, kind: FleetItem, local: i64) -> Option<String> {
+    pub(crate) fn fleet_id(&self, kind: FleetItem, local: i64) -> Option<String> {
         self.fleet_ids
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -316,7 +316,7 @@ impl Store {
     }
 
     /// The local row a fleet-wide id names here, if any.
-    pub fn local_id(&self, kind: FleetItem, fleet: &str) -> Option<i64> {
+    pub(crate) fn local_id(&self, kind: FleetItem, fleet: &str) -> Option<i64> {
         self.fleet_ids
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -337,7 +337,7 @@ impl Store {
     }
 
     /// Run `f` on the blocking pool: the way async code uses the store.
-    pub async fn run<R, F>(&self, f: F) -> Result<R, StoreError>
+    pub(crate) async fn run<R, F>(&self, f: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
         F: FnOnce(&Store) -> Result<R, StoreError> + Send + 'static,
@@ -512,7 +512,7 @@ impl Store {
 
     /// Delete overrides and scenes whose end is at or before `now`.
     /// Returns how many rows went.
-    pub fn prune(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    pub(crate) fn prune(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
         let now_t = now;
         let now = instant_text(now);
         let conn = self.lock();
@@ -539,7 +539,7 @@ impl Store {
     }
 
     /// [`Store::insert_override`] inside the caller's transaction.
-    pub fn insert_override_tx(
+    pub(crate) fn insert_override_tx(
         tx: &rusqlite::Transaction<'_>,
         o: &Override,
         audit: &AuditEntry,
@@ -581,7 +581,7 @@ impl Store {
     }
 
     /// [`Store::release_overrides`] inside the caller's transaction.
-    pub fn release_overrides_tx(
+    pub(crate) fn release_overrides_tx(
         tx: &rusqlite::Transaction<'_>,
         ids: &[(i64, DateTime<Utc>)],
         cancelled: DateTime<Utc>,
@@ -615,7 +615,7 @@ impl Store {
     }
 
     /// [`Store::extend_override`] inside `tx`.
-    pub fn extend_override_tx(
+    pub(crate) fn extend_override_tx(
         tx: &rusqlite::Transaction<'_>,
         id: i64,
         expires: DateTime<Utc>,
@@ -641,7 +641,7 @@ impl Store {
     /// already skipped (and not undone) is [`StoreError::Duplicate`]: the
     /// unique index `skips_one_per_slot` decides, so two concurrent skips of
     /// one slot can never both be written.
-    pub fn insert_skip_tx(
+    pub(crate) fn insert_skip_tx(
         tx: &rusqlite::Transaction<'_>,
         s: &Skip,
         audit: &AuditEntry,
@@ -684,7 +684,7 @@ impl Store {
     }
 
     /// [`Store::undo_skip`] inside `tx`.
-    pub fn undo_skip_tx(
+    pub(crate) fn undo_skip_tx(
         tx: &rusqlite::Transaction<'_>,
         id: i64,
         at: DateTime<Utc>,
@@ -766,7 +766,7 @@ impl Store {
 
     /// Undo the force on `night` inside `tx`, with its audit row. False
     /// when none is in force.
-    pub fn unforce_mode_tx(
+    pub(crate) fn unforce_mode_tx(
         tx: &rusqlite::Transaction<'_>,
         night: chrono::NaiveDate,
         at: DateTime<Utc>,
@@ -783,7 +783,7 @@ impl Store {
     }
 
     /// Forced modes in force for nights from `from` on, oldest night first.
-    pub fn forced_modes(&self, from: chrono::NaiveDate) -> Result<Vec<ForcedMode>, StoreError> {
+    pub(crate) fn forced_modes(&self, from: chrono::NaiveDate) -> Result<Vec<ForcedMode>, StoreError> {
         let conn = self.lock();
         let mut stmt = conn.prepare(
             "SELECT id, night, mode, created, author, note FROM forced_modes
@@ -822,7 +822,7 @@ impl Store {
     }
 
     /// [`Store::insert_scene`] inside the caller's transaction.
-    pub fn insert_scene_tx(
+    pub(crate) fn insert_scene_tx(
         tx: &rusqlite::Transaction<'_>,
         s: &Scene,
         audit: &AuditEntry,
@@ -860,7 +860,7 @@ impl Store {
     }
 
     /// [`Store::release_scene`] inside the caller's transaction.
-    pub fn release_scene_tx(
+    pub(crate) fn release_scene_tx(
         tx: &rusqlite::Transaction<'_>,
         id: i64,
         ends: DateTime<Utc>,
@@ -880,12 +880,12 @@ impl Store {
     }
 
     /// Set a master; a level of 1 removes it (a master at full is no master).
-    pub fn set_master(&self, m: &Master, audit: &AuditEntry) -> Result<(), StoreError> {
+    pub(crate) fn set_master(&self, m: &Master, audit: &AuditEntry) -> Result<(), StoreError> {
         self.with_transaction(|tx| Store::set_master_tx(tx, m, audit))
     }
 
     /// [`Store::set_master`] inside the caller's transaction.
-    pub fn set_master_tx(
+    pub(crate) fn set_master_tx(
         tx: &rusqlite::Transaction<'_>,
         m: &Master,
         audit: &AuditEntry,
@@ -934,7 +934,7 @@ impl Store {
 
     /// Remember `reply` under `key`, inside the transaction of the change it
     /// answers (a key that expired is replaced).
-    pub fn put_idempotent_reply_tx(
+    pub(crate) fn put_idempotent_reply_tx(
         tx: &rusqlite::Transaction<'_>,
         key: &IdempotencyKey,
         reply: &StoredReply,
@@ -958,7 +958,7 @@ impl Store {
     }
 
     /// Append an audit row on its own (for actions that change no table).
-    pub fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+    pub(crate) fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         self.with_transaction(|tx| insert_audit(tx, entry))
     }
 
@@ -969,7 +969,7 @@ impl Store {
 
     /// Up to `limit` audit rows older than the row `before` (all when
     /// None), newest first: cursor paging that costs the page, not the log.
-    pub fn audit_page(
+    pub(crate) fn audit_page(
         &self,
         before: Option<i64>,
         limit: usize,
@@ -1017,7 +1017,7 @@ impl Store {
     }
 
     /// Every setting whose key starts with `prefix`, in key order.
-    pub fn kv_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
+    pub(crate) fn kv_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
         let conn = self.lock();
         let mut stmt =
             conn.prepare("SELECT key, value FROM kv WHERE substr(key, 1, ?2) = ?1 ORDER BY key")?;
@@ -1030,7 +1030,7 @@ impl Store {
     }
 
     /// Set a setting.
-    pub fn kv_set(&self, key: &str, value: &str) -> Result<(), StoreError> {
+    pub(crate) fn kv_set(&self, key: &str, value: &str) -> Result<(), StoreError> {
         self.lock().execute(
             "INSERT INTO kv (key, value) VALUES (?1, ?2)
              ON CONFLICT(key) DO UPDATE SET value = excluded.value",
