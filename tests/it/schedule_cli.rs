@@ -116,31 +116,38 @@ fn every_date_flag_names_its_format() {
 /// and a folder with no state in it is an error, not a new database.
 #[test]
 fn schedule_with_state_shows_a_forced_night() {
-    use nightscape::store::{AuditEntry, ForcedMode, Store};
     let tmp = tempfile::tempdir().unwrap();
     let site = common::demo_site_in(tmp.path());
     let state = tmp.path().join("var");
-    let night = chrono::NaiveDate::from_ymd_opt(2027, 9, 16).unwrap();
+    let night = "2027-09-16";
     {
-        let store = Store::open(&state).unwrap();
-        let audit = AuditEntry {
-            at: chrono::Utc::now(),
-            actor: "control-room".into(),
-            action: "schedule.force_mode".into(),
-            detail: serde_json::json!({ "mode": "festival" }),
-            remote: None,
-        };
-        let f = ForcedMode {
-            id: 0,
-            night,
-            mode: "festival".into(),
-            created: chrono::Utc::now(),
-            author: "control-room".into(),
-            note: None,
-        };
-        store
-            .with_transaction(|tx| Store::force_mode_tx(tx, &f, &audit))
+        // The operator forces the night as the console does: the daemon's
+        // API, with the operator token (the demo names its holder
+        // "control-room"); the daemon is stopped before `schedule` reads.
+        const OPERATOR: &str = "operator-secret-0123456789";
+        let daemon = common::spawn_daemon(
+            &site,
+            &[
+                "--state",
+                state.to_str().unwrap(),
+                "--clock",
+                "2026-12-31T20:00:00+08:00",
+                "--speed",
+                "0",
+            ],
+            &[
+                ("NIGHTSCAPE_OPERATOR_TOKEN", OPERATOR),
+                ("RUST_LOG", "warn"),
+            ],
+        );
+        let base = common::api_base(&state);
+        let res = common::http_agent(std::time::Duration::from_secs(10))
+            .post(&format!("{base}/api/tonight/mode"))
+            .header("Authorization", &format!("Bearer {OPERATOR}"))
+            .send_json(serde_json::json!({ "mode": "festival", "night": night }))
             .unwrap();
+        assert_eq!(res.status().as_u16(), 201, "forcing {night}");
+        drop(daemon);
     }
     let state_arg = state.to_str().unwrap();
     let table = schedule(
