@@ -18,6 +18,13 @@ const AT: &str = "2026-12-31T20:00:00+08:00";
 const OPERATOR: &str = "operator-secret-0123456789";
 const VIEWER: &str = "viewer-secret-0123456789";
 
+/// The daemon's database in its state folder, as an operator finds it.
+const DB_FILE: &str = "nightscape.sqlite3";
+/// The schema version (`PRAGMA user_version`) of the build before the
+/// migration "idempotency fingerprints over canonical JSON", the ninth in
+/// the store's append-only list: eight migrations applied.
+const SCHEMA_BEFORE_CANONICAL_FINGERPRINTS: usize = 8;
+
 fn agent() -> ureq::Agent {
     common::http_agent(Duration::from_secs(10))
 }
@@ -94,11 +101,8 @@ fn a_retry_replays_after_a_restart_and_an_upgrade_of_its_stored_key() {
     // A row as the build before wrote it, in a database at that build's
     // schema version: the upgrade's migration runs over it on start.
     {
-        let conn = rusqlite::Connection::open(state.join(nightscape::store::DB_FILE)).unwrap();
-        let before = nightscape::store::MIGRATIONS
-            .iter()
-            .position(|m| m.name == "idempotency fingerprints over canonical JSON")
-            .expect("the migration");
+        let conn = rusqlite::Connection::open(state.join(DB_FILE)).unwrap();
+        let before = SCHEMA_BEFORE_CANONICAL_FINGERPRINTS;
         conn.execute(
             "INSERT INTO idempotency (actor, key, request, status, body, at) VALUES ('control-room', 'old-1', ?1, 201, '{\"id\": 99, \"legacy\": true}', ?2)",
             rusqlite::params![
@@ -152,19 +156,18 @@ fn a_retry_replays_after_a_restart_and_an_upgrade_of_its_stored_key() {
     assert!(body.contains("POST /api/overrides"), "{body}");
     assert_eq!(overrides(&agent, &base), 1);
     // The migration left the route and the mark.
-    let store = nightscape::store::Store::open(&state).unwrap();
-    let since = chrono::DateTime::parse_from_rfc3339("2026-12-31T00:00:00Z")
+    let conn = rusqlite::Connection::open(state.join(DB_FILE)).unwrap();
+    let since = "2026-12-31T00:00:00.000000000Z";
+    let request = |key: &str| -> String {
+        conn.query_row(
+            "SELECT request FROM idempotency WHERE actor = 'control-room' AND key = ?1 AND at > ?2",
+            rusqlite::params![key, since],
+            |r| r.get(0),
+        )
         .unwrap()
-        .into();
-    let (request, _) = store
-        .idempotent_reply("control-room", "old-1", since)
-        .unwrap()
-        .unwrap();
-    assert_eq!(request, "POST /api/overrides\nlegacy");
-    let (request, _) = store
-        .idempotent_reply("control-room", "retry-1", since)
-        .unwrap()
-        .unwrap();
+    };
+    assert_eq!(request("old-1"), "POST /api/overrides\nlegacy");
+    let request = request("retry-1");
     assert!(
         request.starts_with("POST /api/overrides\nsha256:"),
         "{request}"
