@@ -101,7 +101,6 @@ struct Setup {
     state: std::path::PathBuf,
     rx: std::net::UdpSocket,
     base: String,
-    crown: (u16, usize),
 }
 
 fn setup() -> Setup {
@@ -110,17 +109,12 @@ fn setup() -> Setup {
     let rx = common::artnet_receiver(&site);
     let port = common::free_port();
     listen_on(&site, port);
-    let cfg = nightscape::config::load(&site).unwrap();
-    let i = cfg.site.fixture_by_name("tower-crown").unwrap() as usize;
-    let f = &cfg.site.fixtures[i];
-    let crown = (f.universe, f.address as usize - 1);
     Setup {
         state: tmp.path().join("var"),
         _tmp: tmp,
         site,
         rx,
         base: format!("http://127.0.0.1:{port}"),
-        crown,
     }
 }
 
@@ -141,7 +135,8 @@ fn override_reaches_artnet_and_survives_kill_9() {
     let spawned = Instant::now();
     let mut daemon = start(&s, AT);
     wait_healthy(&agent, &s.base);
-    let (u, a) = s.crown;
+    // Where tower-crown is patched, as the daemon's API lists it.
+    let (u, a) = crate::osc::patch_of(&agent, &s.base, OPERATOR, "tower-crown");
 
     let (code, o) = post(
         &agent,

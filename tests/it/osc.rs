@@ -30,6 +30,28 @@ pub(crate) fn agent() -> ureq::Agent {
     common::http_agent(Duration::from_secs(5))
 }
 
+/// (universe, offset) of fixture `name`'s first channel, as the daemon's
+/// API lists its patch (`/api/fixtures`: the 1-based start address).
+pub(crate) fn patch_of(agent: &ureq::Agent, base: &str, token: &str, name: &str) -> (u16, usize) {
+    let mut r = agent
+        .get(format!("{base}/api/fixtures"))
+        .header("Authorization", format!("Bearer {token}"))
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "GET /api/fixtures");
+    let list: Value = r.body_mut().read_json().unwrap();
+    let f = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == name)
+        .unwrap_or_else(|| panic!("{name} is not in /api/fixtures"));
+    (
+        f["universe"].as_u64().unwrap() as u16,
+        f["address"].as_u64().unwrap() as usize - 1,
+    )
+}
+
 /// A daemon on the demo site with `extra` appended to its site file.
 pub(crate) struct Rig {
     pub _tmp: tempfile::TempDir,
@@ -69,10 +91,6 @@ impl Rig {
         let p = site.join("site.toml");
         let text = edit(std::fs::read_to_string(&p).unwrap());
         std::fs::write(&p, format!("{text}\n{extra}\n")).unwrap();
-        let cfg = nightscape::config::load(&site).unwrap();
-        let i = cfg.site.fixture_by_name("tower-crown").unwrap() as usize;
-        let f = &cfg.site.fixtures[i];
-        let crown = (f.universe, f.address as usize - 1);
         let state = tmp.path().join("var");
         let envs = [
             ("NIGHTSCAPE_OPERATOR_TOKEN", OPERATOR),
@@ -110,6 +128,7 @@ impl Rig {
             assert!(Instant::now() < deadline, "the daemon did not come up");
             std::thread::sleep(Duration::from_millis(50));
         }
+        let crown = patch_of(&agent, &base, OPERATOR, "tower-crown");
         Rig {
             _tmp: tmp,
             site,
