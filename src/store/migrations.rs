@@ -10,7 +10,7 @@
 
 /// One schema step.
 #[derive(Debug, Clone, Copy)]
-pub struct Migration {
+pub(crate) struct Migration {
     /// What the step does, for logs and errors.
     pub name: &'static str,
     /// SQL run as one batch inside the step's transaction.
@@ -18,7 +18,7 @@ pub struct Migration {
 }
 
 /// Every schema step, oldest first. Version N means the first N are applied.
-pub const MIGRATIONS: &[Migration] = &[
+pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
         name: "operator control, audit log and key-value settings",
         sql: r#"

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
-pub use migrations::{Migration, MIGRATIONS};
+pub(crate) use migrations::{Migration, MIGRATIONS};
 
 /// The database file's name inside the state folder.
 pub const DB_FILE: &str = "nightscape.sqlite3";
@@ -129,7 +129,7 @@ pub struct StoredReply {
 
 /// A night's mode forced by an operator (over the `[[modes]]` rules).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ForcedMode {
+pub(crate) struct ForcedMode {
     pub id: i64,
     pub night: chrono::NaiveDate,
     pub mode: String,
@@ -350,7 +350,7 @@ impl Store {
 
     /// Direct access for modules that own their own tables (energy): run
     /// `f` with the connection inside one transaction.
-    pub fn with_transaction<R>(
+    pub(crate) fn with_transaction<R>(
         &self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
@@ -740,7 +740,7 @@ impl Store {
     /// with its audit row: a force already in force for that night is
     /// replaced (marked undone now), so a night has at most one. Returns
     /// the new row's id.
-    pub fn force_mode_tx(
+    pub(crate) fn force_mode_tx(
         tx: &rusqlite::Transaction<'_>,
         f: &ForcedMode,
         audit: &AuditEntry,
