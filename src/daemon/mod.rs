@@ -905,3 +905,6 @@ mod wire_tests {
         assert!(m.sent.len() <= super::WIRE_KEPT);
     }
 }
+
+#[cfg(test)]
+mod tests_frame_loop;
