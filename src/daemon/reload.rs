@@ -398,3 +398,6 @@ mod tests {
         assert_eq!(loads.latest.load(Ordering::SeqCst), 4);
     }
 }
+
+#[cfg(test)]
+mod tests_hostile;

@@ -1,11 +1,10 @@
 //! Hostile files in the site folder (issue 10): a FIFO or a symlink to a
 //! device named `*.toml`, an oversized file, an unlistable folder. `check`
-//! and hot reload report each at its path and never block; the daemon keeps
-//! its last good configuration and still stops promptly.
+//! reports each at its path and never blocks. (Hot reload, which keeps the
+//! last good configuration and still stops promptly, is a unit test beside
+//! the reloader: src/daemon/reload/tests_hostile.rs.)
 
 use crate::common;
-use nightscape::clock::Clock;
-use nightscape::daemon::{reload, Shared};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -70,52 +69,6 @@ fn check_refuses_fifos_devices_and_huge_files_at_their_path() {
             "{err}"
         );
     }
-}
-
-#[test]
-fn hot_reload_rejects_a_fifo_without_blocking_and_keeps_the_last_good_config() {
-    let tmp = tempfile::tempdir().unwrap();
-    let site = common::demo_site_in(tmp.path());
-    let cfg = nightscape::config::load(&site).unwrap();
-    let generation = cfg.generation;
-    let shared = Shared::new(cfg, Clock::System);
-    if !mkfifo(&site.join("pipe.toml")) {
-        return;
-    }
-    let (tx, rx) = std::sync::mpsc::channel();
-    let (s, f) = (shared.clone(), site.clone());
-    std::thread::spawn(move || {
-        let _ = tx.send(reload::reload_now(&f, &s));
-    });
-    let outcome = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("hot reload blocked on a FIFO");
-    match outcome {
-        reload::Reloaded::Rejected { problems } => {
-            assert!(
-                problems
-                    .iter()
-                    .any(|p| p.contains("pipe.toml") && p.contains("FIFO")),
-                "{problems:?}"
-            );
-        }
-        other => panic!("a FIFO was accepted: {other:?}"),
-    }
-    assert_eq!(
-        shared.config().generation,
-        generation,
-        "the last good configuration was replaced"
-    );
-    // The watcher thread stops promptly with the FIFO still there.
-    let (s, f) = (shared.clone(), site.clone());
-    let watcher = std::thread::spawn(move || reload::watch(f, s, Duration::from_millis(100)));
-    std::thread::sleep(Duration::from_millis(300));
-    shared
-        .stop
-        .store(true, std::sync::atomic::Ordering::Relaxed);
-    common::wait_for("the watcher to stop", Duration::from_secs(10), || {
-        watcher.is_finished()
-    });
 }
 
 #[test]
