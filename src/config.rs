@@ -409,3 +409,6 @@ pub(crate) fn media_files(folder: &Path) -> Vec<PathBuf> {
         .map(|(_, p)| p.clone())
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests_folder;

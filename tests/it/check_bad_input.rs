@@ -1,19 +1,12 @@
-//! Bad input in a site folder, end to end: what the daemon's loader and
-//! the real binary's `check` make of it.
-//!
-//! The pure cases (a bad key, type, value, address, profile, show, fleet
-//! entry, syntax error, cascades left out) are `check(case)` tables in the
-//! core over the demo held in memory (`crates/nightscape-core/tests/
-//! bad_input.rs`). Here: the demo folder loads clean; problems only a
-//! folder can have (no `site.toml`, an unreadable profile library, a file
-//! that is not UTF-8) come back as `path:line:col: message`; and one case
-//! of each family through the binary: exit 1, located lines on stderr and
-//! nothing on stdout for a bad show, a bad site or a missing site file;
-//! exit 0 and an `ok:` line for the demo.
-//!
+//! Bad input in a site folder through the real binary's `check`: one case
+//! of each family: exit 1, located lines on stderr and nothing on stdout
+//! for a bad show, a bad site or a missing site file; exit 0 and an `ok:`
+//! line for the demo. What the daemon's loader makes of a folder (the demo
+//! loads clean; no `site.toml`, an unreadable profile library, a file that
+//! is not UTF-8) is unit-tested beside it: src/config/tests_folder.rs. The
+//! pure cases are `check(case)` tables in the core
+//! (`crates/nightscape-core/tests/bad_input.rs`).
 
-use nightscape::config::{self, Config};
-use nightscape_core::diag::{Diagnostic, Diagnostics, Severity};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -56,17 +49,6 @@ impl TestSite {
         text.to_string()
     }
 
-    /// Replace the one occurrence of `from` in a file; returns the new text.
-    fn replace(&self, rel: &str, from: &str, to: &str) -> String {
-        let text = self.read(rel);
-        assert_eq!(
-            text.matches(from).count(),
-            1,
-            "`{from}` must occur exactly once in {rel}"
-        );
-        self.write(rel, &text.replacen(from, to, 1))
-    }
-
     /// Append to a file; returns the whole new text.
     fn append(&self, rel: &str, extra: &str) -> String {
         let mut text = self.read(rel);
@@ -75,35 +57,6 @@ impl TestSite {
         }
         text.push_str(extra);
         self.write(rel, &text)
-    }
-
-    fn load(&self) -> Result<Config, Diagnostics> {
-        config::load(&self.shows())
-    }
-
-    /// Load, expecting failure; every diagnostic must be well formed.
-    fn errors(&self) -> Vec<Diagnostic> {
-        match self.load() {
-            Ok(cfg) => panic!(
-                "expected the site to be rejected; it loaded with {} shows (warnings: {})",
-                cfg.shows.len(),
-                cfg.warnings
-            ),
-            Err(d) => {
-                assert!(d.has_errors(), "Err without an error: {d}");
-                for item in &d.items {
-                    assert!(item.line >= 1 && item.col >= 1, "not 1-based: {item}");
-                    let shown = item.to_string();
-                    let head = format!("{}:{}:{}: ", item.path.display(), item.line, item.col);
-                    assert!(
-                        shown.starts_with(&head),
-                        "`{shown}` is not path:line:col: message"
-                    );
-                    assert!(!item.message.trim().is_empty(), "empty message: {shown}");
-                }
-                d.items
-            }
-        }
     }
 }
 
@@ -122,45 +75,6 @@ fn locate(text: &str, needle: &str) -> (usize, usize) {
     (line, text[line_start..offset].chars().count() + 1)
 }
 
-/// Where `token` starts in the one occurrence of `prefix` + `token`.
-/// `shows/../fixtures/x.toml`).
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (fs::canonicalize(a), fs::canonicalize(b)) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => a == b,
-    }
-}
-
-fn dump(diags: &[Diagnostic]) -> String {
-    diags.iter().map(|d| format!("\n  {d}")).collect()
-}
-
-/// Assert an error at exactly `file:line:col` whose message contains every
-/// phrase; returns it.
-fn expect_error<'a>(
-    diags: &'a [Diagnostic],
-    file: &Path,
-    (line, col): (usize, usize),
-    phrases: &[&str],
-) -> &'a Diagnostic {
-    diags
-        .iter()
-        .find(|d| {
-            d.severity == Severity::Error
-                && same_file(&d.path, file)
-                && d.line == line
-                && d.col == col
-                && phrases.iter().all(|p| d.message.contains(p))
-        })
-        .unwrap_or_else(|| {
-            panic!(
-                "no error at {}:{line}:{col} containing {phrases:?}; got:{}",
-                file.display(),
-                dump(diags)
-            )
-        })
-}
-
 /// The show file tests add (sorted after every demo show).
 const BAD_SHOW: &str = "shows/zz-bad.toml";
 
@@ -170,74 +84,6 @@ fn fixture(name: &str, profile: &str, mode: &str, address: &str) -> String {
     format!(
         "\n[[fixtures]]\nname = \"{name}\"\nprofile = \"{profile}\"\nmode = \"{mode}\"\nat = [0, 0]\naddress = \"{address}\"\n"
     )
-}
-
-// ------------------------------------------------------------- the demo
-
-#[test]
-fn demo_site_loads_with_zero_errors_and_zero_warnings() {
-    let site = TestSite::demo();
-    let cfg = site
-        .load()
-        .unwrap_or_else(|d| panic!("demo site rejected:\n{d}"));
-    assert!(cfg.warnings.is_empty(), "warnings:\n{}", cfg.warnings);
-    let show_files = fs::read_dir(site.shows())
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .filter(|p| !p.ends_with("site.toml"))
-        .count();
-    assert_eq!(cfg.show_order.len(), show_files, "one show per show file");
-    for name in ["nightly", "spring-festival", "curfew-white"] {
-        assert!(cfg.show(name).is_some(), "demo show `{name}` missing");
-    }
-    assert!(!cfg.site.fixtures.is_empty());
-}
-
-// -------------------------------------------------------------- files
-
-#[test]
-fn missing_site_toml_names_the_file() {
-    let site = TestSite::demo();
-    fs::remove_file(site.path("shows/site.toml")).unwrap();
-    let d = site.errors();
-    assert_eq!(d.len(), 1, "{}", dump(&d));
-    assert_eq!(d[0].path, site.shows().join("site.toml"));
-    assert_eq!((d[0].line, d[0].col), (1, 1));
-    assert!(
-        d[0].message.contains("cannot read the site file"),
-        "{}",
-        d[0]
-    );
-    assert!(d[0].to_string().contains("site.toml:1:1: "), "{}", d[0]);
-}
-
-#[test]
-fn missing_profile_library_is_reported() {
-    let site = TestSite::demo();
-    site.replace(
-        "shows/site.toml",
-        "profiles = \"../fixtures\"",
-        "profiles = \"../no-such-library\"",
-    );
-    let d = site.errors();
-    // Said at the `profiles` key of site.toml, naming the folder.
-    assert!(
-        d.iter().any(|e| e.path.ends_with("site.toml")
-            && e.message.contains("cannot read the profile library")
-            && e.message.contains("no-such-library")),
-        "{}",
-        dump(&d)
-    );
-}
-
-#[test]
-fn show_file_that_is_not_utf8_is_reported_not_a_panic() {
-    let site = TestSite::demo();
-    fs::write(site.path(BAD_SHOW), b"name = \"\xff\xfe\"\n").unwrap();
-    let d = site.errors();
-    let e = expect_error(&d, &site.path(BAD_SHOW), (1, 1), &["cannot read"]);
-    assert!(e.to_string().contains("zz-bad.toml:1:1: "), "{e}");
 }
 
 // ----------------------------------------------------- the real binary
@@ -332,31 +178,5 @@ fn binary_check_on_a_folder_without_site_toml_exits_1() {
     assert!(
         stderr.lines().any(|l| l.starts_with(&head)),
         "no line starting `{head}` in:\n{stderr}"
-    );
-}
-
-// -------------------------------------- a library that cannot be read
-
-/// A profile library that is not there: said once, at the key, not as
-/// "unknown profile" for every array and fixture using it.
-#[test]
-fn a_missing_profile_library_is_one_error_at_its_key() {
-    let site = TestSite::demo();
-    let text = site.replace(
-        "shows/site.toml",
-        "profiles = \"../fixtures\"",
-        "profiles = \"../fixturez\"",
-    );
-    let diags = site.errors();
-    let errors = diags
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .count();
-    assert_eq!(errors, 1, "expected one error; got:{}", dump(&diags));
-    expect_error(
-        &diags,
-        &site.path("shows/site.toml"),
-        locate(&text, "\"../fixturez\""),
-        &["cannot read the profile library"],
     );
 }
