@@ -412,3 +412,7 @@ pub(crate) fn media_files(folder: &Path) -> Vec<PathBuf> {
 
 #[cfg(test)]
 mod tests_folder;
+#[cfg(test)]
+mod tests_golden;
+#[cfg(test)]
+mod tests_properties;

@@ -1,4 +1,6 @@
-//! Properties of the render core and the patch, checked with proptest.
+//! Properties of the render core and the patch over folders read by the
+//! daemon's loader, checked with proptest, beside the loader (was
+//! tests/it/properties.rs).
 //!
 //! Over the demo site (and a copy of it with one extra fixture carrying
 //! non-zero `fixed:` and `unused` channels), for arbitrary instants within
@@ -19,8 +21,8 @@
 //! footprints are rejected with an `overlaps` error — on the later fixture,
 //! naming both — exactly when their channel ranges intersect.
 
+use crate::config::{self, Config};
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use nightscape::config::{self, Config};
 use nightscape_core::engine::{render_frame, ActiveShow, Frame};
 use nightscape_core::fixture::Role;
 use nightscape_core::site::{Site, UNIVERSE_SIZE};

@@ -1,4 +1,5 @@
-//! Golden frames: for each effect, the DMX values of a small hand-checked
+//! Golden frames, beside the loader that reads their site folder (was
+//! tests/it/golden_frames.rs): for each effect, the DMX values of a small hand-checked
 //! site at a few instants, including fade edges and loop wrap-around. The
 //! expected arrays are computed by hand from the effect definitions (see
 //! the comments), not copied from the output.
@@ -55,7 +56,7 @@ address = "1.20"
 
 struct Golden {
     _dir: tempfile::TempDir,
-    cfg: nightscape::config::Config,
+    cfg: crate::config::Config,
 }
 
 fn t0() -> DateTime<Utc> {
@@ -78,7 +79,7 @@ fn golden(shows: &[(&str, &str)]) -> Golden {
     for (name, body) in shows {
         std::fs::write(site.join(format!("{name}.toml")), body).unwrap();
     }
-    let cfg = nightscape::config::load(Path::new(&site)).unwrap_or_else(|d| panic!("{d}"));
+    let cfg = crate::config::load(Path::new(&site)).unwrap_or_else(|d| panic!("{d}"));
     Golden { _dir: dir, cfg }
 }
 
