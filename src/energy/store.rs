@@ -34,7 +34,7 @@ pub(crate) const DB_FILE: &str = "energy.sqlite";
 
 /// The schema, oldest first; version N means the first N are applied.
 /// Never edit a shipped entry: append.
-pub const MIGRATIONS: &[(&str, &str)] = &[
+pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
     (
         "per-night energy per scope and per show run",
         r#"

@@ -45,7 +45,7 @@ pub enum HealthState {
     Down,
 }
 
-pub const OK: HealthState = HealthState::Ok;
+pub(crate) const OK: HealthState = HealthState::Ok;
 pub(crate) const DEGRADED: HealthState = HealthState::Degraded;
 pub(crate) const DOWN: HealthState = HealthState::Down;
 
