@@ -29,7 +29,7 @@ use std::time::Duration;
 pub(crate) use migrations::{Migration, MIGRATIONS};
 
 /// The database file's name inside the state folder.
-pub const DB_FILE: &str = "nightscape.sqlite3";
+pub(crate) const DB_FILE: &str = "nightscape.sqlite3";
 
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]

@@ -177,7 +177,8 @@ fn backup_of_a_running_node_restores_its_overrides_audit_key_and_site_version() 
     let fresh = tmp.path().join("replacement");
     let (ok, text) = restore(&fresh, &[]);
     assert!(ok, "{text}");
-    let db = nightscape::store::DB_FILE;
+    // The daemon's database, by the name an operator finds in the state folder.
+    let db = "nightscape.sqlite3";
     for table in ["overrides", "audit"] {
         let (before, after) = (rows(&state.join(db), table), rows(&fresh.join(db), table));
         assert!(!before.is_empty(), "{table} is empty before the backup");
