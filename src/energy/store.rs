@@ -195,7 +195,10 @@ impl EnergyStore {
 
     /// Add metered totals (one transaction for all nights). The journal
     /// goes in the same transaction: what it held is part of `records`.
-    pub(crate) fn add(&mut self, records: &BTreeMap<NaiveDate, NightRecord>) -> Result<(), EnergyError> {
+    pub(crate) fn add(
+        &mut self,
+        records: &BTreeMap<NaiveDate, NightRecord>,
+    ) -> Result<(), EnergyError> {
         self.add_then_journal(records, None)
     }
 
@@ -354,7 +357,11 @@ fn add_tx(
 
 impl EnergyStore {
     /// The recorded nights from `from` to `to` (inclusive), oldest first.
-    pub(crate) fn nights(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<NightRecord>, EnergyError> {
+    pub(crate) fn nights(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<NightRecord>, EnergyError> {
         let (f, t) = (
             from.format("%Y-%m-%d").to_string(),
             to.format("%Y-%m-%d").to_string(),

@@ -468,6 +468,6 @@ mod names_tests {
 }
 
 #[cfg(test)]
-mod tests_health;
-#[cfg(test)]
 mod tests_artsync;
+#[cfg(test)]
+mod tests_health;

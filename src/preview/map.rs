@@ -751,7 +751,12 @@ pub(crate) fn still(site: &Site, layout: &MapLayout, title: &str) -> Scene {
 
 /// What changes from moment to moment, drawn over [`still`]: the dots'
 /// colours and the caption.
-pub(crate) fn moving(layout: &MapLayout, colors: &[[u8; 3]], title: &str, lines: &[String]) -> Scene {
+pub(crate) fn moving(
+    layout: &MapLayout,
+    colors: &[[u8; 3]],
+    title: &str,
+    lines: &[String],
+) -> Scene {
     let mut scene = Scene::new(layout.width, layout.height, BACKGROUND);
     draw_fills(layout, colors, &mut scene);
     draw_caption(layout, title, lines, &mut scene);

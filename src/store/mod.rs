@@ -285,7 +285,12 @@ impl Store {
 
     /// Name a row with its fleet-wide id (a row that had this id before
     /// loses it: the newest holder wins).
-    pub(crate) fn set_fleet_id(&self, kind: FleetItem, local: i64, fleet: &str) -> Result<(), StoreError> {
+    pub(crate) fn set_fleet_id(
+        &self,
+        kind: FleetItem,
+        local: i64,
+        fleet: &str,
+    ) -> Result<(), StoreError> {
         let table = kind.table();
         self.with_transaction(|tx| {
             tx.execute(
@@ -783,7 +788,10 @@ impl Store {
     }
 
     /// Forced modes in force for nights from `from` on, oldest night first.
-    pub(crate) fn forced_modes(&self, from: chrono::NaiveDate) -> Result<Vec<ForcedMode>, StoreError> {
+    pub(crate) fn forced_modes(
+        &self,
+        from: chrono::NaiveDate,
+    ) -> Result<Vec<ForcedMode>, StoreError> {
         let conn = self.lock();
         let mut stmt = conn.prepare(
             "SELECT id, night, mode, created, author, note FROM forced_modes
