@@ -160,11 +160,17 @@ fn browser_devices_tab_lists_faults_filters_rings_the_map_and_identifies() {
         js(&c, "const f = document.getElementById('devices-filter'); f.value = ''; f.dispatchEvent(new Event('input'));").await;
         until(Duration::from_secs(5), "three rows", || async { (rows(&c).await.len() == 3).then_some(()) }).await;
         // Identify par-2, through the confirmation.
-        let btn = c
-            .find(Locator::Css("#devices-body tr[data-fixture=par-2] td.actions button"))
-            .await
-            .unwrap();
-        btn.click().await.unwrap();
+        // Found and clicked in one step, again if the live table was
+        // redrawn in between (a stale element, under a loaded machine).
+        until(Duration::from_secs(5), "par-2's identify button to take a click", || async {
+            c.find(Locator::Css("#devices-body tr[data-fixture=par-2] td.actions button"))
+                .await
+                .ok()?
+                .click()
+                .await
+                .ok()
+        })
+        .await;
         until(Duration::from_secs(5), "the confirmation", || async {
             c.find(Locator::Id("confirm-ok")).await.ok()?.is_displayed().await.ok()?.then_some(())
         })
