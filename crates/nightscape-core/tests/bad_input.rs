@@ -13,8 +13,9 @@
 //! The demo's files are read once from the repository (`shows/`,
 //! `fixtures/`); the compile itself sees only text, as the core always
 //! does. Reading a folder (a missing `site.toml`, an unreadable library, a
-//! file that is not UTF-8) and the `check` command are the daemon's and
-//! stay in its integration tests (`tests/it/check_bad_input.rs`).
+//! file that is not UTF-8) is the daemon's loader's and is tested beside it
+//! (`src/config/tests_folder.rs`); the `check` command in its integration
+//! tests (`tests/it/check_bad_input.rs`).
 
 use nightscape_core::config::{self, Config, Sources};
 use nightscape_core::diag::{Diagnostic, Diagnostics, Severity, SourceFile};
