@@ -198,16 +198,8 @@ pub(super) async fn release_overrides(
     };
     let pick_cfg = cfg.clone();
     let pick_target = target.clone();
-    // An override is "on" a target when it names it, or when every fixture
-    // it reaches is inside it: releasing the square must not lift a
-    // whole-site blackout, but does lift an override on one square fixture.
     let pick = move |o: &Override| match (&pick_target, &within) {
-        (Some(t), Some(set)) => {
-            o.target == *t || {
-                let f = pick_cfg.site.resolve_target(&o.target);
-                !f.is_empty() && f.iter().all(|x| set.contains(x))
-            }
-        }
+        (Some(t), Some(set)) => control::released_by(&pick_cfg.site, t, set, o),
         _ => true,
     };
     let action = if target.is_some() {

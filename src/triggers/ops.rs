@@ -245,12 +245,7 @@ impl Ops {
         let pick_target = target.map(str::to_string);
         let pick_cfg = cfg.clone();
         let pick = move |o: &Override| match (&pick_target, &within) {
-            (Some(t), Some(set)) => {
-                o.target == *t || {
-                    let f = pick_cfg.site.resolve_target(&o.target);
-                    !f.is_empty() && f.iter().all(|x| set.contains(x))
-                }
-            }
+            (Some(t), Some(set)) => control::released_by(&pick_cfg.site, t, set, o),
             _ => true,
         };
         let action = if target.is_some() {

@@ -144,6 +144,24 @@ impl ControlState {
     }
 }
 
+/// Whether releasing `target` (whose fixtures, from [`check_target`], are
+/// `within`) lifts `o`. An override is on a target when it names it, or
+/// when every fixture it reaches is inside it: releasing the square must
+/// not lift a whole-site blackout, but does lift an override on one square
+/// fixture. The API and the operator operations (OSC, triggers) release by
+/// this one rule.
+pub fn released_by(
+    site: &Site,
+    target: &str,
+    within: &std::collections::BTreeSet<u32>,
+    o: &Override,
+) -> bool {
+    o.target == target || {
+        let f = site.resolve_target(&o.target);
+        !f.is_empty() && f.iter().all(|x| within.contains(x))
+    }
+}
+
 /// Check a target names something in the site.
 pub fn check_target(site: &Site, target: &str) -> Result<Vec<u32>, FieldError> {
     let found = site.resolve_target(target);
