@@ -84,6 +84,24 @@ impl fmt::Display for Diagnostic {
 }
 
 impl Diagnostic {
+    /// Whether this reads as every problem must reach a user:
+    /// `path:line:col: message`, 1-based, with a message. Tests hold every
+    /// diagnostic they see to it; the text says what is wrong.
+    pub fn check_well_formed(&self) -> Result<(), String> {
+        if self.line < 1 || self.col < 1 {
+            return Err(format!("not 1-based: {self}"));
+        }
+        let shown = self.to_string();
+        let head = format!("{}:{}:{}: ", self.path.display(), self.line, self.col);
+        if !shown.starts_with(&head) {
+            return Err(format!("`{shown}` is not path:line:col: message"));
+        }
+        if self.message.trim().is_empty() {
+            return Err(format!("empty message: {shown}"));
+        }
+        Ok(())
+    }
+
     /// The located line of `text` with a caret under the column, as rustc
     /// prints it (for a terminal); empty when the line does not exist.
     pub fn excerpt(&self, text: &str) -> String {

@@ -154,14 +154,7 @@ impl Site {
             Err(d) => {
                 assert!(d.has_errors(), "Err without an error: {d}");
                 for item in &d.items {
-                    assert!(item.line >= 1 && item.col >= 1, "not 1-based: {item}");
-                    let shown = item.to_string();
-                    let head = format!("{}:{}:{}: ", item.path.display(), item.line, item.col);
-                    assert!(
-                        shown.starts_with(&head),
-                        "`{shown}` is not path:line:col: message"
-                    );
-                    assert!(!item.message.trim().is_empty(), "empty message: {shown}");
+                    item.check_well_formed().unwrap_or_else(|e| panic!("{e}"));
                 }
                 d.items
             }
