@@ -24,3 +24,6 @@ pub mod rdm;
 pub mod rollout;
 pub mod store;
 pub mod triggers;
+
+#[cfg(test)]
+mod test_support;

@@ -10,16 +10,6 @@ use nightscape_core::diag::{Diagnostic, Diagnostics, Severity};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_file() {
-            fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
 // ---------------------------------------------------------------- helpers
 
 /// A copy of the demo site in a temporary folder, laid out like the
@@ -32,10 +22,7 @@ struct TestSite {
 impl TestSite {
     fn demo() -> TestSite {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-        for sub in ["shows", "fixtures"] {
-            copy_dir(&repo.join(sub), &tmp.path().join(sub));
-        }
+        crate::test_support::demo_site_in(tmp.path());
         TestSite { tmp }
     }
 

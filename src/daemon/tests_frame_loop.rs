@@ -7,6 +7,7 @@
 use crate::clock::Clock;
 use crate::daemon::{self, FixedShow, FrameHook, Shared};
 use crate::output::{Output, OutputHealth};
+use crate::test_support::wait_until;
 use chrono::{DateTime, Utc};
 use nightscape_core::engine::{ActiveShow, Frame};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -102,19 +103,4 @@ fn a_frame_loop_panic_stops_outputs_and_hooks_and_marks_failure() {
         "hooks were not stopped (energy not flushed)"
     );
     assert_eq!(sent.load(Ordering::Relaxed), 4);
-}
-
-/// Polls `f` every 20 ms until it holds (Some(elapsed)) or `limit` passes
-/// (None): the integration suite's helper, for this unit test.
-fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
-    let t0 = std::time::Instant::now();
-    loop {
-        if f() {
-            return Some(t0.elapsed());
-        }
-        if t0.elapsed() >= limit {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }

@@ -5,26 +5,10 @@
 
 use crate::clock::Clock;
 use crate::daemon::{reload, Shared};
-use std::path::{Path, PathBuf};
+use crate::test_support::demo_site_in;
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// A copy of the repository's demo (`shows/` beside `fixtures/`, as the
-/// site file finds its profile library) in `dir`; the site folder.
-fn demo_site_in(dir: &Path) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for sub in ["shows", "fixtures"] {
-        let to = dir.join(sub);
-        std::fs::create_dir_all(&to).unwrap();
-        for e in std::fs::read_dir(root.join(sub)).unwrap() {
-            let e = e.unwrap();
-            if e.file_type().unwrap().is_file() {
-                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-            }
-        }
-    }
-    dir.join("shows")
-}
 
 fn mkfifo(path: &Path) -> bool {
     match Command::new("mkfifo").arg(path).status() {

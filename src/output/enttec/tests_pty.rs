@@ -17,6 +17,7 @@
 use crate::output::enttec::ProDriver;
 use crate::output::serial::{Link, Opener, PortOpener, SerialOutput, SerialSettings};
 use crate::output::{self, Output, OutputHealth};
+use crate::test_support::wait_until;
 use nightscape_core::diag::{Diagnostics, SourceFile};
 use nightscape_core::engine::Frame;
 use nightscape_core::site::{self, UNIVERSE_SIZE};
@@ -350,19 +351,4 @@ fn a_missing_port_is_down_and_does_not_hold_anything_up() {
     });
     assert_eq!(out.health().state.as_str(), "down");
     out.stop();
-}
-
-/// Polls `f` every 20 ms until it holds (Some(elapsed)) or `limit` passes
-/// (None): the integration suite's helper, for these unit tests.
-fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
-    let t0 = std::time::Instant::now();
-    loop {
-        if f() {
-            return Some(t0.elapsed());
-        }
-        if t0.elapsed() >= limit {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
