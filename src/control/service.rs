@@ -12,7 +12,7 @@
 //! book and the compiled control are persistent maps keyed by id (and by
 //! merge order), so a copy shares every item and an edit copies only the
 //! path to the changed one. With 10,000 overrides in force, creating one
-//! more compiles one override (`benches/override_scale.rs` measures it).
+//! more compiles one override (`benches/perf/override_scale.rs` measures it).
 //!
 //! Every change runs to completion in a task of its own, not in the
 //! request's future: a client that resets the connection mid-request makes

@@ -3,7 +3,7 @@
 //! token from the environment, Art-Net decoded from a socket on 127.0.0.1.
 //! An override shows in the next Art-Net frames, survives `kill -9` and a
 //! restart (with its remaining TTL, audit log intact). The latency from
-//! request to first frame is a benchmark: `cargo bench --bench override_latency`.
+//! request to first frame is a benchmark: `cargo bench -- override_latency`.
 //!
 //! Every wait is bounded.
 

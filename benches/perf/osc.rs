@@ -1,7 +1,7 @@
 //! OSC in the real daemon: scene start → wire latency, and the frame rate
 //! under a 10,000 packets/s OSC flood.
 //!
-//! A measurement, not a test: `cargo bench --bench osc` starts `nightscape
+//! A measurement, not a test: `cargo bench -- osc` starts `nightscape
 //! run` on the demo site with an OSC input on a loopback port and a probe
 //! show (a steady magenta on tower-crown, no fades), then
 //!
@@ -15,9 +15,7 @@
 //!    third not OSC at all), and prints frames per second, the longest gap
 //!    between frames, and what the daemon still answers.
 
-#[path = "../tests/it/common/mod.rs"]
-mod common;
-
+use crate::common;
 use rosc::{OscMessage, OscPacket, OscType};
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
@@ -72,10 +70,7 @@ fn frame_rate(rx: &UdpSocket, u: u16, secs: f64) -> (f64, Duration, Vec<usize>) 
     (n as f64 / secs, gap, per_second)
 }
 
-fn main() {
-    if !std::env::args().any(|a| a == "--bench") {
-        return;
-    }
+pub(crate) fn run(_args: &[String]) {
     let tmp = tempfile::tempdir().unwrap();
     let site = common::demo_site_in(tmp.path());
     let rx = common::artnet_receiver(&site);

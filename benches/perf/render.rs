@@ -1,16 +1,12 @@
 //! Render benchmarks: a whole frame (look + DMX mapping) for the demo site
 //! and for a generated 1,000-universe site of pixel bars.
 //!
-//! Run with `cargo bench`; frames/s = 1 / the median time shown.
+//! Run with `cargo bench -- render::`; frames/s = 1 / the median time shown.
 
 use chrono::{DateTime, Duration, Utc};
 use nightscape::config::{self, Config};
 use nightscape_core::engine::{self, ActiveShow, Frame, Look};
 use std::path::Path;
-
-fn main() {
-    divan::main();
-}
 
 fn at() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-12-31T20:00:00+08:00")

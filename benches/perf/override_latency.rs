@@ -1,6 +1,6 @@
 //! Override request → first Art-Net frame showing it, in the real daemon.
 //!
-//! A measurement, not a test: `cargo bench --bench override_latency` starts
+//! A measurement, not a test: `cargo bench -- override_latency` starts
 //! `nightscape run` on the demo site (API on 127.0.0.1 port 0, Art-Net to a
 //! socket this program owns), posts 200 colour overrides spread over the
 //! frame period as operators' clicks are, and prints p50/p99/max of the
@@ -15,9 +15,7 @@
 //! share: up to a period waiting for the next just-in-time render, plus
 //! the render itself.
 
-#[path = "../tests/it/common/mod.rs"]
-mod common;
-
+use crate::common;
 use std::time::{Duration, Instant};
 
 const OPERATOR: &str = "operator-secret-0123456789";
@@ -34,12 +32,7 @@ fn wait_for_dmx(rx: &std::net::UdpSocket, universe: u16, offset: usize, want: &[
     false
 }
 
-fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --benches` would too, with
-    // a filter: only run when asked for as a bench.
-    if !std::env::args().any(|a| a == "--bench") {
-        return;
-    }
+pub(crate) fn run(_args: &[String]) {
     let tmp = tempfile::tempdir().unwrap();
     let site = common::demo_site_in(tmp.path());
     let rx = common::artnet_receiver(&site);

@@ -12,7 +12,7 @@
 //!   20 × 60 pixel facade (what each frame of a full-HD picture costs when
 //!   the show is compiled).
 //!
-//! Run with `cargo bench --bench media`; docs/media.md has the daemon's
+//! Run with `cargo bench -- media::`; docs/media.md has the daemon's
 //! measured CPU and memory at 1,000 and 10,000 universes.
 
 use chrono::{DateTime, Duration, Utc};
@@ -21,10 +21,6 @@ use nightscape_core::engine::{self, ActiveShow, Look};
 use nightscape_core::generate::{GeneratedEffect, SiteSpec, SHOW_NAME};
 use nightscape_core::media::place::{Placement, Sampler};
 use nightscape_core::media::Picture;
-
-fn main() {
-    divan::main();
-}
 
 const SIZES: [u32; 2] = [100, 1_000];
 

@@ -10,7 +10,7 @@
 //! - `whole_frame`: `FrameBuilder::build` (render, limits, map) plus the
 //!   packet build: all the CPU a frame costs before the kernel.
 //!
-//! Run with `cargo bench --bench scale`; docs/performance.md has the numbers
+//! Run with `cargo bench -- scale::`; docs/performance.md has the numbers
 //! and what they mean for 40 fps.
 
 use chrono::{DateTime, Duration, Utc};
@@ -21,12 +21,13 @@ use nightscape::output::artnet::ArtDmxPackets;
 use nightscape_core::engine::{self, ActiveShow, Look};
 use nightscape_core::generate::{SiteSpec, SHOW_NAME};
 
-fn main() {
+/// The instruction-count mode; true when it ran (then the binary exits).
+pub(crate) fn frames_only() -> bool {
     // `NIGHTSCAPE_SCALE_FRAMES=UNIVERSES,FRAMES`: instead of timing, run
     // that many whole frames on one thread in `frames` and exit — for
     // counting instructions, which (unlike time) do not depend on what
     // else the machine runs:
-    //   valgrind --tool=callgrind --toggle-collect='scale::frames' BENCH
+    //   valgrind --tool=callgrind --toggle-collect='perf::scale::frames' BENCH
     if let Ok(spec) = std::env::var("NIGHTSCAPE_SCALE_FRAMES") {
         let (u, n) = spec.split_once(',').expect("UNIVERSES,FRAMES");
         let (u, n) = (u.parse().expect("universes"), n.parse().expect("frames"));
@@ -36,9 +37,9 @@ fn main() {
         // One frame first: buffers touched, nothing left to size.
         frames(&cfg, &mut builder, &mut packets, at(), 1);
         frames(&cfg, &mut builder, &mut packets, at(), n);
-        return;
+        return true;
     }
-    divan::main();
+    false
 }
 
 /// `n` whole frames (render, map, ArtDmx build), 25 ms apart.

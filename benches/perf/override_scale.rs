@@ -1,6 +1,6 @@
 //! What an operator's change costs when thousands of overrides are in force.
 //!
-//! A measurement, not a test: `cargo bench --bench override_scale` starts
+//! A measurement, not a test: `cargo bench -- override_scale` starts
 //! `nightscape run` on the demo site (API on 127.0.0.1 port 0, Art-Net to a
 //! socket this program owns, `[api] max_overrides = 20000`) and creates
 //! colour overrides one after another over one keep-alive connection, as a
@@ -10,22 +10,15 @@
 //! and the size of `/api/status`. A change should cost the same at 10,000
 //! overrides as at 1,000: each change compiles only itself.
 
-#[path = "../tests/it/common/mod.rs"]
-mod common;
-
+use crate::common;
 use std::time::{Duration, Instant};
 
 const OPERATOR: &str = "operator-secret-0123456789";
 /// POSTs timed at each level.
 const TIMED: usize = 200;
 
-fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --benches` would too, with
-    // a filter: only run when asked for as a bench.
-    let args: Vec<String> = std::env::args().collect();
-    if !args.iter().any(|a| a == "--bench") {
-        return;
-    }
+/// `args`: the levels of overrides in force to time at.
+pub(crate) fn run(args: &[String]) {
     let mut levels: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
     if levels.is_empty() {
         levels = vec![1_000, 10_000];

@@ -1,0 +1,63 @@
+//! nightscape's benchmarks, in one binary with a module per topic (six
+//! binaries were six daemon-sized links in every build of all targets).
+//!
+//! - frame benchmarks (divan, medians): `render` (a whole frame of the demo
+//!   and of 1,000 universes, its power estimate and meter), `scale` (each
+//!   stage of a frame at 100 / 1,000 / 10,000 universes), `media` (a media
+//!   layer per frame, covered by a transparent one, and its load);
+//! - measurements of a real daemon (`nightscape run` on the demo site, each
+//!   prints its own numbers): `osc` (scene start to the wire, frame rate
+//!   under an OSC flood), `override_latency` (API override to the wire),
+//!   `override_scale` (a change with thousands of overrides in force).
+//!
+//! `cargo bench` runs them all; `cargo bench -- NAME` one topic (`scale::`,
+//! `media::`, `render::` or any divan filter; `osc`, `override_latency`,
+//! `override_scale [LEVELS...]`). `cargo test --benches` runs each divan
+//! benchmark once, as a test, and starts no daemon.
+
+#[path = "../../tests/it/common/mod.rs"]
+mod common;
+mod media;
+mod osc;
+mod override_latency;
+mod override_scale;
+mod render;
+mod scale;
+
+/// A measurement of a real daemon, given the words after its name.
+type Measurement = fn(&[String]);
+
+/// The measurements that start a daemon, by the name that selects them.
+const DAEMON_MEASUREMENTS: [(&str, Measurement); 3] = [
+    ("osc", osc::run),
+    ("override_latency", override_latency::run),
+    ("override_scale", override_scale::run),
+];
+
+fn main() {
+    if scale::frames_only() {
+        return;
+    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo bench` passes `--bench`; without it this is a test run.
+    let benching = args.iter().any(|a| a == "--bench");
+    let words: Vec<String> = args
+        .iter()
+        .filter(|a| !a.starts_with('-'))
+        .cloned()
+        .collect();
+    if let Some(first) = words.first() {
+        if let Some((_, run)) = DAEMON_MEASUREMENTS.iter().find(|(name, _)| name == first) {
+            if benching {
+                run(&words[1..]);
+            }
+            return;
+        }
+    }
+    divan::main();
+    if benching && words.is_empty() {
+        for (_, run) in DAEMON_MEASUREMENTS {
+            run(&[]);
+        }
+    }
+}
