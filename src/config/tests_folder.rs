@@ -3,7 +3,7 @@
 //! there): the demo folder loads clean, and problems only a folder can have
 //! (no `site.toml`, an unreadable profile library, a file that is not
 //! UTF-8) come back as `path:line:col: message`. The pure cases are
-//! `check(case)` tables in the core (`crates/nightscape-core/tests/bad_input.rs`).
+//! `check(case)` tables in the core (`crates/nightscape-core/tests/it/bad_input.rs`).
 
 use crate::config::Config;
 use nightscape_core::diag::{Diagnostic, Diagnostics, Severity};

@@ -5,7 +5,7 @@
 //! loads clean; no `site.toml`, an unreadable profile library, a file that
 //! is not UTF-8) is unit-tested beside it: src/config/tests_folder.rs. The
 //! pure cases are `check(case)` tables in the core
-//! (`crates/nightscape-core/tests/bad_input.rs`).
+//! (`crates/nightscape-core/tests/it/bad_input.rs`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
