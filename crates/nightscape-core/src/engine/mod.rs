@@ -1116,13 +1116,25 @@ pub(crate) mod tests {
             .collect();
         let cfg = site(120, &files);
         let site = &cfg.site;
+        // Big enough that three threads split the render (mid-batch).
+        assert!(
+            site.cells.len() >= PARALLEL_MIN_CELLS,
+            "{}",
+            site.cells.len()
+        );
         let t0: DateTime<Utc> = DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::days(20_000);
         // Every third fixture masked out.
         let mask: Vec<bool> = (0..site.fixtures.len()).map(|f| f % 3 != 1).collect();
-        let bits = |l: &[Light]| -> Vec<[u32; 4]> {
-            l.iter()
-                .map(|l| [l.r, l.g, l.b, l.kelvin].map(f32::to_bits))
-                .collect()
+        // The first cell whose light differs in any bit (a plain loop: the
+        // debug build's array maps cost more than the renders).
+        let first_bad = |got: &[Light], want: &[Light]| -> Option<usize> {
+            assert_eq!(got.len(), want.len());
+            got.iter().zip(want).position(|(g, w)| {
+                g.r.to_bits() != w.r.to_bits()
+                    || g.g.to_bits() != w.g.to_bits()
+                    || g.b.to_bits() != w.b.to_bits()
+                    || g.kelvin.to_bits() != w.kelvin.to_bits()
+            })
         };
         let mut look = Look::dark(site);
         for name in &names {
@@ -1131,16 +1143,25 @@ pub(crate) mod tests {
             // cells shifted), jumps ahead and back (worked out anew).
             for ms in [1_000, 2_917, 30_000, 30_600, 31_234, 1_500] {
                 let at = t0 + chrono::Duration::milliseconds(ms);
+                // The reference once per instant: masked, the one show over
+                // the dark look leaves a masked-out fixture's cells dark
+                // and the rest as unmasked (what `reference_shows` does).
+                let open = reference_shows(site, &[ActiveShow::new(show, t0, None, 0)], at);
+                let mut shut = open.clone();
+                for (light, cell) in shut.iter_mut().zip(&site.cells) {
+                    if !mask[cell.fixture as usize] {
+                        *light = Light::DARK;
+                    }
+                }
                 for masked in [false, true] {
                     let mut active = ActiveShow::new(show, t0, None, 0);
                     if masked {
                         active.mask = Some(&mask);
                     }
-                    let want = bits(&reference_shows(site, &[active], at));
+                    let want = if masked { &shut } else { &open };
                     for threads in [1, 3] {
                         render_look_threads(site, &[active], at, &mut look, threads);
-                        let got = bits(&look.lights);
-                        let bad = got.iter().zip(&want).position(|(g, w)| g != w);
+                        let bad = first_bad(&look.lights, want);
                         assert!(
                             bad.is_none(),
                             "{name} at {ms} ms, masked {masked}, {threads} threads, cell {bad:?}"
@@ -1168,11 +1189,10 @@ pub(crate) mod tests {
             let mut below = ActiveShow::new(&odd, t0, None, 0);
             below.mask = Some(&odd_mask);
             let shows = [below, ActiveShow::new(show, t0, None, 1)];
-            let want = bits(&reference_shows(site, &shows, at));
+            let want = reference_shows(site, &shows, at);
             for threads in [1, 3] {
                 render_look_threads(site, &shows, at, &mut look, threads);
-                let got = bits(&look.lights);
-                let bad = got.iter().zip(&want).position(|(g, w)| g != w);
+                let bad = first_bad(&look.lights, &want);
                 assert!(
                     bad.is_none(),
                     "{name} over odd lanes, {threads} threads, cell {bad:?}"

@@ -7,7 +7,14 @@ use super::{math::*, shader::*, twinkle::*};
 use crate::color::Light;
 
 fn bits(l: &Light) -> [u32; 4] {
-    [l.r, l.g, l.b, l.kelvin].map(f32::to_bits)
+    // Not `.map(f32::to_bits)`: in a debug build the array map costs more
+    // than the shading under test.
+    [
+        l.r.to_bits(),
+        l.g.to_bits(),
+        l.b.to_bits(),
+        l.kelvin.to_bits(),
+    ]
 }
 
 /// Shade `cells` in batches of every length in `lens` (consecutive
@@ -26,6 +33,19 @@ fn part_of<'a>(cells: CellSlices<'a>, i0: usize, i1: usize) -> CellSlices<'a> {
 
 fn check(shader: &Shader<'_>, cells: CellSlices<'_>, count: u32, level: f32, what: &str) {
     let n = cells.along.len();
+    // The cell arithmetic once per cell, whatever batch the cell is in.
+    let wants: Vec<Light> = (0..n)
+        .map(|i| {
+            let (c, l) = shader.cell(
+                cells.along[i],
+                cells.u[i],
+                cells.rank[i],
+                count,
+                cells.ids[i],
+            );
+            c.at((l * level).clamp(0.0, 1.0))
+        })
+        .collect();
     for len in [1, 2, 3, 4, 5, 7, 8, 9, 16, 31, 256, n] {
         let mut i0 = 0;
         while i0 < n {
@@ -35,14 +55,7 @@ fn check(shader: &Shader<'_>, cells: CellSlices<'_>, count: u32, level: f32, wha
             shader.shade(part, count, level, &mut out);
             for (k, got) in out.iter().enumerate() {
                 let i = i0 + k;
-                let (c, l) = shader.cell(
-                    cells.along[i],
-                    cells.u[i],
-                    cells.rank[i],
-                    count,
-                    cells.ids[i],
-                );
-                let want = c.at((l * level).clamp(0.0, 1.0));
+                let want = wants[i];
                 assert_eq!(
                     bits(got),
                     bits(&want),
@@ -363,8 +376,18 @@ fn check_sparkles(shader: &Shader<'_>, cells: CellSlices<'_>, level: f32, what: 
             assert!(in_range, "{what}: batch {len} at {i0} taken");
             let lit = &lit[..count];
             assert!(lit.windows(2).all(|w| w[0] < w[1]), "{what}: order");
+            // Which cells of the batch are lit, by index (not a search of
+            // the list per cell: quadratic at full density).
+            let mut is_lit = vec![false; out.len()];
+            for &k in lit {
+                assert!(
+                    (k as usize) < out.len(),
+                    "{what}: lit cell {k} outside the batch"
+                );
+                is_lit[k as usize] = true;
+            }
             for (k, got) in out.iter().enumerate() {
-                let want = if lit.contains(&(k as u16)) {
+                let want = if is_lit[k] {
                     sparkles.light(part, k, level)
                 } else {
                     unlit
@@ -375,7 +398,7 @@ fn check_sparkles(shader: &Shader<'_>, cells: CellSlices<'_>, level: f32, what: 
                     "{what}: batch {len}, cell {} (phase {:e}, level {level}), lit {}",
                     i0 + k,
                     part.phase[k],
-                    lit.contains(&(k as u16))
+                    is_lit[k]
                 );
             }
             i0 = i1;
@@ -397,6 +420,14 @@ fn check_kept(shader: &Shader<'_>, cells: CellSlices<'_>, level: f32, what: &str
         unreachable!()
     };
     let n = cells.ids.len();
+    // The reference once per cell, whatever batch the cell is in.
+    let wants: Vec<Light> = (0..n)
+        .map(|i| {
+            let x = slots + cells.phase[i] as f64;
+            let (c, l) = twinkle_at(base, sparkle, density, x, seed, cells.ids[i], Color::lerp);
+            c.at((l * level).clamp(0.0, 1.0))
+        })
+        .collect();
     for len in [1, 3, 4, 8, 31, 256, n] {
         let mut i0 = 0;
         while i0 < n {
@@ -406,9 +437,7 @@ fn check_kept(shader: &Shader<'_>, cells: CellSlices<'_>, level: f32, what: &str
             shader.shade(part, n as u32, level, &mut out);
             for (k, got) in out.iter().enumerate() {
                 let i = i0 + k;
-                let x = slots + cells.phase[i] as f64;
-                let (c, l) = twinkle_at(base, sparkle, density, x, seed, cells.ids[i], Color::lerp);
-                let want = c.at((l * level).clamp(0.0, 1.0));
+                let want = wants[i];
                 assert_eq!(
                     bits(got),
                     bits(&want),
