@@ -611,7 +611,51 @@ mod tests {
                 .map(|(k, s)| ActiveShow::new(s, t0, None, k as i32))
                 .collect();
             active[1].mask = Some(&mask);
+            let instants = [1_000, 2_250, 30_000];
+            // The look cell by cell, each effect evaluated alone: once per
+            // instant (it depends on neither the threads, nor the tiles,
+            // nor the review), the costliest part of the test.
+            let references: Vec<Vec<Light>> = instants
+                .iter()
+                .map(|&ms| {
+                    let at = t0 + chrono::Duration::milliseconds(ms);
+                    engine::tests::reference_shows(site, &active, at)
+                })
+                .collect();
+            // Every lane of every cell the same bits (a plain loop: the
+            // debug build's array maps cost more than the build tested).
+            let same_bits = |got: &[Light], want: &[Light]| {
+                got.len() == want.len()
+                    && got.iter().zip(want).all(|(g, w)| {
+                        g.r.to_bits() == w.r.to_bits()
+                            && g.g.to_bits() == w.g.to_bits()
+                            && g.b.to_bits() == w.b.to_bits()
+                            && g.kelvin.to_bits() == w.kelvin.to_bits()
+                    })
+            };
             for review in [false, true] {
+                // The reference frame of each instant: the reference look
+                // limited as the hook limits it (by `review` alone, whatever
+                // frame it is shown) and mapped by the reference mapping.
+                let frames: Vec<Frame> = instants
+                    .iter()
+                    .zip(&references)
+                    .map(|(&ms, reference)| {
+                        let at = t0 + chrono::Duration::milliseconds(ms);
+                        let mut look = Look::dark(site);
+                        look.lights.clone_from(reference);
+                        let mut hook = Dims { review };
+                        let mut limits = Limits::none(site);
+                        hook.limits(cfg, at, &mut limits);
+                        if review {
+                            assert!(hook.review(cfg, at, &Frame::new(site), &mut limits, 0));
+                        }
+                        engine::apply_limits(site, &mut look, &limits);
+                        let mut want = Frame::new(site);
+                        look_to_frame_reference(site, &look, &mut want);
+                        want
+                    })
+                    .collect();
                 for (threads, tile_cells) in
                     [(1, 1_000), (2, 1_000), (3, 2_500), (2, 100_000), (1, 1)]
                 {
@@ -623,7 +667,7 @@ mod tests {
                         b = b.with_sparkle_memo();
                     }
                     assert_eq!(b.tile_count() > 0, tiled);
-                    for ms in [1_000, 2_250, 30_000] {
+                    for ((&ms, reference), want) in instants.iter().zip(&references).zip(&frames) {
                         let at = t0 + chrono::Duration::milliseconds(ms);
                         // Bytes the map never leaves by chance: every one must
                         // be written (the frame loop hands its frame away and
@@ -639,25 +683,9 @@ mod tests {
                             &mut hooks[..].iter_mut().collect::<Vec<_>>(),
                             at,
                         );
-                        // The look cell by cell, each effect evaluated alone.
-                        let mut look = Look::dark(site);
-                        look.lights = engine::tests::reference_shows(site, &active, at);
-                        let bits = |l: &[Light]| -> Vec<[u32; 4]> {
-                            l.iter()
-                                .map(|l| [l.r, l.g, l.b, l.kelvin].map(f32::to_bits))
-                                .collect()
-                        };
                         let what = format!("{threads} threads, tiles of {tile_cells}, tiled {tiled}, review {review}, {ms} ms");
-                        assert!(bits(&b.look().lights) == bits(&look.lights), "look: {what}");
-                        let mut limits = Limits::none(site);
-                        hooks[0].limits(cfg, at, &mut limits);
-                        if review {
-                            hooks[0].review(cfg, at, &b.frame, &mut limits, 0);
-                        }
-                        engine::apply_limits(site, &mut look, &limits);
-                        let mut want = Frame::new(site);
-                        look_to_frame_reference(site, &look, &mut want);
-                        assert!(b.frame == want, "frame: {what}");
+                        assert!(same_bits(&b.look().lights, reference), "look: {what}");
+                        assert!(b.frame == *want, "frame: {what}");
                     }
                 }
             }

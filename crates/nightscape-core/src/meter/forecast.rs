@@ -444,8 +444,11 @@ mod tests {
     fn reusing_samples_changes_nothing() {
         let cfg = config();
         let from = NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();
-        let fast = run(&cfg, from, 3, 10.0, &mut |_, _| {}, true).unwrap();
-        let slow = run(&cfg, from, 3, 10.0, &mut |_, _| {}, false).unwrap();
+        // Samples 20 s apart: every show, fade, the tariff band's edge and
+        // the curfew still fall in them, and the rainbow (15 s) and the
+        // static look recur, so many are reused.
+        let fast = run(&cfg, from, 3, 20.0, &mut |_, _| {}, true).unwrap();
+        let slow = run(&cfg, from, 3, 20.0, &mut |_, _| {}, false).unwrap();
         assert_eq!(fast.len(), slow.len());
         for (f, s) in fast.iter().zip(&slow) {
             assert_eq!(f.night, s.night);

@@ -253,7 +253,9 @@ fn flipped_bytes_never_panic() {
     // are the decoder's business; the container is ours).
     let moov_at = BASELINE.windows(4).position(|w| w == b"moov").unwrap() - 4;
     for i in (0..BASELINE.len()).filter(|&i| i < 64 || i >= moov_at) {
-        for v in [0u8, 0xff, 0x7f] {
+        // A byte "changed" to the value it has is the clip itself
+        // (decoded by the tests above): skipped, a fifth of the decodes.
+        for v in [0u8, 0xff, 0x7f].into_iter().filter(|&v| v != BASELINE[i]) {
             let mut b = BASELINE.to_vec();
             b[i] = v;
             let _ = decode_all(&b, (8, 8));
