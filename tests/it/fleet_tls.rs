@@ -12,9 +12,10 @@
 
 use crate::common;
 use crate::common::fleet::{
-    agent, fleet_site, get, mosquitto, state_dir, wait_for_dmx, Broker, AT, NODES, OPERATOR,
+    agent, fleet_site, get, mosquitto, poll_until, set_fps, state_dir, wait_for_dmx, Broker, AT,
+    NODES, OPERATOR,
 };
-use crate::common::{free_port, wait_until};
+use crate::common::free_port;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -130,6 +131,11 @@ fn fleet_over_tls_with_a_password_and_a_wrong_one() {
     }
     let port = free_port();
     let f = fleet_site(port);
+    // B's wire is read for the override, not for its frame rate: 10
+    // frames a second, not the demo's 40, for a quarter of each node's
+    // idle CPU (the override's time to the wire, about two frames, is
+    // printed with the rate).
+    set_fps(&f, 10);
     let _broker = start_broker(&bin, f.tmp.path(), port);
     // The site names the CA (a file in the site folder) and the variables.
     std::fs::create_dir_all(f.site.join("certs")).unwrap();
@@ -142,7 +148,10 @@ fn fleet_over_tls_with_a_password_and_a_wrong_one() {
         ),
     );
     assert!(text.contains("mqtts://"));
-    std::fs::write(&p, text).unwrap();
+    // `check` is asked about the TLS settings here, not the shows: 5 s of
+    // each show for the safety check (the least `[safety] seconds`
+    // allows) instead of 60, 2.1 s of CPU in a debug build, now 0.6.
+    std::fs::write(&p, format!("{text}\n[safety]\nseconds = 5\n")).unwrap();
     let check = Command::new(env!("CARGO_BIN_EXE_nightscape"))
         .args(["check", "--site"])
         .arg(&f.site)
@@ -161,7 +170,7 @@ fn fleet_over_tls_with_a_password_and_a_wrong_one() {
     let _b = start(&f.site, &sb, NODES[1], PASSWORD);
     for s in [&sa, &sb] {
         assert!(
-            wait_until(Duration::from_secs(30), || fleet(&agent, s)
+            poll_until(Duration::from_secs(30), || fleet(&agent, s)
                 .is_some_and(|v| v["connected"] == json!(true)))
             .is_some(),
             "a node did not connect over TLS: {:?}",
@@ -179,14 +188,14 @@ fn fleet_over_tls_with_a_password_and_a_wrong_one() {
     assert_eq!(r.status().as_u16(), 201);
     let took = wait_for_dmx(&f.rx[1], u, off, &[0, 0, 255], Duration::from_secs(10))
         .expect("the override made on A never reached B's wire over TLS");
-    eprintln!("override A -> B's wire over mqtts with a login: {took:?}");
+    eprintln!("override A -> B's wire over mqtts with a login: {took:?} (10 fps)");
 
     // A wrong password: the daemon runs on, says why, raises the alarm.
     let t0 = Instant::now();
     let _c = start(&f.site, &sc, NODES[2], "wrong password");
     let mut last = None;
     assert!(
-        wait_until(Duration::from_secs(15), || {
+        poll_until(Duration::from_secs(15), || {
             last = fleet(&agent, &sc);
             last.as_ref().is_some_and(|v| {
                 v["connected"] == json!(false)
@@ -201,7 +210,7 @@ fn fleet_over_tls_with_a_password_and_a_wrong_one() {
     let alarms_url = format!("{}/api/alarms", common::api_base(&sc));
     let mut alarms = None;
     assert!(
-        wait_until(Duration::from_secs(10), || {
+        poll_until(Duration::from_secs(10), || {
             alarms = get(&agent, &alarms_url);
             alarms.as_ref().is_some_and(|a| {
                 a["active"].as_array().unwrap().iter().any(|x| {
