@@ -211,6 +211,51 @@ node = "c"
     }
 }
 
+/// Send `fps` frames a second from every node instead of the demo's 40.
+/// A debug node idles at about 90 ms of CPU a second, 60 of them drawing
+/// and sending frames that a test about commands or rollouts never reads;
+/// at 10 fps it idles at about 28. The safety check samples shows at its
+/// own rate, so `check` finds the same at any fps. Not for a test of
+/// latency or clock offsets: both come out about a frame wide.
+pub(crate) fn set_fps(f: &Fleet, fps: u32) {
+    let p = f.site.join("site.toml");
+    let text = std::fs::read_to_string(&p).unwrap();
+    assert_eq!(
+        text.matches("\nfps = 40\n").count(),
+        1,
+        "the demo's fps line"
+    );
+    std::fs::write(
+        &p,
+        text.replace("\nfps = 40\n", &format!("\nfps = {fps}\n")),
+    )
+    .unwrap();
+}
+
+/// [`common::wait_until`] for a condition read from the nodes' APIs:
+/// polled every 100 ms, not 20. Each answer costs a debug node about a
+/// millisecond of CPU (and the test as much again); fleet tests wait
+/// seconds for messages to travel, and at 50 polls a second a node spent
+/// as much on being asked as on running.
+pub(crate) fn poll_until(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
+    let t0 = Instant::now();
+    loop {
+        if f() {
+            return Some(t0.elapsed());
+        }
+        if t0.elapsed() >= limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// [`poll_until`] for a condition the test cannot go on without: fails
+/// the test naming `what` when `limit` passes.
+pub(crate) fn poll_for(what: &str, limit: Duration, f: impl FnMut() -> bool) -> Duration {
+    poll_until(limit, f).unwrap_or_else(|| panic!("timed out after {limit:?} waiting for {what}"))
+}
+
 pub(crate) fn start_node(f: &Fleet, i: usize) -> common::Daemon {
     let state = state_dir(f, i);
     common::spawn_daemon(
@@ -248,10 +293,11 @@ pub(crate) fn connected(agent: &ureq::Agent, f: &Fleet, i: usize) -> bool {
 /// Start node `i` and wait until it has joined the fleet.
 pub(crate) fn join(f: &Fleet, i: usize) -> common::Daemon {
     let node = start_node(f, i);
-    common::wait_for(
+    let agent = agent();
+    poll_for(
         &format!("node {} to join the fleet", NODES[i]),
         Duration::from_secs(30),
-        || connected(&agent(), f, i),
+        || connected(&agent, f, i),
     );
     node
 }
@@ -262,7 +308,7 @@ pub(crate) fn start_nodes(f: &Fleet, n: usize) -> Vec<common::Daemon> {
     let agent = agent();
     let nodes: Vec<_> = (0..n).map(|i| start_node(f, i)).collect();
     for (i, name) in NODES.iter().enumerate().take(n) {
-        common::wait_for(
+        poll_for(
             &format!("node {name} to join the fleet"),
             Duration::from_secs(30),
             || connected(&agent, f, i),
