@@ -1095,7 +1095,17 @@ pub(crate) mod tests {
         let mut names = Vec::new();
         for (k, off) in ["#000000", "#102030", "2700K"].iter().enumerate() {
             for blend in ["htp", "ltp"] {
-                for (seed, density, level) in [(7, 0.05, 0.8), (123, 0.5, 1.0), (9, 1.0, 0.3)] {
+                for (j, (seed, density, level)) in [(7, 0.05, 0.8), (123, 0.5, 1.0), (9, 1.0, 0.3)]
+                    .into_iter()
+                    .enumerate()
+                {
+                    // HTP over an off colour that is not black is never
+                    // sparse (its unlit cells change the look): one seed
+                    // shows the sparse path declines it, the other two
+                    // would only run the full blend again.
+                    if blend == "htp" && k != 0 && j != 1 {
+                        continue;
+                    }
                     let twinkle = format!(
                         "[[layers]]\ntarget = \"*\"\nblend = \"{blend}\"\nlevel = {level}\neffect = \"twinkle\"\ncolors = [\"{off}\", \"#ffc080\"]\ndensity = {density}\nduration = \"0.6s\"\nseed = {seed}\n"
                     );
