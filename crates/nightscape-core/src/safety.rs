@@ -1476,8 +1476,9 @@ mod tests {
     #[test]
     #[cfg_attr(not(feature = "slow-tests"), ignore = "slow tier")]
     fn rendering_only_what_can_matter_gives_the_same_findings() {
-        // Three seconds: 21 one-second windows, every show's finding (or
-        // none) as over six, seven of the shows rendered in part.
+        // Three seconds: 21 one-second windows; each show fails (on the
+        // same scope) or passes as over six, and seven are rendered in part
+        // (five over six).
         let safety = SafetyConfig {
             seconds: 3.0,
             ..SafetyConfig::default()

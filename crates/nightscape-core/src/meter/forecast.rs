@@ -444,9 +444,10 @@ mod tests {
     fn reusing_samples_changes_nothing() {
         let cfg = config();
         let from = NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();
-        // Samples 20 s apart: every show, fade, the tariff band's edge and
-        // the curfew still fall in them, and the rainbow (15 s) and the
-        // static look recur, so many are reused.
+        // Samples 20 s apart: every show, the 20 s fades, the tariff band's
+        // edge and the curfew still fall in them, and the rainbow (a 15 s
+        // period: three phases) and the static look recur, so most samples
+        // are reused.
         let fast = run(&cfg, from, 3, 20.0, &mut |_, _| {}, true).unwrap();
         let slow = run(&cfg, from, 3, 20.0, &mut |_, _| {}, false).unwrap();
         assert_eq!(fast.len(), slow.len());
