@@ -16,9 +16,10 @@
 use crate::common;
 use crate::common::fleet::Client;
 use crate::common::fleet::{
-    agent, base, fleet_site, get, mosquitto, start_nodes, state_dir, Broker, Fleet, AT, ROOT,
+    agent, base, fleet_site, get, mosquitto, poll_until, set_fps, start_nodes, state_dir, Broker,
+    Fleet, AT, ROOT,
 };
-use crate::common::{free_port, wait_until};
+use crate::common::free_port;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -39,6 +40,9 @@ fn key(state: &Path) -> String {
 /// never edited under them.
 fn signed_fleet(port: u16) -> (Fleet, PathBuf) {
     let f = fleet_site(port);
+    // Nothing here reads the wire's frame rate: 10 frames a second, not
+    // the demo's 40, for a quarter of each node's idle CPU.
+    set_fps(&f, 10);
     let (ka, kb) = (key(&state_dir(&f, 0)), key(&state_dir(&f, 1)));
     let p = f.site.join("site.toml");
     let text = std::fs::read_to_string(&p)
@@ -49,6 +53,12 @@ fn signed_fleet(port: u16) -> (Fleet, PathBuf) {
     // show (the least `[safety] seconds` allows) instead of the default
     // 60 keeps those checks short; the flashing show flashes from its start.
     let text = format!("{text}\n[safety]\nseconds = 5\n");
+    // A status (with energy, ping and clock probes, each signed and
+    // verified by every node, its own included) every 2 s, not 0.5:
+    // rollouts do not ride on it, and verifying them was most of a debug
+    // node's CPU (120-140 ms a second; now 20-40).
+    assert!(text.contains("status_every = \"0.5s\"\n"));
+    let text = text.replace("status_every = \"0.5s\"\n", "status_every = \"2s\"\n");
     std::fs::write(&p, text).unwrap();
     let push = f.tmp.path().join("push");
     common::copy_dir(&f.site, &push.join("shows"));
@@ -149,14 +159,14 @@ fn fleet_push_switches_both_nodes_at_the_instant_and_rollback_returns_them() {
     // ...and both after it: when each switched, by its own report.
     for n in [&a, &b] {
         assert!(
-            wait_until(Duration::from_secs(30), || has(&agent, n, "pushed-one")).is_some(),
+            poll_until(Duration::from_secs(30), || has(&agent, n, "pushed-one")).is_some(),
             "{n} does not run v1"
         );
     }
     let client = Client::connect(port, "reader");
     let mut switched = Vec::new();
     assert!(
-        wait_until(Duration::from_secs(10), || {
+        poll_until(Duration::from_secs(10), || {
             switched = client
                 .retained(
                     &format!("{ROOT}/rollout/node/+"),
@@ -199,7 +209,7 @@ fn fleet_push_switches_both_nodes_at_the_instant_and_rollback_returns_them() {
     assert!(ok, "{out}");
     for n in [&a, &b] {
         assert!(
-            wait_until(Duration::from_secs(10), || has(&agent, n, "pushed-two")).is_some(),
+            poll_until(Duration::from_secs(10), || has(&agent, n, "pushed-two")).is_some(),
             "v2 not running on {n}: {out}"
         );
     }
@@ -208,7 +218,7 @@ fn fleet_push_switches_both_nodes_at_the_instant_and_rollback_returns_them() {
     assert!(out.contains("rolling back from v2"), "{out}");
     for n in [&a, &b] {
         assert!(
-            wait_until(Duration::from_secs(10), || {
+            poll_until(Duration::from_secs(10), || {
                 let s = shows(&agent, n);
                 s.contains(&"pushed-one".to_string()) && !s.contains(&"pushed-two".to_string())
             })
@@ -249,7 +259,7 @@ fn fleet_push_switches_both_nodes_at_the_instant_and_rollback_returns_them() {
     );
     let a2 = common::api_base(&state_dir(&f, 0));
     assert!(
-        wait_until(Duration::from_secs(20), || has(&agent, &a2, "pushed-one")
+        poll_until(Duration::from_secs(20), || has(&agent, &a2, "pushed-one")
             && !has(&agent, &a2, "pushed-two"))
         .is_some(),
         "node a started from sites/current without the broker does not run v1"
@@ -282,7 +292,7 @@ fn fleet_push_refuses_a_failing_check_and_forged_bundles_and_keeps_the_old_site(
     let (ok, out) = fleet_cmd(&f, &push, &["push"]);
     assert!(ok, "{out}");
     for n in [&a, &b] {
-        assert!(wait_until(Duration::from_secs(10), || has(&agent, n, "pushed-one")).is_some());
+        assert!(poll_until(Duration::from_secs(10), || has(&agent, n, "pushed-one")).is_some());
     }
 
     // A show that strobes the searchlights fails the safety check: here
@@ -419,7 +429,7 @@ fn fleet_push_refuses_a_failing_check_and_forged_bundles_and_keeps_the_old_site(
         for n in [&a, &b] {
             let mut s = String::new();
             assert!(
-                wait_until(Duration::from_secs(10), || {
+                poll_until(Duration::from_secs(10), || {
                     s = alarms(&agent, n);
                     s.contains(why)
                 })
