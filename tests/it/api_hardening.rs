@@ -1374,7 +1374,11 @@ fn heavy_reads_are_bounded_and_cached_while_the_frame_loop_runs() {
         "/api/energy/forecast".to_string(),
         "/api/preview?at=2026-12-31%2020:30".to_string(),
     ];
-    // 32 viewers polling the heavy reads for 4 s.
+    // 32 viewers polling the heavy reads for 2 s: each cached read
+    // expires (1 s) and is computed again, and the load is on both cores
+    // for the whole window. 4 s of it cost twice the CPU (about 1350
+    // requests, 71 of them computed) and showed nothing more.
+    const WINDOW: Duration = Duration::from_secs(2);
     let clients: Vec<_> = (0..32)
         .map(|i| {
             let stop = stop.clone();
@@ -1412,7 +1416,7 @@ fn heavy_reads_are_bounded_and_cached_while_the_frame_loop_runs() {
     let mut first_universe = None;
     let mut status_worst = Duration::ZERO;
     let mut next_status = Instant::now();
-    while t0.elapsed() < Duration::from_secs(4) {
+    while t0.elapsed() < WINDOW {
         if let Some((u, _, _)) = common::recv_artdmx(&rig.rx) {
             if *first_universe.get_or_insert(u) == u {
                 arrivals.push(Instant::now());
@@ -1444,7 +1448,7 @@ fn heavy_reads_are_bounded_and_cached_while_the_frame_loop_runs() {
             .as_secs_f64()
             .max(1e-9);
     eprintln!(
-        "32 viewers on heavy reads for 4 s: {hits} cached answers, {misses} computed; wire {fps:.1} fps, worst interval {worst_gap:.1} ms (debug build, test process); /api/status worst {status_worst:?}"
+        "32 viewers on heavy reads for {WINDOW:?}: {hits} cached answers, {misses} computed; wire {fps:.1} fps, worst interval {worst_gap:.1} ms (debug build, test process); /api/status worst {status_worst:?}"
     );
     assert!(
         bad.is_empty(),
@@ -1453,9 +1457,11 @@ fn heavy_reads_are_bounded_and_cached_while_the_frame_loop_runs() {
     );
     assert!(hits > 0, "no heavy read was answered from the cache");
     // Each of the 3 shared reads at most once per second of life, plus one
-    // preview per client per second: far fewer than were asked.
+    // preview per client per second (and two seconds' margin): far fewer
+    // than were asked.
+    let most = (WINDOW.as_secs() as usize + 2) * (3 + 32);
     assert!(
-        misses <= 6 * (3 + 32),
+        misses <= most,
         "{misses} heavy reads were computed ({hits} cached)"
     );
     assert!(
