@@ -1487,8 +1487,6 @@ impl Task {
     }
 
     fn on_status(&mut self, node: &str, m: &inbox::Incoming) {
-        self.refresh_trust();
-        let verified = self.trust.verify_own(&m.topic, node, &m.payload);
         let body = trust::body_of(&m.payload);
         let Ok(mut status) = serde_json::from_slice::<Status>(&body) else {
             self.counters.malformed.fetch_add(1, Ordering::Relaxed);
@@ -1496,9 +1494,13 @@ impl Task {
             return;
         };
         if node == self.opts.node {
-            // This node's own entry is kept by publish_status.
+            // This node's own entry is kept by publish_status; its own
+            // status, echoed by the broker every tick, is not verified
+            // (a signature check per tick for nothing).
             return;
         }
+        self.refresh_trust();
+        let verified = self.trust.verify_own(&m.topic, node, &m.payload);
         // A status the broker kept from before this node started says
         // where the peer was, not that it is alive now.
         let stale = m.retained && status.at.is_none_or(|at| at < self.started_at);
