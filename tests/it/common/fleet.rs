@@ -237,17 +237,8 @@ pub(crate) fn set_fps(f: &Fleet, fps: u32) {
 /// millisecond of CPU (and the test as much again); fleet tests wait
 /// seconds for messages to travel, and at 50 polls a second a node spent
 /// as much on being asked as on running.
-pub(crate) fn poll_until(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
-    let t0 = Instant::now();
-    loop {
-        if f() {
-            return Some(t0.elapsed());
-        }
-        if t0.elapsed() >= limit {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+pub(crate) fn poll_until(limit: Duration, f: impl FnMut() -> bool) -> Option<Duration> {
+    common::wait_until_every(limit, Duration::from_millis(100), f)
 }
 
 /// [`poll_until`] for a condition the test cannot go on without: fails

@@ -279,6 +279,17 @@ pub fn skip_unless_ci(name: &str, why: &str) {
 /// for observable events with an upper bound instead of sleeping.
 pub fn wait_until(
     limit: std::time::Duration,
+    f: impl FnMut() -> bool,
+) -> Option<std::time::Duration> {
+    wait_until_every(limit, std::time::Duration::from_millis(20), f)
+}
+
+/// [`wait_until`], asking every `every`: for a condition that costs the
+/// process asked (a debug daemon's API answer is about a millisecond of
+/// its CPU).
+pub fn wait_until_every(
+    limit: std::time::Duration,
+    every: std::time::Duration,
     mut f: impl FnMut() -> bool,
 ) -> Option<std::time::Duration> {
     let t0 = std::time::Instant::now();
@@ -289,7 +300,7 @@ pub fn wait_until(
         if t0.elapsed() >= limit {
             return None;
         }
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::thread::sleep(every);
     }
 }
 
