@@ -645,10 +645,13 @@ fn browser_daemon_gone_says_so_greys_live_values_disables_controls_and_recovers(
         let enabled_controls = js(&c, "return [...document.querySelectorAll('#tab-control button, #tab-control input, #tab-control select, #status-strip button, #entries button')].filter(e => !e.matches(':disabled')).map(e => e.id || e.textContent);").await;
         assert_eq!(enabled_controls, json!([]), "controls left on without a daemon");
         // An action tried anyway says what failed, in words, in the page's language.
-        js(&c, "act('POST', '/api/master', { level: '50%' }, t('what_master', { l: '50 %' }));").await;
+        js(&c, "act('POST', '/api/master', { level: '50%' }, tt('what_master', { l: '50 %' }));").await;
         let msg = c.find(Locator::Id("msg")).await.unwrap().text().await.unwrap();
         assert_eq!(msg, "Grand master at 50 % failed: the console has lost the daemon, so nothing was sent");
         c.find(Locator::Id("lang")).await.unwrap().click().await.unwrap();
+        // The message still up says it again in the new language.
+        let msg = c.find(Locator::Id("msg")).await.unwrap().text().await.unwrap();
+        assert_eq!(msg, "总亮度设为 50 %失败：控制台已与控制程序失去连接，未发送任何内容");
         let banner = c.find(Locator::Id("banner-conn")).await.unwrap().text().await.unwrap();
         assert!(banner.contains("无法得知灯光"), "{banner}");
         let mark = js(&c, "return document.getElementById('clock').getAttribute('data-stale');").await;

@@ -59,13 +59,22 @@ async function api(method, path, body, opts) {
     return data;
   } finally { clearTimeout(timer); }
 }
-let msgTimer = null;
+let msgTimer = null, msgText = null;
+// `text` may be a function that says it: a language switch then says the
+// message again in the new language while it is up (`resay`).
 function say(text, cls) {
   const m = $("msg");
-  m.textContent = text; m.className = "banner " + (cls || ""); m.hidden = !text;
+  msgText = typeof text === "function" ? text : () => text;
+  m.textContent = text ? msgText() : ""; m.className = "banner " + (cls || ""); m.hidden = !text;
   clearTimeout(msgTimer);
   if (text) msgTimer = setTimeout(() => { m.hidden = true; }, cls === "err" ? 8000 : 3000);
 }
+function resay() {
+  const m = $("msg");
+  if (!m.hidden && msgText) m.textContent = msgText();
+}
+// A string said later, in the language of the moment: an action's name.
+const tt = (key, params) => () => t(key, params);
 // Why a request failed, in the page's words: the API's own message (in
 // English) only where the daemon answered and refused.
 function why(e) {
@@ -79,10 +88,10 @@ function why(e) {
 // An operator action: `what` names it for the message if it fails. Nothing
 // is sent while the console has lost the daemon.
 async function act(method, path, body, what) {
-  const label = what || method + " " + path;
-  if (!S.connected) { say(t("act_failed", { what: label, why: why({ offline: true }) }), "err"); return null; }
-  try { const r = await api(method, path, body); say(t("done"), "ok"); refresh(); loadNow(); return r; }
-  catch (e) { say(t("act_failed", { what: label, why: why(e) }), "err"); return null; }
+  const label = () => (typeof what === "function" ? what() : what) || method + " " + path;
+  if (!S.connected) { say(() => t("act_failed", { what: label(), why: why({ offline: true }) }), "err"); return null; }
+  try { const r = await api(method, path, body); say(tt("done"), "ok"); refresh(); loadNow(); return r; }
+  catch (e) { say(() => t("act_failed", { what: label(), why: why(e) }), "err"); return null; }
 }
 function duration(s) {
   if (s == null) return t("until_released");
@@ -557,7 +566,7 @@ function renderMode() {
     const undo = el("button", { type: "button", class: "small-btn", id: "unforce-mode" }, t("undo_force"));
     undo.onclick = async () => {
       const ok = await confirmDialog(t("confirm_unforce_title"), t("confirm_unforce_text", { night: M.tonight, mode: f.rules_mode, forced: f.mode }), [], t("confirm_unforce_ok"));
-      if (ok) { await act("DELETE", "/api/tonight/mode?night=" + M.tonight, undefined, t("what_unforce", { mode: f.mode })); loadNow(); loadTonight(); }
+      if (ok) { await act("DELETE", "/api/tonight/mode?night=" + M.tonight, undefined, tt("what_unforce", { mode: f.mode })); loadNow(); loadTonight(); }
     };
     parts.push(undo);
   }
@@ -570,7 +579,7 @@ function renderMode() {
       const mode = sel.value, from = M.mode;
       if (!mode) return;
       const ok = await confirmDialog(t("confirm_force_title", { mode }), t("confirm_force_text", { night: M.tonight, mode, from }), [], t("confirm_force_ok", { mode }));
-      if (ok) { await act("POST", "/api/tonight/mode", { mode, note: "console" }, t("what_force", { mode })); loadNow(); loadTonight(); }
+      if (ok) { await act("POST", "/api/tonight/mode", { mode, note: "console" }, tt("what_force", { mode })); loadNow(); loadTonight(); }
     };
     pick.push(sel, go);
   }
@@ -673,8 +682,8 @@ function renderOverrides(s) {
     const path = "/api/overrides/" + encodeURIComponent(o.fleet_id || String(o.id));
     li.append(w);
     if (ctl && o.state !== NAMES.override_state.releasing) {
-      if (o.remaining_s != null) { const b = el("button", { type: "button", class: "small-btn", "data-control": "" }, t("extend")); b.onclick = () => act("POST", path + "/extend", { by: "15m" }, t("what_extend", { id: o.id })); li.append(b); }
-      const b = el("button", { type: "button", class: "small-btn", "data-control": "" }, t("release")); b.onclick = () => act("DELETE", path, undefined, t("what_release", { id: o.id })); li.append(b);
+      if (o.remaining_s != null) { const b = el("button", { type: "button", class: "small-btn", "data-control": "" }, t("extend")); b.onclick = () => act("POST", path + "/extend", { by: "15m" }, tt("what_extend", { id: o.id })); li.append(b); }
+      const b = el("button", { type: "button", class: "small-btn", "data-control": "" }, t("release")); b.onclick = () => act("DELETE", path, undefined, tt("what_release", { id: o.id })); li.append(b);
     }
     return li;
   }));
@@ -688,7 +697,7 @@ function renderOverrides(s) {
     const w = el("span", { class: "what" }, t("scene_on", { show: x.show }) + (x.target ? " → " + x.target : ""));
     w.append(el("span", { class: "tag" }, stateName(x.state) + " · " + duration(x.remaining_s) + " " + t("left") + " · " + x.author));
     li.append(w);
-    if (ctl && x.state !== NAMES.override_state.releasing) { const b = el("button", { type: "button", class: "small-btn" }, t("stop")); b.onclick = () => act("DELETE", "/api/scenes/" + x.id, undefined, t("what_stop_scene", { show: x.show })); li.append(b); }
+    if (ctl && x.state !== NAMES.override_state.releasing) { const b = el("button", { type: "button", class: "small-btn" }, t("stop")); b.onclick = () => act("DELETE", "/api/scenes/" + x.id, undefined, tt("what_stop_scene", { show: x.show })); li.append(b); }
     return li;
   }));
 }
@@ -795,8 +804,8 @@ function renderEntries() {
           ? await confirmDialog(t("confirm_unskip_title", { show: e.show }), t("confirm_unskip_text", { show: e.show, night: T.night, when }), [], t("confirm_unskip_ok"))
           : await confirmDialog(t("confirm_skip_title", { show: e.show }), t("confirm_skip_text", { show: e.show, night: T.night, when }), [], t("confirm_skip_ok"));
         if (!ok) return;
-        if (skip) await act("DELETE", "/api/skips/" + skip.id, undefined, t("what_unskip", { show: e.show }));
-        else await act("POST", "/api/skips", { night: T.night, entry: e.entry }, t("what_skip", { show: e.show }));
+        if (skip) await act("DELETE", "/api/skips/" + skip.id, undefined, tt("what_unskip", { show: e.show }));
+        else await act("POST", "/api/skips", { night: T.night, entry: e.entry }, tt("what_skip", { show: e.show }));
         await loadSkips(); loadTonight(T.night);
       };
       li.append(b);
@@ -867,7 +876,7 @@ async function previewAt(tms) {
         $("preview-badge").hidden = false;
         $("preview-live").hidden = false;
         paintMap();
-      } catch (e) { say(t("act_failed", { what: t("what_preview"), why: why(e) }), "err"); }
+      } catch (e) { say(() => t("act_failed", { what: t("what_preview"), why: why(e) }), "err"); }
     }
   } finally { previewBusy = false; }
 }
@@ -986,13 +995,13 @@ function setupControls() {
   $("group").onchange = () => selectGroup($("group").value);
   $("level").oninput = () => { $("level-val").textContent = $("level").value + "%"; };
   $("apply-level").onclick = () => act("POST", "/api/overrides", { target: S.selected, level: $("level").value + "%", ttl: $("ttl").value, note: "console" },
-    t("what_level", { l: $("level").value + " %", target: targetName(S.selected) }));
+    tt("what_level", { l: $("level").value + " %", target: targetName(S.selected) }));
   $("apply-color").onclick = () => act("POST", "/api/overrides", { target: S.selected, color: $("color").value, ttl: $("ttl").value, note: "console" },
-    t("what_colour", { c: $("color").value, target: targetName(S.selected) }));
+    tt("what_colour", { c: $("color").value, target: targetName(S.selected) }));
   $("blackout").onclick = async () => {
     const members = groupMembers(S.selected), name = targetName(S.selected);
     const ok = await confirmDialog(t("confirm_blackout_title", { target: name }), t("confirm_blackout_text", { n: members.length, ttl: ttlLabel() }), members, t("confirm_blackout_ok", { target: name }));
-    if (ok) act("POST", "/api/overrides", { target: S.selected, blackout: true, ttl: $("ttl").value, note: "console blackout" }, t("what_blackout", { target: name }));
+    if (ok) act("POST", "/api/overrides", { target: S.selected, blackout: true, ttl: $("ttl").value, note: "console blackout" }, tt("what_blackout", { target: name }));
   };
   // DELETE /api/overrides releases every override in force, emergencies
   // included, and no scene (audited as override.release_all): the dialog
@@ -1006,7 +1015,7 @@ function setupControls() {
       (scenes.length ? t("confirm_release_scenes", { n: scenes.length }) : t("confirm_release_no_scenes"));
     const ok = await confirmDialog(t("confirm_release_title", { n: s.overrides_in_force }), text,
       live.map((o) => "#" + o.id + " " + targetName(o.target) + ": " + describeOverride(o) + (o.emergency ? " — " + t("source_emergency") : "")), t("confirm_release_ok"));
-    if (ok) act("DELETE", "/api/overrides", undefined, t("what_release_all"));
+    if (ok) act("DELETE", "/api/overrides", undefined, tt("what_release_all"));
   };
   $("stop-scenes").onclick = async () => {
     const scenes = (S.status ? S.status.scenes : []).filter((x) => x.state !== NAMES.override_state.releasing);
@@ -1014,13 +1023,13 @@ function setupControls() {
     const ok = await confirmDialog(t("confirm_stop_scenes_title", { n: scenes.length }), t("confirm_stop_scenes_text"),
       scenes.map((x) => t("scene_on", { show: x.show }) + (x.target ? " → " + x.target : "")), t("confirm_stop_scenes_ok"));
     // One request per scene: each is audited as the scene it stops.
-    if (ok) for (const x of scenes) await act("DELETE", "/api/scenes/" + x.id, undefined, t("what_stop_scene", { show: x.show }));
+    if (ok) for (const x of scenes) await act("DELETE", "/api/scenes/" + x.id, undefined, tt("what_stop_scene", { show: x.show }));
   };
   $("master").oninput = () => { $("master-val").textContent = $("master").value + "%"; };
-  $("set-master").onclick = () => act("POST", "/api/master", { level: $("master").value + "%" }, t("what_master", { l: $("master").value + " %" }));
+  $("set-master").onclick = () => act("POST", "/api/master", { level: $("master").value + "%" }, tt("what_master", { l: $("master").value + " %" }));
   $("zone-master").oninput = () => { $("zone-master-val").textContent = $("zone-master").value + "%"; };
   $("set-zone-master").onclick = () => act("POST", "/api/master", { level: $("zone-master").value + "%", target: S.selected },
-    t("what_zone_master", { l: $("zone-master").value + " %", target: targetName(S.selected) }));
+    tt("what_zone_master", { l: $("zone-master").value + " %", target: targetName(S.selected) }));
   // Emergency: hold for two seconds; letting go early does nothing.
   const btn = $("emergency"), fill = btn.querySelector(".fill");
   let hold = null;
@@ -1035,7 +1044,7 @@ function setupControls() {
       fill.style.width = Math.min(100, f * 100) + "%";
       if (f >= 1) {
         cancel();
-        act("POST", "/api/overrides", { target: S.selected, blackout: true, priority: "emergency", note: "emergency from the console" }, t("what_emergency", { target: targetName(S.selected) }));
+        act("POST", "/api/overrides", { target: S.selected, blackout: true, priority: "emergency", note: "emergency from the console" }, tt("what_emergency", { target: targetName(S.selected) }));
       }
     }, 50);
   };
@@ -1053,7 +1062,7 @@ function renderControls() {
   const scenes = S.shows.filter((s) => s.scene);
   $("scene-buttons").replaceChildren(...(scenes.length ? scenes.map((s) => {
     const b = el("button", { type: "button", "data-show": s.name }, s.name);
-    b.onclick = () => act("POST", "/api/scenes/" + encodeURIComponent(s.name) + "/trigger", { duration: $("scene-for").value }, t("what_scene", { show: s.name }));
+    b.onclick = () => act("POST", "/api/scenes/" + encodeURIComponent(s.name) + "/trigger", { duration: $("scene-for").value }, tt("what_scene", { show: s.name }));
     return b;
   }) : [el("span", { class: "dim" }, t("no_scenes"))]));
   const opts = [["", t("choose_zone")], ["*", t("whole_site")]].concat(S.site.groups.map((g) => [g.name, g.name]));
@@ -1141,7 +1150,7 @@ function init() {
   applyLang();
   $("lang").onclick = () => {
     lang = lang === "zh" ? "en" : "zh"; localStorage.setItem("nightscape-lang", lang); applyLang();
-    renderOffline(); renderWho(); if (S.needToken) setNeedToken(true);
+    resay(); renderOffline(); renderWho(); if (S.needToken) setNeedToken(true);
     if (S.status) renderStatus(S.status);
     if (S.site) { renderControls(); renderStrip(); renderNowNext(); refresh(); drawTimeline(); drawEnergyChart(); }
   };

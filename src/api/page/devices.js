@@ -321,7 +321,7 @@ async function downloadCsv(path, name) {
     const a = el("a", { href: url, download: name });
     document.body.append(a); a.click(); a.remove();
     setTimeout(() => URL.revokeObjectURL(url), 10000);
-  } catch (e) { say(t("act_failed", { what: name, why: why(e) }), "err"); }
+  } catch (e) { say(() => t("act_failed", { what: name, why: why(e) }), "err"); }
 }
 
 document.addEventListener("DOMContentLoaded", () => {

@@ -37,7 +37,7 @@ function renderTriggers() {
     if (tr.on === NAMES.trigger_on.http && canControl()) {
       const b = el("button", { type: "button", class: "small-btn" }, t("trigger_fire"));
       b.onclick = async () => {
-        await act("POST", "/api/triggers/" + encodeURIComponent(tr.name), undefined, t("trigger_what", { name: tr.name }));
+        await act("POST", "/api/triggers/" + encodeURIComponent(tr.name), undefined, tt("trigger_what", { name: tr.name }));
         loadTriggers();
       };
       li.append(b);
