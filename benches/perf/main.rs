@@ -24,6 +24,33 @@ mod override_scale;
 mod render;
 mod scale;
 
+/// The operator token the daemon measurements start their daemon with.
+const OPERATOR: &str = "operator-secret-0123456789";
+
+/// A daemon on `site` at New Year's Eve 20:00 in real time, operator token
+/// set, and where the tower crown's first channel is on the wire
+/// (universe, 0-based offset): what a latency measurement watches.
+fn crown_daemon(site: &std::path::Path, state: &std::path::Path) -> (common::Daemon, u16, usize) {
+    let cfg = nightscape::config::load(site).unwrap();
+    let f = &cfg.site.fixtures[cfg.site.fixture_by_name("tower-crown").unwrap() as usize];
+    let daemon = common::spawn_daemon(
+        site,
+        &[
+            "--state",
+            state.to_str().unwrap(),
+            "--clock",
+            "2026-12-31T20:00:00+08:00",
+            "--speed",
+            "1",
+        ],
+        &[
+            ("NIGHTSCAPE_OPERATOR_TOKEN", OPERATOR),
+            ("RUST_LOG", "warn"),
+        ],
+    );
+    (daemon, f.universe, f.address as usize - 1)
+}
+
 /// A measurement of a real daemon, given the words after its name.
 type Measurement = fn(&[String]);
 

@@ -20,7 +20,7 @@ use rosc::{OscMessage, OscPacket, OscType};
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-const OPERATOR: &str = "operator-secret-0123456789";
+use crate::OPERATOR;
 const PROBE: [u8; 3] = [255, 0, 255];
 
 fn osc(addr: &str, args: Vec<OscType>) -> Vec<u8> {
@@ -91,25 +91,8 @@ pub(crate) fn run(_args: &[String]) {
         "name = \"osc-probe\"\nfade_in = \"0s\"\nfade_out = \"0s\"\n[[layers]]\ntarget = \"tower-crown\"\neffect = \"solid\"\ncolor = \"#ff00ff\"\n",
     )
     .unwrap();
-    let cfg = nightscape::config::load(&site).unwrap();
-    let f = &cfg.site.fixtures[cfg.site.fixture_by_name("tower-crown").unwrap() as usize];
-    let (u, a) = (f.universe, f.address as usize - 1);
     let state = tmp.path().join("var");
-    let _daemon = common::spawn_daemon(
-        &site,
-        &[
-            "--state",
-            state.to_str().unwrap(),
-            "--clock",
-            "2026-12-31T20:00:00+08:00",
-            "--speed",
-            "1",
-        ],
-        &[
-            ("NIGHTSCAPE_OPERATOR_TOKEN", OPERATOR),
-            ("RUST_LOG", "warn"),
-        ],
-    );
+    let (_daemon, u, a) = crate::crown_daemon(&site, &state);
     let base = common::api_base(&state);
     let to = format!("127.0.0.1:{port}");
     let tx = UdpSocket::bind("127.0.0.1:0").unwrap();

@@ -18,7 +18,7 @@
 use crate::common;
 use std::time::{Duration, Instant};
 
-const OPERATOR: &str = "operator-secret-0123456789";
+use crate::OPERATOR;
 
 fn wait_for_dmx(rx: &std::net::UdpSocket, universe: u16, offset: usize, want: &[u8]) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -36,25 +36,8 @@ pub(crate) fn run(_args: &[String]) {
     let tmp = tempfile::tempdir().unwrap();
     let site = common::demo_site_in(tmp.path());
     let rx = common::artnet_receiver(&site);
-    let cfg = nightscape::config::load(&site).unwrap();
-    let f = &cfg.site.fixtures[cfg.site.fixture_by_name("tower-crown").unwrap() as usize];
-    let (u, a) = (f.universe, f.address as usize - 1);
     let state = tmp.path().join("var");
-    let _daemon = common::spawn_daemon(
-        &site,
-        &[
-            "--state",
-            state.to_str().unwrap(),
-            "--clock",
-            "2026-12-31T20:00:00+08:00",
-            "--speed",
-            "1",
-        ],
-        &[
-            ("NIGHTSCAPE_OPERATOR_TOKEN", OPERATOR),
-            ("RUST_LOG", "warn"),
-        ],
-    );
+    let (_daemon, u, a) = crate::crown_daemon(&site, &state);
     let base = common::api_base(&state);
     let colours: [(&str, [u8; 3]); 3] = [
         ("#ff0000", [255, 0, 0]),

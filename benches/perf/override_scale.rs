@@ -13,7 +13,7 @@
 use crate::common;
 use std::time::{Duration, Instant};
 
-const OPERATOR: &str = "operator-secret-0123456789";
+use crate::OPERATOR;
 /// POSTs timed at each level.
 const TIMED: usize = 200;
 
