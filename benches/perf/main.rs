@@ -24,6 +24,35 @@ mod override_scale;
 mod render;
 mod scale;
 
+/// The instant every benchmark renders at and every daemon starts at:
+/// New Year's Eve, 20:00 in the demo's time zone.
+const NEW_YEARS_EVE: &str = "2026-12-31T20:00:00+08:00";
+
+fn at() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(NEW_YEARS_EVE)
+        .unwrap()
+        .into()
+}
+
+/// The sample at quantile `q` (0.5: the median) of sorted `samples`.
+fn quantile(samples: &[std::time::Duration], q: f64) -> std::time::Duration {
+    samples[((samples.len() as f64 - 1.0) * q).round() as usize]
+}
+
+/// Waits up to 10 s for a frame of universe `u` whose three channels from
+/// offset `a` pass `ok`: whether one came.
+fn wait_crown(rx: &std::net::UdpSocket, u: u16, a: usize, ok: impl Fn(&[u8]) -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if let Some((pu, _, d)) = common::recv_artdmx(rx) {
+            if pu == u && d.get(a..a + 3).is_some_and(&ok) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 /// The operator token the daemon measurements start their daemon with.
 const OPERATOR: &str = "operator-secret-0123456789";
 
@@ -39,7 +68,7 @@ fn crown_daemon(site: &std::path::Path, state: &std::path::Path) -> (common::Dae
             "--state",
             state.to_str().unwrap(),
             "--clock",
-            "2026-12-31T20:00:00+08:00",
+            NEW_YEARS_EVE,
             "--speed",
             "1",
         ],

@@ -15,7 +15,8 @@
 //! Run with `cargo bench -- media::`; docs/media.md has the daemon's
 //! measured CPU and memory at 1,000 and 10,000 universes.
 
-use chrono::{DateTime, Duration, Utc};
+use crate::at;
+use chrono::Duration;
 use nightscape::config::{self, Config};
 use nightscape_core::engine::{self, ActiveShow, Look};
 use nightscape_core::generate::{GeneratedEffect, SiteSpec, SHOW_NAME};
@@ -23,12 +24,6 @@ use nightscape_core::media::place::{Placement, Sampler};
 use nightscape_core::media::Picture;
 
 const SIZES: [u32; 2] = [100, 1_000];
-
-fn at() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-12-31T20:00:00+08:00")
-        .unwrap()
-        .into()
-}
 
 fn write(universes: u32) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -47,6 +42,11 @@ fn site(universes: u32) -> (tempfile::TempDir, Config) {
 #[divan::bench(args = SIZES, sample_count = 10, sample_size = 1)]
 fn media_render(bencher: divan::Bencher, universes: u32) {
     let (_dir, cfg) = site(universes);
+    render_frames(bencher, &cfg);
+}
+
+/// A frame of the generated show, 25 ms after the last, per sample.
+fn render_frames(bencher: divan::Bencher, cfg: &Config) {
     let show = cfg.show(SHOW_NAME).unwrap();
     let active = [ActiveShow::new(show, at() - Duration::minutes(5), None, 0)];
     let mut look = Look::dark(&cfg.site);
@@ -88,15 +88,7 @@ fn covered_site(universes: u32) -> (tempfile::TempDir, Config) {
 #[divan::bench(args = SIZES, sample_count = 10, sample_size = 1)]
 fn media_render_covered(bencher: divan::Bencher, universes: u32) {
     let (_dir, cfg) = covered_site(universes);
-    let show = cfg.show(SHOW_NAME).unwrap();
-    let active = [ActiveShow::new(show, at() - Duration::minutes(5), None, 0)];
-    let mut look = Look::dark(&cfg.site);
-    let mut t = at();
-    bencher.bench_local(|| {
-        t += Duration::milliseconds(25);
-        engine::render_look(&cfg.site, &active, t, &mut look);
-        divan::black_box(&look);
-    });
+    render_frames(bencher, &cfg);
 }
 
 #[divan::bench(args = SIZES, sample_count = 3, sample_size = 1)]

@@ -20,7 +20,7 @@ use rosc::{OscMessage, OscPacket, OscType};
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-use crate::OPERATOR;
+use crate::{quantile, wait_crown, OPERATOR};
 const PROBE: [u8; 3] = [255, 0, 255];
 
 fn osc(addr: &str, args: Vec<OscType>) -> Vec<u8> {
@@ -29,18 +29,6 @@ fn osc(addr: &str, args: Vec<OscType>) -> Vec<u8> {
         args,
     }))
     .unwrap()
-}
-
-fn wait_crown(rx: &UdpSocket, u: u16, a: usize, ok: impl Fn(&[u8]) -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Some((pu, _, d)) = common::recv_artdmx(rx) {
-            if pu == u && d.get(a..a + 3).is_some_and(&ok) {
-                return true;
-            }
-        }
-    }
-    false
 }
 
 /// Frames of universe `u` seen for `secs`: (frames per second, longest gap).
@@ -124,7 +112,7 @@ pub(crate) fn run(_args: &[String]) {
         tx.send_to(&stop, &to).unwrap();
     }
     samples.sort();
-    let q = |x: f64| samples[((samples.len() as f64 - 1.0) * x).round() as usize];
+    let q = |x: f64| quantile(&samples, x);
     println!(
         "OSC /nightscape/scene/start -> first Art-Net frame showing it, over {}: p50 {:?}, p99 {:?}, max {:?}",
         samples.len(),

@@ -18,19 +18,7 @@
 use crate::common;
 use std::time::{Duration, Instant};
 
-use crate::OPERATOR;
-
-fn wait_for_dmx(rx: &std::net::UdpSocket, universe: u16, offset: usize, want: &[u8]) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Some((u, _, d)) = common::recv_artdmx(rx) {
-            if u == universe && d.get(offset..offset + want.len()) == Some(want) {
-                return true;
-            }
-        }
-    }
-    false
-}
+use crate::{quantile, wait_crown, OPERATOR};
 
 pub(crate) fn run(_args: &[String]) {
     let tmp = tempfile::tempdir().unwrap();
@@ -59,7 +47,10 @@ pub(crate) fn run(_args: &[String]) {
             .expect("override accepted");
         acks.push(t0.elapsed());
         assert_eq!(r.status().as_u16(), 201);
-        assert!(wait_for_dmx(&rx, u, a, &want), "request {i} never showed");
+        assert!(
+            wait_crown(&rx, u, a, |d| d == want),
+            "request {i} never showed"
+        );
         samples.push(t0.elapsed());
     }
     let after_ack: Vec<Duration> = samples.iter().zip(&acks).map(|(s, a)| *s - *a).collect();
@@ -72,12 +63,11 @@ pub(crate) fn run(_args: &[String]) {
         ("201 -> first Art-Net frame showing it", after_ack),
     ] {
         v.sort();
-        let p = |q: f64| v[((v.len() as f64 - 1.0) * q).round() as usize];
         println!(
             "{what}, over {}: p50 {:?}, p99 {:?}, max {:?}",
             v.len(),
-            p(0.5),
-            p(0.99),
+            quantile(&v, 0.5),
+            quantile(&v, 0.99),
             v[v.len() - 1]
         );
     }

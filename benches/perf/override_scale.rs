@@ -13,7 +13,7 @@
 use crate::common;
 use std::time::{Duration, Instant};
 
-use crate::OPERATOR;
+use crate::{quantile, OPERATOR};
 /// POSTs timed at each level.
 const TIMED: usize = 200;
 
@@ -83,7 +83,6 @@ pub(crate) fn run(args: &[String]) {
         }
         let rate = TIMED as f64 / t0.elapsed().as_secs_f64();
         samples.sort();
-        let q = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
         let status = agent
             .get(format!("{base}/api/status"))
             .header("Authorization", format!("Bearer {OPERATOR}"))
@@ -94,8 +93,8 @@ pub(crate) fn run(args: &[String]) {
             .expect("status body");
         println!(
             "{made} overrides in force: {rate:.0} creations/s, POST p50 {:.1} ms p99 {:.1} ms max {:.1} ms, /api/status {} bytes ({:.0} s since start)",
-            ms(q(0.5)),
-            ms(q(0.99)),
+            ms(quantile(&samples, 0.5)),
+            ms(quantile(&samples, 0.99)),
             ms(samples[samples.len() - 1]),
             status.len(),
             started.elapsed().as_secs_f64()

@@ -3,16 +3,11 @@
 //!
 //! Run with `cargo bench -- render::`; frames/s = 1 / the median time shown.
 
-use chrono::{DateTime, Duration, Utc};
+use crate::at;
+use chrono::Duration;
 use nightscape::config::{self, Config};
 use nightscape_core::engine::{self, ActiveShow, Frame, Look};
 use std::path::Path;
-
-fn at() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-12-31T20:00:00+08:00")
-        .unwrap()
-        .into()
-}
 
 fn demo() -> Config {
     config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("shows")).unwrap()

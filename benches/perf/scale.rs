@@ -13,6 +13,7 @@
 //! Run with `cargo bench -- scale::`; docs/performance.md has the numbers
 //! and what they mean for 40 fps.
 
+use crate::at;
 use chrono::{DateTime, Duration, Utc};
 use nightscape::config::{self, Config};
 use nightscape::control::CompiledControl;
@@ -63,12 +64,6 @@ fn frames(
 }
 
 const SIZES: [u32; 3] = [100, 1_000, 10_000];
-
-fn at() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-12-31T20:00:00+08:00")
-        .unwrap()
-        .into()
-}
 
 /// As the daemon runs it: every core.
 fn builder(cfg: &Config) -> FrameBuilder {
