@@ -148,10 +148,9 @@ fn fleet_over_tls_with_a_password_and_a_wrong_one() {
         ),
     );
     assert!(text.contains("mqtts://"));
-    // `check` is asked about the TLS settings here, not the shows: 5 s of
-    // each show for the safety check (the least `[safety] seconds`
-    // allows) instead of 60, 2.1 s of CPU in a debug build, now 0.6.
-    std::fs::write(&p, format!("{text}\n[safety]\nseconds = 5\n")).unwrap();
+    // `check` is asked about the TLS settings here, not the shows.
+    std::fs::write(&p, text).unwrap();
+    common::short_safety_check(&f.site);
     let check = Command::new(env!("CARGO_BIN_EXE_nightscape"))
         .args(["check", "--site"])
         .arg(&f.site)

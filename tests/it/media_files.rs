@@ -85,13 +85,9 @@ fn a_folder_of_frames_plays_at_its_fps_on_the_wire_as_render_does() {
         std::fs::write(frames.join(format!("{:04}.png", k + 1)), solid_png(*rgb)).unwrap();
     }
     facade_show(&site, "frames", "source = \"countdown/\"\nfps = 2\n");
-    // The frames show is what `check` is asked about here (the demo passes
-    // the default 60 s check in check_bad_input): 5 s of each show, the
-    // least `[safety] seconds` allows and three times the frames' 1.5 s
-    // loop, instead of 60 (2.1 s of CPU in a debug build, now 0.6).
-    let p = site.join("site.toml");
-    let text = std::fs::read_to_string(&p).unwrap();
-    std::fs::write(&p, format!("{text}\n[safety]\nseconds = 5\n")).unwrap();
+    // The frames show is what `check` is asked about here: 5 s of each
+    // show, three times the frames' 1.5 s loop.
+    common::short_safety_check(&site);
     let check = std::process::Command::new(env!("CARGO_BIN_EXE_nightscape"))
         .args(["check", "--site"])
         .arg(&site)

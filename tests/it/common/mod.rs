@@ -62,6 +62,17 @@ pub fn retarget(site: &Path, target: &str) {
     std::fs::write(p, text).unwrap();
 }
 
+/// Make the site's safety check render 5 s of each show (the least
+/// `[safety] seconds` allows) instead of 60: for a test that asks `check`
+/// about something else. The demo as shipped passes the full minute in
+/// check_bad_input::binary_check_on_the_demo_exits_0_with_an_ok_line (a
+/// debug `check` of it: 2.1 s of CPU, 0.6 s with 5).
+pub fn short_safety_check(site: &Path) {
+    let p = site.join("site.toml");
+    let text = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(p, format!("{text}\n[safety]\nseconds = 5\n")).unwrap();
+}
+
 /// A daemon process killed when dropped.
 pub struct Daemon(pub std::process::Child);
 
