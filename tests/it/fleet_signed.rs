@@ -123,7 +123,7 @@ fn fleet_signed_commands_refuse_forgeries_and_obey_the_city() {
         assert_eq!(mode & 0o777, 0o600);
     }
     // A status (with energy, ping and clock probes, each signed and
-    // verified by every node) every 2 s, not 0.5: verifying them was most
+    // verified by every other node) every 2 s, not 0.5: verifying them was most
     // of a debug node's CPU, and what is asserted here needs one round.
     let p = f.site.join("site.toml");
     let text = std::fs::read_to_string(&p)

@@ -54,7 +54,7 @@ fn signed_fleet(port: u16) -> (Fleet, PathBuf) {
     // 60 keeps those checks short; the flashing show flashes from its start.
     let text = format!("{text}\n[safety]\nseconds = 5\n");
     // A status (with energy, ping and clock probes, each signed and
-    // verified by every node, its own included) every 2 s, not 0.5:
+    // verified by every other node) every 2 s, not 0.5:
     // rollouts do not ride on it, and verifying them was most of a debug
     // node's CPU (120-140 ms a second; now 20-40).
     assert!(text.contains("status_every = \"0.5s\"\n"));
