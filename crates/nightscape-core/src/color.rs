@@ -192,6 +192,18 @@ pub struct Light {
 }
 
 impl Light {
+    /// Equal in every bit of every lane (so -0.0 is not 0.0): what the
+    /// fast paths' tests hold them to against the reference. A plain
+    /// comparison, not an array map: in a debug build that cost more than
+    /// the renders under test.
+    #[cfg(test)]
+    pub(crate) fn same_bits(&self, other: &Light) -> bool {
+        self.r.to_bits() == other.r.to_bits()
+            && self.g.to_bits() == other.g.to_bits()
+            && self.b.to_bits() == other.b.to_bits()
+            && self.kelvin.to_bits() == other.kelvin.to_bits()
+    }
+
     pub const DARK: Light = Light {
         r: 0.0,
         g: 0.0,
