@@ -23,6 +23,7 @@ pub mod preview;
 pub mod rdm;
 pub mod rollout;
 pub mod store;
+mod tasks;
 pub mod triggers;
 
 #[cfg(test)]

@@ -758,9 +758,9 @@ pub(super) async fn write_device(
     }
     let store = st.control.store().clone();
     // The write and its audit row in a task the request does not own.
-    let task = tokio::spawn(async move {
+    let task = crate::tasks::detached(async move {
         let w = write.clone();
-        let outcome = tokio::task::spawn_blocking(move || care.write(uid, w))
+        let outcome = crate::tasks::blocking(move || care.write(uid, w))
             .await
             .map_err(|e| e.to_string())
             .and_then(|r| r);

@@ -39,7 +39,7 @@ pub(super) async fn energy(
     let cfg = st.shared.config();
     let now = st.shared.clock.now();
     // SQLite reads and report building stay off the async workers.
-    let result = tokio::task::spawn_blocking(move || {
+    let result = crate::tasks::blocking(move || {
         crate::energy::report::http(
             &dir,
             &cfg,
@@ -84,7 +84,7 @@ pub(super) async fn energy_forecast(
     let cfg = st.shared.config();
     let now = st.shared.clock.now();
     let night = night_param(&cfg, "night", q.night.as_deref(), now)?;
-    let report = tokio::task::spawn_blocking(move || {
+    let report = crate::tasks::blocking(move || {
         crate::energy::report::forecast(&cfg, night, 1, 300.0, None)
     })
     .await

@@ -602,7 +602,7 @@ async fn heavy(state: &ApiState, heavy: Arc<Heavy>, req: Request, next: Next) ->
             }
         }
     };
-    match tokio::spawn(work).await {
+    match crate::tasks::detached(work).await {
         Ok(r) => r,
         Err(e) => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -691,7 +691,7 @@ pub(crate) async fn accept_loop(
         let auth = state.auth.clone();
         let heavy = heavy.clone();
         let mut stop = stop_rx.clone();
-        tokio::spawn(async move {
+        crate::tasks::spawn(async move {
             let _slot = slot;
             let seen = conn_state.clone();
             let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {

@@ -511,7 +511,7 @@ pub async fn serve(
     let app = router(state.clone());
     let housekeeping = {
         let state = state.clone();
-        tokio::spawn(async move {
+        crate::tasks::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_secs(1));
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             while !state.stopping.load(Ordering::Relaxed) {

@@ -89,16 +89,15 @@ pub(super) async fn schedule(
         .into_iter()
         .map(|f| (f.night, (f.mode, f.author)))
         .collect();
-    let plan = tokio::task::spawn_blocking(move || {
-        PlanView::build(&cfg, from, days.unwrap_or(7), &forced)
-    })
-    .await
-    .map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("planning failed: {e}"),
-        )
-    })?;
+    let plan =
+        crate::tasks::blocking(move || PlanView::build(&cfg, from, days.unwrap_or(7), &forced))
+            .await
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("planning failed: {e}"),
+                )
+            })?;
     Ok(Json(plan))
 }
 
@@ -232,7 +231,7 @@ pub(super) async fn tonight(
     let skips = st.shared.skips.clone();
     // What is on top now walks every cell of the shows playing: off the
     // async workers for a city-sized site.
-    let view = tokio::task::spawn_blocking(move || {
+    let view = crate::tasks::blocking(move || {
         let mut view = tonight_view(&cfg, night, now, &skips);
         let mut active = Scheduled::with_skips(skips.clone()).active(&cfg, now);
         active.extend(control.active(now));
@@ -287,7 +286,7 @@ pub(super) async fn preview(
     let skips = st.shared.skips.clone();
     // A frame of every universe costs a few hundred microseconds: off the
     // async workers all the same.
-    let view = tokio::task::spawn_blocking(move || {
+    let view = crate::tasks::blocking(move || {
         let program = Scheduled::with_skips(skips);
         let mut active = program.active(&cfg, at);
         let none = CompiledControl::default();

@@ -237,7 +237,7 @@ struct Daemon {
     rollout: Option<crate::rollout::Rollout>,
     api: Option<(
         tokio::sync::oneshot::Sender<()>,
-        tokio::task::JoinHandle<std::io::Result<()>>,
+        tokio::task::JoinHandle<()>,
     )>,
     care: std::sync::Arc<crate::rdm::care::DeviceCare>,
     inputs: std::sync::Arc<crate::inputs::Inputs>,
@@ -354,13 +354,16 @@ impl Daemon {
                 l.at.map(|_| l.site_w)
             });
         let alarms = std::sync::Arc::new(crate::alarms::Alarms::default());
-        let mut background = vec![tokio::spawn(crate::alarms::watch_local(
+        let mut background = vec![crate::tasks::spawn(crate::alarms::watch_local(
             shared.clone(),
             alarms.clone(),
         ))];
         let fleet_spec = shared.config().site.fleet.clone();
         if let Some(url) = fleet_spec.as_ref().and_then(|f| f.webhook.clone()) {
-            background.push(tokio::spawn(crate::alarms::webhook(url, alarms.clone())));
+            background.push(crate::tasks::spawn(crate::alarms::webhook(
+                url,
+                alarms.clone(),
+            )));
         }
         let mut fleet = None;
         // A fleet node whose clock is not synchronised holds the schedule
@@ -477,9 +480,14 @@ impl Daemon {
                 tracing::warn!("cannot write {}: {e}", state_dir.join("api.addr").display());
             }
             let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-            let task = tokio::spawn(api::serve(listener, state.clone(), async {
+            let serve = api::serve(listener, state.clone(), async {
                 let _ = rx.await;
-            }));
+            });
+            let task = crate::tasks::spawn(async move {
+                if let Err(e) = serve.await {
+                    tracing::error!("operator API stopped: {e}");
+                }
+            });
             api = Some((tx, task));
         }
 

@@ -300,7 +300,7 @@ where
     R: Send + 'static,
     F: std::future::Future<Output = Result<R, ControlError>> + Send + 'static,
 {
-    tokio::spawn(work)
+    crate::tasks::detached(work)
         .await
         .map_err(|e| ControlError::from(StoreError::Task(e.to_string())))?
 }

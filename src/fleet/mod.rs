@@ -519,7 +519,7 @@ impl Fleet {
         let inbox = Arc::new(inbox::Inbox::default());
         let counters = Arc::new(Counters::default());
         let stopping = Arc::new(AtomicBool::new(false));
-        tokio::spawn(event_loop(
+        crate::tasks::spawn(event_loop(
             eventloop,
             shared.clone(),
             net_tx,
@@ -604,7 +604,7 @@ impl Fleet {
             down_since: None,
             broker_up_once: false,
         };
-        tokio::spawn(task.run(net_rx, change_rx));
+        crate::tasks::spawn(task.run(net_rx, change_rx));
         Ok(fleet)
     }
 
@@ -2222,7 +2222,7 @@ impl Task {
             .night_of(self.shared.clock.now());
         let simulated = matches!(self.shared.clock, crate::clock::Clock::Simulated { .. });
         let clock_dir = self.opts.state_dir.clone();
-        let (hash, tonight, ntp, clock_state) = tokio::task::spawn_blocking(move || {
+        let (hash, tonight, ntp, clock_state) = crate::tasks::blocking(move || {
             let kwh = state_dir.and_then(|d| tonight_kwh(&d, night));
             let state = clock::read(clock_dir.as_deref(), simulated);
             (config_hash(&hash_folder), kwh, ntp_state(), Some(state))

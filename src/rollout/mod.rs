@@ -531,7 +531,7 @@ impl Rollout {
         let (bundle_tx, bundle_rx) = watch::channel(None);
         let (switch_tx, switch_rx) = watch::channel(None);
         let (up_tx, up_rx) = watch::channel(0u64);
-        tokio::spawn(event_loop(
+        crate::tasks::spawn(event_loop(
             eventloop,
             client.clone(),
             shared.clone(),
@@ -553,7 +553,7 @@ impl Rollout {
             forged_at: None,
             opts,
         };
-        tokio::spawn(worker.run(bundle_rx, switch_rx, up_rx));
+        crate::tasks::spawn(worker.run(bundle_rx, switch_rx, up_rx));
         Ok(Rollout { report, client })
     }
 
@@ -791,7 +791,7 @@ impl Worker {
             let archive = archive.to_vec();
             let h = header.clone();
             let outcome =
-                tokio::task::spawn_blocking(move || store_checked(&state, &checker, &h, &archive))
+                crate::tasks::blocking(move || store_checked(&state, &checker, &h, &archive))
                     .await
                     .unwrap_or_else(|e| Err(format!("the check did not finish: {e}")));
             match outcome {
@@ -889,7 +889,7 @@ impl Worker {
             return;
         };
         let folder = site_folder(&self.opts.state_dir, &header);
-        let loaded = tokio::task::spawn_blocking(move || crate::config::load(&folder)).await;
+        let loaded = crate::tasks::blocking(move || crate::config::load(&folder)).await;
         let config = match loaded {
             Ok(Ok(c)) => c,
             Ok(Err(d)) => {

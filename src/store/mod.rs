@@ -348,7 +348,7 @@ impl Store {
         F: FnOnce(&Store) -> Result<R, StoreError> + Send + 'static,
     {
         let store = self.clone();
-        tokio::task::spawn_blocking(move || f(&store))
+        crate::tasks::blocking(move || f(&store))
             .await
             .map_err(|e| StoreError::Task(e.to_string()))?
     }

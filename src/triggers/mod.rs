@@ -284,7 +284,7 @@ impl ShowControl {
             Act::Webhook { url, body } => {
                 // Off the trigger's path: a slow receiver delays nothing.
                 let (url, body, name) = (url.clone(), body.to_string(), who.actor.clone());
-                tokio::spawn(async move {
+                crate::tasks::spawn(async move {
                     if let Err(e) = crate::alarms::post(&url, &body).await {
                         tracing::warn!(trigger = %name, webhook = %url, "webhook: {e}");
                     }
@@ -321,15 +321,15 @@ pub async fn start(
     if let Some(spec) = mqtt::wanted(&sc) {
         let node = sc.ops.shared.node.as_deref().unwrap_or("node").to_string();
         let id = format!("nightscape-triggers-{node}-{}", std::process::id());
-        tokio::spawn(mqtt::run(sc.clone(), spec, id));
+        crate::tasks::spawn(mqtt::run(sc.clone(), spec, id));
     }
-    tokio::spawn(out::notify(sc.clone()));
-    tokio::spawn(out::watch_scenes(sc.clone()));
+    crate::tasks::spawn(out::notify(sc.clone()));
+    crate::tasks::spawn(out::watch_scenes(sc.clone()));
     if let Some(a) = alarms {
-        tokio::spawn(out::watch_alarms(sc.clone(), a));
+        crate::tasks::spawn(out::watch_alarms(sc.clone(), a));
     }
-    tokio::spawn(clock(sc.clone()));
-    tokio::spawn(input_events(sc.clone()));
+    crate::tasks::spawn(clock(sc.clone()));
+    crate::tasks::spawn(input_events(sc.clone()));
     let daemon = Who {
         actor: "nightscape".into(),
         remote: None,

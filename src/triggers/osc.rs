@@ -92,7 +92,7 @@ pub async fn serve_until(
     tracing::info!(input = %input.name, listen = %bound, "OSC input listening");
     let stats = Arc::new(OscStats::default());
     let (tx, rx) = mpsc::channel::<Job>(QUEUE);
-    tokio::spawn(worker(
+    crate::tasks::spawn(worker(
         rx,
         sock.clone(),
         input.name.clone(),
@@ -100,7 +100,7 @@ pub async fn serve_until(
         stats.clone(),
     ));
     let st = stats.clone();
-    tokio::spawn(async move {
+    crate::tasks::spawn(async move {
         let mut buf = vec![0u8; MAX_DATAGRAM + 1];
         let mut stop = std::pin::pin!(stop);
         loop {

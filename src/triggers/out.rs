@@ -62,7 +62,7 @@ pub async fn notify(sc: Arc<ShowControl>) {
             match &n.to {
                 NotifyTo::Webhook(url) => {
                     let (url, body) = (url.clone(), serde_json::to_string(&e).unwrap_or_default());
-                    tokio::spawn(async move {
+                    crate::tasks::spawn(async move {
                         if let Err(err) = post(&url, &body).await {
                             tracing::warn!(webhook = %url, "event webhook: {err}");
                         }

@@ -56,7 +56,7 @@ pub async fn serve_until(
     let stats = Arc::new(UdpStats::default());
     let (tx, mut rx) = mpsc::channel::<(Vec<u8>, SocketAddr)>(QUEUE);
     let (name, st) = (input.name.clone(), stats.clone());
-    tokio::spawn(async move {
+    crate::tasks::spawn(async move {
         while let Some((data, from)) = rx.recv().await {
             let who = Who {
                 actor: name.clone(),
@@ -71,7 +71,7 @@ pub async fn serve_until(
         }
     });
     let st = stats.clone();
-    tokio::spawn(async move {
+    crate::tasks::spawn(async move {
         let mut buf = vec![0u8; MAX_DATAGRAM + 1];
         let mut stop = std::pin::pin!(stop);
         loop {
