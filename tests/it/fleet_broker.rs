@@ -9,8 +9,8 @@
 //! is bounded.
 
 use crate::common::fleet::{
-    agent, base, connected, fleet_site, get, mosquitto, start_node, start_nodes, state_dir, Broker,
-    Client, Fleet, AT, OPERATOR, ROOT,
+    agent, base, connected, fleet_site, get, mosquitto, set_fps, start_node, start_nodes,
+    state_dir, Broker, Client, Fleet, AT, OPERATOR, ROOT,
 };
 use crate::common::{free_port, wait_until};
 use serde_json::{json, Value};
@@ -46,8 +46,17 @@ fn all_overrides(agent: &ureq::Agent, f: &Fleet, i: usize) -> Vec<Value> {
 }
 
 /// The site with `[api] max_overrides = max`.
-fn site_with_cap(broker_port: u16, max: usize) -> Fleet {
+/// The fleet rig's site at 10 frames a second, not the demo's 40: these
+/// tests read the nodes' APIs and the broker, never the wire's frames, and
+/// a debug node's frame loop at 40 fps was most of its idle CPU.
+fn broker_fleet(broker_port: u16) -> Fleet {
     let f = fleet_site(broker_port);
+    set_fps(&f, 10);
+    f
+}
+
+fn site_with_cap(broker_port: u16, max: usize) -> Fleet {
+    let f = broker_fleet(broker_port);
     let p = f.site.join("site.toml");
     let text = std::fs::read_to_string(&p).unwrap();
     std::fs::write(
@@ -211,7 +220,7 @@ fn fleet_oversized_and_malformed_messages_are_dropped_not_the_connection() {
         return;
     };
     let port = free_port();
-    let f = fleet_site(port);
+    let f = broker_fleet(port);
     let _broker = Broker::start(&bin, f.tmp.path(), port);
     let agent = agent();
     // The bad messages are retained before the nodes start, so every
@@ -294,7 +303,7 @@ fn fleet_release_is_a_tombstone_a_replay_cannot_undo() {
         return;
     };
     let port = free_port();
-    let f = fleet_site(port);
+    let f = broker_fleet(port);
     let _broker = Broker::start(&bin, f.tmp.path(), port);
     let agent = agent();
     let mut nodes = start_nodes(&f, 2);
@@ -389,7 +398,7 @@ fn fleet_a_newer_end_from_the_broker_extends_not_releases() {
         return;
     };
     let port = free_port();
-    let f = fleet_site(port);
+    let f = broker_fleet(port);
     let _broker = Broker::start(&bin, f.tmp.path(), port);
     let agent = agent();
     let _nodes = start_nodes(&f, 2);
@@ -469,7 +478,7 @@ fn fleet_skips_and_forced_modes_travel_with_their_undos() {
         return;
     };
     let port = free_port();
-    let f = fleet_site(port);
+    let f = broker_fleet(port);
     let _broker = Broker::start(&bin, f.tmp.path(), port);
     let agent = agent();
     let _nodes = start_nodes(&f, 2);
