@@ -12,10 +12,13 @@
 //! for every day of 1901–2099 except six months where the published calendar
 //! itself departs from UTC+8 astronomy (1914, 1916 and 1920 used Beijing local
 //! time; 1933, 1954, 1978 are listed in the tests). Years outside 1800–2200
-//! give None. Pure arithmetic: no I/O, clock or shared state, and no panics on
-//! any input.
+//! give None. Pure arithmetic: no I/O or clock, and no panics on any input;
+//! the one shared state is a memo of each astronomical holiday's date per
+//! year (`remembered`), which changes no answer.
 
 use chrono::{Datelike, Days, NaiveDate};
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 /// Every holiday [`holiday_date`] knows, in calendar order.
 const HOLIDAY_NAMES: [&str; 14] = [
@@ -103,25 +106,57 @@ pub(crate) fn chinese_new_year(year: i32) -> Option<NaiveDate> {
 /// "qingming" is the day the sun's apparent longitude reaches 15°, in China
 /// Standard Time. None for unknown names or unsupported years.
 pub(crate) fn holiday_date(name: &str, year: i32) -> Option<NaiveDate> {
+    let name = name.trim();
+    let name = *HOLIDAY_NAMES
+        .iter()
+        .find(|n| n.eq_ignore_ascii_case(name))?;
     let fixed = |month, day| NaiveDate::from_ymd_opt(year, month, day);
-    let lunar = |month, day| lunar_to_gregorian(year, month, day, false);
-    match name.trim().to_ascii_lowercase().as_str() {
+    match name {
         "new_year" => fixed(1, 1),
-        "spring_festival_eve" => chinese_new_year(year)?.pred_opt(),
-        "spring_festival" => chinese_new_year(year),
-        "lantern_festival" => lunar(1, 15),
-        "qingming" => qingming(year),
         "labour_day" => fixed(5, 1),
-        "dragon_boat" => lunar(5, 5),
-        "qixi" => lunar(7, 7),
-        "mid_autumn" => lunar(8, 15),
         "national_day" => fixed(10, 1),
-        "double_ninth" => lunar(9, 9),
         "christmas_eve" => fixed(12, 24),
         "christmas" => fixed(12, 25),
         "new_years_eve" => fixed(12, 31),
-        _ => None,
+        _ if !(FIRST_YEAR..=LAST_YEAR).contains(&year) => None,
+        astronomical => remembered(astronomical, year),
     }
+}
+
+/// The date of a holiday the astronomy decides, computed once per name and
+/// year in a process. Planning asks for every rule's holidays on every night
+/// it plans (`check` plans 366 nights), and each answer re-derives the year's
+/// new moons and solar terms: that was over half of a `check`. The answer
+/// never changes, so it is kept; at most the 7 names × 401 years the
+/// calendar covers.
+fn remembered(name: &'static str, year: i32) -> Option<NaiveDate> {
+    type Memo = Mutex<HashMap<(&'static str, i32), Option<NaiveDate>>>;
+    static MEMO: OnceLock<Memo> = OnceLock::new();
+    let memo = MEMO.get_or_init(Memo::default);
+    // A poisoned memo still holds only finished answers.
+    if let Some(d) = memo
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&(name, year))
+    {
+        return *d;
+    }
+    let lunar = |month, day| lunar_to_gregorian(year, month, day, false);
+    let date = match name {
+        "spring_festival_eve" => chinese_new_year(year).and_then(|d| d.pred_opt()),
+        "spring_festival" => chinese_new_year(year),
+        "lantern_festival" => lunar(1, 15),
+        "qingming" => qingming(year),
+        "dragon_boat" => lunar(5, 5),
+        "qixi" => lunar(7, 7),
+        "mid_autumn" => lunar(8, 15),
+        "double_ninth" => lunar(9, 9),
+        _ => None,
+    };
+    memo.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert((name, year), date);
+    date
 }
 
 /// Every name [`holiday_date`] accepts, in calendar order.
