@@ -121,7 +121,7 @@ fn demo_site() -> Site {
     // at most 10 a second anyway, so the map changes as often as before,
     // and no test here times frames; a debug daemon's frame loop at 40 was
     // about 7 % of a browser test's CPU (perf, status strip test).
-    set_fps(&site, 10);
+    common::set_fps(&site, 10);
     let artnet = common::artnet_receiver(&site);
     Site {
         state: tmp.path().join("var"),
@@ -129,24 +129,6 @@ fn demo_site() -> Site {
         site,
         artnet,
     }
-}
-
-/// The site's frame rate (its one top-level `fps = N` line).
-fn set_fps(site: &Path, fps: u32) {
-    let p = site.join("site.toml");
-    let text = std::fs::read_to_string(&p).unwrap();
-    let lines: Vec<&str> = text.split_inclusive('\n').collect();
-    let at: Vec<usize> = (0..lines.len())
-        .filter(|i| lines[*i].starts_with("fps = "))
-        .collect();
-    assert_eq!(at.len(), 1, "the site's fps line");
-    let line = format!("fps = {fps}\n");
-    let text: String = lines
-        .iter()
-        .enumerate()
-        .map(|(i, l)| if i == at[0] { line.as_str() } else { l })
-        .collect();
-    std::fs::write(p, text).unwrap();
 }
 
 fn set_listen(site: &Path, listen: &str) {
@@ -453,7 +435,7 @@ fn browser_operator_scene_blackout_confirmation_and_emergency_banner() {
     // test: at 5 frames a second the live stream and the map's repaints
     // are half those at 10 (8.3 core-seconds instead of 9.3, three runs
     // each); what the test reads is the colours, not how often they change.
-    set_fps(&s.site, 5);
+    common::set_fps(&s.site, 5);
     let d = start_daemon(&s, "1");
     runtime().block_on(async {
         let (_driver, c) = browser(1366, 768).await;
@@ -796,7 +778,7 @@ fn browser_status_strip_shows_a_master_at_half_on_every_view_to_every_role() {
     // a second the live stream and the map's repaints are half those at 10
     // (8.2 core-seconds instead of 9.2, three runs each); the strip it
     // checks is text.
-    set_fps(&s.site, 5);
+    common::set_fps(&s.site, 5);
     let d = start_daemon(&s, "1");
     post_json(&d.base, "/api/master", json!({ "level": "50%" }));
     post_json(

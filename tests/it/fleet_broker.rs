@@ -8,9 +8,10 @@
 //! Skipped (with a message) when `mosquitto` is not installed. Every wait
 //! is bounded.
 
+use crate::common;
 use crate::common::fleet::{
-    agent, base, connected, fleet_site, get, mosquitto, set_fps, start_node, start_nodes,
-    state_dir, Broker, Client, Fleet, AT, OPERATOR, ROOT,
+    agent, base, connected, fleet_site, get, mosquitto, start_node, start_nodes, state_dir, Broker,
+    Client, Fleet, AT, OPERATOR, ROOT,
 };
 use crate::common::{free_port, wait_until};
 use serde_json::{json, Value};
@@ -45,16 +46,15 @@ fn all_overrides(agent: &ureq::Agent, f: &Fleet, i: usize) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-/// The site with `[api] max_overrides = max`.
 /// The fleet rig's site at 10 frames a second, not the demo's 40: these
-/// tests read the nodes' APIs and the broker, never the wire's frames, and
-/// a debug node's frame loop at 40 fps was most of its idle CPU.
+/// tests read the nodes' APIs and the broker, never the wire's frames.
 fn broker_fleet(broker_port: u16) -> Fleet {
     let f = fleet_site(broker_port);
-    set_fps(&f, 10);
+    common::set_fps(&f.site, 10);
     f
 }
 
+/// The site with `[api] max_overrides = max`.
 fn site_with_cap(broker_port: u16, max: usize) -> Fleet {
     let f = broker_fleet(broker_port);
     let p = f.site.join("site.toml");

@@ -8,10 +8,10 @@
 //! Skipped (with a message) when `mosquitto` is not installed. Every wait
 //! is bounded.
 
+use crate::common;
 use crate::common::fleet::Client;
 use crate::common::fleet::{
-    agent, base, fleet_site, get, mosquitto, poll_until, set_fps, start_nodes, state_dir, Broker,
-    OPERATOR,
+    agent, base, fleet_site, get, mosquitto, poll_until, start_nodes, state_dir, Broker, OPERATOR,
 };
 use crate::common::free_port;
 use serde_json::{json, Value};
@@ -105,7 +105,7 @@ fn fleet_signed_commands_refuse_forgeries_and_obey_the_city() {
     let f = fleet_site(port);
     // Nothing here reads the wire's frame rate: 10 frames a second, not
     // the demo's 40, for a quarter of each node's idle CPU.
-    set_fps(&f, 10);
+    common::set_fps(&f.site, 10);
     let (ka, kb) = (key(&state_dir(&f, 0)), key(&state_dir(&f, 1)));
     // `fleet key` is stable: the same key again.
     assert_eq!(key(&state_dir(&f, 0)), ka);

@@ -12,8 +12,8 @@
 
 use crate::common;
 use crate::common::fleet::{
-    agent, fleet_site, get, mosquitto, poll_until, set_fps, state_dir, wait_for_dmx, Broker, AT,
-    NODES, OPERATOR,
+    agent, fleet_site, get, mosquitto, poll_until, state_dir, wait_for_dmx, Broker, AT, NODES,
+    OPERATOR,
 };
 use crate::common::free_port;
 use serde_json::{json, Value};
@@ -135,7 +135,7 @@ fn fleet_over_tls_with_a_password_and_a_wrong_one() {
     // frames a second, not the demo's 40, for a quarter of each node's
     // idle CPU (the override's time to the wire, about two frames, is
     // printed with the rate).
-    set_fps(&f, 10);
+    common::set_fps(&f.site, 10);
     let _broker = start_broker(&bin, f.tmp.path(), port);
     // The site names the CA (a file in the site folder) and the variables.
     std::fs::create_dir_all(f.site.join("certs")).unwrap();

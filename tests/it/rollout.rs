@@ -16,8 +16,8 @@
 use crate::common;
 use crate::common::fleet::Client;
 use crate::common::fleet::{
-    agent, base, fleet_site, get, mosquitto, poll_until, set_fps, start_nodes, state_dir, Broker,
-    Fleet, AT, ROOT,
+    agent, base, fleet_site, get, mosquitto, poll_until, start_nodes, state_dir, Broker, Fleet, AT,
+    ROOT,
 };
 use crate::common::free_port;
 use serde_json::json;
@@ -42,7 +42,7 @@ fn signed_fleet(port: u16) -> (Fleet, PathBuf) {
     let f = fleet_site(port);
     // Nothing here reads the wire's frame rate: 10 frames a second, not
     // the demo's 40, for a quarter of each node's idle CPU.
-    set_fps(&f, 10);
+    common::set_fps(&f.site, 10);
     let (ka, kb) = (key(&state_dir(&f, 0)), key(&state_dir(&f, 1)));
     let p = f.site.join("site.toml");
     let text = std::fs::read_to_string(&p)

@@ -211,27 +211,6 @@ node = "c"
     }
 }
 
-/// Send `fps` frames a second from every node instead of the demo's 40.
-/// A debug node idles at about 90 ms of CPU a second, 60 of them drawing
-/// and sending frames that a test about commands or rollouts never reads;
-/// at 10 fps it idles at about 28. The safety check samples shows at its
-/// own rate, so `check` finds the same at any fps. Not for a test of
-/// latency or clock offsets: both come out about a frame wide.
-pub(crate) fn set_fps(f: &Fleet, fps: u32) {
-    let p = f.site.join("site.toml");
-    let text = std::fs::read_to_string(&p).unwrap();
-    assert_eq!(
-        text.matches("\nfps = 40\n").count(),
-        1,
-        "the demo's fps line"
-    );
-    std::fs::write(
-        &p,
-        text.replace("\nfps = 40\n", &format!("\nfps = {fps}\n")),
-    )
-    .unwrap();
-}
-
 /// [`common::wait_until`] for a condition read from the nodes' APIs:
 /// polled every 100 ms, not 20. Each answer costs a debug node about a
 /// millisecond of CPU (and the test as much again); fleet tests wait

@@ -63,6 +63,32 @@ pub fn retarget(site: &Path, target: &str) {
     std::fs::write(p, text).unwrap();
 }
 
+/// The site's frame rate: its one top-level `fps = N` line (the demo's
+/// 40) set to `fps`. A debug daemon idles at about 90 ms of CPU a second,
+/// 60 of them drawing and sending frames that a test about commands, the
+/// console or rollouts never reads; at 10 fps it idles at about 28. The
+/// safety check samples shows at its own rate, so `check` finds the same
+/// at any fps. Not for a test that times frames, latency or clock offsets:
+/// those come out about a frame wide.
+pub fn set_fps(site: &Path, fps: u32) {
+    let p = site.join("site.toml");
+    let text = std::fs::read_to_string(&p).unwrap();
+    let mut found = 0;
+    let text: String = text
+        .split_inclusive('\n')
+        .map(|line| {
+            if line.starts_with("fps = ") {
+                found += 1;
+                format!("fps = {fps}\n")
+            } else {
+                line.to_string()
+            }
+        })
+        .collect();
+    assert_eq!(found, 1, "the site's one fps line");
+    std::fs::write(p, text).unwrap();
+}
+
 /// Make the site's safety check render 5 s of each show (the least
 /// `[safety] seconds` allows) instead of 60: for a test that asks `check`
 /// about something else. The demo as shipped passes the full minute in
