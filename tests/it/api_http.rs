@@ -1562,27 +1562,20 @@ fn the_document_and_the_handlers_agree_on_dates() {
     for s in &schemas {
         assert_eq!(s["pattern"].as_str(), Some(pattern.as_str()), "{s}");
     }
-    // Every schema's verdicts in one validator process: `ok`, then `bad`
-    // (without a validator, outside CI, only the handlers are checked).
-    let instances: Vec<Value> = ok.iter().chain(&bad).map(|d| json!(d)).collect();
+    // Every schema's verdicts in one validator process (without a
+    // validator, outside CI, only the handlers are checked).
     let validators: Option<Vec<_>> = schemas
         .iter()
         .map(common::json_schema::Validator::new)
         .collect();
     if let Some(validators) = validators {
-        let jobs: Vec<_> = validators
+        let named: Vec<_> = schemas
             .iter()
-            .map(|v| (v, instances.as_slice()))
+            .map(|s| s.to_string())
+            .zip(&validators)
             .collect();
-        for (s, errors) in schemas.iter().zip(common::json_schema::errors_each(&jobs)) {
-            let (ok_errors, bad_errors) = errors.split_at(ok.len());
-            for (ok, e) in ok.iter().zip(ok_errors) {
-                assert!(e.is_empty(), "{ok:?} refused by {s}: {e:?}");
-            }
-            for (bad, e) in bad.iter().zip(bad_errors) {
-                assert!(!e.is_empty(), "{bad:?} accepted by {s}");
-            }
-        }
+        let as_json = |ds: &[&str]| ds.iter().map(|d| json!(d)).collect::<Vec<_>>();
+        common::json_schema::assert_verdicts(&named, &as_json(&bad), &as_json(&ok));
     }
 
     let tonight = api.get("/api/tonight");
@@ -1657,24 +1650,16 @@ fn the_document_and_the_handlers_agree_on_zero_durations() {
         json!("1h30m"),
         json!("500ms"),
     ];
-    // The document's verdicts, in one validator process: the zeros, the
-    // too long, then the good (without a validator, outside CI, only the
-    // handlers are checked).
+    // The document's verdicts, in one validator process (without a
+    // validator, outside CI, only the handlers are checked).
     if let Some(duration) = compile("TriggerRequest", "duration") {
         let by = compile("ExtendRequest", "by").unwrap();
         let refused: Vec<Value> = zeros.iter().chain(&too_long).cloned().collect();
-        let all: Vec<Value> = refused.iter().chain(&good).cloned().collect();
-        let verdicts = common::json_schema::errors_each(&[(&duration, &all), (&by, &all)]);
-        for (i, v) in all.iter().enumerate() {
-            let (duration_valid, by_valid) = (verdicts[0][i].is_empty(), verdicts[1][i].is_empty());
-            if i < refused.len() {
-                assert!(!duration_valid, "duration {v} accepted by the document");
-                assert!(!by_valid, "by {v} accepted by the document");
-            } else {
-                assert!(duration_valid, "duration {v} refused by the document");
-                assert!(by_valid, "by {v} refused by the document");
-            }
-        }
+        common::json_schema::assert_verdicts(
+            &[("duration".into(), &duration), ("by".into(), &by)],
+            &refused,
+            &good,
+        );
     }
     for v in zeros.iter().chain(&too_long) {
         let (s, e) = api.post(
@@ -1801,18 +1786,10 @@ fn the_document_and_the_handlers_agree_on_priorities() {
         json!(" 1500 "),
         json!(null),
     ];
-    // The document's verdicts, in one validator process: bads, then goods
-    // (without a validator, outside CI, only the handler is checked).
+    // The document's verdicts, in one validator process (without a
+    // validator, outside CI, only the handler is checked).
     if let Some(priority) = common::json_schema::Validator::new(&p) {
-        let all: Vec<Value> = bads.iter().chain(&goods).cloned().collect();
-        let valid = priority.valid_all(&all);
-        let (bad_valid, good_valid) = valid.split_at(bads.len());
-        for (bad, &valid) in bads.iter().zip(bad_valid) {
-            assert!(!valid, "{bad} accepted by the document");
-        }
-        for (good, &valid) in goods.iter().zip(good_valid) {
-            assert!(valid, "{good} refused by the document");
-        }
+        common::json_schema::assert_verdicts(&[("priority".into(), &priority)], &bads, &goods);
     }
     for bad in bads {
         let (s, e) = api.json(

@@ -8,7 +8,7 @@
 //! …) cost about 27 s of CPU in every clean build, tests or not. A Python
 //! process costs about 0.15 s, so the calls here are batches: one process
 //! validates many instances, against one schema ([`Validator::errors_all`])
-//! or several ([`errors_each`]).
+//! or several ([`errors_each`], [`assert_verdicts`]).
 //!
 //! Without a Python that can `import jsonschema` a test is skipped loudly,
 //! and fails under `CI=true` ([`super::skip_unless_ci`]) saying how to
@@ -180,22 +180,30 @@ impl Validator {
     pub fn errors_all(&self, instances: &[Value]) -> Vec<Vec<Problem>> {
         errors_each(&[(self, instances)]).remove(0)
     }
+}
 
-    /// Whether each instance is valid, in one Python process.
-    pub fn valid_all(&self, instances: &[Value]) -> Vec<bool> {
-        self.errors_all(instances)
-            .iter()
-            .map(|e| e.is_empty())
-            .collect()
-    }
-
-    /// One instance's problems (a process of its own: batch where you can).
-    pub fn errors(&self, instance: &Value) -> Vec<Problem> {
-        self.errors_all(std::slice::from_ref(instance)).remove(0)
-    }
-
-    pub fn is_valid(&self, instance: &Value) -> bool {
-        self.errors(instance).is_empty()
+/// Every validator, named by `what` in the messages, refuses each of
+/// `refused` and accepts each of `accepted`: one Python process for all.
+pub fn assert_verdicts(validators: &[(String, &Validator)], refused: &[Value], accepted: &[Value]) {
+    let all: Vec<Value> = refused.iter().chain(accepted).cloned().collect();
+    let jobs: Vec<(&Validator, &[Value])> = validators
+        .iter()
+        .map(|(_, v)| (*v, all.as_slice()))
+        .collect();
+    for ((what, _), verdicts) in validators.iter().zip(errors_each(&jobs)) {
+        for (i, (value, problems)) in all.iter().zip(verdicts).enumerate() {
+            if i < refused.len() {
+                assert!(
+                    !problems.is_empty(),
+                    "{what}: {value} accepted by the document"
+                );
+            } else {
+                assert!(
+                    problems.is_empty(),
+                    "{what}: {value} refused by the document: {problems:?}"
+                );
+            }
+        }
     }
 }
 
