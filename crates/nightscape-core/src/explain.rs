@@ -123,10 +123,6 @@ pub(crate) fn holiday_title(name: &str) -> (&'static str, &'static str) {
     }
 }
 
-fn is_holiday(name: &str, d: NaiveDate) -> bool {
-    lunar::holiday_date(name, d.year()) == Some(d)
-}
-
 fn date_sel_text(s: &DateSel) -> String {
     match s {
         DateSel::Range(a, b) if a == b => a.to_string(),
@@ -153,12 +149,12 @@ fn weekday_of(n: u32) -> Weekday {
 fn grounds(when: &Selectors, d: NaiveDate) -> Vec<Ground> {
     let mut out = Vec::new();
     for h in &when.holidays {
-        if is_holiday(h, d) {
+        if lunar::is_holiday(h, d) {
             out.push(Ground::Holiday(h.clone()));
         }
     }
     for h in &when.holiday_eves {
-        if d.succ_opt().is_some_and(|n| is_holiday(h, n)) {
+        if d.succ_opt().is_some_and(|n| lunar::is_holiday(h, n)) {
             out.push(Ground::HolidayEve(h.clone()));
         }
     }

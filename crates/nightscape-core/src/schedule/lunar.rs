@@ -159,6 +159,11 @@ fn remembered(name: &'static str, year: i32) -> Option<NaiveDate> {
     date
 }
 
+/// Whether `d` is the named holiday (of its own year).
+pub(crate) fn is_holiday(name: &str, d: NaiveDate) -> bool {
+    holiday_date(name, d.year()) == Some(d)
+}
+
 /// Every name [`holiday_date`] accepts, in calendar order.
 pub(crate) fn holiday_names() -> &'static [&'static str] {
     &HOLIDAY_NAMES

@@ -295,16 +295,12 @@ impl Selectors {
             .as_ref()
             .is_some_and(|s| s.contains(&d.weekday().num_days_from_monday()))
             || self.dates.iter().any(|s| s.contains(d))
-            || self.holidays.iter().any(|h| is_holiday(h, d))
+            || self.holidays.iter().any(|h| lunar::is_holiday(h, d))
             || self
                 .holiday_eves
                 .iter()
-                .any(|h| d.succ_opt().is_some_and(|n| is_holiday(h, n)))
+                .any(|h| d.succ_opt().is_some_and(|n| lunar::is_holiday(h, n)))
     }
-}
-
-fn is_holiday(name: &str, d: NaiveDate) -> bool {
-    lunar::holiday_date(name, d.year()) == Some(d)
 }
 
 /// A compiled `[[schedule]]` entry.
